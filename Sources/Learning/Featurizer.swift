@@ -1,0 +1,189 @@
+import Foundation
+
+/// How texts become hashed features. Stored in every model file and checked on load.
+///
+/// Features are word n-grams (orders 1…`wordNgramMax`) over the `Tokenizer`'s tokens and character n-grams
+/// (orders `charNgramMin`…`charNgramMax`, counted in Unicode scalars) inside each word padded with one space on
+/// each side, as scikit-learn's `char_wb` analyser does. Each feature is hashed with MurmurHash3 (x86, 32-bit):
+/// a word unigram with `seed`, a character n-gram with `seed &+ 0x9E3779B9` (so the word `ab` and the
+/// character bigram `ab` differ), and a word n-gram of higher order by `combineHashes` of its parts.
+/// The low `bucketBits` bits of the hash pick the bucket; bit 31 gives the sign the linear model uses.
+public struct FeaturizerConfig: Codable, Equatable, Hashable, Sendable {
+    /// The tokenizer and hashing scheme version this build implements.
+    public static let currentVersion = 1
+
+    public var version: Int
+    public var seed: UInt32
+    /// log2 of the number of hash buckets, 10…24. Default 20 (1,048,576 buckets).
+    public var bucketBits: Int
+    /// Highest word n-gram order, 1…3. Default 2 (unigrams and bigrams).
+    public var wordNgramMax: Int
+    /// Character n-gram orders; `charNgramMax == 0` turns them off. Default 2…5.
+    public var charNgramMin: Int
+    public var charNgramMax: Int
+    /// Characters repeated more than this are cut to this many. Default 3.
+    public var maxRepeat: Int
+
+    public init(
+        seed: UInt32 = 0x5749_4E4E, bucketBits: Int = 20, wordNgramMax: Int = 2, charNgramMin: Int = 2,
+        charNgramMax: Int = 5, maxRepeat: Int = 3
+    ) {
+        self.version = FeaturizerConfig.currentVersion
+        self.seed = seed
+        self.bucketBits = bucketBits
+        self.wordNgramMax = wordNgramMax
+        self.charNgramMin = charNgramMin
+        self.charNgramMax = charNgramMax
+        self.maxRepeat = maxRepeat
+    }
+
+    public var bucketCount: Int { 1 << bucketBits }
+
+    /// - Throws: `LearningError.invalidParameter` naming the first bad field.
+    public func validate() throws {
+        guard (10...24).contains(bucketBits) else {
+            throw LearningError.invalidParameter(name: "bucketBits", value: "\(bucketBits)", expected: "an integer in 10...24")
+        }
+        guard (1...3).contains(wordNgramMax) else {
+            throw LearningError.invalidParameter(name: "wordNgramMax", value: "\(wordNgramMax)", expected: "1, 2 or 3")
+        }
+        if charNgramMax != 0 {
+            guard (1...8).contains(charNgramMin), (charNgramMin...8).contains(charNgramMax) else {
+                throw LearningError.invalidParameter(
+                    name: "charNgrams", value: "\(charNgramMin)-\(charNgramMax)",
+                    expected: "MIN-MAX with 1 <= MIN <= MAX <= 8, or 0 to turn character n-grams off")
+            }
+        }
+        guard (1...10).contains(maxRepeat) else {
+            throw LearningError.invalidParameter(name: "maxRepeat", value: "\(maxRepeat)", expected: "an integer in 1...10")
+        }
+    }
+
+    /// Refuses a configuration that this build's featurizer would not reproduce exactly.
+    public func checkCompatible() throws {
+        guard version == FeaturizerConfig.currentVersion else {
+            throw LearningError.featurizerMismatch(
+                "The model was trained with featurizer version \(version); this build implements version \(FeaturizerConfig.currentVersion), so its features would not match.")
+        }
+        do { try validate() } catch let error as LearningError {
+            throw LearningError.featurizerMismatch("The model's featurizer configuration is invalid: \(error).")
+        }
+    }
+}
+
+/// Where one feature came from, recorded only when explaining a score.
+public struct FeatureOrigin: Sendable, Equatable {
+    public enum Kind: String, Sendable, Codable { case word, ngram, char }
+    public var kind: Kind
+    /// Byte range in the tokenizer's buffer.
+    public var start: Int32
+    public var end: Int32
+}
+
+/// Turns text into hashed features, reusing its buffers: after warm-up it allocates nothing per text.
+///
+/// Output is `hashes` (full 32-bit hashes; use `bucket(_:)` and `sign(_:)`), with `wordFeatureCount` and
+/// `charFeatureCount` telling how many of each there were. A `Featurizer` is a value with mutable scratch
+/// space: give each thread its own copy.
+public struct Featurizer: Sendable {
+    public let config: FeaturizerConfig
+    public let mask: UInt32
+    public private(set) var tokenizer: Tokenizer
+    public private(set) var hashes: [UInt32] = []
+    public private(set) var origins: [FeatureOrigin] = []
+    public private(set) var wordFeatureCount = 0
+    public private(set) var charFeatureCount = 0
+    private var tokenHashes: [UInt32] = []
+    private var scalarOffsets: [Int32] = []
+    private let charSeed: UInt32
+
+    public init(config: FeaturizerConfig) {
+        self.config = config
+        self.mask = UInt32(truncatingIfNeeded: (1 << config.bucketBits) - 1)
+        self.tokenizer = Tokenizer(maxRepeat: config.maxRepeat)
+        self.charSeed = config.seed &+ 0x9E37_79B9
+    }
+
+    @inline(__always) public func bucket(_ hash: UInt32) -> Int { Int(hash & mask) }
+    @inline(__always) public static func sign(_ hash: UInt32) -> Float { (hash & 0x8000_0000) != 0 ? -1 : 1 }
+
+    /// Featurizes `text` into `hashes`. With `trace`, also fills `origins` (one per hash) for explanations.
+    public mutating func featurize(_ text: String, trace: Bool = false) {
+        tokenizer.tokenize(text)
+        hashes.removeAll(keepingCapacity: true)
+        origins.removeAll(keepingCapacity: true)
+        tokenHashes.removeAll(keepingCapacity: true)
+        let config = self.config
+        let seed = config.seed
+        let count = tokenizer.count
+        tokenizer.buffer.withUnsafeBufferPointer { buf in
+            // Word unigrams and n-grams.
+            for t in 0..<count {
+                let s = Int(tokenizer.starts[t]), e = Int(tokenizer.ends[t])
+                let h = murmur3(UnsafeBufferPointer(rebasing: buf[s..<e]), seed: seed)
+                tokenHashes.append(h)
+                hashes.append(h)
+                if trace { origins.append(FeatureOrigin(kind: .word, start: Int32(s), end: Int32(e))) }
+                if config.wordNgramMax >= 2 && t >= 1 {
+                    var g = h
+                    for order in 2...config.wordNgramMax where t - order + 1 >= 0 {
+                        g = combineHashes(tokenHashes[t - order + 1], g, seed: seed &+ UInt32(order))
+                        hashes.append(g)
+                        if trace {
+                            origins.append(FeatureOrigin(kind: .ngram, start: tokenizer.starts[t - order + 1], end: Int32(e)))
+                        }
+                    }
+                }
+            }
+            wordFeatureCount = hashes.count
+            // Character n-grams inside padded words.
+            if config.charNgramMax > 0 {
+                for t in 0..<count where tokenizer.kinds[t] == .word {
+                    let s = Int(tokenizer.starts[t]) - 1, e = Int(tokenizer.ends[t]) + 1
+                    var ascii = true
+                    for k in s..<e where buf[k] >= 0x80 { ascii = false; break }
+                    if ascii {
+                        let len = e - s
+                        for n in config.charNgramMin...config.charNgramMax {
+                            if n > len { break }
+                            for p in s...(e - n) {
+                                if n == 1 && buf[p] == 0x20 { continue }
+                                hashes.append(murmur3(UnsafeBufferPointer(rebasing: buf[p..<(p + n)]), seed: charSeed))
+                                if trace { origins.append(FeatureOrigin(kind: .char, start: Int32(p), end: Int32(p + n))) }
+                            }
+                        }
+                    } else {
+                        scalarOffsets.removeAll(keepingCapacity: true)
+                        for k in s..<e where buf[k] & 0xC0 != 0x80 { scalarOffsets.append(Int32(k)) }
+                        scalarOffsets.append(Int32(e))
+                        let len = scalarOffsets.count - 1
+                        for n in config.charNgramMin...config.charNgramMax {
+                            if n > len { break }
+                            for q in 0...(len - n) {
+                                let p = Int(scalarOffsets[q]), pe = Int(scalarOffsets[q + n])
+                                if n == 1 && buf[p] == 0x20 { continue }
+                                hashes.append(murmur3(UnsafeBufferPointer(rebasing: buf[p..<pe]), seed: charSeed))
+                                if trace { origins.append(FeatureOrigin(kind: .char, start: Int32(p), end: Int32(pe))) }
+                            }
+                        }
+                    }
+                }
+            }
+            charFeatureCount = hashes.count - wordFeatureCount
+        }
+    }
+
+    /// The human-readable text of a traced feature: a word, a word n-gram, or a character n-gram with its
+    /// word boundaries shown as `_` (`_fre` is "fre" at the start of a word).
+    public func text(of origin: FeatureOrigin) -> String {
+        let bytes = tokenizer.buffer[Int(origin.start)..<Int(origin.end)]
+        let s = String(decoding: bytes, as: UTF8.self)
+        return origin.kind == .char ? s.replacingOccurrences(of: " ", with: "_") : s
+    }
+
+    /// Convenience: the features of one text as a sparse count vector over buckets (sorted, merged).
+    public mutating func countVector(_ text: String) -> SparseVector {
+        featurize(text)
+        return SparseVector(unsortedIndices: hashes.map { Int32(bitPattern: $0 & mask) }, value: 1)
+    }
+}

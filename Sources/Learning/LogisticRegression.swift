@@ -1,0 +1,204 @@
+import Foundation
+
+/// How training rows are weighted by their class.
+public enum ClassWeight: String, Codable, Sendable, CaseIterable {
+    /// Every row counts 1.
+    case none
+    /// Rows of class k weigh n / (K · n_k), as scikit-learn's `class_weight="balanced"`.
+    case balanced
+    /// The square root of `balanced`: a milder correction that keeps precision on the common class.
+    case sqrtBalanced = "sqrt-balanced"
+
+    /// Per-class weights for `labels` in `0..<classes`.
+    public func weights(labels: [Int], classes: Int) -> [Double] {
+        var counts = [Double](repeating: 0, count: classes)
+        for y in labels { counts[y] += 1 }
+        let n = Double(labels.count)
+        return counts.map { c in
+            guard c > 0 else { return 0 }
+            switch self {
+            case .none: return 1
+            case .balanced: return n / (Double(classes) * c)
+            case .sqrtBalanced: return (n / (Double(classes) * c)).squareRoot()
+            }
+        }
+    }
+}
+
+/// Hyperparameters of `LogisticRegression`.
+public struct LogisticConfig: Codable, Equatable, Sendable {
+    /// Inverse L2 strength, > 0, in scikit-learn's convention: the objective is
+    /// (1/n) Σᵢ wᵢ·CE(xᵢ, yᵢ) + ‖W‖² / (2·C·n). Default 10.
+    public var c: Double
+    /// L-BFGS iterations at most, ≥ 1. Default 300.
+    public var maxIterations: Int
+    /// Convergence: largest absolute gradient component, > 0. Default 1e-4.
+    public var tolerance: Double
+    /// Default `.balanced`.
+    public var classWeight: ClassWeight
+
+    public init(c: Double = 10, maxIterations: Int = 300, tolerance: Double = 1e-4, classWeight: ClassWeight = .balanced) {
+        self.c = c
+        self.maxIterations = maxIterations
+        self.tolerance = tolerance
+        self.classWeight = classWeight
+    }
+
+    /// - Throws: `LearningError.invalidParameter` quoting the bad value.
+    public func validate() throws {
+        guard c.isFinite, c > 0 else {
+            throw LearningError.invalidParameter(name: "c", value: "\(c)", expected: "a finite number > 0")
+        }
+        guard maxIterations >= 1 else {
+            throw LearningError.invalidParameter(name: "maxIterations", value: "\(maxIterations)", expected: "an integer >= 1")
+        }
+        guard tolerance.isFinite, tolerance > 0 else {
+            throw LearningError.invalidParameter(name: "tolerance", value: "\(tolerance)", expected: "a finite number > 0")
+        }
+    }
+}
+
+/// Multinomial logistic regression with L2 penalty, trained by L-BFGS.
+///
+/// Coefficients are kept only for the columns seen in training (`columns`, ascending), as
+/// `coefficients[p * classes + k]` for column `columns[p]`; the intercept is not penalised.
+public struct LogisticRegression: Sendable {
+    public let config: LogisticConfig
+    public let classes: Int
+    public let dimension: Int
+    public private(set) var columns: [Int32] = []
+    public private(set) var coefficients: [Double] = []
+    public private(set) var intercept: [Double]
+    /// The optimiser's report from the last `fit`.
+    public private(set) var optimization: LBFGS.Result?
+
+    public init(classes: Int, dimension: Int, config: LogisticConfig = LogisticConfig()) throws {
+        try config.validate()
+        guard classes >= 2 else {
+            throw LearningError.invalidParameter(name: "classes", value: "\(classes)", expected: "at least 2 classes")
+        }
+        self.config = config
+        self.classes = classes
+        self.dimension = dimension
+        self.intercept = [Double](repeating: 0, count: classes)
+    }
+
+    /// Restores a trained model (a model file).
+    public init(
+        classes: Int, dimension: Int, config: LogisticConfig, columns: [Int32], coefficients: [Double], intercept: [Double],
+        optimization: LBFGS.Result? = nil
+    ) throws {
+        try self.init(classes: classes, dimension: dimension, config: config)
+        guard coefficients.count == columns.count * classes, intercept.count == classes else {
+            throw LearningError.invalidTrainingData("Logistic coefficients have the wrong shape.")
+        }
+        self.columns = columns
+        self.coefficients = coefficients
+        self.intercept = intercept
+        self.optimization = optimization
+    }
+
+    /// Trains on `x` with `labels` in `0..<classes`. With `warmStart`, starts from the current coefficients
+    /// (columns not seen before start at 0).
+    public mutating func fit(
+        _ x: SparseMatrix, labels: [Int], sampleWeights: [Double]? = nil, warmStart: Bool = false,
+        progress: ((Int, Double, Double) -> Void)? = nil
+    ) throws {
+        guard x.rowCount == labels.count, x.rowCount > 0 else {
+            throw LearningError.invalidTrainingData("Got \(x.rowCount) rows but \(labels.count) labels; give one label per row.")
+        }
+        if let bad = labels.first(where: { $0 < 0 || $0 >= classes }) {
+            throw LearningError.invalidTrainingData("Label \(bad) is out of range 0..<\(classes).")
+        }
+        let k = classes
+        let n = x.rowCount
+        // Compact the used columns.
+        var map = [Int32](repeating: -1, count: x.columnCount)
+        var used: [Int32] = []
+        for j in x.indices where map[Int(j)] < 0 { map[Int(j)] = 0; used.append(j) }
+        used.sort()
+        for (p, j) in used.enumerated() { map[Int(j)] = Int32(p) }
+        let compact = x.indices.map { map[Int($0)] }
+        let d = used.count
+        // Per-row weights: class weights times sample weights, normalised by n.
+        let classWeights = config.classWeight.weights(labels: labels, classes: k)
+        var rowWeight = [Double](repeating: 0, count: n)
+        for i in 0..<n { rowWeight[i] = classWeights[labels[i]] * (sampleWeights?[i] ?? 1) / Double(n) }
+        let lambda = 1 / (config.c * Double(n))
+        // Start point.
+        var theta = [Double](repeating: 0, count: d * k + k)
+        if warmStart {
+            var old = [Int32: Int]()
+            for (p, j) in columns.enumerated() { old[j] = p }
+            for (p, j) in used.enumerated() {
+                if let q = old[j] { for c in 0..<k { theta[p * k + c] = coefficients[q * k + c] } }
+            }
+            for c in 0..<k { theta[d * k + c] = intercept[c] }
+        }
+        let rowStart = x.rowStart
+        let values = x.values
+        var z = [Double](repeating: 0, count: k)
+        let optimizer = LBFGS(tolerance: config.tolerance, maxIterations: config.maxIterations)
+        let result = optimizer.minimize(&theta, progress: progress) { th, grad in
+            for q in 0..<grad.count { grad[q] = 0 }
+            var loss = 0.0
+            compact.withUnsafeBufferPointer { cols in
+                values.withUnsafeBufferPointer { vals in
+                    z.withUnsafeMutableBufferPointer { z in
+                        for i in 0..<n {
+                            let w = rowWeight[i]
+                            if w == 0 { continue }
+                            let r0 = rowStart[i], r1 = rowStart[i + 1]
+                            for c in 0..<k { z[c] = th[d * k + c] }
+                            for p in r0..<r1 {
+                                let base = Int(cols[p]) * k
+                                let v = Double(vals[p])
+                                for c in 0..<k { z[c] += v * th[base + c] }
+                            }
+                            var m = z[0]
+                            for c in 1..<k where z[c] > m { m = z[c] }
+                            var s = 0.0
+                            for c in 0..<k { z[c] = exp(z[c] - m); s += z[c] }
+                            let y = labels[i]
+                            loss -= w * (log(z[y] / s))
+                            for c in 0..<k { z[c] = w * (z[c] / s - (c == y ? 1 : 0)) }
+                            for c in 0..<k { grad[d * k + c] += z[c] }
+                            for p in r0..<r1 {
+                                let base = Int(cols[p]) * k
+                                let v = Double(vals[p])
+                                for c in 0..<k { grad[base + c] += v * z[c] }
+                            }
+                        }
+                    }
+                }
+            }
+            var penalty = 0.0
+            for q in 0..<(d * k) {
+                penalty += th[q] * th[q]
+                grad[q] += lambda * th[q]
+            }
+            return loss + 0.5 * lambda * penalty
+        }
+        optimization = result
+        columns = used
+        coefficients = Array(theta[0..<(d * k)])
+        intercept = Array(theta[(d * k)...])
+    }
+
+    /// Raw class scores (logits) for each row.
+    public func decisionFunction(_ x: SparseMatrix) -> [[Double]] {
+        var position = [Int32: Int]()
+        for (p, j) in columns.enumerated() { position[j] = p }
+        return (0..<x.rowCount).map { i in
+            var z = intercept
+            for p in x.rowStart[i]..<x.rowStart[i + 1] {
+                guard let q = position[x.indices[p]] else { continue }
+                for c in 0..<classes { z[c] += Double(x.values[p]) * coefficients[q * classes + c] }
+            }
+            return z
+        }
+    }
+
+    public func predictLogProba(_ x: SparseMatrix) -> [[Double]] { decisionFunction(x).map(logSoftmax) }
+    public func predictProba(_ x: SparseMatrix) -> [[Double]] { predictLogProba(x).map { $0.map(exp) } }
+}

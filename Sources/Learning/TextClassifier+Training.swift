@@ -1,0 +1,247 @@
+import Foundation
+
+/// What training reports besides the model.
+public struct TrainingSummary: Sendable {
+    public var classes: [String]
+    public var classCounts: [Int]
+    public var seconds: Double
+    /// Metrics on the held-out rows, with calibrated probabilities (nil without a holdout).
+    public var heldOut: ClassificationReport?
+    public var temperature: Double
+    public var optimization: LBFGS.Result?
+    /// Classes below the model's minimum: the model will refuse to score until they have more examples.
+    public var undertrained: [String]
+}
+
+/// Progress of a long training run: a phase and a fraction of it done.
+public struct TrainingProgress: Sendable {
+    public var phase: String
+    public var fraction: Double
+}
+
+/// Hashed features of many texts, computed once and reused by every fit.
+struct FeaturizedCorpus {
+    var rowStart: [Int] = [0]
+    var hashes: [UInt32] = []
+    var wordCounts: [Int] = []
+
+    init(texts: [String], config: FeaturizerConfig, progress: ((Double) -> Void)?) {
+        var featurizer = Featurizer(config: config)
+        let step = max(1, texts.count / 100)
+        for (i, text) in texts.enumerated() {
+            featurizer.featurize(text)
+            hashes.append(contentsOf: featurizer.hashes)
+            rowStart.append(hashes.count)
+            wordCounts.append(featurizer.wordFeatureCount)
+            if i % step == 0 { progress?(Double(i) / Double(texts.count)) }
+        }
+    }
+
+    /// Rows as the estimator sees them: counts for naive Bayes, signed and length-normalised for logistic.
+    func matrix(rows: [Int], algorithm: Algorithm, mask: UInt32, columns: Int) -> SparseMatrix {
+        var m = SparseMatrix(columnCount: columns)
+        var idx: [Int32] = []
+        var val: [Float] = []
+        for i in rows {
+            let r = rowStart[i]..<rowStart[i + 1]
+            idx.removeAll(keepingCapacity: true)
+            val.removeAll(keepingCapacity: true)
+            let scale: Float = algorithm == .logistic && !r.isEmpty ? 1 / Float(r.count).squareRoot() : 1
+            for p in r {
+                let h = hashes[p]
+                idx.append(Int32(bitPattern: h & mask))
+                val.append(algorithm == .logistic ? Featurizer.sign(h) * scale : 1)
+            }
+            m.append(SparseVector(unsortedIndices: idx, values: val))
+        }
+        return m
+    }
+}
+
+/// A small, fast, seeded generator (SplitMix64) for reproducible splits.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension TextClassifier {
+    /// Trains a classifier on `examples`.
+    ///
+    /// Classes are the sorted distinct labels. A stratified `holdoutFraction` of each class (seeded) is held
+    /// out: the model trained on the rest calibrates its temperature and reports held-out metrics on it; then,
+    /// with `refit`, the model is trained again on all rows and keeps that temperature.
+    /// - Throws: `LearningError` for invalid options, empty data, or a single class.
+    public static func train(
+        _ examples: [LabelledText], options: TrainingOptions, modelVersion: String? = nil, parentVersion: String? = nil,
+        sources: [String] = [], labelMap: [String: String] = [:], created: Date = Date(),
+        progress: ((TrainingProgress) -> Void)? = nil
+    ) throws -> (TextClassifier, TrainingSummary) {
+        try options.validate()
+        let clock = ContinuousClock.now
+        guard !examples.isEmpty else {
+            throw LearningError.invalidTrainingData("There are no training examples. Give a file with at least two labelled classes.")
+        }
+        let classes = Array(Set(examples.map(\.label))).sorted()
+        guard classes.count >= 2 else {
+            throw LearningError.invalidTrainingData(
+                "All \(examples.count) training examples have the label '\(classes[0])'. Training needs at least two classes: add examples of another class, or check --label-map.")
+        }
+        let classIndex = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+        let labels = examples.map { classIndex[$0.label]! }
+        var classCounts = [Int](repeating: 0, count: classes.count)
+        for y in labels { classCounts[y] += 1 }
+        var digest = FNV1a64()
+        for e in examples { digest.update(e.text); digest.update(e.label) }
+
+        // Held-out split, stratified.
+        var rng = SplitMix64(seed: options.seed)
+        var trainRows: [Int] = []
+        var heldRows: [Int] = []
+        for c in classes.indices {
+            var rows = labels.indices.filter { labels[$0] == c }
+            rows.shuffle(using: &rng)
+            let held = rows.count >= 2 ? Int((Double(rows.count) * options.holdoutFraction).rounded()) : 0
+            heldRows += rows.prefix(min(held, rows.count - 1))
+            trainRows += rows.dropFirst(min(held, rows.count - 1))
+        }
+        trainRows.sort()
+        heldRows.sort()
+
+        let featurizerConfig = options.featurizer
+        let corpus = FeaturizedCorpus(texts: examples.map(\.text), config: featurizerConfig) {
+            progress?(TrainingProgress(phase: "features", fraction: $0))
+        }
+        let mask = UInt32(truncatingIfNeeded: featurizerConfig.bucketCount - 1)
+        let columns = featurizerConfig.bucketCount
+        let algorithm = options.algorithm
+
+        var header = ModelHeader(
+            kind: algorithm, modelVersion: modelVersion ?? "\(algorithm.rawValue)-\(digest.hex.prefix(8))",
+            parentVersion: parentVersion, created: ISO8601DateFormatter().string(from: created), classes: classes,
+            featurizer: featurizerConfig, naiveBayes: algorithm.isNaiveBayes ? options.naiveBayes : nil,
+            logistic: algorithm == .logistic ? options.logistic : nil,
+            calibration: .init(method: "temperature", temperature: 1, heldOutExamples: heldRows.count),
+            training: .init(
+                digest: digest.hex, examples: examples.count, classCounts: classCounts, sources: sources, labelMap: labelMap,
+                holdoutFraction: options.holdoutFraction, seed: options.seed, seconds: 0),
+            heldOutMetrics: nil, minExamplesPerClass: options.minExamplesPerClass, evidenceTarget: options.evidenceTarget)
+
+        func fitOn(_ rows: [Int], from previous: TextClassifier?, phase: String) throws -> TextClassifier {
+            let x = corpus.matrix(rows: rows, algorithm: algorithm, mask: mask, columns: columns)
+            let y = rows.map { labels[$0] }
+            if algorithm.isNaiveBayes {
+                var nb = try previous?.naiveBayes
+                    ?? MultinomialNB(classes: classes.count, dimension: columns, config: options.naiveBayes)
+                try nb.partialFit(x, labels: y)
+                return TextClassifier(header: header, naiveBayes: nb)
+            }
+            var lr = try previous?.logistic ?? LogisticRegression(classes: classes.count, dimension: columns, config: options.logistic)
+            let budget = Double(options.logistic.maxIterations)
+            try lr.fit(x, labels: y, warmStart: previous != nil) { iteration, _, _ in
+                progress?(TrainingProgress(phase: phase, fraction: min(1, Double(iteration) / budget)))
+            }
+            lr.roundCoefficientsForStorage()
+            return TextClassifier(header: header, logistic: lr)
+        }
+
+        var model = try fitOn(trainRows, from: nil, phase: heldRows.isEmpty ? "training" : "training (held-out split)")
+        var heldOutReport: ClassificationReport?
+        if !heldRows.isEmpty {
+            // Calibrate on held-out raw scores, then report held-out metrics with calibrated probabilities.
+            var featurizer = Featurizer(config: featurizerConfig)
+            var z = [Double](repeating: 0, count: classes.count)
+            var logits: [[Double]] = []
+            var knownWords: [Int] = []
+            for i in heldRows {
+                featurizer.featurize(examples[i].text)
+                knownWords.append(model.logits(featurizer, into: &z).knownWords)
+                logits.append(z)
+            }
+            let heldLabels = heldRows.map { labels[$0] }
+            let calibration = TemperatureScaling.fit(logits: logits, labels: heldLabels)
+            header.calibration.temperature = calibration.temperature
+            model.header = header
+            let probabilities = zip(logits, knownWords).map { row, known -> [Double] in
+                var p = row
+                _ = model.probabilities(&p, knownWords: known)
+                return p
+            }
+            let report = ClassificationReport(probabilities: probabilities, truth: heldLabels, labels: classes)
+            heldOutReport = report
+            header.heldOutMetrics = MetricsSummary(report)
+            if options.refit {
+                // Naive Bayes adds the held-out counts (exactly a fit on all rows); logistic restarts warm.
+                model = try fitOn(algorithm.isNaiveBayes ? heldRows : Array(0..<examples.count), from: model, phase: "training (all rows)")
+            }
+        }
+        let optimization = model.logistic?.optimization
+        header.training.seconds = (ContinuousClock.now - clock).seconds
+        header.training.iterations = optimization?.iterations
+        header.training.converged = optimization?.converged
+        model.header = header
+        let undertrained = classes.indices.filter { classCounts[$0] < options.minExamplesPerClass }.map { classes[$0] }
+        let summary = TrainingSummary(
+            classes: classes, classCounts: classCounts, seconds: header.training.seconds, heldOut: heldOutReport,
+            temperature: header.calibration.temperature, optimization: optimization, undertrained: undertrained)
+        return (model, summary)
+    }
+
+    /// Evaluates on labelled texts whose labels are all among the model's classes.
+    /// - Throws: `LearningError.unknownLabel` for a label the model does not know.
+    public func evaluate(_ examples: [LabelledText]) throws -> ClassificationReport {
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+        var truth: [Int] = []
+        truth.reserveCapacity(examples.count)
+        for e in examples {
+            guard let y = index[e.label] else { throw LearningError.unknownLabel(e.label, known: classes) }
+            truth.append(y)
+        }
+        var scorer = try Scorer(model: self)
+        let probabilities = examples.map { scorer.probabilities($0.text).probabilities }
+        return ClassificationReport(probabilities: probabilities, truth: truth, labels: classes)
+    }
+
+    /// Learns more labelled texts online (naive-Bayes models only): the result equals a model fitted on all
+    /// the texts at once. Use `weight: -1` to unlearn texts learnt before.
+    /// - Throws: `LearningError.invalidParameter` for a logistic model; `unknownLabel` for a new label.
+    public func partialFit(_ examples: [LabelledText], weight: Double = 1) throws -> TextClassifier {
+        guard var nb = naiveBayes else {
+            throw LearningError.invalidParameter(name: "algorithm", value: kind.rawValue, expected: "a naive-Bayes model (nb or complement-nb) for online learning")
+        }
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+        var y: [Int] = []
+        for e in examples {
+            guard let c = index[e.label] else { throw LearningError.unknownLabel(e.label, known: classes) }
+            y.append(c)
+        }
+        let corpus = FeaturizedCorpus(texts: examples.map(\.text), config: header.featurizer, progress: nil)
+        let x = corpus.matrix(
+            rows: Array(examples.indices), algorithm: kind, mask: UInt32(truncatingIfNeeded: header.featurizer.bucketCount - 1),
+            columns: header.featurizer.bucketCount)
+        try nb.partialFit(x, labels: y, weights: [Double](repeating: weight, count: y.count))
+        var next = header
+        for c in y { next.training.classCounts[c] += Int(weight) }
+        next.training.examples += Int(weight) * y.count
+        return TextClassifier(header: next, naiveBayes: nb)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+extension LogisticRegression {
+    /// Rounds coefficients to what the model file stores (IEEE half precision), so that a trained model
+    /// and the same model loaded from its file score identically.
+    mutating func roundCoefficientsForStorage() {
+        let rounded = coefficients.map { Double(Float16(Float($0))) }
+        self = try! LogisticRegression(classes: classes, dimension: dimension, config: config, columns: columns, coefficients: rounded, intercept: intercept, optimization: optimization)
+    }
+}

@@ -1,0 +1,347 @@
+import Foundation
+
+/// The learning algorithm behind a `TextClassifier`.
+public enum Algorithm: String, Codable, CaseIterable, Sendable {
+    /// Multinomial naive Bayes over feature counts; learns online (`partialFit`).
+    case naiveBayes = "nb"
+    /// Complement naive Bayes over feature counts.
+    case complementNaiveBayes = "complement-nb"
+    /// Multinomial logistic regression over length-normalised signed features.
+    case logistic
+
+    var isNaiveBayes: Bool { self != .logistic }
+}
+
+/// A labelled text, the unit of training and evaluation data.
+public struct LabelledText: Sendable, Equatable {
+    public var text: String
+    public var label: String
+    public init(text: String, label: String) {
+        self.text = text
+        self.label = label
+    }
+}
+
+/// Everything that decides how a model is trained.
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    public var algorithm: Algorithm = .logistic
+    public var featurizer = FeaturizerConfig()
+    public var naiveBayes = NaiveBayesConfig()
+    public var logistic = LogisticConfig()
+    /// Share of each class held out to fit calibration and report held-out metrics, 0…0.5. Default 0.1.
+    public var holdoutFraction: Double = 0.1
+    /// Seed of the held-out split.
+    public var seed: UInt64 = 42
+    /// A model refuses to score while any class has fewer training examples than this. Default 5.
+    public var minExamplesPerClass: Int = 5
+    /// Known word features a text needs for full evidence; below it probabilities shrink toward the prior. Default 2.
+    public var evidenceTarget: Double = 2
+    /// After calibration, train again on all rows (held-out ones included). Default true.
+    public var refit = true
+
+    public init() {}
+
+    /// - Throws: `LearningError.invalidParameter` naming the first bad option.
+    public func validate() throws {
+        try featurizer.validate()
+        try naiveBayes.validate()
+        try logistic.validate()
+        guard holdoutFraction.isFinite, (0...0.5).contains(holdoutFraction) else {
+            throw LearningError.invalidParameter(name: "holdout", value: "\(holdoutFraction)", expected: "a fraction in 0...0.5")
+        }
+        guard minExamplesPerClass >= 1 else {
+            throw LearningError.invalidParameter(name: "minExamplesPerClass", value: "\(minExamplesPerClass)", expected: "an integer >= 1")
+        }
+        guard evidenceTarget.isFinite, evidenceTarget >= 0 else {
+            throw LearningError.invalidParameter(name: "evidenceTarget", value: "\(evidenceTarget)", expected: "a number >= 0")
+        }
+    }
+}
+
+/// Summary metrics kept in a model's header.
+public struct MetricsSummary: Codable, Equatable, Sendable {
+    public var examples: Int
+    public var accuracy: Double
+    public var macroF1: Double
+    public var expectedCalibrationError: Double
+    public var logLoss: Double
+    public var f1: [String: Double]
+
+    public init(_ report: ClassificationReport) {
+        examples = report.count
+        accuracy = report.accuracy
+        macroF1 = report.macroF1
+        expectedCalibrationError = report.expectedCalibrationError
+        logLoss = report.logLoss
+        f1 = Dictionary(uniqueKeysWithValues: report.classes.map { ($0.label, $0.f1) })
+    }
+}
+
+/// The JSON header of a model file: the model card's facts.
+public struct ModelHeader: Codable, Equatable, Sendable {
+    public struct Training: Codable, Equatable, Sendable {
+        /// FNV-1a 64 over each training text and label, in order (identity of the data, not a secret).
+        public var digest: String
+        public var examples: Int
+        /// Training examples per class, in `classes` order.
+        public var classCounts: [Int]
+        public var sources: [String]
+        public var labelMap: [String: String]
+        public var holdoutFraction: Double
+        public var seed: UInt64
+        public var seconds: Double
+        public var iterations: Int?
+        public var converged: Bool?
+    }
+
+    public struct Calibration: Codable, Equatable, Sendable {
+        public var method: String
+        public var temperature: Double
+        public var heldOutExamples: Int
+    }
+
+    public var kind: Algorithm
+    public var modelVersion: String
+    public var parentVersion: String?
+    /// ISO 8601.
+    public var created: String
+    public var classes: [String]
+    public var featurizer: FeaturizerConfig
+    public var naiveBayes: NaiveBayesConfig?
+    public var logistic: LogisticConfig?
+    public var calibration: Calibration
+    public var training: Training
+    public var heldOutMetrics: MetricsSummary?
+    public var minExamplesPerClass: Int
+    public var evidenceTarget: Double
+}
+
+/// A trained text classifier: featurizer configuration, estimator, calibration and header.
+///
+/// At scoring time every algorithm is a linear form over hashed features:
+/// z = bias + scale · Σ_f value_f · table[bucket_f], then P = softmax(z / T), then the evidence rule.
+/// Naive Bayes uses counts (value 1, scale 1, table = feature log-probabilities); logistic regression uses
+/// signed hashing (value ±1) with scale 1/√(number of features), a cheap stand-in for L2 normalisation.
+public struct TextClassifier: Sendable {
+    public internal(set) var header: ModelHeader
+    /// `table[bucket * classes + k]`.
+    let table: [Float]
+    let bias: [Double]
+    /// Bit set of buckets that carried weight in training.
+    let known: [UInt64]
+    /// Raw counts of naive-Bayes models (what `partialFit` continues from).
+    public let naiveBayes: MultinomialNB?
+    /// Coefficients of logistic models.
+    public let logistic: LogisticRegression?
+    let prior: [Double]
+
+    public var classes: [String] { header.classes }
+    public var kind: Algorithm { header.kind }
+
+    init(header: ModelHeader, naiveBayes: MultinomialNB) {
+        self.header = header
+        self.naiveBayes = naiveBayes
+        self.logistic = nil
+        self.table = naiveBayes.featureLogProb()
+        self.bias = naiveBayes.intercept
+        let k = naiveBayes.classes
+        var known = [UInt64](repeating: 0, count: (naiveBayes.dimension + 63) / 64)
+        naiveBayes.featureCount.withUnsafeBufferPointer { fc in
+            for j in 0..<naiveBayes.dimension {
+                for c in 0..<k where fc[j * k + c] != 0 { known[j >> 6] |= 1 << UInt64(j & 63); break }
+            }
+        }
+        self.known = known
+        self.prior = TextClassifier.prior(header.training.classCounts)
+    }
+
+    init(header: ModelHeader, logistic: LogisticRegression) {
+        self.header = header
+        self.naiveBayes = nil
+        self.logistic = logistic
+        let k = logistic.classes
+        var table = [Float](repeating: 0, count: logistic.dimension * k)
+        var known = [UInt64](repeating: 0, count: (logistic.dimension + 63) / 64)
+        for (p, j) in logistic.columns.enumerated() {
+            for c in 0..<k { table[Int(j) * k + c] = Float(logistic.coefficients[p * k + c]) }
+            known[Int(j) >> 6] |= 1 << UInt64(Int(j) & 63)
+        }
+        self.table = table
+        self.bias = logistic.intercept
+        self.known = known
+        self.prior = TextClassifier.prior(header.training.classCounts)
+    }
+
+    static func prior(_ counts: [Int]) -> [Double] {
+        let total = Double(counts.reduce(0, +))
+        return counts.map { total > 0 ? Double($0) / total : 1 / Double(max(1, counts.count)) }
+    }
+
+    /// Classes with fewer training examples than the stated minimum, as `insufficientTraining` errors.
+    public func checkTrained() throws {
+        for (c, label) in classes.enumerated() where header.training.classCounts[c] < header.minExamplesPerClass {
+            throw LearningError.insufficientTraining(label: label, have: header.training.classCounts[c], need: header.minExamplesPerClass)
+        }
+    }
+
+    @inline(__always) func isKnown(_ bucket: Int) -> Bool {
+        known[bucket >> 6] & (1 << UInt64(bucket & 63)) != 0
+    }
+
+    /// Raw scores of featurized text. Returns the number of known features and of known word features.
+    func logits(_ featurizer: Featurizer, into z: inout [Double]) -> (known: Int, knownWords: Int) {
+        let k = classes.count
+        for c in 0..<k { z[c] = 0 }
+        var knownCount = 0
+        var knownWords = 0
+        let signed = kind == .logistic
+        let hashes = featurizer.hashes
+        let wordCount = featurizer.wordFeatureCount
+        let mask = featurizer.mask
+        table.withUnsafeBufferPointer { w in
+            known.withUnsafeBufferPointer { kn in
+                z.withUnsafeMutableBufferPointer { z in
+                    for (index, h) in hashes.enumerated() {
+                        let b = Int(h & mask)
+                        guard kn[b >> 6] & (1 << UInt64(b & 63)) != 0 else { continue }
+                        knownCount &+= 1
+                        if index < wordCount { knownWords &+= 1 }
+                        let base = b * k
+                        if signed && (h & 0x8000_0000) != 0 {
+                            for c in 0..<k { z[c] -= Double(w[base + c]) }
+                        } else {
+                            for c in 0..<k { z[c] += Double(w[base + c]) }
+                        }
+                    }
+                }
+            }
+        }
+        let scale = signed && !hashes.isEmpty ? 1 / Double(hashes.count).squareRoot() : 1
+        for c in 0..<k { z[c] = bias[c] + scale * z[c] }
+        return (knownCount, knownWords)
+    }
+
+    /// Calibrated probabilities from raw scores and evidence, written over `z`.
+    func probabilities(_ z: inout [Double], knownWords: Int) -> Double {
+        let t = header.calibration.temperature
+        var m = -Double.infinity
+        for c in z.indices { z[c] /= t; if z[c] > m { m = z[c] } }
+        var s = 0.0
+        for c in z.indices { z[c] = exp(z[c] - m); s += z[c] }
+        let target = header.evidenceTarget
+        let evidence = target > 0 ? min(1, Double(knownWords) / target) : 1
+        for c in z.indices { z[c] = evidence * (z[c] / s) + (1 - evidence) * prior[c] }
+        return evidence
+    }
+}
+
+/// How much the model knew about a text.
+public struct Evidence: Codable, Equatable, Sendable {
+    /// 0…1: known word features over the model's evidence target, capped at 1. Below 1 the probabilities
+    /// were shrunk toward the class prior in that proportion; 0 means the score is the prior.
+    public var score: Double
+    public var knownFeatures: Int
+    public var features: Int
+    /// True when `score < 1`: too little signal for a confident answer.
+    public var thin: Bool
+}
+
+/// One feature's push toward a class: log-odds units after calibration, against the mean of all classes.
+public struct Reason: Codable, Equatable, Sendable {
+    public var label: String
+    public var feature: String
+    public var kind: FeatureOrigin.Kind
+    public var contribution: Double
+}
+
+/// The answer for one text.
+public struct Prediction: Sendable, Equatable {
+    public var label: String
+    public var labelIndex: Int
+    /// In the model's `classes` order; sums to 1.
+    public var probabilities: [Double]
+    public var evidence: Evidence
+    /// Top features pushing toward the predicted class (empty unless asked for).
+    public var reasons: [Reason]
+}
+
+/// Scores texts with one model. Holds scratch space: one `Scorer` per thread.
+public struct Scorer: Sendable {
+    public let model: TextClassifier
+    var featurizer: Featurizer
+    var z: [Double]
+
+    /// - Throws: `LearningError.insufficientTraining` when a class has fewer examples than the model's minimum.
+    public init(model: TextClassifier) throws {
+        try model.checkTrained()
+        self.init(unchecked: model)
+    }
+
+    init(unchecked model: TextClassifier) {
+        self.model = model
+        self.featurizer = Featurizer(config: model.header.featurizer)
+        self.z = [Double](repeating: 0, count: model.classes.count)
+    }
+
+    /// Calibrated class probabilities of `text` (in `model.classes` order), and the evidence score.
+    /// The returned buffer is reused by the next call.
+    public mutating func probabilities(_ text: String) -> (probabilities: [Double], evidence: Double) {
+        featurizer.featurize(text)
+        let counts = model.logits(featurizer, into: &z)
+        let e = model.probabilities(&z, knownWords: counts.knownWords)
+        return (z, e)
+    }
+
+    /// Scores `text`, with the `reasons` strongest features toward the predicted class.
+    public mutating func score(_ text: String, reasons: Int = 3) -> Prediction {
+        featurizer.featurize(text, trace: reasons > 0)
+        let counts = model.logits(featurizer, into: &z)
+        let e = model.probabilities(&z, knownWords: counts.knownWords)
+        var best = 0
+        for c in z.indices where z[c] > z[best] { best = c }
+        let evidence = Evidence(score: e, knownFeatures: counts.known, features: featurizer.hashes.count, thin: e < 1)
+        let why = reasons > 0 ? topReasons(limit: reasons)[best] : []
+        return Prediction(label: model.classes[best], labelIndex: best, probabilities: z, evidence: evidence, reasons: why)
+    }
+
+    /// The strongest features toward each class for `text`, `limit` per class.
+    public mutating func explain(_ text: String, limit: Int = 5) -> [[Reason]] {
+        featurizer.featurize(text, trace: true)
+        return topReasons(limit: limit)
+    }
+
+    /// Per class, features with positive contributions, strongest first (after `featurize(trace: true)`).
+    func topReasons(limit: Int) -> [[Reason]] {
+        let k = model.classes.count
+        let signed = model.kind == .logistic
+        let n = featurizer.hashes.count
+        let scale = (signed && n > 0 ? 1 / Double(n).squareRoot() : 1) / model.header.calibration.temperature
+        struct Key: Hashable { var kind: FeatureOrigin.Kind; var text: String }
+        var totals: [Key: [Double]] = [:]
+        var order: [Key] = []
+        for (index, h) in featurizer.hashes.enumerated() {
+            let b = featurizer.bucket(h)
+            guard model.isKnown(b) else { continue }
+            let v = (signed ? Double(Featurizer.sign(h)) : 1) * scale
+            var c = (0..<k).map { v * Double(model.table[b * k + $0]) }
+            let mean = c.reduce(0, +) / Double(k)
+            c = c.map { $0 - mean }
+            let origin = featurizer.origins[index]
+            let key = Key(kind: origin.kind, text: featurizer.text(of: origin))
+            if let existing = totals[key] {
+                totals[key] = zip(existing, c).map(+)
+            } else {
+                totals[key] = c
+                order.append(key)
+            }
+        }
+        return (0..<k).map { cls in
+            order.compactMap { key -> Reason? in
+                let value = totals[key]![cls]
+                return value > 0 ? Reason(label: model.classes[cls], feature: key.text, kind: key.kind, contribution: value) : nil
+            }
+            .sorted { $0.contribution > $1.contribution || ($0.contribution == $1.contribution && $0.feature < $1.feature) }
+            .prefix(limit).map { $0 }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import CSV
+import Foundation
+import Learning
+
+/// One labelled row of a data file, with where it came from.
+public struct DataRow: Sendable, Equatable {
+    public var id: String
+    public var text: String
+    public var label: String
+    /// 1-based line of the row's start in its file.
+    public var line: Int
+}
+
+/// A problem with a data file, naming the file and line and saying how to fix it.
+public struct DataFileError: Error, CustomStringConvertible, Equatable {
+    public var file: String
+    public var line: Int?
+    public var message: String
+
+    public var description: String {
+        if let line { return "\(file):\(line): \(message)" }
+        return "\(file): \(message)"
+    }
+}
+
+/// Reads labelled data: CSV with a header naming `text` and `label` (and usually `id`), or JSON Lines with
+/// objects holding `text` and `label` (and optionally `id`). The format follows the extension (`.csv`,
+/// `.jsonl`, `.ndjson`, `.json`); other files are sniffed (a first `{` means JSON Lines).
+public struct DataFileReader: Sendable {
+    /// `from → to` label renames, applied before any check on labels.
+    public var labelMap: [String: String] = [:]
+    /// When set, every label (after mapping) must be one of these.
+    public var allowedLabels: [String]?
+    /// Rows without a label are accepted (for scoring files); their label is "".
+    public var labelOptional = false
+
+    public init(labelMap: [String: String] = [:], allowedLabels: [String]? = nil, labelOptional: Bool = false) {
+        self.labelMap = labelMap
+        self.allowedLabels = allowedLabels
+        self.labelOptional = labelOptional
+    }
+
+    public func read(_ path: String) throws -> [DataRow] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw DataFileError(file: path, line: nil, message: "cannot be read (\(Self.reason(error))). Check the path and permissions.")
+        }
+        let text = try Self.decodeUTF8(data, file: path)
+        let lower = path.lowercased()
+        let rows: [DataRow]
+        if lower.hasSuffix(".csv") {
+            rows = try readCSV(text, file: path)
+        } else if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") || lower.hasSuffix(".json") {
+            rows = try readJSONLines(text, file: path)
+        } else if text.drop(while: { $0.isWhitespace }).first == "{" {
+            rows = try readJSONLines(text, file: path)
+        } else {
+            rows = try readCSV(text, file: path)
+        }
+        guard !rows.isEmpty else {
+            throw DataFileError(file: path, line: nil, message: "has no data rows. Give a file with a header and at least one labelled row.")
+        }
+        return rows
+    }
+
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoSuchFileError || ns.code == 260 { return "no such file" }
+        return ns.localizedDescription
+    }
+
+    /// Decodes UTF-8 strictly, naming the line of the first invalid byte. A leading BOM is dropped.
+    static func decodeUTF8(_ data: Data, file: String) throws -> String {
+        var bytes = [UInt8](data)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        if let s = String(validating: bytes, as: UTF8.self) { return s }
+        var line = 1
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        loop: while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let s): if s == "\n" { line += 1 }
+            case .emptyInput: break loop
+            case .error: break loop
+            }
+        }
+        throw DataFileError(file: file, line: line, message: "is not valid UTF-8. Re-encode the file as UTF-8 (for example with iconv -t UTF-8).")
+    }
+
+    func finish(id: String, text: String, label rawLabel: String, line: Int, file: String) throws -> DataRow {
+        guard !text.allSatisfy({ $0.isWhitespace }) else {
+            throw DataFileError(file: file, line: line, message: "the text of row '\(id)' is empty. Give it text or remove the row.")
+        }
+        var label = rawLabel.trimmingCharacters(in: .whitespaces)
+        if label.isEmpty {
+            if labelOptional { return DataRow(id: id, text: text, label: "", line: line) }
+            throw DataFileError(file: file, line: line, message: "row '\(id)' has no label. Give every row a label.")
+        }
+        if let mapped = labelMap[label] { label = mapped }
+        if let allowed = allowedLabels, !allowed.contains(label) {
+            throw DataFileError(
+                file: file, line: line,
+                message: "unknown label '\(label)' (row '\(id)'); the model's classes are \(allowed.joined(separator: ", ")). Map it with --label-map \(label)=CLASS.")
+        }
+        return DataRow(id: id, text: text, label: label, line: line)
+    }
+
+    func readCSV(_ text: String, file: String) throws -> [DataRow] {
+        let reader: CSVReader
+        do {
+            reader = try CSVReader(string: text, hasHeaderRow: true)
+        } catch {
+            throw DataFileError(file: file, line: 1, message: "is not valid CSV (\(error)). Use RFC 4180 CSV with a header row.")
+        }
+        let header = (reader.headerRow ?? []).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard let textColumn = header.firstIndex(of: "text") else {
+            throw DataFileError(file: file, line: 1, message: "missing column 'text' (the header has: \(header.joined(separator: ", "))). The header must be id,text,label.")
+        }
+        let labelColumn = header.firstIndex(of: "label")
+        if labelColumn == nil && !labelOptional {
+            throw DataFileError(file: file, line: 1, message: "missing column 'label' (the header has: \(header.joined(separator: ", "))). The header must be id,text,label.")
+        }
+        let idColumn = header.firstIndex(of: "id")
+        var rows: [DataRow] = []
+        var line = 2
+        while let fields = reader.next() {
+            let start = line
+            line += 1 + fields.reduce(0) { $0 + $1.utf8.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } }
+            if fields.count == 1 && fields[0].isEmpty { continue }  // blank line
+            guard fields.count == header.count else {
+                throw DataFileError(file: file, line: start, message: "expected \(header.count) fields as in the header, found \(fields.count). Quote fields that contain commas, quotes or newlines.")
+            }
+            let id = idColumn.map { fields[$0] } ?? "line-\(start)"
+            rows.append(try finish(id: id, text: fields[textColumn], label: labelColumn.map { fields[$0] } ?? "", line: start, file: file))
+        }
+        if let error = reader.error {
+            throw DataFileError(file: file, line: line, message: "is not valid CSV (\(error)). Use RFC 4180 quoting.")
+        }
+        return rows
+    }
+
+    func readJSONLines(_ text: String, file: String) throws -> [DataRow] {
+        var rows: [DataRow] = []
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty { continue }
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                throw DataFileError(file: file, line: lineNumber, message: "is not a JSON object. Each line must be one object like {\"id\": \"1\", \"text\": \"…\", \"label\": \"spam\"}.")
+            }
+            guard let text = object["text"] as? String else {
+                throw DataFileError(file: file, line: lineNumber, message: object["text"] == nil ? "missing field 'text'." : "field 'text' must be a string.")
+            }
+            let label: String
+            switch object["label"] {
+            case let s as String: label = s
+            case let n as NSNumber: label = n.stringValue
+            case nil where labelOptional: label = ""
+            case nil: throw DataFileError(file: file, line: lineNumber, message: "missing field 'label'.")
+            default: throw DataFileError(file: file, line: lineNumber, message: "field 'label' must be a string.")
+            }
+            let id: String
+            switch object["id"] {
+            case let s as String: id = s
+            case let n as NSNumber: id = n.stringValue
+            default: id = "line-\(lineNumber)"
+            }
+            rows.append(try finish(id: id, text: text, label: label, line: lineNumber, file: file))
+        }
+        return rows
+    }
+}
+
+/// Parses `from=to` label renames.
+func parseLabelMap(_ pairs: [String]) throws -> [String: String] {
+    var map: [String: String] = [:]
+    for pair in pairs {
+        let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw ValidationErrorText("Please write --label-map as FROM=TO (for example --label-map ham=clear); got '\(pair)'.")
+        }
+        map[parts[0]] = parts[1]
+    }
+    return map
+}
+
+struct ValidationErrorText: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

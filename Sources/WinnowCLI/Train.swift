@@ -1,0 +1,229 @@
+import ArgumentParser
+import Foundation
+import Learning
+
+/// Feature options shared by the commands that build featurizers.
+struct FeatureOptions: ParsableArguments {
+    @Option(help: "Hash buckets as a power of two (10-24).")
+    var bucketBits: Int = 20
+
+    @Option(help: "Highest word n-gram order (1-3).")
+    var wordNgrams: Int = 2
+
+    @Option(help: "Character n-gram orders inside words, as MIN-MAX, or 0 for none.")
+    var charNgrams: String = "2-5"
+
+    @Option(help: "Hash seed (changing it changes every bucket).")
+    var hashSeed: UInt32 = 0x5749_4E4E
+
+    func config() throws -> FeaturizerConfig {
+        var config = FeaturizerConfig(seed: hashSeed, bucketBits: bucketBits, wordNgramMax: wordNgrams)
+        if charNgrams == "0" {
+            config.charNgramMin = 0
+            config.charNgramMax = 0
+        } else {
+            let parts = charNgrams.split(separator: "-").map { Int($0) }
+            guard parts.count == 2, let low = parts[0], let high = parts[1] else {
+                throw ValidationError("Please write --char-ngrams as MIN-MAX (for example 2-5) or 0; got '\(charNgrams)'.")
+            }
+            config.charNgramMin = low
+            config.charNgramMax = high
+        }
+        do { try config.validate() } catch { throw ValidationError("Please fix the feature options: \(error)") }
+        return config
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a text classifier from labelled CSV or JSON Lines.",
+        discussion: """
+            Classes are the distinct labels in the data. A stratified share of each class (--holdout) is held out to
+            calibrate probabilities and report held-out metrics; the model is then trained again on all rows.
+
+            Examples:
+              winnow train --data datasets/demo/train.csv --out models/demo.winnow
+              winnow train --data a.csv --data b.jsonl --label-map ham=clear --algorithm nb --out models/nb.winnow
+            """)
+
+    @Option(name: .customLong("data"), help: "Labelled data (CSV with header id,text,label, or JSONL); repeat for more files.")
+    var data: [String] = []
+
+    @Option(help: "nb, complement-nb or logistic.")
+    var algorithm: Algorithm = .logistic
+
+    @Option(help: "Where to write the model (.winnow).")
+    var out: String
+
+    @Option(name: .customLong("label-map"), help: "Rename a label, as FROM=TO; repeatable (e.g. ham=clear).")
+    var labelMap: [String] = []
+
+    @OptionGroup var features: FeatureOptions
+
+    @Option(help: "Naive-Bayes smoothing (> 0).")
+    var alpha: Double = 1
+
+    @Option(name: .customLong("c"), help: "Logistic inverse L2 strength (> 0), as scikit-learn's C.")
+    var c: Double = 10
+
+    @Option(help: "Logistic class weights: none, balanced or sqrt-balanced.")
+    var classWeight: ClassWeight = .balanced
+
+    @Option(help: "Most L-BFGS iterations.")
+    var maxIterations: Int = 300
+
+    @Option(help: "L-BFGS stops when the largest gradient component is below this.")
+    var tolerance: Double = 1e-4
+
+    @Option(help: "Share of each class held out for calibration and held-out metrics (0-0.5).")
+    var holdout: Double = 0.1
+
+    @Option(help: "Seed of the held-out split.")
+    var seed: UInt64 = 42
+
+    @Option(help: "The model refuses to score while a class has fewer training examples than this.")
+    var minClassExamples: Int = 5
+
+    @Option(help: "Model version to record (default: the output's name and the training time).")
+    var name: String?
+
+    @Option(help: "The version this model was derived from, recorded in its header.")
+    var parent: String?
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    @Flag(help: "No progress bar.")
+    var quiet = false
+
+    func validate() throws {
+        guard !data.isEmpty else { throw ValidationError("Please give at least one --data FILE with labelled rows.") }
+        guard out.hasSuffix(".winnow") else { throw ValidationError("Please name the model file with the .winnow extension; got '\(out)'.") }
+        _ = try parseLabelMap(labelMap)
+        _ = try features.config()
+    }
+
+    func options() throws -> TrainingOptions {
+        var options = TrainingOptions()
+        options.algorithm = algorithm
+        options.featurizer = try features.config()
+        options.naiveBayes = NaiveBayesConfig(alpha: alpha, complement: algorithm == .complementNaiveBayes)
+        options.logistic = LogisticConfig(c: c, maxIterations: maxIterations, tolerance: tolerance, classWeight: classWeight)
+        options.holdoutFraction = holdout
+        options.seed = seed
+        options.minExamplesPerClass = minClassExamples
+        do { try options.validate() } catch { throw ValidationError("Please fix the options: \(error)") }
+        return options
+    }
+
+    func run() throws {
+        let map = try parseLabelMap(labelMap)
+        let reader = DataFileReader(labelMap: map)
+        var rows: [DataRow] = []
+        var firstFile: [String: (String, Int)] = [:]
+        for file in data {
+            let fileRows = try reader.read(file)
+            for row in fileRows where firstFile[row.label] == nil { firstFile[row.label] = (file, row.line) }
+            rows += fileRows
+        }
+        if firstFile.count < 2, let only = firstFile.first {
+            throw DataFileError(
+                file: data.joined(separator: ", "), line: nil,
+                message: "every row has the label '\(only.key)' (first at \(only.value.0):\(only.value.1)). Training needs at least two classes: add examples of another class, or check --label-map.")
+        }
+        let options = try options()
+        let version = name ?? Self.defaultVersion(out: out)
+        var bar = ProgressBar(enabled: !quiet && !json)
+        let (model, summary) = try TextClassifier.train(
+            rows.map { LabelledText(text: $0.text, label: $0.label) }, options: options, modelVersion: version,
+            parentVersion: parent, sources: data.map { URL(fileURLWithPath: $0).lastPathComponent }, labelMap: map
+        ) { bar.update($0.phase, $0.fraction) }
+        bar.finish()
+        let size = try ModelIO.save(model, to: out)
+        if json {
+            print(try jsonString(TrainOutput(model: out, bytes: size, header: model.header)))
+            return
+        }
+        print(Self.describe(model: model, summary: summary, path: out, size: size))
+    }
+
+    static func defaultVersion(out: String) -> String {
+        let base = URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return "\(base)@\(formatter.string(from: Date()))"
+    }
+
+    static func describe(model: TextClassifier, summary: TrainingSummary, path: String, size: Int) -> String {
+        let h = model.header
+        var lines: [String] = []
+        lines.append("Trained \(h.kind.rawValue) model → \(path) (\(ByteCountFormatter.string(fromByteCount: Int64(size), countStyle: .file)))")
+        lines.append("  version      \(h.modelVersion)")
+        let counts = zip(h.classes, h.training.classCounts).map { "\($0) \($1)" }.joined(separator: ", ")
+        lines.append("  examples     \(h.training.examples) (\(counts))")
+        let f = h.featurizer
+        let chars = f.charNgramMax > 0 ? ", char \(f.charNgramMin)-\(f.charNgramMax) grams" : ""
+        lines.append("  features     word 1-\(f.wordNgramMax) grams\(chars), 2^\(f.bucketBits) buckets")
+        var time = "  time         \(format(summary.seconds, 2)) s"
+        if let o = summary.optimization {
+            time += " (L-BFGS \(o.iterations) iterations, \(o.converged ? "converged" : "stopped at the iteration limit") with max |gradient| \(String(format: "%.1e", o.gradientMaxNorm)))"
+        }
+        lines.append(time)
+        lines.append("  calibration  temperature \(format(summary.temperature, 3)) fitted on \(h.calibration.heldOutExamples) held-out examples")
+        if let report = summary.heldOut {
+            lines.append("")
+            lines.append("Held-out metrics (\(report.count) examples, model trained on the rest):")
+            lines.append(contentsOf: ReportText.summary(report))
+        }
+        if !summary.undertrained.isEmpty {
+            lines.append("")
+            lines.append("Warning: \(summary.undertrained.joined(separator: ", ")) has fewer than \(h.minExamplesPerClass) examples; this model will refuse to score until it is retrained with more.")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct TrainOutput: Encodable {
+    var model: String
+    var bytes: Int
+    var header: ModelHeader
+}
+
+/// Plain-text tables of a classification report.
+enum ReportText {
+    static func summary(_ r: ClassificationReport) -> [String] {
+        var lines = ["  accuracy \(format(r.accuracy))   macro-F1 \(format(r.macroF1))   weighted-F1 \(format(r.weightedF1))   ECE \(format(r.expectedCalibrationError))   log-loss \(format(r.logLoss))"]
+        let width = max(8, (r.labels.map(\.count).max() ?? 5) + 2)
+        lines.append("  " + pad("class", width) + pad("precision", 11, right: true) + pad("recall", 9, right: true) + pad("F1", 9, right: true)
+            + pad("ROC-AUC", 10, right: true) + pad("PR-AUC", 9, right: true) + pad("support", 10, right: true))
+        for c in r.classes {
+            lines.append("  " + pad(c.label, width) + pad(format(c.precision), 11, right: true) + pad(format(c.recall), 9, right: true)
+                + pad(format(c.f1), 9, right: true) + pad(c.rocAUC.map { format($0) } ?? "-", 10, right: true)
+                + pad(c.prAUC.map { format($0) } ?? "-", 9, right: true) + pad("\(c.support)", 10, right: true))
+        }
+        return lines
+    }
+
+    static func full(_ r: ClassificationReport) -> [String] {
+        var lines = summary(r)
+        lines.append("")
+        lines.append("Confusion matrix (rows: true class, columns: predicted):")
+        let width = max(9, (r.labels.map(\.count).max() ?? 5) + 2)
+        lines.append("  " + pad("", width) + r.labels.map { pad($0, width, right: true) }.joined())
+        for (i, row) in r.confusionMatrix.enumerated() {
+            lines.append("  " + pad(r.labels[i], width) + row.map { pad("\($0)", width, right: true) }.joined())
+        }
+        lines.append("")
+        lines.append("Threshold sweep (at cut-off t: act when P ≥ t, review when 1-t ≤ P < t):")
+        for sweep in r.thresholdSweep {
+            lines.append("  \(sweep.label):   t  precision  recall  review share")
+            for p in sweep.points where [0.5, 0.7, 0.8, 0.9, 0.95, 0.99].contains(p.threshold) {
+                lines.append("    " + pad(format(p.threshold, 2), 8, right: true) + pad(format(p.precision, 3), 11, right: true)
+                    + pad(format(p.recall, 3), 8, right: true) + pad(format(p.reviewShare, 3), 14, right: true))
+            }
+        }
+        return lines
+    }
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import Learning
+
+/// The `winnow` command: the root only configures; each subcommand is a small struct.
+public struct Winnow: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "winnow",
+        abstract: "Content moderation and relevance scoring: train, evaluate and run text classifiers.",
+        discussion: """
+            Data scientists train, evaluate and inspect models from labelled CSV (id,text,label) or JSON Lines:
+
+              winnow train --data train.csv --out models/mine.winnow
+              winnow evaluate --model models/mine.winnow --data test.csv --report report.html
+              winnow score --model models/mine.winnow "WIN a free prize! txt 80082"
+              winnow models inspect models/mine.winnow
+            """,
+        version: "0.1.0",
+        subcommands: [Train.self, Evaluate.self, Score.self, Models.self]
+    )
+
+    public init() {}
+}
+
+/// Errors that end a command, printed as `Error: …` with what to do.
+struct CommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum ModelIO {
+    static func load(_ path: String) throws -> TextClassifier {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw CommandError("Cannot read the model \(path) (\(DataFileReader.reason(error))). Train one with 'winnow train --data FILE --out \(path)'.")
+        }
+        do {
+            return try TextClassifier(serialized: [UInt8](data))
+        } catch let error as LearningError {
+            throw CommandError("\(path): \(error)")
+        }
+    }
+
+    /// Writes atomically: a temporary file in the same folder, then a rename.
+    static func save(_ model: TextClassifier, to path: String) throws -> Int {
+        let bytes = try model.serialized()
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent()
+        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        do {
+            try Data(bytes).write(to: temporary)
+            if rename(temporary.path, url.path) != 0 {
+                throw CommandError("Cannot move the new model into place at \(path) (errno \(errno)).")
+            }
+        } catch let error as CommandError {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw CommandError("Cannot write the model to \(path) (\(error.localizedDescription)). Check that the folder is writable.")
+        }
+        return bytes.count
+    }
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+struct ProgressBar {
+    let enabled: Bool
+    var lastDrawn = -1
+    var lastPhase = ""
+
+    init(enabled: Bool) {
+        self.enabled = enabled && isatty(2) == 1
+    }
+
+    mutating func update(_ phase: String, _ fraction: Double) {
+        guard enabled else { return }
+        let percent = Int((fraction * 100).rounded(.down))
+        guard percent != lastDrawn || phase != lastPhase else { return }
+        lastDrawn = percent
+        lastPhase = phase
+        let width = 30
+        let filled = min(width, percent * width / 100)
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        FileHandle.standardError.write("\r\u{1B}[2K\(bar) \(String(format: "%3d", percent))% \(phase)".data(using: .utf8)!)
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write("\r\u{1B}[2K".data(using: .utf8)!)
+    }
+}
+
+func format(_ value: Double, _ digits: Int = 4) -> String {
+    String(format: "%.\(digits)f", value)
+}
+
+func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+    let n = s.count
+    guard n < width else { return s }
+    let fill = String(repeating: " ", count: width - n)
+    return right ? fill + s : s + fill
+}
+
+func jsonString<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+extension Algorithm: ExpressibleByArgument {}
+extension ClassWeight: ExpressibleByArgument {}

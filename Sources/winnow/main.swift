@@ -1,0 +1,2 @@
+import WinnowCLI
+Winnow.main()
