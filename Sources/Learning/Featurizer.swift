@@ -3,8 +3,8 @@ import Foundation
 /// How texts become hashed features. Stored in every model file and checked on load.
 ///
 /// Features are word n-grams (orders 1…`wordNgramMax`) over the `Tokenizer`'s tokens and character n-grams
-/// (orders `charNgramMin`…`charNgramMax`, counted in Unicode scalars) inside each word padded with one space on
-/// each side, as scikit-learn's `char_wb` analyser does. Each feature is hashed with MurmurHash3 (x86, 32-bit):
+/// (orders `charNgramMin`…`charNgramMax`, counted in Unicode scalars) inside each normalised white-space chunk
+/// padded with one space on each side, as scikit-learn's `char_wb` analyser does. Each feature is hashed with MurmurHash3 (x86, 32-bit):
 /// a word unigram with `seed`, a character n-gram with `seed &+ 0x9E3779B9` (so the word `ab` and the
 /// character bigram `ab` differ), and a word n-gram of higher order by `combineHashes` of its parts.
 /// The low `bucketBits` bits of the hash pick the bucket; bit 31 gives the sign the linear model uses.
@@ -23,11 +23,14 @@ public struct FeaturizerConfig: Codable, Equatable, Hashable, Sendable {
     public var charNgramMax: Int
     /// Characters repeated more than this are cut to this many. Default 3.
     public var maxRepeat: Int
+    /// The logistic model reads a feature seen n times as 1 + ln n instead of n. Default true.
+    public var sublinearTF: Bool
 
     public init(
         seed: UInt32 = 0x5749_4E4E, bucketBits: Int = 20, wordNgramMax: Int = 2, charNgramMin: Int = 2,
-        charNgramMax: Int = 5, maxRepeat: Int = 3
+        charNgramMax: Int = 5, maxRepeat: Int = 3, sublinearTF: Bool = true
     ) {
+        self.sublinearTF = sublinearTF
         self.version = FeaturizerConfig.currentVersion
         self.seed = seed
         self.bucketBits = bucketBits
@@ -93,6 +96,12 @@ public struct Featurizer: Sendable {
     public private(set) var origins: [FeatureOrigin] = []
     public private(set) var wordFeatureCount = 0
     public private(set) var charFeatureCount = 0
+    /// The distinct hashes of `hashes`, sorted within each block (words first), with their occurrence counts.
+    public private(set) var uniqueHashes: [UInt32] = []
+    public private(set) var counts: [Float] = []
+    /// How many of `uniqueHashes` belong to the word block.
+    public private(set) var uniqueWordCount = 0
+    private var sortScratch: [UInt32] = []
     private var tokenHashes: [UInt32] = []
     private var scalarOffsets: [Int32] = []
     private let charSeed: UInt32
@@ -136,10 +145,12 @@ public struct Featurizer: Sendable {
                 }
             }
             wordFeatureCount = hashes.count
-            // Character n-grams inside padded words.
-            if config.charNgramMax > 0 {
-                for t in 0..<count where tokenizer.kinds[t] == .word {
-                    let s = Int(tokenizer.starts[t]) - 1, e = Int(tokenizer.ends[t]) + 1
+        }
+        // Character n-grams inside padded white-space chunks.
+        if config.charNgramMax > 0 {
+            tokenizer.chunkBuffer.withUnsafeBufferPointer { buf in
+                for t in 0..<tokenizer.chunkStarts.count {
+                    let s = Int(tokenizer.chunkStarts[t]) - 1, e = Int(tokenizer.chunkEnds[t]) + 1
                     var ascii = true
                     for k in s..<e where buf[k] >= 0x80 { ascii = false; break }
                     if ascii {
@@ -169,14 +180,43 @@ public struct Featurizer: Sendable {
                     }
                 }
             }
-            charFeatureCount = hashes.count - wordFeatureCount
         }
+        charFeatureCount = hashes.count - wordFeatureCount
+        // Distinct features with their counts, per block (word block first).
+        uniqueHashes.removeAll(keepingCapacity: true)
+        counts.removeAll(keepingCapacity: true)
+        var scratch = sortScratch
+        sortScratch = []
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: hashes[0..<wordFeatureCount])
+        appendRuns(&scratch)
+        uniqueWordCount = uniqueHashes.count
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: hashes[wordFeatureCount...])
+        appendRuns(&scratch)
+        sortScratch = scratch
+    }
+
+    private mutating func appendRuns(_ values: inout [UInt32]) {
+        guard !values.isEmpty else { return }
+        values.sort()
+        var run: Float = 1
+        for i in 1..<values.count {
+            if values[i] == values[i - 1] {
+                run += 1
+            } else {
+                uniqueHashes.append(values[i - 1]); counts.append(run); run = 1
+            }
+        }
+        uniqueHashes.append(values[values.count - 1])
+        counts.append(run)
     }
 
     /// The human-readable text of a traced feature: a word, a word n-gram, or a character n-gram with its
     /// word boundaries shown as `_` (`_fre` is "fre" at the start of a word).
     public func text(of origin: FeatureOrigin) -> String {
-        let bytes = tokenizer.buffer[Int(origin.start)..<Int(origin.end)]
+        let source = origin.kind == .char ? tokenizer.chunkBuffer : tokenizer.buffer
+        let bytes = source[Int(origin.start)..<Int(origin.end)]
         let s = String(decoding: bytes, as: UTF8.self)
         return origin.kind == .char ? s.replacingOccurrences(of: " ", with: "_") : s
     }

@@ -23,6 +23,7 @@ public struct TrainingProgress: Sendable {
 struct FeaturizedCorpus {
     var rowStart: [Int] = [0]
     var hashes: [UInt32] = []
+    var counts: [Float] = []
     var wordCounts: [Int] = []
 
     init(texts: [String], config: FeaturizerConfig, progress: ((Double) -> Void)?) {
@@ -30,27 +31,38 @@ struct FeaturizedCorpus {
         let step = max(1, texts.count / 100)
         for (i, text) in texts.enumerated() {
             featurizer.featurize(text)
-            hashes.append(contentsOf: featurizer.hashes)
+            hashes.append(contentsOf: featurizer.uniqueHashes)
+            counts.append(contentsOf: featurizer.counts)
             rowStart.append(hashes.count)
-            wordCounts.append(featurizer.wordFeatureCount)
+            wordCounts.append(featurizer.uniqueWordCount)
             if i % step == 0 { progress?(Double(i) / Double(texts.count)) }
         }
     }
 
-    /// Rows as the estimator sees them: counts for naive Bayes, signed and length-normalised for logistic.
-    func matrix(rows: [Int], algorithm: Algorithm, mask: UInt32, columns: Int) -> SparseMatrix {
-        var m = SparseMatrix(columnCount: columns)
+    /// Rows as the estimator sees them: counts for naive Bayes; signed, sublinear and block-normalised
+    /// values for logistic regression (exactly what `TextClassifier.logits` computes at scoring time).
+    func matrix(rows: [Int], algorithm: Algorithm, config: FeaturizerConfig) -> SparseMatrix {
+        let mask = UInt32(truncatingIfNeeded: config.bucketCount - 1)
+        var m = SparseMatrix(columnCount: config.bucketCount)
         var idx: [Int32] = []
         var val: [Float] = []
         for i in rows {
             let r = rowStart[i]..<rowStart[i + 1]
             idx.removeAll(keepingCapacity: true)
             val.removeAll(keepingCapacity: true)
-            let scale: Float = algorithm == .logistic && !r.isEmpty ? 1 / Float(r.count).squareRoot() : 1
+            let words = wordCounts[i]
+            let (wordScale, charScale) = counts[r].withUnsafeBufferPointer {
+                TextClassifier.blockScales(counts: $0, wordCount: words, sublinear: config.sublinearTF)
+            }
             for p in r {
                 let h = hashes[p]
                 idx.append(Int32(bitPattern: h & mask))
-                val.append(algorithm == .logistic ? Featurizer.sign(h) * scale : 1)
+                if algorithm == .logistic {
+                    let scale = p - r.lowerBound < words ? wordScale : charScale
+                    val.append(Featurizer.sign(h) * TextClassifier.termWeight(counts[p], sublinear: config.sublinearTF) * Float(scale))
+                } else {
+                    val.append(counts[p])
+                }
             }
             m.append(SparseVector(unsortedIndices: idx, values: val))
         }
@@ -118,7 +130,6 @@ extension TextClassifier {
         let corpus = FeaturizedCorpus(texts: examples.map(\.text), config: featurizerConfig) {
             progress?(TrainingProgress(phase: "features", fraction: $0))
         }
-        let mask = UInt32(truncatingIfNeeded: featurizerConfig.bucketCount - 1)
         let columns = featurizerConfig.bucketCount
         let algorithm = options.algorithm
 
@@ -134,7 +145,7 @@ extension TextClassifier {
             heldOutMetrics: nil, minExamplesPerClass: options.minExamplesPerClass, evidenceTarget: options.evidenceTarget)
 
         func fitOn(_ rows: [Int], from previous: TextClassifier?, phase: String) throws -> TextClassifier {
-            let x = corpus.matrix(rows: rows, algorithm: algorithm, mask: mask, columns: columns)
+            let x = corpus.matrix(rows: rows, algorithm: algorithm, config: featurizerConfig)
             let y = rows.map { labels[$0] }
             if algorithm.isNaiveBayes {
                 var nb = try previous?.naiveBayes
@@ -167,6 +178,11 @@ extension TextClassifier {
             let heldLabels = heldRows.map { labels[$0] }
             let calibration = TemperatureScaling.fit(logits: logits, labels: heldLabels)
             header.calibration.temperature = calibration.temperature
+            if options.fitClassOffsets {
+                let scaled = logits.map { $0.map { $0 / calibration.temperature } }
+                let offsets = DecisionOffsets.fit(scaledLogits: scaled, labels: heldLabels, classes: classes.count)
+                header.calibration.classOffsets = offsets.allSatisfy { $0 == 0 } ? nil : offsets
+            }
             model.header = header
             let probabilities = zip(logits, knownWords).map { row, known -> [Double] in
                 var p = row
@@ -222,9 +238,7 @@ extension TextClassifier {
             y.append(c)
         }
         let corpus = FeaturizedCorpus(texts: examples.map(\.text), config: header.featurizer, progress: nil)
-        let x = corpus.matrix(
-            rows: Array(examples.indices), algorithm: kind, mask: UInt32(truncatingIfNeeded: header.featurizer.bucketCount - 1),
-            columns: header.featurizer.bucketCount)
+        let x = corpus.matrix(rows: Array(examples.indices), algorithm: kind, config: header.featurizer)
         try nb.partialFit(x, labels: y, weights: [Double](repeating: weight, count: y.count))
         var next = header
         for c in y { next.training.classCounts[c] += Int(weight) }

@@ -34,6 +34,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var seed: UInt64 = 42
     /// A model refuses to score while any class has fewer training examples than this. Default 5.
     public var minExamplesPerClass: Int = 5
+    /// Fit per-class decision offsets on the held-out rows to maximise macro-F1 (noisy on small hold-outs). Default false.
+    public var fitClassOffsets = false
     /// Known word features a text needs for full evidence; below it probabilities shrink toward the prior. Default 2.
     public var evidenceTarget: Double = 2
     /// After calibration, train again on all rows (held-out ones included). Default true.
@@ -97,6 +99,9 @@ public struct ModelHeader: Codable, Equatable, Sendable {
     public struct Calibration: Codable, Equatable, Sendable {
         public var method: String
         public var temperature: Double
+        /// Per-class offsets added to the scaled scores, fitted on the held-out rows to maximise macro-F1
+        /// (threshold moving for rare classes); nil or zeros when not fitted.
+        public var classOffsets: [Double]?
         public var heldOutExamples: Int
     }
 
@@ -120,8 +125,8 @@ public struct ModelHeader: Codable, Equatable, Sendable {
 ///
 /// At scoring time every algorithm is a linear form over hashed features:
 /// z = bias + scale · Σ_f value_f · table[bucket_f], then P = softmax(z / T), then the evidence rule.
-/// Naive Bayes uses counts (value 1, scale 1, table = feature log-probabilities); logistic regression uses
-/// signed hashing (value ±1) with scale 1/√(number of features), a cheap stand-in for L2 normalisation.
+/// Naive Bayes uses counts (value 1, table = feature log-probabilities); logistic regression uses signed
+/// hashing (value ±1) scaled by `blockScales`, a cheap stand-in for L2 normalisation of each block.
 public struct TextClassifier: Sendable {
     public internal(set) var header: ModelHeader
     /// `table[bucket * classes + k]`.
@@ -188,6 +193,22 @@ public struct TextClassifier: Sendable {
         known[bucket >> 6] & (1 << UInt64(bucket & 63)) != 0
     }
 
+    /// The value the estimator sees for a feature seen `count` times (before block normalisation).
+    @inline(__always) static func termWeight(_ count: Float, sublinear: Bool) -> Float {
+        sublinear ? 1 + log(count) : count
+    }
+
+    /// Logistic features are scaled per block so that the word block and the character block each have unit
+    /// L2 norm (as two L2-normalised hashing vectorisers side by side). Returns 1/‖block‖ for each block.
+    static func blockScales(counts: UnsafeBufferPointer<Float>, wordCount: Int, sublinear: Bool) -> (Double, Double) {
+        var word: Float = 0, char: Float = 0
+        for i in 0..<counts.count {
+            let v = termWeight(counts[i], sublinear: sublinear)
+            if i < wordCount { word += v * v } else { char += v * v }
+        }
+        return (word > 0 ? 1 / Double(word).squareRoot() : 0, char > 0 ? 1 / Double(char).squareRoot() : 0)
+    }
+
     /// Raw scores of featurized text. Returns the number of known features and of known word features.
     func logits(_ featurizer: Featurizer, into z: inout [Double]) -> (known: Int, knownWords: Int) {
         let k = classes.count
@@ -195,29 +216,36 @@ public struct TextClassifier: Sendable {
         var knownCount = 0
         var knownWords = 0
         let signed = kind == .logistic
-        let hashes = featurizer.hashes
-        let wordCount = featurizer.wordFeatureCount
+        let sublinear = header.featurizer.sublinearTF
+        let hashes = featurizer.uniqueHashes
+        let counts = featurizer.counts
+        let wordCount = featurizer.uniqueWordCount
         let mask = featurizer.mask
         table.withUnsafeBufferPointer { w in
             known.withUnsafeBufferPointer { kn in
-                z.withUnsafeMutableBufferPointer { z in
-                    for (index, h) in hashes.enumerated() {
-                        let b = Int(h & mask)
-                        guard kn[b >> 6] & (1 << UInt64(b & 63)) != 0 else { continue }
-                        knownCount &+= 1
-                        if index < wordCount { knownWords &+= 1 }
-                        let base = b * k
-                        if signed && (h & 0x8000_0000) != 0 {
-                            for c in 0..<k { z[c] -= Double(w[base + c]) }
-                        } else {
-                            for c in 0..<k { z[c] += Double(w[base + c]) }
+                counts.withUnsafeBufferPointer { counts in
+                    z.withUnsafeMutableBufferPointer { z in
+                        let (wordScale, charScale) = signed ? TextClassifier.blockScales(counts: counts, wordCount: wordCount, sublinear: sublinear) : (1, 1)
+                        for (index, h) in hashes.enumerated() {
+                            let b = Int(h & mask)
+                            guard kn[b >> 6] & (1 << UInt64(b & 63)) != 0 else { continue }
+                            knownCount &+= 1
+                            if index < wordCount { knownWords &+= 1 }
+                            let base = b * k
+                            let v: Double
+                            if signed {
+                                let magnitude = Double(TextClassifier.termWeight(counts[index], sublinear: sublinear)) * (index < wordCount ? wordScale : charScale)
+                                v = (h & 0x8000_0000) != 0 ? -magnitude : magnitude
+                            } else {
+                                v = Double(counts[index])
+                            }
+                            for c in 0..<k { z[c] += v * Double(w[base + c]) }
                         }
                     }
                 }
             }
         }
-        let scale = signed && !hashes.isEmpty ? 1 / Double(hashes.count).squareRoot() : 1
-        for c in 0..<k { z[c] = bias[c] + scale * z[c] }
+        for c in 0..<k { z[c] += bias[c] }
         return (knownCount, knownWords)
     }
 
@@ -225,7 +253,11 @@ public struct TextClassifier: Sendable {
     func probabilities(_ z: inout [Double], knownWords: Int) -> Double {
         let t = header.calibration.temperature
         var m = -Double.infinity
-        for c in z.indices { z[c] /= t; if z[c] > m { m = z[c] } }
+        if let offsets = header.calibration.classOffsets {
+            for c in z.indices { z[c] = z[c] / t + offsets[c]; if z[c] > m { m = z[c] } }
+        } else {
+            for c in z.indices { z[c] /= t; if z[c] > m { m = z[c] } }
+        }
         var s = 0.0
         for c in z.indices { z[c] = exp(z[c] - m); s += z[c] }
         let target = header.evidenceTarget
@@ -314,15 +346,24 @@ public struct Scorer: Sendable {
     func topReasons(limit: Int) -> [[Reason]] {
         let k = model.classes.count
         let signed = model.kind == .logistic
-        let n = featurizer.hashes.count
-        let scale = (signed && n > 0 ? 1 / Double(n).squareRoot() : 1) / model.header.calibration.temperature
+        let words = featurizer.wordFeatureCount
+        let (wordScale, charScale) = featurizer.counts.withUnsafeBufferPointer {
+            TextClassifier.blockScales(counts: $0, wordCount: featurizer.uniqueWordCount, sublinear: model.header.featurizer.sublinearTF)
+        }
+        let temperature = model.header.calibration.temperature
+        let sublinear = model.header.featurizer.sublinearTF
+        var occurrences: [UInt32: Float] = [:]
+        for (h, n) in zip(featurizer.uniqueHashes, featurizer.counts) { occurrences[h] = n }
         struct Key: Hashable { var kind: FeatureOrigin.Kind; var text: String }
         var totals: [Key: [Double]] = [:]
         var order: [Key] = []
         for (index, h) in featurizer.hashes.enumerated() {
             let b = featurizer.bucket(h)
             guard model.isKnown(b) else { continue }
-            let v = (signed ? Double(Featurizer.sign(h)) : 1) * scale
+            // Each occurrence carries an equal share of its feature's value.
+            let n = occurrences[h] ?? 1
+            let share = signed ? Double(TextClassifier.termWeight(n, sublinear: sublinear)) / Double(n) : 1
+            let v = (signed ? Double(Featurizer.sign(h)) * (index < words ? wordScale : charScale) * share : 1) / temperature
             var c = (0..<k).map { v * Double(model.table[b * k + $0]) }
             let mean = c.reduce(0, +) / Double(k)
             c = c.map { $0 - mean }

@@ -18,14 +18,15 @@ public enum TokenKind: UInt8, Sendable {
 ///    `€` between letters read as `e`, currency symbols mapped to `<money>`, and each emoji to `<emoji>` plus
 ///    the emoji itself. ASCII texts skip this step (ASCII is NFKC-invariant) and are only lower-cased.
 /// 3. The text is cut at white space into chunks. A chunk that is a URL (`http…`, `www.…`, or a bare
-///    `name.tld`) becomes `<url>` plus `<url:domain>`; an e-mail address becomes `<email>`; `@name` becomes
-///    `<mention>`.
+///    `name.tld`) gives `<url>`, `<url:domain>` and the domain's labels as words; an e-mail address gives `<email>`
+///    before its words; `@name` becomes `<mention>`.
 /// 4. Other chunks split into runs of letters and digits (apostrophes dropped). Digits, `@` and `$` between
 ///    letters are read as letters (`m0ney` → `money`, `c@sh` → `cash`, and `fr33` → `free` at a word's end); a
 ///    run of digits becomes `<numN>` with N its digit count (capped at 8); `$` or a currency symbol
 ///    before a number becomes `<money>`; runs of `!` or `?` become tokens.
 /// 5. Any character repeated more than `maxRepeat` times is cut to `maxRepeat` (`freeeee` → `freee`).
-/// 6. Three or more single letters in a row are joined (`c l i c k`, `c.l.i.c.k` → `click`).
+/// 6. Three or more single letters in a row are joined (`c l i c k`, `c.l.i.c.k` → `click`); a lone single
+///    letter is dropped as a word (its character n-grams stay).
 ///
 /// `Tokenizer` keeps its buffers between calls: tokenising allocates nothing once they have grown.
 public struct Tokenizer: Sendable {
@@ -38,6 +39,12 @@ public struct Tokenizer: Sendable {
     public internal(set) var starts: [Int32] = []
     public internal(set) var ends: [Int32] = []
     public internal(set) var kinds: [TokenKind] = []
+
+    /// The normalised white-space chunks, each followed by one space and the first preceded by one, and
+    /// their offsets: what character n-grams are read from.
+    public internal(set) var chunkBuffer: [UInt8] = []
+    public internal(set) var chunkStarts: [Int32] = []
+    public internal(set) var chunkEnds: [Int32] = []
 
     private var source: [UInt8] = []
     private var pending: [Int32] = []
@@ -254,7 +261,11 @@ public struct Tokenizer: Sendable {
         ends.removeAll(keepingCapacity: true)
         kinds.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
+        chunkBuffer.removeAll(keepingCapacity: true)
+        chunkStarts.removeAll(keepingCapacity: true)
+        chunkEnds.removeAll(keepingCapacity: true)
         buffer.append(0x20)
+        chunkBuffer.append(0x20)
         let src = source
         src.withUnsafeBufferPointer { s in
             let n = s.count
@@ -264,11 +275,34 @@ public struct Tokenizer: Sendable {
                 if i >= n { break }
                 var j = i
                 while j < n && !Tokenizer.isSpace(s[j]) { j += 1 }
+                recordChunk(s, i, j)
                 chunk(s, i, j)
                 i = j
             }
         }
         flushPending()
+    }
+
+    /// Keeps a white-space chunk as written (after normalisation), for character n-grams: they see URLs,
+    /// numbers and punctuation that the word tokens replace by class tokens.
+    private mutating func recordChunk(_ s: UnsafeBufferPointer<UInt8>, _ a: Int, _ b: Int) {
+        let start = chunkBuffer.count
+        for k in a..<b {
+            var c = s[k]
+            if c == Tokenizer.emojiMarker { continue }
+            if c == Tokenizer.moneyMarker { c = 0x24 }
+            let n = chunkBuffer.count - start
+            if n >= maxRepeat {
+                var same = true
+                for q in 1...maxRepeat where chunkBuffer[chunkBuffer.count - q] != c { same = false; break }
+                if same { continue }
+            }
+            chunkBuffer.append(c)
+        }
+        if chunkBuffer.count == start { return }
+        chunkStarts.append(Int32(start))
+        chunkEnds.append(Int32(chunkBuffer.count))
+        chunkBuffer.append(0x20)
     }
 
     private static func hasPrefix(_ s: UnsafeBufferPointer<UInt8>, _ a: Int, _ b: Int, _ p: StaticString) -> Bool {
@@ -302,6 +336,8 @@ public struct Tokenizer: Sendable {
         if let at = (a..<b).first(where: { s[$0] == 0x40 }) {
             if at > a && isEmail(s, a, at, b) {
                 emitTag("<email>")
+                words(s, a, at)
+                words(s, at + 1, b)
                 return
             }
             if at == a && b > a + 1 && (Tokenizer.isWordByte(s[a + 1]) || s[a + 1] == 0x5F) {
@@ -359,6 +395,7 @@ public struct Tokenizer: Sendable {
             text.append(contentsOf: UnsafeBufferPointer(rebasing: s[start..<end]))
             text.append(0x3E)
             text.withUnsafeBufferPointer { emit($0, 0, $0.count, kind: .tag, capRepeats: false) }
+            words(s, start, end)  // the domain's labels as words ("co", "uk")
         }
     }
 
@@ -413,6 +450,9 @@ public struct Tokenizer: Sendable {
             case 7: emitTag("<num7>")
             default: emitTag("<num8>")
             }
+            // Long numbers (phone numbers, short codes) also stand as themselves: spam reuses them, and
+            // their character n-grams catch shared prefixes.
+            if digits >= 3 { emit(s, a, b, kind: .word, capRepeats: false) }
             return
         }
         var word = scratch  // reuse the scratch buffer's storage: no allocation per word
@@ -484,17 +524,22 @@ public struct Tokenizer: Sendable {
         buffer.append(0x20)
     }
 
-    /// Joins three or more pending single letters into one word; fewer stay as they are.
+    /// Joins three or more pending single letters into one word; one or two single letters are dropped
+    /// (as most word tokenisers do: they carry little, and their character n-grams stay).
     private mutating func flushPending() {
         defer { pending.removeAll(keepingCapacity: true) }
-        guard pending.count >= 3 else { return }
+        guard !pending.isEmpty else { return }
         let first = Int(pending[0])
-        let letters = pending.map { buffer[Int($0)] }
+        var letters = scratch
+        scratch = []
+        defer { letters.removeAll(keepingCapacity: true); scratch = letters }
+        for p in pending { letters.append(buffer[Int(p)]) }
         let tokenIndex = starts.count - pending.count
         buffer.removeSubrange(first...)
         starts.removeSubrange(tokenIndex...)
         ends.removeSubrange(tokenIndex...)
         kinds.removeSubrange(tokenIndex...)
+        guard letters.count >= 3 else { return }
         letters.withUnsafeBufferPointer { append($0, 0, $0.count, kind: .word, capRepeats: true) }
     }
 }

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+
+@testable import Learning
+
+/// A small synthetic corpus: each class draws words mostly from its own vocabulary.
+enum Synthetic {
+    static let vocabulary = [
+        "clear": ["meeting", "lunch", "tomorrow", "thanks", "see", "you", "home", "later", "dinner", "call"],
+        "spam": ["free", "prize", "win", "cash", "claim", "txt", "now", "urgent", "winner", "offer"],
+        "offensive": ["idiot", "stupid", "loser", "shut", "up", "moron", "pathetic", "clown", "dumb", "trash"],
+    ]
+    static let shared = ["the", "and", "is", "to", "it", "today"]
+
+    static func corpus(classes: [String] = ["clear", "spam"], perClass: Int = 60, seed: UInt64 = 1) -> [LabelledText] {
+        var rng = SplitMix64(seed: seed)
+        var out: [LabelledText] = []
+        for i in 0..<perClass {
+            for label in classes {
+                let own = vocabulary[label]!
+                var words: [String] = []
+                for _ in 0..<5 { words.append(own[Int(rng.next() % UInt64(own.count))]) }
+                for _ in 0..<2 { words.append(shared[Int(rng.next() % UInt64(shared.count))]) }
+                if i % 7 == 0, let other = classes.first(where: { $0 != label }) { words.append(vocabulary[other]![Int(rng.next() % 10)]) }
+                out.append(LabelledText(text: words.joined(separator: " "), label: label))
+            }
+        }
+        return out
+    }
+
+    static func options(_ algorithm: Algorithm, holdout: Double = 0.2) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.algorithm = algorithm
+        o.featurizer = FeaturizerConfig(bucketBits: 16)
+        o.holdoutFraction = holdout
+        o.naiveBayes = NaiveBayesConfig(alpha: 1, complement: algorithm == .complementNaiveBayes)
+        return o
+    }
+}
+
+struct TextClassifierTests {
+    @Test(arguments: Algorithm.allCases)
+    func trainsAndScoresWithProbabilitiesSummingToOne(_ algorithm: Algorithm) throws {
+        let data = Synthetic.corpus(classes: ["clear", "spam", "offensive"])
+        let (model, summary) = try TextClassifier.train(data, options: Synthetic.options(algorithm))
+        #expect(model.classes == ["clear", "offensive", "spam"])
+        #expect(summary.classCounts == [60, 60, 60])
+        #expect(summary.heldOut!.accuracy > 0.9)
+        var scorer = try Scorer(model: model)
+        for text in ["free cash now", "see you at lunch", "", "😂😂", "ｆｒｅｅ ｃａｓｈ", String(repeating: "win ", count: 500)] {
+            let p = scorer.score(text)
+            #expect(abs(p.probabilities.reduce(0, +) - 1) < 1e-9)
+            #expect(p.probabilities.allSatisfy { $0 >= 0 && $0 <= 1 })
+        }
+        #expect(scorer.score("claim your free prize now").label == "spam")
+        #expect(scorer.score("thanks, see you tomorrow at dinner").label == "clear")
+        let report = try model.evaluate(Synthetic.corpus(classes: ["clear", "spam", "offensive"], seed: 99))
+        #expect(report.macroF1 > 0.9)
+    }
+
+    @Test func emptyTextGetsThePriorAndSaysSo() throws {
+        var data = Synthetic.corpus(perClass: 60)
+        data += Synthetic.corpus(classes: ["spam"], perClass: 30, seed: 5)  // priors 60:90
+        let (model, _) = try TextClassifier.train(data, options: Synthetic.options(.logistic))
+        var scorer = try Scorer(model: model)
+        let p = scorer.score("")
+        #expect(p.evidence.score == 0)
+        #expect(p.evidence.thin)
+        #expect(abs(p.probabilities[0] - 0.4) < 1e-12)
+        #expect(abs(p.probabilities[1] - 0.6) < 1e-12)
+        let unknown = scorer.score("zzqx")
+        #expect(unknown.evidence.thin)
+        let rich = scorer.score("free prize cash now claim")
+        #expect(rich.evidence.score == 1 && !rich.evidence.thin)
+    }
+
+    @Test func refusesToScoreAnUndertrainedClass() throws {
+        var data = Synthetic.corpus(classes: ["clear"], perClass: 40)
+        data += Synthetic.corpus(classes: ["spam"], perClass: 3)
+        let (model, summary) = try TextClassifier.train(data, options: Synthetic.options(.naiveBayes, holdout: 0))
+        #expect(summary.undertrained == ["spam"])
+        #expect(throws: LearningError.insufficientTraining(label: "spam", have: 3, need: 5)) { try Scorer(model: model) }
+    }
+
+    @Test func oneClassIsRefused() {
+        #expect(throws: LearningError.self) {
+            try TextClassifier.train(Synthetic.corpus(classes: ["spam"]), options: Synthetic.options(.logistic))
+        }
+        #expect(throws: LearningError.self) { try TextClassifier.train([], options: Synthetic.options(.logistic)) }
+    }
+
+    @Test func explanationsNameTheWordsThatPushed() throws {
+        let (model, _) = try TextClassifier.train(Synthetic.corpus(), options: Synthetic.options(.logistic))
+        var scorer = try Scorer(model: model)
+        let p = scorer.score("claim your free prize", reasons: 10)
+        #expect(p.label == "spam")
+        #expect(p.reasons.contains { $0.feature == "free" && $0.kind == .word && $0.contribution > 0 })
+        #expect(p.reasons.map(\.contribution) == p.reasons.map(\.contribution).sorted(by: >))
+        let perClass = scorer.explain("see you at lunch", limit: 3)
+        #expect(perClass.count == 2)
+        #expect(perClass[0].allSatisfy { $0.label == "clear" })
+    }
+
+    @Test func onlineLearningEqualsARefitOnTheSameLabels() throws {
+        let first = Synthetic.corpus(perClass: 40, seed: 1)
+        let second = Synthetic.corpus(perClass: 25, seed: 2)
+        let options = Synthetic.options(.naiveBayes, holdout: 0)
+        let (base, _) = try TextClassifier.train(first, options: options)
+        let online = try base.partialFit(second)
+        let (refit, _) = try TextClassifier.train(first + second, options: options)
+        #expect(online.naiveBayes!.featureCount == refit.naiveBayes!.featureCount)
+        #expect(online.naiveBayes!.classCount == refit.naiveBayes!.classCount)
+        #expect(online.header.training.classCounts == refit.header.training.classCounts)
+        var a = try Scorer(model: online)
+        var b = try Scorer(model: refit)
+        for text in ["free prize", "lunch tomorrow", "the and it"] {
+            #expect(a.probabilities(text).probabilities == b.probabilities(text).probabilities)
+        }
+        // Unlearning the second batch gives back the first model's counts.
+        let unlearned = try online.partialFit(second, weight: -1)
+        #expect(unlearned.naiveBayes!.featureCount == base.naiveBayes!.featureCount)
+    }
+
+    @Test func trainingIsDeterministic() throws {
+        let data = Synthetic.corpus()
+        let created = Date(timeIntervalSince1970: 1_700_000_000)
+        let (a, _) = try TextClassifier.train(data, options: Synthetic.options(.logistic), modelVersion: "v", created: created)
+        let (b, _) = try TextClassifier.train(data, options: Synthetic.options(.logistic), modelVersion: "v", created: created)
+        #expect(a.logistic!.coefficients == b.logistic!.coefficients)
+        #expect(a.header.calibration == b.header.calibration)
+    }
+}
+
+struct ModelFileTests {
+    static func model(_ algorithm: Algorithm) throws -> TextClassifier {
+        try TextClassifier.train(Synthetic.corpus(), options: Synthetic.options(algorithm), modelVersion: "test-1").0
+    }
+
+    @Test(arguments: Algorithm.allCases)
+    func roundTripIsBitExact(_ algorithm: Algorithm) throws {
+        let model = try Self.model(algorithm)
+        let bytes = try model.serialized()
+        let loaded = try TextClassifier(serialized: bytes)
+        #expect(try loaded.serialized() == bytes)
+        #expect(loaded.header == model.header)
+        var a = try Scorer(model: model)
+        var b = try Scorer(model: loaded)
+        for text in ["free prize now", "see you later", "zz"] {
+            #expect(a.probabilities(text).probabilities == b.probabilities(text).probabilities)
+        }
+    }
+
+    @Test func everyFlippedByteIsRefused() throws {
+        let bytes = try Self.model(.naiveBayes).serialized()
+        let positions = [0, 5, 9, 20, bytes.count / 3, bytes.count / 2, bytes.count - 10, bytes.count - 1]
+        for position in positions {
+            var damaged = bytes
+            damaged[position] ^= 0x40
+            #expect(throws: LearningError.self) { try TextClassifier(serialized: damaged) }
+        }
+    }
+
+    @Test func truncatedFilesAreRefused() throws {
+        let bytes = try Self.model(.logistic).serialized()
+        for length in [0, 3, 8, 15, 40, bytes.count / 2, bytes.count - 1] {
+            #expect(throws: LearningError.self) { try TextClassifier(serialized: Array(bytes.prefix(length))) }
+        }
+    }
+
+    @Test func aNewerFormatIsRefusedWithAnUpgradeHint() throws {
+        var bytes = try Self.model(.logistic).serialized()
+        bytes[4] = 2
+        #expect(throws: LearningError.unsupportedFormat(found: 2, supported: 1...1)) { try TextClassifier(serialized: bytes) }
+        let message = "\(LearningError.unsupportedFormat(found: 2, supported: 1...1))"
+        #expect(message.contains("Upgrade winnow or retrain"))
+    }
+
+    @Test func aForeignFeaturizerIsRefused() throws {
+        var model = try Self.model(.naiveBayes)
+        model.header.featurizer.version = 2
+        let bytes = try model.serialized()
+        #expect {
+            try TextClassifier(serialized: bytes)
+        } throws: { error in
+            guard case LearningError.featurizerMismatch = error else { return false }
+            return true
+        }
+    }
+
+    @Test func notAModelAtAll() {
+        #expect(throws: LearningError.self) { try TextClassifier(serialized: Array("id,text,label\n".utf8)) }
+    }
+}
