@@ -96,12 +96,16 @@ public struct Featurizer: Sendable {
     public private(set) var origins: [FeatureOrigin] = []
     public private(set) var wordFeatureCount = 0
     public private(set) var charFeatureCount = 0
-    /// The distinct hashes of `hashes`, sorted within each block (words first), with their occurrence counts.
-    public private(set) var uniqueHashes: [UInt32] = []
-    public private(set) var counts: [Float] = []
+    /// The distinct hashes of `hashes`, in order of first occurrence within each block (words first).
+    public var uniqueHashes: ArraySlice<UInt32> { uniqueStorage[0..<uniqueCount] }
+    /// How often each of `uniqueHashes` occurred.
+    public var counts: ArraySlice<Float> { countStorage[0..<uniqueCount] }
+    private var uniqueStorage: [UInt32] = []
+    private var countStorage: [Float] = []
+    private var uniqueCount = 0
     /// How many of `uniqueHashes` belong to the word block.
     public private(set) var uniqueWordCount = 0
-    private var sortScratch: [UInt32] = []
+    private var distinct = DistinctTable()
     private var tokenHashes: [UInt32] = []
     private var scalarOffsets: [Int32] = []
     private let charSeed: UInt32
@@ -182,34 +186,52 @@ public struct Featurizer: Sendable {
             }
         }
         charFeatureCount = hashes.count - wordFeatureCount
-        // Distinct features with their counts, per block (word block first).
-        uniqueHashes.removeAll(keepingCapacity: true)
-        counts.removeAll(keepingCapacity: true)
-        var scratch = sortScratch
-        sortScratch = []
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: hashes[0..<wordFeatureCount])
-        appendRuns(&scratch)
-        uniqueWordCount = uniqueHashes.count
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: hashes[wordFeatureCount...])
-        appendRuns(&scratch)
-        sortScratch = scratch
-    }
-
-    private mutating func appendRuns(_ values: inout [UInt32]) {
-        guard !values.isEmpty else { return }
-        values.sort()
-        var run: Float = 1
-        for i in 1..<values.count {
-            if values[i] == values[i - 1] {
-                run += 1
-            } else {
-                uniqueHashes.append(values[i - 1]); counts.append(run); run = 1
+        // Distinct features with their counts, per block (word block first), in order of first occurrence.
+        let n = hashes.count
+        if uniqueStorage.count < n {
+            uniqueStorage = [UInt32](repeating: 0, count: max(64, 2 * n))
+            countStorage = [Float](repeating: 0, count: max(64, 2 * n))
+        }
+        distinct.reset(capacityFor: n)
+        let wordEnd = wordFeatureCount
+        var unique = 0
+        var wordUnique = 0
+        let mask = distinct.mask
+        var generation = distinct.generation
+        hashes.withUnsafeBufferPointer { src in
+            distinct.slots.withUnsafeMutableBufferPointer { slots in
+                uniqueStorage.withUnsafeMutableBufferPointer { out in
+                    countStorage.withUnsafeMutableBufferPointer { cnt in
+                        for i in 0..<n {
+                            if i == wordEnd {
+                                wordUnique = unique
+                                generation &+= 1  // a new block: start counting afresh
+                            }
+                            let key = src[i]
+                            var slot = Int((key &* 0x9E37_79B1) >> 7) & mask
+                            while true {
+                                if slots[slot].stamp != generation {
+                                    slots[slot] = DistinctTable.Slot(key: key, stamp: generation, position: Int32(unique))
+                                    out[unique] = key
+                                    cnt[unique] = 1
+                                    unique &+= 1
+                                    break
+                                }
+                                if slots[slot].key == key {
+                                    cnt[Int(slots[slot].position)] += 1
+                                    break
+                                }
+                                slot = (slot &+ 1) & mask
+                            }
+                        }
+                    }
+                }
             }
         }
-        uniqueHashes.append(values[values.count - 1])
-        counts.append(run)
+        if wordEnd >= n { wordUnique = unique }
+        distinct.generation = generation
+        uniqueCount = unique
+        uniqueWordCount = wordUnique
     }
 
     /// The human-readable text of a traced feature: a word, a word n-gram, or a character n-gram with its
@@ -225,5 +247,36 @@ public struct Featurizer: Sendable {
     public mutating func countVector(_ text: String) -> SparseVector {
         featurize(text)
         return SparseVector(unsortedIndices: hashes.map { Int32(bitPattern: $0 & mask) }, value: 1)
+    }
+}
+
+/// An open-addressing hash table of 32-bit hashes mapping each to its position, cleared in O(1) by stamping
+/// slots with a generation number. Used to count distinct features without sorting or allocating.
+struct DistinctTable: Sendable {
+    struct Slot: Sendable {
+        var key: UInt32
+        var stamp: UInt32
+        var position: Int32
+    }
+
+    var slots: [Slot] = []
+    var generation: UInt32 = 0
+    var mask = 0
+
+    /// Empties the table, growing it to hold `n` keys at most half full. Leaves room for two generations
+    /// (one per feature block).
+    mutating func reset(capacityFor n: Int) {
+        var size = max(64, slots.count)
+        while size < 2 * n { size *= 2 }
+        if size != slots.count {
+            slots = [Slot](repeating: Slot(key: 0, stamp: 0, position: -1), count: size)
+            mask = size - 1
+            generation = 0
+        }
+        if generation >= UInt32.max - 4 {  // about to wrap: clear for real
+            for i in slots.indices { slots[i].stamp = 0 }
+            generation = 0
+        }
+        generation &+= 1
     }
 }

@@ -209,11 +209,10 @@ public struct TextClassifier: Sendable {
         return (word > 0 ? 1 / Double(word).squareRoot() : 0, char > 0 ? 1 / Double(char).squareRoot() : 0)
     }
 
-    /// Raw scores of featurized text. Returns the number of known features and of known word features.
-    func logits(_ featurizer: Featurizer, into z: inout [Double]) -> (known: Int, knownWords: Int) {
+    /// Raw scores of featurized text. Returns the number of distinct known word features.
+    func logits(_ featurizer: Featurizer, into z: inout [Double]) -> (knownWords: Int, unused: Void) {
         let k = classes.count
         for c in 0..<k { z[c] = 0 }
-        var knownCount = 0
         var knownWords = 0
         let signed = kind == .logistic
         let sublinear = header.featurizer.sublinearTF
@@ -226,12 +225,13 @@ public struct TextClassifier: Sendable {
                 counts.withUnsafeBufferPointer { counts in
                     z.withUnsafeMutableBufferPointer { z in
                         let (wordScale, charScale) = signed ? TextClassifier.blockScales(counts: counts, wordCount: wordCount, sublinear: sublinear) : (1, 1)
-                        for (index, h) in hashes.enumerated() {
+                        // Word features: count the known ones (evidence). Character features skip the check:
+                        // buckets never seen in training hold zero weights.
+                        for index in 0..<hashes.count {
+                            let h = hashes[index]
                             let b = Int(h & mask)
-                            guard kn[b >> 6] & (1 << UInt64(b & 63)) != 0 else { continue }
-                            knownCount &+= 1
-                            if index < wordCount { knownWords &+= 1 }
-                            let base = b * k
+                            if index < wordCount && kn[b >> 6] & (1 << UInt64(b & 63)) != 0 { knownWords &+= 1 }
+                            let base = b &* k
                             let v: Double
                             if signed {
                                 let magnitude = Double(TextClassifier.termWeight(counts[index], sublinear: sublinear)) * (index < wordCount ? wordScale : charScale)
@@ -239,14 +239,14 @@ public struct TextClassifier: Sendable {
                             } else {
                                 v = Double(counts[index])
                             }
-                            for c in 0..<k { z[c] += v * Double(w[base + c]) }
+                            for c in 0..<k { z[c] += v * Double(w[base &+ c]) }
                         }
                     }
                 }
             }
         }
         for c in 0..<k { z[c] += bias[c] }
-        return (knownCount, knownWords)
+        return (knownWords, ())
     }
 
     /// Calibrated probabilities from raw scores and evidence, written over `z`.
@@ -272,7 +272,9 @@ public struct Evidence: Codable, Equatable, Sendable {
     /// 0…1: known word features over the model's evidence target, capped at 1. Below 1 the probabilities
     /// were shrunk toward the class prior in that proportion; 0 means the score is the prior.
     public var score: Double
+    /// Distinct word features (words and word n-grams) of the text that the model saw in training.
     public var knownFeatures: Int
+    /// Distinct word features of the text.
     public var features: Int
     /// True when `score < 1`: too little signal for a confident answer.
     public var thin: Bool
@@ -331,7 +333,7 @@ public struct Scorer: Sendable {
         let e = model.probabilities(&z, knownWords: counts.knownWords)
         var best = 0
         for c in z.indices where z[c] > z[best] { best = c }
-        let evidence = Evidence(score: e, knownFeatures: counts.known, features: featurizer.hashes.count, thin: e < 1)
+        let evidence = Evidence(score: e, knownFeatures: counts.knownWords, features: featurizer.uniqueWordCount, thin: e < 1)
         let why = reasons > 0 ? topReasons(limit: reasons)[best] : []
         return Prediction(label: model.classes[best], labelIndex: best, probabilities: z, evidence: evidence, reasons: why)
     }
@@ -343,46 +345,56 @@ public struct Scorer: Sendable {
     }
 
     /// Per class, features with positive contributions, strongest first (after `featurize(trace: true)`).
+    ///
+    /// A feature's contribution toward class k is its value times its weight for k, divided by the
+    /// temperature, minus the mean of that over all classes. Features are ranked by their hash, and only
+    /// the chosen few are turned back into text.
     func topReasons(limit: Int) -> [[Reason]] {
         let k = model.classes.count
         let signed = model.kind == .logistic
-        let words = featurizer.wordFeatureCount
-        let (wordScale, charScale) = featurizer.counts.withUnsafeBufferPointer {
-            TextClassifier.blockScales(counts: $0, wordCount: featurizer.uniqueWordCount, sublinear: model.header.featurizer.sublinearTF)
+        let sublinear = model.header.featurizer.sublinearTF
+        let uniqueWords = featurizer.uniqueWordCount
+        let counts = featurizer.counts
+        let unique = featurizer.uniqueHashes
+        let (wordScale, charScale) = counts.withUnsafeBufferPointer {
+            TextClassifier.blockScales(counts: $0, wordCount: uniqueWords, sublinear: sublinear)
         }
         let temperature = model.header.calibration.temperature
-        let sublinear = model.header.featurizer.sublinearTF
-        var occurrences: [UInt32: Float] = [:]
-        for (h, n) in zip(featurizer.uniqueHashes, featurizer.counts) { occurrences[h] = n }
-        struct Key: Hashable { var kind: FeatureOrigin.Kind; var text: String }
-        var totals: [Key: [Double]] = [:]
-        var order: [Key] = []
-        for (index, h) in featurizer.hashes.enumerated() {
+        // The best `limit` (contribution, unique index) per class, kept sorted.
+        var best = [[(Double, Int)]](repeating: [], count: k)
+        var c = [Double](repeating: 0, count: k)
+        for u in 0..<unique.count {
+            let h = unique[u]
             let b = featurizer.bucket(h)
-            guard model.isKnown(b) else { continue }
-            // Each occurrence carries an equal share of its feature's value.
-            let n = occurrences[h] ?? 1
-            let share = signed ? Double(TextClassifier.termWeight(n, sublinear: sublinear)) / Double(n) : 1
-            let v = (signed ? Double(Featurizer.sign(h)) * (index < words ? wordScale : charScale) * share : 1) / temperature
-            var c = (0..<k).map { v * Double(model.table[b * k + $0]) }
-            let mean = c.reduce(0, +) / Double(k)
-            c = c.map { $0 - mean }
-            let origin = featurizer.origins[index]
-            let key = Key(kind: origin.kind, text: featurizer.text(of: origin))
-            if let existing = totals[key] {
-                totals[key] = zip(existing, c).map(+)
+            let v: Double
+            if signed {
+                v = Double(Featurizer.sign(h)) * Double(TextClassifier.termWeight(counts[u], sublinear: sublinear))
+                    * (u < uniqueWords ? wordScale : charScale) / temperature
             } else {
-                totals[key] = c
-                order.append(key)
+                v = Double(counts[u]) / temperature
+            }
+            var mean = 0.0
+            for cls in 0..<k { c[cls] = v * Double(model.table[b * k + cls]); mean += c[cls] }
+            mean /= Double(k)
+            for cls in 0..<k {
+                let value = c[cls] - mean
+                guard value > 0 else { continue }
+                if best[cls].count < limit || value > best[cls][best[cls].count - 1].0 {
+                    let at = best[cls].firstIndex { value > $0.0 } ?? best[cls].count
+                    best[cls].insert((value, u), at: at)
+                    if best[cls].count > limit { best[cls].removeLast() }
+                }
             }
         }
+        let wordEnd = featurizer.wordFeatureCount
         return (0..<k).map { cls in
-            order.compactMap { key -> Reason? in
-                let value = totals[key]![cls]
-                return value > 0 ? Reason(label: model.classes[cls], feature: key.text, kind: key.kind, contribution: value) : nil
+            best[cls].map { value, u in
+                let h = unique[u]
+                let range = u < uniqueWords ? 0..<wordEnd : wordEnd..<featurizer.hashes.count
+                let first = range.first { featurizer.hashes[$0] == h } ?? range.lowerBound
+                let origin = featurizer.origins[first]
+                return Reason(label: model.classes[cls], feature: featurizer.text(of: origin), kind: origin.kind, contribution: value)
             }
-            .sorted { $0.contribution > $1.contribution || ($0.contribution == $1.contribution && $0.feature < $1.feature) }
-            .prefix(limit).map { $0 }
         }
     }
 }
