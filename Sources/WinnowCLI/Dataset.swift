@@ -1,3 +1,4 @@
+import ArgumentParser
 import CSV
 import Foundation
 import Learning
@@ -180,14 +181,9 @@ func parseLabelMap(_ pairs: [String]) throws -> [String: String] {
     for pair in pairs {
         let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw ValidationErrorText("Please write --label-map as FROM=TO (for example --label-map ham=clear); got '\(pair)'.")
+            throw ValidationError("Please write --label-map as FROM=TO (for example --label-map ham=clear); got '\(pair)'.")
         }
         map[parts[0]] = parts[1]
     }
     return map
-}
-
-struct ValidationErrorText: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

@@ -83,12 +83,12 @@ enum HTMLReport {
         func x(_ v: Double) -> Double { left + v * (width - left - right) }
         func y(_ v: Double) -> Double { height - bottom - v * (height - top - bottom) }
 
-        func frame(xLabel: String, yLabel: String) -> String {
+        func frame(xLabel: String, yLabel: String, xTick: (Double) -> Double = { $0 }) -> String {
             var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
             s += "<rect x=\"\(x(0))\" y=\"\(y(1))\" width=\"\(x(1) - x(0))\" height=\"\(y(0) - y(1))\" fill=\"#fafafa\" stroke=\"#999\"/>"
             for t in stride(from: 0.0, through: 1.0, by: 0.2) {
                 s += "<line x1=\"\(x(t))\" y1=\"\(y(0))\" x2=\"\(x(t))\" y2=\"\(y(0) + 4)\" stroke=\"#999\"/>"
-                s += "<text x=\"\(x(t))\" y=\"\(y(0) + 16)\" text-anchor=\"middle\">\(f(t, 1))</text>"
+                s += "<text x=\"\(x(t))\" y=\"\(y(0) + 16)\" text-anchor=\"middle\">\(f(xTick(t), 1))</text>"
                 s += "<line x1=\"\(x(0) - 4)\" y1=\"\(y(t))\" x2=\"\(x(0))\" y2=\"\(y(t))\" stroke=\"#999\"/>"
                 s += "<text x=\"\(x(0) - 7)\" y=\"\(y(t) + 4)\" text-anchor=\"end\">\(f(t, 1))</text>"
             }
@@ -106,7 +106,7 @@ enum HTMLReport {
     static func legend(_ items: [(String, String)], plot: Plot) -> String {
         var s = ""
         for (i, item) in items.enumerated() {
-            let y = plot.y(1) + 14 + Double(i) * 15
+            let y = plot.y(0) - 8 - Double(items.count - 1 - i) * 15
             s += "<rect x=\"\(plot.x(0) + 10)\" y=\"\(y - 9)\" width=\"12\" height=\"4\" fill=\"\(item.1)\"/>"
             s += "<text x=\"\(plot.x(0) + 28)\" y=\"\(y - 3)\">\(escape(item.0))</text>"
         }
@@ -167,7 +167,7 @@ enum HTMLReport {
         let plot = Plot()
         // x runs over the cut-offs 0.5…1.
         func tx(_ t: Double) -> Double { (t - 0.5) * 2 }
-        var s = plot.frame(xLabel: "cut-off (0.5 … 1.0)", yLabel: "share")
+        var s = plot.frame(xLabel: "cut-off", yLabel: "share", xTick: { 0.5 + $0 / 2 })
         s += plot.polyline(sweep.points.map { (tx($0.threshold), $0.precision) }, color: color)
         s += plot.polyline(sweep.points.map { (tx($0.threshold), $0.recall) }, color: "#2ca02c")
         s += plot.polyline(sweep.points.map { (tx($0.threshold), $0.reviewShare) }, color: "#ff7f0e", dashed: true)

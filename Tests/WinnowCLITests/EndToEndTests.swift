@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+
+@testable import WinnowCLI
+
+/// Runs the real `winnow` executable (built beside the test bundle) on files in a temporary folder.
+struct EndToEndTests {
+    static let executable: URL? = {
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = here.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("winnow")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = try #require(executable, "build the winnow executable first (swift build --build-tests builds it)")
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    static func folder() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.path
+    }
+
+    @Test(.enabled(if: executable != nil), arguments: ["nb", "complement-nb", "logistic"])
+    func trainEvaluateScoreInspect(_ algorithm: String) throws {
+        let dir = try Self.folder()
+        let generated = try Self.run(["datasets", "demo", "--out", dir, "--per-class", "60"])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let model = dir + "/m.winnow"
+        let trained = try Self.run(["train", "--data", dir + "/train.csv", "--algorithm", algorithm, "--out", model, "--bucket-bits", "16"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(trained.stdout.contains("Trained \(algorithm) model"))
+        #expect(trained.stdout.contains("Held-out metrics"))
+
+        let evaluated = try Self.run(["evaluate", "--model", model, "--data", dir + "/test.csv", "--json", "--report", dir + "/r.html"])
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(evaluated.stdout.utf8)) as? [String: Any])
+        let macroF1 = try #require(json["macroF1"] as? Double)
+        #expect(macroF1 > 0.9)
+        #expect((json["confusionMatrix"] as? [[Int]])?.count == 3)
+        let html = try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("Confusion matrix") && html.contains("Reliability"))
+
+        let table = try Self.run(["evaluate", "--model", model, "--data", dir + "/test.csv"])
+        #expect(table.stdout.contains("macro-F1") && table.stdout.contains("Confusion matrix"))
+
+        let scored = try Self.run(["score", "--model", model], stdin: "{\"id\": \"a\", \"text\": \"WINNER!! claim your FREE prize, call 09061701461\"}\nnot json\n{\"id\": 7, \"text\": \"see you at lunch tomorrow\"}\n")
+        #expect(scored.status == 65)
+        let lines = scored.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.count == 3)
+        #expect(lines[0]?["label"] as? String == "spam")
+        #expect(lines[0]?["id"] as? String == "a")
+        #expect((lines[0]?["reasons"] as? [Any])?.isEmpty == false)
+        #expect(lines[1]?["line"] as? Int == 2)
+        #expect(lines[2]?["label"] as? String == "clear")
+        #expect(lines[2]?["id"] as? Int == 7)
+        let probabilities = try #require(lines[2]?["probabilities"] as? [String: Double])
+        #expect(abs(probabilities.values.reduce(0, +) - 1) < 1e-4)
+
+        let single = try Self.run(["score", "--model", model, "you are such a loser"])
+        #expect(single.stdout.hasPrefix("offensive "))
+
+        let card = try Self.run(["models", "inspect", model])
+        #expect(card.stdout.contains("# Model m@"))
+        #expect(card.stdout.contains("classes: clear"))
+    }
+
+    @Test(.enabled(if: executable != nil)) func errorsNameTheFileAndLine() throws {
+        let dir = try Self.folder()
+        let oneClass = dir + "/one.csv"
+        try "id,text,label\n1,hello,clear\n2,hi there,clear\n".write(toFile: oneClass, atomically: true, encoding: .utf8)
+        let r1 = try Self.run(["train", "--data", oneClass, "--out", dir + "/x.winnow"])
+        #expect(r1.status != 0)
+        #expect(r1.stderr.contains("every row has the label 'clear' (first at \(oneClass):2)"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.winnow"))
+
+        let missing = try Self.run(["evaluate", "--model", dir + "/none.winnow", "--data", oneClass])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("Cannot read the model"))
+
+        try Data("WNNW garbage".utf8).write(to: URL(fileURLWithPath: dir + "/bad.winnow"))
+        let corrupt = try Self.run(["score", "--model", dir + "/bad.winnow", "x"])
+        #expect(corrupt.status != 0)
+        #expect(corrupt.stderr.contains("bad.winnow"))
+    }
+
+    @Test(.enabled(if: executable != nil)) func aFailedTrainingKeepsThePreviousModel() throws {
+        let dir = try Self.folder()
+        _ = try Self.run(["datasets", "demo", "--out", dir, "--per-class", "20"])
+        let model = dir + "/keep.winnow"
+        #expect(try Self.run(["train", "--data", dir + "/train.csv", "--out", model, "--bucket-bits", "14"]).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: model))
+        try "id,text,label\n1,,spam\n".write(toFile: dir + "/empty.csv", atomically: true, encoding: .utf8)
+        let failed = try Self.run(["train", "--data", dir + "/empty.csv", "--out", model])
+        #expect(failed.status != 0)
+        #expect(failed.stderr.contains("empty.csv:2: the text of row '1' is empty"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: model)) == before)
+    }
+}
+
+/// The shared public data sets, when present beside the repository (they are not needed for the tests).
+struct SharedDatasetTests {
+    static let datasets: String? = {
+        // Tests/WinnowCLITests/this file → the repository → its parent, where shared/ sits.
+        let parent = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let path = parent.appendingPathComponent("shared/datasets").path
+        return FileManager.default.fileExists(atPath: path + "/sms_spam/train.csv") ? path : nil
+    }()
+
+    @Test(.enabled(if: datasets != nil, "../shared/datasets is not present: skipping the check on the public SMS set"))
+    func theSMSSetReadsCompletely() throws {
+        let rows = try DataFileReader().read(Self.datasets! + "/sms_spam/train.csv")
+        #expect(rows.count == 4128)
+        #expect(Set(rows.map(\.label)) == ["clear", "spam"])
+    }
+}

@@ -1,0 +1,194 @@
+import ArgumentParser
+import Foundation
+import Testing
+
+@testable import WinnowCLI
+
+struct ParsingTests {
+    @Test func trainParsesItsOptions() throws {
+        let command = try Winnow.parseAsRoot([
+            "train", "--data", "a.csv", "--data", "b.jsonl", "--algorithm", "nb", "--out", "models/x.winnow",
+            "--label-map", "ham=clear", "--char-ngrams", "1-4", "--bucket-bits", "18", "--alpha", "0.5",
+        ])
+        let train = try #require(command as? Train)
+        #expect(train.data == ["a.csv", "b.jsonl"])
+        #expect(train.algorithm == .naiveBayes)
+        let options = try train.options()
+        #expect(options.featurizer.charNgramMin == 1 && options.featurizer.charNgramMax == 4)
+        #expect(options.featurizer.bucketBits == 18)
+        #expect(options.naiveBayes.alpha == 0.5)
+        #expect(try parseLabelMap(train.labelMap) == ["ham": "clear"])
+    }
+
+    @Test(arguments: [
+        (["train", "--out", "m.winnow"], "Please give at least one --data FILE with labelled rows."),
+        (["train", "--data", "a.csv", "--out", "m.bin"], "Please name the model file with the .winnow extension; got 'm.bin'."),
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--label-map", "ham"], "Please write --label-map as FROM=TO (for example --label-map ham=clear); got 'ham'."),
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--char-ngrams", "x"], "Please write --char-ngrams as MIN-MAX (for example 2-5) or 0; got 'x'."),
+        (["evaluate", "--model", "m.winnow"], "Please give at least one --data FILE with labelled rows."),
+        (["score", "--model", "m.winnow", "--reasons", "99"], "Please give --reasons between 0 and 50; got 99."),
+    ])
+    func validationErrorsSayWhatToDo(_ arguments: [String], _ message: String) {
+        do {
+            _ = try Winnow.parseAsRoot(arguments)
+            Issue.record("expected a validation error for \(arguments)")
+        } catch {
+            #expect(Winnow.message(for: error) == message)
+            #expect(Winnow.exitCode(for: error) == .validationFailure)
+        }
+    }
+
+    @Test func badAlgorithmIsRejected() {
+        #expect(throws: (any Error).self) { try Winnow.parseAsRoot(["train", "--data", "a.csv", "--out", "m.winnow", "--algorithm", "svm"]) }
+    }
+
+    @Test(arguments: ["train", "evaluate", "score", "models inspect", "bench", "datasets demo"])
+    func everyCommandHasHelpWithAnExample(_ path: String) throws {
+        let names = path.split(separator: " ").map(String.init)
+        let help = Winnow.helpMessage(for: try #require(Self.command(names)))
+        #expect(help.contains("USAGE: winnow \(path)"))
+        #expect(help.contains("winnow \(names[0])"))
+    }
+
+    static func command(_ names: [String]) -> ParsableCommand.Type? {
+        var current: ParsableCommand.Type = Winnow.self
+        for name in names {
+            guard let next = current.configuration.subcommands.first(where: { $0._commandName == name }) else { return nil }
+            current = next
+        }
+        return current
+    }
+
+    @Test func rootHelpListsTheCommands() {
+        let help = Winnow.helpMessage()
+        for name in ["train", "evaluate", "score", "models", "bench", "datasets"] { #expect(help.contains(name)) }
+    }
+}
+
+struct DataFileReaderTests {
+    func write(_ content: String, _ name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent(name).path
+        try Data(content.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func error(_ body: () throws -> Void) -> DataFileError? {
+        do { try body() } catch let e as DataFileError { return e } catch { return nil }
+        return nil
+    }
+
+    @Test func readsCSVWithQuotedNewlinesAndCountsLines() throws {
+        let path = try write("id,text,label\n1,\"two\nlines, and a \"\"quote\"\"\",spam\n2,plain,clear\n", "a.csv")
+        let rows = try DataFileReader().read(path)
+        #expect(rows.count == 2)
+        #expect(rows[0].text == "two\nlines, and a \"quote\"")
+        #expect(rows[0].line == 2)
+        #expect(rows[1].line == 4)
+    }
+
+    @Test func aMissingColumnIsNamed() throws {
+        let path = try write("id,text\n1,hello\n", "b.csv")
+        let e = try #require(error { _ = try DataFileReader().read(path) })
+        #expect(e.line == 1)
+        #expect(e.description == "\(path):1: missing column 'label' (the header has: id, text). The header must be id,text,label.")
+    }
+
+    @Test func anEmptyTextNamesItsLine() throws {
+        let path = try write("id,text,label\n1,hello,clear\n2,  ,spam\n", "c.csv")
+        let e = try #require(error { _ = try DataFileReader().read(path) })
+        #expect(e.line == 3)
+        #expect(e.message.contains("the text of row '2' is empty"))
+    }
+
+    @Test func invalidUTF8NamesItsLine() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("d.csv").path
+        var bytes = Array("id,text,label\n1,ok,clear\n2,bad ".utf8)
+        bytes += [0xC3, 0x28]
+        bytes += Array(",spam\n".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let e = try #require(error { _ = try DataFileReader().read(path) })
+        #expect(e.line == 3)
+        #expect(e.message.contains("not valid UTF-8"))
+    }
+
+    @Test func unknownLabelsAfterMappingNameTheLine() throws {
+        let path = try write("id,text,label\n1,hi,ham\n2,win,junk\n", "e.csv")
+        let reader = DataFileReader(labelMap: ["ham": "clear"], allowedLabels: ["clear", "spam"])
+        let e = try #require(error { _ = try reader.read(path) })
+        #expect(e.line == 3)
+        #expect(e.message.contains("unknown label 'junk'"))
+        #expect(e.message.contains("--label-map junk=CLASS"))
+    }
+
+    @Test func jsonLinesErrorsNameTheLine() throws {
+        let good = try write("{\"id\": 1, \"text\": \"hi\", \"label\": \"clear\"}\n\n{\"text\": \"win\", \"label\": \"spam\"}\n", "f.jsonl")
+        let rows = try DataFileReader().read(good)
+        #expect(rows.map(\.id) == ["1", "line-3"])
+        let bad = try write("{\"text\": \"hi\", \"label\": \"clear\"}\n{not json}\n", "g.jsonl")
+        #expect(error { _ = try DataFileReader().read(bad) }?.line == 2)
+        let missing = try write("{\"label\": \"clear\"}\n", "h.jsonl")
+        #expect(error { _ = try DataFileReader().read(missing) }?.message == "missing field 'text'.")
+    }
+
+    @Test func aMissingFileSaysSo() {
+        let e = error { _ = try DataFileReader().read("/nonexistent/x.csv") }
+        #expect(e?.message.contains("cannot be read") == true)
+    }
+
+    @Test func nothingCrashesOnGarbage() throws {
+        for garbage in ["", "\"", "id,text,label\n\"unterminated", ",,,\n,,,", "{", "text,label\n,\n", "\u{FEFF}id,text,label\n1,x,y\n"] {
+            let path = try write(garbage, "z.csv")
+            _ = try? DataFileReader().read(path)
+        }
+    }
+}
+
+struct ScoreStreamTests {
+    func parse(_ line: String) -> ScoreStream.Parsed {
+        var copy = line
+        return copy.withUTF8 { ScoreStream.parse($0) }
+    }
+
+    @Test func flatObjectsParseWithEscapes() {
+        guard case .success(let (id, text)) = parse(#"{"id": "a\"1", "text": "caf\u00e9 \ud83d\ude02\nok", "extra": [1, {"x": "}"}]}"#) else {
+            Issue.record("expected success")
+            return
+        }
+        guard case .string(let s) = id else { Issue.record("expected a string id"); return }
+        #expect(s == "a\"1")
+        #expect(text == "café 😂\nok")
+    }
+
+    @Test func numericIdsStayRaw() {
+        guard case .success(let (id, _)) = parse(#"{"id": 42, "text": "x"}"#), case .raw(let r) = id else {
+            Issue.record("expected a raw id")
+            return
+        }
+        #expect(r == "42")
+    }
+
+    @Test func badLinesExplainThemselves() {
+        guard case .failure(let m1) = parse("not json") else { Issue.record("expected failure"); return }
+        #expect(m1.contains("not a JSON object"))
+        guard case .failure(let m2) = parse(#"{"id": 1}"#) else { Issue.record("expected failure"); return }
+        #expect(m2 == "missing field 'text'")
+        guard case .failure(let m3) = parse(#"{"text": 5}"#) else { Issue.record("expected failure"); return }
+        #expect(m3 == "field 'text' must be a string")
+    }
+
+    @Test func numbersAreWrittenCompactly() {
+        var out = OutputBuffer(fd: -1)
+        out.appendNumber(0.5)
+        out.append(" ")
+        out.appendNumber(1)
+        out.append(" ")
+        out.appendNumber(0.0000004)
+        out.append(" ")
+        out.appendNumber(-0.25)
+        #expect(String(decoding: out.bytes, as: UTF8.self) == "0.5 1 0 -0.25")
+    }
+}
