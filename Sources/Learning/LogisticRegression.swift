@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// How training rows are weighted by their class.
@@ -112,12 +113,20 @@ public struct LogisticRegression: Sendable {
         }
         let k = classes
         let n = x.rowCount
-        // Compact the used columns.
-        var map = [Int32](repeating: -1, count: x.columnCount)
+        // Compact the used columns, the most frequent first: their coefficients then share cache lines,
+        // which matters because the objective's cost is memory traffic.
+        var frequency = [Int32](repeating: 0, count: x.columnCount)
         var used: [Int32] = []
-        for j in x.indices where map[Int(j)] < 0 { map[Int(j)] = 0; used.append(j) }
+        for j in x.indices {
+            if frequency[Int(j)] == 0 { used.append(j) }
+            frequency[Int(j)] += 1
+        }
         used.sort()
-        for (p, j) in used.enumerated() { map[Int(j)] = Int32(p) }
+        let byFrequency = used.indices.sorted { frequency[Int(used[$0])] > frequency[Int(used[$1])] || (frequency[Int(used[$0])] == frequency[Int(used[$1])] && $0 < $1) }
+        var slot = [Int](repeating: 0, count: used.count)  // slot[p]: optimisation position of used[p]
+        for (q, p) in byFrequency.enumerated() { slot[p] = q }
+        var map = frequency  // reused as bucket → optimisation position
+        for (p, j) in used.enumerated() { map[Int(j)] = Int32(slot[p]) }
         let compact = x.indices.map { map[Int($0)] }
         let d = used.count
         // Per-row weights: class weights times sample weights, normalised by n.
@@ -131,7 +140,7 @@ public struct LogisticRegression: Sendable {
             var old = [Int32: Int]()
             for (p, j) in columns.enumerated() { old[j] = p }
             for (p, j) in used.enumerated() {
-                if let q = old[j] { for c in 0..<k { theta[p * k + c] = coefficients[q * k + c] } }
+                if let q = old[j] { for c in 0..<k { theta[slot[p] * k + c] = coefficients[q * k + c] } }
             }
             for c in 0..<k { theta[d * k + c] = intercept[c] }
         }
@@ -139,39 +148,33 @@ public struct LogisticRegression: Sendable {
         let values = x.values
         var z = [Double](repeating: 0, count: k)
         let optimizer = LBFGS(tolerance: config.tolerance, maxIterations: config.maxIterations)
+        // Rows are split across the cores; each part accumulates into its own gradient, summed afterwards.
+        let parts = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount, n / 2000))
+        let size = d * k + k
+        let scratch = PartBuffers(parts: parts, size: size)
+        defer { scratch.deallocate() }
         let result = optimizer.minimize(&theta, progress: progress) { th, grad in
-            for q in 0..<grad.count { grad[q] = 0 }
-            var loss = 0.0
             compact.withUnsafeBufferPointer { cols in
                 values.withUnsafeBufferPointer { vals in
-                    z.withUnsafeMutableBufferPointer { z in
-                        for i in 0..<n {
-                            let w = rowWeight[i]
-                            if w == 0 { continue }
-                            let r0 = rowStart[i], r1 = rowStart[i + 1]
-                            for c in 0..<k { z[c] = th[d * k + c] }
-                            for p in r0..<r1 {
-                                let base = Int(cols[p]) * k
-                                let v = Double(vals[p])
-                                for c in 0..<k { z[c] += v * th[base + c] }
-                            }
-                            var m = z[0]
-                            for c in 1..<k where z[c] > m { m = z[c] }
-                            var s = 0.0
-                            for c in 0..<k { z[c] = exp(z[c] - m); s += z[c] }
-                            let y = labels[i]
-                            loss -= w * (log(z[y] / s))
-                            for c in 0..<k { z[c] = w * (z[c] / s - (c == y ? 1 : 0)) }
-                            for c in 0..<k { grad[d * k + c] += z[c] }
-                            for p in r0..<r1 {
-                                let base = Int(cols[p]) * k
-                                let v = Double(vals[p])
-                                for c in 0..<k { grad[base + c] += v * z[c] }
+                    rowWeight.withUnsafeBufferPointer { rw in
+                        labels.withUnsafeBufferPointer { ys in
+                            rowStart.withUnsafeBufferPointer { starts in
+                                let problem = Objective(
+                                    cols: cols, vals: vals, rowStart: starts, labels: ys, rowWeight: rw, theta: th, classes: k, features: d)
+                                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                    let rows = (n * part / parts)..<(n * (part + 1) / parts)
+                                    let target = scratch.gradients[part]
+                                    target.update(repeating: 0)
+                                    scratch.losses[part] = problem.accumulate(rows: rows, gradient: target)
+                                }
                             }
                         }
                     }
                 }
             }
+            for q in 0..<size { grad[q] = 0 }
+            for g in scratch.gradients { for q in 0..<size { grad[q] += g[q] } }
+            let loss = scratch.losses.reduce(0, +)
             var penalty = 0.0
             for q in 0..<(d * k) {
                 penalty += th[q] * th[q]
@@ -181,7 +184,9 @@ public struct LogisticRegression: Sendable {
         }
         optimization = result
         columns = used
-        coefficients = Array(theta[0..<(d * k)])
+        var sorted = [Double](repeating: 0, count: d * k)
+        for p in 0..<d { for c in 0..<k { sorted[p * k + c] = theta[slot[p] * k + c] } }
+        coefficients = sorted
         intercept = Array(theta[(d * k)...])
     }
 
@@ -201,4 +206,68 @@ public struct LogisticRegression: Sendable {
 
     public func predictLogProba(_ x: SparseMatrix) -> [[Double]] { decisionFunction(x).map(logSoftmax) }
     public func predictProba(_ x: SparseMatrix) -> [[Double]] { predictLogProba(x).map { $0.map(exp) } }
+}
+
+/// The data term of the logistic objective over a range of rows: Σᵢ wᵢ·CE and its gradient.
+private struct Objective: @unchecked Sendable {
+    let cols: UnsafeBufferPointer<Int32>
+    let vals: UnsafeBufferPointer<Float>
+    let rowStart: UnsafeBufferPointer<Int>
+    let labels: UnsafeBufferPointer<Int>
+    let rowWeight: UnsafeBufferPointer<Double>
+    let theta: UnsafeBufferPointer<Double>
+    let classes: Int
+    let features: Int
+
+    func accumulate(rows: Range<Int>, gradient grad: UnsafeMutableBufferPointer<Double>) -> Double {
+        let k = classes, d = features
+        let th = theta
+        var z = [Double](repeating: 0, count: k)
+        var loss = 0.0
+        z.withUnsafeMutableBufferPointer { z in
+            for i in rows {
+                let w = rowWeight[i]
+                if w == 0 { continue }
+                let r0 = rowStart[i], r1 = rowStart[i + 1]
+                for c in 0..<k { z[c] = th[d * k + c] }
+                for p in r0..<r1 {
+                    let base = Int(cols[p]) &* k
+                    let v = Double(vals[p])
+                    for c in 0..<k { z[c] += v * th[base &+ c] }
+                }
+                var m = z[0]
+                for c in 1..<k where z[c] > m { m = z[c] }
+                var s = 0.0
+                for c in 0..<k { z[c] = exp(z[c] - m); s += z[c] }
+                let y = labels[i]
+                loss -= w * log(z[y] / s)
+                for c in 0..<k { z[c] = w * (z[c] / s - (c == y ? 1 : 0)) }
+                for c in 0..<k { grad[d * k + c] += z[c] }
+                for p in r0..<r1 {
+                    let base = Int(cols[p]) &* k
+                    let v = Double(vals[p])
+                    for c in 0..<k { grad[base &+ c] += v * z[c] }
+                }
+            }
+        }
+        return loss
+    }
+}
+
+/// Per-part gradient buffers and losses of a parallel objective; each part writes only its own.
+private struct PartBuffers: @unchecked Sendable {
+    let gradients: [UnsafeMutableBufferPointer<Double>]
+    let losses: UnsafeMutableBufferPointer<Double>
+
+    init(parts: Int, size: Int) {
+        gradients = (0..<parts).map { _ in UnsafeMutableBufferPointer<Double>.allocate(capacity: size) }
+        losses = UnsafeMutableBufferPointer<Double>.allocate(capacity: parts)
+        losses.initialize(repeating: 0)
+        for g in gradients { g.initialize(repeating: 0) }
+    }
+
+    func deallocate() {
+        for g in gradients { g.deallocate() }
+        losses.deallocate()
+    }
 }

@@ -84,6 +84,12 @@ struct Train: ParsableCommand {
     @Option(help: "The model refuses to score while a class has fewer training examples than this.")
     var minClassExamples: Int = 5
 
+    @Flag(help: "Fit per-class decision offsets on the held-out rows to maximise macro-F1.")
+    var decisionOffsets = false
+
+    @Option(help: "Known word features a text needs for full evidence; below it probabilities shrink toward the prior (0 turns this off).")
+    var evidenceTarget: Double = 2
+
     @Option(help: "Model version to record (default: the output's name and the training time).")
     var name: String?
 
@@ -112,6 +118,8 @@ struct Train: ParsableCommand {
         options.holdoutFraction = holdout
         options.seed = seed
         options.minExamplesPerClass = minClassExamples
+        options.evidenceTarget = evidenceTarget
+        options.fitClassOffsets = decisionOffsets
         do { try options.validate() } catch { throw ValidationError("Please fix the options: \(error)") }
         return options
     }
