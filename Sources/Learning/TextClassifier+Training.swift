@@ -52,7 +52,7 @@ struct FeaturizedCorpus {
             val.removeAll(keepingCapacity: true)
             let words = wordCounts[i]
             let (wordScale, charScale) = counts[r].withUnsafeBufferPointer {
-                TextClassifier.blockScales(counts: $0, wordCount: words, sublinear: config.sublinearTF)
+                TextClassifier.blockScales(counts: $0, wordCount: words, sublinear: config.sublinearTF, charWeight: config.charWeight)
             }
             for p in r {
                 let h = hashes[p]

@@ -198,15 +198,16 @@ public struct TextClassifier: Sendable {
         sublinear ? 1 + log(count) : count
     }
 
-    /// Logistic features are scaled per block so that the word block and the character block each have unit
-    /// L2 norm (as two L2-normalised hashing vectorisers side by side). Returns 1/‖block‖ for each block.
-    static func blockScales(counts: UnsafeBufferPointer<Float>, wordCount: Int, sublinear: Bool) -> (Double, Double) {
+    /// Logistic features are scaled per block so that the word block has unit L2 norm and the character block
+    /// norm `charWeight` (as two L2-normalised hashing vectorisers side by side, the second one weighted).
+    /// Returns the scale of each block.
+    static func blockScales(counts: UnsafeBufferPointer<Float>, wordCount: Int, sublinear: Bool, charWeight: Double) -> (Double, Double) {
         var word: Float = 0, char: Float = 0
         for i in 0..<counts.count {
             let v = termWeight(counts[i], sublinear: sublinear)
             if i < wordCount { word += v * v } else { char += v * v }
         }
-        return (word > 0 ? 1 / Double(word).squareRoot() : 0, char > 0 ? 1 / Double(char).squareRoot() : 0)
+        return (word > 0 ? 1 / Double(word).squareRoot() : 0, char > 0 ? charWeight / Double(char).squareRoot() : 0)
     }
 
     /// Raw scores of featurized text. Returns the number of distinct known word features.
@@ -216,6 +217,7 @@ public struct TextClassifier: Sendable {
         var knownWords = 0
         let signed = kind == .logistic
         let sublinear = header.featurizer.sublinearTF
+        let charWeight = header.featurizer.charWeight
         let hashes = featurizer.uniqueHashes
         let counts = featurizer.counts
         let wordCount = featurizer.uniqueWordCount
@@ -224,7 +226,7 @@ public struct TextClassifier: Sendable {
             known.withUnsafeBufferPointer { kn in
                 counts.withUnsafeBufferPointer { counts in
                     z.withUnsafeMutableBufferPointer { z in
-                        let (wordScale, charScale) = signed ? TextClassifier.blockScales(counts: counts, wordCount: wordCount, sublinear: sublinear) : (1, 1)
+                        let (wordScale, charScale) = signed ? TextClassifier.blockScales(counts: counts, wordCount: wordCount, sublinear: sublinear, charWeight: charWeight) : (1, 1)
                         // Word features: count the known ones (evidence). Character features skip the check:
                         // buckets never seen in training hold zero weights.
                         for index in 0..<hashes.count {
@@ -357,7 +359,7 @@ public struct Scorer: Sendable {
         let counts = featurizer.counts
         let unique = featurizer.uniqueHashes
         let (wordScale, charScale) = counts.withUnsafeBufferPointer {
-            TextClassifier.blockScales(counts: $0, wordCount: uniqueWords, sublinear: sublinear)
+            TextClassifier.blockScales(counts: $0, wordCount: uniqueWords, sublinear: sublinear, charWeight: model.header.featurizer.charWeight)
         }
         let temperature = model.header.calibration.temperature
         // The best `limit` (contribution, unique index) per class, kept sorted.

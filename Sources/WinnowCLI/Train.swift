@@ -16,8 +16,11 @@ struct FeatureOptions: ParsableArguments {
     @Option(help: "Hash seed (changing it changes every bucket).")
     var hashSeed: UInt32 = 0x5749_4E4E
 
+    @Option(help: "Logistic: weight of the character n-gram block against the word block.")
+    var charWeight: Double = 0.55
+
     func config() throws -> FeaturizerConfig {
-        var config = FeaturizerConfig(seed: hashSeed, bucketBits: bucketBits, wordNgramMax: wordNgrams)
+        var config = FeaturizerConfig(seed: hashSeed, bucketBits: bucketBits, wordNgramMax: wordNgrams, charWeight: charWeight)
         if charNgrams == "0" {
             config.charNgramMin = 0
             config.charNgramMax = 0
