@@ -55,6 +55,8 @@ public struct ClassCurve: Codable, Equatable, Sendable {
 public struct ClassificationReport: Codable, Equatable, Sendable {
     public var count: Int
     public var accuracy: Double
+    /// Mean F1 over the classes that occur in the truth or the predictions (a model class absent from both,
+    /// such as `offensive` on an SMS test set, does not count).
     public var macroF1: Double
     public var weightedF1: Double
     public var logLoss: Double
@@ -111,7 +113,9 @@ public struct ClassificationReport: Codable, Equatable, Sendable {
         self.classes = perClass
         self.thresholdSweep = sweeps
         self.precisionRecallCurves = curves
-        self.macroF1 = k > 0 ? perClass.map(\.f1).reduce(0, +) / Double(k) : 0
+        // As scikit-learn: the mean over classes that occur in the truth or in the predictions.
+        let present = (0..<k).filter { c in perClass[c].support > 0 || (0..<k).contains { confusion[$0][c] > 0 } }
+        self.macroF1 = present.isEmpty ? 0 : present.map { perClass[$0].f1 }.reduce(0, +) / Double(present.count)
         self.weightedF1 = n > 0 ? perClass.map { $0.f1 * Double($0.support) }.reduce(0, +) / Double(n) : 0
         // Reliability diagram and ECE.
         var bins = (0..<10).map { ReliabilityBin(lower: Double($0) / 10, upper: Double($0 + 1) / 10, count: 0, meanConfidence: 0, accuracy: 0) }

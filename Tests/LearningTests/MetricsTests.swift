@@ -30,6 +30,13 @@ struct MetricsTests {
         #expect(abs(report.classes[1].prAUC! - (0.5 + 1.0 / 3)) < 1e-12)
     }
 
+    @Test func macroF1IgnoresClassesAbsentFromTruthAndPredictions() {
+        let three = ClassificationReport(probabilities: [[0.9, 0.05, 0.05], [0.2, 0.1, 0.7]], truth: [0, 2], labels: ["a", "b", "c"])
+        #expect(three.macroF1 == 1)
+        let wrong = ClassificationReport(probabilities: [[0.1, 0.8, 0.1], [0.2, 0.1, 0.7]], truth: [0, 2], labels: ["a", "b", "c"])
+        #expect(abs(wrong.macroF1 - 1.0 / 3) < 1e-12)  // a: 0, b (predicted, absent): 0, c: 1
+    }
+
     @Test func tiesCountOneHalfInROC() {
         let tied = ClassificationReport(probabilities: [[0.5, 0.5], [0.5, 0.5]], truth: [0, 1], labels: ["a", "b"])
         #expect(tied.classes[1].rocAUC == 0.5)
