@@ -30,7 +30,7 @@ size=$(stat -c %s models/default.winnow)
   echo "  --algorithm logistic --bucket-bits 18 --name default-v1 --out models/default.winnow"
   echo '```'
   echo
-  echo "Everything else is the default: C = 10, balanced class weights, L-BFGS to a max gradient of 1e-4, 10% of each"
+  echo "Everything else is the default: C = 10, balanced class weights, L-BFGS to a max gradient of 1e-5, 10% of each"
   echo "class held out for temperature calibration and held-out metrics, then a refit on all rows. 2^18 buckets instead"
   echo "of the default 2^20 keep the file small; on the test splits below this costs little."
   echo

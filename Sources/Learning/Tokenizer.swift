@@ -291,12 +291,7 @@ public struct Tokenizer: Sendable {
             var c = s[k]
             if c == Tokenizer.emojiMarker { continue }
             if c == Tokenizer.moneyMarker { c = 0x24 }
-            let n = chunkBuffer.count - start
-            if n >= maxRepeat {
-                var same = true
-                for q in 1...maxRepeat where chunkBuffer[chunkBuffer.count - q] != c { same = false; break }
-                if same { continue }
-            }
+            if Tokenizer.repeatsTooOften(chunkBuffer, from: start, c, maxRepeat) { continue }
             chunkBuffer.append(c)
         }
         if chunkBuffer.count == start { return }
@@ -504,18 +499,18 @@ public struct Tokenizer: Sendable {
         append(s, a, b, kind: kind, capRepeats: capRepeats)
     }
 
+    /// True when `bytes` already ends, after `start`, with `maxRepeat` copies of `c`: one more would exceed the cap.
+    @inline(__always) static func repeatsTooOften(_ bytes: [UInt8], from start: Int, _ c: UInt8, _ maxRepeat: Int) -> Bool {
+        guard bytes.count - start >= maxRepeat else { return false }
+        for q in 1...maxRepeat where bytes[bytes.count - q] != c { return false }
+        return true
+    }
+
     private mutating func append(_ s: UnsafeBufferPointer<UInt8>, _ a: Int, _ b: Int, kind: TokenKind, capRepeats: Bool) {
         let start = buffer.count
         for k in a..<b {
             let c = s[k]
-            if capRepeats {
-                let n = buffer.count - start
-                if n >= maxRepeat {
-                    var same = true
-                    for q in 1...maxRepeat where buffer[buffer.count - q] != c { same = false; break }
-                    if same { continue }
-                }
-            }
+            if capRepeats && Tokenizer.repeatsTooOften(buffer, from: start, c, maxRepeat) { continue }
             buffer.append(c)
         }
         starts.append(Int32(start))

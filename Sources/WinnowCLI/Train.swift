@@ -72,11 +72,14 @@ struct Train: ParsableCommand {
     @Option(help: "Logistic class weights: none, balanced or sqrt-balanced.")
     var classWeight: ClassWeight = .balanced
 
+    @Option(help: "Logistic: features seen in fewer training rows than this get no weight.")
+    var minDf: Int = 1
+
     @Option(help: "Most L-BFGS iterations.")
     var maxIterations: Int = 300
 
     @Option(help: "L-BFGS stops when the largest gradient component is below this.")
-    var tolerance: Double = 1e-4
+    var tolerance: Double = 1e-5
 
     @Option(help: "Share of each class held out for calibration and held-out metrics (0-0.5).")
     var holdout: Double = 0.1
@@ -117,7 +120,8 @@ struct Train: ParsableCommand {
         options.algorithm = algorithm
         options.featurizer = try features.config()
         options.naiveBayes = NaiveBayesConfig(alpha: alpha, complement: algorithm == .complementNaiveBayes)
-        options.logistic = LogisticConfig(c: c, maxIterations: maxIterations, tolerance: tolerance, classWeight: classWeight)
+        options.logistic = LogisticConfig(
+            c: c, maxIterations: maxIterations, tolerance: tolerance, classWeight: classWeight, minDocumentFrequency: minDf)
         options.holdoutFraction = holdout
         options.seed = seed
         options.minExamplesPerClass = minClassExamples
