@@ -126,7 +126,13 @@ def write(results):
         lines.append(f"| {r['set']} | {r['algo']} | {r['w_e2e']:,.0f} | {r['w_e2e_r']:,.0f} | {r['s_e2e']:,.0f} | {r['w_e2e'] / r['s_e2e']:.1f}x | "
                      f"{r['w_core']:,.0f} | {r['w_p50']:.1f} / {r['w_p99']:.1f} | {r['w_train']:.2f} | {r['s_train']:.2f} | {r['s_train'] / r['w_train']:.1f}x | "
                      f"{r['w_train_mem']:.0f} / {r['w_e2e_mem']:.0f} | {r['s_train_mem']:.0f} / {r['s_e2e_mem']:.0f} | {r['w_size']:.2f} |")
-    lines += ['', 'Goals (issue 3): end-to-end scoring at least 5x scikit-learn, training at least 10x faster than scikit-learn\'s logistic regression.', '']
+    e2e = min(r['w_e2e'] / r['s_e2e'] for r in results)
+    train = min(r['s_train'] / r['w_train'] for r in results if r['algo'] == 'logistic')
+    lines += ['', 'Goals (issue 3): end-to-end scoring at least 5x scikit-learn, training at least 10x faster than scikit-learn\'s logistic regression.',
+              f'This run: end-to-end speed-up at least {e2e:.1f}x ({"met" if e2e >= 5 else "not met"}); logistic training speed-up at least '
+              f'{train:.1f}x ({"met" if train >= 10 else "not met"}).',
+              'scikit-learn\'s ~50,000 texts/s quoted in the issue is for word features only; with the character n-grams both sides use here '
+              'it does under 10,000.', '']
     open(args.out, 'w').write('\n'.join(lines))
     print('\n'.join(lines))
 
