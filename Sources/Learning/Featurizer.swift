@@ -250,12 +250,6 @@ public struct Featurizer: Sendable {
         let s = String(decoding: bytes, as: UTF8.self)
         return origin.kind == .char ? s.replacingOccurrences(of: " ", with: "_") : s
     }
-
-    /// Convenience: the features of one text as a sparse count vector over buckets (sorted, merged).
-    public mutating func countVector(_ text: String) -> SparseVector {
-        featurize(text)
-        return SparseVector(unsortedIndices: hashes.map { Int32(bitPattern: $0 & mask) }, value: 1)
-    }
 }
 
 /// An open-addressing hash table of 32-bit hashes mapping each to its position, cleared in O(1) by stamping

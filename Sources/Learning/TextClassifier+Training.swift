@@ -175,7 +175,7 @@ extension TextClassifier {
             var knownWords: [Int] = []
             for i in heldRows {
                 featurizer.featurize(examples[i].text)
-                knownWords.append(model.logits(featurizer, into: &z).knownWords)
+                knownWords.append(model.logits(featurizer, into: &z))
                 logits.append(z)
             }
             let heldLabels = heldRows.map { labels[$0] }

@@ -211,7 +211,7 @@ public struct TextClassifier: Sendable {
     }
 
     /// Raw scores of featurized text. Returns the number of distinct known word features.
-    func logits(_ featurizer: Featurizer, into z: inout [Double]) -> (knownWords: Int, unused: Void) {
+    func logits(_ featurizer: Featurizer, into z: inout [Double]) -> Int {
         let k = classes.count
         for c in 0..<k { z[c] = 0 }
         var knownWords = 0
@@ -248,7 +248,7 @@ public struct TextClassifier: Sendable {
             }
         }
         for c in 0..<k { z[c] += bias[c] }
-        return (knownWords, ())
+        return knownWords
     }
 
     /// Calibrated probabilities from raw scores and evidence, written over `z`.
@@ -323,19 +323,19 @@ public struct Scorer: Sendable {
     /// The returned buffer is reused by the next call.
     public mutating func probabilities(_ text: String) -> (probabilities: [Double], evidence: Double) {
         featurizer.featurize(text)
-        let counts = model.logits(featurizer, into: &z)
-        let e = model.probabilities(&z, knownWords: counts.knownWords)
+        let knownWords = model.logits(featurizer, into: &z)
+        let e = model.probabilities(&z, knownWords: knownWords)
         return (z, e)
     }
 
     /// Scores `text`, with the `reasons` strongest features toward the predicted class.
     public mutating func score(_ text: String, reasons: Int = 3) -> Prediction {
         featurizer.featurize(text, trace: reasons > 0)
-        let counts = model.logits(featurizer, into: &z)
-        let e = model.probabilities(&z, knownWords: counts.knownWords)
+        let knownWords = model.logits(featurizer, into: &z)
+        let e = model.probabilities(&z, knownWords: knownWords)
         var best = 0
         for c in z.indices where z[c] > z[best] { best = c }
-        let evidence = Evidence(score: e, knownFeatures: counts.knownWords, features: featurizer.uniqueWordCount, thin: e < 1)
+        let evidence = Evidence(score: e, knownFeatures: knownWords, features: featurizer.uniqueWordCount, thin: e < 1)
         let why = reasons > 0 ? topReasons(limit: reasons)[best] : []
         return Prediction(label: model.classes[best], labelIndex: best, probabilities: z, evidence: evidence, reasons: why)
     }
