@@ -171,8 +171,9 @@ public struct LogisticRegression: Sendable {
         }
         var z = [Double](repeating: 0, count: k)
         let optimizer = LBFGS(tolerance: tolerance ?? config.tolerance, maxIterations: config.maxIterations)
-        // Rows are split across the cores; each part accumulates into its own gradient, summed afterwards.
-        let parts = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount, n / 2000))
+        // Rows are split in two halves on two threads; each accumulates into its own gradient, summed
+        // afterwards. Always the same split, so the result does not depend on the machine's core count.
+        let parts = n >= 4000 ? 2 : 1
         let size = d * k + k
         let scratch = PartBuffers(parts: parts, size: size)
         defer { scratch.deallocate() }
