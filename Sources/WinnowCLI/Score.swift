@@ -12,6 +12,7 @@ struct Score: ParsableCommand {
 
             Examples:
               winnow score --model models/default.winnow "WIN a FREE prize now"
+              winnow score --model models/default.winnow --explain "you absolute clown"
               winnow score --model models/default.winnow < posts.jsonl > scores.jsonl
             """)
 
@@ -26,6 +27,9 @@ struct Score: ParsableCommand {
 
     @Flag(help: "Print JSON lines for texts given as arguments too.")
     var json = false
+
+    @Flag(help: "For texts given as arguments, show the strongest features toward every class, not only the predicted one.")
+    var explain = false
 
     func validate() throws {
         guard (0...50).contains(reasons) else { throw ValidationError("Please give --reasons between 0 and 50; got \(reasons).") }
@@ -50,9 +54,18 @@ struct Score: ParsableCommand {
                 ScoreStream.write(prediction, id: .string("\(i + 1)"), classes: classifier.classes, into: &out)
             } else {
                 out.append(Self.describe(prediction, classes: classifier.classes) + "\n")
+                if explain {
+                    for reasons in scorer.explain(text, limit: max(reasons, 1)) where !reasons.isEmpty {
+                        out.append("  toward \(reasons[0].label): " + reasons.map(Self.describe).joined(separator: ", ") + "\n")
+                    }
+                }
             }
         }
         out.flush()
+    }
+
+    static func describe(_ r: Reason) -> String {
+        "\(r.kind == .char ? "chars" : r.kind.rawValue) \"\(r.feature)\" +\(format(r.contribution, 3))"
     }
 
     static func describe(_ p: Prediction, classes: [String]) -> String {
@@ -60,7 +73,7 @@ struct Score: ParsableCommand {
         var lines = ["\(p.label) \(format(p.probabilities[p.labelIndex], 3))  (\(others))"]
         lines.append("  evidence \(format(p.evidence.score, 2)): \(p.evidence.knownFeatures) of \(p.evidence.features) features known\(p.evidence.thin ? " — thin evidence, probabilities shrunk toward the prior" : "")")
         if !p.reasons.isEmpty {
-            lines.append("  reasons: " + p.reasons.map { "\($0.kind == .char ? "chars" : $0.kind.rawValue) \"\($0.feature)\" +\(format($0.contribution, 3))" }.joined(separator: ", "))
+            lines.append("  reasons: " + p.reasons.map(describe).joined(separator: ", "))
         }
         return lines.joined(separator: "\n")
     }

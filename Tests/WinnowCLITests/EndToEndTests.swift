@@ -83,6 +83,9 @@ struct EndToEndTests {
 
         let single = try Self.run(["score", "--model", model, "you are such a loser"])
         #expect(single.stdout.hasPrefix("offensive "))
+        let explained = try Self.run(["score", "--model", model, "--explain", "claim your free prize"])
+        #expect(explained.stdout.contains("toward spam: "))
+        #expect(explained.stdout.contains("\"free\""))
 
         let card = try Self.run(["models", "inspect", model])
         #expect(card.stdout.contains("# Model m@"))
