@@ -22,11 +22,15 @@ public struct TemperatureScaling: Codable, Equatable, Sendable {
         return total / Double(logits.count)
     }
 
-    /// Fits T by golden-section search over log(1/T) in [-12, 6] (the NLL is convex in 1/T, so unimodal there).
+    /// The smallest temperature fitted: at most tenfold sharpening. Held-out rows that the model separates
+    /// perfectly would otherwise drive T toward 0 and every probability to 0 or 1.
+    public static let minimumTemperature = 0.1
+
+    /// Fits T by golden-section search over log(1/T) in [−12, ln 10] (the NLL is convex in 1/T, so unimodal there).
     public static func fit(logits: [[Double]], labels: [Int]) -> TemperatureScaling {
         guard !logits.isEmpty else { return TemperatureScaling() }
         func loss(_ u: Double) -> Double { negativeLogLikelihood(logits: logits, labels: labels, temperature: exp(-u)) }
-        var a = -12.0, b = 6.0
+        var a = -12.0, b = -log(minimumTemperature)
         let ratio = (sqrt(5.0) - 1) / 2
         var c = b - ratio * (b - a), d = a + ratio * (b - a)
         var fc = loss(c), fd = loss(d)

@@ -84,6 +84,11 @@ struct CalibrationTests {
         #expect(abs(fitted.probabilities([1, 2, 3]).reduce(0, +) - 1) < 1e-12)
     }
 
+    @Test func perfectlySeparatedRowsDoNotDriveTheTemperatureToZero() {
+        let fitted = TemperatureScaling.fit(logits: [[3, 0], [0, 3], [2, 0]], labels: [0, 1, 0])
+        #expect(abs(fitted.temperature - TemperatureScaling.minimumTemperature) < 1e-4)
+    }
+
     @Test func decisionOffsetsStayZeroWithoutGain() {
         let z: [[Double]] = [[2, 0], [0, 2], [3, 1], [1, 3]]
         #expect(DecisionOffsets.fit(scaledLogits: z, labels: [0, 1, 0, 1], classes: 2) == [0, 0])
