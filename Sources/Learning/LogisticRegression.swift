@@ -79,7 +79,7 @@ public struct LogisticRegression: Sendable {
     public let classes: Int
     public let dimension: Int
     public private(set) var columns: [Int32] = []
-    public private(set) var coefficients: [Double] = []
+    public internal(set) var coefficients: [Double] = []
     public private(set) var intercept: [Double]
     /// The optimiser's report from the last `fit`.
     public private(set) var optimization: LBFGS.Result?

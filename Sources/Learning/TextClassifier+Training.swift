@@ -258,7 +258,6 @@ extension LogisticRegression {
     /// Rounds coefficients to what the model file stores (IEEE half precision), so that a trained model
     /// and the same model loaded from its file score identically.
     mutating func roundCoefficientsForStorage() {
-        let rounded = coefficients.map { Double(Float16(Float($0))) }
-        self = try! LogisticRegression(classes: classes, dimension: dimension, config: config, columns: columns, coefficients: rounded, intercept: intercept, optimization: optimization)
+        coefficients = coefficients.map { Double(Float16(Float($0))) }
     }
 }
