@@ -148,7 +148,7 @@ extension TextClassifier {
         let json = try encoder.encode(header)
         w.u32(UInt32(json.count))
         w.bytes.append(contentsOf: json)
-        let k = classes.count
+        let k = naiveBayes?.classes ?? logistic?.classes ?? classes.count  // the estimator's own shape
         func writeIndices(_ tag: String, _ indices: [Int32]) {
             w.section(tag, .indices, count: indices.count) { body in
                 var previous: Int32 = -1

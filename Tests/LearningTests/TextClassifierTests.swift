@@ -191,3 +191,58 @@ struct ModelFileTests {
         #expect(throws: LearningError.self) { try TextClassifier(serialized: Array("id,text,label\n".utf8)) }
     }
 }
+
+struct ModelFileFuzzTests {
+    /// Random damage anywhere in a valid file: every load either fails with a `LearningError` or, never, crashes.
+    @Test func randomDamageNeverCrashes() throws {
+        let bytes = try ModelFileTests.model(.logistic).serialized()
+        var rng = SplitMix64(seed: 2024)
+        for _ in 0..<300 {
+            var damaged = bytes
+            let edits = 1 + Int(rng.next() % 4)
+            for _ in 0..<edits {
+                switch rng.next() % 3 {
+                case 0: damaged[Int(rng.next() % UInt64(damaged.count))] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: damaged.removeLast(Int(rng.next() % UInt64(min(64, damaged.count))))
+                default: damaged.insert(UInt8(truncatingIfNeeded: rng.next()), at: Int(rng.next() % UInt64(damaged.count)))
+                }
+            }
+            if damaged == bytes { continue }
+            #expect(throws: LearningError.self) { try TextClassifier(serialized: damaged) }
+        }
+    }
+
+    /// Damage behind a recomputed checksum reaches the header and section parsers: they must refuse or accept,
+    /// never crash, and whatever they accept must score.
+    @Test(arguments: Algorithm.allCases)
+    func damageBehindAValidChecksumNeverCrashes(_ algorithm: Algorithm) throws {
+        let bytes = try ModelFileTests.model(algorithm).serialized()
+        var rng = SplitMix64(seed: 7)
+        var refused = 0
+        for _ in 0..<1000 {
+            var damaged = bytes
+            let position = 8 + Int(rng.next() % UInt64(damaged.count - 12))
+            damaged[position] = UInt8(truncatingIfNeeded: rng.next())
+            if rng.next() % 4 == 0 { damaged.removeSubrange(position..<min(damaged.count - 4, position + Int(rng.next() % 16))) }
+            let crc = damaged.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(damaged.count - 4)])) }
+            for i in 0..<4 { damaged[damaged.count - 4 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+            do {
+                let model = try TextClassifier(serialized: damaged)
+                var scorer = try Scorer(model: model)
+                _ = scorer.score("free prize now")
+            } catch is LearningError {
+                refused += 1
+            }
+        }
+        #expect(refused > 0)
+    }
+
+    /// A header that parses and passes the checksum but lies about its sections is still refused.
+    @Test func inconsistentSectionsAreRefused() throws {
+        var model = try ModelFileTests.model(.naiveBayes)
+        model.header.classes.append("extra")
+        model.header.training.classCounts.append(9)
+        let bytes = try model.serialized()
+        #expect(throws: LearningError.self) { try TextClassifier(serialized: bytes) }
+    }
+}
