@@ -122,3 +122,22 @@ struct FeaturizerTests {
         #expect(throws: LearningError.self) { try future.checkCompatible() }
     }
 }
+
+struct TokenizerFuzzTests {
+    /// Random strings over tricky scalars (marks, joiners, surrogate-range neighbours, controls, emoji):
+    /// featurizing never crashes and traced features always map back to text.
+    @Test func randomUnicodeNeverCrashes() {
+        let scalars: [Unicode.Scalar] = ["a", "Z", "0", "7", "@", "$", "€", "£", "&", "#", ";", ".", "/", ":", " ", "\n", "\u{0}", "\u{1}",
+            "\u{2}", "\u{7F}", "\u{301}", "\u{200B}", "\u{200D}", "\u{FE0F}", "\u{FEFF}", "\u{0435}", "\u{03BF}", "\u{FF41}", "\u{1D41F}",
+            "\u{1F602}", "\u{1F3FB}", "\u{E0061}", "\u{10FFFF}", "\u{D7FF}", "\u{E000}", "'", "!", "?", "w", "h", "t", "p", "s"]
+        var rng = SplitMix64(seed: 5)
+        var featurizer = Featurizer(config: FeaturizerConfig(charNgramMin: 1, charNgramMax: 6))
+        for _ in 0..<2000 {
+            var text = String.UnicodeScalarView()
+            for _ in 0..<Int(rng.next() % 40) { text.append(scalars[Int(rng.next() % UInt64(scalars.count))]) }
+            featurizer.featurize(String(text), trace: true)
+            #expect(featurizer.origins.count == featurizer.hashes.count)
+            for origin in featurizer.origins { _ = featurizer.text(of: origin) }
+        }
+    }
+}

@@ -192,3 +192,33 @@ struct ScoreStreamTests {
         #expect(String(decoding: out.bytes, as: UTF8.self) == "0.5 1 0 -0.25")
     }
 }
+
+struct DataFileFuzzTests {
+    /// Random bytes shaped like CSV and JSON Lines: every read either returns rows or throws a
+    /// `DataFileError`, never crashes.
+    @Test(arguments: ["csv", "jsonl"])
+    func randomFilesNeverCrash(_ ext: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-fuzz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let alphabet = Array("id,text,label\n\r\"{}:[] \\ué😂\u{0}\u{FEFF}ab1".utf8) + [0xC3, 0xFF, 0x80]
+        var state: UInt64 = 99
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            return z ^ (z >> 27)
+        }
+        let header = ext == "csv" ? Array("id,text,label\n".utf8) : []
+        for round in 0..<300 {
+            var bytes = round % 2 == 0 ? header : []
+            for _ in 0..<Int(next() % 200) { bytes.append(alphabet[Int(next() % UInt64(alphabet.count))]) }
+            let path = dir.appendingPathComponent("f\(round).\(ext)").path
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            do {
+                let rows = try DataFileReader().read(path)
+                #expect(rows.allSatisfy { !$0.label.isEmpty && $0.line >= 1 })
+            } catch is DataFileError {
+            }
+        }
+    }
+}
