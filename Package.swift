@@ -1,8 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Module map (see README "Architecture"): dependencies point down, and the pure core
-// (`Learning`) may import only Foundation and CBLAS — enforced here, not by convention.
+// Module map (see README): dependencies point down, and the pure core (`Learning`, `Engine`) may import
+// only Foundation, CBLAS and each other — enforced here, not by convention.
 let package = Package(
     name: "Winnow",
     platforms: [.macOS(.v14)],
@@ -20,16 +20,19 @@ let package = Package(
             name: "Learning",
             dependencies: ["CBLAS"]
         ),
+        .target(name: "Engine", dependencies: ["Learning"]),
         .target(
             name: "WinnowCLI",
             dependencies: [
                 "Learning",
+                "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CSV", package: "CSV.swift"),
             ]
         ),
         .executableTarget(name: "winnow", dependencies: ["WinnowCLI"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
         .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Learning"]),
     ]
 )

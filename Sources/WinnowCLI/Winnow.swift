@@ -16,7 +16,7 @@ public struct Winnow: ParsableCommand {
               winnow models inspect models/mine.winnow
             """,
         version: "0.1.0",
-        subcommands: [Train.self, Evaluate.self, Score.self, Models.self, Bench.self, Datasets.self]
+        subcommands: [Train.self, Evaluate.self, Score.self, Models.self, PolicyCommand.self, Bench.self, Datasets.self]
     )
 
     public init() {}

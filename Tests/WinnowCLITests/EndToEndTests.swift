@@ -92,6 +92,24 @@ struct EndToEndTests {
         #expect(card.stdout.contains("classes: clear"))
     }
 
+    @Test(.enabled(if: executable != nil)) func policySuggestSolvesCutOffs() throws {
+        let dir = try Self.folder()
+        _ = try Self.run(["datasets", "demo", "--out", dir, "--per-class", "60"])
+        let model = dir + "/p.winnow"
+        #expect(try Self.run(["train", "--data", dir + "/train.csv", "--out", model, "--bucket-bits", "16"]).status == 0)
+        let r = try Self.run(["policy", "suggest", "--feed", "news", "--model", model, "--data", dir + "/test.csv", "--target-precision", "0.95", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let policy = try #require(json["policy"] as? [String: Any])
+        #expect(policy["feed"] as? String == "news")
+        let rules = try #require(policy["rules"] as? [String: Any])
+        #expect(Set(rules.keys) == ["offensive", "spam"])
+        let shares = try #require(json["shares"] as? [String: Double])
+        #expect(abs(shares.values.reduce(0, +) - 1) < 1e-9)
+        let classes = try #require(json["classes"] as? [[String: Any]])
+        for c in classes where c["precision"] != nil { #expect((c["precision"] as? Double ?? 0) >= 0.95) }
+    }
+
     @Test(.enabled(if: executable != nil)) func errorsNameTheFileAndLine() throws {
         let dir = try Self.folder()
         let oneClass = dir + "/one.csv"

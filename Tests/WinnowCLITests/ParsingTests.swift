@@ -27,6 +27,7 @@ struct ParsingTests {
         (["train", "--data", "a.csv", "--out", "m.winnow", "--char-ngrams", "x"], "Please write --char-ngrams as MIN-MAX (for example 2-5) or 0; got 'x'."),
         (["evaluate", "--model", "m.winnow"], "Please give at least one --data FILE with labelled rows."),
         (["score", "--model", "m.winnow", "--reasons", "99"], "Please give --reasons between 0 and 50; got 99."),
+        (["policy", "suggest", "--data", "a.csv", "--target-precision", "1.5"], "Please give --target-precision between 0 and 1 (for example 0.98); got 1.5."),
     ])
     func validationErrorsSayWhatToDo(_ arguments: [String], _ message: String) {
         do {
@@ -42,7 +43,7 @@ struct ParsingTests {
         #expect(throws: (any Error).self) { try Winnow.parseAsRoot(["train", "--data", "a.csv", "--out", "m.winnow", "--algorithm", "svm"]) }
     }
 
-    @Test(arguments: ["train", "evaluate", "score", "models inspect", "bench", "datasets demo"])
+    @Test(arguments: ["train", "evaluate", "score", "models inspect", "policy suggest", "bench", "datasets demo"])
     func everyCommandHasHelpWithAnExample(_ path: String) throws {
         let names = path.split(separator: " ").map(String.init)
         let help = Winnow.helpMessage(for: try #require(Self.command(names)))
@@ -61,7 +62,7 @@ struct ParsingTests {
 
     @Test func rootHelpListsTheCommands() {
         let help = Winnow.helpMessage()
-        for name in ["train", "evaluate", "score", "models", "bench", "datasets"] { #expect(help.contains(name)) }
+        for name in ["train", "evaluate", "score", "models", "policy", "bench", "datasets"] { #expect(help.contains(name)) }
     }
 }
 

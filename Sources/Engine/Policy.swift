@@ -1,0 +1,150 @@
+import Foundation
+import Learning
+
+/// What happens to an item, from least to most severe.
+public enum Action: String, Codable, CaseIterable, Sendable, Comparable {
+    case allow, demote, review, remove
+
+    var severity: Int {
+        switch self {
+        case .allow: return 0
+        case .demote: return 1
+        case .review: return 2
+        case .remove: return 3
+        }
+    }
+
+    public static func < (a: Action, b: Action) -> Bool { a.severity < b.severity }
+}
+
+/// Cut-offs on one class's calibrated probability. Each is optional; when present they must rise
+/// (demote ≤ review ≤ remove): at or above `remove` the item is removed, at or above `review` it goes to a person,
+/// at or above `demote` it is demoted.
+public struct ClassRule: Codable, Equatable, Sendable {
+    public var demote: Double?
+    public var review: Double?
+    public var remove: Double?
+
+    public init(demote: Double? = nil, review: Double? = nil, remove: Double? = nil) {
+        self.demote = demote
+        self.review = review
+        self.remove = remove
+    }
+
+    /// The action this rule takes at probability `p`.
+    public func action(at p: Double) -> Action {
+        if let remove, p >= remove { return .remove }
+        if let review, p >= review { return .review }
+        if let demote, p >= demote { return .demote }
+        return .allow
+    }
+}
+
+/// A problem with a policy, saying which value is wrong and how to fix it.
+public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// A cut-off outside 0…1.
+    case thresholdOutOfRange(label: String, cutOff: String, value: Double)
+    /// Cut-offs that do not rise from demote to review to remove.
+    case thresholdsOutOfOrder(label: String)
+    /// A feed name that is empty or not [a-z0-9_-].
+    case invalidFeed(String)
+
+    public var description: String {
+        switch self {
+        case let .thresholdOutOfRange(label, cutOff, value):
+            return "The \(cutOff) cut-off for '\(label)' is \(value); give a probability between 0 and 1."
+        case let .thresholdsOutOfOrder(label):
+            return "The cut-offs for '\(label)' must rise from demote to review to remove; reorder them."
+        case let .invalidFeed(feed):
+            return "Invalid feed name '\(feed)': use 1-64 characters from a-z, 0-9, '-' and '_'."
+        }
+    }
+}
+
+/// The result of applying a policy to one item's scores.
+public struct PolicyDecision: Codable, Equatable, Sendable {
+    public var action: Action
+    /// The class whose rule decided, nil when the item is allowed.
+    public var label: String?
+    public var probability: Double?
+    public var policyVersion: Int
+    /// A sentence for the item's history.
+    public var reason: String
+}
+
+/// A feed's moderation policy: per-class cut-offs on calibrated probabilities, versioned data.
+///
+/// Every class with a rule is checked; the most severe action wins (ties go to the higher probability).
+/// Classes without a rule (such as `clear`) never act. With `reviewThinRemovals`, an automatic removal of a text
+/// whose evidence is thin (the model knew too few of its words) becomes a review: a person decides instead.
+public struct Policy: Codable, Equatable, Sendable {
+    public var feed: String
+    public var version: Int
+    public var rules: [String: ClassRule]
+    public var reviewThinRemovals: Bool
+
+    public init(feed: String, version: Int = 1, rules: [String: ClassRule], reviewThinRemovals: Bool = true) {
+        self.feed = feed
+        self.version = version
+        self.rules = rules
+        self.reviewThinRemovals = reviewThinRemovals
+    }
+
+    /// A starting policy for a model's classes: every class but `clear` demotes at 0.5, goes to review at 0.7
+    /// and is removed at 0.97 — a wide review band until `winnow policy suggest` has labelled data to solve it.
+    public static func standard(feed: String, classes: [String], clearLabel: String = "clear") -> Policy {
+        var rules: [String: ClassRule] = [:]
+        for label in classes where label != clearLabel { rules[label] = ClassRule(demote: 0.5, review: 0.7, remove: 0.97) }
+        return Policy(feed: feed, rules: rules)
+    }
+
+    /// - Throws: `PolicyError` naming the first bad value.
+    public func validate() throws {
+        guard (1...64).contains(feed.count), feed.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw PolicyError.invalidFeed(feed)
+        }
+        for (label, rule) in rules.sorted(by: { $0.key < $1.key }) {
+            let cutOffs: [(String, Double?)] = [("demote", rule.demote), ("review", rule.review), ("remove", rule.remove)]
+            for (name, value) in cutOffs {
+                if let value, !(value.isFinite && (0...1).contains(value)) {
+                    throw PolicyError.thresholdOutOfRange(label: label, cutOff: name, value: value)
+                }
+            }
+            let present = cutOffs.compactMap(\.1)
+            guard present == present.sorted() else { throw PolicyError.thresholdsOutOfOrder(label: label) }
+        }
+    }
+
+    /// Decides for one item from its calibrated class probabilities (in `classes` order) and evidence (0…1).
+    public func decide(classes: [String], probabilities: [Double], evidence: Double) -> PolicyDecision {
+        var best: (action: Action, label: String, p: Double)?
+        for (label, rule) in rules.sorted(by: { $0.key < $1.key }) {
+            guard let index = classes.firstIndex(of: label), index < probabilities.count else { continue }
+            let p = probabilities[index]
+            let action = rule.action(at: p)
+            guard action != .allow else { continue }
+            if let current = best, current.action > action || (current.action == action && current.p >= p) { continue }
+            best = (action, label, p)
+        }
+        guard let best else {
+            return PolicyDecision(action: .allow, label: nil, probability: nil, policyVersion: version, reason: "no class reached a cut-off")
+        }
+        let formatted = String(format: "%.3f", best.p)
+        if best.action == .remove && reviewThinRemovals && evidence < 1 {
+            return PolicyDecision(
+                action: .review, label: best.label, probability: best.p, policyVersion: version,
+                reason: "\(best.label) \(formatted) reached the remove cut-off, but the evidence is thin (\(String(format: "%.2f", evidence))): a person decides")
+        }
+        let cutOff: Double? = {
+            switch best.action {
+            case .remove: return rules[best.label]?.remove
+            case .review: return rules[best.label]?.review
+            case .demote: return rules[best.label]?.demote
+            case .allow: return nil
+            }
+        }()
+        return PolicyDecision(
+            action: best.action, label: best.label, probability: best.p, policyVersion: version,
+            reason: "\(best.label) \(formatted) ≥ \(best.action.rawValue) cut-off \(cutOff.map { String(format: "%.3f", $0) } ?? "-")")
+    }
+}

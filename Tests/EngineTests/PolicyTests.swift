@@ -1,0 +1,91 @@
+import Testing
+
+@testable import Engine
+
+struct PolicyTests {
+    static let policy = Policy(
+        feed: "news", version: 3,
+        rules: ["spam": ClassRule(demote: 0.5, review: 0.7, remove: 0.97), "abusive": ClassRule(review: 0.4, remove: 0.9)])
+    static let classes = ["abusive", "clear", "spam"]
+
+    @Test(arguments: [
+        ([0.05, 0.9, 0.05], 1.0, Action.allow, nil as String?),
+        ([0.1, 0.3, 0.6], 1.0, .demote, "spam"),
+        ([0.45, 0.1, 0.45], 1.0, .review, "abusive"),  // abusive review beats spam below its demote cut-off
+        ([0.01, 0.01, 0.98], 1.0, .remove, "spam"),
+        ([0.01, 0.01, 0.98], 0.5, .review, "spam"),  // thin evidence: a person decides
+        ([0.92, 0.0, 0.08], 1.0, .remove, "abusive"),
+        ([0.3, 0.0, 0.7], 1.0, .review, "spam"),  // cut-offs are inclusive
+    ])
+    func decisionsFollowTheCutOffs(_ p: [Double], _ evidence: Double, _ action: Action, _ label: String?) {
+        let d = Self.policy.decide(classes: Self.classes, probabilities: p, evidence: evidence)
+        #expect(d.action == action)
+        #expect(d.label == label)
+        #expect(d.policyVersion == 3)
+    }
+
+    @Test func theHigherProbabilityWinsATie() {
+        let policy = Policy(feed: "f", rules: ["a": ClassRule(review: 0.3), "b": ClassRule(review: 0.3)])
+        let d = policy.decide(classes: ["a", "b", "clear"], probabilities: [0.35, 0.45, 0.2], evidence: 1)
+        #expect(d.label == "b")
+        #expect(d.reason == "b 0.450 ≥ review cut-off 0.300")
+    }
+
+    @Test func thinRemovalsCanBeLeftToAutomation() {
+        var policy = Self.policy
+        policy.reviewThinRemovals = false
+        #expect(policy.decide(classes: Self.classes, probabilities: [0.01, 0.01, 0.98], evidence: 0).action == .remove)
+    }
+
+    @Test func validationNamesTheBadValue() {
+        #expect(throws: PolicyError.thresholdOutOfRange(label: "spam", cutOff: "remove", value: 1.5)) {
+            try Policy(feed: "f", rules: ["spam": ClassRule(remove: 1.5)]).validate()
+        }
+        #expect(throws: PolicyError.thresholdsOutOfOrder(label: "spam")) {
+            try Policy(feed: "f", rules: ["spam": ClassRule(demote: 0.8, review: 0.6)]).validate()
+        }
+        #expect(throws: PolicyError.invalidFeed("My Feed")) { try Policy(feed: "My Feed", rules: [:]).validate() }
+        #expect("\(PolicyError.thresholdsOutOfOrder(label: "spam"))" == "The cut-offs for 'spam' must rise from demote to review to remove; reorder them.")
+    }
+
+    @Test func theStandardPolicyLeavesClearAlone() throws {
+        let policy = Policy.standard(feed: "default", classes: ["abusive", "clear", "spam"])
+        try policy.validate()
+        #expect(policy.rules.keys.sorted() == ["abusive", "spam"])
+        #expect(policy.decide(classes: ["abusive", "clear", "spam"], probabilities: [0, 1, 0], evidence: 1).action == .allow)
+    }
+}
+
+/// Ten scored examples, worked by hand (see each case).
+struct ThresholdSuggestionTests {
+    static let scores = [0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1]
+    static let positive = [true, true, true, false, true, false, false, true, false, false]
+
+    @Test func atThreeQuartersPrecision() {
+        // Acting from 0.7 down: 4 of 5 right (0.8); from 0.6: 4 of 6. Below 0.7: 1 positive in 5 (0.8 clean).
+        let s = ThresholdSuggestion.solve(label: "spam", scores: Self.scores, positive: Self.positive, targetPrecision: 0.75)
+        #expect(s.remove == 0.7)
+        #expect(s.precision == 0.8)
+        #expect(s.recall == 0.8)
+        #expect(s.allowBelow == 0.7)
+        #expect(s.missRate == 0.2)
+        #expect(s.removeShare == 0.5 && s.reviewShare == 0 && s.allowShare == 0.5)
+    }
+
+    @Test func atNinetyPercentPrecision() {
+        // Only the top three are all right; below 0.3 nothing is missed, above it the miss rate passes 10%.
+        let s = ThresholdSuggestion.solve(label: "spam", scores: Self.scores, positive: Self.positive, targetPrecision: 0.9)
+        #expect(s.remove == 0.9)
+        #expect(s.precision == 1)
+        #expect(abs(s.recall! - 0.6) < 1e-12)
+        #expect(s.allowBelow == 0.3)
+        #expect(s.missRate == 0)
+        #expect(abs(s.removeShare - 0.3) < 1e-12 && abs(s.reviewShare - 0.5) < 1e-12 && abs(s.allowShare - 0.2) < 1e-12)
+    }
+
+    @Test func anUnreachableTargetRemovesNothing() {
+        let s = ThresholdSuggestion.solve(label: "spam", scores: [0.9, 0.8], positive: [false, true], targetPrecision: 0.99)
+        #expect(s.remove == nil)
+        #expect(s.removeShare == 0)
+    }
+}
