@@ -93,8 +93,9 @@ public struct FeatureOrigin: Sendable, Equatable {
 
 /// Turns text into hashed features, reusing its buffers: after warm-up it allocates nothing per text.
 ///
-/// Output is `hashes` (full 32-bit hashes; use `bucket(_:)` and `sign(_:)`), with `wordFeatureCount` and
-/// `charFeatureCount` telling how many of each there were. A `Featurizer` is a value with mutable scratch
+/// Output is `hashes` (full 32-bit hashes in order, word features first; use `bucket(_:)` and `sign(_:)`), with
+/// `wordFeatureCount` and `charFeatureCount`, and the same features counted: `uniqueHashes` with `counts`
+/// (`uniqueWordCount` of them words). Models read the counted form; explanations read `hashes` and `origins`. A `Featurizer` is a value with mutable scratch
 /// space: give each thread its own copy.
 public struct Featurizer: Sendable {
     public let config: FeaturizerConfig

@@ -77,7 +77,7 @@ enum HTMLReport {
         "<figure>\(svg)<figcaption>\(caption)</figcaption></figure>\n"
     }
 
-    /// Axes for a unit-square chart: returns the SVG opening, a mapping from data to pixels, and the frame.
+    /// A unit-square chart: maps data in 0…1 to pixels and draws its frame, ticks and axis labels.
     struct Plot {
         let width = 460.0, height = 320.0, left = 48.0, right = 16.0, top = 16.0, bottom = 40.0
         func x(_ v: Double) -> Double { left + v * (width - left - right) }
