@@ -159,40 +159,56 @@ public struct Featurizer: Sendable {
             }
             wordFeatureCount = hashes.count
         }
-        // Character n-grams inside padded white-space chunks.
+        // Character n-grams inside padded white-space chunks, written through a pointer into room made in one go.
         if config.charNgramMax > 0 {
+            let orders = config.charNgramMax - config.charNgramMin + 1
+            var bound = 0
+            for t in 0..<tokenizer.chunkStarts.count {
+                bound += (Int(tokenizer.chunkEnds[t]) - Int(tokenizer.chunkStarts[t]) + 2) * orders
+            }
+            let base = hashes.count
+            hashes.append(contentsOf: repeatElement(0, count: bound))
+            var written = 0
+            let (low, high) = (config.charNgramMin, config.charNgramMax)
+            let charSeed = self.charSeed
             tokenizer.chunkBuffer.withUnsafeBufferPointer { buf in
-                for t in 0..<tokenizer.chunkStarts.count {
-                    let s = Int(tokenizer.chunkStarts[t]) - 1, e = Int(tokenizer.chunkEnds[t]) + 1
-                    var ascii = true
-                    for k in s..<e where buf[k] >= 0x80 { ascii = false; break }
-                    if ascii {
-                        let len = e - s
-                        for n in config.charNgramMin...config.charNgramMax {
-                            if n > len { break }
-                            for p in s...(e - n) {
-                                if n == 1 && buf[p] == 0x20 { continue }
-                                hashes.append(murmur3(UnsafeBufferPointer(rebasing: buf[p..<(p + n)]), seed: charSeed))
-                                if trace { origins.append(FeatureOrigin(kind: .char, start: Int32(p), end: Int32(p + n))) }
+                hashes.withUnsafeMutableBufferPointer { all in
+                    let out = all.baseAddress! + base
+                    for t in 0..<tokenizer.chunkStarts.count {
+                        let s = Int(tokenizer.chunkStarts[t]) - 1, e = Int(tokenizer.chunkEnds[t]) + 1
+                        var ascii = true
+                        for k in s..<e where buf[k] >= 0x80 { ascii = false; break }
+                        if ascii {
+                            let len = e - s
+                            for n in low...high {
+                                if n > len { break }
+                                for p in s...(e - n) {
+                                    if n == 1 && buf[p] == 0x20 { continue }
+                                    out[written] = murmur3(UnsafeBufferPointer(rebasing: buf[p..<(p + n)]), seed: charSeed)
+                                    written &+= 1
+                                    if trace { origins.append(FeatureOrigin(kind: .char, start: Int32(p), end: Int32(p + n))) }
+                                }
                             }
-                        }
-                    } else {
-                        scalarOffsets.removeAll(keepingCapacity: true)
-                        for k in s..<e where buf[k] & 0xC0 != 0x80 { scalarOffsets.append(Int32(k)) }
-                        scalarOffsets.append(Int32(e))
-                        let len = scalarOffsets.count - 1
-                        for n in config.charNgramMin...config.charNgramMax {
-                            if n > len { break }
-                            for q in 0...(len - n) {
-                                let p = Int(scalarOffsets[q]), pe = Int(scalarOffsets[q + n])
-                                if n == 1 && buf[p] == 0x20 { continue }
-                                hashes.append(murmur3(UnsafeBufferPointer(rebasing: buf[p..<pe]), seed: charSeed))
-                                if trace { origins.append(FeatureOrigin(kind: .char, start: Int32(p), end: Int32(pe))) }
+                        } else {
+                            scalarOffsets.removeAll(keepingCapacity: true)
+                            for k in s..<e where buf[k] & 0xC0 != 0x80 { scalarOffsets.append(Int32(k)) }
+                            scalarOffsets.append(Int32(e))
+                            let len = scalarOffsets.count - 1
+                            for n in low...high {
+                                if n > len { break }
+                                for q in 0...(len - n) {
+                                    let p = Int(scalarOffsets[q]), pe = Int(scalarOffsets[q + n])
+                                    if n == 1 && buf[p] == 0x20 { continue }
+                                    out[written] = murmur3(UnsafeBufferPointer(rebasing: buf[p..<pe]), seed: charSeed)
+                                    written &+= 1
+                                    if trace { origins.append(FeatureOrigin(kind: .char, start: Int32(p), end: Int32(pe))) }
+                                }
                             }
                         }
                     }
                 }
             }
+            hashes.removeLast(bound - written)
         }
         charFeatureCount = hashes.count - wordFeatureCount
         // Distinct features with their counts, per block (word block first), in order of first occurrence.

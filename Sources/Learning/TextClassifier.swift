@@ -195,7 +195,7 @@ public struct TextClassifier: Sendable {
 
     /// The value the estimator sees for a feature seen `count` times (before block normalisation).
     @inline(__always) static func termWeight(_ count: Float, sublinear: Bool) -> Float {
-        sublinear ? 1 + log(count) : count
+        sublinear && count != 1 ? 1 + log(count) : count
     }
 
     /// Logistic features are scaled per block so that the word block has unit L2 norm and the character block

@@ -47,8 +47,8 @@ public struct Tokenizer: Sendable {
     public internal(set) var chunkEnds: [Int32] = []
 
     private var source: [UInt8] = []
-    private var pending: [Int32] = []
-    private var scratch: [UInt8] = []  // starts of single-letter words waiting to be joined
+    private var pending: [UInt8] = []  // single letters waiting to be joined ("c l i c k")
+    private var scratch: [UInt8] = []
 
     public init(maxRepeat: Int = 3) {
         self.maxRepeat = max(1, maxRepeat)
@@ -491,8 +491,7 @@ public struct Tokenizer: Sendable {
     private mutating func emit(_ s: UnsafeBufferPointer<UInt8>, _ a: Int, _ b: Int, kind: TokenKind, capRepeats: Bool) {
         if kind == .word && b - a == 1 && Tokenizer.isLower(s[a]) {
             // A single letter: hold it back, it may be part of a spaced-out word ("c l i c k").
-            append(s, a, b, kind: kind, capRepeats: false)
-            pending.append(starts[starts.count - 1])
+            pending.append(s[a])
             return
         }
         flushPending()
@@ -523,18 +522,8 @@ public struct Tokenizer: Sendable {
     /// (as most word tokenisers do: they carry little, and their character n-grams stay).
     private mutating func flushPending() {
         defer { pending.removeAll(keepingCapacity: true) }
-        guard !pending.isEmpty else { return }
-        let first = Int(pending[0])
-        var letters = scratch
-        scratch = []
-        defer { letters.removeAll(keepingCapacity: true); scratch = letters }
-        for p in pending { letters.append(buffer[Int(p)]) }
-        let tokenIndex = starts.count - pending.count
-        buffer.removeSubrange(first...)
-        starts.removeSubrange(tokenIndex...)
-        ends.removeSubrange(tokenIndex...)
-        kinds.removeSubrange(tokenIndex...)
-        guard letters.count >= 3 else { return }
+        guard pending.count >= 3 else { return }
+        let letters = pending
         letters.withUnsafeBufferPointer { append($0, 0, $0.count, kind: .word, capRepeats: true) }
     }
 }
