@@ -364,27 +364,35 @@ public struct Scorer: Sendable {
         let temperature = model.header.calibration.temperature
         // The best `limit` (contribution, unique index) per class, kept sorted.
         var best = [[(Double, Int)]](repeating: [], count: k)
-        var c = [Double](repeating: 0, count: k)
-        for u in 0..<unique.count {
-            let h = unique[u]
-            let b = featurizer.bucket(h)
-            let v: Double
-            if signed {
-                v = Double(Featurizer.sign(h)) * Double(TextClassifier.termWeight(counts[u], sublinear: sublinear))
-                    * (u < uniqueWords ? wordScale : charScale) / temperature
-            } else {
-                v = Double(counts[u]) / temperature
-            }
-            var mean = 0.0
-            for cls in 0..<k { c[cls] = v * Double(model.table[b * k + cls]); mean += c[cls] }
-            mean /= Double(k)
-            for cls in 0..<k {
-                let value = c[cls] - mean
-                guard value > 0 else { continue }
-                if best[cls].count < limit || value > best[cls][best[cls].count - 1].0 {
-                    let at = best[cls].firstIndex { value > $0.0 } ?? best[cls].count
-                    best[cls].insert((value, u), at: at)
-                    if best[cls].count > limit { best[cls].removeLast() }
+        let mask = featurizer.mask
+        model.table.withUnsafeBufferPointer { table in
+            counts.withUnsafeBufferPointer { counts in
+                unique.withUnsafeBufferPointer { unique in
+                    for u in 0..<unique.count {
+                        let h = unique[u]
+                        let b = Int(h & mask)
+                        guard model.isKnown(b) else { continue }  // unseen buckets weigh nothing
+                        let v: Double
+                        if signed {
+                            v = Double(Featurizer.sign(h)) * Double(TextClassifier.termWeight(counts[u], sublinear: sublinear))
+                                * (u < uniqueWords ? wordScale : charScale) / temperature
+                        } else {
+                            v = Double(counts[u]) / temperature
+                        }
+                        let base = b &* k
+                        var mean = 0.0
+                        for cls in 0..<k { mean += Double(table[base &+ cls]) }
+                        mean = v * mean / Double(k)
+                        for cls in 0..<k {
+                            let value = v * Double(table[base &+ cls]) - mean
+                            guard value > 0 else { continue }
+                            if best[cls].count < limit || value > best[cls][best[cls].count - 1].0 {
+                                let at = best[cls].firstIndex { value > $0.0 } ?? best[cls].count
+                                best[cls].insert((value, u), at: at)
+                                if best[cls].count > limit { best[cls].removeLast() }
+                            }
+                        }
+                    }
                 }
             }
         }
