@@ -262,10 +262,11 @@ public struct Featurizer: Sendable {
     /// The human-readable text of a traced feature: a word, a word n-gram, or a character n-gram with its
     /// word boundaries shown as `_` (`_fre` is "fre" at the start of a word).
     public func text(of origin: FeatureOrigin) -> String {
-        let source = origin.kind == .char ? tokenizer.chunkBuffer : tokenizer.buffer
-        let bytes = source[Int(origin.start)..<Int(origin.end)]
-        let s = String(decoding: bytes, as: UTF8.self)
-        return origin.kind == .char ? s.replacingOccurrences(of: " ", with: "_") : s
+        let range = Int(origin.start)..<Int(origin.end)
+        if origin.kind == .char {
+            return String(decoding: tokenizer.chunkBuffer[range].lazy.map { $0 == 0x20 ? 0x5F : $0 }, as: UTF8.self)
+        }
+        return String(decoding: tokenizer.buffer[range], as: UTF8.self)
     }
 }
 

@@ -336,22 +336,23 @@ public struct Scorer: Sendable {
         var best = 0
         for c in z.indices where z[c] > z[best] { best = c }
         let evidence = Evidence(score: e, knownFeatures: knownWords, features: featurizer.uniqueWordCount, thin: e < 1)
-        let why = reasons > 0 ? topReasons(limit: reasons)[best] : []
+        let why = reasons > 0 ? topReasons(limit: reasons, for: [best])[0] : []
         return Prediction(label: model.classes[best], labelIndex: best, probabilities: z, evidence: evidence, reasons: why)
     }
 
     /// The strongest features toward each class for `text`, `limit` per class.
     public mutating func explain(_ text: String, limit: Int = 5) -> [[Reason]] {
         featurizer.featurize(text, trace: true)
-        return topReasons(limit: limit)
+        return topReasons(limit: limit, for: Array(model.classes.indices))
     }
 
-    /// Per class, features with positive contributions, strongest first (after `featurize(trace: true)`).
+    /// For each class in `wanted`, features with positive contributions, strongest first (after
+    /// `featurize(trace: true)`).
     ///
     /// A feature's contribution toward class k is its value times its weight for k, divided by the
     /// temperature, minus the mean of that over all classes. Features are ranked by their hash, and only
     /// the chosen few are turned back into text.
-    func topReasons(limit: Int) -> [[Reason]] {
+    func topReasons(limit: Int, for wanted: [Int]) -> [[Reason]] {
         let k = model.classes.count
         let signed = model.kind == .logistic
         let sublinear = model.header.featurizer.sublinearTF
@@ -383,7 +384,7 @@ public struct Scorer: Sendable {
                         var mean = 0.0
                         for cls in 0..<k { mean += Double(table[base &+ cls]) }
                         mean = v * mean / Double(k)
-                        for cls in 0..<k {
+                        for cls in wanted {
                             let value = v * Double(table[base &+ cls]) - mean
                             guard value > 0 else { continue }
                             if best[cls].count < limit || value > best[cls][best[cls].count - 1].0 {
@@ -397,7 +398,7 @@ public struct Scorer: Sendable {
             }
         }
         let wordEnd = featurizer.wordFeatureCount
-        return (0..<k).map { cls in
+        return wanted.map { cls in
             best[cls].map { value, u in
                 let h = unique[u]
                 let range = u < uniqueWords ? 0..<wordEnd : wordEnd..<featurizer.hashes.count
