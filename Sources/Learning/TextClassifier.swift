@@ -320,7 +320,7 @@ public struct Scorer: Sendable {
     }
 
     /// Calibrated class probabilities of `text` (in `model.classes` order), and the evidence score.
-    /// The returned buffer is reused by the next call.
+    /// The array is a value; when the caller does not keep it, the next call reuses its storage.
     public mutating func probabilities(_ text: String) -> (probabilities: [Double], evidence: Double) {
         featurizer.featurize(text)
         let knownWords = model.logits(featurizer, into: &z)
