@@ -17,7 +17,7 @@ size=$(stat -c %s models/default.winnow)
 {
   echo "# Model card: models/default.winnow"
   echo
-  echo "The model that \`winnow serve\` and \`make serve\` use when none is given: a calibrated multinomial logistic"
+  echo "The model Winnow uses when none is given (\`make serve\` scores with it today): a calibrated multinomial logistic"
   echo "regression over hashed word 1-2 grams and character 2-5 grams, with four classes: \`clear\`, \`spam\`,"
   echo "\`offensive\`, \`abusive\`. File size: $size bytes (2^18 buckets, half-precision weights, only used buckets stored)."
   echo
@@ -32,7 +32,8 @@ size=$(stat -c %s models/default.winnow)
   echo
   echo "Everything else is the default: C = 10, balanced class weights, L-BFGS to a max gradient of 1e-5, 10% of each"
   echo "class held out for temperature calibration and held-out metrics, then a refit on all rows. 2^18 buckets instead"
-  echo "of the default 2^20 keep the file small; on the test splits below this costs little."
+  echo "of the default 2^20 keep the file small (2.0 MB instead of 3.5 MB); measured on the test splits, this cost"
+  echo "0.001 accuracy on Davidson (0.8947 against 0.8957) and nothing on SMS (0.9797 both)."
   echo
   echo "## Sources and licences"
   echo
