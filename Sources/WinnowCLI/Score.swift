@@ -40,6 +40,9 @@ struct Score: ParsableCommand {
         var scorer: Scorer
         do { scorer = try Scorer(model: classifier) } catch { throw CommandError("\(model): \(error)") }
         if texts.isEmpty {
+            if isatty(0) == 1 {
+                FileHandle.standardError.write("Reading JSON Lines ({\"id\": …, \"text\": …}) from standard input; end with Ctrl-D. To score a text, give it as an argument.\n".data(using: .utf8)!)
+            }
             let failures = try ScoreStream.run(scorer: &scorer, input: 0, output: 1, reasons: reasons)
             if failures > 0 {
                 FileHandle.standardError.write("\(failures) input line(s) could not be scored; see the error objects in the output.\n".data(using: .utf8)!)
