@@ -169,7 +169,6 @@ public struct LogisticRegression: Sendable {
             }
             for c in 0..<k { theta[d * k + c] = intercept[c] }
         }
-        var z = [Double](repeating: 0, count: k)
         let optimizer = LBFGS(tolerance: tolerance ?? config.tolerance, maxIterations: config.maxIterations)
         // Rows are split in two halves on two threads; each accumulates into its own gradient, summed
         // afterwards. Always the same split, so the result does not depend on the machine's core count.
@@ -246,7 +245,6 @@ private struct Objective: @unchecked Sendable {
     func accumulate(rows: Range<Int>, gradient grad: UnsafeMutableBufferPointer<Double>) -> Double {
         let k = classes, d = features
         let th = theta
-        var z = [Double](repeating: 0, count: k)
         var loss = 0.0
         z.withUnsafeMutableBufferPointer { z in
             for i in rows {
