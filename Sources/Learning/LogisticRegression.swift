@@ -245,6 +245,7 @@ private struct Objective: @unchecked Sendable {
     func accumulate(rows: Range<Int>, gradient grad: UnsafeMutableBufferPointer<Double>) -> Double {
         let k = classes, d = features
         let th = theta
+        var z = [Double](repeating: 0, count: k)
         var loss = 0.0
         z.withUnsafeMutableBufferPointer { z in
             for i in rows {
