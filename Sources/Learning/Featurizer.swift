@@ -95,8 +95,8 @@ public struct FeatureOrigin: Sendable, Equatable {
 ///
 /// Output is `hashes` (full 32-bit hashes in order, word features first; use `bucket(_:)` and `sign(_:)`), with
 /// `wordFeatureCount` and `charFeatureCount`, and the same features counted: `uniqueHashes` with `counts`
-/// (`uniqueWordCount` of them words). Models read the counted form; explanations read `hashes` and `origins`. A `Featurizer` is a value with mutable scratch
-/// space: give each thread its own copy.
+/// (`uniqueWordCount` of them words). Models read the counted form; explanations read `hashes` and `origins`.
+/// A `Featurizer` is a value with mutable scratch space: give each thread its own copy.
 public struct Featurizer: Sendable {
     public let config: FeaturizerConfig
     public let mask: UInt32

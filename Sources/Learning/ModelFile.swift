@@ -161,8 +161,7 @@ extension TextClassifier {
         if let nb = naiveBayes {
             w.u32(3)
             w.section("NBCC", .float64, count: k) { body in for v in nb.classCount { body.u64(v.bitPattern) } }
-            var used: [Int32] = []
-            for j in 0..<nb.dimension where (0..<k).contains(where: { nb.featureCount[j * k + $0] != 0 }) { used.append(Int32(j)) }
+            let used = nb.observedFeatures()
             writeIndices("NBFI", used)
             let values = used.flatMap { j in (0..<k).map { nb.featureCount[Int(j) * k + $0] } }
             let exact = values.allSatisfy { $0 == $0.rounded() && abs($0) < 16_777_216 }

@@ -103,16 +103,19 @@ public struct MultinomialNB: Sendable {
         }
     }
 
-    /// Features with a non-zero count in some class.
-    public var observedFeatureCount: Int {
-        var n = 0
+    /// The features with a non-zero count in some class, ascending: the model's vocabulary.
+    public func observedFeatures() -> [Int32] {
+        var observed: [Int32] = []
         featureCount.withUnsafeBufferPointer { fc in
             for j in 0..<dimension {
-                for c in 0..<classes where fc[j * classes + c] != 0 { n += 1; break }
+                for c in 0..<classes where fc[j * classes + c] != 0 { observed.append(Int32(j)); break }
             }
         }
-        return n
+        return observed
     }
+
+    /// How many features have a non-zero count in some class (V in `featureLogProb`).
+    public var observedFeatureCount: Int { observedFeatures().count }
 
     /// log P(class), from `classCount`.
     public var classLogPrior: [Double] {
@@ -127,34 +130,30 @@ public struct MultinomialNB: Sendable {
     public func featureLogProb() -> [Float] {
         let k = classes
         let alpha = config.alpha
+        let observed = observedFeatures()
         var total = [Double](repeating: 0, count: k)
         var perFeature = [Double](repeating: 0, count: dimension)
-        var seen = [Bool](repeating: false, count: dimension)
-        var vocabulary = 0
-        for j in 0..<dimension {
-            var s = 0.0
+        for j32 in observed {
+            let j = Int(j32)
             for c in 0..<k {
-                let v = featureCount[j * k + c]
-                total[c] += v
-                s += v
-                if v != 0 { seen[j] = true }
+                total[c] += featureCount[j * k + c]
+                perFeature[j] += featureCount[j * k + c]
             }
-            perFeature[j] = s
-            if seen[j] { vocabulary += 1 }
         }
+        let vocabulary = observed.count
         let v = Double(vocabulary)
         let grand = total.reduce(0, +)
         var out = [Float](repeating: 0, count: k * dimension)
         if config.complement {
             let denominators = (0..<k).map { log(grand - total[$0] + alpha * v) }
-            for j in 0..<dimension where seen[j] {
+            for j in observed.map({ Int($0) }) {
                 for c in 0..<k {
                     out[j * k + c] = Float(-(log(perFeature[j] - featureCount[j * k + c] + alpha) - denominators[c]))
                 }
             }
         } else {
             let denominators = (0..<k).map { log(total[$0] + alpha * v) }
-            for j in 0..<dimension where seen[j] {
+            for j in observed.map({ Int($0) }) {
                 for c in 0..<k {
                     out[j * k + c] = Float(log(featureCount[j * k + c] + alpha) - denominators[c])
                 }

@@ -33,17 +33,6 @@ public struct SparseVector: Equatable, Sendable {
         self.values = val
     }
 
-    /// A vector from a dense array, keeping non-zero entries.
-    public init(dense: [Float]) {
-        var idx: [Int32] = []
-        var val: [Float] = []
-        for (i, v) in dense.enumerated() where v != 0 {
-            idx.append(Int32(i))
-            val.append(v)
-        }
-        self.init(indices: idx, values: val)
-    }
-
     public var nonZeroCount: Int { indices.count }
 }
 
@@ -75,11 +64,6 @@ public struct SparseMatrix: Sendable {
         indices.append(contentsOf: row.indices)
         values.append(contentsOf: row.values)
         rowStart.append(indices.count)
-    }
-
-    public func row(_ i: Int) -> SparseVector {
-        let r = rowStart[i]..<rowStart[i + 1]
-        return SparseVector(indices: Array(indices[r]), values: Array(values[r]))
     }
 
     /// The rows at `rows`, in that order.

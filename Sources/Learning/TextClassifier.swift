@@ -149,13 +149,8 @@ public struct TextClassifier: Sendable {
         self.logistic = nil
         self.table = naiveBayes.featureLogProb()
         self.bias = naiveBayes.intercept
-        let k = naiveBayes.classes
         var known = [UInt64](repeating: 0, count: (naiveBayes.dimension + 63) / 64)
-        naiveBayes.featureCount.withUnsafeBufferPointer { fc in
-            for j in 0..<naiveBayes.dimension {
-                for c in 0..<k where fc[j * k + c] != 0 { known[j >> 6] |= 1 << UInt64(j & 63); break }
-            }
-        }
+        for j in naiveBayes.observedFeatures() { known[Int(j) >> 6] |= 1 << UInt64(Int(j) & 63) }
         self.known = known
         self.prior = TextClassifier.prior(header.training.classCounts)
     }
