@@ -13,6 +13,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -20,19 +27,51 @@ let package = Package(
             name: "Learning",
             dependencies: ["CBLAS"]
         ),
-        .target(name: "Engine", dependencies: ["Learning"]),
+        .target(name: "Engine", dependencies: ["Learning", "CBLAS"]),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "Engine",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Engine",
+                "Learning",
+                "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "WinnowCLI",
             dependencies: [
                 "Learning",
                 "Engine",
+                "Storage",
+                "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CSV", package: "CSV.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "winnow", dependencies: ["WinnowCLI"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Engine"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Storage", "Engine", "Learning",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Learning"]),
     ]
 )

@@ -48,6 +48,8 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
     case thresholdsOutOfOrder(label: String)
     /// A feed name that is empty or not [a-z0-9_-].
     case invalidFeed(String)
+    /// A relevance weight or half-life out of range.
+    case invalidRelevance(field: String, value: Double)
 
     public var description: String {
         switch self {
@@ -55,6 +57,8 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
             return "The \(cutOff) cut-off for '\(label)' is \(value); give a probability between 0 and 1."
         case let .thresholdsOutOfOrder(label):
             return "The cut-offs for '\(label)' must rise from demote to review to remove; reorder them."
+        case let .invalidRelevance(field, value):
+            return "relevance.\(field) is \(value); weights must be ≥ 0 and halfLifeHours and z > 0."
         case let .invalidFeed(feed):
             return "Invalid feed name '\(feed)': use 1-64 characters from a-z, 0-9, '-' and '_'."
         }
@@ -82,12 +86,28 @@ public struct Policy: Codable, Equatable, Sendable {
     public var version: Int
     public var rules: [String: ClassRule]
     public var reviewThinRemovals: Bool
+    /// How the feed ranks what survives (`POST /v1/rank`).
+    public var relevance: RelevanceProfile
 
-    public init(feed: String, version: Int = 1, rules: [String: ClassRule], reviewThinRemovals: Bool = true) {
+    public init(feed: String, version: Int = 1, rules: [String: ClassRule], reviewThinRemovals: Bool = true,
+                relevance: RelevanceProfile = RelevanceProfile()) {
         self.feed = feed
         self.version = version
         self.rules = rules
         self.reviewThinRemovals = reviewThinRemovals
+        self.relevance = relevance
+    }
+
+    private enum CodingKeys: String, CodingKey { case feed, version, rules, reviewThinRemovals, relevance }
+
+    /// Only `rules` is required; `feed` and `version` default to "default" and 0 (the store assigns versions).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        feed = try c.decodeIfPresent(String.self, forKey: .feed) ?? "default"
+        version = try c.decodeIfPresent(Int.self, forKey: .version) ?? 0
+        rules = try c.decode([String: ClassRule].self, forKey: .rules)
+        reviewThinRemovals = try c.decodeIfPresent(Bool.self, forKey: .reviewThinRemovals) ?? true
+        relevance = try c.decodeIfPresent(RelevanceProfile.self, forKey: .relevance) ?? RelevanceProfile()
     }
 
     /// A starting policy for a model's classes: every class but `clear` demotes at 0.5, goes to review at 0.7
@@ -100,9 +120,8 @@ public struct Policy: Codable, Equatable, Sendable {
 
     /// - Throws: `PolicyError` naming the first bad value.
     public func validate() throws {
-        guard (1...64).contains(feed.count), feed.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_") }) else {
-            throw PolicyError.invalidFeed(feed)
-        }
+        guard Policy.isValidFeed(feed) else { throw PolicyError.invalidFeed(feed) }
+        try relevance.validate()
         for (label, rule) in rules.sorted(by: { $0.key < $1.key }) {
             let cutOffs: [(String, Double?)] = [("demote", rule.demote), ("review", rule.review), ("remove", rule.remove)]
             for (name, value) in cutOffs {
@@ -113,6 +132,11 @@ public struct Policy: Codable, Equatable, Sendable {
             let present = cutOffs.compactMap(\.1)
             guard present == present.sorted() else { throw PolicyError.thresholdsOutOfOrder(label: label) }
         }
+    }
+
+    /// 1-64 characters from a-z, 0-9, '-' and '_'.
+    public static func isValidFeed(_ feed: String) -> Bool {
+        (1...64).contains(feed.utf8.count) && feed.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F }
     }
 
     /// Decides for one item from its calibrated class probabilities (in `classes` order) and evidence (0…1).

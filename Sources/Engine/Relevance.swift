@@ -41,6 +41,27 @@ public struct RelevanceProfile: Codable, Equatable, Sendable {
         self.halfLifeHours = halfLifeHours
         self.z = z
     }
+
+    private enum CodingKeys: String, CodingKey { case qualityWeight, engagementWeight, halfLifeHours, z }
+
+    /// Every field is optional and defaults as in `init`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        qualityWeight = try c.decodeIfPresent(Double.self, forKey: .qualityWeight) ?? 1
+        engagementWeight = try c.decodeIfPresent(Double.self, forKey: .engagementWeight) ?? 1
+        halfLifeHours = try c.decodeIfPresent(Double.self, forKey: .halfLifeHours) ?? 24
+        z = try c.decodeIfPresent(Double.self, forKey: .z) ?? 1.96
+    }
+}
+
+extension RelevanceProfile {
+    /// - Throws: `PolicyError.invalidRelevance` naming the value out of range.
+    public func validate() throws {
+        for (name, value, positive) in [("qualityWeight", qualityWeight, false), ("engagementWeight", engagementWeight, false),
+                                        ("halfLifeHours", halfLifeHours, true), ("z", z, true)] {
+            guard value.isFinite, positive ? value > 0 : value >= 0 else { throw PolicyError.invalidRelevance(field: name, value: value) }
+        }
+    }
 }
 
 /// One item's relevance and its three factors.

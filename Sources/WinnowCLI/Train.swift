@@ -37,7 +37,11 @@ struct FeatureOptions: ParsableArguments {
     }
 }
 
-struct Train: ParsableCommand {
+enum TrainingStage: String, ExpressibleByArgument, CaseIterable {
+    case text, engagement
+}
+
+struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a text classifier from labelled CSV or JSON Lines.",
         discussion: """
@@ -47,7 +51,27 @@ struct Train: ParsableCommand {
             Examples:
               winnow train --data datasets/demo/train.csv --out models/demo.winnow
               winnow train --data a.csv --data b.jsonl --label-map ham=clear --algorithm nb --out models/nb.winnow
+
+            --stage engagement trains the small model stages 2 and 3 use (text log-odds plus engagement and author
+            features) from the labelled items with engagement in the server's database, and stores it there; the
+            running server picks it up on its next scheduler pass:
+              winnow train --stage engagement --database winnow.sqlite --model models/default.winnow
             """)
+
+    @Option(help: "text (a text classifier from --data files) or engagement (the stage 2/3 model, from the database).")
+    var stage: TrainingStage = .text
+
+    @Option(help: "With --stage engagement: the SQLite file (WINNOW_DATABASE; default ./winnow.sqlite).")
+    var database: String?
+
+    @Option(help: "With --stage engagement: the text model whose log-odds feed it (WINNOW_MODEL; default models/default.winnow).")
+    var model: String?
+
+    @Option(help: "With --stage engagement: the class that means 'nothing wrong'.")
+    var clearLabel = "clear"
+
+    @Option(help: "With --stage engagement: L2 penalty on the standardised weights (> 0).")
+    var l2 = 1.0
 
     @Option(name: .customLong("data"), help: "Labelled data (CSV with header id,text,label, or JSONL); repeat for more files.")
     var data: [String] = []
@@ -56,7 +80,7 @@ struct Train: ParsableCommand {
     var algorithm: Algorithm = .logistic
 
     @Option(help: "Where to write the model (.winnow).")
-    var out: String
+    var out: String?
 
     @Option(name: .customLong("label-map"), help: "Rename a label, as FROM=TO; repeatable (e.g. ham=clear).")
     var labelMap: [String] = []
@@ -109,6 +133,11 @@ struct Train: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        if stage == .engagement {
+            guard l2 > 0 else { throw ValidationError("--l2 must be > 0.") }
+            return
+        }
+        guard let out else { throw ValidationError("Please say where to write the model with --out models/NAME.winnow.") }
         guard !data.isEmpty else { throw ValidationError("Please give at least one --data FILE with labelled rows.") }
         guard out.hasSuffix(".winnow") else { throw ValidationError("Please name the model file with the .winnow extension; got '\(out)'.") }
         _ = try parseLabelMap(labelMap)
@@ -131,7 +160,12 @@ struct Train: ParsableCommand {
         return options
     }
 
-    func run() throws {
+    func run() async throws {
+        if stage == .engagement {
+            try await trainEngagement()
+            return
+        }
+        let out = self.out ?? ""
         let map = try parseLabelMap(labelMap)
         let reader = DataFileReader(labelMap: map)
         var rows: [DataRow] = []

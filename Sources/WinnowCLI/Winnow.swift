@@ -3,7 +3,8 @@ import Foundation
 import Learning
 
 /// The `winnow` command: the root only configures; each subcommand is a small struct.
-public struct Winnow: ParsableCommand {
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+public struct Winnow: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "winnow",
         abstract: "Content moderation and relevance scoring: train, evaluate and run text classifiers.",
@@ -14,9 +15,11 @@ public struct Winnow: ParsableCommand {
               winnow evaluate --model models/mine.winnow --data test.csv --report report.html
               winnow score --model models/mine.winnow "WIN a free prize! txt 80082"
               winnow models inspect models/mine.winnow
+
+            Feed services use the HTTP API of 'winnow serve' (keys from 'winnow keys create').
             """,
         version: "0.1.0",
-        subcommands: [Train.self, Evaluate.self, Score.self, Models.self, PolicyCommand.self, Bench.self, Datasets.self]
+        subcommands: [Serve.self, Train.self, Evaluate.self, Score.self, Models.self, PolicyCommand.self, Keys.self, Rescore.self, Bench.self, Datasets.self]
     )
 
     public init() {}
@@ -113,3 +116,12 @@ func jsonString<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String
 
 extension Algorithm: ExpressibleByArgument {}
 extension ClassWeight: ExpressibleByArgument {}
+
+extension Winnow {
+    /// The entry point: parses the arguments and runs the command, async subcommands (serve, keys, …) included.
+    /// (`Winnow.main()` in top-level code picks the synchronous overload, which refuses async subcommands.)
+    public static func runAsync() async {
+        let entry: () async -> Void = { await Self.main(nil) }
+        await entry()
+    }
+}

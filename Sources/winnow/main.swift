@@ -1,2 +1,3 @@
 import WinnowCLI
-Winnow.main()
+
+await Winnow.runAsync()

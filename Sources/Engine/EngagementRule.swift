@@ -1,0 +1,169 @@
+import Foundation
+
+/// What a feed's items typically do: the centre against which one item's reports and spread are judged.
+public struct FeedBaseline: Codable, Equatable, Sendable {
+    /// Items with engagement counted.
+    public var items: Int
+    public var views: Int
+    public var reports: Int
+    /// Mean of log(1 + views per hour) over the items.
+    public var meanLogVelocity: Double
+
+    public init(items: Int = 0, views: Int = 0, reports: Int = 0, meanLogVelocity: Double = 0) {
+        self.items = items
+        self.views = views
+        self.reports = reports
+        self.meanLogVelocity = meanLogVelocity
+    }
+
+    /// Typical views per hour (geometric mean), nil until `minimumItems` items are counted.
+    public func velocity(minimumItems: Int) -> Double? {
+        items >= minimumItems ? exp(meanLogVelocity) - 1 : nil
+    }
+
+    /// Reports per view, shrunk toward `prior` with the weight of `priorViews` views (so a young feed does not
+    /// judge by its first report).
+    public func reportRate(prior: Double, priorViews: Double) -> Double {
+        (Double(reports) + prior * priorViews) / (Double(views) + priorViews)
+    }
+}
+
+/// The documented Bayesian rule stages 2 and 3 use until a learned engagement model exists.
+///
+/// Reports on an item are a binomial draw from its views, at an unknown report rate. Under "clear" that rate
+/// follows a Beta prior centred on the feed's baseline rate r₀, with the weight of `priorViews` views:
+/// Beta(κr₀, κ(1−r₀)). Under "harmful" the prior is centred on `harmfulRateMultiple`·r₀ (at most 0.5) with the same
+/// weight. The Bayes factor of k reports in n views is the ratio of the two Beta-binomial likelihoods
+///
+///     BF = [B(k+αₕ, n−k+βₕ) / B(αₕ, βₕ)] / [B(k+α꜀, n−k+β꜀) / B(α꜀, β꜀)]
+///
+/// and the posterior odds of harm are the text model's odds times BF (clamped to `maxOddsRatio` either way).
+/// No views and no reports give BF = 1: the text model's answer stands. Velocity does not move the odds; it
+/// decides reach: an item spreading `viralFactor` times faster than the feed's typical item, with at least
+/// `viralMinViews` views, is viral, and a viral item whose harm is uncertain goes to review with high priority.
+public struct EngagementRule: Codable, Equatable, Sendable {
+    public var priorViews: Double
+    public var harmfulRateMultiple: Double
+    /// The report rate assumed for a feed with no history.
+    public var defaultReportRate: Double
+    public var maxOddsRatio: Double
+    public var viralFactor: Double
+    public var viralMinViews: Int
+    /// Items needed before a feed's velocity baseline is trusted; before that, `defaultVelocity` stands in.
+    public var baselineMinimumItems: Int
+    /// Views per hour assumed for a feed with too little history.
+    public var defaultVelocity: Double
+    /// P(harm) in this range counts as uncertain.
+    public var uncertainLow: Double
+    public var uncertainHigh: Double
+
+    public init(priorViews: Double = 200, harmfulRateMultiple: Double = 10, defaultReportRate: Double = 0.002, maxOddsRatio: Double = 1000,
+                viralFactor: Double = 10, viralMinViews: Int = 100, baselineMinimumItems: Int = 20, defaultVelocity: Double = 50,
+                uncertainLow: Double = 0.1, uncertainHigh: Double = 0.9) {
+        self.priorViews = priorViews
+        self.harmfulRateMultiple = harmfulRateMultiple
+        self.defaultReportRate = defaultReportRate
+        self.maxOddsRatio = maxOddsRatio
+        self.viralFactor = viralFactor
+        self.viralMinViews = viralMinViews
+        self.baselineMinimumItems = baselineMinimumItems
+        self.defaultVelocity = defaultVelocity
+        self.uncertainLow = uncertainLow
+        self.uncertainHigh = uncertainHigh
+    }
+
+    public static let name = "bayes-report-rate-1"
+
+    /// log B(a, b).
+    static func logBeta(_ a: Double, _ b: Double) -> Double { lgamma(a) + lgamma(b) - lgamma(a + b) }
+
+    /// The Bayes factor (harmful : clear) of `reports` reports in `views` views at baseline rate `rate`.
+    public func bayesFactor(reports: Int, views: Int, baselineRate rate: Double) -> Double {
+        let k = Double(max(0, reports))
+        let n = max(Double(max(0, views)), k)
+        let r0 = min(max(rate, 1e-6), 0.5)
+        let rh = min(r0 * harmfulRateMultiple, 0.5)
+        let (ac, bc) = (priorViews * r0, priorViews * (1 - r0))
+        let (ah, bh) = (priorViews * rh, priorViews * (1 - rh))
+        let logHarmful = Self.logBeta(k + ah, n - k + bh) - Self.logBeta(ah, bh)
+        let logClear = Self.logBeta(k + ac, n - k + bc) - Self.logBeta(ac, bc)
+        let bound = log(maxOddsRatio)
+        return exp(min(bound, max(-bound, logHarmful - logClear)))
+    }
+
+    /// P(harm) after engagement, from the text model's P(harm) and a Bayes factor.
+    public static func posterior(prior p: Double, oddsRatio: Double) -> Double {
+        let q = min(max(p, 1e-9), 1 - 1e-9)
+        let odds = q / (1 - q) * oddsRatio
+        return odds / (1 + odds)
+    }
+
+    /// Views per hour at `ageHours` (ages under a quarter hour count as a quarter hour, so the first minutes do
+    /// not look infinitely fast).
+    public static func velocity(views: Int, ageHours: Double) -> Double {
+        Double(max(0, views)) / max(ageHours, 0.25)
+    }
+
+    /// Whether an item with `views` at `velocity` spreads `viralFactor` times faster than the feed's baseline.
+    public func isViral(views: Int, velocity: Double, baseline: Double) -> Bool {
+        views >= viralMinViews && velocity >= viralFactor * max(baseline, 1)
+    }
+
+    public func isUncertain(_ pHarm: Double) -> Bool { pHarm >= uncertainLow && pHarm <= uncertainHigh }
+}
+
+/// When stage 2 runs. Each view threshold fires once, when an update first reaches it; the age trigger fires on
+/// the first update at or past that age unless stage 2 already ran there; a new report fires every time the
+/// report count rises.
+public struct EngagementTriggers: Codable, Equatable, Sendable {
+    public var viewThresholds: [Int]
+    public var ageMinutes: Double?
+    public var onReport: Bool
+
+    public init(viewThresholds: [Int] = [100, 1_000, 10_000], ageMinutes: Double? = 15, onReport: Bool = true) {
+        self.viewThresholds = viewThresholds
+        self.ageMinutes = ageMinutes
+        self.onReport = onReport
+    }
+
+    /// The trigger that fires for an update from `previous` to `current` counters at `ageHours`, given the age of
+    /// the last engagement stage (nil if none); nil when none fires.
+    public func fired(previous: Engagement?, current: Engagement, ageHours: Double, lastEngagementStageAgeHours: Double?) -> String? {
+        let before = previous ?? Engagement()
+        if onReport && current.reports > before.reports { return "reports \(before.reports)→\(current.reports)" }
+        for threshold in viewThresholds.sorted(by: >) where before.views < threshold && current.views >= threshold {
+            return "views≥\(threshold)"
+        }
+        if let ageMinutes, ageHours * 60 >= ageMinutes, (lastEngagementStageAgeHours ?? -1) * 60 < ageMinutes {
+            return "age≥\(Self.format(minutes: ageMinutes))"
+        }
+        return nil
+    }
+
+    static func format(minutes: Double) -> String {
+        minutes >= 60 && minutes.truncatingRemainder(dividingBy: 60) == 0 ? "\(Int(minutes / 60))h" : "\(Int(minutes))m"
+    }
+}
+
+/// The ages at which stage 3 rescores an item.
+public struct RescoreSchedule: Codable, Equatable, Sendable {
+    public var agesHours: [Double]
+
+    public init(agesHours: [Double] = [1, 6, 24, 72]) {
+        self.agesHours = agesHours
+    }
+
+    /// Due times for an item created at `createdAt` and received at `receivedAt`: ages already past on arrival
+    /// are skipped (a back-filled item is not rescored on the spot).
+    public func dueTimes(createdAt: Date, receivedAt: Date) -> [(ageHours: Double, at: Date)] {
+        agesHours.sorted().compactMap { age in
+            let due = createdAt.addingTimeInterval(age * 3600)
+            return due > receivedAt ? (age, due) : nil
+        }
+    }
+
+    public static func label(ageHours: Double) -> String {
+        ageHours >= 24 && ageHours.truncatingRemainder(dividingBy: 24) == 0 ? "\(Int(ageHours / 24))d"
+            : ageHours == ageHours.rounded() ? "\(Int(ageHours))h" : "\(ageHours)h"
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import Learning
+
+/// The author of an item, as the feed service knows them. Every fact is optional: missing facts count as unknown,
+/// not as zero.
+public struct Author: Codable, Equatable, Sendable {
+    public var id: String
+    /// Days since the account was created.
+    public var accountAgeDays: Double?
+    public var followers: Int?
+    /// How many of the author's earlier items were removed.
+    public var priorRemovals: Int?
+
+    public init(id: String, accountAgeDays: Double? = nil, followers: Int? = nil, priorRemovals: Int? = nil) {
+        self.id = id
+        self.accountAgeDays = accountAgeDays
+        self.followers = followers
+        self.priorRemovals = priorRemovals
+    }
+}
+
+/// An item as a feed service submits it: the feed's own id, the feed, the text and what is known about it.
+public struct ItemSubmission: Codable, Equatable, Sendable {
+    public var id: String
+    public var feed: String
+    public var text: String
+    public var language: String?
+    public var author: Author?
+    /// When the item was created on the feed; defaults to when Winnow received it.
+    public var createdAt: Date?
+
+    public init(id: String, feed: String = "default", text: String, language: String? = nil, author: Author? = nil, createdAt: Date? = nil) {
+        self.id = id
+        self.feed = feed
+        self.text = text
+        self.language = language
+        self.author = author
+        self.createdAt = createdAt
+    }
+
+    /// A digest of what makes the item this item (text, language, author, creation time): the same id with a
+    /// different digest is a conflict, not a retry.
+    public var contentDigest: String {
+        var hasher = FNV1a64()
+        hasher.add(text)
+        hasher.add(language ?? "")
+        hasher.add(author?.id ?? "")
+        return String(hasher.value, radix: 16)
+    }
+}
+
+/// A 64-bit FNV-1a digest: stable across runs and platforms (unlike `Hasher`), used for identity checks, never
+/// for security.
+public struct FNV1a64: Sendable {
+    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    public init() {}
+
+    public mutating func add(_ string: String) {
+        for byte in string.utf8 {
+            value ^= UInt64(byte)
+            value = value &* 0x0000_0100_0000_01b3
+        }
+        value ^= 0xff  // field separator, so ("ab", "c") ≠ ("a", "bc")
+        value = value &* 0x0000_0100_0000_01b3
+    }
+}
+
+/// The three moments an item is scored.
+public enum Stage: String, Codable, CaseIterable, Sendable {
+    /// At creation, from the text (and author) alone.
+    case creation
+    /// On early engagement, when a trigger fires (views, age, reports).
+    case engagement
+    /// At scheduled ages (hours, days), with the active model and all engagement so far.
+    case time
+}
+
+/// How urgently a person should look at an item that goes to review.
+public enum ReviewPriority: String, Codable, Sendable, Comparable {
+    case normal, high
+
+    public static func < (a: ReviewPriority, b: ReviewPriority) -> Bool { a == .normal && b == .high }
+}
+
+/// An engagement snapshot: cumulative counters at a time.
+public struct EngagementSnapshot: Codable, Equatable, Sendable {
+    public var at: Date
+    public var counters: Engagement
+
+    public init(at: Date, counters: Engagement) {
+        self.at = at
+        self.counters = counters
+    }
+}
+
+/// What a stage saw besides the text: the engagement it used and the measures derived from it.
+public struct StageInputs: Codable, Equatable, Sendable {
+    /// Why the stage ran: "created", "views≥100", "age≥15m", "reports", "scheduled 6h", "rescore".
+    public var trigger: String
+    public var ageHours: Double
+    public var engagement: Engagement?
+    /// Views per hour since creation.
+    public var velocity: Double?
+    /// The feed's typical views per hour (geometric mean over its items), when known.
+    public var baselineVelocity: Double?
+    public var viral: Bool
+    /// The feed's report rate (reports per view) used as the prior's centre.
+    public var baselineReportRate: Double?
+    /// How much the engagement moved the odds of harm (1 = not at all), from the rule or model named by
+    /// `engagementModel`.
+    public var engagementOddsRatio: Double?
+    public var engagementModel: String?
+    public var author: Author?
+
+    public init(trigger: String, ageHours: Double, engagement: Engagement? = nil, velocity: Double? = nil, baselineVelocity: Double? = nil,
+                viral: Bool = false, baselineReportRate: Double? = nil, engagementOddsRatio: Double? = nil, engagementModel: String? = nil,
+                author: Author? = nil) {
+        self.trigger = trigger
+        self.ageHours = ageHours
+        self.engagement = engagement
+        self.velocity = velocity
+        self.baselineVelocity = baselineVelocity
+        self.viral = viral
+        self.baselineReportRate = baselineReportRate
+        self.engagementOddsRatio = engagementOddsRatio
+        self.engagementModel = engagementModel
+        self.author = author
+    }
+}
+
+/// One stage's verdict on an item: stored as its own row, never overwritten.
+public struct StageResult: Codable, Equatable, Sendable {
+    public var stage: Stage
+    public var scoredAt: Date
+    public var modelVersion: String
+    /// Class probabilities after this stage (the text model's, moved by engagement in later stages).
+    public var probabilities: [String: Double]
+    /// The most probable class.
+    public var label: String
+    /// The text model's evidence (0…1): below 1 the model knew too few of the words.
+    public var evidence: Double
+    public var decision: PolicyDecision
+    /// Set when the decision is review.
+    public var priority: ReviewPriority?
+    /// The text features that pushed hardest toward the predicted class.
+    public var reasons: [Reason]
+    public var relevance: RelevanceScore
+    public var inputs: StageInputs
+    /// What changed since the previous stage, nil for the first.
+    public var changed: String?
+
+    public init(stage: Stage, scoredAt: Date, modelVersion: String, probabilities: [String: Double], label: String, evidence: Double,
+                decision: PolicyDecision, priority: ReviewPriority?, reasons: [Reason], relevance: RelevanceScore, inputs: StageInputs,
+                changed: String? = nil) {
+        self.stage = stage
+        self.scoredAt = scoredAt
+        self.modelVersion = modelVersion
+        self.probabilities = probabilities
+        self.label = label
+        self.evidence = evidence
+        self.decision = decision
+        self.priority = priority
+        self.reasons = reasons
+        self.relevance = relevance
+        self.inputs = inputs
+        self.changed = changed
+    }
+
+    /// A sentence saying how `self` differs from `previous`, or "no change".
+    public func describeChange(from previous: StageResult) -> String {
+        var parts: [String] = []
+        if previous.decision.action != decision.action {
+            parts.append("decision \(previous.decision.action.rawValue) → \(decision.action.rawValue)")
+        }
+        if previous.label != label { parts.append("label \(previous.label) → \(label)") }
+        for (name, p) in probabilities.sorted(by: { $0.key < $1.key }) {
+            let before = previous.probabilities[name] ?? 0
+            if abs(p - before) >= 0.05 { parts.append("\(name) \(String(format: "%.2f", before)) → \(String(format: "%.2f", p))") }
+        }
+        if previous.modelVersion != modelVersion { parts.append("model \(previous.modelVersion) → \(modelVersion)") }
+        if previous.decision.policyVersion != decision.policyVersion {
+            parts.append("policy v\(previous.decision.policyVersion) → v\(decision.policyVersion)")
+        }
+        if decision.reason != previous.decision.reason && previous.decision.action == decision.action && parts.isEmpty {
+            parts.append("reason: \(decision.reason)")
+        }
+        return parts.isEmpty ? "no change" : parts.joined(separator: "; ")
+    }
+}
+
+/// A stored item and where it stands.
+public struct ItemState: Codable, Equatable, Sendable {
+    public var submission: ItemSubmission
+    public var receivedAt: Date
+    public var createdAt: Date
+    /// The latest stage's result: the item's current decision.
+    public var current: StageResult
+    /// Element-wise maximum of every engagement snapshot (counters are cumulative) and the latest time.
+    public var engagement: EngagementSnapshot?
+
+    public init(submission: ItemSubmission, receivedAt: Date, createdAt: Date, current: StageResult, engagement: EngagementSnapshot?) {
+        self.submission = submission
+        self.receivedAt = receivedAt
+        self.createdAt = createdAt
+        self.current = current
+        self.engagement = engagement
+    }
+}
+
+/// One entry of an item's history, oldest first.
+public enum HistoryEntry: Codable, Equatable, Sendable {
+    case stage(StageResult)
+    case engagement(EngagementSnapshot)
+
+    public var at: Date {
+        switch self {
+        case let .stage(result): return result.scoredAt
+        case let .engagement(snapshot): return snapshot.at
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, stage, engagement }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .kind) {
+        case "stage": self = .stage(try container.decode(StageResult.self, forKey: .stage))
+        default: self = .engagement(try container.decode(EngagementSnapshot.self, forKey: .engagement))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case let .stage(result):
+            try container.encode("stage", forKey: .kind)
+            try container.encode(result, forKey: .stage)
+        case let .engagement(snapshot):
+            try container.encode("engagement", forKey: .kind)
+            try container.encode(snapshot, forKey: .engagement)
+        }
+    }
+}

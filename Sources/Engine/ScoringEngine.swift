@@ -1,0 +1,204 @@
+import Foundation
+import Learning
+
+/// A submitted value that is wrong, naming the field (JSON path) and what to do.
+public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var field: String
+    public var message: String
+    /// True when the value is too large (the HTTP layer answers 413 rather than 422).
+    public var tooLarge: Bool
+
+    public init(field: String, _ message: String, tooLarge: Bool = false) {
+        self.field = field
+        self.message = message
+        self.tooLarge = tooLarge
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+/// The engine's settings; every field has a documented default.
+public struct EngineConfiguration: Codable, Equatable, Sendable {
+    /// The class that means "nothing wrong"; P(harm) = 1 − P(clear).
+    public var clearLabel: String = "clear"
+    /// Reasons returned with each score.
+    public var reasons: Int = 3
+    /// Longest text accepted, in UTF-8 bytes.
+    public var maxTextBytes: Int = 10_000
+    public var triggers = EngagementTriggers()
+    public var schedule = RescoreSchedule()
+    public var rule = EngagementRule()
+
+    public init() {}
+
+    private enum CodingKeys: String, CodingKey { case clearLabel, reasons, maxTextBytes, triggers, schedule, rule }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        clearLabel = try c.decodeIfPresent(String.self, forKey: .clearLabel) ?? clearLabel
+        reasons = try c.decodeIfPresent(Int.self, forKey: .reasons) ?? reasons
+        maxTextBytes = try c.decodeIfPresent(Int.self, forKey: .maxTextBytes) ?? maxTextBytes
+        triggers = try c.decodeIfPresent(EngagementTriggers.self, forKey: .triggers) ?? triggers
+        schedule = try c.decodeIfPresent(RescoreSchedule.self, forKey: .schedule) ?? schedule
+        rule = try c.decodeIfPresent(EngagementRule.self, forKey: .rule) ?? rule
+    }
+}
+
+/// The text model's answer for one item, as the engine needs it.
+public struct TextScore: Sendable, Equatable {
+    public var classes: [String]
+    public var probabilities: [Double]
+    public var evidence: Double
+    public var reasons: [Reason]
+    public var modelVersion: String
+
+    public init(classes: [String], probabilities: [Double], evidence: Double, reasons: [Reason], modelVersion: String) {
+        self.classes = classes
+        self.probabilities = probabilities
+        self.evidence = evidence
+        self.reasons = reasons
+        self.modelVersion = modelVersion
+    }
+
+    public init(_ prediction: Prediction, classes: [String], modelVersion: String) {
+        self.init(classes: classes, probabilities: prediction.probabilities, evidence: prediction.evidence.score,
+                  reasons: prediction.reasons, modelVersion: modelVersion)
+    }
+}
+
+/// The three stages' logic: pure functions from scores, engagement, policy and time to a `StageResult`.
+/// Scoring the text and storing the result are the caller's.
+public struct ScoringEngine: Sendable {
+    public var configuration: EngineConfiguration
+
+    public init(configuration: EngineConfiguration = EngineConfiguration()) {
+        self.configuration = configuration
+    }
+
+    /// Checks a submission's fields.
+    /// - Throws: `ValidationError` naming the first bad field.
+    public func validate(_ item: ItemSubmission, path: String = "") throws {
+        guard !item.id.isEmpty, item.id.utf8.count <= 256, !item.id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw ValidationError(field: path + "id", "give the feed's own item id: 1-256 characters, no control characters")
+        }
+        guard Policy.isValidFeed(item.feed) else {
+            throw ValidationError(field: path + "feed", "'\(item.feed)' is not a feed name: use 1-64 characters from a-z, 0-9, '-' and '_'")
+        }
+        guard !item.text.allSatisfy(\.isWhitespace) else {
+            throw ValidationError(field: path + "text", "the text is empty; send the item's text")
+        }
+        guard item.text.utf8.count <= configuration.maxTextBytes else {
+            throw ValidationError(field: path + "text", "the text is \(item.text.utf8.count) bytes; the limit is \(configuration.maxTextBytes)", tooLarge: true)
+        }
+        if let language = item.language, !(1...35).contains(language.utf8.count) {
+            throw ValidationError(field: path + "language", "give a language tag such as 'en' or 'pt-BR'")
+        }
+        if let author = item.author {
+            guard !author.id.isEmpty, author.id.utf8.count <= 256 else { throw ValidationError(field: path + "author.id", "give the author's id (1-256 characters)") }
+            if let age = author.accountAgeDays, !(age.isFinite && age >= 0) {
+                throw ValidationError(field: path + "author.accountAgeDays", "must be a number of days ≥ 0")
+            }
+            if let followers = author.followers, followers < 0 { throw ValidationError(field: path + "author.followers", "must be ≥ 0") }
+            if let removals = author.priorRemovals, removals < 0 { throw ValidationError(field: path + "author.priorRemovals", "must be ≥ 0") }
+        }
+    }
+
+    /// Checks an engagement update.
+    public func validate(_ e: Engagement) throws {
+        for (name, value) in [("views", e.views), ("likes", e.likes), ("shares", e.shares), ("comments", e.comments), ("reports", e.reports), ("hides", e.hides)] where value < 0 {
+            throw ValidationError(field: name, "counters are cumulative totals and cannot be negative")
+        }
+    }
+
+    func harm(_ probabilities: [Double], classes: [String]) -> Double {
+        guard let clear = classes.firstIndex(of: configuration.clearLabel) else { return 0 }
+        return min(1, max(0, 1 - probabilities[clear]))
+    }
+
+    /// Stage 1: the text model's answer under the feed's policy.
+    public func creation(_ item: ItemSubmission, text: TextScore, policy: Policy, receivedAt: Date) -> StageResult {
+        let createdAt = item.createdAt ?? receivedAt
+        let ageHours = max(0, receivedAt.timeIntervalSince(createdAt) / 3600)
+        let inputs = StageInputs(trigger: "created", ageHours: ageHours, author: item.author)
+        return finish(stage: .creation, text: text, probabilities: text.probabilities, policy: policy, engagement: Engagement(),
+                      ageHours: ageHours, inputs: inputs, viral: false, at: receivedAt, previous: nil)
+    }
+
+    /// Stages 2 and 3: the text model's answer moved by engagement (the learned model when given, the Bayesian
+    /// rule otherwise), under the feed's policy; viral and uncertain items go to review with high priority.
+    /// Age and velocity are measured at `asOf` (the engagement's time; `now` when nil); the result is dated `now`.
+    public func rescore(stage: Stage, trigger: String, state: ItemState, engagement snapshot: EngagementSnapshot?, text: TextScore,
+                        policy: Policy, baseline: FeedBaseline, engagementModel: EngagementModel?, asOf: Date? = nil, now: Date) -> StageResult {
+        let rule = configuration.rule
+        let counters = snapshot?.counters ?? Engagement()
+        let ageHours = max(0, (asOf ?? now).timeIntervalSince(state.createdAt) / 3600)
+        let textHarm = harm(text.probabilities, classes: text.classes)
+        let velocity = EngagementRule.velocity(views: counters.views, ageHours: ageHours)
+        let baselineVelocity = baseline.velocity(minimumItems: rule.baselineMinimumItems) ?? rule.defaultVelocity
+        let reportRate = baseline.reportRate(prior: rule.defaultReportRate, priorViews: 10_000)
+        let harmAfter: Double
+        let modelName: String
+        if let engagementModel {
+            let features = EngagementFeatures.vector(textHarm: textHarm, engagement: counters, ageHours: ageHours,
+                                                     baselineVelocity: baselineVelocity, author: state.submission.author)
+            harmAfter = engagementModel.probability(features)
+            modelName = engagementModel.version
+        } else {
+            let factor = rule.bayesFactor(reports: counters.reports, views: counters.views, baselineRate: reportRate)
+            harmAfter = EngagementRule.posterior(prior: textHarm, oddsRatio: factor)
+            modelName = EngagementRule.name
+        }
+        let odds = { (p: Double) -> Double in let q = min(max(p, 1e-9), 1 - 1e-9); return q / (1 - q) }
+        let viral = rule.isViral(views: counters.views, velocity: velocity, baseline: baselineVelocity)
+        let inputs = StageInputs(trigger: trigger, ageHours: ageHours, engagement: counters, velocity: velocity, baselineVelocity: baselineVelocity,
+                                 viral: viral, baselineReportRate: reportRate, engagementOddsRatio: odds(harmAfter) / odds(textHarm),
+                                 engagementModel: modelName, author: state.submission.author)
+        let probabilities = move(text.probabilities, classes: text.classes, from: textHarm, to: harmAfter)
+        return finish(stage: stage, text: text, probabilities: probabilities, policy: policy, engagement: counters, ageHours: ageHours,
+                      inputs: inputs, viral: viral, at: now, previous: state.current)
+    }
+
+    /// Rescales class probabilities so that P(harm) goes from `before` to `after`, keeping the harmful classes'
+    /// shares among themselves.
+    func move(_ p: [Double], classes: [String], from before: Double, to after: Double) -> [Double] {
+        guard let clear = classes.firstIndex(of: configuration.clearLabel), p.count > 1 else { return p }
+        var out = p
+        let others = p.count - 1
+        for i in p.indices {
+            if i == clear { out[i] = 1 - after } else { out[i] = before > 1e-12 ? p[i] * after / before : after / Double(others) }
+        }
+        return out
+    }
+
+    private func finish(stage: Stage, text: TextScore, probabilities: [Double], policy: Policy, engagement: Engagement, ageHours: Double,
+                        inputs: StageInputs, viral: Bool, at: Date, previous: StageResult?) -> StageResult {
+        var decision = policy.decide(classes: text.classes, probabilities: probabilities, evidence: text.evidence)
+        let harmNow = harm(probabilities, classes: text.classes)
+        var priority: ReviewPriority? = decision.action == .review ? .normal : nil
+        if viral && configuration.rule.isUncertain(harmNow) && decision.action != .remove {
+            if decision.action != .review {
+                decision = PolicyDecision(action: .review, label: decision.label, probability: decision.probability, policyVersion: decision.policyVersion,
+                                          reason: "viral and uncertain: P(harm) \(String(format: "%.2f", harmNow)) at \(Int(inputs.velocity ?? 0)) views/h, \(String(format: "%.0f", (inputs.velocity ?? 0) / max(inputs.baselineVelocity ?? 1, 1)))× the feed's usual; a person decides")
+            }
+            priority = .high
+        }
+        var best = 0
+        for i in probabilities.indices where probabilities[i] > probabilities[best] { best = i }
+        let quality = 1 - harmNow
+        let relevance = Relevance.score(quality: quality, engagement: engagement, ageHours: ageHours, profile: policy.relevance)
+        var byClass: [String: Double] = [:]
+        for (i, name) in text.classes.enumerated() { byClass[name] = probabilities[i] }
+        var result = StageResult(stage: stage, scoredAt: at, modelVersion: text.modelVersion, probabilities: byClass, label: text.classes[best],
+                                 evidence: text.evidence, decision: decision, priority: priority, reasons: text.reasons, relevance: relevance,
+                                 inputs: inputs)
+        if let previous { result.changed = result.describeChange(from: previous) }
+        return result
+    }
+
+    /// Relevance of a stored item now, from its current quality and latest engagement.
+    public func relevance(of state: ItemState, profile: RelevanceProfile, now: Date) -> RelevanceScore {
+        let quality = state.current.probabilities[configuration.clearLabel] ?? state.current.relevance.quality
+        let ageHours = max(0, now.timeIntervalSince(state.createdAt) / 3600)
+        return Relevance.score(quality: quality, engagement: state.engagement?.counters ?? Engagement(), ageHours: ageHours, profile: profile)
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+
+/// Roles of API keys. `admin` may do everything; `feed` submits and ranks items; `moderator` reviews.
+public enum Role: String, Codable, CaseIterable, Sendable {
+    case feed, moderator, admin
+}
+
+/// A stored API key: only the SHA-256 of the secret is kept.
+public struct APIKeyRecord: Codable, Equatable, Sendable {
+    public var name: String
+    public var role: Role
+    public var hash: String
+    public var createdAt: Date
+    public var revokedAt: Date?
+
+    public init(name: String, role: Role, hash: String, createdAt: Date, revokedAt: Date? = nil) {
+        self.name = name
+        self.role = role
+        self.hash = hash
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+}
+
+/// An item ready to store: the submission and its stage-1 result, with the times stage 3 is due.
+public struct NewItem: Sendable {
+    public var submission: ItemSubmission
+    public var receivedAt: Date
+    public var createdAt: Date
+    public var result: StageResult
+    public var rescoreAt: [(ageHours: Double, at: Date)]
+
+    public init(submission: ItemSubmission, receivedAt: Date, createdAt: Date, result: StageResult, rescoreAt: [(ageHours: Double, at: Date)]) {
+        self.submission = submission
+        self.receivedAt = receivedAt
+        self.createdAt = createdAt
+        self.result = result
+        self.rescoreAt = rescoreAt
+    }
+}
+
+/// What storing a `NewItem` did.
+public enum CreateOutcome: Sendable, Equatable {
+    /// Stored now.
+    case created(ItemState)
+    /// The same item was stored before: its stored answer.
+    case existing(ItemState)
+    /// An item with this (feed, id) but different content exists.
+    case conflict(ItemState)
+}
+
+/// What the engine sees when an engagement update arrives for a stored item.
+public struct EngagementContext: Sendable {
+    /// The item before this update.
+    public var state: ItemState
+    /// Counters before this update (nil if none) and after merging it.
+    public var previous: Engagement?
+    public var merged: EngagementSnapshot
+    public var baseline: FeedBaseline
+    /// The item's age when stage 2 last ran, nil if it never did.
+    public var lastEngagementStageAgeHours: Double?
+
+    public init(state: ItemState, previous: Engagement?, merged: EngagementSnapshot, baseline: FeedBaseline, lastEngagementStageAgeHours: Double?) {
+        self.state = state
+        self.previous = previous
+        self.merged = merged
+        self.baseline = baseline
+        self.lastEngagementStageAgeHours = lastEngagementStageAgeHours
+    }
+}
+
+/// The outcome of an engagement update.
+public struct EngagementOutcome: Sendable, Equatable {
+    /// The item after the update.
+    public var state: ItemState
+    /// The stage-2 result when a trigger fired.
+    public var result: StageResult?
+    /// False when this exact snapshot had been recorded before (a retry).
+    public var recorded: Bool
+
+    public init(state: ItemState, result: StageResult?, recorded: Bool) {
+        self.state = state
+        self.result = result
+        self.recorded = recorded
+    }
+}
+
+/// A stage-3 rescore that is due.
+public struct DueRescore: Sendable {
+    public var state: ItemState
+    public var ageHours: Double
+    public var dueAt: Date
+    public var baseline: FeedBaseline
+
+    public init(state: ItemState, ageHours: Double, dueAt: Date, baseline: FeedBaseline) {
+        self.state = state
+        self.ageHours = ageHours
+        self.dueAt = dueAt
+        self.baseline = baseline
+    }
+}
+
+/// A human judgement of an item's class.
+public struct LabelRecord: Codable, Equatable, Sendable {
+    public var feed: String
+    public var itemID: String
+    public var label: String
+    /// review, audit, appeal, import.
+    public var source: String
+    public var by: String
+    public var at: Date
+
+    public init(feed: String, itemID: String, label: String, source: String, by: String, at: Date) {
+        self.feed = feed
+        self.itemID = itemID
+        self.label = label
+        self.source = source
+        self.by = by
+        self.at = at
+    }
+}
+
+/// Where Winnow keeps its state. Each method is one transaction: a method that returns has committed.
+///
+/// The engine's decisions run inside the store's transaction as closures (`decide`), so that reading an item's
+/// state, deciding and writing the result cannot interleave with another update of the same item; a PostgreSQL
+/// store implements them with `SELECT … FOR UPDATE` (claims with `SKIP LOCKED`), an SQLite store with its single
+/// writer. Nothing here is specific to one database.
+public protocol Store: Sendable {
+    // Items and stages
+    /// Stores new items with their stage-1 results, one outcome per item in order.
+    func createItems(_ items: [NewItem]) async throws -> [CreateOutcome]
+    func item(feed: String, id: String) async throws -> ItemState?
+    /// Items by id in one feed; unknown ids are left out.
+    func items(feed: String, ids: [String]) async throws -> [ItemState]
+    /// The item's history, oldest first; nil for an unknown item.
+    func history(feed: String, id: String) async throws -> [HistoryEntry]?
+    /// Records an engagement snapshot (repeats and out-of-order snapshots are safe: counters merge by maximum) and,
+    /// when `decide` returns a result, appends it as the item's new stage. Nil for an unknown item.
+    func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
+                          decide: @escaping @Sendable (EngagementContext) throws -> StageResult?) async throws -> EngagementOutcome?
+    /// Runs `decide` on up to `limit` rescores due at or before `now`, oldest first, appends the results and marks
+    /// them done; returns how many ran.
+    func rescoreDue(now: Date, limit: Int, decide: @escaping @Sendable (DueRescore) throws -> StageResult) async throws -> Int
+    /// The earliest due time of a pending rescore.
+    func oldestDueRescore() async throws -> Date?
+    /// Pending rescores.
+    func pendingRescores() async throws -> Int
+
+    // Policies
+    /// The feed's newest policy, nil when it has none.
+    func policy(feed: String) async throws -> Policy?
+    /// Every feed's newest policy.
+    func policies() async throws -> [Policy]
+    /// Stores `policy` as the feed's next version and returns it with that version.
+    func savePolicy(_ policy: Policy, by: String, at: Date) async throws -> Policy
+
+    // API keys
+    func createKey(_ key: APIKeyRecord) async throws
+    func key(hash: String) async throws -> APIKeyRecord?
+    func keys() async throws -> [APIKeyRecord]
+    /// Revokes the key called `name`; false if there is no such live key.
+    func revokeKey(name: String, at: Date) async throws -> Bool
+
+    // Labels and the engagement model
+    func addLabel(_ label: LabelRecord) async throws
+    /// Labelled items that have engagement, with their latest label.
+    func labelledItemsWithEngagement() async throws -> [(state: ItemState, label: String, baseline: FeedBaseline)]
+    func saveEngagementModel(_ model: EngagementModel, at: Date) async throws
+    func latestEngagementModel() async throws -> EngagementModel?
+
+    /// Throws unless the store can write now.
+    func checkWritable() async throws
+}

@@ -1,0 +1,72 @@
+import Engine
+import Foundation
+import Learning
+import Synchronization
+
+/// The text model the server scores with, swappable while requests run: a request takes the model and a scorer
+/// together, so it is scored entirely by one model, and a swap never shows a half-loaded one.
+public final class ActiveModel: Sendable {
+    /// One loaded model with its idle scorers (a `Scorer` holds scratch space, so each request borrows its own).
+    final class Loaded: Sendable {
+        let model: TextClassifier
+        let version: String
+        let idle = Mutex<[Scorer]>([])
+
+        init(model: TextClassifier) throws {
+            _ = try Scorer(model: model)  // refuses an under-trained model
+            self.model = model
+            self.version = model.header.modelVersion
+        }
+
+        func withScorer<T>(_ body: (inout Scorer) throws -> T) rethrows -> T {
+            var scorer = idle.withLock { $0.popLast() } ?? (try! Scorer(model: model))
+            defer { idle.withLock { if $0.count < 64 { $0.append(scorer) } } }
+            return try body(&scorer)
+        }
+    }
+
+    private let current: Mutex<Loaded>
+    /// Where the model was loaded from, for /ready and logs.
+    public let source: String
+
+    /// - Throws: `LearningError` when the model cannot be used (too few examples per class).
+    public init(model: TextClassifier, source: String) throws {
+        self.current = Mutex(try Loaded(model: model))
+        self.source = source
+    }
+
+    /// Loads a model file.
+    /// - Throws: `LearningError` with what is wrong with the file and what to do.
+    public convenience init(path: String) throws {
+        try self.init(model: try Self.load(path), source: path)
+    }
+
+    /// Reads and checks a model file.
+    /// - Throws: `ConfigurationError` saying which file and what to do.
+    public static func load(_ path: String) throws -> TextClassifier {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("Cannot read the model \(path). Pass --model PATH (or WINNOW_MODEL), or train one with 'winnow train --data FILE --out \(path)'.")
+        }
+        do {
+            return try TextClassifier(serialized: [UInt8](data))
+        } catch {
+            throw ConfigurationError("\(path): \(error)")
+        }
+    }
+
+    public var version: String { current.withLock { $0.version } }
+    public var classes: [String] { current.withLock { $0.model.classes } }
+
+    /// Replaces the model; requests already running finish with the old one.
+    public func replace(with model: TextClassifier) throws {
+        let loaded = try Loaded(model: model)
+        current.withLock { $0 = loaded }
+    }
+
+    /// Scores `text` with the current model.
+    public func score(_ text: String, reasons: Int) -> TextScore {
+        let loaded = current.withLock { $0 }
+        let prediction = loaded.withScorer { $0.score(text, reasons: reasons) }
+        return TextScore(prediction, classes: loaded.model.classes, modelVersion: loaded.version)
+    }
+}

@@ -1,0 +1,109 @@
+import Crypto
+import Engine
+import Foundation
+import Hummingbird
+import Synchronization
+
+/// The request context: Hummingbird's core storage plus the caller's API key once authenticated.
+public struct WinnowRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var key: APIKeyRecord?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.key = nil
+    }
+
+    /// The caller's key when its role is one of `roles` (admin may do everything).
+    /// - Throws: 401 without a key, 403 with a key of another role.
+    @discardableResult
+    public func require(_ roles: Role...) throws -> APIKeyRecord {
+        guard let key else { throw APIError.unauthorized }
+        guard key.role == .admin || roles.contains(key.role) else {
+            throw APIError(.forbidden, code: "forbidden",
+                           "The key '\(key.name)' has role \(key.role.rawValue); this needs \(roles.map(\.rawValue).joined(separator: " or ")).")
+        }
+        return key
+    }
+}
+
+/// API keys: `wnw_` and 43 URL-safe base64 characters (32 random bytes). Only their SHA-256 is stored.
+public enum APIKeys {
+    /// A new random key.
+    public static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let base64 = Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        return "wnw_" + base64
+    }
+
+    /// Lower-case hex SHA-256 of the key.
+    public static func hash(_ key: String) -> String {
+        SHA256.hash(data: Data(key.utf8)).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
+    /// Creates a key called `name` with `role` in `store` and returns the secret (shown once, never stored).
+    /// - Throws: `ValidationError` for a bad name; the store's error for a name in use.
+    public static func create(name: String, role: Role, in store: any Store, at: Date = Date()) async throws -> String {
+        guard (1...64).contains(name.utf8.count), name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
+            throw ValidationError(field: "name", "use 1-64 letters, digits, '-', '_', '.' or '@'")
+        }
+        let secret = generate()
+        try await store.createKey(APIKeyRecord(name: name, role: role, hash: hash(secret), createdAt: at))
+        return secret
+    }
+}
+
+/// Authenticates `Authorization: Bearer …` on every route but the open ones, caching lookups for a few seconds.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = WinnowRequestContext
+    static let openPaths: Set<String> = ["/health", "/ready"]
+
+    let store: any Store
+    let cacheSeconds: Double
+    let clock: @Sendable () -> Date
+    private let cache = KeyCache()
+
+    init(store: any Store, cacheSeconds: Double, clock: @escaping @Sendable () -> Date) {
+        self.store = store
+        self.cacheSeconds = cacheSeconds
+        self.clock = clock
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if Self.openPaths.contains(request.uri.path) { return try await next(request, context) }
+        guard let header = request.headers[.authorization] else { throw APIError.unauthorized }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+            throw APIError(.unauthorized, code: "unauthorized", "The Authorization header must be 'Bearer KEY'.")
+        }
+        let hash = APIKeys.hash(String(parts[1]))
+        let now = clock()
+        let cached = cache.entries.withLock { $0[hash] }
+        let key: APIKeyRecord?
+        if let cached, cached.until > now {
+            key = cached.key
+        } else {
+            key = try await store.key(hash: hash)
+            cache.entries.withLock {
+                if $0.count > 10_000 { $0.removeAll() }
+                $0[hash] = (key, now.addingTimeInterval(cacheSeconds))
+            }
+        }
+        guard let key, key.revokedAt == nil else {
+            throw APIError(.unauthorized, code: "unauthorized", "This API key is unknown or revoked; ask an admin for a key ('winnow keys create').")
+        }
+        var context = context
+        context.key = key
+        return try await next(request, context)
+    }
+}
+
+/// Recent key lookups by hash (a class: `Mutex` cannot live in a copyable struct).
+final class KeyCache: Sendable {
+    let entries = Mutex<[String: (key: APIKeyRecord?, until: Date)]>([:])
+}

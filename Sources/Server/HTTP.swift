@@ -1,0 +1,174 @@
+import Engine
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// An error answer: `{"error": {"code", "message", "field"}}` with its status.
+public struct APIError: HTTPResponseError, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var field: String?
+
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, field: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    struct Body: Codable {
+        struct Detail: Codable {
+            var code: String
+            var message: String
+            var field: String?
+        }
+        var error: Detail
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        JSON.response(Body(error: .init(code: code, message: message, field: field)), status: status)
+    }
+
+    static func validation(_ error: ValidationError) -> APIError {
+        APIError(error.tooLarge ? .contentTooLarge : .unprocessableContent, code: error.tooLarge ? "too_large" : "invalid_value",
+                 error.message, field: error.field)
+    }
+
+    static let unauthorized = APIError(.unauthorized, code: "unauthorized",
+                                       "Send an API key as 'Authorization: Bearer KEY'; create one with 'winnow keys create --role feed --name NAME'.")
+}
+
+/// The API's JSON: ISO 8601 dates with milliseconds, sorted keys (stable output on every platform).
+enum JSON {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
+            if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected an ISO 8601 time such as 2026-11-26T09:30:00Z")
+        }
+        return decoder
+    }()
+
+    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? encoder.encode(value)) ?? Data(#"{"error":{"code":"internal","message":"could not encode the answer"}}"#.utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Reads and decodes a request body of at most `limit` bytes.
+    /// - Throws: `APIError` — 413 over the limit, 400 for malformed JSON, 422 naming a missing or mistyped field.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, code: "body_too_large", "The request body is over \(limit) bytes; send less (or split a batch).")
+        }
+        guard buffer.readableBytes > 0 else {
+            throw APIError(.badRequest, code: "malformed_json", "The request body is empty; send a JSON object.")
+        }
+        return try decode(type, from: Data(buffer: buffer))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        do {
+            return try decoder.decode(type, from: data)
+        } catch let error as DecodingError {
+            throw apiError(error)
+        } catch let error as APIError {
+            throw error
+        } catch let error as ValidationError {
+            throw APIError.validation(error)
+        } catch {
+            throw APIError(.badRequest, code: "malformed_json", "The body is not valid JSON: \(error).")
+        }
+    }
+
+    static func apiError(_ error: DecodingError) -> APIError {
+        switch error {
+        case let .keyNotFound(key, context):
+            let field = path(context.codingPath + [key])
+            return APIError(.unprocessableContent, code: "missing_field", "'\(field)' is required.", field: field)
+        case let .valueNotFound(type, context):
+            let field = path(context.codingPath)
+            return APIError(.unprocessableContent, code: "missing_field", "'\(field)' must be \(name(of: type)), not null.", field: field)
+        case let .typeMismatch(type, context):
+            let field = path(context.codingPath)
+            return APIError(.unprocessableContent, code: "invalid_type", "'\(field.isEmpty ? "the body" : field)' must be \(name(of: type)).",
+                            field: field.isEmpty ? nil : field)
+        case let .dataCorrupted(context):
+            if context.codingPath.isEmpty {
+                return APIError(.badRequest, code: "malformed_json", "The body is not valid JSON; check quotes, commas and brackets.")
+            }
+            let field = path(context.codingPath)
+            return APIError(.unprocessableContent, code: "invalid_value", "'\(field)': \(context.debugDescription)", field: field)
+        @unknown default:
+            return APIError(.badRequest, code: "malformed_json", "\(error)")
+        }
+    }
+
+    static func path(_ keys: [any CodingKey]) -> String {
+        var out = ""
+        for key in keys {
+            if let index = key.intValue { out += "[\(index)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
+        }
+        return out
+    }
+
+    static func name(of type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type: return "a whole number"
+        case is Double.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        case is Date.Type: return "an ISO 8601 time"
+        default:
+            let name = "\(type)"
+            if name.hasPrefix("Array") { return "an array" }
+            if name.hasPrefix("Dictionary") { return "an object" }
+            return "an object"
+        }
+    }
+}
+
+/// Turns every error into the JSON error shape: Hummingbird's own (404, 405, 413), the API's, and anything
+/// unexpected (500, logged, without internals).
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            let (code, message): (String, String) = switch error.status {
+            case .notFound: ("not_found", "No route \(request.method) \(request.uri.path); see /openapi.yaml for the API.")
+            case .methodNotAllowed: ("method_not_allowed", "\(request.method) is not allowed on \(request.uri.path).")
+            case .contentTooLarge: ("body_too_large", "The request body is too large.")
+            default: ("http_\(error.status.code)", error.body ?? error.status.reasonPhrase)
+            }
+            return JSON.response(APIError.Body(error: .init(code: code, message: message, field: nil)), status: error.status)
+        } catch let error as ValidationError {
+            return try APIError.validation(error).response(from: request, context: context)
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return JSON.response(APIError.Body(error: .init(code: "internal", message: "The server failed to answer; the error is logged.", field: nil)),
+                                 status: .internalServerError)
+        }
+    }
+}

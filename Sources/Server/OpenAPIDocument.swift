@@ -1,0 +1,332 @@
+/// The API's OpenAPI 3.1 description, served at `/openapi.yaml`. `ServerTests` fails when a route the router
+/// serves is missing here, or a path here is not served.
+public enum OpenAPIDocument {
+    public static let yaml = #"""
+openapi: 3.1.0
+info:
+  title: Winnow
+  version: "1"
+  description: |
+    Content moderation and relevance scoring. Items are scored at creation (stage 1, the text model), on early
+    engagement (stage 2) and at scheduled ages (stage 3), and decided by per-feed policy: allow, demote, review
+    or remove. Every call but /health and /ready needs `Authorization: Bearer KEY` (keys have the role feed,
+    moderator or admin; admin may call everything). Errors are `{"error": {"code", "message", "field"}}`.
+servers:
+  - url: http://127.0.0.1:8080
+security:
+  - bearer: []
+paths:
+  /health:
+    get:
+      summary: Liveness
+      security: []
+      responses:
+        "200": {description: The process answers., content: {application/json: {schema: {type: object}}}}
+  /ready:
+    get:
+      summary: Readiness (model loaded, database writable)
+      security: []
+      responses:
+        "200": {description: Ready., content: {application/json: {schema: {type: object}}}}
+        "503": {description: Not ready; the body says why., content: {application/json: {schema: {type: object}}}}
+  /metrics:
+    get:
+      summary: Prometheus metrics (requests, latency, decisions by stage and action, active model, scheduler lag)
+      responses:
+        "200": {description: Exposition text., content: {text/plain: {schema: {type: string}}}}
+        "401": {$ref: "#/components/responses/Error"}
+  /openapi.yaml:
+    get:
+      summary: This document
+      responses:
+        "200": {description: OpenAPI 3.1 YAML., content: {application/yaml: {schema: {type: string}}}}
+        "401": {$ref: "#/components/responses/Error"}
+  /v1/items:
+    post:
+      summary: Submit an item; stage 1 scores and decides it (role feed)
+      description: Idempotent on (feed, id). The same item again returns the stored answer (200); other content under the same id is a 409.
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: "#/components/schemas/ItemRequest"}}}
+      responses:
+        "201": {description: Stored and decided., content: {application/json: {schema: {$ref: "#/components/schemas/ItemAnswer"}}}}
+        "200": {description: Stored before; the stored answer., content: {application/json: {schema: {$ref: "#/components/schemas/ItemAnswer"}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/items:batch:
+    post:
+      summary: Submit up to 1,000 items in one request (role feed)
+      description: Each item gets its own status (201, 200, 409, 413 or 422); a malformed body rejects the whole batch.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [items]
+              properties:
+                items: {type: array, maxItems: 1000, items: {$ref: "#/components/schemas/ItemRequest"}}
+      responses:
+        "200":
+          description: One result per item, in order.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  created: {type: integer}
+                  existing: {type: integer}
+                  failed: {type: integer}
+                  results:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        index: {type: integer}
+                        id: {type: string}
+                        status: {type: integer}
+                        item: {$ref: "#/components/schemas/ItemAnswer"}
+                        error: {$ref: "#/components/schemas/ErrorDetail"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/items/{id}:
+    get:
+      summary: An item, its current decision and its whole history (roles feed, moderator)
+      parameters:
+        - {$ref: "#/components/parameters/ItemID"}
+        - {$ref: "#/components/parameters/Feed"}
+      responses:
+        "200":
+          description: The item.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  item: {type: object}
+                  current: {$ref: "#/components/schemas/ItemAnswer"}
+                  engagement: {$ref: "#/components/schemas/EngagementSnapshot"}
+                  history:
+                    type: array
+                    description: Oldest first; each entry is a stage result or an engagement snapshot.
+                    items:
+                      type: object
+                      properties:
+                        kind: {type: string, enum: [stage, engagement]}
+                        stage: {type: object}
+                        engagement: {$ref: "#/components/schemas/EngagementSnapshot"}
+        "401": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /v1/items/{id}/engagement:
+    post:
+      summary: Cumulative engagement counters; stage 2 runs when a trigger fires (role feed)
+      description: Repeated and out-of-order updates are safe (counters merge by maximum). Triggers - the first 100, 1,000 and 10,000 views, 15 minutes of age, any new report.
+      parameters:
+        - {$ref: "#/components/parameters/ItemID"}
+        - {$ref: "#/components/parameters/Feed"}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                feed: {type: string}
+                at: {type: string, format: date-time, description: "When the counters were read; default now."}
+                views: {type: integer, minimum: 0}
+                likes: {type: integer, minimum: 0}
+                shares: {type: integer, minimum: 0}
+                comments: {type: integer, minimum: 0}
+                reports: {type: integer, minimum: 0}
+                hides: {type: integer, minimum: 0}
+      responses:
+        "200":
+          description: Recorded; `rescored` says whether stage 2 ran.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  rescored: {type: boolean}
+                  recorded: {type: boolean}
+                  engagement: {$ref: "#/components/schemas/EngagementSnapshot"}
+                  item: {$ref: "#/components/schemas/ItemAnswer"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/rank:
+    post:
+      summary: Order candidates by relevance = quality × engagement (Wilson lower bound) × freshness (role feed)
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [items]
+              properties:
+                feed: {type: string, default: default}
+                items: {type: array, items: {type: string}, maxItems: 1000}
+      responses:
+        "200":
+          description: Ranked items, and the ones left out (removed or unknown) with why.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  feed: {type: string}
+                  profile: {$ref: "#/components/schemas/RelevanceProfile"}
+                  ranked:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        id: {type: string}
+                        relevance: {type: number}
+                        quality: {type: number}
+                        engagement: {type: number}
+                        freshness: {type: number}
+                        action: {$ref: "#/components/schemas/Action"}
+                  excluded:
+                    type: array
+                    items: {type: object, properties: {id: {type: string}, reason: {type: string}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/policies/{feed}:
+    get:
+      summary: The feed's current policy (role admin)
+      parameters:
+        - {name: feed, in: path, required: true, schema: {type: string, pattern: "^[a-z0-9_-]{1,64}$"}}
+      responses:
+        "200": {description: The policy; isDefault when the feed has none stored., content: {application/json: {schema: {$ref: "#/components/schemas/PolicyAnswer"}}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+    put:
+      summary: Store a new version of the feed's policy (role admin)
+      parameters:
+        - {name: feed, in: path, required: true, schema: {type: string, pattern: "^[a-z0-9_-]{1,64}$"}}
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: "#/components/schemas/Policy"}}}
+      responses:
+        "200": {description: Stored with its new version., content: {application/json: {schema: {$ref: "#/components/schemas/PolicyAnswer"}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+components:
+  securitySchemes:
+    bearer: {type: http, scheme: bearer}
+  parameters:
+    ItemID: {name: id, in: path, required: true, schema: {type: string}, description: "The feed's own item id."}
+    Feed: {name: feed, in: query, required: false, schema: {type: string, default: default}}
+  responses:
+    Error:
+      description: An error.
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              error: {$ref: "#/components/schemas/ErrorDetail"}
+  schemas:
+    ErrorDetail:
+      type: object
+      required: [code, message]
+      properties:
+        code: {type: string}
+        message: {type: string}
+        field: {type: string, description: "The JSON path of the field at fault, when one is."}
+    Action: {type: string, enum: [allow, demote, review, remove]}
+    ItemRequest:
+      type: object
+      required: [id, text]
+      properties:
+        id: {type: string, maxLength: 256, description: "The feed's own id."}
+        feed: {type: string, default: default, pattern: "^[a-z0-9_-]{1,64}$"}
+        text: {type: string, description: "At most 10,000 UTF-8 bytes by default (413 beyond)."}
+        language: {type: string}
+        author:
+          type: object
+          required: [id]
+          properties:
+            id: {type: string}
+            accountAgeDays: {type: number, minimum: 0}
+            followers: {type: integer, minimum: 0}
+            priorRemovals: {type: integer, minimum: 0}
+        createdAt: {type: string, format: date-time}
+    ItemAnswer:
+      type: object
+      properties:
+        id: {type: string}
+        feed: {type: string}
+        stage: {type: string, enum: [creation, engagement, time]}
+        trigger: {type: string}
+        probabilities: {type: object, additionalProperties: {type: number}}
+        label: {type: string}
+        evidence: {type: number, description: "0-1; below 1 the model knew too few of the words."}
+        decision:
+          type: object
+          properties:
+            action: {$ref: "#/components/schemas/Action"}
+            label: {type: string}
+            probability: {type: number}
+            reason: {type: string}
+            policyVersion: {type: integer}
+            priority: {type: string, enum: [normal, high]}
+        reasons:
+          type: array
+          items: {type: object, properties: {label: {type: string}, feature: {type: string}, kind: {type: string}, contribution: {type: number}}}
+        relevance: {type: number}
+        relevanceFactors: {type: object, properties: {quality: {type: number}, engagement: {type: number}, freshness: {type: number}, relevance: {type: number}}}
+        modelVersion: {type: string}
+        policyVersion: {type: integer}
+        scoredAt: {type: string, format: date-time}
+        createdAt: {type: string, format: date-time}
+        changed: {type: string, description: "What changed since the previous stage."}
+    EngagementSnapshot:
+      type: object
+      properties:
+        at: {type: string, format: date-time}
+        counters: {type: object, properties: {views: {type: integer}, likes: {type: integer}, shares: {type: integer}, comments: {type: integer}, reports: {type: integer}, hides: {type: integer}}}
+    RelevanceProfile:
+      type: object
+      properties:
+        qualityWeight: {type: number, minimum: 0, default: 1}
+        engagementWeight: {type: number, minimum: 0, default: 1}
+        halfLifeHours: {type: number, exclusiveMinimum: 0, default: 24}
+        z: {type: number, exclusiveMinimum: 0, default: 1.96}
+    Policy:
+      type: object
+      required: [rules]
+      properties:
+        rules:
+          type: object
+          description: Per class, cut-offs on its probability that rise from demote to review to remove.
+          additionalProperties:
+            type: object
+            properties:
+              demote: {type: number, minimum: 0, maximum: 1}
+              review: {type: number, minimum: 0, maximum: 1}
+              remove: {type: number, minimum: 0, maximum: 1}
+        reviewThinRemovals: {type: boolean, default: true}
+        relevance: {$ref: "#/components/schemas/RelevanceProfile"}
+    PolicyAnswer:
+      type: object
+      properties:
+        policy:
+          allOf:
+            - {$ref: "#/components/schemas/Policy"}
+            - type: object
+              properties: {feed: {type: string}, version: {type: integer}}
+        isDefault: {type: boolean}
+"""#
+}

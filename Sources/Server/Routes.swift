@@ -1,0 +1,212 @@
+import Engine
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// One route of the API, as served and as documented in `/openapi.yaml`.
+public struct RouteSpec: Hashable, Sendable, CustomStringConvertible {
+    public var method: String
+    /// OpenAPI style: `/v1/items/{id}`.
+    public var path: String
+    public var description: String { "\(method) \(path)" }
+}
+
+/// The HTTP API: every route registers through `add`, so the list of routes is the router itself (and a test
+/// checks each against the OpenAPI document).
+public struct Routes: Sendable {
+    let service: ScoringService
+    let configuration: ServerConfiguration
+
+    public init(service: ScoringService, configuration: ServerConfiguration) {
+        self.service = service
+        self.configuration = configuration
+    }
+
+    /// Builds the router with its middleware: metrics, JSON errors, API keys.
+    public func router() -> (router: Router<WinnowRequestContext>, routes: [RouteSpec]) {
+        let router = Router(context: WinnowRequestContext.self)
+        router.add(middleware: MetricsMiddleware(metrics: service.metrics))
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: AuthMiddleware(store: service.store, cacheSeconds: configuration.keyCacheSeconds, clock: service.clock))
+        var routes: [RouteSpec] = []
+        func add(_ method: HTTPRequest.Method, _ path: String,
+                 _ handler: @escaping @Sendable (Request, WinnowRequestContext) async throws -> Response) {
+            routes.append(RouteSpec(method: method.rawValue, path: path))
+            router.on(RouterPath(path), method: method, use: handler)
+        }
+        add(.get, "/health", health)
+        add(.get, "/ready", ready)
+        add(.get, "/metrics", metrics)
+        add(.get, "/openapi.yaml", openAPI)
+        add(.post, "/v1/items", createItem)
+        add(.post, "/v1/items:batch", createBatch)
+        add(.get, "/v1/items/{id}", getItem)
+        add(.post, "/v1/items/{id}/engagement", engagement)
+        add(.post, "/v1/rank", rank)
+        add(.get, "/v1/policies/{feed}", getPolicy)
+        add(.put, "/v1/policies/{feed}", putPolicy)
+        return (router, routes)
+    }
+
+    // MARK: Operations
+
+    @Sendable func health(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        JSON.response(["status": "ok"])
+    }
+
+    @Sendable func ready(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        do {
+            try await service.store.checkWritable()
+        } catch {
+            return JSON.response(["status": "not ready", "reason": "the database is not writable: \(error)"], status: .serviceUnavailable)
+        }
+        return JSON.response(["status": "ready", "model": service.model.version, "database": "writable"])
+    }
+
+    @Sendable func metrics(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.feed, .moderator, .admin)
+        try? await service.updateSchedulerGauges()
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                        body: .init(byteBuffer: ByteBuffer(string: service.metrics.render())))
+    }
+
+    @Sendable func openAPI(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.feed, .moderator, .admin)
+        return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+    }
+
+    // MARK: Items
+
+    @Sendable func createItem(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.feed)
+        let body = try await JSON.decode(API.ItemRequest.self, from: request, limit: configuration.maxBodyBytes)
+        switch try await service.submit([body.submission])[0] {
+        case let .created(state): return JSON.response(API.ItemAnswer(state), status: .created)
+        case let .existing(state): return JSON.response(API.ItemAnswer(state), status: .ok)
+        case let .conflict(state): throw conflict(state)
+        case let .invalid(error): throw APIError.validation(error)
+        }
+    }
+
+    func conflict(_ state: ItemState) -> APIError {
+        let id = state.submission.id, feed = state.submission.feed
+        return APIError(.conflict, code: "conflict",
+                        "Item '\(id)' in feed '\(feed)' was stored with different content; an item id cannot be reused. GET /v1/items/\(id)?feed=\(feed) shows the stored item.",
+                        field: "id")
+    }
+
+    @Sendable func createBatch(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.feed)
+        let body = try await JSON.decode(API.BatchRequest.self, from: request, limit: configuration.maxBatchBodyBytes)
+        guard !body.items.isEmpty else { throw APIError(.unprocessableContent, code: "invalid_value", "Send at least one item.", field: "items") }
+        guard body.items.count <= configuration.maxBatchItems else {
+            throw APIError(.contentTooLarge, code: "too_many_items",
+                           "\(body.items.count) items in one batch; the limit is \(configuration.maxBatchItems). Split the batch.", field: "items")
+        }
+        let outcomes = try await service.submit(body.items.map(\.submission))
+        var answer = API.BatchAnswer(created: 0, existing: 0, failed: 0, results: [])
+        answer.results.reserveCapacity(outcomes.count)
+        for (index, outcome) in outcomes.enumerated() {
+            let id = body.items[index].id
+            switch outcome {
+            case let .created(state):
+                answer.created += 1
+                answer.results.append(.init(index: index, id: id, status: 201, item: API.ItemAnswer(state)))
+            case let .existing(state):
+                answer.existing += 1
+                answer.results.append(.init(index: index, id: id, status: 200, item: API.ItemAnswer(state)))
+            case let .conflict(state):
+                answer.failed += 1
+                let error = conflict(state)
+                answer.results.append(.init(index: index, id: id, status: 409, error: .init(code: error.code, message: error.message, field: "items[\(index)].id")))
+            case let .invalid(validation):
+                answer.failed += 1
+                let error = APIError.validation(validation)
+                answer.results.append(.init(index: index, id: id, status: Int(error.status.code),
+                                            error: .init(code: error.code, message: error.message, field: "items[\(index)].\(validation.field)")))
+            }
+        }
+        return JSON.response(answer)
+    }
+
+    /// The item id from the path and the feed from the query (default "default").
+    func address(_ request: Request, _ context: WinnowRequestContext, bodyFeed: String? = nil) throws -> (feed: String, id: String) {
+        let raw = try context.parameters.require("id")
+        let id = raw.removingPercentEncoding ?? raw
+        let feed = request.uri.queryParameters["feed"].map(String.init) ?? bodyFeed ?? "default"
+        guard Policy.isValidFeed(feed) else {
+            throw APIError(.unprocessableContent, code: "invalid_value", "'\(feed)' is not a feed name: use 1-64 characters from a-z, 0-9, '-' and '_'.",
+                           field: "feed")
+        }
+        return (feed, id)
+    }
+
+    func notFound(feed: String, id: String) -> APIError {
+        APIError(.notFound, code: "not_found", "No item '\(id)' in feed '\(feed)'. Submit it with POST /v1/items, or pass ?feed=NAME if it is in another feed.")
+    }
+
+    @Sendable func getItem(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.feed, .moderator)
+        let (feed, id) = try address(request, context)
+        guard let state = try await service.store.item(feed: feed, id: id),
+              let history = try await service.store.history(feed: feed, id: id) else { throw notFound(feed: feed, id: id) }
+        let s = state.submission
+        return JSON.response(API.ItemDetail(
+            item: .init(id: s.id, feed: s.feed, text: s.text, language: s.language, author: s.author, createdAt: state.createdAt, receivedAt: state.receivedAt),
+            current: API.ItemAnswer(state), engagement: state.engagement, history: history))
+    }
+
+    @Sendable func engagement(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.feed)
+        let body = try await JSON.decode(API.EngagementRequest.self, from: request, limit: configuration.maxBodyBytes)
+        let (feed, id) = try address(request, context, bodyFeed: body.feed)
+        let snapshot = EngagementSnapshot(at: body.at ?? service.clock(), counters: body.counters)
+        guard let outcome = try await service.engagement(feed: feed, id: id, snapshot: snapshot) else { throw notFound(feed: feed, id: id) }
+        return JSON.response(API.EngagementAnswer(rescored: outcome.result != nil, recorded: outcome.recorded, engagement: outcome.state.engagement,
+                                                  item: API.ItemAnswer(outcome.state)))
+    }
+
+    @Sendable func rank(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.feed)
+        let body = try await JSON.decode(API.RankRequest.self, from: request, limit: configuration.maxBodyBytes)
+        let feed = body.feed ?? "default"
+        guard Policy.isValidFeed(feed) else {
+            throw APIError(.unprocessableContent, code: "invalid_value", "'\(feed)' is not a feed name.", field: "feed")
+        }
+        guard body.items.count <= configuration.maxRankItems else {
+            throw APIError(.contentTooLarge, code: "too_many_items", "\(body.items.count) candidates; the limit is \(configuration.maxRankItems).", field: "items")
+        }
+        let (ranked, excluded) = try await service.rank(feed: feed, ids: body.items)
+        return JSON.response(API.RankAnswer(feed: feed, profile: service.policy(feed: feed).relevance, ranked: ranked, excluded: excluded))
+    }
+
+    // MARK: Policies
+
+    func feedParameter(_ context: WinnowRequestContext) throws -> String {
+        let feed = try context.parameters.require("feed")
+        guard Policy.isValidFeed(feed) else {
+            throw APIError(.unprocessableContent, code: "invalid_value", "'\(feed)' is not a feed name: use 1-64 characters from a-z, 0-9, '-' and '_'.",
+                           field: "feed")
+        }
+        return feed
+    }
+
+    @Sendable func getPolicy(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.admin)
+        let feed = try feedParameter(context)
+        return JSON.response(API.PolicyAnswer(policy: service.policy(feed: feed), isDefault: service.isDefaultPolicy(feed: feed)))
+    }
+
+    @Sendable func putPolicy(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.admin)
+        let feed = try feedParameter(context)
+        var policy = try await JSON.decode(Policy.self, from: request, limit: configuration.maxBodyBytes)
+        policy.feed = feed
+        do {
+            let saved = try await service.savePolicy(policy, by: key.name)
+            return JSON.response(API.PolicyAnswer(policy: saved, isDefault: false))
+        } catch let error as ValidationError {
+            throw APIError.validation(error)
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import Engine
+import Foundation
+import Learning
+import Synchronization
+
+/// The three stages end to end: scores with the active model, decides with the engine under the feed's policy,
+/// and stores every step. The HTTP routes, the scheduler and `winnow rescore` all go through it.
+public final class ScoringService: Sendable {
+    public let store: any Store
+    public let engine: ScoringEngine
+    public let model: ActiveModel
+    public let metrics: ServerMetrics
+    public let clock: @Sendable () -> Date
+    /// Every feed's current policy (loaded at start, written through on change).
+    private let policyCache = Mutex<[String: Policy]>([:])
+    private let engagementModelCache = Mutex<EngagementModel?>(nil)
+
+    public init(store: any Store, engine: ScoringEngine, model: ActiveModel, metrics: ServerMetrics = ServerMetrics(),
+                clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.engine = engine
+        self.model = model
+        self.metrics = metrics
+        self.clock = clock
+        metrics.activeModel(version: model.version)
+    }
+
+    /// Loads stored policies and the engagement model; call once before serving.
+    public func start() async throws {
+        let stored = try await store.policies()
+        policyCache.withLock { cache in for policy in stored { cache[policy.feed] = policy } }
+        let engagementModel = try await store.latestEngagementModel()
+        engagementModelCache.withLock { $0 = engagementModel }
+    }
+
+    public var engagementModel: EngagementModel? { engagementModelCache.withLock { $0 } }
+
+    public func reloadEngagementModel() async throws {
+        let latest = try await store.latestEngagementModel()
+        engagementModelCache.withLock { $0 = latest }
+    }
+
+    // MARK: Policies
+
+    /// The feed's policy: the stored one, or the standard policy for the model's classes (version 0).
+    public func policy(feed: String) -> Policy {
+        policyCache.withLock { $0[feed] } ?? Policy.standard(feed: feed, classes: model.classes, clearLabel: engine.configuration.clearLabel)
+            .with(version: 0)
+    }
+
+    public func isDefaultPolicy(feed: String) -> Bool { policyCache.withLock { $0[feed] == nil } }
+
+    /// Validates and stores a new version of a feed's policy.
+    /// - Throws: `ValidationError` naming the bad field.
+    public func savePolicy(_ policy: Policy, by: String) async throws -> Policy {
+        do {
+            try policy.validate()
+        } catch let error as PolicyError {
+            throw ValidationError(field: Self.field(of: error), error.description)
+        }
+        let classes = model.classes
+        for label in policy.rules.keys.sorted() where !classes.contains(label) {
+            throw ValidationError(field: "rules.\(label)", "the model has no class '\(label)'; its classes are \(classes.joined(separator: ", "))")
+        }
+        let saved = try await store.savePolicy(policy, by: by, at: clock())
+        policyCache.withLock { $0[saved.feed] = saved }
+        return saved
+    }
+
+    static func field(of error: PolicyError) -> String {
+        switch error {
+        case let .thresholdOutOfRange(label, cutOff, _): return "rules.\(label).\(cutOff)"
+        case let .thresholdsOutOfOrder(label): return "rules.\(label)"
+        case .invalidFeed: return "feed"
+        case let .invalidRelevance(field, _): return "relevance.\(field)"
+        }
+    }
+
+    // MARK: Stage 1
+
+    /// What happened to one submitted item.
+    public enum Submitted: Sendable {
+        case created(ItemState)
+        case existing(ItemState)
+        case conflict(ItemState)
+        case invalid(ValidationError)
+    }
+
+    /// Runs stage 1 on each item and stores the results in one write; items that fail validation are reported,
+    /// the others stored.
+    public func submit(_ items: [ItemSubmission]) async throws -> [Submitted] {
+        let now = clock()
+        var outcomes = [Submitted?](repeating: nil, count: items.count)
+        var fresh: [NewItem] = []
+        var positions: [Int] = []
+        fresh.reserveCapacity(items.count)
+        for (i, item) in items.enumerated() {
+            do {
+                try engine.validate(item)
+            } catch let error as ValidationError {
+                outcomes[i] = .invalid(error)
+                continue
+            }
+            let text = model.score(item.text, reasons: engine.configuration.reasons)
+            let result = engine.creation(item, text: text, policy: policy(feed: item.feed), receivedAt: now)
+            let createdAt = item.createdAt ?? now
+            fresh.append(NewItem(submission: item, receivedAt: now, createdAt: createdAt, result: result,
+                                 rescoreAt: engine.configuration.schedule.dueTimes(createdAt: createdAt, receivedAt: now)))
+            positions.append(i)
+        }
+        if !fresh.isEmpty {
+            let stored = try await store.createItems(fresh)
+            var created = 0
+            for (position, outcome) in zip(positions, stored) {
+                switch outcome {
+                case let .created(state):
+                    created += 1
+                    metrics.decision(stage: .creation, action: state.current.decision.action)
+                    outcomes[position] = .created(state)
+                case let .existing(state): outcomes[position] = .existing(state)
+                case let .conflict(state): outcomes[position] = .conflict(state)
+                }
+            }
+            metrics.items(created: created)
+        }
+        return outcomes.map { $0! }
+    }
+
+    // MARK: Stage 2
+
+    /// Records an engagement snapshot and runs stage 2 when a trigger fires. Nil for an unknown item.
+    public func engagement(feed: String, id: String, snapshot: EngagementSnapshot) async throws -> EngagementOutcome? {
+        try engine.validate(snapshot.counters)
+        let engine = self.engine
+        let model = self.model
+        let policy = self.policy(feed: feed)
+        let engagementModel = self.engagementModel
+        let now = clock()
+        let outcome = try await store.recordEngagement(feed: feed, id: id, snapshot: snapshot) { context in
+            let ageHours = max(0, context.merged.at.timeIntervalSince(context.state.createdAt) / 3600)
+            guard let trigger = engine.configuration.triggers.fired(previous: context.previous, current: context.merged.counters, ageHours: ageHours,
+                                                                    lastEngagementStageAgeHours: context.lastEngagementStageAgeHours) else {
+                return nil
+            }
+            let text = model.score(context.state.submission.text, reasons: engine.configuration.reasons)
+            return engine.rescore(stage: .engagement, trigger: trigger, state: context.state, engagement: context.merged, text: text, policy: policy,
+                                  baseline: context.baseline, engagementModel: engagementModel, asOf: context.merged.at, now: max(now, context.state.current.scoredAt))
+        }
+        if let result = outcome?.result { metrics.decision(stage: .engagement, action: result.decision.action) }
+        return outcome
+    }
+
+    // MARK: Stage 3
+
+    /// Runs every due rescore (in transactions of `batch`), returning how many ran.
+    @discardableResult
+    public func rescoreDue(batch: Int = 500) async throws -> Int {
+        let engine = self.engine
+        let model = self.model
+        let policies = policyCache.withLock { $0 }
+        let classes = model.classes
+        let clearLabel = engine.configuration.clearLabel
+        let engagementModel = self.engagementModel
+        let metrics = self.metrics
+        var total = 0
+        while true {
+            let now = clock()
+            let ran = try await store.rescoreDue(now: now, limit: batch) { due in
+                let text = model.score(due.state.submission.text, reasons: engine.configuration.reasons)
+                let feed = due.state.submission.feed
+                let policy = policies[feed] ?? Policy.standard(feed: feed, classes: classes, clearLabel: clearLabel).with(version: 0)
+                let result = engine.rescore(stage: .time, trigger: "scheduled \(RescoreSchedule.label(ageHours: due.ageHours))", state: due.state,
+                                            engagement: due.state.engagement, text: text, policy: policy, baseline: due.baseline,
+                                            engagementModel: engagementModel, now: max(now, due.state.current.scoredAt))
+                metrics.decision(stage: .time, action: result.decision.action)
+                return result
+            }
+            total += ran
+            if ran < batch { break }
+        }
+        metrics.rescored(total)
+        try await updateSchedulerGauges()
+        return total
+    }
+
+    func updateSchedulerGauges() async throws {
+        let oldest = try await store.oldestDueRescore()
+        let pending = try await store.pendingRescores()
+        let lag = oldest.map { max(0, clock().timeIntervalSince($0)) } ?? 0
+        metrics.scheduler(lagSeconds: lag, pending: pending)
+    }
+
+    // MARK: Relevance
+
+    public struct Ranked: Codable, Equatable, Sendable {
+        public var id: String
+        public var relevance: Double
+        public var quality: Double
+        public var engagement: Double
+        public var freshness: Double
+        public var action: Action
+    }
+
+    public struct Excluded: Codable, Equatable, Sendable {
+        public var id: String
+        public var reason: String
+    }
+
+    /// Orders candidates by relevance under the feed's profile; removed and unknown items are left out, with why.
+    public func rank(feed: String, ids: [String]) async throws -> (ranked: [Ranked], excluded: [Excluded]) {
+        let profile = policy(feed: feed).relevance
+        let now = clock()
+        var seen = Set<String>()
+        let unique = ids.filter { seen.insert($0).inserted }
+        let states = try await store.items(feed: feed, ids: unique)
+        var byID: [String: ItemState] = [:]
+        for state in states { byID[state.submission.id] = state }
+        var ranked: [Ranked] = []
+        var excluded: [Excluded] = []
+        for id in unique {
+            guard let state = byID[id] else {
+                excluded.append(Excluded(id: id, reason: "unknown item in feed '\(feed)'; submit it with POST /v1/items first"))
+                continue
+            }
+            let decision = state.current.decision
+            if decision.action == .remove {
+                excluded.append(Excluded(id: id, reason: "removed at stage \(state.current.stage.rawValue): \(decision.reason)"))
+                continue
+            }
+            let score = engine.relevance(of: state, profile: profile, now: now)
+            ranked.append(Ranked(id: id, relevance: score.relevance, quality: score.quality, engagement: score.engagement,
+                                 freshness: score.freshness, action: decision.action))
+        }
+        ranked.sort { $0.relevance != $1.relevance ? $0.relevance > $1.relevance : $0.id < $1.id }
+        return (ranked, excluded)
+    }
+}
+
+extension Policy {
+    func with(version: Int) -> Policy {
+        var copy = self
+        copy.version = version
+        return copy
+    }
+}

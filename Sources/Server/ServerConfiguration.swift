@@ -1,0 +1,136 @@
+import Engine
+import Foundation
+
+/// Everything `winnow serve` can be told, with documented defaults. Sources, later ones winning: the defaults
+/// here, a JSON file (`--config FILE` / `WINNOW_CONFIG`), `WINNOW_…` environment variables, command-line flags.
+public struct ServerConfiguration: Codable, Equatable, Sendable {
+    /// Address to listen on. Default 127.0.0.1.
+    public var host = "127.0.0.1"
+    /// Port. Default 8080.
+    public var port = 8080
+    /// SQLite file. Default ./winnow.sqlite.
+    public var database = "winnow.sqlite"
+    /// The text model. Default models/default.winnow.
+    public var model = "models/default.winnow"
+    /// Largest request body, in bytes. Default 1 MiB.
+    public var maxBodyBytes = 1 << 20
+    /// Largest body of `POST /v1/items:batch`. Default 8 MiB.
+    public var maxBatchBodyBytes = 8 << 20
+    /// Most items in one batch. Default 1,000.
+    public var maxBatchItems = 1_000
+    /// Most candidates in one `POST /v1/rank`. Default 1,000.
+    public var maxRankItems = 1_000
+    /// Seconds between the scheduler's passes over due rescores. Default 5.
+    public var schedulerIntervalSeconds = 5.0
+    /// Rescores per scheduler transaction. Default 500.
+    public var schedulerBatch = 500
+    /// Seconds an API key lookup is cached (a revoked key stops working within this time). Default 5.
+    public var keyCacheSeconds = 5.0
+    /// The engine: clear label, reasons, text limit, engagement triggers, rescore ages, the Bayesian rule.
+    public var engine = EngineConfiguration()
+
+    public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case host, port, database, model, maxBodyBytes, maxBatchBodyBytes, maxBatchItems, maxRankItems, schedulerIntervalSeconds,
+             schedulerBatch, keyCacheSeconds, engine
+    }
+
+    /// Every key is optional; missing ones keep their defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ServerConfiguration()
+        host = try c.decodeIfPresent(String.self, forKey: .host) ?? d.host
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? d.port
+        database = try c.decodeIfPresent(String.self, forKey: .database) ?? d.database
+        model = try c.decodeIfPresent(String.self, forKey: .model) ?? d.model
+        maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
+        maxBatchBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchBodyBytes) ?? d.maxBatchBodyBytes
+        maxBatchItems = try c.decodeIfPresent(Int.self, forKey: .maxBatchItems) ?? d.maxBatchItems
+        maxRankItems = try c.decodeIfPresent(Int.self, forKey: .maxRankItems) ?? d.maxRankItems
+        schedulerIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .schedulerIntervalSeconds) ?? d.schedulerIntervalSeconds
+        schedulerBatch = try c.decodeIfPresent(Int.self, forKey: .schedulerBatch) ?? d.schedulerBatch
+        keyCacheSeconds = try c.decodeIfPresent(Double.self, forKey: .keyCacheSeconds) ?? d.keyCacheSeconds
+        engine = try c.decodeIfPresent(EngineConfiguration.self, forKey: .engine) ?? d.engine
+    }
+
+    /// The environment variables read, and the key each sets.
+    public static let environmentVariables: [(variable: String, key: String)] = [
+        ("WINNOW_HOST", "host"), ("WINNOW_PORT", "port"), ("WINNOW_DATABASE", "database"), ("WINNOW_MODEL", "model"),
+        ("WINNOW_MAX_BODY_BYTES", "maxBodyBytes"), ("WINNOW_SCHEDULER_INTERVAL_SECONDS", "schedulerIntervalSeconds"),
+    ]
+
+    /// Layers the configuration: defaults, then `file` (JSON), then the environment, then `overrides`.
+    /// - Throws: `ConfigurationError` naming the file, variable or value that is wrong.
+    public static func load(file: String?, environment: [String: String], overrides: (inout ServerConfiguration) -> Void = { _ in }) throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationError("Cannot read the configuration file \(file); check the path given to --config or WINNOW_CONFIG.")
+            }
+            do {
+                configuration = try JSONDecoder().decode(ServerConfiguration.self, from: data)
+            } catch {
+                throw ConfigurationError("The configuration file \(file) is not valid: \(describe(error)). See README (Configuration) for the keys.")
+            }
+        }
+        for (variable, key) in environmentVariables {
+            guard let value = environment[variable] else { continue }
+            func int() throws -> Int {
+                guard let n = Int(value) else { throw ConfigurationError("\(variable)=\(value) is not a whole number.") }
+                return n
+            }
+            switch key {
+            case "host": configuration.host = value
+            case "port": configuration.port = try int()
+            case "database": configuration.database = value
+            case "model": configuration.model = value
+            case "maxBodyBytes": configuration.maxBodyBytes = try int()
+            case "schedulerIntervalSeconds":
+                guard let s = Double(value) else { throw ConfigurationError("\(variable)=\(value) is not a number of seconds.") }
+                configuration.schedulerIntervalSeconds = s
+            default: break
+            }
+        }
+        overrides(&configuration)
+        try configuration.validate()
+        return configuration
+    }
+
+    public func validate() throws {
+        guard (0...65_535).contains(port) else { throw ConfigurationError("port \(port) is out of range; use 1-65535 (0 picks a free port).") }
+        guard maxBodyBytes >= 1_024, maxBatchBodyBytes >= maxBodyBytes else {
+            throw ConfigurationError("maxBodyBytes must be at least 1024 and maxBatchBodyBytes at least maxBodyBytes.")
+        }
+        guard maxBatchItems >= 1, maxRankItems >= 1, schedulerBatch >= 1 else {
+            throw ConfigurationError("maxBatchItems, maxRankItems and schedulerBatch must be at least 1.")
+        }
+        guard schedulerIntervalSeconds > 0, keyCacheSeconds >= 0 else {
+            throw ConfigurationError("schedulerIntervalSeconds must be > 0 and keyCacheSeconds ≥ 0.")
+        }
+        guard engine.maxTextBytes >= 1, engine.reasons >= 0 else { throw ConfigurationError("engine.maxTextBytes must be ≥ 1 and engine.reasons ≥ 0.") }
+        guard engine.schedule.agesHours.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw ConfigurationError("engine.schedule.agesHours must hold positive numbers of hours, e.g. [1, 6, 24, 72].")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        switch error {
+        case let .typeMismatch(type, context): return "\(path(context.codingPath)) should be \(type)"
+        case let .valueNotFound(_, context): return "\(path(context.codingPath)) is missing"
+        case let .keyNotFound(key, context): return "\(path(context.codingPath + [key])) is missing"
+        case let .dataCorrupted(context): return "malformed JSON near \(path(context.codingPath))"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    static func path(_ keys: [any CodingKey]) -> String {
+        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,93 @@
+import GRDB
+import Synchronization
+
+/// Groups writes from concurrent callers into one SQLite transaction.
+///
+/// A caller's write runs inside its own savepoint (a failing write rolls back alone and its caller gets the
+/// error); callers resume only after the transaction has committed. While one transaction commits, new writes
+/// gather for the next, so under load the cost of a commit is shared by every write that waited for it, and with
+/// one caller at a time nothing waits.
+final class GroupCommit: Sendable {
+    /// One caller's write: `execute` runs it inside the group's transaction, `complete` resumes the caller once
+    /// the transaction has ended (with the write's own outcome, or the transaction's error).
+    private struct Pending: Sendable {
+        let execute: @Sendable (Database) -> Void
+        let complete: @Sendable (Result<Void, any Error>) -> Void
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var flushing = false
+    }
+
+    private let writer: any DatabaseWriter
+    private let state = Mutex(State())
+    /// Most writes in one transaction.
+    let maximumBatch: Int
+
+    init(writer: any DatabaseWriter, maximumBatch: Int = 512) {
+        self.writer = writer
+        self.maximumBatch = maximumBatch
+    }
+
+    func run<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let outcome = Mutex<Result<T, any Error>?>(nil)
+            let pending = Pending(
+                execute: { db in
+                    var result: Result<T, any Error>
+                    do {
+                        var value: T?
+                        try db.inSavepoint {
+                            value = try operation(db)
+                            return .commit
+                        }
+                        result = .success(value!)
+                    } catch {
+                        result = .failure(error)
+                    }
+                    outcome.withLock { $0 = result }
+                },
+                complete: { transaction in
+                    switch transaction {
+                    case let .failure(error): continuation.resume(throwing: error)
+                    case .success:
+                        switch outcome.withLock({ $0 }) {
+                        case let .success(value)?: continuation.resume(returning: value)
+                        case let .failure(error)?: continuation.resume(throwing: error)
+                        case nil: continuation.resume(throwing: CancellationError())
+                        }
+                    }
+                })
+            let start = state.withLock { state -> Bool in
+                state.pending.append(pending)
+                if state.flushing { return false }
+                state.flushing = true
+                return true
+            }
+            if start { Task { await self.flush() } }
+        }
+    }
+
+    private func flush() async {
+        while true {
+            let batch = state.withLock { state -> [Pending] in
+                let take = Array(state.pending.prefix(maximumBatch))
+                state.pending.removeFirst(take.count)
+                if take.isEmpty { state.flushing = false }
+                return take
+            }
+            if batch.isEmpty { return }
+            let result: Result<Void, any Error>
+            do {
+                try await writer.write { db in
+                    for write in batch { write.execute(db) }
+                }
+                result = .success(())
+            } catch {
+                result = .failure(error)
+            }
+            for write in batch { write.complete(result) }
+        }
+    }
+}

@@ -1,0 +1,409 @@
+import Engine
+import Foundation
+import GRDB
+import Synchronization
+
+/// Winnow's embedded store: one SQLite file through GRDB (`DatabasePool`, WAL, `synchronous=NORMAL`, which loses
+/// nothing when the process is killed), or an in-memory database for tests.
+///
+/// Writes from concurrent requests are grouped into one transaction (`GroupCommit`), each inside its own
+/// savepoint, and a caller resumes only after the transaction that holds its write has committed: a returned
+/// call is durable, and a bad write rolls back alone.
+public final class SQLiteStore: Store {
+    let writer: any DatabaseWriter
+    let commits: GroupCommit
+    /// The file, nil in memory.
+    public let path: String?
+
+    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: "\(error)")
+        }
+        self.writer = pool
+        self.path = path
+        self.commits = GroupCommit(writer: pool)
+        try Self.migrator.migrate(pool)
+    }
+
+    /// A fresh in-memory database (for tests).
+    public init() throws {
+        let queue = try DatabaseQueue()
+        self.writer = queue
+        self.path = nil
+        self.commits = GroupCommit(writer: queue)
+        try Self.migrator.migrate(queue)
+    }
+
+    /// The names of the migrations applied, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try writer.read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
+    // MARK: Items
+
+    public func createItems(_ items: [NewItem]) async throws -> [CreateOutcome] {
+        let encoded = try items.map { item in
+            (item, try Codec.encode(item.submission), try Codec.encode(item.result), item.submission.contentDigest)
+        }
+        return try await commits.run { db in
+            var outcomes: [CreateOutcome] = []
+            outcomes.reserveCapacity(encoded.count)
+            for (item, submission, result, digest) in encoded {
+                if let existing = try Self.itemRow(db, feed: item.submission.feed, id: item.submission.id) {
+                    let state = try Self.state(existing)
+                    outcomes.append(existing["digest"] as String == digest ? .existing(state) : .conflict(state))
+                    continue
+                }
+                try db.cachedStatement(sql: """
+                    INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, current, action)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [item.submission.feed, item.submission.id, digest, submission,
+                                             item.receivedAt.timeIntervalSince1970, item.createdAt.timeIntervalSince1970,
+                                             result, item.result.decision.action.rawValue])
+                let rowID = db.lastInsertedRowID
+                try Self.insertStage(db, item: rowID, result: item.result, body: result)
+                let due = try db.cachedStatement(sql: "INSERT INTO rescore_due (item, age_hours, due_at) VALUES (?, ?, ?)")
+                for (age, at) in item.rescoreAt {
+                    try due.execute(arguments: [rowID, age, at.timeIntervalSince1970])
+                }
+                outcomes.append(.created(ItemState(submission: item.submission, receivedAt: item.receivedAt, createdAt: item.createdAt,
+                                                   current: item.result, engagement: nil)))
+            }
+            return outcomes
+        }
+    }
+
+    public func item(feed: String, id: String) async throws -> ItemState? {
+        try await writer.read { db in try Self.itemRow(db, feed: feed, id: id).map(Self.state) }
+    }
+
+    public func items(feed: String, ids: [String]) async throws -> [ItemState] {
+        try await writer.read { db in
+            try ids.compactMap { id in try Self.itemRow(db, feed: feed, id: id).map(Self.state) }
+        }
+    }
+
+    public func history(feed: String, id: String) async throws -> [HistoryEntry]? {
+        try await writer.read { db in
+            guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
+            let rowID: Int64 = row["id"]
+            var entries: [HistoryEntry] = []
+            for stage in try Row.fetchAll(db, sql: "SELECT body FROM stage_result WHERE item = ? ORDER BY id", arguments: [rowID]) {
+                entries.append(.stage(try Codec.decode(StageResult.self, stage["body"])))
+            }
+            for snapshot in try Row.fetchAll(db, sql: "SELECT * FROM engagement_snapshot WHERE item = ? ORDER BY at, id", arguments: [rowID]) {
+                entries.append(.engagement(Self.snapshot(snapshot)))
+            }
+            // Stable: stages and snapshots at the same instant keep stage-first order.
+            return entries.enumerated().sorted { a, b in
+                a.element.at != b.element.at ? a.element.at < b.element.at : a.offset < b.offset
+            }.map(\.element)
+        }
+    }
+
+    public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
+                                 decide: @escaping @Sendable (EngagementContext) throws -> StageResult?) async throws -> EngagementOutcome? {
+        try await commits.run { db -> EngagementOutcome? in
+            guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
+            let rowID: Int64 = row["id"]
+            let state = try Self.state(row)
+            let c = snapshot.counters
+            try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO engagement_snapshot (item, at, views, likes, shares, comments, reports, hides)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [rowID, snapshot.at.timeIntervalSince1970, c.views, c.likes, c.shares, c.comments, c.reports, c.hides])
+            let recorded = db.changesCount > 0
+            let previous = state.engagement
+            let merged = Self.merge(previous, snapshot)
+            guard recorded, merged != previous else {
+                return EngagementOutcome(state: state, result: nil, recorded: recorded)
+            }
+            // The feed's baseline moves by this item's change.
+            let oldVelocity: Double? = row["log_velocity"]
+            let ageHours = max(0, merged.at.timeIntervalSince(state.createdAt) / 3600)
+            let newVelocity = log1p(EngagementRule.velocity(views: merged.counters.views, ageHours: ageHours))
+            let before = previous?.counters ?? Engagement()
+            try db.cachedStatement(sql: """
+                INSERT INTO feed_baseline (feed, items, views, reports, log_velocity_sum) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (feed) DO UPDATE SET items = items + excluded.items, views = views + excluded.views,
+                  reports = reports + excluded.reports, log_velocity_sum = log_velocity_sum + excluded.log_velocity_sum
+                """).execute(arguments: [feed, oldVelocity == nil ? 1 : 0, merged.counters.views - before.views,
+                                         merged.counters.reports - before.reports, newVelocity - (oldVelocity ?? 0)])
+            let baseline = try Self.baseline(db, feed: feed)
+            var updated = state
+            updated.engagement = merged
+            let context = EngagementContext(state: state, previous: previous?.counters, merged: merged, baseline: baseline,
+                                            lastEngagementStageAgeHours: row["last_engagement_stage_age"])
+            let result = try decide(context)
+            var lastStageAge: Double? = row["last_engagement_stage_age"]
+            if let result {
+                let body = try Codec.encode(result)
+                try Self.insertStage(db, item: rowID, result: result, body: body)
+                updated.current = result
+                lastStageAge = result.inputs.ageHours
+                try db.cachedStatement(sql: "UPDATE item SET current = ?, action = ? WHERE id = ?")
+                    .execute(arguments: [body, result.decision.action.rawValue, rowID])
+            }
+            try db.cachedStatement(sql: "UPDATE item SET engagement = ?, log_velocity = ?, last_engagement_stage_age = ? WHERE id = ?")
+                .execute(arguments: [try Codec.encode(merged), newVelocity, lastStageAge, rowID])
+            return EngagementOutcome(state: updated, result: result, recorded: true)
+        }
+    }
+
+    public func rescoreDue(now: Date, limit: Int, decide: @escaping @Sendable (DueRescore) throws -> StageResult) async throws -> Int {
+        try await commits.run { db -> Int in
+            let due = try Row.fetchAll(db, sql: """
+                SELECT d.item AS due_item, d.age_hours, d.due_at, i.* FROM rescore_due d JOIN item i ON i.id = d.item
+                WHERE d.due_at <= ? ORDER BY d.due_at LIMIT ?
+                """, arguments: [now.timeIntervalSince1970, limit])
+            var baselines: [String: FeedBaseline] = [:]
+            for row in due {
+                let rowID: Int64 = row["due_item"]
+                let age: Double = row["age_hours"]
+                var state = try Self.state(row)
+                let feed = state.submission.feed
+                let baseline = try baselines[feed] ?? Self.baseline(db, feed: feed)
+                baselines[feed] = baseline
+                // Several due ages of one item in one pass: each sees the previous result.
+                if let latest = try Row.fetchOne(db, sql: "SELECT current FROM item WHERE id = ?", arguments: [rowID]) {
+                    state.current = try Codec.decode(StageResult.self, latest["current"])
+                }
+                let result = try decide(DueRescore(state: state, ageHours: age, dueAt: Date(timeIntervalSince1970: row["due_at"]), baseline: baseline))
+                let body = try Codec.encode(result)
+                try Self.insertStage(db, item: rowID, result: result, body: body)
+                try db.cachedStatement(sql: "UPDATE item SET current = ?, action = ? WHERE id = ?")
+                    .execute(arguments: [body, result.decision.action.rawValue, rowID])
+                try db.cachedStatement(sql: "DELETE FROM rescore_due WHERE item = ? AND age_hours = ?").execute(arguments: [rowID, age])
+            }
+            return due.count
+        }
+    }
+
+    public func oldestDueRescore() async throws -> Date? {
+        try await writer.read { db in
+            try Double.fetchOne(db, sql: "SELECT MIN(due_at) FROM rescore_due").map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    public func pendingRescores() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rescore_due") ?? 0 }
+    }
+
+    // MARK: Policies
+
+    public func policy(feed: String) async throws -> Policy? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT body FROM policy WHERE feed = ? ORDER BY version DESC LIMIT 1", arguments: [feed])
+                .map { try Codec.decode(Policy.self, $0["body"]) }
+        }
+    }
+
+    public func policies() async throws -> [Policy] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT body FROM policy p WHERE version = (SELECT MAX(version) FROM policy WHERE feed = p.feed) ORDER BY feed
+                """).map { try Codec.decode(Policy.self, $0["body"]) }
+        }
+    }
+
+    public func savePolicy(_ policy: Policy, by: String, at: Date) async throws -> Policy {
+        try await commits.run { db in
+            let version = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM policy WHERE feed = ?", arguments: [policy.feed]) ?? 0) + 1
+            var saved = policy
+            saved.version = version
+            try db.execute(sql: "INSERT INTO policy (feed, version, body, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [policy.feed, version, try Codec.encode(saved), at.timeIntervalSince1970, by])
+            return saved
+        }
+    }
+
+    // MARK: API keys
+
+    public func createKey(_ key: APIKeyRecord) async throws {
+        try await commits.run { db in
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM api_key WHERE name = ?", arguments: [key.name]) != nil {
+                throw StoreError.duplicateKeyName(key.name)
+            }
+            try db.execute(sql: "INSERT INTO api_key (name, role, hash, created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [key.name, key.role.rawValue, key.hash, key.createdAt.timeIntervalSince1970])
+        }
+    }
+
+    public func key(hash: String) async throws -> APIKeyRecord? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE hash = ?", arguments: [hash]).map(Self.key)
+        }
+    }
+
+    public func keys() async throws -> [APIKeyRecord] {
+        try await writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM api_key ORDER BY created_at, name").map(Self.key) }
+    }
+
+    public func revokeKey(name: String, at: Date) async throws -> Bool {
+        try await commits.run { db in
+            try db.execute(sql: "UPDATE api_key SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [at.timeIntervalSince1970, name])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: Labels and the engagement model
+
+    public func addLabel(_ label: LabelRecord) async throws {
+        try await commits.run { db in
+            try db.execute(sql: "INSERT INTO label (feed, item_id, label, source, by, at) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [label.feed, label.itemID, label.label, label.source, label.by, label.at.timeIntervalSince1970])
+        }
+    }
+
+    public func labelledItemsWithEngagement() async throws -> [(state: ItemState, label: String, baseline: FeedBaseline)] {
+        try await writer.read { db in
+            var baselines: [String: FeedBaseline] = [:]
+            // The latest label per item wins (labels are append-only; a later judgement supersedes).
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT l.label AS human_label, i.* FROM item i
+                JOIN label l ON l.feed = i.feed AND l.item_id = i.external_id
+                WHERE i.engagement IS NOT NULL
+                  AND l.id = (SELECT MAX(id) FROM label WHERE feed = i.feed AND item_id = i.external_id)
+                ORDER BY i.id
+                """)
+            return try rows.map { row in
+                let state = try Self.state(row)
+                let feed = state.submission.feed
+                let baseline = try baselines[feed] ?? Self.baseline(db, feed: feed)
+                baselines[feed] = baseline
+                return (state, row["human_label"] as String, baseline)
+            }
+        }
+    }
+
+    public func saveEngagementModel(_ model: EngagementModel, at: Date) async throws {
+        try await commits.run { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO engagement_model (version, body, created_at) VALUES (?, ?, ?)",
+                           arguments: [model.version, try Codec.encode(model), at.timeIntervalSince1970])
+        }
+    }
+
+    public func latestEngagementModel() async throws -> EngagementModel? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT body FROM engagement_model ORDER BY created_at DESC, rowid DESC LIMIT 1")
+                .map { try Codec.decode(EngagementModel.self, $0["body"]) }
+        }
+    }
+
+    public func checkWritable() async throws {
+        try await writer.write { db in
+            try db.execute(sql: "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                           arguments: [Date().timeIntervalSince1970])
+        }
+    }
+
+    // MARK: Rows
+
+    static func itemRow(_ db: Database, feed: String, id: String) throws -> Row? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM item WHERE feed = ? AND external_id = ?"), arguments: [feed, id])
+    }
+
+    static func state(_ row: Row) throws -> ItemState {
+        let engagement: String? = row["engagement"]
+        return ItemState(
+            submission: try Codec.decode(ItemSubmission.self, row["submission"]),
+            receivedAt: Date(timeIntervalSince1970: row["received_at"]),
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            current: try Codec.decode(StageResult.self, row["current"]),
+            engagement: try engagement.map { try Codec.decode(EngagementSnapshot.self, $0) })
+    }
+
+    static func insertStage(_ db: Database, item: Int64, result: StageResult, body: String) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO stage_result (item, stage, scored_at, model_version, policy_version, action, body) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [item, result.stage.rawValue, result.scoredAt.timeIntervalSince1970, result.modelVersion,
+                                     result.decision.policyVersion, result.decision.action.rawValue, body])
+    }
+
+    static func snapshot(_ row: Row) -> EngagementSnapshot {
+        EngagementSnapshot(at: Date(timeIntervalSince1970: row["at"]),
+                           counters: Engagement(views: row["views"], likes: row["likes"], shares: row["shares"], comments: row["comments"],
+                                                reports: row["reports"], hides: row["hides"]))
+    }
+
+    /// Counters are cumulative: the merge of two snapshots takes each counter's maximum and the later time.
+    static func merge(_ a: EngagementSnapshot?, _ b: EngagementSnapshot) -> EngagementSnapshot {
+        guard let a else { return b }
+        let x = a.counters, y = b.counters
+        return EngagementSnapshot(
+            at: max(a.at, b.at),
+            counters: Engagement(views: max(x.views, y.views), likes: max(x.likes, y.likes), shares: max(x.shares, y.shares),
+                                 comments: max(x.comments, y.comments), reports: max(x.reports, y.reports), hides: max(x.hides, y.hides)))
+    }
+
+    static func baseline(_ db: Database, feed: String) throws -> FeedBaseline {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM feed_baseline WHERE feed = ?"), arguments: [feed]) else {
+            return FeedBaseline()
+        }
+        let items: Int = row["items"]
+        let sum: Double = row["log_velocity_sum"]
+        return FeedBaseline(items: items, views: row["views"], reports: row["reports"], meanLogVelocity: items > 0 ? sum / Double(items) : 0)
+    }
+
+    static func key(_ row: Row) throws -> APIKeyRecord {
+        let role: String = row["role"]
+        let revoked: Double? = row["revoked_at"]
+        return APIKeyRecord(name: row["name"], role: Role(rawValue: role) ?? .feed, hash: row["hash"],
+                            createdAt: Date(timeIntervalSince1970: row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
+    }
+}
+
+/// Errors of the store, saying what to do.
+public enum StoreError: Error, CustomStringConvertible, Equatable {
+    case cannotOpen(path: String, reason: String)
+    case duplicateKeyName(String)
+    case corruptRow(String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason):
+            return "Cannot open the database at \(path) (\(reason)). Check that the directory exists and is writable, or pass --database PATH."
+        case let .duplicateKeyName(name):
+            return "A key called '\(name)' exists already; choose another --name, or revoke the old key first."
+        case let .corruptRow(what):
+            return "A stored row could not be read (\(what)); the database may have been edited by hand."
+        }
+    }
+}
+
+/// JSON columns: compact, dates as seconds since 1970.
+enum Codec {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return decoder
+    }()
+
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        do {
+            return try decoder.decode(type, from: Data(text.utf8))
+        } catch {
+            throw StoreError.corruptRow("\(T.self): \(error)")
+        }
+    }
+}

@@ -1,0 +1,219 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Logging
+import Server
+import Storage
+
+/// Where the server's settings come from: flags here, then `WINNOW_…` variables, then `--config FILE`, then
+/// the defaults (see `ServerConfiguration`).
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on (WINNOW_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port (WINNOW_PORT; default 8080; 0 picks a free one).")
+    var port: Int?
+
+    @Option(help: "SQLite file (WINNOW_DATABASE; default ./winnow.sqlite).")
+    var database: String?
+
+    @Option(help: "Text model file (WINNOW_MODEL; default models/default.winnow).")
+    var model: String?
+
+    @Option(help: "JSON configuration file (WINNOW_CONFIG); see README, Configuration.")
+    var config: String?
+
+    func load() throws -> ServerConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            return try ServerConfiguration.load(file: config ?? environment["WINNOW_CONFIG"], environment: environment) { c in
+                if let host { c.host = host }
+                if let port { c.port = port }
+                if let database { c.database = database }
+                if let model { c.model = model }
+            }
+        } catch let error as ConfigurationError {
+            throw CommandError(error.description)
+        }
+    }
+
+    /// Opens the store and the model and prepares the scoring service.
+    func service(_ configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics()) async throws -> ScoringService {
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore(path: configuration.database)
+        } catch {
+            throw CommandError("\(error)")
+        }
+        let model: ActiveModel
+        do {
+            model = try ActiveModel(path: configuration.model)
+        } catch {
+            throw CommandError("\(error)")
+        }
+        guard model.classes.contains(configuration.engine.clearLabel) else {
+            throw CommandError("The model \(configuration.model) has no class '\(configuration.engine.clearLabel)' (its classes: \(model.classes.joined(separator: ", "))). Set engine.clearLabel in the configuration file to the class that means 'nothing wrong'.")
+        }
+        let service = ScoringService(store: store, engine: ScoringEngine(configuration: configuration.engine), model: model, metrics: metrics)
+        try await service.start()
+        return service
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the scoring API (HTTP JSON) and the rescoring scheduler.",
+        discussion: """
+            Items are scored at creation (POST /v1/items), on early engagement (POST /v1/items/ID/engagement) and at
+            the configured ages by the scheduler inside this process. State lives in one SQLite file. On first start
+            (no admin key in the database) an admin key is created and printed once, with a curl to try.
+            SIGTERM or Ctrl-C stops gracefully: requests in flight finish.
+
+            Examples:
+              winnow serve
+              winnow serve --port 9000 --database /var/lib/winnow/winnow.sqlite --model models/default.winnow
+              WINNOW_PORT=9000 winnow serve --config winnow.json
+            """)
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        let metrics = WinnowServer.bootstrapMetrics()
+        let service = try await options.service(configuration, metrics: metrics)
+        let keys = try await service.store.keys()
+        var firstKey: String?
+        if !keys.contains(where: { $0.role == .admin && $0.revokedAt == nil }) {
+            let name = keys.contains { $0.name == "admin" } ? "admin-\(Int(Date().timeIntervalSince1970))" : "admin"
+            firstKey = try await APIKeys.create(name: name, role: .admin, in: service.store)
+        }
+        let banner = firstKey
+        var logger = Logger(label: "winnow")
+        logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let host = configuration.host
+        let app = WinnowServer.application(service: service, configuration: configuration, logger: logger) { port in
+            var lines = ["Winnow is listening on http://\(host):\(port) (model \(service.model.version), database \(configuration.database))"]
+            if let banner {
+                lines += [
+                    "",
+                    "First start: created the admin API key (shown once; it is stored only as a hash):",
+                    "",
+                    "  \(banner)",
+                    "",
+                    "Score an example item:",
+                    "",
+                    "  curl -s http://\(host):\(port)/v1/items -H 'Authorization: Bearer \(banner)' -H 'Content-Type: application/json' \\",
+                    "    -d '{\"id\": \"example-1\", \"feed\": \"default\", \"text\": \"WINNER!! Claim your FREE prize now, call 09061701461\"}'",
+                    "",
+                    "Keys for feed services: winnow keys create --role feed --name NAME --database \(configuration.database)",
+                ]
+            }
+            // Unbuffered, so a supervisor or a pipe sees it at once.
+            FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        }
+        try await app.runService()
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create, list and revoke API keys.",
+        discussion: """
+            Keys have a role: feed (submit, engage, rank), moderator (review), admin (everything). A key is printed
+            once when created; the database keeps only its SHA-256.
+
+            Examples:
+              winnow keys create --role feed --name news-feed
+              winnow keys list
+              winnow keys revoke news-feed
+            """,
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct DatabaseOption: ParsableArguments {
+        @Option(help: "SQLite file (WINNOW_DATABASE; default ./winnow.sqlite).")
+        var database: String?
+
+        func open() throws -> SQLiteStore {
+            let path = database ?? ProcessInfo.processInfo.environment["WINNOW_DATABASE"] ?? "winnow.sqlite"
+            do { return try SQLiteStore(path: path) } catch { throw CommandError("\(error)") }
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key and print it once.")
+        @Option(help: "feed, moderator or admin.") var role: Role
+        @Option(help: "A unique name (1-64 letters, digits, - _ . @), recorded with everything the key does.") var name: String
+        @OptionGroup var database: DatabaseOption
+
+        func run() async throws {
+            let store = try database.open()
+            do {
+                print(try await APIKeys.create(name: name, role: role, in: store))
+            } catch let error as Engine.ValidationError {
+                throw CommandError("--name: \(error.message).")
+            } catch let error as StoreError {
+                throw CommandError(error.description)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (names, roles, dates; never the secrets).")
+        @OptionGroup var database: DatabaseOption
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let keys = try await database.open().keys()
+            if json {
+                struct Row: Encodable { var name: String; var role: Role; var created: String; var revoked: String? }
+                let rows = keys.map { Row(name: $0.name, role: $0.role, created: $0.createdAt.ISO8601Format(), revoked: $0.revokedAt?.ISO8601Format()) }
+                print(try jsonString(rows))
+                return
+            }
+            if keys.isEmpty { print("No keys yet. Create one with: winnow keys create --role feed --name NAME"); return }
+            print("\(pad("NAME", 24)) \(pad("ROLE", 10)) \(pad("CREATED", 21)) REVOKED")
+            for key in keys {
+                print("\(pad(key.name, 24)) \(pad(key.role.rawValue, 10)) \(pad(key.createdAt.ISO8601Format(), 21)) \(key.revokedAt?.ISO8601Format() ?? "-")")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key by name (a running server stops accepting it within seconds).")
+        @Argument(help: "The key's name.") var name: String
+        @OptionGroup var database: DatabaseOption
+
+        func run() async throws {
+            guard try await database.open().revokeKey(name: name, at: Date()) else {
+                throw CommandError("No live key called '\(name)'; 'winnow keys list' shows the keys.")
+            }
+            print("Revoked '\(name)'.")
+        }
+    }
+}
+
+extension Role: ExpressibleByArgument {}
+
+struct Rescore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run stage 3 once: rescore the items whose scheduled age has come (for cron instead of the server's scheduler).",
+        discussion: """
+            Example (every minute from cron):
+              winnow rescore --due --database /var/lib/winnow/winnow.sqlite
+            """)
+
+    @Flag(help: "Rescore every item that is due now (required: the only mode).") var due = false
+    @OptionGroup var options: ServerOptions
+
+    func validate() throws {
+        guard due else { throw ValidationError("Pass --due to rescore the items that are due now.") }
+    }
+
+    func run() async throws {
+        let configuration = try options.load()
+        let service = try await options.service(configuration)
+        let count = try await service.rescoreDue(batch: configuration.schedulerBatch)
+        let pending = try await service.store.pendingRescores()
+        print("Rescored \(count) due item\(count == 1 ? "" : "s"); \(pending) rescore\(pending == 1 ? "" : "s") scheduled later.")
+    }
+}

@@ -1,0 +1,62 @@
+import Engine
+import Foundation
+import Server
+import Storage
+
+extension Train {
+    /// `--stage engagement`: fits `EngagementModel` on the database's labelled items that have engagement.
+    func trainEngagement() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let databasePath = database ?? environment["WINNOW_DATABASE"] ?? "winnow.sqlite"
+        let modelPath = model ?? environment["WINNOW_MODEL"] ?? "models/default.winnow"
+        guard FileManager.default.fileExists(atPath: databasePath) else {
+            throw CommandError("No database at \(databasePath); pass --database PATH (the file 'winnow serve' uses).")
+        }
+        let store: SQLiteStore
+        let text: ActiveModel
+        do {
+            store = try SQLiteStore(path: databasePath)
+            text = try ActiveModel(path: modelPath)
+        } catch {
+            throw CommandError("\(error)")
+        }
+        guard text.classes.contains(clearLabel) else {
+            throw CommandError("The model \(modelPath) has no class '\(clearLabel)'; pass --clear-label with the class that means 'nothing wrong'.")
+        }
+        let rule = EngagementRule()
+        let rows = try await store.labelledItemsWithEngagement()
+        let examples = rows.compactMap { row -> EngagementExample? in
+            guard let snapshot = row.state.engagement else { return nil }
+            let score = text.score(row.state.submission.text, reasons: 0)
+            let clear = score.probabilities[score.classes.firstIndex(of: clearLabel)!]
+            let ageHours = max(0, snapshot.at.timeIntervalSince(row.state.createdAt) / 3600)
+            let features = EngagementFeatures.vector(
+                textHarm: 1 - clear, engagement: snapshot.counters, ageHours: ageHours,
+                baselineVelocity: row.baseline.velocity(minimumItems: rule.baselineMinimumItems) ?? rule.defaultVelocity, author: row.state.submission.author)
+            return EngagementExample(features: features, harmful: row.label != clearLabel)
+        }
+        let version = "engagement@\(Train.defaultVersion(out: "x.winnow").split(separator: "@").last ?? "")"
+        let fitted: EngagementModel
+        do {
+            fitted = try EngagementModel.train(examples, l2: l2, version: version)
+        } catch let error as EngagementModelError {
+            throw CommandError(error.description)
+        }
+        try await store.saveEngagementModel(fitted, at: Date())
+        if json {
+            print(try jsonString(fitted))
+            return
+        }
+        var lines = [
+            "Trained the engagement model \(fitted.version) → \(databasePath)",
+            "  examples     \(fitted.examples) labelled items with engagement (\(fitted.harmful) harmful)",
+            "  log loss     \(format(fitted.trainingLogLoss)) on the training items (Newton, \(fitted.iterations) iterations, L2 \(fitted.l2))",
+            "  weights (per standard deviation of each feature):",
+        ]
+        for (name, weight) in zip(fitted.featureNames, fitted.weights) {
+            lines.append("    \(pad(name, 22)) \(String(format: "%+.3f", weight))")
+        }
+        lines.append("The running server uses it from its next scheduler pass.")
+        print(lines.joined(separator: "\n"))
+    }
+}
