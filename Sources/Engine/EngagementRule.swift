@@ -31,22 +31,27 @@ public struct FeedBaseline: Codable, Equatable, Sendable {
 /// The documented Bayesian rule stages 2 and 3 use until a learned engagement model exists.
 ///
 /// Reports on an item are a binomial draw from its views, at an unknown report rate. Under "clear" that rate
-/// follows a Beta prior centred on the feed's baseline rate r₀, with the weight of `priorViews` views:
-/// Beta(κr₀, κ(1−r₀)). Under "harmful" the prior is centred on `harmfulRateMultiple`·r₀ (at most 0.5) with the same
-/// weight. The Bayes factor of k reports in n views is the ratio of the two Beta-binomial likelihoods
+/// follows a Beta prior centred on the feed's baseline rate r₀ with the weight of `priorViews` views (κ꜀):
+/// Beta(κ꜀r₀, κ꜀(1−r₀)). Under "harmful" the prior is centred on rₕ = `harmfulRateMultiple`·r₀ (at most 0.5) with
+/// the smaller weight `harmfulPriorViews` (κₕ: harmful items vary more; plenty of spam is never reported). The Bayes
+/// factor of k reports in n views is the ratio of the two Beta-binomial likelihoods
 ///
 ///     BF = [B(k+αₕ, n−k+βₕ) / B(αₕ, βₕ)] / [B(k+α꜀, n−k+β꜀) / B(α꜀, β꜀)]
 ///
-/// and the posterior odds of harm are the text model's odds times BF (clamped to `maxOddsRatio` either way).
-/// No views and no reports give BF = 1: the text model's answer stands. Velocity does not move the odds; it
+/// and the posterior odds of harm are the text model's odds times BF, clamped to [`minOddsRatio`,
+/// `maxOddsRatio`]: reports can make harm near-certain, but silence can only divide the odds by 5 by default,
+/// because the absence of reports is weak evidence. No views and no reports give BF = 1: the text model's
+/// answer stands. Velocity does not move the odds; it
 /// decides reach: an item spreading `viralFactor` times faster than the feed's typical item, with at least
 /// `viralMinViews` views, is viral, and a viral item whose harm is uncertain goes to review with high priority.
 public struct EngagementRule: Codable, Equatable, Sendable {
     public var priorViews: Double
+    public var harmfulPriorViews: Double
     public var harmfulRateMultiple: Double
     /// The report rate assumed for a feed with no history.
     public var defaultReportRate: Double
     public var maxOddsRatio: Double
+    public var minOddsRatio: Double
     public var viralFactor: Double
     public var viralMinViews: Int
     /// Items needed before a feed's velocity baseline is trusted; before that, `defaultVelocity` stands in.
@@ -57,13 +62,15 @@ public struct EngagementRule: Codable, Equatable, Sendable {
     public var uncertainLow: Double
     public var uncertainHigh: Double
 
-    public init(priorViews: Double = 200, harmfulRateMultiple: Double = 10, defaultReportRate: Double = 0.002, maxOddsRatio: Double = 1000,
-                viralFactor: Double = 10, viralMinViews: Int = 100, baselineMinimumItems: Int = 20, defaultVelocity: Double = 50,
+    public init(priorViews: Double = 200, harmfulPriorViews: Double = 50, harmfulRateMultiple: Double = 10, defaultReportRate: Double = 0.002,
+                maxOddsRatio: Double = 1000, minOddsRatio: Double = 0.2, viralFactor: Double = 10, viralMinViews: Int = 100, baselineMinimumItems: Int = 20, defaultVelocity: Double = 50,
                 uncertainLow: Double = 0.1, uncertainHigh: Double = 0.9) {
         self.priorViews = priorViews
+        self.harmfulPriorViews = harmfulPriorViews
         self.harmfulRateMultiple = harmfulRateMultiple
         self.defaultReportRate = defaultReportRate
         self.maxOddsRatio = maxOddsRatio
+        self.minOddsRatio = minOddsRatio
         self.viralFactor = viralFactor
         self.viralMinViews = viralMinViews
         self.baselineMinimumItems = baselineMinimumItems
@@ -84,11 +91,10 @@ public struct EngagementRule: Codable, Equatable, Sendable {
         let r0 = min(max(rate, 1e-6), 0.5)
         let rh = min(r0 * harmfulRateMultiple, 0.5)
         let (ac, bc) = (priorViews * r0, priorViews * (1 - r0))
-        let (ah, bh) = (priorViews * rh, priorViews * (1 - rh))
+        let (ah, bh) = (harmfulPriorViews * rh, harmfulPriorViews * (1 - rh))
         let logHarmful = Self.logBeta(k + ah, n - k + bh) - Self.logBeta(ah, bh)
         let logClear = Self.logBeta(k + ac, n - k + bc) - Self.logBeta(ac, bc)
-        let bound = log(maxOddsRatio)
-        return exp(min(bound, max(-bound, logHarmful - logClear)))
+        return min(maxOddsRatio, max(minOddsRatio, exp(logHarmful - logClear)))
     }
 
     /// P(harm) after engagement, from the text model's P(harm) and a Bayes factor.

@@ -69,7 +69,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
                 throw ConfigurationError("Cannot read the configuration file \(file); check the path given to --config or WINNOW_CONFIG.")
             }
             do {
-                configuration = try JSONDecoder().decode(ServerConfiguration.self, from: data)
+                configuration = try overlay(data, on: configuration)
+            } catch let error as ConfigurationError {
+                throw ConfigurationError("The configuration file \(file) is not valid: \(error.description) See README (Configuration) for the keys.")
             } catch {
                 throw ConfigurationError("The configuration file \(file) is not valid: \(describe(error)). See README (Configuration) for the keys.")
             }
@@ -95,6 +97,36 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         overrides(&configuration)
         try configuration.validate()
         return configuration
+    }
+
+    /// Decodes `json` over `base`: keys present replace, nested objects merge, so a file names only what it
+    /// changes (`{"engine": {"rule": {"viralFactor": 20}}}`). An unknown key is an error (a typo must not pass
+    /// silently).
+    static func overlay(_ json: Data, on base: ServerConfiguration) throws -> ServerConfiguration {
+        guard let user = try JSONSerialization.jsonObject(with: json) as? [String: Any] else {
+            throw ConfigurationError("the file must hold one JSON object.")
+        }
+        let encoder = JSONEncoder()
+        guard let defaults = try JSONSerialization.jsonObject(with: encoder.encode(base)) as? [String: Any] else {
+            throw ConfigurationError("internal: the defaults did not encode as an object.")
+        }
+        func merge(_ a: [String: Any], _ b: [String: Any], path: String) throws -> [String: Any] {
+            var out = a
+            for (key, value) in b {
+                let here = path.isEmpty ? key : "\(path).\(key)"
+                guard let existing = a[key] else {
+                    throw ConfigurationError("unknown key '\(here)'.")
+                }
+                if let inner = existing as? [String: Any], let given = value as? [String: Any] {
+                    out[key] = try merge(inner, given, path: here)
+                } else {
+                    out[key] = value
+                }
+            }
+            return out
+        }
+        let merged = try merge(defaults, user, path: "")
+        return try JSONDecoder().decode(ServerConfiguration.self, from: JSONSerialization.data(withJSONObject: merged))
     }
 
     public func validate() throws {

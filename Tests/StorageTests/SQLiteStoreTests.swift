@@ -1,1 +1,185 @@
+import Engine
+import Foundation
 import Testing
+
+@testable import Storage
+
+/// Builds stored items without a text model: the stage results are made by the engine from fixed scores.
+struct Items {
+    static let engine = ScoringEngine()
+    static let policy = Policy(feed: "default", version: 0, rules: ["spam": ClassRule(review: 0.5, remove: 0.9)])
+
+    static func new(_ id: String, spam: Double = 0.1, text: String? = nil, feed: String = "default", at: Date) -> NewItem {
+        let item = ItemSubmission(id: id, feed: feed, text: text ?? "text of \(id)", createdAt: at)
+        let score = TextScore(classes: ["clear", "spam"], probabilities: [1 - spam, spam], evidence: 1, reasons: [], modelVersion: "m1")
+        let result = engine.creation(item, text: score, policy: policy, receivedAt: at)
+        return NewItem(submission: item, receivedAt: at, createdAt: at, result: result, rescoreAt: engine.configuration.schedule.dueTimes(createdAt: at, receivedAt: at))
+    }
+
+    static func rescore(_ due: DueRescore, at: Date) -> StageResult {
+        let score = TextScore(classes: ["clear", "spam"], probabilities: [0.9, 0.1], evidence: 1, reasons: [], modelVersion: "m2")
+        return engine.rescore(stage: .time, trigger: "scheduled \(due.ageHours)h", state: due.state, engagement: due.state.engagement, text: score,
+                              policy: policy, baseline: due.baseline, engagementModel: nil, now: at)
+    }
+}
+
+@Suite struct SQLiteStoreTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func migrationsAreNamed() throws {
+        #expect(try SQLiteStore().appliedMigrations() == ["v1-items-stages-policies-keys"])
+    }
+
+    @Test func createIsIdempotentAndDetectsConflicts() async throws {
+        let store = try SQLiteStore()
+        let first = try await store.createItems([Items.new("a", at: t0)])
+        guard case .created = first[0] else { Issue.record("expected created"); return }
+        let again = try await store.createItems([Items.new("a", at: t0.addingTimeInterval(5))])
+        guard case let .existing(state) = again[0] else { Issue.record("expected existing"); return }
+        #expect(state.receivedAt == t0)  // the stored answer, not a new one
+        let other = try await store.createItems([Items.new("a", text: "something else", at: t0)])
+        guard case .conflict = other[0] else { Issue.record("expected conflict"); return }
+        // The same id in another feed is another item.
+        guard case .created = try await store.createItems([Items.new("a", feed: "sport", at: t0)])[0] else { Issue.record("expected created"); return }
+        #expect(try await store.history(feed: "default", id: "a")?.count == 1)
+    }
+
+    @Test func engagementMergesRepeatsAndOutOfOrderUpdates() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.new("a", at: t0)])
+        let late = EngagementSnapshot(at: t0.addingTimeInterval(600), counters: Engagement(views: 300, likes: 5))
+        let early = EngagementSnapshot(at: t0.addingTimeInterval(300), counters: Engagement(views: 100, likes: 9, reports: 1))
+        let one = try await store.recordEngagement(feed: "default", id: "a", snapshot: late) { _ in nil }
+        #expect(one?.recorded == true)
+        let repeated = try await store.recordEngagement(feed: "default", id: "a", snapshot: late) { _ in
+            Issue.record("a repeated snapshot must not run a stage")
+            return nil
+        }
+        #expect(repeated?.recorded == false)
+        let merged = try await store.recordEngagement(feed: "default", id: "a", snapshot: early) { context in
+            #expect(context.previous == Engagement(views: 300, likes: 5))
+            return nil
+        }
+        #expect(merged?.state.engagement == EngagementSnapshot(at: late.at, counters: Engagement(views: 300, likes: 9, reports: 1)))
+        // The feed baseline counts the item once with its merged counters.
+        let baseline = try await store.recordEngagement(feed: "default", id: "a", snapshot: late) { context in
+            Issue.record("repeat")
+            return nil
+        }
+        _ = baseline
+        let unknown = try await store.recordEngagement(feed: "default", id: "nope", snapshot: late) { _ in nil }
+        #expect(unknown == nil)
+        let history = try await store.history(feed: "default", id: "a")!
+        #expect(history.count == 3)  // the creation stage and two distinct snapshots, in time order
+        if case .engagement(let s) = history[1] { #expect(s.at == early.at) } else { Issue.record("expected a snapshot") }
+    }
+
+    @Test func aStageDecidedInsideTheTransactionBecomesCurrent() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.new("a", spam: 0.2, at: t0)])
+        let at = t0.addingTimeInterval(900)
+        let outcome = try await store.recordEngagement(feed: "default", id: "a", snapshot: EngagementSnapshot(at: at, counters: Engagement(views: 200, reports: 3))) { context in
+            #expect(context.baseline.items == 1)
+            #expect(context.baseline.reports == 3)
+            let score = TextScore(classes: ["clear", "spam"], probabilities: [0.8, 0.2], evidence: 1, reasons: [], modelVersion: "m1")
+            return Items.engine.rescore(stage: .engagement, trigger: "reports", state: context.state, engagement: context.merged, text: score,
+                                        policy: Items.policy, baseline: context.baseline, engagementModel: nil, asOf: at, now: at)
+        }
+        #expect(outcome?.result?.stage == .engagement)
+        let state = try await store.item(feed: "default", id: "a")
+        #expect(state?.current.stage == .engagement)
+        #expect(state?.current.inputs.engagement == Engagement(views: 200, reports: 3))
+        let stages = try await store.history(feed: "default", id: "a")!.filter { if case .stage = $0 { true } else { false } }
+        #expect(stages.count == 2)
+    }
+
+    @Test func stateAndScheduleSurviveARestart() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-restart-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("winnow.sqlite").path
+        do {
+            let store = try SQLiteStore(path: path)
+            _ = try await store.createItems([Items.new("a", at: t0), Items.new("b", spam: 0.95, at: t0)])
+            _ = try await store.savePolicy(Policy(feed: "default", rules: ["spam": ClassRule(remove: 0.8)]), by: "test", at: t0)
+            // The 1-hour rescores run before the restart.
+            let ran = try await store.rescoreDue(now: t0.addingTimeInterval(3601), limit: 100) { Items.rescore($0, at: t0.addingTimeInterval(3601)) }
+            #expect(ran == 2)
+        }
+        let reopened = try SQLiteStore(path: path)
+        #expect(try await reopened.pendingRescores() == 6)  // 6 h, 24 h, 72 h for each item
+        #expect(try await reopened.oldestDueRescore() == t0.addingTimeInterval(6 * 3600))
+        #expect(try await reopened.item(feed: "default", id: "b")?.current.stage == .time)
+        #expect(try await reopened.policy(feed: "default")?.version == 1)
+        // Nothing is due before 6 h; at 7 h each item's 6-hour rescore runs once.
+        #expect(try await reopened.rescoreDue(now: t0.addingTimeInterval(5 * 3600), limit: 100) { Items.rescore($0, at: t0) } == 0)
+        #expect(try await reopened.rescoreDue(now: t0.addingTimeInterval(7 * 3600), limit: 100) { Items.rescore($0, at: t0.addingTimeInterval(7 * 3600)) } == 2)
+        #expect(try await reopened.pendingRescores() == 4)
+        #expect(try await reopened.history(feed: "default", id: "a")?.count == 3)
+    }
+
+    @Test func concurrentWritesAreGroupedAndEachLandsOnce() async throws {
+        let store = try SQLiteStore()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<300 {
+                group.addTask {
+                    let outcome = try await store.createItems([Items.new("item-\(i % 200)", at: self.t0)])
+                    switch outcome[0] {
+                    case .created, .existing: break
+                    case .conflict: Issue.record("no conflict expected")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let items = try await store.items(feed: "default", ids: (0..<200).map { "item-\($0)" })
+        #expect(items.count == 200)
+        #expect(try await store.pendingRescores() == 800)
+    }
+
+    @Test func aFailingWriteRollsBackAloneInItsGroup() async throws {
+        let store = try SQLiteStore()
+        try await store.createKey(APIKeyRecord(name: "feed", role: .feed, hash: String(repeating: "a", count: 64), createdAt: t0))
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<20 {
+                group.addTask {
+                    // Every odd write reuses the name "feed" and must fail; the even ones must land.
+                    let name = i % 2 == 1 ? "feed" : "key-\(i)"
+                    let hash = String(format: "%064d", i + 1)
+                    do {
+                        try await store.createKey(APIKeyRecord(name: name, role: .feed, hash: i % 2 == 1 ? String(repeating: "b", count: 64) : hash, createdAt: self.t0))
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 10)
+        #expect(try await store.keys().count == 11)
+    }
+
+    @Test func policiesAreVersionedData() async throws {
+        let store = try SQLiteStore()
+        let v1 = try await store.savePolicy(Policy(feed: "news", rules: ["spam": ClassRule(remove: 0.9)]), by: "ops", at: t0)
+        let v2 = try await store.savePolicy(Policy(feed: "news", rules: ["spam": ClassRule(remove: 0.8)]), by: "ops", at: t0)
+        #expect(v1.version == 1)
+        #expect(v2.version == 2)
+        #expect(try await store.policy(feed: "news")?.rules["spam"]?.remove == 0.8)
+        #expect(try await store.policies().map(\.version) == [2])
+        #expect(try await store.policy(feed: "other") == nil)
+    }
+
+    @Test func labelledItemsCarryTheLatestLabel() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.new("a", at: t0), Items.new("b", at: t0)])
+        _ = try await store.recordEngagement(feed: "default", id: "a", snapshot: EngagementSnapshot(at: t0, counters: Engagement(views: 10))) { _ in nil }
+        try await store.addLabel(LabelRecord(feed: "default", itemID: "a", label: "spam", source: "review", by: "r1", at: t0))
+        try await store.addLabel(LabelRecord(feed: "default", itemID: "a", label: "clear", source: "review", by: "r2", at: t0))
+        try await store.addLabel(LabelRecord(feed: "default", itemID: "b", label: "spam", source: "review", by: "r1", at: t0))
+        let rows = try await store.labelledItemsWithEngagement()
+        #expect(rows.map(\.label) == ["clear"])  // b has no engagement
+        #expect(rows.first?.state.submission.id == "a")
+    }
+}

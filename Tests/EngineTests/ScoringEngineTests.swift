@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+@testable import Engine
+
+@Suite struct ScoringEngineTests {
+    let engine = ScoringEngine()
+    let policy = Policy(feed: "news", version: 3, rules: ["spam": ClassRule(review: 0.5, remove: 0.9)])
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func text(_ spam: Double, evidence: Double = 1) -> TextScore {
+        TextScore(classes: ["clear", "spam"], probabilities: [1 - spam, spam], evidence: evidence, reasons: [], modelVersion: "m1")
+    }
+
+    func created(_ spam: Double) -> ItemState {
+        let item = ItemSubmission(id: "a", feed: "news", text: "hello", createdAt: t0)
+        return ItemState(submission: item, receivedAt: t0, createdAt: t0,
+                         current: engine.creation(item, text: text(spam), policy: policy, receivedAt: t0), engagement: nil)
+    }
+
+    @Test func creationAppliesThePolicy() {
+        let state = created(0.2)
+        #expect(state.current.decision.action == .allow)
+        #expect(state.current.decision.policyVersion == 3)
+        #expect(state.current.stage == .creation)
+        #expect(state.current.priority == nil)
+        #expect(created(0.6).current.decision.action == .review)
+        #expect(created(0.6).current.priority == .normal)
+        #expect(created(0.95).current.decision.action == .remove)
+        // Relevance at creation: quality 0.8 × Wilson bound of 1 in 2 (no reactions yet) × freshness 1.
+        let r = state.current.relevance
+        #expect(abs(r.relevance - 0.8 * Relevance.wilsonLowerBound(successes: 1, trials: 2, z: 1.96)) < 1e-12)
+    }
+
+    @Test func backdatedItemsAreOlderAtCreation() {
+        let item = ItemSubmission(id: "b", feed: "news", text: "hello", createdAt: t0)
+        let result = engine.creation(item, text: text(0.2), policy: policy, receivedAt: t0.addingTimeInterval(24 * 3600))
+        #expect(result.inputs.ageHours == 24)
+        #expect(abs(result.relevance.freshness - 0.5) < 1e-12)
+    }
+
+    @Test func reportsMoveTheOddsByTheBayesFactor() {
+        let state = created(0.2)
+        let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(600), counters: Engagement(views: 200, reports: 3))
+        let result = engine.rescore(stage: .engagement, trigger: "reports 0→3", state: state, engagement: snapshot, text: text(0.2), policy: policy,
+                                    baseline: FeedBaseline(), engagementModel: nil, asOf: snapshot.at, now: snapshot.at)
+        // Empty baseline: the report rate is the prior 0.002; BF(3 in 200) = 4.8386 (see EngagementRuleTests).
+        #expect(abs(result.probabilities["spam"]! - 0.5474386824807186) < 1e-9)
+        #expect(abs(result.probabilities["clear"]! + result.probabilities["spam"]! - 1) < 1e-12)
+        #expect(abs(result.inputs.engagementOddsRatio! - 4.838581304133621) < 1e-6)
+        #expect(result.decision.action == .review)
+        #expect(result.inputs.engagementModel == EngagementRule.name)
+        #expect(result.changed == "decision allow → review; label clear → spam; clear 0.80 → 0.45; spam 0.20 → 0.55")
+    }
+
+    @Test func viralAndUncertainGoesToReviewWithHighPriority() {
+        let state = created(0.5)
+        #expect(state.current.decision.action == .review)
+        let at = t0.addingTimeInterval(3600)
+        let snapshot = EngagementSnapshot(at: at, counters: Engagement(views: 5_000, shares: 400))
+        let result = engine.rescore(stage: .engagement, trigger: "views≥1000", state: state, engagement: snapshot, text: text(0.5), policy: policy,
+                                    baseline: FeedBaseline(), engagementModel: nil, asOf: at, now: at)
+        // No reports in 5,000 views: odds × 0.2 (the floor) → P(harm) 1/6, still uncertain; 5,000 views/h is 100× the default 50.
+        #expect(result.inputs.viral)
+        #expect(abs(result.probabilities["spam"]! - 1.0 / 6.0) < 1e-9)
+        #expect(result.decision.action == .review)
+        #expect(result.priority == .high)
+        #expect(result.decision.reason.hasPrefix("viral and uncertain"))
+    }
+
+    @Test func viralButClearlyFineIsAllowed() {
+        let state = created(0.02)
+        let at = t0.addingTimeInterval(3600)
+        let result = engine.rescore(stage: .engagement, trigger: "views≥1000", state: state,
+                                    engagement: EngagementSnapshot(at: at, counters: Engagement(views: 5_000)), text: text(0.02), policy: policy,
+                                    baseline: FeedBaseline(), engagementModel: nil, asOf: at, now: at)
+        #expect(result.inputs.viral)
+        #expect(result.decision.action == .allow)
+        #expect(result.priority == nil)
+        #expect(result.changed == "no change")
+    }
+
+    @Test func validationNamesTheField() {
+        func field(_ item: ItemSubmission) -> String? {
+            do { try engine.validate(item); return nil } catch let error as ValidationError { return error.field } catch { return "?" }
+        }
+        #expect(field(ItemSubmission(id: "", text: "x")) == "id")
+        #expect(field(ItemSubmission(id: "a", feed: "News!", text: "x")) == "feed")
+        #expect(field(ItemSubmission(id: "a", text: "   ")) == "text")
+        #expect(field(ItemSubmission(id: "a", text: String(repeating: "x", count: 10_001))) == "text")
+        #expect(field(ItemSubmission(id: "a", text: "x", author: Author(id: "u", followers: -1))) == "author.followers")
+        #expect(field(ItemSubmission(id: "a", text: "x", author: Author(id: "u", accountAgeDays: .nan))) == "author.accountAgeDays")
+        #expect(field(ItemSubmission(id: "a", text: "ok")) == nil)
+    }
+
+    @Test func contentDigestSeparatesFields() {
+        #expect(ItemSubmission(id: "a", text: "ab", language: "c").contentDigest != ItemSubmission(id: "a", text: "a", language: "bc").contentDigest)
+        #expect(ItemSubmission(id: "a", text: "ab").contentDigest == ItemSubmission(id: "b", feed: "x", text: "ab").contentDigest)
+    }
+}
