@@ -77,7 +77,7 @@ enum JSON {
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "body_too_large", "The request body is over \(limit) bytes; send less (or split a batch).")
         }
         guard buffer.readableBytes > 0 else {
@@ -165,6 +165,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return JSON.response(APIError.Body(error: .init(code: code, message: message, field: nil)), status: error.status)
         } catch let error as ValidationError {
             return try APIError.validation(error).response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            let code = error.status == .contentTooLarge ? "body_too_large" : "http_\(error.status.code)"
+            return JSON.response(APIError.Body(error: .init(code: code, message: error.status.reasonPhrase, field: nil)), status: error.status)
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return JSON.response(APIError.Body(error: .init(code: "internal", message: "The server failed to answer; the error is logged.", field: nil)),
