@@ -5,7 +5,7 @@ SYSTEM_PACKAGES := libsqlite3-dev libblas-dev libcurl4
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
-.PHONY: all deps build release test serve model accuracy bench clean
+.PHONY: all deps build release test serve model accuracy bench loadtest clean
 
 all: build
 
@@ -35,16 +35,10 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## serve: the HTTP server does not exist yet (see the open issues); build and show what winnow does today.
+## serve: build (release) and start the API on 127.0.0.1:8080 with ./winnow.sqlite and models/default.winnow.
+## On first start it prints an admin key and a curl to try. Settings: see README (Configuration).
 serve: release
-	@echo
-	@echo "Winnow's HTTP API is not built yet; the command-line tool is ready:"
-	@echo
-	@$(WINNOW) --help
-	@echo
-	@echo "Scoring an example with the bundled model (models/default.winnow):"
-	@$(WINNOW) score --model models/default.winnow "WINNER!! You have been selected for a FREE prize. Call 09061701461 now"
-	@$(WINNOW) score --model models/default.winnow "are we still on for lunch tomorrow?"
+	$(WINNOW) serve
 
 ## model: train the bundled default model from the public sets in ../shared/datasets and write its card.
 model: release
@@ -54,9 +48,15 @@ model: release
 accuracy: release
 	$(PYTHON) $(SHARED)/checks/accuracy.py --winnow $(WINNOW)
 
-## bench: speed and memory against scikit-learn on the same texts; writes BENCHMARKS.md.
+## bench: speed and memory against scikit-learn on the same texts, then the HTTP load test (wrk); writes BENCHMARKS.md.
 bench: release
 	bash scripts/bench.sh "$(SHARED)/datasets"
+	$(MAKE) loadtest
+
+## loadtest: only the HTTP load test of `winnow serve` with wrk (installs wrk as root if missing).
+loadtest: release
+	@command -v wrk >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk; else echo "Install wrk: sudo apt-get install wrk"; exit 1; fi; }
+	$(PYTHON) scripts/loadtest.py --winnow $(WINNOW)
 
 clean:
 	rm -rf .build .venv-bench

@@ -72,6 +72,6 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Learning"]),
+        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Learning", "Engine", "Storage"]),
     ]
 )

@@ -1,0 +1,179 @@
+import Engine
+import Foundation
+import Storage
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `winnow serve` as a real process on a free port over a real SQLite file.
+@Suite(.serialized) struct ServeEndToEndTests {
+    static let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("models/default.winnow").path
+
+    /// A running server and its port.
+    final class Server {
+        let process = Process()
+        let output = Pipe()
+        var port = 0
+        var printed = ""
+
+        init(database: String) throws {
+            process.executableURL = try #require(EndToEndTests.executable, "build the winnow executable first")
+            process.arguments = ["serve", "--port", "0", "--database", database, "--model", ServeEndToEndTests.model]
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let data = output.fileHandleForReading.availableData
+                if data.isEmpty { Thread.sleep(forTimeInterval: 0.05); continue }
+                printed += String(decoding: data, as: UTF8.self)
+                // The banner ends with the listening line, or (first start) with the line about feed keys.
+                if let range = printed.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                   !printed.contains("First start") || printed.contains("Keys for feed services") {
+                    port = Int(printed[range].split(separator: ":").last!)!
+                    return
+                }
+            }
+            process.terminate()
+            throw CommandFailure("the server did not say where it listens: \(printed)")
+        }
+
+        func request(_ method: String, _ path: String, key: String?, body: String? = nil) async throws -> (Int, [String: Any]) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            request.httpMethod = method
+            if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+            if let body {
+                request.httpBody = Data(body.utf8)
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, json)
+        }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    struct CommandFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: model)))
+    func aDecisionSurvivesKillNineAndTheScheduleResumes() async throws {
+        let dir = try EndToEndTests.folder()
+        let database = dir + "/winnow.sqlite"
+        let created = try EndToEndTests.run(["keys", "create", "--role", "feed", "--name", "news-feed", "--database", database])
+        #expect(created.status == 0, "\(created.stderr)")
+        let key = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key.hasPrefix("wnw_"))
+
+        let first = try Server(database: database)
+        #expect(first.printed.contains("created the admin API key"))
+        #expect(first.printed.contains("curl -s http://127.0.0.1:\(first.port)/v1/items"))
+        let item = #"{"id": "post-1", "feed": "news", "text": "WINNER!! Claim your FREE prize now, call 09061701461"}"#
+        let (status, answer) = try await first.request("POST", "/v1/items", key: key, body: item)
+        #expect(status == 201)
+        let decision = (answer["decision"] as? [String: Any])?["action"] as? String
+        #expect(decision != nil)
+        first.kill9()  // right after the 2xx: nothing may be lost
+
+        let second = try Server(database: database)
+        #expect(!second.printed.contains("created the admin API key"))  // only on first start
+        let (again, stored) = try await second.request("GET", "/v1/items/post-1?feed=news", key: key)
+        #expect(again == 200)
+        #expect((stored["current"] as? [String: Any]).flatMap { ($0["decision"] as? [String: Any])?["action"] as? String } == decision)
+        let (retry, _) = try await second.request("POST", "/v1/items", key: key, body: item)
+        #expect(retry == 200)  // idempotent across restarts
+        let (unauthorized, body) = try await second.request("POST", "/v1/items", key: nil, body: item)
+        #expect(unauthorized == 401)
+        #expect((body["error"] as? [String: Any])?["code"] as? String == "unauthorized")
+        second.process.terminate()  // SIGTERM: graceful
+        second.process.waitUntilExit()
+        #expect(second.process.terminationStatus == 0)
+
+        // The schedule lives in the file: nothing is due yet, four rescores wait.
+        let rescore = try EndToEndTests.run(["rescore", "--due", "--database", database, "--model", Self.model])
+        #expect(rescore.status == 0, "\(rescore.stderr)")
+        #expect(rescore.stdout.contains("Rescored 0 due items; 4 rescores scheduled later."))
+    }
+
+    @Test(.enabled(if: EndToEndTests.executable != nil))
+    func keysCanBeListedAndRevoked() throws {
+        let dir = try EndToEndTests.folder()
+        let database = dir + "/keys.sqlite"
+        #expect(try EndToEndTests.run(["keys", "create", "--role", "moderator", "--name", "ana", "--database", database]).status == 0)
+        let duplicate = try EndToEndTests.run(["keys", "create", "--role", "feed", "--name", "ana", "--database", database])
+        #expect(duplicate.status != 0)
+        #expect(duplicate.stderr.contains("exists already"))
+        let badRole = try EndToEndTests.run(["keys", "create", "--role", "boss", "--name", "x", "--database", database])
+        #expect(badRole.status != 0)
+        let list = try EndToEndTests.run(["keys", "list", "--database", database])
+        #expect(list.stdout.contains("ana"))
+        #expect(list.stdout.contains("moderator"))
+        #expect(!list.stdout.contains("wnw_"))  // never the secret
+        #expect(try EndToEndTests.run(["keys", "revoke", "ana", "--database", database]).status == 0)
+        let again = try EndToEndTests.run(["keys", "revoke", "ana", "--database", database])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("No live key called 'ana'"))
+    }
+
+    @Test(.enabled(if: EndToEndTests.executable != nil))
+    func serveRefusesABadModelOrConfiguration() throws {
+        let dir = try EndToEndTests.folder()
+        try Data("not a model".utf8).write(to: URL(fileURLWithPath: dir + "/bad.winnow"))
+        let bad = try EndToEndTests.run(["serve", "--port", "0", "--database", dir + "/w.sqlite", "--model", dir + "/bad.winnow"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("not a Winnow model file"))
+        try Data(#"{"engine": {"rule": {"viralFactr": 3}}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/c.json"))
+        let typo = try EndToEndTests.run(["serve", "--config", dir + "/c.json"])
+        #expect(typo.status != 0)
+        #expect(typo.stderr.contains("unknown key 'engine.rule.viralFactr'"))
+    }
+}
+
+/// `winnow train --stage engagement` on a database with labelled, engaged items.
+@Suite struct EngagementTrainingTests {
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func trainsFromTheStoreOnceThereAreEnoughLabels() async throws {
+        let dir = try EndToEndTests.folder()
+        let database = dir + "/w.sqlite"
+        let store = try SQLiteStore(path: database)
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let engine = ScoringEngine()
+        let policy = Policy.standard(feed: "default", classes: ["clear", "spam"])
+        func add(_ n: Range<Int>, labelled: Bool) async throws {
+            for i in n {
+                let harmful = i % 3 == 0
+                let item = ItemSubmission(id: "i\(i)", text: harmful ? "free prize call now \(i)" : "see you at lunch \(i)", createdAt: t0)
+                let score = TextScore(classes: ["clear", "spam"], probabilities: [0.5, 0.5], evidence: 1, reasons: [], modelVersion: "m")
+                _ = try await store.createItems([NewItem(submission: item, receivedAt: t0, createdAt: t0,
+                                                         result: engine.creation(item, text: score, policy: policy, receivedAt: t0), rescoreAt: [])])
+                let counters = Engagement(views: 100 + i, likes: harmful ? 1 : 10, reports: harmful ? 5 : 0)
+                _ = try await store.recordEngagement(feed: "default", id: "i\(i)", snapshot: EngagementSnapshot(at: t0.addingTimeInterval(3600), counters: counters)) { _ in nil }
+                if labelled {
+                    try await store.addLabel(LabelRecord(feed: "default", itemID: "i\(i)", label: harmful ? "spam" : "clear", source: "review", by: "t", at: t0))
+                }
+            }
+        }
+        try await add(0..<100, labelled: true)
+        let early = try EndToEndTests.run(["train", "--stage", "engagement", "--database", database, "--model", ServeEndToEndTests.model])
+        #expect(early.status != 0)
+        #expect(early.stderr.contains("Only 100 labelled items with engagement"))
+        try await add(100..<260, labelled: true)
+        let trained = try EndToEndTests.run(["train", "--stage", "engagement", "--database", database, "--model", ServeEndToEndTests.model])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(trained.stdout.contains("260 labelled items with engagement (87 harmful)"))
+        let model = try #require(try await store.latestEngagementModel())
+        #expect(model.examples == 260)
+        // Reports per view separate the two kinds here: its weight is the largest.
+        let reportWeight = model.weights[EngagementFeatures.names.firstIndex(of: "log_report_rate")!]
+        #expect(reportWeight > 0)
+    }
+}

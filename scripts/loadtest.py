@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""HTTP load test of `winnow serve` (release build) with wrk on loopback; writes its section of BENCHMARKS.md.
+
+Starts the server on a free port with a fresh SQLite file in a temporary folder and the bundled model, creates a
+feed key, then runs wrk (scripts/wrk/*.lua) for single-item POST /v1/items, 1,000-item batches and engagement
+updates. The section between the load-test markers in BENCHMARKS.md is replaced; the rest of the file is kept.
+"""
+import argparse, os, platform, re, socket, subprocess, sys, tempfile, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--winnow', default='.build/release/winnow')
+ap.add_argument('--model', default='models/default.winnow')
+ap.add_argument('--out', default='BENCHMARKS.md')
+ap.add_argument('--duration', type=int, default=15)
+ap.add_argument('--connections', type=int, default=64)
+args = ap.parse_args()
+
+BEGIN, END = '<!-- load-test:begin -->', '<!-- load-test:end -->'
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wrk(script, connections, threads, env, duration):
+    cmd = ['wrk', f'-t{threads}', f'-c{connections}', f'-d{duration}s', '--latency', '-s', os.path.join(here, 'wrk', script), f'http://127.0.0.1:{port}']
+    out = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
+    def latency(p):
+        m = re.search(rf'^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$', out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == 'us' else value * 1000 if unit == 's' else value
+    rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
+    bad = re.search(r'Non-2xx or 3xx responses:\s+(\d+)', out)
+    errors = re.search(r'Socket errors: (.*)', out)
+    return dict(cmd=' '.join(cmd[:-1]) + ' URL', rps=rps, p50=latency(50), p99=latency(99), non2xx=int(bad.group(1)) if bad else 0,
+                socket_errors=errors.group(1) if errors else 'none', raw=out)
+
+
+tmp = tempfile.mkdtemp(prefix='winnow-load-')
+db = os.path.join(tmp, 'winnow.sqlite')
+key = subprocess.run([args.winnow, 'keys', 'create', '--role', 'feed', '--name', 'load', '--database', db],
+                     capture_output=True, text=True, check=True).stdout.strip()
+port = free_port()
+server = subprocess.Popen([args.winnow, 'serve', '--port', str(port), '--database', db, '--model', args.model],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, 'LOG_LEVEL': 'warning'})
+for line in server.stdout:
+    if 'listening on' in line:
+        break
+time.sleep(0.5)
+try:
+    env = {'WINNOW_KEY': key}
+    single = wrk('items.lua', args.connections, 2, env, args.duration)
+    batch = wrk('batch.lua', 4, 2, {**env, 'BATCH_SIZE': '1000'}, args.duration)
+    engagement = wrk('engagement.lua', args.connections, 2, {**env, 'ITEMS': '1000'}, args.duration)
+    rss = 0
+    for line in open(f'/proc/{server.pid}/status'):
+        if line.startswith('VmHWM'):
+            rss = int(line.split()[1]) // 1024
+finally:
+    server.terminate()
+    server.wait(timeout=30)
+size = os.path.getsize(db) // (1 << 20)
+
+cpu = 'unknown'
+for line in open('/proc/cpuinfo'):
+    if line.startswith('model name'):
+        cpu = line.split(':', 1)[1].strip()
+        break
+items_goal = single['rps'] >= 5000 and single['p99'] < 25
+batch_goal = batch['rps'] * 1000 >= 50000
+lines = [
+    BEGIN,
+    '## HTTP load test (`winnow serve`, release build, wrk on loopback)',
+    '',
+    f'Produced by `make bench` (or `python3 scripts/loadtest.py`) on {time.strftime("%Y-%m-%d")}: {cpu}, {os.cpu_count()} cores, '
+    f'{platform.system()} {platform.release()}. wrk runs on the same two cores as the server. The server uses a fresh SQLite file '
+    f'(WAL, synchronous=NORMAL: a 2xx answer is committed and survives kill -9) and the bundled model; every request carries a feed key.',
+    '',
+    '| load | command | requests/s | items/s | p50 | p99 | non-2xx |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    f'| single-item `POST /v1/items` (new item each) | `{single["cmd"]}` | {single["rps"]:,.0f} | {single["rps"]:,.0f} | {single["p50"]:.2f} ms | {single["p99"]:.2f} ms | {single["non2xx"]} |',
+    f'| `POST /v1/items:batch`, 1,000 items each | `BATCH_SIZE=1000 {batch["cmd"]}` | {batch["rps"]:,.1f} | {batch["rps"] * 1000:,.0f} | {batch["p50"]:.1f} ms | {batch["p99"]:.1f} ms | {batch["non2xx"]} |',
+    f'| `POST /v1/items/{{id}}/engagement` (1,000 items, rising counters) | `{engagement["cmd"]}` | {engagement["rps"]:,.0f} | - | {engagement["p50"]:.2f} ms | {engagement["p99"]:.2f} ms | {engagement["non2xx"]} |',
+    '',
+    f'Goals (issue 4): at least 5,000 single-item requests/s with p99 under 25 ms: **{"met" if items_goal else "not met"}**; '
+    f'at least 50,000 items/s in batches: **{"met" if batch_goal else "not met"}**. Server peak RSS {rss} MiB; database after the run {size} MiB. '
+    'Writes from concurrent requests share one SQLite transaction (group commit, a savepoint each).',
+    END,
+]
+section = '\n'.join(lines)
+text = open(args.out).read() if os.path.exists(args.out) else '# Benchmarks\n'
+if BEGIN in text and END in text:
+    text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+else:
+    text = text.rstrip('\n') + '\n\n' + section + '\n'
+open(args.out, 'w').write(text)
+print(section)
+for name, r in [('single', single), ('batch', batch), ('engagement', engagement)]:
+    if r['non2xx'] or r['socket_errors'] != 'none':
+        print(f'warning: {name}: {r["non2xx"]} non-2xx answers, socket errors: {r["socket_errors"]}', file=sys.stderr)
