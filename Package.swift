@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(name: "winnow", dependencies: ["WinnowCLI"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Engine"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Engine", "Learning"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -151,7 +151,20 @@ public struct EngagementTriggers: Codable, Equatable, Sendable {
     }
 }
 
-/// The ages at which stage 3 rescores an item.
+/// A scheduled stage-3 rescore: the age it stands for and when it is due.
+public struct ScheduledRescore: Codable, Equatable, Sendable {
+    public var ageHours: Double
+    public var at: Date
+
+    public init(ageHours: Double, at: Date) {
+        self.ageHours = ageHours
+        self.at = at
+    }
+}
+
+/// The ages at which stage 3 rescores an item. Only the next rescore of an item is stored; each rescore schedules
+/// the one after it. A rescore that runs late (the server was down) stands for the latest age already reached,
+/// so missed ages collapse into one rescore instead of several in a row on the same data.
 public struct RescoreSchedule: Codable, Equatable, Sendable {
     public var agesHours: [Double]
 
@@ -159,13 +172,21 @@ public struct RescoreSchedule: Codable, Equatable, Sendable {
         self.agesHours = agesHours
     }
 
-    /// Due times for an item created at `createdAt` and received at `receivedAt`: ages already past on arrival
-    /// are skipped (a back-filled item is not rescored on the spot).
-    public func dueTimes(createdAt: Date, receivedAt: Date) -> [(ageHours: Double, at: Date)] {
-        agesHours.sorted().compactMap { age in
+    /// The first rescore due after `after` (ages already past on arrival are skipped: a back-filled item is not
+    /// rescored on the spot); nil when every age has passed.
+    public func next(createdAt: Date, after: Date) -> ScheduledRescore? {
+        for age in agesHours.sorted() {
             let due = createdAt.addingTimeInterval(age * 3600)
-            return due > receivedAt ? (age, due) : nil
+            if due > after { return ScheduledRescore(ageHours: age, at: due) }
         }
+        return nil
+    }
+
+    /// For a rescore running at `now`: the age it stands for (the latest age reached by now, at least the
+    /// scheduled one) and the rescore after it.
+    public func step(scheduled: ScheduledRescore, createdAt: Date, now: Date) -> (ageHours: Double, next: ScheduledRescore?) {
+        let reached = agesHours.filter { createdAt.addingTimeInterval($0 * 3600) <= now }.max() ?? scheduled.ageHours
+        return (max(reached, scheduled.ageHours), next(createdAt: createdAt, after: max(now, scheduled.at)))
     }
 
     public static func label(ageHours: Double) -> String {

@@ -74,6 +74,14 @@ public struct PolicyDecision: Codable, Equatable, Sendable {
     public var policyVersion: Int
     /// A sentence for the item's history.
     public var reason: String
+
+    public init(action: Action, label: String?, probability: Double?, policyVersion: Int, reason: String) {
+        self.action = action
+        self.label = label
+        self.probability = probability
+        self.policyVersion = policyVersion
+        self.reason = reason
+    }
 }
 
 /// A feed's moderation policy: per-class cut-offs on calibrated probabilities, versioned data.

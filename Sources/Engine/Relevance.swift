@@ -70,6 +70,13 @@ public struct RelevanceScore: Codable, Equatable, Sendable {
     public var engagement: Double
     public var freshness: Double
     public var relevance: Double
+
+    public init(quality: Double, engagement: Double, freshness: Double, relevance: Double) {
+        self.quality = quality
+        self.engagement = engagement
+        self.freshness = freshness
+        self.relevance = relevance
+    }
 }
 
 public enum Relevance {

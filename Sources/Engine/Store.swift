@@ -22,20 +22,20 @@ public struct APIKeyRecord: Codable, Equatable, Sendable {
     }
 }
 
-/// An item ready to store: the submission and its stage-1 result, with the times stage 3 is due.
+/// An item ready to store: the submission and its stage-1 result, with its first stage-3 rescore.
 public struct NewItem: Sendable {
     public var submission: ItemSubmission
     public var receivedAt: Date
     public var createdAt: Date
     public var result: StageResult
-    public var rescoreAt: [(ageHours: Double, at: Date)]
+    public var nextRescore: ScheduledRescore?
 
-    public init(submission: ItemSubmission, receivedAt: Date, createdAt: Date, result: StageResult, rescoreAt: [(ageHours: Double, at: Date)]) {
+    public init(submission: ItemSubmission, receivedAt: Date, createdAt: Date, result: StageResult, nextRescore: ScheduledRescore?) {
         self.submission = submission
         self.receivedAt = receivedAt
         self.createdAt = createdAt
         self.result = result
-        self.rescoreAt = rescoreAt
+        self.nextRescore = nextRescore
     }
 }
 
@@ -88,15 +88,24 @@ public struct EngagementOutcome: Sendable, Equatable {
 /// A stage-3 rescore that is due.
 public struct DueRescore: Sendable {
     public var state: ItemState
-    public var ageHours: Double
-    public var dueAt: Date
+    public var scheduled: ScheduledRescore
     public var baseline: FeedBaseline
 
-    public init(state: ItemState, ageHours: Double, dueAt: Date, baseline: FeedBaseline) {
+    public init(state: ItemState, scheduled: ScheduledRescore, baseline: FeedBaseline) {
         self.state = state
-        self.ageHours = ageHours
-        self.dueAt = dueAt
+        self.scheduled = scheduled
         self.baseline = baseline
+    }
+}
+
+/// What a due rescore produced: the stage result and the rescore after it (nil: the schedule is done).
+public struct Rescored: Sendable {
+    public var result: StageResult
+    public var next: ScheduledRescore?
+
+    public init(result: StageResult, next: ScheduledRescore?) {
+        self.result = result
+        self.next = next
     }
 }
 
@@ -139,12 +148,12 @@ public protocol Store: Sendable {
     /// when `decide` returns a result, appends it as the item's new stage. Nil for an unknown item.
     func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
                           decide: @escaping @Sendable (EngagementContext) throws -> StageResult?) async throws -> EngagementOutcome?
-    /// Runs `decide` on up to `limit` rescores due at or before `now`, oldest first, appends the results and marks
-    /// them done; returns how many ran.
-    func rescoreDue(now: Date, limit: Int, decide: @escaping @Sendable (DueRescore) throws -> StageResult) async throws -> Int
+    /// Runs `decide` on up to `limit` rescores due at or before `now`, oldest first, appends the results and
+    /// schedules the next ones; returns how many ran.
+    func rescoreDue(now: Date, limit: Int, decide: @escaping @Sendable (DueRescore) throws -> Rescored) async throws -> Int
     /// The earliest due time of a pending rescore.
     func oldestDueRescore() async throws -> Date?
-    /// Pending rescores.
+    /// Items with a rescore scheduled.
     func pendingRescores() async throws -> Int
 
     // Policies

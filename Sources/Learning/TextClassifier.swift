@@ -283,6 +283,13 @@ public struct Reason: Codable, Equatable, Sendable {
     public var feature: String
     public var kind: FeatureOrigin.Kind
     public var contribution: Double
+
+    public init(label: String, feature: String, kind: FeatureOrigin.Kind, contribution: Double) {
+        self.label = label
+        self.feature = feature
+        self.kind = kind
+        self.contribution = contribution
+    }
 }
 
 /// The answer for one text.

@@ -51,6 +51,51 @@ enum API {
         var createdAt: Date
         var changed: String?
 
+        /// The answer as JSON, written by hand (the hot path); `ServerTests` checks it equals the `Encodable` form.
+        func write(_ w: inout JSONWriter) {
+            w.object { w in
+                w.field("changed", ifPresent: changed)
+                w.field("createdAt", createdAt)
+                w.object("decision") { w in
+                    w.field("action", decision.action.rawValue)
+                    w.field("label", ifPresent: decision.label)
+                    w.field("policyVersion", decision.policyVersion)
+                    w.field("priority", ifPresent: decision.priority?.rawValue)
+                    w.field("probability", ifPresent: decision.probability)
+                    w.field("reason", decision.reason)
+                }
+                w.field("evidence", evidence)
+                w.field("feed", feed)
+                w.field("id", id)
+                w.field("label", label)
+                w.field("modelVersion", modelVersion)
+                w.field("policyVersion", policyVersion)
+                w.object("probabilities") { w in
+                    for (name, p) in probabilities.sorted(by: { $0.key < $1.key }) { w.field(name, p) }
+                }
+                w.array("reasons") { w in
+                    for reason in reasons {
+                        w.object { w in
+                            w.field("contribution", reason.contribution)
+                            w.field("feature", reason.feature)
+                            w.field("kind", reason.kind.rawValue)
+                            w.field("label", reason.label)
+                        }
+                    }
+                }
+                w.field("relevance", relevance)
+                w.object("relevanceFactors") { w in
+                    w.field("engagement", relevanceFactors.engagement)
+                    w.field("freshness", relevanceFactors.freshness)
+                    w.field("quality", relevanceFactors.quality)
+                    w.field("relevance", relevanceFactors.relevance)
+                }
+                w.field("scoredAt", scoredAt)
+                w.field("stage", stage.rawValue)
+                w.field("trigger", trigger)
+            }
+        }
+
         init(_ state: ItemState) {
             let r = state.current
             id = state.submission.id
@@ -74,6 +119,23 @@ enum API {
     }
 
     struct BatchResult: Encodable {
+        /// Written by `JSONWriter` on the hot path; the same keys as the `Encodable` form.
+        func write(_ w: inout JSONWriter) {
+            w.object { w in
+                if let error {
+                    w.object("error") { w in
+                        w.field("code", error.code)
+                        w.field("field", ifPresent: error.field)
+                        w.field("message", error.message)
+                    }
+                }
+                w.field("id", id)
+                w.field("index", index)
+                if let item { w.key("item"); item.write(&w) }
+                w.field("status", status)
+            }
+        }
+
         var index: Int
         var id: String
         /// 201 stored now, 200 stored before (the stored answer), 409 conflict, 413/422 invalid.
@@ -87,6 +149,15 @@ enum API {
         var existing: Int
         var failed: Int
         var results: [BatchResult]
+
+        func write(_ w: inout JSONWriter) {
+            w.object { w in
+                w.field("created", created)
+                w.field("existing", existing)
+                w.field("failed", failed)
+                w.array("results") { w in for result in results { result.write(&w) } }
+            }
+        }
     }
 
     /// `POST /v1/items/{id}/engagement`: cumulative counters (missing ones are 0) at `at` (default: now).
@@ -106,6 +177,29 @@ enum API {
     }
 
     struct EngagementAnswer: Encodable {
+        func write(_ w: inout JSONWriter) {
+            w.object { w in
+                if let engagement {
+                    w.object("engagement") { w in
+                        w.field("at", engagement.at)
+                        w.object("counters") { w in
+                            let c = engagement.counters
+                            w.field("comments", c.comments)
+                            w.field("hides", c.hides)
+                            w.field("likes", c.likes)
+                            w.field("reports", c.reports)
+                            w.field("shares", c.shares)
+                            w.field("views", c.views)
+                        }
+                    }
+                }
+                w.key("item")
+                item.write(&w)
+                w.field("recorded", recorded)
+                w.field("rescored", rescored)
+            }
+        }
+
         /// Whether stage 2 ran on this update.
         var rescored: Bool
         /// False when this exact snapshot was recorded before.

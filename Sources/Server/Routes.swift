@@ -81,8 +81,8 @@ public struct Routes: Sendable {
         try context.require(.feed)
         let body = try await JSON.decode(API.ItemRequest.self, from: request, limit: configuration.maxBodyBytes)
         switch try await service.submit([body.submission])[0] {
-        case let .created(state): return JSON.response(API.ItemAnswer(state), status: .created)
-        case let .existing(state): return JSON.response(API.ItemAnswer(state), status: .ok)
+        case let .created(state): return JSON.response(status: .created) { API.ItemAnswer(state).write(&$0) }
+        case let .existing(state): return JSON.response(status: .ok) { API.ItemAnswer(state).write(&$0) }
         case let .conflict(state): throw conflict(state)
         case let .invalid(error): throw APIError.validation(error)
         }
@@ -126,7 +126,7 @@ public struct Routes: Sendable {
                                             error: .init(code: error.code, message: error.message, field: "items[\(index)].\(validation.field)")))
             }
         }
-        return JSON.response(answer)
+        return JSON.response(capacity: 1_024 * answer.results.count) { answer.write(&$0) }
     }
 
     /// The item id from the path and the feed from the query (default "default").
@@ -162,8 +162,9 @@ public struct Routes: Sendable {
         let (feed, id) = try address(request, context, bodyFeed: body.feed)
         let snapshot = EngagementSnapshot(at: body.at ?? service.clock(), counters: body.counters)
         guard let outcome = try await service.engagement(feed: feed, id: id, snapshot: snapshot) else { throw notFound(feed: feed, id: id) }
-        return JSON.response(API.EngagementAnswer(rescored: outcome.result != nil, recorded: outcome.recorded, engagement: outcome.state.engagement,
-                                                  item: API.ItemAnswer(outcome.state)))
+        let answer = API.EngagementAnswer(rescored: outcome.result != nil, recorded: outcome.recorded, engagement: outcome.state.engagement,
+                                          item: API.ItemAnswer(outcome.state))
+        return JSON.response { answer.write(&$0) }
     }
 
     @Sendable func rank(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {

@@ -105,7 +105,7 @@ public final class ScoringService: Sendable {
             let result = engine.creation(item, text: text, policy: policy(feed: item.feed), receivedAt: now)
             let createdAt = item.createdAt ?? now
             fresh.append(NewItem(submission: item, receivedAt: now, createdAt: createdAt, result: result,
-                                 rescoreAt: engine.configuration.schedule.dueTimes(createdAt: createdAt, receivedAt: now)))
+                                 nextRescore: engine.configuration.schedule.next(createdAt: createdAt, after: now)))
             positions.append(i)
         }
         if !fresh.isEmpty {
@@ -169,11 +169,12 @@ public final class ScoringService: Sendable {
                 let text = model.score(due.state.submission.text, reasons: engine.configuration.reasons)
                 let feed = due.state.submission.feed
                 let policy = policies[feed] ?? Policy.standard(feed: feed, classes: classes, clearLabel: clearLabel).with(version: 0)
-                let result = engine.rescore(stage: .time, trigger: "scheduled \(RescoreSchedule.label(ageHours: due.ageHours))", state: due.state,
+                let step = engine.configuration.schedule.step(scheduled: due.scheduled, createdAt: due.state.createdAt, now: now)
+                let result = engine.rescore(stage: .time, trigger: "scheduled \(RescoreSchedule.label(ageHours: step.ageHours))", state: due.state,
                                             engagement: due.state.engagement, text: text, policy: policy, baseline: due.baseline,
                                             engagementModel: engagementModel, now: max(now, due.state.current.scoredAt))
                 metrics.decision(stage: .time, action: result.decision.action)
-                return result
+                return Rescored(result: result, next: step.next)
             }
             total += ran
             if ran < batch { break }

@@ -15,24 +15,28 @@ extension SQLiteStore {
                   submission TEXT NOT NULL,
                   received_at REAL NOT NULL,
                   created_at REAL NOT NULL,
-                  current TEXT NOT NULL,
-                  action TEXT NOT NULL CHECK (action IN ('allow', 'demote', 'review', 'remove')),
+                  -- the sequence number of the latest stage result: the item's current decision
+                  stages INTEGER NOT NULL CHECK (stages >= 1),
                   engagement TEXT,
                   log_velocity REAL,
                   last_engagement_stage_age REAL,
+                  next_rescore_at REAL,
+                  next_rescore_age REAL CHECK (next_rescore_age > 0),
+                  CHECK ((next_rescore_at IS NULL) = (next_rescore_age IS NULL)),
                   UNIQUE (feed, external_id)
                 );
+                CREATE INDEX item_rescore_due ON item(next_rescore_at) WHERE next_rescore_at IS NOT NULL;
                 CREATE TABLE stage_result (
-                  id INTEGER PRIMARY KEY,
                   item INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+                  seq INTEGER NOT NULL CHECK (seq >= 1),
                   stage TEXT NOT NULL CHECK (stage IN ('creation', 'engagement', 'time')),
                   scored_at REAL NOT NULL,
                   model_version TEXT NOT NULL,
                   policy_version INTEGER NOT NULL CHECK (policy_version >= 0),
                   action TEXT NOT NULL CHECK (action IN ('allow', 'demote', 'review', 'remove')),
-                  body TEXT NOT NULL
-                );
-                CREATE INDEX stage_result_by_item ON stage_result(item, id);
+                  body TEXT NOT NULL,
+                  PRIMARY KEY (item, seq)
+                ) WITHOUT ROWID;
                 CREATE TABLE engagement_snapshot (
                   id INTEGER PRIMARY KEY,
                   item INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
@@ -45,13 +49,6 @@ extension SQLiteStore {
                   hides INTEGER NOT NULL CHECK (hides >= 0),
                   UNIQUE (item, at, views, likes, shares, comments, reports, hides)
                 );
-                CREATE TABLE rescore_due (
-                  item INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
-                  age_hours REAL NOT NULL CHECK (age_hours > 0),
-                  due_at REAL NOT NULL,
-                  PRIMARY KEY (item, age_hours)
-                ) WITHOUT ROWID;
-                CREATE INDEX rescore_due_by_time ON rescore_due(due_at);
                 CREATE TABLE feed_baseline (
                   feed TEXT PRIMARY KEY,
                   items INTEGER NOT NULL CHECK (items >= 0),

@@ -51,31 +51,29 @@ public final class SQLiteStore: Store {
     // MARK: Items
 
     public func createItems(_ items: [NewItem]) async throws -> [CreateOutcome] {
-        let encoded = try items.map { item in
-            (item, try Codec.encode(item.submission), try Codec.encode(item.result), item.submission.contentDigest)
+        let encoded = items.map { item in
+            (item, StoredJSON.submission(item.submission), StoredJSON.stageResult(item.result), item.submission.contentDigest)
         }
         return try await commits.run { db in
             var outcomes: [CreateOutcome] = []
             outcomes.reserveCapacity(encoded.count)
+            let insertItem = try db.cachedStatement(sql: """
+                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
+                VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (feed, external_id) DO NOTHING
+                """)
             for (item, submission, result, digest) in encoded {
-                if let existing = try Self.itemRow(db, feed: item.submission.feed, id: item.submission.id) {
+                let s = item.submission
+                try insertItem.execute(arguments: [s.feed, s.id, digest, submission, item.receivedAt.timeIntervalSince1970,
+                                                   item.createdAt.timeIntervalSince1970, item.nextRescore?.at.timeIntervalSince1970, item.nextRescore?.ageHours])
+                guard db.changesCount > 0 else {
+                    // Stored before: the same content is a retry, other content a conflict.
+                    let existing = try Self.itemRow(db, feed: s.feed, id: s.id)!
                     let state = try Self.state(existing)
                     outcomes.append(existing["digest"] as String == digest ? .existing(state) : .conflict(state))
                     continue
                 }
-                try db.cachedStatement(sql: """
-                    INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, current, action)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [item.submission.feed, item.submission.id, digest, submission,
-                                             item.receivedAt.timeIntervalSince1970, item.createdAt.timeIntervalSince1970,
-                                             result, item.result.decision.action.rawValue])
-                let rowID = db.lastInsertedRowID
-                try Self.insertStage(db, item: rowID, result: item.result, body: result)
-                let due = try db.cachedStatement(sql: "INSERT INTO rescore_due (item, age_hours, due_at) VALUES (?, ?, ?)")
-                for (age, at) in item.rescoreAt {
-                    try due.execute(arguments: [rowID, age, at.timeIntervalSince1970])
-                }
-                outcomes.append(.created(ItemState(submission: item.submission, receivedAt: item.receivedAt, createdAt: item.createdAt,
+                try Self.insertStage(db, item: db.lastInsertedRowID, seq: 1, result: item.result, body: result)
+                outcomes.append(.created(ItemState(submission: s, receivedAt: item.receivedAt, createdAt: item.createdAt,
                                                    current: item.result, engagement: nil)))
             }
             return outcomes
@@ -97,7 +95,7 @@ public final class SQLiteStore: Store {
             guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
             let rowID: Int64 = row["id"]
             var entries: [HistoryEntry] = []
-            for stage in try Row.fetchAll(db, sql: "SELECT body FROM stage_result WHERE item = ? ORDER BY id", arguments: [rowID]) {
+            for stage in try Row.fetchAll(db, sql: "SELECT body FROM stage_result WHERE item = ? ORDER BY seq", arguments: [rowID]) {
                 entries.append(.stage(try Codec.decode(StageResult.self, stage["body"])))
             }
             for snapshot in try Row.fetchAll(db, sql: "SELECT * FROM engagement_snapshot WHERE item = ? ORDER BY at, id", arguments: [rowID]) {
@@ -145,44 +143,38 @@ public final class SQLiteStore: Store {
                                             lastEngagementStageAgeHours: row["last_engagement_stage_age"])
             let result = try decide(context)
             var lastStageAge: Double? = row["last_engagement_stage_age"]
+            var stages: Int = row["stages"]
             if let result {
-                let body = try Codec.encode(result)
-                try Self.insertStage(db, item: rowID, result: result, body: body)
+                stages += 1
+                try Self.insertStage(db, item: rowID, seq: stages, result: result, body: StoredJSON.stageResult(result))
                 updated.current = result
                 lastStageAge = result.inputs.ageHours
-                try db.cachedStatement(sql: "UPDATE item SET current = ?, action = ? WHERE id = ?")
-                    .execute(arguments: [body, result.decision.action.rawValue, rowID])
             }
-            try db.cachedStatement(sql: "UPDATE item SET engagement = ?, log_velocity = ?, last_engagement_stage_age = ? WHERE id = ?")
-                .execute(arguments: [try Codec.encode(merged), newVelocity, lastStageAge, rowID])
+            try db.cachedStatement(sql: "UPDATE item SET engagement = ?, log_velocity = ?, last_engagement_stage_age = ?, stages = ? WHERE id = ?")
+                .execute(arguments: [StoredJSON.snapshot(merged), newVelocity, lastStageAge, stages, rowID])
             return EngagementOutcome(state: updated, result: result, recorded: true)
         }
     }
 
-    public func rescoreDue(now: Date, limit: Int, decide: @escaping @Sendable (DueRescore) throws -> StageResult) async throws -> Int {
+    public func rescoreDue(now: Date, limit: Int, decide: @escaping @Sendable (DueRescore) throws -> Rescored) async throws -> Int {
         try await commits.run { db -> Int in
             let due = try Row.fetchAll(db, sql: """
-                SELECT d.item AS due_item, d.age_hours, d.due_at, i.* FROM rescore_due d JOIN item i ON i.id = d.item
-                WHERE d.due_at <= ? ORDER BY d.due_at LIMIT ?
+                SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+                WHERE i.next_rescore_at IS NOT NULL AND i.next_rescore_at <= ? ORDER BY i.next_rescore_at LIMIT ?
                 """, arguments: [now.timeIntervalSince1970, limit])
             var baselines: [String: FeedBaseline] = [:]
             for row in due {
-                let rowID: Int64 = row["due_item"]
-                let age: Double = row["age_hours"]
-                var state = try Self.state(row)
+                let rowID: Int64 = row["id"]
+                let state = try Self.state(row)
                 let feed = state.submission.feed
                 let baseline = try baselines[feed] ?? Self.baseline(db, feed: feed)
                 baselines[feed] = baseline
-                // Several due ages of one item in one pass: each sees the previous result.
-                if let latest = try Row.fetchOne(db, sql: "SELECT current FROM item WHERE id = ?", arguments: [rowID]) {
-                    state.current = try Codec.decode(StageResult.self, latest["current"])
-                }
-                let result = try decide(DueRescore(state: state, ageHours: age, dueAt: Date(timeIntervalSince1970: row["due_at"]), baseline: baseline))
-                let body = try Codec.encode(result)
-                try Self.insertStage(db, item: rowID, result: result, body: body)
-                try db.cachedStatement(sql: "UPDATE item SET current = ?, action = ? WHERE id = ?")
-                    .execute(arguments: [body, result.decision.action.rawValue, rowID])
-                try db.cachedStatement(sql: "DELETE FROM rescore_due WHERE item = ? AND age_hours = ?").execute(arguments: [rowID, age])
+                let scheduled = ScheduledRescore(ageHours: row["next_rescore_age"], at: Date(timeIntervalSince1970: row["next_rescore_at"]))
+                let rescored = try decide(DueRescore(state: state, scheduled: scheduled, baseline: baseline))
+                let seq = (row["stages"] as Int) + 1
+                try Self.insertStage(db, item: rowID, seq: seq, result: rescored.result, body: StoredJSON.stageResult(rescored.result))
+                try db.cachedStatement(sql: "UPDATE item SET stages = ?, next_rescore_at = ?, next_rescore_age = ? WHERE id = ?")
+                    .execute(arguments: [seq, rescored.next?.at.timeIntervalSince1970, rescored.next?.ageHours, rowID])
             }
             return due.count
         }
@@ -190,12 +182,12 @@ public final class SQLiteStore: Store {
 
     public func oldestDueRescore() async throws -> Date? {
         try await writer.read { db in
-            try Double.fetchOne(db, sql: "SELECT MIN(due_at) FROM rescore_due").map(Date.init(timeIntervalSince1970:))
+            try Double.fetchOne(db, sql: "SELECT MIN(next_rescore_at) FROM item WHERE next_rescore_at IS NOT NULL").map(Date.init(timeIntervalSince1970:))
         }
     }
 
     public func pendingRescores() async throws -> Int {
-        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rescore_due") ?? 0 }
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM item WHERE next_rescore_at IS NOT NULL") ?? 0 }
     }
 
     // MARK: Policies
@@ -269,7 +261,8 @@ public final class SQLiteStore: Store {
             var baselines: [String: FeedBaseline] = [:]
             // The latest label per item wins (labels are append-only; a later judgement supersedes).
             let rows = try Row.fetchAll(db, sql: """
-                SELECT l.label AS human_label, i.* FROM item i
+                SELECT l.label AS human_label, i.*, s.body AS current FROM item i
+                JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
                 JOIN label l ON l.feed = i.feed AND l.item_id = i.external_id
                 WHERE i.engagement IS NOT NULL
                   AND l.id = (SELECT MAX(id) FROM label WHERE feed = i.feed AND item_id = i.external_id)
@@ -308,8 +301,12 @@ public final class SQLiteStore: Store {
 
     // MARK: Rows
 
+    /// The item's row with its current stage result as `current`.
     static func itemRow(_ db: Database, feed: String, id: String) throws -> Row? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM item WHERE feed = ? AND external_id = ?"), arguments: [feed, id])
+        try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+            WHERE i.feed = ? AND i.external_id = ?
+            """), arguments: [feed, id])
     }
 
     static func state(_ row: Row) throws -> ItemState {
@@ -322,10 +319,10 @@ public final class SQLiteStore: Store {
             engagement: try engagement.map { try Codec.decode(EngagementSnapshot.self, $0) })
     }
 
-    static func insertStage(_ db: Database, item: Int64, result: StageResult, body: String) throws {
+    static func insertStage(_ db: Database, item: Int64, seq: Int, result: StageResult, body: String) throws {
         try db.cachedStatement(sql: """
-            INSERT INTO stage_result (item, stage, scored_at, model_version, policy_version, action, body) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [item, result.stage.rawValue, result.scoredAt.timeIntervalSince1970, result.modelVersion,
+            INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [item, seq, result.stage.rawValue, result.scoredAt.timeIntervalSince1970, result.modelVersion,
                                      result.decision.policyVersion, result.decision.action.rawValue, body])
     }
 

@@ -214,6 +214,6 @@ struct Rescore: AsyncParsableCommand {
         let service = try await options.service(configuration)
         let count = try await service.rescoreDue(batch: configuration.schedulerBatch)
         let pending = try await service.store.pendingRescores()
-        print("Rescored \(count) due item\(count == 1 ? "" : "s"); \(pending) rescore\(pending == 1 ? "" : "s") scheduled later.")
+        print("Rescored \(count) due item\(count == 1 ? "" : "s"); \(pending) item\(pending == 1 ? " has" : "s have") a rescore scheduled later.")
     }
 }

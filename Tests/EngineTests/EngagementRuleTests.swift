@@ -79,11 +79,24 @@ import Testing
         #expect(triggers.fired(previous: Engagement(views: 4), current: Engagement(views: 5), ageHours: 0.5, lastEngagementStageAgeHours: 0.05) == "age≥15m")
     }
 
-    @Test func scheduleSkipsAgesPastOnArrival() {
+    @Test func scheduleSkipsAgesPastOnArrivalAndCollapsesMissedOnes() {
         let created = Date(timeIntervalSince1970: 1_000_000)
-        let due = RescoreSchedule().dueTimes(createdAt: created, receivedAt: created.addingTimeInterval(2 * 3600))
-        #expect(due.map(\.ageHours) == [6, 24, 72])
-        #expect(due[0].at == created.addingTimeInterval(6 * 3600))
+        let schedule = RescoreSchedule()
+        let hour = 3600.0
+        #expect(schedule.next(createdAt: created, after: created) == ScheduledRescore(ageHours: 1, at: created.addingTimeInterval(hour)))
+        // Received 2 hours after creation: the first rescore is the 6-hour one.
+        #expect(schedule.next(createdAt: created, after: created.addingTimeInterval(2 * hour)) == ScheduledRescore(ageHours: 6, at: created.addingTimeInterval(6 * hour)))
+        #expect(schedule.next(createdAt: created, after: created.addingTimeInterval(100 * hour)) == nil)
+        // On time: the 6-hour rescore stands for 6 h and schedules 24 h.
+        let onTime = schedule.step(scheduled: ScheduledRescore(ageHours: 6, at: created.addingTimeInterval(6 * hour)), createdAt: created,
+                                   now: created.addingTimeInterval(6 * hour + 5))
+        #expect(onTime.ageHours == 6)
+        #expect(onTime.next == ScheduledRescore(ageHours: 24, at: created.addingTimeInterval(24 * hour)))
+        // Late by two days: it stands for 24 h (the latest reached) and schedules 72 h.
+        let late = schedule.step(scheduled: ScheduledRescore(ageHours: 6, at: created.addingTimeInterval(6 * hour)), createdAt: created,
+                                 now: created.addingTimeInterval(50 * hour))
+        #expect(late.ageHours == 24)
+        #expect(late.next == ScheduledRescore(ageHours: 72, at: created.addingTimeInterval(72 * hour)))
         #expect(RescoreSchedule.label(ageHours: 72) == "3d")
         #expect(RescoreSchedule.label(ageHours: 6) == "6h")
     }

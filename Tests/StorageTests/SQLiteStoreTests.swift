@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Learning
 import Testing
 
 @testable import Storage
@@ -13,13 +14,15 @@ struct Items {
         let item = ItemSubmission(id: id, feed: feed, text: text ?? "text of \(id)", createdAt: at)
         let score = TextScore(classes: ["clear", "spam"], probabilities: [1 - spam, spam], evidence: 1, reasons: [], modelVersion: "m1")
         let result = engine.creation(item, text: score, policy: policy, receivedAt: at)
-        return NewItem(submission: item, receivedAt: at, createdAt: at, result: result, rescoreAt: engine.configuration.schedule.dueTimes(createdAt: at, receivedAt: at))
+        return NewItem(submission: item, receivedAt: at, createdAt: at, result: result, nextRescore: engine.configuration.schedule.next(createdAt: at, after: at))
     }
 
-    static func rescore(_ due: DueRescore, at: Date) -> StageResult {
+    static func rescore(_ due: DueRescore, at: Date) -> Rescored {
         let score = TextScore(classes: ["clear", "spam"], probabilities: [0.9, 0.1], evidence: 1, reasons: [], modelVersion: "m2")
-        return engine.rescore(stage: .time, trigger: "scheduled \(due.ageHours)h", state: due.state, engagement: due.state.engagement, text: score,
-                              policy: policy, baseline: due.baseline, engagementModel: nil, now: at)
+        let step = engine.configuration.schedule.step(scheduled: due.scheduled, createdAt: due.state.createdAt, now: at)
+        return Rescored(result: engine.rescore(stage: .time, trigger: "scheduled \(step.ageHours)h", state: due.state, engagement: due.state.engagement,
+                                               text: score, policy: policy, baseline: due.baseline, engagementModel: nil, now: at),
+                        next: step.next)
     }
 }
 
@@ -107,14 +110,15 @@ struct Items {
             #expect(ran == 2)
         }
         let reopened = try SQLiteStore(path: path)
-        #expect(try await reopened.pendingRescores() == 6)  // 6 h, 24 h, 72 h for each item
+        #expect(try await reopened.pendingRescores() == 2)  // each item's 6-hour rescore
         #expect(try await reopened.oldestDueRescore() == t0.addingTimeInterval(6 * 3600))
         #expect(try await reopened.item(feed: "default", id: "b")?.current.stage == .time)
         #expect(try await reopened.policy(feed: "default")?.version == 1)
         // Nothing is due before 6 h; at 7 h each item's 6-hour rescore runs once.
         #expect(try await reopened.rescoreDue(now: t0.addingTimeInterval(5 * 3600), limit: 100) { Items.rescore($0, at: t0) } == 0)
         #expect(try await reopened.rescoreDue(now: t0.addingTimeInterval(7 * 3600), limit: 100) { Items.rescore($0, at: t0.addingTimeInterval(7 * 3600)) } == 2)
-        #expect(try await reopened.pendingRescores() == 4)
+        #expect(try await reopened.pendingRescores() == 2)
+        #expect(try await reopened.oldestDueRescore() == t0.addingTimeInterval(24 * 3600))
         #expect(try await reopened.history(feed: "default", id: "a")?.count == 3)
     }
 
@@ -134,7 +138,7 @@ struct Items {
         }
         let items = try await store.items(feed: "default", ids: (0..<200).map { "item-\($0)" })
         #expect(items.count == 200)
-        #expect(try await store.pendingRescores() == 800)
+        #expect(try await store.pendingRescores() == 200)
     }
 
     @Test func aFailingWriteRollsBackAloneInItsGroup() async throws {
@@ -181,5 +185,38 @@ struct Items {
         let rows = try await store.labelledItemsWithEngagement()
         #expect(rows.map(\.label) == ["clear"])  // b has no engagement
         #expect(rows.first?.state.submission.id == "a")
+    }
+}
+
+@Suite struct StoredJSONTests {
+    static let tricky = "quote \" backslash \\ newline \n tab \t bell \u{7} del \u{7F} é 😀 <>&"
+
+    @Test func stageResultsRoundTripThroughTheDecoder() throws {
+        let inputs = StageInputs(trigger: Self.tricky, ageHours: 1.25, engagement: Engagement(views: 10, likes: 2, shares: 3, comments: 4, reports: 5, hides: 6),
+                                 velocity: 8.5, baselineVelocity: 1e-7, viral: true, baselineReportRate: 0.0021, engagementOddsRatio: 4.838581304133621,
+                                 engagementModel: "bayes", author: Author(id: "u\"1", accountAgeDays: 0.5, followers: 12, priorRemovals: 0))
+        let full = StageResult(
+            stage: .engagement, scoredAt: Date(timeIntervalSince1970: 1_800_000_000.123), modelVersion: "m@1",
+            probabilities: ["clear": 0.2, "spam": 0.7999999999999999, "z": 1e-300], label: "spam", evidence: 0.5,
+            decision: PolicyDecision(action: .review, label: "spam", probability: 0.8, policyVersion: 2, reason: "≥ cut-off"),
+            priority: .high, reasons: [Reason(label: "spam", feature: "free \"prize\"", kind: .ngram, contribution: -2.5e-5)],
+            relevance: RelevanceScore(quality: 0.2, engagement: 0.3, freshness: 1, relevance: 0.06), inputs: inputs, changed: "a → b")
+        let bare = StageResult(
+            stage: .creation, scoredAt: Date(timeIntervalSince1970: 0), modelVersion: "m", probabilities: ["clear": 1], label: "clear", evidence: 1,
+            decision: PolicyDecision(action: .allow, label: nil, probability: nil, policyVersion: 0, reason: "none"), priority: nil, reasons: [],
+            relevance: RelevanceScore(quality: 1, engagement: 0.5, freshness: 1, relevance: 0.5), inputs: StageInputs(trigger: "created", ageHours: 0))
+        for result in [full, bare] {
+            #expect(try Codec.decode(StageResult.self, StoredJSON.stageResult(result)) == result)
+        }
+    }
+
+    @Test func submissionsAndSnapshotsRoundTrip() throws {
+        let submission = ItemSubmission(id: "a\u{0}b", feed: "news", text: Self.tricky, language: "pt-BR",
+                                        author: Author(id: "u", accountAgeDays: 3.5, followers: nil, priorRemovals: 2), createdAt: Date(timeIntervalSince1970: 12.5))
+        #expect(try Codec.decode(ItemSubmission.self, StoredJSON.submission(submission)) == submission)
+        let plain = ItemSubmission(id: "x", text: "y")
+        #expect(try Codec.decode(ItemSubmission.self, StoredJSON.submission(plain)) == plain)
+        let snapshot = EngagementSnapshot(at: Date(timeIntervalSince1970: 99.25), counters: Engagement(views: 1, likes: 2, shares: 3, comments: 4, reports: 5, hides: 6))
+        #expect(try Codec.decode(EngagementSnapshot.self, StoredJSON.snapshot(snapshot)) == snapshot)
     }
 }

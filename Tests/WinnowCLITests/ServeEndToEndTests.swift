@@ -98,10 +98,10 @@ import FoundationNetworking
         second.process.waitUntilExit()
         #expect(second.process.terminationStatus == 0)
 
-        // The schedule lives in the file: nothing is due yet, four rescores wait.
+        // The schedule lives in the file: nothing is due yet, the item's 1-hour rescore waits.
         let rescore = try EndToEndTests.run(["rescore", "--due", "--database", database, "--model", Self.model])
         #expect(rescore.status == 0, "\(rescore.stderr)")
-        #expect(rescore.stdout.contains("Rescored 0 due items; 4 rescores scheduled later."))
+        #expect(rescore.stdout.contains("Rescored 0 due items; 1 item has a rescore scheduled later."))
     }
 
     @Test(.enabled(if: EndToEndTests.executable != nil))
@@ -154,7 +154,7 @@ import FoundationNetworking
                 let item = ItemSubmission(id: "i\(i)", text: harmful ? "free prize call now \(i)" : "see you at lunch \(i)", createdAt: t0)
                 let score = TextScore(classes: ["clear", "spam"], probabilities: [0.5, 0.5], evidence: 1, reasons: [], modelVersion: "m")
                 _ = try await store.createItems([NewItem(submission: item, receivedAt: t0, createdAt: t0,
-                                                         result: engine.creation(item, text: score, policy: policy, receivedAt: t0), rescoreAt: [])])
+                                                         result: engine.creation(item, text: score, policy: policy, receivedAt: t0), nextRescore: nil)])
                 let counters = Engagement(views: 100 + i, likes: harmful ? 1 : 10, reports: harmful ? 5 : 0)
                 _ = try await store.recordEngagement(feed: "default", id: "i\(i)", snapshot: EngagementSnapshot(at: t0.addingTimeInterval(3600), counters: counters)) { _ in nil }
                 if labelled {
