@@ -78,7 +78,7 @@ public struct ScoringEngine: Sendable {
     /// Checks a submission's fields.
     /// - Throws: `ValidationError` naming the first bad field.
     public func validate(_ item: ItemSubmission, path: String = "") throws {
-        guard !item.id.isEmpty, item.id.utf8.count <= 256, !item.id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard !item.id.isEmpty, item.id.utf8.count <= 256, !Self.hasControlCharacters(item.id) else {
             throw ValidationError(field: path + "id", "give the feed's own item id: 1-256 characters, no control characters")
         }
         guard Policy.isValidFeed(item.feed) else {
@@ -101,6 +101,12 @@ public struct ScoringEngine: Sendable {
             if let followers = author.followers, followers < 0 { throw ValidationError(field: path + "author.followers", "must be ≥ 0") }
             if let removals = author.priorRemovals, removals < 0 { throw ValidationError(field: path + "author.priorRemovals", "must be ≥ 0") }
         }
+    }
+
+    /// Control characters (C0, DEL, C1) in `s`; ASCII-only strings are checked byte by byte.
+    static func hasControlCharacters(_ s: String) -> Bool {
+        if s.utf8.allSatisfy({ $0 < 0x80 }) { return s.utf8.contains { $0 < 0x20 || $0 == 0x7F } }
+        return s.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     /// Checks an engagement update.

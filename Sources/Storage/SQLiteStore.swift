@@ -20,7 +20,9 @@ public final class SQLiteStore: Store {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
+            // WAL with synchronous=NORMAL: a commit survives the process being killed (not a power cut).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA cache_size = -32768")  // 32 MiB per connection
         }
         let pool: DatabasePool
         do {
