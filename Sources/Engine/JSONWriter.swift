@@ -82,8 +82,13 @@ public struct JSONWriter {
         beginValue()
         storage.append(UInt8(ascii: "\""))
         // Most strings need no escaping: copy them whole.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
-            storage.append(contentsOf: value.utf8)
+        var value = value
+        let copied: Bool = value.withUTF8 { utf8 in
+            for byte in utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F { return false }
+            storage.append(contentsOf: utf8)
+            return true
+        }
+        if copied {
             storage.append(UInt8(ascii: "\""))
             return
         }

@@ -14,6 +14,8 @@ public final class ScoringService: Sendable {
     /// Every feed's current policy (loaded at start, written through on change).
     private let policyCache = Mutex<[String: Policy]>([:])
     private let engagementModelCache = Mutex<EngagementModel?>(nil)
+    /// The standard policy (version 0) of feeds without a stored one, built once per feed.
+    private let standardPolicies = Mutex<[String: Policy]>([:])
 
     public init(store: any Store, engine: ScoringEngine, model: ActiveModel, metrics: ServerMetrics = ServerMetrics(),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
@@ -44,8 +46,11 @@ public final class ScoringService: Sendable {
 
     /// The feed's policy: the stored one, or the standard policy for the model's classes (version 0).
     public func policy(feed: String) -> Policy {
-        policyCache.withLock { $0[feed] } ?? Policy.standard(feed: feed, classes: model.classes, clearLabel: engine.configuration.clearLabel)
-            .with(version: 0)
+        if let stored = policyCache.withLock({ $0[feed] }) { return stored }
+        if let standard = standardPolicies.withLock({ $0[feed] }) { return standard }
+        let standard = Policy.standard(feed: feed, classes: model.classes, clearLabel: engine.configuration.clearLabel).with(version: 0)
+        standardPolicies.withLock { if $0.count < 10_000 { $0[feed] = standard } }
+        return standard
     }
 
     public func isDefaultPolicy(feed: String) -> Bool { policyCache.withLock { $0[feed] == nil } }
