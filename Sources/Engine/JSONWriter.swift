@@ -175,3 +175,29 @@ public struct JSONWriter {
     @inlinable public mutating func field(_ key: String, ifPresent value: Double?) { if let value { field(key, value) } }
     @inlinable public mutating func field(_ key: String, ifPresent value: Int?) { if let value { field(key, value) } }
 }
+
+extension Engagement {
+    /// The counters as a JSON object (the `Codable` keys, sorted).
+    public func write(_ w: inout JSONWriter) {
+        w.object { w in
+            w.field("comments", comments)
+            w.field("hides", hides)
+            w.field("likes", likes)
+            w.field("reports", reports)
+            w.field("shares", shares)
+            w.field("views", views)
+        }
+    }
+}
+
+extension Author {
+    /// The author as a JSON object (the `Codable` keys, sorted; missing facts left out).
+    public func write(_ w: inout JSONWriter) {
+        w.object { w in
+            w.field("accountAgeDays", ifPresent: accountAgeDays)
+            w.field("followers", ifPresent: followers)
+            w.field("id", id)
+            w.field("priorRemovals", ifPresent: priorRemovals)
+        }
+    }
+}

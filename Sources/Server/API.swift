@@ -182,15 +182,8 @@ enum API {
                 if let engagement {
                     w.object("engagement") { w in
                         w.field("at", engagement.at)
-                        w.object("counters") { w in
-                            let c = engagement.counters
-                            w.field("comments", c.comments)
-                            w.field("hides", c.hides)
-                            w.field("likes", c.likes)
-                            w.field("reports", c.reports)
-                            w.field("shares", c.shares)
-                            w.field("views", c.views)
-                        }
+                        w.key("counters")
+                        engagement.counters.write(&w)
                     }
                 }
                 w.key("item")

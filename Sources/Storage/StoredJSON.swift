@@ -21,10 +21,10 @@ enum StoredJSON {
             w.object("inputs") { w in
                 let i = r.inputs
                 w.field("ageHours", i.ageHours)
-                if let a = i.author { w.key("author"); StoredJSON.author(&w, a) }
+                if let a = i.author { w.key("author"); a.write(&w) }
                 w.field("baselineReportRate", ifPresent: i.baselineReportRate)
                 w.field("baselineVelocity", ifPresent: i.baselineVelocity)
-                if let e = i.engagement { w.key("engagement"); StoredJSON.engagement(&w, e) }
+                if let e = i.engagement { w.key("engagement"); e.write(&w) }
                 w.field("engagementModel", ifPresent: i.engagementModel)
                 w.field("engagementOddsRatio", ifPresent: i.engagementOddsRatio)
                 w.field("trigger", i.trigger)
@@ -62,7 +62,7 @@ enum StoredJSON {
     static func submission(_ s: ItemSubmission) -> String {
         var w = JSONWriter(capacity: 256 + s.text.utf8.count)
         w.object { w in
-            if let a = s.author { w.key("author"); author(&w, a) }
+            if let a = s.author { w.key("author"); a.write(&w) }
             w.field("createdAt", ifPresent: s.createdAt?.timeIntervalSince1970)
             w.field("feed", s.feed)
             w.field("id", s.id)
@@ -77,28 +77,8 @@ enum StoredJSON {
         w.object { w in
             w.field("at", s.at.timeIntervalSince1970)
             w.key("counters")
-            engagement(&w, s.counters)
+            s.counters.write(&w)
         }
         return w.string
-    }
-
-    static func author(_ w: inout JSONWriter, _ a: Author) {
-        w.object { w in
-            w.field("accountAgeDays", ifPresent: a.accountAgeDays)
-            w.field("followers", ifPresent: a.followers)
-            w.field("id", a.id)
-            w.field("priorRemovals", ifPresent: a.priorRemovals)
-        }
-    }
-
-    static func engagement(_ w: inout JSONWriter, _ e: Engagement) {
-        w.object { w in
-            w.field("comments", e.comments)
-            w.field("hides", e.hides)
-            w.field("likes", e.likes)
-            w.field("reports", e.reports)
-            w.field("shares", e.shares)
-            w.field("views", e.views)
-        }
     }
 }
