@@ -149,7 +149,10 @@ public struct JSONWriter {
         func two(_ n: Int32) -> [UInt8] { [UInt8(48 + n / 10), UInt8(48 + n % 10)] }
         let year = Int(parts.tm_year) + 1900
         storage.append(UInt8(ascii: "\""))
-        storage.append(contentsOf: String(year).utf8)
+        if year < 0 { storage.append(UInt8(ascii: "-")) }
+        let digits = String(abs(year))
+        for _ in digits.utf8.count..<4 { storage.append(UInt8(ascii: "0")) }  // RFC 3339 years have four digits
+        storage.append(contentsOf: digits.utf8)
         storage.append(UInt8(ascii: "-")); storage.append(contentsOf: two(parts.tm_mon + 1))
         storage.append(UInt8(ascii: "-")); storage.append(contentsOf: two(parts.tm_mday))
         storage.append(UInt8(ascii: "T")); storage.append(contentsOf: two(parts.tm_hour))

@@ -77,7 +77,7 @@ public struct ScoringEngine: Sendable {
 
     /// Checks a submission's fields.
     /// - Throws: `ValidationError` naming the first bad field.
-    public func validate(_ item: ItemSubmission, path: String = "") throws {
+    public func validate(_ item: ItemSubmission, path: String = "", receivedAt: Date? = nil) throws {
         guard !item.id.isEmpty, item.id.utf8.count <= 256, !Self.hasControlCharacters(item.id) else {
             throw ValidationError(field: path + "id", "give the feed's own item id: 1-256 characters, no control characters")
         }
@@ -89,6 +89,10 @@ public struct ScoringEngine: Sendable {
         }
         guard item.text.utf8.count <= configuration.maxTextBytes else {
             throw ValidationError(field: path + "text", "the text is \(item.text.utf8.count) bytes; the limit is \(configuration.maxTextBytes)", tooLarge: true)
+        }
+        if let createdAt = item.createdAt, let receivedAt,
+           createdAt < Date(timeIntervalSince1970: 0) || createdAt > receivedAt.addingTimeInterval(24 * 3600) {
+            throw ValidationError(field: path + "createdAt", "the creation time must be after 1970 and at most a day after now; send the item's real creation time or leave it out")
         }
         if let language = item.language, !(1...35).contains(language.utf8.count) {
             throw ValidationError(field: path + "language", "give a language tag such as 'en' or 'pt-BR'")

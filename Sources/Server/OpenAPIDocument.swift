@@ -39,7 +39,7 @@ paths:
     get:
       summary: This document
       responses:
-        "200": {description: OpenAPI 3.1 YAML., content: {application/yaml: {schema: {type: string}}}}
+        "200": {description: OpenAPI 3.1 YAML., content: {application/yaml: {schema: {type: object}}}}
         "401": {$ref: "#/components/responses/Error"}
   /v1/items:
     post:
@@ -122,7 +122,9 @@ paths:
                         stage: {type: object}
                         engagement: {$ref: "#/components/schemas/EngagementSnapshot"}
         "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
   /v1/items/{id}/engagement:
     post:
       summary: Cumulative engagement counters; stage 2 runs when a trigger fires (role feed)
@@ -159,7 +161,9 @@ paths:
                   item: {$ref: "#/components/schemas/ItemAnswer"}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
   /v1/rank:
     post:
@@ -198,7 +202,10 @@ paths:
                   excluded:
                     type: array
                     items: {type: object, properties: {id: {type: string}, reason: {type: string}}}
+        "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
   /v1/policies/{feed}:
     get:
@@ -209,6 +216,7 @@ paths:
         "200": {description: The policy; isDefault when the feed has none stored., content: {application/json: {schema: {$ref: "#/components/schemas/PolicyAnswer"}}}}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
     put:
       summary: Store a new version of the feed's policy (role admin)
       parameters:
@@ -250,19 +258,19 @@ components:
       type: object
       required: [id, text]
       properties:
-        id: {type: string, maxLength: 256, description: "The feed's own id."}
+        id: {type: string, minLength: 1, maxLength: 256, pattern: "^[^\\x00-\\x1f\\x7f]+$", description: "The feed's own id."}
         feed: {type: string, default: default, pattern: "^[a-z0-9_-]{1,64}$"}
-        text: {type: string, description: "At most 10,000 UTF-8 bytes by default (413 beyond)."}
-        language: {type: string}
+        text: {type: string, minLength: 1, pattern: "\\S", description: "Not blank; at most 10,000 UTF-8 bytes by default (413 beyond)."}
+        language: {type: string, minLength: 1, maxLength: 35}
         author:
           type: object
           required: [id]
           properties:
-            id: {type: string}
+            id: {type: string, minLength: 1, maxLength: 256}
             accountAgeDays: {type: number, minimum: 0}
             followers: {type: integer, minimum: 0}
             priorRemovals: {type: integer, minimum: 0}
-        createdAt: {type: string, format: date-time}
+        createdAt: {type: string, format: date-time, description: "After 1970 and at most a day after now; default now."}
     ItemAnswer:
       type: object
       properties:

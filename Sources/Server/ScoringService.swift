@@ -101,7 +101,7 @@ public final class ScoringService: Sendable {
         fresh.reserveCapacity(items.count)
         for (i, item) in items.enumerated() {
             do {
-                try engine.validate(item)
+                try engine.validate(item, receivedAt: now)
             } catch let error as ValidationError {
                 outcomes[i] = .invalid(error)
                 continue

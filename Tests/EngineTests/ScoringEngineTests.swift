@@ -91,6 +91,14 @@ import Testing
         #expect(field(ItemSubmission(id: "a", text: "x", author: Author(id: "u", followers: -1))) == "author.followers")
         #expect(field(ItemSubmission(id: "a", text: "x", author: Author(id: "u", accountAgeDays: .nan))) == "author.accountAgeDays")
         #expect(field(ItemSubmission(id: "a", text: "ok")) == nil)
+        let now = t0
+        func at(_ created: Date) -> String? {
+            do { try engine.validate(ItemSubmission(id: "a", text: "x", createdAt: created), receivedAt: now); return nil } catch let e as ValidationError { return e.field } catch { return "?" }
+        }
+        #expect(at(now.addingTimeInterval(-86_400 * 400)) == nil)
+        #expect(at(now.addingTimeInterval(3_600)) == nil)  // clocks differ a little
+        #expect(at(now.addingTimeInterval(2 * 86_400)) == "createdAt")
+        #expect(at(Date(timeIntervalSince1970: -1)) == "createdAt")
     }
 
     @Test func contentDigestSeparatesFields() {

@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+@testable import Engine
+
+@Suite struct JSONWriterTests {
+    @Test func writesCompactJSONWithSeparatorsInPlace() {
+        var w = JSONWriter()
+        w.object { w in
+            w.field("a", 1)
+            w.array("b") { w in
+                w.number(0.5)
+                w.string("x")
+                w.object { w in w.field("c", true) }
+                w.null()
+            }
+            w.object("d") { _ in }
+            w.field("e", ifPresent: nil as String?)
+            w.field("f", -2.5e-7)
+        }
+        #expect(w.string == #"{"a":1,"b":[0.5,"x",{"c":true},null],"d":{},"f":-2.5e-07}"#)
+    }
+
+    @Test func escapesWhatJSONRequires() throws {
+        var w = JSONWriter()
+        w.string("q\" b\\ n\n t\t c\u{1} d\u{7F} é😀")
+        #expect(w.string == #""q\" b\\ n\n t\t c\u0001 d\u007f é😀""#)
+        #expect(try JSONDecoder().decode(String.self, from: Data(w.bytes)) == "q\" b\\ n\n t\t c\u{1} d\u{7F} é😀")
+    }
+
+    @Test func timesAreRFC3339WithFourDigitYearsAndMilliseconds() {
+        func iso(_ seconds: Double) -> String {
+            var w = JSONWriter()
+            w.iso8601(Date(timeIntervalSince1970: seconds))
+            return w.string
+        }
+        #expect(iso(0) == #""1970-01-01T00:00:00.000Z""#)
+        #expect(iso(1_800_000_000.1239) == #""2027-01-15T08:00:00.123Z""#)
+        #expect(iso(-58_979_923_200) == #""0101-01-01T00:00:00.000Z""#)
+    }
+
+    @Test func nonFiniteNumbersBecomeNull() {
+        var w = JSONWriter()
+        w.array { w in w.number(.nan); w.number(.infinity); w.number(3.0) }
+        #expect(w.string == "[null,null,3]")
+    }
+}
