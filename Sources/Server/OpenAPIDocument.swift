@@ -139,7 +139,7 @@ paths:
             schema:
               type: object
               properties:
-                feed: {type: string}
+                feed: {type: string, pattern: "^[a-z0-9_-]{1,64}$"}
                 at: {type: string, format: date-time, description: "When the counters were read; default now."}
                 views: {type: integer, minimum: 0}
                 likes: {type: integer, minimum: 0}
@@ -176,7 +176,7 @@ paths:
               type: object
               required: [items]
               properties:
-                feed: {type: string, default: default}
+                feed: {type: string, default: default, pattern: "^[a-z0-9_-]{1,64}$"}
                 items: {type: array, items: {type: string}, maxItems: 1000}
       responses:
         "200":
@@ -235,7 +235,7 @@ components:
     bearer: {type: http, scheme: bearer}
   parameters:
     ItemID: {name: id, in: path, required: true, schema: {type: string}, description: "The feed's own item id."}
-    Feed: {name: feed, in: query, required: false, schema: {type: string, default: default}}
+    Feed: {name: feed, in: query, required: false, schema: {type: string, default: default, pattern: "^[a-z0-9_-]{1,64}$"}}
   responses:
     Error:
       description: An error.
