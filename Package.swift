@@ -33,6 +33,7 @@ let package = Package(
             dependencies: [
                 "Engine",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         .target(
@@ -64,7 +65,10 @@ let package = Package(
         .executableTarget(name: "winnow", dependencies: ["WinnowCLI"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Engine", "Learning"]),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "Engine", "Learning", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -26,7 +26,10 @@ extension SQLiteStore {
                   UNIQUE (feed, external_id)
                 );
                 CREATE INDEX item_rescore_due ON item(next_rescore_at) WHERE next_rescore_at IS NOT NULL;
+                -- A rowid table (appends at the end) with a small unique index, not WITHOUT ROWID: rows of about 1 KB
+                -- made the clustered b-tree split pages on every few inserts.
                 CREATE TABLE stage_result (
+                  id INTEGER PRIMARY KEY,
                   item INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
                   seq INTEGER NOT NULL CHECK (seq >= 1),
                   stage TEXT NOT NULL CHECK (stage IN ('creation', 'engagement', 'time')),
@@ -35,8 +38,8 @@ extension SQLiteStore {
                   policy_version INTEGER NOT NULL CHECK (policy_version >= 0),
                   action TEXT NOT NULL CHECK (action IN ('allow', 'demote', 'review', 'remove')),
                   body TEXT NOT NULL,
-                  PRIMARY KEY (item, seq)
-                ) WITHOUT ROWID;
+                  UNIQUE (item, seq)
+                );
                 CREATE TABLE engagement_snapshot (
                   id INTEGER PRIMARY KEY,
                   item INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,

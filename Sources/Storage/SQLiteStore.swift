@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 
 /// Winnow's embedded store: one SQLite file through GRDB (`DatabasePool`, WAL, `synchronous=NORMAL`, which loses
@@ -63,18 +64,30 @@ public final class SQLiteStore: Store {
                 INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (feed, external_id) DO NOTHING
                 """)
+            let insertStage = try db.cachedStatement(sql: Self.insertStageSQL)
+            let itemSQL = insertItem.sqliteStatement
+            let stageSQL = insertStage.sqliteStatement
             for (item, submission, result, digest) in encoded {
                 let s = item.submission
-                try insertItem.execute(arguments: [s.feed, s.id, digest, submission, item.receivedAt.timeIntervalSince1970,
-                                                   item.createdAt.timeIntervalSince1970, item.nextRescore?.at.timeIntervalSince1970, item.nextRescore?.ageHours])
-                guard db.changesCount > 0 else {
+                // Bound directly (the hot path: GRDB's argument boxing cost more than SQLite's insert).
+                let inserted = try RawStatement(itemSQL, db).run { b in
+                    b.text(1, s.feed); b.text(2, s.id); b.text(3, digest); b.text(4, submission)
+                    b.double(5, item.receivedAt.timeIntervalSince1970); b.double(6, item.createdAt.timeIntervalSince1970)
+                    if let next = item.nextRescore { b.double(7, next.at.timeIntervalSince1970); b.double(8, next.ageHours) } else { b.null(7); b.null(8) }
+                }
+                guard inserted > 0 else {
                     // Stored before: the same content is a retry, other content a conflict.
                     let existing = try Self.itemRow(db, feed: s.feed, id: s.id)!
                     let state = try Self.state(existing)
                     outcomes.append(existing["digest"] as String == digest ? .existing(state) : .conflict(state))
                     continue
                 }
-                try Self.insertStage(db, item: db.lastInsertedRowID, seq: 1, result: item.result, body: result)
+                let rowID = db.lastInsertedRowID
+                let r = item.result
+                _ = try RawStatement(stageSQL, db).run { b in
+                    b.int(1, rowID); b.int(2, 1); b.text(3, r.stage.rawValue); b.double(4, r.scoredAt.timeIntervalSince1970)
+                    b.text(5, r.modelVersion); b.int(6, Int64(r.decision.policyVersion)); b.text(7, r.decision.action.rawValue); b.text(8, result)
+                }
                 outcomes.append(.created(ItemState(submission: s, receivedAt: item.receivedAt, createdAt: item.createdAt,
                                                    current: item.result, engagement: nil)))
             }
@@ -321,11 +334,17 @@ public final class SQLiteStore: Store {
             engagement: try engagement.map { try Codec.decode(EngagementSnapshot.self, $0) })
     }
 
+    static let insertStageSQL = """
+        INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    static func stageArguments(item: Int64, seq: Int, result: StageResult, body: String) -> StatementArguments {
+        [item, seq, result.stage.rawValue, result.scoredAt.timeIntervalSince1970, result.modelVersion,
+         result.decision.policyVersion, result.decision.action.rawValue, body]
+    }
+
     static func insertStage(_ db: Database, item: Int64, seq: Int, result: StageResult, body: String) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [item, seq, result.stage.rawValue, result.scoredAt.timeIntervalSince1970, result.modelVersion,
-                                     result.decision.policyVersion, result.decision.action.rawValue, body])
+        try db.cachedStatement(sql: insertStageSQL).execute(arguments: stageArguments(item: item, seq: seq, result: result, body: body))
     }
 
     static func snapshot(_ row: Row) -> EngagementSnapshot {
@@ -404,5 +423,44 @@ enum Codec {
         } catch {
             throw StoreError.corruptRow("\(T.self): \(error)")
         }
+    }
+}
+
+/// One execution of a prepared statement with values bound straight through the SQLite C API.
+struct RawStatement {
+    let handle: OpaquePointer
+    let db: Database
+
+    init(_ handle: OpaquePointer, _ db: Database) {
+        self.handle = handle
+        self.db = db
+    }
+
+    struct Binder {
+        let handle: OpaquePointer
+        private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        func text(_ i: Int32, _ value: String) {
+            var value = value
+            value.withUTF8 { utf8 in
+                _ = utf8.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(handle, i, $0.baseAddress, Int32($0.count), Binder.transient) }
+            }
+        }
+        func double(_ i: Int32, _ value: Double) { sqlite3_bind_double(handle, i, value) }
+        func int(_ i: Int32, _ value: Int64) { sqlite3_bind_int64(handle, i, value) }
+        func null(_ i: Int32) { sqlite3_bind_null(handle, i) }
+    }
+
+    /// Binds, steps once, resets; returns the rows changed.
+    /// - Throws: `DatabaseError` with SQLite's message when the step fails.
+    func run(_ bind: (Binder) -> Void) throws -> Int {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        bind(Binder(handle: handle))
+        let code = sqlite3_step(handle)
+        defer { sqlite3_reset(handle) }
+        guard code == SQLITE_DONE || code == SQLITE_ROW else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(handle))))
+        }
+        return Int(sqlite3_changes(sqlite3_db_handle(handle)))
     }
 }

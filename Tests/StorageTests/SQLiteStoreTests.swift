@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import GRDB
 import Learning
 import Testing
 
@@ -45,6 +46,16 @@ struct Items {
         // The same id in another feed is another item.
         guard case .created = try await store.createItems([Items.new("a", feed: "sport", at: t0)])[0] else { Issue.record("expected created"); return }
         #expect(try await store.history(feed: "default", id: "a")?.count == 1)
+    }
+
+    @Test func theSchemaRefusesWhatTheEngineShouldHaveCaughtAndNothingIsHalfStored() async throws {
+        let store = try SQLiteStore()
+        var bad = Items.new("x", at: t0)
+        bad.submission.feed = String(repeating: "f", count: 65)  // CHECK (length(feed) BETWEEN 1 AND 64)
+        await #expect(throws: DatabaseError.self) { try await store.createItems([Items.new("good", at: t0), bad]) }
+        // The whole call rolled back (its savepoint), and the store goes on working.
+        #expect(try await store.item(feed: "default", id: "good") == nil)
+        guard case .created = try await store.createItems([Items.new("good", at: t0)])[0] else { Issue.record("expected created"); return }
     }
 
     @Test func engagementMergesRepeatsAndOutOfOrderUpdates() async throws {
