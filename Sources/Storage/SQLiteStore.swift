@@ -15,6 +15,8 @@ public final class SQLiteStore: Store {
     let commits: GroupCommit
     /// The file, nil in memory.
     public let path: String?
+    /// Copies the write-ahead log into the database file in the background (file stores only).
+    private let checkpoints: Task<Void, Never>?
 
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     public init(path: String) throws {
@@ -24,6 +26,11 @@ public final class SQLiteStore: Store {
             // WAL with synchronous=NORMAL: a commit survives the process being killed (not a power cut).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -32768")  // 32 MiB per connection
+            // Checkpoints run in the background on their own connection (below); the writer checkpoints itself
+            // only if the log passes 20,000 pages (80 MiB), i.e. if the background falls behind. Inside a request's
+            // commit, the checkpoint's fsync was the slowest part of the tail latency.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 20000")
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         let pool: DatabasePool
         do {
@@ -35,6 +42,25 @@ public final class SQLiteStore: Store {
         self.path = path
         self.commits = GroupCommit(writer: pool)
         try Self.migrator.migrate(pool)
+        self.checkpoints = try Self.startCheckpoints(path: path)
+    }
+
+    deinit {
+        checkpoints?.cancel()
+    }
+
+    /// Every 200 ms, a passive checkpoint on a separate connection: it copies committed pages from the log into the
+    /// database file without blocking the writer or the readers.
+    static func startCheckpoints(path: String) throws -> Task<Void, Never> {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(1)
+        let connection = try DatabaseQueue(path: path, configuration: configuration)
+        return Task.detached(priority: .utility) {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                _ = try? await connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            }
+        }
     }
 
     /// A fresh in-memory database (for tests).
@@ -42,6 +68,7 @@ public final class SQLiteStore: Store {
         let queue = try DatabaseQueue()
         self.writer = queue
         self.path = nil
+        self.checkpoints = nil
         self.commits = GroupCommit(writer: queue)
         try Self.migrator.migrate(queue)
     }
