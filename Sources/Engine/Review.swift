@@ -1,0 +1,110 @@
+import Foundation
+
+// The review queue's rules (issue 5 builds the queue, its storage, routes and CLI on these). Pure: no I/O.
+
+/// Why a ticket exists. One open ticket per item: a new reason joins the open ticket.
+public enum TicketReason: String, Codable, CaseIterable, Sendable {
+    /// The policy put the item in its review band.
+    case reviewBand = "review_band"
+    /// Weighted reports passed the threshold.
+    case reports
+    /// Viral and uncertain.
+    case viral
+    /// A blind audit of an automatic decision.
+    case audit
+    /// The feed appealed a decision.
+    case appeal
+    /// A reviewer escalated to tier 2.
+    case escalation
+}
+
+/// How long a ticket may wait, per reason, and how severe each class is.
+public struct ReviewConfiguration: Codable, Equatable, Sendable {
+    /// Minutes from opening to the SLA due time, per reason; reasons not listed use `defaultSLAMinutes`.
+    public var slaMinutes: [String: Double]
+    public var defaultSLAMinutes: Double
+    /// Severity per class (how much harm a wrong decision does); classes not listed weigh 1; the clear class 0.5
+    /// (a wrongly removed clear item is harm too, but less).
+    public var severity: [String: Double]
+    /// Seconds a claim holds a ticket before it returns to the queue.
+    public var leaseSeconds: Double
+
+    public init(slaMinutes: [String: Double] = ["viral": 15, "appeal": 60, "escalation": 120, "audit": 24 * 60],
+                defaultSLAMinutes: Double = 240, severity: [String: Double] = ["clear": 0.5, "spam": 1, "offensive": 2, "abusive": 3],
+                leaseSeconds: Double = 300) {
+        self.slaMinutes = slaMinutes
+        self.defaultSLAMinutes = defaultSLAMinutes
+        self.severity = severity
+        self.leaseSeconds = leaseSeconds
+    }
+
+    /// The shortest SLA among `reasons`, in minutes.
+    public func sla(for reasons: Set<TicketReason>) -> Double {
+        reasons.map { slaMinutes[$0.rawValue] ?? defaultSLAMinutes }.min() ?? defaultSLAMinutes
+    }
+}
+
+/// Review priority: uncertainty × expected reach × severity, raised as the ticket nears its SLA due time.
+///
+///     uncertainty = 1 − |2p − 1|                  (1 at p = 0.5, 0 at p = 0 or 1; p = P(harm))
+///     reach       = log10(10 + expected views)    (1 for an item nobody will see, 2 at 90 views, 3 at 990)
+///     severity    = the configured severity of the most probable harmful class
+///     urgency     = 1 + 3 · min(1, waited / sla)² (then + 1 for each SLA period overdue)
+///     priority    = max(uncertainty, 0.05) × reach × severity × urgency
+///
+/// The floor on uncertainty keeps confident-but-reported items (and audits, where the model's answer is the thing
+/// under test) in the queue's order instead of at zero. Urgency reaches 4 at the due time: a ticket near its SLA
+/// climbs past fresher ones of up to four times its base priority.
+public enum TicketPriority {
+    public static func uncertainty(_ pHarm: Double) -> Double {
+        1 - abs(2 * min(1, max(0, pHarm)) - 1)
+    }
+
+    public static func reach(expectedViews: Double) -> Double {
+        log10(10 + max(0, expectedViews))
+    }
+
+    public static func urgency(waitedMinutes: Double, slaMinutes: Double) -> Double {
+        guard slaMinutes > 0 else { return 4 }
+        let fraction = max(0, waitedMinutes) / slaMinutes
+        let overdue = fraction > 1 ? (fraction - 1).rounded(.up) : 0
+        return 1 + 3 * min(1, fraction) * min(1, fraction) + overdue
+    }
+
+    public static func score(pHarm: Double, expectedViews: Double, severity: Double, waitedMinutes: Double, slaMinutes: Double) -> Double {
+        max(uncertainty(pHarm), 0.05) * reach(expectedViews: expectedViews) * max(0, severity)
+            * urgency(waitedMinutes: waitedMinutes, slaMinutes: slaMinutes)
+    }
+}
+
+/// A reporter's weight from their track record: reports that humans upheld raise it, rejected ones lower it.
+/// weight = 2 · (upheld + 1) / (upheld + rejected + 2) — a new reporter weighs 1, one always right approaches 2, one
+/// always wrong approaches 0 (a Beta(1, 1) prior on the share of upheld reports, doubled).
+public enum ReporterWeight {
+    public static func weight(upheld: Int, rejected: Int) -> Double {
+        2 * Double(max(0, upheld) + 1) / Double(max(0, upheld) + max(0, rejected) + 2)
+    }
+
+    /// Whether weighted reports open (or reopen) a ticket: the bar is `threshold`, multiplied by `reopenFactor`
+    /// once a person has cleared the item, so a flood of reports cannot bury the queue with the same item.
+    public static func opensTicket(weightedReports: Double, threshold: Double = 3, clearedByPerson: Bool, reopenFactor: Double = 3) -> Bool {
+        weightedReports >= threshold * (clearedByPerson ? reopenFactor : 1)
+    }
+}
+
+/// A claim on a ticket: who holds it and until when.
+public struct Lease: Codable, Equatable, Sendable {
+    public var holder: String
+    public var until: Date
+
+    public init(holder: String, until: Date) {
+        self.holder = holder
+        self.until = until
+    }
+
+    /// An expired lease returns the ticket to the queue.
+    public func isLive(at now: Date) -> Bool { now < until }
+
+    /// Whether `reviewer` may decide at `now`: only the holder, only while the lease lives.
+    public func allows(_ reviewer: String, at now: Date) -> Bool { holder == reviewer && isLive(at: now) }
+}
