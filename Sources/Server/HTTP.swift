@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// An error answer: `{"error": {"code", "message", "field"}}` with its status.
 public struct APIError: HTTPResponseError, CustomStringConvertible {
@@ -157,12 +158,25 @@ enum JSON {
 /// Turns every error into the JSON error shape: Hummingbird's own (404, 405, 413), the API's, and anything
 /// unexpected (500, logged, without internals).
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The served routes, to tell an unknown path (404) from a known path asked with another method (405).
+    let routes: RouteTable
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
             return try error.response(from: request, context: context)
         } catch let error as HTTPError {
+            if error.status == .notFound {
+                let allowed = routes.methods(for: request.uri.path)
+                if !allowed.isEmpty {
+                    var response = JSON.response(APIError.Body(error: .init(
+                        code: "method_not_allowed", message: "\(request.method) is not allowed on \(request.uri.path); use \(allowed.joined(separator: " or ")).",
+                        field: nil)), status: .methodNotAllowed)
+                    response.headers[.allow] = allowed.joined(separator: ", ")
+                    return response
+                }
+            }
             let (code, message): (String, String) = switch error.status {
             case .notFound: ("not_found", "No route \(request.method) \(request.uri.path); see /openapi.yaml for the API.")
             case .methodNotAllowed: ("method_not_allowed", "\(request.method) is not allowed on \(request.uri.path).")
@@ -180,5 +194,25 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return JSON.response(APIError.Body(error: .init(code: "internal", message: "The server failed to answer; the error is logged.", field: nil)),
                                  status: .internalServerError)
         }
+    }
+}
+
+/// The routes a router serves, filled while it is built.
+final class RouteTable: Sendable {
+    private let routes = Mutex<[RouteSpec]>([])
+
+    func add(_ route: RouteSpec) { routes.withLock { $0.append(route) } }
+
+    var all: [RouteSpec] { routes.withLock { $0 } }
+
+    /// The methods served on `path` (path parameters match any one segment).
+    func methods(for path: String) -> [String] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return all.filter { route in
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            return pattern.count == segments.count && zip(pattern, segments).allSatisfy { p, s in
+                (p.hasPrefix("{") && p.hasSuffix("}") && !s.isEmpty) || p == s
+            }
+        }.map(\.method).sorted()
     }
 }

@@ -10,7 +10,8 @@ info:
     Content moderation and relevance scoring. Items are scored at creation (stage 1, the text model), on early
     engagement (stage 2) and at scheduled ages (stage 3), and decided by per-feed policy: allow, demote, review
     or remove. Every call but /health and /ready needs `Authorization: Bearer KEY` (keys have the role feed,
-    moderator or admin; admin may call everything). Errors are `{"error": {"code", "message", "field"}}`.
+    moderator or admin; admin may call everything). Errors are `{"error": {"code", "message", "field"}}`; an unknown
+    path is a 404, a known path asked with another method a 405 with an `Allow` header.
 servers:
   - url: http://127.0.0.1:8080
 security:

@@ -25,13 +25,13 @@ public struct Routes: Sendable {
     /// Builds the router with its middleware: metrics, JSON errors, API keys.
     public func router() -> (router: Router<WinnowRequestContext>, routes: [RouteSpec]) {
         let router = Router(context: WinnowRequestContext.self)
+        let table = RouteTable()
         router.add(middleware: MetricsMiddleware(metrics: service.metrics))
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(routes: table))
         router.add(middleware: AuthMiddleware(store: service.store, cacheSeconds: configuration.keyCacheSeconds, clock: service.clock))
-        var routes: [RouteSpec] = []
         func add(_ method: HTTPRequest.Method, _ path: String,
                  _ handler: @escaping @Sendable (Request, WinnowRequestContext) async throws -> Response) {
-            routes.append(RouteSpec(method: method.rawValue, path: path))
+            table.add(RouteSpec(method: method.rawValue, path: path))
             router.on(RouterPath(path), method: method, use: handler)
         }
         add(.get, "/health", health)
@@ -45,7 +45,7 @@ public struct Routes: Sendable {
         add(.post, "/v1/rank", rank)
         add(.get, "/v1/policies/{feed}", getPolicy)
         add(.put, "/v1/policies/{feed}", putPolicy)
-        return (router, routes)
+        return (router, table.all)
     }
 
     // MARK: Operations

@@ -163,11 +163,16 @@ import Testing
         #expect(try await h.send(.get, "/v1/items/x?feed=NOPE!", as: .feed).error["field"] as? String == "feed")
     }
 
-    @Test func unknownRoutesAnswerJSON404() async throws {
+    @Test func unknownRoutesAnswerJSON404AndWrongMethods405() async throws {
         let h = try await Harness()
         let answer = try await h.send(.get, "/v1/nothing", as: .feed)
         #expect(answer.status == .notFound)
         #expect(answer.error["code"] as? String == "not_found")
+        let wrong = try await h.send(.delete, "/v1/items/abc", as: .feed)
+        #expect(wrong.status == .methodNotAllowed)
+        #expect(wrong.error["code"] as? String == "method_not_allowed")
+        #expect(wrong.headers[.allow] == "GET")
+        #expect(try await h.send(.get, "/v1/items", as: .feed).headers[.allow] == "POST")
     }
 }
 
