@@ -38,8 +38,9 @@ public struct ItemSubmission: Codable, Equatable, Sendable {
         self.createdAt = createdAt
     }
 
-    /// A digest of what makes the item this item (text, language, author, creation time): the same id with a
-    /// different digest is a conflict, not a retry.
+    /// A digest of what makes the item this item (text, language, author id): the same id with a different digest
+    /// is a conflict, not a retry. Metadata that a retry may restate differently (creation time, author counts) is
+    /// left out: the stored item keeps what came first.
     public var contentDigest: String {
         var hasher = FNV1a64()
         hasher.add(text)

@@ -151,7 +151,7 @@ public struct JSONWriter {
         storage.append(UInt8(ascii: "\""))
         if year < 0 { storage.append(UInt8(ascii: "-")) }
         let digits = String(abs(year))
-        for _ in digits.utf8.count..<4 { storage.append(UInt8(ascii: "0")) }  // RFC 3339 years have four digits
+        for _ in 0..<max(0, 4 - digits.utf8.count) { storage.append(UInt8(ascii: "0")) }  // RFC 3339 years have four digits
         storage.append(contentsOf: digits.utf8)
         storage.append(UInt8(ascii: "-")); storage.append(contentsOf: two(parts.tm_mon + 1))
         storage.append(UInt8(ascii: "-")); storage.append(contentsOf: two(parts.tm_mday))

@@ -79,7 +79,7 @@ public struct ScoringEngine: Sendable {
     /// - Throws: `ValidationError` naming the first bad field.
     public func validate(_ item: ItemSubmission, path: String = "", receivedAt: Date? = nil) throws {
         guard !item.id.isEmpty, item.id.utf8.count <= 256, !Self.hasControlCharacters(item.id) else {
-            throw ValidationError(field: path + "id", "give the feed's own item id: 1-256 characters, no control characters")
+            throw ValidationError(field: path + "id", "give the feed's own item id: 1-256 UTF-8 bytes, no control characters")
         }
         guard Policy.isValidFeed(item.feed) else {
             throw ValidationError(field: path + "feed", "'\(item.feed)' is not a feed name: use 1-64 characters from a-z, 0-9, '-' and '_'")
@@ -95,10 +95,10 @@ public struct ScoringEngine: Sendable {
             throw ValidationError(field: path + "createdAt", "the creation time must be after 1970 and at most a day after now; send the item's real creation time or leave it out")
         }
         if let language = item.language, !(1...35).contains(language.utf8.count) {
-            throw ValidationError(field: path + "language", "give a language tag such as 'en' or 'pt-BR'")
+            throw ValidationError(field: path + "language", "give a language tag such as 'en' or 'pt-BR' (1-35 bytes)")
         }
         if let author = item.author {
-            guard !author.id.isEmpty, author.id.utf8.count <= 256 else { throw ValidationError(field: path + "author.id", "give the author's id (1-256 characters)") }
+            guard !author.id.isEmpty, author.id.utf8.count <= 256 else { throw ValidationError(field: path + "author.id", "give the author's id (1-256 UTF-8 bytes)") }
             if let age = author.accountAgeDays, !(age.isFinite && age >= 0) {
                 throw ValidationError(field: path + "author.accountAgeDays", "must be a number of days ≥ 0")
             }
@@ -113,10 +113,17 @@ public struct ScoringEngine: Sendable {
         return s.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
-    /// Checks an engagement update.
-    public func validate(_ e: Engagement) throws {
-        for (name, value) in [("views", e.views), ("likes", e.likes), ("shares", e.shares), ("comments", e.comments), ("reports", e.reports), ("hides", e.hides)] where value < 0 {
-            throw ValidationError(field: name, "counters are cumulative totals and cannot be negative")
+    /// The largest engagement counter accepted (far above any real item; keeps sums and rates finite).
+    public static let maxCounter = 1_000_000_000_000_000
+
+    /// Checks an engagement update: counters in 0…`maxCounter`, a time after 1970 and at most a day after `now`.
+    public func validate(_ e: Engagement, at: Date? = nil, now: Date? = nil) throws {
+        for (name, value) in [("views", e.views), ("likes", e.likes), ("shares", e.shares), ("comments", e.comments), ("reports", e.reports), ("hides", e.hides)] {
+            guard value >= 0 else { throw ValidationError(field: name, "counters are cumulative totals and cannot be negative") }
+            guard value <= Self.maxCounter else { throw ValidationError(field: name, "\(value) is beyond any real count; the limit is \(Self.maxCounter)") }
+        }
+        if let at, let now, at < Date(timeIntervalSince1970: 0) || at > now.addingTimeInterval(24 * 3600) {
+            throw ValidationError(field: "at", "the time the counters were read must be after 1970 and at most a day after now; send the real time or leave it out")
         }
     }
 
@@ -188,7 +195,7 @@ public struct ScoringEngine: Sendable {
         if viral && configuration.rule.isUncertain(harmNow) && decision.action != .remove {
             if decision.action != .review {
                 decision = PolicyDecision(action: .review, label: decision.label, probability: decision.probability, policyVersion: decision.policyVersion,
-                                          reason: "viral and uncertain: P(harm) \(String(format: "%.2f", harmNow)) at \(Int(inputs.velocity ?? 0)) views/h, \(String(format: "%.0f", (inputs.velocity ?? 0) / max(inputs.baselineVelocity ?? 1, 1)))× the feed's usual; a person decides")
+                                          reason: "viral and uncertain: P(harm) \(String(format: "%.2f", harmNow)) at \(String(format: "%.0f", inputs.velocity ?? 0)) views/h, \(String(format: "%.0f", (inputs.velocity ?? 0) / max(inputs.baselineVelocity ?? 1, 1)))× the feed's usual; a person decides")
             }
             priority = .high
         }

@@ -74,7 +74,10 @@ enum JSON {
     }
 
     static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? encoder.encode(value)) ?? Data(#"{"error":{"code":"internal","message":"could not encode the answer"}}"#.utf8)
+        guard let data = try? encoder.encode(value) else {
+            let failure = Data(#"{"error":{"code":"internal","message":"The server could not encode its answer."}}"#.utf8)
+            return Response(status: .internalServerError, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: failure)))
+        }
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

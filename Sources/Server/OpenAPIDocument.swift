@@ -61,7 +61,7 @@ paths:
   /v1/items:batch:
     post:
       summary: Submit up to 1,000 items in one request (role feed)
-      description: Each item gets its own status (201, 200, 409, 413 or 422); a malformed body rejects the whole batch.
+      description: Each item gets its own status (201, 200, 409, 413 or 422); a malformed body rejects the whole batch. The body may be up to 8 MiB.
       requestBody:
         required: true
         content:
@@ -94,6 +94,7 @@ paths:
                         error: {$ref: "#/components/schemas/ErrorDetail"}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
   /v1/items/{id}:
@@ -141,13 +142,13 @@ paths:
               type: object
               properties:
                 feed: {type: string, pattern: "^[a-z0-9_-]{1,64}$"}
-                at: {type: string, format: date-time, description: "When the counters were read; default now."}
-                views: {type: integer, minimum: 0}
-                likes: {type: integer, minimum: 0}
-                shares: {type: integer, minimum: 0}
-                comments: {type: integer, minimum: 0}
-                reports: {type: integer, minimum: 0}
-                hides: {type: integer, minimum: 0}
+                at: {type: string, format: date-time, description: "When the counters were read (after 1970, at most a day ahead); default now. Send it so that a retry is recognised as one."}
+                views: {type: integer, minimum: 0, maximum: 1000000000000000}
+                likes: {type: integer, minimum: 0, maximum: 1000000000000000}
+                shares: {type: integer, minimum: 0, maximum: 1000000000000000}
+                comments: {type: integer, minimum: 0, maximum: 1000000000000000}
+                reports: {type: integer, minimum: 0, maximum: 1000000000000000}
+                hides: {type: integer, minimum: 0, maximum: 1000000000000000}
       responses:
         "200":
           description: Recorded; `rescored` says whether stage 2 ran.
@@ -230,6 +231,7 @@ paths:
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
 components:
   securitySchemes:
@@ -259,15 +261,15 @@ components:
       type: object
       required: [id, text]
       properties:
-        id: {type: string, minLength: 1, maxLength: 256, pattern: "^[^\\x00-\\x1f\\x7f]+$", description: "The feed's own id."}
+        id: {type: string, minLength: 1, pattern: "^[^\\x00-\\x1f\\x7f]+$", description: "The feed's own id: at most 256 UTF-8 bytes."}
         feed: {type: string, default: default, pattern: "^[a-z0-9_-]{1,64}$"}
         text: {type: string, minLength: 1, pattern: "\\S", description: "Not blank; at most 10,000 UTF-8 bytes by default (413 beyond)."}
-        language: {type: string, minLength: 1, maxLength: 35}
+        language: {type: string, minLength: 1, description: "A language tag, at most 35 bytes."}
         author:
           type: object
           required: [id]
           properties:
-            id: {type: string, minLength: 1, maxLength: 256}
+            id: {type: string, minLength: 1, description: "At most 256 UTF-8 bytes."}
             accountAgeDays: {type: number, minimum: 0}
             followers: {type: integer, minimum: 0}
             priorRemovals: {type: integer, minimum: 0}

@@ -90,8 +90,10 @@ public struct Routes: Sendable {
 
     func conflict(_ state: ItemState) -> APIError {
         let id = state.submission.id, feed = state.submission.feed
+        let unreserved = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        let path = id.addingPercentEncoding(withAllowedCharacters: unreserved) ?? id
         return APIError(.conflict, code: "conflict",
-                        "Item '\(id)' in feed '\(feed)' was stored with different content; an item id cannot be reused. GET /v1/items/\(id)?feed=\(feed) shows the stored item.",
+                        "Item '\(id)' in feed '\(feed)' was stored with different content; an item id cannot be reused. GET /v1/items/\(path)?feed=\(feed) shows the stored item.",
                         field: "id")
     }
 

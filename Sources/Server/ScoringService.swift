@@ -135,7 +135,7 @@ public final class ScoringService: Sendable {
 
     /// Records an engagement snapshot and runs stage 2 when a trigger fires. Nil for an unknown item.
     public func engagement(feed: String, id: String, snapshot: EngagementSnapshot) async throws -> EngagementOutcome? {
-        try engine.validate(snapshot.counters)
+        try engine.validate(snapshot.counters, at: snapshot.at, now: clock())
         let engine = self.engine
         let model = self.model
         let policy = self.policy(feed: feed)

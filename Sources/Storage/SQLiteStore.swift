@@ -401,7 +401,11 @@ public final class SQLiteStore: Store {
         }
         let items: Int = row["items"]
         let sum: Double = row["log_velocity_sum"]
-        return FeedBaseline(items: items, views: row["views"], reports: row["reports"], meanLogVelocity: items > 0 ? sum / Double(items) : 0)
+        // Read as doubles: a sum past Int64 is stored by SQLite as a real.
+        let views: Double = row["views"], reports: Double = row["reports"]
+        func whole(_ x: Double) -> Int { x >= 9.2e18 ? Int.max : Int(max(0, x)) }
+        return FeedBaseline(items: items, views: whole(views), reports: whole(reports),
+                            meanLogVelocity: items > 0 ? sum / Double(items) : 0)
     }
 
     static func key(_ row: Row) throws -> APIKeyRecord {

@@ -133,9 +133,21 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "SQLite file (WINNOW_DATABASE; default ./winnow.sqlite).")
         var database: String?
 
-        func open() throws -> SQLiteStore {
-            let path = database ?? ProcessInfo.processInfo.environment["WINNOW_DATABASE"] ?? "winnow.sqlite"
-            do { return try SQLiteStore(path: path) } catch { throw CommandError("\(error)") }
+        var path: String { database ?? ProcessInfo.processInfo.environment["WINNOW_DATABASE"] ?? "winnow.sqlite" }
+
+        /// Opens the database; `create` allows a new file (a key made before the first `serve`), and says so.
+        func open(create: Bool = false) throws -> SQLiteStore {
+            let exists = FileManager.default.fileExists(atPath: path)
+            guard exists || create else {
+                throw CommandError("No database at \(path); pass --database PATH (the file 'winnow serve' uses) or set WINNOW_DATABASE.")
+            }
+            do {
+                let store = try SQLiteStore(path: path)
+                if !exists { FileHandle.standardError.write(Data("Created a new database at \(path).\n".utf8)) }
+                return store
+            } catch {
+                throw CommandError("\(error)")
+            }
         }
     }
 
@@ -146,7 +158,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOption
 
         func run() async throws {
-            let store = try database.open()
+            let store = try database.open(create: true)
             do {
                 print(try await APIKeys.create(name: name, role: role, in: store))
             } catch let error as Engine.ValidationError {

@@ -73,6 +73,9 @@ struct Train: AsyncParsableCommand {
     @Option(help: "With --stage engagement: L2 penalty on the standardised weights (> 0).")
     var l2 = 1.0
 
+    @Option(help: "With --stage engagement: the server's JSON configuration file (WINNOW_CONFIG), for its engine settings.")
+    var config: String?
+
     @Option(name: .customLong("data"), help: "Labelled data (CSV with header id,text,label, or JSONL); repeat for more files.")
     var data: [String] = []
 

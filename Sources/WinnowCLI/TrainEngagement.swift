@@ -23,7 +23,14 @@ extension Train {
         guard text.classes.contains(clearLabel) else {
             throw CommandError("The model \(modelPath) has no class '\(clearLabel)'; pass --clear-label with the class that means 'nothing wrong'.")
         }
-        let rule = EngagementRule()
+        let engineConfiguration: EngineConfiguration
+        do {
+            engineConfiguration = try ServerConfiguration.load(file: config ?? environment["WINNOW_CONFIG"], environment: [:]).engine
+        } catch let error as ConfigurationError {
+            throw CommandError(error.description)
+        }
+        // The same rule settings the server uses, so the features are computed the way they are served.
+        let rule = engineConfiguration.rule
         let rows = try await store.labelledItemsWithEngagement()
         let examples = rows.compactMap { row -> EngagementExample? in
             guard let snapshot = row.state.engagement else { return nil }

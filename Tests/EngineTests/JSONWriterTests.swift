@@ -37,6 +37,7 @@ import Testing
         #expect(iso(0) == #""1970-01-01T00:00:00.000Z""#)
         #expect(iso(1_800_000_000.1239) == #""2027-01-15T08:00:00.123Z""#)
         #expect(iso(-58_979_923_200) == #""0101-01-01T00:00:00.000Z""#)
+        #expect(iso(253_402_300_800) == #""10000-01-01T00:00:00.000Z""#)  // five-digit years do not trap
     }
 
     @Test func nonFiniteNumbersBecomeNull() {

@@ -84,6 +84,9 @@ import Testing
         let conflict = try await h.post("/v1/items", json(["id": "p1", "feed": "news", "text": "something else entirely"]))
         #expect(conflict.status == .conflict)
         #expect(conflict.error["field"] as? String == "id")
+        _ = try await h.post("/v1/items", json(["id": "a/b c?", "text": "one"]))
+        let odd = try await h.post("/v1/items", json(["id": "a/b c?", "text": "two"]))
+        #expect((odd.error["message"] as? String)?.contains("GET /v1/items/a%2Fb%20c%3F?feed=default") == true)
         // Another feed is another namespace.
         #expect(try await h.post("/v1/items", json(["id": "p1", "text": "something else entirely"])).status == .created)
     }
@@ -210,6 +213,17 @@ import Testing
         #expect(negative.error["field"] as? String == "views")
         let mistyped = try await h.post("/v1/items/e1/engagement", #"{"views": "lots"}"#)
         #expect(mistyped.error["field"] as? String == "views")
+        let huge = try await h.post("/v1/items/e1/engagement", json(["views": 1, "likes": Int.max, "shares": 1]))
+        #expect(huge.status == .unprocessableContent)
+        #expect(huge.error["field"] as? String == "likes")
+        let future = try await h.post("/v1/items/e1/engagement", #"{"views": 1, "at": "9999-01-01T00:00:00Z"}"#)
+        #expect(future.error["field"] as? String == "at")
+        let farFuture = try await h.post("/v1/items/e1/engagement", #"{"views": 1, "at": "10000-01-01T00:00:00Z"}"#)
+        #expect(farFuture.status == .unprocessableContent)
+        #expect(farFuture.error["field"] as? String == "at")
+        // Nothing of the refused updates was stored, and the item still answers.
+        #expect(try await h.send(.get, "/v1/items/e1", as: .feed).status == .ok)
+        #expect(try await h.store.item(feed: "default", id: "e1")?.engagement == nil)
     }
 
     @Test func viralAndUncertainItemsGoToReviewWithHighPriority() async throws {
