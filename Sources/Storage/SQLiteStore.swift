@@ -98,7 +98,6 @@ public final class SQLiteStore: Store {
                 """)
             let insertStage = try db.cachedStatement(sql: Self.insertStageSQL)
             let itemSQL = insertItem.sqliteStatement
-            let stageSQL = insertStage.sqliteStatement
             for (item, submission, result, digest) in encoded {
                 let s = item.submission
                 // Bound directly (the hot path: GRDB's argument boxing cost more than SQLite's insert).
@@ -114,12 +113,7 @@ public final class SQLiteStore: Store {
                     outcomes.append(existing["digest"] as String == digest ? .existing(state) : .conflict(state))
                     continue
                 }
-                let rowID = db.lastInsertedRowID
-                let r = item.result
-                _ = try RawStatement(stageSQL, db).run { b in
-                    b.int(1, rowID); b.int(2, 1); b.text(3, r.stage.rawValue); b.double(4, r.scoredAt.timeIntervalSince1970)
-                    b.text(5, r.modelVersion); b.int(6, Int64(r.decision.policyVersion)); b.text(7, r.decision.action.rawValue); b.text(8, result)
-                }
+                try Self.insertStage(insertStage, db, item: db.lastInsertedRowID, seq: 1, result: item.result, body: result)
                 outcomes.append(.created(ItemState(submission: s, receivedAt: item.receivedAt, createdAt: item.createdAt,
                                                    current: item.result, engagement: nil)))
             }
@@ -370,13 +364,16 @@ public final class SQLiteStore: Store {
         INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """
 
-    static func stageArguments(item: Int64, seq: Int, result: StageResult, body: String) -> StatementArguments {
-        [item, seq, result.stage.rawValue, result.scoredAt.timeIntervalSince1970, result.modelVersion,
-         result.decision.policyVersion, result.decision.action.rawValue, body]
+    /// Appends one stage result; `statement` is the prepared `insertStageSQL` (callers inserting many fetch it once).
+    static func insertStage(_ statement: Statement, _ db: Database, item: Int64, seq: Int, result: StageResult, body: String) throws {
+        _ = try RawStatement(statement.sqliteStatement, db).run { b in
+            b.int(1, item); b.int(2, Int64(seq)); b.text(3, result.stage.rawValue); b.double(4, result.scoredAt.timeIntervalSince1970)
+            b.text(5, result.modelVersion); b.int(6, Int64(result.decision.policyVersion)); b.text(7, result.decision.action.rawValue); b.text(8, body)
+        }
     }
 
     static func insertStage(_ db: Database, item: Int64, seq: Int, result: StageResult, body: String) throws {
-        try db.cachedStatement(sql: insertStageSQL).execute(arguments: stageArguments(item: item, seq: seq, result: result, body: body))
+        try insertStage(db.cachedStatement(sql: insertStageSQL), db, item: item, seq: seq, result: result, body: body)
     }
 
     static func snapshot(_ row: Row) -> EngagementSnapshot {
