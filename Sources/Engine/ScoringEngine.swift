@@ -77,33 +77,33 @@ public struct ScoringEngine: Sendable {
 
     /// Checks a submission's fields.
     /// - Throws: `ValidationError` naming the first bad field.
-    public func validate(_ item: ItemSubmission, path: String = "", receivedAt: Date? = nil) throws {
+    public func validate(_ item: ItemSubmission, receivedAt: Date? = nil) throws {
         guard !item.id.isEmpty, item.id.utf8.count <= 256, !Self.hasControlCharacters(item.id) else {
-            throw ValidationError(field: path + "id", "give the feed's own item id: 1-256 UTF-8 bytes, no control characters")
+            throw ValidationError(field: "id", "give the feed's own item id: 1-256 UTF-8 bytes, no control characters")
         }
         guard Policy.isValidFeed(item.feed) else {
-            throw ValidationError(field: path + "feed", "'\(item.feed)' is not a feed name: use 1-64 characters from a-z, 0-9, '-' and '_'")
+            throw ValidationError(field: "feed", PolicyError.invalidFeed(item.feed).description)
         }
         guard !item.text.allSatisfy(\.isWhitespace) else {
-            throw ValidationError(field: path + "text", "the text is empty; send the item's text")
+            throw ValidationError(field: "text", "the text is empty; send the item's text")
         }
         guard item.text.utf8.count <= configuration.maxTextBytes else {
-            throw ValidationError(field: path + "text", "the text is \(item.text.utf8.count) bytes; the limit is \(configuration.maxTextBytes)", tooLarge: true)
+            throw ValidationError(field: "text", "the text is \(item.text.utf8.count) bytes; the limit is \(configuration.maxTextBytes)", tooLarge: true)
         }
         if let createdAt = item.createdAt, let receivedAt,
            createdAt < Date(timeIntervalSince1970: 0) || createdAt > receivedAt.addingTimeInterval(24 * 3600) {
-            throw ValidationError(field: path + "createdAt", "the creation time must be after 1970 and at most a day after now; send the item's real creation time or leave it out")
+            throw ValidationError(field: "createdAt", "the creation time must be after 1970 and at most a day after now; send the item's real creation time or leave it out")
         }
         if let language = item.language, !(1...35).contains(language.utf8.count) {
-            throw ValidationError(field: path + "language", "give a language tag such as 'en' or 'pt-BR' (1-35 bytes)")
+            throw ValidationError(field: "language", "give a language tag such as 'en' or 'pt-BR' (1-35 bytes)")
         }
         if let author = item.author {
-            guard !author.id.isEmpty, author.id.utf8.count <= 256 else { throw ValidationError(field: path + "author.id", "give the author's id (1-256 UTF-8 bytes)") }
+            guard !author.id.isEmpty, author.id.utf8.count <= 256 else { throw ValidationError(field: "author.id", "give the author's id (1-256 UTF-8 bytes)") }
             if let age = author.accountAgeDays, !(age.isFinite && age >= 0) {
-                throw ValidationError(field: path + "author.accountAgeDays", "must be a number of days ≥ 0")
+                throw ValidationError(field: "author.accountAgeDays", "must be a number of days ≥ 0")
             }
-            if let followers = author.followers, followers < 0 { throw ValidationError(field: path + "author.followers", "must be ≥ 0") }
-            if let removals = author.priorRemovals, removals < 0 { throw ValidationError(field: path + "author.priorRemovals", "must be ≥ 0") }
+            if let followers = author.followers, followers < 0 { throw ValidationError(field: "author.followers", "must be ≥ 0") }
+            if let removals = author.priorRemovals, removals < 0 { throw ValidationError(field: "author.priorRemovals", "must be ≥ 0") }
         }
     }
 

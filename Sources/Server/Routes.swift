@@ -135,12 +135,16 @@ public struct Routes: Sendable {
     func address(_ request: Request, _ context: WinnowRequestContext, bodyFeed: String? = nil) throws -> (feed: String, id: String) {
         let raw = try context.parameters.require("id")
         let id = raw.removingPercentEncoding ?? raw
-        let feed = request.uri.queryParameters["feed"].map(String.init) ?? bodyFeed ?? "default"
-        guard Policy.isValidFeed(feed) else {
-            throw APIError(.unprocessableContent, code: "invalid_value", "'\(feed)' is not a feed name: use 1-64 characters from a-z, 0-9, '-' and '_'.",
-                           field: "feed")
-        }
+        let feed = try checkedFeed(request.uri.queryParameters["feed"].map(String.init) ?? bodyFeed ?? "default")
         return (feed, id)
+    }
+
+    /// `feed` when it is a valid feed name, else a 422 naming `feed`.
+    func checkedFeed(_ feed: String) throws -> String {
+        guard Policy.isValidFeed(feed) else {
+            throw APIError(.unprocessableContent, code: "invalid_value", PolicyError.invalidFeed(feed).description, field: "feed")
+        }
+        return feed
     }
 
     func notFound(feed: String, id: String) -> APIError {
@@ -172,10 +176,7 @@ public struct Routes: Sendable {
     @Sendable func rank(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         try context.require(.feed)
         let body = try await JSON.decode(API.RankRequest.self, from: request, limit: configuration.maxBodyBytes)
-        let feed = body.feed ?? "default"
-        guard Policy.isValidFeed(feed) else {
-            throw APIError(.unprocessableContent, code: "invalid_value", "'\(feed)' is not a feed name.", field: "feed")
-        }
+        let feed = try checkedFeed(body.feed ?? "default")
         guard body.items.count <= configuration.maxRankItems else {
             throw APIError(.contentTooLarge, code: "too_many_items", "\(body.items.count) candidates; the limit is \(configuration.maxRankItems).", field: "items")
         }
@@ -185,24 +186,15 @@ public struct Routes: Sendable {
 
     // MARK: Policies
 
-    func feedParameter(_ context: WinnowRequestContext) throws -> String {
-        let feed = try context.parameters.require("feed")
-        guard Policy.isValidFeed(feed) else {
-            throw APIError(.unprocessableContent, code: "invalid_value", "'\(feed)' is not a feed name: use 1-64 characters from a-z, 0-9, '-' and '_'.",
-                           field: "feed")
-        }
-        return feed
-    }
-
     @Sendable func getPolicy(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         try context.require(.admin)
-        let feed = try feedParameter(context)
+        let feed = try checkedFeed(context.parameters.require("feed"))
         return JSON.response(API.PolicyAnswer(policy: service.policy(feed: feed), isDefault: service.isDefaultPolicy(feed: feed)))
     }
 
     @Sendable func putPolicy(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let key = try context.require(.admin)
-        let feed = try feedParameter(context)
+        let feed = try checkedFeed(context.parameters.require("feed"))
         var policy = try await JSON.decode(Policy.self, from: request, limit: configuration.maxBodyBytes)
         policy.feed = feed
         do {
