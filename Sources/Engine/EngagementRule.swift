@@ -115,6 +115,11 @@ public struct EngagementRule: Codable, Equatable, Sendable {
         views >= viralMinViews && velocity >= viralFactor * max(baseline, 1)
     }
 
+    /// The feed's typical views per hour, or `defaultVelocity` while it has fewer than `baselineMinimumItems` items.
+    public func baselineVelocity(_ baseline: FeedBaseline) -> Double {
+        baseline.velocity(minimumItems: baselineMinimumItems) ?? defaultVelocity
+    }
+
     public func isUncertain(_ pHarm: Double) -> Bool { pHarm >= uncertainLow && pHarm <= uncertainHigh }
 }
 

@@ -151,14 +151,12 @@ public struct ScoringEngine: Sendable {
         let ageHours = max(0, (asOf ?? now).timeIntervalSince(state.createdAt) / 3600)
         let textHarm = harm(text.probabilities, classes: text.classes)
         let velocity = EngagementRule.velocity(views: counters.views, ageHours: ageHours)
-        let baselineVelocity = baseline.velocity(minimumItems: rule.baselineMinimumItems) ?? rule.defaultVelocity
+        let baselineVelocity = rule.baselineVelocity(baseline)
         let reportRate = baseline.reportRate(prior: rule.defaultReportRate, priorViews: 10_000)
         let harmAfter: Double
         let modelName: String
         if let engagementModel {
-            let features = EngagementFeatures.vector(textHarm: textHarm, engagement: counters, ageHours: ageHours,
-                                                     baselineVelocity: baselineVelocity, author: state.submission.author)
-            harmAfter = engagementModel.probability(features)
+            harmAfter = engagementModel.probability(engagementFeatures(text: text, state: state, counters: counters, asOf: asOf ?? now, baseline: baseline))
             modelName = engagementModel.version
         } else {
             let factor = rule.bayesFactor(reports: counters.reports, views: counters.views, baselineRate: reportRate)
@@ -173,6 +171,14 @@ public struct ScoringEngine: Sendable {
         let probabilities = move(text.probabilities, classes: text.classes, from: textHarm, to: harmAfter)
         return finish(stage: stage, text: text, probabilities: probabilities, policy: policy, engagement: counters, ageHours: ageHours,
                       inputs: inputs, viral: viral, at: now, previous: state.current)
+    }
+
+    /// The engagement model's features for an item with `counters` read at `asOf`: what stages 2 and 3 feed the
+    /// model, and what training must compute the same way.
+    public func engagementFeatures(text: TextScore, state: ItemState, counters: Engagement, asOf: Date, baseline: FeedBaseline) -> [Double] {
+        EngagementFeatures.vector(textHarm: harm(text.probabilities, classes: text.classes), engagement: counters,
+                                  ageHours: max(0, asOf.timeIntervalSince(state.createdAt) / 3600),
+                                  baselineVelocity: configuration.rule.baselineVelocity(baseline), author: state.submission.author)
     }
 
     /// Rescales class probabilities so that P(harm) goes from `before` to `after`, keeping the harmful classes'

@@ -162,9 +162,6 @@ public final class ScoringService: Sendable {
     public func rescoreDue(batch: Int = 500) async throws -> Int {
         let engine = self.engine
         let model = self.model
-        let policies = policyCache.withLock { $0 }
-        let classes = model.classes
-        let clearLabel = engine.configuration.clearLabel
         let engagementModel = self.engagementModel
         let metrics = self.metrics
         var total = 0
@@ -172,8 +169,7 @@ public final class ScoringService: Sendable {
             let now = clock()
             let ran = try await store.rescoreDue(now: now, limit: batch) { due in
                 let text = model.score(due.state.submission.text, reasons: engine.configuration.reasons)
-                let feed = due.state.submission.feed
-                let policy = policies[feed] ?? Policy.standard(feed: feed, classes: classes, clearLabel: clearLabel).with(version: 0)
+                let policy = self.policy(feed: due.state.submission.feed)
                 let step = engine.configuration.schedule.step(scheduled: due.scheduled, createdAt: due.state.createdAt, now: now)
                 let result = engine.rescore(stage: .time, trigger: "scheduled \(RescoreSchedule.label(ageHours: step.ageHours))", state: due.state,
                                             engagement: due.state.engagement, text: text, policy: policy, baseline: due.baseline,

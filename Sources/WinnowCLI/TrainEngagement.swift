@@ -23,23 +23,20 @@ extension Train {
         guard text.classes.contains(clearLabel) else {
             throw CommandError("The model \(modelPath) has no class '\(clearLabel)'; pass --clear-label with the class that means 'nothing wrong'.")
         }
-        let engineConfiguration: EngineConfiguration
+        var engineConfiguration: EngineConfiguration
         do {
             engineConfiguration = try ServerConfiguration.load(file: config ?? environment["WINNOW_CONFIG"], environment: [:]).engine
         } catch let error as ConfigurationError {
             throw CommandError(error.description)
         }
-        // The same rule settings the server uses, so the features are computed the way they are served.
-        let rule = engineConfiguration.rule
+        engineConfiguration.clearLabel = clearLabel
+        // The server's engine computes the features, so they are what it will serve.
+        let engine = ScoringEngine(configuration: engineConfiguration)
         let rows = try await store.labelledItemsWithEngagement()
         let examples = rows.compactMap { row -> EngagementExample? in
             guard let snapshot = row.state.engagement else { return nil }
-            let score = text.score(row.state.submission.text, reasons: 0)
-            let clear = score.probabilities[score.classes.firstIndex(of: clearLabel)!]
-            let ageHours = max(0, snapshot.at.timeIntervalSince(row.state.createdAt) / 3600)
-            let features = EngagementFeatures.vector(
-                textHarm: 1 - clear, engagement: snapshot.counters, ageHours: ageHours,
-                baselineVelocity: row.baseline.velocity(minimumItems: rule.baselineMinimumItems) ?? rule.defaultVelocity, author: row.state.submission.author)
+            let features = engine.engagementFeatures(text: text.score(row.state.submission.text, reasons: 0), state: row.state,
+                                                     counters: snapshot.counters, asOf: snapshot.at, baseline: row.baseline)
             return EngagementExample(features: features, harmful: row.label != clearLabel)
         }
         let version = "engagement@\(Train.defaultVersion(out: "x.winnow").split(separator: "@").last ?? "")"
