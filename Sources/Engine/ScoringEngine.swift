@@ -30,18 +30,6 @@ public struct EngineConfiguration: Codable, Equatable, Sendable {
     public var rule = EngagementRule()
 
     public init() {}
-
-    private enum CodingKeys: String, CodingKey { case clearLabel, reasons, maxTextBytes, triggers, schedule, rule }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        clearLabel = try c.decodeIfPresent(String.self, forKey: .clearLabel) ?? clearLabel
-        reasons = try c.decodeIfPresent(Int.self, forKey: .reasons) ?? reasons
-        maxTextBytes = try c.decodeIfPresent(Int.self, forKey: .maxTextBytes) ?? maxTextBytes
-        triggers = try c.decodeIfPresent(EngagementTriggers.self, forKey: .triggers) ?? triggers
-        schedule = try c.decodeIfPresent(RescoreSchedule.self, forKey: .schedule) ?? schedule
-        rule = try c.decodeIfPresent(EngagementRule.self, forKey: .rule) ?? rule
-    }
 }
 
 /// The text model's answer for one item, as the engine needs it.

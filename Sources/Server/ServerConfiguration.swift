@@ -2,7 +2,8 @@ import Engine
 import Foundation
 
 /// Everything `winnow serve` can be told, with documented defaults. Sources, later ones winning: the defaults
-/// here, a JSON file (`--config FILE` / `WINNOW_CONFIG`), `WINNOW_…` environment variables, command-line flags.
+/// here, a JSON file (`--config FILE` / `WINNOW_CONFIG`, laid over the defaults by `overlay`, so it names only what
+/// it changes), `WINNOW_…` environment variables, command-line flags.
 public struct ServerConfiguration: Codable, Equatable, Sendable {
     /// Address to listen on. Default 127.0.0.1.
     public var host = "127.0.0.1"
@@ -30,29 +31,6 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var engine = EngineConfiguration()
 
     public init() {}
-
-    private enum CodingKeys: String, CodingKey {
-        case host, port, database, model, maxBodyBytes, maxBatchBodyBytes, maxBatchItems, maxRankItems, schedulerIntervalSeconds,
-             schedulerBatch, keyCacheSeconds, engine
-    }
-
-    /// Every key is optional; missing ones keep their defaults.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = ServerConfiguration()
-        host = try c.decodeIfPresent(String.self, forKey: .host) ?? d.host
-        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? d.port
-        database = try c.decodeIfPresent(String.self, forKey: .database) ?? d.database
-        model = try c.decodeIfPresent(String.self, forKey: .model) ?? d.model
-        maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
-        maxBatchBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchBodyBytes) ?? d.maxBatchBodyBytes
-        maxBatchItems = try c.decodeIfPresent(Int.self, forKey: .maxBatchItems) ?? d.maxBatchItems
-        maxRankItems = try c.decodeIfPresent(Int.self, forKey: .maxRankItems) ?? d.maxRankItems
-        schedulerIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .schedulerIntervalSeconds) ?? d.schedulerIntervalSeconds
-        schedulerBatch = try c.decodeIfPresent(Int.self, forKey: .schedulerBatch) ?? d.schedulerBatch
-        keyCacheSeconds = try c.decodeIfPresent(Double.self, forKey: .keyCacheSeconds) ?? d.keyCacheSeconds
-        engine = try c.decodeIfPresent(EngineConfiguration.self, forKey: .engine) ?? d.engine
-    }
 
     /// The environment variables read, and the key each sets.
     public static let environmentVariables: [(variable: String, key: String)] = [
@@ -158,7 +136,7 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     }
 
     static func path(_ keys: [any CodingKey]) -> String {
-        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+        keys.isEmpty ? "the top level" : JSON.path(keys)
     }
 }
 

@@ -383,3 +383,24 @@ enum OpenAPIPaths {
         #expect(try JSONSerialization.jsonObject(with: Data(b.bytes)) as? NSDictionary == JSONSerialization.jsonObject(with: JSON.encoder.encode(batch)) as? NSDictionary)
     }
 }
+
+@Suite struct ConfigurationTests {
+    @Test func aFileNamesOnlyWhatItChangesAndLayersUnderEnvironmentAndFlags() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-config-\(UUID().uuidString).json")
+        try Data(#"{"port": 9000, "database": "file.sqlite", "engine": {"rule": {"viralFactor": 20}, "schedule": {"agesHours": [2, 48]}}}"#.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let c = try ServerConfiguration.load(file: file.path, environment: ["WINNOW_DATABASE": "env.sqlite"]) { $0.host = "0.0.0.0" }
+        #expect(c.port == 9000)
+        #expect(c.database == "env.sqlite")  // the environment wins over the file
+        #expect(c.host == "0.0.0.0")  // flags win over everything
+        #expect(c.model == ServerConfiguration().model)
+        #expect(c.engine.rule.viralFactor == 20)
+        #expect(c.engine.rule.viralMinViews == EngagementRule().viralMinViews)
+        #expect(c.engine.schedule.agesHours == [2, 48])
+        #expect(c.engine.triggers == EngagementTriggers())
+        try Data(#"{"engine": {"rule": {"viralFactr": 3}}}"#.utf8).write(to: file)
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
+        try Data(#"{"port": "eighty"}"#.utf8).write(to: file)
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
+    }
+}
