@@ -1,11 +1,6 @@
 -- POST /v1/items:batch with BATCH_SIZE new items per request.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-local texts = dofile(here .. "texts.lua")
-local threads = {}
-function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
-end
+local texts = dofile(here .. "common.lua")
 function init(args)
   counter = 0
   size = tonumber(os.getenv("BATCH_SIZE") or "1000")

@@ -1,11 +1,6 @@
 -- POST /v1/items, one new item per request (ids unique per thread), texts from a small synthetic set.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-local texts = dofile(here .. "texts.lua")
-local threads = {}
-function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
-end
+local texts = dofile(here .. "common.lua")
 function init(args)
   counter = 0
   key = os.getenv("WINNOW_KEY")

@@ -1,4 +1,11 @@
--- The synthetic texts the load test posts (written for it; no data set text).
+-- Shared by items.lua and batch.lua: numbers wrk's threads (the global `tid` keeps ids unique per thread) and
+-- returns the synthetic texts the load test posts (written for it; no data set text).
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
 return {
   "are we still on for lunch tomorrow? the usual place at noon",
   "WINNER!! claim your FREE prize now, call 09061701461 before midnight",
