@@ -102,10 +102,6 @@ enum JSON {
             return try decoder.decode(type, from: data)
         } catch let error as DecodingError {
             throw apiError(error)
-        } catch let error as APIError {
-            throw error
-        } catch let error as ValidationError {
-            throw APIError.validation(error)
         } catch {
             throw APIError(.badRequest, code: "malformed_json", "The body is not valid JSON: \(error).")
         }

@@ -197,11 +197,8 @@ public struct Routes: Sendable {
         let feed = try checkedFeed(context.parameters.require("feed"))
         var policy = try await JSON.decode(Policy.self, from: request, limit: configuration.maxBodyBytes)
         policy.feed = feed
-        do {
-            let saved = try await service.savePolicy(policy, by: key.name)
-            return JSON.response(API.PolicyAnswer(policy: saved, isDefault: false))
-        } catch let error as ValidationError {
-            throw APIError.validation(error)
-        }
+        // A ValidationError becomes its 422 in ErrorMiddleware, as for every route.
+        let saved = try await service.savePolicy(policy, by: key.name)
+        return JSON.response(API.PolicyAnswer(policy: saved, isDefault: false))
     }
 }
