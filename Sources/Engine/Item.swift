@@ -75,6 +75,9 @@ public enum Stage: String, Codable, CaseIterable, Sendable {
     case engagement
     /// At scheduled ages (hours, days), with the active model and all engagement so far.
     case time
+    /// A person's decision from the review queue: it becomes the item's decision, and later automatic stages keep
+    /// it (they still record their scores).
+    case review
 }
 
 /// How urgently a person should look at an item that goes to review.
@@ -199,13 +202,17 @@ public struct ItemState: Codable, Equatable, Sendable {
     public var current: StageResult
     /// Element-wise maximum of every engagement snapshot (counters are cumulative) and the latest time.
     public var engagement: EngagementSnapshot?
+    /// The latest decision a person made on the item, if any: it stands over later automatic stages.
+    public var reviewed: HumanDecision?
 
-    public init(submission: ItemSubmission, receivedAt: Date, createdAt: Date, current: StageResult, engagement: EngagementSnapshot?) {
+    public init(submission: ItemSubmission, receivedAt: Date, createdAt: Date, current: StageResult, engagement: EngagementSnapshot?,
+                reviewed: HumanDecision? = nil) {
         self.submission = submission
         self.receivedAt = receivedAt
         self.createdAt = createdAt
         self.current = current
         self.engagement = engagement
+        self.reviewed = reviewed
     }
 }
 
@@ -213,20 +220,24 @@ public struct ItemState: Codable, Equatable, Sendable {
 public enum HistoryEntry: Codable, Equatable, Sendable {
     case stage(StageResult)
     case engagement(EngagementSnapshot)
+    /// A step of a review ticket: opened, claimed, escalated, decided…
+    case ticket(TicketEvent)
 
     public var at: Date {
         switch self {
         case let .stage(result): return result.scoredAt
         case let .engagement(snapshot): return snapshot.at
+        case let .ticket(event): return event.at
         }
     }
 
-    private enum CodingKeys: String, CodingKey { case kind, stage, engagement }
+    private enum CodingKeys: String, CodingKey { case kind, stage, engagement, ticket }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(String.self, forKey: .kind) {
         case "stage": self = .stage(try container.decode(StageResult.self, forKey: .stage))
+        case "ticket": self = .ticket(try container.decode(TicketEvent.self, forKey: .ticket))
         default: self = .engagement(try container.decode(EngagementSnapshot.self, forKey: .engagement))
         }
     }
@@ -240,6 +251,9 @@ public enum HistoryEntry: Codable, Equatable, Sendable {
         case let .engagement(snapshot):
             try container.encode("engagement", forKey: .kind)
             try container.encode(snapshot, forKey: .engagement)
+        case let .ticket(event):
+            try container.encode("ticket", forKey: .kind)
+            try container.encode(event, forKey: .ticket)
         }
     }
 }

@@ -18,7 +18,8 @@ public enum TicketReason: String, Codable, CaseIterable, Sendable {
     case escalation
 }
 
-/// How long a ticket may wait, per reason, and how severe each class is.
+/// The review desk's settings: SLAs per reason, severity per class, leases, reason codes, report weighting, seeded
+/// gold items, audit sampling and routing. Every field has a documented default.
 public struct ReviewConfiguration: Codable, Equatable, Sendable {
     /// Minutes from opening to the SLA due time, per reason; reasons not listed use `defaultSLAMinutes`.
     public var slaMinutes: [String: Double]
@@ -28,19 +29,52 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
     public var severity: [String: Double]
     /// Seconds a claim holds a ticket before it returns to the queue.
     public var leaseSeconds: Double
+    /// The reason codes a decision may carry.
+    public var reasonCodes: [String]
+    /// Weighted reports (see `ReporterWeight`) that open a ticket, and the factor on that bar once a person has
+    /// cleared the item.
+    public var reportThreshold: Double
+    public var reopenFactor: Double
+    /// The share of claims answered with a seeded gold ticket (an item whose answer is known), unannounced.
+    public var goldRate: Double
+    /// The probability that an automatic decision is sampled for a blind audit, per action.
+    public var auditRates: [String: Double]
+    /// The skill a reviewer needs for tickets whose most probable class is the key (classes not listed: anyone).
+    public var skills: [String: String]
+    /// The most tickets one claim may lease.
+    public var maxClaim: Int
 
-    public init(slaMinutes: [String: Double] = ["viral": 15, "appeal": 60, "escalation": 120, "audit": 24 * 60],
+    public init(slaMinutes: [String: Double] = ["viral": 15, "appeal": 60, "escalation": 120, "audit": 24 * 60, "reports": 60],
                 defaultSLAMinutes: Double = 240, severity: [String: Double] = ["clear": 0.5, "spam": 1, "offensive": 2, "abusive": 3],
-                leaseSeconds: Double = 300) {
+                leaseSeconds: Double = 300,
+                reasonCodes: [String] = ["not_violating", "spam", "scam", "harassment", "hate", "sexual", "violence", "self_harm", "misinformation", "other"],
+                reportThreshold: Double = 3, reopenFactor: Double = 3, goldRate: Double = 0.02,
+                auditRates: [String: Double] = ["allow": 0.002, "demote": 0.02, "remove": 0.01],
+                skills: [String: String] = [:], maxClaim: Int = 10) {
         self.slaMinutes = slaMinutes
         self.defaultSLAMinutes = defaultSLAMinutes
         self.severity = severity
         self.leaseSeconds = leaseSeconds
+        self.reasonCodes = reasonCodes
+        self.reportThreshold = reportThreshold
+        self.reopenFactor = reopenFactor
+        self.goldRate = goldRate
+        self.auditRates = auditRates
+        self.skills = skills
+        self.maxClaim = maxClaim
     }
 
     /// The shortest SLA among `reasons`, in minutes.
     public func sla(for reasons: Set<TicketReason>) -> Double {
         reasons.map { slaMinutes[$0.rawValue] ?? defaultSLAMinutes }.min() ?? defaultSLAMinutes
+    }
+
+    /// The reason code a decision of `label` suggests: "not_violating" for the clear class, the label itself when
+    /// it is a code, else "other" (or the first code).
+    public func suggestedReasonCode(label: String, clearLabel: String) -> String {
+        if label == clearLabel, reasonCodes.contains("not_violating") { return "not_violating" }
+        if reasonCodes.contains(label) { return label }
+        return reasonCodes.contains("other") ? "other" : (reasonCodes.first ?? "other")
     }
 }
 
@@ -69,6 +103,25 @@ public enum TicketPriority {
         let fraction = max(0, waitedMinutes) / slaMinutes
         let overdue = fraction > 1 ? (fraction - 1).rounded(.up) : 0
         return 1 + 3 * min(1, fraction) * min(1, fraction) + overdue
+    }
+
+    /// Stored priorities are refreshed when urgency has grown by this fraction: the queue's order is exact to
+    /// within 10% without rewriting every ticket all the time.
+    public static let refreshStep = 0.1
+
+    /// When the stored priority of a ticket opened at `openedAt` and due at `dueAt` should next be refreshed: when
+    /// its urgency has grown by `refreshStep`, or at the next step of the overdue count. Urgency 1 + 3f² (f = waited /
+    /// SLA) reaches u·(1 + step) at f = √((u·(1 + step) − 1) / 3); past the due time it rises by one at each whole SLA
+    /// period. A millisecond past each boundary, so that the refresh sees the new value.
+    public static func nextRefresh(openedAt: Date, dueAt: Date, after now: Date) -> Date {
+        let sla = max(dueAt.timeIntervalSince(openedAt), 1)
+        let f = max(0, now.timeIntervalSince(openedAt)) / sla
+        if f < 1 {
+            let target = (1 + 3 * f * f) * (1 + refreshStep)
+            let fNext = target >= 4 ? 1 : ((target - 1) / 3).squareRoot()
+            return openedAt.addingTimeInterval(fNext * sla + 0.001)
+        }
+        return openedAt.addingTimeInterval((f.rounded(.down) + 1) * sla + 0.001)
     }
 
     public static func score(pHarm: Double, expectedViews: Double, severity: Double, waitedMinutes: Double, slaMinutes: Double) -> Double {

@@ -28,6 +28,7 @@ public struct EngineConfiguration: Codable, Equatable, Sendable {
     public var triggers = EngagementTriggers()
     public var schedule = RescoreSchedule()
     public var rule = EngagementRule()
+    public var review = ReviewConfiguration()
 
     public init() {}
 }

@@ -29,13 +29,17 @@ public struct NewItem: Sendable {
     public var createdAt: Date
     public var result: StageResult
     public var nextRescore: ScheduledRescore?
+    /// Tickets to open with the item (its review band, a sampled audit).
+    public var tickets: [TicketOpening]
 
-    public init(submission: ItemSubmission, receivedAt: Date, createdAt: Date, result: StageResult, nextRescore: ScheduledRescore?) {
+    public init(submission: ItemSubmission, receivedAt: Date, createdAt: Date, result: StageResult, nextRescore: ScheduledRescore?,
+                tickets: [TicketOpening] = []) {
         self.submission = submission
         self.receivedAt = receivedAt
         self.createdAt = createdAt
         self.result = result
         self.nextRescore = nextRescore
+        self.tickets = tickets
     }
 }
 
@@ -66,6 +70,17 @@ public struct EngagementContext: Sendable {
         self.merged = merged
         self.baseline = baseline
         self.lastEngagementStageAgeHours = lastEngagementStageAgeHours
+    }
+}
+
+/// A stage result and the ticket it asks for.
+public struct Staged: Sendable {
+    public var result: StageResult
+    public var ticket: TicketOpening?
+
+    public init(result: StageResult, ticket: TicketOpening? = nil) {
+        self.result = result
+        self.ticket = ticket
     }
 }
 
@@ -102,10 +117,53 @@ public struct DueRescore: Sendable {
 public struct Rescored: Sendable {
     public var result: StageResult
     public var next: ScheduledRescore?
+    public var ticket: TicketOpening?
 
-    public init(result: StageResult, next: ScheduledRescore?) {
+    public init(result: StageResult, next: ScheduledRescore?, ticket: TicketOpening? = nil) {
         self.result = result
         self.next = next
+        self.ticket = ticket
+    }
+}
+
+/// What the engine sees when a report arrives: the item, and the track records of everyone whose report on it is
+/// still pending (not yet judged by a person), this report included.
+public struct ReportContext: Sendable {
+    public var state: ItemState
+    public var reporters: [(upheld: Int, rejected: Int)]
+    /// Whether the item has an open ticket already (a report then joins nothing new).
+    public var hasOpenTicket: Bool
+
+    public init(state: ItemState, reporters: [(upheld: Int, rejected: Int)], hasOpenTicket: Bool) {
+        self.state = state
+        self.reporters = reporters
+        self.hasOpenTicket = hasOpenTicket
+    }
+}
+
+/// The outcome of a report.
+public struct ReportOutcome: Sendable, Equatable {
+    /// False when this reporter had reported the item before (counted once).
+    public var recorded: Bool
+    public var weightedReports: Double
+    /// The ticket the report opened or joined, if any.
+    public var ticket: Ticket?
+
+    public init(recorded: Bool, weightedReports: Double, ticket: Ticket?) {
+        self.recorded = recorded
+        self.weightedReports = weightedReports
+        self.ticket = ticket
+    }
+}
+
+/// A decided ticket and the item after the decision.
+public struct DecidedTicket: Sendable {
+    public var ticket: Ticket
+    public var item: ItemState
+
+    public init(ticket: Ticket, item: ItemState) {
+        self.ticket = ticket
+        self.item = item
     }
 }
 
@@ -147,7 +205,7 @@ public protocol Store: Sendable {
     /// Records an engagement snapshot (repeats and out-of-order snapshots are safe: counters merge by maximum) and,
     /// when `decide` returns a result, appends it as the item's new stage. Nil for an unknown item.
     func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
-                          decide: @escaping @Sendable (EngagementContext) throws -> StageResult?) async throws -> EngagementOutcome?
+                          decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome?
     /// Runs `decide` on up to `limit` rescores due at or before `now`, oldest first, appends the results and
     /// schedules the next ones; returns how many ran.
     func rescoreDue(now: Date, limit: Int, decide: @escaping @Sendable (DueRescore) throws -> Rescored) async throws -> Int
@@ -177,6 +235,35 @@ public protocol Store: Sendable {
     func labelledItemsWithEngagement() async throws -> [(state: ItemState, label: String, baseline: FeedBaseline)]
     func saveEngagementModel(_ model: EngagementModel, at: Date) async throws
     func latestEngagementModel() async throws -> EngagementModel?
+
+    // Review
+    /// Records `reporter`'s report on the item (once per reporter) and opens or joins a ticket when `decide` asks.
+    /// Nil for an unknown item.
+    func recordReport(feed: String, id: String, reporter: String, at: Date,
+                      decide: @escaping @Sendable (ReportContext) -> (weighted: Double, ticket: TicketOpening?)) async throws -> ReportOutcome?
+    /// Opens a ticket for the item (or joins its open one) and returns it; nil for an unknown item.
+    func openTicket(feed: String, id: String, at: Date, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket?
+    /// Leases up to `request.count` open tickets the reviewer may take, highest priority first; with `gold`, the
+    /// first is a seeded gold ticket when one is left that the reviewer has not seen.
+    func claim(_ request: ClaimRequest, now: Date, leaseSeconds: Double, gold: Bool) async throws -> [TicketView]
+    func ticket(id: Int64) async throws -> TicketView?
+    /// Extends the caller's live lease.
+    func renew(ticket: Int64, reviewer: String, now: Date, leaseSeconds: Double) async throws -> Ticket
+    /// Returns the ticket to the queue (a gold ticket is withdrawn).
+    func release(ticket: Int64, reviewer: String, version: Int?, now: Date) async throws -> Ticket
+    /// Moves the ticket to tier 2 with the reviewer's note; it is due within `slaMinutes` (or sooner if it was).
+    func escalate(ticket: Int64, reviewer: String, version: Int?, note: String, now: Date, slaMinutes: Double) async throws -> Ticket
+    /// Decides a ticket the reviewer holds: the decision becomes the item's (the stage `apply` builds), a label, and
+    /// the verdict on pending reports. A gold ticket only scores the reviewer.
+    func decide(ticket: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date,
+                apply: @escaping @Sendable (ItemState, HumanDecision) -> StageResult) async throws -> DecidedTicket
+    /// Open tickets of a tier, highest stored priority first, after `cursor` (priority, id).
+    func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int) async throws -> [(ticket: Ticket, priority: Double)]
+    func reviewStats(now: Date) async throws -> ReviewStats
+    /// Recomputes stored priorities that are due for it; returns how many.
+    func refreshTicketPriorities(now: Date, limit: Int) async throws -> Int
+    /// Marks a stored item as gold with its known label; false for an unknown item.
+    func addGold(feed: String, id: String, label: String, by: String, at: Date) async throws -> Bool
 
     /// Throws unless the store can write now.
     func checkWritable() async throws

@@ -7,8 +7,9 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 
-/// Stage 3 inside `serve`: every `interval`, runs the rescores that are due. Due times live in the database, so a
-/// restarted server picks up where the last one stopped (and catches up on what came due while it was down).
+/// Stage 3 inside `serve`: every `interval`, runs the rescores that are due and refreshes the review queue's stored
+/// priorities that are due for it. Due times live in the database, so a restarted server picks up where the last
+/// one stopped (and catches up on what came due while it was down).
 public struct RescoreScheduler: Service {
     let service: ScoringService
     let interval: Duration
@@ -30,6 +31,11 @@ public struct RescoreScheduler: Service {
                 if ran > 0 { logger.info("rescored due items", metadata: ["count": "\(ran)"]) }
             } catch {
                 logger.error("rescoring failed; retrying next pass", metadata: ["error": "\(error)"])
+            }
+            do {
+                try await ReviewService(scoring: service).refreshPriorities()
+            } catch {
+                logger.error("refreshing review priorities failed; retrying next pass", metadata: ["error": "\(error)"])
             }
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }

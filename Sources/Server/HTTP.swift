@@ -33,6 +33,18 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
         JSON.response(Body(error: .init(code: code, message: message, field: field)), status: status)
     }
 
+    /// A refused ticket operation: 404 for an unknown ticket, 409 for a lost lease, a stale version or a second
+    /// decision, 422 for a bad value.
+    static func ticket(_ error: TicketError) -> APIError {
+        switch error {
+        case .notFound: return APIError(.notFound, code: "not_found", error.description)
+        case .leaseLost: return APIError(.conflict, code: "lease_lost", error.description)
+        case .versionMismatch: return APIError(.conflict, code: "version_mismatch", error.description, field: "version")
+        case .alreadyDecided: return APIError(.conflict, code: "already_decided", error.description)
+        case let .invalid(validation): return .validation(validation)
+        }
+    }
+
     static func validation(_ error: ValidationError) -> APIError {
         APIError(error.tooLarge ? .contentTooLarge : .unprocessableContent, code: error.tooLarge ? "too_large" : "invalid_value",
                  error.message, field: error.field)
@@ -84,6 +96,14 @@ enum JSON {
     /// Reads and decodes a request body of at most `limit` bytes.
     /// - Throws: `APIError` — 413 over the limit, 400 for malformed JSON, 422 naming a missing or mistyped field.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
+        guard let value = try await decodeIfPresent(type, from: request, limit: limit) else {
+            throw APIError(.badRequest, code: "malformed_json", "The request body is empty; send a JSON object.")
+        }
+        return value
+    }
+
+    /// Like `decode`, for routes whose body is optional: nil when the body is empty.
+    static func decodeIfPresent<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T? {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -91,9 +111,7 @@ enum JSON {
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "body_too_large", "The request body is over \(limit) bytes; send less (or split a batch).")
         }
-        guard buffer.readableBytes > 0 else {
-            throw APIError(.badRequest, code: "malformed_json", "The request body is empty; send a JSON object.")
-        }
+        guard buffer.readableBytes > 0 else { return nil }
         return try decode(type, from: Data(buffer: buffer))
     }
 
@@ -185,6 +203,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return JSON.response(APIError.Body(error: .init(code: code, message: message, field: nil)), status: error.status)
         } catch let error as ValidationError {
             return try APIError.validation(error).response(from: request, context: context)
+        } catch let error as TicketError {
+            return try APIError.ticket(error).response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             let code = error.status == .contentTooLarge ? "body_too_large" : "http_\(error.status.code)"
             return JSON.response(APIError.Body(error: .init(code: code, message: error.status.reasonPhrase, field: nil)), status: error.status)

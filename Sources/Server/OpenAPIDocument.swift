@@ -209,6 +209,250 @@ paths:
         "403": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
+  /v1/items/{id}/reports:
+    post:
+      summary: A user reported the item (role feed); weighted reports past the bar open a review ticket
+      description: |
+        Each reporter counts once per item, weighted by their track record: 2·(upheld+1)/(upheld+rejected+2). Weighted
+        reports of at least reportThreshold (default 3) open or join a ticket; once a person has cleared the item the bar
+        is reopenFactor (default 3) times higher.
+      parameters: [{$ref: "#/components/parameters/ItemID"}, {$ref: "#/components/parameters/Feed"}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [reporter]
+              properties:
+                feed: {type: string, pattern: "^[a-z0-9_-]{1,64}$"}
+                reporter: {type: string, minLength: 1, description: "The reporting user's id, at most 256 UTF-8 bytes."}
+                at: {type: string, format: date-time}
+      responses:
+        "200":
+          description: Recorded (recorded false for a repeat by the same reporter), with the ticket if one is open.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  recorded: {type: boolean}
+                  weightedReports: {type: number}
+                  ticket: {$ref: "#/components/schemas/Ticket"}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/items/{id}/appeal:
+    post:
+      summary: Appeal the item's decision (role feed); a ticket in tier 1, or tier 2 when a person decided
+      parameters: [{$ref: "#/components/parameters/ItemID"}, {$ref: "#/components/parameters/Feed"}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object, properties: {feed: {type: string, pattern: "^[a-z0-9_-]{1,64}$"}, note: {type: string, maxLength: 4000}}}
+      responses:
+        "201": {description: The ticket opened or joined., content: {application/json: {schema: {type: object, properties: {ticket: {$ref: "#/components/schemas/Ticket"}}}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/review/claim:
+    post:
+      summary: Lease the highest-priority tickets the reviewer may take (role moderator)
+      description: |
+        Tickets are routed by language (a ticket without one goes to anyone) and skill (a ticket needing one goes only to
+        reviewers naming it). A lease lasts leaseSeconds (default 300); renew it, or it returns to the queue. An empty list
+        means the queue has nothing for this reviewer.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                count: {type: integer, minimum: 1, maximum: 10, default: 1}
+                tiers: {type: array, items: {type: integer, enum: [1, 2]}, default: [1]}
+                languages: {type: array, items: {type: string}}
+                skills: {type: array, items: {type: string}}
+      responses:
+        "200": {description: The leased tickets., content: {application/json: {schema: {type: object, properties: {tickets: {type: array, items: {$ref: "#/components/schemas/TicketDetail"}}}}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/review/queue:
+    get:
+      summary: Open tickets of a tier by priority, paged (role moderator)
+      parameters:
+        - {name: tier, in: query, schema: {type: integer, enum: [1, 2], default: 1}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
+        - {name: cursor, in: query, schema: {type: string}, description: "nextCursor of the previous page."}
+      responses:
+        "200":
+          description: A page of tickets.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  tier: {type: integer}
+                  tickets: {type: array, items: {$ref: "#/components/schemas/Ticket"}}
+                  nextCursor: {type: string}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/review/stats:
+    get:
+      summary: Queue depth by tier, reason and language; oldest age; SLA breaches; reviewers' pace and gold accuracy (role moderator)
+      responses:
+        "200":
+          description: The figures.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  open: {type: integer}
+                  claimed: {type: integer}
+                  byTier: {type: object, additionalProperties: {type: integer}}
+                  byReason: {type: object, additionalProperties: {type: integer}}
+                  byLanguage: {type: object, additionalProperties: {type: integer}}
+                  oldestAgeSeconds: {type: number}
+                  overdue: {type: integer}
+                  breachedLast24Hours: {type: integer}
+                  reviewers:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        name: {type: string}
+                        decisionsLastHour: {type: integer}
+                        decisionsLast24Hours: {type: integer}
+                        perActiveHour: {type: number}
+                        goldSeen: {type: integer}
+                        goldCorrect: {type: integer}
+                        goldAccuracy: {type: number}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+  /v1/review/gold:
+    post:
+      summary: Mark a stored item as gold with its known label; gold tickets are seeded into claims at goldRate (role admin)
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [id, label]
+              properties:
+                feed: {type: string, pattern: "^[a-z0-9_-]{1,64}$"}
+                id: {type: string}
+                label: {type: string}
+      responses:
+        "201": {description: Marked., content: {application/json: {schema: {type: object}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/review/tickets/{id}:
+    get:
+      summary: One ticket with its item, scores (not for blind audits) and history (role moderator)
+      parameters: [{$ref: "#/components/parameters/TicketID"}]
+      responses:
+        "200": {description: The ticket., content: {application/json: {schema: {$ref: "#/components/schemas/TicketDetail"}}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /v1/review/tickets/{id}/decision:
+    post:
+      summary: Decide a ticket you hold (role moderator); it becomes the item's decision and a label
+      description: Needs the live lease (409 lease_lost otherwise); with version, a ticket changed since is a 409 version_mismatch; a second decision is a 409 already_decided.
+      parameters: [{$ref: "#/components/parameters/TicketID"}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [label, reasonCode]
+              properties:
+                label: {type: string, description: "A class of the model."}
+                action: {type: string, enum: [allow, demote, remove], description: "Default: allow for the clear class, remove otherwise."}
+                reasonCode: {type: string, description: "One of the configured reason codes."}
+                note: {type: string, maxLength: 4000}
+                version: {type: integer}
+      responses:
+        "200":
+          description: Decided.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  ticket: {$ref: "#/components/schemas/Ticket"}
+                  label: {type: string}
+                  action: {$ref: "#/components/schemas/Action"}
+                  reasonCode: {type: string}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/review/tickets/{id}/release:
+    post:
+      summary: Give a ticket you hold back to the queue (role moderator)
+      parameters: [{$ref: "#/components/parameters/TicketID"}]
+      requestBody:
+        required: false
+        content: {application/json: {schema: {type: object, properties: {version: {type: integer}}}}}
+      responses:
+        "200": {description: Released., content: {application/json: {schema: {type: object, properties: {ticket: {$ref: "#/components/schemas/Ticket"}}}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/review/tickets/{id}/renew:
+    post:
+      summary: Extend the lease on a ticket you hold (role moderator)
+      parameters: [{$ref: "#/components/parameters/TicketID"}]
+      responses:
+        "200": {description: Renewed., content: {application/json: {schema: {type: object, properties: {ticket: {$ref: "#/components/schemas/Ticket"}}}}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+  /v1/review/tickets/{id}/escalate:
+    post:
+      summary: Pass a ticket you hold to tier 2 with a note (role moderator)
+      parameters: [{$ref: "#/components/parameters/TicketID"}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object, required: [note], properties: {note: {type: string, minLength: 1, maxLength: 4000}, version: {type: integer}}}
+      responses:
+        "200": {description: Escalated., content: {application/json: {schema: {type: object, properties: {ticket: {$ref: "#/components/schemas/Ticket"}}}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
   /v1/policies/{feed}:
     get:
       summary: The feed's current policy (role admin)
@@ -238,6 +482,7 @@ components:
     bearer: {type: http, scheme: bearer}
   parameters:
     ItemID: {name: id, in: path, required: true, schema: {type: string}, description: "The feed's own item id."}
+    TicketID: {name: id, in: path, required: true, schema: {type: integer, minimum: 1}}
     Feed: {name: feed, in: query, required: false, schema: {type: string, default: default, pattern: "^[a-z0-9_-]{1,64}$"}}
   responses:
     Error:
@@ -279,7 +524,7 @@ components:
       properties:
         id: {type: string}
         feed: {type: string}
-        stage: {type: string, enum: [creation, engagement, time]}
+        stage: {type: string, enum: [creation, engagement, time, review]}
         trigger: {type: string}
         probabilities: {type: object, additionalProperties: {type: number}}
         label: {type: string}
@@ -330,6 +575,35 @@ components:
               remove: {type: number, minimum: 0, maximum: 1}
         reviewThinRemovals: {type: boolean, default: true}
         relevance: {$ref: "#/components/schemas/RelevanceProfile"}
+    Ticket:
+      type: object
+      properties:
+        id: {type: integer}
+        feed: {type: string}
+        itemId: {type: string}
+        tier: {type: integer, enum: [1, 2]}
+        reasons: {type: array, items: {type: string, enum: [review_band, reports, viral, audit, appeal, escalation]}}
+        status: {type: string, enum: [open, decided]}
+        language: {type: string}
+        skill: {type: string}
+        openedAt: {type: string, format: date-time}
+        dueAt: {type: string, format: date-time}
+        slaSecondsLeft: {type: number, description: "Negative once overdue."}
+        priority: {type: number, description: "max(uncertainty, 0.05) × log10(10 + expected views) × severity × urgency."}
+        version: {type: integer}
+        lease: {type: object, properties: {holder: {type: string}, until: {type: string, format: date-time}}}
+        note: {type: string, description: "The escalating reviewer's note."}
+        blind: {type: boolean, description: "An audit: the model's answer is withheld."}
+    TicketDetail:
+      type: object
+      properties:
+        ticket: {$ref: "#/components/schemas/Ticket"}
+        item: {type: object, properties: {id: {type: string}, feed: {type: string}, text: {type: string}, language: {type: string}, author: {type: object}, createdAt: {type: string, format: date-time}, receivedAt: {type: string, format: date-time}}}
+        engagement: {$ref: "#/components/schemas/EngagementSnapshot"}
+        scores: {$ref: "#/components/schemas/ItemAnswer"}
+        history: {type: array, items: {type: object, properties: {kind: {type: string, enum: [stage, engagement, ticket]}}}}
+        classes: {type: array, items: {type: string}}
+        reasonCodes: {type: array, items: {type: string}}
     PolicyAnswer:
       type: object
       properties:

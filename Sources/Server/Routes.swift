@@ -15,10 +15,12 @@ public struct RouteSpec: Hashable, Sendable, CustomStringConvertible {
 /// checks each against the OpenAPI document).
 public struct Routes: Sendable {
     let service: ScoringService
+    let review: ReviewService
     let configuration: ServerConfiguration
 
-    public init(service: ScoringService, configuration: ServerConfiguration) {
+    public init(service: ScoringService, configuration: ServerConfiguration, review: ReviewService? = nil) {
         self.service = service
+        self.review = review ?? ReviewService(scoring: service)
         self.configuration = configuration
     }
 
@@ -42,7 +44,18 @@ public struct Routes: Sendable {
         add(.post, "/v1/items:batch", createBatch)
         add(.get, "/v1/items/{id}", getItem)
         add(.post, "/v1/items/{id}/engagement", engagement)
+        add(.post, "/v1/items/{id}/reports", report)
+        add(.post, "/v1/items/{id}/appeal", appeal)
         add(.post, "/v1/rank", rank)
+        add(.post, "/v1/review/claim", claim)
+        add(.get, "/v1/review/queue", queue)
+        add(.get, "/v1/review/stats", reviewStats)
+        add(.post, "/v1/review/gold", addGold)
+        add(.get, "/v1/review/tickets/{id}", getTicket)
+        add(.post, "/v1/review/tickets/{id}/decision", decide)
+        add(.post, "/v1/review/tickets/{id}/release", release)
+        add(.post, "/v1/review/tickets/{id}/renew", renew)
+        add(.post, "/v1/review/tickets/{id}/escalate", escalate)
         add(.get, "/v1/policies/{feed}", getPolicy)
         add(.put, "/v1/policies/{feed}", putPolicy)
         return (router, table.all)
@@ -200,5 +213,115 @@ public struct Routes: Sendable {
         // A ValidationError becomes its 422 in ErrorMiddleware, as for every route.
         let saved = try await service.savePolicy(policy, by: key.name)
         return JSON.response(API.PolicyAnswer(policy: saved, isDefault: false))
+    }
+
+    // MARK: Review
+
+    @Sendable func report(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.feed)
+        let body = try await JSON.decode(API.ReportBody.self, from: request, limit: configuration.maxBodyBytes)
+        let (feed, id) = try address(request, context, bodyFeed: body.feed)
+        guard let outcome = try await review.report(feed: feed, id: id, reporter: body.reporter, at: body.at) else { throw notFound(feed: feed, id: id) }
+        let now = service.clock()
+        return JSON.response(API.ReportAnswer(recorded: outcome.recorded, weightedReports: (outcome.weightedReports * 1_000).rounded() / 1_000,
+                                              ticket: outcome.ticket.map { API.TicketSummary($0, now: now) }))
+    }
+
+    @Sendable func appeal(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.feed)
+        let body = try await JSON.decode(API.AppealBody.self, from: request, limit: configuration.maxBodyBytes)
+        let (feed, id) = try address(request, context, bodyFeed: body.feed)
+        guard let ticket = try await review.appeal(feed: feed, id: id, by: key.name, note: body.note) else { throw notFound(feed: feed, id: id) }
+        return JSON.response(API.TicketAnswer(ticket: API.TicketSummary(ticket, now: service.clock())), status: .created)
+    }
+
+    @Sendable func claim(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.moderator)
+        let body = try await JSON.decode(API.ClaimBody.self, from: request, limit: configuration.maxBodyBytes)
+        let views = try await review.claim(body.request(reviewer: key.name))
+        let now = service.clock()
+        return JSON.response(API.ClaimAnswer(tickets: views.map(detail(now: now))))
+    }
+
+    func detail(now: Date) -> (TicketView) -> API.TicketDetail {
+        let classes = service.model.classes, codes = service.engine.configuration.review.reasonCodes
+        return { API.TicketDetail($0, now: now, classes: classes, reasonCodes: codes) }
+    }
+
+    /// The ticket id from the path.
+    func ticketID(_ context: WinnowRequestContext) throws -> Int64 {
+        let raw = try context.parameters.require("id")
+        guard let id = Int64(raw), id > 0 else {
+            throw APIError(.notFound, code: "not_found", "'\(raw)' is not a ticket id; ticket ids are positive whole numbers.")
+        }
+        return id
+    }
+
+    @Sendable func getTicket(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.moderator)
+        let id = try ticketID(context)
+        guard let view = try await service.store.ticket(id: id), view.ticket.goldLabel == nil || view.ticket.lease?.holder == context.key?.name else {
+            throw TicketError.notFound(id)
+        }
+        return JSON.response(detail(now: service.clock())(view))
+    }
+
+    @Sendable func decide(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.moderator)
+        let id = try ticketID(context)
+        let body = try await JSON.decode(API.DecisionBody.self, from: request, limit: configuration.maxBodyBytes)
+        let decided = try await review.decide(ticket: id, reviewer: key.name, decision: body.decision)
+        let action = body.action ?? (body.label == service.engine.configuration.clearLabel ? .allow : .remove)
+        return JSON.response(API.DecisionAnswer(ticket: API.TicketSummary(decided.ticket, now: service.clock()), label: body.label, action: action,
+                                                reasonCode: body.reasonCode))
+    }
+
+    @Sendable func release(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.moderator)
+        let id = try ticketID(context)
+        let body = try await JSON.decodeIfPresent(API.VersionBody.self, from: request, limit: configuration.maxBodyBytes)
+        let ticket = try await review.release(ticket: id, reviewer: key.name, version: body?.version)
+        return JSON.response(API.TicketAnswer(ticket: API.TicketSummary(ticket, now: service.clock())))
+    }
+
+    @Sendable func renew(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.moderator)
+        let ticket = try await review.renew(ticket: ticketID(context), reviewer: key.name)
+        return JSON.response(API.TicketAnswer(ticket: API.TicketSummary(ticket, now: service.clock())))
+    }
+
+    @Sendable func escalate(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.moderator)
+        let id = try ticketID(context)
+        let body = try await JSON.decode(API.EscalateBody.self, from: request, limit: configuration.maxBodyBytes)
+        let ticket = try await review.escalate(ticket: id, reviewer: key.name, version: body.version, note: body.note)
+        return JSON.response(API.TicketAnswer(ticket: API.TicketSummary(ticket, now: service.clock())))
+    }
+
+    @Sendable func queue(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.moderator)
+        let query = request.uri.queryParameters
+        let tierText = query["tier"].map(String.init) ?? "1"
+        guard let tier = Int(tierText).flatMap(ReviewTier.init(rawValue:)) else {
+            throw APIError(.unprocessableContent, code: "invalid_value", "tier is 1 or 2", field: "tier")
+        }
+        let limitText = query["limit"].map(String.init) ?? "50"
+        guard let limit = Int(limitText) else { throw APIError(.unprocessableContent, code: "invalid_value", "limit is a whole number", field: "limit") }
+        let page = try await review.queue(tier: tier, cursor: query["cursor"].map(String.init), limit: limit)
+        let now = service.clock()
+        return JSON.response(API.QueueAnswer(tier: tier.rawValue, tickets: page.tickets.map { API.TicketSummary($0.ticket, now: now) }, nextCursor: page.next))
+    }
+
+    @Sendable func reviewStats(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.moderator)
+        return JSON.response(try await review.stats())
+    }
+
+    @Sendable func addGold(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.admin)
+        let body = try await JSON.decode(API.GoldBody.self, from: request, limit: configuration.maxBodyBytes)
+        let feed = try checkedFeed(body.feed ?? "default")
+        guard try await review.addGold(feed: feed, id: body.id, label: body.label, by: key.name) else { throw notFound(feed: feed, id: body.id) }
+        return JSON.response(["feed": feed, "id": body.id, "label": body.label], status: .created)
     }
 }

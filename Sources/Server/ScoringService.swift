@@ -11,6 +11,8 @@ public final class ScoringService: Sendable {
     public let model: ActiveModel
     public let metrics: ServerMetrics
     public let clock: @Sendable () -> Date
+    /// When items go to review, and how a person's decision stands over later stages.
+    public var rules: ReviewRules { ReviewRules(configuration: engine.configuration.review, clearLabel: engine.configuration.clearLabel) }
     /// Every feed's current policy (loaded at start, written through on change).
     private let policyCache = Mutex<[String: Policy]>([:])
     private let engagementModelCache = Mutex<EngagementModel?>(nil)
@@ -109,8 +111,10 @@ public final class ScoringService: Sendable {
             let text = model.score(item.text, reasons: engine.configuration.reasons)
             let result = engine.creation(item, text: text, policy: policy(feed: item.feed), receivedAt: now)
             let createdAt = item.createdAt ?? now
+            let state = ItemState(submission: item, receivedAt: now, createdAt: createdAt, current: result, engagement: nil)
+            let tickets = [rules.opening(after: result, state: state, now: now), rules.audit(result, state: state, now: now)].compactMap { $0 }
             fresh.append(NewItem(submission: item, receivedAt: now, createdAt: createdAt, result: result,
-                                 nextRescore: engine.configuration.schedule.next(createdAt: createdAt, after: now)))
+                                 nextRescore: engine.configuration.schedule.next(createdAt: createdAt, after: now), tickets: tickets))
             positions.append(i)
         }
         if !fresh.isEmpty {
@@ -140,6 +144,7 @@ public final class ScoringService: Sendable {
         let model = self.model
         let policy = self.policy(feed: feed)
         let engagementModel = self.engagementModel
+        let rules = self.rules
         let now = clock()
         let outcome = try await store.recordEngagement(feed: feed, id: id, snapshot: snapshot) { context in
             let ageHours = max(0, context.merged.at.timeIntervalSince(context.state.createdAt) / 3600)
@@ -148,8 +153,13 @@ public final class ScoringService: Sendable {
                 return nil
             }
             let text = model.score(context.state.submission.text, reasons: engine.configuration.reasons)
-            return engine.rescore(stage: .engagement, trigger: trigger, state: context.state, engagement: context.merged, text: text, policy: policy,
-                                  baseline: context.baseline, engagementModel: engagementModel, asOf: context.merged.at, now: max(now, context.state.current.scoredAt))
+            let scored = engine.rescore(stage: .engagement, trigger: trigger, state: context.state, engagement: context.merged, text: text, policy: policy,
+                                        baseline: context.baseline, engagementModel: engagementModel, asOf: context.merged.at,
+                                        now: max(now, context.state.current.scoredAt))
+            let result = rules.keepingHumanDecision(scored, context.state.reviewed)
+            var state = context.state
+            state.engagement = context.merged
+            return Staged(result: result, ticket: rules.opening(after: result, state: state, now: max(now, context.merged.at)))
         }
         if let result = outcome?.result { metrics.decision(stage: .engagement, action: result.decision.action) }
         return outcome
@@ -164,6 +174,7 @@ public final class ScoringService: Sendable {
         let model = self.model
         let engagementModel = self.engagementModel
         let metrics = self.metrics
+        let rules = self.rules
         var total = 0
         while true {
             let now = clock()
@@ -171,11 +182,12 @@ public final class ScoringService: Sendable {
                 let text = model.score(due.state.submission.text, reasons: engine.configuration.reasons)
                 let policy = self.policy(feed: due.state.submission.feed)
                 let step = engine.configuration.schedule.step(scheduled: due.scheduled, createdAt: due.state.createdAt, now: now)
-                let result = engine.rescore(stage: .time, trigger: "scheduled \(RescoreSchedule.label(ageHours: step.ageHours))", state: due.state,
+                let scored = engine.rescore(stage: .time, trigger: "scheduled \(RescoreSchedule.label(ageHours: step.ageHours))", state: due.state,
                                             engagement: due.state.engagement, text: text, policy: policy, baseline: due.baseline,
                                             engagementModel: engagementModel, now: max(now, due.state.current.scoredAt))
+                let result = rules.keepingHumanDecision(scored, due.state.reviewed)
                 metrics.decision(stage: .time, action: result.decision.action)
-                return Rescored(result: result, next: step.next)
+                return Rescored(result: result, next: step.next, ticket: rules.opening(after: result, state: due.state, now: now))
             }
             total += ran
             if ran < batch { break }

@@ -92,6 +92,91 @@ extension SQLiteStore {
                 CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2-review-queue") { db in
+            // SQLite cannot change a CHECK constraint in place: stage_result is rebuilt to allow the review stage.
+            try db.execute(sql: """
+                CREATE TABLE stage_result_v2 (
+                  id INTEGER PRIMARY KEY,
+                  item INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+                  seq INTEGER NOT NULL CHECK (seq >= 1),
+                  stage TEXT NOT NULL CHECK (stage IN ('creation', 'engagement', 'time', 'review')),
+                  scored_at REAL NOT NULL,
+                  model_version TEXT NOT NULL,
+                  policy_version INTEGER NOT NULL CHECK (policy_version >= 0),
+                  action TEXT NOT NULL CHECK (action IN ('allow', 'demote', 'review', 'remove')),
+                  body TEXT NOT NULL,
+                  UNIQUE (item, seq)
+                );
+                INSERT INTO stage_result_v2 SELECT id, item, seq, stage, scored_at, model_version, policy_version, action, body FROM stage_result;
+                DROP TABLE stage_result;
+                ALTER TABLE stage_result_v2 RENAME TO stage_result;
+                -- The latest decision a person made (JSON), which later automatic stages keep.
+                ALTER TABLE item ADD COLUMN reviewed TEXT;
+                CREATE TABLE ticket (
+                  id INTEGER PRIMARY KEY,
+                  item INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+                  tier INTEGER NOT NULL CHECK (tier IN (1, 2)),
+                  -- one bit per reason (TicketReason.bit)
+                  reasons INTEGER NOT NULL CHECK (reasons > 0),
+                  status TEXT NOT NULL CHECK (status IN ('open', 'decided', 'withdrawn')),
+                  language TEXT,
+                  skill TEXT,
+                  opened_at REAL NOT NULL,
+                  due_at REAL NOT NULL CHECK (due_at >= opened_at),
+                  base_priority REAL NOT NULL CHECK (base_priority >= 0),
+                  -- base × urgency when last refreshed, and when it should next be (TicketPriority.nextRefresh)
+                  priority REAL NOT NULL,
+                  refresh_at REAL NOT NULL,
+                  lease_holder TEXT,
+                  lease_until REAL,
+                  version INTEGER NOT NULL CHECK (version >= 1),
+                  audit_probability REAL CHECK (audit_probability > 0 AND audit_probability <= 1),
+                  gold_label TEXT,
+                  note TEXT,
+                  decided_at REAL,
+                  decided_by TEXT,
+                  decided_label TEXT,
+                  CHECK ((lease_holder IS NULL) = (lease_until IS NULL)),
+                  CHECK ((status = 'decided') = (decided_at IS NOT NULL))
+                );
+                -- One open ticket per item (gold tickets are copies handed to one reviewer each).
+                CREATE UNIQUE INDEX ticket_open_item ON ticket(item) WHERE status = 'open' AND gold_label IS NULL;
+                CREATE INDEX ticket_queue ON ticket(tier, priority DESC, id) WHERE status = 'open';
+                CREATE INDEX ticket_refresh ON ticket(refresh_at) WHERE status = 'open';
+                CREATE INDEX ticket_decided ON ticket(decided_at) WHERE decided_at IS NOT NULL;
+                CREATE TABLE ticket_event (
+                  id INTEGER PRIMARY KEY,
+                  ticket INTEGER NOT NULL REFERENCES ticket(id) ON DELETE CASCADE,
+                  item INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+                  at REAL NOT NULL,
+                  kind TEXT NOT NULL,
+                  body TEXT NOT NULL
+                );
+                CREATE INDEX ticket_event_item ON ticket_event(item, id);
+                CREATE TABLE report (
+                  id INTEGER PRIMARY KEY,
+                  item INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+                  reporter TEXT NOT NULL CHECK (length(reporter) BETWEEN 1 AND 256),
+                  at REAL NOT NULL,
+                  -- set when a person decides the item: upheld (harmful) or rejected (clear)
+                  outcome TEXT CHECK (outcome IN ('upheld', 'rejected')),
+                  UNIQUE (item, reporter)
+                );
+                CREATE TABLE reporter (
+                  feed TEXT NOT NULL,
+                  reporter TEXT NOT NULL,
+                  upheld INTEGER NOT NULL DEFAULT 0 CHECK (upheld >= 0),
+                  rejected INTEGER NOT NULL DEFAULT 0 CHECK (rejected >= 0),
+                  PRIMARY KEY (feed, reporter)
+                );
+                CREATE TABLE gold (
+                  item INTEGER PRIMARY KEY REFERENCES item(id) ON DELETE CASCADE,
+                  label TEXT NOT NULL CHECK (length(label) >= 1),
+                  added_by TEXT NOT NULL,
+                  added_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -113,7 +113,9 @@ public final class SQLiteStore: Store {
                     outcomes.append(existing["digest"] as String == digest ? .existing(state) : .conflict(state))
                     continue
                 }
-                try Self.insertStage(insertStage, db, item: db.lastInsertedRowID, seq: 1, result: item.result, body: result)
+                let rowID = db.lastInsertedRowID
+                try Self.insertStage(insertStage, db, item: rowID, seq: 1, result: item.result, body: result)
+                for opening in item.tickets { _ = try Self.openTicket(db, item: rowID, opening, at: item.receivedAt) }
                 outcomes.append(.created(ItemState(submission: s, receivedAt: item.receivedAt, createdAt: item.createdAt,
                                                    current: item.result, engagement: nil)))
             }
@@ -134,23 +136,28 @@ public final class SQLiteStore: Store {
     public func history(feed: String, id: String) async throws -> [HistoryEntry]? {
         try await writer.read { db in
             guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
-            let rowID: Int64 = row["id"]
-            var entries: [HistoryEntry] = []
-            for stage in try Row.fetchAll(db, sql: "SELECT body FROM stage_result WHERE item = ? ORDER BY seq", arguments: [rowID]) {
-                entries.append(.stage(try Codec.decode(StageResult.self, stage["body"])))
-            }
-            for snapshot in try Row.fetchAll(db, sql: "SELECT * FROM engagement_snapshot WHERE item = ? ORDER BY at, id", arguments: [rowID]) {
-                entries.append(.engagement(Self.snapshot(snapshot)))
-            }
-            // Stable: stages and snapshots at the same instant keep stage-first order.
-            return entries.enumerated().sorted { a, b in
-                a.element.at != b.element.at ? a.element.at < b.element.at : a.offset < b.offset
-            }.map(\.element)
+            return try Self.history(db, item: row["id"])
         }
     }
 
+    /// The item's stage results, engagement snapshots and ticket events, oldest first (at the same instant, stages
+    /// before snapshots before ticket events).
+    static func history(_ db: Database, item: Int64) throws -> [HistoryEntry] {
+        var entries: [HistoryEntry] = []
+        for stage in try Row.fetchAll(db, sql: "SELECT body FROM stage_result WHERE item = ? ORDER BY seq", arguments: [item]) {
+            entries.append(.stage(try Codec.decode(StageResult.self, stage["body"])))
+        }
+        for snapshot in try Row.fetchAll(db, sql: "SELECT * FROM engagement_snapshot WHERE item = ? ORDER BY at, id", arguments: [item]) {
+            entries.append(.engagement(Self.snapshot(snapshot)))
+        }
+        entries += try ticketEvents(db, item: item).map(HistoryEntry.ticket)
+        return entries.enumerated().sorted { a, b in
+            a.element.at != b.element.at ? a.element.at < b.element.at : a.offset < b.offset
+        }.map(\.element)
+    }
+
     public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
-                                 decide: @escaping @Sendable (EngagementContext) throws -> StageResult?) async throws -> EngagementOutcome? {
+                                 decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome? {
         try await commits.run { db -> EngagementOutcome? in
             guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
             let rowID: Int64 = row["id"]
@@ -182,18 +189,19 @@ public final class SQLiteStore: Store {
             updated.engagement = merged
             let context = EngagementContext(state: state, previous: previous?.counters, merged: merged, baseline: baseline,
                                             lastEngagementStageAgeHours: row["last_engagement_stage_age"])
-            let result = try decide(context)
+            let staged = try decide(context)
             var lastStageAge: Double? = row["last_engagement_stage_age"]
             var stages: Int = row["stages"]
-            if let result {
+            if let result = staged?.result {
                 stages += 1
                 try Self.insertStage(db, item: rowID, seq: stages, result: result, body: StoredJSON.stageResult(result))
                 updated.current = result
                 lastStageAge = result.inputs.ageHours
             }
+            if let opening = staged?.ticket { _ = try Self.openTicket(db, item: rowID, opening, at: merged.at) }
             try db.cachedStatement(sql: "UPDATE item SET engagement = ?, log_velocity = ?, last_engagement_stage_age = ?, stages = ? WHERE id = ?")
                 .execute(arguments: [StoredJSON.snapshot(merged), newVelocity, lastStageAge, stages, rowID])
-            return EngagementOutcome(state: updated, result: result, recorded: true)
+            return EngagementOutcome(state: updated, result: staged?.result, recorded: true)
         }
     }
 
@@ -216,6 +224,7 @@ public final class SQLiteStore: Store {
                 try Self.insertStage(db, item: rowID, seq: seq, result: rescored.result, body: StoredJSON.stageResult(rescored.result))
                 try db.cachedStatement(sql: "UPDATE item SET stages = ?, next_rescore_at = ?, next_rescore_age = ? WHERE id = ?")
                     .execute(arguments: [seq, rescored.next?.at.timeIntervalSince1970, rescored.next?.ageHours, rowID])
+                if let opening = rescored.ticket { _ = try Self.openTicket(db, item: rowID, opening, at: rescored.result.scoredAt) }
             }
             return due.count
         }
@@ -352,12 +361,14 @@ public final class SQLiteStore: Store {
 
     static func state(_ row: Row) throws -> ItemState {
         let engagement: String? = row["engagement"]
+        let reviewed: String? = row["reviewed"]
         return ItemState(
             submission: try Codec.decode(ItemSubmission.self, row["submission"]),
             receivedAt: Date(timeIntervalSince1970: row["received_at"]),
             createdAt: Date(timeIntervalSince1970: row["created_at"]),
             current: try Codec.decode(StageResult.self, row["current"]),
-            engagement: try engagement.map { try Codec.decode(EngagementSnapshot.self, $0) })
+            engagement: try engagement.map { try Codec.decode(EngagementSnapshot.self, $0) },
+            reviewed: try reviewed.map { try Codec.decode(HumanDecision.self, $0) })
     }
 
     static let insertStageSQL = """

@@ -31,7 +31,7 @@ struct Items {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func migrationsAreNamed() throws {
-        #expect(try SQLiteStore().appliedMigrations() == ["v1-items-stages-policies-keys"])
+        #expect(try SQLiteStore().appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue"])
     }
 
     @Test func createIsIdempotentAndDetectsConflicts() async throws {
@@ -96,8 +96,8 @@ struct Items {
             #expect(context.baseline.items == 1)
             #expect(context.baseline.reports == 3)
             let score = TextScore(classes: ["clear", "spam"], probabilities: [0.8, 0.2], evidence: 1, reasons: [], modelVersion: "m1")
-            return Items.engine.rescore(stage: .engagement, trigger: "reports", state: context.state, engagement: context.merged, text: score,
-                                        policy: Items.policy, baseline: context.baseline, engagementModel: nil, asOf: at, now: at)
+            return Staged(result: Items.engine.rescore(stage: .engagement, trigger: "reports", state: context.state, engagement: context.merged,
+                                                       text: score, policy: Items.policy, baseline: context.baseline, engagementModel: nil, asOf: at, now: at))
         }
         #expect(outcome?.result?.stage == .engagement)
         let state = try await store.item(feed: "default", id: "a")

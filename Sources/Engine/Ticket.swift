@@ -1,0 +1,406 @@
+import Foundation
+
+// The review queue's domain: tickets, their events, the human decision, and the rules that open tickets. Pure.
+
+/// Which queue a ticket waits in: tier 1, or tier 2 (escalations, and appeals of a person's decision).
+public enum ReviewTier: Int, Codable, CaseIterable, Sendable {
+    case one = 1, two = 2
+}
+
+/// Where a ticket stands. Open tickets are in the queue (claimed or not); the others are finished.
+public enum TicketStatus: String, Codable, Sendable {
+    /// `withdrawn`: a seeded gold ticket its reviewer released (it never returns to the queue).
+    case open, decided, withdrawn
+}
+
+extension TicketReason {
+    /// A bit per reason: a ticket's reasons are stored as one integer.
+    public var bit: Int { 1 << (TicketReason.allCases.firstIndex(of: self)!) }
+
+    public static func set(bits: Int) -> Set<TicketReason> { Set(allCases.filter { bits & $0.bit != 0 }) }
+
+    public static func bits(_ reasons: Set<TicketReason>) -> Int { reasons.reduce(0) { $0 | $1.bit } }
+}
+
+/// Why and how urgently a ticket should open (or join the item's open ticket): what the engine asks the store to do.
+public struct TicketOpening: Codable, Equatable, Sendable {
+    public var reason: TicketReason
+    public var tier: ReviewTier
+    /// The inputs of the priority formula at opening.
+    public var pHarm: Double
+    public var expectedViews: Double
+    public var severity: Double
+    /// Minutes until the SLA due time for this reason.
+    public var slaMinutes: Double
+    /// The item's language (nil: any reviewer) and the skill it needs (nil: anyone).
+    public var language: String?
+    public var skill: String?
+    /// For audits: the probability this decision had of being sampled (for inverse-probability estimates).
+    public var auditProbability: Double?
+    /// Who opened it (a reviewer escalating, a feed appealing) and their note.
+    public var by: String?
+    public var note: String?
+
+    public init(reason: TicketReason, tier: ReviewTier = .one, pHarm: Double, expectedViews: Double, severity: Double, slaMinutes: Double,
+                language: String? = nil, skill: String? = nil, auditProbability: Double? = nil, by: String? = nil, note: String? = nil) {
+        self.reason = reason
+        self.slaMinutes = slaMinutes
+        self.tier = tier
+        self.pHarm = pHarm
+        self.expectedViews = expectedViews
+        self.severity = severity
+        self.language = language
+        self.skill = skill
+        self.auditProbability = auditProbability
+        self.by = by
+        self.note = note
+    }
+
+    /// The priority without urgency (uncertainty × reach × severity).
+    public var basePriority: Double {
+        max(TicketPriority.uncertainty(pHarm), 0.05) * TicketPriority.reach(expectedViews: expectedViews) * max(0, severity)
+    }
+}
+
+/// A ticket in the review queue.
+public struct Ticket: Codable, Equatable, Sendable {
+    public var id: Int64
+    public var feed: String
+    public var itemID: String
+    public var tier: ReviewTier
+    public var reasons: Set<TicketReason>
+    public var status: TicketStatus
+    public var language: String?
+    public var skill: String?
+    public var openedAt: Date
+    public var dueAt: Date
+    /// uncertainty × reach × severity; the priority now is this × urgency.
+    public var basePriority: Double
+    public var lease: Lease?
+    /// Grows with every change: a decision may name the version it saw.
+    public var version: Int
+    public var auditProbability: Double?
+    /// A seeded item whose answer is known: the decision scores the reviewer and changes nothing else.
+    public var goldLabel: String?
+    /// The escalating reviewer's note (tier 2).
+    public var note: String?
+
+    public init(id: Int64, feed: String, itemID: String, tier: ReviewTier, reasons: Set<TicketReason>, status: TicketStatus, language: String?,
+                skill: String?, openedAt: Date, dueAt: Date, basePriority: Double, lease: Lease?, version: Int, auditProbability: Double? = nil,
+                goldLabel: String? = nil, note: String? = nil) {
+        self.id = id
+        self.feed = feed
+        self.itemID = itemID
+        self.tier = tier
+        self.reasons = reasons
+        self.status = status
+        self.language = language
+        self.skill = skill
+        self.openedAt = openedAt
+        self.dueAt = dueAt
+        self.basePriority = basePriority
+        self.lease = lease
+        self.version = version
+        self.auditProbability = auditProbability
+        self.goldLabel = goldLabel
+        self.note = note
+    }
+
+    /// Audit tickets are blind: the reviewer sees the item, not the model's answer. Gold tickets look like any other.
+    public var isBlind: Bool { reasons == [.audit] }
+
+    public var slaMinutes: Double { dueAt.timeIntervalSince(openedAt) / 60 }
+
+    /// The priority at `now`: base × urgency.
+    public func priority(at now: Date) -> Double {
+        basePriority * TicketPriority.urgency(waitedMinutes: now.timeIntervalSince(openedAt) / 60, slaMinutes: slaMinutes)
+    }
+}
+
+/// One step in a ticket's life, appended to the item's history; nothing is overwritten.
+public struct TicketEvent: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable {
+        case opened, joined, claimed, renewed, released, expired, escalated, decided, note
+    }
+
+    public var ticket: Int64
+    public var kind: Kind
+    public var at: Date
+    /// The key name of the reviewer (or feed) who acted; nil for the engine.
+    public var by: String?
+    public var reason: TicketReason?
+    public var tier: ReviewTier?
+    public var label: String?
+    public var action: Action?
+    public var reasonCode: String?
+    public var note: String?
+
+    public init(ticket: Int64, kind: Kind, at: Date, by: String? = nil, reason: TicketReason? = nil, tier: ReviewTier? = nil, label: String? = nil,
+                action: Action? = nil, reasonCode: String? = nil, note: String? = nil) {
+        self.ticket = ticket
+        self.kind = kind
+        self.at = at
+        self.by = by
+        self.reason = reason
+        self.tier = tier
+        self.label = label
+        self.action = action
+        self.reasonCode = reasonCode
+        self.note = note
+    }
+}
+
+/// A person's decision on an item. It becomes the item's decision and a label; automatic stages after it keep it.
+public struct HumanDecision: Codable, Equatable, Sendable {
+    public var label: String
+    public var action: Action
+    public var reasonCode: String
+    public var by: String
+    public var at: Date
+    public var ticket: Int64
+    public var tier: ReviewTier
+
+    public init(label: String, action: Action, reasonCode: String, by: String, at: Date, ticket: Int64, tier: ReviewTier) {
+        self.label = label
+        self.action = action
+        self.reasonCode = reasonCode
+        self.by = by
+        self.at = at
+        self.ticket = ticket
+        self.tier = tier
+    }
+}
+
+/// What a reviewer sends to decide a ticket.
+public struct TicketDecision: Sendable, Equatable {
+    public var label: String
+    /// allow, demote or remove; nil: allow for the clear class, remove otherwise.
+    public var action: Action?
+    public var reasonCode: String
+    public var note: String?
+    /// The version the reviewer saw; nil skips the check (the live lease is still required).
+    public var version: Int?
+
+    public init(label: String, action: Action? = nil, reasonCode: String, note: String? = nil, version: Int? = nil) {
+        self.label = label
+        self.action = action
+        self.reasonCode = reasonCode
+        self.note = note
+        self.version = version
+    }
+}
+
+/// What a reviewer asks for when claiming: how many tickets, which queues, and what they can take.
+public struct ClaimRequest: Sendable, Equatable {
+    public var reviewer: String
+    public var count: Int
+    public var tiers: [ReviewTier]
+    /// Languages the reviewer reads (empty: any).
+    public var languages: [String]
+    public var skills: [String]
+
+    public init(reviewer: String, count: Int = 1, tiers: [ReviewTier] = [.one], languages: [String] = [], skills: [String] = []) {
+        self.reviewer = reviewer
+        self.count = count
+        self.tiers = tiers
+        self.languages = languages
+        self.skills = skills
+    }
+}
+
+/// Why a ticket operation was refused.
+public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notFound(Int64)
+    /// The caller holds no live lease: never claimed, claimed by someone else, or expired.
+    case leaseLost(ticket: Int64, holder: String?, expired: Bool)
+    case versionMismatch(ticket: Int64, expected: Int, current: Int)
+    case alreadyDecided(Int64)
+    case invalid(ValidationError)
+
+    public var description: String {
+        switch self {
+        case let .notFound(id): return "No ticket \(id). GET /v1/review/queue lists open tickets."
+        case let .leaseLost(id, holder, expired):
+            if expired { return "Your lease on ticket \(id) expired; someone else may have it now. Claim the next ticket." }
+            if let holder { return "Ticket \(id) is claimed by \(holder), not by you. Claim the next ticket." }
+            return "Ticket \(id) is not claimed by you. Claim it first with POST /v1/review/claim."
+        case let .versionMismatch(id, expected, current):
+            return "Ticket \(id) changed since you saw it (version \(expected), now \(current)). Reload it before deciding."
+        case let .alreadyDecided(id): return "Ticket \(id) has already been decided; a second decision is not possible."
+        case let .invalid(error): return error.description
+        }
+    }
+}
+
+/// A ticket with what a reviewer needs to decide it.
+public struct TicketView: Sendable {
+    public var ticket: Ticket
+    public var item: ItemState
+    public var history: [HistoryEntry]
+
+    public init(ticket: Ticket, item: ItemState, history: [HistoryEntry]) {
+        self.ticket = ticket
+        self.item = item
+        self.history = history
+    }
+}
+
+/// Queue depth and reviewer figures for `GET /v1/review/stats`.
+public struct ReviewStats: Codable, Equatable, Sendable {
+    public struct Reviewer: Codable, Equatable, Sendable {
+        public var name: String
+        public var decisionsLastHour: Int
+        public var decisionsLast24Hours: Int
+        /// Decisions per hour over the hours of the last 24 in which the reviewer decided anything.
+        public var perActiveHour: Double
+        public var goldSeen: Int
+        public var goldCorrect: Int
+        public var goldAccuracy: Double?
+
+        public init(name: String, decisionsLastHour: Int, decisionsLast24Hours: Int, perActiveHour: Double, goldSeen: Int, goldCorrect: Int) {
+            self.name = name
+            self.decisionsLastHour = decisionsLastHour
+            self.decisionsLast24Hours = decisionsLast24Hours
+            self.perActiveHour = perActiveHour
+            self.goldSeen = goldSeen
+            self.goldCorrect = goldCorrect
+            self.goldAccuracy = goldSeen > 0 ? Double(goldCorrect) / Double(goldSeen) : nil
+        }
+    }
+
+    public var open: Int
+    public var claimed: Int
+    public var byTier: [String: Int]
+    public var byReason: [String: Int]
+    public var byLanguage: [String: Int]
+    public var oldestAgeSeconds: Double?
+    /// Open tickets past their due time, and tickets decided after it in the last 24 hours.
+    public var overdue: Int
+    public var breachedLast24Hours: Int
+    public var reviewers: [Reviewer]
+
+    public init(open: Int, claimed: Int, byTier: [String: Int], byReason: [String: Int], byLanguage: [String: Int], oldestAgeSeconds: Double?,
+                overdue: Int, breachedLast24Hours: Int, reviewers: [Reviewer]) {
+        self.open = open
+        self.claimed = claimed
+        self.byTier = byTier
+        self.byReason = byReason
+        self.byLanguage = byLanguage
+        self.oldestAgeSeconds = oldestAgeSeconds
+        self.overdue = overdue
+        self.breachedLast24Hours = breachedLast24Hours
+        self.reviewers = reviewers
+    }
+}
+
+/// The rules that turn stage results, reports, appeals and escalations into tickets, and human decisions into
+/// item decisions. Pure.
+public struct ReviewRules: Sendable {
+    public var configuration: ReviewConfiguration
+    public var clearLabel: String
+
+    public init(configuration: ReviewConfiguration = ReviewConfiguration(), clearLabel: String = "clear") {
+        self.configuration = configuration
+        self.clearLabel = clearLabel
+    }
+
+    /// Expected reach: the views an item will have had a day after now at its current pace, at least the views it
+    /// has; an item with no engagement yet is expected to reach a tenth of its author's followers.
+    public func expectedViews(_ state: ItemState, now: Date) -> Double {
+        guard let engagement = state.engagement else {
+            return Double(state.submission.author?.followers ?? 0) / 10
+        }
+        let ageHours = max(now.timeIntervalSince(state.createdAt) / 3600, 1.0 / 60)
+        let views = Double(engagement.counters.views)
+        return views + views / ageHours * 24
+    }
+
+    public func pHarm(_ result: StageResult) -> Double {
+        min(1, max(0, 1 - (result.probabilities[clearLabel] ?? 0)))
+    }
+
+    /// The severity of the most probable harmful class.
+    public func severity(_ result: StageResult) -> Double {
+        let harmful = result.probabilities.filter { $0.key != clearLabel }.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
+        guard let harmful else { return 1 }
+        return configuration.severity[harmful.key] ?? 1
+    }
+
+    /// The skill needed for an item whose most probable harmful class is the result's.
+    public func skill(_ result: StageResult) -> String? {
+        let harmful = result.probabilities.filter { $0.key != clearLabel }.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
+        return harmful.flatMap { configuration.skills[$0.key] }
+    }
+
+    public func opening(_ reason: TicketReason, state: ItemState, result: StageResult? = nil, tier: ReviewTier = .one, now: Date,
+                        auditProbability: Double? = nil, by: String? = nil, note: String? = nil) -> TicketOpening {
+        let result = result ?? state.current
+        return TicketOpening(reason: reason, tier: tier, pHarm: pHarm(result), expectedViews: expectedViews(state, now: now), severity: severity(result),
+                             slaMinutes: configuration.sla(for: [reason]), language: state.submission.language?.lowercased(), skill: skill(result), auditProbability: auditProbability,
+                             by: by, note: note)
+    }
+
+    /// The ticket a stage result asks for: viral and uncertain items, then the policy's review band. After a person's
+    /// decision the stage keeps it (`keepingHumanDecision`) and asks for none: only reports past the higher bar reopen.
+    public func opening(after result: StageResult, state: ItemState, now: Date) -> TicketOpening? {
+        guard result.decision.action == .review else { return nil }
+        let reason: TicketReason = result.inputs.viral && result.priority == .high ? .viral : .reviewBand
+        return opening(reason, state: state, result: result, now: now)
+    }
+
+    /// Whether an automatic decision is sampled for a blind audit: a deterministic draw from the item's identity
+    /// (the same item always draws the same number, so a retry cannot change the sample) against the action's rate.
+    public func audit(_ result: StageResult, state: ItemState, now: Date) -> TicketOpening? {
+        guard result.decision.action != .review, let rate = configuration.auditRates[result.decision.action.rawValue], rate > 0 else { return nil }
+        var hasher = FNV1a64()
+        hasher.add("audit")
+        hasher.add(state.submission.feed)
+        hasher.add(state.submission.id)
+        let draw = Double(hasher.value >> 11) / Double(1 << 53)
+        guard draw < rate else { return nil }
+        return opening(.audit, state: state, result: result, now: now, auditProbability: min(1, rate))
+    }
+
+    /// Checks a decision against the model's classes and the configured reason codes, returning the action it takes.
+    /// - Throws: `ValidationError` naming the bad field.
+    public func validate(_ decision: TicketDecision, classes: [String]) throws -> Action {
+        guard classes.contains(decision.label) else {
+            throw ValidationError(field: "label", "'\(decision.label)' is not a class of the model; use one of \(classes.joined(separator: ", "))")
+        }
+        guard configuration.reasonCodes.contains(decision.reasonCode) else {
+            throw ValidationError(field: "reasonCode", "'\(decision.reasonCode)' is not a configured reason code; use one of \(configuration.reasonCodes.joined(separator: ", "))")
+        }
+        if let note = decision.note, note.utf8.count > 4_000 { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }
+        let action = decision.action ?? (decision.label == clearLabel ? .allow : .remove)
+        guard action != .review else { throw ValidationError(field: "action", "a person's decision is allow, demote or remove; to pass it on, escalate") }
+        return action
+    }
+
+    /// The stage result that records a person's decision: the model's scores as they were, the person's verdict.
+    public func humanStage(_ decision: HumanDecision, state: ItemState, note: String?) -> StageResult {
+        let previous = state.current
+        let verdict = PolicyDecision(action: decision.action, label: decision.label == clearLabel ? nil : decision.label,
+                                     probability: previous.probabilities[decision.label], policyVersion: previous.decision.policyVersion,
+                                     reason: "decided by \(decision.by) (tier \(decision.tier.rawValue), \(decision.reasonCode))" + (note.map { ": \($0)" } ?? ""))
+        var inputs = previous.inputs
+        inputs.trigger = "review by \(decision.by)"
+        inputs.ageHours = max(0, decision.at.timeIntervalSince(state.createdAt) / 3600)
+        var result = StageResult(stage: .review, scoredAt: decision.at, modelVersion: previous.modelVersion, probabilities: previous.probabilities,
+                                 label: decision.label, evidence: previous.evidence, decision: verdict, priority: nil, reasons: previous.reasons,
+                                 relevance: previous.relevance, inputs: inputs)
+        result.changed = result.describeChange(from: previous)
+        return result
+    }
+
+    /// An automatic stage after a person's decision records its scores but keeps the person's verdict.
+    public func keepingHumanDecision(_ result: StageResult, _ human: HumanDecision?) -> StageResult {
+        guard let human else { return result }
+        var kept = result
+        kept.decision = PolicyDecision(action: human.action, label: human.label == clearLabel ? nil : human.label,
+                                       probability: result.probabilities[human.label], policyVersion: result.decision.policyVersion,
+                                       reason: "kept: decided by \(human.by) (\(human.reasonCode)); the model now says \(result.decision.action.rawValue)")
+        kept.priority = nil
+        kept.label = result.label
+        return kept
+    }
+}

@@ -1,0 +1,163 @@
+import Engine
+import Foundation
+
+/// The JSON bodies of the review routes.
+extension API {
+    /// `POST /v1/review/claim`: how many tickets (default 1), which tiers (default [1]), what the reviewer reads and knows.
+    struct ClaimBody: Decodable {
+        var count: Int?
+        var tiers: [Int]?
+        var languages: [String]?
+        var skills: [String]?
+
+        func request(reviewer: String) throws -> ClaimRequest {
+            var tiers: [ReviewTier] = []
+            for (i, raw) in (self.tiers ?? [1]).enumerated() {
+                guard let tier = ReviewTier(rawValue: raw) else { throw ValidationError(field: "tiers[\(i)]", "a tier is 1 or 2") }
+                tiers.append(tier)
+            }
+            return ClaimRequest(reviewer: reviewer, count: count ?? 1, tiers: tiers, languages: languages ?? [], skills: skills ?? [])
+        }
+    }
+
+    /// `POST /v1/review/tickets/{id}/decision`.
+    struct DecisionBody: Decodable {
+        var label: String
+        var action: Action?
+        var reasonCode: String
+        var note: String?
+        var version: Int?
+
+        var decision: TicketDecision { TicketDecision(label: label, action: action, reasonCode: reasonCode, note: note, version: version) }
+    }
+
+    struct VersionBody: Decodable {
+        var version: Int?
+    }
+
+    struct EscalateBody: Decodable {
+        var note: String
+        var version: Int?
+    }
+
+    struct AppealBody: Decodable {
+        var feed: String?
+        var note: String?
+    }
+
+    struct ReportBody: Decodable {
+        var feed: String?
+        var reporter: String
+        var at: Date?
+    }
+
+    struct GoldBody: Decodable {
+        var feed: String?
+        var id: String
+        var label: String
+    }
+
+    struct LeaseBody: Encodable {
+        var holder: String
+        var until: Date
+    }
+
+    /// A ticket as reviewers see it (a gold ticket's known answer is never shown).
+    struct TicketSummary: Encodable {
+        var id: Int64
+        var feed: String
+        var itemId: String
+        var tier: Int
+        var reasons: [String]
+        var status: String
+        var language: String?
+        var skill: String?
+        var openedAt: Date
+        var dueAt: Date
+        /// Negative once overdue.
+        var slaSecondsLeft: Double
+        var priority: Double
+        var version: Int
+        var lease: LeaseBody?
+        var note: String?
+        /// Audit tickets are blind: no scores, no earlier verdicts.
+        var blind: Bool
+
+        init(_ t: Ticket, now: Date) {
+            id = t.id
+            feed = t.feed
+            itemId = t.itemID
+            tier = t.tier.rawValue
+            reasons = TicketReason.allCases.filter(t.reasons.contains).map(\.rawValue)
+            status = t.status == .withdrawn ? "decided" : t.status.rawValue
+            language = t.language
+            skill = t.skill
+            openedAt = t.openedAt
+            dueAt = t.dueAt
+            slaSecondsLeft = (t.dueAt.timeIntervalSince(now) * 10).rounded() / 10
+            priority = (t.priority(at: now) * 10_000).rounded() / 10_000
+            version = t.version
+            lease = t.lease.map { LeaseBody(holder: $0.holder, until: $0.until) }
+            note = t.note
+            blind = t.isBlind
+        }
+    }
+
+    /// A ticket with everything a reviewer needs to decide it.
+    struct TicketDetail: Encodable {
+        var ticket: TicketSummary
+        var item: ItemDetail.Item
+        var engagement: EngagementSnapshot?
+        /// The model's current answer; absent for blind (audit) tickets.
+        var scores: ItemAnswer?
+        var history: [HistoryEntry]
+        /// The labels a decision may give, and the reason codes it may carry.
+        var classes: [String]
+        var reasonCodes: [String]
+
+        init(_ view: TicketView, now: Date, classes: [String], reasonCodes: [String]) {
+            let s = view.item.submission
+            ticket = TicketSummary(view.ticket, now: now)
+            item = .init(id: s.id, feed: s.feed, text: s.text, language: s.language, author: s.author, createdAt: view.item.createdAt,
+                         receivedAt: view.item.receivedAt)
+            engagement = view.item.engagement
+            if view.ticket.isBlind {
+                scores = nil
+                history = view.history.filter { if case .stage = $0 { return false } else { return true } }
+            } else {
+                scores = ItemAnswer(view.item)
+                history = view.history
+            }
+            self.classes = classes
+            self.reasonCodes = reasonCodes
+        }
+    }
+
+    struct ClaimAnswer: Encodable {
+        var tickets: [TicketDetail]
+    }
+
+    struct TicketAnswer: Encodable {
+        var ticket: TicketSummary
+    }
+
+    struct DecisionAnswer: Encodable {
+        var ticket: TicketSummary
+        var label: String
+        var action: Action
+        var reasonCode: String
+    }
+
+    struct QueueAnswer: Encodable {
+        var tier: Int
+        var tickets: [TicketSummary]
+        /// Pass as `cursor` for the next page; absent on the last page.
+        var nextCursor: String?
+    }
+
+    struct ReportAnswer: Encodable {
+        var recorded: Bool
+        var weightedReports: Double
+        var ticket: TicketSummary?
+    }
+}

@@ -1,0 +1,121 @@
+import Engine
+import Foundation
+
+/// The review desk: reports and appeals open tickets, moderators claim, decide, release and escalate them. The
+/// HTTP routes go through it; the rules are the Engine's (`ReviewRules`), the state the store's.
+public struct ReviewService: Sendable {
+    public let scoring: ScoringService
+    /// Draws a number in [0, 1) for seeding gold tickets (tests inject a fixed draw).
+    let draw: @Sendable () -> Double
+
+    public init(scoring: ScoringService, draw: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+        self.scoring = scoring
+        self.draw = draw
+    }
+
+    var store: any Store { scoring.store }
+    var rules: ReviewRules { scoring.rules }
+    var configuration: ReviewConfiguration { scoring.engine.configuration.review }
+    var now: Date { scoring.clock() }
+
+    /// Records a report; weighted reports past the bar open (or join) a ticket. Nil for an unknown item.
+    public func report(feed: String, id: String, reporter: String, at: Date?) async throws -> ReportOutcome? {
+        guard !reporter.isEmpty, reporter.utf8.count <= 256 else {
+            throw ValidationError(field: "reporter", "give the reporting user's id (1-256 UTF-8 bytes)")
+        }
+        let now = self.now
+        let rules = self.rules
+        let configuration = self.configuration
+        return try await store.recordReport(feed: feed, id: id, reporter: reporter, at: at ?? now) { context in
+            let weighted = context.reporters.reduce(0) { $0 + ReporterWeight.weight(upheld: $1.upheld, rejected: $1.rejected) }
+            let cleared = context.state.reviewed.map { $0.action == .allow } ?? false
+            guard ReporterWeight.opensTicket(weightedReports: weighted, threshold: configuration.reportThreshold, clearedByPerson: cleared,
+                                             reopenFactor: configuration.reopenFactor) else { return (weighted, nil) }
+            return (weighted, rules.opening(.reports, state: context.state, now: now))
+        }
+    }
+
+    /// A feed appeals the item's decision: a ticket in tier 1, or tier 2 when a person made the decision.
+    public func appeal(feed: String, id: String, by: String, note: String?) async throws -> Ticket? {
+        if let note, note.utf8.count > 4_000 { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }
+        let now = self.now
+        let rules = self.rules
+        return try await store.openTicket(feed: feed, id: id, at: now) { state in
+            rules.opening(.appeal, state: state, tier: state.reviewed == nil ? .one : .two, now: now, by: by, note: note)
+        }
+    }
+
+    public func claim(_ request: ClaimRequest) async throws -> [TicketView] {
+        guard (1...configuration.maxClaim).contains(request.count) else {
+            throw ValidationError(field: "count", "claim between 1 and \(configuration.maxClaim) tickets at a time")
+        }
+        guard !request.tiers.isEmpty else { throw ValidationError(field: "tiers", "name at least one tier: 1 or 2") }
+        let gold = configuration.goldRate > 0 && draw() < configuration.goldRate
+        return try await store.claim(request, now: now, leaseSeconds: configuration.leaseSeconds, gold: gold)
+    }
+
+    public func renew(ticket: Int64, reviewer: String) async throws -> Ticket {
+        try await store.renew(ticket: ticket, reviewer: reviewer, now: now, leaseSeconds: configuration.leaseSeconds)
+    }
+
+    public func release(ticket: Int64, reviewer: String, version: Int?) async throws -> Ticket {
+        try await store.release(ticket: ticket, reviewer: reviewer, version: version, now: now)
+    }
+
+    public func escalate(ticket: Int64, reviewer: String, version: Int?, note: String) async throws -> Ticket {
+        guard !note.allSatisfy(\.isWhitespace) else {
+            throw ValidationError(field: "note", "say why you escalate: tier 2 reads your note with the item's history")
+        }
+        guard note.utf8.count <= 4_000 else { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }
+        return try await store.escalate(ticket: ticket, reviewer: reviewer, version: version, note: note, now: now,
+                                        slaMinutes: configuration.sla(for: [.escalation]))
+    }
+
+    public func decide(ticket: Int64, reviewer: String, decision: TicketDecision) async throws -> DecidedTicket {
+        let action = try rules.validate(decision, classes: scoring.model.classes)
+        let rules = self.rules
+        let note = decision.note
+        let decided = try await store.decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now) { state, human in
+            rules.humanStage(human, state: state, note: note)
+        }
+        if decided.ticket.goldLabel == nil { scoring.metrics.decision(stage: .review, action: action) }
+        return decided
+    }
+
+    public func queue(tier: ReviewTier, cursor: String?, limit: Int) async throws -> (tickets: [(ticket: Ticket, priority: Double)], next: String?) {
+        guard (1...500).contains(limit) else { throw ValidationError(field: "limit", "ask for 1 to 500 tickets per page") }
+        var after: (Double, Int64)?
+        if let cursor {
+            let parts = cursor.split(separator: "_")
+            guard parts.count == 2, let p = Double(parts[0]), let id = Int64(parts[1]) else {
+                throw ValidationError(field: "cursor", "pass the nextCursor of the previous page unchanged")
+            }
+            after = (p, id)
+        }
+        let page = try await store.reviewQueue(tier: tier, after: after, limit: limit)
+        let next = page.count == limit ? page.last.map { "\($0.priority)_\($0.ticket.id)" } : nil
+        return (page, next)
+    }
+
+    public func stats() async throws -> ReviewStats {
+        try await store.reviewStats(now: now)
+    }
+
+    /// Keeps stored priorities within `TicketPriority.refreshStep` of the formula; the scheduler calls it each pass.
+    @discardableResult
+    public func refreshPriorities(batch: Int = 5_000) async throws -> Int {
+        var total = 0
+        while true {
+            let n = try await store.refreshTicketPriorities(now: now, limit: batch)
+            total += n
+            if n < batch { return total }
+        }
+    }
+
+    public func addGold(feed: String, id: String, label: String, by: String) async throws -> Bool {
+        guard scoring.model.classes.contains(label) else {
+            throw ValidationError(field: "label", "'\(label)' is not a class of the model; use one of \(scoring.model.classes.joined(separator: ", "))")
+        }
+        return try await store.addGold(feed: feed, id: id, label: label, by: by, at: now)
+    }
+}
