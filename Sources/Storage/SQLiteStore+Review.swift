@@ -112,17 +112,21 @@ extension SQLiteStore {
         let ids = try await commits.run { db -> [Int64] in
             var claimed: [Int64] = []
             if gold, let goldRow = try Row.fetchOne(db, sql: """
-                SELECT g.item, g.label, i.language FROM gold g JOIN item i ON i.id = g.item
+                SELECT g.item, g.label, lower(json_extract(i.submission, '$.language')) AS language,
+                  coalesce((SELECT base_priority FROM ticket WHERE item = g.item AND gold_label IS NULL ORDER BY id DESC LIMIT 1), 1) AS base
+                FROM gold g JOIN item i ON i.id = g.item
                 WHERE NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = g.item AND t.gold_label IS NOT NULL AND
                                   (t.lease_holder = ? OR t.decided_by = ?))
                 ORDER BY random() LIMIT 1
                 """, arguments: [request.reviewer, request.reviewer]) {
+                // It looks like a review-band ticket (with the priority the item had, if it was in the queue before).
                 let due = t + 240 * 60
+                let base: Double = goldRow["base"]
                 try db.execute(sql: """
                     INSERT INTO ticket (item, tier, reasons, status, language, opened_at, due_at, base_priority, priority, refresh_at, version,
                                         gold_label, lease_holder, lease_until)
-                    VALUES (?, 1, ?, 'open', ?, ?, ?, 0, 0, ?, 2, ?, ?, ?)
-                    """, arguments: [goldRow["item"], TicketReason.reviewBand.bit, goldRow["language"], t, due, due, goldRow["label"],
+                    VALUES (?, 1, ?, 'open', ?, ?, ?, ?, ?, ?, 2, ?, ?, ?)
+                    """, arguments: [goldRow["item"], TicketReason.reviewBand.bit, goldRow["language"], t, due, base, base, due, goldRow["label"],
                                      request.reviewer, until])
                 claimed.append(db.lastInsertedRowID)
             }

@@ -1,0 +1,295 @@
+import Engine
+import Foundation
+import GRDB
+import Testing
+
+@testable import Storage
+
+/// Items in the review band with their tickets, as `ScoringService.submit` makes them.
+extension Items {
+    static let rules = ReviewRules()
+
+    static func inReview(_ id: String, spam: Double = 0.6, language: String? = nil, followers: Int? = nil, at: Date) -> NewItem {
+        var item = new(id, spam: spam, at: at)
+        item.submission.language = language
+        if let followers { item.submission.author = Author(id: "author-\(id)", followers: followers) }
+        let state = ItemState(submission: item.submission, receivedAt: at, createdAt: at, current: item.result, engagement: nil)
+        item.tickets = [rules.opening(after: item.result, state: state, now: at)].compactMap { $0 }
+        return item
+    }
+
+    static func apply(_ state: ItemState, _ human: HumanDecision) -> StageResult {
+        rules.humanStage(human, state: state, note: nil)
+    }
+}
+
+private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+@Suite struct ReviewStoreTests {
+    @Test func aReviewBandItemOpensOneTicketAndALaterStageJoinsIt() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", at: t0), Items.new("b", spam: 0.1, at: t0)])
+        let queue = try await store.reviewQueue(tier: .one, after: nil, limit: 10)
+        #expect(queue.map(\.ticket.itemID) == ["a"])
+        #expect(queue[0].ticket.reasons == [.reviewBand])
+        // A second reason joins the open ticket: still one ticket, now due within the shorter SLA.
+        let joined = try await store.openTicket(feed: "default", id: "a", at: t0.addingTimeInterval(60)) { state in
+            Items.rules.opening(.viral, state: state, now: t0)
+        }
+        #expect(joined?.id == queue[0].ticket.id)
+        #expect(joined?.reasons == [.reviewBand, .viral])
+        #expect(joined?.dueAt == t0.addingTimeInterval(60 + 15 * 60))
+        #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 10).count == 1)
+        let events = try await store.history(feed: "default", id: "a")!.compactMap { if case let .ticket(e) = $0 { e } else { nil } }
+        #expect(events.map(\.kind) == [.opened, .joined])
+    }
+
+    @Test func anExpiredLeaseReturnsTheTicketAndItsHolderCanNoLongerDecide() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)
+        #expect(first.count == 1)
+        let id = first[0].ticket.id
+        // While the lease lives nobody else gets the ticket.
+        #expect(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(299), leaseSeconds: 300, gold: false).isEmpty)
+        let second = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(301), leaseSeconds: 300, gold: false)
+        #expect(second.map(\.ticket.id) == [id])
+        let decision = TicketDecision(label: "spam", reasonCode: "spam")
+        await #expect(throws: TicketError.leaseLost(ticket: id, holder: "bob", expired: false)) {
+            _ = try await store.decide(ticket: id, reviewer: "ann", decision: decision, action: .remove, now: t0.addingTimeInterval(302), apply: Items.apply)
+        }
+        let decided = try await store.decide(ticket: id, reviewer: "bob", decision: decision, action: .remove, now: t0.addingTimeInterval(303),
+                                             apply: Items.apply)
+        #expect(decided.ticket.status == .decided)
+        #expect(decided.item.current.stage == .review)
+        #expect(decided.item.current.decision.action == .remove)
+        #expect(decided.item.reviewed?.by == "bob")
+        let events = try await store.history(feed: "default", id: "a")!.compactMap { if case let .ticket(e) = $0 { e } else { nil } }
+        #expect(events.map(\.kind) == [.opened, .claimed, .expired, .claimed, .decided])
+        #expect(events[2].by == "ann" && events[2].at == t0.addingTimeInterval(300))
+        // The decision is stored: it survives reading the item again, and a label row records it.
+        #expect(try await store.item(feed: "default", id: "a")?.reviewed?.label == "spam")
+        #expect(try await store.labelCount() == 1)
+    }
+
+    @Test func aVersionCheckAndTheStatusMakeASecondDecisionImpossible() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let id = view.ticket.id
+        let stale = TicketDecision(label: "spam", reasonCode: "spam", version: view.ticket.version - 1)
+        await #expect(throws: TicketError.versionMismatch(ticket: id, expected: view.ticket.version - 1, current: view.ticket.version)) {
+            _ = try await store.decide(ticket: id, reviewer: "ann", decision: stale, action: .remove, now: t0, apply: Items.apply)
+        }
+        let current = TicketDecision(label: "clear", reasonCode: "not_violating", version: view.ticket.version)
+        _ = try await store.decide(ticket: id, reviewer: "ann", decision: current, action: .allow, now: t0, apply: Items.apply)
+        await #expect(throws: TicketError.alreadyDecided(id)) {
+            _ = try await store.decide(ticket: id, reviewer: "ann", decision: current, action: .allow, now: t0, apply: Items.apply)
+        }
+        await #expect(throws: TicketError.notFound(999)) {
+            _ = try await store.release(ticket: 999, reviewer: "ann", version: nil, now: t0)
+        }
+    }
+
+    @Test func sixteenConcurrentClaimersDecideEachOfAThousandTicketsExactlyOnce() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-claims-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("claims.sqlite").path)
+        for batch in 0..<10 {
+            _ = try await store.createItems((0..<100).map { i in Items.inReview("i\(batch * 100 + i)", spam: 0.51 + Double(i) / 1_000, at: t0) })
+        }
+        let decided = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for reviewer in 0..<16 {
+                group.addTask {
+                    var mine: [Int64] = []
+                    while true {
+                        let views = try await store.claim(ClaimRequest(reviewer: "r\(reviewer)", count: 1 + reviewer % 3), now: t0, leaseSeconds: 300,
+                                                          gold: false)
+                        if views.isEmpty { return mine }
+                        for view in views {
+                            let decision = TicketDecision(label: "spam", reasonCode: "spam", version: view.ticket.version)
+                            let done = try await store.decide(ticket: view.ticket.id, reviewer: "r\(reviewer)", decision: decision, action: .remove,
+                                                              now: t0, apply: Items.apply)
+                            #expect(done.ticket.status == .decided)
+                            mine.append(view.ticket.id)
+                        }
+                    }
+                }
+            }
+            var all: [Int64] = []
+            for try await ids in group { all += ids }
+            return all
+        }
+        #expect(decided.count == 1_000)
+        #expect(Set(decided).count == 1_000)
+        #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 10).isEmpty)
+        #expect(try await store.labelCount() == 1_000)
+        let stats = try await store.reviewStats(now: t0)
+        #expect(stats.open == 0)
+        #expect(stats.reviewers.map(\.decisionsLastHour).reduce(0, +) == 1_000)
+        #expect(try await store.decidedEventCount() == 1_000)
+    }
+
+    @Test func claimsFollowPriorityAndRouteByLanguageAndSkill() async throws {
+        let store = try SQLiteStore()
+        var skilled = Items.inReview("skill", spam: 0.55, at: t0)
+        skilled.tickets[0].skill = "spam-expert"
+        _ = try await store.createItems([
+            Items.inReview("sure", spam: 0.85, at: t0),                       // uncertainty 0.3
+            Items.inReview("unsure", spam: 0.55, at: t0),                     // uncertainty 0.9
+            Items.inReview("reach", spam: 0.55, followers: 9_900, at: t0),    // 0.9, expected views 990: reach 3
+            Items.inReview("portuguese", spam: 0.55, language: "pt", followers: 100_000, at: t0),
+            skilled,
+        ])
+        let english = ClaimRequest(reviewer: "ann", count: 10, languages: ["en"])
+        let order = try await store.claim(english, now: t0, leaseSeconds: 300, gold: false).map(\.item.submission.id)
+        #expect(order == ["reach", "unsure", "sure"])
+        let portuguese = try await store.claim(ClaimRequest(reviewer: "bia", count: 10, languages: ["pt"], skills: ["spam-expert"]), now: t0,
+                                               leaseSeconds: 300, gold: false)
+        #expect(portuguese.map(\.item.submission.id) == ["portuguese", "skill"])
+    }
+
+    @Test func aTicketNearItsDueTimeOvertakesAFresherOneOnceRefreshed() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("old", spam: 0.55, at: t0)])
+        let later = t0.addingTimeInterval(230 * 60)  // 10 minutes before the old ticket's 4-hour SLA
+        _ = try await store.createItems([Items.inReview("new", spam: 0.55, followers: 100, at: later)])
+        // Stored priorities: old 0.9 (as opened), new 0.9 × log10(20) ≈ 1.17.
+        #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 2).map(\.ticket.itemID) == ["new", "old"])
+        let refreshed = try await store.refreshTicketPriorities(now: later, limit: 100)
+        #expect(refreshed == 1)  // only the old ticket was due for a refresh
+        let queue = try await store.reviewQueue(tier: .one, after: nil, limit: 2)
+        #expect(queue.map(\.ticket.itemID) == ["old", "new"])
+        let urgency = 1 + 3 * (230.0 / 240) * (230.0 / 240)
+        #expect(abs(queue[0].priority - 0.9 * urgency) < 1e-9)
+    }
+
+    @Test func reportsAreWeightedByTrackRecordAndAClearedItemNeedsAHigherBar() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.new("a", spam: 0.1, at: t0), Items.new("b", spam: 0.1, at: t0)])
+        let rules = Items.rules
+        let decide: @Sendable (ReportContext) -> (weighted: Double, ticket: TicketOpening?) = { context in
+            let weighted = context.reporters.reduce(0) { $0 + ReporterWeight.weight(upheld: $1.upheld, rejected: $1.rejected) }
+            let cleared = context.state.reviewed?.action == .allow
+            guard ReporterWeight.opensTicket(weightedReports: weighted, clearedByPerson: cleared) else { return (weighted, nil) }
+            return (weighted, rules.opening(.reports, state: context.state, now: t0))
+        }
+        for reporter in ["u1", "u2"] { _ = try await store.recordReport(feed: "default", id: "a", reporter: reporter, at: t0, decide: decide) }
+        let repeated = try await store.recordReport(feed: "default", id: "a", reporter: "u2", at: t0, decide: decide)
+        #expect(repeated?.recorded == false)
+        #expect(repeated?.ticket == nil)
+        let third = try await store.recordReport(feed: "default", id: "a", reporter: "u3", at: t0, decide: decide)
+        #expect(third?.weightedReports == 3)
+        let ticket = try #require(third?.ticket)
+        #expect(ticket.reasons == [.reports])
+        // A person clears the item: the three reports are rejected, each reporter now weighs 2·1/3.
+        _ = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)
+        _ = try await store.decide(ticket: ticket.id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
+                                   action: .allow, now: t0, apply: Items.apply)
+        // On another item their three reports weigh 2 < 3: no ticket.
+        for reporter in ["u1", "u2", "u3"] { _ = try await store.recordReport(feed: "default", id: "b", reporter: reporter, at: t0, decide: decide) }
+        #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 10).isEmpty)
+        // The cleared item reopens only at 9 weighted reports: eight new reporters (weight 1 each) are not enough, nine are.
+        for i in 0..<8 { _ = try await store.recordReport(feed: "default", id: "a", reporter: "n\(i)", at: t0, decide: decide) }
+        #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 10).isEmpty)
+        let ninth = try await store.recordReport(feed: "default", id: "a", reporter: "n8", at: t0, decide: decide)
+        #expect(ninth?.weightedReports == 9)
+        #expect(ninth?.ticket?.reasons == [.reports])
+    }
+
+    @Test func escalationMovesTheTicketToTierTwoWithTheNote() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let escalated = try await store.escalate(ticket: view.ticket.id, reviewer: "ann", version: view.ticket.version, note: "looks like a scam ring",
+                                                 now: t0.addingTimeInterval(60), slaMinutes: 120)
+        #expect(escalated.tier == .two)
+        #expect(escalated.reasons == [.reviewBand, .escalation])
+        #expect(escalated.lease == nil)
+        #expect(escalated.dueAt == t0.addingTimeInterval(60 + 120 * 60))
+        #expect(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, leaseSeconds: 300, gold: false).isEmpty)
+        let senior = try await store.claim(ClaimRequest(reviewer: "sam", tiers: [.two]), now: t0.addingTimeInterval(120), leaseSeconds: 300, gold: false)
+        #expect(senior.first?.ticket.note == "looks like a scam ring")
+        let events = senior[0].history.compactMap { if case let .ticket(e) = $0 { e } else { nil } }
+        #expect(events.map(\.kind) == [.opened, .claimed, .escalated, .claimed])
+        #expect(events[2].note == "looks like a scam ring" && events[2].by == "ann")
+    }
+
+    @Test func goldTicketsScoreTheReviewerAndLeaveTheItemAlone() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.new("g", spam: 0.1, at: t0)])
+        #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
+        #expect(try await store.addGold(feed: "default", id: "missing", label: "spam", by: "admin", at: t0) == false)
+        let view = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: true).first)
+        #expect(view.ticket.goldLabel == "spam")
+        #expect(view.ticket.reasons == [.reviewBand])
+        _ = try await store.decide(ticket: view.ticket.id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
+                                   action: .allow, now: t0, apply: Items.apply)
+        // The same reviewer never gets the same gold item twice.
+        #expect(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: true).isEmpty)
+        let bob = try #require(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, leaseSeconds: 300, gold: true).first)
+        _ = try await store.decide(ticket: bob.ticket.id, reviewer: "bob", decision: TicketDecision(label: "spam", reasonCode: "spam"),
+                                   action: .remove, now: t0, apply: Items.apply)
+        let item = try #require(try await store.item(feed: "default", id: "g"))
+        #expect(item.reviewed == nil)
+        #expect(item.current.stage == .creation)
+        #expect(try await store.labelCount() == 0)
+        let history = try await store.history(feed: "default", id: "g")!
+        #expect(history.count == 1)  // gold tickets are not part of the item's history
+        let reviewers = try await store.reviewStats(now: t0).reviewers
+        #expect(reviewers.map(\.name) == ["ann", "bob"])
+        #expect(reviewers.map(\.goldAccuracy) == [0, 1])
+        #expect(reviewers.map(\.decisionsLastHour) == [0, 0])
+    }
+
+    @Test func statsCountTheQueue() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", language: "en", at: t0), Items.inReview("b", language: "pt", at: t0),
+                                         Items.inReview("c", at: t0)])
+        _ = try await store.openTicket(feed: "default", id: "c", at: t0) { Items.rules.opening(.appeal, state: $0, now: t0) }
+        _ = try await store.claim(ClaimRequest(reviewer: "ann", languages: ["en"]), now: t0, leaseSeconds: 300, gold: false)
+        let stats = try await store.reviewStats(now: t0.addingTimeInterval(5 * 3600))
+        #expect(stats.open == 3)
+        #expect(stats.claimed == 0)  // the lease ran out
+        #expect(stats.byTier == ["tier1": 3])
+        #expect(stats.byReason == ["review_band": 3, "appeal": 1])
+        #expect(stats.byLanguage == ["en": 1, "pt": 1, "any": 1])
+        #expect(abs((stats.oldestAgeSeconds ?? 0) - 5 * 3600) < 1e-3)
+        #expect(stats.overdue == 3)
+    }
+
+    @Test func aVersionOneDatabaseIsMigratedWithItsItems() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-migrate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("old.sqlite").path
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteStore.migrator.migrate(queue, upTo: "v1-items-stages-policies-keys")
+        let item = Items.new("old", spam: 0.6, at: t0)
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages) VALUES ('default', 'old', ?, ?, ?, ?, 1)
+                """, arguments: [item.submission.contentDigest, StoredJSON.submission(item.submission), t0.timeIntervalSince1970, t0.timeIntervalSince1970])
+            try SQLiteStore.insertStage(db, item: db.lastInsertedRowID, seq: 1, result: item.result, body: StoredJSON.stageResult(item.result))
+        }
+        try queue.close()
+        let store = try SQLiteStore(path: path)
+        #expect(try store.appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue"])
+        let state = try #require(try await store.item(feed: "default", id: "old"))
+        #expect(state.current == item.result)
+        #expect(state.reviewed == nil)
+    }
+}
+
+extension SQLiteStore {
+    func labelCount() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM label") ?? 0 }
+    }
+
+    func decidedEventCount() async throws -> Int {
+        try await writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM ticket_event WHERE kind = 'decided'") ?? 0
+        }
+    }
+}
