@@ -65,3 +65,129 @@ import Testing
         #expect(!lease.allows("ana", at: t0.addingTimeInterval(301)))
     }
 }
+
+@Suite struct TicketRulesTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func state(spam: Double, followers: Int? = nil, engagement: EngagementSnapshot? = nil, action: Action = .review) -> ItemState {
+        let item = ItemSubmission(id: "a", text: "t", author: followers.map { Author(id: "u", followers: $0) }, createdAt: t0)
+        let decision = PolicyDecision(action: action, label: "spam", probability: spam, policyVersion: 1, reason: "band")
+        let result = StageResult(stage: .creation, scoredAt: t0, modelVersion: "m", probabilities: ["clear": 1 - spam, "spam": spam], label: "spam",
+                                 evidence: 1, decision: decision, priority: action == .review ? .normal : nil, reasons: [],
+                                 relevance: RelevanceScore(quality: 1 - spam, engagement: 0, freshness: 1, relevance: 0),
+                                 inputs: StageInputs(trigger: "created", ageHours: 0))
+        return ItemState(submission: item, receivedAt: t0, createdAt: t0, current: result, engagement: engagement)
+    }
+
+    static let refreshTable: [(Double, Double)] = [(0, 657.26807), (3240, 3461.12221), (3564, 3600.001), (5400, 7200.001), (7200, 10800.001)]
+
+    @Test(arguments: refreshTable)
+    func storedPrioritiesAreRefreshedWhenUrgencyGrowsByATenth(_ waited: Double, _ expected: Double) {
+        let next = TicketPriority.nextRefresh(openedAt: t0, dueAt: t0.addingTimeInterval(3600), after: t0.addingTimeInterval(waited))
+        #expect(abs(next.timeIntervalSince(t0) - expected) < 1e-3)
+        // Before the due time the urgency at the refresh is 1.1× the urgency now (or the jump past the due time).
+        if waited < 3240 {
+            let now = TicketPriority.urgency(waitedMinutes: waited / 60, slaMinutes: 60)
+            let then = TicketPriority.urgency(waitedMinutes: (next.timeIntervalSince(t0) - 0.001) / 60, slaMinutes: 60)
+            #expect(abs(then / now - 1.1) < 1e-9)
+        }
+    }
+
+    @Test func aTicketsPriorityIsTheFormulaAtTheTimeAsked() {
+        let opening = TicketOpening(reason: .reviewBand, pHarm: 0.6, expectedViews: 90, severity: 2, slaMinutes: 60)
+        #expect(abs(opening.basePriority - 0.8 * 2 * 2) < 1e-12)
+        let ticket = Ticket(id: 1, feed: "default", itemID: "a", tier: .one, reasons: [.reviewBand], status: .open, language: nil, skill: nil,
+                            openedAt: t0, dueAt: t0.addingTimeInterval(3600), basePriority: opening.basePriority, lease: nil, version: 1)
+        let at = t0.addingTimeInterval(1800)
+        #expect(abs(ticket.priority(at: at) - TicketPriority.score(pHarm: 0.6, expectedViews: 90, severity: 2, waitedMinutes: 30, slaMinutes: 60)) < 1e-12)
+        #expect(!ticket.isBlind)
+        var audit = ticket
+        audit.reasons = [.audit]
+        #expect(audit.isBlind)
+        audit.reasons = [.audit, .reports]
+        #expect(!audit.isBlind)  // reported items show their scores
+    }
+
+    @Test func reasonsRoundTripThroughTheirBits() {
+        for n in 0..<(1 << TicketReason.allCases.count) {
+            #expect(TicketReason.bits(TicketReason.set(bits: n)) == n)
+        }
+        #expect(TicketReason.reviewBand.bit == 1 && TicketReason.escalation.bit == 32)
+    }
+
+    @Test func expectedReachComesFromPaceOrFollowers() {
+        let rules = ReviewRules()
+        #expect(rules.expectedViews(state(spam: 0.6, followers: 1_000), now: t0) == 100)
+        #expect(rules.expectedViews(state(spam: 0.6), now: t0) == 0)
+        let engaged = state(spam: 0.6, engagement: EngagementSnapshot(at: t0.addingTimeInterval(7200), counters: Engagement(views: 100)))
+        #expect(rules.expectedViews(engaged, now: t0.addingTimeInterval(7200)) == 100 + 50 * 24)
+    }
+
+    @Test func reviewBandAndViralResultsOpenTicketsWithTheirSLA() throws {
+        let rules = ReviewRules()
+        let s = state(spam: 0.6)
+        let opening = try #require(rules.opening(after: s.current, state: s, now: t0))
+        #expect(opening.reason == .reviewBand && opening.slaMinutes == 240 && opening.severity == 1 && opening.pHarm == 0.6)
+        var viral = s.current
+        viral.inputs.viral = true
+        viral.priority = .high
+        #expect(rules.opening(after: viral, state: s, now: t0)?.reason == .viral)
+        #expect(rules.opening(after: viral, state: s, now: t0)?.slaMinutes == 15)
+        #expect(rules.opening(after: state(spam: 0.1, action: .allow).current, state: s, now: t0) == nil)
+    }
+
+    @Test func auditsAreADeterministicSampleAtTheActionsRate() {
+        var configuration = ReviewConfiguration()
+        configuration.auditRates = ["allow": 0.1, "remove": 1]
+        let rules = ReviewRules(configuration: configuration)
+        var sampled = 0
+        for i in 0..<10_000 {
+            var s = state(spam: 0.1, action: .allow)
+            s.submission.id = "item-\(i)"
+            if let audit = rules.audit(s.current, state: s, now: t0) {
+                sampled += 1
+                #expect(audit.auditProbability == 0.1 && audit.reason == .audit)
+            }
+            // The same item always draws the same way.
+            #expect((rules.audit(s.current, state: s, now: t0) != nil) == (rules.audit(s.current, state: s, now: t0) != nil))
+        }
+        #expect((900...1_100).contains(sampled))
+        let removed = state(spam: 0.95, action: .remove)
+        #expect(rules.audit(removed.current, state: removed, now: t0)?.auditProbability == 1)
+        let review = state(spam: 0.6)
+        #expect(rules.audit(review.current, state: review, now: t0) == nil)  // people see review items anyway
+    }
+
+    @Test func decisionsAreCheckedAgainstClassesAndReasonCodes() throws {
+        let rules = ReviewRules()
+        let classes = ["clear", "spam"]
+        #expect(try rules.validate(TicketDecision(label: "clear", reasonCode: "not_violating"), classes: classes) == .allow)
+        #expect(try rules.validate(TicketDecision(label: "spam", reasonCode: "spam"), classes: classes) == .remove)
+        #expect(try rules.validate(TicketDecision(label: "spam", action: .demote, reasonCode: "spam"), classes: classes) == .demote)
+        for (decision, field) in [(TicketDecision(label: "ham", reasonCode: "spam"), "label"),
+                                  (TicketDecision(label: "spam", reasonCode: "because"), "reasonCode"),
+                                  (TicketDecision(label: "spam", action: .review, reasonCode: "spam"), "action")] {
+            #expect(throws: ValidationError.self) { try rules.validate(decision, classes: classes) }
+            do { _ = try rules.validate(decision, classes: classes) } catch let error as ValidationError { #expect(error.field == field) }
+        }
+        #expect(ReviewConfiguration().suggestedReasonCode(label: "clear", clearLabel: "clear") == "not_violating")
+        #expect(ReviewConfiguration().suggestedReasonCode(label: "spam", clearLabel: "clear") == "spam")
+        #expect(ReviewConfiguration().suggestedReasonCode(label: "offensive", clearLabel: "clear") == "other")
+    }
+
+    @Test func aPersonsDecisionBecomesTheItemsAndLaterStagesKeepIt() {
+        let rules = ReviewRules()
+        let s = state(spam: 0.6)
+        let human = HumanDecision(label: "clear", action: .allow, reasonCode: "not_violating", by: "ann", at: t0.addingTimeInterval(3600), ticket: 7, tier: .one)
+        let stage = rules.humanStage(human, state: s, note: "a joke between friends")
+        #expect(stage.stage == .review)
+        #expect(stage.decision.action == .allow && stage.decision.label == nil)
+        #expect(stage.decision.reason == "decided by ann (tier 1, not_violating): a joke between friends")
+        #expect(stage.changed == "decision review → allow; label spam → clear")
+        #expect(stage.inputs.trigger == "review by ann" && stage.inputs.ageHours == 1)
+        let later = rules.keepingHumanDecision(s.current, human)
+        #expect(later.decision.action == .allow && later.priority == nil)
+        #expect(later.probabilities == s.current.probabilities)
+        #expect(rules.keepingHumanDecision(s.current, nil) == s.current)
+    }
+}
