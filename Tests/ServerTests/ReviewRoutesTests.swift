@@ -1,0 +1,226 @@
+import Engine
+import Foundation
+import Testing
+
+@testable import Server
+@testable import Storage
+
+/// A harness whose default feed sends every item to review (and gold seeding off unless asked).
+private func reviewHarness(goldRate: Double = 0, auditRates: [String: Double] = [:]) async throws -> Harness {
+    var configuration = ServerConfiguration()
+    configuration.engine.review.goldRate = goldRate
+    configuration.engine.review.auditRates = auditRates
+    let h = try await Harness(configuration: configuration)
+    let policy = try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0]]]))
+    #expect(policy.status == .ok)
+    return h
+}
+
+private extension Harness {
+    func submit(_ ids: [String], text: String = "free cash prize call now") async throws {
+        for id in ids {
+            let answer = try await post("/v1/items", json(["id": id, "text": "\(text) \(id)", "language": "en"]))
+            #expect(answer.status == .created)
+        }
+    }
+
+    func claim(as role: Role = .moderator, _ body: [String: Any] = [:]) async throws -> [[String: Any]] {
+        let answer = try await post("/v1/review/claim", as: role, json(body))
+        #expect(answer.status == .ok, "\(answer.body)")
+        return answer.json["tickets"] as? [[String: Any]] ?? []
+    }
+}
+
+private func ticketID(_ detail: [String: Any]) -> Int { (detail["ticket"] as? [String: Any])?["id"] as? Int ?? -1 }
+private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (detail["ticket"] as? [String: Any])?[key] }
+
+@Suite struct ReviewRouteTests {
+    @Test func aModeratorClaimsAndDecidesAndTheDecisionBecomesTheItems() async throws {
+        let h = try await reviewHarness()
+        try await h.submit(["a"])
+        #expect(try await h.post("/v1/review/claim", as: .feed, "{}").status == .forbidden)
+        let tickets = try await h.claim()
+        #expect(tickets.count == 1)
+        let detail = tickets[0]
+        let id = ticketID(detail)
+        #expect((detail["item"] as? [String: Any])?["text"] as? String == "free cash prize call now a")
+        #expect(detail["classes"] as? [String] == ["clear", "spam"])
+        #expect((detail["reasonCodes"] as? [String])?.contains("not_violating") == true)
+        #expect((detail["scores"] as? [String: Any])?["label"] != nil)
+        #expect(ticketField(detail, "reasons") as? [String] == ["review_band"])
+        #expect((ticketField(detail, "lease") as? [String: Any])?["holder"] as? String == "test-moderator")
+        #expect(abs((ticketField(detail, "slaSecondsLeft") as? Double ?? 0) - 14_400) < 1e-6)
+
+        // Someone without the lease cannot decide; bad values name their field.
+        let other = try await h.send(.post, "/v1/review/tickets/\(id)/decision", as: .admin, body: json(["label": "spam", "reasonCode": "spam"]))
+        #expect(other.status == .conflict && other.error["code"] as? String == "lease_lost")
+        let badLabel = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "ham", "reasonCode": "spam"]))
+        #expect(badLabel.status == .unprocessableContent && badLabel.error["field"] as? String == "label")
+        let badCode = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "dunno"]))
+        #expect(badCode.status == .unprocessableContent && badCode.error["field"] as? String == "reasonCode")
+        let stale = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam", "version": 1]))
+        #expect(stale.status == .conflict && stale.error["field"] as? String == "version")
+
+        let version = ticketField(detail, "version") as? Int ?? 0
+        h.clock.advance(hours: 1.0 / 60)
+        let decided = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator,
+                                       json(["label": "spam", "reasonCode": "scam", "note": "known scam", "version": version]))
+        #expect(decided.status == .ok, "\(decided.body)")
+        #expect(decided.json["action"] as? String == "remove")
+        let twice = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "scam"]))
+        #expect(twice.status == .conflict && twice.error["code"] as? String == "already_decided")
+
+        let item = try await h.send(.get, "/v1/items/a", as: .feed).json
+        let current = item["current"] as? [String: Any] ?? [:]
+        #expect(current["stage"] as? String == "review")
+        #expect((current["decision"] as? [String: Any])?["action"] as? String == "remove")
+        #expect((current["decision"] as? [String: Any])?["reason"] as? String == "decided by test-moderator (tier 1, scam): known scam")
+        let kinds = (item["history"] as? [[String: Any]] ?? []).map { entry -> String in
+            if let event = entry["ticket"] as? [String: Any] { return "ticket:\(event["kind"] as? String ?? "")" }
+            return entry["kind"] as? String ?? ""
+        }
+        #expect(kinds == ["stage", "ticket:opened", "ticket:claimed", "stage", "ticket:decided"])
+        #expect(try await h.store.labelSources().count == 1)
+        #expect(try await h.claim().isEmpty)
+    }
+
+    @Test func leasesExpireRenewAndRelease() async throws {
+        let h = try await reviewHarness()
+        try await h.submit(["a"])
+        let id = ticketID(try await h.claim()[0])
+        h.clock.advance(hours: 4.0 / 60)
+        let renewed = try await h.post("/v1/review/tickets/\(id)/renew", as: .moderator, "")
+        #expect(renewed.status == .ok)
+        h.clock.advance(hours: 4.0 / 60)  // 8 minutes after the claim, 4 after the renewal: still held
+        #expect(try await h.claim(as: .admin).isEmpty)
+        h.clock.advance(hours: 2.0 / 60)  // past the renewed lease
+        let late = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"]))
+        #expect(late.status == .conflict)
+        #expect((late.error["message"] as? String)?.contains("expired; someone else may have it now") == true)
+        let taken = try await h.claim(as: .admin)
+        #expect(taken.map(ticketID) == [id])
+        let released = try await h.send(.post, "/v1/review/tickets/\(id)/release", as: .admin)
+        #expect(released.status == .ok)
+        #expect((released.json["ticket"] as? [String: Any])?["lease"] == nil)
+        #expect(try await h.claim().map(ticketID) == [id])
+        #expect(try await h.post("/v1/review/tickets/x/release", as: .moderator, "").status == .notFound)
+        #expect(try await h.post("/v1/review/tickets/999/release", as: .moderator, "").status == .notFound)
+    }
+
+    @Test func escalationGoesToTierTwoWithTheNoteAndHistory() async throws {
+        let h = try await reviewHarness()
+        try await h.submit(["a"])
+        let id = ticketID(try await h.claim()[0])
+        let blank = try await h.post("/v1/review/tickets/\(id)/escalate", as: .moderator, json(["note": " "]))
+        #expect(blank.status == .unprocessableContent && blank.error["field"] as? String == "note")
+        let escalated = try await h.post("/v1/review/tickets/\(id)/escalate", as: .moderator, json(["note": "needs a second look"]))
+        #expect((escalated.json["ticket"] as? [String: Any])?["tier"] as? Int == 2)
+        #expect(try await h.claim().isEmpty)
+        let senior = try await h.claim(as: .admin, ["tiers": [2]])
+        #expect(ticketField(senior[0], "note") as? String == "needs a second look")
+        #expect(ticketField(senior[0], "reasons") as? [String] == ["review_band", "escalation"])
+        let history = senior[0]["history"] as? [[String: Any]] ?? []
+        let escalation = history.compactMap { $0["ticket"] as? [String: Any] }.first { $0["kind"] as? String == "escalated" }
+        #expect(escalation?["by"] as? String == "test-moderator")
+        #expect(try await h.post("/v1/review/claim", as: .moderator, json(["tiers": [3]])).error["field"] as? String == "tiers[0]")
+        #expect(try await h.post("/v1/review/claim", as: .moderator, json(["count": 11])).error["field"] as? String == "count")
+    }
+
+    @Test func queueIsPagedByPriorityAndStatsCountIt() async throws {
+        let h = try await reviewHarness()
+        try await h.submit((0..<5).map { "q\($0)" })
+        var seen: [Int] = []
+        var cursor: String?
+        repeat {
+            let page = try await h.send(.get, "/v1/review/queue?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), as: .moderator).json
+            let tickets = page["tickets"] as? [[String: Any]] ?? []
+            seen += tickets.compactMap { $0["id"] as? Int }
+            let priorities = tickets.compactMap { $0["priority"] as? Double }
+            #expect(priorities == priorities.sorted(by: >))
+            cursor = page["nextCursor"] as? String
+        } while cursor != nil
+        #expect(seen.count == 5 && Set(seen).count == 5)
+        #expect(try await h.send(.get, "/v1/review/queue?cursor=nonsense", as: .moderator).error["field"] as? String == "cursor")
+        #expect(try await h.send(.get, "/v1/review/queue?tier=9", as: .moderator).error["field"] as? String == "tier")
+        _ = try await h.claim()
+        h.clock.advance(hours: 5)
+        let stats = try await h.send(.get, "/v1/review/stats", as: .moderator).json
+        #expect(stats["open"] as? Int == 5)
+        #expect(stats["overdue"] as? Int == 5)
+        #expect(stats["byLanguage"] as? [String: Int] == ["en": 5])
+        #expect(stats["byReason"] as? [String: Int] == ["review_band": 5])
+        #expect(abs((stats["oldestAgeSeconds"] as? Double ?? 0) - 18_000) < 1e-3)
+        #expect(try await h.send(.get, "/v1/review/stats", as: .feed).status == .forbidden)
+    }
+
+    @Test func reportsAndAppealsOpenTickets() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.auditRates = [:]
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.post("/v1/items", json(["id": "r", "text": "see you at the station at six"])).status == .created)
+        for reporter in ["u1", "u2"] {
+            let answer = try await h.post("/v1/items/r/reports", json(["reporter": reporter]))
+            #expect(answer.json["ticket"] == nil)
+        }
+        let third = try await h.post("/v1/items/r/reports", json(["reporter": "u3"]))
+        #expect(third.json["weightedReports"] as? Double == 3)
+        #expect((third.json["ticket"] as? [String: Any])?["reasons"] as? [String] == ["reports"])
+        #expect(try await h.post("/v1/items/r/reports", json(["reporter": ""])).error["field"] as? String == "reporter")
+        #expect(try await h.post("/v1/items/nope/reports", json(["reporter": "u1"])).status == .notFound)
+
+        // A person clears it; the feed appeals: that goes to tier 2.
+        let id = ticketID(try await h.claim()[0])
+        #expect(try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "clear", "reasonCode": "not_violating"])).status == .ok)
+        let appeal = try await h.post("/v1/items/r/appeal", json(["note": "the user says it is a threat"]))
+        #expect(appeal.status == .created)
+        let ticket = appeal.json["ticket"] as? [String: Any] ?? [:]
+        #expect(ticket["tier"] as? Int == 2)
+        #expect(ticket["reasons"] as? [String] == ["appeal"])
+        #expect(try await h.post("/v1/items/r/appeal", as: .moderator, "{}").status == .forbidden)
+    }
+
+    @Test func auditTicketsAreBlind() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.auditRates = ["allow": 1]
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.post("/v1/items", json(["id": "quiet", "text": "see you at the station at six"])).status == .created)
+        let tickets = try await h.claim()
+        #expect(tickets.count == 1)
+        #expect(ticketField(tickets[0], "blind") as? Bool == true)
+        #expect(tickets[0]["scores"] == nil)
+        let history = tickets[0]["history"] as? [[String: Any]] ?? []
+        #expect(!history.contains { $0["kind"] as? String == "stage" })
+        let id = ticketID(tickets[0])
+        #expect(try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "clear", "reasonCode": "not_violating"])).status == .ok)
+        let source = try await h.store.labelSources()
+        #expect(source == ["audit"])
+    }
+
+    @Test func goldItemsAreSeededUnannouncedAndScoreTheReviewer() async throws {
+        let h = try await reviewHarness(goldRate: 1)
+        try await h.submit(["g"])
+        #expect(try await h.send(.post, "/v1/review/gold", as: .moderator, body: json(["id": "g", "label": "spam"])).status == .forbidden)
+        #expect(try await h.send(.post, "/v1/review/gold", as: .admin, body: json(["id": "g", "label": "ham"])).error["field"] as? String == "label")
+        #expect(try await h.send(.post, "/v1/review/gold", as: .admin, body: json(["id": "nope", "label": "spam"])).status == .notFound)
+        #expect(try await h.send(.post, "/v1/review/gold", as: .admin, body: json(["id": "g", "label": "spam"])).status == .created)
+        let tickets = try await h.claim(["count": 2])
+        #expect(tickets.count == 2)  // the gold copy and the item's own ticket
+        let gold = tickets[0]
+        #expect(ticketField(gold, "reasons") as? [String] == ["review_band"])
+        #expect(!gold.description.contains("gold"))
+        let id = ticketID(gold)
+        #expect(try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
+        let reviewers = try await h.send(.get, "/v1/review/stats", as: .moderator).json["reviewers"] as? [[String: Any]] ?? []
+        #expect(reviewers.first?["goldSeen"] as? Int == 1)
+        #expect(reviewers.first?["goldAccuracy"] as? Double == 1)
+        #expect(try await h.store.labelSources().isEmpty)
+    }
+}
+
+extension SQLiteStore {
+    func labelSources() async throws -> [String] {
+        try await writer.read { db in try String.fetchAll(db, sql: "SELECT source FROM label ORDER BY id") }
+    }
+}
