@@ -198,13 +198,17 @@ public struct ClaimRequest: Sendable, Equatable {
     /// Languages the reviewer reads (empty: any).
     public var languages: [String]
     public var skills: [String]
+    /// Tickets not to hand out (the ones this reviewer just skipped).
+    public var excluding: [Int64]
 
-    public init(reviewer: String, count: Int = 1, tiers: [ReviewTier] = [.one], languages: [String] = [], skills: [String] = []) {
+    public init(reviewer: String, count: Int = 1, tiers: [ReviewTier] = [.one], languages: [String] = [], skills: [String] = [],
+                excluding: [Int64] = []) {
         self.reviewer = reviewer
         self.count = count
         self.tiers = tiers
         self.languages = languages
         self.skills = skills
+        self.excluding = excluding
     }
 }
 

@@ -280,6 +280,7 @@ paths:
                 tiers: {type: array, items: {type: integer, enum: [1, 2]}, default: [1]}
                 languages: {type: array, items: {type: string}}
                 skills: {type: array, items: {type: string}}
+                excluding: {type: array, items: {type: integer}, maxItems: 100, description: "Tickets not to hand out (just skipped)."}
       responses:
         "200": {description: The leased tickets., content: {application/json: {schema: {type: object, properties: {tickets: {type: array, items: {$ref: "#/components/schemas/TicketDetail"}}}}}}}
         "400": {$ref: "#/components/responses/Error"}
@@ -604,6 +605,7 @@ components:
         history: {type: array, items: {type: object, properties: {kind: {type: string, enum: [stage, engagement, ticket]}}}}
         classes: {type: array, items: {type: string}}
         reasonCodes: {type: array, items: {type: string}}
+        suggestedReasonCodes: {type: object, additionalProperties: {type: string}, description: "The reason code each label suggests."}
     PolicyAnswer:
       type: object
       properties:

@@ -9,6 +9,8 @@ extension API {
         var tiers: [Int]?
         var languages: [String]?
         var skills: [String]?
+        /// Ticket ids not to hand out (ones the reviewer just skipped); at most 100.
+        var excluding: [Int64]?
 
         func request(reviewer: String) throws -> ClaimRequest {
             var tiers: [ReviewTier] = []
@@ -16,7 +18,9 @@ extension API {
                 guard let tier = ReviewTier(rawValue: raw) else { throw ValidationError(field: "tiers[\(i)]", "a tier is 1 or 2") }
                 tiers.append(tier)
             }
-            return ClaimRequest(reviewer: reviewer, count: count ?? 1, tiers: tiers, languages: languages ?? [], skills: skills ?? [])
+            guard (excluding?.count ?? 0) <= 100 else { throw ValidationError(field: "excluding", "exclude at most 100 tickets") }
+            return ClaimRequest(reviewer: reviewer, count: count ?? 1, tiers: tiers, languages: languages ?? [], skills: skills ?? [],
+                                excluding: excluding ?? [])
         }
     }
 
@@ -114,8 +118,10 @@ extension API {
         /// The labels a decision may give, and the reason codes it may carry.
         var classes: [String]
         var reasonCodes: [String]
+        /// The reason code each label suggests (what the CLI offers on Enter).
+        var suggestedReasonCodes: [String: String]
 
-        init(_ view: TicketView, now: Date, classes: [String], reasonCodes: [String]) {
+        init(_ view: TicketView, now: Date, classes: [String], configuration: ReviewConfiguration, clearLabel: String) {
             let s = view.item.submission
             ticket = TicketSummary(view.ticket, now: now)
             item = .init(id: s.id, feed: s.feed, text: s.text, language: s.language, author: s.author, createdAt: view.item.createdAt,
@@ -129,7 +135,10 @@ extension API {
                 history = view.history
             }
             self.classes = classes
-            self.reasonCodes = reasonCodes
+            reasonCodes = configuration.reasonCodes
+            var suggested: [String: String] = [:]
+            for label in classes { suggested[label] = configuration.suggestedReasonCode(label: label, clearLabel: clearLabel) }
+            suggestedReasonCodes = suggested
         }
     }
 

@@ -244,8 +244,8 @@ public struct Routes: Sendable {
     }
 
     func detail(now: Date) -> (TicketView) -> API.TicketDetail {
-        let classes = service.model.classes, codes = service.engine.configuration.review.reasonCodes
-        return { API.TicketDetail($0, now: now, classes: classes, reasonCodes: codes) }
+        let classes = service.model.classes, configuration = service.engine.configuration
+        return { API.TicketDetail($0, now: now, classes: classes, configuration: configuration.review, clearLabel: configuration.clearLabel) }
     }
 
     /// The ticket id from the path.

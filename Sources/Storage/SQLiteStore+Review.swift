@@ -143,18 +143,23 @@ extension SQLiteStore {
                 filter += request.skills.isEmpty ? " AND skill IS NULL"
                     : " AND (skill IS NULL OR skill IN (\(Array(repeating: "?", count: request.skills.count).joined(separator: ", "))))"
                 arguments += request.skills
+                if !request.excluding.isEmpty {
+                    filter += " AND id NOT IN (\(Array(repeating: "?", count: request.excluding.count).joined(separator: ", ")))"
+                    arguments += request.excluding
+                }
                 for tier in Set(request.tiers) {
                     let rows = try Row.fetchAll(db.cachedStatement(sql: """
                         SELECT id, priority, lease_holder, lease_until, item FROM ticket
-                        WHERE status = 'open' AND tier = ? AND (lease_until IS NULL OR lease_until <= ?) AND gold_label IS NULL\(filter)
+                        WHERE status = 'open' AND tier = ? AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) AND gold_label IS NULL\(filter)
                         ORDER BY priority DESC, id LIMIT ?
-                        """), arguments: StatementArguments([tier.rawValue, t] + arguments + [wanted]))
+                        """), arguments: StatementArguments([tier.rawValue, t, request.reviewer] + arguments + [wanted]))
                     candidates += rows.map { ($0["priority"], $0["id"], $0["lease_holder"], $0["lease_until"], $0["item"]) }
                 }
                 candidates.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
             }
             for candidate in candidates.prefix(wanted) {
-                if let holder = candidate.holder, let expired = candidate.leaseUntil {
+                // A ticket the reviewer already holds comes back to them with a fresh lease.
+                if let holder = candidate.holder, holder != request.reviewer, let expired = candidate.leaseUntil {
                     try Self.appendEvent(db, TicketEvent(ticket: candidate.id, kind: .expired, at: Date(timeIntervalSince1970: expired), by: holder),
                                          ticket: candidate.id, item: candidate.item)
                 }

@@ -16,10 +16,11 @@ public struct Winnow: AsyncParsableCommand {
               winnow score --model models/mine.winnow "WIN a free prize! txt 80082"
               winnow models inspect models/mine.winnow
 
-            Feed services use the HTTP API of 'winnow serve' (keys from 'winnow keys create').
+            Feed services use the HTTP API of 'winnow serve' (keys from 'winnow keys create'). Moderators clear the
+            review queue with 'winnow review' and watch it with 'winnow queue stats'.
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, Train.self, Evaluate.self, Score.self, Models.self, PolicyCommand.self, Keys.self, Rescore.self, Bench.self, Datasets.self]
+        subcommands: [Serve.self, Train.self, Evaluate.self, Score.self, Models.self, PolicyCommand.self, Keys.self, Rescore.self, Review.self, Queue.self, Bench.self, Datasets.self]
     )
 
     public init() {}

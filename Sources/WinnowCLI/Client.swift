@@ -1,0 +1,253 @@
+import ArgumentParser
+import Foundation
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Where the server is and which key to use: flags, then `WINNOW_URL` / `WINNOW_KEY`, then the config file
+/// (`--config`, `WINNOW_CLI_CONFIG`, or `~/.config/winnow/cli.json`: `{"url": "…", "key": "…"}`), then the
+/// default URL http://127.0.0.1:8080.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "The Winnow server (default: WINNOW_URL, the config file, or http://127.0.0.1:8080).")
+    var url: String?
+
+    @Option(help: "Your API key (default: WINNOW_KEY or the config file).")
+    var key: String?
+
+    @Option(name: .customLong("client-config"), help: "A JSON file with \"url\" and \"key\" (default: ~/.config/winnow/cli.json).")
+    var clientConfig: String?
+
+    static let defaultURL = "http://127.0.0.1:8080"
+
+    func client(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> WinnowClient {
+        var fileURL: String?
+        var fileKey: String?
+        let explicit = clientConfig ?? environment["WINNOW_CLI_CONFIG"]
+        let path = explicit ?? (environment["HOME"].map { $0 + "/.config/winnow/cli.json" } ?? "")
+        if !path.isEmpty, let data = FileManager.default.contents(atPath: path) {
+            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                throw CommandError("\(path) is not a JSON object like {\"url\": \"http://127.0.0.1:8080\", \"key\": \"wnw_…\"}; fix or remove it.")
+            }
+            fileURL = object["url"] as? String
+            fileKey = object["key"] as? String
+        } else if let explicit {
+            throw CommandError("Cannot read the client config \(explicit); check the path.")
+        }
+        let address = url ?? environment["WINNOW_URL"] ?? fileURL ?? Self.defaultURL
+        guard let base = URL(string: address), let scheme = base.scheme, ["http", "https"].contains(scheme), base.host != nil else {
+            throw CommandError("'\(address)' is not a server URL; pass one like --url http://127.0.0.1:8080.")
+        }
+        guard let key = key ?? environment["WINNOW_KEY"] ?? fileKey, !key.isEmpty else {
+            throw CommandError("No API key. Pass --key, set WINNOW_KEY, or put \"key\" in ~/.config/winnow/cli.json; an admin makes one with 'winnow keys create --role moderator --name YOU'.")
+        }
+        return WinnowClient(base: base, key: key)
+    }
+}
+
+/// What went wrong talking to the server, in words a moderator can act on.
+enum ClientError: Error, CustomStringConvertible, Equatable {
+    case unreachable(url: String, reason: String)
+    case unauthorized(url: String)
+    case forbidden(message: String)
+    case leaseLost(message: String)
+    case server(status: Int, code: String, message: String, field: String?)
+
+    var description: String {
+        switch self {
+        case let .unreachable(url, reason):
+            return "Cannot reach the Winnow server at \(url) (\(reason)). Is 'winnow serve' running there? Pass --url or set WINNOW_URL."
+        case let .unauthorized(url):
+            return "The server at \(url) refused the key (401): check --key or WINNOW_KEY; an admin makes keys with 'winnow keys create --role moderator'."
+        case let .forbidden(message):
+            return "Your key may not do this (403): \(message) Review needs a moderator key."
+        case .leaseLost:
+            return "The lease expired; someone else may have it now; press n for the next ticket."
+        case let .server(status, code, message, field):
+            return "The server answered \(status) \(code)\(field.map { " (field \($0))" } ?? ""): \(message)"
+        }
+    }
+}
+
+/// A small client of Winnow's HTTP API (URLSession; FoundationNetworking on Linux).
+struct WinnowClient: Sendable {
+    let base: URL
+    let key: String
+
+    /// Sends a request and returns the JSON body of a 2xx answer.
+    /// - Throws: `ClientError` for every other outcome.
+    func send(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Data {
+        var request = URLRequest(url: URL(string: base.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path)!)
+        request.httpMethod = method
+        request.timeoutInterval = 30
+        request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        }
+        let (data, status): (Data, Int) = try await withCheckedThrowingContinuation { continuation in
+            URLSession.shared.dataTask(with: request) { data, response, error in
+                if let error {
+                    continuation.resume(throwing: ClientError.unreachable(url: base.absoluteString, reason: error.localizedDescription))
+                } else {
+                    continuation.resume(returning: (data ?? Data(), (response as? HTTPURLResponse)?.statusCode ?? 0))
+                }
+            }.resume()
+        }
+        guard (200..<300).contains(status) else {
+            let error = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? [String: Any] ?? [:]
+            let code = error["code"] as? String ?? "http_\(status)"
+            let message = error["message"] as? String ?? String(decoding: data.prefix(300), as: UTF8.self)
+            switch (status, code) {
+            case (401, _): throw ClientError.unauthorized(url: base.absoluteString)
+            case (403, _): throw ClientError.forbidden(message: message)
+            case (409, "lease_lost"): throw ClientError.leaseLost(message: message)
+            default: throw ClientError.server(status: status, code: code, message: message, field: error["field"] as? String)
+            }
+        }
+        return data
+    }
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
+            if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
+        }
+        return decoder
+    }()
+
+    func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+        do {
+            return try Self.decoder.decode(type, from: data)
+        } catch {
+            throw CommandError("The server's answer was not what this winnow expects (\(error)); are the client and server the same version?")
+        }
+    }
+
+    // MARK: Review
+
+    func claim(count: Int = 1, tiers: [Int], languages: [String], skills: [String], excluding: [Int] = []) async throws -> (raw: Data, tickets: [ReviewCard]) {
+        var body: [String: Any] = ["count": count, "tiers": tiers]
+        if !excluding.isEmpty { body["excluding"] = excluding }
+        if !languages.isEmpty { body["languages"] = languages }
+        if !skills.isEmpty { body["skills"] = skills }
+        let data = try await send("POST", "/v1/review/claim", body: body)
+        return (data, try decode(ClaimPage.self, data).tickets)
+    }
+
+    func decide(ticket: Int, label: String, reasonCode: String, action: String? = nil, note: String? = nil, version: Int? = nil) async throws -> Data {
+        var body: [String: Any] = ["label": label, "reasonCode": reasonCode]
+        if let action { body["action"] = action }
+        if let note { body["note"] = note }
+        if let version { body["version"] = version }
+        return try await send("POST", "/v1/review/tickets/\(ticket)/decision", body: body)
+    }
+
+    func release(ticket: Int, version: Int? = nil) async throws -> Data {
+        try await send("POST", "/v1/review/tickets/\(ticket)/release", body: version.map { ["version": $0] } ?? [:])
+    }
+
+    func escalate(ticket: Int, note: String, version: Int? = nil) async throws -> Data {
+        var body: [String: Any] = ["note": note]
+        if let version { body["version"] = version }
+        return try await send("POST", "/v1/review/tickets/\(ticket)/escalate", body: body)
+    }
+
+    func stats() async throws -> Data {
+        try await send("GET", "/v1/review/stats")
+    }
+}
+
+struct ClaimPage: Decodable {
+    var tickets: [ReviewCard]
+}
+
+/// A claimed ticket as the server sends it (`TicketDetail`), with what the terminal shows.
+struct ReviewCard: Decodable {
+    struct Ticket: Decodable {
+        var id: Int
+        var feed: String
+        var itemId: String
+        var tier: Int
+        var reasons: [String]
+        var language: String?
+        var dueAt: Date
+        var slaSecondsLeft: Double
+        var priority: Double
+        var version: Int
+        var note: String?
+        var blind: Bool
+    }
+    struct Author: Decodable {
+        var id: String
+        var accountAgeDays: Double?
+        var followers: Int?
+        var priorRemovals: Int?
+    }
+    struct Item: Decodable {
+        var id: String
+        var feed: String
+        var text: String
+        var language: String?
+        var author: Author?
+        var createdAt: Date
+    }
+    struct Counters: Decodable {
+        var views, likes, shares, comments, reports, hides: Int
+    }
+    struct Snapshot: Decodable {
+        var at: Date
+        var counters: Counters
+    }
+    struct Reason: Decodable {
+        var label: String
+        var feature: String
+        var contribution: Double
+    }
+    struct Decision: Decodable {
+        var action: String
+        var reason: String
+    }
+    struct Scores: Decodable {
+        var stage: String
+        var probabilities: [String: Double]
+        var label: String
+        var evidence: Double
+        var decision: Decision
+        var reasons: [Reason]
+    }
+    struct Event: Decodable {
+        var kind: String
+        var at: Date
+        var by: String?
+        var reason: String?
+        var label: String?
+        var action: String?
+        var reasonCode: String?
+        var note: String?
+    }
+    struct StageEntry: Decodable {
+        var stage: String
+        var scoredAt: Date
+        var decision: Decision
+        var label: String
+    }
+    struct HistoryEntry: Decodable {
+        var kind: String
+        var stage: StageEntry?
+        var engagement: Snapshot?
+        var ticket: Event?
+    }
+
+    var ticket: Ticket
+    var item: Item
+    var engagement: Snapshot?
+    var scores: Scores?
+    var history: [HistoryEntry]
+    var classes: [String]
+    var reasonCodes: [String]
+    var suggestedReasonCodes: [String: String]
+}

@@ -1,0 +1,503 @@
+import ArgumentParser
+import Foundation
+
+/// `winnow review`: moderators clear the queue from a terminal, one ticket at a time, or script it with `--json`.
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct Review: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Review tickets from the queue: interactively, or one step at a time for scripts.",
+        discussion: """
+            With no subcommand, 'winnow review' claims one ticket at a time and shows the text (control and escape
+            characters made visible), the model's scores and reasons (hidden for blind audits), engagement, the author,
+            why the ticket exists, its history and the SLA time left. Keys: 1-9 decide a label, e escalate to tier 2,
+            s skip (release), n add a note, ? help, q quit (releasing what you hold).
+
+              export WINNOW_URL=http://127.0.0.1:8080 WINNOW_KEY=wnw_…
+              winnow review --languages en,pt
+              winnow review next --json
+              winnow review decide 42 --label spam --reason scam --note "link farm"
+              winnow review release 42
+            """,
+        subcommands: [ReviewLoop.self, ReviewNext.self, ReviewDecide.self, ReviewRelease.self, ReviewEscalate.self],
+        defaultSubcommand: ReviewLoop.self)
+}
+
+/// What a reviewer can take: tiers, languages and skills.
+struct RoutingOptions: ParsableArguments {
+    @Option(name: .customLong("tier"), help: "A queue to take tickets from: 1, or 2 for escalations (repeat for both; default 1).")
+    var tiers: [Int] = []
+
+    @Option(help: "Languages you read, comma-separated (default: any).")
+    var languages: String?
+
+    @Option(help: "Skill tags you have, comma-separated (tickets that need one go only to reviewers with it).")
+    var skills: String?
+
+    var tierList: [Int] { tiers.isEmpty ? [1] : tiers }
+    var languageList: [String] { Self.list(languages) }
+    var skillList: [String] { Self.list(skills) }
+
+    static func list(_ text: String?) -> [String] {
+        (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    func validate() throws {
+        for tier in tiers where tier != 1 && tier != 2 { throw ValidationError("--tier is 1 or 2, not \(tier).") }
+    }
+}
+
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct ReviewLoop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loop",
+        abstract: "The interactive review loop (what 'winnow review' runs).",
+        discussion: """
+            Reads single keys from a terminal, or from standard input when it is a pipe (one key per decision; the
+            reason-code prompt takes a letter, or Enter for the suggested code):
+
+              printf '2\\n1\\nq' | winnow review --url http://127.0.0.1:8080 --key wnw_…
+            """)
+
+    @OptionGroup var server: ClientOptions
+    @OptionGroup var routing: RoutingOptions
+
+    @Flag(help: "Plain output even on a colour terminal (NO_COLOR does the same).")
+    var noColor = false
+
+    func run() async throws {
+        let terminal = Terminal(colour: noColor ? false : nil)
+        let session = ReviewSession(client: try server.client(), routing: routing, terminal: terminal)
+        let decided = try await session.run()
+        terminal.line("Decided \(decided) ticket\(decided == 1 ? "" : "s"). Bye.")
+        terminal.flush()
+    }
+}
+
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct ReviewNext: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "next",
+        abstract: "Claim the next ticket and print it.",
+        discussion: """
+            Exits 0 with the ticket, or 3 when the queue has nothing for you.
+
+              winnow review next --json | jq .ticket.id
+            """)
+
+    @OptionGroup var server: ClientOptions
+    @OptionGroup var routing: RoutingOptions
+    @Flag(help: "Print the server's JSON.") var json = false
+
+    func run() async throws {
+        let client = try server.client()
+        let (raw, cards) = try await client.claim(tiers: routing.tierList, languages: routing.languageList, skills: routing.skillList)
+        guard let card = cards.first else {
+            if json { print(#"{"tickets":[]}"#) } else { print("No ticket for you right now.") }
+            throw ExitCode(3)
+        }
+        if json {
+            let object = (try JSONSerialization.jsonObject(with: raw) as? [String: Any])?["tickets"] as? [Any] ?? []
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object.first ?? [:], options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            let terminal = Terminal(colour: false)
+            for line in ReviewScreen.card(card, note: nil, terminal: terminal) { terminal.line(line) }
+            terminal.flush()
+        }
+    }
+}
+
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct ReviewDecide: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decide",
+        abstract: "Decide a ticket you hold.",
+        discussion: """
+              winnow review decide 42 --label spam --reason scam --note "link farm"
+              winnow review decide 43 --label clear --reason not_violating --json
+            """)
+
+    @OptionGroup var server: ClientOptions
+    @Argument(help: "The ticket id.") var ticket: Int
+    @Option(help: "The label: one of the model's classes.") var label: String
+    @Option(name: .customLong("reason"), help: "A reason code from the server's list (see 'winnow review next').") var reasonCode: String
+    @Option(help: "allow, demote or remove (default: allow for the clear class, remove otherwise).") var action: String?
+    @Option(help: "A note kept with the decision.") var note: String?
+    @Option(help: "The ticket version you saw (refused if it changed since).") var version: Int?
+    @Flag(help: "Print the server's JSON.") var json = false
+
+    func run() async throws {
+        let data = try await server.client().decide(ticket: ticket, label: label, reasonCode: reasonCode, action: action, note: note, version: version)
+        if json { print(String(decoding: data, as: UTF8.self)) } else { print("Decided ticket \(ticket): \(label) (\(reasonCode)).") }
+    }
+}
+
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct ReviewRelease: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "release", abstract: "Give a ticket you hold back to the queue.", discussion: "  winnow review release 42")
+
+    @OptionGroup var server: ClientOptions
+    @Argument(help: "The ticket id.") var ticket: Int
+    @Flag(help: "Print the server's JSON.") var json = false
+
+    func run() async throws {
+        let data = try await server.client().release(ticket: ticket)
+        if json { print(String(decoding: data, as: UTF8.self)) } else { print("Released ticket \(ticket).") }
+    }
+}
+
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct ReviewEscalate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "escalate", abstract: "Pass a ticket you hold to tier 2 with a note.",
+        discussion: "  winnow review escalate 42 --note \"looks coordinated; check the other accounts\"")
+
+    @OptionGroup var server: ClientOptions
+    @Argument(help: "The ticket id.") var ticket: Int
+    @Option(help: "Why: tier 2 reads it with the item's history.") var note: String
+    @Flag(help: "Print the server's JSON.") var json = false
+
+    func run() async throws {
+        let data = try await server.client().escalate(ticket: ticket, note: note)
+        if json { print(String(decoding: data, as: UTF8.self)) } else { print("Escalated ticket \(ticket) to tier 2.") }
+    }
+}
+
+/// `winnow queue stats`.
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct Queue: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The review queue's figures.",
+        subcommands: [QueueStats.self])
+}
+
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct QueueStats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Depth by tier, reason and language; the oldest ticket; SLA breaches; reviewers' pace and gold accuracy.",
+        discussion: "  winnow queue stats\n  winnow queue stats --json")
+
+    @OptionGroup var server: ClientOptions
+    @Flag(help: "Print the server's JSON.") var json = false
+
+    func run() async throws {
+        let data = try await server.client().stats()
+        if json {
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let stats = try WinnowClient.decoder.decode(QueueFigures.self, from: data)
+        print(QueueFigures.table(stats))
+    }
+}
+
+struct QueueFigures: Decodable {
+    struct Reviewer: Decodable {
+        var name: String
+        var decisionsLastHour: Int
+        var decisionsLast24Hours: Int
+        var perActiveHour: Double
+        var goldSeen: Int
+        var goldAccuracy: Double?
+    }
+    var open: Int
+    var claimed: Int
+    var byTier: [String: Int]
+    var byReason: [String: Int]
+    var byLanguage: [String: Int]
+    var oldestAgeSeconds: Double?
+    var overdue: Int
+    var breachedLast24Hours: Int
+    var reviewers: [Reviewer]
+
+    static func table(_ s: QueueFigures) -> String {
+        func counts(_ d: [String: Int]) -> String {
+            d.isEmpty ? "-" : d.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }
+        var lines = [
+            "Open tickets    \(s.open) (\(s.claimed) claimed)",
+            "By tier         \(counts(s.byTier))",
+            "By reason       \(counts(s.byReason))",
+            "By language     \(counts(s.byLanguage))",
+            "Oldest          \(s.oldestAgeSeconds.map(ReviewScreen.duration) ?? "-")",
+            "Past SLA        \(s.overdue) open, \(s.breachedLast24Hours) decided late in the last 24 h",
+        ]
+        if !s.reviewers.isEmpty {
+            lines.append("")
+            lines.append("\(pad("Reviewer", 20)) \(pad("last hour", 9, right: true)) \(pad("24 h", 6, right: true)) \(pad("per hour", 8, right: true)) \(pad("gold", 11, right: true))")
+            for r in s.reviewers {
+                let gold = r.goldAccuracy.map { "\(Int(($0 * 100).rounded()))% of \(r.goldSeen)" } ?? "-"
+                lines.append("\(pad(Terminal.fit(Terminal.visible(r.name), 20), 20)) \(pad("\(r.decisionsLastHour)", 9, right: true)) \(pad("\(r.decisionsLast24Hours)", 6, right: true)) \(pad(format(r.perActiveHour, 1), 8, right: true)) \(pad(gold, 11, right: true))")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The interactive loop: claim one ticket, show it, act on single keys.
+final class ReviewSession {
+    let client: WinnowClient
+    let routing: RoutingOptions
+    let terminal: Terminal
+    private var current: ReviewCard?
+    private var note: String?
+    private var decided = 0
+    /// Tickets skipped in this session, not handed out again (the latest 100).
+    private var skipped: [Int] = []
+
+    init(client: WinnowClient, routing: RoutingOptions, terminal: Terminal) {
+        self.client = client
+        self.routing = routing
+        self.terminal = terminal
+    }
+
+    /// Runs until `q` or the end of the input; returns how many tickets were decided.
+    func run() async throws -> Int {
+        terminal.enterRawMode()
+        defer { terminal.restore() }
+        do {
+            try await loop()
+        } catch {
+            await releaseCurrent()
+            throw error
+        }
+        return decided
+    }
+
+    private func loop() async throws {
+        try await next()
+        while true {
+            terminal.flush()
+            guard let key = terminal.readKey() else {
+                await releaseCurrent()
+                return
+            }
+            guard let card = current else {
+                switch key {
+                case "q": return
+                case "?": help()
+                case "n", "r": try await next()
+                default: continue
+                }
+                continue
+            }
+            switch key {
+            case "q":
+                await releaseCurrent()
+                return
+            case "?": help()
+            case "s":
+                await releaseCurrent()
+                skipped = Array((skipped + [card.ticket.id]).suffix(100))
+                terminal.line("Skipped ticket \(card.ticket.id).")
+                try await next()
+            case "n":
+                if let text = terminal.readLine(prompt: "Note: "), !text.isEmpty {
+                    note = text
+                    terminal.line(terminal.styled("Note kept for this ticket.", .dim))
+                }
+            case "e":
+                guard let text = terminal.readLine(prompt: "Why escalate (tier 2 reads this): "), !text.isEmpty else {
+                    terminal.line("Not escalated: a note is needed.")
+                    continue
+                }
+                if await attempt({ _ = try await self.client.escalate(ticket: card.ticket.id, note: text, version: card.ticket.version) }) {
+                    terminal.line(terminal.styled("Escalated ticket \(card.ticket.id) to tier 2.", .yellow))
+                    current = nil
+                    try await next()
+                }
+            default:
+                guard let digit = key.wholeNumberValue, (1...card.classes.count).contains(digit) else {
+                    terminal.line("Unknown key '\(Terminal.visible(String(key)))'; press ? for help.")
+                    continue
+                }
+                let label = card.classes[digit - 1]
+                guard let code = chooseReasonCode(card, label: label) else {
+                    terminal.line("Cancelled.")
+                    continue
+                }
+                let note = self.note
+                if await attempt({
+                    _ = try await self.client.decide(ticket: card.ticket.id, label: label, reasonCode: code, note: note, version: card.ticket.version)
+                }) {
+                    decided += 1
+                    terminal.line(terminal.styled("✓ Ticket \(card.ticket.id): \(label) (\(code)).", .green))
+                    current = nil
+                    try await next()
+                }
+            }
+        }
+    }
+
+    /// Runs a ticket action; a lost lease drops the ticket with the message a moderator needs, other refusals are shown.
+    private func attempt(_ action: @escaping () async throws -> Void) async -> Bool {
+        do {
+            try await action()
+            return true
+        } catch let error as ClientError {
+            if case .leaseLost = error {
+                current = nil
+                note = nil
+            }
+            terminal.line(terminal.styled(error.description, .red))
+            if case .unreachable = error { current = nil }
+            return false
+        } catch {
+            terminal.line(terminal.styled("\(error)", .red))
+            return false
+        }
+    }
+
+    private func chooseReasonCode(_ card: ReviewCard, label: String) -> String? {
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        let codes = Array(card.reasonCodes.prefix(letters.count))
+        let suggested = card.suggestedReasonCodes[label] ?? codes.first ?? "other"
+        let listing = codes.enumerated().map { "\(letters[$0.offset]) \($0.element)" }.joined(separator: "  ")
+        for line in Terminal.wrap(listing, width: terminal.width - 2) { terminal.line("  " + line) }
+        terminal.write("Reason for \(label) [Enter = \(suggested), Esc = cancel]: ")
+        terminal.flush()
+        while let byte = terminal.readByte() {
+            switch byte {
+            case 0x0A, 0x0D:
+                terminal.line(suggested)
+                return suggested
+            case 0x1B, 0x03, 0x04:
+                terminal.line()
+                return nil
+            case 0x20, 0x09: continue
+            default:
+                if let index = letters.firstIndex(of: Character(Unicode.Scalar(byte))), index < codes.count {
+                    terminal.line(codes[index])
+                    return codes[index]
+                }
+            }
+        }
+        return nil
+    }
+
+    private func next() async throws {
+        note = nil
+        let cards: [ReviewCard]
+        do {
+            cards = try await client.claim(tiers: routing.tierList, languages: routing.languageList, skills: routing.skillList,
+                                           excluding: skipped).tickets
+        } catch let error as ClientError {
+            if case .unreachable = error { throw CommandError(error.description) }
+            if case .unauthorized = error { throw CommandError(error.description) }
+            if case .forbidden = error { throw CommandError(error.description) }
+            terminal.line(terminal.styled(error.description, .red))
+            current = nil
+            return
+        }
+        current = cards.first
+        guard let card = current else {
+            terminal.line("No ticket for you right now. Press n to look again, q to quit.")
+            return
+        }
+        terminal.line()
+        for line in ReviewScreen.card(card, note: note, terminal: terminal) { terminal.line(line) }
+        terminal.write(ReviewScreen.keys(card, terminal: terminal))
+    }
+
+    private func releaseCurrent() async {
+        guard let card = current else { return }
+        current = nil
+        _ = try? await client.release(ticket: card.ticket.id)
+    }
+
+    private func help() {
+        let lines = [
+            "1-9  decide: the label with that number (then a reason code: its letter, or Enter)",
+            "e    escalate to tier 2 with a note",
+            "s    skip: give the ticket back to the queue",
+            "n    add a note to your decision",
+            "?    this help",
+            "q    quit (the ticket you hold goes back to the queue)",
+        ]
+        for line in lines { terminal.line(line) }
+        if let card = current { terminal.write(ReviewScreen.keys(card, terminal: terminal)) }
+    }
+}
+
+/// How a ticket looks on an 80×24 terminal.
+enum ReviewScreen {
+    static let textLines = 7
+    static let historyLines = 4
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(abs(seconds).rounded())
+        let text = s >= 86_400 ? "\(s / 86_400)d \(s % 86_400 / 3600)h" : s >= 3600 ? "\(s / 3600)h \(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m \(s % 60)s" : "\(s)s"
+        return text
+    }
+
+    static func time(_ date: Date) -> String {
+        let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
+        return String(format: "%02d-%02d %02d:%02d", c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0)
+    }
+
+    /// At most 22 lines of at most 80 characters (the key line and the prompt make 24).
+    static func card(_ card: ReviewCard, note: String?, terminal: Terminal) -> [String] {
+        let width = terminal.width
+        let t = card.ticket
+        var lines: [String] = []
+        let sla = t.slaSecondsLeft >= 0 ? "SLA \(duration(t.slaSecondsLeft)) left" : "SLA overdue by \(duration(t.slaSecondsLeft))"
+        let header = "Ticket \(t.id) · tier \(t.tier) · \(t.reasons.joined(separator: ", ")) · \(sla) · priority \(format(t.priority, 2))"
+        lines.append(terminal.styled(Terminal.fit(header, width), .bold, t.slaSecondsLeft < 0 ? .red : .cyan))
+        let item = card.item
+        lines.append(Terminal.fit("Item \(Terminal.visible(item.id)) in \(item.feed) · \(item.language ?? "language unknown") · created \(time(item.createdAt)) UTC", width))
+        if let a = item.author {
+            var facts = ["author \(Terminal.visible(a.id))"]
+            if let age = a.accountAgeDays { facts.append("account \(format(age, 0)) days") }
+            if let f = a.followers { facts.append("\(f) followers") }
+            if let r = a.priorRemovals { facts.append("\(r) earlier removal\(r == 1 ? "" : "s")") }
+            lines.append(Terminal.fit(facts.joined(separator: " · "), width))
+        } else {
+            lines.append("author unknown")
+        }
+        let rule = terminal.styled(String(repeating: "─", count: width), .dim)
+        lines.append(rule)
+        var text = Terminal.wrap(Terminal.visible(item.text, keepNewlines: true), width: width)
+        if text.count > textLines {
+            let more = text.count - (textLines - 1)
+            text = Array(text.prefix(textLines - 1)) + [terminal.styled("… \(more) more line\(more == 1 ? "" : "s")", .dim)]
+        }
+        lines += text
+        lines.append(rule)
+        if let scores = card.scores {
+            let probabilities = scores.probabilities.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(3).map { "\($0.key) \(format($0.value, 2))" }.joined(separator: " · ")
+            lines.append(Terminal.fit("Model: \(probabilities) · evidence \(format(scores.evidence, 2)) · \(scores.decision.action) at \(scores.stage)", width))
+            let why = scores.reasons.prefix(4).map { "\"\(Terminal.visible($0.feature))\" \($0.contribution >= 0 ? "+" : "")\(format($0.contribution, 2))" }
+            lines.append(Terminal.fit("Why \(scores.label): " + (why.isEmpty ? "no strong features" : why.joined(separator: ", ")), width))
+        } else {
+            lines.append(terminal.styled("Blind audit: the model's answer is hidden. Judge the item on its own.", .magenta))
+        }
+        if let e = card.engagement?.counters {
+            lines.append(Terminal.fit("Engagement: \(e.views) views · \(e.likes) likes · \(e.shares) shares · \(e.comments) comments · \(e.reports) reports · \(e.hides) hides", width))
+        } else {
+            lines.append("Engagement: none reported yet")
+        }
+        let history = card.history.compactMap { entry -> String? in
+            if let s = entry.stage { return "\(time(s.scoredAt)) \(s.stage): \(s.decision.action) (\(s.label))" }
+            if let e = entry.ticket {
+                var text = "\(time(e.at)) ticket \(e.kind)"
+                if let by = e.by { text += " by \(Terminal.visible(by))" }
+                if let reason = e.reason, e.kind == "opened" || e.kind == "joined" { text += ": \(reason)" }
+                if let label = e.label { text += ": \(label)" + (e.reasonCode.map { " (\($0))" } ?? "") }
+                if let n = e.note { text += " — \(Terminal.visible(n))" }
+                return text
+            }
+            return nil
+        }
+        lines.append("History (\(min(historyLines, history.count)) latest of \(history.count)):")
+        lines += history.suffix(historyLines).map { "  " + Terminal.fit($0, width - 2) }
+        if let escalation = t.note { lines.append(terminal.styled(Terminal.fit("Escalation note: \(Terminal.visible(escalation))", width), .yellow)) }
+        if let note { lines.append(Terminal.fit("Your note: \(Terminal.visible(note))", width)) }
+        return lines
+    }
+
+    static func keys(_ card: ReviewCard, terminal: Terminal) -> String {
+        let labels = card.classes.prefix(9).enumerated().map { "\(terminal.styled("\($0.offset + 1)", .bold)) \($0.element)" }.joined(separator: "  ")
+        return "\(labels)  \(terminal.styled("e", .bold)) escalate  \(terminal.styled("s", .bold)) skip  \(terminal.styled("n", .bold)) note  \(terminal.styled("?", .bold)) help  \(terminal.styled("q", .bold)) quit\n> "
+    }
+}

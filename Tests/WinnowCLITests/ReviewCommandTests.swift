@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import Testing
+
+@testable import WinnowCLI
+
+@Suite struct ReviewCommandTests {
+    @Test(arguments: ["serve", "keys create", "keys list", "keys revoke", "rescore", "review", "review loop", "review next", "review decide",
+                      "review release", "review escalate", "queue stats"])
+    func everyServerCommandHasHelpWithAnExample(_ path: String) throws {
+        let names = path.split(separator: " ").map(String.init)
+        let help = Winnow.helpMessage(for: try #require(ParsingTests.command(names)))
+        #expect(help.contains("USAGE: winnow \(path)"))
+        #expect(help.contains("winnow \(names[0])"))
+    }
+
+    @Test func rootHelpListsTheModeratorCommands() {
+        let help = Winnow.helpMessage()
+        for name in ["review", "queue", "serve", "keys", "rescore"] { #expect(help.contains(name)) }
+    }
+
+    @Test func decideParsesItsOptions() throws {
+        let command = try Winnow.parseAsRoot(["review", "decide", "42", "--label", "spam", "--reason", "scam", "--note", "link farm", "--version", "3",
+                                              "--action", "demote", "--json", "--url", "http://h:1", "--key", "wnw_x"])
+        let decide = try #require(command as? ReviewDecide)
+        #expect(decide.ticket == 42 && decide.label == "spam" && decide.reasonCode == "scam" && decide.note == "link farm")
+        #expect(decide.version == 3 && decide.action == "demote" && decide.json)
+        #expect(decide.server.url == "http://h:1" && decide.server.key == "wnw_x")
+        #expect(throws: (any Error).self) { try Winnow.parseAsRoot(["review", "decide", "42", "--reason", "scam"]) }
+        #expect(throws: (any Error).self) { try Winnow.parseAsRoot(["review", "decide", "x", "--label", "spam", "--reason", "scam"]) }
+    }
+
+    @Test func reviewWithoutASubcommandIsTheLoopWithRouting() throws {
+        let command = try Winnow.parseAsRoot(["review", "--languages", "en, pt", "--skills", "spam-expert", "--tier", "1", "--tier", "2", "--no-color"])
+        let loop = try #require(command as? ReviewLoop)
+        #expect(loop.routing.languageList == ["en", "pt"])
+        #expect(loop.routing.skillList == ["spam-expert"])
+        #expect(loop.routing.tierList == [1, 2])
+        #expect(loop.noColor)
+        #expect(try #require(Winnow.parseAsRoot(["review"]) as? ReviewLoop).routing.tierList == [1])
+        #expect(throws: (any Error).self) { try Winnow.parseAsRoot(["review", "--tier", "3"]) }
+        #expect(try Winnow.parseAsRoot(["queue", "stats", "--json"]) is QueueStats)
+        #expect(try Winnow.parseAsRoot(["review", "release", "7"]) is ReviewRelease)
+        #expect(try Winnow.parseAsRoot(["review", "escalate", "7", "--note", "why"]) is ReviewEscalate)
+    }
+
+    @Test func theServerAndKeyComeFromFlagsThenEnvironmentThenTheConfigFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-client-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("cli.json").path
+        try #"{"url": "http://file:3", "key": "wnw_file"}"#.write(toFile: file, atomically: true, encoding: .utf8)
+
+        let fromFile = try ClientOptions.parse(["--client-config", file]).client(environment: [:])
+        #expect(fromFile.base.absoluteString == "http://file:3" && fromFile.key == "wnw_file")
+        let fromEnvironment = try ClientOptions.parse(["--client-config", file]).client(environment: ["WINNOW_URL": "http://env:2", "WINNOW_KEY": "wnw_env"])
+        #expect(fromEnvironment.base.absoluteString == "http://env:2" && fromEnvironment.key == "wnw_env")
+        let fromFlags = try ClientOptions.parse(["--client-config", file, "--url", "http://flag:1", "--key", "wnw_flag"])
+            .client(environment: ["WINNOW_URL": "http://env:2", "WINNOW_KEY": "wnw_env"])
+        #expect(fromFlags.base.absoluteString == "http://flag:1" && fromFlags.key == "wnw_flag")
+        let home = try ClientOptions.parse([]).client(environment: ["HOME": "/nonexistent", "WINNOW_KEY": "k"])
+        #expect(home.base.absoluteString == "http://127.0.0.1:8080")
+
+        #expect(throws: CommandError.self) { try ClientOptions.parse([]).client(environment: ["HOME": "/nonexistent"]) }
+        do {
+            _ = try ClientOptions.parse([]).client(environment: ["HOME": "/nonexistent"])
+        } catch let error as CommandError {
+            #expect(error.description.contains("WINNOW_KEY"))
+        }
+        #expect(throws: CommandError.self) { try ClientOptions.parse(["--url", "ftp://x", "--key", "k"]).client(environment: [:]) }
+        #expect(throws: CommandError.self) { try ClientOptions.parse(["--client-config", dir.path + "/missing.json", "--key", "k"]).client(environment: [:]) }
+        try "not json".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(throws: CommandError.self) { try ClientOptions.parse(["--client-config", file]).client(environment: [:]) }
+    }
+
+    @Test(arguments: [
+        ("plain text", "plain text"),
+        ("\u{1B}[2J\u{1B}]0;pwned\u{07}", "^[[2J^[]0;pwned^G"),
+        ("line\rover", "line^Mover"),
+        ("tab\there", "tab^Ihere"),
+        ("del\u{7F}", "del^?"),
+        ("c1\u{9B}31m", "c1<U+009B>31m"),
+        ("evil\u{202E}txt.exe", "evil<U+202E>txt.exe"),
+        ("zero\u{200B}width", "zero<U+200B>width"),
+        ("two\nlines", "two^Jlines"),
+        ("naïve café 🙂", "naïve café 🙂"),
+    ])
+    func controlAndEscapeCharactersAreMadeVisible(_ text: String, _ shown: String) {
+        #expect(Terminal.visible(text) == shown)
+    }
+
+    @Test func wrappingKeepsLinesWithinTheWidth() {
+        #expect(Terminal.visible("a\nb", keepNewlines: true) == "a\nb")
+        let lines = Terminal.wrap("the quick brown fox jumps over the lazy dog " + String(repeating: "x", count: 25), width: 10)
+        #expect(lines.allSatisfy { $0.count <= 10 })
+        #expect(lines.joined(separator: " ").replacingOccurrences(of: " ", with: "").count == 35 + 25)
+        #expect(Terminal.fit("abcdef", 4) == "abc…")
+    }
+
+    static func card(blind: Bool, text: String) throws -> ReviewCard {
+        let scores = blind ? "" : """
+            "scores": {"stage": "creation", "probabilities": {"clear": 0.3, "spam": 0.7}, "label": "spam", "evidence": 1,
+                       "decision": {"action": "review", "reason": "spam 0.700 ≥ review cut-off"},
+                       "reasons": [{"label": "spam", "feature": "free", "contribution": 1.25, "kind": "word"}]},
+            """
+        let history = (0..<9).map { i in
+            #"{"kind": "ticket", "ticket": {"ticket": 7, "kind": "claimed", "at": "2026-11-26T07:0\#(i):00Z", "by": "moderator-with-a-rather-long-name-\#(i)"}}"#
+        }.joined(separator: ",")
+        let json = """
+            {"ticket": {"id": 7, "feed": "default", "itemId": "a", "tier": 2, "reasons": ["review_band", "reports", "escalation"], "status": "open",
+                        "openedAt": "2026-11-26T07:00:00Z", "dueAt": "2026-11-26T11:00:00Z", "slaSecondsLeft": -75, "priority": 3.5, "version": 4,
+                        "note": "check the link", "blind": \(blind)},
+             "item": {"id": "a", "feed": "default", "text": \(String(decoding: try JSONSerialization.data(withJSONObject: [text]), as: UTF8.self).dropFirst().dropLast()),
+                      "language": "en", "author": {"id": "u1", "accountAgeDays": 3, "followers": 10, "priorRemovals": 1},
+                      "createdAt": "2026-11-26T07:00:00Z", "receivedAt": "2026-11-26T07:00:00Z"},
+             "engagement": {"at": "2026-11-26T07:30:00Z", "counters": {"views": 120, "likes": 3, "shares": 1, "comments": 0, "reports": 4, "hides": 0}},
+             \(scores)
+             "history": [\(history)],
+             "classes": ["clear", "offensive", "spam"], "reasonCodes": ["not_violating", "spam", "other"],
+             "suggestedReasonCodes": {"clear": "not_violating", "offensive": "other", "spam": "spam"}}
+            """
+        return try WinnowClient.decoder.decode(ReviewCard.self, from: Data(json.utf8))
+    }
+
+    @Test(arguments: [false, true])
+    func aTicketFitsEightyByTwentyFour(blind: Bool) throws {
+        let long = (1...30).map { "line \($0) of a long post with words enough to wrap around the edge of the terminal window" }.joined(separator: "\n")
+        let card = try Self.card(blind: blind, text: long + "\u{1B}[31m")
+        let terminal = Terminal(colour: false)
+        let lines = ReviewScreen.card(card, note: "my note", terminal: terminal)
+        let keys = ReviewScreen.keys(card, terminal: terminal).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count + keys.count <= 24)
+        #expect((lines + keys.map(String.init)).allSatisfy { $0.count <= 80 })
+        let screen = lines.joined(separator: "\n")
+        #expect(!screen.contains("\u{1B}"))
+        #expect(screen.contains("SLA overdue by 1m 15s"))
+        #expect(screen.contains("Escalation note: check the link"))
+        #expect(screen.contains("Your note: my note"))
+        #expect(screen.contains("120 views"))
+        #expect(screen.contains("more lines"))
+        #expect(screen.contains("History (4 latest of 9)"))
+        #expect(screen.contains("Blind audit") == blind)
+        #expect(screen.contains("spam 0.70") == !blind)
+        #expect(keys[0].contains("1 clear  2 offensive  3 spam"))
+    }
+
+    @Test func errorsSayWhatAModeratorShouldDo() {
+        #expect(ClientError.unreachable(url: "http://127.0.0.1:1", reason: "refused").description.contains("Cannot reach the Winnow server at http://127.0.0.1:1"))
+        #expect(ClientError.unauthorized(url: "http://x").description.contains("refused the key"))
+        #expect(ClientError.leaseLost(message: "").description == "The lease expired; someone else may have it now; press n for the next ticket.")
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// The moderator's commands against `winnow serve` as a real process on a free port.
+@Suite(.serialized) struct ReviewEndToEndTests {
+    struct Setup {
+        let server: ServeEndToEndTests.Server
+        let admin: String
+        let feed: String
+        let moderator: String
+        var url: String { "http://127.0.0.1:\(server.port)" }
+
+        func cli(_ arguments: [String], as key: String? = nil, stdin: String? = nil) throws -> EndToEndTests.Result {
+            try EndToEndTests.run(arguments + ["--url", url, "--key", key ?? moderator], stdin: stdin)
+        }
+    }
+
+    /// A server whose default feed sends every item to review, with `count` items submitted.
+    static func setUp(items count: Int) async throws -> Setup {
+        let dir = try EndToEndTests.folder()
+        let database = dir + "/review.sqlite"
+        var keys: [String] = []
+        for (role, name) in [("admin", "root"), ("feed", "news"), ("moderator", "ann")] {
+            let created = try EndToEndTests.run(["keys", "create", "--role", role, "--name", name, "--database", database])
+            #expect(created.status == 0, "\(created.stderr)")
+            keys.append(created.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let server = try ServeEndToEndTests.Server(database: database)
+        let setup = Setup(server: server, admin: keys[0], feed: keys[1], moderator: keys[2])
+        let (_, standard) = try await server.request("GET", "/v1/policies/default", key: setup.admin)
+        let classes = ((standard["policy"] as? [String: Any])?["rules"] as? [String: Any] ?? [:]).keys
+        var rules: [String: Any] = [:]
+        for label in classes { rules[label] = ["review": 0] }
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: ["rules": rules]), as: UTF8.self)
+        #expect(try await server.request("PUT", "/v1/policies/default", key: setup.admin, body: body).0 == 200)
+        for i in 0..<count {
+            let item = #"{"id": "p\#(i)", "text": "WIN a free prize now, call 0906 \#(i) \u001b[31m", "language": "en", "author": {"id": "u\#(i)", "followers": \#(i * 100)}}"#
+            #expect(try await server.request("POST", "/v1/items", key: setup.feed, body: item).0 == 201)
+        }
+        return setup
+    }
+
+    func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func scriptableCommandsClaimDecideAndRelease() async throws {
+        let s = try await Self.setUp(items: 3)
+        defer { s.server.kill9() }
+        let stats = try s.cli(["queue", "stats", "--json"])
+        #expect(stats.status == 0, "\(stats.stderr)")
+        #expect(json(stats.stdout)["open"] as? Int == 3)
+
+        let next = try s.cli(["review", "next", "--json"])
+        #expect(next.status == 0, "\(next.stderr)")
+        let ticket = json(next.stdout)["ticket"] as? [String: Any] ?? [:]
+        let id = try #require(ticket["id"] as? Int)
+        #expect((json(next.stdout)["item"] as? [String: Any])?["text"] as? String == "WIN a free prize now, call 0906 2 \u{1B}[31m")
+
+        let decided = try s.cli(["review", "decide", "\(id)", "--label", "spam", "--reason", "scam", "--note", "prize scam", "--json"])
+        #expect(decided.status == 0, "\(decided.stderr)")
+        #expect(json(decided.stdout)["action"] as? String == "remove")
+        let again = try s.cli(["review", "decide", "\(id)", "--label", "spam", "--reason", "scam"])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("already been decided"))
+        let badLabel = try s.cli(["review", "next"])
+        #expect(badLabel.status == 0 && badLabel.stdout.contains("Ticket "))
+        #expect(!badLabel.stdout.contains("\u{1B}"))  // the escape in the text is shown, not sent
+        #expect(badLabel.stdout.contains("^[[31m"))
+        let held = try #require(badLabel.stdout.split(separator: " ").dropFirst().first.flatMap { Int($0) })
+        let refused = try s.cli(["review", "decide", "\(held)", "--label", "ham", "--reason", "spam"])
+        #expect(refused.stderr.contains("field label"))
+        #expect(try s.cli(["review", "release", "\(held)"]).status == 0)
+        // Someone else's lease: the error a moderator understands.
+        let other = try s.cli(["review", "decide", "\(held)", "--label", "spam", "--reason", "spam"], as: s.admin)
+        #expect(other.status != 0 && other.stderr.contains("someone else may have it now; press n for the next ticket"))
+
+        let item = try await s.server.request("GET", "/v1/items/p2", key: s.feed).1
+        #expect((item["current"] as? [String: Any])?["stage"] as? String == "review")
+        let events = (item["history"] as? [[String: Any]] ?? []).compactMap { $0["ticket"] as? [String: Any] }
+        #expect(events.last?["kind"] as? String == "decided" && events.last?["by"] as? String == "ann")
+
+        let table = try s.cli(["queue", "stats"])
+        #expect(table.stdout.contains("Open tickets    2"))
+        #expect(table.stdout.contains("ann"))
+
+        let wrongKey = try s.cli(["queue", "stats"], as: "wnw_wrong")
+        #expect(wrongKey.status != 0 && wrongKey.stderr.contains("refused the key"))
+        let unreachable = try EndToEndTests.run(["review", "next", "--url", "http://127.0.0.1:1", "--key", s.moderator])
+        #expect(unreachable.status != 0 && unreachable.stderr.contains("Cannot reach the Winnow server at http://127.0.0.1:1"))
+    }
+
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func theInteractiveLoopDecidesThreeTicketsFromScriptedKeys() async throws {
+        let s = try await Self.setUp(items: 5)
+        defer { s.server.kill9() }
+        let next = try s.cli(["review", "next", "--json"])
+        let classes = json(next.stdout)["classes"] as? [String] ?? []
+        let clear = try #require(classes.firstIndex(of: "clear")) + 1
+        let spam = try #require(classes.firstIndex(of: "spam")) + 1
+        #expect(try s.cli(["review", "release", "\((json(next.stdout)["ticket"] as? [String: Any])?["id"] as? Int ?? 0)"]).status == 0)
+        // Skip one, note and clear one, decide spam with reason b, escalate one, decide one with the suggested code, quit.
+        let keys = "s\nn\na birthday message\n\(clear)\n\(spam)b\ne\nneeds tier 2\n\(spam)\nq"
+        let run = try s.cli(["review", "--no-color"], stdin: keys)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("Decided 3 tickets. Bye."), "\(run.stdout)")
+        #expect(run.stdout.contains("Skipped ticket"))
+        #expect(run.stdout.contains("Escalated ticket"))
+        #expect(run.stdout.contains(": clear (not_violating)."))
+        #expect(run.stdout.contains(": spam (spam)."))
+        #expect(!run.stdout.contains("\u{1B}"))
+        let stats = json(try s.cli(["queue", "stats", "--json"]).stdout)
+        #expect(stats["open"] as? Int == 2)   // the skipped one and the escalated one
+        #expect(stats["claimed"] as? Int == 0)  // quitting released what the loop held
+        #expect(stats["byTier"] as? [String: Int] == ["tier1": 1, "tier2": 1])
+        let reviewers = stats["reviewers"] as? [[String: Any]] ?? []
+        #expect(reviewers.first?["decisionsLastHour"] as? Int == 3)
+        let noted = try await s.server.request("GET", "/v1/review/queue?tier=2", key: s.moderator).1
+        #expect(((noted["tickets"] as? [[String: Any]])?.first?["note"] as? String) == "needs tier 2")
+    }
+}
