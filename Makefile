@@ -5,7 +5,7 @@ SYSTEM_PACKAGES := libsqlite3-dev libblas-dev libcurl4
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
-.PHONY: all deps build release test serve model accuracy bench loadtest clean
+.PHONY: all deps build release test serve model accuracy bench loadtest benchclaims clean
 
 all: build
 
@@ -48,10 +48,16 @@ model: release
 accuracy: release
 	$(PYTHON) $(SHARED)/checks/accuracy.py --winnow $(WINNOW)
 
-## bench: speed and memory against scikit-learn on the same texts, then the HTTP load test (wrk); writes BENCHMARKS.md.
+## bench: speed and memory against scikit-learn on the same texts, the HTTP load test (wrk) and review-queue claim
+## latency on a million open tickets; writes BENCHMARKS.md.
 bench: release
 	bash scripts/bench.sh "$(SHARED)/datasets"
 	$(MAKE) loadtest
+	$(MAKE) benchclaims
+
+## benchclaims: only the review queue's claim latency on 1,000,000 open tickets (a temporary SQLite file).
+benchclaims: release
+	$(WINNOW) bench claims --tickets 1000000 --write BENCHMARKS.md
 
 ## loadtest: only the HTTP load test of `winnow serve` with wrk (installs wrk as root if missing).
 loadtest: release

@@ -133,13 +133,14 @@ def write(results):
               f'{train:.1f}x ({"met" if train >= 10 else "not met"}).',
               'scikit-learn\'s ~50,000 texts/s quoted in the issue is for word features only; with the character n-grams both sides use here '
               'it does under 10,000.', '']
-    # Keep the sections other scripts own (the HTTP load test, between its markers).
+    # Keep the sections other commands own, between their markers (the HTTP load test, the review queue's claims).
     kept = ''
     if os.path.exists(args.out):
         old = open(args.out).read()
-        begin, end = '<!-- load-test:begin -->', '<!-- load-test:end -->'
-        if begin in old and end in old:
-            kept = '\n' + old[old.index(begin):old.index(end) + len(end)] + '\n'
+        for name in ('load-test', 'review-bench'):
+            begin, end = f'<!-- {name}:begin -->', f'<!-- {name}:end -->'
+            if begin in old and end in old:
+                kept += '\n' + old[old.index(begin):old.index(end) + len(end)] + '\n'
     open(args.out, 'w').write('\n'.join(lines) + kept)
     print('\n'.join(lines))
 

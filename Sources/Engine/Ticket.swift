@@ -120,7 +120,7 @@ public struct Ticket: Codable, Equatable, Sendable {
 /// One step in a ticket's life, appended to the item's history; nothing is overwritten.
 public struct TicketEvent: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable {
-        case opened, joined, claimed, renewed, released, expired, escalated, decided, note
+        case opened, joined, claimed, renewed, released, expired, escalated, decided
     }
 
     public var ticket: Int64

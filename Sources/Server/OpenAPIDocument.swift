@@ -116,13 +116,26 @@ paths:
                   engagement: {$ref: "#/components/schemas/EngagementSnapshot"}
                   history:
                     type: array
-                    description: Oldest first; each entry is a stage result or an engagement snapshot.
+                    description: Oldest first; each entry is a stage result, an engagement snapshot or a review ticket's step.
                     items:
                       type: object
                       properties:
-                        kind: {type: string, enum: [stage, engagement]}
+                        kind: {type: string, enum: [stage, engagement, ticket]}
                         stage: {type: object}
                         engagement: {$ref: "#/components/schemas/EngagementSnapshot"}
+                        ticket:
+                          type: object
+                          properties:
+                            ticket: {type: integer}
+                            kind: {type: string, enum: [opened, joined, claimed, renewed, released, expired, escalated, decided]}
+                            at: {type: string, format: date-time}
+                            by: {type: string, description: "The key name of who acted."}
+                            reason: {type: string}
+                            tier: {type: integer}
+                            label: {type: string}
+                            action: {$ref: "#/components/schemas/Action"}
+                            reasonCode: {type: string}
+                            note: {type: string}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}

@@ -24,6 +24,9 @@ public struct ReviewService: Sendable {
             throw ValidationError(field: "reporter", "give the reporting user's id (1-256 UTF-8 bytes)")
         }
         let now = self.now
+        if let at, at < Date(timeIntervalSince1970: 0) || at > now.addingTimeInterval(24 * 3600) {
+            throw ValidationError(field: "at", "the time of the report must be after 1970 and at most a day after now; send the real time or leave it out")
+        }
         let rules = self.rules
         let configuration = self.configuration
         return try await store.recordReport(feed: feed, id: id, reporter: reporter, at: at ?? now) { context in
@@ -102,8 +105,9 @@ public struct ReviewService: Sendable {
     }
 
     /// Keeps stored priorities within `TicketPriority.refreshStep` of the formula; the scheduler calls it each pass.
+    /// Small batches (each its own transaction) keep claims from waiting long behind a refresh.
     @discardableResult
-    public func refreshPriorities(batch: Int = 5_000) async throws -> Int {
+    public func refreshPriorities(batch: Int = 500) async throws -> Int {
         var total = 0
         while true {
             let n = try await store.refreshTicketPriorities(now: now, limit: batch)

@@ -141,7 +141,11 @@ extension SQLiteStore {
                 );
                 -- One open ticket per item (gold tickets are copies handed to one reviewer each).
                 CREATE UNIQUE INDEX ticket_open_item ON ticket(item) WHERE status = 'open' AND gold_label IS NULL;
+                -- The queue by priority (paging), and by routing key: a claim reads the top of one index range per
+                -- (language, skill) the reviewer may take, so tickets nobody present can take never have to be skipped.
                 CREATE INDEX ticket_queue ON ticket(tier, priority DESC, id) WHERE status = 'open';
+                CREATE INDEX ticket_route_skill ON ticket(tier, skill, priority DESC, id) WHERE status = 'open';
+                CREATE INDEX ticket_route ON ticket(tier, language, skill, priority DESC, id) WHERE status = 'open';
                 CREATE INDEX ticket_refresh ON ticket(refresh_at) WHERE status = 'open';
                 CREATE INDEX ticket_decided ON ticket(decided_at) WHERE decided_at IS NOT NULL;
                 CREATE TABLE ticket_event (

@@ -130,30 +130,35 @@ extension SQLiteStore {
                                      request.reviewer, until])
                 claimed.append(db.lastInsertedRowID)
             }
-            // Each tier's best candidates, then the best of them: one index range per tier.
+            // The best candidates of each index range the reviewer may take (tier × language × skill; a ticket without a
+            // language or skill is anyone's), then the best of them.
             var candidates: [(priority: Double, id: Int64, holder: String?, leaseUntil: Double?, item: Int64)] = []
             let wanted = request.count - claimed.count
             if wanted > 0 {
-                var filter = ""
-                var arguments: [any DatabaseValueConvertible] = []
-                if !request.languages.isEmpty {
-                    filter += " AND (language IS NULL OR language IN (\(Array(repeating: "?", count: request.languages.count).joined(separator: ", "))))"
-                    arguments += request.languages.map { $0.lowercased() }
-                }
-                filter += request.skills.isEmpty ? " AND skill IS NULL"
-                    : " AND (skill IS NULL OR skill IN (\(Array(repeating: "?", count: request.skills.count).joined(separator: ", "))))"
-                arguments += request.skills
+                var exclusion = ""
                 if !request.excluding.isEmpty {
-                    filter += " AND id NOT IN (\(Array(repeating: "?", count: request.excluding.count).joined(separator: ", ")))"
-                    arguments += request.excluding
+                    exclusion = " AND id NOT IN (\(Array(repeating: "?", count: request.excluding.count).joined(separator: ", ")))"
                 }
+                let skills: [String?] = [nil] + Array(Set(request.skills)).sorted().map(Optional.some)
+                let languages: [String?]? = request.languages.isEmpty ? nil : [nil] + Array(Set(request.languages.map { $0.lowercased() })).sorted().map(Optional.some)
                 for tier in Set(request.tiers) {
-                    let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                        SELECT id, priority, lease_holder, lease_until, item FROM ticket
-                        WHERE status = 'open' AND tier = ? AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) AND gold_label IS NULL\(filter)
-                        ORDER BY priority DESC, id LIMIT ?
-                        """), arguments: StatementArguments([tier.rawValue, t, request.reviewer] + arguments + [wanted]))
-                    candidates += rows.map { ($0["priority"], $0["id"], $0["lease_holder"], $0["lease_until"], $0["item"]) }
+                    for skill in skills {
+                        for language in languages ?? [nil] {
+                            let route = languages == nil ? "skill IS ?" : "language IS ? AND skill IS ?"
+                            var arguments: [(any DatabaseValueConvertible)?] = [tier.rawValue]
+                            if languages != nil { arguments.append(language) }
+                            arguments += [skill, t, request.reviewer]
+                            arguments += request.excluding.map { $0 as (any DatabaseValueConvertible)? }
+                            arguments.append(wanted)
+                            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                                SELECT id, priority, lease_holder, lease_until, item FROM ticket
+                                WHERE status = 'open' AND tier = ? AND \(route)
+                                  AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) AND gold_label IS NULL\(exclusion)
+                                ORDER BY priority DESC, id LIMIT ?
+                                """), arguments: StatementArguments(arguments))
+                            candidates += rows.map { ($0["priority"], $0["id"], $0["lease_holder"], $0["lease_until"], $0["item"]) }
+                        }
+                    }
                 }
                 candidates.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
             }

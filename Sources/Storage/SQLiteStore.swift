@@ -78,6 +78,21 @@ public final class SQLiteStore: Store {
         try Self.migrator.migrate(queue)
     }
 
+    /// Copies the whole write-ahead log into the database file and empties it (after a bulk load, so that what follows
+    /// is not measured against a backlog of checkpoint work).
+    /// Retries while the background checkpoint holds the log (a large log takes it a while), up to `timeout` seconds.
+    public func checkpoint(timeout: Double = 600) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            do {
+                _ = try await writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+                return
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
     /// The names of the migrations applied, oldest first.
     public func appliedMigrations() throws -> [String] {
         try writer.read { db in try Self.migrator.appliedMigrations(db) }

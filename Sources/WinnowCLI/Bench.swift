@@ -2,8 +2,22 @@ import ArgumentParser
 import Foundation
 import Learning
 
-struct Bench: ParsableCommand {
+/// `winnow bench`: scoring speed (the default) and review-queue claim latency.
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "Measure scoring speed, or claim latency on a large review queue.",
+        discussion: """
+              winnow bench --model models/default.winnow --data test.csv --json
+              winnow bench claims --tickets 1000000 --write BENCHMARKS.md
+            """,
+        subcommands: [BenchScoring.self, BenchClaims.self],
+        defaultSubcommand: BenchScoring.self)
+}
+
+struct BenchScoring: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scoring",
         abstract: "Measure single-thread scoring speed of a model on the texts of a data file.",
         discussion: """
             Scores the texts in a loop for at least --seconds and reports texts per second (raw text to calibrated
