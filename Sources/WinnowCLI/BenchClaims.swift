@@ -109,6 +109,7 @@ struct BenchClaims: AsyncParsableCommand {
         let fill = durationSeconds(clock.now - start)
         // A queue that built up over days has had its log checkpointed long ago: do that before timing.
         try await store.checkpoint()
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let rules = ReviewRules()
         let apply: @Sendable (ItemState, HumanDecision) -> StageResult = { state, human in rules.humanStage(human, state: state, note: nil) }
 
@@ -167,8 +168,6 @@ struct BenchClaims: AsyncParsableCommand {
         }
         let refreshSeconds = durationSeconds(clock.now - refreshStart)
         let stats = try await store.reviewStats(now: Date())
-        let size = ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
-            + ((try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0)
 
         let figures = Figures(tickets: tickets, fillSeconds: fill, databaseMegabytes: Double(size) / 1_048_576, claimSequential: Latency(claimTimes),
                               decideSequential: Latency(decideTimes), reviewers: reviewers, claimConcurrent: Latency(concurrent),

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Engine
 import Foundation
+import Learning
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -165,7 +167,8 @@ struct ClaimPage: Decodable {
     var tickets: [ReviewCard]
 }
 
-/// A claimed ticket as the server sends it (`TicketDetail`), with what the terminal shows.
+/// A claimed ticket as the server sends it (`TicketDetail`): the ticket and scores as the API shapes them, the
+/// author, engagement and history as the Engine's own types.
 struct ReviewCard: Decodable {
     struct Ticket: Decodable {
         var id: Int
@@ -181,12 +184,6 @@ struct ReviewCard: Decodable {
         var note: String?
         var blind: Bool
     }
-    struct Author: Decodable {
-        var id: String
-        var accountAgeDays: Double?
-        var followers: Int?
-        var priorRemovals: Int?
-    }
     struct Item: Decodable {
         var id: String
         var feed: String
@@ -194,18 +191,6 @@ struct ReviewCard: Decodable {
         var language: String?
         var author: Author?
         var createdAt: Date
-    }
-    struct Counters: Decodable {
-        var views, likes, shares, comments, reports, hides: Int
-    }
-    struct Snapshot: Decodable {
-        var at: Date
-        var counters: Counters
-    }
-    struct Reason: Decodable {
-        var label: String
-        var feature: String
-        var contribution: Double
     }
     struct Decision: Decodable {
         var action: String
@@ -219,32 +204,10 @@ struct ReviewCard: Decodable {
         var decision: Decision
         var reasons: [Reason]
     }
-    struct Event: Decodable {
-        var kind: String
-        var at: Date
-        var by: String?
-        var reason: String?
-        var label: String?
-        var action: String?
-        var reasonCode: String?
-        var note: String?
-    }
-    struct StageEntry: Decodable {
-        var stage: String
-        var scoredAt: Date
-        var decision: Decision
-        var label: String
-    }
-    struct HistoryEntry: Decodable {
-        var kind: String
-        var stage: StageEntry?
-        var engagement: Snapshot?
-        var ticket: Event?
-    }
 
     var ticket: Ticket
     var item: Item
-    var engagement: Snapshot?
+    var engagement: EngagementSnapshot?
     var scores: Scores?
     var history: [HistoryEntry]
     var classes: [String]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 
 /// `winnow review`: moderators clear the queue from a terminal, one ticket at a time, or script it with `--json`.
@@ -478,16 +479,17 @@ enum ReviewScreen {
             lines.append("Engagement: none reported yet")
         }
         let history = card.history.compactMap { entry -> String? in
-            if let s = entry.stage { return "\(time(s.scoredAt)) \(s.stage): \(s.decision.action) (\(s.label))" }
-            if let e = entry.ticket {
-                var text = "\(time(e.at)) ticket \(e.kind)"
+            switch entry {
+            case let .stage(s): return "\(time(s.scoredAt)) \(s.stage.rawValue): \(s.decision.action.rawValue) (\(s.label))"
+            case let .ticket(e):
+                var text = "\(time(e.at)) ticket \(e.kind.rawValue)"
                 if let by = e.by { text += " by \(Terminal.visible(by))" }
-                if let reason = e.reason, e.kind == "opened" || e.kind == "joined" { text += ": \(reason)" }
+                if let reason = e.reason, e.kind == .opened || e.kind == .joined { text += ": \(reason.rawValue)" }
                 if let label = e.label { text += ": \(label)" + (e.reasonCode.map { " (\($0))" } ?? "") }
                 if let n = e.note { text += " — \(Terminal.visible(n))" }
                 return text
+            case .engagement: return nil
             }
-            return nil
         }
         lines.append("History (\(min(historyLines, history.count)) latest of \(history.count)):")
         lines += history.suffix(historyLines).map { "  " + Terminal.fit($0, width - 2) }

@@ -119,4 +119,44 @@ import Testing
         let noted = try await s.server.request("GET", "/v1/review/queue?tier=2", key: s.moderator).1
         #expect(((noted["tickets"] as? [[String: Any]])?.first?["note"] as? String) == "needs tier 2")
     }
+
+    static let script = ["/usr/bin/script", "/bin/script"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// The same loop on a real pseudo-terminal (through util-linux `script`): raw mode, single keys without Enter
+    /// after the label (Enter at the reason prompt takes the suggestion), colour because TERM says the terminal has it.
+    @Test(.enabled(if: EndToEndTests.executable != nil && script != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func theInteractiveLoopRunsOnAPseudoTerminal() async throws {
+        let s = try await Self.setUp(items: 4)
+        defer { s.server.kill9() }
+        let next = try s.cli(["review", "next", "--json"])
+        let classes = json(next.stdout)["classes"] as? [String] ?? []
+        let spam = try #require(classes.firstIndex(of: "spam")) + 1
+        #expect(try s.cli(["review", "release", "\((json(next.stdout)["ticket"] as? [String: Any])?["id"] as? Int ?? 0)"]).status == 0)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(Self.script))
+        let command = [try #require(EndToEndTests.executable).path, "review", "--url", s.url, "--key", s.moderator].joined(separator: " ")
+        process.arguments = ["-qfec", command, "/dev/null"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["TERM"] = "xterm"
+        environment.removeValue(forKey: "NO_COLOR")
+        process.environment = environment
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        // Keys as a person types them: no line ends after single keys; the input stays open until the loop quits.
+        input.fileHandleForWriting.write(Data("\(spam)\r\(spam)\r\(spam)\rq".utf8))
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try input.fileHandleForWriting.close()
+        let text = String(decoding: printed, as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("Decided 3 tickets. Bye."), "\(text)")
+        #expect(text.contains("\u{1B}[1m"))  // colour on a terminal that has it
+        let stats = json(try s.cli(["queue", "stats", "--json"]).stdout)
+        #expect(stats["open"] as? Int == 1)
+        #expect(stats["claimed"] as? Int == 0)
+    }
 }
