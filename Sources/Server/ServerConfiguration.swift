@@ -80,6 +80,10 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     /// Decodes `json` over `base`: keys present replace, nested objects merge, so a file names only what it
     /// changes (`{"engine": {"rule": {"viralFactor": 20}}}`). An unknown key is an error (a typo must not pass
     /// silently).
+    /// Objects keyed by names the user chooses (reasons, classes, actions): their keys are data, not settings, and
+    /// merge into the defaults' entries.
+    static let namedMaps: Set<String> = ["engine.review.slaMinutes", "engine.review.severity", "engine.review.auditRates", "engine.review.skills"]
+
     static func overlay(_ json: Data, on base: ServerConfiguration) throws -> ServerConfiguration {
         guard let user = try JSONSerialization.jsonObject(with: json) as? [String: Any] else {
             throw ConfigurationError("the file must hold one JSON object.")
@@ -93,7 +97,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
             for (key, value) in b {
                 let here = path.isEmpty ? key : "\(path).\(key)"
                 guard let existing = a[key] else {
-                    throw ConfigurationError("unknown key '\(here)'.")
+                    guard namedMaps.contains(path) else { throw ConfigurationError("unknown key '\(here)'.") }
+                    out[key] = value
+                    continue
                 }
                 if let inner = existing as? [String: Any], let given = value as? [String: Any] {
                     out[key] = try merge(inner, given, path: here)
@@ -121,6 +127,23 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         guard engine.maxTextBytes >= 1, engine.reasons >= 0 else { throw ConfigurationError("engine.maxTextBytes must be ≥ 1 and engine.reasons ≥ 0.") }
         guard engine.schedule.agesHours.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw ConfigurationError("engine.schedule.agesHours must hold positive numbers of hours, e.g. [1, 6, 24, 72].")
+        }
+        let review = engine.review
+        guard review.leaseSeconds > 0, review.defaultSLAMinutes > 0, review.slaMinutes.values.allSatisfy({ $0 > 0 }) else {
+            throw ConfigurationError("engine.review.leaseSeconds, defaultSLAMinutes and every slaMinutes value must be > 0.")
+        }
+        for reason in review.slaMinutes.keys.sorted() where TicketReason(rawValue: reason) == nil {
+            throw ConfigurationError("engine.review.slaMinutes.\(reason): no such reason; use \(TicketReason.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        guard (0...1).contains(review.goldRate), review.auditRates.values.allSatisfy({ (0...1).contains($0) }) else {
+            throw ConfigurationError("engine.review.goldRate and every auditRates value are probabilities between 0 and 1.")
+        }
+        for action in review.auditRates.keys.sorted() where !["allow", "demote", "remove"].contains(action) {
+            throw ConfigurationError("engine.review.auditRates.\(action): audits sample automatic decisions: allow, demote or remove.")
+        }
+        guard !review.reasonCodes.isEmpty, review.maxClaim >= 1, review.reportThreshold > 0, review.reopenFactor >= 1,
+              review.severity.values.allSatisfy({ $0 >= 0 }) else {
+            throw ConfigurationError("engine.review needs at least one reason code, maxClaim ≥ 1, reportThreshold > 0, reopenFactor ≥ 1 and severities ≥ 0.")
         }
     }
 

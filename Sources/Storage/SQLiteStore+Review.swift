@@ -20,27 +20,30 @@ extension SQLiteStore {
         let event = TicketEvent(ticket: 0, kind: .opened, at: now, by: opening.by, reason: opening.reason, tier: opening.tier, note: opening.note)
         if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM ticket WHERE item = ? AND status = 'open' AND gold_label IS NULL"),
                                       arguments: [item]) {
-            var ticket = try Self.ticket(row)
+            let before = try Self.ticket(row)
+            var ticket = before
             let id = ticket.id
-            let had = ticket.reasons
             ticket.reasons.insert(opening.reason)
-            ticket.tier = max(ticket.tier.rawValue, opening.tier.rawValue) == 2 ? .two : .one
+            if opening.tier == .two { ticket.tier = .two }
             ticket.dueAt = min(ticket.dueAt, now.addingTimeInterval(sla))
             ticket.basePriority = max(ticket.basePriority, opening.basePriority)
             if let language = opening.language { ticket.language = language }
             if opening.note != nil { ticket.note = opening.note }
             if opening.auditProbability != nil, ticket.auditProbability == nil { ticket.auditProbability = opening.auditProbability }
-            // A reason the ticket has already changes nothing (a repeated review band at each stage, say).
-            guard ticket.reasons != had || opening.note != nil || opening.tier.rawValue > row["tier"] as Int else { return id }
+            guard ticket != before else { return id }  // a repeated reason with nothing new (the review band at each stage, say)
             try db.execute(sql: """
                 UPDATE ticket SET reasons = ?, tier = ?, due_at = ?, base_priority = ?, language = ?, note = ?, audit_probability = ?,
                   priority = ?, refresh_at = ?, version = version + 1 WHERE id = ?
                 """, arguments: [TicketReason.bits(ticket.reasons), ticket.tier.rawValue, ticket.dueAt.timeIntervalSince1970, ticket.basePriority,
                                  ticket.language, ticket.note, ticket.auditProbability, ticket.priority(at: now),
                                  TicketPriority.nextRefresh(openedAt: ticket.openedAt, dueAt: ticket.dueAt, after: now).timeIntervalSince1970, id])
-            var joined = event
-            joined.kind = opening.tier == .two && (row["tier"] as Int) == 1 ? .escalated : .joined
-            try appendEvent(db, joined, ticket: id, item: item)
+            // A new reason, tier or note is a step in the history; a higher reach or an earlier due time alone only
+            // moves the ticket in the queue.
+            if ticket.reasons != before.reasons || ticket.tier != before.tier || opening.note != nil {
+                var joined = event
+                joined.kind = ticket.tier != before.tier ? .escalated : .joined
+                try appendEvent(db, joined, ticket: id, item: item)
+            }
             return id
         }
         let due = now.addingTimeInterval(sla)

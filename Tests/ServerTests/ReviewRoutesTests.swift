@@ -224,3 +224,37 @@ extension SQLiteStore {
         try await writer.read { db in try String.fetchAll(db, sql: "SELECT source FROM label ORDER BY id") }
     }
 }
+
+@Suite struct ReviewConfigurationTests {
+    func load(_ json: String) throws -> ServerConfiguration {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-review-config-\(UUID().uuidString).json")
+        try Data(json.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let configuration = try ServerConfiguration.load(file: file.path, environment: [:])
+        try configuration.validate()
+        return configuration
+    }
+
+    @Test func namedMapsTakeNewKeysAndKeepTheDefaults() throws {
+        let c = try load(#"{"engine": {"review": {"severity": {"hate": 4}, "skills": {"abusive": "senior"}, "slaMinutes": {"viral": 5}, "leaseSeconds": 120}}}"#)
+        #expect(c.engine.review.severity["hate"] == 4)
+        #expect(c.engine.review.severity["spam"] == 1)
+        #expect(c.engine.review.skills == ["abusive": "senior"])
+        #expect(c.engine.review.slaMinutes["viral"] == 5 && c.engine.review.slaMinutes["appeal"] == 60)
+        #expect(c.engine.review.leaseSeconds == 120)
+        // Settings themselves still refuse typos.
+        #expect(throws: ConfigurationError.self) { try load(#"{"engine": {"review": {"leaseSecs": 120}}}"#) }
+    }
+
+    @Test(arguments: [
+        #"{"engine": {"review": {"leaseSeconds": 0}}}"#,
+        #"{"engine": {"review": {"slaMinutes": {"vrial": 5}}}}"#,
+        #"{"engine": {"review": {"goldRate": 2}}}"#,
+        #"{"engine": {"review": {"auditRates": {"review": 0.1}}}}"#,
+        #"{"engine": {"review": {"reasonCodes": []}}}"#,
+        #"{"engine": {"review": {"reopenFactor": 0.5}}}"#,
+    ])
+    func badReviewSettingsAreRefused(_ json: String) {
+        #expect(throws: ConfigurationError.self) { try load(json) }
+    }
+}

@@ -40,6 +40,18 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(joined?.reasons == [.reviewBand, .viral])
         #expect(joined?.dueAt == t0.addingTimeInterval(60 + 15 * 60))
         #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 10).count == 1)
+        // The same reason again with a wider reach only moves the ticket up the queue: no new step in the history.
+        let wider = try await store.openTicket(feed: "default", id: "a", at: t0.addingTimeInterval(120)) { state in
+            var opening = Items.rules.opening(.reviewBand, state: state, now: t0)
+            opening.expectedViews = 990
+            return opening
+        }
+        #expect(abs((wider?.basePriority ?? 0) - 0.8 * 3) < 1e-12)
+        #expect(wider?.version == (joined?.version ?? 0) + 1)
+        let unchanged = try await store.openTicket(feed: "default", id: "a", at: t0.addingTimeInterval(180)) { state in
+            Items.rules.opening(.reviewBand, state: state, now: t0)
+        }
+        #expect(unchanged?.version == wider?.version)
         let events = try await store.history(feed: "default", id: "a")!.compactMap { if case let .ticket(e) = $0 { e } else { nil } }
         #expect(events.map(\.kind) == [.opened, .joined])
     }
