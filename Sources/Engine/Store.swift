@@ -242,7 +242,7 @@ public protocol Store: Sendable {
     func recordReport(feed: String, id: String, reporter: String, at: Date,
                       decide: @escaping @Sendable (ReportContext) -> (weighted: Double, ticket: TicketOpening?)) async throws -> ReportOutcome?
     /// Opens a ticket for the item (or joins its open one) and returns it; nil for an unknown item.
-    func openTicket(feed: String, id: String, at: Date, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket?
+    func openTicket(feed: String, id: String, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket?
     /// Leases up to `request.count` open tickets the reviewer may take (those they already hold included, with a fresh
     /// lease), highest priority first; with `gold`, the
     /// first is a seeded gold ticket when one is left that the reviewer has not seen.

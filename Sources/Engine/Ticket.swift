@@ -25,6 +25,8 @@ extension TicketReason {
 /// Why and how urgently a ticket should open (or join the item's open ticket): what the engine asks the store to do.
 public struct TicketOpening: Codable, Equatable, Sendable {
     public var reason: TicketReason
+    /// When the ticket opens (or the reason joins): the server's time, never a time a client sent.
+    public var at: Date
     public var tier: ReviewTier
     /// The inputs of the priority formula at opening.
     public var pHarm: Double
@@ -41,9 +43,10 @@ public struct TicketOpening: Codable, Equatable, Sendable {
     public var by: String?
     public var note: String?
 
-    public init(reason: TicketReason, tier: ReviewTier = .one, pHarm: Double, expectedViews: Double, severity: Double, slaMinutes: Double,
+    public init(reason: TicketReason, at: Date, tier: ReviewTier = .one, pHarm: Double, expectedViews: Double, severity: Double, slaMinutes: Double,
                 language: String? = nil, skill: String? = nil, auditProbability: Double? = nil, by: String? = nil, note: String? = nil) {
         self.reason = reason
+        self.at = at
         self.slaMinutes = slaMinutes
         self.tier = tier
         self.pHarm = pHarm
@@ -339,7 +342,7 @@ public struct ReviewRules: Sendable {
     public func opening(_ reason: TicketReason, state: ItemState, result: StageResult? = nil, tier: ReviewTier = .one, now: Date,
                         auditProbability: Double? = nil, by: String? = nil, note: String? = nil) -> TicketOpening {
         let result = result ?? state.current
-        return TicketOpening(reason: reason, tier: tier, pHarm: pHarm(result), expectedViews: expectedViews(state, now: now), severity: severity(result),
+        return TicketOpening(reason: reason, at: now, tier: tier, pHarm: pHarm(result), expectedViews: expectedViews(state, now: now), severity: severity(result),
                              slaMinutes: configuration.sla(for: [reason]), language: state.submission.language?.lowercased(), skill: skill(result), auditProbability: auditProbability,
                              by: by, note: note)
     }

@@ -99,7 +99,7 @@ paths:
         "422": {$ref: "#/components/responses/Error"}
   /v1/items/{id}:
     get:
-      summary: An item, its current decision and its whole history (roles feed, moderator)
+      summary: An item, its current decision and its whole history (role feed; moderators use their tickets)
       parameters:
         - {$ref: "#/components/parameters/ItemID"}
         - {$ref: "#/components/parameters/Feed"}

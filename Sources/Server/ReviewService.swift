@@ -43,7 +43,7 @@ public struct ReviewService: Sendable {
         if let note, note.utf8.count > 4_000 { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }
         let now = self.now
         let rules = self.rules
-        return try await store.openTicket(feed: feed, id: id, at: now) { state in
+        return try await store.openTicket(feed: feed, id: id) { state in
             rules.opening(.appeal, state: state, tier: state.reviewed == nil ? .one : .two, now: now, by: by, note: note)
         }
     }

@@ -164,8 +164,10 @@ public struct Routes: Sendable {
         APIError(.notFound, code: "not_found", "No item '\(id)' in feed '\(feed)'. Submit it with POST /v1/items, or pass ?feed=NAME if it is in another feed.")
     }
 
+    /// Feeds (and admins) only: moderators see an item through its ticket, which withholds the model's answer from a
+    /// blind audit and earlier verdicts from a gold item.
     @Sendable func getItem(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        try context.require(.feed, .moderator)
+        try context.require(.feed)
         let (feed, id) = try address(request, context)
         guard let state = try await service.store.item(feed: feed, id: id),
               let history = try await service.store.history(feed: feed, id: id) else { throw notFound(feed: feed, id: id) }

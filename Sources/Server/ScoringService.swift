@@ -159,7 +159,7 @@ public final class ScoringService: Sendable {
             let result = rules.keepingHumanDecision(scored, context.state.reviewed)
             var state = context.state
             state.engagement = context.merged
-            return Staged(result: result, ticket: rules.opening(after: result, state: state, now: max(now, context.merged.at)))
+            return Staged(result: result, ticket: rules.opening(after: result, state: state, now: now))
         }
         if let result = outcome?.result { metrics.decision(stage: .engagement, action: result.decision.action) }
         return outcome

@@ -147,6 +147,8 @@ extension SQLiteStore {
                 CREATE INDEX ticket_route_skill ON ticket(tier, skill, priority DESC, id) WHERE status = 'open';
                 CREATE INDEX ticket_route ON ticket(tier, language, skill, priority DESC, id) WHERE status = 'open';
                 CREATE INDEX ticket_refresh ON ticket(refresh_at) WHERE status = 'open';
+                CREATE INDEX ticket_item ON ticket(item);
+                CREATE INDEX ticket_gold_lease ON ticket(lease_until) WHERE status = 'open' AND gold_label IS NOT NULL;
                 CREATE INDEX ticket_decided ON ticket(decided_at) WHERE decided_at IS NOT NULL;
                 CREATE TABLE ticket_event (
                   id INTEGER PRIMARY KEY,

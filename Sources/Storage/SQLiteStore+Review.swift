@@ -15,8 +15,9 @@ extension SQLiteStore {
 
     /// Opens a ticket for the item, or joins `opening`'s reason to its open ticket (the earlier due time, the higher
     /// tier and base priority win). Returns the ticket's id.
-    static func openTicket(_ db: Database, item: Int64, _ opening: TicketOpening, at now: Date, slaMinutes: Double? = nil) throws -> Int64 {
-        let sla = (slaMinutes ?? opening.slaMinutes) * 60
+    static func openTicket(_ db: Database, item: Int64, _ opening: TicketOpening) throws -> Int64 {
+        let now = opening.at
+        let sla = opening.slaMinutes * 60
         let event = TicketEvent(ticket: 0, kind: .opened, at: now, by: opening.by, reason: opening.reason, tier: opening.tier, note: opening.note)
         if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM ticket WHERE item = ? AND status = 'open' AND gold_label IS NULL"),
                                       arguments: [item]) {
@@ -25,23 +26,29 @@ extension SQLiteStore {
             let id = ticket.id
             ticket.reasons.insert(opening.reason)
             if opening.tier == .two { ticket.tier = .two }
-            ticket.dueAt = min(ticket.dueAt, now.addingTimeInterval(sla))
+            ticket.dueAt = max(ticket.openedAt, min(ticket.dueAt, now.addingTimeInterval(sla)))
             ticket.basePriority = max(ticket.basePriority, opening.basePriority)
             if let language = opening.language { ticket.language = language }
             if opening.note != nil { ticket.note = opening.note }
             if opening.auditProbability != nil, ticket.auditProbability == nil { ticket.auditProbability = opening.auditProbability }
             guard ticket != before else { return id }  // a repeated reason with nothing new (the review band at each stage, say)
+            // A new reason, tier or note changes what the reviewer must judge: a step in the history and a new version
+            // (a decision naming the old one is refused). A higher reach or an earlier due time only moves the ticket.
+            let changed = ticket.reasons != before.reasons || ticket.tier != before.tier || opening.note != nil
+            // Moving to tier 2 takes the ticket from a tier-1 holder.
+            let raised = ticket.tier != before.tier
             try db.execute(sql: """
                 UPDATE ticket SET reasons = ?, tier = ?, due_at = ?, base_priority = ?, language = ?, note = ?, audit_probability = ?,
-                  priority = ?, refresh_at = ?, version = version + 1 WHERE id = ?
+                  priority = ?, refresh_at = ?, version = version + ?,
+                  lease_holder = CASE WHEN ? THEN NULL ELSE lease_holder END, lease_until = CASE WHEN ? THEN NULL ELSE lease_until END
+                WHERE id = ?
                 """, arguments: [TicketReason.bits(ticket.reasons), ticket.tier.rawValue, ticket.dueAt.timeIntervalSince1970, ticket.basePriority,
                                  ticket.language, ticket.note, ticket.auditProbability, ticket.priority(at: now),
-                                 TicketPriority.nextRefresh(openedAt: ticket.openedAt, dueAt: ticket.dueAt, after: now).timeIntervalSince1970, id])
-            // A new reason, tier or note is a step in the history; a higher reach or an earlier due time alone only
-            // moves the ticket in the queue.
-            if ticket.reasons != before.reasons || ticket.tier != before.tier || opening.note != nil {
+                                 TicketPriority.nextRefresh(openedAt: ticket.openedAt, dueAt: ticket.dueAt, after: now).timeIntervalSince1970,
+                                 changed ? 1 : 0, raised, raised, id])
+            if changed {
                 var joined = event
-                joined.kind = ticket.tier != before.tier ? .escalated : .joined
+                joined.kind = raised ? .escalated : .joined
                 try appendEvent(db, joined, ticket: id, item: item)
             }
             return id
@@ -75,10 +82,10 @@ extension SQLiteStore {
             """, arguments: [item]).map { try Codec.decode(TicketEvent.self, $0["body"]) }
     }
 
-    public func openTicket(feed: String, id: String, at: Date, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket? {
+    public func openTicket(feed: String, id: String, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket? {
         try await commits.run { db -> Ticket? in
             guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
-            let ticketID = try Self.openTicket(db, item: row["id"], opening(try Self.state(row)), at: at)
+            let ticketID = try Self.openTicket(db, item: row["id"], opening(try Self.state(row)))
             return try Self.ticketRow(db, id: ticketID).map(Self.ticket)
         }
     }
@@ -99,7 +106,7 @@ extension SQLiteStore {
             let (weighted, opening) = decide(ReportContext(state: try Self.state(row), reporters: records, hasOpenTicket: open != nil))
             var ticket: Ticket?
             if recorded, let opening {
-                ticket = try Self.ticketRow(db, id: Self.openTicket(db, item: item, opening, at: at)).map(Self.ticket)
+                ticket = try Self.ticketRow(db, id: Self.openTicket(db, item: item, opening)).map(Self.ticket)
             } else if let open {
                 ticket = try Self.ticketRow(db, id: open["id"]).map(Self.ticket)
             }
@@ -114,15 +121,9 @@ extension SQLiteStore {
         let until = t + leaseSeconds
         let ids = try await commits.run { db -> [Int64] in
             var claimed: [Int64] = []
-            if gold, let goldRow = try Row.fetchOne(db, sql: """
-                SELECT g.item, g.label, lower(json_extract(i.submission, '$.language')) AS language,
-                  coalesce((SELECT base_priority FROM ticket WHERE item = g.item AND gold_label IS NULL ORDER BY id DESC LIMIT 1), 1) AS base
-                FROM gold g JOIN item i ON i.id = g.item
-                WHERE NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = g.item AND t.gold_label IS NOT NULL AND
-                                  (t.lease_holder = ? OR t.decided_by = ?))
-                ORDER BY random() LIMIT 1
-                """, arguments: [request.reviewer, request.reviewer]) {
-                // It looks like a review-band ticket (with the priority the item had, if it was in the queue before).
+            if gold, request.tiers.contains(.one), let goldRow = try Self.goldCandidate(db, for: request) {
+                // It looks like a review-band ticket (with the priority the item had, if it was in the queue before),
+                // opened and claimed like any other.
                 let due = t + 240 * 60
                 let base: Double = goldRow["base"]
                 try db.execute(sql: """
@@ -131,7 +132,10 @@ extension SQLiteStore {
                     VALUES (?, 1, ?, 'open', ?, ?, ?, ?, ?, ?, 2, ?, ?, ?)
                     """, arguments: [goldRow["item"], TicketReason.reviewBand.bit, goldRow["language"], t, due, base, base, due, goldRow["label"],
                                      request.reviewer, until])
-                claimed.append(db.lastInsertedRowID)
+                let id = db.lastInsertedRowID
+                try Self.appendEvent(db, TicketEvent(ticket: id, kind: .opened, at: now, reason: .reviewBand, tier: .one), ticket: id, item: goldRow["item"])
+                try Self.appendEvent(db, TicketEvent(ticket: id, kind: .claimed, at: now, by: request.reviewer), ticket: id, item: goldRow["item"])
+                claimed.append(id)
             }
             // The best candidates of each index range the reviewer may take (tier × language × skill; a ticket without a
             // language or skill is anyone's), then the best of them.
@@ -202,8 +206,8 @@ extension SQLiteStore {
     public func renew(ticket id: Int64, reviewer: String, now: Date, leaseSeconds: Double) async throws -> Ticket {
         try await commits.run { db in
             let (row, _) = try Self.heldTicket(db, id: id, reviewer: reviewer, version: nil, now: now)
-            try db.execute(sql: "UPDATE ticket SET lease_until = ?, version = version + 1 WHERE id = ?",
-                           arguments: [now.timeIntervalSince1970 + leaseSeconds, id])
+            // Same holder, same content: the version stays, so a decision naming it still passes.
+            try db.execute(sql: "UPDATE ticket SET lease_until = ? WHERE id = ?", arguments: [now.timeIntervalSince1970 + leaseSeconds, id])
             try Self.appendEvent(db, TicketEvent(ticket: id, kind: .renewed, at: now, by: reviewer), ticket: id, item: row["item"])
             return try Self.ticket(Self.ticketRow(db, id: id)!)
         }
@@ -212,9 +216,12 @@ extension SQLiteStore {
     public func release(ticket id: Int64, reviewer: String, version: Int?, now: Date) async throws -> Ticket {
         try await commits.run { db in
             let (row, ticket) = try Self.heldTicket(db, id: id, reviewer: reviewer, version: version, now: now)
-            let status = ticket.goldLabel == nil ? "open" : "withdrawn"
-            try db.execute(sql: "UPDATE ticket SET lease_holder = NULL, lease_until = NULL, status = ?, version = version + 1 WHERE id = ?",
-                           arguments: [status, id])
+            if ticket.goldLabel == nil {
+                try db.execute(sql: "UPDATE ticket SET lease_holder = NULL, lease_until = NULL, version = version + 1 WHERE id = ?", arguments: [id])
+            } else {
+                // A released gold ticket leaves for good; its holder stays recorded, so it is never handed to them again.
+                try db.execute(sql: "UPDATE ticket SET status = 'withdrawn', version = version + 1 WHERE id = ?", arguments: [id])
+            }
             try Self.appendEvent(db, TicketEvent(ticket: id, kind: .released, at: now, by: reviewer), ticket: id, item: row["item"])
             return try Self.ticket(Self.ticketRow(db, id: id)!)
         }
@@ -354,6 +361,9 @@ extension SQLiteStore {
 
     public func refreshTicketPriorities(now: Date, limit: Int) async throws -> Int {
         try await commits.run { db in
+            // A gold ticket whose lease ran out leaves the queue (nobody else may be handed it).
+            try db.execute(sql: "UPDATE ticket SET status = 'withdrawn' WHERE status = 'open' AND gold_label IS NOT NULL AND lease_until <= ?",
+                           arguments: [now.timeIntervalSince1970])
             let rows = try Row.fetchAll(db, sql: """
                 SELECT id, opened_at, due_at, base_priority FROM ticket WHERE status = 'open' AND refresh_at <= ? ORDER BY refresh_at LIMIT ?
                 """, arguments: [now.timeIntervalSince1970, limit])
@@ -379,6 +389,26 @@ extension SQLiteStore {
                 """, arguments: [row["id"], label, by, at.timeIntervalSince1970])
             return true
         }
+    }
+
+    /// A gold item the reviewer has never been handed (a withdrawn gold ticket keeps its holder for this), in a
+    /// language they read.
+    static func goldCandidate(_ db: Database, for request: ClaimRequest) throws -> Row? {
+        var language = ""
+        var arguments: [any DatabaseValueConvertible] = [request.reviewer, request.reviewer]
+        if !request.languages.isEmpty {
+            language = " AND (l.language IS NULL OR l.language IN (\(Array(repeating: "?", count: request.languages.count).joined(separator: ", "))))"
+            arguments += request.languages.map { $0.lowercased() }
+        }
+        return try Row.fetchOne(db, sql: """
+            SELECT * FROM (
+              SELECT g.item, g.label, lower(json_extract(i.submission, '$.language')) AS language,
+                coalesce((SELECT base_priority FROM ticket WHERE item = g.item AND gold_label IS NULL ORDER BY id DESC LIMIT 1), 1) AS base
+              FROM gold g JOIN item i ON i.id = g.item
+              WHERE NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = g.item AND t.gold_label IS NOT NULL AND (t.lease_holder = ? OR t.decided_by = ?))
+            ) l WHERE 1\(language)
+            ORDER BY random() LIMIT 1
+            """, arguments: StatementArguments(arguments))
     }
 
     // MARK: Rows
@@ -411,17 +441,21 @@ extension SQLiteStore {
             """, arguments: [item]) else { return nil }
         var state = try state(itemRow)
         var history = try history(db, item: item)
-        if ticket.goldLabel != nil {
-            // A gold ticket must look like any other: earlier human verdicts on the item would give the answer away.
-            history.removeAll { entry in
+        if let id = ticket.goldLabel.map({ _ in ticket.id }) {
+            // A gold ticket must look like any other: a person's verdict on the item, and the later stages that kept
+            // it, would give the answer away. It shows the item up to its first review, with its own steps.
+            let firstReview = history.firstIndex { if case let .stage(result) = $0 { result.stage == .review } else { false } }
+            history = history.enumerated().filter { index, entry in
                 switch entry {
-                case .ticket: return true
-                case let .stage(result): return result.stage == .review
-                case .engagement: return false
+                case .ticket: return false
+                case .stage: return firstReview.map { index < $0 } ?? true
+                case .engagement: return true
                 }
-            }
+            }.map(\.element)
             for case let .stage(result) in history { state.current = result }
             state.reviewed = nil
+            history += try Row.fetchAll(db, sql: "SELECT body FROM ticket_event WHERE ticket = ? ORDER BY id", arguments: [id])
+                .map { .ticket(try Codec.decode(TicketEvent.self, $0["body"])) }
         }
         return TicketView(ticket: ticket, item: state, history: history)
     }

@@ -130,7 +130,7 @@ public final class SQLiteStore: Store {
                 }
                 let rowID = db.lastInsertedRowID
                 try Self.insertStage(insertStage, db, item: rowID, seq: 1, result: item.result, body: result)
-                for opening in item.tickets { _ = try Self.openTicket(db, item: rowID, opening, at: item.receivedAt) }
+                for opening in item.tickets { _ = try Self.openTicket(db, item: rowID, opening) }
                 outcomes.append(.created(ItemState(submission: s, receivedAt: item.receivedAt, createdAt: item.createdAt,
                                                    current: item.result, engagement: nil)))
             }
@@ -213,7 +213,7 @@ public final class SQLiteStore: Store {
                 updated.current = result
                 lastStageAge = result.inputs.ageHours
             }
-            if let opening = staged?.ticket { _ = try Self.openTicket(db, item: rowID, opening, at: merged.at) }
+            if let opening = staged?.ticket { _ = try Self.openTicket(db, item: rowID, opening) }
             try db.cachedStatement(sql: "UPDATE item SET engagement = ?, log_velocity = ?, last_engagement_stage_age = ?, stages = ? WHERE id = ?")
                 .execute(arguments: [StoredJSON.snapshot(merged), newVelocity, lastStageAge, stages, rowID])
             return EngagementOutcome(state: updated, result: staged?.result, recorded: true)
@@ -239,7 +239,7 @@ public final class SQLiteStore: Store {
                 try Self.insertStage(db, item: rowID, seq: seq, result: rescored.result, body: StoredJSON.stageResult(rescored.result))
                 try db.cachedStatement(sql: "UPDATE item SET stages = ?, next_rescore_at = ?, next_rescore_age = ? WHERE id = ?")
                     .execute(arguments: [seq, rescored.next?.at.timeIntervalSince1970, rescored.next?.ageHours, rowID])
-                if let opening = rescored.ticket { _ = try Self.openTicket(db, item: rowID, opening, at: rescored.result.scoredAt) }
+                if let opening = rescored.ticket { _ = try Self.openTicket(db, item: rowID, opening) }
             }
             return due.count
         }

@@ -95,7 +95,7 @@ struct BenchClaims: AsyncParsableCommand {
                 var result = template
                 result.scoredAt = at
                 let viral = Double.random(in: 0..<1, using: &rng) < 0.05
-                let opening = TicketOpening(reason: viral ? .viral : .reviewBand, pHarm: Double.random(in: 0.05..<0.95, using: &rng),
+                let opening = TicketOpening(reason: viral ? .viral : .reviewBand, at: at, pHarm: Double.random(in: 0.05..<0.95, using: &rng),
                                             expectedViews: pow(10, Double.random(in: 0..<5, using: &rng)),
                                             severity: [0.5, 1, 2, 3][Int.random(in: 0..<4, using: &rng)], slaMinutes: viral ? 15 : 240,
                                             language: language, skill: Double.random(in: 0..<1, using: &rng) < 0.1 ? "spam-expert" : nil)

@@ -58,15 +58,15 @@ enum ClientError: Error, CustomStringConvertible, Equatable {
     var description: String {
         switch self {
         case let .unreachable(url, reason):
-            return "Cannot reach the Winnow server at \(url) (\(reason)). Is 'winnow serve' running there? Pass --url or set WINNOW_URL."
+            return Terminal.visible("Cannot reach the Winnow server at \(url) (\(reason)). Is 'winnow serve' running there? Pass --url or set WINNOW_URL.")
         case let .unauthorized(url):
             return "The server at \(url) refused the key (401): check --key or WINNOW_KEY; an admin makes keys with 'winnow keys create --role moderator'."
         case let .forbidden(message):
-            return "Your key may not do this (403): \(message) Review needs a moderator key."
+            return "Your key may not do this (403): \(Terminal.visible(message)) Review needs a moderator key."
         case .leaseLost:
             return "The lease expired; someone else may have it now; press n for the next ticket."
         case let .server(status, code, message, field):
-            return "The server answered \(status) \(code)\(field.map { " (field \($0))" } ?? ""): \(message)"
+            return Terminal.visible("The server answered \(status) \(code)\(field.map { " (field \($0))" } ?? ""): \(message)")
         }
     }
 }
@@ -156,6 +156,10 @@ struct WinnowClient: Sendable {
         var body: [String: Any] = ["note": note]
         if let version { body["version"] = version }
         return try await send("POST", "/v1/review/tickets/\(ticket)/escalate", body: body)
+    }
+
+    func ticket(_ id: Int) async throws -> ReviewCard {
+        try decode(ReviewCard.self, try await send("GET", "/v1/review/tickets/\(id)"))
     }
 
     func stats() async throws -> Data {

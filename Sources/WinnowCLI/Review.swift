@@ -214,7 +214,8 @@ struct QueueFigures: Decodable {
 
     static func table(_ s: QueueFigures) -> String {
         func counts(_ d: [String: Int]) -> String {
-            d.isEmpty ? "-" : d.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            d.isEmpty ? "-" : d.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\(Terminal.visible($0.key)) \($0.value)" }
+                .joined(separator: ", ")
         }
         var lines = [
             "Open tickets    \(s.open) (\(s.claimed) claimed)",
@@ -309,11 +310,12 @@ final class ReviewSession {
                     try await next()
                 }
             default:
-                guard let digit = key.wholeNumberValue, (1...card.classes.count).contains(digit) else {
+                guard let ascii = key.asciiValue, (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(ascii),
+                      Int(ascii - UInt8(ascii: "0")) <= card.classes.count else {
                     terminal.line("Unknown key '\(Terminal.visible(String(key)))'; press ? for help.")
                     continue
                 }
-                let label = card.classes[digit - 1]
+                let label = card.classes[Int(ascii - UInt8(ascii: "1"))]
                 guard let code = chooseReasonCode(card, label: label) else {
                     terminal.line("Cancelled.")
                     continue
@@ -337,6 +339,12 @@ final class ReviewSession {
             try await action()
             return true
         } catch let error as ClientError {
+            if case .server(409, "version_mismatch", _, _) = error, let card = current {
+                // Someone added a reason, a note or a tier: show the ticket as it is now and let the reviewer decide again.
+                terminal.line(terminal.styled("The ticket changed since you saw it (a new reason, note or tier); here it is again.", .yellow))
+                await reload(card.ticket.id)
+                return false
+            }
             if case .leaseLost = error {
                 current = nil
                 note = nil
@@ -396,7 +404,18 @@ final class ReviewSession {
             terminal.line("No ticket for you right now. Press n to look again, q to quit.")
             return
         }
+        guard !card.classes.isEmpty else {
+            await releaseCurrent()
+            throw CommandError("The server sent a ticket without the model's classes, so no label can be chosen; check that the server runs a model.")
+        }
         terminal.line()
+        for line in ReviewScreen.card(card, note: note, terminal: terminal) { terminal.line(line) }
+        terminal.write(ReviewScreen.keys(card, terminal: terminal))
+    }
+
+    private func reload(_ id: Int) async {
+        guard let card = try? await client.ticket(id) else { return }
+        current = card
         for line in ReviewScreen.card(card, note: note, terminal: terminal) { terminal.line(line) }
         terminal.write(ReviewScreen.keys(card, terminal: terminal))
     }
@@ -446,7 +465,7 @@ enum ReviewScreen {
         let header = "Ticket \(t.id) · tier \(t.tier) · \(t.reasons.joined(separator: ", ")) · \(sla) · priority \(format(t.priority, 2))"
         lines.append(terminal.styled(Terminal.fit(header, width), .bold, t.slaSecondsLeft < 0 ? .red : .cyan))
         let item = card.item
-        lines.append(Terminal.fit("Item \(Terminal.visible(item.id)) in \(item.feed) · \(item.language ?? "language unknown") · created \(time(item.createdAt)) UTC", width))
+        lines.append(Terminal.fit("Item \(Terminal.visible(item.id)) in \(item.feed) · \(item.language.map { Terminal.visible($0) } ?? "language unknown") · created \(time(item.createdAt)) UTC", width))
         if let a = item.author {
             var facts = ["author \(Terminal.visible(a.id))"]
             if let age = a.accountAgeDays { facts.append("account \(format(age, 0)) days") }

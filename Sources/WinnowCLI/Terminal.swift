@@ -52,17 +52,41 @@ final class Terminal {
         }
     }
 
-    /// The next key that means something: blanks and line ends are skipped; Ctrl-C and Ctrl-D read as `q`.
+    /// The next key that means something: blanks and line ends are skipped; Ctrl-C and Ctrl-D read as `q`; an
+    /// escape sequence (arrows, function keys) is read whole and returned as ESC, and any byte outside printable
+    /// ASCII (part of a UTF-8 character) as `\u{FFFD}`, so that neither can pass for a digit.
     func readKey() -> Character? {
         while let byte = readByte() {
             switch byte {
             case 0x0A, 0x0D, 0x20, 0x09: continue
             case 0x03, 0x04: return "q"
-            case 0x1B: return "\u{1B}"
-            default: return Character(Unicode.Scalar(byte))
+            case 0x1B:
+                if isInteractive { skipEscapeSequence() }
+                return "\u{1B}"
+            case 0x21...0x7E: return Character(Unicode.Scalar(byte))
+            default: return "\u{FFFD}"
             }
         }
         return nil
+    }
+
+    /// Reads the rest of an escape sequence a terminal sends for a key: CSI (`ESC [` parameters, then a final byte
+    /// 0x40-0x7E) or SS3 (`ESC O` and one byte). Only called on a terminal, where the sequence arrives at once.
+    private func skipEscapeSequence() {
+        var settings = termios()
+        guard tcgetattr(input, &settings) == 0 else { return }
+        // Wait at most 50 ms for the next byte: a lone ESC press is followed by nothing.
+        var polling = settings
+        withUnsafeMutableBytes(of: &polling.c_cc) { cc in
+            cc[Int(VMIN)] = 0
+            cc[Int(VTIME)] = 1
+        }
+        tcsetattr(input, TCSANOW, &polling)
+        defer { tcsetattr(input, TCSANOW, &settings) }
+        guard let introducer = readByte() else { return }
+        if introducer == UInt8(ascii: "O") { _ = readByte(); return }
+        guard introducer == UInt8(ascii: "[") else { return }
+        while let byte = readByte(), !(0x40...0x7E).contains(byte) {}
     }
 
     /// A line typed with echo (the terminal's own line editing), nil at the end of the input.

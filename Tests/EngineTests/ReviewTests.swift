@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func aTicketsPriorityIsTheFormulaAtTheTimeAsked() {
-        let opening = TicketOpening(reason: .reviewBand, pHarm: 0.6, expectedViews: 90, severity: 2, slaMinutes: 60)
+        let opening = TicketOpening(reason: .reviewBand, at: t0, pHarm: 0.6, expectedViews: 90, severity: 2, slaMinutes: 60)
         #expect(abs(opening.basePriority - 0.8 * 2 * 2) < 1e-12)
         let ticket = Ticket(id: 1, feed: "default", itemID: "a", tier: .one, reasons: [.reviewBand], status: .open, language: nil, skill: nil,
                             openedAt: t0, dueAt: t0.addingTimeInterval(3600), basePriority: opening.basePriority, lease: nil, version: 1)

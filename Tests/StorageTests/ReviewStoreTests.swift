@@ -33,23 +33,23 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(queue.map(\.ticket.itemID) == ["a"])
         #expect(queue[0].ticket.reasons == [.reviewBand])
         // A second reason joins the open ticket: still one ticket, now due within the shorter SLA.
-        let joined = try await store.openTicket(feed: "default", id: "a", at: t0.addingTimeInterval(60)) { state in
-            Items.rules.opening(.viral, state: state, now: t0)
+        let joined = try await store.openTicket(feed: "default", id: "a") { state in
+            Items.rules.opening(.viral, state: state, now: t0.addingTimeInterval(60))
         }
         #expect(joined?.id == queue[0].ticket.id)
         #expect(joined?.reasons == [.reviewBand, .viral])
         #expect(joined?.dueAt == t0.addingTimeInterval(60 + 15 * 60))
         #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 10).count == 1)
         // The same reason again with a wider reach only moves the ticket up the queue: no new step in the history.
-        let wider = try await store.openTicket(feed: "default", id: "a", at: t0.addingTimeInterval(120)) { state in
-            var opening = Items.rules.opening(.reviewBand, state: state, now: t0)
+        let wider = try await store.openTicket(feed: "default", id: "a") { state in
+            var opening = Items.rules.opening(.reviewBand, state: state, now: t0.addingTimeInterval(120))
             opening.expectedViews = 990
             return opening
         }
         #expect(abs((wider?.basePriority ?? 0) - 0.8 * 3) < 1e-12)
-        #expect(wider?.version == (joined?.version ?? 0) + 1)
-        let unchanged = try await store.openTicket(feed: "default", id: "a", at: t0.addingTimeInterval(180)) { state in
-            Items.rules.opening(.reviewBand, state: state, now: t0)
+        #expect(wider?.version == joined?.version)  // nothing a reviewer judges changed: a decision naming the version still passes
+        let unchanged = try await store.openTicket(feed: "default", id: "a") { state in
+            Items.rules.opening(.reviewBand, state: state, now: t0.addingTimeInterval(180))
         }
         #expect(unchanged?.version == wider?.version)
         let events = try await store.history(feed: "default", id: "a")!.compactMap { if case let .ticket(e) = $0 { e } else { nil } }
@@ -240,6 +240,16 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
                                    action: .allow, now: t0, apply: Items.apply)
         // The same reviewer never gets the same gold item twice.
         #expect(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: true).isEmpty)
+        // Nor after releasing it, nor from tier 2 only, nor in a language they did not ask for.
+        let cid = try #require(try await store.claim(ClaimRequest(reviewer: "cid"), now: t0, leaseSeconds: 300, gold: true).first)
+        _ = try await store.release(ticket: cid.ticket.id, reviewer: "cid", version: nil, now: t0)
+        #expect(try await store.claim(ClaimRequest(reviewer: "cid"), now: t0, leaseSeconds: 300, gold: true).isEmpty)
+        #expect(try await store.claim(ClaimRequest(reviewer: "dee", tiers: [.two]), now: t0, leaseSeconds: 300, gold: true).isEmpty)
+        #expect(try await store.claim(ClaimRequest(reviewer: "dee", languages: ["pt"]), now: t0, leaseSeconds: 300, gold: true).count == 1)
+        // A gold ticket whose lease runs out leaves the queue.
+        let eve = try #require(try await store.claim(ClaimRequest(reviewer: "eve"), now: t0, leaseSeconds: 300, gold: true).first)
+        _ = try await store.refreshTicketPriorities(now: t0.addingTimeInterval(301), limit: 100)
+        #expect(try await store.ticket(id: eve.ticket.id)?.ticket.status == .withdrawn)
         let bob = try #require(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, leaseSeconds: 300, gold: true).first)
         _ = try await store.decide(ticket: bob.ticket.id, reviewer: "bob", decision: TicketDecision(label: "spam", reasonCode: "spam"),
                                    action: .remove, now: t0, apply: Items.apply)
@@ -259,7 +269,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("a", language: "en", at: t0), Items.inReview("b", language: "pt", at: t0),
                                          Items.inReview("c", at: t0)])
-        _ = try await store.openTicket(feed: "default", id: "c", at: t0) { Items.rules.opening(.appeal, state: $0, now: t0) }
+        _ = try await store.openTicket(feed: "default", id: "c") { Items.rules.opening(.appeal, state: $0, now: t0) }
         _ = try await store.claim(ClaimRequest(reviewer: "ann", languages: ["en"]), now: t0, leaseSeconds: 300, gold: false)
         let stats = try await store.reviewStats(now: t0.addingTimeInterval(5 * 3600))
         #expect(stats.open == 3)
@@ -291,6 +301,71 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let state = try #require(try await store.item(feed: "default", id: "old"))
         #expect(state.current == item.result)
         #expect(state.reviewed == nil)
+    }
+}
+
+@Suite struct ReviewStoreGuardTests {
+    @Test func aGoldTicketHidesAPersonsEarlierVerdictAndShowsItsOwnSteps() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("g", at: t0)])
+        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        _ = try await store.decide(ticket: first.ticket.id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"), action: .remove,
+                                   now: t0.addingTimeInterval(60), apply: Items.apply)
+        // A later automatic stage keeps the person's verdict; it must not show in the gold view either.
+        _ = try await store.recordEngagement(feed: "default", id: "g", snapshot: EngagementSnapshot(at: t0.addingTimeInterval(120), counters: Engagement(views: 5))) { context in
+            Staged(result: Items.rules.keepingHumanDecision(context.state.current, context.state.reviewed))
+        }
+        #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
+        let gold = try #require(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(180), leaseSeconds: 300, gold: true).first)
+        #expect(gold.ticket.goldLabel == "spam")
+        #expect(gold.item.reviewed == nil)
+        #expect(gold.item.current.stage == .creation)
+        let kinds = gold.history.map { entry -> String in
+            switch entry {
+            case let .stage(r): return "stage:\(r.stage.rawValue)"
+            case .engagement: return "engagement"
+            case let .ticket(e): return "ticket:\(e.kind.rawValue)"
+            }
+        }
+        #expect(kinds == ["stage:creation", "engagement", "ticket:opened", "ticket:claimed"])
+    }
+
+    @Test func raisingATicketToTierTwoTakesItFromItsTierOneHolder() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let held = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let appealed = try await store.openTicket(feed: "default", id: "a") { Items.rules.opening(.appeal, state: $0, tier: .two, now: t0, by: "feed") }
+        #expect(appealed?.tier == .two && appealed?.lease == nil)
+        await #expect(throws: TicketError.leaseLost(ticket: held.ticket.id, holder: nil, expired: false)) {
+            _ = try await store.decide(ticket: held.ticket.id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
+                                       action: .allow, now: t0, apply: Items.apply)
+        }
+    }
+
+    @Test func renewingKeepsTheVersionADecisionNames() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let held = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let renewed = try await store.renew(ticket: held.ticket.id, reviewer: "ann", now: t0.addingTimeInterval(200), leaseSeconds: 300)
+        #expect(renewed.version == held.ticket.version)
+        #expect(renewed.lease?.until == t0.addingTimeInterval(500))
+        let decided = try await store.decide(ticket: held.ticket.id, reviewer: "ann",
+                                             decision: TicketDecision(label: "spam", reasonCode: "spam", version: held.ticket.version), action: .remove,
+                                             now: t0.addingTimeInterval(450), apply: Items.apply)
+        #expect(decided.ticket.status == .decided)
+    }
+
+    @Test func ticketsOpenAtTheServersTimeNotAReportersClaimedOne() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.new("a", spam: 0.1, at: t0)])
+        let now = t0.addingTimeInterval(3600)
+        let decide: @Sendable (ReportContext) -> (weighted: Double, ticket: TicketOpening?) = { context in
+            (3, Items.rules.opening(.reports, state: context.state, now: now))
+        }
+        // A report claiming to come from 1970 still opens a ticket now, due an hour from now.
+        let outcome = try await store.recordReport(feed: "default", id: "a", reporter: "u1", at: Date(timeIntervalSince1970: 0), decide: decide)
+        #expect(outcome?.ticket?.openedAt == now)
+        #expect(outcome?.ticket?.dueAt == now.addingTimeInterval(3600))
     }
 }
 

@@ -149,4 +149,17 @@ import Testing
         #expect(ClientError.unauthorized(url: "http://x").description.contains("refused the key"))
         #expect(ClientError.leaseLost(message: "").description == "The lease expired; someone else may have it now; press n for the next ticket.")
     }
+
+    @Test func onlyPrintableASCIIKeysCanChooseALabel() throws {
+        let pipe = Pipe()
+        // "²" in UTF-8 (a digit to Unicode), a stray escape, then a real key.
+        pipe.fileHandleForWriting.write(Data([0xC2, 0xB2, 0x1B, UInt8(ascii: "2")]))
+        try pipe.fileHandleForWriting.close()
+        let terminal = Terminal(input: pipe.fileHandleForReading.fileDescriptor, colour: false)
+        #expect(terminal.readKey() == "\u{FFFD}")
+        #expect(terminal.readKey() == "\u{FFFD}")
+        #expect(terminal.readKey() == "\u{1B}")
+        #expect(terminal.readKey() == "2")
+        #expect(terminal.readKey() == nil)
+    }
 }
