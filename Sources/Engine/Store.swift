@@ -263,6 +263,9 @@ public protocol Store: Sendable {
     func reviewStats(now: Date) async throws -> ReviewStats
     /// Recomputes stored priorities that are due for it; returns how many.
     func refreshTicketPriorities(now: Date, limit: Int) async throws -> Int
+    /// Every decided audit: the automatic decision it sampled (the item's creation stage), the auditor's label and the
+    /// inclusion probability.
+    func auditSamples() async throws -> [AuditSample]
     /// Marks a stored item as gold with its known label; false for an unknown item.
     func addGold(feed: String, id: String, label: String, by: String, at: Date) async throws -> Bool
 

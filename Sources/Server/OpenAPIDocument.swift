@@ -377,6 +377,31 @@ paths:
         "404": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
+  /v1/stats:
+    get:
+      summary: How the automatic path does, estimated from blind audits, and the review queue's figures (role admin)
+      description: |
+        Each audit is weighted by 1/π (π its inclusion probability); proportions are Hájek estimates with a 95% Wilson
+        interval at the weights' effective sample size. An estimate without audits is absent.
+      responses:
+        "200":
+          description: The estimates.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  audits:
+                    type: object
+                    properties:
+                      removalPrecision: {$ref: "#/components/schemas/Estimate"}
+                      missedHarm: {$ref: "#/components/schemas/Estimate"}
+                      prevalenceShown: {$ref: "#/components/schemas/Estimate"}
+                      recall: {type: object, additionalProperties: {$ref: "#/components/schemas/Estimate"}}
+                      audits: {type: integer}
+                  queue: {type: object, description: "As GET /v1/review/stats."}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
   /v1/review/tickets/{id}:
     get:
       summary: One ticket with its item, scores (not for blind audits) and history (role moderator)
@@ -589,6 +614,14 @@ components:
               remove: {type: number, minimum: 0, maximum: 1}
         reviewThinRemovals: {type: boolean, default: true}
         relevance: {$ref: "#/components/schemas/RelevanceProfile"}
+    Estimate:
+      type: object
+      properties:
+        value: {type: number}
+        low: {type: number}
+        high: {type: number}
+        audits: {type: integer}
+        effectiveAudits: {type: number}
     Ticket:
       type: object
       properties:

@@ -169,4 +169,9 @@ extension API {
         var weightedReports: Double
         var ticket: TicketSummary?
     }
+
+    struct StatsAnswer: Encodable {
+        var audits: AuditEstimates
+        var queue: ReviewStats
+    }
 }

@@ -100,6 +100,11 @@ public struct ReviewService: Sendable {
         return (page, next)
     }
 
+    /// What blind audits say about the automatic path (inverse-probability weighted, 95% intervals).
+    public func auditEstimates() async throws -> AuditEstimates {
+        AuditEstimates.estimate(try await store.auditSamples(), clearLabel: scoring.engine.configuration.clearLabel)
+    }
+
     public func stats() async throws -> ReviewStats {
         try await store.reviewStats(now: now)
     }

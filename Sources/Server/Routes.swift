@@ -51,6 +51,7 @@ public struct Routes: Sendable {
         add(.get, "/v1/review/queue", queue)
         add(.get, "/v1/review/stats", reviewStats)
         add(.post, "/v1/review/gold", addGold)
+        add(.get, "/v1/stats", auditStats)
         add(.get, "/v1/review/tickets/{id}", getTicket)
         add(.post, "/v1/review/tickets/{id}/decision", decide)
         add(.post, "/v1/review/tickets/{id}/release", release)
@@ -325,5 +326,11 @@ public struct Routes: Sendable {
         let feed = try checkedFeed(body.feed ?? "default")
         guard try await review.addGold(feed: feed, id: body.id, label: body.label, by: key.name) else { throw notFound(feed: feed, id: body.id) }
         return JSON.response(["feed": feed, "id": body.id, "label": body.label], status: .created)
+    }
+
+    /// `GET /v1/stats`: the audit estimates of the automatic path, and the review queue's figures.
+    @Sendable func auditStats(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.admin)
+        return JSON.response(API.StatsAnswer(audits: try await review.auditEstimates(), queue: try await review.stats()))
     }
 }

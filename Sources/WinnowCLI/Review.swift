@@ -522,3 +522,51 @@ enum ReviewScreen {
         return "\(labels)  \(terminal.styled("e", .bold)) escalate  \(terminal.styled("s", .bold)) skip  \(terminal.styled("n", .bold)) note  \(terminal.styled("?", .bold)) help  \(terminal.styled("q", .bold)) quit\n> "
     }
 }
+
+/// `winnow stats`: what blind audits say about the automatic path, and the queue.
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Precision, missed harm, prevalence and recall of automatic decisions, estimated from blind audits (admin key).",
+        discussion: """
+            Each audit counts for 1/π automatic decisions (π the probability it had of being sampled); every figure has
+            a 95% interval and the number of audits behind it.
+
+              winnow stats --url http://127.0.0.1:8080 --key wnw_…
+              winnow stats --json
+            """)
+
+    @OptionGroup var server: ClientOptions
+    @Flag(help: "Print the server's JSON.") var json = false
+
+    struct Answer: Decodable {
+        var audits: AuditEstimates
+        var queue: QueueFigures
+    }
+
+    func run() async throws {
+        let client = try server.client()
+        let data = try await client.send("GET", "/v1/stats")
+        if json {
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let answer = try client.decode(Answer.self, data)
+        print(Self.table(answer.audits))
+        print("")
+        print(QueueFigures.table(answer.queue))
+    }
+
+    static func table(_ a: AuditEstimates) -> String {
+        func row(_ name: String, _ e: Estimate?) -> String {
+            guard let e else { return "\(pad(name, 34)) -  (no audits yet)" }
+            return "\(pad(name, 34)) \(format(e.value, 3))  [\(format(e.low, 3)), \(format(e.high, 3))]  \(e.audits) audit\(e.audits == 1 ? "" : "s")"
+        }
+        var lines = ["Automatic decisions, from \(a.audits) blind audit\(a.audits == 1 ? "" : "s") (95% intervals):",
+                     row("precision of removals", a.removalPrecision),
+                     row("harmful among allowed (missed)", a.missedHarm),
+                     row("harmful among what feeds show", a.prevalenceShown)]
+        for (label, e) in a.recall.sorted(by: { $0.key < $1.key }) { lines.append(row("recall of \(Terminal.visible(label))", e)) }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -196,6 +196,15 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "clear", "reasonCode": "not_violating"])).status == .ok)
         let source = try await h.store.labelSources()
         #expect(source == ["audit"])
+        // The audit feeds the estimates: one allowed item judged clear, sampled with probability 1.
+        #expect(try await h.send(.get, "/v1/stats", as: .moderator).status == .forbidden)
+        let stats = try await h.send(.get, "/v1/stats", as: .admin).json
+        let audits = stats["audits"] as? [String: Any] ?? [:]
+        #expect(audits["audits"] as? Int == 1)
+        let missed = audits["missedHarm"] as? [String: Any] ?? [:]
+        #expect(missed["value"] as? Double == 0 && missed["audits"] as? Int == 1)
+        #expect(audits["removalPrecision"] == nil)
+        #expect((stats["queue"] as? [String: Any])?["open"] as? Int == 0)
     }
 
     @Test func goldItemsAreSeededUnannouncedAndScoreTheReviewer() async throws {

@@ -369,6 +369,30 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     }
 }
 
+@Suite struct AuditSampleStoreTests {
+    @Test func decidedAuditsBecomeSamplesWithTheirAutomaticDecisionAndProbability() async throws {
+        let store = try SQLiteStore()
+        var removed = Items.new("r", spam: 0.95, at: t0)
+        var allowed = Items.new("a", spam: 0.1, at: t0)
+        for item in [removed, allowed] { #expect(item.result.decision.action != .review) }
+        removed.tickets = [Items.rules.opening(.audit, state: ItemState(submission: removed.submission, receivedAt: t0, createdAt: t0, current: removed.result,
+                                                                        engagement: nil), now: t0, auditProbability: 0.01)]
+        allowed.tickets = [Items.rules.opening(.audit, state: ItemState(submission: allowed.submission, receivedAt: t0, createdAt: t0, current: allowed.result,
+                                                                        engagement: nil), now: t0, auditProbability: 0.002)]
+        _ = try await store.createItems([removed, allowed, Items.inReview("band", at: t0)])
+        for view in try await store.claim(ClaimRequest(reviewer: "ann", count: 3), now: t0, leaseSeconds: 300, gold: false) {
+            let label = view.item.submission.id == "r" ? "clear" : "spam"
+            _ = try await store.decide(ticket: view.ticket.id, reviewer: "ann", decision: TicketDecision(label: label, reasonCode: "other"),
+                                       action: label == "clear" ? .allow : .remove, now: t0, apply: Items.apply)
+        }
+        let samples = try await store.auditSamples()
+        #expect(samples == [
+            AuditSample(action: removed.result.decision.action, autoLabel: "spam", trueLabel: "clear", inclusionProbability: 0.01),
+            AuditSample(action: .allow, autoLabel: nil, trueLabel: "spam", inclusionProbability: 0.002),
+        ])
+    }
+}
+
 extension SQLiteStore {
     func labelCount() async throws -> Int {
         try await writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM label") ?? 0 }

@@ -1,0 +1,81 @@
+import Foundation
+import Learning
+import Testing
+
+@testable import Engine
+
+@Suite struct AuditEstimateTests {
+    /// Ten removals audited at π = 0.5 (8 harmful), four allows at π = 0.1 or 0.01 (one harmful, in the heavily
+    /// audited bucket), two demotions at π = 0.05 (one harmful).
+    static let samples: [AuditSample] =
+        (0..<8).map { _ in AuditSample(action: .remove, autoLabel: "spam", trueLabel: "spam", inclusionProbability: 0.5) }
+        + (0..<2).map { _ in AuditSample(action: .remove, autoLabel: "spam", trueLabel: "clear", inclusionProbability: 0.5) }
+        + [AuditSample(action: .allow, autoLabel: nil, trueLabel: "spam", inclusionProbability: 0.1),
+           AuditSample(action: .allow, autoLabel: nil, trueLabel: "clear", inclusionProbability: 0.1),
+           AuditSample(action: .allow, autoLabel: nil, trueLabel: "clear", inclusionProbability: 0.01),
+           AuditSample(action: .allow, autoLabel: nil, trueLabel: "clear", inclusionProbability: 0.01),
+           AuditSample(action: .demote, autoLabel: "spam", trueLabel: "spam", inclusionProbability: 0.05),
+           AuditSample(action: .demote, autoLabel: "spam", trueLabel: "clear", inclusionProbability: 0.05)]
+
+    func expect(_ e: Estimate?, value: Double, low: Double, high: Double, audits: Int, effective: Double) {
+        guard let e else { Issue.record("no estimate"); return }
+        #expect(abs(e.value - value) < 1e-9)
+        #expect(abs(e.low - low) < 1e-6)
+        #expect(abs(e.high - high) < 1e-6)
+        #expect(e.audits == audits)
+        #expect(abs(e.effectiveAudits - effective) < 1e-9)
+    }
+
+    @Test func estimatesMatchHandComputedWeightedProportionsAndWilsonIntervals() {
+        let a = AuditEstimates.estimate(Self.samples, clearLabel: "clear")
+        #expect(a.audits == 16)
+        // Equal weights: 8 of 10, Wilson at n = 10.
+        expect(a.removalPrecision, value: 0.8, low: 0.4901624691, high: 0.9433178491, audits: 10, effective: 10)
+        // Weights 10, 10, 100, 100: 10 / 220 harmful; Kish n = 220² / 20,200.
+        expect(a.missedHarm, value: 10.0 / 220, low: 0.0012218438, high: 0.6495647933, audits: 4, effective: 48_400.0 / 20_200)
+        // What feeds show: the allows and the demotions (weight 20 each).
+        expect(a.prevalenceShown, value: 30.0 / 260, low: 0.0094872707, high: 0.6398026951, audits: 6, effective: 260.0 * 260 / 21_000)
+        // Spam the automatic path decided: 8 removed (weight 2), 1 allowed (10), 1 demoted (20): 36 / 46 acted on.
+        expect(a.recall["spam"], value: 36.0 / 46, low: 0.3230359154, high: 0.9644878520, audits: 10, effective: 46.0 * 46 / 532)
+        #expect(a.recall.keys.sorted() == ["spam"])
+    }
+
+    @Test func intervalsStayInsideZeroAndOneAndEmptyDomainsHaveNoEstimate() {
+        let all = Estimate.proportion((0..<5).map { _ in (weight: 1.0, hit: true) })!
+        #expect(all.value == 1 && all.high == 1 && all.low < 1 && all.low > 0.4)
+        let none = Estimate.proportion((0..<5).map { _ in (weight: 1.0, hit: false) })!
+        #expect(none.value == 0 && none.low == 0 && none.high > 0)
+        #expect(Estimate.proportion([]) == nil)
+        let a = AuditEstimates.estimate([AuditSample(action: .allow, autoLabel: nil, trueLabel: "clear", inclusionProbability: 0.01)], clearLabel: "clear")
+        #expect(a.removalPrecision == nil && a.missedHarm?.value == 0 && a.recall.isEmpty)
+    }
+
+    @Test func intervalsCoverTheTruthAboutNinetyFivePercentOfTheTime() {
+        // 2,000 repetitions of 60 audits of a 0.9-precise removal stream: the interval should cover 0.9 about 95% of
+        // the time (Wilson is close to nominal here).
+        var rng = SplitMix64(seed: 7)
+        var covered = 0
+        for _ in 0..<2_000 {
+            let outcomes = (0..<60).map { _ in (weight: 1.0, hit: Double.random(in: 0..<1, using: &rng) < 0.9) }
+            if Estimate.proportion(outcomes)!.covers(0.9) { covered += 1 }
+        }
+        #expect((1_840...1_960).contains(covered))
+    }
+}
+
+@Suite struct CohenKappaTests {
+    @Test func theTextbookTwoByTwo() {
+        // 50 items: both yes 20, first yes / second no 5, first no / second yes 10, both no 15.
+        let pairs = Array(repeating: ("yes", "yes"), count: 20) + Array(repeating: ("yes", "no"), count: 5)
+            + Array(repeating: ("no", "yes"), count: 10) + Array(repeating: ("no", "no"), count: 15)
+        // p_o = 0.7, p_e = 0.5 · 0.6 + 0.5 · 0.4 = 0.5
+        #expect(abs(CohenKappa.kappa(pairs)! - 0.4) < 1e-12)
+    }
+
+    @Test func perfectChanceAndNoData() {
+        #expect(CohenKappa.kappa([("a", "a"), ("b", "b")]) == 1)
+        #expect(CohenKappa.kappa([("a", "a"), ("a", "a")]) == 1)
+        #expect(abs(CohenKappa.kappa([("a", "b"), ("b", "a")])! - -1) < 1e-12)
+        #expect(CohenKappa.kappa([]) == nil)
+    }
+}
