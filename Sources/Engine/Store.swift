@@ -167,8 +167,11 @@ public struct DecidedTicket: Sendable {
     }
 }
 
-/// A human judgement of an item's class.
+/// A human judgement of an item's class: one row per judgement, never overwritten (a withdrawal or a correction is
+/// recorded on it, a correction adds a new row that `replaces` it).
 public struct LabelRecord: Codable, Equatable, Sendable {
+    /// The row's id once stored.
+    public var id: Int64?
     public var feed: String
     public var itemID: String
     public var label: String
@@ -176,14 +179,63 @@ public struct LabelRecord: Codable, Equatable, Sendable {
     public var source: String
     public var by: String
     public var at: Date
+    /// 2 for a tier-2 (senior) judgement; imports are 1 unless imported as 2.
+    public var tier: Int
+    /// The model's answer when the person judged: its label, that label's probability, and the model version.
+    public var modelLabel: String?
+    public var modelProbability: Double?
+    public var modelVersion: String?
+    public var withdrawnAt: Date?
+    public var withdrawnBy: String?
+    /// The label this one corrects.
+    public var replaces: Int64?
 
-    public init(feed: String, itemID: String, label: String, source: String, by: String, at: Date) {
+    public init(id: Int64? = nil, feed: String, itemID: String, label: String, source: String, by: String, at: Date, tier: Int = 1,
+                modelLabel: String? = nil, modelProbability: Double? = nil, modelVersion: String? = nil, withdrawnAt: Date? = nil,
+                withdrawnBy: String? = nil, replaces: Int64? = nil) {
+        self.id = id
         self.feed = feed
         self.itemID = itemID
         self.label = label
         self.source = source
         self.by = by
         self.at = at
+        self.tier = tier
+        self.modelLabel = modelLabel
+        self.modelProbability = modelProbability
+        self.modelVersion = modelVersion
+        self.withdrawnAt = withdrawnAt
+        self.withdrawnBy = withdrawnBy
+        self.replaces = replaces
+    }
+
+    public var isWithdrawn: Bool { withdrawnAt != nil }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, feed, itemID = "itemId", label, source, by, at, tier, modelLabel, modelProbability, modelVersion, withdrawnAt, withdrawnBy, replaces
+    }
+}
+
+/// Which of an item's labels counts. A withdrawn label never does; a higher tier beats a lower one (a tier-2
+/// decision over tier 1, whatever came later); within a tier the latest judgement wins (by time, then by row).
+public enum LabelResolution {
+    public static func resolve(_ labels: [LabelRecord]) -> LabelRecord? {
+        labels.filter { !$0.isWithdrawn }.max { a, b in
+            if a.tier != b.tier { return a.tier < b.tier }
+            if a.at != b.at { return a.at < b.at }
+            return (a.id ?? 0) < (b.id ?? 0)
+        }
+    }
+}
+
+/// An item's label as it counts, with the item's text when Winnow has the item.
+public struct ResolvedLabel: Sendable, Equatable {
+    public var label: LabelRecord
+    public var text: String?
+
+    public init(label: LabelRecord, text: String?) {
+        self.label = label
+        self.text = text
     }
 }
 
@@ -230,7 +282,16 @@ public protocol Store: Sendable {
     func revokeKey(name: String, at: Date) async throws -> Bool
 
     // Labels and the engagement model
-    func addLabel(_ label: LabelRecord) async throws
+    /// Stores labels, returning them with their ids.
+    func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord]
+    /// Label rows (withdrawn ones included) after row `after`, judged at or after `since`, oldest first.
+    func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord]
+    /// Marks a label withdrawn (a second withdrawal changes nothing); nil for an unknown label.
+    func withdrawLabel(id: Int64, by: String, at: Date) async throws -> LabelRecord?
+    /// Withdraws a label and stores `label` in its place (same item, source and tier); nil for an unknown label.
+    func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> LabelRecord?
+    /// Each labelled item's label as `LabelResolution` picks it, among items labelled at or after `since`.
+    func resolvedLabels(since: Date?) async throws -> [ResolvedLabel]
     /// Labelled items that have engagement, with their latest label.
     func labelledItemsWithEngagement() async throws -> [(state: ItemState, label: String, baseline: FeedBaseline)]
     func saveEngagementModel(_ model: EngagementModel, at: Date) async throws

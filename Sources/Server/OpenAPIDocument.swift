@@ -377,6 +377,74 @@ paths:
         "404": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
+  /v1/labels:
+    get:
+      summary: Every human judgement, oldest first, withdrawn ones included (role admin)
+      parameters:
+        - {name: since, in: query, schema: {type: string, format: date-time}}
+        - {name: after, in: query, schema: {type: integer, minimum: 0}, description: "nextAfter of the previous page."}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
+      responses:
+        "200":
+          description: A page of labels.
+          content:
+            application/json:
+              schema: {type: object, properties: {labels: {type: array, items: {$ref: "#/components/schemas/Label"}}, nextAfter: {type: integer}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+    post:
+      summary: Import labels (source import) for items by the feed's ids (role admin)
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [labels]
+              properties:
+                labels:
+                  type: array
+                  maxItems: 10000
+                  items:
+                    type: object
+                    required: [id, label]
+                    properties:
+                      feed: {type: string, pattern: "^[a-z0-9_-]{1,64}$"}
+                      id: {type: string}
+                      label: {type: string, description: "A class of the model."}
+                      tier: {type: integer, enum: [1, 2], default: 1}
+      responses:
+        "201": {description: Stored., content: {application/json: {schema: {type: object, properties: {labels: {type: array, items: {$ref: "#/components/schemas/Label"}}}}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/labels/{id}/withdraw:
+    post:
+      summary: Withdraw a label; it stops counting and the row stays (role admin)
+      parameters: [{name: id, in: path, required: true, schema: {type: integer, minimum: 1}}]
+      responses:
+        "200": {description: The label, withdrawn., content: {application/json: {schema: {type: object, properties: {label: {$ref: "#/components/schemas/Label"}}}}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /v1/labels/{id}/correct:
+    post:
+      summary: Correct a label; the old one is withdrawn and a new row replaces it (role admin)
+      parameters: [{name: id, in: path, required: true, schema: {type: integer, minimum: 1}}]
+      requestBody:
+        required: true
+        content: {application/json: {schema: {type: object, required: [label], properties: {label: {type: string}}}}}
+      responses:
+        "201": {description: The new label., content: {application/json: {schema: {type: object, properties: {label: {$ref: "#/components/schemas/Label"}}}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
   /v1/stats:
     get:
       summary: How the automatic path does, estimated from blind audits, and the review queue's figures (role admin)
@@ -614,6 +682,23 @@ components:
               remove: {type: number, minimum: 0, maximum: 1}
         reviewThinRemovals: {type: boolean, default: true}
         relevance: {$ref: "#/components/schemas/RelevanceProfile"}
+    Label:
+      type: object
+      properties:
+        id: {type: integer}
+        feed: {type: string}
+        itemId: {type: string}
+        label: {type: string}
+        source: {type: string, enum: [review, audit, appeal, import]}
+        by: {type: string}
+        at: {type: string, format: date-time}
+        tier: {type: integer, enum: [1, 2]}
+        modelLabel: {type: string, description: "The model's answer when the person judged."}
+        modelProbability: {type: number}
+        modelVersion: {type: string}
+        withdrawnAt: {type: string, format: date-time}
+        withdrawnBy: {type: string}
+        replaces: {type: integer, description: "The label this one corrects."}
     Estimate:
       type: object
       properties:

@@ -175,6 +175,15 @@ extension SQLiteStore {
                   rejected INTEGER NOT NULL DEFAULT 0 CHECK (rejected >= 0),
                   PRIMARY KEY (feed, reporter)
                 );
+                -- Labels carry the judge's tier, the model's answer at the time, and their withdrawal or correction.
+                ALTER TABLE label ADD COLUMN tier INTEGER NOT NULL DEFAULT 1 CHECK (tier IN (1, 2));
+                ALTER TABLE label ADD COLUMN model_label TEXT;
+                ALTER TABLE label ADD COLUMN model_probability REAL;
+                ALTER TABLE label ADD COLUMN model_version TEXT;
+                ALTER TABLE label ADD COLUMN withdrawn_at REAL;
+                ALTER TABLE label ADD COLUMN withdrawn_by TEXT;
+                ALTER TABLE label ADD COLUMN replaces INTEGER REFERENCES label(id);
+                CREATE INDEX label_at ON label(at);
                 CREATE TABLE gold (
                   item INTEGER PRIMARY KEY REFERENCES item(id) ON DELETE CASCADE,
                   label TEXT NOT NULL CHECK (length(label) >= 1),

@@ -277,8 +277,10 @@ extension SQLiteStore {
             try Self.insertStage(db, item: item, seq: seq, result: result, body: StoredJSON.stageResult(result))
             try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try Codec.encode(human), item])
             let source = ticket.reasons.contains(.appeal) ? "appeal" : ticket.reasons == [.audit] ? "audit" : "review"
-            try db.execute(sql: "INSERT INTO label (feed, item_id, label, source, by, at) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [state.submission.feed, state.submission.id, decision.label, source, reviewer, now.timeIntervalSince1970])
+            _ = try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: decision.label, source: source,
+                                                     by: reviewer, at: now, tier: ticket.tier.rawValue, modelLabel: state.current.label,
+                                                     modelProbability: state.current.probabilities[state.current.label],
+                                                     modelVersion: state.current.modelVersion))
             // Pending reports are judged with the item: upheld when it was harmful, rejected when it was cleared.
             let upheld = action != .allow
             try db.execute(sql: """

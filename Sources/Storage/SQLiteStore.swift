@@ -314,23 +314,16 @@ public final class SQLiteStore: Store {
 
     // MARK: Labels and the engagement model
 
-    public func addLabel(_ label: LabelRecord) async throws {
-        try await commits.run { db in
-            try db.execute(sql: "INSERT INTO label (feed, item_id, label, source, by, at) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [label.feed, label.itemID, label.label, label.source, label.by, label.at.timeIntervalSince1970])
-        }
-    }
-
     public func labelledItemsWithEngagement() async throws -> [(state: ItemState, label: String, baseline: FeedBaseline)] {
         try await writer.read { db in
             var baselines: [String: FeedBaseline] = [:]
-            // The latest label per item wins (labels are append-only; a later judgement supersedes).
+            // Each item's label as LabelResolution picks it: not withdrawn, the higher tier, then the latest.
             let rows = try Row.fetchAll(db, sql: """
                 SELECT l.label AS human_label, i.*, s.body AS current FROM item i
                 JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
                 JOIN label l ON l.feed = i.feed AND l.item_id = i.external_id
                 WHERE i.engagement IS NOT NULL
-                  AND l.id = (SELECT MAX(id) FROM label WHERE feed = i.feed AND item_id = i.external_id)
+                  AND l.id = (\(Self.resolvedLabelSQL(feed: "i.feed", item: "i.external_id")))
                 ORDER BY i.id
                 """)
             return try rows.map { row in

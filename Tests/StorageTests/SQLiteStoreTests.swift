@@ -190,9 +190,9 @@ struct Items {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.new("a", at: t0), Items.new("b", at: t0)])
         _ = try await store.recordEngagement(feed: "default", id: "a", snapshot: EngagementSnapshot(at: t0, counters: Engagement(views: 10))) { _ in nil }
-        try await store.addLabel(LabelRecord(feed: "default", itemID: "a", label: "spam", source: "review", by: "r1", at: t0))
-        try await store.addLabel(LabelRecord(feed: "default", itemID: "a", label: "clear", source: "review", by: "r2", at: t0))
-        try await store.addLabel(LabelRecord(feed: "default", itemID: "b", label: "spam", source: "review", by: "r1", at: t0))
+        _ = try await store.addLabels([LabelRecord(feed: "default", itemID: "a", label: "spam", source: "review", by: "r1", at: t0)])
+        _ = try await store.addLabels([LabelRecord(feed: "default", itemID: "a", label: "clear", source: "review", by: "r2", at: t0)])
+        _ = try await store.addLabels([LabelRecord(feed: "default", itemID: "b", label: "spam", source: "review", by: "r1", at: t0)])
         let rows = try await store.labelledItemsWithEngagement()
         #expect(rows.map(\.label) == ["clear"])  // b has no engagement
         #expect(rows.first?.state.submission.id == "a")

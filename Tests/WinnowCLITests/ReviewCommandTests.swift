@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct ReviewCommandTests {
     @Test(arguments: ["serve", "keys create", "keys list", "keys revoke", "rescore", "review", "review loop", "review next", "review decide",
-                      "review release", "review escalate", "queue stats", "stats"])
+                      "review release", "review escalate", "queue stats", "stats", "labels export", "labels import"])
     func everyServerCommandHasHelpWithAnExample(_ path: String) throws {
         let names = path.split(separator: " ").map(String.init)
         let help = Winnow.helpMessage(for: try #require(ParsingTests.command(names)))
@@ -16,7 +16,7 @@ import Testing
 
     @Test func rootHelpListsTheModeratorCommands() {
         let help = Winnow.helpMessage()
-        for name in ["review", "queue", "stats", "serve", "keys", "rescore"] { #expect(help.contains(name)) }
+        for name in ["review", "queue", "stats", "labels", "serve", "keys", "rescore"] { #expect(help.contains(name)) }
     }
 
     @Test func decideParsesItsOptions() throws {

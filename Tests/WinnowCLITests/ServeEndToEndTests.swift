@@ -162,7 +162,7 @@ import FoundationNetworking
                 let counters = Engagement(views: 100 + i, likes: harmful ? 1 : 10, reports: harmful ? 5 : 0)
                 _ = try await store.recordEngagement(feed: "default", id: "i\(i)", snapshot: EngagementSnapshot(at: t0.addingTimeInterval(3600), counters: counters)) { _ in nil }
                 if labelled {
-                    try await store.addLabel(LabelRecord(feed: "default", itemID: "i\(i)", label: harmful ? "spam" : "clear", source: "review", by: "t", at: t0))
+                    _ = try await store.addLabels([LabelRecord(feed: "default", itemID: "i\(i)", label: harmful ? "spam" : "clear", source: "review", by: "t", at: t0)])
                 }
             }
         }

@@ -1,0 +1,76 @@
+import Engine
+import Foundation
+import GRDB
+
+/// Labels: one row per human judgement; withdrawals and corrections are recorded on the rows, never by deleting.
+extension SQLiteStore {
+    /// The id of the label that counts for an item, as `LabelResolution` picks it, as an SQL subquery.
+    static func resolvedLabelSQL(feed: String, item: String) -> String {
+        """
+        SELECT id FROM label WHERE feed = \(feed) AND item_id = \(item) AND withdrawn_at IS NULL ORDER BY tier DESC, at DESC, id DESC LIMIT 1
+        """
+    }
+
+    static func insertLabel(_ db: Database, _ label: LabelRecord) throws -> LabelRecord {
+        try db.cachedStatement(sql: """
+            INSERT INTO label (feed, item_id, label, source, by, at, tier, model_label, model_probability, model_version, replaces)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [label.feed, label.itemID, label.label, label.source, label.by, label.at.timeIntervalSince1970, label.tier,
+                                     label.modelLabel, label.modelProbability, label.modelVersion, label.replaces])
+        var stored = label
+        stored.id = db.lastInsertedRowID
+        return stored
+    }
+
+    static func label(_ row: Row) -> LabelRecord {
+        let withdrawn: Double? = row["withdrawn_at"]
+        return LabelRecord(id: row["id"], feed: row["feed"], itemID: row["item_id"], label: row["label"], source: row["source"], by: row["by"],
+                           at: Date(timeIntervalSince1970: row["at"]), tier: row["tier"], modelLabel: row["model_label"],
+                           modelProbability: row["model_probability"], modelVersion: row["model_version"],
+                           withdrawnAt: withdrawn.map(Date.init(timeIntervalSince1970:)), withdrawnBy: row["withdrawn_by"], replaces: row["replaces"])
+    }
+
+    public func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord] {
+        try await commits.run { db in try labels.map { try Self.insertLabel(db, $0) } }
+    }
+
+    public func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM label WHERE id > ? AND at >= ? ORDER BY id LIMIT ?",
+                             arguments: [after ?? 0, since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude, limit]).map(Self.label)
+        }
+    }
+
+    public func withdrawLabel(id: Int64, by: String, at: Date) async throws -> LabelRecord? {
+        try await commits.run { db in
+            try db.execute(sql: "UPDATE label SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ? AND withdrawn_at IS NULL",
+                           arguments: [at.timeIntervalSince1970, by, id])
+            return try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]).map(Self.label)
+        }
+    }
+
+    public func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> LabelRecord? {
+        try await commits.run { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]) else { return nil }
+            let old = Self.label(row)
+            try db.execute(sql: "UPDATE label SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ? AND withdrawn_at IS NULL",
+                           arguments: [at.timeIntervalSince1970, by, id])
+            return try Self.insertLabel(db, LabelRecord(feed: old.feed, itemID: old.itemID, label: label, source: old.source, by: by, at: at,
+                                                        tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
+                                                        modelVersion: old.modelVersion, replaces: id))
+        }
+    }
+
+    public func resolvedLabels(since: Date?) async throws -> [ResolvedLabel] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT l.*, json_extract(i.submission, '$.text') AS text FROM label l
+                LEFT JOIN item i ON i.feed = l.feed AND i.external_id = l.item_id
+                WHERE l.id = (\(Self.resolvedLabelSQL(feed: "l.feed", item: "l.item_id"))) AND l.at >= ?
+                ORDER BY l.id
+                """, arguments: [since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude]).map { row in
+                ResolvedLabel(label: Self.label(row), text: row["text"])
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import CSV
+import Engine
+import Foundation
+import Server
+import Storage
+
+/// `winnow labels export|import`: the store's human judgements for data scientists, and labels from elsewhere.
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct Labels: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export the store's labels for training, or import labels from a file.",
+        discussion: """
+            Labels are human judgements (review, audit, appeal, import). For each item the one that counts is picked by
+            a documented rule: withdrawn labels never count, a tier-2 judgement beats tier 1, and within a tier the
+            latest wins.
+
+              winnow labels export --database winnow.sqlite --format csv --out labels.csv
+              winnow labels export --format jsonl --since 2026-11-01 --all
+              winnow labels import labelled.csv --database winnow.sqlite --feed news
+            """,
+        subcommands: [Export.self, Import.self])
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case csv, jsonl }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write labels as CSV (id,text,label,… : ready for 'winnow train --data') or JSON Lines.",
+            discussion: """
+                By default one row per labelled item, the label that counts; --all writes every judgement, withdrawn
+                ones included, with their ids. Items Winnow has not stored (imported labels only) have no text: they are
+                left out of the default export, which feeds training.
+
+                  winnow labels export --out labels.csv
+                  winnow train --data labels.csv --out models/candidate.winnow
+                """)
+
+        @OptionGroup var database: Keys.DatabaseOption
+        @Option(help: "csv or jsonl (default: from --out's extension, else csv).") var format: Format?
+        @Option(help: "Only labels judged at or after this time (ISO 8601, e.g. 2026-11-01 or 2026-11-01T09:00:00Z).") var since: String?
+        @Flag(help: "Every label row, withdrawn and replaced ones included, instead of the one that counts per item.") var all = false
+        @Option(help: "The file to write (default: standard output).") var out: String?
+
+        func run() async throws {
+            let store = try database.open()
+            var sinceDate: Date?
+            if let since {
+                guard let date = ISOTime.parse(since) ?? ISOTime.parse(since + "T00:00:00Z") else {
+                    throw CommandError("--since \(since) is not a date; use 2026-11-01 or 2026-11-01T09:00:00Z.")
+                }
+                sinceDate = date
+            }
+            let format = self.format ?? (out?.lowercased().hasSuffix(".jsonl") == true ? .jsonl : .csv)
+            let rows: [ResolvedLabel]
+            if all {
+                var labels: [LabelRecord] = []
+                var after: Int64?
+                while true {
+                    let page = try await store.labels(since: sinceDate, after: after, limit: 10_000)
+                    labels += page
+                    guard page.count == 10_000, let last = page.last?.id else { break }
+                    after = last
+                }
+                rows = labels.map { ResolvedLabel(label: $0, text: nil) }
+            } else {
+                rows = try await store.resolvedLabels(since: sinceDate).filter { $0.text != nil }
+            }
+            let data = try format == .csv ? Self.csv(rows, all: all) : Self.jsonLines(rows)
+            if let out {
+                do { try data.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
+                    throw CommandError("Cannot write \(out) (\(error.localizedDescription)); check that the folder exists and is writable.")
+                }
+                FileHandle.standardError.write(Data("Wrote \(rows.count) label\(rows.count == 1 ? "" : "s") to \(out).\n".utf8))
+            } else {
+                FileHandle.standardOutput.write(data)
+            }
+        }
+
+        static let iso = Date.ISO8601FormatStyle()
+
+        static func csv(_ rows: [ResolvedLabel], all: Bool) throws -> Data {
+            let stream = OutputStream(toMemory: ())
+            stream.open()
+            let writer = try CSVWriter(stream: stream)
+            var header = ["id", "text", "label", "feed", "source", "by", "at", "tier", "model_label", "model_probability", "model_version"]
+            if all { header += ["label_id", "withdrawn_at", "replaces"] }
+            try writer.write(row: header)
+            for row in rows {
+                let l = row.label
+                var fields = [l.itemID, row.text ?? "", l.label, l.feed, l.source, l.by, l.at.formatted(iso), "\(l.tier)", l.modelLabel ?? "",
+                              l.modelProbability.map { String($0) } ?? "", l.modelVersion ?? ""]
+                if all { fields += [l.id.map { "\($0)" } ?? "", l.withdrawnAt.map { $0.formatted(iso) } ?? "", l.replaces.map { "\($0)" } ?? ""] }
+                try writer.write(row: fields)
+            }
+            writer.stream.close()
+            return stream.property(forKey: .dataWrittenToMemoryStreamKey) as? Data ?? Data()
+        }
+
+        static func jsonLines(_ rows: [ResolvedLabel]) throws -> Data {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .custom { date, encoder in
+                var container = encoder.singleValueContainer()
+                try container.encode(date.formatted(iso))
+            }
+            /// The training file's fields (id, text, label) first, then the judgement's.
+            struct Line: Encodable {
+                var id: String
+                var text: String?
+                var label: String
+                var feed: String
+                var source: String
+                var by: String
+                var at: Date
+                var tier: Int
+                var modelLabel: String?
+                var modelProbability: Double?
+                var modelVersion: String?
+                var labelId: Int64?
+                var withdrawnAt: Date?
+                var replaces: Int64?
+
+                init(_ row: ResolvedLabel) {
+                    let l = row.label
+                    id = l.itemID; text = row.text; label = l.label; feed = l.feed; source = l.source; by = l.by; at = l.at; tier = l.tier
+                    modelLabel = l.modelLabel; modelProbability = l.modelProbability; modelVersion = l.modelVersion
+                    labelId = l.id; withdrawnAt = l.withdrawnAt; replaces = l.replaces
+                }
+            }
+            var data = Data()
+            for row in rows {
+                data += try encoder.encode(Line(row))
+                data += Data("\n".utf8)
+            }
+            return data
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store labels from a CSV (id,text,label) or JSON Lines file as judgements of source 'import'.",
+            discussion: """
+                The file is read like a training file (the same checks and errors, naming the file and line); labels must
+                be classes of the model. Labels for items Winnow has not stored yet are kept and count once the item is
+                submitted with that id.
+
+                  winnow labels import labelled.csv --database winnow.sqlite --feed news --by annotation-team
+                """)
+
+        @Argument(help: "The file: CSV with header id,text,label, or JSON Lines with those fields.") var file: String
+        @OptionGroup var database: Keys.DatabaseOption
+        @Option(help: "The feed the ids belong to.") var feed = "default"
+        @Option(help: "1, or 2 for senior judgements (they beat tier 1).") var tier = 1
+        @Option(help: "Who made the labels (kept with each).") var by = "import"
+        @Option(help: "The model whose classes the labels must be (WINNOW_MODEL; default models/default.winnow).") var model: String?
+        @Option(name: .customLong("label-map"), help: "Rename labels first, as from=to (repeatable).") var labelMap: [String] = []
+
+        func validate() throws {
+            guard [1, 2].contains(tier) else { throw ValidationError("--tier is 1 or 2.") }
+            guard Policy.isValidFeed(feed) else { throw ValidationError(PolicyError.invalidFeed(feed).description) }
+            guard !by.isEmpty else { throw ValidationError("--by needs a name.") }
+        }
+
+        func run() async throws {
+            let modelPath = model ?? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow"
+            let classes = try ModelIO.load(modelPath).classes
+            var mapping: [String: String] = [:]
+            for pair in labelMap {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw CommandError("--label-map \(pair): write it as from=to.") }
+                mapping[parts[0]] = parts[1]
+            }
+            let rows: [DataRow]
+            do {
+                rows = try DataFileReader(labelMap: mapping, allowedLabels: classes).read(file)
+            } catch let error as DataFileError {
+                throw CommandError(error.description)
+            }
+            let store = try database.open()
+            let now = Date()
+            let stored = try await store.addLabels(rows.map {
+                LabelRecord(feed: feed, itemID: $0.id, label: $0.label, source: "import", by: by, at: now, tier: tier)
+            })
+            print("Imported \(stored.count) label\(stored.count == 1 ? "" : "s") from \(file) into \(database.path) (feed \(feed), tier \(tier)).")
+        }
+    }
+}

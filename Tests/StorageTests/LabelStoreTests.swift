@@ -1,0 +1,81 @@
+import Engine
+import Foundation
+import Testing
+
+@testable import Storage
+
+private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+@Suite struct LabelResolutionTests {
+    func label(_ id: Int64, _ value: String, tier: Int = 1, at seconds: Double, withdrawn: Bool = false) -> LabelRecord {
+        LabelRecord(id: id, feed: "default", itemID: "a", label: value, source: "review", by: "r", at: t0.addingTimeInterval(seconds), tier: tier,
+                    withdrawnAt: withdrawn ? t0 : nil)
+    }
+
+    @Test func tierTwoBeatsTierOneThenTheLatestWinsAndWithdrawnNeverCounts() {
+        #expect(LabelResolution.resolve([label(1, "spam", at: 0), label(2, "clear", at: 10)])?.label == "clear")
+        #expect(LabelResolution.resolve([label(1, "spam", tier: 2, at: 0), label(2, "clear", at: 10)])?.label == "spam")
+        #expect(LabelResolution.resolve([label(1, "spam", tier: 2, at: 0, withdrawn: true), label(2, "clear", at: 10)])?.label == "clear")
+        #expect(LabelResolution.resolve([label(1, "spam", at: 5), label(2, "clear", at: 5)])?.id == 2)  // same time: the later row
+        #expect(LabelResolution.resolve([label(1, "spam", at: 0, withdrawn: true)]) == nil)
+        #expect(LabelResolution.resolve([]) == nil)
+    }
+}
+
+@Suite struct LabelStoreTests {
+    @Test func labelsAreWithdrawnAndCorrectedWithoutLosingARow() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.new("a", at: t0)])
+        let stored = try await store.addLabels([
+            LabelRecord(feed: "default", itemID: "a", label: "spam", source: "import", by: "team", at: t0),
+            LabelRecord(feed: "default", itemID: "elsewhere", label: "clear", source: "import", by: "team", at: t0),
+        ])
+        #expect(stored.map(\.id) == [1, 2])
+        let corrected = try #require(try await store.correctLabel(id: 1, label: "clear", by: "lead", at: t0.addingTimeInterval(60)))
+        #expect(corrected.replaces == 1 && corrected.label == "clear" && corrected.by == "lead" && corrected.source == "import")
+        let all = try await store.labels(since: nil, after: nil, limit: 10)
+        #expect(all.count == 3)
+        #expect(all[0].withdrawnAt == t0.addingTimeInterval(60) && all[0].withdrawnBy == "lead")
+        // One label counts per item; only stored items have text.
+        let resolved = try await store.resolvedLabels(since: nil)
+        #expect(resolved.map(\.label.id) == [2, 3])
+        #expect(resolved.map(\.text) == [nil, "text of a"])
+        #expect(try await store.resolvedLabels(since: t0.addingTimeInterval(30)).map(\.label.id) == [3])
+        // Withdrawing the correction leaves the item unlabelled; withdrawing twice changes nothing.
+        _ = try await store.withdrawLabel(id: 3, by: "lead", at: t0.addingTimeInterval(120))
+        let again = try await store.withdrawLabel(id: 3, by: "other", at: t0.addingTimeInterval(180))
+        #expect(again?.withdrawnBy == "lead")
+        #expect(try await store.resolvedLabels(since: nil).map(\.label.id) == [2])
+        #expect(try await store.withdrawLabel(id: 99, by: "lead", at: t0) == nil)
+        #expect(try await store.correctLabel(id: 99, label: "spam", by: "lead", at: t0) == nil)
+        // Paging.
+        #expect(try await store.labels(since: nil, after: 1, limit: 1).map(\.id) == [2])
+    }
+
+    @Test func aDecisionsLabelKeepsTheTierAndTheModelsAnswer() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", spam: 0.6, at: t0)])
+        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        _ = try await store.escalate(ticket: view.ticket.id, reviewer: "ann", version: nil, note: "unsure", now: t0, slaMinutes: 120)
+        let senior = try await store.claim(ClaimRequest(reviewer: "sam", tiers: [.two]), now: t0, leaseSeconds: 300, gold: false)[0]
+        _ = try await store.decide(ticket: senior.ticket.id, reviewer: "sam", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
+                                   action: .allow, now: t0, apply: Items.apply)
+        let label = try #require(try await store.labels(since: nil, after: nil, limit: 10).first)
+        #expect(label.tier == 2 && label.source == "review" && label.by == "sam" && label.label == "clear")
+        #expect(label.modelLabel == "spam" && label.modelVersion == "m1")
+        #expect(abs((label.modelProbability ?? 0) - 0.6) < 1e-12)
+    }
+
+    @Test func engagementTrainingUsesTheLabelThatCounts() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.new("a", at: t0)])
+        _ = try await store.recordEngagement(feed: "default", id: "a", snapshot: EngagementSnapshot(at: t0, counters: Engagement(views: 10))) { _ in nil }
+        let labels = try await store.addLabels([
+            LabelRecord(feed: "default", itemID: "a", label: "spam", source: "review", by: "senior", at: t0, tier: 2),
+            LabelRecord(feed: "default", itemID: "a", label: "clear", source: "review", by: "junior", at: t0.addingTimeInterval(60)),
+        ])
+        #expect(try await store.labelledItemsWithEngagement().map(\.label) == ["spam"])
+        _ = try await store.withdrawLabel(id: labels[0].id!, by: "lead", at: t0)
+        #expect(try await store.labelledItemsWithEngagement().map(\.label) == ["clear"])
+    }
+}

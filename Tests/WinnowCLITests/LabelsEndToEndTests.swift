@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+
+/// `winnow labels import|export` on a real SQLite file.
+@Suite struct LabelsEndToEndTests {
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func importThenExportKeepsEveryJudgement() throws {
+        let dir = try EndToEndTests.folder()
+        let database = dir + "/labels.sqlite"
+        let model = ServeEndToEndTests.model
+        let missing = try EndToEndTests.run(["labels", "export", "--database", database])
+        #expect(missing.status != 0 && missing.stderr.contains("No database at \(database)"))
+        #expect(try EndToEndTests.run(["keys", "create", "--role", "admin", "--name", "root", "--database", database]).status == 0)
+
+        try "id,text,label\nx1,\"win a prize, call now\",spam\nx2,see you at six,clear\n".write(toFile: dir + "/good.csv", atomically: true, encoding: .utf8)
+        let imported = try EndToEndTests.run(["labels", "import", dir + "/good.csv", "--database", database, "--model", model, "--feed", "news",
+                                              "--by", "annotators", "--tier", "2"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("Imported 2 labels"))
+
+        try "id,text,label\nx3,hello,ham\n".write(toFile: dir + "/bad.csv", atomically: true, encoding: .utf8)
+        let bad = try EndToEndTests.run(["labels", "import", dir + "/bad.csv", "--database", database, "--model", model])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("bad.csv:2: unknown label 'ham'"), "\(bad.stderr)")
+
+        let all = try EndToEndTests.run(["labels", "export", "--database", database, "--all", "--format", "jsonl"])
+        #expect(all.status == 0, "\(all.stderr)")
+        let lines = all.stdout.split(separator: "\n").map { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:] }
+        #expect(lines.map { $0["id"] as? String } == ["x1", "x2"])
+        #expect(lines.map { $0["label"] as? String } == ["spam", "clear"])
+        #expect(lines.allSatisfy { $0["source"] as? String == "import" && $0["tier"] as? Int == 2 && $0["feed"] as? String == "news" && $0["by"] as? String == "annotators" })
+
+        // The default export is the training file: items Winnow has stored, one label each. None are stored here.
+        let csv = try EndToEndTests.run(["labels", "export", "--database", database, "--out", dir + "/out.csv"])
+        #expect(csv.status == 0)
+        #expect(try String(contentsOfFile: dir + "/out.csv", encoding: .utf8).hasPrefix("id,text,label,feed,source,by,at,tier"))
+        #expect(try EndToEndTests.run(["labels", "export", "--database", database, "--since", "soon"]).stderr.contains("is not a date"))
+    }
+}
