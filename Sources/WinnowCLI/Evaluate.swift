@@ -13,10 +13,30 @@ struct Evaluate: ParsableCommand {
               winnow evaluate --model models/default.winnow --data test.csv
               winnow evaluate --model models/default.winnow --data test.csv --json
               winnow evaluate --model models/default.winnow --data test.csv --report report.html
+
+            With --candidate, two models are measured on the same rows and the candidate must pass the evaluation gate
+            (macro-F1 may fall by at most --max-macro-f1-drop, each class's recall by at most --max-recall-drop or its
+            own --recall-drop); the command exits 2 when it does not:
+              winnow evaluate --candidate models/candidate.winnow --against active --data test.csv
             """)
 
     @Option(help: "The model file (.winnow).")
-    var model: String
+    var model: String?
+
+    @Option(help: "A candidate model to compare with --against on the same data, through the evaluation gate.")
+    var candidate: String?
+
+    @Option(help: "With --candidate: the model it would replace; 'active' is the server's (WINNOW_MODEL, else models/default.winnow).")
+    var against: String?
+
+    @Option(help: "With --candidate: the most macro-F1 may fall.")
+    var maxMacroF1Drop = 0.01
+
+    @Option(help: "With --candidate: the most any class's recall may fall.")
+    var maxRecallDrop = 0.02
+
+    @Option(name: .customLong("recall-drop"), help: "With --candidate: a class's own margin, as CLASS=DROP (repeatable).")
+    var recallDrops: [String] = []
 
     @Option(name: .customLong("data"), help: "Labelled data (CSV or JSONL); repeat for more files.")
     var data: [String] = []
@@ -33,9 +53,33 @@ struct Evaluate: ParsableCommand {
     func validate() throws {
         guard !data.isEmpty else { throw ValidationError("Please give at least one --data FILE with labelled rows.") }
         _ = try parseLabelMap(labelMap)
+        if candidate != nil {
+            guard model == nil else { throw ValidationError("Give either --model, or --candidate with --against.") }
+            guard against != nil else { throw ValidationError("--candidate needs --against MODEL (or --against active).") }
+            _ = try gate()
+        } else {
+            guard model != nil else { throw ValidationError("Please give --model FILE (or --candidate FILE --against active).") }
+        }
+    }
+
+    func gate() throws -> EvaluationGate {
+        var drops: [String: Double] = [:]
+        for pair in recallDrops {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let drop = Double(parts[1]), drop >= 0 else { throw ValidationError("--recall-drop \(pair): write it as CLASS=DROP, e.g. spam=0.05.") }
+            drops[parts[0]] = drop
+        }
+        guard maxMacroF1Drop >= 0, maxRecallDrop >= 0 else { throw ValidationError("The allowed drops must be ≥ 0.") }
+        return EvaluationGate(maxMacroF1Drop: maxMacroF1Drop, maxRecallDrop: maxRecallDrop, recallDrops: drops)
     }
 
     func run() throws {
+        if let candidate, let against {
+            try compare(candidate: candidate, against: against == "active"
+                        ? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow" : against)
+            return
+        }
+        let model = self.model ?? ""
         let classifier = try ModelIO.load(model)
         do { try classifier.checkTrained() } catch { throw CommandError("\(model): \(error)") }
         let reader = DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: classifier.classes)
@@ -55,6 +99,47 @@ struct Evaluate: ParsableCommand {
         print("Model \(classifier.header.modelVersion) (\(classifier.kind.rawValue)) on \(data.joined(separator: ", ")): \(result.count) examples")
         print(ReportText.full(result).joined(separator: "\n"))
         if let report { print("\nHTML report written to \(report)") }
+    }
+
+    /// Both models on the same rows, then the gate; exits 2 when the candidate fails it.
+    func compare(candidate: String, against active: String) throws {
+        let models = try [candidate, active].map { path -> TextClassifier in
+            let model = try ModelIO.load(path)
+            do { try model.checkTrained() } catch { throw CommandError("\(path): \(error)") }
+            return model
+        }
+        let reader = DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: Array(Set(models[0].classes).union(models[1].classes)))
+        var rows: [LabelledText] = []
+        for file in data { rows += try reader.read(file).map { LabelledText(text: $0.text, label: $0.label) } }
+        // A model is measured on the rows of the classes it knows; a class only the active model knows fails the gate.
+        let reports = try models.map { model -> ClassificationReport in
+            let known = Set(model.classes)
+            do { return try model.evaluate(rows.filter { known.contains($0.label) }) } catch { throw CommandError("\(model.header.modelVersion): \(error)") }
+        }
+        let verdict = try gate().check(candidate: reports[0], active: reports[1])
+        if json {
+            let object = GateOutput(candidate: models[0].header.modelVersion, active: models[1].header.modelVersion, data: data, examples: rows.count,
+                                    passed: verdict.passed, checks: verdict.checks)
+            print(try jsonString(object))
+        } else {
+            print("Candidate \(models[0].header.modelVersion) against \(models[1].header.modelVersion) on \(data.joined(separator: ", ")) (\(rows.count) examples):")
+            print("  " + pad("check", 24) + pad("candidate", 11, right: true) + pad("active", 9, right: true) + pad("may fall", 10, right: true) + "  verdict")
+            for check in verdict.checks {
+                print("  " + pad(check.name, 24) + pad(check.candidate.map { format($0) } ?? "-", 11, right: true) + pad(format(check.active), 9, right: true)
+                      + pad(format(check.allowedDrop), 10, right: true) + "  " + (check.passed ? "ok" : "FAIL"))
+            }
+            print(verdict.passed ? "The candidate passes the gate." : "The candidate fails the gate: " + verdict.failures.joined(separator: "; ") + ".")
+        }
+        if !verdict.passed { throw ExitCode(2) }
+    }
+
+    struct GateOutput: Encodable {
+        var candidate: String
+        var active: String
+        var data: [String]
+        var examples: Int
+        var passed: Bool
+        var checks: [EvaluationGate.Check]
     }
 
     /// The report's fields at the top level, plus the model and data it describes.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Storage
 import Learning
 
 /// Feature options shared by the commands that build featurizers.
@@ -51,6 +52,7 @@ struct Train: AsyncParsableCommand {
             Examples:
               winnow train --data datasets/demo/train.csv --out models/demo.winnow
               winnow train --data a.csv --data b.jsonl --label-map ham=clear --algorithm nb --out models/nb.winnow
+              winnow train --from-store --database winnow.sqlite --data base.csv --out models/candidate.winnow
 
             --stage engagement trains the small model stages 2 and 3 use (text log-odds plus engagement and author
             features) from the labelled items with engagement in the server's database, and stores it there; the
@@ -61,7 +63,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "text (a text classifier from --data files) or engagement (the stage 2/3 model, from the database).")
     var stage: TrainingStage = .text
 
-    @Option(help: "With --stage engagement: the SQLite file (WINNOW_DATABASE; default ./winnow.sqlite).")
+    @Option(help: "With --stage engagement or --from-store: the SQLite file (WINNOW_DATABASE; default ./winnow.sqlite).")
     var database: String?
 
     @Option(help: "With --stage engagement: the text model whose log-odds feed it (WINNOW_MODEL; default models/default.winnow).")
@@ -78,6 +80,9 @@ struct Train: AsyncParsableCommand {
 
     @Option(name: .customLong("data"), help: "Labelled data (CSV with header id,text,label, or JSONL); repeat for more files.")
     var data: [String] = []
+
+    @Flag(help: "Also train on the labels in the server's database (--database): each stored item's label that counts.")
+    var fromStore = false
 
     @Option(help: "nb, complement-nb or logistic.")
     var algorithm: Algorithm = .logistic
@@ -141,7 +146,7 @@ struct Train: AsyncParsableCommand {
             return
         }
         guard let out else { throw ValidationError("Please say where to write the model with --out models/NAME.winnow.") }
-        guard !data.isEmpty else { throw ValidationError("Please give at least one --data FILE with labelled rows.") }
+        guard !data.isEmpty || fromStore else { throw ValidationError("Please give at least one --data FILE with labelled rows, or --from-store.") }
         guard out.hasSuffix(".winnow") else { throw ValidationError("Please name the model file with the .winnow extension; got '\(out)'.") }
         _ = try parseLabelMap(labelMap)
         _ = try features.config()
@@ -178,6 +183,15 @@ struct Train: AsyncParsableCommand {
             for row in fileRows where firstFile[row.label] == nil { firstFile[row.label] = (file, row.line) }
             rows += fileRows
         }
+        var sources = data.map { URL(fileURLWithPath: $0).lastPathComponent }
+        if fromStore {
+            let path = database ?? ProcessInfo.processInfo.environment["WINNOW_DATABASE"] ?? "winnow.sqlite"
+            let stored = try await Self.storeRows(path: path, labelMap: map)
+            for row in stored where firstFile[row.label] == nil { firstFile[row.label] = (path, row.line) }
+            rows += stored
+            sources.append("store:\(URL(fileURLWithPath: path).lastPathComponent) (\(stored.count) labels)")
+            if !quiet && !json { FileHandle.standardError.write(Data("Read \(stored.count) labelled items from \(path).\n".utf8)) }
+        }
         if firstFile.count < 2, let only = firstFile.first {
             throw DataFileError(
                 file: data.joined(separator: ", "), line: nil,
@@ -188,7 +202,7 @@ struct Train: AsyncParsableCommand {
         var bar = ProgressBar(enabled: !quiet && !json)
         let (model, summary) = try TextClassifier.train(
             rows.map { LabelledText(text: $0.text, label: $0.label) }, options: options, modelVersion: version,
-            parentVersion: parent, sources: data.map { URL(fileURLWithPath: $0).lastPathComponent }, labelMap: map
+            parentVersion: parent, sources: sources, labelMap: map
         ) { bar.update($0.phase, $0.fraction) }
         bar.finish()
         let size = try ModelIO.save(model, to: out)
@@ -197,6 +211,19 @@ struct Train: AsyncParsableCommand {
             return
         }
         print(Self.describe(model: model, summary: summary, path: out, size: size))
+    }
+
+    /// The store's stored items with the label that counts for each (`LabelResolution`), as training rows.
+    static func storeRows(path: String, labelMap: [String: String]) async throws -> [DataRow] {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandError("No database at \(path); pass --database PATH (the file 'winnow serve' uses) or set WINNOW_DATABASE.")
+        }
+        let store: SQLiteStore
+        do { store = try SQLiteStore(path: path) } catch { throw CommandError("\(error)") }
+        return try await store.resolvedLabels(since: nil).enumerated().compactMap { index, resolved in
+            guard let text = resolved.text else { return nil }
+            return DataRow(id: resolved.label.itemID, text: text, label: labelMap[resolved.label.label] ?? resolved.label.label, line: index + 1)
+        }
     }
 
     static func defaultVersion(out: String) -> String {

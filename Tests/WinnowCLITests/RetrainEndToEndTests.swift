@@ -1,0 +1,61 @@
+import Engine
+import Foundation
+import Storage
+import Testing
+
+/// A candidate trained with the store's labels, and the evaluation gate between two model files.
+@Suite struct RetrainEndToEndTests {
+    @Test(.enabled(if: EndToEndTests.executable != nil))
+    func theGatePassesAnEqualModelAndFailsOneMissingAClass() throws {
+        let dir = try EndToEndTests.folder()
+        #expect(try EndToEndTests.run(["datasets", "demo", "--out", dir, "--per-class", "40"]).status == 0)
+        let active = dir + "/active.winnow", blind = dir + "/blind.winnow"
+        #expect(try EndToEndTests.run(["train", "--data", dir + "/train.csv", "--algorithm", "nb", "--out", active, "--bucket-bits", "14"]).status == 0)
+        // A candidate that never learned spam (mapped away): it must fail the gate.
+        #expect(try EndToEndTests.run(["train", "--data", dir + "/train.csv", "--algorithm", "nb", "--out", blind, "--bucket-bits", "14",
+                                       "--label-map", "spam=clear"]).status == 0)
+        let same = try EndToEndTests.run(["evaluate", "--candidate", active, "--against", active, "--data", dir + "/test.csv",
+                                          "--max-macro-f1-drop", "0", "--max-recall-drop", "0"])
+        #expect(same.status == 0, "\(same.stderr)")
+        #expect(same.stdout.contains("The candidate passes the gate."))
+        let failing = try EndToEndTests.run(["evaluate", "--candidate", blind, "--against", active, "--data", dir + "/test.csv", "--json"])
+        #expect(failing.status == 2, "\(failing.stderr)")
+        let verdict = (try? JSONSerialization.jsonObject(with: Data(failing.stdout.utf8))) as? [String: Any] ?? [:]
+        #expect(verdict["passed"] as? Bool == false)
+        let checks = verdict["checks"] as? [[String: Any]] ?? []
+        #expect(checks.contains { $0["name"] as? String == "recall of spam" && $0["passed"] as? Bool == false })
+        #expect(try EndToEndTests.run(["evaluate", "--candidate", blind, "--data", dir + "/test.csv"]).stderr.contains("--against"))
+    }
+
+    @Test(.enabled(if: EndToEndTests.executable != nil))
+    func trainingFromTheStoreUsesTheLabelThatCountsForEachStoredItem() async throws {
+        let dir = try EndToEndTests.folder()
+        let database = dir + "/w.sqlite"
+        let store = try SQLiteStore(path: database)
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let engine = ScoringEngine()
+        let policy = Policy.standard(feed: "default", classes: ["clear", "spam"])
+        var labels: [LabelRecord] = []
+        for i in 0..<60 {
+            let harmful = i % 2 == 0
+            let item = ItemSubmission(id: "i\(i)", text: harmful ? "win a free prize, call now \(i)" : "see you at lunch on day \(i)", createdAt: t0)
+            let score = TextScore(classes: ["clear", "spam"], probabilities: [0.5, 0.5], evidence: 1, reasons: [], modelVersion: "m")
+            _ = try await store.createItems([NewItem(submission: item, receivedAt: t0, createdAt: t0,
+                                                     result: engine.creation(item, text: score, policy: policy, receivedAt: t0), nextRescore: nil)])
+            // A wrong tier-1 label, overruled by tier 2: training must see the tier-2 one.
+            labels.append(LabelRecord(feed: "default", itemID: "i\(i)", label: harmful ? "clear" : "spam", source: "review", by: "junior", at: t0))
+            labels.append(LabelRecord(feed: "default", itemID: "i\(i)", label: harmful ? "spam" : "clear", source: "review", by: "senior", at: t0, tier: 2))
+        }
+        _ = try await store.addLabels(labels)
+        let out = dir + "/from-store.winnow"
+        let trained = try EndToEndTests.run(["train", "--from-store", "--database", database, "--algorithm", "nb", "--out", out, "--bucket-bits", "14", "--json"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let header = ((try? JSONSerialization.jsonObject(with: Data(trained.stdout.utf8))) as? [String: Any])?["header"] as? [String: Any] ?? [:]
+        let training = header["training"] as? [String: Any] ?? [:]
+        #expect(training["examples"] as? Int == 60)
+        #expect(training["classCounts"] as? [Int] == [30, 30])
+        let scored = try EndToEndTests.run(["score", "--model", out, "win a free prize, call now"])
+        #expect(scored.stdout.hasPrefix("spam"), "\(scored.stdout)")
+        #expect(try EndToEndTests.run(["train", "--from-store", "--database", dir + "/none.sqlite", "--out", out]).stderr.contains("No database at"))
+    }
+}
