@@ -21,7 +21,7 @@ struct ParsingTests {
     }
 
     @Test(arguments: [
-        (["train", "--out", "m.winnow"], "Please give at least one --data FILE with labelled rows."),
+        (["train", "--out", "m.winnow"], "Please give at least one --data FILE with labelled rows, or --from-store."),
         (["train", "--data", "a.csv", "--out", "m.bin"], "Please name the model file with the .winnow extension; got 'm.bin'."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--label-map", "ham"], "Please write --label-map as FROM=TO (for example --label-map ham=clear); got 'ham'."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--char-ngrams", "x"], "Please write --char-ngrams as MIN-MAX (for example 2-5) or 0; got 'x'."),
