@@ -43,6 +43,9 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
     public var skills: [String: String]
     /// The most tickets one claim may lease.
     public var maxClaim: Int
+    /// The share of tier-1 tickets decided twice, independently (the second reviewer does not see the first
+    /// decision); agreement is reported as Cohen's kappa, and a disagreement goes to tier 2.
+    public var doubleReviewRate: Double
 
     public init(slaMinutes: [String: Double] = ["viral": 15, "appeal": 60, "escalation": 120, "audit": 24 * 60, "reports": 60],
                 defaultSLAMinutes: Double = 240, severity: [String: Double] = ["clear": 0.5, "spam": 1, "offensive": 2, "abusive": 3],
@@ -50,7 +53,7 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
                 reasonCodes: [String] = ["not_violating", "spam", "scam", "harassment", "hate", "sexual", "violence", "self_harm", "misinformation", "other"],
                 reportThreshold: Double = 3, reopenFactor: Double = 3, goldRate: Double = 0.02,
                 auditRates: [String: Double] = ["allow": 0.002, "demote": 0.02, "remove": 0.01],
-                skills: [String: String] = [:], maxClaim: Int = 10) {
+                skills: [String: String] = [:], maxClaim: Int = 10, doubleReviewRate: Double = 0.05) {
         self.slaMinutes = slaMinutes
         self.defaultSLAMinutes = defaultSLAMinutes
         self.severity = severity
@@ -62,6 +65,7 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
         self.auditRates = auditRates
         self.skills = skills
         self.maxClaim = maxClaim
+        self.doubleReviewRate = doubleReviewRate
     }
 
     /// The shortest SLA among `reasons`, in minutes.

@@ -158,12 +158,23 @@ public struct ReportOutcome: Sendable, Equatable {
 
 /// A decided ticket and the item after the decision.
 public struct DecidedTicket: Sendable {
+    public enum Outcome: String, Codable, Sendable {
+        /// The decision stands: the item's decision and a label.
+        case decided
+        /// The first of two independent reviews: kept hidden on the ticket, which returns to the queue for someone else.
+        case awaitingSecondReview = "awaiting_second_review"
+        /// The second review disagreed with the first: both are labels, and the ticket went to tier 2.
+        case escalatedOnDisagreement = "escalated_on_disagreement"
+    }
+
     public var ticket: Ticket
     public var item: ItemState
+    public var outcome: Outcome
 
-    public init(ticket: Ticket, item: ItemState) {
+    public init(ticket: Ticket, item: ItemState, outcome: Outcome = .decided) {
         self.ticket = ticket
         self.item = item
+        self.outcome = outcome
     }
 }
 
@@ -317,8 +328,13 @@ public protocol Store: Sendable {
     func escalate(ticket: Int64, reviewer: String, version: Int?, note: String, now: Date, slaMinutes: Double) async throws -> Ticket
     /// Decides a ticket the reviewer holds: the decision becomes the item's (the stage `apply` builds), a label, and
     /// the verdict on pending reports. A gold ticket only scores the reviewer.
-    func decide(ticket: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date,
-                apply: @escaping @Sendable (ItemState, HumanDecision) -> StageResult) async throws -> DecidedTicket
+    /// With `secondReview`, a tier-1 ticket is decided twice by different reviewers: the first decision is kept hidden
+    /// and the ticket returns to the queue; the second settles it when they agree, and sends it to tier 2 (due within
+    /// `escalationSLAMinutes`) when they do not.
+    func decide(ticket: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date, secondReview: Bool,
+                escalationSLAMinutes: Double, apply: @escaping @Sendable (ItemState, HumanDecision) -> StageResult) async throws -> DecidedTicket
+    /// Every ticket decided twice, oldest first.
+    func doubleReviews() async throws -> [DoubleReview]
     /// Open tickets of a tier, highest stored priority first, after `cursor` (priority, id).
     func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int) async throws -> [(ticket: Ticket, priority: Double)]
     func reviewStats(now: Date) async throws -> ReviewStats
@@ -332,4 +348,13 @@ public protocol Store: Sendable {
 
     /// Throws unless the store can write now.
     func checkWritable() async throws
+}
+
+extension Store {
+    /// A decision without a second review.
+    public func decide(ticket: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date,
+                       apply: @escaping @Sendable (ItemState, HumanDecision) -> StageResult) async throws -> DecidedTicket {
+        try await decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now, secondReview: false,
+                         escalationSLAMinutes: 120, apply: apply)
+    }
 }

@@ -215,6 +215,21 @@ public struct ClaimRequest: Sendable, Equatable {
     }
 }
 
+/// Two independent decisions of one ticket.
+public struct DoubleReview: Codable, Equatable, Sendable {
+    public var firstBy: String
+    public var first: String
+    public var secondBy: String
+    public var second: String
+
+    public init(firstBy: String, first: String, secondBy: String, second: String) {
+        self.firstBy = firstBy
+        self.first = first
+        self.secondBy = secondBy
+        self.second = second
+    }
+}
+
 /// Why a ticket operation was refused.
 public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
     case notFound(Int64)
@@ -285,6 +300,31 @@ public struct ReviewStats: Codable, Equatable, Sendable {
     public var overdue: Int
     public var breachedLast24Hours: Int
     public var reviewers: [Reviewer]
+    /// Agreement of double reviews (filled by the review service).
+    public var agreement: Agreement?
+
+    /// Cohen's kappa over the double-reviewed tickets, overall and per reviewer (the pairs they took part in).
+    public struct Agreement: Codable, Equatable, Sendable {
+        public var kappa: Double?
+        public var pairs: Int
+        public var byReviewer: [String: Double?]
+        public var pairsByReviewer: [String: Int]
+
+        public init(pairs: [DoubleReview]) {
+            self.kappa = CohenKappa.kappa(pairs.map { ($0.first, $0.second) })
+            self.pairs = pairs.count
+            var names = Set<String>()
+            for pair in pairs { names.insert(pair.firstBy); names.insert(pair.secondBy) }
+            var byReviewer: [String: Double?] = [:], counts: [String: Int] = [:]
+            for name in names {
+                let theirs = pairs.filter { $0.firstBy == name || $0.secondBy == name }
+                byReviewer[name] = CohenKappa.kappa(theirs.map { ($0.first, $0.second) })
+                counts[name] = theirs.count
+            }
+            self.byReviewer = byReviewer
+            self.pairsByReviewer = counts
+        }
+    }
 
     public init(open: Int, claimed: Int, byTier: [String: Int], byReason: [String: Int], byLanguage: [String: Int], oldestAgeSeconds: Double?,
                 overdue: Int, breachedLast24Hours: Int, reviewers: [Reviewer]) {
@@ -363,8 +403,7 @@ public struct ReviewRules: Sendable {
         hasher.add("audit")
         hasher.add(state.submission.feed)
         hasher.add(state.submission.id)
-        let draw = Double(hasher.value >> 11) / Double(1 << 53)
-        guard draw < rate else { return nil }
+        guard hasher.uniform < rate else { return nil }
         return opening(.audit, state: state, result: result, now: now, auditProbability: min(1, rate))
     }
 
@@ -397,6 +436,15 @@ public struct ReviewRules: Sendable {
                                  relevance: previous.relevance, inputs: inputs)
         result.changed = result.describeChange(from: previous)
         return result
+    }
+
+    /// Whether a ticket is one of the `doubleReviewRate` share decided twice: a deterministic draw from its id.
+    public func needsSecondReview(_ ticket: Int64) -> Bool {
+        guard configuration.doubleReviewRate > 0 else { return false }
+        var hasher = FNV1a64()
+        hasher.add("double-review")
+        hasher.add(String(ticket))
+        return hasher.uniform < configuration.doubleReviewRate
     }
 
     /// An automatic stage after a person's decision records its scores but keeps the person's verdict.

@@ -353,6 +353,14 @@ paths:
                         goldSeen: {type: integer}
                         goldCorrect: {type: integer}
                         goldAccuracy: {type: number}
+                  agreement:
+                    type: object
+                    description: Cohen's kappa of double reviews, overall and per reviewer.
+                    properties:
+                      kappa: {type: number}
+                      pairs: {type: integer}
+                      byReviewer: {type: object, additionalProperties: {type: number}}
+                      pairsByReviewer: {type: object, additionalProperties: {type: integer}}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
   /v1/review/gold:
@@ -509,6 +517,7 @@ paths:
                   label: {type: string}
                   action: {$ref: "#/components/schemas/Action"}
                   reasonCode: {type: string}
+                  outcome: {type: string, enum: [decided, awaiting_second_review, escalated_on_disagreement]}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}

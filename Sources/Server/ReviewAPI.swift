@@ -155,6 +155,9 @@ extension API {
         var label: String
         var action: Action
         var reasonCode: String
+        /// decided; awaiting_second_review (one of two independent reviews: the ticket goes to someone else);
+        /// escalated_on_disagreement (the second review disagreed with the first: tier 2 decides).
+        var outcome: String
     }
 
     struct QueueAnswer: Encodable {

@@ -78,10 +78,12 @@ public struct ReviewService: Sendable {
         let action = try rules.validate(decision, classes: scoring.model.classes)
         let rules = self.rules
         let note = decision.note
-        let decided = try await store.decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now) { state, human in
+        let decided = try await store.decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now,
+                                             secondReview: rules.needsSecondReview(ticket),
+                                             escalationSLAMinutes: configuration.sla(for: [.escalation])) { state, human in
             rules.humanStage(human, state: state, note: note)
         }
-        if decided.ticket.goldLabel == nil { scoring.metrics.decision(stage: .review, action: action) }
+        if decided.ticket.goldLabel == nil, decided.outcome == .decided { scoring.metrics.decision(stage: .review, action: action) }
         return decided
     }
 
@@ -106,7 +108,9 @@ public struct ReviewService: Sendable {
     }
 
     public func stats() async throws -> ReviewStats {
-        try await store.reviewStats(now: now)
+        var stats = try await store.reviewStats(now: now)
+        stats.agreement = ReviewStats.Agreement(pairs: try await store.doubleReviews())
+        return stats
     }
 
     /// Keeps stored priorities within `TicketPriority.refreshStep` of the formula; the scheduler calls it each pass.

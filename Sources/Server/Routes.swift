@@ -280,7 +280,7 @@ public struct Routes: Sendable {
         let decided = try await review.decide(ticket: id, reviewer: key.name, decision: body.decision)
         let action = body.action ?? (body.label == service.engine.configuration.clearLabel ? .allow : .remove)
         return JSON.response(API.DecisionAnswer(ticket: API.TicketSummary(decided.ticket, now: service.clock()), label: body.label, action: action,
-                                                reasonCode: body.reasonCode))
+                                                reasonCode: body.reasonCode, outcome: decided.outcome.rawValue))
     }
 
     @Sendable func release(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {

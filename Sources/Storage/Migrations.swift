@@ -136,6 +136,15 @@ extension SQLiteStore {
                   decided_at REAL,
                   decided_by TEXT,
                   decided_label TEXT,
+                  -- a double review: the first reviewer's decision, hidden until a second reviewer has decided
+                  first_by TEXT,
+                  first_at REAL,
+                  first_label TEXT,
+                  first_action TEXT,
+                  first_code TEXT,
+                  first_note TEXT,
+                  second_by TEXT,
+                  second_label TEXT,
                   CHECK ((lease_holder IS NULL) = (lease_until IS NULL)),
                   CHECK ((status = 'decided') = (decided_at IS NOT NULL))
                 );

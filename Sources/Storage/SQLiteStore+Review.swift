@@ -154,13 +154,14 @@ extension SQLiteStore {
                             let route = languages == nil ? "skill IS ?" : "language IS ? AND skill IS ?"
                             var arguments: [(any DatabaseValueConvertible)?] = [tier.rawValue]
                             if languages != nil { arguments.append(language) }
-                            arguments += [skill, t, request.reviewer]
+                            arguments += [skill, t, request.reviewer, request.reviewer]
                             arguments += request.excluding.map { $0 as (any DatabaseValueConvertible)? }
                             arguments.append(wanted)
                             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                                 SELECT id, priority, lease_holder, lease_until, item FROM ticket
                                 WHERE status = 'open' AND tier = ? AND \(route)
-                                  AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) AND gold_label IS NULL\(exclusion)
+                                  AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) AND gold_label IS NULL
+                                  AND (first_by IS NULL OR first_by != ?)\(exclusion)
                                 ORDER BY priority DESC, id LIMIT ?
                                 """), arguments: StatementArguments(arguments))
                             candidates += rows.map { ($0["priority"], $0["id"], $0["lease_holder"], $0["lease_until"], $0["item"]) }
@@ -253,11 +254,55 @@ extension SQLiteStore {
         }
     }
 
-    public func decide(ticket id: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date,
-                       apply: @escaping @Sendable (ItemState, HumanDecision) -> StageResult) async throws -> DecidedTicket {
+    public func decide(ticket id: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date, secondReview: Bool,
+                       escalationSLAMinutes: Double, apply: @escaping @Sendable (ItemState, HumanDecision) -> StageResult) async throws -> DecidedTicket {
         try await commits.run { db in
             let (row, ticket) = try Self.heldTicket(db, id: id, reviewer: reviewer, version: decision.version, now: now)
             let item: Int64 = row["item"]
+            let firstBy: String? = row["first_by"]
+            if ticket.goldLabel == nil, ticket.tier == .one, secondReview, firstBy == nil {
+                // The first of two independent reviews: kept on the ticket, out of every view, until the second.
+                try db.execute(sql: """
+                    UPDATE ticket SET first_by = ?, first_at = ?, first_label = ?, first_action = ?, first_code = ?, first_note = ?,
+                      lease_holder = NULL, lease_until = NULL, version = version + 1 WHERE id = ?
+                    """, arguments: [reviewer, now.timeIntervalSince1970, decision.label, action.rawValue, decision.reasonCode, decision.note, id])
+                guard let state = try Self.view(db, id: id)?.item else { throw StoreError.corruptRow("ticket \(id) points at no item") }
+                return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: .awaitingSecondReview)
+            }
+            if let firstBy, let firstLabel: String = row["first_label"], (row["second_by"] as String?) == nil {
+                // The second review: now the first becomes part of the history and a label, at its own time.
+                let firstAt = Date(timeIntervalSince1970: row["first_at"])
+                guard let state = try Self.view(db, id: id)?.item else { throw StoreError.corruptRow("ticket \(id) points at no item") }
+                try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: firstAt, by: firstBy, tier: .one, label: firstLabel,
+                                                     action: (row["first_action"] as String?).flatMap(Action.init(rawValue:)), reasonCode: row["first_code"],
+                                                     note: row["first_note"]), ticket: id, item: item)
+                _ = try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: firstLabel, source: "review",
+                                                         by: firstBy, at: firstAt, tier: 1, modelLabel: state.current.label,
+                                                         modelProbability: state.current.probabilities[state.current.label],
+                                                         modelVersion: state.current.modelVersion))
+                try db.execute(sql: "UPDATE ticket SET second_by = ?, second_label = ? WHERE id = ?", arguments: [reviewer, decision.label, id])
+                if firstLabel != decision.label {
+                    // They disagree: both judgements are labels, and tier 2 settles it with both in the history.
+                    try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: now, by: reviewer, tier: .one, label: decision.label, action: action,
+                                                         reasonCode: decision.reasonCode, note: decision.note), ticket: id, item: item)
+                    _ = try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: decision.label, source: "review",
+                                                             by: reviewer, at: now, tier: 1, modelLabel: state.current.label,
+                                                             modelProbability: state.current.probabilities[state.current.label],
+                                                             modelVersion: state.current.modelVersion))
+                    let note = "two reviewers disagreed: \(firstBy) said \(firstLabel), \(reviewer) said \(decision.label)"
+                    var escalated = ticket
+                    escalated.reasons.insert(.escalation)
+                    escalated.tier = .two
+                    escalated.dueAt = max(ticket.openedAt, min(ticket.dueAt, now.addingTimeInterval(escalationSLAMinutes * 60)))
+                    try db.execute(sql: """
+                        UPDATE ticket SET tier = 2, reasons = ?, due_at = ?, note = ?, lease_holder = NULL, lease_until = NULL, priority = ?, refresh_at = ?,
+                          version = version + 1 WHERE id = ?
+                        """, arguments: [TicketReason.bits(escalated.reasons), escalated.dueAt.timeIntervalSince1970, note, escalated.priority(at: now),
+                                         TicketPriority.nextRefresh(openedAt: escalated.openedAt, dueAt: escalated.dueAt, after: now).timeIntervalSince1970, id])
+                    try Self.appendEvent(db, TicketEvent(ticket: id, kind: .escalated, at: now, reason: .escalation, tier: .two, note: note), ticket: id, item: item)
+                    return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: .escalatedOnDisagreement)
+                }
+            }
             try db.execute(sql: """
                 UPDATE ticket SET status = 'decided', decided_at = ?, decided_by = ?, decided_label = ?, lease_holder = NULL, lease_until = NULL,
                   version = version + 1 WHERE id = ?
@@ -292,6 +337,14 @@ extension SQLiteStore {
             state.current = result
             state.reviewed = human
             return DecidedTicket(ticket: decided, item: state)
+        }
+    }
+
+    public func doubleReviews() async throws -> [DoubleReview] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT first_by, first_label, second_by, second_label FROM ticket WHERE second_by IS NOT NULL ORDER BY id
+                """).map { DoubleReview(firstBy: $0["first_by"], first: $0["first_label"], secondBy: $0["second_by"], second: $0["second_label"]) }
         }
     }
 

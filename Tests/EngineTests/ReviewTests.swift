@@ -190,4 +190,18 @@ import Testing
         #expect(later.probabilities == s.current.probabilities)
         #expect(rules.keepingHumanDecision(s.current, nil) == s.current)
     }
+
+    @Test func aConfiguredShareOfTicketsIsReviewedTwiceDrawnFromTheirIds() {
+        var configuration = ReviewConfiguration()
+        configuration.doubleReviewRate = 0.05
+        let rules = ReviewRules(configuration: configuration)
+        let chosen = (1...10_000).filter { rules.needsSecondReview(Int64($0)) }
+        #expect((430...570).contains(chosen.count))
+        // Spread out, not in runs of neighbouring ids.
+        let neighbours = zip(chosen, chosen.dropFirst()).filter { $1 == $0 + 1 }.count
+        #expect(neighbours < chosen.count / 5)
+        #expect(chosen.allSatisfy { rules.needsSecondReview(Int64($0)) })
+        configuration.doubleReviewRate = 0
+        #expect(!(1...1_000).contains { ReviewRules(configuration: configuration).needsSecondReview(Int64($0)) })
+    }
 }

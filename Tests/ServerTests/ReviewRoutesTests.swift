@@ -234,6 +234,36 @@ extension SQLiteStore {
     }
 }
 
+@Suite struct DoubleReviewRouteTests {
+    @Test func doubleReviewsReportCohensKappaInTheStats() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.auditRates = [:]
+        configuration.engine.review.doubleReviewRate = 1
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0]]])).status == .ok)
+        for id in ["a", "b"] { #expect(try await h.post("/v1/items", json(["id": id, "text": "free cash prize \(id)"])).status == .created) }
+        let firsts = try await h.post("/v1/review/claim", as: .moderator, json(["count": 2])).json["tickets"] as? [[String: Any]] ?? []
+        let ids = firsts.compactMap { ($0["ticket"] as? [String: Any])?["id"] as? Int }
+        #expect(ids.count == 2)
+        for id in ids {
+            let first = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"]))
+            #expect(first.json["outcome"] as? String == "awaiting_second_review")
+        }
+        #expect((try await h.post("/v1/review/claim", as: .moderator, json(["count": 2])).json["tickets"] as? [Any])?.isEmpty == true)
+        _ = try await h.post("/v1/review/claim", as: .admin, json(["count": 2]))
+        let agree = try await h.send(.post, "/v1/review/tickets/\(ids[0])/decision", as: .admin, body: json(["label": "spam", "reasonCode": "spam"]))
+        #expect(agree.json["outcome"] as? String == "decided")
+        let split = try await h.send(.post, "/v1/review/tickets/\(ids[1])/decision", as: .admin, body: json(["label": "clear", "reasonCode": "not_violating"]))
+        #expect(split.json["outcome"] as? String == "escalated_on_disagreement")
+        let agreement = try await h.send(.get, "/v1/review/stats", as: .moderator).json["agreement"] as? [String: Any] ?? [:]
+        #expect(agreement["pairs"] as? Int == 2)
+        // (spam, spam) and (spam, clear): p_o = 0.5, p_e = 1 · 0.5 = 0.5, κ = 0.
+        #expect(agreement["kappa"] as? Double == 0)
+        #expect((agreement["pairsByReviewer"] as? [String: Int]) == ["test-moderator": 2, "test-admin": 2])
+    }
+}
+
 @Suite struct ReviewConfigurationTests {
     func load(_ json: String) throws -> ServerConfiguration {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-review-config-\(UUID().uuidString).json")

@@ -404,3 +404,55 @@ extension SQLiteStore {
         }
     }
 }
+
+@Suite struct DoubleReviewStoreTests {
+    func decide(_ store: SQLiteStore, _ ticket: Int64, by reviewer: String, _ label: String) async throws -> DecidedTicket {
+        try await store.decide(ticket: ticket, reviewer: reviewer, decision: TicketDecision(label: label, reasonCode: "other"),
+                               action: label == "clear" ? .allow : .remove, now: t0.addingTimeInterval(60), secondReview: true,
+                               escalationSLAMinutes: 120, apply: Items.apply)
+    }
+
+    @Test func twoAgreeingReviewsDecideTheItemAndTheFirstStaysHiddenUntilTheSecond() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let pending = try await decide(store, first.ticket.id, by: "ann", "spam")
+        #expect(pending.outcome == .awaitingSecondReview)
+        #expect(pending.ticket.status == .open && pending.ticket.lease == nil)
+        #expect(pending.item.reviewed == nil)
+        // Not back to the same reviewer; the next one sees no trace of the first decision.
+        #expect(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false).isEmpty)
+        let second = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(90), leaseSeconds: 300, gold: false)[0]
+        #expect(!second.history.contains { if case let .ticket(e) = $0 { e.kind == .decided } else { false } })
+        #expect(try await store.labelCount() == 0)
+        let settled = try await store.decide(ticket: second.ticket.id, reviewer: "bob", decision: TicketDecision(label: "spam", reasonCode: "spam"),
+                                             action: .remove, now: t0.addingTimeInterval(120), secondReview: true, escalationSLAMinutes: 120, apply: Items.apply)
+        #expect(settled.outcome == .decided && settled.ticket.status == .decided)
+        #expect(settled.item.reviewed?.by == "bob")
+        #expect(try await store.labelCount() == 2)
+        let decisions = try await store.history(feed: "default", id: "a")!.compactMap { entry -> String? in
+            if case let .ticket(e) = entry, e.kind == .decided { return e.by } else { return nil }
+        }
+        #expect(decisions == ["ann", "bob"])
+        #expect(try await store.doubleReviews() == [DoubleReview(firstBy: "ann", first: "spam", secondBy: "bob", second: "spam")])
+    }
+
+    @Test func disagreementGoesToTierTwoWithBothJudgements() async throws {
+        let store = try SQLiteStore()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let id = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0].ticket.id
+        _ = try await decide(store, id, by: "ann", "spam")
+        _ = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, leaseSeconds: 300, gold: false)
+        let split = try await decide(store, id, by: "bob", "clear")
+        #expect(split.outcome == .escalatedOnDisagreement)
+        #expect(split.ticket.tier == .two && split.ticket.status == .open && split.ticket.reasons.contains(.escalation))
+        #expect(split.ticket.note == "two reviewers disagreed: ann said spam, bob said clear")
+        #expect(split.item.reviewed == nil)
+        #expect(try await store.labelCount() == 2)
+        // Tier 2 decides once, whatever the double-review setting.
+        _ = try await store.claim(ClaimRequest(reviewer: "sam", tiers: [.two]), now: t0, leaseSeconds: 300, gold: false)
+        let final = try await decide(store, id, by: "sam", "clear")
+        #expect(final.outcome == .decided && final.item.reviewed?.tier == .two)
+        #expect(try await store.doubleReviews() == [DoubleReview(firstBy: "ann", first: "spam", secondBy: "bob", second: "clear")])
+    }
+}
