@@ -321,11 +321,15 @@ final class ReviewSession {
                     continue
                 }
                 let note = self.note
+                var outcome = "decided"
                 if await attempt({
-                    _ = try await self.client.decide(ticket: card.ticket.id, label: label, reasonCode: code, note: note, version: card.ticket.version)
+                    let answer = try await self.client.decide(ticket: card.ticket.id, label: label, reasonCode: code, note: note, version: card.ticket.version)
+                    outcome = ((try? JSONSerialization.jsonObject(with: answer)) as? [String: Any])?["outcome"] as? String ?? "decided"
                 }) {
                     decided += 1
-                    terminal.line(terminal.styled("✓ Ticket \(card.ticket.id): \(label) (\(code)).", .green))
+                    let after = outcome == "awaiting_second_review" ? " A second reviewer will judge it independently."
+                        : outcome == "escalated_on_disagreement" ? " It disagreed with an earlier review, so tier 2 decides." : ""
+                    terminal.line(terminal.styled("✓ Ticket \(card.ticket.id): \(label) (\(code)).\(after)", .green))
                     current = nil
                     try await next()
                 }
