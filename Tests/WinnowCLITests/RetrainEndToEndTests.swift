@@ -32,16 +32,11 @@ import Testing
         let dir = try EndToEndTests.folder()
         let database = dir + "/w.sqlite"
         let store = try SQLiteStore(path: database)
-        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
-        let engine = ScoringEngine()
-        let policy = Policy.standard(feed: "default", classes: ["clear", "spam"])
+        let t0 = StoredItems.t0
         var labels: [LabelRecord] = []
         for i in 0..<60 {
             let harmful = i % 2 == 0
-            let item = ItemSubmission(id: "i\(i)", text: harmful ? "win a free prize, call now \(i)" : "see you at lunch on day \(i)", createdAt: t0)
-            let score = TextScore(classes: ["clear", "spam"], probabilities: [0.5, 0.5], evidence: 1, reasons: [], modelVersion: "m")
-            _ = try await store.createItems([NewItem(submission: item, receivedAt: t0, createdAt: t0,
-                                                     result: engine.creation(item, text: score, policy: policy, receivedAt: t0), nextRescore: nil)])
+            try await StoredItems.add(store, id: "i\(i)", text: harmful ? "win a free prize, call now \(i)" : "see you at lunch on day \(i)")
             // A wrong tier-1 label, overruled by tier 2: training must see the tier-2 one.
             labels.append(LabelRecord(feed: "default", itemID: "i\(i)", label: harmful ? "clear" : "spam", source: "review", by: "junior", at: t0))
             labels.append(LabelRecord(feed: "default", itemID: "i\(i)", label: harmful ? "spam" : "clear", source: "review", by: "senior", at: t0, tier: 2))
@@ -57,5 +52,17 @@ import Testing
         let scored = try EndToEndTests.run(["score", "--model", out, "win a free prize, call now"])
         #expect(scored.stdout.hasPrefix("spam"), "\(scored.stdout)")
         #expect(try EndToEndTests.run(["train", "--from-store", "--database", dir + "/none.sqlite", "--out", out]).stderr.contains("No database at"))
+    }
+}
+
+/// Items stored straight through the store, with a neutral stage-1 result (no text model needed).
+enum StoredItems {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func add(_ store: SQLiteStore, id: String, text: String) async throws {
+        let item = ItemSubmission(id: id, text: text, createdAt: t0)
+        let score = TextScore(classes: ["clear", "spam"], probabilities: [0.5, 0.5], evidence: 1, reasons: [], modelVersion: "m")
+        let result = ScoringEngine().creation(item, text: score, policy: Policy.standard(feed: "default", classes: ["clear", "spam"]), receivedAt: t0)
+        _ = try await store.createItems([NewItem(submission: item, receivedAt: t0, createdAt: t0, result: result, nextRescore: nil)])
     }
 }

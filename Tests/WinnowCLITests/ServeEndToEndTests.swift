@@ -149,16 +149,11 @@ import FoundationNetworking
         let dir = try EndToEndTests.folder()
         let database = dir + "/w.sqlite"
         let store = try SQLiteStore(path: database)
-        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
-        let engine = ScoringEngine()
-        let policy = Policy.standard(feed: "default", classes: ["clear", "spam"])
+        let t0 = StoredItems.t0
         func add(_ n: Range<Int>, labelled: Bool) async throws {
             for i in n {
                 let harmful = i % 3 == 0
-                let item = ItemSubmission(id: "i\(i)", text: harmful ? "free prize call now \(i)" : "see you at lunch \(i)", createdAt: t0)
-                let score = TextScore(classes: ["clear", "spam"], probabilities: [0.5, 0.5], evidence: 1, reasons: [], modelVersion: "m")
-                _ = try await store.createItems([NewItem(submission: item, receivedAt: t0, createdAt: t0,
-                                                         result: engine.creation(item, text: score, policy: policy, receivedAt: t0), nextRescore: nil)])
+                try await StoredItems.add(store, id: "i\(i)", text: harmful ? "free prize call now \(i)" : "see you at lunch \(i)")
                 let counters = Engagement(views: 100 + i, likes: harmful ? 1 : 10, reports: harmful ? 5 : 0)
                 _ = try await store.recordEngagement(feed: "default", id: "i\(i)", snapshot: EngagementSnapshot(at: t0.addingTimeInterval(3600), counters: counters)) { _ in nil }
                 if labelled {
