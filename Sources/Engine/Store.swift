@@ -250,6 +250,49 @@ public struct ResolvedLabel: Sendable, Equatable {
     }
 }
 
+/// A model version in the registry: its file, its card and its header (metrics, parent, training data).
+public struct ModelVersionRecord: Codable, Equatable, Sendable {
+    public var version: String
+    /// The registry's copy of the model file.
+    public var file: String
+    public var kind: String
+    public var classes: [String]
+    public var parent: String?
+    public var card: String
+    public var registeredBy: String
+    public var registeredAt: Date
+
+    public init(version: String, file: String, kind: String, classes: [String], parent: String?, card: String, registeredBy: String, registeredAt: Date) {
+        self.version = version
+        self.file = file
+        self.kind = kind
+        self.classes = classes
+        self.parent = parent
+        self.card = card
+        self.registeredBy = registeredBy
+        self.registeredAt = registeredAt
+    }
+}
+
+/// A change of the active model: a promotion, or a rollback to the model active before the last change.
+public struct ModelPromotion: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case promote, rollback }
+    public var version: String
+    /// The version active before this change (what a rollback returns to).
+    public var previous: String
+    public var kind: Kind
+    public var by: String
+    public var at: Date
+
+    public init(version: String, previous: String, kind: Kind, by: String, at: Date) {
+        self.version = version
+        self.previous = previous
+        self.kind = kind
+        self.by = by
+        self.at = at
+    }
+}
+
 /// Where Winnow keeps its state. Each method is one transaction: a method that returns has committed.
 ///
 /// The engine's decisions run inside the store's transaction as closures (`decide`), so that reading an item's
@@ -345,6 +388,14 @@ public protocol Store: Sendable {
     func auditSamples() async throws -> [AuditSample]
     /// Marks a stored item as gold with its known label; false for an unknown item.
     func addGold(feed: String, id: String, label: String, by: String, at: Date) async throws -> Bool
+
+    // The model registry
+    /// Records a model version; false if the version is registered already.
+    func registerModel(_ record: ModelVersionRecord) async throws -> Bool
+    func modelVersions() async throws -> [ModelVersionRecord]
+    func recordPromotion(_ promotion: ModelPromotion) async throws
+    /// Every change of the active model, oldest first.
+    func promotions() async throws -> [ModelPromotion]
 
     /// Throws unless the store can write now.
     func checkWritable() async throws

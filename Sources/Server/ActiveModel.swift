@@ -55,6 +55,8 @@ public final class ActiveModel: Sendable {
     }
 
     public var version: String { current.withLock { $0.version } }
+    /// The model in use now.
+    public var textModel: TextClassifier { current.withLock { $0.model } }
     public var classes: [String] { current.withLock { $0.model.classes } }
 
     /// Replaces the model; requests already running finish with the old one.

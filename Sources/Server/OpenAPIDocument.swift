@@ -385,6 +385,55 @@ paths:
         "404": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
+  /v1/models:
+    get:
+      summary: The model registry, the active version and every change of it (role admin)
+      responses:
+        "200":
+          description: The registry.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  active: {type: string}
+                  versions: {type: array, items: {$ref: "#/components/schemas/ModelVersion"}}
+                  history:
+                    type: array
+                    items: {type: object, properties: {version: {type: string}, previous: {type: string}, kind: {type: string, enum: [promote, rollback]}, by: {type: string}, at: {type: string, format: date-time}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+    post:
+      summary: Register a model file (the body); its version comes from its header (role admin)
+      requestBody:
+        required: true
+        content: {application/octet-stream: {schema: {type: string, format: binary}}}
+      responses:
+        "201": {description: Registered (or registered before with the same bytes)., content: {application/json: {schema: {$ref: "#/components/schemas/ModelAnswer"}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+        "422": {$ref: "#/components/responses/Error"}
+  /v1/models/{version}/promote:
+    post:
+      summary: Make a registered version the active model, at once, without stopping (role admin)
+      parameters: [{name: version, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: Promoted., content: {application/json: {schema: {$ref: "#/components/schemas/ModelAnswer"}}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+  /v1/models/rollback:
+    post:
+      summary: Return to the model active before the last promotion or rollback (role admin)
+      responses:
+        "200": {description: Rolled back., content: {application/json: {schema: {$ref: "#/components/schemas/ModelAnswer"}}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
   /v1/labels:
     get:
       summary: Every human judgement, oldest first, withdrawn ones included (role admin)
@@ -691,6 +740,22 @@ components:
               remove: {type: number, minimum: 0, maximum: 1}
         reviewThinRemovals: {type: boolean, default: true}
         relevance: {$ref: "#/components/schemas/RelevanceProfile"}
+    ModelVersion:
+      type: object
+      properties:
+        version: {type: string}
+        kind: {type: string}
+        classes: {type: array, items: {type: string}}
+        parent: {type: string}
+        registeredBy: {type: string}
+        registeredAt: {type: string, format: date-time}
+        active: {type: boolean}
+        card: {type: string, description: "The model card (Markdown)."}
+    ModelAnswer:
+      type: object
+      properties:
+        active: {type: string}
+        model: {$ref: "#/components/schemas/ModelVersion"}
     Label:
       type: object
       properties:

@@ -16,11 +16,13 @@ public struct RouteSpec: Hashable, Sendable, CustomStringConvertible {
 public struct Routes: Sendable {
     let service: ScoringService
     let review: ReviewService
+    let registry: ModelRegistry
     let configuration: ServerConfiguration
 
     public init(service: ScoringService, configuration: ServerConfiguration, review: ReviewService? = nil) {
         self.service = service
         self.review = review ?? ReviewService(scoring: service)
+        self.registry = ModelRegistry(scoring: service, directory: configuration.registry)
         self.configuration = configuration
     }
 
@@ -52,6 +54,10 @@ public struct Routes: Sendable {
         add(.get, "/v1/review/stats", reviewStats)
         add(.post, "/v1/review/gold", addGold)
         add(.get, "/v1/stats", auditStats)
+        add(.get, "/v1/models", listModels)
+        add(.post, "/v1/models", registerModel)
+        add(.post, "/v1/models/{version}/promote", promoteModel)
+        add(.post, "/v1/models/rollback", rollbackModel)
         add(.get, "/v1/labels", listLabels)
         add(.post, "/v1/labels", importLabels)
         add(.post, "/v1/labels/{id}/withdraw", withdrawLabel)

@@ -13,6 +13,8 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var database = "winnow.sqlite"
     /// The text model. Default models/default.winnow.
     public var model = "models/default.winnow"
+    /// The folder where the model registry keeps each registered version's file.
+    public var registry = "models/registry"
     /// Largest request body, in bytes. Default 1 MiB.
     public var maxBodyBytes = 1 << 20
     /// Largest body of `POST /v1/items:batch`. Default 8 MiB.

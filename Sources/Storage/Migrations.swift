@@ -193,6 +193,24 @@ extension SQLiteStore {
                 ALTER TABLE label ADD COLUMN withdrawn_by TEXT;
                 ALTER TABLE label ADD COLUMN replaces INTEGER REFERENCES label(id);
                 CREATE INDEX label_at ON label(at);
+                CREATE TABLE model_version (
+                  version TEXT PRIMARY KEY CHECK (length(version) >= 1),
+                  file TEXT NOT NULL,
+                  kind TEXT NOT NULL,
+                  classes TEXT NOT NULL,
+                  parent TEXT,
+                  card TEXT NOT NULL,
+                  registered_by TEXT NOT NULL,
+                  registered_at REAL NOT NULL
+                );
+                CREATE TABLE model_promotion (
+                  id INTEGER PRIMARY KEY,
+                  version TEXT NOT NULL REFERENCES model_version(version),
+                  previous TEXT NOT NULL,
+                  kind TEXT NOT NULL CHECK (kind IN ('promote', 'rollback')),
+                  by TEXT NOT NULL,
+                  at REAL NOT NULL
+                );
                 CREATE TABLE gold (
                   item INTEGER PRIMARY KEY REFERENCES item(id) ON DELETE CASCADE,
                   label TEXT NOT NULL CHECK (length(label) >= 1),

@@ -79,13 +79,19 @@ struct WinnowClient: Sendable {
     /// Sends a request and returns the JSON body of a 2xx answer.
     /// - Throws: `ClientError` for every other outcome.
     func send(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Data {
+        try await send(method, path, data: try body.map { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) },
+                       contentType: "application/json")
+    }
+
+    /// Sends `data` as the body (a model file, say) with its content type.
+    func send(_ method: String, _ path: String, data: Data?, contentType: String) async throws -> Data {
         var request = URLRequest(url: URL(string: base.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path)!)
         request.httpMethod = method
-        request.timeoutInterval = 30
+        request.timeoutInterval = 60
         request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
-        if let body {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        if let data {
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+            request.httpBody = data
         }
         let (data, status): (Data, Int) = try await withCheckedThrowingContinuation { continuation in
             URLSession.shared.dataTask(with: request) { data, response, error in

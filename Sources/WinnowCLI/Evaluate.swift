@@ -155,8 +155,90 @@ struct Evaluate: ParsableCommand {
 
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Look at model files.",
-        subcommands: [Inspect.self])
+        abstract: "Look at model files, and manage the running server's model registry (admin key).",
+        discussion: """
+              winnow models inspect models/default.winnow
+              winnow models register models/candidate.winnow --url http://127.0.0.1:8080 --key wnw_…
+              winnow models promote candidate@20261126T090000Z
+              winnow models rollback
+              winnow models list
+            """,
+        subcommands: [Inspect.self, ListVersions.self, Register.self, Promote.self, Rollback.self])
+
+    struct Answer: Decodable {
+        struct Version: Decodable {
+            var version: String
+            var kind: String
+            var parent: String?
+            var registeredAt: Date
+            var active: Bool
+        }
+        var active: String
+        var model: Version
+    }
+
+    struct ListVersions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The registered versions; the active one is marked.",
+                                                        discussion: "  winnow models list [--json]")
+        @OptionGroup var server: ClientOptions
+        @Flag(help: "Print the server's JSON.") var json = false
+
+        struct Page: Decodable {
+            var active: String
+            var versions: [Answer.Version]
+        }
+
+        func run() async throws {
+            let client = try server.client()
+            let data = try await client.send("GET", "/v1/models")
+            if json { print(String(decoding: data, as: UTF8.self)); return }
+            let page = try client.decode(Page.self, data)
+            print("Active: \(Terminal.visible(page.active))")
+            for v in page.versions {
+                print("\(v.active ? "*" : " ") \(pad(Terminal.visible(v.version), 40)) \(pad(v.kind, 14)) parent \(Terminal.visible(v.parent ?? "-"))")
+            }
+        }
+    }
+
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Upload a model file into the server's registry (it is checked first).",
+                                                        discussion: "  winnow models register models/candidate.winnow")
+        @OptionGroup var server: ClientOptions
+        @Argument(help: "The model file (.winnow).") var file: String
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw CommandError("Cannot read \(file); check the path.") }
+            let client = try server.client()
+            let answer = try client.decode(Answer.self, try await client.send("POST", "/v1/models", data: data, contentType: "application/octet-stream"))
+            print("Registered \(Terminal.visible(answer.model.version)) (active: \(Terminal.visible(answer.active))). Promote it with 'winnow models promote \(answer.model.version)'.")
+        }
+    }
+
+    struct Promote: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a registered version the server's active model, without stopping it.",
+                                                        discussion: "  winnow models promote candidate@20261126T090000Z")
+        @OptionGroup var server: ClientOptions
+        @Argument(help: "The version (see 'winnow models list').") var version: String
+
+        func run() async throws {
+            let client = try server.client()
+            let path = version.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? version
+            let answer = try client.decode(Answer.self, try await client.send("POST", "/v1/models/\(path)/promote"))
+            print("Active model: \(Terminal.visible(answer.active)).")
+        }
+    }
+
+    struct Rollback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Return to the model active before the last promotion or rollback.",
+                                                        discussion: "  winnow models rollback")
+        @OptionGroup var server: ClientOptions
+
+        func run() async throws {
+            let client = try server.client()
+            let answer = try client.decode(Answer.self, try await client.send("POST", "/v1/models/rollback"))
+            print("Active model: \(Terminal.visible(answer.active)).")
+        }
+    }
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -177,47 +259,5 @@ struct Models: ParsableCommand {
             }
             print(ModelCard.render(model.header, file: file))
         }
-    }
-}
-
-/// A model header as a readable card (Markdown).
-enum ModelCard {
-    static func render(_ h: ModelHeader, file: String) -> String {
-        var lines: [String] = []
-        lines.append("# Model \(h.modelVersion)")
-        lines.append("")
-        lines.append("- file: \(file)")
-        lines.append("- kind: \(h.kind.rawValue)")
-        lines.append("- created: \(h.created)")
-        lines.append("- parent: \(h.parentVersion ?? "none")")
-        lines.append("- classes: \(zip(h.classes, h.training.classCounts).map { "\($0) (\($1) examples)" }.joined(separator: ", "))")
-        lines.append("- scores only when every class has at least \(h.minExamplesPerClass) examples")
-        let f = h.featurizer
-        lines.append("- features: featurizer v\(f.version), word 1-\(f.wordNgramMax) grams, "
-            + (f.charNgramMax > 0 ? "char \(f.charNgramMin)-\(f.charNgramMax) grams, " : "")
-            + "2^\(f.bucketBits) buckets, seed \(f.seed), repeats capped at \(f.maxRepeat)")
-        if let nb = h.naiveBayes { lines.append("- naive Bayes: alpha \(nb.alpha)\(nb.complement ? ", complement" : "")") }
-        if let lr = h.logistic {
-            lines.append("- logistic: C \(lr.c), class weights \(lr.classWeight.rawValue), tolerance \(lr.tolerance), at most \(lr.maxIterations) iterations")
-        }
-        lines.append("- calibration: \(h.calibration.method), T = \(format(h.calibration.temperature, 4)) on \(h.calibration.heldOutExamples) held-out examples")
-        lines.append("- evidence: full at \(h.evidenceTarget) known word features; probabilities shrink toward the prior below it")
-        lines.append("")
-        lines.append("## Training data")
-        lines.append("- sources: \(h.training.sources.joined(separator: ", "))")
-        lines.append("- examples: \(h.training.examples); digest (FNV-1a 64): \(h.training.digest)")
-        if !h.training.labelMap.isEmpty {
-            lines.append("- label map: \(h.training.labelMap.sorted { $0.key < $1.key }.map { "\($0.key)→\($0.value)" }.joined(separator: ", "))")
-        }
-        lines.append("- held-out fraction \(h.training.holdoutFraction), seed \(h.training.seed); training took \(format(h.training.seconds, 2)) s"
-            + (h.training.iterations.map { ", \($0) L-BFGS iterations" } ?? "")
-            + (h.training.converged.map { $0 ? " (converged)" : " (iteration limit)" } ?? ""))
-        if let m = h.heldOutMetrics {
-            lines.append("")
-            lines.append("## Held-out metrics (\(m.examples) examples)")
-            lines.append("- accuracy \(format(m.accuracy)), macro-F1 \(format(m.macroF1)), ECE \(format(m.expectedCalibrationError)), log-loss \(format(m.logLoss))")
-            lines.append("- F1 per class: \(m.f1.sorted { $0.key < $1.key }.map { "\($0.key) \(format($0.value))" }.joined(separator: ", "))")
-        }
-        return lines.joined(separator: "\n")
     }
 }

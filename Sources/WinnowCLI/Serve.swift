@@ -56,6 +56,14 @@ struct ServerOptions: ParsableArguments {
         }
         let service = ScoringService(store: store, engine: ScoringEngine(configuration: configuration.engine), model: model, metrics: metrics)
         try await service.start()
+        // A model promoted through the registry stays active across restarts.
+        do {
+            if let restored = try await ModelRegistry(scoring: service, directory: configuration.registry).restoreActive() {
+                FileHandle.standardError.write(Data("Using the registry's active model \(restored) (promoted earlier) instead of \(configuration.model).\n".utf8))
+            }
+        } catch {
+            throw CommandError("The registry's active model cannot be loaded (\(error)). Roll back with 'winnow models rollback', or restore the file.")
+        }
         return service
     }
 }

@@ -1,0 +1,113 @@
+import Engine
+import Foundation
+import Learning
+
+/// Why the registry refused.
+public enum RegistryError: Error, Equatable, CustomStringConvertible {
+    case unknownVersion(String)
+    case classesDiffer(version: String, candidate: [String], active: [String])
+    case nothingToRollBack
+    case versionTaken(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownVersion(v): return "No model version '\(v)' in the registry. GET /v1/models lists them; register a file with POST /v1/models."
+        case let .classesDiffer(v, candidate, active):
+            return "Model \(v) has the classes \(candidate.joined(separator: ", ")), the active model \(active.joined(separator: ", ")); policies and labels name classes, so a model with other classes cannot be promoted in place."
+        case .nothingToRollBack: return "No promotion to roll back: the active model is the one the server started with."
+        case let .versionTaken(v): return "A different model file is registered as '\(v)'; train with another --name."
+        }
+    }
+}
+
+/// The model registry: every registered version keeps its file (copied into `directory`), its card, its classes and
+/// its parent; promotion swaps the model inside the running server at once (a request is scored entirely by the old
+/// model or entirely by the new), and a rollback returns to the model active before the last change.
+public struct ModelRegistry: Sendable {
+    public let scoring: ScoringService
+    public let directory: String
+
+    public init(scoring: ScoringService, directory: String) {
+        self.scoring = scoring
+        self.directory = directory
+    }
+
+    var store: any Store { scoring.store }
+
+    /// The registry file of `version` (characters outside [A-Za-z0-9._@-] become "_").
+    func path(for version: String) -> String {
+        let safe = String(version.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._@-".contains($0)) ? $0 : "_" })
+        return (directory as NSString).appendingPathComponent(safe + ".winnow")
+    }
+
+    /// Checks and stores a model file; registering the same file again changes nothing.
+    /// - Throws: `ValidationError` (field `body`) for a file that is not a usable model; `RegistryError.versionTaken`.
+    public func register(_ bytes: [UInt8], by: String) async throws -> ModelVersionRecord {
+        let model: TextClassifier
+        do {
+            model = try TextClassifier(serialized: bytes)
+            try model.checkTrained()
+        } catch {
+            throw ValidationError(field: "body", "not a usable model file: \(error)")
+        }
+        return try await register(model, bytes: bytes, by: by)
+    }
+
+    func register(_ model: TextClassifier, bytes: [UInt8], by: String) async throws -> ModelVersionRecord {
+        let version = model.header.modelVersion
+        let file = path(for: version)
+        if let existing = try await store.modelVersions().first(where: { $0.version == version }) {
+            guard FileManager.default.contents(atPath: existing.file).map({ [UInt8]($0) == bytes }) ?? false else {
+                throw RegistryError.versionTaken(version)
+            }
+            return existing
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let temporary = file + ".\(getpid()).tmp"
+        try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, file) == 0 else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw ConfigurationError("Cannot move the model into the registry at \(file) (errno \(errno)); check that \(directory) is writable.")
+        }
+        let record = ModelVersionRecord(version: version, file: file, kind: model.kind.rawValue, classes: model.classes, parent: model.header.parentVersion,
+                                        card: ModelCard.render(model.header, file: file), registeredBy: by, registeredAt: scoring.clock())
+        _ = try await store.registerModel(record)
+        return record
+    }
+
+    public func versions() async throws -> [ModelVersionRecord] {
+        try await store.modelVersions()
+    }
+
+    /// Makes `version` the active model. The model it replaces is registered first, so a rollback can return to it.
+    @discardableResult
+    public func promote(_ version: String, by: String, kind: ModelPromotion.Kind = .promote) async throws -> ModelVersionRecord {
+        guard let record = try await store.modelVersions().first(where: { $0.version == version }) else { throw RegistryError.unknownVersion(version) }
+        let model = try ActiveModel.load(record.file)
+        let active = scoring.model.textModel
+        guard model.classes == active.classes else {
+            throw RegistryError.classesDiffer(version: version, candidate: model.classes, active: active.classes)
+        }
+        _ = try await register(active, bytes: try active.serialized(), by: by)
+        try scoring.model.replace(with: model)
+        scoring.metrics.activeModel(version: record.version)
+        try await store.recordPromotion(ModelPromotion(version: record.version, previous: active.header.modelVersion, kind: kind, by: by, at: scoring.clock()))
+        return record
+    }
+
+    /// Returns to the model that was active before the last promotion or rollback.
+    @discardableResult
+    public func rollback(by: String) async throws -> ModelVersionRecord {
+        guard let last = try await store.promotions().last else { throw RegistryError.nothingToRollBack }
+        return try await promote(last.previous, by: by, kind: .rollback)
+    }
+
+    /// At start: makes the registry's active version (the last change) the server's model, when there is one; returns it.
+    public func restoreActive() async throws -> String? {
+        guard let last = try await store.promotions().last, last.version != scoring.model.version,
+              let record = try await store.modelVersions().first(where: { $0.version == last.version }) else { return nil }
+        try scoring.model.replace(with: try ActiveModel.load(record.file))
+        scoring.metrics.activeModel(version: record.version)
+        return record.version
+    }
+}

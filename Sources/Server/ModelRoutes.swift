@@ -1,0 +1,84 @@
+import Engine
+import Foundation
+import Hummingbird
+import NIOCore
+
+extension API {
+    struct ModelVersion: Encodable {
+        var version: String
+        var kind: String
+        var classes: [String]
+        var parent: String?
+        var registeredBy: String
+        var registeredAt: Date
+        var active: Bool
+        var card: String
+
+        init(_ r: ModelVersionRecord, active: String) {
+            version = r.version; kind = r.kind; classes = r.classes; parent = r.parent; registeredBy = r.registeredBy
+            registeredAt = r.registeredAt; self.active = r.version == active; card = r.card
+        }
+    }
+
+    struct ModelList: Encodable {
+        var active: String
+        var versions: [ModelVersion]
+        var history: [ModelPromotion]
+    }
+
+    struct ModelAnswer: Encodable {
+        var active: String
+        var model: ModelVersion
+    }
+}
+
+/// `/v1/models` (role admin): the registry, promotion and rollback.
+extension Routes {
+    static let maxModelBytes = 256 << 20
+
+    func registryError(_ error: RegistryError) -> APIError {
+        switch error {
+        case .unknownVersion: return APIError(.notFound, code: "not_found", error.description)
+        case .classesDiffer, .nothingToRollBack, .versionTaken: return APIError(.conflict, code: "conflict", error.description)
+        }
+    }
+
+    func registryCall<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as RegistryError { throw registryError(error) }
+    }
+
+    @Sendable func listModels(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.admin)
+        let active = service.model.version
+        return JSON.response(API.ModelList(active: active, versions: try await registry.versions().map { API.ModelVersion($0, active: active) },
+                                           history: try await service.store.promotions()))
+    }
+
+    /// The body is the model file itself (`application/octet-stream`).
+    @Sendable func registerModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.admin)
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: Self.maxModelBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "body_too_large", "A model file is at most \(Self.maxModelBytes >> 20) MiB.")
+        }
+        guard buffer.readableBytes > 0 else { throw APIError(.badRequest, code: "empty_body", "Send the model file (.winnow) as the body.", field: "body") }
+        let record = try await registryCall { try await registry.register(Array(buffer.readableBytesView), by: key.name) }
+        return JSON.response(API.ModelAnswer(active: service.model.version, model: API.ModelVersion(record, active: service.model.version)), status: .created)
+    }
+
+    @Sendable func promoteModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.admin)
+        let version = try context.parameters.require("version")
+        let record = try await registryCall { try await registry.promote(version.removingPercentEncoding ?? version, by: key.name) }
+        return JSON.response(API.ModelAnswer(active: service.model.version, model: API.ModelVersion(record, active: service.model.version)))
+    }
+
+    @Sendable func rollbackModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let key = try context.require(.admin)
+        let record = try await registryCall { try await registry.rollback(by: key.name) }
+        return JSON.response(API.ModelAnswer(active: service.model.version, model: API.ModelVersion(record, active: service.model.version)))
+    }
+}

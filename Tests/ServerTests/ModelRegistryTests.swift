@@ -1,0 +1,131 @@
+import Engine
+import Foundation
+import HummingbirdTesting
+import Learning
+import NIOCore
+import Testing
+
+@testable import Server
+
+/// The registry over the HTTP API: register, promote, roll back, and a swap under load.
+@Suite struct ModelRegistryTests {
+    /// The fixture's classes, trained differently: another version with other probabilities.
+    static let second: TextClassifier = {
+        var rows: [LabelledText] = []
+        rows += Fixture.spam.map { LabelledText(text: $0, label: "spam") }
+        rows += Fixture.clear.map { LabelledText(text: $0, label: "clear") }
+        var options = TrainingOptions()
+        options.algorithm = .naiveBayes
+        options.naiveBayes = NaiveBayesConfig(alpha: 0.3, complement: false)
+        options.featurizer = FeaturizerConfig(bucketBits: 14)
+        options.evidenceTarget = 0
+        options.minExamplesPerClass = 1
+        return try! TextClassifier.train(rows, options: options, modelVersion: "fixture-2").0
+    }()
+
+    static let threeClasses: TextClassifier = {
+        var rows: [LabelledText] = []
+        rows += Fixture.spam.map { LabelledText(text: $0, label: "spam") }
+        rows += Fixture.clear.prefix(6).map { LabelledText(text: $0, label: "clear") }
+        rows += Fixture.clear.suffix(6).map { LabelledText(text: $0, label: "chat") }
+        var options = TrainingOptions()
+        options.algorithm = .naiveBayes
+        options.featurizer = FeaturizerConfig(bucketBits: 14)
+        options.evidenceTarget = 0
+        options.minExamplesPerClass = 1
+        return try! TextClassifier.train(rows, options: options, modelVersion: "fixture-3").0
+    }()
+
+    func harness() async throws -> Harness {
+        var configuration = ServerConfiguration()
+        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-registry-\(UUID().uuidString)").path
+        return try await Harness(configuration: configuration)
+    }
+
+    func upload(_ h: Harness, _ bytes: [UInt8], as role: Role = .admin) async throws -> Harness.Answer {
+        let key = h.keys[role]!
+        return try await h.app.test(.router) { client in
+            try await client.execute(uri: "/v1/models", method: .post, headers: [.authorization: "Bearer \(key)", .contentType: "application/octet-stream"],
+                                     body: ByteBuffer(bytes: bytes)) { response in
+                Harness.Answer(status: response.status, body: String(buffer: response.body), headers: response.headers)
+            }
+        }
+    }
+
+    @Test func registerPromoteAndRollBack() async throws {
+        let h = try await harness()
+        var corrupt = try Self.second.serialized()
+        corrupt[corrupt.count / 2] ^= 0xFF
+        let refused = try await upload(h, corrupt)
+        #expect(refused.status == .unprocessableContent && refused.error["field"] as? String == "body")
+        #expect(try await upload(h, try Self.second.serialized(), as: .moderator).status == .forbidden)
+        let registered = try await upload(h, try Self.second.serialized())
+        #expect(registered.status == .created, "\(registered.body)")
+        #expect((registered.json["model"] as? [String: Any])?["version"] as? String == "fixture-2")
+        #expect(registered.json["active"] as? String == "fixture-1")
+        #expect(try await upload(h, try Self.second.serialized()).status == .created)  // the same file again: no change
+
+        let promoted = try await h.send(.post, "/v1/models/fixture-2/promote", as: .admin)
+        #expect(promoted.status == .ok && promoted.json["active"] as? String == "fixture-2")
+        let item = try await h.post("/v1/items", json(["id": "a", "text": "win a free prize now"]))
+        #expect(item.json["modelVersion"] as? String == "fixture-2")
+        let list = try await h.send(.get, "/v1/models", as: .admin).json
+        #expect((list["versions"] as? [[String: Any]])?.compactMap { $0["version"] as? String }.sorted() == ["fixture-1", "fixture-2"])
+        #expect(((list["versions"] as? [[String: Any]]) ?? []).allSatisfy { ($0["card"] as? String)?.hasPrefix("# Model fixture-") == true })
+
+        let back = try await h.send(.post, "/v1/models/rollback", as: .admin)
+        #expect(back.json["active"] as? String == "fixture-1")
+        #expect(try await h.send(.post, "/v1/models/rollback", as: .admin).json["active"] as? String == "fixture-2")  // undoes the rollback
+        let history = try await h.send(.get, "/v1/models", as: .admin).json["history"] as? [[String: Any]] ?? []
+        #expect(history.map { $0["kind"] as? String } == ["promote", "rollback", "rollback"])
+        #expect(history.map { $0["by"] as? String } == ["test-admin", "test-admin", "test-admin"])
+
+        #expect(try await h.send(.post, "/v1/models/nope/promote", as: .admin).status == .notFound)
+        #expect(try await upload(h, try Self.threeClasses.serialized()).status == .created)
+        let other = try await h.send(.post, "/v1/models/fixture-3/promote", as: .admin)
+        #expect(other.status == .conflict && (other.error["message"] as? String)?.contains("cannot be promoted in place") == true)
+        #expect(h.service.model.version == "fixture-2")
+
+        // A restarted server (a new service on the same store, started with the old model) takes the registry's active one.
+        let restarted = ScoringService(store: h.store, engine: ScoringEngine(), model: try ActiveModel(model: Fixture.model, source: "restart"))
+        #expect(try await ModelRegistry(scoring: restarted, directory: h.configuration.registry).restoreActive() == "fixture-2")
+        #expect(restarted.model.version == "fixture-2")
+    }
+
+    @Test func promotionAndRollbackUnderLoadScoreEveryRequestWithExactlyOneModel() async throws {
+        let h = try await harness()
+        _ = try await upload(h, try Self.second.serialized())
+        let texts = (0..<200).map { i in i % 2 == 0 ? "free prize call now to claim \(i)" : "see you at the station at \(i)" }
+        struct Scored: Sendable { var index: Int; var version: String; var probabilities: [String: Double] }
+        let answers = try await withThrowingTaskGroup(of: Scored?.self) { group in
+            group.addTask {
+                for i in 0..<20 {
+                    let path = i % 2 == 0 ? "/v1/models/fixture-2/promote" : "/v1/models/rollback"
+                    let status = try await h.send(.post, path, as: .admin).status
+                    #expect(status == .ok)
+                }
+                return nil
+            }
+            for (i, text) in texts.enumerated() {
+                group.addTask {
+                    let answer = try await h.post("/v1/items", json(["id": "load-\(i)", "text": text]))
+                    #expect(answer.status == .created)
+                    return Scored(index: i, version: answer.json["modelVersion"] as? String ?? "", probabilities: answer.json["probabilities"] as? [String: Double] ?? [:])
+                }
+            }
+            var all: [Scored] = []
+            for try await answer in group { if let answer { all.append(answer) } }
+            return all
+        }
+        #expect(answers.count == 200)
+        // Each answer's probabilities are exactly what the model it names gives its text.
+        let models = ["fixture-1": try ActiveModel(model: Fixture.model, source: "1"), "fixture-2": try ActiveModel(model: Self.second, source: "2")]
+        var seen = Set<String>()
+        for answer in answers {
+            seen.insert(answer.version)
+            let expected = try #require(models[answer.version]).score(texts[answer.index], reasons: 0)
+            for (name, p) in zip(expected.classes, expected.probabilities) { #expect(abs((answer.probabilities[name] ?? -1) - p) < 1e-9) }
+        }
+        #expect(seen.isSubset(of: ["fixture-1", "fixture-2"]))
+    }
+}
