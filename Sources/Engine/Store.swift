@@ -170,11 +170,14 @@ public struct DecidedTicket: Sendable {
     public var ticket: Ticket
     public var item: ItemState
     public var outcome: Outcome
+    /// The labels this step wrote (none for a gold ticket or a first review).
+    public var labels: [LabelRecord]
 
-    public init(ticket: Ticket, item: ItemState, outcome: Outcome = .decided) {
+    public init(ticket: Ticket, item: ItemState, outcome: Outcome = .decided, labels: [LabelRecord] = []) {
         self.ticket = ticket
         self.item = item
         self.outcome = outcome
+        self.labels = labels
     }
 }
 
@@ -200,10 +203,12 @@ public struct LabelRecord: Codable, Equatable, Sendable {
     public var withdrawnBy: String?
     /// The label this one corrects.
     public var replaces: Int64?
+    /// The model version an online update learnt this label into, if any.
+    public var learntInto: String?
 
     public init(id: Int64? = nil, feed: String, itemID: String, label: String, source: String, by: String, at: Date, tier: Int = 1,
                 modelLabel: String? = nil, modelProbability: Double? = nil, modelVersion: String? = nil, withdrawnAt: Date? = nil,
-                withdrawnBy: String? = nil, replaces: Int64? = nil) {
+                withdrawnBy: String? = nil, replaces: Int64? = nil, learntInto: String? = nil) {
         self.id = id
         self.feed = feed
         self.itemID = itemID
@@ -218,12 +223,13 @@ public struct LabelRecord: Codable, Equatable, Sendable {
         self.withdrawnAt = withdrawnAt
         self.withdrawnBy = withdrawnBy
         self.replaces = replaces
+        self.learntInto = learntInto
     }
 
     public var isWithdrawn: Bool { withdrawnAt != nil }
 
     private enum CodingKeys: String, CodingKey {
-        case id, feed, itemID = "itemId", label, source, by, at, tier, modelLabel, modelProbability, modelVersion, withdrawnAt, withdrawnBy, replaces
+        case id, feed, itemID = "itemId", label, source, by, at, tier, modelLabel, modelProbability, modelVersion, withdrawnAt, withdrawnBy, replaces, learntInto
     }
 }
 
@@ -340,10 +346,13 @@ public protocol Store: Sendable {
     func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord]
     /// Label rows (withdrawn ones included) after row `after`, judged at or after `since`, oldest first.
     func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord]
-    /// Marks a label withdrawn (a second withdrawal changes nothing); nil for an unknown label.
-    func withdrawLabel(id: Int64, by: String, at: Date) async throws -> LabelRecord?
-    /// Withdraws a label and stores `label` in its place (same item, source and tier); nil for an unknown label.
-    func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> LabelRecord?
+    /// Marks a label withdrawn; `changed` is false when it was withdrawn before. Nil for an unknown label.
+    func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)?
+    /// Records that an online update learnt these labels into `version`.
+    func markLearnt(_ ids: [Int64], into version: String) async throws
+    /// Withdraws a label and stores `label` in its place (same item, source and tier): the withdrawn row (if this
+    /// withdrew it) and the new one; nil for an unknown label.
+    func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> (withdrawn: LabelRecord?, new: LabelRecord)?
     /// Each labelled item's label as `LabelResolution` picks it, among items labelled at or after `since`.
     func resolvedLabels(since: Date?) async throws -> [ResolvedLabel]
     /// Labelled items that have engagement, with their latest label.

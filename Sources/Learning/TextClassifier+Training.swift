@@ -230,7 +230,8 @@ extension TextClassifier {
     /// Learns more labelled texts online (naive-Bayes models only): the result equals a model fitted on all
     /// the texts at once. Use `weight: -1` to unlearn texts learnt before.
     /// - Throws: `LearningError.invalidParameter` for a logistic model; `unknownLabel` for a new label.
-    public func partialFit(_ examples: [LabelledText], weight: Double = 1) throws -> TextClassifier {
+    /// With `version`, the result carries that model version and names this one as its parent.
+    public func partialFit(_ examples: [LabelledText], weight: Double = 1, version: String? = nil) throws -> TextClassifier {
         guard var nb = naiveBayes else {
             throw LearningError.invalidParameter(name: "algorithm", value: kind.rawValue, expected: "a naive-Bayes model (nb or complement-nb) for online learning")
         }
@@ -246,6 +247,10 @@ extension TextClassifier {
         var next = header
         for c in y { next.training.classCounts[c] += Int(weight) }
         next.training.examples += Int(weight) * y.count
+        if let version {
+            next.parentVersion = header.modelVersion
+            next.modelVersion = version
+        }
         return TextClassifier(header: next, naiveBayes: nb)
     }
 }

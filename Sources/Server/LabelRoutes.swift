@@ -84,6 +84,7 @@ extension Routes {
             records.append(LabelRecord(feed: feed, itemID: entry.id, label: entry.label, source: "import", by: key.name, at: now, tier: entry.tier ?? 1))
         }
         let stored = try await service.store.addLabels(records)
+        await learnOnline(learn: try await withTexts(stored), by: key.name, context: context)
         return JSON.response(API.LabelPage(labels: stored, nextAfter: nil), status: .created)
     }
 
@@ -96,9 +97,10 @@ extension Routes {
     @Sendable func withdrawLabel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let key = try context.require(.admin)
         let id = try labelID(context)
-        guard let label = try await service.store.withdrawLabel(id: id, by: key.name, at: service.clock()) else {
+        guard let (label, changed) = try await service.store.withdrawLabel(id: id, by: key.name, at: service.clock()) else {
             throw APIError(.notFound, code: "not_found", "No label \(id). GET /v1/labels lists them.")
         }
+        if changed { await learnOnline(unlearn: try await withTexts([label]), by: key.name, context: context) }
         return JSON.response(API.LabelAnswer(label: label))
     }
 
@@ -111,9 +113,32 @@ extension Routes {
             throw APIError(.unprocessableContent, code: "invalid_value", "'\(body.label)' is not a class of the model; use one of \(classes.joined(separator: ", "))",
                            field: "label")
         }
-        guard let label = try await service.store.correctLabel(id: id, label: body.label, by: key.name, at: service.clock()) else {
+        guard let (withdrawn, label) = try await service.store.correctLabel(id: id, label: body.label, by: key.name, at: service.clock()) else {
             throw APIError(.notFound, code: "not_found", "No label \(id). GET /v1/labels lists them.")
         }
+        await learnOnline(learn: try await withTexts([label]), unlearn: try await withTexts(withdrawn.map { [$0] } ?? []), by: key.name, context: context)
         return JSON.response(API.LabelAnswer(label: label), status: .created)
+    }
+
+    /// Labels with their items' texts; labels of items Winnow has not stored are left out (there is no text to learn).
+    func withTexts(_ labels: [LabelRecord]) async throws -> [(label: LabelRecord, text: String)] {
+        var out: [(label: LabelRecord, text: String)] = []
+        for (feed, group) in Dictionary(grouping: labels, by: \.feed) {
+            let texts = Dictionary(try await service.store.items(feed: feed, ids: group.map(\.itemID)).map { ($0.submission.id, $0.submission.text) },
+                                   uniquingKeysWith: { a, _ in a })
+            out += group.compactMap { label in texts[label.itemID].map { (label, $0) } }
+        }
+        return out.sorted { ($0.label.id ?? 0) < ($1.label.id ?? 0) }
+    }
+
+    /// With online learning on, updates the active model; a failure is logged, never the request's (the labels are stored).
+    func learnOnline(learn: [(label: LabelRecord, text: String)] = [], unlearn: [(label: LabelRecord, text: String)] = [], by: String,
+                     context: WinnowRequestContext) async {
+        guard let learner, !learn.isEmpty || !unlearn.isEmpty else { return }
+        do {
+            if unlearn.isEmpty { try await learner.learn(learn, by: by) } else { try await learner.unlearn(unlearn, learn: learn, by: by) }
+        } catch {
+            context.logger.error("online learning failed; the labels are stored for batch retraining", metadata: ["error": "\(error)"])
+        }
     }
 }

@@ -17,12 +17,15 @@ public struct Routes: Sendable {
     let service: ScoringService
     let review: ReviewService
     let registry: ModelRegistry
+    /// Set when `onlineLearning` is on.
+    let learner: OnlineLearner?
     let configuration: ServerConfiguration
 
     public init(service: ScoringService, configuration: ServerConfiguration, review: ReviewService? = nil) {
         self.service = service
         self.review = review ?? ReviewService(scoring: service)
         self.registry = ModelRegistry(scoring: service, directory: configuration.registry)
+        self.learner = configuration.onlineLearning ? OnlineLearner(registry: registry) : nil
         self.configuration = configuration
     }
 
@@ -284,6 +287,7 @@ public struct Routes: Sendable {
         let id = try ticketID(context)
         let body = try await JSON.decode(API.DecisionBody.self, from: request, limit: configuration.maxBodyBytes)
         let decided = try await review.decide(ticket: id, reviewer: key.name, decision: body.decision)
+        await learnOnline(learn: decided.labels.map { ($0, decided.item.submission.text) }, by: key.name, context: context)
         let action = body.action ?? (body.label == service.engine.configuration.clearLabel ? .allow : .remove)
         return JSON.response(API.DecisionAnswer(ticket: API.TicketSummary(decided.ticket, now: service.clock()), label: body.label, action: action,
                                                 reasonCode: body.reasonCode, outcome: decided.outcome.rawValue))

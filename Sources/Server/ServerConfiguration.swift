@@ -15,6 +15,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var model = "models/default.winnow"
     /// The folder where the model registry keeps each registered version's file.
     public var registry = "models/registry"
+    /// Online learning: each new human label (a decision, an import, a correction) updates the active naive-Bayes model
+    /// at once, and a withdrawn label is unlearnt; every update is a new version in the registry. Default off.
+    public var onlineLearning = false
     /// Largest request body, in bytes. Default 1 MiB.
     public var maxBodyBytes = 1 << 20
     /// Largest body of `POST /v1/items:batch`. Default 8 MiB.

@@ -192,6 +192,8 @@ extension SQLiteStore {
                 ALTER TABLE label ADD COLUMN withdrawn_at REAL;
                 ALTER TABLE label ADD COLUMN withdrawn_by TEXT;
                 ALTER TABLE label ADD COLUMN replaces INTEGER REFERENCES label(id);
+                -- the model version an online update first learnt this label into (its counts are in that version's descendants)
+                ALTER TABLE label ADD COLUMN learnt_into TEXT;
                 CREATE INDEX label_at ON label(at);
                 CREATE TABLE model_version (
                   version TEXT PRIMARY KEY CHECK (length(version) >= 1),

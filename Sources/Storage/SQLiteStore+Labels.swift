@@ -27,7 +27,8 @@ extension SQLiteStore {
         return LabelRecord(id: row["id"], feed: row["feed"], itemID: row["item_id"], label: row["label"], source: row["source"], by: row["by"],
                            at: Date(timeIntervalSince1970: row["at"]), tier: row["tier"], modelLabel: row["model_label"],
                            modelProbability: row["model_probability"], modelVersion: row["model_version"],
-                           withdrawnAt: withdrawn.map(Date.init(timeIntervalSince1970:)), withdrawnBy: row["withdrawn_by"], replaces: row["replaces"])
+                           withdrawnAt: withdrawn.map(Date.init(timeIntervalSince1970:)), withdrawnBy: row["withdrawn_by"], replaces: row["replaces"],
+                           learntInto: row["learnt_into"])
     }
 
     public func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord] {
@@ -41,23 +42,35 @@ extension SQLiteStore {
         }
     }
 
-    public func withdrawLabel(id: Int64, by: String, at: Date) async throws -> LabelRecord? {
+    public func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)? {
         try await commits.run { db in
             try db.execute(sql: "UPDATE label SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ? AND withdrawn_at IS NULL",
                            arguments: [at.timeIntervalSince1970, by, id])
-            return try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]).map(Self.label)
+            let changed = db.changesCount > 0
+            return try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]).map { (Self.label($0), changed) }
         }
     }
 
-    public func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> LabelRecord? {
+    public func markLearnt(_ ids: [Int64], into version: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await commits.run { db in
+            for id in ids {
+                try db.execute(sql: "UPDATE label SET learnt_into = ? WHERE id = ? AND learnt_into IS NULL", arguments: [version, id])
+            }
+        }
+    }
+
+    public func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> (withdrawn: LabelRecord?, new: LabelRecord)? {
         try await commits.run { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]) else { return nil }
             let old = Self.label(row)
             try db.execute(sql: "UPDATE label SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ? AND withdrawn_at IS NULL",
                            arguments: [at.timeIntervalSince1970, by, id])
-            return try Self.insertLabel(db, LabelRecord(feed: old.feed, itemID: old.itemID, label: label, source: old.source, by: by, at: at,
-                                                        tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
-                                                        modelVersion: old.modelVersion, replaces: id))
+            let withdrew = db.changesCount > 0
+            let new = try Self.insertLabel(db, LabelRecord(feed: old.feed, itemID: old.itemID, label: label, source: old.source, by: by, at: at,
+                                                           tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
+                                                           modelVersion: old.modelVersion, replaces: id))
+            return (withdrew ? old : nil, new)
         }
     }
 

@@ -260,6 +260,7 @@ extension SQLiteStore {
             let (row, ticket) = try Self.heldTicket(db, id: id, reviewer: reviewer, version: decision.version, now: now)
             let item: Int64 = row["item"]
             let firstBy: String? = row["first_by"]
+            var written: [LabelRecord] = []
             if ticket.goldLabel == nil, ticket.tier == .one, secondReview, firstBy == nil {
                 // The first of two independent reviews: kept on the ticket, out of every view, until the second.
                 try db.execute(sql: """
@@ -276,19 +277,19 @@ extension SQLiteStore {
                 try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: firstAt, by: firstBy, tier: .one, label: firstLabel,
                                                      action: (row["first_action"] as String?).flatMap(Action.init(rawValue:)), reasonCode: row["first_code"],
                                                      note: row["first_note"]), ticket: id, item: item)
-                _ = try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: firstLabel, source: "review",
-                                                         by: firstBy, at: firstAt, tier: 1, modelLabel: state.current.label,
-                                                         modelProbability: state.current.probabilities[state.current.label],
-                                                         modelVersion: state.current.modelVersion))
+                written.append(try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: firstLabel,
+                                                                    source: "review", by: firstBy, at: firstAt, tier: 1, modelLabel: state.current.label,
+                                                                    modelProbability: state.current.probabilities[state.current.label],
+                                                                    modelVersion: state.current.modelVersion)))
                 try db.execute(sql: "UPDATE ticket SET second_by = ?, second_label = ? WHERE id = ?", arguments: [reviewer, decision.label, id])
                 if firstLabel != decision.label {
                     // They disagree: both judgements are labels, and tier 2 settles it with both in the history.
                     try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: now, by: reviewer, tier: .one, label: decision.label, action: action,
                                                          reasonCode: decision.reasonCode, note: decision.note), ticket: id, item: item)
-                    _ = try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: decision.label, source: "review",
-                                                             by: reviewer, at: now, tier: 1, modelLabel: state.current.label,
-                                                             modelProbability: state.current.probabilities[state.current.label],
-                                                             modelVersion: state.current.modelVersion))
+                    written.append(try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: decision.label,
+                                                                        source: "review", by: reviewer, at: now, tier: 1, modelLabel: state.current.label,
+                                                                        modelProbability: state.current.probabilities[state.current.label],
+                                                                        modelVersion: state.current.modelVersion)))
                     let note = "two reviewers disagreed: \(firstBy) said \(firstLabel), \(reviewer) said \(decision.label)"
                     var escalated = ticket
                     escalated.reasons.insert(.escalation)
@@ -300,7 +301,7 @@ extension SQLiteStore {
                         """, arguments: [TicketReason.bits(escalated.reasons), escalated.dueAt.timeIntervalSince1970, note, escalated.priority(at: now),
                                          TicketPriority.nextRefresh(openedAt: escalated.openedAt, dueAt: escalated.dueAt, after: now).timeIntervalSince1970, id])
                     try Self.appendEvent(db, TicketEvent(ticket: id, kind: .escalated, at: now, reason: .escalation, tier: .two, note: note), ticket: id, item: item)
-                    return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: .escalatedOnDisagreement)
+                    return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: .escalatedOnDisagreement, labels: written)
                 }
             }
             try db.execute(sql: """
@@ -322,10 +323,11 @@ extension SQLiteStore {
             try Self.insertStage(db, item: item, seq: seq, result: result, body: StoredJSON.stageResult(result))
             try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try Codec.encode(human), item])
             let source = ticket.reasons.contains(.appeal) ? "appeal" : ticket.reasons == [.audit] ? "audit" : "review"
-            _ = try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: decision.label, source: source,
-                                                     by: reviewer, at: now, tier: ticket.tier.rawValue, modelLabel: state.current.label,
-                                                     modelProbability: state.current.probabilities[state.current.label],
-                                                     modelVersion: state.current.modelVersion))
+            written.append(try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: decision.label,
+                                                                source: source, by: reviewer, at: now, tier: ticket.tier.rawValue,
+                                                                modelLabel: state.current.label,
+                                                                modelProbability: state.current.probabilities[state.current.label],
+                                                                modelVersion: state.current.modelVersion)))
             // Pending reports are judged with the item: upheld when it was harmful, rejected when it was cleared.
             let upheld = action != .allow
             try db.execute(sql: """
@@ -336,7 +338,7 @@ extension SQLiteStore {
             try db.execute(sql: "UPDATE report SET outcome = ? WHERE item = ? AND outcome IS NULL", arguments: [upheld ? "upheld" : "rejected", item])
             state.current = result
             state.reviewed = human
-            return DecidedTicket(ticket: decided, item: state)
+            return DecidedTicket(ticket: decided, item: state, labels: written)
         }
     }
 

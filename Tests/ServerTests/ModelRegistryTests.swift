@@ -129,3 +129,44 @@ import Testing
         #expect(seen.isSubset(of: ["fixture-1", "fixture-2"]))
     }
 }
+
+/// Online learning: each human label updates the active naive-Bayes model at once; a withdrawn label is unlearnt exactly.
+@Suite struct OnlineLearningTests {
+    @Test func aDecisionIsLearntAtOnceAndItsWithdrawalUnlearntExactly() async throws {
+        var configuration = ServerConfiguration()
+        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-online-\(UUID().uuidString)").path
+        configuration.onlineLearning = true
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.doubleReviewRate = 0
+        configuration.engine.review.auditRates = [:]
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0]]])).status == .ok)
+        let text = "meet me at the station for the prize draw"
+        #expect(try await h.post("/v1/items", json(["id": "a", "text": text])).status == .created)
+        let id = ((try await h.post("/v1/review/claim", as: .moderator, "{}").json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int
+        let ticket = try #require(id)
+        #expect(try await h.post("/v1/review/tickets/\(ticket)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
+
+        // The active model is the fixture plus this one label, exactly: the same as learning it offline.
+        let learnt = h.service.model.version
+        #expect(learnt.hasPrefix("fixture-1+online."))
+        let expected = try ActiveModel(model: try Fixture.model.partialFit([LabelledText(text: text, label: "spam")]), source: "offline")
+        #expect(h.service.model.score(text, reasons: 0).probabilities == expected.score(text, reasons: 0).probabilities)
+        let label = try #require(try await h.store.labels(since: nil, after: nil, limit: 10).first)
+        #expect(label.learntInto == learnt)
+        #expect(h.service.model.textModel.header.parentVersion == "fixture-1")
+
+        // Withdrawing it unlearns it: the counts, and so the probabilities, are the fixture's again.
+        #expect(try await h.send(.post, "/v1/labels/\(label.id!)/withdraw", as: .admin).status == .ok)
+        #expect(h.service.model.version != learnt)
+        let original = try ActiveModel(model: Fixture.model, source: "fixture")
+        #expect(h.service.model.score(text, reasons: 0).probabilities == original.score(text, reasons: 0).probabilities)
+        // A label that never reached the model (imported for an item Winnow has not stored) changes nothing when withdrawn.
+        let versionBefore = h.service.model.version
+        let imported = try await h.send(.post, "/v1/labels", as: .admin, body: json(["labels": [["id": "unknown-item", "label": "spam"]]]))
+        #expect(imported.status == .created)
+        #expect(h.service.model.version == versionBefore)
+        let history = try await h.send(.get, "/v1/models", as: .admin).json["history"] as? [[String: Any]] ?? []
+        #expect(history.count == 2)
+    }
+}
