@@ -95,6 +95,16 @@ public struct ModelRegistry: Sendable {
         return record
     }
 
+    /// Scores live items with a registered version beside the active model, without acting on it (shadow mode).
+    public func shadow(_ version: String) async throws -> ModelVersionRecord {
+        guard let record = try await store.modelVersions().first(where: { $0.version == version }) else { throw RegistryError.unknownVersion(version) }
+        let model = try ActiveModel.load(record.file)
+        let active = scoring.model.classes
+        guard model.classes == active else { throw RegistryError.classesDiffer(version: version, candidate: model.classes, active: active) }
+        try scoring.startShadow(model)
+        return record
+    }
+
     /// Returns to the model that was active before the last promotion or rollback.
     @discardableResult
     public func rollback(by: String) async throws -> ModelVersionRecord {

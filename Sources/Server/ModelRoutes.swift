@@ -24,6 +24,12 @@ extension API {
         var active: String
         var versions: [ModelVersion]
         var history: [ModelPromotion]
+        /// The candidate running in shadow mode and how it differs, if one runs.
+        var shadow: ShadowReport?
+    }
+
+    struct ShadowAnswer: Encodable {
+        var shadow: ShadowReport?
     }
 
     struct ModelAnswer: Encodable {
@@ -51,7 +57,7 @@ extension Routes {
         try context.require(.admin)
         let active = service.model.version
         return JSON.response(API.ModelList(active: active, versions: try await registry.versions().map { API.ModelVersion($0, active: active) },
-                                           history: try await service.store.promotions()))
+                                           history: try await service.store.promotions(), shadow: service.shadowReport))
     }
 
     /// The body is the model file itself (`application/octet-stream`).
@@ -80,5 +86,21 @@ extension Routes {
         let key = try context.require(.admin)
         let record = try await registryCall { try await registry.rollback(by: key.name) }
         return JSON.response(API.ModelAnswer(active: service.model.version, model: API.ModelVersion(record, active: service.model.version)))
+    }
+
+    @Sendable func shadowModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.admin)
+        let version = try context.parameters.require("version")
+        _ = try await registryCall { try await registry.shadow(version.removingPercentEncoding ?? version) }
+        return JSON.response(API.ShadowAnswer(shadow: service.shadowReport))
+    }
+
+    /// Stops shadow mode and answers with what the candidate would have done differently.
+    @Sendable func stopShadow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try context.require(.admin)
+        guard let report = service.stopShadow() else {
+            throw APIError(.notFound, code: "not_found", "No model runs in shadow mode; start one with POST /v1/models/VERSION/shadow.")
+        }
+        return JSON.response(API.ShadowAnswer(shadow: report))
     }
 }

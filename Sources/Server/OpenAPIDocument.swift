@@ -401,6 +401,7 @@ paths:
                   history:
                     type: array
                     items: {type: object, properties: {version: {type: string}, previous: {type: string}, kind: {type: string, enum: [promote, rollback]}, by: {type: string}, at: {type: string, format: date-time}}}
+                  shadow: {$ref: "#/components/schemas/ShadowReport"}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
     post:
@@ -426,6 +427,24 @@ paths:
         "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
         "409": {$ref: "#/components/responses/Error"}
+  /v1/models/{version}/shadow:
+    post:
+      summary: Score live items with a registered version beside the active model, without acting on it (role admin)
+      parameters: [{name: version, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: Shadow mode runs., content: {application/json: {schema: {type: object, properties: {shadow: {$ref: "#/components/schemas/ShadowReport"}}}}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+  /v1/models/shadow:
+    delete:
+      summary: Stop shadow mode; the answer is what the candidate would have done differently (role admin)
+      responses:
+        "200": {description: Stopped., content: {application/json: {schema: {type: object, properties: {shadow: {$ref: "#/components/schemas/ShadowReport"}}}}}}
+        "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
   /v1/models/rollback:
     post:
       summary: Return to the model active before the last promotion or rollback (role admin)
@@ -751,6 +770,16 @@ components:
         registeredAt: {type: string, format: date-time}
         active: {type: boolean}
         card: {type: string, description: "The model card (Markdown)."}
+    ShadowReport:
+      type: object
+      properties:
+        candidate: {type: string}
+        since: {type: string, format: date-time}
+        items: {type: integer}
+        labelDisagreements: {type: integer}
+        actionDisagreements: {type: integer}
+        meanHarmDifference: {type: number}
+        transitions: {type: object, additionalProperties: {type: integer}, description: "Counts by active action → candidate action."}
     ModelAnswer:
       type: object
       properties:

@@ -61,6 +61,8 @@ public struct Routes: Sendable {
         add(.post, "/v1/models", registerModel)
         add(.post, "/v1/models/{version}/promote", promoteModel)
         add(.post, "/v1/models/rollback", rollbackModel)
+        add(.post, "/v1/models/{version}/shadow", shadowModel)
+        add(.delete, "/v1/models/shadow", stopShadow)
         add(.get, "/v1/labels", listLabels)
         add(.post, "/v1/labels", importLabels)
         add(.post, "/v1/labels/{id}/withdraw", withdrawLabel)

@@ -16,6 +16,8 @@ public final class ScoringService: Sendable {
     /// Every feed's current policy (loaded at start, written through on change).
     private let policyCache = Mutex<[String: Policy]>([:])
     private let engagementModelCache = Mutex<EngagementModel?>(nil)
+    /// A candidate scoring live items beside the active model, never acting (shadow mode).
+    private let shadowSlot = Mutex<Shadow?>(nil)
     /// The standard policy (version 0) of feeds without a stored one, built once per feed.
     private let standardPolicies = Mutex<[String: Policy]>([:])
 
@@ -110,6 +112,7 @@ public final class ScoringService: Sendable {
             }
             let text = model.score(item.text, reasons: engine.configuration.reasons)
             let result = engine.creation(item, text: text, policy: policy(feed: item.feed), receivedAt: now)
+            if let shadow = shadowSlot.withLock({ $0 }) { shadow.compare(item, active: result, engine: engine, policy: policy(feed: item.feed), at: now) }
             let createdAt = item.createdAt ?? now
             let state = ItemState(submission: item, receivedAt: now, createdAt: createdAt, current: result, engagement: nil)
             let tickets = [rules.opening(after: result, state: state, now: now), rules.audit(result, state: state, now: now)].compactMap { $0 }
@@ -256,4 +259,72 @@ extension Policy {
         copy.version = version
         return copy
     }
+}
+
+// MARK: Shadow mode
+
+/// What a shadow candidate would have done differently from the active model, at stage 1, since it started.
+public struct ShadowReport: Codable, Equatable, Sendable {
+    public var candidate: String
+    public var since: Date
+    public var items: Int
+    /// Items where the candidate's most probable class differs from the active model's.
+    public var labelDisagreements: Int
+    /// Items where the candidate's decision under the feed's policy would have differed.
+    public var actionDisagreements: Int
+    /// Mean |P(harm) candidate − P(harm) active|.
+    public var meanHarmDifference: Double
+    /// Decisions by (active action → candidate action), e.g. "allow→review".
+    public var transitions: [String: Int]
+}
+
+/// A candidate model scoring live items beside the active one; it never acts.
+final class Shadow: Sendable {
+    let model: ActiveModel
+    let since: Date
+    private let state: Mutex<ShadowReport>
+
+    init(model: ActiveModel, since: Date) {
+        self.model = model
+        self.since = since
+        self.state = Mutex(ShadowReport(candidate: model.version, since: since, items: 0, labelDisagreements: 0, actionDisagreements: 0,
+                                        meanHarmDifference: 0, transitions: [:]))
+    }
+
+    func compare(_ item: ItemSubmission, active: StageResult, engine: ScoringEngine, policy: Policy, at: Date) {
+        let text = model.score(item.text, reasons: 0)
+        let mine = engine.creation(item, text: text, policy: policy, receivedAt: at)
+        let clear = engine.configuration.clearLabel
+        let difference = abs((mine.probabilities[clear] ?? 0) - (active.probabilities[clear] ?? 0))
+        state.withLock { r in
+            r.meanHarmDifference = (r.meanHarmDifference * Double(r.items) + difference) / Double(r.items + 1)
+            r.items += 1
+            if mine.label != active.label { r.labelDisagreements += 1 }
+            if mine.decision.action != active.decision.action {
+                r.actionDisagreements += 1
+                r.transitions["\(active.decision.action.rawValue)→\(mine.decision.action.rawValue)", default: 0] += 1
+            }
+        }
+    }
+
+    var report: ShadowReport { state.withLock { $0 } }
+}
+
+extension ScoringService {
+    /// Starts scoring items with `model` beside the active one (replacing any shadow running).
+    public func startShadow(_ model: TextClassifier) throws {
+        let shadow = Shadow(model: try ActiveModel(model: model, source: "shadow"), since: clock())
+        shadowSlot.withLock { $0 = shadow }
+    }
+
+    /// Stops the shadow and returns what it found.
+    @discardableResult
+    public func stopShadow() -> ShadowReport? {
+        shadowSlot.withLock { slot in
+            defer { slot = nil }
+            return slot?.report
+        }
+    }
+
+    public var shadowReport: ShadowReport? { shadowSlot.withLock { $0?.report } }
 }

@@ -170,3 +170,53 @@ import Testing
         #expect(history.count == 2)
     }
 }
+
+@Suite struct ShadowModeTests {
+    /// The fixture's texts with their labels swapped: same classes, opposite answers.
+    static let flipped: TextClassifier = {
+        var rows: [LabelledText] = []
+        rows += Fixture.spam.map { LabelledText(text: $0, label: "clear") }
+        rows += Fixture.clear.map { LabelledText(text: $0, label: "spam") }
+        var options = TrainingOptions()
+        options.algorithm = .naiveBayes
+        options.featurizer = FeaturizerConfig(bucketBits: 14)
+        options.evidenceTarget = 0
+        options.minExamplesPerClass = 1
+        return try! TextClassifier.train(rows, options: options, modelVersion: "flipped").0
+    }()
+
+    @Test func aShadowCandidateScoresLiveItemsAndReportsDisagreementWithoutActing() async throws {
+        var configuration = ServerConfiguration()
+        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-shadow-\(UUID().uuidString)").path
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.send(.delete, "/v1/models/shadow", as: .admin).status == .notFound)
+        #expect(try await h.send(.post, "/v1/models/flipped/shadow", as: .admin).status == .notFound)  // not registered yet
+        _ = try await ModelRegistryTests().upload(h, try Self.flipped.serialized())
+        #expect(try await h.send(.post, "/v1/models/flipped/shadow", as: .admin).status == .ok)
+        let texts = Fixture.spam.prefix(5) + Fixture.clear.prefix(5) + ["hello", "prize lunch", "call me later about the cash"]
+        let engine = ScoringEngine()
+        let policy = h.service.policy(feed: "default")
+        var labels = 0, actions = 0
+        for (i, text) in texts.enumerated() {
+            let answer = try await h.post("/v1/items", json(["id": "s\(i)", "text": text]))
+            #expect(answer.json["modelVersion"] as? String == "fixture-1")  // the active model still decides
+            let item = ItemSubmission(id: "s\(i)", text: text)
+            let now = h.clock.now()
+            let active = engine.creation(item, text: h.service.model.score(text, reasons: 0), policy: policy, receivedAt: now)
+            let candidate = engine.creation(item, text: try ActiveModel(model: Self.flipped, source: "c").score(text, reasons: 0),
+                                            policy: policy, receivedAt: now)
+            if active.label != candidate.label { labels += 1 }
+            if active.decision.action != candidate.decision.action { actions += 1 }
+        }
+        let shadow = try #require(try await h.send(.get, "/v1/models", as: .admin).json["shadow"] as? [String: Any])
+        #expect(shadow["candidate"] as? String == "flipped")
+        #expect(shadow["items"] as? Int == texts.count)
+        #expect(shadow["labelDisagreements"] as? Int == labels)
+        #expect(shadow["actionDisagreements"] as? Int == actions)
+        #expect(labels + actions > 0)  // the two models differ on these texts: the check is not vacuous
+        let stopped = try await h.send(.delete, "/v1/models/shadow", as: .admin).json["shadow"] as? [String: Any]
+        #expect(stopped?["items"] as? Int == texts.count)
+        _ = try await h.post("/v1/items", json(["id": "after", "text": "one more"]))
+        #expect(try await h.send(.get, "/v1/models", as: .admin).json["shadow"] == nil)
+    }
+}
