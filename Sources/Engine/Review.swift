@@ -37,8 +37,11 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
     public var reopenFactor: Double
     /// The share of claims answered with a seeded gold ticket (an item whose answer is known), unannounced.
     public var goldRate: Double
-    /// The probability that an automatic decision is sampled for a blind audit, per action.
+    /// The probability that an automatic decision is sampled for a blind audit, per bucket: the action ("allow",
+    /// "demote", "remove"), or the action with ".near" for decisions whose deciding probability lies within
+    /// `auditNearMargin` of the cut-off that decided them (near misses are where the model errs, so they are audited more).
     public var auditRates: [String: Double]
+    public var auditNearMargin: Double
     /// The skill a reviewer needs for tickets whose most probable class is the key (classes not listed: anyone).
     public var skills: [String: String]
     /// The most tickets one claim may lease.
@@ -52,7 +55,8 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
                 leaseSeconds: Double = 300,
                 reasonCodes: [String] = ["not_violating", "spam", "scam", "harassment", "hate", "sexual", "violence", "self_harm", "misinformation", "other"],
                 reportThreshold: Double = 3, reopenFactor: Double = 3, goldRate: Double = 0.02,
-                auditRates: [String: Double] = ["allow": 0.002, "demote": 0.02, "remove": 0.01],
+                auditRates: [String: Double] = ["allow": 0.002, "allow.near": 0.02, "demote": 0.02, "remove": 0.01, "remove.near": 0.05],
+                auditNearMargin: Double = 0.15,
                 skills: [String: String] = [:], maxClaim: Int = 10, doubleReviewRate: Double = 0.05) {
         self.slaMinutes = slaMinutes
         self.defaultSLAMinutes = defaultSLAMinutes
@@ -63,6 +67,7 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
         self.reopenFactor = reopenFactor
         self.goldRate = goldRate
         self.auditRates = auditRates
+        self.auditNearMargin = auditNearMargin
         self.skills = skills
         self.maxClaim = maxClaim
         self.doubleReviewRate = doubleReviewRate

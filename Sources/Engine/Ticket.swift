@@ -395,10 +395,33 @@ public struct ReviewRules: Sendable {
         return opening(reason, state: state, result: result, now: now)
     }
 
+    /// The audit bucket of an automatic decision: its action, with ".near" when the deciding probability lies within
+    /// `auditNearMargin` of the cut-off that decided it (for an allow: the most probable harmful class below its
+    /// lowest cut-off).
+    public func auditBucket(_ result: StageResult, policy: Policy) -> String {
+        let action = result.decision.action
+        var distance = Double.infinity
+        switch action {
+        case .allow:
+            let harmful = result.probabilities.filter { $0.key != clearLabel }.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
+            if let harmful, let rule = policy.rules[harmful.key], let cut = [rule.demote, rule.review, rule.remove].compactMap({ $0 }).min() {
+                distance = cut - harmful.value
+            }
+        case .demote, .remove:
+            if let label = result.decision.label, let p = result.decision.probability, let rule = policy.rules[label],
+               let cut = action == .demote ? rule.demote : rule.remove {
+                distance = p - cut
+            }
+        case .review: break
+        }
+        let near = distance >= 0 && distance <= configuration.auditNearMargin
+        return near && configuration.auditRates["\(action.rawValue).near"] != nil ? "\(action.rawValue).near" : action.rawValue
+    }
+
     /// Whether an automatic decision is sampled for a blind audit: a deterministic draw from the item's identity
-    /// (the same item always draws the same number, so a retry cannot change the sample) against the action's rate.
-    public func audit(_ result: StageResult, state: ItemState, now: Date) -> TicketOpening? {
-        guard result.decision.action != .review, let rate = configuration.auditRates[result.decision.action.rawValue], rate > 0 else { return nil }
+    /// (the same item always draws the same number, so a retry cannot change the sample) against its bucket's rate.
+    public func audit(_ result: StageResult, state: ItemState, policy: Policy, now: Date) -> TicketOpening? {
+        guard result.decision.action != .review, let rate = configuration.auditRates[auditBucket(result, policy: policy)], rate > 0 else { return nil }
         var hasher = FNV1a64()
         hasher.add("audit")
         hasher.add(state.submission.feed)

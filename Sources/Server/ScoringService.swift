@@ -111,11 +111,12 @@ public final class ScoringService: Sendable {
                 continue
             }
             let text = model.score(item.text, reasons: engine.configuration.reasons)
-            let result = engine.creation(item, text: text, policy: policy(feed: item.feed), receivedAt: now)
-            if let shadow = shadowSlot.withLock({ $0 }) { shadow.compare(item, active: result, engine: engine, policy: policy(feed: item.feed), at: now) }
+            let feedPolicy = policy(feed: item.feed)
+            let result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
+            if let shadow = shadowSlot.withLock({ $0 }) { shadow.compare(item, active: result, engine: engine, policy: feedPolicy, at: now) }
             let createdAt = item.createdAt ?? now
             let state = ItemState(submission: item, receivedAt: now, createdAt: createdAt, current: result, engagement: nil)
-            let tickets = [rules.opening(after: result, state: state, now: now), rules.audit(result, state: state, now: now)].compactMap { $0 }
+            let tickets = [rules.opening(after: result, state: state, now: now), rules.audit(result, state: state, policy: feedPolicy, now: now)].compactMap { $0 }
             fresh.append(NewItem(submission: item, receivedAt: now, createdAt: createdAt, result: result,
                                  nextRescore: engine.configuration.schedule.next(createdAt: createdAt, after: now), tickets: tickets))
             positions.append(i)

@@ -143,8 +143,11 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         guard (0...1).contains(review.goldRate), review.auditRates.values.allSatisfy({ (0...1).contains($0) }) else {
             throw ConfigurationError("engine.review.goldRate and every auditRates value are probabilities between 0 and 1.")
         }
-        for action in review.auditRates.keys.sorted() where !["allow", "demote", "remove"].contains(action) {
-            throw ConfigurationError("engine.review.auditRates.\(action): audits sample automatic decisions: allow, demote or remove.")
+        for bucket in review.auditRates.keys.sorted() where !["allow", "demote", "remove", "allow.near", "demote.near", "remove.near"].contains(bucket) {
+            throw ConfigurationError("engine.review.auditRates.\(bucket): audits sample automatic decisions by bucket: allow, demote or remove, each also with .near (e.g. allow.near).")
+        }
+        guard review.auditNearMargin >= 0 && review.auditNearMargin <= 1 else {
+            throw ConfigurationError("engine.review.auditNearMargin is a probability margin between 0 and 1.")
         }
         guard !review.reasonCodes.isEmpty, review.maxClaim >= 1, review.reportThreshold > 0, review.reopenFactor >= 1,
               review.severity.values.allSatisfy({ $0 >= 0 }) else {

@@ -136,26 +136,51 @@ import Testing
         #expect(rules.opening(after: state(spam: 0.1, action: .allow).current, state: s, now: t0) == nil)
     }
 
+    static let policy = Policy(feed: "default", rules: ["spam": ClassRule(demote: 0.5, review: 0.7, remove: 0.9)])
+
     @Test func auditsAreADeterministicSampleAtTheActionsRate() {
         var configuration = ReviewConfiguration()
         configuration.auditRates = ["allow": 0.1, "remove": 1]
         let rules = ReviewRules(configuration: configuration)
+        let policy = Self.policy
         var sampled = 0
         for i in 0..<10_000 {
             var s = state(spam: 0.1, action: .allow)
             s.submission.id = "item-\(i)"
-            if let audit = rules.audit(s.current, state: s, now: t0) {
+            if let audit = rules.audit(s.current, state: s, policy: policy, now: t0) {
                 sampled += 1
                 #expect(audit.auditProbability == 0.1 && audit.reason == .audit)
             }
             // The same item always draws the same way.
-            #expect((rules.audit(s.current, state: s, now: t0) != nil) == (rules.audit(s.current, state: s, now: t0) != nil))
+            #expect((rules.audit(s.current, state: s, policy: policy, now: t0) != nil) == (rules.audit(s.current, state: s, policy: policy, now: t0) != nil))
         }
         #expect((900...1_100).contains(sampled))
         let removed = state(spam: 0.95, action: .remove)
-        #expect(rules.audit(removed.current, state: removed, now: t0)?.auditProbability == 1)
+        #expect(rules.audit(removed.current, state: removed, policy: policy, now: t0)?.auditProbability == 1)
         let review = state(spam: 0.6)
-        #expect(rules.audit(review.current, state: review, now: t0) == nil)  // people see review items anyway
+        #expect(rules.audit(review.current, state: review, policy: policy, now: t0) == nil)  // people see review items anyway
+    }
+
+    @Test func nearMissesFallInTheirOwnAuditBucket() {
+        let rules = ReviewRules()  // allow 0.2%, allow.near 2%, remove 1%, remove.near 5%; margin 0.15
+        // Allowed with P(spam) 0.4: 0.1 under the lowest cut-off (demote 0.5): near. At 0.1: far.
+        #expect(rules.auditBucket(state(spam: 0.4, action: .allow).current, policy: Self.policy) == "allow.near")
+        #expect(rules.auditBucket(state(spam: 0.1, action: .allow).current, policy: Self.policy) == "allow")
+        // With remove at 0.7: removed at 0.75 is near, at 0.95 far. Demote has no near rate: plain demote.
+        let strict = Policy(feed: "default", rules: ["spam": ClassRule(demote: 0.3, remove: 0.7)])
+        #expect(rules.auditBucket(state(spam: 0.75, action: .remove).current, policy: strict) == "remove.near")
+        #expect(rules.auditBucket(state(spam: 0.95, action: .remove).current, policy: strict) == "remove")
+        #expect(rules.auditBucket(state(spam: 0.55, action: .demote).current, policy: Self.policy) == "demote")
+        var count = 0
+        for i in 0..<20_000 {
+            var s = state(spam: 0.4, action: .allow)
+            s.submission.id = "near-\(i)"
+            if let audit = rules.audit(s.current, state: s, policy: Self.policy, now: t0) {
+                count += 1
+                #expect(audit.auditProbability == 0.02)
+            }
+        }
+        #expect((320...480).contains(count))  // 2% of 20,000
     }
 
     @Test func decisionsAreCheckedAgainstClassesAndReasonCodes() throws {
