@@ -395,6 +395,8 @@ public protocol Store: Sendable {
     /// Every decided audit: the automatic decision it sampled (the item's creation stage), the auditor's label and the
     /// inclusion probability.
     func auditSamples() async throws -> [AuditSample]
+    /// Every decided audit's item text, the auditor's label and the inclusion probability (for weighted evaluation).
+    func auditedTexts() async throws -> [(text: String, label: String, inclusionProbability: Double)]
     /// Marks a stored item as gold with its known label; false for an unknown item.
     func addGold(feed: String, id: String, label: String, by: String, at: Date) async throws -> Bool
 

@@ -35,16 +35,59 @@ public struct EvaluationGate: Codable, Equatable, Sendable {
         }
     }
 
+    /// What the gate compares: macro-F1 and each class's recall (with its support, in rows or weights).
+    public struct Figures: Codable, Equatable, Sendable {
+        public var macroF1: Double
+        public var recall: [String: Double]
+        public var support: [String: Double]
+
+        public init(macroF1: Double, recall: [String: Double], support: [String: Double]) {
+            self.macroF1 = macroF1
+            self.recall = recall
+            self.support = support
+        }
+
+        public init(_ report: ClassificationReport) {
+            macroF1 = report.macroF1
+            recall = Dictionary(uniqueKeysWithValues: report.classes.map { ($0.label, $0.recall) })
+            support = Dictionary(uniqueKeysWithValues: report.classes.map { ($0.label, Double($0.support)) })
+        }
+
+        /// Weighted precision, recall and F1 per class from predicted and true labels, each row counting `weight`
+        /// (audits weigh 1/π, so the figures describe all automatic decisions). Macro-F1 averages the classes present
+        /// in the truth or the predictions.
+        public static func weighted(predicted: [String], truth: [String], weights: [Double]) -> Figures {
+            var tp: [String: Double] = [:], fp: [String: Double] = [:], fn: [String: Double] = [:]
+            for ((p, t), w) in zip(zip(predicted, truth), weights) {
+                if p == t { tp[t, default: 0] += w } else { fp[p, default: 0] += w; fn[t, default: 0] += w }
+            }
+            let classes = Set(predicted).union(truth).sorted()
+            var recall: [String: Double] = [:], support: [String: Double] = [:], f1Sum = 0.0
+            for c in classes {
+                let tpc = tp[c] ?? 0, fpc = fp[c] ?? 0, fnc = fn[c] ?? 0
+                let precision = tpc + fpc > 0 ? tpc / (tpc + fpc) : 0
+                let r = tpc + fnc > 0 ? tpc / (tpc + fnc) : 0
+                f1Sum += precision + r > 0 ? 2 * precision * r / (precision + r) : 0
+                if tpc + fnc > 0 { recall[c] = r; support[c] = tpc + fnc }
+            }
+            return Figures(macroF1: classes.isEmpty ? 0 : f1Sum / Double(classes.count), recall: recall, support: support)
+        }
+    }
+
     public func check(candidate: ClassificationReport, active: ClassificationReport) -> Verdict {
+        check(candidate: Figures(candidate), active: Figures(active))
+    }
+
+    public func check(candidate: Figures, active: Figures) -> Verdict {
         // A tiny tolerance, so that equal figures computed in another order never fail the gate.
         let epsilon = 1e-12
         var checks = [Check(name: "macro-F1", candidate: candidate.macroF1, active: active.macroF1, allowedDrop: maxMacroF1Drop,
                             passed: candidate.macroF1 >= active.macroF1 - maxMacroF1Drop - epsilon)]
-        for metrics in active.classes where metrics.support > 0 {
-            let allowed = recallDrops[metrics.label] ?? maxRecallDrop
-            let mine = candidate.classes.first { $0.label == metrics.label }?.recall
-            checks.append(Check(name: "recall of \(metrics.label)", candidate: mine, active: metrics.recall, allowedDrop: allowed,
-                                passed: mine.map { $0 >= metrics.recall - allowed - epsilon } ?? false))
+        for (label, recall) in active.recall.sorted(by: { $0.key < $1.key }) where (active.support[label] ?? 0) > 0 {
+            let allowed = recallDrops[label] ?? maxRecallDrop
+            let mine = candidate.recall[label]
+            checks.append(Check(name: "recall of \(label)", candidate: mine, active: recall, allowedDrop: allowed,
+                                passed: mine.map { $0 >= recall - allowed - epsilon } ?? false))
         }
         return Verdict(passed: checks.allSatisfy(\.passed), checks: checks)
     }

@@ -452,6 +452,17 @@ extension SQLiteStore {
         }
     }
 
+    public func auditedTexts() async throws -> [(text: String, label: String, inclusionProbability: Double)] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT json_extract(i.submission, '$.text') AS text, t.decided_label, t.audit_probability
+                FROM ticket t JOIN item i ON i.id = t.item
+                WHERE t.status = 'decided' AND t.gold_label IS NULL AND t.audit_probability IS NOT NULL AND t.reasons & ? != 0
+                ORDER BY t.id
+                """, arguments: [TicketReason.audit.bit]).map { ($0["text"], $0["decided_label"], $0["audit_probability"]) }
+        }
+    }
+
     public func addGold(feed: String, id: String, label: String, by: String, at: Date) async throws -> Bool {
         try await commits.run { db in
             guard let row = try Self.itemRow(db, feed: feed, id: id) else { return false }

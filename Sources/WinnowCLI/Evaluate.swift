@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import Learning
+import Storage
 
-struct Evaluate: ParsableCommand {
+struct Evaluate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a model on labelled data: a table, JSON, or an HTML report with charts.",
         discussion: """
@@ -37,6 +38,9 @@ struct Evaluate: ParsableCommand {
 
     @Option(name: .customLong("recall-drop"), help: "With --candidate: a class's own margin, as CLASS=DROP (repeatable).")
     var recallDrops: [String] = []
+
+    @Option(help: "With --candidate: also compare on the blind audits in this database, each weighted by 1/π (the gate must pass on both).")
+    var database: String?
 
     @Option(name: .customLong("data"), help: "Labelled data (CSV or JSONL); repeat for more files.")
     var data: [String] = []
@@ -73,10 +77,10 @@ struct Evaluate: ParsableCommand {
         return EvaluationGate(maxMacroF1Drop: maxMacroF1Drop, maxRecallDrop: maxRecallDrop, recallDrops: drops)
     }
 
-    func run() throws {
+    func run() async throws {
         if let candidate, let against {
-            try compare(candidate: candidate, against: against == "active"
-                        ? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow" : against)
+            try await compare(candidate: candidate, against: against == "active"
+                              ? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow" : against)
             return
         }
         let model = self.model ?? ""
@@ -102,7 +106,7 @@ struct Evaluate: ParsableCommand {
     }
 
     /// Both models on the same rows, then the gate; exits 2 when the candidate fails it.
-    func compare(candidate: String, against active: String) throws {
+    func compare(candidate: String, against active: String) async throws {
         let models = try [candidate, active].map { path -> TextClassifier in
             let model = try ModelIO.load(path)
             do { try model.checkTrained() } catch { throw CommandError("\(path): \(error)") }
@@ -116,21 +120,54 @@ struct Evaluate: ParsableCommand {
             let known = Set(model.classes)
             do { return try model.evaluate(rows.filter { known.contains($0.label) }) } catch { throw CommandError("\(model.header.modelVersion): \(error)") }
         }
-        let verdict = try gate().check(candidate: reports[0], active: reports[1])
+        let gate = try gate()
+        let verdict = gate.check(candidate: reports[0], active: reports[1])
+        var audits: (count: Int, verdict: EvaluationGate.Verdict)?
+        if let database {
+            guard FileManager.default.fileExists(atPath: database) else {
+                throw CommandError("No database at \(database); pass --database PATH (the file 'winnow serve' uses).")
+            }
+            let store: SQLiteStore
+            do { store = try SQLiteStore(path: database) } catch { throw CommandError("\(error)") }
+            let audited = try await store.auditedTexts()
+            if !audited.isEmpty {
+                let figures = models.map { model -> EvaluationGate.Figures in
+                    var scorer = try! Scorer(model: model)
+                    let predicted = audited.map { row -> String in
+                        let p = scorer.probabilities(row.text).probabilities
+                        return model.classes[p.indices.max { p[$0] < p[$1] } ?? 0]
+                    }
+                    return .weighted(predicted: predicted, truth: audited.map(\.label), weights: audited.map { 1 / max($0.inclusionProbability, 1e-9) })
+                }
+                audits = (audited.count, gate.check(candidate: figures[0], active: figures[1]))
+            }
+        }
+        let passed = verdict.passed && (audits?.verdict.passed ?? true)
         if json {
             let object = GateOutput(candidate: models[0].header.modelVersion, active: models[1].header.modelVersion, data: data, examples: rows.count,
-                                    passed: verdict.passed, checks: verdict.checks)
+                                    passed: passed, checks: verdict.checks, audits: audits?.count, auditChecks: audits?.verdict.checks)
             print(try jsonString(object))
         } else {
             print("Candidate \(models[0].header.modelVersion) against \(models[1].header.modelVersion) on \(data.joined(separator: ", ")) (\(rows.count) examples):")
-            print("  " + pad("check", 24) + pad("candidate", 11, right: true) + pad("active", 9, right: true) + pad("may fall", 10, right: true) + "  verdict")
-            for check in verdict.checks {
-                print("  " + pad(check.name, 24) + pad(check.candidate.map { format($0) } ?? "-", 11, right: true) + pad(format(check.active), 9, right: true)
-                      + pad(format(check.allowedDrop), 10, right: true) + "  " + (check.passed ? "ok" : "FAIL"))
+            Self.printChecks(verdict)
+            if let audits {
+                print("\nOn \(audits.count) blind audits from \(database ?? ""), each weighted by 1/π:")
+                Self.printChecks(audits.verdict)
+            } else if database != nil {
+                print("\nNo decided audits in \(database ?? "") yet: the gate used the test data only.")
             }
-            print(verdict.passed ? "The candidate passes the gate." : "The candidate fails the gate: " + verdict.failures.joined(separator: "; ") + ".")
+            let failures = verdict.failures + (audits?.verdict.failures.map { "on audits, \($0)" } ?? [])
+            print(passed ? "The candidate passes the gate." : "The candidate fails the gate: " + failures.joined(separator: "; ") + ".")
         }
-        if !verdict.passed { throw ExitCode(2) }
+        if !passed { throw ExitCode(2) }
+    }
+
+    static func printChecks(_ verdict: EvaluationGate.Verdict) {
+        print("  " + pad("check", 24) + pad("candidate", 11, right: true) + pad("active", 9, right: true) + pad("may fall", 10, right: true) + "  verdict")
+        for check in verdict.checks {
+            print("  " + pad(check.name, 24) + pad(check.candidate.map { format($0) } ?? "-", 11, right: true) + pad(format(check.active), 9, right: true)
+                  + pad(format(check.allowedDrop), 10, right: true) + "  " + (check.passed ? "ok" : "FAIL"))
+        }
     }
 
     struct GateOutput: Encodable {
@@ -140,6 +177,8 @@ struct Evaluate: ParsableCommand {
         var examples: Int
         var passed: Bool
         var checks: [EvaluationGate.Check]
+        var audits: Int?
+        var auditChecks: [EvaluationGate.Check]?
     }
 
     /// The report's fields at the top level, plus the model and data it describes.

@@ -48,3 +48,20 @@ import Testing
         #expect(!missing.passed && missing.failures == ["recall of spam: the candidate has no such class"])
     }
 }
+
+@Suite struct WeightedGateFiguresTests {
+    @Test func weightedRecallAndMacroF1MatchHandComputedValues() {
+        // spam: TP 1, FN 3, FP 2 → precision 1/3, recall 1/4, F1 2/7; clear: TP 2, FP 3, FN 2 → 2/5, 1/2, F1 4/9.
+        let f = EvaluationGate.Figures.weighted(predicted: ["spam", "clear", "clear", "spam"], truth: ["spam", "spam", "clear", "clear"],
+                                                weights: [1, 3, 2, 2])
+        #expect(abs(f.recall["spam"]! - 0.25) < 1e-12)
+        #expect(abs(f.recall["clear"]! - 0.5) < 1e-12)
+        #expect(abs(f.macroF1 - 23.0 / 63) < 1e-12)
+        #expect(f.support == ["spam": 4, "clear": 4])
+        // The gate reads the same figures: a candidate that misses every spam fails on spam's recall.
+        let blind = EvaluationGate.Figures.weighted(predicted: ["clear", "clear", "clear", "clear"], truth: ["spam", "spam", "clear", "clear"],
+                                                    weights: [1, 3, 2, 2])
+        let verdict = EvaluationGate(maxMacroF1Drop: 1, maxRecallDrop: 0.2).check(candidate: blind, active: f)
+        #expect(verdict.failures == ["recall of spam fell from 0.2500 to 0.0000 (allowed 0.2000)"])
+    }
+}

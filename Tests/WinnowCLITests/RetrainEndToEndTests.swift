@@ -6,7 +6,7 @@ import Testing
 /// A candidate trained with the store's labels, and the evaluation gate between two model files.
 @Suite struct RetrainEndToEndTests {
     @Test(.enabled(if: EndToEndTests.executable != nil))
-    func theGatePassesAnEqualModelAndFailsOneMissingAClass() throws {
+    func theGatePassesAnEqualModelAndFailsOneMissingAClass() async throws {
         let dir = try EndToEndTests.folder()
         #expect(try EndToEndTests.run(["datasets", "demo", "--out", dir, "--per-class", "40"]).status == 0)
         let active = dir + "/active.winnow", blind = dir + "/blind.winnow"
@@ -25,6 +25,28 @@ import Testing
         let checks = verdict["checks"] as? [[String: Any]] ?? []
         #expect(checks.contains { $0["name"] as? String == "recall of spam" && $0["passed"] as? Bool == false })
         #expect(try EndToEndTests.run(["evaluate", "--candidate", blind, "--data", dir + "/test.csv"]).stderr.contains("--against"))
+
+        // With a database, the gate also runs on its blind audits, weighted by 1/π.
+        let database = dir + "/audits.sqlite"
+        let store = try SQLiteStore(path: database)
+        let rules = ReviewRules()
+        for i in 0..<6 {
+            let spam = i % 2 == 0
+            let text = spam ? "WINNER!! claim your free prize now, call 0906170\(i)" : "see you at the station at \(i + 1) o'clock"
+            try await StoredItems.add(store, id: "audit-\(i)", text: text, audit: rules, probability: spam ? 0.5 : 0.1)
+        }
+        for view in try await store.claim(ClaimRequest(reviewer: "auditor", count: 10), now: StoredItems.t0, leaseSeconds: 300, gold: false) {
+            let spam = view.item.submission.text.hasPrefix("WINNER")
+            _ = try await store.decide(ticket: view.ticket.id, reviewer: "auditor", decision: TicketDecision(label: spam ? "spam" : "clear", reasonCode: "other"),
+                                       action: spam ? .remove : .allow, now: StoredItems.t0) { state, human in rules.humanStage(human, state: state, note: nil) }
+        }
+        let withAudits = try EndToEndTests.run(["evaluate", "--candidate", blind, "--against", active, "--data", dir + "/test.csv", "--database", database, "--json"])
+        #expect(withAudits.status == 2)
+        let audited = (try? JSONSerialization.jsonObject(with: Data(withAudits.stdout.utf8))) as? [String: Any] ?? [:]
+        #expect(audited["audits"] as? Int == 6)
+        #expect((audited["auditChecks"] as? [[String: Any]])?.contains { $0["name"] as? String == "recall of spam" && $0["passed"] as? Bool == false } == true)
+        let sameWithAudits = try EndToEndTests.run(["evaluate", "--candidate", active, "--against", active, "--data", dir + "/test.csv", "--database", database])
+        #expect(sameWithAudits.status == 0 && sameWithAudits.stdout.contains("On 6 blind audits"), "\(sameWithAudits.stdout)")
     }
 
     @Test(.enabled(if: EndToEndTests.executable != nil))
@@ -59,10 +81,13 @@ import Testing
 enum StoredItems {
     static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
-    static func add(_ store: SQLiteStore, id: String, text: String) async throws {
+    /// With `audit`, the item also gets a blind audit ticket sampled with `probability`.
+    static func add(_ store: SQLiteStore, id: String, text: String, audit: ReviewRules? = nil, probability: Double = 1) async throws {
         let item = ItemSubmission(id: id, text: text, createdAt: t0)
         let score = TextScore(classes: ["clear", "spam"], probabilities: [0.5, 0.5], evidence: 1, reasons: [], modelVersion: "m")
         let result = ScoringEngine().creation(item, text: score, policy: Policy.standard(feed: "default", classes: ["clear", "spam"]), receivedAt: t0)
-        _ = try await store.createItems([NewItem(submission: item, receivedAt: t0, createdAt: t0, result: result, nextRescore: nil)])
+        let state = ItemState(submission: item, receivedAt: t0, createdAt: t0, current: result, engagement: nil)
+        let tickets = audit.map { [$0.opening(.audit, state: state, now: t0, auditProbability: probability)] } ?? []
+        _ = try await store.createItems([NewItem(submission: item, receivedAt: t0, createdAt: t0, result: result, nextRescore: nil, tickets: tickets)])
     }
 }
