@@ -133,9 +133,18 @@ public enum TicketPriority {
         return openedAt.addingTimeInterval((f.rounded(.down) + 1) * sla + 0.001)
     }
 
-    public static func score(pHarm: Double, expectedViews: Double, severity: Double, waitedMinutes: Double, slaMinutes: Double) -> Double {
+    /// The priority without urgency: max(uncertainty, 0.05) × reach × severity.
+    public static func base(pHarm: Double, expectedViews: Double, severity: Double) -> Double {
         max(uncertainty(pHarm), 0.05) * reach(expectedViews: expectedViews) * max(0, severity)
-            * urgency(waitedMinutes: waitedMinutes, slaMinutes: slaMinutes)
+    }
+
+    /// The priority at `now` of a ticket with `base` priority, opened at `openedAt` and due at `dueAt`.
+    public static func current(base: Double, openedAt: Date, dueAt: Date, now: Date) -> Double {
+        base * urgency(waitedMinutes: now.timeIntervalSince(openedAt) / 60, slaMinutes: dueAt.timeIntervalSince(openedAt) / 60)
+    }
+
+    public static func score(pHarm: Double, expectedViews: Double, severity: Double, waitedMinutes: Double, slaMinutes: Double) -> Double {
+        base(pHarm: pHarm, expectedViews: expectedViews, severity: severity) * urgency(waitedMinutes: waitedMinutes, slaMinutes: slaMinutes)
     }
 }
 

@@ -61,7 +61,7 @@ public struct TicketOpening: Codable, Equatable, Sendable {
 
     /// The priority without urgency (uncertainty × reach × severity).
     public var basePriority: Double {
-        max(TicketPriority.uncertainty(pHarm), 0.05) * TicketPriority.reach(expectedViews: expectedViews) * max(0, severity)
+        TicketPriority.base(pHarm: pHarm, expectedViews: expectedViews, severity: severity)
     }
 }
 
@@ -112,11 +112,9 @@ public struct Ticket: Codable, Equatable, Sendable {
     /// Audit tickets are blind: the reviewer sees the item, not the model's answer. Gold tickets look like any other.
     public var isBlind: Bool { reasons == [.audit] }
 
-    public var slaMinutes: Double { dueAt.timeIntervalSince(openedAt) / 60 }
-
     /// The priority at `now`: base × urgency.
     public func priority(at now: Date) -> Double {
-        basePriority * TicketPriority.urgency(waitedMinutes: now.timeIntervalSince(openedAt) / 60, slaMinutes: slaMinutes)
+        TicketPriority.current(base: basePriority, openedAt: openedAt, dueAt: dueAt, now: now)
     }
 }
 
@@ -237,7 +235,6 @@ public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
     case leaseLost(ticket: Int64, holder: String?, expired: Bool)
     case versionMismatch(ticket: Int64, expected: Int, current: Int)
     case alreadyDecided(Int64)
-    case invalid(ValidationError)
 
     public var description: String {
         switch self {
@@ -249,7 +246,6 @@ public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .versionMismatch(id, expected, current):
             return "Ticket \(id) changed since you saw it (version \(expected), now \(current)). Reload it before deciding."
         case let .alreadyDecided(id): return "Ticket \(id) has already been decided; a second decision is not possible."
-        case let .invalid(error): return error.description
         }
     }
 }
@@ -366,17 +362,20 @@ public struct ReviewRules: Sendable {
         min(1, max(0, 1 - (result.probabilities[clearLabel] ?? 0)))
     }
 
+    /// The most probable class other than the clear one, with its probability (ties go to the first by name).
+    func mostProbableHarmful(_ result: StageResult) -> (label: String, probability: Double)? {
+        result.probabilities.filter { $0.key != clearLabel }.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
+            .map { ($0.key, $0.value) }
+    }
+
     /// The severity of the most probable harmful class.
     public func severity(_ result: StageResult) -> Double {
-        let harmful = result.probabilities.filter { $0.key != clearLabel }.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
-        guard let harmful else { return 1 }
-        return configuration.severity[harmful.key] ?? 1
+        mostProbableHarmful(result).flatMap { configuration.severity[$0.label] } ?? 1
     }
 
     /// The skill needed for an item whose most probable harmful class is the result's.
     public func skill(_ result: StageResult) -> String? {
-        let harmful = result.probabilities.filter { $0.key != clearLabel }.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
-        return harmful.flatMap { configuration.skills[$0.key] }
+        mostProbableHarmful(result).flatMap { configuration.skills[$0.label] }
     }
 
     public func opening(_ reason: TicketReason, state: ItemState, result: StageResult? = nil, tier: ReviewTier = .one, now: Date,
@@ -403,9 +402,9 @@ public struct ReviewRules: Sendable {
         var distance = Double.infinity
         switch action {
         case .allow:
-            let harmful = result.probabilities.filter { $0.key != clearLabel }.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
-            if let harmful, let rule = policy.rules[harmful.key], let cut = [rule.demote, rule.review, rule.remove].compactMap({ $0 }).min() {
-                distance = cut - harmful.value
+            if let harmful = mostProbableHarmful(result), let rule = policy.rules[harmful.label],
+               let cut = [rule.demote, rule.review, rule.remove].compactMap({ $0 }).min() {
+                distance = cut - harmful.probability
             }
         case .demote, .remove:
             if let label = result.decision.label, let p = result.decision.probability, let rule = policy.rules[label],

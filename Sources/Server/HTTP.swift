@@ -34,14 +34,13 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     }
 
     /// A refused ticket operation: 404 for an unknown ticket, 409 for a lost lease, a stale version or a second
-    /// decision, 422 for a bad value.
+    /// decision.
     static func ticket(_ error: TicketError) -> APIError {
         switch error {
         case .notFound: return APIError(.notFound, code: "not_found", error.description)
         case .leaseLost: return APIError(.conflict, code: "lease_lost", error.description)
         case .versionMismatch: return APIError(.conflict, code: "version_mismatch", error.description, field: "version")
         case .alreadyDecided: return APIError(.conflict, code: "already_decided", error.description)
-        case let .invalid(validation): return .validation(validation)
         }
     }
 

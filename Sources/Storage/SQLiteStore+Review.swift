@@ -239,19 +239,33 @@ extension SQLiteStore {
                     """, arguments: [now.timeIntervalSince1970, reviewer, id])
                 return try Self.ticket(Self.ticketRow(db, id: id)!)
             }
-            var updated = ticket
-            updated.tier = .two
-            updated.reasons.insert(.escalation)
-            updated.dueAt = min(ticket.dueAt, now.addingTimeInterval(slaMinutes * 60))
-            try db.execute(sql: """
-                UPDATE ticket SET tier = 2, reasons = ?, due_at = ?, note = ?, lease_holder = NULL, lease_until = NULL, priority = ?, refresh_at = ?,
-                  version = version + 1 WHERE id = ?
-                """, arguments: [TicketReason.bits(updated.reasons), updated.dueAt.timeIntervalSince1970, note, updated.priority(at: now),
-                                 TicketPriority.nextRefresh(openedAt: updated.openedAt, dueAt: updated.dueAt, after: now).timeIntervalSince1970, id])
-            try Self.appendEvent(db, TicketEvent(ticket: id, kind: .escalated, at: now, by: reviewer, reason: .escalation, tier: .two, note: note),
-                                 ticket: id, item: row["item"])
+            try Self.moveToTierTwo(db, ticket, item: row["item"], note: note, by: reviewer, now: now, slaMinutes: slaMinutes)
             return try Self.ticket(Self.ticketRow(db, id: id)!)
         }
+    }
+
+    /// Sends a ticket to tier 2 with `note` (a reviewer's escalation, or the engine's after a disagreement): the
+    /// escalation reason, due within `slaMinutes` (or sooner if it was), the lease dropped, and a step in the history.
+    static func moveToTierTwo(_ db: Database, _ ticket: Ticket, item: Int64, note: String, by: String?, now: Date, slaMinutes: Double) throws {
+        var updated = ticket
+        updated.tier = .two
+        updated.reasons.insert(.escalation)
+        updated.dueAt = max(ticket.openedAt, min(ticket.dueAt, now.addingTimeInterval(slaMinutes * 60)))
+        try db.execute(sql: """
+            UPDATE ticket SET tier = 2, reasons = ?, due_at = ?, note = ?, lease_holder = NULL, lease_until = NULL, priority = ?, refresh_at = ?,
+              version = version + 1 WHERE id = ?
+            """, arguments: [TicketReason.bits(updated.reasons), updated.dueAt.timeIntervalSince1970, note, updated.priority(at: now),
+                             TicketPriority.nextRefresh(openedAt: updated.openedAt, dueAt: updated.dueAt, after: now).timeIntervalSince1970, ticket.id])
+        try appendEvent(db, TicketEvent(ticket: ticket.id, kind: .escalated, at: now, by: by, reason: .escalation, tier: .two, note: note),
+                        ticket: ticket.id, item: item)
+    }
+
+    /// Stores a person's judgement of the item as a label, with the model's answer at the time.
+    static func insertJudgement(_ db: Database, _ state: ItemState, label: String, source: String, by: String, at: Date, tier: Int) throws -> LabelRecord {
+        let model = state.current
+        return try insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: label, source: source, by: by, at: at,
+                                               tier: tier, modelLabel: model.label, modelProbability: model.probabilities[model.label],
+                                               modelVersion: model.modelVersion))
     }
 
     public func decide(ticket id: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date, secondReview: Bool,
@@ -267,40 +281,25 @@ extension SQLiteStore {
                     UPDATE ticket SET first_by = ?, first_at = ?, first_label = ?, first_action = ?, first_code = ?, first_note = ?,
                       lease_holder = NULL, lease_until = NULL, version = version + 1 WHERE id = ?
                     """, arguments: [reviewer, now.timeIntervalSince1970, decision.label, action.rawValue, decision.reasonCode, decision.note, id])
-                guard let state = try Self.view(db, id: id)?.item else { throw StoreError.corruptRow("ticket \(id) points at no item") }
-                return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: .awaitingSecondReview)
+                return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: try Self.state(Self.itemRow(db, rowID: item)),
+                                     outcome: .awaitingSecondReview)
             }
             if let firstBy, let firstLabel: String = row["first_label"], (row["second_by"] as String?) == nil {
                 // The second review: now the first becomes part of the history and a label, at its own time.
                 let firstAt = Date(timeIntervalSince1970: row["first_at"])
-                guard let state = try Self.view(db, id: id)?.item else { throw StoreError.corruptRow("ticket \(id) points at no item") }
+                let state = try Self.state(Self.itemRow(db, rowID: item))
                 try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: firstAt, by: firstBy, tier: .one, label: firstLabel,
                                                      action: (row["first_action"] as String?).flatMap(Action.init(rawValue:)), reasonCode: row["first_code"],
                                                      note: row["first_note"]), ticket: id, item: item)
-                written.append(try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: firstLabel,
-                                                                    source: "review", by: firstBy, at: firstAt, tier: 1, modelLabel: state.current.label,
-                                                                    modelProbability: state.current.probabilities[state.current.label],
-                                                                    modelVersion: state.current.modelVersion)))
+                written.append(try Self.insertJudgement(db, state, label: firstLabel, source: "review", by: firstBy, at: firstAt, tier: 1))
                 try db.execute(sql: "UPDATE ticket SET second_by = ?, second_label = ? WHERE id = ?", arguments: [reviewer, decision.label, id])
                 if firstLabel != decision.label {
                     // They disagree: both judgements are labels, and tier 2 settles it with both in the history.
                     try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: now, by: reviewer, tier: .one, label: decision.label, action: action,
                                                          reasonCode: decision.reasonCode, note: decision.note), ticket: id, item: item)
-                    written.append(try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: decision.label,
-                                                                        source: "review", by: reviewer, at: now, tier: 1, modelLabel: state.current.label,
-                                                                        modelProbability: state.current.probabilities[state.current.label],
-                                                                        modelVersion: state.current.modelVersion)))
-                    let note = "two reviewers disagreed: \(firstBy) said \(firstLabel), \(reviewer) said \(decision.label)"
-                    var escalated = ticket
-                    escalated.reasons.insert(.escalation)
-                    escalated.tier = .two
-                    escalated.dueAt = max(ticket.openedAt, min(ticket.dueAt, now.addingTimeInterval(escalationSLAMinutes * 60)))
-                    try db.execute(sql: """
-                        UPDATE ticket SET tier = 2, reasons = ?, due_at = ?, note = ?, lease_holder = NULL, lease_until = NULL, priority = ?, refresh_at = ?,
-                          version = version + 1 WHERE id = ?
-                        """, arguments: [TicketReason.bits(escalated.reasons), escalated.dueAt.timeIntervalSince1970, note, escalated.priority(at: now),
-                                         TicketPriority.nextRefresh(openedAt: escalated.openedAt, dueAt: escalated.dueAt, after: now).timeIntervalSince1970, id])
-                    try Self.appendEvent(db, TicketEvent(ticket: id, kind: .escalated, at: now, reason: .escalation, tier: .two, note: note), ticket: id, item: item)
+                    written.append(try Self.insertJudgement(db, state, label: decision.label, source: "review", by: reviewer, at: now, tier: 1))
+                    try Self.moveToTierTwo(db, ticket, item: item, note: "two reviewers disagreed: \(firstBy) said \(firstLabel), \(reviewer) said \(decision.label)",
+                                           by: nil, now: now, slaMinutes: escalationSLAMinutes)
                     return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: .escalatedOnDisagreement, labels: written)
                 }
             }
@@ -310,9 +309,7 @@ extension SQLiteStore {
                 """, arguments: [now.timeIntervalSince1970, reviewer, decision.label, id])
             try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: now, by: reviewer, tier: ticket.tier, label: decision.label,
                                                  action: action, reasonCode: decision.reasonCode, note: decision.note), ticket: id, item: item)
-            guard let itemRow = try Row.fetchOne(db, sql: """
-                SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages WHERE i.id = ?
-                """, arguments: [item]) else { throw StoreError.corruptRow("ticket \(id) points at no item") }
+            let itemRow = try Self.itemRow(db, rowID: item)
             var state = try Self.state(itemRow)
             let decided = try Self.ticket(Self.ticketRow(db, id: id)!)
             // A gold ticket probes the reviewer: the item, its labels and its reports are untouched.
@@ -323,11 +320,7 @@ extension SQLiteStore {
             try Self.insertStage(db, item: item, seq: seq, result: result, body: StoredJSON.stageResult(result))
             try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try Codec.encode(human), item])
             let source = ticket.reasons.contains(.appeal) ? "appeal" : ticket.reasons == [.audit] ? "audit" : "review"
-            written.append(try Self.insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: decision.label,
-                                                                source: source, by: reviewer, at: now, tier: ticket.tier.rawValue,
-                                                                modelLabel: state.current.label,
-                                                                modelProbability: state.current.probabilities[state.current.label],
-                                                                modelVersion: state.current.modelVersion)))
+            written.append(try Self.insertJudgement(db, state, label: decision.label, source: source, by: reviewer, at: now, tier: ticket.tier.rawValue))
             // Pending reports are judged with the item: upheld when it was harmful, rejected when it was cleared.
             let upheld = action != .allow
             try db.execute(sql: """
@@ -427,9 +420,7 @@ extension SQLiteStore {
             let update = try db.cachedStatement(sql: "UPDATE ticket SET priority = ?, refresh_at = ? WHERE id = ?")
             for row in rows {
                 let opened = Date(timeIntervalSince1970: row["opened_at"]), due = Date(timeIntervalSince1970: row["due_at"])
-                let sla = due.timeIntervalSince(opened) / 60
-                let priority = (row["base_priority"] as Double)
-                    * TicketPriority.urgency(waitedMinutes: now.timeIntervalSince(opened) / 60, slaMinutes: sla)
+                let priority = TicketPriority.current(base: row["base_priority"], openedAt: opened, dueAt: due, now: now)
                 try update.execute(arguments: [priority, TicketPriority.nextRefresh(openedAt: opened, dueAt: due, after: now).timeIntervalSince1970,
                                                row["id"]])
             }
@@ -519,10 +510,7 @@ extension SQLiteStore {
         guard let row = try ticketRow(db, id: id) else { return nil }
         let ticket = try self.ticket(row)
         let item: Int64 = row["item"]
-        guard let itemRow = try Row.fetchOne(db, sql: """
-            SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages WHERE i.id = ?
-            """, arguments: [item]) else { return nil }
-        var state = try state(itemRow)
+        var state = try state(itemRow(db, rowID: item))
         var history = try history(db, item: item)
         if let id = ticket.goldLabel.map({ _ in ticket.id }) {
             // A gold ticket must look like any other: a person's verdict on the item, and the later stages that kept

@@ -367,6 +367,15 @@ public final class SQLiteStore: Store {
             """), arguments: [feed, id])
     }
 
+    /// The item's row by its row id (a ticket's item), with its current stage result as `current`.
+    /// - Throws: `StoreError.corruptRow` when there is no such item (a ticket always points at one).
+    static func itemRow(_ db: Database, rowID: Int64) throws -> Row {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages WHERE i.id = ?
+            """), arguments: [rowID]) else { throw StoreError.corruptRow("no item with row id \(rowID)") }
+        return row
+    }
+
     static func state(_ row: Row) throws -> ItemState {
         let engagement: String? = row["engagement"]
         let reviewed: String? = row["reviewed"]
