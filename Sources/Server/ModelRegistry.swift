@@ -56,7 +56,7 @@ public struct ModelRegistry: Sendable {
     func register(_ model: TextClassifier, bytes: [UInt8], by: String) async throws -> ModelVersionRecord {
         let version = model.header.modelVersion
         let file = path(for: version)
-        if let existing = try await store.modelVersions().first(where: { $0.version == version }) {
+        if let existing = try await record(version) {
             guard FileManager.default.contents(atPath: existing.file).map({ [UInt8]($0) == bytes }) ?? false else {
                 throw RegistryError.versionTaken(version)
             }
@@ -75,6 +75,10 @@ public struct ModelRegistry: Sendable {
         return record
     }
 
+    func record(_ version: String) async throws -> ModelVersionRecord? {
+        try await store.modelVersions().first { $0.version == version }
+    }
+
     public func versions() async throws -> [ModelVersionRecord] {
         try await store.modelVersions()
     }
@@ -82,7 +86,7 @@ public struct ModelRegistry: Sendable {
     /// Makes `version` the active model. The model it replaces is registered first, so a rollback can return to it.
     @discardableResult
     public func promote(_ version: String, by: String, kind: ModelPromotion.Kind = .promote) async throws -> ModelVersionRecord {
-        guard let record = try await store.modelVersions().first(where: { $0.version == version }) else { throw RegistryError.unknownVersion(version) }
+        guard let record = try await record(version) else { throw RegistryError.unknownVersion(version) }
         let model = try ActiveModel.load(record.file)
         let active = scoring.model.textModel
         guard model.classes == active.classes else {
@@ -97,7 +101,7 @@ public struct ModelRegistry: Sendable {
 
     /// Scores live items with a registered version beside the active model, without acting on it (shadow mode).
     public func shadow(_ version: String) async throws -> ModelVersionRecord {
-        guard let record = try await store.modelVersions().first(where: { $0.version == version }) else { throw RegistryError.unknownVersion(version) }
+        guard let record = try await record(version) else { throw RegistryError.unknownVersion(version) }
         let model = try ActiveModel.load(record.file)
         let active = scoring.model.classes
         guard model.classes == active else { throw RegistryError.classesDiffer(version: version, candidate: model.classes, active: active) }
@@ -115,7 +119,7 @@ public struct ModelRegistry: Sendable {
     /// At start: makes the registry's active version (the last change) the server's model, when there is one; returns it.
     public func restoreActive() async throws -> String? {
         guard let last = try await store.promotions().last, last.version != scoring.model.version,
-              let record = try await store.modelVersions().first(where: { $0.version == last.version }) else { return nil }
+              let record = try await record(last.version) else { return nil }
         try scoring.model.replace(with: try ActiveModel.load(record.file))
         scoring.metrics.activeModel(version: record.version)
         return record.version

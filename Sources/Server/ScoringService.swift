@@ -102,6 +102,7 @@ public final class ScoringService: Sendable {
         var outcomes = [Submitted?](repeating: nil, count: items.count)
         var fresh: [NewItem] = []
         var positions: [Int] = []
+        let rules = self.rules
         fresh.reserveCapacity(items.count)
         for (i, item) in items.enumerated() {
             do {

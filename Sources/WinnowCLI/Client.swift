@@ -179,14 +179,11 @@ struct ClaimPage: Decodable {
 /// A claimed ticket as the server sends it (`TicketDetail`): the ticket and scores as the API shapes them, the
 /// author, engagement and history as the Engine's own types.
 struct ReviewCard: Decodable {
+    /// The ticket's fields the terminal shows (the server sends more).
     struct Ticket: Decodable {
         var id: Int
-        var feed: String
-        var itemId: String
         var tier: Int
         var reasons: [String]
-        var language: String?
-        var dueAt: Date
         var slaSecondsLeft: Double
         var priority: Double
         var version: Int

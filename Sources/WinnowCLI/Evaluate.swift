@@ -124,12 +124,7 @@ struct Evaluate: AsyncParsableCommand {
         let verdict = gate.check(candidate: reports[0], active: reports[1])
         var audits: (count: Int, verdict: EvaluationGate.Verdict)?
         if let database {
-            guard FileManager.default.fileExists(atPath: database) else {
-                throw CommandError("No database at \(database); pass --database PATH (the file 'winnow serve' uses).")
-            }
-            let store: SQLiteStore
-            do { store = try SQLiteStore(path: database) } catch { throw CommandError("\(error)") }
-            let audited = try await store.auditedTexts()
+            let audited = try await Keys.DatabaseOption.open(path: database).auditedTexts()
             if !audited.isEmpty {
                 let figures = models.map { model -> EvaluationGate.Figures in
                     var scorer = try! Scorer(model: model)

@@ -156,6 +156,7 @@ struct Labels: AsyncParsableCommand {
         @Option(name: .customLong("label-map"), help: "Rename labels first, as from=to (repeatable).") var labelMap: [String] = []
 
         func validate() throws {
+            _ = try parseLabelMap(labelMap)
             guard [1, 2].contains(tier) else { throw ValidationError("--tier is 1 or 2.") }
             guard Policy.isValidFeed(feed) else { throw ValidationError(PolicyError.invalidFeed(feed).description) }
             guard !by.isEmpty else { throw ValidationError("--by needs a name.") }
@@ -164,15 +165,9 @@ struct Labels: AsyncParsableCommand {
         func run() async throws {
             let modelPath = model ?? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow"
             let classes = try ModelIO.load(modelPath).classes
-            var mapping: [String: String] = [:]
-            for pair in labelMap {
-                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw CommandError("--label-map \(pair): write it as from=to.") }
-                mapping[parts[0]] = parts[1]
-            }
             let rows: [DataRow]
             do {
-                rows = try DataFileReader(labelMap: mapping, allowedLabels: classes).read(file)
+                rows = try DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: classes).read(file)
             } catch let error as DataFileError {
                 throw CommandError(error.description)
             }

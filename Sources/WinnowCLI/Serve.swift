@@ -145,6 +145,12 @@ struct Keys: AsyncParsableCommand {
 
         /// Opens the database; `create` allows a new file (a key made before the first `serve`), and says so.
         func open(create: Bool = false) throws -> SQLiteStore {
+            try Self.open(path: path, create: create)
+        }
+
+        /// Opens the database at `path`, refusing a missing file unless `create` (every command that reads the
+        /// server's database opens it here).
+        static func open(path: String, create: Bool = false) throws -> SQLiteStore {
             let exists = FileManager.default.fileExists(atPath: path)
             guard exists || create else {
                 throw CommandError("No database at \(path); pass --database PATH (the file 'winnow serve' uses) or set WINNOW_DATABASE.")

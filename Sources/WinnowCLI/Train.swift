@@ -215,12 +215,7 @@ struct Train: AsyncParsableCommand {
 
     /// The store's stored items with the label that counts for each (`LabelResolution`), as training rows.
     static func storeRows(path: String, labelMap: [String: String]) async throws -> [DataRow] {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CommandError("No database at \(path); pass --database PATH (the file 'winnow serve' uses) or set WINNOW_DATABASE.")
-        }
-        let store: SQLiteStore
-        do { store = try SQLiteStore(path: path) } catch { throw CommandError("\(error)") }
-        return try await store.resolvedLabels(since: nil).enumerated().compactMap { index, resolved in
+        return try await Keys.DatabaseOption.open(path: path).resolvedLabels(since: nil).enumerated().compactMap { index, resolved in
             guard let text = resolved.text else { return nil }
             return DataRow(id: resolved.label.itemID, text: text, label: labelMap[resolved.label.label] ?? resolved.label.label, line: index + 1)
         }

@@ -9,13 +9,9 @@ extension Train {
         let environment = ProcessInfo.processInfo.environment
         let databasePath = database ?? environment["WINNOW_DATABASE"] ?? "winnow.sqlite"
         let modelPath = model ?? environment["WINNOW_MODEL"] ?? "models/default.winnow"
-        guard FileManager.default.fileExists(atPath: databasePath) else {
-            throw CommandError("No database at \(databasePath); pass --database PATH (the file 'winnow serve' uses).")
-        }
-        let store: SQLiteStore
+        let store = try Keys.DatabaseOption.open(path: databasePath)
         let text: ActiveModel
         do {
-            store = try SQLiteStore(path: databasePath)
             text = try ActiveModel(path: modelPath)
         } catch {
             throw CommandError("\(error)")
