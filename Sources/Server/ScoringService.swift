@@ -283,12 +283,10 @@ public struct ShadowReport: Codable, Equatable, Sendable {
 /// A candidate model scoring live items beside the active one; it never acts.
 final class Shadow: Sendable {
     let model: ActiveModel
-    let since: Date
     private let state: Mutex<ShadowReport>
 
     init(model: ActiveModel, since: Date) {
         self.model = model
-        self.since = since
         self.state = Mutex(ShadowReport(candidate: model.version, since: since, items: 0, labelDisagreements: 0, actionDisagreements: 0,
                                         meanHarmDifference: 0, transitions: [:]))
     }
