@@ -50,6 +50,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The loop simulator drives the same services `winnow serve` runs (Server), on a real store (Storage).
+        .target(name: "Simulation", dependencies: ["Engine", "Learning", "Storage", "Server"]),
         .target(
             name: "WinnowCLI",
             dependencies: [
@@ -57,6 +59,7 @@ let package = Package(
                 "Engine",
                 "Storage",
                 "Server",
+                "Simulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CSV", package: "CSV.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -76,6 +79,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Engine", "Learning"]),
         .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Learning", "Engine", "Storage"]),
     ]
 )

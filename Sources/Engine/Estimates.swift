@@ -11,12 +11,15 @@ public struct AuditSample: Codable, Equatable, Sendable {
     /// The auditor's label.
     public var trueLabel: String
     public var inclusionProbability: Double
+    /// When the automatic decision was made (estimates for a period filter on it).
+    public var decidedAt: Date?
 
-    public init(action: Action, autoLabel: String?, trueLabel: String, inclusionProbability: Double) {
+    public init(action: Action, autoLabel: String?, trueLabel: String, inclusionProbability: Double, decidedAt: Date? = nil) {
         self.action = action
         self.autoLabel = autoLabel
         self.trueLabel = trueLabel
         self.inclusionProbability = inclusionProbability
+        self.decidedAt = decidedAt
     }
 
     /// The inverse-probability weight: how many automatic decisions this audit stands for.
@@ -61,6 +64,49 @@ public struct Estimate: Codable, Equatable, Sendable {
     }
 }
 
+/// How often one reviewer's label is wrong, from independent double reviews of the same tickets.
+///
+/// If each reviewer errs with probability e, picking uniformly among the other k − 1 classes, two of them agree with
+/// probability a = (1 − e)² + e²/(k − 1). Solved for e (the root below (k − 1)/k, where more agreement means fewer errors):
+/// e = (1 − √(1 − c·(1 − a))) / c with c = k/(k − 1).
+public struct ReviewerError: Codable, Equatable, Sendable {
+    /// The estimated chance that one reviewer's label is wrong.
+    public var rate: Double
+    /// Double reviews behind it, and the share that agreed.
+    public var pairs: Int
+    public var agreement: Double
+
+    public init(rate: Double, pairs: Int, agreement: Double) {
+        self.rate = rate
+        self.pairs = pairs
+        self.agreement = agreement
+    }
+
+    /// The fewest double reviews the estimate is made from; with fewer, estimates are left uncorrected.
+    public static let minimumPairs = 20
+
+    /// Nil with fewer than `minimumPairs` pairs or fewer than two classes.
+    public static func estimate(_ pairs: [(String, String)], classes k: Int) -> ReviewerError? {
+        guard pairs.count >= minimumPairs, k >= 2 else { return nil }
+        let agreement = Double(pairs.filter { $0.0 == $0.1 }.count) / Double(pairs.count)
+        return ReviewerError(rate: rate(agreement: agreement, classes: k), pairs: pairs.count, agreement: agreement)
+    }
+
+    public static func rate(agreement a: Double, classes k: Int) -> Double {
+        let c = Double(k) / Double(k - 1)
+        return (1 - max(0, 1 - c * (1 - min(1, max(0, a)))).squareRoot()) / c
+    }
+
+    /// The true share of harmful items behind an observed share `q` of labels saying harmful: a clear item is labelled
+    /// harmful with probability e (every wrong label is a harmful class), a harmful one clear with e/(k − 1), so
+    /// q = h·(1 − e/(k − 1)) + (1 − h)·e and h = (q − e)/(1 − e − e/(k − 1)), clipped to [0, 1].
+    public func trueHarmShare(observed q: Double, classes k: Int) -> Double {
+        let denominator = 1 - rate - rate / Double(max(k - 1, 1))
+        guard denominator > 0.05 else { return q }
+        return min(1, max(0, (q - rate) / denominator))
+    }
+}
+
 /// What the audits say about the automatic path.
 public struct AuditEstimates: Codable, Equatable, Sendable {
     /// Of the items removed automatically, the share that were harmful.
@@ -72,31 +118,49 @@ public struct AuditEstimates: Codable, Equatable, Sendable {
     /// Per harmful class: of its items the automatic path decided, the share it acted on (demoted or removed).
     public var recall: [String: Estimate]
     public var audits: Int
+    /// The reviewer error the harm shares above were corrected for (nil: not corrected, too few double reviews).
+    public var reviewerError: ReviewerError?
 
-    public init(removalPrecision: Estimate?, missedHarm: Estimate?, prevalenceShown: Estimate?, recall: [String: Estimate], audits: Int) {
+    public init(removalPrecision: Estimate?, missedHarm: Estimate?, prevalenceShown: Estimate?, recall: [String: Estimate], audits: Int,
+                reviewerError: ReviewerError? = nil) {
         self.removalPrecision = removalPrecision
         self.missedHarm = missedHarm
         self.prevalenceShown = prevalenceShown
         self.recall = recall
         self.audits = audits
+        self.reviewerError = reviewerError
     }
 
     /// Each audit stands for 1/π automatic decisions of its kind (π its inclusion probability), so a bucket audited
     /// ten times as often counts a tenth as much per audit.
-    public static func estimate(_ samples: [AuditSample], clearLabel: String) -> AuditEstimates {
+    ///
+    /// Auditors are people: with `reviewerError` (from double reviews) over `classes` classes, the three harm shares —
+    /// value and both ends of the interval — are mapped from what auditors said to what is true
+    /// (`ReviewerError.trueHarmShare`); a 5% error rate otherwise pulls a true precision of 1 down to about 0.97 and the
+    /// interval away from the truth. Recall is left as audited (its denominator, the items of a class, is itself
+    /// labelled by auditors).
+    public static func estimate(_ samples: [AuditSample], clearLabel: String, reviewerError: ReviewerError? = nil, classes: Int = 2) -> AuditEstimates {
         func proportion(_ domain: (AuditSample) -> Bool, _ hit: (AuditSample) -> Bool) -> Estimate? {
             Estimate.proportion(samples.filter(domain).map { ($0.weight, hit($0)) })
         }
-        let harmful = { (s: AuditSample) in s.trueLabel != clearLabel }
+        func harmShare(_ domain: (AuditSample) -> Bool) -> Estimate? {
+            guard var e = proportion(domain, { $0.trueLabel != clearLabel }) else { return nil }
+            if let reviewerError {
+                e.value = reviewerError.trueHarmShare(observed: e.value, classes: classes)
+                e.low = reviewerError.trueHarmShare(observed: e.low, classes: classes)
+                e.high = reviewerError.trueHarmShare(observed: e.high, classes: classes)
+            }
+            return e
+        }
         var recall: [String: Estimate] = [:]
         for label in Set(samples.map(\.trueLabel)).subtracting([clearLabel]).sorted() {
             recall[label] = proportion({ $0.trueLabel == label }, { $0.action == .remove || $0.action == .demote })
         }
         return AuditEstimates(
-            removalPrecision: proportion({ $0.action == .remove }, harmful),
-            missedHarm: proportion({ $0.action == .allow }, harmful),
-            prevalenceShown: proportion({ $0.action == .allow || $0.action == .demote }, harmful),
-            recall: recall, audits: samples.count)
+            removalPrecision: harmShare { $0.action == .remove },
+            missedHarm: harmShare { $0.action == .allow },
+            prevalenceShown: harmShare { $0.action == .allow || $0.action == .demote },
+            recall: recall, audits: samples.count, reviewerError: reviewerError)
     }
 }
 

@@ -50,33 +50,6 @@ public struct ItemSubmission: Codable, Equatable, Sendable {
     }
 }
 
-/// A 64-bit FNV-1a digest: stable across runs and platforms (unlike `Hasher`), used for identity checks, never
-/// for security.
-public struct FNV1a64: Sendable {
-    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    public init() {}
-
-    public mutating func add(_ string: String) {
-        for byte in string.utf8 {
-            value ^= UInt64(byte)
-            value = value &* 0x0000_0100_0000_01b3
-        }
-        value ^= 0xff  // field separator, so ("ab", "c") ≠ ("a", "bc")
-        value = value &* 0x0000_0100_0000_01b3
-    }
-
-    /// A number in [0, 1) drawn from the digest, for deterministic sampling. FNV-1a's high bits barely move when only
-    /// the last character changes ("item-71", "item-72"), so the digest goes through SplitMix64's finalizer first.
-    public var uniform: Double {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        z ^= z >> 31
-        return Double(z >> 11) / Double(UInt64(1) << 53)
-    }
-}
-
 /// The three moments an item is scored.
 public enum Stage: String, Codable, CaseIterable, Sendable {
     /// At creation, from the text (and author) alone.

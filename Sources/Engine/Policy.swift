@@ -86,7 +86,10 @@ public struct PolicyDecision: Codable, Equatable, Sendable {
 
 /// A feed's moderation policy: per-class cut-offs on calibrated probabilities, versioned data.
 ///
-/// Every class with a rule is checked; the most severe action wins (ties go to the higher probability).
+/// Every class with a rule is checked; the most severe action wins (ties go to the higher probability). A rule under
+/// the key `harm` (`Policy.harm`) acts on P(harm) = 1 − P(clear), every class but the clear one together, and names
+/// the most probable harmful class: for feeds that act alike on all harm, and for classes a model confuses with
+/// each other (offensive against abusive) but rarely with clear.
 /// Classes without a rule (such as `clear`) never act. With `reviewThinRemovals`, an automatic removal of a text
 /// whose evidence is thin (the model knew too few of its words) becomes a review: a person decides instead.
 public struct Policy: Codable, Equatable, Sendable {
@@ -147,36 +150,55 @@ public struct Policy: Codable, Equatable, Sendable {
         (1...64).contains(feed.utf8.count) && feed.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F }
     }
 
+    /// The rule key that acts on P(harm) = 1 − P(clear) instead of one class's probability.
+    public static let harm = "harm"
+
+    /// The probability a rule reads and the class it names: its own class, or for the `harm` rule, P(harm) and the
+    /// most probable harmful class (ties to the first by name). Nil when the model has no such class.
+    public static func reading(rule key: String, classes: [String], probabilities: [Double], clearLabel: String) -> (label: String, p: Double)? {
+        guard key == harm else {
+            guard let index = classes.firstIndex(of: key), index < probabilities.count else { return nil }
+            return (key, probabilities[index])
+        }
+        guard let clear = classes.firstIndex(of: clearLabel), clear < probabilities.count else { return nil }
+        var top: Int?
+        for i in classes.indices where i != clear && i < probabilities.count {
+            if top == nil || probabilities[i] > probabilities[top!] || (probabilities[i] == probabilities[top!] && classes[i] < classes[top!]) { top = i }
+        }
+        guard let top else { return nil }
+        return (classes[top], min(1, max(0, 1 - probabilities[clear])))
+    }
+
     /// Decides for one item from its calibrated class probabilities (in `classes` order) and evidence (0…1).
-    public func decide(classes: [String], probabilities: [Double], evidence: Double) -> PolicyDecision {
-        var best: (action: Action, label: String, p: Double)?
-        for (label, rule) in rules.sorted(by: { $0.key < $1.key }) {
-            guard let index = classes.firstIndex(of: label), index < probabilities.count else { continue }
-            let p = probabilities[index]
+    public func decide(classes: [String], probabilities: [Double], evidence: Double, clearLabel: String = "clear") -> PolicyDecision {
+        var best: (action: Action, label: String, p: Double, rule: String)?
+        for (key, rule) in rules.sorted(by: { $0.key < $1.key }) {
+            guard let (label, p) = Self.reading(rule: key, classes: classes, probabilities: probabilities, clearLabel: clearLabel) else { continue }
             let action = rule.action(at: p)
             guard action != .allow else { continue }
             if let current = best, current.action > action || (current.action == action && current.p >= p) { continue }
-            best = (action, label, p)
+            best = (action, label, p, key)
         }
         guard let best else {
             return PolicyDecision(action: .allow, label: nil, probability: nil, policyVersion: version, reason: "no class reached a cut-off")
         }
-        let formatted = String(format: "%.3f", best.p)
+        let p = String(format: "%.3f", best.p)
+        let formatted = best.rule == Self.harm ? "harm \(p) (most probably \(best.label))" : "\(best.label) \(p)"
         if best.action == .remove && reviewThinRemovals && evidence < 1 {
             return PolicyDecision(
                 action: .review, label: best.label, probability: best.p, policyVersion: version,
-                reason: "\(best.label) \(formatted) reached the remove cut-off, but the evidence is thin (\(String(format: "%.2f", evidence))): a person decides")
+                reason: "\(formatted) reached the remove cut-off, but the evidence is thin (\(String(format: "%.2f", evidence))): a person decides")
         }
         let cutOff: Double? = {
             switch best.action {
-            case .remove: return rules[best.label]?.remove
-            case .review: return rules[best.label]?.review
-            case .demote: return rules[best.label]?.demote
+            case .remove: return rules[best.rule]?.remove
+            case .review: return rules[best.rule]?.review
+            case .demote: return rules[best.rule]?.demote
             case .allow: return nil
             }
         }()
         return PolicyDecision(
             action: best.action, label: best.label, probability: best.p, policyVersion: version,
-            reason: "\(best.label) \(formatted) ≥ \(best.action.rawValue) cut-off \(cutOff.map { String(format: "%.3f", $0) } ?? "-")")
+            reason: "\(formatted) ≥ \(best.action.rawValue) cut-off \(cutOff.map { String(format: "%.3f", $0) } ?? "-")")
     }
 }

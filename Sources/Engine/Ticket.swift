@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 
 // The review queue's domain: tickets, their events, the human decision, and the rules that open tickets. Pure.
 
@@ -394,24 +395,21 @@ public struct ReviewRules: Sendable {
         return opening(reason, state: state, result: result, now: now)
     }
 
-    /// The audit bucket of an automatic decision: its action, with ".near" when the deciding probability lies within
-    /// `auditNearMargin` of the cut-off that decided it (for an allow: the most probable harmful class below its
-    /// lowest cut-off).
+    /// The audit bucket of an automatic decision: its action, with ".near" when a rule that took the action read a
+    /// probability within `auditNearMargin` of its cut-off (for an allow: when some rule came that close to acting).
     public func auditBucket(_ result: StageResult, policy: Policy) -> String {
         let action = result.decision.action
+        let classes = result.probabilities.keys.sorted()
+        let probabilities = classes.map { result.probabilities[$0] ?? 0 }
         var distance = Double.infinity
-        switch action {
-        case .allow:
-            if let harmful = mostProbableHarmful(result), let rule = policy.rules[harmful.label],
-               let cut = [rule.demote, rule.review, rule.remove].compactMap({ $0 }).min() {
-                distance = cut - harmful.probability
+        for (key, rule) in policy.rules {
+            guard action != .review,
+                  let reading = Policy.reading(rule: key, classes: classes, probabilities: probabilities, clearLabel: clearLabel) else { continue }
+            if action == .allow {
+                if let cut = [rule.demote, rule.review, rule.remove].compactMap({ $0 }).min() { distance = min(distance, cut - reading.p) }
+            } else if rule.action(at: reading.p) == action, let cut = action == .demote ? rule.demote : rule.remove {
+                distance = min(distance, reading.p - cut)
             }
-        case .demote, .remove:
-            if let label = result.decision.label, let p = result.decision.probability, let rule = policy.rules[label],
-               let cut = action == .demote ? rule.demote : rule.remove {
-                distance = p - cut
-            }
-        case .review: break
         }
         let near = distance >= 0 && distance <= configuration.auditNearMargin
         return near && configuration.auditRates["\(action.rawValue).near"] != nil ? "\(action.rawValue).near" : action.rawValue

@@ -92,3 +92,17 @@ public struct EvaluationGate: Codable, Equatable, Sendable {
         return Verdict(passed: checks.allSatisfy(\.passed), checks: checks)
     }
 }
+
+extension TextClassifier {
+    /// The gate's figures for this model on rows each standing for `weight` items (a blind audit weighs 1/π): the
+    /// predicted class is the most probable one.
+    /// - Throws: `LearningError.insufficientTraining` when the model refuses to score.
+    public func weightedFigures(_ rows: [(text: String, label: String, weight: Double)]) throws -> EvaluationGate.Figures {
+        var scorer = try Scorer(model: self)
+        let predicted = rows.map { row -> String in
+            let p = scorer.probabilities(row.text).probabilities
+            return classes[p.indices.max { p[$0] < p[$1] } ?? 0]
+        }
+        return .weighted(predicted: predicted, truth: rows.map(\.label), weights: rows.map(\.weight))
+    }
+}

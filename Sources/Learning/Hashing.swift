@@ -67,10 +67,29 @@ public func winnowHash(_ text: String, seed: UInt32) -> UInt32 {
     return s.withUTF8 { murmur3($0, seed: seed) }
 }
 
-/// FNV-1a, 64-bit: a fast digest of training data (identity, not security).
+/// FNV-1a, 64-bit: a digest stable across runs and platforms (unlike `Hasher`), for identity checks (training data,
+/// item content) and deterministic sampling, never for security.
 public struct FNV1a64: Sendable {
     public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
     public init() {}
+
+    /// Adds a field: its UTF-8 bytes and a 0xFF separator (no UTF-8 byte), so ("ab", "c") ≠ ("a", "bc"). Item
+    /// digests and audit draws are stored, so this encoding never changes.
+    public mutating func add(_ string: String) {
+        update(string.utf8)
+        update(CollectionOfOne(UInt8(0xFF)))
+    }
+
+    /// A number in [0, 1) drawn from the digest, for deterministic sampling. FNV-1a's high bits barely move when only
+    /// the last character changes ("item-71", "item-72"), so the digest goes through SplitMix64's finalizer first.
+    public var uniform: Double {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        z ^= z >> 31
+        return Double(z >> 11) / Double(UInt64(1) << 53)
+    }
+
     public mutating func update<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
         var h = value
         for b in bytes {
@@ -79,6 +98,7 @@ public struct FNV1a64: Sendable {
         }
         value = h
     }
+    /// Adds a string with a 0 separator (the training-data digest's encoding).
     public mutating func update(_ string: String) {
         update(string.utf8)
         update(CollectionOfOne(UInt8(0)))

@@ -543,6 +543,13 @@ paths:
                       prevalenceShown: {$ref: "#/components/schemas/Estimate"}
                       recall: {type: object, additionalProperties: {$ref: "#/components/schemas/Estimate"}}
                       audits: {type: integer}
+                      reviewerError:
+                        type: object
+                        description: The reviewer error (from double reviews) the harm shares were corrected for; absent with too few double reviews.
+                        properties:
+                          rate: {type: number}
+                          pairs: {type: integer}
+                          agreement: {type: number}
                   queue: {type: object, description: "As GET /v1/review/stats."}
         "401": {$ref: "#/components/responses/Error"}
         "403": {$ref: "#/components/responses/Error"}
@@ -750,7 +757,7 @@ components:
       properties:
         rules:
           type: object
-          description: Per class, cut-offs on its probability that rise from demote to review to remove.
+          description: Per class, cut-offs on its probability that rise from demote to review to remove. The key "harm" acts on P(harm) = 1 − P(clear), every class but clear together, and names the most probable harmful class.
           additionalProperties:
             type: object
             properties:

@@ -103,8 +103,12 @@ public struct ReviewService: Sendable {
     }
 
     /// What blind audits say about the automatic path (inverse-probability weighted, 95% intervals).
+    /// The harm shares are corrected for the reviewer error that double reviews show (`ReviewerError`), once there
+    /// are enough of them.
     public func auditEstimates() async throws -> AuditEstimates {
-        AuditEstimates.estimate(try await store.auditSamples(), clearLabel: scoring.engine.configuration.clearLabel)
+        let classes = scoring.model.classes.count
+        let error = ReviewerError.estimate(try await store.doubleReviews().map { ($0.first, $0.second) }, classes: classes)
+        return AuditEstimates.estimate(try await store.auditSamples(), clearLabel: scoring.engine.configuration.clearLabel, reviewerError: error, classes: classes)
     }
 
     public func stats() async throws -> ReviewStats {

@@ -68,8 +68,9 @@ public final class ScoringService: Sendable {
             throw ValidationError(field: Self.field(of: error), error.description)
         }
         let classes = model.classes
-        for label in policy.rules.keys.sorted() where !classes.contains(label) {
-            throw ValidationError(field: "rules.\(label)", "the model has no class '\(label)'; its classes are \(classes.joined(separator: ", "))")
+        let clearLabel = engine.configuration.clearLabel
+        for label in policy.rules.keys.sorted() where !classes.contains(label) && !(label == Policy.harm && classes.contains(clearLabel)) {
+            throw ValidationError(field: "rules.\(label)", "the model has no class '\(label)'; its classes are \(classes.joined(separator: ", ")) (or '\(Policy.harm)': every class but \(clearLabel) together)")
         }
         let saved = try await store.savePolicy(policy, by: by, at: clock())
         policyCache.withLock { $0[saved.feed] = saved }

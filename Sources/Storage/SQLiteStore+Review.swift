@@ -431,14 +431,15 @@ extension SQLiteStore {
     public func auditSamples() async throws -> [AuditSample] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT s.action, json_extract(s.body, '$.decision.label') AS auto_label, t.decided_label, t.audit_probability
+                SELECT s.action, json_extract(s.body, '$.decision.label') AS auto_label, t.decided_label, t.audit_probability, s.scored_at
                 FROM ticket t JOIN stage_result s ON s.item = t.item AND s.seq = 1
                 WHERE t.status = 'decided' AND t.gold_label IS NULL AND t.audit_probability IS NOT NULL AND t.reasons & ? != 0
                 ORDER BY t.id
                 """, arguments: [TicketReason.audit.bit]).compactMap { row in
                 guard let action = Action(rawValue: row["action"]) else { return nil }
                 return AuditSample(action: action, autoLabel: row["auto_label"], trueLabel: row["decided_label"],
-                                   inclusionProbability: row["audit_probability"])
+                                   inclusionProbability: row["audit_probability"],
+                                   decidedAt: Date(timeIntervalSince1970: row["scored_at"]))
             }
         }
     }

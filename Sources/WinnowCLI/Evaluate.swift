@@ -126,14 +126,8 @@ struct Evaluate: AsyncParsableCommand {
         if let database {
             let audited = try await Keys.DatabaseOption.open(path: database).auditedTexts()
             if !audited.isEmpty {
-                let figures = models.map { model -> EvaluationGate.Figures in
-                    var scorer = try! Scorer(model: model)
-                    let predicted = audited.map { row -> String in
-                        let p = scorer.probabilities(row.text).probabilities
-                        return model.classes[p.indices.max { p[$0] < p[$1] } ?? 0]
-                    }
-                    return .weighted(predicted: predicted, truth: audited.map(\.label), weights: audited.map { 1 / max($0.inclusionProbability, 1e-9) })
-                }
+                let rows = audited.map { (text: $0.text, label: $0.label, weight: 1 / max($0.inclusionProbability, 1e-9)) }
+                let figures = try models.map { try $0.weightedFigures(rows) }
                 audits = (audited.count, gate.check(candidate: figures[0], active: figures[1]))
             }
         }

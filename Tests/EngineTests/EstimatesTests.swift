@@ -40,6 +40,35 @@ import Testing
         #expect(a.recall.keys.sorted() == ["spam"])
     }
 
+    @Test func reviewerErrorComesFromDoubleReviewAgreement() throws {
+        // Two reviewers erring 5% of the time over three classes agree with probability 0.95² + 0.05²/2 = 0.90375.
+        #expect(abs(ReviewerError.rate(agreement: 0.90375, classes: 3) - 0.05) < 1e-12)
+        #expect(ReviewerError.rate(agreement: 1, classes: 3) == 0)
+        // Agreement at chance level (1/k) is the largest error the formula gives: (k − 1)/k.
+        #expect(abs(ReviewerError.rate(agreement: 1.0 / 3, classes: 3) - 2.0 / 3) < 1e-12)
+        // 40 pairs, 36 agreeing: a = 0.9, two classes: e = (1 − √(1 − 2·0.1))/2.
+        let pairs = (0..<36).map { _ in ("spam", "spam") } + (0..<4).map { _ in ("spam", "clear") }
+        let error = try #require(ReviewerError.estimate(pairs, classes: 2))
+        #expect(error.pairs == 40 && error.agreement == 0.9)
+        #expect(abs(error.rate - (1 - 0.8.squareRoot()) / 2) < 1e-12)
+        #expect(ReviewerError.estimate(Array(pairs.prefix(19)), classes: 2) == nil)
+    }
+
+    @Test func harmSharesAreCorrectedForReviewerError() throws {
+        // e = 0.05 over three classes: an observed 0.966 harmful stands for (0.966 − 0.05) / (1 − 0.05 − 0.025).
+        let error = ReviewerError(rate: 0.05, pairs: 100, agreement: 0.90375)
+        #expect(abs(error.trueHarmShare(observed: 0.966, classes: 3) - 0.916 / 0.925) < 1e-12)
+        #expect(error.trueHarmShare(observed: 0.99, classes: 3) == 1)
+        #expect(error.trueHarmShare(observed: 0.02, classes: 3) == 0)
+        let a = AuditEstimates.estimate(Self.samples, clearLabel: "clear", reviewerError: error, classes: 3)
+        // Removals: 8 of 10 said harmful; the Wilson interval at n = 10, each end mapped the same way.
+        expect(a.removalPrecision, value: (0.8 - 0.05) / 0.925, low: (0.4901624691 - 0.05) / 0.925, high: (0.9433178491 - 0.05) / 0.925,
+               audits: 10, effective: 10)
+        #expect(a.reviewerError == error)
+        // Recall is left as audited.
+        #expect(a.recall == AuditEstimates.estimate(Self.samples, clearLabel: "clear").recall)
+    }
+
     @Test func intervalsStayInsideZeroAndOneAndEmptyDomainsHaveNoEstimate() {
         let all = Estimate.proportion((0..<5).map { _ in (weight: 1.0, hit: true) })!
         #expect(all.value == 1 && all.high == 1 && all.low < 1 && all.low > 0.4)

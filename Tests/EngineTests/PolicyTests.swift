@@ -89,3 +89,33 @@ struct ThresholdSuggestionTests {
         #expect(s.removeShare == 0)
     }
 }
+
+struct HarmRuleTests {
+    static let classes = ["abusive", "clear", "offensive"]
+    static let policy = Policy(feed: "f", rules: [Policy.harm: ClassRule(demote: 0.5, review: 0.7, remove: 0.97)])
+
+    @Test func theHarmRuleReadsEveryHarmfulClassTogether() {
+        // Neither harmful class reaches 0.97 alone, but P(harm) = 1 − 0.01 = 0.99 does; the item is most probably offensive.
+        let d = Self.policy.decide(classes: Self.classes, probabilities: [0.40, 0.01, 0.59], evidence: 1)
+        #expect(d.action == .remove)
+        #expect(d.label == "offensive")
+        #expect(abs(d.probability! - 0.99) < 1e-12)
+        #expect(d.reason == "harm 0.990 (most probably offensive) ≥ remove cut-off 0.970")
+        #expect(Self.policy.decide(classes: Self.classes, probabilities: [0.2, 0.6, 0.2], evidence: 1).action == .allow)
+        #expect(Self.policy.decide(classes: Self.classes, probabilities: [0.3, 0.25, 0.45], evidence: 1).action == .review)
+        #expect(Self.policy.decide(classes: Self.classes, probabilities: [0.40, 0.01, 0.59], evidence: 0.5).action == .review)
+    }
+
+    @Test func aClassRuleBesideTheHarmRuleStillActsOnItsOwn() {
+        let policy = Policy(feed: "f", rules: [Policy.harm: ClassRule(demote: 0.5, remove: 0.99), "abusive": ClassRule(remove: 0.8)])
+        let d = policy.decide(classes: Self.classes, probabilities: [0.85, 0.05, 0.10], evidence: 1)
+        #expect(d.action == .remove)
+        #expect(d.reason == "abusive 0.850 ≥ remove cut-off 0.800")
+        #expect(policy.decide(classes: Self.classes, probabilities: [0.30, 0.05, 0.65], evidence: 1).action == .demote)
+    }
+
+    @Test func withoutAClearClassTheHarmRuleNeverActs() {
+        #expect(Self.policy.decide(classes: ["spam", "ham"], probabilities: [1, 0], evidence: 1).action == .allow)
+        #expect(Policy.reading(rule: Policy.harm, classes: ["spam", "ham"], probabilities: [1, 0], clearLabel: "clear") == nil)
+    }
+}

@@ -171,6 +171,11 @@ import Testing
         #expect(rules.auditBucket(state(spam: 0.75, action: .remove).current, policy: strict) == "remove.near")
         #expect(rules.auditBucket(state(spam: 0.95, action: .remove).current, policy: strict) == "remove")
         #expect(rules.auditBucket(state(spam: 0.55, action: .demote).current, policy: Self.policy) == "demote")
+        // A harm rule reads 1 − P(clear) the same way.
+        let harm = Policy(feed: "default", rules: [Policy.harm: ClassRule(demote: 0.3, remove: 0.7)])
+        #expect(rules.auditBucket(state(spam: 0.75, action: .remove).current, policy: harm) == "remove.near")
+        #expect(rules.auditBucket(state(spam: 0.95, action: .remove).current, policy: harm) == "remove")
+        #expect(rules.auditBucket(state(spam: 0.2, action: .allow).current, policy: harm) == "allow.near")
         var count = 0
         for i in 0..<20_000 {
             var s = state(spam: 0.4, action: .allow)

@@ -370,7 +370,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 }
 
 @Suite struct AuditSampleStoreTests {
-    @Test func decidedAuditsBecomeSamplesWithTheirAutomaticDecisionAndProbability() async throws {
+    @Test func decidedAuditsBecomeSamplesWithTheirAutomaticDecisionProbabilityAndTime() async throws {
         let store = try SQLiteStore()
         var removed = Items.new("r", spam: 0.95, at: t0)
         var allowed = Items.new("a", spam: 0.1, at: t0)
@@ -387,8 +387,9 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         let samples = try await store.auditSamples()
         #expect(samples == [
-            AuditSample(action: removed.result.decision.action, autoLabel: "spam", trueLabel: "clear", inclusionProbability: 0.01),
-            AuditSample(action: .allow, autoLabel: nil, trueLabel: "spam", inclusionProbability: 0.002),
+            AuditSample(action: removed.result.decision.action, autoLabel: "spam", trueLabel: "clear", inclusionProbability: 0.01,
+                        decidedAt: removed.result.scoredAt),
+            AuditSample(action: .allow, autoLabel: nil, trueLabel: "spam", inclusionProbability: 0.002, decidedAt: allowed.result.scoredAt),
         ])
     }
 }

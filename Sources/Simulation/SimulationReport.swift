@@ -1,0 +1,133 @@
+import Engine
+import Foundation
+import Learning
+
+/// What happened to the posts that arrived in one round, followed to the end of their lives.
+public struct RoundReport: Codable, Equatable, Sendable {
+    public var round: Int
+    public var items: Int
+    /// The model that scored this round's posts at creation, and how many labelled examples it was trained on.
+    public var model: String
+    public var trainingExamples: Int
+    /// Decisions made at creation without a person (allow, demote, remove) and how many were wrong: a harmful post
+    /// allowed, or a clear post demoted or removed.
+    public var automatic: Int
+    /// Posts sent to a person at creation (the rest of the review tickets come from reports, bursts and rescoring).
+    public var reviewAtCreation: Int
+    public var automaticErrors: Int
+    public var automaticErrorRate: Double
+    /// Tickets a person had to decide (review band, thin evidence, viral, reports), and blind audits, for this
+    /// round's posts; the load per 1,000 posts.
+    public var reviewTickets: Int
+    public var reviewLoad: Double
+    public var auditTickets: Int
+    /// Decisions the review team made during the round, and tickets still open when it ended.
+    public var decisions: Int
+    public var backlog: Int
+    /// Tickets of this round's posts settled after their SLA due time, or still open past it at the end.
+    public var slaBreaches: Int
+    /// Harmful posts, and the views they got before they were removed (or in their whole life, if never removed).
+    public var harmfulItems: Int
+    public var harmfulViews: Int
+    public var viewsPerHarmfulItem: Double
+    /// Of this round's automatic removals at creation: how many, the true share that was harmful, and what the
+    /// blind audits estimate (inverse-probability weighted, 95% Wilson interval).
+    public var removals: Int
+    public var truePrecision: Double?
+    public var precisionEstimate: Estimate?
+    public var covered: Bool
+    /// The reviewer error (from the run's double reviews) the estimate was corrected for.
+    public var reviewerError: ReviewerError?
+    /// The evaluation gate after the round (none after the last).
+    public var gate: GateOutcome?
+}
+
+/// A retraining between rounds: the candidate, the gate's figures and whether it was promoted.
+public struct GateOutcome: Codable, Equatable, Sendable {
+    public var candidate: String
+    public var trainingExamples: Int
+    public var labelsFromStore: Int
+    public var passed: Bool
+    public var candidateMacroF1: Double
+    public var activeMacroF1: Double
+    public var audits: Int
+    public var failures: [String]
+}
+
+/// A whole run: its inputs, each round, and the changes the issue's goals speak of.
+public struct SimulationReport: Codable, Equatable, Sendable {
+    public var data: [String]
+    public var options: SimulationOptions
+    public var classes: [String]
+    public var posts: Int
+    public var initialExamples: Int
+    public var gateExamples: Int
+    public var rounds: [RoundReport]
+
+    /// Relative change from the first round to the last (−0.4 is a 40% fall); nil when the first is zero.
+    public var automaticErrorChange: Double? { Self.change(rounds.first?.automaticErrorRate, rounds.last?.automaticErrorRate) }
+    public var reviewLoadChange: Double? { Self.change(rounds.first?.reviewLoad, rounds.last?.reviewLoad) }
+    public var harmfulViewsChange: Double? { Self.change(rounds.first?.viewsPerHarmfulItem, rounds.last?.viewsPerHarmfulItem) }
+    /// Rounds whose audit interval contains the true precision of automatic removals.
+    public var covered: Int { rounds.filter(\.covered).count }
+
+    static func change(_ first: Double?, _ last: Double?) -> Double? {
+        guard let first, let last, first > 0 else { return nil }
+        return (last - first) / first
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case data, options, classes, posts, initialExamples, gateExamples, rounds, automaticErrorChange, reviewLoadChange, harmfulViewsChange, covered
+    }
+
+    public init(data: [String], options: SimulationOptions, classes: [String], posts: Int, initialExamples: Int, gateExamples: Int, rounds: [RoundReport]) {
+        self.data = data
+        self.options = options
+        self.classes = classes
+        self.posts = posts
+        self.initialExamples = initialExamples
+        self.gateExamples = gateExamples
+        self.rounds = rounds
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(data: try c.decode([String].self, forKey: .data), options: try c.decode(SimulationOptions.self, forKey: .options),
+                  classes: try c.decode([String].self, forKey: .classes), posts: try c.decode(Int.self, forKey: .posts),
+                  initialExamples: try c.decode(Int.self, forKey: .initialExamples), gateExamples: try c.decode(Int.self, forKey: .gateExamples),
+                  rounds: try c.decode([RoundReport].self, forKey: .rounds))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(data, forKey: .data)
+        try c.encode(options, forKey: .options)
+        try c.encode(classes, forKey: .classes)
+        try c.encode(posts, forKey: .posts)
+        try c.encode(initialExamples, forKey: .initialExamples)
+        try c.encode(gateExamples, forKey: .gateExamples)
+        try c.encode(rounds, forKey: .rounds)
+        try c.encodeIfPresent(automaticErrorChange, forKey: .automaticErrorChange)
+        try c.encodeIfPresent(reviewLoadChange, forKey: .reviewLoadChange)
+        try c.encodeIfPresent(harmfulViewsChange, forKey: .harmfulViewsChange)
+        try c.encode(covered, forKey: .covered)
+    }
+
+    /// The per-round table and the summary lines, as plain text (Markdown table syntax, so it pastes into a README).
+    public func table() -> String {
+        func f(_ v: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", v) }
+        func percent(_ v: Double?) -> String { v.map { String(format: "%+.0f%%", $0 * 100) } ?? "–" }
+        var lines = [
+            "| round | posts | model | auto decisions | auto error | review load /1k | audits /1k | decisions | backlog | SLA breaches | views per harmful post | removals | audit precision [95% CI] | true precision | gate |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
+        ]
+        for r in rounds {
+            let estimate = r.precisionEstimate.map { "\(f($0.value, 3)) [\(f($0.low, 3)), \(f($0.high, 3))] n=\($0.audits)\(r.covered ? "" : " ✗")" } ?? "–"
+            let gate = r.gate.map { $0.passed ? "promoted \($0.candidate)" : "kept (\($0.failures.first ?? "failed"))" } ?? "–"
+            lines.append("| \(r.round) | \(r.items) | \(r.model) | \(r.automatic) | \(f(r.automaticErrorRate, 4)) | \(f(r.reviewLoad, 1)) | \(f(Double(r.auditTickets) * 1000 / Double(max(r.items, 1)), 1)) | \(r.decisions) | \(r.backlog) | \(r.slaBreaches) | \(f(r.viewsPerHarmfulItem, 1)) | \(r.removals) | \(estimate) | \(r.truePrecision.map { f($0, 3) } ?? "–") | \(gate) |")
+        }
+        lines.append("")
+        lines.append("Round 1 → \(rounds.count): automatic error \(percent(automaticErrorChange)), review load \(percent(reviewLoadChange)), views per harmful post \(percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds.")
+        return lines.joined(separator: "\n")
+    }
+}

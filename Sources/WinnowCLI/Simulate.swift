@@ -1,0 +1,267 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Learning
+import Simulation
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay labelled posts through the whole loop and show that it learns: scoring, review, audits, retraining.",
+        discussion: """
+            Posts from --data arrive as a stream, round after round, through the real scoring and review services on a
+            real SQLite file (in a temporary directory). A simulated audience views each post and reports harmful
+            ones (some get share bursts); simulated reviewers clear the queue by priority, up to --review-capacity
+            decisions a round, giving the true label except at --reviewer-error; a sample of automatic decisions is
+            audited blind. Between rounds a candidate is trained on the first model's posts plus the store's labels and
+            promoted when it passes the evaluation gate. The first model is trained on --initial-share of the posts,
+            and --gate-share is held out as the gate's test split.
+
+            Each round's figures follow the posts that arrived in it to the end of their lives: the error of automatic
+            decisions at creation, review tickets per 1,000 posts, views harmful posts got before removal, SLA breaches,
+            and the audits' estimate of the precision of automatic removals beside the true precision. The same seed
+            gives the same numbers.
+
+            Examples:
+              winnow simulate --data ../shared/datasets/davidson_hate_offensive/train.csv
+              winnow simulate --data posts.csv --rounds 5 --items-per-round 500 --review-capacity 100 --json
+              winnow simulate --data posts.csv --report simulation.html
+            """
+    )
+
+    @Option(name: .customLong("data"), help: "Labelled posts (CSV id,text,label or JSONL); repeat for more files.")
+    var data: [String] = []
+
+    @Option(name: .customLong("label-map"), help: "Rename a label, as FROM=TO; repeatable.")
+    var labelMap: [String] = []
+
+    @Option(help: "Rounds to run (a round is a simulated day).")
+    var rounds: Int = 10
+
+    @Option(help: "Posts arriving per round (default: the stream split evenly over the rounds).")
+    var itemsPerRound: Int?
+
+    @Option(help: "Seed of the split, the audience and the reviewers.")
+    var seed: UInt64 = 42
+
+    @Option(help: "Chance that a simulated reviewer gives a wrong label.")
+    var reviewerError: Double = 0.05
+
+    @Option(help: "Decisions the review team makes per round.")
+    var reviewCapacity: Int = 600
+
+    @Option(help: "Audit rate of automatic decisions far from a cut-off (five times this near one).")
+    var auditRate: Double = 0.02
+
+    @Option(help: "Share of the posts the first model is trained on.")
+    var initialShare: Double = 0.05
+
+    @Option(help: "Share of the posts held out as the evaluation gate's test split.")
+    var gateShare: Double = 0.10
+
+    @Option(help: "Simulated reviewers (at least 2: double reviews need two people).")
+    var reviewers: Int = 8
+
+    @Option(help: "The feed's policy as JSON (as PUT /v1/policies takes it; default: one rule on P(harm): demote 0.5, review 0.7, remove 0.97).")
+    var policy: String?
+
+    @Option(help: "Learning algorithm of the models: nb, complement-nb or logistic.")
+    var algorithm: Algorithm = .logistic
+
+    @OptionGroup var features: FeatureOptions
+
+    @Option(help: "Keep the run's SQLite file and model registry in this directory (default: a temporary one, removed).")
+    var keep: String?
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Option(help: "Also write a self-contained HTML report with charts to this file.")
+    var report: String?
+
+    @Flag(help: "No progress lines.")
+    var quiet = false
+
+    func validate() throws {
+        guard !data.isEmpty else { throw ValidationError("Please give the labelled posts to replay with --data FILE.") }
+        _ = try parseLabelMap(labelMap)
+        do { try options().validate() } catch let error as SimulationError { throw ValidationError("Please fix the options: \(error)") }
+    }
+
+    func options() throws -> SimulationOptions {
+        var o = SimulationOptions()
+        o.rounds = rounds
+        o.itemsPerRound = itemsPerRound
+        o.seed = seed
+        o.reviewerError = reviewerError
+        o.reviewCapacity = reviewCapacity
+        o.auditRate = auditRate
+        o.initialShare = initialShare
+        o.gateShare = gateShare
+        o.reviewers = reviewers
+        o.training.algorithm = algorithm
+        o.training.featurizer = try features.config()
+        o.training.naiveBayes = NaiveBayesConfig(complement: algorithm == .complementNaiveBayes)
+        if let policy {
+            guard let data = FileManager.default.contents(atPath: policy) else {
+                throw ValidationError("Cannot read the policy \(policy); give a JSON file such as {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
+            }
+            do { o.policy = try JSONDecoder().decode(Policy.self, from: data) } catch {
+                throw ValidationError("The policy \(policy) is not a policy: \(error). Write it as PUT /v1/policies takes it, for example {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
+            }
+        }
+        return o
+    }
+
+    func run() async throws {
+        let reader = DataFileReader(labelMap: try parseLabelMap(labelMap))
+        var posts: [LabelledPost] = []
+        for file in data { posts += try reader.read(file).map { LabelledPost(id: $0.id, text: $0.text, label: $0.label) } }
+        var seen = Set<String>()
+        for post in posts where !seen.insert(post.id).inserted {
+            throw CommandError("The id '\(post.id)' appears twice in \(data.joined(separator: ", ")); every post needs its own id.")
+        }
+        if let keep { try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true) }
+        let started = ContinuousClock.now
+        let talk = !quiet && !json
+        let simulator = LoopSimulator(options: try options(), directory: keep)
+        let result: SimulationReport
+        do {
+            result = try await simulator.run(posts, sources: data.map { URL(fileURLWithPath: $0).lastPathComponent }) { phase, _ in
+                guard talk else { return }
+                let elapsed = ContinuousClock.now - started
+                FileHandle.standardError.write(Data("\(phase) (\(elapsed.components.seconds) s)\n".utf8))
+            }
+        } catch let error as SimulationError {
+            throw CommandError(error.description)
+        }
+        if let report {
+            do {
+                try SimulationHTML.render(result).write(toFile: report, atomically: true, encoding: .utf8)
+            } catch {
+                throw CommandError("Cannot write the report to \(report) (\(DataFileReader.reason(error))); check that its folder exists and is writable.")
+            }
+        }
+        if json {
+            print(try jsonString(result))
+            return
+        }
+        print("Simulated \(result.rounds.count) rounds of \(result.rounds.first?.items ?? 0) posts from \(data.joined(separator: ", ")) (seed \(seed)); first model trained on \(result.initialExamples) posts, gate split \(result.gateExamples).")
+        print("")
+        print(result.table())
+        if let report { print("\nHTML report written to \(report)") }
+    }
+}
+
+/// The simulation as a self-contained HTML page: the table and one chart per figure.
+enum SimulationHTML {
+    static func render(_ r: SimulationReport) -> String {
+        let escape = HTMLReport.escape
+        let f = HTMLReport.f
+        var html = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8">
+            <title>Winnow loop simulation</title>
+            <style>
+            body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
+            h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+            table{border-collapse:collapse;margin:.5rem 0;font-size:13px}td,th{padding:.25rem .5rem;border-bottom:1px solid #eee;text-align:right}
+            th:first-child,td:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:1.5rem}figure{margin:0}
+            figcaption{color:#555;font-size:.9rem;max-width:460px}svg text{font:11px system-ui,sans-serif;fill:#333}.miss{color:#d62728}
+            </style></head><body>
+            <h1>Winnow loop simulation</h1>
+            <p>\(r.rounds.count) rounds of \(r.rounds.first?.items ?? 0) posts from \(r.data.map { "<code>\(escape($0))</code>" }.joined(separator: ", ")) (\(r.posts) posts, classes \(r.classes.map { "<code>\(escape($0))</code>" }.joined(separator: ", "))), seed \(r.options.seed). First model trained on \(r.initialExamples) posts; the gate's test split has \(r.gateExamples).
+            Reviewer error \(f(r.options.reviewerError, 3)), review capacity \(r.options.reviewCapacity) decisions a round, audit rate \(f(r.options.auditRate, 3)).</p>
+            <p>Round 1 → \(r.rounds.count): automatic error \(percent(r.automaticErrorChange)), review load \(percent(r.reviewLoadChange)), views per harmful post \(percent(r.harmfulViewsChange)); the audit interval covered the true precision in \(r.covered) of \(r.rounds.count) rounds.</p>
+            <h2>Charts</h2>
+            <div class="charts">
+
+            """
+        let rounds = r.rounds
+        html += HTMLReport.figure(chart(rounds, yLabel: "error share", [("automatic error", HTMLReport.palette[1], false, rounds.map { $0.automaticErrorRate })]),
+                                  "Error of automatic decisions at creation: harmful posts allowed, clear posts demoted or removed, over all automatic decisions.")
+        html += HTMLReport.figure(chart(rounds, yLabel: "tickets per 1,000 posts", [
+            ("review tickets", HTMLReport.palette[0], false, rounds.map(\.reviewLoad)),
+            ("blind audits", HTMLReport.palette[3], true, rounds.map { Double($0.auditTickets) * 1000 / Double(max($0.items, 1)) }),
+        ]), "Review load: tickets people had to decide for each round's posts, per 1,000 posts; audits are a fixed sampling budget.")
+        html += HTMLReport.figure(chart(rounds, yLabel: "views", [("views per harmful post", HTMLReport.palette[4], false, rounds.map(\.viewsPerHarmfulItem))]),
+                                  "Views harmful posts got before they were removed (their whole life if never removed), per harmful post.")
+        html += HTMLReport.figure(chart(rounds, yLabel: "tickets", [("SLA breaches", HTMLReport.palette[5], false, rounds.map { Double($0.slaBreaches) }),
+                                                                  ("backlog at round end", HTMLReport.palette[7], true, rounds.map { Double($0.backlog) })]),
+                                  "Tickets settled after their SLA due time (or still open past it), and tickets open when the round ended.")
+        html += HTMLReport.figure(precision(rounds), "Precision of automatic removals: the audits' estimate with its 95% interval (bars) beside the true precision (dots).")
+        html += "</div>\n<h2>Rounds</h2>\n<table><tr><th>round</th><th>posts</th><th>model</th><th>auto decisions</th><th>auto error</th><th>review /1k</th><th>audits</th><th>decisions</th><th>backlog</th><th>SLA breaches</th><th>views per harmful post</th><th>removals</th><th>audit precision [95% CI]</th><th>true precision</th><th>gate</th></tr>\n"
+        for x in rounds {
+            let estimate = x.precisionEstimate.map { "\(f($0.value, 3)) [\(f($0.low, 3)), \(f($0.high, 3))] n=\($0.audits)" } ?? "–"
+            let gate = x.gate.map { $0.passed ? "promoted \(escape($0.candidate))" : "kept: \(escape($0.failures.joined(separator: "; ")))" } ?? "–"
+            html += "<tr><td>\(x.round)</td><td>\(x.items)</td><td>\(escape(x.model))</td><td>\(x.automatic)</td><td>\(f(x.automaticErrorRate, 4))</td><td>\(f(x.reviewLoad, 1))</td><td>\(x.auditTickets)</td><td>\(x.decisions)</td><td>\(x.backlog)</td><td>\(x.slaBreaches)</td><td>\(f(x.viewsPerHarmfulItem, 1))</td><td>\(x.removals)</td><td\(x.covered ? "" : " class=\"miss\"")>\(estimate)</td><td>\(x.truePrecision.map { f($0, 3) } ?? "–")</td><td>\(gate)</td></tr>\n"
+        }
+        return html + "</table>\n</body></html>\n"
+    }
+
+    static func percent(_ v: Double?) -> String { v.map { String(format: "%+.0f%%", $0 * 100) } ?? "–" }
+
+    /// Lines over the rounds, scaled to the largest value.
+    static func chart(_ rounds: [RoundReport], yLabel: String, _ series: [(name: String, color: String, dashed: Bool, values: [Double])]) -> String {
+        let top = niceMaximum(series.flatMap(\.values).max() ?? 1)
+        let plot = HTMLReport.Plot()
+        var s = frame(plot, rounds: rounds.count, yLabel: yLabel, yMax: top)
+        for line in series {
+            let points = line.values.enumerated().map { (x(plot: plot, $0.offset, rounds.count), $0.element / top) }
+            s += plot.polyline(points.map { (($0.0 - plot.left) / (plot.width - plot.left - plot.right), $0.1) }, color: line.color, dashed: line.dashed)
+            for (px, py) in points { s += "<circle cx=\"\(HTMLReport.f(px, 1))\" cy=\"\(HTMLReport.f(plot.y(py), 1))\" r=\"3\" fill=\"\(line.color)\"/>" }
+        }
+        return s + HTMLReport.legend(series.map { ($0.name, $0.color) }, plot: plot) + "</svg>"
+    }
+
+    static func precision(_ rounds: [RoundReport]) -> String {
+        let lows = rounds.compactMap { $0.precisionEstimate?.low } + rounds.compactMap(\.truePrecision)
+        let bottom = max(0, ((lows.min() ?? 0) * 10).rounded(.down) / 10 - 0.1)
+        let plot = HTMLReport.Plot()
+        func y(_ v: Double) -> Double { plot.y((v - bottom) / (1 - bottom)) }
+        var s = frame(plot, rounds: rounds.count, yLabel: "precision of automatic removals", yMax: 1, yMin: bottom)
+        for (i, round) in rounds.enumerated() {
+            let px = x(plot: plot, i, rounds.count)
+            if let e = round.precisionEstimate {
+                let color = round.covered ? HTMLReport.palette[0] : HTMLReport.palette[1]
+                s += "<line x1=\"\(HTMLReport.f(px, 1))\" y1=\"\(HTMLReport.f(y(e.low), 1))\" x2=\"\(HTMLReport.f(px, 1))\" y2=\"\(HTMLReport.f(y(e.high), 1))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+                s += "<rect x=\"\(HTMLReport.f(px - 5, 1))\" y=\"\(HTMLReport.f(y(e.value) - 1.5, 1))\" width=\"10\" height=\"3\" fill=\"\(color)\"><title>round \(round.round): \(HTMLReport.f(e.value, 3)) [\(HTMLReport.f(e.low, 3)), \(HTMLReport.f(e.high, 3))], \(e.audits) audits</title></rect>"
+            }
+            if let truth = round.truePrecision {
+                s += "<circle cx=\"\(HTMLReport.f(px + 8, 1))\" cy=\"\(HTMLReport.f(y(truth), 1))\" r=\"3.5\" fill=\"\(HTMLReport.palette[2])\"><title>round \(round.round): true precision \(HTMLReport.f(truth, 3))</title></circle>"
+            }
+        }
+        return s + HTMLReport.legend([("audit estimate, 95% interval", HTMLReport.palette[0]), ("true precision", HTMLReport.palette[2])], plot: plot) + "</svg>"
+    }
+
+    static func x(plot: HTMLReport.Plot, _ i: Int, _ count: Int) -> Double {
+        plot.x(count <= 1 ? 0.5 : 0.04 + 0.92 * Double(i) / Double(count - 1))
+    }
+
+    /// The frame with round numbers on x and `yMin`…`yMax` on y.
+    static func frame(_ plot: HTMLReport.Plot, rounds: Int, yLabel: String, yMax: Double, yMin: Double = 0) -> String {
+        let f = HTMLReport.f
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(plot.width))\" height=\"\(Int(plot.height))\" viewBox=\"0 0 \(Int(plot.width)) \(Int(plot.height))\">"
+        s += "<rect x=\"\(plot.x(0))\" y=\"\(plot.y(1))\" width=\"\(plot.x(1) - plot.x(0))\" height=\"\(plot.y(0) - plot.y(1))\" fill=\"#fafafa\" stroke=\"#999\"/>"
+        for i in 0..<rounds {
+            let px = x(plot: plot, i, rounds)
+            s += "<line x1=\"\(f(px, 1))\" y1=\"\(plot.y(0))\" x2=\"\(f(px, 1))\" y2=\"\(plot.y(0) + 4)\" stroke=\"#999\"/>"
+            s += "<text x=\"\(f(px, 1))\" y=\"\(plot.y(0) + 16)\" text-anchor=\"middle\">\(i + 1)</text>"
+        }
+        for t in stride(from: 0.0, through: 1.0, by: 0.25) {
+            let value = yMin + t * (yMax - yMin)
+            s += "<line x1=\"\(plot.x(0) - 4)\" y1=\"\(plot.y(t))\" x2=\"\(plot.x(0))\" y2=\"\(plot.y(t))\" stroke=\"#999\"/>"
+            s += "<text x=\"\(plot.x(0) - 7)\" y=\"\(plot.y(t) + 4)\" text-anchor=\"end\">\(yMax - yMin >= 10 ? String(Int(value.rounded())) : f(value, yMax - yMin >= 1 ? 1 : 2))</text>"
+        }
+        s += "<text x=\"\((plot.x(0) + plot.x(1)) / 2)\" y=\"\(plot.height - 6)\" text-anchor=\"middle\">round</text>"
+        s += "<text transform=\"translate(12 \((plot.y(0) + plot.y(1)) / 2)) rotate(-90)\" text-anchor=\"middle\">\(HTMLReport.escape(yLabel))</text>"
+        return s
+    }
+
+    /// 1, 2, 2.5 or 5 times a power of ten, at least `v`.
+    static func niceMaximum(_ v: Double) -> Double {
+        guard v > 0, v.isFinite else { return 1 }
+        let power = pow(10, (log10(v)).rounded(.down))
+        for m in [1.0, 2, 2.5, 5, 10] where m * power >= v { return m * power }
+        return 10 * power
+    }
+}

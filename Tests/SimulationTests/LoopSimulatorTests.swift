@@ -1,0 +1,212 @@
+import Engine
+import Foundation
+import Learning
+import Simulation
+import Testing
+
+/// Small generated posts: three classes with their own words over shared filler, and some posts that borrow words
+/// from another class (so that the model has something to learn from reviewers).
+enum Posts {
+    static let filler = ["the", "a", "today", "we", "you", "this", "that", "really", "just", "so", "our", "game", "weekend", "team", "time"]
+    static let words = [
+        "clear": ["lovely", "sunny", "thanks", "great", "coffee", "garden", "music", "friends", "happy", "recipe"],
+        "offensive": ["damn", "crap", "freaking", "sucks", "idiotic", "screw", "bloody", "dumb", "jerk", "lousy"],
+        "abusive": ["vermin", "subhuman", "exterminate", "filth", "parasites", "inferior", "scum", "purge", "degenerate", "expel"],
+    ]
+
+    static func generate(_ count: Int, seed: UInt64) -> [LabelledPost] {
+        var rng = SplitMix64(seed: seed)
+        let labels = ["clear", "offensive", "offensive", "abusive", "clear"]
+        return (0..<count).map { i in
+            let label = labels[Int(rng.next() % UInt64(labels.count))]
+            var tokens: [String] = []
+            for _ in 0..<(4 + Int(rng.next() % 4)) { tokens.append(filler[Int(rng.next() % UInt64(filler.count))]) }
+            let own = words[label]!
+            for _ in 0..<(1 + Int(rng.next() % 2)) { tokens.insert(own[Int(rng.next() % UInt64(own.count))], at: Int(rng.next() % UInt64(tokens.count + 1))) }
+            if rng.next() % 5 == 0 {
+                let other = words[labels[Int(rng.next() % UInt64(labels.count))]]!
+                tokens.append(other[Int(rng.next() % UInt64(other.count))])
+            }
+            return LabelledPost(id: "post-\(i)", text: tokens.joined(separator: " "), label: label)
+        }
+    }
+
+    /// A short run: hourly steps, one-day lives, naive Bayes on 2^14 buckets.
+    static func options(seed: UInt64 = 7) -> SimulationOptions {
+        var o = SimulationOptions()
+        o.rounds = 3
+        o.itemsPerRound = 100
+        o.seed = seed
+        o.reviewCapacity = 40
+        o.auditRate = 0.1
+        o.initialShare = 0.15
+        o.gateShare = 0.15
+        o.stepMinutes = 60
+        o.engagementAgesHours = [0.25, 1, 6, 24]
+        o.audience.lifetimeHours = 24
+        o.audience.medianViews = 300
+        o.training.algorithm = .naiveBayes
+        o.training.featurizer = FeaturizerConfig(bucketBits: 14, charNgramMin: 0, charNgramMax: 0)
+        return o
+    }
+}
+
+@Suite struct LoopSimulatorTests {
+    let posts = Posts.generate(430, seed: 11)
+
+    @Test func theSameSeedGivesTheSameNumbersAndAnotherSeedOthers() async throws {
+        let first = try await LoopSimulator(options: Posts.options()).run(posts, sources: ["generated"])
+        let again = try await LoopSimulator(options: Posts.options()).run(posts, sources: ["generated"])
+        #expect(first == again)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(try encoder.encode(first) == encoder.encode(again))
+        let other = try await LoopSimulator(options: Posts.options(seed: 8)).run(posts, sources: ["generated"])
+        #expect(other.rounds != first.rounds)
+    }
+
+    @Test func eachRoundAccountsForItsPostsTicketsAndModels() async throws {
+        let report = try await LoopSimulator(options: Posts.options()).run(posts, sources: ["generated"])
+        #expect(report.posts == 430)
+        #expect(report.initialExamples == 65)   // 15% of 430, rounded
+        #expect(report.gateExamples == 65)
+        #expect(report.rounds.map(\.round) == [1, 2, 3])
+        #expect(report.rounds.allSatisfy { $0.items == 100 })
+        #expect(report.rounds[0].model == "sim-r00")
+        #expect(report.rounds[0].trainingExamples == 65)
+        for (i, round) in report.rounds.enumerated() {
+            #expect(round.automatic <= round.items)
+            #expect(round.automaticErrors <= round.automatic)
+            #expect(abs(round.automaticErrorRate - Double(round.automaticErrors) / Double(max(round.automatic, 1))) < 1e-12)
+            // Every post the model did not decide alone went to a person.
+            #expect(round.reviewTickets >= round.items - round.automatic)
+            #expect(abs(round.reviewLoad - Double(round.reviewTickets) * 10) < 1e-9)
+            #expect(round.decisions <= 40)
+            #expect(round.harmfulItems > 0)
+            if let estimate = round.precisionEstimate, let truth = round.truePrecision {
+                #expect(round.covered == (estimate.low <= truth && truth <= estimate.high))
+            } else {
+                #expect(!round.covered)
+            }
+            // A candidate after every round but the last; a promoted one scores the next round.
+            if i + 1 < report.rounds.count {
+                let gate = try #require(round.gate)
+                #expect(gate.candidate == String(format: "sim-r%02d", i + 1))
+                #expect(gate.trainingExamples == 65 + gate.labelsFromStore)
+                #expect(gate.passed == gate.failures.isEmpty)
+                let next = report.rounds[i + 1]
+                #expect(next.model == (gate.passed ? gate.candidate : round.model))
+            } else {
+                #expect(round.gate == nil)
+            }
+        }
+        // Labels accumulate: each candidate learns from at least as many stored labels as the one before.
+        let stored = report.rounds.compactMap { $0.gate?.labelsFromStore }
+        #expect(stored == stored.sorted())
+        #expect(stored.first! > 0)
+        let table = report.table()
+        #expect(table.contains("| 1 | 100 | sim-r00 |"))
+        #expect(table.contains("of 3 rounds."))
+    }
+
+    @Test func aStreamTooShortForTheRoundsIsRefusedWithWhatToChange() async throws {
+        var options = Posts.options()
+        options.itemsPerRound = 200
+        await #expect(throws: SimulationError.self) { try await LoopSimulator(options: options).run(posts, sources: ["generated"]) }
+        do {
+            _ = try await LoopSimulator(options: options).run(posts, sources: ["generated"])
+        } catch let error as SimulationError {
+            #expect(error.description.contains("300 to stream"))
+            #expect(error.description.contains("--items-per-round"))
+        }
+        let oneClass = posts.map { LabelledPost(id: $0.id, text: $0.text, label: "clear") }
+        await #expect(throws: SimulationError.self) { try await LoopSimulator(options: Posts.options()).run(oneClass, sources: ["x"]) }
+    }
+
+    @Test func badOptionsNameTheFlag() throws {
+        var options = SimulationOptions()
+        options.reviewerError = 1.5
+        #expect(throws: SimulationError.invalidOption(name: "--reviewer-error", value: "1.5", expected: "a probability in 0...1")) { try options.validate() }
+        options = SimulationOptions()
+        options.initialShare = 0.6
+        options.gateShare = 0.5
+        #expect(throws: SimulationError.self) { try options.validate() }
+        options = SimulationOptions()
+        options.reviewers = 1
+        #expect((try? options.validate()) == nil)
+        #expect((try? SimulationOptions().validate()) != nil)
+    }
+
+    @Test func auditRatesFollowTheOption() {
+        var options = SimulationOptions()
+        options.auditRate = 0.03
+        let rates = options.engineConfiguration.review.auditRates
+        #expect(rates["allow"] == 0.03)
+        #expect(abs(rates["allow.near"]! - 0.15) < 1e-12)
+        #expect(abs(rates["remove.near"]! - 0.15) < 1e-12)
+        #expect(options.engineConfiguration.review.goldRate == 0)
+        options.auditRate = 0.5
+        #expect(options.engineConfiguration.review.auditRates["remove.near"] == 1)
+    }
+
+    @Test func anAutomaticDecisionIsWrongWhenItAllowsHarmOrActsOnAClearPost() {
+        #expect(LoopSimulator.isError(action: .allow, harmful: true))
+        #expect(!LoopSimulator.isError(action: .allow, harmful: false))
+        #expect(LoopSimulator.isError(action: .demote, harmful: false))
+        #expect(!LoopSimulator.isError(action: .demote, harmful: true))
+        #expect(LoopSimulator.isError(action: .remove, harmful: false))
+        #expect(!LoopSimulator.isError(action: .remove, harmful: true))
+        #expect(!LoopSimulator.isError(action: .review, harmful: true))
+    }
+}
+
+@Suite struct AudienceModelTests {
+    let reach = AudienceModel.Reach(lifetimeViews: 100, timeConstantHours: 2, burst: false, reportRate: 0.01, shareRate: 0.005, hideRate: 0.01)
+
+    @Test func viewsFollowTheSaturatingCurve() {
+        // V·(e^(−a/τ) − e^(−b/τ)) with V = 100, τ = 2.
+        #expect(abs(reach.views(from: 0, to: 2) - 100 * (1 - exp(-1))) < 1e-9)
+        #expect(abs(reach.views(from: 2, to: 4) - 100 * (exp(-1) - exp(-2))) < 1e-9)
+        #expect(abs(reach.views(from: 0, to: 1) + reach.views(from: 1, to: 3) - reach.views(from: 0, to: 3)) < 1e-9)
+        #expect(reach.views(from: 3, to: 3) == 0)
+        #expect(reach.views(from: 3, to: 1) == 0)
+    }
+
+    @Test func decisionsCutReach() {
+        let model = AudienceModel()
+        #expect(model.visibility(.allow) == 1)
+        #expect(model.visibility(.demote) == 0.3)
+        #expect(model.visibility(.review) == 0.5)
+        #expect(model.visibility(.remove) == 0)
+    }
+
+    @Test func countersAreTheFeedsCumulativeTotals() {
+        let counters = AudienceModel().counters(views: 1234.9, reports: 3, reach: reach)
+        #expect(counters == Engagement(views: 1234, likes: 49, shares: 6, comments: 12, reports: 3, hides: 12))
+    }
+
+    @Test func harmfulPostsDrawMoreReportsAndMoreBursts() {
+        let model = AudienceModel()
+        var rng = SplitMix64(seed: 3)
+        let clear = (0..<4000).map { _ in model.reach(label: "clear", clearLabel: "clear", using: &rng) }
+        let abusive = (0..<4000).map { _ in model.reach(label: "abusive", clearLabel: "clear", using: &rng) }
+        #expect(clear.allSatisfy { $0.reportRate == 0.0003 })
+        #expect(abusive.allSatisfy { $0.reportRate == 0.012 })
+        let clearBursts = Double(clear.filter(\.burst).count) / 4000, abusiveBursts = Double(abusive.filter(\.burst).count) / 4000
+        #expect(abs(clearBursts - 0.02) < 0.01)
+        #expect(abs(abusiveBursts - 0.10) < 0.02)
+        // The median of a log-normal is its scale: half the ordinary posts reach fewer than 200 views.
+        let ordinary = clear.filter { !$0.burst }.map(\.lifetimeViews).sorted()
+        #expect(abs(ordinary[ordinary.count / 2] - 200) < 20)
+    }
+
+    @Test func poissonDrawsHaveTheirMean() {
+        var rng = SplitMix64(seed: 5)
+        for lambda in [0.3, 4.0, 80.0] {
+            let n = 20_000
+            let mean = Double((0..<n).reduce(0) { total, _ in total + rng.poisson(lambda) }) / Double(n)
+            #expect(abs(mean - lambda) < 4 * (lambda / Double(n)).squareRoot(), "mean \(mean) for λ \(lambda)")
+        }
+        #expect(rng.poisson(0) == 0)
+    }
+}
