@@ -5,7 +5,7 @@ SYSTEM_PACKAGES := libsqlite3-dev libblas-dev libcurl4
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
-.PHONY: all deps build release test serve model accuracy bench loadtest benchclaims clean
+.PHONY: all deps build release test serve model accuracy bench loadtest benchclaims simulate clean
 
 all: build
 
@@ -63,6 +63,10 @@ benchclaims: release
 loadtest: release
 	@command -v wrk >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk; else echo "Install wrk: sudo apt-get install wrk"; exit 1; fi; }
 	$(PYTHON) scripts/loadtest.py --winnow $(WINNOW)
+
+## simulate: the feedback-loop simulator on the larger public set (10 simulated days), with an HTML report.
+simulate: release
+	$(WINNOW) simulate --data $(SHARED)/datasets/davidson_hate_offensive/train.csv --report simulation.html
 
 clean:
 	rm -rf .build .venv-bench

@@ -60,7 +60,9 @@ public struct Estimate: Codable, Equatable, Sendable {
         let denominator = 1 + z2 / n
         let centre = (p + z2 / (2 * n)) / denominator
         let half = z * (p * (1 - p) / n + z2 / (4 * n * n)).squareRoot() / denominator
-        return Estimate(value: p, low: max(0, centre - half), high: min(1, centre + half), audits: outcomes.count, effectiveAudits: n)
+        // When every audit (or none) is a hit, the interval ends at 1 (or 0) exactly, not at a rounding error below it.
+        return Estimate(value: p, low: hits <= 0 ? 0 : max(0, centre - half), high: hits >= total ? 1 : min(1, centre + half),
+                        audits: outcomes.count, effectiveAudits: n)
     }
 }
 

@@ -113,7 +113,7 @@ public struct LoopSimulator: Sendable {
             first = try TextClassifier.train(initialRows, options: o.training, modelVersion: "sim-r00", sources: sources, created: Self.start).0
             try first.checkTrained()
         } catch {
-            throw SimulationError.notEnoughData("The first model, trained on \(initialRows.count) posts (--initial-share \(o.initialShare)), cannot score: \(error). Give a larger --initial-share or more data.")
+            throw SimulationError.notEnoughData("The first model, trained on \(initialRows.count) posts (--initial-share \(o.initialShare)), cannot score: \(Self.sentence(error)) Give a larger --initial-share or more data.")
         }
         guard first.classes == classes else {
             throw SimulationError.notEnoughData("The initial share (\(initialRows.count) posts) has the classes \(first.classes.joined(separator: ", ")), the data \(classes.joined(separator: ", ")); give a larger --initial-share.")
@@ -336,6 +336,12 @@ public struct LoopSimulator: Sendable {
         }
         return SimulationReport(data: sources, options: o, classes: classes, posts: posts.count, initialExamples: initialRows.count,
                                 gateExamples: gateRows.count, rounds: rounds)
+    }
+
+    /// An error's description ending in one full stop.
+    static func sentence(_ error: any Error) -> String {
+        let text = "\(error)".trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.hasSuffix(".") ? text : text + "."
     }
 
     /// Whether an automatic decision was wrong: a harmful post allowed, or a clear post demoted or removed.

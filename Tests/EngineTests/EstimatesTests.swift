@@ -72,6 +72,8 @@ import Testing
     @Test func intervalsStayInsideZeroAndOneAndEmptyDomainsHaveNoEstimate() {
         let all = Estimate.proportion((0..<5).map { _ in (weight: 1.0, hit: true) })!
         #expect(all.value == 1 && all.high == 1 && all.low < 1 && all.low > 0.4)
+        // Exactly 1 for any count and weights, so that a true share of 1 is covered.
+        for n in 1...200 { #expect(Estimate.proportion((0..<n).map { (weight: 1 + Double($0 % 7) / 3, hit: true) })!.covers(1)) }
         let none = Estimate.proportion((0..<5).map { _ in (weight: 1.0, hit: false) })!
         #expect(none.value == 0 && none.low == 0 && none.high > 0)
         #expect(Estimate.proportion([]) == nil)
