@@ -24,7 +24,7 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
     /// The chance that a simulated reviewer gives a wrong label (uniformly one of the other classes).
     public var reviewerError: Double = 0.05
     /// Decisions the review team makes per round, spread evenly over it; time with an empty queue is not banked.
-    public var reviewCapacity: Int = 600
+    public var reviewCapacity: Int = 1_200
     /// Audit rate of automatic decisions far from a cut-off; near one (within the engine's audit margin) it is
     /// `nearAuditFactor` times higher, capped at 1.
     public var auditRate: Double = 0.02

@@ -47,7 +47,7 @@ struct Simulate: AsyncParsableCommand {
     var reviewerError: Double = 0.05
 
     @Option(help: "Decisions the review team makes per round.")
-    var reviewCapacity: Int = 600
+    var reviewCapacity: Int = 1_200
 
     @Option(help: "Audit rate of automatic decisions far from a cut-off (five times this near one).")
     var auditRate: Double = 0.02
