@@ -80,6 +80,10 @@ public struct LoopSimulator: Sendable {
         guard classes.count >= 2 else {
             throw SimulationError.notEnoughData("The data has \(classes.count) class\(classes.count == 1 ? "" : "es"); the simulation needs labelled posts of at least two.")
         }
+        var ids = Set<String>()
+        for post in posts where !ids.insert(post.id).inserted {
+            throw SimulationError.notEnoughData("The id '\(post.id)' appears twice; every post needs its own id.")
+        }
         guard classes.contains(clearLabel) else {
             throw SimulationError.notEnoughData("No post has the label '\(clearLabel)'; the simulation needs clear posts beside harmful ones (map labels with --label-map).")
         }

@@ -87,7 +87,10 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
             throw fail("--gate-share", gateShare, "a share >= 0 that leaves posts to stream after --initial-share")
         }
         guard roundHours.isFinite, roundHours > 0 else { throw fail("roundHours", roundHours, "hours > 0") }
-        guard stepMinutes.isFinite, stepMinutes > 0, stepMinutes <= roundHours * 60 else { throw fail("stepMinutes", stepMinutes, "minutes > 0, at most a round") }
+        let steps = roundHours * 60 / stepMinutes
+        guard stepMinutes.isFinite, stepMinutes > 0, steps >= 1, steps == steps.rounded() else {
+            throw fail("stepMinutes", stepMinutes, "minutes > 0 that divide a round (\(roundHours) hours) evenly")
+        }
         guard reviewers >= 2 else { throw fail("--reviewers", reviewers, "at least 2 (a double review needs two people)") }
         guard Policy.isValidFeed(feed) else { throw fail("feed", feed, "1-64 characters from a-z, 0-9, '-' and '_'") }
         try audience.validate()

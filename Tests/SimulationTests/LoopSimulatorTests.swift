@@ -119,6 +119,10 @@ enum Posts {
             #expect(error.description.contains("300 to stream"))
             #expect(error.description.contains("--items-per-round"))
         }
+        let twice = posts + [posts[0]]
+        await #expect(throws: SimulationError.notEnoughData("The id 'post-0' appears twice; every post needs its own id.")) {
+            try await LoopSimulator(options: Posts.options()).run(twice, sources: ["x"])
+        }
         let oneClass = posts.map { LabelledPost(id: $0.id, text: $0.text, label: "clear") }
         await #expect(throws: SimulationError.self) { try await LoopSimulator(options: Posts.options()).run(oneClass, sources: ["x"]) }
     }
@@ -133,6 +137,9 @@ enum Posts {
         #expect(throws: SimulationError.self) { try options.validate() }
         options = SimulationOptions()
         options.reviewers = 1
+        #expect((try? options.validate()) == nil)
+        options = SimulationOptions()
+        options.stepMinutes = 7  // 1,440 minutes are not a whole number of 7-minute steps
         #expect((try? options.validate()) == nil)
         #expect((try? SimulationOptions().validate()) != nil)
     }
