@@ -211,4 +211,9 @@ public enum ISOTime {
         if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
         return try? Date.ISO8601FormatStyle().parse(text)
     }
+
+    /// `2026-11-26T09:30:00Z` (UTC, whole seconds).
+    public static func format(_ date: Date) -> String {
+        Date.ISO8601FormatStyle().format(date)
+    }
 }

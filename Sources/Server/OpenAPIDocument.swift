@@ -527,6 +527,9 @@ paths:
       description: |
         Each audit is weighted by 1/π (π its inclusion probability); proportions are Hájek estimates with a 95% Wilson
         interval at the weights' effective sample size. An estimate without audits is absent.
+      parameters:
+        - {name: since, in: query, description: "Only automatic decisions made at or after this time (ISO 8601).", schema: {type: string, format: date-time}}
+        - {name: until, in: query, description: "Only automatic decisions made before this time (ISO 8601).", schema: {type: string, format: date-time}}
       responses:
         "200":
           description: The estimates.

@@ -105,10 +105,17 @@ public struct ReviewService: Sendable {
     /// What blind audits say about the automatic path (inverse-probability weighted, 95% intervals).
     /// The harm shares are corrected for the reviewer error that double reviews show (`ReviewerError`), once there
     /// are enough of them.
-    public func auditEstimates() async throws -> AuditEstimates {
+    /// With `since` / `until`, only the automatic decisions made in that period count (the reviewer error still comes
+    /// from every double review).
+    public func auditEstimates(since: Date? = nil, until: Date? = nil) async throws -> AuditEstimates {
         let classes = scoring.model.classes.count
         let error = ReviewerError.estimate(try await store.doubleReviews().map { ($0.first, $0.second) }, classes: classes)
-        return AuditEstimates.estimate(try await store.auditSamples(), clearLabel: scoring.engine.configuration.clearLabel, reviewerError: error, classes: classes)
+        let samples = try await store.auditSamples().filter { sample in
+            guard since != nil || until != nil else { return true }
+            guard let at = sample.decidedAt else { return false }
+            return (since.map { at >= $0 } ?? true) && (until.map { at < $0 } ?? true)
+        }
+        return AuditEstimates.estimate(samples, clearLabel: scoring.engine.configuration.clearLabel, reviewerError: error, classes: classes)
     }
 
     public func stats() async throws -> ReviewStats {

@@ -345,8 +345,20 @@ public struct Routes: Sendable {
     }
 
     /// `GET /v1/stats`: the audit estimates of the automatic path, and the review queue's figures.
+    /// `since` / `until` (ISO 8601) limit the estimates to automatic decisions made in that period.
     @Sendable func auditStats(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         try context.require(.admin)
-        return JSON.response(API.StatsAnswer(audits: try await review.auditEstimates(), queue: try await review.stats()))
+        let query = request.uri.queryParameters
+        let period = try ["since", "until"].map { name -> Date? in
+            guard let text = query[name[...]].map(String.init) else { return nil }
+            guard let date = ISOTime.parse(text) else {
+                throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is an ISO 8601 time such as 2026-11-26T00:00:00Z", field: name)
+            }
+            return date
+        }
+        if let since = period[0], let until = period[1], until <= since {
+            throw APIError(.unprocessableContent, code: "invalid_value", "until must be later than since", field: "until")
+        }
+        return JSON.response(API.StatsAnswer(audits: try await review.auditEstimates(since: period[0], until: period[1]), queue: try await review.stats()))
     }
 }

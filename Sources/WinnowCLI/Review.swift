@@ -537,11 +537,29 @@ struct Stats: AsyncParsableCommand {
             a 95% interval and the number of audits behind it.
 
               winnow stats --url http://127.0.0.1:8080 --key wnw_…
+              winnow stats --since 2026-11-01 --until 2026-11-08
               winnow stats --json
             """)
 
     @OptionGroup var server: ClientOptions
+    @Option(help: "Only automatic decisions made at or after this time (ISO 8601, e.g. 2026-11-01 or 2026-11-01T09:00:00Z).") var since: String?
+    @Option(help: "Only automatic decisions made before this time (ISO 8601).") var until: String?
     @Flag(help: "Print the server's JSON.") var json = false
+
+    /// The query part for `--since` / `--until`, as full ISO 8601 times.
+    func query() throws -> String {
+        var parts: [String] = []
+        for (name, value) in [("since", since), ("until", until)] {
+            guard let value else { continue }
+            guard let date = ISOTime.parse(value) ?? ISOTime.parse(value + "T00:00:00Z") else {
+                throw ValidationError("--\(name) \(value) is not a date; use 2026-11-01 or 2026-11-01T09:00:00Z.")
+            }
+            parts.append("\(name)=\(ISOTime.format(date))")
+        }
+        return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
+    }
+
+    func validate() throws { _ = try query() }
 
     struct Answer: Decodable {
         var audits: AuditEstimates
@@ -550,7 +568,7 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         let client = try server.client()
-        let data = try await client.send("GET", "/v1/stats")
+        let data = try await client.send("GET", "/v1/stats" + (try query()))
         if json {
             print(String(decoding: data, as: UTF8.self))
             return

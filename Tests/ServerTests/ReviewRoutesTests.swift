@@ -205,6 +205,13 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(missed["value"] as? Double == 0 && missed["audits"] as? Int == 1)
         #expect(audits["removalPrecision"] == nil)
         #expect((stats["queue"] as? [String: Any])?["open"] as? Int == 0)
+        // A period counts the automatic decisions made in it.
+        let inPeriod = try await h.send(.get, "/v1/stats?since=2000-01-01T00:00:00Z&until=2100-01-01T00:00:00Z", as: .admin).json
+        #expect((inPeriod["audits"] as? [String: Any])?["audits"] as? Int == 1)
+        let later = try await h.send(.get, "/v1/stats?since=2100-01-01T00:00:00Z", as: .admin).json
+        #expect((later["audits"] as? [String: Any])?["audits"] as? Int == 0)
+        #expect(try await h.send(.get, "/v1/stats?since=yesterday", as: .admin).error["field"] as? String == "since")
+        #expect(try await h.send(.get, "/v1/stats?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", as: .admin).error["field"] as? String == "until")
     }
 
     @Test func goldItemsAreSeededUnannouncedAndScoreTheReviewer() async throws {

@@ -20,7 +20,22 @@ struct ParsingTests {
         #expect(try parseLabelMap(train.labelMap) == ["ham": "clear"])
     }
 
+    @Test func statsTakesAPeriodAndSimulateItsOptions() throws {
+        let stats = try #require(try Winnow.parseAsRoot(["stats", "--since", "2026-11-01", "--until", "2026-11-08T12:00:00Z"]) as? Stats)
+        #expect(try stats.query() == "?since=2026-11-01T00:00:00Z&until=2026-11-08T12:00:00Z")
+        #expect(try (Winnow.parseAsRoot(["stats"]) as? Stats)?.query() == "")
+        let simulate = try #require(try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--rounds", "4", "--review-capacity", "50",
+                                                            "--reviewer-error", "0.1", "--algorithm", "nb", "--bucket-bits", "16"]) as? Simulate)
+        let options = try simulate.options()
+        #expect(options.rounds == 4 && options.reviewCapacity == 50 && options.reviewerError == 0.1)
+        #expect(options.training.algorithm == .naiveBayes && options.training.featurizer.bucketBits == 16)
+        #expect(options.seed == 42 && options.auditRate == 0.02 && options.initialShare == 0.05)
+    }
+
     @Test(arguments: [
+        (["stats", "--since", "last week"], "--since last week is not a date; use 2026-11-01 or 2026-11-01T09:00:00Z."),
+        (["simulate", "--rounds", "3"], "Please give the labelled posts to replay with --data FILE."),
+        (["simulate", "--data", "a.csv", "--reviewer-error", "2"], "Please fix the options: --reviewer-error is 2.0; give a probability in 0...1."),
         (["train", "--out", "m.winnow"], "Please give at least one --data FILE with labelled rows, or --from-store."),
         (["train", "--data", "a.csv", "--out", "m.bin"], "Please name the model file with the .winnow extension; got 'm.bin'."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--label-map", "ham"], "Please write --label-map as FROM=TO (for example --label-map ham=clear); got 'ham'."),
