@@ -20,8 +20,8 @@ struct BenchScoring: ParsableCommand {
         commandName: "scoring",
         abstract: "Measure single-thread scoring speed of a model on the texts of a data file.",
         discussion: """
-            Scores the texts in a loop for at least --seconds and reports texts per second (raw text to calibrated
-            probabilities, and with the top 3 reasons), per-text latency percentiles and peak memory. `make bench`
+            Scores the texts in a loop for at least --seconds and reports texts per second (raw text to calibrated \
+            probabilities, and with the top 3 reasons), per-text latency percentiles and peak memory. `make bench` \
             runs this beside training runs, end-to-end JSON Lines scoring and scikit-learn, and writes BENCHMARKS.md.
 
             Example:

@@ -11,10 +11,10 @@ struct BenchClaims: AsyncParsableCommand {
         commandName: "claims",
         abstract: "Measure review-queue claim latency on a queue of many open tickets.",
         discussion: """
-            Fills a fresh SQLite file (WAL, as 'winnow serve' uses it) with --tickets items in the review band, each with
-            an open ticket (priorities, languages and SLAs varied by a seeded generator, opened over the last four hours),
-            then times claims through the store as the claim route runs them: one reviewer at a time, then --reviewers
-            claiming and deciding back to back. Each claimed ticket is decided. Also times a full refresh of the
+            Fills a fresh SQLite file (WAL, as 'winnow serve' uses it) with --tickets items in the review band, each with \
+            an open ticket (priorities, languages and SLAs varied by a seeded generator, opened over the last four hours), \
+            then times claims through the store as the claim route runs them: one reviewer at a time, then --reviewers \
+            claiming and deciding back to back. Each claimed ticket is decided. Also times a full refresh of the \
             stored priorities. 'make bench' runs it with a million tickets and writes the figures into BENCHMARKS.md.
 
               winnow bench claims --tickets 1000000 --write BENCHMARKS.md

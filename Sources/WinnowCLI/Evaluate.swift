@@ -7,7 +7,7 @@ struct Evaluate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a model on labelled data: a table, JSON, or an HTML report with charts.",
         discussion: """
-            Reports accuracy, macro-F1, per-class precision / recall / F1, ROC-AUC and PR-AUC (one-vs-rest), the
+            Reports accuracy, macro-F1, per-class precision / recall / F1, ROC-AUC and PR-AUC (one-vs-rest), the \
             confusion matrix, expected calibration error and a threshold sweep.
 
             Examples:
@@ -15,8 +15,8 @@ struct Evaluate: AsyncParsableCommand {
               winnow evaluate --model models/default.winnow --data test.csv --json
               winnow evaluate --model models/default.winnow --data test.csv --report report.html
 
-            With --candidate, two models are measured on the same rows and the candidate must pass the evaluation gate
-            (macro-F1 may fall by at most --max-macro-f1-drop, each class's recall by at most --max-recall-drop or its
+            With --candidate, two models are measured on the same rows and the candidate must pass the evaluation gate \
+            (macro-F1 may fall by at most --max-macro-f1-drop, each class's recall by at most --max-recall-drop or its \
             own --recall-drop); the command exits 2 when it does not:
               winnow evaluate --candidate models/candidate.winnow --against active --data test.csv
             """)

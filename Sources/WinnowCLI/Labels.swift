@@ -11,8 +11,8 @@ struct Labels: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Export the store's labels for training, or import labels from a file.",
         discussion: """
-            Labels are human judgements (review, audit, appeal, import). For each item the one that counts is picked by
-            a documented rule: withdrawn labels never count, a tier-2 judgement beats tier 1, and within a tier the
+            Labels are human judgements (review, audit, appeal, import). For each item the one that counts is picked by \
+            a documented rule: withdrawn labels never count, a tier-2 judgement beats tier 1, and within a tier the \
             latest wins.
 
               winnow labels export --database winnow.sqlite --format csv --out labels.csv
@@ -27,8 +27,8 @@ struct Labels: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write labels as CSV (id,text,label,… : ready for 'winnow train --data') or JSON Lines.",
             discussion: """
-                By default one row per labelled item, the label that counts; --all writes every judgement, withdrawn
-                ones included, with their ids. Items Winnow has not stored (imported labels only) have no text: they are
+                By default one row per labelled item, the label that counts; --all writes every judgement, withdrawn \
+                ones included, with their ids. Items Winnow has not stored (imported labels only) have no text: they are \
                 left out of the default export, which feeds training.
 
                   winnow labels export --out labels.csv
@@ -140,8 +140,8 @@ struct Labels: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Store labels from a CSV (id,text,label) or JSON Lines file as judgements of source 'import'.",
             discussion: """
-                The file is read like a training file (the same checks and errors, naming the file and line); labels must
-                be classes of the model. Labels for items Winnow has not stored yet are kept and count once the item is
+                The file is read like a training file (the same checks and errors, naming the file and line); labels must \
+                be classes of the model. Labels for items Winnow has not stored yet are kept and count once the item is \
                 submitted with that id.
 
                   winnow labels import labelled.csv --database winnow.sqlite --feed news --by annotation-team

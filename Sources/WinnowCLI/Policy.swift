@@ -13,9 +13,9 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Solve per-class cut-offs from a target precision on labelled data, and show the review rate.",
             discussion: """
-                Scores the labelled rows with the model and, for every class but the clear one, finds the lowest
-                removal cut-off whose precision meets the target and the highest allow cut-off below which at most
-                1 − target of the items are that class; between the two, items go to human review. Prints the
+                Scores the labelled rows with the model and, for every class but the clear one, finds the lowest \
+                removal cut-off whose precision meets the target and the highest allow cut-off below which at most \
+                1 − target of the items are that class; between the two, items go to human review. Prints the \
                 cut-offs, what they would do on this data, and the policy as JSON.
 
                 Example:

@@ -8,9 +8,9 @@ struct Review: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Review tickets from the queue: interactively, or one step at a time for scripts.",
         discussion: """
-            With no subcommand, 'winnow review' claims one ticket at a time and shows the text (control and escape
-            characters made visible), the model's scores and reasons (hidden for blind audits), engagement, the author,
-            why the ticket exists, its history and the SLA time left. Keys: 1-9 decide a label, e escalate to tier 2,
+            With no subcommand, 'winnow review' claims one ticket at a time and shows the text (control and escape \
+            characters made visible), the model's scores and reasons (hidden for blind audits), engagement, the author, \
+            why the ticket exists, its history and the SLA time left. Keys: 1-9 decide a label, e escalate to tier 2, \
             s skip (release), n add a note, ? help, q quit (releasing what you hold).
 
               export WINNOW_URL=http://127.0.0.1:8080 WINNOW_KEY=wnw_…
@@ -53,7 +53,7 @@ struct ReviewLoop: AsyncParsableCommand {
         commandName: "loop",
         abstract: "The interactive review loop (what 'winnow review' runs).",
         discussion: """
-            Reads single keys from a terminal, or from standard input when it is a pipe (one key per decision; the
+            Reads single keys from a terminal, or from standard input when it is a pipe (one key per decision; the \
             reason-code prompt takes a letter, or Enter for the suggested code):
 
               printf '2\\n1\\nq' | winnow review --url http://127.0.0.1:8080 --key wnw_…
@@ -533,7 +533,7 @@ struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Precision, missed harm, prevalence and recall of automatic decisions, estimated from blind audits (admin key).",
         discussion: """
-            Each audit counts for 1/π automatic decisions (π the probability it had of being sampled); every figure has
+            Each audit counts for 1/π automatic decisions (π the probability it had of being sampled); every figure has \
             a 95% interval and the number of audits behind it.
 
               winnow stats --url http://127.0.0.1:8080 --key wnw_…

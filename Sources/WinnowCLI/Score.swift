@@ -6,8 +6,8 @@ struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score texts: class probabilities, the predicted class, evidence and the top reasons.",
         discussion: """
-            Give texts as arguments, or JSON Lines on standard input ({"id": …, "text": …} per line) for JSON Lines
-            on standard output. A line that cannot be read gets {"line": N, "error": …} and the rest go on; the
+            Give texts as arguments, or JSON Lines on standard input ({"id": …, "text": …} per line) for JSON Lines \
+            on standard output. A line that cannot be read gets {"line": N, "error": …} and the rest go on; the \
             exit status is then 65.
 
             Examples:

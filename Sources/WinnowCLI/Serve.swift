@@ -72,9 +72,9 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the scoring API (HTTP JSON) and the rescoring scheduler.",
         discussion: """
-            Items are scored at creation (POST /v1/items), on early engagement (POST /v1/items/ID/engagement) and at
-            the configured ages by the scheduler inside this process. State lives in one SQLite file. On first start
-            (no admin key in the database) an admin key is created and printed once, with a curl to try.
+            Items are scored at creation (POST /v1/items), on early engagement (POST /v1/items/ID/engagement) and at \
+            the configured ages by the scheduler inside this process. State lives in one SQLite file. On first start \
+            (no admin key in the database) an admin key is created and printed once, with a curl to try. \
             SIGTERM or Ctrl-C stops gracefully: requests in flight finish.
 
             Examples:
@@ -127,7 +127,7 @@ struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, list and revoke API keys.",
         discussion: """
-            Keys have a role: feed (submit, engage, rank), moderator (review), admin (everything). A key is printed
+            Keys have a role: feed (submit, engage, rank), moderator (review), admin (everything). A key is printed \
             once when created; the database keeps only its SHA-256.
 
             Examples:

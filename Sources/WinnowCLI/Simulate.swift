@@ -8,17 +8,17 @@ struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay labelled posts through the whole loop and show that it learns: scoring, review, audits, retraining.",
         discussion: """
-            Posts from --data arrive as a stream, round after round, through the real scoring and review services on a
-            real SQLite file (in a temporary directory). A simulated audience views each post and reports harmful
-            ones (some get share bursts); simulated reviewers clear the queue by priority, up to --review-capacity
-            decisions a round, giving the true label except at --reviewer-error; a sample of automatic decisions is
-            audited blind. Between rounds a candidate is trained on the first model's posts plus the store's labels and
-            promoted when it passes the evaluation gate. The first model is trained on --initial-share of the posts,
+            Posts from --data arrive as a stream, round after round, through the real scoring and review services on a \
+            real SQLite file (in a temporary directory). A simulated audience views each post and reports harmful \
+            ones (some get share bursts); simulated reviewers clear the queue by priority, up to --review-capacity \
+            decisions a round, giving the true label except at --reviewer-error; a sample of automatic decisions is \
+            audited blind. Between rounds a candidate is trained on the first model's posts plus the store's labels and \
+            promoted when it passes the evaluation gate. The first model is trained on --initial-share of the posts, \
             and --gate-share is held out as the gate's test split.
 
-            Each round's figures follow the posts that arrived in it to the end of their lives: the error of automatic
-            decisions at creation, review tickets per 1,000 posts, views harmful posts got before removal, SLA breaches,
-            and the audits' estimate of the precision of automatic removals beside the true precision. The same seed
+            Each round's figures follow the posts that arrived in it to the end of their lives: the error of automatic \
+            decisions at creation, review tickets per 1,000 posts, views harmful posts got before removal, SLA breaches, \
+            and the audits' estimate of the precision of automatic removals beside the true precision. The same seed \
             gives the same numbers.
 
             Examples:

@@ -46,7 +46,7 @@ struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a text classifier from labelled CSV or JSON Lines.",
         discussion: """
-            Classes are the distinct labels in the data. A stratified share of each class (--holdout) is held out to
+            Classes are the distinct labels in the data. A stratified share of each class (--holdout) is held out to \
             calibrate probabilities and report held-out metrics; the model is then trained again on all rows.
 
             Examples:
@@ -54,8 +54,8 @@ struct Train: AsyncParsableCommand {
               winnow train --data a.csv --data b.jsonl --label-map ham=clear --algorithm nb --out models/nb.winnow
               winnow train --from-store --database winnow.sqlite --data base.csv --out models/candidate.winnow
 
-            --stage engagement trains the small model stages 2 and 3 use (text log-odds plus engagement and author
-            features) from the labelled items with engagement in the server's database, and stores it there; the
+            --stage engagement trains the small model stages 2 and 3 use (text log-odds plus engagement and author \
+            features) from the labelled items with engagement in the server's database, and stores it there; the \
             running server picks it up on its next scheduler pass:
               winnow train --stage engagement --database winnow.sqlite --model models/default.winnow
             """)

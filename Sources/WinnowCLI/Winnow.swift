@@ -16,7 +16,7 @@ public struct Winnow: AsyncParsableCommand {
               winnow score --model models/mine.winnow "WIN a free prize! txt 80082"
               winnow models inspect models/mine.winnow
 
-            Feed services use the HTTP API of 'winnow serve' (keys from 'winnow keys create'). Moderators clear the
+            Feed services use the HTTP API of 'winnow serve' (keys from 'winnow keys create'). Moderators clear the \
             review queue with 'winnow review' and watch it with 'winnow queue stats'.
             """,
         version: "0.1.0",
