@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 import Testing
 
@@ -161,5 +162,19 @@ import Testing
         #expect(terminal.readKey() == "\u{1B}")
         #expect(terminal.readKey() == "2")
         #expect(terminal.readKey() == nil)
+    }
+}
+
+@Suite struct StatsTableTests {
+    @Test func theTableSaysWhetherHarmSharesWereCorrectedForReviewerError() {
+        let precision = Estimate(value: 0.9, low: 0.8, high: 0.95, audits: 40, effectiveAudits: 40)
+        var audits = AuditEstimates(removalPrecision: precision, missedHarm: nil, prevalenceShown: nil, recall: [:], audits: 40)
+        var table = Stats.table(audits)
+        #expect(table.contains("precision of removals              0.900  [0.800, 0.950]  40 audits"))
+        #expect(table.contains("harmful among allowed (missed)     -  (no audits yet)"))
+        #expect(table.contains("fewer than 20 double reviews"))
+        audits.reviewerError = ReviewerError(rate: 0.05, pairs: 120, agreement: 0.90375)
+        table = Stats.table(audits)
+        #expect(table.contains("corrected for a reviewer error of 0.050 (agreement 0.904 in 120 double reviews)"))
     }
 }
