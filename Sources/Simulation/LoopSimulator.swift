@@ -327,8 +327,9 @@ public struct LoopSimulator: Sendable {
             let removals = cohort.filter { $0.creationAction == .remove }
             let truePrecision = removals.isEmpty ? nil : Double(removals.filter(\.harmful).count) / Double(removals.count)
             let from = Self.start.addingTimeInterval(Double(r) * roundSeconds), to = from.addingTimeInterval(roundSeconds)
-            let estimate = AuditEstimates.estimate(samples.filter { ($0.decidedAt.map { $0 >= from && $0 < to }) ?? false }, clearLabel: clearLabel,
-                                                   reviewerError: reviewerError, classes: classes.count).removalPrecision
+            let inRound = samples.filter { ($0.decidedAt.map { $0 >= from && $0 < to }) ?? false }
+            let estimate = AuditEstimates.estimate(inRound, clearLabel: clearLabel, reviewerError: reviewerError, classes: classes.count).removalPrecision
+            let uncorrected = AuditEstimates.estimate(inRound, clearLabel: clearLabel).removalPrecision
             rounds.append(RoundReport(
                 round: r + 1, items: cohort.count, model: models[r].version, trainingExamples: models[r].examples,
                 automatic: automatic.count, reviewAtCreation: cohort.count - automatic.count, automaticErrors: errors, automaticErrorRate: automatic.isEmpty ? 0 : Double(errors) / Double(automatic.count),
@@ -336,7 +337,9 @@ public struct LoopSimulator: Sendable {
                 decisions: decisionsPerRound[r], backlog: backlog[r], slaBreaches: breaches[r],
                 harmfulItems: harmful.count, harmfulViews: Int(harmfulViews), viewsPerHarmfulItem: harmful.isEmpty ? 0 : harmfulViews / Double(harmful.count),
                 removals: removals.count, truePrecision: truePrecision, precisionEstimate: estimate,
-                covered: truePrecision.flatMap { truth in estimate.map { $0.covers(truth) } } ?? false, reviewerError: reviewerError, gate: gates[r]))
+                covered: truePrecision.flatMap { truth in estimate.map { $0.covers(truth) } } ?? false, reviewerError: reviewerError,
+                uncorrectedEstimate: uncorrected, uncorrectedCovered: truePrecision.flatMap { truth in uncorrected.map { $0.covers(truth) } } ?? false,
+                gate: gates[r]))
         }
         return SimulationReport(data: sources, options: o, classes: classes, posts: posts.count, initialExamples: initialRows.count,
                                 gateExamples: gateRows.count, rounds: rounds)

@@ -38,6 +38,9 @@ public struct RoundReport: Codable, Equatable, Sendable {
     public var covered: Bool
     /// The reviewer error (from the run's double reviews) the estimate was corrected for.
     public var reviewerError: ReviewerError?
+    /// The estimate as auditors labelled, before that correction, and whether its interval contains the true precision.
+    public var uncorrectedEstimate: Estimate?
+    public var uncorrectedCovered: Bool
     /// The evaluation gate after the round (none after the last).
     public var gate: GateOutcome?
 }
@@ -68,8 +71,10 @@ public struct SimulationReport: Codable, Equatable, Sendable {
     public var automaticErrorChange: Double? { Self.change(rounds.first?.automaticErrorRate, rounds.last?.automaticErrorRate) }
     public var reviewLoadChange: Double? { Self.change(rounds.first?.reviewLoad, rounds.last?.reviewLoad) }
     public var harmfulViewsChange: Double? { Self.change(rounds.first?.viewsPerHarmfulItem, rounds.last?.viewsPerHarmfulItem) }
-    /// Rounds whose audit interval contains the true precision of automatic removals.
+    /// Rounds whose audit interval contains the true precision of automatic removals (and before the correction for
+    /// reviewer error).
     public var covered: Int { rounds.filter(\.covered).count }
+    public var uncorrectedCovered: Int { rounds.filter(\.uncorrectedCovered).count }
 
     static func change(_ first: Double?, _ last: Double?) -> Double? {
         guard let first, let last, first > 0 else { return nil }
@@ -77,7 +82,8 @@ public struct SimulationReport: Codable, Equatable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case data, options, classes, posts, initialExamples, gateExamples, rounds, automaticErrorChange, reviewLoadChange, harmfulViewsChange, covered
+        case data, options, classes, posts, initialExamples, gateExamples, rounds, automaticErrorChange, reviewLoadChange, harmfulViewsChange, covered,
+             uncorrectedCovered
     }
 
     public init(data: [String], options: SimulationOptions, classes: [String], posts: Int, initialExamples: Int, gateExamples: Int, rounds: [RoundReport]) {
@@ -111,6 +117,7 @@ public struct SimulationReport: Codable, Equatable, Sendable {
         try c.encodeIfPresent(reviewLoadChange, forKey: .reviewLoadChange)
         try c.encodeIfPresent(harmfulViewsChange, forKey: .harmfulViewsChange)
         try c.encode(covered, forKey: .covered)
+        try c.encode(uncorrectedCovered, forKey: .uncorrectedCovered)
     }
 
     /// The per-round table and the summary lines, as plain text (Markdown table syntax, so it pastes into a README).
@@ -127,7 +134,7 @@ public struct SimulationReport: Codable, Equatable, Sendable {
             lines.append("| \(r.round) | \(r.items) | \(r.model) | \(r.automatic) | \(f(r.automaticErrorRate, 4)) | \(f(r.reviewLoad, 1)) | \(f(Double(r.auditTickets) * 1000 / Double(max(r.items, 1)), 1)) | \(r.decisions) | \(r.backlog) | \(r.slaBreaches) | \(f(r.viewsPerHarmfulItem, 1)) | \(r.removals) | \(estimate) | \(r.truePrecision.map { f($0, 3) } ?? "–") | \(gate) |")
         }
         lines.append("")
-        lines.append("Round 1 → \(rounds.count): automatic error \(percent(automaticErrorChange)), review load \(percent(reviewLoadChange)), views per harmful post \(percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds.")
+        lines.append("Round 1 → \(rounds.count): automatic error \(percent(automaticErrorChange)), review load \(percent(reviewLoadChange)), views per harmful post \(percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error).")
         return lines.joined(separator: "\n")
     }
 }

@@ -171,7 +171,7 @@ enum SimulationHTML {
             <h1>Winnow loop simulation</h1>
             <p>\(r.rounds.count) rounds of \(r.rounds.first?.items ?? 0) posts from \(r.data.map { "<code>\(escape($0))</code>" }.joined(separator: ", ")) (\(r.posts) posts, classes \(r.classes.map { "<code>\(escape($0))</code>" }.joined(separator: ", "))), seed \(r.options.seed). First model trained on \(r.initialExamples) posts; the gate's test split has \(r.gateExamples).
             Reviewer error \(f(r.options.reviewerError, 3)), review capacity \(r.options.reviewCapacity) decisions a round, audit rate \(f(r.options.auditRate, 3)).</p>
-            <p>Round 1 → \(r.rounds.count): automatic error \(percent(r.automaticErrorChange)), review load \(percent(r.reviewLoadChange)), views per harmful post \(percent(r.harmfulViewsChange)); the audit interval covered the true precision in \(r.covered) of \(r.rounds.count) rounds.</p>
+            <p>Round 1 → \(r.rounds.count): automatic error \(percent(r.automaticErrorChange)), review load \(percent(r.reviewLoadChange)), views per harmful post \(percent(r.harmfulViewsChange)); the audit interval covered the true precision in \(r.covered) of \(r.rounds.count) rounds (\(r.uncorrectedCovered) before the correction for reviewer error\(r.rounds.last?.reviewerError.map { ", estimated at \(f($0.rate, 3)) from \($0.pairs) double reviews" } ?? "")).</p>
             <h2>Charts</h2>
             <div class="charts">
 
@@ -188,7 +188,7 @@ enum SimulationHTML {
         html += HTMLReport.figure(chart(rounds, yLabel: "tickets", [("SLA breaches", HTMLReport.palette[5], false, rounds.map { Double($0.slaBreaches) }),
                                                                   ("backlog at round end", HTMLReport.palette[7], true, rounds.map { Double($0.backlog) })]),
                                   "Tickets settled after their SLA due time (or still open past it), and tickets open when the round ended.")
-        html += HTMLReport.figure(precision(rounds), "Precision of automatic removals: the audits' estimate with its 95% interval (bars) beside the true precision (dots).")
+        html += HTMLReport.figure(precision(rounds), "Precision of automatic removals: the audits' estimate with its 95% interval (bars; grey: before the correction for reviewer error) beside the true precision (dots).")
         html += "</div>\n<h2>Rounds</h2>\n<table><tr><th>round</th><th>posts</th><th>model</th><th>auto decisions</th><th>auto error</th><th>review /1k</th><th>audits</th><th>decisions</th><th>backlog</th><th>SLA breaches</th><th>views per harmful post</th><th>removals</th><th>audit precision [95% CI]</th><th>true precision</th><th>gate</th></tr>\n"
         for x in rounds {
             let estimate = x.precisionEstimate.map { "\(f($0.value, 3)) [\(f($0.low, 3)), \(f($0.high, 3))] n=\($0.audits)" } ?? "–"
@@ -214,7 +214,7 @@ enum SimulationHTML {
     }
 
     static func precision(_ rounds: [RoundReport]) -> String {
-        let lows = rounds.compactMap { $0.precisionEstimate?.low } + rounds.compactMap(\.truePrecision)
+        let lows = rounds.compactMap { $0.precisionEstimate?.low } + rounds.compactMap { $0.uncorrectedEstimate?.low } + rounds.compactMap(\.truePrecision)
         let bottom = max(0, ((lows.min() ?? 0) * 10).rounded(.down) / 10 - 0.1)
         let plot = HTMLReport.Plot()
         func y(_ v: Double) -> Double { plot.y((v - bottom) / (1 - bottom)) }
@@ -226,11 +226,15 @@ enum SimulationHTML {
                 s += "<line x1=\"\(HTMLReport.f(px, 1))\" y1=\"\(HTMLReport.f(y(e.low), 1))\" x2=\"\(HTMLReport.f(px, 1))\" y2=\"\(HTMLReport.f(y(e.high), 1))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
                 s += "<rect x=\"\(HTMLReport.f(px - 5, 1))\" y=\"\(HTMLReport.f(y(e.value) - 1.5, 1))\" width=\"10\" height=\"3\" fill=\"\(color)\"><title>round \(round.round): \(HTMLReport.f(e.value, 3)) [\(HTMLReport.f(e.low, 3)), \(HTMLReport.f(e.high, 3))], \(e.audits) audits</title></rect>"
             }
+            if let raw = round.uncorrectedEstimate {
+                s += "<line x1=\"\(HTMLReport.f(px - 8, 1))\" y1=\"\(HTMLReport.f(y(raw.low), 1))\" x2=\"\(HTMLReport.f(px - 8, 1))\" y2=\"\(HTMLReport.f(y(raw.high), 1))\" stroke=\"#aaa\" stroke-width=\"2\"><title>round \(round.round) before the correction: \(HTMLReport.f(raw.value, 3)) [\(HTMLReport.f(raw.low, 3)), \(HTMLReport.f(raw.high, 3))]</title></line>"
+                s += "<rect x=\"\(HTMLReport.f(px - 12, 1))\" y=\"\(HTMLReport.f(y(raw.value) - 1.5, 1))\" width=\"8\" height=\"3\" fill=\"#aaa\"/>"
+            }
             if let truth = round.truePrecision {
                 s += "<circle cx=\"\(HTMLReport.f(px + 8, 1))\" cy=\"\(HTMLReport.f(y(truth), 1))\" r=\"3.5\" fill=\"\(HTMLReport.palette[2])\"><title>round \(round.round): true precision \(HTMLReport.f(truth, 3))</title></circle>"
             }
         }
-        return s + HTMLReport.legend([("audit estimate, 95% interval", HTMLReport.palette[0]), ("true precision", HTMLReport.palette[2])], plot: plot) + "</svg>"
+        return s + HTMLReport.legend([("audit estimate, 95% interval", HTMLReport.palette[0]), ("before the reviewer-error correction", "#aaa"), ("true precision", HTMLReport.palette[2])], plot: plot) + "</svg>"
     }
 
     static func x(plot: HTMLReport.Plot, _ i: Int, _ count: Int) -> Double {

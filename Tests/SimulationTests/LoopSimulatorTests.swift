@@ -88,6 +88,10 @@ enum Posts {
             } else {
                 #expect(!round.covered)
             }
+            if let raw = round.uncorrectedEstimate, let truth = round.truePrecision {
+                #expect(round.uncorrectedCovered == raw.covers(truth))
+                #expect(raw.audits == round.precisionEstimate?.audits)
+            }
             // A candidate after every round but the last; a promoted one scores the next round.
             if i + 1 < report.rounds.count {
                 let gate = try #require(round.gate)
@@ -106,7 +110,7 @@ enum Posts {
         #expect(stored.first! > 0)
         let table = report.table()
         #expect(table.contains("| 1 | 100 | sim-r00 |"))
-        #expect(table.contains("of 3 rounds."))
+        #expect(table.contains("of 3 rounds (\(report.uncorrectedCovered) before the correction for reviewer error)."))
     }
 
     @Test func aStreamTooShortForTheRoundsIsRefusedWithWhatToChange() async throws {
