@@ -1,0 +1,367 @@
+import Engine
+import Foundation
+import Learning
+import Server
+import Storage
+import Synchronization
+
+/// One run of `LoopSimulator`: the services on their store, the posts on their way, and what the report counts.
+/// `step` advances the clock one step; `report` follows every round's posts to the end and sums them up.
+final class SimulationRun {
+    /// One post on its way through the run.
+    struct Post {
+        let post: LabelledPost
+        let round: Int
+        let arrival: Date
+        let reach: AudienceModel.Reach
+        let harmful: Bool
+        var rng: SplitMix64
+        var created = false
+        var action: Action = .allow
+        var creationAction: Action = .allow
+        var views: Double = 0
+        var reports = 0
+        var newReports = 0
+        var nextEngagement = 0
+    }
+
+    /// The simulated time every service reads.
+    final class Clock: Sendable {
+        let time: Mutex<Date>
+        init(_ start: Date) { time = Mutex(start) }
+        var now: Date { time.withLock { $0 } }
+        func set(_ date: Date) { time.withLock { $0 = date } }
+    }
+
+    let o: SimulationOptions
+    let split: LoopSimulator.Split
+    let sources: [String]
+    let clearLabel: String
+    let store: SQLiteStore
+    let clock: Clock
+    let engine: ScoringEngine
+    let scoring: ScoringService
+    let review: ReviewService
+    let registry: ModelRegistry
+
+    // The clock's shape.
+    let step: TimeInterval
+    let roundSeconds: TimeInterval
+    let stepsPerRound: Int
+    let lifetime: TimeInterval
+    let totalSteps: Int
+    let capacityPerStep: Double
+    let scheduleAges: [TimeInterval]
+    let engagementAges: [TimeInterval]
+
+    // The posts, in arrival order: those before `firstLive` have ended, those from `nextArrival` not yet arrived.
+    var items: [Post] = []
+    var index: [String: Int] = [:]
+    var firstLive = 0
+    var nextArrival = 0
+
+    // The review team.
+    var reviewerRNG: SplitMix64
+    var budget = 0.0
+    var turn = 0
+
+    // What the report counts, per round.
+    var decisions: [Int]
+    var backlog: [Int]
+    var breaches: [Int]
+    var breached = Set<Int64>()
+    var models: [(version: String, examples: Int)]
+    var gates: [GateOutcome?]
+
+    init(split: LoopSimulator.Split, options o: SimulationOptions, directory: String, sources: [String]) async throws {
+        self.o = o
+        self.split = split
+        self.sources = sources
+        clearLabel = o.engine.clearLabel
+        store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("winnow.sqlite"))
+        let first: TextClassifier
+        do {
+            first = try TextClassifier.train(split.initial, options: o.training, modelVersion: "sim-r00", sources: sources, created: LoopSimulator.start).0
+            try first.checkTrained()
+        } catch {
+            throw SimulationError.notEnoughData("The first model, trained on \(split.initial.count) posts (--initial-share \(o.initialShare)), cannot score: \(LoopSimulator.sentence(error)) Give a larger --initial-share or more data.")
+        }
+        guard first.classes == split.classes else {
+            throw SimulationError.notEnoughData("The initial share (\(split.initial.count) posts) has the classes \(first.classes.joined(separator: ", ")), the data \(split.classes.joined(separator: ", ")); give a larger --initial-share.")
+        }
+        engine = ScoringEngine(configuration: o.engineConfiguration)
+        let clock = Clock(LoopSimulator.start)
+        self.clock = clock
+        scoring = ScoringService(store: store, engine: engine, model: try ActiveModel(model: first, source: "simulation"), clock: { clock.now })
+        review = ReviewService(scoring: scoring, draw: { 1 })
+        registry = ModelRegistry(scoring: scoring, directory: (directory as NSString).appendingPathComponent("registry"))
+
+        step = o.stepMinutes * 60
+        roundSeconds = o.roundHours * 3600
+        stepsPerRound = Int((roundSeconds / step).rounded(.up))
+        lifetime = o.audience.lifetimeHours * 3600
+        totalSteps = stepsPerRound * o.rounds + Int((lifetime / step).rounded(.up)) + 1
+        capacityPerStep = Double(o.reviewCapacity) * step / roundSeconds
+        scheduleAges = engine.configuration.schedule.agesHours.map { $0 * 3600 }
+        engagementAges = o.engagementAgesHours.sorted().map { $0 * 3600 }
+        reviewerRNG = SplitMix64(seed: o.seed ^ 0x5EED_0F_4E71E3)
+        decisions = [Int](repeating: 0, count: o.rounds + 1)
+        backlog = [Int](repeating: 0, count: o.rounds)
+        breaches = [Int](repeating: 0, count: o.rounds)
+        models = [(version: String, examples: Int)](repeating: ("", 0), count: o.rounds)
+        models[0] = (first.header.modelVersion, first.header.training.examples)
+        gates = [GateOutcome?](repeating: nil, count: o.rounds)
+
+        try await scoring.start()
+        _ = try await scoring.savePolicy(o.feedPolicy, by: "simulation")
+        _ = try await registry.register(try first.serialized(), by: "simulation")
+        scheduleArrivals()
+    }
+
+    /// Each round's posts at seeded random times within it, each with its audience and its own generator.
+    func scheduleArrivals() {
+        items.reserveCapacity(split.perRound * o.rounds)
+        for round in 0..<o.rounds {
+            var arrivals = SplitMix64(seed: o.seed &+ 0x9E37_79B9 &* UInt64(round + 1))
+            let offsets = (0..<split.perRound).map { _ in arrivals.uniform() * roundSeconds }.sorted()
+            for (j, offset) in offsets.enumerated() {
+                let post = split.stream[round * split.perRound + j]
+                var hasher = FNV1a64()
+                hasher.add(post.id)
+                var rng = SplitMix64(seed: o.seed ^ hasher.value)
+                let reach = o.audience.reach(label: post.label, clearLabel: clearLabel, using: &rng)
+                index[post.id] = items.count
+                items.append(Post(post: post, round: round, arrival: LoopSimulator.start.addingTimeInterval(Double(round) * roundSeconds + offset),
+                                  reach: reach, harmful: post.label != clearLabel, rng: rng))
+            }
+        }
+    }
+
+    /// The live posts: arrived and not yet past their lifetime (plus a step).
+    var live: Range<Int> { firstLive..<nextArrival }
+
+    /// Step `s` (1-based): the clock moves to the end of the step and everything due in it happens.
+    func step(_ s: Int, progress: (@Sendable (String, Double) -> Void)?) async throws {
+        let now = LoopSimulator.start.addingTimeInterval(Double(s) * step)
+        let before = now.addingTimeInterval(-step)
+        clock.set(now)
+        while firstLive < nextArrival && now.timeIntervalSince(items[firstLive].arrival) > lifetime + step { firstLive += 1 }
+        watch(from: before, to: now)
+        try await arrive(now: now)
+        try await engage(now: now)
+        try await rescore(from: before, to: now)
+        decisions[min(Int(before.timeIntervalSince(LoopSimulator.start) / roundSeconds), o.rounds)] += try await clearQueue(now: now)
+        if s % stepsPerRound == 0, s / stepsPerRound <= o.rounds {
+            try await endRound(s / stepsPerRound - 1, now: now, progress: progress)
+        }
+    }
+
+    /// The audience of every live post over the step that just passed: views by reach and current decision, and the
+    /// reports they bring.
+    func watch(from before: Date, to now: Date) {
+        for i in live {
+            let age0 = before.timeIntervalSince(items[i].arrival) / 3600
+            let age1 = min(now.timeIntervalSince(items[i].arrival), lifetime) / 3600
+            guard age1 > age0 else { continue }
+            let views = items[i].reach.views(from: age0, to: age1) * o.audience.visibility(items[i].action)
+            guard views > 0 else { continue }
+            items[i].views += views
+            let reports = items[i].rng.poisson(views * items[i].reach.reportRate)
+            items[i].reports += reports
+            items[i].newReports += reports
+        }
+    }
+
+    /// Posts arriving by `now`, scored in one batch (stage 1).
+    func arrive(now: Date) async throws {
+        var arriving: [ItemSubmission] = []
+        let first = nextArrival
+        while nextArrival < items.count && items[nextArrival].arrival <= now {
+            let item = items[nextArrival]
+            arriving.append(ItemSubmission(id: item.post.id, feed: o.feed, text: item.post.text, createdAt: item.arrival))
+            nextArrival += 1
+        }
+        guard !arriving.isEmpty else { return }
+        for (k, outcome) in try await scoring.submit(arriving).enumerated() {
+            let i = first + k
+            switch outcome {
+            case let .created(state), let .existing(state), let .conflict(state):
+                items[i].created = true
+                items[i].action = state.current.decision.action
+                items[i].creationAction = state.current.decision.action
+            case let .invalid(error):
+                throw SimulationError.notEnoughData("Post \(items[i].post.id) was refused: \(error). Remove it from the data.")
+            }
+        }
+    }
+
+    /// New reports through the report route, and the counters through the engagement route at the feed's ages or
+    /// with new reports (stage 2).
+    func engage(now: Date) async throws {
+        for i in live where items[i].created {
+            let age = now.timeIntervalSince(items[i].arrival)
+            var due = false
+            while items[i].nextEngagement < engagementAges.count && engagementAges[items[i].nextEngagement] <= age {
+                items[i].nextEngagement += 1
+                due = true
+            }
+            let newReports = items[i].newReports
+            guard due || newReports > 0 else { continue }
+            items[i].newReports = 0
+            for _ in 0..<newReports {
+                let reporter = "user-\(items[i].rng.next() % UInt64(o.audience.reporters))"
+                _ = try await review.report(feed: o.feed, id: items[i].post.id, reporter: reporter, at: now)
+            }
+            let counters = o.audience.counters(views: items[i].views, reports: items[i].reports, reach: items[i].reach)
+            if let outcome = try await scoring.engagement(feed: o.feed, id: items[i].post.id, snapshot: EngagementSnapshot(at: now, counters: counters)),
+               let result = outcome.result {
+                items[i].action = result.decision.action
+            }
+        }
+    }
+
+    /// Due rescores (stage 3), then the new decisions of the posts that were due.
+    func rescore(from before: Date, to now: Date) async throws {
+        guard try await scoring.rescoreDue() > 0 else { return }
+        var ids: [String] = []
+        for i in live {
+            let age0 = before.timeIntervalSince(items[i].arrival), age1 = now.timeIntervalSince(items[i].arrival)
+            if scheduleAges.contains(where: { $0 > age0 && $0 <= age1 }) { ids.append(items[i].post.id) }
+        }
+        for state in try await store.items(feed: o.feed, ids: ids) {
+            if let i = index[state.submission.id] { items[i].action = state.current.decision.action }
+        }
+    }
+
+    /// The review team's work in this step: claims by priority and decisions up to the step's share of the capacity
+    /// (time with an empty queue is not banked). Returns the decisions made.
+    func clearQueue(now: Date) async throws -> Int {
+        budget += capacityPerStep
+        var decided = 0
+        work: while budget >= 1 {
+            let wanted = min(engine.configuration.review.maxClaim, Int(budget))
+            let reviewer = "reviewer-\(turn % o.reviewers + 1)"
+            turn += 1
+            let claimed = try await review.claim(ClaimRequest(reviewer: reviewer, count: wanted, tiers: [.one, .two]))
+            for view in claimed {
+                guard let i = index[view.ticket.itemID] else { continue }
+                let label = reviewerLabel(truth: items[i].post.label)
+                let decision = TicketDecision(label: label, reasonCode: engine.configuration.review.suggestedReasonCode(label: label, clearLabel: clearLabel),
+                                              version: view.ticket.version)
+                let outcome = try await review.decide(ticket: view.ticket.id, reviewer: reviewer, decision: decision)
+                budget -= 1
+                decided += 1
+                if outcome.outcome == .decided {
+                    items[i].action = outcome.item.current.decision.action
+                    if now > outcome.ticket.dueAt { breach(view.ticket.id, item: i) }
+                }
+            }
+            if claimed.count < wanted { break work }
+        }
+        budget = min(budget, capacityPerStep)
+        return decided
+    }
+
+    /// What a simulated reviewer says: the truth, except at the error rate one of the other classes.
+    func reviewerLabel(truth: String) -> String {
+        guard reviewerRNG.uniform() < o.reviewerError else { return truth }
+        let others = split.classes.filter { $0 != truth }
+        return others[Int(reviewerRNG.next() % UInt64(others.count))]
+    }
+
+    func breach(_ ticket: Int64, item i: Int) {
+        if breached.insert(ticket).inserted { breaches[items[i].round] += 1 }
+    }
+
+    /// The end of round `finished` (0-based): the backlog, then retraining behind the gate (not after the last).
+    func endRound(_ finished: Int, now: Date, progress: (@Sendable (String, Double) -> Void)?) async throws {
+        backlog[finished] = try await store.reviewStats(now: now).open
+        progress?("round \(finished + 1) of \(o.rounds)", Double(finished + 1) / Double(o.rounds))
+        guard finished + 1 < o.rounds else { return }
+        gates[finished] = try await retrain(round: finished + 1, now: now)
+        models[finished + 1] = (scoring.model.version, scoring.model.textModel.header.training.examples)
+    }
+
+    /// Trains a candidate on the first model's examples plus the store's resolved labels, puts it through the gate
+    /// (the gate split, and the blind audits weighted by 1/π) and promotes it when it passes.
+    func retrain(round: Int, now: Date) async throws -> GateOutcome {
+        let labels = try await store.resolvedLabels(since: nil).compactMap { resolved in resolved.text.map { LabelledText(text: $0, label: resolved.label.label) } }
+        let active = scoring.model.textModel
+        let version = String(format: "sim-r%02d", round)
+        let (candidate, _) = try TextClassifier.train(split.initial + labels, options: o.training, modelVersion: version, parentVersion: active.header.modelVersion,
+                                                      sources: sources + ["store (\(labels.count) labels)"], created: now)
+        var verdicts: [EvaluationGate.Verdict] = []
+        var macroF1 = (candidate: 0.0, active: 0.0)
+        if !split.gate.isEmpty {
+            let reports = try [candidate, active].map { try $0.evaluate(split.gate) }
+            macroF1 = (reports[0].macroF1, reports[1].macroF1)
+            verdicts.append(o.gate.check(candidate: reports[0], active: reports[1]))
+        }
+        let audited = try await store.auditedTexts().map { (text: $0.text, label: $0.label, weight: 1 / max($0.inclusionProbability, 1e-9)) }
+        if !audited.isEmpty {
+            verdicts.append(o.gate.check(candidate: try candidate.weightedFigures(audited), active: try active.weightedFigures(audited)))
+        }
+        let passed = verdicts.allSatisfy(\.passed)
+        if passed {
+            _ = try await registry.register(try candidate.serialized(), by: "simulation")
+            try await registry.promote(version, by: "simulation")
+        }
+        return GateOutcome(candidate: version, trainingExamples: split.initial.count + labels.count, labelsFromStore: labels.count, passed: passed,
+                           candidateMacroF1: macroF1.candidate, activeMacroF1: macroF1.active, audits: audited.count,
+                           failures: verdicts.flatMap(\.failures))
+    }
+
+    /// After the last step: tickets still open past their due time count as breaches, tickets are counted from each
+    /// post's history, and each round's figures are summed up.
+    func report(posts: Int) async throws -> SimulationReport {
+        let end = LoopSimulator.start.addingTimeInterval(Double(totalSteps) * step)
+        for tier in [ReviewTier.one, .two] {
+            var cursor: (priority: Double, id: Int64)?
+            while true {
+                let page = try await store.reviewQueue(tier: tier, after: cursor, limit: 500)
+                for (ticket, _) in page where ticket.dueAt < end {
+                    if let i = index[ticket.itemID] { breach(ticket.id, item: i) }
+                }
+                guard page.count == 500, let last = page.last else { break }
+                cursor = (last.priority, last.ticket.id)
+            }
+        }
+        var reviewTickets = [Int](repeating: 0, count: o.rounds), auditTickets = [Int](repeating: 0, count: o.rounds)
+        for item in items {
+            for entry in try await store.history(feed: o.feed, id: item.post.id) ?? [] {
+                guard case let .ticket(event) = entry, event.kind == .opened else { continue }
+                if event.reason == .audit { auditTickets[item.round] += 1 } else { reviewTickets[item.round] += 1 }
+            }
+        }
+        let samples = try await store.auditSamples()
+        let classes = split.classes.count
+        let reviewerError = ReviewerError.estimate(try await store.doubleReviews().map { ($0.first, $0.second) }, classes: classes)
+        var rounds: [RoundReport] = []
+        for r in 0..<o.rounds {
+            let cohort = items.filter { $0.round == r }
+            let automatic = cohort.filter { $0.creationAction != .review }
+            let errors = automatic.filter { LoopSimulator.isError(action: $0.creationAction, harmful: $0.harmful) }.count
+            let harmful = cohort.filter(\.harmful)
+            let harmfulViews = harmful.reduce(0.0) { $0 + $1.views }
+            let removals = cohort.filter { $0.creationAction == .remove }
+            let truePrecision = removals.isEmpty ? nil : Double(removals.filter(\.harmful).count) / Double(removals.count)
+            let from = LoopSimulator.start.addingTimeInterval(Double(r) * roundSeconds), to = from.addingTimeInterval(roundSeconds)
+            let inRound = samples.filter { ($0.decidedAt.map { $0 >= from && $0 < to }) ?? false }
+            let estimate = AuditEstimates.estimate(inRound, clearLabel: clearLabel, reviewerError: reviewerError, classes: classes).removalPrecision
+            let uncorrected = AuditEstimates.estimate(inRound, clearLabel: clearLabel).removalPrecision
+            rounds.append(RoundReport(
+                round: r + 1, items: cohort.count, model: models[r].version, trainingExamples: models[r].examples,
+                automatic: automatic.count, reviewAtCreation: cohort.count - automatic.count, automaticErrors: errors,
+                automaticErrorRate: automatic.isEmpty ? 0 : Double(errors) / Double(automatic.count),
+                reviewTickets: reviewTickets[r], reviewLoad: Double(reviewTickets[r]) * 1000 / Double(max(cohort.count, 1)), auditTickets: auditTickets[r],
+                decisions: decisions[r], backlog: backlog[r], slaBreaches: breaches[r],
+                harmfulItems: harmful.count, harmfulViews: Int(harmfulViews), viewsPerHarmfulItem: harmful.isEmpty ? 0 : harmfulViews / Double(harmful.count),
+                removals: removals.count, truePrecision: truePrecision, precisionEstimate: estimate,
+                covered: truePrecision.flatMap { truth in estimate.map { $0.covers(truth) } } ?? false, reviewerError: reviewerError,
+                uncorrectedEstimate: uncorrected, uncorrectedCovered: truePrecision.flatMap { truth in uncorrected.map { $0.covers(truth) } } ?? false,
+                gate: gates[r]))
+        }
+        return SimulationReport(data: sources, options: o, classes: split.classes, posts: posts, initialExamples: split.initial.count,
+                                gateExamples: split.gate.count, rounds: rounds)
+    }
+}
