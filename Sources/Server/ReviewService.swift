@@ -106,10 +106,11 @@ public struct ReviewService: Sendable {
     /// The harm shares are corrected for the reviewer error that double reviews show (`ReviewerError`), once there
     /// are enough of them.
     /// With `since` / `until`, only the automatic decisions made in that period count (the reviewer error still comes
-    /// from every double review).
-    public func auditEstimates(since: Date? = nil, until: Date? = nil) async throws -> AuditEstimates {
+    /// from every double review); with `correctingForReviewerError` false, the harm shares are as auditors labelled.
+    public func auditEstimates(since: Date? = nil, until: Date? = nil, correctingForReviewerError: Bool = true) async throws -> AuditEstimates {
         let classes = scoring.model.classes.count
-        let error = ReviewerError.estimate(try await store.doubleReviews().map { ($0.first, $0.second) }, classes: classes)
+        let error = correctingForReviewerError
+            ? ReviewerError.estimate(try await store.doubleReviews().map { ($0.first, $0.second) }, classes: classes) : nil
         let samples = try await store.auditSamples().filter { sample in
             guard since != nil || until != nil else { return true }
             guard let at = sample.decidedAt else { return false }

@@ -333,9 +333,6 @@ final class SimulationRun {
                 if event.reason == .audit { auditTickets[item.round] += 1 } else { reviewTickets[item.round] += 1 }
             }
         }
-        let samples = try await store.auditSamples()
-        let classes = split.classes.count
-        let reviewerError = ReviewerError.estimate(try await store.doubleReviews().map { ($0.first, $0.second) }, classes: classes)
         var rounds: [RoundReport] = []
         for r in 0..<o.rounds {
             let cohort = items.filter { $0.round == r }
@@ -345,10 +342,11 @@ final class SimulationRun {
             let harmfulViews = harmful.reduce(0.0) { $0 + $1.views }
             let removals = cohort.filter { $0.creationAction == .remove }
             let truePrecision = removals.isEmpty ? nil : Double(removals.filter(\.harmful).count) / Double(removals.count)
+            // The audits of the automatic decisions made in the round, as `GET /v1/stats?since=&until=` gives them.
             let from = LoopSimulator.start.addingTimeInterval(Double(r) * roundSeconds), to = from.addingTimeInterval(roundSeconds)
-            let inRound = samples.filter { ($0.decidedAt.map { $0 >= from && $0 < to }) ?? false }
-            let estimate = AuditEstimates.estimate(inRound, clearLabel: clearLabel, reviewerError: reviewerError, classes: classes).removalPrecision
-            let uncorrected = AuditEstimates.estimate(inRound, clearLabel: clearLabel).removalPrecision
+            let audits = try await review.auditEstimates(since: from, until: to)
+            let estimate = audits.removalPrecision
+            let uncorrected = try await review.auditEstimates(since: from, until: to, correctingForReviewerError: false).removalPrecision
             rounds.append(RoundReport(
                 round: r + 1, items: cohort.count, model: models[r].version, trainingExamples: models[r].examples,
                 automatic: automatic.count, reviewAtCreation: cohort.count - automatic.count, automaticErrors: errors,
@@ -357,7 +355,7 @@ final class SimulationRun {
                 decisions: decisions[r], backlog: backlog[r], slaBreaches: breaches[r],
                 harmfulItems: harmful.count, harmfulViews: Int(harmfulViews), viewsPerHarmfulItem: harmful.isEmpty ? 0 : harmfulViews / Double(harmful.count),
                 removals: removals.count, truePrecision: truePrecision, precisionEstimate: estimate,
-                covered: truePrecision.flatMap { truth in estimate.map { $0.covers(truth) } } ?? false, reviewerError: reviewerError,
+                covered: truePrecision.flatMap { truth in estimate.map { $0.covers(truth) } } ?? false, reviewerError: audits.reviewerError,
                 uncorrectedEstimate: uncorrected, uncorrectedCovered: truePrecision.flatMap { truth in uncorrected.map { $0.covers(truth) } } ?? false,
                 gate: gates[r]))
         }
