@@ -93,6 +93,17 @@ public struct EvaluationGate: Codable, Equatable, Sendable {
     }
 }
 
+extension EvaluationGate {
+    /// The gate on blind audits (text, auditor's label, inclusion probability π), each weighing 1/π; nil without audits.
+    /// - Throws: `LearningError.insufficientTraining` when a model refuses to score.
+    public func check(candidate: TextClassifier, active: TextClassifier,
+                      audits: [(text: String, label: String, inclusionProbability: Double)]) throws -> Verdict? {
+        guard !audits.isEmpty else { return nil }
+        let rows = audits.map { (text: $0.text, label: $0.label, weight: 1 / max($0.inclusionProbability, 1e-9)) }
+        return check(candidate: try candidate.weightedFigures(rows), active: try active.weightedFigures(rows))
+    }
+}
+
 extension TextClassifier {
     /// The gate's figures for this model on rows each standing for `weight` items (a blind audit weighs 1/π): the
     /// predicted class is the most probable one.

@@ -297,10 +297,8 @@ final class SimulationRun {
             macroF1 = (reports[0].macroF1, reports[1].macroF1)
             verdicts.append(o.gate.check(candidate: reports[0], active: reports[1]))
         }
-        let audited = try await store.auditedTexts().map { (text: $0.text, label: $0.label, weight: 1 / max($0.inclusionProbability, 1e-9)) }
-        if !audited.isEmpty {
-            verdicts.append(o.gate.check(candidate: try candidate.weightedFigures(audited), active: try active.weightedFigures(audited)))
-        }
+        let audited = try await store.auditedTexts()
+        if let onAudits = try o.gate.check(candidate: candidate, active: active, audits: audited) { verdicts.append(onAudits) }
         let passed = verdicts.allSatisfy(\.passed)
         if passed {
             _ = try await registry.register(try candidate.serialized(), by: "simulation")

@@ -125,11 +125,7 @@ struct Evaluate: AsyncParsableCommand {
         var audits: (count: Int, verdict: EvaluationGate.Verdict)?
         if let database {
             let audited = try await Keys.DatabaseOption.open(path: database).auditedTexts()
-            if !audited.isEmpty {
-                let rows = audited.map { (text: $0.text, label: $0.label, weight: 1 / max($0.inclusionProbability, 1e-9)) }
-                let figures = try models.map { try $0.weightedFigures(rows) }
-                audits = (audited.count, gate.check(candidate: figures[0], active: figures[1]))
-            }
+            if let onAudits = try gate.check(candidate: models[0], active: models[1], audits: audited) { audits = (audited.count, onAudits) }
         }
         let passed = verdict.passed && (audits?.verdict.passed ?? true)
         if json {
