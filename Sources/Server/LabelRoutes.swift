@@ -35,13 +35,7 @@ extension Routes {
     @Sendable func listLabels(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         try context.require(.admin)
         let query = request.uri.queryParameters
-        var since: Date?
-        if let text = query["since"].map(String.init) {
-            guard let date = ISOTime.parse(String(text)) else {
-                throw APIError(.unprocessableContent, code: "invalid_value", "since is an ISO 8601 time such as 2026-11-26T00:00:00Z", field: "since")
-            }
-            since = date
-        }
+        let since = try queryTime(request, "since")
         let after = try query["after"].map { text -> Int64 in
             guard let n = Int64(String(text)), n >= 0 else { throw APIError(.unprocessableContent, code: "invalid_value", "after is a label id", field: "after") }
             return n

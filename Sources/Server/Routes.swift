@@ -176,6 +176,16 @@ public struct Routes: Sendable {
         return feed
     }
 
+    /// The ISO 8601 time in the query parameter `name`, nil when absent.
+    /// - Throws: 422 naming the parameter when it is not a time.
+    func queryTime(_ request: Request, _ name: String) throws -> Date? {
+        guard let text = request.uri.queryParameters[name[...]].map(String.init) else { return nil }
+        guard let date = ISOTime.parse(text) else {
+            throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is an ISO 8601 time such as 2026-11-26T00:00:00Z", field: name)
+        }
+        return date
+    }
+
     func notFound(feed: String, id: String) -> APIError {
         APIError(.notFound, code: "not_found", "No item '\(id)' in feed '\(feed)'. Submit it with POST /v1/items, or pass ?feed=NAME if it is in another feed.")
     }
@@ -348,17 +358,10 @@ public struct Routes: Sendable {
     /// `since` / `until` (ISO 8601) limit the estimates to automatic decisions made in that period.
     @Sendable func auditStats(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         try context.require(.admin)
-        let query = request.uri.queryParameters
-        let period = try ["since", "until"].map { name -> Date? in
-            guard let text = query[name[...]].map(String.init) else { return nil }
-            guard let date = ISOTime.parse(text) else {
-                throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is an ISO 8601 time such as 2026-11-26T00:00:00Z", field: name)
-            }
-            return date
-        }
-        if let since = period[0], let until = period[1], until <= since {
+        let since = try queryTime(request, "since"), until = try queryTime(request, "until")
+        if let since, let until, until <= since {
             throw APIError(.unprocessableContent, code: "invalid_value", "until must be later than since", field: "until")
         }
-        return JSON.response(API.StatsAnswer(audits: try await review.auditEstimates(since: period[0], until: period[1]), queue: try await review.stats()))
+        return JSON.response(API.StatsAnswer(audits: try await review.auditEstimates(since: since, until: until), queue: try await review.stats()))
     }
 }

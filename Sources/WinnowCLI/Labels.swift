@@ -45,9 +45,7 @@ struct Labels: AsyncParsableCommand {
             let store = try database.open()
             var sinceDate: Date?
             if let since {
-                guard let date = ISOTime.parse(since) ?? ISOTime.parse(since + "T00:00:00Z") else {
-                    throw CommandError("--since \(since) is not a date; use 2026-11-01 or 2026-11-01T09:00:00Z.")
-                }
+                guard let date = TimeOption.parse(since) else { throw CommandError(TimeOption.problem("--since", since)) }
                 sinceDate = date
             }
             let format = self.format ?? (out?.lowercased().hasSuffix(".jsonl") == true ? .jsonl : .csv)

@@ -551,9 +551,7 @@ struct Stats: AsyncParsableCommand {
         var parts: [String] = []
         for (name, value) in [("since", since), ("until", until)] {
             guard let value else { continue }
-            guard let date = ISOTime.parse(value) ?? ISOTime.parse(value + "T00:00:00Z") else {
-                throw ValidationError("--\(name) \(value) is not a date; use 2026-11-01 or 2026-11-01T09:00:00Z.")
-            }
+            guard let date = TimeOption.parse(value) else { throw ValidationError(TimeOption.problem("--\(name)", value)) }
             parts.append("\(name)=\(ISOTime.format(date))")
         }
         return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")

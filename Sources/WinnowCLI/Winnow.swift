@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 import Learning
 
@@ -125,4 +126,12 @@ extension Winnow {
         let entry: () async -> Void = { await Self.main(nil) }
         await entry()
     }
+}
+
+/// A time given as an option (`--since`, `--until`): ISO 8601, or a date alone meaning midnight UTC.
+enum TimeOption {
+    static func parse(_ value: String) -> Date? { ISOTime.parse(value) ?? ISOTime.parse(value + "T00:00:00Z") }
+
+    /// What to say when `value` is not a time.
+    static func problem(_ option: String, _ value: String) -> String { "\(option) \(value) is not a date; use 2026-11-01 or 2026-11-01T09:00:00Z." }
 }
