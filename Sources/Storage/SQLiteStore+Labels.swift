@@ -42,11 +42,16 @@ extension SQLiteStore {
         }
     }
 
+    /// Marks the label withdrawn unless it was; true when this withdrew it.
+    static func withdraw(_ db: Database, id: Int64, by: String, at: Date) throws -> Bool {
+        try db.execute(sql: "UPDATE label SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ? AND withdrawn_at IS NULL",
+                       arguments: [at.timeIntervalSince1970, by, id])
+        return db.changesCount > 0
+    }
+
     public func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)? {
         try await commits.run { db in
-            try db.execute(sql: "UPDATE label SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ? AND withdrawn_at IS NULL",
-                           arguments: [at.timeIntervalSince1970, by, id])
-            let changed = db.changesCount > 0
+            let changed = try Self.withdraw(db, id: id, by: by, at: at)
             return try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]).map { (Self.label($0), changed) }
         }
     }
@@ -64,9 +69,7 @@ extension SQLiteStore {
         try await commits.run { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]) else { return nil }
             let old = Self.label(row)
-            try db.execute(sql: "UPDATE label SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ? AND withdrawn_at IS NULL",
-                           arguments: [at.timeIntervalSince1970, by, id])
-            let withdrew = db.changesCount > 0
+            let withdrew = try Self.withdraw(db, id: id, by: by, at: at)
             let new = try Self.insertLabel(db, LabelRecord(feed: old.feed, itemID: old.itemID, label: label, source: old.source, by: by, at: at,
                                                            tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
                                                            modelVersion: old.modelVersion, replaces: id))

@@ -428,12 +428,15 @@ extension SQLiteStore {
         }
     }
 
+    /// Decided audit tickets `t` (not gold); one argument: `TicketReason.audit.bit`.
+    static let decidedAuditSQL = "t.status = 'decided' AND t.gold_label IS NULL AND t.audit_probability IS NOT NULL AND t.reasons & ? != 0"
+
     public func auditSamples() async throws -> [AuditSample] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT s.action, json_extract(s.body, '$.decision.label') AS auto_label, t.decided_label, t.audit_probability, s.scored_at
                 FROM ticket t JOIN stage_result s ON s.item = t.item AND s.seq = 1
-                WHERE t.status = 'decided' AND t.gold_label IS NULL AND t.audit_probability IS NOT NULL AND t.reasons & ? != 0
+                WHERE \(Self.decidedAuditSQL)
                 ORDER BY t.id
                 """, arguments: [TicketReason.audit.bit]).compactMap { row in
                 guard let action = Action(rawValue: row["action"]) else { return nil }
@@ -449,7 +452,7 @@ extension SQLiteStore {
             try Row.fetchAll(db, sql: """
                 SELECT json_extract(i.submission, '$.text') AS text, t.decided_label, t.audit_probability
                 FROM ticket t JOIN item i ON i.id = t.item
-                WHERE t.status = 'decided' AND t.gold_label IS NULL AND t.audit_probability IS NOT NULL AND t.reasons & ? != 0
+                WHERE \(Self.decidedAuditSQL)
                 ORDER BY t.id
                 """, arguments: [TicketReason.audit.bit]).map { ($0["text"], $0["decided_label"], $0["audit_probability"]) }
         }
