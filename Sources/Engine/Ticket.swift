@@ -399,12 +399,12 @@ public struct ReviewRules: Sendable {
     /// probability within `auditNearMargin` of its cut-off (for an allow: when some rule came that close to acting).
     public func auditBucket(_ result: StageResult, policy: Policy) -> String {
         let action = result.decision.action
+        guard action != .review else { return action.rawValue }
         let classes = result.probabilities.keys.sorted()
         let probabilities = classes.map { result.probabilities[$0] ?? 0 }
         var distance = Double.infinity
         for (key, rule) in policy.rules {
-            guard action != .review,
-                  let reading = Policy.reading(rule: key, classes: classes, probabilities: probabilities, clearLabel: clearLabel) else { continue }
+            guard let reading = Policy.reading(rule: key, classes: classes, probabilities: probabilities, clearLabel: clearLabel) else { continue }
             if action == .allow {
                 if let cut = [rule.demote, rule.review, rule.remove].compactMap({ $0 }).min() { distance = min(distance, cut - reading.p) }
             } else if rule.action(at: reading.p) == action, let cut = action == .demote ? rule.demote : rule.remove {

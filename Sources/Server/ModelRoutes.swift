@@ -35,6 +35,11 @@ extension API {
     struct ModelAnswer: Encodable {
         var active: String
         var model: ModelVersion
+
+        init(_ record: ModelVersionRecord, active: String) {
+            self.active = active
+            model = ModelVersion(record, active: active)
+        }
     }
 }
 
@@ -72,20 +77,20 @@ extension Routes {
         }
         guard buffer.readableBytes > 0 else { throw APIError(.badRequest, code: "empty_body", "Send the model file (.winnow) as the body.", field: "body") }
         let record = try await registryCall { try await registry.register(Array(buffer.readableBytesView), by: key.name) }
-        return JSON.response(API.ModelAnswer(active: service.model.version, model: API.ModelVersion(record, active: service.model.version)), status: .created)
+        return JSON.response(API.ModelAnswer(record, active: service.model.version), status: .created)
     }
 
     @Sendable func promoteModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let key = try context.require(.admin)
         let version = try context.parameters.require("version")
         let record = try await registryCall { try await registry.promote(version.removingPercentEncoding ?? version, by: key.name) }
-        return JSON.response(API.ModelAnswer(active: service.model.version, model: API.ModelVersion(record, active: service.model.version)))
+        return JSON.response(API.ModelAnswer(record, active: service.model.version))
     }
 
     @Sendable func rollbackModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let key = try context.require(.admin)
         let record = try await registryCall { try await registry.rollback(by: key.name) }
-        return JSON.response(API.ModelAnswer(active: service.model.version, model: API.ModelVersion(record, active: service.model.version)))
+        return JSON.response(API.ModelAnswer(record, active: service.model.version))
     }
 
     @Sendable func shadowModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
