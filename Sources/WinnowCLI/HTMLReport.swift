@@ -84,13 +84,21 @@ enum HTMLReport {
         func y(_ v: Double) -> Double { height - bottom - v * (height - top - bottom) }
 
         func frame(xLabel: String, yLabel: String, xTick: (Double) -> Double = { $0 }) -> String {
+            let ticks = Array(stride(from: 0.0, through: 1.0, by: 0.2))
+            return frame(xLabel: xLabel, yLabel: yLabel, xTicks: ticks.map { ($0, f(xTick($0), 1)) }, yTicks: ticks.map { ($0, f($0, 1)) })
+        }
+
+        /// The frame with ticks at the given places (0…1) and labels.
+        func frame(xLabel: String, yLabel: String, xTicks: [(at: Double, label: String)], yTicks: [(at: Double, label: String)]) -> String {
             var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
             s += "<rect x=\"\(x(0))\" y=\"\(y(1))\" width=\"\(x(1) - x(0))\" height=\"\(y(0) - y(1))\" fill=\"#fafafa\" stroke=\"#999\"/>"
-            for t in stride(from: 0.0, through: 1.0, by: 0.2) {
+            for (t, label) in xTicks {
                 s += "<line x1=\"\(x(t))\" y1=\"\(y(0))\" x2=\"\(x(t))\" y2=\"\(y(0) + 4)\" stroke=\"#999\"/>"
-                s += "<text x=\"\(x(t))\" y=\"\(y(0) + 16)\" text-anchor=\"middle\">\(f(xTick(t), 1))</text>"
+                s += "<text x=\"\(x(t))\" y=\"\(y(0) + 16)\" text-anchor=\"middle\">\(label)</text>"
+            }
+            for (t, label) in yTicks {
                 s += "<line x1=\"\(x(0) - 4)\" y1=\"\(y(t))\" x2=\"\(x(0))\" y2=\"\(y(t))\" stroke=\"#999\"/>"
-                s += "<text x=\"\(x(0) - 7)\" y=\"\(y(t) + 4)\" text-anchor=\"end\">\(f(t, 1))</text>"
+                s += "<text x=\"\(x(0) - 7)\" y=\"\(y(t) + 4)\" text-anchor=\"end\">\(label)</text>"
             }
             s += "<text x=\"\((x(0) + x(1)) / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\">\(escape(xLabel))</text>"
             s += "<text transform=\"translate(12 \((y(0) + y(1)) / 2)) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>"

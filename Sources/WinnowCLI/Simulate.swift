@@ -206,9 +206,9 @@ enum SimulationHTML {
         let plot = HTMLReport.Plot()
         var s = frame(plot, rounds: rounds.count, yLabel: yLabel, yMax: top)
         for line in series {
-            let points = line.values.enumerated().map { (x(plot: plot, $0.offset, rounds.count), $0.element / top) }
-            s += plot.polyline(points.map { (($0.0 - plot.left) / (plot.width - plot.left - plot.right), $0.1) }, color: line.color, dashed: line.dashed)
-            for (px, py) in points { s += "<circle cx=\"\(HTMLReport.f(px, 1))\" cy=\"\(HTMLReport.f(plot.y(py), 1))\" r=\"3\" fill=\"\(line.color)\"/>" }
+            let points = line.values.enumerated().map { (position($0.offset, rounds.count), $0.element / top) }
+            s += plot.polyline(points, color: line.color, dashed: line.dashed)
+            for (px, py) in points { s += "<circle cx=\"\(HTMLReport.f(plot.x(px), 1))\" cy=\"\(HTMLReport.f(plot.y(py), 1))\" r=\"3\" fill=\"\(line.color)\"/>" }
         }
         return s + HTMLReport.legend(series.map { ($0.name, $0.color) }, plot: plot) + "</svg>"
     }
@@ -237,28 +237,21 @@ enum SimulationHTML {
         return s + HTMLReport.legend([("audit estimate, 95% interval", HTMLReport.palette[0]), ("before the reviewer-error correction", "#aaa"), ("true precision", HTMLReport.palette[2])], plot: plot) + "</svg>"
     }
 
-    static func x(plot: HTMLReport.Plot, _ i: Int, _ count: Int) -> Double {
-        plot.x(count <= 1 ? 0.5 : 0.04 + 0.92 * Double(i) / Double(count - 1))
+    /// Where round `i` of `count` sits across the plot (0…1).
+    static func position(_ i: Int, _ count: Int) -> Double {
+        count <= 1 ? 0.5 : 0.04 + 0.92 * Double(i) / Double(count - 1)
     }
+
+    static func x(plot: HTMLReport.Plot, _ i: Int, _ count: Int) -> Double { plot.x(position(i, count)) }
 
     /// The frame with round numbers on x and `yMin`…`yMax` on y.
     static func frame(_ plot: HTMLReport.Plot, rounds: Int, yLabel: String, yMax: Double, yMin: Double = 0) -> String {
-        let f = HTMLReport.f
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(plot.width))\" height=\"\(Int(plot.height))\" viewBox=\"0 0 \(Int(plot.width)) \(Int(plot.height))\">"
-        s += "<rect x=\"\(plot.x(0))\" y=\"\(plot.y(1))\" width=\"\(plot.x(1) - plot.x(0))\" height=\"\(plot.y(0) - plot.y(1))\" fill=\"#fafafa\" stroke=\"#999\"/>"
-        for i in 0..<rounds {
-            let px = x(plot: plot, i, rounds)
-            s += "<line x1=\"\(f(px, 1))\" y1=\"\(plot.y(0))\" x2=\"\(f(px, 1))\" y2=\"\(plot.y(0) + 4)\" stroke=\"#999\"/>"
-            s += "<text x=\"\(f(px, 1))\" y=\"\(plot.y(0) + 16)\" text-anchor=\"middle\">\(i + 1)</text>"
+        let span = yMax - yMin
+        let yTicks = stride(from: 0.0, through: 1.0, by: 0.25).map { t -> (at: Double, label: String) in
+            let value = yMin + t * span
+            return (t, span >= 10 ? String(Int(value.rounded())) : HTMLReport.f(value, span >= 1 ? 1 : 2))
         }
-        for t in stride(from: 0.0, through: 1.0, by: 0.25) {
-            let value = yMin + t * (yMax - yMin)
-            s += "<line x1=\"\(plot.x(0) - 4)\" y1=\"\(plot.y(t))\" x2=\"\(plot.x(0))\" y2=\"\(plot.y(t))\" stroke=\"#999\"/>"
-            s += "<text x=\"\(plot.x(0) - 7)\" y=\"\(plot.y(t) + 4)\" text-anchor=\"end\">\(yMax - yMin >= 10 ? String(Int(value.rounded())) : f(value, yMax - yMin >= 1 ? 1 : 2))</text>"
-        }
-        s += "<text x=\"\((plot.x(0) + plot.x(1)) / 2)\" y=\"\(plot.height - 6)\" text-anchor=\"middle\">round</text>"
-        s += "<text transform=\"translate(12 \((plot.y(0) + plot.y(1)) / 2)) rotate(-90)\" text-anchor=\"middle\">\(HTMLReport.escape(yLabel))</text>"
-        return s
+        return plot.frame(xLabel: "round", yLabel: yLabel, xTicks: (0..<rounds).map { (position($0, rounds), "\($0 + 1)") }, yTicks: yTicks)
     }
 
     /// 1, 2, 2.5 or 5 times a power of ten, at least `v`.
