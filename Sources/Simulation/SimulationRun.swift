@@ -16,7 +16,6 @@ final class SimulationRun {
         let reach: AudienceModel.Reach
         let harmful: Bool
         var rng: SplitMix64
-        var created = false
         var action: Action = .allow
         var creationAction: Action = .allow
         var views: Double = 0
@@ -186,7 +185,6 @@ final class SimulationRun {
             let i = first + k
             switch outcome {
             case let .created(state), let .existing(state), let .conflict(state):
-                items[i].created = true
                 items[i].action = state.current.decision.action
                 items[i].creationAction = state.current.decision.action
             case let .invalid(error):
@@ -198,7 +196,7 @@ final class SimulationRun {
     /// New reports through the report route, and the counters through the engagement route at the feed's ages or
     /// with new reports (stage 2).
     func engage(now: Date) async throws {
-        for i in live where items[i].created {
+        for i in live {
             let age = now.timeIntervalSince(items[i].arrival)
             var due = false
             while items[i].nextEngagement < engagementAges.count && engagementAges[items[i].nextEngagement] <= age {
