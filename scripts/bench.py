@@ -81,7 +81,16 @@ def main():
                     n += 1
         for algo in ('nb', 'logistic'):
             model = os.path.join(tmp, f'{name}-{algo}.winnow')
-            w_train, w_train_mem, _ = run([args.winnow, 'train', '--data', train, '--algorithm', algo, '--out', model, '--quiet'])
+            train_cmd = [args.winnow, 'train', '--data', train, '--algorithm', algo, '--out', model, '--quiet']
+            w_train, w_train_mem, _ = run(train_cmd)
+            extra = {}
+            if algo == 'logistic':
+                # The default command on one core (its two threads share core 0), and one fit without the held-out
+                # split at scikit-learn's tolerance (the same work scikit-learn does), on both cores and on one.
+                one = os.path.join(tmp, 'one.winnow')
+                like = [args.winnow, 'train', '--data', train, '--algorithm', algo, '--holdout', '0', '--tolerance', '1e-4', '--out', one, '--quiet']
+                extra = dict(w_train_core=run(['taskset', '-c', '0'] + train_cmd)[0], w_like=run(like)[0],
+                             w_like_core=run(['taskset', '-c', '0'] + like)[0])
             with open(jsonl) as fin, open(os.devnull, 'w') as fout:
                 w_e2e, w_e2e_mem, _ = run([args.winnow, 'score', '--model', model, '--reasons', '0'], stdin=fin, stdout=fout)
             with open(jsonl) as fin, open(os.devnull, 'w') as fout:
@@ -97,7 +106,7 @@ def main():
                 w_core=bench['textsPerSecond'], w_core_r=bench['textsPerSecondWithReasons'],
                 w_p50=bench['latencyP50Microseconds'], w_p99=bench['latencyP99Microseconds'],
                 s_train=s_train, s_train_mem=s_train_mem, s_e2e=n / s_e2e, s_e2e_mem=s_e2e_mem,
-                w_size=os.path.getsize(model) / 2**20))
+                w_size=os.path.getsize(model) / 2**20, **extra))
             print(f'{name}/{algo}: done', file=sys.stderr)
     write(results)
 
@@ -112,7 +121,9 @@ def write(results):
     import sklearn
     lines = ['# Benchmarks', '',
              f'Machine: {cpu()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; scikit-learn {sklearn.__version__}, '
-             f'Python {platform.python_version()}. One thread everywhere (OMP/OpenBLAS/MKL threads = 1; Winnow is single-threaded).',
+             f'Python {platform.python_version()}. scikit-learn runs on one thread (OMP/OpenBLAS/MKL threads = 1); Winnow scores on one thread, '
+             'and its logistic training uses two (a fixed split of the work, so the model does not depend on the core count): the training '
+             'table below also runs it on one core.',
              f'Produced by `make bench` (`scripts/bench.sh`, which runs `scripts/bench.py`) on {time.strftime("%Y-%m-%d")}.', '',
              'End to end = a child process reading JSON Lines (the test split repeated to 100,000 lines), scoring, and writing JSON Lines: '
              '`winnow score --model M --reasons 0 < in.jsonl > out.jsonl` (and with the default 3 reasons) against a Python script doing '
@@ -126,11 +137,24 @@ def write(results):
         lines.append(f"| {r['set']} | {r['algo']} | {r['w_e2e']:,.0f} | {r['w_e2e_r']:,.0f} | {r['s_e2e']:,.0f} | {r['w_e2e'] / r['s_e2e']:.1f}x | "
                      f"{r['w_core']:,.0f} | {r['w_p50']:.1f} / {r['w_p99']:.1f} | {r['w_train']:.2f} | {r['s_train']:.2f} | {r['s_train'] / r['w_train']:.1f}x | "
                      f"{r['w_train_mem']:.0f} / {r['w_e2e_mem']:.0f} | {r['s_train_mem']:.0f} / {r['s_e2e_mem']:.0f} | {r['w_size']:.2f} |")
+    lines += ['', '### Logistic training, in detail', '',
+              'scikit-learn: one fit, L-BFGS to a largest gradient component of 1e-4 (its default `tol`), on one thread. Winnow\'s default '
+              '`winnow train` does more: a fit on 90% of the rows, temperature calibration and held-out metrics on the other 10%, and a '
+              'refit on all rows, both fits to 1e-5. "Same work" is `winnow train --holdout 0 --tolerance 1e-4`: one fit to scikit-learn\'s '
+              'tolerance. "One core" runs the command under `taskset -c 0`. Times are whole processes (reading, features, fitting, writing).', '',
+              '| set | scikit-learn (s) | Winnow default (s) | speed-up | on one core (s) | speed-up | Winnow same work (s) | speed-up | on one core (s) | speed-up |',
+              '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    for r in results:
+        if r['algo'] != 'logistic': continue
+        s = r['s_train']
+        lines.append(f"| {r['set']} | {s:.2f} | {r['w_train']:.2f} | {s / r['w_train']:.1f}x | {r['w_train_core']:.2f} | {s / r['w_train_core']:.1f}x | "
+                     f"{r['w_like']:.2f} | {s / r['w_like']:.1f}x | {r['w_like_core']:.2f} | {s / r['w_like_core']:.1f}x |")
     e2e = min(r['w_e2e'] / r['s_e2e'] for r in results)
     train = min(r['s_train'] / r['w_train'] for r in results if r['algo'] == 'logistic')
     lines += ['', 'Goals (issue 3): end-to-end scoring at least 5x scikit-learn, training at least 10x faster than scikit-learn\'s logistic regression.',
               f'This run: end-to-end speed-up at least {e2e:.1f}x ({"met" if e2e >= 5 else "not met"}); logistic training speed-up at least '
-              f'{train:.1f}x ({"met" if train >= 10 else "not met"}).',
+              f'{train:.1f}x for the default command on two cores ({"met" if train >= 10 else "not met"}); for the same work as scikit-learn '
+              f'on one core at least {min(r["s_train"] / r["w_like_core"] for r in results if r["algo"] == "logistic"):.1f}x.',
               'scikit-learn\'s ~50,000 texts/s quoted in the issue is for word features only; with the character n-grams both sides use here '
               'it does under 10,000.', '']
     # Keep the sections other commands own, between their markers (the HTTP load test, the review queue's claims).

@@ -16,17 +16,23 @@ public struct SparseVector: Equatable, Sendable {
 
     /// Builds a vector from unsorted (index, value) pairs; values at the same index are summed.
     public init(unsortedIndices: [Int32], values: [Float]) {
-        let order = unsortedIndices.indices.sorted { unsortedIndices[$0] < unsortedIndices[$1] }
+        precondition(unsortedIndices.count == values.count, "indices and values must have the same length")
+        // Sort (index, position) packed in one integer (the sign bit flipped keeps signed order): a plain integer
+        // sort, no comparison closure.
+        var order = unsortedIndices.enumerated().map { UInt64(UInt32(bitPattern: $1) ^ 0x8000_0000) << 32 | UInt64($0) }
+        order.sort()
         var idx: [Int32] = []
         var val: [Float] = []
         idx.reserveCapacity(order.count)
         val.reserveCapacity(order.count)
-        for o in order {
-            if let last = idx.last, last == unsortedIndices[o] {
-                val[val.count - 1] += values[o]
+        for key in order {
+            let index = Int32(bitPattern: UInt32(truncatingIfNeeded: key >> 32) ^ 0x8000_0000)
+            let value = values[Int(key & 0xFFFF_FFFF)]
+            if let last = idx.last, last == index {
+                val[val.count - 1] += value
             } else {
-                idx.append(unsortedIndices[o])
-                val.append(values[o])
+                idx.append(index)
+                val.append(value)
             }
         }
         self.indices = idx
@@ -64,6 +70,15 @@ public struct SparseMatrix: Sendable {
         indices.append(contentsOf: row.indices)
         values.append(contentsOf: row.values)
         rowStart.append(indices.count)
+    }
+
+    /// Appends the rows of `other` (same column count).
+    public mutating func append(contentsOf other: SparseMatrix) {
+        precondition(other.columnCount == columnCount, "column counts differ")
+        let offset = indices.count
+        indices.append(contentsOf: other.indices)
+        values.append(contentsOf: other.values)
+        rowStart.append(contentsOf: other.rowStart.dropFirst().map { $0 + offset })
     }
 
     /// The rows at `rows`, in that order.
