@@ -50,6 +50,8 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidFeed(String)
     /// A relevance weight or half-life out of range.
     case invalidRelevance(field: String, value: Double)
+    /// A model class named like the `harm` rule key, which would make a rule for it ambiguous.
+    case reservedClass(String)
 
     public var description: String {
         switch self {
@@ -61,6 +63,9 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
             return "relevance.\(field) is \(value); weights must be ≥ 0 and halfLifeHours and z > 0."
         case let .invalidFeed(feed):
             return "Invalid feed name '\(feed)': use 1-64 characters from a-z, 0-9, '-' and '_'."
+        case let .reservedClass(name):
+            return "The model has a class named '\(name)', which policies reserve for the rule over every harmful class together; "
+                + "retrain with --label-map \(name)=NAME (another name, for example harmful)."
         }
     }
 }
@@ -152,6 +157,12 @@ public struct Policy: Codable, Equatable, Sendable {
 
     /// The rule key that acts on P(harm) = 1 − P(clear) instead of one class's probability.
     public static let harm = "harm"
+
+    /// Refuses model classes that policies could not address unambiguously (a class named `harm`).
+    /// - Throws: `PolicyError.reservedClass`.
+    public static func checkClasses(_ classes: [String]) throws {
+        if classes.contains(harm) { throw PolicyError.reservedClass(harm) }
+    }
 
     /// The probability a rule reads and the class it names: its own class, or for the `harm` rule, P(harm) and the
     /// most probable harmful class (ties to the first by name). Nil when the model has no such class.

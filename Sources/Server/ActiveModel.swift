@@ -14,6 +14,7 @@ public final class ActiveModel: Sendable {
 
         init(model: TextClassifier) throws {
             _ = try Scorer(model: model)  // refuses an under-trained model
+            try Policy.checkClasses(model.classes)
             self.model = model
             self.version = model.header.modelVersion
         }
@@ -29,7 +30,8 @@ public final class ActiveModel: Sendable {
     /// Where the model was loaded from, for /ready and logs.
     public let source: String
 
-    /// - Throws: `LearningError` when the model cannot be used (too few examples per class).
+    /// - Throws: `LearningError` when the model cannot be used (too few examples per class); `PolicyError` for a
+    ///   class named like a policy rule key.
     public init(model: TextClassifier, source: String) throws {
         self.current = Mutex(try Loaded(model: model))
         self.source = source

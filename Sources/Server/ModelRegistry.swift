@@ -47,6 +47,7 @@ public struct ModelRegistry: Sendable {
         do {
             model = try TextClassifier(serialized: bytes)
             try model.checkTrained()
+            try Policy.checkClasses(model.classes)
         } catch {
             throw ValidationError(field: "body", "not a usable model file: \(error)")
         }

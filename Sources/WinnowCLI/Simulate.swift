@@ -116,10 +116,6 @@ struct Simulate: AsyncParsableCommand {
         let reader = DataFileReader(labelMap: try parseLabelMap(labelMap))
         var posts: [LabelledPost] = []
         for file in data { posts += try reader.read(file).map { LabelledPost(id: $0.id, text: $0.text, label: $0.label) } }
-        var seen = Set<String>()
-        for post in posts where !seen.insert(post.id).inserted {
-            throw CommandError("The id '\(post.id)' appears twice in \(data.joined(separator: ", ")); every post needs its own id.")
-        }
         if let keep { try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true) }
         let started = ContinuousClock.now
         let talk = !quiet && !json
@@ -132,7 +128,7 @@ struct Simulate: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\(phase) (\(elapsed.components.seconds) s)\n".utf8))
             }
         } catch let error as SimulationError {
-            throw CommandError(error.description)
+            throw CommandError("\(error.description) (--data \(data.joined(separator: ", ")))")
         }
         if let report {
             do {

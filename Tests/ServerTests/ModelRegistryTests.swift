@@ -92,6 +92,26 @@ import Testing
         #expect(restarted.model.version == "fixture-2")
     }
 
+    /// A class named `harm` would be ambiguous in policies (the `harm` rule reads every harmful class together):
+    /// the registry refuses such a file with the way out, and so does the server at start.
+    @Test func aModelWithAClassNamedHarmIsRefused() async throws {
+        var rows: [LabelledText] = []
+        rows += Fixture.spam.map { LabelledText(text: $0, label: "harm") }
+        rows += Fixture.clear.map { LabelledText(text: $0, label: "clear") }
+        var options = TrainingOptions()
+        options.algorithm = .naiveBayes
+        options.featurizer = FeaturizerConfig(bucketBits: 14)
+        options.minExamplesPerClass = 1
+        let model = try TextClassifier.train(rows, options: options, modelVersion: "harm-1").0
+        let h = try await harness()
+        let refused = try await upload(h, try model.serialized())
+        #expect(refused.status == .unprocessableContent && refused.error["field"] as? String == "body")
+        #expect((refused.error["message"] as? String)?.contains("--label-map harm=NAME") == true)
+        #expect(throws: PolicyError.reservedClass("harm")) { try ActiveModel(model: model, source: "test") }
+        let versions = try await h.send(.get, "/v1/models", as: .admin).json["versions"] as? [Any]
+        #expect(versions?.count == 1)  // only the model the server started with
+    }
+
     @Test func promotionAndRollbackUnderLoadScoreEveryRequestWithExactlyOneModel() async throws {
         let h = try await harness()
         _ = try await upload(h, try Self.second.serialized())
