@@ -83,6 +83,7 @@ public final class ScoringService: Sendable {
         case let .thresholdsOutOfOrder(label): return "rules.\(label)"
         case .invalidFeed: return "feed"
         case let .invalidRelevance(field, _): return "relevance.\(field)"
+        case .reservedClass: return "body"
         }
     }
 
