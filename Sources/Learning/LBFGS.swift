@@ -9,8 +9,10 @@ import Foundation
 /// gradient ("vector-free" L-BFGS, Chen, Wang & Zhou, NIPS 2014): each iteration makes one blocked pass that
 /// forms the new pair and its inner products with every kept vector, and one that combines the kept vectors
 /// into the search direction. The textbook recursion reads every kept vector twice and rewrites the direction
-/// 2m times; for models with millions of parameters that memory traffic was as costly as the objective. Both
-/// passes are split in two fixed halves on two threads, so results do not depend on the machine's core count.
+/// 2m times; for models with millions of parameters that memory traffic was as costly as the objective. The
+/// pairs are kept in single precision (half the traffic); the slope of each direction is summed from the vectors
+/// in double precision, so the line search sees the true slope. Both passes are split in two fixed halves on
+/// two threads, so results do not depend on the machine's core count.
 public struct LBFGS: Sendable {
     /// Number of correction pairs kept (m), 3…50. Default 10.
     public var memory: Int = 10

@@ -36,6 +36,19 @@ import Testing
         return try! TextClassifier.train(rows, options: options, modelVersion: "fixture-3").0
     }()
 
+    /// A naive-Bayes model of the fixture's spam and clear texts under the given labels.
+    static func relabelled(spam: String, clear: String, version: String) throws -> TextClassifier {
+        var rows: [LabelledText] = []
+        rows += Fixture.spam.map { LabelledText(text: $0, label: spam) }
+        rows += Fixture.clear.map { LabelledText(text: $0, label: clear) }
+        var options = TrainingOptions()
+        options.algorithm = .naiveBayes
+        options.featurizer = FeaturizerConfig(bucketBits: 14)
+        options.evidenceTarget = 0
+        options.minExamplesPerClass = 1
+        return try TextClassifier.train(rows, options: options, modelVersion: version).0
+    }
+
     func harness() async throws -> Harness {
         var configuration = ServerConfiguration()
         configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-registry-\(UUID().uuidString)").path
@@ -95,14 +108,7 @@ import Testing
     /// A class named `harm` would be ambiguous in policies (the `harm` rule reads every harmful class together):
     /// the registry refuses such a file with the way out, and so does the server at start.
     @Test func aModelWithAClassNamedHarmIsRefused() async throws {
-        var rows: [LabelledText] = []
-        rows += Fixture.spam.map { LabelledText(text: $0, label: "harm") }
-        rows += Fixture.clear.map { LabelledText(text: $0, label: "clear") }
-        var options = TrainingOptions()
-        options.algorithm = .naiveBayes
-        options.featurizer = FeaturizerConfig(bucketBits: 14)
-        options.minExamplesPerClass = 1
-        let model = try TextClassifier.train(rows, options: options, modelVersion: "harm-1").0
+        let model = try Self.relabelled(spam: "harm", clear: "clear", version: "harm-1")
         let h = try await harness()
         let refused = try await upload(h, try model.serialized())
         #expect(refused.status == .unprocessableContent && refused.error["field"] as? String == "body")
@@ -193,17 +199,7 @@ import Testing
 
 @Suite struct ShadowModeTests {
     /// The fixture's texts with their labels swapped: same classes, opposite answers.
-    static let flipped: TextClassifier = {
-        var rows: [LabelledText] = []
-        rows += Fixture.spam.map { LabelledText(text: $0, label: "clear") }
-        rows += Fixture.clear.map { LabelledText(text: $0, label: "spam") }
-        var options = TrainingOptions()
-        options.algorithm = .naiveBayes
-        options.featurizer = FeaturizerConfig(bucketBits: 14)
-        options.evidenceTarget = 0
-        options.minExamplesPerClass = 1
-        return try! TextClassifier.train(rows, options: options, modelVersion: "flipped").0
-    }()
+    static let flipped = try! ModelRegistryTests.relabelled(spam: "clear", clear: "spam", version: "flipped")
 
     @Test func aShadowCandidateScoresLiveItemsAndReportsDisagreementWithoutActing() async throws {
         var configuration = ServerConfiguration()
