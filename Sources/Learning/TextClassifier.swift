@@ -365,34 +365,55 @@ public struct Scorer: Sendable {
             TextClassifier.blockScales(counts: $0, wordCount: uniqueWords, sublinear: sublinear, charWeight: model.header.featurizer.charWeight)
         }
         let temperature = model.header.calibration.temperature
-        // The best `limit` (contribution, unique index) per class, kept sorted.
-        var best = [[(Double, Int)]](repeating: [], count: k)
+        // The best `limit` (contribution, unique index) per wanted class, kept sorted, in flat buffers: slot
+        // w * limit + r holds the r-th best of wanted[w] (nested arrays cost a uniqueness check per write).
+        let slots = wanted.count * max(limit, 0)
+        var bestValue = [Double](repeating: 0, count: slots)
+        var bestIndex = [Int](repeating: 0, count: slots)
+        var filled = [Int](repeating: 0, count: wanted.count)
         let mask = featurizer.mask
         model.table.withUnsafeBufferPointer { table in
             counts.withUnsafeBufferPointer { counts in
                 unique.withUnsafeBufferPointer { unique in
-                    for u in 0..<unique.count {
-                        let h = unique[u]
-                        let b = Int(h & mask)
-                        guard model.isKnown(b) else { continue }  // unseen buckets weigh nothing
-                        let v: Double
-                        if signed {
-                            v = Double(Featurizer.sign(h)) * Double(TextClassifier.termWeight(counts[u], sublinear: sublinear))
-                                * (u < uniqueWords ? wordScale : charScale) / temperature
-                        } else {
-                            v = Double(counts[u]) / temperature
-                        }
-                        let base = b &* k
-                        var mean = 0.0
-                        for cls in 0..<k { mean += Double(table[base &+ cls]) }
-                        mean = v * mean / Double(k)
-                        for cls in wanted {
-                            let value = v * Double(table[base &+ cls]) - mean
-                            guard value > 0 else { continue }
-                            if best[cls].count < limit || value > best[cls][best[cls].count - 1].0 {
-                                let at = best[cls].firstIndex { value > $0.0 } ?? best[cls].count
-                                best[cls].insert((value, u), at: at)
-                                if best[cls].count > limit { best[cls].removeLast() }
+                    wanted.withUnsafeBufferPointer { wanted in
+                        bestValue.withUnsafeMutableBufferPointer { bestValue in
+                            bestIndex.withUnsafeMutableBufferPointer { bestIndex in
+                                filled.withUnsafeMutableBufferPointer { filled in
+                                    guard limit > 0 else { return }
+                                    for u in 0..<unique.count {
+                                        let h = unique[u]
+                                        let b = Int(h & mask)
+                                        guard model.isKnown(b) else { continue }  // unseen buckets weigh nothing
+                                        let v: Double
+                                        if signed {
+                                            v = Double(Featurizer.sign(h)) * Double(TextClassifier.termWeight(counts[u], sublinear: sublinear))
+                                                * (u < uniqueWords ? wordScale : charScale) / temperature
+                                        } else {
+                                            v = Double(counts[u]) / temperature
+                                        }
+                                        let base = b &* k
+                                        var mean = 0.0
+                                        for cls in 0..<k { mean += Double(table[base &+ cls]) }
+                                        mean = v * mean / Double(k)
+                                        for w in 0..<wanted.count {
+                                            let value = v * Double(table[base &+ wanted[w]]) - mean
+                                            guard value > 0 else { continue }
+                                            let first = w &* limit
+                                            let n = filled[w]
+                                            if n == limit && value <= bestValue[first &+ n &- 1] { continue }
+                                            // Insert after every equal or larger value (ties keep the earlier feature).
+                                            var at = min(n, limit - 1)
+                                            while at > 0 && value > bestValue[first &+ at &- 1] {
+                                                bestValue[first &+ at] = bestValue[first &+ at &- 1]
+                                                bestIndex[first &+ at] = bestIndex[first &+ at &- 1]
+                                                at -= 1
+                                            }
+                                            bestValue[first &+ at] = value
+                                            bestIndex[first &+ at] = u
+                                            if n < limit { filled[w] = n + 1 }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -400,13 +421,14 @@ public struct Scorer: Sendable {
             }
         }
         let wordEnd = featurizer.wordFeatureCount
-        return wanted.map { cls in
-            best[cls].map { value, u in
+        return wanted.indices.map { w in
+            (0..<filled[w]).map { r in
+                let value = bestValue[w * limit + r], u = bestIndex[w * limit + r]
                 let h = unique[u]
                 let range = u < uniqueWords ? 0..<wordEnd : wordEnd..<featurizer.hashes.count
                 let first = range.first { featurizer.hashes[$0] == h } ?? range.lowerBound
                 let origin = featurizer.origins[first]
-                return Reason(label: model.classes[cls], feature: featurizer.text(of: origin), kind: origin.kind, contribution: value)
+                return Reason(label: model.classes[wanted[w]], feature: featurizer.text(of: origin), kind: origin.kind, contribution: value)
             }
         }
     }

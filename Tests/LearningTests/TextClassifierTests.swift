@@ -101,6 +101,45 @@ struct TextClassifierTests {
         #expect(perClass[0].allSatisfy { $0.label == "clear" })
     }
 
+    /// The reasons are exactly the `limit` largest positive contributions (ties to the earlier feature), computed
+    /// here by brute force over every feature of the text, for each class, for both kinds of model.
+    @Test(arguments: [Algorithm.logistic, .naiveBayes])
+    func reasonsAreTheLargestContributionsByBruteForce(_ algorithm: Algorithm) throws {
+        let (model, _) = try TextClassifier.train(Synthetic.corpus(classes: ["clear", "spam", "offensive"]), options: Synthetic.options(algorithm))
+        var scorer = try Scorer(model: model)
+        let k = model.classes.count
+        for text in ["claim your free prize today", "see you at lunch, you idiot", "free free free lunch prize", "it", ""] {
+            let explained = scorer.explain(text, limit: 4)
+            let f = scorer.featurizer
+            let (wordScale, charScale) = f.counts.withUnsafeBufferPointer {
+                TextClassifier.blockScales(counts: $0, wordCount: f.uniqueWordCount, sublinear: model.header.featurizer.sublinearTF,
+                                           charWeight: model.header.featurizer.charWeight)
+            }
+            for c in 0..<k {
+                var all: [(value: Double, u: Int)] = []
+                for (u, h) in f.uniqueHashes.enumerated() {
+                    let b = Int(h & f.mask)
+                    guard model.isKnown(b) else { continue }
+                    let t = model.header.calibration.temperature
+                    let v = algorithm == .logistic
+                        ? Double(Featurizer.sign(h)) * Double(TextClassifier.termWeight(f.counts[u], sublinear: model.header.featurizer.sublinearTF))
+                            * (u < f.uniqueWordCount ? wordScale : charScale) / t
+                        : Double(f.counts[u]) / t
+                    let mean = v * (0..<k).reduce(0.0) { $0 + Double(model.table[b * k + $1]) } / Double(k)
+                    let value = v * Double(model.table[b * k + c]) - mean
+                    if value > 0 { all.append((value, u)) }
+                }
+                // A stable sort, largest first: equal contributions keep the order of the features.
+                let top = all.enumerated().sorted { $0.element.value != $1.element.value ? $0.element.value > $1.element.value : $0.offset < $1.offset }
+                    .prefix(4).map(\.element)
+                #expect(explained[c].map(\.contribution) == top.map(\.value), "\(text) / \(model.classes[c])")
+                #expect(explained[c].allSatisfy { $0.label == model.classes[c] })
+            }
+            let scored = scorer.score(text, reasons: 4)
+            #expect(scored.reasons == scorer.explain(text, limit: 4)[scored.labelIndex])
+        }
+    }
+
     @Test func onlineLearningEqualsARefitOnTheSameLabels() throws {
         let first = Synthetic.corpus(perClass: 40, seed: 1)
         let second = Synthetic.corpus(perClass: 25, seed: 2)
