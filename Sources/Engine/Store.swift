@@ -393,8 +393,9 @@ public protocol Store: Sendable {
     /// Recomputes stored priorities that are due for it; returns how many.
     func refreshTicketPriorities(now: Date, limit: Int) async throws -> Int
     /// Every decided audit: the automatic decision it sampled (the item's creation stage), the auditor's label and the
-    /// inclusion probability.
-    func auditSamples() async throws -> [AuditSample]
+    /// inclusion probability; with `since` / `until`, only those whose automatic decision was made at or after `since`
+    /// and before `until`.
+    func auditSamples(since: Date?, until: Date?) async throws -> [AuditSample]
     /// Every decided audit's item text, the auditor's label and the inclusion probability (for weighted evaluation).
     func auditedTexts() async throws -> [(text: String, label: String, inclusionProbability: Double)]
     /// Marks a stored item as gold with its known label; false for an unknown item.
@@ -419,4 +420,9 @@ extension Store {
         try await decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now, secondReview: false,
                          escalationSLAMinutes: 120, apply: apply)
     }
+}
+
+extension Store {
+    /// Every decided audit (no period).
+    public func auditSamples() async throws -> [AuditSample] { try await auditSamples(since: nil, until: nil) }
 }

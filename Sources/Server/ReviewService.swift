@@ -111,11 +111,7 @@ public struct ReviewService: Sendable {
         let classes = scoring.model.classes.count
         let error = correctingForReviewerError
             ? ReviewerError.estimate(try await store.doubleReviews().map { ($0.first, $0.second) }, classes: classes) : nil
-        let samples = try await store.auditSamples().filter { sample in
-            guard since != nil || until != nil else { return true }
-            guard let at = sample.decidedAt else { return false }
-            return (since.map { at >= $0 } ?? true) && (until.map { at < $0 } ?? true)
-        }
+        let samples = try await store.auditSamples(since: since, until: until)
         return AuditEstimates.estimate(samples, clearLabel: scoring.engine.configuration.clearLabel, reviewerError: error, classes: classes)
     }
 

@@ -431,14 +431,18 @@ extension SQLiteStore {
     /// Decided audit tickets `t` (not gold); one argument: `TicketReason.audit.bit`.
     static let decidedAuditSQL = "t.status = 'decided' AND t.gold_label IS NULL AND t.audit_probability IS NOT NULL AND t.reasons & ? != 0"
 
-    public func auditSamples() async throws -> [AuditSample] {
-        try await writer.read { db in
+    public func auditSamples(since: Date?, until: Date?) async throws -> [AuditSample] {
+        var period = ""
+        var arguments: StatementArguments = [TicketReason.audit.bit]
+        if let since { period += " AND s.scored_at >= ?"; arguments += [since.timeIntervalSince1970] }
+        if let until { period += " AND s.scored_at < ?"; arguments += [until.timeIntervalSince1970] }
+        return try await writer.read { [period, arguments] db in
             try Row.fetchAll(db, sql: """
                 SELECT s.action, json_extract(s.body, '$.decision.label') AS auto_label, t.decided_label, t.audit_probability, s.scored_at
                 FROM ticket t JOIN stage_result s ON s.item = t.item AND s.seq = 1
-                WHERE \(Self.decidedAuditSQL)
+                WHERE \(Self.decidedAuditSQL)\(period)
                 ORDER BY t.id
-                """, arguments: [TicketReason.audit.bit]).compactMap { row in
+                """, arguments: arguments).compactMap { row in
                 guard let action = Action(rawValue: row["action"]) else { return nil }
                 return AuditSample(action: action, autoLabel: row["auto_label"], trueLabel: row["decided_label"],
                                    inclusionProbability: row["audit_probability"],

@@ -391,6 +391,10 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
                         decidedAt: removed.result.scoredAt),
             AuditSample(action: .allow, autoLabel: nil, trueLabel: "spam", inclusionProbability: 0.002, decidedAt: allowed.result.scoredAt),
         ])
+        // A period takes the decisions made at or after `since` and before `until` (both were made at t0).
+        #expect(try await store.auditSamples(since: t0, until: t0.addingTimeInterval(1)) == samples)
+        #expect(try await store.auditSamples(since: t0.addingTimeInterval(1), until: nil).isEmpty)
+        #expect(try await store.auditSamples(since: nil, until: t0).isEmpty)
     }
 }
 
