@@ -171,13 +171,18 @@ public struct Policy: Codable, Equatable, Sendable {
             guard let index = classes.firstIndex(of: key), index < probabilities.count else { return nil }
             return (key, probabilities[index])
         }
-        guard let clear = classes.firstIndex(of: clearLabel), clear < probabilities.count else { return nil }
+        guard let clear = classes.firstIndex(of: clearLabel), clear < probabilities.count,
+              let top = mostProbableHarmful(classes: classes, probabilities: probabilities, clearLabel: clearLabel) else { return nil }
+        return (classes[top], min(1, max(0, 1 - probabilities[clear])))
+    }
+
+    /// The index of the most probable class other than `clearLabel` (ties to the first by name); nil when there is none.
+    public static func mostProbableHarmful(classes: [String], probabilities: [Double], clearLabel: String) -> Int? {
         var top: Int?
-        for i in classes.indices where i != clear && i < probabilities.count {
+        for i in classes.indices where classes[i] != clearLabel && i < probabilities.count {
             if top == nil || probabilities[i] > probabilities[top!] || (probabilities[i] == probabilities[top!] && classes[i] < classes[top!]) { top = i }
         }
-        guard let top else { return nil }
-        return (classes[top], min(1, max(0, 1 - probabilities[clear])))
+        return top
     }
 
     /// Decides for one item from its calibrated class probabilities (in `classes` order) and evidence (0…1).

@@ -363,20 +363,21 @@ public struct ReviewRules: Sendable {
         min(1, max(0, 1 - (result.probabilities[clearLabel] ?? 0)))
     }
 
-    /// The most probable class other than the clear one, with its probability (ties go to the first by name).
-    func mostProbableHarmful(_ result: StageResult) -> (label: String, probability: Double)? {
-        result.probabilities.filter { $0.key != clearLabel }.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
-            .map { ($0.key, $0.value) }
+    /// The most probable class other than the clear one (the policy's rule: ties go to the first by name).
+    func mostProbableHarmful(_ result: StageResult) -> String? {
+        let classes = result.probabilities.keys.sorted()
+        return Policy.mostProbableHarmful(classes: classes, probabilities: classes.map { result.probabilities[$0] ?? 0 }, clearLabel: clearLabel)
+            .map { classes[$0] }
     }
 
     /// The severity of the most probable harmful class.
     public func severity(_ result: StageResult) -> Double {
-        mostProbableHarmful(result).flatMap { configuration.severity[$0.label] } ?? 1
+        mostProbableHarmful(result).flatMap { configuration.severity[$0] } ?? 1
     }
 
     /// The skill needed for an item whose most probable harmful class is the result's.
     public func skill(_ result: StageResult) -> String? {
-        mostProbableHarmful(result).flatMap { configuration.skills[$0.label] }
+        mostProbableHarmful(result).flatMap { configuration.skills[$0] }
     }
 
     public func opening(_ reason: TicketReason, state: ItemState, result: StageResult? = nil, tier: ReviewTier = .one, now: Date,
