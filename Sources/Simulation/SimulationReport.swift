@@ -21,6 +21,8 @@ public struct RoundReport: Codable, Equatable, Sendable {
     public var reviewTickets: Int
     public var reviewLoad: Double
     public var auditTickets: Int
+    /// Audit tickets per 1,000 posts of the round.
+    public var auditLoad: Double { Double(auditTickets) * 1000 / Double(max(items, 1)) }
     /// Decisions the review team made during the round, and tickets still open when it ended.
     public var decisions: Int
     public var backlog: Int
@@ -76,6 +78,9 @@ public struct SimulationReport: Codable, Equatable, Sendable {
     public var covered: Int { rounds.filter(\.covered).count }
     public var uncorrectedCovered: Int { rounds.filter(\.uncorrectedCovered).count }
 
+    /// A relative change as a signed whole percentage ("−42%"), "–" for none.
+    public static func percent(_ change: Double?) -> String { change.map { String(format: "%+.0f%%", $0 * 100) } ?? "–" }
+
     static func change(_ first: Double?, _ last: Double?) -> Double? {
         guard let first, let last, first > 0 else { return nil }
         return (last - first) / first
@@ -123,7 +128,6 @@ public struct SimulationReport: Codable, Equatable, Sendable {
     /// The per-round table and the summary lines, as plain text (Markdown table syntax, so it pastes into a README).
     public func table() -> String {
         func f(_ v: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", v) }
-        func percent(_ v: Double?) -> String { v.map { String(format: "%+.0f%%", $0 * 100) } ?? "–" }
         var lines = [
             "| round | posts | model | auto decisions | auto error | review load /1k | audits /1k | decisions | backlog | SLA breaches | views per harmful post | removals | audit precision [95% CI] | true precision | gate |",
             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
@@ -131,10 +135,10 @@ public struct SimulationReport: Codable, Equatable, Sendable {
         for r in rounds {
             let estimate = r.precisionEstimate.map { "\(f($0.value, 3)) [\(f($0.low, 3)), \(f($0.high, 3))] n=\($0.audits)\(r.covered ? "" : " ✗")" } ?? "–"
             let gate = r.gate.map { $0.passed ? "promoted \($0.candidate)" : "kept (\($0.failures.first ?? "failed"))" } ?? "–"
-            lines.append("| \(r.round) | \(r.items) | \(r.model) | \(r.automatic) | \(f(r.automaticErrorRate, 4)) | \(f(r.reviewLoad, 1)) | \(f(Double(r.auditTickets) * 1000 / Double(max(r.items, 1)), 1)) | \(r.decisions) | \(r.backlog) | \(r.slaBreaches) | \(f(r.viewsPerHarmfulItem, 1)) | \(r.removals) | \(estimate) | \(r.truePrecision.map { f($0, 3) } ?? "–") | \(gate) |")
+            lines.append("| \(r.round) | \(r.items) | \(r.model) | \(r.automatic) | \(f(r.automaticErrorRate, 4)) | \(f(r.reviewLoad, 1)) | \(f(r.auditLoad, 1)) | \(r.decisions) | \(r.backlog) | \(r.slaBreaches) | \(f(r.viewsPerHarmfulItem, 1)) | \(r.removals) | \(estimate) | \(r.truePrecision.map { f($0, 3) } ?? "–") | \(gate) |")
         }
         lines.append("")
-        lines.append("Round 1 → \(rounds.count): automatic error \(percent(automaticErrorChange)), review load \(percent(reviewLoadChange)), views per harmful post \(percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error).")
+        lines.append("Round 1 → \(rounds.count): automatic error \(Self.percent(automaticErrorChange)), review load \(Self.percent(reviewLoadChange)), views per harmful post \(Self.percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error).")
         return lines.joined(separator: "\n")
     }
 }

@@ -167,7 +167,7 @@ enum SimulationHTML {
             <h1>Winnow loop simulation</h1>
             <p>\(r.rounds.count) rounds of \(r.rounds.first?.items ?? 0) posts from \(r.data.map { "<code>\(escape($0))</code>" }.joined(separator: ", ")) (\(r.posts) posts, classes \(r.classes.map { "<code>\(escape($0))</code>" }.joined(separator: ", "))), seed \(r.options.seed). First model trained on \(r.initialExamples) posts; the gate's test split has \(r.gateExamples).
             Reviewer error \(f(r.options.reviewerError, 3)), review capacity \(r.options.reviewCapacity) decisions a round, audit rate \(f(r.options.auditRate, 3)).</p>
-            <p>Round 1 → \(r.rounds.count): automatic error \(percent(r.automaticErrorChange)), review load \(percent(r.reviewLoadChange)), views per harmful post \(percent(r.harmfulViewsChange)); the audit interval covered the true precision in \(r.covered) of \(r.rounds.count) rounds (\(r.uncorrectedCovered) before the correction for reviewer error\(r.rounds.last?.reviewerError.map { ", estimated at \(f($0.rate, 3)) from \($0.pairs) double reviews" } ?? "")).</p>
+            <p>Round 1 → \(r.rounds.count): automatic error \(SimulationReport.percent(r.automaticErrorChange)), review load \(SimulationReport.percent(r.reviewLoadChange)), views per harmful post \(SimulationReport.percent(r.harmfulViewsChange)); the audit interval covered the true precision in \(r.covered) of \(r.rounds.count) rounds (\(r.uncorrectedCovered) before the correction for reviewer error\(r.rounds.last?.reviewerError.map { ", estimated at \(f($0.rate, 3)) from \($0.pairs) double reviews" } ?? "")).</p>
             <h2>Charts</h2>
             <div class="charts">
 
@@ -177,7 +177,7 @@ enum SimulationHTML {
                                   "Error of automatic decisions at creation: harmful posts allowed, clear posts demoted or removed, over all automatic decisions.")
         html += HTMLReport.figure(chart(rounds, yLabel: "tickets per 1,000 posts", [
             ("review tickets", HTMLReport.palette[0], false, rounds.map(\.reviewLoad)),
-            ("blind audits", HTMLReport.palette[3], true, rounds.map { Double($0.auditTickets) * 1000 / Double(max($0.items, 1)) }),
+            ("blind audits", HTMLReport.palette[3], true, rounds.map(\.auditLoad)),
         ]), "Review load: tickets people had to decide for each round's posts, per 1,000 posts; audits are a fixed sampling budget.")
         html += HTMLReport.figure(chart(rounds, yLabel: "views", [("views per harmful post", HTMLReport.palette[4], false, rounds.map(\.viewsPerHarmfulItem))]),
                                   "Views harmful posts got before they were removed (their whole life if never removed), per harmful post.")
@@ -193,8 +193,6 @@ enum SimulationHTML {
         }
         return html + "</table>\n</body></html>\n"
     }
-
-    static func percent(_ v: Double?) -> String { v.map { String(format: "%+.0f%%", $0 * 100) } ?? "–" }
 
     /// Lines over the rounds, scaled to the largest value.
     static func chart(_ rounds: [RoundReport], yLabel: String, _ series: [(name: String, color: String, dashed: Bool, values: [Double])]) -> String {
