@@ -206,7 +206,11 @@ public struct TextClassifier: Sendable {
     }
 
     /// Raw scores of featurized text. Returns the number of distinct known word features.
-    func logits(_ featurizer: Featurizer, into z: inout [Double]) -> Int {
+    ///
+    /// With `products` (room for `uniqueHashes.count × classes.count`), each feature's term toward each class is
+    /// also kept there (row = the feature's index in `uniqueHashes`): the reasons are ranked from those terms in
+    /// cache instead of reading the weight table a second time.
+    func logits(_ featurizer: Featurizer, into z: inout [Double], products: UnsafeMutableBufferPointer<Double>? = nil) -> Int {
         let k = classes.count
         for c in 0..<k { z[c] = 0 }
         var knownWords = 0
@@ -236,7 +240,16 @@ public struct TextClassifier: Sendable {
                             } else {
                                 v = Double(counts[index])
                             }
-                            for c in 0..<k { z[c] += v * Double(w[base &+ c]) }
+                            if let products {
+                                let row = index &* k
+                                for c in 0..<k {
+                                    let term = v * Double(w[base &+ c])
+                                    products[row &+ c] = term
+                                    z[c] += term
+                                }
+                            } else {
+                                for c in 0..<k { z[c] += v * Double(w[base &+ c]) }
+                            }
                         }
                     }
                 }
@@ -308,6 +321,8 @@ public struct Scorer: Sendable {
     public let model: TextClassifier
     var featurizer: Featurizer
     var z: [Double]
+    /// Each feature's term toward each class from the last `logits` pass that kept them (for the reasons).
+    var products: [Double] = []
 
     /// - Throws: `LearningError.insufficientTraining` when a class has fewer examples than the model's minimum.
     public init(model: TextClassifier) throws {
@@ -333,7 +348,7 @@ public struct Scorer: Sendable {
     /// Scores `text`, with the `reasons` strongest features toward the predicted class.
     public mutating func score(_ text: String, reasons: Int = 3) -> Prediction {
         featurizer.featurize(text, trace: reasons > 0)
-        let knownWords = model.logits(featurizer, into: &z)
+        let knownWords = reasons > 0 ? logitsKeepingProducts() : model.logits(featurizer, into: &z)
         let e = model.probabilities(&z, knownWords: knownWords)
         var best = 0
         for c in z.indices where z[c] > z[best] { best = c }
@@ -345,25 +360,30 @@ public struct Scorer: Sendable {
     /// The strongest features toward each class for `text`, `limit` per class.
     public mutating func explain(_ text: String, limit: Int = 5) -> [[Reason]] {
         featurizer.featurize(text, trace: true)
+        _ = logitsKeepingProducts()
         return topReasons(limit: limit, for: Array(model.classes.indices))
     }
 
-    /// For each class in `wanted`, features with positive contributions, strongest first (after
-    /// `featurize(trace: true)`).
+    /// `model.logits` into `z`, keeping each feature's terms in `products` for `topReasons`.
+    private mutating func logitsKeepingProducts() -> Int {
+        let needed = featurizer.uniqueHashes.count * model.classes.count
+        if products.count < needed { products = [Double](repeating: 0, count: max(needed, 2 * products.count)) }
+        var terms = products
+        products = []
+        defer { products = terms }
+        return terms.withUnsafeMutableBufferPointer { model.logits(featurizer, into: &z, products: $0) }
+    }
+
+    /// For each class in `wanted`, features with positive contributions, strongest first (after `featurize(trace:
+    /// true)` and `logitsKeepingProducts()`).
     ///
-    /// A feature's contribution toward class k is its value times its weight for k, divided by the
-    /// temperature, minus the mean of that over all classes. Features are ranked by their hash, and only
-    /// the chosen few are turned back into text.
+    /// A feature's contribution toward class k is its term in class k's raw score minus the mean of its terms over
+    /// all classes, divided by the temperature. Features are ranked by their hash, and only the chosen few are
+    /// turned back into text.
     func topReasons(limit: Int, for wanted: [Int]) -> [[Reason]] {
         let k = model.classes.count
-        let signed = model.kind == .logistic
-        let sublinear = model.header.featurizer.sublinearTF
-        let uniqueWords = featurizer.uniqueWordCount
-        let counts = featurizer.counts
         let unique = featurizer.uniqueHashes
-        let (wordScale, charScale) = counts.withUnsafeBufferPointer {
-            TextClassifier.blockScales(counts: $0, wordCount: uniqueWords, sublinear: sublinear, charWeight: model.header.featurizer.charWeight)
-        }
+        let uniqueWords = featurizer.uniqueWordCount
         let temperature = model.header.calibration.temperature
         // The best `limit` (contribution, unique index) per wanted class, kept sorted, in flat buffers: slot
         // w * limit + r holds the r-th best of wanted[w] (nested arrays cost a uniqueness check per write).
@@ -372,46 +392,36 @@ public struct Scorer: Sendable {
         var bestIndex = [Int](repeating: 0, count: slots)
         var filled = [Int](repeating: 0, count: wanted.count)
         let mask = featurizer.mask
-        model.table.withUnsafeBufferPointer { table in
-            counts.withUnsafeBufferPointer { counts in
-                unique.withUnsafeBufferPointer { unique in
-                    wanted.withUnsafeBufferPointer { wanted in
-                        bestValue.withUnsafeMutableBufferPointer { bestValue in
-                            bestIndex.withUnsafeMutableBufferPointer { bestIndex in
-                                filled.withUnsafeMutableBufferPointer { filled in
-                                    guard limit > 0 else { return }
-                                    for u in 0..<unique.count {
-                                        let h = unique[u]
-                                        let b = Int(h & mask)
-                                        guard model.isKnown(b) else { continue }  // unseen buckets weigh nothing
-                                        let v: Double
-                                        if signed {
-                                            v = Double(Featurizer.sign(h)) * Double(TextClassifier.termWeight(counts[u], sublinear: sublinear))
-                                                * (u < uniqueWords ? wordScale : charScale) / temperature
-                                        } else {
-                                            v = Double(counts[u]) / temperature
+        precondition(products.count >= unique.count * k, "topReasons needs the terms of logitsKeepingProducts()")
+        products.withUnsafeBufferPointer { products in
+            unique.withUnsafeBufferPointer { unique in
+                wanted.withUnsafeBufferPointer { wanted in
+                    bestValue.withUnsafeMutableBufferPointer { bestValue in
+                        bestIndex.withUnsafeMutableBufferPointer { bestIndex in
+                            filled.withUnsafeMutableBufferPointer { filled in
+                                guard limit > 0 else { return }
+                                for u in 0..<unique.count {
+                                    guard model.isKnown(Int(unique[u] & mask)) else { continue }  // unseen buckets weigh nothing
+                                    let row = u &* k
+                                    var sum = 0.0
+                                    for c in 0..<k { sum += products[row &+ c] }
+                                    let mean = sum / Double(k)
+                                    for w in 0..<wanted.count {
+                                        let value = (products[row &+ wanted[w]] - mean) / temperature
+                                        guard value > 0 else { continue }
+                                        let first = w &* limit
+                                        let n = filled[w]
+                                        if n == limit && value <= bestValue[first &+ n &- 1] { continue }
+                                        // Insert after every equal or larger value (ties keep the earlier feature).
+                                        var at = min(n, limit - 1)
+                                        while at > 0 && value > bestValue[first &+ at &- 1] {
+                                            bestValue[first &+ at] = bestValue[first &+ at &- 1]
+                                            bestIndex[first &+ at] = bestIndex[first &+ at &- 1]
+                                            at -= 1
                                         }
-                                        let base = b &* k
-                                        var mean = 0.0
-                                        for cls in 0..<k { mean += Double(table[base &+ cls]) }
-                                        mean = v * mean / Double(k)
-                                        for w in 0..<wanted.count {
-                                            let value = v * Double(table[base &+ wanted[w]]) - mean
-                                            guard value > 0 else { continue }
-                                            let first = w &* limit
-                                            let n = filled[w]
-                                            if n == limit && value <= bestValue[first &+ n &- 1] { continue }
-                                            // Insert after every equal or larger value (ties keep the earlier feature).
-                                            var at = min(n, limit - 1)
-                                            while at > 0 && value > bestValue[first &+ at &- 1] {
-                                                bestValue[first &+ at] = bestValue[first &+ at &- 1]
-                                                bestIndex[first &+ at] = bestIndex[first &+ at &- 1]
-                                                at -= 1
-                                            }
-                                            bestValue[first &+ at] = value
-                                            bestIndex[first &+ at] = u
-                                            if n < limit { filled[w] = n + 1 }
-                                        }
+                                        bestValue[first &+ at] = value
+                                        bestIndex[first &+ at] = u
+                                        if n < limit { filled[w] = n + 1 }
                                     }
                                 }
                             }

@@ -12,8 +12,22 @@ public final class ServerMetrics: Sendable {
         .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2_500),
     ]
 
+    /// The decision counters, one per stage and action, made once: looking a counter up in the registry (its name
+    /// and labels built, hashed and locked) for every scored item cost 2% of the server's time under batches. Every
+    /// series is exposed from the start (at 0), as Prometheus recommends for known label values.
+    private let decisions: [Stage: [Action: Counter]]
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
+        var decisions: [Stage: [Action: Counter]] = [:]
+        for stage in Stage.allCases {
+            for action in Action.allCases {
+                decisions[stage, default: [:]][action] = registry.makeCounter(
+                    descriptor: .init(namespace: "winnow", metricName: "decisions", unitName: "total", helpText: "Decisions by stage and action."),
+                    labels: [("stage", stage.rawValue), ("action", action.rawValue)])
+            }
+        }
+        self.decisions = decisions
     }
 
     func request(method: String, route: String, status: Int, duration: Duration) {
@@ -26,9 +40,7 @@ public final class ServerMetrics: Sendable {
     }
 
     func decision(stage: Stage, action: Action) {
-        registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "decisions", unitName: "total",
-                                               helpText: "Decisions by stage and action."),
-                             labels: [("stage", stage.rawValue), ("action", action.rawValue)]).increment()
+        decisions[stage]?[action]?.increment()
     }
 
     func items(created: Int) {

@@ -40,6 +40,15 @@ import Testing
         #expect(iso(253_402_300_800) == #""10000-01-01T00:00:00.000Z""#)  // five-digit years do not trap
     }
 
+    @Test func integersAreWrittenDigitForDigit() {
+        var w = JSONWriter()
+        w.array { w in
+            for n in [0, 7, -7, 10, 99, -100, 1_234_567_890, Int.max, Int.min] { w.number(n) }
+            for x in [0.0, -0.0, 42.0, -1e14, 999_999_999_999_999.0, 1e15, 0.1] { w.number(x) }
+        }
+        #expect(w.string == "[0,7,-7,10,99,-100,1234567890,9223372036854775807,-9223372036854775808,0,0,42,-100000000000000,999999999999999,1000000000000000.0,0.1]")
+    }
+
     @Test func nonFiniteNumbersBecomeNull() {
         var w = JSONWriter()
         w.array { w in w.number(.nan); w.number(.infinity); w.number(3.0) }

@@ -121,12 +121,14 @@ struct TextClassifierTests {
                     let b = Int(h & f.mask)
                     guard model.isKnown(b) else { continue }
                     let t = model.header.calibration.temperature
+                    // The feature's term in each class's raw score, as the logits pass computes it.
                     let v = algorithm == .logistic
-                        ? Double(Featurizer.sign(h)) * Double(TextClassifier.termWeight(f.counts[u], sublinear: model.header.featurizer.sublinearTF))
-                            * (u < f.uniqueWordCount ? wordScale : charScale) / t
-                        : Double(f.counts[u]) / t
-                    let mean = v * (0..<k).reduce(0.0) { $0 + Double(model.table[b * k + $1]) } / Double(k)
-                    let value = v * Double(model.table[b * k + c]) - mean
+                        ? Double(Featurizer.sign(h)) * (Double(TextClassifier.termWeight(f.counts[u], sublinear: model.header.featurizer.sublinearTF))
+                            * (u < f.uniqueWordCount ? wordScale : charScale))
+                        : Double(f.counts[u])
+                    let terms = (0..<k).map { v * Double(model.table[b * k + $0]) }
+                    let mean = terms.reduce(0.0, +) / Double(k)
+                    let value = (terms[c] - mean) / t
                     if value > 0 { all.append((value, u)) }
                 }
                 // A stable sort, largest first: equal contributions keep the order of the features.

@@ -297,10 +297,50 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         try queue.close()
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue"])
+        #expect(try store.appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists"])
         let state = try #require(try await store.item(feed: "default", id: "old"))
         #expect(state.current == item.result)
         #expect(state.reviewed == nil)
+    }
+
+    /// v3 rebuilds the tables with IN-list checks: rows, open tickets and labels survive, and the rules still hold.
+    @Test func aVersionTwoDatabaseKeepsItsTicketsLabelsAndRulesThroughVersionThree() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-migrate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v2.sqlite").path
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteStore.migrator.migrate(queue, upTo: "v2-review-queue")
+        let item = Items.inReview("kept", at: t0)
+        let opening = try #require(item.tickets.first)
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages) VALUES ('default', 'kept', ?, ?, ?, ?, 1)
+                """, arguments: [item.submission.contentDigest, StoredJSON.submission(item.submission), t0.timeIntervalSince1970, t0.timeIntervalSince1970])
+            let row = db.lastInsertedRowID
+            try SQLiteStore.insertStage(db, item: row, seq: 1, result: item.result, body: StoredJSON.stageResult(item.result))
+            _ = try SQLiteStore.openTicket(db, item: row, opening)
+            _ = try SQLiteStore.insertLabel(db, LabelRecord(feed: "default", itemID: "kept", label: "spam", source: "import", by: "ann", at: t0))
+            try db.execute(sql: "INSERT INTO report (item, reporter, at, outcome) VALUES (?, 'r1', ?, 'upheld')", arguments: [row, t0.timeIntervalSince1970])
+        }
+        try queue.close()
+        let store = try SQLiteStore(path: path)
+        #expect(try store.appliedMigrations().last == "v3-checks-without-in-lists")
+        #expect(try #require(try await store.item(feed: "default", id: "kept")).current == item.result)
+        #expect(try await store.labels(since: nil, after: nil, limit: 10).map(\.label) == ["spam"])
+        let claimed = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(60), leaseSeconds: 300, gold: false)
+        #expect(claimed.map(\.item.submission.id) == ["kept"])
+        // The same rules as before, written without IN lists: a value outside each list is still refused.
+        let check = try DatabaseQueue(path: path)
+        for sql in ["UPDATE stage_result SET stage = 'later'", "UPDATE stage_result SET action = 'hide'", "UPDATE ticket SET status = 'lost'",
+                    "UPDATE ticket SET tier = 3", "UPDATE label SET source = 'guess'", "UPDATE label SET tier = 0", "UPDATE report SET outcome = 'maybe'"] {
+            #expect(throws: DatabaseError.self, "\(sql)") { try check.write { db in try db.execute(sql: sql) } }
+        }
+        try await check.write { db in
+            try db.execute(sql: "UPDATE stage_result SET stage = 'review', action = 'remove'")
+            try db.execute(sql: "UPDATE label SET source = 'appeal', tier = 2")
+            try db.execute(sql: "UPDATE report SET outcome = NULL")
+        }
     }
 }
 
