@@ -5,7 +5,7 @@ import Learning
 /// The JSON bodies of the API: what feeds send and what they get back.
 enum API {
     /// `POST /v1/items` and each element of a batch. Only `id` and `text` are required.
-    struct ItemRequest: Decodable {
+    struct ItemRequest: Decodable, Equatable {
         var id: String
         var feed: String?
         var text: String
@@ -18,7 +18,7 @@ enum API {
         }
     }
 
-    struct BatchRequest: Decodable {
+    struct BatchRequest: Decodable, Equatable {
         var items: [ItemRequest]
     }
 

@@ -110,6 +110,9 @@ enum JSON {
             throw APIError(.contentTooLarge, code: "body_too_large", "The request body is over \(limit) bytes; send less (or split a batch).")
         }
         guard buffer.readableBytes > 0 else { return nil }
+        if let scannable = T.self as? any ScannableJSON.Type, let value = buffer.withUnsafeReadableBytes({ scannable.scan($0) }) as? T {
+            return value
+        }
         return try decode(type, from: Data(buffer: buffer))
     }
 

@@ -127,7 +127,7 @@ struct TextClassifierTests {
                             * (u < f.uniqueWordCount ? wordScale : charScale))
                         : Double(f.counts[u])
                     let terms = (0..<k).map { v * Double(model.table[b * k + $0]) }
-                    let mean = terms.reduce(0.0, +) / Double(k)
+                    let mean = terms.reduce(0.0, +) * (1 / Double(k))
                     let value = (terms[c] - mean) / t
                     if value > 0 { all.append((value, u)) }
                 }

@@ -1,0 +1,347 @@
+import Engine
+import Foundation
+
+/// A request body type with a fast reader for the common case. `JSON.decode` tries `scan` first and falls back to
+/// `JSONDecoder` when it answers nil, so the fast path only has to be right about what it accepts: anything
+/// unusual (a malformed body, a mistyped field, a duplicated key, an escaped key) goes to `JSONDecoder`, which
+/// decides it and names the field in its error exactly as before.
+protocol ScannableJSON {
+    /// The value when `bytes` is a document this reader fully understands and `JSONDecoder` would decode to the
+    /// same value; nil otherwise (never a wrong value).
+    static func scan(_ bytes: UnsafeRawBufferPointer) -> Self?
+}
+
+/// A forward-only reader over the bytes of one JSON document, for the item submission bodies: `JSONDecoder` cost
+/// a sixth of the server's time under batches (its generic containers, coding paths and boxed values). Every
+/// method consumes what it reads and answers nil or false, without consuming a predictable amount, when the input
+/// is not what it expects; the caller then gives up on the whole document.
+struct JSONScanner {
+    private let bytes: UnsafeRawBufferPointer
+    private var i = 0
+    /// Deepest nesting `skipValue` follows (the fast path gives up beyond; `JSONDecoder` decides).
+    static let maximumDepth = 32
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// True when only white space is left.
+    var atEnd: Bool {
+        mutating get {
+            skipSpace()
+            return i == bytes.count
+        }
+    }
+
+    private mutating func skipSpace() {
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x20, 0x0A, 0x0D, 0x09: i += 1
+            default: return
+            }
+        }
+    }
+
+    /// Consumes `byte` (after white space) when it is next.
+    mutating func take(_ byte: UInt8) -> Bool {
+        skipSpace()
+        guard i < bytes.count, bytes[i] == byte else { return false }
+        i += 1
+        return true
+    }
+
+    /// Consumes a `null` when it is next.
+    mutating func null() -> Bool {
+        skipSpace()
+        guard i + 4 <= bytes.count, bytes[i] == 0x6E, bytes[i + 1] == 0x75, bytes[i + 2] == 0x6C, bytes[i + 3] == 0x6C else { return false }
+        i += 4
+        return true
+    }
+
+    /// Reads an object, handing each member's key (raw bytes; keys with escapes give up) to `member`, which must
+    /// consume the value and answer false to give up.
+    mutating func object(_ member: (inout JSONScanner, UnsafeRawBufferPointer) -> Bool) -> Bool {
+        guard take(UInt8(ascii: "{")) else { return false }
+        if take(UInt8(ascii: "}")) { return true }
+        repeat {
+            skipSpace()
+            guard let key = rawKey(), take(UInt8(ascii: ":")), member(&self, key) else { return false }
+        } while take(UInt8(ascii: ","))
+        return take(UInt8(ascii: "}"))
+    }
+
+    /// Reads an array, calling `element` for each element (it must consume it; false gives up).
+    mutating func array(_ element: (inout JSONScanner) -> Bool) -> Bool {
+        guard take(UInt8(ascii: "[")) else { return false }
+        if take(UInt8(ascii: "]")) { return true }
+        repeat {
+            guard element(&self) else { return false }
+        } while take(UInt8(ascii: ","))
+        return take(UInt8(ascii: "]"))
+    }
+
+    /// A key's bytes between its quotes, when it is valid UTF-8 without escapes or control characters.
+    private mutating func rawKey() -> UnsafeRawBufferPointer? {
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
+        var j = i + 1
+        var ascii = true
+        while j < bytes.count {
+            let b = bytes[j]
+            if b == UInt8(ascii: "\"") { break }
+            if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
+            if b >= 0x80 { ascii = false }
+            j += 1
+        }
+        guard j < bytes.count else { return nil }
+        let key = UnsafeRawBufferPointer(rebasing: bytes[(i + 1)..<j])
+        guard ascii || String(validating: key, as: UTF8.self) != nil else { return nil }
+        i = j + 1
+        return key
+    }
+
+    /// A string value, with its escapes decoded; nil for anything else, invalid UTF-8, a raw control character or
+    /// a lone surrogate.
+    mutating func string() -> String? {
+        skipSpace()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
+        let start = i + 1
+        var j = start
+        var ascii = true
+        while j < bytes.count {
+            let b = bytes[j]
+            if b == UInt8(ascii: "\"") {
+                let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<j])
+                i = j + 1
+                return ascii ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self)
+            }
+            if b == UInt8(ascii: "\\") { return escapedString(from: start) }
+            if b < 0x20 { return nil }
+            if b >= 0x80 { ascii = false }
+            j += 1
+        }
+        return nil
+    }
+
+    /// The slow half of `string()`: decodes escapes into a buffer.
+    private mutating func escapedString(from start: Int) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        var j = start
+        while j < bytes.count {
+            let b = bytes[j]
+            switch b {
+            case UInt8(ascii: "\""):
+                i = j + 1
+                return String(validating: out, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                guard j + 1 < bytes.count else { return nil }
+                j += 1
+                switch bytes[j] {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard let high = hex4(at: j + 1) else { return nil }
+                    j += 4
+                    var scalar = high
+                    if (0xD800...0xDBFF).contains(high) {
+                        // A high surrogate must be followed by an escaped low one.
+                        guard j + 2 < bytes.count, bytes[j + 1] == UInt8(ascii: "\\"), bytes[j + 2] == UInt8(ascii: "u"),
+                              let low = hex4(at: j + 3), (0xDC00...0xDFFF).contains(low) else { return nil }
+                        j += 6
+                        scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00...0xDFFF).contains(high) {
+                        return nil
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { return nil }
+                    out.append(contentsOf: UTF8.encode(unicode)!)
+                default: return nil
+                }
+                j += 1
+            default:
+                guard b >= 0x20 else { return nil }
+                out.append(b)
+                j += 1
+            }
+        }
+        return nil
+    }
+
+    private func hex4(at k: Int) -> UInt32? {
+        guard k + 4 <= bytes.count else { return nil }
+        var value: UInt32 = 0
+        for n in k..<(k + 4) {
+            let b = bytes[n]
+            let digit: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+
+    /// The extent of a number by JSON's grammar, and whether it is a plain integer (no fraction or exponent).
+    private mutating func numberText() -> (text: UnsafeRawBufferPointer, integer: Bool)? {
+        skipSpace()
+        let start = i
+        var j = i
+        func digits(_ j: inout Int) -> Int {
+            let from = j
+            while j < bytes.count, bytes[j] >= UInt8(ascii: "0"), bytes[j] <= UInt8(ascii: "9") { j += 1 }
+            return j - from
+        }
+        if j < bytes.count, bytes[j] == UInt8(ascii: "-") { j += 1 }
+        let first = j
+        let whole = digits(&j)
+        guard whole > 0, !(whole > 1 && bytes[first] == UInt8(ascii: "0")) else { return nil }
+        var integer = true
+        if j < bytes.count, bytes[j] == UInt8(ascii: ".") {
+            j += 1
+            guard digits(&j) > 0 else { return nil }
+            integer = false
+        }
+        if j < bytes.count, bytes[j] == UInt8(ascii: "e") || bytes[j] == UInt8(ascii: "E") {
+            j += 1
+            if j < bytes.count, bytes[j] == UInt8(ascii: "+") || bytes[j] == UInt8(ascii: "-") { j += 1 }
+            guard digits(&j) > 0 else { return nil }
+            integer = false
+        }
+        i = j
+        return (UnsafeRawBufferPointer(rebasing: bytes[start..<j]), integer)
+    }
+
+    /// A whole number written without fraction or exponent, of at most 18 digits.
+    mutating func integer() -> Int? {
+        guard let (text, integer) = numberText(), integer, text.count <= 18 else { return nil }
+        var value = 0
+        var negative = false
+        for b in text {
+            if b == UInt8(ascii: "-") { negative = true } else { value = value * 10 + Int(b - UInt8(ascii: "0")) }
+        }
+        return negative ? -value : value
+    }
+
+    /// A finite number.
+    mutating func double() -> Double? {
+        guard let (text, _) = numberText(), text.count <= 64,
+              let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else { return nil }
+        return value
+    }
+
+    /// Consumes any one valid value (of a field this reader does not read).
+    mutating func skipValue(depth: Int = 0) -> Bool {
+        guard depth < Self.maximumDepth else { return false }
+        skipSpace()
+        guard i < bytes.count else { return false }
+        switch bytes[i] {
+        case UInt8(ascii: "{"): return object { scanner, _ in scanner.skipValue(depth: depth + 1) }
+        case UInt8(ascii: "["): return array { $0.skipValue(depth: depth + 1) }
+        case UInt8(ascii: "\""): return string() != nil
+        case UInt8(ascii: "t"): return literal("true")
+        case UInt8(ascii: "f"): return literal("false")
+        case UInt8(ascii: "n"): return null()
+        default: return numberText() != nil
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= bytes.count else { return false }
+        for k in 0..<n where bytes[i + k] != word.utf8Start[k] { return false }
+        i += n
+        return true
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// Whether these bytes spell `name` (an ASCII key).
+    @inline(__always) func `is`(_ name: StaticString) -> Bool {
+        count == name.utf8CodeUnitCount && memcmp(baseAddress!, name.utf8Start, count) == 0
+    }
+}
+
+extension API.ItemRequest: ScannableJSON {
+    static func scan(_ bytes: UnsafeRawBufferPointer) -> API.ItemRequest? {
+        var scanner = JSONScanner(bytes)
+        guard let item = scan(&scanner), scanner.atEnd else { return nil }
+        return item
+    }
+
+    /// One item object; nil when a field is missing, mistyped, repeated or unusual (`JSONDecoder` then decides).
+    static func scan(_ scanner: inout JSONScanner) -> API.ItemRequest? {
+        var id: String?, feed: String?, text: String?, language: String?, author: Author?, createdAt: Date?
+        var seen: UInt8 = 0
+        func once(_ bit: UInt8) -> Bool {
+            defer { seen |= bit }
+            return seen & bit == 0
+        }
+        let read = scanner.object { s, key in
+            if key.is("id") { guard once(1) else { return false }; id = s.string(); return id != nil }
+            if key.is("text") { guard once(2) else { return false }; text = s.string(); return text != nil }
+            if key.is("feed") { guard once(4) else { return false }; if s.null() { return true }; feed = s.string(); return feed != nil }
+            if key.is("language") { guard once(8) else { return false }; if s.null() { return true }; language = s.string(); return language != nil }
+            if key.is("author") { guard once(16) else { return false }; if s.null() { return true }; author = Author.scan(&s); return author != nil }
+            if key.is("createdAt") {
+                guard once(32) else { return false }
+                if s.null() { return true }
+                createdAt = s.string().flatMap(ISOTime.parse)
+                return createdAt != nil
+            }
+            return s.skipValue()
+        }
+        guard read, let id, let text else { return nil }
+        return API.ItemRequest(id: id, feed: feed, text: text, language: language, author: author, createdAt: createdAt)
+    }
+}
+
+extension API.BatchRequest: ScannableJSON {
+    static func scan(_ bytes: UnsafeRawBufferPointer) -> API.BatchRequest? {
+        var scanner = JSONScanner(bytes)
+        var items: [API.ItemRequest]?
+        let read = scanner.object { s, key in
+            guard key.is("items") else { return s.skipValue() }
+            guard items == nil else { return false }
+            var list: [API.ItemRequest] = []
+            list.reserveCapacity(bytes.count / 64)
+            guard s.array({ s in
+                guard let item = API.ItemRequest.scan(&s) else { return false }
+                list.append(item)
+                return true
+            }) else { return false }
+            items = list
+            return true
+        }
+        guard read, scanner.atEnd, let items else { return nil }
+        return API.BatchRequest(items: items)
+    }
+}
+
+extension Author {
+    /// An author object; nil when `id` is missing or a field is mistyped or repeated.
+    static func scan(_ scanner: inout JSONScanner) -> Author? {
+        var id: String?, accountAgeDays: Double?, followers: Int?, priorRemovals: Int?
+        var seen: UInt8 = 0
+        func once(_ bit: UInt8) -> Bool {
+            defer { seen |= bit }
+            return seen & bit == 0
+        }
+        let read = scanner.object { s, key in
+            if key.is("id") { guard once(1) else { return false }; id = s.string(); return id != nil }
+            if key.is("accountAgeDays") { guard once(2) else { return false }; if s.null() { return true }; accountAgeDays = s.double(); return accountAgeDays != nil }
+            if key.is("followers") { guard once(4) else { return false }; if s.null() { return true }; followers = s.integer(); return followers != nil }
+            if key.is("priorRemovals") { guard once(8) else { return false }; if s.null() { return true }; priorRemovals = s.integer(); return priorRemovals != nil }
+            return s.skipValue()
+        }
+        guard read, let id else { return nil }
+        return Author(id: id, accountAgeDays: accountAgeDays, followers: followers, priorRemovals: priorRemovals)
+    }
+}
