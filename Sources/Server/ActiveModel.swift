@@ -69,8 +69,35 @@ public final class ActiveModel: Sendable {
 
     /// Scores `text` with the current model.
     public func score(_ text: String, reasons: Int) -> TextScore {
-        let loaded = current.withLock { $0 }
-        let prediction = loaded.withScorer { $0.score(text, reasons: reasons) }
-        return TextScore(prediction, classes: loaded.model.classes, modelVersion: loaded.version)
+        withScorer { $0.score(text, reasons: reasons) }
+    }
+
+    /// The model in use now, to score a run of texts with (see `withScorer(of:_:)`): every text of a batch is
+    /// scored by the same version even when a swap happens meanwhile.
+    var snapshot: Loaded { current.withLock { $0 } }
+
+    /// Lends a scorer of the current model for a run of texts (borrowing one per text cost two locks and a copy
+    /// of its scratch space each time).
+    public func withScorer<T>(_ body: (inout TextScorer) throws -> T) rethrows -> T {
+        try withScorer(of: snapshot, body)
+    }
+
+    func withScorer<T>(of loaded: Loaded, _ body: (inout TextScorer) throws -> T) rethrows -> T {
+        try loaded.withScorer { scorer in
+            var lent = TextScorer(scorer: scorer, classes: loaded.model.classes, version: loaded.version)
+            defer { scorer = lent.scorer }
+            return try body(&lent)
+        }
+    }
+}
+
+/// A scorer of one model version, lent by `ActiveModel.withScorer`.
+public struct TextScorer {
+    var scorer: Scorer
+    let classes: [String]
+    let version: String
+
+    public mutating func score(_ text: String, reasons: Int) -> TextScore {
+        TextScore(scorer.score(text, reasons: reasons), classes: classes, modelVersion: version)
     }
 }

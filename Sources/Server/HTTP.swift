@@ -80,7 +80,8 @@ enum JSON {
     static func response(status: HTTPResponse.Status = .ok, capacity: Int = 1_024, _ write: (inout JSONWriter) -> Void) -> Response {
         var w = JSONWriter(capacity: capacity)
         write(&w)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        let body = w.withBytes { ByteBuffer(bytes: $0) }
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
     }
 
     static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {

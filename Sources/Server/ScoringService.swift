@@ -98,14 +98,13 @@ public final class ScoringService: Sendable {
     }
 
     /// Runs stage 1 on each item and stores the results in one write; items that fail validation are reported,
-    /// the others stored.
+    /// the others stored. Large batches are scored in parallel parts (one scorer each, all of one model version).
     public func submit(_ items: [ItemSubmission]) async throws -> [Submitted] {
         let now = clock()
         var outcomes = [Submitted?](repeating: nil, count: items.count)
-        var fresh: [NewItem] = []
-        var positions: [Int] = []
-        let rules = self.rules
-        fresh.reserveCapacity(items.count)
+        var valid: [Int] = []
+        valid.reserveCapacity(items.count)
+        var policies: [String: Policy] = [:]
         for (i, item) in items.enumerated() {
             do {
                 try engine.validate(item, receivedAt: now)
@@ -113,21 +112,14 @@ public final class ScoringService: Sendable {
                 outcomes[i] = .invalid(error)
                 continue
             }
-            let text = model.score(item.text, reasons: engine.configuration.reasons)
-            let feedPolicy = policy(feed: item.feed)
-            let result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
-            if let shadow = shadowSlot.withLock({ $0 }) { shadow.compare(item, active: result, engine: engine, policy: feedPolicy, at: now) }
-            let createdAt = item.createdAt ?? now
-            let state = ItemState(submission: item, receivedAt: now, createdAt: createdAt, current: result, engagement: nil)
-            let tickets = [rules.opening(after: result, state: state, now: now), rules.audit(result, state: state, policy: feedPolicy, now: now)].compactMap { $0 }
-            fresh.append(NewItem(submission: item, receivedAt: now, createdAt: createdAt, result: result,
-                                 nextRescore: engine.configuration.schedule.next(createdAt: createdAt, after: now), tickets: tickets))
-            positions.append(i)
+            valid.append(i)
+            if policies[item.feed] == nil { policies[item.feed] = policy(feed: item.feed) }
         }
+        let fresh = await creationStage(items, at: valid, policies: policies, now: now)
         if !fresh.isEmpty {
             let stored = try await store.createItems(fresh)
             var created = 0
-            for (position, outcome) in zip(positions, stored) {
+            for (position, outcome) in zip(valid, stored) {
                 switch outcome {
                 case let .created(state):
                     created += 1
@@ -140,6 +132,47 @@ public final class ScoringService: Sendable {
             metrics.items(created: created)
         }
         return outcomes.map { $0! }
+    }
+
+    /// Items per part below which a batch is scored on the calling task alone.
+    static let minimumPart = 128
+
+    /// Stage 1 for `items[positions]`, in order: scored, decided, and ready to store.
+    private func creationStage(_ items: [ItemSubmission], at positions: [Int], policies: [String: Policy], now: Date) async -> [NewItem] {
+        let loaded = model.snapshot
+        let engine = self.engine
+        let rules = self.rules
+        let shadow = shadowSlot.withLock { $0 }
+        let model = self.model
+        @Sendable func run(_ part: ArraySlice<Int>) -> [NewItem] {
+            model.withScorer(of: loaded) { scorer in
+                part.map { i in
+                    let item = items[i]
+                    let text = scorer.score(item.text, reasons: engine.configuration.reasons)
+                    let feedPolicy = policies[item.feed]!
+                    let result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
+                    shadow?.compare(item, active: result, engine: engine, policy: feedPolicy, at: now)
+                    let createdAt = item.createdAt ?? now
+                    let state = ItemState(submission: item, receivedAt: now, createdAt: createdAt, current: result, engagement: nil)
+                    let tickets = [rules.opening(after: result, state: state, now: now), rules.audit(result, state: state, policy: feedPolicy, now: now)]
+                        .compactMap { $0 }
+                    return NewItem(submission: item, receivedAt: now, createdAt: createdAt, result: result,
+                                   nextRescore: engine.configuration.schedule.next(createdAt: createdAt, after: now), tickets: tickets)
+                }
+            }
+        }
+        let parts = min(ProcessInfo.processInfo.activeProcessorCount, positions.count / Self.minimumPart)
+        guard parts > 1 else { return run(positions[...]) }
+        let size = (positions.count + parts - 1) / parts
+        return await withTaskGroup(of: (Int, [NewItem]).self) { group in
+            for p in 0..<parts {
+                let part = positions[(p * size)..<min(positions.count, (p + 1) * size)]
+                group.addTask { (p, run(part)) }
+            }
+            var done = [[NewItem]](repeating: [], count: parts)
+            for await (p, items) in group { done[p] = items }
+            return done.flatMap { $0 }
+        }
     }
 
     // MARK: Stage 2
