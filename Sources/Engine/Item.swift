@@ -163,7 +163,7 @@ public struct StageResult: Codable, Equatable, Sendable {
         if previous.label != label { parts.append("label \(previous.label) → \(label)") }
         for (name, p) in probabilities.sorted(by: { $0.key < $1.key }) {
             let before = previous.probabilities[name] ?? 0
-            if abs(p - before) >= 0.05 { parts.append("\(name) \(String(format: "%.2f", before)) → \(String(format: "%.2f", p))") }
+            if abs(p - before) >= 0.05 { parts.append("\(name) \(FixedText.format(before, places: 2)) → \(FixedText.format(p, places: 2))") }
         }
         if previous.modelVersion != modelVersion { parts.append("model \(previous.modelVersion) → \(modelVersion)") }
         if previous.decision.policyVersion != decision.policyVersion {

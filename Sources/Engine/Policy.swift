@@ -187,23 +187,27 @@ public struct Policy: Codable, Equatable, Sendable {
 
     /// Decides for one item from its calibrated class probabilities (in `classes` order) and evidence (0…1).
     public func decide(classes: [String], probabilities: [Double], evidence: Double, clearLabel: String = "clear") -> PolicyDecision {
+        // The strictest action wins, then the higher probability, then the rule key first by name (so the answer
+        // does not depend on the dictionary's order, without sorting the rules for every item).
         var best: (action: Action, label: String, p: Double, rule: String)?
-        for (key, rule) in rules.sorted(by: { $0.key < $1.key }) {
+        for (key, rule) in rules {
             guard let (label, p) = Self.reading(rule: key, classes: classes, probabilities: probabilities, clearLabel: clearLabel) else { continue }
             let action = rule.action(at: p)
             guard action != .allow else { continue }
-            if let current = best, current.action > action || (current.action == action && current.p >= p) { continue }
+            if let current = best, current.action > action || (current.action == action && (current.p > p || (current.p == p && current.rule < key))) {
+                continue
+            }
             best = (action, label, p, key)
         }
         guard let best else {
             return PolicyDecision(action: .allow, label: nil, probability: nil, policyVersion: version, reason: "no class reached a cut-off")
         }
-        let p = String(format: "%.3f", best.p)
+        let p = FixedText.format(best.p, places: 3)
         let formatted = best.rule == Self.harm ? "harm \(p) (most probably \(best.label))" : "\(best.label) \(p)"
         if best.action == .remove && reviewThinRemovals && evidence < 1 {
             return PolicyDecision(
                 action: .review, label: best.label, probability: best.p, policyVersion: version,
-                reason: "\(formatted) reached the remove cut-off, but the evidence is thin (\(String(format: "%.2f", evidence))): a person decides")
+                reason: "\(formatted) reached the remove cut-off, but the evidence is thin (\(FixedText.format(evidence, places: 2))): a person decides")
         }
         let cutOff: Double? = {
             switch best.action {
@@ -215,6 +219,6 @@ public struct Policy: Codable, Equatable, Sendable {
         }()
         return PolicyDecision(
             action: best.action, label: best.label, probability: best.p, policyVersion: version,
-            reason: "\(formatted) ≥ \(best.action.rawValue) cut-off \(cutOff.map { String(format: "%.3f", $0) } ?? "-")")
+            reason: "\(formatted) ≥ \(best.action.rawValue) cut-off \(cutOff.map { FixedText.format($0, places: 3) } ?? "-")")
     }
 }

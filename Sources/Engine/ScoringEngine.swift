@@ -190,7 +190,7 @@ public struct ScoringEngine: Sendable {
         if viral && configuration.rule.isUncertain(harmNow) && decision.action != .remove {
             if decision.action != .review {
                 decision = PolicyDecision(action: .review, label: decision.label, probability: decision.probability, policyVersion: decision.policyVersion,
-                                          reason: "viral and uncertain: P(harm) \(String(format: "%.2f", harmNow)) at \(String(format: "%.0f", inputs.velocity ?? 0)) views/h, \(String(format: "%.0f", (inputs.velocity ?? 0) / max(inputs.baselineVelocity ?? 1, 1)))× the feed's usual; a person decides")
+                                          reason: "viral and uncertain: P(harm) \(FixedText.format(harmNow, places: 2)) at \(FixedText.format(inputs.velocity ?? 0, places: 0)) views/h, \(FixedText.format((inputs.velocity ?? 0) / max(inputs.baselineVelocity ?? 1, 1), places: 0))× the feed's usual; a person decides")
             }
             priority = .high
         }

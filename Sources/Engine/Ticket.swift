@@ -401,19 +401,22 @@ public struct ReviewRules: Sendable {
     public func auditBucket(_ result: StageResult, policy: Policy) -> String {
         let action = result.decision.action
         guard action != .review else { return action.rawValue }
-        let classes = result.probabilities.keys.sorted()
-        let probabilities = classes.map { result.probabilities[$0] ?? 0 }
+        let near = "\(action.rawValue).near"
+        guard configuration.auditRates[near] != nil else { return action.rawValue }
+        // Readings and the distance do not depend on the classes' order: the dictionary's own order serves.
+        let classes = Array(result.probabilities.keys)
+        let probabilities = Array(result.probabilities.values)
         var distance = Double.infinity
         for (key, rule) in policy.rules {
             guard let reading = Policy.reading(rule: key, classes: classes, probabilities: probabilities, clearLabel: clearLabel) else { continue }
             if action == .allow {
-                if let cut = [rule.demote, rule.review, rule.remove].compactMap({ $0 }).min() { distance = min(distance, cut - reading.p) }
+                let cut = min(rule.demote ?? .infinity, rule.review ?? .infinity, rule.remove ?? .infinity)
+                if cut.isFinite { distance = min(distance, cut - reading.p) }
             } else if rule.action(at: reading.p) == action, let cut = action == .demote ? rule.demote : rule.remove {
                 distance = min(distance, reading.p - cut)
             }
         }
-        let near = distance >= 0 && distance <= configuration.auditNearMargin
-        return near && configuration.auditRates["\(action.rawValue).near"] != nil ? "\(action.rawValue).near" : action.rawValue
+        return distance >= 0 && distance <= configuration.auditNearMargin ? near : action.rawValue
     }
 
     /// Whether an automatic decision is sampled for a blind audit: a deterministic draw from the item's identity

@@ -264,7 +264,9 @@ public struct Featurizer: Sendable {
     public func text(of origin: FeatureOrigin) -> String {
         let range = Int(origin.start)..<Int(origin.end)
         if origin.kind == .char {
-            return String(decoding: tokenizer.chunkBuffer[range].lazy.map { $0 == 0x20 ? 0x5F : $0 }, as: UTF8.self)
+            var bytes = Array(tokenizer.chunkBuffer[range])
+            for i in bytes.indices where bytes[i] == 0x20 { bytes[i] = 0x5F }
+            return String(decoding: bytes, as: UTF8.self)
         }
         return String(decoding: tokenizer.buffer[range], as: UTF8.self)
     }

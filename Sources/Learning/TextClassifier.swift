@@ -403,18 +403,23 @@ public struct Scorer: Sendable {
                                 // Ranked before dividing by the (positive) temperature, which keeps the order: two
                                 // divisions a feature were most of this loop's time.
                                 let perClass = 1 / Double(k)
+                                // A logistic model's unseen buckets hold zero weights, so their terms are 0 and never
+                                // rank; naive Bayes gives every bucket a smoothed weight, so unseen ones are skipped.
+                                let skipUnseen = model.kind != .logistic
+                                // The value a feature must beat to enter class w's list: 0 until the list is full,
+                                // then its last (one predictable test a feature instead of two).
+                                var floor = [Double](repeating: 0, count: wanted.count)
                                 for u in 0..<unique.count {
-                                    guard model.isKnown(Int(unique[u] & mask)) else { continue }  // unseen buckets weigh nothing
+                                    if skipUnseen && !model.isKnown(Int(unique[u] & mask)) { continue }
                                     let row = u &* k
                                     var sum = 0.0
                                     for c in 0..<k { sum += products[row &+ c] }
                                     let mean = sum * perClass
                                     for w in 0..<wanted.count {
                                         let value = products[row &+ wanted[w]] - mean
-                                        guard value > 0 else { continue }
+                                        guard value > floor[w] else { continue }
                                         let first = w &* limit
                                         let n = filled[w]
-                                        if n == limit && value <= bestValue[first &+ n &- 1] { continue }
                                         // Insert after every equal or larger value (ties keep the earlier feature).
                                         var at = min(n, limit - 1)
                                         while at > 0 && value > bestValue[first &+ at &- 1] {
@@ -425,6 +430,7 @@ public struct Scorer: Sendable {
                                         bestValue[first &+ at] = value
                                         bestIndex[first &+ at] = u
                                         if n < limit { filled[w] = n + 1 }
+                                        if filled[w] == limit { floor[w] = bestValue[first &+ limit &- 1] }
                                     }
                                 }
                             }
