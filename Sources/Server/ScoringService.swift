@@ -17,7 +17,7 @@ public final class ScoringService: Sendable {
     private let policyCache = Mutex<[String: Policy]>([:])
     private let engagementModelCache = Mutex<EngagementModel?>(nil)
     /// A candidate scoring live items beside the active model, never acting (shadow mode).
-    private let shadowSlot = Mutex<Shadow?>(nil)
+    fileprivate let shadowSlot = Mutex<Shadow?>(nil)
     /// The standard policy (version 0) of feeds without a stored one, built once per feed.
     private let standardPolicies = Mutex<[String: Policy]>([:])
 
@@ -97,8 +97,11 @@ public final class ScoringService: Sendable {
         case invalid(ValidationError)
     }
 
-    /// Runs stage 1 on each item and stores the results in one write; items that fail validation are reported,
-    /// the others stored. Large batches are scored in parallel parts (one scorer each, all of one model version).
+    /// Runs stage 1 on each item and stores the results; items that fail validation are reported, the others
+    /// stored. A large batch is cut into parts that are scored in parallel (one scorer each, all of one model
+    /// version) and stored as each is ready, so the database writes one part while the next ones are scored; the
+    /// answer waits for every part's commit. Should storing fail, parts already committed stay stored: a retry of
+    /// the batch gets their stored answers (submission is idempotent per item).
     public func submit(_ items: [ItemSubmission]) async throws -> [Submitted] {
         let now = clock()
         var outcomes = [Submitted?](repeating: nil, count: items.count)
@@ -115,11 +118,10 @@ public final class ScoringService: Sendable {
             valid.append(i)
             if policies[item.feed] == nil { policies[item.feed] = policy(feed: item.feed) }
         }
-        let fresh = await creationStage(items, at: valid, policies: policies, now: now)
-        if !fresh.isEmpty {
-            let stored = try await store.createItems(fresh)
-            var created = 0
-            for (position, outcome) in zip(valid, stored) {
+        let stage = CreationStage(service: self, items: items, policies: policies, now: now)
+        var created = 0
+        for (positions, stored) in try await stage.run(valid, parts: Self.parts(valid, of: items)) {
+            for (position, outcome) in zip(positions, stored) {
                 switch outcome {
                 case let .created(state):
                     created += 1
@@ -129,23 +131,61 @@ public final class ScoringService: Sendable {
                 case let .conflict(state): outcomes[position] = .conflict(state)
                 }
             }
-            metrics.items(created: created)
         }
+        if !valid.isEmpty { metrics.items(created: created) }
         return outcomes.map { $0! }
     }
 
-    /// Items per part below which a batch is scored on the calling task alone.
-    static let minimumPart = 128
+    /// Items per part of a large batch.
+    static let partSize = 128
 
-    /// Stage 1 for `items[positions]`, in order: scored, decided, and ready to store.
-    private func creationStage(_ items: [ItemSubmission], at positions: [Int], policies: [String: Policy], now: Date) async -> [NewItem] {
-        let loaded = model.snapshot
-        let engine = self.engine
-        let rules = self.rules
-        let shadow = shadowSlot.withLock { $0 }
-        let model = self.model
-        @Sendable func run(_ part: ArraySlice<Int>) -> [NewItem] {
-            model.withScorer(of: loaded) { scorer in
+    /// How many parts to cut `positions` into: one for small batches, and one when an item id repeats within the
+    /// batch (its occurrences must be stored in order: the first is created, the next ones find it).
+    static func parts(_ positions: [Int], of items: [ItemSubmission]) -> Int {
+        guard positions.count >= 2 * partSize else { return 1 }
+        var seen = Set<ItemKey>(minimumCapacity: positions.count)
+        for i in positions where !seen.insert(ItemKey(feed: items[i].feed, id: items[i].id)).inserted { return 1 }
+        return (positions.count + partSize - 1) / partSize
+    }
+
+    struct ItemKey: Hashable {
+        let feed: String
+        let id: String
+    }
+
+    /// Stage 1 for a batch's valid items: scored, decided, and stored part by part.
+    private struct CreationStage: Sendable {
+        let service: ScoringService
+        let items: [ItemSubmission]
+        let policies: [String: Policy]
+        let now: Date
+
+        /// Each part's positions with what the store did with them.
+        func run(_ positions: [Int], parts: Int) async throws -> [(ArraySlice<Int>, [CreateOutcome])] {
+            guard !positions.isEmpty else { return [] }
+            let loaded = service.model.snapshot
+            let shadow = service.shadowSlot.withLock { $0 }
+            guard parts > 1 else { return [(positions[...], try await store(positions[...], loaded: loaded, shadow: shadow))] }
+            let size = (positions.count + parts - 1) / parts
+            return try await withThrowingTaskGroup(of: (Int, [CreateOutcome]).self) { group in
+                for p in 0..<parts {
+                    let part = positions[(p * size)..<min(positions.count, (p + 1) * size)]
+                    group.addTask { (p, try await store(part, loaded: loaded, shadow: shadow)) }
+                }
+                var done = [[CreateOutcome]](repeating: [], count: parts)
+                for try await (p, stored) in group { done[p] = stored }
+                return (0..<parts).map { p in (positions[(p * size)..<min(positions.count, (p + 1) * size)], done[p]) }
+            }
+        }
+
+        func store(_ part: ArraySlice<Int>, loaded: ActiveModel.Loaded, shadow: Shadow?) async throws -> [CreateOutcome] {
+            try await service.store.createItems(score(part, loaded: loaded, shadow: shadow))
+        }
+
+        func score(_ part: ArraySlice<Int>, loaded: ActiveModel.Loaded, shadow: Shadow?) -> [NewItem] {
+            let engine = service.engine
+            let rules = service.rules
+            return service.model.withScorer(of: loaded) { scorer in
                 part.map { i in
                     let item = items[i]
                     let text = scorer.score(item.text, reasons: engine.configuration.reasons)
@@ -160,18 +200,6 @@ public final class ScoringService: Sendable {
                                    nextRescore: engine.configuration.schedule.next(createdAt: createdAt, after: now), tickets: tickets)
                 }
             }
-        }
-        let parts = min(ProcessInfo.processInfo.activeProcessorCount, positions.count / Self.minimumPart)
-        guard parts > 1 else { return run(positions[...]) }
-        let size = (positions.count + parts - 1) / parts
-        return await withTaskGroup(of: (Int, [NewItem]).self) { group in
-            for p in 0..<parts {
-                let part = positions[(p * size)..<min(positions.count, (p + 1) * size)]
-                group.addTask { (p, run(part)) }
-            }
-            var done = [[NewItem]](repeating: [], count: parts)
-            for await (p, items) in group { done[p] = items }
-            return done.flatMap { $0 }
         }
     }
 

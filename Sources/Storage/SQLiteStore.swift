@@ -27,10 +27,12 @@ public final class SQLiteStore: Store {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -32768")  // 32 MiB per connection
             // Checkpoints run in the background on their own connection (below); the writer checkpoints itself
-            // only if the log passes 20,000 pages (80 MiB), i.e. if the background falls behind. Inside a request's
-            // commit, the checkpoint's fsync was the slowest part of the tail latency.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 20000")
-            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
+            // only if the log passes 200,000 pages (800 MiB), i.e. if the background falls far behind: a checkpoint
+            // inside a request's commit (two fsyncs) was the slowest part of the tail latency.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 200000")
+            // Above the restart threshold below, so restarting the log does not also truncate the file (on this
+            // machine's file system an ftruncate discards blocks synchronously, stalling the writer).
+            try db.execute(sql: "PRAGMA journal_size_limit = 335544320")
         }
         let pool: DatabasePool
         do {
@@ -51,9 +53,11 @@ public final class SQLiteStore: Store {
 
     /// Every 200 ms, a passive checkpoint on a separate connection copies committed pages from the log into the
     /// database file without blocking the writer or the readers. Under steady writes the log never empties on its
-    /// own, so once it holds more than 8,000 pages (32 MiB), most of them already copied, a restart checkpoint
-    /// finishes the copy and lets the next write start the log afresh: a pause of a few milliseconds every few
-    /// seconds instead of a checkpoint inside every commit.
+    /// own, so once it holds more than 64,000 pages (256 MiB), most of them already copied, a restart checkpoint
+    /// finishes the copy and lets the next write start the log afresh. A restart holds the writer through two
+    /// fsyncs (20-60 ms each here), and the log's restart costs the writer one more: at 8,000 pages that was every
+    /// half second under load and left a tenth of the CPU idle; at 64,000 it is every few seconds. The price is a
+    /// log file of up to about 300 MiB next to the database.
     static func startCheckpoints(path: String) throws -> Task<Void, Never> {
         var configuration = Configuration()
         configuration.busyMode = .timeout(2)
@@ -62,7 +66,7 @@ public final class SQLiteStore: Store {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(200))
                 let frames = try? await connection.writeWithoutTransaction { db in try db.checkpoint(.passive).walFrameCount }
-                if let frames, frames > 8_000 {
+                if let frames, frames > 64_000 {
                     _ = try? await connection.writeWithoutTransaction { db in try db.checkpoint(.restart) }
                 }
             }

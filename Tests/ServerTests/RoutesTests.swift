@@ -139,6 +139,34 @@ import Testing
         #expect(try await h.store.item(feed: "default", id: "b3") != nil)
     }
 
+    /// A large batch is scored and stored in parts; the answer keeps the items' order, every item is stored once,
+    /// and an id repeated within the batch still finds its first occurrence stored (created, then existing or 409).
+    @Test func largeBatchesAreStoredInPartsInOrder() async throws {
+        let h = try await Harness()
+        let count = ScoringService.partSize * 5 + 17
+        var items = (0..<count).map { ["id": "p\($0)", "feed": $0 % 3 == 0 ? "news" : "default", "text": $0 % 2 == 0 ? Self.spamText : "see you at lunch \($0)"] }
+        let plain = try await h.post("/v1/items:batch", json(["items": items]))
+        let results = plain.json["results"] as? [[String: Any]] ?? []
+        #expect(results.map { $0["index"] as? Int } == Array(0..<count))
+        #expect(results.map { $0["id"] as? String } == items.map { $0["id"] })
+        #expect(results.allSatisfy { $0["status"] as? Int == 201 })
+        #expect(plain.json["created"] as? Int == count)
+        for i in [0, 1, count / 2, count - 1] {
+            let stored = try #require(try await h.store.item(feed: items[i]["feed"]!, id: items[i]["id"]!))
+            let answer = try #require(results[i]["item"] as? [String: Any])
+            #expect(stored.current.label == answer["label"] as? String)
+            #expect(stored.submission.text == items[i]["text"])
+        }
+        // Fresh ids, with one repeated far apart (same text) and one repeated with other text.
+        items = (0..<count).map { ["id": "q\($0)", "text": "hello \($0)"] }
+        items[count - 1] = ["id": "q3", "text": "hello 3"]
+        items[count - 2] = ["id": "q5", "text": "something else"]
+        let repeated = try await h.post("/v1/items:batch", json(["items": items]))
+        let statuses = (repeated.json["results"] as? [[String: Any]] ?? []).map { $0["status"] as? Int }
+        #expect(statuses.prefix(count - 2).allSatisfy { $0 == 201 })
+        #expect(Array(statuses.suffix(2)) == [409, 200])
+    }
+
     @Test func batchLimits() async throws {
         var configuration = ServerConfiguration()
         configuration.maxBatchItems = 3
