@@ -161,7 +161,11 @@ public struct JSONWriter: ~Copyable {
         if value == value.rounded(), abs(value) < 1e15 {
             appendDigits(Int(value))
         } else {
-            appendUTF8(value.description)
+            // The shortest round-trip form, as `description` gives it, without building a `String` on the heap.
+            withUnsafeMutablePointer(to: &storage) { sink in
+                var stream = DigitStream(sink: sink)
+                value.write(to: &stream)
+            }
         }
     }
 
@@ -221,6 +225,25 @@ public struct JSONWriter: ~Copyable {
     @inlinable public mutating func field(_ key: String, ifPresent value: String?) { if let value { field(key, value) } }
     @inlinable public mutating func field(_ key: String, ifPresent value: Double?) { if let value { field(key, value) } }
     @inlinable public mutating func field(_ key: String, ifPresent value: Int?) { if let value { field(key, value) } }
+}
+
+/// Takes a number's text from `Double.write(to:)`, which hands its stack buffer to `_writeASCII` (the standard
+/// library's hook for ASCII output; without it, `write(_:)` still receives the same text as a `String`).
+@usableFromInline struct DigitStream: TextOutputStream {
+    @usableFromInline let sink: UnsafeMutablePointer<ByteSink>
+
+    @inlinable init(sink: UnsafeMutablePointer<ByteSink>) {
+        self.sink = sink
+    }
+
+    @inlinable mutating func write(_ string: String) {
+        var string = string
+        string.withUTF8 { sink.pointee.append(contentsOf: $0) }
+    }
+
+    @inlinable mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) {
+        sink.pointee.append(contentsOf: buffer)
+    }
 }
 
 /// Growable bytes owned by one `JSONWriter`: appends check only the capacity.

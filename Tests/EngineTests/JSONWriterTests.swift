@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 import Testing
 
 @testable import Engine
@@ -47,6 +48,18 @@ import Testing
             for x in [0.0, -0.0, 42.0, -1e14, 999_999_999_999_999.0, 1e15, 0.1] { w.number(x) }
         }
         #expect(w.string == "[0,7,-7,10,99,-100,1234567890,9223372036854775807,-9223372036854775808,0,0,42,-100000000000000,999999999999999,1000000000000000.0,0.1]")
+    }
+
+    /// Fractions in Swift's shortest round-trip form (what `description` gives), and read back exactly.
+    @Test func fractionsRoundTripInTheirShortestForm() throws {
+        var random = SplitMix64(seed: 11)
+        var values: [Double] = [0.1, -0.5, 1e-300, 5e-324, 1.7976931348623157e308, 0.0004035351983852829, 123_456.789, 1e15 + 0.5, -2.5e-7]
+        for _ in 0..<2_000 { values.append(Double(bitPattern: random.next())) }
+        values = values.filter { $0.isFinite && !($0 == $0.rounded() && abs($0) < 1e15) }
+        var w = JSONWriter()
+        w.array { w in for x in values { w.number(x) } }
+        #expect(w.string == "[" + values.map(\.description).joined(separator: ",") + "]")
+        #expect(try JSONDecoder().decode([Double].self, from: Data(w.bytes)) == values)
     }
 
     @Test func nonFiniteNumbersBecomeNull() {
