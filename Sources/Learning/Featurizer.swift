@@ -168,40 +168,49 @@ public struct Featurizer: Sendable {
             }
             let base = hashes.count
             hashes.append(contentsOf: repeatElement(0, count: bound))
+            // Origins, when traced, are written the same way: through a pointer into room made in one go.
+            let originBase = origins.count
+            if trace { origins.append(contentsOf: repeatElement(FeatureOrigin(kind: .char, start: 0, end: 0), count: bound)) }
             var written = 0
             let (low, high) = (config.charNgramMin, config.charNgramMax)
             let charSeed = self.charSeed
+            var traced = origins
+            origins = []
+            defer { origins = traced }
             tokenizer.chunkBuffer.withUnsafeBufferPointer { buf in
                 hashes.withUnsafeMutableBufferPointer { all in
-                    let out = all.baseAddress! + base
-                    for t in 0..<tokenizer.chunkStarts.count {
-                        let s = Int(tokenizer.chunkStarts[t]) - 1, e = Int(tokenizer.chunkEnds[t]) + 1
-                        var ascii = true
-                        for k in s..<e where buf[k] >= 0x80 { ascii = false; break }
-                        if ascii {
-                            let len = e - s
-                            for n in low...high {
-                                if n > len { break }
-                                for p in s...(e - n) {
-                                    if n == 1 && buf[p] == 0x20 { continue }
-                                    out[written] = murmur3(UnsafeBufferPointer(rebasing: buf[p..<(p + n)]), seed: charSeed)
-                                    written &+= 1
-                                    if trace { origins.append(FeatureOrigin(kind: .char, start: Int32(p), end: Int32(p + n))) }
+                    traced.withUnsafeMutableBufferPointer { originsAll in
+                        let out = all.baseAddress! + base
+                        let originOut = originsAll.baseAddress.map { $0 + originBase }
+                        for t in 0..<tokenizer.chunkStarts.count {
+                            let s = Int(tokenizer.chunkStarts[t]) - 1, e = Int(tokenizer.chunkEnds[t]) + 1
+                            var ascii = true
+                            for k in s..<e where buf[k] >= 0x80 { ascii = false; break }
+                            if ascii {
+                                let len = e - s
+                                for n in low...high {
+                                    if n > len { break }
+                                    for p in s...(e - n) {
+                                        if n == 1 && buf[p] == 0x20 { continue }
+                                        out[written] = murmur3(UnsafeBufferPointer(rebasing: buf[p..<(p + n)]), seed: charSeed)
+                                        written &+= 1
+                                        if trace { originOut![written &- 1] = FeatureOrigin(kind: .char, start: Int32(p), end: Int32(p + n)) }
+                                    }
                                 }
-                            }
-                        } else {
-                            scalarOffsets.removeAll(keepingCapacity: true)
-                            for k in s..<e where buf[k] & 0xC0 != 0x80 { scalarOffsets.append(Int32(k)) }
-                            scalarOffsets.append(Int32(e))
-                            let len = scalarOffsets.count - 1
-                            for n in low...high {
-                                if n > len { break }
-                                for q in 0...(len - n) {
-                                    let p = Int(scalarOffsets[q]), pe = Int(scalarOffsets[q + n])
-                                    if n == 1 && buf[p] == 0x20 { continue }
-                                    out[written] = murmur3(UnsafeBufferPointer(rebasing: buf[p..<pe]), seed: charSeed)
-                                    written &+= 1
-                                    if trace { origins.append(FeatureOrigin(kind: .char, start: Int32(p), end: Int32(pe))) }
+                            } else {
+                                scalarOffsets.removeAll(keepingCapacity: true)
+                                for k in s..<e where buf[k] & 0xC0 != 0x80 { scalarOffsets.append(Int32(k)) }
+                                scalarOffsets.append(Int32(e))
+                                let len = scalarOffsets.count - 1
+                                for n in low...high {
+                                    if n > len { break }
+                                    for q in 0...(len - n) {
+                                        let p = Int(scalarOffsets[q]), pe = Int(scalarOffsets[q + n])
+                                        if n == 1 && buf[p] == 0x20 { continue }
+                                        out[written] = murmur3(UnsafeBufferPointer(rebasing: buf[p..<pe]), seed: charSeed)
+                                        written &+= 1
+                                        if trace { originOut![written &- 1] = FeatureOrigin(kind: .char, start: Int32(p), end: Int32(pe)) }
+                                    }
                                 }
                             }
                         }
@@ -209,6 +218,7 @@ public struct Featurizer: Sendable {
                 }
             }
             hashes.removeLast(bound - written)
+            if trace { traced.removeLast(bound - written) }
         }
         charFeatureCount = hashes.count - wordFeatureCount
         // Distinct features with their counts, per block (word block first), in order of first occurrence.
