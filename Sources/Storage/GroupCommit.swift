@@ -69,25 +69,49 @@ final class GroupCommit: Sendable {
         }
     }
 
+    /// Most transactions one turn on the writer commits before giving the connection back (so that writes not
+    /// going through the group, such as a checkpoint request, are not kept waiting under endless load).
+    static let transactionsPerTurn = 16
+
+    /// Commits the pending writes, transaction after transaction, without leaving the writer's queue in between:
+    /// going back to the async runtime after each commit (which the scorers keep busy) left the writer idle while
+    /// requests waited on it.
     private func flush() async {
-        while true {
-            let batch = state.withLock { state -> [Pending] in
-                let take = Array(state.pending.prefix(maximumBatch))
-                state.pending.removeFirst(take.count)
-                if take.isEmpty { state.flushing = false }
-                return take
-            }
-            if batch.isEmpty { return }
-            let result: Result<Void, any Error>
-            do {
-                try await writer.write { db in
-                    for write in batch { write.execute(db) }
+        do {
+            let more = try await writer.writeWithoutTransaction { db -> Bool in
+                for _ in 0..<Self.transactionsPerTurn {
+                    let batch = take()
+                    if batch.isEmpty { return false }
+                    let result: Result<Void, any Error>
+                    do {
+                        try db.inTransaction {
+                            for write in batch { write.execute(db) }
+                            return .commit
+                        }
+                        result = .success(())
+                    } catch {
+                        result = .failure(error)
+                    }
+                    for write in batch { write.complete(result) }
                 }
-                result = .success(())
-            } catch {
-                result = .failure(error)
+                return true
             }
-            for write in batch { write.complete(result) }
+            if more { Task { await self.flush() } }
+        } catch {
+            // The connection could not be had at all: fail what waits, so that no caller hangs.
+            while case let batch = take(), !batch.isEmpty {
+                for write in batch { write.complete(.failure(error)) }
+            }
+        }
+    }
+
+    /// The next transaction's writes; when there are none, the group stops flushing (the next write starts it).
+    private func take() -> [Pending] {
+        state.withLock { state -> [Pending] in
+            let take = Array(state.pending.prefix(maximumBatch))
+            state.pending.removeFirst(take.count)
+            if take.isEmpty { state.flushing = false }
+            return take
         }
     }
 }
