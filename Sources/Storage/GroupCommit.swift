@@ -65,7 +65,7 @@ final class GroupCommit: Sendable {
                 state.flushing = true
                 return true
             }
-            if start { Task { await self.flush() } }
+            if start { flush() }
         }
     }
 
@@ -73,35 +73,27 @@ final class GroupCommit: Sendable {
     /// going through the group, such as a checkpoint request, are not kept waiting under endless load).
     static let transactionsPerTurn = 16
 
-    /// Commits the pending writes, transaction after transaction, without leaving the writer's queue in between:
-    /// going back to the async runtime after each commit (which the scorers keep busy) left the writer idle while
+    /// Commits the pending writes, transaction after transaction, on the writer's own queue: going back to the
+    /// async runtime between commits, or to start a flush (the scorers keep it busy), left the writer idle while
     /// requests waited on it.
-    private func flush() async {
-        do {
-            let more = try await writer.writeWithoutTransaction { db -> Bool in
-                for _ in 0..<Self.transactionsPerTurn {
-                    let batch = take()
-                    if batch.isEmpty { return false }
-                    let result: Result<Void, any Error>
-                    do {
-                        try db.inTransaction {
-                            for write in batch { write.execute(db) }
-                            return .commit
-                        }
-                        result = .success(())
-                    } catch {
-                        result = .failure(error)
+    private func flush() {
+        writer.asyncWriteWithoutTransaction { db in
+            for _ in 0..<Self.transactionsPerTurn {
+                let batch = self.take()
+                if batch.isEmpty { return }
+                let result: Result<Void, any Error>
+                do {
+                    try db.inTransaction {
+                        for write in batch { write.execute(db) }
+                        return .commit
                     }
-                    for write in batch { write.complete(result) }
+                    result = .success(())
+                } catch {
+                    result = .failure(error)
                 }
-                return true
+                for write in batch { write.complete(result) }
             }
-            if more { Task { await self.flush() } }
-        } catch {
-            // The connection could not be had at all: fail what waits, so that no caller hangs.
-            while case let batch = take(), !batch.isEmpty {
-                for write in batch { write.complete(.failure(error)) }
-            }
+            self.flush()  // more waits: queue another turn behind any other write
         }
     }
 
