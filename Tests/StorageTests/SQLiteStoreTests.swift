@@ -133,6 +133,28 @@ struct Items {
         #expect(try await reopened.history(feed: "default", id: "a")?.count == 3)
     }
 
+    /// What the background checkpoints rely on: the database file can be synced off the writer, and a passive
+    /// checkpoint run by the writer between commits copies the whole log, so the next commit starts it afresh.
+    @Test func aCheckpointByTheWriterLetsTheNextCommitRestartTheLog() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-log-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try SQLiteStore(path: folder.appendingPathComponent("winnow.sqlite").path)
+        for i in 0..<20 {
+            _ = try await store.createItems((0..<50).map { Items.new("item-\(i)-\($0)", at: t0) })
+        }
+        #expect(try await store.writer.writeWithoutTransaction { db in try SQLiteStore.syncDatabaseFile(db) })
+        let full = try await store.writer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+        #expect(full.walFrameCount > 100)
+        #expect(full.checkpointedFrameCount == full.walFrameCount)
+        _ = try await store.createItems([Items.new("after", at: t0)])
+        let restarted = try await store.writer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+        #expect(restarted.walFrameCount < 20)
+
+        let memory = try SQLiteStore()
+        #expect(try await memory.writer.writeWithoutTransaction { db in try SQLiteStore.syncDatabaseFile(db) } == false)
+    }
+
     @Test func concurrentWritesAreGroupedAndEachLandsOnce() async throws {
         let store = try SQLiteStore()
         try await withThrowingTaskGroup(of: Void.self) { group in
