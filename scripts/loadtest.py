@@ -62,10 +62,17 @@ try:
     single = wrk('items.lua', args.connections, 2, env, args.duration)
     single64 = wrk('items.lua', 2 * args.connections, 2, env, args.duration)
     ticks = lambda: sum(int(x) for x in open(f'/proc/{server.pid}/stat').read().rsplit(')', 1)[1].split()[11:13])
-    before = ticks()
+    def machine():  # (all, idle + iowait, steal) jiffies of the whole machine
+        f = [int(x) for x in open('/proc/stat').readline().split()[1:]]
+        return sum(f), f[3] + f[4], f[7]
+    before, machine_before = ticks(), machine()
     batch = wrk('batch.lua', 4, 2, {**env, 'BATCH_SIZE': '1000'}, args.duration)
-    # Server CPU time per batched item (user + system), over the run above.
+    # Server CPU time per batched item (user + system), and where the rest of the machine's time went, over the run above.
     batch_cpu_us = (ticks() - before) / os.sysconf('SC_CLK_TCK') / (batch['requests'] * 1000) * 1e6
+    machine_after = machine()
+    elapsed = machine_after[0] - machine_before[0]
+    batch_idle = 100 * (machine_after[1] - machine_before[1]) / elapsed
+    batch_steal = 100 * (machine_after[2] - machine_before[2]) / elapsed
     batch8 = wrk('batch.lua', 8, 2, {**env, 'BATCH_SIZE': '1000', 'ID_PREFIX': 'c'}, args.duration)
     engagement = wrk('engagement.lua', args.connections, 2, {**env, 'ITEMS': '1000'}, args.duration)
     rss = 0
@@ -106,13 +113,17 @@ lines = [
     'Writes from concurrent requests share one SQLite transaction (group commit, a savepoint each).',
     '',
     f'Where a batched item\'s time goes: in the 4-connection batch run above the server used {batch_cpu_us:.1f} µs of CPU per item (user + system, '
-    'all threads). A perf profile of the same load (2026-11-26) puts about a third of that in the SQLite writer (two inserts per item with their '
-    'indexes, about 9 µs, then the log writes and the background checkpoints), a quarter in scoring the text with three reasons (about 9 µs: '
-    'tokenising and hashing 5, the weights 2, the reasons 2), about 6 µs in writing the stored and the answered JSON, and the rest in deciding, '
-    'reading the request, HTTP and the async runtime. A batch is scored in parts of 128 items on both cores and each part is stored as soon as it '
-    'is scored, so the database writes one part while the next are scored. The writer is one thread, though: whenever every request in flight '
-    'waits on it, a core idles (about a tenth of the time with 4 connections), which is why 8 connections go faster. Checkpoints run on their own '
-    'connection (passive every 200 ms; a restart checkpoint when the log passes 64,000 pages, because each restart holds the writer through two fsyncs).',
+    f'all threads), so two fully busy cores would carry at most {2e6 / batch_cpu_us:,.0f} items/s; during that run the machine was idle {batch_idle:.1f}% '
+    f'of the time and the hypervisor took {batch_steal:.1f}% (steal), and wrk and the kernel\'s writeback took most of the rest. A perf profile of the '
+    'same load (2026-11-27) puts about a third of the server\'s time on the SQLite writer (the two inserts per item with their indexes about 5 µs, '
+    'the commits\' log writes about 2.5 µs) and the background checkpoints, a quarter in scoring the text with three reasons (about 9 µs: '
+    'tokenising 2.6, hashing and counting the features 2, the weights 2, the reasons 1.5), about 5 µs in writing the stored and the answered JSON, '
+    'and the rest in deciding, reading the request, HTTP and the async runtime. A batch is scored in parts of 128 items on both cores and each '
+    'part is stored as soon as it is scored, so the writer (one thread) stores one part while the next are scored. Checkpoints: a passive one '
+    'every 200 ms on a separate connection; when the log passes 64,000 pages, that connection also syncs the database file, and the writer '
+    'finishes the copy between two commits (about 50 ms, two short fsyncs) so that the log starts afresh. Until 2026-11-27 a restart checkpoint '
+    'from the separate connection did that: with SQLite\'s busy-handler sleeps on both sides it stopped the writer for about 0.4 s every 4 s, '
+    'which idled a tenth of the machine and set the batch, single-item and engagement p99s.',
     END,
 ]
 section = '\n'.join(lines)
