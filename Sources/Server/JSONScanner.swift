@@ -269,6 +269,17 @@ extension UnsafeRawBufferPointer {
     }
 }
 
+/// The known keys an object has shown so far: a repeated key makes the fast reader give up (`JSONDecoder` decides).
+struct SeenKeys {
+    private var bits: UInt8 = 0
+
+    /// True the first time `bit` is marked.
+    mutating func first(_ bit: UInt8) -> Bool {
+        defer { bits |= bit }
+        return bits & bit == 0
+    }
+}
+
 extension API.ItemRequest: ScannableJSON {
     static func scan(_ bytes: UnsafeRawBufferPointer) -> API.ItemRequest? {
         var scanner = JSONScanner(bytes)
@@ -279,19 +290,15 @@ extension API.ItemRequest: ScannableJSON {
     /// One item object; nil when a field is missing, mistyped, repeated or unusual (`JSONDecoder` then decides).
     static func scan(_ scanner: inout JSONScanner) -> API.ItemRequest? {
         var id: String?, feed: String?, text: String?, language: String?, author: Author?, createdAt: Date?
-        var seen: UInt8 = 0
-        func once(_ bit: UInt8) -> Bool {
-            defer { seen |= bit }
-            return seen & bit == 0
-        }
+        var seen = SeenKeys()
         let read = scanner.object { s, key in
-            if key.is("id") { guard once(1) else { return false }; id = s.string(); return id != nil }
-            if key.is("text") { guard once(2) else { return false }; text = s.string(); return text != nil }
-            if key.is("feed") { guard once(4) else { return false }; if s.null() { return true }; feed = s.string(); return feed != nil }
-            if key.is("language") { guard once(8) else { return false }; if s.null() { return true }; language = s.string(); return language != nil }
-            if key.is("author") { guard once(16) else { return false }; if s.null() { return true }; author = Author.scan(&s); return author != nil }
+            if key.is("id") { guard seen.first(1) else { return false }; id = s.string(); return id != nil }
+            if key.is("text") { guard seen.first(2) else { return false }; text = s.string(); return text != nil }
+            if key.is("feed") { guard seen.first(4) else { return false }; if s.null() { return true }; feed = s.string(); return feed != nil }
+            if key.is("language") { guard seen.first(8) else { return false }; if s.null() { return true }; language = s.string(); return language != nil }
+            if key.is("author") { guard seen.first(16) else { return false }; if s.null() { return true }; author = Author.scan(&s); return author != nil }
             if key.is("createdAt") {
-                guard once(32) else { return false }
+                guard seen.first(32) else { return false }
                 if s.null() { return true }
                 createdAt = s.string().flatMap(ISOTime.parse)
                 return createdAt != nil
@@ -329,16 +336,12 @@ extension Author {
     /// An author object; nil when `id` is missing or a field is mistyped or repeated.
     static func scan(_ scanner: inout JSONScanner) -> Author? {
         var id: String?, accountAgeDays: Double?, followers: Int?, priorRemovals: Int?
-        var seen: UInt8 = 0
-        func once(_ bit: UInt8) -> Bool {
-            defer { seen |= bit }
-            return seen & bit == 0
-        }
+        var seen = SeenKeys()
         let read = scanner.object { s, key in
-            if key.is("id") { guard once(1) else { return false }; id = s.string(); return id != nil }
-            if key.is("accountAgeDays") { guard once(2) else { return false }; if s.null() { return true }; accountAgeDays = s.double(); return accountAgeDays != nil }
-            if key.is("followers") { guard once(4) else { return false }; if s.null() { return true }; followers = s.integer(); return followers != nil }
-            if key.is("priorRemovals") { guard once(8) else { return false }; if s.null() { return true }; priorRemovals = s.integer(); return priorRemovals != nil }
+            if key.is("id") { guard seen.first(1) else { return false }; id = s.string(); return id != nil }
+            if key.is("accountAgeDays") { guard seen.first(2) else { return false }; if s.null() { return true }; accountAgeDays = s.double(); return accountAgeDays != nil }
+            if key.is("followers") { guard seen.first(4) else { return false }; if s.null() { return true }; followers = s.integer(); return followers != nil }
+            if key.is("priorRemovals") { guard seen.first(8) else { return false }; if s.null() { return true }; priorRemovals = s.integer(); return priorRemovals != nil }
             return s.skipValue()
         }
         guard read, let id else { return nil }
