@@ -46,6 +46,9 @@ public struct Tokenizer: Sendable {
     public internal(set) var chunkStarts: [Int32] = []
     public internal(set) var chunkEnds: [Int32] = []
 
+    /// Copies plain runs of bytes in one go instead of byte by byte (the same output; tests compare both ways).
+    var bulkCopies = true
+
     private var source: [UInt8] = []
     private var pending: [UInt8] = []  // single letters waiting to be joined ("c l i c k")
     private var scratch: [UInt8] = []
@@ -287,6 +290,13 @@ public struct Tokenizer: Sendable {
     /// numbers and punctuation that the word tokens replace by class tokens.
     private mutating func recordChunk(_ s: UnsafeBufferPointer<UInt8>, _ a: Int, _ b: Int) {
         let start = chunkBuffer.count
+        if bulkCopies && Tokenizer.isPlain(s, a, b, maxRepeat: maxRepeat, markers: true) {
+            chunkBuffer.append(contentsOf: UnsafeBufferPointer(rebasing: s[a..<b]))
+            chunkStarts.append(Int32(start))
+            chunkEnds.append(Int32(chunkBuffer.count))
+            chunkBuffer.append(0x20)
+            return
+        }
         for k in a..<b {
             var c = s[k]
             if c == Tokenizer.emojiMarker { continue }
@@ -450,6 +460,10 @@ public struct Tokenizer: Sendable {
             if digits >= 3 { emit(s, a, b, kind: .word, capRepeats: false) }
             return
         }
+        if bulkCopies && letters == b - a {  // only letters: the word is the run as written
+            emit(s, a, b, kind: .word, capRepeats: true)
+            return
+        }
         var word = scratch  // reuse the scratch buffer's storage: no allocation per word
         scratch = []
         defer { word.removeAll(keepingCapacity: true); scratch = word }
@@ -498,6 +512,21 @@ public struct Tokenizer: Sendable {
         append(s, a, b, kind: kind, capRepeats: capRepeats)
     }
 
+    /// True when `s[a..<b]` repeats no byte more than `maxRepeat` times in a row and (with `markers`) holds no
+    /// emoji or money marker: copying it as it is gives what the byte-by-byte rules give.
+    @inline(__always) static func isPlain(_ s: UnsafeBufferPointer<UInt8>, _ a: Int, _ b: Int, maxRepeat: Int, markers: Bool) -> Bool {
+        var run = 0
+        var previous: UInt8 = 0
+        for k in a..<b {
+            let c = s[k]
+            if markers && (c == emojiMarker || c == moneyMarker) { return false }
+            run = c == previous && k > a ? run + 1 : 1
+            if run > maxRepeat { return false }
+            previous = c
+        }
+        return true
+    }
+
     /// True when `bytes` already ends, after `start`, with `maxRepeat` copies of `c`: one more would exceed the cap.
     @inline(__always) static func repeatsTooOften(_ bytes: [UInt8], from start: Int, _ c: UInt8, _ maxRepeat: Int) -> Bool {
         guard bytes.count - start >= maxRepeat else { return false }
@@ -507,10 +536,14 @@ public struct Tokenizer: Sendable {
 
     private mutating func append(_ s: UnsafeBufferPointer<UInt8>, _ a: Int, _ b: Int, kind: TokenKind, capRepeats: Bool) {
         let start = buffer.count
-        for k in a..<b {
-            let c = s[k]
-            if capRepeats && Tokenizer.repeatsTooOften(buffer, from: start, c, maxRepeat) { continue }
-            buffer.append(c)
+        if bulkCopies && (!capRepeats || Tokenizer.isPlain(s, a, b, maxRepeat: maxRepeat, markers: false)) {
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: s[a..<b]))
+        } else {
+            for k in a..<b {
+                let c = s[k]
+                if capRepeats && Tokenizer.repeatsTooOften(buffer, from: start, c, maxRepeat) { continue }
+                buffer.append(c)
+            }
         }
         starts.append(Int32(start))
         ends.append(Int32(buffer.count))
@@ -521,6 +554,7 @@ public struct Tokenizer: Sendable {
     /// Joins three or more pending single letters into one word; one or two single letters are dropped
     /// (as most word tokenisers do: they carry little, and their character n-grams stay).
     private mutating func flushPending() {
+        if pending.isEmpty { return }
         defer { pending.removeAll(keepingCapacity: true) }
         guard pending.count >= 3 else { return }
         let letters = pending

@@ -72,6 +72,28 @@ struct TokenizerTests {
     }
 }
 
+extension TokenizerTests {
+    /// Plain runs copied in one go give exactly what the byte-by-byte rules give: random texts full of the cases
+    /// those rules handle (repeats, leet, apostrophes, markers, URLs, spaced-out letters) tokenised both ways.
+    @Test func bulkCopiesGiveTheSameTokensAsByteByByte() {
+        let pieces = ["free", "FREE", "m0ney", "fr33", "c@sh", "$5", "don't", "loooooool", "!!!!", "??", "aaaa", "aaa", "c l i c k",
+                      "a", "b", "I", "www.win.com", "http://x.co/a?b", "mail@example.org", "@name", "&amp;", "&#128514;", "😂😂",
+                      "€5", "£", "café", "straße", "ｆｒｅｅ", "0906170", "12", "tl;dr", "...", "x.y", "  ", "\n", "zzzz9", "bbb3e"]
+        var rng = SplitMix64(seed: 42)
+        var fast = Tokenizer(), slow = Tokenizer()
+        slow.bulkCopies = false
+        for _ in 0..<3_000 {
+            let text = (0..<Int.random(in: 1...12, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }
+                .joined(separator: Bool.random(using: &rng) ? " " : "")
+            fast.tokenize(text)
+            slow.tokenize(text)
+            #expect(fast.buffer == slow.buffer, "\(text)")
+            #expect(fast.starts == slow.starts && fast.ends == slow.ends && fast.kinds == slow.kinds, "\(text)")
+            #expect(fast.chunkBuffer == slow.chunkBuffer && fast.chunkStarts == slow.chunkStarts && fast.chunkEnds == slow.chunkEnds, "\(text)")
+        }
+    }
+}
+
 struct FeaturizerTests {
     @Test func murmurMatchesPublishedVectors() {
         #expect(winnowHash("", seed: 0) == 0)
