@@ -90,9 +90,11 @@ public struct Tokenizer: Sendable {
             source.removeAll(keepingCapacity: true)
             Tokenizer.normalizeUnicode(decoded, into: &source)
         } else {
-            for i in source.indices {
-                let b = source[i]
-                if b >= 0x41 && b <= 0x5A { source[i] = b | 0x20 } else if b < 0x20 || b == 0x7F { source[i] = 0x20 }
+            source.withUnsafeMutableBufferPointer { bytes in
+                for i in bytes.indices {
+                    let b = bytes[i]
+                    if b >= 0x41 && b <= 0x5A { bytes[i] = b | 0x20 } else if b < 0x20 || b == 0x7F { bytes[i] = 0x20 }
+                }
             }
         }
         split()

@@ -125,6 +125,34 @@ struct FeaturizerTests {
         #expect(f.counts.reduce(0, +) == 13)
     }
 
+    /// The word block, for each token in order: the token's hash, then the hashes of the n-grams ending at it
+    /// (each combining the previous order's hash with the token that starts it), with origins to match.
+    @Test(arguments: [1, 2, 3]) func wordFeaturesAreTokensThenTheNgramsEndingAtThem(maxOrder: Int) {
+        let config = FeaturizerConfig(wordNgramMax: maxOrder, charNgramMin: 2, charNgramMax: 3)
+        var f = Featurizer(config: config)
+        for text in ["", "one", "WIN a FREE prize now call 0906 1701 461", "the the the cat sat on the mat again and again"] {
+            f.featurize(text, trace: true)
+            let tokens = f.tokenizer.tokens
+            var expected: [UInt32] = [], spans: [(FeatureOrigin.Kind, String)] = []
+            for t in tokens.indices {
+                let h = winnowHash(tokens[t], seed: config.seed)
+                expected.append(h)
+                spans.append((.word, tokens[t]))
+                var g = h
+                for order in stride(from: 2, through: maxOrder, by: 1) where t - order + 1 >= 0 {
+                    g = combineHashes(winnowHash(tokens[t - order + 1], seed: config.seed), g, seed: config.seed &+ UInt32(order))
+                    expected.append(g)
+                    spans.append((.ngram, tokens[(t - order + 1)...t].joined(separator: " ")))
+                }
+            }
+            #expect(Array(f.hashes.prefix(f.wordFeatureCount)) == expected, "\(text)")
+            #expect(f.origins.count == f.hashes.count)
+            for (origin, span) in zip(f.origins.prefix(f.wordFeatureCount), spans) {
+                #expect(origin.kind == span.0 && f.text(of: origin) == span.1, "\(text)")
+            }
+        }
+    }
+
     @Test func tracedFeaturesHaveReadableText() {
         var f = Featurizer(config: FeaturizerConfig(charNgramMin: 3, charNgramMax: 3))
         f.featurize("free cash", trace: true)
