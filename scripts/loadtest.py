@@ -117,7 +117,7 @@ lines = [
     f'of the time and the hypervisor took {batch_steal:.1f}% (steal), and wrk and the kernel\'s writeback took most of the rest. A perf profile of the '
     'same load (2026-11-27) puts about a third of the server\'s time on the SQLite writer (the two inserts per item with their indexes about 5 µs, '
     'the commits\' log writes about 2.5 µs) and the background checkpoints, a quarter in scoring the text with three reasons (about 9 µs: '
-    'tokenising 2.6, hashing and counting the features 2, the weights 2, the reasons 1.5), about 5 µs in writing the stored and the answered JSON, '
+    'tokenising 2.1 (2.6 before plain runs were copied whole), hashing and counting the features 2, the weights 2, the reasons 1.5), about 5 µs in writing the stored and the answered JSON, '
     'and the rest in deciding, reading the request, HTTP and the async runtime. A batch is scored in parts of 128 items on both cores and each '
     'part is stored as soon as it is scored, so the writer (one thread) stores one part while the next are scored. Checkpoints: a passive one '
     'every 200 ms on a separate connection; when the log passes 64,000 pages, that connection also syncs the database file, and the writer '
