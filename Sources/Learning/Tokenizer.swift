@@ -294,17 +294,14 @@ public struct Tokenizer: Sendable {
         let start = chunkBuffer.count
         if bulkCopies && Tokenizer.isPlain(s, a, b, maxRepeat: maxRepeat, markers: true) {
             chunkBuffer.append(contentsOf: UnsafeBufferPointer(rebasing: s[a..<b]))
-            chunkStarts.append(Int32(start))
-            chunkEnds.append(Int32(chunkBuffer.count))
-            chunkBuffer.append(0x20)
-            return
-        }
-        for k in a..<b {
-            var c = s[k]
-            if c == Tokenizer.emojiMarker { continue }
-            if c == Tokenizer.moneyMarker { c = 0x24 }
-            if Tokenizer.repeatsTooOften(chunkBuffer, from: start, c, maxRepeat) { continue }
-            chunkBuffer.append(c)
+        } else {
+            for k in a..<b {
+                var c = s[k]
+                if c == Tokenizer.emojiMarker { continue }
+                if c == Tokenizer.moneyMarker { c = 0x24 }
+                if Tokenizer.repeatsTooOften(chunkBuffer, from: start, c, maxRepeat) { continue }
+                chunkBuffer.append(c)
+            }
         }
         if chunkBuffer.count == start { return }
         chunkStarts.append(Int32(start))
