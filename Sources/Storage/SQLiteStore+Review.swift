@@ -317,7 +317,7 @@ extension SQLiteStore {
             let human = HumanDecision(label: decision.label, action: action, reasonCode: decision.reasonCode, by: reviewer, at: now, ticket: id, tier: ticket.tier)
             let result = apply(state, human)
             let seq = (itemRow["stages"] as Int) + 1
-            try Self.insertStage(db, item: item, seq: seq, result: result, body: StoredJSON.stageResult(result))
+            try Self.insertStage(db, item: item, seq: seq, result: result)
             try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try Codec.encode(human), item])
             let source = ticket.reasons.contains(.appeal) ? "appeal" : ticket.reasons == [.audit] ? "audit" : "review"
             written.append(try Self.insertJudgement(db, state, label: decision.label, source: source, by: reviewer, at: now, tier: ticket.tier.rawValue))
@@ -438,13 +438,13 @@ extension SQLiteStore {
         if let until { period += " AND s.scored_at < ?"; arguments += [until.timeIntervalSince1970] }
         return try await writer.read { [period, arguments] db in
             try Row.fetchAll(db, sql: """
-                SELECT s.action, json_extract(s.body, '$.decision.label') AS auto_label, t.decided_label, t.audit_probability, s.scored_at
+                SELECT s.action, s.body, t.decided_label, t.audit_probability, s.scored_at
                 FROM ticket t JOIN stage_result s ON s.item = t.item AND s.seq = 1
                 WHERE \(Self.decidedAuditSQL)\(period)
                 ORDER BY t.id
                 """, arguments: arguments).compactMap { row in
                 guard let action = Action(rawValue: row["action"]) else { return nil }
-                return AuditSample(action: action, autoLabel: row["auto_label"], trueLabel: row["decided_label"],
+                return AuditSample(action: action, autoLabel: try StageRecord.decode(row["body"]).decision.label, trueLabel: row["decided_label"],
                                    inclusionProbability: row["audit_probability"],
                                    decidedAt: Date(timeIntervalSince1970: row["scored_at"]))
             }

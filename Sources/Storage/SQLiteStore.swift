@@ -137,7 +137,7 @@ public final class SQLiteStore: Store {
 
     public func createItems(_ items: [NewItem]) async throws -> [CreateOutcome] {
         let encoded = items.map { item in
-            (item, StoredJSON.submission(item.submission), StoredJSON.stageResult(item.result), item.submission.contentDigest)
+            (item, StoredJSON.submission(item.submission), StageRecord.encode(item.result), item.submission.contentDigest)
         }
         return try await commits.run { db in
             var outcomes: [CreateOutcome] = []
@@ -195,7 +195,7 @@ public final class SQLiteStore: Store {
     static func history(_ db: Database, item: Int64) throws -> [HistoryEntry] {
         var entries: [HistoryEntry] = []
         for stage in try Row.fetchAll(db, sql: "SELECT body FROM stage_result WHERE item = ? ORDER BY seq", arguments: [item]) {
-            entries.append(.stage(try Codec.decode(StageResult.self, stage["body"])))
+            entries.append(.stage(try StageRecord.decode(stage["body"])))
         }
         for snapshot in try Row.fetchAll(db, sql: "SELECT * FROM engagement_snapshot WHERE item = ? ORDER BY at, id", arguments: [item]) {
             entries.append(.engagement(Self.snapshot(snapshot)))
@@ -244,7 +244,7 @@ public final class SQLiteStore: Store {
             var stages: Int = row["stages"]
             if let result = staged?.result {
                 stages += 1
-                try Self.insertStage(db, item: rowID, seq: stages, result: result, body: StoredJSON.stageResult(result))
+                try Self.insertStage(db, item: rowID, seq: stages, result: result)
                 updated.current = result
                 lastStageAge = result.inputs.ageHours
             }
@@ -271,7 +271,7 @@ public final class SQLiteStore: Store {
                 let scheduled = ScheduledRescore(ageHours: row["next_rescore_age"], at: Date(timeIntervalSince1970: row["next_rescore_at"]))
                 let rescored = try decide(DueRescore(state: state, scheduled: scheduled, baseline: baseline))
                 let seq = (row["stages"] as Int) + 1
-                try Self.insertStage(db, item: rowID, seq: seq, result: rescored.result, body: StoredJSON.stageResult(rescored.result))
+                try Self.insertStage(db, item: rowID, seq: seq, result: rescored.result)
                 try db.cachedStatement(sql: "UPDATE item SET stages = ?, next_rescore_at = ?, next_rescore_age = ? WHERE id = ?")
                     .execute(arguments: [seq, rescored.next?.at.timeIntervalSince1970, rescored.next?.ageHours, rowID])
                 if let opening = rescored.ticket { _ = try Self.openTicket(db, item: rowID, opening) }
@@ -418,7 +418,7 @@ public final class SQLiteStore: Store {
             submission: try Codec.decode(ItemSubmission.self, row["submission"]),
             receivedAt: Date(timeIntervalSince1970: row["received_at"]),
             createdAt: Date(timeIntervalSince1970: row["created_at"]),
-            current: try Codec.decode(StageResult.self, row["current"]),
+            current: try StageRecord.decode(row["current"]),
             engagement: try engagement.map { try Codec.decode(EngagementSnapshot.self, $0) },
             reviewed: try reviewed.map { try Codec.decode(HumanDecision.self, $0) })
     }
@@ -428,15 +428,15 @@ public final class SQLiteStore: Store {
         """
 
     /// Appends one stage result; `statement` is the prepared `insertStageSQL` (callers inserting many fetch it once).
-    static func insertStage(_ statement: Statement, _ db: Database, item: Int64, seq: Int, result: StageResult, body: String) throws {
+    static func insertStage(_ statement: Statement, _ db: Database, item: Int64, seq: Int, result: StageResult, body: [UInt8]) throws {
         _ = try RawStatement(statement.sqliteStatement, db).run { b in
             b.int(1, item); b.int(2, Int64(seq)); b.text(3, result.stage.rawValue); b.double(4, result.scoredAt.timeIntervalSince1970)
-            b.text(5, result.modelVersion); b.int(6, Int64(result.decision.policyVersion)); b.text(7, result.decision.action.rawValue); b.text(8, body)
+            b.text(5, result.modelVersion); b.int(6, Int64(result.decision.policyVersion)); b.text(7, result.decision.action.rawValue); b.blob(8, body)
         }
     }
 
-    static func insertStage(_ db: Database, item: Int64, seq: Int, result: StageResult, body: String) throws {
-        try insertStage(db.cachedStatement(sql: insertStageSQL), db, item: item, seq: seq, result: result, body: body)
+    static func insertStage(_ db: Database, item: Int64, seq: Int, result: StageResult) throws {
+        try insertStage(db.cachedStatement(sql: insertStageSQL), db, item: item, seq: seq, result: result, body: StageRecord.encode(result))
     }
 
     static func snapshot(_ row: Row) -> EngagementSnapshot {
@@ -540,6 +540,9 @@ struct RawStatement {
             value.withUTF8 { utf8 in
                 _ = utf8.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(handle, i, $0.baseAddress, Int32($0.count), Binder.transient) }
             }
+        }
+        func blob(_ i: Int32, _ value: [UInt8]) {
+            value.withUnsafeBytes { _ = sqlite3_bind_blob(handle, i, $0.baseAddress, Int32($0.count), Binder.transient) }
         }
         func double(_ i: Int32, _ value: Double) { sqlite3_bind_double(handle, i, value) }
         func int(_ i: Int32, _ value: Int64) { sqlite3_bind_int64(handle, i, value) }

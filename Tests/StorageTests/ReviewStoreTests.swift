@@ -293,7 +293,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             try db.execute(sql: """
                 INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages) VALUES ('default', 'old', ?, ?, ?, ?, 1)
                 """, arguments: [item.submission.contentDigest, StoredJSON.submission(item.submission), t0.timeIntervalSince1970, t0.timeIntervalSince1970])
-            try SQLiteStore.insertStage(db, item: db.lastInsertedRowID, seq: 1, result: item.result, body: StoredJSON.stageResult(item.result))
+            try Items.insertJSONStage(db, item: db.lastInsertedRowID, result: item.result)
         }
         try queue.close()
         let store = try SQLiteStore(path: path)
@@ -318,7 +318,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
                 INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages) VALUES ('default', 'kept', ?, ?, ?, ?, 1)
                 """, arguments: [item.submission.contentDigest, StoredJSON.submission(item.submission), t0.timeIntervalSince1970, t0.timeIntervalSince1970])
             let row = db.lastInsertedRowID
-            try SQLiteStore.insertStage(db, item: row, seq: 1, result: item.result, body: StoredJSON.stageResult(item.result))
+            try Items.insertJSONStage(db, item: row, result: item.result)
             _ = try SQLiteStore.openTicket(db, item: row, opening)
             _ = try SQLiteStore.insertLabel(db, LabelRecord(feed: "default", itemID: "kept", label: "spam", source: "import", by: "ann", at: t0))
             try db.execute(sql: "INSERT INTO report (item, reporter, at, outcome) VALUES (?, 'r1', ?, 'upheld')", arguments: [row, t0.timeIntervalSince1970])

@@ -18,6 +18,12 @@ struct Items {
         return NewItem(submission: item, receivedAt: at, createdAt: at, result: result, nextRescore: engine.configuration.schedule.next(createdAt: at, after: at))
     }
 
+    /// A first stage result as databases before format-1 records stored it (JSON text), for migration tests.
+    static func insertJSONStage(_ db: Database, item: Int64, result: StageResult) throws {
+        try db.execute(sql: SQLiteStore.insertStageSQL, arguments: [item, 1, result.stage.rawValue, result.scoredAt.timeIntervalSince1970, result.modelVersion,
+                                                                    result.decision.policyVersion, result.decision.action.rawValue, try Codec.encode(result)])
+    }
+
     static func rescore(_ due: DueRescore, at: Date) -> Rescored {
         let score = TextScore(classes: ["clear", "spam"], probabilities: [0.9, 0.1], evidence: 1, reasons: [], modelVersion: "m2")
         let step = engine.configuration.schedule.step(scheduled: due.scheduled, createdAt: due.state.createdAt, now: at)
@@ -226,10 +232,10 @@ struct Items {
     }
 }
 
-@Suite struct StoredJSONTests {
+@Suite struct StoredFormTests {
     static let tricky = "quote \" backslash \\ newline \n tab \t bell \u{7} del \u{7F} é 😀 <>&"
 
-    @Test func stageResultsRoundTripThroughTheDecoder() throws {
+    @Test func stageResultsRoundTripThroughRecordsAndOldJSONRows() throws {
         let inputs = StageInputs(trigger: Self.tricky, ageHours: 1.25, engagement: Engagement(views: 10, likes: 2, shares: 3, comments: 4, reports: 5, hides: 6),
                                  velocity: 8.5, baselineVelocity: 1e-7, viral: true, baselineReportRate: 0.0021, engagementOddsRatio: 4.838581304133621,
                                  engagementModel: "bayes", author: Author(id: "u\"1", accountAgeDays: 0.5, followers: 12, priorRemovals: 0))
@@ -244,8 +250,51 @@ struct Items {
             decision: PolicyDecision(action: .allow, label: nil, probability: nil, policyVersion: 0, reason: "none"), priority: nil, reasons: [],
             relevance: RelevanceScore(quality: 1, engagement: 0.5, freshness: 1, relevance: 0.5), inputs: StageInputs(trigger: "created", ageHours: 0))
         for result in [full, bare] {
-            #expect(try Codec.decode(StageResult.self, StoredJSON.stageResult(result)) == result)
+            let record = StageRecord.encode(result)
+            #expect(record.first == StageRecord.version)
+            #expect(try record.withUnsafeBytes { try StageRecord.decode($0) } == result)
+            #expect(try StageRecord.decode(Data(record).databaseValue) == result)
+            // Rows written before records hold the result as JSON text, and still read.
+            #expect(try StageRecord.decode(Codec.encode(result).databaseValue) == result)
         }
+        // The layout, pinned: version 1, "creation", the time, "m", one class ("clear", 1), "clear", the evidence,
+        // "allow", policy version 0, "none", three absent options, no reasons, four relevance numbers, "created",
+        // the age, not viral, seven absent inputs and no change: 122 bytes (its JSON took 400).
+        #expect(StageRecord.encode(bare).count == 122)
+        #expect(try StageRecord.encode(full).count < Codec.encode(full).utf8.count / 2)
+    }
+
+    @Test func brokenRecordsAreRefusedAsCorruptRows() throws {
+        let result = StageResult(
+            stage: .time, scoredAt: Date(timeIntervalSince1970: 1_800_000_000.5), modelVersion: "m", probabilities: ["clear": 0.25, "spam": 0.75],
+            label: "spam", evidence: 1, decision: PolicyDecision(action: .review, label: "spam", probability: 0.75, policyVersion: 3, reason: "r"),
+            priority: .normal, reasons: [Reason(label: "spam", feature: "win", kind: .word, contribution: 1.5)],
+            relevance: RelevanceScore(quality: 0.25, engagement: 0.5, freshness: 0.5, relevance: 0.0625),
+            inputs: StageInputs(trigger: "scheduled 1h", ageHours: 1, engagement: Engagement(views: 300, likes: 1, shares: 0, comments: 0, reports: 2, hides: 0),
+                                author: Author(id: "a", followers: -1)),
+            changed: "x")
+        let record = StageRecord.encode(result)
+        #expect(try record.withUnsafeBytes { try StageRecord.decode($0) } == result)
+        func decode(_ bytes: [UInt8]) throws -> StageResult { try bytes.withUnsafeBytes { try StageRecord.decode($0) } }
+        func refused(_ bytes: [UInt8], saying words: String) -> Bool {
+            do {
+                _ = try decode(bytes)
+                return false
+            } catch let StoreError.corruptRow(message) {
+                return message.contains(words)
+            } catch {
+                return false
+            }
+        }
+        // Every cut short, and one byte too many.
+        for length in 0..<record.count { #expect(refused(Array(record.prefix(length)), saying: "StageResult"), "cut at \(length)") }
+        #expect(refused(record + [0], saying: "1 byte(s) after the end"))
+        // Another format, and a stage no Winnow knows (the stage's name starts at byte 2: "time" becomes "tame").
+        #expect(refused([2] + record.dropFirst(), saying: "a newer Winnow wrote it"))
+        var renamed = record
+        renamed[3] = UInt8(ascii: "a")
+        #expect(refused(renamed, saying: "'tame' is not a Stage"))
+        #expect(throws: StoreError.self) { try StageRecord.decode(DatabaseValue.null) }
     }
 
     @Test func submissionsAndSnapshotsRoundTrip() throws {
