@@ -7,7 +7,7 @@ import Learning
 ///
 /// Stage results are most of what the database holds and writes (one or more per item, each written to the log
 /// and again by the checkpoint). As sorted-key JSON a creation result took about 825 bytes, two thirds of them
-/// keys and 17-digit numbers, and rendering it was a sixth of a batched item's CPU; this record takes about 300
+/// keys and 17-digit numbers, and rendering it was a sixth of a batched item's CPU; this record takes about 280
 /// bytes and a few copies. Rows written before it (JSON text) are still read: `decode` tells them apart by type.
 ///
 /// Format version 1, a BLOB whose first byte is 1 (a JSON row is TEXT starting with `{`). Then, in this order:
@@ -79,7 +79,7 @@ enum StageRecord {
             w.integer(ifPresent: a.priorRemovals)
         }
         w.string(ifPresent: r.changed)
-        return w.bytes
+        return w.finish()
     }
 
     /// A stored stage result: a record (BLOB), or JSON text from before records.
@@ -147,21 +147,53 @@ enum StageRecord {
                            inputs: inputs, changed: changed)
     }
 
-    private struct Writer {
-        var bytes: [UInt8] = []
+    /// Appends into a buffer of its own (an `Array`'s appends checked uniqueness and capacity each time: most of
+    /// the encoding's cost); `finish` hands the bytes over as an array.
+    private struct Writer: ~Copyable {
+        private var base: UnsafeMutableRawPointer
+        private var length = 0
+        private var capacity: Int
 
-        init() { bytes.reserveCapacity(384) }
+        init(capacity: Int = 512) {
+            self.capacity = capacity
+            base = .allocate(byteCount: capacity, alignment: 8)
+        }
 
-        mutating func byte(_ value: UInt8) { bytes.append(value) }
-        mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+        deinit { base.deallocate() }
+
+        /// Room for `n` more bytes.
+        private mutating func reserve(_ n: Int) {
+            guard length + n > capacity else { return }
+            let larger = max(capacity * 2, length + n)
+            let moved = UnsafeMutableRawPointer.allocate(byteCount: larger, alignment: 8)
+            moved.copyMemory(from: base, byteCount: length)
+            base.deallocate()
+            base = moved
+            capacity = larger
+        }
+
+        consuming func finish() -> [UInt8] {
+            [UInt8](UnsafeRawBufferPointer(start: base, count: length))
+        }
+
+        mutating func byte(_ value: UInt8) {
+            reserve(1)
+            base.storeBytes(of: value, toByteOffset: length, as: UInt8.self)
+            length += 1
+        }
+
+        mutating func bool(_ value: Bool) { byte(value ? 1 : 0) }
 
         mutating func unsigned(_ value: UInt64) {
+            reserve(10)
             var v = value
             while v >= 0x80 {
-                bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+                base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: length, as: UInt8.self)
+                length += 1
                 v >>= 7
             }
-            bytes.append(UInt8(v))
+            base.storeBytes(of: UInt8(v), toByteOffset: length, as: UInt8.self)
+            length += 1
         }
 
         mutating func count(_ value: Int) { unsigned(UInt64(value)) }
@@ -169,20 +201,24 @@ enum StageRecord {
         mutating func integer(_ value: Int) { unsigned(UInt64(bitPattern: Int64((value << 1) ^ (value >> 63)))) }
 
         mutating func double(_ value: Double) {
-            withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+            reserve(8)
+            base.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: length, as: UInt64.self)
+            length += 8
         }
 
         mutating func string(_ value: String) {
             var value = value
             value.withUTF8 { utf8 in
                 count(utf8.count)
-                bytes.append(contentsOf: utf8)
+                reserve(utf8.count)
+                if let source = utf8.baseAddress { (base + length).copyMemory(from: source, byteCount: utf8.count) }
+                length += utf8.count
             }
         }
 
         /// Writes whether `value` is there (1) or not (0); the caller writes a present value next.
         mutating func present<T>(_ value: T?) -> Bool {
-            bytes.append(value == nil ? 0 : 1)
+            byte(value == nil ? 0 : 1)
             return value != nil
         }
 
