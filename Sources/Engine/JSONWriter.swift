@@ -1,6 +1,6 @@
 import Foundation
 
-/// A minimal, fast JSON writer for the hot paths (stage results into the store, item answers onto the wire),
+/// A minimal, fast JSON writer for the hot paths (item answers onto the wire, submissions into the store),
 /// where `JSONEncoder` cost a quarter of the server's CPU. It writes compact JSON that `JSONDecoder` reads back;
 /// a round-trip test in each module that uses it keeps the two in step.
 ///

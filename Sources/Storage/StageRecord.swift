@@ -11,7 +11,7 @@ import Learning
 /// bytes and a few copies. Rows written before it (JSON text) are still read: `decode` tells them apart by type.
 ///
 /// Format version 1, a BLOB whose first byte is 1 (a JSON row is TEXT starting with `{`). Then, in this order:
-/// - strings are a length (unsigned LEB128) and UTF-8 bytes; numbers are IEEE 754 doubles, little-endian; integers
+/// - counts and lengths are unsigned LEB128; strings are a length and UTF-8 bytes; numbers are IEEE 754 doubles, little-endian; integers
 ///   are zigzag LEB128; booleans one byte; an optional value is a byte 0 (absent) or 1 followed by the value;
 /// - stage, scored-at (seconds since 2001-01-01, `Date`'s own value, so it round-trips exactly), model version;
 /// - the probabilities: a count, then each class name and probability, by class name;
@@ -24,6 +24,9 @@ import Learning
 ///   hides), optional velocity, baseline velocity, baseline report rate, engagement odds ratio, engagement model,
 ///   and optional author (id, optional account age in days, followers, prior removals);
 /// - optional description of the change; nothing after it.
+///
+/// The column is declared TEXT (tables are not STRICT, so a BLOB stays a BLOB): keep it that way, or convert the
+/// JSON rows, before adding a type check or a JSON constraint to it.
 ///
 /// A record that ends early, runs on, holds an unknown name for an enumeration, or starts with another version is
 /// refused as a corrupt row.
@@ -96,14 +99,14 @@ enum StageRecord {
         var r = Reader(bytes: bytes)
         let format = try r.byte()
         guard format == version else {
-            throw StoreError.corruptRow("StageResult: record format \(format), this Winnow reads format \(version); a newer Winnow wrote it, so run that version")
+            throw StoreError.corruptRow("StageResult: unknown record format \(format); this Winnow reads format \(version) (or JSON text). A newer Winnow may have written it: run that version")
         }
         let stage = try r.enumeration(Stage.self)
         let scoredAt = Date(timeIntervalSinceReferenceDate: try r.double())
         let modelVersion = try r.string()
         var probabilities: [String: Double] = [:]
         let classes = try r.count()
-        probabilities.reserveCapacity(classes)
+        probabilities.reserveCapacity(min(classes, r.remaining / 9))  // each takes 9 bytes or more: a bad count cannot reserve much
         for _ in 0..<classes { probabilities[try r.string()] = try r.double() }
         let label = try r.string()
         let evidence = try r.double()
@@ -115,7 +118,7 @@ enum StageRecord {
         let priority = try r.present() ? try r.enumeration(ReviewPriority.self) : nil
         var reasons: [Reason] = []
         let reasonCount = try r.count()
-        reasons.reserveCapacity(reasonCount)
+        reasons.reserveCapacity(min(reasonCount, r.remaining / 11))
         for _ in 0..<reasonCount {
             reasons.append(Reason(label: try r.string(), feature: try r.string(), kind: try r.enumeration(FeatureOrigin.Kind.self),
                                   contribution: try r.double()))
@@ -259,7 +262,8 @@ enum StageRecord {
                 guard offset < bytes.count else { throw truncated("a number") }
                 let b = bytes[offset]
                 offset += 1
-                guard shift < 64 else { throw StoreError.corruptRow("StageResult: a number longer than 64 bits") }
+                // The tenth byte holds the 64th bit only.
+                guard shift < 63 || b <= 1 else { throw StoreError.corruptRow("StageResult: a number longer than 64 bits") }
                 value |= UInt64(b & 0x7F) << shift
                 if b < 0x80 { return value }
                 shift += 7
@@ -289,7 +293,7 @@ enum StageRecord {
             let length = try count()
             defer { offset += length }
             let utf8 = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
-            guard let text = String(validating: utf8.bindMemory(to: UInt8.self) as UnsafeBufferPointer<UInt8>, as: UTF8.self) else {
+            guard let text = String(validating: utf8, as: UTF8.self) else {
                 throw StoreError.corruptRow("StageResult: a string that is not UTF-8")
             }
             return text

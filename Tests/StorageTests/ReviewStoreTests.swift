@@ -301,6 +301,21 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let state = try #require(try await store.item(feed: "default", id: "old"))
         #expect(state.current == item.result)
         #expect(state.reviewed == nil)
+        // A stage stored after the upgrade is a record; the item's history reads the old JSON row and the new one.
+        var second = item.result
+        second.stage = .engagement
+        second.scoredAt = t0.addingTimeInterval(600)
+        second.changed = "a report"
+        let outcome = try await store.recordEngagement(feed: "default", id: "old",
+                                                       snapshot: EngagementSnapshot(at: t0.addingTimeInterval(600), counters: Engagement(views: 5, reports: 1))) { [second] _ in
+            Staged(result: second)
+        }
+        #expect(outcome?.result == second)
+        let stages = try #require(try await store.history(feed: "default", id: "old")).compactMap { entry -> StageResult? in
+            if case let .stage(result) = entry { return result } else { return nil }
+        }
+        #expect(stages == [item.result, second])
+        #expect(try #require(try await store.item(feed: "default", id: "old")).current == second)
     }
 
     /// v3 rebuilds the tables with IN-list checks: rows, open tickets and labels survive, and the rules still hold.

@@ -264,6 +264,38 @@ struct Items {
         #expect(try StageRecord.encode(full).count < Codec.encode(full).utf8.count / 2)
     }
 
+    /// Every field distinct, a string over 127 bytes (two-byte length) and the extreme integers.
+    static let golden = StageResult(
+        stage: .engagement, scoredAt: Date(timeIntervalSinceReferenceDate: 800_000_000.25), modelVersion: "m7",
+        probabilities: ["clear": 0.125, "spam": 0.875], label: "spam", evidence: 0.5,
+        decision: PolicyDecision(action: .review, label: "spam", probability: 0.875, policyVersion: 300, reason: String(repeating: "é", count: 70)),
+        priority: .high, reasons: [Reason(label: "spam", feature: "win", kind: .ngram, contribution: -2)],
+        relevance: RelevanceScore(quality: 1, engagement: 2, freshness: 3, relevance: 4),
+        inputs: StageInputs(trigger: "t", ageHours: 5, engagement: Engagement(views: 1, likes: 2, shares: 3, comments: 4, reports: 5, hides: 64),
+                            velocity: 6, baselineVelocity: 7, viral: true, baselineReportRate: 8, engagementOddsRatio: 9, engagementModel: "e",
+                            author: Author(id: "a", accountAgeDays: 10, followers: Int.max, priorRemovals: Int.min)),
+        changed: "c")
+
+    /// Format 1's bytes for `golden`, written out: a change to the layout must come with a new format version, since
+    /// the records already stored would otherwise be misread without an error.
+    static let goldenHex = [
+        "010a656e676167656d656e740000200084d7c741026d370205636c656172000000000000c03f047370616d0000000000",
+        "00ec3f047370616d000000000000e03f06726576696577d8048c01c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3",
+        "a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3",
+        "a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3",
+        "a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a9c3a901047370616d01000000000000ec3f01046869676801047370",
+        "616d0377696e056e6772616d00000000000000c0000000000000f03f0000000000000040000000000000084000000000",
+        "00001040017400000000000014400101020406080a8001010000000000001840010000000000001c4001000000000000",
+        "204001000000000000224001016501016101000000000000244001feffffffffffffffff0101ffffffffffffffffff01",
+        "010163",
+    ].joined()
+
+    @Test func formatOneIsPinnedByAKnownRecord() throws {
+        let record = StageRecord.encode(Self.golden)
+        #expect(record.map { String(format: "%02x", $0) }.joined() == Self.goldenHex)
+        #expect(try record.withUnsafeBytes { try StageRecord.decode($0) } == Self.golden)
+    }
+
     @Test func brokenRecordsAreRefusedAsCorruptRows() throws {
         let result = StageResult(
             stage: .time, scoredAt: Date(timeIntervalSince1970: 1_800_000_000.5), modelVersion: "m", probabilities: ["clear": 0.25, "spam": 0.75],
@@ -290,11 +322,19 @@ struct Items {
         for length in 0..<record.count { #expect(refused(Array(record.prefix(length)), saying: "StageResult"), "cut at \(length)") }
         #expect(refused(record + [0], saying: "1 byte(s) after the end"))
         // Another format, and a stage no Winnow knows (the stage's name starts at byte 2: "time" becomes "tame").
-        #expect(refused([2] + record.dropFirst(), saying: "a newer Winnow wrote it"))
+        #expect(refused([2] + record.dropFirst(), saying: "unknown record format 2"))
         var renamed = record
         renamed[3] = UInt8(ascii: "a")
         #expect(refused(renamed, saying: "'tame' is not a Stage"))
         #expect(throws: StoreError.self) { try StageRecord.decode(DatabaseValue.null) }
+        // A flag other than 0 or 1 (the last three bytes are: change present, its length, "x").
+        var flagged = record
+        flagged[flagged.count - 3] = 2
+        #expect(refused(flagged, saying: "where a flag (0 or 1) was expected"))
+        // A stage name that is not UTF-8, a length beyond the record, and a number past 64 bits.
+        #expect(refused([1, 2, 0xFF, 0xFE], saying: "not UTF-8"))
+        #expect(refused([1, 0x7F, 0x61], saying: "ends inside a list or string of 127"))
+        #expect(refused([1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02], saying: "longer than 64 bits"))
     }
 
     @Test func submissionsAndSnapshotsRoundTrip() throws {
