@@ -23,8 +23,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "JSON configuration file (WINNOW_CONFIG); see README, Configuration.")
     var config: String?
 
-    func load() throws -> ServerConfiguration {
-        let environment = ProcessInfo.processInfo.environment
+    func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
         do {
             return try ServerConfiguration.load(file: config ?? environment["WINNOW_CONFIG"], environment: environment) { c in
                 if let host { c.host = host }

@@ -415,6 +415,44 @@ enum OpenAPIPaths {
 }
 
 @Suite struct ConfigurationTests {
+    @Test func theDefaultsAreTheDocumentedOnes() throws {
+        let c = try ServerConfiguration.load(file: nil, environment: [:])
+        #expect(c.host == "127.0.0.1")
+        #expect(c.port == 8080)
+        #expect(c.database == "winnow.sqlite")
+        #expect(c.model == "models/default.winnow")
+        #expect(c.maxBodyBytes == 1 << 20)
+        #expect(c.maxBatchItems == 1_000)
+        #expect(c.engine.schedule.agesHours == [1, 6, 24, 72])
+        #expect(c.engine.triggers == EngagementTriggers(viewThresholds: [100, 1_000, 10_000], ageMinutes: 15, onReport: true))
+    }
+
+    @Test func everyVariableSetsItsSettingAndABadValueIsNamed() throws {
+        let c = try ServerConfiguration.load(file: nil, environment: [
+            "WINNOW_HOST": "::1", "WINNOW_PORT": "9001", "WINNOW_DATABASE": "d.sqlite", "WINNOW_MODEL": "m.winnow",
+            "WINNOW_MAX_BODY_BYTES": "4096", "WINNOW_SCHEDULER_INTERVAL_SECONDS": "0.5", "UNRELATED": "x",
+        ])
+        #expect(c.host == "::1")
+        #expect(c.port == 9001)
+        #expect(c.database == "d.sqlite")
+        #expect(c.model == "m.winnow")
+        #expect(c.maxBodyBytes == 4096)
+        #expect(c.schedulerIntervalSeconds == 0.5)
+        #expect(Set(ServerConfiguration.environmentVariables.map(\.variable)).isSubset(of: ["WINNOW_HOST", "WINNOW_PORT", "WINNOW_DATABASE", "WINNOW_MODEL",
+                                                                                           "WINNOW_MAX_BODY_BYTES", "WINNOW_SCHEDULER_INTERVAL_SECONDS"]))
+        for (variable, value, words) in [("WINNOW_PORT", "eighty", "WINNOW_PORT=eighty is not a whole number"),
+                                         ("WINNOW_MAX_BODY_BYTES", "1k", "WINNOW_MAX_BODY_BYTES=1k is not a whole number"),
+                                         ("WINNOW_SCHEDULER_INTERVAL_SECONDS", "soon", "WINNOW_SCHEDULER_INTERVAL_SECONDS=soon is not a number"),
+                                         ("WINNOW_PORT", "70000", "port 70000 is out of range")] {
+            #expect(throws: ConfigurationError.self, "\(variable)") { try ServerConfiguration.load(file: nil, environment: [variable: value]) }
+            do {
+                _ = try ServerConfiguration.load(file: nil, environment: [variable: value])
+            } catch {
+                #expect("\(error)".contains(words), "\(error)")
+            }
+        }
+    }
+
     @Test func aFileNamesOnlyWhatItChangesAndLayersUnderEnvironmentAndFlags() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-config-\(UUID().uuidString).json")
         try Data(#"{"port": 9000, "database": "file.sqlite", "engine": {"rule": {"viralFactor": 20}, "schedule": {"agesHours": [2, 48]}}}"#.utf8).write(to: file)
@@ -423,7 +461,7 @@ enum OpenAPIPaths {
         #expect(c.port == 9000)
         #expect(c.database == "env.sqlite")  // the environment wins over the file
         #expect(c.host == "0.0.0.0")  // flags win over everything
-        #expect(c.model == ServerConfiguration().model)
+        #expect(c.model == "models/default.winnow")
         #expect(c.engine.rule.viralFactor == 20)
         #expect(c.engine.rule.viralMinViews == EngagementRule().viralMinViews)
         #expect(c.engine.schedule.agesHours == [2, 48])

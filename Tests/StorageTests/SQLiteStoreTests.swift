@@ -81,12 +81,17 @@ struct Items {
             return nil
         }
         #expect(merged?.state.engagement == EngagementSnapshot(at: late.at, counters: Engagement(views: 300, likes: 9, reports: 1)))
-        // The feed baseline counts the item once with its merged counters.
-        let baseline = try await store.recordEngagement(feed: "default", id: "a", snapshot: late) { context in
+        // The feed baseline counts the item once with its merged counters, and a repeat does not move it.
+        let again = try await store.recordEngagement(feed: "default", id: "a", snapshot: late) { context in
             Issue.record("repeat")
             return nil
         }
-        _ = baseline
+        #expect(again?.recorded == false)
+        let baseline = try await store.writer.read { db in try SQLiteStore.baseline(db, feed: "default") }
+        #expect(baseline.items == 1)
+        #expect(baseline.views == 300)
+        #expect(baseline.reports == 1)
+        #expect(baseline.meanLogVelocity == log1p(EngagementRule.velocity(views: 300, ageHours: 600.0 / 3600)))
         let unknown = try await store.recordEngagement(feed: "default", id: "nope", snapshot: late) { _ in nil }
         #expect(unknown == nil)
         let history = try await store.history(feed: "default", id: "a")!

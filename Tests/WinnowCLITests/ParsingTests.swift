@@ -5,6 +5,24 @@ import Testing
 @testable import WinnowCLI
 
 struct ParsingTests {
+    @Test func serveLayersFlagsOverVariablesOverTheFileOverDefaults() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-serve-\(UUID().uuidString).json")
+        try Data(#"{"host": "10.0.0.1", "port": 7000, "database": "file.sqlite", "model": "file.winnow", "maxBatchItems": 10}"#.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let serve = try #require(try Winnow.parseAsRoot(["serve", "--host", "0.0.0.0", "--database", "flag.sqlite"]) as? Serve)
+        let c = try serve.options.load(environment: ["WINNOW_CONFIG": file.path, "WINNOW_PORT": "7001", "WINNOW_DATABASE": "env.sqlite"])
+        #expect(c.host == "0.0.0.0")  // the flag
+        #expect(c.database == "flag.sqlite")  // the flag over the variable
+        #expect(c.port == 7001)  // the variable over the file
+        #expect(c.model == "file.winnow")  // the file over the default
+        #expect(c.maxBatchItems == 10)
+        // --config wins over WINNOW_CONFIG, and an unreadable file is named.
+        let elsewhere = try #require(try Winnow.parseAsRoot(["serve", "--config", "/nonexistent/winnow.json", "--port", "0"]) as? Serve)
+        #expect(throws: CommandError.self) { try elsewhere.options.load(environment: ["WINNOW_CONFIG": file.path]) }
+        let defaults = try #require(try Winnow.parseAsRoot(["serve"]) as? Serve).options.load(environment: [:])
+        #expect(defaults.host == "127.0.0.1" && defaults.port == 8080 && defaults.database == "winnow.sqlite" && defaults.model == "models/default.winnow")
+    }
+
     @Test func trainParsesItsOptions() throws {
         let command = try Winnow.parseAsRoot([
             "train", "--data", "a.csv", "--data", "b.jsonl", "--algorithm", "nb", "--out", "models/x.winnow",

@@ -1,0 +1,200 @@
+import Engine
+import Foundation
+import Hummingbird
+import Logging
+import Testing
+
+@testable import Server
+@testable import Storage
+
+/// Every error the routes answer, by route: malformed JSON, missing and mistyped fields (named), bodies over the
+/// limit, and roles.
+@Suite struct ErrorAnswerTests {
+    @Test(arguments: ["/v1/items:batch", "/v1/items/e1/engagement", "/v1/rank"])
+    func malformedJSONIsA400(path: String) async throws {
+        let h = try await Harness()
+        _ = try await h.post("/v1/items", json(["id": "e1", "text": "hello there"]))
+        let answer = try await h.post(path, #"{"items": [1, 2"#)
+        #expect(answer.status == .badRequest, "\(path): \(answer.body)")
+        #expect(answer.error["code"] as? String == "malformed_json", "\(path)")
+        #expect((answer.error["message"] as? String)?.contains("JSON") == true)
+    }
+
+    @Test func policiesRefuseMalformedAndOversizedBodies() async throws {
+        let h = try await Harness()
+        let broken = try await h.send(.put, "/v1/policies/default", body: #"{"rules": {"spam": "#)
+        #expect(broken.status == .badRequest)
+        #expect(broken.error["code"] as? String == "malformed_json")
+        let huge = try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["remove": 0.9]], "padding": String(repeating: "x", count: 1_100_000)]))
+        #expect(huge.status == .contentTooLarge)
+        #expect(huge.error["code"] as? String == "body_too_large")
+        // Nothing was saved: the feed still has the standard policy.
+        #expect(try await h.send(.get, "/v1/policies/default").json["isDefault"] as? Bool == true)
+    }
+
+    @Test func batchesNameWhatIsWrong() async throws {
+        let h = try await Harness()
+        let empty = try await h.post("/v1/items:batch", json(["items": [Any]()]))
+        #expect(empty.status == .unprocessableContent)
+        #expect(empty.error["field"] as? String == "items")
+        let missing = try await h.post("/v1/items:batch", json(["things": [["id": "a", "text": "x"]]]))
+        #expect(missing.status == .unprocessableContent)
+        #expect(missing.error["field"] as? String == "items")
+        let mistyped = try await h.post("/v1/items:batch", json(["items": [["id": 7, "text": "x"]]]))
+        #expect(mistyped.status == .unprocessableContent)
+        #expect(mistyped.error["field"] as? String == "items[0].id")
+        let huge = try await h.post("/v1/items:batch", json(["items": [["id": "a", "text": "x"]], "padding": String(repeating: "x", count: 9_000_000)]))
+        #expect(huge.status == .contentTooLarge)
+        #expect(huge.error["code"] as? String == "body_too_large")
+        #expect(try await h.store.item(feed: "default", id: "a") == nil)
+    }
+
+    @Test func engagementTakesTheFeedFromTheBodyAndRefusesOversizedBodies() async throws {
+        let h = try await Harness()
+        _ = try await h.post("/v1/items", json(["id": "n1", "feed": "news", "text": "hello there"]))
+        let unknown = try await h.post("/v1/items/n1/engagement", json(["views": 3]))
+        #expect(unknown.status == .notFound)  // the default feed has no n1
+        let found = try await h.post("/v1/items/n1/engagement", json(["feed": "news", "views": 3]))
+        #expect(found.status == .ok, "\(found.body)")
+        #expect(try await h.store.item(feed: "news", id: "n1")?.engagement?.counters.views == 3)
+        let huge = try await h.post("/v1/items/n1/engagement", json(["feed": "news", "views": 4, "padding": String(repeating: "x", count: 1_100_000)]))
+        #expect(huge.status == .contentTooLarge)
+        #expect(try await h.store.item(feed: "news", id: "n1")?.engagement?.counters.views == 3)
+    }
+
+    @Test func outOfOrderEngagementOverHTTPKeepsTheLatestCounters() async throws {
+        let h = try await Harness()
+        _ = try await h.post("/v1/items", json(["id": "o1", "text": "hello there"]))
+        let iso = ISO8601DateFormatter()
+        let late = iso.string(from: Harness.start.addingTimeInterval(600)), early = iso.string(from: Harness.start.addingTimeInterval(300))
+        h.clock.advance(hours: 0.5)
+        #expect(try await h.post("/v1/items/o1/engagement", json(["views": 90, "likes": 3, "at": late])).status == .ok)
+        let older = try await h.post("/v1/items/o1/engagement", json(["views": 40, "likes": 5, "at": early]))
+        #expect(older.status == .ok)
+        #expect(older.json["recorded"] as? Bool == true)
+        let counters = try #require(try await h.store.item(feed: "default", id: "o1")?.engagement)
+        #expect(counters.counters == Engagement(views: 90, likes: 5))  // each counter's maximum
+        #expect(counters.at == Harness.start.addingTimeInterval(600))  // and the later time
+    }
+
+    @Test func rankNamesMissingAndMistypedFields() async throws {
+        let h = try await Harness()
+        let missing = try await h.post("/v1/rank", json(["feed": "default"]))
+        #expect(missing.status == .unprocessableContent)
+        #expect(missing.error["field"] as? String == "items")
+        let mistyped = try await h.post("/v1/rank", json(["items": "a,b"]))
+        #expect(mistyped.status == .unprocessableContent)
+        #expect(mistyped.error["field"] as? String == "items")
+        let badFeed = try await h.post("/v1/rank", json(["feed": "", "items": ["a"]]))
+        #expect(badFeed.status == .unprocessableContent)
+        #expect(badFeed.error["field"] as? String == "feed")
+    }
+
+    @Test func everyFeedRouteRefusesTheOtherRoles() async throws {
+        let h = try await Harness()
+        _ = try await h.post("/v1/items", json(["id": "r1", "text": "hello there"]))
+        let feedRoutes: [(HTTPRequest.Method, String, String)] = [
+            (.post, "/v1/items:batch", json(["items": [["id": "b", "text": "x"]]])),
+            (.post, "/v1/items/r1/engagement", json(["views": 1])),
+            (.post, "/v1/rank", json(["items": ["r1"]])),
+        ]
+        for (method, path, body) in feedRoutes {
+            let answer = try await h.send(method, path, as: .moderator, body: body)
+            #expect(answer.status == .forbidden, "\(path)")
+            #expect(answer.error["code"] as? String == "forbidden", "\(path)")
+        }
+        let policy = try await h.send(.put, "/v1/policies/default", as: .feed, body: json(["rules": ["spam": ["remove": 0.9]]]))
+        #expect(policy.status == .forbidden)
+        #expect(try await h.send(.put, "/v1/policies/default", as: .moderator, body: json(["rules": ["spam": ["remove": 0.9]]])).status == .forbidden)
+        // Nothing any refused request asked for happened.
+        #expect(try await h.store.item(feed: "default", id: "b") == nil)
+        #expect(try await h.store.item(feed: "default", id: "r1")?.engagement == nil)
+        #expect(try await h.send(.get, "/v1/policies/default").json["isDefault"] as? Bool == true)
+    }
+
+    @Test func readyAnswers503WhenTheDatabaseCannotBeWritten() async throws {
+        let h = try await Harness()
+        #expect(try await h.send(.get, "/ready", as: nil).status == .ok)
+        try await h.store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        let answer = try await h.send(.get, "/ready", as: nil)
+        #expect(answer.status == .serviceUnavailable)
+        #expect(answer.json["status"] as? String == "not ready")
+        #expect((answer.json["reason"] as? String)?.contains("not writable") == true)
+        try await h.store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
+        #expect(try await h.send(.get, "/ready", as: nil).status == .ok)
+    }
+}
+
+/// Stage 2 and 3 as configured, the scheduler as `serve` runs it, and the metrics they move.
+@Suite struct ConfiguredStageTests {
+    @Test func stageTwoFollowsConfiguredTriggers() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-triggers-\(UUID().uuidString).json")
+        try Data(#"{"engine": {"triggers": {"viewThresholds": [50], "ageMinutes": null, "onReport": false}}}"#.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let configuration = try ServerConfiguration.load(file: file.path, environment: [:])
+        #expect(configuration.engine.triggers == EngagementTriggers(viewThresholds: [50], ageMinutes: nil, onReport: false))
+        let h = try await Harness(configuration: configuration)
+        _ = try await h.post("/v1/items", json(["id": "t1", "text": "see you at the station at six"]))
+        h.clock.advance(hours: 2)  // past the default 15-minute age trigger, which is off here
+        let reported = try await h.post("/v1/items/t1/engagement", json(["views": 10, "reports": 3]))
+        #expect(reported.json["rescored"] as? Bool == false, "\(reported.body)")
+        let viewed = try await h.post("/v1/items/t1/engagement", json(["views": 60, "reports": 3]))
+        #expect(viewed.json["rescored"] as? Bool == true)
+        #expect((viewed.json["item"] as? [String: Any])?["trigger"] as? String == "views≥50")
+        #expect(try await h.post("/v1/items/t1/engagement", json(["views": 500, "reports": 4])).json["rescored"] as? Bool == false)
+    }
+
+    @Test func theSchedulerServiceRescoresDueItemsUntilCancelled() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.schedule = RescoreSchedule(agesHours: [2])
+        let h = try await Harness(configuration: configuration)
+        _ = try await h.post("/v1/items", json(["id": "due", "text": "see you at lunch"]))
+        _ = try await h.post("/v1/items", json(["id": "also", "text": "see you at dinner"]))
+        h.clock.advance(hours: 2.5)
+        let scheduler = RescoreScheduler(service: h.service, interval: .milliseconds(20), batch: 1, logger: Logger(label: "test"))
+        // Created after the clock moved on: due two hours from now, so the scheduler leaves it.
+        _ = try await h.post("/v1/items", json(["id": "fresh", "text": "see you at breakfast"]))
+        let running = Task { try await scheduler.run() }
+        var stage: Stage?
+        for _ in 0..<250 {
+            stage = try await h.store.item(feed: "default", id: "also")?.current.stage
+            if stage == .time { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        running.cancel()
+        try await running.value
+        #expect(stage == .time)
+        #expect(try await h.store.item(feed: "default", id: "due")?.current.inputs.trigger == "scheduled 2h")
+        #expect(try await h.store.item(feed: "default", id: "also")?.current.inputs.trigger == "scheduled 2h")  // in passes of one
+        #expect(try await h.store.item(feed: "default", id: "fresh")?.current.stage == .creation)
+        #expect(try await h.store.pendingRescores() == 1)
+    }
+
+    @Test func metricsCountEachStagesDecisionsAndTheSchedulerLag() async throws {
+        let h = try await Harness()
+        let created = try await h.post("/v1/items", json(["id": "m", "text": "see you soon"]))
+        let first = try #require((created.json["decision"] as? [String: Any])?["action"] as? String)
+        let engaged = try await h.post("/v1/items/m/engagement", json(["views": 5, "reports": 1]))
+        let second = try #require(((engaged.json["item"] as? [String: Any])?["decision"] as? [String: Any])?["action"] as? String)
+        h.clock.advance(hours: 1.5)
+        var body = try await h.send(.get, "/metrics", as: .feed).body
+        func value(_ metric: String) -> Double? {
+            body.split(separator: "\n").first { $0.hasPrefix(metric + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect(value("winnow_scheduler_lag_seconds") == 1800, "half an hour past the 1 h rescore")
+        #expect(value("winnow_rescores_pending_count") == 1)
+        #expect(try await h.service.rescoreDue() == 1)
+        body = try await h.send(.get, "/metrics", as: .feed).body
+        let third = try #require(try await h.store.item(feed: "default", id: "m")?.current.decision.action.rawValue)
+        func count(_ stage: String, _ action: String) -> String? {
+            body.split(separator: "\n").first { $0.hasPrefix(#"winnow_decisions_total{stage="\#(stage)",action="\#(action)"}"#) }
+                .map { String($0.split(separator: " ").last ?? "") }
+        }
+        #expect(count("creation", first) == "1")
+        #expect(count("engagement", second) == "1")
+        #expect(count("time", third) == "1")
+        #expect(count("creation", first == "allow" ? "remove" : "allow") == "0")
+        #expect(value("winnow_scheduler_lag_seconds") == 0)
+        #expect(value("winnow_rescores_pending_count") == 1)  // the 6 h rescore waits
+    }
+}
