@@ -53,6 +53,38 @@ import Testing
         #expect(result.changed == "decision allow → review; label clear → spam; clear 0.80 → 0.45; spam 0.20 → 0.55")
     }
 
+    /// A learned model replaces the Bayesian rule: P(harm) is its logistic over the features, read from the item
+    /// as training reads them (text log-odds, log views, log rates with half a count added, velocity against the
+    /// baseline, author facts), here with weights on the text log-odds, the report rate and the followers only.
+    @Test func aLearnedEngagementModelDecidesInsteadOfTheRule() {
+        let names = EngagementFeatures.names
+        var weights = [Double](repeating: 0, count: names.count)
+        weights[names.firstIndex(of: "text_log_odds")!] = 1
+        weights[names.firstIndex(of: "log_report_rate")!] = 2
+        weights[names.firstIndex(of: "log_followers")!] = -0.5
+        let model = EngagementModel(version: "engagement-7", featureNames: names, mean: [Double](repeating: 0, count: names.count),
+                                    scale: [Double](repeating: 1, count: names.count), weights: weights, bias: 9, l2: 1, examples: 500,
+                                    harmful: 100, trainingLogLoss: 0.3, iterations: 8)
+        let item = ItemSubmission(id: "a", feed: "news", text: "hello", author: Author(id: "u", followers: 99), createdAt: t0)
+        let state = ItemState(submission: item, receivedAt: t0, createdAt: t0,
+                              current: engine.creation(item, text: text(0.2), policy: policy, receivedAt: t0), engagement: nil)
+        let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(600), counters: Engagement(views: 200, reports: 3))
+        let result = engine.rescore(stage: .engagement, trigger: "reports 0→3", state: state, engagement: snapshot, text: text(0.2), policy: policy,
+                                    baseline: FeedBaseline(), engagementModel: model, asOf: snapshot.at, now: snapshot.at)
+        // z = 9 + log(0.2 / 0.8) + 2 log(3.5 / 201) − 0.5 log(100) = 9 − 1.386294 − 8.101084 − 2.302585 = −2.789963
+        let z = 9 + log(0.25) + 2 * log(3.5 / 201) - 0.5 * log(100.0)
+        #expect(abs(z - -2.789963) < 1e-6)
+        #expect(abs(1 / (1 + exp(-z)) - 0.0578690) < 1e-7)
+        let harm = 1 / (1 + exp(-z))
+        #expect(abs(result.probabilities["spam"]! - harm) < 1e-12)
+        #expect(abs(result.probabilities["clear"]! - (1 - harm)) < 1e-12)
+        #expect(result.inputs.engagementModel == "engagement-7")
+        #expect(abs(result.inputs.engagementOddsRatio! - (harm / (1 - harm)) / 0.25) < 1e-9)
+        #expect(result.decision.action == .allow)  // P(spam) 0.058: below the review cut-off, where the rule said review
+        #expect(engine.engagementFeatures(text: text(0.2), state: state, counters: snapshot.counters, asOf: snapshot.at, baseline: FeedBaseline())[2]
+                == log(3.5 / 201))
+    }
+
     @Test func viralAndUncertainGoesToReviewWithHighPriority() {
         let state = created(0.5)
         #expect(state.current.decision.action == .review)

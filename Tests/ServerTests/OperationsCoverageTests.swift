@@ -170,6 +170,23 @@ import Testing
         #expect(try await h.store.pendingRescores() == 1)
     }
 
+    @Test func aStoredEngagementModelReplacesTheRuleFromTheNextReload() async throws {
+        let h = try await Harness()
+        _ = try await h.post("/v1/items", json(["id": "w", "text": "see you at the station at six"]))
+        #expect(try await h.post("/v1/items/w/engagement", json(["views": 50, "reports": 1])).json["rescored"] as? Bool == true)
+        #expect(try await h.store.item(feed: "default", id: "w")?.current.inputs.engagementModel == EngagementRule.name)
+        let examples = (0..<300).map { i in
+            EngagementExample(features: EngagementFeatures.vector(textHarm: Double(i % 10) / 10 + 0.05, engagement: Engagement(views: 100, reports: i % 7),
+                                                                  ageHours: 1, baselineVelocity: 50, author: nil),
+                              harmful: i % 7 >= 4)
+        }
+        try await h.store.saveEngagementModel(try EngagementModel.train(examples, version: "engagement-test"), at: Harness.start)
+        try await h.service.reloadEngagementModel()  // what the scheduler does on each pass
+        #expect(try await h.post("/v1/items/w/engagement", json(["views": 60, "reports": 2])).json["rescored"] as? Bool == true)
+        let current = try #require(try await h.store.item(feed: "default", id: "w")?.current)
+        #expect(current.inputs.engagementModel == "engagement-test")
+    }
+
     @Test func metricsCountEachStagesDecisionsAndTheSchedulerLag() async throws {
         let h = try await Harness()
         let created = try await h.post("/v1/items", json(["id": "m", "text": "see you soon"]))
