@@ -108,6 +108,18 @@ struct EndToEndTests {
         #expect(abs(shares.values.reduce(0, +) - 1) < 1e-9)
         let classes = try #require(json["classes"] as? [[String: Any]])
         for c in classes where c["precision"] != nil { #expect((c["precision"] as? Double ?? 0) >= 0.95) }
+        // The table shows the same review rate, per class and for the whole policy.
+        let table = try Self.run(["policy", "suggest", "--feed", "news", "--model", model, "--data", dir + "/test.csv", "--target-precision", "0.95"])
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("review"))
+        let together = ["allow", "demote", "review", "remove"].map { "\($0) \(String(format: "%.3f", shares[$0] ?? -1))" }.joined(separator: ", ")
+        #expect(table.stdout.contains("With all of them together: \(together) of the rows"), "\(table.stdout)")
+        for c in classes {
+            let label = try #require(c["label"] as? String)
+            let review = try #require(c["reviewShare"] as? Double)
+            let row = table.stdout.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label + " ") }
+            #expect(row?.hasSuffix(String(format: "%.3f", review)) == true, "\(label): \(row ?? "no row")")
+        }
     }
 
     @Test(.enabled(if: executable != nil)) func errorsNameTheFileAndLine() throws {
