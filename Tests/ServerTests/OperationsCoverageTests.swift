@@ -187,6 +187,30 @@ import Testing
         #expect(current.inputs.engagementModel == "engagement-test")
     }
 
+    /// Ranking under a feed's own profile: quality weighted out, a 2-hour half-life, four hours on.
+    @Test func rankUsesTheFeedsProfileAndTheTimeThatPassed() async throws {
+        let h = try await Harness()
+        let put = try await h.send(.put, "/v1/policies/fresh", body: json(["rules": ["spam": ["remove": 0.9]],
+                                                                           "relevance": ["qualityWeight": 0, "halfLifeHours": 2]]))
+        #expect(put.status == .ok, "\(put.body)")
+        _ = try await h.post("/v1/items", json(["id": "quiet", "feed": "fresh", "text": "see you at lunch"]))
+        _ = try await h.post("/v1/items", json(["id": "liked", "feed": "fresh", "text": "thanks for the photos from the weekend"]))
+        _ = try await h.post("/v1/items/liked/engagement", json(["feed": "fresh", "views": 40, "likes": 9]))
+        h.clock.advance(hours: 4)
+        let answer = try await h.post("/v1/rank", json(["feed": "fresh", "items": ["quiet", "liked"]]))
+        #expect(answer.status == .ok, "\(answer.body)")
+        let ranked = answer.json["ranked"] as? [[String: Any]] ?? []
+        #expect(ranked.map { $0["id"] as? String } == ["liked", "quiet"])
+        let liked = Relevance.wilsonLowerBound(successes: 10, trials: 11, z: 1.96)  // 9 likes and the pseudo-reactions
+        let quiet = Relevance.wilsonLowerBound(successes: 1, trials: 2, z: 1.96)
+        for (entry, engagement) in zip(ranked, [liked, quiet]) {
+            #expect(entry["freshness"] as? Double == 0.25)
+            #expect(abs((entry["engagement"] as? Double ?? 0) - engagement) < 1e-12)
+            #expect(abs((entry["relevance"] as? Double ?? 0) - engagement * 0.25) < 1e-12)
+        }
+        #expect((answer.json["profile"] as? [String: Any])?["halfLifeHours"] as? Double == 2)
+    }
+
     @Test func metricsCountEachStagesDecisionsAndTheSchedulerLag() async throws {
         let h = try await Harness()
         let created = try await h.post("/v1/items", json(["id": "m", "text": "see you soon"]))
