@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Hummingbird
+import Learning
 import Logging
 import Testing
 
@@ -110,6 +111,52 @@ import Testing
         #expect(try await h.store.item(feed: "default", id: "b") == nil)
         #expect(try await h.store.item(feed: "default", id: "r1")?.engagement == nil)
         #expect(try await h.send(.get, "/v1/policies/default").json["isDefault"] as? Bool == true)
+    }
+
+    /// Corrupted bodies on every route that reads JSON (a byte deleted, replaced or inserted, or a value swapped
+    /// for another type): the answer is a 2xx or a 4xx with a JSON error, never a 5xx.
+    @Test func noCorruptedBodyMakesTheServerFail() async throws {
+        let h = try await Harness()
+        _ = try await h.post("/v1/items", json(["id": "e1", "text": "hello there"]))
+        let routes: [(HTTPRequest.Method, String, String)] = [
+            (.post, "/v1/items", #"{"id":"f1","feed":"news","text":"WIN a prize é 😀","language":"en","author":{"id":"u","accountAgeDays":2.5,"followers":10,"priorRemovals":0},"createdAt":"2026-11-26T09:30:00Z"}"#),
+            (.post, "/v1/items:batch", #"{"items":[{"id":"g1","text":"hello"},{"id":"g2","feed":"f","text":"call now","author":{"id":"v"}}]}"#),
+            (.post, "/v1/items/e1/engagement", #"{"views":120,"likes":3,"shares":1,"comments":0,"reports":1,"hides":0,"at":"2026-11-26T09:45:00Z"}"#),
+            (.post, "/v1/rank", #"{"feed":"default","items":["e1","f1","nope"]}"#),
+            (.put, "/v1/policies/news", #"{"rules":{"spam":{"demote":0.3,"review":0.5,"remove":0.9}},"relevance":{"halfLifeHours":12,"z":1.64}}"#),
+        ]
+        let alphabet = Array(#"{}[]",:\ 0123456789abcdefnrtlu.-+eE"#.utf8)
+        let swaps = [#""x""#, "-1", "1e309", "null", "true", "[]", "{}", "18446744073709551616", #""\ud800""#]
+        var random = SplitMix64(seed: 4)
+        var answered: [Int: Int] = [:]
+        for (method, path, body) in routes {
+            for trial in 0..<120 {
+                var bytes = Array(body.utf8)
+                let at = Int.random(in: 0..<bytes.count, using: &random)
+                switch trial % 4 {
+                case 0: bytes.remove(at: at)
+                case 1: bytes[at] = alphabet.randomElement(using: &random)!
+                case 2: bytes.insert(alphabet.randomElement(using: &random)!, at: at)
+                default:
+                    // The value after some colon becomes another type.
+                    let colons = bytes.indices.filter { bytes[$0] == UInt8(ascii: ":") }
+                    let colon = colons.randomElement(using: &random)!
+                    var end = colon + 1
+                    while end < bytes.count, ![UInt8(ascii: ","), UInt8(ascii: "}")].contains(bytes[end]) { end += 1 }
+                    bytes.replaceSubrange((colon + 1)..<end, with: Array(swaps.randomElement(using: &random)!.utf8))
+                }
+                let text = String(decoding: bytes, as: UTF8.self)
+                let answer = try await h.send(method, path, body: text)
+                answered[Int(answer.status.code), default: 0] += 1
+                #expect(answer.status.code < 500, "\(method) \(path) \(text): \(answer.status) \(answer.body)")
+                if answer.status.code >= 400 {
+                    #expect(answer.error["code"] is String && answer.error["message"] is String, "\(path) \(text): \(answer.body)")
+                }
+            }
+        }
+        // Both kinds of answer happened: the corruptions were neither all fatal nor all harmless.
+        #expect(answered.keys.contains { $0 < 300 } && answered.keys.contains { $0 >= 400 }, "\(answered)")
+        #expect(try await h.send(.get, "/ready", as: nil).status == .ok)
     }
 
     @Test func readyAnswers503WhenTheDatabaseCannotBeWritten() async throws {
