@@ -84,6 +84,16 @@ public struct EngagementRule: Codable, Equatable, Sendable {
     /// log B(a, b).
     static func logBeta(_ a: Double, _ b: Double) -> Double { lgamma(a) + lgamma(b) - lgamma(a + b) }
 
+    /// log Γ(x + a) − log Γ(x + b). For large x the two log-gammas are huge (about 3.4e16 at x = 1e15, where a
+    /// double's spacing is 4) and their difference would be noise, so it comes from Stirling's series, rearranged
+    /// so that nothing large is subtracted: (x + b − ½) log1p((a − b)/(x + b)) + (a − b) log(x + a) − (a − b)
+    /// + (1/(x + a) − 1/(x + b))/12; the next term is below 1e-20 from x = 1e6 on.
+    static func logGammaRatio(_ x: Double, _ a: Double, _ b: Double) -> Double {
+        guard x >= 1e6 else { return lgamma(x + a) - lgamma(x + b) }
+        let za = x + a, zb = x + b
+        return (zb - 0.5) * log1p((a - b) / zb) + (a - b) * log(za) - (a - b) + (1 / za - 1 / zb) / 12
+    }
+
     /// The Bayes factor (harmful : clear) of `reports` reports in `views` views at baseline rate `rate`.
     public func bayesFactor(reports: Int, views: Int, baselineRate rate: Double) -> Double {
         let k = Double(max(0, reports))
@@ -92,9 +102,11 @@ public struct EngagementRule: Codable, Equatable, Sendable {
         let rh = min(r0 * harmfulRateMultiple, 0.5)
         let (ac, bc) = (priorViews * r0, priorViews * (1 - r0))
         let (ah, bh) = (harmfulPriorViews * rh, harmfulPriorViews * (1 - rh))
-        let logHarmful = Self.logBeta(k + ah, n - k + bh) - Self.logBeta(ah, bh)
-        let logClear = Self.logBeta(k + ac, n - k + bc) - Self.logBeta(ac, bc)
-        return min(maxOddsRatio, max(minOddsRatio, exp(logHarmful - logClear)))
+        // log B(k + ah, n − k + bh) − log B(ah, bh) − [the same with ac, bc], the log-gammas of the same counts
+        // paired so that each pair's difference is computed directly (see `logGammaRatio`).
+        let logFactor = Self.logGammaRatio(k, ah, ac) + Self.logGammaRatio(n - k, bh, bc) - Self.logGammaRatio(n, ah + bh, ac + bc)
+            - Self.logBeta(ah, bh) + Self.logBeta(ac, bc)
+        return min(maxOddsRatio, max(minOddsRatio, exp(logFactor)))
     }
 
     /// P(harm) after engagement, from the text model's P(harm) and a Bayes factor.

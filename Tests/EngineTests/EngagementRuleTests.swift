@@ -6,6 +6,16 @@ import Testing
 @Suite struct EngagementRuleTests {
     let rule = EngagementRule()
 
+    /// Up to the largest counters accepted, against the ratio computed with 50-digit arithmetic (mpmath), at the
+    /// rate floor (1e-6, a young quiet feed): the log-gammas of counts near 1e15 are off by units, which once made
+    /// silence in 3e14 views look like a 2.5× factor toward harm.
+    @Test(arguments: [(0, 300_000_000_000_000, -0.009108611722055961), (40, 2_000_000_000_000, 0.9099612066388827),
+                      (2_000, 100_000_000_000_000, 0.9099648946510887), (12, 10_000_000, 0.9134329319327941), (3, 1_000_000_000, 0.9114159002880442)])
+    func bayesFactorsOfHugeCountsStayExact(reports: Int, views: Int, logExpected: Double) {
+        let factor = rule.bayesFactor(reports: reports, views: views, baselineRate: 1e-6)
+        #expect(abs(log(factor) - logExpected) < 1e-9, "\(reports) in \(views): \(log(factor))")
+    }
+
     // Expected values computed independently with Python's math.lgamma from the formula in the documentation.
     @Test(arguments: [
         (0, 0, 1.0),
