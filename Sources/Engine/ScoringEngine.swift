@@ -105,14 +105,19 @@ public struct ScoringEngine: Sendable {
     /// The largest engagement counter accepted (far above any real item; keeps sums and rates finite).
     public static let maxCounter = 1_000_000_000_000_000
 
-    /// Checks an engagement update: counters in 0…`maxCounter`, a time after 1970 and at most a day after `now`.
+    /// How far ahead of this server's clock an engagement time may be (the feed's clock may run a little fast; a
+    /// time further ahead would hold the item's latest snapshot there and age it early).
+    public static let engagementClockSkew: TimeInterval = 300
+
+    /// Checks an engagement update: counters in 0…`maxCounter`, a time after 1970 and at most
+    /// `engagementClockSkew` after `now`.
     public func validate(_ e: Engagement, at: Date? = nil, now: Date? = nil) throws {
         for (name, value) in [("views", e.views), ("likes", e.likes), ("shares", e.shares), ("comments", e.comments), ("reports", e.reports), ("hides", e.hides)] {
             guard value >= 0 else { throw ValidationError(field: name, "counters are cumulative totals and cannot be negative") }
             guard value <= Self.maxCounter else { throw ValidationError(field: name, "\(value) is beyond any real count; the limit is \(Self.maxCounter)") }
         }
-        if let at, let now, at < Date(timeIntervalSince1970: 0) || at > now.addingTimeInterval(24 * 3600) {
-            throw ValidationError(field: "at", "the time the counters were read must be after 1970 and at most a day after now; send the real time or leave it out")
+        if let at, let now, at < Date(timeIntervalSince1970: 0) || at > now.addingTimeInterval(Self.engagementClockSkew) {
+            throw ValidationError(field: "at", "the time the counters were read must be after 1970 and at most 5 minutes after now (\(ISOTime.format(now))); send the real time or leave it out")
         }
     }
 

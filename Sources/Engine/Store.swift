@@ -314,8 +314,12 @@ public protocol Store: Sendable {
     func items(feed: String, ids: [String]) async throws -> [ItemState]
     /// The item's history, oldest first; nil for an unknown item.
     func history(feed: String, id: String) async throws -> [HistoryEntry]?
+    /// The item and its history from one read (a stage committed in between cannot show in one and not the other);
+    /// nil for an unknown item.
+    func itemWithHistory(feed: String, id: String) async throws -> (state: ItemState, history: [HistoryEntry])?
     /// Records an engagement snapshot (repeats and out-of-order snapshots are safe: counters merge by maximum) and,
     /// when `decide` returns a result, appends it as the item's new stage. Nil for an unknown item.
+    /// - Throws: `ValidationError` (field `at`), storing nothing, for a snapshot dated before the item was created.
     func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
                           decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome?
     /// Runs `decide` on up to `limit` rescores due at or before `now`, oldest first, appends the results and

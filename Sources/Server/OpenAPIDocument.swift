@@ -155,7 +155,7 @@ paths:
               type: object
               properties:
                 feed: {type: string, pattern: "^[a-z0-9_-]{1,64}$"}
-                at: {type: string, format: date-time, description: "When the counters were read (after 1970, at most a day ahead); default now. Send it so that a retry is recognised as one."}
+                at: {type: string, format: date-time, description: "When the counters were read: not before the item was created, at most 5 minutes ahead of the server (422 otherwise); default now. Send it so that a retry is recognised as one."}
                 views: {type: integer, minimum: 0, maximum: 1000000000000000}
                 likes: {type: integer, minimum: 0, maximum: 1000000000000000}
                 shares: {type: integer, minimum: 0, maximum: 1000000000000000}
@@ -712,7 +712,7 @@ components:
             accountAgeDays: {type: number, minimum: 0}
             followers: {type: integer, minimum: 0}
             priorRemovals: {type: integer, minimum: 0}
-        createdAt: {type: string, format: date-time, description: "After 1970 and at most a day after now; default now."}
+        createdAt: {type: string, format: date-time, description: "After 1970 and at most a day after now (a time ahead of the server counts as now); default now."}
     ItemAnswer:
       type: object
       properties:

@@ -195,8 +195,7 @@ public struct Routes: Sendable {
     @Sendable func getItem(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         try context.require(.feed)
         let (feed, id) = try address(request, context)
-        guard let state = try await service.store.item(feed: feed, id: id),
-              let history = try await service.store.history(feed: feed, id: id) else { throw notFound(feed: feed, id: id) }
+        guard let (state, history) = try await service.store.itemWithHistory(feed: feed, id: id) else { throw notFound(feed: feed, id: id) }
         let s = state.submission
         return JSON.response(API.ItemDetail(
             item: .init(id: s.id, feed: s.feed, text: s.text, language: s.language, author: s.author, createdAt: state.createdAt, receivedAt: state.receivedAt),

@@ -73,7 +73,10 @@ public final class ScoringService: Sendable {
             throw ValidationError(field: "rules.\(label)", "the model has no class '\(label)'; its classes are \(classes.joined(separator: ", ")) (or '\(Policy.harm)': every class but \(clearLabel) together)")
         }
         let saved = try await store.savePolicy(policy, by: by, at: clock())
-        policyCache.withLock { $0[saved.feed] = saved }
+        // Two saves of one feed resume in either order: the cache keeps the newer version, as the store does.
+        policyCache.withLock { cache in
+            if (cache[saved.feed]?.version ?? -1) < saved.version { cache[saved.feed] = saved }
+        }
         return saved
     }
 
@@ -192,7 +195,9 @@ public final class ScoringService: Sendable {
                     let feedPolicy = policies[item.feed]!
                     let result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
                     shadow?.compare(item, active: result, engine: engine, policy: feedPolicy, at: now)
-                    let createdAt = item.createdAt ?? now
+                    // Not after its arrival here: a feed clock running ahead would otherwise make it younger than its
+                    // engagement and fast-spreading on its first views.
+                    let createdAt = min(item.createdAt ?? now, now)
                     let state = ItemState(submission: item, receivedAt: now, createdAt: createdAt, current: result, engagement: nil)
                     let tickets = [rules.opening(after: result, state: state, now: now), rules.audit(result, state: state, policy: feedPolicy, now: now)]
                         .compactMap { $0 }
@@ -246,6 +251,8 @@ public final class ScoringService: Sendable {
         var total = 0
         while true {
             let now = clock()
+            // Counted once the transaction has committed (a failed pass is retried and must not count twice).
+            let decided = Mutex<[Action]>([])
             let ran = try await store.rescoreDue(now: now, limit: batch) { due in
                 let text = model.score(due.state.submission.text, reasons: engine.configuration.reasons)
                 let policy = self.policy(feed: due.state.submission.feed)
@@ -254,9 +261,10 @@ public final class ScoringService: Sendable {
                                             engagement: due.state.engagement, text: text, policy: policy, baseline: due.baseline,
                                             engagementModel: engagementModel, now: max(now, due.state.current.scoredAt))
                 let result = rules.keepingHumanDecision(scored, due.state.reviewed)
-                metrics.decision(stage: .time, action: result.decision.action)
+                decided.withLock { $0.append(result.decision.action) }
                 return Rescored(result: result, next: step.next, ticket: rules.opening(after: result, state: due.state, now: now))
             }
+            for action in decided.withLock({ $0 }) { metrics.decision(stage: .time, action: action) }
             total += ran
             if ran < batch { break }
         }
@@ -292,15 +300,17 @@ public final class ScoringService: Sendable {
     public func rank(feed: String, ids: [String]) async throws -> (ranked: [Ranked], excluded: [Excluded]) {
         let profile = policy(feed: feed).relevance
         let now = clock()
-        var seen = Set<String>()
-        let unique = ids.filter { seen.insert($0).inserted }
+        // Ids compare as bytes, as the store compares them (Swift's String equality would take "é" and "e\u{301}",
+        // two items, for one).
+        var seen = Set<[UInt8]>()
+        let unique = ids.filter { seen.insert(Array($0.utf8)).inserted }
         let states = try await store.items(feed: feed, ids: unique)
-        var byID: [String: ItemState] = [:]
-        for state in states { byID[state.submission.id] = state }
+        var byID: [[UInt8]: ItemState] = [:]
+        for state in states { byID[Array(state.submission.id.utf8)] = state }
         var ranked: [Ranked] = []
         var excluded: [Excluded] = []
         for id in unique {
-            guard let state = byID[id] else {
+            guard let state = byID[Array(id.utf8)] else {
                 excluded.append(Excluded(id: id, reason: "unknown item in feed '\(feed)'; submit it with POST /v1/items first"))
                 continue
             }

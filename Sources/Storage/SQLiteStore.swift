@@ -190,6 +190,13 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func itemWithHistory(feed: String, id: String) async throws -> (state: ItemState, history: [HistoryEntry])? {
+        try await writer.read { db in
+            guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
+            return (try Self.state(row), try Self.history(db, item: row["id"]))
+        }
+    }
+
     /// The item's stage results, engagement snapshots and ticket events, oldest first (at the same instant, stages
     /// before snapshots before ticket events).
     static func history(_ db: Database, item: Int64) throws -> [HistoryEntry] {
@@ -212,6 +219,9 @@ public final class SQLiteStore: Store {
             guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
             let rowID: Int64 = row["id"]
             let state = try Self.state(row)
+            guard snapshot.at >= state.createdAt else {
+                throw ValidationError(field: "at", "the counters were read at \(ISOTime.format(snapshot.at)), before the item was created (\(ISOTime.format(state.createdAt))); send the time they were read, or leave it out")
+            }
             let c = snapshot.counters
             try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO engagement_snapshot (item, at, views, likes, shares, comments, reports, hides)

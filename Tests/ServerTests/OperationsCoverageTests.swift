@@ -234,6 +234,63 @@ import Testing
         #expect(current.inputs.engagementModel == "engagement-test")
     }
 
+    @Test func engagementTimesMustFallBetweenCreationAndAFewMinutesAhead() async throws {
+        let h = try await Harness()
+        let iso = ISO8601DateFormatter()
+        _ = try await h.post("/v1/items", json(["id": "c1", "text": "hello there", "createdAt": iso.string(from: Harness.start.addingTimeInterval(-3600))]))
+        let before = try await h.post("/v1/items/c1/engagement", json(["views": 10, "at": iso.string(from: Harness.start.addingTimeInterval(-7200))]))
+        #expect(before.status == .unprocessableContent)
+        #expect(before.error["field"] as? String == "at")
+        #expect((before.error["message"] as? String)?.contains("before the item was created") == true)
+        let ahead = try await h.post("/v1/items/c1/engagement", json(["views": 10, "at": iso.string(from: Harness.start.addingTimeInterval(600))]))
+        #expect(ahead.status == .unprocessableContent)
+        #expect(ahead.error["field"] as? String == "at")
+        #expect(try await h.store.itemWithHistory(feed: "default", id: "c1")?.history.count == 1)  // nothing of either was stored
+        let skewed = try await h.post("/v1/items/c1/engagement", json(["views": 10, "at": iso.string(from: Harness.start.addingTimeInterval(240))]))
+        #expect(skewed.status == .ok, "\(skewed.body)")
+    }
+
+    /// A feed clock running ahead: the item counts as created when it arrived, so its first views are not a burst.
+    @Test func aCreationTimeAheadOfTheServerCountsAsNow() async throws {
+        let h = try await Harness()
+        let ahead = ISO8601DateFormatter().string(from: Harness.start.addingTimeInterval(1800))
+        #expect(try await h.post("/v1/items", json(["id": "f1", "text": "see you at the station at six", "createdAt": ahead])).status == .created)
+        let state = try #require(try await h.store.item(feed: "default", id: "f1"))
+        #expect(state.createdAt == Harness.start)
+        #expect(state.submission.createdAt == Harness.start.addingTimeInterval(1800))  // what the feed sent is kept
+        h.clock.advance(hours: 0.5)
+        let engaged = try await h.post("/v1/items/f1/engagement", json(["views": 130]))
+        #expect(engaged.json["rescored"] as? Bool == true)  // the age trigger (15 minutes)
+        let current = try #require(try await h.store.item(feed: "default", id: "f1")?.current)
+        #expect(current.inputs.ageHours == 0.5)
+        #expect(current.inputs.velocity == 260)  // 130 views in half an hour, not in the 15-minute floor
+        #expect(current.inputs.viral == false)
+    }
+
+    @Test func rankKeepsIdsThatDifferOnlyInUnicodeForm() async throws {
+        let h = try await Harness()
+        _ = try await h.post("/v1/items", json(["id": "caf\u{E9}", "text": "see you at lunch"]))
+        _ = try await h.post("/v1/items", json(["id": "cafe\u{301}", "text": "see you at dinner"]))
+        let answer = try await h.post("/v1/rank", json(["items": ["caf\u{E9}", "cafe\u{301}", "caf\u{E9}"]]))
+        let ranked = (answer.json["ranked"] as? [[String: Any]] ?? []).compactMap { ($0["id"] as? String).map { Array($0.utf8) } }
+        #expect(Set(ranked) == [Array("caf\u{E9}".utf8), Array("cafe\u{301}".utf8)])
+        #expect(ranked.count == 2)
+    }
+
+    @Test func concurrentPolicySavesLeaveTheNewestInForce() async throws {
+        let h = try await Harness()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<24 {
+                group.addTask {
+                    _ = try await h.service.savePolicy(Policy(feed: "news", rules: ["spam": ClassRule(remove: 0.9 + Double(i) / 1000)]), by: "admin-\(i)")
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(h.service.policy(feed: "news").version == 24)
+        #expect(try await h.store.policy(feed: "news")?.version == 24)
+    }
+
     /// Ranking under a feed's own profile: quality weighted out, a 2-hour half-life, four hours on.
     @Test func rankUsesTheFeedsProfileAndTheTimeThatPassed() async throws {
         let h = try await Harness()

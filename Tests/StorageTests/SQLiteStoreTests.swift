@@ -92,6 +92,10 @@ struct Items {
         #expect(baseline.views == 300)
         #expect(baseline.reports == 1)
         #expect(baseline.meanLogVelocity == log1p(EngagementRule.velocity(views: 300, ageHours: 600.0 / 3600)))
+        let together = try #require(try await store.itemWithHistory(feed: "default", id: "a"))
+        #expect(together.state == (try await store.item(feed: "default", id: "a")))
+        #expect(together.history == (try await store.history(feed: "default", id: "a")))
+        #expect(try await store.itemWithHistory(feed: "default", id: "nope") == nil)
         let unknown = try await store.recordEngagement(feed: "default", id: "nope", snapshot: late) { _ in nil }
         #expect(unknown == nil)
         let history = try await store.history(feed: "default", id: "a")!
