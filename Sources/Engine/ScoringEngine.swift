@@ -117,7 +117,7 @@ public struct ScoringEngine: Sendable {
             guard value <= Self.maxCounter else { throw ValidationError(field: name, "\(value) is beyond any real count; the limit is \(Self.maxCounter)") }
         }
         if let at, let now, at < Date(timeIntervalSince1970: 0) || at > now.addingTimeInterval(Self.engagementClockSkew) {
-            throw ValidationError(field: "at", "the time the counters were read must be after 1970 and at most 5 minutes after now (\(ISOTime.format(now))); send the real time or leave it out")
+            throw ValidationError(field: "at", "the time the counters were read must be after 1970 and at most \(Int(Self.engagementClockSkew / 60)) minutes after now (\(ISOTime.format(now))); send the real time or leave it out")
         }
     }
 

@@ -73,11 +73,16 @@ public final class ScoringService: Sendable {
             throw ValidationError(field: "rules.\(label)", "the model has no class '\(label)'; its classes are \(classes.joined(separator: ", ")) (or '\(Policy.harm)': every class but \(clearLabel) together)")
         }
         let saved = try await store.savePolicy(policy, by: by, at: clock())
-        // Two saves of one feed resume in either order: the cache keeps the newer version, as the store does.
+        remember(saved)
+        return saved
+    }
+
+    /// Caches a saved policy unless a newer version of the feed's is there: two saves of one feed may resume in
+    /// either order, and the store's latest is the higher version.
+    func remember(_ saved: Policy) {
         policyCache.withLock { cache in
             if (cache[saved.feed]?.version ?? -1) < saved.version { cache[saved.feed] = saved }
         }
-        return saved
     }
 
     static func field(of error: PolicyError) -> String {

@@ -64,6 +64,23 @@ struct Items {
         guard case .created = try await store.createItems([Items.new("good", at: t0)])[0] else { Issue.record("expected created"); return }
     }
 
+    /// Engagement read before an item's creation is refused; an item stored with a creation time ahead of its
+    /// arrival (as older versions kept it) counts from its arrival.
+    @Test func engagementBeforeCreationIsRefusedAndNothingIsStored() async throws {
+        let store = try SQLiteStore()
+        var ahead = Items.new("ahead", at: t0)
+        ahead.createdAt = t0.addingTimeInterval(3600)
+        _ = try await store.createItems([Items.new("a", at: t0), ahead])
+        let early = EngagementSnapshot(at: t0.addingTimeInterval(-60), counters: Engagement(views: 5))
+        await #expect(throws: ValidationError.self) {
+            try await store.recordEngagement(feed: "default", id: "a", snapshot: early) { _ in nil }
+        }
+        #expect(try await store.item(feed: "default", id: "a")?.engagement == nil)
+        #expect(try await store.history(feed: "default", id: "a")?.count == 1)
+        let afterArrival = EngagementSnapshot(at: t0.addingTimeInterval(60), counters: Engagement(views: 5))
+        #expect(try await store.recordEngagement(feed: "default", id: "ahead", snapshot: afterArrival) { _ in nil }?.recorded == true)
+    }
+
     @Test func engagementMergesRepeatsAndOutOfOrderUpdates() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.new("a", at: t0)])

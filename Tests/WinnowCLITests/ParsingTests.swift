@@ -19,6 +19,11 @@ struct ParsingTests {
         // --config wins over WINNOW_CONFIG, and an unreadable file is named.
         let elsewhere = try #require(try Winnow.parseAsRoot(["serve", "--config", "/nonexistent/winnow.json", "--port", "0"]) as? Serve)
         #expect(throws: CommandError.self) { try elsewhere.options.load(environment: ["WINNOW_CONFIG": file.path]) }
+        do {
+            _ = try elsewhere.options.load(environment: ["WINNOW_CONFIG": file.path])
+        } catch {
+            #expect("\(error)".contains("/nonexistent/winnow.json"), "\(error)")
+        }
         let defaults = try #require(try Winnow.parseAsRoot(["serve"]) as? Serve).options.load(environment: [:])
         #expect(defaults.host == "127.0.0.1" && defaults.port == 8080 && defaults.database == "winnow.sqlite" && defaults.model == "models/default.winnow")
     }

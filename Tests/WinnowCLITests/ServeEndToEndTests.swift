@@ -116,6 +116,7 @@ import FoundationNetworking
         let key = try EndToEndTests.run(["keys", "create", "--role", "feed", "--name", "feed", "--database", database]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let server = try Server(database: database, arguments: ["--config", config])
+        defer { if server.process.isRunning { server.kill9() } }
         let batch = #"{"items": [{"id": "b1", "text": "see you at the station"}, {"id": "b2", "text": "WIN a FREE prize now"}, {"id": "b3", "text": "thanks"}]}"#
         let (status, answer) = try await server.request("POST", "/v1/items:batch", key: key, body: batch)
         #expect(status == 200)
