@@ -29,6 +29,10 @@ public struct ItemSubmission: Codable, Equatable, Sendable {
     /// When the item was created on the feed; defaults to when Winnow received it.
     public var createdAt: Date?
 
+    /// When the item counts as created: `createdAt`, but not after its arrival here (a feed clock running ahead
+    /// would otherwise make it younger than its engagement, and its first views a burst).
+    public func creationTime(receivedAt: Date) -> Date { min(createdAt ?? receivedAt, receivedAt) }
+
     public init(id: String, feed: String = "default", text: String, language: String? = nil, author: Author? = nil, createdAt: Date? = nil) {
         self.id = id
         self.feed = feed
@@ -196,6 +200,16 @@ public struct ItemState: Codable, Equatable, Sendable {
         self.current = current
         self.engagement = engagement
         self.reviewed = reviewed
+    }
+
+    /// Refuses engagement read before the item was created. Items stored before creation times were capped at
+    /// their arrival (`ItemSubmission.creationTime`) may hold a time ahead of it: they count from their arrival.
+    /// - Throws: `ValidationError` naming `at`.
+    public func checkEngagementTime(_ at: Date) throws {
+        let created = min(createdAt, receivedAt)
+        guard at >= created else {
+            throw ValidationError(field: "at", "the counters were read at \(ISOTime.format(at)), before the item was created (\(ISOTime.format(created))); send the time they were read")
+        }
     }
 }
 

@@ -128,8 +128,7 @@ public struct ScoringEngine: Sendable {
 
     /// Stage 1: the text model's answer under the feed's policy.
     public func creation(_ item: ItemSubmission, text: TextScore, policy: Policy, receivedAt: Date) -> StageResult {
-        let createdAt = item.createdAt ?? receivedAt
-        let ageHours = max(0, receivedAt.timeIntervalSince(createdAt) / 3600)
+        let ageHours = receivedAt.timeIntervalSince(item.creationTime(receivedAt: receivedAt)) / 3600
         let inputs = StageInputs(trigger: "created", ageHours: ageHours, author: item.author)
         return finish(stage: .creation, text: text, probabilities: text.probabilities, policy: policy, engagement: Engagement(),
                       ageHours: ageHours, inputs: inputs, viral: false, at: receivedAt, previous: nil)

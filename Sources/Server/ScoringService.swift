@@ -200,9 +200,7 @@ public final class ScoringService: Sendable {
                     let feedPolicy = policies[item.feed]!
                     let result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
                     shadow?.compare(item, active: result, engine: engine, policy: feedPolicy, at: now)
-                    // Not after its arrival here: a feed clock running ahead would otherwise make it younger than its
-                    // engagement and fast-spreading on its first views.
-                    let createdAt = min(item.createdAt ?? now, now)
+                    let createdAt = item.creationTime(receivedAt: now)
                     let state = ItemState(submission: item, receivedAt: now, createdAt: createdAt, current: result, engagement: nil)
                     let tickets = [rules.opening(after: result, state: state, now: now), rules.audit(result, state: state, policy: feedPolicy, now: now)]
                         .compactMap { $0 }

@@ -219,11 +219,7 @@ public final class SQLiteStore: Store {
             guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
             let rowID: Int64 = row["id"]
             let state = try Self.state(row)
-            // Items stored before creation times were capped at their arrival may hold a time ahead of it.
-            let created = min(state.createdAt, state.receivedAt)
-            guard snapshot.at >= created else {
-                throw ValidationError(field: "at", "the counters were read at \(ISOTime.format(snapshot.at)), before the item was created (\(ISOTime.format(created))); send the time they were read")
-            }
+            try state.checkEngagementTime(snapshot.at)
             let c = snapshot.counters
             try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO engagement_snapshot (item, at, views, likes, shares, comments, reports, hides)
