@@ -105,6 +105,19 @@ struct Harness {
     }
 }
 
+/// The samples of a Prometheus text exposition: each line's series (name and labels, as written) and value.
+func metricSamples(_ text: String) -> [(series: Substring, value: Double)] {
+    text.split(separator: "\n").compactMap { line in
+        guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { return nil }
+        return (line[..<space], value)
+    }
+}
+
+/// The value of one series (name and labels exactly as written), nil when absent.
+func metric(_ text: String, _ series: String) -> Double? {
+    metricSamples(text).first { $0.series == series }?.value
+}
+
 func json(_ object: Any) -> String {
     String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
 }

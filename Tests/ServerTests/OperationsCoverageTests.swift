@@ -236,10 +236,8 @@ import Testing
         try await h.store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
         await #expect(throws: (any Error).self) { try await h.service.rescoreDue() }
         try await h.store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
-        func timeDecisions() -> Int {
-            h.service.metrics.render().split(separator: "\n")
-                .filter { $0.hasPrefix(#"winnow_decisions_total{stage="time""#) }
-                .reduce(0) { $0 + (Int($1.split(separator: " ").last ?? "") ?? 0) }
+        func timeDecisions() -> Double {
+            metricSamples(h.service.metrics.render()).filter { $0.series.hasPrefix(#"winnow_decisions_total{stage="time","#) }.reduce(0) { $0 + $1.value }
         }
         #expect(timeDecisions() == 0)
         #expect(try await h.service.rescoreDue() == 1)
@@ -361,23 +359,19 @@ import Testing
         let second = try #require(((engaged.json["item"] as? [String: Any])?["decision"] as? [String: Any])?["action"] as? String)
         h.clock.advance(hours: 1.5)
         var body = try await h.send(.get, "/metrics", as: .feed).body
-        func value(_ metric: String) -> Double? {
-            body.split(separator: "\n").first { $0.hasPrefix(metric + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
-        }
-        #expect(value("winnow_scheduler_lag_seconds") == 1800, "half an hour past the 1 h rescore")
-        #expect(value("winnow_rescores_pending_count") == 1)
+        #expect(metric(body, "winnow_scheduler_lag_seconds") == 1800, "half an hour past the 1 h rescore")
+        #expect(metric(body, "winnow_rescores_pending_count") == 1)
         #expect(try await h.service.rescoreDue() == 1)
         body = try await h.send(.get, "/metrics", as: .feed).body
         let third = try #require(try await h.store.item(feed: "default", id: "m")?.current.decision.action.rawValue)
-        func count(_ stage: String, _ action: String) -> String? {
-            body.split(separator: "\n").first { $0.hasPrefix(#"winnow_decisions_total{stage="\#(stage)",action="\#(action)"}"#) }
-                .map { String($0.split(separator: " ").last ?? "") }
+        func count(_ stage: String, _ action: String) -> Double? {
+            metric(body, #"winnow_decisions_total{stage="\#(stage)",action="\#(action)"}"#)
         }
-        #expect(count("creation", first) == "1")
-        #expect(count("engagement", second) == "1")
-        #expect(count("time", third) == "1")
-        #expect(count("creation", first == "allow" ? "remove" : "allow") == "0")
-        #expect(value("winnow_scheduler_lag_seconds") == 0)
-        #expect(value("winnow_rescores_pending_count") == 1)  // the 6 h rescore waits
+        #expect(count("creation", first) == 1)
+        #expect(count("engagement", second) == 1)
+        #expect(count("time", third) == 1)
+        #expect(count("creation", first == "allow" ? "remove" : "allow") == 0)
+        #expect(metric(body, "winnow_scheduler_lag_seconds") == 0)
+        #expect(metric(body, "winnow_rescores_pending_count") == 1)  // the 6 h rescore waits
     }
 }
