@@ -36,12 +36,26 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
+        // The product's rules in motion (scoring, review, the model registry, online learning, the scheduler's work),
+        // without HTTP: `Server`, `Simulation` and the command line run the same services.
+        .target(
+            name: "Services",
+            dependencies: [
+                "Engine",
+                "Learning",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "Server",
             dependencies: [
                 "Engine",
                 "Learning",
                 "Storage",
+                "Services",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -50,14 +64,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The loop simulator drives the same services `winnow serve` runs (Server), on a real store (Storage).
-        .target(name: "Simulation", dependencies: ["Engine", "Learning", "Storage", "Server"]),
+        // The loop simulator drives the same services `winnow serve` runs, on a real store (Storage).
+        .target(name: "Simulation", dependencies: ["Engine", "Learning", "Storage", "Services"]),
         .target(
             name: "WinnowCLI",
             dependencies: [
                 "Learning",
                 "Engine",
                 "Storage",
+                "Services",
                 "Server",
                 "Simulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -75,11 +90,11 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Storage", "Engine", "Learning",
+                "Server", "Services", "Storage", "Engine", "Learning",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Engine", "Learning"]),
-        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Learning", "Engine", "Storage"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Services", "Engine", "Learning"]),
+        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Services", "Learning", "Engine", "Storage"]),
     ]
 )

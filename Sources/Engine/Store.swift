@@ -299,14 +299,14 @@ public struct ModelPromotion: Codable, Equatable, Sendable {
     }
 }
 
-/// Where Winnow keeps its state. Each method is one transaction: a method that returns has committed.
-///
-/// The engine's decisions run inside the store's transaction as closures (`decide`), so that reading an item's
-/// state, deciding and writing the result cannot interleave with another update of the same item; a PostgreSQL
-/// store implements them with `SELECT … FOR UPDATE` (claims with `SKIP LOCKED`), an SQLite store with its single
-/// writer. Nothing here is specific to one database.
-public protocol Store: Sendable {
-    // Items and stages
+// Where Winnow keeps its state: one repository per aggregate, each with the same contract in every store (SQLite,
+// PostgreSQL). Each method is one transaction: a method that returns has committed. A repository persists, reads and
+// enforces what a database is for (uniqueness, versions, locks); it decides nothing. Where a write depends on what
+// is stored, the rule comes in as a closure or a value from the Engine (`decide`, `ReviewWorkflow`) and runs under
+// the store's lock on the row (SQLite's single writer, PostgreSQL's `SELECT … FOR UPDATE`; claims with `SKIP LOCKED`).
+
+/// Items, their stage results, engagement and the stage-3 schedule.
+public protocol ItemRepository: Sendable {
     /// Stores new items with their stage-1 results, one outcome per item in order.
     func createItems(_ items: [NewItem]) async throws -> [CreateOutcome]
     func item(feed: String, id: String) async throws -> ItemState?
@@ -323,29 +323,37 @@ public protocol Store: Sendable {
     func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
                           decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome?
     /// Runs `decide` on up to `limit` rescores due at or before `now`, oldest first, appends the results and
-    /// schedules the next ones; returns how many ran.
+    /// schedules the next ones; returns how many ran. Each due rescore runs once, however many callers run this at
+    /// the same time (several nodes on one database).
     func rescoreDue(now: Date, limit: Int, decide: @escaping @Sendable (DueRescore) throws -> Rescored) async throws -> Int
     /// The earliest due time of a pending rescore.
     func oldestDueRescore() async throws -> Date?
     /// Items with a rescore scheduled.
     func pendingRescores() async throws -> Int
+}
 
-    // Policies
+/// Per-feed policies, stored as versioned data.
+public protocol PolicyRepository: Sendable {
     /// The feed's newest policy, nil when it has none.
     func policy(feed: String) async throws -> Policy?
     /// Every feed's newest policy.
     func policies() async throws -> [Policy]
     /// Stores `policy` as the feed's next version and returns it with that version.
     func savePolicy(_ policy: Policy, by: String, at: Date) async throws -> Policy
+}
 
-    // API keys
+/// API keys (only their hashes).
+public protocol KeyRepository: Sendable {
+    /// - Throws: `StoreError.duplicateKeyName` when a key of that name exists.
     func createKey(_ key: APIKeyRecord) async throws
     func key(hash: String) async throws -> APIKeyRecord?
     func keys() async throws -> [APIKeyRecord]
     /// Revokes the key called `name`; false if there is no such live key.
     func revokeKey(name: String, at: Date) async throws -> Bool
+}
 
-    // Labels and the engagement model
+/// Human judgements (labels) and what blind audits found.
+public protocol LabelRepository: Sendable {
     /// Stores labels, returning them with their ids.
     func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord]
     /// Label rows (withdrawn ones included) after row `after`, judged at or after `since`, oldest first.
@@ -359,74 +367,103 @@ public protocol Store: Sendable {
     func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> (withdrawn: LabelRecord?, new: LabelRecord)?
     /// Each labelled item's label as `LabelResolution` picks it, among items labelled at or after `since`.
     func resolvedLabels(since: Date?) async throws -> [ResolvedLabel]
-    /// Labelled items that have engagement, with their latest label.
+    /// Labelled items that have engagement, with their label as `LabelResolution` picks it.
     func labelledItemsWithEngagement() async throws -> [(state: ItemState, label: String, baseline: FeedBaseline)]
-    func saveEngagementModel(_ model: EngagementModel, at: Date) async throws
-    func latestEngagementModel() async throws -> EngagementModel?
-
-    // Review
-    /// Records `reporter`'s report on the item (once per reporter) and opens or joins a ticket when `decide` asks.
-    /// Nil for an unknown item.
-    func recordReport(feed: String, id: String, reporter: String, at: Date,
-                      decide: @escaping @Sendable (ReportContext) -> (weighted: Double, ticket: TicketOpening?)) async throws -> ReportOutcome?
-    /// Opens a ticket for the item (or joins its open one) and returns it; nil for an unknown item.
-    func openTicket(feed: String, id: String, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket?
-    /// Leases up to `request.count` open tickets the reviewer may take (those they already hold included, with a fresh
-    /// lease), highest priority first; with `gold`, the
-    /// first is a seeded gold ticket when one is left that the reviewer has not seen.
-    func claim(_ request: ClaimRequest, now: Date, leaseSeconds: Double, gold: Bool) async throws -> [TicketView]
-    func ticket(id: Int64) async throws -> TicketView?
-    /// Extends the caller's live lease.
-    func renew(ticket: Int64, reviewer: String, now: Date, leaseSeconds: Double) async throws -> Ticket
-    /// Returns the ticket to the queue (a gold ticket is withdrawn).
-    func release(ticket: Int64, reviewer: String, version: Int?, now: Date) async throws -> Ticket
-    /// Moves the ticket to tier 2 with the reviewer's note; it is due within `slaMinutes` (or sooner if it was).
-    func escalate(ticket: Int64, reviewer: String, version: Int?, note: String, now: Date, slaMinutes: Double) async throws -> Ticket
-    /// Decides a ticket the reviewer holds: the decision becomes the item's (the stage `apply` builds), a label, and
-    /// the verdict on pending reports. A gold ticket only scores the reviewer.
-    /// With `secondReview`, a tier-1 ticket is decided twice by different reviewers: the first decision is kept hidden
-    /// and the ticket returns to the queue; the second settles it when they agree, and sends it to tier 2 (due within
-    /// `escalationSLAMinutes`) when they do not.
-    func decide(ticket: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date, secondReview: Bool,
-                escalationSLAMinutes: Double, apply: @escaping @Sendable (ItemState, HumanDecision) -> StageResult) async throws -> DecidedTicket
-    /// Every ticket decided twice, oldest first.
-    func doubleReviews() async throws -> [DoubleReview]
-    /// Open tickets of a tier, highest stored priority first, after `cursor` (priority, id).
-    func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int) async throws -> [(ticket: Ticket, priority: Double)]
-    func reviewStats(now: Date) async throws -> ReviewStats
-    /// Recomputes stored priorities that are due for it; returns how many.
-    func refreshTicketPriorities(now: Date, limit: Int) async throws -> Int
     /// Every decided audit: the automatic decision it sampled (the item's creation stage), the auditor's label and the
     /// inclusion probability; with `since` / `until`, only those whose automatic decision was made at or after `since`
     /// and before `until`.
     func auditSamples(since: Date?, until: Date?) async throws -> [AuditSample]
     /// Every decided audit's item text, the auditor's label and the inclusion probability (for weighted evaluation).
     func auditedTexts() async throws -> [(text: String, label: String, inclusionProbability: Double)]
+    /// Every ticket decided twice, oldest first.
+    func doubleReviews() async throws -> [DoubleReview]
+}
+
+/// A stored gold item a reviewer may be handed: its known label, language and the priority it had in the queue.
+public struct GoldCandidate: Sendable {
+    public var feed: String
+    public var itemID: String
+    public var label: String
+    public var language: String?
+    public var basePriority: Double
+
+    public init(feed: String, itemID: String, label: String, language: String?, basePriority: Double) {
+        self.feed = feed
+        self.itemID = itemID
+        self.label = label
+        self.language = language
+        self.basePriority = basePriority
+    }
+}
+
+/// The review queue: reports, tickets and their steps, gold items.
+public protocol ReviewRepository: Sendable {
+    /// Records `reporter`'s report on the item (once per reporter) and opens or joins a ticket when `decide` asks.
+    /// Nil for an unknown item.
+    func recordReport(feed: String, id: String, reporter: String, at: Date,
+                      decide: @escaping @Sendable (ReportContext) -> (weighted: Double, ticket: TicketOpening?)) async throws -> ReportOutcome?
+    /// Opens a ticket for the item (or joins its open one, by `Ticket.joining`) and returns it; nil for an unknown item.
+    func openTicket(feed: String, id: String, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket?
+    /// Leases up to `request.count` open tickets the reviewer may take (those they already hold included, with a fresh
+    /// lease of `workflow`'s length), highest priority first, without waiting on other claims; with `gold`, the first
+    /// is a gold ticket (`ReviewWorkflow.goldTicket`) when a gold item is left that the reviewer has not been handed.
+    func claim(_ request: ClaimRequest, now: Date, workflow: ReviewWorkflow, gold: Bool) async throws -> [TicketView]
+    func ticket(id: Int64) async throws -> TicketView?
+    /// One step of a ticket's life: loads the ticket, its hidden reviews and its item under a lock on the ticket,
+    /// runs `step` (a `ReviewWorkflow` function) and writes the `TicketChange` it returns, all in one transaction.
+    /// - Throws: `TicketError.notFound` for an unknown ticket; whatever `step` throws, writing nothing.
+    func changeTicket(id: Int64, _ step: @escaping @Sendable (TicketState) throws -> TicketChange) async throws -> DecidedTicket
+    /// Open tickets of a tier, highest stored priority first, after `cursor` (priority, id).
+    func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int) async throws -> [(ticket: Ticket, priority: Double)]
+    func reviewStats(now: Date) async throws -> ReviewStats
+    /// Recomputes stored priorities that are due for it (and withdraws gold tickets whose lease ran out); returns how many.
+    func refreshTicketPriorities(now: Date, limit: Int) async throws -> Int
     /// Marks a stored item as gold with its known label; false for an unknown item.
     func addGold(feed: String, id: String, label: String, by: String, at: Date) async throws -> Bool
+}
 
-    // The model registry
+/// The model registry and the learned engagement model.
+public protocol ModelRepository: Sendable {
     /// Records a model version; false if the version is registered already.
     func registerModel(_ record: ModelVersionRecord) async throws -> Bool
     func modelVersions() async throws -> [ModelVersionRecord]
     func recordPromotion(_ promotion: ModelPromotion) async throws
     /// Every change of the active model, oldest first.
     func promotions() async throws -> [ModelPromotion]
+    func saveEngagementModel(_ model: EngagementModel, at: Date) async throws
+    func latestEngagementModel() async throws -> EngagementModel?
+}
 
+/// Every repository of one database.
+public protocol Store: ItemRepository, PolicyRepository, KeyRepository, LabelRepository, ReviewRepository, ModelRepository {
     /// Throws unless the store can write now.
     func checkWritable() async throws
 }
 
-extension Store {
-    /// A decision without a second review.
+extension ReviewRepository {
+    /// Extends the caller's live lease.
+    public func renew(ticket: Int64, reviewer: String, now: Date, workflow: ReviewWorkflow) async throws -> Ticket {
+        try await changeTicket(id: ticket) { try workflow.renew($0, reviewer: reviewer, now: now) }.ticket
+    }
+
+    /// Returns the ticket to the queue (a gold ticket is withdrawn).
+    public func release(ticket: Int64, reviewer: String, version: Int?, now: Date, workflow: ReviewWorkflow) async throws -> Ticket {
+        try await changeTicket(id: ticket) { try workflow.release($0, reviewer: reviewer, version: version, now: now) }.ticket
+    }
+
+    /// Moves the ticket to tier 2 with the reviewer's note.
+    public func escalate(ticket: Int64, reviewer: String, version: Int?, note: String, now: Date, workflow: ReviewWorkflow) async throws -> Ticket {
+        try await changeTicket(id: ticket) { try workflow.escalate($0, reviewer: reviewer, version: version, note: note, now: now) }.ticket
+    }
+
+    /// Decides a ticket the reviewer holds (`ReviewWorkflow.decide`).
     public func decide(ticket: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date,
-                       apply: @escaping @Sendable (ItemState, HumanDecision) -> StageResult) async throws -> DecidedTicket {
-        try await decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now, secondReview: false,
-                         escalationSLAMinutes: 120, apply: apply)
+                       workflow: ReviewWorkflow) async throws -> DecidedTicket {
+        try await changeTicket(id: ticket) { try workflow.decide($0, reviewer: reviewer, decision: decision, action: action, now: now) }
     }
 }
 
-extension Store {
+extension LabelRepository {
     /// Every decided audit (no period).
     public func auditSamples() async throws -> [AuditSample] { try await auditSamples(since: nil, until: nil) }
 }

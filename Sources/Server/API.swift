@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Services
 import Learning
 
 /// The JSON bodies of the API: what feeds send and what they get back.

@@ -1,6 +1,7 @@
 import Crypto
 import Engine
 import Foundation
+import Services
 import Hummingbird
 import Synchronization
 

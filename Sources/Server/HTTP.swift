@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Services
 import Hummingbird
 import NIOCore
 import Synchronization

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Services
 
 /// A request body type with a fast reader for the common case. `JSON.decode` tries `scan` first and falls back to
 /// `JSONDecoder` when it answers nil, so the fast path only has to be right about what it accepts: anything

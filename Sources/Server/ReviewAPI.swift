@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Services
 
 /// The JSON bodies of the review routes.
 extension API {

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Services
 
 /// Everything `winnow serve` can be told, with documented defaults. Sources, later ones winning: the defaults
 /// here, a JSON file (`--config FILE` / `WINNOW_CONFIG`, laid over the defaults by `overlay`, so it names only what
@@ -169,9 +170,4 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     static func path(_ keys: [any CodingKey]) -> String {
         keys.isEmpty ? "the top level" : JSON.path(keys)
     }
-}
-
-public struct ConfigurationError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -1,7 +1,7 @@
 import Engine
 import Foundation
 import Learning
-import Server
+import Services
 import Storage
 import Synchronization
 

@@ -13,59 +13,76 @@ import GRDB
 extension SQLiteStore {
     // MARK: Opening
 
-    /// Opens a ticket for the item, or joins `opening`'s reason to its open ticket (the earlier due time, the higher
-    /// tier and base priority win). Returns the ticket's id.
+    /// Opens a ticket for the item, or joins `opening`'s reason to its open ticket (`Ticket.joining`). Returns the
+    /// ticket's id.
     static func openTicket(_ db: Database, item: Int64, _ opening: TicketOpening) throws -> Int64 {
-        let now = opening.at
-        let sla = opening.slaMinutes * 60
-        let event = TicketEvent(ticket: 0, kind: .opened, at: now, by: opening.by, reason: opening.reason, tier: opening.tier, note: opening.note)
         if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM ticket WHERE item = ? AND status = 'open' AND gold_label IS NULL"),
                                       arguments: [item]) {
-            let before = try Self.ticket(row)
-            var ticket = before
-            let id = ticket.id
-            ticket.reasons.insert(opening.reason)
-            if opening.tier == .two { ticket.tier = .two }
-            ticket.dueAt = max(ticket.openedAt, min(ticket.dueAt, now.addingTimeInterval(sla)))
-            ticket.basePriority = max(ticket.basePriority, opening.basePriority)
-            if let language = opening.language { ticket.language = language }
-            if opening.note != nil { ticket.note = opening.note }
-            if opening.auditProbability != nil, ticket.auditProbability == nil { ticket.auditProbability = opening.auditProbability }
-            guard ticket != before else { return id }  // a repeated reason with nothing new (the review band at each stage, say)
-            // A new reason, tier or note changes what the reviewer must judge: a step in the history and a new version
-            // (a decision naming the old one is refused). A higher reach or an earlier due time only moves the ticket.
-            let changed = ticket.reasons != before.reasons || ticket.tier != before.tier || opening.note != nil
-            // Moving to tier 2 takes the ticket from a tier-1 holder.
-            let raised = ticket.tier != before.tier
-            try db.execute(sql: """
-                UPDATE ticket SET reasons = ?, tier = ?, due_at = ?, base_priority = ?, language = ?, note = ?, audit_probability = ?,
-                  priority = ?, refresh_at = ?, version = version + ?,
-                  lease_holder = CASE WHEN ? THEN NULL ELSE lease_holder END, lease_until = CASE WHEN ? THEN NULL ELSE lease_until END
-                WHERE id = ?
-                """, arguments: [TicketReason.bits(ticket.reasons), ticket.tier.rawValue, ticket.dueAt.timeIntervalSince1970, ticket.basePriority,
-                                 ticket.language, ticket.note, ticket.auditProbability, ticket.priority(at: now),
-                                 TicketPriority.nextRefresh(openedAt: ticket.openedAt, dueAt: ticket.dueAt, after: now).timeIntervalSince1970,
-                                 changed ? 1 : 0, raised, raised, id])
-            if changed {
-                var joined = event
-                joined.kind = raised ? .escalated : .joined
-                try appendEvent(db, joined, ticket: id, item: item)
-            }
-            return id
+            let open = try Self.ticket(row)
+            if let change = open.joining(opening) { try write(db, change, item: item) }
+            return open.id
         }
-        let due = now.addingTimeInterval(sla)
-        let base = opening.basePriority
+        let ticket = Ticket.opened(opening, feed: "", itemID: "")
+        return try insertTicket(db, ticket, priority: StoredPriority(ticket, now: opening.at), item: item, events: [Ticket.openingEvent(opening)])
+    }
+
+    /// Inserts a new ticket with its first events; returns its id.
+    static func insertTicket(_ db: Database, _ ticket: Ticket, priority: StoredPriority, item: Int64, events: [TicketEvent]) throws -> Int64 {
         try db.cachedStatement(sql: """
             INSERT INTO ticket (item, tier, reasons, status, language, skill, opened_at, due_at, base_priority, priority, refresh_at, version,
-                                audit_probability, note)
-            VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
-            """).execute(arguments: [item, opening.tier.rawValue, opening.reason.bit, opening.language, opening.skill, now.timeIntervalSince1970,
-                                     due.timeIntervalSince1970, base, base,
-                                     TicketPriority.nextRefresh(openedAt: now, dueAt: due, after: now).timeIntervalSince1970,
-                                     opening.auditProbability, opening.note])
+                                audit_probability, note, gold_label, lease_holder, lease_until)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [item, ticket.tier.rawValue, TicketReason.bits(ticket.reasons), ticket.status.rawValue, ticket.language, ticket.skill,
+                                     ticket.openedAt.timeIntervalSince1970, ticket.dueAt.timeIntervalSince1970, ticket.basePriority, priority.value,
+                                     priority.refreshAt.timeIntervalSince1970, ticket.version, ticket.auditProbability, ticket.note, ticket.goldLabel,
+                                     ticket.lease?.holder, ticket.lease?.until.timeIntervalSince1970])
         let id = db.lastInsertedRowID
-        try appendEvent(db, event, ticket: id, item: item)
+        for event in events { try appendEvent(db, event, ticket: id, item: item) }
         return id
+    }
+
+    /// Writes what a step of the ticket's life changed (`TicketChange`), deciding nothing; returns the labels stored.
+    @discardableResult
+    static func write(_ db: Database, _ change: TicketChange, item: Int64) throws -> [LabelRecord] {
+        let t = change.ticket
+        let verdict = change.verdict
+        // One statement: the schema ties the status to the verdict's columns.
+        try db.cachedStatement(sql: """
+            UPDATE ticket SET tier = ?, reasons = ?, status = ?, language = ?, due_at = ?, base_priority = ?, note = ?, audit_probability = ?,
+              lease_holder = ?, lease_until = ?, version = ?,
+              decided_at = coalesce(?, decided_at), decided_by = coalesce(?, decided_by), decided_label = coalesce(?, decided_label)
+            WHERE id = ?
+            """).execute(arguments: [t.tier.rawValue, TicketReason.bits(t.reasons), t.status.rawValue, t.language, t.dueAt.timeIntervalSince1970,
+                                     t.basePriority, t.note, t.auditProbability, t.lease?.holder, t.lease?.until.timeIntervalSince1970, t.version,
+                                     verdict?.at.timeIntervalSince1970, verdict?.by, verdict?.label, t.id])
+        if let priority = change.priority {
+            try db.cachedStatement(sql: "UPDATE ticket SET priority = ?, refresh_at = ? WHERE id = ?")
+                .execute(arguments: [priority.value, priority.refreshAt.timeIntervalSince1970, t.id])
+        }
+        if let first = change.firstReview {
+            try db.execute(sql: """
+                UPDATE ticket SET first_by = ?, first_at = ?, first_label = ?, first_action = ?, first_code = ?, first_note = ? WHERE id = ?
+                """, arguments: [first.by, first.at.timeIntervalSince1970, first.label, first.action?.rawValue, first.reasonCode, first.note, t.id])
+        }
+        if let second = change.secondReview {
+            try db.execute(sql: "UPDATE ticket SET second_by = ?, second_label = ? WHERE id = ?", arguments: [second.by, second.label, t.id])
+        }
+        for event in change.events { try appendEvent(db, event, ticket: t.id, item: item) }
+        let labels = try change.labels.map { try insertLabel(db, $0) }
+        if let (result, human) = change.decision {
+            let seq = try Int.fetchOne(db, sql: "SELECT stages FROM item WHERE id = ?", arguments: [item])! + 1
+            try insertStage(db, item: item, seq: seq, result: result)
+            try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try Codec.encode(human), item])
+        }
+        if let upheld = change.reportsUpheld {
+            try db.execute(sql: """
+                INSERT INTO reporter (feed, reporter, upheld, rejected)
+                SELECT i.feed, p.reporter, ?, ? FROM report p JOIN item i ON i.id = p.item WHERE p.item = ? AND p.outcome IS NULL
+                ON CONFLICT (feed, reporter) DO UPDATE SET upheld = upheld + excluded.upheld, rejected = rejected + excluded.rejected
+                """, arguments: [upheld ? 1 : 0, upheld ? 0 : 1, item])
+            try db.execute(sql: "UPDATE report SET outcome = ? WHERE item = ? AND outcome IS NULL", arguments: [upheld ? "upheld" : "rejected", item])
+        }
+        return labels
     }
 
     static func appendEvent(_ db: Database, _ event: TicketEvent, ticket: Int64, item: Int64) throws {
@@ -116,26 +133,16 @@ extension SQLiteStore {
 
     // MARK: Claims and leases
 
-    public func claim(_ request: ClaimRequest, now: Date, leaseSeconds: Double, gold: Bool) async throws -> [TicketView] {
+    public func claim(_ request: ClaimRequest, now: Date, workflow: ReviewWorkflow, gold: Bool) async throws -> [TicketView] {
         let t = now.timeIntervalSince1970
-        let until = t + leaseSeconds
+        let until = t + workflow.rules.configuration.leaseSeconds
         let ids = try await commits.run { db -> [Int64] in
             var claimed: [Int64] = []
-            if gold, request.tiers.contains(.one), let goldRow = try Self.goldCandidate(db, for: request) {
-                // It looks like a review-band ticket (with the priority the item had, if it was in the queue before),
-                // opened and claimed like any other.
-                let due = t + 240 * 60
-                let base: Double = goldRow["base"]
-                try db.execute(sql: """
-                    INSERT INTO ticket (item, tier, reasons, status, language, opened_at, due_at, base_priority, priority, refresh_at, version,
-                                        gold_label, lease_holder, lease_until)
-                    VALUES (?, 1, ?, 'open', ?, ?, ?, ?, ?, ?, 2, ?, ?, ?)
-                    """, arguments: [goldRow["item"], TicketReason.reviewBand.bit, goldRow["language"], t, due, base, base, due, goldRow["label"],
-                                     request.reviewer, until])
-                let id = db.lastInsertedRowID
-                try Self.appendEvent(db, TicketEvent(ticket: id, kind: .opened, at: now, reason: .reviewBand, tier: .one), ticket: id, item: goldRow["item"])
-                try Self.appendEvent(db, TicketEvent(ticket: id, kind: .claimed, at: now, by: request.reviewer), ticket: id, item: goldRow["item"])
-                claimed.append(id)
+            if gold, request.tiers.contains(.one), let (candidate, itemRow) = try Self.goldCandidate(db, for: request) {
+                let (ticket, priority, events) = workflow.goldTicket(feed: candidate.feed, itemID: candidate.itemID, label: candidate.label,
+                                                                     language: candidate.language, basePriority: candidate.basePriority,
+                                                                     reviewer: request.reviewer, now: now)
+                claimed.append(try Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events))
             }
             // The best candidates of each index range the reviewer may take (tier × language × skill; a ticket without a
             // language or skill is anyone's), then the best of them.
@@ -191,147 +198,24 @@ extension SQLiteStore {
         try await writer.read { db in try Self.view(db, id: id) }
     }
 
-    /// The ticket row, checked: it exists, is open, the reviewer holds its live lease, and (when given) the version matches.
-    static func heldTicket(_ db: Database, id: Int64, reviewer: String, version: Int?, now: Date) throws -> (Row, Ticket) {
-        guard let row = try ticketRow(db, id: id) else { throw TicketError.notFound(id) }
-        let ticket = try self.ticket(row)
-        guard ticket.status == .open else { throw TicketError.alreadyDecided(id) }
-        guard let lease = ticket.lease, lease.allows(reviewer, at: now) else {
-            let holder = ticket.lease.flatMap { $0.isLive(at: now) ? $0.holder : nil }
-            throw TicketError.leaseLost(ticket: id, holder: holder, expired: ticket.lease?.holder == reviewer)
-        }
-        if let version, version != ticket.version { throw TicketError.versionMismatch(ticket: id, expected: version, current: ticket.version) }
-        return (row, ticket)
-    }
-
-    public func renew(ticket id: Int64, reviewer: String, now: Date, leaseSeconds: Double) async throws -> Ticket {
+    public func changeTicket(id: Int64, _ step: @escaping @Sendable (TicketState) throws -> TicketChange) async throws -> DecidedTicket {
         try await commits.run { db in
-            let (row, _) = try Self.heldTicket(db, id: id, reviewer: reviewer, version: nil, now: now)
-            // Same holder, same content: the version stays, so a decision naming it still passes.
-            try db.execute(sql: "UPDATE ticket SET lease_until = ? WHERE id = ?", arguments: [now.timeIntervalSince1970 + leaseSeconds, id])
-            try Self.appendEvent(db, TicketEvent(ticket: id, kind: .renewed, at: now, by: reviewer), ticket: id, item: row["item"])
-            return try Self.ticket(Self.ticketRow(db, id: id)!)
-        }
-    }
-
-    public func release(ticket id: Int64, reviewer: String, version: Int?, now: Date) async throws -> Ticket {
-        try await commits.run { db in
-            let (row, ticket) = try Self.heldTicket(db, id: id, reviewer: reviewer, version: version, now: now)
-            if ticket.goldLabel == nil {
-                try db.execute(sql: "UPDATE ticket SET lease_holder = NULL, lease_until = NULL, version = version + 1 WHERE id = ?", arguments: [id])
-            } else {
-                // A released gold ticket leaves for good; its holder stays recorded, so it is never handed to them again.
-                try db.execute(sql: "UPDATE ticket SET status = 'withdrawn', version = version + 1 WHERE id = ?", arguments: [id])
-            }
-            try Self.appendEvent(db, TicketEvent(ticket: id, kind: .released, at: now, by: reviewer), ticket: id, item: row["item"])
-            return try Self.ticket(Self.ticketRow(db, id: id)!)
-        }
-    }
-
-    public func escalate(ticket id: Int64, reviewer: String, version: Int?, note: String, now: Date, slaMinutes: Double) async throws -> Ticket {
-        try await commits.run { db in
-            let (row, ticket) = try Self.heldTicket(db, id: id, reviewer: reviewer, version: version, now: now)
-            guard ticket.goldLabel == nil else {
-                // A gold ticket escalated counts as a miss for the reviewer and leaves the queue.
-                try db.execute(sql: """
-                    UPDATE ticket SET status = 'decided', decided_at = ?, decided_by = ?, decided_label = '', lease_holder = NULL, lease_until = NULL,
-                      version = version + 1 WHERE id = ?
-                    """, arguments: [now.timeIntervalSince1970, reviewer, id])
-                return try Self.ticket(Self.ticketRow(db, id: id)!)
-            }
-            try Self.moveToTierTwo(db, ticket, item: row["item"], note: note, by: reviewer, now: now, slaMinutes: slaMinutes)
-            return try Self.ticket(Self.ticketRow(db, id: id)!)
-        }
-    }
-
-    /// Sends a ticket to tier 2 with `note` (a reviewer's escalation, or the engine's after a disagreement): the
-    /// escalation reason, due within `slaMinutes` (or sooner if it was), the lease dropped, and a step in the history.
-    static func moveToTierTwo(_ db: Database, _ ticket: Ticket, item: Int64, note: String, by: String?, now: Date, slaMinutes: Double) throws {
-        var updated = ticket
-        updated.tier = .two
-        updated.reasons.insert(.escalation)
-        updated.dueAt = max(ticket.openedAt, min(ticket.dueAt, now.addingTimeInterval(slaMinutes * 60)))
-        try db.execute(sql: """
-            UPDATE ticket SET tier = 2, reasons = ?, due_at = ?, note = ?, lease_holder = NULL, lease_until = NULL, priority = ?, refresh_at = ?,
-              version = version + 1 WHERE id = ?
-            """, arguments: [TicketReason.bits(updated.reasons), updated.dueAt.timeIntervalSince1970, note, updated.priority(at: now),
-                             TicketPriority.nextRefresh(openedAt: updated.openedAt, dueAt: updated.dueAt, after: now).timeIntervalSince1970, ticket.id])
-        try appendEvent(db, TicketEvent(ticket: ticket.id, kind: .escalated, at: now, by: by, reason: .escalation, tier: .two, note: note),
-                        ticket: ticket.id, item: item)
-    }
-
-    /// Stores a person's judgement of the item as a label, with the model's answer at the time.
-    static func insertJudgement(_ db: Database, _ state: ItemState, label: String, source: String, by: String, at: Date, tier: Int) throws -> LabelRecord {
-        let model = state.current
-        return try insertLabel(db, LabelRecord(feed: state.submission.feed, itemID: state.submission.id, label: label, source: source, by: by, at: at,
-                                               tier: tier, modelLabel: model.label, modelProbability: model.probabilities[model.label],
-                                               modelVersion: model.modelVersion))
-    }
-
-    public func decide(ticket id: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date, secondReview: Bool,
-                       escalationSLAMinutes: Double, apply: @escaping @Sendable (ItemState, HumanDecision) -> StageResult) async throws -> DecidedTicket {
-        try await commits.run { db in
-            let (row, ticket) = try Self.heldTicket(db, id: id, reviewer: reviewer, version: decision.version, now: now)
+            guard let row = try Self.ticketRow(db, id: id) else { throw TicketError.notFound(id) }
             let item: Int64 = row["item"]
-            let firstBy: String? = row["first_by"]
-            var written: [LabelRecord] = []
-            if ticket.goldLabel == nil, ticket.tier == .one, secondReview, firstBy == nil {
-                // The first of two independent reviews: kept on the ticket, out of every view, until the second.
-                try db.execute(sql: """
-                    UPDATE ticket SET first_by = ?, first_at = ?, first_label = ?, first_action = ?, first_code = ?, first_note = ?,
-                      lease_holder = NULL, lease_until = NULL, version = version + 1 WHERE id = ?
-                    """, arguments: [reviewer, now.timeIntervalSince1970, decision.label, action.rawValue, decision.reasonCode, decision.note, id])
-                return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: try Self.state(Self.itemRow(db, rowID: item)),
-                                     outcome: .awaitingSecondReview)
+            var first: FirstReview?
+            if let by: String = row["first_by"] {
+                first = FirstReview(by: by, at: Date(timeIntervalSince1970: row["first_at"]), label: row["first_label"],
+                                    action: (row["first_action"] as String?).flatMap(Action.init(rawValue:)), reasonCode: row["first_code"],
+                                    note: row["first_note"])
             }
-            if let firstBy, let firstLabel: String = row["first_label"], (row["second_by"] as String?) == nil {
-                // The second review: now the first becomes part of the history and a label, at its own time.
-                let firstAt = Date(timeIntervalSince1970: row["first_at"])
-                let state = try Self.state(Self.itemRow(db, rowID: item))
-                try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: firstAt, by: firstBy, tier: .one, label: firstLabel,
-                                                     action: (row["first_action"] as String?).flatMap(Action.init(rawValue:)), reasonCode: row["first_code"],
-                                                     note: row["first_note"]), ticket: id, item: item)
-                written.append(try Self.insertJudgement(db, state, label: firstLabel, source: "review", by: firstBy, at: firstAt, tier: 1))
-                try db.execute(sql: "UPDATE ticket SET second_by = ?, second_label = ? WHERE id = ?", arguments: [reviewer, decision.label, id])
-                if firstLabel != decision.label {
-                    // They disagree: both judgements are labels, and tier 2 settles it with both in the history.
-                    try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: now, by: reviewer, tier: .one, label: decision.label, action: action,
-                                                         reasonCode: decision.reasonCode, note: decision.note), ticket: id, item: item)
-                    written.append(try Self.insertJudgement(db, state, label: decision.label, source: "review", by: reviewer, at: now, tier: 1))
-                    try Self.moveToTierTwo(db, ticket, item: item, note: "two reviewers disagreed: \(firstBy) said \(firstLabel), \(reviewer) said \(decision.label)",
-                                           by: nil, now: now, slaMinutes: escalationSLAMinutes)
-                    return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: .escalatedOnDisagreement, labels: written)
-                }
+            var state = try Self.state(Self.itemRow(db, rowID: item))
+            let change = try step(TicketState(ticket: try Self.ticket(row), firstReview: first, secondReviewBy: row["second_by"], item: state))
+            let labels = try Self.write(db, change, item: item)
+            if let (result, human) = change.decision {
+                state.current = result
+                state.reviewed = human
             }
-            try db.execute(sql: """
-                UPDATE ticket SET status = 'decided', decided_at = ?, decided_by = ?, decided_label = ?, lease_holder = NULL, lease_until = NULL,
-                  version = version + 1 WHERE id = ?
-                """, arguments: [now.timeIntervalSince1970, reviewer, decision.label, id])
-            try Self.appendEvent(db, TicketEvent(ticket: id, kind: .decided, at: now, by: reviewer, tier: ticket.tier, label: decision.label,
-                                                 action: action, reasonCode: decision.reasonCode, note: decision.note), ticket: id, item: item)
-            let itemRow = try Self.itemRow(db, rowID: item)
-            var state = try Self.state(itemRow)
-            let decided = try Self.ticket(Self.ticketRow(db, id: id)!)
-            // A gold ticket probes the reviewer: the item, its labels and its reports are untouched.
-            guard ticket.goldLabel == nil else { return DecidedTicket(ticket: decided, item: state) }
-            let human = HumanDecision(label: decision.label, action: action, reasonCode: decision.reasonCode, by: reviewer, at: now, ticket: id, tier: ticket.tier)
-            let result = apply(state, human)
-            let seq = (itemRow["stages"] as Int) + 1
-            try Self.insertStage(db, item: item, seq: seq, result: result)
-            try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try Codec.encode(human), item])
-            let source = ticket.reasons.contains(.appeal) ? "appeal" : ticket.reasons == [.audit] ? "audit" : "review"
-            written.append(try Self.insertJudgement(db, state, label: decision.label, source: source, by: reviewer, at: now, tier: ticket.tier.rawValue))
-            // Pending reports are judged with the item: upheld when it was harmful, rejected when it was cleared.
-            let upheld = action != .allow
-            try db.execute(sql: """
-                INSERT INTO reporter (feed, reporter, upheld, rejected)
-                SELECT ?, reporter, ?, ? FROM report WHERE item = ? AND outcome IS NULL
-                ON CONFLICT (feed, reporter) DO UPDATE SET upheld = upheld + excluded.upheld, rejected = rejected + excluded.rejected
-                """, arguments: [state.submission.feed, upheld ? 1 : 0, upheld ? 0 : 1, item])
-            try db.execute(sql: "UPDATE report SET outcome = ? WHERE item = ? AND outcome IS NULL", arguments: [upheld ? "upheld" : "rejected", item])
-            state.current = result
-            state.reviewed = human
-            return DecidedTicket(ticket: decided, item: state, labels: written)
+            return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: change.outcome, labels: labels)
         }
     }
 
@@ -474,23 +358,25 @@ extension SQLiteStore {
     }
 
     /// A gold item the reviewer has never been handed (a withdrawn gold ticket keeps its holder for this), in a
-    /// language they read.
-    static func goldCandidate(_ db: Database, for request: ClaimRequest) throws -> Row? {
+    /// language they read, with the item's row id.
+    static func goldCandidate(_ db: Database, for request: ClaimRequest) throws -> (GoldCandidate, row: Int64)? {
         var language = ""
         var arguments: [any DatabaseValueConvertible] = [request.reviewer, request.reviewer]
         if !request.languages.isEmpty {
             language = " AND (l.language IS NULL OR l.language IN (\(Array(repeating: "?", count: request.languages.count).joined(separator: ", "))))"
             arguments += request.languages.map { $0.lowercased() }
         }
-        return try Row.fetchOne(db, sql: """
+        guard let row = try Row.fetchOne(db, sql: """
             SELECT * FROM (
-              SELECT g.item, g.label, lower(json_extract(i.submission, '$.language')) AS language,
+              SELECT g.item, g.label, i.feed, i.external_id, lower(json_extract(i.submission, '$.language')) AS language,
                 coalesce((SELECT base_priority FROM ticket WHERE item = g.item AND gold_label IS NULL ORDER BY id DESC LIMIT 1), 1) AS base
               FROM gold g JOIN item i ON i.id = g.item
               WHERE NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = g.item AND t.gold_label IS NOT NULL AND (t.lease_holder = ? OR t.decided_by = ?))
             ) l WHERE 1\(language)
             ORDER BY random() LIMIT 1
-            """, arguments: StatementArguments(arguments))
+            """, arguments: StatementArguments(arguments)) else { return nil }
+        return (GoldCandidate(feed: row["feed"], itemID: row["external_id"], label: row["label"], language: row["language"], basePriority: row["base"]),
+                row["item"])
     }
 
     // MARK: Rows

@@ -111,18 +111,18 @@ struct BenchClaims: AsyncParsableCommand {
         try await store.checkpoint()
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let rules = ReviewRules()
-        let apply: @Sendable (ItemState, HumanDecision) -> StageResult = { state, human in rules.humanStage(human, state: state, note: nil) }
+        let workflow = ReviewWorkflow(rules: ReviewRules(configuration: ReviewConfiguration(doubleReviewRate: 0)))
 
         // One reviewer at a time (after a short warm-up).
         var claimTimes: [Double] = [], decideTimes: [Double] = []
         for i in 0..<(claims + 200) {
             let reviewer = "reviewer-\(i % reviewers)"
             let t0 = clock.now
-            let views = try await store.claim(ClaimRequest(reviewer: reviewer, languages: ["en"]), now: Date(), leaseSeconds: 300, gold: false)
+            let views = try await store.claim(ClaimRequest(reviewer: reviewer, languages: ["en"]), now: Date(), workflow: workflow, gold: false)
             let t1 = clock.now
             guard let view = views.first else { throw CommandError("The queue ran dry after \(i) claims; give more --tickets.") }
             _ = try await store.decide(ticket: view.ticket.id, reviewer: reviewer, decision: TicketDecision(label: "spam", reasonCode: "spam"),
-                                       action: .remove, now: Date(), apply: apply)
+                                       action: .remove, now: Date(), workflow: workflow)
             let t2 = clock.now
             if i >= 200 {
                 claimTimes.append(durationSeconds(t1 - t0) * 1_000)
@@ -143,11 +143,11 @@ struct BenchClaims: AsyncParsableCommand {
                     for _ in 0..<perReviewer {
                         let t0 = clock.now
                         let views = try await store.claim(ClaimRequest(reviewer: reviewer, languages: r % 4 == 0 ? ["pt"] : ["en"]), now: Date(),
-                                                          leaseSeconds: 300, gold: false)
+                                                          workflow: workflow, gold: false)
                         times.append(durationSeconds(clock.now - t0) * 1_000)
                         guard let view = views.first else { break }
                         _ = try await store.decide(ticket: view.ticket.id, reviewer: reviewer, decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
-                                                   action: .allow, now: Date(), apply: apply)
+                                                   action: .allow, now: Date(), workflow: workflow)
                     }
                     return times
                 }

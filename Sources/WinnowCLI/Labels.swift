@@ -3,6 +3,7 @@ import CSV
 import Engine
 import Foundation
 import Server
+import Services
 import Storage
 
 /// `winnow labels export|import`: the store's human judgements for data scientists, and labels from elsewhere.

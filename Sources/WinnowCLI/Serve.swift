@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import Logging
 import Server
+import Services
 import Storage
 
 /// Where the server's settings come from: flags here, then `WINNOW_…` variables, then `--config FILE`, then

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Server
+import Services
 import Storage
 
 extension Train {

@@ -8,6 +8,7 @@ import Synchronization
 import Testing
 
 @testable import Server
+@testable import Services
 @testable import Storage
 
 /// A clock tests move by hand.

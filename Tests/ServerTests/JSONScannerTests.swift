@@ -4,6 +4,7 @@ import Learning
 import Testing
 
 @testable import Server
+@testable import Services
 
 /// The fast reader of item bodies must never disagree with `JSONDecoder`: it either gives the value `JSONDecoder`
 /// gives, or gives up (nil) and leaves the document, and its error, to `JSONDecoder`.

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import Server
+@testable import Services
 
 @Suite struct LabelRoutesTests {
     @Test func adminsImportListWithdrawAndCorrectLabels() async throws {

@@ -6,6 +6,7 @@ import NIOCore
 import Testing
 
 @testable import Server
+@testable import Services
 
 /// The registry over the HTTP API: register, promote, roll back, and a swap under load.
 @Suite struct ModelRegistryTests {

@@ -6,6 +6,7 @@ import Logging
 import Testing
 
 @testable import Server
+@testable import Services
 @testable import Storage
 
 /// Every error the routes answer, by route: malformed JSON, missing and mistyped fields (named), bodies over the

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import Server
+@testable import Services
 @testable import Storage
 
 /// A harness whose default feed sends every item to review (and gold seeding off unless asked).

@@ -4,6 +4,7 @@ import Hummingbird
 import Testing
 
 @testable import Server
+@testable import Services
 @testable import Storage
 
 @Suite struct AuthTests {

@@ -57,11 +57,11 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     @Test func aDecisionsLabelKeepsTheTierAndTheModelsAnswer() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("a", spam: 0.6, at: t0)])
-        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
-        _ = try await store.escalate(ticket: view.ticket.id, reviewer: "ann", version: nil, note: "unsure", now: t0, slaMinutes: 120)
-        let senior = try await store.claim(ClaimRequest(reviewer: "sam", tiers: [.two]), now: t0, leaseSeconds: 300, gold: false)[0]
+        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
+        _ = try await store.escalate(ticket: view.ticket.id, reviewer: "ann", version: nil, note: "unsure", now: t0, workflow: Items.workflow)
+        let senior = try await store.claim(ClaimRequest(reviewer: "sam", tiers: [.two]), now: t0, workflow: Items.workflow, gold: false)[0]
         _ = try await store.decide(ticket: senior.ticket.id, reviewer: "sam", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
-                                   action: .allow, now: t0, apply: Items.apply)
+                                   action: .allow, now: t0, workflow: Items.workflow)
         let label = try #require(try await store.labels(since: nil, after: nil, limit: 10).first)
         #expect(label.tier == 2 && label.source == "review" && label.by == "sam" && label.label == "clear")
         #expect(label.modelLabel == "spam" && label.modelVersion == "m1")

@@ -18,9 +18,10 @@ extension Items {
         return item
     }
 
-    static func apply(_ state: ItemState, _ human: HumanDecision) -> StageResult {
-        rules.humanStage(human, state: state, note: nil)
-    }
+    /// Review steps without double reviews (escalations due in 120 minutes, leases of 300 seconds).
+    static let workflow = ReviewWorkflow(rules: ReviewRules(configuration: ReviewConfiguration(doubleReviewRate: 0)))
+    /// Every tier-1 ticket decided twice.
+    static let doubleReviewing = ReviewWorkflow(rules: ReviewRules(configuration: ReviewConfiguration(doubleReviewRate: 1)))
 }
 
 private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -59,19 +60,19 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     @Test func anExpiredLeaseReturnsTheTicketAndItsHolderCanNoLongerDecide() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
-        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)
+        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)
         #expect(first.count == 1)
         let id = first[0].ticket.id
         // While the lease lives nobody else gets the ticket.
-        #expect(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(299), leaseSeconds: 300, gold: false).isEmpty)
-        let second = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(301), leaseSeconds: 300, gold: false)
+        #expect(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(299), workflow: Items.workflow, gold: false).isEmpty)
+        let second = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(301), workflow: Items.workflow, gold: false)
         #expect(second.map(\.ticket.id) == [id])
         let decision = TicketDecision(label: "spam", reasonCode: "spam")
         await #expect(throws: TicketError.leaseLost(ticket: id, holder: "bob", expired: false)) {
-            _ = try await store.decide(ticket: id, reviewer: "ann", decision: decision, action: .remove, now: t0.addingTimeInterval(302), apply: Items.apply)
+            _ = try await store.decide(ticket: id, reviewer: "ann", decision: decision, action: .remove, now: t0.addingTimeInterval(302), workflow: Items.workflow)
         }
         let decided = try await store.decide(ticket: id, reviewer: "bob", decision: decision, action: .remove, now: t0.addingTimeInterval(303),
-                                             apply: Items.apply)
+                                             workflow: Items.workflow)
         #expect(decided.ticket.status == .decided)
         #expect(decided.item.current.stage == .review)
         #expect(decided.item.current.decision.action == .remove)
@@ -87,19 +88,19 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     @Test func aVersionCheckAndTheStatusMakeASecondDecisionImpossible() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
-        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let id = view.ticket.id
         let stale = TicketDecision(label: "spam", reasonCode: "spam", version: view.ticket.version - 1)
         await #expect(throws: TicketError.versionMismatch(ticket: id, expected: view.ticket.version - 1, current: view.ticket.version)) {
-            _ = try await store.decide(ticket: id, reviewer: "ann", decision: stale, action: .remove, now: t0, apply: Items.apply)
+            _ = try await store.decide(ticket: id, reviewer: "ann", decision: stale, action: .remove, now: t0, workflow: Items.workflow)
         }
         let current = TicketDecision(label: "clear", reasonCode: "not_violating", version: view.ticket.version)
-        _ = try await store.decide(ticket: id, reviewer: "ann", decision: current, action: .allow, now: t0, apply: Items.apply)
+        _ = try await store.decide(ticket: id, reviewer: "ann", decision: current, action: .allow, now: t0, workflow: Items.workflow)
         await #expect(throws: TicketError.alreadyDecided(id)) {
-            _ = try await store.decide(ticket: id, reviewer: "ann", decision: current, action: .allow, now: t0, apply: Items.apply)
+            _ = try await store.decide(ticket: id, reviewer: "ann", decision: current, action: .allow, now: t0, workflow: Items.workflow)
         }
         await #expect(throws: TicketError.notFound(999)) {
-            _ = try await store.release(ticket: 999, reviewer: "ann", version: nil, now: t0)
+            _ = try await store.release(ticket: 999, reviewer: "ann", version: nil, now: t0, workflow: Items.workflow)
         }
     }
 
@@ -116,13 +117,13 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
                 group.addTask {
                     var mine: [Int64] = []
                     while true {
-                        let views = try await store.claim(ClaimRequest(reviewer: "r\(reviewer)", count: 1 + reviewer % 3), now: t0, leaseSeconds: 300,
+                        let views = try await store.claim(ClaimRequest(reviewer: "r\(reviewer)", count: 1 + reviewer % 3), now: t0, workflow: Items.workflow,
                                                           gold: false)
                         if views.isEmpty { return mine }
                         for view in views {
                             let decision = TicketDecision(label: "spam", reasonCode: "spam", version: view.ticket.version)
                             let done = try await store.decide(ticket: view.ticket.id, reviewer: "r\(reviewer)", decision: decision, action: .remove,
-                                                              now: t0, apply: Items.apply)
+                                                              now: t0, workflow: Items.workflow)
                             #expect(done.ticket.status == .decided)
                             mine.append(view.ticket.id)
                         }
@@ -155,10 +156,10 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             skilled,
         ])
         let english = ClaimRequest(reviewer: "ann", count: 10, languages: ["en"])
-        let order = try await store.claim(english, now: t0, leaseSeconds: 300, gold: false).map(\.item.submission.id)
+        let order = try await store.claim(english, now: t0, workflow: Items.workflow, gold: false).map(\.item.submission.id)
         #expect(order == ["reach", "unsure", "sure"])
         let portuguese = try await store.claim(ClaimRequest(reviewer: "bia", count: 10, languages: ["pt"], skills: ["spam-expert"]), now: t0,
-                                               leaseSeconds: 300, gold: false)
+                                               workflow: Items.workflow, gold: false)
         #expect(portuguese.map(\.item.submission.id) == ["portuguese", "skill"])
     }
 
@@ -196,9 +197,9 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let ticket = try #require(third?.ticket)
         #expect(ticket.reasons == [.reports])
         // A person clears the item: the three reports are rejected, each reporter now weighs 2·1/3.
-        _ = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)
+        _ = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)
         _ = try await store.decide(ticket: ticket.id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
-                                   action: .allow, now: t0, apply: Items.apply)
+                                   action: .allow, now: t0, workflow: Items.workflow)
         // On another item their three reports weigh 2 < 3: no ticket.
         for reporter in ["u1", "u2", "u3"] { _ = try await store.recordReport(feed: "default", id: "b", reporter: reporter, at: t0, decide: decide) }
         #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 10).isEmpty)
@@ -213,15 +214,15 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     @Test func escalationMovesTheTicketToTierTwoWithTheNote() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
-        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let escalated = try await store.escalate(ticket: view.ticket.id, reviewer: "ann", version: view.ticket.version, note: "looks like a scam ring",
-                                                 now: t0.addingTimeInterval(60), slaMinutes: 120)
+                                                 now: t0.addingTimeInterval(60), workflow: Items.workflow)
         #expect(escalated.tier == .two)
         #expect(escalated.reasons == [.reviewBand, .escalation])
         #expect(escalated.lease == nil)
         #expect(escalated.dueAt == t0.addingTimeInterval(60 + 120 * 60))
-        #expect(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, leaseSeconds: 300, gold: false).isEmpty)
-        let senior = try await store.claim(ClaimRequest(reviewer: "sam", tiers: [.two]), now: t0.addingTimeInterval(120), leaseSeconds: 300, gold: false)
+        #expect(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, workflow: Items.workflow, gold: false).isEmpty)
+        let senior = try await store.claim(ClaimRequest(reviewer: "sam", tiers: [.two]), now: t0.addingTimeInterval(120), workflow: Items.workflow, gold: false)
         #expect(senior.first?.ticket.note == "looks like a scam ring")
         let events = senior[0].history.compactMap { if case let .ticket(e) = $0 { e } else { nil } }
         #expect(events.map(\.kind) == [.opened, .claimed, .escalated, .claimed])
@@ -233,26 +234,26 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         _ = try await store.createItems([Items.new("g", spam: 0.1, at: t0)])
         #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
         #expect(try await store.addGold(feed: "default", id: "missing", label: "spam", by: "admin", at: t0) == false)
-        let view = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: true).first)
+        let view = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: true).first)
         #expect(view.ticket.goldLabel == "spam")
         #expect(view.ticket.reasons == [.reviewBand])
         _ = try await store.decide(ticket: view.ticket.id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
-                                   action: .allow, now: t0, apply: Items.apply)
+                                   action: .allow, now: t0, workflow: Items.workflow)
         // The same reviewer never gets the same gold item twice.
-        #expect(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: true).isEmpty)
+        #expect(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: true).isEmpty)
         // Nor after releasing it, nor from tier 2 only, nor in a language they did not ask for.
-        let cid = try #require(try await store.claim(ClaimRequest(reviewer: "cid"), now: t0, leaseSeconds: 300, gold: true).first)
-        _ = try await store.release(ticket: cid.ticket.id, reviewer: "cid", version: nil, now: t0)
-        #expect(try await store.claim(ClaimRequest(reviewer: "cid"), now: t0, leaseSeconds: 300, gold: true).isEmpty)
-        #expect(try await store.claim(ClaimRequest(reviewer: "dee", tiers: [.two]), now: t0, leaseSeconds: 300, gold: true).isEmpty)
-        #expect(try await store.claim(ClaimRequest(reviewer: "dee", languages: ["pt"]), now: t0, leaseSeconds: 300, gold: true).count == 1)
+        let cid = try #require(try await store.claim(ClaimRequest(reviewer: "cid"), now: t0, workflow: Items.workflow, gold: true).first)
+        _ = try await store.release(ticket: cid.ticket.id, reviewer: "cid", version: nil, now: t0, workflow: Items.workflow)
+        #expect(try await store.claim(ClaimRequest(reviewer: "cid"), now: t0, workflow: Items.workflow, gold: true).isEmpty)
+        #expect(try await store.claim(ClaimRequest(reviewer: "dee", tiers: [.two]), now: t0, workflow: Items.workflow, gold: true).isEmpty)
+        #expect(try await store.claim(ClaimRequest(reviewer: "dee", languages: ["pt"]), now: t0, workflow: Items.workflow, gold: true).count == 1)
         // A gold ticket whose lease runs out leaves the queue.
-        let eve = try #require(try await store.claim(ClaimRequest(reviewer: "eve"), now: t0, leaseSeconds: 300, gold: true).first)
+        let eve = try #require(try await store.claim(ClaimRequest(reviewer: "eve"), now: t0, workflow: Items.workflow, gold: true).first)
         _ = try await store.refreshTicketPriorities(now: t0.addingTimeInterval(301), limit: 100)
         #expect(try await store.ticket(id: eve.ticket.id)?.ticket.status == .withdrawn)
-        let bob = try #require(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, leaseSeconds: 300, gold: true).first)
+        let bob = try #require(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, workflow: Items.workflow, gold: true).first)
         _ = try await store.decide(ticket: bob.ticket.id, reviewer: "bob", decision: TicketDecision(label: "spam", reasonCode: "spam"),
-                                   action: .remove, now: t0, apply: Items.apply)
+                                   action: .remove, now: t0, workflow: Items.workflow)
         let item = try #require(try await store.item(feed: "default", id: "g"))
         #expect(item.reviewed == nil)
         #expect(item.current.stage == .creation)
@@ -270,7 +271,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         _ = try await store.createItems([Items.inReview("a", language: "en", at: t0), Items.inReview("b", language: "pt", at: t0),
                                          Items.inReview("c", at: t0)])
         _ = try await store.openTicket(feed: "default", id: "c") { Items.rules.opening(.appeal, state: $0, now: t0) }
-        _ = try await store.claim(ClaimRequest(reviewer: "ann", languages: ["en"]), now: t0, leaseSeconds: 300, gold: false)
+        _ = try await store.claim(ClaimRequest(reviewer: "ann", languages: ["en"]), now: t0, workflow: Items.workflow, gold: false)
         let stats = try await store.reviewStats(now: t0.addingTimeInterval(5 * 3600))
         #expect(stats.open == 3)
         #expect(stats.claimed == 0)  // the lease ran out
@@ -343,7 +344,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try store.appliedMigrations().last == "v3-checks-without-in-lists")
         #expect(try #require(try await store.item(feed: "default", id: "kept")).current == item.result)
         #expect(try await store.labels(since: nil, after: nil, limit: 10).map(\.label) == ["spam"])
-        let claimed = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(60), leaseSeconds: 300, gold: false)
+        let claimed = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(60), workflow: Items.workflow, gold: false)
         #expect(claimed.map(\.item.submission.id) == ["kept"])
         // The same rules as before, written without IN lists: a value outside each list is still refused.
         let check = try DatabaseQueue(path: path)
@@ -363,15 +364,15 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     @Test func aGoldTicketHidesAPersonsEarlierVerdictAndShowsItsOwnSteps() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("g", at: t0)])
-        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         _ = try await store.decide(ticket: first.ticket.id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"), action: .remove,
-                                   now: t0.addingTimeInterval(60), apply: Items.apply)
+                                   now: t0.addingTimeInterval(60), workflow: Items.workflow)
         // A later automatic stage keeps the person's verdict; it must not show in the gold view either.
         _ = try await store.recordEngagement(feed: "default", id: "g", snapshot: EngagementSnapshot(at: t0.addingTimeInterval(120), counters: Engagement(views: 5))) { context in
             Staged(result: Items.rules.keepingHumanDecision(context.state.current, context.state.reviewed))
         }
         #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
-        let gold = try #require(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(180), leaseSeconds: 300, gold: true).first)
+        let gold = try #require(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(180), workflow: Items.workflow, gold: true).first)
         #expect(gold.ticket.goldLabel == "spam")
         #expect(gold.item.reviewed == nil)
         #expect(gold.item.current.stage == .creation)
@@ -388,25 +389,25 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     @Test func raisingATicketToTierTwoTakesItFromItsTierOneHolder() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
-        let held = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let held = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let appealed = try await store.openTicket(feed: "default", id: "a") { Items.rules.opening(.appeal, state: $0, tier: .two, now: t0, by: "feed") }
         #expect(appealed?.tier == .two && appealed?.lease == nil)
         await #expect(throws: TicketError.leaseLost(ticket: held.ticket.id, holder: nil, expired: false)) {
             _ = try await store.decide(ticket: held.ticket.id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
-                                       action: .allow, now: t0, apply: Items.apply)
+                                       action: .allow, now: t0, workflow: Items.workflow)
         }
     }
 
     @Test func renewingKeepsTheVersionADecisionNames() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
-        let held = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
-        let renewed = try await store.renew(ticket: held.ticket.id, reviewer: "ann", now: t0.addingTimeInterval(200), leaseSeconds: 300)
+        let held = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
+        let renewed = try await store.renew(ticket: held.ticket.id, reviewer: "ann", now: t0.addingTimeInterval(200), workflow: Items.workflow)
         #expect(renewed.version == held.ticket.version)
         #expect(renewed.lease?.until == t0.addingTimeInterval(500))
         let decided = try await store.decide(ticket: held.ticket.id, reviewer: "ann",
                                              decision: TicketDecision(label: "spam", reasonCode: "spam", version: held.ticket.version), action: .remove,
-                                             now: t0.addingTimeInterval(450), apply: Items.apply)
+                                             now: t0.addingTimeInterval(450), workflow: Items.workflow)
         #expect(decided.ticket.status == .decided)
     }
 
@@ -435,10 +436,10 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         allowed.tickets = [Items.rules.opening(.audit, state: ItemState(submission: allowed.submission, receivedAt: t0, createdAt: t0, current: allowed.result,
                                                                         engagement: nil), now: t0, auditProbability: 0.002)]
         _ = try await store.createItems([removed, allowed, Items.inReview("band", at: t0)])
-        for view in try await store.claim(ClaimRequest(reviewer: "ann", count: 3), now: t0, leaseSeconds: 300, gold: false) {
+        for view in try await store.claim(ClaimRequest(reviewer: "ann", count: 3), now: t0, workflow: Items.workflow, gold: false) {
             let label = view.item.submission.id == "r" ? "clear" : "spam"
             _ = try await store.decide(ticket: view.ticket.id, reviewer: "ann", decision: TicketDecision(label: label, reasonCode: "other"),
-                                       action: label == "clear" ? .allow : .remove, now: t0, apply: Items.apply)
+                                       action: label == "clear" ? .allow : .remove, now: t0, workflow: Items.workflow)
         }
         let samples = try await store.auditSamples()
         #expect(samples == [
@@ -468,25 +469,24 @@ extension SQLiteStore {
 @Suite struct DoubleReviewStoreTests {
     func decide(_ store: SQLiteStore, _ ticket: Int64, by reviewer: String, _ label: String) async throws -> DecidedTicket {
         try await store.decide(ticket: ticket, reviewer: reviewer, decision: TicketDecision(label: label, reasonCode: "other"),
-                               action: label == "clear" ? .allow : .remove, now: t0.addingTimeInterval(60), secondReview: true,
-                               escalationSLAMinutes: 120, apply: Items.apply)
+                               action: label == "clear" ? .allow : .remove, now: t0.addingTimeInterval(60), workflow: Items.doubleReviewing)
     }
 
     @Test func twoAgreeingReviewsDecideTheItemAndTheFirstStaysHiddenUntilTheSecond() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
-        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0]
+        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let pending = try await decide(store, first.ticket.id, by: "ann", "spam")
         #expect(pending.outcome == .awaitingSecondReview)
         #expect(pending.ticket.status == .open && pending.ticket.lease == nil)
         #expect(pending.item.reviewed == nil)
         // Not back to the same reviewer; the next one sees no trace of the first decision.
-        #expect(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false).isEmpty)
-        let second = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(90), leaseSeconds: 300, gold: false)[0]
+        #expect(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).isEmpty)
+        let second = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(90), workflow: Items.workflow, gold: false)[0]
         #expect(!second.history.contains { if case let .ticket(e) = $0 { e.kind == .decided } else { false } })
         #expect(try await store.labelCount() == 0)
         let settled = try await store.decide(ticket: second.ticket.id, reviewer: "bob", decision: TicketDecision(label: "spam", reasonCode: "spam"),
-                                             action: .remove, now: t0.addingTimeInterval(120), secondReview: true, escalationSLAMinutes: 120, apply: Items.apply)
+                                             action: .remove, now: t0.addingTimeInterval(120), workflow: Items.doubleReviewing)
         #expect(settled.outcome == .decided && settled.ticket.status == .decided)
         #expect(settled.item.reviewed?.by == "bob")
         #expect(try await store.labelCount() == 2)
@@ -500,9 +500,9 @@ extension SQLiteStore {
     @Test func disagreementGoesToTierTwoWithBothJudgements() async throws {
         let store = try SQLiteStore()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
-        let id = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, leaseSeconds: 300, gold: false)[0].ticket.id
+        let id = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0].ticket.id
         _ = try await decide(store, id, by: "ann", "spam")
-        _ = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, leaseSeconds: 300, gold: false)
+        _ = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, workflow: Items.workflow, gold: false)
         let split = try await decide(store, id, by: "bob", "clear")
         #expect(split.outcome == .escalatedOnDisagreement)
         #expect(split.ticket.tier == .two && split.ticket.status == .open && split.ticket.reasons.contains(.escalation))
@@ -510,7 +510,7 @@ extension SQLiteStore {
         #expect(split.item.reviewed == nil)
         #expect(try await store.labelCount() == 2)
         // Tier 2 decides once, whatever the double-review setting.
-        _ = try await store.claim(ClaimRequest(reviewer: "sam", tiers: [.two]), now: t0, leaseSeconds: 300, gold: false)
+        _ = try await store.claim(ClaimRequest(reviewer: "sam", tiers: [.two]), now: t0, workflow: Items.workflow, gold: false)
         let final = try await decide(store, id, by: "sam", "clear")
         #expect(final.outcome == .decided && final.item.reviewed?.tier == .two)
         #expect(try await store.doubleReviews() == [DoubleReview(firstBy: "ann", first: "spam", secondBy: "bob", second: "clear")])

@@ -30,15 +30,16 @@ import Testing
         let database = dir + "/audits.sqlite"
         let store = try SQLiteStore(path: database)
         let rules = ReviewRules()
+        let workflow = ReviewWorkflow(rules: ReviewRules(configuration: ReviewConfiguration(doubleReviewRate: 0)))
         for i in 0..<6 {
             let spam = i % 2 == 0
             let text = spam ? "WINNER!! claim your free prize now, call 0906170\(i)" : "see you at the station at \(i + 1) o'clock"
             try await StoredItems.add(store, id: "audit-\(i)", text: text, audit: rules, probability: spam ? 0.5 : 0.1)
         }
-        for view in try await store.claim(ClaimRequest(reviewer: "auditor", count: 10), now: StoredItems.t0, leaseSeconds: 300, gold: false) {
+        for view in try await store.claim(ClaimRequest(reviewer: "auditor", count: 10), now: StoredItems.t0, workflow: workflow, gold: false) {
             let spam = view.item.submission.text.hasPrefix("WINNER")
             _ = try await store.decide(ticket: view.ticket.id, reviewer: "auditor", decision: TicketDecision(label: spam ? "spam" : "clear", reasonCode: "other"),
-                                       action: spam ? .remove : .allow, now: StoredItems.t0) { state, human in rules.humanStage(human, state: state, note: nil) }
+                                       action: spam ? .remove : .allow, now: StoredItems.t0, workflow: workflow)
         }
         let withAudits = try EndToEndTests.run(["evaluate", "--candidate", blind, "--against", active, "--data", dir + "/test.csv", "--database", database, "--json"])
         #expect(withAudits.status == 2)

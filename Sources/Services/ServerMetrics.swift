@@ -1,6 +1,5 @@
 import Engine
 import Foundation
-import Hummingbird
 import Prometheus
 
 /// Winnow's Prometheus metrics, recorded straight into the registry the server was given (so tests and several
@@ -30,7 +29,7 @@ public final class ServerMetrics: Sendable {
         self.decisions = decisions
     }
 
-    func request(method: String, route: String, status: Int, duration: Duration) {
+    public func request(method: String, route: String, status: Int, duration: Duration) {
         let labels = [("method", method), ("route", route), ("status", String(status))]
         registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "http_requests", unitName: "total",
                                                helpText: "HTTP requests by method, route and status."), labels: labels).increment()
@@ -39,28 +38,28 @@ public final class ServerMetrics: Sendable {
                                        labels: [("method", method), ("route", route)], buckets: Self.latencyBuckets).record(duration)
     }
 
-    func decision(stage: Stage, action: Action) {
+    public func decision(stage: Stage, action: Action) {
         decisions[stage]?[action]?.increment()
     }
 
-    func items(created: Int) {
+    public func items(created: Int) {
         registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "items_created", unitName: "total",
                                                helpText: "Items stored (retries of a stored item not counted).")).increment(by: Int64(created))
     }
 
-    func activeModel(version: String) {
+    public func activeModel(version: String) {
         registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "active_model", unitName: "info",
                                              helpText: "1 for the text model version in use."), labels: [("version", version)]).set(to: 1)
     }
 
-    func scheduler(lagSeconds: Double, pending: Int) {
+    public func scheduler(lagSeconds: Double, pending: Int) {
         registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "scheduler_lag", unitName: "seconds",
                                              helpText: "How late the oldest due rescore is (0 when none is due).")).set(to: lagSeconds)
         registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "rescores_pending", unitName: "count",
                                              helpText: "Scheduled stage-3 rescores not yet run.")).set(to: Double(pending))
     }
 
-    func rescored(_ count: Int) {
+    public func rescored(_ count: Int) {
         registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "rescores", unitName: "total",
                                                helpText: "Stage-3 rescores run.")).increment(by: Int64(count))
     }
@@ -69,16 +68,3 @@ public final class ServerMetrics: Sendable {
     public func render() -> String { registry.emitToString() }
 }
 
-/// Records every request's method, matched route (not the raw path, so ids do not explode the label set),
-/// status and latency.
-struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    let metrics: ServerMetrics
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let start = ContinuousClock.now
-        let response = try await next(request, context)
-        let route = context.endpointPath ?? "unmatched"
-        metrics.request(method: request.method.rawValue, route: route, status: response.status.code, duration: ContinuousClock.now - start)
-        return response
-    }
-}

@@ -15,6 +15,7 @@ public struct ReviewService: Sendable {
 
     var store: any Store { scoring.store }
     var rules: ReviewRules { scoring.rules }
+    var workflow: ReviewWorkflow { ReviewWorkflow(rules: scoring.rules) }
     var configuration: ReviewConfiguration { scoring.engine.configuration.review }
     var now: Date { scoring.clock() }
 
@@ -54,15 +55,15 @@ public struct ReviewService: Sendable {
         }
         guard !request.tiers.isEmpty else { throw ValidationError(field: "tiers", "name at least one tier: 1 or 2") }
         let gold = configuration.goldRate > 0 && draw() < configuration.goldRate
-        return try await store.claim(request, now: now, leaseSeconds: configuration.leaseSeconds, gold: gold)
+        return try await store.claim(request, now: now, workflow: workflow, gold: gold)
     }
 
     public func renew(ticket: Int64, reviewer: String) async throws -> Ticket {
-        try await store.renew(ticket: ticket, reviewer: reviewer, now: now, leaseSeconds: configuration.leaseSeconds)
+        try await store.renew(ticket: ticket, reviewer: reviewer, now: now, workflow: workflow)
     }
 
     public func release(ticket: Int64, reviewer: String, version: Int?) async throws -> Ticket {
-        try await store.release(ticket: ticket, reviewer: reviewer, version: version, now: now)
+        try await store.release(ticket: ticket, reviewer: reviewer, version: version, now: now, workflow: workflow)
     }
 
     public func escalate(ticket: Int64, reviewer: String, version: Int?, note: String) async throws -> Ticket {
@@ -70,19 +71,12 @@ public struct ReviewService: Sendable {
             throw ValidationError(field: "note", "say why you escalate: tier 2 reads your note with the item's history")
         }
         guard note.utf8.count <= 4_000 else { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }
-        return try await store.escalate(ticket: ticket, reviewer: reviewer, version: version, note: note, now: now,
-                                        slaMinutes: configuration.sla(for: [.escalation]))
+        return try await store.escalate(ticket: ticket, reviewer: reviewer, version: version, note: note, now: now, workflow: workflow)
     }
 
     public func decide(ticket: Int64, reviewer: String, decision: TicketDecision) async throws -> DecidedTicket {
         let action = try rules.validate(decision, classes: scoring.model.classes)
-        let rules = self.rules
-        let note = decision.note
-        let decided = try await store.decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now,
-                                             secondReview: rules.needsSecondReview(ticket),
-                                             escalationSLAMinutes: configuration.sla(for: [.escalation])) { state, human in
-            rules.humanStage(human, state: state, note: note)
-        }
+        let decided = try await store.decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now, workflow: workflow)
         if decided.ticket.goldLabel == nil, decided.outcome == .decided { scoring.metrics.decision(stage: .review, action: action) }
         return decided
     }

@@ -276,7 +276,7 @@ public final class ScoringService: Sendable {
         return total
     }
 
-    func updateSchedulerGauges() async throws {
+    public func updateSchedulerGauges() async throws {
         let oldest = try await store.oldestDueRescore()
         let pending = try await store.pendingRescores()
         let lag = oldest.map { max(0, clock().timeIntervalSince($0)) } ?? 0

@@ -1,0 +1,302 @@
+import Foundation
+
+// The review workflow's rules: what each step of a ticket's life changes. Pure: a store loads a `TicketState` under
+// its lock (SQLite's single writer, PostgreSQL's `SELECT … FOR UPDATE`), runs one of these functions on it, and writes
+// the `TicketChange` it returns without deciding anything itself. Both stores therefore share one set of rules.
+
+/// The first of two independent reviews of a ticket, kept on it (and out of every view) until the second.
+public struct FirstReview: Codable, Equatable, Sendable {
+    public var by: String
+    public var at: Date
+    public var label: String
+    public var action: Action?
+    public var reasonCode: String?
+    public var note: String?
+
+    public init(by: String, at: Date, label: String, action: Action?, reasonCode: String?, note: String?) {
+        self.by = by
+        self.at = at
+        self.label = label
+        self.action = action
+        self.reasonCode = reasonCode
+        self.note = note
+    }
+}
+
+/// Who settled a ticket, when, and with which label (empty for a gold ticket its reviewer escalated: a miss).
+public struct TicketVerdict: Equatable, Sendable {
+    public var by: String
+    public var at: Date
+    public var label: String
+
+    public init(by: String, at: Date, label: String) {
+        self.by = by
+        self.at = at
+        self.label = label
+    }
+}
+
+/// A ticket as the workflow sees it: the ticket, its hidden reviews, and its item.
+public struct TicketState: Sendable {
+    public var ticket: Ticket
+    public var firstReview: FirstReview?
+    /// Who gave the second of two reviews, once given.
+    public var secondReviewBy: String?
+    public var item: ItemState
+
+    public init(ticket: Ticket, firstReview: FirstReview? = nil, secondReviewBy: String? = nil, item: ItemState) {
+        self.ticket = ticket
+        self.firstReview = firstReview
+        self.secondReviewBy = secondReviewBy
+        self.item = item
+    }
+}
+
+/// The stored order of an open ticket: its priority as of now and when urgency will have grown enough to refresh it.
+public struct StoredPriority: Equatable, Sendable {
+    public var value: Double
+    public var refreshAt: Date
+
+    public init(value: Double, refreshAt: Date) {
+        self.value = value
+        self.refreshAt = refreshAt
+    }
+
+    public init(_ ticket: Ticket, now: Date) {
+        self.init(value: ticket.priority(at: now),
+                  refreshAt: TicketPriority.nextRefresh(openedAt: ticket.openedAt, dueAt: ticket.dueAt, after: now))
+    }
+}
+
+/// The writes one step of a ticket's life asks for. A store applies all of them in one transaction, or none.
+public struct TicketChange: Sendable {
+    /// The ticket after the step: status, tier, reasons, due time, note, lease and version as they must be stored.
+    public var ticket: Ticket
+    /// The stored priority, when the step changes it.
+    public var priority: StoredPriority?
+    /// A first review to keep on the ticket.
+    public var firstReview: FirstReview?
+    /// The second review's reviewer and label.
+    public var secondReview: (by: String, label: String)?
+    public var verdict: TicketVerdict?
+    /// Steps appended to the item's history, in order.
+    public var events: [TicketEvent]
+    /// Human judgements to store as labels.
+    public var labels: [LabelRecord]
+    /// A person's decision, appended as the item's new stage and kept as the item's reviewed decision.
+    public var decision: (result: StageResult, human: HumanDecision)?
+    /// The verdict on the item's pending reports: upheld (true) or rejected (false); nil leaves them pending.
+    public var reportsUpheld: Bool?
+    public var outcome: DecidedTicket.Outcome
+
+    public init(ticket: Ticket, priority: StoredPriority? = nil, firstReview: FirstReview? = nil, secondReview: (by: String, label: String)? = nil,
+                verdict: TicketVerdict? = nil, events: [TicketEvent] = [], labels: [LabelRecord] = [],
+                decision: (result: StageResult, human: HumanDecision)? = nil, reportsUpheld: Bool? = nil, outcome: DecidedTicket.Outcome = .decided) {
+        self.ticket = ticket
+        self.priority = priority
+        self.firstReview = firstReview
+        self.secondReview = secondReview
+        self.verdict = verdict
+        self.events = events
+        self.labels = labels
+        self.decision = decision
+        self.reportsUpheld = reportsUpheld
+        self.outcome = outcome
+    }
+}
+
+extension Ticket {
+    /// Checks that `reviewer` may act on the ticket now: it is open, they hold its live lease, and (when given) the
+    /// version they saw is current.
+    /// - Throws: `TicketError` saying which of these failed.
+    public func checkHeld(by reviewer: String, version: Int?, now: Date) throws {
+        guard status == .open else { throw TicketError.alreadyDecided(id) }
+        guard let lease, lease.allows(reviewer, at: now) else {
+            let holder = lease.flatMap { $0.isLive(at: now) ? $0.holder : nil }
+            throw TicketError.leaseLost(ticket: id, holder: holder, expired: lease?.holder == reviewer)
+        }
+        if let version, version != self.version { throw TicketError.versionMismatch(ticket: id, expected: version, current: self.version) }
+    }
+
+    /// A new ticket for `opening` (its id is the store's to give; 0 until then).
+    public static func opened(_ opening: TicketOpening, feed: String, itemID: String) -> Ticket {
+        Ticket(id: 0, feed: feed, itemID: itemID, tier: opening.tier, reasons: [opening.reason], status: .open, language: opening.language,
+               skill: opening.skill, openedAt: opening.at, dueAt: opening.at.addingTimeInterval(opening.slaMinutes * 60),
+               basePriority: opening.basePriority, lease: nil, version: 1, auditProbability: opening.auditProbability, note: opening.note)
+    }
+
+    /// The event that records `opening`.
+    public static func openingEvent(_ opening: TicketOpening, ticket: Int64 = 0) -> TicketEvent {
+        TicketEvent(ticket: ticket, kind: .opened, at: opening.at, by: opening.by, reason: opening.reason, tier: opening.tier, note: opening.note)
+    }
+
+    /// Joins `opening`'s reason to this open ticket: the earlier due time, the higher tier and base priority win, and
+    /// the opening's language and note replace the ticket's. Nil when that changes nothing (the review band at each
+    /// stage, say).
+    ///
+    /// A new reason, tier or note changes what the reviewer must judge: a step in the history (`joined`, or
+    /// `escalated` when the tier rises) and a new version, so a decision naming the old one is refused. A higher reach
+    /// or an earlier due time only moves the ticket. Moving to tier 2 takes the ticket from a tier-1 holder.
+    public func joining(_ opening: TicketOpening) -> TicketChange? {
+        let now = opening.at
+        var ticket = self
+        ticket.reasons.insert(opening.reason)
+        if opening.tier == .two { ticket.tier = .two }
+        ticket.dueAt = max(ticket.openedAt, min(ticket.dueAt, now.addingTimeInterval(opening.slaMinutes * 60)))
+        ticket.basePriority = max(ticket.basePriority, opening.basePriority)
+        if let language = opening.language { ticket.language = language }
+        if opening.note != nil { ticket.note = opening.note }
+        if opening.auditProbability != nil, ticket.auditProbability == nil { ticket.auditProbability = opening.auditProbability }
+        guard ticket != self else { return nil }
+        let changed = ticket.reasons != reasons || ticket.tier != tier || opening.note != nil
+        let raised = ticket.tier != tier
+        if changed { ticket.version += 1 }
+        if raised { ticket.lease = nil }
+        var events: [TicketEvent] = []
+        if changed {
+            var event = Ticket.openingEvent(opening, ticket: id)
+            event.kind = raised ? .escalated : .joined
+            events.append(event)
+        }
+        return TicketChange(ticket: ticket, priority: StoredPriority(ticket, now: now), events: events)
+    }
+}
+
+extension ItemState {
+    /// A person's judgement of the item as a label, with the model's answer at the time.
+    public func judgement(label: String, source: String, by: String, at: Date, tier: Int) -> LabelRecord {
+        LabelRecord(feed: submission.feed, itemID: submission.id, label: label, source: source, by: by, at: at, tier: tier,
+                    modelLabel: current.label, modelProbability: current.probabilities[current.label], modelVersion: current.modelVersion)
+    }
+}
+
+/// The steps of a ticket's life after it opens: renew, release, escalate and decide.
+public struct ReviewWorkflow: Sendable {
+    public var rules: ReviewRules
+
+    public init(rules: ReviewRules) {
+        self.rules = rules
+    }
+
+    var configuration: ReviewConfiguration { rules.configuration }
+
+    /// Extends the holder's live lease. Same holder, same content: the version stays, so a decision naming it passes.
+    public func renew(_ state: TicketState, reviewer: String, now: Date) throws -> TicketChange {
+        var ticket = state.ticket
+        try ticket.checkHeld(by: reviewer, version: nil, now: now)
+        ticket.lease = Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds))
+        return TicketChange(ticket: ticket, events: [TicketEvent(ticket: ticket.id, kind: .renewed, at: now, by: reviewer)])
+    }
+
+    /// Returns the ticket to the queue. A released gold ticket leaves for good; its holder stays recorded, so it is
+    /// never handed to them again.
+    public func release(_ state: TicketState, reviewer: String, version: Int?, now: Date) throws -> TicketChange {
+        var ticket = state.ticket
+        try ticket.checkHeld(by: reviewer, version: version, now: now)
+        if ticket.goldLabel == nil { ticket.lease = nil } else { ticket.status = .withdrawn }
+        ticket.version += 1
+        return TicketChange(ticket: ticket, events: [TicketEvent(ticket: ticket.id, kind: .released, at: now, by: reviewer)])
+    }
+
+    /// Moves the ticket to tier 2 with the reviewer's note. A gold ticket escalated counts as a miss for its reviewer
+    /// and leaves the queue.
+    public func escalate(_ state: TicketState, reviewer: String, version: Int?, note: String, now: Date) throws -> TicketChange {
+        var ticket = state.ticket
+        try ticket.checkHeld(by: reviewer, version: version, now: now)
+        guard ticket.goldLabel == nil else {
+            ticket.status = .decided
+            ticket.lease = nil
+            ticket.version += 1
+            return TicketChange(ticket: ticket, verdict: TicketVerdict(by: reviewer, at: now, label: ""))
+        }
+        return toTierTwo(ticket, note: note, by: reviewer, now: now)
+    }
+
+    /// Sends a ticket to tier 2 with `note` (a reviewer's escalation, or the engine's after a disagreement): the
+    /// escalation reason, due within the escalation SLA (or sooner if it was), the lease dropped, and a step in the
+    /// history.
+    func toTierTwo(_ ticket: Ticket, note: String, by: String?, now: Date, change: TicketChange? = nil) -> TicketChange {
+        var moved = ticket
+        moved.tier = .two
+        moved.reasons.insert(.escalation)
+        moved.dueAt = max(ticket.openedAt, min(ticket.dueAt, now.addingTimeInterval(configuration.sla(for: [.escalation]) * 60)))
+        moved.note = note
+        moved.lease = nil
+        moved.version += 1
+        var result = change ?? TicketChange(ticket: moved)
+        result.ticket = moved
+        result.priority = StoredPriority(moved, now: now)
+        result.events.append(TicketEvent(ticket: ticket.id, kind: .escalated, at: now, by: by, reason: .escalation, tier: .two, note: note))
+        return result
+    }
+
+    /// Decides a ticket the reviewer holds: the decision becomes the item's (a `review` stage), a label, and the
+    /// verdict on the item's pending reports. A gold ticket only scores the reviewer.
+    ///
+    /// A tier-1 ticket drawn for a second review (`ReviewRules.needsSecondReview`) is decided twice by different
+    /// reviewers: the first decision is kept hidden and the ticket returns to the queue; the second settles it when they
+    /// agree (both are labels), and sends it to tier 2 with both in the history when they do not.
+    public func decide(_ state: TicketState, reviewer: String, decision: TicketDecision, action: Action, now: Date) throws -> TicketChange {
+        var ticket = state.ticket
+        try ticket.checkHeld(by: reviewer, version: decision.version, now: now)
+        let id = ticket.id
+        if ticket.goldLabel == nil, ticket.tier == .one, state.firstReview == nil, rules.needsSecondReview(id) {
+            ticket.lease = nil
+            ticket.version += 1
+            return TicketChange(ticket: ticket, firstReview: FirstReview(by: reviewer, at: now, label: decision.label, action: action,
+                                                                         reasonCode: decision.reasonCode, note: decision.note),
+                                outcome: .awaitingSecondReview)
+        }
+        let decided = TicketEvent(ticket: id, kind: .decided, at: now, by: reviewer, tier: ticket.tier, label: decision.label, action: action,
+                                  reasonCode: decision.reasonCode, note: decision.note)
+        var change = TicketChange(ticket: ticket)
+        if let first = state.firstReview, state.secondReviewBy == nil {
+            // The second review: now the first becomes part of the history and a label, at its own time.
+            change.events.append(TicketEvent(ticket: id, kind: .decided, at: first.at, by: first.by, tier: .one, label: first.label,
+                                             action: first.action, reasonCode: first.reasonCode, note: first.note))
+            change.labels.append(state.item.judgement(label: first.label, source: "review", by: first.by, at: first.at, tier: 1))
+            change.secondReview = (reviewer, decision.label)
+            if first.label != decision.label {
+                // They disagree: both judgements are labels, and tier 2 settles it with both in the history.
+                change.events.append(decided)
+                change.labels.append(state.item.judgement(label: decision.label, source: "review", by: reviewer, at: now, tier: 1))
+                change.outcome = .escalatedOnDisagreement
+                return toTierTwo(ticket, note: "two reviewers disagreed: \(first.by) said \(first.label), \(reviewer) said \(decision.label)",
+                                 by: nil, now: now, change: change)
+            }
+        }
+        ticket.status = .decided
+        ticket.lease = nil
+        ticket.version += 1
+        change.ticket = ticket
+        change.verdict = TicketVerdict(by: reviewer, at: now, label: decision.label)
+        change.events.append(decided)
+        // A gold ticket probes the reviewer: the item, its labels and its reports are untouched.
+        guard ticket.goldLabel == nil else { return change }
+        let human = HumanDecision(label: decision.label, action: action, reasonCode: decision.reasonCode, by: reviewer, at: now, ticket: id, tier: ticket.tier)
+        change.decision = (rules.humanStage(human, state: state.item, note: decision.note), human)
+        change.labels.append(state.item.judgement(label: decision.label, source: Self.labelSource(ticket), by: reviewer, at: now,
+                                                  tier: ticket.tier.rawValue))
+        // Pending reports are judged with the item: upheld when it was harmful, rejected when it was cleared.
+        change.reportsUpheld = action != .allow
+        return change
+    }
+
+    /// Where a ticket's judgement comes from, for the label: an appeal, a blind audit, or review.
+    public static func labelSource(_ ticket: Ticket) -> String {
+        ticket.reasons.contains(.appeal) ? "appeal" : ticket.reasons == [.audit] ? "audit" : "review"
+    }
+
+    /// A gold ticket for `reviewer`: it looks like a review-band ticket (with the priority the item had, if it was in
+    /// the queue before), opened and claimed like any other, due like one.
+    public func goldTicket(feed: String, itemID: String, label: String, language: String?, basePriority: Double, reviewer: String,
+                           now: Date) -> (ticket: Ticket, priority: StoredPriority, events: [TicketEvent]) {
+        let due = now.addingTimeInterval(configuration.sla(for: [.reviewBand]) * 60)
+        let ticket = Ticket(id: 0, feed: feed, itemID: itemID, tier: .one, reasons: [.reviewBand], status: .open, language: language, skill: nil,
+                            openedAt: now, dueAt: due, basePriority: basePriority,
+                            lease: Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds)), version: 2, goldLabel: label)
+        // Its stored priority stays as opened until its due time: it is claimed already and leaves when released.
+        return (ticket, StoredPriority(value: basePriority, refreshAt: due), [TicketEvent(ticket: 0, kind: .opened, at: now, reason: .reviewBand, tier: .one),
+                         TicketEvent(ticket: 0, kind: .claimed, at: now, by: reviewer)])
+    }
+}
