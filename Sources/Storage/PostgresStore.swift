@@ -75,7 +75,7 @@ public final class PostgresStore: Store {
     static func probe(_ location: PostgresLocation, timeout: Duration, logger: Logger) async throws {
         var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
                                                              password: location.password, database: location.database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(timeout.components.seconds)
+        configuration.options.connectTimeout = .nanoseconds(Int64(timeout / .nanoseconds(1)))
         let probing = configuration
         let reached = try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask {
@@ -95,7 +95,7 @@ public final class PostgresStore: Store {
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
-                return "no answer within \(timeout.components.seconds) s; is the server running, and is \(location.host):\(location.port) reachable from here?"
+                return "no answer within \(timeout); is the server running, and is \(location.host):\(location.port) reachable from here?"
             }
             let first = try await group.next()!
             group.cancelAll()
