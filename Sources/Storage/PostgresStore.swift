@@ -150,15 +150,9 @@ public final class PostgresStore: Store {
 
     public func createItems(_ items: [NewItem]) async throws -> [CreateOutcome] {
         guard !items.isEmpty else { return [] }
-        // Inserted in (feed, id) order, so that two batches sharing items lock them in the same order; the same id twice
-        // in one batch keeps its order (the first is stored, the second finds it).
-        let order = items.indices.sorted { a, b in
-            (items[a].submission.feed, items[a].submission.id, a) < (items[b].submission.feed, items[b].submission.id, b)
-        }
         var feeds: [String] = [], ids: [String] = [], digests: [String] = [], submissions: [String] = []
         var received: [Double] = [], created: [Double] = [], scheduled: [Bool] = [], nextAt: [Double] = [], nextAge: [Double] = []
-        for index in order {
-            let item = items[index]
+        for item in items {
             feeds.append(item.submission.feed)
             ids.append(item.submission.id)
             digests.append(item.submission.contentDigest)
@@ -170,26 +164,34 @@ public final class PostgresStore: Store {
             nextAge.append(item.nextRescore?.ageHours ?? 0)
         }
         return try await transaction { db in
+            // Row ids are drawn in the batch's order (as SQLite gives them), but the rows are inserted, and so locked, in
+            // (feed, id) order: two batches sharing items then take their locks in the same order and cannot deadlock.
+            // The same id twice in one batch: the first is stored, the second finds it.
             var inserted: [Key: Int64] = [:]
             for row in try await db.rows("""
-                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
-                SELECT u.feed, u.external_id, u.digest, u.submission::json, u.received_at, u.created_at, 1,
+                INSERT INTO item (id, feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
+                OVERRIDING SYSTEM VALUE
+                SELECT u.id, u.feed, u.external_id, u.digest, u.submission::json, u.received_at, u.created_at, 1,
                   CASE WHEN u.scheduled THEN u.next_at END, CASE WHEN u.scheduled THEN u.next_age END
-                FROM unnest(\(feeds)::text[], \(ids)::text[], \(digests)::text[], \(submissions)::text[], \(received)::float8[], \(created)::float8[],
-                            \(scheduled)::bool[], \(nextAt)::float8[], \(nextAge)::float8[]) WITH ORDINALITY
-                  AS u(feed, external_id, digest, submission, received_at, created_at, scheduled, next_at, next_age, n)
-                ORDER BY u.n
+                FROM (
+                  SELECT nextval(pg_get_serial_sequence('item', 'id')) AS id, v.* FROM (
+                    SELECT * FROM unnest(\(feeds)::text[], \(ids)::text[], \(digests)::text[], \(submissions)::text[], \(received)::float8[],
+                                         \(created)::float8[], \(scheduled)::bool[], \(nextAt)::float8[], \(nextAge)::float8[]) WITH ORDINALITY
+                      AS w(feed, external_id, digest, submission, received_at, created_at, scheduled, next_at, next_age, n)
+                    ORDER BY w.n
+                  ) v
+                ) u
+                ORDER BY u.feed COLLATE "C", u.external_id COLLATE "C", u.n
                 ON CONFLICT (feed, external_id) DO NOTHING
                 RETURNING id, feed, external_id
                 """) {
                 inserted[Key(feed: try row["feed"], id: try row["external_id"])] = try row["id"]
             }
-            // Each new item's first stage; the first of its key in the batch is the one stored.
+            // Each new item's first stage and its tickets, in the batch's order (ticket ids follow it, as on SQLite).
             var outcomes: [CreateOutcome?] = Array(repeating: nil, count: items.count)
             var stageItems: [Int64] = [], stageResults: [StageResult] = []
             var opened: [(row: Int64, openings: [TicketOpening])] = []
-            for index in order {
-                let item = items[index]
+            for (index, item) in items.enumerated() {
                 let key = Key(feed: item.submission.feed, id: item.submission.id)
                 guard let row = inserted.removeValue(forKey: key) else { continue }
                 stageItems.append(row)
