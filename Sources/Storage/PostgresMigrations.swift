@@ -1,0 +1,271 @@
+import Foundation
+import PostgresNIO
+
+extension PostgresStore {
+    /// A named step of the schema: single statements (postgres-nio sends each as one prepared statement).
+    struct Migration {
+        var name: String
+        var statements: [String]
+    }
+
+    /// Named migrations, applied in order and recorded in `winnow_migration`; never edit a shipped one: add a new one.
+    ///
+    /// The first is SQLite's schema after its own v1 to v3: the same tables, columns, CHECK and UNIQUE constraints,
+    /// foreign keys and partial indexes, in PostgreSQL's types (times as `double precision` seconds since 1970, ids
+    /// as identity columns, stage records as `bytea`, the submission as `json`). What differs, and why:
+    /// - `feed_baseline.views` and `reports` are `numeric`: SQLite turns an integer sum past Int64 into a REAL, where
+    ///   `bigint` would fail the update;
+    /// - `engagement_model.saved` orders saves (SQLite's rowid did, a replaced row taking a new one);
+    /// - `ticket_event(ticket)` is indexed: PostgreSQL does not index foreign keys, and a gold ticket's view and a
+    ///   ticket's deletion look its events up by ticket;
+    /// - `by`, a reserved word in PostgreSQL, is quoted.
+    static let migrations: [Migration] = [
+        Migration(name: "v1-schema", statements: [
+            """
+            CREATE TABLE item (
+              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              feed text NOT NULL CHECK (length(feed) BETWEEN 1 AND 64),
+              external_id text NOT NULL CHECK (length(external_id) >= 1),
+              digest text NOT NULL,
+              submission json NOT NULL,
+              received_at double precision NOT NULL,
+              created_at double precision NOT NULL,
+              -- the sequence number of the latest stage result: the item's current decision
+              stages integer NOT NULL CHECK (stages >= 1),
+              engagement text,
+              log_velocity double precision,
+              last_engagement_stage_age double precision,
+              next_rescore_at double precision,
+              next_rescore_age double precision CHECK (next_rescore_age > 0),
+              -- the latest decision a person made (JSON), which later automatic stages keep
+              reviewed text,
+              CHECK ((next_rescore_at IS NULL) = (next_rescore_age IS NULL)),
+              UNIQUE (feed, external_id)
+            )
+            """,
+            "CREATE INDEX item_rescore_due ON item(next_rescore_at) WHERE next_rescore_at IS NOT NULL",
+            """
+            CREATE TABLE stage_result (
+              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              item bigint NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+              seq integer NOT NULL CHECK (seq >= 1),
+              stage text NOT NULL CHECK (stage IN ('creation', 'engagement', 'time', 'review')),
+              scored_at double precision NOT NULL,
+              model_version text NOT NULL,
+              policy_version integer NOT NULL CHECK (policy_version >= 0),
+              action text NOT NULL CHECK (action IN ('allow', 'demote', 'review', 'remove')),
+              -- a StageRecord
+              body bytea NOT NULL,
+              UNIQUE (item, seq)
+            )
+            """,
+            """
+            CREATE TABLE engagement_snapshot (
+              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              item bigint NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+              at double precision NOT NULL,
+              views bigint NOT NULL CHECK (views >= 0),
+              likes bigint NOT NULL CHECK (likes >= 0),
+              shares bigint NOT NULL CHECK (shares >= 0),
+              comments bigint NOT NULL CHECK (comments >= 0),
+              reports bigint NOT NULL CHECK (reports >= 0),
+              hides bigint NOT NULL CHECK (hides >= 0),
+              UNIQUE (item, at, views, likes, shares, comments, reports, hides)
+            )
+            """,
+            """
+            CREATE TABLE feed_baseline (
+              feed text PRIMARY KEY,
+              items bigint NOT NULL CHECK (items >= 0),
+              views numeric NOT NULL,
+              reports numeric NOT NULL,
+              log_velocity_sum double precision NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE policy (
+              feed text NOT NULL,
+              version integer NOT NULL CHECK (version >= 1),
+              body text NOT NULL,
+              created_at double precision NOT NULL,
+              created_by text NOT NULL,
+              PRIMARY KEY (feed, version)
+            )
+            """,
+            """
+            CREATE TABLE api_key (
+              name text PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+              role text NOT NULL CHECK (role IN ('feed', 'moderator', 'admin')),
+              hash text NOT NULL UNIQUE CHECK (length(hash) = 64),
+              created_at double precision NOT NULL,
+              revoked_at double precision
+            )
+            """,
+            """
+            CREATE TABLE label (
+              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              feed text NOT NULL,
+              item_id text NOT NULL,
+              label text NOT NULL CHECK (length(label) >= 1),
+              source text NOT NULL CHECK (source IN ('review', 'audit', 'appeal', 'import')),
+              "by" text NOT NULL,
+              at double precision NOT NULL,
+              tier integer NOT NULL DEFAULT 1 CHECK (tier IN (1, 2)),
+              model_label text,
+              model_probability double precision,
+              model_version text,
+              withdrawn_at double precision,
+              withdrawn_by text,
+              replaces bigint REFERENCES label(id),
+              -- the model version an online update first learnt this label into (its counts are in that version's descendants)
+              learnt_into text
+            )
+            """,
+            "CREATE INDEX label_by_item ON label(feed, item_id, id)",
+            "CREATE INDEX label_at ON label(at)",
+            """
+            CREATE TABLE engagement_model (
+              version text PRIMARY KEY,
+              body text NOT NULL,
+              created_at double precision NOT NULL,
+              saved bigint GENERATED ALWAYS AS IDENTITY
+            )
+            """,
+            "CREATE TABLE heartbeat (id integer PRIMARY KEY CHECK (id = 1), at double precision NOT NULL)",
+            """
+            CREATE TABLE ticket (
+              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              item bigint NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+              tier integer NOT NULL CHECK (tier IN (1, 2)),
+              -- one bit per reason (TicketReason.bit)
+              reasons integer NOT NULL CHECK (reasons > 0),
+              status text NOT NULL CHECK (status IN ('open', 'decided', 'withdrawn')),
+              language text,
+              skill text,
+              opened_at double precision NOT NULL,
+              due_at double precision NOT NULL CHECK (due_at >= opened_at),
+              base_priority double precision NOT NULL CHECK (base_priority >= 0),
+              -- base × urgency when last refreshed, and when it should next be (TicketPriority.nextRefresh)
+              priority double precision NOT NULL,
+              refresh_at double precision NOT NULL,
+              lease_holder text,
+              lease_until double precision,
+              version integer NOT NULL CHECK (version >= 1),
+              audit_probability double precision CHECK (audit_probability > 0 AND audit_probability <= 1),
+              gold_label text,
+              note text,
+              decided_at double precision,
+              decided_by text,
+              decided_label text,
+              -- a double review: the first reviewer's decision, hidden until a second reviewer has decided
+              first_by text,
+              first_at double precision,
+              first_label text,
+              first_action text,
+              first_code text,
+              first_note text,
+              second_by text,
+              second_label text,
+              CHECK ((lease_holder IS NULL) = (lease_until IS NULL)),
+              CHECK ((status = 'decided') = (decided_at IS NOT NULL))
+            )
+            """,
+            // One open ticket per item (gold tickets are copies handed to one reviewer each).
+            "CREATE UNIQUE INDEX ticket_open_item ON ticket(item) WHERE status = 'open' AND gold_label IS NULL",
+            // The queue by priority (paging), and by routing key: a claim reads the top of one index range per
+            // (language, skill) the reviewer may take.
+            "CREATE INDEX ticket_queue ON ticket(tier, priority DESC, id) WHERE status = 'open'",
+            "CREATE INDEX ticket_route_skill ON ticket(tier, skill, priority DESC, id) WHERE status = 'open'",
+            "CREATE INDEX ticket_route ON ticket(tier, language, skill, priority DESC, id) WHERE status = 'open'",
+            "CREATE INDEX ticket_refresh ON ticket(refresh_at) WHERE status = 'open'",
+            "CREATE INDEX ticket_item ON ticket(item)",
+            "CREATE INDEX ticket_gold_lease ON ticket(lease_until) WHERE status = 'open' AND gold_label IS NOT NULL",
+            "CREATE INDEX ticket_decided ON ticket(decided_at) WHERE decided_at IS NOT NULL",
+            """
+            CREATE TABLE ticket_event (
+              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              ticket bigint NOT NULL REFERENCES ticket(id) ON DELETE CASCADE,
+              item bigint NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+              at double precision NOT NULL,
+              kind text NOT NULL,
+              body text NOT NULL
+            )
+            """,
+            "CREATE INDEX ticket_event_item ON ticket_event(item, id)",
+            "CREATE INDEX ticket_event_ticket ON ticket_event(ticket, id)",
+            """
+            CREATE TABLE report (
+              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              item bigint NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+              reporter text NOT NULL CHECK (length(reporter) BETWEEN 1 AND 256),
+              at double precision NOT NULL,
+              -- set when a person decides the item: upheld (harmful) or rejected (clear)
+              outcome text CHECK (outcome IN ('upheld', 'rejected')),
+              UNIQUE (item, reporter)
+            )
+            """,
+            """
+            CREATE TABLE reporter (
+              feed text NOT NULL,
+              reporter text NOT NULL,
+              upheld bigint NOT NULL DEFAULT 0 CHECK (upheld >= 0),
+              rejected bigint NOT NULL DEFAULT 0 CHECK (rejected >= 0),
+              PRIMARY KEY (feed, reporter)
+            )
+            """,
+            """
+            CREATE TABLE model_version (
+              version text PRIMARY KEY CHECK (length(version) >= 1),
+              file text NOT NULL,
+              kind text NOT NULL,
+              classes text NOT NULL,
+              parent text,
+              card text NOT NULL,
+              registered_by text NOT NULL,
+              registered_at double precision NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE model_promotion (
+              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              version text NOT NULL REFERENCES model_version(version),
+              previous text NOT NULL,
+              kind text NOT NULL CHECK (kind IN ('promote', 'rollback')),
+              "by" text NOT NULL,
+              at double precision NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE gold (
+              item bigint PRIMARY KEY REFERENCES item(id) ON DELETE CASCADE,
+              label text NOT NULL CHECK (length(label) >= 1),
+              added_by text NOT NULL,
+              added_at double precision NOT NULL
+            )
+            """,
+        ]),
+    ]
+
+    /// The key of the advisory lock migrators take: one node migrates at a time, the others then find nothing to do.
+    static let migrationLock: Int64 = 0x5749_4e4e_4f57_4d47  // "WINNOWMG"
+
+    /// Applies the migrations not yet recorded, in order, in one transaction (PostgreSQL's DDL is transactional: a
+    /// failed migration leaves the schema as it was).
+    func migrate() async throws {
+        try await transaction { db in
+            try await db.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLock))")
+            try await db.execute("CREATE TABLE IF NOT EXISTS winnow_migration (name text PRIMARY KEY, applied_at double precision NOT NULL)")
+            var applied = Set<String>()
+            for row in try await db.rows("SELECT name FROM winnow_migration") { applied.insert(try row["name"]) }
+            for migration in Self.migrations where !applied.contains(migration.name) {
+                for statement in migration.statements { try await db.execute(PostgresQuery(unsafeSQL: statement)) }
+                try await db.execute("INSERT INTO winnow_migration (name, applied_at) VALUES (\(migration.name), \(Date().timeIntervalSince1970))")
+            }
+        }
+    }
+
+    /// The names of the migrations applied, oldest first.
+    public func appliedMigrations() async throws -> [String] {
+        try await rows("SELECT name FROM winnow_migration ORDER BY applied_at, name COLLATE \"C\"").map { try $0["name"] }
+    }
+}

@@ -1,0 +1,117 @@
+import Engine
+import Foundation
+import PostgresNIO
+
+/// Labels (one row per human judgement; withdrawals and corrections are recorded on the rows, never by deleting) and
+/// the model registry's rows, on PostgreSQL.
+extension PostgresStore {
+    static func insertLabel(_ db: Session, _ label: LabelRecord) async throws -> LabelRecord {
+        guard let row = try await db.row("""
+            INSERT INTO label (feed, item_id, label, source, "by", at, tier, model_label, model_probability, model_version, replaces)
+            VALUES (\(label.feed), \(label.itemID), \(label.label), \(label.source), \(label.by), \(label.at.timeIntervalSince1970), \(label.tier),
+                    \(label.modelLabel), \(label.modelProbability), \(label.modelVersion), \(label.replaces))
+            RETURNING id
+            """) else { throw StoreError.corruptRow("label: the insert returned no id") }
+        var stored = label
+        stored.id = try row["id"]
+        return stored
+    }
+
+    static func label(_ row: Row) throws -> LabelRecord {
+        let withdrawn: Double? = try row["withdrawn_at"]
+        return LabelRecord(id: try row["id"], feed: try row["feed"], itemID: try row["item_id"], label: try row["label"], source: try row["source"],
+                           by: try row["by"], at: Date(timeIntervalSince1970: try row["at"]), tier: try row["tier"], modelLabel: try row["model_label"],
+                           modelProbability: try row["model_probability"], modelVersion: try row["model_version"],
+                           withdrawnAt: withdrawn.map(Date.init(timeIntervalSince1970:)), withdrawnBy: try row["withdrawn_by"],
+                           replaces: try row["replaces"], learntInto: try row["learnt_into"])
+    }
+
+    public func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord] {
+        try await transaction { db in
+            var stored: [LabelRecord] = []
+            for label in labels { stored.append(try await Self.insertLabel(db, label)) }
+            return stored
+        }
+    }
+
+    public func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord] {
+        try await rows("""
+            SELECT * FROM label WHERE id > \(after ?? 0) AND at >= \(since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude) ORDER BY id LIMIT \(limit)
+            """).map(Self.label)
+    }
+
+    /// Marks the label withdrawn unless it was; true when this withdrew it.
+    static func withdraw(_ db: Session, id: Int64, by: String, at: Date) async throws -> Bool {
+        try await !db.rows("""
+            UPDATE label SET withdrawn_at = \(at.timeIntervalSince1970), withdrawn_by = \(by) WHERE id = \(id) AND withdrawn_at IS NULL RETURNING 1
+            """).isEmpty
+    }
+
+    public func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)? {
+        try await transaction { db -> (label: LabelRecord, changed: Bool)? in
+            let changed = try await Self.withdraw(db, id: id, by: by, at: at)
+            return try await db.row("SELECT * FROM label WHERE id = \(id)").map { (try Self.label($0), changed) }
+        }
+    }
+
+    public func markLearnt(_ ids: [Int64], into version: String) async throws {
+        guard !ids.isEmpty else { return }
+        _ = try await rows("UPDATE label SET learnt_into = \(version) WHERE id = ANY(\(ids)) AND learnt_into IS NULL")
+    }
+
+    public func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> (withdrawn: LabelRecord?, new: LabelRecord)? {
+        try await transaction { db -> (withdrawn: LabelRecord?, new: LabelRecord)? in
+            // Locked: two corrections of one label take turns (the second finds it withdrawn, as on SQLite).
+            guard let row = try await db.row("SELECT * FROM label WHERE id = \(id) FOR NO KEY UPDATE") else { return nil }
+            let old = try Self.label(row)
+            let withdrew = try await Self.withdraw(db, id: id, by: by, at: at)
+            let new = try await Self.insertLabel(db, LabelRecord(feed: old.feed, itemID: old.itemID, label: label, source: old.source, by: by, at: at,
+                                                                 tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
+                                                                 modelVersion: old.modelVersion, replaces: id))
+            return (withdrew ? old : nil, new)
+        }
+    }
+
+    public func resolvedLabels(since: Date?) async throws -> [ResolvedLabel] {
+        try await rows("""
+            SELECT l.*, i.submission->>'text' AS text FROM label l
+            LEFT JOIN item i ON i.feed = l.feed AND i.external_id = l.item_id
+            WHERE l.id = (\(unescaped: SQLiteStore.resolvedLabelSQL(feed: "l.feed", item: "l.item_id")))
+              AND l.at >= \(since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude)
+            ORDER BY l.id
+            """).map { row in ResolvedLabel(label: try Self.label(row), text: try row["text"]) }
+    }
+
+    // MARK: The model registry
+
+    public func registerModel(_ record: ModelVersionRecord) async throws -> Bool {
+        try await !rows("""
+            INSERT INTO model_version (version, file, kind, classes, parent, card, registered_by, registered_at)
+            VALUES (\(record.version), \(record.file), \(record.kind), \(try Codec.encode(record.classes)), \(record.parent), \(record.card),
+                    \(record.registeredBy), \(record.registeredAt.timeIntervalSince1970))
+            ON CONFLICT (version) DO NOTHING RETURNING 1
+            """).isEmpty
+    }
+
+    public func modelVersions() async throws -> [ModelVersionRecord] {
+        try await rows("SELECT * FROM model_version ORDER BY registered_at, version COLLATE \"C\"").map { row in
+            ModelVersionRecord(version: try row["version"], file: try row["file"], kind: try row["kind"], classes: try Codec.decode([String].self, row["classes"]),
+                               parent: try row["parent"], card: try row["card"], registeredBy: try row["registered_by"],
+                               registeredAt: Date(timeIntervalSince1970: try row["registered_at"]))
+        }
+    }
+
+    public func recordPromotion(_ promotion: ModelPromotion) async throws {
+        _ = try await rows("""
+            INSERT INTO model_promotion (version, previous, kind, "by", at)
+            VALUES (\(promotion.version), \(promotion.previous), \(promotion.kind.rawValue), \(promotion.by), \(promotion.at.timeIntervalSince1970))
+            """)
+    }
+
+    public func promotions() async throws -> [ModelPromotion] {
+        try await rows("SELECT * FROM model_promotion ORDER BY id").map { row in
+            ModelPromotion(version: try row["version"], previous: try row["previous"], kind: ModelPromotion.Kind(rawValue: try row["kind"]) ?? .promote,
+                           by: try row["by"], at: Date(timeIntervalSince1970: try row["at"]))
+        }
+    }
+}

@@ -1,0 +1,686 @@
+import Engine
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Winnow's shared store: one PostgreSQL database that several stateless nodes use at once, through postgres-nio's
+/// connection pool.
+///
+/// Every write is one transaction in PostgreSQL's default isolation (read committed). Where a write depends on what
+/// is stored, it first takes the row's lock (`SELECT … FOR NO KEY UPDATE`, which still lets other transactions insert
+/// rows that reference it); work that any node may pick up (claims, due rescores, priority refreshes) takes only rows
+/// nobody holds (`SKIP LOCKED`), so nodes never wait on each other there and never take the same row twice.
+///
+/// Locks are always taken in one order, an item before its tickets, and a batch's new items in (feed, id) order, so
+/// two transactions cannot deadlock. The rules are the Engine's, called exactly as `SQLiteStore` calls them.
+///
+/// Times are `double precision` seconds since 1970 (the same values as SQLite's REAL columns), stage results the same
+/// binary records (`bytea`), other structured columns the same JSON text; the submission is `json` (kept as written,
+/// and readable with `->>`).
+public final class PostgresStore: Store {
+    let client: PostgresClient
+    let logger: Logger
+    /// The pool's `run()`: the client works only while it runs.
+    private let running: Task<Void, Never>
+
+    /// Quiet: the pool logs only at debug level, and its one info line (a failed connection attempt) is reported
+    /// by `connect` as an error instead.
+    public static let quiet = Logger(label: "winnow.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    private init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+        self.running = Task { await client.run() }
+    }
+
+    deinit {
+        running.cancel()
+    }
+
+    /// Whether `s` names a PostgreSQL database (`postgres://…` or `postgresql://…`) rather than a SQLite file.
+    public static func isURL(_ s: String) -> Bool {
+        let lower = s.lowercased()
+        return lower.hasPrefix("postgres://") || lower.hasPrefix("postgresql://")
+    }
+
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`, without TLS) with a pool of
+    /// up to `poolSize` connections, and brings its schema up to date.
+    /// - Throws: `StoreError.cannotOpen` (naming the URL without its password) for a bad URL, or when the server
+    ///   cannot be reached or refuses the connection within 10 seconds; the pool itself would wait a minute.
+    public static func connect(url: String, poolSize: Int = 16, logger: Logger = quiet) async throws -> PostgresStore {
+        let location = try PostgresLocation(url)
+        try await probe(location, timeout: .seconds(10), logger: logger)
+        var configuration = PostgresClient.Configuration(host: location.host, port: location.port, username: location.username,
+                                                         password: location.password, database: location.database, tls: .disable)
+        configuration.options.maximumConnections = max(1, poolSize)
+        configuration.options.additionalStartupParameters = [("application_name", "winnow")]
+        let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        do {
+            try await store.migrate()
+        } catch {
+            await store.close()
+            throw StoreError.cannotOpen(path: location.redacted, reason: "migrating the schema failed: \(Self.describe(error))")
+        }
+        return store
+    }
+
+    /// Stops the pool: its connections close, and later calls fail.
+    public func close() async {
+        running.cancel()
+        await running.value
+    }
+
+    /// One connection and `SELECT 1` before the pool starts: a wrong address, password or database name fails here at
+    /// once with the server's reason, and a server that does not answer within `timeout`.
+    static func probe(_ location: PostgresLocation, timeout: Duration, logger: Logger) async throws {
+        var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
+                                                             password: location.password, database: location.database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(timeout.components.seconds)
+        let probing = configuration
+        let reached = try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask {
+                do {
+                    let connection = try await PostgresConnection.connect(configuration: probing, id: 0, logger: logger)
+                    do {
+                        _ = try await connection.query("SELECT 1", logger: logger).collect()
+                    } catch {
+                        try? await connection.close()
+                        throw error
+                    }
+                    try? await connection.close()
+                    return nil
+                } catch {
+                    return Self.describe(error)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return "no answer within \(timeout.components.seconds) s; is the server running, and is \(location.host):\(location.port) reachable from here?"
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+        if let reason = reached { throw StoreError.cannotOpen(path: location.redacted, reason: reason) }
+    }
+
+    /// What went wrong, in the server's or the network's words (never the password, which no error carries).
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
+            }
+            if let underlying = error.underlying { return "\(underlying)" }
+            return String(reflecting: error)
+        }
+        return "\(error)"
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one transaction on one pooled connection: `begin`, the body, COMMIT; ROLLBACK when the body
+    /// throws, whose error comes out as it was thrown (a `TicketError`, a `ValidationError`, a `PSQLError`).
+    func transaction<T: Sendable>(_ begin: String = "BEGIN", _ body: (Session) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            let session = Session(connection: connection, logger: logger)
+            try await session.execute(PostgresQuery(unsafeSQL: begin))
+            let value: T
+            do {
+                value = try await body(session)
+            } catch {
+                try? await session.execute("ROLLBACK")
+                throw error
+            }
+            try await session.execute("COMMIT")
+            return value
+        }
+    }
+
+    /// A read of several statements from one snapshot (like SQLite's reads): a repeatable-read, read-only transaction.
+    func read<T: Sendable>(_ body: (Session) async throws -> T) async throws -> T {
+        try await transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
+    /// A read of one statement, on any pooled connection.
+    func rows(_ query: PostgresQuery) async throws -> [Row] {
+        try await client.query(query, logger: logger).collect().map(Row.init)
+    }
+
+    // MARK: Items
+
+    public func createItems(_ items: [NewItem]) async throws -> [CreateOutcome] {
+        guard !items.isEmpty else { return [] }
+        // Inserted in (feed, id) order, so that two batches sharing items lock them in the same order; the same id twice
+        // in one batch keeps its order (the first is stored, the second finds it).
+        let order = items.indices.sorted { a, b in
+            (items[a].submission.feed, items[a].submission.id, a) < (items[b].submission.feed, items[b].submission.id, b)
+        }
+        var feeds: [String] = [], ids: [String] = [], digests: [String] = [], submissions: [String] = []
+        var received: [Double] = [], created: [Double] = [], scheduled: [Bool] = [], nextAt: [Double] = [], nextAge: [Double] = []
+        for index in order {
+            let item = items[index]
+            feeds.append(item.submission.feed)
+            ids.append(item.submission.id)
+            digests.append(item.submission.contentDigest)
+            submissions.append(StoredJSON.submission(item.submission))
+            received.append(item.receivedAt.timeIntervalSince1970)
+            created.append(item.createdAt.timeIntervalSince1970)
+            scheduled.append(item.nextRescore != nil)
+            nextAt.append(item.nextRescore?.at.timeIntervalSince1970 ?? 0)
+            nextAge.append(item.nextRescore?.ageHours ?? 0)
+        }
+        return try await transaction { db in
+            var inserted: [Key: Int64] = [:]
+            for row in try await db.rows("""
+                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
+                SELECT u.feed, u.external_id, u.digest, u.submission::json, u.received_at, u.created_at, 1,
+                  CASE WHEN u.scheduled THEN u.next_at END, CASE WHEN u.scheduled THEN u.next_age END
+                FROM unnest(\(feeds)::text[], \(ids)::text[], \(digests)::text[], \(submissions)::text[], \(received)::float8[], \(created)::float8[],
+                            \(scheduled)::bool[], \(nextAt)::float8[], \(nextAge)::float8[]) WITH ORDINALITY
+                  AS u(feed, external_id, digest, submission, received_at, created_at, scheduled, next_at, next_age, n)
+                ORDER BY u.n
+                ON CONFLICT (feed, external_id) DO NOTHING
+                RETURNING id, feed, external_id
+                """) {
+                inserted[Key(feed: try row["feed"], id: try row["external_id"])] = try row["id"]
+            }
+            // Each new item's first stage; the first of its key in the batch is the one stored.
+            var outcomes: [CreateOutcome?] = Array(repeating: nil, count: items.count)
+            var stageItems: [Int64] = [], stageResults: [StageResult] = []
+            var opened: [(row: Int64, openings: [TicketOpening])] = []
+            for index in order {
+                let item = items[index]
+                let key = Key(feed: item.submission.feed, id: item.submission.id)
+                guard let row = inserted.removeValue(forKey: key) else { continue }
+                stageItems.append(row)
+                stageResults.append(item.result)
+                if !item.tickets.isEmpty { opened.append((row, item.tickets)) }
+                outcomes[index] = .created(ItemState(submission: item.submission, receivedAt: item.receivedAt, createdAt: item.createdAt,
+                                                     current: item.result, engagement: nil))
+            }
+            try await Self.insertStages(db, items: stageItems, seqs: Array(repeating: 1, count: stageItems.count), results: stageResults)
+            for (row, openings) in opened {
+                for opening in openings { _ = try await Self.openTicket(db, item: row, opening) }
+            }
+            // Stored before (or earlier in this batch): the same content is a retry, other content a conflict.
+            let others = items.indices.filter { outcomes[$0] == nil }
+            if !others.isEmpty {
+                var existing: [Key: (digest: String, state: ItemState)] = [:]
+                for row in try await db.rows("""
+                    SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+                    WHERE (i.feed, i.external_id) IN (SELECT * FROM unnest(\(others.map { items[$0].submission.feed })::text[],
+                                                                           \(others.map { items[$0].submission.id })::text[]))
+                    """) {
+                    let state = try Self.state(row)
+                    existing[Key(feed: state.submission.feed, id: state.submission.id)] = (try row["digest"], state)
+                }
+                for index in others {
+                    let s = items[index].submission
+                    guard let stored = existing[Key(feed: s.feed, id: s.id)] else {
+                        throw StoreError.corruptRow("item \(s.feed)/\(s.id) was neither stored nor found")
+                    }
+                    outcomes[index] = stored.digest == s.contentDigest ? .existing(stored.state) : .conflict(stored.state)
+                }
+            }
+            return outcomes.map { $0! }
+        }
+    }
+
+    /// An item's identity: its feed and its id in the feed.
+    struct Key: Hashable {
+        var feed: String
+        var id: String
+    }
+
+    public func item(feed: String, id: String) async throws -> ItemState? {
+        try await rows(Self.itemQuery(feed: feed, id: id)).first.map(Self.state)
+    }
+
+    public func items(feed: String, ids: [String]) async throws -> [ItemState] {
+        let found = try await rows("""
+            SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+            WHERE i.feed = \(feed) AND i.external_id = ANY(\(ids))
+            """).map(Self.state)
+        // In the order asked, as SQLite returns them.
+        let byID = Dictionary(found.map { ($0.submission.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return ids.compactMap { byID[$0] }
+    }
+
+    public func history(feed: String, id: String) async throws -> [HistoryEntry]? {
+        try await read { db in
+            guard let row = try await db.row(Self.itemQuery(feed: feed, id: id)) else { return nil }
+            return try await Self.history(db, item: row["id"])
+        }
+    }
+
+    public func itemWithHistory(feed: String, id: String) async throws -> (state: ItemState, history: [HistoryEntry])? {
+        try await read { db in
+            guard let row = try await db.row(Self.itemQuery(feed: feed, id: id)) else { return nil }
+            return (try Self.state(row), try await Self.history(db, item: row["id"]))
+        }
+    }
+
+    /// The item's stage results, engagement snapshots and ticket events, oldest first (at the same instant, stages
+    /// before snapshots before ticket events).
+    static func history(_ db: Session, item: Int64) async throws -> [HistoryEntry] {
+        var entries: [HistoryEntry] = []
+        for row in try await db.rows("SELECT body FROM stage_result WHERE item = \(item) ORDER BY seq") {
+            entries.append(.stage(try stage(row["body"])))
+        }
+        for row in try await db.rows("SELECT * FROM engagement_snapshot WHERE item = \(item) ORDER BY at, id") {
+            entries.append(.engagement(try snapshot(row)))
+        }
+        entries += try await ticketEvents(db, item: item).map(HistoryEntry.ticket)
+        return entries.enumerated().sorted { a, b in
+            a.element.at != b.element.at ? a.element.at < b.element.at : a.offset < b.offset
+        }.map(\.element)
+    }
+
+    public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
+                                 decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome? {
+        try await transaction { db -> EngagementOutcome? in
+            guard let item = try await Self.lockItem(db, feed: feed, id: id) else { return nil }
+            let state = item.state
+            try state.checkEngagementTime(snapshot.at)
+            let c = snapshot.counters
+            let recorded = try await !db.rows("""
+                INSERT INTO engagement_snapshot (item, at, views, likes, shares, comments, reports, hides)
+                VALUES (\(item.id), \(snapshot.at.timeIntervalSince1970), \(c.views), \(c.likes), \(c.shares), \(c.comments), \(c.reports), \(c.hides))
+                ON CONFLICT DO NOTHING RETURNING 1
+                """).isEmpty
+            let previous = state.engagement
+            let merged = SQLiteStore.merge(previous, snapshot)
+            guard recorded, merged != previous else {
+                return EngagementOutcome(state: state, result: nil, recorded: recorded)
+            }
+            // The feed's baseline moves by this item's change (its row stays locked until commit: one feed's engagement
+            // updates take turns here, as they do on SQLite's single writer).
+            let oldVelocity: Double? = try item.row["log_velocity"]
+            let ageHours = max(0, merged.at.timeIntervalSince(state.createdAt) / 3600)
+            let newVelocity = log1p(EngagementRule.velocity(views: merged.counters.views, ageHours: ageHours))
+            let before = previous?.counters ?? Engagement()
+            guard let baselineRow = try await db.row("""
+                INSERT INTO feed_baseline (feed, items, views, reports, log_velocity_sum)
+                VALUES (\(feed), \(oldVelocity == nil ? 1 : 0), \(merged.counters.views - before.views), \(merged.counters.reports - before.reports),
+                        \(newVelocity - (oldVelocity ?? 0)))
+                ON CONFLICT (feed) DO UPDATE SET items = feed_baseline.items + excluded.items, views = feed_baseline.views + excluded.views,
+                  reports = feed_baseline.reports + excluded.reports, log_velocity_sum = feed_baseline.log_velocity_sum + excluded.log_velocity_sum
+                RETURNING \(unescaped: Self.baselineColumns)
+                """) else { throw StoreError.corruptRow("feed_baseline \(feed): the upsert returned nothing") }
+            let baseline = try Self.baseline(baselineRow)
+            var updated = state
+            updated.engagement = merged
+            let lastEngagementStageAge: Double? = try item.row["last_engagement_stage_age"]
+            let context = EngagementContext(state: state, previous: previous?.counters, merged: merged, baseline: baseline,
+                                            lastEngagementStageAgeHours: lastEngagementStageAge)
+            let staged = try decide(context)
+            var lastStageAge = lastEngagementStageAge
+            var stages = item.stages
+            if let result = staged?.result {
+                stages += 1
+                try await Self.insertStages(db, items: [item.id], seqs: [stages], results: [result])
+                updated.current = result
+                lastStageAge = result.inputs.ageHours
+            }
+            if let opening = staged?.ticket { _ = try await Self.openTicket(db, item: item.id, opening) }
+            try await db.execute("""
+                UPDATE item SET engagement = \(StoredJSON.snapshot(merged)), log_velocity = \(newVelocity), last_engagement_stage_age = \(lastStageAge),
+                  stages = \(stages) WHERE id = \(item.id)
+                """)
+            return EngagementOutcome(state: updated, result: staged?.result, recorded: true)
+        }
+    }
+
+    public func rescoreDue(now: Date, limit: Int, decide: @escaping @Sendable (DueRescore) throws -> Rescored) async throws -> Int {
+        try await transaction { db -> Int in
+            // Due items nobody else holds: two nodes running this at once take different items, and an item rescored
+            // meanwhile (its next rescore moved on) is no longer due when its lock is taken.
+            let due = try await Self.lockedItems(db, """
+                SELECT * FROM item WHERE next_rescore_at IS NOT NULL AND next_rescore_at <= \(now.timeIntervalSince1970)
+                ORDER BY next_rescore_at LIMIT \(limit) FOR NO KEY UPDATE SKIP LOCKED
+                """)
+            var baselines: [String: FeedBaseline] = [:]
+            for item in due {
+                let feed = item.state.submission.feed
+                let baseline: FeedBaseline
+                if let known = baselines[feed] { baseline = known } else { baseline = try await Self.baseline(db, feed: feed) }
+                baselines[feed] = baseline
+                let scheduled = ScheduledRescore(ageHours: try item.row["next_rescore_age"], at: Date(timeIntervalSince1970: try item.row["next_rescore_at"]))
+                let rescored = try decide(DueRescore(state: item.state, scheduled: scheduled, baseline: baseline))
+                let seq = item.stages + 1
+                try await Self.insertStages(db, items: [item.id], seqs: [seq], results: [rescored.result])
+                try await db.execute("""
+                    UPDATE item SET stages = \(seq), next_rescore_at = \(rescored.next?.at.timeIntervalSince1970),
+                      next_rescore_age = \(rescored.next?.ageHours) WHERE id = \(item.id)
+                    """)
+                if let opening = rescored.ticket { _ = try await Self.openTicket(db, item: item.id, opening) }
+            }
+            return due.count
+        }
+    }
+
+    public func oldestDueRescore() async throws -> Date? {
+        let oldest: Double? = try await rows("SELECT min(next_rescore_at) AS oldest FROM item WHERE next_rescore_at IS NOT NULL").first?["oldest"]
+        return oldest.map(Date.init(timeIntervalSince1970:))
+    }
+
+    public func pendingRescores() async throws -> Int {
+        try await rows("SELECT count(*) AS n FROM item WHERE next_rescore_at IS NOT NULL").first?["n"] ?? 0
+    }
+
+    // MARK: Policies
+
+    public func policy(feed: String) async throws -> Policy? {
+        try await rows("SELECT body FROM policy WHERE feed = \(feed) ORDER BY version DESC LIMIT 1").first
+            .map { try Codec.decode(Policy.self, $0["body"]) }
+    }
+
+    public func policies() async throws -> [Policy] {
+        try await rows("""
+            SELECT body FROM policy p WHERE version = (SELECT max(version) FROM policy WHERE feed = p.feed) ORDER BY feed COLLATE "C"
+            """)
+            .map { try Codec.decode(Policy.self, $0["body"]) }
+    }
+
+    public func savePolicy(_ policy: Policy, by: String, at: Date) async throws -> Policy {
+        try await transaction { db in
+            // One saver per feed at a time (a transaction-scoped lock on the feed's name), so versions follow each other.
+            try await db.execute("SELECT pg_advisory_xact_lock(\(Self.policyLock), hashtext(\(policy.feed)))")
+            let latest: Int? = try await db.row("SELECT max(version) AS v FROM policy WHERE feed = \(policy.feed)")?["v"]
+            var saved = policy
+            saved.version = (latest ?? 0) + 1
+            try await db.execute("""
+                INSERT INTO policy (feed, version, body, created_at, created_by)
+                VALUES (\(policy.feed), \(saved.version), \(try Codec.encode(saved)), \(at.timeIntervalSince1970), \(by))
+                """)
+            return saved
+        }
+    }
+
+    /// The first key of the advisory locks that serialise a feed's policy versions.
+    static let policyLock: Int32 = 0x5750_4f4c  // "WPOL"
+
+    // MARK: API keys
+
+    public func createKey(_ key: APIKeyRecord) async throws {
+        let stored = try await rows("""
+            INSERT INTO api_key (name, role, hash, created_at) VALUES (\(key.name), \(key.role.rawValue), \(key.hash), \(key.createdAt.timeIntervalSince1970))
+            ON CONFLICT (name) DO NOTHING RETURNING 1
+            """)
+        if stored.isEmpty { throw StoreError.duplicateKeyName(key.name) }
+    }
+
+    public func key(hash: String) async throws -> APIKeyRecord? {
+        try await rows("SELECT * FROM api_key WHERE hash = \(hash)").first.map(Self.key)
+    }
+
+    public func keys() async throws -> [APIKeyRecord] {
+        try await rows("SELECT * FROM api_key ORDER BY created_at, name COLLATE \"C\"").map(Self.key)
+    }
+
+    public func revokeKey(name: String, at: Date) async throws -> Bool {
+        try await !rows("UPDATE api_key SET revoked_at = \(at.timeIntervalSince1970) WHERE name = \(name) AND revoked_at IS NULL RETURNING 1").isEmpty
+    }
+
+    // MARK: Labels and the engagement model
+
+    public func labelledItemsWithEngagement() async throws -> [(state: ItemState, label: String, baseline: FeedBaseline)] {
+        try await read { db in
+            var baselines: [String: FeedBaseline] = [:]
+            var labelled: [(state: ItemState, label: String, baseline: FeedBaseline)] = []
+            // Each item's label as LabelResolution picks it: not withdrawn, the higher tier, then the latest.
+            for row in try await db.rows("""
+                SELECT l.label AS human_label, i.*, s.body AS current FROM item i
+                JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+                JOIN label l ON l.feed = i.feed AND l.item_id = i.external_id
+                WHERE i.engagement IS NOT NULL
+                  AND l.id = (\(unescaped: SQLiteStore.resolvedLabelSQL(feed: "i.feed", item: "i.external_id")))
+                ORDER BY i.id
+                """) {
+                let state = try Self.state(row)
+                let feed = state.submission.feed
+                let baseline: FeedBaseline
+                if let known = baselines[feed] { baseline = known } else { baseline = try await Self.baseline(db, feed: feed) }
+                baselines[feed] = baseline
+                labelled.append((state, try row["human_label"], baseline))
+            }
+            return labelled
+        }
+    }
+
+    public func saveEngagementModel(_ model: EngagementModel, at: Date) async throws {
+        // Saved again under its version, it counts as the newest (SQLite's INSERT OR REPLACE gives the row a new rowid).
+        _ = try await rows("""
+            INSERT INTO engagement_model (version, body, created_at) VALUES (\(model.version), \(try Codec.encode(model)), \(at.timeIntervalSince1970))
+            ON CONFLICT (version) DO UPDATE SET body = excluded.body, created_at = excluded.created_at, saved = DEFAULT
+            """)
+    }
+
+    public func latestEngagementModel() async throws -> EngagementModel? {
+        try await rows("SELECT body FROM engagement_model ORDER BY created_at DESC, saved DESC LIMIT 1").first
+            .map { try Codec.decode(EngagementModel.self, $0["body"]) }
+    }
+
+    public func checkWritable() async throws {
+        _ = try await rows("""
+            INSERT INTO heartbeat (id, at) VALUES (1, \(Date().timeIntervalSince1970)) ON CONFLICT (id) DO UPDATE SET at = excluded.at
+            """)
+    }
+
+    // MARK: Rows
+
+    /// The item with its current stage result as `current`.
+    static func itemQuery(feed: String, id: String) -> PostgresQuery {
+        """
+        SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+        WHERE i.feed = \(feed) AND i.external_id = \(id)
+        """
+    }
+
+    /// A stored item row, locked for this transaction, with its state.
+    struct LockedItem {
+        var row: Row
+        var id: Int64
+        var stages: Int
+        var state: ItemState
+    }
+
+    /// Locks the item's row until commit (writers of the same item take turns) and reads it; nil for an unknown item.
+    static func lockItem(_ db: Session, feed: String, id: String) async throws -> LockedItem? {
+        try await lockedItems(db, "SELECT * FROM item WHERE feed = \(feed) AND external_id = \(id) FOR NO KEY UPDATE").first
+    }
+
+    /// Locks the item by its row id (a ticket's item) and reads it.
+    /// - Throws: `StoreError.corruptRow` when there is no such item (a ticket always points at one).
+    static func lockItem(_ db: Session, rowID: Int64) async throws -> LockedItem {
+        guard let item = try await lockedItems(db, "SELECT * FROM item WHERE id = \(rowID) FOR NO KEY UPDATE").first else {
+            throw StoreError.corruptRow("no item with row id \(rowID)")
+        }
+        return item
+    }
+
+    /// Runs `query`, a `SELECT * FROM item … FOR NO KEY UPDATE` of item rows, then reads their current stage results.
+    ///
+    /// In two statements: a row locked after waiting for another transaction's update is read as that update left it,
+    /// but a table joined in the same statement would still be read as it was before (its old current stage, or no
+    /// row at all); the second statement reads the stages as committed by then.
+    static func lockedItems(_ db: Session, _ query: PostgresQuery) async throws -> [LockedItem] {
+        let rows = try await db.rows(query)
+        guard !rows.isEmpty else { return [] }
+        var ids: [Int64] = [], seqs: [Int] = []
+        for row in rows {
+            ids.append(try row["id"])
+            seqs.append(try row["stages"])
+        }
+        var bodies: [Int64: ByteBuffer] = [:]
+        for row in try await db.rows("""
+            SELECT s.item, s.body FROM stage_result s JOIN unnest(\(ids)::int8[], \(seqs)::int8[]) AS u(item, seq) ON s.item = u.item AND s.seq = u.seq
+            """) {
+            bodies[try row["item"]] = try row["body"]
+        }
+        return try zip(ids, zip(seqs, rows)).map { id, stagesAndRow in
+            let (stages, row) = stagesAndRow
+            guard let body = bodies[id] else { throw StoreError.corruptRow("item \(id) has no stage \(stages)") }
+            return LockedItem(row: row, id: id, stages: stages, state: try state(row, current: stage(body)))
+        }
+    }
+
+    static func state(_ row: Row) throws -> ItemState {
+        try state(row, current: stage(row["current"]))
+    }
+
+    static func state(_ row: Row, current: StageResult) throws -> ItemState {
+        let engagement: String? = try row["engagement"]
+        let reviewed: String? = try row["reviewed"]
+        return ItemState(
+            submission: try Codec.decode(ItemSubmission.self, row["submission"]),
+            receivedAt: Date(timeIntervalSince1970: try row["received_at"]),
+            createdAt: Date(timeIntervalSince1970: try row["created_at"]),
+            current: current,
+            engagement: try engagement.map { try Codec.decode(EngagementSnapshot.self, $0) },
+            reviewed: try reviewed.map { try Codec.decode(HumanDecision.self, $0) })
+    }
+
+    /// A stored stage result (`StageRecord`).
+    static func stage(_ body: ByteBuffer) throws -> StageResult {
+        try body.withUnsafeReadableBytes { try StageRecord.decode($0) }
+    }
+
+    /// Appends stage results, one per item (as `StageRecord`s), in one statement.
+    static func insertStages(_ db: Session, items: [Int64], seqs: [Int], results: [StageResult]) async throws {
+        guard !items.isEmpty else { return }
+        var stages: [String] = [], scored: [Double] = [], models: [String] = [], policies: [Int] = [], actions: [String] = []
+        var bodies: [ByteBuffer] = []
+        for result in results {
+            stages.append(result.stage.rawValue)
+            scored.append(result.scoredAt.timeIntervalSince1970)
+            models.append(result.modelVersion)
+            policies.append(result.decision.policyVersion)
+            actions.append(result.decision.action.rawValue)
+            bodies.append(ByteBuffer(bytes: StageRecord.encode(result)))
+        }
+        try await db.execute("""
+            INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body)
+            SELECT * FROM unnest(\(items)::int8[], \(seqs)::int8[], \(stages)::text[], \(scored)::float8[], \(models)::text[], \(policies)::int8[],
+                                 \(actions)::text[], \(bodies)::bytea[])
+            """)
+    }
+
+    static func snapshot(_ row: Row) throws -> EngagementSnapshot {
+        EngagementSnapshot(at: Date(timeIntervalSince1970: try row["at"]),
+                           counters: Engagement(views: try row["views"], likes: try row["likes"], shares: try row["shares"], comments: try row["comments"],
+                                                reports: try row["reports"], hides: try row["hides"]))
+    }
+
+    /// The baseline's columns, its sums as doubles (they are `numeric`, exact past Int64, as SQLite's turn into REAL).
+    static let baselineColumns = "items, views::float8 AS views, reports::float8 AS reports, log_velocity_sum"
+
+    static func baseline(_ db: Session, feed: String) async throws -> FeedBaseline {
+        guard let row = try await db.row("SELECT \(unescaped: baselineColumns) FROM feed_baseline WHERE feed = \(feed)") else { return FeedBaseline() }
+        return try baseline(row)
+    }
+
+    static func baseline(_ row: Row) throws -> FeedBaseline {
+        let items: Int = try row["items"]
+        let sum: Double = try row["log_velocity_sum"]
+        let views: Double = try row["views"], reports: Double = try row["reports"]
+        func whole(_ x: Double) -> Int { x >= 9.2e18 ? Int.max : Int(max(0, x)) }
+        return FeedBaseline(items: items, views: whole(views), reports: whole(reports), meanLogVelocity: items > 0 ? sum / Double(items) : 0)
+    }
+
+    static func key(_ row: Row) throws -> APIKeyRecord {
+        let role: String = try row["role"]
+        let revoked: Double? = try row["revoked_at"]
+        return APIKeyRecord(name: try row["name"], role: Role(rawValue: role) ?? .feed, hash: try row["hash"],
+                            createdAt: Date(timeIntervalSince1970: try row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
+    }
+}
+
+extension PostgresStore {
+    /// One pooled connection, inside a transaction or not, with the store's logger.
+    struct Session {
+        let connection: PostgresConnection
+        let logger: Logger
+
+        /// Every row of `query` (read to the end, so that an error in executing it is thrown here).
+        func rows(_ query: PostgresQuery) async throws -> [Row] {
+            try await connection.query(query, logger: logger).collect().map(Row.init)
+        }
+
+        func row(_ query: PostgresQuery) async throws -> Row? {
+            try await rows(query).first
+        }
+
+        /// Runs a statement, reading whatever rows it returns.
+        func execute(_ query: PostgresQuery) async throws {
+            _ = try await connection.query(query, logger: logger).collect()
+        }
+    }
+
+    /// A result row read by column name, as SQLite's rows are.
+    struct Row {
+        let cells: PostgresRandomAccessRow
+
+        init(_ row: PostgresRow) {
+            cells = row.makeRandomAccess()
+        }
+
+        /// - Throws: `StoreError.corruptRow` for a column the statement does not return; `PostgresDecodingError` for a
+        ///   value of another type (or NULL where none is allowed).
+        subscript<T: PostgresDecodable>(_ column: String) -> T {
+            get throws {
+                guard cells.contains(column) else { throw StoreError.corruptRow("no column \(column) in the row") }
+                return try cells[column].decode(T.self)
+            }
+        }
+    }
+}
+
+/// A database URL taken apart: `postgres://user:password@host:port/database` (or `postgresql://`), percent-encoded
+/// where needed; the port defaults to 5432. TLS is not supported: `sslmode=disable` (or `allow`, `prefer`) is accepted.
+struct PostgresLocation: Equatable {
+    var host: String
+    var port: Int
+    var username: String
+    var password: String?
+    var database: String
+
+    /// The URL without its password, for messages and logs.
+    var redacted: String {
+        "postgres://\(username)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
+    }
+
+    /// - Throws: `StoreError.cannotOpen` saying what is missing or wrong (never repeating the password).
+    init(_ url: String) throws {
+        func bad(_ reason: String) -> StoreError {
+            StoreError.cannotOpen(path: Self.withoutPassword(url), reason: reason + "; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        }
+        guard PostgresStore.isURL(url), let components = URLComponents(string: url) else { throw bad("not a PostgreSQL URL") }
+        guard let host = components.host, !host.isEmpty else { throw bad("the URL names no host") }
+        guard let user = components.user, !user.isEmpty else { throw bad("the URL names no user") }
+        let database = String(components.path.drop { $0 == "/" })
+        guard !database.isEmpty, !database.contains("/") else { throw bad("the URL names no database (the path after the host)") }
+        if let port = components.port, !(1...65535).contains(port) { throw bad("port \(port) is out of range") }
+        for item in components.queryItems ?? [] {
+            switch (item.name, item.value) {
+            case ("sslmode", "disable"?), ("sslmode", "allow"?), ("sslmode", "prefer"?): continue
+            case ("sslmode", let mode):
+                throw bad("sslmode=\(mode ?? "") asks for TLS, which Winnow does not speak to PostgreSQL; use sslmode=disable on a trusted network")
+            default: throw bad("unknown parameter '\(item.name)'; only sslmode=disable is understood")
+            }
+        }
+        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        self.port = components.port ?? 5432
+        self.username = user
+        self.password = components.password
+        self.database = database.removingPercentEncoding ?? database
+    }
+
+    /// `url` with any password replaced by `***` (for a URL too broken to take apart).
+    static func withoutPassword(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+        let credentials = url[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+}
