@@ -1,11 +1,13 @@
 # Winnow — the two quick-start commands are `make serve` and `make test`.
 SWIFT ?= swift
 PYTHON ?= python3
-SYSTEM_PACKAGES := libsqlite3-dev libblas-dev libcurl4
+BASE_PACKAGES := libsqlite3-dev libblas-dev libcurl4
+# postgresql: `make test` runs the tests against a throwaway cluster of it (scripts/pg-cluster.sh).
+SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
-.PHONY: all deps build release test serve model accuracy bench loadtest benchclaims simulate clean
+.PHONY: all deps build release test test-sqlite serve model accuracy bench loadtest benchclaims simulate clean
 
 all: build
 
@@ -30,8 +32,18 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## test: build everything and run every test (tests that need ../shared skip without it).
+## test: build everything and run every test against a throwaway PostgreSQL cluster (tests that need ../shared skip
+## without it). scripts/pg-cluster.sh starts the cluster in a temporary folder on a free port of 127.0.0.1, passes its
+## URL in WINNOW_TEST_POSTGRES_URL and removes it at the end, also when the tests fail or are interrupted; if
+## PostgreSQL cannot start, the run fails.
 test: deps
+	$(SWIFT) build --build-tests
+	bash scripts/pg-cluster.sh run -- $(SWIFT) test --skip-build
+
+## test-sqlite: the same without starting PostgreSQL (and without needing it installed): tests that need it skip,
+## unless CI is set, or use the server in WINNOW_TEST_POSTGRES_URL if you set it.
+test-sqlite: SYSTEM_PACKAGES = $(BASE_PACKAGES)
+test-sqlite: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

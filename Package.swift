@@ -88,7 +88,11 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["Storage", "Engine", "Learning", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "Storage", "Engine", "Learning",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "ServerTests",

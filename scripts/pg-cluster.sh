@@ -8,6 +8,7 @@
 # connection and has a superuser and a database, both called winnow. PostgreSQL refuses to run as root, so as root
 # its programs run as the postgres user. PG_BIN overrides where initdb and pg_ctl are found.
 set -euo pipefail
+shopt -s inherit_errexit
 
 fail() { echo "pg-cluster: $*" >&2; exit 1; }
 
@@ -51,7 +52,7 @@ start() {
   bin=$(pg_bin)
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  [ -z "$(ls -A "$dir")" ] || fail "$dir is not empty; give start a new or empty folder."
+  [ -z "$(ls -A "$dir" | grep -vx .pg-cluster)" ] || fail "$dir is not empty; give start a new or empty folder."
   touch "$dir/.pg-cluster"  # stop removes only folders that carry this mark
   chmod 755 "$dir"
   if [ "$(id -u)" = 0 ]; then
@@ -87,6 +88,7 @@ EOF
 
   "$bin/psql" -h "$dir" -p "$port" -U winnow -d postgres -X -q -v ON_ERROR_STOP=1 -c 'CREATE DATABASE winnow' >"$dir/createdb.log" 2>&1 ||
     { show_log "$dir/createdb.log"; show_log "$dir/postgres.log"; stop_server "$dir" "$bin"; fail "could not create the database winnow in $dir"; }
+  rm -f "$dir/createdb.log"
   url="postgres://winnow@127.0.0.1:$port/winnow"
   echo "$url" >"$dir/url"
   echo "$url"
@@ -105,6 +107,7 @@ stop_server() {
 stop() {
   local dir="$1" bin
   [ -d "$dir" ] || return 0
+  dir=$(cd "$dir" && pwd)
   [ -f "$dir/.pg-cluster" ] || fail "$dir was not made by $0 start; not removing it."
   bin=$(pg_bin 2>/dev/null || true)
   stop_server "$dir" "$bin"
@@ -117,12 +120,13 @@ run() {
   local url status=0
   child=""
   dir=$(mktemp -d "${TMPDIR:-/tmp}/winnow-pg.XXXXXX")
+  touch "$dir/.pg-cluster"
   trap cleanup EXIT
   trap 'interrupted 2' INT
   trap 'interrupted 15' TERM
   trap 'interrupted 1' HUP
-  url=$(start "$dir" | tail -n 1)
-  [ -n "$url" ] || exit 1
+  start "$dir" >/dev/null
+  url=$(cat "$dir/url")
   echo "pg-cluster: PostgreSQL test cluster at $url (in $dir)" >&2
   export WINNOW_TEST_POSTGRES_URL="$url"
   # In the background so that a signal reaches our trap at once; with Ctrl-C's default action restored (a background
@@ -134,26 +138,46 @@ run() {
   exit "$status"
 }
 
-# On INT, TERM or HUP: ask CMD to stop as Ctrl-C would (swift test then stops its test processes too), give it
-# 15 seconds (or until a second signal), then kill it; the EXIT trap removes the cluster.
+# On INT, TERM or HUP: signal CMD and every process under it with INT, as Ctrl-C in a terminal would; if CMD is
+# still running after 10 seconds, send TERM, and after 5 more (or at a second signal) KILL. The EXIT trap then
+# removes the cluster.
 interrupted() {
-  trap 'kill -KILL "$child" 2>/dev/null || true' INT TERM HUP
+  trap 'signal_tree KILL' INT TERM HUP
   if [ -n "$child" ]; then
-    kill -INT "$child" 2>/dev/null || true
-    local i
-    for i in $(seq 150); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$child" 2>/dev/null || true
+    stop_child INT 100 && stop_child TERM 50 && signal_tree KILL
     wait "$child" 2>/dev/null || true
     child=""
   fi
   exit $((128 + $1))
 }
 
+# The process PID and all its descendants, parents first.
+tree() {
+  local p
+  echo "$1"
+  for p in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree "$p"; done
+}
+
+signal_tree() {
+  [ -n "$child" ] || return 0
+  kill -"$1" $(tree "$child") 2>/dev/null || true
+}
+
+# Signals CMD's processes and waits up to N tenths of a second for CMD to end; fails once it has ended.
+stop_child() {
+  local i
+  signal_tree "$1"
+  for ((i = 0; i < $2; i++)); do
+    kill -0 "$child" 2>/dev/null || return 1
+    sleep 0.1
+  done
+}
+
 cleanup() {
   local status=$?
   trap - EXIT
   trap '' INT TERM HUP  # removing the cluster takes a moment; let nothing cut it short
-  [ -z "$child" ] || { kill -KILL "$child" 2>/dev/null || true; }
+  signal_tree KILL
   if [ -n "$dir" ] && [ -d "$dir" ]; then
     # If the server crashed under the tests, say so before its log goes.
     if [ "$status" != 0 ] && grep -qE "PANIC|terminated by signal" "$dir/postgres.log" 2>/dev/null; then

@@ -330,6 +330,8 @@ public protocol ItemRepository: Sendable {
     func oldestDueRescore() async throws -> Date?
     /// Items with a rescore scheduled.
     func pendingRescores() async throws -> Int
+    /// The feed's engagement baseline as stage 2 would see it now.
+    func baseline(feed: String) async throws -> FeedBaseline
 }
 
 /// Per-feed policies, stored as versioned data.
@@ -424,8 +426,12 @@ public protocol ReviewRepository: Sendable {
 
 /// The model registry and the learned engagement model.
 public protocol ModelRepository: Sendable {
-    /// Records a model version; false if the version is registered already.
-    func registerModel(_ record: ModelVersionRecord) async throws -> Bool
+    /// Records a model version with its file's bytes (so every node sharing the database can load every version);
+    /// false, storing nothing, if the version is registered already.
+    func registerModel(_ record: ModelVersionRecord, file: [UInt8]) async throws -> Bool
+    /// The file of a registered version; nil for an unknown version, or one registered before files were kept in
+    /// the database (its copy in the registry directory, `record.file`, serves then).
+    func modelFile(version: String) async throws -> [UInt8]?
     func modelVersions() async throws -> [ModelVersionRecord]
     func recordPromotion(_ promotion: ModelPromotion) async throws
     /// Every change of the active model, oldest first.

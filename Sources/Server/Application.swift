@@ -17,17 +17,20 @@ public enum WinnowServer {
         return ServerMetrics(registry: registry)
     }
 
-    /// The server: the API on `configuration.host:port` and the rescoring scheduler, shut down gracefully on
+    /// The server: the API on `configuration.host:port`, the rescoring scheduler and the shared-state sync (what other
+    /// nodes on the same database changed), shut down gracefully on
     /// SIGTERM or SIGINT (in-flight requests finish). `onRunning` gets the bound port (useful with port 0).
     public static func application(service: ScoringService, configuration: ServerConfiguration, logger: Logger,
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let (router, _) = Routes(service: service, configuration: configuration).router()
         let scheduler = RescoreScheduler(service: service, interval: .milliseconds(Int64(configuration.schedulerIntervalSeconds * 1000)),
                                          batch: configuration.schedulerBatch, logger: logger)
+        let sync = SharedStateSync(registry: ModelRegistry(scoring: service, directory: configuration.registry),
+                                   interval: .milliseconds(Int64(configuration.syncIntervalSeconds * 1000)), logger: logger)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "winnow"),
-            services: [scheduler],
+            services: [scheduler, sync],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }

@@ -31,8 +31,13 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var schedulerIntervalSeconds = 5.0
     /// Rescores per scheduler transaction. Default 500.
     public var schedulerBatch = 500
-    /// Seconds an API key lookup is cached (a revoked key stops working within this time). Default 5.
+    /// Seconds an API key lookup is cached (a revoked key stops working within this time, on every node). Default 5.
     public var keyCacheSeconds = 5.0
+    /// Seconds between a node's reads of what other nodes sharing its database changed: the active model and the
+    /// feeds' policies (a promotion or a saved policy holds on every node within this time). Default 2.
+    public var syncIntervalSeconds = 2.0
+    /// Connections to PostgreSQL per node (ignored for SQLite). Default 16.
+    public var databasePoolSize = 16
     /// The engine: clear label, reasons, text limit, engagement triggers, rescore ages, the Bayesian rule.
     public var engine = EngineConfiguration()
 
@@ -127,8 +132,11 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         guard maxBatchItems >= 1, maxRankItems >= 1, schedulerBatch >= 1 else {
             throw ConfigurationError("maxBatchItems, maxRankItems and schedulerBatch must be at least 1.")
         }
-        guard schedulerIntervalSeconds > 0, keyCacheSeconds >= 0 else {
-            throw ConfigurationError("schedulerIntervalSeconds must be > 0 and keyCacheSeconds ≥ 0.")
+        guard schedulerIntervalSeconds > 0, keyCacheSeconds >= 0, syncIntervalSeconds > 0 else {
+            throw ConfigurationError("schedulerIntervalSeconds and syncIntervalSeconds must be > 0 and keyCacheSeconds ≥ 0.")
+        }
+        guard (1...1_000).contains(databasePoolSize) else {
+            throw ConfigurationError("databasePoolSize must be between 1 and 1000 connections.")
         }
         guard engine.maxTextBytes >= 1, engine.reasons >= 0 else { throw ConfigurationError("engine.maxTextBytes must be ≥ 1 and engine.reasons ≥ 0.") }
         guard engine.schedule.agesHours.allSatisfy({ $0 > 0 && $0.isFinite }) else {

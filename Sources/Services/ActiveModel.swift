@@ -49,10 +49,15 @@ public final class ActiveModel: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("Cannot read the model \(path). Pass --model PATH (or WINNOW_MODEL), or train one with 'winnow train --data FILE --out \(path)'.")
         }
+        return try load(bytes: [UInt8](data), name: path)
+    }
+
+    /// Reads and checks a model from its file's bytes; `name` (a path or a version) names it in errors.
+    public static func load(bytes: [UInt8], name: String) throws -> TextClassifier {
         do {
-            return try TextClassifier(serialized: [UInt8](data))
+            return try TextClassifier(serialized: bytes)
         } catch {
-            throw ConfigurationError("\(path): \(error)")
+            throw ConfigurationError("\(name): \(error)")
         }
     }
 

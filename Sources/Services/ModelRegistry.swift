@@ -58,9 +58,7 @@ public struct ModelRegistry: Sendable {
         let version = model.header.modelVersion
         let file = path(for: version)
         if let existing = try await record(version) {
-            guard FileManager.default.contents(atPath: existing.file).map({ [UInt8]($0) == bytes }) ?? false else {
-                throw RegistryError.versionTaken(version)
-            }
+            guard try await self.bytes(of: existing) == bytes else { throw RegistryError.versionTaken(version) }
             return existing
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -72,8 +70,29 @@ public struct ModelRegistry: Sendable {
         }
         let record = ModelVersionRecord(version: version, file: file, kind: model.kind.rawValue, classes: model.classes, parent: model.header.parentVersion,
                                         card: ModelCard.render(model.header, file: file), registeredBy: by, registeredAt: scoring.clock())
-        _ = try await store.registerModel(record)
+        guard try await store.registerModel(record, file: bytes) else {
+            // Another node registered this version meanwhile: the same file is the same version, another is refused.
+            guard let existing = try await self.record(version), try await self.bytes(of: existing) == bytes else {
+                throw RegistryError.versionTaken(version)
+            }
+            return existing
+        }
         return record
+    }
+
+    /// The file of a registered version: from the database, or for a version registered before files were kept
+    /// there, from the registry directory.
+    func bytes(of record: ModelVersionRecord) async throws -> [UInt8]? {
+        if let bytes = try await store.modelFile(version: record.version) { return bytes }
+        return FileManager.default.contents(atPath: record.file).map { [UInt8]($0) }
+    }
+
+    /// The model of a registered version.
+    func load(_ record: ModelVersionRecord) async throws -> TextClassifier {
+        guard let bytes = try await bytes(of: record) else {
+            throw ConfigurationError("The file of model \(record.version) is neither in the database nor at \(record.file); register it again.")
+        }
+        return try ActiveModel.load(bytes: bytes, name: record.version)
     }
 
     func record(_ version: String) async throws -> ModelVersionRecord? {
@@ -88,7 +107,7 @@ public struct ModelRegistry: Sendable {
     @discardableResult
     public func promote(_ version: String, by: String, kind: ModelPromotion.Kind = .promote) async throws -> ModelVersionRecord {
         guard let record = try await record(version) else { throw RegistryError.unknownVersion(version) }
-        let model = try ActiveModel.load(record.file)
+        let model = try await load(record)
         let active = scoring.model.textModel
         guard model.classes == active.classes else {
             throw RegistryError.classesDiffer(version: version, candidate: model.classes, active: active.classes)
@@ -103,7 +122,7 @@ public struct ModelRegistry: Sendable {
     /// Scores live items with a registered version beside the active model, without acting on it (shadow mode).
     public func shadow(_ version: String) async throws -> ModelVersionRecord {
         guard let record = try await record(version) else { throw RegistryError.unknownVersion(version) }
-        let model = try ActiveModel.load(record.file)
+        let model = try await load(record)
         let active = scoring.model.classes
         guard model.classes == active else { throw RegistryError.classesDiffer(version: version, candidate: model.classes, active: active) }
         try scoring.startShadow(model)
@@ -121,7 +140,7 @@ public struct ModelRegistry: Sendable {
     public func restoreActive() async throws -> String? {
         guard let last = try await store.promotions().last, last.version != scoring.model.version,
               let record = try await record(last.version) else { return nil }
-        try scoring.model.replace(with: try ActiveModel.load(record.file))
+        try scoring.model.replace(with: try await load(record))
         scoring.metrics.activeModel(version: record.version)
         return record.version
     }

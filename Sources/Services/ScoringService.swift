@@ -39,6 +39,11 @@ public final class ScoringService: Sendable {
         engagementModelCache.withLock { $0 = engagementModel }
     }
 
+    /// Takes every feed's newest stored policy (saved through any node sharing the database).
+    public func reloadPolicies() async throws {
+        for policy in try await store.policies() { remember(policy) }
+    }
+
     public var engagementModel: EngagementModel? { engagementModelCache.withLock { $0 } }
 
     public func reloadEngagementModel() async throws {

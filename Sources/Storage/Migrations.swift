@@ -332,6 +332,15 @@ extension SQLiteStore {
                 ALTER TABLE report_v3 RENAME TO report;
                 """)
         }
+        // Model files live in the database, so every node sharing it can load every registered version.
+        migrator.registerMigration("v4-model-files") { db in
+            try db.execute(sql: """
+                CREATE TABLE model_file (
+                  version TEXT PRIMARY KEY REFERENCES model_version(version),
+                  bytes BLOB NOT NULL CHECK (length(bytes) >= 1)
+                );
+                """)
+        }
         return migrator
     }
 }

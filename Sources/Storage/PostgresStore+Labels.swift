@@ -84,13 +84,23 @@ extension PostgresStore {
 
     // MARK: The model registry
 
-    public func registerModel(_ record: ModelVersionRecord) async throws -> Bool {
-        try await !rows("""
-            INSERT INTO model_version (version, file, kind, classes, parent, card, registered_by, registered_at)
-            VALUES (\(record.version), \(record.file), \(record.kind), \(try Codec.encode(record.classes)), \(record.parent), \(record.card),
-                    \(record.registeredBy), \(record.registeredAt.timeIntervalSince1970))
-            ON CONFLICT (version) DO NOTHING RETURNING 1
-            """).isEmpty
+    public func registerModel(_ record: ModelVersionRecord, file: [UInt8]) async throws -> Bool {
+        try await transaction { db in
+            let stored = try await !db.rows("""
+                INSERT INTO model_version (version, file, kind, classes, parent, card, registered_by, registered_at)
+                VALUES (\(record.version), \(record.file), \(record.kind), \(try Codec.encode(record.classes)), \(record.parent), \(record.card),
+                        \(record.registeredBy), \(record.registeredAt.timeIntervalSince1970))
+                ON CONFLICT (version) DO NOTHING RETURNING 1
+                """).isEmpty
+            guard stored else { return false }
+            try await db.execute("INSERT INTO model_file (version, bytes) VALUES (\(record.version), \(ByteBuffer(bytes: file)))")
+            return true
+        }
+    }
+
+    public func modelFile(version: String) async throws -> [UInt8]? {
+        let bytes: ByteBuffer? = try await rows("SELECT bytes FROM model_file WHERE version = \(version)").first?["bytes"]
+        return bytes.map { Array($0.readableBytesView) }
     }
 
     public func modelVersions() async throws -> [ModelVersionRecord] {

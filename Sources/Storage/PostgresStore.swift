@@ -370,6 +370,10 @@ public final class PostgresStore: Store {
         try await rows("SELECT count(*) AS n FROM item WHERE next_rescore_at IS NOT NULL").first?["n"] ?? 0
     }
 
+    public func baseline(feed: String) async throws -> FeedBaseline {
+        try await client.withConnection { connection in try await Self.baseline(Session(connection: connection, logger: logger), feed: feed) }
+    }
+
     // MARK: Policies
 
     public func policy(feed: String) async throws -> Policy? {

@@ -4,14 +4,22 @@ import GRDB
 
 /// The model registry's rows: versions (file, card, classes, parent) and every change of the active model.
 extension SQLiteStore {
-    public func registerModel(_ record: ModelVersionRecord) async throws -> Bool {
+    public func registerModel(_ record: ModelVersionRecord, file: [UInt8]) async throws -> Bool {
         try await commits.run { db in
             try db.execute(sql: """
                 INSERT INTO model_version (version, file, kind, classes, parent, card, registered_by, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (version) DO NOTHING
                 """, arguments: [record.version, record.file, record.kind, try Codec.encode(record.classes), record.parent, record.card,
                                  record.registeredBy, record.registeredAt.timeIntervalSince1970])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "INSERT INTO model_file (version, bytes) VALUES (?, ?)", arguments: [record.version, Data(file)])
+            return true
+        }
+    }
+
+    public func modelFile(version: String) async throws -> [UInt8]? {
+        try await writer.read { db in
+            try Data.fetchOne(db, sql: "SELECT bytes FROM model_file WHERE version = ?", arguments: [version]).map { [UInt8]($0) }
         }
     }
 

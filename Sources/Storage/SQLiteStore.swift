@@ -298,6 +298,10 @@ public final class SQLiteStore: Store {
         try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM item WHERE next_rescore_at IS NOT NULL") ?? 0 }
     }
 
+    public func baseline(feed: String) async throws -> FeedBaseline {
+        try await writer.read { db in try Self.baseline(db, feed: feed) }
+    }
+
     // MARK: Policies
 
     public func policy(feed: String) async throws -> Policy? {

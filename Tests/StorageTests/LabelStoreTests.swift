@@ -23,8 +23,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 }
 
 @Suite struct LabelStoreTests {
-    @Test func labelsAreWithdrawnAndCorrectedWithoutLosingARow() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func labelsAreWithdrawnAndCorrectedWithoutLosingARow(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", at: t0)])
         let stored = try await store.addLabels([
             LabelRecord(feed: "default", itemID: "a", label: "spam", source: "import", by: "team", at: t0),
@@ -54,8 +54,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.labels(since: nil, after: 1, limit: 1).map(\.id) == [2])
     }
 
-    @Test func aDecisionsLabelKeepsTheTierAndTheModelsAnswer() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func aDecisionsLabelKeepsTheTierAndTheModelsAnswer(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", spam: 0.6, at: t0)])
         let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         _ = try await store.escalate(ticket: view.ticket.id, reviewer: "ann", version: nil, note: "unsure", now: t0, workflow: Items.workflow)
@@ -68,8 +68,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(abs((label.modelProbability ?? 0) - 0.6) < 1e-12)
     }
 
-    @Test func engagementTrainingUsesTheLabelThatCounts() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func engagementTrainingUsesTheLabelThatCounts(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", at: t0)])
         _ = try await store.recordEngagement(feed: "default", id: "a", snapshot: EngagementSnapshot(at: t0, counters: Engagement(views: 10))) { _ in nil }
         let labels = try await store.addLabels([

@@ -27,8 +27,8 @@ extension Items {
 private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
 @Suite struct ReviewStoreTests {
-    @Test func aReviewBandItemOpensOneTicketAndALaterStageJoinsIt() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func aReviewBandItemOpensOneTicketAndALaterStageJoinsIt(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0), Items.new("b", spam: 0.1, at: t0)])
         let queue = try await store.reviewQueue(tier: .one, after: nil, limit: 10)
         #expect(queue.map(\.ticket.itemID) == ["a"])
@@ -57,8 +57,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(events.map(\.kind) == [.opened, .joined])
     }
 
-    @Test func anExpiredLeaseReturnsTheTicketAndItsHolderCanNoLongerDecide() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func anExpiredLeaseReturnsTheTicketAndItsHolderCanNoLongerDecide(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
         let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)
         #expect(first.count == 1)
@@ -85,8 +85,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.labelCount() == 1)
     }
 
-    @Test func aVersionCheckAndTheStatusMakeASecondDecisionImpossible() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func aVersionCheckAndTheStatusMakeASecondDecisionImpossible(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
         let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let id = view.ticket.id
@@ -144,8 +144,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.decidedEventCount() == 1_000)
     }
 
-    @Test func claimsFollowPriorityAndRouteByLanguageAndSkill() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func claimsFollowPriorityAndRouteByLanguageAndSkill(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         var skilled = Items.inReview("skill", spam: 0.55, at: t0)
         skilled.tickets[0].skill = "spam-expert"
         _ = try await store.createItems([
@@ -163,8 +163,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(portuguese.map(\.item.submission.id) == ["portuguese", "skill"])
     }
 
-    @Test func aTicketNearItsDueTimeOvertakesAFresherOneOnceRefreshed() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func aTicketNearItsDueTimeOvertakesAFresherOneOnceRefreshed(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("old", spam: 0.55, at: t0)])
         let later = t0.addingTimeInterval(230 * 60)  // 10 minutes before the old ticket's 4-hour SLA
         _ = try await store.createItems([Items.inReview("new", spam: 0.55, followers: 100, at: later)])
@@ -178,8 +178,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(abs(queue[0].priority - 0.9 * urgency) < 1e-9)
     }
 
-    @Test func reportsAreWeightedByTrackRecordAndAClearedItemNeedsAHigherBar() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func reportsAreWeightedByTrackRecordAndAClearedItemNeedsAHigherBar(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", spam: 0.1, at: t0), Items.new("b", spam: 0.1, at: t0)])
         let rules = Items.rules
         let decide: @Sendable (ReportContext) -> (weighted: Double, ticket: TicketOpening?) = { context in
@@ -211,8 +211,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(ninth?.ticket?.reasons == [.reports])
     }
 
-    @Test func escalationMovesTheTicketToTierTwoWithTheNote() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func escalationMovesTheTicketToTierTwoWithTheNote(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
         let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let escalated = try await store.escalate(ticket: view.ticket.id, reviewer: "ann", version: view.ticket.version, note: "looks like a scam ring",
@@ -229,8 +229,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(events[2].note == "looks like a scam ring" && events[2].by == "ann")
     }
 
-    @Test func goldTicketsScoreTheReviewerAndLeaveTheItemAlone() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func goldTicketsScoreTheReviewerAndLeaveTheItemAlone(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.new("g", spam: 0.1, at: t0)])
         #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
         #expect(try await store.addGold(feed: "default", id: "missing", label: "spam", by: "admin", at: t0) == false)
@@ -266,8 +266,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(reviewers.map(\.decisionsLastHour) == [0, 0])
     }
 
-    @Test func statsCountTheQueue() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func statsCountTheQueue(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", language: "en", at: t0), Items.inReview("b", language: "pt", at: t0),
                                          Items.inReview("c", at: t0)])
         _ = try await store.openTicket(feed: "default", id: "c") { Items.rules.opening(.appeal, state: $0, now: t0) }
@@ -298,7 +298,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         try queue.close()
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists"])
+        #expect(try store.appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists", "v4-model-files"])
         let state = try #require(try await store.item(feed: "default", id: "old"))
         #expect(state.current == item.result)
         #expect(state.reviewed == nil)
@@ -341,7 +341,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         try queue.close()
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations().last == "v3-checks-without-in-lists")
+        #expect(try store.appliedMigrations().suffix(2) == ["v3-checks-without-in-lists", "v4-model-files"])
         #expect(try #require(try await store.item(feed: "default", id: "kept")).current == item.result)
         #expect(try await store.labels(since: nil, after: nil, limit: 10).map(\.label) == ["spam"])
         let claimed = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(60), workflow: Items.workflow, gold: false)
@@ -361,8 +361,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 }
 
 @Suite struct ReviewStoreGuardTests {
-    @Test func aGoldTicketHidesAPersonsEarlierVerdictAndShowsItsOwnSteps() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func aGoldTicketHidesAPersonsEarlierVerdictAndShowsItsOwnSteps(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("g", at: t0)])
         let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         _ = try await store.decide(ticket: first.ticket.id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"), action: .remove,
@@ -386,8 +386,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(kinds == ["stage:creation", "engagement", "ticket:opened", "ticket:claimed"])
     }
 
-    @Test func raisingATicketToTierTwoTakesItFromItsTierOneHolder() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func raisingATicketToTierTwoTakesItFromItsTierOneHolder(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
         let held = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let appealed = try await store.openTicket(feed: "default", id: "a") { Items.rules.opening(.appeal, state: $0, tier: .two, now: t0, by: "feed") }
@@ -398,8 +398,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
     }
 
-    @Test func renewingKeepsTheVersionADecisionNames() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func renewingKeepsTheVersionADecisionNames(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
         let held = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let renewed = try await store.renew(ticket: held.ticket.id, reviewer: "ann", now: t0.addingTimeInterval(200), workflow: Items.workflow)
@@ -411,8 +411,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(decided.ticket.status == .decided)
     }
 
-    @Test func ticketsOpenAtTheServersTimeNotAReportersClaimedOne() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func ticketsOpenAtTheServersTimeNotAReportersClaimedOne(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", spam: 0.1, at: t0)])
         let now = t0.addingTimeInterval(3600)
         let decide: @Sendable (ReportContext) -> (weighted: Double, ticket: TicketOpening?) = { context in
@@ -426,8 +426,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 }
 
 @Suite struct AuditSampleStoreTests {
-    @Test func decidedAuditsBecomeSamplesWithTheirAutomaticDecisionProbabilityAndTime() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func decidedAuditsBecomeSamplesWithTheirAutomaticDecisionProbabilityAndTime(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         var removed = Items.new("r", spam: 0.95, at: t0)
         var allowed = Items.new("a", spam: 0.1, at: t0)
         for item in [removed, allowed] { #expect(item.result.decision.action != .review) }
@@ -454,11 +454,13 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     }
 }
 
-extension SQLiteStore {
+extension LabelRepository {
     func labelCount() async throws -> Int {
-        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM label") ?? 0 }
+        try await labels(since: nil, after: nil, limit: 1_000_000).count
     }
+}
 
+extension SQLiteStore {
     func decidedEventCount() async throws -> Int {
         try await writer.read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM ticket_event WHERE kind = 'decided'") ?? 0
@@ -467,13 +469,13 @@ extension SQLiteStore {
 }
 
 @Suite struct DoubleReviewStoreTests {
-    func decide(_ store: SQLiteStore, _ ticket: Int64, by reviewer: String, _ label: String) async throws -> DecidedTicket {
+    func decide(_ store: any Store, _ ticket: Int64, by reviewer: String, _ label: String) async throws -> DecidedTicket {
         try await store.decide(ticket: ticket, reviewer: reviewer, decision: TicketDecision(label: label, reasonCode: "other"),
                                action: label == "clear" ? .allow : .remove, now: t0.addingTimeInterval(60), workflow: Items.doubleReviewing)
     }
 
-    @Test func twoAgreeingReviewsDecideTheItemAndTheFirstStaysHiddenUntilTheSecond() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func twoAgreeingReviewsDecideTheItemAndTheFirstStaysHiddenUntilTheSecond(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
         let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let pending = try await decide(store, first.ticket.id, by: "ann", "spam")
@@ -497,8 +499,8 @@ extension SQLiteStore {
         #expect(try await store.doubleReviews() == [DoubleReview(firstBy: "ann", first: "spam", secondBy: "bob", second: "spam")])
     }
 
-    @Test func disagreementGoesToTierTwoWithBothJudgements() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func disagreementGoesToTierTwoWithBothJudgements(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
         let id = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0].ticket.id
         _ = try await decide(store, id, by: "ann", "spam")

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import GRDB
 import Learning
+import PostgresNIO
 import Testing
 
 @testable import Storage
@@ -37,11 +38,11 @@ struct Items {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func migrationsAreNamed() throws {
-        #expect(try SQLiteStore().appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists"])
+        #expect(try SQLiteStore().appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists", "v4-model-files"])
     }
 
-    @Test func createIsIdempotentAndDetectsConflicts() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func createIsIdempotentAndDetectsConflicts(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         let first = try await store.createItems([Items.new("a", at: t0)])
         guard case .created = first[0] else { Issue.record("expected created"); return }
         let again = try await store.createItems([Items.new("a", at: t0.addingTimeInterval(5))])
@@ -54,11 +55,15 @@ struct Items {
         #expect(try await store.history(feed: "default", id: "a")?.count == 1)
     }
 
-    @Test func theSchemaRefusesWhatTheEngineShouldHaveCaughtAndNothingIsHalfStored() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func theSchemaRefusesWhatTheEngineShouldHaveCaughtAndNothingIsHalfStored(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         var bad = Items.new("x", at: t0)
         bad.submission.feed = String(repeating: "f", count: 65)  // CHECK (length(feed) BETWEEN 1 AND 64)
-        await #expect(throws: DatabaseError.self) { try await store.createItems([Items.new("good", at: t0), bad]) }
+        let error = await #expect(throws: (any Error).self) { try await store.createItems([Items.new("good", at: t0), bad]) }
+        switch kind {
+        case .sqlite: #expect(error is DatabaseError)
+        case .postgres: #expect((error as? PSQLError)?.serverInfo?[.sqlState] == "23514")  // check_violation
+        }
         // The whole call rolled back (its savepoint), and the store goes on working.
         #expect(try await store.item(feed: "default", id: "good") == nil)
         guard case .created = try await store.createItems([Items.new("good", at: t0)])[0] else { Issue.record("expected created"); return }
@@ -66,8 +71,8 @@ struct Items {
 
     /// Engagement read before an item's creation is refused; an item stored with a creation time ahead of its
     /// arrival (as older versions kept it) counts from its arrival.
-    @Test func engagementBeforeCreationIsRefusedAndNothingIsStored() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func engagementBeforeCreationIsRefusedAndNothingIsStored(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         var ahead = Items.new("ahead", at: t0)
         ahead.createdAt = t0.addingTimeInterval(3600)
         _ = try await store.createItems([Items.new("a", at: t0), ahead])
@@ -81,8 +86,8 @@ struct Items {
         #expect(try await store.recordEngagement(feed: "default", id: "ahead", snapshot: afterArrival) { _ in nil }?.recorded == true)
     }
 
-    @Test func engagementMergesRepeatsAndOutOfOrderUpdates() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func engagementMergesRepeatsAndOutOfOrderUpdates(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", at: t0)])
         let late = EngagementSnapshot(at: t0.addingTimeInterval(600), counters: Engagement(views: 300, likes: 5))
         let early = EngagementSnapshot(at: t0.addingTimeInterval(300), counters: Engagement(views: 100, likes: 9, reports: 1))
@@ -104,7 +109,7 @@ struct Items {
             return nil
         }
         #expect(again?.recorded == false)
-        let baseline = try await store.writer.read { db in try SQLiteStore.baseline(db, feed: "default") }
+        let baseline = try await store.baseline(feed: "default")
         #expect(baseline.items == 1)
         #expect(baseline.views == 300)
         #expect(baseline.reports == 1)
@@ -120,8 +125,8 @@ struct Items {
         if case .engagement(let s) = history[1] { #expect(s.at == early.at) } else { Issue.record("expected a snapshot") }
     }
 
-    @Test func aStageDecidedInsideTheTransactionBecomesCurrent() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func aStageDecidedInsideTheTransactionBecomesCurrent(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", spam: 0.2, at: t0)])
         let at = t0.addingTimeInterval(900)
         let outcome = try await store.recordEngagement(feed: "default", id: "a", snapshot: EngagementSnapshot(at: at, counters: Engagement(views: 200, reports: 3))) { context in
@@ -192,8 +197,8 @@ struct Items {
         #expect(try await memory.writer.writeWithoutTransaction { db in try SQLiteStore.syncDatabaseFile(db) } == false)
     }
 
-    @Test func concurrentWritesAreGroupedAndEachLandsOnce() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func concurrentWritesAreGroupedAndEachLandsOnce(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<300 {
                 group.addTask {
@@ -211,8 +216,8 @@ struct Items {
         #expect(try await store.pendingRescores() == 200)
     }
 
-    @Test func aFailingWriteRollsBackAloneInItsGroup() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func aFailingWriteRollsBackAloneInItsGroup(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         try await store.createKey(APIKeyRecord(name: "feed", role: .feed, hash: String(repeating: "a", count: 64), createdAt: t0))
         let results = await withTaskGroup(of: Bool.self) { group in
             for i in 0..<20 {
@@ -234,8 +239,8 @@ struct Items {
         #expect(try await store.keys().count == 11)
     }
 
-    @Test func policiesAreVersionedData() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func policiesAreVersionedData(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         let v1 = try await store.savePolicy(Policy(feed: "news", rules: ["spam": ClassRule(remove: 0.9)]), by: "ops", at: t0)
         let v2 = try await store.savePolicy(Policy(feed: "news", rules: ["spam": ClassRule(remove: 0.8)]), by: "ops", at: t0)
         #expect(v1.version == 1)
@@ -245,8 +250,8 @@ struct Items {
         #expect(try await store.policy(feed: "other") == nil)
     }
 
-    @Test func labelledItemsCarryTheLatestLabel() async throws {
-        let store = try SQLiteStore()
+    @Test(arguments: StoreKind.all) func labelledItemsCarryTheLatestLabel(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", at: t0), Items.new("b", at: t0)])
         _ = try await store.recordEngagement(feed: "default", id: "a", snapshot: EngagementSnapshot(at: t0, counters: Engagement(views: 10))) { _ in nil }
         _ = try await store.addLabels([LabelRecord(feed: "default", itemID: "a", label: "spam", source: "review", by: "r1", at: t0)])

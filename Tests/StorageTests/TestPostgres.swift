@@ -1,5 +1,5 @@
+import Engine
 import Foundation
-import Logging
 import PostgresNIO
 import Testing
 
@@ -20,6 +20,16 @@ enum TestPostgres {
 
     /// In CI a missing cluster is a failure (`PostgresAvailabilityTests`), not a reason to skip.
     static var inCI: Bool { ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty } ?? false }
+
+    /// Whether the conformance suite runs on PostgreSQL too: when there is a cluster, and always in CI (where a
+    /// missing one then fails `freshStore`).
+    static var included: Bool { available || inCI }
+
+    /// A store on a fresh database of its own, for the conformance suite. The database stays until the cluster goes
+    /// (`make test` removes it); the store's pool closes when the store is released.
+    static func freshStore() async throws -> any Store {
+        try await PostgresStore.connect(url: freshDatabase().url, poolSize: 4)
+    }
 
     /// A new, empty database on the test cluster: its URL, and a function that drops it (closing whatever is still
     /// connected to it).
@@ -44,21 +54,6 @@ enum TestPostgres {
         } catch {
             try? await drop()
             throw error
-        }
-    }
-
-    /// Runs `body` with a store on a fresh database, closing it and dropping the database afterwards.
-    static func withStore<T>(poolSize: Int = 16, _ body: (PostgresStore) async throws -> T) async throws -> T {
-        try await withDatabase { url in
-            let store = try await PostgresStore.connect(url: url, poolSize: poolSize)
-            do {
-                let value = try await body(store)
-                await store.close()
-                return value
-            } catch {
-                await store.close()
-                throw error
-            }
         }
     }
 

@@ -1,0 +1,58 @@
+import Engine
+import Foundation
+import Learning
+import Logging
+import Testing
+
+@testable import Server
+@testable import Services
+@testable import Storage
+
+/// Two nodes (two scoring services, each with its own caches and registry folder) on one database: what one changes,
+/// the other takes over on its next sync pass, and not before.
+@Suite struct SharedStateTests {
+    struct Node {
+        let service: ScoringService
+        let registry: ModelRegistry
+        let sync: SharedStateSync
+    }
+
+    static func node(_ store: any Store) async throws -> Node {
+        let service = ScoringService(store: store, engine: ScoringEngine(), model: try ActiveModel(model: Fixture.model, source: "fixture"))
+        try await service.start()
+        // Each node has its own registry folder: a version registered on one is loaded on the other from the database.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-node-\(UUID().uuidString)").path
+        let registry = ModelRegistry(scoring: service, directory: folder)
+        return Node(service: service, registry: registry, sync: SharedStateSync(registry: registry, interval: .seconds(1), logger: Logger(label: "test")))
+    }
+
+    @Test func aPromotionAndAPolicySavedOnOneNodeHoldOnTheOtherAfterItsNextSync() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-shared-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let a = try await Self.node(try SQLiteStore(path: path))
+        let b = try await Self.node(try SQLiteStore(path: path))
+
+        let second = ModelRegistryTests.second
+        _ = try await a.registry.register(try second.serialized(), by: "admin")
+        try await a.registry.promote("fixture-2", by: "admin")
+        #expect(a.service.model.version == "fixture-2")
+        #expect(b.service.model.version == "fixture-1")
+        // The file is read from the database: node A's registry folder is gone.
+        try FileManager.default.removeItem(atPath: a.registry.directory)
+        #expect(try await b.sync.syncOnce() == "fixture-2")
+        #expect(b.service.model.version == "fixture-2")
+        #expect(try await b.sync.syncOnce() == nil)
+
+        var policy = b.service.policy(feed: "news")
+        #expect(policy.version == 0)
+        policy.rules["spam"] = ClassRule(demote: 0.4, review: 0.6, remove: 0.9)
+        let saved = try await a.service.savePolicy(policy, by: "admin")
+        #expect(b.service.policy(feed: "news").version == 0)
+        try await b.sync.syncOnce()
+        #expect(b.service.policy(feed: "news") == saved)
+
+        try await a.registry.rollback(by: "admin")
+        #expect(try await b.sync.syncOnce() == "fixture-1")
+        #expect(b.service.model.version == "fixture-1")
+    }
+}
