@@ -275,6 +275,28 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Nodes registering one version at once: one stores it with its file, the others are told it exists, and every
+    /// node reads the file back byte for byte.
+    @Test func concurrentRegistrationsOfOneVersionStoreItOnce() async throws {
+        try await TestPostgres.withDatabase { url in
+            let nodes = [try await PostgresStore.connect(url: url, poolSize: 4), try await PostgresStore.connect(url: url, poolSize: 4)]
+            let file = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let record = ModelVersionRecord(version: "m2", file: "m2.winnow", kind: "naive-bayes", classes: ["clear", "spam"], parent: nil,
+                                            card: "card", registeredBy: "ops", registeredAt: t0)
+            let stored = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<8 { group.addTask { try await nodes[i % 2].registerModel(record, file: file) } }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(stored.filter { $0 }.count == 1)
+            for node in nodes {
+                #expect(try await node.modelFile(version: "m2") == file)
+                #expect(try await node.modelVersions() == [record])
+            }
+            #expect(try await nodes[0].modelFile(version: "m3") == nil)
+            for node in nodes { await node.close() }
+        }
+    }
+
     /// A feed's policy versions follow each other when two nodes save at once.
     @Test func concurrentPolicySavesGetConsecutiveVersions() async throws {
         try await TestPostgres.withDatabase { url in
