@@ -125,9 +125,14 @@ extension PostgresStore {
     }
 
     /// The item's ticket events, oldest first; gold tickets (probes of a reviewer) are not part of its history.
+    ///
+    /// Both sides are looked up by the item (not SQLite's join on the ticket): with a join, a planner that misjudges
+    /// how many tickets are not gold (statistics lag a bulk load) reads every ticket for each history.
     static func ticketEvents(_ db: Session, item: Int64) async throws -> [TicketEvent] {
         try await db.rows("""
-            SELECT e.body FROM ticket_event e JOIN ticket t ON t.id = e.ticket WHERE e.item = \(item) AND t.gold_label IS NULL ORDER BY e.id
+            SELECT body FROM ticket_event
+            WHERE item = \(item) AND ticket NOT IN (SELECT id FROM ticket WHERE item = \(item) AND gold_label IS NOT NULL)
+            ORDER BY id
             """).map { try Codec.decode(TicketEvent.self, $0["body"]) }
     }
 
