@@ -341,20 +341,29 @@ public final class PostgresStore: Store {
                 SELECT * FROM item WHERE next_rescore_at IS NOT NULL AND next_rescore_at <= \(now.timeIntervalSince1970)
                 ORDER BY next_rescore_at LIMIT \(limit) FOR NO KEY UPDATE SKIP LOCKED
                 """)
+            guard !due.isEmpty else { return 0 }
             var baselines: [String: FeedBaseline] = [:]
+            var rescores: [Rescored] = []
             for item in due {
                 let feed = item.state.submission.feed
                 let baseline: FeedBaseline
                 if let known = baselines[feed] { baseline = known } else { baseline = try await Self.baseline(db, feed: feed) }
                 baselines[feed] = baseline
                 let scheduled = ScheduledRescore(ageHours: try item.row["next_rescore_age"], at: Date(timeIntervalSince1970: try item.row["next_rescore_at"]))
-                let rescored = try decide(DueRescore(state: item.state, scheduled: scheduled, baseline: baseline))
-                let seq = item.stages + 1
-                try await Self.insertStages(db, items: [item.id], seqs: [seq], results: [rescored.result])
-                try await db.execute("""
-                    UPDATE item SET stages = \(seq), next_rescore_at = \(rescored.next?.at.timeIntervalSince1970),
-                      next_rescore_age = \(rescored.next?.ageHours) WHERE id = \(item.id)
-                    """)
+                rescores.append(try decide(DueRescore(state: item.state, scheduled: scheduled, baseline: baseline)))
+            }
+            // The results and the next rescores in two statements for the whole pass, then the tickets they ask for.
+            let ids = due.map(\.id), seqs = due.map { $0.stages + 1 }
+            try await Self.insertStages(db, items: ids, seqs: seqs, results: rescores.map(\.result))
+            try await db.execute("""
+                UPDATE item SET stages = u.stages, next_rescore_at = CASE WHEN u.scheduled THEN u.next_at END,
+                  next_rescore_age = CASE WHEN u.scheduled THEN u.next_age END
+                FROM unnest(\(ids)::int8[], \(seqs)::int8[], \(rescores.map { $0.next != nil })::bool[],
+                            \(rescores.map { $0.next?.at.timeIntervalSince1970 ?? 0 })::float8[], \(rescores.map { $0.next?.ageHours ?? 0 })::float8[])
+                  AS u(id, stages, scheduled, next_at, next_age)
+                WHERE item.id = u.id
+                """)
+            for (item, rescored) in zip(due, rescores) {
                 if let opening = rescored.ticket { _ = try await Self.openTicket(db, item: item.id, opening) }
             }
             return due.count
