@@ -263,7 +263,11 @@ extension PostgresStore {
     func migrate() async throws {
         try await transaction { db in
             try await db.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLock))")
-            try await db.execute("CREATE TABLE IF NOT EXISTS winnow_migration (name text PRIMARY KEY, applied_at double precision NOT NULL)")
+            // Created only when missing: a database user without the right to create tables can run an up-to-date schema.
+            let exists: Bool = try await db.row("SELECT to_regclass('winnow_migration') IS NOT NULL AS present")?["present"] ?? false
+            if !exists {
+                try await db.execute("CREATE TABLE winnow_migration (name text PRIMARY KEY, applied_at double precision NOT NULL)")
+            }
             var applied = Set<String>()
             for row in try await db.rows("SELECT name FROM winnow_migration") { applied.insert(try row["name"]) }
             for migration in Self.migrations where !applied.contains(migration.name) {

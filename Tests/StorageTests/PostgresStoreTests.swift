@@ -127,6 +127,31 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Nodes may connect as a user that can read and write the tables but not create any (the schema's owner
+    /// migrated it): an up-to-date schema asks for nothing more.
+    @Test func aUserWithoutTheRightToCreateTablesOpensAnUpToDateDatabase() async throws {
+        let role = "app_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let dropRole = { try await TestPostgres.administer(TestPostgres.url!, "DROP ROLE IF EXISTS \(role)") }
+        do {
+            try await TestPostgres.withDatabase { url in
+                try await PostgresStore.connect(url: url, poolSize: 1).close()
+                try await TestPostgres.administer(url, "CREATE ROLE \(role) LOGIN")
+                try await TestPostgres.administer(url, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(role)")
+                try await TestPostgres.administer(url, "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(role)")
+                var components = URLComponents(string: url)!
+                components.user = role
+                let app = try await PostgresStore.connect(url: components.string!, poolSize: 2)
+                guard case .created = try await app.createItems([Items.inReview("a", at: t0)])[0] else { Issue.record("expected created"); return }
+                #expect(try await app.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).count == 1)
+                await app.close()
+            }
+        } catch {
+            try? await dropRole()
+            throw error
+        }
+        try await dropRole()
+    }
+
     /// Two nodes, eight reviewers each, over 200 tickets: every ticket is claimed and decided exactly once, and
     /// nobody waits for anybody's claim.
     @Test func sixteenClaimersOnTwoNodesTakeEachTicketOnce() async throws {
