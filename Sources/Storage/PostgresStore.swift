@@ -23,8 +23,8 @@ public final class PostgresStore: Store {
     /// The pool's `run()`: the client works only while it runs.
     private let running: Task<Void, Never>
 
-    /// Quiet: the pool logs only at debug level, and its one info line (a failed connection attempt) is reported
-    /// by `connect` as an error instead.
+    /// No logs: postgres-nio logs queries at debug level, and a failed connection attempt of the pool at info (at
+    /// start, `connect` reports one as its error instead).
     public static let quiet = Logger(label: "winnow.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
     private init(client: PostgresClient, logger: Logger) {
