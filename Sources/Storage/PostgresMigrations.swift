@@ -244,6 +244,15 @@ extension PostgresStore {
             )
             """,
         ]),
+        // Model files live in the database, so every node can load every registered version (as SQLite's v4).
+        Migration(name: "v2-model-files", statements: [
+            """
+            CREATE TABLE model_file (
+              version text PRIMARY KEY REFERENCES model_version(version),
+              bytes bytea NOT NULL CHECK (length(bytes) >= 1)
+            )
+            """,
+        ]),
     ]
 
     /// The key of the advisory lock migrators take: one node migrates at a time, the others then find nothing to do.

@@ -64,6 +64,15 @@ public final class PostgresStore: Store {
         return store
     }
 
+    /// Creates an empty database called `name` (lower-case letters, digits and underscores) on the same server, for
+    /// tests and tools that set up throwaway databases; the store's user needs the CREATEDB privilege.
+    public func createDatabase(_ name: String) async throws {
+        guard !name.isEmpty, name.count <= 63, name.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }) else {
+            throw StoreError.corruptRow("database name '\(name)': use 1-63 lower-case letters, digits and underscores")
+        }
+        _ = try await rows(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+    }
+
     /// Stops the pool: its connections close, and later calls fail.
     public func close() async {
         running.cancel()
@@ -574,6 +583,10 @@ public final class PostgresStore: Store {
 
     /// The baseline's columns, its sums as doubles (they are `numeric`, exact past Int64, as SQLite's turn into REAL).
     static let baselineColumns = "items, views::float8 AS views, reports::float8 AS reports, log_velocity_sum"
+
+    public func baseline(feed: String) async throws -> FeedBaseline {
+        try await read { db in try await Self.baseline(db, feed: feed) }
+    }
 
     static func baseline(_ db: Session, feed: String) async throws -> FeedBaseline {
         guard let row = try await db.row("SELECT \(unescaped: baselineColumns) FROM feed_baseline WHERE feed = \(feed)") else { return FeedBaseline() }

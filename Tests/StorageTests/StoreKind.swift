@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Testing
 import Storage
+import TestSupport
 
 /// The stores every repository test runs against: one conformance suite, so both stores keep one contract.
 ///
