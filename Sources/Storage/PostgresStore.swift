@@ -73,6 +73,18 @@ public final class PostgresStore: Store {
         _ = try await rows(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
     }
 
+    /// Gathers the planner's statistics and marks pages visible (after a bulk load, as autovacuum would in time).
+    public func analyze() async throws {
+        _ = try await rows("VACUUM ANALYZE")
+    }
+
+    /// The database's size on disk, in bytes.
+    public func databaseBytes() async throws -> Int {
+        guard let row = try await rows("SELECT pg_database_size(current_database()) AS bytes").first else { return 0 }
+        let bytes: Int64 = try row["bytes"]
+        return Int(bytes)
+    }
+
     /// Stops the pool: its connections close, and later calls fail.
     public func close() async {
         running.cancel()
