@@ -214,6 +214,42 @@ public struct ClaimRequest: Sendable, Equatable {
     }
 }
 
+/// One range of the queue a claim walks: a tier, a language and a skill. Each is an index range in both stores, so
+/// a claim costs one indexed read per route, whatever the queue's size.
+public struct ClaimRoute: Hashable, Sendable {
+    public enum Language: Hashable, Sendable {
+        /// The reviewer named no language: tickets in any language, or none.
+        case any
+        /// Tickets without a language (anyone's).
+        case unspecified
+        case code(String)
+    }
+
+    public var tier: ReviewTier
+    public var language: Language
+    /// Nil: tickets that need no skill (anyone's).
+    public var skill: String?
+
+    public init(tier: ReviewTier, language: Language, skill: String?) {
+        self.tier = tier
+        self.language = language
+        self.skill = skill
+    }
+}
+
+extension ClaimRequest {
+    /// The routes a claim walks, in a fixed order: each tier asked for × (tickets without a language, then each
+    /// language the reviewer reads, lower-cased; or any language when they named none) × (tickets needing no skill,
+    /// then each skill they have). A ticket without a language or skill is anyone's. Repeats count once.
+    public var routes: [ClaimRoute] {
+        let tiers = Set(tiers).sorted { $0.rawValue < $1.rawValue }
+        let skills: [String?] = [nil] + Set(skills).sorted().map(Optional.some)
+        let languages: [ClaimRoute.Language] = languages.isEmpty
+            ? [.any] : [.unspecified] + Set(languages.map { $0.lowercased() }).sorted().map(ClaimRoute.Language.code)
+        return tiers.flatMap { tier in skills.flatMap { skill in languages.map { ClaimRoute(tier: tier, language: $0, skill: skill) } } }
+    }
+}
+
 /// Two independent decisions of one ticket.
 public struct DoubleReview: Codable, Equatable, Sendable {
     public var firstBy: String

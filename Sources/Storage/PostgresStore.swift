@@ -64,15 +64,6 @@ public final class PostgresStore: Store {
         return store
     }
 
-    /// Creates an empty database called `name` (lower-case letters, digits and underscores) on the same server, for
-    /// tests and tools that set up throwaway databases; the store's user needs the CREATEDB privilege.
-    public func createDatabase(_ name: String) async throws {
-        guard !name.isEmpty, name.count <= 63, name.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }) else {
-            throw StoreError.corruptRow("database name '\(name)': use 1-63 lower-case letters, digits and underscores")
-        }
-        _ = try await rows(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-    }
-
     /// Gathers the planner's statistics and marks pages visible (after a bulk load, as autovacuum would in time).
     public func analyze() async throws {
         _ = try await rows("VACUUM ANALYZE")
@@ -96,7 +87,7 @@ public final class PostgresStore: Store {
     static func probe(_ location: PostgresLocation, timeout: Duration, logger: Logger) async throws {
         var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
                                                              password: location.password, database: location.database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(timeout.components.seconds)
+        configuration.options.connectTimeout = .nanoseconds(Int64(timeout / .nanoseconds(1)))
         let probing = configuration
         let reached = try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask {
@@ -116,7 +107,7 @@ public final class PostgresStore: Store {
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
-                return "no answer within \(timeout.components.seconds) s; is the server running, and is \(location.host):\(location.port) reachable from here?"
+                return "no answer within \(timeout); is the server running, and is \(location.host):\(location.port) reachable from here?"
             }
             let first = try await group.next()!
             group.cancelAll()
@@ -171,15 +162,9 @@ public final class PostgresStore: Store {
 
     public func createItems(_ items: [NewItem]) async throws -> [CreateOutcome] {
         guard !items.isEmpty else { return [] }
-        // Inserted in (feed, id) order, so that two batches sharing items lock them in the same order; the same id twice
-        // in one batch keeps its order (the first is stored, the second finds it).
-        let order = items.indices.sorted { a, b in
-            (items[a].submission.feed, items[a].submission.id, a) < (items[b].submission.feed, items[b].submission.id, b)
-        }
         var feeds: [String] = [], ids: [String] = [], digests: [String] = [], submissions: [String] = []
         var received: [Double] = [], created: [Double] = [], scheduled: [Bool] = [], nextAt: [Double] = [], nextAge: [Double] = []
-        for index in order {
-            let item = items[index]
+        for item in items {
             feeds.append(item.submission.feed)
             ids.append(item.submission.id)
             digests.append(item.submission.contentDigest)
@@ -191,26 +176,34 @@ public final class PostgresStore: Store {
             nextAge.append(item.nextRescore?.ageHours ?? 0)
         }
         return try await transaction { db in
+            // Row ids are drawn in the batch's order (as SQLite gives them), but the rows are inserted, and so locked, in
+            // (feed, id) order: two batches sharing items then take their locks in the same order and cannot deadlock.
+            // The same id twice in one batch: the first is stored, the second finds it.
             var inserted: [Key: Int64] = [:]
             for row in try await db.rows("""
-                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
-                SELECT u.feed, u.external_id, u.digest, u.submission::json, u.received_at, u.created_at, 1,
+                INSERT INTO item (id, feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
+                OVERRIDING SYSTEM VALUE
+                SELECT u.id, u.feed, u.external_id, u.digest, u.submission::json, u.received_at, u.created_at, 1,
                   CASE WHEN u.scheduled THEN u.next_at END, CASE WHEN u.scheduled THEN u.next_age END
-                FROM unnest(\(feeds)::text[], \(ids)::text[], \(digests)::text[], \(submissions)::text[], \(received)::float8[], \(created)::float8[],
-                            \(scheduled)::bool[], \(nextAt)::float8[], \(nextAge)::float8[]) WITH ORDINALITY
-                  AS u(feed, external_id, digest, submission, received_at, created_at, scheduled, next_at, next_age, n)
-                ORDER BY u.n
+                FROM (
+                  SELECT nextval(pg_get_serial_sequence('item', 'id')) AS id, v.* FROM (
+                    SELECT * FROM unnest(\(feeds)::text[], \(ids)::text[], \(digests)::text[], \(submissions)::text[], \(received)::float8[],
+                                         \(created)::float8[], \(scheduled)::bool[], \(nextAt)::float8[], \(nextAge)::float8[]) WITH ORDINALITY
+                      AS w(feed, external_id, digest, submission, received_at, created_at, scheduled, next_at, next_age, n)
+                    ORDER BY w.n
+                  ) v
+                ) u
+                ORDER BY u.feed COLLATE "C", u.external_id COLLATE "C", u.n
                 ON CONFLICT (feed, external_id) DO NOTHING
                 RETURNING id, feed, external_id
                 """) {
                 inserted[Key(feed: try row["feed"], id: try row["external_id"])] = try row["id"]
             }
-            // Each new item's first stage; the first of its key in the batch is the one stored.
+            // Each new item's first stage and its tickets, in the batch's order (ticket ids follow it, as on SQLite).
             var outcomes: [CreateOutcome?] = Array(repeating: nil, count: items.count)
             var stageItems: [Int64] = [], stageResults: [StageResult] = []
             var opened: [(row: Int64, openings: [TicketOpening])] = []
-            for index in order {
-                let item = items[index]
+            for (index, item) in items.enumerated() {
                 let key = Key(feed: item.submission.feed, id: item.submission.id)
                 guard let row = inserted.removeValue(forKey: key) else { continue }
                 stageItems.append(row)
@@ -387,6 +380,10 @@ public final class PostgresStore: Store {
 
     public func pendingRescores() async throws -> Int {
         try await rows("SELECT count(*) AS n FROM item WHERE next_rescore_at IS NOT NULL").first?["n"] ?? 0
+    }
+
+    public func baseline(feed: String) async throws -> FeedBaseline {
+        try await client.withConnection { connection in try await Self.baseline(Session(connection: connection, logger: logger), feed: feed) }
     }
 
     // MARK: Policies
@@ -596,10 +593,6 @@ public final class PostgresStore: Store {
     /// The baseline's columns, its sums as doubles (they are `numeric`, exact past Int64, as SQLite's turn into REAL).
     static let baselineColumns = "items, views::float8 AS views, reports::float8 AS reports, log_velocity_sum"
 
-    public func baseline(feed: String) async throws -> FeedBaseline {
-        try await read { db in try await Self.baseline(db, feed: feed) }
-    }
-
     static func baseline(_ db: Session, feed: String) async throws -> FeedBaseline {
         guard let row = try await db.row("SELECT \(unescaped: baselineColumns) FROM feed_baseline WHERE feed = \(feed)") else { return FeedBaseline() }
         return try baseline(row)
@@ -663,20 +656,20 @@ extension PostgresStore {
 
 /// A database URL taken apart: `postgres://user:password@host:port/database` (or `postgresql://`), percent-encoded
 /// where needed; the port defaults to 5432. TLS is not supported: `sslmode=disable` (or `allow`, `prefer`) is accepted.
-struct PostgresLocation: Equatable {
-    var host: String
-    var port: Int
-    var username: String
-    var password: String?
-    var database: String
+public struct PostgresLocation: Equatable, Sendable {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
 
     /// The URL without its password, for messages and logs.
-    var redacted: String {
+    public var redacted: String {
         "postgres://\(username)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
     }
 
     /// - Throws: `StoreError.cannotOpen` saying what is missing or wrong (never repeating the password).
-    init(_ url: String) throws {
+    public init(_ url: String) throws {
         func bad(_ reason: String) -> StoreError {
             StoreError.cannotOpen(path: Self.withoutPassword(url), reason: reason + "; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         }
@@ -702,7 +695,7 @@ struct PostgresLocation: Equatable {
     }
 
     /// `url` with any password replaced by `***` (for a URL too broken to take apart).
-    static func withoutPassword(_ url: String) -> String {
+    public static func withoutPassword(_ url: String) -> String {
         guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
         let credentials = url[scheme.upperBound..<at]
         guard let colon = credentials.firstIndex(of: ":") else { return url }
