@@ -117,7 +117,7 @@ public final class PostgresStore: Store {
     }
 
     /// What went wrong, in the server's or the network's words (never the password, which no error carries).
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] {
                 return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
