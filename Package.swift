@@ -86,10 +86,16 @@ let package = Package(
         .executableTarget(name: "winnow", dependencies: ["WinnowCLI"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
+        // What tests of several modules share: the throwaway PostgreSQL server (`WINNOW_TEST_POSTGRES_URL`).
+        .target(
+            name: "TestSupport",
+            dependencies: ["Storage", "Engine", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "StorageTests",
             dependencies: [
-                "Storage", "Engine", "Learning",
+                "Storage", "Engine", "Learning", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
@@ -97,11 +103,11 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Services", "Storage", "Engine", "Learning",
+                "Server", "Services", "Storage", "Engine", "Learning", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Services", "Engine", "Learning"]),
-        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Services", "Learning", "Engine", "Storage"]),
+        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Services", "Learning", "Engine", "Storage", "TestSupport"]),
     ]
 )

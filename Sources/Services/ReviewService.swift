@@ -54,6 +54,7 @@ public struct ReviewService: Sendable {
             throw ValidationError(field: "count", "claim between 1 and \(configuration.maxClaim) tickets at a time")
         }
         guard !request.tiers.isEmpty else { throw ValidationError(field: "tiers", "name at least one tier: 1 or 2") }
+        try request.checkLimits()
         let gold = configuration.goldRate > 0 && draw() < configuration.goldRate
         return try await store.claim(request, now: now, workflow: workflow, gold: gold)
     }

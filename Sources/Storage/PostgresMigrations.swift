@@ -244,7 +244,7 @@ extension PostgresStore {
             )
             """,
         ]),
-        // Model files live in the database, so every node sharing it can load every registered version.
+        // Model files live in the database, so every node can load every registered version (as SQLite's v4).
         Migration(name: "v2-model-files", statements: [
             """
             CREATE TABLE model_file (

@@ -188,42 +188,38 @@ extension PostgresStore {
                     if let id = try await Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events) { claimed.append(id) }
                 }
             }
-            // The best candidates of each index range the reviewer may take (tier × language × skill; a ticket without a
-            // language or skill is anyone's), locked unless another transaction holds them, then the best of them.
+            // The best candidates of each route (`ClaimRequest.routes`: an index range each), locked unless another transaction
+            // holds them, then the best of them.
             var candidates: [(priority: Double, id: Int64, holder: String?, leaseUntil: Double?, item: Int64)] = []
             let wanted = request.count - claimed.count
             if wanted > 0 {
-                let skills: [String?] = [nil] + Array(Set(request.skills)).sorted().map(Optional.some)
-                let languages: [String?]? = request.languages.isEmpty ? nil : [nil] + Array(Set(request.languages.map { $0.lowercased() })).sorted().map(Optional.some)
-                for tier in Set(request.tiers).sorted(by: { $0.rawValue < $1.rawValue }) {
-                    for skill in skills {
-                        for language in languages ?? [nil] {
-                            var binds = PostgresBindings()
-                            binds.append(tier.rawValue)
-                            var route = ""
-                            if languages != nil {
-                                if let language { binds.append(language); route += " AND language = $\(binds.count)" } else { route += " AND language IS NULL" }
-                            }
-                            if let skill { binds.append(skill); route += " AND skill = $\(binds.count)" } else { route += " AND skill IS NULL" }
-                            binds.append(t)
-                            let now = "$\(binds.count)"
-                            binds.append(request.reviewer)
-                            let reviewer = "$\(binds.count)"
-                            binds.append(request.excluding)
-                            let excluding = "$\(binds.count)"
-                            binds.append(wanted)
-                            let limit = "$\(binds.count)"
-                            for row in try await db.rows(PostgresQuery(unsafeSQL: """
-                                SELECT id, priority, lease_holder, lease_until, item FROM ticket
-                                WHERE status = 'open' AND tier = $1\(route)
-                                  AND (lease_until IS NULL OR lease_until <= \(now) OR lease_holder = \(reviewer)) AND gold_label IS NULL
-                                  AND (first_by IS NULL OR first_by <> \(reviewer)) AND id <> ALL(\(excluding)::int8[])
-                                ORDER BY priority DESC, id LIMIT \(limit)
-                                FOR NO KEY UPDATE SKIP LOCKED
-                                """, binds: binds)) {
-                                candidates.append((try row["priority"], try row["id"], try row["lease_holder"], try row["lease_until"], try row["item"]))
-                            }
-                        }
+                for claimRoute in request.routes {
+                    var binds = PostgresBindings()
+                    binds.append(claimRoute.tier.rawValue)
+                    var route = ""
+                    switch claimRoute.language {
+                    case .any: break
+                    case .unspecified: route += " AND language IS NULL"
+                    case let .code(code): binds.append(code); route += " AND language = $\(binds.count)"
+                    }
+                    if let skill = claimRoute.skill { binds.append(skill); route += " AND skill = $\(binds.count)" } else { route += " AND skill IS NULL" }
+                    binds.append(t)
+                    let now = "$\(binds.count)"
+                    binds.append(request.reviewer)
+                    let reviewer = "$\(binds.count)"
+                    binds.append(request.excluding)
+                    let excluding = "$\(binds.count)"
+                    binds.append(wanted)
+                    let limit = "$\(binds.count)"
+                    for row in try await db.rows(PostgresQuery(unsafeSQL: """
+                        SELECT id, priority, lease_holder, lease_until, item FROM ticket
+                        WHERE status = 'open' AND tier = $1\(route)
+                          AND (lease_until IS NULL OR lease_until <= \(now) OR lease_holder = \(reviewer)) AND gold_label IS NULL
+                          AND (first_by IS NULL OR first_by <> \(reviewer)) AND id <> ALL(\(excluding)::int8[])
+                        ORDER BY priority DESC, id LIMIT \(limit)
+                        FOR NO KEY UPDATE SKIP LOCKED
+                        """, binds: binds)) {
+                        candidates.append((try row["priority"], try row["id"], try row["lease_holder"], try row["lease_until"], try row["item"]))
                     }
                 }
                 candidates.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }

@@ -64,6 +64,18 @@ public final class PostgresStore: Store {
         return store
     }
 
+    /// Gathers the planner's statistics and marks pages visible (after a bulk load, as autovacuum would in time).
+    public func analyze() async throws {
+        _ = try await rows("VACUUM ANALYZE")
+    }
+
+    /// The database's size on disk, in bytes.
+    public func databaseBytes() async throws -> Int {
+        guard let row = try await rows("SELECT pg_database_size(current_database()) AS bytes").first else { return 0 }
+        let bytes: Int64 = try row["bytes"]
+        return Int(bytes)
+    }
+
     /// Stops the pool: its connections close, and later calls fail.
     public func close() async {
         running.cancel()
@@ -105,7 +117,7 @@ public final class PostgresStore: Store {
     }
 
     /// What went wrong, in the server's or the network's words (never the password, which no error carries).
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] {
                 return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
@@ -653,20 +665,20 @@ extension PostgresStore {
 
 /// A database URL taken apart: `postgres://user:password@host:port/database` (or `postgresql://`), percent-encoded
 /// where needed; the port defaults to 5432. TLS is not supported: `sslmode=disable` (or `allow`, `prefer`) is accepted.
-struct PostgresLocation: Equatable {
-    var host: String
-    var port: Int
-    var username: String
-    var password: String?
-    var database: String
+public struct PostgresLocation: Equatable, Sendable {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
 
     /// The URL without its password, for messages and logs.
-    var redacted: String {
+    public var redacted: String {
         "postgres://\(username)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
     }
 
     /// - Throws: `StoreError.cannotOpen` saying what is missing or wrong (never repeating the password).
-    init(_ url: String) throws {
+    public init(_ url: String) throws {
         func bad(_ reason: String) -> StoreError {
             StoreError.cannotOpen(path: Self.withoutPassword(url), reason: reason + "; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         }
@@ -692,7 +704,7 @@ struct PostgresLocation: Equatable {
     }
 
     /// `url` with any password replaced by `***` (for a URL too broken to take apart).
-    static func withoutPassword(_ url: String) -> String {
+    public static func withoutPassword(_ url: String) -> String {
         guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
         let credentials = url[scheme.upperBound..<at]
         guard let colon = credentials.firstIndex(of: ":") else { return url }

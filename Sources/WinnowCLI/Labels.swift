@@ -43,7 +43,7 @@ struct Labels: AsyncParsableCommand {
         @Option(help: "The file to write (default: standard output).") var out: String?
 
         func run() async throws {
-            let store = try database.open()
+            let store = try await database.open()
             var sinceDate: Date?
             if let since {
                 guard let date = TimeOption.parse(since) else { throw CommandError(TimeOption.problem("--since", since)) }
@@ -170,7 +170,7 @@ struct Labels: AsyncParsableCommand {
             } catch let error as DataFileError {
                 throw CommandError(error.description)
             }
-            let store = try database.open()
+            let store = try await database.open()
             let now = Date()
             let stored = try await store.addLabels(rows.map {
                 LabelRecord(feed: feed, itemID: $0.id, label: $0.label, source: "import", by: by, at: now, tier: tier)

@@ -15,7 +15,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Port (WINNOW_PORT; default 8080; 0 picks a free one).")
     var port: Int?
 
-    @Option(help: "SQLite file (WINNOW_DATABASE; default ./winnow.sqlite).")
+    @Option(help: "SQLite file, or postgres://user:password@host:port/db for PostgreSQL (WINNOW_DATABASE; default ./winnow.sqlite).")
     var database: String?
 
     @Option(help: "Text model file (WINNOW_MODEL; default models/default.winnow).")
@@ -39,12 +39,7 @@ struct ServerOptions: ParsableArguments {
 
     /// Opens the store and the model and prepares the scoring service.
     func service(_ configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics()) async throws -> ScoringService {
-        let store: SQLiteStore
-        do {
-            store = try SQLiteStore(path: configuration.database)
-        } catch {
-            throw CommandError("\(error)")
-        }
+        let store = try await Keys.DatabaseOption.open(path: configuration.database, create: true, poolSize: configuration.databasePoolSize)
         let model: ActiveModel
         do {
             model = try ActiveModel(path: configuration.model)
@@ -73,7 +68,8 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the scoring API (HTTP JSON) and the rescoring scheduler.",
         discussion: """
             Items are scored at creation (POST /v1/items), on early engagement (POST /v1/items/ID/engagement) and at \
-            the configured ages by the scheduler inside this process. State lives in one SQLite file. On first start \
+            the configured ages by the scheduler inside this process. State lives in one SQLite file, or in PostgreSQL \
+            (--database postgres://…), which any number of nodes can share. On first start \
             (no admin key in the database) an admin key is created and printed once, with a curl to try. \
             SIGTERM or Ctrl-C stops gracefully: requests in flight finish.
 
@@ -138,19 +134,27 @@ struct Keys: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self])
 
     struct DatabaseOption: ParsableArguments {
-        @Option(help: "SQLite file (WINNOW_DATABASE; default ./winnow.sqlite).")
+        @Option(help: "SQLite file, or postgres://user:password@host:port/db (WINNOW_DATABASE; default ./winnow.sqlite).")
         var database: String?
 
         var path: String { database ?? ProcessInfo.processInfo.environment["WINNOW_DATABASE"] ?? "winnow.sqlite" }
 
         /// Opens the database; `create` allows a new file (a key made before the first `serve`), and says so.
-        func open(create: Bool = false) throws -> SQLiteStore {
-            try Self.open(path: path, create: create)
+        func open(create: Bool = false) async throws -> any Store {
+            try await Self.open(path: path, create: create)
         }
 
-        /// Opens the database at `path`, refusing a missing file unless `create` (every command that reads the
-        /// server's database opens it here).
-        static func open(path: String, create: Bool = false) throws -> SQLiteStore {
+        /// Opens the database `path` names: a PostgreSQL URL (`postgres://…`, with a pool of `poolSize` connections),
+        /// or an SQLite file, refusing a missing file unless `create` (every command that reads the server's database
+        /// opens it here).
+        static func open(path: String, create: Bool = false, poolSize: Int = 4) async throws -> any Store {
+            if PostgresStore.isURL(path) {
+                do {
+                    return try await PostgresStore.connect(url: path, poolSize: poolSize)
+                } catch {
+                    throw CommandError("\(error)")
+                }
+            }
             let exists = FileManager.default.fileExists(atPath: path)
             guard exists || create else {
                 throw CommandError("No database at \(path); pass --database PATH (the file 'winnow serve' uses) or set WINNOW_DATABASE.")
@@ -172,7 +176,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOption
 
         func run() async throws {
-            let store = try database.open(create: true)
+            let store = try await database.open(create: true)
             do {
                 print(try await APIKeys.create(name: name, role: role, in: store))
             } catch let error as Engine.ValidationError {

@@ -63,7 +63,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "text (a text classifier from --data files) or engagement (the stage 2/3 model, from the database).")
     var stage: TrainingStage = .text
 
-    @Option(help: "With --stage engagement or --from-store: the SQLite file (WINNOW_DATABASE; default ./winnow.sqlite).")
+    @Option(help: "With --stage engagement or --from-store: the SQLite file or postgres:// URL (WINNOW_DATABASE; default ./winnow.sqlite).")
     var database: String?
 
     @Option(help: "With --stage engagement: the text model whose log-odds feed it (WINNOW_MODEL; default models/default.winnow).")

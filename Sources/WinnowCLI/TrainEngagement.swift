@@ -10,7 +10,7 @@ extension Train {
         let environment = ProcessInfo.processInfo.environment
         let databasePath = database ?? environment["WINNOW_DATABASE"] ?? "winnow.sqlite"
         let modelPath = model ?? environment["WINNOW_MODEL"] ?? "models/default.winnow"
-        let store = try Keys.DatabaseOption.open(path: databasePath)
+        let store = try await Keys.DatabaseOption.open(path: databasePath)
         let text: ActiveModel
         do {
             text = try ActiveModel(path: modelPath)

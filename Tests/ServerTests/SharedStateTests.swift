@@ -7,6 +7,7 @@ import Testing
 @testable import Server
 @testable import Services
 @testable import Storage
+import TestSupport
 
 /// Two nodes (two scoring services, each with its own caches and registry folder) on one database: what one changes,
 /// the other takes over on its next sync pass, and not before.
@@ -26,11 +27,21 @@ import Testing
         return Node(service: service, registry: registry, sync: SharedStateSync(registry: registry, interval: .seconds(1), logger: Logger(label: "test")))
     }
 
-    @Test func aPromotionAndAPolicySavedOnOneNodeHoldOnTheOtherAfterItsNextSync() async throws {
+    /// Two stores on one database: an SQLite file opened twice, or two PostgreSQL connection pools.
+    static func sharedDatabase(postgres: Bool) async throws -> (any Store, any Store) {
+        if postgres {
+            let url = try await TestPostgres.freshDatabase()
+            return (try await PostgresStore.connect(url: url, poolSize: 2), try await PostgresStore.connect(url: url, poolSize: 2))
+        }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-shared-\(UUID().uuidString).sqlite").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let a = try await Self.node(try SQLiteStore(path: path))
-        let b = try await Self.node(try SQLiteStore(path: path))
+        return (try SQLiteStore(path: path), try SQLiteStore(path: path))
+    }
+
+    @Test(arguments: TestPostgres.included ? [false, true] : [false])
+    func aPromotionAndAPolicySavedOnOneNodeHoldOnTheOtherAfterItsNextSync(postgres: Bool) async throws {
+        let (storeA, storeB) = try await Self.sharedDatabase(postgres: postgres)
+        let a = try await Self.node(storeA)
+        let b = try await Self.node(storeB)
 
         let second = ModelRegistryTests.second
         _ = try await a.registry.register(try second.serialized(), by: "admin")

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -75,7 +76,8 @@ import Darwin
             #expect(!"\(error)".contains("hunter2"))
             #expect(reason.lowercased().contains("refused"), "\(reason)")
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Not the pool's minute of retries (the bound is loose: a busy test machine delays any task by seconds).
+        #expect(ContinuousClock.now - started < .seconds(50))
     }
 
     /// A server that accepts the connection and never answers is given up on after the probe's timeout, not after
@@ -85,10 +87,13 @@ import Darwin
         defer { listener.close() }
         let location = try PostgresLocation("postgres://ann@127.0.0.1:\(listener.port)/winnow")
         let started = ContinuousClock.now
-        await #expect(throws: StoreError.self) {
+        let error = await #expect(throws: StoreError.self) {
             try await PostgresStore.probe(location, timeout: .milliseconds(500), logger: PostgresStore.quiet)
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // The probe's own timeout said so (a busy test machine may delay it by seconds, never by the pool's minute).
+        let message = "\(error.map { "\($0)" } ?? "")".lowercased()
+        #expect(message.contains("timeout") || message.contains("no answer within"), "\(message)")
+        #expect(ContinuousClock.now - started < .seconds(50))
     }
 
     @Test(.enabled(if: TestPostgres.available, TestPostgres.missing))

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Testing
 import Storage
+import TestSupport
 
 /// The stores every repository test runs against: one conformance suite, so both stores keep one contract.
 ///
@@ -23,5 +24,16 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case .sqlite: return try SQLiteStore()
         case .postgres: return try await TestPostgres.freshStore()
         }
+    }
+}
+
+extension TestPostgres {
+    static let missing = Comment(rawValue: missingMessage)
+}
+
+@Suite struct PostgresAvailabilityTests {
+    /// Without a cluster the PostgreSQL tests skip on a developer's machine, but CI must run them.
+    @Test func ciRunsThePostgresTests() {
+        if TestPostgres.inCI && !TestPostgres.available { Issue.record(TestPostgres.missing) }
     }
 }
