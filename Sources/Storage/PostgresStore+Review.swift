@@ -259,8 +259,10 @@ extension PostgresStore {
     public func changeTicket(id: Int64, _ step: @escaping @Sendable (TicketState) throws -> TicketChange) async throws -> DecidedTicket {
         try await transaction { db in
             // The item's lock first, then the ticket's: the order every writer takes them in (a ticket's item never changes).
-            guard let itemRow: Int64 = try await db.row("SELECT item FROM ticket WHERE id = \(id)")?["item"] else { throw TicketError.notFound(id) }
-            let item = try await Self.lockItem(db, rowID: itemRow)
+            guard let item = try await Self.lockedItems(db, """
+                SELECT * FROM item WHERE id = (SELECT item FROM ticket WHERE id = \(id)) FOR NO KEY UPDATE
+                """).first else { throw TicketError.notFound(id) }
+            let itemRow = item.id
             guard let row = try await db.row("SELECT * FROM ticket WHERE id = \(id) FOR NO KEY UPDATE") else { throw TicketError.notFound(id) }
             var first: FirstReview?
             if let by: String = try row["first_by"] {

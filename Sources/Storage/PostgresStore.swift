@@ -517,15 +517,6 @@ public final class PostgresStore: Store {
         try await lockedItems(db, "SELECT * FROM item WHERE feed = \(feed) AND external_id = \(id) FOR NO KEY UPDATE").first
     }
 
-    /// Locks the item by its row id (a ticket's item) and reads it.
-    /// - Throws: `StoreError.corruptRow` when there is no such item (a ticket always points at one).
-    static func lockItem(_ db: Session, rowID: Int64) async throws -> LockedItem {
-        guard let item = try await lockedItems(db, "SELECT * FROM item WHERE id = \(rowID) FOR NO KEY UPDATE").first else {
-            throw StoreError.corruptRow("no item with row id \(rowID)")
-        }
-        return item
-    }
-
     /// Runs `query`, a `SELECT * FROM item … FOR NO KEY UPDATE` of item rows, then reads their current stage results.
     ///
     /// In two statements: a row locked after waiting for another transaction's update is read as that update left it,
