@@ -213,9 +213,7 @@ public final class PostgresStore: Store {
                                                      current: item.result, engagement: nil))
             }
             try await Self.insertStages(db, items: stageItems, seqs: Array(repeating: 1, count: stageItems.count), results: stageResults)
-            for (row, openings) in opened {
-                for opening in openings { _ = try await Self.openTicket(db, item: row, opening) }
-            }
+            try await Self.openNewTickets(db, opened.map { (item: $0.row, openings: $0.openings) })
             // Stored before (or earlier in this batch): the same content is a retry, other content a conflict.
             let others = items.indices.filter { outcomes[$0] == nil }
             if !others.isEmpty {
