@@ -305,21 +305,21 @@ public final class PostgresStore: Store {
             guard recorded, merged != previous else {
                 return EngagementOutcome(state: state, result: nil, recorded: recorded)
             }
-            // The feed's baseline moves by this item's change (its row stays locked until commit: one feed's engagement
-            // updates take turns here, as they do on SQLite's single writer).
+            // The feed's baseline moves by this item's change, in the item's shard of the feed's rows (each stays locked
+            // until commit, so updates of one feed take turns only within a shard), and is read back whole, this change
+            // included, as SQLite's single writer reads it.
             let oldVelocity: Double? = try item.row["log_velocity"]
             let ageHours = max(0, merged.at.timeIntervalSince(state.createdAt) / 3600)
             let newVelocity = log1p(EngagementRule.velocity(views: merged.counters.views, ageHours: ageHours))
             let before = previous?.counters ?? Engagement()
-            guard let baselineRow = try await db.row("""
-                INSERT INTO feed_baseline (feed, items, views, reports, log_velocity_sum)
-                VALUES (\(feed), \(oldVelocity == nil ? 1 : 0), \(merged.counters.views - before.views), \(merged.counters.reports - before.reports),
-                        \(newVelocity - (oldVelocity ?? 0)))
-                ON CONFLICT (feed) DO UPDATE SET items = feed_baseline.items + excluded.items, views = feed_baseline.views + excluded.views,
+            try await db.execute("""
+                INSERT INTO feed_baseline (feed, shard, items, views, reports, log_velocity_sum)
+                VALUES (\(feed), \(Int(item.id % Self.baselineShards)), \(oldVelocity == nil ? 1 : 0), \(merged.counters.views - before.views),
+                        \(merged.counters.reports - before.reports), \(newVelocity - (oldVelocity ?? 0)))
+                ON CONFLICT (feed, shard) DO UPDATE SET items = feed_baseline.items + excluded.items, views = feed_baseline.views + excluded.views,
                   reports = feed_baseline.reports + excluded.reports, log_velocity_sum = feed_baseline.log_velocity_sum + excluded.log_velocity_sum
-                RETURNING \(unescaped: Self.baselineColumns)
-                """) else { throw StoreError.corruptRow("feed_baseline \(feed): the upsert returned nothing") }
-            let baseline = try Self.baseline(baselineRow)
+                """)
+            let baseline = try await Self.baseline(db, feed: feed)
             var updated = state
             updated.engagement = merged
             let lastEngagementStageAge: Double? = try item.row["last_engagement_stage_age"]
@@ -588,11 +588,16 @@ public final class PostgresStore: Store {
                                                 reports: try row["reports"], hides: try row["hides"]))
     }
 
-    /// The baseline's columns, its sums as doubles (they are `numeric`, exact past Int64, as SQLite's turn into REAL).
-    static let baselineColumns = "items, views::float8 AS views, reports::float8 AS reports, log_velocity_sum"
+    /// The rows a feed's baseline is spread over (migration v3-baseline-shards).
+    static let baselineShards: Int64 = 16
 
+    /// The feed's baseline: its rows added up, the sums as doubles (they are `numeric`, exact past Int64, as SQLite's
+    /// turn into REAL).
     static func baseline(_ db: Session, feed: String) async throws -> FeedBaseline {
-        guard let row = try await db.row("SELECT \(unescaped: baselineColumns) FROM feed_baseline WHERE feed = \(feed)") else { return FeedBaseline() }
+        guard let row = try await db.row("""
+            SELECT sum(items)::int8 AS items, sum(views)::float8 AS views, sum(reports)::float8 AS reports, sum(log_velocity_sum) AS log_velocity_sum
+            FROM feed_baseline WHERE feed = \(feed) HAVING count(*) > 0
+            """) else { return FeedBaseline() }
         return try baseline(row)
     }
 
