@@ -560,20 +560,9 @@ extension PostgresStore {
         var state = try self.state(itemRow)
         var history = try await self.history(db, item: item)
         if ticket.goldLabel != nil {
-            // A gold ticket must look like any other: a person's verdict on the item, and the later stages that kept
-            // it, would give the answer away. It shows the item up to its first review, with its own steps.
-            let firstReview = history.firstIndex { if case let .stage(result) = $0 { result.stage == .review } else { false } }
-            history = history.enumerated().filter { index, entry in
-                switch entry {
-                case .ticket: return false
-                case .stage: return firstReview.map { index < $0 } ?? true
-                case .engagement: return true
-                }
-            }.map(\.element)
-            for case let .stage(result) in history { state.current = result }
-            state.reviewed = nil
-            history += try await db.rows("SELECT body FROM ticket_event WHERE ticket = \(ticket.id) ORDER BY id")
-                .map { .ticket(try Codec.decode(TicketEvent.self, $0["body"])) }
+            let own = try await db.rows("SELECT body FROM ticket_event WHERE ticket = \(ticket.id) ORDER BY id")
+                .map { try Codec.decode(TicketEvent.self, $0["body"]) }
+            (state, history) = ReviewWorkflow.goldView(item: state, history: history, ownEvents: own)
         }
         return TicketView(ticket: ticket, item: state, history: history)
     }
