@@ -37,6 +37,8 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // SHA-256 for `StoreMigration`'s checksums.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The product's rules in motion (scoring, review, the model registry, online learning, the scheduler's work),
@@ -90,7 +92,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Storage", "Engine"], path: "Tests/TestSupport"),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["Storage", "Engine", "Learning", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Storage", "Engine", "Learning", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         .testTarget(
             name: "ServerTests",
