@@ -30,9 +30,10 @@ struct Migrate: AsyncParsableCommand {
             Exit status: 0 copied (or, with --check-only, equal); 2 the databases differ; 1 any other error.
 
             Examples:
-              winnow migrate --from winnow.sqlite --to postgres://winnow:secret@db.internal:5432/winnow
-              winnow migrate --from /var/lib/winnow/winnow.sqlite --to postgres://winnow@localhost/winnow --force
-              winnow migrate --from winnow.sqlite --to postgres://winnow@localhost/winnow --check-only
+              winnow migrate --from winnow.sqlite --to postgres://winnow:pw@db:5432/winnow
+              winnow migrate --from winnow.sqlite --to postgres://winnow@db/winnow --force
+              winnow migrate --from winnow.sqlite --to postgres://winnow@db/winnow \\
+                --check-only
             """)
 
     @Option(help: "The SQLite file to copy (what 'winnow serve' used as --database).")
