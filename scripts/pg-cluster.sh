@@ -6,7 +6,8 @@
 #                                 removes the cluster afterwards (also on failure, Ctrl-C or SIGTERM), exits with CMD's code
 # The cluster listens on 127.0.0.1 on a free port (never the package's default cluster on 5432), trusts every local
 # connection and has a superuser and a database, both called winnow. PostgreSQL refuses to run as root, so as root
-# its programs run as the postgres user. PG_BIN overrides where initdb and pg_ctl are found.
+# its programs run as the postgres user. PG_BIN overrides where initdb and pg_ctl are found; PG_EXTRA_CONF holds
+# more postgresql.conf lines (the load test loads pg_stat_statements with it).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -71,6 +72,7 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '${dir//\'/\'\'}'
 max_connections = 200
 shared_buffers = 128MB
+${PG_EXTRA_CONF:-}
 EOF
 
   # A free port, again if another process takes it between the check and the server's bind.

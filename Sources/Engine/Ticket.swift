@@ -214,6 +214,66 @@ public struct ClaimRequest: Sendable, Equatable {
     }
 }
 
+/// One range of the queue a claim walks: a tier, a language and a skill. Each is an index range in both stores, so
+/// a claim costs one indexed read per route, whatever the queue's size.
+public struct ClaimRoute: Hashable, Sendable {
+    public enum Language: Hashable, Sendable {
+        /// The reviewer named no language: tickets in any language, or none.
+        case any
+        /// Tickets without a language (anyone's).
+        case unspecified
+        case code(String)
+    }
+
+    public var tier: ReviewTier
+    public var language: Language
+    /// Nil: tickets that need no skill (anyone's).
+    public var skill: String?
+
+    public init(tier: ReviewTier, language: Language, skill: String?) {
+        self.tier = tier
+        self.language = language
+        self.skill = skill
+    }
+}
+
+extension ClaimRequest {
+    /// The most languages and skills a claim may name: a claim queries one index range per tier × language × skill,
+    /// so these bound its cost (at most 2 × 9 × 9 ranges) whatever a client sends.
+    public static let maxLanguages = 8, maxSkills = 8
+    /// The most tickets a claim may exclude, and the longest language code and skill name, in bytes.
+    public static let maxExcluded = 100, maxLanguageBytes = 35, maxSkillBytes = 64
+
+    /// Checks the request's lists against the limits above.
+    /// - Throws: `ValidationError` naming the list or the entry that is too long.
+    public func checkLimits() throws {
+        guard languages.count <= Self.maxLanguages else {
+            throw ValidationError(field: "languages", "name at most \(Self.maxLanguages) languages (each a code such as en or pt-BR)")
+        }
+        for (i, language) in languages.enumerated() where language.isEmpty || language.utf8.count > Self.maxLanguageBytes {
+            throw ValidationError(field: "languages[\(i)]", "a language is a code of 1 to \(Self.maxLanguageBytes) bytes, such as en or pt-BR")
+        }
+        guard skills.count <= Self.maxSkills else { throw ValidationError(field: "skills", "name at most \(Self.maxSkills) skills") }
+        for (i, skill) in skills.enumerated() where skill.isEmpty || skill.utf8.count > Self.maxSkillBytes {
+            throw ValidationError(field: "skills[\(i)]", "a skill is a name of 1 to \(Self.maxSkillBytes) bytes")
+        }
+        guard excluding.count <= Self.maxExcluded else {
+            throw ValidationError(field: "excluding", "exclude at most \(Self.maxExcluded) tickets")
+        }
+    }
+
+    /// The routes a claim walks, in a fixed order: each tier asked for × (tickets without a language, then each
+    /// language the reviewer reads, lower-cased; or any language when they named none) × (tickets needing no skill,
+    /// then each skill they have). A ticket without a language or skill is anyone's. Repeats count once.
+    public var routes: [ClaimRoute] {
+        let tiers = Set(tiers).sorted { $0.rawValue < $1.rawValue }
+        let skills: [String?] = [nil] + Set(skills).sorted().map(Optional.some)
+        let languages: [ClaimRoute.Language] = languages.isEmpty
+            ? [.any] : [.unspecified] + Set(languages.map { $0.lowercased() }).sorted().map(ClaimRoute.Language.code)
+        return tiers.flatMap { tier in skills.flatMap { skill in languages.map { ClaimRoute(tier: tier, language: $0, skill: skill) } } }
+    }
+}
+
 /// Two independent decisions of one ticket.
 public struct DoubleReview: Codable, Equatable, Sendable {
     public var firstBy: String
@@ -441,6 +501,7 @@ public struct ReviewRules: Sendable {
             throw ValidationError(field: "reasonCode", "'\(decision.reasonCode)' is not a configured reason code; use one of \(configuration.reasonCodes.joined(separator: ", "))")
         }
         if let note = decision.note, note.utf8.count > 4_000 { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }
+        if let note = decision.note { try ValidationError.checkNoNUL(note, field: "note") }
         let action = decision.action ?? (decision.label == clearLabel ? .allow : .remove)
         guard action != .review else { throw ValidationError(field: "action", "a person's decision is allow, demote or remove; to pass it on, escalate") }
         return action

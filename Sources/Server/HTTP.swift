@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Storage
 import Services
 import Hummingbird
 import NIOCore
@@ -212,7 +213,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let code = error.status == .contentTooLarge ? "body_too_large" : "http_\(error.status.code)"
             return JSON.response(APIError.Body(error: .init(code: code, message: error.status.reasonPhrase, field: nil)), status: error.status)
         } catch {
-            context.logger.error("unexpected error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            context.logger.error("unexpected error", metadata: ["error": "\(PostgresStore.describe(error))", "path": "\(request.uri.path)"])
             return JSON.response(APIError.Body(error: .init(code: "internal", message: "The server failed to answer; the error is logged.", field: nil)),
                                  status: .internalServerError)
         }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Storage
 import Services
 import Hummingbird
 
@@ -133,7 +134,7 @@ extension Routes {
         do {
             if unlearn.isEmpty { try await learner.learn(learn, by: by) } else { try await learner.unlearn(unlearn, learn: learn, by: by) }
         } catch {
-            context.logger.error("online learning failed; the labels are stored for batch retraining", metadata: ["error": "\(error)"])
+            context.logger.error("online learning failed; the labels are stored for batch retraining", metadata: ["error": "\(PostgresStore.describe(error))"])
         }
     }
 }

@@ -291,8 +291,8 @@ paths:
               properties:
                 count: {type: integer, minimum: 1, maximum: 10, default: 1}
                 tiers: {type: array, items: {type: integer, enum: [1, 2]}, default: [1]}
-                languages: {type: array, items: {type: string}}
-                skills: {type: array, items: {type: string}}
+                languages: {type: array, items: {type: string, minLength: 1, maxLength: 35}, maxItems: 8}
+                skills: {type: array, items: {type: string, minLength: 1, maxLength: 64}, maxItems: 8}
                 excluding: {type: array, items: {type: integer}, maxItems: 100, description: "Tickets not to hand out (just skipped)."}
       responses:
         "200": {description: The leased tickets., content: {application/json: {schema: {type: object, properties: {tickets: {type: array, items: {$ref: "#/components/schemas/TicketDetail"}}}}}}}

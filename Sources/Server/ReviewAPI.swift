@@ -10,7 +10,7 @@ extension API {
         var tiers: [Int]?
         var languages: [String]?
         var skills: [String]?
-        /// Ticket ids not to hand out (ones the reviewer just skipped); at most 100.
+        /// Ticket ids not to hand out (ones the reviewer just skipped); at most 100 (`ClaimRequest.checkLimits`).
         var excluding: [Int64]?
 
         func request(reviewer: String) throws -> ClaimRequest {
@@ -19,7 +19,6 @@ extension API {
                 guard let tier = ReviewTier(rawValue: raw) else { throw ValidationError(field: "tiers[\(i)]", "a tier is 1 or 2") }
                 tiers.append(tier)
             }
-            guard (excluding?.count ?? 0) <= 100 else { throw ValidationError(field: "excluding", "exclude at most 100 tickets") }
             return ClaimRequest(reviewer: reviewer, count: count ?? 1, tiers: tiers, languages: languages ?? [], skills: skills ?? [],
                                 excluding: excluding ?? [])
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Logging
 import ServiceLifecycle
 
@@ -25,12 +26,12 @@ public struct RescoreScheduler: Service {
                 let ran = try await service.rescoreDue(batch: batch)
                 if ran > 0 { logger.info("rescored due items", metadata: ["count": "\(ran)"]) }
             } catch {
-                logger.error("rescoring failed; retrying next pass", metadata: ["error": "\(error)"])
+                logger.error("rescoring failed; retrying next pass", metadata: ["error": "\(PostgresStore.describe(error))"])
             }
             do {
                 try await ReviewService(scoring: service).refreshPriorities()
             } catch {
-                logger.error("refreshing review priorities failed; retrying next pass", metadata: ["error": "\(error)"])
+                logger.error("refreshing review priorities failed; retrying next pass", metadata: ["error": "\(PostgresStore.describe(error))"])
             }
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Storage
 import Logging
 import ServiceLifecycle
 
@@ -24,7 +25,7 @@ public struct SharedStateSync: Service {
             do {
                 try await syncOnce()
             } catch {
-                logger.error("reading shared state failed; retrying next pass", metadata: ["error": "\(error)"])
+                logger.error("reading shared state failed; retrying next pass", metadata: ["error": "\(PostgresStore.describe(error))"])
             }
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }

@@ -253,6 +253,13 @@ extension PostgresStore {
             )
             """,
         ]),
+        // A feed's baseline in 16 rows that add up (an item's updates go to row id % 16): one row was a lock every
+        // engagement update of the feed took until its commit, so a feed's updates ran one at a time across all nodes.
+        Migration(name: "v3-baseline-shards", statements: [
+            "ALTER TABLE feed_baseline ADD COLUMN shard integer NOT NULL DEFAULT 0 CHECK (shard BETWEEN 0 AND 15)",
+            "ALTER TABLE feed_baseline DROP CONSTRAINT feed_baseline_pkey",
+            "ALTER TABLE feed_baseline ADD PRIMARY KEY (feed, shard)",
+        ]),
     ]
 
     /// The key of the advisory lock migrators take: one node migrates at a time, the others then find nothing to do.
@@ -263,7 +270,11 @@ extension PostgresStore {
     func migrate() async throws {
         try await transaction { db in
             try await db.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLock))")
-            try await db.execute("CREATE TABLE IF NOT EXISTS winnow_migration (name text PRIMARY KEY, applied_at double precision NOT NULL)")
+            // Created only when missing: a database user without the right to create tables can run an up-to-date schema.
+            let exists: Bool = try await db.row("SELECT to_regclass('winnow_migration') IS NOT NULL AS present")?["present"] ?? false
+            if !exists {
+                try await db.execute("CREATE TABLE winnow_migration (name text PRIMARY KEY, applied_at double precision NOT NULL)")
+            }
             var applied = Set<String>()
             for row in try await db.rows("SELECT name FROM winnow_migration") { applied.insert(try row["name"]) }
             for migration in Self.migrations where !applied.contains(migration.name) {

@@ -86,21 +86,21 @@ extension PostgresStore {
 
     public func registerModel(_ record: ModelVersionRecord, file: [UInt8]) async throws -> Bool {
         try await transaction { db in
-            guard try await !db.rows("""
+            let stored = try await !db.rows("""
                 INSERT INTO model_version (version, file, kind, classes, parent, card, registered_by, registered_at)
                 VALUES (\(record.version), \(record.file), \(record.kind), \(try Codec.encode(record.classes)), \(record.parent), \(record.card),
                         \(record.registeredBy), \(record.registeredAt.timeIntervalSince1970))
                 ON CONFLICT (version) DO NOTHING RETURNING 1
-                """).isEmpty else { return false }
-            try await db.execute("INSERT INTO model_file (version, bytes) VALUES (\(record.version), \(Data(file)))")
+                """).isEmpty
+            guard stored else { return false }
+            try await db.execute("INSERT INTO model_file (version, bytes) VALUES (\(record.version), \(ByteBuffer(bytes: file)))")
             return true
         }
     }
 
     public func modelFile(version: String) async throws -> [UInt8]? {
-        guard let row = try await rows("SELECT bytes FROM model_file WHERE version = \(version)").first else { return nil }
-        let bytes: Data = try row["bytes"]
-        return [UInt8](bytes)
+        let bytes: ByteBuffer? = try await rows("SELECT bytes FROM model_file WHERE version = \(version)").first?["bytes"]
+        return bytes.map { Array($0.readableBytesView) }
     }
 
     public func modelVersions() async throws -> [ModelVersionRecord] {

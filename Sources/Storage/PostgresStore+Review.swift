@@ -25,6 +25,88 @@ extension PostgresStore {
         return id
     }
 
+    /// Opens the tickets of items inserted in this transaction, in the given order: two statements for any number
+    /// (the tickets, then their events), where `openTicket` takes three round trips each. A new item has no open
+    /// ticket, so each item's openings fold in memory exactly as `openTicket` would apply them one by one: the first
+    /// opens (`Ticket.opened`), the others join it (`Ticket.joining`).
+    static func openNewTickets(_ db: Session, _ openings: [(item: Int64, openings: [TicketOpening])]) async throws {
+        var items: [Int64] = [], tiers: [Int] = [], reasons: [Int] = [], languages: [String] = [], hasLanguage: [Bool] = []
+        var skills: [String] = [], hasSkill: [Bool] = [], opened: [Double] = [], due: [Double] = [], bases: [Double] = []
+        var priorities: [Double] = [], refreshes: [Double] = [], versions: [Int] = [], audits: [Double] = [], hasAudit: [Bool] = []
+        var notes: [String] = [], hasNote: [Bool] = []
+        var events: [(item: Int64, events: [TicketEvent])] = []
+        for (item, list) in openings {
+            guard let first = list.first else { continue }
+            var ticket = Ticket.opened(first, feed: "", itemID: "")
+            var priority = StoredPriority(ticket, now: first.at)
+            var steps = [Ticket.openingEvent(first)]
+            for opening in list.dropFirst() {
+                guard let change = ticket.joining(opening) else { continue }
+                ticket = change.ticket
+                priority = change.priority ?? priority
+                steps += change.events
+            }
+            items.append(item)
+            tiers.append(ticket.tier.rawValue)
+            reasons.append(TicketReason.bits(ticket.reasons))
+            languages.append(ticket.language ?? "")
+            hasLanguage.append(ticket.language != nil)
+            skills.append(ticket.skill ?? "")
+            hasSkill.append(ticket.skill != nil)
+            opened.append(ticket.openedAt.timeIntervalSince1970)
+            due.append(ticket.dueAt.timeIntervalSince1970)
+            bases.append(ticket.basePriority)
+            priorities.append(priority.value)
+            refreshes.append(priority.refreshAt.timeIntervalSince1970)
+            versions.append(ticket.version)
+            audits.append(ticket.auditProbability ?? 0)
+            hasAudit.append(ticket.auditProbability != nil)
+            notes.append(ticket.note ?? "")
+            hasNote.append(ticket.note != nil)
+            events.append((item, steps))
+        }
+        guard !items.isEmpty else { return }
+        // Ids drawn in the given order (as SQLite gives them one insert at a time).
+        var ids: [Int64: Int64] = [:]
+        for row in try await db.rows("""
+            INSERT INTO ticket (id, item, tier, reasons, status, language, skill, opened_at, due_at, base_priority, priority, refresh_at, version,
+                                audit_probability, note)
+            OVERRIDING SYSTEM VALUE
+            SELECT nextval(pg_get_serial_sequence('ticket', 'id')), u.item, u.tier, u.reasons, 'open',
+              CASE WHEN u.has_language THEN u.language END, CASE WHEN u.has_skill THEN u.skill END, u.opened_at, u.due_at, u.base_priority,
+              u.priority, u.refresh_at, u.version, CASE WHEN u.has_audit THEN u.audit END, CASE WHEN u.has_note THEN u.note END
+            FROM unnest(\(items)::int8[], \(tiers)::int4[], \(reasons)::int8[], \(languages)::text[], \(hasLanguage)::bool[], \(skills)::text[],
+                        \(hasSkill)::bool[], \(opened)::float8[], \(due)::float8[], \(bases)::float8[], \(priorities)::float8[], \(refreshes)::float8[],
+                        \(versions)::int4[], \(audits)::float8[], \(hasAudit)::bool[], \(notes)::text[], \(hasNote)::bool[]) WITH ORDINALITY
+              AS u(item, tier, reasons, language, has_language, skill, has_skill, opened_at, due_at, base_priority, priority, refresh_at, version,
+                   audit, has_audit, note, has_note, n)
+            ORDER BY u.n
+            RETURNING id, item
+            """) {
+            ids[try row["item"]] = try row["id"]
+        }
+        var eventTickets: [Int64] = [], eventItems: [Int64] = [], times: [Double] = [], kinds: [String] = [], bodies: [String] = []
+        for (item, steps) in events {
+            guard let id = ids[item] else { throw StoreError.corruptRow("item \(item): its new ticket was not stored") }
+            for step in steps {
+                var event = step
+                event.ticket = id
+                eventTickets.append(id)
+                eventItems.append(item)
+                times.append(event.at.timeIntervalSince1970)
+                kinds.append(event.kind.rawValue)
+                bodies.append(try Codec.encode(event))
+            }
+        }
+        try await db.execute("""
+            INSERT INTO ticket_event (ticket, item, at, kind, body)
+            SELECT u.ticket, u.item, u.at, u.kind, u.body
+            FROM unnest(\(eventTickets)::int8[], \(eventItems)::int8[], \(times)::float8[], \(kinds)::text[], \(bodies)::text[]) WITH ORDINALITY
+              AS u(ticket, item, at, kind, body, n)
+            ORDER BY u.n
+            """)
+    }
+
     /// Joins `opening` to the item's open ticket, locking it; nil when the item has none.
     static func joinOpenTicket(_ db: Session, item: Int64, _ opening: TicketOpening) async throws -> Int64? {
         guard let row = try await db.row("""
@@ -125,9 +207,14 @@ extension PostgresStore {
     }
 
     /// The item's ticket events, oldest first; gold tickets (probes of a reviewer) are not part of its history.
+    ///
+    /// Both sides are looked up by the item (not SQLite's join on the ticket): with a join, a planner that misjudges
+    /// how many tickets are not gold (statistics lag a bulk load) reads every ticket for each history.
     static func ticketEvents(_ db: Session, item: Int64) async throws -> [TicketEvent] {
         try await db.rows("""
-            SELECT e.body FROM ticket_event e JOIN ticket t ON t.id = e.ticket WHERE e.item = \(item) AND t.gold_label IS NULL ORDER BY e.id
+            SELECT body FROM ticket_event
+            WHERE item = \(item) AND ticket NOT IN (SELECT id FROM ticket WHERE item = \(item) AND gold_label IS NOT NULL)
+            ORDER BY id
             """).map { try Codec.decode(TicketEvent.self, $0["body"]) }
     }
 
@@ -183,42 +270,38 @@ extension PostgresStore {
                     if let id = try await Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events) { claimed.append(id) }
                 }
             }
-            // The best candidates of each index range the reviewer may take (tier × language × skill; a ticket without a
-            // language or skill is anyone's), locked unless another transaction holds them, then the best of them.
+            // The best candidates of each route (`ClaimRequest.routes`: an index range each), locked unless another transaction
+            // holds them, then the best of them.
             var candidates: [(priority: Double, id: Int64, holder: String?, leaseUntil: Double?, item: Int64)] = []
             let wanted = request.count - claimed.count
             if wanted > 0 {
-                let skills: [String?] = [nil] + Array(Set(request.skills)).sorted().map(Optional.some)
-                let languages: [String?]? = request.languages.isEmpty ? nil : [nil] + Array(Set(request.languages.map { $0.lowercased() })).sorted().map(Optional.some)
-                for tier in Set(request.tiers).sorted(by: { $0.rawValue < $1.rawValue }) {
-                    for skill in skills {
-                        for language in languages ?? [nil] {
-                            var binds = PostgresBindings()
-                            binds.append(tier.rawValue)
-                            var route = ""
-                            if languages != nil {
-                                if let language { binds.append(language); route += " AND language = $\(binds.count)" } else { route += " AND language IS NULL" }
-                            }
-                            if let skill { binds.append(skill); route += " AND skill = $\(binds.count)" } else { route += " AND skill IS NULL" }
-                            binds.append(t)
-                            let now = "$\(binds.count)"
-                            binds.append(request.reviewer)
-                            let reviewer = "$\(binds.count)"
-                            binds.append(request.excluding)
-                            let excluding = "$\(binds.count)"
-                            binds.append(wanted)
-                            let limit = "$\(binds.count)"
-                            for row in try await db.rows(PostgresQuery(unsafeSQL: """
-                                SELECT id, priority, lease_holder, lease_until, item FROM ticket
-                                WHERE status = 'open' AND tier = $1\(route)
-                                  AND (lease_until IS NULL OR lease_until <= \(now) OR lease_holder = \(reviewer)) AND gold_label IS NULL
-                                  AND (first_by IS NULL OR first_by <> \(reviewer)) AND id <> ALL(\(excluding)::int8[])
-                                ORDER BY priority DESC, id LIMIT \(limit)
-                                FOR NO KEY UPDATE SKIP LOCKED
-                                """, binds: binds)) {
-                                candidates.append((try row["priority"], try row["id"], try row["lease_holder"], try row["lease_until"], try row["item"]))
-                            }
-                        }
+                for claimRoute in request.routes {
+                    var binds = PostgresBindings()
+                    binds.append(claimRoute.tier.rawValue)
+                    var route = ""
+                    switch claimRoute.language {
+                    case .any: break
+                    case .unspecified: route += " AND language IS NULL"
+                    case let .code(code): binds.append(code); route += " AND language = $\(binds.count)"
+                    }
+                    if let skill = claimRoute.skill { binds.append(skill); route += " AND skill = $\(binds.count)" } else { route += " AND skill IS NULL" }
+                    binds.append(t)
+                    let now = "$\(binds.count)"
+                    binds.append(request.reviewer)
+                    let reviewer = "$\(binds.count)"
+                    binds.append(request.excluding)
+                    let excluding = "$\(binds.count)"
+                    binds.append(wanted)
+                    let limit = "$\(binds.count)"
+                    for row in try await db.rows(PostgresQuery(unsafeSQL: """
+                        SELECT id, priority, lease_holder, lease_until, item FROM ticket
+                        WHERE status = 'open' AND tier = $1\(route)
+                          AND (lease_until IS NULL OR lease_until <= \(now) OR lease_holder = \(reviewer)) AND gold_label IS NULL
+                          AND (first_by IS NULL OR first_by <> \(reviewer)) AND id <> ALL(\(excluding)::int8[])
+                        ORDER BY priority DESC, id LIMIT \(limit)
+                        FOR NO KEY UPDATE SKIP LOCKED
+                        """, binds: binds)) {
+                        candidates.append((try row["priority"], try row["id"], try row["lease_holder"], try row["lease_until"], try row["item"]))
                     }
                 }
                 candidates.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
@@ -258,8 +341,10 @@ extension PostgresStore {
     public func changeTicket(id: Int64, _ step: @escaping @Sendable (TicketState) throws -> TicketChange) async throws -> DecidedTicket {
         try await transaction { db in
             // The item's lock first, then the ticket's: the order every writer takes them in (a ticket's item never changes).
-            guard let itemRow: Int64 = try await db.row("SELECT item FROM ticket WHERE id = \(id)")?["item"] else { throw TicketError.notFound(id) }
-            let item = try await Self.lockItem(db, rowID: itemRow)
+            guard let item = try await Self.lockedItems(db, """
+                SELECT * FROM item WHERE id = (SELECT item FROM ticket WHERE id = \(id)) FOR NO KEY UPDATE
+                """).first else { throw TicketError.notFound(id) }
+            let itemRow = item.id
             guard let row = try await db.row("SELECT * FROM ticket WHERE id = \(id) FOR NO KEY UPDATE") else { throw TicketError.notFound(id) }
             var first: FirstReview?
             if let by: String = try row["first_by"] {

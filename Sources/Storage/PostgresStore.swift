@@ -23,8 +23,8 @@ public final class PostgresStore: Store {
     /// The pool's `run()`: the client works only while it runs.
     private let running: Task<Void, Never>
 
-    /// Quiet: the pool logs only at debug level, and its one info line (a failed connection attempt) is reported
-    /// by `connect` as an error instead.
+    /// No logs: postgres-nio logs queries at debug level, and a failed connection attempt of the pool at info (at
+    /// start, `connect` reports one as its error instead).
     public static let quiet = Logger(label: "winnow.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
     private init(client: PostgresClient, logger: Logger) {
@@ -64,13 +64,16 @@ public final class PostgresStore: Store {
         return store
     }
 
-    /// Creates an empty database called `name` (lower-case letters, digits and underscores) on the same server, for
-    /// tests and tools that set up throwaway databases; the store's user needs the CREATEDB privilege.
-    public func createDatabase(_ name: String) async throws {
-        guard !name.isEmpty, name.count <= 63, name.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }) else {
-            throw StoreError.corruptRow("database name '\(name)': use 1-63 lower-case letters, digits and underscores")
-        }
-        _ = try await rows(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+    /// Gathers the planner's statistics and marks pages visible (after a bulk load, as autovacuum would in time).
+    public func analyze() async throws {
+        _ = try await rows("VACUUM ANALYZE")
+    }
+
+    /// The database's size on disk, in bytes.
+    public func databaseBytes() async throws -> Int {
+        guard let row = try await rows("SELECT pg_database_size(current_database()) AS bytes").first else { return 0 }
+        let bytes: Int64 = try row["bytes"]
+        return Int(bytes)
     }
 
     /// Stops the pool: its connections close, and later calls fail.
@@ -84,7 +87,7 @@ public final class PostgresStore: Store {
     static func probe(_ location: PostgresLocation, timeout: Duration, logger: Logger) async throws {
         var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
                                                              password: location.password, database: location.database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(timeout.components.seconds)
+        configuration.options.connectTimeout = .nanoseconds(Int64(timeout / .nanoseconds(1)))
         let probing = configuration
         let reached = try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask {
@@ -104,7 +107,7 @@ public final class PostgresStore: Store {
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
-                return "no answer within \(timeout.components.seconds) s; is the server running, and is \(location.host):\(location.port) reachable from here?"
+                return "no answer within \(timeout); is the server running, and is \(location.host):\(location.port) reachable from here?"
             }
             let first = try await group.next()!
             group.cancelAll()
@@ -114,7 +117,7 @@ public final class PostgresStore: Store {
     }
 
     /// What went wrong, in the server's or the network's words (never the password, which no error carries).
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] {
                 return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
@@ -159,15 +162,9 @@ public final class PostgresStore: Store {
 
     public func createItems(_ items: [NewItem]) async throws -> [CreateOutcome] {
         guard !items.isEmpty else { return [] }
-        // Inserted in (feed, id) order, so that two batches sharing items lock them in the same order; the same id twice
-        // in one batch keeps its order (the first is stored, the second finds it).
-        let order = items.indices.sorted { a, b in
-            (items[a].submission.feed, items[a].submission.id, a) < (items[b].submission.feed, items[b].submission.id, b)
-        }
         var feeds: [String] = [], ids: [String] = [], digests: [String] = [], submissions: [String] = []
         var received: [Double] = [], created: [Double] = [], scheduled: [Bool] = [], nextAt: [Double] = [], nextAge: [Double] = []
-        for index in order {
-            let item = items[index]
+        for item in items {
             feeds.append(item.submission.feed)
             ids.append(item.submission.id)
             digests.append(item.submission.contentDigest)
@@ -179,26 +176,34 @@ public final class PostgresStore: Store {
             nextAge.append(item.nextRescore?.ageHours ?? 0)
         }
         return try await transaction { db in
+            // Row ids are drawn in the batch's order (as SQLite gives them), but the rows are inserted, and so locked, in
+            // (feed, id) order: two batches sharing items then take their locks in the same order and cannot deadlock.
+            // The same id twice in one batch: the first is stored, the second finds it.
             var inserted: [Key: Int64] = [:]
             for row in try await db.rows("""
-                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
-                SELECT u.feed, u.external_id, u.digest, u.submission::json, u.received_at, u.created_at, 1,
+                INSERT INTO item (id, feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
+                OVERRIDING SYSTEM VALUE
+                SELECT u.id, u.feed, u.external_id, u.digest, u.submission::json, u.received_at, u.created_at, 1,
                   CASE WHEN u.scheduled THEN u.next_at END, CASE WHEN u.scheduled THEN u.next_age END
-                FROM unnest(\(feeds)::text[], \(ids)::text[], \(digests)::text[], \(submissions)::text[], \(received)::float8[], \(created)::float8[],
-                            \(scheduled)::bool[], \(nextAt)::float8[], \(nextAge)::float8[]) WITH ORDINALITY
-                  AS u(feed, external_id, digest, submission, received_at, created_at, scheduled, next_at, next_age, n)
-                ORDER BY u.n
+                FROM (
+                  SELECT nextval(pg_get_serial_sequence('item', 'id')) AS id, v.* FROM (
+                    SELECT * FROM unnest(\(feeds)::text[], \(ids)::text[], \(digests)::text[], \(submissions)::text[], \(received)::float8[],
+                                         \(created)::float8[], \(scheduled)::bool[], \(nextAt)::float8[], \(nextAge)::float8[]) WITH ORDINALITY
+                      AS w(feed, external_id, digest, submission, received_at, created_at, scheduled, next_at, next_age, n)
+                    ORDER BY w.n
+                  ) v
+                ) u
+                ORDER BY u.feed COLLATE "C", u.external_id COLLATE "C", u.n
                 ON CONFLICT (feed, external_id) DO NOTHING
                 RETURNING id, feed, external_id
                 """) {
                 inserted[Key(feed: try row["feed"], id: try row["external_id"])] = try row["id"]
             }
-            // Each new item's first stage; the first of its key in the batch is the one stored.
+            // Each new item's first stage and its tickets, in the batch's order (ticket ids follow it, as on SQLite).
             var outcomes: [CreateOutcome?] = Array(repeating: nil, count: items.count)
             var stageItems: [Int64] = [], stageResults: [StageResult] = []
             var opened: [(row: Int64, openings: [TicketOpening])] = []
-            for index in order {
-                let item = items[index]
+            for (index, item) in items.enumerated() {
                 let key = Key(feed: item.submission.feed, id: item.submission.id)
                 guard let row = inserted.removeValue(forKey: key) else { continue }
                 stageItems.append(row)
@@ -208,9 +213,7 @@ public final class PostgresStore: Store {
                                                      current: item.result, engagement: nil))
             }
             try await Self.insertStages(db, items: stageItems, seqs: Array(repeating: 1, count: stageItems.count), results: stageResults)
-            for (row, openings) in opened {
-                for opening in openings { _ = try await Self.openTicket(db, item: row, opening) }
-            }
+            try await Self.openNewTickets(db, opened.map { (item: $0.row, openings: $0.openings) })
             // Stored before (or earlier in this batch): the same content is a retry, other content a conflict.
             let others = items.indices.filter { outcomes[$0] == nil }
             if !others.isEmpty {
@@ -302,21 +305,21 @@ public final class PostgresStore: Store {
             guard recorded, merged != previous else {
                 return EngagementOutcome(state: state, result: nil, recorded: recorded)
             }
-            // The feed's baseline moves by this item's change (its row stays locked until commit: one feed's engagement
-            // updates take turns here, as they do on SQLite's single writer).
+            // The feed's baseline moves by this item's change, in the item's shard of the feed's rows (each stays locked
+            // until commit, so updates of one feed take turns only within a shard), and is read back whole, this change
+            // included, as SQLite's single writer reads it.
             let oldVelocity: Double? = try item.row["log_velocity"]
             let ageHours = max(0, merged.at.timeIntervalSince(state.createdAt) / 3600)
             let newVelocity = log1p(EngagementRule.velocity(views: merged.counters.views, ageHours: ageHours))
             let before = previous?.counters ?? Engagement()
-            guard let baselineRow = try await db.row("""
-                INSERT INTO feed_baseline (feed, items, views, reports, log_velocity_sum)
-                VALUES (\(feed), \(oldVelocity == nil ? 1 : 0), \(merged.counters.views - before.views), \(merged.counters.reports - before.reports),
-                        \(newVelocity - (oldVelocity ?? 0)))
-                ON CONFLICT (feed) DO UPDATE SET items = feed_baseline.items + excluded.items, views = feed_baseline.views + excluded.views,
+            try await db.execute("""
+                INSERT INTO feed_baseline (feed, shard, items, views, reports, log_velocity_sum)
+                VALUES (\(feed), \(Int(item.id % Self.baselineShards)), \(oldVelocity == nil ? 1 : 0), \(merged.counters.views - before.views),
+                        \(merged.counters.reports - before.reports), \(newVelocity - (oldVelocity ?? 0)))
+                ON CONFLICT (feed, shard) DO UPDATE SET items = feed_baseline.items + excluded.items, views = feed_baseline.views + excluded.views,
                   reports = feed_baseline.reports + excluded.reports, log_velocity_sum = feed_baseline.log_velocity_sum + excluded.log_velocity_sum
-                RETURNING \(unescaped: Self.baselineColumns)
-                """) else { throw StoreError.corruptRow("feed_baseline \(feed): the upsert returned nothing") }
-            let baseline = try Self.baseline(baselineRow)
+                """)
+            let baseline = try await Self.baseline(db, feed: feed)
             var updated = state
             updated.engagement = merged
             let lastEngagementStageAge: Double? = try item.row["last_engagement_stage_age"]
@@ -348,20 +351,29 @@ public final class PostgresStore: Store {
                 SELECT * FROM item WHERE next_rescore_at IS NOT NULL AND next_rescore_at <= \(now.timeIntervalSince1970)
                 ORDER BY next_rescore_at LIMIT \(limit) FOR NO KEY UPDATE SKIP LOCKED
                 """)
+            guard !due.isEmpty else { return 0 }
             var baselines: [String: FeedBaseline] = [:]
+            var rescores: [Rescored] = []
             for item in due {
                 let feed = item.state.submission.feed
                 let baseline: FeedBaseline
                 if let known = baselines[feed] { baseline = known } else { baseline = try await Self.baseline(db, feed: feed) }
                 baselines[feed] = baseline
                 let scheduled = ScheduledRescore(ageHours: try item.row["next_rescore_age"], at: Date(timeIntervalSince1970: try item.row["next_rescore_at"]))
-                let rescored = try decide(DueRescore(state: item.state, scheduled: scheduled, baseline: baseline))
-                let seq = item.stages + 1
-                try await Self.insertStages(db, items: [item.id], seqs: [seq], results: [rescored.result])
-                try await db.execute("""
-                    UPDATE item SET stages = \(seq), next_rescore_at = \(rescored.next?.at.timeIntervalSince1970),
-                      next_rescore_age = \(rescored.next?.ageHours) WHERE id = \(item.id)
-                    """)
+                rescores.append(try decide(DueRescore(state: item.state, scheduled: scheduled, baseline: baseline)))
+            }
+            // The results and the next rescores in two statements for the whole pass, then the tickets they ask for.
+            let ids = due.map(\.id), seqs = due.map { $0.stages + 1 }
+            try await Self.insertStages(db, items: ids, seqs: seqs, results: rescores.map(\.result))
+            try await db.execute("""
+                UPDATE item SET stages = u.stages, next_rescore_at = CASE WHEN u.scheduled THEN u.next_at END,
+                  next_rescore_age = CASE WHEN u.scheduled THEN u.next_age END
+                FROM unnest(\(ids)::int8[], \(seqs)::int8[], \(rescores.map { $0.next != nil })::bool[],
+                            \(rescores.map { $0.next?.at.timeIntervalSince1970 ?? 0 })::float8[], \(rescores.map { $0.next?.ageHours ?? 0 })::float8[])
+                  AS u(id, stages, scheduled, next_at, next_age)
+                WHERE item.id = u.id
+                """)
+            for (item, rescored) in zip(due, rescores) {
                 if let opening = rescored.ticket { _ = try await Self.openTicket(db, item: item.id, opening) }
             }
             return due.count
@@ -375,6 +387,10 @@ public final class PostgresStore: Store {
 
     public func pendingRescores() async throws -> Int {
         try await rows("SELECT count(*) AS n FROM item WHERE next_rescore_at IS NOT NULL").first?["n"] ?? 0
+    }
+
+    public func baseline(feed: String) async throws -> FeedBaseline {
+        try await client.withConnection { connection in try await Self.baseline(Session(connection: connection, logger: logger), feed: feed) }
     }
 
     // MARK: Policies
@@ -499,15 +515,6 @@ public final class PostgresStore: Store {
         try await lockedItems(db, "SELECT * FROM item WHERE feed = \(feed) AND external_id = \(id) FOR NO KEY UPDATE").first
     }
 
-    /// Locks the item by its row id (a ticket's item) and reads it.
-    /// - Throws: `StoreError.corruptRow` when there is no such item (a ticket always points at one).
-    static func lockItem(_ db: Session, rowID: Int64) async throws -> LockedItem {
-        guard let item = try await lockedItems(db, "SELECT * FROM item WHERE id = \(rowID) FOR NO KEY UPDATE").first else {
-            throw StoreError.corruptRow("no item with row id \(rowID)")
-        }
-        return item
-    }
-
     /// Runs `query`, a `SELECT * FROM item … FOR NO KEY UPDATE` of item rows, then reads their current stage results.
     ///
     /// In two statements: a row locked after waiting for another transaction's update is read as that update left it,
@@ -581,15 +588,16 @@ public final class PostgresStore: Store {
                                                 reports: try row["reports"], hides: try row["hides"]))
     }
 
-    /// The baseline's columns, its sums as doubles (they are `numeric`, exact past Int64, as SQLite's turn into REAL).
-    static let baselineColumns = "items, views::float8 AS views, reports::float8 AS reports, log_velocity_sum"
+    /// The rows a feed's baseline is spread over (migration v3-baseline-shards).
+    static let baselineShards: Int64 = 16
 
-    public func baseline(feed: String) async throws -> FeedBaseline {
-        try await read { db in try await Self.baseline(db, feed: feed) }
-    }
-
+    /// The feed's baseline: its rows added up, the sums as doubles (they are `numeric`, exact past Int64, as SQLite's
+    /// turn into REAL).
     static func baseline(_ db: Session, feed: String) async throws -> FeedBaseline {
-        guard let row = try await db.row("SELECT \(unescaped: baselineColumns) FROM feed_baseline WHERE feed = \(feed)") else { return FeedBaseline() }
+        guard let row = try await db.row("""
+            SELECT sum(items)::int8 AS items, sum(views)::float8 AS views, sum(reports)::float8 AS reports, sum(log_velocity_sum) AS log_velocity_sum
+            FROM feed_baseline WHERE feed = \(feed) HAVING count(*) > 0
+            """) else { return FeedBaseline() }
         return try baseline(row)
     }
 
@@ -651,20 +659,20 @@ extension PostgresStore {
 
 /// A database URL taken apart: `postgres://user:password@host:port/database` (or `postgresql://`), percent-encoded
 /// where needed; the port defaults to 5432. TLS is not supported: `sslmode=disable` (or `allow`, `prefer`) is accepted.
-struct PostgresLocation: Equatable {
-    var host: String
-    var port: Int
-    var username: String
-    var password: String?
-    var database: String
+public struct PostgresLocation: Equatable, Sendable {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
 
     /// The URL without its password, for messages and logs.
-    var redacted: String {
+    public var redacted: String {
         "postgres://\(username)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
     }
 
     /// - Throws: `StoreError.cannotOpen` saying what is missing or wrong (never repeating the password).
-    init(_ url: String) throws {
+    public init(_ url: String) throws {
         func bad(_ reason: String) -> StoreError {
             StoreError.cannotOpen(path: Self.withoutPassword(url), reason: reason + "; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         }
@@ -690,7 +698,7 @@ struct PostgresLocation: Equatable {
     }
 
     /// `url` with any password replaced by `***` (for a URL too broken to take apart).
-    static func withoutPassword(_ url: String) -> String {
+    public static func withoutPassword(_ url: String) -> String {
         guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
         let credentials = url[scheme.upperBound..<at]
         guard let colon = credentials.firstIndex(of: ":") else { return url }

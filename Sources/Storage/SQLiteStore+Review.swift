@@ -144,8 +144,7 @@ extension SQLiteStore {
                                                                      reviewer: request.reviewer, now: now)
                 claimed.append(try Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events))
             }
-            // The best candidates of each index range the reviewer may take (tier × language × skill; a ticket without a
-            // language or skill is anyone's), then the best of them.
+            // The best candidates of each route (`ClaimRequest.routes`: an index range each), then the best of them.
             var candidates: [(priority: Double, id: Int64, holder: String?, leaseUntil: Double?, item: Int64)] = []
             let wanted = request.count - claimed.count
             if wanted > 0 {
@@ -153,27 +152,27 @@ extension SQLiteStore {
                 if !request.excluding.isEmpty {
                     exclusion = " AND id NOT IN (\(Array(repeating: "?", count: request.excluding.count).joined(separator: ", ")))"
                 }
-                let skills: [String?] = [nil] + Array(Set(request.skills)).sorted().map(Optional.some)
-                let languages: [String?]? = request.languages.isEmpty ? nil : [nil] + Array(Set(request.languages.map { $0.lowercased() })).sorted().map(Optional.some)
-                for tier in Set(request.tiers) {
-                    for skill in skills {
-                        for language in languages ?? [nil] {
-                            let route = languages == nil ? "skill IS ?" : "language IS ? AND skill IS ?"
-                            var arguments: [(any DatabaseValueConvertible)?] = [tier.rawValue]
-                            if languages != nil { arguments.append(language) }
-                            arguments += [skill, t, request.reviewer, request.reviewer]
-                            arguments += request.excluding.map { $0 as (any DatabaseValueConvertible)? }
-                            arguments.append(wanted)
-                            let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                                SELECT id, priority, lease_holder, lease_until, item FROM ticket
-                                WHERE status = 'open' AND tier = ? AND \(route)
-                                  AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) AND gold_label IS NULL
-                                  AND (first_by IS NULL OR first_by != ?)\(exclusion)
-                                ORDER BY priority DESC, id LIMIT ?
-                                """), arguments: StatementArguments(arguments))
-                            candidates += rows.map { ($0["priority"], $0["id"], $0["lease_holder"], $0["lease_until"], $0["item"]) }
-                        }
+                for route in request.routes {
+                    var arguments: [(any DatabaseValueConvertible)?] = [route.tier.rawValue]
+                    var range = ""
+                    switch route.language {
+                    case .any: break
+                    case .unspecified: range += " AND language IS NULL"
+                    case let .code(code): range += " AND language = ?"; arguments.append(code)
                     }
+                    range += route.skill == nil ? " AND skill IS NULL" : " AND skill = ?"
+                    if let skill = route.skill { arguments.append(skill) }
+                    arguments += [t, request.reviewer, request.reviewer]
+                    arguments += request.excluding.map { $0 as (any DatabaseValueConvertible)? }
+                    arguments.append(wanted)
+                    let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                        SELECT id, priority, lease_holder, lease_until, item FROM ticket
+                        WHERE status = 'open' AND tier = ?\(range)
+                          AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) AND gold_label IS NULL
+                          AND (first_by IS NULL OR first_by != ?)\(exclusion)
+                        ORDER BY priority DESC, id LIMIT ?
+                        """), arguments: StatementArguments(arguments))
+                    candidates += rows.map { ($0["priority"], $0["id"], $0["lease_holder"], $0["lease_until"], $0["item"]) }
                 }
                 candidates.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
             }

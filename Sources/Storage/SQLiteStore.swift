@@ -497,6 +497,9 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .cannotOpen(path, reason):
+            if PostgresStore.isURL(path) {
+                return "Cannot open the database at \(path) (\(reason)). Check that the server runs and that the URL's user, password, host, port and database are right (--database or WINNOW_DATABASE)."
+            }
             return "Cannot open the database at \(path) (\(reason)). Check that the directory exists and is writable, or pass --database PATH."
         case let .duplicateKeyName(name):
             return "A key called '\(name)' exists already; choose another --name, or revoke the old key first."

@@ -25,8 +25,9 @@ import PostgresNIO
 /// `StageRecord`s (`PostgresStore` reads only records); a model version registered before model files were kept in
 /// the database gets the bytes of the file its row names (`model_version.file`, relative paths from the current
 /// directory, as the server that wrote it read them), when that file exists; `feed_baseline`'s sums, which SQLite
-/// turns into REALs past Int64, become exact `numeric`s; `engagement_model`'s save order (SQLite's rowid) becomes its
-/// `saved` column. `heartbeat` (the readiness probe's scratch row) is not copied.
+/// turns into REALs past Int64, become exact `numeric`s, each feed's in one of the rows PostgreSQL spreads a baseline
+/// over; `engagement_model`'s save order (SQLite's rowid) becomes its `saved` column. `heartbeat` (the readiness
+/// probe's scratch row) is not copied.
 ///
 /// **The check.** For each table, both sides are read back in the order of its key (ids; the primary key otherwise,
 /// text by its bytes) and each row is rendered canonically (a type tag per value, then a fixed-width number or a
@@ -426,6 +427,8 @@ extension StoreMigration {
         var sqliteOrder: [String]
         /// `model_file`: a version without a row there takes the file its `model_version` row names.
         var filesFromDisk = false
+        /// PostgreSQL's rows to compare, when they are not simply the table's (`feed_baseline`'s shards added up).
+        var postgresRows: String?
 
         init(_ name: String, _ columns: [Column], key: [String] = ["id"], identity: [String] = ["id"], sqliteOrder: [String]? = nil) {
             self.name = name
@@ -446,6 +449,7 @@ extension StoreMigration {
 
         /// Every row in key order, text keys by their bytes (`COLLATE "C"`, as SQLite's BINARY).
         var postgresVerifySelect: String {
+            if let postgresRows { return postgresRows }
             let order = key.map { name in
                 columns.first { $0.name == name }?.kind == .text ? "\"\(name)\" COLLATE \"C\"" : "\"\(name)\""
             }
@@ -464,6 +468,15 @@ extension StoreMigration {
         modelFile.sqliteFrom = "model_version v LEFT JOIN model_file f ON f.version = v.version"
         modelFile.sqliteRowid = "v.rowid"
         modelFile.filesFromDisk = true
+        // PostgreSQL spreads a feed's baseline over rows that add up (migration v3-baseline-shards, an item's updates in
+        // shard id % 16). A feed's sums are copied into its shard 0 (the column's default), and compared added up per
+        // feed, which is what a store reads: after the copy, one row each, so the sums are the copied values exactly.
+        var feedBaseline = Table("feed_baseline", [Column("feed", t), Column("items", i), Column("views", .numeric), Column("reports", .numeric),
+                                                   Column("log_velocity_sum", r)], key: ["feed"], identity: [])
+        feedBaseline.postgresRows = """
+            SELECT feed, sum(items)::int8, sum(views)::text, sum(reports)::text, sum(log_velocity_sum) FROM feed_baseline
+            GROUP BY feed ORDER BY feed COLLATE "C"
+            """
         return [
             Table("item", [Column("id", i), Column("feed", t), Column("external_id", t), Column("digest", t), Column("submission", .json),
                            Column("received_at", r), Column("created_at", r), Column("stages", i), Column("engagement", t), Column("log_velocity", r),
@@ -472,8 +485,7 @@ extension StoreMigration {
                                    Column("model_version", t), Column("policy_version", i), Column("action", t), Column("body", .stageRecord)]),
             Table("engagement_snapshot", [Column("id", i), Column("item", i), Column("at", r), Column("views", i), Column("likes", i), Column("shares", i),
                                           Column("comments", i), Column("reports", i), Column("hides", i)]),
-            Table("feed_baseline", [Column("feed", t), Column("items", i), Column("views", .numeric), Column("reports", .numeric),
-                                    Column("log_velocity_sum", r)], key: ["feed"], identity: []),
+            feedBaseline,
             Table("policy", [Column("feed", t), Column("version", i), Column("body", t), Column("created_at", r), Column("created_by", t)],
                   key: ["feed", "version"], identity: []),
             Table("api_key", [Column("name", t), Column("role", t), Column("hash", t), Column("created_at", r), Column("revoked_at", r)],

@@ -23,7 +23,7 @@ struct BenchClaims: AsyncParsableCommand {
     @Option(help: "Open tickets in the queue.") var tickets = 1_000_000
     @Option(help: "Claims to time in each phase.") var claims = 5_000
     @Option(help: "Reviewers claiming at once in the stress phase.") var reviewers = 16
-    @Option(help: "The SQLite file to fill (default: a temporary file, removed afterwards).") var database: String?
+    @Option(help: "The SQLite file to fill (default: a temporary file, removed afterwards), or the postgres:// URL of an empty database.") var database: String?
     @Option(help: "A Markdown file whose review-bench section (between its markers) is replaced by the figures.") var write: String?
     @Flag(help: "Print the figures as JSON.") var json = false
 
@@ -63,7 +63,10 @@ struct BenchClaims: AsyncParsableCommand {
     func run() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-bench-claims-\(UUID().uuidString)")
         let path: String
-        if let database {
+        let postgres = database.map(PostgresStore.isURL) ?? false
+        if let database, postgres {
+            path = database
+        } else if let database {
             guard !FileManager.default.fileExists(atPath: database) else {
                 throw CommandError("\(database) exists; give a new file (the benchmark fills it from empty).")
             }
@@ -73,7 +76,16 @@ struct BenchClaims: AsyncParsableCommand {
             path = folder.appendingPathComponent("claims.sqlite").path
         }
         defer { if database == nil { try? FileManager.default.removeItem(at: folder) } }
-        let store = try SQLiteStore(path: path)
+        let store: any Store
+        if postgres {
+            let pool = try await Keys.DatabaseOption.open(path: path, poolSize: reviewers + 2)
+            guard try await pool.reviewStats(now: Date()).open == 0, try await pool.keys().isEmpty else {
+                throw CommandError("The database at \(path) holds Winnow data; give an empty one (the benchmark fills it from empty).")
+            }
+            store = pool
+        } else {
+            store = try SQLiteStore(path: path)
+        }
         let now = Date()
         let clock = ContinuousClock()
         var progress = ProgressBar(enabled: !json)
@@ -107,9 +119,18 @@ struct BenchClaims: AsyncParsableCommand {
         }
         progress.finish()
         let fill = durationSeconds(clock.now - start)
-        // A queue that built up over days has had its log checkpointed long ago: do that before timing.
-        try await store.checkpoint()
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        // A queue that built up over days has had its log checkpointed (SQLite) or its statistics gathered by autovacuum
+        // (PostgreSQL) long ago: do that before timing.
+        let size: Int
+        if let sqlite = store as? SQLiteStore {
+            try await sqlite.checkpoint()
+            size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        } else if let pg = store as? PostgresStore {
+            try await pg.analyze()
+            size = try await pg.databaseBytes()
+        } else {
+            size = 0
+        }
         let rules = ReviewRules()
         let workflow = ReviewWorkflow(rules: ReviewRules(configuration: ReviewConfiguration(doubleReviewRate: 0)))
 
@@ -173,12 +194,13 @@ struct BenchClaims: AsyncParsableCommand {
                               decideSequential: Latency(decideTimes), reviewers: reviewers, claimConcurrent: Latency(concurrent),
                               claimsPerSecondConcurrent: Double(concurrent.count) / concurrentSeconds, refreshedTickets: refreshed,
                               refreshSeconds: refreshSeconds, openAfter: stats.open)
+        let markdown = Self.markdown(figures, claims: claims, postgres: postgres)
         if json {
             print(try jsonString(figures))
         } else {
-            print(Self.markdown(figures, claims: claims))
+            print(markdown)
         }
-        if let write { try Self.write(Self.markdown(figures, claims: claims), into: write) }
+        if let write { try Self.write(markdown, into: write, postgres: postgres) }
     }
 
     /// A review-band stage result every benchmark item shares.
@@ -190,8 +212,9 @@ struct BenchClaims: AsyncParsableCommand {
     }
 
     static let begin = "<!-- review-bench:begin -->", end = "<!-- review-bench:end -->"
+    static let postgresBegin = "<!-- review-bench-postgres:begin -->", postgresEnd = "<!-- review-bench-postgres:end -->"
 
-    static func markdown(_ f: Figures, claims: Int) -> String {
+    static func markdown(_ f: Figures, claims: Int, postgres: Bool = false) -> String {
         func ms(_ x: Double) -> String { String(format: "%.2f ms", x) }
         let goal = f.claimSequential.p99 < 5
         var cpu = "unknown CPU"
@@ -200,6 +223,23 @@ struct BenchClaims: AsyncParsableCommand {
             cpu = line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? cpu
         }
         let day = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withFullDate])
+        if postgres {
+            return """
+                \(postgresBegin)
+                ## Review queue on PostgreSQL: claim latency on \(f.tickets.formatted()) open tickets
+
+                Produced by `make bench` (`winnow bench claims --tickets \(f.tickets) --database postgres://… --write BENCHMARKS.md`, release build, a throwaway PostgreSQL 15 cluster from scripts/pg-cluster.sh on the same cores) on \(day): \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores. The same queue as the SQLite table above: \(f.tickets.formatted()) items in the review band, each with an open ticket; filling it took \(String(format: "%.0f", f.fillSeconds)) s and \(String(format: "%.0f", f.databaseMegabytes)) MiB, then ANALYZE. A claim takes its candidates with `FOR UPDATE SKIP LOCKED`: reviewers never wait on each other's tickets. \(claims.formatted()) timed claims per phase after 200 untimed ones.
+
+                | phase | p50 | p90 | p99 | max |
+                |---|---:|---:|---:|---:|
+                | claim, one reviewer at a time | \(ms(f.claimSequential.p50)) | \(ms(f.claimSequential.p90)) | \(ms(f.claimSequential.p99)) | \(ms(f.claimSequential.max)) |
+                | decide (a review stage, a label, reports judged) | \(ms(f.decideSequential.p50)) | \(ms(f.decideSequential.p90)) | \(ms(f.decideSequential.p99)) | \(ms(f.decideSequential.max)) |
+                | stress: \(f.reviewers) reviewers claiming and deciding back to back (\(String(format: "%.0f", f.claimsPerSecondConcurrent)) tickets/s) | \(ms(f.claimConcurrent.p50)) | \(ms(f.claimConcurrent.p90)) | \(ms(f.claimConcurrent.p99)) | \(ms(f.claimConcurrent.max)) |
+
+                Goal (issue 16): claim p99 under 5 ms on a queue of 1,000,000 open tickets on PostgreSQL: **\(goal ? "met" : "not met")**. Refreshing the stored priorities of all \(f.refreshedTickets.formatted()) due tickets an hour on (in transactions of 50,000) took \(String(format: "%.1f", f.refreshSeconds)) s. Open tickets at the end: \(f.openAfter.formatted()).
+                \(postgresEnd)
+                """
+        }
         return """
             \(begin)
             ## Review queue: claim latency on \(f.tickets.formatted()) open tickets
@@ -217,7 +257,8 @@ struct BenchClaims: AsyncParsableCommand {
             """
     }
 
-    static func write(_ section: String, into path: String) throws {
+    static func write(_ section: String, into path: String, postgres: Bool = false) throws {
+        let (begin, end) = postgres ? (postgresBegin, postgresEnd) : (begin, end)
         var text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "# Benchmarks\n"
         if let b = text.range(of: begin), let e = text.range(of: end), b.lowerBound < e.lowerBound {
             text.replaceSubrange(b.lowerBound..<e.upperBound, with: section)

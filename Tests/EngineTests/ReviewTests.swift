@@ -235,3 +235,24 @@ import Testing
         #expect(!(1...1_000).contains { ReviewRules(configuration: configuration).needsSecondReview(Int64($0)) })
     }
 }
+
+@Suite struct ClaimRouteTests {
+    @Test func aClaimWalksEachTierLanguageAndSkillOnceWithUnroutedTicketsForAnyone() {
+        let request = ClaimRequest(reviewer: "ann", tiers: [.two, .one, .two], languages: ["PT", "en", "pt"], skills: ["spam-expert", "spam-expert"])
+        let routes = request.routes.map { route -> String in
+            let language: String
+            switch route.language {
+            case .any: language = "any"
+            case .unspecified: language = "none"
+            case let .code(code): language = code
+            }
+            return "\(route.tier.rawValue)/\(language)/\(route.skill ?? "none")"
+        }
+        #expect(routes == [
+            "1/none/none", "1/en/none", "1/pt/none", "1/none/spam-expert", "1/en/spam-expert", "1/pt/spam-expert",
+            "2/none/none", "2/en/none", "2/pt/none", "2/none/spam-expert", "2/en/spam-expert", "2/pt/spam-expert",
+        ])
+        // A reviewer who names no language takes tickets in any language: one range per tier and skill.
+        #expect(ClaimRequest(reviewer: "bob").routes == [ClaimRoute(tier: .one, language: .any, skill: nil)])
+    }
+}

@@ -127,6 +127,23 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(try await h.post("/v1/review/claim", as: .moderator, json(["count": 11])).error["field"] as? String == "count")
     }
 
+    /// A claim queries one index range per tier × language × skill: the lists are bounded, so no body can make a claim
+    /// (and the writes waiting behind it) slow. The 16 KB body of 1,000 languages and 1,000 skills is refused at once.
+    @Test func aClaimsListsAreBoundedAndEachBadEntryIsNamed() async throws {
+        let h = try await Harness()
+        let many = (0..<1_000).map { "l\($0)" }
+        for (body, field) in [(["languages": many, "skills": many], "languages"), (["skills": many], "skills"),
+                              (["languages": ["en", String(repeating: "x", count: 36)]], "languages[1]"), (["skills": [""]], "skills[0]"),
+                              (["excluding": Array(0..<101)], "excluding")] as [([String: Any], String)] {
+            let answer = try await h.post("/v1/review/claim", as: .moderator, json(body))
+            #expect(answer.status == .unprocessableContent)
+            #expect(answer.error["field"] as? String == field)
+        }
+        // At the limits a claim is served.
+        let limits = ["languages": (0..<8).map { "l\($0)" }, "skills": (0..<8).map { "s\($0)" }, "tiers": [1, 2]] as [String: Any]
+        #expect(try await h.post("/v1/review/claim", as: .moderator, json(limits)).status == .ok)
+    }
+
     @Test func queueIsPagedByPriorityAndStatsCountIt() async throws {
         let h = try await reviewHarness()
         try await h.submit((0..<5).map { "q\($0)" })

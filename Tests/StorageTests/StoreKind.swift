@@ -26,3 +26,14 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
         }
     }
 }
+
+extension TestPostgres {
+    static let missing = Comment(rawValue: missingMessage)
+}
+
+@Suite struct PostgresAvailabilityTests {
+    /// Without a cluster the PostgreSQL tests skip on a developer's machine, but CI must run them.
+    @Test func ciRunsThePostgresTests() {
+        if TestPostgres.inCI && !TestPostgres.available { Issue.record(TestPostgres.missing) }
+    }
+}

@@ -333,6 +333,13 @@ func expectSameAnswers(_ sqlite: any Store, _ postgres: any Store, _ data: Every
         #expect(again.matches && again.checks == report.checks)
         try await expectSameAnswers(data.store, postgres, data)
 
+        // The feed's sums landed in one of PostgreSQL's baseline rows; an update of another item's row adds up alike.
+        let update = EngagementSnapshot(at: t0.addingTimeInterval(4_000), counters: Engagement(views: 900, reports: 3))
+        for store in [data.store, postgres] as [any Store] {
+            _ = try await store.recordEngagement(feed: "default", id: "plain2", snapshot: update) { _ in nil }
+        }
+        #expect(try await data.store.baseline(feed: "default") == (try await postgres.baseline(feed: "default")))
+
         // New rows after the migration take fresh ids.
         let maxLabel = try #require(labelsBefore.compactMap(\.id).max())
         let maxTicket: Int64 = try #require(try await postgres.rows("SELECT max(id) AS m FROM ticket").first?["m"])

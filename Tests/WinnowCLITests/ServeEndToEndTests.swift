@@ -3,62 +3,10 @@ import Foundation
 import Storage
 import Testing
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 /// `winnow serve` as a real process on a free port over a real SQLite file.
 @Suite(.serialized) struct ServeEndToEndTests {
     static let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("models/default.winnow").path
-
-    /// A running server and its port.
-    final class Server {
-        let process = Process()
-        let output = Pipe()
-        var port = 0
-        var printed = ""
-
-        init(database: String, arguments: [String] = []) throws {
-            process.executableURL = try #require(EndToEndTests.executable, "build the winnow executable first")
-            process.arguments = ["serve", "--port", "0", "--database", database, "--model", ServeEndToEndTests.model] + arguments
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
-                let data = output.fileHandleForReading.availableData
-                if data.isEmpty { Thread.sleep(forTimeInterval: 0.05); continue }
-                printed += String(decoding: data, as: UTF8.self)
-                // The banner ends with the listening line, or (first start) with the line about feed keys.
-                if let range = printed.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-                   !printed.contains("First start") || printed.contains("Keys for feed services") {
-                    port = Int(printed[range].split(separator: ":").last!)!
-                    return
-                }
-            }
-            process.terminate()
-            throw CommandFailure("the server did not say where it listens: \(printed)")
-        }
-
-        func request(_ method: String, _ path: String, key: String?, body: String? = nil) async throws -> (Int, [String: Any]) {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-            request.httpMethod = method
-            if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
-            if let body {
-                request.httpBody = Data(body.utf8)
-                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            }
-            let (data, response) = try await URLSession.shared.data(for: request)
-            let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, json)
-        }
-
-        func kill9() {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
 
     struct CommandFailure: Error, CustomStringConvertible {
         var description: String

@@ -1,0 +1,409 @@
+import Engine
+import Foundation
+import Synchronization
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@testable import Storage
+
+/// What only the PostgreSQL store has: its URL, its connection, its migrations shared by several nodes, and its
+/// behaviour under concurrent nodes. (What every store must do is the store conformance suite's.)
+@Suite struct PostgresURLTests {
+    @Test func aURLIsTakenApartWithItsDefaults() throws {
+        let full = try PostgresLocation("postgres://ann:s3cret@db.example:6543/winnow?sslmode=disable")
+        #expect([full.host, "\(full.port)", full.username, full.password, full.database] == ["db.example", "6543", "ann", "s3cret", "winnow"])
+        let bare = try PostgresLocation("postgresql://ann@localhost/winnow")
+        #expect([bare.host, "\(bare.port)", bare.username, bare.password, bare.database] == ["localhost", "5432", "ann", nil, "winnow"])
+        #expect(bare.redacted == "postgres://ann@localhost:5432/winnow")
+        #expect(full.redacted == "postgres://ann@db.example:6543/winnow")  // never the password
+    }
+
+    @Test func percentEncodedPartsAreDecoded() throws {
+        let location = try PostgresLocation("postgres://ann%40corp:p%40ss%3Aw%2Fd%20x@[::1]:5433/my%20db")
+        #expect(location.username == "ann@corp")
+        #expect(location.password == "p@ss:w/d x")
+        #expect(location.host == "::1")
+        #expect(location.port == 5433)
+        #expect(location.database == "my db")
+    }
+
+    @Test func aBadURLSaysWhatIsWrongWithoutThePassword() {
+        let cases = [
+            ("postgres://ann:hunter2@localhost", "no database"),
+            ("postgres://localhost/winnow", "no user"),
+            ("postgres://ann:hunter2@localhost/winnow?sslmode=require", "TLS"),
+            ("postgres://ann:hunter2@localhost/winnow?pool=3", "unknown parameter 'pool'"),
+            ("mysql://ann:hunter2@localhost/winnow", "not a PostgreSQL URL"),
+        ]
+        for (url, words) in cases {
+            do {
+                _ = try PostgresLocation(url)
+                Issue.record("\(url) was accepted")
+            } catch {
+                let message = "\(error)"
+                #expect(message.contains(words), "\(message)")
+                #expect(!message.contains("hunter2"), "\(message)")
+                #expect(message.contains("postgres://USER:PASSWORD@HOST:PORT/DATABASE"), "\(message)")
+            }
+        }
+    }
+
+    @Test func urlsAreToldFromFilePaths() {
+        #expect(PostgresStore.isURL("postgres://a@b/c"))
+        #expect(PostgresStore.isURL("PostgreSQL://a@b/c"))
+        #expect(!PostgresStore.isURL("winnow.sqlite"))
+        #expect(!PostgresStore.isURL("/var/lib/postgres/winnow.sqlite"))
+    }
+}
+
+@Suite struct PostgresConnectTests {
+    /// A refused connection fails at once, with the network's reason, and the password stays out of the message.
+    @Test func anUnreachableServerFailsFastWithAClearError() async throws {
+        let port = try Listener.unusedPort()
+        let started = ContinuousClock.now
+        do {
+            _ = try await PostgresStore.connect(url: "postgres://ann:hunter2@127.0.0.1:\(port)/winnow")
+            Issue.record("connected to a port nobody listens on")
+        } catch let error as StoreError {
+            guard case let .cannotOpen(path, reason) = error else { Issue.record("\(error)"); return }
+            #expect(path == "postgres://ann@127.0.0.1:\(port)/winnow")
+            #expect(!"\(error)".contains("hunter2"))
+            #expect(reason.lowercased().contains("refused"), "\(reason)")
+        }
+        // Not the pool's minute of retries (the bound is loose: a busy test machine delays any task by seconds).
+        #expect(ContinuousClock.now - started < .seconds(50))
+    }
+
+    /// A server that accepts the connection and never answers is given up on after the probe's timeout, not after
+    /// the pool's minute.
+    @Test func aServerThatNeverAnswersTimesOut() async throws {
+        let listener = try Listener()
+        defer { listener.close() }
+        let location = try PostgresLocation("postgres://ann@127.0.0.1:\(listener.port)/winnow")
+        let started = ContinuousClock.now
+        let error = await #expect(throws: StoreError.self) {
+            try await PostgresStore.probe(location, timeout: .milliseconds(500), logger: PostgresStore.quiet)
+        }
+        // The probe's own timeout said so (a busy test machine may delay it by seconds, never by the pool's minute).
+        let message = "\(error.map { "\($0)" } ?? "")".lowercased()
+        #expect(message.contains("timeout") || message.contains("no answer within"), "\(message)")
+        #expect(ContinuousClock.now - started < .seconds(50))
+    }
+
+    @Test(.enabled(if: TestPostgres.available, TestPostgres.missing))
+    func aMissingDatabaseIsNamedInTheError() async throws {
+        guard var components = URLComponents(string: TestPostgres.url!) else { Issue.record("bad URL"); return }
+        components.path = "/no_such_database_here"
+        do {
+            _ = try await PostgresStore.connect(url: components.string!)
+            Issue.record("connected to a database that does not exist")
+        } catch let error as StoreError {
+            #expect("\(error)".contains("no_such_database_here"), "\(error)")
+        }
+    }
+}
+
+@Suite(.enabled(if: TestPostgres.available, TestPostgres.missing))
+struct PostgresStoreTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func migrationsAreRecordedOnceAndNodesStartingTogetherDoNotRace() async throws {
+        try await TestPostgres.withDatabase { url in
+            // Four nodes start at once on an empty database: one migrates, the others wait for it and find nothing to do.
+            let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in
+                for _ in 0..<4 { group.addTask { try await PostgresStore.connect(url: url, poolSize: 2) } }
+                return try await group.reduce(into: [PostgresStore]()) { $0.append($1) }
+            }
+            for store in stores {
+                #expect(try await store.appliedMigrations() == PostgresStore.migrations.map(\.name))
+            }
+            // And again on a database already up to date.
+            let again = try await PostgresStore.connect(url: url, poolSize: 2)
+            #expect(try await again.appliedMigrations() == PostgresStore.migrations.map(\.name))
+            _ = try await again.createItems([Items.new("a", at: t0)])
+            #expect(try await stores[0].item(feed: "default", id: "a") != nil)
+            for store in stores + [again] { await store.close() }
+        }
+    }
+
+    /// Nodes may connect as a user that can read and write the tables but not create any (the schema's owner
+    /// migrated it): an up-to-date schema asks for nothing more.
+    @Test func aUserWithoutTheRightToCreateTablesOpensAnUpToDateDatabase() async throws {
+        let role = "app_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let dropRole = { try await TestPostgres.administer(TestPostgres.url!, "DROP ROLE IF EXISTS \(role)") }
+        do {
+            try await TestPostgres.withDatabase { url in
+                try await PostgresStore.connect(url: url, poolSize: 1).close()
+                try await TestPostgres.administer(url, "CREATE ROLE \(role) LOGIN")
+                try await TestPostgres.administer(url, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(role)")
+                try await TestPostgres.administer(url, "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(role)")
+                var components = URLComponents(string: url)!
+                components.user = role
+                let app = try await PostgresStore.connect(url: components.string!, poolSize: 2)
+                guard case .created = try await app.createItems([Items.inReview("a", at: t0)])[0] else { Issue.record("expected created"); return }
+                #expect(try await app.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).count == 1)
+                await app.close()
+            }
+        } catch {
+            try? await dropRole()
+            throw error
+        }
+        try await dropRole()
+    }
+
+    /// Two nodes, eight reviewers each, over 200 tickets: every ticket is claimed and decided exactly once, and
+    /// nobody waits for anybody's claim.
+    @Test func sixteenClaimersOnTwoNodesTakeEachTicketOnce() async throws {
+        try await TestPostgres.withDatabase { url in
+            let nodes = [try await PostgresStore.connect(url: url, poolSize: 8), try await PostgresStore.connect(url: url, poolSize: 8)]
+            _ = try await nodes[0].createItems((0..<200).map { i in Items.inReview("i\(i)", spam: 0.51 + Double(i) / 1_000, at: t0) })
+            let claimed = try await withThrowingTaskGroup(of: [Int64].self) { group in
+                for reviewer in 0..<16 {
+                    let store = nodes[reviewer % 2]
+                    group.addTask {
+                        var mine: [Int64] = []
+                        while true {
+                            let views = try await store.claim(ClaimRequest(reviewer: "r\(reviewer)", count: 1 + reviewer % 3), now: t0,
+                                                              workflow: Items.workflow, gold: false)
+                            if views.isEmpty { return mine }
+                            for view in views {
+                                #expect(view.ticket.lease?.holder == "r\(reviewer)")
+                                let decision = TicketDecision(label: "spam", reasonCode: "spam", version: view.ticket.version)
+                                let done = try await store.decide(ticket: view.ticket.id, reviewer: "r\(reviewer)", decision: decision, action: .remove,
+                                                                  now: t0, workflow: Items.workflow)
+                                #expect(done.ticket.status == .decided)
+                                mine.append(view.ticket.id)
+                            }
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Int64]()) { $0 += $1 }
+            }
+            #expect(claimed.count == 200)
+            #expect(Set(claimed).count == 200)
+            let stats = try await nodes[1].reviewStats(now: t0)
+            #expect(stats.open == 0)
+            #expect(stats.reviewers.map(\.decisionsLastHour).reduce(0, +) == 200)
+            // One claim step and one decision per ticket in the histories.
+            var claims = 0, decisions = 0
+            for i in 0..<200 {
+                for case let .ticket(event) in try await nodes[i % 2].history(feed: "default", id: "i\(i)") ?? [] {
+                    if event.kind == .claimed { claims += 1 }
+                    if event.kind == .decided { decisions += 1 }
+                }
+            }
+            #expect(claims == 200)
+            #expect(decisions == 200)
+            for node in nodes { await node.close() }
+        }
+    }
+
+    /// Two nodes run the rescore pass at once, again and again: each due item is rescored exactly once.
+    @Test func twoNodesRescoringAtOnceRescoreEachDueItemOnce() async throws {
+        try await TestPostgres.withDatabase { url in
+            let nodes = [try await PostgresStore.connect(url: url, poolSize: 4), try await PostgresStore.connect(url: url, poolSize: 4)]
+            for batch in 0..<3 {
+                _ = try await nodes[0].createItems((0..<100).map { i in Items.new("i\(batch * 100 + i)", at: t0) })
+            }
+            let later = t0.addingTimeInterval(30 * 86_400)
+            let rescored = Collected<String>()
+            let counted = try await withThrowingTaskGroup(of: Int.self) { group in
+                for node in nodes {
+                    group.addTask {
+                        var total = 0
+                        while true {
+                            let n = try await node.rescoreDue(now: later, limit: 7) { due in
+                                rescored.append(due.state.submission.id)
+                                var once = Items.rescore(due, at: later)
+                                once.next = nil  // one rescore each: nothing is due again
+                                return once
+                            }
+                            if n == 0 { return total }
+                            total += n
+                        }
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(counted == 300)
+            let ids = rescored.all
+            #expect(ids.count == 300)
+            #expect(Set(ids).count == 300)
+            #expect(try await nodes[1].pendingRescores() == 0)
+            for id in ["i0", "i150", "i299"] {
+                let stages = try await nodes[0].history(feed: "default", id: id)?.filter { if case .stage = $0 { true } else { false } }
+                #expect(stages?.count == 2)
+            }
+            for node in nodes { await node.close() }
+        }
+    }
+
+    /// Batches sharing items in opposite orders, from two nodes at once: no deadlock, each item stored once and every
+    /// other submission of it found as a retry.
+    @Test func overlappingBatchesFromTwoNodesStoreEachItemOnce() async throws {
+        try await TestPostgres.withDatabase { url in
+            let nodes = [try await PostgresStore.connect(url: url, poolSize: 4), try await PostgresStore.connect(url: url, poolSize: 4)]
+            let outcomes = try await withThrowingTaskGroup(of: [CreateOutcome].self) { group in
+                for round in 0..<8 {
+                    let ids = (0..<50).map { "item-\($0)" }
+                    let batch = (round % 2 == 0 ? ids : ids.reversed()).map { Items.inReview($0, at: t0) }
+                    group.addTask { try await nodes[round % 2].createItems(batch) }
+                }
+                return try await group.reduce(into: [CreateOutcome]()) { $0 += $1 }
+            }
+            var created = 0, existing = 0
+            for outcome in outcomes {
+                switch outcome {
+                case .created: created += 1
+                case .existing: existing += 1
+                case .conflict: Issue.record("no conflict expected")
+                }
+            }
+            #expect(created == 50)
+            #expect(existing == 350)
+            #expect(try await nodes[0].reviewStats(now: t0).open == 50)  // one ticket per item
+            for node in nodes { await node.close() }
+        }
+    }
+
+    /// Engagement for one item arriving on two nodes at once: the item's lock makes them take turns, so the counters
+    /// and the feed's baseline count every update once.
+    @Test func concurrentEngagementOnTwoNodesMergesEveryUpdate() async throws {
+        try await TestPostgres.withDatabase { url in
+            let nodes = [try await PostgresStore.connect(url: url, poolSize: 4), try await PostgresStore.connect(url: url, poolSize: 4)]
+            _ = try await nodes[0].createItems([Items.new("a", at: t0), Items.new("b", at: t0)])
+            let contexts = Collected<EngagementContext>()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 1...40 {
+                    group.addTask {
+                        let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(Double(i)), counters: Engagement(views: i * 10, reports: i))
+                        let outcome = try await nodes[i % 2].recordEngagement(feed: "default", id: i % 4 < 2 ? "a" : "b", snapshot: snapshot) { context in
+                            contexts.append(context)
+                            return nil
+                        }
+                        #expect(outcome?.recorded == true)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let a = try await nodes[1].item(feed: "default", id: "a")?.engagement
+            let b = try await nodes[1].item(feed: "default", id: "b")?.engagement
+            #expect(a?.counters.views == 400)  // i = 40
+            #expect(b?.counters.views == 390)  // i = 39
+            // The baseline after the last update: two items, their latest views and reports, summed once each.
+            let last = contexts.all.max { $0.baseline.views + $0.baseline.reports < $1.baseline.views + $1.baseline.reports }
+            #expect(last?.baseline.items == 2)
+            #expect(last?.baseline.views == 790)
+            #expect(last?.baseline.reports == 79)
+            for node in nodes { await node.close() }
+        }
+    }
+
+    /// Nodes registering one version at once: one stores it with its file, the others are told it exists, and every
+    /// node reads the file back byte for byte.
+    @Test func concurrentRegistrationsOfOneVersionStoreItOnce() async throws {
+        try await TestPostgres.withDatabase { url in
+            let nodes = [try await PostgresStore.connect(url: url, poolSize: 4), try await PostgresStore.connect(url: url, poolSize: 4)]
+            let file = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let record = ModelVersionRecord(version: "m2", file: "m2.winnow", kind: "naive-bayes", classes: ["clear", "spam"], parent: nil,
+                                            card: "card", registeredBy: "ops", registeredAt: t0)
+            let stored = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<8 { group.addTask { try await nodes[i % 2].registerModel(record, file: file) } }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(stored.filter { $0 }.count == 1)
+            for node in nodes {
+                #expect(try await node.modelFile(version: "m2") == file)
+                #expect(try await node.modelVersions() == [record])
+            }
+            #expect(try await nodes[0].modelFile(version: "m3") == nil)
+            for node in nodes { await node.close() }
+        }
+    }
+
+    /// A feed's policy versions follow each other when two nodes save at once.
+    @Test func concurrentPolicySavesGetConsecutiveVersions() async throws {
+        try await TestPostgres.withDatabase { url in
+            let nodes = [try await PostgresStore.connect(url: url, poolSize: 4), try await PostgresStore.connect(url: url, poolSize: 4)]
+            let versions = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<20 {
+                    group.addTask {
+                        try await nodes[i % 2].savePolicy(Policy(feed: "news", rules: ["spam": ClassRule(remove: 0.9)]), by: "ops", at: t0).version
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(versions.sorted() == Array(1...20))
+            #expect(try await nodes[0].policy(feed: "news")?.version == 20)
+            for node in nodes { await node.close() }
+        }
+    }
+}
+
+/// Values appended from concurrent tasks.
+final class Collected<Value: Sendable>: Sendable {
+    private let values = Mutex<[Value]>([])
+
+    func append(_ value: Value) { values.withLock { $0.append(value) } }
+
+    var all: [Value] { values.withLock { $0 } }
+}
+
+/// A TCP socket on 127.0.0.1 that listens and never answers (the kernel completes connections into its backlog).
+final class Listener: Sendable {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        (descriptor, port) = try Self.make(listening: true)
+    }
+
+    func close() {
+        _ = systemClose(descriptor)
+    }
+
+    /// A port nobody listens on (bound, then released).
+    static func unusedPort() throws -> Int {
+        let (descriptor, port) = try make(listening: false)
+        _ = systemClose(descriptor)
+        return port
+    }
+
+    private static func make(listening: Bool) throws -> (Int32, Int) {
+        #if canImport(Glibc)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { throw ListenerError() }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                bind(descriptor, socketAddress, length) == 0 && (!listening || listen(descriptor, 16) == 0)
+                    && getsockname(descriptor, socketAddress, &length) == 0
+            }
+        }
+        guard bound else { _ = systemClose(descriptor); throw ListenerError() }
+        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    struct ListenerError: Error {}
+}
+
+private func systemClose(_ descriptor: Int32) -> Int32 {
+    #if canImport(Glibc)
+    Glibc.close(descriptor)
+    #else
+    Darwin.close(descriptor)
+    #endif
+}
