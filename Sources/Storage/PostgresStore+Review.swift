@@ -137,85 +137,117 @@ extension PostgresStore {
         return id
     }
 
-    /// Writes what a step of the ticket's life changed (`TicketChange`), deciding nothing; returns the labels stored.
+    /// Writes what a step of the ticket's life changed (`TicketChange`), deciding nothing, in one statement; returns
+    /// the labels stored and the ticket's row as written. The caller holds the item's lock (and the ticket's).
     @discardableResult
-    static func write(_ db: Session, _ change: TicketChange, item: Int64) async throws -> [LabelRecord] {
+    static func write(_ db: Session, _ change: TicketChange, item: Int64) async throws -> (labels: [LabelRecord], ticket: Row) {
         let t = change.ticket
         let verdict = change.verdict
         let priority = change.priority
-        let first = change.firstReview
-        let second = change.secondReview
-        // One statement: the schema ties the status to the verdict's columns.
-        try await db.execute("""
-            UPDATE ticket SET tier = \(t.tier.rawValue), reasons = \(TicketReason.bits(t.reasons)), status = \(t.status.rawValue), language = \(t.language),
-              due_at = \(t.dueAt.timeIntervalSince1970), base_priority = \(t.basePriority), note = \(t.note), audit_probability = \(t.auditProbability),
-              lease_holder = \(t.lease?.holder), lease_until = \(t.lease?.until.timeIntervalSince1970), version = \(t.version),
-              decided_at = coalesce(\(verdict?.at.timeIntervalSince1970)::float8, decided_at), decided_by = coalesce(\(verdict?.by)::text, decided_by),
-              decided_label = coalesce(\(verdict?.label)::text, decided_label),
-              priority = coalesce(\(priority?.value)::float8, priority), refresh_at = coalesce(\(priority?.refreshAt.timeIntervalSince1970)::float8, refresh_at)
-            WHERE id = \(t.id)
-            """)
-        if let first {
-            try await db.execute("""
-                UPDATE ticket SET first_by = \(first.by), first_at = \(first.at.timeIntervalSince1970), first_label = \(first.label),
-                  first_action = \(first.action?.rawValue), first_code = \(first.reasonCode), first_note = \(first.note) WHERE id = \(t.id)
+        var s = Statement()
+        let itemID = s.bind(item)
+        // One UPDATE of the ticket: the schema ties the status to the verdict's columns.
+        var set = """
+            tier = \(s.bind(t.tier.rawValue)), reasons = \(s.bind(TicketReason.bits(t.reasons))), status = \(s.bind(t.status.rawValue)),
+              language = \(s.bind(t.language)), due_at = \(s.bind(t.dueAt.timeIntervalSince1970)), base_priority = \(s.bind(t.basePriority)),
+              note = \(s.bind(t.note)), audit_probability = \(s.bind(t.auditProbability)), lease_holder = \(s.bind(t.lease?.holder)),
+              lease_until = \(s.bind(t.lease?.until.timeIntervalSince1970)), version = \(s.bind(t.version)),
+              decided_at = coalesce(\(s.bind(verdict?.at.timeIntervalSince1970))::float8, decided_at),
+              decided_by = coalesce(\(s.bind(verdict?.by))::text, decided_by), decided_label = coalesce(\(s.bind(verdict?.label))::text, decided_label),
+              priority = coalesce(\(s.bind(priority?.value))::float8, priority),
+              refresh_at = coalesce(\(s.bind(priority?.refreshAt.timeIntervalSince1970))::float8, refresh_at)
+            """
+        if let first = change.firstReview {
+            set += """
+                , first_by = \(s.bind(first.by)), first_at = \(s.bind(first.at.timeIntervalSince1970)), first_label = \(s.bind(first.label)),
+                  first_action = \(s.bind(first.action?.rawValue)), first_code = \(s.bind(first.reasonCode)), first_note = \(s.bind(first.note))
+                """
+        }
+        if let second = change.secondReview {
+            set += ", second_by = \(s.bind(second.by)), second_label = \(s.bind(second.label))"
+        }
+        // The other tables' writes ride along as data-modifying CTEs: each reads the statement's snapshot, none
+        // writes a row another one writes.
+        var parts = ["changed AS (UPDATE ticket SET \(set) WHERE id = \(s.bind(t.id)) RETURNING *)"]
+        if !change.events.isEmpty {
+            parts.append("logged AS (\(try eventsInsert(&s, change.events.map { ($0, t.id, item) })))")
+        }
+        if !change.labels.isEmpty {
+            // VALUES rows are inserted in their order: the ids come back ascending in the labels' order.
+            let rows = change.labels.map { l in
+                """
+                (\(s.bind(l.feed)), \(s.bind(l.itemID)), \(s.bind(l.label)), \(s.bind(l.source)), \(s.bind(l.by)), \(s.bind(l.at.timeIntervalSince1970)),
+                 \(s.bind(l.tier)), \(s.bind(l.modelLabel)), \(s.bind(l.modelProbability)), \(s.bind(l.modelVersion)), \(s.bind(l.replaces)))
+                """
+            }
+            parts.append("""
+                labelled AS (INSERT INTO label (feed, item_id, label, source, "by", at, tier, model_label, model_probability, model_version, replaces)
+                             VALUES \(rows.joined(separator: ", ")) RETURNING id)
                 """)
         }
-        if let second {
-            try await db.execute("UPDATE ticket SET second_by = \(second.by), second_label = \(second.label) WHERE id = \(t.id)")
-        }
-        try await appendEvents(db, change.events.map { ($0, t.id) }, item: item)
-        var labels: [LabelRecord] = []
-        for label in change.labels { labels.append(try await insertLabel(db, label)) }
         if let (result, human) = change.decision {
-            guard let stages: Int = try await db.row("SELECT stages FROM item WHERE id = \(item)")?["stages"] else {
-                throw StoreError.corruptRow("no item with row id \(item)")
-            }
-            try await insertStages(db, items: [item], seqs: [stages + 1], results: [result])
-            try await db.execute("UPDATE item SET stages = \(stages + 1), reviewed = \(try Codec.encode(human)) WHERE id = \(item)")
+            // The next stage from the item's row as this statement reads it, for the stage and the item alike.
+            parts.append("next AS MATERIALIZED (SELECT stages + 1 AS seq FROM item WHERE id = \(itemID))")
+            parts.append("""
+                staged AS (INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body)
+                           SELECT \(itemID), next.seq, \(s.bind(result.stage.rawValue)), \(s.bind(result.scoredAt.timeIntervalSince1970)),
+                             \(s.bind(result.modelVersion)), \(s.bind(result.decision.policyVersion)), \(s.bind(result.decision.action.rawValue)),
+                             \(s.bind(ByteBuffer(bytes: StageRecord.encode(result))))
+                           FROM next)
+                """)
+            parts.append("reviewed AS (UPDATE item SET stages = next.seq, reviewed = \(s.bind(try Codec.encode(human))) FROM next WHERE item.id = \(itemID))")
         }
         if let upheld = change.reportsUpheld {
-            try await db.execute("""
-                INSERT INTO reporter (feed, reporter, upheld, rejected)
-                SELECT i.feed, p.reporter, \(upheld ? 1 : 0), \(upheld ? 0 : 1) FROM report p JOIN item i ON i.id = p.item
-                WHERE p.item = \(item) AND p.outcome IS NULL
-                ON CONFLICT (feed, reporter) DO UPDATE SET upheld = reporter.upheld + excluded.upheld, rejected = reporter.rejected + excluded.rejected
+            // The reporters' records read the reports before the outcome below marks them (the statement's snapshot).
+            parts.append("""
+                judged AS (INSERT INTO reporter (feed, reporter, upheld, rejected)
+                           SELECT i.feed, p.reporter, \(s.bind(upheld ? 1 : 0)), \(s.bind(upheld ? 0 : 1)) FROM report p JOIN item i ON i.id = p.item
+                           WHERE p.item = \(itemID) AND p.outcome IS NULL
+                           ON CONFLICT (feed, reporter) DO UPDATE SET upheld = reporter.upheld + excluded.upheld,
+                             rejected = reporter.rejected + excluded.rejected)
                 """)
-            try await db.execute("UPDATE report SET outcome = \(upheld ? "upheld" : "rejected") WHERE item = \(item) AND outcome IS NULL")
+            parts.append("outcomes AS (UPDATE report SET outcome = \(s.bind(upheld ? "upheld" : "rejected")) WHERE item = \(itemID) AND outcome IS NULL)")
         }
-        return labels
+        let labelIDs = change.labels.isEmpty ? "" : ", ARRAY(SELECT id FROM labelled ORDER BY id) AS label_ids"
+        guard let row = try await db.row(s.query("WITH \(parts.joined(separator: ",\n")) SELECT changed.*\(labelIDs) FROM changed")) else {
+            throw TicketError.notFound(t.id)
+        }
+        var labels = change.labels
+        if !labels.isEmpty {
+            let ids: [Int64] = try row["label_ids"]
+            guard ids.count == labels.count else { throw StoreError.corruptRow("label: \(labels.count) inserted, \(ids.count) ids returned") }
+            for n in labels.indices { labels[n].id = ids[n] }
+        }
+        return (labels, row)
     }
 
     /// Appends events, each to its ticket, in order (the history reads them by row id), in one statement.
     static func appendEvents(_ db: Session, _ events: [(event: TicketEvent, ticket: Int64)], item: Int64) async throws {
         guard !events.isEmpty else { return }
-        var tickets: [Int64] = [], times: [Double] = [], kinds: [String] = [], bodies: [String] = []
-        for (event, ticket) in events {
+        var s = Statement()
+        let sql = try eventsInsert(&s, events.map { ($0.event, $0.ticket, item) })
+        try await db.execute(s.query(sql))
+    }
+
+    /// The INSERT of events, each to its ticket and item, in order (their row ids follow it).
+    static func eventsInsert(_ s: inout Statement, _ events: [(event: TicketEvent, ticket: Int64, item: Int64)]) throws -> String {
+        var tickets: [Int64] = [], items: [Int64] = [], times: [Double] = [], kinds: [String] = [], bodies: [String] = []
+        for (event, ticket, item) in events {
             var event = event
             event.ticket = ticket
             tickets.append(ticket)
+            items.append(item)
             times.append(event.at.timeIntervalSince1970)
             kinds.append(event.kind.rawValue)
             bodies.append(try Codec.encode(event))
         }
-        try await db.execute("""
+        return """
             INSERT INTO ticket_event (ticket, item, at, kind, body)
-            SELECT u.ticket, \(item), u.at, u.kind, u.body
-            FROM unnest(\(tickets)::int8[], \(times)::float8[], \(kinds)::text[], \(bodies)::text[]) WITH ORDINALITY AS u(ticket, at, kind, body, n)
+            SELECT u.ticket, u.item, u.at, u.kind, u.body
+            FROM unnest(\(s.bind(tickets))::int8[], \(s.bind(items))::int8[], \(s.bind(times))::float8[], \(s.bind(kinds))::text[], \(s.bind(bodies))::text[])
+              WITH ORDINALITY AS u(ticket, item, at, kind, body, n)
             ORDER BY u.n
-            """)
-    }
-
-    /// The item's ticket events, oldest first; gold tickets (probes of a reviewer) are not part of its history.
-    ///
-    /// Both sides are looked up by the item (not SQLite's join on the ticket): with a join, a planner that misjudges
-    /// how many tickets are not gold (statistics lag a bulk load) reads every ticket for each history.
-    static func ticketEvents(_ db: Session, item: Int64) async throws -> [TicketEvent] {
-        try await db.rows("""
-            SELECT body FROM ticket_event
-            WHERE item = \(item) AND ticket NOT IN (SELECT id FROM ticket WHERE item = \(item) AND gold_label IS NOT NULL)
-            ORDER BY id
-            """).map { try Codec.decode(TicketEvent.self, $0["body"]) }
+            """
     }
 
     public func openTicket(feed: String, id: String, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket? {
@@ -258,110 +290,158 @@ extension PostgresStore {
     public func claim(_ request: ClaimRequest, now: Date, workflow: ReviewWorkflow, gold: Bool) async throws -> [TicketView] {
         let t = now.timeIntervalSince1970
         let until = t + workflow.rules.configuration.leaseSeconds
-        let ids = try await transaction { db -> [Int64] in
-            var claimed: [Int64] = []
-            if gold, request.tiers.contains(.one) {
-                // One gold pick per reviewer at a time, so that two claims of theirs cannot be handed the same gold item.
-                try await db.execute("SELECT pg_advisory_xact_lock(\(Self.goldLock), hashtext(\(request.reviewer)))")
-                if let (candidate, itemRow) = try await Self.goldCandidate(db, for: request) {
-                    let (ticket, priority, events) = workflow.goldTicket(feed: candidate.feed, itemID: candidate.itemID, label: candidate.label,
-                                                                         language: candidate.language, basePriority: candidate.basePriority,
-                                                                         reviewer: request.reviewer, now: now)
-                    if let id = try await Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events) { claimed.append(id) }
-                }
-            }
-            // The best candidates of each route (`ClaimRequest.routes`: an index range each), locked unless another transaction
-            // holds them, then the best of them.
-            var candidates: [(priority: Double, id: Int64, holder: String?, leaseUntil: Double?, item: Int64)] = []
-            let wanted = request.count - claimed.count
-            if wanted > 0 {
-                for claimRoute in request.routes {
-                    var binds = PostgresBindings()
-                    binds.append(claimRoute.tier.rawValue)
-                    var route = ""
-                    switch claimRoute.language {
-                    case .any: break
-                    case .unspecified: route += " AND language IS NULL"
-                    case let .code(code): binds.append(code); route += " AND language = $\(binds.count)"
-                    }
-                    if let skill = claimRoute.skill { binds.append(skill); route += " AND skill = $\(binds.count)" } else { route += " AND skill IS NULL" }
-                    binds.append(t)
-                    let now = "$\(binds.count)"
-                    binds.append(request.reviewer)
-                    let reviewer = "$\(binds.count)"
-                    binds.append(request.excluding)
-                    let excluding = "$\(binds.count)"
-                    binds.append(wanted)
-                    let limit = "$\(binds.count)"
-                    for row in try await db.rows(PostgresQuery(unsafeSQL: """
-                        SELECT id, priority, lease_holder, lease_until, item FROM ticket
-                        WHERE status = 'open' AND tier = $1\(route)
-                          AND (lease_until IS NULL OR lease_until <= \(now) OR lease_holder = \(reviewer)) AND gold_label IS NULL
-                          AND (first_by IS NULL OR first_by <> \(reviewer)) AND id <> ALL(\(excluding)::int8[])
-                        ORDER BY priority DESC, id LIMIT \(limit)
-                        FOR NO KEY UPDATE SKIP LOCKED
-                        """, binds: binds)) {
-                        candidates.append((try row["priority"], try row["id"], try row["lease_holder"], try row["lease_until"], try row["item"]))
+        var ids: [Int64]?
+        if !(gold && request.tiers.contains(.one)), let prefix = Self.claimedEventPrefix(by: request.reviewer, at: now) {
+            // Most claims are one statement, its own transaction: it leases the tickets and logs their claims, unless a
+            // ticket it picks carries another reviewer's expired lease, whose expiry must be logged first.
+            guard request.count > 0, !request.routes.isEmpty else { return [] }
+            let rows = try await rows(Self.leaseQuery(request, wanted: request.count, now: t, until: until, claimedEventPrefix: prefix))
+            if try rows.allSatisfy({ try $0["leased"] as Bool }) { ids = try rows.map { try $0["id"] } }
+        }
+        let claimed: [Int64]
+        if let ids {
+            claimed = ids
+        } else {
+            claimed = try await transaction { db -> [Int64] in
+                var claimed: [Int64] = []
+                if gold, request.tiers.contains(.one) {
+                    // One gold pick per reviewer at a time, so that two claims of theirs cannot be handed the same gold item.
+                    try await db.execute("SELECT pg_advisory_xact_lock(\(Self.goldLock), hashtext(\(request.reviewer)))")
+                    if let (candidate, itemRow) = try await Self.goldCandidate(db, for: request) {
+                        let (ticket, priority, events) = workflow.goldTicket(feed: candidate.feed, itemID: candidate.itemID, label: candidate.label,
+                                                                             language: candidate.language, basePriority: candidate.basePriority,
+                                                                             reviewer: request.reviewer, now: now)
+                        if let id = try await Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events) { claimed.append(id) }
                     }
                 }
-                candidates.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
+                let wanted = request.count - claimed.count
+                guard wanted > 0, !request.routes.isEmpty else { return claimed }
+                var events: [(event: TicketEvent, ticket: Int64, item: Int64)] = []
+                for row in try await db.rows(Self.leaseQuery(request, wanted: wanted, now: t, until: until, claimedEventPrefix: nil)) {
+                    let id: Int64 = try row["id"], item: Int64 = try row["item"]
+                    // A ticket the reviewer already holds comes back to them with a fresh lease.
+                    if let holder: String = try row["lease_holder"], holder != request.reviewer, let expired: Double = try row["lease_until"] {
+                        events.append((TicketEvent(ticket: id, kind: .expired, at: Date(timeIntervalSince1970: expired), by: holder), id, item))
+                    }
+                    events.append((TicketEvent(ticket: id, kind: .claimed, at: now, by: request.reviewer), id, item))
+                    claimed.append(id)
+                }
+                if !events.isEmpty {
+                    var s = Statement()
+                    let sql = try Self.eventsInsert(&s, events)
+                    try await db.execute(s.query(sql))
+                }
+                return claimed
             }
-            let chosen = Array(candidates.prefix(max(0, wanted)))
-            guard !chosen.isEmpty else { return claimed }
-            try await db.execute("""
-                UPDATE ticket SET lease_holder = \(request.reviewer), lease_until = \(until), version = version + 1 WHERE id = ANY(\(chosen.map(\.id)))
+        }
+        return try await views(ids: claimed)
+    }
+
+    /// The statement that takes a claim's tickets: the best `wanted` of each route (`ClaimRequest.routes`: an index
+    /// range each, read from its top) that no other transaction holds (`SKIP LOCKED`), locked, then the best `wanted`
+    /// of them all, leased to the reviewer. Returns them best first, with their lease before this one and `leased`.
+    ///
+    /// Each route's ORDER BY names the route's columns before the priority: they are constant within the range, but a
+    /// column fixed by `IS NULL` is not known to the planner as constant, so without them the route index's order
+    /// would not serve `priority DESC, id` and the planner would walk the whole tier's queue index instead, skipping
+    /// every ticket of other routes at its top.
+    ///
+    /// With `claimedEventPrefix` (`claimedEventPrefix(by:at:)`), the statement also logs each claim, and leases nothing
+    /// (`leased` false) when a ticket carries another reviewer's lease, whose expiry the caller must log before the
+    /// claim, in a transaction (without it). Without it, it leases what it picks and logs nothing.
+    static func leaseQuery(_ request: ClaimRequest, wanted: Int, now: Double, until: Double, claimedEventPrefix: String?) -> PostgresQuery {
+        var s = Statement()
+        let reviewer = s.bind(request.reviewer), at = s.bind(now), excluding = s.bind(request.excluding), limit = s.bind(wanted)
+        var ranges: [String] = []
+        for (n, route) in request.routes.enumerated() {
+            var range = "tier = \(s.bind(route.tier.rawValue))", order = "tier"
+            switch route.language {
+            case .any: break
+            case .unspecified: range += " AND language IS NULL"; order += ", language"
+            case let .code(code): range += " AND language = \(s.bind(code))"; order += ", language"
+            }
+            if let skill = route.skill { range += " AND skill = \(s.bind(skill))" } else { range += " AND skill IS NULL" }
+            order += ", skill"
+            ranges.append("""
+                route\(n) AS (
+                  SELECT id, priority, lease_holder, lease_until, item FROM ticket
+                  WHERE status = 'open' AND \(range)
+                    AND (lease_until IS NULL OR lease_until <= \(at) OR lease_holder = \(reviewer)) AND gold_label IS NULL
+                    AND (first_by IS NULL OR first_by <> \(reviewer)) AND id <> ALL(\(excluding)::int8[])
+                  ORDER BY \(order), priority DESC, id LIMIT \(limit)
+                  FOR NO KEY UPDATE SKIP LOCKED)
                 """)
-            for candidate in chosen {
-                var events: [(event: TicketEvent, ticket: Int64)] = []
-                // A ticket the reviewer already holds comes back to them with a fresh lease.
-                if let holder = candidate.holder, holder != request.reviewer, let expired = candidate.leaseUntil {
-                    events.append((TicketEvent(ticket: candidate.id, kind: .expired, at: Date(timeIntervalSince1970: expired), by: holder), candidate.id))
-                }
-                events.append((TicketEvent(ticket: candidate.id, kind: .claimed, at: now, by: request.reviewer), candidate.id))
-                try await Self.appendEvents(db, events, item: candidate.item)
-                claimed.append(candidate.id)
-            }
-            return claimed
         }
-        guard !ids.isEmpty else { return [] }
-        return try await read { db in
-            var views: [TicketView] = []
-            for id in ids { if let view = try await Self.view(db, id: id) { views.append(view) } }
-            return views
+        let candidates = request.routes.indices.map { "SELECT * FROM route\($0)" }.joined(separator: " UNION ALL ")
+        ranges.append("chosen AS MATERIALIZED (SELECT * FROM (\(candidates)) c ORDER BY priority DESC, id LIMIT \(limit))")
+        let lease = "lease_holder = \(reviewer), lease_until = \(s.bind(until)), version = t.version + 1"
+        let sql: String
+        if let claimedEventPrefix {
+            sql = """
+                WITH \(ranges.joined(separator: ",\n")),
+                free AS MATERIALIZED (SELECT NOT EXISTS (SELECT 1 FROM chosen WHERE lease_holder <> \(reviewer)) AS ok),
+                leased AS (UPDATE ticket t SET \(lease) FROM chosen, free WHERE free.ok AND t.id = chosen.id),
+                logged AS (INSERT INTO ticket_event (ticket, item, at, kind, body)
+                           SELECT c.id, c.item, \(at), \(s.bind(TicketEvent.Kind.claimed.rawValue)), \(s.bind(claimedEventPrefix)) || c.id || '}'
+                           FROM chosen c, free WHERE free.ok ORDER BY c.priority DESC, c.id)
+                SELECT c.*, free.ok AS leased FROM chosen c, free ORDER BY c.priority DESC, c.id
+                """
+        } else {
+            sql = """
+                WITH \(ranges.joined(separator: ",\n")),
+                leased AS (UPDATE ticket t SET \(lease) FROM chosen WHERE t.id = chosen.id)
+                SELECT c.*, true AS leased FROM chosen c ORDER BY c.priority DESC, c.id
+                """
         }
+        return s.query(sql)
+    }
+
+    /// The body of the claim event of `reviewer` at `now` without its ticket's id and the closing brace: the event's
+    /// JSON (`Codec`, keys sorted) ends with its ticket, so a statement can append each ticket's id. Nil if the
+    /// encoding does not end so (the caller then logs claims the slow way).
+    static func claimedEventPrefix(by reviewer: String, at now: Date) -> String? {
+        let suffix = "\"ticket\":0}"
+        guard let body = try? Codec.encode(TicketEvent(ticket: 0, kind: .claimed, at: now, by: reviewer)), body.hasSuffix(suffix) else { return nil }
+        return String(body.dropLast(2))
     }
 
     /// The first key of the advisory locks that serialise one reviewer's gold picks.
     static let goldLock: Int32 = 0x5747_4c44  // "WGLD"
 
     public func ticket(id: Int64) async throws -> TicketView? {
-        try await read { db in try await Self.view(db, id: id) }
+        try await views(ids: [id]).first
     }
 
     public func changeTicket(id: Int64, _ step: @escaping @Sendable (TicketState) throws -> TicketChange) async throws -> DecidedTicket {
         try await transaction { db in
             // The item's lock first, then the ticket's: the order every writer takes them in (a ticket's item never changes).
-            guard let item = try await Self.lockedItems(db, """
+            guard let itemRow = try await db.row("""
                 SELECT * FROM item WHERE id = (SELECT item FROM ticket WHERE id = \(id)) FOR NO KEY UPDATE
-                """).first else { throw TicketError.notFound(id) }
-            let itemRow = item.id
-            guard let row = try await db.row("SELECT * FROM ticket WHERE id = \(id) FOR NO KEY UPDATE") else { throw TicketError.notFound(id) }
+                """) else { throw TicketError.notFound(id) }
+            let item: Int64 = try itemRow["id"], stages: Int = try itemRow["stages"]
+            // The ticket with the item's current stage result: written before the item's lock came to this transaction,
+            // so this statement, which starts later, reads it (a join in the locking statement above would read the
+            // stages as they were when it started, before any wait for the lock).
+            guard let row = try await db.row("""
+                SELECT t.*, (SELECT body FROM stage_result WHERE item = t.item AND seq = \(stages)) AS current FROM ticket t WHERE t.id = \(id)
+                FOR NO KEY UPDATE
+                """) else { throw TicketError.notFound(id) }
+            guard let current: ByteBuffer = try row["current"] else { throw StoreError.corruptRow("item \(item) has no stage \(stages)") }
             var first: FirstReview?
             if let by: String = try row["first_by"] {
                 first = FirstReview(by: by, at: Date(timeIntervalSince1970: try row["first_at"]), label: try row["first_label"],
                                     action: (try row["first_action"] as String?).flatMap(Action.init(rawValue:)), reasonCode: try row["first_code"],
                                     note: try row["first_note"])
             }
-            var state = item.state
+            var state = try Self.state(itemRow, current: Self.stage(current))
             let feed = state.submission.feed, itemID = state.submission.id
             let change = try step(TicketState(ticket: try Self.ticket(row, feed: feed, itemID: itemID), firstReview: first,
                                               secondReviewBy: try row["second_by"], item: state))
-            let labels = try await Self.write(db, change, item: itemRow)
+            let (labels, changed) = try await Self.write(db, change, item: item)
             if let (result, human) = change.decision {
                 state.current = result
                 state.reviewed = human
             }
-            guard let changed = try await db.row("SELECT * FROM ticket WHERE id = \(id)") else { throw TicketError.notFound(id) }
             return DecidedTicket(ticket: try Self.ticket(changed, feed: feed, itemID: itemID), item: state, outcome: change.outcome, labels: labels)
         }
     }
@@ -549,21 +629,60 @@ extension PostgresStore {
                       version: try row["version"], auditProbability: try row["audit_probability"], goldLabel: try row["gold_label"], note: try row["note"])
     }
 
-    /// The ticket with its item and the item's whole history.
-    static func view(_ db: Session, id: Int64) async throws -> TicketView? {
-        guard let row = try await ticketRow(db, id: id) else { return nil }
+    /// The tickets with their items and the items' whole histories, in the order of `ids` (those that exist), read
+    /// in one statement: one snapshot and one round trip whatever their number.
+    func views(ids: [Int64]) async throws -> [TicketView] {
+        guard !ids.isEmpty else { return [] }
+        var byID: [Int64: TicketView] = [:]
+        for row in try await rows("""
+            SELECT t.*, i.feed, i.external_id, i.submission, i.received_at, i.created_at, i.engagement, i.reviewed, s.body AS current,
+              \(unescaped: Self.historyColumns(item: "t.item")),
+              CASE WHEN t.gold_label IS NOT NULL THEN ARRAY(SELECT e.body FROM ticket_event e WHERE e.ticket = t.id ORDER BY e.id) END AS own_events
+            FROM ticket t JOIN item i ON i.id = t.item LEFT JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+              \(unescaped: Self.historyJoin(item: "t.item"))
+            WHERE t.id = ANY(\(ids))
+            """) {
+            let view = try Self.view(row)
+            byID[view.ticket.id] = view
+        }
+        return ids.compactMap { byID[$0] }
+    }
+
+    /// A ticket view from a row of `views(ids:)`.
+    static func view(_ row: Row) throws -> TicketView {
         let ticket = try self.ticket(row)
-        let item: Int64 = try row["item"]
-        guard let itemRow = try await db.row("""
-            SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages WHERE i.id = \(item)
-            """) else { throw StoreError.corruptRow("no item with row id \(item)") }
-        var state = try self.state(itemRow)
-        var history = try await self.history(db, item: item)
+        guard let current: ByteBuffer = try row["current"] else {
+            throw StoreError.corruptRow("item \(try row["item"] as Int64) has no current stage result")
+        }
+        var state = try self.state(row, current: stage(current))
+        var history = try self.history(row)
         if ticket.goldLabel != nil {
-            let own = try await db.rows("SELECT body FROM ticket_event WHERE ticket = \(ticket.id) ORDER BY id")
-                .map { try Codec.decode(TicketEvent.self, $0["body"]) }
+            let own = try (row["own_events"] as [String]).map { try Codec.decode(TicketEvent.self, $0) }
             (state, history) = ReviewWorkflow.goldView(item: state, history: history, ownEvents: own)
         }
         return TicketView(ticket: ticket, item: state, history: history)
+    }
+}
+
+extension PostgresStore {
+    /// A statement put together piece by piece, each value bound as the next parameter ($1, $2, …).
+    struct Statement {
+        var binds = PostgresBindings()
+
+        /// The placeholder of `value`, bound as the next parameter.
+        mutating func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value) -> String {
+            binds.append(value)
+            return "$\(binds.count)"
+        }
+
+        /// The placeholder of `value` or NULL, bound as the next parameter.
+        mutating func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value?) -> String {
+            binds.append(value)
+            return "$\(binds.count)"
+        }
+
+        func query(_ sql: String) -> PostgresQuery {
+            PostgresQuery(unsafeSQL: sql, binds: binds)
+        }
     }
 }

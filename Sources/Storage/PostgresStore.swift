@@ -263,30 +263,66 @@ public final class PostgresStore: Store {
     }
 
     public func history(feed: String, id: String) async throws -> [HistoryEntry]? {
-        try await read { db in
-            guard let row = try await db.row(Self.itemQuery(feed: feed, id: id)) else { return nil }
-            return try await Self.history(db, item: row["id"])
-        }
+        try await rows(Self.itemWithHistoryQuery(feed: feed, id: id)).first.map(Self.history)
     }
 
     public func itemWithHistory(feed: String, id: String) async throws -> (state: ItemState, history: [HistoryEntry])? {
-        try await read { db in
-            guard let row = try await db.row(Self.itemQuery(feed: feed, id: id)) else { return nil }
-            return (try Self.state(row), try await Self.history(db, item: row["id"]))
-        }
+        try await rows(Self.itemWithHistoryQuery(feed: feed, id: id)).first.map { (try Self.state($0), try Self.history($0)) }
     }
 
-    /// The item's stage results, engagement snapshots and ticket events, oldest first (at the same instant, stages
-    /// before snapshots before ticket events).
-    static func history(_ db: Session, item: Int64) async throws -> [HistoryEntry] {
+    /// The item with its current stage result (as `itemQuery`) and its history (`historyColumns`): one statement, so
+    /// one snapshot and one round trip.
+    static func itemWithHistoryQuery(feed: String, id: String) -> PostgresQuery {
+        """
+        SELECT i.*, s.body AS current, \(unescaped: historyColumns(item: "i.id"))
+        FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages \(unescaped: historyJoin(item: "i.id"))
+        WHERE i.feed = \(feed) AND i.external_id = \(id)
+        """
+    }
+
+    /// The columns of the history of the item whose row id is the SQL expression `item` (with `historyJoin` in the
+    /// FROM clause), read by `history(_:)`: its stage results by sequence number, its engagement snapshots by time
+    /// (one array per column), and its ticket events by row id. Gold tickets (probes of a reviewer) are not part of
+    /// its history.
+    ///
+    /// The events and the gold tickets to leave out are both looked up by the item (not SQLite's join on the
+    /// ticket): with a join, a planner that misjudges how many tickets are not gold (statistics lag a bulk load) reads
+    /// every ticket for each history.
+    static func historyColumns(item: String) -> String {
+        """
+        ARRAY(SELECT h.body FROM stage_result h WHERE h.item = \(item) ORDER BY h.seq) AS history_stages,
+        history_snapshots.*,
+        ARRAY(SELECT h.body FROM ticket_event h
+              WHERE h.item = \(item) AND h.ticket NOT IN (SELECT g.id FROM ticket g WHERE g.item = \(item) AND g.gold_label IS NOT NULL)
+              ORDER BY h.id) AS history_events
+        """
+    }
+
+    /// The FROM clause's part of `historyColumns`: the engagement snapshots, NULL arrays when there are none.
+    static func historyJoin(item: String) -> String {
+        let columns = ["at", "views", "likes", "shares", "comments", "reports", "hides"]
+        return """
+            CROSS JOIN LATERAL (SELECT \(columns.map { "array_agg(h.\($0) ORDER BY h.at, h.id) AS history_snapshot_\($0)" }.joined(separator: ", "))
+                                FROM engagement_snapshot h WHERE h.item = \(item)) history_snapshots
+            """
+    }
+
+    /// The item's stage results, engagement snapshots and ticket events from a row with `historyColumns`, oldest first
+    /// (at the same instant, stages before snapshots before ticket events).
+    static func history(_ row: Row) throws -> [HistoryEntry] {
         var entries: [HistoryEntry] = []
-        for row in try await db.rows("SELECT body FROM stage_result WHERE item = \(item) ORDER BY seq") {
-            entries.append(.stage(try stage(row["body"])))
+        for body in try row["history_stages"] as [ByteBuffer] { entries.append(.stage(try stage(body))) }
+        if let at: [Double] = try row["history_snapshot_at"] {
+            let views: [Int] = try row["history_snapshot_views"], likes: [Int] = try row["history_snapshot_likes"]
+            let shares: [Int] = try row["history_snapshot_shares"], comments: [Int] = try row["history_snapshot_comments"]
+            let reports: [Int] = try row["history_snapshot_reports"], hides: [Int] = try row["history_snapshot_hides"]
+            for n in at.indices {
+                entries.append(.engagement(EngagementSnapshot(at: Date(timeIntervalSince1970: at[n]),
+                                                              counters: Engagement(views: views[n], likes: likes[n], shares: shares[n], comments: comments[n],
+                                                                                   reports: reports[n], hides: hides[n]))))
+            }
         }
-        for row in try await db.rows("SELECT * FROM engagement_snapshot WHERE item = \(item) ORDER BY at, id") {
-            entries.append(.engagement(try snapshot(row)))
-        }
-        entries += try await ticketEvents(db, item: item).map(HistoryEntry.ticket)
+        for body in try row["history_events"] as [String] { entries.append(.ticket(try Codec.decode(TicketEvent.self, body))) }
         return entries.enumerated().sorted { a, b in
             a.element.at != b.element.at ? a.element.at < b.element.at : a.offset < b.offset
         }.map(\.element)

@@ -109,6 +109,25 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.labelCount() == 1)
     }
 
+    @Test(arguments: StoreKind.all) func aClaimLogsExactlyItsEventAndItsViewIsTheStoredHistory(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0), Items.inReview("b", spam: 0.7, at: t0)])
+        // A time that is no round number and a name that JSON escapes.
+        let now = t0.addingTimeInterval(12.345678901), reviewer = "ann/\"ü\"\\"
+        let views = try await store.claim(ClaimRequest(reviewer: reviewer, count: 2), now: now, workflow: Items.workflow, gold: false)
+        #expect(views.count == 2)
+        for view in views {
+            let stored = try #require(try await store.history(feed: "default", id: view.item.submission.id))
+            #expect(view.history == stored)
+            let again = try #require(try await store.ticket(id: view.ticket.id))
+            #expect(again.ticket == view.ticket && again.item == view.item && again.history == view.history)
+            guard case let .ticket(last) = stored.last else { Issue.record("the claim is not the last step"); continue }
+            // As its JSON keeps it (seconds as a JSON number), on both stores.
+            let claimed = TicketEvent(ticket: view.ticket.id, kind: .claimed, at: now, by: reviewer)
+            #expect(last == (try Codec.decode(TicketEvent.self, try Codec.encode(claimed))))
+        }
+    }
+
     @Test(arguments: StoreKind.all) func aVersionCheckAndTheStatusMakeASecondDecisionImpossible(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
