@@ -37,6 +37,8 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // SHA-256 for `StoreMigration`'s checksums.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The product's rules in motion (scoring, review, the model registry, online learning, the scheduler's work),

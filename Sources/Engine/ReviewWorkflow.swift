@@ -287,6 +287,26 @@ public struct ReviewWorkflow: Sendable {
         ticket.reasons.contains(.appeal) ? "appeal" : ticket.reasons == [.audit] ? "audit" : "review"
     }
 
+    /// What a gold ticket shows: it must look like any other, so a person's verdict on the item, and the later stages
+    /// that kept it, would give the answer away. It shows the item as it was up to its first review (its decision then
+    /// current, no reviewed decision), its engagement, and the gold ticket's own steps (`ownEvents`) instead of the
+    /// item's other tickets.
+    public static func goldView(item: ItemState, history: [HistoryEntry], ownEvents: [TicketEvent]) -> (item: ItemState, history: [HistoryEntry]) {
+        var state = item
+        let firstReview = history.firstIndex { if case let .stage(result) = $0 { result.stage == .review } else { false } }
+        var shown = history.enumerated().filter { index, entry in
+            switch entry {
+            case .ticket: return false
+            case .stage: return firstReview.map { index < $0 } ?? true
+            case .engagement: return true
+            }
+        }.map(\.element)
+        for case let .stage(result) in shown { state.current = result }
+        state.reviewed = nil
+        shown += ownEvents.map(HistoryEntry.ticket)
+        return (state, shown)
+    }
+
     /// A gold ticket for `reviewer`: it looks like a review-band ticket (with the priority the item had, if it was in
     /// the queue before), opened and claimed like any other, due like one.
     public func goldTicket(feed: String, itemID: String, label: String, language: String?, basePriority: Double, reviewer: String,

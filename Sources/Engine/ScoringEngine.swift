@@ -15,6 +15,12 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
     }
 
     public var description: String { "\(field): \(message)" }
+
+    /// Refuses a NUL character (U+0000) in a stored string: no text needs one, and PostgreSQL's text cannot hold it,
+    /// so both stores keep only what either can.
+    public static func checkNoNUL(_ value: String, field: String) throws {
+        if value.utf8.contains(0) { throw ValidationError(field: field, "contains a NUL character (\\u0000); remove it") }
+    }
 }
 
 /// The engine's settings; every field has a documented default.
@@ -76,6 +82,7 @@ public struct ScoringEngine: Sendable {
         guard !item.text.allSatisfy(\.isWhitespace) else {
             throw ValidationError(field: "text", "the text is empty; send the item's text")
         }
+        try ValidationError.checkNoNUL(item.text, field: "text")
         guard item.text.utf8.count <= configuration.maxTextBytes else {
             throw ValidationError(field: "text", "the text is \(item.text.utf8.count) bytes; the limit is \(configuration.maxTextBytes)", tooLarge: true)
         }
@@ -83,11 +90,13 @@ public struct ScoringEngine: Sendable {
            createdAt < Date(timeIntervalSince1970: 0) || createdAt > receivedAt.addingTimeInterval(24 * 3600) {
             throw ValidationError(field: "createdAt", "the creation time must be after 1970 and at most a day after now; send the item's real creation time or leave it out")
         }
-        if let language = item.language, !(1...35).contains(language.utf8.count) {
+        if let language = item.language, !(1...35).contains(language.utf8.count) || Self.hasControlCharacters(language) {
             throw ValidationError(field: "language", "give a language tag such as 'en' or 'pt-BR' (1-35 bytes)")
         }
         if let author = item.author {
-            guard !author.id.isEmpty, author.id.utf8.count <= 256 else { throw ValidationError(field: "author.id", "give the author's id (1-256 UTF-8 bytes)") }
+            guard !author.id.isEmpty, author.id.utf8.count <= 256, !Self.hasControlCharacters(author.id) else {
+                throw ValidationError(field: "author.id", "give the author's id (1-256 UTF-8 bytes, no control characters)")
+            }
             if let age = author.accountAgeDays, !(age.isFinite && age >= 0) {
                 throw ValidationError(field: "author.accountAgeDays", "must be a number of days ≥ 0")
             }

@@ -501,6 +501,7 @@ public struct ReviewRules: Sendable {
             throw ValidationError(field: "reasonCode", "'\(decision.reasonCode)' is not a configured reason code; use one of \(configuration.reasonCodes.joined(separator: ", "))")
         }
         if let note = decision.note, note.utf8.count > 4_000 { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }
+        if let note = decision.note { try ValidationError.checkNoNUL(note, field: "note") }
         let action = decision.action ?? (decision.label == clearLabel ? .allow : .remove)
         guard action != .review else { throw ValidationError(field: "action", "a person's decision is allow, demote or remove; to pass it on, escalate") }
         return action

@@ -21,8 +21,8 @@ public struct ReviewService: Sendable {
 
     /// Records a report; weighted reports past the bar open (or join) a ticket. Nil for an unknown item.
     public func report(feed: String, id: String, reporter: String, at: Date?) async throws -> ReportOutcome? {
-        guard !reporter.isEmpty, reporter.utf8.count <= 256 else {
-            throw ValidationError(field: "reporter", "give the reporting user's id (1-256 UTF-8 bytes)")
+        guard !reporter.isEmpty, reporter.utf8.count <= 256, !reporter.utf8.contains(0) else {
+            throw ValidationError(field: "reporter", "give the reporting user's id (1-256 UTF-8 bytes, no NUL)")
         }
         let now = self.now
         if let at, at < Date(timeIntervalSince1970: 0) || at > now.addingTimeInterval(24 * 3600) {
@@ -42,6 +42,7 @@ public struct ReviewService: Sendable {
     /// A feed appeals the item's decision: a ticket in tier 1, or tier 2 when a person made the decision.
     public func appeal(feed: String, id: String, by: String, note: String?) async throws -> Ticket? {
         if let note, note.utf8.count > 4_000 { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }
+        if let note { try ValidationError.checkNoNUL(note, field: "note") }
         let now = self.now
         let rules = self.rules
         return try await store.openTicket(feed: feed, id: id) { state in
@@ -72,6 +73,7 @@ public struct ReviewService: Sendable {
             throw ValidationError(field: "note", "say why you escalate: tier 2 reads your note with the item's history")
         }
         guard note.utf8.count <= 4_000 else { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }
+        try ValidationError.checkNoNUL(note, field: "note")
         return try await store.escalate(ticket: ticket, reviewer: reviewer, version: version, note: note, now: now, workflow: workflow)
     }
 

@@ -253,6 +253,13 @@ extension PostgresStore {
             )
             """,
         ]),
+        // A feed's baseline in 16 rows that add up (an item's updates go to row id % 16): one row was a lock every
+        // engagement update of the feed took until its commit, so a feed's updates ran one at a time across all nodes.
+        Migration(name: "v3-baseline-shards", statements: [
+            "ALTER TABLE feed_baseline ADD COLUMN shard integer NOT NULL DEFAULT 0 CHECK (shard BETWEEN 0 AND 15)",
+            "ALTER TABLE feed_baseline DROP CONSTRAINT feed_baseline_pkey",
+            "ALTER TABLE feed_baseline ADD PRIMARY KEY (feed, shard)",
+        ]),
     ]
 
     /// The key of the advisory lock migrators take: one node migrates at a time, the others then find nothing to do.

@@ -25,6 +25,88 @@ extension PostgresStore {
         return id
     }
 
+    /// Opens the tickets of items inserted in this transaction, in the given order: two statements for any number
+    /// (the tickets, then their events), where `openTicket` takes three round trips each. A new item has no open
+    /// ticket, so each item's openings fold in memory exactly as `openTicket` would apply them one by one: the first
+    /// opens (`Ticket.opened`), the others join it (`Ticket.joining`).
+    static func openNewTickets(_ db: Session, _ openings: [(item: Int64, openings: [TicketOpening])]) async throws {
+        var items: [Int64] = [], tiers: [Int] = [], reasons: [Int] = [], languages: [String] = [], hasLanguage: [Bool] = []
+        var skills: [String] = [], hasSkill: [Bool] = [], opened: [Double] = [], due: [Double] = [], bases: [Double] = []
+        var priorities: [Double] = [], refreshes: [Double] = [], versions: [Int] = [], audits: [Double] = [], hasAudit: [Bool] = []
+        var notes: [String] = [], hasNote: [Bool] = []
+        var events: [(item: Int64, events: [TicketEvent])] = []
+        for (item, list) in openings {
+            guard let first = list.first else { continue }
+            var ticket = Ticket.opened(first, feed: "", itemID: "")
+            var priority = StoredPriority(ticket, now: first.at)
+            var steps = [Ticket.openingEvent(first)]
+            for opening in list.dropFirst() {
+                guard let change = ticket.joining(opening) else { continue }
+                ticket = change.ticket
+                priority = change.priority ?? priority
+                steps += change.events
+            }
+            items.append(item)
+            tiers.append(ticket.tier.rawValue)
+            reasons.append(TicketReason.bits(ticket.reasons))
+            languages.append(ticket.language ?? "")
+            hasLanguage.append(ticket.language != nil)
+            skills.append(ticket.skill ?? "")
+            hasSkill.append(ticket.skill != nil)
+            opened.append(ticket.openedAt.timeIntervalSince1970)
+            due.append(ticket.dueAt.timeIntervalSince1970)
+            bases.append(ticket.basePriority)
+            priorities.append(priority.value)
+            refreshes.append(priority.refreshAt.timeIntervalSince1970)
+            versions.append(ticket.version)
+            audits.append(ticket.auditProbability ?? 0)
+            hasAudit.append(ticket.auditProbability != nil)
+            notes.append(ticket.note ?? "")
+            hasNote.append(ticket.note != nil)
+            events.append((item, steps))
+        }
+        guard !items.isEmpty else { return }
+        // Ids drawn in the given order (as SQLite gives them one insert at a time).
+        var ids: [Int64: Int64] = [:]
+        for row in try await db.rows("""
+            INSERT INTO ticket (id, item, tier, reasons, status, language, skill, opened_at, due_at, base_priority, priority, refresh_at, version,
+                                audit_probability, note)
+            OVERRIDING SYSTEM VALUE
+            SELECT nextval(pg_get_serial_sequence('ticket', 'id')), u.item, u.tier, u.reasons, 'open',
+              CASE WHEN u.has_language THEN u.language END, CASE WHEN u.has_skill THEN u.skill END, u.opened_at, u.due_at, u.base_priority,
+              u.priority, u.refresh_at, u.version, CASE WHEN u.has_audit THEN u.audit END, CASE WHEN u.has_note THEN u.note END
+            FROM unnest(\(items)::int8[], \(tiers)::int4[], \(reasons)::int8[], \(languages)::text[], \(hasLanguage)::bool[], \(skills)::text[],
+                        \(hasSkill)::bool[], \(opened)::float8[], \(due)::float8[], \(bases)::float8[], \(priorities)::float8[], \(refreshes)::float8[],
+                        \(versions)::int4[], \(audits)::float8[], \(hasAudit)::bool[], \(notes)::text[], \(hasNote)::bool[]) WITH ORDINALITY
+              AS u(item, tier, reasons, language, has_language, skill, has_skill, opened_at, due_at, base_priority, priority, refresh_at, version,
+                   audit, has_audit, note, has_note, n)
+            ORDER BY u.n
+            RETURNING id, item
+            """) {
+            ids[try row["item"]] = try row["id"]
+        }
+        var eventTickets: [Int64] = [], eventItems: [Int64] = [], times: [Double] = [], kinds: [String] = [], bodies: [String] = []
+        for (item, steps) in events {
+            guard let id = ids[item] else { throw StoreError.corruptRow("item \(item): its new ticket was not stored") }
+            for step in steps {
+                var event = step
+                event.ticket = id
+                eventTickets.append(id)
+                eventItems.append(item)
+                times.append(event.at.timeIntervalSince1970)
+                kinds.append(event.kind.rawValue)
+                bodies.append(try Codec.encode(event))
+            }
+        }
+        try await db.execute("""
+            INSERT INTO ticket_event (ticket, item, at, kind, body)
+            SELECT u.ticket, u.item, u.at, u.kind, u.body
+            FROM unnest(\(eventTickets)::int8[], \(eventItems)::int8[], \(times)::float8[], \(kinds)::text[], \(bodies)::text[]) WITH ORDINALITY
+              AS u(ticket, item, at, kind, body, n)
+            ORDER BY u.n
+            """)
+    }
+
     /// Joins `opening` to the item's open ticket, locking it; nil when the item has none.
     static func joinOpenTicket(_ db: Session, item: Int64, _ opening: TicketOpening) async throws -> Int64? {
         guard let row = try await db.row("""
@@ -616,19 +698,8 @@ extension PostgresStore {
         var state = try self.state(row, current: stage(current))
         var history = try self.history(row)
         if ticket.goldLabel != nil {
-            // A gold ticket must look like any other: a person's verdict on the item, and the later stages that kept
-            // it, would give the answer away. It shows the item up to its first review, with its own steps.
-            let firstReview = history.firstIndex { if case let .stage(result) = $0 { result.stage == .review } else { false } }
-            history = history.enumerated().filter { index, entry in
-                switch entry {
-                case .ticket: return false
-                case .stage: return firstReview.map { index < $0 } ?? true
-                case .engagement: return true
-                }
-            }.map(\.element)
-            for case let .stage(result) in history { state.current = result }
-            state.reviewed = nil
-            history += try (row["own_events"] as [String]).map { .ticket(try Codec.decode(TicketEvent.self, $0)) }
+            let own = try (row["own_events"] as [String]).map { try Codec.decode(TicketEvent.self, $0) }
+            (state, history) = ReviewWorkflow.goldView(item: state, history: history, ownEvents: own)
         }
         return TicketView(ticket: ticket, item: state, history: history)
     }

@@ -175,6 +175,10 @@ public final class PostgresStore: Store {
             nextAt.append(item.nextRescore?.at.timeIntervalSince1970 ?? 0)
             nextAge.append(item.nextRescore?.ageHours ?? 0)
         }
+        if items.allSatisfy({ $0.tickets.isEmpty }) {
+            return try await createItemsInOneStatement(items, feeds: feeds, ids: ids, digests: digests, submissions: submissions, received: received,
+                                                       created: created, scheduled: scheduled, nextAt: nextAt, nextAge: nextAge)
+        }
         return try await transaction { db in
             // Row ids are drawn in the batch's order (as SQLite gives them), but the rows are inserted, and so locked, in
             // (feed, id) order: two batches sharing items then take their locks in the same order and cannot deadlock.
@@ -213,9 +217,7 @@ public final class PostgresStore: Store {
                                                      current: item.result, engagement: nil))
             }
             try await Self.insertStages(db, items: stageItems, seqs: Array(repeating: 1, count: stageItems.count), results: stageResults)
-            for (row, openings) in opened {
-                for opening in openings { _ = try await Self.openTicket(db, item: row, opening) }
-            }
+            try await Self.openNewTickets(db, opened.map { (item: $0.row, openings: $0.openings) })
             // Stored before (or earlier in this batch): the same content is a retry, other content a conflict.
             let others = items.indices.filter { outcomes[$0] == nil }
             if !others.isEmpty {
@@ -343,21 +345,21 @@ public final class PostgresStore: Store {
             guard recorded, merged != previous else {
                 return EngagementOutcome(state: state, result: nil, recorded: recorded)
             }
-            // The feed's baseline moves by this item's change (its row stays locked until commit: one feed's engagement
-            // updates take turns here, as they do on SQLite's single writer).
+            // The feed's baseline moves by this item's change, in the item's shard of the feed's rows (each stays locked
+            // until commit, so updates of one feed take turns only within a shard), and is read back whole, this change
+            // included, as SQLite's single writer reads it.
             let oldVelocity: Double? = try item.row["log_velocity"]
             let ageHours = max(0, merged.at.timeIntervalSince(state.createdAt) / 3600)
             let newVelocity = log1p(EngagementRule.velocity(views: merged.counters.views, ageHours: ageHours))
             let before = previous?.counters ?? Engagement()
-            guard let baselineRow = try await db.row("""
-                INSERT INTO feed_baseline (feed, items, views, reports, log_velocity_sum)
-                VALUES (\(feed), \(oldVelocity == nil ? 1 : 0), \(merged.counters.views - before.views), \(merged.counters.reports - before.reports),
-                        \(newVelocity - (oldVelocity ?? 0)))
-                ON CONFLICT (feed) DO UPDATE SET items = feed_baseline.items + excluded.items, views = feed_baseline.views + excluded.views,
+            try await db.execute("""
+                INSERT INTO feed_baseline (feed, shard, items, views, reports, log_velocity_sum)
+                VALUES (\(feed), \(Int(item.id % Self.baselineShards)), \(oldVelocity == nil ? 1 : 0), \(merged.counters.views - before.views),
+                        \(merged.counters.reports - before.reports), \(newVelocity - (oldVelocity ?? 0)))
+                ON CONFLICT (feed, shard) DO UPDATE SET items = feed_baseline.items + excluded.items, views = feed_baseline.views + excluded.views,
                   reports = feed_baseline.reports + excluded.reports, log_velocity_sum = feed_baseline.log_velocity_sum + excluded.log_velocity_sum
-                RETURNING \(unescaped: Self.baselineColumns)
-                """) else { throw StoreError.corruptRow("feed_baseline \(feed): the upsert returned nothing") }
-            let baseline = try Self.baseline(baselineRow)
+                """)
+            let baseline = try await Self.baseline(db, feed: feed)
             var updated = state
             updated.engagement = merged
             let lastEngagementStageAge: Double? = try item.row["last_engagement_stage_age"]
@@ -601,6 +603,80 @@ public final class PostgresStore: Store {
     }
 
     /// Appends stage results, one per item (as `StageRecord`s), in one statement.
+    /// Items that open no ticket (most of them: allowed, demoted or removed at creation) with their first stages in one
+    /// statement, committed on its own: one round trip for the whole call, where a transaction takes four. The item rows
+    /// and their stages are inserted by one statement of data-modifying parts, so both or neither are stored; ids are
+    /// drawn in the batch's order and rows inserted in (feed, id) order, as in the transaction.
+    func createItemsInOneStatement(_ items: [NewItem], feeds: [String], ids: [String], digests: [String], submissions: [String],
+                                   received: [Double], created: [Double], scheduled: [Bool], nextAt: [Double],
+                                   nextAge: [Double]) async throws -> [CreateOutcome] {
+        var stages: [String] = [], scored: [Double] = [], models: [String] = [], policies: [Int] = [], actions: [String] = []
+        var bodies: [ByteBuffer] = []
+        for item in items {
+            let result = item.result
+            stages.append(result.stage.rawValue)
+            scored.append(result.scoredAt.timeIntervalSince1970)
+            models.append(result.modelVersion)
+            policies.append(result.decision.policyVersion)
+            actions.append(result.decision.action.rawValue)
+            bodies.append(ByteBuffer(bytes: StageRecord.encode(result)))
+        }
+        var inserted = Set<Key>()
+        for row in try await rows("""
+            WITH input AS MATERIALIZED (
+              SELECT nextval(pg_get_serial_sequence('item', 'id')) AS id, w.* FROM (
+                SELECT * FROM unnest(\(feeds)::text[], \(ids)::text[], \(digests)::text[], \(submissions)::text[], \(received)::float8[],
+                                     \(created)::float8[], \(scheduled)::bool[], \(nextAt)::float8[], \(nextAge)::float8[], \(stages)::text[],
+                                     \(scored)::float8[], \(models)::text[], \(policies)::int8[], \(actions)::text[], \(bodies)::bytea[]) WITH ORDINALITY
+                  AS u(feed, external_id, digest, submission, received_at, created_at, scheduled, next_at, next_age, stage, scored_at,
+                       model_version, policy_version, action, body, n)
+                ORDER BY u.n
+              ) w
+            ), stored AS (
+              INSERT INTO item (id, feed, external_id, digest, submission, received_at, created_at, stages, next_rescore_at, next_rescore_age)
+              OVERRIDING SYSTEM VALUE
+              SELECT id, feed, external_id, digest, submission::json, received_at, created_at, 1,
+                CASE WHEN scheduled THEN next_at END, CASE WHEN scheduled THEN next_age END
+              FROM input ORDER BY feed COLLATE "C", external_id COLLATE "C", n
+              ON CONFLICT (feed, external_id) DO NOTHING
+              RETURNING id, feed, external_id
+            ), staged AS (
+              INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body)
+              SELECT input.id, 1, input.stage, input.scored_at, input.model_version, input.policy_version, input.action, input.body
+              FROM stored JOIN input ON input.id = stored.id
+            )
+            SELECT feed, external_id FROM stored
+            """) {
+            inserted.insert(Key(feed: try row["feed"], id: try row["external_id"]))
+        }
+        var outcomes: [CreateOutcome?] = Array(repeating: nil, count: items.count)
+        for (index, item) in items.enumerated() where inserted.remove(Key(feed: item.submission.feed, id: item.submission.id)) != nil {
+            outcomes[index] = .created(ItemState(submission: item.submission, receivedAt: item.receivedAt, createdAt: item.createdAt,
+                                                 current: item.result, engagement: nil))
+        }
+        // Stored before (or earlier in this batch): the same content is a retry, other content a conflict.
+        let others = items.indices.filter { outcomes[$0] == nil }
+        if !others.isEmpty {
+            var existing: [Key: (digest: String, state: ItemState)] = [:]
+            for row in try await rows("""
+                SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+                WHERE (i.feed, i.external_id) IN (SELECT * FROM unnest(\(others.map { items[$0].submission.feed })::text[],
+                                                                       \(others.map { items[$0].submission.id })::text[]))
+                """) {
+                let state = try Self.state(row)
+                existing[Key(feed: state.submission.feed, id: state.submission.id)] = (try row["digest"], state)
+            }
+            for index in others {
+                let s = items[index].submission
+                guard let stored = existing[Key(feed: s.feed, id: s.id)] else {
+                    throw StoreError.corruptRow("item \(s.feed)/\(s.id) was neither stored nor found")
+                }
+                outcomes[index] = stored.digest == s.contentDigest ? .existing(stored.state) : .conflict(stored.state)
+            }
+        }
+        return outcomes.map { $0! }
+    }
+
     static func insertStages(_ db: Session, items: [Int64], seqs: [Int], results: [StageResult]) async throws {
         guard !items.isEmpty else { return }
         var stages: [String] = [], scored: [Double] = [], models: [String] = [], policies: [Int] = [], actions: [String] = []
@@ -620,11 +696,22 @@ public final class PostgresStore: Store {
             """)
     }
 
-    /// The baseline's columns, its sums as doubles (they are `numeric`, exact past Int64, as SQLite's turn into REAL).
-    static let baselineColumns = "items, views::float8 AS views, reports::float8 AS reports, log_velocity_sum"
+    static func snapshot(_ row: Row) throws -> EngagementSnapshot {
+        EngagementSnapshot(at: Date(timeIntervalSince1970: try row["at"]),
+                           counters: Engagement(views: try row["views"], likes: try row["likes"], shares: try row["shares"], comments: try row["comments"],
+                                                reports: try row["reports"], hides: try row["hides"]))
+    }
 
+    /// The rows a feed's baseline is spread over (migration v3-baseline-shards).
+    static let baselineShards: Int64 = 16
+
+    /// The feed's baseline: its rows added up, the sums as doubles (they are `numeric`, exact past Int64, as SQLite's
+    /// turn into REAL).
     static func baseline(_ db: Session, feed: String) async throws -> FeedBaseline {
-        guard let row = try await db.row("SELECT \(unescaped: baselineColumns) FROM feed_baseline WHERE feed = \(feed)") else { return FeedBaseline() }
+        guard let row = try await db.row("""
+            SELECT sum(items)::int8 AS items, sum(views)::float8 AS views, sum(reports)::float8 AS reports, sum(log_velocity_sum) AS log_velocity_sum
+            FROM feed_baseline WHERE feed = \(feed) HAVING count(*) > 0
+            """) else { return FeedBaseline() }
         return try baseline(row)
     }
 

@@ -405,21 +405,10 @@ extension SQLiteStore {
         let item: Int64 = row["item"]
         var state = try state(itemRow(db, rowID: item))
         var history = try history(db, item: item)
-        if let id = ticket.goldLabel.map({ _ in ticket.id }) {
-            // A gold ticket must look like any other: a person's verdict on the item, and the later stages that kept
-            // it, would give the answer away. It shows the item up to its first review, with its own steps.
-            let firstReview = history.firstIndex { if case let .stage(result) = $0 { result.stage == .review } else { false } }
-            history = history.enumerated().filter { index, entry in
-                switch entry {
-                case .ticket: return false
-                case .stage: return firstReview.map { index < $0 } ?? true
-                case .engagement: return true
-                }
-            }.map(\.element)
-            for case let .stage(result) in history { state.current = result }
-            state.reviewed = nil
-            history += try Row.fetchAll(db, sql: "SELECT body FROM ticket_event WHERE ticket = ? ORDER BY id", arguments: [id])
-                .map { .ticket(try Codec.decode(TicketEvent.self, $0["body"])) }
+        if ticket.goldLabel != nil {
+            let own = try Row.fetchAll(db, sql: "SELECT body FROM ticket_event WHERE ticket = ? ORDER BY id", arguments: [ticket.id])
+                .map { try Codec.decode(TicketEvent.self, $0["body"]) }
+            (state, history) = ReviewWorkflow.goldView(item: state, history: history, ownEvents: own)
         }
         return TicketView(ticket: ticket, item: state, history: history)
     }

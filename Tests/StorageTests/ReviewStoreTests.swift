@@ -57,6 +57,30 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(events.map(\.kind) == [.opened, .joined])
     }
 
+    /// A new item with two openings (its review band and a sampled audit) gets one ticket, the second reason joined to
+    /// the first, whether the store opens them one by one or all of a batch at once.
+    @Test(arguments: StoreKind.all) func aNewItemsSecondOpeningJoinsItsFirstTicket(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        var item = Items.inReview("a", at: t0)
+        let state = ItemState(submission: item.submission, receivedAt: t0, createdAt: t0, current: item.result, engagement: nil)
+        var audit = Items.rules.opening(.audit, state: state, now: t0, auditProbability: 0.05)
+        audit.note = "sampled"
+        item.tickets.append(audit)
+        _ = try await store.createItems([Items.new("b", spam: 0.1, at: t0), item, Items.inReview("c", at: t0)])
+        let queue = try await store.reviewQueue(tier: .one, after: nil, limit: 10).map(\.ticket)
+        #expect(queue.map(\.itemID).sorted() == ["a", "c"])
+        let ticket = try #require(queue.first { $0.itemID == "a" })
+        #expect(ticket.reasons == [.reviewBand, .audit])
+        #expect(ticket.version == 2)
+        #expect(ticket.auditProbability == 0.05)
+        #expect(ticket.note == "sampled")
+        #expect(ticket.id < queue.first { $0.itemID == "c" }!.id)  // ticket ids follow the batch's order
+        let events = try await store.history(feed: "default", id: "a")!.compactMap { if case let .ticket(e) = $0 { e } else { nil } }
+        #expect(events.map(\.kind) == [.opened, .joined])
+        #expect(events.map(\.reason) == [.reviewBand, .audit])
+        #expect(events.allSatisfy { $0.ticket == ticket.id })
+    }
+
     @Test(arguments: StoreKind.all) func anExpiredLeaseReturnsTheTicketAndItsHolderCanNoLongerDecide(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
