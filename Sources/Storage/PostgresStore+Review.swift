@@ -415,17 +415,12 @@ extension PostgresStore {
     public func changeTicket(id: Int64, _ step: @escaping @Sendable (TicketState) throws -> TicketChange) async throws -> DecidedTicket {
         try await transaction { db in
             // The item's lock first, then the ticket's: the order every writer takes them in (a ticket's item never changes).
-            guard let itemRow = try await db.row("""
-                SELECT * FROM item WHERE id = (SELECT item FROM ticket WHERE id = \(id)) FOR NO KEY UPDATE
-                """) else { throw TicketError.notFound(id) }
+            guard let itemRow = try await db.row(LockTicketItemStatement(id: id)) else { throw TicketError.notFound(id) }
             let item: Int64 = try itemRow["id"], stages: Int = try itemRow["stages"]
             // The ticket with the item's current stage result: written before the item's lock came to this transaction,
             // so this statement, which starts later, reads it (a join in the locking statement above would read the
             // stages as they were when it started, before any wait for the lock).
-            guard let row = try await db.row("""
-                SELECT t.*, (SELECT body FROM stage_result WHERE item = t.item AND seq = \(stages)) AS current FROM ticket t WHERE t.id = \(id)
-                FOR NO KEY UPDATE
-                """) else { throw TicketError.notFound(id) }
+            guard let row = try await db.row(LockTicketStatement(id: id, stages: stages)) else { throw TicketError.notFound(id) }
             guard let current: ByteBuffer = try row["current"] else { throw StoreError.corruptRow("item \(item) has no stage \(stages)") }
             var first: FirstReview?
             if let by: String = try row["first_by"] {
@@ -630,22 +625,68 @@ extension PostgresStore {
     }
 
     /// The tickets with their items and the items' whole histories, in the order of `ids` (those that exist), read
-    /// in one statement: one snapshot and one round trip whatever their number.
+    /// in one statement: one snapshot and one round trip whatever their number. One ticket (the usual claim, a
+    /// ticket's page) is read by a prepared statement, whose plan PostgreSQL makes once per connection.
     func views(ids: [Int64]) async throws -> [TicketView] {
+        if ids.count == 1 {
+            var views: [TicketView] = []
+            for try await row in try await client.execute(TicketViewStatement(id: ids[0]), logger: logger) { views.append(try Self.view(Row(row))) }
+            return views
+        }
         guard !ids.isEmpty else { return [] }
         var byID: [Int64: TicketView] = [:]
-        for row in try await rows("""
-            SELECT t.*, i.feed, i.external_id, i.submission, i.received_at, i.created_at, i.engagement, i.reviewed, s.body AS current,
-              \(unescaped: Self.historyColumns(item: "t.item")),
-              CASE WHEN t.gold_label IS NOT NULL THEN ARRAY(SELECT e.body FROM ticket_event e WHERE e.ticket = t.id ORDER BY e.id) END AS own_events
-            FROM ticket t JOIN item i ON i.id = t.item LEFT JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
-              \(unescaped: Self.historyJoin(item: "t.item"))
-            WHERE t.id = ANY(\(ids))
-            """) {
+        for row in try await rows(PostgresQuery(unsafeSQL: Self.viewSQL(tickets: "t.id = ANY($1)"), binds: Statement.binding(ids))) {
             let view = try Self.view(row)
             byID[view.ticket.id] = view
         }
         return ids.compactMap { byID[$0] }
+    }
+
+    /// The statement of `views(ids:)` for the tickets `t` that `tickets` (SQL) picks.
+    static func viewSQL(tickets: String) -> String {
+        """
+        SELECT t.*, i.feed, i.external_id, i.submission, i.received_at, i.created_at, i.engagement, i.reviewed, s.body AS current,
+          \(historyColumns(item: "t.item")),
+          CASE WHEN t.gold_label IS NOT NULL THEN ARRAY(SELECT e.body FROM ticket_event e WHERE e.ticket = t.id ORDER BY e.id) END AS own_events
+        FROM ticket t JOIN item i ON i.id = t.item LEFT JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+          \(historyJoin(item: "t.item"))
+        WHERE \(tickets)
+        """
+    }
+
+    /// One ticket's view (`viewSQL`).
+    struct TicketViewStatement: PostgresPreparedStatement {
+        static let name = "winnow_ticket_view"
+        static let sql = PostgresStore.viewSQL(tickets: "t.id = $1")
+        var id: Int64
+        func makeBindings() -> PostgresBindings { Statement.binding(id) }
+        func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
+    }
+
+    /// A ticket's item, locked (`changeTicket`).
+    struct LockTicketItemStatement: PostgresPreparedStatement {
+        static let name = "winnow_lock_ticket_item"
+        static let sql = "SELECT * FROM item WHERE id = (SELECT item FROM ticket WHERE id = $1) FOR NO KEY UPDATE"
+        var id: Int64
+        func makeBindings() -> PostgresBindings { Statement.binding(id) }
+        func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
+    }
+
+    /// A ticket, locked, with its item's stage result `stages` as `current` (`changeTicket`).
+    struct LockTicketStatement: PostgresPreparedStatement {
+        static let name = "winnow_lock_ticket"
+        static let sql = """
+            SELECT t.*, (SELECT body FROM stage_result WHERE item = t.item AND seq = $2) AS current FROM ticket t WHERE t.id = $1
+            FOR NO KEY UPDATE
+            """
+        var id: Int64
+        var stages: Int
+        func makeBindings() -> PostgresBindings {
+            var binds = Statement.binding(id)
+            binds.append(stages)
+            return binds
+        }
+        func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
     }
 
     /// A ticket view from a row of `views(ids:)`.
@@ -661,6 +702,15 @@ extension PostgresStore {
             (state, history) = ReviewWorkflow.goldView(item: state, history: history, ownEvents: own)
         }
         return TicketView(ticket: ticket, item: state, history: history)
+    }
+}
+
+extension PostgresStore.Session {
+    /// The first row of a prepared statement (`PostgresPreparedStatement`), read to the end.
+    func row<S: PostgresPreparedStatement>(_ statement: S) async throws -> PostgresStore.Row? where S.Row == PostgresRow {
+        var first: PostgresStore.Row?
+        for try await row in try await connection.execute(statement, logger: logger) where first == nil { first = PostgresStore.Row(row) }
+        return first
     }
 }
 
@@ -683,6 +733,13 @@ extension PostgresStore {
 
         func query(_ sql: String) -> PostgresQuery {
             PostgresQuery(unsafeSQL: sql, binds: binds)
+        }
+
+        /// Bindings of one value.
+        static func binding<Value: PostgresDynamicTypeEncodable>(_ value: Value) -> PostgresBindings {
+            var binds = PostgresBindings()
+            binds.append(value)
+            return binds
         }
     }
 }
