@@ -218,27 +218,7 @@ public final class PostgresStore: Store {
             }
             try await Self.insertStages(db, items: stageItems, seqs: Array(repeating: 1, count: stageItems.count), results: stageResults)
             try await Self.openNewTickets(db, opened.map { (item: $0.row, openings: $0.openings) })
-            // Stored before (or earlier in this batch): the same content is a retry, other content a conflict.
-            let others = items.indices.filter { outcomes[$0] == nil }
-            if !others.isEmpty {
-                var existing: [Key: (digest: String, state: ItemState)] = [:]
-                for row in try await db.rows("""
-                    SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
-                    WHERE (i.feed, i.external_id) IN (SELECT * FROM unnest(\(others.map { items[$0].submission.feed })::text[],
-                                                                           \(others.map { items[$0].submission.id })::text[]))
-                    """) {
-                    let state = try Self.state(row)
-                    existing[Key(feed: state.submission.feed, id: state.submission.id)] = (try row["digest"], state)
-                }
-                for index in others {
-                    let s = items[index].submission
-                    guard let stored = existing[Key(feed: s.feed, id: s.id)] else {
-                        throw StoreError.corruptRow("item \(s.feed)/\(s.id) was neither stored nor found")
-                    }
-                    outcomes[index] = stored.digest == s.contentDigest ? .existing(stored.state) : .conflict(stored.state)
-                }
-            }
-            return outcomes.map { $0! }
+            return try await Self.outcomes(items, created: outcomes) { try await db.rows($0) }
         }
     }
 
@@ -654,7 +634,14 @@ public final class PostgresStore: Store {
             outcomes[index] = .created(ItemState(submission: item.submission, receivedAt: item.receivedAt, createdAt: item.createdAt,
                                                  current: item.result, engagement: nil))
         }
-        // Stored before (or earlier in this batch): the same content is a retry, other content a conflict.
+        return try await Self.outcomes(items, created: outcomes) { try await self.rows($0) }
+    }
+
+    /// Every item's outcome: `created` where this call stored it, and for the others (stored before, or earlier in
+    /// the same batch) read through `rows`: the same content is a retry, other content a conflict.
+    static func outcomes(_ items: [NewItem], created: [CreateOutcome?],
+                         rows: (PostgresQuery) async throws -> [Row]) async throws -> [CreateOutcome] {
+        var outcomes = created
         let others = items.indices.filter { outcomes[$0] == nil }
         if !others.isEmpty {
             var existing: [Key: (digest: String, state: ItemState)] = [:]
