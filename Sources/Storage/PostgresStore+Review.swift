@@ -645,7 +645,7 @@ extension PostgresStore {
     /// The statement of `views(ids:)` for the tickets `t` that `tickets` (SQL) picks.
     static func viewSQL(tickets: String) -> String {
         """
-        SELECT t.*, i.feed, i.external_id, i.submission, i.received_at, i.created_at, i.engagement, i.reviewed, s.body AS current,
+        SELECT \(ticketColumns), i.feed, i.external_id, i.submission, i.received_at, i.created_at, i.engagement, i.reviewed, s.body AS current,
           \(historyColumns(item: "t.item")),
           CASE WHEN t.gold_label IS NOT NULL THEN ARRAY(SELECT e.body FROM ticket_event e WHERE e.ticket = t.id ORDER BY e.id) END AS own_events
         FROM ticket t JOIN item i ON i.id = t.item LEFT JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
@@ -653,6 +653,15 @@ extension PostgresStore {
         WHERE \(tickets)
         """
     }
+
+    /// The ticket columns `ticket(_:)` and `changeTicket` read, of a ticket `t`. Prepared statements name their
+    /// columns: with `*`, a column added by a later migration (another node's) would make PostgreSQL refuse the
+    /// statement prepared before it ("cached plan must not change result type").
+    static let ticketColumns = """
+        t.id, t.item, t.tier, t.reasons, t.status, t.language, t.skill, t.opened_at, t.due_at, t.base_priority, t.lease_holder, t.lease_until,
+          t.version, t.audit_probability, t.gold_label, t.note, t.first_by, t.first_at, t.first_label, t.first_action, t.first_code, t.first_note,
+          t.second_by
+        """
 
     /// One ticket's view (`viewSQL`).
     struct TicketViewStatement: PostgresPreparedStatement {
@@ -666,7 +675,10 @@ extension PostgresStore {
     /// A ticket's item, locked (`changeTicket`).
     struct LockTicketItemStatement: PostgresPreparedStatement {
         static let name = "winnow_lock_ticket_item"
-        static let sql = "SELECT * FROM item WHERE id = (SELECT item FROM ticket WHERE id = $1) FOR NO KEY UPDATE"
+        static let sql = """
+            SELECT id, stages, submission, received_at, created_at, engagement, reviewed FROM item WHERE id = (SELECT item FROM ticket WHERE id = $1)
+            FOR NO KEY UPDATE
+            """
         var id: Int64
         func makeBindings() -> PostgresBindings { Statement.binding(id) }
         func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
@@ -676,8 +688,8 @@ extension PostgresStore {
     struct LockTicketStatement: PostgresPreparedStatement {
         static let name = "winnow_lock_ticket"
         static let sql = """
-            SELECT t.*, (SELECT body FROM stage_result WHERE item = t.item AND seq = $2) AS current FROM ticket t WHERE t.id = $1
-            FOR NO KEY UPDATE
+            SELECT \(PostgresStore.ticketColumns), (SELECT body FROM stage_result WHERE item = t.item AND seq = $2) AS current FROM ticket t
+            WHERE t.id = $1 FOR NO KEY UPDATE
             """
         var id: Int64
         var stages: Int

@@ -132,6 +132,49 @@ struct PostgresStoreTests {
         }
     }
 
+    /// A claim's lease and a decision's item update change no indexed column (key, expression or predicate of an
+    /// index), and both tables keep room on their pages: PostgreSQL can update those rows in place (HOT), writing no
+    /// index entry. Pinned because any new index on a lease column would quietly double a claim's writes.
+    @Test func leasesAndItemUpdatesTouchNoIndexedColumn() async throws {
+        try await TestPostgres.withDatabase { url in
+            let store = try await PostgresStore.connect(url: url, poolSize: 1)
+            let indexed = try await store.rows("""
+                SELECT c.relname AS name, pg_get_indexdef(x.indexrelid) AS definition FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+                WHERE x.indrelid IN ('ticket'::regclass, 'item'::regclass)
+                """).map { (try $0["name"] as String, try $0["definition"] as String) }
+            #expect(indexed.count > 5)
+            for (name, definition) in indexed {
+                for column in ["lease_holder", "lease_until", "version", "stages", "reviewed", "engagement", "log_velocity"] {
+                    #expect(!definition.contains(column), "index \(name) uses \(column): \(definition)")
+                }
+            }
+            let fill = try await store.rows("SELECT relname, reloptions::text AS options FROM pg_class WHERE relname IN ('ticket', 'item') ORDER BY relname")
+                .map { try $0["options"] as String? }
+            #expect(fill == ["{fillfactor=90}", "{fillfactor=90}"])
+            await store.close()
+        }
+    }
+
+    /// A node keeps its prepared statements (a ticket's view, a step's locks) working when another node's migration
+    /// adds columns to the tables they read.
+    @Test func preparedStatementsOutliveAddedColumns() async throws {
+        try await TestPostgres.withDatabase { url in
+            let store = try await PostgresStore.connect(url: url, poolSize: 1)
+            _ = try await store.createItems([Items.inReview("a", at: t0), Items.inReview("b", at: t0)])
+            let first = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).first)
+            _ = try await store.release(ticket: first.ticket.id, reviewer: "ann", version: nil, now: t0, workflow: Items.workflow)
+            _ = try await store.rows("ALTER TABLE ticket ADD COLUMN later_note text")
+            _ = try await store.rows("ALTER TABLE item ADD COLUMN later_flag integer")
+            let again = try #require(try await store.ticket(id: first.ticket.id))
+            #expect(again.item == first.item)
+            let claimed = try #require(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, workflow: Items.workflow, gold: false).first)
+            let decided = try await store.decide(ticket: claimed.ticket.id, reviewer: "bob", decision: TicketDecision(label: "spam", reasonCode: "spam"),
+                                                 action: .remove, now: t0, workflow: Items.workflow)
+            #expect(decided.ticket.status == .decided)
+            await store.close()
+        }
+    }
+
     /// Nodes may connect as a user that can read and write the tables but not create any (the schema's owner
     /// migrated it): an up-to-date schema asks for nothing more.
     @Test func aUserWithoutTheRightToCreateTablesOpensAnUpToDateDatabase() async throws {
