@@ -590,17 +590,7 @@ public final class PostgresStore: Store {
     func createItemsInOneStatement(_ items: [NewItem], feeds: [String], ids: [String], digests: [String], submissions: [String],
                                    received: [Double], created: [Double], scheduled: [Bool], nextAt: [Double],
                                    nextAge: [Double]) async throws -> [CreateOutcome] {
-        var stages: [String] = [], scored: [Double] = [], models: [String] = [], policies: [Int] = [], actions: [String] = []
-        var bodies: [ByteBuffer] = []
-        for item in items {
-            let result = item.result
-            stages.append(result.stage.rawValue)
-            scored.append(result.scoredAt.timeIntervalSince1970)
-            models.append(result.modelVersion)
-            policies.append(result.decision.policyVersion)
-            actions.append(result.decision.action.rawValue)
-            bodies.append(ByteBuffer(bytes: StageRecord.encode(result)))
-        }
+        let (stages, scored, models, policies, actions, bodies) = Self.stageColumns(items.map(\.result))
         var inserted = Set<Key>()
         for row in try await rows("""
             WITH input AS MATERIALIZED (
@@ -664,18 +654,16 @@ public final class PostgresStore: Store {
         return outcomes.map { $0! }
     }
 
+    /// Stage results as the columns of `stage_result` (one array each, for `unnest`).
+    static func stageColumns(_ results: [StageResult]) -> (stages: [String], scored: [Double], models: [String], policies: [Int],
+                                                           actions: [String], bodies: [ByteBuffer]) {
+        (results.map(\.stage.rawValue), results.map(\.scoredAt.timeIntervalSince1970), results.map(\.modelVersion),
+         results.map(\.decision.policyVersion), results.map(\.decision.action.rawValue), results.map { ByteBuffer(bytes: StageRecord.encode($0)) })
+    }
+
     static func insertStages(_ db: Session, items: [Int64], seqs: [Int], results: [StageResult]) async throws {
         guard !items.isEmpty else { return }
-        var stages: [String] = [], scored: [Double] = [], models: [String] = [], policies: [Int] = [], actions: [String] = []
-        var bodies: [ByteBuffer] = []
-        for result in results {
-            stages.append(result.stage.rawValue)
-            scored.append(result.scoredAt.timeIntervalSince1970)
-            models.append(result.modelVersion)
-            policies.append(result.decision.policyVersion)
-            actions.append(result.decision.action.rawValue)
-            bodies.append(ByteBuffer(bytes: StageRecord.encode(result)))
-        }
+        let (stages, scored, models, policies, actions, bodies) = stageColumns(results)
         try await db.execute("""
             INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body)
             SELECT * FROM unnest(\(items)::int8[], \(seqs)::int8[], \(stages)::text[], \(scored)::float8[], \(models)::text[], \(policies)::int8[],
