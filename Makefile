@@ -67,9 +67,11 @@ bench: release
 	$(MAKE) loadtest
 	$(MAKE) benchclaims
 
-## benchclaims: only the review queue's claim latency on 1,000,000 open tickets (a temporary SQLite file).
+## benchclaims: only the review queue's claim latency on 1,000,000 open tickets: a temporary SQLite file, then a
+## throwaway PostgreSQL cluster (scripts/pg-cluster.sh).
 benchclaims: release
 	$(WINNOW) bench claims --tickets 1000000 --write BENCHMARKS.md
+	bash scripts/pg-cluster.sh run -- sh -c '$(WINNOW) bench claims --tickets 1000000 --database "$$WINNOW_TEST_POSTGRES_URL" --write BENCHMARKS.md'
 
 ## loadtest: only the HTTP load test of `winnow serve` with wrk (installs wrk as root if missing).
 loadtest: release

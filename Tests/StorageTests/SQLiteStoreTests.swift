@@ -55,6 +55,55 @@ struct Items {
         #expect(try await store.history(feed: "default", id: "a")?.count == 1)
     }
 
+    /// Single-item calls at once (which both stores gather into shared writes), with retries, conflicts, items that
+    /// open tickets and one the schema refuses among them: each call gets its own outcome, and only the bad one fails.
+    @Test(arguments: StoreKind.all) func concurrentSingleItemCallsEachGetTheirOwnOutcome(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        var bad = Items.new("bad", at: t0)
+        bad.submission.feed = String(repeating: "f", count: 65)
+        let calls: [(label: String, item: NewItem)] = (0..<120).map { n in
+            switch n % 6 {
+            case 0: ("created", Items.new("new-\(n)", at: t0))
+            case 1: ("created", Items.inReview("review-\(n)", at: t0))
+            case 2: ("plain", Items.new("shared", at: t0))
+            case 3: ("other", Items.new("shared", text: "other text", at: t0))
+            case 4: ("created", Items.new("new-\(n)", feed: "sport", at: t0))
+            default: n == 5 ? ("bad", bad) : ("created", Items.new("new-\(n)", at: t0))
+            }
+        }
+        let outcomes = await withTaskGroup(of: (Int, Result<[CreateOutcome], any Error>).self) { group in
+            for (n, call) in calls.enumerated() {
+                group.addTask {
+                    do { return (n, .success(try await store.createItems([call.item]))) } catch { return (n, .failure(error)) }
+                }
+            }
+            return await group.reduce(into: [Int: Result<[CreateOutcome], any Error>]()) { $0[$1.0] = $1.1 }
+        }
+        // "shared" is stored once, with the text of whichever came first: the others with that text are retries, the
+        // others with the other text conflicts.
+        var shared: [String: [String]] = [:]
+        for (n, call) in calls.enumerated() {
+            switch (call.label, outcomes[n]) {
+            case ("bad", .failure): break
+            case ("created", .success(let o)) where o.count == 1: if case .created = o[0] {} else { Issue.record("call \(n): \(o[0])") }
+            case ("plain", .success(let o)) where o.count == 1, ("other", .success(let o)) where o.count == 1:
+                let outcome: String = switch o[0] {
+                case .created: "created"
+                case .existing: "existing"
+                case .conflict: "conflict"
+                }
+                shared[call.label, default: []].append(outcome)
+            default: Issue.record("call \(n) (\(call.label)): \(String(describing: outcomes[n]))")
+            }
+        }
+        let stored = shared["plain"]?.contains("created") == true ? "plain" : "other"
+        let refused = stored == "plain" ? "other" : "plain"
+        #expect(shared[stored]?.sorted() == ["created"] + Array(repeating: "existing", count: 19))
+        #expect(shared[refused] == Array(repeating: "conflict", count: 20))
+        #expect(try await store.reviewStats(now: t0).open == 20)  // one ticket per "review-" item
+        #expect(try await store.item(feed: String(repeating: "f", count: 65), id: "bad") == nil)
+    }
+
     @Test(arguments: StoreKind.all) func theSchemaRefusesWhatTheEngineShouldHaveCaughtAndNothingIsHalfStored(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         var bad = Items.new("x", at: t0)
