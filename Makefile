@@ -7,7 +7,7 @@ SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
-.PHONY: all deps build release test test-sqlite serve model accuracy bench loadtest benchclaims simulate clean
+.PHONY: all deps build release test test-sqlite schemathesis serve model accuracy bench loadtest benchclaims simulate clean
 
 all: build
 
@@ -46,6 +46,12 @@ test-sqlite: SYSTEM_PACKAGES = $(BASE_PACKAGES)
 test-sqlite: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## schemathesis: OpenAPI fuzzing (Schemathesis from PyPI, in .build/schemathesis) of a live release server with an
+## admin key and a feed key: every operation, every check, a fixed seed (scripts/schemathesis.sh).
+schemathesis: SYSTEM_PACKAGES = $(BASE_PACKAGES) python3-venv
+schemathesis: release
+	WINNOW=$(WINNOW) bash scripts/schemathesis.sh
 
 ## serve: build (release) and start the API on 127.0.0.1:8080 with ./winnow.sqlite and models/default.winnow.
 ## On first start it prints an admin key and a curl to try. Settings: see README (Configuration).

@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Already resolved through Hummingbird; named for the HTTP parts the connection limits see (`NIOHTTPTypes`),
+        // the HTTP/1 parser's errors (`NIOHTTP1`) and header names Hummingbird does not predefine (`HTTPTypes`).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -29,10 +34,14 @@ let package = Package(
             dependencies: ["CBLAS"]
         ),
         .target(name: "Engine", dependencies: ["Learning", "CBLAS"]),
+        // The API's JSON on the wire: the strict reader and decoder for request bodies, the fast writer for answers.
+        // Depends on nothing of Winnow's.
+        .target(name: "WinnowJSON"),
         .target(
             name: "Storage",
             dependencies: [
                 "Engine",
+                "WinnowJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -58,16 +67,22 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Engine",
+                "WinnowJSON",
                 "Learning",
                 "Storage",
                 "Services",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The API's contract, compiled into the binary (served at /openapi.yaml, read by the tests).
+            resources: [.embedInCode("openapi.yaml")]
         ),
         // The loop simulator drives the same services `winnow serve` runs, on a real store (Storage).
         .target(name: "Simulation", dependencies: ["Engine", "Learning", "Storage", "Services"]),
@@ -88,6 +103,7 @@ let package = Package(
         .executableTarget(name: "winnow", dependencies: ["WinnowCLI"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
+        .testTarget(name: "WinnowJSONTests", dependencies: ["WinnowJSON"]),
         // What tests of several modules share: the throwaway PostgreSQL server (`WINNOW_TEST_POSTGRES_URL`).
         .target(
             name: "TestSupport",
@@ -105,8 +121,9 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Services", "Storage", "Engine", "Learning", "TestSupport",
+                "Server", "Services", "Storage", "Engine", "Learning", "WinnowJSON", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Services", "Engine", "Learning"]),

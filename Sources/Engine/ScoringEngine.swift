@@ -21,6 +21,14 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
     public static func checkNoNUL(_ value: String, field: String) throws {
         if value.utf8.contains(0) { throw ValidationError(field: field, "contains a NUL character (\\u0000); remove it") }
     }
+
+    /// Refuses what cannot be a feed's item id: 1-256 UTF-8 bytes without control characters (the rule of
+    /// `ScoringEngine.validate`, for every other place an item id comes in: ranks, labels, gold items).
+    public static func checkItemID(_ id: String, field: String) throws {
+        guard !id.isEmpty, id.utf8.count <= 256, !ScoringEngine.hasControlCharacters(id) else {
+            throw ValidationError(field: field, "give the feed's own item id: 1-256 UTF-8 bytes, no control characters")
+        }
+    }
 }
 
 /// The engine's settings; every field has a documented default.
@@ -73,9 +81,7 @@ public struct ScoringEngine: Sendable {
     /// Checks a submission's fields.
     /// - Throws: `ValidationError` naming the first bad field.
     public func validate(_ item: ItemSubmission, receivedAt: Date? = nil) throws {
-        guard !item.id.isEmpty, item.id.utf8.count <= 256, !Self.hasControlCharacters(item.id) else {
-            throw ValidationError(field: "id", "give the feed's own item id: 1-256 UTF-8 bytes, no control characters")
-        }
+        try ValidationError.checkItemID(item.id, field: "id")
         guard Policy.isValidFeed(item.feed) else {
             throw ValidationError(field: "feed", PolicyError.invalidFeed(item.feed).description)
         }

@@ -247,6 +247,9 @@ extension ClaimRequest {
     /// Checks the request's lists against the limits above.
     /// - Throws: `ValidationError` naming the list or the entry that is too long.
     public func checkLimits() throws {
+        guard tiers.count <= 2, Set(tiers).count == tiers.count else {
+            throw ValidationError(field: "tiers", "name each tier at most once: [1], [2] or [1, 2]")
+        }
         guard languages.count <= Self.maxLanguages else {
             throw ValidationError(field: "languages", "name at most \(Self.maxLanguages) languages (each a code such as en or pt-BR)")
         }
@@ -259,6 +262,9 @@ extension ClaimRequest {
         }
         guard excluding.count <= Self.maxExcluded else {
             throw ValidationError(field: "excluding", "exclude at most \(Self.maxExcluded) tickets")
+        }
+        for (i, ticket) in excluding.enumerated() where ticket < 1 {
+            throw ValidationError(field: "excluding[\(i)]", "a ticket id is a positive whole number")
         }
     }
 

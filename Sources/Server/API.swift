@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import WinnowJSON
 import Services
 import Learning
 

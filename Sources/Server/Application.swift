@@ -27,10 +27,20 @@ public enum WinnowServer {
                                          batch: configuration.schedulerBatch, logger: logger)
         let sync = SharedStateSync(registry: ModelRegistry(scoring: service, directory: configuration.registry),
                                    interval: .milliseconds(Int64(configuration.syncIntervalSeconds * 1000)), logger: logger)
-        return Application(
+        return application(router: router, configuration: configuration, services: [scheduler, sync], logger: logger, onRunning: onRunning)
+    }
+
+    /// The HTTP server around `router` with the configured address and connection limits (time limits on heads and
+    /// bodies, most open connections): what `serve` runs, and what the tests run live.
+    public static func application(router: Router<WinnowRequestContext>, configuration: ServerConfiguration, services: [any Service] = [],
+                                   logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> Application<RouterResponder<WinnowRequestContext>> {
+        Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "winnow"),
-            services: [scheduler, sync],
+            server: configuration.httpServer,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "winnow",
+                                 availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),
+            services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }

@@ -62,7 +62,7 @@ public enum APIKeys {
 /// Authenticates `Authorization: Bearer …` on every route but the open ones, caching lookups for a few seconds.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = WinnowRequestContext
-    static let openPaths: Set<String> = ["/health", "/ready"]
+    static let openPaths: Set<String> = ["/health", "/ready", "/openapi.yaml"]
 
     let store: any Store
     let cacheSeconds: Double

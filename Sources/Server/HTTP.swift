@@ -1,9 +1,12 @@
 import Engine
 import Foundation
+import WinnowJSON
 import Storage
 import Services
+import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 /// An error answer: `{"error": {"code", "message", "field"}}` with its status.
@@ -95,7 +98,8 @@ enum JSON {
     }
 
     /// Reads and decodes a request body of at most `limit` bytes.
-    /// - Throws: `APIError` — 413 over the limit, 400 for malformed JSON, 422 naming a missing or mistyped field.
+    /// - Throws: `APIError` — 413 over the limit, 415 when it is not sent as JSON, 400 for malformed JSON, 422 naming
+    ///   a missing, null, mistyped, repeated or unknown field.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
         guard let value = try await decodeIfPresent(type, from: request, limit: limit) else {
             throw APIError(.badRequest, code: "malformed_json", "The request body is empty; send a JSON object.")
@@ -113,43 +117,54 @@ enum JSON {
             throw APIError(.contentTooLarge, code: "body_too_large", "The request body is over \(limit) bytes; send less (or split a batch).")
         }
         guard buffer.readableBytes > 0 else { return nil }
+        try requireJSON(request.headers[.contentType])
         if let scannable = T.self as? any ScannableJSON.Type, let value = buffer.withUnsafeReadableBytes({ scannable.scan($0) }) as? T {
             return value
         }
-        return try decode(type, from: Data(buffer: buffer))
+        return try buffer.withUnsafeReadableBytes { try decode(type, from: $0) }
+    }
+
+    /// Refuses a body not sent as JSON in UTF-8: 415 naming what was sent.
+    static func requireJSON(_ contentType: String?) throws {
+        guard let contentType else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
+                           "The body has no Content-Type; send it as JSON with 'Content-Type: application/json'.", field: "Content-Type")
+        }
+        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let charset = parts.dropFirst().first { $0.hasPrefix("charset=") }.map { $0.dropFirst("charset=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        guard parts.first == "application/json", charset == nil || charset == "utf-8" else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
+                           "The body is sent as '\(contentType.prefix(100))'; send JSON in UTF-8 with 'Content-Type: application/json'.", field: "Content-Type")
+        }
+    }
+
+    /// The strict reader of request bodies: unknown fields, nulls, repeated keys and numbers that do not fit are
+    /// refused by name (`StrictDecoder`).
+    static let strict = StrictDecoder(parseDate: { ISOTime.parse($0) }, dateHint: "an ISO 8601 time such as 2026-11-26T09:30:00Z")
+
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws(APIError) -> T {
+        do {
+            return try strict.decode(type, from: bytes)
+        } catch {
+            throw apiError(error)
+        }
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        do {
-            return try decoder.decode(type, from: data)
-        } catch let error as DecodingError {
-            throw apiError(error)
-        } catch {
-            throw APIError(.badRequest, code: "malformed_json", "The body is not valid JSON: \(error).")
-        }
+        try data.withUnsafeBytes { try decode(type, from: $0) }
     }
 
-    static func apiError(_ error: DecodingError) -> APIError {
-        switch error {
-        case let .keyNotFound(key, context):
-            let field = path(context.codingPath + [key])
-            return APIError(.unprocessableContent, code: "missing_field", "'\(field)' is required.", field: field)
-        case let .valueNotFound(type, context):
-            let field = path(context.codingPath)
-            return APIError(.unprocessableContent, code: "missing_field", "'\(field)' must be \(name(of: type)), not null.", field: field)
-        case let .typeMismatch(type, context):
-            let field = path(context.codingPath)
-            return APIError(.unprocessableContent, code: "invalid_type", "'\(field.isEmpty ? "the body" : field)' must be \(name(of: type)).",
-                            field: field.isEmpty ? nil : field)
-        case let .dataCorrupted(context):
-            if context.codingPath.isEmpty {
-                return APIError(.badRequest, code: "malformed_json", "The body is not valid JSON; check quotes, commas and brackets.")
-            }
-            let field = path(context.codingPath)
-            return APIError(.unprocessableContent, code: "invalid_value", "'\(field)': \(context.debugDescription)", field: field)
-        @unknown default:
-            return APIError(.badRequest, code: "malformed_json", "\(error)")
+    static func apiError(_ error: JSONError) -> APIError {
+        let code = switch error.kind {
+        case .malformed: "malformed_json"
+        case .duplicateField: "duplicate_field"
+        case .unknownField: "unknown_field"
+        case .missingField: "missing_field"
+        case .nullValue: "null_value"
+        case .wrongType: "invalid_type"
+        case .invalidValue: "invalid_value"
         }
+        return APIError(error.kind == .malformed ? .badRequest : .unprocessableContent, code: code, error.message, field: error.field)
     }
 
     static func path(_ keys: [any CodingKey]) -> String {
@@ -212,6 +227,21 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             let code = error.status == .contentTooLarge ? "body_too_large" : "http_\(error.status.code)"
             return JSON.response(APIError.Body(error: .init(code: code, message: error.status.reasonPhrase, field: nil)), status: error.status)
+        } catch let error as HTTPParserError {
+            // The request's body broke HTTP/1.1 framing (a chunk size that is not hex, say): the client's fault.
+            var response = JSON.response(APIError.Body(error: .init(
+                code: "malformed_request", message: "The request is not valid HTTP/1.1 (\(error)); check its framing (Content-Length or chunked encoding).",
+                field: nil)), status: .badRequest)
+            response.headers[.connection] = "close"
+            return response
+        } catch where StoreError.isOutOfSpace(error) {
+            context.logger.error("the disk is full", metadata: ["error": "\(PostgresStore.describe(error))", "path": "\(request.uri.path)"])
+            var response = JSON.response(APIError.Body(error: .init(
+                code: "insufficient_storage",
+                message: "The server's disk is full, so nothing of this request was stored; retry later.",
+                field: nil)), status: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"))
+            response.headers[HTTPField.Name("Retry-After")!] = "60"
+            return response
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(PostgresStore.describe(error))", "path": "\(request.uri.path)"])
             return JSON.response(APIError.Body(error: .init(code: "internal", message: "The server failed to answer; the error is logged.", field: nil)),

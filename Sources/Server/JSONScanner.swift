@@ -3,12 +3,12 @@ import Foundation
 import Services
 
 /// A request body type with a fast reader for the common case. `JSON.decode` tries `scan` first and falls back to
-/// `JSONDecoder` when it answers nil, so the fast path only has to be right about what it accepts: anything
-/// unusual (a malformed body, a mistyped field, a duplicated key, an escaped key) goes to `JSONDecoder`, which
-/// decides it and names the field in its error exactly as before.
+/// the strict decoder (`StrictDecoder`) when it answers nil, so the fast path only has to be right about what it
+/// accepts: anything unusual or refused (a malformed body, a mistyped field, a repeated, escaped or unknown key, a
+/// null) goes to the strict decoder, which decides it and names the field in its error.
 protocol ScannableJSON {
-    /// The value when `bytes` is a document this reader fully understands and `JSONDecoder` would decode to the
-    /// same value; nil otherwise (never a wrong value).
+    /// The value when `bytes` is a document this reader fully understands and the strict decoder would decode to
+    /// the same value; nil otherwise (never a wrong value).
     static func scan(_ bytes: UnsafeRawBufferPointer) -> Self?
 }
 
@@ -19,8 +19,6 @@ protocol ScannableJSON {
 struct JSONScanner {
     private let bytes: UnsafeRawBufferPointer
     private var i = 0
-    /// Deepest nesting `skipValue` follows (the fast path gives up beyond; `JSONDecoder` decides).
-    static let maximumDepth = 32
 
     init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
@@ -48,14 +46,6 @@ struct JSONScanner {
         skipSpace()
         guard i < bytes.count, bytes[i] == byte else { return false }
         i += 1
-        return true
-    }
-
-    /// Consumes a `null` when it is next.
-    mutating func null() -> Bool {
-        skipSpace()
-        guard i + 4 <= bytes.count, bytes[i] == 0x6E, bytes[i + 1] == 0x75, bytes[i + 2] == 0x6C, bytes[i + 3] == 0x6C else { return false }
-        i += 4
         return true
     }
 
@@ -237,30 +227,6 @@ struct JSONScanner {
               let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else { return nil }
         return value
     }
-
-    /// Consumes any one valid value (of a field this reader does not read).
-    mutating func skipValue(depth: Int = 0) -> Bool {
-        guard depth < Self.maximumDepth else { return false }
-        skipSpace()
-        guard i < bytes.count else { return false }
-        switch bytes[i] {
-        case UInt8(ascii: "{"): return object { scanner, _ in scanner.skipValue(depth: depth + 1) }
-        case UInt8(ascii: "["): return array { $0.skipValue(depth: depth + 1) }
-        case UInt8(ascii: "\""): return string() != nil
-        case UInt8(ascii: "t"): return literal("true")
-        case UInt8(ascii: "f"): return literal("false")
-        case UInt8(ascii: "n"): return null()
-        default: return numberText() != nil
-        }
-    }
-
-    private mutating func literal(_ word: StaticString) -> Bool {
-        let n = word.utf8CodeUnitCount
-        guard i + n <= bytes.count else { return false }
-        for k in 0..<n where bytes[i + k] != word.utf8Start[k] { return false }
-        i += n
-        return true
-    }
 }
 
 extension UnsafeRawBufferPointer {
@@ -270,7 +236,7 @@ extension UnsafeRawBufferPointer {
     }
 }
 
-/// The known keys an object has shown so far: a repeated key makes the fast reader give up (`JSONDecoder` decides).
+/// The known keys an object has shown so far: a repeated key makes the fast reader give up (the strict decoder decides).
 struct SeenKeys {
     private var bits: UInt8 = 0
 
@@ -288,23 +254,23 @@ extension API.ItemRequest: ScannableJSON {
         return item
     }
 
-    /// One item object; nil when a field is missing, mistyped, repeated or unusual (`JSONDecoder` then decides).
+    /// One item object; nil when a field is missing, mistyped, repeated, null, unknown or unusual (the strict
+    /// decoder then decides).
     static func scan(_ scanner: inout JSONScanner) -> API.ItemRequest? {
         var id: String?, feed: String?, text: String?, language: String?, author: Author?, createdAt: Date?
         var seen = SeenKeys()
         let read = scanner.object { s, key in
             if key.is("id") { guard seen.first(1) else { return false }; id = s.string(); return id != nil }
             if key.is("text") { guard seen.first(2) else { return false }; text = s.string(); return text != nil }
-            if key.is("feed") { guard seen.first(4) else { return false }; if s.null() { return true }; feed = s.string(); return feed != nil }
-            if key.is("language") { guard seen.first(8) else { return false }; if s.null() { return true }; language = s.string(); return language != nil }
-            if key.is("author") { guard seen.first(16) else { return false }; if s.null() { return true }; author = Author.scan(&s); return author != nil }
+            if key.is("feed") { guard seen.first(4) else { return false }; feed = s.string(); return feed != nil }
+            if key.is("language") { guard seen.first(8) else { return false }; language = s.string(); return language != nil }
+            if key.is("author") { guard seen.first(16) else { return false }; author = Author.scan(&s); return author != nil }
             if key.is("createdAt") {
                 guard seen.first(32) else { return false }
-                if s.null() { return true }
                 createdAt = s.string().flatMap(ISOTime.parse)
                 return createdAt != nil
             }
-            return s.skipValue()
+            return false  // an unknown field: refused, by the strict decoder
         }
         guard read, let id, let text else { return nil }
         return API.ItemRequest(id: id, feed: feed, text: text, language: language, author: author, createdAt: createdAt)
@@ -316,7 +282,7 @@ extension API.BatchRequest: ScannableJSON {
         var scanner = JSONScanner(bytes)
         var items: [API.ItemRequest]?
         let read = scanner.object { s, key in
-            guard key.is("items") else { return s.skipValue() }
+            guard key.is("items") else { return false }
             guard items == nil else { return false }
             var list: [API.ItemRequest] = []
             list.reserveCapacity(bytes.count / 64)
@@ -334,16 +300,16 @@ extension API.BatchRequest: ScannableJSON {
 }
 
 extension Author {
-    /// An author object; nil when `id` is missing or a field is mistyped or repeated.
+    /// An author object; nil when `id` is missing or a field is mistyped, repeated, null or unknown.
     static func scan(_ scanner: inout JSONScanner) -> Author? {
         var id: String?, accountAgeDays: Double?, followers: Int?, priorRemovals: Int?
         var seen = SeenKeys()
         let read = scanner.object { s, key in
             if key.is("id") { guard seen.first(1) else { return false }; id = s.string(); return id != nil }
-            if key.is("accountAgeDays") { guard seen.first(2) else { return false }; if s.null() { return true }; accountAgeDays = s.double(); return accountAgeDays != nil }
-            if key.is("followers") { guard seen.first(4) else { return false }; if s.null() { return true }; followers = s.integer(); return followers != nil }
-            if key.is("priorRemovals") { guard seen.first(8) else { return false }; if s.null() { return true }; priorRemovals = s.integer(); return priorRemovals != nil }
-            return s.skipValue()
+            if key.is("accountAgeDays") { guard seen.first(2) else { return false }; accountAgeDays = s.double(); return accountAgeDays != nil }
+            if key.is("followers") { guard seen.first(4) else { return false }; followers = s.integer(); return followers != nil }
+            if key.is("priorRemovals") { guard seen.first(8) else { return false }; priorRemovals = s.integer(); return priorRemovals != nil }
+            return false
         }
         guard read, let id else { return nil }
         return Author(id: id, accountAgeDays: accountAgeDays, followers: followers, priorRemovals: priorRemovals)

@@ -63,9 +63,7 @@ extension Routes {
         let now = service.clock()
         var records: [LabelRecord] = []
         for (i, entry) in body.labels.enumerated() {
-            guard !entry.id.isEmpty, entry.id.utf8.count <= 256 else {
-                throw APIError(.unprocessableContent, code: "invalid_value", "give the feed's item id (1-256 bytes)", field: "labels[\(i)].id")
-            }
+            try ValidationError.checkItemID(entry.id, field: "labels[\(i)].id")
             guard classes.contains(entry.label) else {
                 throw APIError(.unprocessableContent, code: "invalid_value",
                                "'\(entry.label)' is not a class of the model; use one of \(classes.joined(separator: ", "))", field: "labels[\(i)].label")

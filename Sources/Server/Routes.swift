@@ -100,8 +100,8 @@ public struct Routes: Sendable {
                         body: .init(byteBuffer: ByteBuffer(string: service.metrics.render())))
     }
 
+    /// The API's contract, public (as /health and /ready): what a client may send and will get back is no secret.
     @Sendable func openAPI(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        try context.require(.feed, .moderator, .admin)
         return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
     }
 
@@ -221,6 +221,7 @@ public struct Routes: Sendable {
         guard body.items.count <= configuration.maxRankItems else {
             throw APIError(.contentTooLarge, code: "too_many_items", "\(body.items.count) candidates; the limit is \(configuration.maxRankItems).", field: "items")
         }
+        for (i, id) in body.items.enumerated() { try ValidationError.checkItemID(id, field: "items[\(i)]") }
         let (ranked, excluded) = try await service.rank(feed: feed, ids: body.items)
         return JSON.response(API.RankAnswer(feed: feed, profile: service.policy(feed: feed).relevance, ranked: ranked, excluded: excluded))
     }
@@ -350,6 +351,7 @@ public struct Routes: Sendable {
         let key = try context.require(.admin)
         let body = try await JSON.decode(API.GoldBody.self, from: request, limit: configuration.maxBodyBytes)
         let feed = try checkedFeed(body.feed ?? "default")
+        try ValidationError.checkItemID(body.id, field: "id")
         guard try await review.addGold(feed: feed, id: body.id, label: body.label, by: key.name) else { throw notFound(feed: feed, id: body.id) }
         return JSON.response(["feed": feed, "id": body.id, "label": body.label], status: .created)
     }

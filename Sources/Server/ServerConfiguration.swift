@@ -38,6 +38,14 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var syncIntervalSeconds = 2.0
     /// Connections to PostgreSQL per node (ignored for SQLite). Default 16.
     public var databasePoolSize = 16
+    /// Seconds a connection may go without sending a complete request head, counted from its start or its last
+    /// answer; then it is closed. Covers idle keep-alive connections and clients that send their headers slowly.
+    /// Default 60 (nginx's `client_header_timeout`).
+    public var idleTimeoutSeconds = 60.0
+    /// Seconds a request's body may take to arrive after its head; then the connection is closed. Default 60.
+    public var bodyTimeoutSeconds = 60.0
+    /// Most open client connections; further ones wait in the listen backlog until one closes. Default 1,024.
+    public var maxConnections = 1_024
     /// The engine: clear label, reasons, text limit, engagement triggers, rescore ages, the Bayesian rule.
     public var engine = EngineConfiguration()
 
@@ -134,6 +142,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         }
         guard schedulerIntervalSeconds > 0, keyCacheSeconds >= 0, syncIntervalSeconds > 0 else {
             throw ConfigurationError("schedulerIntervalSeconds and syncIntervalSeconds must be > 0 and keyCacheSeconds ≥ 0.")
+        }
+        guard idleTimeoutSeconds > 0, bodyTimeoutSeconds > 0, maxConnections >= 1 else {
+            throw ConfigurationError("idleTimeoutSeconds and bodyTimeoutSeconds must be > 0 and maxConnections at least 1.")
         }
         guard (1...1_000).contains(databasePoolSize) else {
             throw ConfigurationError("databasePoolSize must be between 1 and 1000 connections.")

@@ -41,7 +41,8 @@ public struct ModelRegistry: Sendable {
     }
 
     /// Checks and stores a model file; registering the same file again changes nothing.
-    /// - Throws: `ValidationError` (field `body`) for a file that is not a usable model; `RegistryError.versionTaken`.
+    /// - Throws: `ValidationError` (field `body`) for a file that is not a usable model or whose version name is not
+    ///   one (`checkVersionName`); `RegistryError.versionTaken`.
     public func register(_ bytes: [UInt8], by: String) async throws -> ModelVersionRecord {
         let model: TextClassifier
         do {
@@ -51,7 +52,23 @@ public struct ModelRegistry: Sendable {
         } catch {
             throw ValidationError(field: "body", "not a usable model file: \(error)")
         }
+        try Self.checkVersionName(model.header.modelVersion)
         return try await register(model, bytes: bytes, by: by)
+    }
+
+    /// Longest version name.
+    public static let maximumVersionBytes = 128
+
+    /// A version name is 1-128 bytes of letters, digits and `._@:+-`, starting with a letter or digit: it names a
+    /// file in the registry folder and a path segment (`/v1/models/VERSION/promote`).
+    public static func checkVersionName(_ version: String) throws {
+        let allowed = version.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "._@:+-".utf8.contains(b)
+        }
+        let first = version.utf8.first.map { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) } ?? false
+        guard (1...maximumVersionBytes).contains(version.utf8.count), allowed, first else {
+            throw ValidationError(field: "body", "the model's version name '\(version.prefix(40))\(version.utf8.count > 40 ? "…" : "")' (\(version.utf8.count) bytes) is not one: use 1-\(maximumVersionBytes) letters, digits and ._@:+- starting with a letter or digit (winnow train --name NAME)")
+        }
     }
 
     func register(_ model: TextClassifier, bytes: [UInt8], by: String) async throws -> ModelVersionRecord {
@@ -136,7 +153,25 @@ public struct ModelRegistry: Sendable {
         return try await promote(last.previous, by: by, kind: .rollback)
     }
 
-    /// At start: makes the registry's active version (the last change) the server's model, when there is one; returns it.
+    /// At start: the model the server serves is a registered version from its first request on. With promotions on
+    /// record, that is the last one's version (made the server's model, and returned); without, the model the server
+    /// was started with is registered (once: a version names one file), so no other file can later be uploaded under
+    /// its name and listed as active.
+    /// - Throws: `ConfigurationError` when the starting model's version is registered with a different file.
+    public func startServing(by: String = "winnow serve") async throws -> String? {
+        if let restored = try await restoreActive() { return restored }
+        guard try await store.promotions().isEmpty else { return nil }
+        let active = scoring.model.textModel
+        do {
+            _ = try await register(active, bytes: try active.serialized(), by: by)
+        } catch RegistryError.versionTaken(let version) {
+            throw ConfigurationError("The model this server starts with is version '\(version)', but the registry holds a different file under that name; a version names one file. Retrain with another --name, or promote the registered version.")
+        }
+        return nil
+    }
+
+    /// Makes the registry's active version (the last change) the server's model, when there is one and it is not
+    /// already; returns it.
     public func restoreActive() async throws -> String? {
         guard let last = try await store.promotions().last, last.version != scoring.model.version,
               let record = try await record(last.version) else { return nil }

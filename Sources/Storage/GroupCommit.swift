@@ -11,7 +11,8 @@ final class GroupCommit: Sendable {
     /// One caller's write: `execute` runs it inside the group's transaction, `complete` resumes the caller once
     /// the transaction has ended (with the write's own outcome, or the transaction's error).
     private struct Pending: Sendable {
-        let execute: @Sendable (Database) -> Void
+        /// Runs the write; answers its own error, if it failed.
+        let execute: @Sendable (Database) -> (any Error)?
         let complete: @Sendable (Result<Void, any Error>) -> Void
     }
 
@@ -47,10 +48,18 @@ final class GroupCommit: Sendable {
                         result = .failure(error)
                     }
                     outcome.withLock { $0 = result }
+                    if case let .failure(error) = result { return error }
+                    return nil
                 },
                 complete: { transaction in
                     switch transaction {
-                    case let .failure(error): continuation.resume(throwing: error)
+                    case let .failure(error):
+                        // The write's own error says more than the transaction's (which may be SQLITE_ABORT after it).
+                        if case let .failure(own)? = outcome.withLock({ $0 }) {
+                            continuation.resume(throwing: own)
+                        } else {
+                            continuation.resume(throwing: error)
+                        }
                     case .success:
                         switch outcome.withLock({ $0 }) {
                         case let .success(value)?: continuation.resume(returning: value)
@@ -82,14 +91,19 @@ final class GroupCommit: Sendable {
                 let batch = self.take()
                 if batch.isEmpty { return }
                 let result: Result<Void, any Error>
+                var failures: [any Error] = []
                 do {
                     try db.inTransaction {
-                        for write in batch { write.execute(db) }
+                        for write in batch {
+                            if let error = write.execute(db) { failures.append(error) }
+                        }
                         return .commit
                     }
                     result = .success(())
                 } catch {
-                    result = .failure(error)
+                    // A full disk fails one write and makes SQLite roll back the whole transaction, so the others then
+                    // see only SQLITE_ABORT at the commit: they get the cause.
+                    result = .failure(failures.first(where: StoreError.isOutOfSpace) ?? error)
                 }
                 for write in batch { write.complete(result) }
             }

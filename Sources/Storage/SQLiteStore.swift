@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import GRDB
 import GRDBSQLite
+import PostgresNIO
 import Synchronization
 
 /// Winnow's embedded store: one SQLite file through GRDB (`DatabasePool`, WAL, `synchronous=NORMAL`, which loses
@@ -506,6 +507,21 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case let .corruptRow(what):
             return "A stored row could not be read (\(what)); the database may have been edited by hand."
         }
+    }
+
+    /// Whether `error` says the disk (or the database's quota) is full: SQLite's SQLITE_FULL, PostgreSQL's
+    /// `disk_full` (SQLSTATE 53100), or a file write failing with ENOSPC. Nothing was stored; a retry after space is
+    /// freed can succeed.
+    public static func isOutOfSpace(_ error: any Error) -> Bool {
+        if let error = error as? DatabaseError { return error.resultCode == .SQLITE_FULL }
+        if let error = error as? PSQLError { return error.serverInfo?[.sqlState] == "53100" }
+        let error = error as NSError
+        if error.domain == NSPOSIXErrorDomain { return error.code == Int(ENOSPC) }
+        if error.domain == NSCocoaErrorDomain {
+            if error.code == CocoaError.fileWriteOutOfSpace.rawValue { return true }
+            if let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError { return isOutOfSpace(underlying) }
+        }
+        return false
     }
 }
 

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import WinnowJSON
 
 /// The JSON columns written on the hot path, by hand with `JSONWriter` (`JSONEncoder` was most of the cost of a
 /// stored item). The shape is exactly what the types' `Codable` conformances read, with dates as seconds since
@@ -26,5 +27,31 @@ enum StoredJSON {
             s.counters.write(&w)
         }
         return w.string
+    }
+}
+
+extension Engagement {
+    /// The counters as a JSON object (the `Codable` keys, sorted).
+    public func write(_ w: inout JSONWriter) {
+        w.object { w in
+            w.field("comments", comments)
+            w.field("hides", hides)
+            w.field("likes", likes)
+            w.field("reports", reports)
+            w.field("shares", shares)
+            w.field("views", views)
+        }
+    }
+}
+
+extension Author {
+    /// The author as a JSON object (the `Codable` keys, sorted; missing facts left out).
+    public func write(_ w: inout JSONWriter) {
+        w.object { w in
+            w.field("accountAgeDays", ifPresent: accountAgeDays)
+            w.field("followers", ifPresent: followers)
+            w.field("id", id)
+            w.field("priorRemovals", ifPresent: priorRemovals)
+        }
     }
 }

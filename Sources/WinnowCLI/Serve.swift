@@ -53,9 +53,11 @@ struct ServerOptions: ParsableArguments {
         try await service.start()
         // A model promoted through the registry stays active across restarts.
         do {
-            if let restored = try await ModelRegistry(scoring: service, directory: configuration.registry).restoreActive() {
+            if let restored = try await ModelRegistry(scoring: service, directory: configuration.registry).startServing() {
                 FileHandle.standardError.write(Data("Using the registry's active model \(restored) (promoted earlier) instead of \(configuration.model).\n".utf8))
             }
+        } catch let error as ConfigurationError {
+            throw CommandError(error.description)
         } catch {
             throw CommandError("The registry's active model cannot be loaded (\(error)). Roll back with 'winnow models rollback', or restore the file.")
         }

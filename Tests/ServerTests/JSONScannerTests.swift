@@ -6,11 +6,11 @@ import Testing
 @testable import Server
 @testable import Services
 
-/// The fast reader of item bodies must never disagree with `JSONDecoder`: it either gives the value `JSONDecoder`
-/// gives, or gives up (nil) and leaves the document, and its error, to `JSONDecoder`.
+/// The fast reader of item bodies must never disagree with the strict decoder: it either gives the value the strict
+/// decoder gives, or gives up (nil) and leaves the document, and its error, to the strict decoder.
 @Suite struct JSONScannerTests {
     static func decoded<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
-        try? JSON.decoder.decode(type, from: Data(text.utf8))
+        try? JSON.decode(type, from: Data(text.utf8))
     }
 
     static func scanned<T: ScannableJSON>(_ type: T.Type, _ text: String) -> T? {
@@ -24,25 +24,23 @@ import Testing
         "{\n\t\"id\": \"a1\",\r\n\"text\": \"two\\nlines, a \\\"quote\\\", a \\\\ and a \\/ slash\\t\\b\\f\\r\"\n}",
         #"{"id":"é-1","text":"naïve café 😀 – ok","language":"fr"}"#,
         #"{"id":"u","text":"\u00e9\u4e2d\ud83d\ude00 \u0041"}"#,
-        #"{"id":"a","text":"t","feed":null,"language":null,"author":null,"createdAt":null}"#,
         #"{"id":"a","text":"t","author":{"id":"u1","accountAgeDays":12.5,"followers":300,"priorRemovals":0}}"#,
-        #"{"id":"a","text":"t","author":{"id":"u1","accountAgeDays":-0.0,"followers":-0,"priorRemovals":null,"accountAgeDays2":1e-3}}"#,
+        #"{"id":"a","text":"t","author":{"id":"u1","accountAgeDays":-0.0,"followers":-0,"priorRemovals":1}}"#,
+        #"{"id":"a","text":"t","author":{"id":"u1","accountAgeDays":1e-3}}"#,
         #"{"id":"a","text":"t","author":{"id":"u1","accountAgeDays":3E+2}}"#,
         #"{"id":"a","text":"t","createdAt":"2026-11-26T09:30:00Z"}"#,
         #"{"id":"a","text":"t","createdAt":"2026-11-26T09:30:00.123Z"}"#,
-        #"{"surface":{"kind":"comment","tags":["x",1,-2.5e3,true,false,null,{"deep":[[[]]]}]},"id":"a","text":"t","extra":"\u0000"}"#,
-        #"{"id":"a","text":"t","followers":12345678901234567890}"#,
     ])
     func commonBodiesTakeTheFastPathAndReadTheSame(_ body: String) throws {
         let fast = try #require(Self.scanned(API.ItemRequest.self, body), "the fast path gave up on \(body)")
         #expect(fast == Self.decoded(API.ItemRequest.self, body))
-        let batch = #"{"items":[\#(body),\#(body)], "client": "tests"}"#
+        let batch = #"{"items":[\#(body),\#(body)]}"#
         let fastBatch = try #require(Self.scanned(API.BatchRequest.self, batch))
         #expect(fastBatch == Self.decoded(API.BatchRequest.self, batch))
         #expect(fastBatch.items.count == 2)
     }
 
-    /// Malformed or unusual bodies: the fast path gives up, so `JSONDecoder` answers (and names the field).
+    /// Malformed, refused or unusual bodies: the fast path gives up, so the strict decoder answers (and names the field).
     @Test(arguments: [
         #"{"id":"a","text":"t",}"#,                         // trailing comma
         #"{"id":"a","text":"t"} x"#,                        // trailing garbage
@@ -69,23 +67,24 @@ import Testing
         #"{"id":"a","text":"t","x":1.}"#,
         "\u{FEFF}{\"id\":\"a\",\"text\":\"t\"}",           // byte order mark
         #"[{"id":"a","text":"t"}]"#,
+        #"{"id":"a","text":"t","feed":null}"#,              // null for an optional field (refused)
+        #"{"id":"a","text":"t","createdAt":null}"#,
+        #"{"id":"a","text":"t","author":null}"#,
+        #"{"id":"a","text":"t","author":{"id":"u","priorRemovals":null}}"#,
+        #"{"id":"a","text":"t","autor":{"id":"u"}}"#,       // unknown field (refused, with the nearest name)
+        #"{"id":"a","text":"t","author":{"id":"u","followers2":1}}"#,
+        #"{"id":"a","text":"t","followers":12345678901234567890}"#,
+        #"{"id":"a","text":"t","author":{"id":"u","followers":12345678901234567890}}"#,  // beyond 64 bits
     ])
-    func unusualBodiesAreLeftToJSONDecoder(_ body: String) {
+    func unusualBodiesAreLeftToTheStrictDecoder(_ body: String) {
         #expect(Self.scanned(API.ItemRequest.self, body) == nil)
         #expect(Self.scanned(API.BatchRequest.self, #"{"items":[\#(body)]}"#) == nil)
     }
 
-    @Test func nestingBeyondTheLimitIsLeftToJSONDecoder() {
-        let deep = String(repeating: "[", count: JSONScanner.maximumDepth + 1) + String(repeating: "]", count: JSONScanner.maximumDepth + 1)
-        #expect(Self.scanned(API.ItemRequest.self, #"{"id":"a","text":"t","x":\#(deep)}"#) == nil)
-        let shallow = String(repeating: "[", count: JSONScanner.maximumDepth - 1) + String(repeating: "]", count: JSONScanner.maximumDepth - 1)
-        #expect(Self.scanned(API.ItemRequest.self, #"{"id":"a","text":"t","x":\#(shallow)}"#) != nil)
-    }
-
     /// Thousands of corruptions of a valid batch (a byte deleted, replaced or inserted): whenever the fast path
-    /// accepts one, `JSONDecoder` accepts it too and reads the same items.
+    /// accepts one, the strict decoder accepts it too and reads the same items.
     @Test func corruptedBodiesNeverReadDifferently() {
-        let body = Array(#"{"items":[{"id":"a\"1","feed":"f","text":"caf\u00e9 \ud83d\ude00 ok","author":{"id":"u","accountAgeDays":1.5,"followers":20},"createdAt":"2026-11-26T09:30:00Z"},{"id":"b","text":"x y","x":[true,null,{"k":-1e3}]}]}"#.utf8)
+        let body = Array(#"{"items":[{"id":"a\"1","feed":"f","text":"caf\u00e9 \ud83d\ude00 ok","author":{"id":"u","accountAgeDays":1.5,"followers":20},"createdAt":"2026-11-26T09:30:00Z"},{"id":"b","text":"x y","language":"en"}]}"#.utf8)
         let alphabet = Array(#"{}[]",:\ u0123456789abcdefnrtlsE+-.xé"#.utf8)
         var random = SplitMix64(seed: 2026)
         var accepted = 0
@@ -99,7 +98,7 @@ import Testing
             }
             guard let fast = bytes.withUnsafeBytes({ API.BatchRequest.scan($0) }) else { continue }
             accepted += 1
-            let slow = try? JSON.decoder.decode(API.BatchRequest.self, from: Data(bytes))
+            let slow = try? JSON.decode(API.BatchRequest.self, from: Data(bytes))
             #expect(slow == fast, "\(String(decoding: bytes, as: UTF8.self))")
         }
         #expect(accepted > 0)

@@ -66,6 +66,43 @@ import Testing
         }
     }
 
+    /// Issue 17: the starting model was not registered until a first promotion, so another file uploaded under its
+    /// version name was listed as active and every later promote and rollback answered 409.
+    @Test func theStartingModelIsRegisteredAtStartAndItsNameCannotBeTakenByAnotherFile() async throws {
+        let h = try await harness()
+        #expect(try await ModelRegistry(scoring: h.service, directory: h.configuration.registry).startServing() == nil)
+        let listed = try await h.send(.get, "/v1/models")
+        let versions = try #require(listed.json["versions"] as? [[String: Any]])
+        #expect(versions.map { $0["version"] as? String } == ["fixture-1"])
+        #expect(versions.first?["active"] as? Bool == true)
+        // Another file, same version name: refused, and the serving model stays the one listed as active.
+        let impostor = try Self.relabelled(spam: "spam", clear: "clear", version: "fixture-1")
+        let refused = try await upload(h, try impostor.serialized())
+        #expect(refused.status == .conflict)
+        #expect(refused.error["message"] as? String == "A different model file is registered as 'fixture-1'; train with another --name.")
+        // The same file again is the same version: accepted, nothing changes.
+        #expect(try await upload(h, try Fixture.model.serialized()).status.code / 100 == 2)
+        // Promotion and rollback still work.
+        #expect(try await upload(h, try Self.second.serialized()).status == .created)
+        #expect(try await h.send(.post, "/v1/models/fixture-2/promote").status == .ok)
+        #expect(try await h.send(.post, "/v1/models/rollback").status == .ok)
+        #expect(h.service.model.version == "fixture-1")
+        // A restart with promotions on record serves the registry's active version and registers nothing.
+        #expect(try await ModelRegistry(scoring: h.service, directory: h.configuration.registry).startServing() == nil)
+    }
+
+    /// Issue 17: an empty version name answered 500 (and left an orphan `registry/.winnow`), a 10 KB one 500 too.
+    @Test(arguments: ["", String(repeating: "v", count: 10_000), "../escape", "name with spaces"])
+    func aModelWhoseVersionNameIsNotOneIsRefusedWith422(_ version: String) async throws {
+        let h = try await harness()
+        let model = try Self.relabelled(spam: "spam", clear: "clear", version: version)
+        let answer = try await upload(h, try model.serialized())
+        #expect(answer.status == .unprocessableContent)
+        #expect(answer.error["field"] as? String == "body")
+        #expect((answer.error["message"] as? String)?.contains("version name") == true)
+        #expect(!FileManager.default.fileExists(atPath: h.configuration.registry))  // nothing written
+    }
+
     @Test func registerPromoteAndRollBack() async throws {
         let h = try await harness()
         var corrupt = try Self.second.serialized()

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import WinnowJSON
 import Hummingbird
 import Testing
 
@@ -8,13 +9,16 @@ import Testing
 @testable import Storage
 
 @Suite struct AuthTests {
-    @Test func onlyHealthAndReadyAreOpen() async throws {
+    @Test func onlyHealthReadyAndTheContractAreOpen() async throws {
         let h = try await Harness()
         #expect(try await h.send(.get, "/health", as: nil).status == .ok)
+        let contract = try await h.send(.get, "/openapi.yaml", as: nil)
+        #expect(contract.status == .ok)
+        #expect(contract.body.hasPrefix("openapi: 3.1.0"))
         let ready = try await h.send(.get, "/ready", as: nil)
         #expect(ready.status == .ok)
         #expect(ready.json["model"] as? String == "fixture-1")
-        for (method, path) in [(HTTPRequest.Method.get, "/metrics"), (.get, "/openapi.yaml"), (.post, "/v1/items"), (.get, "/v1/items/a"), (.post, "/v1/rank"),
+        for (method, path) in [(HTTPRequest.Method.get, "/metrics"), (.post, "/v1/items"), (.get, "/v1/items/a"), (.post, "/v1/rank"),
                                (.get, "/v1/policies/default")] {
             let answer = try await h.send(method, path, as: nil, body: method == .post ? "{}" : nil)
             #expect(answer.status == .unauthorized, "\(method) \(path)")

@@ -1,0 +1,264 @@
+/// One parsed JSON document, kept as written: numbers as their text (so a whole number beyond 64 bits or a fraction
+/// where a whole number belongs can be refused by name, not rounded), objects as their members in order.
+public indirect enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    /// A number's text, valid by JSON's grammar.
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object([JSONMember])
+
+    /// What a value is, for error messages ("a string", "an object").
+    public var kind: String {
+        switch self {
+        case .null: "null"
+        case .bool: "true or false"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+public struct JSONMember: Sendable, Equatable {
+    public var key: String
+    public var value: JSONValue
+}
+
+/// Why a request body was refused, with the field it concerns (`items[3].author.id`), in words a client can act on.
+public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// Not JSON at all (the grammar, the encoding, the nesting).
+        case malformed
+        /// A key given twice in one object.
+        case duplicateField
+        /// A key this body does not have.
+        case unknownField
+        /// A required key left out.
+        case missingField
+        /// `null` where a value belongs (optional fields are left out, not null).
+        case nullValue
+        /// A value of another JSON type, or a number that is not what the field holds.
+        case wrongType
+        /// The right type but a value the field cannot hold (an unknown enum case, a malformed time).
+        case invalidValue
+    }
+
+    public var kind: Kind
+    /// The field, as a path; nil for the document itself.
+    public var field: String?
+    public var message: String
+
+    public init(_ kind: Kind, field: String?, _ message: String) {
+        self.kind = kind
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// A strict reader of one JSON document (RFC 8259): UTF-8 only, no byte-order mark, no duplicate keys, nesting at
+/// most `maximumDepth` deep, nothing but white space after the value.
+public struct JSONParser {
+    /// Deepest nesting of arrays and objects accepted.
+    public static let maximumDepth = 64
+
+    private let bytes: UnsafeRawBufferPointer
+    private var i = 0
+    private var path: [String] = []
+
+    private init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
+        var parser = JSONParser(bytes)
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            throw JSONError(.malformed, field: nil, "The body starts with a byte-order mark; send plain UTF-8 JSON.")
+        }
+        if bytes.count >= 2, (bytes[0] == 0 || bytes[1] == 0 || (bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF)) {
+            throw JSONError(.malformed, field: nil, "The body is not UTF-8 (it looks like UTF-16 or UTF-32); send JSON encoded as UTF-8.")
+        }
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.i == bytes.count else { throw parser.malformed("more data after the JSON value") }
+        return value
+    }
+
+    public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
+        do {
+            return try bytes.withUnsafeBytes { try parse($0) }
+        } catch let error as JSONError {
+            throw error
+        } catch {
+            throw JSONError(.malformed, field: nil, "\(error)")
+        }
+    }
+
+    private func malformed(_ what: String) -> JSONError {
+        JSONError(.malformed, field: nil, "The body is not valid JSON: \(what) at byte \(i); check quotes, commas and brackets.")
+    }
+
+    private mutating func skipSpace() {
+        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+    }
+
+    private mutating func value(depth: Int) throws(JSONError) -> JSONValue {
+        skipSpace()
+        guard i < bytes.count else { throw malformed("the body ends where a value belongs") }
+        switch bytes[i] {
+        case UInt8(ascii: "{"):
+            guard depth < Self.maximumDepth else { throw malformed("nesting deeper than \(Self.maximumDepth) levels") }
+            return try object(depth: depth + 1)
+        case UInt8(ascii: "["):
+            guard depth < Self.maximumDepth else { throw malformed("nesting deeper than \(Self.maximumDepth) levels") }
+            i += 1
+            var elements: [JSONValue] = []
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(elements) }
+            while true {
+                path.append("[\(elements.count)]")
+                elements.append(try value(depth: depth + 1))
+                path.removeLast()
+                skipSpace()
+                guard i < bytes.count else { throw malformed("an unfinished array") }
+                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(elements) }
+                throw malformed("expected ',' or ']'")
+            }
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw malformed("unexpected character")
+        }
+    }
+
+    private mutating func object(depth: Int) throws(JSONError) -> JSONValue {
+        i += 1
+        var members: [JSONMember] = []
+        var keys = Set<String>()
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+        while true {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw malformed("expected a key in quotes") }
+            let key = try string()
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw malformed("expected ':' after a key") }
+            i += 1
+            path.append(path.isEmpty ? key : "." + key)
+            guard keys.insert(key).inserted else {
+                let field = path.joined()
+                throw JSONError(.duplicateField, field: field, "'\(field)' is given twice; give each field once.")
+            }
+            members.append(JSONMember(key: key, value: try value(depth: depth)))
+            path.removeLast()
+            skipSpace()
+            guard i < bytes.count else { throw malformed("an unfinished object") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+            throw malformed("expected ',' or '}'")
+        }
+    }
+
+    private mutating func literal(_ word: String) throws(JSONError) {
+        let utf8 = Array(word.utf8)
+        guard i + utf8.count <= bytes.count, (0..<utf8.count).allSatisfy({ bytes[i + $0] == utf8[$0] }) else { throw malformed("unexpected word") }
+        i += utf8.count
+    }
+
+    private mutating func number() throws(JSONError) -> String {
+        let start = i
+        func digits(_ i: inout Int) -> Int {
+            let from = i
+            while i < bytes.count, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") { i += 1 }
+            return i - from
+        }
+        if bytes[i] == UInt8(ascii: "-") { i += 1 }
+        let first = i
+        let whole = digits(&i)
+        guard whole > 0, !(whole > 1 && bytes[first] == UInt8(ascii: "0")) else { throw malformed("a malformed number") }
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits(&i) > 0 else { throw malformed("a malformed number") }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits(&i) > 0 else { throw malformed("a malformed number") }
+        }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+    }
+
+    private mutating func string() throws(JSONError) -> String {
+        i += 1
+        var out: [UInt8] = []
+        while i < bytes.count {
+            let b = bytes[i]
+            switch b {
+            case UInt8(ascii: "\""):
+                i += 1
+                guard let s = String(validating: out, as: UTF8.self) else { throw malformed("a string that is not valid UTF-8") }
+                return s
+            case UInt8(ascii: "\\"):
+                guard i + 1 < bytes.count else { throw malformed("an unfinished escape") }
+                i += 1
+                switch bytes[i] {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard let high = hex4(at: i + 1) else { throw malformed("a malformed \\u escape") }
+                    i += 4
+                    var scalar = high
+                    if (0xD800...0xDBFF).contains(high) {
+                        guard i + 2 < bytes.count, bytes[i + 1] == UInt8(ascii: "\\"), bytes[i + 2] == UInt8(ascii: "u"),
+                              let low = hex4(at: i + 3), (0xDC00...0xDFFF).contains(low) else {
+                            throw malformed("a lone surrogate in a \\u escape")
+                        }
+                        i += 6
+                        scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00...0xDFFF).contains(high) {
+                        throw malformed("a lone surrogate in a \\u escape")
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { throw malformed("a malformed \\u escape") }
+                    out.append(contentsOf: UTF8.encode(unicode)!)
+                default: throw malformed("an unknown escape")
+                }
+                i += 1
+            default:
+                guard b >= 0x20 else { throw malformed("a control character inside a string (escape it)") }
+                out.append(b)
+                i += 1
+            }
+        }
+        throw malformed("an unfinished string")
+    }
+
+    private func hex4(at k: Int) -> UInt32? {
+        guard k + 4 <= bytes.count else { return nil }
+        var value: UInt32 = 0
+        for n in k..<(k + 4) {
+            let b = bytes[n]
+            let digit: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+}

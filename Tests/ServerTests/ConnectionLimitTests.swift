@@ -1,0 +1,160 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import ServiceLifecycle
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import Server
+
+/// A client on a bare TCP socket, for what no HTTP client library sends: headers a byte at a time, a body that never
+/// ends, a chunk size that is not hex. Its waits run on a thread of their own: blocking one of the few threads of the
+/// async runtime would starve the server under test.
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends `text`; false when the server has closed the connection.
+    @discardableResult
+    func send(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+    }
+
+    /// What arrives within `seconds`, and whether the server closed the connection by then (stops at the close, or
+    /// once `until` is found in what arrived).
+    func read(for seconds: Double, until: String? = nil) async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: self.waitForData(seconds, until: until)) }
+        }
+    }
+
+    private func waitForData(_ seconds: Double, until: String?) -> (text: String, closed: Bool) {
+        var received: [UInt8] = []
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let left = Int32(max(1, end.timeIntervalSinceNow * 1000))
+            guard poll(&poller, 1, left) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return (String(decoding: received, as: UTF8.self), true) }
+            received += buffer[0..<n]
+            if let until, String(decoding: received, as: UTF8.self).contains(until) { break }
+        }
+        return (String(decoding: received, as: UTF8.self), false)
+    }
+}
+
+/// The limits on connections (issue 17): before them, idle connections, slow header senders and slow body senders
+/// all stayed open past 125 s, and only the open-file limit stopped new ones.
+@Suite(.serialized) struct ConnectionLimitTests {
+    /// Runs `body` with the port of a live server over a harness's routes, with its limits set by `configure`: the
+    /// application `serve` runs (`WinnowServer.application`), on a free port. (Not HummingbirdTesting's `.live`:
+    /// it rebinds the application to another address through `ApplicationConfiguration.with(address:)`, which drops
+    /// the connection cap.)
+    func live(_ configure: (inout ServerConfiguration) -> Void, _ body: @escaping @Sendable (Harness, Int) async throws -> Void) async throws {
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configure(&configuration)
+        let h = try await Harness(configuration: configuration)
+        let (router, _) = Routes(service: h.service, configuration: configuration).router()
+        let (ports, bound) = AsyncStream<Int>.makeStream()
+        let logger = Logger(label: "test")
+        let app = WinnowServer.application(router: router, configuration: configuration, logger: logger) { port in bound.yield(port) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var next = ports.makeAsyncIterator()
+            let port = try #require(await next.next())
+            do {
+                try await body(h, port)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
+        try await live({ $0.idleTimeoutSeconds = 1 }) { _, port in
+            let connection = try RawConnection(port: port)
+            let start = Date()
+            #expect(await connection.read(for: 4).closed)
+            #expect(Date().timeIntervalSince(start) >= 0.9)
+        }
+    }
+
+    @Test func aClientSendingItsHeadersSlowlyIsClosedWhenTheHeadIsNotCompleteInTime() async throws {
+        try await live({ $0.idleTimeoutSeconds = 1 }) { _, port in
+            let connection = try RawConnection(port: port)
+            #expect(connection.send("GET /health HTTP/1.1\r\nHost: winnow\r\n"))
+            var closed = false
+            for n in 0..<15 where !closed {
+                // A header line every 200 ms: always some bytes, never the end of the head.
+                if !connection.send("X-Slow-\(n): yes\r\n") { closed = true } else { closed = await connection.read(for: 0.2).closed }
+            }
+            #expect(closed, "the connection was still open after 3 s of headers")
+        }
+    }
+
+    @Test func aBodyThatDoesNotArriveInTimeClosesTheConnectionAndAnAnsweredOneDoesNot() async throws {
+        try await live({ $0.bodyTimeoutSeconds = 1; $0.idleTimeoutSeconds = 10 }) { h, port in
+            let key = h.keys[.feed]!
+            let slow = try RawConnection(port: port)
+            slow.send("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\": ")
+            #expect(await slow.read(for: 4).closed)
+            // A whole request on a connection of its own is answered, and the connection stays open for the next.
+            let body = #"{"id": "fast", "text": "see you at six"}"#
+            let fast = try RawConnection(port: port)
+            fast.send("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let answer = await fast.read(for: 2, until: "\"fast\"")
+            #expect(answer.text.hasPrefix("HTTP/1.1 201"))
+            let after = await fast.read(for: 1.5)
+            #expect(!after.closed)
+        }
+    }
+
+    @Test func connectionsBeyondTheCapWaitUntilOneCloses() async throws {
+        try await live({ $0.maxConnections = 2; $0.idleTimeoutSeconds = 30 }) { _, port in
+            var holders = [try RawConnection(port: port), try RawConnection(port: port)]
+            try await Task.sleep(for: .milliseconds(200))
+            let third = try RawConnection(port: port)  // the kernel accepts it into the backlog
+            third.send("GET /health HTTP/1.1\r\nHost: winnow\r\n\r\n")
+            #expect(await third.read(for: 1, until: "\r\n\r\n").text.isEmpty, "a third connection was served beyond the cap of 2")
+            holders.removeFirst()  // closes one
+            #expect(await third.read(for: 3, until: "ok").text.hasPrefix("HTTP/1.1 200"))
+            _ = holders
+        }
+    }
+
+    /// Issue 17: `Transfer-Encoding: chunked` with the chunk size `zz` answered 500.
+    @Test func aMalformedChunkedBodyIsA400() async throws {
+        try await live({ _ in }) { h, port in
+            let connection = try RawConnection(port: port)
+            connection.send("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nAuthorization: Bearer \(h.keys[.feed]!)\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{\"id\": \"a\"}\r\n0\r\n\r\n")
+            let answer = await connection.read(for: 3, until: "}}")
+            #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(answer.text)")
+            #expect(answer.text.contains("\"malformed_request\""))
+        }
+    }
+}

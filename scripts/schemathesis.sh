@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Schemathesis (OpenAPI fuzzing, from PyPI) against a live release `winnow serve` on an empty SQLite file: every
+# operation of /openapi.yaml, every check, a fixed seed, once with an admin key and once with a feed key. Exits
+# non-zero on any failure. Run by `make test`; `make schemathesis` runs it alone.
+#
+#   WINNOW                  the binary (default .build/release/winnow)
+#   SCHEMATHESIS_EXAMPLES   examples per operation and phase (default 40)
+#   SCHEMATHESIS_SEED       the seed (default 2026)
+#   SCHEMATHESIS_VENV       where schemathesis is installed (default .build/schemathesis)
+set -euo pipefail
+
+WINNOW=${WINNOW:-.build/release/winnow}
+EXAMPLES=${SCHEMATHESIS_EXAMPLES:-40}
+SEED=${SCHEMATHESIS_SEED:-2026}
+VENV=${SCHEMATHESIS_VENV:-.build/schemathesis}
+
+if [ ! -x "$VENV/bin/schemathesis" ]; then
+    echo "schemathesis: installing into $VENV (from PyPI)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet "schemathesis>=4.3,<5"
+fi
+
+dir=$(mktemp -d)
+pid=
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '{"registry": "%s/registry"}\n' "$dir" > "$dir/config.json"
+admin=$("$WINNOW" keys create --role admin --name schemathesis-admin --database "$dir/winnow.sqlite")
+feed=$("$WINNOW" keys create --role feed --name schemathesis-feed --database "$dir/winnow.sqlite")
+"$WINNOW" serve --port "$port" --database "$dir/winnow.sqlite" --config "$dir/config.json" > "$dir/server.log" 2>&1 &
+pid=$!
+python3 - "$port" <<'PY'
+import sys, time, urllib.request
+for _ in range(200):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/health", timeout=1)
+        break
+    except Exception:
+        time.sleep(0.1)
+PY
+
+status=0
+for role in admin feed; do
+    key=$admin
+    [ "$role" = feed ] && key=$feed
+    echo "schemathesis: every operation with the $role key (seed $SEED, $EXAMPLES examples)"
+    if ! "$VENV/bin/schemathesis" run "http://127.0.0.1:$port/openapi.yaml" \
+            --header "Authorization: Bearer $key" --checks all --seed "$SEED" --max-examples "$EXAMPLES" \
+            --workers 1 --no-color --suppress-health-check all; then
+        status=1
+    fi
+done
+if ! kill -0 "$pid" 2>/dev/null; then
+    echo "schemathesis: the server died; its log:" >&2
+    cat "$dir/server.log" >&2
+    status=1
+fi
+exit $status
