@@ -2,8 +2,9 @@
 SWIFT ?= swift
 PYTHON ?= python3
 BASE_PACKAGES := libsqlite3-dev libblas-dev libcurl4
-# postgresql: `make test` runs the tests against a throwaway cluster of it (scripts/pg-cluster.sh).
-SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql
+# postgresql: `make test` runs the tests against a throwaway cluster of it (scripts/pg-cluster.sh); python3-venv:
+# it fuzzes the API with Schemathesis (scripts/schemathesis.sh).
+SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql python3 python3-venv
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
@@ -49,7 +50,6 @@ test-sqlite: deps
 
 ## schemathesis: OpenAPI fuzzing (Schemathesis from PyPI, in .build/schemathesis) of a live release server with an
 ## admin key and a feed key: every operation, every check, a fixed seed (scripts/schemathesis.sh).
-schemathesis: SYSTEM_PACKAGES = $(BASE_PACKAGES) python3-venv
 schemathesis: release
 	WINNOW=$(WINNOW) bash scripts/schemathesis.sh
 

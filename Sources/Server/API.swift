@@ -24,6 +24,19 @@ enum API {
         var items: [ItemRequest]
     }
 
+    /// `PUT /v1/policies/{feed}`: a policy, and whether the body named a feed (which must be the path's).
+    struct PolicyBody: Decodable {
+        var policy: Policy
+        var feed: String?
+
+        enum CodingKeys: String, CodingKey { case feed }
+
+        init(from decoder: any Decoder) throws {
+            policy = try Policy(from: decoder)
+            feed = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .feed)
+        }
+    }
+
     /// An item's decision at its latest stage.
     struct Decision: Encodable {
         var action: Action
@@ -140,7 +153,7 @@ enum API {
 
         var index: Int
         var id: String
-        /// 201 stored now, 200 stored before (the stored answer), 409 conflict, 413/422 invalid.
+        /// 201 stored now, 200 stored before (the stored answer), 409 conflict, 422 invalid.
         var status: Int
         var item: ItemAnswer?
         var error: APIError.Body.Detail?

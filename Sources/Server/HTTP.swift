@@ -50,7 +50,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     }
 
     static func validation(_ error: ValidationError) -> APIError {
-        APIError(error.tooLarge ? .contentTooLarge : .unprocessableContent, code: error.tooLarge ? "too_large" : "invalid_value",
+        APIError(.unprocessableContent, code: error.tooLarge ? "too_large" : "invalid_value",
                  error.message, field: error.field)
     }
 

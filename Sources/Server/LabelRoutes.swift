@@ -57,7 +57,7 @@ extension Routes {
         let body = try await JSON.decode(API.LabelImport.self, from: request, limit: configuration.maxBatchBodyBytes)
         guard !body.labels.isEmpty else { throw APIError(.unprocessableContent, code: "invalid_value", "Send at least one label.", field: "labels") }
         guard body.labels.count <= Self.maxLabelsPerImport else {
-            throw APIError(.contentTooLarge, code: "too_many_items", "\(body.labels.count) labels; the limit is \(Self.maxLabelsPerImport) a request.", field: "labels")
+            throw APIError(.unprocessableContent, code: "too_many_items", "\(body.labels.count) labels; the limit is \(Self.maxLabelsPerImport) a request.", field: "labels")
         }
         let classes = service.model.classes
         let now = service.clock()

@@ -76,7 +76,9 @@ extension Routes {
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "body_too_large", "A model file is at most \(Self.maxModelBytes >> 20) MiB.")
         }
-        guard buffer.readableBytes > 0 else { throw APIError(.badRequest, code: "empty_body", "Send the model file (.winnow) as the body.", field: "body") }
+        guard buffer.readableBytes > 0 else {
+            throw APIError(.unprocessableContent, code: "invalid_value", "The body is empty; send the model file (.winnow) as the body.", field: "body")
+        }
         let record = try await registryCall { try await registry.register(Array(buffer.readableBytesView), by: key.name) }
         return JSON.response(API.ModelAnswer(record, active: service.model.version), status: .created)
     }

@@ -132,7 +132,7 @@ public struct Routes: Sendable {
         let body = try await JSON.decode(API.BatchRequest.self, from: request, limit: configuration.maxBatchBodyBytes)
         guard !body.items.isEmpty else { throw APIError(.unprocessableContent, code: "invalid_value", "Send at least one item.", field: "items") }
         guard body.items.count <= configuration.maxBatchItems else {
-            throw APIError(.contentTooLarge, code: "too_many_items",
+            throw APIError(.unprocessableContent, code: "too_many_items",
                            "\(body.items.count) items in one batch; the limit is \(configuration.maxBatchItems). Split the batch.", field: "items")
         }
         let outcomes = try await service.submit(body.items.map(\.submission))
@@ -165,8 +165,17 @@ public struct Routes: Sendable {
     func address(_ request: Request, _ context: WinnowRequestContext, bodyFeed: String? = nil) throws -> (feed: String, id: String) {
         let raw = try context.parameters.require("id")
         let id = raw.removingPercentEncoding ?? raw
-        let feed = try checkedFeed(request.uri.queryParameters["feed"].map(String.init) ?? bodyFeed ?? "default")
-        return (feed, id)
+        let query = try request.uri.queryParameters["feed"].map { try checkedFeed(String($0)) }
+        if let bodyFeed {
+            guard Policy.isValidFeed(bodyFeed) else {
+                throw APIError(.unprocessableContent, code: "invalid_value", PolicyError.invalidFeed(bodyFeed).description, field: "feed")
+            }
+            if let query, query != bodyFeed {
+                throw APIError(.unprocessableContent, code: "invalid_value",
+                               "The body names feed '\(bodyFeed)' and the query '\(query)'; name one, or the same in both.", field: "feed")
+            }
+        }
+        return (query ?? bodyFeed ?? "default", id)
     }
 
     /// `feed` when it is a valid feed name, else a 422 naming `feed`.
@@ -219,7 +228,7 @@ public struct Routes: Sendable {
         let body = try await JSON.decode(API.RankRequest.self, from: request, limit: configuration.maxBodyBytes)
         let feed = try checkedFeed(body.feed ?? "default")
         guard body.items.count <= configuration.maxRankItems else {
-            throw APIError(.contentTooLarge, code: "too_many_items", "\(body.items.count) candidates; the limit is \(configuration.maxRankItems).", field: "items")
+            throw APIError(.unprocessableContent, code: "too_many_items", "\(body.items.count) candidates; the limit is \(configuration.maxRankItems).", field: "items")
         }
         for (i, id) in body.items.enumerated() { try ValidationError.checkItemID(id, field: "items[\(i)]") }
         let (ranked, excluded) = try await service.rank(feed: feed, ids: body.items)
@@ -237,7 +246,13 @@ public struct Routes: Sendable {
     @Sendable func putPolicy(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let key = try context.require(.admin)
         let feed = try checkedFeed(context.parameters.require("feed"))
-        var policy = try await JSON.decode(Policy.self, from: request, limit: configuration.maxBodyBytes)
+        let body = try await JSON.decode(API.PolicyBody.self, from: request, limit: configuration.maxBodyBytes)
+        // The body may name its feed (a policy printed by `winnow policy suggest --json` does): the path's, or a 422.
+        if let named = body.feed, named != feed {
+            throw APIError(.unprocessableContent, code: "invalid_value",
+                           "The body is the policy of feed '\(named.prefix(64))', the path names '\(feed)'; they must agree (or leave feed out).", field: "feed")
+        }
+        var policy = body.policy
         policy.feed = feed
         // A ValidationError becomes its 422 in ErrorMiddleware, as for every route.
         let saved = try await service.savePolicy(policy, by: key.name)
@@ -361,8 +376,8 @@ public struct Routes: Sendable {
     @Sendable func auditStats(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         try context.require(.admin)
         let since = try queryTime(request, "since"), until = try queryTime(request, "until")
-        if let since, let until, until <= since {
-            throw APIError(.unprocessableContent, code: "invalid_value", "until must be later than since", field: "until")
+        if let since, let until, until < since {
+            throw APIError(.unprocessableContent, code: "invalid_value", "until must not be before since", field: "until")
         }
         return JSON.response(API.StatsAnswer(audits: try await review.auditEstimates(since: since, until: until), queue: try await review.stats()))
     }

@@ -89,7 +89,7 @@ public struct ReviewService: Sendable {
         var after: (Double, Int64)?
         if let cursor {
             let parts = cursor.split(separator: "_")
-            guard parts.count == 2, let p = Double(parts[0]), let id = Int64(parts[1]) else {
+            guard cursor.utf8.count <= 64, parts.count == 2, let p = Double(parts[0]), p.isFinite, let id = Int64(parts[1]) else {
                 throw ValidationError(field: "cursor", "pass the nextCursor of the previous page unchanged")
             }
             after = (p, id)

@@ -242,13 +242,46 @@ struct ValueDecoder: Decoder {
         return d
     }
 
+    /// A whole number, however written (`3`, `3.0`, `3e2`: JSON Schema's integers are values, not spellings), when it
+    /// fits `I`.
     func integer<I: FixedWidthInteger>(_ type: I.Type) throws -> I {
         guard case let .number(text) = value else { throw wrongType("a whole number") }
         if let n = I(text) { return n }
-        if text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) {
-            throw JSONError(.wrongType, field: field, "'\(field)' must be a whole number written without a fraction or exponent, not \(text.prefix(40)).")
+        guard let digits = Self.integerDigits(text) else {
+            throw JSONError(.wrongType, field: field, "'\(field)' must be a whole number, not \(text.prefix(40)).")
         }
-        throw JSONError(.wrongType, field: field, "'\(field)' is \(text.prefix(40)), beyond the whole numbers it holds (\(I.min) to \(I.max)).")
+        guard let n = I(digits) else {
+            throw JSONError(.wrongType, field: field, "'\(field)' is \(text.prefix(40)), beyond the whole numbers it holds (\(I.min) to \(I.max)).")
+        }
+        return n
+    }
+
+    /// The digits (with the sign) of a JSON number whose value is whole, written out without fraction or exponent;
+    /// nil when it has a fractional part. Exponents beyond 40 give digits no integer type holds.
+    static func integerDigits(_ text: String) -> String? {
+        var rest = Substring(text)
+        var sign = ""
+        if rest.first == "-" { sign = "-"; rest = rest.dropFirst() }
+        var exponent = 0
+        if let e = rest.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            guard let x = Int(rest[rest.index(after: e)...]) else { return nil }
+            exponent = x
+            rest = rest[..<e]
+        }
+        var whole = rest, fraction: Substring = ""
+        if let dot = rest.firstIndex(of: ".") {
+            whole = rest[..<dot]
+            fraction = rest[rest.index(after: dot)...]
+        }
+        let digits = Array(whole + fraction)
+        let point = whole.count + exponent
+        if point <= 0 { return digits.allSatisfy { $0 == "0" } ? "0" : nil }
+        if point >= digits.count {
+            guard point <= 40 else { return sign + String(repeating: "9", count: 41) }
+            return sign + String(digits) + String(repeating: "0", count: point - digits.count)
+        }
+        guard digits[point...].allSatisfy({ $0 == "0" }) else { return nil }
+        return sign + String(digits[..<point])
     }
 }
 

@@ -121,10 +121,11 @@ import Testing
         #expect((answer.error["message"] as? String)?.isEmpty == false)
     }
 
-    @Test func oversizedTextAndBodiesAre413() async throws {
+    @Test func anOversizedTextIs422AndAnOversizedBody413() async throws {
         let h = try await Harness()
         let long = try await h.post("/v1/items", json(["id": "a", "text": String(repeating: "spam ", count: 2_001)]))
-        #expect(long.status == .contentTooLarge)
+        #expect(long.status == .unprocessableContent)
+        #expect(long.error["code"] as? String == "too_large")
         #expect(long.error["field"] as? String == "text")
         let huge = try await h.post("/v1/items", json(["id": "a", "text": String(repeating: "x", count: 1_100_000)]))
         #expect(huge.status == .contentTooLarge)
@@ -182,7 +183,8 @@ import Testing
         let h = try await Harness(configuration: configuration)
         let items = (0..<4).map { ["id": "x\($0)", "text": "hello"] }
         let tooMany = try await h.post("/v1/items:batch", json(["items": items]))
-        #expect(tooMany.status == .contentTooLarge)
+        #expect(tooMany.status == .unprocessableContent)
+        #expect(tooMany.error["code"] as? String == "too_many_items")
         #expect(tooMany.error["field"] as? String == "items")
         let broken = try await h.post("/v1/items:batch", #"{"items": [{"id": "a", "text": "x"}, {"id": "b"}]}"#)
         #expect(broken.status == .unprocessableContent)
@@ -342,7 +344,8 @@ import Testing
         #expect(excluded.map { $0["id"] as? String ?? "" } == ["junk", "ghost"])
         #expect((excluded[0]["reason"] as? String)?.hasPrefix("removed") == true)
         let tooMany = try await h.post("/v1/rank", json(["items": (0..<1_001).map { "i\($0)" }]))
-        #expect(tooMany.status == .contentTooLarge)
+        #expect(tooMany.status == .unprocessableContent)
+        #expect(tooMany.error["code"] as? String == "too_many_items")
     }
 }
 

@@ -56,7 +56,7 @@ import Testing
         #expect(twice.error["code"] as? String == "duplicate_field")
         #expect(twice.error["field"] as? String == "id")
         #expect(try await h.post("/v1/items", #"{"id": "d", "text": "hello there"}"#).status == .created)
-        for (body, field) in [(#"{"views": 99999999999999999999}"#, "views"), (#"{"views": 1.5}"#, "views"), (#"{"likes": 2e3}"#, "likes")] {
+        for (body, field) in [(#"{"views": 99999999999999999999}"#, "views"), (#"{"views": 1.5}"#, "views"), (#"{"likes": 2.5e-1}"#, "likes")] {
             let answer = try await h.post("/v1/items/d/engagement", body)
             #expect(answer.status == .unprocessableContent, "\(body)")
             #expect(answer.error["code"] as? String == "invalid_type", "\(body)")
