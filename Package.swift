@@ -89,6 +89,7 @@ let package = Package(
         .target(
             name: "WinnowCLI",
             dependencies: [
+                "WinnowJSON",
                 "Learning",
                 "Engine",
                 "Storage",
@@ -103,7 +104,7 @@ let package = Package(
         .executableTarget(name: "winnow", dependencies: ["WinnowCLI"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
-        .testTarget(name: "WinnowJSONTests", dependencies: ["WinnowJSON"]),
+        .testTarget(name: "WinnowJSONTests", dependencies: ["WinnowJSON", "Learning"]),
         // What tests of several modules share: the throwaway PostgreSQL server (`WINNOW_TEST_POSTGRES_URL`).
         .target(
             name: "TestSupport",

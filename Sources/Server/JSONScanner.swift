@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Services
+import WinnowJSON
 
 /// A request body type with a fast reader for the common case. `JSON.decode` tries `scan` first and falls back to
 /// the strict decoder (`StrictDecoder`) when it answers nil, so the fast path only has to be right about what it
@@ -90,93 +91,12 @@ struct JSONScanner {
         return key
     }
 
-    /// A string value, with its escapes decoded; nil for anything else, invalid UTF-8, a raw control character or
-    /// a lone surrogate.
+    /// A string value, with its escapes decoded (`JSONString`); nil for anything else, invalid UTF-8, a raw control
+    /// character or a lone surrogate.
     mutating func string() -> String? {
         skipSpace()
-        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
-        let start = i + 1
-        var j = start
-        var ascii = true
-        while j < bytes.count {
-            let b = bytes[j]
-            if b == UInt8(ascii: "\"") {
-                let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<j])
-                i = j + 1
-                return ascii ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self)
-            }
-            if b == UInt8(ascii: "\\") { return escapedString(from: start) }
-            if b < 0x20 { return nil }
-            if b >= 0x80 { ascii = false }
-            j += 1
-        }
-        return nil
-    }
-
-    /// The slow half of `string()`: decodes escapes into a buffer.
-    private mutating func escapedString(from start: Int) -> String? {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        var j = start
-        while j < bytes.count {
-            let b = bytes[j]
-            switch b {
-            case UInt8(ascii: "\""):
-                i = j + 1
-                return String(validating: out, as: UTF8.self)
-            case UInt8(ascii: "\\"):
-                guard j + 1 < bytes.count else { return nil }
-                j += 1
-                switch bytes[j] {
-                case UInt8(ascii: "\""): out.append(0x22)
-                case UInt8(ascii: "\\"): out.append(0x5C)
-                case UInt8(ascii: "/"): out.append(0x2F)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    guard let high = hex4(at: j + 1) else { return nil }
-                    j += 4
-                    var scalar = high
-                    if (0xD800...0xDBFF).contains(high) {
-                        // A high surrogate must be followed by an escaped low one.
-                        guard j + 2 < bytes.count, bytes[j + 1] == UInt8(ascii: "\\"), bytes[j + 2] == UInt8(ascii: "u"),
-                              let low = hex4(at: j + 3), (0xDC00...0xDFFF).contains(low) else { return nil }
-                        j += 6
-                        scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00...0xDFFF).contains(high) {
-                        return nil
-                    }
-                    guard let unicode = Unicode.Scalar(scalar) else { return nil }
-                    out.append(contentsOf: UTF8.encode(unicode)!)
-                default: return nil
-                }
-                j += 1
-            default:
-                guard b >= 0x20 else { return nil }
-                out.append(b)
-                j += 1
-            }
-        }
-        return nil
-    }
-
-    private func hex4(at k: Int) -> UInt32? {
-        guard k + 4 <= bytes.count else { return nil }
-        var value: UInt32 = 0
-        for n in k..<(k + 4) {
-            let b = bytes[n]
-            let digit: UInt8
-            switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            value = value << 4 | UInt32(digit)
-        }
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "\""), let (value, end) = JSONString.read(bytes, from: i + 1) else { return nil }
+        i = end
         return value
     }
 

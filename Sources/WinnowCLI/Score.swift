@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Learning
+import WinnowJSON
 
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -330,75 +331,13 @@ struct FlatJSONParser {
         return i == bytes.count
     }
 
-    /// A JSON string at `i` (which must be `"`), unescaped; nil when malformed or not valid UTF-8.
+    /// A JSON string at `i` (which must be `"`), unescaped; nil when malformed or not valid UTF-8 (`JSONString`,
+    /// the API's own string reader).
     mutating func parseString() -> String? {
         guard i < bytes.count, bytes[i] == 0x22 else { return nil }
-        i += 1
-        let start = i
-        var simple = true
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == 0x22 { break }
-            if b == 0x5C { simple = false; i += 2; continue }
-            if b < 0x20 { return nil }
-            i += 1
-        }
-        guard i < bytes.count else { return nil }
-        let raw = UnsafeBufferPointer(rebasing: bytes[start..<i])
-        i += 1
-        if simple { return String(validating: raw, as: UTF8.self) }
-        var out: [UInt8] = []
-        out.reserveCapacity(raw.count)
-        var k = 0
-        while k < raw.count {
-            let b = raw[k]
-            guard b == 0x5C else { out.append(b); k += 1; continue }
-            guard k + 1 < raw.count else { return nil }
-            let e = raw[k + 1]
-            k += 2
-            switch e {
-            case 0x22: out.append(0x22)
-            case 0x5C: out.append(0x5C)
-            case 0x2F: out.append(0x2F)
-            case 0x62: out.append(0x08)
-            case 0x66: out.append(0x0C)
-            case 0x6E: out.append(0x0A)
-            case 0x72: out.append(0x0D)
-            case 0x74: out.append(0x09)
-            case 0x75:
-                guard let high = hex4(raw, k) else { return nil }
-                k += 4
-                var scalar: Unicode.Scalar?
-                if (0xD800..<0xDC00).contains(high) {
-                    guard k + 6 <= raw.count, raw[k] == 0x5C, raw[k + 1] == 0x75, let low = hex4(raw, k + 2), (0xDC00..<0xE000).contains(low) else { return nil }
-                    k += 6
-                    scalar = Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
-                } else {
-                    scalar = Unicode.Scalar(high)
-                }
-                guard let scalar else { return nil }
-                out.append(contentsOf: String(scalar).utf8)
-            default: return nil
-            }
-        }
-        return String(validating: out, as: UTF8.self)
-    }
-
-    func hex4(_ raw: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt32? {
-        guard at + 4 <= raw.count else { return nil }
-        var v: UInt32 = 0
-        for q in at..<(at + 4) {
-            let c = raw[q]
-            let d: UInt32
-            switch c {
-            case 0x30...0x39: d = UInt32(c - 0x30)
-            case 0x41...0x46: d = UInt32(c - 0x37)
-            case 0x61...0x66: d = UInt32(c - 0x57)
-            default: return nil
-            }
-            v = v << 4 | d
-        }
-        return v
+        guard let (value, end) = JSONString.read(UnsafeRawBufferPointer(bytes), from: i + 1) else { return nil }
+        i = end
+        return value
     }
 
     /// Skips a non-string value (number, literal, or a nested object/array); false when malformed.

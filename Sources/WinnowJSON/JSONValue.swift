@@ -196,69 +196,10 @@ public struct JSONParser {
     }
 
     private mutating func string() throws(JSONError) -> String {
-        i += 1
-        var out: [UInt8] = []
-        while i < bytes.count {
-            let b = bytes[i]
-            switch b {
-            case UInt8(ascii: "\""):
-                i += 1
-                guard let s = String(validating: out, as: UTF8.self) else { throw malformed("a string that is not valid UTF-8") }
-                return s
-            case UInt8(ascii: "\\"):
-                guard i + 1 < bytes.count else { throw malformed("an unfinished escape") }
-                i += 1
-                switch bytes[i] {
-                case UInt8(ascii: "\""): out.append(0x22)
-                case UInt8(ascii: "\\"): out.append(0x5C)
-                case UInt8(ascii: "/"): out.append(0x2F)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    guard let high = hex4(at: i + 1) else { throw malformed("a malformed \\u escape") }
-                    i += 4
-                    var scalar = high
-                    if (0xD800...0xDBFF).contains(high) {
-                        guard i + 2 < bytes.count, bytes[i + 1] == UInt8(ascii: "\\"), bytes[i + 2] == UInt8(ascii: "u"),
-                              let low = hex4(at: i + 3), (0xDC00...0xDFFF).contains(low) else {
-                            throw malformed("a lone surrogate in a \\u escape")
-                        }
-                        i += 6
-                        scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00...0xDFFF).contains(high) {
-                        throw malformed("a lone surrogate in a \\u escape")
-                    }
-                    guard let unicode = Unicode.Scalar(scalar) else { throw malformed("a malformed \\u escape") }
-                    out.append(contentsOf: UTF8.encode(unicode)!)
-                default: throw malformed("an unknown escape")
-                }
-                i += 1
-            default:
-                guard b >= 0x20 else { throw malformed("a control character inside a string (escape it)") }
-                out.append(b)
-                i += 1
-            }
+        guard let (value, end) = JSONString.read(bytes, from: i + 1) else {
+            throw malformed("a string that is unfinished, or holds an unknown escape, a lone surrogate, a raw control character or invalid UTF-8")
         }
-        throw malformed("an unfinished string")
-    }
-
-    private func hex4(at k: Int) -> UInt32? {
-        guard k + 4 <= bytes.count else { return nil }
-        var value: UInt32 = 0
-        for n in k..<(k + 4) {
-            let b = bytes[n]
-            let digit: UInt8
-            switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            value = value << 4 | UInt32(digit)
-        }
+        i = end
         return value
     }
 }

@@ -95,6 +95,15 @@ import Testing
         #expect(gold.error["field"] as? String == "id")
     }
 
+    /// Issue 18: messages came back with `\/` escapes.
+    @Test func messagesReadAsWrittenWithoutEscapedSlashes() async throws {
+        let h = try await Harness()
+        let missing = try await h.send(.get, "/v1/nothing/here", as: .feed)
+        #expect(missing.status == .notFound)
+        #expect(missing.body.contains("/openapi.yaml"))
+        #expect(!missing.body.contains("\\/"))
+    }
+
     @Test func aClaimNamingATierTwiceOrANegativeTicketIsRefused() async throws {
         let h = try await Harness()
         let tiers = try await h.send(.post, "/v1/review/claim", as: .moderator, body: json(["tiers": Array(repeating: 1, count: 1_000)]))

@@ -105,7 +105,9 @@ import Testing
         #expect(ids(try await group.create([Items.new("a", at: t0)], write: database.write)) == ["a"])
         // A call at the limit goes straight to the write even while every writer is busy.
         database.gate.withLock { $0.closed = true }
+        // Both writers busy, one call each (one after the other: at once, they could share one write).
         let busy1 = Task { try await group.create([Items.new("x", at: t0)], write: database.write) }
+        await database.waitForWrites(2)
         let busy2 = Task { try await group.create([Items.new("y", at: t0)], write: database.write) }
         await database.waitForWrites(3)
         let big = Task { try await group.create((1...3).map { Items.new("big\($0)", at: t0) }, write: database.write) }

@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 import Testing
 
 @testable import WinnowJSON
@@ -65,18 +66,5 @@ import Testing
         var w = JSONWriter()
         w.array { w in w.number(.nan); w.number(.infinity); w.number(3.0) }
         #expect(w.string == "[null,null,3]")
-    }
-}
-
-/// A seeded generator (SplitMix64), so the random cases are the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
