@@ -8,7 +8,7 @@ SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql python3 python3-venv
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
-.PHONY: all deps build release test test-sqlite schemathesis serve model accuracy bench loadtest benchclaims simulate clean
+.PHONY: all deps build release test test-sqlite fuzz schemathesis serve model accuracy bench loadtest benchclaims simulate clean
 
 all: build
 
@@ -36,10 +36,13 @@ release: deps
 ## test: build everything and run every test against a throwaway PostgreSQL cluster (tests that need ../shared skip
 ## without it). scripts/pg-cluster.sh starts the cluster in a temporary folder on a free port of 127.0.0.1, passes its
 ## URL in WINNOW_TEST_POSTGRES_URL and removes it at the end, also when the tests fail or are interrupted; if
-## PostgreSQL cannot start, the run fails.
+## PostgreSQL cannot start, the run fails. Then Schemathesis fuzzes a live release server against /openapi.yaml
+## (scripts/schemathesis.sh: every operation, every check, a fixed seed, with an admin key and with a feed key).
 test: deps
 	$(SWIFT) build --build-tests
 	bash scripts/pg-cluster.sh run -- $(SWIFT) test --skip-build
+	$(SWIFT) build -c release --product winnow
+	WINNOW=$(WINNOW) bash scripts/schemathesis.sh
 
 ## test-sqlite: the same without starting PostgreSQL (and without needing it installed): tests that need it skip,
 ## unless CI is set, or use the server in WINNOW_TEST_POSTGRES_URL if you set it.
@@ -47,6 +50,14 @@ test-sqlite: SYSTEM_PACKAGES = $(BASE_PACKAGES)
 test-sqlite: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## fuzz: libFuzzer on the strict request-body reader (Tests/Fuzz/FuzzJSON.swift with Sources/WinnowJSON, built by
+## swiftc outside SwiftPM) for FUZZ_SECONDS (default 600); inputs that reach new code are kept in Tests/Fuzz/corpus.
+FUZZ_SECONDS ?= 600
+fuzz:
+	mkdir -p .build/fuzz
+	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzJSON Sources/WinnowJSON/*.swift Tests/Fuzz/FuzzJSON.swift -o .build/fuzz/fuzz-json
+	SWIFT_BACKTRACE=enable=no .build/fuzz/fuzz-json -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=.build/fuzz/ Tests/Fuzz/corpus
 
 ## schemathesis: OpenAPI fuzzing (Schemathesis from PyPI, in .build/schemathesis) of a live release server with an
 ## admin key and a feed key: every operation, every check, a fixed seed (scripts/schemathesis.sh).

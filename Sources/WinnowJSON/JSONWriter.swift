@@ -71,12 +71,10 @@ public struct JSONWriter: ~Copyable {
         array(body)
     }
 
-    /// Writes `"key":` (keys are written as given: callers pass plain ASCII names); the value follows.
+    /// Writes `"key":`, escaped as a string is (keys may be data: a model's class names); the value follows.
     @inlinable public mutating func key(_ key: String) {
         separate()
-        storage.append(UInt8(ascii: "\""))
-        appendUTF8(key)
-        storage.append(UInt8(ascii: "\""))
+        appendQuoted(key)
         storage.append(UInt8(ascii: ":"))
         pendingValue = true
     }
@@ -122,6 +120,11 @@ public struct JSONWriter: ~Copyable {
 
     @inlinable public mutating func string(_ value: String) {
         beginValue()
+        appendQuoted(value)
+    }
+
+    /// `value` between quotes, escaped where JSON requires it.
+    @inlinable mutating func appendQuoted(_ value: String) {
         storage.append(UInt8(ascii: "\""))
         // Most strings need no escaping: copy them whole.
         var value = value

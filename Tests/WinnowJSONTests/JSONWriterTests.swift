@@ -68,3 +68,18 @@ import Testing
         #expect(w.string == "[null,null,3]")
     }
 }
+
+@Suite struct JSONWriterKeyTests {
+    /// Found by `make fuzz`: keys were written as given, so a key holding a quote or a control character (a model's
+    /// class name is data) made the answer invalid JSON.
+    @Test func keysAreEscapedAsStringsAre() throws {
+        var w = JSONWriter()
+        w.object { w in
+            w.field("plain", 1)
+            w.field("a \"quoted\"\r\nclass\\", 2)
+        }
+        #expect(w.string == #"{"plain":1,"a \"quoted\"\r\nclass\\":2}"#)
+        let parsed = try w.withBytes { try JSONParser.parse($0) }
+        #expect(parsed == .object([JSONMember(key: "plain", value: .number("1")), JSONMember(key: "a \"quoted\"\r\nclass\\", value: .number("2"))]))
+    }
+}
