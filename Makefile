@@ -52,12 +52,17 @@ test-sqlite: deps
 	$(SWIFT) test --skip-build
 
 ## fuzz: libFuzzer on the strict request-body reader (Tests/Fuzz/FuzzJSON.swift with Sources/WinnowJSON, built by
-## swiftc outside SwiftPM) for FUZZ_SECONDS (default 600); inputs that reach new code are kept in Tests/Fuzz/corpus.
+## swiftc outside SwiftPM) for FUZZ_SECONDS (default 600); inputs that reach new code are kept in Tests/Fuzz/corpus
+## (merged down to the fewest inputs that cover the same code; the named seeds stay).
 FUZZ_SECONDS ?= 600
 fuzz:
 	mkdir -p .build/fuzz
 	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzJSON Sources/WinnowJSON/*.swift Tests/Fuzz/FuzzJSON.swift -o .build/fuzz/fuzz-json
 	SWIFT_BACKTRACE=enable=no .build/fuzz/fuzz-json -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=.build/fuzz/ Tests/Fuzz/corpus
+	rm -rf .build/fuzz/merged && mkdir -p .build/fuzz/merged
+	SWIFT_BACKTRACE=enable=no .build/fuzz/fuzz-json -merge=1 -max_len=4096 .build/fuzz/merged Tests/Fuzz/corpus
+	find Tests/Fuzz/corpus -type f -regextype posix-extended -regex '.*/[0-9a-f]{40}' -delete
+	cp .build/fuzz/merged/* Tests/Fuzz/corpus/
 
 ## schemathesis: OpenAPI fuzzing (Schemathesis from PyPI, in .build/schemathesis) of a live release server with an
 ## admin key and a feed key: every operation, every check, a fixed seed (scripts/schemathesis.sh).
