@@ -71,17 +71,6 @@ enum JSON {
         return encoder
     }()
 
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            if let date = ISOTime.parse(text) { return date }
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected an ISO 8601 time such as 2026-11-26T09:30:00Z")
-        }
-        return decoder
-    }()
-
     /// A response written with `JSONWriter` (the hot paths).
     static func response(status: HTTPResponse.Status = .ok, capacity: Int = 1_024, _ write: (inout JSONWriter) -> Void) -> Response {
         var w = JSONWriter(capacity: capacity)
@@ -166,29 +155,6 @@ enum JSON {
         case .invalidValue: "invalid_value"
         }
         return APIError(error.kind == .malformed ? .badRequest : .unprocessableContent, code: code, error.message, field: error.field)
-    }
-
-    static func path(_ keys: [any CodingKey]) -> String {
-        var out = ""
-        for key in keys {
-            if let index = key.intValue { out += "[\(index)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
-        }
-        return out
-    }
-
-    static func name(of type: Any.Type) -> String {
-        switch type {
-        case is String.Type: return "a string"
-        case is Int.Type: return "a whole number"
-        case is Double.Type: return "a number"
-        case is Bool.Type: return "true or false"
-        case is Date.Type: return "an ISO 8601 time"
-        default:
-            let name = "\(type)"
-            if name.hasPrefix("Array") { return "an array" }
-            if name.hasPrefix("Dictionary") { return "an object" }
-            return "an object"
-        }
     }
 }
 

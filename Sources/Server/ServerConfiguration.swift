@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Services
+import WinnowJSON
 
 /// Everything `winnow serve` can be told, with documented defaults. Sources, later ones winning: the defaults
 /// here, a JSON file (`--config FILE` / `WINNOW_CONFIG`, laid over the defaults by `overlay`, so it names only what
@@ -187,6 +188,6 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     }
 
     static func path(_ keys: [any CodingKey]) -> String {
-        keys.isEmpty ? "the top level" : JSON.path(keys)
+        keys.isEmpty ? "the top level" : StrictDecoder.path(keys)
     }
 }

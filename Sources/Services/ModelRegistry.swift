@@ -159,8 +159,7 @@ public struct ModelRegistry: Sendable {
     /// its name and listed as active.
     /// - Throws: `ConfigurationError` when the starting model's version is registered with a different file.
     public func startServing(by: String = "winnow serve") async throws -> String? {
-        if let restored = try await restoreActive() { return restored }
-        guard try await store.promotions().isEmpty else { return nil }
+        if let last = try await store.promotions().last { return try await restore(last) }
         let active = scoring.model.textModel
         do {
             _ = try await register(active, bytes: try active.serialized(), by: by)
@@ -173,8 +172,13 @@ public struct ModelRegistry: Sendable {
     /// Makes the registry's active version (the last change) the server's model, when there is one and it is not
     /// already; returns it.
     public func restoreActive() async throws -> String? {
-        guard let last = try await store.promotions().last, last.version != scoring.model.version,
-              let record = try await record(last.version) else { return nil }
+        guard let last = try await store.promotions().last else { return nil }
+        return try await restore(last)
+    }
+
+    /// Makes `last`'s version the server's model unless it is already; returns it when it changed.
+    func restore(_ last: ModelPromotion) async throws -> String? {
+        guard last.version != scoring.model.version, let record = try await record(last.version) else { return nil }
         try scoring.model.replace(with: try await load(record))
         scoring.metrics.activeModel(version: record.version)
         return record.version
