@@ -5,7 +5,7 @@ import Learning
 public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertible {
     public var field: String
     public var message: String
-    /// True when the value is too large (the HTTP layer answers 413 rather than 422).
+    /// True when the value is too large (the HTTP layer's code is `too_large` rather than `invalid_value`).
     public var tooLarge: Bool
 
     public init(field: String, _ message: String, tooLarge: Bool = false) {

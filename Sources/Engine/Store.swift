@@ -172,12 +172,16 @@ public struct DecidedTicket: Sendable {
     public var outcome: Outcome
     /// The labels this step wrote (none for a gold ticket or a first review).
     public var labels: [LabelRecord]
+    /// The action the decision applies to the item (the reviewer's, or the rules' default for the label), or will
+    /// apply if a first review is confirmed: set by `ReviewService.decide`, nil as a store returns it.
+    public var action: Action?
 
-    public init(ticket: Ticket, item: ItemState, outcome: Outcome = .decided, labels: [LabelRecord] = []) {
+    public init(ticket: Ticket, item: ItemState, outcome: Outcome = .decided, labels: [LabelRecord] = [], action: Action? = nil) {
         self.ticket = ticket
         self.item = item
         self.outcome = outcome
         self.labels = labels
+        self.action = action
     }
 }
 

@@ -8,6 +8,32 @@ import Prometheus
 import ServiceLifecycle
 import Services
 
+/// One route of the API, as served and as documented in `/openapi.yaml`.
+public struct RouteSpec: Hashable, Sendable, CustomStringConvertible {
+    public var method: String
+    /// OpenAPI style: `/v1/items/{id}`.
+    public var path: String
+    public var description: String { "\(method) \(path)" }
+}
+
+/// The services one node's HTTP layer calls; the handlers reach nothing else.
+public struct WinnowServices: Sendable {
+    public let scoring: ScoringService
+    public let review: ReviewService
+    public let labels: LabelService
+    public let registry: ModelRegistry
+
+    /// The services over `scoring` as `configuration` sets them up (the registry's folder, online learning).
+    public init(scoring: ScoringService, configuration: ServerConfiguration) {
+        let registry = ModelRegistry(scoring: scoring, directory: configuration.registry)
+        let labels = LabelService(scoring: scoring, learner: configuration.onlineLearning ? OnlineLearner(registry: registry) : nil)
+        self.scoring = scoring
+        self.registry = registry
+        self.labels = labels
+        self.review = ReviewService(scoring: scoring, labels: labels)
+    }
+}
+
 public enum WinnowServer {
     /// Sends swift-metrics (from any library) into one Prometheus registry and returns Winnow's metrics over it.
     /// Call once per process, from `serve`.
@@ -17,23 +43,45 @@ public enum WinnowServer {
         return ServerMetrics(registry: registry)
     }
 
+    /// The API: every controller's routes behind the middleware every request passes (metrics, the JSON error shape,
+    /// API keys); each controller declares on its route groups the roles they serve. `routes` lists what is served
+    /// (a test checks it against the OpenAPI document).
+    public static func buildRouter(_ services: WinnowServices, configuration: ServerConfiguration)
+        -> (router: Router<WinnowRequestContext>, routes: [RouteSpec]) {
+        let router = Router(context: WinnowRequestContext.self)
+        let table = RouteTable()
+        let scoring = services.scoring
+        router.add(middleware: MetricsMiddleware(metrics: scoring.metrics))
+        router.add(middleware: ErrorMiddleware(routes: table))
+        router.add(middleware: AuthMiddleware(store: scoring.store, cacheSeconds: configuration.keyCacheSeconds, clock: scoring.clock))
+        OperationsController(scoring: scoring).addRoutes(to: router)
+        ItemController(scoring: scoring, review: services.review, limits: configuration).addRoutes(to: router)
+        ReviewController(review: services.review, limits: configuration).addRoutes(to: router)
+        LabelController(labels: services.labels, limits: configuration).addRoutes(to: router)
+        ModelController(registry: services.registry).addRoutes(to: router)
+        PolicyController(scoring: scoring, limits: configuration).addRoutes(to: router)
+        let routes = router.routes.map { RouteSpec(method: $0.method.rawValue, path: $0.path.description) }
+        table.set(routes)
+        return (router, routes)
+    }
+
     /// The server: the API on `configuration.host:port`, the rescoring scheduler and the shared-state sync (what other
-    /// nodes on the same database changed), shut down gracefully on
-    /// SIGTERM or SIGINT (in-flight requests finish). `onRunning` gets the bound port (useful with port 0).
-    public static func application(service: ScoringService, configuration: ServerConfiguration, logger: Logger,
-                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let (router, _) = Routes(service: service, configuration: configuration).router()
+    /// nodes on the same database changed), shut down gracefully on SIGTERM or SIGINT (in-flight requests finish).
+    /// `onRunning` gets the bound port (useful with port 0).
+    public static func buildApplication(service: ScoringService, configuration: ServerConfiguration, logger: Logger,
+                                        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let services = WinnowServices(scoring: service, configuration: configuration)
+        let (router, _) = buildRouter(services, configuration: configuration)
         let scheduler = RescoreScheduler(service: service, interval: .milliseconds(Int64(configuration.schedulerIntervalSeconds * 1000)),
                                          batch: configuration.schedulerBatch, logger: logger)
-        let sync = SharedStateSync(registry: ModelRegistry(scoring: service, directory: configuration.registry),
-                                   interval: .milliseconds(Int64(configuration.syncIntervalSeconds * 1000)), logger: logger)
-        return application(router: router, configuration: configuration, services: [scheduler, sync], logger: logger, onRunning: onRunning)
+        let sync = SharedStateSync(registry: services.registry, interval: .milliseconds(Int64(configuration.syncIntervalSeconds * 1000)), logger: logger)
+        return buildApplication(router: router, configuration: configuration, services: [scheduler, sync], logger: logger, onRunning: onRunning)
     }
 
     /// The HTTP server around `router` with the configured address and connection limits (time limits on heads and
     /// bodies, most open connections): what `serve` runs, and what the tests run live.
-    public static func application(router: Router<WinnowRequestContext>, configuration: ServerConfiguration, services: [any Service] = [],
-                                   logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+    public static func buildApplication(router: Router<WinnowRequestContext>, configuration: ServerConfiguration, services: [any Service] = [],
+                                        logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         -> Application<RouterResponder<WinnowRequestContext>> {
         Application(
             router: router,

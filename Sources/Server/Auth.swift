@@ -15,11 +15,20 @@ public struct WinnowRequestContext: RequestContext {
         self.key = nil
     }
 
+    /// The authenticated caller's key (every route but the open ones has one: `AuthMiddleware` sees to it).
+    /// - Throws: 401 when there is none.
+    public var caller: APIKeyRecord {
+        get throws {
+            guard let key else { throw APIError.unauthorized }
+            return key
+        }
+    }
+
     /// The caller's key when its role is one of `roles` (admin may do everything).
     /// - Throws: 401 without a key, 403 with a key of another role.
     @discardableResult
-    public func require(_ roles: Role...) throws -> APIKeyRecord {
-        guard let key else { throw APIError.unauthorized }
+    public func require(_ roles: [Role]) throws -> APIKeyRecord {
+        let key = try caller
         guard key.role == .admin || roles.contains(key.role) else {
             throw APIError(.forbidden, code: "forbidden",
                            "The key '\(key.name)' has role \(key.role.rawValue); this needs \(roles.map(\.rawValue).joined(separator: " or ")).")
@@ -56,6 +65,19 @@ public enum APIKeys {
         let secret = generate()
         try await store.createKey(APIKeyRecord(name: name, role: role, hash: hash(secret), createdAt: at))
         return secret
+    }
+}
+
+/// The roles a route group serves (admin may do everything): declared once on the group, checked before any handler.
+struct RequireRole: RouterMiddleware {
+    typealias Context = WinnowRequestContext
+    let roles: [Role]
+
+    init(_ roles: Role...) { self.roles = roles }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        try context.require(roles)
+        return try await next(request, context)
     }
 }
 

@@ -217,11 +217,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// The routes a router serves, filled while it is built.
+/// The routes a router serves, set once it is built (the error middleware is added before the routes).
 final class RouteTable: Sendable {
     private let routes = Mutex<[RouteSpec]>([])
 
-    func add(_ route: RouteSpec) { routes.withLock { $0.append(route) } }
+    func set(_ all: [RouteSpec]) { routes.withLock { $0 = all } }
 
     var all: [RouteSpec] { routes.withLock { $0 } }
 

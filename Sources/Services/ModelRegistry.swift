@@ -40,10 +40,11 @@ public struct ModelRegistry: Sendable {
         return (directory as NSString).appendingPathComponent(safe + ".winnow")
     }
 
-    /// Checks and stores a model file; registering the same file again changes nothing.
+    /// Checks and stores a model file; registering the same file again changes nothing (`isNew` false).
     /// - Throws: `ValidationError` (field `body`) for a file that is not a usable model or whose version name is not
     ///   one (`checkVersionName`); `RegistryError.versionTaken`.
-    public func register(_ bytes: [UInt8], by: String) async throws -> ModelVersionRecord {
+    @discardableResult
+    public func register(_ bytes: [UInt8], by: String) async throws -> (record: ModelVersionRecord, isNew: Bool) {
         let model: TextClassifier
         do {
             model = try TextClassifier(serialized: bytes)
@@ -71,12 +72,13 @@ public struct ModelRegistry: Sendable {
         }
     }
 
-    func register(_ model: TextClassifier, bytes: [UInt8], by: String) async throws -> ModelVersionRecord {
+    @discardableResult
+    func register(_ model: TextClassifier, bytes: [UInt8], by: String) async throws -> (record: ModelVersionRecord, isNew: Bool) {
         let version = model.header.modelVersion
         let file = path(for: version)
         if let existing = try await record(version) {
             guard try await self.bytes(of: existing) == bytes else { throw RegistryError.versionTaken(version) }
-            return existing
+            return (existing, false)
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let temporary = file + ".\(getpid()).tmp"
@@ -92,9 +94,9 @@ public struct ModelRegistry: Sendable {
             guard let existing = try await self.record(version), try await self.bytes(of: existing) == bytes else {
                 throw RegistryError.versionTaken(version)
             }
-            return existing
+            return (existing, false)
         }
-        return record
+        return (record, true)
     }
 
     /// The file of a registered version: from the database, or for a version registered before files were kept
@@ -118,6 +120,11 @@ public struct ModelRegistry: Sendable {
 
     public func versions() async throws -> [ModelVersionRecord] {
         try await store.modelVersions()
+    }
+
+    /// Every promotion and rollback, oldest first.
+    public func history() async throws -> [ModelPromotion] {
+        try await store.promotions()
     }
 
     /// Makes `version` the active model. The model it replaces is registered first, so a rollback can return to it.

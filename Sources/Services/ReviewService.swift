@@ -7,9 +7,12 @@ public struct ReviewService: Sendable {
     public let scoring: ScoringService
     /// Draws a number in [0, 1) for seeding gold tickets (tests inject a fixed draw).
     let draw: @Sendable () -> Double
+    /// Where decisions' labels go to be learnt online (when that is on).
+    public let labels: LabelService?
 
-    public init(scoring: ScoringService, draw: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+    public init(scoring: ScoringService, labels: LabelService? = nil, draw: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.scoring = scoring
+        self.labels = labels
         self.draw = draw
     }
 
@@ -79,9 +82,21 @@ public struct ReviewService: Sendable {
 
     public func decide(ticket: Int64, reviewer: String, decision: TicketDecision) async throws -> DecidedTicket {
         let action = try rules.validate(decision, classes: scoring.model.classes)
-        let decided = try await store.decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now, workflow: workflow)
+        var decided = try await store.decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now, workflow: workflow)
+        decided.action = action
         if decided.ticket.goldLabel == nil, decided.outcome == .decided { scoring.metrics.decision(stage: .review, action: action) }
+        await labels?.learn(decided.labels, by: reviewer)
         return decided
+    }
+
+    /// Ticket `id` as `viewer` may see it: a gold ticket (a known answer seeded into the queue) only while they hold
+    /// it, so nobody can look its answer up.
+    /// - Throws: `TicketError.notFound` for an unknown ticket, or a gold ticket someone else (or nobody) holds.
+    public func ticket(id: Int64, viewer: String) async throws -> TicketView {
+        guard let view = try await store.ticket(id: id), view.ticket.goldLabel == nil || view.ticket.lease?.holder == viewer else {
+            throw TicketError.notFound(id)
+        }
+        return view
     }
 
     public func queue(tier: ReviewTier, cursor: String?, limit: Int) async throws -> (tickets: [(ticket: Ticket, priority: Double)], next: String?) {

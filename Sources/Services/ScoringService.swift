@@ -219,6 +219,16 @@ public final class ScoringService: Sendable {
     // MARK: Stage 2
 
     /// Records an engagement snapshot and runs stage 2 when a trigger fires. Nil for an unknown item.
+    /// Throws when the database cannot take a write now (full disk, read-only, unreachable): what `/ready` reports.
+    public func checkWritable() async throws {
+        try await store.checkWritable()
+    }
+
+    /// Item `id` of `feed` where it stands now, with every stage it went through; nil when it was never submitted.
+    public func item(feed: String, id: String) async throws -> (state: ItemState, history: [HistoryEntry])? {
+        try await store.itemWithHistory(feed: feed, id: id)
+    }
+
     public func engagement(feed: String, id: String, snapshot: EngagementSnapshot) async throws -> EngagementOutcome? {
         try engine.validate(snapshot.counters, at: snapshot.at, now: clock())
         let engine = self.engine

@@ -97,7 +97,7 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "winnow")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let host = configuration.host
-        let app = WinnowServer.application(service: service, configuration: configuration, logger: logger) { port in
+        let app = WinnowServer.buildApplication(service: service, configuration: configuration, logger: logger) { port in
             var lines = ["Winnow is listening on http://\(host):\(port) (model \(service.model.version), database \(configuration.database))"]
             if let banner {
                 lines += [

@@ -1,30 +1,12 @@
-// libFuzzer target for the request body reader's strict half (`make fuzz`): built by swiftc with
+// libFuzzer target for the request body reader, both halves (`make fuzz`): built by swiftc with
 // -sanitize=fuzzer,address together with Sources/WinnowJSON, outside SwiftPM (SwiftPM would sanitize every package).
 //
 // For every input: the parser never crashes; what it accepts survives a round trip (written back with JSONWriter,
 // parsed again, the same value); the strict decoder, on item-shaped bodies, never crashes and either decodes or
-// names an error; the shared string reader, started at every quote, never reads outside the input.
+// names an error; the fast item reader (`JSONScanner`) never crashes, and whatever it accepts the strict decoder
+// reads to the same value (the fast path may give up, never disagree); the shared string reader, started at every
+// quote, never reads outside the input.
 import Foundation
-
-struct FuzzAuthor: Decodable {
-    var id: String
-    var accountAgeDays: Double?
-    var followers: Int?
-    var priorRemovals: Int?
-}
-
-struct FuzzItem: Decodable {
-    var id: String
-    var feed: String?
-    var text: String
-    var language: String?
-    var author: FuzzAuthor?
-    var createdAt: Date?
-}
-
-struct FuzzBatch: Decodable {
-    var items: [FuzzItem]
-}
 
 let decoder = StrictDecoder(parseDate: { try? Date.ISO8601FormatStyle().parse($0) }, dateHint: "an ISO 8601 time")
 
@@ -64,8 +46,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let again = w.withBytes { try? JSONParser.parse($0) }
         precondition(again.map(normalized) == normalized(value), "a parsed value did not survive being written back")
     }
-    do { _ = try decoder.decode(FuzzItem.self, from: bytes) } catch { precondition(!error.message.isEmpty) }
-    do { _ = try decoder.decode(FuzzBatch.self, from: bytes) } catch { precondition(!error.message.isEmpty) }
+    let item: ScannedItem?, batch: ScannedBatch?
+    do { item = try decoder.decode(ScannedItem.self, from: bytes) } catch { precondition(!error.message.isEmpty); item = nil }
+    do { batch = try decoder.decode(ScannedBatch.self, from: bytes) } catch { precondition(!error.message.isEmpty); batch = nil }
+    if let fast = ScannedItem.scan(bytes) { precondition(fast == item, "the fast reader read an item the strict decoder reads otherwise") }
+    if let fast = ScannedBatch.scan(bytes) { precondition(fast == batch, "the fast reader read a batch the strict decoder reads otherwise") }
     for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\"") {
         if let (_, end) = JSONString.read(bytes, from: i + 1) { precondition(end > i && end <= size) }
     }

@@ -75,10 +75,10 @@ final class RawConnection: @unchecked Sendable {
         configuration.port = 0
         configure(&configuration)
         let h = try await Harness(configuration: configuration)
-        let (router, _) = Routes(service: h.service, configuration: configuration).router()
+        let (router, _) = WinnowServer.buildRouter(WinnowServices(scoring: h.service, configuration: configuration), configuration: configuration)
         let (ports, bound) = AsyncStream<Int>.makeStream()
         let logger = Logger(label: "test")
-        let app = WinnowServer.application(router: router, configuration: configuration, logger: logger) { port in bound.yield(port) }
+        let app = WinnowServer.buildApplication(router: router, configuration: configuration, logger: logger) { port in bound.yield(port) }
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

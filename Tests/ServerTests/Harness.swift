@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Learning
+import Logging
 import NIOCore
 import Synchronization
 import Testing
@@ -70,14 +71,14 @@ struct Harness {
         for role in Role.allCases {
             keys[role] = try await APIKeys.create(name: "test-\(role.rawValue)", role: role, in: store, at: Self.start)
         }
-        let (router, routes) = Routes(service: service, configuration: configuration).router()
+        let (router, routes) = WinnowServer.buildRouter(WinnowServices(scoring: service, configuration: configuration), configuration: configuration)
         self.store = store
         self.service = service
         self.clock = clock
         self.keys = keys
         self.configuration = configuration
         self.routes = routes
-        self.app = Application(router: router)
+        self.app = WinnowServer.buildApplication(router: router, configuration: configuration, logger: Logger(label: "winnow.test"))
     }
 
     struct Answer {

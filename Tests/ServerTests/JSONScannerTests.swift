@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Learning
 import Testing
+import WinnowJSON
 
 @testable import Server
 @testable import Services

@@ -114,7 +114,10 @@ import Testing
         #expect(registered.status == .created, "\(registered.body)")
         #expect((registered.json["model"] as? [String: Any])?["version"] as? String == "fixture-2")
         #expect(registered.json["active"] as? String == "fixture-1")
-        #expect(try await upload(h, try Self.second.serialized()).status == .created)  // the same file again: no change
+        // The same file again registers nothing: 200 (not 201) with the record as first registered.
+        let again = try await upload(h, try Self.second.serialized())
+        #expect(again.status == .ok)
+        #expect((again.json["model"] as? [String: Any])?["registeredAt"] as? String == (registered.json["model"] as? [String: Any])?["registeredAt"] as? String)
 
         let promoted = try await h.send(.post, "/v1/models/fixture-2/promote", as: .admin)
         #expect(promoted.status == .ok && promoted.json["active"] as? String == "fixture-2")

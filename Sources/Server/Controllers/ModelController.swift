@@ -44,9 +44,22 @@ extension API {
     }
 }
 
-/// `/v1/models` (role admin): the registry, promotion and rollback.
-extension Routes {
+/// `/v1/models` (role admin): the registry, promotion, rollback and shadow mode.
+struct ModelController {
+    let registry: ModelRegistry
     static let maxModelBytes = 256 << 20
+
+    var scoring: ScoringService { registry.scoring }
+
+    func addRoutes(to router: Router<WinnowRequestContext>) {
+        router.group("v1/models").add(middleware: RequireRole(.admin))
+            .get(use: list)
+            .post(use: register)
+            .post("{version}/promote", use: promote)
+            .post("rollback", use: rollback)
+            .post("{version}/shadow", use: shadow)
+            .delete("shadow", use: stopShadow)
+    }
 
     func registryError(_ error: RegistryError) -> APIError {
         switch error {
@@ -59,16 +72,15 @@ extension Routes {
         do { return try await body() } catch let error as RegistryError { throw registryError(error) }
     }
 
-    @Sendable func listModels(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        try context.require(.admin)
-        let active = service.model.version
+    @Sendable func list(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let active = scoring.model.version
         return JSON.response(API.ModelList(active: active, versions: try await registry.versions().map { API.ModelVersion($0, active: active) },
-                                           history: try await service.store.promotions(), shadow: service.shadowReport))
+                                           history: try await registry.history(), shadow: scoring.shadowReport))
     }
 
-    /// The body is the model file itself (`application/octet-stream`).
-    @Sendable func registerModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let key = try context.require(.admin)
+    /// The body is the model file itself (`application/octet-stream`): 201 when registered, 200 when that very file
+    /// was registered before.
+    @Sendable func register(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -79,34 +91,31 @@ extension Routes {
         guard buffer.readableBytes > 0 else {
             throw APIError(.unprocessableContent, code: "invalid_value", "The body is empty; send the model file (.winnow) as the body.", field: "body")
         }
-        let record = try await registryCall { try await registry.register(Array(buffer.readableBytesView), by: key.name) }
-        return JSON.response(API.ModelAnswer(record, active: service.model.version), status: .created)
+        let (record, isNew) = try await registryCall { try await registry.register(Array(buffer.readableBytesView), by: context.caller.name) }
+        // The same file again registers nothing: 200 with the version as it was registered.
+        return JSON.response(API.ModelAnswer(record, active: scoring.model.version), status: isNew ? .created : .ok)
     }
 
-    @Sendable func promoteModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let key = try context.require(.admin)
+    @Sendable func promote(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let version = try context.parameters.require("version")
-        let record = try await registryCall { try await registry.promote(version.removingPercentEncoding ?? version, by: key.name) }
-        return JSON.response(API.ModelAnswer(record, active: service.model.version))
+        let record = try await registryCall { try await registry.promote(version.removingPercentEncoding ?? version, by: context.caller.name) }
+        return JSON.response(API.ModelAnswer(record, active: scoring.model.version))
     }
 
-    @Sendable func rollbackModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let key = try context.require(.admin)
-        let record = try await registryCall { try await registry.rollback(by: key.name) }
-        return JSON.response(API.ModelAnswer(record, active: service.model.version))
+    @Sendable func rollback(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let record = try await registryCall { try await registry.rollback(by: context.caller.name) }
+        return JSON.response(API.ModelAnswer(record, active: scoring.model.version))
     }
 
-    @Sendable func shadowModel(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        try context.require(.admin)
+    @Sendable func shadow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let version = try context.parameters.require("version")
         _ = try await registryCall { try await registry.shadow(version.removingPercentEncoding ?? version) }
-        return JSON.response(API.ShadowAnswer(shadow: service.shadowReport))
+        return JSON.response(API.ShadowAnswer(shadow: scoring.shadowReport))
     }
 
     /// Stops shadow mode and answers with what the candidate would have done differently.
     @Sendable func stopShadow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        try context.require(.admin)
-        guard let report = service.stopShadow() else {
+        guard let report = scoring.stopShadow() else {
             throw APIError(.notFound, code: "not_found", "No model runs in shadow mode; start one with POST /v1/models/VERSION/shadow.")
         }
         return JSON.response(API.ShadowAnswer(shadow: report))

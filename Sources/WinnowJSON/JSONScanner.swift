@@ -1,13 +1,10 @@
-import Engine
 import Foundation
-import Services
-import WinnowJSON
 
-/// A request body type with a fast reader for the common case. `JSON.decode` tries `scan` first and falls back to
+/// A request body type with a fast reader for the common case. The server tries `scan` first and falls back to
 /// the strict decoder (`StrictDecoder`) when it answers nil, so the fast path only has to be right about what it
 /// accepts: anything unusual or refused (a malformed body, a mistyped field, a repeated, escaped or unknown key, a
 /// null) goes to the strict decoder, which decides it and names the field in its error.
-protocol ScannableJSON {
+public protocol ScannableJSON {
     /// The value when `bytes` is a document this reader fully understands and the strict decoder would decode to
     /// the same value; nil otherwise (never a wrong value).
     static func scan(_ bytes: UnsafeRawBufferPointer) -> Self?
@@ -17,16 +14,16 @@ protocol ScannableJSON {
 /// a sixth of the server's time under batches (its generic containers, coding paths and boxed values). Every
 /// method consumes what it reads and answers nil or false, without consuming a predictable amount, when the input
 /// is not what it expects; the caller then gives up on the whole document.
-struct JSONScanner {
+public struct JSONScanner {
     private let bytes: UnsafeRawBufferPointer
     private var i = 0
 
-    init(_ bytes: UnsafeRawBufferPointer) {
+    public init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
     }
 
     /// True when only white space is left.
-    var atEnd: Bool {
+    public var atEnd: Bool {
         mutating get {
             skipSpace()
             return i == bytes.count
@@ -43,7 +40,7 @@ struct JSONScanner {
     }
 
     /// Consumes `byte` (after white space) when it is next.
-    mutating func take(_ byte: UInt8) -> Bool {
+    public mutating func take(_ byte: UInt8) -> Bool {
         skipSpace()
         guard i < bytes.count, bytes[i] == byte else { return false }
         i += 1
@@ -52,7 +49,7 @@ struct JSONScanner {
 
     /// Reads an object, handing each member's key (raw bytes; keys with escapes give up) to `member`, which must
     /// consume the value and answer false to give up.
-    mutating func object(_ member: (inout JSONScanner, UnsafeRawBufferPointer) -> Bool) -> Bool {
+    public mutating func object(_ member: (inout JSONScanner, UnsafeRawBufferPointer) -> Bool) -> Bool {
         guard take(UInt8(ascii: "{")) else { return false }
         if take(UInt8(ascii: "}")) { return true }
         repeat {
@@ -63,7 +60,7 @@ struct JSONScanner {
     }
 
     /// Reads an array, calling `element` for each element (it must consume it; false gives up).
-    mutating func array(_ element: (inout JSONScanner) -> Bool) -> Bool {
+    public mutating func array(_ element: (inout JSONScanner) -> Bool) -> Bool {
         guard take(UInt8(ascii: "[")) else { return false }
         if take(UInt8(ascii: "]")) { return true }
         repeat {
@@ -93,7 +90,7 @@ struct JSONScanner {
 
     /// A string value, with its escapes decoded (`JSONString`); nil for anything else, invalid UTF-8, a raw control
     /// character or a lone surrogate.
-    mutating func string() -> String? {
+    public mutating func string() -> String? {
         skipSpace()
         guard i < bytes.count, bytes[i] == UInt8(ascii: "\""), let (value, end) = JSONString.read(bytes, from: i + 1) else { return nil }
         i = end
@@ -131,7 +128,7 @@ struct JSONScanner {
     }
 
     /// A whole number written without fraction or exponent, of at most 18 digits.
-    mutating func integer() -> Int? {
+    public mutating func integer() -> Int? {
         guard let (text, integer) = numberText(), integer, text.count <= 18 else { return nil }
         var value = 0
         var negative = false
@@ -142,7 +139,7 @@ struct JSONScanner {
     }
 
     /// A finite number.
-    mutating func double() -> Double? {
+    public mutating func double() -> Double? {
         guard let (text, _) = numberText(), text.count <= 64,
               let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else { return nil }
         return value
@@ -151,87 +148,20 @@ struct JSONScanner {
 
 extension UnsafeRawBufferPointer {
     /// Whether these bytes spell `name` (an ASCII key).
-    @inline(__always) func `is`(_ name: StaticString) -> Bool {
+    @inline(__always) public func `is`(_ name: StaticString) -> Bool {
         count == name.utf8CodeUnitCount && memcmp(baseAddress!, name.utf8Start, count) == 0
     }
 }
 
 /// The known keys an object has shown so far: a repeated key makes the fast reader give up (the strict decoder decides).
-struct SeenKeys {
+public struct SeenKeys {
     private var bits: UInt8 = 0
 
+    public init() {}
+
     /// True the first time `bit` is marked.
-    mutating func first(_ bit: UInt8) -> Bool {
+    public mutating func first(_ bit: UInt8) -> Bool {
         defer { bits |= bit }
         return bits & bit == 0
-    }
-}
-
-extension API.ItemRequest: ScannableJSON {
-    static func scan(_ bytes: UnsafeRawBufferPointer) -> API.ItemRequest? {
-        var scanner = JSONScanner(bytes)
-        guard let item = scan(&scanner), scanner.atEnd else { return nil }
-        return item
-    }
-
-    /// One item object; nil when a field is missing, mistyped, repeated, null, unknown or unusual (the strict
-    /// decoder then decides).
-    static func scan(_ scanner: inout JSONScanner) -> API.ItemRequest? {
-        var id: String?, feed: String?, text: String?, language: String?, author: Author?, createdAt: Date?
-        var seen = SeenKeys()
-        let read = scanner.object { s, key in
-            if key.is("id") { guard seen.first(1) else { return false }; id = s.string(); return id != nil }
-            if key.is("text") { guard seen.first(2) else { return false }; text = s.string(); return text != nil }
-            if key.is("feed") { guard seen.first(4) else { return false }; feed = s.string(); return feed != nil }
-            if key.is("language") { guard seen.first(8) else { return false }; language = s.string(); return language != nil }
-            if key.is("author") { guard seen.first(16) else { return false }; author = Author.scan(&s); return author != nil }
-            if key.is("createdAt") {
-                guard seen.first(32) else { return false }
-                createdAt = s.string().flatMap(ISOTime.parse)
-                return createdAt != nil
-            }
-            return false  // an unknown field: refused, by the strict decoder
-        }
-        guard read, let id, let text else { return nil }
-        return API.ItemRequest(id: id, feed: feed, text: text, language: language, author: author, createdAt: createdAt)
-    }
-}
-
-extension API.BatchRequest: ScannableJSON {
-    static func scan(_ bytes: UnsafeRawBufferPointer) -> API.BatchRequest? {
-        var scanner = JSONScanner(bytes)
-        var items: [API.ItemRequest]?
-        let read = scanner.object { s, key in
-            guard key.is("items") else { return false }
-            guard items == nil else { return false }
-            var list: [API.ItemRequest] = []
-            list.reserveCapacity(bytes.count / 64)
-            guard s.array({ s in
-                guard let item = API.ItemRequest.scan(&s) else { return false }
-                list.append(item)
-                return true
-            }) else { return false }
-            items = list
-            return true
-        }
-        guard read, scanner.atEnd, let items else { return nil }
-        return API.BatchRequest(items: items)
-    }
-}
-
-extension Author {
-    /// An author object; nil when `id` is missing or a field is mistyped, repeated, null or unknown.
-    static func scan(_ scanner: inout JSONScanner) -> Author? {
-        var id: String?, accountAgeDays: Double?, followers: Int?, priorRemovals: Int?
-        var seen = SeenKeys()
-        let read = scanner.object { s, key in
-            if key.is("id") { guard seen.first(1) else { return false }; id = s.string(); return id != nil }
-            if key.is("accountAgeDays") { guard seen.first(2) else { return false }; accountAgeDays = s.double(); return accountAgeDays != nil }
-            if key.is("followers") { guard seen.first(4) else { return false }; followers = s.integer(); return followers != nil }
-            if key.is("priorRemovals") { guard seen.first(8) else { return false }; priorRemovals = s.integer(); return priorRemovals != nil }
-            return false
-        }
-        guard read, let id else { return nil }
-        return Author(id: id, accountAgeDays: accountAgeDays, followers: followers, priorRemovals: priorRemovals)
     }
 }

@@ -1,0 +1,42 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Services
+
+/// What operators and clients ask of the server itself: liveness and readiness (open), the API's contract (open),
+/// Prometheus metrics (any role).
+struct OperationsController {
+    let scoring: ScoringService
+
+    func addRoutes(to router: Router<WinnowRequestContext>) {
+        router.get("health", use: health)
+        router.get("ready", use: ready)
+        router.get("openapi.yaml", use: openAPI)
+        router.group().add(middleware: RequireRole(.feed, .moderator, .admin))
+            .get("metrics", use: metrics)
+    }
+
+    @Sendable func health(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        JSON.response(["status": "ok"])
+    }
+
+    @Sendable func ready(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        do {
+            try await scoring.checkWritable()
+        } catch {
+            return JSON.response(["status": "not ready", "reason": "the database is not writable: \(error)"], status: .serviceUnavailable)
+        }
+        return JSON.response(["status": "ready", "model": scoring.model.version, "database": "writable"])
+    }
+
+    @Sendable func metrics(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        try? await scoring.updateSchedulerGauges()
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                        body: .init(byteBuffer: ByteBuffer(string: scoring.metrics.render())))
+    }
+
+    /// The API's contract, public (as /health and /ready): what a client may send and will get back is no secret.
+    @Sendable func openAPI(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+    }
+}

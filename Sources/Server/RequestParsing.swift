@@ -1,0 +1,67 @@
+import Engine
+import Foundation
+import Hummingbird
+
+/// Reading what the path and the query say: each refusal is a 4xx naming the parameter.
+extension WinnowRequestContext {
+    /// The item a route addresses: the id from the path (percent-decoded), the feed from `?feed=` or the body's
+    /// `feed` (they must agree), else "default".
+    func itemAddress(_ request: Request, bodyFeed: String? = nil) throws -> (feed: String, id: String) {
+        let raw = try parameters.require("id")
+        let id = raw.removingPercentEncoding ?? raw
+        let query = try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
+        if let bodyFeed {
+            _ = try Query.feed(bodyFeed)
+            if let query, query != bodyFeed {
+                throw APIError(.unprocessableContent, code: "invalid_value",
+                               "The body names feed '\(bodyFeed)' and the query '\(query)'; name one, or the same in both.", field: "feed")
+            }
+        }
+        return (query ?? bodyFeed ?? "default", id)
+    }
+
+    /// The positive whole number in path parameter `id`: a ticket's or a label's.
+    /// - Throws: 404 naming what it is not.
+    func rowID(of kind: String) throws -> Int64 {
+        let raw = try parameters.require("id")
+        guard let id = Int64(raw), id > 0 else {
+            throw APIError(.notFound, code: "not_found", "'\(raw.prefix(100))' is not a \(kind) id; \(kind) ids are positive whole numbers.")
+        }
+        return id
+    }
+}
+
+/// Checks of single values that arrive in paths, queries and bodies.
+enum Query {
+    /// `feed` when it is a valid feed name, else a 422 naming `feed`.
+    static func feed(_ feed: String) throws -> String {
+        guard Policy.isValidFeed(feed) else {
+            throw APIError(.unprocessableContent, code: "invalid_value", PolicyError.invalidFeed(feed).description, field: "feed")
+        }
+        return feed
+    }
+
+    /// The ISO 8601 time in query parameter `name`, nil when absent.
+    /// - Throws: 422 naming the parameter when it is not a time.
+    static func time(_ request: Request, _ name: String) throws -> Date? {
+        guard let text = request.uri.queryParameters[name[...]].map(String.init) else { return nil }
+        guard let date = ISOTime.parse(text) else {
+            throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is an ISO 8601 time such as 2026-11-26T00:00:00Z", field: name)
+        }
+        return date
+    }
+
+    /// The whole number in query parameter `name` (within `range` when given), `default` when absent.
+    static func integer<T: FixedWidthInteger>(_ request: Request, _ name: String, in range: ClosedRange<T>? = nil, default value: T?) throws -> T? {
+        guard let text = request.uri.queryParameters[name[...]] else { return value }
+        guard let n = T(String(text)), range?.contains(n) ?? true else {
+            let within = range.map { " from \($0.lowerBound) to \($0.upperBound)" } ?? ""
+            throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is a whole number\(within)", field: name)
+        }
+        return n
+    }
+
+    static func itemNotFound(feed: String, id: String) -> APIError {
+        APIError(.notFound, code: "not_found", "No item '\(id)' in feed '\(feed)'. Submit it with POST /v1/items, or pass ?feed=NAME if it is in another feed.")
+    }
+}

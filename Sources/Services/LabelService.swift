@@ -1,0 +1,117 @@
+import Engine
+import Foundation
+import Logging
+
+/// Every human judgement of an item: imports, withdrawals and corrections, and — with online learning on — the
+/// update of the active model each of them (and each reviewer's decision) makes. The HTTP routes of `/v1/labels` and
+/// the review desk go through it.
+public struct LabelService: Sendable {
+    public let scoring: ScoringService
+    /// Set when online learning is on.
+    public let learner: OnlineLearner?
+    let logger: Logger
+
+    public init(scoring: ScoringService, learner: OnlineLearner? = nil, logger: Logger = Logger(label: "winnow.labels")) {
+        self.scoring = scoring
+        self.learner = learner
+        self.logger = logger
+    }
+
+    var store: any Store { scoring.store }
+
+    /// One label to import, as a client sends it.
+    public struct Entry: Sendable {
+        public var feed: String
+        public var id: String
+        public var label: String
+        public var tier: Int
+
+        public init(feed: String = "default", id: String, label: String, tier: Int = 1) {
+            self.feed = feed
+            self.id = id
+            self.label = label
+            self.tier = tier
+        }
+    }
+
+    /// Labels in id order, `limit` of them after the label id `after`, made at or after `since`.
+    public func list(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord] {
+        try await store.labels(since: since, after: after, limit: limit)
+    }
+
+    /// Stores imported labels (all or none): each names a class of the active model, tier 1 or 2, a valid feed and
+    /// item id.
+    /// - Throws: `ValidationError` naming the first bad entry's field (`labels[i].label`, ...).
+    public func importLabels(_ entries: [Entry], by: String) async throws -> [LabelRecord] {
+        guard !entries.isEmpty else { throw ValidationError(field: "labels", "send at least one label") }
+        let now = scoring.clock()
+        var records: [LabelRecord] = []
+        records.reserveCapacity(entries.count)
+        for (i, entry) in entries.enumerated() {
+            try ValidationError.checkItemID(entry.id, field: "labels[\(i)].id")
+            try checkClass(entry.label, field: "labels[\(i)].label")
+            guard [1, 2].contains(entry.tier) else { throw ValidationError(field: "labels[\(i)].tier", "tier is 1 or 2") }
+            guard Policy.isValidFeed(entry.feed) else { throw ValidationError(field: "labels[\(i)].feed", PolicyError.invalidFeed(entry.feed).description) }
+            records.append(LabelRecord(feed: entry.feed, itemID: entry.id, label: entry.label, source: "import", by: by, at: now, tier: entry.tier))
+        }
+        let stored = try await store.addLabels(records)
+        await learn(stored, by: by)
+        return stored
+    }
+
+    /// Withdraws label `id` (it stays in the history); nil when there is no such label.
+    public func withdraw(id: Int64, by: String) async throws -> LabelRecord? {
+        guard let (label, changed) = try await store.withdrawLabel(id: id, by: by, at: scoring.clock()) else { return nil }
+        if changed { await update(learn: [], unlearn: try await withTexts([label]), by: by) }
+        return label
+    }
+
+    /// Replaces label `id` with `label` (the old one is withdrawn, the new one `replaces` it); nil when there is no
+    /// such label.
+    public func correct(id: Int64, label: String, by: String) async throws -> LabelRecord? {
+        try checkClass(label, field: "label")
+        guard let (withdrawn, new) = try await store.correctLabel(id: id, label: label, by: by, at: scoring.clock()) else { return nil }
+        await update(learn: try await withTexts([new]), unlearn: try await withTexts(withdrawn.map { [$0] } ?? []), by: by)
+        return new
+    }
+
+    /// Learns freshly stored labels online (a reviewer's decision, an import); does nothing with online learning off.
+    public func learn(_ labels: [LabelRecord], by: String) async {
+        guard learner != nil, !labels.isEmpty else { return }
+        do {
+            await update(learn: try await withTexts(labels), unlearn: [], by: by)
+        } catch {
+            logger.error("online learning could not read the labelled items; the labels are stored for batch retraining", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func checkClass(_ label: String, field: String) throws {
+        let classes = scoring.model.classes
+        guard classes.contains(label) else {
+            throw ValidationError(field: field, "'\(label.prefix(100))' is not a class of the model; use one of \(classes.joined(separator: ", "))")
+        }
+    }
+
+    /// Labels with their items' texts; labels of items Winnow has not stored are left out (there is no text to learn).
+    func withTexts(_ labels: [LabelRecord]) async throws -> [(label: LabelRecord, text: String)] {
+        guard learner != nil else { return [] }
+        var out: [(label: LabelRecord, text: String)] = []
+        for (feed, group) in Dictionary(grouping: labels, by: \.feed) {
+            let texts = Dictionary(try await store.items(feed: feed, ids: group.map(\.itemID)).map { ($0.submission.id, $0.submission.text) },
+                                   uniquingKeysWith: { a, _ in a })
+            out += group.compactMap { label in texts[label.itemID].map { (label, $0) } }
+        }
+        return out.sorted { ($0.label.id ?? 0) < ($1.label.id ?? 0) }
+    }
+
+    /// With online learning on, updates the active model; a failure is logged, never the caller's (the labels are
+    /// stored, and batch retraining will use them).
+    func update(learn: [(label: LabelRecord, text: String)], unlearn: [(label: LabelRecord, text: String)], by: String) async {
+        guard let learner, !learn.isEmpty || !unlearn.isEmpty else { return }
+        do {
+            if unlearn.isEmpty { try await learner.learn(learn, by: by) } else { try await learner.unlearn(unlearn, learn: learn, by: by) }
+        } catch {
+            logger.error("online learning failed; the labels are stored for batch retraining", metadata: ["error": "\(error)"])
+        }
+    }
+}
