@@ -157,4 +157,39 @@ final class RawConnection: @unchecked Sendable {
             #expect(answer.text.contains("\"malformed_request\""))
         }
     }
+
+    /// Issue 17: an over-long URL or header answered 400 with an empty body. Now the API's JSON error says what to
+    /// fix, and the connection closes (its framing cannot be trusted).
+    @Test(arguments: ["url", "header"])
+    func anOverlongHeadIsA400NamingTheLimit(_ part: String) async throws {
+        try await live({ _ in }) { h, port in
+            let connection = try RawConnection(port: port)
+            let long = String(repeating: "a", count: 100_000)
+            let head = part == "url"
+                ? "GET /v1/items/\(long) HTTP/1.1\r\nHost: winnow\r\n\r\n"
+                : "GET /health HTTP/1.1\r\nHost: winnow\r\nX-Long: \(long)\r\n\r\n"
+            connection.send(head)
+            let answer = await connection.read(for: 5)
+            #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(answer.text.prefix(300))")
+            #expect(answer.text.lowercased().contains("content-type: application/json"))
+            #expect(answer.text.contains(#""code":"malformed_request""#))
+            #expect(answer.text.contains("over the server's limit"))
+            #expect(answer.closed)
+        }
+    }
+
+    /// A malformed head after an answered request on the same connection: the first answer arrives whole, then the
+    /// JSON 400.
+    @Test func aMalformedHeadAfterAnAnsweredRequestGetsItsOwnAnswer() async throws {
+        try await live({ _ in }) { h, port in
+            let connection = try RawConnection(port: port)
+            connection.send("GET /health HTTP/1.1\r\nHost: winnow\r\n\r\nNOT-HTTP\r\n\r\n")
+            let answer = await connection.read(for: 5)
+            #expect(answer.text.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(answer.text.debugDescription)")
+            let second = try #require(answer.text.range(of: #"{"status":"ok"}HTTP/1.1 400 Bad Request\#r\#n"#))
+            #expect(answer.text[second.upperBound...].contains(#""code":"malformed_request""#))
+            #expect(answer.text.components(separatedBy: "\r\n\r\n").count == 3)  // two answers, nothing more
+            #expect(answer.closed)
+        }
+    }
 }
