@@ -128,6 +128,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Services", "Engine", "Learning"]),
-        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "Services", "Learning", "Engine", "Storage", "TestSupport"]),
+        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "WinnowJSON", "Services", "Learning", "Engine", "Storage", "TestSupport"]),
     ]
 )

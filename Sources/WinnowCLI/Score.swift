@@ -55,7 +55,10 @@ struct Score: ParsableCommand {
         for (i, text) in texts.enumerated() {
             let prediction = scorer.score(text, reasons: reasons)
             if json {
-                ScoreStream.write(prediction, id: .string("\(i + 1)"), classes: classifier.classes, into: &out)
+                var w = JSONWriter(capacity: 512)
+                ScoreStream.write(prediction, id: .string("\(i + 1)"), line: i + 1, classes: classifier.classes, into: &w)
+                w.withBytes { out.append($0) }
+                out.append("\n")
             } else {
                 out.append(Self.describe(prediction, classes: classifier.classes) + "\n")
                 if explain {
@@ -112,51 +115,16 @@ struct OutputBuffer {
         bytes.removeAll(keepingCapacity: true)
     }
 
-    /// A JSON string literal.
-    mutating func appendJSONString(_ s: String) {
-        bytes.append(0x22)
-        for b in s.utf8 {
-            switch b {
-            case 0x22: bytes.append(0x5C); bytes.append(0x22)
-            case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
-            case 0x0A: bytes.append(0x5C); bytes.append(0x6E)
-            case 0x0D: bytes.append(0x5C); bytes.append(0x72)
-            case 0x09: bytes.append(0x5C); bytes.append(0x74)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]])
-            default: bytes.append(b)
-            }
-        }
-        bytes.append(0x22)
-    }
-
-    /// A probability or contribution with 6 significant decimals.
-    mutating func appendNumber(_ v: Double) {
-        guard v.isFinite else { append("null"); return }
-        let scaled = (v * 1_000_000).rounded()
-        let negative = scaled < 0
-        var n = Int64(abs(scaled))
-        if negative { bytes.append(0x2D) }
-        let whole = n / 1_000_000
-        n %= 1_000_000
-        append(String(whole))
-        if n > 0 {
-            var digits = [UInt8](repeating: 0x30, count: 6)
-            var q = n
-            for i in stride(from: 5, through: 0, by: -1) { digits[i] = 0x30 + UInt8(q % 10); q /= 10 }
-            while digits.last == 0x30 { digits.removeLast() }
-            bytes.append(0x2E)
-            bytes.append(contentsOf: digits)
-        }
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes.append(contentsOf: bytes)
+        if self.bytes.count >= 1 << 16 { flush() }
     }
 }
 
-/// JSON Lines in, JSON Lines out, at full speed: a reader over `read(2)` and `memchr`, a small parser for
-/// flat objects, and a hand-written encoder. Anything the small parser does not handle falls back to
-/// `JSONSerialization`.
+/// JSON Lines in, JSON Lines out, at full speed: a reader over `read(2)` and `memchr`, the API's strict parser for
+/// each line (`JSONParser`: a bad line's message gives the byte), and the API's writer (`JSONWriter`).
 enum ScoreStream {
-    enum ID { case string(String), raw(String), none }
+    enum ID: Equatable { case string(String), number(String), none }
 
     /// Scores every line of `input`; returns how many lines failed.
     static func run(scorer: inout Scorer, input: Int32, output: Int32, reasons: Int) throws -> Int {
@@ -167,78 +135,79 @@ enum ScoreStream {
         LineReader.forEachLine(fd: input) { line in
             lineNumber += 1
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+            var w = JSONWriter(capacity: 512)
             switch parse(line) {
             case .success(let (id, text)):
                 let prediction = scorer.score(text, reasons: reasons)
-                write(prediction, id: id, classes: classes, into: &out)
+                write(prediction, id: id, line: lineNumber, classes: classes, into: &w)
             case .failure(let message):
                 failures += 1
-                out.append("{\"error\":")
-                out.appendJSONString(message)
-                out.append(",\"line\":")
-                out.append(String(lineNumber))
-                out.append("}\n")
+                w.object { w in
+                    w.field("error", message)
+                    w.field("line", lineNumber)
+                }
             }
+            w.withBytes { out.append($0) }
+            out.append("\n")
         }
         out.flush()
         return failures
     }
 
-    static func write(_ p: Prediction, id: ID, classes: [String], into out: inout OutputBuffer) {
-        out.append("{")
-        switch id {
-        case .string(let s): out.append("\"id\":"); out.appendJSONString(s); out.append(",")
-        case .raw(let r): out.append("\"id\":"); out.append(r); out.append(",")
-        case .none: break
+    /// A probability or contribution to 6 decimals.
+    static func rounded(_ v: Double) -> Double { (v * 1_000_000).rounded() / 1_000_000 }
+
+    /// One answer: the line's `id` as it was given (a string or a number), else its line number, so every answer can
+    /// be matched to its line.
+    static func write(_ p: Prediction, id: ID, line: Int, classes: [String], into w: inout JSONWriter) {
+        w.object { w in
+            switch id {
+            case .string(let s): w.field("id", s)
+            case .number(let text): w.key("id"); w.number(text: text)
+            case .none: w.field("line", line)
+            }
+            w.field("evidence", rounded(p.evidence.score))
+            w.field("label", p.label)
+            w.object("probabilities") { w in
+                for (i, c) in classes.enumerated() { w.field(c, rounded(p.probabilities[i])) }
+            }
+            w.array("reasons") { w in
+                for r in p.reasons {
+                    w.object { w in
+                        w.field("contribution", rounded(r.contribution))
+                        w.field("feature", r.feature)
+                        w.field("kind", r.kind.rawValue)
+                    }
+                }
+            }
+            w.field("thinEvidence", p.evidence.thin)
         }
-        out.append("\"evidence\":")
-        out.appendNumber(p.evidence.score)
-        out.append(",\"label\":")
-        out.appendJSONString(p.label)
-        out.append(",\"probabilities\":{")
-        for (i, c) in classes.enumerated() {
-            if i > 0 { out.append(",") }
-            out.appendJSONString(c)
-            out.append(":")
-            out.appendNumber(p.probabilities[i])
-        }
-        out.append("},\"reasons\":[")
-        for (i, r) in p.reasons.enumerated() {
-            if i > 0 { out.append(",") }
-            out.append("{\"contribution\":")
-            out.appendNumber(r.contribution)
-            out.append(",\"feature\":")
-            out.appendJSONString(r.feature)
-            out.append(",\"kind\":")
-            out.appendJSONString(r.kind.rawValue)
-            out.append("}")
-        }
-        out.append("],\"thinEvidence\":")
-        out.append(p.evidence.thin ? "true" : "false")
-        out.append("}\n")
     }
 
     enum Parsed { case success((ID, String)), failure(String) }
 
     static func parse(_ line: UnsafeBufferPointer<UInt8>) -> Parsed {
-        var parser = FlatJSONParser(bytes: line)
-        if let fields = parser.parseObject() {
-            guard let text = fields.text else { return .failure("missing field 'text'") }
-            return .success((fields.id, text))
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(UnsafeRawBufferPointer(line))
+        } catch {
+            return .failure("not JSON (\(error.message)); give one object per line like {\"id\": \"1\", \"text\": \"…\"}")
         }
-        // Fallback for anything unusual, with a precise message.
-        let data = Data(buffer: line)
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            return .failure("not a JSON object; give one object per line like {\"id\": \"1\", \"text\": \"…\"}")
+        guard case .object(let members) = value else {
+            return .failure("not a JSON object but \(value.kind); give one object per line like {\"id\": \"1\", \"text\": \"…\"}")
         }
-        guard let text = object["text"] as? String else {
-            return .failure(object["text"] == nil ? "missing field 'text'" : "field 'text' must be a string")
+        var id = ID.none, text: String?
+        for member in members {
+            switch (member.key, member.value) {
+            case ("text", .string(let s)): text = s
+            case ("text", let other): return .failure("field 'text' must be a string, not \(other.kind)")
+            case ("id", .string(let s)): id = .string(s)
+            case ("id", .number(let n)): id = .number(n)
+            default: break
+            }
         }
-        switch object["id"] {
-        case let s as String: return .success((.string(s), text))
-        case let n as NSNumber: return .success((.raw(n.stringValue), text))
-        default: return .success((.none, text))
-        }
+        guard let text else { return .failure("missing field 'text'") }
+        return .success((id, text))
     }
 }
 
@@ -275,90 +244,5 @@ enum LineReader {
             }
             if eof { return }
         }
-    }
-}
-
-/// Parses one flat JSON object, keeping `id` (string or number) and `text`; other values are skipped.
-/// Returns nil on anything it does not understand (the caller falls back to `JSONSerialization`).
-struct FlatJSONParser {
-    let bytes: UnsafeBufferPointer<UInt8>
-    var i = 0
-
-    struct Fields { var id: ScoreStream.ID = .none; var text: String? }
-
-    mutating func skipSpace() {
-        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0D || bytes[i] == 0x0A { i += 1 }
-    }
-
-    mutating func parseObject() -> Fields? {
-        var fields = Fields()
-        skipSpace()
-        guard i < bytes.count, bytes[i] == 0x7B else { return nil }
-        i += 1
-        skipSpace()
-        if i < bytes.count, bytes[i] == 0x7D { i += 1; return trailingOK() ? fields : nil }
-        while true {
-            skipSpace()
-            guard let key = parseString() else { return nil }
-            skipSpace()
-            guard i < bytes.count, bytes[i] == 0x3A else { return nil }
-            i += 1
-            skipSpace()
-            guard i < bytes.count else { return nil }
-            if bytes[i] == 0x22 {
-                guard let value = parseString() else { return nil }
-                if key == "text" { fields.text = value } else if key == "id" { fields.id = .string(value) }
-            } else {
-                let start = i
-                guard skipValue() else { return nil }
-                if key == "text" { return nil }  // not a string: let the fallback explain
-                if key == "id" {
-                    let raw = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-                    if let first = raw.first, first == "-" || first.isNumber { fields.id = .raw(raw) }
-                }
-            }
-            skipSpace()
-            guard i < bytes.count else { return nil }
-            if bytes[i] == 0x2C { i += 1; continue }
-            if bytes[i] == 0x7D { i += 1; break }
-            return nil
-        }
-        return trailingOK() ? fields : nil
-    }
-
-    mutating func trailingOK() -> Bool {
-        skipSpace()
-        return i == bytes.count
-    }
-
-    /// A JSON string at `i` (which must be `"`), unescaped; nil when malformed or not valid UTF-8 (`JSONString`,
-    /// the API's own string reader).
-    mutating func parseString() -> String? {
-        guard i < bytes.count, bytes[i] == 0x22 else { return nil }
-        guard let (value, end) = JSONString.read(UnsafeRawBufferPointer(bytes), from: i + 1) else { return nil }
-        i = end
-        return value
-    }
-
-    /// Skips a non-string value (number, literal, or a nested object/array); false when malformed.
-    mutating func skipValue() -> Bool {
-        guard i < bytes.count else { return false }
-        let b = bytes[i]
-        if b == 0x7B || b == 0x5B {
-            var depth = 0
-            while i < bytes.count {
-                let c = bytes[i]
-                if c == 0x22 { guard parseString() != nil else { return false }; continue }
-                if c == 0x7B || c == 0x5B { depth += 1 }
-                if c == 0x7D || c == 0x5D { depth -= 1; if depth == 0 { i += 1; return true } }
-                i += 1
-            }
-            return false
-        }
-        let start = i
-        while i < bytes.count, bytes[i] != 0x2C, bytes[i] != 0x7D, bytes[i] != 0x20, bytes[i] != 0x09 { i += 1 }
-        let token = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-        if token == "true" || token == "false" || token == "null" { return true }
-        return Double(token) != nil
     }
 }

@@ -172,6 +172,13 @@ public struct JSONWriter: ~Copyable {
         }
     }
 
+    /// A number's text as `JSONParser` read it (valid by JSON's grammar), kept digit for digit: an id such as
+    /// 12345678901234567890 that no `Double` holds exactly.
+    @inlinable public mutating func number(text: String) {
+        beginValue()
+        appendUTF8(text)
+    }
+
     @inlinable public mutating func number(_ value: Int) {
         beginValue()
         appendDigits(value)

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Testing
+import WinnowJSON
 
+@testable import Learning
 @testable import WinnowCLI
 
 struct ParsingTests {
@@ -202,33 +204,39 @@ struct ScoreStreamTests {
         #expect(text == "café 😂\nok")
     }
 
-    @Test func numericIdsStayRaw() {
-        guard case .success(let (id, _)) = parse(#"{"id": 42, "text": "x"}"#), case .raw(let r) = id else {
-            Issue.record("expected a raw id")
+    @Test func numericIdsStayDigitForDigit() {
+        guard case .success(let (id, _)) = parse(#"{"id": 12345678901234567890, "text": "x"}"#), case .number(let r) = id else {
+            Issue.record("expected a number id")
             return
         }
-        #expect(r == "42")
+        #expect(r == "12345678901234567890")
     }
 
     @Test func badLinesExplainThemselves() {
         guard case .failure(let m1) = parse("not json") else { Issue.record("expected failure"); return }
-        #expect(m1.contains("not a JSON object"))
+        #expect(m1.hasPrefix("not JSON (") && m1.contains("byte"), "\(m1)")
+        guard case .failure(let m0) = parse("[1]") else { Issue.record("expected failure"); return }
+        #expect(m0.hasPrefix("not a JSON object but an array"))
         guard case .failure(let m2) = parse(#"{"id": 1}"#) else { Issue.record("expected failure"); return }
         #expect(m2 == "missing field 'text'")
         guard case .failure(let m3) = parse(#"{"text": 5}"#) else { Issue.record("expected failure"); return }
-        #expect(m3 == "field 'text' must be a string")
+        #expect(m3 == "field 'text' must be a string, not a number")
     }
 
-    @Test func numbersAreWrittenCompactly() {
-        var out = OutputBuffer(fd: -1)
-        out.appendNumber(0.5)
-        out.append(" ")
-        out.appendNumber(1)
-        out.append(" ")
-        out.appendNumber(0.0000004)
-        out.append(" ")
-        out.appendNumber(-0.25)
-        #expect(String(decoding: out.bytes, as: UTF8.self) == "0.5 1 0 -0.25")
+    /// Each answer through the API's writer: numbers to 6 decimals, the id as given (a number digit for digit), and
+    /// the line number when the line had no id (issue 18: such answers could not be matched to their lines).
+    @Test func answersCarryTheirIdOrTheirLineAndRoundedNumbers() throws {
+        let p = Prediction(label: "spam", labelIndex: 1, probabilities: [0.1234567, 0.8765433],
+                           evidence: Evidence(score: 2.5, knownFeatures: 3, features: 4, thin: false),
+                           reasons: [Reason(label: "spam", feature: "free", kind: .word, contribution: 0.0000004)])
+        func answer(_ id: ScoreStream.ID) -> String {
+            var w = JSONWriter()
+            ScoreStream.write(p, id: id, line: 7, classes: ["ham", "spam"], into: &w)
+            return w.string
+        }
+        #expect(answer(.string("a")) == #"{"id":"a","evidence":2.5,"label":"spam","probabilities":{"ham":0.123457,"spam":0.876543},"reasons":[{"contribution":0,"feature":"free","kind":"word"}],"thinEvidence":false}"#)
+        #expect(answer(.number("12345678901234567890")).hasPrefix(#"{"id":12345678901234567890,"evidence""#))
+        #expect(answer(.none).hasPrefix(#"{"line":7,"evidence""#))
     }
 }
 
