@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WinnowJSON
 import Storage
 import Learning
 
@@ -122,6 +123,9 @@ struct Train: AsyncParsableCommand {
     @Option(help: "The model refuses to score while a class has fewer training examples than this.")
     var minClassExamples: Int = 5
 
+    @Flag(help: "Train even when a class has fewer than --min-class-examples rows (the model will refuse to score until it has more).")
+    var allowRareClasses = false
+
     @Flag(help: "Fit per-class decision offsets on the held-out rows to maximise macro-F1.")
     var decisionOffsets = false
 
@@ -198,6 +202,7 @@ struct Train: AsyncParsableCommand {
                 message: "every row has the label '\(only.key)' (first at \(only.value.0):\(only.value.1)). Training needs at least two classes: add examples of another class, or check --label-map.")
         }
         let options = try options()
+        if !allowRareClasses { try Self.refuseRareClasses(rows, minimum: options.minExamplesPerClass, firstAt: firstFile) }
         let version = name ?? Self.defaultVersion(out: out)
         var bar = ProgressBar(enabled: !quiet && !json)
         let (model, summary) = try TextClassifier.train(
@@ -211,6 +216,25 @@ struct Train: AsyncParsableCommand {
             return
         }
         print(Self.describe(model: model, summary: summary, path: out, size: size))
+    }
+
+    /// Refuses a class with fewer than `minimum` rows (a typo such as `hamm` makes one): the model would print
+    /// perfect held-out figures for it and then refuse to score. Names each such label, its count, where it first
+    /// appears and the nearest label that has enough rows.
+    static func refuseRareClasses(_ rows: [DataRow], minimum: Int, firstAt: [String: (String, Int)]) throws {
+        let counts = Dictionary(grouping: rows, by: \.label).mapValues(\.count)
+        let rare = counts.filter { $0.value < minimum }.sorted { $0.key < $1.key }
+        guard let first = rare.first else { return }
+        let common = counts.filter { $0.value >= minimum }.keys.sorted()
+        let described = rare.map { label, count in
+            var text = "'\(label)' has \(count) row\(count == 1 ? "" : "s")"
+            if let (file, line) = firstAt[label] { text += " (first at \(file):\(line))" }
+            if let near = StrictDecoder.nearest(label, among: common) { text += "; did you mean '\(near)'?" }
+            return text
+        }
+        throw DataFileError(
+            file: firstAt[first.key]?.0 ?? "the data", line: nil,
+            message: "\(described.joined(separator: "; ")). A class needs at least \(minimum) rows (--min-class-examples) or the model refuses to score: fix the label (--label-map FROM=TO renames one), add rows, or pass --allow-rare-classes.")
     }
 
     /// The store's stored items with the label that counts for each (`LabelResolution`), as training rows.

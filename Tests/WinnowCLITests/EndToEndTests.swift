@@ -141,6 +141,28 @@ struct EndToEndTests {
         #expect(corrupt.stderr.contains("bad.winnow"))
     }
 
+    /// Issue 18: a typo in one label (`hamm`) trained a model with a one-row class, printed macro-F1 1.0000 for it,
+    /// exited 0, and the model then refused to score.
+    @Test(.enabled(if: executable != nil)) func aClassWithTooFewRowsIsRefusedNamingTheLabelAndTheNearestOne() throws {
+        let dir = try Self.folder()
+        _ = try Self.run(["datasets", "demo", "--out", dir, "--per-class", "20"])
+        var csv = try String(contentsOfFile: dir + "/train.csv", encoding: .utf8)
+        let labels = Set(csv.split(separator: "\n").dropFirst().compactMap { $0.split(separator: ",").last.map(String.init) })
+        let known = try #require(labels.sorted().last)
+        csv += "typo-1,a row whose label has a typo,\(known)x\n"
+        try csv.write(toFile: dir + "/typo.csv", atomically: true, encoding: .utf8)
+        let model = dir + "/typo.winnow"
+        let refused = try Self.run(["train", "--data", dir + "/typo.csv", "--out", model, "--bucket-bits", "14"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("'\(known)x' has 1 row (first at \(dir)/typo.csv:"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("did you mean '\(known)'?"))
+        #expect(refused.stderr.contains("--allow-rare-classes"))
+        #expect(!FileManager.default.fileExists(atPath: model))
+        let allowed = try Self.run(["train", "--data", dir + "/typo.csv", "--out", model, "--bucket-bits", "14", "--allow-rare-classes"])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(allowed.stdout.contains("Warning: \(known)x has fewer than 5 examples"))
+    }
+
     @Test(.enabled(if: executable != nil)) func aFailedTrainingKeepsThePreviousModel() throws {
         let dir = try Self.folder()
         _ = try Self.run(["datasets", "demo", "--out", dir, "--per-class", "20"])
