@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Schemathesis (OpenAPI fuzzing, from PyPI) against a live release `winnow serve` on an empty SQLite file: every
-# operation of /openapi.yaml, every check, a fixed seed, once with an admin key and once with a feed key. Exits
-# non-zero on any failure. Run by `make test`; `make schemathesis` runs it alone.
+# operation of /openapi.yaml, every check, a fixed seed, once with an admin key and once with a feed key; before
+# that, the document is validated as OpenAPI 3.1 (openapi-spec-validator). Exits non-zero on any failure. Run by `make test`; `make schemathesis` runs it alone.
 #
 #   WINNOW                  the binary (default .build/release/winnow)
 #   SCHEMATHESIS_EXAMPLES   examples per operation and phase (default 10: about 1,800 requests per key, and
@@ -15,11 +15,15 @@ EXAMPLES=${SCHEMATHESIS_EXAMPLES:-10}
 SEED=${SCHEMATHESIS_SEED:-2026}
 VENV=${SCHEMATHESIS_VENV:-.build/schemathesis}
 
-if [ ! -x "$VENV/bin/schemathesis" ]; then
-    echo "schemathesis: installing into $VENV (from PyPI)"
+if [ ! -x "$VENV/bin/schemathesis" ] || [ ! -x "$VENV/bin/openapi-spec-validator" ]; then
+    echo "schemathesis: installing schemathesis and openapi-spec-validator into $VENV (from PyPI)"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "schemathesis>=4.3,<5"
+    "$VENV/bin/pip" install --quiet "schemathesis>=4.3,<5" "openapi-spec-validator>=0.7,<1"
 fi
+
+# The document itself first: valid OpenAPI 3.1 (openapi-spec-validator checks it against the 3.1 meta-schema).
+echo "schemathesis: validating Sources/Server/openapi.yaml as OpenAPI 3.1"
+"$VENV/bin/openapi-spec-validator" "$(dirname "$0")/../Sources/Server/openapi.yaml"
 
 dir=$(mktemp -d)
 pid=

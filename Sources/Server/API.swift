@@ -248,5 +248,9 @@ enum API {
         var policy: Policy
         /// True when the feed has no stored policy and the standard one applies.
         var isDefault: Bool
+        /// On a change: the version it replaced, and the classes whose rules it removed (a PUT replaces the whole
+        /// policy, so a rule left out is a rule removed).
+        var replacedVersion: Int?
+        var removedRules: [String]?
     }
 }

@@ -99,14 +99,7 @@ enum JSON {
 
     /// Like `decode`, for routes whose body is optional: nil when the body is empty.
     static func decodeIfPresent<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T? {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "body_too_large", "The request body is over \(limit) bytes; send less (or split a batch).")
-        }
-        guard buffer.readableBytes > 0 else { return nil }
+        guard let buffer = try await body(of: request, limit: limit) else { return nil }
         try requireJSON(request.headers[.contentType])
         if let scannable = T.self as? any ScannableJSON.Type, let value = buffer.withUnsafeReadableBytes({ scannable.scan($0) }) as? T {
             return value
@@ -114,15 +107,47 @@ enum JSON {
         return try buffer.withUnsafeReadableBytes { try decode(type, from: $0) }
     }
 
-    /// Refuses a body not sent as JSON in UTF-8: 415 naming what was sent.
-    static func requireJSON(_ contentType: String?) throws {
+    /// The request's body, nil when it is empty.
+    /// - Throws: 413 over `limit` bytes.
+    static func body(of request: Request, limit: Int) async throws -> ByteBuffer? {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "body_too_large", "The request body is over \(limit) bytes; send less (or split a batch).")
+        }
+        return buffer.readableBytes > 0 ? buffer : nil
+    }
+
+    /// A JSON merge patch (RFC 7396) body: an object, sent as `application/merge-patch+json` (or `application/json`).
+    /// - Throws: 413, 415, 400 for malformed JSON, 422 for a body that is not an object.
+    static func mergePatch(from request: Request, limit: Int) async throws -> JSONValue {
+        guard let buffer = try await body(of: request, limit: limit) else {
+            throw APIError(.badRequest, code: "malformed_json", "The request body is empty; send a JSON merge patch (an object).")
+        }
+        try requireJSON(request.headers[.contentType], also: "application/merge-patch+json")
+        let patch: JSONValue
+        do {
+            patch = try buffer.withUnsafeReadableBytes { bytes throws(JSONError) in try JSONParser.parse(bytes) }
+        } catch {
+            throw apiError(error)
+        }
+        guard case .object = patch else {
+            throw APIError(.unprocessableContent, code: "invalid_type", "A merge patch is a JSON object, not \(patch.kind): the members to set, null for those to remove.", field: "body")
+        }
+        return patch
+    }
+
+    /// Refuses a body not sent as JSON in UTF-8 (or as `also`): 415 naming what was sent.
+    static func requireJSON(_ contentType: String?, also: String? = nil) throws {
         guard let contentType else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
                            "The body has no Content-Type; send it as JSON with 'Content-Type: application/json'.", field: "Content-Type")
         }
         let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         let charset = parts.dropFirst().first { $0.hasPrefix("charset=") }.map { $0.dropFirst("charset=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
-        guard parts.first == "application/json", charset == nil || charset == "utf-8" else {
+        guard parts.first == "application/json" || (also != nil && parts.first == also), charset == nil || charset == "utf-8" else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
                            "The body is sent as '\(contentType.prefix(100))'; send JSON in UTF-8 with 'Content-Type: application/json'.", field: "Content-Type")
         }
@@ -135,6 +160,14 @@ enum JSON {
     static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws(APIError) -> T {
         do {
             return try strict.decode(type, from: bytes)
+        } catch {
+            throw apiError(error)
+        }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws(APIError) -> T {
+        do {
+            return try strict.decode(type, from: value)
         } catch {
             throw apiError(error)
         }

@@ -25,6 +25,11 @@ public indirect enum JSONValue: Sendable, Equatable {
 public struct JSONMember: Sendable, Equatable {
     public var key: String
     public var value: JSONValue
+
+    public init(key: String, value: JSONValue) {
+        self.key = key
+        self.value = value
+    }
 }
 
 /// Why a request body was refused, with the field it concerns (`items[3].author.id`), in words a client can act on.
@@ -201,5 +206,31 @@ public struct JSONParser {
         }
         i = end
         return value
+    }
+}
+
+extension JSONValue {
+    /// This document with `patch` applied as a JSON merge patch (RFC 7396): an object patch sets each of its members,
+    /// recursively, and removes those it sets to null; any other patch replaces the document.
+    public func merged(with patch: JSONValue) -> JSONValue {
+        guard case .object(let changes) = patch else { return patch }
+        var members: [JSONMember] = if case .object(let existing) = self { existing } else { [] }
+        for change in changes {
+            let index = members.firstIndex { $0.key == change.key }
+            if case .null = change.value {
+                if let index { members.remove(at: index) }
+            } else if let index {
+                members[index].value = members[index].value.merged(with: change.value)
+            } else {
+                members.append(JSONMember(key: change.key, value: JSONValue.null.merged(with: change.value)))
+            }
+        }
+        return .object(members)
+    }
+
+    /// The member `key` of an object; nil for another value or a missing member.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key == key }?.value
     }
 }

@@ -93,7 +93,7 @@ struct Harness {
     func send(_ method: HTTPRequest.Method, _ uri: String, as role: Role? = .admin, body: String? = nil, headers: HTTPFields = [:]) async throws -> Answer {
         var fields = headers
         if let role, let key = keys[role] { fields[.authorization] = "Bearer \(key)" }
-        if body != nil { fields[.contentType] = "application/json" }
+        if body != nil, fields[.contentType] == nil { fields[.contentType] = "application/json" }
         let requestHeaders = fields
         return try await app.test(.router) { client in
             try await client.execute(uri: uri, method: method, headers: requestHeaders, body: body.map { ByteBuffer(string: $0) }) { response in

@@ -2,8 +2,12 @@ import Engine
 import Foundation
 import Hummingbird
 import Services
+import WinnowJSON
 
-/// `/v1/policies/{feed}` (role admin): each feed's thresholds, rules and relevance profile.
+/// `/v1/policies/{feed}` (role admin): each feed's thresholds, rules and relevance profile. PUT replaces the whole
+/// policy; PATCH changes part of it (a JSON merge patch: `{"rules": {"spam": {"remove": 0.9}}}` changes one cut-off,
+/// `{"rules": {"spam": null}}` removes one class's rule). Each answer names the version it replaced and the rules it
+/// removed.
 struct PolicyController {
     let scoring: ScoringService
     let limits: ServerConfiguration
@@ -12,6 +16,7 @@ struct PolicyController {
         router.group("v1/policies").add(middleware: RequireRole(.admin))
             .get("{feed}", use: show)
             .put("{feed}", use: replace)
+            .patch("{feed}", use: update)
     }
 
     @Sendable func show(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
@@ -22,14 +27,29 @@ struct PolicyController {
     @Sendable func replace(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let feed = try Query.feed(context.parameters.require("feed"))
         let body = try await JSON.decode(API.PolicyBody.self, from: request, limit: limits.maxBodyBytes)
+        return try await save(body, feed: feed, context: context)
+    }
+
+    /// A JSON merge patch (RFC 7396) applied to the feed's current policy, then checked as a whole policy is.
+    @Sendable func update(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let feed = try Query.feed(context.parameters.require("feed"))
+        let patch = try await JSON.mergePatch(from: request, limit: limits.maxBodyBytes)
+        let current = try JSONParser.parse(Array(JSON.encoder.encode(scoring.policy(feed: feed))))
+        let body = try JSON.decode(API.PolicyBody.self, from: current.merged(with: patch))
+        return try await save(body, feed: feed, context: context)
+    }
+
+    func save(_ body: API.PolicyBody, feed: String, context: WinnowRequestContext) async throws -> Response {
         // The body may name its feed (a policy printed by `winnow policy suggest --json` does): the path's, or a 422.
         if let named = body.feed, named != feed {
             throw APIError(.unprocessableContent, code: "invalid_value",
                            "The body is the policy of feed '\(named.prefix(64))', the path names '\(feed)'; they must agree (or leave feed out).", field: "feed")
         }
+        let before = scoring.policy(feed: feed)
         var policy = body.policy
         policy.feed = feed
         let saved = try await scoring.savePolicy(policy, by: context.caller.name)
-        return JSON.response(API.PolicyAnswer(policy: saved, isDefault: false))
+        return JSON.response(API.PolicyAnswer(policy: saved, isDefault: false, replacedVersion: before.version,
+                                              removedRules: before.rules.keys.filter { saved.rules[$0] == nil }.sorted()))
     }
 }

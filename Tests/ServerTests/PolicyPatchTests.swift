@@ -1,0 +1,81 @@
+import Foundation
+import HTTPTypes
+import Testing
+
+@testable import Server
+
+/// Issue 18: `PUT /v1/policies/{feed}` replaces the whole policy, so `{"rules": {"spam": …}}` silently dropped every
+/// other class's rule. PATCH takes a JSON merge patch, and every change's answer names what it removed.
+@Suite struct PolicyPatchTests {
+    static let mergePatch: HTTPFields = [.contentType: "application/merge-patch+json"]
+
+    func patch(_ h: Harness, _ body: String, headers: HTTPFields = mergePatch) async throws -> Harness.Answer {
+        try await h.send(.patch, "/v1/policies/news", as: .admin, body: body, headers: headers)
+    }
+
+    func rules(_ answer: Harness.Answer) -> [String: [String: Double]] {
+        ((answer.json["policy"] as? [String: Any])?["rules"] as? [String: [String: Double]]) ?? [:]
+    }
+
+    @Test func aPutAnswerNamesTheRulesItRemoved() async throws {
+        let h = try await Harness()
+        let put = try await h.send(.put, "/v1/policies/news", body: json(["rules": ["harm": ["review": 0.6, "remove": 0.95]]]))
+        #expect(put.status == .ok)
+        #expect(put.json["removedRules"] as? [String] == ["spam"])  // the standard policy's rule for spam is gone
+        #expect(put.json["replacedVersion"] as? Int == 0)
+        #expect(rules(put) == ["harm": ["review": 0.6, "remove": 0.95]])
+    }
+
+    @Test func aMergePatchChangesOnlyWhatItNames() async throws {
+        let h = try await Harness()
+        _ = try await h.send(.put, "/v1/policies/news", body: json(["rules": ["harm": ["review": 0.6, "remove": 0.95]], "reviewThinRemovals": false]))
+
+        let added = try await patch(h, json(["rules": ["spam": ["demote": 0.3, "remove": 0.9]]]))
+        #expect(added.status == .ok, "\(added.body)")
+        #expect(rules(added) == ["harm": ["review": 0.6, "remove": 0.95], "spam": ["demote": 0.3, "remove": 0.9]])
+        #expect((added.json["policy"] as? [String: Any])?["reviewThinRemovals"] as? Bool == false)  // untouched
+        #expect(added.json["removedRules"] as? [String] == [])
+        #expect(added.json["replacedVersion"] as? Int == 1)
+        #expect((added.json["policy"] as? [String: Any])?["version"] as? Int == 2)
+
+        // null removes: one cut-off, then a whole rule.
+        let cutOff = try await patch(h, #"{"rules": {"spam": {"demote": null}}}"#)
+        #expect(rules(cutOff)["spam"] == ["remove": 0.9])
+        let removed = try await patch(h, #"{"rules": {"harm": null}}"#)
+        #expect(removed.json["removedRules"] as? [String] == ["harm"])
+        #expect(rules(removed) == ["spam": ["remove": 0.9]])
+        // plain application/json is taken too
+        let plain = try await patch(h, #"{"relevance": {"halfLifeHours": 12}}"#, headers: [:])
+        #expect(plain.status == .ok, "\(plain.body)")
+        #expect(rules(plain) == ["spam": ["remove": 0.9]])
+        #expect(try await h.send(.get, "/v1/policies/news").json["policy"].flatMap { ($0 as? [String: Any])?["version"] as? Int } == 5)
+    }
+
+    @Test func aPatchThatLeavesABadPolicyIsRefusedNamingTheFieldAndChangesNothing() async throws {
+        let h = try await Harness()
+        _ = try await h.send(.put, "/v1/policies/news", body: json(["rules": ["spam": ["review": 0.6, "remove": 0.95]]]))
+        let outOfRange = try await patch(h, #"{"rules": {"spam": {"remove": 2}}}"#)
+        #expect(outOfRange.status == .unprocessableContent)
+        #expect(outOfRange.error["field"] as? String == "rules.spam.remove")
+        let outOfOrder = try await patch(h, #"{"rules": {"spam": {"review": 0.99}}}"#)
+        #expect(outOfOrder.status == .unprocessableContent && outOfOrder.error["field"] as? String == "rules.spam")
+        let typo = try await patch(h, #"{"rulez": {}}"#)
+        #expect(typo.status == .unprocessableContent && typo.error["code"] as? String == "unknown_field")
+        #expect((typo.error["message"] as? String)?.contains("'rules'") == true)
+        let otherFeed = try await patch(h, #"{"feed": "sports"}"#)
+        #expect(otherFeed.status == .unprocessableContent && otherFeed.error["field"] as? String == "feed")
+        let notAnObject = try await patch(h, "[1]")
+        #expect(notAnObject.status == .unprocessableContent && notAnObject.error["field"] as? String == "body")
+        let text = try await patch(h, #"{"rules": {}}"#, headers: [.contentType: "text/plain"])
+        #expect(text.status == .unsupportedMediaType)
+        let policy = try await h.send(.get, "/v1/policies/news").json["policy"] as? [String: Any]
+        #expect(policy?["version"] as? Int == 1)
+        #expect(policy?["rules"] as? [String: [String: Double]] == ["spam": ["review": 0.6, "remove": 0.95]])
+    }
+
+    @Test func onlyAdminsPatch() async throws {
+        let h = try await Harness()
+        let answer = try await h.send(.patch, "/v1/policies/news", as: .feed, body: #"{"rules": {}}"#, headers: Self.mergePatch)
+        #expect(answer.status == .forbidden)
+    }
+}
