@@ -89,6 +89,10 @@ public struct TicketChange: Sendable {
     public var reportsUpheld: Bool?
     public var outcome: DecidedTicket.Outcome
 
+    /// Who sent the ticket to tier 2 in this step, if someone did: stored on the ticket, so that tier 2's claims pass
+    /// over everyone who judged the item before (`ReviewRules.recusesPastJudges`).
+    public var escalatedBy: String? { events.last { $0.kind == .escalated && $0.by != nil }?.by }
+
     public init(ticket: Ticket, priority: StoredPriority? = nil, firstReview: FirstReview? = nil, secondReview: (by: String, label: String)? = nil,
                 verdict: TicketVerdict? = nil, events: [TicketEvent] = [], labels: [LabelRecord] = [],
                 decision: (result: StageResult, human: HumanDecision)? = nil, reportsUpheld: Bool? = nil, outcome: DecidedTicket.Outcome = .decided) {

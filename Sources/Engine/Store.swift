@@ -12,13 +12,29 @@ public struct APIKeyRecord: Codable, Equatable, Sendable {
     public var hash: String
     public var createdAt: Date
     public var revokedAt: Date?
+    /// The review tiers a moderator's key may claim (`winnow keys create --tiers 1,2`). Admins work every tier; keys
+    /// made before keys carried tiers keep both.
+    public var tiers: Set<ReviewTier>
 
-    public init(name: String, role: Role, hash: String, createdAt: Date, revokedAt: Date? = nil) {
+    public init(name: String, role: Role, hash: String, createdAt: Date, revokedAt: Date? = nil, tiers: Set<ReviewTier> = [.one]) {
         self.name = name
         self.role = role
         self.hash = hash
         self.createdAt = createdAt
         self.revokedAt = revokedAt
+        self.tiers = tiers
+    }
+
+    /// The tiers this key may work: an admin's every tier.
+    public var workableTiers: Set<ReviewTier> { role == .admin ? Set(ReviewTier.allCases) : tiers }
+
+    /// Tiers as stored: "1", "1,2".
+    public static func storedTiers(_ tiers: Set<ReviewTier>) -> String { tiers.map(\.rawValue).sorted().map(String.init).joined(separator: ",") }
+
+    /// Tiers from their stored text; NULL (a key made before keys carried tiers) is both.
+    public static func tiers(stored text: String?) -> Set<ReviewTier> {
+        guard let text else { return Set(ReviewTier.allCases) }
+        return Set(text.split(separator: ",").compactMap { Int($0).flatMap(ReviewTier.init(rawValue:)) })
     }
 }
 

@@ -409,6 +409,11 @@ public struct ReviewRules: Sendable {
     public var configuration: ReviewConfiguration
     public var clearLabel: String
 
+    /// Four eyes: at this tier (escalations and appeals), nobody who judged the item before — decided, reviewed first
+    /// or second, or escalated any of its tickets — may claim its ticket; claims pass over it for them (the stores'
+    /// claim queries apply it). So no one confirms their own judgement, nor decides the appeal of their own decision.
+    public static let recusingTier = ReviewTier.two
+
     public init(configuration: ReviewConfiguration = ReviewConfiguration(), clearLabel: String = "clear") {
         self.configuration = configuration
         self.clearLabel = clearLabel

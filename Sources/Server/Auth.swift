@@ -58,12 +58,14 @@ public enum APIKeys {
 
     /// Creates a key called `name` with `role` in `store` and returns the secret (shown once, never stored).
     /// - Throws: `ValidationError` for a bad name; the store's error for a name in use.
-    public static func create(name: String, role: Role, in store: any Store, at: Date = Date()) async throws -> String {
+    /// `tiers`: the review tiers a moderator's key may claim (tier 1 unless given).
+    public static func create(name: String, role: Role, tiers: Set<ReviewTier> = [.one], in store: any Store, at: Date = Date()) async throws -> String {
         guard (1...64).contains(name.utf8.count), name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
             throw ValidationError(field: "name", "use 1-64 letters, digits, '-', '_', '.' or '@'")
         }
+        guard !tiers.isEmpty else { throw ValidationError(field: "tiers", "name at least one tier: 1, 2 or 1,2") }
         let secret = generate()
-        try await store.createKey(APIKeyRecord(name: name, role: role, hash: hash(secret), createdAt: at))
+        try await store.createKey(APIKeyRecord(name: name, role: role, hash: hash(secret), createdAt: at, tiers: tiers))
         return secret
     }
 }

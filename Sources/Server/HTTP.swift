@@ -224,6 +224,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try APIError.validation(error).response(from: request, context: context)
         } catch let error as TicketError {
             return try APIError.ticket(error).response(from: request, context: context)
+        } catch let error as ReviewAccessError {
+            return try APIError(.forbidden, code: "forbidden", error.description, field: "tiers").response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             let code = error.status == .contentTooLarge ? "body_too_large" : "http_\(error.status.code)"
             return JSON.response(APIError.Body(error: .init(code: code, message: error.status.reasonPhrase, field: nil)), status: error.status)

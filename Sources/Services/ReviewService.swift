@@ -53,7 +53,12 @@ public struct ReviewService: Sendable {
         }
     }
 
-    public func claim(_ request: ClaimRequest) async throws -> [TicketView] {
+    /// Hands out the best open tickets the request's routes reach. `allowedTiers`: the tiers the reviewer's key may
+    /// work (`APIKeyRecord.workableTiers`); asking for another is refused.
+    public func claim(_ request: ClaimRequest, allowedTiers: Set<ReviewTier> = Set(ReviewTier.allCases)) async throws -> [TicketView] {
+        if let refused = request.tiers.first(where: { !allowedTiers.contains($0) }) {
+            throw ReviewAccessError(reviewer: request.reviewer, tier: refused, allowed: allowedTiers)
+        }
         guard (1...configuration.maxClaim).contains(request.count) else {
             throw ValidationError(field: "count", "claim between 1 and \(configuration.maxClaim) tickets at a time")
         }
@@ -150,5 +155,17 @@ public struct ReviewService: Sendable {
             throw ValidationError(field: "label", "'\(label)' is not a class of the model; use one of \(scoring.model.classes.joined(separator: ", "))")
         }
         return try await store.addGold(feed: feed, id: id, label: label, by: by, at: now)
+    }
+}
+
+/// A claim of a tier the reviewer's key may not work.
+public struct ReviewAccessError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var reviewer: String
+    public var tier: ReviewTier
+    public var allowed: Set<ReviewTier>
+
+    public var description: String {
+        let tiers = allowed.map(\.rawValue).sorted().map(String.init).joined(separator: " and ")
+        return "The key '\(reviewer)' may work tier \(tiers), not tier \(tier.rawValue). Tier 2 is for senior reviewers: an admin creates such a key with 'winnow keys create --role moderator --tiers 1,2 --name NAME'."
     }
 }

@@ -341,6 +341,16 @@ extension SQLiteStore {
                 );
                 """)
         }
+        // Four eyes (issue 18): who sent a ticket to tier 2, so that no one decides at tier 2 an item they judged
+        // before; the tiers a key may work (NULL: keys made before this, which worked both and keep doing so).
+        migrator.registerMigration("v5-four-eyes") { db in
+            try db.execute(sql: """
+                ALTER TABLE ticket ADD COLUMN escalated_by TEXT;
+                UPDATE ticket SET escalated_by = (
+                  SELECT json_extract(e.body, '$.by') FROM ticket_event e WHERE e.ticket = ticket.id AND e.kind = 'escalated' ORDER BY e.id DESC LIMIT 1);
+                ALTER TABLE api_key ADD COLUMN tiers TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -271,6 +271,17 @@ extension PostgresStore {
             "ALTER TABLE ticket SET (fillfactor = 90)",
             "ALTER TABLE item SET (fillfactor = 90)",
         ]),
+        // Four eyes (issue 18): who sent a ticket to tier 2, so that no one decides at tier 2 an item they judged
+        // before; the tiers a key may work (NULL: keys made before this, which worked both and keep doing so).
+        Migration(name: "v5-four-eyes", statements: [
+            "ALTER TABLE ticket ADD COLUMN escalated_by text",
+            """
+            UPDATE ticket SET escalated_by = (
+              SELECT e.body::jsonb ->> 'by' FROM ticket_event e WHERE e.ticket = ticket.id AND e.kind = 'escalated' ORDER BY e.id DESC LIMIT 1)
+            WHERE EXISTS (SELECT 1 FROM ticket_event e WHERE e.ticket = ticket.id AND e.kind = 'escalated')
+            """,
+            "ALTER TABLE api_key ADD COLUMN tiers text",
+        ]),
     ]
 
     /// The key of the advisory lock migrators take: one node migrates at a time, the others then find nothing to do.

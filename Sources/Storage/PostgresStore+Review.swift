@@ -154,6 +154,7 @@ extension PostgresStore {
               lease_until = \(s.bind(t.lease?.until.timeIntervalSince1970)), version = \(s.bind(t.version)),
               decided_at = coalesce(\(s.bind(verdict?.at.timeIntervalSince1970))::float8, decided_at),
               decided_by = coalesce(\(s.bind(verdict?.by))::text, decided_by), decided_label = coalesce(\(s.bind(verdict?.label))::text, decided_label),
+              escalated_by = coalesce(\(s.bind(change.escalatedBy))::text, escalated_by),
               priority = coalesce(\(s.bind(priority?.value))::float8, priority),
               refresh_at = coalesce(\(s.bind(priority?.refreshAt.timeIntervalSince1970))::float8, refresh_at)
             """
@@ -362,6 +363,13 @@ extension PostgresStore {
             }
             if let skill = route.skill { range += " AND skill = \(s.bind(skill))" } else { range += " AND skill IS NULL" }
             order += ", skill"
+            if route.tier == ReviewRules.recusingTier {
+                // Four eyes (`ReviewRules.recusingTier`): not a ticket of an item this reviewer judged before.
+                range += """
+                     AND NOT EXISTS (SELECT 1 FROM ticket p WHERE p.item = ticket.item AND p.gold_label IS NULL
+                                       AND \(reviewer) IN (p.decided_by, p.first_by, p.second_by, p.escalated_by))
+                    """
+            }
             ranges.append("""
                 route\(n) AS (
                   SELECT id, priority, lease_holder, lease_until, item FROM ticket

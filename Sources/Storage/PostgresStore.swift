@@ -461,7 +461,8 @@ public final class PostgresStore: Store {
 
     public func createKey(_ key: APIKeyRecord) async throws {
         let stored = try await rows("""
-            INSERT INTO api_key (name, role, hash, created_at) VALUES (\(key.name), \(key.role.rawValue), \(key.hash), \(key.createdAt.timeIntervalSince1970))
+            INSERT INTO api_key (name, role, hash, created_at, tiers)
+            VALUES (\(key.name), \(key.role.rawValue), \(key.hash), \(key.createdAt.timeIntervalSince1970), \(APIKeyRecord.storedTiers(key.tiers)))
             ON CONFLICT (name) DO NOTHING RETURNING 1
             """)
         if stored.isEmpty { throw StoreError.duplicateKeyName(key.name) }
@@ -713,8 +714,10 @@ public final class PostgresStore: Store {
     static func key(_ row: Row) throws -> APIKeyRecord {
         let role: String = try row["role"]
         let revoked: Double? = try row["revoked_at"]
+        let tiers: String? = try row["tiers"]
         return APIKeyRecord(name: try row["name"], role: Role(rawValue: role) ?? .feed, hash: try row["hash"],
-                            createdAt: Date(timeIntervalSince1970: try row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)))
+                            createdAt: Date(timeIntervalSince1970: try row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)),
+                            tiers: APIKeyRecord.tiers(stored: tiers))
     }
 }
 

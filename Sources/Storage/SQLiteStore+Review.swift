@@ -50,11 +50,12 @@ extension SQLiteStore {
         try db.cachedStatement(sql: """
             UPDATE ticket SET tier = ?, reasons = ?, status = ?, language = ?, due_at = ?, base_priority = ?, note = ?, audit_probability = ?,
               lease_holder = ?, lease_until = ?, version = ?,
-              decided_at = coalesce(?, decided_at), decided_by = coalesce(?, decided_by), decided_label = coalesce(?, decided_label)
+              decided_at = coalesce(?, decided_at), decided_by = coalesce(?, decided_by), decided_label = coalesce(?, decided_label),
+              escalated_by = coalesce(?, escalated_by)
             WHERE id = ?
             """).execute(arguments: [t.tier.rawValue, TicketReason.bits(t.reasons), t.status.rawValue, t.language, t.dueAt.timeIntervalSince1970,
                                      t.basePriority, t.note, t.auditProbability, t.lease?.holder, t.lease?.until.timeIntervalSince1970, t.version,
-                                     verdict?.at.timeIntervalSince1970, verdict?.by, verdict?.label, t.id])
+                                     verdict?.at.timeIntervalSince1970, verdict?.by, verdict?.label, change.escalatedBy, t.id])
         if let priority = change.priority {
             try db.cachedStatement(sql: "UPDATE ticket SET priority = ?, refresh_at = ? WHERE id = ?")
                 .execute(arguments: [priority.value, priority.refreshAt.timeIntervalSince1970, t.id])
@@ -163,13 +164,22 @@ extension SQLiteStore {
                     range += route.skill == nil ? " AND skill IS NULL" : " AND skill = ?"
                     if let skill = route.skill { arguments.append(skill) }
                     arguments += [t, request.reviewer, request.reviewer]
+                    // Four eyes (`ReviewRules.recusingTier`): not a ticket of an item this reviewer judged before.
+                    var recusal = ""
+                    if route.tier == ReviewRules.recusingTier {
+                        recusal = """
+                             AND NOT EXISTS (SELECT 1 FROM ticket p WHERE p.item = ticket.item AND p.gold_label IS NULL
+                                               AND (p.decided_by = ? OR p.first_by = ? OR p.second_by = ? OR p.escalated_by = ?))
+                            """
+                        arguments += Array(repeating: request.reviewer, count: 4)
+                    }
                     arguments += request.excluding.map { $0 as (any DatabaseValueConvertible)? }
                     arguments.append(wanted)
                     let rows = try Row.fetchAll(db.cachedStatement(sql: """
                         SELECT id, priority, lease_holder, lease_until, item FROM ticket
                         WHERE status = 'open' AND tier = ?\(range)
                           AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) AND gold_label IS NULL
-                          AND (first_by IS NULL OR first_by != ?)\(exclusion)
+                          AND (first_by IS NULL OR first_by != ?)\(recusal)\(exclusion)
                         ORDER BY priority DESC, id LIMIT ?
                         """), arguments: StatementArguments(arguments))
                     candidates += rows.map { ($0["priority"], $0["id"], $0["lease_holder"], $0["lease_until"], $0["item"]) }

@@ -172,15 +172,41 @@ struct Keys: AsyncParsableCommand {
     }
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a key and print it once.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a key and print it once.",
+            discussion: """
+              Only the key's SHA-256 is stored: copy the printed key now. A moderator's key works tier 1 unless
+              --tiers says otherwise; tier 2 (escalations, appeals) is for senior reviewers, and nobody decides there
+              an item they judged before.
+
+              Examples:
+                winnow keys create --role feed --name news-feed
+                winnow keys create --role moderator --name alice
+                winnow keys create --role moderator --tiers 1,2 --name senior-bob
+                winnow keys create --role admin --name ops --database postgres://winnow@db/winnow
+              """)
         @Option(help: "feed, moderator or admin.") var role: Role
         @Option(help: "A unique name (1-64 letters, digits, - _ . @), recorded with everything the key does.") var name: String
+        @Option(help: "The review tiers a moderator's key may claim: 1, 2 or 1,2.") var tiers: String = "1"
         @OptionGroup var database: DatabaseOption
+
+        func validate() throws {
+            _ = try parsedTiers()
+        }
+
+        func parsedTiers() throws -> Set<ReviewTier> {
+            let parts = tiers.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let parsed = parts.map { Int($0).flatMap(ReviewTier.init(rawValue:)) }
+            guard !parts.isEmpty, parsed.allSatisfy({ $0 != nil }) else {
+                throw ValidationError("--tiers is 1, 2 or 1,2; got '\(tiers)'.")
+            }
+            return Set(parsed.compactMap { $0 })
+        }
 
         func run() async throws {
             let store = try await database.open(create: true)
             do {
-                print(try await APIKeys.create(name: name, role: role, in: store))
+                print(try await APIKeys.create(name: name, role: role, tiers: try parsedTiers(), in: store))
             } catch let error as Engine.ValidationError {
                 throw CommandError("--name: \(error.message).")
             } catch let error as StoreError {
@@ -190,28 +216,44 @@ struct Keys: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List keys (names, roles, dates; never the secrets).")
+        static let configuration = CommandConfiguration(
+            abstract: "List keys (names, roles, tiers, dates; never the secrets).",
+            discussion: """
+              Examples:
+                winnow keys list
+                winnow keys list --json --database /var/lib/winnow/winnow.sqlite
+              """)
         @OptionGroup var database: DatabaseOption
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let keys = try await database.open().keys()
             if json {
-                struct Row: Encodable { var name: String; var role: Role; var created: String; var revoked: String? }
-                let rows = keys.map { Row(name: $0.name, role: $0.role, created: $0.createdAt.ISO8601Format(), revoked: $0.revokedAt?.ISO8601Format()) }
+                struct Row: Encodable { var name: String; var role: Role; var tiers: [Int]; var created: String; var revoked: String? }
+                let rows = keys.map {
+                    Row(name: $0.name, role: $0.role, tiers: $0.workableTiers.map(\.rawValue).sorted(), created: $0.createdAt.ISO8601Format(),
+                        revoked: $0.revokedAt?.ISO8601Format())
+                }
                 print(try jsonString(rows))
                 return
             }
             if keys.isEmpty { print("No keys yet. Create one with: winnow keys create --role feed --name NAME"); return }
-            print("\(pad("NAME", 24)) \(pad("ROLE", 10)) \(pad("CREATED", 21)) REVOKED")
+            print("\(pad("NAME", 24)) \(pad("ROLE", 10)) \(pad("TIERS", 6)) \(pad("CREATED", 21)) REVOKED")
             for key in keys {
-                print("\(pad(key.name, 24)) \(pad(key.role.rawValue, 10)) \(pad(key.createdAt.ISO8601Format(), 21)) \(key.revokedAt?.ISO8601Format() ?? "-")")
+                let tiers = key.role == .feed ? "-" : APIKeyRecord.storedTiers(key.workableTiers)
+                print("\(pad(key.name, 24)) \(pad(key.role.rawValue, 10)) \(pad(tiers, 6)) \(pad(key.createdAt.ISO8601Format(), 21)) \(key.revokedAt?.ISO8601Format() ?? "-")")
             }
         }
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a key by name (a running server stops accepting it within seconds).")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a key by name (a running server stops accepting it within seconds).",
+            discussion: """
+              Examples:
+                winnow keys revoke news-feed
+                winnow keys revoke alice --database postgres://winnow@db/winnow
+              """)
         @Argument(help: "The key's name.") var name: String
         @OptionGroup var database: DatabaseOption
 

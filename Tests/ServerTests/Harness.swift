@@ -69,7 +69,7 @@ struct Harness {
         try await service.start()
         var keys: [Role: String] = [:]
         for role in Role.allCases {
-            keys[role] = try await APIKeys.create(name: "test-\(role.rawValue)", role: role, in: store, at: Self.start)
+            keys[role] = try await APIKeys.create(name: "test-\(role.rawValue)", role: role, tiers: [.one, .two], in: store, at: Self.start)
         }
         let (router, routes) = WinnowServer.buildRouter(WinnowServices(scoring: service, configuration: configuration), configuration: configuration)
         self.store = store

@@ -322,3 +322,39 @@ extension SQLiteStore {
         #expect(throws: ConfigurationError.self) { try load(json) }
     }
 }
+
+/// Four eyes over HTTP (issue 18): a key works only its tiers, and a moderator who escalates a ticket cannot then
+/// decide it at tier 2.
+@Suite struct FourEyesRouteTests {
+    func send(_ h: Harness, key: String, _ path: String, _ body: String) async throws -> Harness.Answer {
+        try await h.send(.post, path, as: nil, body: body, headers: [.authorization: "Bearer \(key)"])
+    }
+
+    @Test func aKeyClaimsOnlyItsTiers() async throws {
+        let h = try await reviewHarness()
+        let junior = try await APIKeys.create(name: "junior", role: .moderator, in: h.store, at: Harness.start)
+        let refused = try await send(h, key: junior, "/v1/review/claim", json(["tiers": [1, 2]]))
+        #expect(refused.status == .forbidden)
+        #expect(refused.error["field"] as? String == "tiers")
+        #expect((refused.error["message"] as? String)?.contains("--tiers 1,2") == true)
+        #expect(try await send(h, key: junior, "/v1/review/claim", json(["tiers": [1]])).status == .ok)
+        let senior = try await APIKeys.create(name: "senior", role: .moderator, tiers: [.one, .two], in: h.store, at: Harness.start)
+        #expect(try await send(h, key: senior, "/v1/review/claim", json(["tiers": [2]])).status == .ok)
+        #expect(try await h.post("/v1/review/claim", as: .admin, json(["tiers": [2]])).status == .ok)  // admins work every tier
+    }
+
+    @Test func whoEscalatesATicketDoesNotDecideItAtTierTwo() async throws {
+        let h = try await reviewHarness()
+        try await h.submit(["x"])
+        let ann = try await APIKeys.create(name: "ann", role: .moderator, tiers: [.one, .two], in: h.store, at: Harness.start)
+        let sam = try await APIKeys.create(name: "sam", role: .moderator, tiers: [.one, .two], in: h.store, at: Harness.start)
+        let claimed = try await send(h, key: ann, "/v1/review/claim", "{}").json["tickets"] as? [[String: Any]] ?? []
+        let id = ticketID(try #require(claimed.first))
+        #expect(try await send(h, key: ann, "/v1/review/tickets/\(id)/escalate", json(["note": "my call, at tier 2"])).status == .ok)
+        let again = try await send(h, key: ann, "/v1/review/claim", json(["tiers": [2]]))
+        #expect(again.status == .ok)
+        #expect((again.json["tickets"] as? [Any])?.isEmpty == true)
+        let other = try await send(h, key: sam, "/v1/review/claim", json(["tiers": [2]])).json["tickets"] as? [[String: Any]] ?? []
+        #expect(other.map(ticketID) == [id])
+    }
+}

@@ -341,7 +341,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         try queue.close()
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists", "v4-model-files"])
+        #expect(try store.appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists", "v4-model-files",
+                                                  "v5-four-eyes"])
         let state = try #require(try await store.item(feed: "default", id: "old"))
         #expect(state.current == item.result)
         #expect(state.reviewed == nil)
@@ -360,6 +361,39 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         #expect(stages == [item.result, second])
         #expect(try #require(try await store.item(feed: "default", id: "old")).current == second)
+    }
+
+    /// v5 (four eyes): a ticket escalated before it knows who escalated it (from its history), so they cannot claim it
+    /// at tier 2; keys made before keys carried tiers keep both tiers.
+    @Test func aVersionFourDatabaseLearnsWhoEscalatedAndItsKeysKeepBothTiers() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-migrate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v4.sqlite").path
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteStore.migrator.migrate(queue, upTo: "v4-model-files")
+        let item = Items.inReview("esc", at: t0)
+        let opening = try #require(item.tickets.first)
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages) VALUES ('default', 'esc', ?, ?, ?, ?, 1)
+                """, arguments: [item.submission.contentDigest, StoredJSON.submission(item.submission), t0.timeIntervalSince1970, t0.timeIntervalSince1970])
+            let row = db.lastInsertedRowID
+            try Items.insertJSONStage(db, item: row, result: item.result)
+            let ticket = try SQLiteStore.openTicket(db, item: row, opening)
+            try db.execute(sql: "UPDATE ticket SET tier = 2 WHERE id = ?", arguments: [ticket])
+            try SQLiteStore.appendEvent(db, TicketEvent(ticket: ticket, kind: .escalated, at: t0, by: "ann", reason: .escalation, tier: .two),
+                                        ticket: ticket, item: row)
+            try db.execute(sql: "INSERT INTO api_key (name, role, hash, created_at) VALUES ('old-mod', 'moderator', ?, ?)", arguments: [String(repeating: "a", count: 64), t0.timeIntervalSince1970])
+        }
+        try queue.close()
+        let store = try SQLiteStore(path: path)
+        #expect(try await store.key(hash: String(repeating: "a", count: 64))?.tiers == [.one, .two])
+        let tierTwo = ClaimRequest(reviewer: "ann", tiers: [.two])
+        #expect(try await store.claim(tierTwo, now: t0, workflow: Items.workflow, gold: false).isEmpty)
+        var sam = tierTwo
+        sam.reviewer = "sam"
+        #expect(try await store.claim(sam, now: t0, workflow: Items.workflow, gold: false).count == 1)
     }
 
     /// v3 rebuilds the tables with IN-list checks: rows, open tickets and labels survive, and the rules still hold.
@@ -384,7 +418,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         try queue.close()
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations().suffix(2) == ["v3-checks-without-in-lists", "v4-model-files"])
+        #expect(try store.appliedMigrations().suffix(3) == ["v3-checks-without-in-lists", "v4-model-files", "v5-four-eyes"])
         #expect(try #require(try await store.item(feed: "default", id: "kept")).current == item.result)
         #expect(try await store.labels(since: nil, after: nil, limit: 10).map(\.label) == ["spam"])
         let claimed = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(60), workflow: Items.workflow, gold: false)
@@ -560,5 +594,75 @@ extension SQLiteStore {
         let final = try await decide(store, id, by: "sam", "clear")
         #expect(final.outcome == .decided && final.item.reviewed?.tier == .two)
         #expect(try await store.doubleReviews() == [DoubleReview(firstBy: "ann", first: "spam", secondBy: "bob", second: "clear")])
+    }
+}
+
+/// Four eyes (issue 18): at tier 2 nobody decides an item they judged before. Before, a moderator could escalate their
+/// own ticket and decide it at tier 2, and the second, disagreeing reviewer of a double review decided the tier-2
+/// ticket in 12 of 23 escalations.
+@Suite struct FourEyesStoreTests {
+    let workflow = Items.workflow
+
+    func claimTierTwo(_ store: any Store, _ reviewer: String) async throws -> [Int64] {
+        try await store.claim(ClaimRequest(reviewer: reviewer, tiers: [.two]), now: t0.addingTimeInterval(120), workflow: workflow, gold: false).map(\.ticket.id)
+    }
+
+    @Test(arguments: StoreKind.all) func whoEscalatedATicketCannotClaimItAtTierTwo(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: workflow, gold: false)[0]
+        _ = try await store.escalate(ticket: view.ticket.id, reviewer: "ann", version: nil, note: "not sure", now: t0.addingTimeInterval(60), workflow: workflow)
+        #expect(try await claimTierTwo(store, "ann").isEmpty)
+        #expect(try await claimTierTwo(store, "sam") == [view.ticket.id])
+    }
+
+    @Test(arguments: StoreKind.all) func neitherReviewerOfADisagreementDecidesItsTierTwoTicket(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("b", at: t0)])
+        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: workflow, gold: false)[0]
+        func decide(_ reviewer: String, _ label: String) async throws -> DecidedTicket {
+            try await store.decide(ticket: first.ticket.id, reviewer: reviewer, decision: TicketDecision(label: label, reasonCode: "other"),
+                                   action: label == "clear" ? .allow : .remove, now: t0.addingTimeInterval(60), workflow: Items.doubleReviewing)
+        }
+        #expect(try await decide("ann", "spam").outcome == .awaitingSecondReview)
+        _ = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0, workflow: workflow, gold: false)
+        #expect(try await decide("bob", "clear").outcome == .escalatedOnDisagreement)
+        #expect(try await claimTierTwo(store, "ann").isEmpty)
+        #expect(try await claimTierTwo(store, "bob").isEmpty)
+        #expect(try await claimTierTwo(store, "sam") == [first.ticket.id])
+    }
+
+    @Test(arguments: StoreKind.all) func theReviewerOfADecisionDoesNotDecideItsAppealButDecidesOtherTierTwoTickets(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("c", at: t0), Items.inReview("d", at: t0)])
+        let rules = Items.rules
+        // ann decides c; bob decides d; both decisions are appealed (tier 2: a person decided).
+        for reviewer in ["ann", "bob"] {
+            let view = try await store.claim(ClaimRequest(reviewer: reviewer), now: t0, workflow: workflow, gold: false)[0]
+            _ = try await store.decide(ticket: view.ticket.id, reviewer: reviewer, decision: TicketDecision(label: "spam", reasonCode: "spam"),
+                                       action: .remove, now: t0.addingTimeInterval(30), workflow: workflow)
+        }
+        let decidedBy = Dictionary(uniqueKeysWithValues: try await ["c", "d"].asyncMap { id in
+            (id, try #require(try await store.itemWithHistory(feed: "default", id: id)?.state.reviewed?.by))
+        })
+        var appeals: [String: Int64] = [:]
+        for id in ["c", "d"] {
+            let ticket = try #require(try await store.openTicket(feed: "default", id: id) { state in
+                rules.opening(.appeal, state: state, tier: .two, now: t0.addingTimeInterval(60), by: "feed", note: "we disagree")
+            })
+            appeals[id] = ticket.id
+        }
+        let annOwn = try #require(decidedBy.first { $0.value == "ann" }?.key)
+        let bobOwn = try #require(decidedBy.first { $0.value == "bob" }?.key)
+        #expect(try await claimTierTwo(store, "ann") == [appeals[bobOwn]!])
+        #expect(try await claimTierTwo(store, "bob") == [appeals[annOwn]!])
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
     }
 }

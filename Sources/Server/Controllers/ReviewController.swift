@@ -28,7 +28,8 @@ struct ReviewController {
 
     @Sendable func claim(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let body = try await JSON.decode(API.ClaimBody.self, from: request, limit: limits.maxBodyBytes)
-        let views = try await review.claim(body.request(reviewer: context.caller.name))
+        let key = try context.caller
+        let views = try await review.claim(body.request(reviewer: key.name), allowedTiers: key.workableTiers)
         let now = scoring.clock()
         return JSON.response(API.ClaimAnswer(tickets: views.map(detail(now: now))))
     }
