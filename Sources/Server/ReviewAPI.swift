@@ -120,6 +120,8 @@ extension API {
         var reasonCodes: [String]
         /// The reason code each label suggests (what the CLI offers on Enter).
         var suggestedReasonCodes: [String: String]
+        /// The class that means "nothing wrong": a decision for it allows the item unless it names another action.
+        var clearLabel: String
 
         init(_ view: TicketView, now: Date, classes: [String], configuration: ReviewConfiguration, clearLabel: String) {
             let s = view.item.submission
@@ -139,6 +141,7 @@ extension API {
             var suggested: [String: String] = [:]
             for label in classes { suggested[label] = configuration.suggestedReasonCode(label: label, clearLabel: clearLabel) }
             suggestedReasonCodes = suggested
+            self.clearLabel = clearLabel
         }
     }
 

@@ -63,8 +63,8 @@ enum ClientError: Error, CustomStringConvertible, Equatable {
             return "The server at \(url) refused the key (401): check --key or WINNOW_KEY; an admin makes keys with 'winnow keys create --role moderator'."
         case let .forbidden(message):
             return "Your key may not do this (403): \(Terminal.visible(message)) Review needs a moderator key."
-        case .leaseLost:
-            return "The lease expired; someone else may have it now; press n for the next ticket."
+        case let .leaseLost(message):
+            return Terminal.visible(message)
         case let .server(status, code, message, field):
             return Terminal.visible("The server answered \(status) \(code)\(field.map { " (field \($0))" } ?? ""): \(message)")
         }
@@ -189,6 +189,11 @@ struct ReviewCard: Decodable {
         var version: Int
         var note: String?
         var blind: Bool
+        var lease: Lease?
+    }
+    struct Lease: Decodable {
+        var holder: String
+        var until: Date
     }
     struct Item: Decodable {
         var id: String
@@ -219,4 +224,6 @@ struct ReviewCard: Decodable {
     var classes: [String]
     var reasonCodes: [String]
     var suggestedReasonCodes: [String: String]
+    /// Sent by servers since the reviewer chooses actions; "clear" before.
+    var clearLabel: String?
 }

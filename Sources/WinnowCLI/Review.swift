@@ -126,9 +126,20 @@ struct ReviewDecide: AsyncParsableCommand {
     @Option(help: "The ticket version you saw (refused if it changed since).") var version: Int?
     @Flag(help: "Print the server's JSON.") var json = false
 
+    func validate() throws {
+        if let action, !["allow", "demote", "remove"].contains(action) {
+            throw ValidationError("--action is allow, demote or remove; got '\(action)'.")
+        }
+    }
+
     func run() async throws {
         let data = try await server.client().decide(ticket: ticket, label: label, reasonCode: reasonCode, action: action, note: note, version: version)
-        if json { print(String(decoding: data, as: UTF8.self)) } else { print("Decided ticket \(ticket): \(label) (\(reasonCode)).") }
+        if json {
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            let applied = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["action"] as? String ?? action ?? "decided"
+            print("Decided ticket \(ticket): \(label), \(ReviewScreen.pastTense(applied)) (\(reasonCode)).")
+        }
     }
 }
 
@@ -237,7 +248,9 @@ struct QueueFigures: Decodable {
     }
 }
 
-/// The interactive loop: claim one ticket, show it, act on single keys.
+/// The interactive loop: claim one ticket, show it, act on single keys. A failed call never leaves the screen stuck:
+/// when the server does not answer, the reviewer keeps the ticket on screen and can retry the same step (`r`: safe,
+/// the server's version check refuses a repeat), skip, or quit; quitting says plainly what could not be given back.
 final class ReviewSession {
     let client: WinnowClient
     let routing: RoutingOptions
@@ -247,6 +260,8 @@ final class ReviewSession {
     private var decided = 0
     /// Tickets skipped in this session, not handed out again (the latest 100).
     private var skipped: [Int] = []
+    /// The step that failed because the server did not answer, to try again with `r`.
+    private var retry: (what: String, step: () async throws -> Void)?
 
     init(client: WinnowClient, routing: RoutingOptions, terminal: Terminal) {
         self.client = client
@@ -275,25 +290,39 @@ final class ReviewSession {
                 await releaseCurrent()
                 return
             }
-            guard let card = current else {
-                switch key {
-                case "q": return
-                case "?": help()
-                case "n", "r": try await next()
-                default: continue
-                }
-                continue
-            }
             switch key {
             case "q":
                 await releaseCurrent()
                 return
-            case "?": help()
+            case "?":
+                help()
+                continue
+            case "r":
+                if let retry {
+                    self.retry = nil
+                    terminal.line("Trying again: \(retry.what)…")
+                    await run(retry.what, retry.step)
+                } else if current == nil {
+                    try await next()
+                } else {
+                    terminal.line("Nothing to retry; press ? for help.")
+                }
+                continue
+            default: break
+            }
+            guard let card = current else {
+                terminal.line(key == "n" ? "No ticket to note. Press r to look again, q to quit." : "No ticket on screen. Press r to look again, q to quit.")
+                continue
+            }
+            switch key {
             case "s":
-                await releaseCurrent()
-                skipped = Array((skipped + [card.ticket.id]).suffix(100))
-                terminal.line("Skipped ticket \(card.ticket.id).")
-                try await next()
+                await run("give ticket \(card.ticket.id) back") {
+                    _ = try await self.client.release(ticket: card.ticket.id)
+                    self.current = nil
+                    self.skipped = Array((self.skipped + [card.ticket.id]).suffix(100))
+                    self.terminal.line("Skipped ticket \(card.ticket.id).")
+                    try await self.next()
+                }
             case "n":
                 if let text = terminal.readLine(prompt: "Note: "), !text.isEmpty {
                     note = text
@@ -304,10 +333,11 @@ final class ReviewSession {
                     terminal.line("Not escalated: a note is needed.")
                     continue
                 }
-                if await attempt({ _ = try await self.client.escalate(ticket: card.ticket.id, note: text, version: card.ticket.version) }) {
-                    terminal.line(terminal.styled("Escalated ticket \(card.ticket.id) to tier 2.", .yellow))
-                    current = nil
-                    try await next()
+                await run("escalate ticket \(card.ticket.id)") {
+                    _ = try await self.client.escalate(ticket: card.ticket.id, note: text, version: card.ticket.version)
+                    self.terminal.line(self.terminal.styled("Escalated ticket \(card.ticket.id) to tier 2.", .yellow))
+                    self.current = nil
+                    try await self.next()
                 }
             default:
                 guard let ascii = key.asciiValue, (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(ascii),
@@ -316,49 +346,63 @@ final class ReviewSession {
                     continue
                 }
                 let label = card.classes[Int(ascii - UInt8(ascii: "1"))]
-                guard let code = chooseReasonCode(card, label: label) else {
+                guard let code = chooseReasonCode(card, label: label), let action = chooseAction(card, label: label) else {
                     terminal.line("Cancelled.")
                     continue
                 }
                 let note = self.note
-                var outcome = "decided"
-                if await attempt({
-                    let answer = try await self.client.decide(ticket: card.ticket.id, label: label, reasonCode: code, note: note, version: card.ticket.version)
-                    outcome = ((try? JSONSerialization.jsonObject(with: answer)) as? [String: Any])?["outcome"] as? String ?? "decided"
-                }) {
-                    decided += 1
+                await run("decide ticket \(card.ticket.id) as \(label)") {
+                    let outcome: String, applied: String
+                    do {
+                        let answer = try await self.client.decide(ticket: card.ticket.id, label: label, reasonCode: code, action: action, note: note,
+                                                                  version: card.ticket.version)
+                        let object = (try? JSONSerialization.jsonObject(with: answer)) as? [String: Any]
+                        outcome = object?["outcome"] as? String ?? "decided"
+                        applied = object?["action"] as? String ?? action
+                    } catch ClientError.server(409, "already_decided", _, _) where self.decided >= 0 {
+                        // A retry whose first attempt reached the server: the decision stands.
+                        outcome = "decided"
+                        applied = action
+                    }
+                    self.decided += 1
                     let after = outcome == "awaiting_second_review" ? " A second reviewer will judge it independently."
                         : outcome == "escalated_on_disagreement" ? " It disagreed with an earlier review, so tier 2 decides." : ""
-                    terminal.line(terminal.styled("✓ Ticket \(card.ticket.id): \(label) (\(code)).\(after)", .green))
-                    current = nil
-                    try await next()
+                    let done = outcome == "decided" ? ReviewScreen.pastTense(applied) : "\(ReviewScreen.pastTense(applied)) once confirmed"
+                    self.terminal.line(self.terminal.styled("✓ Ticket \(card.ticket.id): \(label), \(done) (\(code)).\(after)", .green))
+                    self.current = nil
+                    try await self.next()
                 }
             }
         }
     }
 
-    /// Runs a ticket action; a lost lease drops the ticket with the message a moderator needs, other refusals are shown.
-    private func attempt(_ action: @escaping () async throws -> Void) async -> Bool {
+    /// Runs one step of the loop. When the server does not answer, the ticket stays on screen and `r` tries the same
+    /// step again; a lost lease drops the ticket; any other refusal is shown with the ticket kept.
+    private func run(_ what: String, _ step: @escaping () async throws -> Void) async {
         do {
-            try await action()
-            return true
+            try await step()
         } catch let error as ClientError {
-            if case .server(409, "version_mismatch", _, _) = error, let card = current {
+            switch error {
+            case .unreachable:
+                retry = (what, step)
+                terminal.line(terminal.styled(error.description, .red))
+                terminal.line("Press r to try again (\(what)), s to skip, q to quit.")
+            case .server(409, "version_mismatch", _, _):
                 // Someone added a reason, a note or a tier: show the ticket as it is now and let the reviewer decide again.
                 terminal.line(terminal.styled("The ticket changed since you saw it (a new reason, note or tier); here it is again.", .yellow))
-                await reload(card.ticket.id)
-                return false
-            }
-            if case .leaseLost = error {
+                if let card = current { await reload(card.ticket.id) }
+            case .leaseLost:
                 current = nil
                 note = nil
+                terminal.line(terminal.styled(error.description, .red))
+                terminal.line("Press r for the next ticket, q to quit.")
+            default:
+                terminal.line(terminal.styled(error.description, .red))
             }
+        } catch let error as CommandError {
             terminal.line(terminal.styled(error.description, .red))
-            if case .unreachable = error { current = nil }
-            return false
         } catch {
             terminal.line(terminal.styled("\(error)", .red))
-            return false
         }
     }
 
@@ -366,9 +410,9 @@ final class ReviewSession {
         let letters = Array("abcdefghijklmnopqrstuvwxyz")
         let codes = Array(card.reasonCodes.prefix(letters.count))
         let suggested = card.suggestedReasonCodes[label] ?? codes.first ?? "other"
-        let listing = codes.enumerated().map { "\(letters[$0.offset]) \($0.element)" }.joined(separator: "  ")
+        let listing = codes.enumerated().map { "\(letters[$0.offset]) \(Terminal.visible($0.element))" }.joined(separator: "  ")
         for line in Terminal.wrap(listing, width: terminal.width - 2) { terminal.line("  " + line) }
-        terminal.write("Reason for \(label) [Enter = \(suggested), Esc = cancel]: ")
+        terminal.write(Terminal.fit("Reason [Enter: \(suggested), Esc: cancel]: ", terminal.width - 20))
         terminal.flush()
         while let byte = terminal.readByte() {
             switch byte {
@@ -389,58 +433,102 @@ final class ReviewSession {
         return nil
     }
 
+    /// The action for the decision: Enter takes the default for the label (allow for the clear class, remove
+    /// otherwise), or a (allow), d (demote), r (remove).
+    private func chooseAction(_ card: ReviewCard, label: String) -> String? {
+        let standard = label == (card.clearLabel ?? "clear") ? "allow" : "remove"
+        terminal.write("Action [Enter: \(standard), a allow, d demote, r remove, Esc: cancel]: ")
+        terminal.flush()
+        while let byte = terminal.readByte() {
+            let chosen: String? = switch byte {
+            case 0x0A, 0x0D: standard
+            case UInt8(ascii: "a"): "allow"
+            case UInt8(ascii: "d"): "demote"
+            case UInt8(ascii: "r"): "remove"
+            case 0x1B, 0x03, 0x04: ""
+            default: nil
+            }
+            guard let chosen else { continue }
+            if chosen.isEmpty { terminal.line(); return nil }
+            terminal.line(chosen)
+            return chosen
+        }
+        return nil
+    }
+
+    /// Claims the next ticket and shows it. When the server does not answer, says so and waits (`r` looks again);
+    /// only a refused key ends the session.
     private func next() async throws {
         note = nil
+        retry = nil
         let cards: [ReviewCard]
         do {
             cards = try await client.claim(tiers: routing.tierList, languages: routing.languageList, skills: routing.skillList,
                                            excluding: skipped).tickets
         } catch let error as ClientError {
-            if case .unreachable = error { throw CommandError(error.description) }
             if case .unauthorized = error { throw CommandError(error.description) }
             if case .forbidden = error { throw CommandError(error.description) }
-            terminal.line(terminal.styled(error.description, .red))
             current = nil
+            terminal.line(terminal.styled(error.description, .red))
+            terminal.line("Press r to look again, q to quit.")
             return
         }
         current = cards.first
         guard let card = current else {
-            terminal.line("No ticket for you right now. Press n to look again, q to quit.")
+            terminal.line("No ticket for you right now. Press r to look again, q to quit.")
             return
         }
         guard !card.classes.isEmpty else {
             await releaseCurrent()
             throw CommandError("The server sent a ticket without the model's classes, so no label can be chosen; check that the server runs a model.")
         }
+        show(card)
+    }
+
+    private func show(_ card: ReviewCard) {
         terminal.line()
-        for line in ReviewScreen.card(card, note: note, terminal: terminal) { terminal.line(line) }
-        terminal.write(ReviewScreen.keys(card, terminal: terminal))
+        let keys = ReviewScreen.keys(card, terminal: terminal)
+        for line in ReviewScreen.card(card, note: note, terminal: terminal, keyLines: keys.count) { terminal.line(line) }
+        for line in keys.dropLast() { terminal.line(line) }
+        terminal.write(keys.last! + "\n> ")
     }
 
     private func reload(_ id: Int) async {
         guard let card = try? await client.ticket(id) else { return }
         current = card
-        for line in ReviewScreen.card(card, note: note, terminal: terminal) { terminal.line(line) }
-        terminal.write(ReviewScreen.keys(card, terminal: terminal))
+        show(card)
     }
 
+    /// Gives back the ticket on screen; when the server does not take it, says until when it stays leased.
     private func releaseCurrent() async {
         guard let card = current else { return }
         current = nil
-        _ = try? await client.release(ticket: card.ticket.id)
+        retry = nil
+        do {
+            _ = try await client.release(ticket: card.ticket.id)
+        } catch {
+            let until = card.ticket.lease.map { " at \(ReviewScreen.time($0.until)) UTC" } ?? " within minutes"
+            terminal.line(terminal.styled("Could not give ticket \(card.ticket.id) back (\(error)). It returns to the queue by itself when your lease ends\(until).", .red))
+        }
     }
 
     private func help() {
         let lines = [
-            "1-9  decide: the label with that number (then a reason code: its letter, or Enter)",
+            "1-9  decide: the label with that number, then a reason code (its letter, or Enter)",
+            "     and the action (Enter for the label's default, or a allow, d demote, r remove)",
             "e    escalate to tier 2 with a note",
             "s    skip: give the ticket back to the queue",
             "n    add a note to your decision",
+            "r    try again after a failure, or look for a ticket when there is none",
             "?    this help",
             "q    quit (the ticket you hold goes back to the queue)",
         ]
         for line in lines { terminal.line(line) }
-        if let card = current { terminal.write(ReviewScreen.keys(card, terminal: terminal)) }
+        if let card = current {
+            let keys = ReviewScreen.keys(card, terminal: terminal)
+            for line in keys.dropLast() { terminal.line(line) }
+            terminal.write(keys.last! + "\n> ")
+        }
     }
 }
 
@@ -460,8 +548,20 @@ enum ReviewScreen {
         return String(format: "%02d-%02d %02d:%02d", c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0)
     }
 
-    /// At most 22 lines of at most 80 characters (the key line and the prompt make 24).
-    static func card(_ card: ReviewCard, note: String?, terminal: Terminal) -> [String] {
+    /// What happened to the item, for the confirmation line.
+    static func pastTense(_ action: String) -> String {
+        switch action {
+        case "allow": "allowed"
+        case "demote": "demoted"
+        case "remove": "removed"
+        case "review": "kept for review"
+        default: action
+        }
+    }
+
+    /// At most 23 − `keyLines` lines of at most `terminal.width` characters: with the key lines and the prompt, the
+    /// screen fits 80×24.
+    static func card(_ card: ReviewCard, note: String?, terminal: Terminal, keyLines: Int = 1) -> [String] {
         let width = terminal.width
         let t = card.ticket
         var lines: [String] = []
@@ -481,6 +581,8 @@ enum ReviewScreen {
         }
         let rule = terminal.styled(String(repeating: "─", count: width), .dim)
         lines.append(rule)
+        // Each key line beyond the first (many classes) takes a line of the text.
+        let textLines = max(2, Self.textLines - (keyLines - 1))
         var text = Terminal.wrap(Terminal.visible(item.text, keepNewlines: true), width: width)
         if text.count > textLines {
             let more = text.count - (textLines - 1)
@@ -490,14 +592,18 @@ enum ReviewScreen {
         lines.append(rule)
         if let scores = card.scores {
             let probabilities = scores.probabilities.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(3).map { "\($0.key) \(format($0.value, 2))" }.joined(separator: " · ")
-            lines.append(Terminal.fit("Model: \(probabilities) · evidence \(format(scores.evidence, 2)) · \(scores.decision.action) at \(scores.stage)", width))
+            lines.append(Terminal.fit("Model: \(probabilities) · evidence \(format(scores.evidence, 2))", width))
             let why = scores.reasons.prefix(4).map { "\"\(Terminal.visible($0.feature))\" \($0.contribution >= 0 ? "+" : "")\(format($0.contribution, 2))" }
-            lines.append(Terminal.fit("Why \(scores.label): " + (why.isEmpty ? "no strong features" : why.joined(separator: ", ")), width))
+            let policy = "Policy: \(scores.decision.action) at \(scores.stage)"
+            lines.append(Terminal.fit("\(policy) · why \(scores.label): " + (why.isEmpty ? "no strong features" : why.joined(separator: ", ")), width))
         } else {
             lines.append(terminal.styled("Blind audit: the model's answer is hidden. Judge the item on its own.", .magenta))
         }
+        let reports = card.history.filter { if case let .ticket(e) = $0 { e.reason == .reports && (e.kind == .opened || e.kind == .joined) } else { false } }.count
         if let e = card.engagement?.counters {
             lines.append(Terminal.fit("Engagement: \(e.views) views · \(e.likes) likes · \(e.shares) shares · \(e.comments) comments · \(e.reports) reports · \(e.hides) hides", width))
+        } else if t.reasons.contains("reports") {
+            lines.append(Terminal.fit("Engagement: none from the feed · users' reports brought it here (\(reports) time\(reports == 1 ? "" : "s"))", width))
         } else {
             lines.append("Engagement: none reported yet")
         }
@@ -516,14 +622,39 @@ enum ReviewScreen {
         }
         lines.append("History (\(min(historyLines, history.count)) latest of \(history.count)):")
         lines += history.suffix(historyLines).map { "  " + Terminal.fit($0, width - 2) }
-        if let escalation = t.note { lines.append(terminal.styled(Terminal.fit("Escalation note: \(Terminal.visible(escalation))", width), .yellow)) }
+        if let ticketNote = t.note {
+            // The ticket's note is the escalation's when it was escalated, else the appeal's.
+            let kind = t.reasons.contains("escalation") ? "Escalation note" : t.reasons.contains("appeal") ? "Appeal note" : "Note"
+            lines.append(terminal.styled(Terminal.fit("\(kind): \(Terminal.visible(ticketNote))", width), .yellow))
+        }
         if let note { lines.append(Terminal.fit("Your note: \(Terminal.visible(note))", width)) }
         return lines
     }
 
-    static func keys(_ card: ReviewCard, terminal: Terminal) -> String {
-        let labels = card.classes.prefix(9).enumerated().map { "\(terminal.styled("\($0.offset + 1)", .bold)) \($0.element)" }.joined(separator: "  ")
-        return "\(labels)  \(terminal.styled("e", .bold)) escalate  \(terminal.styled("s", .bold)) skip  \(terminal.styled("n", .bold)) note  \(terminal.styled("?", .bold)) help  \(terminal.styled("q", .bold)) quit\n> "
+    /// The key bar: one line when it fits the width, else the labels on one line and the other keys on the next. The
+    /// prompt ("> ") follows on a line of its own.
+    static func keys(_ card: ReviewCard, terminal: Terminal) -> [String] {
+        let entries = card.classes.prefix(9).enumerated().map { (key: "\($0.offset + 1)", word: Terminal.visible($0.element)) }
+        let commands = [("e", "escalate"), ("s", "skip"), ("n", "note"), ("?", "help"), ("q", "quit")]
+        func render(_ parts: [(key: String, word: String)]) -> (text: String, width: Int) {
+            let text = parts.map { "\(terminal.styled($0.key, .bold)) \($0.word)" }.joined(separator: "  ")
+            let width = parts.map { $0.key.count + 1 + $0.word.count }.reduce(0, +) + max(0, parts.count - 1) * 2
+            return (text, width)
+        }
+        let one = render(entries + commands.map { (key: $0.0, word: $0.1) })
+        if one.width <= terminal.width { return [one.text] }
+        // The labels over as many lines as they need (a label longer than a line is cut), then the other keys.
+        var lines: [String] = [], row: [(key: String, word: String)] = []
+        for entry in entries {
+            let entry = (key: entry.key, word: Terminal.fit(entry.word, terminal.width - entry.key.count - 1))
+            if !row.isEmpty, render(row + [entry]).width > terminal.width {
+                lines.append(render(row).text)
+                row = []
+            }
+            row.append(entry)
+        }
+        if !row.isEmpty { lines.append(render(row).text) }
+        return lines + [render(commands.map { (key: $0.0, word: $0.1) }).text]
     }
 }
 

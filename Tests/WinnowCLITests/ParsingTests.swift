@@ -68,6 +68,9 @@ struct ParsingTests {
         (["evaluate", "--model", "m.winnow"], "Please give at least one --data FILE with labelled rows."),
         (["score", "--model", "m.winnow", "--reasons", "99"], "Please give --reasons between 0 and 50; got 99."),
         (["policy", "suggest", "--data", "a.csv", "--target-precision", "1.5"], "Please give --target-precision between 0 and 1 (for example 0.98); got 1.5."),
+        // Issue 18: this printed a Swift decoding error.
+        (["review", "decide", "4", "--label", "spam", "--reason", "spam", "--action", "ban"], "--action is allow, demote or remove; got 'ban'."),
+        (["keys", "create", "--role", "moderator", "--name", "a", "--tiers", "3"], "--tiers is 1, 2 or 1,2; got '3'."),
     ])
     func validationErrorsSayWhatToDo(_ arguments: [String], _ message: String) {
         do {

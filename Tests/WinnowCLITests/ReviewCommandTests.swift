@@ -98,7 +98,7 @@ import Testing
         #expect(Terminal.fit("abcdef", 4) == "abc…")
     }
 
-    static func card(blind: Bool, text: String) throws -> ReviewCard {
+    static func card(blind: Bool, text: String, classes: [String] = ["clear", "offensive", "spam"], reasons: [String] = ["review_band", "reports", "escalation"]) throws -> ReviewCard {
         let scores = blind ? "" : """
             "scores": {"stage": "creation", "probabilities": {"clear": 0.3, "spam": 0.7}, "label": "spam", "evidence": 1,
                        "decision": {"action": "review", "reason": "spam 0.700 ≥ review cut-off"},
@@ -108,7 +108,7 @@ import Testing
             #"{"kind": "ticket", "ticket": {"ticket": 7, "kind": "claimed", "at": "2026-11-26T07:0\#(i):00Z", "by": "moderator-with-a-rather-long-name-\#(i)"}}"#
         }.joined(separator: ",")
         let json = """
-            {"ticket": {"id": 7, "feed": "default", "itemId": "a", "tier": 2, "reasons": ["review_band", "reports", "escalation"], "status": "open",
+            {"ticket": {"id": 7, "feed": "default", "itemId": "a", "tier": 2, "reasons": \(String(decoding: try JSONSerialization.data(withJSONObject: reasons), as: UTF8.self)), "status": "open",
                         "openedAt": "2026-11-26T07:00:00Z", "dueAt": "2026-11-26T11:00:00Z", "slaSecondsLeft": -75, "priority": 3.5, "version": 4,
                         "note": "check the link", "blind": \(blind)},
              "item": {"id": "a", "feed": "default", "text": \(String(decoding: try JSONSerialization.data(withJSONObject: [text]), as: UTF8.self).dropFirst().dropLast()),
@@ -117,21 +117,32 @@ import Testing
              "engagement": {"at": "2026-11-26T07:30:00Z", "counters": {"views": 120, "likes": 3, "shares": 1, "comments": 0, "reports": 4, "hides": 0}},
              \(scores)
              "history": [\(history)],
-             "classes": ["clear", "offensive", "spam"], "reasonCodes": ["not_violating", "spam", "other"],
+             "classes": \(String(decoding: try JSONSerialization.data(withJSONObject: classes), as: UTF8.self)), "reasonCodes": ["not_violating", "spam", "other"],
              "suggestedReasonCodes": {"clear": "not_violating", "offensive": "other", "spam": "spam"}}
             """
         return try WinnowClient.decoder.decode(ReviewCard.self, from: Data(json.utf8))
     }
 
-    @Test(arguments: [false, true])
-    func aTicketFitsEightyByTwentyFour(blind: Bool) throws {
-        let long = (1...30).map { "line \($0) of a long post with words enough to wrap around the edge of the terminal window" }.joined(separator: "\n")
-        let card = try Self.card(blind: blind, text: long + "\u{1B}[31m")
+    /// Every line of the screen, the key lines and the prompt ("> ") included, as the session prints them.
+    static func screen(_ card: ReviewCard, note: String?) -> [String] {
         let terminal = Terminal(colour: false)
-        let lines = ReviewScreen.card(card, note: "my note", terminal: terminal)
-        let keys = ReviewScreen.keys(card, terminal: terminal).split(separator: "\n", omittingEmptySubsequences: false)
-        #expect(lines.count + keys.count <= 24)
-        #expect((lines + keys.map(String.init)).allSatisfy { $0.count <= 80 })
+        let keys = ReviewScreen.keys(card, terminal: terminal)
+        return ReviewScreen.card(card, note: note, terminal: terminal, keyLines: keys.count) + keys + ["> "]
+    }
+
+    static let fourClasses = ["clear", "hate_speech", "offensive_language", "spam"]
+    static let nineClasses = (1...9).map { "class-number-\($0)" }
+
+    /// Issue 18: on the Davidson model's four classes the key bar was 83 columns and wrapped, and the policy line was
+    /// cut ("review at c…"). Every line of the screen fits 80 columns, all of them 24 lines, with any number of classes.
+    @Test(arguments: [(false, 0), (true, 0), (false, 1), (false, 2)])
+    func aTicketFitsEightyByTwentyFour(blind: Bool, classSet: Int) throws {
+        let long = (1...30).map { "line \($0) of a long post with words enough to wrap around the edge of the terminal window" }.joined(separator: "\n")
+        let classes = [["clear", "offensive", "spam"], Self.fourClasses, Self.nineClasses][classSet]
+        let card = try Self.card(blind: blind, text: long + "\u{1B}[31m", classes: classes)
+        let lines = Self.screen(card, note: "my note")
+        #expect(lines.count <= 24, "\(lines.count) lines")
+        for line in lines { #expect(line.count <= 80, "\(line.count) columns: \(line)") }
         let screen = lines.joined(separator: "\n")
         #expect(!screen.contains("\u{1B}"))
         #expect(screen.contains("SLA overdue by 1m 15s"))
@@ -142,13 +153,27 @@ import Testing
         #expect(screen.contains("History (4 latest of 9)"))
         #expect(screen.contains("Blind audit") == blind)
         #expect(screen.contains("spam 0.70") == !blind)
-        #expect(keys[0].contains("1 clear  2 offensive  3 spam"))
+        #expect(screen.contains("Policy: review at creation") == !blind)
+        for (i, label) in classes.enumerated() { #expect(screen.contains("\(i + 1) \(label)")) }
+        #expect(screen.contains("q quit"))
+    }
+
+    /// Issue 18: an appeal's note was shown as "Escalation note", and a ticket opened by users' reports said only
+    /// "Engagement: none reported yet".
+    @Test func anAppealsNoteIsCalledSoAndAReportTicketSaysWhatBroughtIt() throws {
+        var card = try Self.card(blind: false, text: "hello", reasons: ["appeal"])
+        #expect(Self.screen(card, note: nil).contains("Appeal note: check the link"))
+        card = try Self.card(blind: false, text: "hello", reasons: ["reports"])
+        card.engagement = nil
+        #expect(Self.screen(card, note: nil).contains { $0.hasPrefix("Engagement: none from the feed · users' reports brought it here") })
     }
 
     @Test func errorsSayWhatAModeratorShouldDo() {
         #expect(ClientError.unreachable(url: "http://127.0.0.1:1", reason: "refused").description.contains("Cannot reach the Winnow server at http://127.0.0.1:1"))
         #expect(ClientError.unauthorized(url: "http://x").description.contains("refused the key"))
-        #expect(ClientError.leaseLost(message: "").description == "The lease expired; someone else may have it now; press n for the next ticket.")
+        // The server's own words, without the terminal's keys (scripts print it too).
+        #expect(ClientError.leaseLost(message: "Ticket 4 is not claimed by you. Claim it first with POST /v1/review/claim.").description
+                == "Ticket 4 is not claimed by you. Claim it first with POST /v1/review/claim.")
     }
 
     @Test func onlyPrintableASCIIKeysCanChooseALabel() throws {
