@@ -4,7 +4,8 @@ import Testing
 /// The moderator's commands against `winnow serve` as a real process on a free port.
 @Suite(.serialized) struct ReviewEndToEndTests {
     struct Setup {
-        let server: ServeEndToEndTests.Server
+        var server: ServeEndToEndTests.Server
+        let database: String
         let admin: String
         let feed: String
         let moderator: String
@@ -26,7 +27,7 @@ import Testing
             keys.append(created.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         let server = try ServeEndToEndTests.Server(database: database)
-        let setup = Setup(server: server, admin: keys[0], feed: keys[1], moderator: keys[2])
+        let setup = Setup(server: server, database: database, admin: keys[0], feed: keys[1], moderator: keys[2])
         let (_, standard) = try await server.request("GET", "/v1/policies/default", key: setup.admin)
         let classes = ((standard["policy"] as? [String: Any])?["rules"] as? [String: Any] ?? [:]).keys
         var rules: [String: Any] = [:]
@@ -163,5 +164,125 @@ import Testing
         let stats = json(try s.cli(["queue", "stats", "--json"]).stdout)
         #expect(stats["open"] as? Int == 1)
         #expect(stats["claimed"] as? Int == 0)
+    }
+
+    /// Issue 18: after a decision failed because the server was unreachable, `winnow review` stopped answering to 1-9,
+    /// Enter and s, and q left the ticket leased and the decision lost; with the server down, s ended the session with
+    /// exit code 1. On a real pseudo-terminal, with the server stopped and restarted under it: the screen stays usable,
+    /// r retries the same decision once the server is back, s with the server down keeps the session, and q says
+    /// plainly what it could not give back.
+    @Test(.enabled(if: EndToEndTests.executable != nil && script != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func theLoopSurvivesTheServerGoingAwayAndComingBack() async throws {
+        var s = try await Self.setUp(items: 3)
+        defer { s.server.kill9() }
+        let next = try s.cli(["review", "next", "--json"])
+        let classes = json(next.stdout)["classes"] as? [String] ?? []
+        let spam = try #require(classes.firstIndex(of: "spam")) + 1
+        #expect(try s.cli(["review", "release", "\((json(next.stdout)["ticket"] as? [String: Any])?["id"] as? Int ?? 0)"]).status == 0)
+        let port = s.server.port
+
+        let terminal = try PseudoTerminal(command: [try #require(EndToEndTests.executable).path, "review", "--no-color", "--url", s.url, "--key", s.moderator],
+                                          script: try #require(Self.script))
+        defer { terminal.stop() }
+        let first = try #require(terminal.wait(for: #"Ticket (\d+) · tier 1"#, regex: true))
+        #expect(terminal.wait(for: "\n> ") != nil)
+
+        s.server.kill9()
+        terminal.send("\(spam)\r\r")  // spam, the suggested reason, the default action
+        #expect(terminal.wait(for: "Cannot reach the Winnow server") != nil, "\(terminal.text)")
+        #expect(terminal.wait(for: "Press r to try again (decide ticket \(first) as spam)") != nil, "\(terminal.text.debugDescription)")
+        terminal.send("x")  // keys still answer, the ticket still on screen
+        #expect(terminal.wait(for: "Unknown key 'x'") != nil)
+
+        s.server = try ServeEndToEndTests.Server(database: s.database, port: port)
+        terminal.send("r")
+        #expect(terminal.wait(for: "✓ Ticket \(first): spam, removed (spam).") != nil, "\(terminal.text)")
+        let second = try #require(terminal.wait(for: #"Ticket (\d+) · tier 1"#, regex: true, after: "✓ Ticket \(first)"))
+        #expect(second != first)
+
+        s.server.kill9()
+        terminal.send("s")
+        #expect(terminal.wait(for: "Press r to try again (give ticket \(second) back)") != nil, "\(terminal.text)")
+        #expect(terminal.isRunning)  // s with the server down no longer ends the session
+        terminal.send("q")
+        #expect(terminal.wait(for: "Could not give ticket \(second) back") != nil, "\(terminal.text)")
+        #expect(terminal.text.contains("returns to the queue by itself when your lease ends at"))
+        #expect(terminal.waitForExit() == 0, "\(terminal.text)")
+        #expect(terminal.text.contains("Decided 1 ticket. Bye."))
+
+        s.server = try ServeEndToEndTests.Server(database: s.database, port: port)
+        let item = try await s.server.request("GET", "/v1/review/tickets/\(first)", key: s.admin).1
+        #expect((item["ticket"] as? [String: Any])?["status"] as? String == "decided")
+    }
+}
+
+/// A command on a real pseudo-terminal (through util-linux `script`), typed into key by key, its screen read as it
+/// arrives.
+final class PseudoTerminal: @unchecked Sendable {
+    let process = Process()
+    let input = Pipe(), output = Pipe()
+    private let lock = NSLock()
+    private var received = Data()
+
+    init(command: [String], script: String) throws {
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = ["-qfec", command.joined(separator: " "), "/dev/null"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["TERM"] = "xterm"
+        process.environment = environment
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.received.append(data)
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    func send(_ keys: String) { input.fileHandleForWriting.write(Data(keys.utf8)) }
+
+    /// Waits up to `seconds` for `pattern` (plain text, or with `regex` a regular expression with one group) to appear
+    /// after the last `after`; returns the text (or the group).
+    func wait(for pattern: String, regex: Bool = false, after: String? = nil, seconds: Double = 20) -> String? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            var screen = text
+            if let after, let range = screen.range(of: after, options: .backwards) { screen = String(screen[range.upperBound...]) }
+            if regex {
+                if let regex = try? NSRegularExpression(pattern: pattern),
+                   let match = regex.firstMatch(in: screen, range: NSRange(screen.startIndex..., in: screen)),
+                   let group = Range(match.range(at: 1), in: screen) {
+                    return String(screen[group])
+                }
+            } else if screen.contains(pattern) {
+                return pattern
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return nil
+    }
+
+    func waitForExit(seconds: Double = 20) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        output.fileHandleForReading.readabilityHandler = nil
+        try? input.fileHandleForWriting.close()
     }
 }

@@ -26,11 +26,11 @@ extension ServeEndToEndTests {
             return URLSession(configuration: configuration)
         }()
 
-        /// Starts `winnow serve` on a free port with `database` and the bundled model; `log` receives its stderr.
-        init(database: String, arguments: [String] = [], log: String? = nil) throws {
+        /// Starts `winnow serve` on `port` (0: a free one) with `database` and the bundled model; `log` receives its stderr.
+        init(database: String, port: Int = 0, arguments: [String] = [], log: String? = nil) throws {
             self.log = log
             process.executableURL = try #require(EndToEndTests.executable, "build the winnow executable first")
-            process.arguments = ["serve", "--port", "0", "--database", database, "--model", ServeEndToEndTests.model] + arguments
+            process.arguments = ["serve", "--port", "\(port)", "--database", database, "--model", ServeEndToEndTests.model] + arguments
             process.standardOutput = output
             if let log {
                 _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -51,7 +51,7 @@ extension ServeEndToEndTests {
                 // The banner ends with the listening line, or (first start) with the line about feed keys.
                 if let range = printed.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
                    !printed.contains("First start") || printed.contains("Keys for feed services") {
-                    port = Int(printed[range].split(separator: ":").last!)!
+                    self.port = Int(printed[range].split(separator: ":").last!)!
                     return
                 }
             }
