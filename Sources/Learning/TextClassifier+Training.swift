@@ -256,6 +256,32 @@ extension TextClassifier {
         return (model, summary)
     }
 
+    /// The model's most confident mistakes: for each true class, up to `perClass` texts it labelled as another class,
+    /// most confident first, with the features that pushed it there. What to read first when a class does badly.
+    /// - Throws: `LearningError.unknownLabel` for a label the model does not know.
+    public func confidentMistakes(_ examples: [LabelledText], perClass: Int, reasons: Int = 3) throws -> [Mistake] {
+        guard perClass > 0 else { return [] }
+        let known = Set(classes)
+        if let unknown = examples.first(where: { !known.contains($0.label) }) { throw LearningError.unknownLabel(unknown.label, known: classes) }
+        var scorer = try Scorer(model: self)
+        var wrong: [String: [(index: Int, probability: Double)]] = [:]
+        for (i, e) in examples.enumerated() {
+            let p = scorer.score(e.text, reasons: 0)
+            guard p.label != e.label else { continue }
+            wrong[e.label, default: []].append((i, p.probabilities[p.labelIndex]))
+        }
+        var out: [Mistake] = []
+        for label in classes {
+            let worst = (wrong[label] ?? []).sorted { $0.probability != $1.probability ? $0.probability > $1.probability : $0.index < $1.index }
+            for (index, _) in worst.prefix(perClass) {
+                let prediction = scorer.score(examples[index].text, reasons: reasons)
+                out.append(Mistake(row: index, text: examples[index].text, truth: label, predicted: prediction.label,
+                                   probability: prediction.probabilities[prediction.labelIndex], reasons: prediction.reasons))
+            }
+        }
+        return out
+    }
+
     /// Evaluates on labelled texts whose labels are all among the model's classes.
     /// - Throws: `LearningError.unknownLabel` for a label the model does not know.
     public func evaluate(_ examples: [LabelledText]) throws -> ClassificationReport {
@@ -309,4 +335,15 @@ extension LogisticRegression {
     mutating func roundCoefficientsForStorage() {
         coefficients = coefficients.map { Double(Float16(Float($0))) }
     }
+}
+
+/// A text the model labelled wrongly: its row (0-based, in the order given), its true and predicted class, the
+/// predicted class's probability and the features that pushed toward it.
+public struct Mistake: Codable, Equatable, Sendable {
+    public var row: Int
+    public var text: String
+    public var truth: String
+    public var predicted: String
+    public var probability: Double
+    public var reasons: [Reason]
 }

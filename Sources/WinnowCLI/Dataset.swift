@@ -109,6 +109,9 @@ public struct DataFileReader: Sendable {
     }
 
     func readCSV(_ text: String, file: String) throws -> [DataRow] {
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw DataFileError(file: file, line: nil, message: "is empty. A CSV file needs the header row id,text,label and then one row per text.")
+        }
         let reader: CSVReader
         do {
             reader = try CSVReader(string: text, hasHeaderRow: true)

@@ -51,6 +51,9 @@ struct Evaluate: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Option(help: "The most confident mistakes to show per class, with their texts and reasons (0 for none).")
+    var mistakes = 3
+
     @Option(help: "Also write a self-contained HTML report with SVG charts to this file.")
     var report: String?
 
@@ -90,18 +93,20 @@ struct Evaluate: AsyncParsableCommand {
         var rows: [LabelledText] = []
         for file in data { rows += try reader.read(file).map { LabelledText(text: $0.text, label: $0.label) } }
         let result = try classifier.evaluate(rows)
+        let wrong = try classifier.confidentMistakes(rows, perClass: max(0, mistakes))
         if let report {
-            let html = HTMLReport.render(result, model: classifier.header, data: data)
+            let html = HTMLReport.render(result, model: classifier.header, data: data, mistakes: wrong)
             do { try html.write(toFile: report, atomically: true, encoding: .utf8) } catch {
                 throw CommandError("Cannot write the report to \(report) (\(error.localizedDescription)). Check that the folder exists and is writable.")
             }
         }
         if json {
-            print(try Self.json(result, model: classifier.header, modelPath: model, data: data))
+            print(try Self.json(result, model: classifier.header, modelPath: model, data: data, mistakes: wrong))
             return
         }
         print("Model \(classifier.header.modelVersion) (\(classifier.kind.rawValue)) on \(data.joined(separator: ", ")): \(result.count) examples")
         print(ReportText.full(result).joined(separator: "\n"))
+        if !wrong.isEmpty { print("\n" + Self.describe(wrong).joined(separator: "\n")) }
         if let report { print("\nHTML report written to \(report)") }
     }
 
@@ -167,9 +172,27 @@ struct Evaluate: AsyncParsableCommand {
     }
 
     /// The report's fields at the top level, plus the model and data it describes.
-    static func json(_ report: ClassificationReport, model: ModelHeader, modelPath: String, data: [String]) throws -> String {
+    /// The most confident mistakes per true class, one block each: the text (control characters made visible, cut
+    /// to two lines), what the model said, and why.
+    static func describe(_ mistakes: [Mistake]) -> [String] {
+        var lines = ["Most confident mistakes (per true class; row numbers count data rows from 1):"]
+        for (truth, group) in Dictionary(grouping: mistakes, by: \.truth).sorted(by: { $0.key < $1.key }) {
+            lines.append("  \(Terminal.visible(truth)):")
+            for m in group {
+                let why = m.reasons.map { "\"\(Terminal.visible($0.feature))\" +\(format($0.contribution, 2))" }.joined(separator: ", ")
+                lines.append("    row \(m.row + 1): \(Terminal.visible(m.predicted)) \(format(m.probability, 3))\(why.isEmpty ? "" : " · why: " + why)")
+                let text = Terminal.wrap(Terminal.visible(m.text), width: 72)
+                lines += text.prefix(2).map { "      " + $0 }
+                if text.count > 2 { lines.append("      …") }
+            }
+        }
+        return lines
+    }
+
+    static func json(_ report: ClassificationReport, model: ModelHeader, modelPath: String, data: [String], mistakes: [Mistake] = []) throws -> String {
         let encoded = try JSONEncoder().encode(report)
         guard var object = try JSONSerialization.jsonObject(with: encoded) as? [String: Any] else { return "{}" }
+        object["mistakes"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(mistakes))
         object["model"] = ["path": modelPath, "version": model.modelVersion, "kind": model.kind.rawValue]
         object["data"] = data
         let out = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])

@@ -22,7 +22,7 @@ enum HTMLReport {
 
     static func f(_ v: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", v) }
 
-    static func render(_ r: ClassificationReport, model: ModelHeader, data: [String]) -> String {
+    static func render(_ r: ClassificationReport, model: ModelHeader, data: [String], mistakes: [Mistake] = []) -> String {
         var html = """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8">
@@ -66,6 +66,14 @@ enum HTMLReport {
             html += "<h3>\(escape(sweep.label))</h3><table><tr><th>cut-off</th><th>precision</th><th>recall</th><th>acted on</th><th>review share</th></tr>\n"
             for p in sweep.points {
                 html += "<tr><td>\(f(p.threshold, 2))</td><td>\(f(p.precision, 3))</td><td>\(f(p.recall, 3))</td><td>\(f(p.actedShare, 3))</td><td>\(f(p.reviewShare, 3))</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        if !mistakes.isEmpty {
+            html += "<h2>Most confident mistakes</h2>\n<table><tr><th>row</th><th>true</th><th>predicted</th><th>p</th><th>why</th><th>text</th></tr>\n"
+            for m in mistakes {
+                let why = m.reasons.map { "\(escape($0.feature)) +\(f($0.contribution, 2))" }.joined(separator: ", ")
+                html += "<tr><td>\(m.row + 1)</td><td>\(escape(m.truth))</td><td>\(escape(m.predicted))</td><td>\(f(m.probability, 3))</td><td>\(why)</td><td>\(escape(String(m.text.prefix(300))))</td></tr>\n"
             }
             html += "</table>\n"
         }

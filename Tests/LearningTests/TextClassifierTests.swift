@@ -58,6 +58,27 @@ struct TextClassifierTests {
         #expect(report.macroF1 > 0.9)
     }
 
+    /// Issue 18: the evaluation report listed no misclassified examples. The most confident mistakes per true class,
+    /// most confident first, with what pushed the model there; right answers never appear.
+    @Test func confidentMistakesAreTheWrongAnswersMostConfidentFirst() throws {
+        let (model, _) = try TextClassifier.train(Synthetic.corpus(classes: ["clear", "spam"]), options: Synthetic.options(.naiveBayes))
+        var scorer = try Scorer(model: model)
+        let spammy = ["claim your free prize now", "free cash prize claim now", "win free cash"]
+        let rows = spammy.map { LabelledText(text: $0, label: "clear") }                    // all wrong: spam to the model
+            + [LabelledText(text: "see you at lunch tomorrow", label: "clear"),                 // right
+               LabelledText(text: "free cash now", label: "spam")]                              // right
+        let mistakes = try model.confidentMistakes(rows, perClass: 2)
+        #expect(mistakes.count == 2)
+        #expect(mistakes.allSatisfy { $0.truth == "clear" && $0.predicted == "spam" && !$0.reasons.isEmpty })
+        let confidence = spammy.map { scorer.score($0, reasons: 0).probabilities[1] }
+        let expected = confidence.indices.sorted { confidence[$0] > confidence[$1] }.prefix(2)
+        #expect(mistakes.map(\.row) == Array(expected))
+        #expect(mistakes.map(\.probability) == expected.map { confidence[$0] })
+        #expect(mistakes[0].text == spammy[mistakes[0].row])
+        #expect(try model.confidentMistakes(rows, perClass: 0).isEmpty)
+        #expect(throws: LearningError.self) { try model.confidentMistakes([LabelledText(text: "x", label: "ham")], perClass: 1) }
+    }
+
     @Test func emptyTextGetsThePriorAndSaysSo() throws {
         var data = Synthetic.corpus(perClass: 60)
         data += Synthetic.corpus(classes: ["spam"], perClass: 30, seed: 5)  // priors 60:90

@@ -62,6 +62,9 @@ struct EndToEndTests {
         let macroF1 = try #require(json["macroF1"] as? Double)
         #expect(macroF1 > 0.9)
         #expect((json["confusionMatrix"] as? [[Int]])?.count == 3)
+        // The most confident mistakes per class (issue 18), each with its row, classes, probability and reasons.
+        let mistakes = try #require(json["mistakes"] as? [[String: Any]])
+        #expect(mistakes.allSatisfy { $0["truth"] as? String != $0["predicted"] as? String && $0["row"] is Int && $0["reasons"] is [Any] })
         let html = try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
         #expect(html.contains("<svg") && html.contains("Confusion matrix") && html.contains("Reliability"))
 

@@ -132,6 +132,13 @@ struct DataFileReaderTests {
         #expect(rows[1].line == 4)
     }
 
+    /// Issue 18: an empty CSV said `cannotReadHeaderRow`.
+    @Test(arguments: ["", "\n  \n"]) func anEmptyCSVSaysSo(_ content: String) throws {
+        let path = try write(content, "empty.csv")
+        let e = try #require(error { _ = try DataFileReader().read(path) })
+        #expect(e.description == "\(path): is empty. A CSV file needs the header row id,text,label and then one row per text.")
+    }
+
     @Test func aMissingColumnIsNamed() throws {
         let path = try write("id,text\n1,hello\n", "b.csv")
         let e = try #require(error { _ = try DataFileReader().read(path) })
