@@ -150,6 +150,35 @@ public struct Policy: Codable, Equatable, Sendable {
         }
     }
 
+    /// What `self` changes against `current`, one line per change ("spam: remove 0.97 → 0.9", "harm: rule removed"),
+    /// in a stable order; empty when they act alike (versions and feeds aside).
+    public func changes(from current: Policy) -> [String] {
+        func cut(_ v: Double?) -> String { v.map { "\($0)" } ?? "none" }
+        var lines: [String] = []
+        for label in Set(current.rules.keys).union(rules.keys).sorted() {
+            switch (current.rules[label], rules[label]) {
+            case let (nil, new?):
+                lines.append("\(label): rule added (demote \(cut(new.demote)), review \(cut(new.review)), remove \(cut(new.remove)))")
+            case (_?, nil):
+                lines.append("\(label): rule removed (the class will never act)")
+            case let (old?, new?):
+                for (name, a, b) in [("demote", old.demote, new.demote), ("review", old.review, new.review), ("remove", old.remove, new.remove)] where a != b {
+                    lines.append("\(label): \(name) \(cut(a)) → \(cut(b))")
+                }
+            default: break
+            }
+        }
+        if current.reviewThinRemovals != reviewThinRemovals {
+            lines.append("reviewThinRemovals: \(current.reviewThinRemovals) → \(reviewThinRemovals)")
+        }
+        let a = current.relevance, b = relevance
+        for (name, x, y) in [("qualityWeight", a.qualityWeight, b.qualityWeight), ("engagementWeight", a.engagementWeight, b.engagementWeight),
+                             ("halfLifeHours", a.halfLifeHours, b.halfLifeHours), ("z", a.z, b.z)] where x != y {
+            lines.append("relevance.\(name): \(x) → \(y)")
+        }
+        return lines
+    }
+
     /// 1-64 characters from a-z, 0-9, '-' and '_'.
     public static func isValidFeed(_ feed: String) -> Bool {
         (1...64).contains(feed.utf8.count) && feed.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F }

@@ -6,8 +6,8 @@ import Learning
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "Work out a feed's moderation policy.",
-        subcommands: [Suggest.self])
+        abstract: "Work out a feed's moderation policy, and store it on the server.",
+        subcommands: [Suggest.self, Store.self])
 
     struct Suggest: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,8 +18,10 @@ struct PolicyCommand: ParsableCommand {
                 1 − target of the items are that class; between the two, items go to human review. Prints the \
                 cut-offs, what they would do on this data, and the policy as JSON.
 
-                Example:
+                Examples:
                   winnow policy suggest --feed news --target-precision 0.98 --data labelled.csv
+                  winnow policy suggest --feed news --data labelled.csv --json > news-policy.json
+                  winnow policy set --feed news news-policy.json
                 """)
 
         @Option(help: "The feed the policy is for.")
@@ -102,6 +104,99 @@ struct PolicyCommand: ParsableCommand {
             print("With all of them together: " + Action.allCases.map { "\($0.rawValue) \(format(shares[$0.rawValue] ?? 0, 3))" }.joined(separator: ", ")
                 + " of the rows (thin-evidence removals go to review).")
             print("\nThe policy, ready to store:\n" + (try jsonString(policy, pretty: true)))
+        }
+    }
+
+    /// `winnow policy set`: stores a policy file (as `policy suggest` writes it) through the API, after showing what it
+    /// changes.
+    struct Store: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Store a feed's policy from a file, after showing how it differs from the current one (admin key).",
+            discussion: """
+                The file is a policy ({"rules": {...}, ...}) or what 'winnow policy suggest --json' prints (its \
+                "policy" is used). Prints each change against the feed's current policy; on a terminal it asks before \
+                storing, elsewhere pass --yes. A PUT replaces the whole policy: a class left out of the file loses its \
+                rule, and the list says so.
+
+                Examples:
+                  winnow policy set --feed news news-policy.json
+                  winnow policy set --feed news news-policy.json --yes
+                  winnow policy set --feed news news-policy.json --dry-run
+                """)
+
+        @OptionGroup var server: ClientOptions
+        @Option(help: "The feed whose policy to store.") var feed: String
+        @Argument(help: "The policy file (JSON).") var file: String
+        @Flag(help: "Store without asking.") var yes = false
+        @Flag(help: "Only show the changes.") var dryRun = false
+
+        func validate() throws {
+            guard Policy.isValidFeed(feed) else { throw ValidationError("--feed: \(PolicyError.invalidFeed(feed).description)") }
+        }
+
+        struct Answer: Decodable {
+            var policy: Policy
+            var isDefault: Bool
+            var replacedVersion: Int?
+            var removedRules: [String]?
+        }
+
+        /// The policy in `data`: a policy object, or an object whose "policy" is one.
+        static func policy(in data: Data, file: String) throws -> Data {
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw CommandError("\(file) is not a JSON object; give a policy like {\"rules\": {\"spam\": {\"review\": 0.7, \"remove\": 0.97}}}.")
+            }
+            var policy = (object["policy"] as? [String: Any]) ?? object
+            guard policy["rules"] is [String: Any] else {
+                throw CommandError("\(file) has no \"rules\" object; give a policy, or what 'winnow policy suggest --json' prints.")
+            }
+            policy.removeValue(forKey: "version")
+            return try JSONSerialization.data(withJSONObject: policy, options: [.sortedKeys])
+        }
+
+        func run() async throws {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+                throw CommandError("Cannot read \(file) (\(error.localizedDescription)); check the path.")
+            }
+            var body = try Self.policy(in: data, file: file)
+            var proposed: Policy
+            do { proposed = try JSONDecoder().decode(Policy.self, from: body) } catch {
+                throw CommandError("\(file) is not a policy: \(error)")
+            }
+            if proposed.feed != feed {
+                // A policy suggested for another feed (or none named): stored as this feed's.
+                proposed.feed = feed
+                var object = try JSONSerialization.jsonObject(with: body) as? [String: Any] ?? [:]
+                object["feed"] = feed
+                body = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            }
+            let client = try server.client()
+            let current = try client.decode(Answer.self, try await client.send("GET", "/v1/policies/\(feed)"))
+            let changes = proposed.changes(from: current.policy)
+            let now = current.isDefault ? "the standard policy (none stored)" : "version \(current.policy.version)"
+            if changes.isEmpty {
+                print("The file's policy acts as \(feed)'s current one (\(now)) does; nothing to store.")
+                return
+            }
+            print("Changes to feed \(feed)'s policy (now \(now)):")
+            for line in changes { print("  " + line) }
+            if dryRun { return }
+            if !yes {
+                guard isatty(0) == 1 else {
+                    throw CommandError("Not stored: pass --yes to store without asking (standard input is not a terminal).")
+                }
+                FileHandle.standardOutput.write(Data("Store it? [y/N] ".utf8))
+                guard let reply = readLine(), ["y", "yes"].contains(reply.lowercased().trimmingCharacters(in: .whitespaces)) else {
+                    print("Not stored.")
+                    return
+                }
+            }
+            let stored = try client.decode(Answer.self, try await client.send("PUT", "/v1/policies/\(feed)", data: body, contentType: "application/json"))
+            var line = "Stored version \(stored.policy.version) of feed \(feed)'s policy"
+            if let replaced = stored.replacedVersion { line += " (it replaced version \(replaced))" }
+            print(line + ".")
         }
     }
 }

@@ -57,6 +57,26 @@ struct PolicyTests {
 }
 
 /// Ten scored examples, worked by hand (see each case).
+/// What `winnow policy set` shows before storing (issue 18: policy suggest had no way to apply what it suggested).
+struct PolicyChangesTests {
+    @Test func everyChangeIsOneLineAndEqualPoliciesHaveNone() {
+        let current = Policy(feed: "news", version: 3, rules: ["spam": ClassRule(demote: 0.5, review: 0.7, remove: 0.97),
+                                                              "offensive": ClassRule(review: 0.8)])
+        #expect(current.changes(from: current).isEmpty)
+        var proposed = Policy(feed: "other", version: 9, rules: ["spam": ClassRule(demote: 0.5, review: 0.6, remove: 0.9),
+                                                                "harm": ClassRule(remove: 0.99)], reviewThinRemovals: false)
+        proposed.relevance.halfLifeHours = current.relevance.halfLifeHours * 2
+        #expect(proposed.changes(from: current) == [
+            "harm: rule added (demote none, review none, remove 0.99)",
+            "offensive: rule removed (the class will never act)",
+            "spam: review 0.7 → 0.6",
+            "spam: remove 0.97 → 0.9",
+            "reviewThinRemovals: true → false",
+            "relevance.halfLifeHours: \(current.relevance.halfLifeHours) → \(current.relevance.halfLifeHours * 2)",
+        ])
+    }
+}
+
 struct ThresholdSuggestionTests {
     static let scores = [0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1]
     static let positive = [true, true, true, false, true, false, false, true, false, false]

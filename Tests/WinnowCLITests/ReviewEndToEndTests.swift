@@ -126,6 +126,36 @@ import Testing
         #expect(((noted["tickets"] as? [[String: Any]])?.first?["note"] as? String) == "needs tier 2")
     }
 
+    /// `winnow policy set` (issue 18): what `policy suggest --json` prints, stored through the API after the changes are
+    /// shown; never without --yes when nobody can be asked.
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func aSuggestedPolicyIsStoredAfterItsChangesAreShown() async throws {
+        let s = try await Self.setUp(items: 0)
+        defer { s.server.kill9() }
+        let file = try EndToEndTests.folder() + "/news.json"
+        try #"{"policy": {"feed": "default", "version": 0, "rules": {"spam": {"review": 0.6, "remove": 0.9}}}, "shares": {}}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let before = try await s.server.request("GET", "/v1/policies/default", key: s.admin).1
+        let version = try #require((before["policy"] as? [String: Any])?["version"] as? Int)
+
+        let dry = try s.cli(["policy", "set", "--feed", "default", file, "--dry-run"], as: s.admin)
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("Changes to feed default's policy (now version \(version)):"))
+        #expect(dry.stdout.contains("  spam: review 0.0 → 0.6"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("  offensive: rule removed (the class will never act)"))
+        let unasked = try s.cli(["policy", "set", "--feed", "default", file], as: s.admin)
+        #expect(unasked.status != 0 && unasked.stderr.contains("Not stored: pass --yes"))
+        #expect(((try await s.server.request("GET", "/v1/policies/default", key: s.admin).1["policy"]) as? [String: Any])?["version"] as? Int == version)
+
+        let stored = try s.cli(["policy", "set", "--feed", "default", file, "--yes"], as: s.admin)
+        #expect(stored.status == 0, "\(stored.stderr)")
+        #expect(stored.stdout.contains("Stored version \(version + 1) of feed default's policy (it replaced version \(version))."))
+        let after = try await s.server.request("GET", "/v1/policies/default", key: s.admin).1["policy"] as? [String: Any]
+        #expect((after?["rules"] as? [String: Any])?.keys.sorted() == ["spam"])
+        let again = try s.cli(["policy", "set", "--feed", "default", file, "--yes"], as: s.admin)
+        #expect(again.stdout.contains("nothing to store"))
+    }
+
     static let script = ["/usr/bin/script", "/bin/script"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// The same loop on a real pseudo-terminal (through util-linux `script`): raw mode, single keys without Enter
