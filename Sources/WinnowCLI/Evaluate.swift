@@ -13,12 +13,12 @@ struct Evaluate: AsyncParsableCommand {
             Examples:
               winnow evaluate --model models/default.winnow --data test.csv
               winnow evaluate --model models/default.winnow --data test.csv --json
-              winnow evaluate --model models/default.winnow --data test.csv --report report.html
+              winnow evaluate --model models/default.winnow --data test.csv --report r.html
 
             With --candidate, two models are measured on the same rows and the candidate must pass the evaluation gate \
             (macro-F1 may fall by at most --max-macro-f1-drop, each class's recall by at most --max-recall-drop or its \
             own --recall-drop); the command exits 2 when it does not:
-              winnow evaluate --candidate models/candidate.winnow --against active --data test.csv
+              winnow evaluate --candidate models/new.winnow --against active --data test.csv
             """)
 
     @Option(help: "The model file (.winnow).")
@@ -205,7 +205,7 @@ struct Models: ParsableCommand {
         abstract: "Look at model files, and manage the running server's model registry (admin key).",
         discussion: """
               winnow models inspect models/default.winnow
-              winnow models register models/candidate.winnow --url http://127.0.0.1:8080 --key wnw_…
+              winnow models register models/new.winnow --url http://127.0.0.1:8080
               winnow models promote candidate@20261126T090000Z
               winnow models rollback
               winnow models list

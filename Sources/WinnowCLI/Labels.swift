@@ -143,7 +143,7 @@ struct Labels: AsyncParsableCommand {
                 be classes of the model. Labels for items Winnow has not stored yet are kept and count once the item is \
                 submitted with that id.
 
-                  winnow labels import labelled.csv --database winnow.sqlite --feed news --by annotation-team
+                  winnow labels import labelled.csv --feed news --by annotation-team
                 """)
 
         @Argument(help: "The file: CSV with header id,text,label, or JSON Lines with those fields.") var file: String

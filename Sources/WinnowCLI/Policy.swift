@@ -20,8 +20,8 @@ struct PolicyCommand: ParsableCommand {
 
                 Examples:
                   winnow policy suggest --feed news --target-precision 0.98 --data labelled.csv
-                  winnow policy suggest --feed news --data labelled.csv --json > news-policy.json
-                  winnow policy set --feed news news-policy.json
+                  winnow policy suggest --feed news --data labelled.csv --json > news.json
+                  winnow policy set --feed news news.json
                 """)
 
         @Option(help: "The feed the policy is for.")
@@ -120,9 +120,9 @@ struct PolicyCommand: ParsableCommand {
                 rule, and the list says so.
 
                 Examples:
-                  winnow policy set --feed news news-policy.json
-                  winnow policy set --feed news news-policy.json --yes
-                  winnow policy set --feed news news-policy.json --dry-run
+                  winnow policy set --feed news news.json
+                  winnow policy set --feed news news.json --yes
+                  winnow policy set --feed news news.json --dry-run
                 """)
 
         @OptionGroup var server: ClientOptions

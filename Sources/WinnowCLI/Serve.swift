@@ -77,7 +77,7 @@ struct Serve: AsyncParsableCommand {
 
             Examples:
               winnow serve
-              winnow serve --port 9000 --database /var/lib/winnow/winnow.sqlite --model models/default.winnow
+              winnow serve --port 9000 --database /var/lib/winnow/winnow.sqlite
               WINNOW_PORT=9000 winnow serve --config winnow.json
             """)
 
@@ -175,15 +175,15 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a key and print it once.",
             discussion: """
-              Only the key's SHA-256 is stored: copy the printed key now. A moderator's key works tier 1 unless
-              --tiers says otherwise; tier 2 (escalations, appeals) is for senior reviewers, and nobody decides there
+              Only the key's SHA-256 is stored: copy the printed key now. A moderator's key works tier 1 unless \
+              --tiers says otherwise; tier 2 (escalations, appeals) is for senior reviewers, and nobody decides there \
               an item they judged before.
 
               Examples:
                 winnow keys create --role feed --name news-feed
                 winnow keys create --role moderator --name alice
                 winnow keys create --role moderator --tiers 1,2 --name senior-bob
-                winnow keys create --role admin --name ops --database postgres://winnow@db/winnow
+                winnow keys create --role admin --name ops --database postgres://db/winnow
               """)
         @Option(help: "feed, moderator or admin.") var role: Role
         @Option(help: "A unique name (1-64 letters, digits, - _ . @), recorded with everything the key does.") var name: String

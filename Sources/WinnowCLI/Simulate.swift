@@ -23,7 +23,7 @@ struct Simulate: AsyncParsableCommand {
 
             Examples:
               winnow simulate --data ../shared/datasets/davidson_hate_offensive/train.csv
-              winnow simulate --data posts.csv --rounds 5 --items-per-round 500 --review-capacity 100 --json
+              winnow simulate --data posts.csv --rounds 5 --review-capacity 100 --json
               winnow simulate --data posts.csv --report simulation.html
             """
     )

@@ -52,13 +52,13 @@ struct Train: AsyncParsableCommand {
 
             Examples:
               winnow train --data datasets/demo/train.csv --out models/demo.winnow
-              winnow train --data a.csv --data b.jsonl --label-map ham=clear --algorithm nb --out models/nb.winnow
-              winnow train --from-store --database winnow.sqlite --data base.csv --out models/candidate.winnow
+              winnow train --data a.csv --data b.jsonl --label-map ham=clear --out m.winnow
+              winnow train --from-store --data base.csv --out models/new.winnow
 
             --stage engagement trains the small model stages 2 and 3 use (text log-odds plus engagement and author \
             features) from the labelled items with engagement in the server's database, and stores it there; the \
             running server picks it up on its next scheduler pass:
-              winnow train --stage engagement --database winnow.sqlite --model models/default.winnow
+              winnow train --stage engagement --database winnow.sqlite
             """)
 
     @Option(help: "text (a text classifier from --data files) or engagement (the stage 2/3 model, from the database).")

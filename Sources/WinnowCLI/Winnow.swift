@@ -13,7 +13,7 @@ public struct Winnow: AsyncParsableCommand {
             Data scientists train, evaluate and inspect models from labelled CSV (id,text,label) or JSON Lines:
 
               winnow train --data train.csv --out models/mine.winnow
-              winnow evaluate --model models/mine.winnow --data test.csv --report report.html
+              winnow evaluate --model models/mine.winnow --data test.csv --report r.html
               winnow score --model models/mine.winnow "WIN a free prize! txt 80082"
               winnow models inspect models/mine.winnow
 
@@ -27,10 +27,18 @@ public struct Winnow: AsyncParsableCommand {
     public init() {}
 }
 
-/// Errors that end a command, printed as `Error: …` with what to do.
+/// Errors that end a command, printed as `Error: …` with what to do, and the exit code of their kind
+/// (`Winnow.exitCodes`).
 struct CommandError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    var code: Int32
+    init(_ description: String, code: Int32 = 1) {
+        self.description = description
+        self.code = code
+    }
+
+    /// An input (a data file, a model file, a line of input) the command cannot use.
+    static func data(_ description: String) -> CommandError { CommandError(description, code: Winnow.dataError) }
 }
 
 enum ModelIO {
@@ -39,12 +47,12 @@ enum ModelIO {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw CommandError("Cannot read the model \(path) (\(DataFileReader.reason(error))). Train one with 'winnow train --data FILE --out \(path)'.")
+            throw CommandError.data("Cannot read the model \(path) (\(DataFileReader.reason(error))). Train one with 'winnow train --data FILE --out \(path)'.")
         }
         do {
             return try TextClassifier(serialized: [UInt8](data))
         } catch let error as LearningError {
-            throw CommandError("\(path): \(error)")
+            throw CommandError.data("\(path): \(error)")
         }
     }
 
@@ -120,11 +128,39 @@ extension Algorithm: ExpressibleByArgument {}
 extension ClassWeight: ExpressibleByArgument {}
 
 extension Winnow {
-    /// The entry point: parses the arguments and runs the command, async subcommands (serve, keys, …) included.
-    /// (`Winnow.main()` in top-level code picks the synchronous overload, which refuses async subcommands.)
+    /// The exit codes, the same for every command (README, "Exit codes"): 0 done; 1 the command failed (the server or
+    /// the database refused, or could not be reached; the message says which); 2 a check failed (the evaluation
+    /// gate, a migration's verification); 3 nothing to do (no ticket in the queue); 64 a bad option or argument;
+    /// 65 an input the command cannot use (a data file or one of its rows, a model file, a line of `score` input).
+    static let dataError: Int32 = 65
+
+    /// The exit code of `error` when it is one of Winnow's own kinds; nil leaves it to ArgumentParser (64 for usage,
+    /// 0 for help, the code of an `ExitCode`, 1 otherwise).
+    static func winnowExitCode(for error: any Error) -> Int32? {
+        switch error {
+        case let error as CommandError: error.code
+        case is DataFileError: dataError
+        default: nil
+        }
+    }
+
+    /// The entry point: parses the arguments and runs the command, async subcommands (serve, keys, …) included, and
+    /// exits with the code of the error's kind (`winnowExitCode`).
     public static func runAsync() async {
-        let entry: () async -> Void = { await Self.main(nil) }
-        await entry()
+        do {
+            var command = try parseAsRoot(nil)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if let code = winnowExitCode(for: error) {
+                FileHandle.standardError.write(Data("Error: \(message(for: error))\n".utf8))
+                Foundation.exit(code)
+            }
+            exit(withError: error)
+        }
     }
 }
 

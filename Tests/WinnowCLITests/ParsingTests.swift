@@ -279,3 +279,27 @@ struct DataFileFuzzTests {
         }
     }
 }
+
+/// Issue 18: help examples wrapped mid-command at 80 columns (`--report\nreport.html`), which broke copy and paste.
+struct HelpTextTests {
+    static func commands(_ root: any ParsableCommand.Type) -> [any ParsableCommand.Type] {
+        [root] + root.configuration.subcommands.flatMap { commands($0) }
+    }
+
+    @Test func everyExampleCommandFitsOneLineOfEightyColumns() {
+        var checked = 0
+        for command in Self.commands(Winnow.self) {
+            let help = Winnow.helpMessage(for: command, columns: 80)
+            let lines = help.split(separator: "\n", omittingEmptySubsequences: false)
+            for (i, line) in lines.enumerated() where line.trimmingCharacters(in: .whitespaces).hasPrefix("winnow ")
+                || line.contains(" | winnow ") || line.trimmingCharacters(in: .whitespaces).hasPrefix("printf ") {
+                checked += 1
+                // ArgumentParser wraps a long line at 80 columns and continues it at the margin.
+                let next = i + 1 < lines.count ? lines[i + 1] : ""
+                let continued = !next.isEmpty && !next.hasPrefix(" ") && !next.hasSuffix(":") && next.uppercased() != next
+                #expect(line.count <= 80 && !continued, "\(command._commandName): '\(line)' / '\(next)'")
+            }
+        }
+        #expect(checked > 40)
+    }
+}
