@@ -294,7 +294,8 @@ extension PostgresStore {
         var ids: [Int64]?
         if !(gold && request.tiers.contains(.one)), let prefix = Self.claimedEventPrefix(by: request.reviewer, at: now) {
             // Most claims are one statement, its own transaction: it leases the tickets and logs their claims, unless a
-            // ticket it picks carries another reviewer's expired lease, whose expiry must be logged first.
+            // ticket it picks carries a lease: another reviewer's expired one, whose expiry must be logged first, or the
+            // reviewer's own, whose renewal is logged as such.
             guard request.count > 0, !request.routes.isEmpty else { return [] }
             let rows = try await rows(Self.leaseQuery(request, wanted: request.count, now: t, until: until, claimedEventPrefix: prefix))
             if try rows.allSatisfy({ try $0["leased"] as Bool }) { ids = try rows.map { try $0["id"] } }
@@ -320,11 +321,13 @@ extension PostgresStore {
                 var events: [(event: TicketEvent, ticket: Int64, item: Int64)] = []
                 for row in try await db.rows(Self.leaseQuery(request, wanted: wanted, now: t, until: until, claimedEventPrefix: nil)) {
                     let id: Int64 = try row["id"], item: Int64 = try row["item"]
-                    // A ticket the reviewer already holds comes back to them with a fresh lease.
-                    if let holder: String = try row["lease_holder"], holder != request.reviewer, let expired: Double = try row["lease_until"] {
+                    let holder: String? = try row["lease_holder"], leaseUntil: Double? = try row["lease_until"]
+                    if let holder, holder != request.reviewer, let expired = leaseUntil {
                         events.append((TicketEvent(ticket: id, kind: .expired, at: Date(timeIntervalSince1970: expired), by: holder), id, item))
                     }
-                    events.append((TicketEvent(ticket: id, kind: .claimed, at: now, by: request.reviewer), id, item))
+                    // A ticket the reviewer still holds comes back to them with a fresh lease: a renewal, not a second claim.
+                    let renewed = holder == request.reviewer && (leaseUntil ?? 0) > t
+                    events.append((TicketEvent(ticket: id, kind: renewed ? .renewed : .claimed, at: now, by: request.reviewer), id, item))
                     claimed.append(id)
                 }
                 if !events.isEmpty {
@@ -387,7 +390,7 @@ extension PostgresStore {
         if let claimedEventPrefix {
             sql = """
                 WITH \(ranges.joined(separator: ",\n")),
-                free AS MATERIALIZED (SELECT NOT EXISTS (SELECT 1 FROM chosen WHERE lease_holder <> \(reviewer)) AS ok),
+                free AS MATERIALIZED (SELECT NOT EXISTS (SELECT 1 FROM chosen WHERE lease_holder IS NOT NULL) AS ok),
                 leased AS (UPDATE ticket t SET \(lease) FROM chosen, free WHERE free.ok AND t.id = chosen.id),
                 logged AS (INSERT INTO ticket_event (ticket, item, at, kind, body)
                            SELECT c.id, c.item, \(at), \(s.bind(TicketEvent.Kind.claimed.rawValue)), \(s.bind(claimedEventPrefix)) || c.id || '}'

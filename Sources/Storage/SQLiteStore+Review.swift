@@ -187,14 +187,15 @@ extension SQLiteStore {
                 candidates.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }
             }
             for candidate in candidates.prefix(wanted) {
-                // A ticket the reviewer already holds comes back to them with a fresh lease.
                 if let holder = candidate.holder, holder != request.reviewer, let expired = candidate.leaseUntil {
                     try Self.appendEvent(db, TicketEvent(ticket: candidate.id, kind: .expired, at: Date(timeIntervalSince1970: expired), by: holder),
                                          ticket: candidate.id, item: candidate.item)
                 }
                 try db.cachedStatement(sql: "UPDATE ticket SET lease_holder = ?, lease_until = ?, version = version + 1 WHERE id = ?")
                     .execute(arguments: [request.reviewer, until, candidate.id])
-                try Self.appendEvent(db, TicketEvent(ticket: candidate.id, kind: .claimed, at: now, by: request.reviewer),
+                // A ticket the reviewer still holds comes back to them with a fresh lease: a renewal, not a second claim.
+                let renewed = candidate.holder == request.reviewer && (candidate.leaseUntil ?? 0) > t
+                try Self.appendEvent(db, TicketEvent(ticket: candidate.id, kind: renewed ? .renewed : .claimed, at: now, by: request.reviewer),
                                      ticket: candidate.id, item: candidate.item)
                 claimed.append(candidate.id)
             }

@@ -666,3 +666,21 @@ extension Sequence {
         return out
     }
 }
+
+/// Issue 18: `review next` twice re-claimed the ticket already held and wrote a second "claimed" event.
+@Suite struct ReclaimStoreTests {
+    @Test(arguments: StoreKind.all) func claimingAgainWhatOneHoldsRenewsItsLease(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let first = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).first)
+        let again = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0.addingTimeInterval(60), workflow: Items.workflow, gold: false).first)
+        #expect(again.ticket.id == first.ticket.id)
+        #expect(again.ticket.lease?.until == t0.addingTimeInterval(60 + 300))
+        let events = again.history.compactMap { if case let .ticket(e) = $0 { e } else { nil } }
+        #expect(events.map(\.kind) == [.opened, .claimed, .renewed])
+        // Once the lease has run out, claiming it again is a new claim.
+        let late = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0.addingTimeInterval(60 + 301), workflow: Items.workflow, gold: false).first)
+        let kinds = late.history.compactMap { entry -> TicketEvent.Kind? in if case let .ticket(e) = entry { e.kind } else { nil } }
+        #expect(kinds == [.opened, .claimed, .renewed, .claimed])
+    }
+}
