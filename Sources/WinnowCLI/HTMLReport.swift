@@ -88,6 +88,9 @@ enum HTMLReport {
     /// A unit-square chart: maps data in 0…1 to pixels and draws its frame, ticks and axis labels.
     struct Plot {
         let width = 460.0, height = 320.0, left = 48.0, right = 16.0, top = 16.0, bottom = 40.0
+        /// Rows of legend under the plot (never over the data).
+        var legendRows = 0
+        var legendHeight: Double { legendRows > 0 ? 6 + 15 * Double(legendRows) : 0 }
         func x(_ v: Double) -> Double { left + v * (width - left - right) }
         func y(_ v: Double) -> Double { height - bottom - v * (height - top - bottom) }
 
@@ -98,7 +101,8 @@ enum HTMLReport {
 
         /// The frame with ticks at the given places (0…1) and labels.
         func frame(xLabel: String, yLabel: String, xTicks: [(at: Double, label: String)], yTicks: [(at: Double, label: String)]) -> String {
-            var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
+            let total = Int(height + legendHeight)
+            var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(total)\" viewBox=\"0 0 \(Int(width)) \(total)\">"
             s += "<rect x=\"\(x(0))\" y=\"\(y(1))\" width=\"\(x(1) - x(0))\" height=\"\(y(0) - y(1))\" fill=\"#fafafa\" stroke=\"#999\"/>"
             for (t, label) in xTicks {
                 s += "<line x1=\"\(x(t))\" y1=\"\(y(0))\" x2=\"\(x(t))\" y2=\"\(y(0) + 4)\" stroke=\"#999\"/>"
@@ -119,14 +123,39 @@ enum HTMLReport {
         }
     }
 
+    /// The legend under the plot's axis label, one row per item (`Plot.legendRows` makes the room), so it never covers
+    /// data.
     static func legend(_ items: [(String, String)], plot: Plot) -> String {
         var s = ""
         for (i, item) in items.enumerated() {
-            let y = plot.y(0) - 8 - Double(items.count - 1 - i) * 15
-            s += "<rect x=\"\(plot.x(0) + 10)\" y=\"\(y - 9)\" width=\"12\" height=\"4\" fill=\"\(item.1)\"/>"
-            s += "<text x=\"\(plot.x(0) + 28)\" y=\"\(y - 3)\">\(escape(item.0))</text>"
+            let y = plot.height + 12 + Double(i) * 15
+            s += "<rect x=\"\(plot.x(0))\" y=\"\(y - 6)\" width=\"12\" height=\"4\" fill=\"\(item.1)\"/>"
+            s += "<text x=\"\(plot.x(0) + 18)\" y=\"\(y)\">\(escape(item.0))</text>"
         }
         return s
+    }
+
+    /// Ticks from `low` to `high` every 1, 2, 2.5 or 5 times a power of ten (4 or 5 intervals), each labelled with
+    /// the digits its value needs: a label never reads as another value (ticks at 0.0125 labelled 0.01 did).
+    static func ticks(from low: Double, to high: Double) -> [(value: Double, label: String)] {
+        let span = high - low
+        guard span > 0, span.isFinite else { return [(low, "\(low)")] }
+        let raw = span / 4
+        let power = pow(10, log10(raw).rounded(.down))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * power }.first { $0 >= raw * 0.999 } ?? 10 * power
+        var decimals = 0
+        while decimals < 8, abs((step * pow(10, Double(decimals))).rounded() - step * pow(10, Double(decimals))) > 1e-6 { decimals += 1 }
+        var lowDecimals = 0
+        while lowDecimals < 8, abs((low * pow(10, Double(lowDecimals))).rounded() - low * pow(10, Double(lowDecimals))) > 1e-6 { lowDecimals += 1 }
+        let digits = max(decimals, lowDecimals)
+        var out: [(value: Double, label: String)] = []
+        var i = 0.0
+        while low + i * step <= high + step * 1e-6 {
+            let value = low + i * step
+            out.append((value, f(value, digits)))
+            i += 1
+        }
+        return out
     }
 
     static func confusion(_ r: ClassificationReport) -> String {
@@ -154,7 +183,7 @@ enum HTMLReport {
     }
 
     static func precisionRecall(_ r: ClassificationReport) -> String {
-        let plot = Plot()
+        let plot = Plot(legendRows: r.precisionRecallCurves.filter { !$0.points.isEmpty }.count)
         var s = plot.frame(xLabel: "recall", yLabel: "precision")
         var items: [(String, String)] = []
         for (i, curve) in r.precisionRecallCurves.enumerated() where !curve.points.isEmpty {
@@ -166,7 +195,7 @@ enum HTMLReport {
     }
 
     static func reliability(_ r: ClassificationReport) -> String {
-        let plot = Plot()
+        let plot = Plot(legendRows: 2)
         var s = plot.frame(xLabel: "predicted probability of the chosen class", yLabel: "observed accuracy")
         s += plot.polyline([(0, 0), (1, 1)], color: "#999", dashed: true)
         let most = Double(r.reliability.map(\.count).max() ?? 1)
@@ -180,7 +209,7 @@ enum HTMLReport {
     }
 
     static func thresholdSweep(_ sweep: ClassSweep, color: String) -> String {
-        let plot = Plot()
+        let plot = Plot(legendRows: 3)
         // x runs over the cut-offs 0.5…1.
         func tx(_ t: Double) -> Double { (t - 0.5) * 2 }
         var s = plot.frame(xLabel: "cut-off", yLabel: "share", xTick: { 0.5 + $0 / 2 })

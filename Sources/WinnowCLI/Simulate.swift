@@ -197,7 +197,7 @@ enum SimulationHTML {
     /// Lines over the rounds, scaled to the largest value.
     static func chart(_ rounds: [RoundReport], yLabel: String, _ series: [(name: String, color: String, dashed: Bool, values: [Double])]) -> String {
         let top = niceMaximum(series.flatMap(\.values).max() ?? 1)
-        let plot = HTMLReport.Plot()
+        let plot = HTMLReport.Plot(legendRows: series.count)
         var s = frame(plot, rounds: rounds.count, yLabel: yLabel, yMax: top)
         for line in series {
             let points = line.values.enumerated().map { (position($0.offset, rounds.count), $0.element / top) }
@@ -210,7 +210,7 @@ enum SimulationHTML {
     static func precision(_ rounds: [RoundReport]) -> String {
         let lows = rounds.compactMap { $0.precisionEstimate?.low } + rounds.compactMap { $0.uncorrectedEstimate?.low } + rounds.compactMap(\.truePrecision)
         let bottom = max(0, ((lows.min() ?? 0) * 10).rounded(.down) / 10 - 0.1)
-        let plot = HTMLReport.Plot()
+        let plot = HTMLReport.Plot(legendRows: 3)
         func y(_ v: Double) -> Double { plot.y((v - bottom) / (1 - bottom)) }
         var s = frame(plot, rounds: rounds.count, yLabel: "precision of automatic removals", yMax: 1, yMin: bottom)
         for (i, round) in rounds.enumerated() {
@@ -241,10 +241,7 @@ enum SimulationHTML {
     /// The frame with round numbers on x and `yMin`…`yMax` on y.
     static func frame(_ plot: HTMLReport.Plot, rounds: Int, yLabel: String, yMax: Double, yMin: Double = 0) -> String {
         let span = yMax - yMin
-        let yTicks = stride(from: 0.0, through: 1.0, by: 0.25).map { t -> (at: Double, label: String) in
-            let value = yMin + t * span
-            return (t, span >= 10 ? String(Int(value.rounded())) : HTMLReport.f(value, span >= 1 ? 1 : 2))
-        }
+        let yTicks = HTMLReport.ticks(from: yMin, to: yMax).map { (at: ($0.value - yMin) / span, label: $0.label) }
         return plot.frame(xLabel: "round", yLabel: yLabel, xTicks: (0..<rounds).map { (position($0, rounds), "\($0 + 1)") }, yTicks: yTicks)
     }
 

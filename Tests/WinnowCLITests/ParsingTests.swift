@@ -303,3 +303,29 @@ struct HelpTextTests {
         #expect(checked > 40)
     }
 }
+
+/// Issue 18: the simulation report's axis labels were rounded so that points read wrong (ticks at 0.0125, 0.025 and
+/// 0.0375 labelled 0.01, 0.03, 0.04), and legends sat on top of data.
+struct ChartTests {
+    @Test func everyTickLabelReadsAsItsValue() {
+        let labels = HTMLReport.ticks(from: 0, to: 0.05).map(\.label)
+        #expect(labels == ["0.00", "0.02", "0.04"])
+        for (low, high) in [(0.0, 0.05), (0.0, 1.0), (0.0, 2.5), (0.0, 250.0), (0.6, 1.0), (0.3, 1.0), (0.0, 0.001), (0.0, 37.0)] {
+            let ticks = HTMLReport.ticks(from: low, to: high)
+            #expect(ticks.count >= 3 && ticks.count <= 6, "\(low)…\(high): \(ticks.map(\.label))")
+            for tick in ticks {
+                #expect(abs((Double(tick.label) ?? .nan) - tick.value) < 1e-9, "\(low)…\(high): \(tick.label) for \(tick.value)")
+                #expect(tick.value >= low - 1e-12 && tick.value <= high + 1e-12)
+            }
+        }
+    }
+
+    @Test func legendsSitUnderThePlot() {
+        let plot = HTMLReport.Plot(legendRows: 2)
+        let legend = HTMLReport.legend([("a", "#000"), ("b", "#111")], plot: plot)
+        let ys = legend.matches(of: /<text x="[0-9.]+" y="([0-9.]+)"/).map { Double($0.1)! }
+        #expect(ys.count == 2)
+        #expect(ys.allSatisfy { $0 > plot.height && $0 <= plot.height + plot.legendHeight })
+        #expect(plot.frame(xLabel: "x", yLabel: "y").contains("height=\"\(Int(plot.height + plot.legendHeight))\""))
+    }
+}
