@@ -322,11 +322,14 @@ public struct TicketView: Sendable {
     public var ticket: Ticket
     public var item: ItemState
     public var history: [HistoryEntry]
+    /// Users' reports of the item not yet judged (0 on a gold ticket, which must look like any other).
+    public var pendingReports: Int
 
-    public init(ticket: Ticket, item: ItemState, history: [HistoryEntry]) {
+    public init(ticket: Ticket, item: ItemState, history: [HistoryEntry], pendingReports: Int = 0) {
         self.ticket = ticket
         self.item = item
         self.history = history
+        self.pendingReports = pendingReports
     }
 }
 

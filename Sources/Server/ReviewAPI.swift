@@ -122,6 +122,8 @@ extension API {
         var suggestedReasonCodes: [String: String]
         /// The class that means "nothing wrong": a decision for it allows the item unless it names another action.
         var clearLabel: String
+        /// Users' reports of the item not yet judged (POST /v1/items/{id}/reports).
+        var pendingReports: Int
 
         init(_ view: TicketView, now: Date, classes: [String], configuration: ReviewConfiguration, clearLabel: String) {
             let s = view.item.submission
@@ -142,6 +144,7 @@ extension API {
             for label in classes { suggested[label] = configuration.suggestedReasonCode(label: label, clearLabel: clearLabel) }
             suggestedReasonCodes = suggested
             self.clearLabel = clearLabel
+            pendingReports = view.pendingReports
         }
     }
 

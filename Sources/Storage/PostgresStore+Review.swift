@@ -658,7 +658,8 @@ extension PostgresStore {
         """
         SELECT \(ticketColumns), i.feed, i.external_id, i.submission, i.received_at, i.created_at, i.engagement, i.reviewed, s.body AS current,
           \(historyColumns(item: "t.item")),
-          CASE WHEN t.gold_label IS NOT NULL THEN ARRAY(SELECT e.body FROM ticket_event e WHERE e.ticket = t.id ORDER BY e.id) END AS own_events
+          CASE WHEN t.gold_label IS NOT NULL THEN ARRAY(SELECT e.body FROM ticket_event e WHERE e.ticket = t.id ORDER BY e.id) END AS own_events,
+          CASE WHEN t.gold_label IS NULL THEN (SELECT count(*) FROM report p WHERE p.item = t.item AND p.outcome IS NULL) ELSE 0 END AS pending_reports
         FROM ticket t JOIN item i ON i.id = t.item LEFT JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
           \(historyJoin(item: "t.item"))
         WHERE \(tickets)
@@ -724,7 +725,8 @@ extension PostgresStore {
             let own = try (row["own_events"] as [String]).map { try Codec.decode(TicketEvent.self, $0) }
             (state, history) = ReviewWorkflow.goldView(item: state, history: history, ownEvents: own)
         }
-        return TicketView(ticket: ticket, item: state, history: history)
+        let reports: Int64 = try row["pending_reports"]
+        return TicketView(ticket: ticket, item: state, history: history, pendingReports: Int(reports))
     }
 }
 

@@ -420,7 +420,9 @@ extension SQLiteStore {
             let own = try Row.fetchAll(db, sql: "SELECT body FROM ticket_event WHERE ticket = ? ORDER BY id", arguments: [ticket.id])
                 .map { try Codec.decode(TicketEvent.self, $0["body"]) }
             (state, history) = ReviewWorkflow.goldView(item: state, history: history, ownEvents: own)
+            return TicketView(ticket: ticket, item: state, history: history)
         }
-        return TicketView(ticket: ticket, item: state, history: history)
+        let reports = try Int.fetchOne(db, sql: "SELECT count(*) FROM report WHERE item = ? AND outcome IS NULL", arguments: [item]) ?? 0
+        return TicketView(ticket: ticket, item: state, history: history, pendingReports: reports)
     }
 }

@@ -226,4 +226,6 @@ struct ReviewCard: Decodable {
     var suggestedReasonCodes: [String: String]
     /// Sent by servers since the reviewer chooses actions; "clear" before.
     var clearLabel: String?
+    /// Users' reports not yet judged (absent from older servers).
+    var pendingReports: Int?
 }

@@ -599,13 +599,12 @@ enum ReviewScreen {
         } else {
             lines.append(terminal.styled("Blind audit: the model's answer is hidden. Judge the item on its own.", .magenta))
         }
-        let reports = card.history.filter { if case let .ticket(e) = $0 { e.reason == .reports && (e.kind == .opened || e.kind == .joined) } else { false } }.count
+        // Users' reports (what opened a report ticket) are not the feed's engagement counter of the same name.
+        let reports = card.pendingReports.map { $0 > 0 ? " · \($0) user report\($0 == 1 ? "" : "s") to judge" : "" } ?? ""
         if let e = card.engagement?.counters {
-            lines.append(Terminal.fit("Engagement: \(e.views) views · \(e.likes) likes · \(e.shares) shares · \(e.comments) comments · \(e.reports) reports · \(e.hides) hides", width))
-        } else if t.reasons.contains("reports") {
-            lines.append(Terminal.fit("Engagement: none from the feed · users' reports brought it here (\(reports) time\(reports == 1 ? "" : "s"))", width))
+            lines.append(Terminal.fit("Engagement: \(e.views) views · \(e.likes) likes · \(e.shares) shares · \(e.comments) comments · \(e.hides) hides\(reports)", width))
         } else {
-            lines.append("Engagement: none reported yet")
+            lines.append(Terminal.fit("Engagement: none reported by the feed\(reports)", width))
         }
         let history = card.history.compactMap { entry -> String? in
             switch entry {

@@ -240,9 +240,11 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let ticket = try #require(third?.ticket)
         #expect(ticket.reasons == [.reports])
         // A person clears the item: the three reports are rejected, each reporter now weighs 2·1/3.
-        _ = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)
+        let claimed = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)
+        #expect(claimed.first?.pendingReports == 3)  // the reviewer sees how many users reported it (issue 18)
         _ = try await store.decide(ticket: ticket.id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
                                    action: .allow, now: t0, workflow: Items.workflow)
+        #expect(try await store.ticket(id: ticket.id)?.pendingReports == 0)  // judged with the item
         // On another item their three reports weigh 2 < 3: no ticket.
         for reporter in ["u1", "u2", "u3"] { _ = try await store.recordReport(feed: "default", id: "b", reporter: reporter, at: t0, decide: decide) }
         #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 10).isEmpty)

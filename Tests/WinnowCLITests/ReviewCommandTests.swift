@@ -165,7 +165,8 @@ import Testing
         #expect(Self.screen(card, note: nil).contains("Appeal note: check the link"))
         card = try Self.card(blind: false, text: "hello", reasons: ["reports"])
         card.engagement = nil
-        #expect(Self.screen(card, note: nil).contains { $0.hasPrefix("Engagement: none from the feed · users' reports brought it here") })
+        card.pendingReports = 4
+        #expect(Self.screen(card, note: nil).contains("Engagement: none reported by the feed · 4 user reports to judge"))
     }
 
     @Test func errorsSayWhatAModeratorShouldDo() {
