@@ -49,6 +49,8 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
     /// The share of tier-1 tickets decided twice, independently (the second reviewer does not see the first
     /// decision); agreement is reported as Cohen's kappa, and a disagreement goes to tier 2.
     public var doubleReviewRate: Double
+    /// Minutes during which reviewers may take back their own decision (`POST …/undo`, `u` in the terminal).
+    public var undoMinutes: Double
 
     public init(slaMinutes: [String: Double] = ["viral": 15, "appeal": 60, "escalation": 120, "audit": 24 * 60, "reports": 60],
                 defaultSLAMinutes: Double = 240, severity: [String: Double] = ["clear": 0.5, "spam": 1, "offensive": 2, "abusive": 3],
@@ -57,7 +59,7 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
                 reportThreshold: Double = 3, reopenFactor: Double = 3, goldRate: Double = 0.02,
                 auditRates: [String: Double] = ["allow": 0.002, "allow.near": 0.02, "demote": 0.02, "remove": 0.01, "remove.near": 0.05],
                 auditNearMargin: Double = 0.15,
-                skills: [String: String] = [:], maxClaim: Int = 10, doubleReviewRate: Double = 0.05) {
+                skills: [String: String] = [:], maxClaim: Int = 10, doubleReviewRate: Double = 0.05, undoMinutes: Double = 10) {
         self.slaMinutes = slaMinutes
         self.defaultSLAMinutes = defaultSLAMinutes
         self.severity = severity
@@ -71,6 +73,7 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
         self.skills = skills
         self.maxClaim = maxClaim
         self.doubleReviewRate = doubleReviewRate
+        self.undoMinutes = undoMinutes
     }
 
     /// The shortest SLA among `reasons`, in minutes.

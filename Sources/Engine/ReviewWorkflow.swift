@@ -43,12 +43,30 @@ public struct TicketState: Sendable {
     /// Who gave the second of two reviews, once given.
     public var secondReviewBy: String?
     public var item: ItemState
+    /// The decision that closed the ticket, once decided.
+    public var verdict: TicketVerdict?
 
-    public init(ticket: Ticket, firstReview: FirstReview? = nil, secondReviewBy: String? = nil, item: ItemState) {
+    public init(ticket: Ticket, firstReview: FirstReview? = nil, secondReviewBy: String? = nil, item: ItemState, verdict: TicketVerdict? = nil) {
         self.ticket = ticket
         self.firstReview = firstReview
         self.secondReviewBy = secondReviewBy
         self.item = item
+        self.verdict = verdict
+    }
+}
+
+/// What taking back a decision undoes besides the ticket: the reviewer's labels of that decision are withdrawn (kept,
+/// marked withdrawn), and the item gets `stage`, its decision without the person's verdict.
+public struct TicketUndo: Sendable {
+    /// The labels to withdraw: the item's labels by `by` made at `at`.
+    public var by: String
+    public var at: Date
+    public var stage: StageResult
+
+    public init(by: String, at: Date, stage: StageResult) {
+        self.by = by
+        self.at = at
+        self.stage = stage
     }
 }
 
@@ -88,6 +106,8 @@ public struct TicketChange: Sendable {
     /// The verdict on the item's pending reports: upheld (true) or rejected (false); nil leaves them pending.
     public var reportsUpheld: Bool?
     public var outcome: DecidedTicket.Outcome
+    /// Set when the step takes back a decision.
+    public var undo: TicketUndo?
 
     /// Who sent the ticket to tier 2 in this step, if someone did: stored on the ticket, so that tier 2's claims pass
     /// over everyone who judged the item before (`ReviewRules.recusesPastJudges`).
@@ -283,6 +303,39 @@ public struct ReviewWorkflow: Sendable {
                                                   tier: ticket.tier.rawValue))
         // Pending reports are judged with the item: upheld when it was harmful, rejected when it was cleared.
         change.reportsUpheld = action != .allow
+        return change
+    }
+
+    /// Takes back `reviewer`'s decision of the ticket within `undoMinutes`: the ticket opens again, leased to them to
+    /// decide anew; their labels of it are withdrawn and the item's decision is the policy's again (`undoneStage`),
+    /// each recorded in the history, nothing overwritten. Only while nothing was decided on the item since.
+    /// - Throws: `TicketError.cannotUndo` naming why (not decided, someone else's, too late, a gold ticket, decided
+    ///   again since).
+    public func undo(_ state: TicketState, reviewer: String, now: Date, policy: Policy, classes: [String]) throws -> TicketChange {
+        var ticket = state.ticket
+        let id = ticket.id
+        guard ticket.status == .decided, let verdict = state.verdict else {
+            throw TicketError.cannotUndo(ticket: id, reason: state.firstReview?.by == reviewer && ticket.status == .open
+                ? "it is a first review, kept hidden until a second reviewer decides" : "it is not decided")
+        }
+        guard verdict.by == reviewer else { throw TicketError.cannotUndo(ticket: id, reason: "it was decided by \(verdict.by), not by you") }
+        guard ticket.goldLabel == nil else { throw TicketError.cannotUndo(ticket: id, reason: "it was a gold ticket, scored already") }
+        let limit = configuration.undoMinutes * 60
+        guard now.timeIntervalSince(verdict.at) <= limit else {
+            throw TicketError.cannotUndo(ticket: id, reason: "decisions can be taken back for \(FixedText.format(configuration.undoMinutes, places: 0)) minutes, and this one is older")
+        }
+        guard let human = state.item.reviewed, human.ticket == id, human.at == verdict.at, state.item.current.stage == .review else {
+            throw TicketError.cannotUndo(ticket: id, reason: "the item was decided again since")
+        }
+        ticket.status = .open
+        ticket.lease = Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds))
+        ticket.version += 1
+        var change = TicketChange(ticket: ticket, priority: StoredPriority(ticket, now: now))
+        change.events.append(TicketEvent(ticket: id, kind: .undone, at: now, by: reviewer, tier: ticket.tier, label: verdict.label,
+                                         action: human.action, reasonCode: human.reasonCode, note: "decision taken back"))
+        change.undo = TicketUndo(by: reviewer, at: verdict.at,
+                                 stage: rules.undoneStage(state: state.item, by: reviewer, at: now, policy: policy, classes: classes))
+        change.outcome = .undone
         return change
     }
 

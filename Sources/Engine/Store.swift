@@ -181,12 +181,15 @@ public struct DecidedTicket: Sendable {
         case awaitingSecondReview = "awaiting_second_review"
         /// The second review disagreed with the first: both are labels, and the ticket went to tier 2.
         case escalatedOnDisagreement = "escalated_on_disagreement"
+        /// The reviewer took the decision back: the ticket is open and theirs again, the labels of the decision are
+        /// withdrawn (`labels`).
+        case undone
     }
 
     public var ticket: Ticket
     public var item: ItemState
     public var outcome: Outcome
-    /// The labels this step wrote (none for a gold ticket or a first review).
+    /// The labels this step wrote (none for a gold ticket or a first review), or withdrew (an undo).
     public var labels: [LabelRecord]
     /// The action the decision applies to the item (the reviewer's, or the rules' default for the label), or will
     /// apply if a first review is confirmed: set by `ReviewService.decide`, nil as a store returns it.

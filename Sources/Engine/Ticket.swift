@@ -122,7 +122,8 @@ public struct Ticket: Codable, Equatable, Sendable {
 /// One step in a ticket's life, appended to the item's history; nothing is overwritten.
 public struct TicketEvent: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable {
-        case opened, joined, claimed, renewed, released, expired, escalated, decided
+        /// `undone`: the reviewer took back their decision (the ticket is theirs again to decide).
+        case opened, joined, claimed, renewed, released, expired, escalated, decided, undone
     }
 
     public var ticket: Int64
@@ -302,6 +303,8 @@ public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
     case leaseLost(ticket: Int64, holder: String?, expired: Bool)
     case versionMismatch(ticket: Int64, expected: Int, current: Int)
     case alreadyDecided(Int64)
+    /// A decision that cannot be taken back, and why.
+    case cannotUndo(ticket: Int64, reason: String)
 
     public var description: String {
         switch self {
@@ -313,6 +316,8 @@ public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .versionMismatch(id, expected, current):
             return "Ticket \(id) changed since you saw it (version \(expected), now \(current)). Reload it before deciding."
         case let .alreadyDecided(id): return "Ticket \(id) has already been decided; a second decision is not possible."
+        case let .cannotUndo(id, reason):
+            return "The decision on ticket \(id) cannot be taken back: \(reason). An admin can correct its label (POST /v1/labels/{id}/correct)."
         }
     }
 }
@@ -532,6 +537,24 @@ public struct ReviewRules: Sendable {
         inputs.ageHours = max(0, decision.at.timeIntervalSince(state.createdAt) / 3600)
         var result = StageResult(stage: .review, scoredAt: decision.at, modelVersion: previous.modelVersion, probabilities: previous.probabilities,
                                  label: decision.label, evidence: previous.evidence, decision: verdict, priority: nil, reasons: previous.reasons,
+                                 relevance: previous.relevance, inputs: inputs)
+        result.changed = result.describeChange(from: previous)
+        return result
+    }
+
+    /// The item's stage when a reviewer takes back their decision: the scores the review kept, decided by the feed's
+    /// policy again (the decision before the review, as the policy reads it now), and no person's verdict.
+    public func undoneStage(state: ItemState, by reviewer: String, at now: Date, policy: Policy, classes: [String]) -> StageResult {
+        let previous = state.current
+        let probabilities = classes.map { previous.probabilities[$0] ?? 0 }
+        var decision = policy.decide(classes: classes, probabilities: probabilities, evidence: previous.evidence, clearLabel: clearLabel)
+        decision.reason = "decision taken back by \(reviewer); the policy decides again: \(decision.reason)"
+        var inputs = previous.inputs
+        inputs.trigger = "undo by \(reviewer)"
+        inputs.ageHours = max(0, now.timeIntervalSince(state.createdAt) / 3600)
+        let label = classes.indices.max { probabilities[$0] < probabilities[$1] }.map { classes[$0] } ?? previous.label
+        var result = StageResult(stage: .review, scoredAt: now, modelVersion: previous.modelVersion, probabilities: previous.probabilities,
+                                 label: label, evidence: previous.evidence, decision: decision, priority: nil, reasons: previous.reasons,
                                  relevance: previous.relevance, inputs: inputs)
         result.changed = result.describeChange(from: previous)
         return result

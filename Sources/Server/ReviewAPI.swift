@@ -148,6 +148,13 @@ extension API {
         }
     }
 
+    struct UndoAnswer: Encodable {
+        /// The ticket, open and leased to the reviewer again.
+        var ticket: TicketDetail
+        /// The labels of the decision, now withdrawn.
+        var withdrawnLabels: [LabelRecord]
+    }
+
     struct ClaimAnswer: Encodable {
         var tickets: [TicketDetail]
     }

@@ -155,6 +155,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
             throw ConfigurationError("engine.schedule.agesHours must hold positive numbers of hours, e.g. [1, 6, 24, 72].")
         }
         let review = engine.review
+        guard review.undoMinutes >= 0, review.undoMinutes.isFinite else {
+            throw ConfigurationError("engine.review.undoMinutes must be 0 (no taking back) or more minutes; got \(review.undoMinutes).")
+        }
         guard review.leaseSeconds > 0, review.defaultSLAMinutes > 0, review.slaMinutes.values.allSatisfy({ $0 > 0 }) else {
             throw ConfigurationError("engine.review.leaseSeconds, defaultSLAMinutes and every slaMinutes value must be > 0.")
         }

@@ -85,6 +85,16 @@ public struct LabelService: Sendable {
         }
     }
 
+    /// Unlearns withdrawn labels online (a reviewer's decision taken back); does nothing with online learning off.
+    public func unlearn(_ labels: [LabelRecord], by: String) async {
+        guard learner != nil, !labels.isEmpty else { return }
+        do {
+            await update(learn: [], unlearn: try await withTexts(labels), by: by)
+        } catch {
+            logger.error("online learning could not read the labelled items; the withdrawal is stored", metadata: ["error": "\(error)"])
+        }
+    }
+
     func checkClass(_ label: String, field: String) throws {
         let classes = scoring.model.classes
         guard classes.contains(label) else {

@@ -94,6 +94,18 @@ public struct ReviewService: Sendable {
         return decided
     }
 
+    /// Takes back `reviewer`'s own decision of ticket `id` within the configured minutes (`ReviewWorkflow.undo`): the
+    /// ticket is theirs again to decide, the labels of the decision are withdrawn (and unlearnt, with online learning
+    /// on), the item's decision is the policy's again.
+    public func undo(ticket id: Int64, reviewer: String) async throws -> DecidedTicket {
+        let workflow = self.workflow, now = self.now, scoring = self.scoring
+        let undone = try await store.changeTicket(id: id) { state in
+            try workflow.undo(state, reviewer: reviewer, now: now, policy: scoring.policy(feed: state.item.submission.feed), classes: scoring.model.classes)
+        }
+        await labels?.unlearn(undone.labels, by: reviewer)
+        return undone
+    }
+
     /// Ticket `id` as `viewer` may see it: a gold ticket (a known answer seeded into the queue) only while they hold
     /// it, so nobody can look its answer up.
     /// - Throws: `TicketError.notFound` for an unknown ticket, or a gold ticket someone else (or nobody) holds.

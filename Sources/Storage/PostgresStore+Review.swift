@@ -144,6 +144,8 @@ extension PostgresStore {
         let t = change.ticket
         let verdict = change.verdict
         let priority = change.priority
+        // Only a decided ticket keeps a verdict (an undone one opens again without it).
+        let decided = t.status == .decided ? "true" : "false"
         var s = Statement()
         let itemID = s.bind(item)
         // One UPDATE of the ticket: the schema ties the status to the verdict's columns.
@@ -152,8 +154,9 @@ extension PostgresStore {
               language = \(s.bind(t.language)), due_at = \(s.bind(t.dueAt.timeIntervalSince1970)), base_priority = \(s.bind(t.basePriority)),
               note = \(s.bind(t.note)), audit_probability = \(s.bind(t.auditProbability)), lease_holder = \(s.bind(t.lease?.holder)),
               lease_until = \(s.bind(t.lease?.until.timeIntervalSince1970)), version = \(s.bind(t.version)),
-              decided_at = coalesce(\(s.bind(verdict?.at.timeIntervalSince1970))::float8, decided_at),
-              decided_by = coalesce(\(s.bind(verdict?.by))::text, decided_by), decided_label = coalesce(\(s.bind(verdict?.label))::text, decided_label),
+              decided_at = CASE WHEN \(decided) THEN coalesce(\(s.bind(verdict?.at.timeIntervalSince1970))::float8, decided_at) END,
+              decided_by = CASE WHEN \(decided) THEN coalesce(\(s.bind(verdict?.by))::text, decided_by) END,
+              decided_label = CASE WHEN \(decided) THEN coalesce(\(s.bind(verdict?.label))::text, decided_label) END,
               escalated_by = coalesce(\(s.bind(change.escalatedBy))::text, escalated_by),
               priority = coalesce(\(s.bind(priority?.value))::float8, priority),
               refresh_at = coalesce(\(s.bind(priority?.refreshAt.timeIntervalSince1970))::float8, refresh_at)
@@ -218,6 +221,25 @@ extension PostgresStore {
             let ids: [Int64] = try row["label_ids"]
             guard ids.count == labels.count else { throw StoreError.corruptRow("label: \(labels.count) inserted, \(ids.count) ids returned") }
             for n in labels.indices { labels[n].id = ids[n] }
+        }
+        if let undo = change.undo {
+            // The decision's labels are withdrawn (kept, marked), the item's decision is the policy's again.
+            let now = (change.events.last?.at ?? undo.stage.scoredAt).timeIntervalSince1970
+            labels = try await db.rows("""
+                UPDATE label l SET withdrawn_at = \(now), withdrawn_by = \(undo.by) FROM item i
+                WHERE i.id = \(item) AND l.feed = i.feed AND l.item_id = i.external_id AND l."by" = \(undo.by)
+                  AND l.at = \(undo.at.timeIntervalSince1970) AND l.withdrawn_at IS NULL
+                RETURNING l.*
+                """).map(Self.label).sorted { ($0.id ?? 0) < ($1.id ?? 0) }
+            let result = undo.stage
+            try await db.execute("""
+                WITH next AS MATERIALIZED (SELECT stages + 1 AS seq FROM item WHERE id = \(item)),
+                staged AS (INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body)
+                           SELECT \(item), next.seq, \(result.stage.rawValue), \(result.scoredAt.timeIntervalSince1970), \(result.modelVersion),
+                             \(result.decision.policyVersion), \(result.decision.action.rawValue), \(ByteBuffer(bytes: StageRecord.encode(result)))
+                           FROM next)
+                UPDATE item SET stages = next.seq, reviewed = NULL FROM next WHERE item.id = \(item)
+                """)
         }
         return (labels, row)
     }
@@ -441,12 +463,20 @@ extension PostgresStore {
             }
             var state = try Self.state(itemRow, current: Self.stage(current))
             let feed = state.submission.feed, itemID = state.submission.id
+            var verdict: TicketVerdict?
+            if let at: Double = try row["decided_at"], let by: String = try row["decided_by"] {
+                verdict = TicketVerdict(by: by, at: Date(timeIntervalSince1970: at), label: try row["decided_label"] ?? "")
+            }
             let change = try step(TicketState(ticket: try Self.ticket(row, feed: feed, itemID: itemID), firstReview: first,
-                                              secondReviewBy: try row["second_by"], item: state))
+                                              secondReviewBy: try row["second_by"], item: state, verdict: verdict))
             let (labels, changed) = try await Self.write(db, change, item: item)
             if let (result, human) = change.decision {
                 state.current = result
                 state.reviewed = human
+            }
+            if let undo = change.undo {
+                state.current = undo.stage
+                state.reviewed = nil
             }
             return DecidedTicket(ticket: try Self.ticket(changed, feed: feed, itemID: itemID), item: state, outcome: change.outcome, labels: labels)
         }
@@ -672,7 +702,7 @@ extension PostgresStore {
     static let ticketColumns = """
         t.id, t.item, t.tier, t.reasons, t.status, t.language, t.skill, t.opened_at, t.due_at, t.base_priority, t.lease_holder, t.lease_until,
           t.version, t.audit_probability, t.gold_label, t.note, t.first_by, t.first_at, t.first_label, t.first_action, t.first_code, t.first_note,
-          t.second_by
+          t.second_by, t.decided_at, t.decided_by, t.decided_label
         """
 
     /// One ticket's view (`viewSQL`).

@@ -46,16 +46,19 @@ extension SQLiteStore {
     static func write(_ db: Database, _ change: TicketChange, item: Int64) throws -> [LabelRecord] {
         let t = change.ticket
         let verdict = change.verdict
+        // Only a decided ticket keeps a verdict (an undone one opens again without it).
+        let decided = t.status == .decided
         // One statement: the schema ties the status to the verdict's columns.
         try db.cachedStatement(sql: """
             UPDATE ticket SET tier = ?, reasons = ?, status = ?, language = ?, due_at = ?, base_priority = ?, note = ?, audit_probability = ?,
               lease_holder = ?, lease_until = ?, version = ?,
-              decided_at = coalesce(?, decided_at), decided_by = coalesce(?, decided_by), decided_label = coalesce(?, decided_label),
+              decided_at = CASE WHEN ? THEN coalesce(?, decided_at) END, decided_by = CASE WHEN ? THEN coalesce(?, decided_by) END,
+              decided_label = CASE WHEN ? THEN coalesce(?, decided_label) END,
               escalated_by = coalesce(?, escalated_by)
             WHERE id = ?
             """).execute(arguments: [t.tier.rawValue, TicketReason.bits(t.reasons), t.status.rawValue, t.language, t.dueAt.timeIntervalSince1970,
                                      t.basePriority, t.note, t.auditProbability, t.lease?.holder, t.lease?.until.timeIntervalSince1970, t.version,
-                                     verdict?.at.timeIntervalSince1970, verdict?.by, verdict?.label, change.escalatedBy, t.id])
+                                     decided, verdict?.at.timeIntervalSince1970, decided, verdict?.by, decided, verdict?.label, change.escalatedBy, t.id])
         if let priority = change.priority {
             try db.cachedStatement(sql: "UPDATE ticket SET priority = ?, refresh_at = ? WHERE id = ?")
                 .execute(arguments: [priority.value, priority.refreshAt.timeIntervalSince1970, t.id])
@@ -69,7 +72,23 @@ extension SQLiteStore {
             try db.execute(sql: "UPDATE ticket SET second_by = ?, second_label = ? WHERE id = ?", arguments: [second.by, second.label, t.id])
         }
         for event in change.events { try appendEvent(db, event, ticket: t.id, item: item) }
-        let labels = try change.labels.map { try insertLabel(db, $0) }
+        var labels = try change.labels.map { try insertLabel(db, $0) }
+        if let undo = change.undo {
+            // The decision's labels are withdrawn (kept, marked), the item's decision is the policy's again.
+            let feedAndID = try Row.fetchOne(db, sql: "SELECT feed, external_id FROM item WHERE id = ?", arguments: [item])!
+            let feed: String = feedAndID["feed"], itemID: String = feedAndID["external_id"]
+            let taken = try Row.fetchAll(db, sql: """
+                SELECT * FROM label WHERE feed = ? AND item_id = ? AND by = ? AND at = ? AND withdrawn_at IS NULL ORDER BY id
+                """, arguments: [feed, itemID, undo.by, undo.at.timeIntervalSince1970]).map(Self.label)
+            let now = change.events.last?.at ?? undo.stage.scoredAt
+            for label in taken {
+                try db.execute(sql: "UPDATE label SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, undo.by, label.id])
+            }
+            labels = taken.map { var l = $0; l.withdrawnAt = now; l.withdrawnBy = undo.by; return l }
+            let seq = try Int.fetchOne(db, sql: "SELECT stages FROM item WHERE id = ?", arguments: [item])! + 1
+            try insertStage(db, item: item, seq: seq, result: undo.stage)
+            try db.execute(sql: "UPDATE item SET stages = ?, reviewed = NULL WHERE id = ?", arguments: [seq, item])
+        }
         if let (result, human) = change.decision {
             let seq = try Int.fetchOne(db, sql: "SELECT stages FROM item WHERE id = ?", arguments: [item])! + 1
             try insertStage(db, item: item, seq: seq, result: result)
@@ -219,11 +238,20 @@ extension SQLiteStore {
                                     note: row["first_note"])
             }
             var state = try Self.state(Self.itemRow(db, rowID: item))
-            let change = try step(TicketState(ticket: try Self.ticket(row), firstReview: first, secondReviewBy: row["second_by"], item: state))
+            var verdict: TicketVerdict?
+            if let at: Double = row["decided_at"], let by: String = row["decided_by"] {
+                verdict = TicketVerdict(by: by, at: Date(timeIntervalSince1970: at), label: row["decided_label"] ?? "")
+            }
+            let change = try step(TicketState(ticket: try Self.ticket(row), firstReview: first, secondReviewBy: row["second_by"], item: state,
+                                              verdict: verdict))
             let labels = try Self.write(db, change, item: item)
             if let (result, human) = change.decision {
                 state.current = result
                 state.reviewed = human
+            }
+            if let undo = change.undo {
+                state.current = undo.stage
+                state.reviewed = nil
             }
             return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: change.outcome, labels: labels)
         }

@@ -163,6 +163,13 @@ struct WinnowClient: Sendable {
         return try await send("POST", "/v1/review/tickets/\(ticket)/escalate", body: body)
     }
 
+    /// Takes back the caller's decision of `ticket`; the raw answer and the ticket, theirs again to decide.
+    func undo(ticket: Int) async throws -> (raw: Data, card: ReviewCard) {
+        struct Answer: Decodable { var ticket: ReviewCard }
+        let data = try await send("POST", "/v1/review/tickets/\(ticket)/undo")
+        return (data, try decode(Answer.self, data).ticket)
+    }
+
     func ticket(_ id: Int) async throws -> ReviewCard {
         try decode(ReviewCard.self, try await send("GET", "/v1/review/tickets/\(id)"))
     }

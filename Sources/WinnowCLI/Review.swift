@@ -10,16 +10,18 @@ struct Review: AsyncParsableCommand {
         discussion: """
             With no subcommand, 'winnow review' claims one ticket at a time and shows the text (control and escape \
             characters made visible), the model's scores and reasons (hidden for blind audits), engagement, the author, \
-            why the ticket exists, its history and the SLA time left. Keys: 1-9 decide a label, e escalate to tier 2, \
-            s skip (release), n add a note, ? help, q quit (releasing what you hold).
+            why the ticket exists, its history and the SLA time left. Keys: 1-9 decide a label (then the reason code \
+            and the action), e escalate to tier 2, s skip (release), n add a note, u take back your last decision \
+            (within 10 minutes), r retry or look again, ? help, q quit (releasing what you hold).
 
               export WINNOW_URL=http://127.0.0.1:8080 WINNOW_KEY=wnw_…
               winnow review --languages en,pt
               winnow review next --json
               winnow review decide 42 --label spam --reason scam --note "link farm"
+              winnow review undo 42
               winnow review release 42
             """,
-        subcommands: [ReviewLoop.self, ReviewNext.self, ReviewDecide.self, ReviewRelease.self, ReviewEscalate.self],
+        subcommands: [ReviewLoop.self, ReviewNext.self, ReviewDecide.self, ReviewUndo.self, ReviewRelease.self, ReviewEscalate.self],
         defaultSubcommand: ReviewLoop.self)
 }
 
@@ -144,6 +146,34 @@ struct ReviewDecide: AsyncParsableCommand {
 }
 
 @available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+struct ReviewUndo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "undo",
+        abstract: "Take back your own decision of a ticket (within the server's undoMinutes, 10 by default).",
+        discussion: """
+            The ticket is yours again to decide (its lease runs as a claim's); the labels of the decision are \
+            withdrawn and the item's decision is the policy's until you decide again. The history keeps both.
+
+              winnow review undo 42
+              winnow review decide 42 --label clear --reason not_violating
+            """)
+
+    @OptionGroup var server: ClientOptions
+    @Argument(help: "The ticket id.") var ticket: Int
+    @Flag(help: "Print the server's JSON.") var json = false
+
+    func run() async throws {
+        let (data, card) = try await server.client().undo(ticket: ticket)
+        if json {
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let until = card.ticket.lease.map { " until \(ReviewScreen.time($0.until)) UTC" } ?? ""
+        print("Took back your decision on ticket \(ticket). It is yours again\(until): decide it with 'winnow review decide \(ticket) --label L --reason R', or release it.")
+    }
+}
+
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
 struct ReviewRelease: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "release", abstract: "Give a ticket you hold back to the queue.", discussion: "  winnow review release 42")
@@ -262,6 +292,8 @@ final class ReviewSession {
     private var skipped: [Int] = []
     /// The step that failed because the server did not answer, to try again with `r`.
     private var retry: (what: String, step: () async throws -> Void)?
+    /// The ticket this session decided last, which `u` takes back.
+    private var lastDecided: Int?
 
     init(client: WinnowClient, routing: RoutingOptions, terminal: Terminal) {
         self.client = client
@@ -296,6 +328,23 @@ final class ReviewSession {
                 return
             case "?":
                 help()
+                continue
+            case "u":
+                guard let id = lastDecided else {
+                    terminal.line("Nothing to take back: you have not decided a ticket in this session.")
+                    continue
+                }
+                await run("take back your decision on ticket \(id)") {
+                    let (_, card) = try await self.client.undo(ticket: id)
+                    // The ticket on screen goes back to the queue; the one taken back is shown to decide again.
+                    if let shown = self.current, shown.ticket.id != id { _ = try? await self.client.release(ticket: shown.ticket.id) }
+                    self.lastDecided = nil
+                    self.decided -= 1
+                    self.current = card
+                    self.note = nil
+                    self.terminal.line(self.terminal.styled("↶ Took back your decision on ticket \(id); decide it again.", .yellow))
+                    self.show(card)
+                }
                 continue
             case "r":
                 if let retry {
@@ -365,6 +414,7 @@ final class ReviewSession {
                         applied = action
                     }
                     self.decided += 1
+                    self.lastDecided = card.ticket.id
                     let after = outcome == "awaiting_second_review" ? " A second reviewer will judge it independently."
                         : outcome == "escalated_on_disagreement" ? " It disagreed with an earlier review, so tier 2 decides." : ""
                     let done = outcome == "decided" ? ReviewScreen.pastTense(applied) : "\(ReviewScreen.pastTense(applied)) once confirmed"
@@ -519,6 +569,7 @@ final class ReviewSession {
             "e    escalate to tier 2 with a note",
             "s    skip: give the ticket back to the queue",
             "n    add a note to your decision",
+            "u    take back your last decision (within the server's undo time, 10 minutes by default)",
             "r    try again after a failure, or look for a ticket when there is none",
             "?    this help",
             "q    quit (the ticket you hold goes back to the queue)",
@@ -634,7 +685,7 @@ enum ReviewScreen {
     /// prompt ("> ") follows on a line of its own.
     static func keys(_ card: ReviewCard, terminal: Terminal) -> [String] {
         let entries = card.classes.prefix(9).enumerated().map { (key: "\($0.offset + 1)", word: Terminal.visible($0.element)) }
-        let commands = [("e", "escalate"), ("s", "skip"), ("n", "note"), ("?", "help"), ("q", "quit")]
+        let commands = [("e", "escalate"), ("s", "skip"), ("n", "note"), ("u", "undo"), ("?", "help"), ("q", "quit")]
         func render(_ parts: [(key: String, word: String)]) -> (text: String, width: Int) {
             let text = parts.map { "\(terminal.styled($0.key, .bold)) \($0.word)" }.joined(separator: "  ")
             let width = parts.map { $0.key.count + 1 + $0.word.count }.reduce(0, +) + max(0, parts.count - 1) * 2

@@ -358,3 +358,39 @@ extension SQLiteStore {
         #expect(other.map(ticketID) == [id])
     }
 }
+
+/// Taking back a decision over HTTP (issue 18): the decider, within `undoMinutes`, once.
+@Suite struct UndoRouteTests {
+    @Test func aModeratorTakesBackTheirDecisionWithinTheWindow() async throws {
+        let h = try await reviewHarness()
+        try await h.submit(["a", "b"])
+        var id = ticketID(try #require(try await h.claim().first))
+        func decide(_ label: String) async throws {
+            let answer = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": label, "reasonCode": label == "spam" ? "spam" : "not_violating"]))
+            #expect(answer.status == .ok, "\(answer.body)")
+        }
+        try await decide("spam")
+        // Only who decided: another key gets a 409 naming why.
+        let other = try await h.send(.post, "/v1/review/tickets/\(id)/undo", as: .admin)
+        #expect(other.status == .conflict && other.error["code"] as? String == "cannot_undo")
+        #expect((other.error["message"] as? String)?.contains("decided by test-moderator, not by you") == true)
+
+        let undone = try await h.send(.post, "/v1/review/tickets/\(id)/undo", as: .moderator)
+        #expect(undone.status == .ok, "\(undone.body)")
+        let ticket = try #require(undone.json["ticket"] as? [String: Any])
+        #expect((ticket["ticket"] as? [String: Any])?["status"] as? String == "open")
+        #expect(((ticket["ticket"] as? [String: Any])?["lease"] as? [String: Any])?["holder"] as? String == "test-moderator")
+        let withdrawn = try #require(undone.json["withdrawnLabels"] as? [[String: Any]])
+        #expect(withdrawn.count == 1 && withdrawn[0]["label"] as? String == "spam" && withdrawn[0]["withdrawnBy"] as? String == "test-moderator")
+        let item = try await h.send(.get, "/v1/items/a", as: .feed)
+        #expect((item.json["current"] as? [String: Any])?["trigger"] as? String == "undo by test-moderator")
+
+        // Decided again, and the window passes: too late.
+        try await decide("clear")
+        h.clock.advance(hours: 11.0 / 60)
+        let late = try await h.send(.post, "/v1/review/tickets/\(id)/undo", as: .moderator)
+        #expect(late.status == .conflict && (late.error["message"] as? String)?.contains("for 10 minutes") == true)
+        id = 999_999
+        #expect(try await h.send(.post, "/v1/review/tickets/\(id)/undo", as: .moderator).status == .notFound)
+    }
+}

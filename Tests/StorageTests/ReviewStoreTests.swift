@@ -686,3 +686,55 @@ extension Sequence {
         #expect(kinds == [.opened, .claimed, .renewed, .claimed])
     }
 }
+
+/// Issue 18: a reviewer takes back their own decision for a configured time (default 10 minutes), recorded as a
+/// correction in the history, never an overwrite.
+@Suite struct UndoStoreTests {
+    let classes = ["clear", "spam"]
+    var policy: Policy { Policy.standard(feed: "default", classes: classes) }
+
+    func undo(_ store: any Store, _ id: Int64, by reviewer: String, at: Date) async throws -> DecidedTicket {
+        let policy = self.policy, classes = self.classes
+        return try await store.changeTicket(id: id) { try Items.workflow.undo($0, reviewer: reviewer, now: at, policy: policy, classes: classes) }
+    }
+
+    @Test(arguments: StoreKind.all) func aReviewerTakesBackTheirDecisionAndDecidesAgain(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let view = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).first)
+        let id = view.ticket.id
+        _ = try await store.decide(ticket: id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"), action: .remove,
+                                   now: t0.addingTimeInterval(60), workflow: Items.workflow)
+        // Only the decider, only within the window.
+        await #expect(throws: TicketError.cannotUndo(ticket: id, reason: "it was decided by ann, not by you")) {
+            _ = try await undo(store, id, by: "bob", at: t0.addingTimeInterval(120))
+        }
+        await #expect(throws: TicketError.self) { _ = try await undo(store, id, by: "ann", at: t0.addingTimeInterval(60 + 601)) }
+
+        let undone = try await undo(store, id, by: "ann", at: t0.addingTimeInterval(120))
+        #expect(undone.outcome == .undone)
+        #expect(undone.ticket.status == .open && undone.ticket.lease?.holder == "ann")
+        #expect(undone.labels.map(\.label) == ["spam"] && undone.labels.allSatisfy { $0.withdrawnAt == t0.addingTimeInterval(120) && $0.withdrawnBy == "ann" })
+        #expect(undone.item.reviewed == nil)
+        #expect(undone.item.current.decision.action == .demote)  // spam 0.6 under the standard policy: demote at 0.5
+        // Stored as such: nothing overwritten.
+        let (state, history) = try #require(try await store.itemWithHistory(feed: "default", id: "a"))
+        #expect(state.reviewed == nil && state.current.decision.action == .demote && state.current.inputs.trigger == "undo by ann")
+        let stages = history.compactMap { if case let .stage(s) = $0 { s } else { nil } }
+        #expect(stages.map(\.stage) == [.creation, .review, .review])
+        #expect(stages.map(\.decision.action) == [.review, .remove, .demote])
+        let kinds = history.compactMap { entry -> TicketEvent.Kind? in if case let .ticket(e) = entry { e.kind } else { nil } }
+        #expect(kinds == [.opened, .claimed, .decided, .undone])
+        let stored = try await store.labels(since: nil, after: nil, limit: 10)
+        #expect(stored.count == 1 && stored[0].withdrawnAt == t0.addingTimeInterval(120))
+        // Once taken back, there is nothing left to take back; the reviewer decides again.
+        await #expect(throws: TicketError.cannotUndo(ticket: id, reason: "it is not decided")) {
+            _ = try await undo(store, id, by: "ann", at: t0.addingTimeInterval(130))
+        }
+        let again = try await store.decide(ticket: id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
+                                           action: .allow, now: t0.addingTimeInterval(150), workflow: Items.workflow)
+        #expect(again.ticket.status == .decided && again.item.current.decision.action == .allow && again.item.reviewed?.label == "clear")
+        let labels = try await store.labels(since: nil, after: nil, limit: 10)
+        #expect(labels.map(\.label) == ["spam", "clear"] && labels[0].withdrawnAt != nil && labels[1].withdrawnAt == nil)
+    }
+}

@@ -104,8 +104,9 @@ import Testing
         let spam = try #require(classes.firstIndex(of: "spam")) + 1
         #expect(try s.cli(["review", "release", "\((json(next.stdout)["ticket"] as? [String: Any])?["id"] as? Int ?? 0)"]).status == 0)
         // Skip one, note and clear one (suggested code, default action), decide spam with reason b and the action demote,
-        // escalate one, decide one with the suggested code and the default action, quit.
-        let keys = "s\nn\na birthday message\n\(clear)\n\n\(spam)bd\ne\nneeds tier 2\n\(spam)\n\nq"
+        // take that back with u (the ticket on screen goes back to the queue) and decide it again with the default
+        // action, escalate one, decide one with the suggested code and the default action, quit.
+        let keys = "s\nn\na birthday message\n\(clear)\n\n\(spam)bdu\(spam)b\ne\nneeds tier 2\n\(spam)\n\nq"
         let run = try s.cli(["review", "--no-color"], stdin: keys)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("Decided 3 tickets. Bye."), "\(run.stdout)")
@@ -114,7 +115,8 @@ import Testing
         // The confirmation says what happened to the item (issue 18).
         #expect(run.stdout.contains(": clear, allowed (not_violating)."))
         #expect(run.stdout.contains(": spam, demoted (spam)."))
-        #expect(run.stdout.contains(": spam, removed (spam)."))
+        #expect(run.stdout.contains("↶ Took back your decision on ticket"))
+        #expect(run.stdout.components(separatedBy: ": spam, removed (spam).").count == 3)  // the one taken back, and the last
         #expect(!run.stdout.contains("\u{1B}"))
         let stats = json(try s.cli(["queue", "stats", "--json"]).stdout)
         #expect(stats["open"] as? Int == 2)   // the skipped one and the escalated one
@@ -154,6 +156,22 @@ import Testing
         #expect((after?["rules"] as? [String: Any])?.keys.sorted() == ["spam"])
         let again = try s.cli(["policy", "set", "--feed", "default", file, "--yes"], as: s.admin)
         #expect(again.stdout.contains("nothing to store"))
+    }
+
+    /// `winnow review undo` (issue 18): the scriptable way to take back one's own decision.
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func aScriptTakesBackItsDecision() async throws {
+        let s = try await Self.setUp(items: 1)
+        defer { s.server.kill9() }
+        let id = try #require((json(try s.cli(["review", "next", "--json"]).stdout)["ticket"] as? [String: Any])?["id"] as? Int)
+        let decided = try s.cli(["review", "decide", "\(id)", "--label", "spam", "--reason", "spam", "--action", "demote"])
+        #expect(decided.stdout.contains("Decided ticket \(id): spam, demoted (spam)."), "\(decided.stdout)\(decided.stderr)")
+        let undone = try s.cli(["review", "undo", "\(id)"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(undone.stdout.contains("Took back your decision on ticket \(id). It is yours again until"))
+        let again = try s.cli(["review", "undo", "\(id)"])
+        #expect(again.status == 1 && again.stderr.contains("cannot be taken back: it is not decided"), "\(again.stderr)")
+        #expect(try s.cli(["review", "decide", "\(id)", "--label", "clear", "--reason", "not_violating"]).status == 0)
     }
 
     static let script = ["/usr/bin/script", "/bin/script"].first { FileManager.default.isExecutableFile(atPath: $0) }

@@ -21,6 +21,7 @@ struct ReviewController {
             .post("tickets/{id}/release", use: release)
             .post("tickets/{id}/renew", use: renew)
             .post("tickets/{id}/escalate", use: escalate)
+            .post("tickets/{id}/undo", use: undo)
         router.group("v1").add(middleware: RequireRole(.admin))
             .post("review/gold", use: addGold)
             .get("stats", use: auditStats)
@@ -69,6 +70,14 @@ struct ReviewController {
         let body = try await JSON.decode(API.EscalateBody.self, from: request, limit: limits.maxBodyBytes)
         let ticket = try await review.escalate(ticket: id, reviewer: context.caller.name, version: body.version, note: body.note)
         return JSON.response(API.TicketAnswer(ticket: API.TicketSummary(ticket, now: scoring.clock())))
+    }
+
+    /// Takes back the caller's own decision (within `engine.review.undoMinutes`): the ticket, open and leased to them
+    /// again, as a claim shows it, and the labels withdrawn.
+    @Sendable func undo(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let undone = try await review.undo(ticket: context.rowID(of: "ticket"), reviewer: context.caller.name)
+        let view = try await review.ticket(id: undone.ticket.id, viewer: context.caller.name)
+        return JSON.response(API.UndoAnswer(ticket: detail(now: scoring.clock())(view), withdrawnLabels: undone.labels))
     }
 
     @Sendable func queue(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
