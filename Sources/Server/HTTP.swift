@@ -19,8 +19,15 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public init(_ status: HTTPResponse.Status, code: String, _ message: String, field: String? = nil) {
         self.status = status
         self.code = code
-        self.message = message
+        self.message = Self.sentence(message)
         self.field = field
+    }
+
+    /// Every message reads as a sentence: a first letter in upper case ("tier is 1 or 2" → "Tier is 1 or 2"), so
+    /// messages from every layer look alike (issue 18). A message starting with a quote or a symbol is left as it is.
+    static func sentence(_ message: String) -> String {
+        guard let first = message.first, first.isLowercase else { return message }
+        return first.uppercased() + message.dropFirst()
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
@@ -218,7 +225,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .notFound: ("not_found", "No route \(request.method) \(request.uri.path); see /openapi.yaml for the API.")
             case .methodNotAllowed: ("method_not_allowed", "\(request.method) is not allowed on \(request.uri.path).")
             case .contentTooLarge: ("body_too_large", "The request body is too large.")
-            default: ("http_\(error.status.code)", error.body ?? error.status.reasonPhrase)
+            default: ("http_\(error.status.code)", APIError.sentence(error.body ?? error.status.reasonPhrase))
             }
             return JSON.response(APIError.Body(error: .init(code: code, message: message, field: nil)), status: error.status)
         } catch let error as ValidationError {

@@ -457,12 +457,10 @@ final class ReviewSession {
     }
 
     private func chooseReasonCode(_ card: ReviewCard, label: String) -> String? {
-        let letters = Array("abcdefghijklmnopqrstuvwxyz")
-        let codes = Array(card.reasonCodes.prefix(letters.count))
-        let suggested = card.suggestedReasonCodes[label] ?? codes.first ?? "other"
-        let listing = codes.enumerated().map { "\(letters[$0.offset]) \(Terminal.visible($0.element))" }.joined(separator: "  ")
-        for line in Terminal.wrap(listing, width: terminal.width - 2) { terminal.line("  " + line) }
-        terminal.write(Terminal.fit("Reason [Enter: \(suggested), Esc: cancel]: ", terminal.width - 20))
+        let letters = ReviewScreen.letters
+        let (lines, prompt, codes, suggested) = ReviewScreen.reasonChoice(card, label: label, width: terminal.width)
+        for line in lines { terminal.line(line) }
+        terminal.write(prompt)
         terminal.flush()
         while let byte = terminal.readByte() {
             switch byte {
@@ -487,7 +485,7 @@ final class ReviewSession {
     /// otherwise), or a (allow), d (demote), r (remove).
     private func chooseAction(_ card: ReviewCard, label: String) -> String? {
         let standard = label == (card.clearLabel ?? "clear") ? "allow" : "remove"
-        terminal.write("Action [Enter: \(standard), a allow, d demote, r remove, Esc: cancel]: ")
+        terminal.write(ReviewScreen.actionPrompt(standard: standard))
         terminal.flush()
         while let byte = terminal.readByte() {
             let chosen: String? = switch byte {
@@ -597,6 +595,25 @@ enum ReviewScreen {
     static func time(_ date: Date) -> String {
         let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
         return String(format: "%02d-%02d %02d:%02d", c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0)
+    }
+
+    static let letters = Array("abcdefghijklmnopqrstuvwxyz")
+
+    /// The reason codes to choose from (a letter each), wrapped to the width, and the prompt, short enough that the
+    /// code typed after it still fits.
+    static func reasonChoice(_ card: ReviewCard, label: String, width: Int) -> (lines: [String], prompt: String, codes: [String], suggested: String) {
+        let codes = Array(card.reasonCodes.prefix(letters.count))
+        let suggested = card.suggestedReasonCodes[label] ?? codes.first ?? "other"
+        let listing = codes.enumerated().map { "\(letters[$0.offset]) \(Terminal.visible($0.element))" }.joined(separator: "  ")
+        let lines = Terminal.wrap(listing, width: width - 2).map { "  " + $0 }
+        // The chosen code is echoed after the prompt: leave room for the longest.
+        let longest = codes.map { Terminal.visible($0).count }.max() ?? 0
+        let prompt = Terminal.fit("Reason [Enter: \(Terminal.visible(suggested)), Esc: cancel]: ", max(16, width - longest))
+        return (lines, prompt, codes, suggested)
+    }
+
+    static func actionPrompt(standard: String) -> String {
+        "Action [Enter: \(standard), a allow, d demote, r remove, Esc: cancel]: "
     }
 
     /// What happened to the item, for the confirmation line.

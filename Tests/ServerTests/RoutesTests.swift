@@ -484,3 +484,28 @@ enum OpenAPIPaths {
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
     }
 }
+
+/// Issue 18: message capitalisation varied ("tier is 1 or 2" beside "The body names …"). Every error message reads as
+/// a sentence.
+@Suite struct MessageStyleTests {
+    @Test func everyErrorMessageStartsLikeASentence() async throws {
+        let h = try await Harness()
+        let answers = [
+            try await h.send(.get, "/v1/review/queue?tier=3", as: .moderator),
+            try await h.send(.get, "/v1/review/queue?limit=x", as: .moderator),
+            try await h.send(.get, "/v1/stats?since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z", as: .admin),
+            try await h.send(.get, "/v1/labels?limit=0", as: .admin),
+            try await h.post("/v1/items", #"{"id": "a", "text": "x", "autor": {}}"#),
+            try await h.post("/v1/items", #"{"id": "", "text": "x"}"#),
+            try await h.post("/v1/review/claim", as: .moderator, #"{"tiers": [3]}"#),
+            try await h.post("/v1/rank", #"{"items": [""]}"#),
+            try await h.send(.get, "/v1/nothing", as: .admin),
+        ]
+        for answer in answers {
+            let message = try #require(answer.error["message"] as? String, "\(answer.body)")
+            let first = try #require(message.first)
+            #expect(!first.isLowercase, "\(answer.status.code): \(message)")
+        }
+        #expect(answers[0].error["message"] as? String == "Tier is 1 or 2")
+    }
+}

@@ -158,6 +158,18 @@ import Testing
         #expect(screen.contains("q quit"))
     }
 
+    /// Issue 18: the reason-code line was 90 columns. The codes wrap, and each prompt with what is typed after it fits.
+    @Test func theReasonAndActionPromptsFitEightyColumns() throws {
+        var card = try Self.card(blind: false, text: "hello")
+        card.reasonCodes = (1...12).map { "a-rather-long-reason-code-number-\($0)" }
+        card.suggestedReasonCodes["spam"] = card.reasonCodes[11]
+        let (lines, prompt, codes, _) = ReviewScreen.reasonChoice(card, label: "spam", width: 80)
+        #expect(codes.count == 12)
+        for line in lines { #expect(line.count <= 80, "\(line)") }
+        #expect(prompt.count + codes.map(\.count).max()! <= 80, "\(prompt)")
+        #expect((ReviewScreen.actionPrompt(standard: "remove") + "remove").count <= 80)
+    }
+
     /// Issue 18: an appeal's note was shown as "Escalation note", and a ticket opened by users' reports said only
     /// "Engagement: none reported yet".
     @Test func anAppealsNoteIsCalledSoAndAReportTicketSaysWhatBroughtIt() throws {
