@@ -324,7 +324,9 @@ public struct ReviewWorkflow: Sendable {
         guard now.timeIntervalSince(verdict.at) <= limit else {
             throw TicketError.cannotUndo(ticket: id, reason: "decisions can be taken back for \(FixedText.format(configuration.undoMinutes, places: 0)) minutes, and this one is older")
         }
-        guard let human = state.item.reviewed, human.ticket == id, human.at == verdict.at, state.item.current.stage == .review else {
+        // The item's reviewed decision is this one (its time is stored apart from the ticket's: compared to the millisecond).
+        guard let human = state.item.reviewed, human.ticket == id, abs(human.at.timeIntervalSince(verdict.at)) < 0.001,
+              state.item.current.stage == .review else {
             throw TicketError.cannotUndo(ticket: id, reason: "the item was decided again since")
         }
         ticket.status = .open

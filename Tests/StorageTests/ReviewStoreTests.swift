@@ -365,30 +365,41 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try #require(try await store.item(feed: "default", id: "old")).current == second)
     }
 
+    /// An SQLite file in a folder of its own, migrated up to `migration`, holding `item` (its stage stored as the old
+    /// JSON row) and what `fill` adds given the item's row id; closed, ready for `SQLiteStore` to migrate the rest.
+    static func oldDatabase(upTo migration: String, with item: NewItem, _ fill: @escaping @Sendable (Database, Int64) throws -> Void) async throws
+        -> (path: String, directory: URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-migrate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("old.sqlite").path
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteStore.migrator.migrate(queue, upTo: migration)
+        let id = item.submission.id
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages) VALUES ('default', ?, ?, ?, ?, ?, 1)
+                """, arguments: [id, item.submission.contentDigest, StoredJSON.submission(item.submission), t0.timeIntervalSince1970, t0.timeIntervalSince1970])
+            let row = db.lastInsertedRowID
+            try Items.insertJSONStage(db, item: row, result: item.result)
+            try fill(db, row)
+        }
+        try queue.close()
+        return (path, directory)
+    }
+
     /// v5 (four eyes): a ticket escalated before it knows who escalated it (from its history), so they cannot claim it
     /// at tier 2; keys made before keys carried tiers keep both tiers.
     @Test func aVersionFourDatabaseLearnsWhoEscalatedAndItsKeysKeepBothTiers() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-migrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v4.sqlite").path
-        let queue = try DatabaseQueue(path: path)
-        try SQLiteStore.migrator.migrate(queue, upTo: "v4-model-files")
         let item = Items.inReview("esc", at: t0)
         let opening = try #require(item.tickets.first)
-        try await queue.write { db in
-            try db.execute(sql: """
-                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages) VALUES ('default', 'esc', ?, ?, ?, ?, 1)
-                """, arguments: [item.submission.contentDigest, StoredJSON.submission(item.submission), t0.timeIntervalSince1970, t0.timeIntervalSince1970])
-            let row = db.lastInsertedRowID
-            try Items.insertJSONStage(db, item: row, result: item.result)
+        let (path, directory) = try await Self.oldDatabase(upTo: "v4-model-files", with: item) { db, row in
             let ticket = try SQLiteStore.openTicket(db, item: row, opening)
             try db.execute(sql: "UPDATE ticket SET tier = 2 WHERE id = ?", arguments: [ticket])
             try SQLiteStore.appendEvent(db, TicketEvent(ticket: ticket, kind: .escalated, at: t0, by: "ann", reason: .escalation, tier: .two),
                                         ticket: ticket, item: row)
             try db.execute(sql: "INSERT INTO api_key (name, role, hash, created_at) VALUES ('old-mod', 'moderator', ?, ?)", arguments: [String(repeating: "a", count: 64), t0.timeIntervalSince1970])
         }
-        try queue.close()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: path)
         #expect(try await store.key(hash: String(repeating: "a", count: 64))?.tiers == [.one, .two])
         let tierTwo = ClaimRequest(reviewer: "ann", tiers: [.two])
@@ -400,25 +411,14 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     /// v3 rebuilds the tables with IN-list checks: rows, open tickets and labels survive, and the rules still hold.
     @Test func aVersionTwoDatabaseKeepsItsTicketsLabelsAndRulesThroughVersionThree() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-migrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v2.sqlite").path
-        let queue = try DatabaseQueue(path: path)
-        try SQLiteStore.migrator.migrate(queue, upTo: "v2-review-queue")
         let item = Items.inReview("kept", at: t0)
         let opening = try #require(item.tickets.first)
-        try await queue.write { db in
-            try db.execute(sql: """
-                INSERT INTO item (feed, external_id, digest, submission, received_at, created_at, stages) VALUES ('default', 'kept', ?, ?, ?, ?, 1)
-                """, arguments: [item.submission.contentDigest, StoredJSON.submission(item.submission), t0.timeIntervalSince1970, t0.timeIntervalSince1970])
-            let row = db.lastInsertedRowID
-            try Items.insertJSONStage(db, item: row, result: item.result)
+        let (path, directory) = try await Self.oldDatabase(upTo: "v2-review-queue", with: item) { db, row in
             _ = try SQLiteStore.openTicket(db, item: row, opening)
             _ = try SQLiteStore.insertLabel(db, LabelRecord(feed: "default", itemID: "kept", label: "spam", source: "import", by: "ann", at: t0))
             try db.execute(sql: "INSERT INTO report (item, reporter, at, outcome) VALUES (?, 'r1', ?, 'upheld')", arguments: [row, t0.timeIntervalSince1970])
         }
-        try queue.close()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: path)
         #expect(try store.appliedMigrations().suffix(3) == ["v3-checks-without-in-lists", "v4-model-files", "v5-four-eyes"])
         #expect(try #require(try await store.item(feed: "default", id: "kept")).current == item.result)
