@@ -154,8 +154,6 @@ enum ScoreStream {
         return failures
     }
 
-    /// A probability or contribution to 6 decimals.
-    static func rounded(_ v: Double) -> Double { (v * 1_000_000).rounded() / 1_000_000 }
 
     /// One answer: the line's `id` as it was given (a string or a number), else its line number, so every answer can
     /// be matched to its line.
@@ -166,15 +164,15 @@ enum ScoreStream {
             case .number(let text): w.key("id"); w.number(text: text)
             case .none: w.field("line", line)
             }
-            w.field("evidence", rounded(p.evidence.score))
+            w.key("evidence"); w.number(p.evidence.score, places: 6)
             w.field("label", p.label)
             w.object("probabilities") { w in
-                for (i, c) in classes.enumerated() { w.field(c, rounded(p.probabilities[i])) }
+                for (i, c) in classes.enumerated() { w.key(c); w.number(p.probabilities[i], places: 6) }
             }
             w.array("reasons") { w in
                 for r in p.reasons {
                     w.object { w in
-                        w.field("contribution", rounded(r.contribution))
+                        w.key("contribution"); w.number(r.contribution, places: 6)
                         w.field("feature", r.feature)
                         w.field("kind", r.kind.rawValue)
                     }
@@ -187,6 +185,30 @@ enum ScoreStream {
     enum Parsed { case success((ID, String)), failure(String) }
 
     static func parse(_ line: UnsafeBufferPointer<UInt8>) -> Parsed {
+        // The common line, {"id": …, "text": …} and nothing else, through the API's fast reader; anything else (another
+        // field, a repeated or escaped key, an error) through the strict parser, which also words the errors.
+        var scanner = JSONScanner(UnsafeRawBufferPointer(line))
+        var id = ID.none, text: String?
+        let read = scanner.object { s, key in
+            if key.is("text") {
+                guard text == nil else { return false }
+                text = s.string()
+                return text != nil
+            }
+            if key.is("id") {
+                guard id == .none else { return false }
+                if s.peek() == UInt8(ascii: "\"") {
+                    guard let value = s.string() else { return false }
+                    id = .string(value)
+                } else {
+                    guard let value = s.numberLiteral() else { return false }
+                    id = .number(value)
+                }
+                return true
+            }
+            return false
+        }
+        if read, scanner.atEnd, let text { return .success((id, text)) }
         let value: JSONValue
         do {
             value = try JSONParser.parse(UnsafeRawBufferPointer(line))
@@ -196,18 +218,18 @@ enum ScoreStream {
         guard case .object(let members) = value else {
             return .failure("not a JSON object but \(value.kind); give one object per line like {\"id\": \"1\", \"text\": \"…\"}")
         }
-        var id = ID.none, text: String?
+        var parsedID = ID.none, parsedText: String?
         for member in members {
             switch (member.key, member.value) {
-            case ("text", .string(let s)): text = s
+            case ("text", .string(let s)): parsedText = s
             case ("text", let other): return .failure("field 'text' must be a string, not \(other.kind)")
-            case ("id", .string(let s)): id = .string(s)
-            case ("id", .number(let n)): id = .number(n)
+            case ("id", .string(let s)): parsedID = .string(s)
+            case ("id", .number(let n)): parsedID = .number(n)
             default: break
             }
         }
-        guard let text else { return .failure("missing field 'text'") }
-        return .success((id, text))
+        guard let parsedText else { return .failure("missing field 'text'") }
+        return .success((parsedID, parsedText))
     }
 }
 

@@ -39,6 +39,18 @@ public struct JSONScanner {
         }
     }
 
+    /// The next byte after white space, without consuming it; nil at the end.
+    public mutating func peek() -> UInt8? {
+        skipSpace()
+        return i < bytes.count ? bytes[i] : nil
+    }
+
+    /// A number's text as written (valid by JSON's grammar), for values kept digit for digit (ids).
+    public mutating func numberLiteral() -> String? {
+        guard let (text, _) = numberText() else { return nil }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     /// Consumes `byte` (after white space) when it is next.
     public mutating func take(_ byte: UInt8) -> Bool {
         skipSpace()

@@ -172,6 +172,38 @@ public struct JSONWriter: ~Copyable {
         }
     }
 
+    /// `value` rounded to `places` decimals (0-9) in plain notation without trailing zeros: 0.000015, not 1.5e-05,
+    /// for answers people read as well as programs. A value too large for that is written as `number(_:)` writes it.
+    @inlinable public mutating func number(_ value: Double, places: Int) {
+        let scale = [1.0, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9][min(max(places, 0), 9)]
+        let scaled = (value * scale).rounded()
+        guard value.isFinite, abs(scaled) < 9e15 else {
+            number(value)
+            return
+        }
+        beginValue()
+        let units = Int(scale)
+        var n = Int(abs(scaled))
+        if scaled < 0, n > 0 { storage.append(UInt8(ascii: "-")) }
+        appendDigits(n / units)
+        n %= units
+        guard n > 0 else { return }
+        storage.append(UInt8(ascii: "."))
+        var width = min(max(places, 0), 9)
+        while n % 10 == 0 {
+            n /= 10
+            width -= 1
+        }
+        // The fraction's leading zeros, then its digits.
+        var length = 0, rest = n
+        while rest > 0 {
+            rest /= 10
+            length += 1
+        }
+        for _ in length..<width { storage.append(UInt8(ascii: "0")) }
+        appendDigits(n)
+    }
+
     /// A number's text as `JSONParser` read it (valid by JSON's grammar), kept digit for digit: an id such as
     /// 12345678901234567890 that no `Double` holds exactly.
     @inlinable public mutating func number(text: String) {

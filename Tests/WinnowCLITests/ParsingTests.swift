@@ -222,6 +222,17 @@ struct ScoreStreamTests {
         #expect(r == "12345678901234567890")
     }
 
+    /// The fast reader takes the common line; a repeated key goes to the strict parser, which refuses it by name.
+    @Test func aRepeatedKeyIsRefusedAndAnExponentIdKeptAsWritten() {
+        guard case .failure(let repeated) = parse(#"{"id": "a", "id": "b", "text": "x"}"#) else { Issue.record("expected failure"); return }
+        #expect(repeated.contains("'id'"), "\(repeated)")
+        guard case .success(let (id, text)) = parse(#" {"text": "x", "id": 1e3} "#), case .number(let n) = id else {
+            Issue.record("expected a number id")
+            return
+        }
+        #expect(n == "1e3" && text == "x")
+    }
+
     @Test func badLinesExplainThemselves() {
         guard case .failure(let m1) = parse("not json") else { Issue.record("expected failure"); return }
         #expect(m1.hasPrefix("not JSON (") && m1.contains("byte"), "\(m1)")
