@@ -36,7 +36,8 @@ release: deps
 ## test: build everything and run every test against a throwaway PostgreSQL cluster (tests that need ../shared skip
 ## without it). scripts/pg-cluster.sh starts the cluster in a temporary folder on a free port of 127.0.0.1, passes its
 ## URL in WINNOW_TEST_POSTGRES_URL and removes it at the end, also when the tests fail or are interrupted; if
-## PostgreSQL cannot start, the run fails. Then Schemathesis fuzzes a live release server against /openapi.yaml
+## PostgreSQL cannot start, the run fails. Then Schemathesis fuzzes a live release server against /openapi.yaml, and
+## scripts/contract.py checks every operation's successful answers against it
 ## (scripts/schemathesis.sh: every operation, every check, a fixed seed, with an admin key and with a feed key).
 test: deps
 	$(SWIFT) build --build-tests

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Schemathesis (OpenAPI fuzzing, from PyPI) against a live release `winnow serve` on an empty SQLite file: every
 # operation of /openapi.yaml, every check, a fixed seed, once with an admin key and once with a feed key; before
-# that, the document is validated as OpenAPI 3.1 (openapi-spec-validator). Exits non-zero on any failure. Run by `make test`; `make schemathesis` runs it alone.
+# that, the document is validated as OpenAPI 3.1 (openapi-spec-validator); after it, scripts/contract.py walks every
+# operation's successful path with real data and checks each answer against the document (openapi-core). Exits
+# non-zero on any failure. Run by `make test`; `make schemathesis` runs it alone.
 #
 #   WINNOW                  the binary (default .build/release/winnow)
 #   SCHEMATHESIS_EXAMPLES   examples per operation and phase (default 10: about 1,800 requests per key, and
@@ -15,10 +17,10 @@ EXAMPLES=${SCHEMATHESIS_EXAMPLES:-10}
 SEED=${SCHEMATHESIS_SEED:-2026}
 VENV=${SCHEMATHESIS_VENV:-.build/schemathesis}
 
-if [ ! -x "$VENV/bin/schemathesis" ] || [ ! -x "$VENV/bin/openapi-spec-validator" ]; then
-    echo "schemathesis: installing schemathesis and openapi-spec-validator into $VENV (from PyPI)"
+if [ ! -x "$VENV/bin/schemathesis" ] || [ ! -x "$VENV/bin/openapi-spec-validator" ] || ! "$VENV/bin/python" -c "import openapi_core" 2>/dev/null; then
+    echo "schemathesis: installing schemathesis, openapi-spec-validator and openapi-core into $VENV (from PyPI)"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "schemathesis>=4.3,<5" "openapi-spec-validator>=0.7,<1"
+    "$VENV/bin/pip" install --quiet "schemathesis>=4.3,<5" "openapi-spec-validator>=0.7,<1" "openapi-core>=0.19,<1"
 fi
 
 # The document itself first: valid OpenAPI 3.1 (openapi-spec-validator checks it against the 3.1 meta-schema).
@@ -37,6 +39,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 printf '{"registry": "%s/registry"}\n' "$dir" > "$dir/config.json"
 admin=$("$WINNOW" keys create --role admin --name schemathesis-admin --database "$dir/winnow.sqlite")
 feed=$("$WINNOW" keys create --role feed --name schemathesis-feed --database "$dir/winnow.sqlite")
+moderator=$("$WINNOW" keys create --role moderator --tiers 1,2 --name contract-moderator --database "$dir/winnow.sqlite")
 "$WINNOW" serve --port "$port" --database "$dir/winnow.sqlite" --config "$dir/config.json" > "$dir/server.log" 2>&1 &
 pid=$!
 python3 - "$port" <<'PY'
@@ -60,6 +63,12 @@ for role in admin feed; do
         status=1
     fi
 done
+# Then every operation's own successful path, each answer checked against the document (scripts/contract.py).
+echo "contract: every operation with real data, answers checked against the document (openapi-core)"
+if ! "$VENV/bin/python" "$(dirname "$0")/contract.py" --url "http://127.0.0.1:$port" --admin "$admin" --feed "$feed" \
+        --moderator "$moderator" --model models/default.winnow --spec "$(dirname "$0")/../Sources/Server/openapi.yaml"; then
+    status=1
+fi
 if ! kill -0 "$pid" 2>/dev/null; then
     echo "schemathesis: the server died; its log:" >&2
     cat "$dir/server.log" >&2
