@@ -110,8 +110,15 @@ public struct TicketChange: Sendable {
     public var undo: TicketUndo?
 
     /// Who sent the ticket to tier 2 in this step, if someone did: stored on the ticket, so that tier 2's claims pass
-    /// over everyone who judged the item before (`ReviewRules.recusesPastJudges`).
+    /// over everyone who judged the item before (`ReviewRules.recusingTier`).
     public var escalatedBy: String? { events.last { $0.kind == .escalated && $0.by != nil }?.by }
+
+    /// The stage the step appends to the item, with the item's reviewed decision after it: a person's decision, or a
+    /// decision taken back (no reviewed decision then). The stores write either the same way.
+    public var appendedStage: (result: StageResult, reviewed: HumanDecision?)? {
+        if let (result, human) = decision { return (result, human) }
+        return undo.map { ($0.stage, nil) }
+    }
 
     public init(ticket: Ticket, priority: StoredPriority? = nil, firstReview: FirstReview? = nil, secondReview: (by: String, label: String)? = nil,
                 verdict: TicketVerdict? = nil, events: [TicketEvent] = [], labels: [LabelRecord] = [],

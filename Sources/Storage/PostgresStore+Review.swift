@@ -189,7 +189,7 @@ extension PostgresStore {
                              VALUES \(rows.joined(separator: ", ")) RETURNING id)
                 """)
         }
-        if let (result, human) = change.decision {
+        if let (result, reviewed) = change.appendedStage {
             // The next stage from the item's row as this statement reads it, for the stage and the item alike.
             parts.append("next AS MATERIALIZED (SELECT stages + 1 AS seq FROM item WHERE id = \(itemID))")
             parts.append("""
@@ -199,7 +199,7 @@ extension PostgresStore {
                              \(s.bind(ByteBuffer(bytes: StageRecord.encode(result))))
                            FROM next)
                 """)
-            parts.append("reviewed AS (UPDATE item SET stages = next.seq, reviewed = \(s.bind(try Codec.encode(human))) FROM next WHERE item.id = \(itemID))")
+            parts.append("reviewed AS (UPDATE item SET stages = next.seq, reviewed = \(s.bind(try reviewed.map(Codec.encode)))::text FROM next WHERE item.id = \(itemID))")
         }
         if let upheld = change.reportsUpheld {
             // The reporters' records read the reports before the outcome below marks them (the statement's snapshot).
@@ -223,23 +223,13 @@ extension PostgresStore {
             for n in labels.indices { labels[n].id = ids[n] }
         }
         if let undo = change.undo {
-            // The decision's labels are withdrawn (kept, marked), the item's decision is the policy's again.
-            let now = (change.events.last?.at ?? undo.stage.scoredAt).timeIntervalSince1970
+            // The decision's labels are withdrawn (kept, marked), at the time of the undo.
             labels = try await db.rows("""
-                UPDATE label l SET withdrawn_at = \(now), withdrawn_by = \(undo.by) FROM item i
+                UPDATE label l SET withdrawn_at = \(undo.stage.scoredAt.timeIntervalSince1970), withdrawn_by = \(undo.by) FROM item i
                 WHERE i.id = \(item) AND l.feed = i.feed AND l.item_id = i.external_id AND l."by" = \(undo.by)
                   AND l.at = \(undo.at.timeIntervalSince1970) AND l.withdrawn_at IS NULL
                 RETURNING l.*
                 """).map(Self.label).sorted { ($0.id ?? 0) < ($1.id ?? 0) }
-            let result = undo.stage
-            try await db.execute("""
-                WITH next AS MATERIALIZED (SELECT stages + 1 AS seq FROM item WHERE id = \(item)),
-                staged AS (INSERT INTO stage_result (item, seq, stage, scored_at, model_version, policy_version, action, body)
-                           SELECT \(item), next.seq, \(result.stage.rawValue), \(result.scoredAt.timeIntervalSince1970), \(result.modelVersion),
-                             \(result.decision.policyVersion), \(result.decision.action.rawValue), \(ByteBuffer(bytes: StageRecord.encode(result)))
-                           FROM next)
-                UPDATE item SET stages = next.seq, reviewed = NULL FROM next WHERE item.id = \(item)
-                """)
         }
         return (labels, row)
     }
@@ -470,13 +460,9 @@ extension PostgresStore {
             let change = try step(TicketState(ticket: try Self.ticket(row, feed: feed, itemID: itemID), firstReview: first,
                                               secondReviewBy: try row["second_by"], item: state, verdict: verdict))
             let (labels, changed) = try await Self.write(db, change, item: item)
-            if let (result, human) = change.decision {
+            if let (result, reviewed) = change.appendedStage {
                 state.current = result
-                state.reviewed = human
-            }
-            if let undo = change.undo {
-                state.current = undo.stage
-                state.reviewed = nil
+                state.reviewed = reviewed
             }
             return DecidedTicket(ticket: try Self.ticket(changed, feed: feed, itemID: itemID), item: state, outcome: change.outcome, labels: labels)
         }

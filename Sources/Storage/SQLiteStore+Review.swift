@@ -74,25 +74,18 @@ extension SQLiteStore {
         for event in change.events { try appendEvent(db, event, ticket: t.id, item: item) }
         var labels = try change.labels.map { try insertLabel(db, $0) }
         if let undo = change.undo {
-            // The decision's labels are withdrawn (kept, marked), the item's decision is the policy's again.
-            let feedAndID = try Row.fetchOne(db, sql: "SELECT feed, external_id FROM item WHERE id = ?", arguments: [item])!
-            let feed: String = feedAndID["feed"], itemID: String = feedAndID["external_id"]
-            let taken = try Row.fetchAll(db, sql: """
-                SELECT * FROM label WHERE feed = ? AND item_id = ? AND by = ? AND at = ? AND withdrawn_at IS NULL ORDER BY id
-                """, arguments: [feed, itemID, undo.by, undo.at.timeIntervalSince1970]).map(Self.label)
-            let now = change.events.last?.at ?? undo.stage.scoredAt
-            for label in taken {
-                try db.execute(sql: "UPDATE label SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, undo.by, label.id])
-            }
-            labels = taken.map { var l = $0; l.withdrawnAt = now; l.withdrawnBy = undo.by; return l }
-            let seq = try Int.fetchOne(db, sql: "SELECT stages FROM item WHERE id = ?", arguments: [item])! + 1
-            try insertStage(db, item: item, seq: seq, result: undo.stage)
-            try db.execute(sql: "UPDATE item SET stages = ?, reviewed = NULL WHERE id = ?", arguments: [seq, item])
+            // The decision's labels are withdrawn (kept, marked), at the time of the undo.
+            labels = try Row.fetchAll(db, sql: """
+                UPDATE label SET withdrawn_at = ?, withdrawn_by = ?
+                WHERE (feed, item_id) = (SELECT feed, external_id FROM item WHERE id = ?) AND by = ? AND at = ? AND withdrawn_at IS NULL
+                RETURNING *
+                """, arguments: [undo.stage.scoredAt.timeIntervalSince1970, undo.by, item, undo.by, undo.at.timeIntervalSince1970])
+                .map(Self.label).sorted { ($0.id ?? 0) < ($1.id ?? 0) }
         }
-        if let (result, human) = change.decision {
+        if let (result, reviewed) = change.appendedStage {
             let seq = try Int.fetchOne(db, sql: "SELECT stages FROM item WHERE id = ?", arguments: [item])! + 1
             try insertStage(db, item: item, seq: seq, result: result)
-            try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try Codec.encode(human), item])
+            try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try reviewed.map(Codec.encode), item])
         }
         if let upheld = change.reportsUpheld {
             try db.execute(sql: """
@@ -245,13 +238,9 @@ extension SQLiteStore {
             let change = try step(TicketState(ticket: try Self.ticket(row), firstReview: first, secondReviewBy: row["second_by"], item: state,
                                               verdict: verdict))
             let labels = try Self.write(db, change, item: item)
-            if let (result, human) = change.decision {
+            if let (result, reviewed) = change.appendedStage {
                 state.current = result
-                state.reviewed = human
-            }
-            if let undo = change.undo {
-                state.current = undo.stage
-                state.reviewed = nil
+                state.reviewed = reviewed
             }
             return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: change.outcome, labels: labels)
         }
