@@ -55,14 +55,14 @@ public struct LabelService: Sendable {
             records.append(LabelRecord(feed: entry.feed, itemID: entry.id, label: entry.label, source: "import", by: by, at: now, tier: entry.tier))
         }
         let stored = try await store.addLabels(records)
-        await learn(stored, by: by)
+        await learnOnline(learn: stored, by: by)
         return stored
     }
 
     /// Withdraws label `id` (it stays in the history); nil when there is no such label.
     public func withdraw(id: Int64, by: String) async throws -> LabelRecord? {
         guard let (label, changed) = try await store.withdrawLabel(id: id, by: by, at: scoring.clock()) else { return nil }
-        if changed { await update(learn: [], unlearn: try await withTexts([label]), by: by) }
+        if changed { await learnOnline(unlearn: [label], by: by) }
         return label
     }
 
@@ -71,27 +71,21 @@ public struct LabelService: Sendable {
     public func correct(id: Int64, label: String, by: String) async throws -> LabelRecord? {
         try checkClass(label, field: "label")
         guard let (withdrawn, new) = try await store.correctLabel(id: id, label: label, by: by, at: scoring.clock()) else { return nil }
-        await update(learn: try await withTexts([new]), unlearn: try await withTexts(withdrawn.map { [$0] } ?? []), by: by)
+        await learnOnline(learn: [new], unlearn: withdrawn.map { [$0] } ?? [], by: by)
         return new
     }
 
-    /// Learns freshly stored labels online (a reviewer's decision, an import); does nothing with online learning off.
-    public func learn(_ labels: [LabelRecord], by: String) async {
-        guard learner != nil, !labels.isEmpty else { return }
+    /// With online learning on, learns freshly stored labels (a reviewer's decision, an import, a correction) and
+    /// unlearns withdrawn ones (a withdrawal, a correction, a decision taken back) in one update of the active model.
+    /// A failure is logged, never the caller's: the labels are stored, and batch retraining will use them.
+    public func learnOnline(learn: [LabelRecord] = [], unlearn: [LabelRecord] = [], by: String) async {
+        guard let learner, !learn.isEmpty || !unlearn.isEmpty else { return }
         do {
-            await update(learn: try await withTexts(labels), unlearn: [], by: by)
+            let learning = try await withTexts(learn), unlearning = try await withTexts(unlearn)
+            guard !learning.isEmpty || !unlearning.isEmpty else { return }
+            if unlearning.isEmpty { try await learner.learn(learning, by: by) } else { try await learner.unlearn(unlearning, learn: learning, by: by) }
         } catch {
-            logger.error("online learning could not read the labelled items; the labels are stored for batch retraining", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Unlearns withdrawn labels online (a reviewer's decision taken back); does nothing with online learning off.
-    public func unlearn(_ labels: [LabelRecord], by: String) async {
-        guard learner != nil, !labels.isEmpty else { return }
-        do {
-            await update(learn: [], unlearn: try await withTexts(labels), by: by)
-        } catch {
-            logger.error("online learning could not read the labelled items; the withdrawal is stored", metadata: ["error": "\(error)"])
+            logger.error("online learning failed; the labels are stored for batch retraining", metadata: ["error": "\(error)"])
         }
     }
 
@@ -104,7 +98,6 @@ public struct LabelService: Sendable {
 
     /// Labels with their items' texts; labels of items Winnow has not stored are left out (there is no text to learn).
     func withTexts(_ labels: [LabelRecord]) async throws -> [(label: LabelRecord, text: String)] {
-        guard learner != nil else { return [] }
         var out: [(label: LabelRecord, text: String)] = []
         for (feed, group) in Dictionary(grouping: labels, by: \.feed) {
             let texts = Dictionary(try await store.items(feed: feed, ids: group.map(\.itemID)).map { ($0.submission.id, $0.submission.text) },
@@ -112,16 +105,5 @@ public struct LabelService: Sendable {
             out += group.compactMap { label in texts[label.itemID].map { (label, $0) } }
         }
         return out.sorted { ($0.label.id ?? 0) < ($1.label.id ?? 0) }
-    }
-
-    /// With online learning on, updates the active model; a failure is logged, never the caller's (the labels are
-    /// stored, and batch retraining will use them).
-    func update(learn: [(label: LabelRecord, text: String)], unlearn: [(label: LabelRecord, text: String)], by: String) async {
-        guard let learner, !learn.isEmpty || !unlearn.isEmpty else { return }
-        do {
-            if unlearn.isEmpty { try await learner.learn(learn, by: by) } else { try await learner.unlearn(unlearn, learn: learn, by: by) }
-        } catch {
-            logger.error("online learning failed; the labels are stored for batch retraining", metadata: ["error": "\(error)"])
-        }
     }
 }
