@@ -3,7 +3,7 @@ import HummingbirdCore
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
-import WinnowJSON
+import Foundation
 
 /// Closes a connection whose request body has not fully arrived `timeout` after its head: a client sending its body
 /// slowly (or not at all) would otherwise hold the connection, and the request's task, for ever. (A request head that
@@ -100,15 +100,9 @@ final class MalformedHeadAnswer: ChannelDuplexHandler, RemovableChannelHandler {
         case .headerOverflow: "The request's URL and headers are over the server's limit (80 KiB); send a shorter URL (put data in the body) and fewer or shorter headers."
         default: "The request is not valid HTTP/1.1 (\(parserError)); check its request line and headers."
         }
-        var w = JSONWriter(capacity: 256)
-        w.object { w in
-            w.key("error")
-            w.object { w in
-                w.key("code"); w.string("malformed_request")
-                w.key("message"); w.string(message)
-            }
-        }
-        let body = w.withBytes { ByteBuffer(bytes: $0) }
+        // The API's error shape, as every other error answer writes it.
+        let json = (try? JSON.encoder.encode(APIError.Body(error: .init(code: "malformed_request", message: message, field: nil)))) ?? Data()
+        let body = ByteBuffer(bytes: json)
         let head = HTTPResponse(status: .badRequest, headerFields: [.contentType: "application/json", .contentLength: "\(body.readableBytes)", .connection: "close"])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)

@@ -142,7 +142,8 @@ struct PolicyCommand: ParsableCommand {
             var removedRules: [String]?
         }
 
-        /// The policy in `data`: a policy object, or an object whose "policy" is one.
+        /// The policy in `data`: a policy object, or an object whose "policy" is one; without its version (the server
+        /// gives the next) and its feed (a policy suggested for another feed, or none, is stored as --feed's).
         static func policy(in data: Data, file: String) throws -> Data {
             guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
                 throw CommandError("\(file) is not a JSON object; give a policy like {\"rules\": {\"spam\": {\"review\": 0.7, \"remove\": 0.97}}}.")
@@ -152,6 +153,7 @@ struct PolicyCommand: ParsableCommand {
                 throw CommandError("\(file) has no \"rules\" object; give a policy, or what 'winnow policy suggest --json' prints.")
             }
             policy.removeValue(forKey: "version")
+            policy.removeValue(forKey: "feed")
             return try JSONSerialization.data(withJSONObject: policy, options: [.sortedKeys])
         }
 
@@ -160,17 +162,10 @@ struct PolicyCommand: ParsableCommand {
             do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
                 throw CommandError("Cannot read \(file) (\(error.localizedDescription)); check the path.")
             }
-            var body = try Self.policy(in: data, file: file)
-            var proposed: Policy
+            let body = try Self.policy(in: data, file: file)
+            let proposed: Policy
             do { proposed = try JSONDecoder().decode(Policy.self, from: body) } catch {
                 throw CommandError("\(file) is not a policy: \(error)")
-            }
-            if proposed.feed != feed {
-                // A policy suggested for another feed (or none named): stored as this feed's.
-                proposed.feed = feed
-                var object = try JSONSerialization.jsonObject(with: body) as? [String: Any] ?? [:]
-                object["feed"] = feed
-                body = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             }
             let client = try server.client()
             let current = try client.decode(Answer.self, try await client.send("GET", "/v1/policies/\(feed)"))

@@ -537,8 +537,13 @@ final class ReviewSession {
         terminal.line()
         let keys = ReviewScreen.keys(card, terminal: terminal)
         for line in ReviewScreen.card(card, note: note, terminal: terminal, keyLines: keys.count) { terminal.line(line) }
+        prompt(keys)
+    }
+
+    /// The key lines, then the prompt on a line of its own.
+    private func prompt(_ keys: [String]) {
         for line in keys.dropLast() { terminal.line(line) }
-        terminal.write(keys.last! + "\n> ")
+        terminal.write((keys.last ?? "") + "\n> ")
     }
 
     private func reload(_ id: Int) async {
@@ -574,9 +579,7 @@ final class ReviewSession {
         ]
         for line in lines { terminal.line(line) }
         if let card = current {
-            let keys = ReviewScreen.keys(card, terminal: terminal)
-            for line in keys.dropLast() { terminal.line(line) }
-            terminal.write(keys.last! + "\n> ")
+            prompt(ReviewScreen.keys(card, terminal: terminal))
         }
     }
 }
