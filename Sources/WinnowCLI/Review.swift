@@ -408,7 +408,7 @@ final class ReviewSession {
                         let object = (try? JSONSerialization.jsonObject(with: answer)) as? [String: Any]
                         outcome = object?["outcome"] as? String ?? "decided"
                         applied = object?["action"] as? String ?? action
-                    } catch ClientError.server(409, "already_decided", _, _) where self.decided >= 0 {
+                    } catch ClientError.server(409, "already_decided", _, _) {
                         // A retry whose first attempt reached the server: the decision stands.
                         outcome = "decided"
                         applied = action

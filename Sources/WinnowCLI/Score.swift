@@ -47,7 +47,7 @@ struct Score: ParsableCommand {
             let failures = try ScoreStream.run(scorer: &scorer, input: 0, output: 1, reasons: reasons)
             if failures > 0 {
                 FileHandle.standardError.write("\(failures) input line(s) could not be scored; see the error objects in the output.\n".data(using: .utf8)!)
-                throw ExitCode(65)
+                throw ExitCode(Winnow.dataError)
             }
             return
         }

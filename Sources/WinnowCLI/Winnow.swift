@@ -28,7 +28,7 @@ public struct Winnow: AsyncParsableCommand {
 }
 
 /// Errors that end a command, printed as `Error: …` with what to do, and the exit code of their kind
-/// (`Winnow.exitCodes`).
+/// (listed at `Winnow.dataError`).
 struct CommandError: Error, CustomStringConvertible {
     var description: String
     var code: Int32
