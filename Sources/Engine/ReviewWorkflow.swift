@@ -108,6 +108,9 @@ public struct TicketChange: Sendable {
     public var outcome: DecidedTicket.Outcome
     /// Set when the step takes back a decision.
     public var undo: TicketUndo?
+    /// The change of the item's effective decision this step makes (`appendedStage`), for the feed; nil when the
+    /// action and label stay what they were.
+    public var decisionEvent: DecisionEvent?
 
     /// Who sent the ticket to tier 2 in this step, if someone did: stored on the ticket, so that tier 2's claims pass
     /// over everyone who judged the item before (`ReviewRules.recusingTier`).
@@ -305,7 +308,11 @@ public struct ReviewWorkflow: Sendable {
         // A gold ticket probes the reviewer: the item, its labels and its reports are untouched.
         guard ticket.goldLabel == nil else { return change }
         let human = HumanDecision(label: decision.label, action: action, reasonCode: decision.reasonCode, by: reviewer, at: now, ticket: id, tier: ticket.tier)
-        change.decision = (rules.humanStage(human, state: state.item, note: decision.note), human)
+        let stage = rules.humanStage(human, state: state.item, note: decision.note)
+        change.decision = (stage, human)
+        change.decisionEvent = DecisionEvent.change(of: state.item, to: stage, reviewed: human, cause: DecisionCause(
+            kind: ticket.reasons.contains(.appeal) ? .appeal : .review, stage: .review, ticket: id, reasonCode: decision.reasonCode,
+            tier: ticket.tier.rawValue))
         change.labels.append(state.item.judgement(label: decision.label, source: Self.labelSource(ticket), by: reviewer, at: now,
                                                   tier: ticket.tier.rawValue))
         // Pending reports are judged with the item: upheld when it was harmful, rejected when it was cleared.
@@ -342,8 +349,10 @@ public struct ReviewWorkflow: Sendable {
         var change = TicketChange(ticket: ticket, priority: StoredPriority(ticket, now: now))
         change.events.append(TicketEvent(ticket: id, kind: .undone, at: now, by: reviewer, tier: ticket.tier, label: verdict.label,
                                          action: human.action, reasonCode: human.reasonCode, note: "decision taken back"))
-        change.undo = TicketUndo(by: reviewer, at: verdict.at,
-                                 stage: rules.undoneStage(state: state.item, by: reviewer, at: now, policy: policy, classes: classes))
+        let stage = rules.undoneStage(state: state.item, by: reviewer, at: now, policy: policy, classes: classes)
+        change.undo = TicketUndo(by: reviewer, at: verdict.at, stage: stage)
+        change.decisionEvent = DecisionEvent.change(of: state.item, to: stage, reviewed: nil, cause: DecisionCause(
+            kind: .undo, stage: .review, ticket: id, reasonCode: human.reasonCode, tier: ticket.tier.rawValue))
         change.outcome = .undone
         return change
     }

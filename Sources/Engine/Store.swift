@@ -93,10 +93,13 @@ public struct EngagementContext: Sendable {
 public struct Staged: Sendable {
     public var result: StageResult
     public var ticket: TicketOpening?
+    /// The change of the item's effective decision the result makes, written with it.
+    public var event: DecisionEvent?
 
-    public init(result: StageResult, ticket: TicketOpening? = nil) {
+    public init(result: StageResult, ticket: TicketOpening? = nil, event: DecisionEvent? = nil) {
         self.result = result
         self.ticket = ticket
+        self.event = event
     }
 }
 
@@ -134,11 +137,14 @@ public struct Rescored: Sendable {
     public var result: StageResult
     public var next: ScheduledRescore?
     public var ticket: TicketOpening?
+    /// The change of the item's effective decision the result makes, written with it.
+    public var event: DecisionEvent?
 
-    public init(result: StageResult, next: ScheduledRescore?, ticket: TicketOpening? = nil) {
+    public init(result: StageResult, next: ScheduledRescore?, ticket: TicketOpening? = nil, event: DecisionEvent? = nil) {
         self.result = result
         self.next = next
         self.ticket = ticket
+        self.event = event
     }
 }
 
@@ -194,13 +200,17 @@ public struct DecidedTicket: Sendable {
     /// The action the decision applies to the item (the reviewer's, or the rules' default for the label), or will
     /// apply if a first review is confirmed: set by `ReviewService.decide`, nil as a store returns it.
     public var action: Action?
+    /// The decision event the step wrote, if it changed the item's effective decision.
+    public var decisionEvent: DecisionEvent?
 
-    public init(ticket: Ticket, item: ItemState, outcome: Outcome = .decided, labels: [LabelRecord] = [], action: Action? = nil) {
+    public init(ticket: Ticket, item: ItemState, outcome: Outcome = .decided, labels: [LabelRecord] = [], action: Action? = nil,
+                decisionEvent: DecisionEvent? = nil) {
         self.ticket = ticket
         self.item = item
         self.outcome = outcome
         self.labels = labels
         self.action = action
+        self.decisionEvent = decisionEvent
     }
 }
 
@@ -388,8 +398,12 @@ public protocol LabelRepository: Sendable {
     /// Records that an online update learnt these labels into `version`.
     func markLearnt(_ ids: [Int64], into version: String) async throws
     /// Withdraws a label and stores `label` in its place (same item, source and tier): the withdrawn row (if this
-    /// withdrew it) and the new one; nil for an unknown label.
-    func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> (withdrawn: LabelRecord?, new: LabelRecord)?
+    /// withdrew it) and the new one; nil for an unknown label. When the item is stored, `revise` sees it with both
+    /// labels (under the item's lock) and may change its decision (`ReviewRules.correction`), written in the same
+    /// transaction with its event.
+    func correctLabel(id: Int64, label: String, by: String, at: Date,
+                      revise: @escaping @Sendable (_ item: ItemState, _ withdrawn: LabelRecord, _ corrected: LabelRecord) -> DecisionRevision?) async throws
+        -> (withdrawn: LabelRecord?, new: LabelRecord)?
     /// Each labelled item's label as `LabelResolution` picks it, among items labelled at or after `since`.
     func resolvedLabels(since: Date?) async throws -> [ResolvedLabel]
     /// Labelled items that have engagement, with their label as `LabelResolution` picks it.
@@ -463,8 +477,40 @@ public protocol ModelRepository: Sendable {
     func latestEngagementModel() async throws -> EngagementModel?
 }
 
+/// Decision events (written by the other repositories with the changes they record) and each feed's webhook.
+public protocol DecisionEventRepository: Sendable {
+    /// Events after `after` in order, of one feed or (nil) of every feed.
+    func decisionEvents(feed: String?, after: Int64, limit: Int) async throws -> [DecisionEvent]
+    /// The newest event's number, 0 when there is none.
+    func latestEventSeq() async throws -> Int64
+    /// The highest event number pruned among the feed's events (nil: every feed's): a reader whose cursor is below it
+    /// has missed events. 0 when nothing was pruned.
+    func prunedThrough(feed: String?) async throws -> Int64
+    /// Deletes events written before `before`, except those a feed's webhook has not delivered yet; returns how many.
+    func pruneEvents(before: Date) async throws -> Int
+    /// How many of the feed's events its webhook has not delivered, and the time of the oldest (nil when none waits).
+    func undeliveredEvents(feed: String) async throws -> (count: Int, oldest: Date?)
+
+    /// Sets the feed's webhook. A new one starts after the newest event now (`deliveredSeq`); a replaced one keeps its
+    /// deliveries' place and figures (its message in flight starts again, addressed to the new endpoint).
+    func saveWebhook(_ endpoint: WebhookEndpoint) async throws -> (record: WebhookRecord, replaced: Bool)
+    func webhook(feed: String) async throws -> WebhookRecord?
+    func webhooks() async throws -> [WebhookRecord]
+    /// False when the feed had none.
+    func removeWebhook(feed: String) async throws -> Bool
+    /// Leases up to `limit` webhooks to `holder` until `until`: those due (`nextAttemptAt` passed) with events to
+    /// deliver, whose lease is free or ran out. One holder at a time, however many nodes ask.
+    func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int) async throws -> [WebhookRecord]
+    /// Extends `holder`'s lease and fixes the message in flight (events up to `batchThrough`); false when the lease is
+    /// no longer theirs (it ran out and another node took it), changing nothing.
+    func startDelivery(feed: String, holder: String, batchThrough: Int64, until: Date) async throws -> Bool
+    /// Records what an attempt did and ends `holder`'s lease; false (recording nothing) when the lease is not theirs.
+    func recordDelivery(feed: String, holder: String, _ result: DeliveryResult) async throws -> Bool
+}
+
 /// Every repository of one database.
-public protocol Store: ItemRepository, PolicyRepository, KeyRepository, LabelRepository, ReviewRepository, ModelRepository {
+public protocol Store: ItemRepository, PolicyRepository, KeyRepository, LabelRepository, ReviewRepository, ModelRepository,
+                       DecisionEventRepository {
     /// Throws unless the store can write now.
     func checkWritable() async throws
 }
@@ -493,6 +539,11 @@ extension ReviewRepository {
 }
 
 extension LabelRepository {
+    /// Corrects a label without touching the item's decision.
+    public func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> (withdrawn: LabelRecord?, new: LabelRecord)? {
+        try await correctLabel(id: id, label: label, by: by, at: at) { _, _, _ in nil }
+    }
+
     /// Every decided audit (no period).
     public func auditSamples() async throws -> [AuditSample] { try await auditSamples(since: nil, until: nil) }
 }

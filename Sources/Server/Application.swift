@@ -22,15 +22,21 @@ public struct WinnowServices: Sendable {
     public let review: ReviewService
     public let labels: LabelService
     public let registry: ModelRegistry
+    public let changes: ChangesFeed
+    public let webhooks: WebhookService
 
-    /// The services over `scoring` as `configuration` sets them up (the registry's folder, online learning).
-    public init(scoring: ScoringService, configuration: ServerConfiguration) {
+    /// The services over `scoring` as `configuration` sets them up (the registry's folder, online learning, the events'
+    /// settings); webhook requests (a test message) go through `transport`.
+    public init(scoring: ScoringService, configuration: ServerConfiguration, transport: any WebhookTransport,
+                resolves: @escaping @Sendable (String) async -> Bool = WebhookService.resolves) {
         let registry = ModelRegistry(scoring: scoring, directory: configuration.registry)
         let labels = LabelService(scoring: scoring, learner: configuration.onlineLearning ? OnlineLearner(registry: registry) : nil)
         self.scoring = scoring
         self.registry = registry
         self.labels = labels
         self.review = ReviewService(scoring: scoring, labels: labels)
+        self.changes = ChangesFeed(scoring: scoring, configuration: configuration.events)
+        self.webhooks = WebhookService(scoring: scoring, transport: transport, configuration: configuration.events, resolves: resolves)
     }
 }
 
@@ -60,22 +66,28 @@ public enum WinnowServer {
         LabelController(labels: services.labels, limits: configuration).addRoutes(to: router)
         ModelController(registry: services.registry).addRoutes(to: router)
         PolicyController(scoring: scoring, limits: configuration).addRoutes(to: router)
+        EventController(changes: services.changes, webhooks: services.webhooks, limits: configuration).addRoutes(to: router)
         let routes = router.routes.map { RouteSpec(method: $0.method.rawValue, path: $0.path.description) }
         table.set(routes)
         return (router, routes)
     }
 
-    /// The server: the API on `configuration.host:port`, the rescoring scheduler and the shared-state sync (what other
-    /// nodes on the same database changed), shut down gracefully on SIGTERM or SIGINT (in-flight requests finish).
-    /// `onRunning` gets the bound port (useful with port 0).
+    /// The server: the API on `configuration.host:port`, the rescoring scheduler, the shared-state sync (what other
+    /// nodes on the same database changed) and the webhook deliverer, shut down gracefully on SIGTERM or SIGINT
+    /// (in-flight requests and deliveries finish). `onRunning` gets the bound port (useful with port 0).
     public static func buildApplication(service: ScoringService, configuration: ServerConfiguration, logger: Logger,
                                         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let services = WinnowServices(scoring: service, configuration: configuration)
+        let client = WebhookClient()
+        let services = WinnowServices(scoring: service, configuration: configuration, transport: client)
         let (router, _) = buildRouter(services, configuration: configuration)
         let scheduler = RescoreScheduler(service: service, interval: .milliseconds(Int64(configuration.schedulerIntervalSeconds * 1000)),
                                          batch: configuration.schedulerBatch, logger: logger)
         let sync = SharedStateSync(registry: services.registry, interval: .milliseconds(Int64(configuration.syncIntervalSeconds * 1000)), logger: logger)
-        return buildApplication(router: router, configuration: configuration, services: [scheduler, sync], logger: logger, onRunning: onRunning)
+        let deliverer = WebhookDeliverer(scoring: service, transport: client, configuration: configuration.events,
+                                         logger: logger)
+        // Services stop in reverse order: the deliverer before the client it sends through.
+        return buildApplication(router: router, configuration: configuration, services: [client, scheduler, sync, deliverer], logger: logger,
+                                onRunning: onRunning)
     }
 
     /// The HTTP server around `router` with the configured address and connection limits (time limits on heads and

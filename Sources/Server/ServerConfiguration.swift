@@ -49,6 +49,8 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var maxConnections = 1_024
     /// The engine: clear label, reasons, text limit, engagement triggers, rescore ages, the Bayesian rule.
     public var engine = EngineConfiguration()
+    /// Decision events: how long they are kept for the changes feed, and how webhooks deliver them.
+    public var events = EventsConfiguration()
 
     public init() {}
 
@@ -150,6 +152,7 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         guard (1...1_000).contains(databasePoolSize) else {
             throw ConfigurationError("databasePoolSize must be between 1 and 1000 connections.")
         }
+        try events.validate()
         guard engine.maxTextBytes >= 1, engine.reasons >= 0 else { throw ConfigurationError("engine.maxTextBytes must be ≥ 1 and engine.reasons ≥ 0.") }
         guard engine.schedule.agesHours.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw ConfigurationError("engine.schedule.agesHours must hold positive numbers of hours, e.g. [1, 6, 24, 72].")

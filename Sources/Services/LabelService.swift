@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Logging
+import Synchronization
 
 /// Every human judgement of an item: imports, withdrawals and corrections, and — with online learning on — the
 /// update of the active model each of them (and each reviewer's decision) makes. The HTTP routes of `/v1/labels` and
@@ -67,10 +68,18 @@ public struct LabelService: Sendable {
     }
 
     /// Replaces label `id` with `label` (the old one is withdrawn, the new one `replaces` it); nil when there is no
-    /// such label.
+    /// such label. When the item's reviewed decision stands on the corrected label, the decision follows the correction
+    /// (`ReviewRules.correction`) and the feed is told (a decision event).
     public func correct(id: Int64, label: String, by: String) async throws -> LabelRecord? {
         try checkClass(label, field: "label")
-        guard let (withdrawn, new) = try await store.correctLabel(id: id, label: label, by: by, at: scoring.clock()) else { return nil }
+        let rules = scoring.rules
+        let event = Mutex<DecisionEvent?>(nil)
+        guard let (withdrawn, new) = try await store.correctLabel(id: id, label: label, by: by, at: scoring.clock(), revise: { item, withdrawn, corrected in
+            let revision = rules.correction(of: item, withdrawn: withdrawn, corrected: corrected)
+            event.withLock { $0 = revision?.event }
+            return revision
+        }) else { return nil }
+        scoring.eventsWritten(event.withLock { $0 }.map { [$0] } ?? [])
         await learnOnline(learn: [new], unlearn: withdrawn.map { [$0] } ?? [], by: by)
         return new
     }

@@ -90,6 +90,7 @@ public struct ReviewService: Sendable {
         var decided = try await store.decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now, workflow: workflow)
         decided.action = action
         if decided.ticket.goldLabel == nil, decided.outcome == .decided { scoring.metrics.decision(stage: .review, action: action) }
+        scoring.eventsWritten(decided.decisionEvent.map { [$0] } ?? [])
         await labels?.learnOnline(learn: decided.labels, by: reviewer)
         return decided
     }
@@ -102,6 +103,7 @@ public struct ReviewService: Sendable {
         let undone = try await store.changeTicket(id: id) { state in
             try workflow.undo(state, reviewer: reviewer, now: now, policy: scoring.policy(feed: state.item.submission.feed), classes: scoring.model.classes)
         }
+        scoring.eventsWritten(undone.decisionEvent.map { [$0] } ?? [])
         await labels?.learnOnline(unlearn: undone.labels, by: reviewer)
         return undone
     }

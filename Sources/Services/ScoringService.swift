@@ -20,6 +20,9 @@ public final class ScoringService: Sendable {
     fileprivate let shadowSlot = Mutex<Shadow?>(nil)
     /// The standard policy (version 0) of feeds without a stored one, built once per feed.
     private let standardPolicies = Mutex<[String: Policy]>([:])
+    /// Rung after every committed decision event of this process: wakes long polls of the changes feed and the webhook
+    /// deliverer at once (other nodes' events are found by their polling).
+    public let bell = EventBell()
 
     public init(store: any Store, engine: ScoringEngine, model: ActiveModel, metrics: ServerMetrics = ServerMetrics(),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
@@ -49,6 +52,13 @@ public final class ScoringService: Sendable {
     public func reloadEngagementModel() async throws {
         let latest = try await store.latestEngagementModel()
         engagementModelCache.withLock { $0 = latest }
+    }
+
+    /// Counts committed decision events and rings the bell.
+    public func eventsWritten(_ events: [DecisionEvent]) {
+        guard !events.isEmpty else { return }
+        metrics.eventsWritten(events)
+        bell.ring()
     }
 
     // MARK: Policies
@@ -237,6 +247,7 @@ public final class ScoringService: Sendable {
         let engagementModel = self.engagementModel
         let rules = self.rules
         let now = clock()
+        let event = Mutex<DecisionEvent?>(nil)
         let outcome = try await store.recordEngagement(feed: feed, id: id, snapshot: snapshot) { context in
             let ageHours = max(0, context.merged.at.timeIntervalSince(context.state.createdAt) / 3600)
             guard let trigger = engine.configuration.triggers.fired(previous: context.previous, current: context.merged.counters, ageHours: ageHours,
@@ -250,9 +261,14 @@ public final class ScoringService: Sendable {
             let result = rules.keepingHumanDecision(scored, context.state.reviewed)
             var state = context.state
             state.engagement = context.merged
-            return Staged(result: result, ticket: rules.opening(after: result, state: state, now: now))
+            let change = DecisionEvent.change(of: context.state, to: result, reviewed: context.state.reviewed, cause: DecisionEvent.automatic(result))
+            event.withLock { $0 = change }
+            return Staged(result: result, ticket: rules.opening(after: result, state: state, now: now), event: change)
         }
-        if let result = outcome?.result { metrics.decision(stage: .engagement, action: result.decision.action) }
+        if let result = outcome?.result {
+            metrics.decision(stage: .engagement, action: result.decision.action)
+            eventsWritten(event.withLock { $0 }.map { [$0] } ?? [])
+        }
         return outcome
     }
 
@@ -271,6 +287,7 @@ public final class ScoringService: Sendable {
             let now = clock()
             // Counted once the transaction has committed (a failed pass is retried and must not count twice).
             let decided = Mutex<[Action]>([])
+            let events = Mutex<[DecisionEvent]>([])
             let ran = try await store.rescoreDue(now: now, limit: batch) { due in
                 let text = model.score(due.state.submission.text, reasons: engine.configuration.reasons)
                 let policy = self.policy(feed: due.state.submission.feed)
@@ -280,9 +297,12 @@ public final class ScoringService: Sendable {
                                             engagementModel: engagementModel, now: max(now, due.state.current.scoredAt))
                 let result = rules.keepingHumanDecision(scored, due.state.reviewed)
                 decided.withLock { $0.append(result.decision.action) }
-                return Rescored(result: result, next: step.next, ticket: rules.opening(after: result, state: due.state, now: now))
+                let event = DecisionEvent.change(of: due.state, to: result, reviewed: due.state.reviewed, cause: DecisionEvent.automatic(result))
+                if let event { events.withLock { $0.append(event) } }
+                return Rescored(result: result, next: step.next, ticket: rules.opening(after: result, state: due.state, now: now), event: event)
             }
             for action in decided.withLock({ $0 }) { metrics.decision(stage: .time, action: action) }
+            eventsWritten(events.withLock { $0 })
             total += ran
             if ran < batch { break }
         }

@@ -64,6 +64,39 @@ public final class ServerMetrics: Sendable {
                                                helpText: "Stage-3 rescores run.")).increment(by: Int64(count))
     }
 
+    // MARK: Decision events and webhooks
+
+    public func eventsWritten(_ events: [DecisionEvent]) {
+        for event in events {
+            registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "decision_events", unitName: "total",
+                                                   helpText: "Decision events written, by cause."), labels: [("cause", event.cause.kind.rawValue)]).increment()
+        }
+    }
+
+    /// One delivery attempt to a feed's webhook: `delivered` events taken by the receiver, or a failure (`retry`: the
+    /// message had failed before too).
+    public func delivery(feed: String, delivered: Int?, retry: Bool) {
+        let outcome = delivered == nil ? "failed" : "delivered"
+        registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "webhook_attempts", unitName: "total",
+                                               helpText: "Webhook delivery attempts by feed and outcome."),
+                             labels: [("feed", feed), ("outcome", outcome)]).increment()
+        if let delivered, delivered > 0 {
+            registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "webhook_events_delivered", unitName: "total",
+                                                   helpText: "Decision events a feed's webhook receiver took."), labels: [("feed", feed)])
+                .increment(by: Int64(delivered))
+        }
+        if retry {
+            registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "webhook_retries", unitName: "total",
+                                                   helpText: "Webhook attempts that resent a message which had failed."), labels: [("feed", feed)]).increment()
+        }
+    }
+
+    /// How long the feed's oldest undelivered event has waited (0 when none waits).
+    public func deliveryLag(feed: String, seconds: Double) {
+        registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "webhook_lag", unitName: "seconds",
+                                             helpText: "Age of the oldest decision event a feed's webhook has not taken."), labels: [("feed", feed)]).set(to: seconds)
+    }
+
     /// The exposition text.
     public func render() -> String { registry.emitToString() }
 }

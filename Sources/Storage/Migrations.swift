@@ -351,6 +351,48 @@ extension SQLiteStore {
                 ALTER TABLE api_key ADD COLUMN tiers TEXT;
                 """)
         }
+        // Decision events (issue 19): every change of an item's effective decision, written with the change (an outbox);
+        // how far each feed's events were pruned; each feed's webhook and where its deliveries stand. AUTOINCREMENT: a
+        // sequence number is never used twice, even after the newest events are pruned.
+        migrator.registerMigration("v6-decision-events") { db in
+            try db.execute(sql: """
+                CREATE TABLE decision_event (
+                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                  feed TEXT NOT NULL,
+                  item_id TEXT NOT NULL,
+                  at REAL NOT NULL,
+                  cause TEXT NOT NULL,
+                  body TEXT NOT NULL
+                );
+                CREATE INDEX decision_event_feed ON decision_event (feed, seq);
+                CREATE INDEX decision_event_at ON decision_event (at);
+                CREATE TABLE event_horizon (
+                  feed TEXT PRIMARY KEY,
+                  pruned_through INTEGER NOT NULL
+                );
+                CREATE TABLE webhook (
+                  feed TEXT PRIMARY KEY,
+                  url TEXT NOT NULL,
+                  secret TEXT NOT NULL,
+                  causes TEXT,
+                  endpoint_id TEXT NOT NULL,
+                  created_by TEXT NOT NULL,
+                  created_at REAL NOT NULL,
+                  delivered_seq INTEGER NOT NULL,
+                  batch_through INTEGER,
+                  attempts INTEGER NOT NULL DEFAULT 0,
+                  next_attempt_at REAL NOT NULL DEFAULT 0,
+                  failing_since REAL,
+                  last_error TEXT,
+                  last_attempt_at REAL,
+                  last_success_at REAL,
+                  delivered INTEGER NOT NULL DEFAULT 0,
+                  failed INTEGER NOT NULL DEFAULT 0,
+                  lease_holder TEXT,
+                  lease_until REAL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -282,6 +282,49 @@ extension PostgresStore {
             """,
             "ALTER TABLE api_key ADD COLUMN tiers text",
         ]),
+        // Decision events (issue 19), as SQLite's v6. Sequence numbers come from one counter row, taken as the last
+        // write of a transaction that changes a decision: its lock, held to commit, makes the numbers follow the order
+        // of commits, so a reader that has seen event n never later finds an event below n appear.
+        Migration(name: "v6-decision-events", statements: [
+            """
+            CREATE TABLE decision_event (
+              seq bigint PRIMARY KEY,
+              feed text NOT NULL,
+              item_id text NOT NULL,
+              at double precision NOT NULL,
+              cause text NOT NULL,
+              body text NOT NULL
+            )
+            """,
+            "CREATE INDEX decision_event_feed ON decision_event (feed, seq)",
+            "CREATE INDEX decision_event_at ON decision_event (at)",
+            "CREATE TABLE decision_event_counter (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL)",
+            "INSERT INTO decision_event_counter (id, seq) VALUES (1, 0)",
+            "CREATE TABLE event_horizon (feed text PRIMARY KEY, pruned_through bigint NOT NULL)",
+            """
+            CREATE TABLE webhook (
+              feed text PRIMARY KEY,
+              url text NOT NULL,
+              secret text NOT NULL,
+              causes text,
+              endpoint_id text NOT NULL,
+              created_by text NOT NULL,
+              created_at double precision NOT NULL,
+              delivered_seq bigint NOT NULL,
+              batch_through bigint,
+              attempts int NOT NULL DEFAULT 0,
+              next_attempt_at double precision NOT NULL DEFAULT 0,
+              failing_since double precision,
+              last_error text,
+              last_attempt_at double precision,
+              last_success_at double precision,
+              delivered bigint NOT NULL DEFAULT 0,
+              failed bigint NOT NULL DEFAULT 0,
+              lease_holder text,
+              lease_until double precision
+            )
+            """,
+        ]),
     ]
 
     /// The key of the advisory lock migrators take: one node migrates at a time, the others then find nothing to do.

@@ -460,11 +460,13 @@ extension PostgresStore {
             let change = try step(TicketState(ticket: try Self.ticket(row, feed: feed, itemID: itemID), firstReview: first,
                                               secondReviewBy: try row["second_by"], item: state, verdict: verdict))
             let (labels, changed) = try await Self.write(db, change, item: item)
+            try await Self.appendDecisionEvents(db, change.decisionEvent.map { [$0] } ?? [])
             if let (result, reviewed) = change.appendedStage {
                 state.current = result
                 state.reviewed = reviewed
             }
-            return DecidedTicket(ticket: try Self.ticket(changed, feed: feed, itemID: itemID), item: state, outcome: change.outcome, labels: labels)
+            return DecidedTicket(ticket: try Self.ticket(changed, feed: feed, itemID: itemID), item: state, outcome: change.outcome, labels: labels,
+                                 decisionEvent: change.decisionEvent)
         }
     }
 

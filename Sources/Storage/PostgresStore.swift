@@ -371,6 +371,7 @@ public final class PostgresStore: Store {
                 UPDATE item SET engagement = \(StoredJSON.snapshot(merged)), log_velocity = \(newVelocity), last_engagement_stage_age = \(lastStageAge),
                   stages = \(stages) WHERE id = \(item.id)
                 """)
+            try await Self.appendDecisionEvents(db, staged?.event.map { [$0] } ?? [])
             return EngagementOutcome(state: updated, result: staged?.result, recorded: true)
         }
     }
@@ -408,6 +409,7 @@ public final class PostgresStore: Store {
             for (item, rescored) in zip(due, rescores) {
                 if let opening = rescored.ticket { _ = try await Self.openTicket(db, item: item.id, opening) }
             }
+            try await Self.appendDecisionEvents(db, rescores.compactMap(\.event))
             return due.count
         }
     }

@@ -65,7 +65,9 @@ extension SQLiteStore {
         }
     }
 
-    public func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> (withdrawn: LabelRecord?, new: LabelRecord)? {
+    public func correctLabel(id: Int64, label: String, by: String, at: Date,
+                             revise: @escaping @Sendable (ItemState, LabelRecord, LabelRecord) -> DecisionRevision?) async throws
+        -> (withdrawn: LabelRecord?, new: LabelRecord)? {
         try await commits.run { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]) else { return nil }
             let old = Self.label(row)
@@ -73,6 +75,14 @@ extension SQLiteStore {
             let new = try Self.insertLabel(db, LabelRecord(feed: old.feed, itemID: old.itemID, label: label, source: old.source, by: by, at: at,
                                                            tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
                                                            modelVersion: old.modelVersion, replaces: id))
+            if withdrew, let itemRow = try Self.itemRow(db, feed: old.feed, id: old.itemID),
+               let revision = revise(try Self.state(itemRow), old, new) {
+                let item: Int64 = itemRow["id"]
+                let seq = (itemRow["stages"] as Int) + 1
+                try Self.insertStage(db, item: item, seq: seq, result: revision.result)
+                try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try Codec.encode(revision.reviewed), item])
+                try Self.appendDecisionEvent(db, revision.event)
+            }
             return (withdrew ? old : nil, new)
         }
     }

@@ -87,6 +87,7 @@ extension SQLiteStore {
             try insertStage(db, item: item, seq: seq, result: result)
             try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try reviewed.map(Codec.encode), item])
         }
+        try appendDecisionEvent(db, change.decisionEvent)
         if let upheld = change.reportsUpheld {
             try db.execute(sql: """
                 INSERT INTO reporter (feed, reporter, upheld, rejected)
@@ -242,7 +243,8 @@ extension SQLiteStore {
                 state.current = result
                 state.reviewed = reviewed
             }
-            return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: change.outcome, labels: labels)
+            return DecidedTicket(ticket: try Self.ticket(Self.ticketRow(db, id: id)!), item: state, outcome: change.outcome, labels: labels,
+                                 decisionEvent: change.decisionEvent)
         }
     }
 

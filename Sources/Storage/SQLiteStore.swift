@@ -258,6 +258,7 @@ public final class SQLiteStore: Store {
                 lastStageAge = result.inputs.ageHours
             }
             if let opening = staged?.ticket { _ = try Self.openTicket(db, item: rowID, opening) }
+            try Self.appendDecisionEvent(db, staged?.event)
             try db.cachedStatement(sql: "UPDATE item SET engagement = ?, log_velocity = ?, last_engagement_stage_age = ?, stages = ? WHERE id = ?")
                 .execute(arguments: [StoredJSON.snapshot(merged), newVelocity, lastStageAge, stages, rowID])
             return EngagementOutcome(state: updated, result: staged?.result, recorded: true)
@@ -284,6 +285,7 @@ public final class SQLiteStore: Store {
                 try db.cachedStatement(sql: "UPDATE item SET stages = ?, next_rescore_at = ?, next_rescore_age = ? WHERE id = ?")
                     .execute(arguments: [seq, rescored.next?.at.timeIntervalSince1970, rescored.next?.ageHours, rowID])
                 if let opening = rescored.ticket { _ = try Self.openTicket(db, item: rowID, opening) }
+                try Self.appendDecisionEvent(db, rescored.event)
             }
             return due.count
         }

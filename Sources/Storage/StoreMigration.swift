@@ -105,6 +105,8 @@ public struct StoreMigration: Sendable {
                         """))
                 }
             }
+            // Decision events take their numbers from a counter row (not an identity): it continues after the copied ones.
+            try await db.execute("UPDATE decision_event_counter SET seq = (SELECT coalesce(max(seq), 0) FROM decision_event)")
             report.checks = try await Self.verify(reader, db, progress: progress)
             guard report.matches else { throw MigrationError.mismatch(report.checks) }
             return report
@@ -510,6 +512,14 @@ extension StoreMigration {
                                     Column("registered_by", t), Column("registered_at", r)], key: ["version"], identity: []),
             modelFile,
             Table("model_promotion", [Column("id", i), Column("version", t), Column("previous", t), Column("kind", t), Column("by", t), Column("at", r)]),
+            Table("decision_event", [Column("seq", i), Column("feed", t), Column("item_id", t), Column("at", r), Column("cause", t), Column("body", t)],
+                  key: ["seq"], identity: []),
+            Table("event_horizon", [Column("feed", t), Column("pruned_through", i)], key: ["feed"], identity: []),
+            Table("webhook", [Column("feed", t), Column("url", t), Column("secret", t), Column("causes", t), Column("endpoint_id", t),
+                              Column("created_by", t), Column("created_at", r), Column("delivered_seq", i), Column("batch_through", i),
+                              Column("attempts", i), Column("next_attempt_at", r), Column("failing_since", r), Column("last_error", t),
+                              Column("last_attempt_at", r), Column("last_success_at", r), Column("delivered", i), Column("failed", i),
+                              Column("lease_holder", t), Column("lease_until", r)], key: ["feed"], identity: []),
         ]
     }()
 }

@@ -75,7 +75,7 @@ final class RawConnection: @unchecked Sendable {
         configuration.port = 0
         configure(&configuration)
         let h = try await Harness(configuration: configuration)
-        let (router, _) = WinnowServer.buildRouter(WinnowServices(scoring: h.service, configuration: configuration), configuration: configuration)
+        let (router, _) = WinnowServer.buildRouter(WinnowServices(scoring: h.service, configuration: configuration, transport: h.transport), configuration: configuration)
         let (ports, bound) = AsyncStream<Int>.makeStream()
         let logger = Logger(label: "test")
         let app = WinnowServer.buildApplication(router: router, configuration: configuration, logger: logger) { port in bound.yield(port) }

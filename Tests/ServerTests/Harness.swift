@@ -61,7 +61,10 @@ struct Harness {
 
     static let start = Date(timeIntervalSince1970: 1_800_000_000)
 
-    init(configuration: ServerConfiguration = ServerConfiguration(), store: SQLiteStore? = nil) async throws {
+    /// Where webhook test messages go (no network).
+    let transport: RecordingTransport
+
+    init(configuration: ServerConfiguration = ServerConfiguration(), store: SQLiteStore? = nil, transport: RecordingTransport = RecordingTransport()) async throws {
         let store = try store ?? SQLiteStore()
         let clock = TestClock(Self.start)
         let service = ScoringService(store: store, engine: ScoringEngine(configuration: configuration.engine),
@@ -71,7 +74,9 @@ struct Harness {
         for role in Role.allCases {
             keys[role] = try await APIKeys.create(name: "test-\(role.rawValue)", role: role, tiers: [.one, .two], in: store, at: Self.start)
         }
-        let (router, routes) = WinnowServer.buildRouter(WinnowServices(scoring: service, configuration: configuration), configuration: configuration)
+        let (router, routes) = WinnowServer.buildRouter(WinnowServices(scoring: service, configuration: configuration, transport: transport),
+                                                        configuration: configuration)
+        self.transport = transport
         self.store = store
         self.service = service
         self.clock = clock
@@ -122,4 +127,32 @@ func metric(_ text: String, _ series: String) -> Double? {
 
 func json(_ object: Any) -> String {
     String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+}
+
+
+/// A webhook transport that records what it was asked to send and answers `status` (or throws `failure`).
+final class RecordingTransport: WebhookTransport, @unchecked Sendable {
+    struct Sent {
+        var url: String
+        var headers: [String: String]
+        var body: [UInt8]
+    }
+
+    private let lock = NSLock()
+    private var _sent: [Sent] = []
+    private var _status = 204
+    private var _failure: (any Error)?
+
+    var sent: [Sent] { lock.withLock { _sent } }
+
+    func answer(_ status: Int) { lock.withLock { _status = status; _failure = nil } }
+    func fail(_ error: any Error) { lock.withLock { _failure = error } }
+
+    func post(url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutSeconds: Double) async throws -> Int {
+        try lock.withLock {
+            _sent.append(Sent(url: url, headers: Dictionary(headers.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }), body: body))
+            if let failure = _failure { throw failure }
+            return _status
+        }
+    }
 }

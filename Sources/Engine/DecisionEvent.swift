@@ -1,0 +1,170 @@
+import Foundation
+
+/// An item's effective decision at one moment: the action the feed must apply, the class it stands on (a person's
+/// label when a person decided, else the model's most probable class) and that class's probability.
+public struct DecisionState: Codable, Equatable, Sendable {
+    public var action: Action
+    public var label: String
+    public var probability: Double
+
+    public init(action: Action, label: String, probability: Double) {
+        self.action = action
+        self.label = label
+        self.probability = probability
+    }
+
+    /// The decision a stage result gives the item, under the person's decision that stands over it (if any).
+    public init(_ result: StageResult, reviewed: HumanDecision?) {
+        let label = reviewed?.label ?? result.label
+        self.init(action: result.decision.action, label: label, probability: result.probabilities[label] ?? 0)
+    }
+}
+
+/// What changed an item's decision.
+public struct DecisionCause: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, CaseIterable, Sendable {
+        /// Stage 2: the feed's engagement update fired a trigger.
+        case engagement
+        /// Stage 3: a scheduled rescore.
+        case rescore
+        /// A reviewer's decision (tier 1, or tier 2 settling an escalation).
+        case review
+        /// The decision on the feed's appeal.
+        case appeal
+        /// A reviewer took their decision back within the undo window: the policy decides again.
+        case undo
+        /// A person corrected the label the item's reviewed decision stands on.
+        case correction
+    }
+
+    public var kind: Kind
+    public var stage: Stage
+    /// Why the stage ran ("views≥100", "scheduled 6h", ...); for people's decisions, nil.
+    public var trigger: String?
+    /// The review ticket behind a person's decision, an appeal or an undo.
+    public var ticket: Int64?
+    /// The reviewer's reason code.
+    public var reasonCode: String?
+    public var tier: Int?
+    /// The corrected label row (a correction).
+    public var labelID: Int64?
+
+    public init(kind: Kind, stage: Stage, trigger: String? = nil, ticket: Int64? = nil, reasonCode: String? = nil, tier: Int? = nil,
+                labelID: Int64? = nil) {
+        self.kind = kind
+        self.stage = stage
+        self.trigger = trigger
+        self.ticket = ticket
+        self.reasonCode = reasonCode
+        self.tier = tier
+        self.labelID = labelID
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, stage, trigger, ticket, reasonCode, tier, labelID = "labelId" }
+}
+
+/// One change of an item's effective decision, as the feed learns it (the changes feed, webhooks). Written by the
+/// store in the same transaction as the change (a transactional outbox): a committed change always has its event and a
+/// rolled-back one never does. `seq` orders every event of one database; it is nil until stored.
+public struct DecisionEvent: Codable, Equatable, Sendable {
+    public var seq: Int64?
+    public var feed: String
+    public var itemID: String
+    public var before: DecisionState
+    public var after: DecisionState
+    public var cause: DecisionCause
+    public var modelVersion: String
+    public var policyVersion: Int
+    public var at: Date
+
+    public init(seq: Int64? = nil, feed: String, itemID: String, before: DecisionState, after: DecisionState, cause: DecisionCause,
+                modelVersion: String, policyVersion: Int, at: Date) {
+        self.seq = seq
+        self.feed = feed
+        self.itemID = itemID
+        self.before = before
+        self.after = after
+        self.cause = cause
+        self.modelVersion = modelVersion
+        self.policyVersion = policyVersion
+        self.at = at
+    }
+
+    /// The event's id, stable across deliveries (receivers drop repeats by it).
+    public var id: String { "evt_\(seq ?? 0)" }
+
+    /// The event of moving `state` to `result` (with `reviewed` standing after it), or nil when the effective decision
+    /// (action and label) stays what it was: a new score alone is not a change the feed must act on.
+    public static func change(of state: ItemState, to result: StageResult, reviewed: HumanDecision?, cause: DecisionCause) -> DecisionEvent? {
+        let before = DecisionState(state.current, reviewed: state.reviewed)
+        let after = DecisionState(result, reviewed: reviewed)
+        guard before.action != after.action || before.label != after.label else { return nil }
+        return DecisionEvent(feed: state.submission.feed, itemID: state.submission.id, before: before, after: after, cause: cause,
+                             modelVersion: result.modelVersion, policyVersion: result.decision.policyVersion, at: result.scoredAt)
+    }
+
+    /// The cause of an automatic stage (2 or 3).
+    public static func automatic(_ result: StageResult) -> DecisionCause {
+        DecisionCause(kind: result.stage == .engagement ? .engagement : .rescore, stage: result.stage, trigger: result.inputs.trigger)
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, seq, feed, itemID = "itemId", before, after, cause, modelVersion, policyVersion, at }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(seq: try c.decodeIfPresent(Int64.self, forKey: .seq), feed: try c.decode(String.self, forKey: .feed),
+                  itemID: try c.decode(String.self, forKey: .itemID), before: try c.decode(DecisionState.self, forKey: .before),
+                  after: try c.decode(DecisionState.self, forKey: .after), cause: try c.decode(DecisionCause.self, forKey: .cause),
+                  modelVersion: try c.decode(String.self, forKey: .modelVersion), policyVersion: try c.decode(Int.self, forKey: .policyVersion),
+                  at: try c.decode(Date.self, forKey: .at))
+    }
+
+    /// Stored events carry their id and sequence number; an event not yet stored has neither.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if seq != nil { try c.encode(id, forKey: .id) }
+        try c.encodeIfPresent(seq, forKey: .seq)
+        try c.encode(feed, forKey: .feed)
+        try c.encode(itemID, forKey: .itemID)
+        try c.encode(before, forKey: .before)
+        try c.encode(after, forKey: .after)
+        try c.encode(cause, forKey: .cause)
+        try c.encode(modelVersion, forKey: .modelVersion)
+        try c.encode(policyVersion, forKey: .policyVersion)
+        try c.encode(at, forKey: .at)
+    }
+}
+
+/// A correction of the label a person's decision stands on: the stage that records the item's new decision, the
+/// reviewed decision after it and the event (`ReviewRules.correction`).
+public struct DecisionRevision: Sendable {
+    public var result: StageResult
+    public var reviewed: HumanDecision
+    public var event: DecisionEvent?
+
+    public init(result: StageResult, reviewed: HumanDecision, event: DecisionEvent?) {
+        self.result = result
+        self.reviewed = reviewed
+        self.event = event
+    }
+}
+
+extension ReviewRules {
+    /// What correcting `withdrawn` to `corrected` does to the item's decision: when `withdrawn` is the label of the
+    /// person's decision that stands on the item, that decision now stands on the corrected class (allowed for the
+    /// clear class; a harmful class keeps the reviewer's demote or remove, and an allowed item is removed), recorded as
+    /// a new review stage. Nil when the corrected label is not what the item's decision stands on (an import, an older
+    /// decision, a first review) or names the same class.
+    public func correction(of state: ItemState, withdrawn: LabelRecord, corrected: LabelRecord) -> DecisionRevision? {
+        guard let human = state.reviewed, human.label == withdrawn.label, human.by == withdrawn.by,
+              abs(human.at.timeIntervalSince(withdrawn.at)) < 0.001, corrected.label != human.label else { return nil }
+        let action: Action = corrected.label == clearLabel ? .allow : (human.action == .allow ? .remove : human.action)
+        let revised = HumanDecision(label: corrected.label, action: action, reasonCode: human.reasonCode, by: corrected.by, at: corrected.at,
+                                    ticket: human.ticket, tier: ReviewTier(rawValue: corrected.tier) ?? human.tier)
+        var result = humanStage(revised, state: state, note: "label \(withdrawn.id ?? 0) corrected from \(withdrawn.label) to \(corrected.label)")
+        result.inputs.trigger = "correction by \(corrected.by)"
+        let event = DecisionEvent.change(of: state, to: result, reviewed: revised, cause: DecisionCause(
+            kind: .correction, stage: .review, ticket: human.ticket, reasonCode: human.reasonCode, tier: revised.tier.rawValue, labelID: corrected.id))
+        return DecisionRevision(result: result, reviewed: revised, event: event)
+    }
+}

@@ -1,0 +1,165 @@
+import Engine
+import Foundation
+import Hummingbird
+import Services
+
+/// Decisions that change, told to the feeds: `GET /v1/changes` (role feed, one feed; admin, any or every feed), a
+/// long-polled page of decision events; `/v1/feeds/{feed}/webhook` (role admin), the feed's Standard Webhooks endpoint:
+/// set, shown, tested, removed; `GET /v1/webhooks` (admin), every feed's.
+struct EventController {
+    let changes: ChangesFeed
+    let webhooks: WebhookService
+    let limits: ServerConfiguration
+
+    func addRoutes(to router: Router<WinnowRequestContext>) {
+        router.group("v1/changes").add(middleware: RequireRole(.feed, .admin))
+            .get(use: changesPage)
+        router.group("v1/feeds").add(middleware: RequireRole(.admin))
+            .put("{feed}/webhook", use: setWebhook)
+            .get("{feed}/webhook", use: showWebhook)
+            .delete("{feed}/webhook", use: removeWebhook)
+            .post("{feed}/webhook/test", use: testWebhook)
+        router.group("v1/webhooks").add(middleware: RequireRole(.admin))
+            .get(use: listWebhooks)
+    }
+
+    struct ChangesAnswer: Encodable {
+        var events: [DecisionEvent]
+        /// Pass as `after` for the next page.
+        var next: Int64
+        var more: Bool
+    }
+
+    @Sendable func changesPage(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let feed = try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
+        if feed == nil, try context.caller.role != .admin {
+            throw APIError(.unprocessableContent, code: "missing_field", "Name the feed whose changes to read: ?feed=NAME (only an admin key reads every feed at once).",
+                           field: "feed")
+        }
+        let after = try Query.integer(request, "after", in: 0...Int64.max, default: 0)!
+        let limit = try Query.integer(request, "limit", in: 1...ChangesFeed.maxLimit, default: 100)!
+        var wait = 0.0
+        if let text = request.uri.queryParameters["wait"] {
+            guard let seconds = Double(String(text)), seconds.isFinite, (0...ChangesFeed.maxWaitSeconds).contains(seconds) else {
+                throw APIError(.unprocessableContent, code: "invalid_value",
+                               "wait is a number of seconds from 0 to \(Int(ChangesFeed.maxWaitSeconds)) to hold the request open for new events", field: "wait")
+            }
+            wait = seconds
+        }
+        do {
+            let page = try await changes.read(feed: feed, after: after, limit: limit, wait: wait)
+            return JSON.response(ChangesAnswer(events: page.events, next: page.next, more: page.more))
+        } catch let error as CursorExpiredError {
+            throw APIError(.gone, code: "cursor_expired", error.description, field: "after")
+        }
+    }
+
+    // MARK: Webhooks
+
+    struct WebhookBody: Decodable {
+        var url: String
+        var secret: String?
+        var events: [String]?
+    }
+
+    struct WebhookAnswer: Encodable {
+        struct Delivery: Encodable {
+            var deliveredThrough: Int64
+            var pending: Int
+            var lagSeconds: Double
+            var delivered: Int64
+            var failedAttempts: Int64
+            var attemptsSinceSuccess: Int
+            var nextAttemptAt: Date?
+            var failingSince: Date?
+            var lastError: String?
+            var lastAttemptAt: Date?
+            var lastSuccessAt: Date?
+        }
+
+        var feed: String
+        var url: String
+        /// The causes delivered; null for every cause.
+        var events: [String]?
+        /// healthy, retrying or failing.
+        var state: String
+        var createdBy: String
+        var createdAt: Date
+        var delivery: Delivery
+        /// Only in the answer that set it: shown once.
+        var secret: String?
+        var replaced: Bool?
+
+        init(_ status: WebhookStatus, secret: String? = nil, replaced: Bool? = nil) {
+            let e = status.record.endpoint, d = status.record.delivery
+            feed = e.feed
+            url = e.url
+            events = e.causes.map { $0.map(\.rawValue).sorted() }
+            state = status.state
+            createdBy = e.createdBy
+            createdAt = e.createdAt
+            delivery = Delivery(deliveredThrough: d.deliveredSeq, pending: status.pending, lagSeconds: status.lagSeconds, delivered: d.delivered,
+                                failedAttempts: d.failed, attemptsSinceSuccess: d.attempts,
+                                nextAttemptAt: d.attempts > 0 ? d.nextAttemptAt : nil, failingSince: d.failingSince, lastError: d.lastError,
+                                lastAttemptAt: d.lastAttemptAt, lastSuccessAt: d.lastSuccessAt)
+            self.secret = secret
+            self.replaced = replaced
+        }
+    }
+
+    @Sendable func setWebhook(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let feed = try Query.feed(context.parameters.require("feed"))
+        let body = try await JSON.decode(WebhookBody.self, from: request, limit: limits.maxBodyBytes)
+        let (status, secret, replaced) = try await webhooks.set(feed: feed, url: body.url, secret: body.secret, causes: body.events,
+                                                                by: context.caller.name)
+        return JSON.response(WebhookAnswer(status, secret: secret, replaced: replaced), status: replaced ? .ok : .created)
+    }
+
+    @Sendable func showWebhook(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let feed = try Query.feed(context.parameters.require("feed"))
+        guard let status = try await webhooks.show(feed: feed) else { throw Self.noWebhook(feed) }
+        return JSON.response(WebhookAnswer(status))
+    }
+
+    @Sendable func removeWebhook(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let feed = try Query.feed(context.parameters.require("feed"))
+        guard try await webhooks.remove(feed: feed) else { throw Self.noWebhook(feed) }
+        return JSON.response(Removed(feed: feed, removed: true))
+    }
+
+    struct Removed: Encodable {
+        var feed: String
+        var removed: Bool
+    }
+
+    struct TestAnswer: Encodable {
+        var delivered: Bool
+        var status: Int?
+        var error: String?
+        var milliseconds: Double
+        var messageId: String
+    }
+
+    @Sendable func testWebhook(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let feed = try Query.feed(context.parameters.require("feed"))
+        do {
+            let result = try await webhooks.test(feed: feed)
+            return JSON.response(TestAnswer(delivered: result.delivered, status: result.status, error: result.error,
+                                            milliseconds: (result.milliseconds * 10).rounded() / 10, messageId: result.messageID))
+        } catch let error as WebhookError where error.kind == .notFound {
+            throw Self.noWebhook(feed)
+        }
+    }
+
+    struct WebhookList: Encodable {
+        var webhooks: [WebhookAnswer]
+    }
+
+    @Sendable func listWebhooks(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        JSON.response(WebhookList(webhooks: try await webhooks.list().map { WebhookAnswer($0) }))
+    }
+
+    static func noWebhook(_ feed: String) -> APIError {
+        APIError(.notFound, code: "not_found", "Feed '\(feed)' has no webhook. Set one with PUT /v1/feeds/\(feed)/webhook {\"url\": \"https://…\"}.")
+    }
+}

@@ -1,0 +1,170 @@
+import Engine
+import Foundation
+import Logging
+import ServiceLifecycle
+import Storage
+import Synchronization
+
+/// Delivers every feed's decision events to its webhook, inside `serve`: at least once, in order per feed.
+///
+/// Each pass leases the webhooks that are due and have events waiting (`leaseDueWebhooks`: one node at a time holds a
+/// feed's delivery; when a node dies its lease runs out and another takes over) and delivers each in its own task, so
+/// a slow or dead receiver holds only its own feed, and scoring never waits on any. A message is a feed's next events
+/// in order (up to `batchSize`); it is fixed before it is first sent (`startDelivery`) and resent as the same message
+/// (same `webhook-id`, same body) until the receiver answers 2xx, with exponential backoff and jitter between tries.
+/// Only then does the feed's cursor move past it. Pruning the changes feed runs here too.
+public final class WebhookDeliverer: Service, Sendable {
+    let scoring: ScoringService
+    let transport: any WebhookTransport
+    let configuration: EventsConfiguration
+    /// This node's name in the leases.
+    public let node: String
+    let logger: Logger
+    let draw: @Sendable () -> Double
+    private let running = Mutex<Set<String>>([])
+
+    public init(scoring: ScoringService, transport: any WebhookTransport, configuration: EventsConfiguration, node: String = WebhookDeliverer.nodeName(),
+                logger: Logger = Logger(label: "winnow.webhooks"), draw: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+        self.scoring = scoring
+        self.transport = transport
+        self.configuration = configuration
+        self.node = node
+        self.logger = logger
+        self.draw = draw
+    }
+
+    /// host:pid:random — unique per process.
+    public static func nodeName() -> String {
+        "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(WebhookService.newEndpointID())"
+    }
+
+    var store: any Store { scoring.store }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            var lastPrune = Date.distantPast
+            var lastLag = Date.distantPast
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let seen = scoring.bell.generation
+                let now = scoring.clock()
+                let free = configuration.concurrency - running.withLock { $0.count }
+                if free > 0 {
+                    do {
+                        let leased = try await store.leaseDueWebhooks(now: now, holder: node, until: now.addingTimeInterval(configuration.leaseSeconds),
+                                                                      limit: free)
+                        for record in leased {
+                            running.withLock { _ = $0.insert(record.endpoint.feed) }
+                            group.addTask {
+                                await self.deliver(record)
+                                self.running.withLock { _ = $0.remove(record.endpoint.feed) }
+                                self.scoring.bell.ring()
+                            }
+                        }
+                    } catch {
+                        logger.error("leasing webhooks failed; retrying", metadata: ["error": "\(PostgresStore.describe(error))"])
+                    }
+                }
+                if now.timeIntervalSince(lastLag) >= 5 {
+                    lastLag = now
+                    await updateLag()
+                }
+                if now.timeIntervalSince(lastPrune) >= configuration.pruneIntervalSeconds {
+                    lastPrune = now
+                    do {
+                        let pruned = try await ChangesFeed(scoring: scoring, configuration: configuration).prune()
+                        if pruned > 0 { logger.info("pruned decision events", metadata: ["count": "\(pruned)"]) }
+                    } catch {
+                        logger.error("pruning decision events failed; retrying later", metadata: ["error": "\(PostgresStore.describe(error))"])
+                    }
+                }
+                await scoring.bell.wait(after: seen, seconds: configuration.pollSeconds)
+            }
+        }
+    }
+
+    /// One attempt to deliver the leased webhook's next message; records the outcome, which ends the lease.
+    public func deliver(_ record: WebhookRecord) async {
+        let endpoint = record.endpoint, feed = endpoint.feed
+        do {
+            let now = scoring.clock()
+            let delivered = record.delivery.deliveredSeq
+            var events: [DecisionEvent]
+            let through: Int64
+            if let fixed = record.delivery.batchThrough {
+                // A message sent before (by this node or one that died): the same events again.
+                events = try await store.decisionEvents(feed: feed, after: delivered, limit: Int(min(fixed - delivered, 100_000)))
+                events.removeAll { ($0.seq ?? 0) > fixed }
+                through = fixed
+            } else {
+                events = try await store.decisionEvents(feed: feed, after: delivered, limit: configuration.batchSize)
+                guard let last = events.last?.seq else {
+                    _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: delivered, events: 0, at: now))
+                    return
+                }
+                through = last
+                guard try await store.startDelivery(feed: feed, holder: node, batchThrough: through,
+                                                    until: now.addingTimeInterval(configuration.leaseSeconds)) else { return }
+            }
+            let wanted = events.filter(endpoint.wants)
+            if wanted.isEmpty {
+                _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: through, events: 0, at: now))
+                return
+            }
+            guard let key = WebhookSignature.key(of: endpoint.secret) else {
+                throw WebhookError(kind: .unreachable, message: "the stored secret is not a whsec_ secret; set the webhook again")
+            }
+            let id = "msg_\(endpoint.endpointID)_\(delivered + 1)_\(through)"
+            let body = try WebhookMessage(type: "decision.changed", timestamp: wanted.last!.at, data: .init(feed: feed, events: wanted)).encoded()
+            let sentAt = scoring.clock()
+            let headers = WebhookSignature.headers(id: id, timestamp: Int(sentAt.timeIntervalSince1970), body: body, key: key)
+            var failure: String?
+            do {
+                let status = try await transport.post(url: endpoint.url, headers: headers, body: body, timeoutSeconds: configuration.timeoutSeconds)
+                if !(200..<300).contains(status) { failure = "the receiver answered \(status)" + (300..<400).contains(status).then(" (redirects are not followed)") }
+            } catch {
+                failure = Self.describe(error)
+            }
+            let at = scoring.clock()
+            let retry = record.delivery.attempts > 0
+            if let failure {
+                let wait = configuration.retry.delay(afterFailure: record.delivery.attempts + 1, draw: draw())
+                _ = try await store.recordDelivery(feed: feed, holder: node, .failed(error: failure, at: at, retryAt: at.addingTimeInterval(wait)))
+                scoring.metrics.delivery(feed: feed, delivered: nil, retry: retry)
+                logger.warning("webhook delivery failed; retrying later", metadata: [
+                    "feed": "\(feed)", "message": "\(id)", "error": "\(failure)", "attempt": "\(record.delivery.attempts + 1)",
+                    "retryInSeconds": "\(Int(wait))"])
+            } else {
+                _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: through, events: wanted.count, at: at))
+                scoring.metrics.delivery(feed: feed, delivered: wanted.count, retry: retry)
+            }
+            let (_, oldest) = try await store.undeliveredEvents(feed: feed)
+            scoring.metrics.deliveryLag(feed: feed, seconds: oldest.map { max(0, at.timeIntervalSince($0)) } ?? 0)
+        } catch {
+            // The lease runs out and the delivery is tried again (by this node or another).
+            logger.error("webhook delivery could not run; it is retried when its lease runs out", metadata: [
+                "feed": "\(feed)", "error": "\(PostgresStore.describe(error))"])
+        }
+    }
+
+    func updateLag() async {
+        do {
+            let now = scoring.clock()
+            for record in try await store.webhooks() {
+                let (_, oldest) = try await store.undeliveredEvents(feed: record.endpoint.feed)
+                scoring.metrics.deliveryLag(feed: record.endpoint.feed, seconds: oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+            }
+        } catch {
+            logger.error("reading webhook lag failed", metadata: ["error": "\(PostgresStore.describe(error))"])
+        }
+    }
+
+    /// A transport failure in a few words (never the request's headers: the signature stays out of logs too).
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        return text.count > 300 ? String(text.prefix(300)) + "…" : text
+    }
+}
+
+extension Bool {
+    fileprivate func then(_ text: String) -> String { self ? text : "" }
+}

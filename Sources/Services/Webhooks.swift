@@ -1,0 +1,239 @@
+import Crypto
+import Engine
+import Foundation
+
+/// Sends one webhook request; the server's is async-http-client, following no redirect. Throws when no answer came
+/// (refused, timed out, reset): the error's description goes into the webhook's `lastError`, so it must not hold
+/// the secret (which a transport never sees: only the signature).
+public protocol WebhookTransport: Sendable {
+    /// POSTs `body` to `url` with `headers`; returns the answer's status code.
+    func post(url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutSeconds: Double) async throws -> Int
+}
+
+/// Standard Webhooks signatures (https://www.standardwebhooks.com): HMAC-SHA256 over `id.timestamp.body` with the
+/// secret's key bytes, sent as `v1,` and the base64 of the MAC.
+public enum WebhookSignature {
+    public static let secretPrefix = "whsec_"
+
+    /// The key bytes of a `whsec_…` secret; nil when it is not one (or holds fewer than 24 or more than 64 bytes).
+    public static func key(of secret: String) -> [UInt8]? {
+        guard secret.hasPrefix(secretPrefix), let data = Data(base64Encoded: String(secret.dropFirst(secretPrefix.count))),
+              (24...64).contains(data.count) else { return nil }
+        return Array(data)
+    }
+
+    /// A new secret: 32 random bytes.
+    public static func newSecret() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return secretPrefix + Data(bytes).base64EncodedString()
+    }
+
+    /// The `webhook-signature` header's value.
+    public static func sign(id: String, timestamp: Int, body: [UInt8], key: [UInt8]) -> String {
+        var content = Array("\(id).\(timestamp).".utf8)
+        content += body
+        let mac = HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: key))
+        return "v1," + Data(mac).base64EncodedString()
+    }
+
+    /// The three Standard Webhooks headers and the content type.
+    public static func headers(id: String, timestamp: Int, body: [UInt8], key: [UInt8]) -> [(name: String, value: String)] {
+        [("content-type", "application/json"), ("user-agent", "Winnow-Webhooks/1"), ("webhook-id", id),
+         ("webhook-timestamp", String(timestamp)), ("webhook-signature", sign(id: id, timestamp: timestamp, body: body, key: key))]
+    }
+}
+
+/// The body of a webhook message: Standard Webhooks' `{type, timestamp, data}`, the data a feed's events in order.
+public struct WebhookMessage: Encodable, Sendable {
+    public struct Payload: Encodable, Sendable {
+        public var feed: String
+        public var events: [DecisionEvent]
+    }
+
+    /// `decision.changed`, or `webhook.test` for a test.
+    public var type: String
+    /// The newest event's time (the same in every retry of the message).
+    public var timestamp: Date
+    public var data: Payload
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        return encoder
+    }()
+
+    public func encoded() throws -> [UInt8] { Array(try Self.encoder.encode(self)) }
+}
+
+/// A feed's webhook as an admin sees it: the endpoint (never its secret), its state and its figures.
+public struct WebhookStatus: Sendable {
+    public var record: WebhookRecord
+    /// healthy, retrying or failing (`WebhookRetryPolicy.state`).
+    public var state: String
+    public var pending: Int
+    /// Seconds the oldest undelivered event has waited.
+    public var lagSeconds: Double
+}
+
+/// A webhook's endpoint was refused.
+public struct WebhookError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable { case notFound, unreachable }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+}
+
+/// Each feed's webhook: set, shown, tested and removed by an admin (`PUT/GET/DELETE /v1/feeds/{feed}/webhook`,
+/// `winnow webhooks`). The checks of an endpoint live here; deliveries are the `WebhookDeliverer`'s.
+public struct WebhookService: Sendable {
+    public let scoring: ScoringService
+    public let transport: any WebhookTransport
+    public let configuration: EventsConfiguration
+    /// Whether a host name resolves (getaddrinfo by default; tests inject their own).
+    let resolves: @Sendable (String) async -> Bool
+
+    public init(scoring: ScoringService, transport: any WebhookTransport, configuration: EventsConfiguration = EventsConfiguration(),
+                resolves: @escaping @Sendable (String) async -> Bool = WebhookService.resolves) {
+        self.scoring = scoring
+        self.transport = transport
+        self.configuration = configuration
+        self.resolves = resolves
+    }
+
+    var store: any Store { scoring.store }
+
+    /// Checks and stores the feed's endpoint; returns it with the secret to show once (generated when none was given).
+    /// - Throws: `ValidationError` naming `url`, `secret` or `events`.
+    public func set(feed: String, url: String, secret: String?, causes: [String]?, by: String) async throws
+        -> (status: WebhookStatus, secret: String, replaced: Bool) {
+        guard Policy.isValidFeed(feed) else { throw ValidationError(field: "feed", PolicyError.invalidFeed(feed).description) }
+        let host = try Self.checkURL(url)
+        guard await resolves(host) else {
+            throw ValidationError(field: "url", "the host '\(host.prefix(253))' does not resolve here; give a name this server can look up, or an address")
+        }
+        if let secret, WebhookSignature.key(of: secret) == nil {
+            throw ValidationError(field: "secret", "a secret is 'whsec_' followed by the base64 of 24 to 64 random bytes; leave it out and Winnow makes one")
+        }
+        var wanted: Set<DecisionCause.Kind>?
+        if let causes {
+            guard !causes.isEmpty else { throw ValidationError(field: "events", "name at least one cause, or leave events out for every one") }
+            var kinds = Set<DecisionCause.Kind>()
+            for (i, name) in causes.enumerated() {
+                guard let kind = DecisionCause.Kind(rawValue: name) else {
+                    throw ValidationError(field: "events[\(i)]", "'\(name.prefix(64))' is not a cause; use \(DecisionCause.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                kinds.insert(kind)
+            }
+            wanted = kinds
+        }
+        let key = secret ?? WebhookSignature.newSecret()
+        let endpoint = WebhookEndpoint(feed: feed, url: url, secret: key, causes: wanted, endpointID: Self.newEndpointID(), createdBy: by,
+                                       createdAt: scoring.clock())
+        let (record, replaced) = try await store.saveWebhook(endpoint)
+        scoring.bell.ring()
+        return (try await status(of: record), key, replaced)
+    }
+
+    public func show(feed: String) async throws -> WebhookStatus? {
+        guard let record = try await store.webhook(feed: feed) else { return nil }
+        return try await status(of: record)
+    }
+
+    public func list() async throws -> [WebhookStatus] {
+        var out: [WebhookStatus] = []
+        for record in try await store.webhooks() { out.append(try await status(of: record)) }
+        return out
+    }
+
+    public func remove(feed: String) async throws -> Bool {
+        try await store.removeWebhook(feed: feed)
+    }
+
+    /// The outcome of a test message.
+    public struct TestResult: Sendable {
+        public var delivered: Bool
+        public var status: Int?
+        public var error: String?
+        public var milliseconds: Double
+        public var messageID: String
+    }
+
+    /// Sends a signed `webhook.test` message with no events, now, outside the delivery queue (its figures and retries
+    /// are untouched).
+    /// - Throws: `WebhookError.notFound` when the feed has no webhook.
+    public func test(feed: String) async throws -> TestResult {
+        guard let record = try await store.webhook(feed: feed), let key = WebhookSignature.key(of: record.endpoint.secret) else {
+            throw WebhookError(kind: .notFound, message: "Feed '\(feed)' has no webhook; set one with PUT /v1/feeds/\(feed)/webhook.")
+        }
+        let now = scoring.clock()
+        let id = "msg_test_\(record.endpoint.endpointID)_\(Int(now.timeIntervalSince1970 * 1000))"
+        let body = try WebhookMessage(type: "webhook.test", timestamp: now, data: .init(feed: feed, events: [])).encoded()
+        let started = ContinuousClock.now
+        do {
+            let status = try await transport.post(url: record.endpoint.url, headers: WebhookSignature.headers(
+                id: id, timestamp: Int(now.timeIntervalSince1970), body: body, key: key), body: body, timeoutSeconds: configuration.timeoutSeconds)
+            let ms = Self.milliseconds(since: started)
+            return TestResult(delivered: (200..<300).contains(status), status: status,
+                              error: (200..<300).contains(status) ? nil : "the receiver answered \(status)", milliseconds: ms, messageID: id)
+        } catch {
+            return TestResult(delivered: false, status: nil, error: WebhookDeliverer.describe(error), milliseconds: Self.milliseconds(since: started),
+                              messageID: id)
+        }
+    }
+
+    func status(of record: WebhookRecord) async throws -> WebhookStatus {
+        let (pending, oldest) = try await store.undeliveredEvents(feed: record.endpoint.feed)
+        let now = scoring.clock()
+        return WebhookStatus(record: record, state: configuration.retry.state(of: record.delivery, now: now), pending: pending,
+                             lagSeconds: oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+    }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+
+    static func newEndpointID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(UInt64.random(in: 0...UInt64.max, using: &generator), radix: 36)
+    }
+
+    /// Checks an endpoint URL: absolute http(s), a host, no credentials (receivers check the signature instead), no
+    /// fragment, at most 2,048 bytes. Returns the host.
+    /// - Throws: `ValidationError` naming `url`.
+    public static func checkURL(_ url: String) throws -> String {
+        guard url.utf8.count <= 2_048 else { throw ValidationError(field: "url", "the URL is longer than 2,048 bytes") }
+        guard !url.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7f } == true }),
+              let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
+            throw ValidationError(field: "url", "'\(url.prefix(100))' is not a URL; send one like https://feed.example/winnow-events")
+        }
+        guard scheme == "http" || scheme == "https" else {
+            throw ValidationError(field: "url", "the URL's scheme is '\(scheme.prefix(20))'; webhooks are delivered over http or https only")
+        }
+        guard let host = components.host, !host.isEmpty else { throw ValidationError(field: "url", "the URL names no host") }
+        guard components.user == nil, components.password == nil else {
+            throw ValidationError(field: "url", "the URL carries credentials; Winnow sends none: the receiver checks each message's signature instead")
+        }
+        guard components.fragment == nil else { throw ValidationError(field: "url", "the URL has a fragment (#…), which is never sent; remove it") }
+        return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    }
+
+    /// Whether `host` resolves (getaddrinfo, off the caller's thread).
+    public static func resolves(_ host: String) async -> Bool {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var hints = addrinfo()
+                hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+                var result: UnsafeMutablePointer<addrinfo>?
+                let status = getaddrinfo(host, nil, &hints, &result)
+                if let result { freeaddrinfo(result) }
+                continuation.resume(returning: status == 0)
+            }
+        }
+    }
+}

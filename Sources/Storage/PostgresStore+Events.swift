@@ -1,0 +1,171 @@
+import Engine
+import Foundation
+import PostgresNIO
+
+// Decision events and webhooks (issue 19) on PostgreSQL. Events take their numbers from `decision_event_counter`, as
+// the last write of the transaction that changes the decision: the counter row stays locked until commit, so numbers
+// are handed out in the order transactions commit (a sequence would not: number 7 could commit after number 8 has
+// been read, and a reader past 8 would never see it). Only transactions that change a decision take it.
+extension PostgresStore {
+    /// Appends events in the caller's transaction; call it as the transaction's last write.
+    static func appendDecisionEvents(_ db: Session, _ events: [DecisionEvent]) async throws {
+        guard !events.isEmpty else { return }
+        var feeds: [String] = [], items: [String] = [], times: [Double] = [], causes: [String] = [], bodies: [String] = []
+        for event in events {
+            feeds.append(event.feed)
+            items.append(event.itemID)
+            times.append(event.at.timeIntervalSince1970)
+            causes.append(event.cause.kind.rawValue)
+            bodies.append(try Codec.encode(event))
+        }
+        let n = events.count
+        try await db.execute("""
+            WITH c AS (UPDATE decision_event_counter SET seq = seq + \(n) WHERE id = 1 RETURNING seq)
+            INSERT INTO decision_event (seq, feed, item_id, at, cause, body)
+            SELECT c.seq - \(n) + u.ord, u.feed, u.item_id, u.at, u.cause, u.body
+            FROM c, unnest(\(feeds)::text[], \(items)::text[], \(times)::float8[], \(causes)::text[], \(bodies)::text[])
+              WITH ORDINALITY AS u(feed, item_id, at, cause, body, ord)
+            """)
+    }
+
+    static func decisionEvent(_ row: Row) throws -> DecisionEvent {
+        var event = try Codec.decode(DecisionEvent.self, row["body"])
+        event.seq = try row["seq"]
+        return event
+    }
+
+    public func decisionEvents(feed: String?, after: Int64, limit: Int) async throws -> [DecisionEvent] {
+        if let feed {
+            return try await rows("SELECT seq, body FROM decision_event WHERE feed = \(feed) AND seq > \(after) ORDER BY seq LIMIT \(limit)")
+                .map(Self.decisionEvent)
+        }
+        return try await rows("SELECT seq, body FROM decision_event WHERE seq > \(after) ORDER BY seq LIMIT \(limit)").map(Self.decisionEvent)
+    }
+
+    public func latestEventSeq() async throws -> Int64 {
+        try await rows("SELECT seq FROM decision_event_counter WHERE id = 1").first?["seq"] ?? 0
+    }
+
+    public func prunedThrough(feed: String?) async throws -> Int64 {
+        if let feed {
+            return try await rows("SELECT pruned_through FROM event_horizon WHERE feed = \(feed)").first?["pruned_through"] ?? 0
+        }
+        return try await rows("SELECT coalesce(max(pruned_through), 0)::int8 AS through FROM event_horizon").first?["through"] ?? 0
+    }
+
+    public func pruneEvents(before: Date) async throws -> Int {
+        let t = before.timeIntervalSince1970
+        return try await transaction { db in
+            let deleted = try await db.rows("""
+                DELETE FROM decision_event e
+                WHERE e.at < \(t) AND e.seq <= coalesce((SELECT w.delivered_seq FROM webhook w WHERE w.feed = e.feed), e.seq)
+                RETURNING e.feed, e.seq
+                """)
+            var through: [String: Int64] = [:]
+            for row in deleted {
+                let feed: String = try row["feed"], seq: Int64 = try row["seq"]
+                through[feed] = max(through[feed] ?? 0, seq)
+            }
+            guard !through.isEmpty else { return 0 }
+            try await db.execute("""
+                INSERT INTO event_horizon (feed, pruned_through) SELECT * FROM unnest(\(Array(through.keys))::text[], \(Array(through.values))::int8[])
+                ON CONFLICT (feed) DO UPDATE SET pruned_through = greatest(event_horizon.pruned_through, excluded.pruned_through)
+                """)
+            return deleted.count
+        }
+    }
+
+    public func undeliveredEvents(feed: String) async throws -> (count: Int, oldest: Date?) {
+        let row = try await rows("""
+            SELECT count(*)::int8 AS n, min(e.at) AS oldest FROM decision_event e JOIN webhook w ON w.feed = e.feed
+            WHERE e.feed = \(feed) AND e.seq > w.delivered_seq
+            """).first
+        let n: Int64 = try row?["n"] ?? 0
+        return (Int(n), try (row?["oldest"] as Double?).map(Date.init(timeIntervalSince1970:)))
+    }
+
+    // MARK: Webhooks
+
+    static func webhook(_ row: Row) throws -> WebhookRecord {
+        func date(_ column: String) throws -> Date? { try (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
+        return WebhookRecord(
+            endpoint: WebhookEndpoint(feed: try row["feed"], url: try row["url"], secret: try row["secret"],
+                                      causes: WebhookEndpoint.causes(stored: try row["causes"]), endpointID: try row["endpoint_id"],
+                                      createdBy: try row["created_by"], createdAt: try date("created_at")!),
+            delivery: WebhookDelivery(deliveredSeq: try row["delivered_seq"], batchThrough: try row["batch_through"], attempts: try row["attempts"],
+                                      nextAttemptAt: try date("next_attempt_at")!, failingSince: try date("failing_since"),
+                                      lastError: try row["last_error"], lastAttemptAt: try date("last_attempt_at"),
+                                      lastSuccessAt: try date("last_success_at"), delivered: try row["delivered"], failed: try row["failed"],
+                                      leaseHolder: try row["lease_holder"], leaseUntil: try date("lease_until")))
+    }
+
+    public func saveWebhook(_ endpoint: WebhookEndpoint) async throws -> (record: WebhookRecord, replaced: Bool) {
+        let e = endpoint
+        return try await transaction { db in
+            // xmax is 0 on a freshly inserted row and set on an updated one.
+            guard let row = try await db.row("""
+                INSERT INTO webhook (feed, url, secret, causes, endpoint_id, created_by, created_at, delivered_seq)
+                VALUES (\(e.feed), \(e.url), \(e.secret), \(WebhookEndpoint.storedCauses(e.causes)), \(e.endpointID), \(e.createdBy),
+                        \(e.createdAt.timeIntervalSince1970), (SELECT seq FROM decision_event_counter WHERE id = 1))
+                ON CONFLICT (feed) DO UPDATE SET url = excluded.url, secret = excluded.secret, causes = excluded.causes,
+                  endpoint_id = excluded.endpoint_id, created_by = excluded.created_by, created_at = excluded.created_at,
+                  batch_through = NULL, attempts = 0, next_attempt_at = 0, failing_since = NULL, last_error = NULL
+                RETURNING *, (xmax <> 0) AS replaced
+                """) else { throw StoreError.corruptRow("webhook: the upsert returned no row") }
+            return (try Self.webhook(row), try row["replaced"])
+        }
+    }
+
+    public func webhook(feed: String) async throws -> WebhookRecord? {
+        try await rows("SELECT * FROM webhook WHERE feed = \(feed)").first.map(Self.webhook)
+    }
+
+    public func webhooks() async throws -> [WebhookRecord] {
+        try await rows("SELECT * FROM webhook ORDER BY feed COLLATE \"C\"").map(Self.webhook)
+    }
+
+    public func removeWebhook(feed: String) async throws -> Bool {
+        try await !rows("DELETE FROM webhook WHERE feed = \(feed) RETURNING 1").isEmpty
+    }
+
+    public func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int) async throws -> [WebhookRecord] {
+        let t = now.timeIntervalSince1970
+        // SKIP LOCKED: nodes asking at once take different webhooks; the lease columns keep them apart afterwards.
+        return try await rows("""
+            UPDATE webhook SET lease_holder = \(holder), lease_until = \(until.timeIntervalSince1970)
+            WHERE feed IN (
+              SELECT w.feed FROM webhook w
+              WHERE w.next_attempt_at <= \(t) AND (w.lease_until IS NULL OR w.lease_until < \(t))
+                AND (w.batch_through IS NOT NULL OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = w.feed AND e.seq > w.delivered_seq))
+              ORDER BY w.next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+            RETURNING *
+            """).map(Self.webhook)
+    }
+
+    public func startDelivery(feed: String, holder: String, batchThrough: Int64, until: Date) async throws -> Bool {
+        try await !rows("""
+            UPDATE webhook SET batch_through = \(batchThrough), lease_until = \(until.timeIntervalSince1970)
+            WHERE feed = \(feed) AND lease_holder = \(holder) RETURNING 1
+            """).isEmpty
+    }
+
+    public func recordDelivery(feed: String, holder: String, _ result: DeliveryResult) async throws -> Bool {
+        switch result {
+        case let .delivered(through, events, at):
+            let t = at.timeIntervalSince1970
+            return try await !rows("""
+                UPDATE webhook SET delivered_seq = greatest(delivered_seq, \(through)), batch_through = NULL, attempts = 0, next_attempt_at = 0,
+                  failing_since = NULL, last_attempt_at = \(t), last_success_at = CASE WHEN \(events) > 0 THEN \(t) ELSE last_success_at END,
+                  delivered = delivered + \(events), lease_holder = NULL, lease_until = NULL
+                WHERE feed = \(feed) AND lease_holder = \(holder) RETURNING 1
+                """).isEmpty
+        case let .failed(error, at, retryAt):
+            let t = at.timeIntervalSince1970
+            return try await !rows("""
+                UPDATE webhook SET attempts = attempts + 1, next_attempt_at = \(retryAt.timeIntervalSince1970), failing_since = coalesce(failing_since, \(t)),
+                  last_error = \(error), last_attempt_at = \(t), failed = failed + 1, lease_holder = NULL, lease_until = NULL
+                WHERE feed = \(feed) AND lease_holder = \(holder) RETURNING 1
+                """).isEmpty
+        }
+    }
+}

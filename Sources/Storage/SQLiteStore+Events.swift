@@ -1,0 +1,167 @@
+import Engine
+import Foundation
+import GRDB
+
+// Decision events and webhooks (issue 19). Events are appended by the transactions that change a decision (the single
+// writer numbers them in commit order); everything here reads them or keeps the webhooks' delivery state.
+extension SQLiteStore {
+    /// Appends an event in the caller's transaction.
+    static func appendDecisionEvent(_ db: Database, _ event: DecisionEvent?) throws {
+        guard let event else { return }
+        try db.cachedStatement(sql: "INSERT INTO decision_event (feed, item_id, at, cause, body) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [event.feed, event.itemID, event.at.timeIntervalSince1970, event.cause.kind.rawValue, try Codec.encode(event)])
+    }
+
+    static func decisionEvent(_ row: Row) throws -> DecisionEvent {
+        var event = try Codec.decode(DecisionEvent.self, row["body"])
+        event.seq = row["seq"]
+        return event
+    }
+
+    public func decisionEvents(feed: String?, after: Int64, limit: Int) async throws -> [DecisionEvent] {
+        try await writer.read { db in
+            let rows: [Row]
+            if let feed {
+                rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, body FROM decision_event WHERE feed = ? AND seq > ? ORDER BY seq LIMIT ?"),
+                                        arguments: [feed, after, limit])
+            } else {
+                rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, body FROM decision_event WHERE seq > ? ORDER BY seq LIMIT ?"),
+                                        arguments: [after, limit])
+            }
+            return try rows.map(Self.decisionEvent)
+        }
+    }
+
+    public func latestEventSeq() async throws -> Int64 {
+        // The sequence's own record: AUTOINCREMENT keeps the highest number ever given, pruned events included.
+        try await writer.read { db in
+            try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'decision_event'") ?? 0
+        }
+    }
+
+    public func prunedThrough(feed: String?) async throws -> Int64 {
+        try await writer.read { db in
+            if let feed {
+                return try Int64.fetchOne(db, sql: "SELECT pruned_through FROM event_horizon WHERE feed = ?", arguments: [feed]) ?? 0
+            }
+            return try Int64.fetchOne(db, sql: "SELECT coalesce(max(pruned_through), 0) FROM event_horizon") ?? 0
+        }
+    }
+
+    public func pruneEvents(before: Date) async throws -> Int {
+        try await commits.run { db in
+            // Each feed's horizon moves to the highest number deleted of its events.
+            try db.execute(sql: """
+                INSERT INTO event_horizon (feed, pruned_through)
+                SELECT e.feed, max(e.seq) FROM decision_event e LEFT JOIN webhook w ON w.feed = e.feed
+                WHERE e.at < ? AND (w.feed IS NULL OR e.seq <= w.delivered_seq) GROUP BY e.feed
+                ON CONFLICT (feed) DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)
+                """, arguments: [before.timeIntervalSince1970])
+            try db.execute(sql: """
+                DELETE FROM decision_event WHERE at < ?
+                  AND seq <= coalesce((SELECT w.delivered_seq FROM webhook w WHERE w.feed = decision_event.feed), seq)
+                """, arguments: [before.timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
+    public func undeliveredEvents(feed: String) async throws -> (count: Int, oldest: Date?) {
+        try await writer.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT count(*) AS n, min(e.at) AS oldest FROM decision_event e JOIN webhook w ON w.feed = e.feed
+                WHERE e.feed = ? AND e.seq > w.delivered_seq
+                """, arguments: [feed])
+            return (row?["n"] ?? 0, (row?["oldest"] as Double?).map(Date.init(timeIntervalSince1970:)))
+        }
+    }
+
+    // MARK: Webhooks
+
+    static func webhook(_ row: Row) -> WebhookRecord {
+        func date(_ column: String) -> Date? { (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
+        return WebhookRecord(
+            endpoint: WebhookEndpoint(feed: row["feed"], url: row["url"], secret: row["secret"], causes: WebhookEndpoint.causes(stored: row["causes"]),
+                                      endpointID: row["endpoint_id"], createdBy: row["created_by"], createdAt: date("created_at")!),
+            delivery: WebhookDelivery(deliveredSeq: row["delivered_seq"], batchThrough: row["batch_through"], attempts: row["attempts"],
+                                      nextAttemptAt: date("next_attempt_at")!, failingSince: date("failing_since"), lastError: row["last_error"],
+                                      lastAttemptAt: date("last_attempt_at"), lastSuccessAt: date("last_success_at"), delivered: row["delivered"],
+                                      failed: row["failed"], leaseHolder: row["lease_holder"], leaseUntil: date("lease_until")))
+    }
+
+    public func saveWebhook(_ endpoint: WebhookEndpoint) async throws -> (record: WebhookRecord, replaced: Bool) {
+        try await commits.run { db in
+            let replaced = try Row.fetchOne(db, sql: "SELECT 1 FROM webhook WHERE feed = ?", arguments: [endpoint.feed]) != nil
+            let latest = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'decision_event'") ?? 0
+            let e = endpoint
+            try db.execute(sql: """
+                INSERT INTO webhook (feed, url, secret, causes, endpoint_id, created_by, created_at, delivered_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (feed) DO UPDATE SET url = excluded.url, secret = excluded.secret, causes = excluded.causes,
+                  endpoint_id = excluded.endpoint_id, created_by = excluded.created_by, created_at = excluded.created_at,
+                  batch_through = NULL, attempts = 0, next_attempt_at = 0, failing_since = NULL, last_error = NULL
+                """, arguments: [e.feed, e.url, e.secret, WebhookEndpoint.storedCauses(e.causes), e.endpointID, e.createdBy,
+                                 e.createdAt.timeIntervalSince1970, latest])
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook WHERE feed = ?", arguments: [endpoint.feed])!
+            return (Self.webhook(row), replaced)
+        }
+    }
+
+    public func webhook(feed: String) async throws -> WebhookRecord? {
+        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM webhook WHERE feed = ?", arguments: [feed]).map(Self.webhook) }
+    }
+
+    public func webhooks() async throws -> [WebhookRecord] {
+        try await writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM webhook ORDER BY feed").map(Self.webhook) }
+    }
+
+    public func removeWebhook(feed: String) async throws -> Bool {
+        try await commits.run { db in
+            try db.execute(sql: "DELETE FROM webhook WHERE feed = ?", arguments: [feed])
+            return db.changesCount > 0
+        }
+    }
+
+    public func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int) async throws -> [WebhookRecord] {
+        let t = now.timeIntervalSince1970
+        return try await commits.run { db in
+            try Row.fetchAll(db, sql: """
+                UPDATE webhook SET lease_holder = ?, lease_until = ?
+                WHERE feed IN (
+                  SELECT w.feed FROM webhook w
+                  WHERE w.next_attempt_at <= ? AND (w.lease_until IS NULL OR w.lease_until < ?)
+                    AND (w.batch_through IS NOT NULL OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = w.feed AND e.seq > w.delivered_seq))
+                  ORDER BY w.next_attempt_at LIMIT ?)
+                RETURNING *
+                """, arguments: [holder, until.timeIntervalSince1970, t, t, limit]).map(Self.webhook)
+        }
+    }
+
+    public func startDelivery(feed: String, holder: String, batchThrough: Int64, until: Date) async throws -> Bool {
+        try await commits.run { db in
+            try db.execute(sql: "UPDATE webhook SET batch_through = ?, lease_until = ? WHERE feed = ? AND lease_holder = ?",
+                           arguments: [batchThrough, until.timeIntervalSince1970, feed, holder])
+            return db.changesCount > 0
+        }
+    }
+
+    public func recordDelivery(feed: String, holder: String, _ result: DeliveryResult) async throws -> Bool {
+        try await commits.run { db in
+            switch result {
+            case let .delivered(through, events, at):
+                try db.execute(sql: """
+                    UPDATE webhook SET delivered_seq = max(delivered_seq, ?), batch_through = NULL, attempts = 0, next_attempt_at = 0,
+                      failing_since = NULL, last_attempt_at = ?, last_success_at = CASE WHEN ? > 0 THEN ? ELSE last_success_at END,
+                      delivered = delivered + ?, lease_holder = NULL, lease_until = NULL
+                    WHERE feed = ? AND lease_holder = ?
+                    """, arguments: [through, at.timeIntervalSince1970, events, at.timeIntervalSince1970, events, feed, holder])
+            case let .failed(error, at, retryAt):
+                try db.execute(sql: """
+                    UPDATE webhook SET attempts = attempts + 1, next_attempt_at = ?, failing_since = coalesce(failing_since, ?), last_error = ?,
+                      last_attempt_at = ?, failed = failed + 1, lease_holder = NULL, lease_until = NULL
+                    WHERE feed = ? AND lease_holder = ?
+                    """, arguments: [retryAt.timeIntervalSince1970, at.timeIntervalSince1970, error, at.timeIntervalSince1970, feed, holder])
+            }
+            return db.changesCount > 0
+        }
+    }
+}
