@@ -130,6 +130,8 @@ let package = Package(
                 "Server", "Services", "Storage", "Engine", "Learning", "WinnowJSON", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // HMAC for the tests' own Standard Webhooks verifier.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Services", "Engine", "Learning"]),

@@ -191,6 +191,16 @@ struct EveryKindOfRow {
                                         bias: seconds, l2: 1, examples: 500, harmful: 100, trainingLogLoss: 0.3, iterations: 8)
             try await store.saveEngagementModel(model, at: t0.addingTimeInterval(seconds))
         }
+        // Decision events: the decisions above wrote some; all of them pruned (a horizon), then one more; a webhook.
+        #expect(try await store.latestEventSeq() > 0)
+        #expect(try await store.pruneEvents(before: t0.addingTimeInterval(100 * 86_400)) > 0)
+        let event = DecisionEvent(feed: "news", itemID: "n1", before: DecisionState(action: .allow, label: "clear", probability: 0.8),
+                                  after: DecisionState(action: .remove, label: "spam", probability: 0.93),
+                                  cause: DecisionCause(kind: .rescore, stage: .time, trigger: "scheduled 6h"), modelVersion: "m2", policyVersion: 1,
+                                  at: t0.addingTimeInterval(7.25))
+        try await store.writer.write { db in try SQLiteStore.appendDecisionEvent(db, event) }
+        _ = try await store.saveWebhook(WebhookEndpoint(feed: "news", url: "https://hooks.example/winnow", secret: "whsec_" + Data(repeating: 3, count: 32).base64EncodedString(),
+                                                        causes: [.review, .undo], endpointID: "e1", createdBy: "root", createdAt: t0))
         try await store.checkWritable()  // heartbeat: not copied
 
         // What older Winnows left: a stage result as JSON text, and a feed's sum carried past Int64 as a REAL.
@@ -278,6 +288,12 @@ func expectSameAnswers(_ sqlite: any Store, _ postgres: any Store, _ data: Every
     }
     #expect(try await sqlite.promotions() == (try await postgres.promotions()), sourceLocation: sourceLocation)
     #expect(try await sqlite.latestEngagementModel() == (try await postgres.latestEngagementModel()), sourceLocation: sourceLocation)
+    // Decision events, their numbering and horizon, the webhooks.
+    #expect(try await sqlite.decisionEvents(feed: nil, after: 0, limit: 1_000) == (try await postgres.decisionEvents(feed: nil, after: 0, limit: 1_000)),
+            sourceLocation: sourceLocation)
+    #expect(try await sqlite.latestEventSeq() == (try await postgres.latestEventSeq()), sourceLocation: sourceLocation)
+    #expect(try await sqlite.prunedThrough(feed: nil) == (try await postgres.prunedThrough(feed: nil)), sourceLocation: sourceLocation)
+    #expect(try await sqlite.webhooks() == (try await postgres.webhooks()), sourceLocation: sourceLocation)
 }
 
 @Suite(.serialized) struct StoreMigrationTests {

@@ -1,0 +1,201 @@
+import Engine
+import Foundation
+import Testing
+
+@testable import Storage
+
+private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+/// Decision events on both stores: written with the change they record and never without it, numbered in order,
+/// paged, pruned; each feed's webhook and its leased, fenced delivery state.
+@Suite struct DecisionEventStoreTests {
+    /// The item's current result with the decision moved to `action` (what a stage crossing a cut-off returns).
+    static func crossing(_ state: ItemState, to action: Action, stage: Stage = .engagement, at: Date) -> StageResult {
+        var result = state.current
+        result.stage = stage
+        result.scoredAt = at
+        result.inputs.trigger = stage == .engagement ? "views≥100" : "scheduled 6h"
+        result.decision = PolicyDecision(action: action, label: action == .allow ? nil : "spam", probability: 0.9, policyVersion: 3, reason: "test")
+        result.probabilities = ["clear": 0.1, "spam": 0.9]
+        result.label = "spam"
+        return result
+    }
+
+    @Test(arguments: StoreKind.all) func anEngagementStageThatCrossesACutOffWritesOneEventAndOneThatDoesNotWritesNone(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("a", at: t0), Items.new("b", at: t0)])
+        #expect(try await store.latestEventSeq() == 0)
+        let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(600), counters: Engagement(views: 500))
+        // a: allowed → removed, one event; b: a stage that decides the same, no event.
+        _ = try await store.recordEngagement(feed: "default", id: "a", snapshot: snapshot) { context in
+            let result = Self.crossing(context.state, to: .remove, at: snapshot.at)
+            return Staged(result: result, event: DecisionEvent.change(of: context.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)))
+        }
+        _ = try await store.recordEngagement(feed: "default", id: "b", snapshot: snapshot) { context in
+            var result = context.state.current
+            result.stage = .engagement
+            result.scoredAt = snapshot.at
+            #expect(DecisionEvent.change(of: context.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)) == nil)
+            return Staged(result: result, event: nil)
+        }
+        let events = try await store.decisionEvents(feed: nil, after: 0, limit: 10)
+        #expect(events.count == 1)
+        let event = try #require(events.first)
+        #expect(event.seq == 1 && event.id == "evt_1")
+        #expect(event.feed == "default" && event.itemID == "a")
+        #expect(event.before == DecisionState(action: .allow, label: "clear", probability: 0.9))
+        #expect(event.after == DecisionState(action: .remove, label: "spam", probability: 0.9))
+        #expect(event.cause == DecisionCause(kind: .engagement, stage: .engagement, trigger: "views≥100"))
+        #expect(event.policyVersion == 3 && event.modelVersion == "m1" && event.at == snapshot.at)
+        #expect(try await store.latestEventSeq() == 1)
+    }
+
+    @Test(arguments: StoreKind.all) func aRolledBackChangeWritesNoEvent(_ kind: StoreKind) async throws {
+        struct Refused: Error {}
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("a", at: t0), Items.inReview("r", at: t0)])
+        // The stage's closure fails after deciding: the snapshot, the stage and the event roll back together.
+        await #expect(throws: Refused.self) {
+            _ = try await store.recordEngagement(feed: "default", id: "a", snapshot: EngagementSnapshot(at: t0.addingTimeInterval(60), counters: Engagement(views: 9))) { context in
+                throw Refused()
+            }
+        }
+        // A ticket step refused by the rules (a stale version): no decision, no event.
+        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
+        await #expect(throws: TicketError.self) {
+            _ = try await store.decide(ticket: view.ticket.id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam", version: 0),
+                                       action: .remove, now: t0, workflow: Items.workflow)
+        }
+        #expect(try await store.decisionEvents(feed: nil, after: 0, limit: 10).isEmpty)
+        #expect(try await store.latestEventSeq() == 0)
+        #expect(try await store.item(feed: "default", id: "a")?.engagement == nil)
+    }
+
+    @Test(arguments: StoreKind.all) func aDecisionItsUndoAndACorrectionEachWriteTheirEventInOrder(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let view = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
+        let id = view.ticket.id
+        let decided = try await store.decide(ticket: id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"), action: .remove,
+                                             now: t0.addingTimeInterval(10), workflow: Items.workflow)
+        #expect(decided.decisionEvent?.after == DecisionState(action: .remove, label: "spam", probability: decided.item.current.probabilities["spam"]!))
+        let undone = try await store.changeTicket(id: id) { state in
+            try Items.workflow.undo(state, reviewer: "ann", now: t0.addingTimeInterval(20), policy: Items.policy, classes: ["clear", "spam"])
+        }
+        #expect(undone.decisionEvent != nil)
+        _ = try await store.decide(ticket: id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"), action: .demote,
+                                   now: t0.addingTimeInterval(30), workflow: Items.workflow)
+        // A senior corrects the label the decision stands on: the item is allowed now.
+        let label = try #require(try await store.labels(since: nil, after: nil, limit: 10).last { !$0.isWithdrawn })
+        let rules = Items.workflow.rules
+        _ = try await store.correctLabel(id: label.id!, label: "clear", by: "sue", at: t0.addingTimeInterval(40)) { item, withdrawn, corrected in
+            rules.correction(of: item, withdrawn: withdrawn, corrected: corrected)
+        }
+        let events = try await store.decisionEvents(feed: "default", after: 0, limit: 10)
+        #expect(events.map(\.cause.kind) == [.review, .undo, .review, .correction])
+        #expect(events.map(\.seq) == [1, 2, 3, 4])
+        #expect(events.map(\.after.action) == [.remove, .review, .demote, .allow])
+        #expect(events[1].before == events[0].after)
+        #expect(events[3].before == DecisionState(action: .demote, label: "spam", probability: events[2].after.probability))
+        #expect(events[3].after.label == "clear")
+        #expect(events[3].cause.ticket == id && events[3].cause.labelID == label.id! + 1)
+        #expect(events.allSatisfy { $0.cause.ticket == id })
+        let item = try #require(try await store.item(feed: "default", id: "a"))
+        #expect(item.current.decision.action == .allow && item.reviewed?.label == "clear" && item.reviewed?.by == "sue")
+        // A correction of a label the decision does not stand on (withdrawn already) changes nothing.
+        _ = try await store.correctLabel(id: label.id!, label: "spam", by: "sue", at: t0.addingTimeInterval(50)) { item, withdrawn, corrected in
+            rules.correction(of: item, withdrawn: withdrawn, corrected: corrected)
+        }
+        #expect(try await store.latestEventSeq() == 4)
+        // Paging: after 2, at most 1.
+        #expect(try await store.decisionEvents(feed: "default", after: 2, limit: 1).map(\.seq) == [3])
+        #expect(try await store.decisionEvents(feed: "other", after: 0, limit: 10).isEmpty)
+    }
+
+    @Test(arguments: StoreKind.all) func aRescorePassWritesAnEventPerChangedItem(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("a", at: t0), Items.new("b", at: t0), Items.new("c", feed: "other", at: t0)])
+        let ran = try await store.rescoreDue(now: t0.addingTimeInterval(30 * 86_400), limit: 10) { due in
+            let id = due.state.submission.id
+            let result = Self.crossing(due.state, to: id == "b" ? .allow : .demote, stage: .time, at: t0.addingTimeInterval(3600))
+            return Rescored(result: result, next: nil,
+                            event: DecisionEvent.change(of: due.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)))
+        }
+        #expect(ran == 3)
+        let events = try await store.decisionEvents(feed: nil, after: 0, limit: 10)
+        // b stays allowed but now stands on spam (the label moved): a change too.
+        #expect(events.map(\.itemID).sorted() == ["a", "b", "c"])
+        #expect(events.map(\.seq) == [1, 2, 3])
+        #expect(events.allSatisfy { $0.cause.kind == .rescore && $0.cause.trigger == "scheduled 6h" })
+        #expect(try await store.decisionEvents(feed: "other", after: 0, limit: 10).map(\.itemID) == ["c"])
+    }
+
+    @Test(arguments: StoreKind.all) func pruningKeepsWhatAWebhookHasNotDeliveredAndMovesTheHorizon(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("a", at: t0), Items.new("b", feed: "hooked", at: t0)])
+        let endpoint = WebhookEndpoint(feed: "hooked", url: "http://127.0.0.1:9/x", secret: "whsec_" + Data(repeating: 7, count: 32).base64EncodedString(),
+                                       causes: nil, endpointID: "e1", createdBy: "admin", createdAt: t0)
+        let (record, replaced) = try await store.saveWebhook(endpoint)
+        #expect(!replaced && record.delivery.deliveredSeq == 0 && record.endpoint == endpoint)
+        _ = try await store.rescoreDue(now: t0.addingTimeInterval(30 * 86_400), limit: 10) { due in
+            let result = Self.crossing(due.state, to: .remove, stage: .time, at: t0.addingTimeInterval(3600))
+            return Rescored(result: result, next: nil, event: DecisionEvent.change(of: due.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)))
+        }
+        #expect(try await store.undeliveredEvents(feed: "hooked").count == 1)
+        #expect(try await store.undeliveredEvents(feed: "hooked").oldest == t0.addingTimeInterval(3600))
+        // Everything is old; only the hooked feed's undelivered event stays.
+        #expect(try await store.pruneEvents(before: t0.addingTimeInterval(7200)) == 1)
+        #expect(try await store.decisionEvents(feed: nil, after: 0, limit: 10).map(\.feed) == ["hooked"])
+        let prunedSeq = try #require(try await store.prunedThrough(feed: "default"))
+        #expect(prunedSeq >= 1)
+        #expect(try await store.prunedThrough(feed: "hooked") == 0)
+        #expect(try await store.prunedThrough(feed: nil) == prunedSeq)
+        // Numbers are never used again after a prune.
+        #expect(try await store.latestEventSeq() == 2)
+    }
+
+    @Test(arguments: StoreKind.all) func oneHolderLeasesAWebhookAndOnlyItsOutcomeIsRecorded(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("a", feed: "f", at: t0)])
+        let secret = "whsec_" + Data(repeating: 1, count: 24).base64EncodedString()
+        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/", secret: secret, causes: [.review], endpointID: "e1",
+                                                        createdBy: "admin", createdAt: t0))
+        // Nothing to deliver: nothing leased.
+        #expect(try await store.leaseDueWebhooks(now: t0, holder: "n1", until: t0.addingTimeInterval(30), limit: 10).isEmpty)
+        _ = try await store.rescoreDue(now: t0.addingTimeInterval(30 * 86_400), limit: 10) { due in
+            let result = Self.crossing(due.state, to: .remove, stage: .time, at: t0.addingTimeInterval(60))
+            return Rescored(result: result, next: nil, event: DecisionEvent.change(of: due.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)))
+        }
+        let now = t0.addingTimeInterval(100)
+        let leased = try await store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 10)
+        #expect(leased.map(\.endpoint.feed) == ["f"] && leased[0].delivery.leaseHolder == "n1" && leased[0].endpoint.causes == [.review])
+        #expect(try await store.leaseDueWebhooks(now: now, holder: "n2", until: now.addingTimeInterval(30), limit: 10).isEmpty)
+        #expect(try await store.startDelivery(feed: "f", holder: "n1", batchThrough: 1, until: now.addingTimeInterval(30)))
+        // n1's lease runs out: n2 takes over the same message, and n1's late outcome is not recorded.
+        let later = now.addingTimeInterval(31)
+        let taken = try await store.leaseDueWebhooks(now: later, holder: "n2", until: later.addingTimeInterval(30), limit: 10)
+        #expect(taken.first?.delivery.batchThrough == 1)
+        #expect(try await !store.recordDelivery(feed: "f", holder: "n1", .delivered(through: 1, events: 1, at: later)))
+        #expect(try await store.recordDelivery(feed: "f", holder: "n2", .failed(error: "the receiver answered 503", at: later, retryAt: later.addingTimeInterval(5))))
+        var state = try #require(try await store.webhook(feed: "f")).delivery
+        #expect(state.attempts == 1 && state.failed == 1 && state.lastError == "the receiver answered 503" && state.failingSince == later)
+        #expect(state.leaseHolder == nil && state.batchThrough == 1 && state.deliveredSeq == 0)
+        // Not due before its retry time.
+        #expect(try await store.leaseDueWebhooks(now: later.addingTimeInterval(4), holder: "n2", until: later.addingTimeInterval(60), limit: 10).isEmpty)
+        let retry = later.addingTimeInterval(5)
+        #expect(try await store.leaseDueWebhooks(now: retry, holder: "n1", until: retry.addingTimeInterval(30), limit: 10).count == 1)
+        #expect(try await store.recordDelivery(feed: "f", holder: "n1", .delivered(through: 1, events: 1, at: retry)))
+        state = try #require(try await store.webhook(feed: "f")).delivery
+        #expect(state.deliveredSeq == 1 && state.batchThrough == nil && state.attempts == 0 && state.failingSince == nil && state.delivered == 1)
+        #expect(state.lastSuccessAt == retry && state.failed == 1)
+        #expect(try await store.undeliveredEvents(feed: "f").count == 0)
+        // Set again: a new endpoint id, the place and figures kept.
+        let (again, replaced) = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:10/", secret: secret, causes: nil,
+                                                                           endpointID: "e2", createdBy: "admin", createdAt: retry))
+        #expect(replaced && again.delivery.deliveredSeq == 1 && again.delivery.delivered == 1 && again.endpoint.endpointID == "e2")
+        #expect(try await store.webhooks().map(\.endpoint.url) == ["http://127.0.0.1:10/"])
+        #expect(try await store.removeWebhook(feed: "f"))
+        #expect(try await !store.removeWebhook(feed: "f"))
+        #expect(try await store.webhook(feed: "f") == nil)
+    }
+}
