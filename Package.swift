@@ -113,7 +113,7 @@ let package = Package(
         // What tests of several modules share: the throwaway PostgreSQL server (`WINNOW_TEST_POSTGRES_URL`).
         .target(
             name: "TestSupport",
-            dependencies: ["Storage", "Engine", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["Storage", "Engine", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/TestSupport"
         ),
         .testTarget(
@@ -130,11 +130,12 @@ let package = Package(
                 "Server", "Services", "Storage", "Engine", "Learning", "WinnowJSON", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                // HMAC for the tests' own Standard Webhooks verifier.
-                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Services", "Engine", "Learning"]),
-        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "WinnowJSON", "Services", "Learning", "Engine", "Storage", "TestSupport"]),
+        .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "WinnowJSON", "Services", "Learning", "Engine", "Storage", "TestSupport",
+                                                           // The webhook receiver the end-to-end tests run.
+                                                           .product(name: "Hummingbird", package: "hummingbird"),
+                                                           .product(name: "HTTPTypes", package: "swift-http-types")]),
     ]
 )

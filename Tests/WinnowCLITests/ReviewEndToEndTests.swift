@@ -17,7 +17,7 @@ import Testing
     }
 
     /// A server whose default feed sends every item to review, with `count` items submitted.
-    static func setUp(items count: Int) async throws -> Setup {
+    static func setUp(items count: Int, arguments: [String] = []) async throws -> Setup {
         let dir = try EndToEndTests.folder()
         let database = dir + "/review.sqlite"
         var keys: [String] = []
@@ -26,7 +26,7 @@ import Testing
             #expect(created.status == 0, "\(created.stderr)")
             keys.append(created.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        let server = try ServeEndToEndTests.Server(database: database)
+        let server = try ServeEndToEndTests.Server(database: database, arguments: arguments)
         let setup = Setup(server: server, database: database, admin: keys[0], feed: keys[1], moderator: keys[2])
         let (_, standard) = try await server.request("GET", "/v1/policies/default", key: setup.admin)
         let classes = ((standard["policy"] as? [String: Any])?["rules"] as? [String: Any] ?? [:]).keys
