@@ -121,6 +121,49 @@ import TestSupport
     /// 50 items through each node (25 one by one, 25 in a batch), each read through both nodes with identical
     /// answers equal to the answer its creation got; the same item posted to both nodes at once is created once
     /// (201) and found once (200), other content under its id is a 409 on either node.
+    /// Both nodes deliver webhooks, each feed's by one node at a time (a lease in the database): with a healthy
+    /// receiver every event arrives exactly once and in order, whichever node wrote it; when the node delivering dies,
+    /// the other takes over once the lease runs out.
+    @Test func eachEventIsDeliveredOnceInOrderByOneNodeAndTheOtherTakesOverWhenItDies() async throws {
+        let events: [String: Any] = ["pollSeconds": 0.05, "batchSize": 3, "timeoutSeconds": 2, "leaseSeconds": 3,
+                                     "retry": ["initialSeconds": 0.2, "maxSeconds": 1]]
+        try await Self.withCluster(settings: ["events": events, "engine": ["review": ["doubleReviewRate": 0, "goldRate": 0]]]) { c in
+            let receiver = try await WebhookEndToEndTests.Receiver()
+            defer { receiver.stop() }
+            let moderator = try c.key(role: "moderator", name: "ann")
+            let (saved, policy) = try await c.a.request("PUT", "/v1/policies/hooked", key: c.admin, body: Self.json(["rules": ["harm": ["review": 0.0]]]))
+            #expect(saved == 200)
+            let version = (policy["policy"] as? [String: Any])?["version"] as? Int
+            #expect(try await WebhookEndToEndTests.eventually(10) {
+                let (_, answer) = try await c.b.request("GET", "/v1/policies/hooked", key: c.admin)
+                return (answer["policy"] as? [String: Any])?["version"] as? Int == version
+            })
+            let (set, hook) = try await c.a.request("PUT", "/v1/feeds/hooked/webhook", key: c.admin, body: Self.json(["url": receiver.url]))
+            #expect(set == 201)
+            receiver.state.withLock { $0.secret = hook["secret"] as? String ?? "" }
+            // Items and decisions through both nodes, one at a time (node A's policy reaches node B within its sync).
+            func decide(_ n: Int, through node: Server) async throws {
+                let (created, answer) = try await node.request("POST", "/v1/items", key: c.feed, body: Self.json(Self.item("h-\(n)", feed: "hooked", n)))
+                #expect(created == 201)
+                #expect((answer["decision"] as? [String: Any])?["action"] as? String == "review", "\(answer)")
+                let (_, claimed) = try await node.request("POST", "/v1/review/claim", key: moderator, body: "{}")
+                let id = try #require(((claimed["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int)
+                let (decided, _) = try await node.request("POST", "/v1/review/tickets/\(id)/decision", key: moderator,
+                                                          body: #"{"label": "spam", "reasonCode": "spam"}"#)
+                #expect(decided == 200)
+            }
+            for n in 1...10 { try await decide(n, through: n % 2 == 0 ? c.b : c.a) }
+            #expect(try await WebhookEndToEndTests.eventually(20) { Set(receiver.received) == Set(1...10) }, "received \(receiver.received)")
+            #expect(receiver.received == Array(1...10), "a duplicate or a reordering with a healthy receiver")
+            // Node A dies; what is written through B still arrives.
+            c.a.kill9()
+            for n in 11...14 { try await decide(n, through: c.b) }
+            #expect(try await WebhookEndToEndTests.eventually(30) { Set(receiver.received) == Set(1...14) }, "received \(receiver.received)")
+            WebhookEndToEndTests.expectAllInOrder(receiver.received, count: 14)
+            #expect(receiver.state.withLock { $0.badSignatures } == 0)
+        }
+    }
+
     @Test func itemsWrittenThroughOneNodeReadIdenticallyThroughTheOther() async throws {
         try await Self.withCluster { c in
             let start = ContinuousClock.now

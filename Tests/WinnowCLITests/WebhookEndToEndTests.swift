@@ -32,7 +32,7 @@ import TestSupport
 
         let state = Shared()
         let port: Int
-        private let task: Task<Void, any Error>
+        private let group: ServiceGroup
 
         init() async throws {
             let state = self.state
@@ -61,7 +61,9 @@ import TestSupport
             let (ports, bound) = AsyncStream<Int>.makeStream()
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                                   onServerRunning: { channel in bound.yield(channel.localAddress?.port ?? 0) }, logger: Logger(label: "receiver"))
-            task = Task { try await app.runService() }
+            let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "receiver")))
+            self.group = group
+            Task { try await group.run() }
             var iterator = ports.makeAsyncIterator()
             port = await iterator.next() ?? 0
         }
@@ -71,7 +73,7 @@ import TestSupport
         /// Every event number received, in the order received (repeats included).
         var received: [Int] { state.withLock { $0.messages.flatMap(\.seqs) } }
 
-        func stop() { task.cancel() }
+        func stop() { Task { [group] in await group.triggerGracefulShutdown() } }
     }
 
     static let enabled = EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)
