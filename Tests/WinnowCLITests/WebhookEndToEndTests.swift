@@ -21,6 +21,8 @@ import TestSupport
             /// Each accepted message: its id and its events' numbers.
             var messages: [(id: String, seqs: [Int])] = []
             var refused = 0
+            /// webhook.test messages taken.
+            var tests = 0
             var badSignatures = 0
         }
 
@@ -55,7 +57,11 @@ import TestSupport
                 }
                 let message = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
                 let events = (message?["data"] as? [String: Any])?["events"] as? [[String: Any]] ?? []
-                state.withLock { $0.messages.append((id, events.compactMap { $0["seq"] as? Int })) }
+                if message?["type"] as? String == "decision.changed" {
+                    state.withLock { $0.messages.append((id, events.compactMap { $0["seq"] as? Int })) }
+                } else {
+                    state.withLock { $0.tests += 1 }
+                }
                 return Response(status: .noContent)
             }
             let (ports, bound) = AsyncStream<Int>.makeStream()
@@ -106,11 +112,13 @@ import TestSupport
         }
     }
 
+    /// Sets the default feed's webhook with `winnow webhooks set`, and gives the receiver the secret it printed.
     static func setWebhook(_ s: ReviewEndToEndTests.Setup, _ receiver: Receiver) async throws {
-        let (status, answer) = try await s.server.request("PUT", "/v1/feeds/default/webhook", key: s.admin, body: #"{"url": "\#(receiver.url)"}"#)
-        #expect(status == 201)
-        let secret = try #require(answer["secret"] as? String)
-        receiver.state.withLock { $0.secret = secret }
+        let set = try s.cli(["webhooks", "set", "--feed", "default", receiver.url], as: s.admin)
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.hasPrefix("Set the webhook of feed default: \(receiver.url)"))
+        let secret = try #require(set.stdout.split(separator: "\n").first { $0.hasPrefix("Signing secret") }?.split(separator: " ").last)
+        receiver.state.withLock { $0.secret = String(secret) }
     }
 
     /// Waits until `done` holds (polling), for at most `seconds`.
@@ -138,7 +146,13 @@ import TestSupport
         let (s, _) = try await Self.setUp(items: 6, batchSize: 4)
         defer { s.server.kill9() }
         try await Self.setWebhook(s, receiver)
+        // A test message: the receiver checks its signature with the secret `set` printed.
+        let test = try s.cli(["webhooks", "test", "--feed", "default"], as: s.admin)
+        #expect(test.status == 0 && test.stdout.contains("the receiver answered 204"), "\(test.stdout)\(test.stderr)")
+        #expect(receiver.state.withLock { $0.tests } == 1)
         receiver.state.withLock { $0.down = true }
+        let refused = try s.cli(["webhooks", "test", "--feed", "default"], as: s.admin)
+        #expect(refused.status == 1 && refused.stdout.contains("the receiver answered 503"), "\(refused.stdout)")
         try await Self.decideAll(s, count: 6)
         // It keeps failing while the receiver is down, and says so.
         #expect(try await Self.eventually(20) {
@@ -146,6 +160,9 @@ import TestSupport
             let delivery = hook["delivery"] as? [String: Any] ?? [:]
             return (delivery["failedAttempts"] as? Int ?? 0) >= 3 && hook["state"] as? String == "retrying"
         })
+        let shown = try s.cli(["webhooks", "show", "--feed", "default"], as: s.admin)
+        #expect(shown.status == 0 && shown.stdout.contains("State: retrying") && shown.stdout.contains("Pending: 6"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("the receiver answered 503") && !shown.stdout.contains("whsec_"))
         let (_, failing) = try await s.server.request("GET", "/v1/feeds/default/webhook", key: s.admin)
         let delivery = failing["delivery"] as? [String: Any] ?? [:]
         #expect(delivery["pending"] as? Int == 6 && delivery["lastError"] as? String == "the receiver answered 503")
@@ -165,6 +182,10 @@ import TestSupport
             return d["pending"] as? Int == 0 && d["delivered"] as? Int == 6 && hook["state"] as? String == "healthy"
         })
         #expect(try await s.server.metric("winnow_webhook_events_delivered_total", key: s.admin) == 6)
+        let removed = try s.cli(["webhooks", "remove", "--feed", "default"], as: s.admin)
+        #expect(removed.status == 0 && removed.stdout == "Removed the webhook of feed default.\n")
+        let none = try s.cli(["webhooks", "show"], as: s.admin)
+        #expect(none.stdout.hasPrefix("No feed has a webhook."))
         // The changes feed holds the same events, for a feed without an endpoint.
         let (_, page) = try await s.server.request("GET", "/v1/changes?feed=default", key: s.feed)
         #expect((page["events"] as? [[String: Any]])?.compactMap { $0["seq"] as? Int } == Array(1...6))
