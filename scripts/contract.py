@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every operation of /openapi.yaml, called with real data on a live server, each answer checked against the
-document (openapi-core, from PyPI). Schemathesis (scripts/schemathesis.sh) fuzzes every operation, but most of its
+document (openapi-core, from PyPI). The feed's webhook points at a receiver run here that verifies every message
+with the `standardwebhooks` package (PyPI), an implementation of the scheme nobody here wrote. Schemathesis (scripts/schemathesis.sh) fuzzes every operation, but most of its
 requests are refused or miss: a ticket, a label or a model version must exist before their routes answer 2xx. This
 walks the product's own paths so that every operation gives at least one successful answer, and every answer on the
 way (errors included) must match what the document says of that status. Exits non-zero on any mismatch or on an
@@ -9,14 +10,18 @@ operation without a checked success.
     python3 scripts/contract.py --url http://127.0.0.1:PORT --admin KEY --feed KEY --moderator KEY --model FILE
 """
 import argparse
+import http.server
 import json
 import sys
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
+from standardwebhooks import Webhook
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--url", required=True)
@@ -98,6 +103,44 @@ call("PUT", f"/v1/policies/{F}", "/v1/policies/{feed}", admin, {"rules": {c: {"r
 call("PATCH", f"/v1/policies/{F}", "/v1/policies/{feed}", admin, {"reviewThinRemovals": False}, "application/merge-patch+json", expect=200)
 call("PUT", f"/v1/policies/{F}", "/v1/policies/{feed}", admin, {"rules": {"nonsense": {"review": 2}}}, expect=422)
 
+# A webhook receiver for the feed: every message verified with standardwebhooks.
+hook = {"secret": None, "messages": [], "tests": 0, "refused": []}
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        try:
+            message = Webhook(hook["secret"]).verify(body, dict(self.headers.items()))
+        except Exception as error:
+            hook["refused"].append(f"{error}")
+            self.send_response(401)
+            self.end_headers()
+            return
+        if message["type"] == "webhook.test":
+            hook["tests"] += 1
+        else:
+            hook["messages"].append(message)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_):
+        pass
+
+
+receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=receiver.serve_forever, daemon=True).start()
+hook_url = f"http://127.0.0.1:{receiver.server_address[1]}/winnow"
+_, changes = call("GET", f"/v1/changes?feed={F}", "/v1/changes", feed, expect=200)
+start = changes["next"]
+_, webhook = call("PUT", f"/v1/feeds/{F}/webhook", "/v1/feeds/{feed}/webhook", admin, {"url": hook_url}, expect=None)
+hook["secret"] = webhook["secret"]
+call("GET", f"/v1/feeds/{F}/webhook", "/v1/feeds/{feed}/webhook", admin, expect=200)
+_, tested = call("POST", f"/v1/feeds/{F}/webhook/test", "/v1/feeds/{feed}/webhook/test", admin, expect=200)
+if not tested.get("delivered") or hook["tests"] != 1:
+    failures.append(f"webhook test: not verified by standardwebhooks: {tested} {hook['refused']}")
+call("PUT", f"/v1/feeds/{F}/webhook", "/v1/feeds/{feed}/webhook", admin, {"url": "gopher://x"}, expect=422)
+
 # Items
 for i in range(8):
     call("POST", "/v1/items", "/v1/items", feed,
@@ -159,6 +202,30 @@ call("POST", f"/v1/models/{active}/shadow", "/v1/models/{version}/shadow", admin
 call("DELETE", "/v1/models/shadow", "/v1/models/shadow", admin, expect=200)
 call("DELETE", "/v1/models/shadow", "/v1/models/shadow", admin, expect=404)
 call("POST", "/v1/models/rollback", "/v1/models/rollback", admin)
+
+# Decision events: the decisions above, read from the changes feed, and the same ones delivered to the receiver, in order.
+_, changes = call("GET", f"/v1/changes?feed={F}&after={start}&limit=1000", "/v1/changes", feed, expect=200)
+expected = [event["seq"] for event in changes["events"]]
+call("GET", "/v1/changes?limit=5&wait=0.2", "/v1/changes", admin, expect=200)
+call("GET", f"/v1/changes?feed={F}&after=-1", "/v1/changes", feed, expect=422)
+deadline = time.time() + 15
+delivered = []
+while time.time() < deadline:
+    delivered = [event["seq"] for message in hook["messages"] for event in message["data"]["events"]]
+    if len(delivered) >= len(expected):
+        break
+    time.sleep(0.1)
+if not expected:
+    failures.append("the decisions wrote no decision event")
+if delivered != expected:
+    failures.append(f"webhook: delivered {delivered}, the changes feed holds {expected}")
+if hook["refused"]:
+    failures.append(f"webhook: standardwebhooks refused {len(hook['refused'])} message(s): {hook['refused'][:3]}")
+call("GET", "/v1/webhooks", "/v1/webhooks", admin, expect=200)
+call("DELETE", f"/v1/feeds/{F}/webhook", "/v1/feeds/{feed}/webhook", admin, expect=200)
+call("DELETE", f"/v1/feeds/{F}/webhook", "/v1/feeds/{feed}/webhook", admin, expect=404)
+receiver.shutdown()
+print(f"contract: {len(delivered)} decision events delivered in order to a receiver verifying with standardwebhooks")
 
 missing = sorted(operations - succeeded)
 for method, path in missing:

@@ -2,8 +2,8 @@
 # Schemathesis (OpenAPI fuzzing, from PyPI) against a live release `winnow serve` on an empty SQLite file: every
 # operation of /openapi.yaml, every check, a fixed seed, once with an admin key and once with a feed key; before
 # that, the document is validated as OpenAPI 3.1 (openapi-spec-validator); after it, scripts/contract.py walks every
-# operation's successful path with real data and checks each answer against the document (openapi-core). Exits
-# non-zero on any failure. Run by `make test`; `make schemathesis` runs it alone.
+# operation's successful path with real data and checks each answer against the document (openapi-core), with the
+# feed's webhook verified by the standardwebhooks package. Exits non-zero on any failure. Run by `make test`; `make schemathesis` runs it alone.
 #
 #   WINNOW                  the binary (default .build/release/winnow)
 #   SCHEMATHESIS_EXAMPLES   examples per operation and phase (default 10: about 1,800 requests per key, and
@@ -17,10 +17,11 @@ EXAMPLES=${SCHEMATHESIS_EXAMPLES:-10}
 SEED=${SCHEMATHESIS_SEED:-2026}
 VENV=${SCHEMATHESIS_VENV:-.build/schemathesis}
 
-if [ ! -x "$VENV/bin/schemathesis" ] || [ ! -x "$VENV/bin/openapi-spec-validator" ] || ! "$VENV/bin/python" -c "import openapi_core" 2>/dev/null; then
-    echo "schemathesis: installing schemathesis, openapi-spec-validator and openapi-core into $VENV (from PyPI)"
+if [ ! -x "$VENV/bin/schemathesis" ] || [ ! -x "$VENV/bin/openapi-spec-validator" ] \
+        || ! "$VENV/bin/python" -c "import openapi_core, standardwebhooks" 2>/dev/null; then
+    echo "schemathesis: installing schemathesis, openapi-spec-validator, openapi-core and standardwebhooks into $VENV (from PyPI)"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "schemathesis>=4.3,<5" "openapi-spec-validator>=0.7,<1" "openapi-core>=0.19,<1"
+    "$VENV/bin/pip" install --quiet "schemathesis>=4.3,<5" "openapi-spec-validator>=0.7,<1" "openapi-core>=0.19,<1" "standardwebhooks>=1.0,<2"
 fi
 
 # The document itself first: valid OpenAPI 3.1 (openapi-spec-validator checks it against the 3.1 meta-schema).
@@ -36,7 +37,9 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-printf '{"registry": "%s/registry"}\n' "$dir" > "$dir/config.json"
+# Webhook requests to whatever URL the fuzzer sets give up after a second, a long poll after half of one, and
+# deliveries are tried again soon: the run stays short.
+printf '{"registry": "%s/registry", "events": {"timeoutSeconds": 1, "leaseSeconds": 2, "maxWaitSeconds": 0.5, "pollSeconds": 0.05, "retry": {"initialSeconds": 0.2, "maxSeconds": 2}}}\n' "$dir" > "$dir/config.json"
 admin=$("$WINNOW" keys create --role admin --name schemathesis-admin --database "$dir/winnow.sqlite")
 feed=$("$WINNOW" keys create --role feed --name schemathesis-feed --database "$dir/winnow.sqlite")
 moderator=$("$WINNOW" keys create --role moderator --tiers 1,2 --name contract-moderator --database "$dir/winnow.sqlite")

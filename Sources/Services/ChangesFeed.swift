@@ -11,6 +11,9 @@ public struct EventsConfiguration: Codable, Equatable, Sendable {
     /// Seconds a waiting changes-feed request or an idle deliverer goes between reads of the database when nothing
     /// rang here (events written by other nodes). Default 0.25.
     public var pollSeconds = 0.25
+    /// Longest a changes request is held open: one asking to wait longer (the API allows 30 s) waits this long, then
+    /// answers its empty page. Lower it behind a proxy that closes quiet requests sooner. Default 30.
+    public var maxWaitSeconds = 30.0
     /// Most events in one webhook message. Default 100.
     public var batchSize = 100
     /// Seconds a delivery may take (connecting, sending, the receiver's answer). Default 10.
@@ -27,8 +30,8 @@ public struct EventsConfiguration: Codable, Equatable, Sendable {
 
     /// - Throws: `ConfigurationError` naming the setting.
     public func validate() throws {
-        guard retentionDays > 0, pruneIntervalSeconds > 0, pollSeconds > 0, pollSeconds <= 5 else {
-            throw ConfigurationError("events.retentionDays and events.pruneIntervalSeconds must be > 0, and events.pollSeconds between 0 and 5.")
+        guard retentionDays > 0, pruneIntervalSeconds > 0, pollSeconds > 0, pollSeconds <= 5, maxWaitSeconds >= 0 else {
+            throw ConfigurationError("events.retentionDays and events.pruneIntervalSeconds must be > 0, events.pollSeconds between 0 and 5, and events.maxWaitSeconds ≥ 0.")
         }
         guard (1...1_000).contains(batchSize), (1...16_384).contains(concurrency) else {
             throw ConfigurationError("events.batchSize must be 1-1000 events and events.concurrency 1-16384 webhooks.")
@@ -87,7 +90,7 @@ public struct ChangesFeed: Sendable {
         let store = scoring.store
         let pruned = try await store.prunedThrough(feed: feed)
         if after < pruned { throw CursorExpiredError(after: after, prunedThrough: pruned, latest: try await store.latestEventSeq()) }
-        let deadline = Date().addingTimeInterval(wait)
+        let deadline = Date().addingTimeInterval(min(wait, configuration.maxWaitSeconds))
         while true {
             let seen = scoring.bell.generation
             let events = try await store.decisionEvents(feed: feed, after: after, limit: limit + 1)

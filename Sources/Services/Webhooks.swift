@@ -1,6 +1,7 @@
 import Crypto
 import Engine
 import Foundation
+import Synchronization
 
 /// Sends one webhook request; the server's is async-http-client, following no redirect. Throws when no answer came
 /// (refused, timed out, reset): the error's description goes into the webhook's `lastError`, so it must not hold
@@ -223,17 +224,31 @@ public struct WebhookService: Sendable {
         return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
-    /// Whether `host` resolves (getaddrinfo, off the caller's thread).
+    /// Whether `host` resolves (getaddrinfo, off the caller's thread), within `timeoutSeconds`: a resolver that does not
+    /// answer in time counts as no.
     public static func resolves(_ host: String) async -> Bool {
+        await resolves(host, timeoutSeconds: 5)
+    }
+
+    public static func resolves(_ host: String, timeoutSeconds: Double) async -> Bool {
         await withCheckedContinuation { continuation in
+            let answered = Mutex(false)
+            let answer: @Sendable (Bool) -> Void = { resolved in
+                let first = answered.withLock { done in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume(returning: resolved) }
+            }
             Thread.detachNewThread {
                 var hints = addrinfo()
                 hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
                 var result: UnsafeMutablePointer<addrinfo>?
                 let status = getaddrinfo(host, nil, &hints, &result)
                 if let result { freeaddrinfo(result) }
-                continuation.resume(returning: status == 0)
+                answer(status == 0)
             }
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) { answer(false) }
         }
     }
 }
