@@ -60,6 +60,7 @@ let package = Package(
                 "Engine",
                 "Learning",
                 "Storage",
+                "WinnowJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

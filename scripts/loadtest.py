@@ -5,9 +5,12 @@ Starts the server on a free port with a fresh SQLite file in a temporary folder 
 feed key, then runs wrk (scripts/wrk/*.lua) for single-item POST /v1/items, 1,000-item batches and engagement
 updates. Then the same against one node on PostgreSQL (a throwaway cluster from scripts/pg-cluster.sh, with
 pg_stat_statements loaded), measuring what a capacity plan needs: server and database CPU, statements, transactions
-and WAL bytes per item. The sections between the load-test markers in BENCHMARKS.md are replaced; the rest is kept.
+and WAL bytes per item. Then, on each store, the single-item load twice while decision events are made at a steady
+rate (engagement updates that move items of another feed across its removal cut-off): once without a webhook, once
+with the feed's webhook pointing at a receiver in this process, which measures each event's delivery lag (arrival
+minus the event's time). The sections between the load-test markers in BENCHMARKS.md are replaced; the rest is kept.
 """
-import argparse, os, platform, re, shutil, socket, subprocess, sys, tempfile, time
+import argparse, calendar, http.client, http.server, json, os, platform, re, shutil, socket, subprocess, sys, tempfile, threading, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--winnow', default='.build/release/winnow')
@@ -16,6 +19,8 @@ ap.add_argument('--out', default='BENCHMARKS.md')
 ap.add_argument('--duration', type=int, default=15)
 ap.add_argument('--connections', type=int, default=32)
 ap.add_argument('--store', choices=['both', 'sqlite', 'postgres'], default='both')
+ap.add_argument('--only-webhooks', action='store_true', help='run only the single-item load with and without a webhook receiver')
+ap.add_argument('--event-rate', type=int, default=200, help='decision events per second made during the webhook runs')
 args = ap.parse_args()
 
 BEGIN, END = '<!-- load-test:begin -->', '<!-- load-test:end -->'
@@ -81,6 +86,111 @@ def pg_counters(url):
     return int(statements), int(commits), int(float(wal))
 
 
+class EventSource:
+    """Makes decision events at `rate` per second while running: each request is an engagement update with reports on
+    an item of feed `hooked` (allowed at creation), which stage 2 moves to removal: one event."""
+
+    def __init__(self, key, count):
+        self.key, self.count, self.next, self.stop, self.sent = key, count, 0, threading.Event(), 0
+
+    def create(self):
+        texts = ['are we still on for lunch tomorrow', 'great match last night', 'the train is delayed again', 'happy birthday to you']
+        for start in range(0, self.count, 1000):
+            items = [{'id': f'h{i}', 'feed': 'hooked', 'text': f'{texts[i % len(texts)]} {i}'} for i in range(start, min(self.count, start + 1000))]
+            status, _ = request('POST', '/v1/items:batch', self.key, {'items': items})
+            assert status == 200, status
+
+    def run(self, rate):
+        connection = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+        begun = time.time()
+        while not self.stop.is_set() and self.next < self.count:
+            due = begun + self.sent / rate
+            if time.time() < due:
+                time.sleep(min(0.01, due - time.time()))
+                continue
+            body = json.dumps({'feed': 'hooked', 'views': 40, 'reports': 8}).encode()
+            connection.request('POST', f'/v1/items/h{self.next}/engagement', body,
+                               {'Authorization': f'Bearer {self.key}', 'Content-Type': 'application/json'})
+            connection.getresponse().read()
+            self.next += 1
+            self.sent += 1
+
+    def start(self, rate):
+        self.stop.clear()
+        self.sent = 0
+        self.thread = threading.Thread(target=self.run, args=(rate,), daemon=True)
+        self.thread.start()
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+
+
+class LagReceiver(http.server.BaseHTTPRequestHandler):
+    """Takes every webhook message (204) and records each event's lag: now minus the event's time."""
+    lags, seqs = [], []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', '0')))
+        now = time.time()
+        for event in json.loads(body)['data']['events']:
+            at = calendar.timegm(time.strptime(event['at'][:19], '%Y-%m-%dT%H:%M:%S')) + float('0' + event['at'][19:-1])
+            LagReceiver.lags.append(now - at)
+            LagReceiver.seqs.append(event['seq'])
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_):
+        pass
+
+
+def request(method, path, key, body=None):
+    connection = http.client.HTTPConnection('127.0.0.1', port, timeout=60)
+    connection.request(method, path, json.dumps(body).encode() if body is not None else None,
+                       {'Authorization': f'Bearer {key}', 'Content-Type': 'application/json'})
+    answer = connection.getresponse()
+    return answer.status, answer.read()
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float('nan')
+
+
+def webhook_runs(env, admin):
+    """The single-item load without and with a webhook receiver, decision events made at --event-rate meanwhile."""
+    status, _ = request('PUT', '/v1/policies/hooked', admin, {'rules': {'harm': {'remove': 0.5}}})
+    assert status == 200, status
+    per_run = args.event_rate * (args.duration + 5)
+    source = EventSource(env['WINNOW_KEY'], 2 * per_run)
+    source.create()
+    out = {}
+    source.start(args.event_rate)
+    out['without'] = wrk('items.lua', args.connections, 2, env, args.duration)
+    source.finish()
+    out['without_events'] = source.sent
+    receiver = http.server.ThreadingHTTPServer(('127.0.0.1', 0), LagReceiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    # The webhook starts after the newest event: only the events made during the measured run are delivered.
+    status, _ = request('PUT', '/v1/feeds/hooked/webhook', admin, {'url': f'http://127.0.0.1:{receiver.server_address[1]}/hook'})
+    assert status == 201, status
+    LagReceiver.lags.clear()
+    LagReceiver.seqs.clear()
+    source.start(args.event_rate)
+    out['with'] = wrk('items.lua', args.connections, 2, env, args.duration)
+    source.finish()
+    out['with_events'] = source.sent
+    deadline = time.time() + 30
+    while len(LagReceiver.seqs) < source.sent and time.time() < deadline:
+        time.sleep(0.1)
+    receiver.shutdown()
+    out['delivered'] = len(LagReceiver.seqs)
+    out['in_order'] = LagReceiver.seqs == sorted(LagReceiver.seqs) and len(set(LagReceiver.seqs)) == len(LagReceiver.seqs)
+    out['lag_p50'] = percentile(LagReceiver.lags, 50) * 1000
+    out['lag_p99'] = percentile(LagReceiver.lags, 99) * 1000
+    return out
+
+
 def run(store):
     """Runs every load against a fresh server on `store` (sqlite or postgres); returns the results."""
     global port
@@ -98,6 +208,8 @@ def run(store):
     try:
         key = subprocess.run([args.winnow, 'keys', 'create', '--role', 'feed', '--name', 'load', '--database', db],
                              capture_output=True, text=True, check=True).stdout.strip()
+        admin = subprocess.run([args.winnow, 'keys', 'create', '--role', 'admin', '--name', 'load-admin', '--database', db],
+                               capture_output=True, text=True, check=True).stdout.strip()
         port = free_port()
         server = subprocess.Popen([args.winnow, 'serve', '--port', str(port), '--database', db, '--model', args.model],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, 'LOG_LEVEL': 'warning'})
@@ -111,6 +223,9 @@ def run(store):
             # Warm-up, not measured: the first seconds of a new server grow the database and log files and fault the
             # model's pages in; the measured runs show the steady state.
             wrk('items.lua', args.connections, 2, env, 5)
+            if args.only_webhooks:
+                r['webhooks'] = webhook_runs(env, admin)
+                return r
             pg_pids = postgres_pids(os.path.join(cluster, 'data')) if cluster else []
 
             def measured(script, connections, extra, items_per_request):
@@ -139,6 +254,7 @@ def run(store):
             r['batch'] = measured('batch.lua', 4, {'BATCH_SIZE': '1000'}, 1000)
             r['batch8'] = wrk('batch.lua', 8, 2, {**env, 'BATCH_SIZE': '1000', 'ID_PREFIX': 'c'}, args.duration)
             r['engagement'] = measured('engagement.lua', args.connections, {'ITEMS': '1000'}, 1)
+            r['webhooks'] = webhook_runs(env, admin)
             r['rss'] = 0
             for line in open(f'/proc/{server.pid}/status'):
                 if line.startswith('VmHWM'):
@@ -268,6 +384,34 @@ def postgres_section(r, sqlite):
     return lines
 
 
+WH_BEGIN, WH_END = '<!-- load-test-webhooks:begin -->', '<!-- load-test-webhooks:end -->'
+
+
+def webhook_section(results):
+    lines = [
+        WH_BEGIN,
+        '## Webhooks under load (`winnow serve`, release build, wrk on loopback)',
+        '',
+        f'Produced by `make bench` (or `python3 scripts/loadtest.py --only-webhooks`) on {time.strftime("%Y-%m-%d")}. The single-item '
+        f'load of the tables above (`items.lua`, {args.connections} connections, {args.duration} s) runs twice on the same server while another '
+        f'client makes {args.event_rate} decision events per second (engagement updates with reports that move items of feed `hooked` across '
+        'its removal cut-off, one event each): first with no webhook, then with the feed\'s webhook pointing at a receiver in the load test '
+        '(Python, on the same two cores), which takes every message and records each event\'s lag: its arrival minus its time `at`.',
+        '',
+        '| store | single items/s, no webhook | with the webhook | ratio | events made | delivered | in order | lag p50 | lag p99 |',
+        '|---|---:|---:|---:|---:|---:|---|---:|---:|',
+    ]
+    for store, r in results.items():
+        w = r['webhooks']
+        ratio = w['with']['rps'] / w['without']['rps']
+        lines.append(f'| {store} | {w["without"]["rps"]:,.0f} | {w["with"]["rps"]:,.0f} | {ratio:.2f} | {w["with_events"]:,} | {w["delivered"]:,} | '
+                     f'{"yes" if w["in_order"] else "**no**"} | {w["lag_p50"]:.0f} ms | {w["lag_p99"]:.0f} ms |')
+    worst = min(r['webhooks']['with']['rps'] / r['webhooks']['without']['rps'] for r in results.values())
+    lines += ['', f'Goal (issue 19): with a webhook receiver attached the load test keeps at least 90% of its single-item rate: '
+                  f'**{"met" if worst >= 0.9 else "not met"}** (lowest ratio {worst:.2f}).', WH_END]
+    return lines
+
+
 def replace(text, begin, end, section):
     if begin in text and end in text:
         return text[:text.index(begin)] + section + text[text.index(end) + len(end):]
@@ -275,16 +419,20 @@ def replace(text, begin, end, section):
 
 
 text = open(args.out).read() if os.path.exists(args.out) else '# Benchmarks\n'
-sections = []
-if 'sqlite' in results:
+sections = [(WH_BEGIN, WH_END, '\n'.join(webhook_section(results)))]
+if args.only_webhooks:
+    results_full = {}
+else:
+    results_full = results
+if 'sqlite' in results_full:
     sections.append((BEGIN, END, '\n'.join(sqlite_section(results['sqlite']))))
-if 'postgres' in results:
+if 'postgres' in results_full:
     sections.append((PG_BEGIN, PG_END, '\n'.join(postgres_section(results['postgres'], results.get('sqlite')))))
 for begin, end, section in sections:
     text = replace(text, begin, end, section)
     print(section)
 open(args.out, 'w').write(text)
-for store, r in results.items():
+for store, r in results_full.items():
     for name in ['single', 'single64', 'batch', 'batch8', 'engagement']:
         if r[name]['non2xx'] or r[name]['socket_errors'] != 'none':
             print(f'warning: {store}, {name}: {r[name]["non2xx"]} non-2xx answers, socket errors: {r[name]["socket_errors"]}', file=sys.stderr)

@@ -1,7 +1,8 @@
 import Foundation
 
 /// An item's effective decision at one moment: the action the feed must apply, the class it stands on (a person's
-/// label when a person decided, else the model's most probable class) and that class's probability.
+/// label when a person decided, else the class whose policy rule decided, else the model's most probable class) and the
+/// model's probability of that class.
 public struct DecisionState: Codable, Equatable, Sendable {
     public var action: Action
     public var label: String
@@ -13,9 +14,10 @@ public struct DecisionState: Codable, Equatable, Sendable {
         self.probability = probability
     }
 
-    /// The decision a stage result gives the item, under the person's decision that stands over it (if any).
+    /// The decision a stage result gives the item, under the person's decision that stands over it (if any): the
+    /// person's label, else the class whose rule decided, else (allowed) the most probable class.
     public init(_ result: StageResult, reviewed: HumanDecision?) {
-        let label = reviewed?.label ?? result.label
+        let label = reviewed?.label ?? result.decision.label ?? result.label
         self.init(action: result.decision.action, label: label, probability: result.probabilities[label] ?? 0)
     }
 }

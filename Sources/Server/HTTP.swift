@@ -68,16 +68,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 
 /// The API's JSON: ISO 8601 dates with milliseconds, sorted keys (stable output on every platform).
 enum JSON {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        // No `\/` escapes (issue 18): a path in a message reads as written.
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
-        }
-        return encoder
-    }()
+    static let encoder = WireEncoder.make()
 
     /// A response written with `JSONWriter` (the hot paths).
     static func response(status: HTTPResponse.Status = .ok, capacity: Int = 1_024, _ write: (inout JSONWriter) -> Void) -> Response {

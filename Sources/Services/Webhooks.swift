@@ -2,6 +2,7 @@ import Crypto
 import Engine
 import Foundation
 import Synchronization
+import WinnowJSON
 
 /// Sends one webhook request; the server's is async-http-client, following no redirect. Throws when no answer came
 /// (refused, timed out, reset): the error's description goes into the webhook's `lastError`, so it must not hold
@@ -58,15 +59,7 @@ public struct WebhookMessage: Encodable, Sendable {
     public var timestamp: Date
     public var data: Payload
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
-        }
-        return encoder
-    }()
+    static let encoder = WireEncoder.make()
 
     public func encoded() throws -> [UInt8] { Array(try Self.encoder.encode(self)) }
 }
@@ -79,6 +72,53 @@ public struct WebhookStatus: Sendable {
     public var pending: Int
     /// Seconds the oldest undelivered event has waited.
     public var lagSeconds: Double
+}
+
+/// A feed's webhook as the API shows it (`GET /v1/feeds/{feed}/webhook`) and the command line reads it: never its
+/// secret, except in the answer that set it.
+public struct WebhookView: Codable, Sendable {
+    public struct Delivery: Codable, Sendable {
+        /// Every event of the feed up to this number was delivered.
+        public var deliveredThrough: Int64
+        public var pending: Int
+        public var lagSeconds: Double
+        public var delivered: Int64
+        public var failedAttempts: Int64
+        public var attemptsSinceSuccess: Int
+        public var nextAttemptAt: Date?
+        public var failingSince: Date?
+        public var lastError: String?
+        public var lastAttemptAt: Date?
+        public var lastSuccessAt: Date?
+    }
+
+    public var feed: String
+    public var url: String
+    /// The causes delivered; nil for every cause.
+    public var events: [String]?
+    /// healthy, retrying or failing.
+    public var state: String
+    public var createdBy: String
+    public var createdAt: Date
+    public var delivery: Delivery
+    /// Only in the answer that set it: shown once.
+    public var secret: String?
+    public var replaced: Bool?
+
+    public init(_ status: WebhookStatus, secret: String? = nil, replaced: Bool? = nil) {
+        let e = status.record.endpoint, d = status.record.delivery
+        feed = e.feed
+        url = e.url
+        events = e.causes.map { $0.map(\.rawValue).sorted() }
+        state = status.state
+        createdBy = e.createdBy
+        createdAt = e.createdAt
+        delivery = Delivery(deliveredThrough: d.deliveredSeq, pending: status.pending, lagSeconds: status.lagSeconds, delivered: d.delivered,
+                            failedAttempts: d.failed, attemptsSinceSuccess: d.attempts, nextAttemptAt: d.attempts > 0 ? d.nextAttemptAt : nil,
+                            failingSince: d.failingSince, lastError: d.lastError, lastAttemptAt: d.lastAttemptAt, lastSuccessAt: d.lastSuccessAt)
+        self.secret = secret
+        self.replaced = replaced
+    }
 }
 
 /// A webhook's endpoint was refused.

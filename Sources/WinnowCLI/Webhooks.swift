@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Services
 
 /// `winnow webhooks set|show|test|remove`: a feed's webhook, through the server's API (admin key).
 struct Webhooks: ParsableCommand {
@@ -20,46 +21,7 @@ struct Webhooks: ParsableCommand {
             """,
         subcommands: [SetWebhook.self, Show.self, Test.self, Remove.self])
 
-    struct Answer: Decodable {
-        struct Delivery: Decodable {
-            var deliveredThrough: Int64
-            var pending: Int
-            var lagSeconds: Double
-            var delivered: Int64
-            var failedAttempts: Int64
-            var attemptsSinceSuccess: Int
-            var nextAttemptAt: Date?
-            var failingSince: Date?
-            var lastError: String?
-            var lastSuccessAt: Date?
-        }
-
-        var feed: String
-        var url: String
-        var events: [String]?
-        var state: String
-        var createdBy: String
-        var createdAt: Date
-        var delivery: Delivery
-        var secret: String?
-        var replaced: Bool?
-
-        /// What an admin reads: the endpoint, its state and its figures, one fact per line.
-        var lines: [String] {
-            var out = ["Feed \(feed): \(url)", "  State: \(state)", "  Causes: \(events?.joined(separator: ", ") ?? "every change")",
-                       "  Delivered: \(delivery.delivered) events (every event up to #\(delivery.deliveredThrough))",
-                       "  Pending: \(delivery.pending)" + (delivery.pending > 0 ? ", the oldest waiting \(FixedText.format(delivery.lagSeconds, places: 1)) s" : ""),
-                       "  Failed attempts: \(delivery.failedAttempts)"]
-            if let error = delivery.lastError, delivery.attemptsSinceSuccess > 0 {
-                out.append("  Failing since \(delivery.failingSince.map(ISOTime.format) ?? "?"): \(error) (\(delivery.attemptsSinceSuccess) attempts)")
-                if let next = delivery.nextAttemptAt { out.append("  Next attempt: \(ISOTime.format(next))") }
-            }
-            if let last = delivery.lastSuccessAt { out.append("  Last delivery: \(ISOTime.format(last))") }
-            out.append("  Set by \(createdBy) at \(ISOTime.format(createdAt))")
-            return out
-        }
-    }
-
+    typealias Answer = WebhookView
     struct FeedOption: ParsableArguments {
         @Option(help: "The feed.") var feed: String
 
@@ -186,5 +148,22 @@ struct Webhooks: ParsableCommand {
             _ = try await server.client().send("DELETE", "/v1/feeds/\(target.feed)/webhook")
             print("Removed the webhook of feed \(target.feed).")
         }
+    }
+}
+
+extension WebhookView {
+    /// What an admin reads: the endpoint, its state and its figures, one fact per line.
+    var lines: [String] {
+        var out = ["Feed \(feed): \(url)", "  State: \(state)", "  Causes: \(events?.joined(separator: ", ") ?? "every change")",
+                   "  Delivered: \(delivery.delivered) events (every event up to #\(delivery.deliveredThrough))",
+                   "  Pending: \(delivery.pending)" + (delivery.pending > 0 ? ", the oldest waiting \(FixedText.format(delivery.lagSeconds, places: 1)) s" : ""),
+                   "  Failed attempts: \(delivery.failedAttempts)"]
+        if let error = delivery.lastError, delivery.attemptsSinceSuccess > 0 {
+            out.append("  Failing since \(delivery.failingSince.map(ISOTime.format) ?? "?"): \(error) (\(delivery.attemptsSinceSuccess) attempts)")
+            if let next = delivery.nextAttemptAt { out.append("  Next attempt: \(ISOTime.format(next))") }
+        }
+        if let last = delivery.lastSuccessAt { out.append("  Last delivery: \(ISOTime.format(last))") }
+        out.append("  Set by \(createdBy) at \(ISOTime.format(createdAt))")
+        return out
     }
 }

@@ -79,6 +79,82 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         }
     }
 
+    /// A text the fixture model gives a modest P(spam) (between 5% and 40%): allowed under a high cut-off, removed
+    /// under one below it.
+    static func modestText(_ h: Harness) throws -> (text: String, spam: Double) {
+        let candidates = ["call me about the prize draw tomorrow", "call me tomorrow", "see you now", "call now", "the prize", "free lunch tomorrow",
+                          "claim the photos", "text me when you win", "i won the game call you later", "free tomorrow", "win", "call",
+                          "free", "claim", "lunch now", "you won", "prize tomorrow at six", "text me now", "see you at lunch"]
+        let scored = candidates.map { ($0, h.service.model.score($0, reasons: 0).probabilities[1]) }
+        return try #require(scored.first { $0.1 > 0.05 && $0.1 < 0.4 }, "no candidate text is modest under the fixture model: \(scored)")
+    }
+
+    /// Through the engine: an allowed item, then a policy that removes it; its stage-3 rescore crosses the new cut-off
+    /// (one event) and the next rescore, deciding the same, writes none.
+    @Test func aRescoreThatCrossesACutOffIsOneEvent() async throws {
+        let h = try await Harness()
+        let (text, spam) = try Self.modestText(h)
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["remove": 0.95]]])).status == .ok)
+        let created = try await h.post("/v1/items", json(["id": "s", "text": text]))
+        #expect((created.json["decision"] as? [String: Any])?["action"] as? String == "allow", "\(created.body)")
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["remove": spam / 2]]])).status == .ok)
+        h.clock.advance(hours: 1.01)
+        #expect(try await h.service.rescoreDue() == 1)
+        h.clock.advance(hours: 6)
+        #expect(try await h.service.rescoreDue() == 1)
+        let page = events(try await h.changes("feed=default"))
+        #expect(page.count == 1)
+        let event = try #require(page.first)
+        let before = try #require(event["before"] as? [String: Any]), after = try #require(event["after"] as? [String: Any])
+        #expect(before["action"] as? String == "allow" && before["label"] as? String == "clear")
+        #expect(abs((before["probability"] as? Double ?? 0) - (1 - spam)) < 1e-9)
+        #expect(after["action"] as? String == "remove" && after["label"] as? String == "spam")
+        #expect(event["cause"] as? [String: Any] as NSDictionary? == ["kind": "rescore", "stage": "time", "trigger": "scheduled 1h"] as NSDictionary)
+        #expect(event["policyVersion"] as? Int == 2)
+    }
+
+    /// Stage 2: reports on an allowed item push it over the feed's removal cut-off.
+    @Test func anEngagementStageThatCrossesACutOffIsOneEvent() async throws {
+        let h = try await Harness()
+        let (text, _) = try Self.modestText(h)
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["remove": 0.5]]])).status == .ok)
+        #expect(try await h.post("/v1/items", json(["id": "e", "text": text])).status == .created)
+        h.clock.advance(hours: 0.1)
+        let answer = try await h.post("/v1/items/e/engagement", json(["views": 40, "reports": 8]))
+        #expect((answer.json["item"] as? [String: Any]).flatMap { ($0["decision"] as? [String: Any])?["action"] as? String } == "remove", "\(answer.body)")
+        let page = events(try await h.changes("feed=default"))
+        #expect(page.map { ($0["cause"] as? [String: Any])?["kind"] as? String } == ["engagement"])
+        #expect(page.map { ($0["before"] as? [String: Any])?["action"] as? String } == ["allow"])
+        #expect(((page.first?["cause"] as? [String: Any])?["trigger"] as? String)?.isEmpty == false)
+    }
+
+    /// A person's removal, the feed's appeal, and tier 2 (someone else) restoring the item: two events, the second
+    /// caused by the appeal.
+    @Test func anAppealsOutcomeIsAnEventOfItsOwnCause() async throws {
+        let h = try await reviewingHarness()
+        try await h.decide("a")
+        let appeal = try await h.post("/v1/items/a/appeal", json(["note": "the author says it is a joke"]))
+        #expect(appeal.status == .created)
+        let claimed = try await h.post("/v1/review/claim", as: .admin, json(["tiers": [2]]))
+        let ticket = try #require((claimed.json["tickets"] as? [[String: Any]])?.first.flatMap { ($0["ticket"] as? [String: Any])?["id"] as? Int })
+        let restored = try await h.send(.post, "/v1/review/tickets/\(ticket)/decision", as: .admin,
+                                        body: json(["label": "clear", "reasonCode": "not_violating"]))
+        #expect(restored.status == .ok, "\(restored.body)")
+        let page = events(try await h.changes("feed=default"))
+        #expect(page.map { ($0["cause"] as? [String: Any])?["kind"] as? String } == ["review", "appeal"])
+        let outcome = try #require(page.last)
+        #expect((outcome["before"] as? [String: Any])?["action"] as? String == "remove" && (outcome["before"] as? [String: Any])?["label"] as? String == "spam")
+        #expect((outcome["after"] as? [String: Any])?["action"] as? String == "allow" && (outcome["after"] as? [String: Any])?["label"] as? String == "clear")
+        #expect((outcome["cause"] as? [String: Any])?["ticket"] as? Int == ticket && (outcome["cause"] as? [String: Any])?["tier"] as? Int == 2)
+        // A corrected label the decision stands on: the item is removed again, told as a correction.
+        let labels = try await h.send(.get, "/v1/labels?limit=10")
+        let last = try #require((labels.json["labels"] as? [[String: Any]])?.last?["id"] as? Int)
+        #expect(try await h.send(.post, "/v1/labels/\(last)/correct", body: json(["label": "spam"])).status == .created)
+        let corrected = events(try await h.changes("feed=default&after=2"))
+        #expect(corrected.map { ($0["cause"] as? [String: Any])?["kind"] as? String } == ["correction"])
+        #expect(corrected.map { ($0["after"] as? [String: Any])?["action"] as? String } == ["remove"])
+    }
+
     @Test func aWaitingRequestReturnsWhenAnEventCommits() async throws {
         let h = try await reviewingHarness()
         try await h.decide("a")

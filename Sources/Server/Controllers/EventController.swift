@@ -62,63 +62,18 @@ struct EventController {
         var events: [String]?
     }
 
-    struct WebhookAnswer: Encodable {
-        struct Delivery: Encodable {
-            var deliveredThrough: Int64
-            var pending: Int
-            var lagSeconds: Double
-            var delivered: Int64
-            var failedAttempts: Int64
-            var attemptsSinceSuccess: Int
-            var nextAttemptAt: Date?
-            var failingSince: Date?
-            var lastError: String?
-            var lastAttemptAt: Date?
-            var lastSuccessAt: Date?
-        }
-
-        var feed: String
-        var url: String
-        /// The causes delivered; null for every cause.
-        var events: [String]?
-        /// healthy, retrying or failing.
-        var state: String
-        var createdBy: String
-        var createdAt: Date
-        var delivery: Delivery
-        /// Only in the answer that set it: shown once.
-        var secret: String?
-        var replaced: Bool?
-
-        init(_ status: WebhookStatus, secret: String? = nil, replaced: Bool? = nil) {
-            let e = status.record.endpoint, d = status.record.delivery
-            feed = e.feed
-            url = e.url
-            events = e.causes.map { $0.map(\.rawValue).sorted() }
-            state = status.state
-            createdBy = e.createdBy
-            createdAt = e.createdAt
-            delivery = Delivery(deliveredThrough: d.deliveredSeq, pending: status.pending, lagSeconds: status.lagSeconds, delivered: d.delivered,
-                                failedAttempts: d.failed, attemptsSinceSuccess: d.attempts,
-                                nextAttemptAt: d.attempts > 0 ? d.nextAttemptAt : nil, failingSince: d.failingSince, lastError: d.lastError,
-                                lastAttemptAt: d.lastAttemptAt, lastSuccessAt: d.lastSuccessAt)
-            self.secret = secret
-            self.replaced = replaced
-        }
-    }
-
     @Sendable func setWebhook(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let feed = try Query.feed(context.parameters.require("feed"))
         let body = try await JSON.decode(WebhookBody.self, from: request, limit: limits.maxBodyBytes)
         let (status, secret, replaced) = try await webhooks.set(feed: feed, url: body.url, secret: body.secret, causes: body.events,
                                                                 by: context.caller.name)
-        return JSON.response(WebhookAnswer(status, secret: secret, replaced: replaced), status: replaced ? .ok : .created)
+        return JSON.response(WebhookView(status, secret: secret, replaced: replaced), status: replaced ? .ok : .created)
     }
 
     @Sendable func showWebhook(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let feed = try Query.feed(context.parameters.require("feed"))
         guard let status = try await webhooks.show(feed: feed) else { throw Self.noWebhook(feed) }
-        return JSON.response(WebhookAnswer(status))
+        return JSON.response(WebhookView(status))
     }
 
     @Sendable func removeWebhook(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
@@ -152,11 +107,11 @@ struct EventController {
     }
 
     struct WebhookList: Encodable {
-        var webhooks: [WebhookAnswer]
+        var webhooks: [WebhookView]
     }
 
     @Sendable func listWebhooks(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        JSON.response(WebhookList(webhooks: try await webhooks.list().map { WebhookAnswer($0) }))
+        JSON.response(WebhookList(webhooks: try await webhooks.list().map { WebhookView($0) }))
     }
 
     static func noWebhook(_ feed: String) -> APIError {
