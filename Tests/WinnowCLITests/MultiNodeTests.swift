@@ -125,7 +125,8 @@ import TestSupport
     /// receiver every event arrives exactly once and in order, whichever node wrote it; when the node delivering dies,
     /// the other takes over once the lease runs out.
     @Test func eachEventIsDeliveredOnceInOrderByOneNodeAndTheOtherTakesOverWhenItDies() async throws {
-        let events: [String: Any] = ["pollSeconds": 0.05, "batchSize": 3, "timeoutSeconds": 2, "leaseSeconds": 3,
+        // A generous deadline (the receiver runs in the loaded test process): a timed-out delivery would be sent again.
+        let events: [String: Any] = ["pollSeconds": 0.05, "batchSize": 3, "timeoutSeconds": 10, "leaseSeconds": 12,
                                      "retry": ["initialSeconds": 0.2, "maxSeconds": 1]]
         try await Self.withCluster(settings: ["events": events, "engine": ["review": ["doubleReviewRate": 0, "goldRate": 0]]]) { c in
             let receiver = try await WebhookEndToEndTests.Receiver()
@@ -158,7 +159,7 @@ import TestSupport
             // Node A dies; what is written through B still arrives.
             c.a.kill9()
             for n in 11...14 { try await decide(n, through: c.b) }
-            #expect(try await WebhookEndToEndTests.eventually(30) { Set(receiver.received) == Set(1...14) }, "received \(receiver.received)")
+            #expect(try await WebhookEndToEndTests.eventually(40) { Set(receiver.received) == Set(1...14) }, "received \(receiver.received)")
             WebhookEndToEndTests.expectAllInOrder(receiver.received, count: 14)
             #expect(receiver.state.withLock { $0.badSignatures } == 0)
         }

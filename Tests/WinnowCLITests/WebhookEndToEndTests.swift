@@ -84,11 +84,13 @@ import TestSupport
 
     static let enabled = EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)
 
-    /// A server with fast retries and short leases, whose default feed sends every item to review; `items` submitted.
-    static func setUp(items: Int, batchSize: Int, directory: String? = nil) async throws -> (setup: ReviewEndToEndTests.Setup, config: String) {
-        let dir = try directory ?? EndToEndTests.folder()
+    /// A server with fast retries, whose default feed sends every item to review; `items` submitted.
+    /// `timeoutSeconds` is generous: the receiver runs in the test process, which other suites load heavily.
+    static func setUp(items: Int, batchSize: Int, timeoutSeconds: Double = 10, leaseSeconds: Double = 12) async throws
+        -> (setup: ReviewEndToEndTests.Setup, config: String) {
+        let dir = try EndToEndTests.folder()
         let config = dir + "/events.json"
-        let settings: [String: Any] = ["events": ["pollSeconds": 0.05, "batchSize": batchSize, "timeoutSeconds": 2, "leaseSeconds": 3,
+        let settings: [String: Any] = ["events": ["pollSeconds": 0.05, "batchSize": batchSize, "timeoutSeconds": timeoutSeconds, "leaseSeconds": leaseSeconds,
                                                   "retry": ["initialSeconds": 0.2, "maxSeconds": 1, "failingAfterSeconds": 3600]]]
         try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: config))
         let setup = try await ReviewEndToEndTests.setUp(items: items, arguments: ["--config", config])
@@ -112,9 +114,20 @@ import TestSupport
         }
     }
 
+    /// Runs a `winnow` command on a thread of its own: waiting for the process on one of the few threads Swift
+    /// concurrency runs tasks on would starve the receiver, whose handler needs one to answer the server.
+    static func cli(_ s: ReviewEndToEndTests.Setup, _ arguments: [String], as key: String) async throws -> EndToEndTests.Result {
+        let url = s.url
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try EndToEndTests.run(arguments + ["--url", url, "--key", key]) })
+            }
+        }
+    }
+
     /// Sets the default feed's webhook with `winnow webhooks set`, and gives the receiver the secret it printed.
     static func setWebhook(_ s: ReviewEndToEndTests.Setup, _ receiver: Receiver) async throws {
-        let set = try s.cli(["webhooks", "set", "--feed", "default", receiver.url], as: s.admin)
+        let set = try await Self.cli(s, ["webhooks", "set", "--feed", "default", receiver.url], as: s.admin)
         #expect(set.status == 0, "\(set.stderr)")
         #expect(set.stdout.hasPrefix("Set the webhook of feed default: \(receiver.url)"))
         let secret = try #require(set.stdout.split(separator: "\n").first { $0.hasPrefix("Signing secret") }?.split(separator: " ").last)
@@ -147,20 +160,20 @@ import TestSupport
         defer { s.server.kill9() }
         try await Self.setWebhook(s, receiver)
         // A test message: the receiver checks its signature with the secret `set` printed.
-        let test = try s.cli(["webhooks", "test", "--feed", "default"], as: s.admin)
+        let test = try await Self.cli(s, ["webhooks", "test", "--feed", "default"], as: s.admin)
         #expect(test.status == 0 && test.stdout.contains("the receiver answered 204"), "\(test.stdout)\(test.stderr)")
         #expect(receiver.state.withLock { $0.tests } == 1)
         receiver.state.withLock { $0.down = true }
-        let refused = try s.cli(["webhooks", "test", "--feed", "default"], as: s.admin)
+        let refused = try await Self.cli(s, ["webhooks", "test", "--feed", "default"], as: s.admin)
         #expect(refused.status == 1 && refused.stdout.contains("the receiver answered 503"), "\(refused.stdout)")
         try await Self.decideAll(s, count: 6)
         // It keeps failing while the receiver is down, and says so.
-        #expect(try await Self.eventually(20) {
+        #expect(try await Self.eventually(60) {
             let (_, hook) = try await s.server.request("GET", "/v1/feeds/default/webhook", key: s.admin)
             let delivery = hook["delivery"] as? [String: Any] ?? [:]
             return (delivery["failedAttempts"] as? Int ?? 0) >= 3 && hook["state"] as? String == "retrying"
         })
-        let shown = try s.cli(["webhooks", "show", "--feed", "default"], as: s.admin)
+        let shown = try await Self.cli(s, ["webhooks", "show", "--feed", "default"], as: s.admin)
         #expect(shown.status == 0 && shown.stdout.contains("State: retrying") && shown.stdout.contains("Pending: 6"), "\(shown.stdout)")
         #expect(shown.stdout.contains("the receiver answered 503") && !shown.stdout.contains("whsec_"))
         let (_, failing) = try await s.server.request("GET", "/v1/feeds/default/webhook", key: s.admin)
@@ -168,7 +181,7 @@ import TestSupport
         #expect(delivery["pending"] as? Int == 6 && delivery["lastError"] as? String == "the receiver answered 503")
         #expect(receiver.received.isEmpty)
         receiver.state.withLock { $0.down = false }
-        #expect(try await Self.eventually(20) { Set(receiver.received) == Set(1...6) }, "received \(receiver.received)")
+        #expect(try await Self.eventually(60) { Set(receiver.received) == Set(1...6) }, "received \(receiver.received)")
         Self.expectAllInOrder(receiver.received, count: 6)
         #expect(receiver.state.withLock { $0.badSignatures } == 0)
         // Messages of at most 4 events, each a run of consecutive numbers, every event taken once (one server).
@@ -182,9 +195,9 @@ import TestSupport
             return d["pending"] as? Int == 0 && d["delivered"] as? Int == 6 && hook["state"] as? String == "healthy"
         })
         #expect(try await s.server.metric("winnow_webhook_events_delivered_total", key: s.admin) == 6)
-        let removed = try s.cli(["webhooks", "remove", "--feed", "default"], as: s.admin)
+        let removed = try await Self.cli(s, ["webhooks", "remove", "--feed", "default"], as: s.admin)
         #expect(removed.status == 0 && removed.stdout == "Removed the webhook of feed default.\n")
-        let none = try s.cli(["webhooks", "show"], as: s.admin)
+        let none = try await Self.cli(s, ["webhooks", "show"], as: s.admin)
         #expect(none.stdout.hasPrefix("No feed has a webhook."))
         // The changes feed holds the same events, for a feed without an endpoint.
         let (_, page) = try await s.server.request("GET", "/v1/changes?feed=default", key: s.feed)
@@ -196,19 +209,19 @@ import TestSupport
         defer { receiver.stop() }
         // A slow receiver and messages of two events: deliveries are in flight when the server dies.
         receiver.state.withLock { $0.delay = 0.3 }
-        let (setup, config) = try await Self.setUp(items: 12, batchSize: 2)
+        let (setup, config) = try await Self.setUp(items: 12, batchSize: 2, timeoutSeconds: 5, leaseSeconds: 6)
         var s = setup
         try await Self.setWebhook(s, receiver)
         try await Self.decideAll(s, count: 12)
-        #expect(try await Self.eventually(20) { receiver.received.count >= 2 })
+        #expect(try await Self.eventually(60) { receiver.received.count >= 2 })
         s.server.kill9()
         let before = receiver.received
         #expect(Set(before) != Set(1...12), "everything arrived before the kill; the test shows nothing")
         s.server = try ServeEndToEndTests.Server(database: s.database, arguments: ["--config", config])
         defer { s.server.kill9() }
         receiver.state.withLock { $0.delay = 0 }
-        // The dead node's lease runs out (3 s here), then the new one delivers the rest.
-        #expect(try await Self.eventually(30) { Set(receiver.received) == Set(1...12) }, "received \(receiver.received)")
+        // The dead node's lease runs out (6 s here), then the new one delivers the rest.
+        #expect(try await Self.eventually(60) { Set(receiver.received) == Set(1...12) }, "received \(receiver.received)")
         Self.expectAllInOrder(receiver.received, count: 12)
         #expect(receiver.state.withLock { $0.badSignatures } == 0)
     }
