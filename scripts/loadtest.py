@@ -99,6 +99,13 @@ class EventSource:
             items = [{'id': f'h{i}', 'feed': 'hooked', 'text': f'{texts[i % len(texts)]} {i}'} for i in range(start, min(self.count, start + 1000))]
             status, _ = request('POST', '/v1/items:batch', self.key, {'items': items})
             assert status == 200, status
+        # Twenty widely seen items without reports keep the feed's baseline report rate low, so that 8 reports in 40
+        # views stay a signal of harm however many items have had them (stage 2 compares with the feed's own rate).
+        status, _ = request('POST', '/v1/items:batch', self.key, {'items': [{'id': f'seen{i}', 'feed': 'hooked', 'text': 'good morning'} for i in range(20)]})
+        assert status == 200, status
+        for i in range(20):
+            status, _ = request('POST', f'/v1/items/seen{i}/engagement', self.key, {'feed': 'hooked', 'views': 10_000_000, 'likes': 1000})
+            assert status == 200, status
 
     def run(self, rate):
         connection = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
@@ -106,12 +113,14 @@ class EventSource:
         while not self.stop.is_set() and self.next < self.count:
             due = begun + self.sent / rate
             if time.time() < due:
-                time.sleep(min(0.01, due - time.time()))
+                time.sleep(max(0.0, min(0.01, due - time.time())))
                 continue
             body = json.dumps({'feed': 'hooked', 'views': 40, 'reports': 8}).encode()
             connection.request('POST', f'/v1/items/h{self.next}/engagement', body,
                                {'Authorization': f'Bearer {self.key}', 'Content-Type': 'application/json'})
-            connection.getresponse().read()
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200, answer.status
             self.next += 1
             self.sent += 1
 
@@ -184,6 +193,10 @@ def webhook_runs(env, admin):
     while len(LagReceiver.seqs) < source.sent and time.time() < deadline:
         time.sleep(0.1)
     receiver.shutdown()
+    status, state = request('GET', '/v1/feeds/hooked/webhook', admin)
+    out['webhook'] = json.loads(state)
+    if len(LagReceiver.seqs) < source.sent:
+        print(f'warning: {len(LagReceiver.seqs)} of {source.sent} events delivered; the webhook: {state.decode()}', file=sys.stderr)
     out['delivered'] = len(LagReceiver.seqs)
     out['in_order'] = LagReceiver.seqs == sorted(LagReceiver.seqs) and len(set(LagReceiver.seqs)) == len(LagReceiver.seqs)
     out['lag_p50'] = percentile(LagReceiver.lags, 50) * 1000

@@ -499,11 +499,10 @@ public protocol DecisionEventRepository: Sendable {
     /// False when the feed had none.
     func removeWebhook(feed: String) async throws -> Bool
     /// Leases up to `limit` webhooks to `holder` until `until`: those due (`nextAttemptAt` passed) with events to
-    /// deliver, whose lease is free or ran out. One holder at a time, however many nodes ask.
-    func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int) async throws -> [WebhookRecord]
-    /// Extends `holder`'s lease and fixes the message in flight (events up to `batchThrough`); false when the lease is
-    /// no longer theirs (it ran out and another node took it), changing nothing.
-    func startDelivery(feed: String, holder: String, batchThrough: Int64, until: Date) async throws -> Bool
+    /// deliver, whose lease is free or ran out. One holder at a time, however many nodes ask. A webhook without a
+    /// message in flight gets one in the same write: its next `batchSize` events (`batchThrough`, the last of them),
+    /// which every attempt then sends, whichever node makes it.
+    func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int, batchSize: Int) async throws -> [WebhookRecord]
     /// Records what an attempt did and ends `holder`'s lease; false (recording nothing) when the lease is not theirs.
     func recordDelivery(feed: String, holder: String, _ result: DeliveryResult) async throws -> Bool
 }

@@ -10,7 +10,7 @@ import Synchronization
 /// Each pass leases the webhooks that are due and have events waiting (`leaseDueWebhooks`: one node at a time holds a
 /// feed's delivery; when a node dies its lease runs out and another takes over) and delivers each in its own task, so
 /// a slow or dead receiver holds only its own feed, and scoring never waits on any. A message is a feed's next events
-/// in order (up to `batchSize`); it is fixed before it is first sent (`startDelivery`) and resent as the same message
+/// in order (up to `batchSize`); it is fixed by the lease that first takes it and resent as the same message
 /// (same `webhook-id`, same body) until the receiver answers 2xx, with exponential backoff and jitter between tries.
 /// Only then does the feed's cursor move past it. Pruning the changes feed runs here too.
 public final class WebhookDeliverer: Service, Sendable {
@@ -51,7 +51,7 @@ public final class WebhookDeliverer: Service, Sendable {
                 if free > 0 {
                     do {
                         let leased = try await store.leaseDueWebhooks(now: now, holder: node, until: now.addingTimeInterval(configuration.leaseSeconds),
-                                                                      limit: free)
+                                                                      limit: free, batchSize: configuration.batchSize)
                         for record in leased {
                             running.withLock { _ = $0.insert(record.endpoint.feed) }
                             group.addTask {
@@ -64,6 +64,7 @@ public final class WebhookDeliverer: Service, Sendable {
                         logger.error("leasing webhooks failed; retrying", metadata: ["error": "\(PostgresStore.describe(error))"])
                     }
                 }
+                // The lag gauges every 5 s (not after each delivery: a read per message would double a busy feed's cost).
                 if now.timeIntervalSince(lastLag) >= 5 {
                     lastLag = now
                     await updateLag()
@@ -77,8 +78,9 @@ public final class WebhookDeliverer: Service, Sendable {
                         logger.error("pruning decision events failed; retrying later", metadata: ["error": "\(PostgresStore.describe(error))"])
                     }
                 }
-                // At most one pass per 10 ms however often events commit (each ring would otherwise be a pass).
-                try? await Task.sleep(for: .milliseconds(10))
+                // At most one pass per 25 ms however often events commit: each ring would otherwise be a pass, and a
+                // busy feed's message one event; waiting gathers what commits meanwhile into the next message.
+                try? await Task.sleep(for: .milliseconds(25))
                 await scoring.bell.wait(after: seen, seconds: configuration.pollSeconds)
             }
         }
@@ -90,23 +92,13 @@ public final class WebhookDeliverer: Service, Sendable {
         do {
             let now = scoring.clock()
             let delivered = record.delivery.deliveredSeq
-            var events: [DecisionEvent]
-            let through: Int64
-            if let fixed = record.delivery.batchThrough {
-                // A message sent before (by this node or one that died): the same events again.
-                events = try await store.decisionEvents(feed: feed, after: delivered, limit: Int(min(fixed - delivered, 100_000)))
-                events.removeAll { ($0.seq ?? 0) > fixed }
-                through = fixed
-            } else {
-                events = try await store.decisionEvents(feed: feed, after: delivered, limit: configuration.batchSize)
-                guard let last = events.last?.seq else {
-                    _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: delivered, events: 0, at: now))
-                    return
-                }
-                through = last
-                guard try await store.startDelivery(feed: feed, holder: node, batchThrough: through,
-                                                    until: now.addingTimeInterval(configuration.leaseSeconds)) else { return }
+            // The message the lease fixed (the same in every attempt, by this node or one that died).
+            guard let through = record.delivery.batchThrough else {
+                _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: delivered, events: 0, at: now))
+                return
             }
+            var events = try await store.decisionEvents(feed: feed, after: delivered, limit: Int(min(through - delivered, 100_000)))
+            events.removeAll { ($0.seq ?? 0) > through }
             let wanted = events.filter(endpoint.wants)
             if wanted.isEmpty {
                 _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: through, events: 0, at: now))
@@ -139,8 +131,6 @@ public final class WebhookDeliverer: Service, Sendable {
                 _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: through, events: wanted.count, at: at))
                 scoring.metrics.delivery(feed: feed, delivered: wanted.count, retry: retry)
             }
-            let (_, oldest) = try await store.undeliveredEvents(feed: feed)
-            scoring.metrics.deliveryLag(feed: feed, seconds: oldest.map { max(0, at.timeIntervalSince($0)) } ?? 0)
         } catch {
             // The lease runs out and the delivery is tried again (by this node or another).
             logger.error("webhook delivery could not run; it is retried when its lease runs out", metadata: [

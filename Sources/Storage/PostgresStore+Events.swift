@@ -128,25 +128,21 @@ extension PostgresStore {
         try await !rows("DELETE FROM webhook WHERE feed = \(feed) RETURNING 1").isEmpty
     }
 
-    public func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int) async throws -> [WebhookRecord] {
+    public func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int, batchSize: Int) async throws -> [WebhookRecord] {
         let t = now.timeIntervalSince1970
         // SKIP LOCKED: nodes asking at once take different webhooks; the lease columns keep them apart afterwards.
         return try await rows("""
-            UPDATE webhook SET lease_holder = \(holder), lease_until = \(until.timeIntervalSince1970)
-            WHERE feed IN (
-              SELECT w.feed FROM webhook w
-              WHERE w.next_attempt_at <= \(t) AND (w.lease_until IS NULL OR w.lease_until < \(t))
-                AND (w.batch_through IS NOT NULL OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = w.feed AND e.seq > w.delivered_seq))
-              ORDER BY w.next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-            RETURNING *
+            UPDATE webhook w SET lease_holder = \(holder), lease_until = \(until.timeIntervalSince1970),
+              batch_through = coalesce(w.batch_through, (
+                SELECT max(seq) FROM (SELECT e.seq FROM decision_event e WHERE e.feed = w.feed AND e.seq > w.delivered_seq
+                                      ORDER BY e.seq LIMIT \(batchSize)) AS next))
+            WHERE w.feed IN (
+              SELECT d.feed FROM webhook d
+              WHERE d.next_attempt_at <= \(t) AND (d.lease_until IS NULL OR d.lease_until < \(t))
+                AND (d.batch_through IS NOT NULL OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = d.feed AND e.seq > d.delivered_seq))
+              ORDER BY d.next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+            RETURNING w.*
             """).map(Self.webhook)
-    }
-
-    public func startDelivery(feed: String, holder: String, batchThrough: Int64, until: Date) async throws -> Bool {
-        try await !rows("""
-            UPDATE webhook SET batch_through = \(batchThrough), lease_until = \(until.timeIntervalSince1970)
-            WHERE feed = \(feed) AND lease_holder = \(holder) RETURNING 1
-            """).isEmpty
     }
 
     public func recordDelivery(feed: String, holder: String, _ result: DeliveryResult) async throws -> Bool {

@@ -121,26 +121,21 @@ extension SQLiteStore {
         }
     }
 
-    public func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int) async throws -> [WebhookRecord] {
+    public func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int, batchSize: Int) async throws -> [WebhookRecord] {
         let t = now.timeIntervalSince1970
         return try await commits.run { db in
             try Row.fetchAll(db, sql: """
-                UPDATE webhook SET lease_holder = ?, lease_until = ?
+                UPDATE webhook SET lease_holder = ?, lease_until = ?,
+                  batch_through = coalesce(batch_through, (
+                    SELECT max(seq) FROM (SELECT e.seq FROM decision_event e WHERE e.feed = webhook.feed AND e.seq > webhook.delivered_seq
+                                          ORDER BY e.seq LIMIT ?)))
                 WHERE feed IN (
                   SELECT w.feed FROM webhook w
                   WHERE w.next_attempt_at <= ? AND (w.lease_until IS NULL OR w.lease_until < ?)
                     AND (w.batch_through IS NOT NULL OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = w.feed AND e.seq > w.delivered_seq))
                   ORDER BY w.next_attempt_at LIMIT ?)
                 RETURNING *
-                """, arguments: [holder, until.timeIntervalSince1970, t, t, limit]).map(Self.webhook)
-        }
-    }
-
-    public func startDelivery(feed: String, holder: String, batchThrough: Int64, until: Date) async throws -> Bool {
-        try await commits.run { db in
-            try db.execute(sql: "UPDATE webhook SET batch_through = ?, lease_until = ? WHERE feed = ? AND lease_holder = ?",
-                           arguments: [batchThrough, until.timeIntervalSince1970, feed, holder])
-            return db.changesCount > 0
+                """, arguments: [holder, until.timeIntervalSince1970, batchSize, t, t, limit]).map(Self.webhook)
         }
     }
 

@@ -263,7 +263,7 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         try await h.decide("b", label: "clear")
         func leaseAndDeliver() async throws -> Bool {
             let now = h.service.clock()
-            guard let record = try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 1).first else { return false }
+            guard let record = try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 1, batchSize: 100).first else { return false }
             await deliverer.deliver(record)
             return true
         }

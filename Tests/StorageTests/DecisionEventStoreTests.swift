@@ -161,19 +161,19 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/", secret: secret, causes: [.review], endpointID: "e1",
                                                         createdBy: "admin", createdAt: t0))
         // Nothing to deliver: nothing leased.
-        #expect(try await store.leaseDueWebhooks(now: t0, holder: "n1", until: t0.addingTimeInterval(30), limit: 10).isEmpty)
+        #expect(try await store.leaseDueWebhooks(now: t0, holder: "n1", until: t0.addingTimeInterval(30), limit: 10, batchSize: 100).isEmpty)
         _ = try await store.rescoreDue(now: t0.addingTimeInterval(30 * 86_400), limit: 10) { due in
             let result = Self.crossing(due.state, to: .remove, stage: .time, at: t0.addingTimeInterval(60))
             return Rescored(result: result, next: nil, event: DecisionEvent.change(of: due.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)))
         }
         let now = t0.addingTimeInterval(100)
-        let leased = try await store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 10)
+        let leased = try await store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 10, batchSize: 100)
         #expect(leased.map(\.endpoint.feed) == ["f"] && leased[0].delivery.leaseHolder == "n1" && leased[0].endpoint.causes == [.review])
-        #expect(try await store.leaseDueWebhooks(now: now, holder: "n2", until: now.addingTimeInterval(30), limit: 10).isEmpty)
-        #expect(try await store.startDelivery(feed: "f", holder: "n1", batchThrough: 1, until: now.addingTimeInterval(30)))
+        #expect(leased[0].delivery.batchThrough == 1)  // the lease fixed the message: the events up to 1
+        #expect(try await store.leaseDueWebhooks(now: now, holder: "n2", until: now.addingTimeInterval(30), limit: 10, batchSize: 100).isEmpty)
         // n1's lease runs out: n2 takes over the same message, and n1's late outcome is not recorded.
         let later = now.addingTimeInterval(31)
-        let taken = try await store.leaseDueWebhooks(now: later, holder: "n2", until: later.addingTimeInterval(30), limit: 10)
+        let taken = try await store.leaseDueWebhooks(now: later, holder: "n2", until: later.addingTimeInterval(30), limit: 10, batchSize: 100)
         #expect(taken.first?.delivery.batchThrough == 1)
         #expect(try await !store.recordDelivery(feed: "f", holder: "n1", .delivered(through: 1, events: 1, at: later)))
         #expect(try await store.recordDelivery(feed: "f", holder: "n2", .failed(error: "the receiver answered 503", at: later, retryAt: later.addingTimeInterval(5))))
@@ -181,9 +181,9 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(state.attempts == 1 && state.failed == 1 && state.lastError == "the receiver answered 503" && state.failingSince == later)
         #expect(state.leaseHolder == nil && state.batchThrough == 1 && state.deliveredSeq == 0)
         // Not due before its retry time.
-        #expect(try await store.leaseDueWebhooks(now: later.addingTimeInterval(4), holder: "n2", until: later.addingTimeInterval(60), limit: 10).isEmpty)
+        #expect(try await store.leaseDueWebhooks(now: later.addingTimeInterval(4), holder: "n2", until: later.addingTimeInterval(60), limit: 10, batchSize: 100).isEmpty)
         let retry = later.addingTimeInterval(5)
-        #expect(try await store.leaseDueWebhooks(now: retry, holder: "n1", until: retry.addingTimeInterval(30), limit: 10).count == 1)
+        #expect(try await store.leaseDueWebhooks(now: retry, holder: "n1", until: retry.addingTimeInterval(30), limit: 10, batchSize: 100).count == 1)
         #expect(try await store.recordDelivery(feed: "f", holder: "n1", .delivered(through: 1, events: 1, at: retry)))
         state = try #require(try await store.webhook(feed: "f")).delivery
         #expect(state.deliveredSeq == 1 && state.batchThrough == nil && state.attempts == 0 && state.failingSince == nil && state.delivered == 1)
