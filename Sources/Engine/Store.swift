@@ -492,7 +492,8 @@ public protocol DecisionEventRepository: Sendable {
     func undeliveredEvents(feed: String) async throws -> (count: Int, oldest: Date?)
 
     /// Sets the feed's webhook. A new one starts after the newest event now (`deliveredSeq`); a replaced one keeps its
-    /// deliveries' place and figures (its message in flight starts again, addressed to the new endpoint).
+    /// deliveries' place and figures, and its message starts again, addressed to the new endpoint: the lease of an
+    /// attempt in flight to the old one ends, so that attempt's outcome is not recorded.
     func saveWebhook(_ endpoint: WebhookEndpoint) async throws -> (record: WebhookRecord, replaced: Bool)
     func webhook(feed: String) async throws -> WebhookRecord?
     func webhooks() async throws -> [WebhookRecord]

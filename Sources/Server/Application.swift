@@ -77,7 +77,7 @@ public enum WinnowServer {
     /// (in-flight requests and deliveries finish). `onRunning` gets the bound port (useful with port 0).
     public static func buildApplication(service: ScoringService, configuration: ServerConfiguration, logger: Logger,
                                         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let client = WebhookClient()
+        let client = WebhookClient(readTimeoutSeconds: configuration.events.timeoutSeconds)
         let services = WinnowServices(scoring: service, configuration: configuration, transport: client)
         let (router, _) = buildRouter(services, configuration: configuration)
         let scheduler = RescoreScheduler(service: service, interval: .milliseconds(Int64(configuration.schedulerIntervalSeconds * 1000)),

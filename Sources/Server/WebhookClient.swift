@@ -11,14 +11,35 @@ import Services
 public final class WebhookClient: WebhookTransport, Service {
     let client: HTTPClient
 
-    public init(connectTimeoutSeconds: Double = 5) {
+    public init(connectTimeoutSeconds: Double = 5, readTimeoutSeconds: Double = 30) {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .milliseconds(Int64(connectTimeoutSeconds * 1000))))
+                                                     timeout: .init(connect: .milliseconds(Int64(connectTimeoutSeconds * 1000)),
+                                                                    read: .milliseconds(Int64(readTimeoutSeconds * 1000))))
         configuration.decompression = .disabled
         client = HTTPClient(eventLoopGroupProvider: .shared(HTTPClient.defaultEventLoopGroup), configuration: configuration)
     }
 
+    /// The whole exchange, the answer's body included, within `timeoutSeconds` (async-http-client's own deadline ends
+    /// with the answer's head: a receiver that then stalls would hold the delivery, and its feed, for ever).
     public func post(url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutSeconds: Double) async throws -> Int {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask { try await self.exchange(url: url, headers: headers, body: body, timeoutSeconds: timeoutSeconds) }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))
+                throw DeadlineExceeded(seconds: timeoutSeconds)
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    /// No complete answer in time.
+    struct DeadlineExceeded: Error, CustomStringConvertible {
+        var seconds: Double
+        var description: String { "no complete answer within \(seconds) s" }
+    }
+
+    func exchange(url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutSeconds: Double) async throws -> Int {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }

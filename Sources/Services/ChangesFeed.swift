@@ -88,12 +88,14 @@ public struct ChangesFeed: Sendable {
             throw ValidationError(field: "wait", "wait between 0 and \(Int(Self.maxWaitSeconds)) seconds for new events")
         }
         let store = scoring.store
-        let pruned = try await store.prunedThrough(feed: feed)
-        if after < pruned { throw CursorExpiredError(after: after, prunedThrough: pruned, latest: try await store.latestEventSeq()) }
         let deadline = Date().addingTimeInterval(min(wait, configuration.maxWaitSeconds))
         while true {
             let seen = scoring.bell.generation
             let events = try await store.decisionEvents(feed: feed, after: after, limit: limit + 1)
+            // The horizon after the read: a pruning that committed before it shows here, so events it deleted after the
+            // cursor are never skipped silently.
+            let pruned = try await store.prunedThrough(feed: feed)
+            if after < pruned { throw CursorExpiredError(after: after, prunedThrough: pruned, latest: try await store.latestEventSeq()) }
             if !events.isEmpty {
                 let page = Array(events.prefix(limit))
                 return Page(events: page, next: page.last?.seq ?? after, more: events.count > limit)

@@ -22,6 +22,9 @@ public final class WebhookDeliverer: Service, Sendable {
     let logger: Logger
     let draw: @Sendable () -> Double
     private let running = Mutex<Set<String>>([])
+    /// Numbers this node's leases: each lease's holder is the node's name and its number, so that an attempt whose lease
+    /// ran out (and was taken again, by this node or another) cannot record its outcome over the new one's.
+    private let leases = Mutex<UInt64>(0)
 
     public init(scoring: ScoringService, transport: any WebhookTransport, configuration: EventsConfiguration, node: String = WebhookDeliverer.nodeName(),
                 logger: Logger = Logger(label: "winnow.webhooks"), draw: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
@@ -50,7 +53,11 @@ public final class WebhookDeliverer: Service, Sendable {
                 let free = configuration.concurrency - running.withLock { $0.count }
                 if free > 0 {
                     do {
-                        let leased = try await store.leaseDueWebhooks(now: now, holder: node, until: now.addingTimeInterval(configuration.leaseSeconds),
+                        let holder = leases.withLock { n -> String in
+                            n &+= 1
+                            return "\(node)#\(n)"
+                        }
+                        let leased = try await store.leaseDueWebhooks(now: now, holder: holder, until: now.addingTimeInterval(configuration.leaseSeconds),
                                                                       limit: free, batchSize: configuration.batchSize)
                         for record in leased {
                             running.withLock { _ = $0.insert(record.endpoint.feed) }
@@ -89,6 +96,7 @@ public final class WebhookDeliverer: Service, Sendable {
     /// One attempt to deliver the leased webhook's next message; records the outcome, which ends the lease.
     public func deliver(_ record: WebhookRecord) async {
         let endpoint = record.endpoint, feed = endpoint.feed
+        let node = record.delivery.leaseHolder ?? self.node
         do {
             let now = scoring.clock()
             let delivered = record.delivery.deliveredSeq

@@ -98,7 +98,8 @@ extension SQLiteStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (feed) DO UPDATE SET url = excluded.url, secret = excluded.secret, causes = excluded.causes,
                   endpoint_id = excluded.endpoint_id, created_by = excluded.created_by, created_at = excluded.created_at,
-                  batch_through = NULL, attempts = 0, next_attempt_at = 0, failing_since = NULL, last_error = NULL
+                  batch_through = NULL, attempts = 0, next_attempt_at = 0, failing_since = NULL, last_error = NULL,
+                  lease_holder = NULL, lease_until = NULL
                 """, arguments: [e.feed, e.url, e.secret, WebhookEndpoint.storedCauses(e.causes), e.endpointID, e.createdBy,
                                  e.createdAt.timeIntervalSince1970, latest])
             let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook WHERE feed = ?", arguments: [endpoint.feed])!

@@ -105,8 +105,17 @@ public struct StoreMigration: Sendable {
                         """))
                 }
             }
-            // Decision events take their numbers from a counter row (not an identity): it continues after the copied ones.
-            try await db.execute("UPDATE decision_event_counter SET seq = (SELECT coalesce(max(seq), 0) FROM decision_event)")
+            // Decision events take their numbers from a counter row (not an identity): it continues after the highest number
+            // SQLite ever gave (its AUTOINCREMENT record keeps it when the newest events were pruned), and after anything
+            // copied that names one (events, horizons, webhooks' places), so that no reader's cursor is ever ahead of it.
+            let given = try await reader.read { db in
+                try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'decision_event'") ?? 0
+            }
+            try await db.execute("""
+                UPDATE decision_event_counter SET seq = greatest(\(given)::int8,
+                  (SELECT coalesce(max(seq), 0) FROM decision_event), (SELECT coalesce(max(pruned_through), 0) FROM event_horizon),
+                  (SELECT coalesce(max(greatest(delivered_seq, coalesce(batch_through, 0))), 0) FROM webhook))
+                """)
             report.checks = try await Self.verify(reader, db, progress: progress)
             guard report.matches else { throw MigrationError.mismatch(report.checks) }
             return report

@@ -43,19 +43,31 @@ struct Webhooks: ParsableCommand {
                   winnow webhooks set --feed news https://news.example/hook
                   winnow webhooks set --feed news https://news.example/hook \\
                     --events review --events appeal
+                  winnow webhooks set --feed news https://news.example/hook \\
+                    --secret-stdin < news-secret.txt
                 """)
 
         @OptionGroup var server: ClientOptions
         @OptionGroup var target: FeedOption
         @Argument(help: ArgumentHelp("The receiver's http(s) URL.", valueName: "endpoint")) var endpoint: String
-        @Option(help: "The signing secret (default: a new one).") var secret: String?
+        @Option(help: "The signing secret (default: a new one). Visible to other users in the process list: prefer --secret-stdin.")
+        var secret: String?
+        @Flag(help: "Read the signing secret from standard input (one line).") var secretStdin = false
         @Option(help: "A cause to deliver (repeatable; default every one): \(DecisionCause.Kind.allCases.map(\.rawValue).joined(separator: ", ")).")
         var events: [String] = []
         @Flag(help: "Print the server's answer as JSON.") var json = false
 
         func run() async throws {
             var body: [String: Any] = ["url": endpoint]
-            if let secret { body["secret"] = secret }
+            if secretStdin {
+                guard secret == nil else { throw ValidationError("Give the secret with --secret or --secret-stdin, not both.") }
+                guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw CommandError("--secret-stdin: standard input held no secret; pipe one line like whsec_….")
+                }
+                body["secret"] = line.trimmingCharacters(in: .whitespaces)
+            } else if let secret {
+                body["secret"] = secret
+            }
             if !events.isEmpty { body["events"] = events }
             let client = try server.client()
             let data = try await client.send("PUT", "/v1/feeds/\(target.feed)/webhook", body: body)

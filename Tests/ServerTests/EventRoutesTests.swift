@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Glibc
 import Testing
 import TestSupport
 
@@ -302,5 +303,46 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         #expect(metric(metrics.body, #"winnow_webhook_attempts_total{feed="default",outcome="failed"}"#) == 1)
         #expect(metric(metrics.body, #"winnow_decision_events_total{cause="undo"}"#) == 1)
         #expect(metric(metrics.body, #"winnow_decision_events_total{cause="review"}"#) == 2)
+    }
+}
+
+@Suite struct WebhookClientTests {
+    /// A receiver that sends its answer's head and then nothing: the request still ends at its deadline (async-http-
+    /// client's own deadline stops at the head), so a stalled receiver cannot hold its feed's delivery for ever.
+    @Test func aReceiverThatStallsAfterItsHeadIsCutOffAtTheDeadline() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(listener, raw, size) == 0, listen(listener, 4) == 0, getsockname(listener, raw, &size) == 0 else {
+                    throw CocoaError(.fileWriteUnknown)
+                }
+            }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        // Accepts one connection, reads the request, answers a head promising 100 bytes, and never sends them.
+        let stalled = Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            _ = read(connection, &buffer, buffer.count)
+            let head = Array("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".utf8)
+            _ = write(connection, head, head.count)
+            sleep(5)
+            close(connection)
+        }
+        stalled.start()
+        let client = WebhookClient(readTimeoutSeconds: 30)
+        // Without the deadline the exchange would end only when the receiver closes (5 s), with another error.
+        await #expect(throws: WebhookClient.DeadlineExceeded.self) {
+            _ = try await client.post(url: "http://127.0.0.1:\(port)/hook", headers: [], body: Array("{}".utf8), timeoutSeconds: 1)
+        }
+        try await client.shutdown()
     }
 }

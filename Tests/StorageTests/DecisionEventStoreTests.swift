@@ -199,3 +199,28 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.webhook(feed: "f") == nil)
     }
 }
+
+extension DecisionEventStoreTests {
+    /// Setting a webhook again while an attempt is in flight ends that attempt's lease: its outcome (to the old URL) is
+    /// not recorded, and the message starts again for the new endpoint.
+    @Test(arguments: StoreKind.all) func replacingAWebhookFencesTheAttemptInFlight(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("a", feed: "f", at: t0), Items.new("b", feed: "f", at: t0), Items.new("c", feed: "f", at: t0)])
+        let secret = "whsec_" + Data(repeating: 2, count: 24).base64EncodedString()
+        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/old", secret: secret, causes: nil, endpointID: "e1",
+                                                        createdBy: "admin", createdAt: t0))
+        _ = try await store.rescoreDue(now: t0.addingTimeInterval(30 * 86_400), limit: 10) { due in
+            let result = DecisionEventStoreTests.crossing(due.state, to: .remove, stage: .time, at: t0.addingTimeInterval(60))
+            return Rescored(result: result, next: nil, event: DecisionEvent.change(of: due.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)))
+        }
+        let now = t0.addingTimeInterval(100)
+        // Messages of two events: the lease fixes the first one (events 1 and 2).
+        let leased = try await store.leaseDueWebhooks(now: now, holder: "n1#1", until: now.addingTimeInterval(30), limit: 10, batchSize: 2)
+        #expect(leased.first?.delivery.batchThrough == 2)
+        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/new", secret: secret, causes: nil, endpointID: "e2",
+                                                        createdBy: "admin", createdAt: now))
+        #expect(try await !store.recordDelivery(feed: "f", holder: "n1#1", .delivered(through: 2, events: 2, at: now)))
+        let again = try await store.leaseDueWebhooks(now: now, holder: "n1#2", until: now.addingTimeInterval(30), limit: 10, batchSize: 2)
+        #expect(again.first?.endpoint.url == "http://127.0.0.1:9/new" && again.first?.delivery.deliveredSeq == 0 && again.first?.delivery.batchThrough == 2)
+    }
+}

@@ -191,16 +191,23 @@ struct EveryKindOfRow {
                                         bias: seconds, l2: 1, examples: 500, harmful: 100, trainingLogLoss: 0.3, iterations: 8)
             try await store.saveEngagementModel(model, at: t0.addingTimeInterval(seconds))
         }
-        // Decision events: the decisions above wrote some; all of them pruned (a horizon), then one more; a webhook.
+        // Decision events: the decisions above wrote some, all pruned (a horizon); a webhook on "news", then one event of
+        // "news" (undelivered: kept) and a newer one of "default", pruned too: the newest number given is no longer stored,
+        // and PostgreSQL's counter must continue after it all the same.
         #expect(try await store.latestEventSeq() > 0)
         #expect(try await store.pruneEvents(before: t0.addingTimeInterval(100 * 86_400)) > 0)
-        let event = DecisionEvent(feed: "news", itemID: "n1", before: DecisionState(action: .allow, label: "clear", probability: 0.8),
-                                  after: DecisionState(action: .remove, label: "spam", probability: 0.93),
-                                  cause: DecisionCause(kind: .rescore, stage: .time, trigger: "scheduled 6h"), modelVersion: "m2", policyVersion: 1,
-                                  at: t0.addingTimeInterval(7.25))
-        try await store.writer.write { db in try SQLiteStore.appendDecisionEvent(db, event) }
         _ = try await store.saveWebhook(WebhookEndpoint(feed: "news", url: "https://hooks.example/winnow", secret: "whsec_" + Data(repeating: 3, count: 32).base64EncodedString(),
                                                         causes: [.review, .undo], endpointID: "e1", createdBy: "root", createdAt: t0))
+        for (feed, seconds) in [("news", 7.25), ("default", 8.5)] {
+            let event = DecisionEvent(feed: feed, itemID: "n1", before: DecisionState(action: .allow, label: "clear", probability: 0.8),
+                                      after: DecisionState(action: .remove, label: "spam", probability: 0.93),
+                                      cause: DecisionCause(kind: .rescore, stage: .time, trigger: "scheduled 6h"), modelVersion: "m2", policyVersion: 1,
+                                      at: t0.addingTimeInterval(seconds))
+            try await store.writer.write { db in try SQLiteStore.appendDecisionEvent(db, event) }
+        }
+        #expect(try await store.pruneEvents(before: t0.addingTimeInterval(100 * 86_400)) == 1)
+        #expect(try await store.decisionEvents(feed: nil, after: 0, limit: 10).map(\.feed) == ["news"])
+        #expect(try await store.latestEventSeq() == (try await store.decisionEvents(feed: nil, after: 0, limit: 10)[0].seq ?? 0) + 1)
         try await store.checkWritable()  // heartbeat: not copied
 
         // What older Winnows left: a stage result as JSON text, and a feed's sum carried past Int64 as a REAL.
