@@ -96,11 +96,14 @@ public struct DecisionEvent: Codable, Equatable, Sendable {
     public var id: String { "evt_\(seq ?? 0)" }
 
     /// The event of moving `state` to `result` (with `reviewed` standing after it), or nil when the effective decision
-    /// (action and label) stays what it was: a new score alone is not a change the feed must act on.
+    /// stays what it was: the same action on the same class. A new score alone is not a change the feed must act on, and
+    /// neither is the most probable class of an item the model allows before and after (no rule decided it, so no
+    /// class stands behind the decision; a person's label always does).
     public static func change(of state: ItemState, to result: StageResult, reviewed: HumanDecision?, cause: DecisionCause) -> DecisionEvent? {
         let before = DecisionState(state.current, reviewed: state.reviewed)
         let after = DecisionState(result, reviewed: reviewed)
-        guard before.action != after.action || before.label != after.label else { return nil }
+        let stillAllowedByTheModel = before.action == .allow && after.action == .allow && state.reviewed == nil && reviewed == nil
+        guard before.action != after.action || (before.label != after.label && !stillAllowedByTheModel) else { return nil }
         return DecisionEvent(feed: state.submission.feed, itemID: state.submission.id, before: before, after: after, cause: cause,
                              modelVersion: result.modelVersion, policyVersion: result.decision.policyVersion, at: result.scoredAt)
     }

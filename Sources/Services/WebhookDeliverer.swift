@@ -21,7 +21,8 @@ public final class WebhookDeliverer: Service, Sendable {
     public let node: String
     let logger: Logger
     let draw: @Sendable () -> Double
-    private let running = Mutex<Set<String>>([])
+    /// Deliveries in flight on this node.
+    private let running = Mutex(0)
     /// Numbers this node's leases: each lease's holder is the node's name and its number, so that an attempt whose lease
     /// ran out (and was taken again, by this node or another) cannot record its outcome over the new one's.
     private let leases = Mutex<UInt64>(0)
@@ -50,7 +51,7 @@ public final class WebhookDeliverer: Service, Sendable {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let seen = scoring.bell.generation
                 let now = scoring.clock()
-                let free = configuration.concurrency - running.withLock { $0.count }
+                let free = configuration.concurrency - running.withLock { $0 }
                 if free > 0 {
                     do {
                         let holder = leases.withLock { n -> String in
@@ -60,10 +61,10 @@ public final class WebhookDeliverer: Service, Sendable {
                         let leased = try await store.leaseDueWebhooks(now: now, holder: holder, until: now.addingTimeInterval(configuration.leaseSeconds),
                                                                       limit: free, batchSize: configuration.batchSize)
                         for record in leased {
-                            running.withLock { _ = $0.insert(record.endpoint.feed) }
+                            running.withLock { $0 += 1 }
                             group.addTask {
                                 await self.deliver(record)
-                                self.running.withLock { _ = $0.remove(record.endpoint.feed) }
+                                self.running.withLock { $0 -= 1 }
                                 self.scoring.bell.ring()
                             }
                         }

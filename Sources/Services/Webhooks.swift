@@ -195,13 +195,17 @@ public struct WebhookService: Sendable {
         try await store.removeWebhook(feed: feed)
     }
 
-    /// The outcome of a test message.
-    public struct TestResult: Sendable {
+    /// The outcome of a test message, as the API answers it and the command line reads it.
+    public struct TestResult: Codable, Sendable {
         public var delivered: Bool
+        /// The receiver's status code, when it answered.
         public var status: Int?
         public var error: String?
+        /// To a tenth of a millisecond.
         public var milliseconds: Double
         public var messageID: String
+
+        private enum CodingKeys: String, CodingKey { case delivered, status, error, milliseconds, messageID = "messageId" }
     }
 
     /// Sends a signed `webhook.test` message with no events, now, outside the delivery queue (its figures and retries
@@ -236,7 +240,7 @@ public struct WebhookService: Sendable {
 
     static func milliseconds(since start: ContinuousClock.Instant) -> Double {
         let d = ContinuousClock.now - start
-        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        return ((Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15) * 10).rounded() / 10
     }
 
     static func newEndpointID() -> String {

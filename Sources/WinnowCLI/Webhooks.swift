@@ -122,24 +122,16 @@ struct Webhooks: ParsableCommand {
         @OptionGroup var target: FeedOption
         @Flag(help: "Print the server's answer as JSON.") var json = false
 
-        struct Result: Decodable {
-            var delivered: Bool
-            var status: Int?
-            var error: String?
-            var milliseconds: Double
-            var messageId: String
-        }
-
         func run() async throws {
             let client = try server.client()
             let data = try await client.send("POST", "/v1/feeds/\(target.feed)/webhook/test")
-            let result = try client.decode(Result.self, data)
+            let result = try client.decode(WebhookService.TestResult.self, data)
             if json {
                 print(String(decoding: data, as: UTF8.self))
             } else if result.delivered {
-                print("Delivered \(result.messageId): the receiver answered \(result.status ?? 0) in \(FixedText.format(result.milliseconds, places: 0)) ms.")
+                print("Delivered \(result.messageID): the receiver answered \(result.status ?? 0) in \(FixedText.format(result.milliseconds, places: 0)) ms.")
             } else {
-                print("Not delivered (\(result.messageId)): \(Terminal.visible(result.error ?? "no answer")).")
+                print("Not delivered (\(result.messageID)): \(Terminal.visible(result.error ?? "no answer")).")
             }
             if !result.delivered { throw ExitCode(1) }
         }

@@ -87,20 +87,10 @@ struct EventController {
         var removed: Bool
     }
 
-    struct TestAnswer: Encodable {
-        var delivered: Bool
-        var status: Int?
-        var error: String?
-        var milliseconds: Double
-        var messageId: String
-    }
-
     @Sendable func testWebhook(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let feed = try Query.feed(context.parameters.require("feed"))
         do {
-            let result = try await webhooks.test(feed: feed)
-            return JSON.response(TestAnswer(delivered: result.delivered, status: result.status, error: result.error,
-                                            milliseconds: (result.milliseconds * 10).rounded() / 10, messageId: result.messageID))
+            return JSON.response(try await webhooks.test(feed: feed))
         } catch let error as WebhookError where error.kind == .notFound {
             throw Self.noWebhook(feed)
         }
