@@ -80,7 +80,7 @@ public struct ChangesFeed: Sendable {
     /// Events of `feed` (nil: every feed) after `after`, at most `limit`; with none yet and `wait` > 0, waits up to that
     /// many seconds for one to commit.
     /// - Throws: `ValidationError` naming `after`, `limit` or `wait`; `CursorExpiredError` when events after `after`
-    ///   were pruned.
+    ///   (a cursor, not 0: the start reads from the oldest event kept) were pruned.
     public func read(feed: String?, after: Int64, limit: Int, wait: Double) async throws -> Page {
         guard after >= 0 else { throw ValidationError(field: "after", "pass 0 to start, or the next value of the previous page") }
         guard (1...Self.maxLimit).contains(limit) else { throw ValidationError(field: "limit", "ask for 1 to \(Self.maxLimit) events per page") }
@@ -94,8 +94,9 @@ public struct ChangesFeed: Sendable {
             let events = try await store.decisionEvents(feed: feed, after: after, limit: limit + 1)
             // The horizon after the read: a pruning that committed before it shows here, so events it deleted after the
             // cursor are never skipped silently.
+            // 0 is not a position but the start: it reads from the oldest event kept.
             let pruned = try await store.prunedThrough(feed: feed)
-            if after < pruned { throw CursorExpiredError(after: after, prunedThrough: pruned, latest: try await store.latestEventSeq()) }
+            if after > 0, after < pruned { throw CursorExpiredError(after: after, prunedThrough: pruned, latest: try await store.latestEventSeq()) }
             if !events.isEmpty {
                 let page = Array(events.prefix(limit))
                 return Page(events: page, next: page.last?.seq ?? after, more: events.count > limit)
