@@ -77,10 +77,7 @@ extension SQLiteStore {
                                                            modelVersion: old.modelVersion, replaces: id))
             if withdrew, let itemRow = try Self.itemRow(db, feed: old.feed, id: old.itemID),
                let revision = revise(try Self.state(itemRow), old, new) {
-                let item: Int64 = itemRow["id"]
-                let seq = (itemRow["stages"] as Int) + 1
-                try Self.insertStage(db, item: item, seq: seq, result: revision.result)
-                try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try Codec.encode(revision.reviewed), item])
+                try Self.appendReviewedStage(db, item: itemRow["id"], revision.result, reviewed: revision.reviewed)
                 try Self.appendDecisionEvent(db, revision.event)
             }
             return (withdrew ? old : nil, new)

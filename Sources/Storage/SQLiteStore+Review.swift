@@ -82,11 +82,7 @@ extension SQLiteStore {
                 """, arguments: [undo.stage.scoredAt.timeIntervalSince1970, undo.by, item, undo.by, undo.at.timeIntervalSince1970])
                 .map(Self.label).sorted { ($0.id ?? 0) < ($1.id ?? 0) }
         }
-        if let (result, reviewed) = change.appendedStage {
-            let seq = try Int.fetchOne(db, sql: "SELECT stages FROM item WHERE id = ?", arguments: [item])! + 1
-            try insertStage(db, item: item, seq: seq, result: result)
-            try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try reviewed.map(Codec.encode), item])
-        }
+        if let (result, reviewed) = change.appendedStage { try appendReviewedStage(db, item: item, result, reviewed: reviewed) }
         try appendDecisionEvent(db, change.decisionEvent)
         if let upheld = change.reportsUpheld {
             try db.execute(sql: """
@@ -97,6 +93,14 @@ extension SQLiteStore {
             try db.execute(sql: "UPDATE report SET outcome = ? WHERE item = ? AND outcome IS NULL", arguments: [upheld ? "upheld" : "rejected", item])
         }
         return labels
+    }
+
+    /// Appends a stage that a person's decision (or its undo, or a correction) makes, with the item's reviewed decision
+    /// after it.
+    static func appendReviewedStage(_ db: Database, item: Int64, _ result: StageResult, reviewed: HumanDecision?) throws {
+        let seq = try Int.fetchOne(db, sql: "SELECT stages FROM item WHERE id = ?", arguments: [item])! + 1
+        try insertStage(db, item: item, seq: seq, result: result)
+        try db.execute(sql: "UPDATE item SET stages = ?, reviewed = ? WHERE id = ?", arguments: [seq, try reviewed.map(Codec.encode), item])
     }
 
     static func appendEvent(_ db: Database, _ event: TicketEvent, ticket: Int64, item: Int64) throws {
