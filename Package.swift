@@ -61,6 +61,7 @@ let package = Package(
                 "Learning",
                 "Storage",
                 "WinnowJSON",
+                .product(name: "CSV", package: "CSV.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

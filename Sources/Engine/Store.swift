@@ -316,6 +316,8 @@ public struct ModelVersionRecord: Codable, Equatable, Sendable {
 /// A change of the active model: a promotion, or a rollback to the model active before the last change.
 public struct ModelPromotion: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable { case promote, rollback }
+    /// The feed whose own model changed; nil for the model every feed without its own uses.
+    public var feed: String?
     public var version: String
     /// The version active before this change (what a rollback returns to).
     public var previous: String
@@ -323,7 +325,8 @@ public struct ModelPromotion: Codable, Equatable, Sendable {
     public var by: String
     public var at: Date
 
-    public init(version: String, previous: String, kind: Kind, by: String, at: Date) {
+    public init(feed: String? = nil, version: String, previous: String, kind: Kind, by: String, at: Date) {
+        self.feed = feed
         self.version = version
         self.previous = previous
         self.kind = kind
@@ -477,6 +480,18 @@ public protocol ModelRepository: Sendable {
     func latestEngagementModel() async throws -> EngagementModel?
 }
 
+/// The retraining loop's log: one row per pass, taken by one node.
+public protocol RetrainRepository: Sendable {
+    /// Writes a new pass; false when a pass with its id exists (another node took that pass first).
+    func startRetrainPass(_ pass: RetrainPass) async throws -> Bool
+    /// Saves `pass` when the stored pass is still in `expected` (a compare-and-set); false when it was not.
+    func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State) async throws -> Bool
+    /// The newest passes first, of every feed.
+    func retrainPasses(limit: Int) async throws -> [RetrainPass]
+    /// The highest label id, 0 without labels.
+    func latestLabelID() async throws -> Int64
+}
+
 /// Decision events (written by the other repositories with the changes they record) and each feed's webhook.
 public protocol DecisionEventRepository: Sendable {
     /// Events after `after` in order, of one feed or (nil) of every feed.
@@ -510,7 +525,7 @@ public protocol DecisionEventRepository: Sendable {
 
 /// Every repository of one database.
 public protocol Store: ItemRepository, PolicyRepository, KeyRepository, LabelRepository, ReviewRepository, ModelRepository,
-                       DecisionEventRepository {
+                       DecisionEventRepository, RetrainRepository {
     /// Throws unless the store can write now.
     func checkWritable() async throws
 }

@@ -142,7 +142,7 @@ private final class PairHistory: @unchecked Sendable {
     /// Runs `body(range, part)` over `parts` fixed halves of 0..<n, concurrently.
     private func split(_ body: @Sendable (Range<Int>, Int) -> Void) {
         let n = self.n, parts = self.parts
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        TrainingThreads.perform(parts) { part in
             body((n * part / parts)..<(n * (part + 1) / parts), part)
         }
     }

@@ -316,7 +316,7 @@ private final class ColumnObjective: @unchecked Sendable {
         let d = columnCount
         let point = Point(theta: theta, gradient: gradient)
         // Forward: scores[part][i, c] = Σ over this part's columns of x_ij θ_jc.
-        DispatchQueue.concurrentPerform(iterations: ranges.count) { part in
+        TrainingThreads.perform(ranges.count) { part in
             scores[part].update(repeating: 0)
             switch k {
             case 2: forward(Classes2.self, columns: ranges[part], theta: point.theta, into: scores[part])
@@ -358,7 +358,7 @@ private final class ColumnObjective: @unchecked Sendable {
             }
         }
         // Backward: grad[j, c] = Σ over column j's rows of x_ij r_ic, plus the penalty's λ θ_jc.
-        DispatchQueue.concurrentPerform(iterations: ranges.count) { part in
+        TrainingThreads.perform(ranges.count) { part in
             let range = ranges[part], th = point.theta, grad = point.gradient
             switch k {
             case 2: penalties[part] = backward(Classes2.self, columns: range, residuals: UnsafeBufferPointer(residuals), theta: th, into: grad)

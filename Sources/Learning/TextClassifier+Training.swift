@@ -33,7 +33,7 @@ struct FeaturizedCorpus {
         let parts = texts.count >= 2000 ? 2 : 1
         let report = Unchecked(progress)
         let pieces = (0..<parts).map { _ in Unchecked<FeaturizedCorpus?>(nil) }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        TrainingThreads.perform(parts) { part in
             let range = (texts.count * part / parts)..<(texts.count * (part + 1) / parts)
             var piece = FeaturizedCorpus()
             var featurizer = Featurizer(config: config)
@@ -65,7 +65,7 @@ struct FeaturizedCorpus {
     func matrix(rows: [Int], algorithm: Algorithm, config: FeaturizerConfig) -> SparseMatrix {
         let parts = rows.count >= 2000 ? 2 : 1
         let pieces = (0..<parts).map { _ in Unchecked<SparseMatrix?>(nil) }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        TrainingThreads.perform(parts) { part in
             let range = (rows.count * part / parts)..<(rows.count * (part + 1) / parts)
             pieces[part].value = matrix(rows: rows[range], algorithm: algorithm, config: config)
         }

@@ -24,6 +24,7 @@ public struct WinnowServices: Sendable {
     public let registry: ModelRegistry
     public let changes: ChangesFeed
     public let webhooks: WebhookService
+    public let retrainer: Retrainer
 
     /// The services over `scoring` as `configuration` sets them up (the registry's folder, online learning, the events'
     /// settings); webhook requests (a test message) go through `transport`.
@@ -37,6 +38,7 @@ public struct WinnowServices: Sendable {
         self.review = ReviewService(scoring: scoring, labels: labels)
         self.changes = ChangesFeed(scoring: scoring, configuration: configuration.events)
         self.webhooks = WebhookService(scoring: scoring, transport: transport, configuration: configuration.events, resolves: resolves)
+        self.retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: WebhookDeliverer.nodeName())
     }
 }
 
@@ -64,7 +66,7 @@ public enum WinnowServer {
         ItemController(scoring: scoring, review: services.review, limits: configuration).addRoutes(to: router)
         ReviewController(review: services.review, limits: configuration).addRoutes(to: router)
         LabelController(labels: services.labels, limits: configuration).addRoutes(to: router)
-        ModelController(registry: services.registry).addRoutes(to: router)
+        ModelController(registry: services.registry, retrainer: services.retrainer).addRoutes(to: router)
         PolicyController(scoring: scoring, limits: configuration).addRoutes(to: router)
         EventController(changes: services.changes, webhooks: services.webhooks, limits: configuration).addRoutes(to: router)
         let routes = router.routes.map { RouteSpec(method: $0.method.rawValue, path: $0.path.description) }
@@ -86,8 +88,8 @@ public enum WinnowServer {
         let deliverer = WebhookDeliverer(scoring: service, transport: client, configuration: configuration.events,
                                          logger: logger)
         // Services stop in reverse order: the deliverer before the client it sends through.
-        return buildApplication(router: router, configuration: configuration, services: [client, scheduler, sync, deliverer], logger: logger,
-                                onRunning: onRunning)
+        let background: [any Service] = [client, scheduler, sync, deliverer] + (configuration.retrain.enabled ? [services.retrainer] : [])
+        return buildApplication(router: router, configuration: configuration, services: background, logger: logger, onRunning: onRunning)
     }
 
     /// The HTTP server around `router` with the configured address and connection limits (time limits on heads and

@@ -51,6 +51,8 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var engine = EngineConfiguration()
     /// Decision events: how long they are kept for the changes feed, and how webhooks deliver them.
     public var events = EventsConfiguration()
+    /// The retraining loop: when passes run, what they train on, the gate, the shadow and how promotion happens.
+    public var retrain = RetrainConfiguration()
 
     public init() {}
 
@@ -104,7 +106,8 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     /// silently).
     /// Objects keyed by names the user chooses (reasons, classes, actions): their keys are data, not settings, and
     /// merge into the defaults' entries.
-    static let namedMaps: Set<String> = ["engine.review.slaMinutes", "engine.review.severity", "engine.review.auditRates", "engine.review.skills"]
+    static let namedMaps: Set<String> = ["engine.review.slaMinutes", "engine.review.severity", "engine.review.auditRates", "engine.review.skills",
+                                           "retrain.labelMap", "retrain.gate.recallDrops"]
 
     static func overlay(_ json: Data, on base: ServerConfiguration) throws -> ServerConfiguration {
         guard let user = try JSONSerialization.jsonObject(with: json) as? [String: Any] else {
@@ -153,6 +156,7 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
             throw ConfigurationError("databasePoolSize must be between 1 and 1000 connections.")
         }
         try events.validate()
+        try retrain.validate()
         guard engine.maxTextBytes >= 1, engine.reasons >= 0 else { throw ConfigurationError("engine.maxTextBytes must be ≥ 1 and engine.reasons ≥ 0.") }
         guard engine.schedule.agesHours.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw ConfigurationError("engine.schedule.agesHours must hold positive numbers of hours, e.g. [1, 6, 24, 72].")

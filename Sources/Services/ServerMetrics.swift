@@ -97,6 +97,15 @@ public final class ServerMetrics: Sendable {
                                              helpText: "Age of the oldest decision event a feed's webhook has not taken."), labels: [("feed", feed)]).set(to: seconds)
     }
 
+    // MARK: Retraining
+
+    /// A retraining pass started or reached `state` (training, shadow, waiting, promoted, refused, failed, superseded).
+    public func retrainStep(state: String) {
+        registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "retrain_passes", unitName: "total",
+                                               helpText: "Retraining passes by the step reached (started, shadow, waiting, promoted, refused, failed, superseded)."),
+                             labels: [("step", state)]).increment()
+    }
+
     /// The exposition text.
     public func render() -> String { registry.emitToString() }
 }

@@ -57,6 +57,30 @@ public struct GateOutcome: Codable, Equatable, Sendable {
     public var activeMacroF1: Double
     public var audits: Int
     public var failures: [String]
+    /// Drops beyond their margin the paired gate let pass as noise.
+    public var noise: [String]
+    /// How the candidate really compared with the active model on every later post (the simulator knows the truth).
+    public var truth: GateTruth?
+
+    /// The gate refused a candidate that was not worse by its own margins on the later posts.
+    public var wrongRefusal: Bool { !passed && truth.map { !$0.candidateWorse } == true }
+    /// The gate promoted a candidate that was worse by its own margins on the later posts.
+    public var wrongPromotion: Bool { passed && truth?.candidateWorse == true }
+    /// A wrong promotion that also raised the true automatic error at creation by more than 1 point.
+    public var harmfulPromotion: Bool { wrongPromotion && (truth.map { $0.candidateAutomaticError - $0.activeAutomaticError > 0.01 } ?? false) }
+}
+
+/// The candidate against the active model on every post that arrived after the gate decided, by the true labels.
+public struct GateTruth: Codable, Equatable, Sendable {
+    public var posts: Int
+    /// Whether the candidate fell beyond a margin of the gate on those posts (their figures, with no interval).
+    public var candidateWorse: Bool
+    public var failures: [String]
+    /// Automatic error and share of posts sent to review at creation under the feed's policy, for each model.
+    public var candidateAutomaticError: Double
+    public var activeAutomaticError: Double
+    public var candidateReviewShare: Double
+    public var activeReviewShare: Double
 }
 
 /// A whole run: its inputs, each round, and the changes the issue's goals speak of.
@@ -77,6 +101,11 @@ public struct SimulationReport: Codable, Equatable, Sendable {
     /// reviewer error).
     public var covered: Int { rounds.filter(\.covered).count }
     public var uncorrectedCovered: Int { rounds.filter(\.uncorrectedCovered).count }
+    /// The gate's decisions, and how many were wrong by the truth of the later posts.
+    public var gateDecisions: Int { rounds.filter { $0.gate != nil }.count }
+    public var wrongRefusals: Int { rounds.filter { $0.gate?.wrongRefusal == true }.count }
+    public var wrongPromotions: Int { rounds.filter { $0.gate?.wrongPromotion == true }.count }
+    public var harmfulPromotions: Int { rounds.filter { $0.gate?.harmfulPromotion == true }.count }
 
     /// A relative change as a signed whole percentage ("−42%"), "–" for none.
     public static func percent(_ change: Double?) -> String { change.map { String(format: "%+.0f%%", $0 * 100) } ?? "–" }
@@ -88,7 +117,7 @@ public struct SimulationReport: Codable, Equatable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case data, options, classes, posts, initialExamples, gateExamples, rounds, automaticErrorChange, reviewLoadChange, harmfulViewsChange, covered,
-             uncorrectedCovered
+             uncorrectedCovered, gateDecisions, wrongRefusals, wrongPromotions, harmfulPromotions
     }
 
     public init(data: [String], options: SimulationOptions, classes: [String], posts: Int, initialExamples: Int, gateExamples: Int, rounds: [RoundReport]) {
@@ -123,6 +152,10 @@ public struct SimulationReport: Codable, Equatable, Sendable {
         try c.encodeIfPresent(harmfulViewsChange, forKey: .harmfulViewsChange)
         try c.encode(covered, forKey: .covered)
         try c.encode(uncorrectedCovered, forKey: .uncorrectedCovered)
+        try c.encode(gateDecisions, forKey: .gateDecisions)
+        try c.encode(wrongRefusals, forKey: .wrongRefusals)
+        try c.encode(wrongPromotions, forKey: .wrongPromotions)
+        try c.encode(harmfulPromotions, forKey: .harmfulPromotions)
     }
 
     /// The per-round table and the summary lines, as plain text (Markdown table syntax, so it pastes into a README).
@@ -134,11 +167,14 @@ public struct SimulationReport: Codable, Equatable, Sendable {
         ]
         for r in rounds {
             let estimate = r.precisionEstimate.map { "\(f($0.value, 3)) [\(f($0.low, 3)), \(f($0.high, 3))] n=\($0.audits)\(r.covered ? "" : " ✗")" } ?? "–"
-            let gate = r.gate.map { $0.passed ? "promoted \($0.candidate)" : "kept (\($0.failures.first ?? "failed"))" } ?? "–"
+            let gate = r.gate.map { g -> String in
+                let verdict = g.passed ? "promoted \(g.candidate)" : "kept (\(g.failures.first ?? "failed"))"
+                return verdict + (g.wrongRefusal ? " ✗ wrong refusal" : g.wrongPromotion ? " ✗ wrong promotion" : "")
+            } ?? "–"
             lines.append("| \(r.round) | \(r.items) | \(r.model) | \(r.automatic) | \(f(r.automaticErrorRate, 4)) | \(f(r.reviewLoad, 1)) | \(f(r.auditLoad, 1)) | \(r.decisions) | \(r.backlog) | \(r.slaBreaches) | \(f(r.viewsPerHarmfulItem, 1)) | \(r.removals) | \(estimate) | \(r.truePrecision.map { f($0, 3) } ?? "–") | \(gate) |")
         }
         lines.append("")
-        lines.append("Round 1 → \(rounds.count): automatic error \(Self.percent(automaticErrorChange)), review load \(Self.percent(reviewLoadChange)), views per harmful post \(Self.percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error).")
+        lines.append("Round 1 → \(rounds.count): automatic error \(Self.percent(automaticErrorChange)), review load \(Self.percent(reviewLoadChange)), views per harmful post \(Self.percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error); of \(gateDecisions) gate decisions, \(wrongRefusals) wrong refusals and \(wrongPromotions) wrong promotions (\(harmfulPromotions) raising the true automatic error by more than 1 point), judged on every later post.")
         return lines.joined(separator: "\n")
     }
 }

@@ -290,21 +290,52 @@ final class SimulationRun {
                                                       sources: sources + ["store (\(labels.count) labels)"], created: now)
         var verdicts: [EvaluationGate.Verdict] = []
         var macroF1 = (candidate: 0.0, active: 0.0)
-        if !split.gate.isEmpty {
-            let reports = try [candidate, active].map { try $0.evaluate(split.gate) }
-            macroF1 = (reports[0].macroF1, reports[1].macroF1)
-            verdicts.append(o.gate.check(candidate: reports[0], active: reports[1]))
+        if let onSplit = try o.gate.compare(candidate: candidate, active: active, rows: split.gate.map { (text: $0.text, label: $0.label, weight: 1) }) {
+            let check = onSplit.checks.first { $0.name == "macro-F1" }
+            macroF1 = (check?.candidate ?? 0, check?.active ?? 0)
+            verdicts.append(onSplit)
         }
         let audited = try await store.auditedTexts()
         if let onAudits = try o.gate.check(candidate: candidate, active: active, audits: audited) { verdicts.append(onAudits) }
         let passed = verdicts.allSatisfy(\.passed)
+        let truth = try gateTruth(candidate: candidate, active: active, from: round)
         if passed {
             _ = try await registry.register(try candidate.serialized(), by: "simulation")
             try await registry.promote(version, by: "simulation")
         }
         return GateOutcome(candidate: version, trainingExamples: split.initial.count + labels.count, labelsFromStore: labels.count, passed: passed,
                            candidateMacroF1: macroF1.candidate, activeMacroF1: macroF1.active, audits: audited.count,
-                           failures: verdicts.flatMap(\.failures))
+                           failures: verdicts.flatMap(\.failures), noise: verdicts.flatMap(\.noise), truth: truth)
+    }
+
+    /// What the gate could not see: the candidate and the active model on every post still to arrive (rounds from
+    /// `round` on, 0-based), against the true labels: the gate's own figures judged by its margins alone, and the
+    /// automatic error and review share each model's answers at creation would give under the feed's policy.
+    func gateTruth(candidate: TextClassifier, active: TextClassifier, from round: Int) throws -> GateTruth {
+        let later = items.filter { $0.round >= round }
+        let texts = later.map(\.post.text)
+        var threshold = o.gate
+        threshold.method = .threshold
+        let verdict = threshold.check(EvaluationGate.PairedRows(truth: later.map(\.post.label), candidate: try candidate.predictions(texts),
+                                                                active: try active.predictions(texts)))
+        let policy = o.feedPolicy
+        func creation(_ model: TextClassifier) throws -> (error: Double, review: Double) {
+            let scoring = try ActiveModel(model: model, source: "gate truth")
+            var errors = 0, automatic = 0
+            scoring.withScorer { scorer in
+                for post in later {
+                    let submission = ItemSubmission(id: post.post.id, feed: o.feed, text: post.post.text, createdAt: post.arrival)
+                    let action = engine.creation(submission, text: scorer.score(post.post.text, reasons: 0), policy: policy, receivedAt: post.arrival).decision.action
+                    guard action != .review else { continue }
+                    automatic += 1
+                    if LoopSimulator.isError(action: action, harmful: post.harmful) { errors += 1 }
+                }
+            }
+            return (automatic == 0 ? 0 : Double(errors) / Double(automatic), later.isEmpty ? 0 : Double(later.count - automatic) / Double(later.count))
+        }
+        let c = try creation(candidate), a = try creation(active)
+        return GateTruth(posts: later.count, candidateWorse: !verdict.passed, failures: verdict.failures,
+                         candidateAutomaticError: c.error, activeAutomaticError: a.error, candidateReviewShare: c.review, activeReviewShare: a.review)
     }
 
     /// After the last step: tickets still open past their due time count as breaches, tickets are counted from each

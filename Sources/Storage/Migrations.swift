@@ -393,6 +393,19 @@ extension SQLiteStore {
                 );
                 """)
         }
+        // The retraining loop's log (issue 20), and models per feed: a promotion names its feed (NULL: the global model).
+        migrator.registerMigration("v7-retraining") { db in
+            try db.execute(sql: """
+                CREATE TABLE retrain_pass (
+                  id INTEGER PRIMARY KEY,
+                  feed TEXT,
+                  state TEXT NOT NULL,
+                  started_at REAL NOT NULL,
+                  body TEXT NOT NULL
+                );
+                ALTER TABLE model_promotion ADD COLUMN feed TEXT;
+                """)
+        }
         return migrator
     }
 }

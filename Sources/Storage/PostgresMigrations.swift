@@ -325,6 +325,19 @@ extension PostgresStore {
             )
             """,
         ]),
+        // The retraining loop's log (issue 20), and models per feed, as SQLite's v7.
+        Migration(name: "v7-retraining", statements: [
+            """
+            CREATE TABLE retrain_pass (
+              id bigint PRIMARY KEY,
+              feed text,
+              state text NOT NULL,
+              started_at double precision NOT NULL,
+              body text NOT NULL
+            )
+            """,
+            "ALTER TABLE model_promotion ADD COLUMN feed text",
+        ]),
     ]
 
     /// The key of the advisory lock migrators take: one node migrates at a time, the others then find nothing to do.

@@ -35,15 +35,16 @@ extension SQLiteStore {
 
     public func recordPromotion(_ promotion: ModelPromotion) async throws {
         try await commits.run { db in
-            try db.execute(sql: "INSERT INTO model_promotion (version, previous, kind, by, at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [promotion.version, promotion.previous, promotion.kind.rawValue, promotion.by, promotion.at.timeIntervalSince1970])
+            try db.execute(sql: "INSERT INTO model_promotion (feed, version, previous, kind, by, at) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [promotion.feed, promotion.version, promotion.previous, promotion.kind.rawValue, promotion.by,
+                                       promotion.at.timeIntervalSince1970])
         }
     }
 
     public func promotions() async throws -> [ModelPromotion] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM model_promotion ORDER BY id").map { row in
-                ModelPromotion(version: row["version"], previous: row["previous"], kind: ModelPromotion.Kind(rawValue: row["kind"]) ?? .promote,
+                ModelPromotion(feed: row["feed"], version: row["version"], previous: row["previous"], kind: ModelPromotion.Kind(rawValue: row["kind"]) ?? .promote,
                                by: row["by"], at: Date(timeIntervalSince1970: row["at"]))
             }
         }

@@ -520,7 +520,8 @@ extension StoreMigration {
             Table("model_version", [Column("version", t), Column("file", t), Column("kind", t), Column("classes", t), Column("parent", t), Column("card", t),
                                     Column("registered_by", t), Column("registered_at", r)], key: ["version"], identity: []),
             modelFile,
-            Table("model_promotion", [Column("id", i), Column("version", t), Column("previous", t), Column("kind", t), Column("by", t), Column("at", r)]),
+            Table("model_promotion", [Column("id", i), Column("feed", t), Column("version", t), Column("previous", t), Column("kind", t), Column("by", t),
+                                      Column("at", r)]),
             Table("decision_event", [Column("seq", i), Column("feed", t), Column("item_id", t), Column("at", r), Column("cause", t), Column("body", t)],
                   key: ["seq"], identity: []),
             Table("event_horizon", [Column("feed", t), Column("pruned_through", i)], key: ["feed"], identity: []),
@@ -529,6 +530,7 @@ extension StoreMigration {
                               Column("attempts", i), Column("next_attempt_at", r), Column("failing_since", r), Column("last_error", t),
                               Column("last_attempt_at", r), Column("last_success_at", r), Column("delivered", i), Column("failed", i),
                               Column("lease_holder", t), Column("lease_until", r)], key: ["feed"], identity: []),
+            Table("retrain_pass", [Column("id", i), Column("feed", t), Column("state", t), Column("started_at", r), Column("body", t)], identity: []),
         ]
     }()
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Services
 import Learning
 
 /// `winnow bench`: scoring speed (the default) and review-queue claim latency.

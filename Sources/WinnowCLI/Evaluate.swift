@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Services
 import Learning
 import Storage
 
@@ -39,6 +40,12 @@ struct Evaluate: AsyncParsableCommand {
     @Option(name: .customLong("recall-drop"), help: "With --candidate: a class's own margin, as CLASS=DROP (repeatable).")
     var recallDrops: [String] = []
 
+    @Option(help: "With --candidate: paired (a drop beyond its margin fails only when its bootstrap interval lies below zero) or threshold (any drop beyond its margin fails).")
+    var gateMethod: EvaluationGate.Method = .paired
+
+    @Option(help: "With --candidate and the paired method: the intervals' two-sided confidence (0.5-0.999).")
+    var confidence = 0.95
+
     @Option(help: "With --candidate: also compare on the blind audits in this database, each weighted by 1/π (the gate must pass on both).")
     var database: String?
 
@@ -76,8 +83,9 @@ struct Evaluate: AsyncParsableCommand {
             guard parts.count == 2, let drop = Double(parts[1]), drop >= 0 else { throw ValidationError("--recall-drop \(pair): write it as CLASS=DROP, e.g. spam=0.05.") }
             drops[parts[0]] = drop
         }
-        guard maxMacroF1Drop >= 0, maxRecallDrop >= 0 else { throw ValidationError("The allowed drops must be ≥ 0.") }
-        return EvaluationGate(maxMacroF1Drop: maxMacroF1Drop, maxRecallDrop: maxRecallDrop, recallDrops: drops)
+        let gate = EvaluationGate(maxMacroF1Drop: maxMacroF1Drop, maxRecallDrop: maxRecallDrop, recallDrops: drops, method: gateMethod, confidence: confidence)
+        do { try gate.validate() } catch { throw ValidationError("The gate's settings: \(error)") }
+        return gate
     }
 
     func run() async throws {
@@ -120,13 +128,15 @@ struct Evaluate: AsyncParsableCommand {
         let reader = DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: Array(Set(models[0].classes).union(models[1].classes)))
         var rows: [LabelledText] = []
         for file in data { rows += try reader.read(file).map { LabelledText(text: $0.text, label: $0.label) } }
-        // A model is measured on the rows of the classes it knows; a class only the active model knows fails the gate.
-        let reports = try models.map { model -> ClassificationReport in
-            let known = Set(model.classes)
-            do { return try model.evaluate(rows.filter { known.contains($0.label) }) } catch { throw CommandError("\(model.header.modelVersion): \(error)") }
-        }
+        // Both models on the rows of the classes the active model knows; a class the candidate does not know fails.
         let gate = try gate()
-        let verdict = gate.check(candidate: reports[0], active: reports[1])
+        let scored: EvaluationGate.Verdict?
+        do { scored = try gate.compare(candidate: models[0], active: models[1], rows: rows.map { (text: $0.text, label: $0.label, weight: 1) }) } catch {
+            throw CommandError("A model refused to score: \(error)")
+        }
+        guard let verdict = scored else {
+            throw CommandError("No row of \(data.joined(separator: ", ")) has a class of \(models[1].header.modelVersion) (\(models[1].classes.joined(separator: ", "))); give test data with those labels (--label-map FROM=TO renames).")
+        }
         var audits: (count: Int, verdict: EvaluationGate.Verdict)?
         if let database {
             let audited = try await Keys.DatabaseOption.open(path: database).auditedTexts()
@@ -153,10 +163,14 @@ struct Evaluate: AsyncParsableCommand {
     }
 
     static func printChecks(_ verdict: EvaluationGate.Verdict) {
-        print("  " + pad("check", 24) + pad("candidate", 11, right: true) + pad("active", 9, right: true) + pad("may fall", 10, right: true) + "  verdict")
+        let paired = verdict.checks.contains { $0.interval != nil }
+        print("  " + pad("check", 24) + pad("candidate", 11, right: true) + pad("active", 9, right: true) + pad("may fall", 10, right: true)
+              + (paired ? pad("change [interval]", 29, right: true) : "") + "  verdict")
         for check in verdict.checks {
+            let change = check.interval.map { String(format: "%+.4f [%+.4f, %+.4f]", check.change ?? 0, $0.low, $0.high) } ?? "-"
             print("  " + pad(check.name, 24) + pad(check.candidate.map { format($0) } ?? "-", 11, right: true) + pad(format(check.active), 9, right: true)
-                  + pad(format(check.allowedDrop), 10, right: true) + "  " + (check.passed ? "ok" : "FAIL"))
+                  + pad(format(check.allowedDrop), 10, right: true) + (paired ? pad(change, 29, right: true) : "") + "  "
+                  + (check.passed ? (check.withinNoise ? "ok (noise)" : "ok") : "FAIL"))
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Services
 import Learning
 
 struct PolicyCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Services
 import WinnowJSON
 import Storage
 import Learning

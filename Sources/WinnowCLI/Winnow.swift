@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Services
 import Learning
 
 /// The `winnow` command: the root only configures; each subcommand is a small struct.
@@ -171,3 +172,4 @@ enum TimeOption {
     /// What to say when `value` is not a time.
     static func problem(_ option: String, _ value: String) -> String { "\(option) \(value) is not a date; use 2026-11-01 or 2026-11-01T09:00:00Z." }
 }
+extension EvaluationGate.Method: ExpressibleByArgument {}

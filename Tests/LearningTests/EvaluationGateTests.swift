@@ -65,3 +65,84 @@ import Testing
         #expect(verdict.failures == ["recall of spam fell from 0.2500 to 0.0000 (allowed 0.2000)"])
     }
 }
+
+@Suite struct PairedGateTests {
+    /// 100 spam and 100 clear rows; the active model is right on all of them, the candidate calls the first
+    /// `missed` spam rows clear (and is right on the rest).
+    func rows(missed: Int) -> EvaluationGate.PairedRows {
+        let truth = [String](repeating: "spam", count: 100) + [String](repeating: "clear", count: 100)
+        var candidate = truth
+        for i in 0..<missed { candidate[i] = "clear" }
+        return EvaluationGate.PairedRows(truth: truth, candidate: candidate, active: truth)
+    }
+
+    @Test func aNoiseSizedDropPassesAndTheThresholdRuleRefusesIt() throws {
+        // Spam recall 1.00 → 0.97, beyond the 0.02 margin. A resample misses all three rows the models disagree on
+        // with probability (197/200)^200 = 0.0487, more than the 2.5% above the interval's upper end: the upper end
+        // is exactly 0, so the drop cannot be told from noise. Macro-F1 falls by 0.0150 (spam F1 2·0.97/1.97, clear
+        // F1 2·(100/103)/(1 + 100/103)), beyond its 0.01 margin, and passes the same way.
+        let verdict = EvaluationGate().check(rows(missed: 3))
+        #expect(verdict.passed)
+        let recall = try #require(verdict.checks.first { $0.name == "recall of spam" })
+        #expect(abs(recall.change! - -0.03) < 1e-12)
+        #expect(recall.interval?.high == 0)
+        #expect(recall.interval!.low < -0.03)
+        #expect(recall.withinNoise)
+        let macro = try #require(verdict.checks.first { $0.name == "macro-F1" })
+        let expected = (2 * 0.97 / 1.97 + 2 * (100.0 / 103) / (1 + 100.0 / 103)) / 2 - 1
+        #expect(abs(macro.change! - expected) < 1e-12)
+        #expect(macro.withinNoise && macro.interval?.high == 0)
+        #expect(verdict.noise.count == 2)
+        #expect(verdict.noise.contains("recall of spam fell from 1.0000 to 0.9700, within noise (interval of the change [\(String(format: "%+.4f", recall.interval!.low)), +0.0000])"))
+        // The point rule refuses the same rows.
+        let threshold = EvaluationGate(method: .threshold).check(rows(missed: 3))
+        #expect(!threshold.passed)
+        #expect(threshold.failures == ["macro-F1 fell from 1.0000 to 0.9850 (allowed 0.0100)", "recall of spam fell from 1.0000 to 0.9700 (allowed 0.0200)"])
+    }
+
+    @Test func aRealDropIsRefused() throws {
+        // 15 of 100 missed: a resample keeps clear of all 15 with probability (185/200)^200 ≈ 2e-7.
+        let verdict = EvaluationGate().check(rows(missed: 15))
+        #expect(!verdict.passed)
+        let recall = try #require(verdict.checks.first { $0.name == "recall of spam" })
+        #expect(!recall.passed && abs(recall.change! - -0.15) < 1e-12)
+        #expect(recall.interval!.high < 0)
+        #expect(verdict.failures.count == 2)
+        #expect(verdict.failures[1].hasPrefix("recall of spam fell from 1.0000 to 0.8500 (allowed 0.0200; interval of the change ["))
+    }
+
+    @Test func dropsWithinTheMarginAndGainsPass() {
+        #expect(EvaluationGate().check(rows(missed: 1)).passed)
+        #expect(EvaluationGate(method: .threshold).check(rows(missed: 1)).passed)
+        // Swapped: the candidate is the better model.
+        let worse = rows(missed: 15)
+        let better = EvaluationGate.PairedRows(truth: worse.truth, candidate: worse.active, active: worse.candidate)
+        let verdict = EvaluationGate().check(better)
+        #expect(verdict.passed && verdict.noise.isEmpty)
+        #expect(verdict.checks.allSatisfy { ($0.interval?.low ?? -1) >= 0 })
+    }
+
+    @Test func theIntervalMatchesThePairedNormalApproximation() throws {
+        // 200 spam rows: the candidate misses 20 the active model gets (b) and gets 10 the active model misses (c).
+        // Recall change (c − b)/n = −0.05; its standard error √(b + c − (b − c)²/n)/n = √29.5/200 = 0.02716, so the
+        // normal 95% interval is −0.05 ± 0.0532. The bootstrap's percentile interval agrees within 0.01 at each end.
+        let truth = [String](repeating: "spam", count: 200)
+        var candidate = truth, active = truth
+        for i in 0..<20 { candidate[i] = "clear" }
+        for i in 20..<30 { active[i] = "clear" }
+        let gate = EvaluationGate(resamples: 20_000)
+        let interval = try #require(gate.changeIntervals(EvaluationGate.PairedRows(truth: truth, candidate: candidate, active: active))["recall of spam"])
+        let se = (29.5).squareRoot() / 200
+        #expect(abs(interval.low - (-0.05 - 1.96 * se)) < 0.01)
+        #expect(abs(interval.high - (-0.05 + 1.96 * se)) < 0.01)
+        // The same seed gives the same interval; weights count: doubling every weight changes nothing.
+        let again = gate.changeIntervals(EvaluationGate.PairedRows(truth: truth, candidate: candidate, active: active, weights: [Double](repeating: 2, count: 200)))
+        #expect(again["recall of spam"] == interval)
+    }
+
+    @Test func olderConfigurationsDecodeWithTheNewDefaults() throws {
+        let gate = try JSONDecoder().decode(EvaluationGate.self, from: Data(#"{"maxMacroF1Drop": 0.02, "maxRecallDrop": 0.05, "recallDrops": {}}"#.utf8))
+        #expect(gate.method == .paired && gate.confidence == 0.95 && gate.resamples == 2_000 && gate.maxMacroF1Drop == 0.02)
+        #expect(throws: LearningError.self) { try EvaluationGate(confidence: 1.2).validate() }
+    }
+}

@@ -29,6 +29,17 @@ extension API {
         var shadow: ShadowReport?
     }
 
+    struct RetrainLog: Encodable {
+        /// Whether this node runs the loop by itself (`retrain.enabled`).
+        var scheduled: Bool
+        var passes: [RetrainPass]
+    }
+
+    struct RetrainStarted: Encodable {
+        var started: Bool
+        var message: String
+    }
+
     struct ShadowAnswer: Encodable {
         var shadow: ShadowReport?
     }
@@ -47,6 +58,7 @@ extension API {
 /// `/v1/models` (role admin): the registry, promotion, rollback and shadow mode.
 struct ModelController {
     let registry: ModelRegistry
+    let retrainer: Retrainer
     static let maxModelBytes = 256 << 20
 
     var scoring: ScoringService { registry.scoring }
@@ -55,6 +67,8 @@ struct ModelController {
         router.group("v1/models").add(middleware: RequireRole(.admin))
             .get(use: list)
             .post(use: register)
+            .get("retraining", use: retraining)
+            .post("retraining", use: retrainNow)
             .post("{version}/promote", use: promote)
             .post("rollback", use: rollback)
             .post("{version}/shadow", use: shadow)
@@ -70,6 +84,29 @@ struct ModelController {
 
     func registryCall<T>(_ body: () async throws -> T) async throws -> T {
         do { return try await body() } catch let error as RegistryError { throw registryError(error) }
+    }
+
+    /// `GET /v1/models/retraining`: the retraining log, newest pass first (`limit`, default 50, at most 500).
+    @Sendable func retraining(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let limit = try Query.integer(request, "limit", in: 1...500, default: 50) ?? 50
+        return JSON.response(API.RetrainLog(scheduled: retrainer.configuration.enabled, passes: try await retrainer.passes(limit: limit)))
+    }
+
+    /// `POST /v1/models/retraining`: starts a pass now, in the background (202); 409 while one is training or in shadow.
+    @Sendable func retrainNow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        if let latest = try await retrainer.passes(limit: 1).first, latest.state == .training || latest.state == .shadow {
+            throw APIError(.conflict, code: "conflict",
+                           "Pass \(latest.id) is \(latest.state == .training ? "training" : "in shadow") (\(latest.message)); a new pass can start when it ends. GET /v1/models/retraining shows it.")
+        }
+        let retrainer = self.retrainer
+        Task.detached(priority: .utility) {
+            do {
+                if let pass = try await retrainer.tick(force: true) { retrainer.logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)"]) }
+            } catch {
+                retrainer.logger.error("a retraining pass asked for by an admin failed", metadata: ["error": "\(error)"])
+            }
+        }
+        return JSON.response(API.RetrainStarted(started: true, message: "A retraining pass is starting; GET /v1/models/retraining follows it."), status: .accepted)
     }
 
     @Sendable func list(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {

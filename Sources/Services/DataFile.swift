@@ -1,4 +1,3 @@
-import ArgumentParser
 import CSV
 import Foundation
 import Learning
@@ -10,6 +9,13 @@ public struct DataRow: Sendable, Equatable {
     public var label: String
     /// 1-based line of the row's start in its file.
     public var line: Int
+
+    public init(id: String, text: String, label: String, line: Int) {
+        self.id = id
+        self.text = text
+        self.label = label
+        self.line = line
+    }
 }
 
 /// A problem with a data file, naming the file and line and saying how to fix it.
@@ -17,6 +23,12 @@ public struct DataFileError: Error, CustomStringConvertible, Equatable {
     public var file: String
     public var line: Int?
     public var message: String
+
+    public init(file: String, line: Int?, message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
 
     public var description: String {
         if let line { return "\(file):\(line): \(message)" }
@@ -66,7 +78,7 @@ public struct DataFileReader: Sendable {
         return rows
     }
 
-    static func reason(_ error: Error) -> String {
+    public static func reason(_ error: Error) -> String {
         let ns = error as NSError
         if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoSuchFileError || ns.code == 260 { return "no such file" }
         return ns.localizedDescription
@@ -178,15 +190,3 @@ public struct DataFileReader: Sendable {
     }
 }
 
-/// Parses `from=to` label renames.
-func parseLabelMap(_ pairs: [String]) throws -> [String: String] {
-    var map: [String: String] = [:]
-    for pair in pairs {
-        let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw ValidationError("Please write --label-map as FROM=TO (for example --label-map ham=clear); got '\(pair)'.")
-        }
-        map[parts[0]] = parts[1]
-    }
-    return map
-}

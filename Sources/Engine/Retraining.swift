@@ -1,0 +1,128 @@
+import Foundation
+
+/// One pass of the retraining loop, from the moment a node takes it to its end: train a candidate on the base data
+/// and the store's resolved labels, put it through the evaluation gate, run it in shadow, then promote it (or wait
+/// for an admin). Each step is written to the registry's log with its figures; `state` says where the pass is.
+public struct RetrainPass: Codable, Equatable, Sendable {
+    public enum State: String, Codable, CaseIterable, Sendable {
+        /// A node is training and gating the candidate (until `leaseUntil`; a pass whose lease ran out was abandoned).
+        case training
+        /// The candidate passed the gate and scores live items beside the active model until `shadowUntil`.
+        case shadow
+        /// The candidate passed and waits for an admin to promote it (`promotion: approve`, or a shadow that saw
+        /// too many changed decisions).
+        case waiting
+        /// The candidate became the active model.
+        case promoted
+        /// The gate refused the candidate: nothing changed.
+        case refused
+        /// Training or the gate could not run (too few labels, a model that cannot score, a missing file).
+        case failed
+        /// A newer pass, a rollback or another promotion came first.
+        case superseded
+
+        /// Whether the pass has ended.
+        public var isFinal: Bool { [.promoted, .refused, .failed, .superseded].contains(self) }
+    }
+
+    /// 1, 2, 3, …: a node takes pass n + 1 by writing it; two nodes cannot both write the same number.
+    public var id: Int64
+    /// The feed whose model the pass trains; nil for the model every feed without its own uses.
+    public var feed: String?
+    public var state: State
+    /// Why it ran: "schedule", "labels" (enough new ones), "manual".
+    public var trigger: String
+    /// Who ran it (a node's name, or "winnow retrain").
+    public var by: String
+    public var startedAt: Date
+    public var updatedAt: Date
+    /// While training: when another node may take the loop over.
+    public var leaseUntil: Date
+    /// The highest label id the pass saw (the next pass counts new labels from here).
+    public var labelsThrough: Int64
+    /// Labelled examples: from the store (resolved labels) and from the base data files.
+    public var storeExamples: Int
+    public var baseExamples: Int
+    /// The model compared with, and the candidate's version.
+    public var active: String?
+    public var candidate: String?
+    public var trainingSeconds: Double?
+    /// Each check of the gate, with the change and its interval (on the test data and on the audits).
+    public var gate: [RetrainGateResult]
+    public var shadowUntil: Date?
+    /// What the candidate did differently in shadow, at the end of it (on the node that ended it).
+    public var shadowReport: ShadowSummary?
+    /// What happened last, in one sentence.
+    public var message: String
+
+    public init(id: Int64, feed: String?, trigger: String, by: String, at: Date, leaseUntil: Date, labelsThrough: Int64) {
+        self.id = id
+        self.feed = feed
+        self.state = .training
+        self.trigger = trigger
+        self.by = by
+        self.startedAt = at
+        self.updatedAt = at
+        self.leaseUntil = leaseUntil
+        self.labelsThrough = labelsThrough
+        self.storeExamples = 0
+        self.baseExamples = 0
+        self.gate = []
+        self.message = "training"
+    }
+}
+
+/// The gate's verdict on one set of rows.
+public struct RetrainGateResult: Codable, Equatable, Sendable {
+    /// "test data" or "audits".
+    public var rows: String
+    public var count: Int
+    public var passed: Bool
+    public var checks: [RetrainCheck]
+
+    public init(rows: String, count: Int, passed: Bool, checks: [RetrainCheck]) {
+        self.rows = rows
+        self.count = count
+        self.passed = passed
+        self.checks = checks
+    }
+}
+
+/// One figure of the gate: both models' values, the allowed drop, the paired change and its interval.
+public struct RetrainCheck: Codable, Equatable, Sendable {
+    public var name: String
+    public var candidate: Double?
+    public var active: Double
+    public var allowedDrop: Double
+    public var change: Double?
+    public var low: Double?
+    public var high: Double?
+    public var passed: Bool
+
+    public init(name: String, candidate: Double?, active: Double, allowedDrop: Double, change: Double?, low: Double?, high: Double?, passed: Bool) {
+        self.name = name
+        self.candidate = candidate
+        self.active = active
+        self.allowedDrop = allowedDrop
+        self.change = change
+        self.low = low
+        self.high = high
+        self.passed = passed
+    }
+}
+
+/// A shadow's findings as the pass records them.
+public struct ShadowSummary: Codable, Equatable, Sendable {
+    public var items: Int
+    public var actionDisagreements: Int
+    public var labelDisagreements: Int
+
+    public init(items: Int, actionDisagreements: Int, labelDisagreements: Int) {
+        self.items = items
+        self.actionDisagreements = actionDisagreements
+        self.labelDisagreements = labelDisagreements
+    }
+
+    /// The share of items whose decision the candidate would have changed.
+    public var actionChangeShare: Double { items == 0 ? 0 : Double(actionDisagreements) / Double(items) }
+}

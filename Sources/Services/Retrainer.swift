@@ -1,0 +1,382 @@
+import Engine
+import Foundation
+import Learning
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The retraining loop's settings (`retrain` in the server's configuration).
+public struct RetrainConfiguration: Codable, Equatable, Sendable {
+    /// Whether `winnow serve` runs the loop. Default off (`winnow retrain` runs one pass on demand either way).
+    public var enabled = false
+    /// Hours between scheduled passes, counted from the last pass's start (0: no schedule). Default 24.
+    public var everyHours = 24.0
+    /// A pass also starts once this many labels arrived since the last one (0: no such trigger). Default 500.
+    public var afterLabels = 500
+    /// Seconds between the loop's looks at whether a pass is due or a shadow has ended. Default 60.
+    public var checkSeconds = 60.0
+    /// Labelled files (CSV or JSONL, as `winnow train --data`) every candidate is trained on besides the store's labels.
+    public var baseData: [String] = []
+    /// Labelled files the gate compares the candidate and the active model on, besides the blind audits.
+    public var testData: [String] = []
+    /// Label renames for the files, as FROM: TO.
+    public var labelMap: [String: String] = [:]
+    /// The algorithm and its options (`winnow train`'s).
+    public var training = TrainingOptions()
+    /// The evaluation gate (paired by default).
+    public var gate = EvaluationGate()
+    /// Hours a passing candidate scores live items beside the active model before it is promoted (0: none). Default 24.
+    public var shadowHours = 24.0
+    /// `auto` promotes a candidate that passed its gate and shadow; `approve` leaves it waiting for an admin
+    /// (`winnow models promote VERSION`).
+    public var promotion = Promotion.auto
+    /// A shadow in which the candidate would have changed more than this share of decisions leaves it waiting for an
+    /// admin even under `auto`. Default 0.25.
+    public var maxShadowActionChange = 0.25
+    /// Audited items' labels judge candidates and are not trained on (they are the only uniform sample of the
+    /// automatic decisions; a candidate trained on them would be judged on its own training rows). Default true.
+    public var holdOutAudits = true
+    /// Threads training may use: 1 runs every part on one thread (with `niceness`), 2 lets it split as `winnow train`
+    /// does. Default 1.
+    public var threads = 1
+    /// The training thread's nice value (0-19; higher yields more to scoring). Default 10.
+    public var niceness = 10
+    /// Most of the store's labels used, the newest first (bounds the pass's memory). Default 1,000,000.
+    public var maxStoreExamples = 1_000_000
+    /// Minutes a node may train before another may take the loop over (a pass longer than this is abandoned). Default 120.
+    public var leaseMinutes = 120.0
+
+    public enum Promotion: String, Codable, CaseIterable, Sendable { case auto, approve }
+
+    public init() {}
+
+    /// - Throws: `ConfigurationError` naming the setting.
+    public func validate() throws {
+        guard everyHours >= 0, everyHours.isFinite, afterLabels >= 0 else {
+            throw ConfigurationError("retrain.everyHours must be ≥ 0 hours and retrain.afterLabels ≥ 0 labels (0 turns a trigger off).")
+        }
+        guard checkSeconds > 0, shadowHours >= 0, shadowHours.isFinite, leaseMinutes > 0 else {
+            throw ConfigurationError("retrain.checkSeconds and retrain.leaseMinutes must be > 0 and retrain.shadowHours ≥ 0.")
+        }
+        guard (0...1).contains(maxShadowActionChange), (1...2).contains(threads), (0...19).contains(niceness), maxStoreExamples >= 1 else {
+            throw ConfigurationError("retrain.maxShadowActionChange must be a share in 0-1, retrain.threads 1 or 2, retrain.niceness 0-19 and retrain.maxStoreExamples ≥ 1.")
+        }
+        do { try training.validate() } catch { throw ConfigurationError("retrain.training: \(error)") }
+        do { try gate.validate() } catch { throw ConfigurationError("retrain.gate: \(error)") }
+    }
+}
+
+/// Where a pass's labelled rows come from besides the store: the base data it trains on and the test rows the gate
+/// reads. `files` reads the configured files at each pass (so an edited file counts from the next pass on).
+public struct RetrainData: Sendable {
+    public var base: @Sendable () throws -> [LabelledText]
+    public var test: @Sendable () throws -> [LabelledText]
+    /// Names of the sources, for the model's card.
+    public var sources: [String]
+
+    public init(sources: [String], base: @escaping @Sendable () throws -> [LabelledText], test: @escaping @Sendable () throws -> [LabelledText]) {
+        self.sources = sources
+        self.base = base
+        self.test = test
+    }
+
+    public static func files(_ configuration: RetrainConfiguration) -> RetrainData {
+        let reader = DataFileReader(labelMap: configuration.labelMap)
+        @Sendable func read(_ files: [String]) throws -> [LabelledText] {
+            try files.flatMap { try reader.read($0).map { LabelledText(text: $0.text, label: $0.label) } }
+        }
+        return RetrainData(sources: configuration.baseData.map { URL(fileURLWithPath: $0).lastPathComponent },
+                           base: { try read(configuration.baseData) }, test: { try read(configuration.testData) })
+    }
+}
+
+/// The learning loop without a person: trains a candidate on the base data and the store's resolved labels, puts it
+/// through the evaluation gate against the active model (test data and blind audits, paired), runs it in shadow,
+/// and promotes it (or leaves it for an admin), writing each step to the registry's retraining log
+/// (`GET /v1/models/retraining`) and `/metrics`. Passes start by schedule, after enough new labels, or on demand.
+///
+/// With several nodes on one database, a node takes pass n + 1 by writing its row; the store refuses a second writer
+/// of the same number, so exactly one node trains each pass. A pass in training holds the loop until its lease ends;
+/// a shadow runs on every node (each scores live items it serves with the candidate too), and the node that finds the
+/// shadow over promotes, guarded by the pass's state.
+public struct Retrainer: Service, Sendable {
+    public let registry: ModelRegistry
+    public let configuration: RetrainConfiguration
+    public let data: RetrainData
+    /// Who runs the passes (a node's name, or "winnow retrain").
+    public let node: String
+    public let logger: Logger
+    /// The candidate's version name for a pass.
+    public var versionName: @Sendable (RetrainPass, Date) -> String = { pass, at in
+        "retrain-\(pass.id)@" + ISOTime.format(at).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
+    }
+
+    public init(registry: ModelRegistry, configuration: RetrainConfiguration, data: RetrainData? = nil, node: String,
+                logger: Logger = Logger(label: "winnow.retrain")) {
+        self.registry = registry
+        self.configuration = configuration
+        self.data = data ?? .files(configuration)
+        self.node = node
+        self.logger = logger
+    }
+
+    var scoring: ScoringService { registry.scoring }
+    var store: any Store { registry.scoring.store }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                if let pass = try await tick() { logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)", "state": "\(pass.state.rawValue)"]) }
+            } catch {
+                logger.error("the retraining loop failed; it tries again at its next check", metadata: ["error": "\(error)"])
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(Int64(configuration.checkSeconds * 1000))) }
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// The newest passes first.
+    public func passes(limit: Int = 50) async throws -> [RetrainPass] {
+        try await store.retrainPasses(limit: limit)
+    }
+
+    /// One look at the loop: moves the latest pass on (a lease run out, a shadow ended, an admin's promotion), then
+    /// starts a pass when one is due (or `force`: now, unless one is training or in shadow). Returns the pass it
+    /// moved or ran, nil when nothing happened.
+    @discardableResult
+    public func tick(force: Bool = false) async throws -> RetrainPass? {
+        let now = scoring.clock()
+        let latest = try await store.retrainPasses(limit: 1).first
+        if let pass = latest, !pass.state.isFinal {
+            if let moved = try await advance(pass, now: now) { return moved }
+            // A pass training (here or on another node) or a shadow still running holds the loop; a candidate waiting
+            // for an admin does not: a newer pass replaces it.
+            if pass.state != .waiting { return nil }
+        }
+        guard let trigger = try await due(after: latest, now: now, force: force) else { return nil }
+        return try await start(after: latest, trigger: trigger, now: now)
+    }
+
+    /// Why a new pass is due, or nil.
+    func due(after latest: RetrainPass?, now: Date, force: Bool) async throws -> String? {
+        if force { return "manual" }
+        if configuration.everyHours > 0, now.timeIntervalSince(latest?.startedAt ?? .distantPast) >= configuration.everyHours * 3600 { return "schedule" }
+        if configuration.afterLabels > 0 {
+            let fresh = try await store.labels(since: nil, after: latest?.labelsThrough ?? 0, limit: configuration.afterLabels)
+            if fresh.count >= configuration.afterLabels { return "labels" }
+        }
+        return nil
+    }
+
+    /// Saves `pass` if it is still in `expected`; false when another node moved it first.
+    func save(_ pass: RetrainPass, expected: RetrainPass.State) async throws -> Bool {
+        let saved = try await store.updateRetrainPass(pass, expected: expected)
+        if saved && pass.state != expected { scoring.metrics.retrainStep(state: pass.state.rawValue) }
+        return saved
+    }
+
+    /// Moves an unfinished pass on; nil when there is nothing to do yet.
+    func advance(_ pass: RetrainPass, now: Date) async throws -> RetrainPass? {
+        var next = pass
+        next.updatedAt = now
+        switch pass.state {
+        case .training:
+            guard pass.leaseUntil <= now else { return nil }
+            next.state = .failed
+            next.message = "abandoned: \(pass.by) did not finish training within its lease (retrain.leaseMinutes \(configuration.leaseMinutes))"
+            return try await save(next, expected: .training) ? next : nil
+        case .shadow:
+            guard let candidate = pass.candidate else { return nil }
+            if pass.active != scoring.model.version {
+                next.state = .superseded
+                next.message = "superseded: the active model changed to \(scoring.model.version) during the shadow"
+                if try await save(next, expected: .shadow) { scoring.stopShadow() }
+                return next
+            }
+            guard let until = pass.shadowUntil, until <= now else {
+                if scoring.shadowReport?.candidate != candidate { _ = try await registry.shadow(candidate) }
+                return nil
+            }
+            let report = scoring.shadowReport?.candidate == candidate ? scoring.stopShadow() : nil
+            next.shadowReport = report.map { ShadowSummary(items: $0.items, actionDisagreements: $0.actionDisagreements, labelDisagreements: $0.labelDisagreements) }
+            return try await decide(next, from: .shadow, now: now)
+        case .waiting:
+            guard let candidate = pass.candidate else { return nil }
+            if scoring.model.version == candidate {
+                next.state = .promoted
+                next.message = "promoted \(candidate) by an admin"
+                return try await save(next, expected: .waiting) ? next : nil
+            }
+            return nil
+        case .promoted, .refused, .failed, .superseded:
+            return nil
+        }
+    }
+
+    /// After the gate (and the shadow, if any): promote, or wait for an admin.
+    func decide(_ pass: RetrainPass, from state: RetrainPass.State, now: Date) async throws -> RetrainPass? {
+        guard let candidate = pass.candidate else { return nil }
+        var next = pass
+        let share = pass.shadowReport?.actionChangeShare ?? 0
+        if configuration.promotion == .approve || share > configuration.maxShadowActionChange {
+            next.state = .waiting
+            next.message = configuration.promotion == .approve
+                ? "\(candidate) passed; waiting for an admin: winnow models promote \(candidate)"
+                : String(format: "%@ passed its gate but would have changed %.1f%% of decisions in shadow (more than retrain.maxShadowActionChange %.1f%%); waiting for an admin: winnow models promote %@",
+                         candidate, share * 100, configuration.maxShadowActionChange * 100, candidate)
+            return try await save(next, expected: state) ? next : nil
+        }
+        next.state = .promoted
+        next.message = "promoted \(candidate)"
+        guard try await save(next, expected: state) else { return nil }
+        do {
+            try await registry.promote(candidate, by: "retraining pass \(pass.id) (\(node))")
+        } catch {
+            var failed = next
+            failed.state = .failed
+            failed.message = "the promotion of \(candidate) failed: \(error)"
+            _ = try await save(failed, expected: .promoted)
+            return failed
+        }
+        return next
+    }
+
+    /// Takes pass `latest.id + 1` and runs it: train, gate, then shadow or promote. Nil when another node took it.
+    func start(after latest: RetrainPass?, trigger: String, now: Date) async throws -> RetrainPass? {
+        let through = try await store.latestLabelID()
+        var pass = RetrainPass(id: (latest?.id ?? 0) + 1, feed: nil, trigger: trigger, by: node, at: now,
+                               leaseUntil: now.addingTimeInterval(configuration.leaseMinutes * 60), labelsThrough: through)
+        guard try await store.startRetrainPass(pass) else { return nil }
+        scoring.metrics.retrainStep(state: "started")
+        if var waiting = latest, waiting.state == .waiting {
+            waiting.state = .superseded
+            waiting.updatedAt = now
+            waiting.message = "superseded by pass \(pass.id)"
+            _ = try await save(waiting, expected: .waiting)
+        }
+        do {
+            pass = try await trainAndGate(pass, now: now)
+        } catch {
+            pass.state = .failed
+            pass.message = "failed: \(error)"
+        }
+        pass.updatedAt = scoring.clock()
+        if pass.state == .training {
+            // Passed the gate.
+            if configuration.shadowHours > 0, let candidate = pass.candidate {
+                pass.state = .shadow
+                pass.shadowUntil = pass.updatedAt.addingTimeInterval(configuration.shadowHours * 3600)
+                pass.message = "\(candidate) passed the gate; in shadow until \(ISOTime.format(pass.shadowUntil!))"
+                guard try await save(pass, expected: .training) else { return nil }
+                _ = try await registry.shadow(candidate)
+                return pass
+            }
+            var gated = pass
+            gated.state = .shadow  // a zero-length shadow: decided at once
+            guard try await save(gated, expected: .training) else { return nil }
+            return try await decide(gated, from: .shadow, now: now)
+        }
+        _ = try await save(pass, expected: .training)
+        return pass
+    }
+
+    /// Trains the candidate and runs the gate. The pass comes back still `training` when the candidate passed (and
+    /// is registered), `refused` or `failed` otherwise, with its figures.
+    func trainAndGate(_ started: RetrainPass, now: Date) async throws -> RetrainPass {
+        var pass = started
+        let configuration = self.configuration
+        let active = scoring.model.textModel
+        pass.active = active.header.modelVersion
+        let resolved = try await store.resolvedLabels(since: nil)
+        let audited = try await store.auditedTexts()
+        let fromStore = resolved.filter { !(configuration.holdOutAudits && $0.label.source == "audit") }
+            .sorted { ($0.label.id ?? 0) > ($1.label.id ?? 0) }
+            .prefix(configuration.maxStoreExamples)
+            .compactMap { resolved in resolved.text.map { LabelledText(text: $0, label: configuration.labelMap[resolved.label.label] ?? resolved.label.label) } }
+        let base = try data.base()
+        let test = try data.test()
+        pass.storeExamples = fromStore.count
+        pass.baseExamples = base.count
+        let version = versionName(pass, now)
+        let sources = data.sources + ["store (\(fromStore.count) labels)"]
+        let clock = ContinuousClock.now
+        let candidate = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness) {
+            try TextClassifier.train(base + fromStore, options: configuration.training, modelVersion: version,
+                                     parentVersion: active.header.modelVersion, sources: sources, created: now).0
+        }
+        pass.trainingSeconds = Self.seconds(ContinuousClock.now - clock)
+        pass.candidate = version
+        do { try candidate.checkTrained() } catch {
+            pass.state = .failed
+            pass.message = "the candidate \(version) cannot score: \(error)"
+            return pass
+        }
+        guard candidate.classes == active.classes else {
+            pass.state = .failed
+            pass.message = "the candidate has the classes \(candidate.classes.joined(separator: ", ")), the active model \(active.classes.joined(separator: ", ")); fix retrain.labelMap or the base data"
+            return pass
+        }
+        let gate = configuration.gate
+        var results: [RetrainGateResult] = []
+        let verdicts = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness) { () -> [(String, Int, EvaluationGate.Verdict)] in
+            var out: [(String, Int, EvaluationGate.Verdict)] = []
+            if let onTest = try gate.compare(candidate: candidate, active: active, rows: test.map { (text: $0.text, label: $0.label, weight: 1) }) {
+                out.append(("test data", test.count, onTest))
+            }
+            if let onAudits = try gate.check(candidate: candidate, active: active, audits: audited) { out.append(("audits", audited.count, onAudits)) }
+            return out
+        }
+        for (rows, count, verdict) in verdicts {
+            results.append(RetrainGateResult(rows: rows, count: count, passed: verdict.passed, checks: verdict.checks.map {
+                RetrainCheck(name: $0.name, candidate: $0.candidate, active: $0.active, allowedDrop: $0.allowedDrop, change: $0.change,
+                             low: $0.interval?.low, high: $0.interval?.high, passed: $0.passed)
+            }))
+        }
+        pass.gate = results
+        guard !results.isEmpty else {
+            pass.state = .failed
+            pass.message = "nothing to judge \(version) on: give retrain.testData, or wait for blind audits to be decided"
+            return pass
+        }
+        let failures = verdicts.flatMap { rows, _, verdict in verdict.failures.map { "on \(rows), \($0)" } }
+        guard failures.isEmpty else {
+            pass.state = .refused
+            pass.message = "\(version) refused by the gate: " + failures.joined(separator: "; ")
+            return pass
+        }
+        _ = try await registry.register(try candidate.serialized(), by: "retraining pass \(pass.id) (\(node))")
+        pass.message = "\(version) passed the gate"
+        return pass
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Runs `body` on a thread of its own, away from the threads serving requests: with one thread, every part of
+    /// training runs on it in order, at `niceness` (Linux applies nice per thread), so scoring keeps the other cores.
+    static func offThePool<T: Sendable>(threads: Int, niceness: Int, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                #if canImport(Glibc)
+                // Linux keeps a nice value per thread; PRIO_PROCESS with 0 names the calling thread.
+                if niceness > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(niceness)) }
+                #endif
+                do {
+                    let value = threads == 1 ? try TrainingThreads.serially(body) : try body()
+                    continuation.resume(returning: value)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.stackSize = 16 << 20
+            thread.start()
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import Engine
+import Foundation
+import PostgresNIO
+
+/// The retraining loop's log, as SQLite keeps it.
+extension PostgresStore {
+    public func startRetrainPass(_ pass: RetrainPass) async throws -> Bool {
+        try await !rows("""
+            INSERT INTO retrain_pass (id, feed, state, started_at, body)
+            VALUES (\(pass.id), \(pass.feed), \(pass.state.rawValue), \(pass.startedAt.timeIntervalSince1970), \(try Codec.encode(pass)))
+            ON CONFLICT (id) DO NOTHING RETURNING 1
+            """).isEmpty
+    }
+
+    public func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State) async throws -> Bool {
+        try await !rows("""
+            UPDATE retrain_pass SET state = \(pass.state.rawValue), body = \(try Codec.encode(pass))
+            WHERE id = \(pass.id) AND state = \(expected.rawValue) RETURNING 1
+            """).isEmpty
+    }
+
+    public func retrainPasses(limit: Int) async throws -> [RetrainPass] {
+        try await rows("SELECT body FROM retrain_pass ORDER BY id DESC LIMIT \(limit)").map { try Codec.decode(RetrainPass.self, try $0["body"]) }
+    }
+
+    public func latestLabelID() async throws -> Int64 {
+        try await rows("SELECT COALESCE(MAX(id), 0)::bigint AS latest FROM label").first.map { try $0["latest"] } ?? 0
+    }
+}

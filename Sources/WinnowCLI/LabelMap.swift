@@ -1,0 +1,15 @@
+import ArgumentParser
+import Foundation
+
+/// Parses `from=to` label renames.
+func parseLabelMap(_ pairs: [String]) throws -> [String: String] {
+    var map: [String: String] = [:]
+    for pair in pairs {
+        let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw ValidationError("Please write --label-map as FROM=TO (for example --label-map ham=clear); got '\(pair)'.")
+        }
+        map[parts[0]] = parts[1]
+    }
+    return map
+}
