@@ -12,6 +12,8 @@ public struct RetrainPass: Codable, Equatable, Sendable {
         /// The candidate passed and waits for an admin to promote it (`promotion: approve`, or a shadow that saw
         /// too many changed decisions).
         case waiting
+        /// A node is making the candidate the active model (until `leaseUntil`).
+        case promoting
         /// The candidate became the active model.
         case promoted
         /// The gate refused the candidate: nothing changed.
@@ -125,4 +127,21 @@ public struct ShadowSummary: Codable, Equatable, Sendable {
 
     /// The share of items whose decision the candidate would have changed.
     public var actionChangeShare: Double { items == 0 ? 0 : Double(actionDisagreements) / Double(items) }
+}
+
+extension RetrainCheck {
+    /// A drop beyond its margin that passed because its interval reaches zero (noise, not a change).
+    public var withinNoise: Bool {
+        guard passed, let candidate, let high else { return false }
+        return candidate < active - allowedDrop - 1e-12 && high >= 0
+    }
+
+    /// What failed, as a sentence; nil when the check passed.
+    public var failure: String? {
+        guard !passed else { return nil }
+        guard let candidate else { return "\(name): the candidate has no such class" }
+        let base = String(format: "%@ fell from %.4f to %.4f (allowed %.4f", name, active, candidate, allowedDrop)
+        guard let low, let high else { return base + ")" }
+        return base + String(format: "; interval of the change [%+.4f, %+.4f])", low, high)
+    }
 }

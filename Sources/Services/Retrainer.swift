@@ -109,6 +109,8 @@ public struct Retrainer: Service, Sendable {
     /// Who runs the passes (a node's name, or "winnow retrain").
     public let node: String
     public let logger: Logger
+    /// Hears each candidate trained, with the active model it is compared with (the simulator measures the gate with it).
+    public var inspect: (@Sendable (_ candidate: TextClassifier, _ active: TextClassifier) -> Void)?
     /// The candidate's version name for a pass.
     public var versionName: @Sendable (RetrainPass, Date) -> String = { pass, at in
         "retrain-\(pass.id)@" + ISOTime.format(at).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
@@ -214,6 +216,18 @@ public struct Retrainer: Service, Sendable {
                 return try await save(next, expected: .waiting) ? next : nil
             }
             return nil
+        case .promoting:
+            guard let candidate = pass.candidate else { return nil }
+            if scoring.model.version == candidate {
+                next.state = .promoted
+                next.message = "promoted \(candidate)"
+            } else if pass.leaseUntil <= now {
+                next.state = .failed
+                next.message = "interrupted: \(pass.by) did not finish promoting \(candidate); winnow models promote \(candidate) makes it active"
+            } else {
+                return nil
+            }
+            return try await save(next, expected: .promoting) ? next : nil
         case .promoted, .refused, .failed, .superseded:
             return nil
         }
@@ -232,19 +246,24 @@ public struct Retrainer: Service, Sendable {
                          candidate, share * 100, configuration.maxShadowActionChange * 100, candidate)
             return try await save(next, expected: state) ? next : nil
         }
-        next.state = .promoted
-        next.message = "promoted \(candidate)"
+        // The step is taken first (one node wins it), the promotion made, then the pass says so: a reader never sees
+        // "promoted" before the model serves.
+        next.state = .promoting
+        next.leaseUntil = now.addingTimeInterval(120)
+        next.message = "promoting \(candidate)"
         guard try await save(next, expected: state) else { return nil }
+        var done = next
         do {
             try await registry.promote(candidate, by: "retraining pass \(pass.id) (\(node))")
+            done.state = .promoted
+            done.message = "promoted \(candidate)"
         } catch {
-            var failed = next
-            failed.state = .failed
-            failed.message = "the promotion of \(candidate) failed: \(error)"
-            _ = try await save(failed, expected: .promoted)
-            return failed
+            done.state = .failed
+            done.message = "the promotion of \(candidate) failed: \(error)"
         }
-        return next
+        done.updatedAt = scoring.clock()
+        _ = try await save(done, expected: .promoting)
+        return done
     }
 
     /// Takes pass `latest.id + 1` and runs it: train, gate, then shadow or promote. Nil when another node took it.
@@ -312,6 +331,7 @@ public struct Retrainer: Service, Sendable {
         }
         pass.trainingSeconds = Self.seconds(ContinuousClock.now - clock)
         pass.candidate = version
+        inspect?(candidate, active)
         do { try candidate.checkTrained() } catch {
             pass.state = .failed
             pass.message = "the candidate \(version) cannot score: \(error)"

@@ -280,32 +280,39 @@ final class SimulationRun {
         models[finished + 1] = (scoring.model.version, scoring.model.textModel.header.training.examples)
     }
 
-    /// Trains a candidate on the first model's examples plus the store's resolved labels, puts it through the gate
-    /// (the gate split, and the blind audits weighted by 1/π) and promotes it when it passes.
+    /// One pass of the retraining loop (`Retrainer`, as `winnow serve` runs it): a candidate trained on the first
+    /// model's examples plus the store's resolved labels (audited items held out), the gate on the gate split and the
+    /// blind audits weighted by 1/π, promotion when it passes (no shadow). The gate's decision is then judged on
+    /// every later post.
     func retrain(round: Int, now: Date) async throws -> GateOutcome {
-        let labels = try await store.resolvedLabels(since: nil).compactMap { resolved in resolved.text.map { LabelledText(text: $0, label: resolved.label.label) } }
-        let active = scoring.model.textModel
-        let version = String(format: "sim-r%02d", round)
-        let (candidate, _) = try TextClassifier.train(split.initial + labels, options: o.training, modelVersion: version, parentVersion: active.header.modelVersion,
-                                                      sources: sources + ["store (\(labels.count) labels)"], created: now)
-        var verdicts: [EvaluationGate.Verdict] = []
-        var macroF1 = (candidate: 0.0, active: 0.0)
-        if let onSplit = try o.gate.compare(candidate: candidate, active: active, rows: split.gate.map { (text: $0.text, label: $0.label, weight: 1) }) {
-            let check = onSplit.checks.first { $0.name == "macro-F1" }
-            macroF1 = (check?.candidate ?? 0, check?.active ?? 0)
-            verdicts.append(onSplit)
+        var configuration = RetrainConfiguration()
+        configuration.training = o.training
+        configuration.gate = o.gate
+        configuration.shadowHours = 0
+        configuration.threads = 2
+        configuration.niceness = 0
+        let initial = split.initial, gateRows = split.gate
+        var retrainer = Retrainer(registry: registry, configuration: configuration,
+                                  data: RetrainData(sources: sources, base: { initial }, test: { gateRows }), node: "simulation")
+        let seen = Mutex<(candidate: TextClassifier, active: TextClassifier)?>(nil)
+        retrainer.inspect = { candidate, active in seen.withLock { $0 = (candidate, active) } }
+        retrainer.versionName = { pass, _ in String(format: "sim-r%02d", pass.id) }
+        guard let pass = try await retrainer.tick(force: true) else {
+            throw SimulationError.notEnoughData("The retraining pass after round \(round) did not run.")
         }
-        let audited = try await store.auditedTexts()
-        if let onAudits = try o.gate.check(candidate: candidate, active: active, audits: audited) { verdicts.append(onAudits) }
-        let passed = verdicts.allSatisfy(\.passed)
-        let truth = try gateTruth(candidate: candidate, active: active, from: round)
-        if passed {
-            _ = try await registry.register(try candidate.serialized(), by: "simulation")
-            try await registry.promote(version, by: "simulation")
+        guard let models = seen.withLock({ $0 }) else {
+            throw SimulationError.notEnoughData("The retraining pass after round \(round) failed before it trained: \(pass.message)")
         }
-        return GateOutcome(candidate: version, trainingExamples: split.initial.count + labels.count, labelsFromStore: labels.count, passed: passed,
-                           candidateMacroF1: macroF1.candidate, activeMacroF1: macroF1.active, audits: audited.count,
-                           failures: verdicts.flatMap(\.failures), noise: verdicts.flatMap(\.noise), truth: truth)
+        let results = pass.gate
+        let onSplit = results.first { $0.rows == "test data" }?.checks.first { $0.name == "macro-F1" }
+        let audits = results.first { $0.rows == "audits" }?.count ?? 0
+        let failures = results.flatMap { $0.checks.compactMap(\.failure) }
+        let noise = results.flatMap { $0.checks.filter(\.withinNoise).map { String(format: "%@ fell from %.4f to %.4f, within noise", $0.name, $0.active, $0.candidate ?? 0) } }
+        if pass.state == .failed { throw SimulationError.notEnoughData("The retraining pass after round \(round) failed: \(pass.message)") }
+        let truth = try gateTruth(candidate: models.candidate, active: models.active, from: round)
+        return GateOutcome(candidate: pass.candidate ?? "", trainingExamples: pass.baseExamples + pass.storeExamples, labelsFromStore: pass.storeExamples,
+                           passed: pass.state == .promoted, candidateMacroF1: onSplit?.candidate ?? 0, activeMacroF1: onSplit?.active ?? 0, audits: audits,
+                           failures: failures, noise: noise, truth: truth)
     }
 
     /// What the gate could not see: the candidate and the active model on every post still to arrive (rounds from

@@ -94,9 +94,9 @@ struct ModelController {
 
     /// `POST /v1/models/retraining`: starts a pass now, in the background (202); 409 while one is training or in shadow.
     @Sendable func retrainNow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        if let latest = try await retrainer.passes(limit: 1).first, latest.state == .training || latest.state == .shadow {
+        if let latest = try await retrainer.passes(limit: 1).first, [.training, .shadow, .promoting].contains(latest.state) {
             throw APIError(.conflict, code: "conflict",
-                           "Pass \(latest.id) is \(latest.state == .training ? "training" : "in shadow") (\(latest.message)); a new pass can start when it ends. GET /v1/models/retraining shows it.")
+                           "Pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)); a new pass can start when it ends. GET /v1/models/retraining shows it.")
         }
         let retrainer = self.retrainer
         Task.detached(priority: .utility) {

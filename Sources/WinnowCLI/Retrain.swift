@@ -1,0 +1,84 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Services
+
+/// `winnow retrain`: one look at the retraining loop, for cron (or to see its log), with the server's configuration.
+struct Retrain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one step of the retraining loop: a pass when one is due (or --now), or move a pass in shadow or waiting on.",
+        discussion: """
+            Reads the server's configuration (--config / WINNOW_CONFIG, section "retrain": base and test data, training \
+            options, the gate, shadow hours, promotion auto or approve). A pass trains a candidate on the base data and \
+            the database's resolved labels, runs the evaluation gate against the active model (test data and blind \
+            audits, paired), then puts it in shadow or promotes it (or leaves it for an admin). Every step is written to \
+            the registry's retraining log, which --log prints. Servers on the same database take a promotion over within \
+            syncIntervalSeconds. A shadow runs inside servers: from cron, a candidate put in shadow is promoted by the \
+            run after its shadow time has passed. Exit code 0 when a pass ran or moved on (or nothing was due), 2 when \
+            its candidate was refused or it failed.
+              winnow retrain --config winnow.json --now
+              winnow retrain --database postgres://winnow@db/winnow --log
+            """)
+
+    @OptionGroup var server: ServerOptions
+
+    @Flag(help: "Start a pass now, whether or not one is due (not while another is training or in shadow).")
+    var now = false
+
+    @Flag(help: "Print the retraining log (the newest passes first) and change nothing.")
+    var log = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let configuration = try server.load()
+        let service = try await server.service(configuration)
+        let registry = ModelRegistry(scoring: service, directory: configuration.registry)
+        let retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: "winnow retrain")
+        if log {
+            let passes = try await retrainer.passes()
+            if json { print(try jsonString(passes)) } else if passes.isEmpty { print("No retraining pass has run yet.") } else {
+                for pass in passes { print(Self.describe(pass)) }
+            }
+            return
+        }
+        let pass: RetrainPass?
+        do {
+            pass = try await retrainer.tick(force: now)
+        } catch let error as DataFileError {
+            throw CommandError.data("\(error)")
+        }
+        guard let pass else {
+            let latest = try await retrainer.passes(limit: 1).first
+            if json { print(try jsonString(latest.map { [$0] } ?? [])) } else if let latest, !latest.state.isFinal {
+                print("Nothing to do: pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)).")
+            } else {
+                print("No pass is due (retrain.everyHours \(configuration.retrain.everyHours), retrain.afterLabels \(configuration.retrain.afterLabels)); --now starts one.")
+            }
+            return
+        }
+        if json { print(try jsonString(pass)) } else { print(Self.describe(pass)) }
+        if pass.state == .refused || pass.state == .failed { throw ExitCode(2) }
+    }
+
+    static func describe(_ pass: RetrainPass) -> String {
+        var lines = ["Pass \(pass.id) (\(pass.trigger), by \(pass.by), \(ISOTime.format(pass.startedAt))): \(pass.state.rawValue): \(pass.message)"]
+        if pass.candidate != nil {
+            lines.append("  trained on \(pass.baseExamples) base and \(pass.storeExamples) stored labels" + (pass.trainingSeconds.map { String(format: " in %.1f s", $0) } ?? ""))
+        }
+        for result in pass.gate {
+            lines.append("  gate on \(result.count) \(result.rows): \(result.passed ? "passed" : "failed")")
+            for check in result.checks {
+                let change = check.change.map { c in String(format: "%+.4f [%+.4f, %+.4f]", c, check.low ?? 0, check.high ?? 0) } ?? "-"
+                lines.append("    " + pad(check.name, 24) + pad(check.candidate.map { String(format: "%.4f", $0) } ?? "-", 8, right: true)
+                             + pad(String(format: "%.4f", check.active), 8, right: true) + pad(change, 29, right: true) + "  "
+                             + (check.passed ? (check.withinNoise ? "ok (noise)" : "ok") : "FAIL"))
+            }
+        }
+        if let shadow = pass.shadowReport {
+            lines.append(String(format: "  shadow: %d items, %d decisions changed (%.1f%%)", shadow.items, shadow.actionDisagreements, shadow.actionChangeShare * 100))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// Issue 20: `winnow serve` retrains by itself. Labels arrive through the API; after enough of them the server's own
+/// loop trains a candidate, gates it, promotes it, and scores the next item with it, without a restart.
+@Suite struct RetrainServeEndToEndTests {
+    @Test(.enabled(if: EndToEndTests.executable != nil))
+    func labelsThroughTheAPIRetrainTheServedModelWithoutARestart() async throws {
+        let dir = try EndToEndTests.folder()
+        #expect(try EndToEndTests.run(["datasets", "demo", "--out", dir, "--per-class", "30"]).status == 0)
+        let start = dir + "/start.winnow"
+        let trained = try EndToEndTests.run(["train", "--data", dir + "/train.csv", "--algorithm", "nb", "--out", start, "--name", "start-model"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let database = dir + "/winnow.sqlite", config = dir + "/winnow.json"
+        try """
+            {"registry": "\(dir)/registry", "retrain": {"enabled": true, "everyHours": 0, "afterLabels": 12, "checkSeconds": 0.2,
+             "shadowHours": 0, "baseData": ["\(dir)/train.csv"], "testData": ["\(dir)/test.csv"], "training": {"algorithm": "nb"}}}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let admin = try EndToEndTests.run(["keys", "create", "--role", "admin", "--name", "ops", "--database", database]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let feed = try EndToEndTests.run(["keys", "create", "--role", "feed", "--name", "feed", "--database", database]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = try ServeEndToEndTests.Server(database: database, arguments: ["--config", config, "--model", start], log: dir + "/serve.log")
+        defer { server.process.terminate(); server.process.waitUntilExit() }
+
+        // Eleven labels: not yet enough for a pass.
+        let texts = (try String(contentsOfFile: dir + "/test.csv", encoding: .utf8)).split(separator: "\n").dropFirst().prefix(12)
+        var rows: [(id: String, text: String, label: String)] = []
+        for line in texts {
+            let fields = line.split(separator: ",")
+            rows.append((String(fields[0]), fields.dropFirst().dropLast().joined(separator: ","), String(fields.last!)))
+        }
+        for row in rows {
+            let body = try String(decoding: JSONSerialization.data(withJSONObject: ["id": row.id, "feed": "news", "text": row.text.replacingOccurrences(of: "\"", with: "")]), as: UTF8.self)
+            let (status, _) = try await server.request("POST", "/v1/items", key: feed, body: body)
+            #expect(status == 201)
+        }
+        func importLabels(_ slice: ArraySlice<(id: String, text: String, label: String)>) async throws {
+            let body = try JSONSerialization.data(withJSONObject: ["labels": slice.map { ["feed": "news", "id": $0.id, "label": $0.label] }])
+            let (status, answer) = try await server.request("POST", "/v1/labels", key: admin, body: String(decoding: body, as: UTF8.self))
+            #expect(status == 200 || status == 201, "\(answer)")
+        }
+        try await importLabels(rows.prefix(11))
+        try await Task.sleep(for: .seconds(1))
+        let (_, quiet) = try await server.request("GET", "/v1/models/retraining", key: admin)
+        #expect((quiet["passes"] as? [Any])?.isEmpty == true)
+        #expect(quiet["scheduled"] as? Bool == true)
+
+        // The twelfth starts a pass; the candidate passes the gate and takes over.
+        try await importLabels(rows.suffix(1))
+        var pass: [String: Any] = [:]
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let (_, log) = try await server.request("GET", "/v1/models/retraining", key: admin)
+            pass = (log["passes"] as? [[String: Any]])?.first ?? [:]
+            if let state = pass["state"] as? String, ["promoted", "refused", "failed"].contains(state) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(pass["state"] as? String == "promoted", "\(pass)\(server.logTail())")
+        #expect(pass["trigger"] as? String == "labels" && pass["storeExamples"] as? Int == 12)
+        let candidate = try #require(pass["candidate"] as? String)
+        #expect(candidate != "start-model")
+        let (_, models) = try await server.request("GET", "/v1/models", key: admin)
+        #expect(models["active"] as? String == candidate)
+        let history = models["history"] as? [[String: Any]] ?? []
+        #expect(history.last?["by"] as? String == "retraining pass 1 (\(pass["by"] as? String ?? ""))")
+        let (created, item) = try await server.request("POST", "/v1/items", key: feed, body: #"{"id": "after", "feed": "news", "text": "see you at lunch tomorrow"}"#)
+        #expect(created == 201)
+        #expect(item["modelVersion"] as? String == candidate)
+        #expect(try await server.metric("winnow_retrain_passes_total", key: admin) ?? 0 >= 2)  // started, promoted
+    }
+}
