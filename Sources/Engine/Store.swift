@@ -279,6 +279,22 @@ public enum LabelResolution {
 }
 
 /// An item's label as it counts, with the item's text when Winnow has the item.
+/// A decided blind audit as the evaluation gate reads it: the item's feed and text, the auditor's label, and the
+/// probability that the audit sampled the item (it stands for 1/π automatic decisions).
+public struct AuditedText: Sendable, Equatable {
+    public var feed: String
+    public var text: String
+    public var label: String
+    public var inclusionProbability: Double
+
+    public init(feed: String, text: String, label: String, inclusionProbability: Double) {
+        self.feed = feed
+        self.text = text
+        self.label = label
+        self.inclusionProbability = inclusionProbability
+    }
+}
+
 public struct ResolvedLabel: Sendable, Equatable {
     public var label: LabelRecord
     public var text: String?
@@ -324,9 +340,13 @@ public struct ModelPromotion: Codable, Equatable, Sendable {
     public var kind: Kind
     public var by: String
     public var at: Date
+    /// True when a feed went back to the shared model (its first own model rolled back); `version` is then the shared
+    /// model's at that moment. Nil otherwise.
+    public var toShared: Bool?
 
-    public init(feed: String? = nil, version: String, previous: String, kind: Kind, by: String, at: Date) {
+    public init(feed: String? = nil, version: String, previous: String, kind: Kind, by: String, at: Date, toShared: Bool? = nil) {
         self.feed = feed
+        self.toShared = toShared == true ? true : nil
         self.version = version
         self.previous = previous
         self.kind = kind
@@ -415,8 +435,9 @@ public protocol LabelRepository: Sendable {
     /// inclusion probability; with `since` / `until`, only those whose automatic decision was made at or after `since`
     /// and before `until`.
     func auditSamples(since: Date?, until: Date?) async throws -> [AuditSample]
-    /// Every decided audit's item text, the auditor's label and the inclusion probability (for weighted evaluation).
-    func auditedTexts() async throws -> [(text: String, label: String, inclusionProbability: Double)]
+    /// Every decided audit's item (feed and text), the auditor's label and the inclusion probability (for weighted
+    /// evaluation), oldest first.
+    func auditedTexts() async throws -> [AuditedText]
     /// Every ticket decided twice, oldest first.
     func doubleReviews() async throws -> [DoubleReview]
 }
@@ -488,6 +509,8 @@ public protocol RetrainRepository: Sendable {
     func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State) async throws -> Bool
     /// The newest passes first, of every feed.
     func retrainPasses(limit: Int) async throws -> [RetrainPass]
+    /// The newest pass of the shared model (nil) or of one feed's own.
+    func latestRetrainPass(feed: String?) async throws -> RetrainPass?
     /// The highest label id, 0 without labels.
     func latestLabelID() async throws -> Int64
 }

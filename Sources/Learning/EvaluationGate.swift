@@ -294,6 +294,7 @@ extension EvaluationGate {
     }
 
     /// The gate on blind audits (text, auditor's label, inclusion probability π), each weighing 1/π; nil without audits.
+    /// (Learning stays free of the Engine: callers pass the audits' fields.)
     /// - Throws: `LearningError.insufficientTraining` when a model refuses to score.
     public func check(candidate: TextClassifier, active: TextClassifier,
                       audits: [(text: String, label: String, inclusionProbability: Double)]) throws -> Verdict? {

@@ -127,10 +127,18 @@ public struct ModelRegistry: Sendable {
         try await store.promotions()
     }
 
-    /// Makes `version` the active model. The model it replaces is registered first, so a rollback can return to it.
+    /// The shared model's changes (promotions without a feed), oldest first.
+    func sharedPromotions() async throws -> [ModelPromotion] {
+        try await store.promotions().filter { $0.feed == nil }
+    }
+
+    /// Makes `version` the active model: the shared one, or with `feed` that feed's own (the feed stops using the
+    /// shared model). The model it replaces is registered first, so a rollback can return to it.
+    /// - Throws: `RegistryError`; `ValidationError` (field `feed`) for a feed name that is not one.
     @discardableResult
-    public func promote(_ version: String, by: String, kind: ModelPromotion.Kind = .promote) async throws -> ModelVersionRecord {
+    public func promote(_ version: String, by: String, kind: ModelPromotion.Kind = .promote, feed: String? = nil) async throws -> ModelVersionRecord {
         guard let record = try await record(version) else { throw RegistryError.unknownVersion(version) }
+        if let feed { return try await promote(record, by: by, kind: kind, feed: feed) }
         let model = try await load(record)
         let active = scoring.model.textModel
         guard model.classes == active.classes else {
@@ -143,21 +151,68 @@ public struct ModelRegistry: Sendable {
         return record
     }
 
-    /// Scores live items with a registered version beside the active model, without acting on it (shadow mode).
-    public func shadow(_ version: String) async throws -> ModelVersionRecord {
+    /// A feed's own model: every feed's classes are the shared model's (policies and labels name them).
+    func promote(_ record: ModelVersionRecord, by: String, kind: ModelPromotion.Kind, feed: String) async throws -> ModelVersionRecord {
+        guard Policy.isValidFeed(feed) else { throw ValidationError(field: "feed", "'\(feed.prefix(64))' is not a feed name: use 1-64 characters from a-z, 0-9, '-' and '_'") }
+        let model = try await load(record)
+        let shared = scoring.model.classes
+        guard model.classes == shared else { throw RegistryError.classesDiffer(version: record.version, candidate: model.classes, active: shared) }
+        let previous = scoring.feedModelVersions[feed]
+        try scoring.setModel(model, for: feed)
+        try await store.recordPromotion(ModelPromotion(feed: feed, version: record.version, previous: previous ?? "", kind: kind, by: by, at: scoring.clock()))
+        return record
+    }
+
+    /// Scores live items with a registered version beside the active model, without acting on it (shadow mode):
+    /// beside the shared model, or with `feed` beside that feed's model, on its items.
+    public func shadow(_ version: String, feed: String? = nil) async throws -> ModelVersionRecord {
         guard let record = try await record(version) else { throw RegistryError.unknownVersion(version) }
         let model = try await load(record)
         let active = scoring.model.classes
         guard model.classes == active else { throw RegistryError.classesDiffer(version: version, candidate: model.classes, active: active) }
-        try scoring.startShadow(model)
+        try scoring.startShadow(model, feed: feed)
         return record
     }
 
-    /// Returns to the model that was active before the last promotion or rollback.
+    /// Returns to the model that was active before the last promotion or rollback: of the shared model, or with
+    /// `feed` of that feed (whose first own model, rolled back, leaves it on the shared model again).
     @discardableResult
-    public func rollback(by: String) async throws -> ModelVersionRecord {
-        guard let last = try await store.promotions().last else { throw RegistryError.nothingToRollBack }
-        return try await promote(last.previous, by: by, kind: .rollback)
+    public func rollback(by: String, feed: String? = nil) async throws -> ModelVersionRecord {
+        guard let feed else {
+            guard let last = try await sharedPromotions().last else { throw RegistryError.nothingToRollBack }
+            return try await promote(last.previous, by: by, kind: .rollback)
+        }
+        guard let last = try await store.promotions().last(where: { $0.feed == feed }), last.toShared != true else { throw RegistryError.nothingToRollBack }
+        if !last.previous.isEmpty { return try await promote(last.previous, by: by, kind: .rollback, feed: feed) }
+        guard let shared = try await record(scoring.model.version) else { throw RegistryError.unknownVersion(scoring.model.version) }
+        try scoring.setModel(nil, for: feed)
+        try await store.recordPromotion(ModelPromotion(feed: feed, version: shared.version, previous: last.version, kind: .rollback, by: by, at: scoring.clock(),
+                                                       toShared: true))
+        return shared
+    }
+
+    /// Each feed's own model as the registry's log last set it ("" for none); feeds that never had one are absent.
+    func feedModelsOnRecord() async throws -> [String: String] {
+        var latest: [String: String] = [:]
+        for promotion in try await store.promotions() { if let feed = promotion.feed { latest[feed] = promotion.toShared == true ? "" : promotion.version } }
+        return latest
+    }
+
+    /// Makes each feed's own model what the registry's log says; returns the feeds that changed.
+    @discardableResult
+    func restoreFeedModels() async throws -> [String] {
+        var changed: [String] = []
+        let serving = scoring.feedModelVersions
+        for (feed, version) in try await feedModelsOnRecord().sorted(by: { $0.key < $1.key }) where serving[feed] ?? "" != version {
+            if version.isEmpty {
+                try scoring.setModel(nil, for: feed)
+            } else {
+                guard let record = try await record(version) else { continue }
+                try scoring.setModel(try await load(record), for: feed)
+            }
+            changed.append(feed)
+        }
+        return changed
     }
 
     /// At start: the model the server serves is a registered version from its first request on. With promotions on
@@ -166,7 +221,8 @@ public struct ModelRegistry: Sendable {
     /// its name and listed as active.
     /// - Throws: `ConfigurationError` when the starting model's version is registered with a different file.
     public func startServing(by: String = "winnow serve") async throws -> String? {
-        if let last = try await store.promotions().last { return try await restore(last) }
+        try await restoreFeedModels()
+        if let last = try await sharedPromotions().last { return try await restore(last) }
         let active = scoring.model.textModel
         do {
             _ = try await register(active, bytes: try active.serialized(), by: by)
@@ -179,7 +235,8 @@ public struct ModelRegistry: Sendable {
     /// Makes the registry's active version (the last change) the server's model, when there is one and it is not
     /// already; returns it.
     public func restoreActive() async throws -> String? {
-        guard let last = try await store.promotions().last else { return nil }
+        try await restoreFeedModels()
+        guard let last = try await sharedPromotions().last else { return nil }
         return try await restore(last)
     }
 

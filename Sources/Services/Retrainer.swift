@@ -49,7 +49,29 @@ public struct RetrainConfiguration: Codable, Equatable, Sendable {
     /// Minutes a node may train before another may take the loop over (a pass longer than this is abandoned). Default 120.
     public var leaseMinutes = 120.0
 
+    /// Feeds that train a model of their own: on their own labels plus base data (the feed's files, else
+    /// `baseData`), judged on their own audits and test data (the feed's files, else `testData`) against the model
+    /// they use now (their own, or the shared one until they have one). Default none.
+    public var feeds: [String: FeedData] = [:]
+
     public enum Promotion: String, Codable, CaseIterable, Sendable { case auto, approve }
+
+    /// A feed's own files.
+    public struct FeedData: Codable, Equatable, Sendable {
+        public var baseData: [String] = []
+        public var testData: [String] = []
+
+        public init(baseData: [String] = [], testData: [String] = []) {
+            self.baseData = baseData
+            self.testData = testData
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            baseData = try c.decodeIfPresent([String].self, forKey: .baseData) ?? []
+            testData = try c.decodeIfPresent([String].self, forKey: .testData) ?? []
+        }
+    }
 
     public init() {}
 
@@ -66,6 +88,9 @@ public struct RetrainConfiguration: Codable, Equatable, Sendable {
         }
         do { try training.validate() } catch { throw ConfigurationError("retrain.training: \(error)") }
         do { try gate.validate() } catch { throw ConfigurationError("retrain.gate: \(error)") }
+        for feed in feeds.keys where !Policy.isValidFeed(feed) {
+            throw ConfigurationError("retrain.feeds: '\(feed.prefix(64))' is not a feed name (1-64 characters from a-z, 0-9, '-' and '_').")
+        }
     }
 }
 
@@ -83,13 +108,16 @@ public struct RetrainData: Sendable {
         self.test = test
     }
 
-    public static func files(_ configuration: RetrainConfiguration) -> RetrainData {
+    /// The configured files: the shared model's, or with `feed` that feed's (falling back to the shared files).
+    public static func files(_ configuration: RetrainConfiguration, feed: String? = nil) -> RetrainData {
         let reader = DataFileReader(labelMap: configuration.labelMap)
         @Sendable func read(_ files: [String]) throws -> [LabelledText] {
             try files.flatMap { try reader.read($0).map { LabelledText(text: $0.text, label: $0.label) } }
         }
-        return RetrainData(sources: configuration.baseData.map { URL(fileURLWithPath: $0).lastPathComponent },
-                           base: { try read(configuration.baseData) }, test: { try read(configuration.testData) })
+        let own = feed.flatMap { configuration.feeds[$0] }
+        let base = own.map(\.baseData).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.baseData
+        let test = own.map(\.testData).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.testData
+        return RetrainData(sources: base.map { URL(fileURLWithPath: $0).lastPathComponent }, base: { try read(base) }, test: { try read(test) })
     }
 }
 
@@ -106,6 +134,8 @@ public struct Retrainer: Service, Sendable {
     public let registry: ModelRegistry
     public let configuration: RetrainConfiguration
     public let data: RetrainData
+    /// Each feed's data (the feeds of `configuration.feeds`).
+    public let feedData: [String: RetrainData]
     /// Who runs the passes (a node's name, or "winnow retrain").
     public let node: String
     public let logger: Logger
@@ -116,11 +146,12 @@ public struct Retrainer: Service, Sendable {
         "retrain-\(pass.id)@" + ISOTime.format(at).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
     }
 
-    public init(registry: ModelRegistry, configuration: RetrainConfiguration, data: RetrainData? = nil, node: String,
-                logger: Logger = Logger(label: "winnow.retrain")) {
+    public init(registry: ModelRegistry, configuration: RetrainConfiguration, data: RetrainData? = nil, feedData: [String: RetrainData]? = nil,
+                node: String, logger: Logger = Logger(label: "winnow.retrain")) {
         self.registry = registry
         self.configuration = configuration
         self.data = data ?? .files(configuration)
+        self.feedData = feedData ?? Dictionary(uniqueKeysWithValues: configuration.feeds.keys.map { ($0, RetrainData.files(configuration, feed: $0)) })
         self.node = node
         self.logger = logger
     }
@@ -128,10 +159,20 @@ public struct Retrainer: Service, Sendable {
     var scoring: ScoringService { registry.scoring }
     var store: any Store { registry.scoring.store }
 
+    /// The model `feed`'s items are scored with now (nil: the shared model).
+    func serving(_ feed: String?) -> ActiveModel { feed.map(scoring.model(for:)) ?? scoring.model }
+
+    /// The targets of the loop: the shared model, then each feed with a model of its own.
+    var targets: [String?] { [nil] + feedData.keys.sorted() }
+
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                if let pass = try await tick() { logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)", "state": "\(pass.state.rawValue)"]) }
+                for feed in targets {
+                    if let pass = try await tick(feed: feed) {
+                        logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)", "state": "\(pass.state.rawValue)", "feed": "\(pass.feed ?? "(shared)")"])
+                    }
+                }
             } catch {
                 logger.error("the retraining loop failed; it tries again at its next check", metadata: ["error": "\(error)"])
             }
@@ -148,30 +189,38 @@ public struct Retrainer: Service, Sendable {
         try await store.retrainPasses(limit: limit)
     }
 
-    /// One look at the loop: moves the latest pass on (a lease run out, a shadow ended, an admin's promotion), then
-    /// starts a pass when one is due (or `force`: now, unless one is training or in shadow). Returns the pass it
-    /// moved or ran, nil when nothing happened.
+    /// One look at the loop for the shared model, or with `feed` for that feed's own: moves an unfinished pass on
+    /// (a lease run out, a shadow ended, an admin's promotion), else starts a pass of this target when one is due (or
+    /// `force`: now). Passes run one at a time across targets (one shadow per node). Returns the pass it moved or ran,
+    /// nil when nothing happened.
     @discardableResult
-    public func tick(force: Bool = false) async throws -> RetrainPass? {
-        let now = scoring.clock()
-        let latest = try await store.retrainPasses(limit: 1).first
-        if let pass = latest, !pass.state.isFinal {
-            if let moved = try await advance(pass, now: now) { return moved }
-            // A pass training (here or on another node) or a shadow still running holds the loop; a candidate waiting
-            // for an admin does not: a newer pass replaces it.
-            if pass.state != .waiting { return nil }
+    public func tick(feed: String? = nil, force: Bool = false) async throws -> RetrainPass? {
+        if let feed, feedData[feed] == nil {
+            throw ValidationError(field: "feed", "feed '\(feed.prefix(64))' has no model of its own to retrain: list it in retrain.feeds")
         }
-        guard let trigger = try await due(after: latest, now: now, force: force) else { return nil }
-        return try await start(after: latest, trigger: trigger, now: now)
+        let now = scoring.clock()
+        let recent = try await store.retrainPasses(limit: 50)
+        var busy = false
+        for pass in recent where !pass.state.isFinal {
+            if let moved = try await advance(pass, now: now) { return moved }
+            // A pass training (here or on another node), in shadow or being promoted holds the loop; a candidate
+            // waiting for an admin does not: a newer pass of its target replaces it.
+            if pass.state != .waiting { busy = true }
+        }
+        guard !busy else { return nil }
+        let latest = try await store.latestRetrainPass(feed: feed)
+        guard let trigger = try await due(feed: feed, after: latest, now: now, force: force) else { return nil }
+        return try await start(feed: feed, after: latest, id: (recent.first?.id ?? 0) + 1, trigger: trigger, now: now)
     }
 
     /// Why a new pass is due, or nil.
-    func due(after latest: RetrainPass?, now: Date, force: Bool) async throws -> String? {
+    func due(feed: String?, after latest: RetrainPass?, now: Date, force: Bool) async throws -> String? {
         if force { return "manual" }
         if configuration.everyHours > 0, now.timeIntervalSince(latest?.startedAt ?? .distantPast) >= configuration.everyHours * 3600 { return "schedule" }
         if configuration.afterLabels > 0 {
-            let fresh = try await store.labels(since: nil, after: latest?.labelsThrough ?? 0, limit: configuration.afterLabels)
-            if fresh.count >= configuration.afterLabels { return "labels" }
+            // A feed counts its own labels among the next ones of every feed (up to ten times the threshold read).
+            let fresh = try await store.labels(since: nil, after: latest?.labelsThrough ?? 0, limit: configuration.afterLabels * (feed == nil ? 1 : 10))
+            if fresh.filter({ feed == nil || $0.feed == feed }).count >= configuration.afterLabels { return "labels" }
         }
         return nil
     }
@@ -195,14 +244,14 @@ public struct Retrainer: Service, Sendable {
             return try await save(next, expected: .training) ? next : nil
         case .shadow:
             guard let candidate = pass.candidate else { return nil }
-            if pass.active != scoring.model.version {
+            if pass.active != serving(pass.feed).version {
                 next.state = .superseded
-                next.message = "superseded: the active model changed to \(scoring.model.version) during the shadow"
+                next.message = "superseded: the active model changed to \(serving(pass.feed).version) during the shadow"
                 if try await save(next, expected: .shadow) { scoring.stopShadow() }
                 return next
             }
             guard let until = pass.shadowUntil, until <= now else {
-                if scoring.shadowReport?.candidate != candidate { _ = try await registry.shadow(candidate) }
+                if scoring.shadowReport?.candidate != candidate { _ = try await registry.shadow(candidate, feed: pass.feed) }
                 return nil
             }
             let report = scoring.shadowReport?.candidate == candidate ? scoring.stopShadow() : nil
@@ -210,7 +259,7 @@ public struct Retrainer: Service, Sendable {
             return try await decide(next, from: .shadow, now: now)
         case .waiting:
             guard let candidate = pass.candidate else { return nil }
-            if scoring.model.version == candidate {
+            if serving(pass.feed).version == candidate {
                 next.state = .promoted
                 next.message = "promoted \(candidate) by an admin"
                 return try await save(next, expected: .waiting) ? next : nil
@@ -218,7 +267,7 @@ public struct Retrainer: Service, Sendable {
             return nil
         case .promoting:
             guard let candidate = pass.candidate else { return nil }
-            if scoring.model.version == candidate {
+            if serving(pass.feed).version == candidate {
                 next.state = .promoted
                 next.message = "promoted \(candidate)"
             } else if pass.leaseUntil <= now {
@@ -241,7 +290,7 @@ public struct Retrainer: Service, Sendable {
         if configuration.promotion == .approve || share > configuration.maxShadowActionChange {
             next.state = .waiting
             next.message = configuration.promotion == .approve
-                ? "\(candidate) passed; waiting for an admin: winnow models promote \(candidate)"
+                ? "\(candidate) passed; waiting for an admin: winnow models promote \(candidate)\(pass.feed.map { " --feed \($0)" } ?? "")"
                 : String(format: "%@ passed its gate but would have changed %.1f%% of decisions in shadow (more than retrain.maxShadowActionChange %.1f%%); waiting for an admin: winnow models promote %@",
                          candidate, share * 100, configuration.maxShadowActionChange * 100, candidate)
             return try await save(next, expected: state) ? next : nil
@@ -254,7 +303,7 @@ public struct Retrainer: Service, Sendable {
         guard try await save(next, expected: state) else { return nil }
         var done = next
         do {
-            try await registry.promote(candidate, by: "retraining pass \(pass.id) (\(node))")
+            try await registry.promote(candidate, by: "retraining pass \(pass.id) (\(node))", feed: pass.feed)
             done.state = .promoted
             done.message = "promoted \(candidate)"
         } catch {
@@ -267,9 +316,9 @@ public struct Retrainer: Service, Sendable {
     }
 
     /// Takes pass `latest.id + 1` and runs it: train, gate, then shadow or promote. Nil when another node took it.
-    func start(after latest: RetrainPass?, trigger: String, now: Date) async throws -> RetrainPass? {
+    func start(feed: String?, after latest: RetrainPass?, id: Int64, trigger: String, now: Date) async throws -> RetrainPass? {
         let through = try await store.latestLabelID()
-        var pass = RetrainPass(id: (latest?.id ?? 0) + 1, feed: nil, trigger: trigger, by: node, at: now,
+        var pass = RetrainPass(id: id, feed: feed, trigger: trigger, by: node, at: now,
                                leaseUntil: now.addingTimeInterval(configuration.leaseMinutes * 60), labelsThrough: through)
         guard try await store.startRetrainPass(pass) else { return nil }
         scoring.metrics.retrainStep(state: "started")
@@ -293,7 +342,7 @@ public struct Retrainer: Service, Sendable {
                 pass.shadowUntil = pass.updatedAt.addingTimeInterval(configuration.shadowHours * 3600)
                 pass.message = "\(candidate) passed the gate; in shadow until \(ISOTime.format(pass.shadowUntil!))"
                 guard try await save(pass, expected: .training) else { return nil }
-                _ = try await registry.shadow(candidate)
+                _ = try await registry.shadow(candidate, feed: feed)
                 return pass
             }
             var gated = pass
@@ -310,10 +359,13 @@ public struct Retrainer: Service, Sendable {
     func trainAndGate(_ started: RetrainPass, now: Date) async throws -> RetrainPass {
         var pass = started
         let configuration = self.configuration
-        let active = scoring.model.textModel
+        let feed = pass.feed
+        let data = feed.flatMap { feedData[$0] } ?? self.data
+        let active = serving(feed).textModel
         pass.active = active.header.modelVersion
-        let resolved = try await store.resolvedLabels(since: nil)
-        let audited = try await store.auditedTexts()
+        let resolved = try await store.resolvedLabels(since: nil).filter { feed == nil || $0.label.feed == feed }
+        let audited = try await store.auditedTexts().filter { feed == nil || $0.feed == feed }
+            .map { (text: $0.text, label: $0.label, inclusionProbability: $0.inclusionProbability) }
         let fromStore = resolved.filter { !(configuration.holdOutAudits && $0.label.source == "audit") }
             .sorted { ($0.label.id ?? 0) > ($1.label.id ?? 0) }
             .prefix(configuration.maxStoreExamples)
@@ -323,7 +375,7 @@ public struct Retrainer: Service, Sendable {
         pass.storeExamples = fromStore.count
         pass.baseExamples = base.count
         let version = versionName(pass, now)
-        let sources = data.sources + ["store (\(fromStore.count) labels)"]
+        let sources = data.sources + ["store\(feed.map { " feed \($0)" } ?? "") (\(fromStore.count) labels)"]
         let clock = ContinuousClock.now
         let candidate = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness) {
             try TextClassifier.train(base + fromStore, options: configuration.training, modelVersion: version,

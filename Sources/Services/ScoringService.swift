@@ -18,6 +18,8 @@ public final class ScoringService: Sendable {
     private let engagementModelCache = Mutex<EngagementModel?>(nil)
     /// A candidate scoring live items beside the active model, never acting (shadow mode).
     fileprivate let shadowSlot = Mutex<Shadow?>(nil)
+    /// Feeds with a model of their own, by feed; every other feed is scored by `model` (the shared model).
+    private let feedModels = Mutex<[String: ActiveModel]>([:])
     /// The standard policy (version 0) of feeds without a stored one, built once per feed.
     private let standardPolicies = Mutex<[String: Policy]>([:])
     /// Rung after every committed decision event of this process: wakes long polls of the changes feed and the webhook
@@ -32,6 +34,26 @@ public final class ScoringService: Sendable {
         self.metrics = metrics
         self.clock = clock
         metrics.activeModel(version: model.version)
+    }
+
+    /// The model that scores `feed`'s items: its own, or the shared one.
+    public func model(for feed: String) -> ActiveModel {
+        feedModels.withLock { $0[feed] } ?? model
+    }
+
+    /// The feeds with a model of their own, and its version.
+    public var feedModelVersions: [String: String] { feedModels.withLock { $0.mapValues(\.version) } }
+
+    /// Gives `feed` its own model (nil: the feed returns to the shared model). Requests already running finish with
+    /// the model they started with.
+    /// - Throws: `LearningError` or `PolicyError` for a model that cannot serve.
+    public func setModel(_ model: TextClassifier?, for feed: String) throws {
+        guard let model else {
+            feedModels.withLock { _ = $0.removeValue(forKey: feed) }
+            return
+        }
+        let active = try ActiveModel(model: model, source: "feed \(feed)")
+        feedModels.withLock { $0[feed] = active }
     }
 
     /// Loads stored policies and the engagement model; call once before serving.
@@ -186,7 +208,7 @@ public final class ScoringService: Sendable {
         /// Each part's positions with what the store did with them.
         func run(_ positions: [Int], parts: Int) async throws -> [(ArraySlice<Int>, [CreateOutcome])] {
             guard !positions.isEmpty else { return [] }
-            let loaded = service.model.snapshot
+            let loaded = Scorers(shared: service.model.snapshot, own: service.feedModels.withLock { $0 }.mapValues(\.snapshot))
             let shadow = service.shadowSlot.withLock { $0 }
             guard parts > 1 else { return [(positions[...], try await store(positions[...], loaded: loaded, shadow: shadow))] }
             let size = (positions.count + parts - 1) / parts
@@ -201,20 +223,31 @@ public final class ScoringService: Sendable {
             }
         }
 
-        func store(_ part: ArraySlice<Int>, loaded: ActiveModel.Loaded, shadow: Shadow?) async throws -> [CreateOutcome] {
+        /// The models a run scores with, fixed at its start: the shared one and the feeds' own.
+        struct Scorers: Sendable {
+            let shared: ActiveModel.Loaded
+            let own: [String: ActiveModel.Loaded]
+        }
+
+        func store(_ part: ArraySlice<Int>, loaded: Scorers, shadow: Shadow?) async throws -> [CreateOutcome] {
             try await service.store.createItems(score(part, loaded: loaded, shadow: shadow))
         }
 
-        func score(_ part: ArraySlice<Int>, loaded: ActiveModel.Loaded, shadow: Shadow?) -> [NewItem] {
+        func score(_ part: ArraySlice<Int>, loaded: Scorers, shadow: Shadow?) -> [NewItem] {
             let engine = service.engine
             let rules = service.rules
-            return service.model.withScorer(of: loaded) { scorer in
+            let reasons = engine.configuration.reasons
+            return service.model.withScorer(of: loaded.shared) { scorer in
                 part.map { i in
                     let item = items[i]
-                    let text = scorer.score(item.text, reasons: engine.configuration.reasons)
+                    let own = loaded.own.isEmpty ? nil : loaded.own[item.feed]
+                    let text = own.map { model in service.model.withScorer(of: model) { $0.score(item.text, reasons: reasons) } }
+                        ?? scorer.score(item.text, reasons: reasons)
                     let feedPolicy = policies[item.feed]!
                     let result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
-                    shadow?.compare(item, active: result, engine: engine, policy: feedPolicy, at: now)
+                    if let shadow, shadow.feed == nil ? own == nil : shadow.feed == item.feed {
+                        shadow.compare(item, active: result, engine: engine, policy: feedPolicy, at: now)
+                    }
                     let createdAt = item.creationTime(receivedAt: now)
                     let state = ItemState(submission: item, receivedAt: now, createdAt: createdAt, current: result, engagement: nil)
                     let tickets = [rules.opening(after: result, state: state, now: now), rules.audit(result, state: state, policy: feedPolicy, now: now)]
@@ -242,7 +275,7 @@ public final class ScoringService: Sendable {
     public func engagement(feed: String, id: String, snapshot: EngagementSnapshot) async throws -> EngagementOutcome? {
         try engine.validate(snapshot.counters, at: snapshot.at, now: clock())
         let engine = self.engine
-        let model = self.model
+        let model = self.model(for: feed)
         let policy = self.policy(feed: feed)
         let engagementModel = self.engagementModel
         let rules = self.rules
@@ -278,7 +311,6 @@ public final class ScoringService: Sendable {
     @discardableResult
     public func rescoreDue(batch: Int = 500) async throws -> Int {
         let engine = self.engine
-        let model = self.model
         let engagementModel = self.engagementModel
         let metrics = self.metrics
         let rules = self.rules
@@ -289,7 +321,7 @@ public final class ScoringService: Sendable {
             let decided = Mutex<[Action]>([])
             let events = Mutex<[DecisionEvent]>([])
             let ran = try await store.rescoreDue(now: now, limit: batch) { due in
-                let text = model.score(due.state.submission.text, reasons: engine.configuration.reasons)
+                let text = self.model(for: due.state.submission.feed).score(due.state.submission.text, reasons: engine.configuration.reasons)
                 let policy = self.policy(feed: due.state.submission.feed)
                 let step = engine.configuration.schedule.step(scheduled: due.scheduled, createdAt: due.state.createdAt, now: now)
                 let scored = engine.rescore(stage: .time, trigger: "scheduled \(RescoreSchedule.label(ageHours: step.ageHours))", state: due.state,
@@ -394,10 +426,14 @@ public struct ShadowReport: Codable, Equatable, Sendable {
 /// A candidate model scoring live items beside the active one; it never acts.
 final class Shadow: Sendable {
     let model: ActiveModel
+    /// The feed whose own model the candidate would replace; nil: the shared model (items of feeds with their own
+    /// model are not compared).
+    let feed: String?
     private let state: Mutex<ShadowReport>
 
-    init(model: ActiveModel, since: Date) {
+    init(model: ActiveModel, feed: String?, since: Date) {
         self.model = model
+        self.feed = feed
         self.state = Mutex(ShadowReport(candidate: model.version, since: since, items: 0, labelDisagreements: 0, actionDisagreements: 0,
                                         meanHarmDifference: 0, transitions: [:]))
     }
@@ -422,9 +458,10 @@ final class Shadow: Sendable {
 }
 
 extension ScoringService {
-    /// Starts scoring items with `model` beside the active one (replacing any shadow running).
-    public func startShadow(_ model: TextClassifier) throws {
-        let shadow = Shadow(model: try ActiveModel(model: model, source: "shadow"), since: clock())
+    /// Starts scoring items with `model` beside the active one (replacing any shadow running): beside the shared
+    /// model, or with `feed`, beside that feed's model on that feed's items only.
+    public func startShadow(_ model: TextClassifier, feed: String? = nil) throws {
+        let shadow = Shadow(model: try ActiveModel(model: model, source: "shadow"), feed: feed, since: clock())
         shadowSlot.withLock { $0 = shadow }
     }
 

@@ -404,6 +404,7 @@ extension SQLiteStore {
                   body TEXT NOT NULL
                 );
                 ALTER TABLE model_promotion ADD COLUMN feed TEXT;
+                ALTER TABLE model_promotion ADD COLUMN to_shared INTEGER NOT NULL DEFAULT 0;
                 """)
         }
         return migrator

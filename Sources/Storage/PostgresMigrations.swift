@@ -337,6 +337,7 @@ extension PostgresStore {
             )
             """,
             "ALTER TABLE model_promotion ADD COLUMN feed text",
+            "ALTER TABLE model_promotion ADD COLUMN to_shared integer NOT NULL DEFAULT 0",
         ]),
     ]
 

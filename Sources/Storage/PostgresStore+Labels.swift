@@ -124,15 +124,15 @@ extension PostgresStore {
 
     public func recordPromotion(_ promotion: ModelPromotion) async throws {
         _ = try await rows("""
-            INSERT INTO model_promotion (feed, version, previous, kind, "by", at)
-            VALUES (\(promotion.feed), \(promotion.version), \(promotion.previous), \(promotion.kind.rawValue), \(promotion.by), \(promotion.at.timeIntervalSince1970))
+            INSERT INTO model_promotion (feed, to_shared, version, previous, kind, "by", at)
+            VALUES (\(promotion.feed), \(promotion.toShared == true ? 1 : 0), \(promotion.version), \(promotion.previous), \(promotion.kind.rawValue), \(promotion.by), \(promotion.at.timeIntervalSince1970))
             """)
     }
 
     public func promotions() async throws -> [ModelPromotion] {
         try await rows("SELECT * FROM model_promotion ORDER BY id").map { row in
             ModelPromotion(feed: try row["feed"], version: try row["version"], previous: try row["previous"], kind: ModelPromotion.Kind(rawValue: try row["kind"]) ?? .promote,
-                           by: try row["by"], at: Date(timeIntervalSince1970: try row["at"]))
+                           by: try row["by"], at: Date(timeIntervalSince1970: try row["at"]), toShared: (try row["to_shared"] as Int) != 0)
         }
     }
 }

@@ -23,6 +23,11 @@ extension PostgresStore {
         try await rows("SELECT body FROM retrain_pass ORDER BY id DESC LIMIT \(limit)").map { try Codec.decode(RetrainPass.self, try $0["body"]) }
     }
 
+    public func latestRetrainPass(feed: String?) async throws -> RetrainPass? {
+        try await rows("SELECT body FROM retrain_pass WHERE feed IS NOT DISTINCT FROM \(feed) ORDER BY id DESC LIMIT 1")
+            .first.map { try Codec.decode(RetrainPass.self, try $0["body"]) }
+    }
+
     public func latestLabelID() async throws -> Int64 {
         try await rows("SELECT COALESCE(MAX(id), 0)::bigint AS latest FROM label").first.map { try $0["latest"] } ?? 0
     }

@@ -591,13 +591,15 @@ extension PostgresStore {
         }
     }
 
-    public func auditedTexts() async throws -> [(text: String, label: String, inclusionProbability: Double)] {
+    public func auditedTexts() async throws -> [AuditedText] {
         try await rows("""
-            SELECT i.submission->>'text' AS text, t.decided_label, t.audit_probability
+            SELECT i.feed, i.submission->>'text' AS text, t.decided_label, t.audit_probability
             FROM ticket t JOIN item i ON i.id = t.item
             WHERE \(unescaped: Self.decidedAuditSQL)
             ORDER BY t.id
-            """).map { (try $0["text"], try $0["decided_label"], try $0["audit_probability"]) }
+            """).map {
+            AuditedText(feed: try $0["feed"], text: try $0["text"], label: try $0["decided_label"], inclusionProbability: try $0["audit_probability"])
+        }
     }
 
     public func addGold(feed: String, id: String, label: String, by: String, at: Date) async throws -> Bool {

@@ -35,9 +35,9 @@ extension SQLiteStore {
 
     public func recordPromotion(_ promotion: ModelPromotion) async throws {
         try await commits.run { db in
-            try db.execute(sql: "INSERT INTO model_promotion (feed, version, previous, kind, by, at) VALUES (?, ?, ?, ?, ?, ?)",
+            try db.execute(sql: "INSERT INTO model_promotion (feed, version, previous, kind, by, at, to_shared) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            arguments: [promotion.feed, promotion.version, promotion.previous, promotion.kind.rawValue, promotion.by,
-                                       promotion.at.timeIntervalSince1970])
+                                       promotion.at.timeIntervalSince1970, promotion.toShared == true ? 1 : 0])
         }
     }
 
@@ -45,7 +45,7 @@ extension SQLiteStore {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM model_promotion ORDER BY id").map { row in
                 ModelPromotion(feed: row["feed"], version: row["version"], previous: row["previous"], kind: ModelPromotion.Kind(rawValue: row["kind"]) ?? .promote,
-                               by: row["by"], at: Date(timeIntervalSince1970: row["at"]))
+                               by: row["by"], at: Date(timeIntervalSince1970: row["at"]), toShared: (row["to_shared"] as Int) != 0)
             }
         }
     }

@@ -26,6 +26,13 @@ extension SQLiteStore {
         }
     }
 
+    public func latestRetrainPass(feed: String?) async throws -> RetrainPass? {
+        try await writer.read { db in
+            try String.fetchOne(db, sql: "SELECT body FROM retrain_pass WHERE feed IS ? ORDER BY id DESC LIMIT 1", arguments: [feed])
+                .map { try Codec.decode(RetrainPass.self, $0) }
+        }
+    }
+
     public func latestLabelID() async throws -> Int64 {
         try await writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM label") ?? 0 }
     }

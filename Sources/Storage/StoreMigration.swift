@@ -520,7 +520,7 @@ extension StoreMigration {
             Table("model_version", [Column("version", t), Column("file", t), Column("kind", t), Column("classes", t), Column("parent", t), Column("card", t),
                                     Column("registered_by", t), Column("registered_at", r)], key: ["version"], identity: []),
             modelFile,
-            Table("model_promotion", [Column("id", i), Column("feed", t), Column("version", t), Column("previous", t), Column("kind", t), Column("by", t),
+            Table("model_promotion", [Column("id", i), Column("feed", t), Column("to_shared", i), Column("version", t), Column("previous", t), Column("kind", t), Column("by", t),
                                       Column("at", r)]),
             Table("decision_event", [Column("seq", i), Column("feed", t), Column("item_id", t), Column("at", r), Column("cause", t), Column("body", t)],
                   key: ["seq"], identity: []),

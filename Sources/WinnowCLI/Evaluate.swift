@@ -140,6 +140,7 @@ struct Evaluate: AsyncParsableCommand {
         var audits: (count: Int, verdict: EvaluationGate.Verdict)?
         if let database {
             let audited = try await Keys.DatabaseOption.open(path: database).auditedTexts()
+                .map { (text: $0.text, label: $0.label, inclusionProbability: $0.inclusionProbability) }
             if let onAudits = try gate.check(candidate: models[0], active: models[1], audits: audited) { audits = (audited.count, onAudits) }
         }
         let passed = verdict.passed && (audits?.verdict.passed ?? true)
@@ -246,6 +247,7 @@ struct Models: ParsableCommand {
 
         struct Page: Decodable {
             var active: String
+            var feeds: [String: String]?
             var versions: [Answer.Version]
         }
 
@@ -255,6 +257,9 @@ struct Models: ParsableCommand {
             if json { print(String(decoding: data, as: UTF8.self)); return }
             let page = try client.decode(Page.self, data)
             print("Active: \(Terminal.visible(page.active))")
+            for (feed, version) in (page.feeds ?? [:]).sorted(by: { $0.key < $1.key }) {
+                print("Feed \(Terminal.visible(feed)) has its own: \(Terminal.visible(version))")
+            }
             for v in page.versions {
                 print("\(v.active ? "*" : " ") \(pad(Terminal.visible(v.version), 40)) \(pad(v.kind, 14)) parent \(Terminal.visible(v.parent ?? "-"))")
             }
@@ -276,29 +281,42 @@ struct Models: ParsableCommand {
     }
 
     struct Promote: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make a registered version the server's active model, without stopping it.",
-                                                        discussion: "  winnow models promote candidate@20261126T090000Z")
+        static let configuration = CommandConfiguration(abstract: "Make a registered version the server's active model (or one feed's own), without stopping it.",
+                                                        discussion: """
+                                                              winnow models promote candidate@20261126T090000Z
+                                                              winnow models promote sms-model@20261126T090000Z --feed sms
+                                                            """)
         @OptionGroup var server: ClientOptions
         @Argument(help: "The version (see 'winnow models list').") var version: String
+        @Option(help: "Make it this feed's own model (the feed stops using the shared one).") var feed: String?
 
         func run() async throws {
             let client = try server.client()
             let path = version.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? version
-            let answer = try client.decode(Answer.self, try await client.send("POST", "/v1/models/\(path)/promote"))
-            print("Active model: \(Terminal.visible(answer.active)).")
+            let answer = try client.decode(Answer.self, try await client.send("POST", "/v1/models/\(path)/promote" + Models.feedQuery(feed)))
+            print("Active model\(feed.map { " of feed \(Terminal.visible($0))" } ?? ""): \(Terminal.visible(answer.active)).")
         }
     }
 
     struct Rollback: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Return to the model active before the last promotion or rollback.",
-                                                        discussion: "  winnow models rollback")
+        static let configuration = CommandConfiguration(abstract: "Return to the model active before the last promotion or rollback (of the shared model, or one feed's).",
+                                                        discussion: """
+                                                              winnow models rollback
+                                                              winnow models rollback --feed sms
+                                                            """)
         @OptionGroup var server: ClientOptions
+        @Option(help: "Roll back this feed's own model (its first one, rolled back, returns the feed to the shared model).") var feed: String?
 
         func run() async throws {
             let client = try server.client()
-            let answer = try client.decode(Answer.self, try await client.send("POST", "/v1/models/rollback"))
-            print("Active model: \(Terminal.visible(answer.active)).")
+            let answer = try client.decode(Answer.self, try await client.send("POST", "/v1/models/rollback" + Models.feedQuery(feed)))
+            print("Active model\(feed.map { " of feed \(Terminal.visible($0))" } ?? ""): \(Terminal.visible(answer.active)).")
         }
+    }
+
+    /// `?feed=F`, percent-encoded, or "" without a feed.
+    static func feedQuery(_ feed: String?) -> String {
+        feed.map { "?feed=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? $0) } ?? ""
     }
 
     struct Inspect: ParsableCommand {

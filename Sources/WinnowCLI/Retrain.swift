@@ -17,6 +17,7 @@ struct Retrain: AsyncParsableCommand {
             run after its shadow time has passed. Exit code 0 when a pass ran or moved on (or nothing was due), 2 when \
             its candidate was refused or it failed.
               winnow retrain --config winnow.json --now
+              winnow retrain --config winnow.json --now --feed sms
               winnow retrain --database postgres://winnow@db/winnow --log
             """)
 
@@ -24,6 +25,9 @@ struct Retrain: AsyncParsableCommand {
 
     @Flag(help: "Start a pass now, whether or not one is due (not while another is training or in shadow).")
     var now = false
+
+    @Option(help: "Retrain this feed's own model (a feed listed in retrain.feeds) instead of the shared one.")
+    var feed: String?
 
     @Flag(help: "Print the retraining log (the newest passes first) and change nothing.")
     var log = false
@@ -45,9 +49,11 @@ struct Retrain: AsyncParsableCommand {
         }
         let pass: RetrainPass?
         do {
-            pass = try await retrainer.tick(force: now)
+            pass = try await retrainer.tick(feed: feed, force: now)
         } catch let error as DataFileError {
             throw CommandError.data("\(error)")
+        } catch let error as Engine.ValidationError {
+            throw CommandError("\(error)")
         }
         guard let pass else {
             let latest = try await retrainer.passes(limit: 1).first
@@ -63,7 +69,8 @@ struct Retrain: AsyncParsableCommand {
     }
 
     static func describe(_ pass: RetrainPass) -> String {
-        var lines = ["Pass \(pass.id) (\(pass.trigger), by \(pass.by), \(ISOTime.format(pass.startedAt))): \(pass.state.rawValue): \(pass.message)"]
+        let target = pass.feed.map { ", feed \($0)" } ?? ""
+        var lines = ["Pass \(pass.id) (\(pass.trigger)\(target), by \(pass.by), \(ISOTime.format(pass.startedAt))): \(pass.state.rawValue): \(pass.message)"]
         if pass.candidate != nil {
             lines.append("  trained on \(pass.baseExamples) base and \(pass.storeExamples) stored labels" + (pass.trainingSeconds.map { String(format: " in %.1f s", $0) } ?? ""))
         }

@@ -183,3 +183,83 @@ import Testing
         #expect((passes.first?["message"] as? String)?.hasPrefix("failed: ") == true, "\(passes)")
     }
 }
+
+/// Models per feed: a feed uses the shared model until it has its own, which is promoted, rolled back and retrained
+/// for that feed alone.
+@Suite struct FeedModelTests {
+    func harness() async throws -> Harness {
+        var configuration = ServerConfiguration()
+        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-feeds-\(UUID().uuidString)").path
+        let h = try await Harness(configuration: configuration)
+        try await ModelRegistry(scoring: h.service, directory: configuration.registry).startServing()
+        return h
+    }
+
+    func scoredBy(_ h: Harness, feed: String, id: String) async throws -> String? {
+        let answer = try await h.post("/v1/items", #"{"id": "\#(id)", "feed": "\#(feed)", "text": "free prize call now"}"#)
+        return answer.json["modelVersion"] as? String
+    }
+
+    @Test func aFeedFallsBackToTheSharedModelUntilItsOwnIsPromotedAndAfterItsRollback() async throws {
+        let h = try await harness()
+        #expect(try await scoredBy(h, feed: "sms", id: "a") == "fixture-1")
+        let upload = try await h.send(.post, "/v1/models", body: nil)
+        #expect(upload.status != .ok)  // (no body: refused; the registry is filled below)
+        let registry = ModelRegistry(scoring: h.service, directory: h.configuration.registry)
+        _ = try await registry.register(try ModelRegistryTests.second.serialized(), by: "test")
+
+        let promoted = try await h.send(.post, "/v1/models/fixture-2/promote?feed=sms")
+        #expect(promoted.status == .ok && promoted.json["active"] as? String == "fixture-2" && promoted.json["feed"] as? String == "sms", "\(promoted.body)")
+        #expect(try await scoredBy(h, feed: "sms", id: "b") == "fixture-2")
+        #expect(try await scoredBy(h, feed: "news", id: "c") == "fixture-1")
+        let listed = try await h.send(.get, "/v1/models")
+        #expect(listed.json["active"] as? String == "fixture-1" && listed.json["feeds"] as? [String: String] == ["sms": "fixture-2"])
+        #expect(try await h.send(.post, "/v1/models/fixture-2/promote?feed=Not%20A%20Feed").status == .unprocessableContent)
+        #expect(try await h.send(.post, "/v1/models/rollback?feed=news").status == .conflict)
+
+        // Another node (a fresh service on the same store) takes the feed's model over from the registry.
+        let other = ScoringService(store: h.store, engine: h.service.engine, model: try ActiveModel(model: Fixture.model, source: "fixture"), clock: { h.clock.now() })
+        try await other.start()
+        _ = try await ModelRegistry(scoring: other, directory: h.configuration.registry).restoreActive()
+        #expect(other.feedModelVersions == ["sms": "fixture-2"])
+
+        // Rolling back its first own model returns the feed to the shared one.
+        let back = try await h.send(.post, "/v1/models/rollback?feed=sms")
+        #expect(back.status == .ok && back.json["active"] as? String == "fixture-1", "\(back.body)")
+        #expect(try await scoredBy(h, feed: "sms", id: "d") == "fixture-1")
+        #expect(h.service.feedModelVersions.isEmpty)
+        let history = try await h.store.promotions()
+        #expect(history.map(\.feed) == ["sms", "sms"] && history.map(\.version) == ["fixture-2", "fixture-1"] && history.map(\.previous) == ["", "fixture-2"])
+        #expect(history.map(\.toShared) == [nil, true])
+        #expect(try await h.send(.post, "/v1/models/rollback?feed=sms").status == .conflict)
+        _ = try await ModelRegistry(scoring: other, directory: h.configuration.registry).restoreActive()
+        #expect(other.feedModelVersions.isEmpty)
+        // The shared model's rollback ignores the feeds' changes.
+        #expect(try await h.send(.post, "/v1/models/rollback").status == .conflict)
+    }
+
+    @Test func aFeedRetrainsOnItsOwnLabelsAndOnlyItsModelChanges() async throws {
+        let h = try await harness()
+        var configuration = RetrainerTests.configuration()
+        configuration.feeds = ["sms": RetrainConfiguration.FeedData()]
+        let registry = ModelRegistry(scoring: h.service, directory: h.configuration.registry)
+        let data = RetrainData(sources: ["fixture"], base: { RetrainerTests.rows }, test: { RetrainerTests.rows })
+        let loop = Retrainer(registry: registry, configuration: configuration, data: data, feedData: ["sms": data], node: "node-a")
+        // Labels on two feeds: the sms pass trains on its own three.
+        for (i, feed) in ["sms", "sms", "sms", "news", "news"].enumerated() {
+            _ = try await h.service.submit([ItemSubmission(id: "l\(i)", feed: feed, text: Fixture.spam[i])])
+            _ = try await h.store.addLabels([LabelRecord(feed: feed, itemID: "l\(i)", label: "spam", source: "review", by: "r", at: h.clock.now())])
+        }
+        await #expect(throws: ValidationError.self) { try await loop.tick(feed: "news", force: true) }
+        let pass = try #require(try await loop.tick(feed: "sms", force: true))
+        let candidate = try #require(pass.candidate)
+        #expect(pass.feed == "sms" && pass.state == .promoted && pass.storeExamples == 3 && pass.active == "fixture-1", "\(pass.message)")
+        #expect(h.service.model(for: "sms").version == candidate)
+        #expect(h.service.model(for: "news").version == "fixture-1" && h.service.model.version == "fixture-1")
+        #expect(try await h.store.latestRetrainPass(feed: "sms")?.id == 1)
+        #expect(try await h.store.latestRetrainPass(feed: nil) == nil)
+        // The shared model's next pass is pass 2, compared with the shared model.
+        let shared = try #require(try await loop.tick(force: true))
+        #expect(shared.id == 2 && shared.feed == nil && shared.active == "fixture-1" && shared.storeExamples == 5)
+    }
+}

@@ -23,6 +23,8 @@ extension API {
 
     struct ModelList: Encodable {
         var active: String
+        /// Feeds with a model of their own, and its version (every other feed uses `active`).
+        var feeds: [String: String]
         var versions: [ModelVersion]
         var history: [ModelPromotion]
         /// The candidate running in shadow mode and how it differs, if one runs.
@@ -45,11 +47,14 @@ extension API {
     }
 
     struct ModelAnswer: Encodable {
+        /// The version now serving: the shared model, or with `feed` that feed's items.
         var active: String
+        var feed: String?
         var model: ModelVersion
 
-        init(_ record: ModelVersionRecord, active: String) {
+        init(_ record: ModelVersionRecord, active: String, feed: String? = nil) {
             self.active = active
+            self.feed = feed
             model = ModelVersion(record, active: active)
         }
     }
@@ -98,10 +103,14 @@ struct ModelController {
             throw APIError(.conflict, code: "conflict",
                            "Pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)); a new pass can start when it ends. GET /v1/models/retraining shows it.")
         }
+        let feed = try feed(request)
+        if let feed, retrainer.feedData[feed] == nil {
+            throw APIError(.unprocessableContent, code: "invalid_value", "feed '\(feed)' has no model of its own to retrain: list it in retrain.feeds", field: "feed")
+        }
         let retrainer = self.retrainer
         Task.detached(priority: .utility) {
             do {
-                if let pass = try await retrainer.tick(force: true) { retrainer.logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)"]) }
+                if let pass = try await retrainer.tick(feed: feed, force: true) { retrainer.logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)"]) }
             } catch {
                 retrainer.logger.error("a retraining pass asked for by an admin failed", metadata: ["error": "\(error)"])
             }
@@ -111,7 +120,7 @@ struct ModelController {
 
     @Sendable func list(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let active = scoring.model.version
-        return JSON.response(API.ModelList(active: active, versions: try await registry.versions().map { API.ModelVersion($0, active: active) },
+        return JSON.response(API.ModelList(active: active, feeds: scoring.feedModelVersions, versions: try await registry.versions().map { API.ModelVersion($0, active: active) },
                                            history: try await registry.history(), shadow: scoring.shadowReport))
     }
 
@@ -133,20 +142,28 @@ struct ModelController {
         return JSON.response(API.ModelAnswer(record, active: scoring.model.version), status: isNew ? .created : .ok)
     }
 
+    /// `?feed=F`: the operation is on that feed's own model; absent, on the shared one.
+    func feed(_ request: Request) throws -> String? {
+        try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
+    }
+
     @Sendable func promote(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let version = try context.parameters.require("version")
-        let record = try await registryCall { try await registry.promote(version.removingPercentEncoding ?? version, by: context.caller.name) }
-        return JSON.response(API.ModelAnswer(record, active: scoring.model.version))
+        let feed = try feed(request)
+        let record = try await registryCall { try await registry.promote(version.removingPercentEncoding ?? version, by: context.caller.name, feed: feed) }
+        return JSON.response(API.ModelAnswer(record, active: (feed.map(scoring.model(for:)) ?? scoring.model).version, feed: feed))
     }
 
     @Sendable func rollback(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let record = try await registryCall { try await registry.rollback(by: context.caller.name) }
-        return JSON.response(API.ModelAnswer(record, active: scoring.model.version))
+        let feed = try feed(request)
+        let record = try await registryCall { try await registry.rollback(by: context.caller.name, feed: feed) }
+        return JSON.response(API.ModelAnswer(record, active: (feed.map(scoring.model(for:)) ?? scoring.model).version, feed: feed))
     }
 
     @Sendable func shadow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let version = try context.parameters.require("version")
-        _ = try await registryCall { try await registry.shadow(version.removingPercentEncoding ?? version) }
+        let feed = try feed(request)
+        _ = try await registryCall { try await registry.shadow(version.removingPercentEncoding ?? version, feed: feed) }
         return JSON.response(API.ShadowAnswer(shadow: scoring.shadowReport))
     }
 
