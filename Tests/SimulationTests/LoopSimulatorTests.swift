@@ -110,7 +110,9 @@ enum Posts {
         #expect(stored.first! > 0)
         let table = report.table()
         #expect(table.contains("| 1 | 100 | sim-r00 |"))
-        #expect(table.contains("of 3 rounds (\(report.uncorrectedCovered) before the correction for reviewer error)."))
+        #expect(table.contains("of 3 rounds (\(report.uncorrectedCovered) before the correction for reviewer error); of 2 gate decisions, \(report.wrongRefusals) wrong refusals and \(report.wrongPromotions) wrong promotions"))
+        // Every gate decision is judged on the posts that came after it.
+        #expect(report.rounds.compactMap { $0.gate?.truth?.posts } == [200, 100])
     }
 
     @Test func aStreamTooShortForTheRoundsIsRefusedWithWhatToChange() async throws {

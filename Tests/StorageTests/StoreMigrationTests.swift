@@ -182,6 +182,21 @@ struct EveryKindOfRow {
         for (version, previous, kind) in [("m1", "default-v1", ModelPromotion.Kind.promote), ("m2", "m1", .promote), ("m1", "m2", .rollback)] {
             try await store.recordPromotion(ModelPromotion(version: version, previous: previous, kind: kind, by: "root", at: t0.addingTimeInterval(20)))
         }
+        // A feed's own model, then the feed back on the shared one; and the retraining log: a pass refused, one waiting.
+        try await store.recordPromotion(ModelPromotion(feed: "news", version: "m2", previous: "", kind: .promote, by: "root", at: t0.addingTimeInterval(21)))
+        try await store.recordPromotion(ModelPromotion(feed: "news", version: "m1", previous: "m2", kind: .rollback, by: "root", at: t0.addingTimeInterval(22),
+                                                       toShared: true))
+        for (id, state) in [(Int64(1), RetrainPass.State.refused), (2, .waiting)] {
+            var pass = RetrainPass(id: id, feed: id == 1 ? nil : "news", trigger: "schedule", by: "node-1", at: t0.addingTimeInterval(Double(id)),
+                                   leaseUntil: t0.addingTimeInterval(3600), labelsThrough: 3)
+            #expect(try await store.startRetrainPass(pass))
+            pass.state = state
+            pass.candidate = "retrain-\(id)"
+            pass.gate = [RetrainGateResult(rows: "audits", count: 4, passed: state != .refused, checks: [
+                RetrainCheck(name: "macro-F1", candidate: 0.5, active: 0.6, allowedDrop: 0.01, change: -0.1, low: -0.2, high: 0.05, passed: state != .refused),
+            ])]
+            #expect(try await store.updateRetrainPass(pass, expected: .training))
+        }
 
         // The engagement model, saved three times: the same version again (at the same time as another) is the newest.
         let names = EngagementFeatures.names
@@ -291,7 +306,6 @@ func expectSameAnswers(_ sqlite: any Store, _ postgres: any Store, _ data: Every
             #expect(a == b, "\(version)", sourceLocation: sourceLocation)
         }
     }
-    #expect(try await sqlite.promotions() == (try await postgres.promotions()), sourceLocation: sourceLocation)
     #expect(try await sqlite.latestEngagementModel() == (try await postgres.latestEngagementModel()), sourceLocation: sourceLocation)
     // Decision events, their numbering and horizon, the webhooks.
     #expect(try await sqlite.decisionEvents(feed: nil, after: 0, limit: 1_000) == (try await postgres.decisionEvents(feed: nil, after: 0, limit: 1_000)),
@@ -299,6 +313,10 @@ func expectSameAnswers(_ sqlite: any Store, _ postgres: any Store, _ data: Every
     #expect(try await sqlite.latestEventSeq() == (try await postgres.latestEventSeq()), sourceLocation: sourceLocation)
     #expect(try await sqlite.prunedThrough(feed: nil) == (try await postgres.prunedThrough(feed: nil)), sourceLocation: sourceLocation)
     #expect(try await sqlite.webhooks() == (try await postgres.webhooks()), sourceLocation: sourceLocation)
+    #expect(try await sqlite.retrainPasses(limit: 100) == (try await postgres.retrainPasses(limit: 100)), sourceLocation: sourceLocation)
+    #expect(try await sqlite.latestRetrainPass(feed: "news") == (try await postgres.latestRetrainPass(feed: "news")), sourceLocation: sourceLocation)
+    #expect(try await sqlite.latestRetrainPass(feed: nil)?.state == .refused, sourceLocation: sourceLocation)
+    #expect(try await sqlite.promotions() == (try await postgres.promotions()), sourceLocation: sourceLocation)
 }
 
 @Suite(.serialized) struct StoreMigrationTests {
@@ -375,7 +393,7 @@ func expectSameAnswers(_ sqlite: any Store, _ postgres: any Store, _ data: Every
         #expect(try #require(ticket).id > maxTicket + 1)  // the new item's ticket came first
         _ = try await postgres.recordEngagement(feed: "default", id: "after", snapshot: EngagementSnapshot(at: t0.addingTimeInterval(60), counters: Engagement(views: 1))) { _ in nil }
         try await postgres.recordPromotion(ModelPromotion(version: "m2", previous: "m1", kind: .promote, by: "root", at: t0.addingTimeInterval(99)))
-        #expect(try await postgres.promotions().count == 4)
+        #expect(try await postgres.promotions().count == 6)  // three shared, two of a feed, the new one
         let names = EngagementFeatures.names
         try await postgres.saveEngagementModel(EngagementModel(version: "engagement-3", featureNames: names, mean: [Double](repeating: 0, count: names.count),
                                                                scale: [Double](repeating: 1, count: names.count), weights: [Double](repeating: 0, count: names.count),
