@@ -16,6 +16,8 @@ public enum TicketReason: String, Codable, CaseIterable, Sendable {
     case appeal
     /// A reviewer escalated to tier 2.
     case escalation
+    /// Offered when the queue was empty: an automatic decision the model would learn most from (`learningOffersPerDay`).
+    case learning
 }
 
 /// The review desk's settings: SLAs per reason, severity per class, leases, reason codes, report weighting, seeded
@@ -51,6 +53,12 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
     public var doubleReviewRate: Double
     /// Minutes during which reviewers may take back their own decision (`POST …/undo`, `u` in the terminal).
     public var undoMinutes: Double
+    /// Items a reviewer who finds the queue empty may be offered instead, across the desk per rolling day: automatic
+    /// decisions of the last `learningWindowHours` the model would learn most from (`ReviewRules.learningValue`),
+    /// never ticketed or labelled, marked with the reason `learning`. Audits stay uniformly random. 0 offers none.
+    /// Default 0.
+    public var learningOffersPerDay: Int
+    public var learningWindowHours: Double
 
     public init(slaMinutes: [String: Double] = ["viral": 15, "appeal": 60, "escalation": 120, "audit": 24 * 60, "reports": 60],
                 defaultSLAMinutes: Double = 240, severity: [String: Double] = ["clear": 0.5, "spam": 1, "offensive": 2, "abusive": 3],
@@ -59,7 +67,10 @@ public struct ReviewConfiguration: Codable, Equatable, Sendable {
                 reportThreshold: Double = 3, reopenFactor: Double = 3, goldRate: Double = 0.02,
                 auditRates: [String: Double] = ["allow": 0.002, "allow.near": 0.02, "demote": 0.02, "remove": 0.01, "remove.near": 0.05],
                 auditNearMargin: Double = 0.15,
-                skills: [String: String] = [:], maxClaim: Int = 10, doubleReviewRate: Double = 0.05, undoMinutes: Double = 10) {
+                skills: [String: String] = [:], maxClaim: Int = 10, doubleReviewRate: Double = 0.05, undoMinutes: Double = 10,
+                learningOffersPerDay: Int = 0, learningWindowHours: Double = 24) {
+        self.learningOffersPerDay = learningOffersPerDay
+        self.learningWindowHours = learningWindowHours
         self.slaMinutes = slaMinutes
         self.defaultSLAMinutes = defaultSLAMinutes
         self.severity = severity

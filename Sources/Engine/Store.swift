@@ -483,6 +483,10 @@ public protocol ReviewRepository: Sendable {
     func refreshTicketPriorities(now: Date, limit: Int) async throws -> Int
     /// Marks a stored item as gold with its known label; false for an unknown item.
     func addGold(feed: String, id: String, label: String, by: String, at: Date) async throws -> Bool
+    /// Up to `limit` of the newest items received since `since` that never had a ticket and have no label, newest first.
+    func learningCandidates(since: Date, limit: Int) async throws -> [ItemState]
+    /// Tickets opened since `since` with `reason` among their reasons.
+    func ticketsOpened(reason: TicketReason, since: Date) async throws -> Int
 }
 
 /// The model registry and the learned engagement model.

@@ -510,6 +510,27 @@ public struct ReviewRules: Sendable {
         return opening(.audit, state: state, result: result, now: now, auditProbability: min(1, rate))
     }
 
+    /// How much the model would learn from a person's label of an automatic decision, 0…1: 0.7 × its uncertainty
+    /// about harm (1 at P(harm) 0.5, 0 at 0 or 1) + 0.3 × how unlike what it learnt the text is (1 − evidence: the
+    /// share of too few known words). Learning offers go to the highest values.
+    public func learningValue(_ result: StageResult) -> Double {
+        let uncertainty = 1 - abs(2 * pHarm(result) - 1)
+        let novelty = 1 - min(1, max(0, result.evidence))
+        return 0.7 * uncertainty + 0.3 * novelty
+    }
+
+    /// The learning offers to open among `candidates` (recent items): automatic decisions nobody reviewed, the
+    /// `count` with the highest learning value (ties: the newest first, as given).
+    public func learningOffers(_ candidates: [ItemState], count: Int) -> [ItemState] {
+        guard count > 0 else { return [] }
+        let eligible = candidates.filter { $0.reviewed == nil && $0.current.decision.action != .review }
+        let ranked = eligible.enumerated().sorted { a, b in
+            let va = learningValue(a.element.current), vb = learningValue(b.element.current)
+            return va != vb ? va > vb : a.offset < b.offset
+        }
+        return ranked.prefix(count).map(\.element)
+    }
+
     /// Checks a decision against the model's classes and the configured reason codes, returning the action it takes.
     /// - Throws: `ValidationError` naming the bad field.
     public func validate(_ decision: TicketDecision, classes: [String]) throws -> Action {

@@ -65,7 +65,37 @@ public struct ReviewService: Sendable {
         guard !request.tiers.isEmpty else { throw ValidationError(field: "tiers", "name at least one tier: 1 or 2") }
         try request.checkLimits()
         let gold = configuration.goldRate > 0 && draw() < configuration.goldRate
-        return try await store.claim(request, now: now, workflow: workflow, gold: gold)
+        var views = try await store.claim(request, now: now, workflow: workflow, gold: gold)
+        // The queue ran dry for this reviewer: offer what the model would learn most from, within the day's budget.
+        if views.count < request.count, configuration.learningOffersPerDay > 0, request.tiers.contains(.one),
+           try await offerLearning(count: request.count - views.count) > 0 {
+            var rest = request
+            rest.count = request.count - views.count
+            // A claim hands back what the reviewer already holds too: keep each ticket once.
+            let held = Set(views.map(\.ticket.id))
+            views += try await store.claim(rest, now: now, workflow: workflow, gold: false).filter { !held.contains($0.ticket.id) }
+        }
+        return views
+    }
+
+    /// Opens up to `count` learning offers (tier 1) within what is left of the rolling day's
+    /// `learningOffersPerDay`; returns how many it opened. Nodes share the budget through the database (two nodes
+    /// offering at the same instant can pass it by a claim's worth).
+    @discardableResult
+    public func offerLearning(count: Int) async throws -> Int {
+        let now = self.now
+        let used = try await store.ticketsOpened(reason: .learning, since: now.addingTimeInterval(-86_400))
+        let budget = min(count, configuration.learningOffersPerDay - used)
+        guard budget > 0 else { return 0 }
+        let candidates = try await store.learningCandidates(since: now.addingTimeInterval(-configuration.learningWindowHours * 3600), limit: 500)
+        let rules = self.rules
+        var opened = 0
+        for state in rules.learningOffers(candidates, count: budget) {
+            if try await store.openTicket(feed: state.submission.feed, id: state.submission.id, { state in rules.opening(.learning, state: state, now: now) }) != nil {
+                opened += 1
+            }
+        }
+        return opened
     }
 
     public func renew(ticket: Int64, reviewer: String) async throws -> Ticket {

@@ -39,6 +39,9 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
     /// Item ages (hours) at which the feed sends its engagement counters; also sent in any step with new reports.
     public var engagementAgesHours: [Double] = [0.25, 1, 3, 8, 24, 72]
     public var reviewers: Int = 8
+    /// Learning offers a round (`engine.review.learningOffersPerDay` scaled to the round): what the review team may
+    /// decide beyond the queue when it has capacity left. Default 0.
+    public var learningOffersPerRound: Int = 0
     public var audience = AudienceModel()
     public var training: TrainingOptions = {
         var options = TrainingOptions()
@@ -70,6 +73,8 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
         configuration.review.auditRates = ["allow": auditRate, "allow.near": near, "demote": auditRate, "demote.near": near,
                                            "remove": auditRate, "remove.near": near]
         configuration.review.goldRate = 0
+        configuration.review.learningOffersPerDay = Int((Double(learningOffersPerRound) * 24 / roundHours).rounded())
+        configuration.review.learningWindowHours = max(roundHours, 1)
         return configuration
     }
 
@@ -91,6 +96,8 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
         guard stepMinutes.isFinite, stepMinutes > 0, steps >= 1, steps == steps.rounded() else {
             throw fail("stepMinutes", stepMinutes, "minutes > 0 that divide a round (\(roundHours) hours) evenly")
         }
+        guard learningOffersPerRound >= 0 else { throw fail("--learning-offers", learningOffersPerRound, "a number of offers per round >= 0") }
+        guard learningOffersPerRound >= 0 else { throw fail("--learning-offers", learningOffersPerRound, "a number of offers per round >= 0") }
         guard reviewers >= 2 else { throw fail("--reviewers", reviewers, "at least 2 (a double review needs two people)") }
         guard Policy.isValidFeed(feed) else { throw fail("feed", feed, "1-64 characters from a-z, 0-9, '-' and '_'") }
         try audience.validate()

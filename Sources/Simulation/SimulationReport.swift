@@ -21,6 +21,8 @@ public struct RoundReport: Codable, Equatable, Sendable {
     public var reviewTickets: Int
     public var reviewLoad: Double
     public var auditTickets: Int
+    /// Learning offers the review team decided for this round's posts (not in the review load: nobody had to).
+    public var learningTickets: Int
     /// Audit tickets per 1,000 posts of the round.
     public var auditLoad: Double { Double(auditTickets) * 1000 / Double(max(items, 1)) }
     /// Decisions the review team made during the round, and tickets still open when it ended.

@@ -360,11 +360,15 @@ final class SimulationRun {
                 cursor = (last.priority, last.ticket.id)
             }
         }
-        var reviewTickets = [Int](repeating: 0, count: o.rounds), auditTickets = [Int](repeating: 0, count: o.rounds)
+        var reviewTickets = [Int](repeating: 0, count: o.rounds), auditTickets = reviewTickets, learningTickets = reviewTickets
         for item in items {
             for entry in try await store.history(feed: o.feed, id: item.post.id) ?? [] {
                 guard case let .ticket(event) = entry, event.kind == .opened else { continue }
-                if event.reason == .audit { auditTickets[item.round] += 1 } else { reviewTickets[item.round] += 1 }
+                switch event.reason {
+                case .audit: auditTickets[item.round] += 1
+                case .learning: learningTickets[item.round] += 1
+                default: reviewTickets[item.round] += 1
+                }
             }
         }
         var rounds: [RoundReport] = []
@@ -385,7 +389,7 @@ final class SimulationRun {
                 round: r + 1, items: cohort.count, model: models[r].version, trainingExamples: models[r].examples,
                 automatic: automatic.count, reviewAtCreation: cohort.count - automatic.count, automaticErrors: errors,
                 automaticErrorRate: automatic.isEmpty ? 0 : Double(errors) / Double(automatic.count),
-                reviewTickets: reviewTickets[r], reviewLoad: Double(reviewTickets[r]) * 1000 / Double(max(cohort.count, 1)), auditTickets: auditTickets[r],
+                reviewTickets: reviewTickets[r], reviewLoad: Double(reviewTickets[r]) * 1000 / Double(max(cohort.count, 1)), auditTickets: auditTickets[r], learningTickets: learningTickets[r],
                 decisions: decisions[r], backlog: backlog[r], slaBreaches: breaches[r],
                 harmfulItems: harmful.count, harmfulViews: Int(harmfulViews), viewsPerHarmfulItem: harmful.isEmpty ? 0 : harmfulViews / Double(harmful.count),
                 removals: removals.count, truePrecision: truePrecision, precisionEstimate: estimate,

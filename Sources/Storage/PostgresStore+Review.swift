@@ -788,3 +788,22 @@ extension PostgresStore {
         }
     }
 }
+
+/// Learning offers, as SQLite finds them.
+extension PostgresStore {
+    public func learningCandidates(since: Date, limit: Int) async throws -> [ItemState] {
+        try await rows("""
+            SELECT i.*, s.body AS current FROM (SELECT * FROM item ORDER BY id DESC LIMIT \(limit * 4)) i
+            JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+            WHERE i.received_at >= \(since.timeIntervalSince1970) AND NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = i.id)
+              AND NOT EXISTS (SELECT 1 FROM label l WHERE l.feed = i.feed AND l.item_id = i.external_id)
+            ORDER BY i.id DESC LIMIT \(limit)
+            """).map(Self.state)
+    }
+
+    public func ticketsOpened(reason: TicketReason, since: Date) async throws -> Int {
+        try await rows("""
+            SELECT count(*)::bigint AS n FROM ticket WHERE opened_at >= \(since.timeIntervalSince1970) AND reasons & \(reason.bit) != 0
+            """).first.map { Int(try $0["n"] as Int64) } ?? 0
+    }
+}

@@ -451,3 +451,27 @@ extension SQLiteStore {
         return TicketView(ticket: ticket, item: state, history: history, pendingReports: reports)
     }
 }
+
+/// Learning offers: recent items nobody looked at, and how many offers were opened.
+extension SQLiteStore {
+    public func learningCandidates(since: Date, limit: Int) async throws -> [ItemState] {
+        try await writer.read { db in
+            // Only the newest rows are read (four times the limit): offers are about recent items, and the scan stays
+            // short however large the table grows.
+            try Row.fetchAll(db, sql: """
+                SELECT i.*, s.body AS current FROM (SELECT * FROM item ORDER BY id DESC LIMIT ?) i
+                JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
+                WHERE i.received_at >= ? AND NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = i.id)
+                  AND NOT EXISTS (SELECT 1 FROM label l WHERE l.feed = i.feed AND l.item_id = i.external_id)
+                ORDER BY i.id DESC LIMIT ?
+                """, arguments: [limit * 4, since.timeIntervalSince1970, limit]).map(Self.state)
+        }
+    }
+
+    public func ticketsOpened(reason: TicketReason, since: Date) async throws -> Int {
+        try await writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM ticket WHERE opened_at >= ? AND reasons & ? != 0",
+                             arguments: [since.timeIntervalSince1970, reason.bit]) ?? 0
+        }
+    }
+}

@@ -62,6 +62,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Simulated reviewers (at least 2: double reviews need two people).")
     var reviewers: Int = 8
 
+    @Option(name: .customLong("learning-offers"), help: "Learning offers a round: items the model would learn most from, offered to reviewers with capacity left (0: none).")
+    var learningOffers: Int = 0
+
     @Option(help: "The feed's policy as JSON (as PUT /v1/policies takes it; default: one rule on P(harm): demote 0.5, review 0.7, remove 0.97).")
     var policy: String?
 
@@ -99,6 +102,7 @@ struct Simulate: AsyncParsableCommand {
         o.initialShare = initialShare
         o.gateShare = gateShare
         o.reviewers = reviewers
+        o.learningOffersPerRound = learningOffers
         o.training.algorithm = algorithm
         o.training.featurizer = try features.config()
         o.training.naiveBayes = NaiveBayesConfig(complement: algorithm == .complementNaiveBayes)

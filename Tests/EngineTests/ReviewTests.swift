@@ -256,3 +256,38 @@ import Testing
         #expect(ClaimRequest(reviewer: "bob").routes == [ClaimRoute(tier: .one, language: .any, skill: nil)])
     }
 }
+
+/// Learning offers: which automatic decisions a reviewer with time left is offered.
+@Suite struct LearningOfferTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func state(_ id: String, spam: Double, evidence: Double = 1, action: Action = .allow) -> ItemState {
+        let decision = PolicyDecision(action: action, label: "spam", probability: spam, policyVersion: 1, reason: "rule")
+        let result = StageResult(stage: .creation, scoredAt: t0, modelVersion: "m", probabilities: ["clear": 1 - spam, "spam": spam], label: "spam",
+                                 evidence: evidence, decision: decision, priority: nil, reasons: [],
+                                 relevance: RelevanceScore(quality: 1 - spam, engagement: 0, freshness: 1, relevance: 0),
+                                 inputs: StageInputs(trigger: "created", ageHours: 0))
+        return ItemState(submission: ItemSubmission(id: id, text: "t", createdAt: t0), receivedAt: t0, createdAt: t0, current: result, engagement: nil)
+    }
+
+    @Test func theValueWeighsUncertaintyAndUnfamiliarWords() {
+        let rules = ReviewRules()
+        // P(harm) 0.5, every word known: 0.7 × 1 + 0.3 × 0.
+        #expect(abs(rules.learningValue(state("a", spam: 0.5).current) - 0.7) < 1e-12)
+        // P(harm) 0.9 (uncertainty 0.2) with half the evidence: 0.7 × 0.2 + 0.3 × 0.5 = 0.29.
+        #expect(abs(rules.learningValue(state("b", spam: 0.9, evidence: 0.5).current) - 0.29) < 1e-12)
+        #expect(rules.learningValue(state("c", spam: 1).current) == 0)
+    }
+
+    @Test func offersTheMostInformativeAutomaticDecisionsOnly() {
+        let rules = ReviewRules()
+        var reviewed = state("reviewed", spam: 0.5)
+        reviewed.reviewed = HumanDecision(label: "clear", action: .allow, reasonCode: "not_violating", by: "ana", at: t0, ticket: 1, tier: .one)
+        let candidates = [state("sure", spam: 0.01), state("unsure", spam: 0.45), reviewed, state("in-review", spam: 0.5, action: .review),
+                          state("unknown-words", spam: 0.2, evidence: 0), state("also-unsure", spam: 0.55)]
+        // unsure 0.63, also-unsure 0.63 (the earlier one first), unknown-words 0.7 × 0.4 + 0.3 = 0.58, sure 0.014.
+        #expect(rules.learningOffers(candidates, count: 3).map(\.submission.id) == ["unsure", "also-unsure", "unknown-words"])
+        #expect(rules.learningOffers(candidates, count: 0).isEmpty)
+        #expect(rules.learningOffers(candidates, count: 10).count == 4)
+    }
+}

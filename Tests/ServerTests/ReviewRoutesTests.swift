@@ -394,3 +394,46 @@ extension SQLiteStore {
         #expect(try await h.send(.post, "/v1/review/tickets/\(id)/undo", as: .moderator).status == .notFound)
     }
 }
+
+/// Learning offers through the claim: a reviewer who empties the queue is offered automatic decisions the model would
+/// learn most from, within the day's budget, marked `learning`.
+@Suite struct LearningOfferRouteTests {
+    @Test func anEmptyQueueOffersUncertainAutomaticDecisionsWithinTheDaysBudget() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.auditRates = [:]
+        configuration.engine.review.learningOffersPerDay = 2
+        let h = try await Harness(configuration: configuration)
+        // Nothing goes to review: every decision is automatic.
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["demote": 0.99]]])).status == .ok)
+        for (i, text) in (Fixture.clear.prefix(3) + Fixture.spam.prefix(3)).enumerated() {
+            #expect(try await h.post("/v1/items", json(["id": "i\(i)", "text": text])).status == .created)
+        }
+        // A labelled item is never offered.
+        _ = try await h.store.addLabels([LabelRecord(feed: "default", itemID: "i0", label: "clear", source: "import", by: "x", at: h.clock.now())])
+        let first = try await h.claim(["count": 1])
+        #expect(first.count == 1)
+        #expect(ticketField(first[0], "reasons") as? [String] == ["learning"])
+        let offered = try #require((first[0]["item"] as? [String: Any])?["id"] as? String)
+        #expect(offered != "i0")
+        try await decide(h, first)
+        let second = try await h.claim(["count": 5])
+        #expect(second.count == 1, "the day's budget is 2")
+        try await decide(h, second)
+        #expect(try await h.claim(["count": 5]).isEmpty)
+        #expect(try await h.store.ticketsOpened(reason: .learning, since: Harness.start) == 2)
+        // A day later the budget is back; items already offered are not offered again.
+        h.clock.advance(hours: 25)
+        #expect(try await h.post("/v1/items", json(["id": "late", "text": Fixture.clear[5]])).status == .created)
+        let later = try await h.claim(["count": 5])
+        #expect(later.count == 1 && (later[0]["item"] as? [String: Any])?["id"] as? String == "late", "only items of the last 24 hours")
+    }
+
+    func decide(_ h: Harness, _ claimed: [[String: Any]]) async throws {
+        for detail in claimed {
+            let answer = try await h.post("/v1/review/tickets/\(ticketID(detail))/decision", as: .moderator,
+                                          json(["label": "clear", "reasonCode": "not_violating", "version": ticketField(detail, "version") ?? 1]))
+            #expect(answer.status == .ok, "\(answer.body)")
+        }
+    }
+}
