@@ -71,9 +71,12 @@ public struct ReviewService: Sendable {
            try await offerLearning(count: request.count - views.count) > 0 {
             var rest = request
             rest.count = request.count - views.count
-            // A claim hands back what the reviewer already holds too: keep each ticket once.
+            // A claim hands back what the reviewer already holds too, with its lease renewed (a new version): keep
+            // each ticket once, as the later claim left it.
+            let more = try await store.claim(rest, now: now, workflow: workflow, gold: false)
+            let renewed = Dictionary(more.map { ($0.ticket.id, $0) }, uniquingKeysWith: { _, last in last })
             let held = Set(views.map(\.ticket.id))
-            views += try await store.claim(rest, now: now, workflow: workflow, gold: false).filter { !held.contains($0.ticket.id) }
+            views = views.map { renewed[$0.ticket.id] ?? $0 } + more.filter { !held.contains($0.ticket.id) }
         }
         return views
     }

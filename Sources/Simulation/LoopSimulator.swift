@@ -7,11 +7,14 @@ public struct LabelledPost: Sendable, Equatable {
     public var id: String
     public var text: String
     public var label: String
+    /// The feed it is posted to; nil: the simulation's main feed (`SimulationOptions.feed`).
+    public var feed: String?
 
-    public init(id: String, text: String, label: String) {
+    public init(id: String, text: String, label: String, feed: String? = nil) {
         self.id = id
         self.text = text
         self.label = label
+        self.feed = feed
     }
 }
 
@@ -63,6 +66,8 @@ public struct LoopSimulator: Sendable {
         let classes: [String]
         let initial: [LabelledText]
         let gate: [LabelledText]
+        /// The gate split's posts, with their feeds.
+        let gatePosts: [LabelledPost]
         let stream: [LabelledPost]
         let perRound: Int
 
@@ -85,7 +90,8 @@ public struct LoopSimulator: Sendable {
             let initialCount = max(1, Int((Double(posts.count) * o.initialShare).rounded()))
             let gateCount = Int((Double(posts.count) * o.gateShare).rounded())
             initial = order.prefix(initialCount).map { LabelledText(text: posts[$0].text, label: posts[$0].label) }
-            gate = order.dropFirst(initialCount).prefix(gateCount).map { LabelledText(text: posts[$0].text, label: posts[$0].label) }
+            gatePosts = order.dropFirst(initialCount).prefix(gateCount).map { posts[$0] }
+            gate = gatePosts.map { LabelledText(text: $0.text, label: $0.label) }
             stream = order.dropFirst(initialCount + gateCount).map { posts[$0] }
             perRound = o.itemsPerRound ?? stream.count / o.rounds
             guard perRound >= 1, perRound * o.rounds <= stream.count else {

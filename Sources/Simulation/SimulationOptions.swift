@@ -56,10 +56,17 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
     /// 0.97 of P(harm)).
     public var policy: Policy?
 
+    /// With posts of several feeds: whether each feed other than the main one trains a model of its own (on its
+    /// labels plus the first model's posts) beside the shared model. Default true.
+    public var feedModels = true
+
     /// The policy the run stores for its feed.
-    public var feedPolicy: Policy {
-        var chosen = policy ?? Policy(feed: feed, rules: [Policy.harm: ClassRule(demote: 0.5, review: 0.7, remove: 0.97)])
-        chosen.feed = feed
+    public var feedPolicy: Policy { policy(for: feed) }
+
+    /// The policy the run stores for `name` (every feed gets the same rules).
+    public func policy(for name: String) -> Policy {
+        var chosen = policy ?? Policy(feed: name, rules: [Policy.harm: ClassRule(demote: 0.5, review: 0.7, remove: 0.97)])
+        chosen.feed = name
         return chosen
     }
 

@@ -85,6 +85,30 @@ public struct GateTruth: Codable, Equatable, Sendable {
     public var activeReviewShare: Double
 }
 
+/// With several feeds: one feed's posts of one round at creation, under the model that served the feed (its own, once
+/// it has one) and under the shared model, by the true labels.
+public struct FeedRound: Codable, Equatable, Sendable {
+    public var feed: String
+    public var round: Int
+    public var posts: Int
+    /// The feed's own model in the round; nil while it used the shared one.
+    public var ownModel: String?
+    public var sharedModel: String
+    public var ownAutomaticError: Double?
+    public var sharedAutomaticError: Double
+    public var ownReviewShare: Double?
+    public var sharedReviewShare: Double
+    public var ownMacroF1: Double?
+    public var sharedMacroF1: Double
+
+    /// Whether the feed's own model did better than the shared one: a lower automatic error without sending more
+    /// posts to review (nil while it had none).
+    public var ownBeatsShared: Bool? {
+        guard let ownAutomaticError, let ownReviewShare else { return nil }
+        return ownAutomaticError < sharedAutomaticError && ownReviewShare <= sharedReviewShare + 1e-12
+    }
+}
+
 /// A whole run: its inputs, each round, and the changes the issue's goals speak of.
 public struct SimulationReport: Codable, Equatable, Sendable {
     public var data: [String]
@@ -94,6 +118,8 @@ public struct SimulationReport: Codable, Equatable, Sendable {
     public var initialExamples: Int
     public var gateExamples: Int
     public var rounds: [RoundReport]
+    /// With several feeds, each feed's rounds (own model against shared); empty otherwise.
+    public var feeds: [FeedRound]
 
     /// Relative change from the first round to the last (−0.4 is a 40% fall); nil when the first is zero.
     public var automaticErrorChange: Double? { Self.change(rounds.first?.automaticErrorRate, rounds.last?.automaticErrorRate) }
@@ -119,10 +145,12 @@ public struct SimulationReport: Codable, Equatable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case data, options, classes, posts, initialExamples, gateExamples, rounds, automaticErrorChange, reviewLoadChange, harmfulViewsChange, covered,
-             uncorrectedCovered, gateDecisions, wrongRefusals, wrongPromotions, harmfulPromotions
+             uncorrectedCovered, gateDecisions, wrongRefusals, wrongPromotions, harmfulPromotions, feeds
     }
 
-    public init(data: [String], options: SimulationOptions, classes: [String], posts: Int, initialExamples: Int, gateExamples: Int, rounds: [RoundReport]) {
+    public init(data: [String], options: SimulationOptions, classes: [String], posts: Int, initialExamples: Int, gateExamples: Int, rounds: [RoundReport],
+                feeds: [FeedRound] = []) {
+        self.feeds = feeds
         self.data = data
         self.options = options
         self.classes = classes
@@ -137,7 +165,7 @@ public struct SimulationReport: Codable, Equatable, Sendable {
         self.init(data: try c.decode([String].self, forKey: .data), options: try c.decode(SimulationOptions.self, forKey: .options),
                   classes: try c.decode([String].self, forKey: .classes), posts: try c.decode(Int.self, forKey: .posts),
                   initialExamples: try c.decode(Int.self, forKey: .initialExamples), gateExamples: try c.decode(Int.self, forKey: .gateExamples),
-                  rounds: try c.decode([RoundReport].self, forKey: .rounds))
+                  rounds: try c.decode([RoundReport].self, forKey: .rounds), feeds: try c.decodeIfPresent([FeedRound].self, forKey: .feeds) ?? [])
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -158,6 +186,7 @@ public struct SimulationReport: Codable, Equatable, Sendable {
         try c.encode(wrongRefusals, forKey: .wrongRefusals)
         try c.encode(wrongPromotions, forKey: .wrongPromotions)
         try c.encode(harmfulPromotions, forKey: .harmfulPromotions)
+        if !feeds.isEmpty { try c.encode(feeds, forKey: .feeds) }
     }
 
     /// The per-round table and the summary lines, as plain text (Markdown table syntax, so it pastes into a README).
@@ -177,6 +206,27 @@ public struct SimulationReport: Codable, Equatable, Sendable {
         }
         lines.append("")
         lines.append("Round 1 → \(rounds.count): automatic error \(Self.percent(automaticErrorChange)), review load \(Self.percent(reviewLoadChange)), views per harmful post \(Self.percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error); of \(gateDecisions) gate decisions, \(wrongRefusals) wrong refusals and \(wrongPromotions) wrong promotions (\(harmfulPromotions) raising the true automatic error by more than 1 point), judged on every later post.")
+        if !feeds.isEmpty { lines += [""] + feedTable() }
         return lines.joined(separator: "\n")
+    }
+
+    /// Each feed's rounds: automatic error, review share and macro-F1 at creation under its own model and under the
+    /// shared one, and per feed how often its own did better.
+    public func feedTable() -> [String] {
+        func f(_ v: Double?, _ digits: Int) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+        var lines = ["| feed | round | posts | own model | auto error own / shared | review share own / shared | macro-F1 own / shared |",
+                     "|---|---:|---:|---|---|---|---|"]
+        for r in feeds {
+            lines.append("| \(r.feed) | \(r.round) | \(r.posts) | \(r.ownModel ?? "(shared \(r.sharedModel))") | \(f(r.ownAutomaticError, 4)) / \(f(r.sharedAutomaticError, 4)) | \(f(r.ownReviewShare, 3)) / \(f(r.sharedReviewShare, 3)) | \(f(r.ownMacroF1, 3)) / \(f(r.sharedMacroF1, 3)) |")
+        }
+        lines.append("")
+        for feed in Array(NSOrderedSet(array: feeds.map(\.feed))) as? [String] ?? [] {
+            let mine = feeds.filter { $0.feed == feed && $0.ownModel != nil }
+            let better = mine.filter { $0.ownBeatsShared == true }.count
+            let own = mine.compactMap(\.ownAutomaticError), shared = mine.map(\.sharedAutomaticError)
+            let mean = { (v: [Double]) in v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
+            lines.append("Feed \(feed): its own model did better than the shared one (lower automatic error, no more review) in \(better) of \(mine.count) rounds with one; mean automatic error \(f(mean(own), 4)) own, \(f(mean(shared), 4)) shared.")
+        }
+        return lines
     }
 }

@@ -11,6 +11,8 @@ final class SimulationRun {
     /// One post on its way through the run.
     struct Post {
         let post: LabelledPost
+        /// The feed it is posted to.
+        let feed: String
         let round: Int
         let arrival: Date
         let reach: AudienceModel.Reach
@@ -71,12 +73,17 @@ final class SimulationRun {
     var breached = Set<Int64>()
     var models: [(version: String, examples: Int)]
     var gates: [GateOutcome?]
+    /// Every feed posted to, the main one first; with more than one, each trains a model of its own.
+    let feeds: [String]
+    var feedRounds: [FeedRound] = []
 
     init(split: LoopSimulator.Split, options o: SimulationOptions, directory: String, sources: [String]) async throws {
         self.o = o
         self.split = split
         self.sources = sources
         clearLabel = o.engine.clearLabel
+        let named = Set(split.stream.compactMap(\.feed) + split.gatePosts.compactMap(\.feed)).subtracting([o.feed]).sorted()
+        feeds = [o.feed] + named
         store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("winnow.sqlite"))
         let first: TextClassifier
         do {
@@ -112,7 +119,7 @@ final class SimulationRun {
         gates = [GateOutcome?](repeating: nil, count: o.rounds)
 
         try await scoring.start()
-        _ = try await scoring.savePolicy(o.feedPolicy, by: "simulation")
+        for feed in feeds { _ = try await scoring.savePolicy(o.policy(for: feed), by: "simulation") }
         _ = try await registry.register(try first.serialized(), by: "simulation")
         scheduleArrivals()
     }
@@ -130,7 +137,7 @@ final class SimulationRun {
                 var rng = SplitMix64(seed: o.seed ^ hasher.value)
                 let reach = o.audience.reach(label: post.label, clearLabel: clearLabel, using: &rng)
                 index[post.id] = items.count
-                items.append(Post(post: post, round: round, arrival: LoopSimulator.start.addingTimeInterval(Double(round) * roundSeconds + offset),
+                items.append(Post(post: post, feed: post.feed ?? o.feed, round: round, arrival: LoopSimulator.start.addingTimeInterval(Double(round) * roundSeconds + offset),
                                   reach: reach, harmful: post.label != clearLabel, rng: rng))
             }
         }
@@ -177,7 +184,7 @@ final class SimulationRun {
         let first = nextArrival
         while nextArrival < items.count && items[nextArrival].arrival <= now {
             let item = items[nextArrival]
-            arriving.append(ItemSubmission(id: item.post.id, feed: o.feed, text: item.post.text, createdAt: item.arrival))
+            arriving.append(ItemSubmission(id: item.post.id, feed: item.feed, text: item.post.text, createdAt: item.arrival))
             nextArrival += 1
         }
         guard !arriving.isEmpty else { return }
@@ -208,10 +215,10 @@ final class SimulationRun {
             items[i].newReports = 0
             for _ in 0..<newReports {
                 let reporter = "user-\(items[i].rng.next() % UInt64(o.audience.reporters))"
-                _ = try await review.report(feed: o.feed, id: items[i].post.id, reporter: reporter, at: now)
+                _ = try await review.report(feed: items[i].feed, id: items[i].post.id, reporter: reporter, at: now)
             }
             let counters = o.audience.counters(views: items[i].views, reports: items[i].reports, reach: items[i].reach)
-            if let outcome = try await scoring.engagement(feed: o.feed, id: items[i].post.id, snapshot: EngagementSnapshot(at: now, counters: counters)),
+            if let outcome = try await scoring.engagement(feed: items[i].feed, id: items[i].post.id, snapshot: EngagementSnapshot(at: now, counters: counters)),
                let result = outcome.result {
                 items[i].action = result.decision.action
             }
@@ -221,13 +228,15 @@ final class SimulationRun {
     /// Due rescores (stage 3), then the new decisions of the posts that were due.
     func rescore(from before: Date, to now: Date) async throws {
         guard try await scoring.rescoreDue() > 0 else { return }
-        var ids: [String] = []
+        var ids: [String: [String]] = [:]
         for i in live {
             let age0 = before.timeIntervalSince(items[i].arrival), age1 = now.timeIntervalSince(items[i].arrival)
-            if scheduleAges.contains(where: { $0 > age0 && $0 <= age1 }) { ids.append(items[i].post.id) }
+            if scheduleAges.contains(where: { $0 > age0 && $0 <= age1 }) { ids[items[i].feed, default: []].append(items[i].post.id) }
         }
-        for state in try await store.items(feed: o.feed, ids: ids) {
-            if let i = index[state.submission.id] { items[i].action = state.current.decision.action }
+        for (feed, due) in ids.sorted(by: { $0.key < $1.key }) {
+            for state in try await store.items(feed: feed, ids: due) {
+                if let i = index[state.submission.id] { items[i].action = state.current.decision.action }
+            }
         }
     }
 
@@ -275,6 +284,7 @@ final class SimulationRun {
     func endRound(_ finished: Int, now: Date, progress: (@Sendable (String, Double) -> Void)?) async throws {
         backlog[finished] = try await store.reviewStats(now: now).open
         progress?("round \(finished + 1) of \(o.rounds)", Double(finished + 1) / Double(o.rounds))
+        if feeds.count > 1 { try compareFeedModels(round: finished) }
         guard finished + 1 < o.rounds else { return }
         gates[finished] = try await retrain(round: finished + 1, now: now)
         models[finished + 1] = (scoring.model.version, scoring.model.textModel.header.training.examples)
@@ -292,11 +302,27 @@ final class SimulationRun {
         configuration.threads = 2
         configuration.niceness = 0
         let initial = split.initial, gateRows = split.gate
+        // With several feeds, each trains its own on its labels plus the first model's posts, judged on its share of
+        // the gate split; the shared model trains on everything.
+        var feedData: [String: RetrainData] = [:]
+        if feeds.count > 1 && o.feedModels {
+            for feed in feeds {
+                let own = split.gatePosts.filter { ($0.feed ?? o.feed) == feed }.map { LabelledText(text: $0.text, label: $0.label) }
+                feedData[feed] = RetrainData(sources: sources, base: { initial }, test: { own })
+            }
+        }
         var retrainer = Retrainer(registry: registry, configuration: configuration,
-                                  data: RetrainData(sources: sources, base: { initial }, test: { gateRows }), node: "simulation")
+                                  data: RetrainData(sources: sources, base: { initial }, test: { gateRows }), feedData: feedData, node: "simulation")
         let seen = Mutex<(candidate: TextClassifier, active: TextClassifier)?>(nil)
         retrainer.inspect = { candidate, active in seen.withLock { $0 = (candidate, active) } }
-        retrainer.versionName = { pass, _ in String(format: "sim-r%02d", pass.id) }
+        retrainer.versionName = { pass, _ in pass.feed.map { String(format: "sim-%@-r%02d", $0, round) } ?? String(format: "sim-r%02d", round) }
+        for feed in feedData.keys.sorted() {
+            guard let pass = try await retrainer.tick(feed: feed, force: true) else {
+                throw SimulationError.notEnoughData("The retraining pass of feed \(feed) after round \(round) did not run.")
+            }
+            if pass.state == .failed { throw SimulationError.notEnoughData("The retraining pass of feed \(feed) after round \(round) failed: \(pass.message)") }
+        }
+        seen.withLock { $0 = nil }
         guard let pass = try await retrainer.tick(force: true) else {
             throw SimulationError.notEnoughData("The retraining pass after round \(round) did not run.")
         }
@@ -325,24 +351,49 @@ final class SimulationRun {
         threshold.method = .threshold
         let verdict = threshold.check(EvaluationGate.PairedRows(truth: later.map(\.post.label), candidate: try candidate.predictions(texts),
                                                                 active: try active.predictions(texts)))
-        let policy = o.feedPolicy
-        func creation(_ model: TextClassifier) throws -> (error: Double, review: Double) {
-            let scoring = try ActiveModel(model: model, source: "gate truth")
-            var errors = 0, automatic = 0
-            scoring.withScorer { scorer in
-                for post in later {
-                    let submission = ItemSubmission(id: post.post.id, feed: o.feed, text: post.post.text, createdAt: post.arrival)
-                    let action = engine.creation(submission, text: scorer.score(post.post.text, reasons: 0), policy: policy, receivedAt: post.arrival).decision.action
-                    guard action != .review else { continue }
-                    automatic += 1
-                    if LoopSimulator.isError(action: action, harmful: post.harmful) { errors += 1 }
-                }
-            }
-            return (automatic == 0 ? 0 : Double(errors) / Double(automatic), later.isEmpty ? 0 : Double(later.count - automatic) / Double(later.count))
-        }
-        let c = try creation(candidate), a = try creation(active)
+        let c = try creation(candidate, on: later), a = try creation(active, on: later)
         return GateTruth(posts: later.count, candidateWorse: !verdict.passed, failures: verdict.failures,
                          candidateAutomaticError: c.error, activeAutomaticError: a.error, candidateReviewShare: c.review, activeReviewShare: a.review)
+    }
+
+    /// What `model` would have decided at creation for `posts` under their feeds' policies: the automatic error, the
+    /// share sent to review, and macro-F1 of its most probable class.
+    func creation(_ model: TextClassifier, on posts: [Post]) throws -> (error: Double, review: Double, macroF1: Double) {
+        let scoring = try ActiveModel(model: model, source: "counterfactual")
+        var policies: [String: Policy] = [:]
+        for feed in feeds { policies[feed] = o.policy(for: feed) }
+        var errors = 0, automatic = 0
+        var predicted: [String] = []
+        predicted.reserveCapacity(posts.count)
+        scoring.withScorer { scorer in
+            for post in posts {
+                let submission = ItemSubmission(id: post.post.id, feed: post.feed, text: post.post.text, createdAt: post.arrival)
+                let result = engine.creation(submission, text: scorer.score(post.post.text, reasons: 0), policy: policies[post.feed]!, receivedAt: post.arrival)
+                predicted.append(result.label)
+                guard result.decision.action != .review else { continue }
+                automatic += 1
+                if LoopSimulator.isError(action: result.decision.action, harmful: post.harmful) { errors += 1 }
+            }
+        }
+        let figures = EvaluationGate.Figures.weighted(predicted: predicted, truth: posts.map(\.post.label), weights: [Double](repeating: 1, count: posts.count))
+        return (automatic == 0 ? 0 : Double(errors) / Double(automatic), posts.isEmpty ? 0 : Double(posts.count - automatic) / Double(posts.count),
+                figures.macroF1)
+    }
+
+    /// With several feeds, at the end of round `round` (0-based): each feed's posts of the round under the model that
+    /// served the feed (its own, once it has one) and under the shared model.
+    func compareFeedModels(round: Int) throws {
+        let shared = scoring.model.textModel
+        for feed in feeds {
+            let posts = items.filter { $0.round == round && $0.feed == feed }
+            guard !posts.isEmpty else { continue }
+            let serving = scoring.model(for: feed)
+            let own = serving === scoring.model ? nil : serving.textModel
+            let mine = try own.map { try creation($0, on: posts) }, theirs = try creation(shared, on: posts)
+            feedRounds.append(FeedRound(feed: feed, round: round + 1, posts: posts.count, ownModel: own?.header.modelVersion, sharedModel: shared.header.modelVersion,
+                                        ownAutomaticError: mine?.error, sharedAutomaticError: theirs.error, ownReviewShare: mine?.review,
+                                        sharedReviewShare: theirs.review, ownMacroF1: mine?.macroF1, sharedMacroF1: theirs.macroF1))
+        }
     }
 
     /// After the last step: tickets still open past their due time count as breaches, tickets are counted from each
@@ -362,7 +413,7 @@ final class SimulationRun {
         }
         var reviewTickets = [Int](repeating: 0, count: o.rounds), auditTickets = reviewTickets, learningTickets = reviewTickets
         for item in items {
-            for entry in try await store.history(feed: o.feed, id: item.post.id) ?? [] {
+            for entry in try await store.history(feed: item.feed, id: item.post.id) ?? [] {
                 guard case let .ticket(event) = entry, event.kind == .opened else { continue }
                 switch event.reason {
                 case .audit: auditTickets[item.round] += 1
@@ -398,6 +449,6 @@ final class SimulationRun {
                 gate: gates[r]))
         }
         return SimulationReport(data: sources, options: o, classes: split.classes, posts: posts, initialExamples: split.initial.count,
-                                gateExamples: split.gate.count, rounds: rounds)
+                                gateExamples: split.gate.count, rounds: rounds, feeds: feedRounds)
     }
 }

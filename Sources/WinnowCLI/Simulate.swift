@@ -26,6 +26,7 @@ struct Simulate: AsyncParsableCommand {
               winnow simulate --data ../shared/datasets/davidson_hate_offensive/train.csv
               winnow simulate --data posts.csv --rounds 5 --review-capacity 100 --json
               winnow simulate --data posts.csv --report simulation.html
+              winnow simulate --data ../shared/datasets/davidson_hate_offensive/train.csv --feed-data sms=../shared/datasets/sms_spam/train.csv
             """
     )
 
@@ -34,6 +35,9 @@ struct Simulate: AsyncParsableCommand {
 
     @Option(name: .customLong("label-map"), help: "Rename a label, as FROM=TO; repeatable.")
     var labelMap: [String] = []
+
+    @Option(name: .customLong("feed-data"), help: "Posts of another feed, as FEED=FILE (repeatable): each feed then trains a model of its own beside the shared one, and the report compares them.")
+    var feedData: [String] = []
 
     @Option(help: "Rounds to run (a round is a simulated day).")
     var rounds: Int = 10
@@ -121,13 +125,22 @@ struct Simulate: AsyncParsableCommand {
         let reader = DataFileReader(labelMap: try parseLabelMap(labelMap))
         var posts: [LabelledPost] = []
         for file in data { posts += try reader.read(file).map { LabelledPost(id: $0.id, text: $0.text, label: $0.label) } }
+        var sources = data.map { URL(fileURLWithPath: $0).lastPathComponent }
+        for pair in feedData {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, Policy.isValidFeed(parts[0]), parts[0] != "sim" else {
+                throw ValidationError("Write --feed-data as FEED=FILE with a feed name of a-z, 0-9, '-' and '_' other than 'sim' (the main feed), e.g. --feed-data sms=sms.csv; got '\(pair)'.")
+            }
+            posts += try reader.read(parts[1]).map { LabelledPost(id: $0.id, text: $0.text, label: $0.label, feed: parts[0]) }
+            sources.append("\(parts[0])=\(URL(fileURLWithPath: parts[1]).lastPathComponent)")
+        }
         if let keep { try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true) }
         let started = ContinuousClock.now
         let talk = !quiet && !json
         let simulator = LoopSimulator(options: try options(), directory: keep)
         let result: SimulationReport
         do {
-            result = try await simulator.run(posts, sources: data.map { URL(fileURLWithPath: $0).lastPathComponent }) { phase, _ in
+            result = try await simulator.run(posts, sources: sources) { phase, _ in
                 guard talk else { return }
                 let elapsed = ContinuousClock.now - started
                 FileHandle.standardError.write(Data("\(phase) (\(elapsed.components.seconds) s)\n".utf8))

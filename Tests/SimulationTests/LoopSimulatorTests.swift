@@ -223,3 +223,29 @@ enum Posts {
         #expect(rng.poisson(0) == 0)
     }
 }
+
+/// Two feeds: each trains a model of its own beside the shared one, and the report compares them round by round.
+@Suite struct TwoFeedSimulationTests {
+    @Test func eachFeedGetsItsOwnModelAndTheReportComparesItWithTheShared() async throws {
+        let main = Posts.generate(430, seed: 11)
+        let other = Posts.generate(300, seed: 12).map { LabelledPost(id: "b-" + $0.id, text: $0.text + " tonight", label: $0.label, feed: "b") }
+        var o = Posts.options()
+        o.itemsPerRound = 150
+        let report = try await LoopSimulator(options: o).run(main + other, sources: ["generated"])
+        // Every round has a row per feed, counting that feed's posts of the round.
+        #expect(report.feeds.count == 6)
+        for round in 1...3 {
+            let rows = report.feeds.filter { $0.round == round }
+            #expect(Set(rows.map(\.feed)) == ["sim", "b"])
+            #expect(rows.map(\.posts).reduce(0, +) == 150)
+        }
+        // Round 1 runs on the shared model everywhere; after it each feed has its own (named for it) once promoted.
+        #expect(report.feeds.filter { $0.round == 1 }.allSatisfy { $0.ownModel == nil && $0.ownBeatsShared == nil })
+        let later = report.feeds.filter { $0.round > 1 }
+        #expect(later.contains { $0.ownModel != nil })
+        for row in later { if let own = row.ownModel { #expect(own.hasPrefix("sim-\(row.feed)-r")) } }
+        let table = report.table()
+        #expect(table.contains("| feed | round | posts | own model |"))
+        #expect(table.contains("Feed b: its own model did better than the shared one"))
+    }
+}
