@@ -175,7 +175,7 @@ def webhook_runs(env, admin):
     source.create()
     out = {}
     source.start(args.event_rate)
-    out['without'] = wrk('items.lua', args.connections, 2, env, args.duration)
+    out['without'] = wrk('items.lua', args.connections, 2, {**env, 'ID_PREFIX': 'n'}, args.duration)
     source.finish()
     out['without_events'] = source.sent
     receiver = http.server.ThreadingHTTPServer(('127.0.0.1', 0), LagReceiver)
@@ -186,7 +186,7 @@ def webhook_runs(env, admin):
     LagReceiver.lags.clear()
     LagReceiver.seqs.clear()
     source.start(args.event_rate)
-    out['with'] = wrk('items.lua', args.connections, 2, env, args.duration)
+    out['with'] = wrk('items.lua', args.connections, 2, {**env, 'ID_PREFIX': 'h'}, args.duration)
     source.finish()
     out['with_events'] = source.sent
     deadline = time.time() + 30
@@ -235,7 +235,7 @@ def run(store):
             env = {'WINNOW_KEY': key}
             # Warm-up, not measured: the first seconds of a new server grow the database and log files and fault the
             # model's pages in; the measured runs show the steady state.
-            wrk('items.lua', args.connections, 2, env, 5)
+            wrk('items.lua', args.connections, 2, {**env, 'ID_PREFIX': 'w'}, 5)
             if args.only_webhooks:
                 r['webhooks'] = webhook_runs(env, admin)
                 return r
@@ -263,7 +263,7 @@ def run(store):
                 return result
 
             r['single'] = measured('items.lua', args.connections, {}, 1)
-            r['single64'] = wrk('items.lua', 2 * args.connections, 2, env, args.duration)
+            r['single64'] = wrk('items.lua', 2 * args.connections, 2, {**env, 'ID_PREFIX': 's'}, args.duration)
             r['batch'] = measured('batch.lua', 4, {'BATCH_SIZE': '1000'}, 1000)
             r['batch8'] = wrk('batch.lua', 8, 2, {**env, 'BATCH_SIZE': '1000', 'ID_PREFIX': 'c'}, args.duration)
             r['engagement'] = measured('engagement.lua', args.connections, {'ITEMS': '1000'}, 1)
