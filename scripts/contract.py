@@ -213,6 +213,22 @@ call("POST", f"/v1/models/{active}/shadow", "/v1/models/{version}/shadow", admin
 call("DELETE", "/v1/models/shadow", "/v1/models/shadow", admin, expect=200)
 call("DELETE", "/v1/models/shadow", "/v1/models/shadow", admin, expect=404)
 call("POST", "/v1/models/rollback", "/v1/models/rollback", admin)
+# A feed's own model (the active file under another feed), then back to the shared one.
+call("POST", f"/v1/models/{active}/promote?feed={F}", "/v1/models/{version}/promote", admin, expect=200)
+_, listed = call("GET", "/v1/models", "/v1/models", admin, expect=200)
+if listed.get("feeds", {}).get(F) != active:
+    failures.append(f"GET /v1/models: feed {F} should list its own model {active}, got {listed.get('feeds')}")
+call("POST", f"/v1/models/rollback?feed={F}", "/v1/models/rollback", admin, expect=200)
+call("POST", "/v1/models/rollback?feed=Not%20a%20feed", "/v1/models/rollback", admin, expect=422)
+# The retraining loop: a pass on demand (none is configured here, so it fails and says why), and its log.
+for _ in range(50):
+    status, _ = call("POST", "/v1/models/retraining", "/v1/models/retraining", admin)
+    if status != 409:  # a pass the fuzzing started may still be running
+        break
+    time.sleep(0.2)
+if status != 202:
+    failures.append(f"POST /v1/models/retraining answered {status}, not 202")
+call("GET", "/v1/models/retraining?limit=5", "/v1/models/retraining", admin, expect=200)
 
 # Decision events: the decisions above, read from the changes feed, and the same ones delivered to the receiver, in order.
 _, changes = call("GET", f"/v1/changes?feed={hooked}&after={start}&limit=1000", "/v1/changes", feed, expect=200)

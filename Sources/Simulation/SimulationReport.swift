@@ -220,7 +220,8 @@ public struct SimulationReport: Codable, Equatable, Sendable {
             lines.append("| \(r.feed) | \(r.round) | \(r.posts) | \(r.ownModel ?? "(shared \(r.sharedModel))") | \(f(r.ownAutomaticError, 4)) / \(f(r.sharedAutomaticError, 4)) | \(f(r.ownReviewShare, 3)) / \(f(r.sharedReviewShare, 3)) | \(f(r.ownMacroF1, 3)) / \(f(r.sharedMacroF1, 3)) |")
         }
         lines.append("")
-        for feed in Array(NSOrderedSet(array: feeds.map(\.feed))) as? [String] ?? [] {
+        var seen = Set<String>()
+        for feed in feeds.map(\.feed) where seen.insert(feed).inserted {
             let mine = feeds.filter { $0.feed == feed && $0.ownModel != nil }
             let better = mine.filter { $0.ownBeatsShared == true }.count
             let own = mine.compactMap(\.ownAutomaticError), shared = mine.map(\.sharedAutomaticError)

@@ -315,7 +315,7 @@ final class SimulationRun {
                                   data: RetrainData(sources: sources, base: { initial }, test: { gateRows }), feedData: feedData, node: "simulation")
         let seen = Mutex<(candidate: TextClassifier, active: TextClassifier)?>(nil)
         retrainer.inspect = { candidate, active in seen.withLock { $0 = (candidate, active) } }
-        retrainer.versionName = { pass, _ in pass.feed.map { String(format: "sim-%@-r%02d", $0, round) } ?? String(format: "sim-r%02d", round) }
+        retrainer.versionName = { pass, _ in String(format: "sim-r%02d", round) + (pass.feed.map { "@" + $0 } ?? "") }
         for feed in feedData.keys.sorted() {
             guard let pass = try await retrainer.tick(feed: feed, force: true) else {
                 throw SimulationError.notEnoughData("The retraining pass of feed \(feed) after round \(round) did not run.")

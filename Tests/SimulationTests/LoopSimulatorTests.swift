@@ -243,7 +243,8 @@ enum Posts {
         #expect(report.feeds.filter { $0.round == 1 }.allSatisfy { $0.ownModel == nil && $0.ownBeatsShared == nil })
         let later = report.feeds.filter { $0.round > 1 }
         #expect(later.contains { $0.ownModel != nil })
-        for row in later { if let own = row.ownModel { #expect(own.hasPrefix("sim-\(row.feed)-r")) } }
+        for row in later { if let own = row.ownModel { #expect(own.hasPrefix("sim-r") && own.hasSuffix("@\(row.feed)")) } }
+        #expect(report.table().components(separatedBy: "Feed b: its own model").count == 2, "one summary line per feed")
         let table = report.table()
         #expect(table.contains("| feed | round | posts | own model |"))
         #expect(table.contains("Feed b: its own model did better than the shared one"))
