@@ -5,9 +5,9 @@ Davidson-sized pass, beside the same load without one; writes its section of BEN
 The server starts with the bundled model and a `retrain` section whose base data are the public training sets
 (Davidson's tweets and the SMS set: about 23,600 rows, the bundled model's four classes) and whose test data are
 their test splits; the loop's own triggers are off, so a pass runs only when this script asks (POST
-/v1/models/retraining) and it is left waiting for approval (nothing changes the served model). Three runs of
-`wrk` on single-item POST /v1/items: without a pass; with a pass on one thread at nice 10 (the defaults); with a
-pass on two threads at nice 0. Each records requests/s, p50 and p99, and the pass's training seconds. The section
+/v1/models/retraining) and it is left waiting for approval (nothing changes the served model). Four runs of
+`wrk` on single-item POST /v1/items: without a pass; with a pass on one thread under SCHED_IDLE (the default); on one
+thread at nice 10 only; on two threads at nice 0. Each records requests/s, p50 and p99, and the pass's training seconds. The section
 between the retrain-bench markers in BENCHMARKS.md is replaced; the rest is kept.
 """
 import argparse, json, os, re, shutil, socket, subprocess, tempfile, time, urllib.request
@@ -58,14 +58,14 @@ def wrk(port, key, duration, prefix):
     return dict(rps=float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)), p50=latency(50), p99=latency(99), non2xx=int(bad.group(1)) if bad else 0)
 
 
-def run(threads, niceness, with_pass):
+def run(threads, niceness, with_pass, idle=True):
     tmp = tempfile.mkdtemp(prefix='winnow-retrain-bench-')
     db = os.path.join(tmp, 'winnow.sqlite')
     config = os.path.join(tmp, 'winnow.json')
     with open(config, 'w') as f:
         json.dump({'registry': os.path.join(tmp, 'registry'),
                    'retrain': {'enabled': True, 'everyHours': 0, 'afterLabels': 0, 'checkSeconds': 1, 'shadowHours': 0, 'promotion': 'approve',
-                               'baseData': base, 'testData': test, 'threads': threads, 'niceness': niceness,
+                               'baseData': base, 'testData': test, 'threads': threads, 'niceness': niceness, 'idleScheduling': idle,
                                'training': {'featurizer': {'bucketBits': 18}}}}, f)
     key = subprocess.run([args.winnow, 'keys', 'create', '--role', 'feed', '--name', 'load', '--database', db], capture_output=True, text=True, check=True).stdout.strip()
     admin = subprocess.run([args.winnow, 'keys', 'create', '--role', 'admin', '--name', 'ops', '--database', db], capture_output=True, text=True, check=True).stdout.strip()
@@ -127,8 +127,9 @@ def idle_pass():
 
 
 without = run(1, 10, False)
-nice = run(1, 10, True)
-both = run(2, 0, True)
+default = run(1, 10, True)
+nice = run(1, 10, True, idle=False)
+both = run(2, 0, True, idle=False)
 idle = idle_pass()
 
 rows = []
@@ -140,7 +141,8 @@ def row(name, r):
     rows.append(f"| {name} | {r['rps']:,.0f} | {ratio:.2f} | {r['p50']:.2f} | {r['p99']:.2f} | {training}{covered} | {p['state'] if p else '–'} | {r.get('rss', 0)} |")
 
 row('no pass', without)
-row('pass on 1 thread, nice 10 (default)', nice)
+row('pass on 1 thread, SCHED_IDLE (default)', default)
+row('pass on 1 thread, nice 10 only', nice)
 row('pass on 2 threads, nice 0', both)
 section = '\n'.join([
     BEGIN,

@@ -44,6 +44,9 @@ public struct RetrainConfiguration: Codable, Equatable, Sendable {
     public var threads = 1
     /// The training thread's nice value (0-19; higher yields more to scoring). Default 10.
     public var niceness = 10
+    /// Linux: the training thread runs under SCHED_IDLE, only when no other thread wants the CPU (nice alone still
+    /// let it take a third of the single-item rate in BENCHMARKS.md). Off: nice `niceness` only. Default true.
+    public var idleScheduling = true
     /// Most of the store's labels used, the newest first (bounds the pass's memory). Default 1,000,000.
     public var maxStoreExamples = 1_000_000
     /// Minutes a node may train before another may take the loop over (a pass longer than this is abandoned). Default 120.
@@ -370,14 +373,16 @@ public struct Retrainer: Service, Sendable {
             .sorted { ($0.label.id ?? 0) > ($1.label.id ?? 0) }
             .prefix(configuration.maxStoreExamples)
             .compactMap { resolved in resolved.text.map { LabelledText(text: $0, label: configuration.labelMap[resolved.label.label] ?? resolved.label.label) } }
-        let base = try data.base()
-        let test = try data.test()
+        // Reading the files is work too: on the training thread, away from the requests.
+        let (base, test) = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness, idle: configuration.idleScheduling) {
+            (try data.base(), try data.test())
+        }
         pass.storeExamples = fromStore.count
         pass.baseExamples = base.count
         let version = versionName(pass, now)
         let sources = data.sources + ["store\(feed.map { " feed \($0)" } ?? "") (\(fromStore.count) labels)"]
         let clock = ContinuousClock.now
-        let candidate = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness) {
+        let candidate = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness, idle: configuration.idleScheduling) {
             try TextClassifier.train(base + fromStore, options: configuration.training, modelVersion: version,
                                      parentVersion: active.header.modelVersion, sources: sources, created: now).0
         }
@@ -396,7 +401,7 @@ public struct Retrainer: Service, Sendable {
         }
         let gate = configuration.gate
         var results: [RetrainGateResult] = []
-        let verdicts = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness) { () -> [(String, Int, EvaluationGate.Verdict)] in
+        let verdicts = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness, idle: configuration.idleScheduling) { () -> [(String, Int, EvaluationGate.Verdict)] in
             var out: [(String, Int, EvaluationGate.Verdict)] = []
             if let onTest = try gate.compare(candidate: candidate, active: active, rows: test.map { (text: $0.text, label: $0.label, weight: 1) }) {
                 out.append(("test data", test.count, onTest))
@@ -433,12 +438,16 @@ public struct Retrainer: Service, Sendable {
 
     /// Runs `body` on a thread of its own, away from the threads serving requests: with one thread, every part of
     /// training runs on it in order, at `niceness` (Linux applies nice per thread), so scoring keeps the other cores.
-    static func offThePool<T: Sendable>(threads: Int, niceness: Int, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    static func offThePool<T: Sendable>(threads: Int, niceness: Int, idle: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
                 #if canImport(Glibc)
-                // Linux keeps a nice value per thread; PRIO_PROCESS with 0 names the calling thread.
+                // Linux keeps a nice value and a scheduling policy per thread; 0 names the calling thread.
                 if niceness > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(niceness)) }
+                if idle {
+                    var parameters = sched_param(sched_priority: 0)
+                    _ = sched_setscheduler(0, 5 /* SCHED_IDLE */, &parameters)
+                }
                 #endif
                 do {
                     let value = threads == 1 ? try TrainingThreads.serially(body) : try body()
