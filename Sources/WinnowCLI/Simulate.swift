@@ -26,7 +26,7 @@ struct Simulate: AsyncParsableCommand {
               winnow simulate --data ../shared/datasets/davidson_hate_offensive/train.csv
               winnow simulate --data posts.csv --rounds 5 --review-capacity 100 --json
               winnow simulate --data posts.csv --report simulation.html
-              winnow simulate --data ../shared/datasets/davidson_hate_offensive/train.csv --feed-data sms=../shared/datasets/sms_spam/train.csv
+              winnow simulate --data tweets.csv --feed-data sms=sms.csv
             """
     )
 

@@ -38,7 +38,7 @@ import Testing
         var configuration = ServerConfiguration()
         configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-retrain-\(UUID().uuidString)").path
         let h = try await Harness(configuration: configuration)
-        try await ModelRegistry(scoring: h.service, directory: configuration.registry).startServing()
+        _ = try await ModelRegistry(scoring: h.service, directory: configuration.registry).startServing()
         return h
     }
 
@@ -191,7 +191,7 @@ import Testing
         var configuration = ServerConfiguration()
         configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-feeds-\(UUID().uuidString)").path
         let h = try await Harness(configuration: configuration)
-        try await ModelRegistry(scoring: h.service, directory: configuration.registry).startServing()
+        _ = try await ModelRegistry(scoring: h.service, directory: configuration.registry).startServing()
         return h
     }
 

@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct ReviewCommandTests {
     @Test(arguments: ["serve", "keys create", "keys list", "keys revoke", "rescore", "review", "review loop", "review next", "review decide",
-                      "review release", "review escalate", "queue stats", "stats", "labels export", "labels import", "models list", "models register", "models promote", "models rollback"])
+                      "review release", "review escalate", "queue stats", "stats", "labels export", "labels import", "models list", "models register", "models promote", "models rollback", "retrain"])
     func everyServerCommandHasHelpWithAnExample(_ path: String) throws {
         let names = path.split(separator: " ").map(String.init)
         let help = Winnow.helpMessage(for: try #require(ParsingTests.command(names)))
