@@ -283,12 +283,14 @@ public enum LabelResolution {
 /// probability that the audit sampled the item (it stands for 1/π automatic decisions).
 public struct AuditedText: Sendable, Equatable {
     public var feed: String
+    public var itemID: String
     public var text: String
     public var label: String
     public var inclusionProbability: Double
 
-    public init(feed: String, text: String, label: String, inclusionProbability: Double) {
+    public init(feed: String, itemID: String, text: String, label: String, inclusionProbability: Double) {
         self.feed = feed
+        self.itemID = itemID
         self.text = text
         self.label = label
         self.inclusionProbability = inclusionProbability

@@ -47,7 +47,8 @@ public struct RetrainConfiguration: Codable, Equatable, Sendable {
     /// Linux: the training thread runs under SCHED_IDLE, only when no other thread wants the CPU (nice alone still
     /// let it take a third of the single-item rate in BENCHMARKS.md). Off: nice `niceness` only. Default true.
     public var idleScheduling = true
-    /// Most of the store's labels used, the newest first (bounds the pass's memory). Default 1,000,000.
+    /// Most of the store's labels trained on, the newest first (bounds the training set; the labels are read whole).
+    /// Default 1,000,000.
     public var maxStoreExamples = 1_000_000
     /// Minutes a node may train before another may take the loop over (a pass longer than this is abandoned). Default 120.
     public var leaseMinutes = 120.0
@@ -168,13 +169,30 @@ public struct Retrainer: Service, Sendable {
     /// The targets of the loop: the shared model, then each feed with a model of its own.
     var targets: [String?] { [nil] + feedData.keys.sorted() }
 
+    /// The targets, the one whose last pass started longest ago first (one that never had a pass before any; ties:
+    /// the shared model, then by name): each check starts at most one step, so no target can keep the loop to itself.
+    func targetsByWait() async throws -> [String?] {
+        var started: [(feed: String?, at: Date, order: Int)] = []
+        for (order, feed) in targets.enumerated() {
+            started.append((feed, try await store.latestRetrainPass(feed: feed)?.startedAt ?? .distantPast, order))
+        }
+        return started.sorted { $0.at != $1.at ? $0.at < $1.at : $0.order < $1.order }.map(\.feed)
+    }
+
+    /// One check: the first target (by `targetsByWait`) that moves or starts a pass; nil when none did.
+    @discardableResult
+    public func check() async throws -> RetrainPass? {
+        for feed in try await targetsByWait() {
+            if let pass = try await tick(feed: feed) { return pass }
+        }
+        return nil
+    }
+
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                for feed in targets {
-                    if let pass = try await tick(feed: feed) {
-                        logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)", "state": "\(pass.state.rawValue)", "feed": "\(pass.feed ?? "(shared)")"])
-                    }
+                if let pass = try await check() {
+                    logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)", "state": "\(pass.state.rawValue)", "feed": "\(pass.feed ?? "(shared)")"])
                 }
             } catch {
                 logger.error("the retraining loop failed; it tries again at its next check", metadata: ["error": "\(error)"])
@@ -259,6 +277,13 @@ public struct Retrainer: Service, Sendable {
             }
             let report = scoring.shadowReport?.candidate == candidate ? scoring.stopShadow() : nil
             next.shadowReport = report.map { ShadowSummary(items: $0.items, actionDisagreements: $0.actionDisagreements, labelDisagreements: $0.labelDisagreements) }
+            guard let seen = next.shadowReport, seen.items > 0 else {
+                // This process scored no item with the candidate (`winnow retrain` from cron, or a node that served
+                // nothing): the shadow's figures are in the memory of the nodes that did, so a person decides.
+                next.state = .waiting
+                next.message = "\(candidate) passed its gate; its shadow ran on the serving nodes (GET /v1/models on each shows what it changed), not here; waiting for an admin: winnow models promote \(candidate)\(Self.feedOption(pass.feed))"
+                return try await save(next, expected: .shadow) ? next : nil
+            }
             return try await decide(next, from: .shadow, now: now)
         case .waiting:
             guard let candidate = pass.candidate else { return nil }
@@ -289,19 +314,27 @@ public struct Retrainer: Service, Sendable {
     func decide(_ pass: RetrainPass, from state: RetrainPass.State, now: Date) async throws -> RetrainPass? {
         guard let candidate = pass.candidate else { return nil }
         var next = pass
+        next.updatedAt = scoring.clock()
+        if pass.active != serving(pass.feed).version {
+            // Someone promoted another model while the pass trained: the candidate was judged against a model that no
+            // longer serves.
+            next.state = .superseded
+            next.message = "superseded: the active model changed to \(serving(pass.feed).version) while \(candidate) was judged against \(pass.active ?? "-")"
+            return try await save(next, expected: state) ? next : nil
+        }
         let share = pass.shadowReport?.actionChangeShare ?? 0
         if configuration.promotion == .approve || share > configuration.maxShadowActionChange {
             next.state = .waiting
             next.message = configuration.promotion == .approve
-                ? "\(candidate) passed; waiting for an admin: winnow models promote \(candidate)\(pass.feed.map { " --feed \($0)" } ?? "")"
-                : String(format: "%@ passed its gate but would have changed %.1f%% of decisions in shadow (more than retrain.maxShadowActionChange %.1f%%); waiting for an admin: winnow models promote %@",
-                         candidate, share * 100, configuration.maxShadowActionChange * 100, candidate)
+                ? "\(candidate) passed; waiting for an admin: winnow models promote \(candidate)\(Self.feedOption(pass.feed))"
+                : String(format: "%@ passed its gate but would have changed %.1f%% of decisions in shadow (more than retrain.maxShadowActionChange %.1f%%); waiting for an admin: winnow models promote %@%@",
+                         candidate, share * 100, configuration.maxShadowActionChange * 100, candidate, Self.feedOption(pass.feed))
             return try await save(next, expected: state) ? next : nil
         }
         // The step is taken first (one node wins it), the promotion made, then the pass says so: a reader never sees
         // "promoted" before the model serves.
         next.state = .promoting
-        next.leaseUntil = now.addingTimeInterval(120)
+        next.leaseUntil = next.updatedAt.addingTimeInterval(120)
         next.message = "promoting \(candidate)"
         guard try await save(next, expected: state) else { return nil }
         var done = next
@@ -325,12 +358,6 @@ public struct Retrainer: Service, Sendable {
                                leaseUntil: now.addingTimeInterval(configuration.leaseMinutes * 60), labelsThrough: through)
         guard try await store.startRetrainPass(pass) else { return nil }
         scoring.metrics.retrainStep(state: "started")
-        if var waiting = latest, waiting.state == .waiting {
-            waiting.state = .superseded
-            waiting.updatedAt = now
-            waiting.message = "superseded by pass \(pass.id)"
-            _ = try await save(waiting, expected: .waiting)
-        }
         do {
             pass = try await trainAndGate(pass, now: now)
         } catch {
@@ -338,6 +365,14 @@ public struct Retrainer: Service, Sendable {
             pass.message = "failed: \(error)"
         }
         pass.updatedAt = scoring.clock()
+        if pass.state == .training, var waiting = latest, waiting.state == .waiting {
+            // A newer candidate passed its gate: the one waiting for an admin is replaced (not before: a refused or
+            // failed pass leaves it waiting).
+            waiting.state = .superseded
+            waiting.updatedAt = pass.updatedAt
+            waiting.message = "superseded by pass \(pass.id)"
+            _ = try await save(waiting, expected: .waiting)
+        }
         if pass.state == .training {
             // Passed the gate.
             if configuration.shadowHours > 0, let candidate = pass.candidate {
@@ -367,9 +402,13 @@ public struct Retrainer: Service, Sendable {
         let active = serving(feed).textModel
         pass.active = active.header.modelVersion
         let resolved = try await store.resolvedLabels(since: nil).filter { feed == nil || $0.label.feed == feed }
-        let audited = try await store.auditedTexts().filter { feed == nil || $0.feed == feed }
+        let auditedItems = try await store.auditedTexts()
+        let audited = auditedItems.filter { feed == nil || $0.feed == feed }
             .map { (text: $0.text, label: $0.label, inclusionProbability: $0.inclusionProbability) }
-        let fromStore = resolved.filter { !(configuration.holdOutAudits && $0.label.source == "audit") }
+        // Held out by the item, whatever source its counting label has (an audit escalated, appealed or judged again
+        // at tier 2 is still a row the gate reads).
+        let heldOut = configuration.holdOutAudits ? Set(auditedItems.map { $0.feed + "\u{0}" + $0.itemID }) : []
+        let fromStore = resolved.filter { !heldOut.contains($0.label.feed + "\u{0}" + $0.label.itemID) }
             .sorted { ($0.label.id ?? 0) > ($1.label.id ?? 0) }
             .prefix(configuration.maxStoreExamples)
             .compactMap { resolved in resolved.text.map { LabelledText(text: $0, label: configuration.labelMap[resolved.label.label] ?? resolved.label.label) } }
@@ -432,6 +471,9 @@ public struct Retrainer: Service, Sendable {
         return pass
     }
 
+    /// ` --feed F` for a feed's pass, "" for the shared model's.
+    static func feedOption(_ feed: String?) -> String { feed.map { " --feed \($0)" } ?? "" }
+
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
@@ -458,6 +500,22 @@ public struct Retrainer: Service, Sendable {
             }
             thread.stackSize = 16 << 20
             thread.start()
+        }
+    }
+}
+
+extension ModelRegistry {
+    /// On every node, at each sync (whether or not it runs the loop): scores its items with the candidate of a pass in
+    /// shadow, and stops a retraining candidate's shadow once its pass has left the shadow (promoted, refused, waiting,
+    /// superseded). A shadow an admin started by hand is left alone.
+    public func followRetrainingShadow() async throws {
+        let now = scoring.clock()
+        let recent = try await store.retrainPasses(limit: 20)
+        let running = scoring.shadowReport?.candidate
+        if let pass = recent.first(where: { $0.state == .shadow }), let candidate = pass.candidate, (pass.shadowUntil ?? now) > now {
+            if running != candidate { _ = try await shadow(candidate, feed: pass.feed) }
+        } else if let running, recent.contains(where: { $0.candidate == running && $0.state != .shadow }) {
+            scoring.stopShadow()
         }
     }
 }

@@ -68,7 +68,7 @@ public struct ReviewService: Sendable {
         var views = try await store.claim(request, now: now, workflow: workflow, gold: gold)
         // The queue ran dry for this reviewer: offer what the model would learn most from, within the day's budget.
         if views.count < request.count, configuration.learningOffersPerDay > 0, request.tiers.contains(.one),
-           try await offerLearning(count: request.count - views.count) > 0 {
+           try await offerLearning(count: request.count - views.count, for: request) > 0 {
             var rest = request
             rest.count = request.count - views.count
             // A claim hands back what the reviewer already holds too, with its lease renewed (a new version): keep
@@ -85,7 +85,7 @@ public struct ReviewService: Sendable {
     /// `learningOffersPerDay`; returns how many it opened. Nodes share the budget through the database (two nodes
     /// offering at the same instant can pass it by a claim's worth).
     @discardableResult
-    public func offerLearning(count: Int) async throws -> Int {
+    public func offerLearning(count: Int, for request: ClaimRequest? = nil) async throws -> Int {
         let now = self.now
         let used = try await store.ticketsOpened(reason: .learning, since: now.addingTimeInterval(-86_400))
         let budget = min(count, configuration.learningOffersPerDay - used)
@@ -93,7 +93,14 @@ public struct ReviewService: Sendable {
         let candidates = try await store.learningCandidates(since: now.addingTimeInterval(-configuration.learningWindowHours * 3600), limit: 500)
         let rules = self.rules
         var opened = 0
-        for state in rules.learningOffers(candidates, count: budget) {
+        // Only items the reviewer asking may take: their languages (an item without one: anyone) and their skills.
+        let languages = Set((request?.languages ?? []).map { $0.lowercased() }), skills = Set(request?.skills ?? [])
+        let takeable = candidates.filter { state in
+            if !languages.isEmpty, let language = state.submission.language?.lowercased(), !languages.contains(language) { return false }
+            if request != nil, let skill = rules.skill(state.current), !skills.contains(skill) { return false }
+            return true
+        }
+        for state in rules.learningOffers(takeable, count: budget) {
             if try await store.openTicket(feed: state.submission.feed, id: state.submission.id, { state in rules.opening(.learning, state: state, now: now) }) != nil {
                 opened += 1
             }

@@ -6,7 +6,8 @@ import ServiceLifecycle
 
 /// Keeps what a node holds in memory true when several nodes share one database: every `interval` it reads the
 /// registry's promotion log and every feed's policy (two small reads) and takes over what another node changed: a
-/// promotion or rollback (the model's file comes from the database) and a saved policy. Revoked keys need nothing
+/// promotion or rollback (the model's file comes from the database) and a saved policy, and the retraining loop's shadow
+/// (`ModelRegistry.followRetrainingShadow`). Revoked keys need nothing
 /// here: a key lookup is cached for `keyCacheSeconds` only. The learned engagement model is reloaded by the
 /// scheduler's passes.
 public struct SharedStateSync: Service {
@@ -41,6 +42,7 @@ public struct SharedStateSync: Service {
         try await registry.scoring.reloadPolicies()
         let restored = try await registry.restoreActive()
         if let restored { logger.info("took over the active model from the registry", metadata: ["version": "\(restored)"]) }
+        try await registry.followRetrainingShadow()
         return restored
     }
 }

@@ -56,8 +56,9 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
     /// 0.97 of P(harm)).
     public var policy: Policy?
 
-    /// With posts of several feeds: whether each feed other than the main one trains a model of its own (on its
-    /// labels plus the first model's posts) beside the shared model. Default true.
+    /// With posts of several feeds: whether every feed, the main one included, trains a model of its own (on its
+    /// labels plus the first model's posts) beside the shared model, which keeps training on every label (the round
+    /// table's model and gate columns are the shared model's). Default true.
     public var feedModels = true
 
     /// The policy the run stores for its feed.

@@ -136,12 +136,15 @@ final class SimulationRun {
                 hasher.add(post.id)
                 var rng = SplitMix64(seed: o.seed ^ hasher.value)
                 let reach = o.audience.reach(label: post.label, clearLabel: clearLabel, using: &rng)
-                index[post.id] = items.count
+                index[Self.key(post.feed ?? o.feed, post.id)] = items.count
                 items.append(Post(post: post, feed: post.feed ?? o.feed, round: round, arrival: LoopSimulator.start.addingTimeInterval(Double(round) * roundSeconds + offset),
                                   reach: reach, harmful: post.label != clearLabel, rng: rng))
             }
         }
     }
+
+    /// A post's key in `index`: ids are unique within a feed.
+    static func key(_ feed: String, _ id: String) -> String { feed + "\u{0}" + id }
 
     /// The live posts: arrived and not yet past their lifetime (plus a step).
     var live: Range<Int> { firstLive..<nextArrival }
@@ -235,7 +238,7 @@ final class SimulationRun {
         }
         for (feed, due) in ids.sorted(by: { $0.key < $1.key }) {
             for state in try await store.items(feed: feed, ids: due) {
-                if let i = index[state.submission.id] { items[i].action = state.current.decision.action }
+                if let i = index[Self.key(feed, state.submission.id)] { items[i].action = state.current.decision.action }
             }
         }
     }
@@ -251,7 +254,7 @@ final class SimulationRun {
             turn += 1
             let claimed = try await review.claim(ClaimRequest(reviewer: reviewer, count: wanted, tiers: [.one, .two]))
             for view in claimed {
-                guard let i = index[view.ticket.itemID] else { continue }
+                guard let i = index[Self.key(view.ticket.feed, view.ticket.itemID)] else { continue }
                 let label = reviewerLabel(truth: items[i].post.label)
                 let decision = TicketDecision(label: label, reasonCode: engine.configuration.review.suggestedReasonCode(label: label, clearLabel: clearLabel),
                                               version: view.ticket.version)
@@ -315,7 +318,8 @@ final class SimulationRun {
                                   data: RetrainData(sources: sources, base: { initial }, test: { gateRows }), feedData: feedData, node: "simulation")
         let seen = Mutex<(candidate: TextClassifier, active: TextClassifier)?>(nil)
         retrainer.inspect = { candidate, active in seen.withLock { $0 = (candidate, active) } }
-        retrainer.versionName = { pass, _ in String(format: "sim-r%02d", round) + (pass.feed.map { "@" + $0 } ?? "") }
+        // Version names take no "_" (a feed name may): "sim-r03@my-feed" for feed my_feed.
+        retrainer.versionName = { pass, _ in String(format: "sim-r%02d", round) + (pass.feed.map { "@" + $0.replacingOccurrences(of: "_", with: "-") } ?? "") }
         for feed in feedData.keys.sorted() {
             guard let pass = try await retrainer.tick(feed: feed, force: true) else {
                 throw SimulationError.notEnoughData("The retraining pass of feed \(feed) after round \(round) did not run.")
@@ -405,7 +409,7 @@ final class SimulationRun {
             while true {
                 let page = try await store.reviewQueue(tier: tier, after: cursor, limit: 500)
                 for (ticket, _) in page where ticket.dueAt < end {
-                    if let i = index[ticket.itemID] { breach(ticket.id, item: i) }
+                    if let i = index[Self.key(ticket.feed, ticket.itemID)] { breach(ticket.id, item: i) }
                 }
                 guard page.count == 500, let last = page.last else { break }
                 cursor = (last.priority, last.ticket.id)

@@ -593,12 +593,12 @@ extension PostgresStore {
 
     public func auditedTexts() async throws -> [AuditedText] {
         try await rows("""
-            SELECT i.feed, i.submission->>'text' AS text, t.decided_label, t.audit_probability
+            SELECT i.feed, i.external_id, i.submission->>'text' AS text, t.decided_label, t.audit_probability
             FROM ticket t JOIN item i ON i.id = t.item
             WHERE \(unescaped: Self.decidedAuditSQL)
             ORDER BY t.id
             """).map {
-            AuditedText(feed: try $0["feed"], text: try $0["text"], label: try $0["decided_label"], inclusionProbability: try $0["audit_probability"])
+            AuditedText(feed: try $0["feed"], itemID: try $0["external_id"], text: try $0["text"], label: try $0["decided_label"], inclusionProbability: try $0["audit_probability"])
         }
     }
 

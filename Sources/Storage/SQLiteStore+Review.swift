@@ -371,12 +371,12 @@ extension SQLiteStore {
     public func auditedTexts() async throws -> [AuditedText] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT i.feed, json_extract(i.submission, '$.text') AS text, t.decided_label, t.audit_probability
+                SELECT i.feed, i.external_id, json_extract(i.submission, '$.text') AS text, t.decided_label, t.audit_probability
                 FROM ticket t JOIN item i ON i.id = t.item
                 WHERE \(Self.decidedAuditSQL)
                 ORDER BY t.id
                 """, arguments: [TicketReason.audit.bit]).map {
-                AuditedText(feed: $0["feed"], text: $0["text"], label: $0["decided_label"], inclusionProbability: $0["audit_probability"])
+                AuditedText(feed: $0["feed"], itemID: $0["external_id"], text: $0["text"], label: $0["decided_label"], inclusionProbability: $0["audit_probability"])
             }
         }
     }

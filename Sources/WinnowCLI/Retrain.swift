@@ -49,7 +49,8 @@ struct Retrain: AsyncParsableCommand {
         }
         let pass: RetrainPass?
         do {
-            pass = try await retrainer.tick(feed: feed, force: now)
+            // One look, as a server's check: the target that waited longest first; --now or --feed name the target.
+            pass = now || feed != nil ? try await retrainer.tick(feed: feed, force: now) : try await retrainer.check()
         } catch let error as DataFileError {
             throw CommandError.data("\(error)")
         } catch let error as Engine.ValidationError {

@@ -263,3 +263,78 @@ import Testing
         #expect(shared.id == 2 && shared.feed == nil && shared.active == "fixture-1" && shared.storeExamples == 5)
     }
 }
+
+/// From a review of the loop: a model promoted during a pass, a shadow nobody here ran, other nodes' shadows, and
+/// targets taking turns.
+@Suite struct RetrainerReviewTests {
+    func harness() async throws -> Harness {
+        var configuration = ServerConfiguration()
+        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-retrain-\(UUID().uuidString)").path
+        let h = try await Harness(configuration: configuration)
+        _ = try await ModelRegistry(scoring: h.service, directory: configuration.registry).startServing()
+        return h
+    }
+
+    func loop(_ h: Harness, _ configuration: RetrainConfiguration, scoring: ScoringService? = nil, node: String = "node-a",
+              feeds: [String] = []) -> Retrainer {
+        let data = RetrainData(sources: ["fixture"], base: { RetrainerTests.rows }, test: { RetrainerTests.rows })
+        return Retrainer(registry: ModelRegistry(scoring: scoring ?? h.service, directory: h.configuration.registry), configuration: configuration,
+                         data: data, feedData: Dictionary(uniqueKeysWithValues: feeds.map { ($0, data) }), node: node)
+    }
+
+    @Test func aCandidateJudgedAgainstAModelNoLongerServingIsSuperseded() async throws {
+        let h = try await harness()
+        let retrainer = loop(h, RetrainerTests.configuration())
+        _ = try await retrainer.registry.register(try ModelRegistryTests.second.serialized(), by: "test")
+        var pass = RetrainPass(id: 1, feed: nil, trigger: "manual", by: "node-a", at: h.clock.now(), leaseUntil: h.clock.now().addingTimeInterval(600), labelsThrough: 0)
+        #expect(try await h.store.startRetrainPass(pass))
+        pass.candidate = "fixture-2"
+        pass.active = "fixture-0"  // what served when the pass began; an admin has promoted since
+        let decided = try #require(try await retrainer.decide(pass, from: .training, now: h.clock.now()))
+        #expect(decided.state == .superseded && decided.message.hasPrefix("superseded: the active model changed to fixture-1"))
+        #expect(h.service.model.version == "fixture-1")
+    }
+
+    @Test func aShadowThisProcessDidNotSeeLeavesTheCandidateToAnAdmin() async throws {
+        let h = try await harness()
+        let retrainer = loop(h, RetrainerTests.configuration(shadowHours: 1))
+        let pass = try #require(try await retrainer.tick())
+        #expect(pass.state == .shadow)
+        h.service.stopShadow()  // as `winnow retrain` from cron: nothing was scored here
+        h.clock.advance(hours: 1)
+        let ended = try #require(try await retrainer.tick())
+        #expect(ended.state == .waiting && ended.message.contains("its shadow ran on the serving nodes"), "\(ended.message)")
+        #expect(h.service.model.version == "fixture-1")
+    }
+
+    @Test func everyNodeFollowsTheLoopsShadowAndStopsItAfterwards() async throws {
+        let h = try await harness()
+        let retrainer = loop(h, RetrainerTests.configuration(shadowHours: 1))
+        let other = ScoringService(store: h.store, engine: h.service.engine, model: try ActiveModel(model: Fixture.model, source: "fixture"), clock: { h.clock.now() })
+        try await other.start()
+        let otherRegistry = ModelRegistry(scoring: other, directory: h.configuration.registry)
+        let pass = try #require(try await retrainer.tick())
+        try await otherRegistry.followRetrainingShadow()
+        #expect(other.shadowReport?.candidate == pass.candidate)
+        // A shadow started by hand on a node is not the loop's: left alone.
+        _ = try await h.service.submit([ItemSubmission(id: "seen", feed: "main", text: Fixture.clear[0])])
+        h.clock.advance(hours: 1)
+        #expect(try await retrainer.tick()?.state == .promoted)
+        try await otherRegistry.followRetrainingShadow()
+        #expect(other.shadowReport == nil)
+        _ = try await otherRegistry.shadow("fixture-1")
+        try await otherRegistry.followRetrainingShadow()
+        #expect(other.shadowReport?.candidate == "fixture-1")
+    }
+
+    @Test func targetsTakeTurnsSoNoFeedKeepsTheLoop() async throws {
+        let h = try await harness()
+        let retrainer = loop(h, RetrainerTests.configuration(), feeds: ["sms"])
+        #expect(try await retrainer.check()?.feed == nil)       // neither had a pass: the shared model first
+        #expect(try await retrainer.check()?.feed == "sms")
+        #expect(try await retrainer.check() == nil)             // neither is due
+        h.clock.advance(hours: 24)
+        #expect(try await retrainer.check()?.feed == nil)       // both due: the one that waited longest
+        #expect(try await retrainer.check()?.feed == "sms")
+    }
+}

@@ -126,7 +126,7 @@ enum Posts {
             #expect(error.description.contains("--items-per-round"))
         }
         let twice = posts + [posts[0]]
-        await #expect(throws: SimulationError.notEnoughData("The id 'post-0' appears twice; every post needs its own id.")) {
+        await #expect(throws: SimulationError.notEnoughData("The id 'post-0' appears twice in feed sim; every post of a feed needs its own id.")) {
             try await LoopSimulator(options: Posts.options()).run(twice, sources: ["x"])
         }
         let oneClass = posts.map { LabelledPost(id: $0.id, text: $0.text, label: "clear") }
