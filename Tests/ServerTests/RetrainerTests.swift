@@ -34,7 +34,10 @@ import Testing
                          data: RetrainData(sources: ["fixture"], base: { base }, test: { RetrainerTests.rows }), node: node)
     }
 
-    func harness() async throws -> Harness {
+    func harness() async throws -> Harness { try await Self.harness() }
+
+    /// A server over an in-memory store with its own registry folder, its starting model registered.
+    static func harness() async throws -> Harness {
         var configuration = ServerConfiguration()
         configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-retrain-\(UUID().uuidString)").path
         let h = try await Harness(configuration: configuration)
@@ -187,13 +190,7 @@ import Testing
 /// Models per feed: a feed uses the shared model until it has its own, which is promoted, rolled back and retrained
 /// for that feed alone.
 @Suite struct FeedModelTests {
-    func harness() async throws -> Harness {
-        var configuration = ServerConfiguration()
-        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-feeds-\(UUID().uuidString)").path
-        let h = try await Harness(configuration: configuration)
-        _ = try await ModelRegistry(scoring: h.service, directory: configuration.registry).startServing()
-        return h
-    }
+    func harness() async throws -> Harness { try await RetrainerTests.harness() }
 
     func scoredBy(_ h: Harness, feed: String, id: String) async throws -> String? {
         let answer = try await h.post("/v1/items", #"{"id": "\#(id)", "feed": "\#(feed)", "text": "free prize call now"}"#)
@@ -267,13 +264,7 @@ import Testing
 /// From a review of the loop: a model promoted during a pass, a shadow nobody here ran, other nodes' shadows, and
 /// targets taking turns.
 @Suite struct RetrainerReviewTests {
-    func harness() async throws -> Harness {
-        var configuration = ServerConfiguration()
-        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-retrain-\(UUID().uuidString)").path
-        let h = try await Harness(configuration: configuration)
-        _ = try await ModelRegistry(scoring: h.service, directory: configuration.registry).startServing()
-        return h
-    }
+    func harness() async throws -> Harness { try await RetrainerTests.harness() }
 
     func loop(_ h: Harness, _ configuration: RetrainConfiguration, scoring: ScoringService? = nil, node: String = "node-a",
               feeds: [String] = []) -> Retrainer {
