@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 
 /// One pass of the retraining loop, from the moment a node takes it to its end: train a candidate on the base data
 /// and the store's resolved labels, put it through the evaluation gate, run it in shadow, then promote it (or wait
@@ -74,43 +75,24 @@ public struct RetrainPass: Codable, Equatable, Sendable {
     }
 }
 
-/// The gate's verdict on one set of rows.
+/// The gate's verdict on one set of rows: each check as the gate made it (`EvaluationGate.Check`: both models'
+/// values, the allowed drop, the paired change and its interval).
 public struct RetrainGateResult: Codable, Equatable, Sendable {
     /// "test data" or "audits".
     public var rows: String
     public var count: Int
     public var passed: Bool
-    public var checks: [RetrainCheck]
+    public var checks: [EvaluationGate.Check]
 
-    public init(rows: String, count: Int, passed: Bool, checks: [RetrainCheck]) {
+    public init(rows: String, count: Int, verdict: EvaluationGate.Verdict) {
         self.rows = rows
         self.count = count
-        self.passed = passed
-        self.checks = checks
+        self.passed = verdict.passed
+        self.checks = verdict.checks
     }
-}
 
-/// One figure of the gate: both models' values, the allowed drop, the paired change and its interval.
-public struct RetrainCheck: Codable, Equatable, Sendable {
-    public var name: String
-    public var candidate: Double?
-    public var active: Double
-    public var allowedDrop: Double
-    public var change: Double?
-    public var low: Double?
-    public var high: Double?
-    public var passed: Bool
-
-    public init(name: String, candidate: Double?, active: Double, allowedDrop: Double, change: Double?, low: Double?, high: Double?, passed: Bool) {
-        self.name = name
-        self.candidate = candidate
-        self.active = active
-        self.allowedDrop = allowedDrop
-        self.change = change
-        self.low = low
-        self.high = high
-        self.passed = passed
-    }
+    /// The verdict the result records.
+    public var verdict: EvaluationGate.Verdict { EvaluationGate.Verdict(passed: passed, checks: checks) }
 }
 
 /// A shadow's findings as the pass records them.
@@ -127,21 +109,4 @@ public struct ShadowSummary: Codable, Equatable, Sendable {
 
     /// The share of items whose decision the candidate would have changed.
     public var actionChangeShare: Double { items == 0 ? 0 : Double(actionDisagreements) / Double(items) }
-}
-
-extension RetrainCheck {
-    /// A drop beyond its margin that passed because its interval reaches zero (noise, not a change).
-    public var withinNoise: Bool {
-        guard passed, let candidate, let high else { return false }
-        return candidate < active - allowedDrop - 1e-12 && high >= 0
-    }
-
-    /// What failed, as a sentence; nil when the check passed.
-    public var failure: String? {
-        guard !passed else { return nil }
-        guard let candidate else { return "\(name): the candidate has no such class" }
-        let base = String(format: "%@ fell from %.4f to %.4f (allowed %.4f", name, active, candidate, allowedDrop)
-        guard let low, let high else { return base + ")" }
-        return base + String(format: "; interval of the change [%+.4f, %+.4f])", low, high)
-    }
 }

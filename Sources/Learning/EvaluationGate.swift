@@ -109,6 +109,11 @@ public struct EvaluationGate: Codable, Equatable, Sendable {
     public struct Verdict: Codable, Equatable, Sendable {
         public var passed: Bool
         public var checks: [Check]
+
+        public init(passed: Bool, checks: [Check]) {
+            self.passed = passed
+            self.checks = checks
+        }
         /// The checks that failed, as sentences.
         public var failures: [String] {
             checks.filter { !$0.passed }.map { check in

@@ -448,12 +448,7 @@ public struct Retrainer: Service, Sendable {
             if let onAudits = try gate.check(candidate: candidate, active: active, audits: audited) { out.append(("audits", audited.count, onAudits)) }
             return out
         }
-        for (rows, count, verdict) in verdicts {
-            results.append(RetrainGateResult(rows: rows, count: count, passed: verdict.passed, checks: verdict.checks.map {
-                RetrainCheck(name: $0.name, candidate: $0.candidate, active: $0.active, allowedDrop: $0.allowedDrop, change: $0.change,
-                             low: $0.interval?.low, high: $0.interval?.high, passed: $0.passed)
-            }))
-        }
+        for (rows, count, verdict) in verdicts { results.append(RetrainGateResult(rows: rows, count: count, verdict: verdict)) }
         pass.gate = results
         guard !results.isEmpty else {
             pass.state = .failed

@@ -336,7 +336,7 @@ final class SimulationRun {
         let results = pass.gate
         let onSplit = results.first { $0.rows == "test data" }?.checks.first { $0.name == "macro-F1" }
         let audits = results.first { $0.rows == "audits" }?.count ?? 0
-        let failures = results.flatMap { $0.checks.compactMap(\.failure) }
+        let failures = results.flatMap(\.verdict.failures)
         let noise = results.flatMap { $0.checks.filter(\.withinNoise).map { String(format: "%@ fell from %.4f to %.4f, within noise", $0.name, $0.active, $0.candidate ?? 0) } }
         if pass.state == .failed { throw SimulationError.notEnoughData("The retraining pass after round \(round) failed: \(pass.message)") }
         let truth = try gateTruth(candidate: models.candidate, active: models.active, from: round)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Learning
 import Services
 
 /// `winnow retrain`: one look at the retraining loop, for cron (or to see its log), with the server's configuration.
@@ -78,7 +79,7 @@ struct Retrain: AsyncParsableCommand {
         for result in pass.gate {
             lines.append("  gate on \(result.count) \(result.rows): \(result.passed ? "passed" : "failed")")
             for check in result.checks {
-                let change = check.change.map { c in String(format: "%+.4f [%+.4f, %+.4f]", c, check.low ?? 0, check.high ?? 0) } ?? "-"
+                let change = check.change.map { c in String(format: "%+.4f [%+.4f, %+.4f]", c, check.interval?.low ?? 0, check.interval?.high ?? 0) } ?? "-"
                 lines.append("    " + pad(check.name, 24) + pad(check.candidate.map { String(format: "%.4f", $0) } ?? "-", 8, right: true)
                              + pad(String(format: "%.4f", check.active), 8, right: true) + pad(change, 29, right: true) + "  "
                              + (check.passed ? (check.withinNoise ? "ok (noise)" : "ok") : "FAIL"))

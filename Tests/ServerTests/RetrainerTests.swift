@@ -92,7 +92,7 @@ import Testing
         let test = try #require(pass.gate.first)
         #expect(test.rows == "test data" && test.count == Self.rows.count && !test.passed)
         let recall = try #require(test.checks.first { $0.name == "recall of spam" })
-        #expect(recall.change == -1 && recall.high == -1)
+        #expect(recall.change == -1 && recall.interval?.high == -1)
         #expect(h.service.model.version == "fixture-1")
         #expect(try await h.store.modelVersions() == versions)
         #expect(try await h.store.promotions().isEmpty)

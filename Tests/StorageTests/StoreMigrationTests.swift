@@ -1,6 +1,7 @@
 @testable import Engine
 import Foundation
 import GRDB
+import Learning
 import PostgresNIO
 import Synchronization
 import Testing
@@ -192,9 +193,10 @@ struct EveryKindOfRow {
             #expect(try await store.startRetrainPass(pass))
             pass.state = state
             pass.candidate = "retrain-\(id)"
-            pass.gate = [RetrainGateResult(rows: "audits", count: 4, passed: state != .refused, checks: [
-                RetrainCheck(name: "macro-F1", candidate: 0.5, active: 0.6, allowedDrop: 0.01, change: -0.1, low: -0.2, high: 0.05, passed: state != .refused),
-            ])]
+            pass.gate = [RetrainGateResult(rows: "audits", count: 4, verdict: EvaluationGate.Verdict(passed: state != .refused, checks: [
+                EvaluationGate.Check(name: "macro-F1", candidate: 0.5, active: 0.6, allowedDrop: 0.01, passed: state != .refused, change: -0.1,
+                                     interval: EvaluationGate.Interval(low: -0.2, high: 0.05)),
+            ]))]
             #expect(try await store.updateRetrainPass(pass, expected: .training))
         }
 
