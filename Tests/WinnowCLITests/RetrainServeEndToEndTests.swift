@@ -68,5 +68,11 @@ import Testing
         #expect(created == 201)
         #expect(item["modelVersion"] as? String == candidate)
         #expect(try await server.metric("winnow_retrain_passes_total", key: admin) ?? 0 >= 2)  // started, promoted
+        // The command line's log is the API's, times and all.
+        let logged = try EndToEndTests.run(["retrain", "--log", "--json", "--database", database, "--config", config, "--model", start])
+        #expect(logged.status == 0, "\(logged.stderr)")
+        let cli = (try? JSONSerialization.jsonObject(with: Data(logged.stdout.utf8))) as? [[String: Any]] ?? []
+        #expect(cli.first?["candidate"] as? String == candidate)
+        #expect(cli.first?["startedAt"] as? String == pass["startedAt"] as? String && pass["startedAt"] is String)
     }
 }
