@@ -127,11 +127,6 @@ public struct ModelRegistry: Sendable {
         try await store.promotions()
     }
 
-    /// The shared model's changes (promotions without a feed), oldest first.
-    func sharedPromotions() async throws -> [ModelPromotion] {
-        try await store.promotions().filter { $0.feed == nil }
-    }
-
     /// Makes `version` the active model: the shared one, or with `feed` that feed's own (the feed stops using the
     /// shared model). The model it replaces is registered first, so a rollback can return to it.
     /// - Throws: `RegistryError`; `ValidationError` (field `feed`) for a feed name that is not one.
@@ -179,7 +174,7 @@ public struct ModelRegistry: Sendable {
     @discardableResult
     public func rollback(by: String, feed: String? = nil) async throws -> ModelVersionRecord {
         guard let feed else {
-            guard let last = try await sharedPromotions().last else { throw RegistryError.nothingToRollBack }
+            guard let last = try await store.promotions().last(where: { $0.feed == nil }) else { throw RegistryError.nothingToRollBack }
             return try await promote(last.previous, by: by, kind: .rollback)
         }
         guard let last = try await store.promotions().last(where: { $0.feed == feed }), last.toShared != true else { throw RegistryError.nothingToRollBack }
@@ -191,19 +186,20 @@ public struct ModelRegistry: Sendable {
         return shared
     }
 
-    /// Each feed's own model as the registry's log last set it ("" for none); feeds that never had one are absent.
-    func feedModelsOnRecord() async throws -> [String: String] {
+    /// Each feed's own model as the registry's log (`log`, oldest first) last set it ("" for none); feeds that never
+    /// had one are absent.
+    static func feedModels(on log: [ModelPromotion]) -> [String: String] {
         var latest: [String: String] = [:]
-        for promotion in try await store.promotions() { if let feed = promotion.feed { latest[feed] = promotion.toShared == true ? "" : promotion.version } }
+        for promotion in log { if let feed = promotion.feed { latest[feed] = promotion.toShared == true ? "" : promotion.version } }
         return latest
     }
 
-    /// Makes each feed's own model what the registry's log says; returns the feeds that changed.
+    /// Makes each feed's own model what the registry's log (`log`) says; returns the feeds that changed.
     @discardableResult
-    func restoreFeedModels() async throws -> [String] {
+    func restoreFeedModels(_ log: [ModelPromotion]) async throws -> [String] {
         var changed: [String] = []
         let serving = scoring.feedModelVersions
-        for (feed, version) in try await feedModelsOnRecord().sorted(by: { $0.key < $1.key }) where serving[feed] ?? "" != version {
+        for (feed, version) in Self.feedModels(on: log).sorted(by: { $0.key < $1.key }) where serving[feed] ?? "" != version {
             if version.isEmpty {
                 try scoring.setModel(nil, for: feed)
             } else {
@@ -221,8 +217,9 @@ public struct ModelRegistry: Sendable {
     /// its name and listed as active.
     /// - Throws: `ConfigurationError` when the starting model's version is registered with a different file.
     public func startServing(by: String = "winnow serve") async throws -> String? {
-        try await restoreFeedModels()
-        if let last = try await sharedPromotions().last { return try await restore(last) }
+        let log = try await store.promotions()
+        try await restoreFeedModels(log)
+        if let last = log.last(where: { $0.feed == nil }) { return try await restore(last) }
         let active = scoring.model.textModel
         do {
             _ = try await register(active, bytes: try active.serialized(), by: by)
@@ -235,8 +232,9 @@ public struct ModelRegistry: Sendable {
     /// Makes the registry's active version (the last change) the server's model, when there is one and it is not
     /// already; returns it.
     public func restoreActive() async throws -> String? {
-        try await restoreFeedModels()
-        guard let last = try await sharedPromotions().last else { return nil }
+        let log = try await store.promotions()
+        try await restoreFeedModels(log)
+        guard let last = log.last(where: { $0.feed == nil }) else { return nil }
         return try await restore(last)
     }
 
