@@ -413,7 +413,7 @@ public struct Retrainer: Service, Sendable {
             .prefix(configuration.maxStoreExamples)
             .compactMap { resolved in resolved.text.map { LabelledText(text: $0, label: configuration.labelMap[resolved.label.label] ?? resolved.label.label) } }
         // Reading the files is work too: on the training thread, away from the requests.
-        let (base, test) = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness, idle: configuration.idleScheduling) {
+        let (base, test) = try await onTrainingThread {
             (try data.base(), try data.test())
         }
         pass.storeExamples = fromStore.count
@@ -421,7 +421,7 @@ public struct Retrainer: Service, Sendable {
         let version = versionName(pass, now)
         let sources = data.sources + ["store\(feed.map { " feed \($0)" } ?? "") (\(fromStore.count) labels)"]
         let clock = ContinuousClock.now
-        let candidate = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness, idle: configuration.idleScheduling) {
+        let candidate = try await onTrainingThread {
             try TextClassifier.train(base + fromStore, options: configuration.training, modelVersion: version,
                                      parentVersion: active.header.modelVersion, sources: sources, created: now).0
         }
@@ -440,7 +440,7 @@ public struct Retrainer: Service, Sendable {
         }
         let gate = configuration.gate
         var results: [RetrainGateResult] = []
-        let verdicts = try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness, idle: configuration.idleScheduling) { () -> [(String, Int, EvaluationGate.Verdict)] in
+        let verdicts = try await onTrainingThread { () -> [(String, Int, EvaluationGate.Verdict)] in
             var out: [(String, Int, EvaluationGate.Verdict)] = []
             if let onTest = try gate.compare(candidate: candidate, active: active, rows: test.map { (text: $0.text, label: $0.label, weight: 1) }) {
                 out.append(("test data", test.count, onTest))
@@ -466,6 +466,11 @@ public struct Retrainer: Service, Sendable {
         return pass
     }
 
+    /// `body` on a training thread as the configuration sets it (threads, niceness, SCHED_IDLE).
+    func onTrainingThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await Self.offThePool(threads: configuration.threads, niceness: configuration.niceness, idle: configuration.idleScheduling, body)
+    }
+
     /// ` --feed F` for a feed's pass, "" for the shared model's.
     static func feedOption(_ feed: String?) -> String { feed.map { " --feed \($0)" } ?? "" }
 
@@ -475,7 +480,7 @@ public struct Retrainer: Service, Sendable {
 
     /// Runs `body` on a thread of its own, away from the threads serving requests: with one thread, every part of
     /// training runs on it in order, at `niceness` (Linux applies nice per thread), so scoring keeps the other cores.
-    static func offThePool<T: Sendable>(threads: Int, niceness: Int, idle: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    static func offThePool<T: Sendable>(threads: Int, niceness: Int, idle: Bool, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
                 #if canImport(Glibc)

@@ -78,7 +78,7 @@ public struct LoopSimulator: Sendable {
                 throw SimulationError.notEnoughData("The data has \(classes.count) class\(classes.count == 1 ? "" : "es"); the simulation needs labelled posts of at least two.")
             }
             var ids = Set<String>()
-            for post in posts where !ids.insert((post.feed ?? o.feed) + "\u{0}" + post.id).inserted {
+            for post in posts where !ids.insert(SimulationRun.key(post.feed ?? o.feed, post.id)).inserted {
                 throw SimulationError.notEnoughData("The id '\(post.id)' appears twice in feed \(post.feed ?? o.feed); every post of a feed needs its own id.")
             }
             guard classes.contains(clearLabel) else {
