@@ -10,7 +10,10 @@ rate (engagement updates that move items of another feed across its removal cut-
 with the feed's webhook pointing at a receiver in this process, which measures each event's delivery lag (arrival
 minus the event's time). The sections between the load-test markers in BENCHMARKS.md are replaced; the rest is kept.
 """
-import argparse, calendar, http.client, http.server, json, os, platform, re, shutil, socket, subprocess, sys, tempfile, threading, time
+import argparse, calendar, http.client, http.server, json, os, platform, shutil, subprocess, sys, tempfile, threading, time
+
+import wrkrun
+from wrkrun import free_port
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--winnow', default='.build/release/winnow')
@@ -27,28 +30,8 @@ BEGIN, END = '<!-- load-test:begin -->', '<!-- load-test:end -->'
 here = os.path.dirname(os.path.abspath(__file__))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wrk(script, connections, threads, env, duration):
-    cmd = ['wrk', f'-t{threads}', f'-c{connections}', f'-d{duration}s', '--latency', '-s', os.path.join(here, 'wrk', script), f'http://127.0.0.1:{port}']
-    out = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
-    def latency(p):
-        m = re.search(rf'^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$', out, re.M)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == 'us' else value * 1000 if unit == 's' else value
-    rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
-    bad = re.search(r'Non-2xx or 3xx responses:\s+(\d+)', out)
-    errors = re.search(r'Socket errors: (.*)', out)
-    shown = [os.path.relpath(c) if c.startswith('/') else c for c in cmd[:-1]]
-    requests = int(re.search(r'(\d+) requests in', out).group(1))
-    return dict(cmd=' '.join(shown) + ' URL', rps=rps, requests=requests, p50=latency(50), p99=latency(99), non2xx=int(bad.group(1)) if bad else 0,
-                socket_errors=errors.group(1) if errors else 'none', raw=out)
+    return wrkrun.wrk(port, script, connections, threads, env, duration)
 
 
 def ticks_of(pids):

@@ -10,7 +10,10 @@ their test splits; the loop's own triggers are off, so a pass runs only when thi
 thread at nice 10 only; on two threads at nice 0. Each records requests/s, p50 and p99, and the pass's training seconds. The section
 between the retrain-bench markers in BENCHMARKS.md is replaced; the rest is kept.
 """
-import argparse, json, os, re, shutil, socket, subprocess, tempfile, time, urllib.request
+import argparse, json, os, shutil, subprocess, tempfile, time, urllib.request
+
+import wrkrun
+from wrkrun import free_port
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--winnow', default='.build/release/winnow')
@@ -22,21 +25,12 @@ ap.add_argument('--connections', type=int, default=32)
 args = ap.parse_args()
 
 BEGIN, END = '<!-- retrain-bench:begin -->', '<!-- retrain-bench:end -->'
-here = os.path.dirname(os.path.abspath(__file__))
 sets = os.path.abspath(args.datasets)
 base = [f'{sets}/davidson_hate_offensive/train.csv', f'{sets}/sms_spam/train.csv']
 test = [f'{sets}/davidson_hate_offensive/test.csv', f'{sets}/sms_spam/test.csv']
 for f in base + test:
     if not os.path.exists(f):
         raise SystemExit(f'Missing {f}: give --datasets DIR (the public sets, ../shared/datasets).')
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def call(port, method, path, key, body=None):
@@ -47,15 +41,7 @@ def call(port, method, path, key, body=None):
 
 
 def wrk(port, key, duration, prefix):
-    cmd = ['wrk', '-t2', f'-c{args.connections}', f'-d{duration}s', '--latency', '-s', os.path.join(here, 'wrk', 'items.lua'), f'http://127.0.0.1:{port}']
-    out = subprocess.run(cmd, env={**os.environ, 'WINNOW_KEY': key, 'ID_PREFIX': prefix}, capture_output=True, text=True, check=True).stdout
-
-    def latency(p):
-        m = re.search(rf'^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$', out, re.M)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == 'us' else value * 1000 if unit == 's' else value
-    bad = re.search(r'Non-2xx or 3xx responses:\s+(\d+)', out)
-    return dict(rps=float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1)), p50=latency(50), p99=latency(99), non2xx=int(bad.group(1)) if bad else 0)
+    return wrkrun.wrk(port, 'items.lua', args.connections, 2, {'WINNOW_KEY': key, 'ID_PREFIX': prefix}, duration)
 
 
 def run(threads, niceness, with_pass, idle=True):
