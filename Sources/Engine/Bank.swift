@@ -312,3 +312,48 @@ extension MediaSignature: Codable {
         }
     }
 }
+
+/// How reviewers' decisions feed the banks (`engine.banks`).
+public struct BankConfiguration: Codable, Equatable, Sendable {
+    /// Whether a reviewer's removal adds the item's text signature and media hashes to the feed's bank for the label.
+    public var automatic: Bool = true
+    /// The action of each label's automatic bank, by label; empty: every label but the clear one, with `action`.
+    /// A label missing from a non-empty map is not banked.
+    public var labels: [String: Action] = [:]
+    /// The action of automatic banks of labels not in `labels` (when it is empty).
+    public var action: Action = .remove
+    /// Whether items' texts are matched (images and videos always are).
+    public var matchText: Bool = true
+
+    public init() {}
+
+    /// The action of the automatic bank for `label`, nil when the label is not banked.
+    public func automaticAction(for label: String, clearLabel: String) -> Action? {
+        guard automatic, label != clearLabel else { return nil }
+        return labels.isEmpty ? action : labels[label]
+    }
+}
+
+/// The rule that turns a reviewer's removal into bank entries: the pure part of `BankService.bankRemoval`.
+public enum BankRules {
+    /// The automatic bank and the entries a decided ticket adds to it, or nil: only a person's removal of an item on a
+    /// harmful label banks it (not an audit's verdict, which changes nothing; not a first review awaiting the second;
+    /// not a gold ticket), and only when the item has something to bank.
+    public static func automaticEntries(for decided: DecidedTicket, signatures: ItemSignatures, configuration: BankConfiguration,
+                                        clearLabel: String, now: Date) -> (bank: Bank, entries: [NewBankEntry])? {
+        guard decided.outcome == .decided, decided.action == .remove, decided.ticket.goldLabel == nil,
+              decided.ticket.reasons != [.audit],
+              let label = decided.labels.last, let labelID = label.id,
+              let action = configuration.automaticAction(for: label.label, clearLabel: clearLabel) else { return nil }
+        let feed = decided.item.submission.feed
+        let entries = signatures.bankable.map { signature in
+            NewBankEntry(signature: signature, note: "removed by review",
+                         source: BankEntrySource(feed: feed, itemID: decided.item.submission.id, ticketID: decided.ticket.id, labelID: labelID))
+        }
+        guard !entries.isEmpty else { return nil }
+        let bank = Bank(name: Bank.automaticName(feed: feed, label: label.label), label: label.label, action: action, feeds: [feed],
+                        description: "Added automatically: items of feed \(feed) that reviewers removed as \(label.label).",
+                        createdBy: "winnow", createdAt: now)
+        return (bank, entries)
+    }
+}

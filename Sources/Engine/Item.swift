@@ -28,18 +28,46 @@ public struct ItemSubmission: Codable, Equatable, Sendable {
     public var author: Author?
     /// When the item was created on the feed; defaults to when Winnow received it.
     public var createdAt: Date?
+    /// The item's images and videos as their signatures (the bytes are hashed on arrival and dropped, never stored).
+    public var media: [MediaSignature]
 
     /// When the item counts as created: `createdAt`, but not after its arrival here (a feed clock running ahead
     /// would otherwise make it younger than its engagement, and its first views a burst).
     public func creationTime(receivedAt: Date) -> Date { min(createdAt ?? receivedAt, receivedAt) }
 
-    public init(id: String, feed: String = "default", text: String, language: String? = nil, author: Author? = nil, createdAt: Date? = nil) {
+    public init(id: String, feed: String = "default", text: String, language: String? = nil, author: Author? = nil, createdAt: Date? = nil,
+                media: [MediaSignature] = []) {
         self.id = id
         self.feed = feed
         self.text = text
         self.language = language
         self.author = author
         self.createdAt = createdAt
+        self.media = media
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, feed, text, language, author, createdAt, media }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        feed = try c.decodeIfPresent(String.self, forKey: .feed) ?? "default"
+        text = try c.decode(String.self, forKey: .text)
+        language = try c.decodeIfPresent(String.self, forKey: .language)
+        author = try c.decodeIfPresent(Author.self, forKey: .author)
+        createdAt = try c.decodeIfPresent(Date.self, forKey: .createdAt)
+        media = try c.decodeIfPresent([MediaSignature].self, forKey: .media) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(feed, forKey: .feed)
+        try c.encode(text, forKey: .text)
+        try c.encodeIfPresent(language, forKey: .language)
+        try c.encodeIfPresent(author, forKey: .author)
+        try c.encodeIfPresent(createdAt, forKey: .createdAt)
+        if !media.isEmpty { try c.encode(media, forKey: .media) }
     }
 
     /// A digest of what makes the item this item (text, language, author id): the same id with a different digest
@@ -50,6 +78,13 @@ public struct ItemSubmission: Codable, Equatable, Sendable {
         hasher.add(text)
         hasher.add(language ?? "")
         hasher.add(author?.id ?? "")
+        // Media joined the digest later: items without media keep the digests they were stored with.
+        for medium in media {
+            switch medium {
+            case let .image(image): hasher.add("image:\(image.hash.hex)")
+            case let .video(frames): hasher.add("video:\(BankSignature.video(frames).value)")
+            }
+        }
         return String(hasher.value, radix: 16)
     }
 }
@@ -140,10 +175,13 @@ public struct StageResult: Codable, Equatable, Sendable {
     public var inputs: StageInputs
     /// What changed since the previous stage, nil for the first.
     public var changed: String?
+    /// The bank entry the item matched at creation, when it did: its decision stands on the bank's label and action
+    /// (`ScoringEngine.applying(_:to:)`), at this stage and the later automatic ones.
+    public var match: BankMatch?
 
     public init(stage: Stage, scoredAt: Date, modelVersion: String, probabilities: [String: Double], label: String, evidence: Double,
                 decision: PolicyDecision, priority: ReviewPriority?, reasons: [Reason], relevance: RelevanceScore, inputs: StageInputs,
-                changed: String? = nil) {
+                changed: String? = nil, match: BankMatch? = nil) {
         self.stage = stage
         self.scoredAt = scoredAt
         self.modelVersion = modelVersion
@@ -156,6 +194,7 @@ public struct StageResult: Codable, Equatable, Sendable {
         self.relevance = relevance
         self.inputs = inputs
         self.changed = changed
+        self.match = match
     }
 
     /// A sentence saying how `self` differs from `previous`, or "no change".

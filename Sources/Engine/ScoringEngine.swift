@@ -43,6 +43,8 @@ public struct EngineConfiguration: Codable, Equatable, Sendable {
     public var schedule = RescoreSchedule()
     public var rule = EngagementRule()
     public var review = ReviewConfiguration()
+    /// How reviewers' removals feed the banks.
+    public var banks = BankConfiguration()
 
     public init() {}
 }
@@ -149,6 +151,20 @@ public struct ScoringEngine: Sendable {
                       ageHours: ageHours, inputs: inputs, viral: false, at: receivedAt, previous: nil)
     }
 
+    /// A stage's result under a bank match: the match is recorded, and the decision becomes the bank's action on the
+    /// bank's label unless the feed's policy already acts more severely (a copy of something people removed is
+    /// removed; a `review` bank sends to review what the model would allow, and never softens what the policy
+    /// removes). The classifier's probabilities stay as they were, for the record and for the audits.
+    public func applying(_ match: BankMatch, to result: StageResult) -> StageResult {
+        var out = result
+        out.match = match
+        guard match.action >= result.decision.action else { return out }
+        out.decision = PolicyDecision(action: match.action, label: match.label, probability: result.probabilities[match.label],
+                                      policyVersion: result.decision.policyVersion, reason: "matched \(match.summary)")
+        out.priority = match.action == .review ? (result.priority ?? .normal) : nil
+        return out
+    }
+
     /// Stages 2 and 3: the text model's answer moved by engagement (the learned model when given, the Bayesian
     /// rule otherwise), under the feed's policy; viral and uncertain items go to review with high priority.
     /// Age and velocity are measured at `asOf` (the engagement's time; `now` when nil); the result is dated `now`.
@@ -177,8 +193,13 @@ public struct ScoringEngine: Sendable {
                                  viral: viral, baselineReportRate: reportRate, engagementOddsRatio: odds(harmAfter) / odds(textHarm),
                                  engagementModel: modelName, author: state.submission.author)
         let probabilities = move(text.probabilities, classes: text.classes, from: textHarm, to: harmAfter)
-        return finish(stage: stage, text: text, probabilities: probabilities, policy: policy, engagement: counters, ageHours: ageHours,
-                      inputs: inputs, viral: viral, at: now, previous: state.current)
+        let result = finish(stage: stage, text: text, probabilities: probabilities, policy: policy, engagement: counters, ageHours: ageHours,
+                            inputs: inputs, viral: viral, at: now, previous: state.current)
+        // A bank match made at creation holds at every later automatic stage.
+        guard let match = state.current.match else { return result }
+        var matched = applying(match, to: result)
+        matched.changed = matched.describeChange(from: state.current)
+        return matched
     }
 
     /// The engagement model's features for an item with `counters` read at `asOf`: what stages 2 and 3 feed the

@@ -552,9 +552,47 @@ public protocol DecisionEventRepository: Sendable {
     func recordDelivery(feed: String, holder: String, _ result: DeliveryResult) async throws -> Bool
 }
 
+/// Banks of signatures (issue 21) and their entries. Every write raises the bank's version and gives the entries it
+/// touches the next revision, so that every node's index follows the banks by reading what changed after the
+/// revision it has (`bankChanges`).
+public protocol BankRepository: Sendable {
+    /// Creates a bank (version 1), or changes an existing one's label, action, feeds and description (version + 1;
+    /// its entries, creator and creation time stay). `created` tells which.
+    func saveBank(_ bank: Bank) async throws -> (bank: Bank, created: Bool)
+    func banks() async throws -> [Bank]
+    func bank(named name: String) async throws -> Bank?
+    /// Removes a bank and every entry of it; false when there was none.
+    func removeBank(named name: String, at: Date) async throws -> Bool
+    /// Adds entries to a bank; nil when there is no such bank. An entry whose signature is already live in the bank
+    /// is not added again: the live one is returned in its place.
+    func addBankEntries(bank: String, _ entries: [NewBankEntry], by: String, at: Date) async throws -> (bank: Bank, entries: [BankEntry])?
+    /// Removes entries of a bank by id: the bank after it and how many were live; nil for an unknown bank.
+    func removeBankEntries(bank: String, ids: [Int64], at: Date) async throws -> (bank: Bank, removed: Int)?
+    /// Removes every live entry added on the strength of one of these labels (withdrawn or corrected): those removed.
+    func removeBankEntries(labelIDs: [Int64], at: Date) async throws -> [BankEntry]
+    /// A bank's live entries with ids above `after`, by id.
+    func bankEntries(bank: String, after: Int64, limit: Int) async throws -> [BankEntry]
+    /// Entries added or removed after (`revision`, `entryID`), in that order: what a node's index has not seen. One
+    /// write gives all its entries one revision, so the entry id continues a page cut inside a revision.
+    func bankChanges(after revision: Int64, entryID: Int64, limit: Int) async throws -> [BankChange]
+}
+
+/// An entry added (or removed, `removed`) at `revision`.
+public struct BankChange: Equatable, Sendable {
+    public var revision: Int64
+    public var entry: BankEntry
+    public var removed: Bool
+
+    public init(revision: Int64, entry: BankEntry, removed: Bool) {
+        self.revision = revision
+        self.entry = entry
+        self.removed = removed
+    }
+}
+
 /// Every repository of one database.
 public protocol Store: ItemRepository, PolicyRepository, KeyRepository, LabelRepository, ReviewRepository, ModelRepository,
-                       DecisionEventRepository, RetrainRepository {
+                       DecisionEventRepository, RetrainRepository, BankRepository {
     /// Throws unless the store can write now.
     func checkWritable() async throws
 }

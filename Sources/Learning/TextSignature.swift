@@ -51,6 +51,12 @@ public struct TextSignature: Hashable, Sendable {
         self.bytes = minima.map { UInt8(truncatingIfNeeded: $0) }
     }
 
+    /// A signature from its bytes (`bytes`), nil unless there are `count` of them.
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == Self.count else { return nil }
+        self.bytes = bytes
+    }
+
     /// A stored signature (`hex`: 128 hex digits).
     public init?(hex: some StringProtocol) {
         let utf8 = Array(hex.utf8)

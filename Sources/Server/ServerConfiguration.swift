@@ -107,7 +107,7 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     /// Objects keyed by names the user chooses (reasons, classes, actions): their keys are data, not settings, and
     /// merge into the defaults' entries.
     static let namedMaps: Set<String> = ["engine.review.slaMinutes", "engine.review.severity", "engine.review.auditRates", "engine.review.skills",
-                                           "retrain.labelMap", "retrain.gate.recallDrops", "retrain.feeds"]
+                                           "retrain.labelMap", "retrain.gate.recallDrops", "retrain.feeds", "engine.banks.labels"]
 
     static func overlay(_ json: Data, on base: ServerConfiguration) throws -> ServerConfiguration {
         guard let user = try JSONSerialization.jsonObject(with: json) as? [String: Any] else {

@@ -63,7 +63,10 @@ public struct LabelService: Sendable {
     /// Withdraws label `id` (it stays in the history); nil when there is no such label.
     public func withdraw(id: Int64, by: String) async throws -> LabelRecord? {
         guard let (label, changed) = try await store.withdrawLabel(id: id, by: by, at: scoring.clock()) else { return nil }
-        if changed { await learnOnline(unlearn: [label], by: by) }
+        if changed {
+            await learnOnline(unlearn: [label], by: by)
+            _ = try await scoring.banks.unbank(labels: [label])
+        }
         return label
     }
 
@@ -81,6 +84,7 @@ public struct LabelService: Sendable {
         }) else { return nil }
         scoring.eventsWritten(event.withLock { $0 }.map { [$0] } ?? [])
         await learnOnline(learn: [new], unlearn: withdrawn.map { [$0] } ?? [], by: by)
+        if let withdrawn { _ = try await scoring.banks.unbank(labels: [withdrawn]) }
         return new
     }
 

@@ -132,6 +132,9 @@ public struct ReviewService: Sendable {
         if decided.ticket.goldLabel == nil, decided.outcome == .decided { scoring.metrics.decision(stage: .review, action: action) }
         scoring.eventsWritten(decided.decisionEvent.map { [$0] } ?? [])
         await labels?.learnOnline(learn: decided.labels, by: reviewer)
+        // The decision stands whatever happens here: a bank that cannot be written now misses this copy only.
+        _ = try? await scoring.banks.bankRemoval(decided, configuration: scoring.engine.configuration.banks,
+                                                 clearLabel: scoring.engine.configuration.clearLabel)
         return decided
     }
 
@@ -145,6 +148,7 @@ public struct ReviewService: Sendable {
         }
         scoring.eventsWritten(undone.decisionEvent.map { [$0] } ?? [])
         await labels?.learnOnline(unlearn: undone.labels, by: reviewer)
+        _ = try? await scoring.banks.unbank(labels: undone.labels)
         return undone
     }
 

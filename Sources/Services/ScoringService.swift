@@ -25,6 +25,8 @@ public final class ScoringService: Sendable {
     /// Rung after every committed decision event of this process: wakes long polls of the changes feed and the webhook
     /// deliverer at once (other nodes' events are found by their polling).
     public let bell = EventBell()
+    /// The banks stage 1 matches items against (this node's index of them).
+    public let banks: BankService
 
     public init(store: any Store, engine: ScoringEngine, model: ActiveModel, metrics: ServerMetrics = ServerMetrics(),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
@@ -33,6 +35,7 @@ public final class ScoringService: Sendable {
         self.model = model
         self.metrics = metrics
         self.clock = clock
+        self.banks = BankService(store: store, metrics: metrics)
         metrics.activeModel(version: model.version)
     }
 
@@ -62,6 +65,7 @@ public final class ScoringService: Sendable {
         policyCache.withLock { cache in for policy in stored { cache[policy.feed] = policy } }
         let engagementModel = try await store.latestEngagementModel()
         engagementModelCache.withLock { $0 = engagementModel }
+        try await banks.sync()
     }
 
     /// Takes every feed's newest stored policy (saved through any node sharing the database).
@@ -237,6 +241,8 @@ public final class ScoringService: Sendable {
             let engine = service.engine
             let rules = service.rules
             let reasons = engine.configuration.reasons
+            let matchText = engine.configuration.banks.matchText
+            var tokenizer = Tokenizer()
             return service.model.withScorer(of: loaded.shared) { scorer in
                 part.map { i in
                     let item = items[i]
@@ -244,7 +250,8 @@ public final class ScoringService: Sendable {
                     let text = own.map { model in service.model.withScorer(of: model) { $0.score(item.text, reasons: reasons) } }
                         ?? scorer.score(item.text, reasons: reasons)
                     let feedPolicy = policies[item.feed]!
-                    let result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
+                    var result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
+                    if let match = service.banks.match(item, matchText: matchText, tokenizer: &tokenizer) { result = engine.applying(match, to: result) }
                     if let shadow, shadow.feed == nil ? own == nil : shadow.feed == item.feed {
                         shadow.compare(item, active: result, engine: engine, policy: feedPolicy, at: now)
                     }

@@ -106,6 +106,22 @@ public final class ServerMetrics: Sendable {
                              labels: [("step", state)]).increment()
     }
 
+    // MARK: Banks
+
+    /// An item matched a bank at creation (`kind`: text, image or video).
+    public func bankMatch(_ match: BankMatch) {
+        registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "bank_matches", unitName: "total",
+                                               helpText: "Items that matched a bank at creation, by bank, kind of signature and the action applied."),
+                             labels: [("bank", match.bank), ("kind", match.kind.rawValue), ("action", match.action.rawValue)]).increment()
+    }
+
+    /// Entries added to banks by reviewers' removals.
+    public func bankEntriesAdded(_ count: Int, automatic: Bool) {
+        registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "bank_entries_added", unitName: "total",
+                                               helpText: "Bank entries added, automatically (a reviewer's removal) or by an admin."),
+                             labels: [("source", automatic ? "review" : "admin")]).increment(by: Int64(count))
+    }
+
     /// The exposition text.
     public func render() -> String { registry.emitToString() }
 }

@@ -43,6 +43,7 @@ public struct SharedStateSync: Service {
         let restored = try await registry.restoreActive()
         if let restored { logger.info("took over the active model from the registry", metadata: ["version": "\(restored)"]) }
         try await registry.followRetrainingShadow()
+        try await registry.scoring.banks.sync()
         return restored
     }
 }

@@ -407,6 +407,45 @@ extension SQLiteStore {
                 ALTER TABLE model_promotion ADD COLUMN to_shared INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        // Banks of signatures (issue 21). An entry is never deleted while its bank lives: a removal stamps
+        // `removed_at` and a new revision, which is how other nodes' indexes learn of it.
+        migrator.registerMigration("v8-banks") { db in
+            try db.execute(sql: """
+                CREATE TABLE bank (
+                  name TEXT PRIMARY KEY,
+                  label TEXT NOT NULL,
+                  action TEXT NOT NULL CHECK (action IN ('allow', 'demote', 'review', 'remove')),
+                  feeds TEXT,
+                  description TEXT,
+                  version INTEGER NOT NULL,
+                  entries INTEGER NOT NULL DEFAULT 0,
+                  created_by TEXT NOT NULL,
+                  created_at REAL NOT NULL,
+                  updated_at REAL NOT NULL
+                );
+                CREATE TABLE bank_entry (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT,
+                  bank TEXT NOT NULL,
+                  kind TEXT NOT NULL CHECK (kind IN ('text', 'image', 'video')),
+                  value TEXT NOT NULL,
+                  digest TEXT NOT NULL,
+                  quality INTEGER,
+                  note TEXT,
+                  feed TEXT,
+                  item_id TEXT,
+                  ticket_id INTEGER,
+                  label_id INTEGER,
+                  added_by TEXT NOT NULL,
+                  added_at REAL NOT NULL,
+                  removed_at REAL,
+                  revision INTEGER NOT NULL
+                );
+                CREATE INDEX bank_entry_by_revision ON bank_entry (revision);
+                CREATE INDEX bank_entry_by_bank ON bank_entry (bank, id) WHERE removed_at IS NULL;
+                CREATE INDEX bank_entry_by_digest ON bank_entry (bank, digest) WHERE removed_at IS NULL;
+                CREATE INDEX bank_entry_by_label ON bank_entry (label_id) WHERE label_id IS NOT NULL AND removed_at IS NULL;
+                """)
+        }
         return migrator
     }
 }

@@ -339,6 +339,49 @@ extension PostgresStore {
             "ALTER TABLE model_promotion ADD COLUMN feed text",
             "ALTER TABLE model_promotion ADD COLUMN to_shared integer NOT NULL DEFAULT 0",
         ]),
+        // Banks of signatures (issue 21), as SQLite's v8. Revisions come from one counter row, taken first by every
+        // bank write and held to its commit, so revisions become visible in order (a reader past 8 never misses 7).
+        Migration(name: "v8-banks", statements: [
+            """
+            CREATE TABLE bank (
+              name text PRIMARY KEY,
+              label text NOT NULL,
+              action text NOT NULL CHECK (action IN ('allow', 'demote', 'review', 'remove')),
+              feeds text,
+              description text,
+              version bigint NOT NULL,
+              entries bigint NOT NULL DEFAULT 0,
+              created_by text NOT NULL,
+              created_at double precision NOT NULL,
+              updated_at double precision NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE bank_entry (
+              id bigserial PRIMARY KEY,
+              bank text NOT NULL,
+              kind text NOT NULL CHECK (kind IN ('text', 'image', 'video')),
+              value text NOT NULL,
+              digest text NOT NULL,
+              quality integer,
+              note text,
+              feed text,
+              item_id text,
+              ticket_id bigint,
+              label_id bigint,
+              added_by text NOT NULL,
+              added_at double precision NOT NULL,
+              removed_at double precision,
+              revision bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX bank_entry_by_revision ON bank_entry (revision)",
+            "CREATE INDEX bank_entry_by_bank ON bank_entry (bank, id) WHERE removed_at IS NULL",
+            "CREATE INDEX bank_entry_by_digest ON bank_entry (bank, digest) WHERE removed_at IS NULL",
+            "CREATE INDEX bank_entry_by_label ON bank_entry (label_id) WHERE label_id IS NOT NULL AND removed_at IS NULL",
+            "CREATE TABLE bank_revision (id integer PRIMARY KEY CHECK (id = 1), revision bigint NOT NULL)",
+            "INSERT INTO bank_revision (id, revision) VALUES (1, 0)",
+        ]),
     ]
 
     /// The key of the advisory lock migrators take: one node migrates at a time, the others then find nothing to do.

@@ -23,7 +23,10 @@ import Learning
 /// - the inputs: trigger, age in hours, viral, optional engagement (views, likes, shares, comments, reports,
 ///   hides), optional velocity, baseline velocity, baseline report rate, engagement odds ratio, engagement model,
 ///   and optional author (id, optional account age in days, followers, prior removals);
-/// - optional description of the change; nothing after it.
+/// - optional description of the change;
+/// - format 2 only (written when the stage matched a bank, so that format 1 stays readable by earlier Winnows for
+///   every other row): the bank match: bank, bank version, entry, kind, optional media index, optional distance,
+///   optional similarity, optional ticket, label, action. Nothing after it.
 ///
 /// The column is declared TEXT (tables are not STRICT, so a BLOB stays a BLOB): keep it that way, or convert the
 /// JSON rows, before adding a type check or a JSON constraint to it.
@@ -32,10 +35,12 @@ import Learning
 /// refused as a corrupt row.
 enum StageRecord {
     static let version: UInt8 = 1
+    /// The format of a stage that matched a bank.
+    static let matchVersion: UInt8 = 2
 
     static func encode(_ r: StageResult) -> [UInt8] {
         var w = Writer()
-        w.byte(version)
+        w.byte(r.match == nil ? version : matchVersion)
         w.string(r.stage.rawValue)
         w.double(r.scoredAt.timeIntervalSinceReferenceDate)
         w.string(r.modelVersion)
@@ -82,6 +87,18 @@ enum StageRecord {
             w.integer(ifPresent: a.priorRemovals)
         }
         w.string(ifPresent: r.changed)
+        if let m = r.match {
+            w.string(m.bank)
+            w.integer(m.bankVersion)
+            w.integer(Int(m.entry))
+            w.string(m.kind.rawValue)
+            w.integer(ifPresent: m.media)
+            w.integer(ifPresent: m.distance)
+            w.double(ifPresent: m.similarity)
+            w.integer(ifPresent: m.ticketID.map(Int.init))
+            w.string(m.label)
+            w.string(m.action.rawValue)
+        }
         return w.finish()
     }
 
@@ -98,8 +115,8 @@ enum StageRecord {
     static func decode(_ bytes: UnsafeRawBufferPointer) throws -> StageResult {
         var r = Reader(bytes: bytes)
         let format = try r.byte()
-        guard format == version else {
-            throw StoreError.corruptRow("StageResult: unknown record format \(format); this Winnow reads format \(version) (or JSON text). A newer Winnow may have written it: run that version")
+        guard format == version || format == matchVersion else {
+            throw StoreError.corruptRow("StageResult: unknown record format \(format); this Winnow reads formats \(version) and \(matchVersion) (or JSON text). A newer Winnow may have written it: run that version")
         }
         let stage = try r.enumeration(Stage.self)
         let scoredAt = Date(timeIntervalSinceReferenceDate: try r.double())
@@ -144,10 +161,18 @@ enum StageRecord {
                                  viral: viral, baselineReportRate: baselineReportRate, engagementOddsRatio: engagementOddsRatio,
                                  engagementModel: engagementModel, author: author)
         let changed = try r.stringIfPresent()
+        var match: BankMatch?
+        if format == matchVersion {
+            let bank = try r.string(), bankVersion = try r.integer(), entry = try r.integer(), kind = try r.enumeration(BankSignature.Kind.self)
+            let media = try r.integerIfPresent(), distance = try r.integerIfPresent(), similarity = try r.doubleIfPresent()
+            let ticket = try r.integerIfPresent()
+            match = BankMatch(bank: bank, bankVersion: bankVersion, entry: Int64(entry), kind: kind, media: media, distance: distance,
+                              similarity: similarity, ticketID: ticket.map(Int64.init), label: try r.string(), action: try r.enumeration(Action.self))
+        }
         guard r.atEnd else { throw StoreError.corruptRow("StageResult: \(r.remaining) byte(s) after the end of the record") }
         return StageResult(stage: stage, scoredAt: scoredAt, modelVersion: modelVersion, probabilities: probabilities, label: label,
                            evidence: evidence, decision: decision, priority: priority, reasons: reasons, relevance: relevance,
-                           inputs: inputs, changed: changed)
+                           inputs: inputs, changed: changed, match: match)
     }
 
     /// Appends into a buffer of its own (an `Array`'s appends checked uniqueness and capacity each time: most of

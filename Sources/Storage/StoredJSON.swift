@@ -14,6 +14,23 @@ enum StoredJSON {
             w.field("feed", s.feed)
             w.field("id", s.id)
             w.field("language", ifPresent: s.language)
+            if !s.media.isEmpty {
+                w.array("media") { w in
+                    for medium in s.media {
+                        w.object { w in
+                            switch medium {
+                            case let .image(image):
+                                w.field("pdq", image.hash.hex)
+                                w.field("quality", image.quality)
+                                w.field("type", "image")
+                            case let .video(frames):
+                                w.field("frames", BankSignature.video(frames).value)
+                                w.field("type", "video")
+                            }
+                        }
+                    }
+                }
+            }
             w.field("text", s.text)
         }
         return w.string

@@ -1,0 +1,153 @@
+import Engine
+import Foundation
+import Learning
+import Synchronization
+
+/// The banks in motion: every node keeps the banks' entries in an in-memory index (`BankIndex`) that stage 1 matches
+/// items against, follows other nodes' changes by revision (`sync`, run by `SharedStateSync`), and writes through
+/// the store. A reviewer's removal banks the item (`bankRemoval`); withdrawing or correcting its label unbanks it.
+public final class BankService: Sendable {
+    public let store: any Store
+    public let metrics: ServerMetrics
+    private let state = Mutex<State>(State())
+
+    struct State {
+        var index = BankIndex()
+        /// The last change applied (revision, entry id): syncs running at once apply each change once.
+        var revision: Int64 = 0
+        var entryID: Int64 = 0
+        var hasText = false
+        var isEmpty = true
+    }
+
+    public init(store: any Store, metrics: ServerMetrics) {
+        self.store = store
+        self.metrics = metrics
+    }
+
+    /// Entries in this node's index.
+    public var entryCount: Int { state.withLock { $0.index.entryCount } }
+
+    /// Takes every bank change since the last sync: banks' settings, entries added and removed.
+    public func sync() async throws {
+        let banks = try await store.banks()
+        var (revision, entryID) = state.withLock { ($0.revision, $0.entryID) }
+        var changes: [BankChange] = []
+        while true {
+            let page = try await store.bankChanges(after: revision, entryID: entryID, limit: 10_000)
+            changes += page
+            guard let last = page.last else { break }
+            (revision, entryID) = (last.revision, last.entry.id)
+            if page.count < 10_000 { break }
+        }
+        let known = Set(banks.map(\.name))
+        state.withLock { state in
+            for bank in banks { state.index.upsert(bank) }
+            for bank in state.index.banks where !known.contains(bank.name) && bank.feeds != [] { state.index.remove(bank: bank.name) }
+            var removed = Set<Int64>()
+            for change in changes where (change.revision, change.entry.id) > (state.revision, state.entryID) {
+                if change.removed { removed.insert(change.entry.id) } else { state.index.add(change.entry) }
+                (state.revision, state.entryID) = (change.revision, change.entry.id)
+                if change.entry.signature.kind == .text && !change.removed { state.hasText = true }
+            }
+            state.index.remove(entries: removed)
+            state.isEmpty = state.index.entryCount == 0
+        }
+    }
+
+    /// The item's signatures as matching needs them: its media, and its text's signature when some bank holds text.
+    public func signatures(of item: ItemSubmission, matchText: Bool, tokenizer: inout Tokenizer) -> ItemSignatures? {
+        let (isEmpty, hasText) = state.withLock { ($0.isEmpty, $0.hasText) }
+        guard !isEmpty else { return nil }
+        let text = matchText && hasText ? TextSignature(text: item.text, tokenizer: &tokenizer) : nil
+        let signatures = ItemSignatures(text: text, media: item.media)
+        return signatures.isEmpty ? nil : signatures
+    }
+
+    /// The item's best bank match, if any (counted in `/metrics`).
+    public func match(_ item: ItemSubmission, matchText: Bool, tokenizer: inout Tokenizer) -> BankMatch? {
+        guard let signatures = signatures(of: item, matchText: matchText, tokenizer: &tokenizer) else { return nil }
+        let match = state.withLock { $0.index.match(feed: item.feed, signatures: signatures) }
+        if let match { metrics.bankMatch(match) }
+        return match
+    }
+
+    // MARK: Admin
+
+    public func banks() async throws -> [Bank] { try await store.banks() }
+
+    public func bank(named name: String) async throws -> Bank? { try await store.bank(named: name) }
+
+    /// Creates a bank or changes its settings.
+    /// - Throws: `ValidationError` naming the bad field.
+    public func save(_ bank: Bank) async throws -> (bank: Bank, created: Bool) {
+        guard Bank.isValidName(bank.name) else {
+            throw ValidationError(field: "name", "a bank name is 1 to 64 of a-z, 0-9, '-', '_' and '.', starting with a letter or digit")
+        }
+        guard !bank.label.isEmpty, bank.label.utf8.count <= 64 else { throw ValidationError(field: "label", "name the class a match applies (1 to 64 bytes)") }
+        try ValidationError.checkNoNUL(bank.label, field: "label")
+        for (i, feed) in (bank.feeds ?? []).enumerated() where !Policy.isValidFeed(feed) {
+            throw ValidationError(field: "feeds[\(i)]", PolicyError.invalidFeed(feed).description)
+        }
+        if let description = bank.description {
+            guard description.utf8.count <= 1_000 else { throw ValidationError(field: "description", "at most 1,000 bytes") }
+            try ValidationError.checkNoNUL(description, field: "description")
+        }
+        let saved = try await store.saveBank(bank)
+        try await sync()
+        return saved
+    }
+
+    public func remove(bank name: String) async throws -> Bool {
+        let removed = try await store.removeBank(named: name, at: Date())
+        try await sync()
+        return removed
+    }
+
+    /// Adds entries; nil for an unknown bank.
+    public func add(_ entries: [NewBankEntry], to bank: String, by: String) async throws -> (bank: Bank, entries: [BankEntry])? {
+        let added = try await store.addBankEntries(bank: bank, entries, by: by, at: Date())
+        if added != nil {
+            metrics.bankEntriesAdded(entries.count, automatic: false)
+            try await sync()
+        }
+        return added
+    }
+
+    public func remove(entries ids: [Int64], from bank: String) async throws -> (bank: Bank, removed: Int)? {
+        let removed = try await store.removeBankEntries(bank: bank, ids: ids, at: Date())
+        if removed != nil { try await sync() }
+        return removed
+    }
+
+    public func entries(of bank: String, after: Int64, limit: Int) async throws -> [BankEntry] {
+        try await store.bankEntries(bank: bank, after: after, limit: limit)
+    }
+
+    // MARK: The review loop
+
+    /// Banks a reviewer's removal (`BankRules.automaticEntries`): the item's text signature and matchable media go to
+    /// the feed's automatic bank for the label, created on first use, with the ticket and the label as provenance.
+    /// Returns the entries added (none when the rules bank nothing).
+    @discardableResult
+    public func bankRemoval(_ decided: DecidedTicket, configuration: BankConfiguration, clearLabel: String) async throws -> [BankEntry] {
+        var tokenizer = Tokenizer()
+        let item = decided.item.submission
+        let signatures = ItemSignatures(text: configuration.matchText ? TextSignature(text: item.text, tokenizer: &tokenizer) : nil, media: item.media)
+        guard let (bank, entries) = BankRules.automaticEntries(for: decided, signatures: signatures, configuration: configuration,
+                                                              clearLabel: clearLabel, now: Date()) else { return [] }
+        if try await store.bank(named: bank.name) == nil { _ = try await store.saveBank(bank) }
+        guard let added = try await store.addBankEntries(bank: bank.name, entries, by: "winnow", at: Date()) else { return [] }
+        metrics.bankEntriesAdded(added.entries.count, automatic: true)
+        try await sync()
+        return added.entries
+    }
+
+    /// Unbanks what withdrawn or corrected labels had banked.
+    @discardableResult
+    public func unbank(labels: [LabelRecord]) async throws -> [BankEntry] {
+        let removed = try await store.removeBankEntries(labelIDs: labels.compactMap(\.id), at: Date())
+        if !removed.isEmpty { try await sync() }
+        return removed
+    }
+}
