@@ -14,9 +14,52 @@ enum API {
         var language: String?
         var author: Author?
         var createdAt: Date?
+        /// Images and videos: a file's bytes in base64 (`data`), hashed and dropped, or an image's PDQ hash.
+        var media: [MediaBody]?
 
-        var submission: ItemSubmission {
-            ItemSubmission(id: id, feed: feed ?? "default", text: text, language: language, author: author, createdAt: createdAt)
+        /// The submission, its media hashed.
+        /// - Throws: `ValidationError` naming the medium (`media[i]`, `media[i].data`) and the problem.
+        func submission(intake: MediaIntake) throws(ValidationError) -> ItemSubmission {
+            var signatures: [MediaSignature] = []
+            if let media, !media.isEmpty {
+                var inputs: [MediaInput] = []
+                for (i, body) in media.enumerated() { inputs.append(try body.input(field: "media[\(i)]")) }
+                signatures = try intake.signatures(inputs)
+            }
+            return ItemSubmission(id: id, feed: feed ?? "default", text: text, language: language, author: author, createdAt: createdAt, media: signatures)
+        }
+    }
+
+    /// One medium of an item: `{type: image|video, data: base64}` or `{type: image, pdq: hex, quality}`.
+    struct MediaBody: Decodable, Equatable {
+        var type: String
+        var data: String?
+        var pdq: String?
+        var quality: Int?
+
+        func input(field: String) throws(ValidationError) -> MediaInput {
+            guard type == "image" || type == "video" else {
+                throw ValidationError(field: "\(field).type", "'\(type)' is not a media type: send image or video")
+            }
+            switch (data, pdq) {
+            case let (data?, nil):
+                guard quality == nil else { throw ValidationError(field: "\(field).quality", "quality goes with a pdq hash, not with data") }
+                guard let bytes = Data(base64Encoded: data, options: .ignoreUnknownCharacters), !bytes.isEmpty || data.isEmpty else {
+                    throw ValidationError(field: "\(field).data", "not base64: send the file's bytes in standard base64")
+                }
+                return type == "image" ? .image(bytes: [UInt8](bytes)) : .video(bytes: [UInt8](bytes))
+            case let (nil, pdq?):
+                guard type == "image" else {
+                    throw ValidationError(field: "\(field).pdq", "a precomputed hash is for images; send a video's bytes in data")
+                }
+                guard let hash = PDQHash(hex: pdq) else { throw ValidationError(field: "\(field).pdq", "a PDQ hash is 64 hex digits, bit 255 first") }
+                guard let quality else { throw ValidationError(field: "\(field).quality", "send the hash's quality (0-100) with it") }
+                return .imageHash(hash, quality: quality)
+            case (nil, nil):
+                throw ValidationError(field: "\(field).data", "send the file's bytes in data (base64), or an image's hash in pdq with its quality")
+            case (_?, _?):
+                throw ValidationError(field: "\(field).pdq", "send data or pdq, not both")
+            }
         }
     }
 
@@ -65,6 +108,8 @@ enum API {
         var scoredAt: Date
         var createdAt: Date
         var changed: String?
+        /// The bank entry the item matched, when it did.
+        var match: BankMatch?
 
         /// The answer as JSON, written by hand (the hot path); `ServerTests` checks it equals the `Encodable` form.
         func write(_ w: inout JSONWriter) {
@@ -83,6 +128,20 @@ enum API {
                 w.field("feed", feed)
                 w.field("id", id)
                 w.field("label", label)
+                if let match {
+                    w.object("match") { w in
+                        w.field("action", match.action.rawValue)
+                        w.field("bank", match.bank)
+                        w.field("bankVersion", match.bankVersion)
+                        w.field("distance", ifPresent: match.distance)
+                        w.field("entry", Int(match.entry))
+                        w.field("kind", match.kind.rawValue)
+                        w.field("label", match.label)
+                        w.field("media", ifPresent: match.media)
+                        w.field("similarity", ifPresent: match.similarity)
+                        w.field("ticketID", ifPresent: match.ticketID.map(Int.init))
+                    }
+                }
                 w.field("modelVersion", modelVersion)
                 w.field("policyVersion", policyVersion)
                 w.object("probabilities") { w in
@@ -130,6 +189,7 @@ enum API {
             scoredAt = r.scoredAt
             createdAt = state.createdAt
             changed = r.changed
+            match = r.match
         }
     }
 

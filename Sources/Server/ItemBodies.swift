@@ -18,7 +18,7 @@ extension API.ItemRequest: ScannableJSON {
         }
         self.init(id: item.id, feed: item.feed, text: item.text, language: item.language,
                   author: item.author.map { Author(id: $0.id, accountAgeDays: $0.accountAgeDays, followers: $0.followers, priorRemovals: $0.priorRemovals) },
-                  createdAt: createdAt)
+                  createdAt: createdAt, media: nil)
     }
 }
 

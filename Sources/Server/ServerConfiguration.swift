@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Media
 import Services
 import WinnowJSON
 
@@ -24,6 +25,8 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var maxBodyBytes = 1 << 20
     /// Largest body of `POST /v1/items:batch`. Default 8 MiB.
     public var maxBatchBodyBytes = 8 << 20
+    /// Items' images and videos: size limits and the video sampling rate.
+    public var media = MediaConfiguration()
     /// Most items in one batch. Default 1,000.
     public var maxBatchItems = 1_000
     /// Most candidates in one `POST /v1/rank`. Default 1,000.
@@ -199,5 +202,32 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
 
     static func path(_ keys: [any CodingKey]) -> String {
         keys.isEmpty ? "the top level" : StrictDecoder.path(keys)
+    }
+}
+
+/// Limits on items' media (`media` in the configuration). A file is hashed on arrival and dropped: only its
+/// signature is stored.
+public struct MediaConfiguration: Codable, Equatable, Sendable {
+    /// Largest body of `POST /v1/items` (an item with its media in base64, a third larger than the files). Batches keep
+    /// `maxBatchBodyBytes`.
+    public var maxItemBodyBytes = 16 << 20
+    /// Media an item may carry.
+    public var maxPerItem = 4
+    public var maxImageBytes = 8 << 20
+    public var maxImagePixels = 50_000_000
+    public var maxVideoBytes = 12 << 20
+    public var maxVideoSeconds = 600.0
+    /// Video frames hashed per second of video (vPDQ samples one a second).
+    public var framesPerSecond = 1.0
+
+    public init() {}
+
+    public var intake: MediaIntake {
+        var limits = MediaLimits.standard
+        limits.maxImageBytes = maxImageBytes
+        limits.maxImagePixels = maxImagePixels
+        limits.maxVideoBytes = maxVideoBytes
+        limits.maxVideoSeconds = maxVideoSeconds
+        return MediaIntake(limits: limits, maxItems: maxPerItem, framesPerSecond: framesPerSecond)
     }
 }

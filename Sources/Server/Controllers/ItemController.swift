@@ -21,8 +21,14 @@ struct ItemController {
     }
 
     @Sendable func create(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let body = try await JSON.decode(API.ItemRequest.self, from: request, limit: limits.maxBodyBytes)
-        switch try await scoring.submit([body.submission])[0] {
+        let body = try await JSON.decode(API.ItemRequest.self, from: request, limit: limits.media.maxItemBodyBytes)
+        let submission: ItemSubmission
+        do {
+            submission = try body.submission(intake: limits.media.intake)
+        } catch {
+            throw APIError.validation(error)
+        }
+        switch try await scoring.submit([submission])[0] {
         case let .created(state): return JSON.response(status: .created) { API.ItemAnswer(state).write(&$0) }
         case let .existing(state): return JSON.response(status: .ok) { API.ItemAnswer(state).write(&$0) }
         case let .conflict(state): throw Self.conflict(state)
@@ -46,10 +52,22 @@ struct ItemController {
             throw APIError(.unprocessableContent, code: "too_many_items",
                            "\(body.items.count) items in one batch; the limit is \(limits.maxBatchItems). Split the batch.", field: "items")
         }
-        let outcomes = try await scoring.submit(body.items.map(\.submission))
+        // Each item's media is hashed on its own: a bad image fails its item, and the batch stores the rest.
+        var outcomes = [ScoringService.Submitted?](repeating: nil, count: body.items.count)
+        var submissions: [ItemSubmission] = []
+        var positions: [Int] = []
+        for (index, item) in body.items.enumerated() {
+            do {
+                submissions.append(try item.submission(intake: limits.media.intake))
+                positions.append(index)
+            } catch {
+                outcomes[index] = .invalid(error)
+            }
+        }
+        for (position, outcome) in zip(positions, try await scoring.submit(submissions)) { outcomes[position] = outcome }
         var answer = API.BatchAnswer(created: 0, existing: 0, failed: 0, results: [])
         answer.results.reserveCapacity(outcomes.count)
-        for (index, outcome) in outcomes.enumerated() {
+        for (index, outcome) in outcomes.map({ $0! }).enumerated() {
             let id = body.items[index].id
             switch outcome {
             case let .created(state):

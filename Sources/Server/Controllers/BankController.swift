@@ -1,0 +1,352 @@
+import Engine
+import Foundation
+import Hummingbird
+import Learning
+import Services
+
+/// `/v1/banks` (role admin): banks of signatures of decided content, their entries, and the ThreatExchange-style PDQ
+/// hash-list CSV in and out.
+struct BankController {
+    let banks: BankService
+    let limits: ServerConfiguration
+
+    func addRoutes(to router: Router<WinnowRequestContext>) {
+        router.group("v1/banks").add(middleware: RequireRole(.admin))
+            .get(use: list)
+            .post(use: create)
+            .get("{bank}", use: show)
+            .put("{bank}", use: save)
+            .delete("{bank}", use: remove)
+            .get("{bank}/entries", use: entries)
+            .post("{bank}/entries", use: addEntries)
+            .delete("{bank}/entries/{entry}", use: removeEntry)
+            .get("{bank}/export", use: export)
+            .post("{bank}/import", use: importCSV)
+    }
+
+    // MARK: Banks
+
+    struct BankBody: Decodable {
+        var name: String?
+        var label: String
+        var action: Action
+        var feeds: [String]?
+        var description: String?
+    }
+
+    struct BankList: Encodable {
+        var banks: [Bank]
+    }
+
+    @Sendable func list(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        JSON.response(BankList(banks: try await banks.banks()))
+    }
+
+    @Sendable func create(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let body = try await JSON.decode(BankBody.self, from: request, limit: limits.maxBodyBytes)
+        guard let name = body.name else { throw APIError(.unprocessableContent, code: "missing_field", "Name the bank: {\"name\": \"spam-wave\", …}.", field: "name") }
+        if try await banks.bank(named: name) != nil {
+            throw APIError(.conflict, code: "conflict", "Bank '\(name)' exists; change it with PUT /v1/banks/\(name).", field: "name")
+        }
+        let (bank, _) = try await saveBank(name: name, body: body, by: context.caller.name)
+        return JSON.response(bank, status: .created)
+    }
+
+    @Sendable func save(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let name = try context.parameters.require("bank")
+        let body = try await JSON.decode(BankBody.self, from: request, limit: limits.maxBodyBytes)
+        if let named = body.name, named != name {
+            throw APIError(.unprocessableContent, code: "invalid_value", "The body names bank '\(named)' but the path '\(name)'.", field: "name")
+        }
+        let (bank, created) = try await saveBank(name: name, body: body, by: context.caller.name)
+        return JSON.response(bank, status: created ? .created : .ok)
+    }
+
+    private func saveBank(name: String, body: BankBody, by: String) async throws -> (Bank, Bool) {
+        do {
+            return try await banks.save(Bank(name: name, label: body.label, action: body.action, feeds: body.feeds, description: body.description,
+                                             createdBy: by, createdAt: Date()))
+        } catch let error as ValidationError {
+            throw APIError.validation(error)
+        }
+    }
+
+    @Sendable func show(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let name = try context.parameters.require("bank")
+        guard let bank = try await banks.bank(named: name) else { throw Self.noBank(name) }
+        return JSON.response(bank)
+    }
+
+    struct Removed: Encodable {
+        var bank: String
+        var removed: Bool
+    }
+
+    @Sendable func remove(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let name = try context.parameters.require("bank")
+        guard try await banks.remove(bank: name) else { throw Self.noBank(name) }
+        return JSON.response(Removed(bank: name, removed: true))
+    }
+
+    // MARK: Entries
+
+    /// An entry as the API shows it: the signature in its stored form (`value`: a PDQ hash's hex, a text signature's
+    /// hex, a video's `seconds:quality:hex` frames), and where it came from.
+    struct EntryView: Encodable {
+        var id: Int64
+        var bank: String
+        var kind: BankSignature.Kind
+        var value: String
+        var quality: Int?
+        var note: String?
+        var source: BankEntrySource
+        var addedBy: String
+        var addedAt: Date
+
+        init(_ entry: BankEntry) {
+            id = entry.id
+            bank = entry.bank
+            kind = entry.signature.kind
+            value = entry.signature.value
+            quality = entry.signature.quality
+            note = entry.note
+            source = entry.source
+            addedBy = entry.addedBy
+            addedAt = entry.addedAt
+        }
+    }
+
+    struct EntryPage: Encodable {
+        var entries: [EntryView]
+        /// Pass as `after` for the next page; nil at the end.
+        var next: Int64?
+    }
+
+    @Sendable func entries(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let name = try context.parameters.require("bank")
+        guard try await banks.bank(named: name) != nil else { throw Self.noBank(name) }
+        let after = try Query.integer(request, "after", in: 0...Int64.max, default: 0)!
+        let limit = try Query.integer(request, "limit", in: 1...1_000, default: 100)!
+        let page = try await banks.entries(of: name, after: after, limit: limit)
+        return JSON.response(EntryPage(entries: page.map(EntryView.init), next: page.count == limit ? page.last?.id : nil))
+    }
+
+    /// One entry to add: a text to sign, or a signature already made, or an image or video to hash.
+    struct EntryBody: Decodable {
+        var type: String
+        var text: String?
+        var signature: String?
+        var pdq: String?
+        var quality: Int?
+        var frames: String?
+        var data: String?
+        var note: String?
+    }
+
+    struct EntriesBody: Decodable {
+        var entries: [EntryBody]
+    }
+
+    struct Added: Encodable {
+        var bank: Bank
+        var entries: [EntryView]
+    }
+
+    @Sendable func addEntries(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let name = try context.parameters.require("bank")
+        let body = try await JSON.decode(EntriesBody.self, from: request, limit: limits.media.maxItemBodyBytes)
+        guard !body.entries.isEmpty, body.entries.count <= 10_000 else {
+            throw APIError(.unprocessableContent, code: "invalid_value", "Send 1 to 10,000 entries; for more, import a CSV in parts.", field: "entries")
+        }
+        var new: [NewBankEntry] = []
+        var tokenizer = Tokenizer()
+        for (i, entry) in body.entries.enumerated() {
+            do {
+                new.append(NewBankEntry(signature: try signature(of: entry, field: "entries[\(i)]", tokenizer: &tokenizer), note: entry.note))
+            } catch let error as ValidationError {
+                throw APIError.validation(error)
+            }
+        }
+        guard let (bank, added) = try await banks.add(new, to: name, by: context.caller.name) else { throw Self.noBank(name) }
+        return JSON.response(Added(bank: bank, entries: added.map(EntryView.init)), status: .created)
+    }
+
+    private func signature(of entry: EntryBody, field: String, tokenizer: inout Tokenizer) throws -> BankSignature {
+        if let note = entry.note {
+            guard note.utf8.count <= 1_000 else { throw ValidationError(field: "\(field).note", "at most 1,000 bytes") }
+            try ValidationError.checkNoNUL(note, field: "\(field).note")
+        }
+        switch entry.type {
+        case "text":
+            if let text = entry.text {
+                guard entry.signature == nil else { throw ValidationError(field: "\(field).signature", "send text or signature, not both") }
+                guard let signature = TextSignature(text: text, tokenizer: &tokenizer) else {
+                    throw ValidationError(field: "\(field).text", "the text has fewer than \(TextSignature.minimumTokens) words: too short to match on")
+                }
+                return .text(signature)
+            }
+            guard let value = entry.signature else { throw ValidationError(field: "\(field).text", "send the text to sign (or its signature)") }
+            return try field(field, try BankSignature(kind: .text, value: value, quality: nil))
+        case "image":
+            if let pdq = entry.pdq {
+                guard entry.data == nil else { throw ValidationError(field: "\(field).pdq", "send data or pdq, not both") }
+                return try field(field, try BankSignature(kind: .image, value: pdq, quality: entry.quality))
+            }
+            guard let data = entry.data else { throw ValidationError(field: "\(field).pdq", "send the image's PDQ hash (pdq) or its bytes (data, base64)") }
+            let input = try API.MediaBody(type: "image", data: data).input(field: field)
+            guard case let .image(image) = try limits.media.intake.signatures([input]).first else { throw ValidationError(field: field, "no image") }
+            return .image(image)
+        case "video":
+            if let frames = entry.frames { return try field(field, try BankSignature(kind: .video, value: frames, quality: nil)) }
+            guard let data = entry.data else { throw ValidationError(field: "\(field).frames", "send the video's frame hashes (frames) or its bytes (data, base64)") }
+            let input = try API.MediaBody(type: "video", data: data).input(field: field)
+            guard case let .video(frames) = try limits.media.intake.signatures([input]).first else { throw ValidationError(field: field, "no video") }
+            return .video(frames)
+        default:
+            throw ValidationError(field: "\(field).type", "'\(entry.type)' is not an entry type: send text, image or video")
+        }
+    }
+
+    /// Prefixes a signature's error field with the entry's place.
+    private func field(_ prefix: String, _ make: @autoclosure () throws -> BankSignature) throws -> BankSignature {
+        do {
+            return try make()
+        } catch let error as ValidationError {
+            throw ValidationError(field: "\(prefix).\(error.field)", error.message)
+        }
+    }
+
+    @Sendable func removeEntry(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let name = try context.parameters.require("bank")
+        guard let id = Int64(try context.parameters.require("entry")), id > 0 else {
+            throw APIError(.unprocessableContent, code: "invalid_value", "An entry id is a positive integer.", field: "entry")
+        }
+        guard let (bank, removed) = try await banks.remove(entries: [id], from: name) else { throw Self.noBank(name) }
+        guard removed > 0 else { throw APIError(.notFound, code: "not_found", "Bank '\(name)' has no entry \(id).") }
+        return JSON.response(bank)
+    }
+
+    // MARK: ThreatExchange hash lists
+
+    /// The bank's image entries as a PDQ hash-list CSV, in the shape ThreatExchange's tools share hash lists:
+    /// a header `hash,quality,id,note`, then one line per PDQ hash (64 hex digits).
+    @Sendable func export(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let name = try context.parameters.require("bank")
+        guard try await banks.bank(named: name) != nil else { throw Self.noBank(name) }
+        var csv = "hash,quality,id,note\n"
+        var after: Int64 = 0
+        while true {
+            let page = try await banks.entries(of: name, after: after, limit: 1_000)
+            for entry in page {
+                guard case let .image(image) = entry.signature else { continue }
+                csv += "\(image.hash.hex),\(image.quality),\(entry.id),\(BankCSV.quote(entry.note ?? ""))\n"
+            }
+            guard let last = page.last, page.count == 1_000 else { break }
+            after = last.id
+        }
+        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: csv)))
+    }
+
+    struct Imported: Encodable {
+        var bank: Bank
+        var added: Int
+        /// Lines already in the bank.
+        var existing: Int
+    }
+
+    /// Adds the PDQ hashes of a hash-list CSV (text/csv): a header naming a `hash` (or `pdq`) column and optionally
+    /// `quality` (default 100) and `note`; without a header, the first column is the hash and the second the quality.
+    /// Any bad line refuses the whole file, naming the line.
+    @Sendable func importCSV(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        let name = try context.parameters.require("bank")
+        guard let before = try await banks.bank(named: name) else { throw Self.noBank(name) }
+        guard let buffer = try await JSON.body(of: request, limit: limits.media.maxItemBodyBytes) else {
+            throw APIError(.unprocessableContent, code: "missing_field", "Send the CSV as the body (Content-Type: text/csv).", field: "body")
+        }
+        let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
+        let entries: [NewBankEntry]
+        do {
+            entries = try BankCSV.parse(text)
+        } catch let error as ValidationError {
+            throw APIError.validation(error)
+        }
+        guard !entries.isEmpty else { throw APIError(.unprocessableContent, code: "invalid_value", "The CSV holds no hash.", field: "body") }
+        guard let (bank, added) = try await banks.add(entries, to: name, by: context.caller.name) else { throw Self.noBank(name) }
+        let fresh = max(0, bank.entries - before.entries)
+        return JSON.response(Imported(bank: bank, added: fresh, existing: max(0, added.count - fresh)), status: .created)
+    }
+
+    static func noBank(_ name: String) -> APIError {
+        APIError(.notFound, code: "not_found", "There is no bank '\(name)'. GET /v1/banks lists them; POST /v1/banks creates one.")
+    }
+}
+
+/// The PDQ hash-list CSV: what `winnow banks import|export` and the API read and write.
+public enum BankCSV {
+    /// - Throws: `ValidationError` naming the line (`body` line N).
+    public static func parse(_ text: String) throws -> [NewBankEntry] {
+        var entries: [NewBankEntry] = []
+        var hashColumn = 0, qualityColumn: Int? = 1, noteColumn: Int?
+        var first = true
+        for (number, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            guard !line.isEmpty, !line.hasPrefix("#") else { continue }
+            let fields = split(line)
+            defer { first = false }
+            if first, let hash = fields.firstIndex(where: { ["hash", "pdq", "signal", "pdq_hash"].contains($0.lowercased()) }) {
+                hashColumn = hash
+                qualityColumn = fields.firstIndex { $0.lowercased() == "quality" }
+                noteColumn = fields.firstIndex { ["note", "description", "tags"].contains($0.lowercased()) }
+                continue
+            }
+            guard hashColumn < fields.count, let hash = PDQHash(hex: fields[hashColumn]) else {
+                throw ValidationError(field: "body", "line \(number + 1): column \(hashColumn + 1) is not a PDQ hash (64 hex digits)")
+            }
+            var quality = 100
+            if let q = qualityColumn, q < fields.count, !fields[q].isEmpty {
+                guard let value = Int(fields[q]), (0...100).contains(value) else {
+                    throw ValidationError(field: "body", "line \(number + 1): quality '\(fields[q])' is not 0 to 100")
+                }
+                quality = value
+            }
+            let note = noteColumn.flatMap { $0 < fields.count && !fields[$0].isEmpty ? String(fields[$0].prefix(1_000)) : nil }
+            entries.append(NewBankEntry(signature: .image(ImageSignature(hash: hash, quality: quality)), note: note))
+        }
+        return entries
+    }
+
+    /// One CSV line's fields (double quotes around a field that holds commas or quotes, quotes doubled inside).
+    static func split(_ line: String) -> [String] {
+        var fields: [String] = []
+        var field = ""
+        var quoted = false
+        var iterator = line.makeIterator()
+        while let c = iterator.next() {
+            if quoted {
+                if c == "\"" {
+                    if let next = iterator.next() {
+                        if next == "\"" { field.append("\"") } else { quoted = false; if next == "," { fields.append(field); field = "" } else { field.append(next) } }
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(c)
+                }
+            } else if c == "," {
+                fields.append(field.trimmingCharacters(in: .whitespaces))
+                field = ""
+            } else if c == "\"" && field.isEmpty {
+                quoted = true
+            } else {
+                field.append(c)
+            }
+        }
+        fields.append(field.trimmingCharacters(in: .whitespaces))
+        return fields
+    }
+
+    static func quote(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"").replacingOccurrences(of: "\n", with: " ") + "\""
+    }
+}

@@ -1,0 +1,59 @@
+import Engine
+import Foundation
+import Media
+
+/// An item's media as a feed sends it: a file's bytes to hash here, or an image hash the feed made itself.
+public enum MediaInput: Sendable {
+    case image(bytes: [UInt8])
+    case video(bytes: [UInt8])
+    case imageHash(PDQHash, quality: Int)
+}
+
+/// Turns submitted media into signatures: decoded and hashed (PDQ for images, PDQ of sampled frames for videos),
+/// then the bytes are dropped. Bad media is refused with a `ValidationError` naming the medium (`media[1]`) and the
+/// problem (not an image, truncated, too large, unsupported format).
+public struct MediaIntake: Sendable {
+    public var limits: MediaLimits
+    /// Media an item may carry.
+    public var maxItems: Int
+    /// Video frames hashed per second of video.
+    public var framesPerSecond: Double
+
+    public init(limits: MediaLimits = .standard, maxItems: Int = 4, framesPerSecond: Double = 1) {
+        self.limits = limits
+        self.maxItems = maxItems
+        self.framesPerSecond = framesPerSecond
+    }
+
+    /// - Throws: `ValidationError` with field `media` or `media[i]`.
+    public func signatures(_ inputs: [MediaInput]) throws(ValidationError) -> [MediaSignature] {
+        guard inputs.count <= maxItems else {
+            throw ValidationError(field: "media", "\(inputs.count) media on one item; the limit is \(maxItems)", tooLarge: true)
+        }
+        var out: [MediaSignature] = []
+        for (i, input) in inputs.enumerated() {
+            if case let .imageHash(_, quality) = input, !(0...100).contains(quality) {
+                throw ValidationError(field: "media[\(i)].quality", "a PDQ quality is 0 to 100")
+            }
+            do throws(MediaError) {
+                switch input {
+                case let .image(bytes): out.append(.image(try MediaHasher.imageSignature(bytes: bytes, limits: limits)))
+                case let .video(bytes):
+                    let frames = try MediaHasher.videoSignature(bytes: bytes, limits: limits, framesPerSecond: framesPerSecond)
+                    guard !frames.isEmpty else { throw MediaError.notAVideo("the video has no frame that could be decoded") }
+                    out.append(.video(frames))
+                case let .imageHash(hash, quality):
+                    out.append(.image(ImageSignature(hash: hash, quality: quality)))
+                }
+            } catch {
+                let tooLarge: Bool
+                switch error {
+                case .tooManyBytes, .tooLarge: tooLarge = true
+                default: tooLarge = false
+                }
+                throw ValidationError(field: "media[\(i)]", error.message, tooLarge: tooLarge)
+            }
+        }
+        return out
+    }
+}
