@@ -278,6 +278,15 @@ static void png_fail(png_structp png, png_const_charp text) {
 static void png_quiet(png_structp png, png_const_charp text) { (void)png; (void)text; }
 
 static cmedia_status decode_png(const uint8_t *data, size_t size, int64_t max_pixels, cmedia_image *out) {
+    // The size from IHDR (always the first chunk) before libpng reads on: a header alone must already be refused.
+    if (size >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
+        const uint32_t width = read32(data + 16, 0), height = read32(data + 20, 0);
+        if (width > 0 && height > 0 && !fits(width, height, max_pixels)) {
+            set_message(out->message, "the PNG is %ux%u pixels, over the limit of %lld pixels", width, height,
+                        (long long)max_pixels);
+            return CMEDIA_TOO_LARGE;
+        }
+    }
     png_source source = {data, size, 0, out->message, CMEDIA_OK};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, png_fail, png_quiet);
     if (png == NULL) {
