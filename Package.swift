@@ -59,6 +59,7 @@ let package = Package(
             dependencies: [
                 "Engine",
                 "Learning",
+                "Media",
                 "Storage",
                 "WinnowJSON",
                 .product(name: "CSV", package: "CSV.swift"),
@@ -73,6 +74,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Engine",
+                "Media",
                 "WinnowJSON",
                 "Learning",
                 "Storage",
@@ -109,8 +111,20 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "winnow", dependencies: ["WinnowCLI"]),
+        // Image and video decoding on the system's libraries (Debian: libjpeg62-turbo-dev, libpng-dev, libwebp-dev,
+        // libavcodec-dev, libavformat-dev, libswscale-dev, libavutil-dev; `make deps` installs them).
+        .target(
+            name: "CMedia",
+            linkerSettings: [
+                .linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("webp"), .linkedLibrary("avformat"),
+                .linkedLibrary("avcodec"), .linkedLibrary("swscale"), .linkedLibrary("avutil"),
+            ]
+        ),
+        // PDQ and vPDQ hashing: bytes in, signatures out (no file or network I/O).
+        .target(name: "Media", dependencies: ["Engine", "CMedia"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Engine"]),
         .testTarget(name: "WinnowJSONTests", dependencies: ["WinnowJSON", "Learning"]),
         // What tests of several modules share: the throwaway PostgreSQL server (`WINNOW_TEST_POSTGRES_URL`).
         .target(

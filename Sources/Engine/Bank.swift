@@ -175,7 +175,7 @@ public struct BankMatch: Codable, Equatable, Sendable {
     public var kind: BankSignature.Kind
     /// Which of the item's media matched (its index in `media`); nil for text.
     public var media: Int?
-    /// PDQ bits apart (images; videos: the median over matched frames).
+    /// PDQ bits apart (images).
     public var distance: Int?
     /// Estimated Jaccard similarity (text), or the share of frames matched both ways (video, the smaller).
     public var similarity: Double?
@@ -247,7 +247,7 @@ public struct ItemSignatures: Codable, Equatable, Sendable {
                 case let (.image(a), .image(b)):
                     if a.isMatchable && b.isMatchable && a.hash.distance(to: b.hash) <= PDQHash.matchDistance { return true }
                 case let (.video(a), .video(b)):
-                    if VideoMatch.compare(a, b).isMatch { return true }
+                    if VideoMatch(query: a, target: b).isMatch() { return true }
                 default: break
                 }
             }

@@ -73,7 +73,7 @@ public struct BankIndex: Sendable {
             let video = Int32(videos.count)
             videos.append(list)
             videoOwners.append(owner)
-            for hash in VideoMatch.distinct(list) {
+            for hash in VideoMatch.distinctHashes(list, minimumQuality: PDQHash.minimumQuality) {
                 frameHashes.append(hash)
                 frameOwners.append(video)
                 frames.insert(keys: Self.pieces(hash))
@@ -130,7 +130,7 @@ public struct BankIndex: Sendable {
                 }
             case let .video(list):
                 for (owner, comparison) in videoMatches(list) where banks[Int(owner.bank)].applies(to: feed) {
-                    consider(matchOf(owner, kind: .video, media: index, distance: comparison.medianDistance, similarity: comparison.share),
+                    consider(matchOf(owner, kind: .video, media: index, similarity: comparison.share),
                              closeness: comparison.share)
                 }
             }
@@ -177,16 +177,16 @@ public struct BankIndex: Sendable {
     }
 
     /// Every live video entry that matches `list` by `VideoMatch`, found through its frames.
-    public func videoMatches(_ list: [VideoFrameSignature]) -> [(Owner, VideoMatch.Comparison)] {
+    public func videoMatches(_ list: [VideoFrameSignature]) -> [(Owner, VideoMatch)] {
         var candidates = Set<Int32>()
-        for hash in VideoMatch.distinct(list) {
+        for hash in VideoMatch.distinctHashes(list, minimumQuality: PDQHash.minimumQuality) {
             for (slot, _) in nearHashes(hash, maxDistance: PDQHash.matchDistance, in: frames, hashes: frameHashes) {
                 candidates.insert(frameOwners[Int(slot)])
             }
         }
         return candidates.sorted().compactMap { video in
-            let comparison = VideoMatch.compare(list, videos[Int(video)])
-            return comparison.isMatch ? (videoOwners[Int(video)], comparison) : nil
+            let comparison = VideoMatch(query: list, target: videos[Int(video)])
+            return comparison.isMatch() ? (videoOwners[Int(video)], comparison) : nil
         }
     }
 
@@ -319,4 +319,9 @@ struct PieceIndex: Sendable {
         }
         recentCount = 0
     }
+}
+
+extension VideoMatch {
+    /// The smaller of the two shares: how a video match is reported.
+    public var share: Double { min(queryShare, targetShare) }
 }

@@ -1,51 +1,51 @@
-/// Whether two videos are copies, in the vPDQ manner: each video is a list of frame hashes (PDQ of frames sampled
-/// at a fixed rate); frames of low quality are left out and equal hashes counted once; a frame is matched when some
-/// frame of the other video lies within `PDQHash.matchDistance`. Two videos match when at least `frameShare` of
-/// each one's distinct frames are matched (both ways, so a short clip inside a long video does not match it, nor a
-/// long video a still frame of it).
-public enum VideoMatch {
-    /// The share of distinct frames that must match, each way (vPDQ's authors use 80%).
-    public static let frameShare = 0.8
+/// How much two videos share, frame by frame (vPDQ's brute-force comparison): the share of one video's distinct,
+/// matchable frames that lie within `PDQHash.matchDistance` of some frame of the other, both ways round.
+/// Both ways, because a short clip cut from a long video covers the clip but not the video: `isMatch` asks both
+/// shares to reach the threshold (a whole-video copy), while a caller after excerpts can read `queryShare` alone.
+public struct VideoMatch: Hashable, Sendable {
+    /// The share (0-1) of the query's distinct frames of quality 50 or more matched in the target.
+    public var queryShare: Double
+    /// The share (0-1) of the target's distinct frames of quality 50 or more matched in the query.
+    public var targetShare: Double
 
-    public struct Comparison: Equatable, Sendable {
-        /// The share of the first video's distinct frames matched in the second, and the other way round.
-        public var firstShare: Double
-        public var secondShare: Double
-        /// The median distance of the first video's matched frames to their nearest frame; nil when none matched.
-        public var medianDistance: Int?
+    /// vPDQ's recommended threshold: 80% of frames each way.
+    public static let defaultThreshold = 0.8
 
-        public var isMatch: Bool { firstShare >= VideoMatch.frameShare && secondShare >= VideoMatch.frameShare }
-        /// The smaller of the two shares: how a match is reported.
-        public var share: Double { min(firstShare, secondShare) }
+    public init(queryShare: Double, targetShare: Double) {
+        self.queryShare = queryShare
+        self.targetShare = targetShare
     }
 
-    public static func compare(_ first: [VideoFrameSignature], _ second: [VideoFrameSignature],
-                               distance: Int = PDQHash.matchDistance, minimumQuality: Int = PDQHash.minimumQuality) -> Comparison {
-        let a = distinct(first, minimumQuality: minimumQuality)
-        let b = distinct(second, minimumQuality: minimumQuality)
-        guard !a.isEmpty, !b.isEmpty else { return Comparison(firstShare: 0, secondShare: 0, medianDistance: nil) }
-        var distances: [Int] = []
-        var matchedB = [Bool](repeating: false, count: b.count)
-        for x in a {
-            var best = Int.max
-            for (j, y) in b.enumerated() {
-                let d = x.distance(to: y)
-                if d <= distance { matchedB[j] = true }
-                best = min(best, d)
-            }
-            if best <= distance { distances.append(best) }
+    public func isMatch(threshold: Double = VideoMatch.defaultThreshold) -> Bool {
+        queryShare >= threshold && targetShare >= threshold
+    }
+
+    /// Compares two videos' frame hashes. Frames below `minimumQuality` are left out (too flat to say anything) and
+    /// repeated hashes count once (a still scene would otherwise outweigh the rest); with nothing left on either
+    /// side, both shares are 0.
+    public init(query: [VideoFrameSignature], target: [VideoFrameSignature], distance: Int = PDQHash.matchDistance,
+                minimumQuality: Int = PDQHash.minimumQuality) {
+        let queryHashes = Self.distinctHashes(query, minimumQuality: minimumQuality)
+        let targetHashes = Self.distinctHashes(target, minimumQuality: minimumQuality)
+        guard !queryHashes.isEmpty, !targetHashes.isEmpty else {
+            self.init(queryShare: 0, targetShare: 0)
+            return
         }
-        distances.sort()
-        return Comparison(firstShare: Double(distances.count) / Double(a.count),
-                          secondShare: Double(matchedB.filter { $0 }.count) / Double(b.count),
-                          medianDistance: distances.isEmpty ? nil : distances[distances.count / 2])
+        self.init(queryShare: Self.share(of: queryHashes, matchedIn: targetHashes, distance: distance),
+                  targetShare: Self.share(of: targetHashes, matchedIn: queryHashes, distance: distance))
     }
 
-    /// The distinct hashes of the frames of at least `minimumQuality`, in first-seen order.
-    public static func distinct(_ frames: [VideoFrameSignature], minimumQuality: Int = PDQHash.minimumQuality) -> [PDQHash] {
+    static func distinctHashes(_ frames: [VideoFrameSignature], minimumQuality: Int) -> [PDQHash] {
         var seen = Set<PDQHash>()
-        var out: [PDQHash] = []
-        for frame in frames where frame.quality >= minimumQuality && seen.insert(frame.hash).inserted { out.append(frame.hash) }
-        return out
+        var hashes: [PDQHash] = []
+        for frame in frames where frame.quality >= minimumQuality && seen.insert(frame.hash).inserted {
+            hashes.append(frame.hash)
+        }
+        return hashes
+    }
+
+    static func share(of hashes: [PDQHash], matchedIn others: [PDQHash], distance: Int) -> Double {
+        let matched = hashes.count { hash in others.contains { $0.distance(to: hash) <= distance } }
+        return Double(matched) / Double(hashes.count)
     }
 }

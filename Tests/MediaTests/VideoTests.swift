@@ -1,0 +1,116 @@
+import Engine
+import Foundation
+import Testing
+
+@testable import Media
+
+/// Winnow's frame hashes of the reference clips against vPDQ's published ones (../shared/media/vpdq/hashes), and
+/// the video-level match rule on them.
+@Suite(.enabled(if: MediaFixtures.shared != nil, Comment(rawValue: MediaFixtures.missingShared)))
+struct VideoTests {
+    static let names = ["chair-19-sd-bar", "chair-20-sd-bar", "chair-22-sd-grey-bar", "chair-22-sd-sepia-bar", "chair-22-with-small-logo-bar",
+                        "chair-orig-22-sd-bar", "doorknob-hd-no-bar", "pattern-sd-grey-bar", "pattern-sd-with-small-logo-bar"]
+
+    /// `frame,quality,hex,seconds` lines.
+    static func reference(_ name: String) throws -> [VideoFrameSignature] {
+        let text = try String(contentsOfFile: MediaFixtures.shared! + "/vpdq/hashes/\(name).txt", encoding: .utf8)
+        return text.split(separator: "\n").map { line in
+            let f = line.split(separator: ",")
+            return VideoFrameSignature(frame: Int(f[0])!, seconds: Double(f[3])!, hash: PDQHash(hex: f[2])!, quality: Int(f[1])!)
+        }
+    }
+
+    /// Every frame of every clip (the reference lists were made hashing each frame), hashed once for all tests.
+    static let hashed: [String: Result<[VideoFrameSignature], MediaError>] = {
+        var hashed: [String: Result<[VideoFrameSignature], MediaError>] = [:]
+        for name in names {
+            hashed[name] = Result { () throws(MediaError) in
+                try MediaHasher.videoSignature(bytes: (try? MediaFixtures.bytes("vpdq/videos/\(name).mp4")) ?? [], framesPerSecond: 1_000)
+            }
+        }
+        return hashed
+    }()
+
+    static func everyFrame(_ name: String) throws -> [VideoFrameSignature] { try hashed[name]!.get() }
+
+    /// Measured: see the printed summary; the tolerances leave a margin over it.
+    @Test(arguments: names)
+    func frameHashesAgreeWithTheReference(name: String) throws {
+        let ours = try Self.everyFrame(name)
+        let theirs = try Self.reference(name)
+        #expect(ours.count == theirs.count, "\(name): \(ours.count) frames, reference \(theirs.count)")
+        var distances: [Int] = []
+        var qualityGap = 0
+        for (a, b) in zip(ours, theirs) {
+            #expect(a.frame == b.frame)
+            #expect(abs(a.seconds - b.seconds) < 0.001, "\(name) frame \(a.frame): \(a.seconds) s vs \(b.seconds) s")
+            distances.append(a.hash.distance(to: b.hash))
+            qualityGap = max(qualityGap, abs(a.quality - b.quality))
+        }
+        let mean = Double(distances.reduce(0, +)) / Double(max(1, distances.count))
+        print("vPDQ \(name): \(distances.count) frames, max \(distances.max() ?? 0) bits, mean \(String(format: "%.2f", mean)), exact \(distances.count { $0 == 0 }), quality gap max \(qualityGap)")
+        #expect(distances.max() ?? 0 <= 16)
+        #expect(Double(distances.count { $0 <= 8 }) >= 0.95 * Double(distances.count))
+        #expect(qualityGap <= 2)
+    }
+
+    @Test func sampledAtOneFramePerSecond() throws {
+        let frames = try MediaHasher.videoSignature(bytes: MediaFixtures.bytes("vpdq/videos/doorknob-hd-no-bar.mp4"))
+        let all = try Self.reference("doorknob-hd-no-bar")
+        // The reference samples every Nth decoded frame, N = Int(frame rate x seconds per sample).
+        let rate = Double(all.count - 1) / all.last!.seconds
+        let step = max(1, Int(rate.rounded()))
+        #expect(frames.map(\.frame) == stride(from: 0, to: all.count, by: step).map { $0 })
+        for frame in frames { #expect(frame.hash.distance(to: all[frame.frame].hash) <= 16) }
+    }
+
+    /// Re-encoded, greyed, sepia and logo versions of the chair clip match each other; the doorknob and the pattern
+    /// clips match nothing but themselves and their own variants. Every frame, as the reference compares them: sampled
+    /// sparsely (5 a second), clips of a moving scene cut at different points share few frames within 31 bits.
+    @Test func theMatchRuleTellsCopiesFromOtherClips() throws {
+        var hashed: [String: [VideoFrameSignature]] = [:]
+        for name in Self.names { hashed[name] = try Self.everyFrame(name) }
+        func family(_ name: String) -> String { String(name.prefix { $0 != "-" }) }
+        for a in Self.names {
+            for b in Self.names {
+                let match = VideoMatch(query: hashed[a]!, target: hashed[b]!)
+                if family(a) == family(b) {
+                    #expect(match.isMatch(), "\(a) vs \(b): \(match)")
+                } else {
+                    #expect(!match.isMatch(), "\(a) vs \(b): \(match)")
+                    #expect(match.queryShare < 0.1 && match.targetShare < 0.1)
+                }
+            }
+        }
+    }
+}
+
+struct VideoMatchTests {
+    static func frames(_ hashes: [PDQHash], quality: Int = 100) -> [VideoFrameSignature] {
+        hashes.enumerated().map { VideoFrameSignature(frame: $0.offset, seconds: Double($0.offset), hash: $0.element, quality: quality) }
+    }
+
+    static func hash(_ seed: UInt64) -> PDQHash {
+        var random = SplitMix(state: seed)
+        return PDQHash(words: (random.next(), random.next(), random.next(), random.next()))
+    }
+
+    @Test func sharesCountDistinctMatchableFramesBothWays() {
+        let a = (0..<10).map { Self.hash($0) }
+        let nearA0 = PDQHash(words: (a[0].words.0 ^ 0xFF, a[0].words.1, a[0].words.2, a[0].words.3))
+        // Query: 10 frames, target: the first 5 of them (one moved by 8 bits) plus 5 others.
+        let query = Self.frames(a)
+        let target = Self.frames([nearA0] + a[1..<5] + (100..<105).map { Self.hash($0) })
+        let match = VideoMatch(query: query, target: target)
+        #expect(match.queryShare == 0.5)
+        #expect(match.targetShare == 0.5)
+        #expect(!match.isMatch())
+        #expect(match.isMatch(threshold: 0.5))
+        // Repeats count once; low-quality frames not at all.
+        let repeated = Self.frames(Array(repeating: a[0], count: 50) + [a[1]]) + Self.frames([Self.hash(999)], quality: 10)
+        let again = VideoMatch(query: repeated, target: Self.frames([a[0]]))
+        #expect(again.queryShare == 0.5)
+        #expect(again.targetShare == 1)
+        #expect(VideoMatch(query: [], target: query) == VideoMatch(queryShare: 0, targetShare: 0))
+    }
+}
