@@ -1,7 +1,7 @@
 # Winnow — the two quick-start commands are `make serve` and `make test`.
 SWIFT ?= swift
 PYTHON ?= python3
-BASE_PACKAGES := libsqlite3-dev libblas-dev libcurl4
+BASE_PACKAGES := libsqlite3-dev libblas-dev libcurl4 libjpeg62-turbo-dev libpng-dev libwebp-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
 # postgresql: `make test` runs the tests against a throwaway cluster of it (scripts/pg-cluster.sh); python3-venv:
 # it fuzzes the API with Schemathesis (scripts/schemathesis.sh).
 SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql python3 python3-venv

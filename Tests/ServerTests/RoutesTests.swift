@@ -127,7 +127,8 @@ import Testing
         #expect(long.status == .unprocessableContent)
         #expect(long.error["code"] as? String == "too_large")
         #expect(long.error["field"] as? String == "text")
-        let huge = try await h.post("/v1/items", json(["id": "a", "text": String(repeating: "x", count: 1_100_000)]))
+        // An item's body may carry media in base64, up to media.maxItemBodyBytes (16 MiB), not the 1 MiB of other bodies.
+        let huge = try await h.post("/v1/items", json(["id": "a", "text": String(repeating: "x", count: (16 << 20) + 1)]))
         #expect(huge.status == .contentTooLarge)
         #expect(huge.error["code"] as? String == "body_too_large")
     }

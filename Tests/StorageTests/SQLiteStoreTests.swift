@@ -38,7 +38,7 @@ struct Items {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func migrationsAreNamed() throws {
-        #expect(try SQLiteStore().appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists", "v4-model-files", "v5-four-eyes", "v6-decision-events", "v7-retraining"])
+        #expect(try SQLiteStore().appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists", "v4-model-files", "v5-four-eyes", "v6-decision-events", "v7-retraining", "v8-banks"])
     }
 
     @Test(arguments: StoreKind.all) func createIsIdempotentAndDetectsConflicts(_ kind: StoreKind) async throws {
@@ -401,8 +401,10 @@ struct Items {
         // Every cut short, and one byte too many.
         for length in 0..<record.count { #expect(refused(Array(record.prefix(length)), saying: "StageResult"), "cut at \(length)") }
         #expect(refused(record + [0], saying: "1 byte(s) after the end"))
-        // Another format, and a stage no Winnow knows (the stage's name starts at byte 2: "time" becomes "tame").
-        #expect(refused([2] + record.dropFirst(), saying: "unknown record format 2"))
+        // Another format, and a stage no Winnow knows (the stage's name starts at byte 2: "time" becomes "tame"). Format 2
+        // (a bank match after the change) expects more bytes than a format-1 record has.
+        #expect(refused([3] + record.dropFirst(), saying: "unknown record format 3"))
+        #expect(refused([2] + record.dropFirst(), saying: "StageResult"))
         var renamed = record
         renamed[3] = UInt8(ascii: "a")
         #expect(refused(renamed, saying: "'tame' is not a Stage"))

@@ -186,18 +186,18 @@ struct BankController {
                 return .text(signature)
             }
             guard let value = entry.signature else { throw ValidationError(field: "\(field).text", "send the text to sign (or its signature)") }
-            return try field(field, try BankSignature(kind: .text, value: value, quality: nil))
+            return try prefixed(field, try BankSignature(kind: .text, value: value, quality: nil))
         case "image":
             if let pdq = entry.pdq {
                 guard entry.data == nil else { throw ValidationError(field: "\(field).pdq", "send data or pdq, not both") }
-                return try field(field, try BankSignature(kind: .image, value: pdq, quality: entry.quality))
+                return try prefixed(field, try BankSignature(kind: .image, value: pdq, quality: entry.quality))
             }
             guard let data = entry.data else { throw ValidationError(field: "\(field).pdq", "send the image's PDQ hash (pdq) or its bytes (data, base64)") }
             let input = try API.MediaBody(type: "image", data: data).input(field: field)
             guard case let .image(image) = try limits.media.intake.signatures([input]).first else { throw ValidationError(field: field, "no image") }
             return .image(image)
         case "video":
-            if let frames = entry.frames { return try field(field, try BankSignature(kind: .video, value: frames, quality: nil)) }
+            if let frames = entry.frames { return try prefixed(field, try BankSignature(kind: .video, value: frames, quality: nil)) }
             guard let data = entry.data else { throw ValidationError(field: "\(field).frames", "send the video's frame hashes (frames) or its bytes (data, base64)") }
             let input = try API.MediaBody(type: "video", data: data).input(field: field)
             guard case let .video(frames) = try limits.media.intake.signatures([input]).first else { throw ValidationError(field: field, "no video") }
@@ -208,7 +208,7 @@ struct BankController {
     }
 
     /// Prefixes a signature's error field with the entry's place.
-    private func field(_ prefix: String, _ make: @autoclosure () throws -> BankSignature) throws -> BankSignature {
+    private func prefixed(_ prefix: String, _ make: @autoclosure () throws -> BankSignature) throws -> BankSignature {
         do {
             return try make()
         } catch let error as ValidationError {
@@ -262,6 +262,10 @@ struct BankController {
         guard let before = try await banks.bank(named: name) else { throw Self.noBank(name) }
         guard let buffer = try await JSON.body(of: request, limit: limits.media.maxItemBodyBytes) else {
             throw APIError(.unprocessableContent, code: "missing_field", "Send the CSV as the body (Content-Type: text/csv).", field: "body")
+        }
+        let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard contentType == "text/csv" || contentType == "text/plain" else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "Send the hash list as 'Content-Type: text/csv'.", field: "Content-Type")
         }
         let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
         let entries: [NewBankEntry]

@@ -1,0 +1,154 @@
+import Engine
+import Foundation
+import Learning
+import Testing
+
+/// The banks' index against brute force: multi-index hashing must find exactly the hashes within 31 bits, whatever
+/// the size, and the text bands the signatures a scan would find.
+@Suite struct BankIndexTests {
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static func random(_ g: inout Generator) -> PDQHash { PDQHash(words: (g.next(), g.next(), g.next(), g.next())) }
+
+    /// `hash` with `bits` distinct bits flipped.
+    static func flipped(_ hash: PDQHash, bits: Int, _ g: inout Generator) -> PDQHash {
+        var positions = Set<Int>()
+        while positions.count < bits { positions.insert(Int(g.next() % 256)) }
+        return PDQHash { hash[bit: $0] != positions.contains($0) }
+    }
+
+    static func bank(_ name: String, action: Action = .remove, feeds: [String]? = nil) -> Bank {
+        Bank(name: name, label: "spam", action: action, feeds: feeds, createdBy: "test", createdAt: Date(timeIntervalSince1970: 0))
+    }
+
+    @Test func hexRoundTripsInTheReferenceBitOrder() throws {
+        let hex = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+        let hash = try #require(PDQHash(hex: hex))
+        #expect(hash.hex == hex)
+        #expect(PDQHash(hex: hex.uppercased()) == hash)
+        // Bit 255 is the first digit's high bit (f = 1111), bit 0 the last digit's low bit (2 = 0010).
+        #expect(hash[bit: 255] && hash[bit: 252] && !hash[bit: 0] && hash[bit: 1])
+        #expect(hash.piece(0) == 0xf8f8 && hash.piece(15) == 0x9b22)
+        #expect(PDQHash(hex: String(hex.dropLast())) == nil && PDQHash(hex: String(hex.dropLast()) + "g") == nil)
+        #expect(PDQHash(bits: { hash[bit: $0] }) == hash)
+    }
+
+    @Test func multiIndexHashingFindsExactlyTheHashesWithin31Bits() {
+        var g = Generator(state: 7)
+        var index = BankIndex()
+        index.upsert(Self.bank("b"))
+        var stored: [PDQHash] = []
+        // 20,000 random hashes (several folds of the recent table) and, for the queries, copies 0-40 bits away.
+        for id in 1...20_000 {
+            let hash = Self.random(&g)
+            stored.append(hash)
+            index.add(BankEntry(id: Int64(id), bank: "b", signature: .image(ImageSignature(hash: hash, quality: 100)), addedBy: "t", addedAt: Date()))
+        }
+        var found = 0
+        for q in 0..<400 {
+            let target = stored[Int(g.next() % UInt64(stored.count))]
+            let query = q % 2 == 0 ? Self.flipped(target, bits: Int(g.next() % 41), &g) : Self.random(&g)
+            let expected = Set(stored.enumerated().filter { $0.element.distance(to: query) <= 31 }.map { Int64($0.offset + 1) })
+            let got = index.imageMatches(query)
+            #expect(Set(got.map(\.0.entry)) == expected, "query \(q)")
+            for (owner, distance) in got { #expect(distance == stored[Int(owner.entry - 1)].distance(to: query)) }
+            found += expected.count
+        }
+        #expect(found > 100)  // the test reached hashes within the distance, not only misses
+    }
+
+    @Test func removedEntriesAndBanksStopMatchingAndFeedsAreRespected() {
+        var g = Generator(state: 11)
+        var index = BankIndex()
+        index.upsert(Self.bank("everywhere"))
+        index.upsert(Self.bank("sms-only", action: .review, feeds: ["sms"]))
+        let a = Self.random(&g), b = Self.random(&g)
+        index.add(BankEntry(id: 1, bank: "everywhere", signature: .image(ImageSignature(hash: a, quality: 90)), addedBy: "t", addedAt: Date()))
+        index.add(BankEntry(id: 2, bank: "sms-only", signature: .image(ImageSignature(hash: b, quality: 90)), addedBy: "t", addedAt: Date()))
+        // A low-quality hash is never indexed.
+        index.add(BankEntry(id: 3, bank: "everywhere", signature: .image(ImageSignature(hash: b, quality: 20)), addedBy: "t", addedAt: Date()))
+        let nearB = ItemSignatures(media: [.image(ImageSignature(hash: Self.flipped(b, bits: 12, &g), quality: 80))])
+        #expect(index.match(feed: "default", signatures: nearB) == nil)
+        let smsMatch = index.match(feed: "sms", signatures: nearB)
+        #expect(smsMatch?.entry == 2 && smsMatch?.distance == 12 && smsMatch?.action == .review && smsMatch?.media == 0)
+        let nearA = ItemSignatures(media: [.image(ImageSignature(hash: Self.flipped(a, bits: 30, &g), quality: 80))])
+        #expect(index.match(feed: "default", signatures: nearA)?.entry == 1)
+        // A query of low quality matches nothing.
+        #expect(index.match(feed: "default", signatures: ItemSignatures(media: [.image(ImageSignature(hash: a, quality: 10))])) == nil)
+        index.remove(entries: [1])
+        #expect(index.match(feed: "default", signatures: nearA) == nil)
+        index.remove(bank: "sms-only")
+        #expect(index.match(feed: "sms", signatures: nearB) == nil)
+        #expect(index.entryCount == 0)
+    }
+
+    @Test func theMostSevereMatchWins() {
+        var g = Generator(state: 3)
+        var index = BankIndex()
+        index.upsert(Self.bank("review-me", action: .review))
+        index.upsert(Self.bank("remove-me", action: .remove))
+        let hash = Self.random(&g)
+        index.add(BankEntry(id: 1, bank: "review-me", signature: .image(ImageSignature(hash: hash, quality: 90)), addedBy: "t", addedAt: Date()))
+        index.add(BankEntry(id: 2, bank: "remove-me", signature: .image(ImageSignature(hash: Self.flipped(hash, bits: 20, &g), quality: 90)),
+                            addedBy: "t", addedAt: Date()))
+        let match = index.match(feed: "f", signatures: ItemSignatures(media: [.image(ImageSignature(hash: hash, quality: 90))]))
+        #expect(match?.bank == "remove-me" && match?.distance == 20)
+    }
+
+    @Test func textSignaturesMatchObfuscatedCopiesAndNotOtherPosts() throws {
+        var tokenizer = Tokenizer()
+        let original = "Claim your free money now at the link below, limited offer for winners only"
+        let copies = [
+            "CLAIM your fr€e m0ney now at the link below, limited offer for winners only!!!",
+            "c l a i m your free money now at the link below limited offer for winners only",
+            "Claim your frее mоney now at the link below, limited offer for winners only",  // Cyrillic е and о
+            "Claim your free money now at the link below, limited offer for all winners only",
+        ]
+        let unrelated = [
+            "The council meets on Tuesday to discuss the new library opening hours",
+            "I can't believe how good the match was last night, what a goal",
+            "Claim your prize? No thanks, I only trust the bank's own website",
+        ]
+        let signature = try #require(TextSignature(text: original, tokenizer: &tokenizer))
+        var index = BankIndex()
+        index.upsert(Self.bank("scams"))
+        index.add(BankEntry(id: 1, bank: "scams", signature: .text(signature), addedBy: "t", addedAt: Date()))
+        for copy in copies {
+            let s = try #require(TextSignature(text: copy, tokenizer: &tokenizer))
+            #expect(s.matches(signature), "\(copy): similarity \(s.similarity(to: signature))")
+            #expect(index.match(feed: "f", signatures: ItemSignatures(text: s))?.entry == 1, "\(copy)")
+        }
+        for other in unrelated {
+            let s = try #require(TextSignature(text: other, tokenizer: &tokenizer))
+            #expect(!s.matches(signature), "\(other): similarity \(s.similarity(to: signature))")
+            #expect(index.match(feed: "f", signatures: ItemSignatures(text: s)) == nil)
+        }
+        // Too short to sign; and the stored form round-trips.
+        #expect(TextSignature(text: "thank you", tokenizer: &tokenizer) == nil)
+        #expect(TextSignature(hex: signature.hex) == signature)
+        #expect(signature.similarity(to: signature) == 1)
+    }
+
+    @Test func videosMatchThroughTheirFrames() {
+        var g = Generator(state: 5)
+        let frames = (0..<20).map { VideoFrameSignature(frame: $0, seconds: Double($0), hash: Self.random(&g), quality: 90) }
+        var index = BankIndex()
+        index.upsert(Self.bank("clips"))
+        index.add(BankEntry(id: 9, bank: "clips", signature: .video(frames), addedBy: "t", addedAt: Date()))
+        // Re-encoded: every frame a few bits off.
+        let copy = frames.map { VideoFrameSignature(frame: $0.frame, seconds: $0.seconds, hash: Self.flipped($0.hash, bits: 10, &g), quality: 80) }
+        let match = index.match(feed: "f", signatures: ItemSignatures(media: [.image(ImageSignature(hash: Self.random(&g), quality: 90)), .video(copy)]))
+        #expect(match?.entry == 9 && match?.kind == .video && match?.media == 1 && match?.similarity == 1)
+        // The first half of it only: not a copy of the whole.
+        #expect(index.match(feed: "f", signatures: ItemSignatures(media: [.video(Array(copy.prefix(10)))])) == nil)
+    }
+}
