@@ -1,10 +1,13 @@
 # Winnow — the two quick-start commands are `make serve` and `make test`.
 SWIFT ?= swift
 PYTHON ?= python3
-BASE_PACKAGES := libsqlite3-dev libblas-dev libcurl4 libjpeg62-turbo-dev libpng-dev libwebp-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
+# The media libraries: image decoding (JPEG, PNG, WebP) and video decoding (FFmpeg) for Sources/CMedia.
+BASE_PACKAGES := libsqlite3-dev libblas-dev libcurl4 libjpeg62-turbo-dev libpng-dev libwebp-dev libavcodec-dev \
+	libavformat-dev libswscale-dev libavutil-dev
 # postgresql: `make test` runs the tests against a throwaway cluster of it (scripts/pg-cluster.sh); python3-venv:
-# it fuzzes the API with Schemathesis (scripts/schemathesis.sh).
-SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql python3 python3-venv
+# it fuzzes the API with Schemathesis (scripts/schemathesis.sh); g++: pip builds the `pdqhash` package the media
+# tests compare against (scripts/python-env.sh).
+SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql python3 python3-venv g++
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
@@ -39,8 +42,11 @@ release: deps
 ## PostgreSQL cannot start, the run fails. Then Schemathesis fuzzes a live release server against /openapi.yaml, and
 ## scripts/contract.py checks every operation's successful answers against it
 ## (scripts/schemathesis.sh: every operation, every check, a fixed seed, with an admin key and with a feed key).
+## scripts/python-env.sh first makes .build/python, the venv with the `pdqhash` package the media tests compare
+## Winnow's PDQ with (pip compiles it: g++ is needed).
 test: deps
 	$(SWIFT) build --build-tests
+	bash scripts/python-env.sh
 	bash scripts/pg-cluster.sh run -- $(SWIFT) test --skip-build
 	$(SWIFT) build -c release --product winnow
 	WINNOW=$(WINNOW) bash scripts/schemathesis.sh
