@@ -1,0 +1,200 @@
+import Engine
+import Foundation
+import HTTPTypes
+import Testing
+
+@testable import Server
+@testable import Services
+
+/// `/v1/banks` and matching at stage 1 through the API: a bank's entries catch copies before the classifier
+/// decides, the answer and the history say so, reviewers' removals bank items and withdrawn labels unbank them,
+/// and bad media is a 4xx naming the item and the problem.
+@Suite struct BankRoutesTests {
+    static let bridge = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+
+    /// The bridge hash with its first `bits` bits flipped.
+    static func near(_ hex: String, bits: Int) -> String {
+        let hash = PDQHash(hex: hex)!
+        return PDQHash { i in i >= 256 - bits ? !hash[bit: i] : hash[bit: i] }.hex
+    }
+
+    static var sharedMedia: URL? {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/media/pdq/bridge-mods")
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+
+    func harness(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> Harness {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.doubleReviewRate = 0
+        configure(&configuration)
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0.0]]])).status == .ok)
+        return h
+    }
+
+    @Test func aBankIsCreatedFilledAndMatchedAtCreation() async throws {
+        let h = try await harness()
+        let created = try await h.send(.post, "/v1/banks", body: json(["name": "scam-photos", "label": "spam", "action": "remove"]))
+        #expect(created.status == .created, "\(created.body)")
+        #expect(created.json["version"] as? Int == 1 && created.json["entries"] as? Int == 0)
+        #expect(try await h.send(.post, "/v1/banks", body: json(["name": "scam-photos", "label": "spam", "action": "remove"])).status == .conflict)
+        #expect(try await h.send(.post, "/v1/banks", as: .feed, body: json(["name": "x", "label": "spam", "action": "remove"])).status == .forbidden)
+        let bad = try await h.send(.post, "/v1/banks", body: json(["name": "Bad Name", "label": "spam", "action": "remove"]))
+        #expect(bad.status == .unprocessableContent && bad.error["field"] as? String == "name")
+
+        let added = try await h.send(.post, "/v1/banks/scam-photos/entries", body: json(["entries": [
+            ["type": "image", "pdq": Self.bridge, "quality": 100, "note": "the bridge"],
+            ["type": "text", "text": "send your bank details to claim the prize money today"],
+        ]]))
+        #expect(added.status == .created, "\(added.body)")
+        #expect((added.json["bank"] as? [String: Any])?["entries"] as? Int == 2)
+        let entries = try #require(added.json["entries"] as? [[String: Any]])
+        let imageEntry = try #require(entries[0]["id"] as? Int)
+
+        // An item whose image is 12 bits from the bridge: removed by the bank, whatever the classifier says.
+        let item = try await h.post("/v1/items", json(["id": "p1", "text": "look at this view", "media": [["type": "image", "pdq": Self.near(Self.bridge, bits: 12), "quality": 90]]]))
+        #expect(item.status == .created, "\(item.body)")
+        let decision = try #require(item.json["decision"] as? [String: Any])
+        #expect(decision["action"] as? String == "remove" && decision["label"] as? String == "spam")
+        #expect(decision["reason"] as? String == "matched bank scam-photos v2, entry \(imageEntry), image 0 distance 12")
+        let match = try #require(item.json["match"] as? [String: Any])
+        #expect(match["bank"] as? String == "scam-photos" && match["distance"] as? Int == 12 && match["kind"] as? String == "image" && match["media"] as? Int == 0)
+        // 40 bits away is another picture; a low-quality hash is not matched.
+        let far = try await h.post("/v1/items", json(["id": "p2", "text": "look at this view", "media": [["type": "image", "pdq": Self.near(Self.bridge, bits: 40), "quality": 90]]]))
+        #expect(far.json["match"] == nil && (far.json["decision"] as? [String: Any])?["action"] as? String != "remove")
+        let flat = try await h.post("/v1/items", json(["id": "p3", "text": "look at this view", "media": [["type": "image", "pdq": Self.bridge, "quality": 10]]]))
+        #expect(flat.json["match"] == nil)
+        // A reworded, obfuscated copy of the banked text.
+        let text = try await h.post("/v1/items", json(["id": "t1", "text": "SEND your b@nk details to claim the prize m0ney today!!!"]))
+        #expect((text.json["match"] as? [String: Any])?["kind"] as? String == "text", "\(text.body)")
+        // The history keeps the match; the metric counts it.
+        let shown = try await h.send(.get, "/v1/items/p1", as: .feed)
+        let history = try #require(shown.json["history"] as? [[String: Any]])
+        #expect(((history.first?["stage"] as? [String: Any])?["match"] as? [String: Any])?["entry"] as? Int == imageEntry)
+        let metrics = try await h.send(.get, "/metrics", as: .admin)
+        #expect(metric(metrics.body, #"winnow_bank_matches_total{bank="scam-photos",kind="image",action="remove"}"#) == 1,
+                "\(metrics.body.split(separator: "\n").filter { $0.contains("bank") })")
+
+        // Removing the entry stops the matching.
+        #expect(try await h.send(.delete, "/v1/banks/scam-photos/entries/\(imageEntry)").status == .ok)
+        let after = try await h.post("/v1/items", json(["id": "p4", "text": "look at this view", "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]]))
+        #expect(after.json["match"] == nil)
+        #expect(try await h.send(.delete, "/v1/banks/scam-photos/entries/\(imageEntry)").status == .notFound)
+    }
+
+    @Test func theHashListCSVGoesInAndOut() async throws {
+        let h = try await harness()
+        #expect(try await h.send(.put, "/v1/banks/te", body: json(["label": "spam", "action": "review", "feeds": ["default"]])).status == .created)
+        let csv = "hash,quality,note\n\(Self.bridge),95,\"bridge, original\"\n\(Self.near(Self.bridge, bits: 64)),80,\n"
+        let imported = try await h.send(.post, "/v1/banks/te/import", body: csv, headers: [.contentType: "text/csv"])
+        #expect(imported.status == .created, "\(imported.body)")
+        #expect(imported.json["added"] as? Int == 2 && imported.json["existing"] as? Int == 0)
+        let again = try await h.send(.post, "/v1/banks/te/import", body: csv, headers: [.contentType: "text/csv"])
+        #expect(again.json["added"] as? Int == 0 && again.json["existing"] as? Int == 2)
+        let exported = try await h.send(.get, "/v1/banks/te/export")
+        #expect(exported.headers[.contentType] == "text/csv; charset=utf-8")
+        let lines = exported.body.split(separator: "\n")
+        #expect(lines.first == "hash,quality,id,note" && lines.count == 3)
+        #expect(lines[1].hasPrefix("\(Self.bridge),95,") && lines[1].hasSuffix(",\"bridge, original\""))
+        let broken = try await h.send(.post, "/v1/banks/te/import", body: "hash\nnot-a-hash\n", headers: [.contentType: "text/csv"])
+        #expect(broken.status == .unprocessableContent && (broken.error["message"] as? String)?.contains("Line 2") == true, "\(broken.body)")
+        #expect(try await h.send(.post, "/v1/banks/te/import", body: csv).status == .unsupportedMediaType)
+        #expect(try await h.send(.get, "/v1/banks/none/export").status == .notFound)
+    }
+
+    @Test func aReviewersRemovalBanksTheItemAndWithdrawingTheLabelUnbanksIt() async throws {
+        let h = try await harness()
+        let text = "cheap watches shipped free order at the shop link now"
+        #expect(try await h.post("/v1/items", json(["id": "w1", "text": text, "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]])).status == .created)
+        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
+        let ticket = try #require(((claimed.json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int)
+        let decided = try await h.post("/v1/review/tickets/\(ticket)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"]))
+        #expect(decided.status == .ok, "\(decided.body)")
+        let bank = try await h.send(.get, "/v1/banks/default-spam-removed")
+        #expect(bank.status == .ok && bank.json["entries"] as? Int == 2 && bank.json["action"] as? String == "remove" && bank.json["feeds"] as? [String] == ["default"])
+        let entries = try #require(try await h.send(.get, "/v1/banks/default-spam-removed/entries").json["entries"] as? [[String: Any]])
+        #expect(Set(entries.map { $0["kind"] as? String }) == ["text", "image"])
+        let source = try #require(entries.first?["source"] as? [String: Any])
+        #expect(source["ticketID"] as? Int == ticket && source["itemID"] as? String == "w1")
+        let labelID = try #require(source["labelID"] as? Int)
+        // The next copy is removed at creation, with the ticket as provenance, and opens no ticket.
+        let copy = try await h.post("/v1/items", json(["id": "w2", "text": "Cheap watches shipped FREE, order at the shop link now!"]))
+        #expect((copy.json["decision"] as? [String: Any])?["action"] as? String == "remove")
+        #expect((copy.json["match"] as? [String: Any])?["ticketID"] as? Int == ticket)
+        #expect((try await h.post("/v1/review/claim", as: .moderator, "{}").json["tickets"] as? [[String: Any]])?.isEmpty == true)
+        // Withdrawing the label takes the entries out of the bank, and copies are scored alone again.
+        #expect(try await h.send(.post, "/v1/labels/\(labelID)/withdraw").status == .ok)
+        #expect(try await h.send(.get, "/v1/banks/default-spam-removed").json["entries"] as? Int == 0)
+        let later = try await h.post("/v1/items", json(["id": "w3", "text": "cheap watches shipped free, order at the shop link now"]))
+        #expect(later.json["match"] == nil && (later.json["decision"] as? [String: Any])?["action"] as? String == "review")
+    }
+
+    @Test func automaticBankingFollowsItsConfiguration() async throws {
+        let h = try await harness { $0.engine.banks.automatic = false }
+        #expect(try await h.post("/v1/items", json(["id": "w1", "text": "cheap watches shipped free order at the shop link now"])).status == .created)
+        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
+        let ticket = try #require(((claimed.json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int)
+        #expect(try await h.post("/v1/review/tickets/\(ticket)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
+        #expect((try await h.send(.get, "/v1/banks").json["banks"] as? [[String: Any]])?.isEmpty == true)
+    }
+
+    @Test func badMediaIsA4xxNamingTheItemAndTheProblemAndABatchStoresTheRest() async throws {
+        let h = try await harness()
+        func refused(_ media: [String: Any], _ field: String, _ words: String, code: String = "invalid_value") async throws {
+            let answer = try await h.post("/v1/items", json(["id": "bad", "text": "a picture", "media": [media]]))
+            #expect(answer.status == .unprocessableContent && answer.error["code"] as? String == code, "\(media): \(answer.body)")
+            #expect(answer.error["field"] as? String == field, "\(answer.body)")
+            #expect((answer.error["message"] as? String)?.contains(words) == true, "\(answer.body)")
+        }
+        try await refused(["type": "image", "data": Data("hello, I am text".utf8).base64EncodedString()], "media[0]", "JPEG, PNG or WebP")
+        try await refused(["type": "image", "data": Data("GIF89a\u{1}\u{0}\u{1}\u{0}".utf8).base64EncodedString()], "media[0]", "JPEG, PNG or WebP")
+        try await refused(["type": "image", "data": "!!!"], "media[0].data", "base64")
+        try await refused(["type": "audio", "data": "AAAA"], "media[0].type", "image or video")
+        try await refused(["type": "image", "pdq": "abc", "quality": 50], "media[0].pdq", "64 hex digits")
+        try await refused(["type": "image", "pdq": Self.bridge], "media[0].quality", "quality")
+        try await refused(["type": "video", "data": Data(repeating: 7, count: 4_000).base64EncodedString()], "media[0]", "video")
+        // A PNG header declaring 100000 × 100000 pixels: too large, refused before decoding.
+        var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]
+        png += [0x00, 0x01, 0x86, 0xA0, 0x00, 0x01, 0x86, 0xA0, 8, 2, 0, 0, 0, 0, 0, 0, 0]
+        try await refused(["type": "image", "data": Data(png).base64EncodedString()], "media[0]", "smaller", code: "too_large")
+        let five = Array(repeating: ["type": "image", "pdq": Self.bridge, "quality": 90] as [String: Any], count: 5)
+        let many = try await h.post("/v1/items", json(["id": "bad", "text": "pictures", "media": five]))
+        #expect(many.status == .unprocessableContent && many.error["code"] as? String == "too_large" && many.error["field"] as? String == "media")
+        #expect(try await h.send(.get, "/v1/items/bad", as: .feed).status == .notFound)
+
+        // A batch with one bad image stores the rest.
+        let batch = try await h.post("/v1/items:batch", json(["items": [
+            ["id": "ok1", "text": "first"],
+            ["id": "bad1", "text": "second", "media": [["type": "image", "data": Data("not an image at all".utf8).base64EncodedString()]]],
+            ["id": "ok2", "text": "third", "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]],
+        ]]))
+        #expect(batch.status == .ok, "\(batch.body)")
+        #expect(batch.json["created"] as? Int == 2 && batch.json["failed"] as? Int == 1)
+        let results = try #require(batch.json["results"] as? [[String: Any]])
+        #expect(results[1]["status"] as? Int == 422 && (results[1]["error"] as? [String: Any])?["field"] as? String == "items[1].media[0]")
+        #expect(try await h.send(.get, "/v1/items/ok2", as: .feed).status == .ok)
+    }
+
+    @Test(.enabled(if: sharedMedia != nil, "../shared/media is absent: the test of real photos is skipped"))
+    func realPhotosAreHashedAndTheirEditsMatch() async throws {
+        let folder = try #require(Self.sharedMedia)
+        let h = try await harness()
+        let original = try Data(contentsOf: folder.appendingPathComponent("aaa-orig.jpg"))
+        #expect(try await h.send(.post, "/v1/banks", body: json(["name": "bridges", "label": "spam", "action": "remove"])).status == .created)
+        let added = try await h.send(.post, "/v1/banks/bridges/entries", body: json(["entries": [["type": "image", "data": original.base64EncodedString()]]]))
+        #expect(added.status == .created, "\(added.body)")
+        let value = try #require((added.json["entries"] as? [[String: Any]])?.first?["value"] as? String)
+        #expect(PDQHash(hex: value)!.distance(to: PDQHash(hex: Self.bridge)!) <= 8)
+        for (n, edit) in ["blur-a-little.jpg", "high-contrast.jpg"].enumerated() {
+            let bytes = try Data(contentsOf: folder.appendingPathComponent(edit))
+            let answer = try await h.post("/v1/items", json(["id": "e\(n)", "text": "a photo", "media": [["type": "image", "data": bytes.base64EncodedString()]]]))
+            #expect((answer.json["match"] as? [String: Any])?["bank"] as? String == "bridges", "\(edit): \(answer.body)")
+        }
+        // Cut short: a 4xx naming the item's medium, and nothing stored.
+        let cut = original.prefix(original.count / 3)
+        let truncated = try await h.post("/v1/items", json(["id": "cut", "text": "a photo", "media": [["type": "image", "data": cut.base64EncodedString()]]]))
+        #expect(truncated.status == .unprocessableContent && truncated.error["field"] as? String == "media[0]", "\(truncated.body)")
+        #expect(try await h.send(.get, "/v1/items/cut", as: .feed).status == .notFound)
+    }
+}
