@@ -116,6 +116,8 @@ public struct StoreMigration: Sendable {
                   (SELECT coalesce(max(seq), 0) FROM decision_event), (SELECT coalesce(max(pruned_through), 0) FROM event_horizon),
                   (SELECT coalesce(max(greatest(delivered_seq, coalesce(batch_through, 0))), 0) FROM webhook))
                 """)
+            // Bank revisions continue after the highest copied, so nodes reading changes after it miss nothing.
+            try await db.execute("UPDATE bank_revision SET revision = (SELECT coalesce(max(revision), 0) FROM bank_entry)")
             report.checks = try await Self.verify(reader, db, progress: progress)
             guard report.matches else { throw MigrationError.mismatch(report.checks) }
             return report
@@ -531,6 +533,11 @@ extension StoreMigration {
                               Column("last_attempt_at", r), Column("last_success_at", r), Column("delivered", i), Column("failed", i),
                               Column("lease_holder", t), Column("lease_until", r)], key: ["feed"], identity: []),
             Table("retrain_pass", [Column("id", i), Column("feed", t), Column("state", t), Column("started_at", r), Column("body", t)], identity: []),
+            Table("bank", [Column("name", t), Column("label", t), Column("action", t), Column("feeds", t), Column("description", t), Column("version", i),
+                           Column("entries", i), Column("created_by", t), Column("created_at", r), Column("updated_at", r)], key: ["name"], identity: []),
+            Table("bank_entry", [Column("id", i), Column("bank", t), Column("kind", t), Column("value", t), Column("digest", t), Column("quality", i),
+                                 Column("note", t), Column("feed", t), Column("item_id", t), Column("ticket_id", i), Column("label_id", i),
+                                 Column("added_by", t), Column("added_at", r), Column("removed_at", r), Column("revision", i)]),
         ]
     }()
 }

@@ -183,6 +183,16 @@ struct EveryKindOfRow {
         for (version, previous, kind) in [("m1", "default-v1", ModelPromotion.Kind.promote), ("m2", "m1", .promote), ("m1", "m2", .rollback)] {
             try await store.recordPromotion(ModelPromotion(version: version, previous: previous, kind: kind, by: "root", at: t0.addingTimeInterval(20)))
         }
+        // Banks: entries of three kinds, one removed (a revision the copy keeps).
+        _ = try await store.saveBank(Bank(name: "scams", label: "spam", action: .remove, feeds: ["news"], createdBy: "root", createdAt: t0))
+        var tokenizer = Tokenizer()
+        let banked = try await store.addBankEntries(bank: "scams", [
+            NewBankEntry(signature: .image(ImageSignature(hash: PDQHash(words: (1, 2, 3, 4)), quality: 90)), note: "one"),
+            NewBankEntry(signature: .text(TextSignature(text: "win a free phone today by clicking here", tokenizer: &tokenizer)!),
+                         source: BankEntrySource(feed: "news", itemID: "n1", ticketID: 1, labelID: 1)),
+            NewBankEntry(signature: .video([VideoFrameSignature(frame: 0, seconds: 0, hash: PDQHash(words: (5, 6, 7, 8)), quality: 70)])),
+        ], by: "root", at: t0)
+        _ = try await store.removeBankEntries(bank: "scams", ids: [banked!.entries[0].id], at: t0.addingTimeInterval(1))
         // A feed's own model, then the feed back on the shared one; and the retraining log: a pass refused, one waiting.
         try await store.recordPromotion(ModelPromotion(feed: "news", version: "m2", previous: "", kind: .promote, by: "root", at: t0.addingTimeInterval(21)))
         try await store.recordPromotion(ModelPromotion(feed: "news", version: "m1", previous: "m2", kind: .rollback, by: "root", at: t0.addingTimeInterval(22),
@@ -316,6 +326,11 @@ func expectSameAnswers(_ sqlite: any Store, _ postgres: any Store, _ data: Every
     #expect(try await sqlite.prunedThrough(feed: nil) == (try await postgres.prunedThrough(feed: nil)), sourceLocation: sourceLocation)
     #expect(try await sqlite.webhooks() == (try await postgres.webhooks()), sourceLocation: sourceLocation)
     #expect(try await sqlite.retrainPasses(limit: 100) == (try await postgres.retrainPasses(limit: 100)), sourceLocation: sourceLocation)
+    #expect(try await sqlite.banks() == (try await postgres.banks()), sourceLocation: sourceLocation)
+    #expect(try await sqlite.bankEntries(bank: "scams", after: 0, limit: 100) == (try await postgres.bankEntries(bank: "scams", after: 0, limit: 100)),
+            sourceLocation: sourceLocation)
+    #expect(try await sqlite.bankChanges(after: 0, entryID: 0, limit: 100) == (try await postgres.bankChanges(after: 0, entryID: 0, limit: 100)),
+            sourceLocation: sourceLocation)
     #expect(try await sqlite.latestRetrainPass(feed: "news") == (try await postgres.latestRetrainPass(feed: "news")), sourceLocation: sourceLocation)
     #expect(try await sqlite.latestRetrainPass(feed: nil)?.state == .refused, sourceLocation: sourceLocation)
     #expect(try await sqlite.promotions() == (try await postgres.promotions()), sourceLocation: sourceLocation)
