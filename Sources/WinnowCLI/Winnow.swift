@@ -22,7 +22,7 @@ public struct Winnow: AsyncParsableCommand {
             review queue with 'winnow review' and watch it with 'winnow queue stats'.
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, Train.self, Evaluate.self, Score.self, Models.self, PolicyCommand.self, Keys.self, Rescore.self, Review.self, Queue.self, Stats.self, Labels.self, Webhooks.self, Migrate.self, Simulate.self, Retrain.self, Bench.self, Datasets.self]
+        subcommands: [Serve.self, Train.self, Evaluate.self, Score.self, Models.self, PolicyCommand.self, Keys.self, Rescore.self, Review.self, Queue.self, Stats.self, Labels.self, Webhooks.self, Banks.self, Migrate.self, Simulate.self, Retrain.self, Bench.self, Datasets.self]
     )
 
     public init() {}
