@@ -270,6 +270,27 @@ public struct ReviewWorkflow: Sendable {
     /// A tier-1 ticket drawn for a second review (`ReviewRules.needsSecondReview`) is decided twice by different
     /// reviewers: the first decision is kept hidden and the ticket returns to the queue; the second settles it when they
     /// agree (both are labels), and sends it to tier 2 with both in the history when they do not.
+    /// Decides a copy of ticket `lead`'s item as the reviewer decided `lead` (a wave settled by one decision): the
+    /// copy must be open and free (no one else's live lease), not gold, not a blind audit (its judgement must stay
+    /// independent) and not half-way through two reviews. It then goes exactly as `decide` (its own stage, label and
+    /// event; sampled for a second review like any other ticket), its note naming the wave.
+    /// - Throws: `TicketError.alreadyDecided` or `.leaseLost` when the copy is no longer the wave's to settle.
+    public func decideCopy(_ state: TicketState, of lead: Int64, reviewer: String, decision: TicketDecision, action: Action,
+                           now: Date) throws -> TicketChange {
+        var copy = state
+        guard copy.ticket.status == .open, copy.ticket.goldLabel == nil, !copy.ticket.isBlind, copy.firstReview == nil else {
+            throw TicketError.alreadyDecided(copy.ticket.id)
+        }
+        if let lease = copy.ticket.lease, lease.until > now, lease.holder != reviewer {
+            throw TicketError.leaseLost(ticket: copy.ticket.id, holder: lease.holder, expired: false)
+        }
+        copy.ticket.lease = Lease(holder: reviewer, until: now.addingTimeInterval(60))
+        var wave = decision
+        wave.version = nil
+        wave.note = "wave of ticket \(lead)" + (decision.note.map { ": \($0)" } ?? "")
+        return try decide(copy, reviewer: reviewer, decision: wave, action: action, now: now)
+    }
+
     public func decide(_ state: TicketState, reviewer: String, decision: TicketDecision, action: Action, now: Date) throws -> TicketChange {
         var ticket = state.ticket
         try ticket.checkHeld(by: reviewer, version: decision.version, now: now)

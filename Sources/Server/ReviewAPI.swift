@@ -31,6 +31,8 @@ extension API {
         var reasonCode: String
         var note: String?
         var version: Int?
+        /// Decide every open copy of the item the same way (the ticket's `wave`).
+        var wave: Bool?
 
         var decision: TicketDecision { TicketDecision(label: label, action: action, reasonCode: reasonCode, note: note, version: version) }
     }
@@ -124,6 +126,14 @@ extension API {
         var clearLabel: String
         /// Users' reports of the item not yet judged (POST /v1/items/{id}/reports).
         var pendingReports: Int
+        /// Open tickets whose items are copies of this one (absent when there are none): one decision with
+        /// `wave: true` settles them all.
+        var wave: Wave?
+
+        struct Wave: Encodable {
+            var copies: Int
+            var tickets: [Int64]
+        }
 
         init(_ view: TicketView, now: Date, classes: [String], configuration: ReviewConfiguration, clearLabel: String) {
             let s = view.item.submission
@@ -145,6 +155,12 @@ extension API {
             suggestedReasonCodes = suggested
             self.clearLabel = clearLabel
             pendingReports = view.pendingReports
+        }
+
+        func with(wave copies: [Ticket]) -> TicketDetail {
+            var detail = self
+            detail.wave = copies.isEmpty ? nil : Wave(copies: copies.count, tickets: copies.map(\.id))
+            return detail
         }
     }
 
@@ -171,6 +187,13 @@ extension API {
         /// decided; awaiting_second_review (one of two independent reviews: the ticket goes to someone else);
         /// escalated_on_disagreement (the second review disagreed with the first: tier 2 decides).
         var outcome: String
+        /// With `wave: true`: the copies decided the same way.
+        var wave: WaveOutcome?
+
+        struct WaveOutcome: Encodable {
+            var decided: Int
+            var tickets: [Int64]
+        }
     }
 
     struct QueueAnswer: Encodable {

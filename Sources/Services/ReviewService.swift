@@ -1,4 +1,5 @@
 import Engine
+import Learning
 import Foundation
 
 /// The review desk: reports and appeals open tickets, moderators claim, decide, release and escalate them. The
@@ -136,6 +137,63 @@ public struct ReviewService: Sendable {
         _ = try? await scoring.banks.bankRemoval(decided, configuration: scoring.engine.configuration.banks,
                                                  clearLabel: scoring.engine.configuration.clearLabel)
         return decided
+    }
+
+    // MARK: Waves
+
+    /// How far down the queue copies of a ticket's item are looked for.
+    public static let waveSearch = 500
+
+    /// The open tickets of the same feed and tier whose items are copies of `view`'s (the banks' matching rules:
+    /// near-duplicate text, images within PDQ's distance, videos by their frames), among the first `waveSearch` of
+    /// the queue; gold tickets and blind audits are never part of a wave.
+    public func wave(of view: TicketView) async throws -> [Ticket] {
+        guard view.ticket.goldLabel == nil, !view.ticket.isBlind else { return [] }
+        var tokenizer = Tokenizer()
+        let matchText = scoring.engine.configuration.banks.matchText
+        func signatures(_ item: ItemSubmission) -> ItemSignatures {
+            ItemSignatures(text: matchText ? TextSignature(text: item.text, tokenizer: &tokenizer) : nil, media: item.media)
+        }
+        let lead = signatures(view.item.submission)
+        guard !lead.isEmpty else { return [] }
+        let queue = try await store.reviewQueue(tier: view.ticket.tier, after: nil, limit: Self.waveSearch)
+        let candidates = queue.map(\.ticket).filter {
+            $0.id != view.ticket.id && $0.feed == view.ticket.feed && $0.goldLabel == nil && !$0.isBlind
+                && ($0.lease == nil || $0.lease!.until <= now)
+        }
+        guard !candidates.isEmpty else { return [] }
+        let items = try await store.items(feed: view.ticket.feed, ids: candidates.map(\.itemID))
+        let copies = Set(items.filter { signatures($0.submission).matches(lead) }.map(\.submission.id))
+        return candidates.filter { copies.contains($0.itemID) }
+    }
+
+    /// Decides ticket `id`, and with `wave` every open copy of its item the same way (`ReviewWorkflow.decideCopy`):
+    /// each copy gets its own stage, label and event, its note naming the wave. Copies someone else took meanwhile
+    /// are left to them. Returns the lead's outcome and the copies decided.
+    public func decide(ticket id: Int64, reviewer: String, decision: TicketDecision, wave: Bool) async throws -> (lead: DecidedTicket, copies: [DecidedTicket]) {
+        let copies = wave ? try await self.wave(of: try await self.ticket(id: id, viewer: reviewer)) : []
+        let lead = try await decide(ticket: id, reviewer: reviewer, decision: decision)
+        guard lead.outcome == .decided || lead.outcome == .awaitingSecondReview, !copies.isEmpty else { return (lead, []) }
+        let action = try rules.validate(decision, classes: scoring.model.classes)
+        let workflow = self.workflow, now = self.now
+        var decided: [DecidedTicket] = []
+        for copy in copies {
+            do {
+                var outcome = try await store.changeTicket(id: copy.id) { state in
+                    try workflow.decideCopy(state, of: id, reviewer: reviewer, decision: decision, action: action, now: now)
+                }
+                outcome.action = action
+                if outcome.outcome == .decided { scoring.metrics.decision(stage: .review, action: action) }
+                scoring.eventsWritten(outcome.decisionEvent.map { [$0] } ?? [])
+                await labels?.learnOnline(learn: outcome.labels, by: reviewer)
+                _ = try? await scoring.banks.bankRemoval(outcome, configuration: scoring.engine.configuration.banks,
+                                                         clearLabel: scoring.engine.configuration.clearLabel)
+                decided.append(outcome)
+            } catch is TicketError {
+                continue
+            }
+        }
+        return (lead, decided)
     }
 
     /// Takes back `reviewer`'s own decision of ticket `id` within the configured minutes (`ReviewWorkflow.undo`): the

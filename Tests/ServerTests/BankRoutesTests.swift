@@ -130,6 +130,39 @@ import Testing
         #expect(later.json["match"] == nil && (later.json["decision"] as? [String: Any])?["action"] as? String == "review")
     }
 
+    @Test func copiesWaitingInTheQueueAreOneWaveAndOneDecisionSettlesThem() async throws {
+        let h = try await harness { $0.engine.banks.automatic = false }
+        let copies = ["Cheap watches shipped free, order at the shop link now", "CHEAP watches shipped fr€e order at the shop link now!!",
+                      "cheap watches shipped free order now at the shop link", "Cheap w@tches shipped free, order at the shop link now"]
+        for (n, text) in copies.enumerated() { #expect(try await h.post("/v1/items", json(["id": "c\(n)", "text": text])).status == .created) }
+        #expect(try await h.post("/v1/items", json(["id": "other", "text": "the library opens at nine on saturdays this month"])).status == .created)
+        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
+        let detail = try #require((claimed.json["tickets"] as? [[String: Any]])?.first)
+        let lead = try #require((detail["ticket"] as? [String: Any])?["id"] as? Int)
+        let wave = try #require(detail["wave"] as? [String: Any], "\(claimed.body)")
+        #expect(wave["copies"] as? Int == 3)
+        let waiting = try #require(wave["tickets"] as? [Int])
+        #expect(!waiting.contains(lead))
+        let decided = try await h.post("/v1/review/tickets/\(lead)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam", "wave": true]))
+        #expect(decided.status == .ok, "\(decided.body)")
+        #expect((decided.json["wave"] as? [String: Any])?["decided"] as? Int == 3)
+        #expect(Set((decided.json["wave"] as? [String: Any])?["tickets"] as? [Int] ?? []) == Set(waiting))
+        // Each copy has its own review stage and label, with the wave as provenance.
+        for n in 0..<copies.count {
+            let item = try await h.send(.get, "/v1/items/c\(n)", as: .feed)
+            #expect((item.json["current"] as? [String: Any]).flatMap { ($0["decision"] as? [String: Any])?["action"] as? String } == "remove", "\(item.body)")
+        }
+        let labels = try #require(try await h.send(.get, "/v1/labels").json["labels"] as? [[String: Any]])
+        #expect(labels.filter { $0["label"] as? String == "spam" }.count == 4)
+        let history = try await h.send(.get, "/v1/review/tickets/\(waiting[0])", as: .admin)
+        let notes = (history.json["history"] as? [[String: Any]] ?? []).compactMap { ($0["ticket"] as? [String: Any])?["note"] as? String }
+        #expect(notes.contains("wave of ticket \(lead)"), "\(history.body)")
+        // The unrelated item is still waiting, alone.
+        let next = try await h.post("/v1/review/claim", as: .moderator, "{}")
+        let rest = try #require((next.json["tickets"] as? [[String: Any]])?.first)
+        #expect((rest["item"] as? [String: Any])?["id"] as? String == "other" && rest["wave"] == nil)
+    }
+
     @Test func automaticBankingFollowsItsConfiguration() async throws {
         let h = try await harness { $0.engine.banks.automatic = false }
         #expect(try await h.post("/v1/items", json(["id": "w1", "text": "cheap watches shipped free order at the shop link now"])).status == .created)

@@ -32,7 +32,13 @@ struct ReviewController {
         let key = try context.caller
         let views = try await review.claim(body.request(reviewer: key.name), allowedTiers: key.workableTiers)
         let now = scoring.clock()
-        return JSON.response(API.ClaimAnswer(tickets: views.map(detail(now: now))))
+        let held = Set(views.map(\.ticket.id))
+        var tickets: [API.TicketDetail] = []
+        for view in views {
+            // Copies the reviewer holds in this claim are theirs to decide one by one.
+            tickets.append(detail(now: now)(view).with(wave: try await review.wave(of: view).filter { !held.contains($0.id) }))
+        }
+        return JSON.response(API.ClaimAnswer(tickets: tickets))
     }
 
     func detail(now: Date) -> (TicketView) -> API.TicketDetail {
@@ -42,15 +48,16 @@ struct ReviewController {
 
     @Sendable func show(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let view = try await review.ticket(id: context.rowID(of: "ticket"), viewer: context.caller.name)
-        return JSON.response(detail(now: scoring.clock())(view))
+        return JSON.response(detail(now: scoring.clock())(view).with(wave: try await review.wave(of: view)))
     }
 
     @Sendable func decide(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let id = try context.rowID(of: "ticket")
         let body = try await JSON.decode(API.DecisionBody.self, from: request, limit: limits.maxBodyBytes)
-        let decided = try await review.decide(ticket: id, reviewer: context.caller.name, decision: body.decision)
+        let (decided, copies) = try await review.decide(ticket: id, reviewer: context.caller.name, decision: body.decision, wave: body.wave ?? false)
         return JSON.response(API.DecisionAnswer(ticket: API.TicketSummary(decided.ticket, now: scoring.clock()), label: body.label,
-                                                action: decided.action ?? .allow, reasonCode: body.reasonCode, outcome: decided.outcome.rawValue))
+                                                action: decided.action ?? .allow, reasonCode: body.reasonCode, outcome: decided.outcome.rawValue,
+                                                wave: body.wave == true ? .init(decided: copies.count, tickets: copies.map(\.ticket.id)) : nil))
     }
 
     @Sendable func release(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
