@@ -42,6 +42,14 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
     /// Learning offers a round (`engine.review.learningOffersPerDay` scaled to the round): what the review team may
     /// decide beyond the queue when it has capacity left. Default 0.
     public var learningOffersPerRound: Int = 0
+    /// Waves: the share of harmful posts posted again as near-copies (`NearCopies`), `copiesPerWave` copies each,
+    /// arriving after the original (exponential delays of mean `waveHours`, within its round). Default 0: no waves.
+    public var waveShare: Double = 0
+    public var copiesPerWave: Int = 4
+    public var waveHours: Double = 4
+    /// Whether reviewers' removals fill the banks (`engine.banks.automatic`) and reviewers settle a ticket's waiting
+    /// copies with one decision. Default true, as `winnow serve`; false measures the loop without banks.
+    public var banks = true
     public var audience = AudienceModel()
     public var training: TrainingOptions = {
         var options = TrainingOptions()
@@ -83,6 +91,7 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
         configuration.review.goldRate = 0
         configuration.review.learningOffersPerDay = Int((Double(learningOffersPerRound) * 24 / roundHours).rounded())
         configuration.review.learningWindowHours = max(roundHours, 1)
+        configuration.banks.automatic = configuration.banks.automatic && banks
         return configuration
     }
 
@@ -105,7 +114,9 @@ public struct SimulationOptions: Codable, Equatable, Sendable {
             throw fail("stepMinutes", stepMinutes, "minutes > 0 that divide a round (\(roundHours) hours) evenly")
         }
         guard learningOffersPerRound >= 0 else { throw fail("--learning-offers", learningOffersPerRound, "a number of offers per round >= 0") }
-        guard learningOffersPerRound >= 0 else { throw fail("--learning-offers", learningOffersPerRound, "a number of offers per round >= 0") }
+        guard waveShare.isFinite, (0...1).contains(waveShare) else { throw fail("--waves", waveShare, "a share of harmful posts in 0...1") }
+        guard (1...100).contains(copiesPerWave) else { throw fail("--copies", copiesPerWave, "1 to 100 copies a wave") }
+        guard waveHours.isFinite, waveHours > 0 else { throw fail("waveHours", waveHours, "hours > 0") }
         guard reviewers >= 2 else { throw fail("--reviewers", reviewers, "at least 2 (a double review needs two people)") }
         guard Policy.isValidFeed(feed) else { throw fail("feed", feed, "1-64 characters from a-z, 0-9, '-' and '_'") }
         try audience.validate()

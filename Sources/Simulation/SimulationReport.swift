@@ -47,6 +47,13 @@ public struct RoundReport: Codable, Equatable, Sendable {
     public var uncorrectedCovered: Bool
     /// The evaluation gate after the round (none after the last).
     public var gate: GateOutcome?
+    /// Waves: this round's near-copies, the posts a bank caught at creation (copies or not), those of them the
+    /// classifier alone would have sent to review (tickets the banks saved), and tickets settled as a wave's copies
+    /// by one decision.
+    public var copies: Int = 0
+    public var caughtByBanks: Int = 0
+    public var ticketsSaved: Int = 0
+    public var settledByWave: Int = 0
 }
 
 /// A retraining between rounds: the candidate, the gate's figures and whether it was promoted.
@@ -203,6 +210,12 @@ public struct SimulationReport: Codable, Equatable, Sendable {
                 return verdict + (g.wrongRefusal ? " ✗ wrong refusal" : g.wrongPromotion ? " ✗ wrong promotion" : "")
             } ?? "–"
             lines.append("| \(r.round) | \(r.items) | \(r.model) | \(r.automatic) | \(f(r.automaticErrorRate, 4)) | \(f(r.reviewLoad, 1)) | \(f(r.auditLoad, 1)) | \(r.decisions) | \(r.backlog) | \(r.slaBreaches) | \(f(r.viewsPerHarmfulItem, 1)) | \(r.removals) | \(estimate) | \(r.truePrecision.map { f($0, 3) } ?? "–") | \(gate) |")
+        }
+        if rounds.contains(where: { $0.copies > 0 || $0.caughtByBanks > 0 }) {
+            lines.append("")
+            lines.append("| round | near-copies | caught by banks | tickets saved | settled by a wave decision |")
+            lines.append("|---:|---:|---:|---:|---:|")
+            for r in rounds { lines.append("| \(r.round) | \(r.copies) | \(r.caughtByBanks) | \(r.ticketsSaved) | \(r.settledByWave) |") }
         }
         lines.append("")
         lines.append("Round 1 → \(rounds.count): automatic error \(Self.percent(automaticErrorChange)), review load \(Self.percent(reviewLoadChange)), views per harmful post \(Self.percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error); of \(gateDecisions) gate decisions, \(wrongRefusals) wrong refusals and \(wrongPromotions) wrong promotions (\(harmfulPromotions) raising the true automatic error by more than 1 point), judged on every later post.")

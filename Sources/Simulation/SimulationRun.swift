@@ -17,6 +17,8 @@ final class SimulationRun {
         let arrival: Date
         let reach: AudienceModel.Reach
         let harmful: Bool
+        /// The original's id when this post is a near-copy of it (a wave).
+        var copyOf: String?
         var rng: SplitMix64
         var action: Action = .allow
         var creationAction: Action = .allow
@@ -24,6 +26,11 @@ final class SimulationRun {
         var reports = 0
         var newReports = 0
         var nextEngagement = 0
+        /// Matched a bank at creation, and whether the classifier alone would have sent it to review.
+        var caught = false
+        var caughtWouldReview = false
+        /// Decided as a copy of another ticket's item (one decision for the wave).
+        var settledByWave = false
     }
 
     /// The simulated time every service reads.
@@ -124,21 +131,40 @@ final class SimulationRun {
         scheduleArrivals()
     }
 
-    /// Each round's posts at seeded random times within it, each with its audience and its own generator.
+    /// Each round's posts at seeded random times within it, each with its audience and its own generator; with
+    /// waves, a share of the harmful ones followed by near-copies (`NearCopies`) later in the round.
     func scheduleArrivals() {
         items.reserveCapacity(split.perRound * o.rounds)
         for round in 0..<o.rounds {
             var arrivals = SplitMix64(seed: o.seed &+ 0x9E37_79B9 &* UInt64(round + 1))
             let offsets = (0..<split.perRound).map { _ in arrivals.uniform() * roundSeconds }.sorted()
+            let roundStart = LoopSimulator.start.addingTimeInterval(Double(round) * roundSeconds)
+            var posts: [Post] = []
             for (j, offset) in offsets.enumerated() {
                 let post = split.stream[round * split.perRound + j]
                 var hasher = FNV1a64()
                 hasher.add(post.id)
                 var rng = SplitMix64(seed: o.seed ^ hasher.value)
                 let reach = o.audience.reach(label: post.label, clearLabel: clearLabel, using: &rng)
-                index[Self.key(post.feed ?? o.feed, post.id)] = items.count
-                items.append(Post(post: post, feed: post.feed ?? o.feed, round: round, arrival: LoopSimulator.start.addingTimeInterval(Double(round) * roundSeconds + offset),
-                                  reach: reach, harmful: post.label != clearLabel, rng: rng))
+                let harmful = post.label != clearLabel
+                posts.append(Post(post: post, feed: post.feed ?? o.feed, round: round, arrival: roundStart.addingTimeInterval(offset),
+                                  reach: reach, harmful: harmful, rng: rng))
+                guard harmful, o.waveShare > 0 else { continue }
+                var waves = SplitMix64(seed: rng.next() ^ 0x3A7E_5C0D)
+                guard waves.uniform() < o.waveShare else { continue }
+                for k in 1...o.copiesPerWave {
+                    let delay = min(-log(1 - waves.uniform()) * o.waveHours * 3600, roundSeconds - offset - 1)
+                    let copy = LabelledPost(id: "\(post.id)~\(k)", text: NearCopies.copy(of: post.text, using: &waves), label: post.label, feed: post.feed)
+                    var copyRNG = SplitMix64(seed: waves.next())
+                    let copyReach = o.audience.reach(label: copy.label, clearLabel: clearLabel, using: &copyRNG)
+                    posts.append(Post(post: copy, feed: copy.feed ?? o.feed, round: round, arrival: roundStart.addingTimeInterval(offset + max(0, delay)),
+                                      reach: copyReach, harmful: true, copyOf: post.id, rng: copyRNG))
+                }
+            }
+            posts.sort { $0.arrival < $1.arrival }
+            for post in posts {
+                index[Self.key(post.feed, post.post.id)] = items.count
+                items.append(post)
             }
         }
     }
@@ -197,6 +223,13 @@ final class SimulationRun {
             case let .created(state), let .existing(state), let .conflict(state):
                 items[i].action = state.current.decision.action
                 items[i].creationAction = state.current.decision.action
+                if state.current.match != nil {
+                    // What the classifier alone would have done: a ticket the bank saved, when it says review.
+                    items[i].caught = true
+                    let text = scoring.model(for: items[i].feed).score(items[i].post.text, reasons: 0)
+                    let alone = engine.creation(arriving[k], text: text, policy: scoring.policy(feed: items[i].feed), receivedAt: now)
+                    items[i].caughtWouldReview = scoring.rules.opening(after: alone, state: state, now: now) != nil
+                }
             case let .invalid(error):
                 throw SimulationError.notEnoughData("Post \(items[i].post.id) was refused: \(error). Remove it from the data.")
             }
@@ -258,12 +291,21 @@ final class SimulationRun {
                 let label = reviewerLabel(truth: items[i].post.label)
                 let decision = TicketDecision(label: label, reasonCode: engine.configuration.review.suggestedReasonCode(label: label, clearLabel: clearLabel),
                                               version: view.ticket.version)
-                let outcome = try await review.decide(ticket: view.ticket.id, reviewer: reviewer, decision: decision)
+                // With banks, the reviewer settles the item's waiting copies with the same decision (one decision).
+                let (outcome, copies) = try await review.decide(ticket: view.ticket.id, reviewer: reviewer, decision: decision, wave: o.banks)
                 budget -= 1
                 decided += 1
                 if outcome.outcome == .decided {
                     items[i].action = outcome.item.current.decision.action
                     if now > outcome.ticket.dueAt { breach(view.ticket.id, item: i) }
+                }
+                for copy in copies {
+                    guard let j = index[Self.key(copy.ticket.feed, copy.ticket.itemID)] else { continue }
+                    items[j].settledByWave = true
+                    if copy.outcome == .decided {
+                        items[j].action = copy.item.current.decision.action
+                        if now > copy.ticket.dueAt { breach(copy.ticket.id, item: j) }
+                    }
                 }
             }
             if claimed.count < wanted { break work }
@@ -450,7 +492,8 @@ final class SimulationRun {
                 removals: removals.count, truePrecision: truePrecision, precisionEstimate: estimate,
                 covered: truePrecision.flatMap { truth in estimate.map { $0.covers(truth) } } ?? false, reviewerError: audits.reviewerError,
                 uncorrectedEstimate: uncorrected, uncorrectedCovered: truePrecision.flatMap { truth in uncorrected.map { $0.covers(truth) } } ?? false,
-                gate: gates[r]))
+                gate: gates[r], copies: cohort.filter { $0.copyOf != nil }.count, caughtByBanks: cohort.filter(\.caught).count,
+                ticketsSaved: cohort.filter(\.caughtWouldReview).count, settledByWave: cohort.filter(\.settledByWave).count))
         }
         return SimulationReport(data: sources, options: o, classes: split.classes, posts: posts, initialExamples: split.initial.count,
                                 gateExamples: split.gate.count, rounds: rounds, feeds: feedRounds)

@@ -69,6 +69,15 @@ struct Simulate: AsyncParsableCommand {
     @Option(name: .customLong("learning-offers"), help: "Learning offers a round: items the model would learn most from, offered to reviewers with capacity left (0: none).")
     var learningOffers: Int = 0
 
+    @Option(help: "Waves: the share of harmful posts posted again as near-copies (reworded, obfuscated) later in their round (0: none).")
+    var waves: Double = 0
+
+    @Option(help: "Near-copies in each wave.")
+    var copies: Int = 4
+
+    @Flag(help: "Run without banks: reviewers' removals bank nothing and reviewers decide copies one by one.")
+    var noBanks = false
+
     @Option(help: "The feed's policy as JSON (as PUT /v1/policies takes it; default: one rule on P(harm): demote 0.5, review 0.7, remove 0.97).")
     var policy: String?
 
@@ -107,6 +116,9 @@ struct Simulate: AsyncParsableCommand {
         o.gateShare = gateShare
         o.reviewers = reviewers
         o.learningOffersPerRound = learningOffers
+        o.waveShare = waves
+        o.copiesPerWave = copies
+        o.banks = !noBanks
         o.training.algorithm = algorithm
         o.training.featurizer = try features.config()
         o.training.naiveBayes = NaiveBayesConfig(complement: algorithm == .complementNaiveBayes)
