@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
               winnow bench --model models/default.winnow --data test.csv --json
               winnow bench claims --tickets 1000000 --write BENCHMARKS.md
             """,
-        subcommands: [BenchScoring.self, BenchClaims.self],
+        subcommands: [BenchScoring.self, BenchClaims.self, BenchSignatures.self, BenchBanks.self, BenchMedia.self],
         defaultSubcommand: BenchScoring.self)
 }
 
