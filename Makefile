@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql python3 python3-venv g++
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
-.PHONY: all deps build release test test-sqlite fuzz schemathesis serve model accuracy bench loadtest benchclaims simulate clean
+.PHONY: all deps build release test test-sqlite fuzz schemathesis serve model accuracy bench loadtest benchclaims benchbanks simulate clean
 
 all: build
 
@@ -89,12 +89,21 @@ model: release
 accuracy: release
 	$(PYTHON) $(SHARED)/checks/accuracy.py --winnow $(WINNOW)
 
-## bench: speed and memory against scikit-learn on the same texts, the HTTP load test (wrk) and review-queue claim
-## latency on a million open tickets; writes BENCHMARKS.md.
+## bench: speed and memory against scikit-learn on the same texts, the HTTP load test (wrk), review-queue claim
+## latency on a million open tickets and the banks' figures (benchbanks); writes BENCHMARKS.md.
 bench: release
 	bash scripts/bench.sh "$(SHARED)/datasets"
 	$(MAKE) loadtest
 	$(MAKE) benchclaims
+	$(MAKE) benchbanks
+
+## benchbanks: only the banks' figures: MinHash against SimHash text signatures on the shared sets, BankIndex match
+## latency and memory with 1,000,000 PDQ hashes and 1,000,000 text signatures, and image and video hashing speed
+## (the shared media; no FFmpeg command line needed).
+benchbanks: release
+	$(WINNOW) bench signatures --data $(SHARED)/datasets/davidson_hate_offensive/train.csv --data $(SHARED)/datasets/sms_spam/train.csv --write BENCHMARKS.md
+	$(WINNOW) bench banks --entries 1000000 --data $(SHARED)/datasets/davidson_hate_offensive/train.csv --data $(SHARED)/datasets/sms_spam/train.csv --write BENCHMARKS.md
+	$(WINNOW) bench media --image $(SHARED)/media/pdq/bridge-mods/aaa-orig.jpg $(SHARED)/media/pdq/reg-test-input/exif-rotn/exif-rotn-1.jpg --video $(SHARED)/media/vpdq/videos/*.mp4 --write BENCHMARKS.md
 
 ## benchclaims: only the review queue's claim latency on 1,000,000 open tickets: a temporary SQLite file, then a
 ## throwaway PostgreSQL cluster (scripts/pg-cluster.sh).
