@@ -1,64 +1,112 @@
 import Learning
 
-/// Near-copies of a post, as a wave of spam or abuse makes them: the same text re-posted with the obfuscations
-/// Winnow's tokenizer undoes, and sometimes a word changed. What the simulator's waves post, and what
-/// `winnow bench signatures` measures the text signatures on.
+/// Near-copies of a post, as a wave of spam or abuse makes them: the obfuscations Winnow's tokenizer undoes, then word
+/// edits. What the simulator's waves post, and what `winnow bench signatures` measures text signatures on.
 ///
-/// Each copy takes two or three of these, chosen at random: digits for letters inside a word (`money` → `m0ney`,
-/// `free` → `fr33`), `€` for an `e` between letters, `@` for an `a` inside a word, a zero-width space inside a word,
-/// one word spelt out letter by letter (`c l i c k`), one letter of a word repeated (`freeeee`), the case of the whole
-/// text changed, Cyrillic look-alike letters (`а`, `е`, `о`) for Latin ones inside a word, a run of `!!!` at the end.
-/// With probability `rewording` it also drops, repeats or swaps in one word (a reworded copy).
-public enum NearCopies {
-    public static func copy(of text: String, rewording: Double = 0.5, using rng: inout SplitMix64) -> String {
-        var words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        guard !words.isEmpty else { return text }
-        func pick(_ n: Int) -> Int { Int(rng.next() % UInt64(max(n, 1))) }
-        func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
-        // A word long enough to alter (letters only), if any.
-        func wordIndex() -> Int? {
-            let candidates = words.indices.filter { words[$0].count >= 4 && words[$0].allSatisfy(\.isLetter) }
-            return candidates.isEmpty ? nil : candidates[pick(candidates.count)]
-        }
-        func replaceInside(_ word: String, _ from: Character, _ to: String) -> String {
-            let chars = Array(word)
-            guard chars.count >= 3 else { return word }
-            var out = String(chars[0])
-            for c in chars[1..<(chars.count - 1)] { out += c == from ? to : String(c) }
-            return out + String(chars[chars.count - 1])
-        }
-        var steps = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-        for i in stride(from: steps.count - 1, to: 0, by: -1) { steps.swapAt(i, pick(i + 1)) }
-        for step in steps.prefix(2 + pick(2)) {
-            guard let w = wordIndex() else { break }
-            switch step {
-            case 0: words[w] = replaceInside(words[w], "o", "0")
-            case 1: words[w] = replaceInside(words[w], "e", "€")
-            case 2: words[w] = replaceInside(words[w], "a", "@")
-            case 3:
-                let chars = Array(words[w])
-                words[w] = String(chars[0..<2]) + "\u{200B}" + String(chars[2...])
-            case 4: words[w] = words[w].map(String.init).joined(separator: " ")
-            case 5:
-                let chars = Array(words[w])
-                words[w] = String(chars) + String(repeating: String(chars[chars.count - 1]), count: 3)
-            case 6: words = words.map { uniform() < 0.5 ? $0.uppercased() : $0.lowercased() }
-            case 7:
-                words[w] = String(words[w].map { c -> Character in
-                    switch c { case "a": return "а"; case "e": return "е"; case "o": return "о"; default: return c }
-                })
-            case 8: words[w] = replaceInside(words[w], "e", "3")
-            default: words[words.count - 1] += "!!!"
+/// A copy gets two different obfuscations drawn uniformly from eight, each on one word drawn among the words it
+/// applies to (leetspeak `o→0`/`e→3` inside the word; `€` for an inner `e`; a zero-width space inside the word; the
+/// word spelt out `c l i c k`; case: the whole post upper-cased or one word in alternating case; one letter stretched
+/// to six; the word in full-width letters; one letter swapped for its Cyrillic look-alike), after `edits` word edits,
+/// each a drop, an insertion or a replacement with equal odds (a drop becomes a replacement in posts of four words or
+/// fewer; new words are drawn by frequency from `vocabulary`).
+public struct NearCopies: Sendable {
+    public enum Obfuscation: CaseIterable, Sendable { case leet, euro, zeroWidth, spacedOut, caseChange, stretched, fullWidth, cyrillic }
+
+    /// Words to insert and to replace with, one entry per occurrence (drawn uniformly, so by frequency).
+    public let vocabulary: [String]
+
+    public init(vocabulary: [String]) { self.vocabulary = vocabulary.isEmpty ? ["word"] : vocabulary }
+
+    /// Every all-letter word of two or more letters in the texts, lower-cased, one entry per occurrence.
+    public static func vocabulary(of texts: [String]) -> [String] {
+        var out: [String] = []
+        for text in texts {
+            for word in text.split(separator: " ") where word.count >= 2 && word.allSatisfy({ $0.isASCII && $0.isLetter }) {
+                out.append(word.lowercased())
             }
         }
-        if uniform() < rewording, words.count >= 5 {
-            let w = pick(words.count)
-            switch pick(3) {
-            case 0: words.remove(at: w)
-            case 1: words.insert(words[w], at: w)
-            default: words[w] = ["really", "now", "today", "guys", "lol", "omg"][pick(6)]
+        return out.isEmpty ? ["word"] : out
+    }
+
+    static let cyrillic: [Character: Character] = ["a": "\u{430}", "e": "\u{435}", "o": "\u{43E}", "p": "\u{440}", "c": "\u{441}",
+                                                   "x": "\u{445}", "y": "\u{443}", "i": "\u{456}"]
+
+    public func copy(of text: String, edits: Int, using rng: inout SplitMix64) -> String { copyWithKinds(of: text, edits: edits, using: &rng).text }
+
+    /// A near-copy and the two obfuscations it got.
+    public func copyWithKinds(of text: String, edits: Int, using rng: inout SplitMix64) -> (text: String, kinds: [Obfuscation]) {
+        var words = text.split(separator: " ").map(String.init)
+        for _ in 0..<edits {
+            var op = Int.random(in: 0..<3, using: &rng)
+            if op == 0 && words.count <= 4 { op = 2 }
+            let word = vocabulary[Int.random(in: 0..<vocabulary.count, using: &rng)]
+            switch op {
+            case 0: words.remove(at: Int.random(in: 0..<words.count, using: &rng))
+            case 1: words.insert(word, at: Int.random(in: 0...words.count, using: &rng))
+            default: words[Int.random(in: 0..<words.count, using: &rng)] = word
             }
         }
-        return words.joined(separator: " ")
+        var kinds = Obfuscation.allCases
+        kinds.shuffle(using: &rng)
+        var applied: [Obfuscation] = []
+        for kind in kinds where applied.count < 2 {
+            if apply(kind, to: &words, using: &rng) { applied.append(kind) }
+        }
+        return (words.joined(separator: " "), applied)
+    }
+
+    /// Applies one obfuscation to one eligible word (drawn uniformly); false when no word is eligible.
+    private func apply(_ kind: Obfuscation, to words: inout [String], using rng: inout SplitMix64) -> Bool {
+        func plain(_ w: String) -> Bool { w.count >= 3 && w.allSatisfy { $0.isASCII && $0.isLetter } }
+        func inner(_ w: String, _ letters: Set<Character>) -> Bool {
+            let c = Array(w)
+            return c.count >= 3 && c[1..<(c.count - 1)].contains { letters.contains(Character($0.lowercased())) }
+        }
+        let eligible: (String) -> Bool
+        switch kind {
+        case .leet: eligible = { plain($0) && inner($0, ["o", "e"]) }
+        case .euro: eligible = { plain($0) && inner($0, ["e"]) }
+        case .cyrillic: eligible = { w in plain(w) && w.contains { Self.cyrillic[$0] != nil } }
+        case .caseChange: eligible = { _ in true }
+        default: eligible = plain
+        }
+        let candidates = words.indices.filter { eligible(words[$0]) }
+        guard let at = candidates.randomElement(using: &rng) else { return false }
+        var c = Array(words[at])
+        switch kind {
+        case .leet:
+            // Every other inner o or e, so that each digit stands between letters.
+            var last = -2
+            for k in 1..<(c.count - 1) where k > last + 1 {
+                if c[k] == "o" || c[k] == "O" { c[k] = "0"; last = k } else if c[k] == "e" || c[k] == "E" { c[k] = "3"; last = k }
+            }
+        case .euro:
+            let k = (1..<(c.count - 1)).first { c[$0] == "e" || c[$0] == "E" }!
+            c[k] = "€"
+        case .zeroWidth:
+            c.insert("\u{200B}", at: Int.random(in: 1..<c.count, using: &rng))
+        case .spacedOut:
+            words[at] = c.map(String.init).joined(separator: " ")
+            return true
+        case .caseChange:
+            if Bool.random(using: &rng) {
+                words = words.map { $0.uppercased() }
+                return true
+            }
+            c = c.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.lowercased()) : Character($0.element.uppercased()) }
+        case .stretched:
+            let k = Int.random(in: 0..<c.count, using: &rng)
+            c.insert(contentsOf: Array(repeating: c[k], count: 5), at: k)
+        case .fullWidth:
+            c = c.map { ch in
+                let v = ch.unicodeScalars.first!.value
+                return Character(Unicode.Scalar(v + 0xFEE0)!)  // ASCII letters to their full-width forms (U+FF21…)
+            }
+        case .cyrillic:
+            let k = c.indices.first { Self.cyrillic[c[$0]] != nil }!
+            c[k] = Self.cyrillic[c[k]]!
+        }
+        words[at] = String(c)
+        return true
     }
 }

@@ -135,6 +135,7 @@ final class SimulationRun {
     /// waves, a share of the harmful ones followed by near-copies (`NearCopies`) later in the round.
     func scheduleArrivals() {
         items.reserveCapacity(split.perRound * o.rounds)
+        let nearCopies = NearCopies(vocabulary: o.waveShare > 0 ? NearCopies.vocabulary(of: split.stream.map(\.text)) : [])
         for round in 0..<o.rounds {
             var arrivals = SplitMix64(seed: o.seed &+ 0x9E37_79B9 &* UInt64(round + 1))
             let offsets = (0..<split.perRound).map { _ in arrivals.uniform() * roundSeconds }.sorted()
@@ -154,7 +155,9 @@ final class SimulationRun {
                 guard waves.uniform() < o.waveShare else { continue }
                 for k in 1...o.copiesPerWave {
                     let delay = min(-log(1 - waves.uniform()) * o.waveHours * 3600, roundSeconds - offset - 1)
-                    let copy = LabelledPost(id: "\(post.id)~\(k)", text: NearCopies.copy(of: post.text, using: &waves), label: post.label, feed: post.feed)
+                    // Half the copies reworded by a word, the rest obfuscated only.
+                    let text = nearCopies.copy(of: post.text, edits: waves.uniform() < 0.5 ? 1 : 0, using: &waves)
+                    let copy = LabelledPost(id: "\(post.id)~\(k)", text: text, label: post.label, feed: post.feed)
                     var copyRNG = SplitMix64(seed: waves.next())
                     let copyReach = o.audience.reach(label: copy.label, clearLabel: clearLabel, using: &copyRNG)
                     posts.append(Post(post: copy, feed: copy.feed ?? o.feed, round: round, arrival: roundStart.addingTimeInterval(offset + max(0, delay)),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Simulation
 import Learning
 import Media
 import Services
@@ -124,7 +125,7 @@ struct BenchSignatures: ParsableCommand {
         var progress = ProgressBar(enabled: true)
 
         // Near-copies: three variants of every post (0, 1 and 2 words changed), each from its own seeded stream.
-        let maker = NearCopyMaker(vocabulary: NearCopyMaker.vocabulary(of: kept))
+        let maker = NearCopies(vocabulary: NearCopies.vocabulary(of: kept))
         var index = BankIndex()
         let bank = Bank(name: "bench", label: "spam", action: .remove, createdBy: "bench", createdAt: Date(timeIntervalSince1970: 0))
         index.upsert(bank)
@@ -136,7 +137,7 @@ struct BenchSignatures: ParsableCommand {
         var hitsSim = Array(repeating: [0, 0, 0], count: thresholds.count)
         var unsigned = [0, 0, 0]
         var identical = 0
-        var kindCounts: [NearCopyMaker.Obfuscation: (Int, Int)] = [:]
+        var kindCounts: [NearCopies.Obfuscation: (Int, Int)] = [:]
         for i in 0..<n {
             for edits in 0..<3 {
                 var rng = SplitMix64(seed: seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(i) << 2 ^ UInt64(edits))
@@ -240,7 +241,7 @@ struct BenchSignatures: ParsableCommand {
         for (t, threshold) in thresholds.enumerated() {
             rows.append(row("SimHash, distance ≤ \(threshold)", hitsSim[t], simPairs.filter { $0.2 <= threshold }.map { ($0.0, $0.1) }))
         }
-        let byKind = NearCopyMaker.Obfuscation.allCases.map { kind in
+        let byKind = NearCopies.Obfuscation.allCases.map { kind in
             let (applied, same) = kindCounts[kind] ?? (0, 0)
             return "\(kind) \(Self.percent(Double(same) / Double(max(1, applied))))"
         }.joined(separator: ", ")
@@ -317,107 +318,6 @@ struct BenchSignatures: ParsableCommand {
             \(sets.map(table).joined(separator: "\n\n"))
             \(end)
             """
-    }
-}
-
-/// Makes near-copies of a post: the obfuscations the tokenizer undoes, then word edits (see `BenchSignatures`).
-struct NearCopyMaker {
-    enum Obfuscation: CaseIterable { case leet, euro, zeroWidth, spacedOut, caseChange, stretched, fullWidth, cyrillic }
-
-    /// Words to insert and to replace with, one entry per occurrence (drawn uniformly, so by frequency).
-    let vocabulary: [String]
-
-    /// Every all-letter word of two or more letters in the texts, lower-cased, one entry per occurrence.
-    static func vocabulary(of texts: [String]) -> [String] {
-        var out: [String] = []
-        for text in texts {
-            for word in text.split(separator: " ") where word.count >= 2 && word.allSatisfy({ $0.isASCII && $0.isLetter }) {
-                out.append(word.lowercased())
-            }
-        }
-        return out.isEmpty ? ["word"] : out
-    }
-
-    static let cyrillic: [Character: Character] = ["a": "\u{430}", "e": "\u{435}", "o": "\u{43E}", "p": "\u{440}", "c": "\u{441}",
-                                                   "x": "\u{445}", "y": "\u{443}", "i": "\u{456}"]
-
-    func copy(of text: String, edits: Int, using rng: inout SplitMix64) -> String { copyWithKinds(of: text, edits: edits, using: &rng).text }
-
-    /// A near-copy and the two obfuscations it got.
-    func copyWithKinds(of text: String, edits: Int, using rng: inout SplitMix64) -> (text: String, kinds: [Obfuscation]) {
-        var words = text.split(separator: " ").map(String.init)
-        for _ in 0..<edits {
-            var op = Int.random(in: 0..<3, using: &rng)
-            if op == 0 && words.count <= 4 { op = 2 }
-            let word = vocabulary[Int.random(in: 0..<vocabulary.count, using: &rng)]
-            switch op {
-            case 0: words.remove(at: Int.random(in: 0..<words.count, using: &rng))
-            case 1: words.insert(word, at: Int.random(in: 0...words.count, using: &rng))
-            default: words[Int.random(in: 0..<words.count, using: &rng)] = word
-            }
-        }
-        var kinds = Obfuscation.allCases
-        kinds.shuffle(using: &rng)
-        var applied: [Obfuscation] = []
-        for kind in kinds where applied.count < 2 {
-            if apply(kind, to: &words, using: &rng) { applied.append(kind) }
-        }
-        return (words.joined(separator: " "), applied)
-    }
-
-    /// Applies one obfuscation to one eligible word (drawn uniformly); false when no word is eligible.
-    private func apply(_ kind: Obfuscation, to words: inout [String], using rng: inout SplitMix64) -> Bool {
-        func plain(_ w: String) -> Bool { w.count >= 3 && w.allSatisfy { $0.isASCII && $0.isLetter } }
-        func inner(_ w: String, _ letters: Set<Character>) -> Bool {
-            let c = Array(w)
-            return c.count >= 3 && c[1..<(c.count - 1)].contains { letters.contains(Character($0.lowercased())) }
-        }
-        let eligible: (String) -> Bool
-        switch kind {
-        case .leet: eligible = { plain($0) && inner($0, ["o", "e"]) }
-        case .euro: eligible = { plain($0) && inner($0, ["e"]) }
-        case .cyrillic: eligible = { w in plain(w) && w.contains { Self.cyrillic[$0] != nil } }
-        case .caseChange: eligible = { _ in true }
-        default: eligible = plain
-        }
-        let candidates = words.indices.filter { eligible(words[$0]) }
-        guard let at = candidates.randomElement(using: &rng) else { return false }
-        var c = Array(words[at])
-        switch kind {
-        case .leet:
-            // Every other inner o or e, so that each digit stands between letters.
-            var last = -2
-            for k in 1..<(c.count - 1) where k > last + 1 {
-                if c[k] == "o" || c[k] == "O" { c[k] = "0"; last = k } else if c[k] == "e" || c[k] == "E" { c[k] = "3"; last = k }
-            }
-        case .euro:
-            let k = (1..<(c.count - 1)).first { c[$0] == "e" || c[$0] == "E" }!
-            c[k] = "€"
-        case .zeroWidth:
-            c.insert("\u{200B}", at: Int.random(in: 1..<c.count, using: &rng))
-        case .spacedOut:
-            words[at] = c.map(String.init).joined(separator: " ")
-            return true
-        case .caseChange:
-            if Bool.random(using: &rng) {
-                words = words.map { $0.uppercased() }
-                return true
-            }
-            c = c.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.lowercased()) : Character($0.element.uppercased()) }
-        case .stretched:
-            let k = Int.random(in: 0..<c.count, using: &rng)
-            c.insert(contentsOf: Array(repeating: c[k], count: 5), at: k)
-        case .fullWidth:
-            c = c.map { ch in
-                let v = ch.unicodeScalars.first!.value
-                return Character(Unicode.Scalar(v + 0xFEE0)!)  // ASCII letters to their full-width forms (U+FF21…)
-            }
-        case .cyrillic:
-            let k = c.indices.first { Self.cyrillic[c[$0]] != nil }!
-            c[k] = Self.cyrillic[c[k]]!
-        }
-        words[at] = String(c)
-        return true
     }
 }
 
@@ -569,7 +469,7 @@ struct BenchBanks: ParsableCommand {
         // Text: real texts first, then random texts of the same words to reach `entries`.
         var texts: [String] = []
         for file in data { texts += try DataFileReader(labelOptional: true).read(file).map(\.text) }
-        let vocabulary = NearCopyMaker.vocabulary(of: texts)
+        let vocabulary = NearCopies.vocabulary(of: texts)
         var tokenizer = Tokenizer()
         let realTexts = texts.filter { TextSignature(text: $0, tokenizer: &tokenizer) != nil }
         func randomText(using rng: inout SplitMix64) -> String {
@@ -597,7 +497,7 @@ struct BenchBanks: ParsableCommand {
         progress.finish()
         trimHeap()
         let after = residentMegabytes()
-        let maker = NearCopyMaker(vocabulary: vocabulary)
+        let maker = NearCopies(vocabulary: vocabulary)
         var queryRNG = SplitMix64(seed: seed ^ 0x9E37)
         var nearQueries: [(TextSignature, Int)] = [], unrelatedQueries: [TextSignature] = []
         while nearQueries.count < queries / 2 {

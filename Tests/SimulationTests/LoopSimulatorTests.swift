@@ -115,6 +115,47 @@ enum Posts {
         #expect(report.rounds.compactMap { $0.gate?.truth?.posts } == [200, 100])
     }
 
+    @Test func wavesArePostedAsNearCopiesAndBanksCatchThem() async throws {
+        var o = Posts.options()
+        o.waveShare = 0.3
+        o.copiesPerWave = 3
+        let with = try await LoopSimulator(options: o).run(posts, sources: ["generated"])
+        o.banks = false
+        let without = try await LoopSimulator(options: o).run(posts, sources: ["generated"])
+        // The same posts and copies either way; each round holds its 100 posts and their copies.
+        #expect(with.rounds.map(\.copies) == without.rounds.map(\.copies))
+        for round in with.rounds {
+            #expect(round.copies > 0 && round.copies % 3 == 0)
+            #expect(round.items == 100 + round.copies)
+        }
+        // Without banks nothing is caught or settled as a wave; with them, copies are caught at creation (tickets
+        // saved) or settled by one decision, and fewer tickets are opened in all.
+        #expect(without.rounds.allSatisfy { $0.caughtByBanks == 0 && $0.settledByWave == 0 && $0.ticketsSaved == 0 })
+        #expect(with.rounds.map(\.caughtByBanks).reduce(0, +) > 0)
+        #expect(with.rounds.allSatisfy { $0.ticketsSaved <= $0.caughtByBanks })
+        #expect(with.rounds.map(\.reviewTickets).reduce(0, +) < without.rounds.map(\.reviewTickets).reduce(0, +))
+        #expect(with.table().contains("| round | near-copies | caught by banks | tickets saved | settled by a wave decision |"))
+    }
+
+    @Test func nearCopiesKeepTheirSignature() throws {
+        var rng = SplitMix64(seed: 3)
+        var tokenizer = Tokenizer()
+        let texts = ["claim your free money now at the link below for winners only", "you are all idiots and i hate every one of you so much",
+                     "great coffee with friends in the garden this sunny morning"]
+        var matched = 0, total = 0
+        let copies = NearCopies(vocabulary: NearCopies.vocabulary(of: texts))
+        for text in texts {
+            let original = try #require(TextSignature(text: text, tokenizer: &tokenizer))
+            for n in 0..<50 {
+                let copy = copies.copy(of: text, edits: n % 2, using: &rng)
+                #expect(copy != text)
+                total += 1
+                if let signature = TextSignature(text: copy, tokenizer: &tokenizer), signature.matches(original) { matched += 1 }
+            }
+        }
+        #expect(Double(matched) / Double(total) >= 0.8, "\(matched) of \(total)")
+    }
+
     @Test func aStreamTooShortForTheRoundsIsRefusedWithWhatToChange() async throws {
         var options = Posts.options()
         options.itemsPerRound = 200
