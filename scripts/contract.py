@@ -38,7 +38,8 @@ with open(args.spec) as f:
     document = yaml.safe_load(f)
 document["servers"] = [{"url": args.url}]  # the live server under test
 # Text answers (the document itself, Prometheus metrics) are read as text.
-text = {t: (lambda b: b.decode() if isinstance(b, bytes) else b) for t in ("application/yaml", "text/plain; version=0.0.4")}
+text = {t: (lambda b, **_: b.decode() if isinstance(b, bytes) else b)
+        for t in ("application/yaml", "text/plain; version=0.0.4", "text/csv", "text/csv; charset=utf-8")}
 spec = OpenAPI.from_dict(document, config=Config(extra_media_type_deserializers=text))
 operations = set()  # (method, path pattern) from the document
 for path, item in document["paths"].items():
@@ -229,6 +230,29 @@ for _ in range(50):
 if status != 202:
     failures.append(f"POST /v1/models/retraining answered {status}, not 202")
 call("GET", "/v1/models/retraining?limit=5", "/v1/models/retraining", admin, expect=200)
+
+# Banks: one made, filled with a text, a PDQ hash and a hash list, matched by an item with media, exported, emptied.
+bridge = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+call("POST", "/v1/banks", "/v1/banks", admin, {"name": "contract-wave", "label": label, "action": "remove"}, expect=201)
+call("PUT", "/v1/banks/contract-wave", "/v1/banks/{bank}", admin, {"label": label, "action": "remove", "feeds": [F], "description": "contract"}, expect=200)
+call("GET", "/v1/banks", "/v1/banks", admin, expect=200)
+call("GET", "/v1/banks/contract-wave", "/v1/banks/{bank}", admin, expect=200)
+_, added = call("POST", "/v1/banks/contract-wave/entries", "/v1/banks/{bank}/entries", admin,
+                {"entries": [{"type": "text", "text": "claim your free prize money at the link below today"},
+                             {"type": "image", "pdq": bridge, "quality": 95, "note": "the bridge"}]}, expect=201)
+call("POST", "/v1/banks/contract-wave/import", "/v1/banks/{bank}/import", admin,
+     f"hash,quality\n{'0' * 63 + '1'},90\n".encode(), "text/csv", expect=201)
+status, matched = call("POST", "/v1/items", "/v1/items", feed,
+                       {"id": "banked-1", "feed": F, "text": "a photo of a bridge at dusk", "media": [{"type": "image", "pdq": bridge, "quality": 90}]},
+                       expect=201)
+if status == 201 and matched.get("match", {}).get("bank") != "contract-wave":
+    failures.append(f"POST /v1/items: an item whose image is in bank contract-wave was not matched: {matched}")
+call("GET", "/v1/banks/contract-wave/entries?limit=2", "/v1/banks/{bank}/entries", admin, expect=200)
+call("GET", "/v1/banks/contract-wave/export", "/v1/banks/{bank}/export", admin, expect=200)
+entry = added["entries"][0]["id"]
+call("DELETE", f"/v1/banks/contract-wave/entries/{entry}", "/v1/banks/{bank}/entries/{entry}", admin, expect=200)
+call("DELETE", "/v1/banks/contract-wave", "/v1/banks/{bank}", admin, expect=200)
+call("GET", "/v1/banks/contract-wave", "/v1/banks/{bank}", admin, expect=404)
 
 # Decision events: the decisions above, read from the changes feed, and the same ones delivered to the receiver, in order.
 _, changes = call("GET", f"/v1/changes?feed={hooked}&after={start}&limit=1000", "/v1/changes", feed, expect=200)

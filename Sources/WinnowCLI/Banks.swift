@@ -54,7 +54,8 @@ struct Banks: ParsableCommand {
             discussion: """
                 Examples:
                   winnow banks create spam-wave --label spam --action remove
-                  winnow banks create known-scams --label spam --action review --feed sms --feed web
+                  winnow banks create known-scams --label spam --action review \\
+                    --feed sms --feed web
                 """)
         @OptionGroup var server: ClientOptions
         @Argument(help: "The bank's name (a-z, 0-9, '-', '_', '.').") var name: String
@@ -108,7 +109,8 @@ struct Banks: ParsableCommand {
             discussion: """
                 Examples:
                   winnow banks add spam-wave --text "claim your free prize at the link below"
-                  winnow banks add spam-wave --pdq f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22 --quality 100
+                  winnow banks add spam-wave --quality 100 \\
+                    --pdq f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22
                   winnow banks add spam-wave --image scam.jpg
                   winnow banks add spam-wave --video clip.mp4
                 """)

@@ -35,7 +35,8 @@ struct BenchSignatures: ParsableCommand {
             duplicates) are left out. Each --data file is one set.
 
             Examples:
-              winnow bench signatures --data ../shared/datasets/davidson_hate_offensive/train.csv \\
+              winnow bench signatures \\
+                  --data ../shared/datasets/davidson_hate_offensive/train.csv \\
                   --data ../shared/datasets/sms_spam/train.csv --write BENCHMARKS.md
               winnow bench signatures --data posts.csv --seed 7
             """)
@@ -341,7 +342,8 @@ struct BenchBanks: ParsableCommand {
             before and after each build.
 
             Examples:
-              winnow bench banks --entries 1000000 --data ../shared/datasets/davidson_hate_offensive/train.csv \\
+              winnow bench banks --entries 1000000 \\
+                  --data ../shared/datasets/davidson_hate_offensive/train.csv \\
                   --data ../shared/datasets/sms_spam/train.csv --write BENCHMARKS.md
               winnow bench banks --entries 100000 --data texts.csv
             """)

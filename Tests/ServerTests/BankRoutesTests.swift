@@ -1,6 +1,8 @@
 import Engine
 import Foundation
 import HTTPTypes
+import Learning
+import Storage
 import Testing
 
 @testable import Server
@@ -161,6 +163,30 @@ import Testing
         let next = try await h.post("/v1/review/claim", as: .moderator, "{}")
         let rest = try #require((next.json["tickets"] as? [[String: Any]])?.first)
         #expect((rest["item"] as? [String: Any])?["id"] as? String == "other" && rest["wave"] == nil)
+    }
+
+    @Test func anotherNodeTakesABanksChangesOverAtItsNextSync() async throws {
+        let store = try SQLiteStore()
+        func node() async throws -> ScoringService {
+            let service = ScoringService(store: store, engine: ScoringEngine(), model: try ActiveModel(model: Fixture.model, source: "fixture"))
+            try await service.start()
+            return service
+        }
+        let a = try await node(), b = try await node()
+        _ = try await a.banks.save(Bank(name: "wave", label: "spam", action: .remove, createdBy: "t", createdAt: Date()))
+        let (_, added) = try #require(try await a.banks.add([NewBankEntry(signature: .image(ImageSignature(hash: PDQHash(hex: Self.bridge)!, quality: 90)))],
+                                                            to: "wave", by: "t"))
+        let item = ItemSubmission(id: "x", text: "a photo", media: [.image(ImageSignature(hash: PDQHash(hex: Self.near(Self.bridge, bits: 5))!, quality: 90))])
+        var tokenizer = Tokenizer()
+        #expect(a.banks.match(item, matchText: true, tokenizer: &tokenizer)?.entry == added[0].id)
+        #expect(b.banks.match(item, matchText: true, tokenizer: &tokenizer) == nil)  // not synced yet
+        try await b.banks.sync()
+        #expect(b.banks.match(item, matchText: true, tokenizer: &tokenizer)?.entry == added[0].id)
+        // A removal on A reaches B the same way; syncing twice applies nothing twice.
+        _ = try await a.banks.remove(entries: [added[0].id], from: "wave")
+        try await b.banks.sync()
+        try await b.banks.sync()
+        #expect(b.banks.match(item, matchText: true, tokenizer: &tokenizer) == nil && b.banks.entryCount == 0)
     }
 
     @Test func automaticBankingFollowsItsConfiguration() async throws {
