@@ -28,6 +28,9 @@ public final class BankService: Sendable {
     /// Entries in this node's index.
     public var entryCount: Int { state.withLock { $0.index.entryCount } }
 
+    /// Whether this node's index holds no entry: stage 1 then skips matching (read once per batch part).
+    public var isEmpty: Bool { state.withLock { $0.isEmpty } }
+
     /// Takes every bank change since the last sync: banks' settings, entries added and removed.
     public func sync() async throws {
         let banks = try await store.banks()

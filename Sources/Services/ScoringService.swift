@@ -242,6 +242,7 @@ public final class ScoringService: Sendable {
             let rules = service.rules
             let reasons = engine.configuration.reasons
             let matchText = engine.configuration.banks.matchText
+            let banks = service.banks.isEmpty ? nil : service.banks
             var tokenizer = Tokenizer()
             return service.model.withScorer(of: loaded.shared) { scorer in
                 part.map { i in
@@ -251,7 +252,7 @@ public final class ScoringService: Sendable {
                         ?? scorer.score(item.text, reasons: reasons)
                     let feedPolicy = policies[item.feed]!
                     var result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
-                    if let match = service.banks.match(item, matchText: matchText, tokenizer: &tokenizer) { result = engine.applying(match, to: result) }
+                    if let match = banks?.match(item, matchText: matchText, tokenizer: &tokenizer) { result = engine.applying(match, to: result) }
                     if let shadow, shadow.feed == nil ? own == nil : shadow.feed == item.feed {
                         shadow.compare(item, active: result, engine: engine, policy: feedPolicy, at: now)
                     }
