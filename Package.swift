@@ -124,7 +124,7 @@ let package = Package(
         .target(name: "Media", dependencies: ["Engine", "CMedia"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Learning"]),
-        .testTarget(name: "MediaTests", dependencies: ["Media", "Engine"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Engine", "Learning"]),
         .testTarget(name: "WinnowJSONTests", dependencies: ["WinnowJSON", "Learning"]),
         // What tests of several modules share: the throwaway PostgreSQL server (`WINNOW_TEST_POSTGRES_URL`).
         .target(

@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 
 /// Where the media test data and the reference Python hasher are, when present.
 enum MediaFixtures {
@@ -55,14 +56,9 @@ enum MediaFixtures {
     }
 }
 
-/// A deterministic generator for test images and bytes.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// A deterministic generator for test images and bytes: Learning's SplitMix64.
+typealias SplitMix = SplitMix64
+
+extension SplitMix64 {
+    init(state: UInt64) { self.init(seed: state) }
 }
