@@ -287,6 +287,9 @@ cmedia_status cmedia_decode_video(const uint8_t *data, size_t size, double secon
     }
     // One thread: the server runs many requests side by side already.
     state.codec->thread_count = 1;
+    /* The decoder itself refuses frames past the pixel cap: a stream may declare a small size and change it in-band,
+       and frames that are not sampled never reach the per-frame check. */
+    state.codec->max_pixels = limits.max_pixels;
     if (avcodec_open2(state.codec, codec, NULL) < 0) {
         release(&state);
         video_message(info->message, "the video's codec (%s) cannot be opened", codec->name);

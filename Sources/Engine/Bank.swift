@@ -45,12 +45,16 @@ public struct Bank: Codable, Equatable, Sendable {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c)
     }
 
-    /// The bank a reviewer's removals of `label` in `feed` are added to (`BankRules.autoEntries`).
+    /// The bank a reviewer's removals of `label` in `feed` are added to (`BankRules.automaticEntries`):
+    /// `FEED-LABEL-removed` when that is a valid name and the label needs no cleaning; otherwise `auto-` and a digest of
+    /// the feed and the label, so that two labels never share a bank (`Spam` and `spam`, long feed names).
     public static func automaticName(feed: String, label: String) -> String {
-        let cleaned = String(String.UnicodeScalarView(label.lowercased().unicodeScalars.map { scalar in
-            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "-" || scalar == "_" || scalar == ".") ? scalar : "-"
-        }))
-        return String("\(feed)-\(cleaned)-removed".prefix(64))
+        let plain = "\(feed)-\(label)-removed"
+        if isValidName(plain) { return plain }
+        var hasher = FNV1a64()
+        hasher.add(feed)
+        hasher.add(label)
+        return "auto-\(hasher.hex)-removed"
     }
 }
 
@@ -61,6 +65,10 @@ public enum BankSignature: Equatable, Sendable {
     case video([VideoFrameSignature])
 
     public enum Kind: String, Codable, CaseIterable, Sendable { case text, image, video }
+
+    /// Frame hashes a video signature may hold: 10 minutes at 1 a second, many times over (matching compares frames
+    /// pairwise).
+    public static let maxFrames = 10_000
 
     public var kind: Kind {
         switch self {
@@ -110,6 +118,9 @@ public enum BankSignature: Equatable, Sendable {
                 frames.append(VideoFrameSignature(frame: index, seconds: seconds, hash: hash, quality: q))
             }
             guard !frames.isEmpty else { throw ValidationError(field: "frames", "a video signature needs at least one frame hash") }
+            guard frames.count <= Self.maxFrames else {
+                throw ValidationError(field: "frames", "\(frames.count) frame hashes; a video signature holds at most \(Self.maxFrames)", tooLarge: true)
+            }
             self = .video(frames)
         }
     }

@@ -168,7 +168,7 @@ public struct BankIndex: Sendable {
                     var equal = 0
                     let base = Int(slot) * count
                     for i in 0..<count where bytes[base + i] == signature.bytes[i] { equal += 1 }
-                    let similarity = max(0, (Double(equal) / Double(count) - 1.0 / 256) / (1 - 1.0 / 256))
+                    let similarity = TextSignature.similarity(equalMinima: equal)
                     if similarity >= TextSignature.matchSimilarity { out.append((textOwners[Int(slot)], similarity)) }
                 }
             }

@@ -168,8 +168,11 @@ public struct ScoringEngine: Sendable {
     /// Stages 2 and 3: the text model's answer moved by engagement (the learned model when given, the Bayesian
     /// rule otherwise), under the feed's policy; viral and uncertain items go to review with high priority.
     /// Age and velocity are measured at `asOf` (the engagement's time; `now` when nil); the result is dated `now`.
+    /// `keepingMatch`: whether a bank match made at creation still holds (its entry is still banked); when it does not,
+    /// the stage decides by the policy alone again.
     public func rescore(stage: Stage, trigger: String, state: ItemState, engagement snapshot: EngagementSnapshot?, text: TextScore,
-                        policy: Policy, baseline: FeedBaseline, engagementModel: EngagementModel?, asOf: Date? = nil, now: Date) -> StageResult {
+                        policy: Policy, baseline: FeedBaseline, engagementModel: EngagementModel?, asOf: Date? = nil, now: Date,
+                        keepingMatch: Bool = true) -> StageResult {
         let rule = configuration.rule
         let counters = snapshot?.counters ?? Engagement()
         let ageHours = max(0, (asOf ?? now).timeIntervalSince(state.createdAt) / 3600)
@@ -195,8 +198,8 @@ public struct ScoringEngine: Sendable {
         let probabilities = move(text.probabilities, classes: text.classes, from: textHarm, to: harmAfter)
         let result = finish(stage: stage, text: text, probabilities: probabilities, policy: policy, engagement: counters, ageHours: ageHours,
                             inputs: inputs, viral: viral, at: now, previous: state.current)
-        // A bank match made at creation holds at every later automatic stage.
-        guard let match = state.current.match else { return result }
+        // A bank match made at creation holds at every later automatic stage, while its entry is banked.
+        guard keepingMatch, let match = state.current.match else { return result }
         var matched = applying(match, to: result)
         matched.changed = matched.describeChange(from: state.current)
         return matched

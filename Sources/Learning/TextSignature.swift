@@ -80,8 +80,14 @@ public struct TextSignature: Hashable, Sendable {
     public func similarity(to other: TextSignature) -> Double {
         var equal = 0
         for i in 0..<Self.count where bytes[i] == other.bytes[i] { equal += 1 }
-        let raw = Double(equal) / Double(Self.count)
-        return max(0, (raw - 1.0 / 256) / (1 - 1.0 / 256))
+        return Self.similarity(equalMinima: equal)
+    }
+
+    /// The estimated Jaccard similarity of two signatures that agree on `equal` of their `count` minima: one-byte
+    /// minima of unrelated texts agree by chance with probability 1/256, which this takes out.
+    @inline(__always)
+    public static func similarity(equalMinima equal: Int) -> Double {
+        max(0, (Double(equal) / Double(count) - 1.0 / 256) / (1 - 1.0 / 256))
     }
 
     public var hex: String {

@@ -19,12 +19,12 @@ enum API {
 
         /// The submission, its media hashed.
         /// - Throws: `ValidationError` naming the medium (`media[i]`, `media[i].data`) and the problem.
-        func submission(intake: MediaIntake) throws(ValidationError) -> ItemSubmission {
+        func submission(intake: MediaIntake) async throws(ValidationError) -> ItemSubmission {
             var signatures: [MediaSignature] = []
             if let media, !media.isEmpty {
                 var inputs: [MediaInput] = []
                 for (i, body) in media.enumerated() { inputs.append(try body.input(field: "media[\(i)]")) }
-                signatures = try intake.signatures(inputs)
+                signatures = try await intake.hash(inputs)
             }
             return ItemSubmission(id: id, feed: feed ?? "default", text: text, language: language, author: author, createdAt: createdAt, media: signatures)
         }

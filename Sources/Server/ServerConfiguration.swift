@@ -146,6 +146,11 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         guard maxBodyBytes >= 1_024, maxBatchBodyBytes >= maxBodyBytes else {
             throw ConfigurationError("maxBodyBytes must be at least 1024 and maxBatchBodyBytes at least maxBodyBytes.")
         }
+        let m = media
+        guard m.maxItemBodyBytes >= maxBodyBytes, m.maxPerItem >= 0, m.maxImageBytes >= 1, m.maxImagePixels >= 1, m.maxVideoBytes >= 1,
+              m.maxVideoSeconds.isFinite, m.maxVideoSeconds > 0, m.framesPerSecond.isFinite, m.framesPerSecond > 0 else {
+            throw ConfigurationError("media: maxItemBodyBytes must be at least maxBodyBytes, maxPerItem ≥ 0, the byte, pixel and second limits ≥ 1, and framesPerSecond a number > 0.")
+        }
         guard maxBatchItems >= 1, maxRankItems >= 1, schedulerBatch >= 1 else {
             throw ConfigurationError("maxBatchItems, maxRankItems and schedulerBatch must be at least 1.")
         }
@@ -215,7 +220,8 @@ public struct MediaConfiguration: Codable, Equatable, Sendable {
     public var maxPerItem = 4
     public var maxImageBytes = 8 << 20
     public var maxImagePixels = 50_000_000
-    public var maxVideoBytes = 12 << 20
+    /// 11 MiB: its base64 (a third larger) and the item around it fit `maxItemBodyBytes`.
+    public var maxVideoBytes = 11 << 20
     public var maxVideoSeconds = 600.0
     /// Video frames hashed per second of video (vPDQ samples one a second).
     public var framesPerSecond = 1.0
@@ -223,6 +229,7 @@ public struct MediaConfiguration: Codable, Equatable, Sendable {
     public init() {}
 
     public var intake: MediaIntake {
+        // Checked by `ServerConfiguration.validate`.
         var limits = MediaLimits.standard
         limits.maxImageBytes = maxImageBytes
         limits.maxImagePixels = maxImagePixels

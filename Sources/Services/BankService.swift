@@ -10,9 +10,15 @@ public final class BankService: Sendable {
     public let store: any Store
     public let metrics: ServerMetrics
     private let state = Mutex<State>(State())
+    /// The sync running now, if any: syncs run one after another, each after the last has applied what it read (two
+    /// at once could apply an older list of banks over a newer one).
+    private let lastSync = Mutex<Task<Void, any Error>?>(nil)
 
     struct State {
         var index = BankIndex()
+        /// Entries removed since this node started following the banks: a stage that matched one keeps its match
+        /// only while the entry lives (`isLive`).
+        var removed = Set<Int64>()
         /// The last change applied (revision, entry id): syncs running at once apply each change once.
         var revision: Int64 = 0
         var entryID: Int64 = 0
@@ -31,9 +37,23 @@ public final class BankService: Sendable {
     /// Whether this node's index holds no entry: stage 1 then skips matching (read once per batch part).
     public var isEmpty: Bool { state.withLock { $0.isEmpty } }
 
-    /// Takes every bank change since the last sync: banks' settings, entries added and removed.
+    /// Takes every bank change since the last sync: entries added and removed, then the banks' settings (read after
+    /// the changes, so every entry read belongs to a bank the list holds unless that bank was removed since, whose
+    /// removal then comes as later revisions). Syncs run one at a time.
     public func sync() async throws {
-        let banks = try await store.banks()
+        let task: Task<Void, any Error> = lastSync.withLock { last in
+            let previous = last
+            let next = Task { [self] in
+                _ = try? await previous?.value
+                try await syncOnce()
+            }
+            last = next
+            return next
+        }
+        try await task.value
+    }
+
+    private func syncOnce() async throws {
         var (revision, entryID) = state.withLock { ($0.revision, $0.entryID) }
         var changes: [BankChange] = []
         while true {
@@ -43,6 +63,7 @@ public final class BankService: Sendable {
             (revision, entryID) = (last.revision, last.entry.id)
             if page.count < 10_000 { break }
         }
+        let banks = try await store.banks()
         let known = Set(banks.map(\.name))
         state.withLock { state in
             for bank in banks { state.index.upsert(bank) }
@@ -54,9 +75,17 @@ public final class BankService: Sendable {
                 if change.entry.signature.kind == .text && !change.removed { state.hasText = true }
             }
             state.index.remove(entries: removed)
+            state.removed.formUnion(removed)
             state.isEmpty = state.index.entryCount == 0
         }
     }
+
+    /// Whether the entry a stage matched is still in its bank (as far as this node has synced): later stages keep a
+    /// match only while it is.
+    public func isLive(_ match: BankMatch) -> Bool { state.withLock { !$0.removed.contains(match.entry) } }
+
+    /// Syncs after this node's own write; a failure is left to the next periodic sync (the write has committed).
+    private func syncAfterWrite() async { try? await sync() }
 
     /// The item's signatures as matching needs them: its media, and its text's signature when some bank holds text.
     public func signatures(of item: ItemSubmission, matchText: Bool, tokenizer: inout Tokenizer) -> ItemSignatures? {
@@ -97,13 +126,13 @@ public final class BankService: Sendable {
             try ValidationError.checkNoNUL(description, field: "description")
         }
         let saved = try await store.saveBank(bank)
-        try await sync()
+        await syncAfterWrite()
         return saved
     }
 
     public func remove(bank name: String) async throws -> Bool {
         let removed = try await store.removeBank(named: name, at: Date())
-        try await sync()
+        await syncAfterWrite()
         return removed
     }
 
@@ -112,14 +141,14 @@ public final class BankService: Sendable {
         let added = try await store.addBankEntries(bank: bank, entries, by: by, at: Date())
         if added != nil {
             metrics.bankEntriesAdded(entries.count, automatic: false)
-            try await sync()
+            await syncAfterWrite()
         }
         return added
     }
 
     public func remove(entries ids: [Int64], from bank: String) async throws -> (bank: Bank, removed: Int)? {
         let removed = try await store.removeBankEntries(bank: bank, ids: ids, at: Date())
-        if removed != nil { try await sync() }
+        if removed != nil { await syncAfterWrite() }
         return removed
     }
 
@@ -139,10 +168,16 @@ public final class BankService: Sendable {
         let signatures = ItemSignatures(text: configuration.matchText ? TextSignature(text: item.text, tokenizer: &tokenizer) : nil, media: item.media)
         guard let (bank, entries) = BankRules.automaticEntries(for: decided, signatures: signatures, configuration: configuration,
                                                               clearLabel: clearLabel, now: Date()) else { return [] }
-        if try await store.bank(named: bank.name) == nil { _ = try await store.saveBank(bank) }
+        if let existing = try await store.bank(named: bank.name) {
+            // A name another label's bank holds (an admin's, or labels that read alike): bank nothing rather than
+            // apply another label's action to this one's copies.
+            guard existing.label == bank.label else { return [] }
+        } else {
+            _ = try await store.saveBank(bank)
+        }
         guard let added = try await store.addBankEntries(bank: bank.name, entries, by: "winnow", at: Date()) else { return [] }
         metrics.bankEntriesAdded(added.entries.count, automatic: true)
-        try await sync()
+        await syncAfterWrite()
         return added.entries
     }
 
@@ -150,7 +185,7 @@ public final class BankService: Sendable {
     @discardableResult
     public func unbank(labels: [LabelRecord]) async throws -> [BankEntry] {
         let removed = try await store.removeBankEntries(labelIDs: labels.compactMap(\.id), at: Date())
-        if !removed.isEmpty { try await sync() }
+        if !removed.isEmpty { await syncAfterWrite() }
         return removed
     }
 }

@@ -63,10 +63,9 @@ public struct LabelService: Sendable {
     /// Withdraws label `id` (it stays in the history); nil when there is no such label.
     public func withdraw(id: Int64, by: String) async throws -> LabelRecord? {
         guard let (label, changed) = try await store.withdrawLabel(id: id, by: by, at: scoring.clock()) else { return nil }
-        if changed {
-            await learnOnline(unlearn: [label], by: by)
-            _ = try await scoring.banks.unbank(labels: [label])
-        }
+        if changed { await learnOnline(unlearn: [label], by: by) }
+        // Also when it was withdrawn before: a retry after a failure here unbanks what the first attempt did not.
+        _ = try await scoring.banks.unbank(labels: [label])
         return label
     }
 

@@ -25,6 +25,22 @@ public struct MediaIntake: Sendable {
         self.framesPerSecond = framesPerSecond
     }
 
+    /// Decoding and hashing run here, one upload at a time per node: a large image holds a core for a tenth of a
+    /// second or more, and on Swift's shared threads (one per core) two uploads at once would stall every other
+    /// request. Hashes given as such skip the queue.
+    static let queue = DispatchQueue(label: "winnow.media", qos: .utility)
+
+    /// `signatures(_:)` on the media queue.
+    /// - Throws: `ValidationError` with field `media` or `media[i]`.
+    public func hash(_ inputs: [MediaInput]) async throws(ValidationError) -> [MediaSignature] {
+        let needsDecoding = inputs.contains { if case .imageHash = $0 { return false } else { return true } }
+        guard needsDecoding else { return try signatures(inputs) }
+        let result: Result<[MediaSignature], ValidationError> = await withCheckedContinuation { continuation in
+            Self.queue.async { continuation.resume(returning: Result { () throws(ValidationError) in try signatures(inputs) }) }
+        }
+        return try result.get()
+    }
+
     /// - Throws: `ValidationError` with field `media` or `media[i]`.
     public func signatures(_ inputs: [MediaInput]) throws(ValidationError) -> [MediaSignature] {
         guard inputs.count <= maxItems else {

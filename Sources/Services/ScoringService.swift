@@ -287,6 +287,7 @@ public final class ScoringService: Sendable {
         let policy = self.policy(feed: feed)
         let engagementModel = self.engagementModel
         let rules = self.rules
+        let banks = self.banks
         let now = clock()
         let event = Mutex<DecisionEvent?>(nil)
         let outcome = try await store.recordEngagement(feed: feed, id: id, snapshot: snapshot) { context in
@@ -298,7 +299,8 @@ public final class ScoringService: Sendable {
             let text = model.score(context.state.submission.text, reasons: engine.configuration.reasons)
             let scored = engine.rescore(stage: .engagement, trigger: trigger, state: context.state, engagement: context.merged, text: text, policy: policy,
                                         baseline: context.baseline, engagementModel: engagementModel, asOf: context.merged.at,
-                                        now: max(now, context.state.current.scoredAt))
+                                        now: max(now, context.state.current.scoredAt),
+                                        keepingMatch: context.state.current.match.map(banks.isLive) ?? false)
             let result = rules.keepingHumanDecision(scored, context.state.reviewed)
             var state = context.state
             state.engagement = context.merged
@@ -334,7 +336,8 @@ public final class ScoringService: Sendable {
                 let step = engine.configuration.schedule.step(scheduled: due.scheduled, createdAt: due.state.createdAt, now: now)
                 let scored = engine.rescore(stage: .time, trigger: "scheduled \(RescoreSchedule.label(ageHours: step.ageHours))", state: due.state,
                                             engagement: due.state.engagement, text: text, policy: policy, baseline: due.baseline,
-                                            engagementModel: engagementModel, now: max(now, due.state.current.scoredAt))
+                                            engagementModel: engagementModel, now: max(now, due.state.current.scoredAt),
+                                            keepingMatch: due.state.current.match.map(self.banks.isLive) ?? false)
                 let result = rules.keepingHumanDecision(scored, due.state.reviewed)
                 decided.withLock { $0.append(result.decision.action) }
                 let event = DecisionEvent.change(of: due.state, to: result, reviewed: due.state.reviewed, cause: DecisionEvent.automatic(result))

@@ -33,6 +33,15 @@ import Testing
         #expect(PDQHash(bits: { hash[bit: $0] }) == hash)
     }
 
+    @Test func automaticBanksAreNamedOnePerFeedAndLabel() {
+        #expect(Bank.automaticName(feed: "default", label: "spam") == "default-spam-removed")
+        let names = [("default", "Spam"), ("default", "spam"), ("default", "hate speech"), ("default", "hate-speech"),
+                     (String(repeating: "f", count: 60), "spam"), (String(repeating: "f", count: 60), "spamlink"), ("-odd", "spam")]
+            .map { Bank.automaticName(feed: $0.0, label: $0.1) }
+        #expect(Set(names).count == names.count, "\(names)")
+        #expect(names.allSatisfy(Bank.isValidName), "\(names)")
+    }
+
     @Test func multiIndexHashingFindsExactlyTheHashesWithin31Bits() {
         var g = Generator(seed: 7)
         var index = BankIndex()

@@ -83,6 +83,12 @@ import Testing
         let after = try await h.post("/v1/items", json(["id": "p4", "text": "look at this view", "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]]))
         #expect(after.json["match"] == nil)
         #expect(try await h.send(.delete, "/v1/banks/scam-photos/entries/\(imageEntry)").status == .notFound)
+        // The item it matched is no longer held to the bank at its next stage: the policy decides it again.
+        let rescored = try await h.post("/v1/items/p1/engagement", json(["views": 5_000]))
+        #expect(rescored.status == .ok, "\(rescored.body)")
+        let current = try #require(rescored.json["item"] as? [String: Any])
+        #expect(current["stage"] as? String == "engagement" && current["match"] == nil, "\(rescored.body)")
+        #expect((current["decision"] as? [String: Any])?["action"] as? String == "review")
     }
 
     @Test func theHashListCSVGoesInAndOut() async throws {

@@ -162,7 +162,7 @@ struct BankController {
         var tokenizer = Tokenizer()
         for (i, entry) in body.entries.enumerated() {
             do {
-                new.append(NewBankEntry(signature: try signature(of: entry, field: "entries[\(i)]", tokenizer: &tokenizer), note: entry.note))
+                new.append(NewBankEntry(signature: try await signature(of: entry, field: "entries[\(i)]", tokenizer: &tokenizer), note: entry.note))
             } catch let error as ValidationError {
                 throw APIError.validation(error)
             }
@@ -171,7 +171,7 @@ struct BankController {
         return JSON.response(Added(bank: bank, entries: added.map(EntryView.init)), status: .created)
     }
 
-    private func signature(of entry: EntryBody, field: String, tokenizer: inout Tokenizer) throws -> BankSignature {
+    private func signature(of entry: EntryBody, field: String, tokenizer: inout Tokenizer) async throws -> BankSignature {
         if let note = entry.note {
             guard note.utf8.count <= 1_000 else { throw ValidationError(field: "\(field).note", "at most 1,000 bytes") }
             try ValidationError.checkNoNUL(note, field: "\(field).note")
@@ -194,16 +194,25 @@ struct BankController {
             }
             guard let data = entry.data else { throw ValidationError(field: "\(field).pdq", "send the image's PDQ hash (pdq) or its bytes (data, base64)") }
             let input = try API.MediaBody(type: "image", data: data).input(field: field)
-            guard case let .image(image) = try limits.media.intake.signatures([input]).first else { throw ValidationError(field: field, "no image") }
+            guard case let .image(image) = try await prefixedMedia(field, try await limits.media.intake.hash([input])).first else { throw ValidationError(field: field, "no image") }
             return .image(image)
         case "video":
             if let frames = entry.frames { return try prefixed(field, try BankSignature(kind: .video, value: frames, quality: nil)) }
             guard let data = entry.data else { throw ValidationError(field: "\(field).frames", "send the video's frame hashes (frames) or its bytes (data, base64)") }
             let input = try API.MediaBody(type: "video", data: data).input(field: field)
-            guard case let .video(frames) = try limits.media.intake.signatures([input]).first else { throw ValidationError(field: field, "no video") }
+            guard case let .video(frames) = try await prefixedMedia(field, try await limits.media.intake.hash([input])).first else { throw ValidationError(field: field, "no video") }
             return .video(frames)
         default:
             throw ValidationError(field: "\(field).type", "'\(entry.type)' is not an entry type: send text, image or video")
+        }
+    }
+
+    /// Names the entry (`entries[3]`) in a media error, which names the medium as an item's (`media[0]`).
+    private func prefixedMedia(_ field: String, _ make: @autoclosure () async throws -> [MediaSignature]) async throws -> [MediaSignature] {
+        do {
+            return try await make()
+        } catch let error as ValidationError {
+            throw ValidationError(field: field, error.message, tooLarge: error.tooLarge)
         }
     }
 
@@ -287,6 +296,9 @@ struct BankController {
 
 /// The PDQ hash-list CSV: what `winnow banks import|export` and the API read and write.
 public enum BankCSV {
+    /// Hashes one import may hold (one write).
+    public static let maxEntries = 100_000
+
     /// - Throws: `ValidationError` naming the line (`body` line N).
     public static func parse(_ text: String) throws -> [NewBankEntry] {
         var entries: [NewBankEntry] = []
@@ -313,8 +325,18 @@ public enum BankCSV {
                 }
                 quality = value
             }
-            let note = noteColumn.flatMap { $0 < fields.count && !fields[$0].isEmpty ? String(fields[$0].prefix(1_000)) : nil }
+            var note: String?
+            if let column = noteColumn, column < fields.count, !fields[column].isEmpty {
+                let text = fields[column]
+                guard text.utf8.count <= 1_000, !text.utf8.contains(0) else {
+                    throw ValidationError(field: "body", "line \(number + 1): the note is over 1,000 bytes or holds a NUL character")
+                }
+                note = text
+            }
             entries.append(NewBankEntry(signature: .image(ImageSignature(hash: hash, quality: quality)), note: note))
+            guard entries.count <= maxEntries else {
+                throw ValidationError(field: "body", "more than \(maxEntries) hashes in one file: import it in parts", tooLarge: true)
+            }
         }
         return entries
     }
@@ -351,6 +373,6 @@ public enum BankCSV {
 
     static func quote(_ text: String) -> String {
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"").replacingOccurrences(of: "\n", with: " ") + "\""
+        return "\"" + String(text.replacingOccurrences(of: "\"", with: "\"\"").map { $0.isNewline ? " " : $0 }) + "\""
     }
 }

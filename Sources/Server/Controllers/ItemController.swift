@@ -24,7 +24,7 @@ struct ItemController {
         let body = try await JSON.decode(API.ItemRequest.self, from: request, limit: limits.media.maxItemBodyBytes)
         let submission: ItemSubmission
         do {
-            submission = try body.submission(intake: limits.media.intake)
+            submission = try await body.submission(intake: limits.media.intake)
         } catch {
             throw APIError.validation(error)
         }
@@ -58,7 +58,7 @@ struct ItemController {
         var positions: [Int] = []
         for (index, item) in body.items.enumerated() {
             do {
-                submissions.append(try item.submission(intake: limits.media.intake))
+                submissions.append(try await item.submission(intake: limits.media.intake))
                 positions.append(index)
             } catch {
                 outcomes[index] = .invalid(error)
