@@ -66,7 +66,6 @@ import Darwin
     /// A refused connection fails at once, with the network's reason, and the password stays out of the message.
     @Test func anUnreachableServerFailsFastWithAClearError() async throws {
         let port = try Listener.unusedPort()
-        let started = ContinuousClock.now
         do {
             _ = try await PostgresStore.connect(url: "postgres://ann:hunter2@127.0.0.1:\(port)/winnow")
             Issue.record("connected to a port nobody listens on")
@@ -74,10 +73,9 @@ import Darwin
             guard case let .cannotOpen(path, reason) = error else { Issue.record("\(error)"); return }
             #expect(path == "postgres://ann@127.0.0.1:\(port)/winnow")
             #expect(!"\(error)".contains("hunter2"))
+            // The probe's own connection said so: the pool, which retries for a minute, never started.
             #expect(reason.lowercased().contains("refused"), "\(reason)")
         }
-        // Not the pool's minute of retries (the bound is loose: a busy test machine delays any task by seconds).
-        #expect(ContinuousClock.now - started < .seconds(50))
     }
 
     /// A server that accepts the connection and never answers is given up on after the probe's timeout, not after
@@ -86,14 +84,14 @@ import Darwin
         let listener = try Listener()
         defer { listener.close() }
         let location = try PostgresLocation("postgres://ann@127.0.0.1:\(listener.port)/winnow")
-        let started = ContinuousClock.now
         let error = await #expect(throws: StoreError.self) {
             try await PostgresStore.probe(location, timeout: .milliseconds(500), logger: PostgresStore.quiet)
         }
-        // The probe's own timeout said so (a busy test machine may delay it by seconds, never by the pool's minute).
+        // The probe's own timeout said so: its sleeping task ("no answer within 0.5 seconds") or its connection's connect
+        // timeout, both set to the 500 ms given. No wall-clock bound: under a full parallel test run, a suspended
+        // test waits behind every other test's work (CI once measured 134 s here), whatever the code under test does.
         let message = "\(error.map { "\($0)" } ?? "")".lowercased()
-        #expect(message.contains("timeout") || message.contains("no answer within"), "\(message)")
-        #expect(ContinuousClock.now - started < .seconds(50))
+        #expect(message.contains("timeout") || message.contains("no answer within \(Duration.milliseconds(500))"), "\(message)")
     }
 
     @Test(.enabled(if: TestPostgres.available, TestPostgres.missing))
