@@ -130,13 +130,21 @@ public struct ReviewService: Sendable {
         let action = try rules.validate(decision, classes: scoring.model.classes)
         var decided = try await store.decide(ticket: ticket, reviewer: reviewer, decision: decision, action: action, now: now, workflow: workflow)
         decided.action = action
-        if decided.ticket.goldLabel == nil, decided.outcome == .decided { scoring.metrics.decision(stage: .review, action: action) }
+        await afterDecision(decided, by: reviewer)
+        return decided
+    }
+
+    /// What follows a stored decision, the lead's or a wave copy's: it is counted (gold answers are not the item's
+    /// decision), its event rings the deliverer, its labels are learnt online, and a removal is banked. The decision
+    /// stands whatever happens here: a bank that cannot be written now misses this copy only.
+    private func afterDecision(_ decided: DecidedTicket, by reviewer: String) async {
+        if decided.ticket.goldLabel == nil, decided.outcome == .decided, let action = decided.action {
+            scoring.metrics.decision(stage: .review, action: action)
+        }
         scoring.eventsWritten(decided.decisionEvent.map { [$0] } ?? [])
         await labels?.learnOnline(learn: decided.labels, by: reviewer)
-        // The decision stands whatever happens here: a bank that cannot be written now misses this copy only.
         _ = try? await scoring.banks.bankRemoval(decided, configuration: scoring.engine.configuration.banks,
                                                  clearLabel: scoring.engine.configuration.clearLabel)
-        return decided
     }
 
     // MARK: Waves
@@ -183,11 +191,7 @@ public struct ReviewService: Sendable {
                     try workflow.decideCopy(state, of: id, reviewer: reviewer, decision: decision, action: action, now: now)
                 }
                 outcome.action = action
-                if outcome.outcome == .decided { scoring.metrics.decision(stage: .review, action: action) }
-                scoring.eventsWritten(outcome.decisionEvent.map { [$0] } ?? [])
-                await labels?.learnOnline(learn: outcome.labels, by: reviewer)
-                _ = try? await scoring.banks.bankRemoval(outcome, configuration: scoring.engine.configuration.banks,
-                                                         clearLabel: scoring.engine.configuration.clearLabel)
+                await afterDecision(outcome, by: reviewer)
                 decided.append(outcome)
             } catch is TicketError {
                 continue

@@ -145,8 +145,10 @@ struct WinnowClient: Sendable {
         return (data, try decode(ClaimPage.self, data).tickets)
     }
 
-    func decide(ticket: Int, label: String, reasonCode: String, action: String? = nil, note: String? = nil, version: Int? = nil) async throws -> Data {
+    func decide(ticket: Int, label: String, reasonCode: String, action: String? = nil, note: String? = nil, version: Int? = nil,
+                wave: Bool = false) async throws -> Data {
         var body: [String: Any] = ["label": label, "reasonCode": reasonCode]
+        if wave { body["wave"] = true }
         if let action { body["action"] = action }
         if let note { body["note"] = note }
         if let version { body["version"] = version }
@@ -235,4 +237,11 @@ struct ReviewCard: Decodable {
     var clearLabel: String?
     /// Users' reports not yet judged (absent from older servers).
     var pendingReports: Int?
+    /// Open tickets whose items are copies of this one (absent when there are none, and from older servers).
+    var wave: Wave?
+
+    struct Wave: Decodable {
+        var copies: Int
+        var tickets: [Int]
+    }
 }

@@ -103,7 +103,7 @@ struct ReviewNext: AsyncParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: object.first ?? [:], options: [.sortedKeys]), as: UTF8.self))
         } else {
             let terminal = Terminal(colour: false)
-            for line in ReviewScreen.card(card, note: nil, terminal: terminal) { terminal.line(line) }
+            for line in ReviewScreen.card(card, note: nil, interactive: false, terminal: terminal) { terminal.line(line) }
             terminal.flush()
         }
     }
@@ -117,6 +117,7 @@ struct ReviewDecide: AsyncParsableCommand {
         discussion: """
               winnow review decide 42 --label spam --reason scam --note "link farm"
               winnow review decide 43 --label clear --reason not_violating --json
+              winnow review decide 44 --label spam --reason scam --wave
             """)
 
     @OptionGroup var server: ClientOptions
@@ -126,6 +127,7 @@ struct ReviewDecide: AsyncParsableCommand {
     @Option(help: "allow, demote or remove (default: allow for the clear class, remove otherwise).") var action: String?
     @Option(help: "A note kept with the decision.") var note: String?
     @Option(help: "The ticket version you saw (refused if it changed since).") var version: Int?
+    @Flag(help: "Also decide the open copies of the ticket's item the same way (its wave, as 'winnow review next' shows it).") var wave = false
     @Flag(help: "Print the server's JSON.") var json = false
 
     func validate() throws {
@@ -135,12 +137,16 @@ struct ReviewDecide: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let data = try await server.client().decide(ticket: ticket, label: label, reasonCode: reasonCode, action: action, note: note, version: version)
+        let data = try await server.client().decide(ticket: ticket, label: label, reasonCode: reasonCode, action: action, note: note, version: version,
+                                                    wave: wave)
         if json {
             print(String(decoding: data, as: UTF8.self))
         } else {
-            let applied = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["action"] as? String ?? action ?? "decided"
-            print("Decided ticket \(ticket): \(label), \(ReviewScreen.pastTense(applied)) (\(reasonCode)).")
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            let applied = object?["action"] as? String ?? action ?? "decided"
+            let copies = ((object?["wave"] as? [String: Any])?["tickets"] as? [Int]) ?? []
+            let also = wave ? ", and \(ReviewSession.copies(copies.count)) the same way" + (copies.isEmpty ? "" : " (tickets \(copies.map(String.init).joined(separator: ", ")))") : ""
+            print("Decided ticket \(ticket): \(label), \(ReviewScreen.pastTense(applied)) (\(reasonCode))\(also).")
         }
     }
 }
@@ -285,15 +291,19 @@ final class ReviewSession {
     let client: WinnowClient
     let routing: RoutingOptions
     let terminal: Terminal
-    private var current: ReviewCard?
+    private var current: ReviewCard? {
+        didSet { if oldValue?.ticket.id != current?.ticket.id { settlesWave = false } }
+    }
+    /// Whether the next decision also settles the ticket's wave (`w` turns it on and off, for the ticket on screen).
+    private var settlesWave = false
     private var note: String?
     private var decided = 0
     /// Tickets skipped in this session, not handed out again (the latest 100).
     private var skipped: [Int] = []
     /// The step that failed because the server did not answer, to try again with `r`.
     private var retry: (what: String, step: () async throws -> Void)?
-    /// The ticket this session decided last, which `u` takes back.
-    private var lastDecided: Int?
+    /// The ticket this session decided last, which `u` takes back, and the copies its wave decision settled.
+    private var lastDecided: (id: Int, copies: [Int])?
 
     init(client: WinnowClient, routing: RoutingOptions, terminal: Terminal) {
         self.client = client
@@ -330,19 +340,31 @@ final class ReviewSession {
                 help()
                 continue
             case "u":
-                guard let id = lastDecided else {
+                guard let (id, copies) = lastDecided else {
                     terminal.line("Nothing to take back: you have not decided a ticket in this session.")
                     continue
                 }
                 await run("take back your decision on ticket \(id)") {
-                    let (_, card) = try await self.client.undo(ticket: id)
+                    var (_, card) = try await self.client.undo(ticket: id)
                     // The ticket on screen goes back to the queue; the one taken back is shown to decide again.
                     if let shown = self.current, shown.ticket.id != id { _ = try? await self.client.release(ticket: shown.ticket.id) }
                     self.lastDecided = nil
                     self.decided -= 1
+                    // The copies its wave decision settled are taken back too and go back to the queue (undone, each
+                    // would be leased to this reviewer), where the ticket's wave finds them again.
+                    var back = 0
+                    for copy in copies {
+                        guard (try? await self.client.undo(ticket: copy)) != nil else { continue }
+                        back += 1
+                        _ = try? await self.client.release(ticket: copy)
+                    }
+                    self.decided -= back
+                    if back > 0, let fresh = try? await self.client.ticket(id) { card = fresh }
                     self.current = card
                     self.note = nil
-                    self.terminal.line(self.terminal.styled("↶ Took back your decision on ticket \(id); decide it again.", .yellow))
+                    let also = copies.isEmpty ? "" : back == copies.count ? " and on its \(Self.copies(back)) (back in the queue)"
+                        : " and on \(back) of its \(Self.copies(copies.count)) (back in the queue; the others could no longer be taken back)"
+                    self.terminal.line(self.terminal.styled("↶ Took back your decision on ticket \(id)\(also); decide it again.", .yellow))
                     self.show(card)
                 }
                 continue
@@ -364,6 +386,15 @@ final class ReviewSession {
                 continue
             }
             switch key {
+            case "w":
+                guard let wave = card.wave, wave.copies > 0 else {
+                    terminal.line("No copies of this item wait in the queue: there is no wave to decide.")
+                    continue
+                }
+                settlesWave.toggle()
+                terminal.line(terminal.styled(settlesWave ? "Your decision settles this ticket and its \(Self.copies(wave.copies)) the same way (w: this ticket only)."
+                    : "Your decision settles this ticket only.", .yellow))
+                prompt(ReviewScreen.keys(card, terminal: terminal))
             case "s":
                 await run("give ticket \(card.ticket.id) back") {
                     _ = try await self.client.release(ticket: card.ticket.id)
@@ -399,26 +430,34 @@ final class ReviewSession {
                     terminal.line("Cancelled.")
                     continue
                 }
-                let note = self.note
+                let note = self.note, wave = settlesWave
                 await run("decide ticket \(card.ticket.id) as \(label)") {
                     let outcome: String, applied: String
+                    var copies: [Int] = []
                     do {
                         let answer = try await self.client.decide(ticket: card.ticket.id, label: label, reasonCode: code, action: action, note: note,
-                                                                  version: card.ticket.version)
+                                                                  version: card.ticket.version, wave: wave)
                         let object = (try? JSONSerialization.jsonObject(with: answer)) as? [String: Any]
                         outcome = object?["outcome"] as? String ?? "decided"
                         applied = object?["action"] as? String ?? action
+                        copies = (object?["wave"] as? [String: Any])?["tickets"] as? [Int] ?? []
                     } catch ClientError.server(409, "already_decided", _, _) {
                         // A retry whose first attempt reached the server: the decision stands.
                         outcome = "decided"
                         applied = action
                     }
-                    self.decided += 1
-                    self.lastDecided = card.ticket.id
+                    self.decided += 1 + copies.count
+                    self.lastDecided = (card.ticket.id, copies)
                     let after = outcome == "awaiting_second_review" ? " A second reviewer will judge it independently."
                         : outcome == "escalated_on_disagreement" ? " It disagreed with an earlier review, so tier 2 decides." : ""
                     let done = outcome == "decided" ? ReviewScreen.pastTense(applied) : "\(ReviewScreen.pastTense(applied)) once confirmed"
-                    self.terminal.line(self.terminal.styled("✓ Ticket \(card.ticket.id): \(label), \(done) (\(code)).\(after)", .green))
+                    var settled = ""
+                    if wave {
+                        let waiting = card.wave?.copies ?? 0
+                        settled = copies.count == waiting ? " Its \(Self.copies(copies.count)) too."
+                            : " \(copies.count) of its \(Self.copies(waiting)) too (the others were taken or decided by someone else meanwhile)."
+                    }
+                    self.terminal.line(self.terminal.styled("✓ Ticket \(card.ticket.id): \(label), \(done) (\(code)).\(after)\(settled)", .green))
                     self.current = nil
                     try await self.next()
                 }
@@ -536,9 +575,11 @@ final class ReviewSession {
     private func show(_ card: ReviewCard) {
         terminal.line()
         let keys = ReviewScreen.keys(card, terminal: terminal)
-        for line in ReviewScreen.card(card, note: note, terminal: terminal, keyLines: keys.count) { terminal.line(line) }
+        for line in ReviewScreen.card(card, note: note, settlesWave: settlesWave, terminal: terminal, keyLines: keys.count) { terminal.line(line) }
         prompt(keys)
     }
+
+    static func copies(_ n: Int) -> String { n == 1 ? "1 copy" : "\(n) copies" }
 
     /// The key lines, then the prompt on a line of its own.
     private func prompt(_ keys: [String]) {
@@ -572,6 +613,7 @@ final class ReviewSession {
             "e    escalate to tier 2 with a note",
             "s    skip: give the ticket back to the queue",
             "n    add a note to your decision",
+            "w    wave: the next decision settles the open copies of this item too (w again: this ticket only)",
             "u    take back your last decision (within the server's undo time, 10 minutes by default)",
             "r    try again after a failure, or look for a ticket when there is none",
             "?    this help",
@@ -632,7 +674,10 @@ enum ReviewScreen {
 
     /// At most 23 − `keyLines` lines of at most `terminal.width` characters: with the key lines and the prompt, the
     /// screen fits 80×24.
-    static func card(_ card: ReviewCard, note: String?, terminal: Terminal, keyLines: Int = 1) -> [String] {
+    /// `interactive` false: for `winnow review next`, whose reader decides with `winnow review decide` (its flags,
+    /// not the loop's keys, are named).
+    static func card(_ card: ReviewCard, note: String?, settlesWave: Bool = false, interactive: Bool = true, terminal: Terminal,
+                     keyLines: Int = 1) -> [String] {
         let width = terminal.width
         let t = card.ticket
         var lines: [String] = []
@@ -652,8 +697,9 @@ enum ReviewScreen {
         }
         let rule = terminal.styled(String(repeating: "─", count: width), .dim)
         lines.append(rule)
-        // Each key line beyond the first (many classes) takes a line of the text.
-        let textLines = max(2, Self.textLines - (keyLines - 1))
+        // Each key line beyond the first (many classes), and the wave's line, take a line of the text.
+        let waiting = card.wave?.copies ?? 0
+        let textLines = max(2, Self.textLines - (keyLines - 1) - (waiting > 0 ? 1 : 0))
         var text = Terminal.wrap(Terminal.visible(item.text, keepNewlines: true), width: width)
         if text.count > textLines {
             let more = text.count - (textLines - 1)
@@ -698,6 +744,14 @@ enum ReviewScreen {
             lines.append(terminal.styled(Terminal.fit("\(kind): \(Terminal.visible(ticketNote))", width), .yellow))
         }
         if let note { lines.append(Terminal.fit("Your note: \(Terminal.visible(note))", width)) }
+        if waiting > 0 {
+            let copies = ReviewSession.copies(waiting)
+            let wait = "Wave: \(copies) of this item wait\(waiting == 1 ? "s" : "") in the queue"
+            let text = !interactive ? wait + " · decide --wave settles \(waiting == 1 ? "it" : "them")"
+                : settlesWave ? "Wave: your decision settles this ticket and its \(copies) · w: this one only"
+                : wait + " · w: decide \(waiting == 1 ? "it" : "them") with this one"
+            lines.append(terminal.styled(Terminal.fit(text, width), .bold, .magenta))
+        }
         return lines
     }
 
@@ -705,7 +759,8 @@ enum ReviewScreen {
     /// prompt ("> ") follows on a line of its own.
     static func keys(_ card: ReviewCard, terminal: Terminal) -> [String] {
         let entries = card.classes.prefix(9).enumerated().map { (key: "\($0.offset + 1)", word: Terminal.visible($0.element)) }
-        let commands = [("e", "escalate"), ("s", "skip"), ("n", "note"), ("u", "undo"), ("?", "help"), ("q", "quit")]
+        let commands = [("e", "escalate"), ("s", "skip"), ("n", "note")] + ((card.wave?.copies ?? 0) > 0 ? [("w", "wave")] : [])
+            + [("u", "undo"), ("?", "help"), ("q", "quit")]
         func render(_ parts: [(key: String, word: String)]) -> (text: String, width: Int) {
             let text = parts.map { "\(terminal.styled($0.key, .bold)) \($0.word)" }.joined(separator: "  ")
             let width = parts.map { $0.key.count + 1 + $0.word.count }.reduce(0, +) + max(0, parts.count - 1) * 2

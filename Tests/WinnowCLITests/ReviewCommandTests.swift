@@ -98,7 +98,8 @@ import Testing
         #expect(Terminal.fit("abcdef", 4) == "abc…")
     }
 
-    static func card(blind: Bool, text: String, classes: [String] = ["clear", "offensive", "spam"], reasons: [String] = ["review_band", "reports", "escalation"]) throws -> ReviewCard {
+    static func card(blind: Bool, text: String, classes: [String] = ["clear", "offensive", "spam"], reasons: [String] = ["review_band", "reports", "escalation"],
+                     wave: Int = 0) throws -> ReviewCard {
         let scores = blind ? "" : """
             "scores": {"stage": "creation", "probabilities": {"clear": 0.3, "spam": 0.7}, "label": "spam", "evidence": 1,
                        "decision": {"action": "review", "reason": "spam 0.700 ≥ review cut-off"},
@@ -118,16 +119,17 @@ import Testing
              \(scores)
              "history": [\(history)],
              "classes": \(String(decoding: try JSONSerialization.data(withJSONObject: classes), as: UTF8.self)), "reasonCodes": ["not_violating", "spam", "other"],
-             "suggestedReasonCodes": {"clear": "not_violating", "offensive": "other", "spam": "spam"}}
+             "suggestedReasonCodes": {"clear": "not_violating", "offensive": "other", "spam": "spam"}
+             \(wave > 0 ? #", "wave": {"copies": \#(wave), "tickets": \#((0..<wave).map { 100 + $0 })}"# : "")}
             """
         return try WinnowClient.decoder.decode(ReviewCard.self, from: Data(json.utf8))
     }
 
     /// Every line of the screen, the key lines and the prompt ("> ") included, as the session prints them.
-    static func screen(_ card: ReviewCard, note: String?) -> [String] {
+    static func screen(_ card: ReviewCard, note: String?, settlesWave: Bool = false) -> [String] {
         let terminal = Terminal(colour: false)
         let keys = ReviewScreen.keys(card, terminal: terminal)
-        return ReviewScreen.card(card, note: note, terminal: terminal, keyLines: keys.count) + keys + ["> "]
+        return ReviewScreen.card(card, note: note, settlesWave: settlesWave, terminal: terminal, keyLines: keys.count) + keys + ["> "]
     }
 
     static let fourClasses = ["clear", "hate_speech", "offensive_language", "spam"]
@@ -135,12 +137,23 @@ import Testing
 
     /// Issue 18: on the Davidson model's four classes the key bar was 83 columns and wrapped, and the policy line was
     /// cut ("review at c…"). Every line of the screen fits 80 columns, all of them 24 lines, with any number of classes.
-    @Test(arguments: [(false, 0), (true, 0), (false, 1), (false, 2)])
-    func aTicketFitsEightyByTwentyFour(blind: Bool, classSet: Int) throws {
+    /// With a wave (issue 21) the screen still fits: its line takes one of the text's.
+    @Test(arguments: [(false, 0, 0), (true, 0, 0), (false, 1, 0), (false, 2, 0), (false, 1, 12), (false, 2, 1)])
+    func aTicketFitsEightyByTwentyFour(blind: Bool, classSet: Int, wave: Int) throws {
         let long = (1...30).map { "line \($0) of a long post with words enough to wrap around the edge of the terminal window" }.joined(separator: "\n")
         let classes = [["clear", "offensive", "spam"], Self.fourClasses, Self.nineClasses][classSet]
-        let card = try Self.card(blind: blind, text: long + "\u{1B}[31m", classes: classes)
+        let card = try Self.card(blind: blind, text: long + "\u{1B}[31m", classes: classes, wave: wave)
         let lines = Self.screen(card, note: "my note")
+        if wave > 0 {
+            let copies = wave == 1 ? "1 copy of this item waits" : "\(wave) copies of this item wait"
+            #expect(lines.contains("Wave: \(copies) in the queue · w: decide \(wave == 1 ? "it" : "them") with this one"), "\(lines)")
+            #expect(lines.joined().contains("w wave"))
+            let settling = Self.screen(card, note: "my note", settlesWave: true)
+            #expect(settling.count == lines.count)
+            #expect(settling.contains("Wave: your decision settles this ticket and its \(wave == 1 ? "1 copy" : "\(wave) copies") · w: this one only"))
+        } else {
+            #expect(!lines.joined().contains("Wave") && !lines.joined().contains("w wave"))
+        }
         #expect(lines.count <= 24, "\(lines.count) lines")
         for line in lines { #expect(line.count <= 80, "\(line.count) columns: \(line)") }
         let screen = lines.joined(separator: "\n")

@@ -174,6 +174,64 @@ import Testing
         #expect(try s.cli(["review", "decide", "\(id)", "--label", "clear", "--reason", "not_violating"]).status == 0)
     }
 
+    /// Issue 21: the moderator sees how many copies of the item wait, and one decision settles them all. The four
+    /// posts of the setup differ by a number only, so they are near-copies (text signatures). In the loop: `w` then a
+    /// label decides the ticket and its three copies; `u` takes all four back (the copies return to the queue, where
+    /// the wave finds them again); the same again, then quit with the queue empty.
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func oneDecisionInTheLoopSettlesAWaveAndUndoTakesItBack() async throws {
+        let s = try await Self.setUp(items: 4)
+        defer { s.server.kill9() }
+        let next = try s.cli(["review", "next", "--json"])
+        let lead = try #require((json(next.stdout)["ticket"] as? [String: Any])?["id"] as? Int)
+        let wave = try #require(json(next.stdout)["wave"] as? [String: Any])
+        #expect(wave["copies"] as? Int == 3)
+        #expect(try s.cli(["review", "release", "\(lead)"]).status == 0)
+        let classes = json(next.stdout)["classes"] as? [String] ?? []
+        let spam = try #require(classes.firstIndex(of: "spam")) + 1
+
+        let run = try s.cli(["review", "--no-color"], stdin: "w\(spam)\n\nuw\(spam)\n\nq")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("Wave: 3 copies of this item wait in the queue · w: decide them with this one"), "\(run.stdout)")
+        #expect(run.stdout.contains("w wave"))
+        #expect(run.stdout.contains("Your decision settles this ticket and its 3 copies the same way"))
+        #expect(run.stdout.components(separatedBy: ": spam, removed (spam). Its 3 copies too.").count == 3, "\(run.stdout)")
+        #expect(run.stdout.contains("and on its 3 copies (back in the queue); decide it again."), "\(run.stdout)")
+        #expect(run.stdout.contains("Decided 4 tickets. Bye."), "\(run.stdout)")
+        let stats = json(try s.cli(["queue", "stats", "--json"]).stdout)
+        #expect(stats["open"] as? Int == 0)
+        #expect(stats["claimed"] as? Int == 0)
+        // Each copy has its own decision, by the reviewer, naming the wave's lead ticket.
+        var waveNotes = 0
+        for i in 0..<4 {
+            let item = try await s.server.request("GET", "/v1/items/p\(i)", key: s.feed).1
+            #expect((item["current"] as? [String: Any])?["decision"].flatMap { ($0 as? [String: Any])?["action"] as? String } == "remove", "p\(i)")
+            let events = (item["history"] as? [[String: Any]] ?? []).compactMap { $0["ticket"] as? [String: Any] }
+            let last = try #require(events.last)
+            #expect(last["kind"] as? String == "decided" && last["by"] as? String == "ann" && last["label"] as? String == "spam")
+            if let note = last["note"] as? String, note.hasPrefix("wave of ticket") { waveNotes += 1 }
+        }
+        #expect(waveNotes == 3)
+    }
+
+    /// The scriptable commands show the wave and settle it with `--wave`.
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func decideWithWaveSettlesTheCopiesNextShows() async throws {
+        let s = try await Self.setUp(items: 3)
+        defer { s.server.kill9() }
+        let next = try s.cli(["review", "next"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.stdout.contains("Wave: 2 copies of this item wait in the queue · decide --wave settles them"), "\(next.stdout)")
+        let id = try #require(next.stdout.split(separator: " ").dropFirst().first.flatMap { Int($0) })
+        let decided = try s.cli(["review", "decide", "\(id)", "--label", "spam", "--reason", "scam", "--wave"])
+        #expect(decided.status == 0, "\(decided.stderr)")
+        #expect(decided.stdout.contains("Decided ticket \(id): spam, removed (scam), and 2 copies the same way (tickets "), "\(decided.stdout)")
+        #expect(json(try s.cli(["queue", "stats", "--json"]).stdout)["open"] as? Int == 0)
+        // Nothing left to settle: the flag decides the ticket alone.
+        let s2 = try s.cli(["review", "next"])
+        #expect(s2.status == 3)
+    }
+
     static let script = ["/usr/bin/script", "/bin/script"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// The same loop on a real pseudo-terminal (through util-linux `script`): raw mode, single keys without Enter
