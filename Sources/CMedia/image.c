@@ -142,6 +142,29 @@ static void jpeg_warn(j_common_ptr info, int level) {
 
 static void jpeg_silence(j_common_ptr info) { (void)info; }
 
+/// A progressive JPEG is read in scans, each a pass over the whole image; photographs have about ten. A crafted
+/// file can hold thousands (each one almost no bytes, each one a full pass, libjpeg only warning about them), so a
+/// few kilobytes would keep the decoder busy for minutes. The progress monitor, which libjpeg calls while it reads
+/// the scans in, stops at this many.
+enum { CMEDIA_MAX_JPEG_SCANS = 100 };
+
+typedef struct {
+    struct jpeg_progress_mgr base;
+    jpeg_failure *failure;
+} jpeg_scan_limit;
+
+static void jpeg_count_scans(j_common_ptr common) {
+    if (!common->is_decompressor) return;
+    j_decompress_ptr info = (j_decompress_ptr)common;
+    if (info->input_scan_number > CMEDIA_MAX_JPEG_SCANS) {
+        jpeg_failure *failure = ((jpeg_scan_limit *)common->progress)->failure;
+        failure->status = CMEDIA_TOO_LARGE;
+        set_message(failure->message, "the JPEG has more than %d scans (a progressive photograph has about 10)",
+                    CMEDIA_MAX_JPEG_SCANS);
+        longjmp(failure->jump, 1);
+    }
+}
+
 /// Pillow's rounding of a*b/255.
 static inline uint8_t mul255(unsigned a, unsigned b) {
     unsigned t = a * b + 128;
@@ -170,6 +193,11 @@ static cmedia_status decode_jpeg(const uint8_t *data, size_t size, int64_t max_p
         return failure.status == CMEDIA_OK ? CMEDIA_CORRUPT : failure.status;
     }
     jpeg_create_decompress(&info);
+    jpeg_scan_limit scans;
+    memset(&scans, 0, sizeof scans);
+    scans.base.progress_monitor = jpeg_count_scans;
+    scans.failure = &failure;
+    info.progress = &scans.base;
     jpeg_mem_src(&info, data, (unsigned long)size);
     jpeg_save_markers(&info, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&info, TRUE);

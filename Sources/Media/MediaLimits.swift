@@ -15,15 +15,21 @@ public struct MediaLimits: Sendable, Hashable {
     public var maxVideoFrames: Int
     /// Pixels of one video frame. Default 8,294,400 (3840x2160, 4K UHD).
     public var maxVideoFramePixels: Int
+    /// Seconds of work one video may take: the caps above still let a small file of ten minutes of still 4K frames
+    /// hold a core for minutes, so decoding stops at the first hashed frame past this. Default 60 (ten minutes of
+    /// 1080p video take about 20 s on this project's machines).
+    public var maxVideoHashSeconds: Double
 
     public init(maxImageBytes: Int = 10 << 20, maxImagePixels: Int = 50_000_000, maxVideoBytes: Int = 50 << 20,
-                maxVideoSeconds: Double = 600, maxVideoFrames: Int = 36_000, maxVideoFramePixels: Int = 3840 * 2160) {
+                maxVideoSeconds: Double = 600, maxVideoFrames: Int = 36_000, maxVideoFramePixels: Int = 3840 * 2160,
+                maxVideoHashSeconds: Double = 60) {
         self.maxImageBytes = maxImageBytes
         self.maxImagePixels = maxImagePixels
         self.maxVideoBytes = maxVideoBytes
         self.maxVideoSeconds = maxVideoSeconds
         self.maxVideoFrames = maxVideoFrames
         self.maxVideoFramePixels = maxVideoFramePixels
+        self.maxVideoHashSeconds = maxVideoHashSeconds
     }
 
     public static let standard = MediaLimits()

@@ -148,8 +148,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         }
         let m = media
         guard m.maxItemBodyBytes >= maxBodyBytes, m.maxPerItem >= 0, m.maxImageBytes >= 1, m.maxImagePixels >= 1, m.maxVideoBytes >= 1,
-              m.maxVideoSeconds.isFinite, m.maxVideoSeconds > 0, m.framesPerSecond.isFinite, m.framesPerSecond > 0 else {
-            throw ConfigurationError("media: maxItemBodyBytes must be at least maxBodyBytes, maxPerItem ≥ 0, the byte, pixel and second limits ≥ 1, and framesPerSecond a number > 0.")
+              m.maxVideoSeconds.isFinite, m.maxVideoSeconds > 0, m.framesPerSecond.isFinite, m.framesPerSecond > 0,
+              m.maxVideoHashSeconds.isFinite, m.maxVideoHashSeconds > 0 else {
+            throw ConfigurationError("media: maxItemBodyBytes must be at least maxBodyBytes, maxPerItem ≥ 0, the byte, pixel and second limits ≥ 1, and framesPerSecond and maxVideoHashSeconds numbers > 0.")
         }
         guard maxBatchItems >= 1, maxRankItems >= 1, schedulerBatch >= 1 else {
             throw ConfigurationError("maxBatchItems, maxRankItems and schedulerBatch must be at least 1.")
@@ -223,6 +224,9 @@ public struct MediaConfiguration: Codable, Equatable, Sendable {
     /// 11 MiB: its base64 (a third larger) and the item around it fit `maxItemBodyBytes`.
     public var maxVideoBytes = 11 << 20
     public var maxVideoSeconds = 600.0
+    /// Seconds of work one video may take on the node's media queue (one upload at a time): past it the upload is
+    /// refused (413), so that a crafted file cannot hold the queue for minutes.
+    public var maxVideoHashSeconds = 60.0
     /// Video frames hashed per second of video (vPDQ samples one a second).
     public var framesPerSecond = 1.0
 
@@ -235,6 +239,7 @@ public struct MediaConfiguration: Codable, Equatable, Sendable {
         limits.maxImagePixels = maxImagePixels
         limits.maxVideoBytes = maxVideoBytes
         limits.maxVideoSeconds = maxVideoSeconds
+        limits.maxVideoHashSeconds = maxVideoHashSeconds
         return MediaIntake(limits: limits, maxItems: maxPerItem, framesPerSecond: framesPerSecond)
     }
 }

@@ -154,8 +154,10 @@ public struct ReviewService: Sendable {
 
     /// The open tickets of the same feed and tier whose items are copies of `view`'s (the banks' matching rules:
     /// near-duplicate text, images within PDQ's distance, videos by their frames), among the first `waveSearch` of
-    /// the queue; gold tickets and blind audits are never part of a wave.
-    public func wave(of view: TicketView) async throws -> [Ticket] {
+    /// the queue, that `viewer` may decide: free ones and those `viewer` holds (a claim of several tickets often
+    /// holds copies of each other), not those someone else holds. Gold tickets and blind audits are never part of a
+    /// wave.
+    public func wave(of view: TicketView, for viewer: String) async throws -> [Ticket] {
         guard view.ticket.goldLabel == nil, !view.ticket.isBlind else { return [] }
         var tokenizer = Tokenizer()
         let matchText = scoring.engine.configuration.banks.matchText
@@ -167,7 +169,7 @@ public struct ReviewService: Sendable {
         let queue = try await store.reviewQueue(tier: view.ticket.tier, after: nil, limit: Self.waveSearch)
         let candidates = queue.map(\.ticket).filter {
             $0.id != view.ticket.id && $0.feed == view.ticket.feed && $0.goldLabel == nil && !$0.isBlind
-                && ($0.lease == nil || $0.lease!.until <= now)
+                && ($0.lease.map { $0.until <= now || $0.holder == viewer } ?? true)
         }
         guard !candidates.isEmpty else { return [] }
         let items = try await store.items(feed: view.ticket.feed, ids: candidates.map(\.itemID))
@@ -179,7 +181,7 @@ public struct ReviewService: Sendable {
     /// each copy gets its own stage, label and event, its note naming the wave. Copies someone else took meanwhile
     /// are left to them. Returns the lead's outcome and the copies decided.
     public func decide(ticket id: Int64, reviewer: String, decision: TicketDecision, wave: Bool) async throws -> (lead: DecidedTicket, copies: [DecidedTicket]) {
-        let copies = wave ? try await self.wave(of: try await self.ticket(id: id, viewer: reviewer)) : []
+        let copies = wave ? try await self.wave(of: try await self.ticket(id: id, viewer: reviewer), for: reviewer) : []
         let lead = try await decide(ticket: id, reviewer: reviewer, decision: decision)
         guard lead.outcome == .decided || lead.outcome == .awaitingSecondReview, !copies.isEmpty else { return (lead, []) }
         let action = try rules.validate(decision, classes: scoring.model.classes)

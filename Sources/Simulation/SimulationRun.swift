@@ -289,8 +289,10 @@ final class SimulationRun {
             let reviewer = "reviewer-\(turn % o.reviewers + 1)"
             turn += 1
             let claimed = try await review.claim(ClaimRequest(reviewer: reviewer, count: wanted, tiers: [.one, .two]))
+            var settled = Set<Int64>()
             for view in claimed {
-                guard let i = index[Self.key(view.ticket.feed, view.ticket.itemID)] else { continue }
+                // A copy this claim held that an earlier wave decision settled.
+                guard !settled.contains(view.ticket.id), let i = index[Self.key(view.ticket.feed, view.ticket.itemID)] else { continue }
                 let label = reviewerLabel(truth: items[i].post.label)
                 let decision = TicketDecision(label: label, reasonCode: engine.configuration.review.suggestedReasonCode(label: label, clearLabel: clearLabel),
                                               version: view.ticket.version)
@@ -303,6 +305,7 @@ final class SimulationRun {
                     if now > outcome.ticket.dueAt { breach(view.ticket.id, item: i) }
                 }
                 for copy in copies {
+                    settled.insert(copy.ticket.id)
                     guard let j = index[Self.key(copy.ticket.feed, copy.ticket.itemID)] else { continue }
                     items[j].settledByWave = true
                     if copy.outcome == .decided {

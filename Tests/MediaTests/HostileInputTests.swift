@@ -76,6 +76,24 @@ struct HostileInputTests {
         }
     }
 
+    /// A progressive JPEG whose last scan is repeated: libjpeg only warns about each repeat and makes a full pass for
+    /// it, so thousands of them in a few kilobytes would hold the decoder for minutes. Up to 100 scans decode; more
+    /// are refused as too large, naming the count.
+    @Test(.enabled(if: MediaFixtures.shared != nil, Comment(rawValue: MediaFixtures.missingShared)))
+    func aJPEGWithThousandsOfScansIsRefused() throws {
+        let whole = try MediaFixtures.bytes("pdq/misc-images/small.jpg")
+        let starts = (0..<(whole.count - 1)).filter { whole[$0] == 0xFF && whole[$0 + 1] == 0xDA }
+        #expect(starts.count == 10)  // a progressive file of ten scans
+        let last = try #require(starts.last)
+        #expect(Array(whole.suffix(2)) == [0xFF, 0xD9])
+        let scan = Array(whole[last..<(whole.count - 2)])
+        func repeated(_ times: Int) -> [UInt8] { Array(whole[..<last]) + Array([[UInt8]](repeating: scan, count: times).joined()) + [0xFF, 0xD9] }
+        #expect(Self.imageError(repeated(90)) == nil)  // 99 scans
+        let error = Self.imageError(repeated(3_000))
+        #expect(error.map(Self.isTooLarge) == true, "\(String(describing: error))")
+        #expect(error?.message.contains("more than 100 scans") == true, "\(String(describing: error))")
+    }
+
     /// Random bytes after a valid signature reach the decoders' own error paths.
     @Test func garbageAfterAValidSignatureIsCorrupt() {
         var random = SplitMix(state: 5)

@@ -69,6 +69,22 @@ struct VideoTests {
         }
     }
 
+    /// A video whose decoding outlasts `maxVideoHashSeconds` is stopped at the next hashed frame and refused as too
+    /// large, saying how far it got; with the default limit the same clip hashes whole.
+    @Test func aVideoThatTakesTooLongToHashIsStopped() throws {
+        let bytes = try MediaFixtures.bytes("vpdq/videos/pattern-sd-grey-bar.mp4")
+        var limits = MediaLimits.standard
+        limits.maxVideoHashSeconds = 1e-9
+        do {
+            _ = try MediaHasher.videoSignature(bytes: bytes, limits: limits)
+            Issue.record("hashed past the time limit")
+        } catch {
+            guard case let .tooLarge(detail) = error else { Issue.record("\(error)"); return }
+            #expect(detail.contains("hashing the video took over 0 s, and it was stopped 0 s into it (media.maxVideoHashSeconds)"), "\(detail)")
+        }
+        #expect(try MediaHasher.videoSignature(bytes: bytes).count == (try Self.everyFrame("pattern-sd-grey-bar").count + 29) / 30)
+    }
+
     /// Re-encoded, greyed, sepia and logo versions of the chair clip match each other; the doorknob and the pattern
     /// clips match nothing but themselves and their own variants. Every frame, as the reference compares them: sampled
     /// sparsely (5 a second), clips of a moving scene cut at different points share few frames within 31 bits.

@@ -171,6 +171,43 @@ import Testing
         #expect((rest["item"] as? [String: Any])?["id"] as? String == "other" && rest["wave"] == nil)
     }
 
+    /// A claim of several tickets often holds copies of each other: they are part of the wave of each (the caller's to
+    /// decide), while a copy someone else holds is left to them.
+    @Test func copiesInTheCallersOwnClaimJoinTheWaveAndAnotherReviewersDoNot() async throws {
+        let h = try await harness { $0.engine.banks.automatic = false }
+        let copies = ["Cheap watches shipped free, order at the shop link now", "CHEAP watches shipped fr€e order at the shop link now!!",
+                      "cheap watches shipped free order now at the shop link", "Cheap w@tches shipped free, order at the shop link now"]
+        for (n, text) in copies.enumerated() { #expect(try await h.post("/v1/items", json(["id": "c\(n)", "text": text])).status == .created) }
+        #expect(try await h.post("/v1/items", json(["id": "other", "text": "the library opens at nine on saturdays this month"])).status == .created)
+        func held(_ answer: Harness.Answer) -> [(ticket: Int, item: String)] {
+            (answer.json["tickets"] as? [[String: Any]] ?? []).compactMap {
+                guard let id = ($0["ticket"] as? [String: Any])?["id"] as? Int, let item = ($0["item"] as? [String: Any])?["id"] as? String else { return nil }
+                return (id, item)
+            }
+        }
+        let admins = held(try await h.post("/v1/review/claim", as: .admin, json(["count": 1])))
+        #expect(admins.count == 1)
+        let claim = try await h.post("/v1/review/claim", as: .moderator, json(["count": 10]))
+        let mine = held(claim)
+        #expect(mine.count == 4, "\(claim.body)")
+        let myCopies = mine.filter { $0.item.hasPrefix("c") }.map(\.ticket)
+        let lead = try #require(myCopies.first)
+        let expected = Set(myCopies.dropFirst())
+        #expect(expected.count == (admins[0].item.hasPrefix("c") ? 2 : 3))
+        let detail = try #require((claim.json["tickets"] as? [[String: Any]])?.first { ($0["ticket"] as? [String: Any])?["id"] as? Int == lead })
+        #expect(Set((detail["wave"] as? [String: Any])?["tickets"] as? [Int] ?? []) == expected, "\(detail)")
+        let decided = try await h.post("/v1/review/tickets/\(lead)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam", "wave": true]))
+        #expect(decided.status == .ok, "\(decided.body)")
+        #expect(Set((decided.json["wave"] as? [String: Any])?["tickets"] as? [Int] ?? []) == expected)
+        // The admin's ticket is still theirs and open; the settled copies cannot be decided again.
+        let adminTicket = try await h.send(.get, "/v1/review/tickets/\(admins[0].ticket)", as: .admin)
+        #expect((adminTicket.json["ticket"] as? [String: Any])?["status"] as? String == "open", "\(adminTicket.body)")
+        for id in expected {
+            let again = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"]))
+            #expect(again.status == .conflict, "\(again.body)")
+        }
+    }
+
     @Test func anotherNodeTakesABanksChangesOverAtItsNextSync() async throws {
         let store = try SQLiteStore()
         func node() async throws -> ScoringService {

@@ -32,11 +32,10 @@ struct ReviewController {
         let key = try context.caller
         let views = try await review.claim(body.request(reviewer: key.name), allowedTiers: key.workableTiers)
         let now = scoring.clock()
-        let held = Set(views.map(\.ticket.id))
         var tickets: [API.TicketDetail] = []
         for view in views {
-            // Copies the reviewer holds in this claim are theirs to decide one by one.
-            tickets.append(detail(now: now)(view).with(wave: try await review.wave(of: view).filter { !held.contains($0.id) }))
+            // Copies this claim holds are part of the wave: deciding it settles them too.
+            tickets.append(detail(now: now)(view).with(wave: try await review.wave(of: view, for: key.name)))
         }
         return JSON.response(API.ClaimAnswer(tickets: tickets))
     }
@@ -48,7 +47,7 @@ struct ReviewController {
 
     @Sendable func show(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let view = try await review.ticket(id: context.rowID(of: "ticket"), viewer: context.caller.name)
-        return JSON.response(detail(now: scoring.clock())(view).with(wave: try await review.wave(of: view)))
+        return JSON.response(detail(now: scoring.clock())(view).with(wave: try await review.wave(of: view, for: context.caller.name)))
     }
 
     @Sendable func decide(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
