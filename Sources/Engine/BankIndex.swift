@@ -55,8 +55,10 @@ public struct BankIndex: Sendable {
     public func bank(named name: String) -> Bank? { bankSlots[name].map { banks[Int($0)] } }
 
     /// Adds an entry of a known bank (`upsert` it first); entries of an unknown bank are ignored. Images below PDQ's
-    /// minimum quality are kept out: they would match any flat picture.
-    public mutating func add(_ entry: BankEntry) {
+    /// minimum quality are kept out: they would match any flat picture. With `folding` false the recent additions
+    /// are not folded into the sorted tables here, however many there are: the caller folds (`foldIfNeeded`) where
+    /// the time it takes (seconds, for a million entries) blocks nobody.
+    public mutating func add(_ entry: BankEntry, folding: Bool = true) {
         guard let bank = bankSlots[entry.bank] else { return }
         let owner = Owner(entry: entry.id, bank: bank, ticketID: entry.source.ticketID)
         switch entry.signature {
@@ -79,7 +81,7 @@ public struct BankIndex: Sendable {
                 frames.insert(keys: Self.pieces(hash))
             }
         }
-        foldIfNeeded()
+        if folding { foldIfNeeded() }
     }
 
     /// Removes entries by id (a withdrawn label's, or an admin's removal).
@@ -213,7 +215,11 @@ public struct BankIndex: Sendable {
 
     private static func pieces(_ hash: PDQHash) -> [UInt32] { (0..<16).map { UInt32(hash.piece($0)) } }
 
-    private mutating func foldIfNeeded() {
+    /// Whether enough entries were added since the last fold to fold them (an eighth of the table, at least 4,096).
+    public var needsFold: Bool { images.needsFold || frames.needsFold || texts.needsFold }
+
+    /// Folds the tables that `needsFold` into their sorted arrays.
+    public mutating func foldIfNeeded() {
         if images.needsFold {
             let hashes = imageHashes
             images.fold { Self.pieces(hashes[Int($0)]) }

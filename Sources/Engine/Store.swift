@@ -555,10 +555,16 @@ public protocol DecisionEventRepository: Sendable {
 /// Banks of signatures (issue 21) and their entries. Every write raises the bank's version and gives the entries it
 /// touches the next revision, so that every node's index follows the banks by reading what changed after the
 /// revision it has (`bankChanges`).
+extension BankRepository {
+    /// Creates or changes a bank (`saveBank(_:replacing:)` with `replacing` true).
+    public func saveBank(_ bank: Bank) async throws -> (bank: Bank, created: Bool) { try await saveBank(bank, replacing: true) }
+}
+
 public protocol BankRepository: Sendable {
     /// Creates a bank (version 1), or changes an existing one's label, action, feeds and description (version + 1;
-    /// its entries, creator and creation time stay). `created` tells which.
-    func saveBank(_ bank: Bank) async throws -> (bank: Bank, created: Bool)
+    /// its entries, creator and creation time stay). `created` tells which. With `replacing` false an existing bank
+    /// is returned as it is, in the same transaction as the check (what two nodes creating one bank at once need).
+    func saveBank(_ bank: Bank, replacing: Bool) async throws -> (bank: Bank, created: Bool)
     func banks() async throws -> [Bank]
     func bank(named name: String) async throws -> Bank?
     /// Removes a bank and every entry of it; false when there was none.

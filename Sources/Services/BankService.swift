@@ -70,7 +70,7 @@ public final class BankService: Sendable {
             for bank in state.index.banks where !known.contains(bank.name) && bank.feeds != [] { state.index.remove(bank: bank.name) }
             var removed = Set<Int64>()
             for change in changes where (change.revision, change.entry.id) > (state.revision, state.entryID) {
-                if change.removed { removed.insert(change.entry.id) } else { state.index.add(change.entry) }
+                if change.removed { removed.insert(change.entry.id) } else { state.index.add(change.entry, folding: false) }
                 (state.revision, state.entryID) = (change.revision, change.entry.id)
                 if change.entry.signature.kind == .text && !change.removed { state.hasText = true }
             }
@@ -78,6 +78,13 @@ public final class BankService: Sendable {
             state.removed.formUnion(removed)
             state.isEmpty = state.index.entryCount == 0
         }
+        // Folding a table of a million entries takes seconds: it runs on a copy, outside the lock, while stage 1 goes
+        // on matching against the index as it is (complete, with its recent additions unfolded). Only syncs change
+        // the index and they run one at a time, so nothing changes it before the folded copy takes its place.
+        var index = state.withLock { $0.index }
+        guard index.needsFold else { return }
+        index.foldIfNeeded()
+        state.withLock { $0.index = index }
     }
 
     /// Whether the entry a stage matched is still in its bank (as far as this node has synced): later stages keep a
@@ -168,13 +175,11 @@ public final class BankService: Sendable {
         let signatures = ItemSignatures(text: configuration.matchText ? TextSignature(text: item.text, tokenizer: &tokenizer) : nil, media: item.media)
         guard let (bank, entries) = BankRules.automaticEntries(for: decided, signatures: signatures, configuration: configuration,
                                                               clearLabel: clearLabel, now: Date()) else { return [] }
-        if let existing = try await store.bank(named: bank.name) {
-            // A name another label's bank holds (an admin's, or labels that read alike): bank nothing rather than
-            // apply another label's action to this one's copies.
-            guard existing.label == bank.label else { return [] }
-        } else {
-            _ = try await store.saveBank(bank)
-        }
+        // Created if absent, in one transaction (two nodes banking at once make it once; an admin's changes to it stay).
+        let (existing, _) = try await store.saveBank(bank, replacing: false)
+        // A name another label's bank holds (an admin's, or labels that read alike): bank nothing rather than apply
+        // another label's action to this one's copies.
+        guard existing.label == bank.label else { return [] }
         guard let added = try await store.addBankEntries(bank: bank.name, entries, by: "winnow", at: Date()) else { return [] }
         metrics.bankEntriesAdded(added.entries.count, automatic: true)
         await syncAfterWrite()

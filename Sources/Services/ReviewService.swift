@@ -158,23 +158,41 @@ public struct ReviewService: Sendable {
     /// holds copies of each other), not those someone else holds. Gold tickets and blind audits are never part of a
     /// wave.
     public func wave(of view: TicketView, for viewer: String) async throws -> [Ticket] {
-        guard view.ticket.goldLabel == nil, !view.ticket.isBlind else { return [] }
+        try await waves(of: [view], for: viewer)[0]
+    }
+
+    /// `wave(of:for:)` for each of `views` (a claim's tickets), reading each tier's queue and each feed's items once.
+    public func waves(of views: [TicketView], for viewer: String) async throws -> [[Ticket]] {
         var tokenizer = Tokenizer()
         let matchText = scoring.engine.configuration.banks.matchText
         func signatures(_ item: ItemSubmission) -> ItemSignatures {
             ItemSignatures(text: matchText ? TextSignature(text: item.text, tokenizer: &tokenizer) : nil, media: item.media)
         }
-        let lead = signatures(view.item.submission)
-        guard !lead.isEmpty else { return [] }
-        let queue = try await store.reviewQueue(tier: view.ticket.tier, after: nil, limit: Self.waveSearch)
-        let candidates = queue.map(\.ticket).filter {
-            $0.id != view.ticket.id && $0.feed == view.ticket.feed && $0.goldLabel == nil && !$0.isBlind
-                && ($0.lease.map { $0.until <= now || $0.holder == viewer } ?? true)
+        let leads = views.map { view -> ItemSignatures? in
+            guard view.ticket.goldLabel == nil, !view.ticket.isBlind else { return nil }
+            let lead = signatures(view.item.submission)
+            return lead.isEmpty ? nil : lead
         }
-        guard !candidates.isEmpty else { return [] }
-        let items = try await store.items(feed: view.ticket.feed, ids: candidates.map(\.itemID))
-        let copies = Set(items.filter { signatures($0.submission).matches(lead) }.map(\.submission.id))
-        return candidates.filter { copies.contains($0.itemID) }
+        var queues: [ReviewTier: [Ticket]] = [:]
+        var items: [String: [String: ItemSignatures]] = [:]  // feed → item id → signatures
+        var out: [[Ticket]] = []
+        for (view, lead) in zip(views, leads) {
+            guard let lead else { out.append([]); continue }
+            let tier = view.ticket.tier, feed = view.ticket.feed
+            if queues[tier] == nil { queues[tier] = try await store.reviewQueue(tier: tier, after: nil, limit: Self.waveSearch).map(\.ticket) }
+            let candidates = queues[tier]!.filter {
+                $0.id != view.ticket.id && $0.feed == feed && $0.goldLabel == nil && !$0.isBlind
+                    && ($0.lease.map { $0.until <= now || $0.holder == viewer } ?? true)
+            }
+            let missing = candidates.map(\.itemID).filter { items[feed]?[$0] == nil }
+            if !missing.isEmpty {
+                for item in try await store.items(feed: feed, ids: Array(Set(missing))) {
+                    items[feed, default: [:]][item.submission.id] = signatures(item.submission)
+                }
+            }
+            out.append(candidates.filter { items[feed]?[$0.itemID]?.matches(lead) == true })
+        }
+        return out
     }
 
     /// Decides ticket `id`, and with `wave` every open copy of its item the same way (`ReviewWorkflow.decideCopy`):

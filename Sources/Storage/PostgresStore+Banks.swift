@@ -8,10 +8,13 @@ extension PostgresStore {
     static let bankColumns = "name, label, action, feeds, description, version, entries, created_by, created_at, updated_at"
     static let entryColumns = "id, bank, kind, value, quality, note, feed, item_id, ticket_id, label_id, added_by, added_at"
 
-    public func saveBank(_ bank: Bank) async throws -> (bank: Bank, created: Bool) {
+    public func saveBank(_ bank: Bank, replacing: Bool) async throws -> (bank: Bank, created: Bool) {
         try await transaction { db in
+            // The counter row's lock orders every bank write, so the check below holds until the commit.
             _ = try await Self.nextBankRevision(db)
-            let created = try await Self.bankRow(db, name: bank.name, lock: true) == nil
+            let existing = try await Self.bankRow(db, name: bank.name, lock: true)
+            if let existing, !replacing { return (existing, false) }
+            let created = existing == nil
             if created {
                 try await db.execute("""
                     INSERT INTO bank (name, label, action, feeds, description, version, entries, created_by, created_at, updated_at)

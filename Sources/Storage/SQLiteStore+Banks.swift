@@ -8,9 +8,11 @@ extension SQLiteStore {
     static let bankColumns = "name, label, action, feeds, description, version, entries, created_by, created_at, updated_at"
     static let entryColumns = "id, bank, kind, value, quality, note, feed, item_id, ticket_id, label_id, added_by, added_at"
 
-    public func saveBank(_ bank: Bank) async throws -> (bank: Bank, created: Bool) {
+    public func saveBank(_ bank: Bank, replacing: Bool) async throws -> (bank: Bank, created: Bool) {
         try await commits.run { db in
-            let created = try Self.bankRow(db, name: bank.name) == nil
+            let existing = try Self.bankRow(db, name: bank.name)
+            if let existing, !replacing { return (existing, false) }
+            let created = existing == nil
             if created {
                 try db.execute(sql: "INSERT INTO bank (\(Self.bankColumns)) VALUES (?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
                                arguments: [bank.name, bank.label, bank.action.rawValue, BankRows.feeds(bank), bank.description, bank.createdBy,

@@ -42,17 +42,23 @@ import Testing
         #expect(names.allSatisfy(Bank.isValidName), "\(names)")
     }
 
-    @Test func multiIndexHashingFindsExactlyTheHashesWithin31Bits() {
+    /// `folding` true: the recent table is folded as entries come (several folds); false: all 20,000 stay recent
+    /// until the caller folds them (as `BankService` does, outside its lock), and the answers are the same either
+    /// side of that fold.
+    @Test(arguments: [true, false])
+    func multiIndexHashingFindsExactlyTheHashesWithin31Bits(folding: Bool) {
         var g = Generator(seed: 7)
         var index = BankIndex()
         index.upsert(Self.bank("b"))
         var stored: [PDQHash] = []
-        // 20,000 random hashes (several folds of the recent table) and, for the queries, copies 0-40 bits away.
+        // 20,000 random hashes and, for the queries, copies 0-40 bits away.
         for id in 1...20_000 {
             let hash = Self.random(&g)
             stored.append(hash)
-            index.add(BankEntry(id: Int64(id), bank: "b", signature: .image(ImageSignature(hash: hash, quality: 100)), addedBy: "t", addedAt: Date()))
+            index.add(BankEntry(id: Int64(id), bank: "b", signature: .image(ImageSignature(hash: hash, quality: 100)), addedBy: "t", addedAt: Date()),
+                      folding: folding)
         }
+        #expect(index.needsFold == !folding)
         var found = 0
         for q in 0..<400 {
             let target = stored[Int(g.next() % UInt64(stored.count))]
@@ -61,6 +67,12 @@ import Testing
             let got = index.imageMatches(query)
             #expect(Set(got.map(\.0.entry)) == expected, "query \(q)")
             for (owner, distance) in got { #expect(distance == stored[Int(owner.entry - 1)].distance(to: query)) }
+            if !folding, q % 50 == 0 {
+                var folded = index
+                folded.foldIfNeeded()
+                #expect(!folded.needsFold)
+                #expect(Set(folded.imageMatches(query).map(\.0.entry)) == expected, "query \(q) after the fold")
+            }
             found += expected.count
         }
         #expect(found > 100)  // the test reached hashes within the distance, not only misses

@@ -32,11 +32,9 @@ struct ReviewController {
         let key = try context.caller
         let views = try await review.claim(body.request(reviewer: key.name), allowedTiers: key.workableTiers)
         let now = scoring.clock()
-        var tickets: [API.TicketDetail] = []
-        for view in views {
-            // Copies this claim holds are part of the wave: deciding it settles them too.
-            tickets.append(detail(now: now)(view).with(wave: try await review.wave(of: view, for: key.name)))
-        }
+        // Copies this claim holds are part of the waves: deciding one settles them too.
+        let waves = try await review.waves(of: views, for: key.name)
+        let tickets = zip(views, waves).map { view, wave in detail(now: now)(view).with(wave: wave) }
         return JSON.response(API.ClaimAnswer(tickets: tickets))
     }
 
