@@ -570,7 +570,9 @@ public protocol BankRepository: Sendable {
     /// Removes a bank and every entry of it; false when there was none.
     func removeBank(named name: String, at: Date) async throws -> Bool
     /// Adds entries to a bank; nil when there is no such bank. An entry whose signature is already live in the bank
-    /// is not added again: the live one is returned in its place.
+    /// on the same footing (the same label, or no label for both) is not added again: the live one is returned in its
+    /// place. On another label it is a second entry, so that each leaves only with its own label (a wave's copies
+    /// stay banked when the lead's decision is taken back; an admin's entry stays when a label is withdrawn).
     func addBankEntries(bank: String, _ entries: [NewBankEntry], by: String, at: Date) async throws -> (bank: Bank, entries: [BankEntry])?
     /// Removes entries of a bank by id: the bank after it and how many were live; nil for an unknown bank.
     func removeBankEntries(bank: String, ids: [Int64], at: Date) async throws -> (bank: Bank, removed: Int)?

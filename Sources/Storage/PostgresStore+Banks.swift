@@ -60,7 +60,10 @@ extension PostgresStore {
             var added = 0
             for entry in entries {
                 let digest = BankRows.digest(entry.signature)
-                if let existing = try await db.row("SELECT \(unescaped: Self.entryColumns) FROM bank_entry WHERE bank = \(name) AND digest = \(digest) AND removed_at IS NULL LIMIT 1") {
+                if let existing = try await db.row("""
+                    SELECT \(unescaped: Self.entryColumns) FROM bank_entry
+                    WHERE bank = \(name) AND digest = \(digest) AND label_id IS NOT DISTINCT FROM \(entry.source.labelID) AND removed_at IS NULL LIMIT 1
+                    """) {
                     out.append(try Self.entry(existing))
                     continue
                 }

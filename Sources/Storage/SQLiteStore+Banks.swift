@@ -55,8 +55,9 @@ extension SQLiteStore {
             var added = 0
             for entry in entries {
                 let digest = BankRows.digest(entry.signature)
-                if let existing = try Row.fetchOne(db, sql: "SELECT \(Self.entryColumns) FROM bank_entry WHERE bank = ? AND digest = ? AND removed_at IS NULL LIMIT 1",
-                                                   arguments: [name, digest]) {
+                if let existing = try Row.fetchOne(db, sql: """
+                    SELECT \(Self.entryColumns) FROM bank_entry WHERE bank = ? AND digest = ? AND label_id IS ? AND removed_at IS NULL LIMIT 1
+                    """, arguments: [name, digest, entry.source.labelID]) {
                     out.append(try Self.entry(existing))
                     continue
                 }

@@ -208,6 +208,28 @@ import Testing
         }
     }
 
+    /// A wave's copies are banked on their own labels, even when their signature equals the lead's: taking back the
+    /// lead's decision unbanks the lead's entry only, and later copies are still caught on the copy's.
+    @Test func takingBackAWavesLeadKeepsItsCopiesBanked() async throws {
+        let h = try await harness()
+        // The same scam posted twice (and once more in capitals, which the tokenizer reads alike): one signature.
+        let texts = ["Cheap watches shipped free order at the shop link now", "Cheap watches shipped free order at the shop link now"]
+        for (n, text) in texts.enumerated() { #expect(try await h.post("/v1/items", json(["id": "c\(n)", "text": text])).status == .created) }
+        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
+        let lead = try #require(((claimed.json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int)
+        let decided = try await h.post("/v1/review/tickets/\(lead)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam", "wave": true]))
+        #expect((decided.json["wave"] as? [String: Any])?["decided"] as? Int == 1, "\(decided.body)")
+        let entries = try #require(try await h.send(.get, "/v1/banks/default-spam-removed/entries").json["entries"] as? [[String: Any]])
+        #expect(entries.count == 2)
+        #expect(Set(entries.compactMap { $0["value"] as? String }).count == 1)
+        #expect(Set(entries.compactMap { ($0["source"] as? [String: Any])?["labelID"] as? Int }).count == 2)
+        #expect(try await h.post("/v1/review/tickets/\(lead)/undo", as: .moderator, "{}").status == .ok)
+        let left = try #require(try await h.send(.get, "/v1/banks/default-spam-removed/entries").json["entries"] as? [[String: Any]])
+        #expect(left.count == 1 && (left.first?["source"] as? [String: Any])?["ticketID"] as? Int != lead, "\(left)")
+        let later = try await h.post("/v1/items", json(["id": "c9", "text": "CHEAP WATCHES SHIPPED FREE ORDER AT THE SHOP LINK NOW"]))
+        #expect((later.json["match"] as? [String: Any])?["bank"] as? String == "default-spam-removed", "\(later.body)")
+    }
+
     @Test func anotherNodeTakesABanksChangesOverAtItsNextSync() async throws {
         let store = try SQLiteStore()
         func node() async throws -> ScoringService {

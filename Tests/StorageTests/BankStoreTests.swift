@@ -76,11 +76,20 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let changes = try await store.bankChanges(after: seen.revision, entryID: seen.entry.id, limit: 100)
         #expect(changes.map(\.entry.id) == [added[0].id] && changes[0].removed && changes[0].revision > seen.revision)
         #expect(try await store.bankEntries(bank: "b", after: 0, limit: 10).count == 3)
-        // Entries banked on a label leave with it.
+        // The same text on another label is an entry of its own; on the same label it is the live one.
+        let (_, onOther) = try #require(try await store.addBankEntries(bank: "b", [
+            NewBankEntry(signature: .text(text), source: BankEntrySource(feed: "f", itemID: "j", ticketID: 13, labelID: 36)),
+            NewBankEntry(signature: .text(text), source: BankEntrySource(feed: "f", itemID: "k", ticketID: 14, labelID: 34)),
+        ], by: "winnow", at: t0))
+        #expect(onOther[0].id != added[2].id && onOther[1].id == added[2].id)
+        #expect(try await store.bank(named: "b")?.entries == 4)
+        // Entries banked on a label leave with it, and only with it.
         let unbanked = try await store.removeBankEntries(labelIDs: [34, 35], at: t0)
         #expect(unbanked.map(\.id) == [added[2].id])
-        #expect(try await store.bank(named: "b")?.entries == 2)
+        #expect(try await store.bank(named: "b")?.entries == 3)
         #expect(try await store.removeBankEntries(labelIDs: [34], at: t0).isEmpty)
+        #expect(try await store.removeBankEntries(labelIDs: [36], at: t0).map(\.id) == [onOther[0].id])
+        #expect(try await store.bank(named: "b")?.entries == 2)
         // Removing the bank removes what is left, as revisions too.
         let last = try await store.bankChanges(after: 0, entryID: 0, limit: 100).last!
         #expect(try await store.removeBank(named: "b", at: t0))
