@@ -7,7 +7,7 @@ builds A B A B … so that a machine whose speed drifts moves both alike. Prints
 
 Used to check that a change kept stage 1's rate (issue 21: "within 5%"); results go to BENCHMARKS.md by hand.
 """
-import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, os, shutil, statistics, subprocess, sys, tempfile
 
 import wrkrun
 
@@ -27,14 +27,8 @@ def run(winnow):
     try:
         key = subprocess.run([winnow, 'keys', 'create', '--role', 'feed', '--name', 'load', '--database', db],
                              capture_output=True, text=True, check=True).stdout.strip()
-        port = wrkrun.free_port()
-        server = subprocess.Popen([winnow, 'serve', '--port', str(port), '--database', db, '--model', args.model],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, 'LOG_LEVEL': 'warning'})
+        server, port = wrkrun.serve(winnow, db, args.model)
         try:
-            for line in server.stdout:
-                if 'listening on' in line:
-                    break
-            time.sleep(0.5)
             env = {'WINNOW_KEY': key}
             wrkrun.wrk(port, 'items.lua', args.connections, 2, {**env, 'ID_PREFIX': 'w'}, 5)
             single = wrkrun.wrk(port, 'items.lua', args.connections, 2, env, args.duration)

@@ -13,7 +13,6 @@ minus the event's time). The sections between the load-test markers in BENCHMARK
 import argparse, calendar, http.client, http.server, json, os, platform, shutil, subprocess, sys, tempfile, threading, time
 
 import wrkrun
-from wrkrun import free_port
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--winnow', default='.build/release/winnow')
@@ -206,13 +205,7 @@ def run(store):
                              capture_output=True, text=True, check=True).stdout.strip()
         admin = subprocess.run([args.winnow, 'keys', 'create', '--role', 'admin', '--name', 'load-admin', '--database', db],
                                capture_output=True, text=True, check=True).stdout.strip()
-        port = free_port()
-        server = subprocess.Popen([args.winnow, 'serve', '--port', str(port), '--database', db, '--model', args.model],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, 'LOG_LEVEL': 'warning'})
-        for line in server.stdout:
-            if 'listening on' in line:
-                break
-        time.sleep(0.5)
+        server, port = wrkrun.serve(args.winnow, db, args.model)
         r = {}
         try:
             env = {'WINNOW_KEY': key}

@@ -13,7 +13,6 @@ between the retrain-bench markers in BENCHMARKS.md is replaced; the rest is kept
 import argparse, json, os, shutil, subprocess, tempfile, time, urllib.request
 
 import wrkrun
-from wrkrun import free_port
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--winnow', default='.build/release/winnow')
@@ -55,14 +54,8 @@ def run(threads, niceness, with_pass, idle=True):
                                'training': {'featurizer': {'bucketBits': 18}}}}, f)
     key = subprocess.run([args.winnow, 'keys', 'create', '--role', 'feed', '--name', 'load', '--database', db], capture_output=True, text=True, check=True).stdout.strip()
     admin = subprocess.run([args.winnow, 'keys', 'create', '--role', 'admin', '--name', 'ops', '--database', db], capture_output=True, text=True, check=True).stdout.strip()
-    port = free_port()
-    server = subprocess.Popen([args.winnow, 'serve', '--port', str(port), '--database', db, '--model', args.model, '--config', config],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, 'LOG_LEVEL': 'warning'})
+    server, port = wrkrun.serve(args.winnow, db, args.model, '--config', config)
     try:
-        for line in server.stdout:
-            if 'listening on' in line:
-                break
-        time.sleep(0.5)
         wrk(port, key, 5, 'warm')  # warm-up, not measured
         started = None
         if with_pass:

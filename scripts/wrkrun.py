@@ -1,5 +1,5 @@
 """What the load scripts share: a free loopback port, and one wrk run against `winnow serve` read into numbers."""
-import os, re, socket, subprocess
+import os, re, socket, subprocess, time
 
 here = os.path.dirname(os.path.abspath(__file__))
 
@@ -10,6 +10,19 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def serve(winnow, db, model, *extra):
+    """Starts `winnow serve` on a free port with `db` and `model` (and `extra` arguments), quiet but for warnings, and
+    returns (the process, its port) once it listens. The caller terminates it."""
+    port = free_port()
+    server = subprocess.Popen([winnow, 'serve', '--port', str(port), '--database', db, '--model', model, *extra],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, 'LOG_LEVEL': 'warning'})
+    for line in server.stdout:
+        if 'listening on' in line:
+            break
+    time.sleep(0.5)
+    return server, port
 
 
 def wrk(port, script, connections, threads, env, duration):
