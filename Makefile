@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := $(BASE_PACKAGES) postgresql python3 python3-venv g++
 SHARED ?= ../shared
 WINNOW := .build/release/winnow
 
-.PHONY: all deps build release test test-sqlite fuzz schemathesis serve model accuracy bench loadtest benchclaims benchbanks simulate clean
+.PHONY: all deps build release test test-sqlite fuzz fuzz-media schemathesis serve model accuracy bench loadtest benchclaims benchbanks simulate clean
 
 all: build
 
@@ -70,6 +70,16 @@ fuzz:
 	SWIFT_BACKTRACE=enable=no .build/fuzz/fuzz-json -merge=1 -max_len=4096 .build/fuzz/merged Tests/Fuzz/corpus
 	find Tests/Fuzz/corpus -type f -regextype posix-extended -regex '.*/[0-9a-f]{40}' -delete
 	cp .build/fuzz/merged/* Tests/Fuzz/corpus/
+
+## fuzz-media: libFuzzer with AddressSanitizer on the image decoders (Tests/Fuzz/FuzzMedia.c with
+## Sources/CMedia/image.c, built by clang on the system's libjpeg, libpng and libwebp) for FUZZ_SECONDS, from seeds
+## Tests/Fuzz/media_seeds.py makes with Pillow (every pixel mode and format); the corpus stays in .build/fuzz.
+fuzz-media:
+	bash scripts/python-env.sh
+	mkdir -p .build/fuzz/media-corpus
+	clang -fsanitize=fuzzer,address -g -O1 -I Sources/CMedia/include Sources/CMedia/image.c Tests/Fuzz/FuzzMedia.c -ljpeg -lpng -lwebp -o .build/fuzz/fuzz-media
+	.build/python/bin/python Tests/Fuzz/media_seeds.py .build/fuzz/media-seeds
+	.build/fuzz/fuzz-media -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=.build/fuzz/media- .build/fuzz/media-corpus .build/fuzz/media-seeds
 
 ## schemathesis: OpenAPI fuzzing (Schemathesis from PyPI, in .build/schemathesis) of a live release server with an
 ## admin key and a feed key: every operation, every check, a fixed seed (scripts/schemathesis.sh).
