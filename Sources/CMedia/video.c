@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -91,9 +92,17 @@ static void release(video_state *state) {
     }
 }
 
+static double monotonic_seconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
 typedef struct {
     video_state *state;
     cmedia_video_limits limits;
+    /// When the work must stop (monotonic seconds), or 0 for never.
+    double deadline;
     double frame_rate;
     int64_t frame_mod;
     cmedia_frame_callback callback;
@@ -101,10 +110,21 @@ typedef struct {
     cmedia_video_info *info;
 } decode_run;
 
+/// CMEDIA_TOO_LARGE once the work has outrun `max_work_seconds`, naming how far into the video it got.
+static cmedia_status check_time(decode_run *run) {
+    if (run->deadline <= 0 || monotonic_seconds() <= run->deadline) return CMEDIA_OK;
+    video_message(run->info->message, "hashing the video took over %.0f s and was stopped %.0f s into it "
+                  "(media.maxVideoHashSeconds)", run->limits.max_work_seconds,
+                  (double)run->info->decoded_frames / run->frame_rate);
+    return CMEDIA_TOO_LARGE;
+}
+
 /// Converts and hands over one decoded frame if it is a sampled one.
 static cmedia_status take_frame(decode_run *run) {
     video_state *state = run->state;
     AVFrame *frame = state->frame;
+    cmedia_status late = check_time(run);
+    if (late != CMEDIA_OK) return late;
     const int64_t number = run->info->decoded_frames;
     run->info->decoded_frames++;
     if (run->info->decoded_frames > run->limits.max_frames) {
@@ -174,6 +194,7 @@ static cmedia_status decode_packet(decode_run *run, AVPacket *packet) {
 cmedia_status cmedia_decode_video(const uint8_t *data, size_t size, double seconds_per_sample,
                                   cmedia_video_limits limits, cmedia_frame_callback callback, void *context,
                                   cmedia_video_info *info) {
+    const double started = monotonic_seconds();
     memset(info, 0, sizeof *info);
     if (data == NULL || size == 0) {
         video_message(info->message, "the data is empty");
@@ -297,9 +318,12 @@ cmedia_status cmedia_decode_video(const uint8_t *data, size_t size, double secon
     }
     int64_t frame_mod = (int64_t)(seconds_per_sample * info->frame_rate);
     if (frame_mod < 1) frame_mod = 1;
-    decode_run run = {&state, limits, info->frame_rate, frame_mod, callback, context, info};
+    double deadline = limits.max_work_seconds > 0 ? started + limits.max_work_seconds : 0;
+    decode_run run = {&state, limits, deadline, info->frame_rate, frame_mod, callback, context, info};
 
     for (;;) {
+        status = check_time(&run);
+        if (status != CMEDIA_OK) break;
         int read = av_read_frame(state.format, state.packet);
         if (read < 0) break;  // end of data, or data that stops parsing: decode what came before
         if (state.packet->stream_index == stream_index) status = decode_packet(&run, state.packet);

@@ -552,14 +552,14 @@ public protocol DecisionEventRepository: Sendable {
     func recordDelivery(feed: String, holder: String, _ result: DeliveryResult) async throws -> Bool
 }
 
-/// Banks of signatures (issue 21) and their entries. Every write raises the bank's version and gives the entries it
-/// touches the next revision, so that every node's index follows the banks by reading what changed after the
-/// revision it has (`bankChanges`).
 extension BankRepository {
     /// Creates or changes a bank (`saveBank(_:replacing:)` with `replacing` true).
     public func saveBank(_ bank: Bank) async throws -> (bank: Bank, created: Bool) { try await saveBank(bank, replacing: true) }
 }
 
+/// Banks of signatures (issue 21) and their entries. Every write raises the bank's version and gives the entries it
+/// touches the next revision, so that every node's index follows the banks by reading what changed after the
+/// revision it has (`bankChanges`).
 public protocol BankRepository: Sendable {
     /// Creates a bank (version 1), or changes an existing one's label, action, feeds and description (version + 1;
     /// its entries, creator and creation time stay). `created` tells which. With `replacing` false an existing bank

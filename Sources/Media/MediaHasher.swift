@@ -53,9 +53,9 @@ public enum MediaHasher {
         guard framesPerSecond > 0, framesPerSecond.isFinite else {
             preconditionFailure("framesPerSecond must be positive, got \(framesPerSecond)")
         }
-        let collector = FrameCollector(deadline: ContinuousClock.now + .seconds(limits.maxVideoHashSeconds))
+        let collector = FrameCollector()
         let caps = cmedia_video_limits(max_pixels: Int64(limits.maxVideoFramePixels), max_seconds: limits.maxVideoSeconds,
-                                       max_frames: Int64(limits.maxVideoFrames))
+                                       max_frames: Int64(limits.maxVideoFrames), max_work_seconds: limits.maxVideoHashSeconds)
         var info = cmedia_video_info()
         let status = withExtendedLifetime(collector) {
             bytes.withUnsafeBufferPointer { buffer in
@@ -64,17 +64,9 @@ public enum MediaHasher {
                     let pixels = UnsafeRawBufferPointer(start: rgb, count: Int(linesize) * Int(height))
                     let signature = collector.hasher.signature(rgb: pixels, width: Int(width), height: Int(height), rowStride: Int(linesize))
                     collector.frames.append(VideoFrameSignature(frame: Int(frame), seconds: seconds, hash: signature.hash, quality: signature.quality))
-                    if ContinuousClock.now > collector.deadline {
-                        collector.stoppedAt = seconds
-                        return 1
-                    }
                     return 0
                 }, Unmanaged.passUnretained(collector).toOpaque(), &info)
             }
-        }
-        if status == CMEDIA_STOPPED, let stopped = collector.stoppedAt {
-            throw .tooLarge("hashing the video took over \(FixedText.format(limits.maxVideoHashSeconds, places: 0)) s, and it was "
-                + "stopped \(FixedText.format(stopped, places: 0)) s into it (media.maxVideoHashSeconds); send a shorter or smaller video")
         }
         guard status == CMEDIA_OK else { throw error(status, message: message(of: &info.message), video: true) }
         return collector.frames
@@ -84,11 +76,6 @@ public enum MediaHasher {
     private final class FrameCollector {
         var hasher = PDQHasher()
         var frames: [VideoFrameSignature] = []
-        let deadline: ContinuousClock.Instant
-        /// The video's time at the frame where the deadline stopped decoding.
-        var stoppedAt: Double?
-
-        init(deadline: ContinuousClock.Instant) { self.deadline = deadline }
     }
 
     private static func message<T>(of tuple: inout T) -> String {

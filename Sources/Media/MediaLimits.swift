@@ -16,8 +16,9 @@ public struct MediaLimits: Sendable, Hashable {
     /// Pixels of one video frame. Default 8,294,400 (3840x2160, 4K UHD).
     public var maxVideoFramePixels: Int
     /// Seconds of work one video may take: the caps above still let a small file of ten minutes of still 4K frames
-    /// hold a core for minutes, so decoding stops at the first hashed frame past this. Default 60 (ten minutes of
-    /// 1080p video take about 20 s on this project's machines).
+    /// (or a declared frame rate of thousands a second) hold a core for minutes, so decoding stops at the first
+    /// packet or frame past this, sampled or not. Default 60 (on this project's machines the SD reference clips hash
+    /// at about 36 seconds of video a second and the HD one at 20: ten minutes of HD in about 30 s).
     public var maxVideoHashSeconds: Double
 
     public init(maxImageBytes: Int = 10 << 20, maxImagePixels: Int = 50_000_000, maxVideoBytes: Int = 50 << 20,

@@ -225,7 +225,7 @@ public struct MediaConfiguration: Codable, Equatable, Sendable {
     public var maxVideoBytes = 11 << 20
     public var maxVideoSeconds = 600.0
     /// Seconds of work one video may take on the node's media queue (one upload at a time): past it the upload is
-    /// refused (413), so that a crafted file cannot hold the queue for minutes.
+    /// refused (422, code `too_large`), so that a crafted file cannot hold the queue for minutes.
     public var maxVideoHashSeconds = 60.0
     /// Video frames hashed per second of video (vPDQ samples one a second).
     public var framesPerSecond = 1.0

@@ -84,7 +84,8 @@ public final class BankService: Sendable {
         var index = state.withLock { $0.index }
         guard index.needsFold else { return }
         index.foldIfNeeded()
-        state.withLock { $0.index = index }
+        // Swapped, so that the old tables are freed here, after the lock, not inside it.
+        state.withLock { swap(&$0.index, &index) }
     }
 
     /// Whether the entry a stage matched is still in its bank (as far as this node has synced): later stages keep a
@@ -175,8 +176,11 @@ public final class BankService: Sendable {
         let signatures = ItemSignatures(text: configuration.matchText ? TextSignature(text: item.text, tokenizer: &tokenizer) : nil, media: item.media)
         guard let (bank, entries) = BankRules.automaticEntries(for: decided, signatures: signatures, configuration: configuration,
                                                               clearLabel: clearLabel, now: Date()) else { return [] }
-        // Created if absent, in one transaction (two nodes banking at once make it once; an admin's changes to it stay).
-        let (existing, _) = try await store.saveBank(bank, replacing: false)
+        // Created if absent, in one transaction (two nodes banking at once make it once; an admin's changes to it
+        // stay). Read first: once the bank exists (nearly always), no write and no lock of the revision counter.
+        var existing = try await store.bank(named: bank.name)
+        if existing == nil { existing = try await store.saveBank(bank, replacing: false).bank }
+        guard let existing else { return [] }
         // A name another label's bank holds (an admin's, or labels that read alike): bank nothing rather than apply
         // another label's action to this one's copies.
         guard existing.label == bank.label else { return [] }

@@ -131,7 +131,6 @@ struct BenchClaims: AsyncParsableCommand {
         } else {
             size = 0
         }
-        let rules = ReviewRules()
         let workflow = ReviewWorkflow(rules: ReviewRules(configuration: ReviewConfiguration(doubleReviewRate: 0)))
 
         // One reviewer at a time (after a short warm-up).

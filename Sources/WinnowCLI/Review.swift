@@ -352,19 +352,27 @@ final class ReviewSession {
                     self.decided -= 1
                     // The copies its wave decision settled are taken back too and go back to the queue (undone, each
                     // would be leased to this reviewer), where the ticket's wave finds them again.
-                    var back = 0
+                    var back = 0, notUndone: [Int] = [], stillHeld: [Int] = []
                     for copy in copies {
-                        guard (try? await self.client.undo(ticket: copy)) != nil else { continue }
+                        guard (try? await self.client.undo(ticket: copy)) != nil else { notUndone.append(copy); continue }
                         back += 1
-                        _ = try? await self.client.release(ticket: copy)
+                        if (try? await self.client.release(ticket: copy)) == nil { stillHeld.append(copy) }
                     }
                     self.decided -= back
-                    if back > 0, let fresh = try? await self.client.ticket(id) { card = fresh }
+                    // The ticket as it is now, with its wave (the undo's answer has none).
+                    if let fresh = try? await self.client.ticket(id) { card = fresh }
                     self.current = card
                     self.note = nil
-                    let also = copies.isEmpty ? "" : back == copies.count ? " and on its \(Self.copies(back)) (back in the queue)"
-                        : " and on \(back) of its \(Self.copies(copies.count)) (back in the queue; the others could no longer be taken back)"
+                    let also = copies.isEmpty ? "" : " and on \(back == copies.count ? "its" : "\(back) of its") \(Self.copies(copies.count))"
                     self.terminal.line(self.terminal.styled("↶ Took back your decision on ticket \(id)\(also); decide it again.", .yellow))
+                    if !notUndone.isEmpty {
+                        self.terminal.line(self.terminal.styled("Not taken back (decided by the wave; try winnow review undo): tickets "
+                            + notUndone.map(String.init).joined(separator: ", ") + ".", .red))
+                    }
+                    if !stillHeld.isEmpty {
+                        self.terminal.line(self.terminal.styled("Still leased to you until your lease ends (not given back): tickets "
+                            + stillHeld.map(String.init).joined(separator: ", ") + ".", .yellow))
+                    }
                     self.show(card)
                 }
                 continue
@@ -433,7 +441,7 @@ final class ReviewSession {
                 let note = self.note, wave = settlesWave
                 await run("decide ticket \(card.ticket.id) as \(label)") {
                     let outcome: String, applied: String
-                    var copies: [Int] = []
+                    var copies: [Int] = [], retried = false
                     do {
                         let answer = try await self.client.decide(ticket: card.ticket.id, label: label, reasonCode: code, action: action, note: note,
                                                                   version: card.ticket.version, wave: wave)
@@ -445,6 +453,7 @@ final class ReviewSession {
                         // A retry whose first attempt reached the server: the decision stands.
                         outcome = "decided"
                         applied = action
+                        retried = true
                     }
                     self.decided += 1 + copies.count
                     self.lastDecided = (card.ticket.id, copies)
@@ -454,8 +463,15 @@ final class ReviewSession {
                     var settled = ""
                     if wave {
                         let waiting = card.wave?.copies ?? 0
-                        settled = copies.count == waiting ? " Its \(Self.copies(copies.count)) too."
-                            : " \(copies.count) of its \(Self.copies(waiting)) too (the others were taken or decided by someone else meanwhile)."
+                        if retried {
+                            settled = " Its copies were decided with it on the first attempt (see each ticket's history; u cannot take them back)."
+                        } else if outcome == "escalated_on_disagreement" {
+                            settled = " Its copies wait for tier 2's decision."
+                        } else if copies.count >= waiting {
+                            settled = " Its \(Self.copies(copies.count)) too."
+                        } else {
+                            settled = " \(copies.count) of its \(Self.copies(waiting)) too (the others were taken or decided by someone else meanwhile)."
+                        }
                     }
                     self.terminal.line(self.terminal.styled("✓ Ticket \(card.ticket.id): \(label), \(done) (\(code)).\(after)\(settled)", .green))
                     self.current = nil
@@ -573,6 +589,7 @@ final class ReviewSession {
     }
 
     private func show(_ card: ReviewCard) {
+        if (card.wave?.copies ?? 0) == 0 { settlesWave = false }
         terminal.line()
         let keys = ReviewScreen.keys(card, terminal: terminal)
         for line in ReviewScreen.card(card, note: note, settlesWave: settlesWave, terminal: terminal, keyLines: keys.count) { terminal.line(line) }

@@ -212,7 +212,8 @@ import Testing
     /// lead's decision unbanks the lead's entry only, and later copies are still caught on the copy's.
     @Test func takingBackAWavesLeadKeepsItsCopiesBanked() async throws {
         let h = try await harness()
-        // The same scam posted twice (and once more in capitals, which the tokenizer reads alike): one signature.
+        // The same scam posted twice: one signature (and, posted in capitals after the undo, a third copy the
+        // tokenizer reads alike).
         let texts = ["Cheap watches shipped free order at the shop link now", "Cheap watches shipped free order at the shop link now"]
         for (n, text) in texts.enumerated() { #expect(try await h.post("/v1/items", json(["id": "c\(n)", "text": text])).status == .created) }
         let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")

@@ -88,6 +88,9 @@ typedef struct {
     double max_seconds;
     /// Frames decoded (sampled or not).
     int64_t max_frames;
+    /// Seconds of work (a monotonic clock, from the call): checked at every packet read and every frame decoded,
+    /// sampled or not, so that no stream of cheap frames or undecodable packets outruns it. 0: no limit.
+    double max_work_seconds;
 } cmedia_video_limits;
 
 /// Decodes the first video stream of a container held in memory (through a custom AVIOContext: no temporary files,
