@@ -1,7 +1,7 @@
 """Seeds for `make fuzz-media`: small images in every pixel mode and format the decoders handle, made with Pillow
 (from the tests' venv) into the folder given: PNG (1, L, LA, P, RGB, RGBA, 16-bit), JPEG (grey, RGB, CMYK,
-progressive, with an EXIF orientation), WebP (lossy, lossless, with alpha). Made here, so no image data is kept in the
-repository."""
+progressive), WebP (lossy, lossless, with alpha), and each format with an EXIF orientation. Made here, so no image
+data is kept in the repository."""
 import io, os, sys
 
 from PIL import Image
@@ -32,4 +32,6 @@ save('jpeg-exif-rotated.jpg', base, 'JPEG', quality=80, exif=exif.tobytes())
 save('webp-lossy.webp', base, 'WEBP', quality=70)
 save('webp-lossless.webp', base, 'WEBP', lossless=True)
 save('webp-alpha.webp', base.convert('RGBA'), 'WEBP', quality=70)
+save('png-exif-rotated.png', base, 'PNG', exif=exif.tobytes())
+save('webp-exif-rotated.webp', base, 'WEBP', lossless=True, exif=exif.tobytes())
 print(len(os.listdir(out)), 'seeds in', out)

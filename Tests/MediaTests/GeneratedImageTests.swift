@@ -108,4 +108,50 @@ struct GeneratedImageTests {
             #expect(abs(jpeg.quality - jpegQuality) <= 2, "\(picture.name)")
         }
     }
+
+    /// PNGs and WebPs carry EXIF orientation too (an eXIf chunk, an EXIF chunk): Pillow writes a picture that is not
+    /// symmetric with orientations 3, 6 and 8 (and 1) in both lossless formats, and `pdqhash` hashes what
+    /// `ImageOps.exif_transpose` makes of each; Winnow, from the file's bytes, gives the same hash and turns 6 and 8
+    /// on their side.
+    static let orientationScript = """
+    import sys, os, numpy, pdqhash
+    from PIL import Image, ImageOps
+    def hexof(bits):
+        return ''.join('%x' % int(''.join(str(int(b)) for b in bits[i:i + 4]), 2) for i in range(0, 256, 4))
+    folder = sys.argv[1]
+    w, h = 240, 150
+    base = Image.new('RGB', (w, h))
+    base.putdata([(x, (y * 255) // h, (255 - x) if y < h // 3 else 40) for y in range(h) for x in range(w)])
+    for orientation in [1, 3, 6, 8]:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        for fmt, ext, options in [('PNG', 'png', {}), ('WEBP', 'webp', {'lossless': True})]:
+            name = 'o%d.%s' % (orientation, ext)
+            base.save(os.path.join(folder, name), fmt, exif=exif.tobytes(), **options)
+            upright = ImageOps.exif_transpose(Image.open(os.path.join(folder, name))).convert('RGB')
+            bits, quality = pdqhash.compute(numpy.asarray(upright))
+            print(name, hexof(bits), quality, upright.size[0], upright.size[1])
+    """
+
+    @Test func exifOrientationOfPNGAndWebPIsAppliedAsPillowDoes() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-exif-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = try MediaFixtures.run(MediaFixtures.python!, ["-c", Self.orientationScript, folder])
+        try #require(result.status == 0, "the reference script failed: \(result.error)")
+        let lines = result.output.split(separator: "\n")
+        #expect(lines.count == 8)
+        var hashes: Set<PDQHash> = []
+        for line in lines {
+            let f = line.split(separator: " ").map(String.init)
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/" + f[0])))
+            let ours = try MediaHasher.imageSignature(bytes: bytes)
+            #expect(ours.hash == PDQHash(hex: f[1]), "\(f[0]): \(ours.hash.distance(to: PDQHash(hex: f[1])!)) bits from pdqhash")
+            #expect(ours.quality == Int(f[2]), "\(f[0])")
+            let size = try MediaHasher.withImage(bytes: bytes) { ($0.width, $0.height) }
+            #expect(size.0 == Int(f[3]) && size.1 == Int(f[4]), "\(f[0]): \(size)")
+            hashes.insert(ours.hash)
+        }
+        #expect(hashes.count == 4)  // each orientation turns the picture another way; each format reads the same
+    }
 }
