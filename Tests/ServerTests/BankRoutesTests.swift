@@ -138,12 +138,19 @@ import Testing
         #expect(later.json["match"] == nil && (later.json["decision"] as? [String: Any])?["action"] as? String == "review")
     }
 
-    @Test func copiesWaitingInTheQueueAreOneWaveAndOneDecisionSettlesThem() async throws {
-        let h = try await harness { $0.engine.banks.automatic = false }
+    /// Four near-copies of one scam (c0-c3: case, punctuation, a look-alike letter, a word moved) and an unrelated
+    /// post ("other"), each sent to review by the harness's policy; the copies' texts.
+    func postWave(_ h: Harness) async throws -> [String] {
         let copies = ["Cheap watches shipped free, order at the shop link now", "CHEAP watches shipped fr€e order at the shop link now!!",
                       "cheap watches shipped free order now at the shop link", "Cheap w@tches shipped free, order at the shop link now"]
         for (n, text) in copies.enumerated() { #expect(try await h.post("/v1/items", json(["id": "c\(n)", "text": text])).status == .created) }
         #expect(try await h.post("/v1/items", json(["id": "other", "text": "the library opens at nine on saturdays this month"])).status == .created)
+        return copies
+    }
+
+    @Test func copiesWaitingInTheQueueAreOneWaveAndOneDecisionSettlesThem() async throws {
+        let h = try await harness { $0.engine.banks.automatic = false }
+        let copies = try await postWave(h)
         let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
         let detail = try #require((claimed.json["tickets"] as? [[String: Any]])?.first)
         let lead = try #require((detail["ticket"] as? [String: Any])?["id"] as? Int)
@@ -175,10 +182,7 @@ import Testing
     /// decide), while a copy someone else holds is left to them.
     @Test func copiesInTheCallersOwnClaimJoinTheWaveAndAnotherReviewersDoNot() async throws {
         let h = try await harness { $0.engine.banks.automatic = false }
-        let copies = ["Cheap watches shipped free, order at the shop link now", "CHEAP watches shipped fr€e order at the shop link now!!",
-                      "cheap watches shipped free order now at the shop link", "Cheap w@tches shipped free, order at the shop link now"]
-        for (n, text) in copies.enumerated() { #expect(try await h.post("/v1/items", json(["id": "c\(n)", "text": text])).status == .created) }
-        #expect(try await h.post("/v1/items", json(["id": "other", "text": "the library opens at nine on saturdays this month"])).status == .created)
+        _ = try await postWave(h)
         func held(_ answer: Harness.Answer) -> [(ticket: Int, item: String)] {
             (answer.json["tickets"] as? [[String: Any]] ?? []).compactMap {
                 guard let id = ($0["ticket"] as? [String: Any])?["id"] as? Int, let item = ($0["item"] as? [String: Any])?["id"] as? String else { return nil }
