@@ -178,9 +178,12 @@ public final class BankService: Sendable {
                                                               clearLabel: clearLabel, now: Date()) else { return [] }
         // Created if absent, in one transaction (two nodes banking at once make it once; an admin's changes to it
         // stay). Read first: once the bank exists (nearly always), no write and no lock of the revision counter.
-        var existing = try await store.bank(named: bank.name)
-        if existing == nil { existing = try await store.saveBank(bank, replacing: false).bank }
-        guard let existing else { return [] }
+        let existing: Bank
+        if let found = try await store.bank(named: bank.name) {
+            existing = found
+        } else {
+            existing = try await store.saveBank(bank, replacing: false).bank
+        }
         // A name another label's bank holds (an admin's, or labels that read alike): bank nothing rather than apply
         // another label's action to this one's copies.
         guard existing.label == bank.label else { return [] }

@@ -145,7 +145,7 @@ struct ReviewDecide: AsyncParsableCommand {
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
             let applied = object?["action"] as? String ?? action ?? "decided"
             let copies = ((object?["wave"] as? [String: Any])?["tickets"] as? [Int]) ?? []
-            let also = wave ? ", and \(ReviewSession.copies(copies.count)) the same way" + (copies.isEmpty ? "" : " (tickets \(copies.map(String.init).joined(separator: ", ")))") : ""
+            let also = wave ? ", and \(ReviewScreen.copies(copies.count)) the same way" + (copies.isEmpty ? "" : " (tickets \(copies.map(String.init).joined(separator: ", ")))") : ""
             print("Decided ticket \(ticket): \(label), \(ReviewScreen.pastTense(applied)) (\(reasonCode))\(also).")
         }
     }
@@ -291,11 +291,15 @@ final class ReviewSession {
     let client: WinnowClient
     let routing: RoutingOptions
     let terminal: Terminal
-    private var current: ReviewCard? {
-        didSet { if oldValue?.ticket.id != current?.ticket.id { settlesWave = false } }
+    private var current: ReviewCard?
+    /// The ticket whose wave the next decision settles (`w` turns it on and off for the ticket on screen).
+    private var waveOf: Int?
+    /// Whether the next decision also settles the wave of the ticket on screen: only while that ticket is the one
+    /// `w` was pressed on and copies of it wait.
+    private var settlesWave: Bool {
+        guard let card = current, (card.wave?.copies ?? 0) > 0 else { return false }
+        return waveOf == card.ticket.id
     }
-    /// Whether the next decision also settles the ticket's wave (`w` turns it on and off, for the ticket on screen).
-    private var settlesWave = false
     private var note: String?
     private var decided = 0
     /// Tickets skipped in this session, not handed out again (the latest 100).
@@ -363,7 +367,7 @@ final class ReviewSession {
                     if let fresh = try? await self.client.ticket(id) { card = fresh }
                     self.current = card
                     self.note = nil
-                    let also = copies.isEmpty ? "" : " and on \(back == copies.count ? "its" : "\(back) of its") \(Self.copies(copies.count))"
+                    let also = copies.isEmpty ? "" : " and on \(back == copies.count ? "its" : "\(back) of its") \(ReviewScreen.copies(copies.count))"
                     self.terminal.line(self.terminal.styled("↶ Took back your decision on ticket \(id)\(also); decide it again.", .yellow))
                     if !notUndone.isEmpty {
                         self.terminal.line(self.terminal.styled("Not taken back (decided by the wave; try winnow review undo): tickets "
@@ -399,8 +403,8 @@ final class ReviewSession {
                     terminal.line("No copies of this item wait in the queue: there is no wave to decide.")
                     continue
                 }
-                settlesWave.toggle()
-                terminal.line(terminal.styled(settlesWave ? "Your decision settles this ticket and its \(Self.copies(wave.copies)) the same way (w: this ticket only)."
+                waveOf = settlesWave ? nil : card.ticket.id
+                terminal.line(terminal.styled(settlesWave ? "Your decision settles this ticket and its \(ReviewScreen.copies(wave.copies)) the same way (w: this ticket only)."
                     : "Your decision settles this ticket only.", .yellow))
                 prompt(ReviewScreen.keys(card, terminal: terminal))
             case "s":
@@ -468,13 +472,14 @@ final class ReviewSession {
                         } else if outcome == "escalated_on_disagreement" {
                             settled = " Its copies wait for tier 2's decision."
                         } else if copies.count >= waiting {
-                            settled = " Its \(Self.copies(copies.count)) too."
+                            settled = " Its \(ReviewScreen.copies(copies.count)) too."
                         } else {
-                            settled = " \(copies.count) of its \(Self.copies(waiting)) too (the others were taken or decided by someone else meanwhile)."
+                            settled = " \(copies.count) of its \(ReviewScreen.copies(waiting)) too (the others were taken or decided by someone else meanwhile)."
                         }
                     }
                     self.terminal.line(self.terminal.styled("✓ Ticket \(card.ticket.id): \(label), \(done) (\(code)).\(after)\(settled)", .green))
                     self.current = nil
+                    self.waveOf = nil
                     try await self.next()
                 }
             }
@@ -589,14 +594,11 @@ final class ReviewSession {
     }
 
     private func show(_ card: ReviewCard) {
-        if (card.wave?.copies ?? 0) == 0 { settlesWave = false }
         terminal.line()
         let keys = ReviewScreen.keys(card, terminal: terminal)
         for line in ReviewScreen.card(card, note: note, settlesWave: settlesWave, terminal: terminal, keyLines: keys.count) { terminal.line(line) }
         prompt(keys)
     }
-
-    static func copies(_ n: Int) -> String { n == 1 ? "1 copy" : "\(n) copies" }
 
     /// The key lines, then the prompt on a line of its own.
     private func prompt(_ keys: [String]) {
@@ -677,6 +679,9 @@ enum ReviewScreen {
     static func actionPrompt(standard: String) -> String {
         "Action [Enter: \(standard), a allow, d demote, r remove, Esc: cancel]: "
     }
+
+    /// "1 copy", "12 copies".
+    static func copies(_ n: Int) -> String { n == 1 ? "1 copy" : "\(n) copies" }
 
     /// What happened to the item, for the confirmation line.
     static func pastTense(_ action: String) -> String {
@@ -762,7 +767,7 @@ enum ReviewScreen {
         }
         if let note { lines.append(Terminal.fit("Your note: \(Terminal.visible(note))", width)) }
         if waiting > 0 {
-            let copies = ReviewSession.copies(waiting)
+            let copies = ReviewScreen.copies(waiting)
             let wait = "Wave: \(copies) of this item wait\(waiting == 1 ? "s" : "") in the queue"
             let text = !interactive ? wait + " · decide --wave settles \(waiting == 1 ? "it" : "them")"
                 : settlesWave ? "Wave: your decision settles this ticket and its \(copies) · w: this one only"
