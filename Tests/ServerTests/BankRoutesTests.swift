@@ -235,6 +235,19 @@ import Testing
         #expect((later.json["match"] as? [String: Any])?["bank"] as? String == "default-spam-removed", "\(later.body)")
     }
 
+    /// A video signature of more than `BankSignature.maxFrames` frame hashes is too large (code too_large), and the
+    /// error names the entry's field; at the cap it is taken.
+    @Test func aVideoSignatureOverTheFrameCapIsTooLarge() async throws {
+        let h = try await harness()
+        #expect(try await h.send(.post, "/v1/banks", body: json(["name": "clips", "label": "spam", "action": "remove"])).status == .created)
+        func frames(_ n: Int) -> String { (0..<n).map { "\($0):90:" + String(repeating: "a", count: 64) }.joined(separator: " ") }
+        let over = try await h.send(.post, "/v1/banks/clips/entries", body: json(["entries": [["type": "video", "frames": frames(BankSignature.maxFrames + 1)]]]))
+        #expect(over.status == .unprocessableContent && over.error["code"] as? String == "too_large", "\(over.body.prefix(300))")
+        #expect(over.error["field"] as? String == "entries[0].frames")
+        let at = try await h.send(.post, "/v1/banks/clips/entries", body: json(["entries": [["type": "video", "frames": frames(BankSignature.maxFrames)]]]))
+        #expect(at.status == .created, "\(at.body.prefix(300))")
+    }
+
     @Test func anotherNodeTakesABanksChangesOverAtItsNextSync() async throws {
         let store = try SQLiteStore()
         func node() async throws -> ScoringService {

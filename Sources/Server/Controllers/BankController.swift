@@ -221,7 +221,7 @@ struct BankController {
         do {
             return try make()
         } catch let error as ValidationError {
-            throw ValidationError(field: "\(prefix).\(error.field)", error.message)
+            throw ValidationError(field: "\(prefix).\(error.field)", error.message, tooLarge: error.tooLarge)
         }
     }
 
