@@ -71,15 +71,24 @@ public struct Estimate: Codable, Equatable, Sendable {
 /// If each reviewer errs with probability e, picking uniformly among the other k − 1 classes, two of them agree with
 /// probability a = (1 − e)² + e²/(k − 1). Solved for e (the root below (k − 1)/k, where more agreement means fewer errors):
 /// e = (1 − √(1 − c·(1 − a))) / c with c = k/(k − 1).
+///
+/// The rate is itself an estimate from a few dozen or hundred pairs: its 95% interval (`low`, `high`) is the Wilson
+/// interval of the agreement mapped through the same formula (more agreement, less error).
 public struct ReviewerError: Codable, Equatable, Sendable {
     /// The estimated chance that one reviewer's label is wrong.
     public var rate: Double
+    /// The rate's 95% interval.
+    public var low: Double
+    public var high: Double
     /// Double reviews behind it, and the share that agreed.
     public var pairs: Int
     public var agreement: Double
 
-    public init(rate: Double, pairs: Int, agreement: Double) {
+    /// Without `low` and `high`, the rate is taken as exact.
+    public init(rate: Double, low: Double? = nil, high: Double? = nil, pairs: Int, agreement: Double) {
         self.rate = rate
+        self.low = low ?? rate
+        self.high = high ?? rate
         self.pairs = pairs
         self.agreement = agreement
     }
@@ -90,8 +99,11 @@ public struct ReviewerError: Codable, Equatable, Sendable {
     /// Nil with fewer than `minimumPairs` pairs or fewer than two classes.
     public static func estimate(_ pairs: [(String, String)], classes k: Int) -> ReviewerError? {
         guard pairs.count >= minimumPairs, k >= 2 else { return nil }
-        let agreement = Double(pairs.filter { $0.0 == $0.1 }.count) / Double(pairs.count)
-        return ReviewerError(rate: rate(agreement: agreement, classes: k), pairs: pairs.count, agreement: agreement)
+        let agreeing = pairs.filter { $0.0 == $0.1 }.count
+        let agreement = Double(agreeing) / Double(pairs.count)
+        let interval = Estimate.proportion(pairs.indices.map { (weight: 1, hit: $0 < agreeing) })!
+        return ReviewerError(rate: rate(agreement: agreement, classes: k), low: rate(agreement: interval.high, classes: k),
+                             high: rate(agreement: interval.low, classes: k), pairs: pairs.count, agreement: agreement)
     }
 
     public static func rate(agreement a: Double, classes k: Int) -> Double {
@@ -99,13 +111,33 @@ public struct ReviewerError: Codable, Equatable, Sendable {
         return (1 - max(0, 1 - c * (1 - min(1, max(0, a)))).squareRoot()) / c
     }
 
-    /// The true share of harmful items behind an observed share `q` of labels saying harmful: a clear item is labelled
-    /// harmful with probability e (every wrong label is a harmful class), a harmful one clear with e/(k − 1), so
-    /// q = h·(1 − e/(k − 1)) + (1 − h)·e and h = (q − e)/(1 − e − e/(k − 1)), clipped to [0, 1].
-    public func trueHarmShare(observed q: Double, classes k: Int) -> Double {
-        let denominator = 1 - rate - rate / Double(max(k - 1, 1))
+    /// The true share of harmful items behind an observed share `q` of labels saying harmful, for a reviewer error of
+    /// `rate` (by default the estimate): a clear item is labelled harmful with probability e (every wrong label is a
+    /// harmful class), a harmful one clear with e/(k − 1), so q = h·(1 − e/(k − 1)) + (1 − h)·e and
+    /// h = (q − e)/(1 − e − e/(k − 1)), clipped to [0, 1].
+    public func trueHarmShare(observed q: Double, classes k: Int, rate e: Double? = nil) -> Double {
+        let e = e ?? rate
+        let denominator = 1 - e - e / Double(max(k - 1, 1))
         guard denominator > 0.05 else { return q }
-        return min(1, max(0, (q - rate) / denominator))
+        return min(1, max(0, (q - e) / denominator))
+    }
+
+    /// The true harm share's interval behind an observed interval [`low`, `high`], carrying the rate's own uncertainty:
+    /// the correction moves monotonically with the rate (up when q > (k − 1)/k, down below), so the widest interval
+    /// takes each end at whichever end of the rate's interval puts it furthest out.
+    public func trueHarmShareInterval(observedLow low: Double, high: Double, classes k: Int) -> (low: Double, high: Double) {
+        let rates = [self.low, rate, self.high]
+        return (rates.map { trueHarmShare(observed: low, classes: k, rate: $0) }.min()!,
+                rates.map { trueHarmShare(observed: high, classes: k, rate: $0) }.max()!)
+    }
+
+    private enum CodingKeys: String, CodingKey { case rate, low, high, pairs, agreement }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(rate: try c.decode(Double.self, forKey: .rate), low: try c.decodeIfPresent(Double.self, forKey: .low),
+                  high: try c.decodeIfPresent(Double.self, forKey: .high), pairs: try c.decode(Int.self, forKey: .pairs),
+                  agreement: try c.decode(Double.self, forKey: .agreement))
     }
 }
 
@@ -136,10 +168,11 @@ public struct AuditEstimates: Codable, Equatable, Sendable {
     /// Each audit stands for 1/π automatic decisions of its kind (π its inclusion probability), so a bucket audited
     /// ten times as often counts a tenth as much per audit.
     ///
-    /// Auditors are people: with `reviewerError` (from double reviews) over `classes` classes, the three harm shares —
-    /// value and both ends of the interval — are mapped from what auditors said to what is true
-    /// (`ReviewerError.trueHarmShare`); a 5% error rate otherwise pulls a true precision of 1 down to about 0.97 and the
-    /// interval away from the truth. Recall is left as audited (its denominator, the items of a class, is itself
+    /// Auditors are people: with `reviewerError` (from double reviews) over `classes` classes, the three harm shares
+    /// are mapped from what auditors said to what is true (`ReviewerError.trueHarmShare`); a 5% error rate otherwise
+    /// pulls a true precision of 1 down to about 0.97 and the interval away from the truth. The interval carries both
+    /// uncertainties: each end is the audits' 95% Wilson end corrected at whichever end of the rate's 95% interval
+    /// puts it furthest out (`ReviewerError.trueHarmShareInterval`), so it is conservative, not exact. Recall is left as audited (its denominator, the items of a class, is itself
     /// labelled by auditors).
     public static func estimate(_ samples: [AuditSample], clearLabel: String, reviewerError: ReviewerError? = nil, classes: Int = 2) -> AuditEstimates {
         func proportion(_ domain: (AuditSample) -> Bool, _ hit: (AuditSample) -> Bool) -> Estimate? {
@@ -149,8 +182,7 @@ public struct AuditEstimates: Codable, Equatable, Sendable {
             guard var e = proportion(domain, { $0.trueLabel != clearLabel }) else { return nil }
             if let reviewerError {
                 e.value = reviewerError.trueHarmShare(observed: e.value, classes: classes)
-                e.low = reviewerError.trueHarmShare(observed: e.low, classes: classes)
-                e.high = reviewerError.trueHarmShare(observed: e.high, classes: classes)
+                (e.low, e.high) = reviewerError.trueHarmShareInterval(observedLow: e.low, high: e.high, classes: classes)
             }
             return e
         }

@@ -866,7 +866,7 @@ struct Stats: AsyncParsableCommand {
                      row("harmful among what feeds show", a.prevalenceShown)]
         for (label, e) in a.recall.sorted(by: { $0.key < $1.key }) { lines.append(row("recall of \(Terminal.visible(label))", e)) }
         if let error = a.reviewerError {
-            lines.append("Harm shares corrected for a reviewer error of \(format(error.rate, 3)) (agreement \(format(error.agreement, 3)) in \(error.pairs) double reviews).")
+            lines.append("Harm shares corrected for a reviewer error of \(format(error.rate, 3)) [\(format(error.low, 3)), \(format(error.high, 3))] (agreement \(format(error.agreement, 3)) in \(error.pairs) double reviews).")
         } else {
             lines.append("Harm shares are as auditors labelled them: fewer than \(ReviewerError.minimumPairs) double reviews to correct for reviewer error.")
         }

@@ -69,6 +69,34 @@ import Testing
         #expect(a.recall == AuditEstimates.estimate(Self.samples, clearLabel: "clear").recall)
     }
 
+    @Test func theReviewerErrorsOwnIntervalWidensTheCorrectedOnes() throws {
+        // 36 of 40 pairs agree: the agreement's Wilson interval is [0.7694822464, 0.9604204716]; over two classes the
+        // rate is (1 − √(1 − 2·(1 − a)))/2 at each end, more agreement giving the lower rate.
+        let pairs = (0..<36).map { _ in ("spam", "spam") } + (0..<4).map { _ in ("spam", "clear") }
+        let estimated = try #require(ReviewerError.estimate(pairs, classes: 2))
+        #expect(abs(estimated.low - 0.0201977118) < 1e-9)
+        #expect(abs(estimated.high - 0.1329289943) < 1e-9)
+        #expect(estimated.low < estimated.rate && estimated.rate < estimated.high)
+        // Every pair agreeing: the rate's interval still reaches above 0.
+        let agreeing = try #require(ReviewerError.estimate((0..<40).map { _ in ("spam", "spam") }, classes: 2))
+        #expect(agreeing.rate == 0 && agreeing.low == 0 && agreeing.high > 0.02)
+
+        // A rate of 0.05 in [0.02, 0.10] over three classes (the correction rises with the rate above q = 2/3 and falls
+        // below it). Removals, 8 of 10 said harmful: the low end 0.4901624691 is below 2/3, so it is corrected at the
+        // high rate, as is the high end 0.9433178491, which is above it; the value stays corrected at 0.05.
+        let error = ReviewerError(rate: 0.05, low: 0.02, high: 0.10, pairs: 100, agreement: 0.90375)
+        let a = AuditEstimates.estimate(Self.samples, clearLabel: "clear", reviewerError: error, classes: 3)
+        expect(a.removalPrecision, value: (0.8 - 0.05) / 0.925, low: (0.4901624691 - 0.10) / 0.85, high: (0.9433178491 - 0.10) / 0.85,
+               audits: 10, effective: 10)
+        // Without the rate's interval (low = high = rate) the ends are those of the rate alone, and narrower.
+        let exact = AuditEstimates.estimate(Self.samples, clearLabel: "clear", reviewerError: ReviewerError(rate: 0.05, pairs: 100, agreement: 0.90375),
+                                            classes: 3)
+        #expect(exact.removalPrecision!.low > a.removalPrecision!.low && exact.removalPrecision!.high < a.removalPrecision!.high)
+        // Missed harm (10/220 said harmful, interval [0.0012218438, 0.6495647933]): both ends below 2/3, so the low end
+        // clips at 0 and the high end is corrected at the low rate.
+        expect(a.missedHarm, value: 0, low: 0, high: (0.6495647933 - 0.02) / 0.97, audits: 4, effective: 48_400.0 / 20_200)
+    }
+
     @Test func intervalsStayInsideZeroAndOneAndEmptyDomainsHaveNoEstimate() {
         let all = Estimate.proportion((0..<5).map { _ in (weight: 1.0, hit: true) })!
         #expect(all.value == 1 && all.high == 1 && all.low < 1 && all.low > 0.4)

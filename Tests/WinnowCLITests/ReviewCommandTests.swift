@@ -224,8 +224,8 @@ import Testing
         #expect(table.contains("precision of removals              0.900  [0.800, 0.950]  40 audits"))
         #expect(table.contains("harmful among allowed (missed)     -  (no audits yet)"))
         #expect(table.contains("fewer than 20 double reviews"))
-        audits.reviewerError = ReviewerError(rate: 0.05, pairs: 120, agreement: 0.90375)
+        audits.reviewerError = ReviewerError(rate: 0.05, low: 0.031, high: 0.078, pairs: 120, agreement: 0.90375)
         table = Stats.table(audits)
-        #expect(table.contains("corrected for a reviewer error of 0.050 (agreement 0.904 in 120 double reviews)"))
+        #expect(table.contains("corrected for a reviewer error of 0.050 [0.031, 0.078] (agreement 0.904 in 120 double reviews)"))
     }
 }
