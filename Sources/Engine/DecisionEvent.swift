@@ -140,6 +140,119 @@ public struct DecisionEvent: Codable, Equatable, Sendable {
     }
 }
 
+/// One entry of the changes feed and of a webhook message, told apart by `type`: an item's decision changed
+/// (`decision.changed`, a `DecisionEvent`) or the retraining loop took a step (`retraining.step`, a `RetrainingEvent`).
+/// Both share one sequence, so a reader sees them in the order they committed.
+public enum ChangeEvent: Codable, Equatable, Sendable {
+    case decision(DecisionEvent)
+    case retraining(RetrainingEvent)
+
+    public static let decisionType = "decision.changed"
+    public static let retrainingType = "retraining.step"
+
+    public var type: String {
+        switch self {
+        case .decision: Self.decisionType
+        case .retraining: Self.retrainingType
+        }
+    }
+
+    public var seq: Int64? {
+        get {
+            switch self {
+            case .decision(let e): e.seq
+            case .retraining(let e): e.seq
+            }
+        }
+        set {
+            switch self {
+            case .decision(var e): e.seq = newValue; self = .decision(e)
+            case .retraining(var e): e.seq = newValue; self = .retraining(e)
+            }
+        }
+    }
+
+    public var at: Date {
+        switch self {
+        case .decision(let e): e.at
+        case .retraining(let e): e.at
+        }
+    }
+
+    /// The feed the event belongs to; nil for a step of the shared model's retraining, which belongs to every feed.
+    public var feed: String? {
+        switch self {
+        case .decision(let e): e.feed
+        case .retraining(let e): e.feed
+        }
+    }
+
+    public var decision: DecisionEvent? {
+        if case .decision(let e) = self { return e }
+        return nil
+    }
+
+    public var retraining: RetrainingEvent? {
+        if case .retraining(let e) = self { return e }
+        return nil
+    }
+
+    /// What a webhook filters it by.
+    public var topic: EventTopic {
+        switch self {
+        case .decision(let e): .decision(e.cause.kind)
+        case .retraining: .retraining
+        }
+    }
+
+    private enum TypeKey: String, CodingKey { case type }
+
+    /// A body without `type` is a decision event (events stored before retraining steps were events have none).
+    public init(from decoder: any Decoder) throws {
+        let type = try decoder.container(keyedBy: TypeKey.self).decodeIfPresent(String.self, forKey: .type) ?? Self.decisionType
+        switch type {
+        case Self.decisionType: self = .decision(try DecisionEvent(from: decoder))
+        case Self.retrainingType: self = .retraining(try RetrainingEvent(from: decoder))
+        default:
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(type)' is not an event type"))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: TypeKey.self)
+        try c.encode(type, forKey: .type)
+        switch self {
+        case .decision(let e): try e.encode(to: encoder)
+        case .retraining(let e): try e.encode(to: encoder)
+        }
+    }
+}
+
+/// What a webhook may ask for (its `events`): decision events of one cause, or the retraining loop's steps.
+public enum EventTopic: Hashable, Codable, Sendable, CaseIterable, RawRepresentable {
+    case decision(DecisionCause.Kind)
+    case retraining
+
+    public static var allCases: [EventTopic] { DecisionCause.Kind.allCases.map(EventTopic.decision) + [.retraining] }
+
+    public init?(rawValue: String) {
+        if rawValue == "retraining" {
+            self = .retraining
+        } else if let kind = DecisionCause.Kind(rawValue: rawValue) {
+            self = .decision(kind)
+        } else {
+            return nil
+        }
+    }
+
+    public var rawValue: String {
+        switch self {
+        case .decision(let kind): kind.rawValue
+        case .retraining: "retraining"
+        }
+    }
+}
+
 /// A correction of the label a person's decision stands on: the stage that records the item's new decision, the
 /// reviewed decision after it and the event (`ReviewRules.correction`).
 public struct DecisionRevision: Sendable {

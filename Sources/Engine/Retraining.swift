@@ -75,6 +75,44 @@ public struct RetrainPass: Codable, Equatable, Sendable {
     }
 }
 
+/// A step of the retraining loop as the changes feed and webhooks carry it (`retraining.step`): the pass as it stood
+/// after the step, with its state, candidate, gate figures and message. Written in the same transaction as the step.
+/// A pass of the shared model (`feed` nil) belongs to every feed: each feed's readers and webhook receive it.
+public struct RetrainingEvent: Codable, Equatable, Sendable {
+    public var seq: Int64?
+    public var pass: RetrainPass
+    public var at: Date
+
+    public init(seq: Int64? = nil, pass: RetrainPass) {
+        self.seq = seq
+        self.pass = pass
+        self.at = pass.updatedAt
+    }
+
+    /// The event's id, stable across deliveries.
+    public var id: String { "evt_\(seq ?? 0)" }
+    /// The feed whose model the pass trains; nil for the shared model.
+    public var feed: String? { pass.feed }
+
+    private enum CodingKeys: String, CodingKey { case id, seq, feed, pass, at }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        seq = try c.decodeIfPresent(Int64.self, forKey: .seq)
+        pass = try c.decode(RetrainPass.self, forKey: .pass)
+        at = try c.decode(Date.self, forKey: .at)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if seq != nil { try c.encode(id, forKey: .id) }
+        try c.encodeIfPresent(seq, forKey: .seq)
+        try c.encodeIfPresent(feed, forKey: .feed)
+        try c.encode(pass, forKey: .pass)
+        try c.encode(at, forKey: .at)
+    }
+}
+
 /// The gate's verdict on one set of rows: each check as the gate made it (`EvaluationGate.Check`: both models'
 /// values, the allowed drop, the paired change and its interval).
 public struct RetrainGateResult: Codable, Equatable, Sendable {

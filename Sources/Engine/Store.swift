@@ -509,10 +509,12 @@ public protocol ModelRepository: Sendable {
 
 /// The retraining loop's log: one row per pass, taken by one node.
 public protocol RetrainRepository: Sendable {
-    /// Writes a new pass; false when a pass with its id exists (another node took that pass first).
-    func startRetrainPass(_ pass: RetrainPass) async throws -> Bool
-    /// Saves `pass` when the stored pass is still in `expected` (a compare-and-set); false when it was not.
-    func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State) async throws -> Bool
+    /// Writes a new pass, and `event` with it; false (writing neither) when a pass with its id exists (another node took
+    /// that pass first).
+    func startRetrainPass(_ pass: RetrainPass, event: RetrainingEvent?) async throws -> Bool
+    /// Saves `pass`, and `event` with it, when the stored pass is still in `expected` (a compare-and-set); false (writing
+    /// neither) when it was not.
+    func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State, event: RetrainingEvent?) async throws -> Bool
     /// The newest passes first, of every feed.
     func retrainPasses(limit: Int) async throws -> [RetrainPass]
     /// The newest pass of the shared model (nil) or of one feed's own.
@@ -521,10 +523,12 @@ public protocol RetrainRepository: Sendable {
     func latestLabelID() async throws -> Int64
 }
 
-/// Decision events (written by the other repositories with the changes they record) and each feed's webhook.
+/// Decision events and retraining steps (written by the other repositories with the changes they record) and each
+/// feed's webhook. A step of the shared model's retraining (feed nil) belongs to every feed: it is read, delivered,
+/// counted and pruned with each feed's own events.
 public protocol DecisionEventRepository: Sendable {
-    /// Events after `after` in order, of one feed or (nil) of every feed.
-    func decisionEvents(feed: String?, after: Int64, limit: Int) async throws -> [DecisionEvent]
+    /// Events after `after` in order, of one feed (with the shared model's steps) or (nil) of every feed.
+    func changeEvents(feed: String?, after: Int64, limit: Int) async throws -> [ChangeEvent]
     /// The newest event's number, 0 when there is none.
     func latestEventSeq() async throws -> Int64
     /// The highest event number pruned among the feed's events (nil: every feed's): a reader whose cursor is below it

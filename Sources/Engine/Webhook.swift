@@ -1,38 +1,38 @@
 import Foundation
 
-/// A feed's webhook: where its decision events are pushed (Standard Webhooks: signed with `secret`), and which causes
-/// it wants (nil: every one). One per feed.
+/// A feed's webhook: where its events are pushed (Standard Webhooks: signed with `secret`), and which it wants
+/// (`topics`: decision events by cause, retraining steps; nil: every one). One per feed.
 public struct WebhookEndpoint: Codable, Equatable, Sendable {
     public var feed: String
     public var url: String
     /// `whsec_` and the base64 of the key's bytes (the Standard Webhooks form). Never shown after it is set.
     public var secret: String
-    public var causes: Set<DecisionCause.Kind>?
+    public var topics: Set<EventTopic>?
     /// A new id each time the endpoint is set: part of every message id, so a message to a replaced endpoint is a new one.
     public var endpointID: String
     public var createdBy: String
     public var createdAt: Date
 
-    public init(feed: String, url: String, secret: String, causes: Set<DecisionCause.Kind>?, endpointID: String, createdBy: String, createdAt: Date) {
+    public init(feed: String, url: String, secret: String, topics: Set<EventTopic>?, endpointID: String, createdBy: String, createdAt: Date) {
         self.feed = feed
         self.url = url
         self.secret = secret
-        self.causes = causes
+        self.topics = topics
         self.endpointID = endpointID
         self.createdBy = createdBy
         self.createdAt = createdAt
     }
 
-    /// Whether the endpoint wants an event of this cause.
-    public func wants(_ event: DecisionEvent) -> Bool { causes?.contains(event.cause.kind) ?? true }
+    /// Whether the endpoint wants the event.
+    public func wants(_ event: ChangeEvent) -> Bool { topics?.contains(event.topic) ?? true }
 
-    /// Causes as stored: "review,undo", nil for every cause.
-    public static func storedCauses(_ causes: Set<DecisionCause.Kind>?) -> String? {
-        causes.map { $0.map(\.rawValue).sorted().joined(separator: ",") }
+    /// Topics as stored: "retraining,review,undo", nil for every one.
+    public static func storedTopics(_ topics: Set<EventTopic>?) -> String? {
+        topics.map { $0.map(\.rawValue).sorted().joined(separator: ",") }
     }
 
-    public static func causes(stored text: String?) -> Set<DecisionCause.Kind>? {
-        text.map { Set($0.split(separator: ",").compactMap { DecisionCause.Kind(rawValue: String($0)) }) }
+    public static func topics(stored text: String?) -> Set<EventTopic>? {
+        text.map { Set($0.split(separator: ",").compactMap { EventTopic(rawValue: String($0)) }) }
     }
 }
 

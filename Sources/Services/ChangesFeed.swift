@@ -56,7 +56,7 @@ public struct CursorExpiredError: Error, Equatable, Sendable, CustomStringConver
     }
 }
 
-/// `GET /v1/changes`: decision events in order, paged by their sequence numbers, with long polling.
+/// `GET /v1/changes`: decision events and retraining steps in order, paged by their sequence numbers, with long polling.
 public struct ChangesFeed: Sendable {
     public let scoring: ScoringService
     public let configuration: EventsConfiguration
@@ -67,7 +67,7 @@ public struct ChangesFeed: Sendable {
     }
 
     public struct Page: Sendable {
-        public var events: [DecisionEvent]
+        public var events: [ChangeEvent]
         /// The cursor to pass as `after` next: the last event's number, or `after` when there was none.
         public var next: Int64
         /// Whether more events wait after this page.
@@ -77,7 +77,7 @@ public struct ChangesFeed: Sendable {
     public static let maxLimit = 1_000
     public static let maxWaitSeconds = 30.0
 
-    /// Events of `feed` (nil: every feed) after `after`, at most `limit`; with none yet and `wait` > 0, waits up to that
+    /// Events of `feed` (with the shared model's retraining steps; nil: every feed) after `after`, at most `limit`; with none yet and `wait` > 0, waits up to that
     /// many seconds for one to commit.
     /// - Throws: `ValidationError` naming `after`, `limit` or `wait`; `CursorExpiredError` when events after `after`
     ///   (a cursor, not 0: the start reads from the oldest event kept) were pruned.
@@ -91,7 +91,7 @@ public struct ChangesFeed: Sendable {
         let deadline = Date().addingTimeInterval(min(wait, configuration.maxWaitSeconds))
         while true {
             let seen = scoring.bell.generation
-            let events = try await store.decisionEvents(feed: feed, after: after, limit: limit + 1)
+            let events = try await store.changeEvents(feed: feed, after: after, limit: limit + 1)
             // The horizon after the read: a pruning that committed before it shows here, so events it deleted after the
             // cursor are never skipped silently.
             // 0 is not a position but the start: it reads from the oldest event kept.

@@ -246,10 +246,15 @@ public struct Retrainer: Service, Sendable {
         return nil
     }
 
-    /// Saves `pass` if it is still in `expected`; false when another node moved it first.
+    /// Saves `pass` if it is still in `expected`; false when another node moved it first. A step (a new state) is
+    /// also an event (`retraining.step`), written with it; a renewed lease is not.
     func save(_ pass: RetrainPass, expected: RetrainPass.State) async throws -> Bool {
-        let saved = try await store.updateRetrainPass(pass, expected: expected)
-        if saved && pass.state != expected { scoring.metrics.retrainStep(state: pass.state.rawValue) }
+        let step = pass.state != expected
+        let saved = try await store.updateRetrainPass(pass, expected: expected, event: step ? RetrainingEvent(pass: pass) : nil)
+        if saved && step {
+            scoring.metrics.retrainStep(state: pass.state.rawValue)
+            scoring.bell.ring()
+        }
         return saved
     }
 
@@ -356,8 +361,9 @@ public struct Retrainer: Service, Sendable {
         let through = try await store.latestLabelID()
         var pass = RetrainPass(id: id, feed: feed, trigger: trigger, by: node, at: now,
                                leaseUntil: now.addingTimeInterval(configuration.leaseMinutes * 60), labelsThrough: through)
-        guard try await store.startRetrainPass(pass) else { return nil }
+        guard try await store.startRetrainPass(pass, event: RetrainingEvent(pass: pass)) else { return nil }
         scoring.metrics.retrainStep(state: "started")
+        scoring.bell.ring()
         do {
             pass = try await trainAndGate(pass, now: now)
         } catch {

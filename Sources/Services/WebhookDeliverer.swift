@@ -103,13 +103,13 @@ public final class WebhookDeliverer: Service, Sendable {
             let now = scoring.clock()
             let delivered = record.delivery.deliveredSeq
             // The message the lease fixed (the same in every attempt, by this node or one that died).
-            guard let through = record.delivery.batchThrough else {
+            guard var through = record.delivery.batchThrough else {
                 _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: delivered, events: 0, at: now))
                 return
             }
-            var events = try await store.decisionEvents(feed: feed, after: delivered, limit: Int(min(through - delivered, 100_000)))
+            var events = try await store.changeEvents(feed: feed, after: delivered, limit: Int(min(through - delivered, 100_000)))
             events.removeAll { ($0.seq ?? 0) > through }
-            let wanted = events.filter(endpoint.wants)
+            var wanted = events.filter(endpoint.wants)
             if wanted.isEmpty {
                 _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: through, events: 0, at: now))
                 return
@@ -117,8 +117,15 @@ public final class WebhookDeliverer: Service, Sendable {
             guard let key = WebhookSignature.key(of: endpoint.secret) else {
                 throw WebhookError(kind: .unreachable, message: "the stored secret is not a whsec_ secret; set the webhook again")
             }
+            // A message holds events of one type: the leading run of the batch's first type. The rest follow in the
+            // next message; the cut is the same in every attempt (the batch's events are fixed), and so is the id.
+            let type = wanted[0].type
+            if let other = wanted.firstIndex(where: { $0.type != type }) {
+                through = (wanted[other].seq ?? through + 1) - 1
+                wanted.removeSubrange(other...)
+            }
             let id = "msg_\(endpoint.endpointID)_\(delivered + 1)_\(through)"
-            let body = try WebhookMessage(type: "decision.changed", timestamp: wanted.last!.at, data: .init(feed: feed, events: wanted)).encoded()
+            let body = try WebhookMessage(type: type, timestamp: wanted.last!.at, data: .init(feed: feed, events: wanted)).encoded()
             let sentAt = scoring.clock()
             let headers = WebhookSignature.headers(id: id, timestamp: Int(sentAt.timeIntervalSince1970), body: body, key: key)
             var failure: String?

@@ -46,14 +46,15 @@ public enum WebhookSignature {
     }
 }
 
-/// The body of a webhook message: Standard Webhooks' `{type, timestamp, data}`, the data a feed's events in order.
+/// The body of a webhook message: Standard Webhooks' `{type, timestamp, data}`, the data a feed's events in order,
+/// all of the message's type.
 public struct WebhookMessage: Encodable, Sendable {
     public struct Payload: Encodable, Sendable {
         public var feed: String
-        public var events: [DecisionEvent]
+        public var events: [ChangeEvent]
     }
 
-    /// `decision.changed`, or `webhook.test` for a test.
+    /// `decision.changed` or `retraining.step` (the type of every event in it), or `webhook.test` for a test.
     public var type: String
     /// The newest event's time (the same in every retry of the message).
     public var timestamp: Date
@@ -94,7 +95,7 @@ public struct WebhookView: Codable, Sendable {
 
     public var feed: String
     public var url: String
-    /// The causes delivered; nil for every cause.
+    /// The causes delivered (and `retraining` for the retraining steps); nil for every event.
     public var events: [String]?
     /// healthy, retrying or failing.
     public var state: String
@@ -109,7 +110,7 @@ public struct WebhookView: Codable, Sendable {
         let e = status.record.endpoint, d = status.record.delivery
         feed = e.feed
         url = e.url
-        events = e.causes.map { $0.map(\.rawValue).sorted() }
+        events = e.topics.map { $0.map(\.rawValue).sorted() }
         state = status.state
         createdBy = e.createdBy
         createdAt = e.createdAt
@@ -150,7 +151,7 @@ public struct WebhookService: Sendable {
 
     /// Checks and stores the feed's endpoint; returns it with the secret to show once (generated when none was given).
     /// - Throws: `ValidationError` naming `url`, `secret` or `events`.
-    public func set(feed: String, url: String, secret: String?, causes: [String]?, by: String) async throws
+    public func set(feed: String, url: String, secret: String?, events: [String]?, by: String) async throws
         -> (status: WebhookStatus, secret: String, replaced: Bool) {
         guard Policy.isValidFeed(feed) else { throw ValidationError(field: "feed", PolicyError.invalidFeed(feed).description) }
         let host = try Self.checkURL(url)
@@ -160,20 +161,20 @@ public struct WebhookService: Sendable {
         if let secret, WebhookSignature.key(of: secret) == nil {
             throw ValidationError(field: "secret", "a secret is 'whsec_' followed by the base64 of 24 to 64 random bytes; leave it out and Winnow makes one")
         }
-        var wanted: Set<DecisionCause.Kind>?
-        if let causes {
-            guard !causes.isEmpty else { throw ValidationError(field: "events", "name at least one cause, or leave events out for every one") }
-            var kinds = Set<DecisionCause.Kind>()
-            for (i, name) in causes.enumerated() {
-                guard let kind = DecisionCause.Kind(rawValue: name) else {
-                    throw ValidationError(field: "events[\(i)]", "'\(name.prefix(64))' is not a cause; use \(DecisionCause.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        var wanted: Set<EventTopic>?
+        if let events {
+            guard !events.isEmpty else { throw ValidationError(field: "events", "name at least one cause, or leave events out for every one") }
+            var topics = Set<EventTopic>()
+            for (i, name) in events.enumerated() {
+                guard let topic = EventTopic(rawValue: name) else {
+                    throw ValidationError(field: "events[\(i)]", "'\(name.prefix(64))' is not a cause; use \(EventTopic.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                kinds.insert(kind)
+                topics.insert(topic)
             }
-            wanted = kinds
+            wanted = topics
         }
         let key = secret ?? WebhookSignature.newSecret()
-        let endpoint = WebhookEndpoint(feed: feed, url: url, secret: key, causes: wanted, endpointID: Self.newEndpointID(), createdBy: by,
+        let endpoint = WebhookEndpoint(feed: feed, url: url, secret: key, topics: wanted, endpointID: Self.newEndpointID(), createdBy: by,
                                        createdAt: scoring.clock())
         let (record, replaced) = try await store.saveWebhook(endpoint)
         scoring.bell.ring()

@@ -28,18 +28,35 @@ extension PostgresStore {
             """)
     }
 
-    static func decisionEvent(_ row: Row) throws -> DecisionEvent {
-        var event = try Codec.decode(DecisionEvent.self, row["body"])
+    /// Appends a retraining step in the caller's transaction, as its last write (feed `*` for the shared model's: every
+    /// feed's).
+    static func appendRetrainingEvent(_ db: Session, _ event: RetrainingEvent?) async throws {
+        guard let event else { return }
+        try await db.execute("""
+            WITH c AS (UPDATE decision_event_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq)
+            INSERT INTO decision_event (seq, feed, item_id, at, cause, body)
+            SELECT c.seq, \(event.feed ?? EventRows.everyFeed), '', \(event.at.timeIntervalSince1970), 'retraining',
+                   \(try Codec.encode(ChangeEvent.retraining(event))) FROM c
+            """)
+    }
+
+    static func changeEvent(_ row: Row) throws -> ChangeEvent {
+        var event = try Codec.decode(ChangeEvent.self, row["body"])
         event.seq = try row["seq"]
         return event
     }
 
-    public func decisionEvents(feed: String?, after: Int64, limit: Int) async throws -> [DecisionEvent] {
+    public func changeEvents(feed: String?, after: Int64, limit: Int) async throws -> [ChangeEvent] {
         if let feed {
-            return try await rows("SELECT seq, body FROM decision_event WHERE feed = \(feed) AND seq > \(after) ORDER BY seq LIMIT \(limit)")
-                .map(Self.decisionEvent)
+            // The feed's events and every feed's, each read in order along the (feed, seq) index: a merge of two short
+            // runs, not a sort of everything after the cursor.
+            return try await rows("""
+                (SELECT seq, body FROM decision_event WHERE feed = \(feed) AND seq > \(after) ORDER BY seq LIMIT \(limit))
+                UNION ALL (SELECT seq, body FROM decision_event WHERE feed = \(EventRows.everyFeed) AND seq > \(after) ORDER BY seq LIMIT \(limit))
+                ORDER BY seq LIMIT \(limit)
+                """).map(Self.changeEvent)
         }
-        return try await rows("SELECT seq, body FROM decision_event WHERE seq > \(after) ORDER BY seq LIMIT \(limit)").map(Self.decisionEvent)
+        return try await rows("SELECT seq, body FROM decision_event WHERE seq > \(after) ORDER BY seq LIMIT \(limit)").map(Self.changeEvent)
     }
 
     public func latestEventSeq() async throws -> Int64 {
@@ -48,7 +65,9 @@ extension PostgresStore {
 
     public func prunedThrough(feed: String?) async throws -> Int64 {
         if let feed {
-            return try await rows("SELECT pruned_through FROM event_horizon WHERE feed = \(feed)").first?["pruned_through"] ?? 0
+            return try await rows("""
+                SELECT coalesce(max(pruned_through), 0)::int8 AS through FROM event_horizon WHERE feed IN (\(feed), \(EventRows.everyFeed))
+                """).first?["through"] ?? 0
         }
         return try await rows("SELECT coalesce(max(pruned_through), 0)::int8 AS through FROM event_horizon").first?["through"] ?? 0
     }
@@ -58,7 +77,8 @@ extension PostgresStore {
         return try await transaction { db in
             let deleted = try await db.rows("""
                 DELETE FROM decision_event e
-                WHERE e.at < \(t) AND e.seq <= coalesce((SELECT w.delivered_seq FROM webhook w WHERE w.feed = e.feed), e.seq)
+                WHERE e.at < \(t)
+                  AND e.seq <= coalesce((SELECT min(w.delivered_seq) FROM webhook w WHERE w.feed = e.feed OR e.feed = \(EventRows.everyFeed)), e.seq)
                 RETURNING e.feed, e.seq
                 """)
             var through: [String: Int64] = [:]
@@ -77,8 +97,8 @@ extension PostgresStore {
 
     public func undeliveredEvents(feed: String) async throws -> (count: Int, oldest: Date?) {
         let row = try await rows("""
-            SELECT count(*)::int8 AS n, min(e.at) AS oldest FROM decision_event e JOIN webhook w ON w.feed = e.feed
-            WHERE e.feed = \(feed) AND e.seq > w.delivered_seq
+            SELECT count(*)::int8 AS n, min(e.at) AS oldest FROM decision_event e JOIN webhook w ON w.feed = \(feed)
+            WHERE e.feed IN (w.feed, \(EventRows.everyFeed)) AND e.seq > w.delivered_seq
             """).first
         let n: Int64 = try row?["n"] ?? 0
         return (Int(n), try (row?["oldest"] as Double?).map(Date.init(timeIntervalSince1970:)))
@@ -90,7 +110,7 @@ extension PostgresStore {
         func date(_ column: String) throws -> Date? { try (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
         return WebhookRecord(
             endpoint: WebhookEndpoint(feed: try row["feed"], url: try row["url"], secret: try row["secret"],
-                                      causes: WebhookEndpoint.causes(stored: try row["causes"]), endpointID: try row["endpoint_id"],
+                                      topics: WebhookEndpoint.topics(stored: try row["causes"]), endpointID: try row["endpoint_id"],
                                       createdBy: try row["created_by"], createdAt: try date("created_at")!),
             delivery: WebhookDelivery(deliveredSeq: try row["delivered_seq"], batchThrough: try row["batch_through"], attempts: try row["attempts"],
                                       nextAttemptAt: try date("next_attempt_at")!, failingSince: try date("failing_since"),
@@ -105,7 +125,7 @@ extension PostgresStore {
             // xmax is 0 on a freshly inserted row and set on an updated one.
             guard let row = try await db.row("""
                 INSERT INTO webhook (feed, url, secret, causes, endpoint_id, created_by, created_at, delivered_seq)
-                VALUES (\(e.feed), \(e.url), \(e.secret), \(WebhookEndpoint.storedCauses(e.causes)), \(e.endpointID), \(e.createdBy),
+                VALUES (\(e.feed), \(e.url), \(e.secret), \(WebhookEndpoint.storedTopics(e.topics)), \(e.endpointID), \(e.createdBy),
                         \(e.createdAt.timeIntervalSince1970), (SELECT seq FROM decision_event_counter WHERE id = 1))
                 ON CONFLICT (feed) DO UPDATE SET url = excluded.url, secret = excluded.secret, causes = excluded.causes,
                   endpoint_id = excluded.endpoint_id, created_by = excluded.created_by, created_at = excluded.created_at,
@@ -135,12 +155,17 @@ extension PostgresStore {
         return try await rows("""
             UPDATE webhook w SET lease_holder = \(holder), lease_until = \(until.timeIntervalSince1970),
               batch_through = coalesce(w.batch_through, (
-                SELECT max(seq) FROM (SELECT e.seq FROM decision_event e WHERE e.feed = w.feed AND e.seq > w.delivered_seq
-                                      ORDER BY e.seq LIMIT \(batchSize)) AS next))
+                SELECT max(seq) FROM (
+                  (SELECT e.seq FROM decision_event e WHERE e.feed = w.feed AND e.seq > w.delivered_seq ORDER BY e.seq LIMIT \(batchSize))
+                  UNION ALL (SELECT e.seq FROM decision_event e WHERE e.feed = \(EventRows.everyFeed) AND e.seq > w.delivered_seq
+                             ORDER BY e.seq LIMIT \(batchSize))
+                  ORDER BY seq LIMIT \(batchSize)) AS next))
             WHERE w.feed IN (
               SELECT d.feed FROM webhook d
               WHERE d.next_attempt_at <= \(t) AND (d.lease_until IS NULL OR d.lease_until < \(t))
-                AND (d.batch_through IS NOT NULL OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = d.feed AND e.seq > d.delivered_seq))
+                AND (d.batch_through IS NOT NULL
+                     OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = d.feed AND e.seq > d.delivered_seq)
+                     OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = \(EventRows.everyFeed) AND e.seq > d.delivered_seq))
               ORDER BY d.next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
             RETURNING w.*
             """).map(Self.webhook)

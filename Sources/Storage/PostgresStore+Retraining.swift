@@ -2,21 +2,29 @@ import Engine
 import Foundation
 import PostgresNIO
 
-/// The retraining loop's log, as SQLite keeps it.
+/// The retraining loop's log, as SQLite keeps it, and its steps' events.
 extension PostgresStore {
-    public func startRetrainPass(_ pass: RetrainPass) async throws -> Bool {
-        try await !rows("""
-            INSERT INTO retrain_pass (id, feed, state, started_at, body)
-            VALUES (\(pass.id), \(pass.feed), \(pass.state.rawValue), \(pass.startedAt.timeIntervalSince1970), \(try Codec.encode(pass)))
-            ON CONFLICT (id) DO NOTHING RETURNING 1
-            """).isEmpty
+    public func startRetrainPass(_ pass: RetrainPass, event: RetrainingEvent?) async throws -> Bool {
+        try await transaction { db in
+            guard try await !db.rows("""
+                INSERT INTO retrain_pass (id, feed, state, started_at, body)
+                VALUES (\(pass.id), \(pass.feed), \(pass.state.rawValue), \(pass.startedAt.timeIntervalSince1970), \(try Codec.encode(pass)))
+                ON CONFLICT (id) DO NOTHING RETURNING 1
+                """).isEmpty else { return false }
+            try await Self.appendRetrainingEvent(db, event)
+            return true
+        }
     }
 
-    public func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State) async throws -> Bool {
-        try await !rows("""
-            UPDATE retrain_pass SET state = \(pass.state.rawValue), body = \(try Codec.encode(pass))
-            WHERE id = \(pass.id) AND state = \(expected.rawValue) RETURNING 1
-            """).isEmpty
+    public func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State, event: RetrainingEvent?) async throws -> Bool {
+        try await transaction { db in
+            guard try await !db.rows("""
+                UPDATE retrain_pass SET state = \(pass.state.rawValue), body = \(try Codec.encode(pass))
+                WHERE id = \(pass.id) AND state = \(expected.rawValue) RETURNING 1
+                """).isEmpty else { return false }
+            try await Self.appendRetrainingEvent(db, event)
+            return true
+        }
     }
 
     public func retrainPasses(limit: Int) async throws -> [RetrainPass] {

@@ -2,7 +2,7 @@ import Engine
 import Foundation
 import GRDB
 
-// Decision events and webhooks (issue 19). Events are appended by the transactions that change a decision (the single
+// Decision events, retraining steps and webhooks (issues 19 and 20). Events are appended by the transactions that change a decision (the single
 // writer numbers them in commit order); everything here reads them or keeps the webhooks' delivery state.
 extension SQLiteStore {
     /// Appends an event in the caller's transaction.
@@ -12,23 +12,35 @@ extension SQLiteStore {
             .execute(arguments: [event.feed, event.itemID, event.at.timeIntervalSince1970, event.cause.kind.rawValue, try Codec.encode(event)])
     }
 
-    static func decisionEvent(_ row: Row) throws -> DecisionEvent {
-        var event = try Codec.decode(DecisionEvent.self, row["body"])
+    /// Appends a retraining step in the caller's transaction (feed `*` for the shared model's: every feed's).
+    static func appendRetrainingEvent(_ db: Database, _ event: RetrainingEvent?) throws {
+        guard let event else { return }
+        try db.cachedStatement(sql: "INSERT INTO decision_event (feed, item_id, at, cause, body) VALUES (?, '', ?, 'retraining', ?)")
+            .execute(arguments: [event.feed ?? EventRows.everyFeed, event.at.timeIntervalSince1970, try Codec.encode(ChangeEvent.retraining(event))])
+    }
+
+    static func changeEvent(_ row: Row) throws -> ChangeEvent {
+        var event = try Codec.decode(ChangeEvent.self, row["body"])
         event.seq = row["seq"]
         return event
     }
 
-    public func decisionEvents(feed: String?, after: Int64, limit: Int) async throws -> [DecisionEvent] {
+    public func changeEvents(feed: String?, after: Int64, limit: Int) async throws -> [ChangeEvent] {
         try await writer.read { db in
             let rows: [Row]
             if let feed {
-                rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, body FROM decision_event WHERE feed = ? AND seq > ? ORDER BY seq LIMIT ?"),
-                                        arguments: [feed, after, limit])
+                // The feed's events and every feed's, each read in order along the (feed, seq) index: a merge of two short
+                // runs, not a sort of everything after the cursor.
+                rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT seq, body FROM (SELECT seq, body FROM decision_event WHERE feed = ? AND seq > ? ORDER BY seq LIMIT ?)
+                    UNION ALL SELECT seq, body FROM (SELECT seq, body FROM decision_event WHERE feed = ? AND seq > ? ORDER BY seq LIMIT ?)
+                    ORDER BY seq LIMIT ?
+                    """), arguments: [feed, after, limit, EventRows.everyFeed, after, limit, limit])
             } else {
                 rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, body FROM decision_event WHERE seq > ? ORDER BY seq LIMIT ?"),
                                         arguments: [after, limit])
             }
-            return try rows.map(Self.decisionEvent)
+            return try rows.map(Self.changeEvent)
         }
     }
 
@@ -42,7 +54,8 @@ extension SQLiteStore {
     public func prunedThrough(feed: String?) async throws -> Int64 {
         try await writer.read { db in
             if let feed {
-                return try Int64.fetchOne(db, sql: "SELECT pruned_through FROM event_horizon WHERE feed = ?", arguments: [feed]) ?? 0
+                return try Int64.fetchOne(db, sql: "SELECT coalesce(max(pruned_through), 0) FROM event_horizon WHERE feed IN (?, ?)",
+                                          arguments: [feed, EventRows.everyFeed]) ?? 0
             }
             return try Int64.fetchOne(db, sql: "SELECT coalesce(max(pruned_through), 0) FROM event_horizon") ?? 0
         }
@@ -50,17 +63,17 @@ extension SQLiteStore {
 
     public func pruneEvents(before: Date) async throws -> Int {
         try await commits.run { db in
+            // An event goes once every webhook that delivers it has: its feed's, or (every feed's events) each one's.
+            let delivered = """
+                e.seq <= coalesce((SELECT min(w.delivered_seq) FROM webhook w WHERE w.feed = e.feed OR e.feed = '\(EventRows.everyFeed)'), e.seq)
+                """
             // Each feed's horizon moves to the highest number deleted of its events.
             try db.execute(sql: """
                 INSERT INTO event_horizon (feed, pruned_through)
-                SELECT e.feed, max(e.seq) FROM decision_event e LEFT JOIN webhook w ON w.feed = e.feed
-                WHERE e.at < ? AND (w.feed IS NULL OR e.seq <= w.delivered_seq) GROUP BY e.feed
+                SELECT e.feed, max(e.seq) FROM decision_event e WHERE e.at < ? AND \(delivered) GROUP BY e.feed
                 ON CONFLICT (feed) DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)
                 """, arguments: [before.timeIntervalSince1970])
-            try db.execute(sql: """
-                DELETE FROM decision_event WHERE at < ?
-                  AND seq <= coalesce((SELECT w.delivered_seq FROM webhook w WHERE w.feed = decision_event.feed), seq)
-                """, arguments: [before.timeIntervalSince1970])
+            try db.execute(sql: "DELETE FROM decision_event AS e WHERE e.at < ? AND \(delivered)", arguments: [before.timeIntervalSince1970])
             return db.changesCount
         }
     }
@@ -68,9 +81,9 @@ extension SQLiteStore {
     public func undeliveredEvents(feed: String) async throws -> (count: Int, oldest: Date?) {
         try await writer.read { db in
             let row = try Row.fetchOne(db, sql: """
-                SELECT count(*) AS n, min(e.at) AS oldest FROM decision_event e JOIN webhook w ON w.feed = e.feed
-                WHERE e.feed = ? AND e.seq > w.delivered_seq
-                """, arguments: [feed])
+                SELECT count(*) AS n, min(e.at) AS oldest FROM decision_event e JOIN webhook w ON w.feed = ?
+                WHERE e.feed IN (w.feed, ?) AND e.seq > w.delivered_seq
+                """, arguments: [feed, EventRows.everyFeed])
             return (row?["n"] ?? 0, (row?["oldest"] as Double?).map(Date.init(timeIntervalSince1970:)))
         }
     }
@@ -80,7 +93,7 @@ extension SQLiteStore {
     static func webhook(_ row: Row) -> WebhookRecord {
         func date(_ column: String) -> Date? { (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
         return WebhookRecord(
-            endpoint: WebhookEndpoint(feed: row["feed"], url: row["url"], secret: row["secret"], causes: WebhookEndpoint.causes(stored: row["causes"]),
+            endpoint: WebhookEndpoint(feed: row["feed"], url: row["url"], secret: row["secret"], topics: WebhookEndpoint.topics(stored: row["causes"]),
                                       endpointID: row["endpoint_id"], createdBy: row["created_by"], createdAt: date("created_at")!),
             delivery: WebhookDelivery(deliveredSeq: row["delivered_seq"], batchThrough: row["batch_through"], attempts: row["attempts"],
                                       nextAttemptAt: date("next_attempt_at")!, failingSince: date("failing_since"), lastError: row["last_error"],
@@ -100,7 +113,7 @@ extension SQLiteStore {
                   endpoint_id = excluded.endpoint_id, created_by = excluded.created_by, created_at = excluded.created_at,
                   batch_through = NULL, attempts = 0, next_attempt_at = 0, failing_since = NULL, last_error = NULL,
                   lease_holder = NULL, lease_until = NULL
-                """, arguments: [e.feed, e.url, e.secret, WebhookEndpoint.storedCauses(e.causes), e.endpointID, e.createdBy,
+                """, arguments: [e.feed, e.url, e.secret, WebhookEndpoint.storedTopics(e.topics), e.endpointID, e.createdBy,
                                  e.createdAt.timeIntervalSince1970, latest])
             let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook WHERE feed = ?", arguments: [endpoint.feed])!
             return (Self.webhook(row), replaced)
@@ -126,17 +139,23 @@ extension SQLiteStore {
         let t = now.timeIntervalSince1970
         return try await commits.run { db in
             try Row.fetchAll(db, sql: """
-                UPDATE webhook SET lease_holder = ?, lease_until = ?,
+                UPDATE webhook SET lease_holder = ?5, lease_until = ?6,
                   batch_through = coalesce(batch_through, (
-                    SELECT max(seq) FROM (SELECT e.seq FROM decision_event e WHERE e.feed = webhook.feed AND e.seq > webhook.delivered_seq
-                                          ORDER BY e.seq LIMIT ?)))
+                    SELECT max(seq) FROM (
+                      SELECT seq FROM (SELECT e.seq FROM decision_event e WHERE e.feed = webhook.feed AND e.seq > webhook.delivered_seq
+                                       ORDER BY e.seq LIMIT ?1)
+                      UNION ALL SELECT seq FROM (SELECT e.seq FROM decision_event e WHERE e.feed = ?2 AND e.seq > webhook.delivered_seq
+                                                 ORDER BY e.seq LIMIT ?1)
+                      ORDER BY seq LIMIT ?1)))
                 WHERE feed IN (
                   SELECT w.feed FROM webhook w
-                  WHERE w.next_attempt_at <= ? AND (w.lease_until IS NULL OR w.lease_until < ?)
-                    AND (w.batch_through IS NOT NULL OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = w.feed AND e.seq > w.delivered_seq))
-                  ORDER BY w.next_attempt_at LIMIT ?)
+                  WHERE w.next_attempt_at <= ?3 AND (w.lease_until IS NULL OR w.lease_until < ?3)
+                    AND (w.batch_through IS NOT NULL
+                         OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = w.feed AND e.seq > w.delivered_seq)
+                         OR EXISTS (SELECT 1 FROM decision_event e WHERE e.feed = ?2 AND e.seq > w.delivered_seq))
+                  ORDER BY w.next_attempt_at LIMIT ?4)
                 RETURNING *
-                """, arguments: [holder, until.timeIntervalSince1970, batchSize, t, t, limit]).map(Self.webhook)
+                """, arguments: [batchSize, EventRows.everyFeed, t, limit, holder, until.timeIntervalSince1970]).map(Self.webhook)
         }
     }
 

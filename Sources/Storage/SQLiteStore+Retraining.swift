@@ -2,21 +2,25 @@ import Engine
 import Foundation
 import GRDB
 
-/// The retraining loop's log: one row per pass (its state beside the whole pass as JSON).
+/// The retraining loop's log: one row per pass (its state beside the whole pass as JSON), and its steps' events.
 extension SQLiteStore {
-    public func startRetrainPass(_ pass: RetrainPass) async throws -> Bool {
+    public func startRetrainPass(_ pass: RetrainPass, event: RetrainingEvent?) async throws -> Bool {
         try await commits.run { db in
             try db.execute(sql: "INSERT INTO retrain_pass (id, feed, state, started_at, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                            arguments: [pass.id, pass.feed, pass.state.rawValue, pass.startedAt.timeIntervalSince1970, try Codec.encode(pass)])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try Self.appendRetrainingEvent(db, event)
+            return true
         }
     }
 
-    public func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State) async throws -> Bool {
+    public func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State, event: RetrainingEvent?) async throws -> Bool {
         try await commits.run { db in
             try db.execute(sql: "UPDATE retrain_pass SET state = ?, body = ? WHERE id = ? AND state = ?",
                            arguments: [pass.state.rawValue, try Codec.encode(pass), pass.id, expected.rawValue])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try Self.appendRetrainingEvent(db, event)
+            return true
         }
     }
 

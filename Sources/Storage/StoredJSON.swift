@@ -72,3 +72,10 @@ extension Author {
         }
     }
 }
+
+/// How event rows are kept apart by feed.
+enum EventRows {
+    /// The feed column of an event that belongs to every feed (a step of the shared model's retraining); no feed name
+    /// can be it (`Policy.isValidFeed`).
+    static let everyFeed = "*"
+}

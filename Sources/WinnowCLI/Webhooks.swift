@@ -53,7 +53,7 @@ struct Webhooks: ParsableCommand {
         @Option(help: "The signing secret (default: a new one). Visible to other users in the process list: prefer --secret-stdin.")
         var secret: String?
         @Flag(help: "Read the signing secret from standard input (one line).") var secretStdin = false
-        @Option(help: "A cause to deliver (repeatable; default every one): \(DecisionCause.Kind.allCases.map(\.rawValue).joined(separator: ", ")).")
+        @Option(help: "What to deliver (repeatable; default everything): a decision cause or retraining (the retraining loop's steps): \(EventTopic.allCases.map(\.rawValue).joined(separator: ", ")).")
         var events: [String] = []
         @Flag(help: "Print the server's answer as JSON.") var json = false
 

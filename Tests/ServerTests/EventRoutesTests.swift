@@ -260,7 +260,7 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         var events = h.configuration.events
         events.retry = WebhookRetryPolicy(initialSeconds: 60, maxSeconds: 600, failingAfterSeconds: 3600)
         let webhooks = WebhookService(scoring: h.service, transport: h.transport, configuration: events)
-        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, causes: ["review"], by: "admin")
+        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: ["review"], by: "admin")
         let deliverer = WebhookDeliverer(scoring: h.service, transport: h.transport, configuration: events, node: "n1", draw: { 0.5 })
         let ticket = try await h.decide("a")
         try await h.decide("b", label: "clear")
@@ -305,6 +305,80 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         #expect(metric(metrics.body, #"winnow_webhook_attempts_total{feed="default",outcome="failed"}"#) == 1)
         #expect(metric(metrics.body, #"winnow_decision_events_total{cause="undo"}"#) == 1)
         #expect(metric(metrics.body, #"winnow_decision_events_total{cause="review"}"#) == 2)
+    }
+}
+
+extension WebhookRoutesTests {
+    /// A retraining pass's steps are events (`retraining.step`) in the changes feed among the decision events, in
+    /// commit order, and reach the feed's webhook in messages of their own type: a message never mixes types.
+    @Test func retrainingStepsAreEventsDeliveredInMessagesOfTheirOwnType() async throws {
+        var configuration = ServerConfiguration()
+        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-retrain-events-\(UUID().uuidString)").path
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.doubleReviewRate = 0
+        configuration.engine.review.auditRates = [:]
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0]]])).status == .ok)
+        let registry = ModelRegistry(scoring: h.service, directory: configuration.registry)
+        _ = try await registry.startServing()
+        let webhooks = WebhookService(scoring: h.service, transport: h.transport, configuration: h.configuration.events)
+        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: nil, by: "admin")
+
+        try await h.decide("a")
+        let loop = Retrainer(registry: registry, configuration: RetrainerTests.configuration(),
+                             data: RetrainData(sources: ["fixture"], base: { RetrainerTests.rows }, test: { RetrainerTests.rows }), node: "node-a")
+        let pass = try #require(try await loop.tick())
+        #expect(pass.state == .promoted, "\(pass.message)")
+        try await h.decide("b")
+
+        let page = try await h.changes("feed=default&after=0")
+        let read = events(page)
+        #expect(read.map { $0["type"] as? String } == ["decision.changed"] + Array(repeating: "retraining.step", count: 4) + ["decision.changed"])
+        #expect(read.map { $0["seq"] as? Int } == [1, 2, 3, 4, 5, 6])
+        let steps = read.compactMap { $0["pass"] as? [String: Any] }
+        #expect(steps.map { $0["state"] as? String } == ["training", "shadow", "promoting", "promoted"])
+        #expect(steps.allSatisfy { $0["id"] as? Int == 1 && $0["by"] as? String == "node-a" })
+        #expect(steps.last?["candidate"] as? String == h.service.model.version)
+        #expect(read[1]["feed"] == nil && read[1]["itemId"] == nil && read[1]["id"] as? String == "evt_2")
+        // An admin reading every feed sees them once.
+        #expect(events(try await h.changes("after=0", as: .admin)).count == 6)
+
+        // Three messages however large the batch: the decision, the four steps, the decision.
+        let deliverer = WebhookDeliverer(scoring: h.service, transport: h.transport, configuration: h.configuration.events, node: "n1", draw: { 0.5 })
+        h.transport.answer(200)
+        for _ in 0..<4 {
+            let now = h.service.clock()
+            guard let record = try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 1, batchSize: 100).first else { break }
+            await deliverer.deliver(record)
+        }
+        let messages = try h.transport.sent.map { try #require(try JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any]) }
+        #expect(messages.map { $0["type"] as? String } == ["decision.changed", "retraining.step", "decision.changed"])
+        let delivered = messages.map { (($0["data"] as? [String: Any])?["events"] as? [[String: Any]] ?? []).compactMap { $0["seq"] as? Int } }
+        #expect(delivered == [[1], [2, 3, 4, 5], [6]])
+        #expect(h.transport.sent.map { $0.headers["webhook-id"]?.hasSuffix("_1_1") ?? false } == [true, false, false])
+        #expect(h.transport.sent[1].headers["webhook-id"]?.hasSuffix("_2_5") == true)
+        #expect(try await webhooks.show(feed: "default")?.pending == 0)
+
+        // A webhook that asks only for retraining steps gets none of the decisions.
+        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: ["retraining"], by: "admin")
+        #expect(try await webhooks.show(feed: "default")?.record.endpoint.topics == [.retraining])
+        try await h.decide("c")
+        h.clock.advance(hours: 24)
+        #expect(try await loop.tick()?.id == 2)
+        let before = h.transport.sent.count
+        for _ in 0..<4 {
+            let now = h.service.clock()
+            guard let record = try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 1, batchSize: 100).first else { break }
+            await deliverer.deliver(record)
+        }
+        let later = try h.transport.sent.dropFirst(before).map { try #require(try JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any]) }
+        #expect(later.count == 1 && later.allSatisfy { $0["type"] as? String == "retraining.step" })
+        let passes = later.flatMap { (($0["data"] as? [String: Any])?["events"] as? [[String: Any]] ?? []).compactMap { ($0["pass"] as? [String: Any])?["id"] as? Int } }
+        #expect(!passes.isEmpty && passes.allSatisfy { $0 == 2 })
+        #expect(try await webhooks.show(feed: "default")?.pending == 0)
+        await #expect(throws: ValidationError.self) {
+            _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: ["retrain"], by: "admin")
+        }
     }
 }
 

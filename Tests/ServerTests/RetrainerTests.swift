@@ -159,7 +159,7 @@ import Testing
         let h = try await harness()
         let stale = RetrainPass(id: 1, feed: nil, trigger: "schedule", by: "node-gone", at: h.clock.now(), leaseUntil: h.clock.now().addingTimeInterval(600),
                                 labelsThrough: 0)
-        #expect(try await h.store.startRetrainPass(stale))
+        #expect(try await h.store.startRetrainPass(stale, event: nil))
         let loop = retrainer(h, Self.configuration())
         #expect(try await loop.tick(force: true) == nil)
         h.clock.advance(hours: 0.2)
@@ -278,7 +278,7 @@ import Testing
         let retrainer = loop(h, RetrainerTests.configuration())
         _ = try await retrainer.registry.register(try ModelRegistryTests.second.serialized(), by: "test")
         var pass = RetrainPass(id: 1, feed: nil, trigger: "manual", by: "node-a", at: h.clock.now(), leaseUntil: h.clock.now().addingTimeInterval(600), labelsThrough: 0)
-        #expect(try await h.store.startRetrainPass(pass))
+        #expect(try await h.store.startRetrainPass(pass, event: nil))
         pass.candidate = "fixture-2"
         pass.active = "fixture-0"  // what served when the pass began; an admin has promoted since
         let decided = try #require(try await retrainer.decide(pass, from: .training, now: h.clock.now()))

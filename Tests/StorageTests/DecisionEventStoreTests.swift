@@ -38,7 +38,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             #expect(DecisionEvent.change(of: context.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)) == nil)
             return Staged(result: result, event: nil)
         }
-        let events = try await store.decisionEvents(feed: nil, after: 0, limit: 10)
+        let events = try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision)
         #expect(events.count == 1)
         let event = try #require(events.first)
         #expect(event.seq == 1 && event.id == "evt_1")
@@ -66,7 +66,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             _ = try await store.decide(ticket: view.ticket.id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam", version: 0),
                                        action: .remove, now: t0, workflow: Items.workflow)
         }
-        #expect(try await store.decisionEvents(feed: nil, after: 0, limit: 10).isEmpty)
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision).isEmpty)
         #expect(try await store.latestEventSeq() == 0)
         #expect(try await store.item(feed: "default", id: "a")?.engagement == nil)
     }
@@ -91,7 +91,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         _ = try await store.correctLabel(id: label.id!, label: "clear", by: "sue", at: t0.addingTimeInterval(40)) { item, withdrawn, corrected in
             rules.correction(of: item, withdrawn: withdrawn, corrected: corrected)
         }
-        let events = try await store.decisionEvents(feed: "default", after: 0, limit: 10)
+        let events = try await store.changeEvents(feed: "default", after: 0, limit: 10).compactMap(\.decision)
         #expect(events.map(\.cause.kind) == [.review, .undo, .review, .correction])
         #expect(events.map(\.seq) == [1, 2, 3, 4])
         #expect(events.map(\.after.action) == [.remove, .review, .demote, .allow])
@@ -108,8 +108,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         #expect(try await store.latestEventSeq() == 4)
         // Paging: after 2, at most 1.
-        #expect(try await store.decisionEvents(feed: "default", after: 2, limit: 1).map(\.seq) == [3])
-        #expect(try await store.decisionEvents(feed: "other", after: 0, limit: 10).isEmpty)
+        #expect(try await store.changeEvents(feed: "default", after: 2, limit: 1).compactMap(\.decision).map(\.seq) == [3])
+        #expect(try await store.changeEvents(feed: "other", after: 0, limit: 10).compactMap(\.decision).isEmpty)
     }
 
     @Test(arguments: StoreKind.all) func aRescorePassWritesAnEventPerChangedItem(_ kind: StoreKind) async throws {
@@ -122,19 +122,19 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
                             event: DecisionEvent.change(of: due.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)))
         }
         #expect(ran == 3)
-        let events = try await store.decisionEvents(feed: nil, after: 0, limit: 10)
+        let events = try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision)
         // b stays allowed by the model (only its most probable class moved): no change for the feed.
         #expect(events.map(\.itemID).sorted() == ["a", "c"])
         #expect(events.map(\.seq) == [1, 2])
         #expect(events.allSatisfy { $0.cause.kind == .rescore && $0.cause.trigger == "scheduled 6h" })
-        #expect(try await store.decisionEvents(feed: "other", after: 0, limit: 10).map(\.itemID) == ["c"])
+        #expect(try await store.changeEvents(feed: "other", after: 0, limit: 10).compactMap(\.decision).map(\.itemID) == ["c"])
     }
 
     @Test(arguments: StoreKind.all) func pruningKeepsWhatAWebhookHasNotDeliveredAndMovesTheHorizon(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", at: t0), Items.new("b", feed: "hooked", at: t0)])
         let endpoint = WebhookEndpoint(feed: "hooked", url: "http://127.0.0.1:9/x", secret: "whsec_" + Data(repeating: 7, count: 32).base64EncodedString(),
-                                       causes: nil, endpointID: "e1", createdBy: "admin", createdAt: t0)
+                                       topics: nil, endpointID: "e1", createdBy: "admin", createdAt: t0)
         let (record, replaced) = try await store.saveWebhook(endpoint)
         #expect(!replaced && record.delivery.deliveredSeq == 0 && record.endpoint == endpoint)
         _ = try await store.rescoreDue(now: t0.addingTimeInterval(30 * 86_400), limit: 10) { due in
@@ -145,7 +145,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.undeliveredEvents(feed: "hooked").oldest == t0.addingTimeInterval(3600))
         // Everything is old; only the hooked feed's undelivered event stays.
         #expect(try await store.pruneEvents(before: t0.addingTimeInterval(7200)) == 1)
-        #expect(try await store.decisionEvents(feed: nil, after: 0, limit: 10).map(\.feed) == ["hooked"])
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision).map(\.feed) == ["hooked"])
         let prunedSeq = try #require(try await store.prunedThrough(feed: "default"))
         #expect(prunedSeq >= 1)
         #expect(try await store.prunedThrough(feed: "hooked") == 0)
@@ -158,7 +158,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", feed: "f", at: t0)])
         let secret = "whsec_" + Data(repeating: 1, count: 24).base64EncodedString()
-        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/", secret: secret, causes: [.review], endpointID: "e1",
+        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/", secret: secret, topics: [.decision(.review)], endpointID: "e1",
                                                         createdBy: "admin", createdAt: t0))
         // Nothing to deliver: nothing leased.
         #expect(try await store.leaseDueWebhooks(now: t0, holder: "n1", until: t0.addingTimeInterval(30), limit: 10, batchSize: 100).isEmpty)
@@ -168,7 +168,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         let now = t0.addingTimeInterval(100)
         let leased = try await store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 10, batchSize: 100)
-        #expect(leased.map(\.endpoint.feed) == ["f"] && leased[0].delivery.leaseHolder == "n1" && leased[0].endpoint.causes == [.review])
+        #expect(leased.map(\.endpoint.feed) == ["f"] && leased[0].delivery.leaseHolder == "n1" && leased[0].endpoint.topics == [.decision(.review)])
         #expect(leased[0].delivery.batchThrough == 1)  // the lease fixed the message: the events up to 1
         #expect(try await store.leaseDueWebhooks(now: now, holder: "n2", until: now.addingTimeInterval(30), limit: 10, batchSize: 100).isEmpty)
         // n1's lease runs out: n2 takes over the same message, and n1's late outcome is not recorded.
@@ -190,7 +190,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(state.lastSuccessAt == retry && state.failed == 1)
         #expect(try await store.undeliveredEvents(feed: "f").count == 0)
         // Set again: a new endpoint id, the place and figures kept.
-        let (again, replaced) = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:10/", secret: secret, causes: nil,
+        let (again, replaced) = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:10/", secret: secret, topics: nil,
                                                                            endpointID: "e2", createdBy: "admin", createdAt: retry))
         #expect(replaced && again.delivery.deliveredSeq == 1 && again.delivery.delivered == 1 && again.endpoint.endpointID == "e2")
         #expect(try await store.webhooks().map(\.endpoint.url) == ["http://127.0.0.1:10/"])
@@ -207,7 +207,7 @@ extension DecisionEventStoreTests {
         let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", feed: "f", at: t0), Items.new("b", feed: "f", at: t0), Items.new("c", feed: "f", at: t0)])
         let secret = "whsec_" + Data(repeating: 2, count: 24).base64EncodedString()
-        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/old", secret: secret, causes: nil, endpointID: "e1",
+        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/old", secret: secret, topics: nil, endpointID: "e1",
                                                         createdBy: "admin", createdAt: t0))
         _ = try await store.rescoreDue(now: t0.addingTimeInterval(30 * 86_400), limit: 10) { due in
             let result = DecisionEventStoreTests.crossing(due.state, to: .remove, stage: .time, at: t0.addingTimeInterval(60))
@@ -217,10 +217,71 @@ extension DecisionEventStoreTests {
         // Messages of two events: the lease fixes the first one (events 1 and 2).
         let leased = try await store.leaseDueWebhooks(now: now, holder: "n1#1", until: now.addingTimeInterval(30), limit: 10, batchSize: 2)
         #expect(leased.first?.delivery.batchThrough == 2)
-        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/new", secret: secret, causes: nil, endpointID: "e2",
+        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/new", secret: secret, topics: nil, endpointID: "e2",
                                                         createdBy: "admin", createdAt: now))
         #expect(try await !store.recordDelivery(feed: "f", holder: "n1#1", .delivered(through: 2, events: 2, at: now)))
         let again = try await store.leaseDueWebhooks(now: now, holder: "n1#2", until: now.addingTimeInterval(30), limit: 10, batchSize: 2)
         #expect(again.first?.endpoint.url == "http://127.0.0.1:9/new" && again.first?.delivery.deliveredSeq == 0 && again.first?.delivery.batchThrough == 2)
+    }
+}
+
+extension DecisionEventStoreTests {
+    static func pass(_ id: Int64, feed: String?, at: Date) -> RetrainPass {
+        RetrainPass(id: id, feed: feed, trigger: "manual", by: "node-1", at: at, leaseUntil: at.addingTimeInterval(600), labelsThrough: 0)
+    }
+
+    /// A retraining step is written with the pass it moves and never without it; a step of the shared model's loop
+    /// belongs to every feed (read, leased, counted and pruned with each feed's events), a feed's own to that feed.
+    @Test(arguments: StoreKind.all) func retrainingStepsAreEventsOfEveryFeedOrOfTheirOwn(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("a", feed: "f", at: t0), Items.new("b", feed: "g", at: t0)])
+        let secret = "whsec_" + Data(repeating: 3, count: 24).base64EncodedString()
+        _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/", secret: secret, topics: nil, endpointID: "e1",
+                                                        createdBy: "admin", createdAt: t0))
+        // 1: the shared model's pass starts.
+        var shared = Self.pass(1, feed: nil, at: t0)
+        #expect(try await store.startRetrainPass(shared, event: RetrainingEvent(pass: shared)))
+        // Taken already: neither the pass nor its event is written again.
+        #expect(try await !store.startRetrainPass(shared, event: RetrainingEvent(pass: shared)))
+        // 2: a decision of feed g.
+        _ = try await store.rescoreDue(now: t0.addingTimeInterval(30 * 86_400), limit: 10) { due in
+            let result = Self.crossing(due.state, to: .remove, stage: .time, at: t0.addingTimeInterval(60))
+            let event = due.state.submission.feed == "g" ? DecisionEvent.change(of: due.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)) : nil
+            return Rescored(result: result, next: nil, event: event)
+        }
+        // 3: the shared pass is refused; a compare-and-set that misses writes no event.
+        shared.state = .refused
+        shared.updatedAt = t0.addingTimeInterval(120)
+        shared.message = "refused: macro-F1 fell"
+        #expect(try await !store.updateRetrainPass(shared, expected: .shadow, event: RetrainingEvent(pass: shared)))
+        #expect(try await store.updateRetrainPass(shared, expected: .training, event: RetrainingEvent(pass: shared)))
+        // 4: feed g's own pass.
+        let own = Self.pass(2, feed: "g", at: t0.addingTimeInterval(180))
+        #expect(try await store.startRetrainPass(own, event: RetrainingEvent(pass: own)))
+        // A lease renewed: the pass saved without an event.
+        #expect(try await store.updateRetrainPass(own, expected: .training, event: nil))
+
+        let every = try await store.changeEvents(feed: nil, after: 0, limit: 10)
+        #expect(every.map(\.seq) == [1, 2, 3, 4])
+        #expect(every.map(\.type) == ["retraining.step", "decision.changed", "retraining.step", "retraining.step"])
+        #expect(every.map(\.feed) == [nil, "g", nil, "g"])
+        #expect(every[2].retraining?.pass == shared && every[2].at == shared.updatedAt && every[0].retraining?.pass.state == .training)
+        #expect(try await store.changeEvents(feed: "f", after: 0, limit: 10).map(\.seq) == [1, 3])
+        #expect(try await store.changeEvents(feed: "g", after: 0, limit: 10).map(\.seq) == [1, 2, 3, 4])
+        #expect(try await store.changeEvents(feed: "g", after: 1, limit: 2).map(\.seq) == [2, 3])
+        // Feed f's webhook (set before every event) waits for the shared steps, and a message of two takes them.
+        #expect(try await store.undeliveredEvents(feed: "f").count == 2)
+        let leased = try await store.leaseDueWebhooks(now: t0.addingTimeInterval(300), holder: "n1", until: t0.addingTimeInterval(330), limit: 10, batchSize: 2)
+        #expect(leased.first?.delivery.batchThrough == 3)
+        // Pruning keeps the shared steps until every webhook has delivered them; feed g's own go (it has no webhook).
+        #expect(try await store.pruneEvents(before: t0.addingTimeInterval(86_400)) == 2)
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).map(\.seq) == [1, 3])
+        #expect(try await store.prunedThrough(feed: "g") == 4)
+        #expect(try await store.prunedThrough(feed: "f") == 0)
+        #expect(try await store.recordDelivery(feed: "f", holder: "n1", .delivered(through: 3, events: 2, at: t0.addingTimeInterval(301))))
+        #expect(try await store.pruneEvents(before: t0.addingTimeInterval(86_400)) == 2)
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).isEmpty)
+        // A reader of feed f whose cursor is below the shared steps pruned has missed them.
+        #expect(try await store.prunedThrough(feed: "f") == 3)
     }
 }

@@ -200,14 +200,14 @@ struct EveryKindOfRow {
         for (id, state) in [(Int64(1), RetrainPass.State.refused), (2, .waiting)] {
             var pass = RetrainPass(id: id, feed: id == 1 ? nil : "news", trigger: "schedule", by: "node-1", at: t0.addingTimeInterval(Double(id)),
                                    leaseUntil: t0.addingTimeInterval(3600), labelsThrough: 3)
-            #expect(try await store.startRetrainPass(pass))
+            #expect(try await store.startRetrainPass(pass, event: nil))
             pass.state = state
             pass.candidate = "retrain-\(id)"
             pass.gate = [RetrainGateResult(rows: "audits", count: 4, verdict: EvaluationGate.Verdict(passed: state != .refused, checks: [
                 EvaluationGate.Check(name: "macro-F1", candidate: 0.5, active: 0.6, allowedDrop: 0.01, passed: state != .refused, change: -0.1,
                                      interval: EvaluationGate.Interval(low: -0.2, high: 0.05)),
             ]))]
-            #expect(try await store.updateRetrainPass(pass, expected: .training))
+            #expect(try await store.updateRetrainPass(pass, expected: .training, event: nil))
         }
 
         // The engagement model, saved three times: the same version again (at the same time as another) is the newest.
@@ -224,7 +224,7 @@ struct EveryKindOfRow {
         #expect(try await store.latestEventSeq() > 0)
         #expect(try await store.pruneEvents(before: t0.addingTimeInterval(100 * 86_400)) > 0)
         _ = try await store.saveWebhook(WebhookEndpoint(feed: "news", url: "https://hooks.example/winnow", secret: "whsec_" + Data(repeating: 3, count: 32).base64EncodedString(),
-                                                        causes: [.review, .undo], endpointID: "e1", createdBy: "root", createdAt: t0))
+                                                        topics: [.decision(.review), .decision(.undo)], endpointID: "e1", createdBy: "root", createdAt: t0))
         for (feed, seconds) in [("news", 7.25), ("default", 8.5)] {
             let event = DecisionEvent(feed: feed, itemID: "n1", before: DecisionState(action: .allow, label: "clear", probability: 0.8),
                                       after: DecisionState(action: .remove, label: "spam", probability: 0.93),
@@ -233,8 +233,8 @@ struct EveryKindOfRow {
             try await store.writer.write { db in try SQLiteStore.appendDecisionEvent(db, event) }
         }
         #expect(try await store.pruneEvents(before: t0.addingTimeInterval(100 * 86_400)) == 1)
-        #expect(try await store.decisionEvents(feed: nil, after: 0, limit: 10).map(\.feed) == ["news"])
-        #expect(try await store.latestEventSeq() == (try await store.decisionEvents(feed: nil, after: 0, limit: 10)[0].seq ?? 0) + 1)
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision).map(\.feed) == ["news"])
+        #expect(try await store.latestEventSeq() == (try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision)[0].seq ?? 0) + 1)
         try await store.checkWritable()  // heartbeat: not copied
 
         // What older Winnows left: a stage result as JSON text, and a feed's sum carried past Int64 as a REAL.
@@ -320,7 +320,7 @@ func expectSameAnswers(_ sqlite: any Store, _ postgres: any Store, _ data: Every
     }
     #expect(try await sqlite.latestEngagementModel() == (try await postgres.latestEngagementModel()), sourceLocation: sourceLocation)
     // Decision events, their numbering and horizon, the webhooks.
-    #expect(try await sqlite.decisionEvents(feed: nil, after: 0, limit: 1_000) == (try await postgres.decisionEvents(feed: nil, after: 0, limit: 1_000)),
+    #expect(try await sqlite.changeEvents(feed: nil, after: 0, limit: 1_000).compactMap(\.decision) == (try await postgres.changeEvents(feed: nil, after: 0, limit: 1_000).compactMap(\.decision)),
             sourceLocation: sourceLocation)
     #expect(try await sqlite.latestEventSeq() == (try await postgres.latestEventSeq()), sourceLocation: sourceLocation)
     #expect(try await sqlite.prunedThrough(feed: nil) == (try await postgres.prunedThrough(feed: nil)), sourceLocation: sourceLocation)

@@ -24,7 +24,7 @@ struct EventController {
     }
 
     struct ChangesAnswer: Encodable {
-        var events: [DecisionEvent]
+        var events: [ChangeEvent]
         /// Pass as `after` for the next page.
         var next: Int64
         var more: Bool
@@ -65,7 +65,7 @@ struct EventController {
     @Sendable func setWebhook(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let feed = try Query.feed(context.parameters.require("feed"))
         let body = try await JSON.decode(WebhookBody.self, from: request, limit: limits.maxBodyBytes)
-        let (status, secret, replaced) = try await webhooks.set(feed: feed, url: body.url, secret: body.secret, causes: body.events,
+        let (status, secret, replaced) = try await webhooks.set(feed: feed, url: body.url, secret: body.secret, events: body.events,
                                                                 by: context.caller.name)
         return JSON.response(WebhookView(status, secret: secret, replaced: replaced), status: replaced ? .ok : .created)
     }
