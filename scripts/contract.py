@@ -272,11 +272,21 @@ if delivered != expected:
     failures.append(f"webhook: delivered {delivered}, the changes feed holds {expected}")
 if hook["refused"]:
     failures.append(f"webhook: standardwebhooks refused {len(hook['refused'])} message(s): {hook['refused'][:3]}")
+# Each message holds events of its own type; the retraining pass started above is among them (the shared model's
+# steps are events of every feed).
+for message in hook["messages"]:
+    types = {event.get("type") for event in message["data"]["events"]}
+    if types != {message["type"]}:
+        failures.append(f"webhook: a {message['type']} message held events of types {sorted(map(str, types))}")
+kinds = [event.get("type") for event in changes["events"]]
+if "retraining.step" not in kinds or "decision.changed" not in kinds:
+    failures.append(f"GET /v1/changes: expected decision.changed and retraining.step events for feed {hooked}, got {sorted(set(map(str, kinds)))}")
 call("GET", "/v1/webhooks", "/v1/webhooks", admin, expect=200)
 call("DELETE", f"/v1/feeds/{hooked}/webhook", "/v1/feeds/{feed}/webhook", admin, expect=200)
 call("DELETE", f"/v1/feeds/{hooked}/webhook", "/v1/feeds/{feed}/webhook", admin, expect=404)
 receiver.shutdown()
-print(f"contract: {len(delivered)} decision events delivered in order to a receiver verifying with standardwebhooks")
+print(f"contract: {len(delivered)} events ({kinds.count('decision.changed')} decisions, {kinds.count('retraining.step')} retraining steps) "
+      f"delivered in order, in {len(hook['messages'])} messages, to a receiver verifying with standardwebhooks")
 
 missing = sorted(operations - succeeded)
 for method, path in missing:
