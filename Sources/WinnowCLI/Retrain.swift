@@ -44,7 +44,7 @@ struct Retrain: AsyncParsableCommand {
         let retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: "winnow retrain")
         if log {
             let passes = try await retrainer.passes()
-            if json { print(try wireJSON(passes)) } else if passes.isEmpty { print("No retraining pass has run yet.") } else {
+            if json { print(try jsonString(passes)) } else if passes.isEmpty { print("No retraining pass has run yet.") } else {
                 for pass in passes { print(Self.describe(pass)) }
             }
             return
@@ -60,20 +60,15 @@ struct Retrain: AsyncParsableCommand {
         }
         guard let pass else {
             let latest = try await retrainer.passes(limit: 1).first
-            if json { print(try wireJSON(latest.map { [$0] } ?? [])) } else if let latest, !latest.state.isFinal {
+            if json { print(try jsonString(latest.map { [$0] } ?? [])) } else if let latest, !latest.state.isFinal {
                 print("Nothing to do: pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)).")
             } else {
                 print("No pass is due (retrain.everyHours \(configuration.retrain.everyHours), retrain.afterLabels \(configuration.retrain.afterLabels)); --now starts one.")
             }
             return
         }
-        if json { print(try wireJSON(pass)) } else { print(Self.describe(pass)) }
+        if json { print(try jsonString(pass)) } else { print(Self.describe(pass)) }
         if pass.state == .refused || pass.state == .failed { throw ExitCode(2) }
-    }
-
-    /// JSON as `GET /v1/models/retraining` answers it (times in ISO 8601), so a script reads both the same way.
-    func wireJSON<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try WireEncoder.make().encode(value), as: UTF8.self)
     }
 
     static func describe(_ pass: RetrainPass) -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import WinnowJSON
 import Services
 import Learning
 
@@ -120,8 +121,9 @@ func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
 }
 
 func jsonString<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+    // The API's encoding (dates as ISO 8601), so that `--json` output reads like the server's answers.
+    let encoder = WireEncoder.make()
+    if pretty { encoder.outputFormatting.insert(.prettyPrinted) }
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
