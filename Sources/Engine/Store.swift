@@ -527,13 +527,15 @@ public protocol RetrainRepository: Sendable {
 /// feed's webhook. A step of the shared model's retraining (feed nil) belongs to every feed: it is read, delivered,
 /// counted and pruned with each feed's own events.
 public protocol DecisionEventRepository: Sendable {
-    /// Events after `after` in order, of one feed (with the shared model's steps) or (nil) of every feed.
-    func changeEvents(feed: String?, after: Int64, limit: Int) async throws -> [ChangeEvent]
+    /// Events after `after` in order, of one feed or (nil) of every feed; with `retraining`, the retraining steps too
+    /// (a feed's own model's, and the shared model's with every feed's).
+    func changeEvents(feed: String?, after: Int64, limit: Int, retraining: Bool) async throws -> [ChangeEvent]
     /// The newest event's number, 0 when there is none.
     func latestEventSeq() async throws -> Int64
-    /// The highest event number pruned among the feed's events (nil: every feed's): a reader whose cursor is below it
-    /// has missed events. 0 when nothing was pruned.
-    func prunedThrough(feed: String?) async throws -> Int64
+    /// The highest event number pruned among the events a reader of the feed (nil: every feed) gets, with or without
+    /// the shared model's retraining steps: a reader whose cursor is below it has missed events. 0 when nothing was
+    /// pruned.
+    func prunedThrough(feed: String?, retraining: Bool) async throws -> Int64
     /// Deletes events written before `before`, except those a feed's webhook has not delivered yet; returns how many.
     func pruneEvents(before: Date) async throws -> Int
     /// How many of the feed's events its webhook has not delivered, and the time of the oldest (nil when none waits).

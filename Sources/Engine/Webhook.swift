@@ -1,7 +1,7 @@
 import Foundation
 
 /// A feed's webhook: where its events are pushed (Standard Webhooks: signed with `secret`), and which it wants
-/// (`topics`: decision events by cause, retraining steps; nil: every one). One per feed.
+/// (`topics`: decision events by cause, retraining steps; nil: every decision event). One per feed.
 public struct WebhookEndpoint: Codable, Equatable, Sendable {
     public var feed: String
     public var url: String
@@ -23,8 +23,9 @@ public struct WebhookEndpoint: Codable, Equatable, Sendable {
         self.createdAt = createdAt
     }
 
-    /// Whether the endpoint wants the event.
-    public func wants(_ event: ChangeEvent) -> Bool { topics?.contains(event.topic) ?? true }
+    /// Whether the endpoint wants the event: one of its topics, or without topics every decision event (retraining
+    /// steps only when asked for, so that a receiver written for decisions never meets another kind).
+    public func wants(_ event: ChangeEvent) -> Bool { topics?.contains(event.topic) ?? (event.decision != nil) }
 
     /// Topics as stored: "retraining,review,undo", nil for every one.
     public static func storedTopics(_ topics: Set<EventTopic>?) -> String? {

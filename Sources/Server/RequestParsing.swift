@@ -41,6 +41,17 @@ enum Query {
         return feed
     }
 
+    /// Query parameter `name` as `true` or `false`, nil when absent.
+    /// - Throws: 422 naming the parameter when it is anything else.
+    static func bool(_ request: Request, _ name: String) throws -> Bool? {
+        guard let text = request.uri.queryParameters[name[...]] else { return nil }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default: throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is true or false", field: name)
+        }
+    }
+
     /// The ISO 8601 time in query parameter `name`, nil when absent.
     /// - Throws: 422 naming the parameter when it is not a time.
     static func time(_ request: Request, _ name: String) throws -> Date? {

@@ -77,11 +77,12 @@ public struct ChangesFeed: Sendable {
     public static let maxLimit = 1_000
     public static let maxWaitSeconds = 30.0
 
-    /// Events of `feed` (with the shared model's retraining steps; nil: every feed) after `after`, at most `limit`; with none yet and `wait` > 0, waits up to that
-    /// many seconds for one to commit.
+    /// Events of `feed` (nil: every feed) after `after`, at most `limit`, with the retraining steps when `retraining`
+    /// (the feed's own model's and the shared model's); with none yet and `wait` > 0, waits up to that many seconds
+    /// for one to commit.
     /// - Throws: `ValidationError` naming `after`, `limit` or `wait`; `CursorExpiredError` when events after `after`
     ///   (a cursor, not 0: the start reads from the oldest event kept) were pruned.
-    public func read(feed: String?, after: Int64, limit: Int, wait: Double) async throws -> Page {
+    public func read(feed: String?, after: Int64, limit: Int, wait: Double, retraining: Bool = false) async throws -> Page {
         guard after >= 0 else { throw ValidationError(field: "after", "pass 0 to start, or the next value of the previous page") }
         guard (1...Self.maxLimit).contains(limit) else { throw ValidationError(field: "limit", "ask for 1 to \(Self.maxLimit) events per page") }
         guard wait >= 0, wait <= Self.maxWaitSeconds else {
@@ -91,11 +92,11 @@ public struct ChangesFeed: Sendable {
         let deadline = Date().addingTimeInterval(min(wait, configuration.maxWaitSeconds))
         while true {
             let seen = scoring.bell.generation
-            let events = try await store.changeEvents(feed: feed, after: after, limit: limit + 1)
+            let events = try await store.changeEvents(feed: feed, after: after, limit: limit + 1, retraining: retraining)
             // The horizon after the read: a pruning that committed before it shows here, so events it deleted after the
             // cursor are never skipped silently.
             // 0 is not a position but the start: it reads from the oldest event kept.
-            let pruned = try await store.prunedThrough(feed: feed)
+            let pruned = try await store.prunedThrough(feed: feed, retraining: retraining)
             if after > 0, after < pruned { throw CursorExpiredError(after: after, prunedThrough: pruned, latest: try await store.latestEventSeq()) }
             if !events.isEmpty {
                 let page = Array(events.prefix(limit))

@@ -107,7 +107,7 @@ public final class WebhookDeliverer: Service, Sendable {
                 _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: delivered, events: 0, at: now))
                 return
             }
-            var events = try await store.changeEvents(feed: feed, after: delivered, limit: Int(min(through - delivered, 100_000)))
+            var events = try await store.changeEvents(feed: feed, after: delivered, limit: Int(min(through - delivered, 100_000)), retraining: true)
             events.removeAll { ($0.seq ?? 0) > through }
             var wanted = events.filter(endpoint.wants)
             if wanted.isEmpty {

@@ -46,8 +46,9 @@ extension PostgresStore {
         return event
     }
 
-    public func changeEvents(feed: String?, after: Int64, limit: Int) async throws -> [ChangeEvent] {
-        if let feed {
+    public func changeEvents(feed: String?, after: Int64, limit: Int, retraining: Bool) async throws -> [ChangeEvent] {
+        switch (feed, retraining) {
+        case let (feed?, true):
             // The feed's events and every feed's, each read in order along the (feed, seq) index: a merge of two short
             // runs, not a sort of everything after the cursor.
             return try await rows("""
@@ -55,21 +56,31 @@ extension PostgresStore {
                 UNION ALL (SELECT seq, body FROM decision_event WHERE feed = \(EventRows.everyFeed) AND seq > \(after) ORDER BY seq LIMIT \(limit))
                 ORDER BY seq LIMIT \(limit)
                 """).map(Self.changeEvent)
+        case let (feed?, false):
+            return try await rows("""
+                SELECT seq, body FROM decision_event WHERE feed = \(feed) AND seq > \(after) AND cause <> 'retraining' ORDER BY seq LIMIT \(limit)
+                """).map(Self.changeEvent)
+        case (nil, _):
+            return try await rows("""
+                SELECT seq, body FROM decision_event WHERE seq > \(after) AND (\(retraining) OR cause <> 'retraining') ORDER BY seq LIMIT \(limit)
+                """).map(Self.changeEvent)
         }
-        return try await rows("SELECT seq, body FROM decision_event WHERE seq > \(after) ORDER BY seq LIMIT \(limit)").map(Self.changeEvent)
     }
 
     public func latestEventSeq() async throws -> Int64 {
         try await rows("SELECT seq FROM decision_event_counter WHERE id = 1").first?["seq"] ?? 0
     }
 
-    public func prunedThrough(feed: String?) async throws -> Int64 {
+    public func prunedThrough(feed: String?, retraining: Bool) async throws -> Int64 {
         if let feed {
             return try await rows("""
-                SELECT coalesce(max(pruned_through), 0)::int8 AS through FROM event_horizon WHERE feed IN (\(feed), \(EventRows.everyFeed))
+                SELECT coalesce(max(pruned_through), 0)::int8 AS through FROM event_horizon
+                WHERE feed IN (\(feed), \(retraining ? EventRows.everyFeed : feed))
                 """).first?["through"] ?? 0
         }
-        return try await rows("SELECT coalesce(max(pruned_through), 0)::int8 AS through FROM event_horizon").first?["through"] ?? 0
+        return try await rows("""
+            SELECT coalesce(max(pruned_through), 0)::int8 AS through FROM event_horizon WHERE \(retraining) OR feed <> \(EventRows.everyFeed)
+            """).first?["through"] ?? 0
     }
 
     public func pruneEvents(before: Date) async throws -> Int {

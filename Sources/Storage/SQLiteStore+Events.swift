@@ -25,10 +25,11 @@ extension SQLiteStore {
         return event
     }
 
-    public func changeEvents(feed: String?, after: Int64, limit: Int) async throws -> [ChangeEvent] {
+    public func changeEvents(feed: String?, after: Int64, limit: Int, retraining: Bool) async throws -> [ChangeEvent] {
         try await writer.read { db in
             let rows: [Row]
-            if let feed {
+            switch (feed, retraining) {
+            case let (feed?, true):
                 // The feed's events and every feed's, each read in order along the (feed, seq) index: a merge of two short
                 // runs, not a sort of everything after the cursor.
                 rows = try Row.fetchAll(db.cachedStatement(sql: """
@@ -36,9 +37,14 @@ extension SQLiteStore {
                     UNION ALL SELECT seq, body FROM (SELECT seq, body FROM decision_event WHERE feed = ? AND seq > ? ORDER BY seq LIMIT ?)
                     ORDER BY seq LIMIT ?
                     """), arguments: [feed, after, limit, EventRows.everyFeed, after, limit, limit])
-            } else {
-                rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT seq, body FROM decision_event WHERE seq > ? ORDER BY seq LIMIT ?"),
-                                        arguments: [after, limit])
+            case let (feed?, false):
+                rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT seq, body FROM decision_event WHERE feed = ? AND seq > ? AND cause <> 'retraining' ORDER BY seq LIMIT ?
+                    """), arguments: [feed, after, limit])
+            case (nil, _):
+                rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT seq, body FROM decision_event WHERE seq > ? AND (? OR cause <> 'retraining') ORDER BY seq LIMIT ?
+                    """), arguments: [after, retraining, limit])
             }
             return try rows.map(Self.changeEvent)
         }
@@ -51,13 +57,14 @@ extension SQLiteStore {
         }
     }
 
-    public func prunedThrough(feed: String?) async throws -> Int64 {
+    public func prunedThrough(feed: String?, retraining: Bool) async throws -> Int64 {
         try await writer.read { db in
             if let feed {
                 return try Int64.fetchOne(db, sql: "SELECT coalesce(max(pruned_through), 0) FROM event_horizon WHERE feed IN (?, ?)",
-                                          arguments: [feed, EventRows.everyFeed]) ?? 0
+                                          arguments: [feed, retraining ? EventRows.everyFeed : feed]) ?? 0
             }
-            return try Int64.fetchOne(db, sql: "SELECT coalesce(max(pruned_through), 0) FROM event_horizon") ?? 0
+            return try Int64.fetchOne(db, sql: "SELECT coalesce(max(pruned_through), 0) FROM event_horizon WHERE ? OR feed <> ?",
+                                      arguments: [retraining, EventRows.everyFeed]) ?? 0
         }
     }
 

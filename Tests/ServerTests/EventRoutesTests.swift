@@ -322,7 +322,8 @@ extension WebhookRoutesTests {
         let registry = ModelRegistry(scoring: h.service, directory: configuration.registry)
         _ = try await registry.startServing()
         let webhooks = WebhookService(scoring: h.service, transport: h.transport, configuration: h.configuration.events)
-        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: nil, by: "admin")
+        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret,
+                                   events: EventTopic.allCases.map(\.rawValue), by: "admin")
 
         try await h.decide("a")
         let loop = Retrainer(registry: registry, configuration: RetrainerTests.configuration(),
@@ -331,7 +332,12 @@ extension WebhookRoutesTests {
         #expect(pass.state == .promoted, "\(pass.message)")
         try await h.decide("b")
 
-        let page = try await h.changes("feed=default&after=0")
+        // Asked for: a reader written for decisions alone never meets a retraining step.
+        #expect(events(try await h.changes("feed=default&after=0")).map { $0["seq"] as? Int } == [1, 6])
+        #expect(events(try await h.changes("feed=default&after=0&retraining=false")).map { $0["type"] as? String } == ["decision.changed", "decision.changed"])
+        let refused = try await h.changes("feed=default&after=0&retraining=yes")
+        #expect(refused.status == .unprocessableContent && (refused.json["error"] as? [String: Any])?["field"] as? String == "retraining")
+        let page = try await h.changes("feed=default&after=0&retraining=true")
         let read = events(page)
         #expect(read.map { $0["type"] as? String } == ["decision.changed"] + Array(repeating: "retraining.step", count: 4) + ["decision.changed"])
         #expect(read.map { $0["seq"] as? Int } == [1, 2, 3, 4, 5, 6])
@@ -341,7 +347,8 @@ extension WebhookRoutesTests {
         #expect(steps.last?["candidate"] as? String == h.service.model.version)
         #expect(read[1]["feed"] == nil && read[1]["itemId"] == nil && read[1]["id"] as? String == "evt_2")
         // An admin reading every feed sees them once.
-        #expect(events(try await h.changes("after=0", as: .admin)).count == 6)
+        #expect(events(try await h.changes("after=0&retraining=true", as: .admin)).count == 6)
+        #expect(events(try await h.changes("after=0", as: .admin)).count == 2)
 
         // Three messages however large the batch: the decision, the four steps, the decision.
         let deliverer = WebhookDeliverer(scoring: h.service, transport: h.transport, configuration: h.configuration.events, node: "n1", draw: { 0.5 })
@@ -359,7 +366,8 @@ extension WebhookRoutesTests {
         #expect(h.transport.sent[1].headers["webhook-id"]?.hasSuffix("_2_5") == true)
         #expect(try await webhooks.show(feed: "default")?.pending == 0)
 
-        // A webhook that asks only for retraining steps gets none of the decisions.
+        // A webhook that asks only for retraining steps gets none of the decisions (and one that names nothing, the
+        // decisions alone: `deliveriesAreSignedOrderedRetriedAsTheSameMessageAndFiltered`).
         _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: ["retraining"], by: "admin")
         #expect(try await webhooks.show(feed: "default")?.record.endpoint.topics == [.retraining])
         try await h.decide("c")
@@ -375,6 +383,21 @@ extension WebhookRoutesTests {
         #expect(later.count == 1 && later.allSatisfy { $0["type"] as? String == "retraining.step" })
         let passes = later.flatMap { (($0["data"] as? [String: Any])?["events"] as? [[String: Any]] ?? []).compactMap { ($0["pass"] as? [String: Any])?["id"] as? Int } }
         #expect(!passes.isEmpty && passes.allSatisfy { $0 == 2 })
+        #expect(try await webhooks.show(feed: "default")?.pending == 0)
+        // One that names nothing gets every decision and no step.
+        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: nil, by: "admin")
+        try await h.decide("d")
+        h.clock.advance(hours: 24)
+        #expect(try await loop.tick()?.id == 3)
+        let sentBefore = h.transport.sent.count
+        for _ in 0..<4 {
+            let now = h.service.clock()
+            guard let record = try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 1, batchSize: 100).first else { break }
+            await deliverer.deliver(record)
+        }
+        let decisionsOnly = try h.transport.sent.dropFirst(sentBefore).map { try #require(try JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any]) }
+        #expect(decisionsOnly.map { $0["type"] as? String } == ["decision.changed"])
+        #expect(decisionsOnly.flatMap { (($0["data"] as? [String: Any])?["events"] as? [[String: Any]] ?? []).compactMap { $0["itemId"] as? String } } == ["d"])
         #expect(try await webhooks.show(feed: "default")?.pending == 0)
         await #expect(throws: ValidationError.self) {
             _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: ["retrain"], by: "admin")

@@ -38,7 +38,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             #expect(DecisionEvent.change(of: context.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)) == nil)
             return Staged(result: result, event: nil)
         }
-        let events = try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision)
+        let events = try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: false).compactMap(\.decision)
         #expect(events.count == 1)
         let event = try #require(events.first)
         #expect(event.seq == 1 && event.id == "evt_1")
@@ -66,7 +66,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             _ = try await store.decide(ticket: view.ticket.id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam", version: 0),
                                        action: .remove, now: t0, workflow: Items.workflow)
         }
-        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision).isEmpty)
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: false).compactMap(\.decision).isEmpty)
         #expect(try await store.latestEventSeq() == 0)
         #expect(try await store.item(feed: "default", id: "a")?.engagement == nil)
     }
@@ -91,7 +91,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         _ = try await store.correctLabel(id: label.id!, label: "clear", by: "sue", at: t0.addingTimeInterval(40)) { item, withdrawn, corrected in
             rules.correction(of: item, withdrawn: withdrawn, corrected: corrected)
         }
-        let events = try await store.changeEvents(feed: "default", after: 0, limit: 10).compactMap(\.decision)
+        let events = try await store.changeEvents(feed: "default", after: 0, limit: 10, retraining: false).compactMap(\.decision)
         #expect(events.map(\.cause.kind) == [.review, .undo, .review, .correction])
         #expect(events.map(\.seq) == [1, 2, 3, 4])
         #expect(events.map(\.after.action) == [.remove, .review, .demote, .allow])
@@ -108,8 +108,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         #expect(try await store.latestEventSeq() == 4)
         // Paging: after 2, at most 1.
-        #expect(try await store.changeEvents(feed: "default", after: 2, limit: 1).compactMap(\.decision).map(\.seq) == [3])
-        #expect(try await store.changeEvents(feed: "other", after: 0, limit: 10).compactMap(\.decision).isEmpty)
+        #expect(try await store.changeEvents(feed: "default", after: 2, limit: 1, retraining: false).compactMap(\.decision).map(\.seq) == [3])
+        #expect(try await store.changeEvents(feed: "other", after: 0, limit: 10, retraining: false).compactMap(\.decision).isEmpty)
     }
 
     @Test(arguments: StoreKind.all) func aRescorePassWritesAnEventPerChangedItem(_ kind: StoreKind) async throws {
@@ -122,12 +122,12 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
                             event: DecisionEvent.change(of: due.state, to: result, reviewed: nil, cause: DecisionEvent.automatic(result)))
         }
         #expect(ran == 3)
-        let events = try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision)
+        let events = try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: false).compactMap(\.decision)
         // b stays allowed by the model (only its most probable class moved): no change for the feed.
         #expect(events.map(\.itemID).sorted() == ["a", "c"])
         #expect(events.map(\.seq) == [1, 2])
         #expect(events.allSatisfy { $0.cause.kind == .rescore && $0.cause.trigger == "scheduled 6h" })
-        #expect(try await store.changeEvents(feed: "other", after: 0, limit: 10).compactMap(\.decision).map(\.itemID) == ["c"])
+        #expect(try await store.changeEvents(feed: "other", after: 0, limit: 10, retraining: false).compactMap(\.decision).map(\.itemID) == ["c"])
     }
 
     @Test(arguments: StoreKind.all) func pruningKeepsWhatAWebhookHasNotDeliveredAndMovesTheHorizon(_ kind: StoreKind) async throws {
@@ -145,11 +145,11 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.undeliveredEvents(feed: "hooked").oldest == t0.addingTimeInterval(3600))
         // Everything is old; only the hooked feed's undelivered event stays.
         #expect(try await store.pruneEvents(before: t0.addingTimeInterval(7200)) == 1)
-        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision).map(\.feed) == ["hooked"])
-        let prunedSeq = try #require(try await store.prunedThrough(feed: "default"))
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: false).compactMap(\.decision).map(\.feed) == ["hooked"])
+        let prunedSeq = try #require(try await store.prunedThrough(feed: "default", retraining: false))
         #expect(prunedSeq >= 1)
-        #expect(try await store.prunedThrough(feed: "hooked") == 0)
-        #expect(try await store.prunedThrough(feed: nil) == prunedSeq)
+        #expect(try await store.prunedThrough(feed: "hooked", retraining: false) == 0)
+        #expect(try await store.prunedThrough(feed: nil, retraining: false) == prunedSeq)
         // Numbers are never used again after a prune.
         #expect(try await store.latestEventSeq() == 2)
     }
@@ -261,27 +261,35 @@ extension DecisionEventStoreTests {
         // A lease renewed: the pass saved without an event.
         #expect(try await store.updateRetrainPass(own, expected: .training, event: nil))
 
-        let every = try await store.changeEvents(feed: nil, after: 0, limit: 10)
+        let every = try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: true)
         #expect(every.map(\.seq) == [1, 2, 3, 4])
         #expect(every.map(\.type) == ["retraining.step", "decision.changed", "retraining.step", "retraining.step"])
         #expect(every.map(\.feed) == [nil, "g", nil, "g"])
         #expect(every[2].retraining?.pass == shared && every[2].at == shared.updatedAt && every[0].retraining?.pass.state == .training)
-        #expect(try await store.changeEvents(feed: "f", after: 0, limit: 10).map(\.seq) == [1, 3])
-        #expect(try await store.changeEvents(feed: "g", after: 0, limit: 10).map(\.seq) == [1, 2, 3, 4])
-        #expect(try await store.changeEvents(feed: "g", after: 1, limit: 2).map(\.seq) == [2, 3])
+        #expect(try await store.changeEvents(feed: "f", after: 0, limit: 10, retraining: true).map(\.seq) == [1, 3])
+        #expect(try await store.changeEvents(feed: "g", after: 0, limit: 10, retraining: true).map(\.seq) == [1, 2, 3, 4])
+        #expect(try await store.changeEvents(feed: "g", after: 1, limit: 2, retraining: true).map(\.seq) == [2, 3])
+        // Without asking for them, a reader gets the decisions alone.
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: false).map(\.seq) == [2])
+        #expect(try await store.changeEvents(feed: "g", after: 0, limit: 10, retraining: false).map(\.seq) == [2])
+        #expect(try await store.changeEvents(feed: "f", after: 0, limit: 10, retraining: false).isEmpty)
         // Feed f's webhook (set before every event) waits for the shared steps, and a message of two takes them.
         #expect(try await store.undeliveredEvents(feed: "f").count == 2)
         let leased = try await store.leaseDueWebhooks(now: t0.addingTimeInterval(300), holder: "n1", until: t0.addingTimeInterval(330), limit: 10, batchSize: 2)
         #expect(leased.first?.delivery.batchThrough == 3)
         // Pruning keeps the shared steps until every webhook has delivered them; feed g's own go (it has no webhook).
         #expect(try await store.pruneEvents(before: t0.addingTimeInterval(86_400)) == 2)
-        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).map(\.seq) == [1, 3])
-        #expect(try await store.prunedThrough(feed: "g") == 4)
-        #expect(try await store.prunedThrough(feed: "f") == 0)
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: true).map(\.seq) == [1, 3])
+        #expect(try await store.prunedThrough(feed: "g", retraining: true) == 4)
+        #expect(try await store.prunedThrough(feed: "f", retraining: true) == 0)
         #expect(try await store.recordDelivery(feed: "f", holder: "n1", .delivered(through: 3, events: 2, at: t0.addingTimeInterval(301))))
         #expect(try await store.pruneEvents(before: t0.addingTimeInterval(86_400)) == 2)
-        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).isEmpty)
-        // A reader of feed f whose cursor is below the shared steps pruned has missed them.
-        #expect(try await store.prunedThrough(feed: "f") == 3)
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: true).isEmpty)
+        // A reader of feed f whose cursor is below the shared steps pruned has missed them, unless it reads decisions
+        // alone (feed f had none); a reader of every feed has missed decisions up to 2 and steps up to 4.
+        #expect(try await store.prunedThrough(feed: "f", retraining: true) == 3)
+        #expect(try await store.prunedThrough(feed: "f", retraining: false) == 0)
+        #expect(try await store.prunedThrough(feed: nil, retraining: true) == 4)
+        #expect(try await store.prunedThrough(feed: "g", retraining: false) == 4)
     }
 }

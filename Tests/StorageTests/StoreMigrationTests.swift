@@ -233,8 +233,8 @@ struct EveryKindOfRow {
             try await store.writer.write { db in try SQLiteStore.appendDecisionEvent(db, event) }
         }
         #expect(try await store.pruneEvents(before: t0.addingTimeInterval(100 * 86_400)) == 1)
-        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision).map(\.feed) == ["news"])
-        #expect(try await store.latestEventSeq() == (try await store.changeEvents(feed: nil, after: 0, limit: 10).compactMap(\.decision)[0].seq ?? 0) + 1)
+        #expect(try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: false).compactMap(\.decision).map(\.feed) == ["news"])
+        #expect(try await store.latestEventSeq() == (try await store.changeEvents(feed: nil, after: 0, limit: 10, retraining: false).compactMap(\.decision)[0].seq ?? 0) + 1)
         try await store.checkWritable()  // heartbeat: not copied
 
         // What older Winnows left: a stage result as JSON text, and a feed's sum carried past Int64 as a REAL.
@@ -320,10 +320,10 @@ func expectSameAnswers(_ sqlite: any Store, _ postgres: any Store, _ data: Every
     }
     #expect(try await sqlite.latestEngagementModel() == (try await postgres.latestEngagementModel()), sourceLocation: sourceLocation)
     // Decision events, their numbering and horizon, the webhooks.
-    #expect(try await sqlite.changeEvents(feed: nil, after: 0, limit: 1_000).compactMap(\.decision) == (try await postgres.changeEvents(feed: nil, after: 0, limit: 1_000).compactMap(\.decision)),
+    #expect(try await sqlite.changeEvents(feed: nil, after: 0, limit: 1_000, retraining: true) == (try await postgres.changeEvents(feed: nil, after: 0, limit: 1_000, retraining: true)),
             sourceLocation: sourceLocation)
     #expect(try await sqlite.latestEventSeq() == (try await postgres.latestEventSeq()), sourceLocation: sourceLocation)
-    #expect(try await sqlite.prunedThrough(feed: nil) == (try await postgres.prunedThrough(feed: nil)), sourceLocation: sourceLocation)
+    #expect(try await sqlite.prunedThrough(feed: nil, retraining: true) == (try await postgres.prunedThrough(feed: nil, retraining: true)), sourceLocation: sourceLocation)
     #expect(try await sqlite.webhooks() == (try await postgres.webhooks()), sourceLocation: sourceLocation)
     #expect(try await sqlite.retrainPasses(limit: 100) == (try await postgres.retrainPasses(limit: 100)), sourceLocation: sourceLocation)
     #expect(try await sqlite.banks() == (try await postgres.banks()), sourceLocation: sourceLocation)

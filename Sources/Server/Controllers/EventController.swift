@@ -47,7 +47,8 @@ struct EventController {
             wait = seconds
         }
         do {
-            let page = try await changes.read(feed: feed, after: after, limit: limit, wait: wait)
+            let retraining = try Query.bool(request, "retraining") ?? false
+            let page = try await changes.read(feed: feed, after: after, limit: limit, wait: wait, retraining: retraining)
             return JSON.response(ChangesAnswer(events: page.events, next: page.next, more: page.more))
         } catch let error as CursorExpiredError {
             throw APIError(.gone, code: "cursor_expired", error.description, field: "after")
