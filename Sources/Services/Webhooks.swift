@@ -163,11 +163,13 @@ public struct WebhookService: Sendable {
         }
         var wanted: Set<EventTopic>?
         if let events {
-            guard !events.isEmpty else { throw ValidationError(field: "events", "name at least one cause, or leave events out for every one") }
+            guard !events.isEmpty else {
+                throw ValidationError(field: "events", "name at least one cause (or retraining), or leave events out for every decision event")
+            }
             var topics = Set<EventTopic>()
             for (i, name) in events.enumerated() {
                 guard let topic = EventTopic(rawValue: name) else {
-                    throw ValidationError(field: "events[\(i)]", "'\(name.prefix(64))' is not a cause; use \(EventTopic.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw ValidationError(field: "events[\(i)]", "'\(name.prefix(64))' is neither a cause nor retraining; use \(EventTopic.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 topics.insert(topic)
             }
