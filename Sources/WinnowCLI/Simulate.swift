@@ -84,6 +84,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Learning algorithm of the models: nb, complement-nb or logistic.")
     var algorithm: Algorithm = .logistic
 
+    @Option(help: "Logistic class weights of the models: none, balanced or sqrt-balanced (as winnow train).")
+    var classWeight: ClassWeight = .balanced
+
     @OptionGroup var features: FeatureOptions
 
     @Option(help: "Keep the run's SQLite file and model registry in this directory (default: a temporary one, removed).")
@@ -122,6 +125,7 @@ struct Simulate: AsyncParsableCommand {
         o.training.algorithm = algorithm
         o.training.featurizer = try features.config()
         o.training.naiveBayes = NaiveBayesConfig(complement: algorithm == .complementNaiveBayes)
+        o.training.logistic.classWeight = classWeight
         if let policy {
             guard let data = FileManager.default.contents(atPath: policy) else {
                 throw ValidationError("Cannot read the policy \(policy); give a JSON file such as {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")

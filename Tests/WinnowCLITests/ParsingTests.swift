@@ -56,6 +56,9 @@ struct ParsingTests {
         #expect(options.rounds == 4 && options.reviewCapacity == 50 && options.reviewerError == 0.1)
         #expect(options.training.algorithm == .naiveBayes && options.training.featurizer.bucketBits == 16)
         #expect(options.seed == 42 && options.auditRate == 0.02 && options.initialShare == 0.05)
+        #expect(options.training.logistic.classWeight == .balanced)
+        let unweighted = try #require(try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--class-weight", "none"]) as? Simulate)
+        #expect(try unweighted.options().training.logistic.classWeight == ClassWeight.none)
     }
 
     @Test(arguments: [
