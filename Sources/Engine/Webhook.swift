@@ -27,7 +27,7 @@ public struct WebhookEndpoint: Codable, Equatable, Sendable {
     /// steps only when asked for, so that a receiver written for decisions never meets another kind).
     public func wants(_ event: ChangeEvent) -> Bool { topics?.contains(event.topic) ?? (event.decision != nil) }
 
-    /// Topics as stored: "retraining,review,undo", nil for every one.
+    /// Topics as stored: "retraining,review,undo"; nil (every decision event) stays nil.
     public static func storedTopics(_ topics: Set<EventTopic>?) -> String? {
         topics.map { $0.map(\.rawValue).sorted().joined(separator: ",") }
     }
