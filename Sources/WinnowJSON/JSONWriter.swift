@@ -226,7 +226,16 @@ public struct JSONWriter: ~Copyable {
         storage.append("null")
     }
 
-    /// An ISO 8601 UTC time with milliseconds, e.g. `2026-11-26T05:03:12.145Z`.
+    /// `iso8601(_:)` as a string, without the quotes: the one rendering of a time in every answer.
+    public static func iso8601String(_ date: Date) -> String {
+        var w = JSONWriter(capacity: 32)
+        w.iso8601(date)
+        let quoted = w.string
+        return String(quoted.dropFirst().dropLast())
+    }
+
+    /// An ISO 8601 UTC time with milliseconds, e.g. `2026-11-26T05:03:12.145Z`, the milliseconds truncated from the
+    /// seconds since 1970 (what the stores keep, so a stored time reads back as it was answered).
     @inlinable public mutating func iso8601(_ date: Date) {
         beginValue()
         let interval = date.timeIntervalSince1970

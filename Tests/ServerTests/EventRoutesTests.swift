@@ -353,12 +353,17 @@ extension WebhookRoutesTests {
         // Three messages however large the batch: the decision, the four steps, the decision.
         let deliverer = WebhookDeliverer(scoring: h.service, transport: h.transport, configuration: h.configuration.events, node: "n1", draw: { 0.5 })
         h.transport.answer(200)
-        for _ in 0..<4 {
-            let now = h.service.clock()
-            guard let record = try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 1, batchSize: 100).first else { break }
-            await deliverer.deliver(record)
+        /// Delivers every message due, one lease at a time; returns the bodies sent.
+        func deliverAll() async throws -> [[String: Any]] {
+            let before = h.transport.sent.count
+            for _ in 0..<4 {
+                let now = h.service.clock()
+                guard let record = try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 1, batchSize: 100).first else { break }
+                await deliverer.deliver(record)
+            }
+            return try h.transport.sent.dropFirst(before).map { try #require(try JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any]) }
         }
-        let messages = try h.transport.sent.map { try #require(try JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any]) }
+        let messages = try await deliverAll()
         #expect(messages.map { $0["type"] as? String } == ["decision.changed", "retraining.step", "decision.changed"])
         let delivered = messages.map { (($0["data"] as? [String: Any])?["events"] as? [[String: Any]] ?? []).compactMap { $0["seq"] as? Int } }
         #expect(delivered == [[1], [2, 3, 4, 5], [6]])
@@ -373,13 +378,7 @@ extension WebhookRoutesTests {
         try await h.decide("c")
         h.clock.advance(hours: 24)
         #expect(try await loop.tick()?.id == 2)
-        let before = h.transport.sent.count
-        for _ in 0..<4 {
-            let now = h.service.clock()
-            guard let record = try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 1, batchSize: 100).first else { break }
-            await deliverer.deliver(record)
-        }
-        let later = try h.transport.sent.dropFirst(before).map { try #require(try JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any]) }
+        let later = try await deliverAll()
         #expect(later.count == 1 && later.allSatisfy { $0["type"] as? String == "retraining.step" })
         let passes = later.flatMap { (($0["data"] as? [String: Any])?["events"] as? [[String: Any]] ?? []).compactMap { ($0["pass"] as? [String: Any])?["id"] as? Int } }
         #expect(!passes.isEmpty && passes.allSatisfy { $0 == 2 })
@@ -389,13 +388,7 @@ extension WebhookRoutesTests {
         try await h.decide("d")
         h.clock.advance(hours: 24)
         #expect(try await loop.tick()?.id == 3)
-        let sentBefore = h.transport.sent.count
-        for _ in 0..<4 {
-            let now = h.service.clock()
-            guard let record = try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(30), limit: 1, batchSize: 100).first else { break }
-            await deliverer.deliver(record)
-        }
-        let decisionsOnly = try h.transport.sent.dropFirst(sentBefore).map { try #require(try JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any]) }
+        let decisionsOnly = try await deliverAll()
         #expect(decisionsOnly.map { $0["type"] as? String } == ["decision.changed"])
         #expect(decisionsOnly.flatMap { (($0["data"] as? [String: Any])?["events"] as? [[String: Any]] ?? []).compactMap { $0["itemId"] as? String } } == ["d"])
         #expect(try await webhooks.show(feed: "default")?.pending == 0)

@@ -41,6 +41,31 @@ import Testing
         #expect(iso(253_402_300_800) == #""10000-01-01T00:00:00.000Z""#)  // five-digit years do not trap
     }
 
+    /// The hot path's answers (`JSONWriter`) and the others (`WireEncoder`) render a time the same way, and a time read
+    /// back from a store (seconds since 1970) renders as it was answered. Foundation's own style disagreed with the
+    /// writer about once in 14,000 times (2025-11-28T23:03:28.163, at 786,063,808.163 s since 2001, came out as .162).
+    @Test func everyAnswerRendersATimeAlikeAndAStoredTimeReadsBackTheSame() throws {
+        struct Stamped: Encodable { var at: Date }
+        func wire(_ date: Date) throws -> String { String(decoding: try WireEncoder.make().encode(Stamped(at: date)), as: UTF8.self) }
+        func writer(_ date: Date) -> String {
+            var w = JSONWriter()
+            w.object { w in w.field("at", date) }
+            return w.string
+        }
+        let known = Date(timeIntervalSinceReferenceDate: 786_063_808.163)
+        #expect(try wire(known) == #"{"at":"2025-11-28T23:03:28.163Z"}"#)
+        #expect(writer(known) == #"{"at":"2025-11-28T23:03:28.163Z"}"#)
+        var random = SplitMix64(seed: 20)
+        for _ in 0..<50_000 {
+            let date = Date(timeIntervalSinceReferenceDate: 786_000_000 + Double(random.next() % 1_000_000_000_000) / 1e6)
+            let stored = Date(timeIntervalSince1970: date.timeIntervalSince1970)
+            let answered = writer(date)
+            #expect(try wire(date) == answered)
+            #expect(writer(stored) == answered)
+            #expect(try wire(stored) == answered)
+        }
+    }
+
     @Test func integersAreWrittenDigitForDigit() {
         var w = JSONWriter()
         w.array { w in
