@@ -234,13 +234,18 @@ public struct JSONWriter: ~Copyable {
         return String(quoted.dropFirst().dropLast())
     }
 
-    /// An ISO 8601 UTC time with milliseconds, e.g. `2026-11-26T05:03:12.145Z`, the milliseconds truncated from the
-    /// seconds since 1970 (what the stores keep, so a stored time reads back as it was answered).
+    /// An ISO 8601 UTC time with milliseconds, e.g. `2026-11-26T05:03:12.145Z`: the seconds since 1970 (what the
+    /// stores keep, so a stored time reads back as it was answered) rounded to the microsecond, then truncated to the
+    /// millisecond (a time given with milliseconds reads back with the same ones).
     @inlinable public mutating func iso8601(_ date: Date) {
         beginValue()
-        let interval = date.timeIntervalSince1970
-        let seconds = Int(interval.rounded(.down))
-        let millis = min(999, Int(((interval - Double(seconds)) * 1000 + 1e-6).rounded(.down)))  // truncated, as Foundation's style does
+        // To the microsecond first, then truncated to the millisecond: seconds since 1970 carry a representation error
+        // of up to a quarter of a microsecond, so a time given as .163 (a client's createdAt) is held as .16299998 and
+        // truncating that alone would show .162. Integer arithmetic from there (floor division, for times before 1970).
+        let micros = Int((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let totalMillis = micros >= 0 ? micros / 1000 : -((-micros + 999) / 1000)
+        let seconds = totalMillis >= 0 ? totalMillis / 1000 : -((-totalMillis + 999) / 1000)
+        let millis = totalMillis - seconds * 1000
         var t = time_t(seconds)
         var parts = tm()
         gmtime_r(&t, &parts)

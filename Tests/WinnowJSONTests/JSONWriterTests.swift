@@ -66,6 +66,23 @@ import Testing
         }
     }
 
+    /// A time given with milliseconds (a client's `createdAt`, parsed) is written back with the same milliseconds: half
+    /// of them came back one lower when the writer truncated seconds since 1970 without rounding to the microsecond.
+    @Test func aTimeGivenInMillisecondsIsWrittenWithTheSameOnes() throws {
+        var random = SplitMix64(seed: 21)
+        for _ in 0..<5_000 {
+            let seconds = 1_700_000_000 + Int(random.next() % 200_000_000), millis = Int(random.next() % 1000)
+            var text = Date(timeIntervalSince1970: Double(seconds)).formatted(Date.ISO8601FormatStyle())
+            text.removeLast()
+            text += String(format: ".%03dZ", millis)
+            let date = try Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
+            #expect(JSONWriter.iso8601String(date) == text)
+        }
+        // Before 1970 too: the second and the millisecond below a negative time.
+        #expect(JSONWriter.iso8601String(Date(timeIntervalSince1970: -0.25)) == "1969-12-31T23:59:59.750Z")
+        #expect(JSONWriter.iso8601String(Date(timeIntervalSince1970: -1)) == "1969-12-31T23:59:59.000Z")
+    }
+
     @Test func integersAreWrittenDigitForDigit() {
         var w = JSONWriter()
         w.array { w in
