@@ -242,7 +242,9 @@ public struct JSONWriter: ~Copyable {
         // To the microsecond first, then truncated to the millisecond: seconds since 1970 carry a representation error
         // of up to a quarter of a microsecond, so a time given as .163 (a client's createdAt) is held as .16299998 and
         // truncating that alone would show .162. Integer arithmetic from there (floor division, for times before 1970).
-        let micros = Int((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let scaled = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        // Beyond ±285,000 years (or not finite) the microseconds do not fit an Int: clamp rather than trap.
+        let micros = scaled.isFinite && abs(scaled) < 9e18 ? Int(scaled) : (scaled < 0 ? -9_000_000_000_000_000_000 : 9_000_000_000_000_000_000)
         let totalMillis = micros >= 0 ? micros / 1000 : -((-micros + 999) / 1000)
         let seconds = totalMillis >= 0 ? totalMillis / 1000 : -((-totalMillis + 999) / 1000)
         let millis = totalMillis - seconds * 1000

@@ -81,6 +81,8 @@ import Testing
         // Before 1970 too: the second and the millisecond below a negative time.
         #expect(JSONWriter.iso8601String(Date(timeIntervalSince1970: -0.25)) == "1969-12-31T23:59:59.750Z")
         #expect(JSONWriter.iso8601String(Date(timeIntervalSince1970: -1)) == "1969-12-31T23:59:59.000Z")
+        // Times no calendar reaches are written, not trapped on.
+        for far in [1e15, -1e15, Double.infinity, -Double.infinity] { #expect(!JSONWriter.iso8601String(Date(timeIntervalSince1970: far)).isEmpty) }
     }
 
     @Test func integersAreWrittenDigitForDigit() {
