@@ -9,34 +9,27 @@ import PostgresNIO
 extension PostgresStore {
     /// Appends events in the caller's transaction; call it as the transaction's last write.
     static func appendDecisionEvents(_ db: Session, _ events: [DecisionEvent]) async throws {
-        guard !events.isEmpty else { return }
-        var feeds: [String] = [], items: [String] = [], times: [Double] = [], causes: [String] = [], bodies: [String] = []
-        for event in events {
-            feeds.append(event.feed)
-            items.append(event.itemID)
-            times.append(event.at.timeIntervalSince1970)
-            causes.append(event.cause.kind.rawValue)
-            bodies.append(try Codec.encode(event))
-        }
-        let n = events.count
-        try await db.execute("""
-            WITH c AS (UPDATE decision_event_counter SET seq = seq + \(n) WHERE id = 1 RETURNING seq)
-            INSERT INTO decision_event (seq, feed, item_id, at, cause, body)
-            SELECT c.seq - \(n) + u.ord, u.feed, u.item_id, u.at, u.cause, u.body
-            FROM c, unnest(\(feeds)::text[], \(items)::text[], \(times)::float8[], \(causes)::text[], \(bodies)::text[])
-              WITH ORDINALITY AS u(feed, item_id, at, cause, body, ord)
-            """)
+        try await append(db, try events.map(EventRows.columns))
     }
 
     /// Appends a retraining step in the caller's transaction, as its last write (feed `*` for the shared model's: every
     /// feed's).
     static func appendRetrainingEvent(_ db: Session, _ event: RetrainingEvent?) async throws {
         guard let event else { return }
+        try await append(db, [try EventRows.columns(event)])
+    }
+
+    /// The one insert of events, numbered from the counter row (held to commit: numbers follow the order of commits).
+    private static func append(_ db: Session, _ rows: [EventRows.Columns]) async throws {
+        guard !rows.isEmpty else { return }
+        let n = rows.count
         try await db.execute("""
-            WITH c AS (UPDATE decision_event_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq)
+            WITH c AS (UPDATE decision_event_counter SET seq = seq + \(n) WHERE id = 1 RETURNING seq)
             INSERT INTO decision_event (seq, feed, item_id, at, cause, body)
-            SELECT c.seq, \(event.feed ?? EventRows.everyFeed), '', \(event.at.timeIntervalSince1970), 'retraining',
-                   \(try Codec.encode(ChangeEvent.retraining(event))) FROM c
+            SELECT c.seq - \(n) + u.ord, u.feed, u.item_id, u.at, u.cause, u.body
+            FROM c, unnest(\(rows.map(\.feed))::text[], \(rows.map(\.itemID))::text[], \(rows.map(\.at))::float8[], \(rows.map(\.cause))::text[],
+                           \(rows.map(\.body))::text[])
+              WITH ORDINALITY AS u(feed, item_id, at, cause, body, ord)
             """)
     }
 

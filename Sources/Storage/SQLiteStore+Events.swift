@@ -8,15 +8,19 @@ extension SQLiteStore {
     /// Appends an event in the caller's transaction.
     static func appendDecisionEvent(_ db: Database, _ event: DecisionEvent?) throws {
         guard let event else { return }
-        try db.cachedStatement(sql: "INSERT INTO decision_event (feed, item_id, at, cause, body) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [event.feed, event.itemID, event.at.timeIntervalSince1970, event.cause.kind.rawValue, try Codec.encode(event)])
+        try append(db, try EventRows.columns(event))
     }
 
     /// Appends a retraining step in the caller's transaction (feed `*` for the shared model's: every feed's).
     static func appendRetrainingEvent(_ db: Database, _ event: RetrainingEvent?) throws {
         guard let event else { return }
-        try db.cachedStatement(sql: "INSERT INTO decision_event (feed, item_id, at, cause, body) VALUES (?, '', ?, 'retraining', ?)")
-            .execute(arguments: [event.feed ?? EventRows.everyFeed, event.at.timeIntervalSince1970, try Codec.encode(ChangeEvent.retraining(event))])
+        try append(db, try EventRows.columns(event))
+    }
+
+    /// The one insert of an event; the single writer numbers it (AUTOINCREMENT) in commit order.
+    private static func append(_ db: Database, _ row: EventRows.Columns) throws {
+        try db.cachedStatement(sql: "INSERT INTO decision_event (feed, item_id, at, cause, body) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [row.feed, row.itemID, row.at, row.cause, row.body])
     }
 
     static func changeEvent(_ row: Row) throws -> ChangeEvent {

@@ -73,9 +73,29 @@ extension Author {
     }
 }
 
-/// How event rows are kept apart by feed.
+/// The `decision_event` rows both stores write: one mapping from an event to its columns.
 enum EventRows {
     /// The feed column of an event that belongs to every feed (a step of the shared model's retraining); no feed name
     /// can be it (`Policy.isValidFeed`).
     static let everyFeed = "*"
+
+    /// An event's columns; its number is the store's to give.
+    struct Columns {
+        var feed: String
+        var itemID: String
+        var at: Double
+        var cause: String
+        var body: String
+    }
+
+    /// A decision event's body is the event alone (no `type`: `ChangeEvent` reads a body without one as a decision).
+    static func columns(_ event: DecisionEvent) throws -> Columns {
+        Columns(feed: event.feed, itemID: event.itemID, at: event.at.timeIntervalSince1970, cause: event.cause.kind.rawValue,
+                body: try Codec.encode(event))
+    }
+
+    static func columns(_ event: RetrainingEvent) throws -> Columns {
+        Columns(feed: event.feed ?? everyFeed, itemID: "", at: event.at.timeIntervalSince1970, cause: "retraining",
+                body: try Codec.encode(ChangeEvent.retraining(event)))
+    }
 }
