@@ -87,6 +87,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Logistic class weights of the models: none, balanced or sqrt-balanced (as winnow train).")
     var classWeight: ClassWeight = .balanced
 
+    @Option(name: .customLong("c"), help: "Logistic inverse L2 strength of the models (> 0), as winnow train's --c.")
+    var c: Double = LogisticConfig().c
+
     @OptionGroup var features: FeatureOptions
 
     @Option(help: "Keep the run's SQLite file and model registry in this directory (default: a temporary one, removed).")
@@ -104,6 +107,7 @@ struct Simulate: AsyncParsableCommand {
     func validate() throws {
         guard !data.isEmpty else { throw ValidationError("Please give the labelled posts to replay with --data FILE.") }
         _ = try parseLabelMap(labelMap)
+        guard c.isFinite, c > 0 else { throw ValidationError("Please give --c above 0 (for example 10); got \(c).") }
         do { try options().validate() } catch let error as SimulationError { throw ValidationError("Please fix the options: \(error)") }
     }
 
@@ -126,6 +130,7 @@ struct Simulate: AsyncParsableCommand {
         o.training.featurizer = try features.config()
         o.training.naiveBayes = NaiveBayesConfig(complement: algorithm == .complementNaiveBayes)
         o.training.logistic.classWeight = classWeight
+        o.training.logistic.c = c
         if let policy {
             guard let data = FileManager.default.contents(atPath: policy) else {
                 throw ValidationError("Cannot read the policy \(policy); give a JSON file such as {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")

@@ -56,15 +56,18 @@ struct ParsingTests {
         #expect(options.rounds == 4 && options.reviewCapacity == 50 && options.reviewerError == 0.1)
         #expect(options.training.algorithm == .naiveBayes && options.training.featurizer.bucketBits == 16)
         #expect(options.seed == 42 && options.auditRate == 0.02 && options.initialShare == 0.05)
-        #expect(options.training.logistic.classWeight == .balanced)
+        #expect(options.training.logistic.classWeight == .balanced && options.training.logistic.c == 10)
         let unweighted = try #require(try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--class-weight", "none"]) as? Simulate)
         #expect(try unweighted.options().training.logistic.classWeight == ClassWeight.none)
+        let weaker = try #require(try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--c", "30"]) as? Simulate)
+        #expect(try weaker.options().training.logistic.c == 30)
     }
 
     @Test(arguments: [
         (["stats", "--since", "last week"], "--since last week is not a date; use 2026-11-01 or 2026-11-01T09:00:00Z."),
         (["simulate", "--rounds", "3"], "Please give the labelled posts to replay with --data FILE."),
         (["simulate", "--data", "a.csv", "--reviewer-error", "2"], "Please fix the options: --reviewer-error is 2.0; give a probability in 0...1."),
+        (["simulate", "--data", "a.csv", "--c", "0"], "Please give --c above 0 (for example 10); got 0.0."),
         (["train", "--out", "m.winnow"], "Please give at least one --data FILE with labelled rows, or --from-store."),
         (["train", "--data", "a.csv", "--out", "m.bin"], "Please name the model file with the .winnow extension; got 'm.bin'."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--label-map", "ham"], "Please write --label-map as FROM=TO (for example --label-map ham=clear); got 'ham'."),
