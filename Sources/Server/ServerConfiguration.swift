@@ -201,7 +201,11 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         case let .typeMismatch(type, context): return "\(path(context.codingPath)) should be \(type)"
         case let .valueNotFound(_, context): return "\(path(context.codingPath)) is missing"
         case let .keyNotFound(key, context): return "\(path(context.codingPath + [key])) is missing"
-        case let .dataCorrupted(context): return "malformed JSON near \(path(context.codingPath))"
+        case let .dataCorrupted(context):
+            // The file parsed as JSON before decoding, so a key's value is what the decoder could not take (an enum's
+            // unknown case, a date); the decoder's own words name the value.
+            guard !context.codingPath.isEmpty else { return "malformed JSON (\(context.debugDescription))" }
+            return "\(path(context.codingPath)) has a value it cannot take (\(context.debugDescription))"
         @unknown default: return "\(error)"
         }
     }

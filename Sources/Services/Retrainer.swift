@@ -368,7 +368,7 @@ public struct Retrainer: Service, Sendable {
             pass = try await trainAndGate(pass, now: now)
         } catch {
             pass.state = .failed
-            pass.message = "failed: \(error)"
+            pass.message = "\(error)"
         }
         pass.updatedAt = scoring.clock()
         if pass.state == .training, var waiting = latest, waiting.state == .waiting {
@@ -424,6 +424,11 @@ public struct Retrainer: Service, Sendable {
         }
         pass.storeExamples = fromStore.count
         pass.baseExamples = base.count
+        guard !base.isEmpty || !fromStore.isEmpty else {
+            pass.state = .failed
+            pass.message = "there is nothing to train on: no base data (retrain.baseData\(feed.map { ", or retrain.feeds.\($0).baseData" } ?? "")) and no resolved labels\(feed.map { " of feed \($0)" } ?? "") in the store yet; configure base data files or resolve some reviews first"
+            return pass
+        }
         let version = versionName(pass, now)
         let sources = data.sources + ["store\(feed.map { " feed \($0)" } ?? "") (\(fromStore.count) labels)"]
         let clock = ContinuousClock.now

@@ -483,6 +483,11 @@ enum OpenAPIPaths {
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
         try Data(#"{"port": "eighty"}"#.utf8).write(to: file)
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
+        // A value the decoder cannot take is named with its key, not called malformed JSON.
+        try Data(#"{"retrain": {"promotion": "sometimes"}}"#.utf8).write(to: file)
+        let error = try #require(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
+        #expect("\(error)".contains("retrain.promotion has a value it cannot take"), "\(error)")
+        #expect("\(error)".contains("sometimes"), "\(error)")
     }
 }
 
