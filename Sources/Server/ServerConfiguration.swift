@@ -198,7 +198,7 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     static func describe(_ error: any Error) -> String {
         guard let error = error as? DecodingError else { return "\(error)" }
         switch error {
-        case let .typeMismatch(type, context): return "\(path(context.codingPath)) should be \(type)"
+        case let .typeMismatch(type, context): return "\(path(context.codingPath)) should be \(kind(of: type))"
         case let .valueNotFound(_, context): return "\(path(context.codingPath)) is missing"
         case let .keyNotFound(key, context): return "\(path(context.codingPath + [key])) is missing"
         case let .dataCorrupted(context):
@@ -207,6 +207,21 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
             guard !context.codingPath.isEmpty else { return "malformed JSON (\(context.debugDescription))" }
             return "\(path(context.codingPath)) has a value it cannot take (\(context.debugDescription))"
         @unknown default: return "\(error)"
+        }
+    }
+
+    /// The JSON a Swift type is written as, in words ("a number", not "Double").
+    static func kind(of type: Any.Type) -> String {
+        switch type {
+        case is Double.Type, is Float.Type: return "a number"
+        case is Int.Type, is Int64.Type, is UInt32.Type, is UInt64.Type: return "a whole number"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        default:
+            let name = "\(type)"
+            if name.hasPrefix("Array<") { return "an array" }
+            if name.hasPrefix("Dictionary<") { return "an object" }
+            return "a \(name) (see README, Configuration)"
         }
     }
 

@@ -81,14 +81,20 @@ public struct RetrainConfiguration: Codable, Equatable, Sendable {
 
     /// - Throws: `ConfigurationError` naming the setting.
     public func validate() throws {
-        guard everyHours >= 0, everyHours.isFinite, afterLabels >= 0 else {
-            throw ConfigurationError("retrain.everyHours must be ≥ 0 hours and retrain.afterLabels ≥ 0 labels (0 turns a trigger off).")
+        func check(_ ok: Bool, _ key: String, _ value: Any, _ expected: String) throws {
+            guard ok else { throw ConfigurationError("retrain.\(key) is \(value); give \(expected).") }
         }
-        guard checkSeconds > 0, shadowHours >= 0, shadowHours.isFinite, leaseMinutes > 0 else {
-            throw ConfigurationError("retrain.checkSeconds and retrain.leaseMinutes must be > 0 and retrain.shadowHours ≥ 0.")
-        }
-        guard (0...1).contains(maxShadowActionChange), (1...2).contains(threads), (0...19).contains(niceness), maxStoreExamples >= 1 else {
-            throw ConfigurationError("retrain.maxShadowActionChange must be a share in 0-1, retrain.threads 1 or 2, retrain.niceness 0-19 and retrain.maxStoreExamples ≥ 1.")
+        try check(everyHours.isFinite && everyHours >= 0, "everyHours", everyHours, "hours ≥ 0 (0 turns the schedule off)")
+        try check(afterLabels >= 0, "afterLabels", afterLabels, "a number of labels ≥ 0 (0 turns the label trigger off)")
+        try check(checkSeconds.isFinite && checkSeconds > 0, "checkSeconds", checkSeconds, "seconds > 0")
+        try check(leaseMinutes.isFinite && leaseMinutes > 0, "leaseMinutes", leaseMinutes, "minutes > 0")
+        try check(shadowHours.isFinite && shadowHours >= 0, "shadowHours", shadowHours, "hours ≥ 0 (0 promotes without a shadow)")
+        try check((0...1).contains(maxShadowActionChange), "maxShadowActionChange", maxShadowActionChange, "a share of decisions in 0-1")
+        try check((1...2).contains(threads), "threads", threads, "1 or 2")
+        try check((0...19).contains(niceness), "niceness", niceness, "a nice value in 0-19")
+        try check(maxStoreExamples >= 1, "maxStoreExamples", maxStoreExamples, "a number of labels ≥ 1")
+        for (from, to) in labelMap.sorted(by: { $0.key < $1.key }) {
+            try check(!from.isEmpty && !to.isEmpty, "labelMap", "{\"\(from)\": \"\(to)\"}", "FROM: TO pairs of non-empty labels")
         }
         do { try training.validate() } catch { throw ConfigurationError("retrain.training: \(error)") }
         do { try gate.validate() } catch { throw ConfigurationError("retrain.gate: \(error)") }

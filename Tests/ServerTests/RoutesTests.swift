@@ -488,6 +488,19 @@ enum OpenAPIPaths {
         let error = try #require(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
         #expect("\(error)".contains("retrain.promotion has a value it cannot take"), "\(error)")
         #expect("\(error)".contains("sometimes"), "\(error)")
+        // A mistyped value is named with the JSON it should be, and each bad retraining setting with its own value.
+        let cases: [(String, String)] = [
+            (#"{"retrain": {"shadowHours": "abc"}}"#, "retrain.shadowHours should be a number"),
+            (#"{"retrain": {"baseData": "a.csv"}}"#, "retrain.baseData should be an array"),
+            (#"{"retrain": {"threads": 0}}"#, "retrain.threads is 0; give 1 or 2."),
+            (#"{"retrain": {"maxStoreExamples": -5}}"#, "retrain.maxStoreExamples is -5; give a number of labels ≥ 1."),
+            (#"{"retrain": {"labelMap": {"ham": ""}}}"#, #"retrain.labelMap is {"ham": ""}; give FROM: TO pairs of non-empty labels."#),
+        ]
+        for (json, message) in cases {
+            try Data(json.utf8).write(to: file)
+            let error = try #require(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
+            #expect("\(error)".contains(message), "\(json): \(error)")
+        }
     }
 }
 
