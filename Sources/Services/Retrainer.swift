@@ -104,6 +104,25 @@ public struct RetrainConfiguration: Codable, Equatable, Sendable {
     }
 }
 
+extension RetrainConfiguration {
+    /// The configured data files that cannot be read now, each with the key that names it, in the order of the
+    /// configuration: what a process that runs the loop checks when it starts, so that a misspelt path stops the
+    /// start instead of failing the first pass hours later.
+    public func unreadableFiles(isReadable: (String) -> Bool = { FileManager.default.isReadableFile(atPath: $0) }) -> [(key: String, path: String)] {
+        var files = baseData.map { ("retrain.baseData", $0) } + testData.map { ("retrain.testData", $0) }
+        for (feed, data) in feeds.sorted(by: { $0.key < $1.key }) {
+            files += data.baseData.map { ("retrain.feeds.\(feed).baseData", $0) } + data.testData.map { ("retrain.feeds.\(feed).testData", $0) }
+        }
+        return files.filter { !isReadable($0.1) }.map { (key: $0.0, path: $0.1) }
+    }
+
+    /// - Throws: `ConfigurationError` naming the first file that cannot be read and the key that names it.
+    public func checkFiles() throws {
+        guard let first = unreadableFiles().first else { return }
+        throw ConfigurationError("\(first.key) names \(first.path), which cannot be read. Check the path (relative paths start from the directory the server runs in) and that this user may read it, or remove it from the configuration.")
+    }
+}
+
 /// Where a pass's labelled rows come from besides the store: the base data it trains on and the test rows the gate
 /// reads. `files` reads the configured files at each pass (so an edited file counts from the next pass on).
 public struct RetrainData: Sendable {

@@ -39,6 +39,9 @@ struct Retrain: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try server.load()
+        if !log {
+            do { try configuration.retrain.checkFiles() } catch let error as ConfigurationError { throw CommandError(error.description) }
+        }
         let service = try await server.service(configuration)
         let registry = ModelRegistry(scoring: service, directory: configuration.registry)
         let retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: "winnow retrain")

@@ -85,6 +85,9 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
+        if configuration.retrain.enabled {
+            do { try configuration.retrain.checkFiles() } catch let error as ConfigurationError { throw CommandError(error.description) }
+        }
         let metrics = WinnowServer.bootstrapMetrics()
         let service = try await options.service(configuration, metrics: metrics)
         let keys = try await service.store.keys()

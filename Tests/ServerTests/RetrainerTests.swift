@@ -27,6 +27,27 @@ import Testing
         return c
     }
 
+    @Test func theConfiguredFilesThatCannotBeReadAreNamedWithTheirKeys() throws {
+        var c = RetrainConfiguration()
+        c.baseData = ["base.csv", "gone.csv"]
+        c.testData = ["test.csv"]
+        c.feeds = ["sms": .init(baseData: ["sms-gone.csv"], testData: ["sms-test.csv"]), "b": .init(testData: ["b-gone.csv"])]
+        let missing = c.unreadableFiles { !$0.contains("gone") }
+        #expect(missing.map(\.key) == ["retrain.baseData", "retrain.feeds.b.testData", "retrain.feeds.sms.baseData"])
+        #expect(missing.map(\.path) == ["gone.csv", "b-gone.csv", "sms-gone.csv"])
+        #expect(c.unreadableFiles { _ in true }.isEmpty)
+        // On the real file system: a file that is there passes, one that is not is named with its key.
+        let here = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-base-\(UUID().uuidString).csv").path
+        try Data("id,text,label\n".utf8).write(to: URL(fileURLWithPath: here))
+        defer { try? FileManager.default.removeItem(atPath: here) }
+        var real = RetrainConfiguration()
+        real.baseData = [here]
+        try real.checkFiles()
+        real.testData = ["/nonexistent/test.csv"]
+        let error = try #require(throws: ConfigurationError.self) { try real.checkFiles() }
+        #expect("\(error)".hasPrefix("retrain.testData names /nonexistent/test.csv, which cannot be read."), "\(error)")
+    }
+
     func retrainer(_ h: Harness, _ configuration: RetrainConfiguration, base: [LabelledText] = RetrainerTests.rows,
                    node: String = "node-a") -> Retrainer {
         let registry = ModelRegistry(scoring: h.service, directory: h.configuration.registry)

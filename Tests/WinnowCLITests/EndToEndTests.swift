@@ -23,7 +23,9 @@ struct EndToEndTests {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+    /// Runs the executable to its end; with `timeout`, a process still running after that many seconds is
+    /// terminated (for commands that would otherwise serve until stopped).
+    static func run(_ arguments: [String], stdin: String? = nil, timeout: Double? = nil) throws -> Result {
         let process = Process()
         process.executableURL = try #require(executable, "build the winnow executable first (swift build --build-tests builds it)")
         process.arguments = arguments
@@ -32,6 +34,9 @@ struct EndToEndTests {
         process.standardError = err
         process.standardInput = input
         try process.run()
+        if let timeout {
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if process.isRunning { process.terminate() } }
+        }
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
         let o = out.fileHandleForReading.readDataToEndOfFile()

@@ -4,6 +4,21 @@ import Testing
 /// Issue 20: `winnow serve` retrains by itself. Labels arrive through the API; after enough of them the server's own
 /// loop trains a candidate, gates it, promotes it, and scores the next item with it, without a restart.
 @Suite struct RetrainServeEndToEndTests {
+    /// A misspelt data file stops `serve` (with the loop on) and `winnow retrain` at the start, naming its key, instead
+    /// of failing the first pass hours later.
+    @Test(.enabled(if: EndToEndTests.executable != nil))
+    func aDataFileThatCannotBeReadStopsTheStart() throws {
+        let dir = try EndToEndTests.folder()
+        let database = dir + "/winnow.sqlite", config = dir + "/winnow.json"
+        try #"{"retrain": {"enabled": true, "baseData": ["\#(dir)/bsae.csv"]}}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let message = "retrain.baseData names \(dir)/bsae.csv, which cannot be read."
+        for command in [["serve", "--port", "0"], ["retrain", "--now"]] {
+            // Without the check the server would start and serve: stopped after 30 s, it answers no error.
+            let run = try EndToEndTests.run(command + ["--config", config, "--database", database], timeout: 30)
+            #expect(run.status != 0 && run.stderr.contains(message), "\(command): \(run.stderr)")
+        }
+    }
+
     @Test(.enabled(if: EndToEndTests.executable != nil))
     func labelsThroughTheAPIRetrainTheServedModelWithoutARestart() async throws {
         let dir = try EndToEndTests.folder()
