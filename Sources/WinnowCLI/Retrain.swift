@@ -59,7 +59,9 @@ struct Retrain: AsyncParsableCommand {
         } catch let error as DataFileError {
             throw CommandError.data("\(error)")
         } catch let error as Engine.ValidationError {
-            throw CommandError("\(error)")
+            // The API's words for a field (`feed: …`); here the field is an option, and the message names it.
+            let message = error.message.prefix(1).uppercased() + error.message.dropFirst()
+            throw CommandError(message.hasSuffix(".") ? message : message + ".")
         }
         guard let pass else {
             let latest = try await retrainer.passes(limit: 1).first

@@ -5,7 +5,7 @@ import Testing
 /// loop trains a candidate, gates it, promotes it, and scores the next item with it, without a restart.
 @Suite struct RetrainServeEndToEndTests {
     /// A misspelt data file stops `serve` (with the loop on) and `winnow retrain` at the start, naming its key, instead
-    /// of failing the first pass hours later.
+    /// of failing the first pass hours later; a feed the configuration does not list is refused in a sentence.
     @Test(.enabled(if: EndToEndTests.executable != nil))
     func aDataFileThatCannotBeReadStopsTheStart() throws {
         let dir = try EndToEndTests.folder()
@@ -17,6 +17,12 @@ import Testing
             let run = try EndToEndTests.run(command + ["--config", config, "--database", database], timeout: 30)
             #expect(run.status != 0 && run.stderr.contains(message), "\(command): \(run.stderr)")
         }
+        // A feed the configuration does not list is refused in a sentence (it read "feed: feed 'sms' …").
+        try "{}".write(toFile: config, atomically: true, encoding: .utf8)
+        let unlisted = try EndToEndTests.run(["retrain", "--now", "--feed", "sms", "--config", config, "--database", database,
+                                              "--model", ServeEndToEndTests.model])
+        #expect(unlisted.status != 0 && unlisted.stderr.contains("Error: Feed 'sms' has no model of its own to retrain: list it in retrain.feeds."),
+                "\(unlisted.stderr)")
     }
 
     @Test(.enabled(if: EndToEndTests.executable != nil))
