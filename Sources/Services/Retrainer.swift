@@ -108,12 +108,19 @@ extension RetrainConfiguration {
     /// The configured data files that cannot be read now, each with the key that names it, in the order of the
     /// configuration: what a process that runs the loop checks when it starts, so that a misspelt path stops the
     /// start instead of failing the first pass hours later.
-    public func unreadableFiles(isReadable: (String) -> Bool = { FileManager.default.isReadableFile(atPath: $0) }) -> [(key: String, path: String)] {
+    public func unreadableFiles(isReadable: (String) -> Bool = Self.isReadableFile) -> [(key: String, path: String)] {
         var files = baseData.map { ("retrain.baseData", $0) } + testData.map { ("retrain.testData", $0) }
         for (feed, data) in feeds.sorted(by: { $0.key < $1.key }) {
             files += data.baseData.map { ("retrain.feeds.\(feed).baseData", $0) } + data.testData.map { ("retrain.feeds.\(feed).testData", $0) }
         }
         return files.filter { !isReadable($0.1) }.map { (key: $0.0, path: $0.1) }
+    }
+
+    /// A file (not a directory) this process may read.
+    public static func isReadableFile(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && !directory.boolValue
+            && FileManager.default.isReadableFile(atPath: path)
     }
 
     /// - Throws: `ConfigurationError` naming the first file that cannot be read and the key that names it.

@@ -43,6 +43,8 @@ import Testing
         var real = RetrainConfiguration()
         real.baseData = [here]
         try real.checkFiles()
+        real.testData = [FileManager.default.temporaryDirectory.path]
+        #expect(throws: ConfigurationError.self, "a directory is not a data file") { try real.checkFiles() }
         real.testData = ["/nonexistent/test.csv"]
         let error = try #require(throws: ConfigurationError.self) { try real.checkFiles() }
         #expect("\(error)".hasPrefix("retrain.testData names /nonexistent/test.csv, which cannot be read."), "\(error)")
