@@ -25,7 +25,8 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 
     /// Every message reads as a sentence: a first letter in upper case ("tier is 1 or 2" → "Tier is 1 or 2"), so
     /// messages from every layer look alike (issue 18). A message starting with a quote or a symbol is left as it is.
-    static func sentence(_ message: String) -> String {
+    /// The command line's errors read the same.
+    public static func sentence(_ message: String) -> String {
         guard let first = message.first, first.isLowercase else { return message }
         return first.uppercased() + message.dropFirst()
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Learning
+import Server
 import Services
 import WinnowJSON
 
@@ -60,7 +61,7 @@ struct Retrain: AsyncParsableCommand {
             throw CommandError.data("\(error)")
         } catch let error as Engine.ValidationError {
             // The API's words for a field (`feed: …`); here the field is an option, and the message names it.
-            let message = error.message.prefix(1).uppercased() + error.message.dropFirst()
+            let message = APIError.sentence(error.message)
             throw CommandError(message.hasSuffix(".") ? message : message + ".")
         }
         guard let pass else {
