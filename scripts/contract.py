@@ -233,6 +233,7 @@ for _ in range(50):
 if status != 202:
     failures.append(f"POST /v1/models/retraining answered {status}, not 202")
 call("GET", "/v1/models/retraining?limit=5", "/v1/models/retraining", admin, expect=200)
+call("GET", f"/v1/models/retraining?limit=5&feed={F}", "/v1/models/retraining", admin, expect=200)
 
 # Banks: one made, filled with a text, a PDQ hash and a hash list, matched by an item with media, exported, emptied.
 bridge = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"

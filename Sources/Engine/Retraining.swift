@@ -28,6 +28,14 @@ public struct RetrainPass: Codable, Equatable, Sendable {
         public var isFinal: Bool { [.promoted, .refused, .failed, .superseded].contains(self) }
     }
 
+    /// Which passes a read of the log returns.
+    public enum Selection: Equatable, Sendable {
+        /// Every model's.
+        case all
+        /// One model's: a feed's own, or with nil the shared model's.
+        case model(feed: String?)
+    }
+
     /// 1, 2, 3, …: a node takes pass n + 1 by writing it; two nodes cannot both write the same number.
     public var id: Int64
     /// The feed whose model the pass trains; nil for the model every feed without its own uses.

@@ -515,10 +515,8 @@ public protocol RetrainRepository: Sendable {
     /// Saves `pass`, and `event` with it, when the stored pass is still in `expected` (a compare-and-set); false (writing
     /// neither) when it was not.
     func updateRetrainPass(_ pass: RetrainPass, expected: RetrainPass.State, event: RetrainingEvent?) async throws -> Bool
-    /// The newest passes first, of every feed.
-    func retrainPasses(limit: Int) async throws -> [RetrainPass]
-    /// The newest pass of the shared model (nil) or of one feed's own.
-    func latestRetrainPass(feed: String?) async throws -> RetrainPass?
+    /// The newest passes first: of every model, or of one (`.model(feed: nil)` is the shared model's).
+    func retrainPasses(_ selection: RetrainPass.Selection, limit: Int) async throws -> [RetrainPass]
     /// The highest label id, 0 without labels.
     func latestLabelID() async throws -> Int64
 }
@@ -556,6 +554,13 @@ public protocol DecisionEventRepository: Sendable {
     func leaseDueWebhooks(now: Date, holder: String, until: Date, limit: Int, batchSize: Int) async throws -> [WebhookRecord]
     /// Records what an attempt did and ends `holder`'s lease; false (recording nothing) when the lease is not theirs.
     func recordDelivery(feed: String, holder: String, _ result: DeliveryResult) async throws -> Bool
+}
+
+extension RetrainRepository {
+    /// The newest pass of the shared model (nil) or of one feed's own.
+    public func latestRetrainPass(feed: String?) async throws -> RetrainPass? {
+        try await retrainPasses(.model(feed: feed), limit: 1).first
+    }
 }
 
 extension BankRepository {

@@ -237,9 +237,9 @@ public struct Retrainer: Service, Sendable {
         }
     }
 
-    /// The newest passes first.
-    public func passes(limit: Int = 50) async throws -> [RetrainPass] {
-        try await store.retrainPasses(limit: limit)
+    /// The newest passes first, of every model or of one.
+    public func passes(_ selection: RetrainPass.Selection = .all, limit: Int = 50) async throws -> [RetrainPass] {
+        try await store.retrainPasses(selection, limit: limit)
     }
 
     /// One look at the loop for the shared model, or with `feed` for that feed's own: moves an unfinished pass on
@@ -252,7 +252,7 @@ public struct Retrainer: Service, Sendable {
             throw ValidationError(field: "feed", "feed '\(feed.prefix(64))' has no model of its own to retrain: list it in retrain.feeds")
         }
         let now = scoring.clock()
-        let recent = try await store.retrainPasses(limit: 50)
+        let recent = try await store.retrainPasses(.all, limit: 50)
         var busy = false
         for pass in recent where !pass.state.isFinal {
             if let moved = try await advance(pass, now: now) { return moved }
@@ -553,7 +553,7 @@ extension ModelRegistry {
     /// superseded). A shadow an admin started by hand is left alone.
     public func followRetrainingShadow() async throws {
         let now = scoring.clock()
-        let recent = try await store.retrainPasses(limit: 20)
+        let recent = try await store.retrainPasses(.all, limit: 20)
         let running = scoring.shadowReport?.candidate
         if let pass = recent.first(where: { $0.state == .shadow }), let candidate = pass.candidate, (pass.shadowUntil ?? now) > now {
             if running != candidate { _ = try await shadow(candidate, feed: pass.feed) }

@@ -27,13 +27,13 @@ extension PostgresStore {
         }
     }
 
-    public func retrainPasses(limit: Int) async throws -> [RetrainPass] {
-        try await rows("SELECT body FROM retrain_pass ORDER BY id DESC LIMIT \(limit)").map { try Codec.decode(RetrainPass.self, try $0["body"]) }
-    }
-
-    public func latestRetrainPass(feed: String?) async throws -> RetrainPass? {
-        try await rows("SELECT body FROM retrain_pass WHERE feed IS NOT DISTINCT FROM \(feed) ORDER BY id DESC LIMIT 1")
-            .first.map { try Codec.decode(RetrainPass.self, try $0["body"]) }
+    public func retrainPasses(_ selection: RetrainPass.Selection, limit: Int) async throws -> [RetrainPass] {
+        let found: [Row]
+        switch selection {
+        case .all: found = try await rows("SELECT body FROM retrain_pass ORDER BY id DESC LIMIT \(limit)")
+        case .model(let feed): found = try await rows("SELECT body FROM retrain_pass WHERE feed IS NOT DISTINCT FROM \(feed) ORDER BY id DESC LIMIT \(limit)")
+        }
+        return try found.map { try Codec.decode(RetrainPass.self, try $0["body"]) }
     }
 
     public func latestLabelID() async throws -> Int64 {

@@ -24,16 +24,16 @@ extension SQLiteStore {
         }
     }
 
-    public func retrainPasses(limit: Int) async throws -> [RetrainPass] {
+    public func retrainPasses(_ selection: RetrainPass.Selection, limit: Int) async throws -> [RetrainPass] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT body FROM retrain_pass ORDER BY id DESC LIMIT ?", arguments: [limit]).map { try Codec.decode(RetrainPass.self, $0) }
-        }
-    }
-
-    public func latestRetrainPass(feed: String?) async throws -> RetrainPass? {
-        try await writer.read { db in
-            try String.fetchOne(db, sql: "SELECT body FROM retrain_pass WHERE feed IS ? ORDER BY id DESC LIMIT 1", arguments: [feed])
-                .map { try Codec.decode(RetrainPass.self, $0) }
+            let bodies: [String]
+            switch selection {
+            case .all:
+                bodies = try String.fetchAll(db, sql: "SELECT body FROM retrain_pass ORDER BY id DESC LIMIT ?", arguments: [limit])
+            case .model(let feed):
+                bodies = try String.fetchAll(db, sql: "SELECT body FROM retrain_pass WHERE feed IS ? ORDER BY id DESC LIMIT ?", arguments: [feed, limit])
+            }
+            return try bodies.map { try Codec.decode(RetrainPass.self, $0) }
         }
     }
 

@@ -22,6 +22,7 @@ struct Retrain: AsyncParsableCommand {
               winnow retrain --config winnow.json --now
               winnow retrain --config winnow.json --now --feed sms
               winnow retrain --database postgres://winnow@db/winnow --log
+              winnow retrain --database postgres://winnow@db/winnow --log --feed sms
             """)
 
     @OptionGroup var server: ServerOptions
@@ -29,7 +30,7 @@ struct Retrain: AsyncParsableCommand {
     @Flag(help: "Start a pass now, whether or not one is due (not while another is training or in shadow).")
     var now = false
 
-    @Option(help: "Retrain this feed's own model (a feed listed in retrain.feeds) instead of the shared one.")
+    @Option(help: "Retrain this feed's own model (a feed listed in retrain.feeds) instead of the shared one; with --log, list its passes only.")
     var feed: String?
 
     @Flag(help: "Print the retraining log (the newest passes first) and change nothing.")
@@ -47,8 +48,10 @@ struct Retrain: AsyncParsableCommand {
         let registry = ModelRegistry(scoring: service, directory: configuration.registry)
         let retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: "winnow retrain")
         if log {
-            let passes = try await retrainer.passes()
-            if json { print(try jsonString(passes)) } else if passes.isEmpty { print("No retraining pass has run yet.") } else {
+            let passes = try await retrainer.passes(feed.map { .model(feed: $0) } ?? .all)
+            if json { print(try jsonString(passes)) } else if passes.isEmpty {
+                print(feed.map { "No retraining pass of feed \($0)'s own model has run yet." } ?? "No retraining pass has run yet.")
+            } else {
                 for pass in passes { print(Self.describe(pass)) }
             }
             return
@@ -65,7 +68,7 @@ struct Retrain: AsyncParsableCommand {
             throw CommandError(message.hasSuffix(".") ? message : message + ".")
         }
         guard let pass else {
-            let latest = try await retrainer.passes(limit: 1).first
+            let latest = try await retrainer.passes(.all, limit: 1).first
             if json { print(try jsonString(latest.map { [$0] } ?? [])) } else if let latest, !latest.state.isFinal {
                 print("Nothing to do: pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)).")
             } else {

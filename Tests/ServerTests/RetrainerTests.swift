@@ -172,7 +172,7 @@ import Testing
         async let second = b.tick(force: true)
         let ran = [try await first, try await second].compactMap { $0 }
         #expect(ran.count == 1 && ran[0].id == 1)
-        #expect(try await h.store.retrainPasses(limit: 10).count == 1)
+        #expect(try await h.store.retrainPasses(.all, limit: 10).count == 1)
         // While the shadow runs, neither node starts another pass, even when asked.
         #expect(try await a.tick(force: true) == nil)
         #expect(try await b.tick(force: true) == nil)
@@ -281,6 +281,18 @@ import Testing
         // The shared model's next pass is pass 2, compared with the shared model.
         let shared = try #require(try await loop.tick(force: true))
         #expect(shared.id == 2 && shared.feed == nil && shared.active == "fixture-1" && shared.storeExamples == 5)
+        // The log lists every model's passes; with feed, that feed's own model's only.
+        func ids(_ target: String) async throws -> [Int64] {
+            let answer = try await h.send(.get, target)
+            #expect(answer.status == .ok, "\(answer.body)")
+            return (answer.json["passes"] as? [[String: Any]] ?? []).compactMap { ($0["id"] as? NSNumber)?.int64Value }
+        }
+        #expect(try await ids("/v1/models/retraining") == [2, 1])
+        #expect(try await ids("/v1/models/retraining?feed=sms") == [1])
+        #expect(try await ids("/v1/models/retraining?feed=news").isEmpty)
+        #expect(try await ids("/v1/models/retraining?feed=sms&limit=1") == [1])
+        let bad = try await h.send(.get, "/v1/models/retraining?feed=Not%20A%20Feed")
+        #expect(bad.status == .unprocessableContent && (bad.json["error"] as? [String: Any])?["field"] as? String == "feed", "\(bad.body)")
     }
 }
 

@@ -325,13 +325,18 @@ func expectSameAnswers(_ sqlite: any Store, _ postgres: any Store, _ data: Every
     #expect(try await sqlite.latestEventSeq() == (try await postgres.latestEventSeq()), sourceLocation: sourceLocation)
     #expect(try await sqlite.prunedThrough(feed: nil, retraining: true) == (try await postgres.prunedThrough(feed: nil, retraining: true)), sourceLocation: sourceLocation)
     #expect(try await sqlite.webhooks() == (try await postgres.webhooks()), sourceLocation: sourceLocation)
-    #expect(try await sqlite.retrainPasses(limit: 100) == (try await postgres.retrainPasses(limit: 100)), sourceLocation: sourceLocation)
+    #expect(try await sqlite.retrainPasses(.all, limit: 100) == (try await postgres.retrainPasses(.all, limit: 100)), sourceLocation: sourceLocation)
     #expect(try await sqlite.banks() == (try await postgres.banks()), sourceLocation: sourceLocation)
     #expect(try await sqlite.bankEntries(bank: "scams", after: 0, limit: 100) == (try await postgres.bankEntries(bank: "scams", after: 0, limit: 100)),
             sourceLocation: sourceLocation)
     #expect(try await sqlite.bankChanges(after: 0, entryID: 0, limit: 100) == (try await postgres.bankChanges(after: 0, entryID: 0, limit: 100)),
             sourceLocation: sourceLocation)
     #expect(try await sqlite.latestRetrainPass(feed: "news") == (try await postgres.latestRetrainPass(feed: "news")), sourceLocation: sourceLocation)
+    // Pass 1 is the shared model's, pass 2 the feed news's own.
+    for (selection, ids) in [(RetrainPass.Selection.all, [Int64(2), 1]), (.model(feed: nil), [1]), (.model(feed: "news"), [2]), (.model(feed: "none"), [])] {
+        #expect(try await postgres.retrainPasses(selection, limit: 100).map(\.id) == ids, "\(selection)", sourceLocation: sourceLocation)
+        #expect(try await sqlite.retrainPasses(selection, limit: 100) == (try await postgres.retrainPasses(selection, limit: 100)), sourceLocation: sourceLocation)
+    }
     #expect(try await sqlite.latestRetrainPass(feed: nil)?.state == .refused, sourceLocation: sourceLocation)
     #expect(try await sqlite.promotions() == (try await postgres.promotions()), sourceLocation: sourceLocation)
 }

@@ -91,15 +91,17 @@ struct ModelController {
         do { return try await body() } catch let error as RegistryError { throw registryError(error) }
     }
 
-    /// `GET /v1/models/retraining`: the retraining log, newest pass first (`limit`, default 50, at most 500).
+    /// `GET /v1/models/retraining`: the retraining log, newest pass first (`limit`, default 50, at most 500); with
+    /// `feed`, that feed's own model's passes only.
     @Sendable func retraining(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let limit = try Query.integer(request, "limit", in: 1...500, default: 50) ?? 50
-        return JSON.response(API.RetrainLog(scheduled: retrainer.configuration.enabled, passes: try await retrainer.passes(limit: limit)))
+        let selection: RetrainPass.Selection = try feed(request).map { .model(feed: $0) } ?? .all
+        return JSON.response(API.RetrainLog(scheduled: retrainer.configuration.enabled, passes: try await retrainer.passes(selection, limit: limit)))
     }
 
     /// `POST /v1/models/retraining`: starts a pass now, in the background (202); 409 while one is training or in shadow.
     @Sendable func retrainNow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        if let latest = try await retrainer.passes(limit: 1).first, [.training, .shadow, .promoting].contains(latest.state) {
+        if let latest = try await retrainer.passes(.all, limit: 1).first, [.training, .shadow, .promoting].contains(latest.state) {
             throw APIError(.conflict, code: "conflict",
                            "Pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)); a new pass can start when it ends. GET /v1/models/retraining shows it.")
         }
