@@ -95,5 +95,10 @@ import Testing
         let cli = (try? JSONSerialization.jsonObject(with: Data(logged.stdout.utf8))) as? [[String: Any]] ?? []
         #expect(cli.first?["candidate"] as? String == candidate)
         #expect(cli.first?["startedAt"] as? String == pass["startedAt"] as? String && pass["startedAt"] is String)
+        // With --feed, only that feed's own model's passes: the one pass here trained the shared model.
+        let ownJSON = try EndToEndTests.run(["retrain", "--log", "--json", "--feed", "news", "--database", database, "--config", config, "--model", start])
+        #expect(ownJSON.status == 0 && ownJSON.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]", "\(ownJSON.stdout)\(ownJSON.stderr)")
+        let own = try EndToEndTests.run(["retrain", "--log", "--feed", "news", "--database", database, "--config", config, "--model", start])
+        #expect(own.stdout == "No retraining pass of feed news's own model has run yet.\n", "\(own.stdout)")
     }
 }
