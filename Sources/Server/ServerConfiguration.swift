@@ -74,11 +74,11 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
                 throw ConfigurationError("Cannot read the configuration file \(file); check the path given to --config or WINNOW_CONFIG.")
             }
             do {
-                configuration = try overlay(data, on: configuration)
-            } catch let error as ConfigurationError {
-                throw ConfigurationError("The configuration file \(file) is not valid: \(error.description) See README (Configuration) for the keys.")
-            } catch {
-                throw ConfigurationError("The configuration file \(file) is not valid: \(describe(error)). See README (Configuration) for the keys.")
+                configuration = try overlay(data, on: configuration, document: "The configuration file \(file)")
+            } catch let error as JSONError where error.kind == .malformed {
+                throw ConfigurationError("\(error.message) See README (Configuration) for the keys.")
+            } catch let error as JSONError {
+                throw ConfigurationError("The configuration file \(file) is not valid: \(error.message) See README (Configuration) for the keys.")
             }
         }
         for (variable, key) in environmentVariables {
@@ -105,40 +105,40 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     }
 
     /// Decodes `json` over `base`: keys present replace, nested objects merge, so a file names only what it
-    /// changes (`{"engine": {"rule": {"viralFactor": 20}}}`). An unknown key is an error (a typo must not pass
-    /// silently).
-    /// Objects keyed by names the user chooses (reasons, classes, actions): their keys are data, not settings, and
-    /// merge into the defaults' entries.
-    static let namedMaps: Set<String> = ["engine.review.slaMinutes", "engine.review.severity", "engine.review.auditRates", "engine.review.skills",
-                                           "retrain.labelMap", "retrain.gate.recallDrops", "retrain.feeds", "engine.banks.labels"]
-
-    static func overlay(_ json: Data, on base: ServerConfiguration) throws -> ServerConfiguration {
-        guard let user = try JSONSerialization.jsonObject(with: json) as? [String: Any] else {
-            throw ConfigurationError("the file must hold one JSON object.")
+    /// changes (`{"engine": {"rule": {"viralFactor": 20}}}`). The file is read as strictly as a request body
+    /// (`StrictDecoder`): a key given twice, a key no setting has (with the nearest one named: a typo must not pass
+    /// silently), a fraction where a whole number belongs and `null` for a setting that cannot be off are refused by
+    /// name. Objects keyed by names the
+    /// user chooses (reasons, classes, feeds) take new keys and keep the defaults' other entries.
+    /// - Throws: `JSONError` naming the key (`retrain.shadowHours`) and what is wrong with its value.
+    static func overlay(_ json: Data, on base: ServerConfiguration, document: String = "The configuration") throws -> ServerConfiguration {
+        let user = try JSONParser.parse([UInt8](json), document: document)
+        guard case .object(let given) = user else {
+            throw JSONError(.malformed, field: nil, "\(document) must hold one JSON object, not \(user.kind).")
         }
-        let encoder = JSONEncoder()
-        guard let defaults = try JSONSerialization.jsonObject(with: encoder.encode(base)) as? [String: Any] else {
-            throw ConfigurationError("internal: the defaults did not encode as an object.")
+        let encoded = try JSONEncoder().encode(base)
+        guard case .object(let defaults) = try JSONParser.parse([UInt8](encoded)) else {
+            throw JSONError(.wrongType, field: nil, "internal: the defaults did not encode as an object.")
         }
-        func merge(_ a: [String: Any], _ b: [String: Any], path: String) throws -> [String: Any] {
+        func merge(_ a: [JSONMember], _ b: [JSONMember]) -> [JSONMember] {
             var out = a
-            for (key, value) in b {
-                let here = path.isEmpty ? key : "\(path).\(key)"
-                guard let existing = a[key] else {
-                    guard namedMaps.contains(path) else { throw ConfigurationError("unknown key '\(here)'.") }
-                    out[key] = value
+            for member in b {
+                guard let index = out.firstIndex(where: { $0.key == member.key }) else {
+                    // A new entry of a named map, or a key no setting has: the decoder says which.
+                    out.append(member)
                     continue
                 }
-                if let inner = existing as? [String: Any], let given = value as? [String: Any] {
-                    out[key] = try merge(inner, given, path: here)
+                if case .object(let inner) = out[index].value, case .object(let changes) = member.value {
+                    out[index].value = .object(merge(inner, changes))
                 } else {
-                    out[key] = value
+                    out[index].value = member.value
                 }
             }
             return out
         }
-        let merged = try merge(defaults, user, path: "")
-        return try JSONDecoder().decode(ServerConfiguration.self, from: JSONSerialization.data(withJSONObject: merged))
+        // `null` turns off a setting that is optional (`"ageMinutes": null`); elsewhere it is the wrong type.
+        let decoder = StrictDecoder(parseDate: { ISOTime.parse($0) }, dateHint: "an RFC 3339 time such as 2026-01-31T12:00:00Z", nullMeansNone: true)
+        return try decoder.decode(ServerConfiguration.self, from: .object(merge(defaults, given)))
     }
 
     public func validate() throws {
@@ -193,40 +193,6 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
               review.severity.values.allSatisfy({ $0 >= 0 }) else {
             throw ConfigurationError("engine.review needs at least one reason code, maxClaim ≥ 1, reportThreshold > 0, reopenFactor ≥ 1 and severities ≥ 0.")
         }
-    }
-
-    static func describe(_ error: any Error) -> String {
-        guard let error = error as? DecodingError else { return "\(error)" }
-        switch error {
-        case let .typeMismatch(type, context): return "\(path(context.codingPath)) should be \(kind(of: type))"
-        case let .valueNotFound(_, context): return "\(path(context.codingPath)) is missing"
-        case let .keyNotFound(key, context): return "\(path(context.codingPath + [key])) is missing"
-        case let .dataCorrupted(context):
-            // The file parsed as JSON before decoding, so a key's value is what the decoder could not take (an enum's
-            // unknown case, a date); the decoder's own words name the value.
-            guard !context.codingPath.isEmpty else { return "malformed JSON (\(context.debugDescription))" }
-            return "\(path(context.codingPath)) has a value it cannot take (\(context.debugDescription))"
-        @unknown default: return "\(error)"
-        }
-    }
-
-    /// The JSON a Swift type is written as, in words ("a number", not "Double").
-    static func kind(of type: Any.Type) -> String {
-        switch type {
-        case is Double.Type, is Float.Type: return "a number"
-        case is Int.Type, is Int64.Type, is UInt32.Type, is UInt64.Type: return "a whole number"
-        case is String.Type: return "a string"
-        case is Bool.Type: return "true or false"
-        default:
-            let name = "\(type)"
-            if name.hasPrefix("Array<") { return "an array" }
-            if name.hasPrefix("Dictionary<") { return "an object" }
-            return "a \(name) (see README, Configuration)"
-        }
-    }
-
-    static func path(_ keys: [any CodingKey]) -> String {
-        keys.isEmpty ? "the top level" : StrictDecoder.path(keys)
     }
 }
 

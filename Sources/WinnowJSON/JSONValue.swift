@@ -72,20 +72,23 @@ public struct JSONParser {
     public static let maximumDepth = 64
 
     private let bytes: UnsafeRawBufferPointer
+    private let document: String
     private var i = 0
     private var path: [String] = []
 
-    private init(_ bytes: UnsafeRawBufferPointer) {
+    private init(_ bytes: UnsafeRawBufferPointer, document: String) {
         self.bytes = bytes
+        self.document = document
     }
 
-    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
-        var parser = JSONParser(bytes)
+    /// - Parameter document: what the bytes are, as the errors' subject ("The body", "The configuration file x.json").
+    public static func parse(_ bytes: UnsafeRawBufferPointer, document: String = "The body") throws(JSONError) -> JSONValue {
+        var parser = JSONParser(bytes, document: document)
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
-            throw JSONError(.malformed, field: nil, "The body starts with a byte-order mark; send plain UTF-8 JSON.")
+            throw JSONError(.malformed, field: nil, "\(document) starts with a byte-order mark; use plain UTF-8 JSON.")
         }
         if bytes.count >= 2, (bytes[0] == 0 || bytes[1] == 0 || (bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF)) {
-            throw JSONError(.malformed, field: nil, "The body is not UTF-8 (it looks like UTF-16 or UTF-32); send JSON encoded as UTF-8.")
+            throw JSONError(.malformed, field: nil, "\(document) is not UTF-8 (it looks like UTF-16 or UTF-32); use JSON encoded as UTF-8.")
         }
         let value = try parser.value(depth: 0)
         parser.skipSpace()
@@ -93,9 +96,9 @@ public struct JSONParser {
         return value
     }
 
-    public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8], document: String = "The body") throws(JSONError) -> JSONValue {
         do {
-            return try bytes.withUnsafeBytes { try parse($0) }
+            return try bytes.withUnsafeBytes { try parse($0, document: document) }
         } catch let error as JSONError {
             throw error
         } catch {
@@ -104,7 +107,7 @@ public struct JSONParser {
     }
 
     private func malformed(_ what: String) -> JSONError {
-        JSONError(.malformed, field: nil, "The body is not valid JSON: \(what) at byte \(i); check quotes, commas and brackets.")
+        JSONError(.malformed, field: nil, "\(document) is not valid JSON: \(what) at byte \(i); check quotes, commas and brackets.")
     }
 
     private mutating func skipSpace() {
@@ -113,7 +116,7 @@ public struct JSONParser {
 
     private mutating func value(depth: Int) throws(JSONError) -> JSONValue {
         skipSpace()
-        guard i < bytes.count else { throw malformed("the body ends where a value belongs") }
+        guard i < bytes.count else { throw malformed("it ends where a value belongs") }
         switch bytes[i] {
         case UInt8(ascii: "{"):
             guard depth < Self.maximumDepth else { throw malformed("nesting deeper than \(Self.maximumDepth) levels") }

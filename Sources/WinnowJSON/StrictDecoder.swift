@@ -3,7 +3,7 @@ import Foundation
 /// Decodes `Decodable` values from JSON the way a strict API should, where `JSONDecoder` is lenient:
 /// - a key the type does not read is refused, naming the field and the nearest known one (`'autor' is not a field
 ///   here; did you mean 'author'?`);
-/// - `null` is refused for optional fields (they are left out instead), as for required ones;
+/// - `null` is refused for optional fields (they are left out instead; `nullMeansNone` allows it), as for required ones;
 /// - a key given twice is refused (`JSONParser`);
 /// - a whole number must be written as one and fit in its type (`1.5` or `99999999999999999999` for an `Int` is
 ///   refused by name, not rounded or reported as malformed JSON);
@@ -16,10 +16,14 @@ public struct StrictDecoder: Sendable {
     public var parseDate: @Sendable (String) -> Date?
     /// How a valid time looks, for the error message.
     public var dateHint: String
+    /// Whether `null` for an optional field means none, as in a configuration file where `"ageMinutes": null` turns
+    /// off a setting whose default is on. Off (request bodies): refused, the field is left out instead.
+    public var nullMeansNone: Bool
 
-    public init(parseDate: @escaping @Sendable (String) -> Date?, dateHint: String) {
+    public init(parseDate: @escaping @Sendable (String) -> Date?, dateHint: String, nullMeansNone: Bool = false) {
         self.parseDate = parseDate
         self.dateHint = dateHint
+        self.nullMeansNone = nullMeansNone
     }
 
     public func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws(JSONError) -> T {
@@ -304,10 +308,12 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     func contains(_ key: Key) -> Bool { member(key) != nil }
 
-    /// Whether the member is null: which this decoder refuses (an optional field is left out, not null).
+    /// Whether the member is null: which this decoder refuses (an optional field is left out, not null), unless
+    /// `nullMeansNone`.
     func decodeNil(forKey key: Key) throws -> Bool {
         guard let value = member(key) else { return true }
         if case .null = value {
+            if decoder.options.nullMeansNone { return true }
             let field = StrictDecoder.path(codingPath + [key])
             throw JSONError(.nullValue, field: field, "'\(field)' must not be null; leave the field out instead.")
         }

@@ -486,12 +486,20 @@ enum OpenAPIPaths {
         // A value the decoder cannot take is named with its key, not called malformed JSON.
         try Data(#"{"retrain": {"promotion": "sometimes"}}"#.utf8).write(to: file)
         let error = try #require(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
-        #expect("\(error)".contains("retrain.promotion has a value it cannot take"), "\(error)")
+        #expect("\(error)".hasPrefix("The configuration file \(file.path) is not valid: 'retrain.promotion': "), "\(error)")
         #expect("\(error)".contains("sometimes"), "\(error)")
-        // A mistyped value is named with the JSON it should be, and each bad retraining setting with its own value.
+        // The file is read as strictly as a request body: each mistake named by its key, with the JSON it should be;
+        // and each bad retraining setting with its own value.
         let cases: [(String, String)] = [
-            (#"{"retrain": {"shadowHours": "abc"}}"#, "retrain.shadowHours should be a number"),
-            (#"{"retrain": {"baseData": "a.csv"}}"#, "retrain.baseData should be an array"),
+            (#"{"retrain": {"shadowHours": "abc"}}"#, "'retrain.shadowHours' must be a number, not a string."),
+            (#"{"retrain": {"baseData": "a.csv"}}"#, "'retrain.baseData' must be an array, not a string."),
+            (#"{"port": 80.5}"#, "'port' must be a whole number, not 80.5."),
+            (#"{"port": 9000, "port": 9001}"#, "'port' is given twice; give each field once."),
+            (#"{"retrain": {"testData": null}}"#, "'retrain.testData' must be an array, not null."),
+            (#"{"engine": {"rule": {"viralFactr": 3}}}"#, "'engine.rule.viralFactr' is not a field here; did you mean 'viralFactor'?"),
+            (#"{"retrain": {"feeds": {"sms": {"baseDat": ["a.csv"]}}}}"#, "'retrain.feeds.sms.baseDat' is not a field here; did you mean 'baseData'?"),
+            (#"{"port": 9000"#, "The configuration file \(file.path) is not valid JSON: "),
+            (#"[1, 2]"#, "The configuration file \(file.path) must hold one JSON object, not an array."),
             (#"{"retrain": {"threads": 0}}"#, "retrain.threads is 0; give 1 or 2."),
             (#"{"retrain": {"maxStoreExamples": -5}}"#, "retrain.maxStoreExamples is -5; give a number of labels ≥ 1."),
             (#"{"retrain": {"labelMap": {"ham": ""}}}"#, #"retrain.labelMap is {"ham": ""}; give FROM: TO pairs of non-empty labels."#),

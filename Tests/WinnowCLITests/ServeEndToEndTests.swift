@@ -126,7 +126,7 @@ import Testing
         try Data(#"{"engine": {"rule": {"viralFactr": 3}}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/c.json"))
         let typo = try EndToEndTests.run(["serve", "--config", dir + "/c.json"])
         #expect(typo.status != 0)
-        #expect(typo.stderr.contains("unknown key 'engine.rule.viralFactr'"))
+        #expect(typo.stderr.contains("'engine.rule.viralFactr' is not a field here; did you mean 'viralFactor'?"), "\(typo.stderr)")
     }
 }
 
