@@ -68,6 +68,12 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 }
 
 /// The API's JSON: ISO 8601 dates with milliseconds, sorted keys (stable output on every platform).
+extension StrictDecoder {
+    /// How the API reads JSON a person or a client wrote: request bodies, and the files the command line and the
+    /// server read (the configuration, a policy), so that each names a mistake the same way.
+    public static let api = StrictDecoder(parseDate: { ISOTime.parse($0) }, dateHint: "an ISO 8601 time such as 2026-11-26T09:30:00Z")
+}
+
 enum JSON {
     static let encoder = WireEncoder.make()
 
@@ -155,7 +161,7 @@ enum JSON {
 
     /// The strict reader of request bodies: unknown fields, nulls, repeated keys and numbers that do not fit are
     /// refused by name (`StrictDecoder`).
-    static let strict = StrictDecoder(parseDate: { ISOTime.parse($0) }, dateHint: "an ISO 8601 time such as 2026-11-26T09:30:00Z")
+    static let strict = StrictDecoder.api
 
     static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws(APIError) -> T {
         do {

@@ -137,7 +137,8 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
             return out
         }
         // `null` turns off a setting that is optional (`"ageMinutes": null`); elsewhere it is the wrong type.
-        let decoder = StrictDecoder(parseDate: { ISOTime.parse($0) }, dateHint: "an RFC 3339 time such as 2026-01-31T12:00:00Z", nullMeansNone: true)
+        var decoder = StrictDecoder.api
+        decoder.nullMeansNone = true
         return try decoder.decode(ServerConfiguration.self, from: .object(merge(defaults, given)))
     }
 

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Engine
 import Foundation
-import Services
 import Learning
+import Server
+import Services
+import WinnowJSON
 
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -144,18 +146,32 @@ struct PolicyCommand: ParsableCommand {
         }
 
         /// The policy in `data`: a policy object, or an object whose "policy" is one; without its version (the server
-        /// gives the next) and its feed (a policy suggested for another feed, or none, is stored as --feed's).
-        static func policy(in data: Data, file: String) throws -> Data {
-            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        /// gives the next) and its feed (a policy suggested for another feed, or none, is stored as --feed's). Read as
+        /// the API reads a body (a key given twice, an unknown field, a wrong type: named), and the body to send.
+        static func policy(in data: Data, file: String) throws -> (policy: Policy, body: Data) {
+            let value: JSONValue
+            do { value = try JSONParser.parse([UInt8](data), document: file) } catch {
+                throw CommandError(error.kind == .malformed ? error.message : "\(file) is not a policy: \(error.message)")
+            }
+            guard case .object(let top) = value else {
                 throw CommandError("\(file) is not a JSON object; give a policy like {\"rules\": {\"spam\": {\"review\": 0.7, \"remove\": 0.97}}}.")
             }
-            var policy = (object["policy"] as? [String: Any]) ?? object
-            guard policy["rules"] is [String: Any] else {
+            var members = top
+            if let inner = top.first(where: { $0.key == "policy" })?.value, case .object(let policy) = inner { members = policy }
+            guard let rules = members.first(where: { $0.key == "rules" })?.value, case .object = rules else {
                 throw CommandError("\(file) has no \"rules\" object; give a policy, or what 'winnow policy suggest --json' prints.")
             }
-            policy.removeValue(forKey: "version")
-            policy.removeValue(forKey: "feed")
-            return try JSONSerialization.data(withJSONObject: policy, options: [.sortedKeys])
+            members.removeAll { $0.key == "version" || $0.key == "feed" }
+            let policy: Policy
+            do { policy = try StrictDecoder.api.decode(Policy.self, from: .object(members)) } catch {
+                throw CommandError("\(file) is not a policy: \(error.message)")
+            }
+            // The file's own text of the policy (as the API would read it), not the decoded value re-encoded.
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw CommandError("\(file) is not a JSON object.") }
+            var body = (object["policy"] as? [String: Any]) ?? object
+            body.removeValue(forKey: "version")
+            body.removeValue(forKey: "feed")
+            return (policy, try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]))
         }
 
         func run() async throws {
@@ -163,11 +179,7 @@ struct PolicyCommand: ParsableCommand {
             do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
                 throw CommandError("Cannot read \(file) (\(error.localizedDescription)); check the path.")
             }
-            let body = try Self.policy(in: data, file: file)
-            let proposed: Policy
-            do { proposed = try JSONDecoder().decode(Policy.self, from: body) } catch {
-                throw CommandError("\(file) is not a policy: \(error)")
-            }
+            let (proposed, body) = try Self.policy(in: data, file: file)
             let client = try server.client()
             let current = try client.decode(Answer.self, try await client.send("GET", "/v1/policies/\(feed)"))
             let changes = proposed.changes(from: current.policy)

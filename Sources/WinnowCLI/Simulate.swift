@@ -1,9 +1,11 @@
 import ArgumentParser
 import Engine
 import Foundation
-import Services
 import Learning
+import Server
+import Services
 import Simulation
+import WinnowJSON
 
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -135,8 +137,9 @@ struct Simulate: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: policy) else {
                 throw ValidationError("Cannot read the policy \(policy); give a JSON file such as {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
             }
-            do { o.policy = try JSONDecoder().decode(Policy.self, from: data) } catch {
-                throw ValidationError("The policy \(policy) is not a policy: \(error). Write it as PUT /v1/policies takes it, for example {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
+            do { o.policy = try StrictDecoder.api.decode(Policy.self, from: JSONParser.parse([UInt8](data), document: "The policy \(policy)")) } catch {
+                let problem = error.kind == .malformed ? error.message : "The policy \(policy) is not a policy: \(error.message)"
+                throw ValidationError("\(problem) Write it as PUT /v1/policies takes it, for example {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
             }
         }
         return o

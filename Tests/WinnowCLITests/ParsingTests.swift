@@ -89,6 +89,36 @@ struct ParsingTests {
         }
     }
 
+    /// A policy file is read as the API reads a body: a typo, a key given twice or broken JSON is named (this printed a
+    /// Swift decoding error, and a repeated key passed with one of its values).
+    @Test func aPolicyFileIsReadAsStrictlyAsTheAPIReadsIt() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-policy-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let cases: [(String, String)] = [
+            (#"{"rules": {"harm": {"review": 0.7, "remvoe": 0.97}}}"#, "The policy \(file) is not a policy: 'rules.harm.remvoe' is not a field here; did you mean 'remove'?"),
+            (#"{"rules": {"harm": {"review": 0.7, "review": 0.8}}}"#, "The policy \(file) is not a policy: 'rules.harm.review' is given twice; give each field once."),
+            (#"{"rules": {"harm": {"review": 0.7}"#, "The policy \(file) is not valid JSON: "),
+        ]
+        for (json, message) in cases {
+            try json.write(toFile: file, atomically: true, encoding: .utf8)
+            do {
+                _ = try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--policy", file])
+                Issue.record("expected winnow simulate to refuse \(json)")
+            } catch { #expect(Winnow.message(for: error).hasPrefix(message), "\(Winnow.message(for: error))") }
+            // winnow policy set: the same words, with the file's name, before anything is sent.
+            let setMessage = message.replacingOccurrences(of: "The policy \(file)", with: file)
+            do {
+                _ = try PolicyCommand.Store.policy(in: Data(json.utf8), file: file)
+                Issue.record("expected \(json) to be refused")
+            } catch { #expect("\(error)".hasPrefix(setMessage), "\(error)") }
+        }
+        // What `policy suggest --json` prints: its policy, without version and feed, is what is sent.
+        let suggested = #"{"policy": {"feed": "other", "version": 3, "rules": {"harm": {"review": 0.6, "remove": 0.9}}}, "shares": {}}"#
+        let (policy, body) = try PolicyCommand.Store.policy(in: Data(suggested.utf8), file: file)
+        #expect(policy.rules["harm"]?.remove == 0.9)
+        #expect(String(decoding: body, as: UTF8.self) == #"{"rules":{"harm":{"remove":0.9,"review":0.6}}}"#)
+    }
+
     @Test func badAlgorithmIsRejected() {
         #expect(throws: (any Error).self) { try Winnow.parseAsRoot(["train", "--data", "a.csv", "--out", "m.winnow", "--algorithm", "svm"]) }
     }
