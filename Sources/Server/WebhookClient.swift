@@ -22,7 +22,10 @@ public final class WebhookClient: WebhookTransport, Service {
     /// The whole exchange, the answer's body included, within `timeoutSeconds` (async-http-client's own deadline ends
     /// with the answer's head: a receiver that then stalls would hold the delivery, and its feed, for ever).
     public func post(url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutSeconds: Double) async throws -> Int {
-        try await withThrowingTaskGroup(of: Int.self) { group in
+        // Checked again here, at the one door to the network: a URL stored before a check existed (a port beyond
+        // 65535 trapped inside the HTTP client, on every start) fails its delivery instead of stopping the server.
+        _ = try WebhookService.checkURL(url)
+        return try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask { try await self.exchange(url: url, headers: headers, body: body, timeoutSeconds: timeoutSeconds) }
             group.addTask {
                 try await Task.sleep(for: .milliseconds(Int64(timeoutSeconds * 1000)))

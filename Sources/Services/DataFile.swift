@@ -58,7 +58,7 @@ public struct DataFileReader: Sendable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw DataFileError(file: path, line: nil, message: "cannot be read (\(Self.reason(error))). Check the path and permissions.")
+            throw DataFileError(file: path, line: nil, message: "cannot be read (\(Self.reason(error, path: path))). Check the path and permissions.")
         }
         let text = try Self.decodeUTF8(data, file: path)
         let lower = path.lowercased()
@@ -78,10 +78,26 @@ public struct DataFileReader: Sendable {
         return rows
     }
 
-    public static func reason(_ error: Error) -> String {
+    /// Why a file could not be read or written, in a few words: Foundation's own text for a directory is
+    /// "The operation could not be completed. (NSCocoaErrorDomain error 256.)".
+    public static func reason(_ error: Error, path: String? = nil) -> String {
+        if let path, isDirectory(path) { return "it is a directory, not a file" }
         let ns = error as NSError
-        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoSuchFileError || ns.code == 260 { return "no such file" }
+        if ns.domain == NSCocoaErrorDomain {
+            switch ns.code {
+            case NSFileReadNoSuchFileError, NSFileNoSuchFileError: return "no such file"
+            case NSFileReadNoPermissionError, NSFileWriteNoPermissionError: return "permission denied"
+            case NSFileWriteOutOfSpaceError: return "the disk is full"
+            case NSFileWriteVolumeReadOnlyError: return "the volume is read-only"
+            default: break
+            }
+        }
         return ns.localizedDescription
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
     }
 
     /// Decodes UTF-8 strictly, naming the line of the first invalid byte. A leading BOM is dropped.
@@ -160,7 +176,8 @@ public struct DataFileReader: Sendable {
     func readJSONLines(_ text: String, file: String) throws -> [DataRow] {
         var rows: [DataRow] = []
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift, so splitting on "\n" alone would leave a Windows file one line.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }

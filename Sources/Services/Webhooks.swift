@@ -264,6 +264,9 @@ public struct WebhookService: Sendable {
             throw ValidationError(field: "url", "the URL's scheme is '\(scheme.prefix(20))'; webhooks are delivered over http or https only")
         }
         guard let host = components.host, !host.isEmpty else { throw ValidationError(field: "url", "the URL names no host") }
+        if let port = components.port, !(1...65_535).contains(port) {
+            throw ValidationError(field: "url", "the URL's port is \(port); a port is 1 to 65535")
+        }
         guard components.user == nil, components.password == nil else {
             throw ValidationError(field: "url", "the URL carries credentials; Winnow sends none: the receiver checks each message's signature instead")
         }

@@ -761,7 +761,7 @@ func writeBenchSection(_ section: String, begin: String, end: String, into path:
         text = text.trimmingCharacters(in: .newlines) + "\n\n" + section + "\n"
     }
     do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-        throw CommandError("Cannot write \(path) (\(error.localizedDescription)); check the path and permissions.")
+        throw CommandError("Cannot write \(path) (\(DataFileReader.reason(error, path: path))); check the path and permissions.")
     }
 }
 

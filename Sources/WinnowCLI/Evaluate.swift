@@ -105,7 +105,7 @@ struct Evaluate: AsyncParsableCommand {
         if let report {
             let html = HTMLReport.render(result, model: classifier.header, data: data, mistakes: wrong)
             do { try html.write(toFile: report, atomically: true, encoding: .utf8) } catch {
-                throw CommandError("Cannot write the report to \(report) (\(error.localizedDescription)). Check that the folder exists and is writable.")
+                throw CommandError("Cannot write the report to \(report) (\(DataFileReader.reason(error, path: report))). Check that the folder exists and is writable.")
             }
         }
         if json {

@@ -46,7 +46,7 @@ struct Labels: AsyncParsableCommand {
             let store = try await database.open()
             var sinceDate: Date?
             if let since {
-                guard let date = TimeOption.parse(since) else { throw CommandError(TimeOption.problem("--since", since)) }
+                guard let date = TimeOption.parse(since) else { throw ValidationError(TimeOption.problem("--since", since)) }
                 sinceDate = date
             }
             let format = self.format ?? (out?.lowercased().hasSuffix(".jsonl") == true ? .jsonl : .csv)
@@ -67,7 +67,7 @@ struct Labels: AsyncParsableCommand {
             let data = try format == .csv ? Self.csv(rows, all: all) : Self.jsonLines(rows)
             if let out {
                 do { try data.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
-                    throw CommandError("Cannot write \(out) (\(error.localizedDescription)); check that the folder exists and is writable.")
+                    throw CommandError("Cannot write \(out) (\(DataFileReader.reason(error, path: out))); check that the folder exists and is writable.")
                 }
                 FileHandle.standardError.write(Data("Wrote \(rows.count) label\(rows.count == 1 ? "" : "s") to \(out).\n".utf8))
             } else {

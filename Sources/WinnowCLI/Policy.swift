@@ -151,23 +151,23 @@ struct PolicyCommand: ParsableCommand {
         static func policy(in data: Data, file: String) throws -> (policy: Policy, body: Data) {
             let value: JSONValue
             do { value = try JSONParser.parse([UInt8](data), document: file) } catch {
-                throw CommandError(error.kind == .malformed ? error.message : "\(file) is not a policy: \(error.message)")
+                throw CommandError.data(error.kind == .malformed ? error.message : "\(file) is not a policy: \(error.message)")
             }
             guard case .object(let top) = value else {
-                throw CommandError("\(file) is not a JSON object; give a policy like {\"rules\": {\"spam\": {\"review\": 0.7, \"remove\": 0.97}}}.")
+                throw CommandError.data("\(file) is not a JSON object; give a policy like {\"rules\": {\"spam\": {\"review\": 0.7, \"remove\": 0.97}}}.")
             }
             var members = top
             if let inner = top.first(where: { $0.key == "policy" })?.value, case .object(let policy) = inner { members = policy }
             guard let rules = members.first(where: { $0.key == "rules" })?.value, case .object = rules else {
-                throw CommandError("\(file) has no \"rules\" object; give a policy, or what 'winnow policy suggest --json' prints.")
+                throw CommandError.data("\(file) has no \"rules\" object; give a policy, or what 'winnow policy suggest --json' prints.")
             }
             members.removeAll { $0.key == "version" || $0.key == "feed" }
             let policy: Policy
             do { policy = try StrictDecoder.api.decode(Policy.self, from: .object(members)) } catch {
-                throw CommandError("\(file) is not a policy: \(error.message)")
+                throw CommandError.data("\(file) is not a policy: \(error.message)")
             }
             // The file's own text of the policy (as the API would read it), not the decoded value re-encoded.
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw CommandError("\(file) is not a JSON object.") }
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw CommandError.data("\(file) is not a JSON object.") }
             var body = (object["policy"] as? [String: Any]) ?? object
             body.removeValue(forKey: "version")
             body.removeValue(forKey: "feed")
@@ -177,7 +177,7 @@ struct PolicyCommand: ParsableCommand {
         func run() async throws {
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
-                throw CommandError("Cannot read \(file) (\(error.localizedDescription)); check the path.")
+                throw CommandError.data("Cannot read \(file) (\(DataFileReader.reason(error, path: file))); check the path.")
             }
             let (proposed, body) = try Self.policy(in: data, file: file)
             let client = try server.client()

@@ -36,19 +36,19 @@ struct Retrain: AsyncParsableCommand {
     @Flag(help: "Print the retraining log (the newest passes first) and change nothing.")
     var log = false
 
-    @Flag(help: "Print JSON.")
+    @Flag(help: "Print JSON: the pass that ran or moved on (null when nothing did); with --log, the list of passes.")
     var json = false
+
+    func validate() throws {
+        if let feed, !Policy.isValidFeed(feed) { throw ValidationError("--feed: \(PolicyError.invalidFeed(feed).description)") }
+    }
 
     func run() async throws {
         let configuration = try server.load()
-        if !log {
-            do { try configuration.retrain.checkFiles() } catch let error as ConfigurationError { throw CommandError(error.description) }
-        }
-        let service = try await server.service(configuration)
-        let registry = ModelRegistry(scoring: service, directory: configuration.registry)
-        let retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: "winnow retrain")
         if log {
-            let passes = try await retrainer.passes(feed.map { .model(feed: $0) } ?? .all)
+            // The log is in the database: no model is loaded to read it.
+            let store = try await Keys.DatabaseOption.open(path: configuration.database, poolSize: 1)
+            let passes = try await store.retrainPasses(feed.map { .model(feed: $0) } ?? .all, limit: 50)
             if json { print(try jsonString(passes)) } else if passes.isEmpty {
                 print(feed.map { "No retraining pass of feed \($0)'s own model has run yet." } ?? "No retraining pass has run yet.")
             } else {
@@ -56,6 +56,10 @@ struct Retrain: AsyncParsableCommand {
             }
             return
         }
+        do { try configuration.retrain.checkFiles() } catch let error as ConfigurationError { throw CommandError.data(error.description) }
+        let service = try await server.service(configuration, createDatabase: false)
+        let registry = ModelRegistry(scoring: service, directory: configuration.registry)
+        let retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: "winnow retrain")
         let pass: RetrainPass?
         do {
             // One look, as a server's check: the target that waited longest first; --now or --feed name the target.
@@ -69,7 +73,8 @@ struct Retrain: AsyncParsableCommand {
         }
         guard let pass else {
             let latest = try await retrainer.passes(.all, limit: 1).first
-            if json { print(try jsonString(latest.map { [$0] } ?? [])) } else if let latest, !latest.state.isFinal {
+            // Nothing ran: JSON says so (an earlier pass printed here would read as one that just ran).
+            if json { print("null") } else if let latest, !latest.state.isFinal {
                 print("Nothing to do: pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)).")
             } else {
                 print("No pass is due (retrain.everyHours \(configuration.retrain.everyHours), retrain.afterLabels \(configuration.retrain.afterLabels)); --now starts one.")

@@ -33,13 +33,16 @@ struct ServerOptions: ParsableArguments {
                 if let model { c.model = model }
             }
         } catch let error as ConfigurationError {
-            throw CommandError(error.description)
+            // A configuration file or variable the command cannot use: an input, as a data file is (65).
+            throw CommandError.data(error.description)
         }
     }
 
-    /// Opens the store and the model and prepares the scoring service.
-    func service(_ configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics()) async throws -> ScoringService {
-        let store = try await Keys.DatabaseOption.open(path: configuration.database, create: true, poolSize: configuration.databasePoolSize)
+    /// Opens the store and the model and prepares the scoring service. `createDatabase`: a missing SQLite file is
+    /// made (`serve`'s first start); commands that work on a server's data (rescore, retrain) refuse it instead, so
+    /// that a misspelt --database does not quietly work on a new, empty one.
+    func service(_ configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics(), createDatabase: Bool = true) async throws -> ScoringService {
+        let store = try await Keys.DatabaseOption.open(path: configuration.database, create: createDatabase, poolSize: configuration.databasePoolSize)
         let model: ActiveModel
         do {
             model = try ActiveModel(path: configuration.model)
@@ -86,7 +89,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.load()
         if configuration.retrain.enabled {
-            do { try configuration.retrain.checkFiles() } catch let error as ConfigurationError { throw CommandError(error.description) }
+            do { try configuration.retrain.checkFiles() } catch let error as ConfigurationError { throw CommandError.data(error.description) }
         }
         let metrics = WinnowServer.bootstrapMetrics()
         let service = try await options.service(configuration, metrics: metrics)
@@ -288,7 +291,7 @@ struct Rescore: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
-        let service = try await options.service(configuration)
+        let service = try await options.service(configuration, createDatabase: false)
         let count = try await service.rescoreDue(batch: configuration.schedulerBatch)
         let pending = try await service.store.pendingRescores()
         print("Rescored \(count) due item\(count == 1 ? "" : "s"); \(pending) item\(pending == 1 ? " has" : "s have") a rescore scheduled later.")

@@ -176,7 +176,7 @@ struct Simulate: AsyncParsableCommand {
             do {
                 try SimulationHTML.render(result).write(toFile: report, atomically: true, encoding: .utf8)
             } catch {
-                throw CommandError("Cannot write the report to \(report) (\(DataFileReader.reason(error))); check that its folder exists and is writable.")
+                throw CommandError("Cannot write the report to \(report) (\(DataFileReader.reason(error, path: report))); check that its folder exists and is writable.")
             }
         }
         if json {

@@ -49,6 +49,7 @@ enum ModelIO {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
+            if DataFileReader.isDirectory(path) { throw CommandError.data("Cannot read the model \(path): it is a directory; give the model file (NAME.winnow).") }
             throw CommandError.data("Cannot read the model \(path) (\(DataFileReader.reason(error))). Train one with 'winnow train --data FILE --out \(path)'.")
         }
         do {
@@ -75,7 +76,7 @@ enum ModelIO {
             throw error
         } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw CommandError("Cannot write the model to \(path) (\(error.localizedDescription)). Check that the folder is writable.")
+            throw CommandError("Cannot write the model to \(path) (\(DataFileReader.reason(error, path: path))). Check that the folder is writable.")
         }
         return bytes.count
     }
@@ -134,7 +135,8 @@ extension Winnow {
     /// The exit codes, the same for every command (README, "Exit codes"): 0 done; 1 the command failed (the server or
     /// the database refused, or could not be reached; the message says which); 2 a check failed (the evaluation
     /// gate, a migration's verification); 3 nothing to do (no ticket in the queue); 64 a bad option or argument;
-    /// 65 an input the command cannot use (a data file or one of its rows, a model file, a line of `score` input).
+    /// 65 an input the command cannot use (a data file or one of its rows, a model file, the configuration, a policy
+    /// file, a line of `score` input).
     static let dataError: Int32 = 65
 
     /// The exit code of `error` when it is one of Winnow's own kinds; nil leaves it to ArgumentParser (64 for usage,

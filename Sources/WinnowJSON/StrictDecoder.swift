@@ -234,8 +234,25 @@ struct ValueDecoder: Decoder {
             }
             return date as! T
         default:
-            return try T(from: self)
+            do {
+                return try T(from: self)
+            } catch DecodingError.dataCorrupted where Self.names(of: T.self) != nil {
+                // A string enum's unknown case: the cases, not Swift's "Cannot initialize X from invalid String value".
+                let given = if case let .string(s) = value { "'\(s.prefix(64))'" } else { value.kind }
+                throw JSONError(.invalidValue, field: field.isEmpty ? nil : field,
+                                "'\(field.isEmpty ? "the body" : field)' is \(given); use one of: \(Self.names(of: T.self)!.joined(separator: ", ")).")
+            }
         }
+    }
+
+    /// The raw values of a string enum whose cases can be listed; nil for any other type.
+    static func names(of type: Any.Type) -> [String]? {
+        guard let listed = type as? any CaseIterable.Type else { return nil }
+        func rawValues<C: CaseIterable>(_ type: C.Type) -> [String] {
+            C.allCases.compactMap { ($0 as? any RawRepresentable)?.rawValue as? String }
+        }
+        let names = rawValues(listed)
+        return names.isEmpty ? nil : names
     }
 
     func double() throws -> Double {

@@ -210,6 +210,8 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         // Refused endpoints name their field.
         for (body, field) in [(["url": "ftp://127.0.0.1/x"], "url"), (["url": "http://user:pw@127.0.0.1/x"], "url"), (["url": "not a url"], "url"),
                               (["url": "http://no-such-host.invalid/x"], "url"), (["url": "http://127.0.0.1/x#frag"], "url"),
+                              // A port beyond 65535 was stored, and trapped inside the HTTP client on every delivery.
+                              (["url": "http://127.0.0.1:99999/x"], "url"), (["url": "http://127.0.0.1:0/x"], "url"),
                               (["url": "http://127.0.0.1/x", "secret": "hunter2"], "secret"),
                               (["url": "http://127.0.0.1/x", "events": ["review", "nope"]], "events[1]")] as [([String: Any], String)] {
             let refused = try await h.send(.put, path, body: json(body))
@@ -435,6 +437,17 @@ extension WebhookRoutesTests {
         await #expect(throws: WebhookClient.DeadlineExceeded.self) {
             _ = try await client.post(url: "http://127.0.0.1:\(port)/hook", headers: [], body: Array("{}".utf8), timeoutSeconds: 1)
         }
+        try await client.shutdown()
+    }
+
+    /// A URL stored before the port check (or written into the table by hand) fails its delivery with the reason; the
+    /// HTTP client traps on a port beyond 65535, which stopped the server at every start.
+    @Test func aStoredURLWithAnImpossiblePortFailsInsteadOfTrapping() async throws {
+        let client = WebhookClient(readTimeoutSeconds: 5)
+        let error = await #expect(throws: ValidationError.self) {
+            _ = try await client.post(url: "http://127.0.0.1:99999/hook", headers: [], body: Array("{}".utf8), timeoutSeconds: 1)
+        }
+        #expect(error?.message == "the URL's port is 99999; a port is 1 to 65535", "\(String(describing: error))")
         try await client.shutdown()
     }
 }

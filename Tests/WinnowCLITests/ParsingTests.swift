@@ -222,6 +222,15 @@ struct DataFileReaderTests {
         #expect(error { _ = try DataFileReader().read(missing) }?.message == "missing field 'text'.")
     }
 
+    /// Windows line endings: "\r\n" is one Swift Character, and a file of them was read as one line (refused).
+    @Test func jsonLinesWithWindowsLineEndingsAreRead() throws {
+        let windows = try write("{\"id\": \"a\", \"text\": \"hi\", \"label\": \"clear\"}\r\n{\"id\": \"b\", \"text\": \"win\", \"label\": \"spam\"}\r\n", "w.jsonl")
+        let rows = try DataFileReader().read(windows)
+        #expect(rows.map(\.id) == ["a", "b"] && rows.map(\.label) == ["clear", "spam"])
+        let bad = try write("{\"id\": \"a\", \"text\": \"hi\", \"label\": \"clear\"}\r\n{not json}\r\n", "wb.jsonl")
+        #expect(error { _ = try DataFileReader().read(bad) }?.line == 2)
+    }
+
     @Test func aMissingFileSaysSo() {
         let e = error { _ = try DataFileReader().read("/nonexistent/x.csv") }
         #expect(e?.message.contains("cannot be read") == true)

@@ -17,8 +17,13 @@ import Testing
             let run = try EndToEndTests.run(command + ["--config", config, "--database", database], timeout: 30)
             #expect(run.status != 0 && run.stderr.contains(message), "\(command): \(run.stderr)")
         }
+        // winnow retrain works on a server's database: a misspelt one is refused, not made anew and empty.
+        let typo = try EndToEndTests.run(["retrain", "--log", "--database", dir + "/winow.sqlite"])
+        #expect(typo.status != 0 && typo.stderr.contains("No database at \(dir)/winow.sqlite"), "\(typo.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/winow.sqlite"))
         // A feed the configuration does not list is refused in a sentence (it read "feed: feed 'sms' …").
         try "{}".write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try EndToEndTests.run(["keys", "create", "--role", "admin", "--name", "ops", "--database", database]).status == 0)
         let unlisted = try EndToEndTests.run(["retrain", "--now", "--feed", "sms", "--config", config, "--database", database,
                                               "--model", ServeEndToEndTests.model])
         #expect(unlisted.status != 0 && unlisted.stderr.contains("Error: Feed 'sms' has no model of its own to retrain: list it in retrain.feeds."),
@@ -95,6 +100,9 @@ import Testing
         let cli = (try? JSONSerialization.jsonObject(with: Data(logged.stdout.utf8))) as? [[String: Any]] ?? []
         #expect(cli.first?["candidate"] as? String == candidate)
         #expect(cli.first?["startedAt"] as? String == pass["startedAt"] as? String && pass["startedAt"] is String)
+        // Nothing is due now: JSON says null (it printed the last pass, which read as one that had just run).
+        let idle = try EndToEndTests.run(["retrain", "--json", "--database", database, "--config", config, "--model", start])
+        #expect(idle.status == 0 && idle.stdout == "null\n", "\(idle.stdout)\(idle.stderr)")
         // With --feed, only that feed's own model's passes: the one pass here trained the shared model.
         let ownJSON = try EndToEndTests.run(["retrain", "--log", "--json", "--feed", "news", "--database", database, "--config", config, "--model", start])
         #expect(ownJSON.status == 0 && ownJSON.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]", "\(ownJSON.stdout)\(ownJSON.stderr)")

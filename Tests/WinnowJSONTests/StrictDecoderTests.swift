@@ -23,7 +23,8 @@ import Testing
         var share: Double?
     }
 
-    enum Action: String, Decodable { case allow, remove }
+    enum Action: String, Decodable, CaseIterable { case allow, remove }
+    enum Shade: String, Decodable { case light, dark }
 
     struct Rule: Decodable, Equatable {
         var action: Action
@@ -133,6 +134,12 @@ import Testing
         let action = refusal(Rule.self, #"{"action": "delete"}"#)
         #expect(action?.kind == .invalidValue)
         #expect(action?.field == "action")
+        // A listed enum's cases are named (it read "Cannot initialize Action from invalid String value delete").
+        #expect(action?.message == "'action' is 'delete'; use one of: allow, remove.")
+        // An enum whose cases cannot be listed keeps the decoder's words, still named by its field.
+        struct Paint: Decodable { var shade: Shade }
+        let shade = refusal(Paint.self, #"{"shade": "grey"}"#)
+        #expect(shade?.kind == .invalidValue && shade?.field == "shade" && shade?.message.hasPrefix("'shade': ") == true)
     }
 
     @Test(arguments: [
