@@ -69,7 +69,7 @@ public enum WinnowServer {
         ModelController(registry: services.registry, retrainer: services.retrainer).addRoutes(to: router)
         PolicyController(scoring: scoring, limits: configuration).addRoutes(to: router)
         EventController(changes: services.changes, webhooks: services.webhooks, limits: configuration).addRoutes(to: router)
-        BankController(banks: services.scoring.banks, limits: configuration).addRoutes(to: router)
+        BankController(banks: services.scoring.banks, scoring: services.scoring, limits: configuration).addRoutes(to: router)
         let routes = router.routes.map { RouteSpec(method: $0.method.rawValue, path: $0.path.description) }
         table.set(routes)
         return (router, routes)

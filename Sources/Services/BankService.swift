@@ -118,14 +118,21 @@ public final class BankService: Sendable {
 
     public func bank(named name: String) async throws -> Bank? { try await store.bank(named: name) }
 
-    /// Creates a bank or changes its settings.
+    /// Creates a bank or changes its settings. Its label is one of the model's `classes` (a match's decision names it,
+    /// as a policy's rule does), or `harm` (every class but `clearLabel`); the clear class only allows.
     /// - Throws: `ValidationError` naming the bad field.
-    public func save(_ bank: Bank) async throws -> (bank: Bank, created: Bool) {
+    public func save(_ bank: Bank, classes: [String], clearLabel: String) async throws -> (bank: Bank, created: Bool) {
         guard Bank.isValidName(bank.name) else {
             throw ValidationError(field: "name", "a bank name is 1 to 64 of a-z, 0-9, '-', '_' and '.', starting with a letter or digit")
         }
         guard !bank.label.isEmpty, bank.label.utf8.count <= 64 else { throw ValidationError(field: "label", "name the class a match applies (1 to 64 bytes)") }
         try ValidationError.checkNoNUL(bank.label, field: "label")
+        guard classes.contains(bank.label) || (bank.label == Policy.harm && classes.contains(clearLabel)) else {
+            throw ValidationError(field: "label", "the model has no class '\(bank.label)'; its classes are \(classes.joined(separator: ", ")) (or '\(Policy.harm)': every class but \(clearLabel) together)")
+        }
+        guard bank.label != clearLabel || bank.action == .allow else {
+            throw ValidationError(field: "action", "a bank of '\(clearLabel)' (nothing wrong) can only allow its matches; give action allow, or a harmful class as the label")
+        }
         for (i, feed) in (bank.feeds ?? []).enumerated() where !Policy.isValidFeed(feed) {
             throw ValidationError(field: "feeds[\(i)]", PolicyError.invalidFeed(feed).description)
         }

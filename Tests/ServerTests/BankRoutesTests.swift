@@ -44,6 +44,20 @@ import Testing
         #expect(try await h.send(.post, "/v1/banks", as: .feed, body: json(["name": "x", "label": "spam", "action": "remove"])).status == .forbidden)
         let bad = try await h.send(.post, "/v1/banks", body: json(["name": "Bad Name", "label": "spam", "action": "remove"]))
         #expect(bad.status == .unprocessableContent && bad.error["field"] as? String == "name")
+        // A label the model does not have would be written into decisions as a class that does not exist; the clear
+        // class only allows; harm (every harmful class) is a label policies know.
+        for (body, field, message) in [
+            (["name": "typo", "label": "spma", "action": "remove"], "label", "The model has no class 'spma'; its classes are clear, spam (or 'harm': every class but clear together)"),
+            (["name": "clear-remove", "label": "clear", "action": "remove"], "action",
+             "A bank of 'clear' (nothing wrong) can only allow its matches; give action allow, or a harmful class as the label"),
+        ] as [([String: Any], String, String)] {
+            let refused = try await h.send(.post, "/v1/banks", body: json(body))
+            #expect(refused.status == .unprocessableContent && refused.error["field"] as? String == field && refused.error["message"] as? String == message,
+                    "\(refused.body)")
+            #expect(try await h.send(.get, "/v1/banks/\(body["name"]!)").status == .notFound)
+        }
+        #expect(try await h.send(.post, "/v1/banks", body: json(["name": "known-good", "label": "clear", "action": "allow"])).status == .created)
+        #expect(try await h.send(.post, "/v1/banks", body: json(["name": "any-harm", "label": "harm", "action": "demote"])).status == .created)
 
         let added = try await h.send(.post, "/v1/banks/scam-photos/entries", body: json(["entries": [
             ["type": "image", "pdq": Self.bridge, "quality": 100, "note": "the bridge"],
@@ -256,7 +270,7 @@ import Testing
             return service
         }
         let a = try await node(), b = try await node()
-        _ = try await a.banks.save(Bank(name: "wave", label: "spam", action: .remove, createdBy: "t", createdAt: Date()))
+        _ = try await a.banks.save(Bank(name: "wave", label: "spam", action: .remove, createdBy: "t", createdAt: Date()), classes: ["clear", "spam"], clearLabel: "clear")
         let (_, added) = try #require(try await a.banks.add([NewBankEntry(signature: .image(ImageSignature(hash: PDQHash(hex: Self.bridge)!, quality: 90)))],
                                                             to: "wave", by: "t"))
         let item = ItemSubmission(id: "x", text: "a photo", media: [.image(ImageSignature(hash: PDQHash(hex: Self.near(Self.bridge, bits: 5))!, quality: 90))])

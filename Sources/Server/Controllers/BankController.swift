@@ -8,6 +8,7 @@ import Services
 /// hash-list CSV in and out.
 struct BankController {
     let banks: BankService
+    let scoring: ScoringService
     let limits: ServerConfiguration
 
     func addRoutes(to router: Router<WinnowRequestContext>) {
@@ -65,7 +66,8 @@ struct BankController {
     private func saveBank(name: String, body: BankBody, by: String) async throws -> (Bank, Bool) {
         do {
             return try await banks.save(Bank(name: name, label: body.label, action: body.action, feeds: body.feeds, description: body.description,
-                                             createdBy: by, createdAt: Date()))
+                                             createdBy: by, createdAt: Date()),
+                                        classes: scoring.model.classes, clearLabel: scoring.engine.configuration.clearLabel)
         } catch let error as ValidationError {
             throw APIError.validation(error)
         }
