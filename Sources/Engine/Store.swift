@@ -216,6 +216,14 @@ public struct DecidedTicket: Sendable {
 
 /// A human judgement of an item's class: one row per judgement, never overwritten (a withdrawal or a correction is
 /// recorded on it, a correction adds a new row that `replaces` it).
+/// What a correction of a label did.
+public enum LabelCorrection: Equatable, Sendable {
+    /// The label was withdrawn and `new` stored in its place (`new.replaces` is its id).
+    case corrected(withdrawn: LabelRecord, new: LabelRecord)
+    /// The label had been withdrawn before (by a correction, a withdrawal or an undo): nothing was stored.
+    case alreadyWithdrawn(LabelRecord)
+}
+
 public struct LabelRecord: Codable, Equatable, Sendable {
     /// The row's id once stored.
     public var id: Int64?
@@ -422,13 +430,13 @@ public protocol LabelRepository: Sendable {
     func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)?
     /// Records that an online update learnt these labels into `version`.
     func markLearnt(_ ids: [Int64], into version: String) async throws
-    /// Withdraws a label and stores `label` in its place (same item, source and tier): the withdrawn row (if this
-    /// withdrew it) and the new one; nil for an unknown label. When the item is stored, `revise` sees it with both
-    /// labels (under the item's lock) and may change its decision (`ReviewRules.correction`), written in the same
-    /// transaction with its event.
+    /// Withdraws a label and stores `label` in its place (same item, source and tier), when it is not withdrawn yet
+    /// (a compare-and-set: of two corrections of one label, the second finds it withdrawn and stores nothing); nil for
+    /// an unknown label. When the item is stored, `revise` sees it with both labels (under the item's lock) and may
+    /// change its decision (`ReviewRules.correction`), written in the same transaction with its event.
     func correctLabel(id: Int64, label: String, by: String, at: Date,
                       revise: @escaping @Sendable (_ item: ItemState, _ withdrawn: LabelRecord, _ corrected: LabelRecord) -> DecisionRevision?) async throws
-        -> (withdrawn: LabelRecord?, new: LabelRecord)?
+        -> LabelCorrection?
     /// Each labelled item's label as `LabelResolution` picks it, among items labelled at or after `since`.
     func resolvedLabels(since: Date?) async throws -> [ResolvedLabel]
     /// Labelled items that have engagement, with their label as `LabelResolution` picks it.
@@ -641,7 +649,7 @@ extension ReviewRepository {
 
 extension LabelRepository {
     /// Corrects a label without touching the item's decision.
-    public func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> (withdrawn: LabelRecord?, new: LabelRecord)? {
+    public func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> LabelCorrection? {
         try await correctLabel(id: id, label: label, by: by, at: at) { _, _, _ in nil }
     }
 

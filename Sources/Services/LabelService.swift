@@ -69,22 +69,25 @@ public struct LabelService: Sendable {
         return label
     }
 
-    /// Replaces label `id` with `label` (the old one is withdrawn, the new one `replaces` it); nil when there is no
-    /// such label. When the item's reviewed decision stands on the corrected label, the decision follows the correction
-    /// (`ReviewRules.correction`) and the feed is told (a decision event).
-    public func correct(id: Int64, label: String, by: String) async throws -> LabelRecord? {
+    /// Replaces label `id` with `label` (the old one is withdrawn, the new one `replaces` it): the new label, or
+    /// `.alreadyWithdrawn` (nothing stored: a label withdrawn or corrected before has no say any more, and correcting
+    /// it again would leave two live labels); nil when there is no such label. When the item's reviewed decision stands
+    /// on the corrected label, the decision follows the correction (`ReviewRules.correction`) and the feed is told (a
+    /// decision event).
+    public func correct(id: Int64, label: String, by: String) async throws -> LabelCorrection? {
         try checkClass(label, field: "label")
         let rules = scoring.rules
         let event = Mutex<DecisionEvent?>(nil)
-        guard let (withdrawn, new) = try await store.correctLabel(id: id, label: label, by: by, at: scoring.clock(), revise: { item, withdrawn, corrected in
+        let outcome = try await store.correctLabel(id: id, label: label, by: by, at: scoring.clock(), revise: { item, withdrawn, corrected in
             let revision = rules.correction(of: item, withdrawn: withdrawn, corrected: corrected)
             event.withLock { $0 = revision?.event }
             return revision
-        }) else { return nil }
+        })
+        guard case let .corrected(withdrawn, new) = outcome else { return outcome }
         scoring.eventsWritten(event.withLock { $0 }.map { [$0] } ?? [])
-        await learnOnline(learn: [new], unlearn: withdrawn.map { [$0] } ?? [], by: by)
-        if let withdrawn { _ = try await scoring.banks.unbank(labels: [withdrawn]) }
-        return new
+        await learnOnline(learn: [new], unlearn: [withdrawn], by: by)
+        _ = try await scoring.banks.unbank(labels: [withdrawn])
+        return outcome
     }
 
     /// With online learning on, learns freshly stored labels (a reviewer's decision, an import, a correction) and

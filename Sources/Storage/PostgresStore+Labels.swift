@@ -61,25 +61,25 @@ extension PostgresStore {
 
     public func correctLabel(id: Int64, label: String, by: String, at: Date,
                              revise: @escaping @Sendable (ItemState, LabelRecord, LabelRecord) -> DecisionRevision?) async throws
-        -> (withdrawn: LabelRecord?, new: LabelRecord)? {
-        try await transaction { db -> (withdrawn: LabelRecord?, new: LabelRecord)? in
+        -> LabelCorrection? {
+        try await transaction { db -> LabelCorrection? in
             // The item's lock first (the order every writer takes them in: an undo holds it while it withdraws labels),
             // then the label's: two corrections of one label take turns (the second finds it withdrawn, as on SQLite).
             guard let peek = try await db.row("SELECT feed, item_id FROM label WHERE id = \(id)") else { return nil }
             let item = try await Self.lockItem(db, feed: try peek["feed"], id: try peek["item_id"])
             guard let row = try await db.row("SELECT * FROM label WHERE id = \(id) FOR NO KEY UPDATE") else { return nil }
             let old = try Self.label(row)
-            let withdrew = try await Self.withdraw(db, id: id, by: by, at: at)
+            guard try await Self.withdraw(db, id: id, by: by, at: at) else { return .alreadyWithdrawn(old) }
             let new = try await Self.insertLabel(db, LabelRecord(feed: old.feed, itemID: old.itemID, label: label, source: old.source, by: by, at: at,
                                                                  tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
                                                                  modelVersion: old.modelVersion, replaces: id))
-            if withdrew, let item, let revision = revise(item.state, old, new) {
+            if let item, let revision = revise(item.state, old, new) {
                 let seq = item.stages + 1
                 try await Self.insertStages(db, items: [item.id], seqs: [seq], results: [revision.result])
                 try await db.execute("UPDATE item SET stages = \(seq), reviewed = \(try Codec.encode(revision.reviewed)) WHERE id = \(item.id)")
                 try await Self.appendDecisionEvents(db, revision.event.map { [$0] } ?? [])
             }
-            return (withdrew ? old : nil, new)
+            return .corrected(withdrawn: old, new: new)
         }
     }
 

@@ -67,20 +67,19 @@ extension SQLiteStore {
 
     public func correctLabel(id: Int64, label: String, by: String, at: Date,
                              revise: @escaping @Sendable (ItemState, LabelRecord, LabelRecord) -> DecisionRevision?) async throws
-        -> (withdrawn: LabelRecord?, new: LabelRecord)? {
+        -> LabelCorrection? {
         try await commits.run { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]) else { return nil }
             let old = Self.label(row)
-            let withdrew = try Self.withdraw(db, id: id, by: by, at: at)
+            guard try Self.withdraw(db, id: id, by: by, at: at) else { return .alreadyWithdrawn(old) }
             let new = try Self.insertLabel(db, LabelRecord(feed: old.feed, itemID: old.itemID, label: label, source: old.source, by: by, at: at,
                                                            tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
                                                            modelVersion: old.modelVersion, replaces: id))
-            if withdrew, let itemRow = try Self.itemRow(db, feed: old.feed, id: old.itemID),
-               let revision = revise(try Self.state(itemRow), old, new) {
+            if let itemRow = try Self.itemRow(db, feed: old.feed, id: old.itemID), let revision = revise(try Self.state(itemRow), old, new) {
                 try Self.appendReviewedStage(db, item: itemRow["id"], revision.result, reviewed: revision.reviewed)
                 try Self.appendDecisionEvent(db, revision.event)
             }
-            return (withdrew ? old : nil, new)
+            return .corrected(withdrawn: old, new: new)
         }
     }
 

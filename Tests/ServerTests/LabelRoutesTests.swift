@@ -29,6 +29,10 @@ import Testing
         #expect(corrected.status == .created)
         #expect((corrected.json["label"] as? [String: Any])?["replaces"] as? Int == 1)
         #expect(try await h.send(.post, "/v1/labels/1/correct", as: .admin, body: json(["label": "ham"])).error["field"] as? String == "label")
+        // Label 1 is withdrawn now: correcting it again would leave two live labels for the item (3 and a new one).
+        let twice = try await h.send(.post, "/v1/labels/1/correct", as: .admin, body: json(["label": "spam"]))
+        #expect(twice.status == .conflict && (twice.error["message"] as? String)?.hasPrefix("Label 1 was withdrawn at ") == true, "\(twice.body)")
+        #expect((twice.error["message"] as? String)?.contains("correct the label of item 'a' that is live now") == true, "\(twice.body)")
         let withdrawn = try await h.send(.post, "/v1/labels/2/withdraw", as: .admin)
         #expect((withdrawn.json["label"] as? [String: Any])?["withdrawnBy"] as? String == "test-admin")
         #expect(try await h.send(.post, "/v1/labels/99/withdraw", as: .admin).status == .notFound)

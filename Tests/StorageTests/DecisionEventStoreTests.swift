@@ -102,10 +102,14 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(events.allSatisfy { $0.cause.ticket == id })
         let item = try #require(try await store.item(feed: "default", id: "a"))
         #expect(item.current.decision.action == .allow && item.reviewed?.label == "clear" && item.reviewed?.by == "sue")
-        // A correction of a label the decision does not stand on (withdrawn already) changes nothing.
-        _ = try await store.correctLabel(id: label.id!, label: "spam", by: "sue", at: t0.addingTimeInterval(50)) { item, withdrawn, corrected in
+        // A correction of a label withdrawn already stores nothing and changes nothing.
+        let labelsBefore = try await store.labels(since: nil, after: nil, limit: 100)
+        let again = try await store.correctLabel(id: label.id!, label: "spam", by: "sue", at: t0.addingTimeInterval(50)) { item, withdrawn, corrected in
             rules.correction(of: item, withdrawn: withdrawn, corrected: corrected)
         }
+        guard case let .alreadyWithdrawn(old)? = again else { Issue.record("expected alreadyWithdrawn, got \(String(describing: again))"); return }
+        #expect(old.id == label.id && old.withdrawnBy == "sue")
+        #expect(try await store.labels(since: nil, after: nil, limit: 100) == labelsBefore)
         #expect(try await store.latestEventSeq() == 4)
         // Paging: after 2, at most 1.
         #expect(try await store.changeEvents(feed: "default", after: 2, limit: 1, retraining: false).compactMap(\.decision).map(\.seq) == [3])

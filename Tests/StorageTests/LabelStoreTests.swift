@@ -31,9 +31,15 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             LabelRecord(feed: "default", itemID: "elsewhere", label: "clear", source: "import", by: "team", at: t0),
         ])
         #expect(stored.map(\.id) == [1, 2])
-        let correction = try #require(try await store.correctLabel(id: 1, label: "clear", by: "lead", at: t0.addingTimeInterval(60)))
-        #expect(correction.withdrawn?.id == 1)
-        let corrected = correction.new
+        guard case let .corrected(withdrawn, corrected)? = try await store.correctLabel(id: 1, label: "clear", by: "lead", at: t0.addingTimeInterval(60)) else {
+            Issue.record("label 1 was not corrected")
+            return
+        }
+        #expect(withdrawn.id == 1)
+        // The second correction of label 1 finds it withdrawn and stores nothing.
+        #expect(try await store.correctLabel(id: 1, label: "spam", by: "other", at: t0.addingTimeInterval(61)) == .alreadyWithdrawn(
+            LabelRecord(id: 1, feed: "default", itemID: "a", label: "spam", source: "import", by: "team", at: t0, withdrawnAt: t0.addingTimeInterval(60),
+                        withdrawnBy: "lead")))
         #expect(corrected.replaces == 1 && corrected.label == "clear" && corrected.by == "lead" && corrected.source == "import")
         let all = try await store.labels(since: nil, after: nil, limit: 10)
         #expect(all.count == 3)

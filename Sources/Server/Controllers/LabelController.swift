@@ -75,7 +75,13 @@ struct LabelController {
     @Sendable func correct(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let id = try context.rowID(of: "label")
         let body = try await JSON.decode(API.LabelCorrection.self, from: request, limit: limits.maxBodyBytes)
-        guard let label = try await labels.correct(id: id, label: body.label, by: context.caller.name) else { throw Self.notFound(id) }
-        return JSON.response(API.LabelAnswer(label: label), status: .created)
+        switch try await labels.correct(id: id, label: body.label, by: context.caller.name) {
+        case nil: throw Self.notFound(id)
+        case let .corrected(_, new)?: return JSON.response(API.LabelAnswer(label: new), status: .created)
+        case let .alreadyWithdrawn(old)?:
+            let when = old.withdrawnAt.map { " at \(ISOTime.format($0))" } ?? ""
+            throw APIError(.conflict, code: "conflict",
+                           "Label \(id) was withdrawn\(when)\(old.withdrawnBy.map { " by \($0)" } ?? "") (corrected, withdrawn or taken back), so it has no say any more; correct the label of item '\(old.itemID.prefix(100))' that is live now (GET /v1/labels lists them).")
+        }
     }
 }
