@@ -247,7 +247,9 @@ public struct Retrainer: Service, Sendable {
     /// `force`: now). Passes run one at a time across targets (one shadow per node). Returns the pass it moved or ran,
     /// nil when nothing happened.
     @discardableResult
-    public func tick(feed: String? = nil, force: Bool = false) async throws -> RetrainPass? {
+    /// - Parameter started: called once a new pass is written (before it trains), so that a caller can say which pass
+    ///   it started without waiting for the training.
+    public func tick(feed: String? = nil, force: Bool = false, started: (@Sendable (RetrainPass) -> Void)? = nil) async throws -> RetrainPass? {
         if let feed, feedData[feed] == nil {
             throw ValidationError(field: "feed", "feed '\(feed.prefix(64))' has no model of its own to retrain: list it in retrain.feeds")
         }
@@ -263,7 +265,7 @@ public struct Retrainer: Service, Sendable {
         guard !busy else { return nil }
         let latest = try await store.latestRetrainPass(feed: feed)
         guard let trigger = try await due(feed: feed, after: latest, now: now, force: force) else { return nil }
-        return try await start(feed: feed, after: latest, id: (recent.first?.id ?? 0) + 1, trigger: trigger, now: now)
+        return try await start(feed: feed, after: latest, id: (recent.first?.id ?? 0) + 1, trigger: trigger, now: now, started: started)
     }
 
     /// Why a new pass is due, or nil.
@@ -389,13 +391,15 @@ public struct Retrainer: Service, Sendable {
     }
 
     /// Takes pass `latest.id + 1` and runs it: train, gate, then shadow or promote. Nil when another node took it.
-    func start(feed: String?, after latest: RetrainPass?, id: Int64, trigger: String, now: Date) async throws -> RetrainPass? {
+    func start(feed: String?, after latest: RetrainPass?, id: Int64, trigger: String, now: Date,
+               started: (@Sendable (RetrainPass) -> Void)? = nil) async throws -> RetrainPass? {
         let through = try await store.latestLabelID()
         var pass = RetrainPass(id: id, feed: feed, trigger: trigger, by: node, at: now,
                                leaseUntil: now.addingTimeInterval(configuration.leaseMinutes * 60), labelsThrough: through)
         guard try await store.startRetrainPass(pass, event: RetrainingEvent(pass: pass)) else { return nil }
         scoring.metrics.retrainStep(state: "started")
         scoring.bell.ring()
+        started?(pass)
         do {
             pass = try await trainAndGate(pass, now: now)
         } catch {

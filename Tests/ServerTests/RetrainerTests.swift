@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import HTTPTypes
 import Learning
 import Logging
 import Synchronization
@@ -207,6 +208,18 @@ import Testing
         }
         #expect(passes.first?["state"] as? String == "failed")
         #expect((passes.first?["message"] as? String)?.hasPrefix("there is nothing to train on: no base data (retrain.baseData) and no resolved labels in the store yet") == true, "\(passes)")
+        #expect(started.json["message"] as? String == "Pass 1 is training; GET /v1/models/retraining follows it.", "\(started.body)")
+        // Requests at once: each 202 is a pass that really started (four 202s once stood for one pass); the others lose.
+        let answers = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+            for _ in 0..<4 { group.addTask { try await h.send(.post, "/v1/models/retraining").status } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(answers).isSubset(of: [.accepted, .conflict]), "\(answers)")
+        for _ in 0..<200 where (try await h.send(.get, "/v1/models/retraining").json["passes"] as? [[String: Any]] ?? []).contains(where: { $0["state"] as? String == "training" }) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let log = try await h.send(.get, "/v1/models/retraining").json["passes"] as? [[String: Any]] ?? []
+        #expect(log.count == 1 + answers.filter { $0 == .accepted }.count, "\(answers) \(log.map { $0["id"] ?? "" })")
     }
 }
 

@@ -109,15 +109,34 @@ struct ModelController {
         if let feed, retrainer.feedData[feed] == nil {
             throw APIError(.unprocessableContent, code: "invalid_value", "feed '\(feed)' has no model of its own to retrain: list it in retrain.feeds", field: "feed")
         }
+        // The pass trains in the background; the answer waits only until its row is written, so that 202 means a
+        // pass really started (two requests at once: one starts it, the other is told it lost).
         let retrainer = self.retrainer
+        let (outcome, report) = AsyncStream.makeStream(of: Result<RetrainPass?, any Error>.self)
         Task.detached(priority: .utility) {
             do {
-                if let pass = try await retrainer.tick(feed: feed, force: true) { retrainer.logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)"]) }
+                let pass = try await retrainer.tick(feed: feed, force: true) { report.yield(.success($0)) }
+                report.yield(.success(nil))  // ignored when the start was reported
+                report.finish()
+                if let pass { retrainer.logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)"]) }
             } catch {
+                report.yield(.failure(error))
+                report.finish()
                 retrainer.logger.error("a retraining pass asked for by an admin failed", metadata: ["error": "\(error)"])
             }
         }
-        return JSON.response(API.RetrainStarted(started: true, message: "A retraining pass is starting; GET /v1/models/retraining follows it."), status: .accepted)
+        var first: Result<RetrainPass?, any Error> = .success(nil)
+        for await result in outcome {
+            first = result
+            break
+        }
+        guard let started = try first.get() else {
+            let latest = try await retrainer.passes(.all, limit: 1).first
+            throw APIError(.conflict, code: "conflict",
+                           "No pass started: " + (latest.map { "pass \($0.id) is \($0.state.rawValue) (\($0.message))" } ?? "another request or node came first")
+                           + ". GET /v1/models/retraining shows the log.")
+        }
+        return JSON.response(API.RetrainStarted(started: true, message: "Pass \(started.id) is training; GET /v1/models/retraining follows it."), status: .accepted)
     }
 
     @Sendable func list(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
