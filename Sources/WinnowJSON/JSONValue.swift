@@ -215,20 +215,38 @@ public struct JSONParser {
 extension JSONValue {
     /// This document with `patch` applied as a JSON merge patch (RFC 7396): an object patch sets each of its members,
     /// recursively, and removes those it sets to null; any other patch replaces the document.
-    public func merged(with patch: JSONValue) -> JSONValue {
+    /// With `keepingIdleNulls`, a null that removes nothing (its member is absent) stays in the result as null, so
+    /// that a strict decoder can tell a typo (`"rulse": null`) from an optional field left unset.
+    public func merged(with patch: JSONValue, keepingIdleNulls: Bool = false) -> JSONValue {
         guard case .object(let changes) = patch else { return patch }
         var members: [JSONMember] = if case .object(let existing) = self { existing } else { [] }
         for change in changes {
             let index = members.firstIndex { $0.key == change.key }
             if case .null = change.value {
-                if let index { members.remove(at: index) }
+                if let index { members.remove(at: index) } else if keepingIdleNulls { members.append(change) }
             } else if let index {
-                members[index].value = members[index].value.merged(with: change.value)
+                members[index].value = members[index].value.merged(with: change.value, keepingIdleNulls: keepingIdleNulls)
             } else {
-                members.append(JSONMember(key: change.key, value: JSONValue.null.merged(with: change.value)))
+                members.append(JSONMember(key: change.key, value: JSONValue.null.merged(with: change.value, keepingIdleNulls: keepingIdleNulls)))
             }
         }
         return .object(members)
+    }
+
+    /// The paths (`rules.spam`) of the patch's nulls that remove nothing from this document: their member is absent.
+    public func idleNulls(in patch: JSONValue, at path: String = "") -> [String] {
+        guard case .object(let changes) = patch else { return [] }
+        var out: [String] = []
+        for change in changes {
+            let here = path.isEmpty ? change.key : "\(path).\(change.key)"
+            let existing = self[change.key]
+            if case .null = change.value {
+                if existing == nil { out.append(here) }
+            } else {
+                out += (existing ?? .null).idleNulls(in: change.value, at: here)
+            }
+        }
+        return out
     }
 
     /// The member `key` of an object; nil for another value or a missing member.

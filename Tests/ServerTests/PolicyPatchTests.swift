@@ -68,6 +68,21 @@ import Testing
         #expect(notAnObject.status == .unprocessableContent && notAnObject.error["field"] as? String == "body")
         let text = try await patch(h, #"{"rules": {}}"#, headers: [.contentType: "text/plain"])
         #expect(text.status == .unsupportedMediaType)
+        // A null that removes nothing: a misspelt field or rule is named (RFC 7396 would ignore it, and a version was
+        // stored); a known optional field left unset, or a patch that changes nothing, stores no new version.
+        let nullTypo = try await patch(h, #"{"rulse": null}"#)
+        #expect(nullTypo.status == .unprocessableContent && nullTypo.error["code"] as? String == "unknown_field", "\(nullTypo.body)")
+        #expect((nullTypo.error["message"] as? String)?.contains("did you mean 'rules'?") == true, "\(nullTypo.body)")
+        let noRule = try await patch(h, #"{"rules": {"spma": null}}"#)
+        #expect(noRule.status == .unprocessableContent && noRule.error["field"] as? String == "rules.spma", "\(noRule.body)")
+        #expect(noRule.error["message"] as? String == "'rules.spma' is not in feed news's policy, so there is nothing to remove; GET /v1/policies/news shows it.")
+        let cutOffTypo = try await patch(h, #"{"rules": {"spam": {"remvoe": null}}}"#)
+        #expect(cutOffTypo.status == .unprocessableContent && cutOffTypo.error["code"] as? String == "unknown_field", "\(cutOffTypo.body)")
+        for idle in [#"{}"#, #"{"rules": {"spam": {"demote": null}}}"#, #"{"rules": {"spam": {"remove": 0.95}}}"#] {
+            let same = try await patch(h, idle)
+            #expect(same.status == .ok && same.json["replacedVersion"] == nil, "\(idle): \(same.body)")
+            #expect((same.json["policy"] as? [String: Any])?["version"] as? Int == 1, "\(idle): \(same.body)")
+        }
         let policy = try await h.send(.get, "/v1/policies/news").json["policy"] as? [String: Any]
         #expect(policy?["version"] as? Int == 1)
         #expect(policy?["rules"] as? [String: [String: Double]] == ["spam": ["review": 0.6, "remove": 0.95]])

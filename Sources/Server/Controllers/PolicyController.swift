@@ -34,8 +34,34 @@ struct PolicyController {
     @Sendable func update(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let feed = try Query.feed(context.parameters.require("feed"))
         let patch = try await JSON.mergePatch(from: request, limit: limits.maxBodyBytes)
-        let current = try JSONParser.parse(Array(JSON.encoder.encode(scoring.policy(feed: feed))))
+        let before = scoring.policy(feed: feed)
+        let current = try JSONParser.parse(Array(JSON.encoder.encode(before)))
+        // A null removing a member the policy does not have is a typo ("rulse": null) or a rule that is not there:
+        // RFC 7396 ignores it; a strict API names it. Decoded with the nulls kept, a known optional field passes.
+        let idle = current.idleNulls(in: patch)
+        if !idle.isEmpty {
+            var probe = StrictDecoder.api
+            probe.nullMeansNone = true
+            do {
+                _ = try probe.decode(API.PolicyBody.self, from: current.merged(with: patch, keepingIdleNulls: true))
+            } catch let error where error.kind == .unknownField {
+                throw JSON.apiError(error)
+            } catch let error where error.field.map(idle.contains) == true {
+                let field = error.field!
+                throw APIError(.unprocessableContent, code: "invalid_value",
+                               "'\(field)' is not in feed \(feed)'s policy, so there is nothing to remove; GET /v1/policies/\(feed) shows it.", field: field)
+            } catch {
+                // Anything else is the merged policy's own problem, named by the decode below.
+            }
+        }
         let body = try JSON.decode(API.PolicyBody.self, from: current.merged(with: patch))
+        var unchanged = body.policy
+        unchanged.feed = feed
+        unchanged.version = before.version
+        if body.feed == nil || body.feed == feed, unchanged == before {
+            // Nothing changes: no new version (a retried or empty patch must not bump it).
+            return JSON.response(API.PolicyAnswer(policy: before, isDefault: scoring.isDefaultPolicy(feed: feed), replacedVersion: nil, removedRules: nil))
+        }
         return try await save(body, feed: feed, context: context)
     }
 
