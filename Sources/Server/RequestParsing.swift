@@ -73,6 +73,10 @@ enum Query {
     }
 
     static func itemNotFound(feed: String, id: String) -> APIError {
-        APIError(.notFound, code: "not_found", "No item '\(id)' in feed '\(feed)'. Submit it with POST /v1/items, or pass ?feed=NAME if it is in another feed.")
+        // An id longer than any stored one is not echoed (a 70 KB id came back whole in the message).
+        guard id.utf8.count <= 256 else {
+            return APIError(.notFound, code: "not_found", "No item has an id of \(id.utf8.count) bytes: item ids are 1-256 bytes.")
+        }
+        return APIError(.notFound, code: "not_found", "No item '\(id)' in feed '\(feed)'. Submit it with POST /v1/items, or pass ?feed=NAME if it is in another feed.")
     }
 }

@@ -202,6 +202,9 @@ import Testing
         let missing = try await h.send(.get, "/v1/items/a%2Fb%20c", as: .feed)
         #expect(missing.status == .notFound)  // wrong feed (default)
         #expect(missing.error["code"] as? String == "not_found")
+        // An id longer than any item's is not echoed back (70 KB of it came back in the message).
+        let long = try await h.send(.get, "/v1/items/" + String(repeating: "x", count: 5_000), as: .feed)
+        #expect(long.status == .notFound && long.error["message"] as? String == "No item has an id of 5000 bytes: item ids are 1-256 bytes.", "\(long.body.prefix(300))")
         // Moderators see items through their tickets (which withhold scores from blind audits and answers from gold items).
         #expect(try await h.send(.get, "/v1/items/a%2Fb%20c?feed=news", as: .moderator).status == .forbidden)
         let found = try await h.send(.get, "/v1/items/a%2Fb%20c?feed=news", as: .feed)
