@@ -142,7 +142,7 @@ extension TextClassifier {
         let classes = Array(Set(examples.map(\.label))).sorted()
         guard classes.count >= 2 else {
             throw LearningError.invalidTrainingData(
-                "All \(examples.count) training examples have the label '\(classes[0])'. Training needs at least two classes: add examples of another class, or check --label-map.")
+                "All \(examples.count) training examples have the label '\(classes[0])'. Training needs at least two classes: add examples of another class, or check the label map.")
         }
         let classIndex = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
         let labels = examples.map { classIndex[$0.label]! }

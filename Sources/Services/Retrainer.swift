@@ -101,6 +101,9 @@ public struct RetrainConfiguration: Codable, Equatable, Sendable {
         for feed in feeds.keys where !Policy.isValidFeed(feed) {
             throw ConfigurationError("retrain.feeds: '\(feed.prefix(64))' is not a feed name (1-64 characters from a-z, 0-9, '-' and '_').")
         }
+        guard !enabled || everyHours > 0 || afterLabels > 0 else {
+            throw ConfigurationError("retrain.enabled is true but retrain.everyHours and retrain.afterLabels are both 0, so no pass would ever start; give a schedule or a label count (or leave the loop off and run 'winnow retrain --now').")
+        }
     }
 }
 

@@ -2,6 +2,8 @@ import ArgumentParser
 import Engine
 import Foundation
 import Learning
+import Server
+import WinnowJSON
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -28,22 +30,34 @@ struct ClientOptions: ParsableArguments {
         let explicit = clientConfig ?? environment["WINNOW_CLI_CONFIG"]
         let path = explicit ?? (environment["HOME"].map { $0 + "/.config/winnow/cli.json" } ?? "")
         if !path.isEmpty, let data = FileManager.default.contents(atPath: path) {
-            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-                throw CommandError("\(path) is not a JSON object like {\"url\": \"http://127.0.0.1:8080\", \"key\": \"wnw_…\"}; fix or remove it.")
+            // Read as strictly as the server reads its own: a misspelt "kee" or a number for "url" is named, not
+            // passed over for the defaults (which would talk to another server, or say no key was given).
+            let file: ClientFile
+            do {
+                file = try StrictDecoder.api.decode(ClientFile.self, from: JSONParser.parse([UInt8](data), document: "The client config \(path)"))
+            } catch {
+                let problem = error.kind == .malformed ? error.message : "The client config \(path) is not valid: \(error.message)"
+                throw CommandError.data("\(problem) It holds {\"url\": \"http://127.0.0.1:8080\", \"key\": \"wnw_…\"}.")
             }
-            fileURL = object["url"] as? String
-            fileKey = object["key"] as? String
+            fileURL = file.url
+            fileKey = file.key
         } else if let explicit {
-            throw CommandError("Cannot read the client config \(explicit); check the path.")
+            throw CommandError.data("Cannot read the client config \(explicit); check the path.")
         }
         let address = url ?? environment["WINNOW_URL"] ?? fileURL ?? Self.defaultURL
         guard let base = URL(string: address), let scheme = base.scheme, ["http", "https"].contains(scheme), base.host != nil else {
             throw CommandError("'\(address)' is not a server URL; pass one like --url http://127.0.0.1:8080.")
         }
         guard let key = key ?? environment["WINNOW_KEY"] ?? fileKey, !key.isEmpty else {
-            throw CommandError("No API key. Pass --key, set WINNOW_KEY, or put \"key\" in ~/.config/winnow/cli.json; an admin makes one with 'winnow keys create --role moderator --name YOU'.")
+            throw CommandError("No API key. Pass --key, set WINNOW_KEY, or put \"key\" in \(path.isEmpty ? "~/.config/winnow/cli.json" : path); an admin makes one with 'winnow keys create --role moderator --name YOU'.")
         }
         return WinnowClient(base: base, key: key)
+    }
+
+    /// The client config file: `{"url": "…", "key": "…"}`, both optional.
+    struct ClientFile: Decodable {
+        var url: String?
+        var key: String?
     }
 }
 
@@ -62,7 +76,7 @@ enum ClientError: Error, CustomStringConvertible, Equatable {
         case let .unauthorized(url):
             return "The server at \(url) refused the key (401): check --key or WINNOW_KEY; an admin makes keys with 'winnow keys create --role moderator'."
         case let .forbidden(message):
-            return "Your key may not do this (403): \(Terminal.visible(message)) Review needs a moderator key."
+            return "Your key may not do this (403): \(Terminal.visible(message))"
         case let .leaseLost(message):
             return Terminal.visible(message)
         case let .server(status, code, message, field):

@@ -92,7 +92,10 @@ struct Labels: AsyncParsableCommand {
                 try writer.write(row: fields)
             }
             writer.stream.close()
-            return stream.property(forKey: .dataWrittenToMemoryStreamKey) as? Data ?? Data()
+            var data = stream.property(forKey: .dataWrittenToMemoryStreamKey) as? Data ?? Data()
+            // The writer separates rows; a text file's last line ends too (as the JSON Lines export's does).
+            if data.last != UInt8(ascii: "\n") { data.append(UInt8(ascii: "\n")) }
+            return data
         }
 
         static func jsonLines(_ rows: [ResolvedLabel]) throws -> Data {

@@ -180,6 +180,9 @@ struct PolicyCommand: ParsableCommand {
                 throw CommandError.data("Cannot read \(file) (\(DataFileReader.reason(error, path: file))); check the path.")
             }
             let (proposed, body) = try Self.policy(in: data, file: file)
+            // Checked here too, so that --dry-run does not show an unusable policy as changes (the server checks the
+            // classes against its model when storing).
+            do { try proposed.validate() } catch let error as PolicyError { throw CommandError.data("\(file) is not a usable policy: \(error)") }
             let client = try server.client()
             let current = try client.decode(Answer.self, try await client.send("GET", "/v1/policies/\(feed)"))
             let changes = proposed.changes(from: current.policy)

@@ -506,6 +506,7 @@ enum OpenAPIPaths {
             (#"{"port": 9000"#, "The configuration file \(file.path) is not valid JSON: "),
             (#"[1, 2]"#, "The configuration file \(file.path) must hold one JSON object, not an array."),
             (#"{"retrain": {"threads": 0}}"#, "retrain.threads is 0; give 1 or 2."),
+            (#"{"retrain": {"enabled": true, "everyHours": 0, "afterLabels": 0}}"#, "retrain.enabled is true but retrain.everyHours and retrain.afterLabels are both 0"),
             (#"{"retrain": {"maxStoreExamples": -5}}"#, "retrain.maxStoreExamples is -5; give a number of labels ≥ 1."),
             (#"{"retrain": {"labelMap": {"ham": ""}}}"#, #"retrain.labelMap is {"ham": ""}; give FROM: TO pairs of non-empty labels."#),
         ]

@@ -33,7 +33,9 @@ import Testing
         // The default export is the training file: items Winnow has stored, one label each. None are stored here.
         let csv = try EndToEndTests.run(["labels", "export", "--database", database, "--out", dir + "/out.csv"])
         #expect(csv.status == 0)
-        #expect(try String(contentsOfFile: dir + "/out.csv", encoding: .utf8).hasPrefix("id,text,label,feed,source,by,at,tier"))
-        #expect(try EndToEndTests.run(["labels", "export", "--database", database, "--since", "soon"]).stderr.contains("is not a date"))
+        let written = try String(contentsOfFile: dir + "/out.csv", encoding: .utf8)
+        #expect(written.hasPrefix("id,text,label,feed,source,by,at,tier") && written.hasSuffix("\n") && !written.hasSuffix("\n\n"), "\(written)")
+        let badSince = try EndToEndTests.run(["labels", "export", "--database", database, "--since", "soon"])
+        #expect(badSince.stderr.contains("is not a date") && badSince.status == 64, "\(badSince.status) \(badSince.stderr)")
     }
 }

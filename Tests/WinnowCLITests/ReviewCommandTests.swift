@@ -72,6 +72,18 @@ import Testing
         #expect(throws: CommandError.self) { try ClientOptions.parse(["--client-config", dir.path + "/missing.json", "--key", "k"]).client(environment: [:]) }
         try "not json".write(toFile: file, atomically: true, encoding: .utf8)
         #expect(throws: CommandError.self) { try ClientOptions.parse(["--client-config", file]).client(environment: [:]) }
+        // Read strictly: a misspelt key or a number for the URL is named (they were passed over, and the default
+        // server, or "no key", followed).
+        for (json, words) in [(#"{"url": "http://file:3", "kee": "wnw_x"}"#, "'kee' is not a field here; did you mean 'key'?"),
+                              (#"{"url": 5, "key": "wnw_x"}"#, "'url' must be a string, not a number.")] {
+            try json.write(toFile: file, atomically: true, encoding: .utf8)
+            do {
+                _ = try ClientOptions.parse(["--client-config", file]).client(environment: [:])
+                Issue.record("expected \(json) to be refused")
+            } catch let error as CommandError {
+                #expect(error.description.hasPrefix("The client config \(file) is not valid: \(words)") && error.code == 65, "\(error.description)")
+            }
+        }
     }
 
     @Test(arguments: [

@@ -140,7 +140,12 @@ import Testing
         let before = try await s.server.request("GET", "/v1/policies/default", key: s.admin).1
         let version = try #require((before["policy"] as? [String: Any])?["version"] as? Int)
 
-        let dry = try s.cli(["policy", "set", "--feed", "default", file, "--dry-run"], as: s.admin)
+        // Cut-offs out of order are refused before anything is shown or sent (a dry run showed them as changes).
+        let badFile = try EndToEndTests.folder() + "/bad.json"
+        try #"{"rules": {"spam": {"review": 0.9, "remove": 0.5}}}"#.write(toFile: badFile, atomically: true, encoding: .utf8)
+        let bad = try s.cli(["policy", "set", "--feed", "default", badFile, "--dry-run"], as: s.admin)
+        #expect(bad.status == 65 && bad.stderr.contains("\(badFile) is not a usable policy: "), "\(bad.status) \(bad.stderr)")
+                let dry = try s.cli(["policy", "set", "--feed", "default", file, "--dry-run"], as: s.admin)
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("Changes to feed default's policy (now version \(version)):"))
         #expect(dry.stdout.contains("  spam: review 0.0 → 0.6"), "\(dry.stdout)")
