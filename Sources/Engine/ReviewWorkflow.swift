@@ -351,7 +351,7 @@ public struct ReviewWorkflow: Sendable {
         let id = ticket.id
         guard ticket.status == .decided, let verdict = state.verdict else {
             throw TicketError.cannotUndo(ticket: id, reason: state.firstReview?.by == reviewer && ticket.status == .open
-                ? "it is a first review, kept hidden until a second reviewer decides" : "it is not decided")
+                ? TicketError.hiddenFirstReview : TicketError.notDecided)
         }
         guard verdict.by == reviewer else { throw TicketError.cannotUndo(ticket: id, reason: "it was decided by \(verdict.by), not by you") }
         guard ticket.goldLabel == nil else { throw TicketError.cannotUndo(ticket: id, reason: "it was a gold ticket, scored already") }

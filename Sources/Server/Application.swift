@@ -29,7 +29,7 @@ public struct WinnowServices: Sendable {
     /// The services over `scoring` as `configuration` sets them up (the registry's folder, online learning, the events'
     /// settings); webhook requests (a test message) go through `transport`.
     public init(scoring: ScoringService, configuration: ServerConfiguration, transport: any WebhookTransport,
-                resolves: @escaping @Sendable (String) async -> Bool = WebhookService.resolves) {
+                resolve: @escaping @Sendable (String) async -> [[UInt8]]? = { await WebhookService.addresses(of: $0, timeoutSeconds: 5) }) {
         let registry = ModelRegistry(scoring: scoring, directory: configuration.registry)
         let labels = LabelService(scoring: scoring, learner: configuration.onlineLearning ? OnlineLearner(registry: registry) : nil)
         self.scoring = scoring
@@ -37,7 +37,7 @@ public struct WinnowServices: Sendable {
         self.labels = labels
         self.review = ReviewService(scoring: scoring, labels: labels)
         self.changes = ChangesFeed(scoring: scoring, configuration: configuration.events)
-        self.webhooks = WebhookService(scoring: scoring, transport: transport, configuration: configuration.events, resolves: resolves)
+        self.webhooks = WebhookService(scoring: scoring, transport: transport, configuration: configuration.events, resolve: resolve)
         self.retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: WebhookDeliverer.nodeName())
     }
 }

@@ -43,7 +43,10 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSON.response(Body(error: .init(code: code, message: message, field: field)), status: status)
+        var response = JSON.response(Body(error: .init(code: code, message: message, field: field)), status: status)
+        // RFC 9110 §11.6.1: a 401 says which scheme would be accepted.
+        if status == .unauthorized { response.headers[.wwwAuthenticate] = #"Bearer realm="winnow""# }
+        return response
     }
 
     /// A refused ticket operation: 404 for an unknown ticket, 409 for a lost lease, a stale version or a second

@@ -136,15 +136,16 @@ public struct WebhookService: Sendable {
     public let scoring: ScoringService
     public let transport: any WebhookTransport
     public let configuration: EventsConfiguration
-    /// Whether a host name resolves (getaddrinfo by default; tests inject their own).
-    let resolves: @Sendable (String) async -> Bool
+    /// The addresses a host name resolves to, nil when it does not (getaddrinfo within 5 s by default; tests inject
+    /// their own).
+    let resolve: @Sendable (String) async -> [[UInt8]]?
 
     public init(scoring: ScoringService, transport: any WebhookTransport, configuration: EventsConfiguration = EventsConfiguration(),
-                resolves: @escaping @Sendable (String) async -> Bool = WebhookService.resolves) {
+                resolve: @escaping @Sendable (String) async -> [[UInt8]]? = { await WebhookService.addresses(of: $0, timeoutSeconds: 5) }) {
         self.scoring = scoring
         self.transport = transport
         self.configuration = configuration
-        self.resolves = resolves
+        self.resolve = resolve
     }
 
     var store: any Store { scoring.store }
@@ -155,8 +156,11 @@ public struct WebhookService: Sendable {
         -> (status: WebhookStatus, secret: String, replaced: Bool) {
         guard Policy.isValidFeed(feed) else { throw ValidationError(field: "feed", PolicyError.invalidFeed(feed).description) }
         let host = try Self.checkURL(url)
-        guard await resolves(host) else {
+        guard let addresses = await resolve(host) else {
             throw ValidationError(field: "url", "the host '\(host.prefix(253))' does not resolve here; give a name this server can look up, or an address")
+        }
+        guard !addresses.contains(where: Self.isForbiddenTarget) else {
+            throw ValidationError(field: "url", "the host '\(host.prefix(253))' is an unspecified or link-local address (169.254.0.0/16, fe80::/10: where cloud metadata services answer); give the feed service's own address")
         }
         if let secret, WebhookSignature.key(of: secret) == nil {
             throw ValidationError(field: "secret", "a secret is 'whsec_' followed by the base64 of 24 to 64 random bytes; leave it out and Winnow makes one")
@@ -274,16 +278,13 @@ public struct WebhookService: Sendable {
         return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
-    /// Whether `host` resolves (getaddrinfo, off the caller's thread), within `timeoutSeconds`: a resolver that does not
-    /// answer in time counts as no.
-    public static func resolves(_ host: String) async -> Bool {
-        await resolves(host, timeoutSeconds: 5)
-    }
-
-    public static func resolves(_ host: String, timeoutSeconds: Double) async -> Bool {
+    /// The addresses `host` resolves to (getaddrinfo, off the caller's thread), each as its raw bytes (4 for IPv4, 16
+    /// for IPv6); nil when it does not resolve within `timeoutSeconds` (a resolver that does not answer in time counts
+    /// as no).
+    public static func addresses(of host: String, timeoutSeconds: Double) async -> [[UInt8]]? {
         await withCheckedContinuation { continuation in
             let answered = Mutex(false)
-            let answer: @Sendable (Bool) -> Void = { resolved in
+            let answer: @Sendable ([[UInt8]]?) -> Void = { resolved in
                 let first = answered.withLock { done in
                     defer { done = true }
                     return !done
@@ -295,10 +296,39 @@ public struct WebhookService: Sendable {
                 hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
                 var result: UnsafeMutablePointer<addrinfo>?
                 let status = getaddrinfo(host, nil, &hints, &result)
+                var found: [[UInt8]] = []
+                var next = result
+                while let entry = next {
+                    if let address = entry.pointee.ai_addr {
+                        switch Int32(address.pointee.sa_family) {
+                        case AF_INET:
+                            address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                                withUnsafeBytes(of: v4.pointee.sin_addr) { found.append(Array($0)) }
+                            }
+                        case AF_INET6:
+                            address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                                withUnsafeBytes(of: v6.pointee.sin6_addr) { found.append(Array($0)) }
+                            }
+                        default: break
+                        }
+                    }
+                    next = entry.pointee.ai_next
+                }
                 if let result { freeaddrinfo(result) }
-                answer(status == 0)
+                answer(status == 0 ? found : nil)
             }
-            DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) { answer(false) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) { answer(nil) }
         }
+    }
+
+    /// Whether an address is one no feed service listens on and a webhook must not reach: unspecified (0.0.0.0, ::)
+    /// or link-local (169.254.0.0/16, fe80::/10, where cloud metadata services answer), IPv4-mapped ones included.
+    public static func isForbiddenTarget(_ address: [UInt8]) -> Bool {
+        var v4: [UInt8]?
+        if address.count == 4 { v4 = address }
+        if address.count == 16, address[0..<10].allSatisfy({ $0 == 0 }), address[10] == 0xFF, address[11] == 0xFF { v4 = Array(address[12...]) }
+        if let v4 { return v4.allSatisfy { $0 == 0 } || (v4[0] == 169 && v4[1] == 254) }
+        guard address.count == 16 else { return false }
+        return address.allSatisfy { $0 == 0 } || (address[0] == 0xFE && address[1] & 0xC0 == 0x80)
     }
 }

@@ -122,6 +122,10 @@ import Testing
         let broken = try await h.send(.post, "/v1/banks/te/import", body: "hash\nnot-a-hash\n", headers: [.contentType: "text/csv"])
         #expect(broken.status == .unprocessableContent && (broken.error["message"] as? String)?.contains("Line 2") == true, "\(broken.body)")
         #expect(try await h.send(.post, "/v1/banks/te/import", body: csv).status == .unsupportedMediaType)
+        #expect(try await h.send(.post, "/v1/banks/te/import", body: csv, headers: [.contentType: "text/csv; charset=latin1"]).status == .unsupportedMediaType)
+        // A spreadsheet's export starts with a byte-order mark: read past it (it was "column 1 is not a PDQ hash").
+        let marked = try await h.send(.post, "/v1/banks/te/import", body: "\u{FEFF}" + csv, headers: [.contentType: "text/csv; charset=utf-8"])
+        #expect(marked.status == .created && marked.json["existing"] as? Int == 2, "\(marked.body)")
         #expect(try await h.send(.get, "/v1/banks/none/export").status == .notFound)
     }
 

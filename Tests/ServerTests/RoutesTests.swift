@@ -23,6 +23,7 @@ import Testing
             let answer = try await h.send(method, path, as: nil, body: method == .post ? "{}" : nil)
             #expect(answer.status == .unauthorized, "\(method) \(path)")
             #expect(answer.error["code"] as? String == "unauthorized")
+            #expect(answer.headers[.wwwAuthenticate] == #"Bearer realm="winnow""#, "\(method) \(path)")
         }
     }
 

@@ -175,7 +175,7 @@ import Testing
         #expect(undone.status == 0, "\(undone.stderr)")
         #expect(undone.stdout.contains("Took back your decision on ticket \(id). It is yours again until"))
         let again = try s.cli(["review", "undo", "\(id)"])
-        #expect(again.status == 1 && again.stderr.contains("cannot be taken back: it is not decided"), "\(again.stderr)")
+        #expect(again.status == 1 && again.stderr.contains("Ticket \(id) has no decision to take back: it is not decided."), "\(again.stderr)")
         #expect(try s.cli(["review", "decide", "\(id)", "--label", "clear", "--reason", "not_violating"]).status == 0)
     }
 

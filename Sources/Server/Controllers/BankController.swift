@@ -275,10 +275,15 @@ struct BankController {
             throw APIError(.unprocessableContent, code: "missing_field", "Send the CSV as the body (Content-Type: text/csv).", field: "body")
         }
         let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-        guard contentType == "text/csv" || contentType == "text/plain" else {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "Send the hash list as 'Content-Type: text/csv'.", field: "Content-Type")
+        let charset = request.headers[.contentType]?.split(separator: ";").dropFirst()
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.first { $0.hasPrefix("charset=") }
+        guard contentType == "text/csv" || contentType == "text/plain", charset == nil || charset == "charset=utf-8" || charset == "charset=\"utf-8\"" else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "Send the hash list in UTF-8 as 'Content-Type: text/csv'.", field: "Content-Type")
         }
-        let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
+        var bytes = Array(buffer.readableBytesView)
+        // A spreadsheet's UTF-8 export starts with a byte-order mark; it is not part of the first column's name.
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        let text = String(decoding: bytes, as: UTF8.self)
         let entries: [NewBankEntry]
         do {
             entries = try BankCSV.parse(text)
