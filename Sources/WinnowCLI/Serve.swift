@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Logging
+import NIOCore
 import Server
 import Services
 import Storage
@@ -123,7 +124,13 @@ struct Serve: AsyncParsableCommand {
             // Unbuffered, so a supervisor or a pipe sees it at once.
             FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         }
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CommandError("Port \(configuration.port) on \(host) is in use by another process: stop it, or pass --port with a free port (0 picks one).")
+        } catch let error as IOError where error.errnoCode == EACCES {
+            throw CommandError("This user may not listen on port \(configuration.port) on \(host): pass --port with a port above 1023.")
+        }
     }
 }
 

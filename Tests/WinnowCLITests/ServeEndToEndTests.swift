@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Glibc
 import Storage
 import Testing
 
@@ -127,6 +128,20 @@ import Testing
         let typo = try EndToEndTests.run(["serve", "--config", dir + "/c.json"])
         #expect(typo.status != 0)
         #expect(typo.stderr.contains("'engine.rule.viralFactr' is not a field here; did you mean 'viralFactor'?"), "\(typo.stderr)")
+        // A port another process holds is named in a sentence (it printed NIO's "bind(descriptor:ptr:bytes:)").
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, size) == 0 && listen(holder, 1) == 0 && getsockname(holder, $0, &size) == 0 }
+        }
+        #expect(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let busy = try EndToEndTests.run(["serve", "--port", "\(port)", "--database", dir + "/busy.sqlite", "--model", ServeEndToEndTests.model], timeout: 30)
+        #expect(busy.status == 1 && busy.stderr.contains("Port \(port) on 127.0.0.1 is in use by another process"), "\(busy.stderr)")
     }
 }
 
