@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Services
 
@@ -42,12 +43,44 @@ public final class WebhookClient: WebhookTransport, Service {
         var description: String { "no complete answer within \(seconds) s" }
     }
 
+    /// A transport failure in the words a delivery's log and `webhook/test` show.
+    struct TransportFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// NIO's errors in a few words: "connection refused (127.0.0.1:9)", not "connection reset (error set): Connection
+    /// refused) (errno: 111)".
+    static func plain(_ error: any Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+        if let connection = error as? NIOConnectionError {
+            if let first = connection.connectionErrors.first {
+                let target = first.target.ipAddress.map { "\($0):\(first.target.port ?? connection.port)" } ?? "\(connection.host):\(connection.port)"
+                return "\(plain(first.error)) (\(target))"
+            }
+            if connection.dnsAError != nil || connection.dnsAAAAError != nil { return "the host \(connection.host) did not resolve" }
+        }
+        if let client = error as? HTTPClientError {
+            switch client {
+            case .connectTimeout: return "no connection within the timeout"
+            case .remoteConnectionClosed: return "the receiver closed the connection before answering"
+            case .readTimeout: return "no answer within the timeout"
+            default: return "\(client)"
+            }
+        }
+        return "\(error)"
+    }
+
     func exchange(url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutSeconds: Double) async throws -> Int {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
+        } catch {
+            throw TransportFailure(description: Self.plain(error))
+        }
         var read = 0
         for try await part in response.body {
             read += part.readableBytes

@@ -443,6 +443,30 @@ extension WebhookRoutesTests {
         try await client.shutdown()
     }
 
+    /// A receiver nobody listens on: the failure reads in a few words (it read "connection reset (error set):
+    /// Connection refused) (errno: 111)").
+    @Test func aRefusedConnectionIsSaidPlainly() async throws {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, size) == 0 && getsockname(probe, $0, &size) == 0 }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        close(probe)  // a port that was free a moment ago, and nobody listens on now
+        let client = WebhookClient(readTimeoutSeconds: 5)
+        do {
+            // The exchange alone (`post` races it against the same deadline): the client's own timeout ends its retries.
+            _ = try await client.exchange(url: "http://127.0.0.1:\(port)/hook", headers: [], body: Array("{}".utf8), timeoutSeconds: 1)
+            Issue.record("expected the connection to be refused")
+        } catch {
+            #expect("\(error)" == "connection refused")
+        }
+        try await client.shutdown()
+    }
+
     /// A URL stored before the port check (or written into the table by hand) fails its delivery with the reason; the
     /// HTTP client traps on a port beyond 65535, which stopped the server at every start.
     @Test func aStoredURLWithAnImpossiblePortFailsInsteadOfTrapping() async throws {
