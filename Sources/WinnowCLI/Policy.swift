@@ -82,8 +82,12 @@ struct PolicyCommand: ParsableCommand {
                 let s = ThresholdSuggestion.solve(
                     label: label, scores: probabilities.map { $0[c] }, positive: rows.map { $0.label == label }, targetPrecision: targetPrecision)
                 suggestions.append(s)
-                rules[label] = ClassRule(review: min(s.allowBelow ?? 0, s.remove ?? 1), remove: s.remove)
+                // A class with no labelled rows has nothing to solve: it keeps the standard rule (a suggestion of
+                // "never remove" would turn its removals off when stored).
+                rules[label] = s.positives == 0 ? Policy.standard(feed: feed, classes: [label], clearLabel: clearLabel).rules[label]
+                    : ClassRule(review: min(s.allowBelow ?? 0, s.remove ?? 1), remove: s.remove)
             }
+            let unseen = suggestions.filter { $0.positives == 0 }.map(\.label)
             let policy = Policy(feed: feed, rules: rules)
             do { try policy.validate() } catch { throw CommandError("\(error)") }
             var counts: [Action: Int] = [:]
@@ -96,6 +100,9 @@ struct PolicyCommand: ParsableCommand {
                 return
             }
             print("Suggested cut-offs for feed '\(feed)' at precision \(format(targetPrecision, 3)), from \(rows.count) labelled rows scored by \(classifier.header.modelVersion):")
+            if !unseen.isEmpty {
+                print("  (no rows labelled \(unseen.joined(separator: ", ")): \(unseen.count == 1 ? "its" : "their") standard rule is kept, demote 0.5, review 0.7, remove 0.97)")
+            }
             print("  " + pad("class", 12) + pad("remove at", 11, right: true) + pad("precision", 11, right: true) + pad("recall", 9, right: true)
                 + pad("allow below", 13, right: true) + pad("missed", 9, right: true) + pad("review", 9, right: true))
             for s in suggestions {

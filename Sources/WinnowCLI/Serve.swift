@@ -10,10 +10,10 @@ import Storage
 /// Where the server's settings come from: flags here, then `WINNOW_…` variables, then `--config FILE`, then
 /// the defaults (see `ServerConfiguration`).
 struct ServerOptions: ParsableArguments {
-    @Option(help: "Address to listen on (WINNOW_HOST; default 127.0.0.1).")
+    @Option(help: "Address to listen on (winnow serve; WINNOW_HOST; default 127.0.0.1).")
     var host: String?
 
-    @Option(help: "Port (WINNOW_PORT; default 8080; 0 picks a free one).")
+    @Option(help: "Port to listen on (winnow serve; WINNOW_PORT; default 8080; 0 picks a free one).")
     var port: Int?
 
     @Option(help: "SQLite file, or postgres://user:password@host:port/db for PostgreSQL (WINNOW_DATABASE; default ./winnow.sqlite).")

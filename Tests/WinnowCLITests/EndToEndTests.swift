@@ -129,6 +129,15 @@ struct EndToEndTests {
             let row = table.stdout.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(label + " ") }
             #expect(row?.hasSuffix(String(format: "%.3f", review)) == true, "\(label): \(row ?? "no row")")
         }
+        // Data without spam: spam keeps the standard rule (its suggestion, "never remove", would turn removals off).
+        let noSpam = dir + "/no-spam.csv"
+        let kept = try String(contentsOfFile: dir + "/test.csv", encoding: .utf8).split(separator: "\n").filter { !$0.hasSuffix(",spam") }
+        try (kept.joined(separator: "\n") + "\n").write(toFile: noSpam, atomically: true, encoding: .utf8)
+        let partial = try Self.run(["policy", "suggest", "--feed", "news", "--model", model, "--data", noSpam, "--json"])
+        let partialRules = (try JSONSerialization.jsonObject(with: Data(partial.stdout.utf8)) as? [String: Any]).flatMap { ($0["policy"] as? [String: Any])?["rules"] as? [String: [String: Double]] }
+        #expect(partialRules?["spam"] == ["demote": 0.5, "review": 0.7, "remove": 0.97], "\(partial.stdout)\(partial.stderr)")
+        let partialTable = try Self.run(["policy", "suggest", "--feed", "news", "--model", model, "--data", noSpam])
+        #expect(partialTable.stdout.contains("(no rows labelled spam: its standard rule is kept, demote 0.5, review 0.7, remove 0.97)"), "\(partialTable.stdout)")
     }
 
     @Test(.enabled(if: executable != nil)) func errorsNameTheFileAndLine() throws {
