@@ -56,7 +56,8 @@ public enum WinnowServer {
     /// (a test checks it against the OpenAPI document).
     public static func buildRouter(_ services: WinnowServices, configuration: ServerConfiguration)
         -> (router: Router<WinnowRequestContext>, routes: [RouteSpec]) {
-        let router = Router(context: WinnowRequestContext.self)
+        // HEAD wherever GET is served (RFC 9110 §9.3.2): the GET's headers without its body.
+        let router = Router(context: WinnowRequestContext.self, options: .autoGenerateHeadEndpoints)
         let table = RouteTable()
         let scoring = services.scoring
         router.add(middleware: MetricsMiddleware(metrics: scoring.metrics))

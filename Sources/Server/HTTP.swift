@@ -272,11 +272,13 @@ final class RouteTable: Sendable {
     /// The methods served on `path` (path parameters match any one segment).
     func methods(for path: String) -> [String] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        return all.filter { route in
+        let methods = all.filter { route in
             let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
             return pattern.count == segments.count && zip(pattern, segments).allSatisfy { p, s in
                 (p.hasPrefix("{") && p.hasSuffix("}") && !s.isEmpty) || p == s
             }
         }.map(\.method).sorted()
+        // HEAD is answered wherever GET is (the router makes it from the GET).
+        return methods.contains("GET") && !methods.contains("HEAD") ? (methods + ["HEAD"]).sorted() : methods
     }
 }

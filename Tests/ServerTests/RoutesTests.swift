@@ -223,8 +223,14 @@ import Testing
         let wrong = try await h.send(.delete, "/v1/items/abc", as: .feed)
         #expect(wrong.status == .methodNotAllowed)
         #expect(wrong.error["code"] as? String == "method_not_allowed")
-        #expect(wrong.headers[.allow] == "GET")
+        #expect(wrong.headers[.allow] == "GET, HEAD")
         #expect(try await h.send(.get, "/v1/items", as: .feed).headers[.allow] == "POST")
+        // HEAD wherever GET is served: the GET's status and headers, no body (it was a 405).
+        let health = try await h.send(.head, "/health", as: nil)
+        #expect(health.status == .ok && health.body.isEmpty && health.headers[.contentType] == "application/json", "\(health.status) \(health.headers)")
+        let got = try await h.send(.get, "/health", as: nil)
+        #expect(health.headers[.contentLength] == got.headers[.contentLength] && got.headers[.contentLength] != nil, "\(health.headers) \(got.headers)")
+        #expect(try await h.send(.head, "/v1/items/none", as: .feed).status == .notFound)
     }
 }
 
