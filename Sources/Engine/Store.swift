@@ -426,6 +426,8 @@ public protocol LabelRepository: Sendable {
     func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord]
     /// Label rows (withdrawn ones included) after row `after`, judged at or after `since`, oldest first.
     func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord]
+    /// How many labels have an id above `after` (of `feed` only, when given), counting at most `atMost`.
+    func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int
     /// Marks a label withdrawn; `changed` is false when it was withdrawn before. Nil for an unknown label.
     func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)?
     /// Records that an online update learnt these labels into `version`.

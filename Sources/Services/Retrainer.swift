@@ -276,9 +276,9 @@ public struct Retrainer: Service, Sendable {
         if force { return "manual" }
         if configuration.everyHours > 0, now.timeIntervalSince(latest?.startedAt ?? .distantPast) >= configuration.everyHours * 3600 { return "schedule" }
         if configuration.afterLabels > 0 {
-            // A feed counts its own labels among the next ones of every feed (up to ten times the threshold read).
-            let fresh = try await store.labels(since: nil, after: latest?.labelsThrough ?? 0, limit: configuration.afterLabels * (feed == nil ? 1 : 10))
-            if fresh.filter({ feed == nil || $0.feed == feed }).count >= configuration.afterLabels { return "labels" }
+            // A feed counts its own labels since its last pass (other feeds' labels, however many, do not hide them).
+            let fresh = try await store.labelCount(after: latest?.labelsThrough ?? 0, feed: feed, atMost: configuration.afterLabels)
+            if fresh >= configuration.afterLabels { return "labels" }
         }
         return nil
     }

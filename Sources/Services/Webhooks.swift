@@ -179,6 +179,12 @@ public struct WebhookService: Sendable {
             }
             wanted = topics
         }
+        // The same settings again (a deploy tool re-applying them) change nothing: a new endpoint would give the message
+        // being retried another webhook-id, and wipe the delivery's failure record.
+        if let secret, let existing = try await store.webhook(feed: feed), existing.endpoint.url == url, existing.endpoint.secret == secret,
+           existing.endpoint.topics == wanted {
+            return (try await status(of: existing), secret, true)
+        }
         let key = secret ?? WebhookSignature.newSecret()
         let endpoint = WebhookEndpoint(feed: feed, url: url, secret: key, topics: wanted, endpointID: Self.newEndpointID(), createdBy: by,
                                        createdAt: scoring.clock())

@@ -34,6 +34,12 @@ extension PostgresStore {
         }
     }
 
+    public func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int {
+        let query: PostgresQuery = "SELECT COUNT(*)::bigint AS n FROM (SELECT 1 FROM label WHERE id > \(after) AND (\(feed)::text IS NULL OR feed = \(feed)) LIMIT \(atMost)) t"
+        let count: Int64? = try await rows(query).first.map { try $0["n"] }
+        return Int(count ?? 0)
+    }
+
     public func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord] {
         try await rows("""
             SELECT * FROM label WHERE id > \(after ?? 0) AND at >= \(since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude) ORDER BY id LIMIT \(limit)

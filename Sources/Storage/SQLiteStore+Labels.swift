@@ -35,6 +35,13 @@ extension SQLiteStore {
         try await commits.run { db in try labels.map { try Self.insertLabel(db, $0) } }
     }
 
+    public func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int {
+        try await writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM label WHERE id > ? AND (? IS NULL OR feed = ?) LIMIT ?)",
+                             arguments: [after, feed, feed, atMost]) ?? 0
+        }
+    }
+
     public func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM label WHERE id > ? AND at >= ? ORDER BY id LIMIT ?",

@@ -250,6 +250,11 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         // Set again with a secret of the admin's: replaced (200), and listed.
         let again = try await h.send(.put, path, body: json(["url": "http://127.0.0.1:9/other", "secret": Self.secret]))
         #expect(again.status == .ok && again.json["replaced"] as? Bool == true && again.json["secret"] as? String == Self.secret)
+        // The same settings again change nothing: the endpoint (its messages' webhook-id) and the delivery's record stay.
+        let before = try #require(try await h.store.webhook(feed: "default"))
+        let same = try await h.send(.put, path, body: json(["url": "http://127.0.0.1:9/other", "secret": Self.secret]))
+        #expect(same.status == .ok && same.json["replaced"] as? Bool == true, "\(same.body)")
+        #expect(try await h.store.webhook(feed: "default") == before)
         let list = try await h.send(.get, "/v1/webhooks")
         #expect((list.json["webhooks"] as? [[String: Any]])?.map { $0["url"] as? String } == ["http://127.0.0.1:9/other"])
         #expect(try await h.send(.delete, path).status == .ok)

@@ -271,6 +271,25 @@ import Testing
         #expect(try await h.send(.post, "/v1/models/rollback").status == .conflict)
     }
 
+    /// A feed's label trigger counts its own labels since its last pass, however many other feeds' came first (it read
+    /// ten times the threshold of every feed's and filtered: forty labels elsewhere hid the feed's own).
+    @Test func aFeedsLabelTriggerIsNotHiddenByOtherFeedsLabels() async throws {
+        let h = try await harness()
+        var configuration = RetrainerTests.configuration()
+        configuration.everyHours = 0
+        configuration.afterLabels = 3
+        configuration.feeds = ["sms": RetrainConfiguration.FeedData()]
+        let data = RetrainData(sources: ["fixture"], base: { RetrainerTests.rows }, test: { RetrainerTests.rows })
+        let loop = Retrainer(registry: ModelRegistry(scoring: h.service, directory: h.configuration.registry), configuration: configuration,
+                             data: data, feedData: ["sms": data], node: "node-a")
+        let other = (0..<40).map { LabelRecord(feed: "other", itemID: "o\($0)", label: "spam", source: "import", by: "r", at: h.clock.now()) }
+        _ = try await h.store.addLabels(other)
+        #expect(try await loop.tick(feed: "sms") == nil)  // none of its own yet
+        _ = try await h.store.addLabels((0..<3).map { LabelRecord(feed: "sms", itemID: "s\($0)", label: "spam", source: "import", by: "r", at: h.clock.now()) })
+        let pass = try #require(try await loop.tick(feed: "sms"))
+        #expect(pass.feed == "sms" && pass.trigger == "labels", "\(pass)")
+    }
+
     @Test func aFeedRetrainsOnItsOwnLabelsAndOnlyItsModelChanges() async throws {
         let h = try await harness()
         var configuration = RetrainerTests.configuration()

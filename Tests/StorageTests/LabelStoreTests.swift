@@ -31,6 +31,10 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             LabelRecord(feed: "default", itemID: "elsewhere", label: "clear", source: "import", by: "team", at: t0),
         ])
         #expect(stored.map(\.id) == [1, 2])
+        #expect(try await store.labelCount(after: 0, feed: nil, atMost: 10) == 2)
+        #expect(try await store.labelCount(after: 0, feed: nil, atMost: 1) == 1)
+        #expect(try await store.labelCount(after: 1, feed: "default", atMost: 10) == 1)
+        #expect(try await store.labelCount(after: 0, feed: "news", atMost: 10) == 0)
         guard case let .corrected(withdrawn, corrected)? = try await store.correctLabel(id: 1, label: "clear", by: "lead", at: t0.addingTimeInterval(60)) else {
             Issue.record("label 1 was not corrected")
             return
