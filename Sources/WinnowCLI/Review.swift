@@ -415,6 +415,8 @@ final class ReviewSession {
                     self.terminal.line("Skipped ticket \(card.ticket.id).")
                     try await self.next()
                 }
+            case "t":
+                wholeText(card)
             case "n":
                 if let text = terminal.readLine(prompt: "Note: "), !text.isEmpty {
                     note = text
@@ -625,6 +627,23 @@ final class ReviewSession {
         }
     }
 
+    /// The item's whole text, a page at a time (a key turns the page, q stops), then the ticket's keys again.
+    private func wholeText(_ card: ReviewCard) {
+        let lines = Terminal.wrap(Terminal.visible(card.item.text, keepNewlines: true), width: terminal.width)
+        let page = 20
+        terminal.line(terminal.styled("The whole text of item \(Terminal.visible(card.item.id)) (\(lines.count) line\(lines.count == 1 ? "" : "s")):", .bold))
+        var start = 0
+        while start < lines.count {
+            for line in lines[start..<min(lines.count, start + page)] { terminal.line(line) }
+            start += page
+            guard start < lines.count else { break }
+            terminal.line(terminal.styled("— \(lines.count - start) more line\(lines.count - start == 1 ? "" : "s"): any key, q to stop —", .dim))
+            terminal.flush()
+            guard let key = terminal.readAnyKey(), key != "q" else { break }
+        }
+        prompt(ReviewScreen.keys(card, terminal: terminal))
+    }
+
     private func help() {
         let lines = [
             "1-9  decide: the label with that number, then a reason code (its letter, or Enter)",
@@ -632,6 +651,7 @@ final class ReviewSession {
             "e    escalate to tier 2 with a note",
             "s    skip: give the ticket back to the queue",
             "n    add a note to your decision",
+            "t    the whole text, a page at a time (the card shows its first lines)",
             "w    wave: the next decision settles the open copies of this item too (w again: this ticket only)",
             "u    take back your last decision (within the server's undo time, 10 minutes by default)",
             "r    try again after a failure, or look for a ticket when there is none",
@@ -723,9 +743,11 @@ enum ReviewScreen {
         let waiting = card.wave?.copies ?? 0
         let textLines = max(2, Self.textLines - (keyLines - 1) - (waiting > 0 ? 1 : 0))
         var text = Terminal.wrap(Terminal.visible(item.text, keepNewlines: true), width: width)
-        if text.count > textLines {
+        // `winnow review next` prints to a shell, which scrolls: the whole text there.
+        if interactive, text.count > textLines {
             let more = text.count - (textLines - 1)
-            text = Array(text.prefix(textLines - 1)) + [terminal.styled("… \(more) more line\(more == 1 ? "" : "s")", .dim)]
+            // The end of a long text can be what matters (padding hides it): t shows all of it.
+            text = Array(text.prefix(textLines - 1)) + [terminal.styled("… \(more) more line\(more == 1 ? "" : "s")\(interactive ? " (t: the whole text)" : "")", .dim)]
         }
         lines += text
         lines.append(rule)

@@ -70,6 +70,20 @@ final class Terminal {
         return nil
     }
 
+    /// The next key of any kind, blanks and Enter included (a pager turns its page on any of them); Ctrl-C and Ctrl-D
+    /// read as `q`.
+    func readAnyKey() -> Character? {
+        guard let byte = readByte() else { return nil }
+        switch byte {
+        case 0x03, 0x04: return "q"
+        case 0x1B:
+            if isInteractive { skipEscapeSequence() }
+            return "\u{1B}"
+        case 0x20...0x7E, 0x0A, 0x0D, 0x09: return Character(Unicode.Scalar(byte))
+        default: return "\u{FFFD}"
+        }
+    }
+
     /// Reads the rest of an escape sequence a terminal sends for a key: CSI (`ESC [` parameters, then a final byte
     /// 0x40-0x7E) or SS3 (`ESC O` and one byte). Only called on a terminal, where the sequence arrives at once.
     private func skipEscapeSequence() {

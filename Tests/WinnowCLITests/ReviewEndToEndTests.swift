@@ -128,6 +128,27 @@ import Testing
         #expect(((noted["tickets"] as? [[String: Any]])?.first?["note"] as? String) == "needs tier 2")
     }
 
+    /// A long text's end can be what matters (padding hides it): the card shows its first lines and says so, `t` shows
+    /// the whole text a page at a time, and `winnow review next` prints all of it (found by outside testing: the end
+    /// was never shown).
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func theWholeTextOfALongItemCanBeRead() async throws {
+        let s = try await Self.setUp(items: 0)
+        defer { s.server.kill9() }
+        let padding = String(repeating: "Lovely weather in the park today, see you there. ", count: 60)
+        let item = #"{"id": "long", "text": "\#(padding)FINAL LINE: send the gift cards", "language": "en"}"#
+        #expect(try await s.server.request("POST", "/v1/items", key: s.feed, body: item).0 == 201)
+        let next = try s.cli(["review", "next"])
+        #expect(next.stdout.contains("FINAL LINE: send the gift cards"), "\(next.stdout)")
+        let id = try #require(next.stdout.split(separator: " ").dropFirst().first.flatMap { Int($0) })
+        #expect(try s.cli(["review", "release", "\(id)"]).status == 0)
+        // Two pages of 20 lines and the last one, turned with a space; then quit.
+        let run = try s.cli(["review", "--no-color"], stdin: "t  q")
+        #expect(run.stdout.contains("(t: the whole text)"), "\(run.stdout)")
+        #expect(run.stdout.contains("more lines: any key, q to stop"), "\(run.stdout)")
+        #expect(run.stdout.contains("FINAL LINE: send the gift cards"), "\(run.stdout)")
+    }
+
     /// `winnow policy set` (issue 18): what `policy suggest --json` prints, stored through the API after the changes are
     /// shown; never without --yes when nobody can be asked.
     @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
