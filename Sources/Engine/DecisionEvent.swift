@@ -277,12 +277,18 @@ extension ReviewRules {
         guard let human = state.reviewed, human.label == withdrawn.label, human.by == withdrawn.by,
               abs(human.at.timeIntervalSince(withdrawn.at)) < 0.001, corrected.label != human.label else { return nil }
         let action: Action = corrected.label == clearLabel ? .allow : (human.action == .allow ? .remove : human.action)
-        let revised = HumanDecision(label: corrected.label, action: action, reasonCode: human.reasonCode, by: corrected.by, at: corrected.at,
+        // The reviewer's reason code explained their label, not the corrected one ("not_violating" on a removal): the
+        // decision says it was corrected, and the event carries no reason code.
+        let revised = HumanDecision(label: corrected.label, action: action, reasonCode: Self.correctedReasonCode, by: corrected.by, at: corrected.at,
                                     ticket: human.ticket, tier: ReviewTier(rawValue: corrected.tier) ?? human.tier)
         var result = humanStage(revised, state: state, note: "label \(withdrawn.id ?? 0) corrected from \(withdrawn.label) to \(corrected.label)")
         result.inputs.trigger = "correction by \(corrected.by)"
         let event = DecisionEvent.change(of: state, to: result, reviewed: revised, cause: DecisionCause(
-            kind: .correction, stage: .review, ticket: human.ticket, reasonCode: human.reasonCode, tier: revised.tier.rawValue, labelID: corrected.id))
+            kind: .correction, stage: .review, ticket: human.ticket, reasonCode: nil, tier: revised.tier.rawValue, labelID: corrected.id))
         return DecisionRevision(result: result, reviewed: revised, event: event)
     }
+
+    /// The reason code a decision carries once its label was corrected.
+    public static let correctedReasonCode = "label_corrected"
+
 }

@@ -102,6 +102,11 @@ public struct ChangesFeed: Sendable {
                 let page = Array(events.prefix(limit))
                 return Page(events: page, next: page.last?.seq ?? after, more: events.count > limit)
             }
+            // A cursor past the newest event is no page's `next` (a corrupted one would wait there and skip every
+            // event up to it in silence).
+            if after > 0, case let latest = try await store.latestEventSeq(), after > latest {
+                throw ValidationError(field: "after", "\(after) is past the newest event (\(latest)); resume from a page's next, or from 0")
+            }
             let left = deadline.timeIntervalSinceNow
             if left <= 0 || Task.isCancelled { return Page(events: [], next: after, more: false) }
             await scoring.bell.wait(after: seen, seconds: min(left, configuration.pollSeconds))

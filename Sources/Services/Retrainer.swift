@@ -309,7 +309,7 @@ public struct Retrainer: Service, Sendable {
             guard let candidate = pass.candidate else { return nil }
             if pass.active != serving(pass.feed).version {
                 next.state = .superseded
-                next.message = "superseded: the active model changed to \(serving(pass.feed).version) during the shadow"
+                next.message = "the active model changed to \(serving(pass.feed).version) during the shadow"
                 if try await save(next, expected: .shadow) { scoring.stopShadow() }
                 return next
             }
@@ -361,7 +361,7 @@ public struct Retrainer: Service, Sendable {
             // Someone promoted another model while the pass trained: the candidate was judged against a model that no
             // longer serves.
             next.state = .superseded
-            next.message = "superseded: the active model changed to \(serving(pass.feed).version) while \(candidate) was judged against \(pass.active ?? "-")"
+            next.message = "the active model changed to \(serving(pass.feed).version) while \(candidate) was judged against \(pass.active ?? "-")"
             return try await save(next, expected: state) ? next : nil
         }
         let share = pass.shadowReport?.actionChangeShare ?? 0
@@ -415,7 +415,7 @@ public struct Retrainer: Service, Sendable {
             // failed pass leaves it waiting).
             waiting.state = .superseded
             waiting.updatedAt = pass.updatedAt
-            waiting.message = "superseded by pass \(pass.id)"
+            waiting.message = "replaced by pass \(pass.id), whose candidate passed its gate"
             _ = try await save(waiting, expected: .waiting)
         }
         if pass.state == .training {

@@ -340,6 +340,11 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func require(_ key: Key) throws -> ValueDecoder {
         guard let value = member(key) else {
             let field = StrictDecoder.path(codingPath + [key])
+            // A misspelt field ("txt" for "text") is why a required one is missing: name it.
+            let given = members.map(\.key).filter { StrictDecoder.nearest($0, among: [key.stringValue]) != nil }
+            if let typo = given.first {
+                throw JSONError(.missingField, field: field, "'\(field)' is required; the body has '\(StrictDecoder.path(codingPath + [AnyKey(typo)]))': did you mean '\(key.stringValue)'?")
+            }
             throw JSONError(.missingField, field: field, "'\(field)' is required.")
         }
         return decoder.child(value, key)

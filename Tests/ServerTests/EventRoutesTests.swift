@@ -74,7 +74,9 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         #expect(events(try await h.changes("after=0", as: .admin)).count == 3)
         #expect(try await h.changes("feed=default", as: .moderator).status == .forbidden)
         for (query, field) in [("feed=default&limit=0", "limit"), ("feed=default&after=-1", "after"), ("feed=default&wait=31", "wait"),
-                               ("feed=default&wait=abc", "wait"), ("feed=Bad%20Feed", "feed")] {
+                               ("feed=default&wait=abc", "wait"), ("feed=Bad%20Feed", "feed"),
+                               // Past the newest event (3): no page's next (it waited there, skipping what came before).
+                               ("feed=default&after=10000", "after")] {
             let bad = try await h.changes(query)
             #expect(bad.status == .unprocessableContent && bad.error["field"] as? String == field, "\(query)")
         }
@@ -154,6 +156,8 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         let corrected = events(try await h.changes("feed=default&after=2"))
         #expect(corrected.map { ($0["cause"] as? [String: Any])?["kind"] as? String } == ["correction"])
         #expect(corrected.map { ($0["after"] as? [String: Any])?["action"] as? String } == ["remove"])
+        // The reviewer's "not_violating" explained the overturned label, not the removal: no reason code is sent.
+        #expect(corrected.first.flatMap { ($0["cause"] as? [String: Any])?.keys.contains("reasonCode") } == false, "\(corrected)")
     }
 
     @Test func aWaitingRequestReturnsWhenAnEventCommits() async throws {

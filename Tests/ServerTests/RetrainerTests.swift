@@ -349,7 +349,7 @@ import Testing
         pass.candidate = "fixture-2"
         pass.active = "fixture-0"  // what served when the pass began; an admin has promoted since
         let decided = try #require(try await retrainer.decide(pass, from: .training, now: h.clock.now()))
-        #expect(decided.state == .superseded && decided.message.hasPrefix("superseded: the active model changed to fixture-1"))
+        #expect(decided.state == .superseded && decided.message.hasPrefix("the active model changed to fixture-1"))
         #expect(h.service.model.version == "fixture-1")
     }
 

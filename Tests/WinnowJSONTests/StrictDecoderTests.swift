@@ -126,6 +126,8 @@ import Testing
 
     @Test func missingFieldsWrongTypesAndBadValuesAreNamed() {
         #expect(refusal(Item.self, #"{"id": "a"}"#) == JSONError(.missingField, field: "text", "'text' is required."))
+        // A misspelt required field is named with it (it read only "'text' is required.").
+        #expect(refusal(Item.self, #"{"id": "a", "txt": "t"}"#) == JSONError(.missingField, field: "text", "'text' is required; the body has 'txt': did you mean 'text'?"))
         #expect(refusal(Item.self, #"{"id": "a", "text": "t", "author": {"followers": 1}}"#)?.field == "author.id")
         #expect(refusal(Item.self, #"["id"]"#)?.message == "The body must be an object, not an array.")
         let date = refusal(Item.self, #"{"id": "a", "text": "t", "createdAt": "yesterday"}"#)
