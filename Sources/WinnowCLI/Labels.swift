@@ -60,7 +60,17 @@ struct Labels: AsyncParsableCommand {
                     guard page.count == 10_000, let last = page.last?.id else { break }
                     after = last
                 }
-                rows = labels.map { ResolvedLabel(label: $0, text: nil) }
+                // Each stored item's text, as the default export gives it (items Winnow has not stored have none).
+                var texts: [String: [String: String]] = [:]
+                for (feed, group) in Dictionary(grouping: labels, by: \.feed) {
+                    let ids = Array(Set(group.map(\.itemID)))
+                    for start in stride(from: 0, to: ids.count, by: 1_000) {
+                        for item in try await store.items(feed: feed, ids: Array(ids[start..<min(ids.count, start + 1_000)])) {
+                            texts[feed, default: [:]][item.submission.id] = item.submission.text
+                        }
+                    }
+                }
+                rows = labels.map { ResolvedLabel(label: $0, text: texts[$0.feed]?[$0.itemID]) }
             } else {
                 rows = try await store.resolvedLabels(since: sinceDate).filter { $0.text != nil }
             }

@@ -427,8 +427,11 @@ final class ReviewSession {
                     terminal.line("Not escalated: a note is needed.")
                     continue
                 }
+                // A note kept with n goes with the escalation (it was lost: only a decision carried it).
+                let full = self.note.map { "\($0) — \(text)" } ?? text
                 await run("escalate ticket \(card.ticket.id)") {
-                    _ = try await self.client.escalate(ticket: card.ticket.id, note: text, version: card.ticket.version)
+                    _ = try await self.client.escalate(ticket: card.ticket.id, note: full, version: card.ticket.version)
+                    self.note = nil
                     self.terminal.line(self.terminal.styled("Escalated ticket \(card.ticket.id) to tier 2.", .yellow))
                     self.current = nil
                     try await self.next()

@@ -65,6 +65,10 @@ import Testing
         let again = try s.cli(["review", "decide", "\(id)", "--label", "spam", "--reason", "scam"])
         #expect(again.status != 0)
         #expect(again.stderr.contains("already been decided"))
+        // Every label row, with the stored item's text (--all left it empty).
+        let all = try EndToEndTests.run(["labels", "export", "--all", "--format", "jsonl", "--database", s.database])
+        let rows = all.stdout.split(separator: "\n").compactMap { json(String($0)) }
+        #expect(rows.count == 1 && (rows.first?["text"] as? String)?.hasPrefix("WIN a free prize now") == true, "\(all.stdout)\(all.stderr)")
         let badLabel = try s.cli(["review", "next"])
         #expect(badLabel.status == 0 && badLabel.stdout.contains("Ticket "))
         #expect(!badLabel.stdout.contains("\u{1B}"))  // the escape in the text is shown, not sent
@@ -106,7 +110,8 @@ import Testing
         // Skip one, note and clear one (suggested code, default action), decide spam with reason b and the action demote,
         // take that back with u (the ticket on screen goes back to the queue) and decide it again with the default
         // action, escalate one, decide one with the suggested code and the default action, quit.
-        let keys = "s\nn\na birthday message\n\(clear)\n\n\(spam)bdu\(spam)b\ne\nneeds tier 2\n\(spam)\n\nq"
+        // A note kept with n before escalating goes with the escalation's (it was lost).
+        let keys = "s\nn\na birthday message\n\(clear)\n\n\(spam)bdu\(spam)b\nn\nchecked the sender\ne\nneeds tier 2\n\(spam)\n\nq"
         let run = try s.cli(["review", "--no-color"], stdin: keys)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("Decided 3 tickets. Bye."), "\(run.stdout)")
@@ -125,7 +130,7 @@ import Testing
         let reviewers = stats["reviewers"] as? [[String: Any]] ?? []
         #expect(reviewers.first?["decisionsLastHour"] as? Int == 3)
         let noted = try await s.server.request("GET", "/v1/review/queue?tier=2", key: s.moderator).1
-        #expect(((noted["tickets"] as? [[String: Any]])?.first?["note"] as? String) == "needs tier 2")
+        #expect(((noted["tickets"] as? [[String: Any]])?.first?["note"] as? String) == "checked the sender — needs tier 2")
     }
 
     /// A long text's end can be what matters (padding hides it): the card shows its first lines and says so, `t` shows
