@@ -323,7 +323,10 @@ public struct Retrainer: Service, Sendable {
                 // This process scored no item with the candidate (`winnow retrain` from cron, or a node that served
                 // nothing): the shadow's figures are in the memory of the nodes that did, so a person decides.
                 next.state = .waiting
-                next.message = "\(candidate) passed its gate; its shadow ran on the serving nodes (GET /v1/models on each shows what it changed), not here; waiting for an admin: winnow models promote \(candidate)\(Self.feedOption(pass.feed))"
+                let promote = "waiting for an admin: winnow models promote \(candidate)\(Self.feedOption(pass.feed))"
+                next.message = report == nil
+                    ? "\(candidate) passed its gate; its shadow ran on the serving nodes (GET /v1/models on each shows what it changed), not here; \(promote)"
+                    : "\(candidate) passed its gate, but its shadow here scored no item (a quiet feed, or other nodes served them: GET /v1/models on each); \(promote)"
                 return try await save(next, expected: .shadow) ? next : nil
             }
             return try await decide(next, from: .shadow, now: now)

@@ -365,6 +365,19 @@ import Testing
         #expect(h.service.model.version == "fixture-1")
     }
 
+    /// A shadow that ran here but scored no item (a quiet feed) waits too, and says so (it said the shadow ran
+    /// elsewhere).
+    @Test func aShadowThatScoredNothingWaitsAndSaysSo() async throws {
+        let h = try await harness()
+        let retrainer = loop(h, RetrainerTests.configuration(shadowHours: 1))
+        let pass = try #require(try await retrainer.tick())
+        #expect(pass.state == .shadow && h.service.shadowReport != nil)
+        h.clock.advance(hours: 1)
+        let ended = try #require(try await retrainer.tick())
+        #expect(ended.state == .waiting && ended.message.contains("but its shadow here scored no item (a quiet feed"), "\(ended.message)")
+        #expect(h.service.model.version == "fixture-1")
+    }
+
     @Test func everyNodeFollowsTheLoopsShadowAndStopsItAfterwards() async throws {
         let h = try await harness()
         let retrainer = loop(h, RetrainerTests.configuration(shadowHours: 1))
