@@ -76,7 +76,9 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         for (query, field) in [("feed=default&limit=0", "limit"), ("feed=default&after=-1", "after"), ("feed=default&wait=31", "wait"),
                                ("feed=default&wait=abc", "wait"), ("feed=Bad%20Feed", "feed"),
                                // Past the newest event (3): no page's next (it waited there, skipping what came before).
-                               ("feed=default&after=10000", "after")] {
+                               ("feed=default&after=10000", "after"),
+                               // A misspelt or repeated parameter (afer=5 read from the start; limit twice took one).
+                               ("feed=default&afer=5", "afer"), ("feed=default&limit=10&limit=20", "limit")] {
             let bad = try await h.changes(query)
             #expect(bad.status == .unprocessableContent && bad.error["field"] as? String == field, "\(query)")
         }
