@@ -332,7 +332,13 @@ public struct WebhookService: Sendable {
     public static func isForbiddenTarget(_ address: [UInt8]) -> Bool {
         var v4: [UInt8]?
         if address.count == 4 { v4 = address }
-        if address.count == 16, address[0..<10].allSatisfy({ $0 == 0 }), address[10] == 0xFF, address[11] == 0xFF { v4 = Array(address[12...]) }
+        if address.count == 16 {
+            let tail = Array(address[12...])
+            // IPv4 inside IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d) and NAT64's well-known prefix (64:ff9b::/96).
+            if address[0..<10].allSatisfy({ $0 == 0 }), address[10] == 0xFF, address[11] == 0xFF { v4 = tail }
+            if address[0..<12].allSatisfy({ $0 == 0 }), tail != [0, 0, 0, 0], tail != [0, 0, 0, 1] { v4 = tail }
+            if address[0..<12].elementsEqual([0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0]) { v4 = tail }
+        }
         if let v4 { return v4.allSatisfy { $0 == 0 } || (v4[0] == 169 && v4[1] == 254) }
         guard address.count == 16 else { return false }
         return address.allSatisfy { $0 == 0 } || (address[0] == 0xFE && address[1] & 0xC0 == 0x80)

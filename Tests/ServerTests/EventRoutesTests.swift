@@ -221,6 +221,7 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
                               // Cloud metadata answers on a link-local address; an unspecified one is nobody's.
                               (["url": "http://169.254.169.254/latest/meta-data"], "url"), (["url": "http://[fe80::1]/x"], "url"),
                               (["url": "http://0.0.0.0/x"], "url"), (["url": "http://[::ffff:169.254.169.254]/x"], "url"),
+                              (["url": "http://[::a9fe:a9fe]/x"], "url"), (["url": "http://[64:ff9b::a9fe:a9fe]/x"], "url"),
                               (["url": "http://127.0.0.1/x", "secret": "hunter2"], "secret"),
                               (["url": "http://127.0.0.1/x", "events": ["review", "nope"]], "events[1]")] as [([String: Any], String)] {
             let refused = try await h.send(.put, path, body: json(body))
