@@ -108,8 +108,8 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     /// changes (`{"engine": {"rule": {"viralFactor": 20}}}`). The file is read as strictly as a request body
     /// (`StrictDecoder`): a key given twice, a key no setting has (with the nearest one named: a typo must not pass
     /// silently), a fraction where a whole number belongs and `null` for a setting that cannot be off are refused by
-    /// name. Objects keyed by names the
-    /// user chooses (reasons, classes, feeds) take new keys and keep the defaults' other entries.
+    /// name. Objects keyed by names the user chooses (reasons, classes, feeds) take new keys and keep the defaults'
+    /// other entries.
     /// - Throws: `JSONError` naming the key (`retrain.shadowHours`) and what is wrong with its value.
     static func overlay(_ json: Data, on base: ServerConfiguration, document: String = "The configuration") throws -> ServerConfiguration {
         let user = try JSONParser.parse([UInt8](json), document: document)
