@@ -13,28 +13,20 @@ enum API {
         var text: String
         var language: String?
         var author: Author?
-        /// The creation time as sent: read in `submission` (a value error, so that a batch refuses that item alone).
-        var createdAt: String?
+        var createdAt: Date?
         /// Images and videos: a file's bytes in base64 (`data`), hashed and dropped, or an image's PDQ hash.
         var media: [MediaBody]?
 
         /// The submission, its media hashed.
-        /// - Throws: `ValidationError` naming the field (`createdAt`, `media[i]`, `media[i].data`) and the problem.
+        /// - Throws: `ValidationError` naming the medium (`media[i]`, `media[i].data`) and the problem.
         func submission(intake: MediaIntake) async throws(ValidationError) -> ItemSubmission {
-            var created: Date?
-            if let createdAt {
-                guard let date = ISOTime.parse(createdAt) else {
-                    throw ValidationError(field: "createdAt", "'\(createdAt.prefix(40))' is not a time; send ISO 8601 such as 2026-11-26T09:30:00Z")
-                }
-                created = date
-            }
             var signatures: [MediaSignature] = []
             if let media, !media.isEmpty {
                 var inputs: [MediaInput] = []
                 for (i, body) in media.enumerated() { inputs.append(try body.input(field: "media[\(i)]")) }
                 signatures = try await intake.hash(inputs)
             }
-            return ItemSubmission(id: id, feed: feed ?? "default", text: text, language: language, author: author, createdAt: created, media: signatures)
+            return ItemSubmission(id: id, feed: feed ?? "default", text: text, language: language, author: author, createdAt: createdAt, media: signatures)
         }
     }
 

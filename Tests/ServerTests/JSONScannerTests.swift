@@ -61,6 +61,7 @@ import WinnowJSON
         #"{"id":"a","text":"t","author":{"id":"u","followers":1e2}}"#,
         #"{"id":"a","text":"t","author":{"id":"u","accountAgeDays":1e400}}"#,
         #"{"id":"a","text":"t","author":{"id":"u","followers":0123}}"#,
+        #"{"id":"a","text":"t","createdAt":"yesterday"}"#,
         #"{"id":"a","text":"t","x":[1,2}"#,
         #"{"id":"a","text":"t","x":tru}"#,
         #"{"id":"a","text":"t","x":-}"#,
