@@ -134,6 +134,13 @@ public struct Policy: Codable, Equatable, Sendable {
         return Policy(feed: feed, rules: rules)
     }
 
+    /// Why `label` cannot be what a rule or a bank acts on: nil when it is one of the model's `classes`, or `harm`
+    /// (every class but `clearLabel` together).
+    public static func unknownLabel(_ label: String, classes: [String], clearLabel: String) -> String? {
+        guard !classes.contains(label), !(label == harm && classes.contains(clearLabel)) else { return nil }
+        return "the model has no class '\(label)'; its classes are \(classes.joined(separator: ", ")) (or '\(harm)': every class but \(clearLabel) together)"
+    }
+
     /// - Throws: `PolicyError` naming the first bad value.
     public func validate() throws {
         guard Policy.isValidFeed(feed) else { throw PolicyError.invalidFeed(feed) }

@@ -127,9 +127,7 @@ public final class BankService: Sendable {
         }
         guard !bank.label.isEmpty, bank.label.utf8.count <= 64 else { throw ValidationError(field: "label", "name the class a match applies (1 to 64 bytes)") }
         try ValidationError.checkNoNUL(bank.label, field: "label")
-        guard classes.contains(bank.label) || (bank.label == Policy.harm && classes.contains(clearLabel)) else {
-            throw ValidationError(field: "label", "the model has no class '\(bank.label)'; its classes are \(classes.joined(separator: ", ")) (or '\(Policy.harm)': every class but \(clearLabel) together)")
-        }
+        if let problem = Policy.unknownLabel(bank.label, classes: classes, clearLabel: clearLabel) { throw ValidationError(field: "label", problem) }
         guard bank.label != clearLabel || bank.action == .allow else {
             throw ValidationError(field: "action", "a bank of '\(clearLabel)' (nothing wrong) can only allow its matches; give action allow, or a harmful class as the label")
         }

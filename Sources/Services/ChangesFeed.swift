@@ -90,6 +90,7 @@ public struct ChangesFeed: Sendable {
         }
         let store = scoring.store
         let deadline = Date().addingTimeInterval(min(wait, configuration.maxWaitSeconds))
+        var first = true
         while true {
             let seen = scoring.bell.generation
             let events = try await store.changeEvents(feed: feed, after: after, limit: limit + 1, retraining: retraining)
@@ -104,9 +105,11 @@ public struct ChangesFeed: Sendable {
             }
             // A cursor past the newest event is no page's `next` (a corrupted one would wait there and skip every
             // event up to it in silence).
-            if after > 0, case let latest = try await store.latestEventSeq(), after > latest {
+            // Checked on the first read only: a cursor at or before the newest stays so while the request waits.
+            if first, after > 0, case let latest = try await store.latestEventSeq(), after > latest {
                 throw ValidationError(field: "after", "\(after) is past the newest event (\(latest)); resume from a page's next, or from 0")
             }
+            first = false
             let left = deadline.timeIntervalSinceNow
             if left <= 0 || Task.isCancelled { return Page(events: [], next: after, more: false) }
             await scoring.bell.wait(after: seen, seconds: min(left, configuration.pollSeconds))

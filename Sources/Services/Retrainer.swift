@@ -121,9 +121,7 @@ extension RetrainConfiguration {
 
     /// A file (not a directory) this process may read.
     public static func isReadableFile(_ path: String) -> Bool {
-        var directory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && !directory.boolValue
-            && FileManager.default.isReadableFile(atPath: path)
+        !DataFileReader.isDirectory(path) && FileManager.default.isReadableFile(atPath: path)
     }
 
     /// - Throws: `ConfigurationError` naming the first file that cannot be read and the key that names it.

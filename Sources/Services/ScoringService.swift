@@ -110,8 +110,8 @@ public final class ScoringService: Sendable {
         }
         let classes = model.classes
         let clearLabel = engine.configuration.clearLabel
-        for label in policy.rules.keys.sorted() where !classes.contains(label) && !(label == Policy.harm && classes.contains(clearLabel)) {
-            throw ValidationError(field: "rules.\(label)", "the model has no class '\(label)'; its classes are \(classes.joined(separator: ", ")) (or '\(Policy.harm)': every class but \(clearLabel) together)")
+        for label in policy.rules.keys.sorted() {
+            if let problem = Policy.unknownLabel(label, classes: classes, clearLabel: clearLabel) { throw ValidationError(field: "rules.\(label)", problem) }
         }
         let saved = try await store.savePolicy(policy, by: by, at: clock())
         remember(saved)
