@@ -75,10 +75,8 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
             }
             do {
                 configuration = try overlay(data, on: configuration, document: "The configuration file \(file)")
-            } catch let error as JSONError where error.kind == .malformed {
-                throw ConfigurationError("\(error.message) See README (Configuration) for the keys.")
             } catch let error as JSONError {
-                throw ConfigurationError("The configuration file \(file) is not valid: \(error.message) See README (Configuration) for the keys.")
+                throw ConfigurationError("\(error.message(in: "The configuration file \(file) is not valid")) See README (Configuration) for the keys.")
             }
         }
         for (variable, key) in environmentVariables {

@@ -36,8 +36,7 @@ struct ClientOptions: ParsableArguments {
             do {
                 file = try StrictDecoder.api.decode(ClientFile.self, from: JSONParser.parse([UInt8](data), document: "The client config \(path)"))
             } catch {
-                let problem = error.kind == .malformed ? error.message : "The client config \(path) is not valid: \(error.message)"
-                throw CommandError.data("\(problem) It holds {\"url\": \"http://127.0.0.1:8080\", \"key\": \"wnw_…\"}.")
+                throw CommandError.data("\(error.message(in: "The client config \(path) is not valid")) It holds {\"url\": \"http://127.0.0.1:8080\", \"key\": \"wnw_…\"}.")
             }
             fileURL = file.url
             fileKey = file.key

@@ -158,7 +158,7 @@ struct PolicyCommand: ParsableCommand {
         static func policy(in data: Data, file: String) throws -> (policy: Policy, body: Data) {
             let value: JSONValue
             do { value = try JSONParser.parse([UInt8](data), document: file) } catch {
-                throw CommandError.data(error.kind == .malformed ? error.message : "\(file) is not a policy: \(error.message)")
+                throw CommandError.data(error.message(in: "\(file) is not a policy"))
             }
             guard case .object(let top) = value else {
                 throw CommandError.data("\(file) is not a JSON object; give a policy like {\"rules\": {\"spam\": {\"review\": 0.7, \"remove\": 0.97}}}.")
@@ -171,7 +171,7 @@ struct PolicyCommand: ParsableCommand {
             members.removeAll { $0.key == "version" || $0.key == "feed" }
             let policy: Policy
             do { policy = try StrictDecoder.api.decode(Policy.self, from: .object(members)) } catch {
-                throw CommandError.data("\(file) is not a policy: \(error.message)")
+                throw CommandError.data(error.message(in: "\(file) is not a policy"))
             }
             // The file's own text of the policy (as the API would read it), not the decoded value re-encoded.
             guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw CommandError.data("\(file) is not a JSON object.") }

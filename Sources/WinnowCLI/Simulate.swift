@@ -138,8 +138,7 @@ struct Simulate: AsyncParsableCommand {
                 throw ValidationError("Cannot read the policy \(policy); give a JSON file such as {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
             }
             do { o.policy = try StrictDecoder.api.decode(Policy.self, from: JSONParser.parse([UInt8](data), document: "The policy \(policy)")) } catch {
-                let problem = error.kind == .malformed ? error.message : "The policy \(policy) is not a policy: \(error.message)"
-                throw ValidationError("\(problem) Write it as PUT /v1/policies takes it, for example {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
+                throw ValidationError("\(error.message(in: "The policy \(policy) is not a policy")) Write it as PUT /v1/policies takes it, for example {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
             }
         }
         return o

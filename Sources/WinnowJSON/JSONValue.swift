@@ -63,6 +63,12 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// The message as the reader of a file says it: a broken document's already names it (`JSONParser`'s `document`);
+    /// any other names a field, and follows `subject` ("The policy p.json is not a policy: 'rules.x' …").
+    public func message(in subject: String) -> String {
+        kind == .malformed ? message : "\(subject): \(message)"
+    }
 }
 
 /// A strict reader of one JSON document (RFC 8259): UTF-8 only, no byte-order mark, no duplicate keys, nesting at
