@@ -141,7 +141,7 @@ def set_hook(hooked):
         _, changes = call("GET", f"/v1/changes?feed={hooked}&after={newest}&limit=1000&retraining=true", "/v1/changes", feed, expect=200)
         newest, more = changes["next"], changes["more"]
     _, webhook = call("PUT", f"/v1/feeds/{hooked}/webhook", "/v1/feeds/{feed}/webhook", admin,
-                      {"url": hook_url, "events": ["engagement", "rescore", "review", "appeal", "undo", "correction", "retraining"]})
+                      {"url": hook_url, "events": ["engagement", "rescore", "review", "appeal", "undo", "correction", "withdrawal", "retraining"]})
     hook["secret"] = webhook["secret"]
     call("GET", f"/v1/feeds/{hooked}/webhook", "/v1/feeds/{feed}/webhook", admin, expect=200)
     _, tested = call("POST", f"/v1/feeds/{hooked}/webhook/test", "/v1/feeds/{feed}/webhook/test", admin, expect=200)

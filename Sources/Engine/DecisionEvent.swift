@@ -37,6 +37,8 @@ public struct DecisionCause: Codable, Equatable, Sendable {
         case undo
         /// A person corrected the label the item's reviewed decision stands on.
         case correction
+        /// A person withdrew the label the item's reviewed decision stands on: the policy decides again.
+        case withdrawal
     }
 
     public var kind: Kind
@@ -48,7 +50,7 @@ public struct DecisionCause: Codable, Equatable, Sendable {
     /// The reviewer's reason code.
     public var reasonCode: String?
     public var tier: Int?
-    /// The corrected label row (a correction).
+    /// The label row a correction stored, or the one a withdrawal withdrew.
     public var labelID: Int64?
 
     public init(kind: Kind, stage: Stage, trigger: String? = nil, ticket: Int64? = nil, reasonCode: String? = nil, tier: Int? = nil,
@@ -253,17 +255,29 @@ public enum EventTopic: Hashable, Codable, Sendable, CaseIterable, RawRepresenta
     }
 }
 
-/// A correction of the label a person's decision stands on: the stage that records the item's new decision, the
-/// reviewed decision after it and the event (`ReviewRules.correction`).
+/// A change of the label a person's decision stands on (a correction or a withdrawal): the stage that records the
+/// item's new decision, the reviewed decision after it (nil: no person's decision stands any more), the ticket it asks
+/// for (the policy deciding again may send the item to review) and the event (`ReviewRules.correction`,
+/// `ReviewRules.withdrawal`).
 public struct DecisionRevision: Sendable {
     public var result: StageResult
-    public var reviewed: HumanDecision
+    public var reviewed: HumanDecision?
+    public var ticket: TicketOpening?
     public var event: DecisionEvent?
 
-    public init(result: StageResult, reviewed: HumanDecision, event: DecisionEvent?) {
+    public init(result: StageResult, reviewed: HumanDecision?, ticket: TicketOpening? = nil, event: DecisionEvent?) {
         self.result = result
         self.reviewed = reviewed
+        self.ticket = ticket
         self.event = event
+    }
+}
+
+extension HumanDecision {
+    /// Whether this decision stands on `label`: the label its reviewer stored with it (same class, same person, same
+    /// moment), not an import, an older decision's or a first review's.
+    public func standsOn(_ label: LabelRecord) -> Bool {
+        self.label == label.label && by == label.by && abs(at.timeIntervalSince(label.at)) < 0.001
     }
 }
 
@@ -274,8 +288,7 @@ extension ReviewRules {
     /// a new review stage. Nil when the corrected label is not what the item's decision stands on (an import, an older
     /// decision, a first review) or names the same class.
     public func correction(of state: ItemState, withdrawn: LabelRecord, corrected: LabelRecord) -> DecisionRevision? {
-        guard let human = state.reviewed, human.label == withdrawn.label, human.by == withdrawn.by,
-              abs(human.at.timeIntervalSince(withdrawn.at)) < 0.001, corrected.label != human.label else { return nil }
+        guard let human = state.reviewed, human.standsOn(withdrawn), corrected.label != human.label else { return nil }
         let action: Action = corrected.label == clearLabel ? .allow : (human.action == .allow ? .remove : human.action)
         // The reviewer's reason code explained their label, not the corrected one ("not_violating" on a removal): the
         // decision says it was corrected, and the event carries no reason code.
@@ -286,6 +299,19 @@ extension ReviewRules {
         let event = DecisionEvent.change(of: state, to: result, reviewed: revised, cause: DecisionCause(
             kind: .correction, stage: .review, ticket: human.ticket, reasonCode: nil, tier: revised.tier.rawValue, labelID: corrected.id))
         return DecisionRevision(result: result, reviewed: revised, event: event)
+    }
+
+    /// What withdrawing `withdrawn` (by `by`, at `now`) does to the item's decision: when it is the label of the
+    /// person's decision that stands on the item, no person's decision stands any more and the feed's policy decides
+    /// again on the stored scores, as after an undo; when the policy asks for review, a ticket opens (the item needs a
+    /// person again). Nil when the decision does not stand on that label (an import, an older decision's label).
+    public func withdrawal(of state: ItemState, withdrawn: LabelRecord, by: String, at now: Date, policy: Policy, classes: [String]) -> DecisionRevision? {
+        guard let human = state.reviewed, human.standsOn(withdrawn) else { return nil }
+        let result = policyStage(state: state, at: now, policy: policy, classes: classes, trigger: "withdrawal by \(by)",
+                                 why: "label \(withdrawn.id ?? 0) (\(withdrawn.label), by \(withdrawn.by)) withdrawn by \(by)")
+        let event = DecisionEvent.change(of: state, to: result, reviewed: nil, cause: DecisionCause(
+            kind: .withdrawal, stage: .review, ticket: human.ticket, reasonCode: nil, tier: withdrawn.tier, labelID: withdrawn.id))
+        return DecisionRevision(result: result, reviewed: nil, ticket: opening(after: result, state: state, now: now), event: event)
     }
 
     /// The reason code a decision carries once its label was corrected.

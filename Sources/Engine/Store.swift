@@ -428,8 +428,12 @@ public protocol LabelRepository: Sendable {
     func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord]
     /// How many labels have an id above `after` (of `feed` only, when given), counting at most `atMost`.
     func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int
-    /// Marks a label withdrawn; `changed` is false when it was withdrawn before. Nil for an unknown label.
-    func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)?
+    /// Marks a label withdrawn; `changed` is false when it was withdrawn before (nothing else happens then). Nil for an
+    /// unknown label. When this withdrew it and the item is stored, `revise` sees the item (under its lock) and may change
+    /// its decision and open a ticket (`ReviewRules.withdrawal`), written in the same transaction with its event.
+    func withdrawLabel(id: Int64, by: String, at: Date,
+                       revise: @escaping @Sendable (_ item: ItemState, _ withdrawn: LabelRecord) -> DecisionRevision?) async throws
+        -> (label: LabelRecord, changed: Bool)?
     /// Records that an online update learnt these labels into `version`.
     func markLearnt(_ ids: [Int64], into version: String) async throws
     /// Withdraws a label and stores `label` in its place (same item, source and tier), when it is not withdrawn yet
@@ -650,6 +654,11 @@ extension ReviewRepository {
 }
 
 extension LabelRepository {
+    /// Withdraws a label without touching the item's decision.
+    public func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)? {
+        try await withdrawLabel(id: id, by: by, at: at) { _, _ in nil }
+    }
+
     /// Corrects a label without touching the item's decision.
     public func correctLabel(id: Int64, label: String, by: String, at: Date) async throws -> LabelCorrection? {
         try await correctLabel(id: id, label: label, by: by, at: at) { _, _, _ in nil }

@@ -574,12 +574,18 @@ public struct ReviewRules: Sendable {
     /// The item's stage when a reviewer takes back their decision: the scores the review kept, decided by the feed's
     /// policy again (the decision before the review, as the policy reads it now), and no person's verdict.
     public func undoneStage(state: ItemState, by reviewer: String, at now: Date, policy: Policy, classes: [String]) -> StageResult {
+        policyStage(state: state, at: now, policy: policy, classes: classes, trigger: "undo by \(reviewer)", why: "decision taken back by \(reviewer)")
+    }
+
+    /// A review stage in which no person's decision stands any more (an undo, a withdrawn label): the scores the item
+    /// has, decided by the feed's policy as it reads them now; `why` opens the decision's reason.
+    public func policyStage(state: ItemState, at now: Date, policy: Policy, classes: [String], trigger: String, why: String) -> StageResult {
         let previous = state.current
         let probabilities = classes.map { previous.probabilities[$0] ?? 0 }
         var decision = policy.decide(classes: classes, probabilities: probabilities, evidence: previous.evidence, clearLabel: clearLabel)
-        decision.reason = "decision taken back by \(reviewer); the policy decides again: \(decision.reason)"
+        decision.reason = "\(why); the policy decides again: \(decision.reason)"
         var inputs = previous.inputs
-        inputs.trigger = "undo by \(reviewer)"
+        inputs.trigger = trigger
         inputs.ageHours = max(0, now.timeIntervalSince(state.createdAt) / 3600)
         let label = classes.indices.max { probabilities[$0] < probabilities[$1] }.map { classes[$0] } ?? previous.label
         var result = StageResult(stage: .review, scoredAt: now, modelVersion: previous.modelVersion, probabilities: previous.probabilities,

@@ -60,9 +60,19 @@ public struct LabelService: Sendable {
         return stored
     }
 
-    /// Withdraws label `id` (it stays in the history); nil when there is no such label.
+    /// Withdraws label `id` (it stays in the history); nil when there is no such label. When the item's reviewed
+    /// decision stands on it, no person's decision stands any more: the policy decides again, a ticket opens if it asks
+    /// for review (`ReviewRules.withdrawal`), and the feed is told (a decision event).
     public func withdraw(id: Int64, by: String) async throws -> LabelRecord? {
-        guard let (label, changed) = try await store.withdrawLabel(id: id, by: by, at: scoring.clock()) else { return nil }
+        let scoring = self.scoring, rules = scoring.rules, classes = scoring.model.classes, now = scoring.clock()
+        let event = Mutex<DecisionEvent?>(nil)
+        guard let (label, changed) = try await store.withdrawLabel(id: id, by: by, at: now, revise: { item, withdrawn in
+            let revision = rules.withdrawal(of: item, withdrawn: withdrawn, by: by, at: now, policy: scoring.policy(feed: item.submission.feed),
+                                            classes: classes)
+            event.withLock { $0 = revision?.event }
+            return revision
+        }) else { return nil }
+        scoring.eventsWritten(event.withLock { $0 }.map { [$0] } ?? [])
         if changed { await learnOnline(unlearn: [label], by: by) }
         // Also when it was withdrawn before: a retry after a failure here unbanks what the first attempt did not.
         _ = try await scoring.banks.unbank(labels: [label])

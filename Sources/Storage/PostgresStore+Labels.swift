@@ -53,11 +53,28 @@ extension PostgresStore {
             """).isEmpty
     }
 
-    public func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)? {
+    public func withdrawLabel(id: Int64, by: String, at: Date,
+                              revise: @escaping @Sendable (ItemState, LabelRecord) -> DecisionRevision?) async throws -> (label: LabelRecord, changed: Bool)? {
         try await transaction { db -> (label: LabelRecord, changed: Bool)? in
-            let changed = try await Self.withdraw(db, id: id, by: by, at: at)
-            return try await db.row("SELECT * FROM label WHERE id = \(id)").map { (try Self.label($0), changed) }
+            // The item's lock first, then the label's, as a correction takes them.
+            guard let peek = try await db.row("SELECT feed, item_id FROM label WHERE id = \(id)") else { return nil }
+            let item = try await Self.lockItem(db, feed: try peek["feed"], id: try peek["item_id"])
+            guard let row = try await db.row("SELECT * FROM label WHERE id = \(id) FOR NO KEY UPDATE") else { return nil }
+            guard try await Self.withdraw(db, id: id, by: by, at: at) else { return (try Self.label(row), false) }
+            let withdrawn = try Self.label(try await db.row("SELECT * FROM label WHERE id = \(id)")!)
+            if let item, let revision = revise(item.state, withdrawn) { try await Self.write(db, revision, item: item) }
+            return (withdrawn, true)
         }
+    }
+
+    /// Writes a change of the decision a label change makes: its stage, the reviewed decision after it, its event and
+    /// the ticket it asks for.
+    static func write(_ db: Session, _ revision: DecisionRevision, item: LockedItem) async throws {
+        let seq = item.stages + 1
+        try await insertStages(db, items: [item.id], seqs: [seq], results: [revision.result])
+        try await db.execute("UPDATE item SET stages = \(seq), reviewed = \(try revision.reviewed.map(Codec.encode)) WHERE id = \(item.id)")
+        try await appendDecisionEvents(db, revision.event.map { [$0] } ?? [])
+        if let opening = revision.ticket { _ = try await openTicket(db, item: item.id, opening) }
     }
 
     public func markLearnt(_ ids: [Int64], into version: String) async throws {
@@ -79,12 +96,7 @@ extension PostgresStore {
             let new = try await Self.insertLabel(db, LabelRecord(feed: old.feed, itemID: old.itemID, label: label, source: old.source, by: by, at: at,
                                                                  tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
                                                                  modelVersion: old.modelVersion, replaces: id))
-            if let item, let revision = revise(item.state, old, new) {
-                let seq = item.stages + 1
-                try await Self.insertStages(db, items: [item.id], seqs: [seq], results: [revision.result])
-                try await db.execute("UPDATE item SET stages = \(seq), reviewed = \(try Codec.encode(revision.reviewed)) WHERE id = \(item.id)")
-                try await Self.appendDecisionEvents(db, revision.event.map { [$0] } ?? [])
-            }
+            if let item, let revision = revise(item.state, old, new) { try await Self.write(db, revision, item: item) }
             return .corrected(withdrawn: old, new: new)
         }
     }

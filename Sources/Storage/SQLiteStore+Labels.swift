@@ -56,11 +56,25 @@ extension SQLiteStore {
         return db.changesCount > 0
     }
 
-    public func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)? {
+    public func withdrawLabel(id: Int64, by: String, at: Date,
+                              revise: @escaping @Sendable (ItemState, LabelRecord) -> DecisionRevision?) async throws -> (label: LabelRecord, changed: Bool)? {
         try await commits.run { db in
-            let changed = try Self.withdraw(db, id: id, by: by, at: at)
-            return try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]).map { (Self.label($0), changed) }
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]) else { return nil }
+            guard try Self.withdraw(db, id: id, by: by, at: at) else { return (Self.label(row), false) }
+            let withdrawn = try Row.fetchOne(db, sql: "SELECT * FROM label WHERE id = ?", arguments: [id]).map(Self.label)!
+            if let itemRow = try Self.itemRow(db, feed: withdrawn.feed, id: withdrawn.itemID), let revision = revise(try Self.state(itemRow), withdrawn) {
+                try Self.write(db, revision, item: itemRow["id"])
+            }
+            return (withdrawn, true)
         }
+    }
+
+    /// Writes a change of the decision a label change makes: its stage, the reviewed decision after it, its event and
+    /// the ticket it asks for.
+    static func write(_ db: Database, _ revision: DecisionRevision, item: Int64) throws {
+        try appendReviewedStage(db, item: item, revision.result, reviewed: revision.reviewed)
+        try appendDecisionEvent(db, revision.event)
+        if let opening = revision.ticket { _ = try openTicket(db, item: item, opening) }
     }
 
     public func markLearnt(_ ids: [Int64], into version: String) async throws {
@@ -83,8 +97,7 @@ extension SQLiteStore {
                                                            tier: old.tier, modelLabel: old.modelLabel, modelProbability: old.modelProbability,
                                                            modelVersion: old.modelVersion, replaces: id))
             if let itemRow = try Self.itemRow(db, feed: old.feed, id: old.itemID), let revision = revise(try Self.state(itemRow), old, new) {
-                try Self.appendReviewedStage(db, item: itemRow["id"], revision.result, reviewed: revision.reviewed)
-                try Self.appendDecisionEvent(db, revision.event)
+                try Self.write(db, revision, item: itemRow["id"])
             }
             return .corrected(withdrawn: old, new: new)
         }

@@ -95,7 +95,7 @@ extension SQLiteStore {
         return labels
     }
 
-    /// Appends a stage that a person's decision (or its undo, or a correction) makes, with the item's reviewed decision
+    /// Appends a stage that a person's decision (or its undo, or a label's correction or withdrawal) makes, with the item's reviewed decision
     /// after it.
     static func appendReviewedStage(_ db: Database, item: Int64, _ result: StageResult, reviewed: HumanDecision?) throws {
         let seq = try Int.fetchOne(db, sql: "SELECT stages FROM item WHERE id = ?", arguments: [item])! + 1

@@ -162,6 +162,32 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         #expect(corrected.first.flatMap { ($0["cause"] as? [String: Any])?.keys.contains("reasonCode") } == false, "\(corrected)")
     }
 
+    /// An admin withdraws the label a reviewer's removal stands on: the policy decides again (review: every spam
+    /// probability reaches its cut-off 0), the feed is told (cause withdrawal, naming the label) and a ticket opens.
+    @Test func withdrawingTheLabelADecisionStandsOnIsAnEventAndReopensReview() async throws {
+        let h = try await reviewingHarness()
+        let ticket = try await h.decide("a")
+        let labels = try await h.send(.get, "/v1/labels?limit=10")
+        let label = try #require((labels.json["labels"] as? [[String: Any]])?.last?["id"] as? Int)
+        #expect(try await h.send(.post, "/v1/labels/\(label)/withdraw").status == .ok)
+        let page = events(try await h.changes("feed=default&after=1"))
+        #expect(page.map { ($0["cause"] as? [String: Any])?["kind"] as? String } == ["withdrawal"])
+        let cause = try #require(page.first?["cause"] as? [String: Any])
+        #expect(cause["labelId"] as? Int == label && cause["ticket"] as? Int == ticket)
+        #expect((page.first?["before"] as? [String: Any])?["action"] as? String == "remove")
+        #expect((page.first?["after"] as? [String: Any])?["action"] as? String == "review")
+        let item = try await h.send(.get, "/v1/items/a")
+        let current = try #require(item.json["current"] as? [String: Any])
+        #expect((current["decision"] as? [String: Any])?["action"] as? String == "review", "\(item.body)")
+        #expect(current["trigger"] as? String == "withdrawal by test-admin", "\(item.body)")
+        let queue = try await h.send(.get, "/v1/review/queue", as: .moderator)
+        let open = (queue.json["tickets"] as? [[String: Any]] ?? []).compactMap { $0["itemId"] as? String }
+        #expect(open == ["a"], "\(queue.body)")
+        // Withdrawn again: the same answer, no second event.
+        #expect(try await h.send(.post, "/v1/labels/\(label)/withdraw").status == .ok)
+        #expect(events(try await h.changes("feed=default&after=2")).isEmpty)
+    }
+
     @Test func aWaitingRequestReturnsWhenAnEventCommits() async throws {
         let h = try await reviewingHarness()
         try await h.decide("a")

@@ -116,6 +116,53 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.changeEvents(feed: "other", after: 0, limit: 10, retraining: false).compactMap(\.decision).isEmpty)
     }
 
+    /// Withdrawing the label a person's decision stands on hands the item back to the policy: a review stage with no
+    /// person's decision, its event (cause withdrawal, naming the label), and a ticket when the policy asks for review.
+    /// A withdrawal of any other label, or of the same label again, changes no decision.
+    @Test(arguments: StoreKind.all) func withdrawingTheLabelADecisionStandsOnHandsTheItemBackToThePolicy(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let first = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0].ticket.id
+        _ = try await store.decide(ticket: first, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"), action: .remove,
+                                   now: t0.addingTimeInterval(10), workflow: Items.workflow)
+        let label = try #require(try await store.labels(since: nil, after: nil, limit: 10).last)
+        let rules = Items.workflow.rules
+        func withdraw(_ id: Int64, at: Date) async throws -> (label: LabelRecord, changed: Bool)? {
+            try await store.withdrawLabel(id: id, by: "lead", at: at) { item, withdrawn in
+                rules.withdrawal(of: item, withdrawn: withdrawn, by: "lead", at: at, policy: Items.policy, classes: ["clear", "spam"])
+            }
+        }
+        let withdrawn = try #require(try await withdraw(label.id!, at: t0.addingTimeInterval(60)))
+        #expect(withdrawn.changed && withdrawn.label.withdrawnBy == "lead")
+        let item = try #require(try await store.item(feed: "default", id: "a"))
+        #expect(item.reviewed == nil)
+        #expect(item.current.decision.action == .review && item.current.stage == .review && item.current.inputs.trigger == "withdrawal by lead")
+        #expect(item.current.decision.reason.hasPrefix("label \(label.id!) (spam, by ann) withdrawn by lead; the policy decides again: "),
+                "\(item.current.decision.reason)")
+        let events = try await store.changeEvents(feed: "default", after: 0, limit: 10, retraining: false).compactMap(\.decision)
+        #expect(events.map(\.cause.kind) == [.review, .withdrawal])
+        #expect(events[1].before == events[0].after && events[1].after == DecisionState(item.current, reviewed: nil))
+        #expect(events[1].cause.labelID == label.id && events[1].cause.ticket == first && events[1].cause.reasonCode == nil)
+        // The item needs a person again: a new ticket in the queue.
+        let queue = try await store.reviewQueue(tier: .one, after: nil, limit: 10)
+        #expect(queue.map(\.ticket.itemID) == ["a"] && queue[0].ticket.id != first && queue[0].ticket.reasons == [.reviewBand])
+        // The same label again: nothing happens.
+        #expect(try await withdraw(label.id!, at: t0.addingTimeInterval(120))?.changed == false)
+        #expect(try await store.latestEventSeq() == 2)
+        #expect(try await store.reviewQueue(tier: .one, after: nil, limit: 10).count == 1)
+        // Bob decides the new ticket; an imported label of the item withdrawn later leaves his decision standing.
+        let second = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(200), workflow: Items.workflow, gold: false)[0].ticket.id
+        #expect(second == queue[0].ticket.id)
+        _ = try await store.decide(ticket: second, reviewer: "bob", decision: TicketDecision(label: "clear", reasonCode: "not_violating"), action: .allow,
+                                   now: t0.addingTimeInterval(210), workflow: Items.workflow)
+        let imported = try await store.addLabels([LabelRecord(feed: "default", itemID: "a", label: "spam", source: "import", by: "lead",
+                                                              at: t0.addingTimeInterval(220), tier: 1)])
+        #expect(try await withdraw(imported[0].id!, at: t0.addingTimeInterval(230))?.changed == true)
+        #expect(try await store.latestEventSeq() == 3)
+        let after = try #require(try await store.item(feed: "default", id: "a"))
+        #expect(after.reviewed?.by == "bob" && after.current.decision.action == .allow)
+    }
+
     @Test(arguments: StoreKind.all) func aRescorePassWritesAnEventPerChangedItem(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", at: t0), Items.new("b", at: t0), Items.new("c", feed: "other", at: t0)])
