@@ -344,14 +344,14 @@ public struct ReviewWorkflow: Sendable {
     /// Takes back `reviewer`'s decision of the ticket within `undoMinutes`: the ticket opens again, leased to them to
     /// decide anew; their labels of it are withdrawn and the item's decision is the policy's again (`undoneStage`),
     /// each recorded in the history, nothing overwritten. Only while nothing was decided on the item since.
-    /// - Throws: `TicketError.cannotUndo` naming why (not decided, someone else's, too late, a gold ticket, decided
-    ///   again since).
+    /// - Throws: `TicketError.nothingToUndo` (not decided, or a first review kept hidden) or `cannotUndo` naming why
+    ///   (someone else's, too late, a gold ticket, decided again since).
     public func undo(_ state: TicketState, reviewer: String, now: Date, policy: Policy, classes: [String]) throws -> TicketChange {
         var ticket = state.ticket
         let id = ticket.id
         guard ticket.status == .decided, let verdict = state.verdict else {
-            throw TicketError.cannotUndo(ticket: id, reason: state.firstReview?.by == reviewer && ticket.status == .open
-                ? TicketError.hiddenFirstReview : TicketError.notDecided)
+            throw TicketError.nothingToUndo(ticket: id, reason: state.firstReview?.by == reviewer && ticket.status == .open
+                ? "it is a first review, kept hidden until a second reviewer decides" : "it is not decided")
         }
         guard verdict.by == reviewer else { throw TicketError.cannotUndo(ticket: id, reason: "it was decided by \(verdict.by), not by you") }
         guard ticket.goldLabel == nil else { throw TicketError.cannotUndo(ticket: id, reason: "it was a gold ticket, scored already") }

@@ -305,6 +305,8 @@ public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
     case alreadyDecided(Int64)
     /// A decision that cannot be taken back, and why.
     case cannotUndo(ticket: Int64, reason: String)
+    /// An undo of a ticket on which nothing stands decided (not decided, or a first review kept hidden), and why.
+    case nothingToUndo(ticket: Int64, reason: String)
 
     public var description: String {
         switch self {
@@ -316,18 +318,13 @@ public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .versionMismatch(id, expected, current):
             return "Ticket \(id) changed since you saw it (version \(expected), now \(current)). Reload it before deciding."
         case let .alreadyDecided(id): return "Ticket \(id) has already been decided; a second decision is not possible."
-        case let .cannotUndo(id, reason) where Self.undecided.contains(reason):
+        case let .nothingToUndo(id, reason):
             // Nothing stands decided: no label to correct either.
             return "Ticket \(id) has no decision to take back: \(reason)."
         case let .cannotUndo(id, reason):
             return "The decision on ticket \(id) cannot be taken back: \(reason). An admin can correct its label (POST /v1/labels/{id}/correct)."
         }
     }
-
-    /// The reasons an undo is refused on a ticket that has no decision.
-    static let undecided: Set<String> = [notDecided, hiddenFirstReview]
-    static let notDecided = "it is not decided"
-    static let hiddenFirstReview = "it is a first review, kept hidden until a second reviewer decides"
 }
 
 /// A ticket with what a reviewer needs to decide it.

@@ -57,7 +57,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
         case .leaseLost: return APIError(.conflict, code: "lease_lost", error.description)
         case .versionMismatch: return APIError(.conflict, code: "version_mismatch", error.description, field: "version")
         case .alreadyDecided: return APIError(.conflict, code: "already_decided", error.description)
-        case .cannotUndo: return APIError(.conflict, code: "cannot_undo", error.description)
+        case .cannotUndo, .nothingToUndo: return APIError(.conflict, code: "cannot_undo", error.description)
         }
     }
 

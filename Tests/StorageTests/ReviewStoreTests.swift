@@ -728,7 +728,7 @@ extension Sequence {
         let stored = try await store.labels(since: nil, after: nil, limit: 10)
         #expect(stored.count == 1 && stored[0].withdrawnAt == t0.addingTimeInterval(120))
         // Once taken back, there is nothing left to take back; the reviewer decides again.
-        await #expect(throws: TicketError.cannotUndo(ticket: id, reason: "it is not decided")) {
+        await #expect(throws: TicketError.nothingToUndo(ticket: id, reason: "it is not decided")) {
             _ = try await undo(store, id, by: "ann", at: t0.addingTimeInterval(130))
         }
         let again = try await store.decide(ticket: id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
