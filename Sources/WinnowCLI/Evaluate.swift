@@ -240,7 +240,7 @@ struct Models: ParsableCommand {
     }
 
     struct ListVersions: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "The registered versions; the active one is marked.",
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The registered versions; the shared model is marked *, a feed's own model names its feed.",
                                                         discussion: "  winnow models list [--json]")
         @OptionGroup var server: ClientOptions
         @Flag(help: "Print the server's JSON.") var json = false
@@ -261,7 +261,9 @@ struct Models: ParsableCommand {
                 print("Feed \(Terminal.visible(feed)) has its own: \(Terminal.visible(version))")
             }
             for v in page.versions {
-                print("\(v.active ? "*" : " ") \(pad(Terminal.visible(v.version), 40)) \(pad(v.kind, 14)) parent \(Terminal.visible(v.parent ?? "-"))")
+                let own = (page.feeds ?? [:]).filter { $0.value == v.version }.keys.sorted()
+                print("\(v.active ? "*" : " ") \(pad(Terminal.visible(v.version), 40)) \(pad(v.kind, 14)) parent \(Terminal.visible(v.parent ?? "-"))"
+                      + (own.isEmpty ? "" : "  (feed \(own.map { Terminal.visible($0) }.joined(separator: ", ")))"))
             }
         }
     }

@@ -247,6 +247,10 @@ import Testing
         #expect(try await scoredBy(h, feed: "news", id: "c") == "fixture-1")
         let listed = try await h.send(.get, "/v1/models")
         #expect(listed.json["active"] as? String == "fixture-1" && listed.json["feeds"] as? [String: String] == ["sms": "fixture-2"])
+        // Each version says whose it is: the shared model's `active`, a feed's own model's `activeFeeds`.
+        let versions = (listed.json["versions"] as? [[String: Any]] ?? []).map { ($0["version"] as? String ?? "", $0["active"] as? Bool, $0["activeFeeds"] as? [String]) }
+        #expect(versions.map(\.0) == ["fixture-1", "fixture-2"], "\(listed.body)")
+        #expect(versions.map(\.1) == [true, false] && versions.map(\.2) == [nil, ["sms"]], "\(listed.body)")
         #expect(try await h.send(.post, "/v1/models/fixture-2/promote?feed=Not%20A%20Feed").status == .unprocessableContent)
         #expect(try await h.send(.post, "/v1/models/rollback?feed=news").status == .conflict)
 

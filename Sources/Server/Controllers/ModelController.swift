@@ -12,12 +12,17 @@ extension API {
         var parent: String?
         var registeredBy: String
         var registeredAt: Date
+        /// Whether it is the shared model (every feed without a model of its own uses it).
         var active: Bool
+        /// The feeds whose own model it is; nil for none.
+        var activeFeeds: [String]?
         var card: String
 
-        init(_ r: ModelVersionRecord, active: String) {
+        init(_ r: ModelVersionRecord, active: String, feeds: [String: String] = [:]) {
             version = r.version; kind = r.kind; classes = r.classes; parent = r.parent; registeredBy = r.registeredBy
             registeredAt = r.registeredAt; self.active = r.version == active; card = r.card
+            let own = feeds.filter { $0.value == r.version }.keys.sorted()
+            activeFeeds = own.isEmpty ? nil : own
         }
     }
 
@@ -140,8 +145,8 @@ struct ModelController {
     }
 
     @Sendable func list(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let active = scoring.model.version
-        return JSON.response(API.ModelList(active: active, feeds: scoring.feedModelVersions, versions: try await registry.versions().map { API.ModelVersion($0, active: active) },
+        let active = scoring.model.version, feeds = scoring.feedModelVersions
+        return JSON.response(API.ModelList(active: active, feeds: feeds, versions: try await registry.versions().map { API.ModelVersion($0, active: active, feeds: feeds) },
                                            history: try await registry.history(), shadow: scoring.shadowReport))
     }
 
