@@ -103,7 +103,8 @@ extension API {
             slaSecondsLeft = (t.dueAt.timeIntervalSince(now) * 10).rounded() / 10
             priority = (t.priority(at: now) * 10_000).rounded() / 10_000
             version = t.version
-            lease = t.lease.map { LeaseBody(holder: $0.holder, until: $0.until) }
+            // A lease past its end holds nothing (the ticket is anyone's to claim): not shown.
+            lease = t.lease.flatMap { $0.isLive(at: now) ? LeaseBody(holder: $0.holder, until: $0.until) : nil }
             note = t.note
             blind = t.isBlind
         }

@@ -172,6 +172,12 @@ struct WinnowClient: Sendable {
         try await send("POST", "/v1/review/tickets/\(ticket)/release", body: version.map { ["version": $0] } ?? [:])
     }
 
+    /// Extends the caller's lease on `ticket`: the lease as the server now holds it.
+    func renew(ticket: Int) async throws -> ReviewCard.Lease? {
+        struct Answer: Decodable { var ticket: ReviewCard.Ticket }
+        return try decode(Answer.self, try await send("POST", "/v1/review/tickets/\(ticket)/renew")).ticket.lease
+    }
+
     func escalate(ticket: Int, note: String, version: Int? = nil) async throws -> Data {
         var body: [String: Any] = ["note": note]
         if let version { body["version"] = version }

@@ -67,9 +67,16 @@ struct ReviewLoop: AsyncParsableCommand {
     @Flag(help: "Plain output even on a colour terminal (NO_COLOR does the same).")
     var noColor = false
 
+    @Option(help: "Minutes the ticket on screen stays yours with no key pressed (its lease is renewed meanwhile); then it goes back to the queue.")
+    var holdMinutes: Double = 10
+
+    func validate() throws {
+        guard holdMinutes.isFinite, holdMinutes > 0, holdMinutes <= 240 else { throw ValidationError("--hold-minutes is more than 0 and at most 240.") }
+    }
+
     func run() async throws {
         let terminal = Terminal(colour: noColor ? false : nil)
-        let session = ReviewSession(client: try server.client(), routing: routing, terminal: terminal)
+        let session = ReviewSession(client: try server.client(), routing: routing, terminal: terminal, holdMinutes: holdMinutes)
         let decided = try await session.run()
         terminal.line("Decided \(decided) ticket\(decided == 1 ? "" : "s"). Bye.")
         terminal.flush()
@@ -82,7 +89,7 @@ struct ReviewNext: AsyncParsableCommand {
         commandName: "next",
         abstract: "Claim the next ticket and print it.",
         discussion: """
-            Exits 0 with the ticket, or 3 when the queue has nothing for you.
+            Exits 0 with the ticket, or 3 when the queue has nothing for you (--json prints null then).
 
               winnow review next --json | jq .ticket.id
             """)
@@ -95,7 +102,8 @@ struct ReviewNext: AsyncParsableCommand {
         let client = try server.client()
         let (raw, cards) = try await client.claim(tiers: routing.tierList, languages: routing.languageList, skills: routing.skillList)
         guard let card = cards.first else {
-            if json { print(#"{"tickets":[]}"#) } else { print("No ticket for you right now.") }
+            // --json prints the ticket, or null: one shape for scripts (the exit code says which).
+            if json { print("null") } else { print("No ticket for you right now.") }
             throw ExitCode(3)
         }
         if json {
@@ -146,7 +154,15 @@ struct ReviewDecide: AsyncParsableCommand {
             let applied = object?["action"] as? String ?? action ?? "decided"
             let copies = ((object?["wave"] as? [String: Any])?["tickets"] as? [Int]) ?? []
             let also = wave ? ", and \(ReviewScreen.copies(copies.count)) the same way" + (copies.isEmpty ? "" : " (tickets \(copies.map(String.init).joined(separator: ", ")))") : ""
-            print("Decided ticket \(ticket): \(label), \(ReviewScreen.pastTense(applied)) (\(reasonCode))\(also).")
+            // A first review of a ticket decided twice, or a second that disagreed, does not act on the item yet.
+            switch object?["outcome"] as? String {
+            case "awaiting_second_review":
+                print("Judged ticket \(ticket): \(label) (\(reasonCode))\(also); a second reviewer judges it independently before it is \(ReviewScreen.pastTense(applied)).")
+            case "escalated_on_disagreement":
+                print("Judged ticket \(ticket): \(label) (\(reasonCode)); it disagreed with an earlier review, so tier 2 decides (nothing was applied).")
+            default:
+                print("Decided ticket \(ticket): \(label), \(ReviewScreen.pastTense(applied)) (\(reasonCode))\(also).")
+            }
         }
     }
 }
@@ -291,7 +307,15 @@ final class ReviewSession {
     let client: WinnowClient
     let routing: RoutingOptions
     let terminal: Terminal
-    private var current: ReviewCard?
+    /// How long the ticket on screen stays the reviewer's without a key pressed: its lease is renewed meanwhile, then
+    /// let go (it goes back to the queue).
+    let holdSeconds: Double
+    private var current: ReviewCard? {
+        didSet { renewAt = current?.ticket.lease.map { Self.renewal(of: $0.until, now: Date()) } }
+    }
+    /// When to renew the lease of the ticket on screen (halfway through what is left of it).
+    private var renewAt: Date?
+    private var lastKeyAt = Date()
     /// The ticket whose wave the next decision settles (`w` turns it on and off for the ticket on screen).
     private var waveOf: Int?
     /// Whether the next decision also settles the wave of the ticket on screen: only while that ticket is the one
@@ -309,10 +333,64 @@ final class ReviewSession {
     /// The ticket this session decided last, which `u` takes back, and the copies its wave decision settled.
     private var lastDecided: (id: Int, copies: [Int])?
 
-    init(client: WinnowClient, routing: RoutingOptions, terminal: Terminal) {
+    init(client: WinnowClient, routing: RoutingOptions, terminal: Terminal, holdMinutes: Double = 10) {
         self.client = client
         self.routing = routing
         self.terminal = terminal
+        self.holdSeconds = holdMinutes * 60
+    }
+
+    /// "10 minutes", "1 minute", "1m 30s".
+    static func minutes(_ seconds: Double) -> String {
+        let whole = Int(seconds.rounded())
+        return whole % 60 == 0 ? "\(whole / 60) minute\(whole == 60 ? "" : "s")" : ReviewScreen.duration(seconds)
+    }
+
+    /// Halfway from now to the lease's end (at least a second on): a clock that differs from the server's by less
+    /// than half the lease still renews in time.
+    static func renewal(of until: Date, now: Date) -> Date {
+        now.addingTimeInterval(max(1, until.timeIntervalSince(now) / 2))
+    }
+
+    /// Waits for the reviewer's next key. Meanwhile the ticket on screen stays theirs: its lease is renewed before it
+    /// runs out while a key was pressed within `holdSeconds`; after that the ticket goes back to the queue and the
+    /// screen says so. A lease the server says is lost drops the ticket, as a refused decision would.
+    private func waitForKey() async {
+        while let card = current, let renewAt {
+            if terminal.waitForInput(seconds: renewAt.timeIntervalSinceNow) { return }
+            let now = Date()
+            if now.timeIntervalSince(lastKeyAt) >= holdSeconds {
+                await releaseCurrent()
+                note = nil
+                terminal.line()
+                terminal.line(terminal.styled("No key for \(Self.minutes(holdSeconds)): ticket \(card.ticket.id) went back to the queue.", .yellow))
+                terminal.write("Press r for the next ticket, q to quit.\n> ")
+                terminal.flush()
+                return
+            }
+            do {
+                let lease = try await client.renew(ticket: card.ticket.id)
+                current?.ticket.lease = lease
+            } catch let error as ClientError {
+                switch error {
+                case .unreachable:
+                    // The lease may still be live: try again soon (a decision made meanwhile retries as usual).
+                    self.renewAt = now.addingTimeInterval(10)
+                case .leaseLost, .server(409, _, _, _), .server(404, _, _, _):
+                    current = nil
+                    note = nil
+                    terminal.line()
+                    terminal.line(terminal.styled(error.description, .red))
+                    terminal.write("Press r for the next ticket, q to quit.\n> ")
+                    terminal.flush()
+                    return
+                default:
+                    self.renewAt = now.addingTimeInterval(30)
+                }
+            } catch {
+                self.renewAt = now.addingTimeInterval(30)
+            }
+        }
     }
 
     /// Runs until `q` or the end of the input; returns how many tickets were decided.
@@ -332,10 +410,12 @@ final class ReviewSession {
         try await next()
         while true {
             terminal.flush()
+            await waitForKey()
             guard let key = terminal.readKey() else {
                 await releaseCurrent()
                 return
             }
+            lastKeyAt = Date()
             switch key {
             case "q":
                 await releaseCurrent()
@@ -632,8 +712,9 @@ final class ReviewSession {
 
     /// The item's whole text, a page at a time (a key turns the page, q stops), then the ticket's keys again.
     private func wholeText(_ card: ReviewCard) {
-        let lines = Terminal.wrap(Terminal.visible(card.item.text, keepNewlines: true), width: terminal.width)
-        let page = 20
+        var lines = Terminal.wrap(Terminal.visible(card.item.text, keepNewlines: true), width: terminal.width)
+        if let note = card.ticket.note { lines += [""] + Terminal.wrap("The ticket's note: \(Terminal.visible(note))", width: terminal.width) }
+        let page = max(4, terminal.height - 4)
         terminal.line(terminal.styled("The whole text of item \(Terminal.visible(card.item.id)) (\(lines.count) line\(lines.count == 1 ? "" : "s")):", .bold))
         var start = 0
         while start < lines.count {
@@ -654,21 +735,25 @@ final class ReviewSession {
             "e    escalate to tier 2 with a note",
             "s    skip: give the ticket back to the queue",
             "n    add a note to your decision",
-            "t    the whole text, a page at a time (the card shows its first lines)",
+            "t    the whole text and the ticket's note, a page at a time",
             "w    wave: the next decision settles the open copies of this item too (w again: this ticket only)",
             "u    take back your last decision (within the server's undo time, 10 minutes by default)",
             "r    try again after a failure, or look for a ticket when there is none",
             "?    this help",
             "q    quit (the ticket you hold goes back to the queue)",
         ]
-        for line in lines { terminal.line(line) }
+        // Each entry within the width, its continuation under its words.
+        for line in lines {
+            let parts = Terminal.wrap(String(line.dropFirst(5)), width: terminal.width - 5)
+            for (i, part) in parts.enumerated() { terminal.line((i == 0 ? String(line.prefix(5)) : "     ") + part) }
+        }
         if let card = current {
             prompt(ReviewScreen.keys(card, terminal: terminal))
         }
     }
 }
 
-/// How a ticket looks on an 80×24 terminal.
+/// How a ticket looks on the terminal (laid out for its size; 80×24 when it does not say).
 enum ReviewScreen {
     static let textLines = 7
     static let historyLines = 4
@@ -717,8 +802,9 @@ enum ReviewScreen {
         }
     }
 
-    /// At most 23 − `keyLines` lines of at most `terminal.width` characters: with the key lines and the prompt, the
-    /// screen fits 80×24.
+    /// At most `terminal.height` − 1 − `keyLines` lines of at most `terminal.width` characters: with the key lines and
+    /// the prompt, the screen fits the terminal (80×24 when it does not say; it needs about 20 rows). A taller terminal shows
+    /// more of the text, a shorter one less of it and of the history.
     /// `interactive` false: for `winnow review next`, whose reader decides with `winnow review decide` (its flags,
     /// not the loop's keys, are named).
     static func card(_ card: ReviewCard, note: String?, settlesWave: Bool = false, interactive: Bool = true, terminal: Terminal,
@@ -744,7 +830,20 @@ enum ReviewScreen {
         lines.append(rule)
         // Each key line beyond the first (many classes), and the wave's line, take a line of the text.
         let waiting = card.wave?.copies ?? 0
-        let textLines = max(2, Self.textLines - (keyLines - 1) - (waiting > 0 ? 1 : 0))
+        // The ticket's note (an escalation's or an appeal's) is for reading whole: wrapped, on the desk up to three
+        // lines (t shows the rest), its lines beyond the first taken from the text's.
+        var ticketNote: [String] = []
+        if let note = t.note {
+            let kind = t.reasons.contains("escalation") ? "Escalation note" : t.reasons.contains("appeal") ? "Appeal note" : "Note"
+            ticketNote = Terminal.wrap("\(kind): \(Terminal.visible(note))", width: width)
+            if interactive, ticketNote.count > 3 {
+                ticketNote = Array(ticketNote.prefix(2)) + [Terminal.fit(ticketNote[2], width - 20) + " … (t: all of it)"]
+            }
+        }
+        let room = Self.textLines + (terminal.height - 24) - (keyLines - 1) - (waiting > 0 ? 1 : 0) - max(0, ticketNote.count - 1)
+        let textLines = max(2, room)
+        // Below two lines of text the history gives up lines (down to one).
+        let historyLines = max(1, Self.historyLines - max(0, 2 - room))
         var text = Terminal.wrap(Terminal.visible(item.text, keepNewlines: true), width: width)
         // `winnow review next` prints to a shell, which scrolls: the whole text there.
         if interactive, text.count > textLines {
@@ -785,11 +884,7 @@ enum ReviewScreen {
         }
         lines.append("History (\(min(historyLines, history.count)) latest of \(history.count)):")
         lines += history.suffix(historyLines).map { "  " + Terminal.fit($0, width - 2) }
-        if let ticketNote = t.note {
-            // The ticket's note is the escalation's when it was escalated, else the appeal's.
-            let kind = t.reasons.contains("escalation") ? "Escalation note" : t.reasons.contains("appeal") ? "Appeal note" : "Note"
-            lines.append(terminal.styled(Terminal.fit("\(kind): \(Terminal.visible(ticketNote))", width), .yellow))
-        }
+        lines += ticketNote.map { terminal.styled($0, .yellow) }
         if let note { lines.append(Terminal.fit("Your note: \(Terminal.visible(note))", width)) }
         if waiting > 0 {
             let copies = ReviewScreen.copies(waiting)
@@ -810,23 +905,27 @@ enum ReviewScreen {
             + [("u", "undo"), ("?", "help"), ("q", "quit")]
         func render(_ parts: [(key: String, word: String)]) -> (text: String, width: Int) {
             let text = parts.map { "\(terminal.styled($0.key, .bold)) \($0.word)" }.joined(separator: "  ")
-            let width = parts.map { $0.key.count + 1 + $0.word.count }.reduce(0, +) + max(0, parts.count - 1) * 2
+            let width = parts.map { Terminal.columns($0.key) + 1 + Terminal.columns($0.word) }.reduce(0, +) + max(0, parts.count - 1) * 2
             return (text, width)
         }
         let one = render(entries + commands.map { (key: $0.0, word: $0.1) })
         if one.width <= terminal.width { return [one.text] }
-        // The labels over as many lines as they need (a label longer than a line is cut), then the other keys.
-        var lines: [String] = [], row: [(key: String, word: String)] = []
-        for entry in entries {
-            let entry = (key: entry.key, word: Terminal.fit(entry.word, terminal.width - entry.key.count - 1))
-            if !row.isEmpty, render(row + [entry]).width > terminal.width {
-                lines.append(render(row).text)
-                row = []
+        // The labels over as many lines as they need (a label longer than a line is cut), then the other keys (over
+        // two lines on a narrow terminal).
+        func rows(_ parts: [(key: String, word: String)]) -> [String] {
+            var lines: [String] = [], row: [(key: String, word: String)] = []
+            for part in parts {
+                let part = (key: part.key, word: Terminal.fit(part.word, terminal.width - part.key.count - 1))
+                if !row.isEmpty, render(row + [part]).width > terminal.width {
+                    lines.append(render(row).text)
+                    row = []
+                }
+                row.append(part)
             }
-            row.append(entry)
+            if !row.isEmpty { lines.append(render(row).text) }
+            return lines
         }
-        if !row.isEmpty { lines.append(render(row).text) }
-        return lines + [render(commands.map { (key: $0.0, word: $0.1) }).text]
+        return rows(entries) + rows(commands.map { (key: $0.0, word: $0.1) })
     }
 }
 

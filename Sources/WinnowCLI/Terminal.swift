@@ -6,15 +6,33 @@ final class Terminal {
     let input: Int32
     let isInteractive: Bool
     let colour: Bool
-    let width = 80
+    /// A size that does not follow the window (tests, and output that is not a terminal).
+    private let fixedSize: (columns: Int, rows: Int)?
     private var original: termios?
     private var output = ""
 
-    init(input: Int32 = 0, colour: Bool? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// `size`: the columns and rows to lay out for, whatever the terminal says (nil: the terminal's own).
+    init(input: Int32 = 0, colour: Bool? = nil, size: (columns: Int, rows: Int)? = nil,
+         environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.input = input
         self.isInteractive = isatty(input) == 1
         let term = environment["TERM"] ?? ""
         self.colour = colour ?? (isatty(1) == 1 && term != "dumb" && !term.isEmpty && environment["NO_COLOR"] == nil)
+        self.fixedSize = size
+    }
+
+    /// The columns to lay out for: the terminal's width, read at each use so that a resized window is followed
+    /// (40 to 160: narrower cannot hold a card, wider text is hard to read), 80 when the output is not a terminal or
+    /// does not say.
+    var width: Int { size.columns }
+    /// The rows: the terminal's height (16 to 200), 24 when it does not say.
+    var height: Int { size.rows }
+
+    private var size: (columns: Int, rows: Int) {
+        if let fixedSize { return fixedSize }
+        var window = winsize()
+        guard isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &window) == 0, window.ws_col > 0, window.ws_row > 0 else { return (80, 24) }
+        return (min(160, max(40, Int(window.ws_col))), min(200, max(16, Int(window.ws_row))))
     }
 
     deinit { restore() }
@@ -39,6 +57,18 @@ final class Terminal {
         guard var settings = original else { return }
         tcsetattr(input, TCSANOW, &settings)
         original = nil
+    }
+
+    /// Whether input arrives (or ends) within `seconds`; false when the time passed first.
+    func waitForInput(seconds: Double) -> Bool {
+        var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(max(0, min(seconds * 1000, 3_600_000)).rounded(.up))
+        while true {
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            // An error reads as input: the read that follows reports it (as the end of the input).
+            return ready != 0
+        }
     }
 
     /// The next byte, nil at the end of the input.
@@ -128,7 +158,20 @@ final class Terminal {
 
     func write(_ text: String) { output += text }
 
-    func line(_ text: String = "") { output += text + "\n" }
+    /// A line of output. A message wider than the terminal is broken at spaces (its style kept on each part), so
+    /// that the terminal does not break it mid-word; lines with styles inside (the card's) are laid out already.
+    func line(_ text: String = "") {
+        guard text.count > width else { output += text + "\n"; return }
+        var inner = Substring(text), start = "", end = ""
+        let reset = "\u{1B}[0m"
+        if text.hasPrefix("\u{1B}["), let m = text.firstIndex(of: "m"), text.hasSuffix(reset) {
+            start = String(text[...m])
+            end = reset
+            inner = text[text.index(after: m)..<text.index(text.endIndex, offsetBy: -reset.count)]
+        }
+        guard !inner.contains("\u{1B}"), !inner.contains("\n"), Self.columns(inner) > width else { output += text + "\n"; return }
+        for part in Self.wrap(String(inner), width: width) { output += start + part + end + "\n" }
+    }
 
     func flush() {
         guard !output.isEmpty else { return }
@@ -167,21 +210,65 @@ final class Terminal {
         return out
     }
 
-    /// Lines of at most `width` characters, broken at spaces where possible.
+    /// The columns `text` takes on a terminal: two for wide characters (CJK, Hangul, full-width forms, emoji shown
+    /// as pictures), none for combining marks, one for the rest.
+    static func columns<S: StringProtocol>(_ text: S) -> Int {
+        text.reduce(0) { $0 + columns(of: $1) }
+    }
+
+    static func columns(of character: Character) -> Int {
+        guard let first = character.unicodeScalars.first else { return 0 }
+        if character.unicodeScalars.count > 1, character.unicodeScalars.contains(where: { $0.value == 0xFE0F }) { return 2 }
+        let v = first.value
+        if first.properties.generalCategory == .nonspacingMark || first.properties.generalCategory == .enclosingMark { return 0 }
+        if first.properties.isEmojiPresentation { return 2 }
+        switch v {
+        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF, 0xAC00...0xD7A3,
+             0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x20000...0x3FFFD:
+            return 2
+        default:
+            return 1
+        }
+    }
+
+    /// The longest start of `text` that takes at most `width` columns.
+    static func prefix(_ text: Substring, columns width: Int) -> Substring {
+        var used = 0, end = text.startIndex
+        for index in text.indices {
+            let next = used + columns(of: text[index])
+            if next > width { break }
+            used = next
+            end = text.index(after: index)
+        }
+        return text[..<end]
+    }
+
+    /// Lines of at most `width` columns, broken at spaces where possible.
     static func wrap(_ text: String, width: Int) -> [String] {
         var lines: [String] = []
         for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            var current = ""
+            var current = "", used = 0
             for word in paragraph.split(separator: " ", omittingEmptySubsequences: false) {
                 var word = Substring(word)
-                while word.count > width {
-                    if !current.isEmpty { lines.append(current); current = "" }
-                    lines.append(String(word.prefix(width)))
-                    word = word.dropFirst(width)
+                while columns(word) > width {
+                    if !current.isEmpty { lines.append(current); current = ""; used = 0 }
+                    // At least one character a line, even one wider than the width.
+                    var head = prefix(word, columns: width)
+                    if head.isEmpty { head = word.prefix(1) }
+                    lines.append(String(head))
+                    word = word.dropFirst(head.count)
                 }
-                if current.isEmpty { current = String(word) } else if current.count + 1 + word.count <= width { current += " " + word } else {
+                let size = columns(word)
+                if current.isEmpty {
+                    current = String(word)
+                    used = size
+                } else if used + 1 + size <= width {
+                    current += " " + word
+                    used += 1 + size
+                } else {
                     lines.append(current)
                     current = String(word)
+                    used = size
                 }
             }
             lines.append(current)
@@ -189,8 +276,8 @@ final class Terminal {
         return lines
     }
 
-    /// `text` cut to `width` characters, with an ellipsis when cut.
+    /// `text` cut to `width` columns, with an ellipsis when cut.
     static func fit(_ text: String, _ width: Int) -> String {
-        text.count <= width ? text : String(text.prefix(max(0, width - 1))) + "…"
+        columns(text) <= width ? text : String(prefix(Substring(text), columns: max(0, width - 1))) + "…"
     }
 }

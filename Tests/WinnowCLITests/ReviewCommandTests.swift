@@ -110,6 +110,23 @@ import Testing
         #expect(Terminal.fit("abcdef", 4) == "abc…")
     }
 
+    /// Wide characters take two columns and combining marks none: a line of emoji or Chinese is wrapped and cut by
+    /// the columns it takes, not by its characters.
+    @Test func wideCharactersCountTheirColumns() {
+        #expect(Terminal.columns("🔥🔥🔥 you") == 10)
+        #expect(Terminal.columns("端的换行") == 8)
+        #expect(Terminal.columns("e\u{301}té") == 3)
+        #expect(Terminal.fit("端的换行", 5) == "端的…")
+        let lines = Terminal.wrap("端的换行和端的换行和 🔥🔥🔥 you are such a loser", width: 7)
+        #expect(lines.allSatisfy { Terminal.columns($0) <= 7 }, "\(lines)")
+        #expect(lines.joined().replacingOccurrences(of: " ", with: "") == "端的换行和端的换行和🔥🔥🔥youaresuchaloser", "\(lines)")
+        // A message wider than the terminal is broken at spaces, its colour on each part.
+        let terminal = Terminal(colour: true, size: (40, 24))
+        terminal.line(terminal.styled("Your lease on ticket 99 expired; someone else may have it now. Claim the next ticket.", .red))
+        let message = "Your lease on ticket 99 expired; someone else may have it now. Claim the next ticket."
+        #expect(Terminal.wrap(message, width: 40) == ["Your lease on ticket 99 expired; someone", "else may have it now. Claim the next", "ticket."])
+    }
+
     static func card(blind: Bool, text: String, classes: [String] = ["clear", "offensive", "spam"], reasons: [String] = ["review_band", "reports", "escalation"],
                      wave: Int = 0) throws -> ReviewCard {
         let scores = blind ? "" : """
@@ -138,8 +155,8 @@ import Testing
     }
 
     /// Every line of the screen, the key lines and the prompt ("> ") included, as the session prints them.
-    static func screen(_ card: ReviewCard, note: String?, settlesWave: Bool = false) -> [String] {
-        let terminal = Terminal(colour: false)
+    static func screen(_ card: ReviewCard, note: String?, settlesWave: Bool = false, size: (columns: Int, rows: Int) = (80, 24)) -> [String] {
+        let terminal = Terminal(colour: false, size: size)
         let keys = ReviewScreen.keys(card, terminal: terminal)
         return ReviewScreen.card(card, note: note, settlesWave: settlesWave, terminal: terminal, keyLines: keys.count) + keys + ["> "]
     }
@@ -183,6 +200,24 @@ import Testing
         #expect(screen.contains("q quit"))
     }
 
+    /// The desk is laid out for the terminal's size: every line within its width and the whole screen within its
+    /// height, a taller terminal showing more of the text, a shorter one less of it and of the history.
+    @Test(arguments: [(60, 20), (100, 40), (40, 24), (160, 60)])
+    func aTicketFitsTheTerminalItIsShownOn(columns: Int, rows: Int) throws {
+        let long = (1...60).map { "line \($0) of a long post with words enough to wrap around the edge of the terminal window" }.joined(separator: "\n")
+        for classes in [["clear", "offensive", "spam"], Self.fourClasses] {
+            let card = try Self.card(blind: false, text: long, classes: classes, wave: 2)
+            let lines = Self.screen(card, note: "my note", size: (columns, rows))
+            #expect(lines.count <= rows, "\(lines.count) lines at \(columns)×\(rows): \(lines.joined(separator: "\n"))")
+            for line in lines { #expect(line.count <= columns, "\(line.count) columns at \(columns)×\(rows): \(line)") }
+            let text = lines.filter { $0.hasPrefix("line ") || $0.hasPrefix("of a long") || $0.hasPrefix("words") || $0.hasPrefix("wrap") || $0.hasPrefix("edge") }
+            let standard = Self.screen(card, note: "my note").filter { $0.hasPrefix("line ") }
+            if rows > 24 { #expect(text.count > standard.count, "\(text.count) text lines at \(columns)×\(rows)") }
+            #expect(lines.joined().contains("History ("))
+            #expect(lines.joined().contains("q quit"))
+        }
+    }
+
     /// Issue 18: the reason-code line was 90 columns. The codes wrap, and each prompt with what is typed after it fits.
     @Test func theReasonAndActionPromptsFitEightyColumns() throws {
         var card = try Self.card(blind: false, text: "hello")
@@ -193,6 +228,20 @@ import Testing
         for line in lines { #expect(line.count <= 80, "\(line)") }
         #expect(prompt.count + codes.map(\.count).max()! <= 80, "\(prompt)")
         #expect((ReviewScreen.actionPrompt(standard: "remove") + "remove").count <= 80)
+    }
+
+    /// An escalation's note is read whole: wrapped on the card (three lines at most there, t shows the rest), all of
+    /// it from `winnow review next`.
+    @Test func aLongEscalationNoteIsWrappedNotCut() throws {
+        var card = try Self.card(blind: false, text: "hello", reasons: ["escalation"])
+        card.ticket.note = (1...12).map { "reason \($0) why a senior should look" }.joined(separator: ", ")
+        let lines = Self.screen(card, note: nil)
+        let note = lines.filter { $0.hasPrefix("Escalation note:") || $0.hasPrefix("reason") || $0.contains("why a senior") }
+        #expect(note.count == 3 && note.last?.hasSuffix("… (t: all of it)") == true, "\(note)")
+        #expect(lines.count <= 24 && lines.allSatisfy { $0.count <= 80 })
+        let terminal = Terminal(colour: false, size: (80, 24))
+        let printed = ReviewScreen.card(card, note: nil, interactive: false, terminal: terminal).joined(separator: " ")
+        #expect(printed.contains("reason 12 why a senior should look"))
     }
 
     /// Issue 18: an appeal's note was shown as "Escalation note", and a ticket opened by users' reports said only

@@ -304,6 +304,48 @@ import Testing
         #expect(stats["claimed"] as? Int == 0)
     }
 
+    /// A first review of a ticket decided twice acts on nothing yet: `review decide` says so (it said "removed").
+    /// An empty queue prints null with --json (one shape for scripts), exit code 3.
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func aFirstReviewSaysItAwaitsTheSecondAndAnEmptyQueueIsNull() async throws {
+        let config = try EndToEndTests.folder() + "/double.json"
+        try #"{"engine": {"review": {"doubleReviewRate": 1, "goldRate": 0}}}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let s = try await Self.setUp(items: 1, arguments: ["--config", config])
+        defer { s.server.kill9() }
+        let next = try s.cli(["review", "next", "--json"])
+        let id = try #require((json(next.stdout)["ticket"] as? [String: Any])?["id"] as? Int)
+        let decided = try s.cli(["review", "decide", "\(id)", "--label", "spam", "--reason", "scam"])
+        #expect(decided.status == 0, "\(decided.stderr)")
+        #expect(decided.stdout == "Judged ticket \(id): spam (scam); a second reviewer judges it independently before it is removed.\n", "\(decided.stdout)")
+        let empty = try s.cli(["review", "next", "--json"])
+        #expect(empty.status == 3 && empty.stdout == "null\n", "\(empty.status) \(empty.stdout)")
+    }
+
+    /// The desk keeps the ticket on screen while the reviewer reads: its lease (4 seconds here) is renewed before it
+    /// runs out, and after --hold-minutes with no key (15 seconds here) the ticket goes back to the queue, said on screen.
+    @Test(.enabled(if: EndToEndTests.executable != nil && script != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func theDeskKeepsItsLeaseWhileTheReviewerReadsAndLetsGoWhenTheyAreAway() async throws {
+        let config = try EndToEndTests.folder() + "/lease.json"
+        try #"{"engine": {"review": {"leaseSeconds": 4}}}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let s = try await Self.setUp(items: 2, arguments: ["--config", config])
+        defer { s.server.kill9() }
+        let terminal = try PseudoTerminal(command: [try #require(EndToEndTests.executable).path, "review", "--no-color", "--url", s.url, "--key", s.moderator,
+                                                    "--hold-minutes", "0.25"], script: try #require(Self.script))
+        defer { terminal.stop() }
+        let id = try #require(terminal.wait(for: #"Ticket (\d+) · tier 1"#, regex: true))
+        // Two and a half leases without a key: still the reviewer's.
+        try await Task.sleep(for: .seconds(10))
+        let held = json(try s.cli(["queue", "stats", "--json"]).stdout)
+        #expect(held["claimed"] as? Int == 1 && held["open"] as? Int == 2, "\(held)\n\(terminal.text)")
+        #expect(terminal.wait(for: "No key for 15s: ticket \(id) went back to the queue.", seconds: 20) != nil, "\(terminal.text)")
+        let away = json(try s.cli(["queue", "stats", "--json"]).stdout)
+        #expect(away["claimed"] as? Int == 0 && away["open"] as? Int == 2, "\(away)")
+        terminal.send("r")
+        #expect(terminal.wait(for: #"Ticket (\d+) · tier 1"#, regex: true, after: "went back to the queue") != nil, "\(terminal.text)")
+        terminal.send("q")
+        #expect(terminal.waitForExit() == 0, "\(terminal.text)")
+    }
+
     /// Issue 18: after a decision failed because the server was unreachable, `winnow review` stopped answering to 1-9,
     /// Enter and s, and q left the ticket leased and the decision lost; with the server down, s ended the session with
     /// exit code 1. On a real pseudo-terminal, with the server stopped and restarted under it: the screen stays usable,
