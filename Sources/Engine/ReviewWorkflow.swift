@@ -45,13 +45,18 @@ public struct TicketState: Sendable {
     public var item: ItemState
     /// The decision that closed the ticket, once decided.
     public var verdict: TicketVerdict?
+    /// Another open ticket of the item (an appeal, reports, a rescore opened it since), if there is one: an item has
+    /// at most one open ticket.
+    public var otherOpenTicket: Int64?
 
-    public init(ticket: Ticket, firstReview: FirstReview? = nil, secondReviewBy: String? = nil, item: ItemState, verdict: TicketVerdict? = nil) {
+    public init(ticket: Ticket, firstReview: FirstReview? = nil, secondReviewBy: String? = nil, item: ItemState, verdict: TicketVerdict? = nil,
+                otherOpenTicket: Int64? = nil) {
         self.ticket = ticket
         self.firstReview = firstReview
         self.secondReviewBy = secondReviewBy
         self.item = item
         self.verdict = verdict
+        self.otherOpenTicket = otherOpenTicket
     }
 }
 
@@ -62,11 +67,16 @@ public struct TicketUndo: Sendable {
     public var by: String
     public var at: Date
     public var stage: StageResult
+    /// When the decision taken back was a second review that agreed with `reopened`: that first review is hidden
+    /// again (its label withdrawn too) and the ticket waits for its second review again (the stores clear it), so the
+    /// next decision is compared with the first as any second review is.
+    public var reopened: FirstReview?
 
-    public init(by: String, at: Date, stage: StageResult) {
+    public init(by: String, at: Date, stage: StageResult, reopened: FirstReview? = nil) {
         self.by = by
         self.at = at
         self.stage = stage
+        self.reopened = reopened
     }
 }
 
@@ -343,7 +353,9 @@ public struct ReviewWorkflow: Sendable {
 
     /// Takes back `reviewer`'s decision of the ticket within `undoMinutes`: the ticket opens again, leased to them to
     /// decide anew; their labels of it are withdrawn and the item's decision is the policy's again (`undoneStage`),
-    /// each recorded in the history, nothing overwritten. Only while nothing was decided on the item since.
+    /// each recorded in the history, nothing overwritten. A second review taken back is a second review again (the
+    /// first is hidden again, its label withdrawn until the next decision). Only while nothing was decided on the item
+    /// since and no other ticket of it is open.
     /// - Throws: `TicketError.nothingToUndo` (not decided, or a first review kept hidden) or `cannotUndo` naming why
     ///   (someone else's, too late, a gold ticket, decided again since).
     public func undo(_ state: TicketState, reviewer: String, now: Date, policy: Policy, classes: [String]) throws -> TicketChange {
@@ -360,9 +372,12 @@ public struct ReviewWorkflow: Sendable {
             throw TicketError.cannotUndo(ticket: id, reason: "decisions can be taken back for \(FixedText.format(configuration.undoMinutes, places: 0)) minutes, and this one is older")
         }
         // The item's reviewed decision is this one (its time is stored apart from the ticket's: compared to the millisecond).
-        guard let human = state.item.reviewed, human.ticket == id, abs(human.at.timeIntervalSince(verdict.at)) < 0.001,
-              state.item.current.stage == .review else {
+        // (A later automatic stage keeps the person's decision: it does not stand in the way.)
+        guard let human = state.item.reviewed, human.ticket == id, abs(human.at.timeIntervalSince(verdict.at)) < 0.001 else {
             throw TicketError.cannotUndo(ticket: id, reason: "the item was decided again since")
+        }
+        if let other = state.otherOpenTicket {
+            throw TicketError.cannotUndo(ticket: id, reason: "the item has another open ticket since (ticket \(other): an appeal, reports or a rescore); decide it there")
         }
         ticket.status = .open
         ticket.lease = Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds))
@@ -371,7 +386,10 @@ public struct ReviewWorkflow: Sendable {
         change.events.append(TicketEvent(ticket: id, kind: .undone, at: now, by: reviewer, tier: ticket.tier, label: verdict.label,
                                          action: human.action, reasonCode: human.reasonCode, note: "decision taken back"))
         let stage = rules.undoneStage(state: state.item, by: reviewer, at: now, policy: policy, classes: classes)
-        change.undo = TicketUndo(by: reviewer, at: verdict.at, stage: stage)
+        // A second review that agreed, taken back: the ticket waits for its second review again (four eyes: the
+        // reviewer's next decision is compared with the first, which is hidden again).
+        let reopened = ticket.tier == .one && state.secondReviewBy == reviewer ? state.firstReview : nil
+        change.undo = TicketUndo(by: reviewer, at: verdict.at, stage: stage, reopened: reopened)
         change.decisionEvent = DecisionEvent.change(of: state.item, to: stage, reviewed: nil, cause: DecisionCause(
             kind: .undo, stage: .review, ticket: id, reasonCode: human.reasonCode, tier: ticket.tier.rawValue))
         change.outcome = .undone

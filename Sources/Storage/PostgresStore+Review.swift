@@ -169,6 +169,8 @@ extension PostgresStore {
         }
         if let second = change.secondReview {
             set += ", second_by = \(s.bind(second.by)), second_label = \(s.bind(second.label))"
+        } else if change.undo?.reopened != nil {
+            set += ", second_by = NULL, second_label = NULL"
         }
         // The other tables' writes ride along as data-modifying CTEs: each reads the statement's snapshot, none
         // writes a row another one writes.
@@ -224,10 +226,13 @@ extension PostgresStore {
         }
         if let undo = change.undo {
             // The decision's labels are withdrawn (kept, marked), at the time of the undo.
+            // With a second review taken back, the first review's label too (hidden again).
+            let first = undo.reopened
             labels = try await db.rows("""
                 UPDATE label l SET withdrawn_at = \(undo.stage.scoredAt.timeIntervalSince1970), withdrawn_by = \(undo.by) FROM item i
-                WHERE i.id = \(item) AND l.feed = i.feed AND l.item_id = i.external_id AND l."by" = \(undo.by)
-                  AND l.at = \(undo.at.timeIntervalSince1970) AND l.withdrawn_at IS NULL
+                WHERE i.id = \(item) AND l.feed = i.feed AND l.item_id = i.external_id AND l.withdrawn_at IS NULL
+                  AND ((l."by" = \(undo.by) AND l.at = \(undo.at.timeIntervalSince1970))
+                       OR (l."by" = \(first?.by) AND l.at = \(first?.at.timeIntervalSince1970)))
                 RETURNING l.*
                 """).map(Self.label).sorted { ($0.id ?? 0) < ($1.id ?? 0) }
         }
@@ -458,7 +463,8 @@ extension PostgresStore {
                 verdict = TicketVerdict(by: by, at: Date(timeIntervalSince1970: at), label: try row["decided_label"] ?? "")
             }
             let change = try step(TicketState(ticket: try Self.ticket(row, feed: feed, itemID: itemID), firstReview: first,
-                                              secondReviewBy: try row["second_by"], item: state, verdict: verdict))
+                                              secondReviewBy: try row["second_by"], item: state, verdict: verdict,
+                                              otherOpenTicket: try row["other_open"]))
             let (labels, changed) = try await Self.write(db, change, item: item)
             try await Self.appendDecisionEvents(db, change.decisionEvent.map { [$0] } ?? [])
             if let (result, reviewed) = change.appendedStage {
@@ -720,8 +726,9 @@ extension PostgresStore {
     struct LockTicketStatement: PostgresPreparedStatement {
         static let name = "winnow_lock_ticket"
         static let sql = """
-            SELECT \(PostgresStore.ticketColumns), (SELECT body FROM stage_result WHERE item = t.item AND seq = $2) AS current FROM ticket t
-            WHERE t.id = $1 FOR NO KEY UPDATE
+            SELECT \(PostgresStore.ticketColumns), (SELECT body FROM stage_result WHERE item = t.item AND seq = $2) AS current,
+              (SELECT o.id FROM ticket o WHERE o.item = t.item AND o.status = 'open' AND o.gold_label IS NULL AND o.id <> t.id LIMIT 1) AS other_open
+            FROM ticket t WHERE t.id = $1 FOR NO KEY UPDATE
             """
         var id: Int64
         var stages: Int

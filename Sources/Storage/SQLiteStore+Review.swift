@@ -74,13 +74,18 @@ extension SQLiteStore {
         for event in change.events { try appendEvent(db, event, ticket: t.id, item: item) }
         var labels = try change.labels.map { try insertLabel(db, $0) }
         if let undo = change.undo {
-            // The decision's labels are withdrawn (kept, marked), at the time of the undo.
+            // The decision's labels are withdrawn (kept, marked), at the time of the undo; with a second review taken
+            // back, the first review's too, and the ticket waits for its second review again.
+            let first = undo.reopened
             labels = try Row.fetchAll(db, sql: """
                 UPDATE label SET withdrawn_at = ?, withdrawn_by = ?
-                WHERE (feed, item_id) = (SELECT feed, external_id FROM item WHERE id = ?) AND by = ? AND at = ? AND withdrawn_at IS NULL
+                WHERE (feed, item_id) = (SELECT feed, external_id FROM item WHERE id = ?) AND withdrawn_at IS NULL
+                  AND ((by = ? AND at = ?) OR (by = ? AND at = ?))
                 RETURNING *
-                """, arguments: [undo.stage.scoredAt.timeIntervalSince1970, undo.by, item, undo.by, undo.at.timeIntervalSince1970])
+                """, arguments: [undo.stage.scoredAt.timeIntervalSince1970, undo.by, item, undo.by, undo.at.timeIntervalSince1970,
+                                 first?.by, first?.at.timeIntervalSince1970])
                 .map(Self.label).sorted { ($0.id ?? 0) < ($1.id ?? 0) }
+            if first != nil { try db.execute(sql: "UPDATE ticket SET second_by = NULL, second_label = NULL WHERE id = ?", arguments: [t.id]) }
         }
         if let (result, reviewed) = change.appendedStage { try appendReviewedStage(db, item: item, result, reviewed: reviewed) }
         try appendDecisionEvent(db, change.decisionEvent)
@@ -240,8 +245,10 @@ extension SQLiteStore {
             if let at: Double = row["decided_at"], let by: String = row["decided_by"] {
                 verdict = TicketVerdict(by: by, at: Date(timeIntervalSince1970: at), label: row["decided_label"] ?? "")
             }
+            let other = try Int64.fetchOne(db, sql: "SELECT id FROM ticket WHERE item = ? AND status = 'open' AND gold_label IS NULL AND id <> ? LIMIT 1",
+                                           arguments: [item, id])
             let change = try step(TicketState(ticket: try Self.ticket(row), firstReview: first, secondReviewBy: row["second_by"], item: state,
-                                              verdict: verdict))
+                                              verdict: verdict, otherOpenTicket: other))
             let labels = try Self.write(db, change, item: item)
             if let (result, reviewed) = change.appendedStage {
                 state.current = result

@@ -737,4 +737,63 @@ extension Sequence {
         let labels = try await store.labels(since: nil, after: nil, limit: 10)
         #expect(labels.map(\.label) == ["spam", "clear"] && labels[0].withdrawnAt != nil && labels[1].withdrawnAt == nil)
     }
+
+    /// Outside testing: an undo after an appeal (or reports) had opened another ticket of the item answered 500 (two
+    /// open tickets for one item broke the store's uniqueness); it is refused, naming that ticket. An engagement stage
+    /// that kept the person's decision no longer stands in the way ("decided again since", when nobody had).
+    @Test(arguments: StoreKind.all) func anUndoIsRefusedWhileAnotherTicketIsOpenAndAllowedAfterAStageThatKeptTheDecision(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0), Items.inReview("b", at: t0)])
+        var ids: [String: Int64] = [:]
+        for view in try await store.claim(ClaimRequest(reviewer: "ann", count: 2), now: t0, workflow: Items.workflow, gold: false) {
+            ids[view.ticket.itemID] = view.ticket.id
+            _ = try await store.decide(ticket: view.ticket.id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"),
+                                       action: .remove, now: t0.addingTimeInterval(60), workflow: Items.workflow)
+        }
+        let a = try #require(ids["a"]), b = try #require(ids["b"])
+        let appeal = try #require(try await store.openTicket(feed: "default", id: "a") { state in
+            Items.rules.opening(.appeal, state: state, tier: .two, now: t0.addingTimeInterval(90), by: "feed", note: "a joke")
+        })
+        await #expect(throws: TicketError.cannotUndo(ticket: a, reason:
+            "the item has another open ticket since (ticket \(appeal.id): an appeal, reports or a rescore); decide it there")) {
+            _ = try await undo(store, a, by: "ann", at: t0.addingTimeInterval(120))
+        }
+        #expect(try await store.item(feed: "default", id: "a")?.reviewed?.by == "ann")
+        // b: an engagement stage keeps ann's removal; she can still take it back.
+        let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(100), counters: Engagement(views: 500))
+        _ = try await store.recordEngagement(feed: "default", id: "b", snapshot: snapshot) { context in
+            var result = context.state.current
+            result.stage = .engagement
+            result.scoredAt = snapshot.at
+            return Staged(result: Items.rules.keepingHumanDecision(result, context.state.reviewed))
+        }
+        #expect(try await store.item(feed: "default", id: "b")?.current.stage == .engagement)
+        let undone = try await undo(store, b, by: "ann", at: t0.addingTimeInterval(120))
+        #expect(undone.outcome == .undone && undone.item.reviewed == nil)
+    }
+
+    /// Outside testing: a second reviewer who agreed, took it back and decided otherwise settled the ticket alone (the
+    /// first review stayed a live label, the pair counted as agreeing). Taken back, a second review is a second review
+    /// again: the first is hidden (its label withdrawn), and the next decision that disagrees goes to tier 2.
+    @Test(arguments: StoreKind.all) func aSecondReviewTakenBackIsASecondReviewAgain(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let id = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0].ticket.id
+        func decide(_ reviewer: String, _ label: String, at seconds: Double) async throws -> DecidedTicket {
+            try await store.decide(ticket: id, reviewer: reviewer, decision: TicketDecision(label: label, reasonCode: "other"),
+                                   action: label == "clear" ? .allow : .remove, now: t0.addingTimeInterval(seconds), workflow: Items.doubleReviewing)
+        }
+        #expect(try await decide("ann", "spam", at: 60).outcome == .awaitingSecondReview)
+        _ = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(70), workflow: Items.workflow, gold: false)
+        #expect(try await decide("bob", "spam", at: 80).outcome == .decided)
+        #expect(try await store.doubleReviews().count == 1)
+        let undone = try await undo(store, id, by: "bob", at: t0.addingTimeInterval(90))
+        #expect(undone.labels.map(\.by).sorted() == ["ann", "bob"], "\(undone.labels)")
+        #expect(try await store.labels(since: nil, after: nil, limit: 10).allSatisfy(\.isWithdrawn))
+        #expect(try await store.doubleReviews().isEmpty)
+        let again = try await decide("bob", "clear", at: 100)
+        #expect(again.outcome == .escalatedOnDisagreement && again.ticket.tier == .two, "\(again.outcome)")
+        #expect(try await store.item(feed: "default", id: "a")?.reviewed == nil)
+        #expect(try await store.doubleReviews() == [DoubleReview(firstBy: "ann", first: "spam", secondBy: "bob", second: "clear")])
+    }
 }
