@@ -408,6 +408,9 @@ public protocol PolicyRepository: Sendable {
     func policies() async throws -> [Policy]
     /// Stores `policy` as the feed's next version and returns it with that version.
     func savePolicy(_ policy: Policy, by: String, at: Date) async throws -> Policy
+    /// Stores `policy` as the feed's next version only while its newest version is `replacing` (0: it has none): a
+    /// compare-and-set; nil, with nothing stored, when another save came first.
+    func savePolicy(_ policy: Policy, by: String, at: Date, replacing: Int) async throws -> Policy?
 }
 
 /// API keys (only their hashes).

@@ -103,6 +103,38 @@ public final class ScoringService: Sendable {
     /// Validates and stores a new version of a feed's policy.
     /// - Throws: `ValidationError` naming the bad field.
     public func savePolicy(_ policy: Policy, by: String) async throws -> Policy {
+        try check(policy)
+        let saved = try await store.savePolicy(policy, by: by, at: clock())
+        remember(saved)
+        return saved
+    }
+
+    /// Makes the feed's next policy from its newest stored one (read from the store, not this node's cache, which may
+    /// lag another node's save) with `change`, validates it and stores it only if that is still the newest: when
+    /// another save came between, `change` runs again on that one. Two changes at once (two admins' PATCHes, on one
+    /// node or two) both apply, one after the other, and each answer names the version it really replaced.
+    /// - Parameter change: the next policy, or nil when it would change nothing (nothing is stored then).
+    /// - Returns: the saved policy and the one it replaced (version 0: the standard policy), or nil for no change.
+    /// - Throws: `ValidationError` naming the bad field; `PolicyContention` when saves kept coming between.
+    public func updatePolicy(feed: String, by: String, _ change: (Policy) throws -> Policy?) async throws -> (saved: Policy, replaced: Policy)? {
+        for _ in 0..<32 {
+            let newest = try await store.policy(feed: feed)
+            if let newest { remember(newest) }
+            let current = newest ?? policy(feed: feed).with(version: 0)
+            guard var next = try change(current) else { return nil }
+            next.feed = feed
+            try check(next)
+            if let saved = try await store.savePolicy(next, by: by, at: clock(), replacing: current.version) {
+                remember(saved)
+                return (saved, current)
+            }
+        }
+        throw PolicyContention(feed: feed)
+    }
+
+    /// Checks a policy as a whole before it is stored.
+    /// - Throws: `ValidationError` naming the bad field.
+    func check(_ policy: Policy) throws {
         do {
             try policy.validate()
         } catch let error as PolicyError {
@@ -113,9 +145,6 @@ public final class ScoringService: Sendable {
         for label in policy.rules.keys.sorted() {
             if let problem = Policy.unknownLabel(label, classes: classes, clearLabel: clearLabel) { throw ValidationError(field: "rules.\(label)", problem) }
         }
-        let saved = try await store.savePolicy(policy, by: by, at: clock())
-        remember(saved)
-        return saved
     }
 
     /// Caches a saved policy unless a newer version of the feed's is there: two saves of one feed may resume in
@@ -486,4 +515,13 @@ extension ScoringService {
     }
 
     public var shadowReport: ShadowReport? { shadowSlot.withLock { $0?.report } }
+}
+
+/// A feed's policy kept changing under an update (other saves came between its read and its write, again and again).
+public struct PolicyContention: Error, Equatable, Sendable, CustomStringConvertible {
+    public var feed: String
+
+    public var description: String {
+        "Feed \(feed)'s policy kept changing while this change was applied (others are saving it at the same moment); nothing was stored. Try again."
+    }
 }

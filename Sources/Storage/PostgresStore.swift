@@ -442,12 +442,22 @@ public final class PostgresStore: Store {
     }
 
     public func savePolicy(_ policy: Policy, by: String, at: Date) async throws -> Policy {
-        try await transaction { db in
+        try await storePolicy(policy, by: by, at: at, replacing: nil)!
+    }
+
+    public func savePolicy(_ policy: Policy, by: String, at: Date, replacing: Int) async throws -> Policy? {
+        try await storePolicy(policy, by: by, at: at, replacing: replacing)
+    }
+
+    /// The next version of the feed's policy, unless `replacing` is given and is not the newest (nil then).
+    func storePolicy(_ policy: Policy, by: String, at: Date, replacing: Int?) async throws -> Policy? {
+        try await transaction { db -> Policy? in
             // One saver per feed at a time (a transaction-scoped lock on the feed's name), so versions follow each other.
             try await db.execute("SELECT pg_advisory_xact_lock(\(Self.policyLock), hashtext(\(policy.feed)))")
-            let latest: Int? = try await db.row("SELECT max(version) AS v FROM policy WHERE feed = \(policy.feed)")?["v"]
+            let latest: Int = try await db.row("SELECT max(version) AS v FROM policy WHERE feed = \(policy.feed)")?["v"] ?? 0
+            if let replacing, replacing != latest { return nil }
             var saved = policy
-            saved.version = (latest ?? 0) + 1
+            saved.version = latest + 1
             try await db.execute("""
                 INSERT INTO policy (feed, version, body, created_at, created_by)
                 VALUES (\(policy.feed), \(saved.version), \(try Codec.encode(saved)), \(at.timeIntervalSince1970), \(by))

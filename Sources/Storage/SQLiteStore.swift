@@ -323,8 +323,19 @@ public final class SQLiteStore: Store {
     }
 
     public func savePolicy(_ policy: Policy, by: String, at: Date) async throws -> Policy {
+        try await storePolicy(policy, by: by, at: at, replacing: nil)!
+    }
+
+    public func savePolicy(_ policy: Policy, by: String, at: Date, replacing: Int) async throws -> Policy? {
+        try await storePolicy(policy, by: by, at: at, replacing: replacing)
+    }
+
+    /// The next version of the feed's policy, unless `replacing` is given and is not the newest (nil then).
+    func storePolicy(_ policy: Policy, by: String, at: Date, replacing: Int?) async throws -> Policy? {
         try await commits.run { db in
-            let version = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM policy WHERE feed = ?", arguments: [policy.feed]) ?? 0) + 1
+            let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM policy WHERE feed = ?", arguments: [policy.feed]) ?? 0
+            if let replacing, replacing != latest { return nil }
+            let version = latest + 1
             var saved = policy
             saved.version = version
             try db.execute(sql: "INSERT INTO policy (feed, version, body, created_at, created_by) VALUES (?, ?, ?, ?, ?)",

@@ -51,6 +51,33 @@ import Testing
         #expect(try await h.send(.get, "/v1/policies/news").json["policy"].flatMap { ($0 as? [String: Any])?["version"] as? Int } == 5)
     }
 
+    /// Outside testing: two admins' PATCHes at once each answered 200 and only one change was kept, both naming the
+    /// same replaced version. Each is applied to the newest policy as a compare-and-set: every change is kept, and each
+    /// answer names the version it really replaced.
+    @Test func patchesAtOnceAreAllAppliedOneAfterTheOther() async throws {
+        let h = try await Harness()
+        _ = try await h.send(.put, "/v1/policies/news", body: json(["rules": ["spam": ["remove": 0.9]]]))
+        let patches = [#"{"relevance": {"qualityWeight": 2}}"#, #"{"relevance": {"engagementWeight": 3}}"#, #"{"relevance": {"halfLifeHours": 12}}"#,
+                       #"{"relevance": {"z": 2.5}}"#, #"{"reviewThinRemovals": false}"#, #"{"rules": {"spam": {"demote": 0.3}}}"#]
+        let answers = try await withThrowingTaskGroup(of: Harness.Answer.self) { group in
+            for body in patches { group.addTask { try await patch(h, body) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers.allSatisfy { $0.status == .ok }, "\(answers.map(\.body))")
+        let versions = answers.compactMap { ($0.json["policy"] as? [String: Any])?["version"] as? Int }.sorted()
+        #expect(versions == [2, 3, 4, 5, 6, 7])
+        for answer in answers {
+            let version = (answer.json["policy"] as? [String: Any])?["version"] as? Int ?? 0
+            #expect(answer.json["replacedVersion"] as? Int == version - 1, "\(answer.body)")
+        }
+        let final = try #require(try await h.send(.get, "/v1/policies/news").json["policy"] as? [String: Any])
+        let relevance = final["relevance"] as? [String: Double] ?? [:]
+        #expect(relevance["qualityWeight"] == 2 && relevance["engagementWeight"] == 3 && relevance["halfLifeHours"] == 12 && relevance["z"] == 2.5,
+                "\(final)")
+        #expect(final["reviewThinRemovals"] as? Bool == false)
+        #expect((final["rules"] as? [String: [String: Double]])?["spam"] == ["demote": 0.3, "remove": 0.9])
+    }
+
     @Test func aPatchThatLeavesABadPolicyIsRefusedNamingTheFieldAndChangesNothing() async throws {
         let h = try await Harness()
         _ = try await h.send(.put, "/v1/policies/news", body: json(["rules": ["spam": ["review": 0.6, "remove": 0.95]]]))

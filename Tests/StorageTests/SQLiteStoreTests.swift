@@ -297,6 +297,12 @@ struct Items {
         #expect(try await store.policy(feed: "news")?.rules["spam"]?.remove == 0.8)
         #expect(try await store.policies().map(\.version) == [2])
         #expect(try await store.policy(feed: "other") == nil)
+        // A compare-and-set: only while the newest version is the one named (0: none yet).
+        #expect(try await store.savePolicy(Policy(feed: "news", rules: [:]), by: "ops", at: t0, replacing: 1) == nil)
+        #expect(try await store.policy(feed: "news")?.version == 2)
+        #expect(try await store.savePolicy(Policy(feed: "news", rules: [:]), by: "ops", at: t0, replacing: 2)?.version == 3)
+        #expect(try await store.savePolicy(Policy(feed: "other", rules: [:]), by: "ops", at: t0, replacing: 1) == nil)
+        #expect(try await store.savePolicy(Policy(feed: "other", rules: [:]), by: "ops", at: t0, replacing: 0)?.version == 1)
     }
 
     @Test(arguments: StoreKind.all) func labelledItemsCarryTheLatestLabel(_ kind: StoreKind) async throws {
