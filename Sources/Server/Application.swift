@@ -63,6 +63,7 @@ public enum WinnowServer {
         router.add(middleware: MetricsMiddleware(metrics: scoring.metrics))
         router.add(middleware: ErrorMiddleware(routes: table))
         router.add(middleware: AuthMiddleware(store: scoring.store, cacheSeconds: configuration.keyCacheSeconds, clock: scoring.clock))
+        router.add(middleware: StrictQueryMiddleware(parameters: OpenAPIDocument.queryParameters))
         OperationsController(scoring: scoring).addRoutes(to: router)
         ItemController(scoring: scoring, review: services.review, limits: configuration).addRoutes(to: router)
         ReviewController(review: services.review, limits: configuration).addRoutes(to: router)

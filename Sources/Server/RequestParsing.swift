@@ -42,22 +42,6 @@ enum Query {
         return feed
     }
 
-    /// Refuses a query parameter the route does not read (naming the nearest it does) and one given twice: where a
-    /// parameter is a cursor, a misspelt `afer=5` read from the start and a repeated `limit` took one of its values.
-    static func only(_ request: Request, _ names: [String]) throws {
-        var seen = Set<String>()
-        for (key, _) in request.uri.queryParameters {
-            let name = String(key)
-            guard names.contains(name) else {
-                let near = StrictDecoder.nearest(name, among: names).map { "; did you mean '\($0)'?" } ?? "; it takes \(names.joined(separator: ", "))."
-                throw APIError(.unprocessableContent, code: "unknown_field", "'\(name.prefix(64))' is not a query parameter of this route\(near)", field: String(name.prefix(64)))
-            }
-            guard seen.insert(name).inserted else {
-                throw APIError(.unprocessableContent, code: "duplicate_field", "'\(name)' is given twice; give each query parameter once.", field: name)
-            }
-        }
-    }
-
     /// Query parameter `name` as `true` or `false`, nil when absent.
     /// - Throws: 422 naming the parameter when it is anything else.
     static func bool(_ request: Request, _ name: String) throws -> Bool? {

@@ -373,6 +373,36 @@ import Testing
         #expect(metrics.body.contains("winnow_scheduler_lag_seconds"))
     }
 
+    /// Outside testing: `POST /v1/items?feed=news` stored the item in feed "default", `GET /v1/items/a?fed=news` read
+    /// the default feed and `?teir=2` the tier-1 queue. Every route takes the query parameters its operation in the
+    /// document declares, once each, and refuses any other naming it.
+    @Test func everyRouteRefusesAQueryParameterItsOperationDoesNotDeclare() async throws {
+        let h = try await Harness()
+        let table = OpenAPIDocument.queryParameters
+        for route in h.routes where route.method != "HEAD" {
+            #expect(table[RouteSpec(method: route.method.lowercased(), path: route.path)] != nil, "\(route) has no operation in the document")
+        }
+        #expect(table[RouteSpec(method: "get", path: "/v1/changes")] == ["feed", "after", "limit", "wait", "retraining"])
+        #expect(table[RouteSpec(method: "get", path: "/v1/review/queue")] == ["tier", "limit", "cursor"])
+        #expect(table[RouteSpec(method: "get", path: "/v1/banks/{bank}/entries")] == ["after", "limit"])
+        #expect(table[RouteSpec(method: "post", path: "/v1/items")] == [])
+
+        let misplaced = try await h.post("/v1/items?feed=news", json(["id": "q1", "text": "hello there"]))
+        #expect(misplaced.status == .unprocessableContent && misplaced.error["code"] as? String == "unknown_field", "\(misplaced.body)")
+        #expect(misplaced.error["field"] as? String == "feed" && (misplaced.error["message"] as? String)?.contains("this route takes none") == true)
+        #expect(try await h.send(.get, "/v1/items/q1", as: .feed).status == .notFound)  // nothing stored
+        #expect(try await h.post("/v1/items", json(["id": "q1", "text": "hello there", "feed": "news"])).status == .created)
+        let typo = try await h.send(.get, "/v1/items/q1?fed=news", as: .feed)
+        #expect(typo.status == .unprocessableContent && (typo.error["message"] as? String)?.contains("did you mean 'feed'?") == true, "\(typo.body)")
+        let twice = try await h.send(.get, "/v1/items/q1?feed=news&feed=default", as: .feed)
+        #expect(twice.status == .unprocessableContent && twice.error["code"] as? String == "duplicate_field")
+        #expect(try await h.send(.get, "/v1/items/q1?feed=news", as: .feed).status == .ok)
+        #expect(try await h.send(.head, "/v1/items/q1?feed=news", as: .feed).status == .ok)
+        #expect(try await h.send(.head, "/v1/items/q1?fed=news", as: .feed).status == .unprocessableContent)
+        let queue = try await h.send(.get, "/v1/review/queue?teir=2", as: .moderator)
+        #expect(queue.status == .unprocessableContent && queue.error["field"] as? String == "teir", "\(queue.body)")
+    }
+
     @Test func openAPIDocumentsEveryRouteTheServerServes() async throws {
         let h = try await Harness()
         let yaml = try await h.send(.get, "/openapi.yaml", as: .feed)
@@ -546,3 +576,4 @@ enum OpenAPIPaths {
         #expect(answers[0].error["message"] as? String == "Tier is 1 or 2")
     }
 }
+

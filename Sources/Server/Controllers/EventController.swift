@@ -31,7 +31,6 @@ struct EventController {
     }
 
     @Sendable func changesPage(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        try Query.only(request, ["feed", "after", "limit", "wait", "retraining"])
         let feed = try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
         if feed == nil, try context.caller.role != .admin {
             throw APIError(.unprocessableContent, code: "missing_field", "Name the feed whose changes to read: ?feed=NAME (only an admin key reads every feed at once).",

@@ -1,0 +1,107 @@
+import Foundation
+import Hummingbird
+import WinnowJSON
+
+extension OpenAPIDocument {
+    /// Each operation's query parameters as the document declares them (inline, or by `$ref` to
+    /// `components/parameters`), keyed by method (lower case) and path: what `StrictQueryMiddleware` lets through.
+    /// Read from the document as it is written (two-space indentation; one parameter a list entry).
+    public static let queryParameters: [RouteSpec: Set<String>] = parseQueryParameters(yaml)
+
+    static func parseQueryParameters(_ yaml: String) -> [RouteSpec: Set<String>] {
+        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // components/parameters: name → (name, in)
+        var shared: [String: (name: String, location: String)] = [:]
+        if let start = lines.firstIndex(of: "components:"), let section = lines[start...].firstIndex(of: "  parameters:") {
+            var key: String?, name: String?, location: String?
+            func flush() {
+                if let key, let name, let location { shared[key] = (name, location) }
+            }
+            for line in lines[(section + 1)...] {
+                if !line.hasPrefix("    ") && !line.isEmpty { break }
+                if line.hasPrefix("    ") && !line.hasPrefix("     ") {
+                    flush()
+                    key = String(line.dropFirst(4).dropLast())
+                    name = nil
+                    location = nil
+                } else if let value = Self.value(line, "      name:") {
+                    name = value
+                } else if let value = Self.value(line, "      in:") {
+                    location = value
+                }
+            }
+            flush()
+        }
+        var table: [RouteSpec: Set<String>] = [:]
+        guard let start = lines.firstIndex(of: "paths:") else { return table }
+        var path: String?, method: String?, inParameters = false, pendingName: String?
+        for line in lines[(start + 1)...] {
+            if !line.hasPrefix(" ") && !line.isEmpty { break }
+            if line.hasPrefix("  /") && !line.hasPrefix("   ") {
+                path = String(line.dropFirst(2).dropLast())
+                method = nil
+                inParameters = false
+            } else if line.hasPrefix("    ") && !line.hasPrefix("     ") && line.hasSuffix(":") {
+                method = String(line.dropFirst(4).dropLast())
+                inParameters = false
+                if let path, let method { table[RouteSpec(method: method, path: path), default: []] = [] }
+            } else if line == "      parameters:" {
+                inParameters = true
+            } else if inParameters, line.hasPrefix("      ") && !line.hasPrefix("       ") {
+                inParameters = false
+            } else if inParameters, let path, let method {
+                let route = RouteSpec(method: method, path: path)
+                if line.hasPrefix("        - {$ref: \"#/components/parameters/"), let key = line.split(separator: "/").last?.split(separator: "\"").first,
+                   let parameter = shared[String(key)], parameter.location == "query" {
+                    table[route, default: []].insert(parameter.name)
+                } else if line.hasPrefix("        - {name: ") {
+                    // Flow style: `- {name: after, in: query, ...}`.
+                    let fields = line.dropFirst("        - {".count).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    if let name = fields.first(where: { $0.hasPrefix("name: ") })?.dropFirst(6), fields.contains("in: query") {
+                        table[route, default: []].insert(String(name))
+                    }
+                } else if let value = Self.value(line, "        - name:") {
+                    pendingName = value
+                } else if let value = Self.value(line, "          in:") {
+                    if value == "query", let name = pendingName { table[route, default: []].insert(name) }
+                    pendingName = nil
+                }
+            }
+        }
+        return table
+    }
+
+    private static func value(_ line: String, _ prefix: String) -> String? {
+        guard line.hasPrefix(prefix) else { return nil }
+        return line.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces)
+    }
+}
+
+/// Refuses a query parameter the matched operation does not take (naming the nearest it does) and one given twice,
+/// on every route, by the document's own list: `POST /v1/items?feed=news` stored the item in feed "default" (the
+/// route reads the body's feed), `?fed=news` read the default feed, `?teir=2` the tier-1 queue.
+struct StrictQueryMiddleware<Context: RequestContext>: RouterMiddleware {
+    let parameters: [RouteSpec: Set<String>]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard !request.uri.queryParameters.isEmpty, let path = context.endpointPath else { return try await next(request, context) }
+        let method = request.method == .head ? "get" : request.method.rawValue.lowercased()
+        // A route the document does not know (none in a released build; a test checks) is not judged here.
+        guard let names = parameters[RouteSpec(method: method, path: path)] else { return try await next(request, context) }
+        var seen = Set<String>()
+        for (key, _) in request.uri.queryParameters {
+            let name = String(key)
+            guard names.contains(name) else {
+                let known = names.sorted()
+                let hint = known.isEmpty ? "; this route takes none."
+                    : StrictDecoder.nearest(name, among: known).map { "; did you mean '\($0)'?" } ?? "; it takes \(known.joined(separator: ", "))."
+                throw APIError(.unprocessableContent, code: "unknown_field", "'\(name.prefix(64))' is not a query parameter of \(request.method) \(path)\(hint)",
+                               field: String(name.prefix(64)))
+            }
+            guard seen.insert(name).inserted else {
+                throw APIError(.unprocessableContent, code: "duplicate_field", "'\(name)' is given twice; give each query parameter once.", field: name)
+            }
+        }
+        return try await next(request, context)
+    }
+}
