@@ -140,6 +140,7 @@ public struct DataFileReader: Sendable {
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw DataFileError(file: file, line: nil, message: "is empty. A CSV file needs the header row id,text,label and then one row per text.")
         }
+        try Self.checkQuoting(text, file: file)
         let reader: CSVReader
         do {
             reader = try CSVReader(string: text, hasHeaderRow: true)
@@ -171,6 +172,64 @@ public struct DataFileReader: Sendable {
             throw DataFileError(file: file, line: line, message: "is not valid CSV (\(error)). Use RFC 4180 quoting.")
         }
         return rows
+    }
+
+    /// Refuses quoting RFC 4180 does not allow, which a lenient reader would read into other text without a word: a
+    /// quote inside a quoted field that is not doubled (`"he said "hi" there"` lost the character after each stray
+    /// quote) and a quoted field never closed (it swallowed every row after it, their labels with them). A quote
+    /// inside an unquoted field (`he said "hi"`) is read as it is, as spreadsheets write it.
+    /// - Throws: `DataFileError` naming the line.
+    static func checkQuoting(_ text: String, file: String) throws {
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), newline = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+        var line = 1, fieldStart = true, quoted = false, openedAt = 0
+        var bytes = text.utf8.makeIterator()
+        var pending: UInt8?
+        func next() -> UInt8? {
+            if let byte = pending {
+                pending = nil
+                return byte
+            }
+            return bytes.next()
+        }
+        while let byte = next() {
+            if quoted {
+                if byte == newline { line += 1 }
+                guard byte == quote else { continue }
+                let after = next()
+                if after == quote { continue }  // a doubled quote
+                guard after == nil || after == comma || after == newline || after == cr else {
+                    guard openedAt == line else {
+                        // Most likely a field whose closing quote is missing, read on into the next rows.
+                        throw DataFileError(file: file, line: openedAt, message: "has a quoted field that runs on to line \(line), where a quote "
+                                            + "inside it is not doubled: is its closing quote missing? Close it, and write each quote inside it as \"\".")
+                    }
+                    throw DataFileError(file: file, line: line, message: "has a quote inside a quoted field that is not doubled. Inside quotes "
+                                        + "write a quote as \"\", or leave the field unquoted.")
+                }
+                quoted = false
+                pending = after
+                continue
+            }
+            switch byte {
+            case quote where fieldStart:
+                quoted = true
+                openedAt = line
+                fieldStart = false
+            case comma:
+                fieldStart = true
+            case newline:
+                line += 1
+                fieldStart = true
+            case cr:
+                break
+            default:
+                fieldStart = false
+            }
+        }
+        if quoted {
+            throw DataFileError(file: file, line: openedAt, message: "has a quoted field that is never closed, so every row after it would be "
+                                + "read into it. Close its quote, and write each quote inside it as \"\".")
+        }
     }
 
     func readJSONLines(_ text: String, file: String) throws -> [DataRow] {

@@ -169,6 +169,27 @@ struct DataFileReaderTests {
         #expect(rows[1].line == 4)
     }
 
+    /// Outside testing: a stray quote inside a quoted field dropped the character after it ("he said "hello" there"
+    /// became "ello"there), and a quoted field never closed swallowed the next row and its label, both read without a
+    /// word. Both are refused naming the line; a quote inside an unquoted field is text, as spreadsheets write it.
+    @Test func quotingRFC4180DoesNotAllowIsRefusedNamingTheLine() throws {
+        let stray = try write("id,text,label\nr0,fine,clear\nr1,\"FREE prize he said \"hello\" there\",spam\nr2,ok,clear\n", "stray.csv")
+        let e = try #require(error { _ = try DataFileReader().read(stray) })
+        #expect(e.line == 3 && e.message.contains("not doubled"), "\(e)")
+        let open = try write("id,text,label\nr0,hello,clear\nq1,\"WIN a FREE prize now,spam\nr2,\"ok see you later\",clear\nr3,lunch,clear\n", "open.csv")
+        let unclosed = try #require(error { _ = try DataFileReader().read(open) })
+        #expect(unclosed.line == 3 && unclosed.message.contains("runs on to line 4") && unclosed.message.contains("closing quote missing"), "\(unclosed)")
+        let end = try write("id,text,label\nr0,hello,clear\nq1,\"WIN a FREE prize now,spam\nr3,lunch,clear\n", "end.csv")
+        let never = try #require(error { _ = try DataFileReader().read(end) })
+        #expect(never.line == 3 && never.message.contains("never closed"), "\(never)")
+        let bare = try write("id,text,label\r\nr1,he said \"hi\" there,clear\r\nr2,\"a, \"\"b\"\"\"\r\n,spam\r\n", "bare.csv")
+        let e2 = error { _ = try DataFileReader().read(bare) }
+        #expect(e2 != nil)  // r2's label sits after the line end: three fields are not there
+        let good = try write("id,text,label\r\nr1,he said \"hi\" there,clear\r\nr2,\"a, \"\"b\"\"\",spam\r\n", "good.csv")
+        let rows = try DataFileReader().read(good)
+        #expect(rows.map(\.text) == ["he said \"hi\" there", "a, \"b\""])
+    }
+
     /// Issue 18: an empty CSV said `cannotReadHeaderRow`.
     @Test(arguments: ["", "\n  \n"]) func anEmptyCSVSaysSo(_ content: String) throws {
         let path = try write(content, "empty.csv")
