@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Prometheus
+import Synchronization
 
 /// Winnow's Prometheus metrics, recorded straight into the registry the server was given (so tests and several
 /// servers in one process each see their own), and exposed at `/metrics`.
@@ -47,9 +48,19 @@ public final class ServerMetrics: Sendable {
                                                helpText: "Items stored (retries of a stored item not counted).")).increment(by: Int64(created))
     }
 
+    /// The series the previous `activeModel` call set.
+    private let activeGauge = Mutex<(version: String, gauge: Gauge)?>(nil)
+
+    /// One series, at 1: the version in use (the one before it is removed).
     public func activeModel(version: String) {
-        registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "active_model", unitName: "info",
-                                             helpText: "1 for the text model version in use."), labels: [("version", version)]).set(to: 1)
+        activeGauge.withLock { active in
+            guard active?.version != version else { return }
+            if let previous = active?.gauge { registry.unregisterGauge(previous) }
+            let gauge = registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "active_model", unitName: "info",
+                                                             helpText: "1 for the text model version in use."), labels: [("version", version)])
+            gauge.set(to: 1)
+            active = (version, gauge)
+        }
     }
 
     public func scheduler(lagSeconds: Double, pending: Int) {

@@ -389,16 +389,27 @@ extension PostgresStore {
 
     /// Applies the migrations not yet recorded, in order, in one transaction (PostgreSQL's DDL is transactional: a
     /// failed migration leaves the schema as it was).
-    func migrate() async throws {
+    /// - Parameter create: whether an empty database may get the schema (`serve`, `keys create`); a command that only
+    ///   reads refuses one instead, as it refuses a missing SQLite file (a misspelt database name got 26 tables).
+    /// - Throws: `SchemaRefusal` for a database without Winnow's schema (`create` false), one that holds other tables,
+    ///   or one a newer build migrated (its migrations are unknown here: this build would misread its rows).
+    func migrate(create: Bool = true) async throws {
         try await transaction { db in
             try await db.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLock))")
             // Created only when missing: a database user without the right to create tables can run an up-to-date schema.
             let exists: Bool = try await db.row("SELECT to_regclass('winnow_migration') IS NOT NULL AS present")?["present"] ?? false
             if !exists {
+                guard create else { throw SchemaRefusal.none }
+                let others = try await db.rows(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename COLLATE \"C\" LIMIT 4"
+                ).map { try $0["tablename"] as String }
+                guard others.isEmpty else { throw SchemaRefusal.otherTables(others) }
                 try await db.execute("CREATE TABLE winnow_migration (name text PRIMARY KEY, applied_at double precision NOT NULL)")
             }
             var applied = Set<String>()
             for row in try await db.rows("SELECT name FROM winnow_migration") { applied.insert(try row["name"]) }
+            let unknown = applied.subtracting(Self.migrations.map(\.name)).sorted()
+            guard unknown.isEmpty else { throw SchemaRefusal.newer(unknown) }
             for migration in Self.migrations where !applied.contains(migration.name) {
                 for statement in migration.statements { try await db.execute(PostgresQuery(unsafeSQL: statement)) }
                 try await db.execute("INSERT INTO winnow_migration (name, applied_at) VALUES (\(migration.name), \(Date().timeIntervalSince1970))")
@@ -409,5 +420,29 @@ extension PostgresStore {
     /// The names of the migrations applied, oldest first.
     public func appliedMigrations() async throws -> [String] {
         try await rows("SELECT name FROM winnow_migration ORDER BY applied_at, name COLLATE \"C\"").map { try $0["name"] }
+    }
+}
+
+/// Why a database is not one this build may use or set up.
+enum SchemaRefusal: Error, CustomStringConvertible {
+    /// No Winnow schema, and the command only reads.
+    case none
+    /// No Winnow schema, and tables of something else.
+    case otherTables([String])
+    /// Migrations this build does not know: a newer Winnow's.
+    case newer([String])
+
+    var description: String {
+        switch self {
+        case .none:
+            return "it has no Winnow schema, so it is not the database 'winnow serve' uses. Check the URL's database name; "
+                + "'winnow serve' (or 'winnow keys create') sets up a new one."
+        case let .otherTables(names):
+            return "it holds tables that are not Winnow's (\(names.joined(separator: ", "))…). Use an empty database of its own, "
+                + "e.g. createdb winnow."
+        case let .newer(names):
+            return "a newer Winnow has changed its schema (migrations \(names.joined(separator: ", ")) are unknown to this build), "
+                + "so this build would misread it. Run the newer build on every node."
+        }
     }
 }

@@ -53,7 +53,8 @@ public final class PostgresStore: Store {
     /// up to `poolSize` connections, and brings its schema up to date.
     /// - Throws: `StoreError.cannotOpen` (naming the URL without its password) for a bad URL, or when the server
     ///   cannot be reached or refuses the connection within 10 seconds; the pool itself would wait a minute.
-    public static func connect(url: String, poolSize: Int = 16, logger: Logger = quiet) async throws -> PostgresStore {
+    /// With `create` false an empty database is refused (commands that only read), not given the schema.
+    public static func connect(url: String, poolSize: Int = 16, create: Bool = true, logger: Logger = quiet) async throws -> PostgresStore {
         let location = try PostgresLocation(url)
         try await probe(location, timeout: .seconds(10), logger: logger)
         var configuration = PostgresClient.Configuration(host: location.host, port: location.port, username: location.username,
@@ -63,7 +64,10 @@ public final class PostgresStore: Store {
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger,
                                   itemWriters: 1)
         do {
-            try await store.migrate()
+            try await store.migrate(create: create)
+        } catch let refusal as SchemaRefusal {
+            await store.close()
+            throw StoreError.notWinnows(path: location.redacted, reason: refusal.description)
         } catch {
             await store.close()
             throw StoreError.cannotOpen(path: location.redacted, reason: "migrating the schema failed: \(Self.describe(error))")
@@ -121,6 +125,11 @@ public final class PostgresStore: Store {
             return first
         }
         if let reason = reached { throw StoreError.cannotOpen(path: location.redacted, reason: reason) }
+    }
+
+    /// `describe(error)` for an error of PostgreSQL's client, nil for any other.
+    public static func serverWords(_ error: any Error) -> String? {
+        error is PSQLError ? describe(error) : nil
     }
 
     /// What went wrong, in the server's or the network's words (never the password, which no error carries).

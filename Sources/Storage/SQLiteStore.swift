@@ -44,6 +44,12 @@ public final class SQLiteStore: Store {
         self.writer = pool
         self.path = path
         self.commits = GroupCommit(writer: pool)
+        // A file a newer Winnow migrated: this build would misread its rows.
+        let unknown = try pool.read { db in try Self.migrator.appliedIdentifiers(db).subtracting(Self.migrator.migrations) }
+        guard unknown.isEmpty else {
+            throw StoreError.notWinnows(path: path, reason: "a newer Winnow has changed its schema (migrations \(unknown.sorted().joined(separator: ", ")) "
+                                        + "are unknown to this build), so this build would misread it. Use the newer build.")
+        }
         try Self.migrator.migrate(pool)
         self.checkpoints = try Self.startCheckpoints(path: path, writer: pool)
     }
@@ -506,6 +512,8 @@ public final class SQLiteStore: Store {
 /// Errors of the store, saying what to do.
 public enum StoreError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, reason: String)
+    /// The database is reachable but is not one this build can use; `reason` says why and what to do.
+    case notWinnows(path: String, reason: String)
     case duplicateKeyName(String)
     case corruptRow(String)
 
@@ -516,6 +524,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
                 return "Cannot open the database at \(path) (\(reason)). Check that the server runs and that the URL's user, password, host, port and database are right (--database or WINNOW_DATABASE)."
             }
             return "Cannot open the database at \(path) (\(reason)). Check that the directory exists and is writable, or pass --database PATH."
+        case let .notWinnows(path, reason):
+            return "Cannot use the database at \(path): \(reason)"
         case let .duplicateKeyName(name):
             return "A key called '\(name)' exists already; choose another --name, or revoke the old key first."
         case let .corruptRow(what):

@@ -104,8 +104,10 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "winnow")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let host = configuration.host
+        // The database as a message may show it: a PostgreSQL URL without its password (this goes to logs).
+        let database = PostgresStore.isURL(configuration.database) ? PostgresStore.redacted(url: configuration.database) : configuration.database
         let app = WinnowServer.buildApplication(service: service, configuration: configuration, logger: logger) { port in
-            var lines = ["Winnow is listening on http://\(host):\(port) (model \(service.model.version), database \(configuration.database))"]
+            var lines = ["Winnow is listening on http://\(host):\(port) (model \(service.model.version), database \(database))"]
             if let banner {
                 lines += [
                     "",
@@ -118,7 +120,8 @@ struct Serve: AsyncParsableCommand {
                     "  curl -s http://\(host):\(port)/v1/items -H 'Authorization: Bearer \(banner)' -H 'Content-Type: application/json' \\",
                     "    -d '{\"id\": \"example-1\", \"feed\": \"default\", \"text\": \"WINNER!! Claim your FREE prize now, call 09061701461\"}'",
                     "",
-                    "Keys for feed services: winnow keys create --role feed --name NAME --database \(configuration.database)",
+                    "Keys for feed services: winnow keys create --role feed --name NAME --database \(database)"
+                        + (PostgresStore.isURL(configuration.database) ? " (the URL with its password)" : ""),
                 ]
             }
             // Unbuffered, so a supervisor or a pipe sees it at once.
@@ -165,7 +168,7 @@ struct Keys: AsyncParsableCommand {
         static func open(path: String, create: Bool = false, poolSize: Int = 4) async throws -> any Store {
             if PostgresStore.isURL(path) {
                 do {
-                    return try await PostgresStore.connect(url: path, poolSize: poolSize)
+                    return try await PostgresStore.connect(url: path, poolSize: poolSize, create: create)
                 } catch {
                     throw CommandError("\(error)")
                 }

@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import WinnowJSON
 import Services
+import Storage
 import Learning
 
 /// The `winnow` command: the root only configures; each subcommand is a small struct.
@@ -163,6 +164,12 @@ extension Winnow {
             if let code = winnowExitCode(for: error) {
                 FileHandle.standardError.write(Data("Error: \(message(for: error))\n".utf8))
                 Foundation.exit(code)
+            }
+            // A database error the command did not word itself: the server's own words (PostgreSQL's errors describe
+            // themselves as "Generic description to prevent accidental leakage…"), exit code 1.
+            if let words = PostgresStore.serverWords(error) {
+                FileHandle.standardError.write(Data("Error: the database refused: \(words)\n".utf8))
+                Foundation.exit(1)
             }
             exit(withError: error)
         }

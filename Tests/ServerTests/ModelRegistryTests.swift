@@ -277,3 +277,16 @@ import Testing
         #expect(try await h.send(.get, "/v1/models", as: .admin).json["shadow"] == nil)
     }
 }
+
+/// Outside testing: `winnow_active_model_info` kept a series at 1 for every version ever active.
+@Suite struct ActiveModelMetricTests {
+    @Test func onlyTheVersionInUseHasASeries() {
+        let metrics = ServerMetrics()
+        metrics.activeModel(version: "a-1")
+        metrics.activeModel(version: "a-2")
+        metrics.activeModel(version: "a-2")
+        let text = metrics.registry.emitToString()
+        #expect(text.contains(#"winnow_active_model_info{version="a-2"} 1"#), "\(text)")
+        #expect(!text.contains(#"version="a-1""#), "\(text)")
+    }
+}

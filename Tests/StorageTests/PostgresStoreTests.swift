@@ -132,6 +132,28 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Outside testing: a command that only reads gave a misspelt database Winnow's 26 tables, a database of another
+    /// application got "relation item already exists … check the user, password, host", and a database a newer build
+    /// had migrated was used as if it were this build's. Each is refused, saying why, and nothing is created.
+    @Test func aDatabaseThatIsNotThisBuildsIsRefusedSayingWhy() async throws {
+        try await TestPostgres.withDatabase { url in
+            await #expect { try await PostgresStore.connect(url: url, poolSize: 1, create: false) } throws: { error in
+                "\(error)".contains("has no Winnow schema")
+            }
+            try await TestPostgres.administer(url, "CREATE TABLE item (id int)")
+            await #expect { try await PostgresStore.connect(url: url, poolSize: 1) } throws: { error in
+                "\(error)".contains("holds tables that are not Winnow's (item…)")
+            }
+            try await TestPostgres.administer(url, "DROP TABLE item")
+            let store = try await PostgresStore.connect(url: url, poolSize: 1)
+            _ = try await store.rows("INSERT INTO winnow_migration (name, applied_at) VALUES ('v99-from-the-future', 0)")
+            await store.close()
+            await #expect { try await PostgresStore.connect(url: url, poolSize: 1) } throws: { error in
+                "\(error)".contains("migrations v99-from-the-future are unknown to this build")
+            }
+        }
+    }
+
     /// A claim's lease and a decision's item update change no indexed column (key, expression or predicate of an
     /// index), and both tables keep room on their pages: PostgreSQL can update those rows in place (HOT), writing no
     /// index entry. Pinned because any new index on a lease column would quietly double a claim's writes.

@@ -288,6 +288,17 @@ struct Items {
         #expect(try await store.keys().count == 11)
     }
 
+    /// A file a newer Winnow migrated is refused, naming the migrations this build does not know.
+    @Test func aFileANewerBuildMigratedIsRefused() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-newer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("w.sqlite").path
+        let store = try SQLiteStore(path: path)
+        try await store.writer.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        #expect { try SQLiteStore(path: path) } throws: { "\($0)".contains("migrations v99-from-the-future are unknown to this build") }
+    }
+
     @Test(arguments: StoreKind.all) func policiesAreVersionedData(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         let v1 = try await store.savePolicy(Policy(feed: "news", rules: ["spam": ClassRule(remove: 0.9)]), by: "ops", at: t0)

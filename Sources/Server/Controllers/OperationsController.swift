@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import Services
+import Storage
 
 /// What operators and clients ask of the server itself: liveness and readiness (open), the API's contract (open),
 /// Prometheus metrics (any role).
@@ -24,7 +25,7 @@ struct OperationsController {
         do {
             try await scoring.checkWritable()
         } catch {
-            return JSON.response(["status": "not ready", "reason": "the database is not writable: \(error)"], status: .serviceUnavailable)
+            return JSON.response(["status": "not ready", "reason": "the database is not writable: \(PostgresStore.describe(error))"], status: .serviceUnavailable)
         }
         return JSON.response(["status": "ready", "model": scoring.model.version, "database": "writable"])
     }
