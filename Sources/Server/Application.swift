@@ -7,6 +7,7 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import Services
+import Storage
 
 /// One route of the API, as served and as documented in `/openapi.yaml`.
 public struct RouteSpec: Hashable, Sendable, CustomStringConvertible {
@@ -91,7 +92,8 @@ public enum WinnowServer {
         let deliverer = WebhookDeliverer(scoring: service, transport: client, configuration: configuration.events,
                                          logger: logger)
         // Services stop in reverse order: the deliverer before the client it sends through.
-        let background: [any Service] = [client, scheduler, sync, deliverer] + (configuration.retrain.enabled ? [services.retrainer] : [])
+        var background: [any Service] = [client, scheduler, sync, deliverer] + (configuration.retrain.enabled ? [services.retrainer] : [])
+        if let postgres = service.store as? PostgresStore { background.append(DatabaseWatch(store: postgres, logger: logger)) }
         return buildApplication(router: router, configuration: configuration, services: background, logger: logger, onRunning: onRunning)
     }
 
@@ -108,5 +110,16 @@ public enum WinnowServer {
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
+    }
+}
+
+/// `PostgresStore.watch` as a service of `serve`: while PostgreSQL does not answer, requests are refused with 503 at
+/// once and `/ready` says so within seconds (the pool alone kept them waiting about a minute, then answered 500).
+struct DatabaseWatch: Service {
+    let store: PostgresStore
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { await store.watch(logger: logger) }
     }
 }

@@ -245,6 +245,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 field: nil)), status: .badRequest)
             response.headers[.connection] = "close"
             return response
+        } catch let error as StoreError where error.isUnavailable {
+            // PostgreSQL down or unreachable (`PostgresStore.watch`): said at once, not after a minute in the pool.
+            var response = JSON.response(APIError.Body(error: .init(code: "unavailable", message: error.description, field: nil)),
+                                         status: .serviceUnavailable)
+            response.headers[HTTPField.Name("Retry-After")!] = "5"
+            return response
         } catch where StoreError.isOutOfSpace(error) {
             context.logger.error("the disk is full", metadata: ["error": "\(PostgresStore.describe(error))", "path": "\(request.uri.path)"])
             var response = JSON.response(APIError.Body(error: .init(

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Winnow's shared store: one PostgreSQL database that several stateless nodes use at once, through postgres-nio's
 /// connection pool.
@@ -24,6 +25,10 @@ public final class PostgresStore: Store {
     private let running: Task<Void, Never>
     /// Concurrent small item writes, gathered (`ItemWriteGroup`).
     private let itemWrites: ItemWriteGroup
+    /// Where the database is, for `watch`'s probes (nil for a store made without a URL).
+    private let location: PostgresLocation?
+    /// Why the database does not answer, as `watch` last found it; nil while it does.
+    private let outage = Mutex<String?>(nil)
 
     /// No logs: postgres-nio logs queries at debug level, and a failed connection attempt of the pool at info (at
     /// start, `connect` reports one as its error instead).
@@ -32,9 +37,10 @@ public final class PostgresStore: Store {
     /// - Parameter itemWriters: how many small item writes run at once before further ones gather. One, as SQLite's
     ///   group commit: measured with 32 clients sending single items (BENCHMARKS.md), one writer carried 6,781 items/s,
     ///   two 6,389 and four 5,666, since the fewer writers, the more items share each statement and commit.
-    private init(client: PostgresClient, logger: Logger, itemWriters: Int) {
+    private init(client: PostgresClient, logger: Logger, itemWriters: Int, location: PostgresLocation? = nil) {
         self.client = client
         self.logger = logger
+        self.location = location
         self.running = Task { await client.run() }
         self.itemWrites = ItemWriteGroup(writers: itemWriters)
     }
@@ -62,7 +68,7 @@ public final class PostgresStore: Store {
         configuration.options.maximumConnections = max(1, poolSize)
         configuration.options.additionalStartupParameters = [("application_name", "winnow")]
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger,
-                                  itemWriters: 1)
+                                  itemWriters: 1, location: location)
         do {
             try await store.migrate(create: create)
         } catch let refusal as SchemaRefusal {
@@ -93,14 +99,63 @@ public final class PostgresStore: Store {
         await running.value
     }
 
+    /// Probes the database every `interval` with a connection of its own (the pool's requests wait up to a minute for
+    /// a database that is down) and records what it finds: while it does not answer, every use of the store fails at
+    /// once with `StoreError.unavailable` (the API's 503) instead of waiting in the pool, and `/ready` says so within
+    /// seconds. Each change is logged, and so is a database that refuses new connections (`max_connections` reached:
+    /// the pool's open ones still serve, so that is not an outage). Runs until its task is cancelled.
+    /// - Parameter probed: where to probe instead of the store's own database (tests).
+    public func watch(interval: Duration = .seconds(2), timeout: Duration = .seconds(3), logger: Logger, probing probed: PostgresLocation? = nil) async {
+        guard let location = probed ?? location else { return }
+        var full = false
+        while !Task.isCancelled {
+            let problem = await Self.reach(location, timeout: timeout, logger: Self.quiet)
+            let refusing = problem?.contains("SQLSTATE 53300") == true
+            if refusing != full {
+                full = refusing
+                if refusing {
+                    logger.warning("the database refuses new connections; requests wait for the pool's open ones. Raise max_connections to cover every node's pool.",
+                                   metadata: ["reason": "\(problem ?? "")"])
+                }
+            }
+            let down = refusing ? nil : problem
+            let before = outage.withLock { outage -> String? in
+                defer { outage = down }
+                return outage
+            }
+            if let down, before == nil {
+                logger.error("the database does not answer; requests are refused with 503 until it does", metadata: ["reason": "\(down)"])
+            } else if down == nil, let before {
+                logger.notice("the database answers again", metadata: ["was": "\(before)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Refuses at once while `watch` finds the database down.
+    /// - Throws: `StoreError.unavailable` with the reason.
+    func checkAvailable() throws {
+        if let reason = outage.withLock({ $0 }) { throw StoreError.unavailable(reason: reason) }
+    }
+
     /// One connection and `SELECT 1` before the pool starts: a wrong address, password or database name fails here at
     /// once with the server's reason, and a server that does not answer within `timeout`.
     static func probe(_ location: PostgresLocation, timeout: Duration, logger: Logger) async throws {
+        if let reason = await reach(location, timeout: timeout, logger: logger) {
+            throw StoreError.cannotOpen(path: location.redacted, reason: reason)
+        }
+    }
+
+    /// Why one new connection and `SELECT 1` fail within `timeout`, in the server's or the network's words; nil when
+    /// they succeed.
+    static func reach(_ location: PostgresLocation, timeout: Duration, logger: Logger) async -> String? {
         var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
                                                              password: location.password, database: location.database, tls: .disable)
         configuration.options.connectTimeout = .nanoseconds(Int64(timeout / .nanoseconds(1)))
         let probing = configuration
-        let reached = try await withThrowingTaskGroup(of: String?.self) { group in
+        let reached: String?
+        do {
+            reached = try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask {
                 do {
                     let connection = try await PostgresConnection.connect(configuration: probing, id: 0, logger: logger)
@@ -123,8 +178,11 @@ public final class PostgresStore: Store {
             let first = try await group.next()!
             group.cancelAll()
             return first
+            }
+        } catch {
+            return "the probe was cancelled"
         }
-        if let reason = reached { throw StoreError.cannotOpen(path: location.redacted, reason: reason) }
+        return reached
     }
 
     /// `describe(error)` for an error of PostgreSQL's client, nil for any other.
@@ -149,7 +207,8 @@ public final class PostgresStore: Store {
     /// Runs `body` in one transaction on one pooled connection: `begin`, the body, COMMIT; ROLLBACK when the body
     /// throws, whose error comes out as it was thrown (a `TicketError`, a `ValidationError`, a `PSQLError`).
     func transaction<T: Sendable>(_ begin: String = "BEGIN", _ body: (Session) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
+        try checkAvailable()
+        return try await client.withConnection { connection in
             let session = Session(connection: connection, logger: logger)
             try await session.execute(PostgresQuery(unsafeSQL: begin))
             let value: T
@@ -171,7 +230,8 @@ public final class PostgresStore: Store {
 
     /// A read of one statement, on any pooled connection.
     func rows(_ query: PostgresQuery) async throws -> [Row] {
-        try await client.query(query, logger: logger).collect().map(Row.init)
+        try checkAvailable()
+        return try await client.query(query, logger: logger).collect().map(Row.init)
     }
 
     // MARK: Items
@@ -433,7 +493,8 @@ public final class PostgresStore: Store {
     }
 
     public func baseline(feed: String) async throws -> FeedBaseline {
-        try await client.withConnection { connection in try await Self.baseline(Session(connection: connection, logger: logger), feed: feed) }
+        try checkAvailable()
+        return try await client.withConnection { connection in try await Self.baseline(Session(connection: connection, logger: logger), feed: feed) }
     }
 
     // MARK: Policies

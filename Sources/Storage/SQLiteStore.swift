@@ -514,8 +514,15 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, reason: String)
     /// The database is reachable but is not one this build can use; `reason` says why and what to do.
     case notWinnows(path: String, reason: String)
+    /// The database server does not answer now (PostgreSQL down or unreachable); nothing was done.
+    case unavailable(reason: String)
     case duplicateKeyName(String)
     case corruptRow(String)
+
+    /// Whether the database does not answer now (a retry may succeed).
+    public var isUnavailable: Bool {
+        if case .unavailable = self { true } else { false }
+    }
 
     public var description: String {
         switch self {
@@ -526,6 +533,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "Cannot open the database at \(path) (\(reason)). Check that the directory exists and is writable, or pass --database PATH."
         case let .notWinnows(path, reason):
             return "Cannot use the database at \(path): \(reason)"
+        case let .unavailable(reason):
+            return "The database does not answer (\(reason)), so nothing was done. Retry in a few seconds."
         case let .duplicateKeyName(name):
             return "A key called '\(name)' exists already; choose another --name, or revoke the old key first."
         case let .corruptRow(what):

@@ -154,6 +154,43 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Outside testing: with PostgreSQL down, a node's requests waited about a minute in the pool and then answered
+    /// 500. While `watch` finds the database not answering, every use of the store is refused at once
+    /// (`StoreError.unavailable`, the API's 503); once it answers again, the store works as before.
+    @Test func whileTheDatabaseDoesNotAnswerTheStoreRefusesAtOnce() async throws {
+        try await TestPostgres.withDatabase { url in
+            let store = try await PostgresStore.connect(url: url, poolSize: 1)
+            _ = try await store.createItems([Items.new("a", at: t0)])
+            // Nothing listens on port 1: the probe sees the database down.
+            let nowhere = try PostgresLocation("postgres://winnow@127.0.0.1:1/winnow")
+            let down = Task { await store.watch(interval: .milliseconds(50), timeout: .seconds(1), logger: PostgresStore.quiet, probing: nowhere) }
+            var refused: StoreError?
+            for _ in 0..<100 where refused == nil {
+                do {
+                    _ = try await store.item(feed: "default", id: "a")
+                    try await Task.sleep(for: .milliseconds(50))
+                } catch let error as StoreError {
+                    refused = error
+                }
+            }
+            down.cancel()
+            await down.value
+            #expect(refused?.isUnavailable == true, "\(String(describing: refused))")
+            #expect(refused.map { "\($0)" }?.contains("The database does not answer (") == true)
+            // Probing the real database again: it answers, and so does the store.
+            let up = Task { await store.watch(interval: .milliseconds(50), timeout: .seconds(1), logger: PostgresStore.quiet) }
+            var item: ItemState?
+            for _ in 0..<100 where item == nil {
+                item = try? await store.item(feed: "default", id: "a")
+                if item == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            up.cancel()
+            await up.value
+            #expect(item != nil)
+            await store.close()
+        }
+    }
+
     /// A claim's lease and a decision's item update change no indexed column (key, expression or predicate of an
     /// index), and both tables keep room on their pages: PostgreSQL can update those rows in place (HOT), writing no
     /// index entry. Pinned because any new index on a lease column would quietly double a claim's writes.
