@@ -3,6 +3,7 @@ import Foundation
 import Services
 import Learning
 import Storage
+import WinnowJSON
 
 struct Evaluate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -70,9 +71,17 @@ struct Evaluate: AsyncParsableCommand {
         if candidate != nil {
             guard model == nil else { throw ValidationError("Give either --model, or --candidate with --against.") }
             guard against != nil else { throw ValidationError("--candidate needs --against MODEL (or --against active).") }
+            // Accepted and then ignored, they read as if they had done something.
+            guard report == nil else {
+                throw ValidationError("--report writes one model's report; with --candidate the gate's table is the result (--json for it). Evaluate each model with --model --report for their reports.")
+            }
             _ = try gate()
         } else {
             guard model != nil else { throw ValidationError("Please give --model FILE (or --candidate FILE --against active).") }
+            let gateOptions = [("--recall-drop", !recallDrops.isEmpty), ("--database", database != nil)]
+            if let named = gateOptions.first(where: \.1) {
+                throw ValidationError("\(named.0) is an option of the gate, which runs with --candidate and --against; without them it does nothing.")
+            }
         }
     }
 
@@ -130,6 +139,12 @@ struct Evaluate: AsyncParsableCommand {
         for file in data { rows += try reader.read(file).map { LabelledText(text: $0.text, label: $0.label) } }
         // Both models on the rows of the classes the active model knows; a class the candidate does not know fails.
         let gate = try gate()
+        // A misspelt class in --recall-drop would leave that class at the default margin without a word.
+        let known = Array(Set(models[0].classes).union(models[1].classes)).sorted()
+        for label in gate.recallDrops.keys.sorted() where !known.contains(label) {
+            let near = StrictDecoder.nearest(label, among: known).map { "; did you mean '\($0)'?" } ?? "; the classes are \(known.joined(separator: ", "))."
+            throw ValidationError("--recall-drop names '\(label)', which neither model has\(near)")
+        }
         let scored: EvaluationGate.Verdict?
         do { scored = try gate.compare(candidate: models[0], active: models[1], rows: rows.map { (text: $0.text, label: $0.label, weight: 1) }) } catch {
             throw CommandError("A model refused to score: \(error)")
@@ -207,7 +222,12 @@ struct Evaluate: AsyncParsableCommand {
     static func json(_ report: ClassificationReport, model: ModelHeader, modelPath: String, data: [String], mistakes: [Mistake] = []) throws -> String {
         let encoded = try JSONEncoder().encode(report)
         guard var object = try JSONSerialization.jsonObject(with: encoded) as? [String: Any] else { return "{}" }
-        object["mistakes"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(mistakes))
+        // Rows counted from 1, as the table and the HTML report count them (the JSON said 511 for the table's 512).
+        object["mistakes"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(mistakes.map { m -> Mistake in
+            var shown = m
+            shown.row += 1
+            return shown
+        }))
         object["model"] = ["path": modelPath, "version": model.modelVersion, "kind": model.kind.rawValue]
         object["data"] = data
         let out = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])

@@ -181,7 +181,7 @@ struct Labels: AsyncParsableCommand {
             do {
                 rows = try DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: classes).read(file)
             } catch let error as DataFileError {
-                throw CommandError(error.description)
+                throw CommandError.data(error.description)
             }
             let store = try await database.open()
             let now = Date()

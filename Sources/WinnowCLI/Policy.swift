@@ -64,6 +64,11 @@ struct PolicyCommand: ParsableCommand {
 
         func run() throws {
             let classifier = try ModelIO.load(model)
+            // A clear label the model lacks made every class harmful ("remove 0.994 of the rows").
+            guard classifier.classes.contains(clearLabel) else {
+                let near = StrictDecoder.nearest(clearLabel, among: classifier.classes).map { "; did you mean '\($0)'?" } ?? ""
+                throw ValidationError("--clear-label '\(clearLabel)' is not a class of \(model) (\(classifier.classes.joined(separator: ", ")))\(near)")
+            }
             var scorer: Scorer
             do { scorer = try Scorer(model: classifier) } catch { throw CommandError("\(model): \(error)") }
             let reader = DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: classifier.classes)

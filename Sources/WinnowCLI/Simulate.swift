@@ -111,6 +111,24 @@ struct Simulate: AsyncParsableCommand {
         _ = try parseLabelMap(labelMap)
         guard c.isFinite, c > 0 else { throw ValidationError("Please give --c above 0 (for example 10); got \(c).") }
         do { try options().validate() } catch let error as SimulationError { throw ValidationError("Please fix the options: \(error)") }
+        // Checked before minutes of simulation, not after them.
+        if let report {
+            let folder = URL(fileURLWithPath: report).deletingLastPathComponent().path
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue,
+                  FileManager.default.isWritableFile(atPath: folder) else {
+                throw ValidationError("--report \(report): the folder \(folder) does not exist or is not writable; create it first.")
+            }
+        }
+        if let keep {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: keep, isDirectory: &isFolder) {
+                guard isFolder.boolValue else { throw ValidationError("--keep \(keep) is a file; give a new or empty folder for the run's database.") }
+                guard (try? FileManager.default.contentsOfDirectory(atPath: keep))?.isEmpty ?? false else {
+                    throw ValidationError("--keep \(keep) holds files already (an earlier run's?); give a new or empty folder.")
+                }
+            }
+        }
     }
 
     func options() throws -> SimulationOptions {
@@ -133,15 +151,24 @@ struct Simulate: AsyncParsableCommand {
         o.training.naiveBayes = NaiveBayesConfig(complement: algorithm == .complementNaiveBayes)
         o.training.logistic.classWeight = classWeight
         o.training.logistic.c = c
-        if let policy {
-            guard let data = FileManager.default.contents(atPath: policy) else {
-                throw ValidationError("Cannot read the policy \(policy); give a JSON file such as {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
-            }
-            do { o.policy = try StrictDecoder.api.decode(Policy.self, from: JSONParser.parse([UInt8](data), document: "The policy \(policy)")) } catch {
-                throw ValidationError("\(error.message(in: "The policy \(policy) is not a policy")) Write it as PUT /v1/policies takes it, for example {\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
-            }
-        }
         return o
+    }
+
+    /// The --policy file, read as `winnow policy set` reads one (a policy, or what `policy suggest --json` prints), and
+    /// checked against the classes of the posts: an input, so its mistakes exit 65 (they exited 64 or 1).
+    func policyFile(classes: [String], clearLabel: String) throws -> Policy? {
+        guard let policy else { return nil }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: policy)) } catch {
+            throw CommandError.data("Cannot read the policy \(policy) (\(DataFileReader.reason(error, path: policy))); give a JSON file such as "
+                                    + "{\"rules\": {\"harm\": {\"review\": 0.7, \"remove\": 0.97}}}.")
+        }
+        let read = try PolicyCommand.Store.policy(in: data, file: policy).policy
+        do { try read.validate() } catch let error as PolicyError { throw CommandError.data("\(policy) is not a usable policy: \(error)") }
+        for label in read.rules.keys.sorted() {
+            if let problem = Policy.unknownLabel(label, classes: classes, clearLabel: clearLabel) { throw CommandError.data("\(policy): \(problem).") }
+        }
+        return read
     }
 
     func run() async throws {
@@ -160,7 +187,9 @@ struct Simulate: AsyncParsableCommand {
         if let keep { try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true) }
         let started = ContinuousClock.now
         let talk = !quiet && !json
-        let simulator = LoopSimulator(options: try options(), directory: keep)
+        var o = try options()
+        if let read = try policyFile(classes: Set(posts.map(\.label)).sorted(), clearLabel: o.engine.clearLabel) { o.policy = read }
+        let simulator = LoopSimulator(options: o, directory: keep)
         let result: SimulationReport
         do {
             result = try await simulator.run(posts, sources: sources) { phase, _ in

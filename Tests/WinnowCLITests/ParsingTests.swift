@@ -101,22 +101,50 @@ struct ParsingTests {
         ]
         for (json, message) in cases {
             try json.write(toFile: file, atomically: true, encoding: .utf8)
-            do {
-                _ = try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--policy", file])
-                Issue.record("expected winnow simulate to refuse \(json)")
-            } catch { #expect(Winnow.message(for: error).hasPrefix(message), "\(Winnow.message(for: error))") }
-            // winnow policy set: the same words, with the file's name, before anything is sent.
+            // winnow policy set and winnow simulate --policy: the same words, with the file's name, exit code 65.
             let setMessage = message.replacingOccurrences(of: "The policy \(file)", with: file)
             do {
                 _ = try PolicyCommand.Store.policy(in: Data(json.utf8), file: file)
                 Issue.record("expected \(json) to be refused")
             } catch { #expect("\(error)".hasPrefix(setMessage), "\(error)") }
+            let simulate = try #require(try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--policy", file]) as? Simulate)
+            do {
+                _ = try simulate.policyFile(classes: ["clear", "spam"], clearLabel: "clear")
+                Issue.record("expected winnow simulate to refuse \(json)")
+            } catch let error as CommandError {
+                #expect(error.description.hasPrefix(setMessage) && error.code == 65, "\(error)")
+            }
+        }
+        // A class the posts do not have, as the server would refuse it.
+        try #"{"rules": {"ofensive": {"review": 0.7}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let simulate = try #require(try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--policy", file]) as? Simulate)
+        #expect { try simulate.policyFile(classes: ["clear", "offensive"], clearLabel: "clear") } throws: { error in
+            (error as? CommandError)?.code == 65 && "\(error)".contains("no class 'ofensive'")
         }
         // What `policy suggest --json` prints: its policy, without version and feed, is what is sent.
         let suggested = #"{"policy": {"feed": "other", "version": 3, "rules": {"harm": {"review": 0.6, "remove": 0.9}}}, "shares": {}}"#
         let (policy, body) = try PolicyCommand.Store.policy(in: Data(suggested.utf8), file: file)
         #expect(policy.rules["harm"]?.remove == 0.9)
         #expect(String(decoding: body, as: UTF8.self) == #"{"rules":{"harm":{"remove":0.9,"review":0.6}}}"#)
+    }
+
+    /// Outside testing: a --report into a missing folder failed after the whole simulation, and --keep into a kept run
+    /// said "train with another --name". Both are checked before anything runs.
+    @Test func simulateChecksItsOutputsFirst() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-keep-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect { try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--report", "/nonexistent/dir/r.html"]) } throws: {
+            Winnow.message(for: $0).contains("the folder /nonexistent/dir does not exist")
+        }
+        _ = try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--keep", folder])  // empty: fine
+        try "x".write(toFile: folder + "/winnow.sqlite", atomically: true, encoding: .utf8)
+        #expect { try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--keep", folder]) } throws: {
+            Winnow.message(for: $0).contains("holds files already")
+        }
+        #expect { try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--keep", folder + "/winnow.sqlite"]) } throws: {
+            Winnow.message(for: $0).contains("is a file")
+        }
     }
 
     @Test func badAlgorithmIsRejected() {
