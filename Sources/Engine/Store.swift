@@ -557,8 +557,9 @@ public protocol DecisionEventRepository: Sendable {
     func undeliveredEvents(feed: String) async throws -> (count: Int, oldest: Date?)
 
     /// Sets the feed's webhook. A new one starts after the newest event now (`deliveredSeq`); a replaced one keeps its
-    /// deliveries' place and figures, and its message starts again, addressed to the new endpoint: the lease of an
-    /// attempt in flight to the old one ends, so that attempt's outcome is not recorded.
+    /// deliveries' place and figures, and its backoff starts again. An attempt in flight keeps its lease: when the
+    /// receiver took it, it is recorded as delivered (it was: resending it under the new endpoint's message id made a
+    /// receiver that drops repeats by id apply the events twice); the next message goes to the new endpoint.
     func saveWebhook(_ endpoint: WebhookEndpoint) async throws -> (record: WebhookRecord, replaced: Bool)
     func webhook(feed: String) async throws -> WebhookRecord?
     func webhooks() async throws -> [WebhookRecord]

@@ -145,8 +145,10 @@ public final class WebhookDeliverer: Service, Sendable {
                     "feed": "\(feed)", "message": "\(id)", "error": "\(failure)", "attempt": "\(record.delivery.attempts + 1)",
                     "retryInSeconds": "\(Int(wait))"])
             } else {
-                _ = try await store.recordDelivery(feed: feed, holder: node, .delivered(through: through, events: wanted.count, at: at))
-                scoring.metrics.delivery(feed: feed, delivered: wanted.count, retry: retry)
+                // Counted once the store took it (a delivery whose lease had passed to another node is not).
+                if try await store.recordDelivery(feed: feed, holder: node, .delivered(through: through, events: wanted.count, at: at)) {
+                    scoring.metrics.delivery(feed: feed, delivered: wanted.count, retry: retry)
+                }
             }
         } catch {
             // The lease runs out and the delivery is tried again (by this node or another).

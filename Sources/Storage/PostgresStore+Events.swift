@@ -133,8 +133,7 @@ extension PostgresStore {
                         \(e.createdAt.timeIntervalSince1970), (SELECT seq FROM decision_event_counter WHERE id = 1))
                 ON CONFLICT (feed) DO UPDATE SET url = excluded.url, secret = excluded.secret, causes = excluded.causes,
                   endpoint_id = excluded.endpoint_id, created_by = excluded.created_by, created_at = excluded.created_at,
-                  batch_through = NULL, attempts = 0, next_attempt_at = 0, failing_since = NULL, last_error = NULL,
-                  lease_holder = NULL, lease_until = NULL
+                  attempts = 0, next_attempt_at = 0, failing_since = NULL, last_error = NULL
                 RETURNING *, (xmax <> 0) AS replaced
                 """) else { throw StoreError.corruptRow("webhook: the upsert returned no row") }
             return (try Self.webhook(row), try row["replaced"])

@@ -122,8 +122,7 @@ extension SQLiteStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (feed) DO UPDATE SET url = excluded.url, secret = excluded.secret, causes = excluded.causes,
                   endpoint_id = excluded.endpoint_id, created_by = excluded.created_by, created_at = excluded.created_at,
-                  batch_through = NULL, attempts = 0, next_attempt_at = 0, failing_since = NULL, last_error = NULL,
-                  lease_holder = NULL, lease_until = NULL
+                  attempts = 0, next_attempt_at = 0, failing_since = NULL, last_error = NULL
                 """, arguments: [e.feed, e.url, e.secret, WebhookEndpoint.storedTopics(e.topics), e.endpointID, e.createdBy,
                                  e.createdAt.timeIntervalSince1970, latest])
             let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook WHERE feed = ?", arguments: [endpoint.feed])!

@@ -252,9 +252,11 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 }
 
 extension DecisionEventStoreTests {
-    /// Setting a webhook again while an attempt is in flight ends that attempt's lease: its outcome (to the old URL) is
-    /// not recorded, and the message starts again for the new endpoint.
-    @Test(arguments: StoreKind.all) func replacingAWebhookFencesTheAttemptInFlight(_ kind: StoreKind) async throws {
+    /// Outside testing: setting a webhook again while an attempt was in flight ended that attempt's lease, so a message
+    /// the receiver had taken was sent again under the new endpoint's message id (a receiver that drops repeats by id
+    /// applied it twice). The attempt keeps its lease: its success is recorded, and the next message goes to the new
+    /// endpoint; a failure is recorded too, and the retry goes to the new endpoint.
+    @Test(arguments: StoreKind.all) func replacingAWebhookKeepsTheAttemptInFlight(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", feed: "f", at: t0), Items.new("b", feed: "f", at: t0), Items.new("c", feed: "f", at: t0)])
         let secret = "whsec_" + Data(repeating: 2, count: 24).base64EncodedString()
@@ -270,9 +272,12 @@ extension DecisionEventStoreTests {
         #expect(leased.first?.delivery.batchThrough == 2)
         _ = try await store.saveWebhook(WebhookEndpoint(feed: "f", url: "http://127.0.0.1:9/new", secret: secret, topics: nil, endpointID: "e2",
                                                         createdBy: "admin", createdAt: now))
-        #expect(try await !store.recordDelivery(feed: "f", holder: "n1#1", .delivered(through: 2, events: 2, at: now)))
-        let again = try await store.leaseDueWebhooks(now: now, holder: "n1#2", until: now.addingTimeInterval(30), limit: 10, batchSize: 2)
-        #expect(again.first?.endpoint.url == "http://127.0.0.1:9/new" && again.first?.delivery.deliveredSeq == 0 && again.first?.delivery.batchThrough == 2)
+        // Nobody else takes the webhook while the attempt runs; its success is recorded.
+        #expect(try await store.leaseDueWebhooks(now: now, holder: "n2#1", until: now.addingTimeInterval(30), limit: 10, batchSize: 2).isEmpty)
+        #expect(try await store.recordDelivery(feed: "f", holder: "n1#1", .delivered(through: 2, events: 2, at: now)))
+        let next = try await store.leaseDueWebhooks(now: now, holder: "n1#2", until: now.addingTimeInterval(30), limit: 10, batchSize: 2)
+        #expect(next.first?.endpoint.url == "http://127.0.0.1:9/new" && next.first?.endpoint.endpointID == "e2")
+        #expect(next.first?.delivery.deliveredSeq == 2 && next.first?.delivery.batchThrough == 3)
     }
 }
 
