@@ -48,6 +48,26 @@ final class RequestBodyDeadline: ChannelInboundHandler, RemovableChannelHandler 
     }
 }
 
+/// Answers `Expect: 100-continue` with `100 Continue` as soon as the head arrives (RFC 9110 §10.1.1: a server answers
+/// it at once, with 100 or the final status): curl held back every body over 1 MiB for a second waiting for it, and
+/// clients that wait for it without a time limit waited for ever. The request then goes on as any other. (NIO's
+/// pipeline handler lets an informational head pass before the answer, and holds a pipelined request's head until the
+/// answer before it has ended, so a 100 never falls inside another answer.)
+final class ContinueAnswer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundOut = HTTPResponsePart
+
+    static let expect = HTTPField.Name("Expect")!
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data), head.headerFields[Self.expect]?.lowercased() == "100-continue" {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+        }
+        context.fireChannelRead(data)
+    }
+}
+
 /// Answers a request whose head cannot be read (a URL or headers over the parser's limit, a line that is not HTTP)
 /// with the API's JSON error, naming what to fix, then closes the connection: Hummingbird answers those with an empty
 /// 400. Only between requests: an error inside a request's body is that request's (it reaches the route, and the
@@ -115,7 +135,7 @@ extension ServerConfiguration {
     /// the connection's start or its last answer, a body within `bodyTimeoutSeconds` of its head.
     var httpServer: HTTPServerBuilder {
         let body = TimeAmount.milliseconds(Int64(bodyTimeoutSeconds * 1000))
-        return .http1(configuration: .init(additionalChannelHandlers: [MalformedHeadAnswer(), RequestBodyDeadline(timeout: body)],
+        return .http1(configuration: .init(additionalChannelHandlers: [MalformedHeadAnswer(), ContinueAnswer(), RequestBodyDeadline(timeout: body)],
                                            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000))))
     }
 }

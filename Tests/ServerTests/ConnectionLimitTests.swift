@@ -134,6 +134,27 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// Outside testing: `Expect: 100-continue` was never answered, so curl held each body over 1 MiB back for a second.
+    /// The server answers 100 as soon as the head arrives; the body then follows and gets its answer.
+    @Test func expectContinueIsAnsweredAtOnce() async throws {
+        try await live({ $0.idleTimeoutSeconds = 10 }) { h, port in
+            let key = h.keys[.feed]!
+            let body = #"{"id": "waited", "text": "see you at six"}"#
+            let connection = try RawConnection(port: port)
+            connection.send("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\n"
+                            + "Expect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            let interim = await connection.read(for: 3, until: "\r\n\r\n")
+            #expect(interim.text == "HTTP/1.1 100 Continue\r\n\r\n", "\(interim.text.debugDescription)")
+            connection.send(body)
+            let answer = await connection.read(for: 3, until: "\"waited\"")
+            #expect(answer.text.hasPrefix("HTTP/1.1 201"), "\(answer.text)")
+            // A request without the header gets no 100.
+            let plain = try RawConnection(port: port)
+            plain.send("GET /health HTTP/1.1\r\nHost: winnow\r\n\r\n")
+            #expect(await plain.read(for: 2, until: "ok").text.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
     @Test func connectionsBeyondTheCapWaitUntilOneCloses() async throws {
         try await live({ $0.maxConnections = 2; $0.idleTimeoutSeconds = 30 }) { _, port in
             var holders = [try RawConnection(port: port), try RawConnection(port: port)]
