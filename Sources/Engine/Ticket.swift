@@ -355,6 +355,16 @@ public struct ReviewStats: Codable, Equatable, Sendable {
         public var goldCorrect: Int
         public var goldAccuracy: Double?
 
+        /// The reviewers of `judged` (judgements in the last hour and 24 hours, and the hours with one) and of `gold`
+        /// (gold tickets seen and judged right), by name; a store counts them, this puts them together.
+        public static func merge(judged: [String: (hour: Int, day: Int, hours: Int)], gold: [String: (seen: Int, correct: Int)]) -> [Reviewer] {
+            Set(judged.keys).union(gold.keys).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { name in
+                let j = judged[name] ?? (0, 0, 0), g = gold[name] ?? (0, 0)
+                return Reviewer(name: name, decisionsLastHour: j.hour, decisionsLast24Hours: j.day, perActiveHour: j.hours > 0 ? Double(j.day) / Double(j.hours) : 0,
+                                goldSeen: g.seen, goldCorrect: g.correct)
+            }
+        }
+
         public init(name: String, decisionsLastHour: Int, decisionsLast24Hours: Int, perActiveHour: Double, goldSeen: Int, goldCorrect: Int) {
             self.name = name
             self.decisionsLastHour = decisionsLastHour

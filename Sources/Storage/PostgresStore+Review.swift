@@ -527,21 +527,27 @@ extension PostgresStore {
             let breached: Int = try await db.row("""
                 SELECT count(*) AS n FROM ticket WHERE decided_at >= \(t - 86_400) AND decided_at > due_at AND gold_label IS NULL
                 """)?["n"] ?? 0
-            var reviewers: [ReviewStats.Reviewer] = []
+            // Every judgement counts, as on SQLite: labels (not imports) and first reviews still hidden.
+            var judged: [String: (hour: Int, day: Int, hours: Int)] = [:]
             for row in try await db.rows("""
-                SELECT decided_by AS name,
-                  count(*) FILTER (WHERE decided_at >= \(t - 3600) AND gold_label IS NULL) AS last_hour,
-                  count(*) FILTER (WHERE decided_at >= \(t - 86_400) AND gold_label IS NULL) AS last_day,
-                  count(DISTINCT trunc(decided_at / 3600)) FILTER (WHERE decided_at >= \(t - 86_400) AND gold_label IS NULL) AS active_hours,
-                  count(*) FILTER (WHERE gold_label IS NOT NULL) AS gold_seen,
-                  count(*) FILTER (WHERE gold_label IS NOT NULL AND gold_label = decided_label) AS gold_correct
-                FROM ticket WHERE decided_by IS NOT NULL GROUP BY decided_by ORDER BY decided_by COLLATE "C"
+                SELECT name, count(*) FILTER (WHERE at >= \(t - 3600)) AS last_hour, count(*) AS last_day,
+                  count(DISTINCT trunc(at / 3600)) AS active_hours
+                FROM (SELECT "by" AS name, at FROM label WHERE at >= \(t - 86_400) AND source <> 'import'
+                      UNION ALL
+                      SELECT first_by, first_at FROM ticket
+                      WHERE first_by IS NOT NULL AND second_by IS NULL AND status = 'open' AND gold_label IS NULL AND first_at >= \(t - 86_400)) j
+                GROUP BY name
                 """) {
-                let lastDay: Int = try row["last_day"], hours: Int = try row["active_hours"]
-                reviewers.append(ReviewStats.Reviewer(name: try row["name"], decisionsLastHour: try row["last_hour"], decisionsLast24Hours: lastDay,
-                                                      perActiveHour: hours > 0 ? Double(lastDay) / Double(hours) : 0,
-                                                      goldSeen: try row["gold_seen"], goldCorrect: try row["gold_correct"]))
+                judged[try row["name"]] = (try row["last_hour"], try row["last_day"], try row["active_hours"])
             }
+            var gold: [String: (seen: Int, correct: Int)] = [:]
+            for row in try await db.rows("""
+                SELECT decided_by AS name, count(*) AS seen, count(*) FILTER (WHERE gold_label = decided_label) AS correct
+                FROM ticket WHERE gold_label IS NOT NULL AND decided_by IS NOT NULL GROUP BY decided_by
+                """) {
+                gold[try row["name"]] = (try row["seen"], try row["correct"])
+            }
+            let reviewers = ReviewStats.Reviewer.merge(judged: judged, gold: gold)
             let oldest: Double? = try counts["oldest"]
             return ReviewStats(open: try counts["open"], claimed: try counts["claimed"], byTier: byTier, byReason: byReason, byLanguage: byLanguage,
                                oldestAgeSeconds: oldest.map { max(0, t - $0) }, overdue: try counts["overdue"], breachedLast24Hours: breached,

@@ -311,21 +311,27 @@ extension SQLiteStore {
             let breached = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM ticket WHERE decided_at >= ? AND decided_at > due_at AND gold_label IS NULL
                 """, arguments: [t - 86_400]) ?? 0
-            var reviewers: [ReviewStats.Reviewer] = []
+            // Every judgement counts, not only the one that settled a ticket: labels (first and second reviews, audits,
+            // appeals, tier 2; imports are not judgements made here), and first reviews still hidden.
+            var judged: [String: (hour: Int, day: Int, hours: Int)] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT decided_by AS name,
-                  coalesce(sum(decided_at >= ? AND gold_label IS NULL), 0) AS last_hour,
-                  coalesce(sum(decided_at >= ? AND gold_label IS NULL), 0) AS last_day,
-                  count(DISTINCT CASE WHEN decided_at >= ? AND gold_label IS NULL THEN CAST(decided_at / 3600 AS INTEGER) END) AS active_hours,
-                  coalesce(sum(gold_label IS NOT NULL), 0) AS gold_seen,
-                  coalesce(sum(gold_label IS NOT NULL AND gold_label = decided_label), 0) AS gold_correct
-                FROM ticket WHERE decided_by IS NOT NULL GROUP BY decided_by ORDER BY decided_by
-                """, arguments: [t - 3600, t - 86_400, t - 86_400]) {
-                let lastDay: Int = row["last_day"], hours: Int = row["active_hours"]
-                reviewers.append(ReviewStats.Reviewer(name: row["name"], decisionsLastHour: row["last_hour"], decisionsLast24Hours: lastDay,
-                                                      perActiveHour: hours > 0 ? Double(lastDay) / Double(hours) : 0,
-                                                      goldSeen: row["gold_seen"], goldCorrect: row["gold_correct"]))
+                SELECT name, coalesce(sum(at >= ?1), 0) AS last_hour, count(*) AS last_day, count(DISTINCT CAST(at / 3600 AS INTEGER)) AS active_hours
+                FROM (SELECT by AS name, at FROM label WHERE at >= ?2 AND source <> 'import'
+                      UNION ALL
+                      SELECT first_by, first_at FROM ticket
+                      WHERE first_by IS NOT NULL AND second_by IS NULL AND status = 'open' AND gold_label IS NULL AND first_at >= ?2)
+                GROUP BY name
+                """, arguments: [t - 3600, t - 86_400]) {
+                judged[row["name"]] = (row["last_hour"], row["last_day"], row["active_hours"])
             }
+            var gold: [String: (seen: Int, correct: Int)] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT decided_by AS name, count(*) AS seen, coalesce(sum(gold_label = decided_label), 0) AS correct
+                FROM ticket WHERE gold_label IS NOT NULL AND decided_by IS NOT NULL GROUP BY decided_by
+                """) {
+                gold[row["name"]] = (row["seen"], row["correct"])
+            }
+            let reviewers = ReviewStats.Reviewer.merge(judged: judged, gold: gold)
             let oldest: Double? = counts["oldest"]
             return ReviewStats(open: counts["open"], claimed: counts["claimed"], byTier: byTier, byReason: byReason, byLanguage: byLanguage,
                                oldestAgeSeconds: oldest.map { max(0, t - $0) }, overdue: counts["overdue"], breachedLast24Hours: breached,

@@ -554,6 +554,25 @@ extension SQLiteStore {
                                action: label == "clear" ? .allow : .remove, now: t0.addingTimeInterval(60), workflow: Items.doubleReviewing)
     }
 
+    /// Outside testing: a reviewer's pace counted only the decisions that settled a ticket (a first review, a second
+    /// that disagreed were not counted: 5 decisions showed as 1). Every judgement counts, a first review still hidden too.
+    @Test(arguments: StoreKind.all) func everyJudgementCountsInTheReviewersPace(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0), Items.inReview("b", at: t0)])
+        let tickets = try await store.claim(ClaimRequest(reviewer: "ann", count: 2), now: t0, workflow: Items.workflow, gold: false).map(\.ticket.id)
+        #expect(try await decide(store, tickets[0], by: "ann", "spam").outcome == .awaitingSecondReview)
+        #expect(try await decide(store, tickets[1], by: "ann", "spam").outcome == .awaitingSecondReview)
+        _ = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(61), workflow: Items.workflow, gold: false)
+        #expect(try await decide(store, tickets[0], by: "bob", "clear").outcome == .escalatedOnDisagreement)
+        _ = try await store.claim(ClaimRequest(reviewer: "cat", tiers: [.two]), now: t0.addingTimeInterval(62), workflow: Items.workflow, gold: false)
+        _ = try await decide(store, tickets[0], by: "cat", "spam")
+        let stats = try await store.reviewStats(now: t0.addingTimeInterval(120))
+        let pace = Dictionary(uniqueKeysWithValues: stats.reviewers.map { ($0.name, $0.decisionsLastHour) })
+        // ann: two first reviews (one still hidden); bob: the second that disagreed; cat: tier 2.
+        #expect(pace == ["ann": 2, "bob": 1, "cat": 1], "\(stats.reviewers)")
+        #expect(stats.reviewers.allSatisfy { $0.decisionsLast24Hours == $0.decisionsLastHour })
+    }
+
     @Test(arguments: StoreKind.all) func twoAgreeingReviewsDecideTheItemAndTheFirstStaysHiddenUntilTheSecond(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
