@@ -104,6 +104,8 @@ public struct TicketChange: Sendable {
     public var priority: StoredPriority?
     /// A first review to keep on the ticket.
     public var firstReview: FirstReview?
+    /// Set when the step takes back a first review still hidden: the ticket has no first review any more.
+    public var clearsFirstReview = false
     /// The second review's reviewer and label.
     public var secondReview: (by: String, label: String)?
     public var verdict: TicketVerdict?
@@ -361,9 +363,24 @@ public struct ReviewWorkflow: Sendable {
     public func undo(_ state: TicketState, reviewer: String, now: Date, policy: Policy, classes: [String]) throws -> TicketChange {
         var ticket = state.ticket
         let id = ticket.id
+        // A first review still hidden (no second yet) changed nothing but the ticket: taken back, the ticket is as
+        // before it, leased to the reviewer to judge again (a wave's copies included: their desk's u takes them back).
+        if ticket.status == .open, let first = state.firstReview, first.by == reviewer, state.secondReviewBy == nil {
+            guard now.timeIntervalSince(first.at) <= configuration.undoMinutes * 60 else {
+                throw TicketError.cannotUndo(ticket: id, reason: "decisions can be taken back for \(FixedText.format(configuration.undoMinutes, places: 0)) minutes, and this first review is older")
+            }
+            if let lease = ticket.lease, lease.isLive(at: now), lease.holder != reviewer {
+                throw TicketError.cannotUndo(ticket: id, reason: "\(lease.holder) is judging it as its second reviewer")
+            }
+            ticket.lease = Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds))
+            ticket.version += 1
+            var change = TicketChange(ticket: ticket, priority: StoredPriority(ticket, now: now))
+            change.clearsFirstReview = true
+            change.outcome = .undone
+            return change
+        }
         guard ticket.status == .decided, let verdict = state.verdict else {
-            throw TicketError.nothingToUndo(ticket: id, reason: state.firstReview?.by == reviewer && ticket.status == .open
-                ? "it is a first review, kept hidden until a second reviewer decides" : "it is not decided")
+            throw TicketError.nothingToUndo(ticket: id, reason: "it is not decided")
         }
         guard verdict.by == reviewer else { throw TicketError.cannotUndo(ticket: id, reason: "it was decided by \(verdict.by), not by you") }
         guard ticket.goldLabel == nil else { throw TicketError.cannotUndo(ticket: id, reason: "it was a gold ticket, scored already") }

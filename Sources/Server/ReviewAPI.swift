@@ -188,12 +188,23 @@ extension API {
         /// decided; awaiting_second_review (one of two independent reviews: the ticket goes to someone else);
         /// escalated_on_disagreement (the second review disagreed with the first: tier 2 decides).
         var outcome: String
-        /// With `wave: true`: the copies decided the same way.
+        /// With `wave: true`: the copies judged the same way.
         var wave: WaveOutcome?
 
         struct WaveOutcome: Encodable {
+            /// How many copies are decided now (a copy drawn for two reviews got a first review: it waits for its second).
             var decided: Int
+            /// Every copy judged with this decision (what an undo of them takes back).
             var tickets: [Int64]
+            /// The copies that got a first review and wait for a second reviewer; absent when none.
+            var awaitingSecondReview: [Int64]?
+
+            init(_ copies: [DecidedTicket]) {
+                decided = copies.filter { $0.outcome == .decided }.count
+                tickets = copies.map(\.ticket.id)
+                let waiting = copies.filter { $0.outcome == .awaitingSecondReview }.map(\.ticket.id)
+                awaitingSecondReview = waiting.isEmpty ? nil : waiting
+            }
         }
     }
 

@@ -190,9 +190,24 @@ public struct ReviewService: Sendable {
                     items[feed, default: [:]][item.submission.id] = signatures(item.submission)
                 }
             }
-            out.append(candidates.filter { items[feed]?[$0.itemID]?.matches(lead) == true })
+            var copies = candidates.filter { items[feed]?[$0.itemID]?.matches(lead) == true }
+            if tier == .two {
+                // Four eyes: at tier 2 nobody decides an item they judged before, a wave's copies included (they were
+                // offered, and settled, though the claim would never hand them to this reviewer).
+                var kept: [Ticket] = []
+                for copy in copies where try await !judged(feed: feed, item: copy.itemID, by: viewer) { kept.append(copy) }
+                copies = kept
+            }
+            out.append(copies)
         }
         return out
+    }
+
+    /// Whether `reviewer` decided or escalated a ticket of the item (its history says so).
+    func judged(feed: String, item: String, by reviewer: String) async throws -> Bool {
+        try await store.history(feed: feed, id: item)?.contains { entry in
+            if case let .ticket(event) = entry { (event.kind == .decided || event.kind == .escalated) && event.by == reviewer } else { false }
+        } ?? false
     }
 
     /// Decides ticket `id`, and with `wave` every open copy of its item the same way (`ReviewWorkflow.decideCopy`):

@@ -161,6 +161,9 @@ extension PostgresStore {
               priority = coalesce(\(s.bind(priority?.value))::float8, priority),
               refresh_at = coalesce(\(s.bind(priority?.refreshAt.timeIntervalSince1970))::float8, refresh_at)
             """
+        if change.clearsFirstReview {
+            set += ", first_by = NULL, first_at = NULL, first_label = NULL, first_action = NULL, first_code = NULL, first_note = NULL"
+        }
         if let first = change.firstReview {
             set += """
                 , first_by = \(s.bind(first.by)), first_at = \(s.bind(first.at.timeIntervalSince1970)), first_label = \(s.bind(first.label)),

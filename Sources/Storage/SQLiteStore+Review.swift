@@ -63,6 +63,11 @@ extension SQLiteStore {
             try db.cachedStatement(sql: "UPDATE ticket SET priority = ?, refresh_at = ? WHERE id = ?")
                 .execute(arguments: [priority.value, priority.refreshAt.timeIntervalSince1970, t.id])
         }
+        if change.clearsFirstReview {
+            try db.execute(sql: """
+                UPDATE ticket SET first_by = NULL, first_at = NULL, first_label = NULL, first_action = NULL, first_code = NULL, first_note = NULL WHERE id = ?
+                """, arguments: [t.id])
+        }
         if let first = change.firstReview {
             try db.execute(sql: """
                 UPDATE ticket SET first_by = ?, first_at = ?, first_label = ?, first_action = ?, first_code = ?, first_note = ? WHERE id = ?

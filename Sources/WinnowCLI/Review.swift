@@ -530,7 +530,7 @@ final class ReviewSession {
                 let note = self.note, wave = settlesWave
                 await run("decide ticket \(card.ticket.id) as \(label)") {
                     let outcome: String, applied: String
-                    var copies: [Int] = [], retried = false
+                    var copies: [Int] = [], secondPending: [Int] = [], retried = false
                     do {
                         let answer = try await self.client.decide(ticket: card.ticket.id, label: label, reasonCode: code, action: action, note: note,
                                                                   version: card.ticket.version, wave: wave)
@@ -538,6 +538,7 @@ final class ReviewSession {
                         outcome = object?["outcome"] as? String ?? "decided"
                         applied = object?["action"] as? String ?? action
                         copies = (object?["wave"] as? [String: Any])?["tickets"] as? [Int] ?? []
+                        secondPending = (object?["wave"] as? [String: Any])?["awaitingSecondReview"] as? [Int] ?? []
                     } catch ClientError.server(409, "already_decided", _, _) {
                         // A retry whose first attempt reached the server: the decision stands.
                         outcome = "decided"
@@ -560,6 +561,10 @@ final class ReviewSession {
                             settled = " Its \(ReviewScreen.copies(copies.count)) too."
                         } else {
                             settled = " \(copies.count) of its \(ReviewScreen.copies(waiting)) too (the others were taken or decided by someone else meanwhile)."
+                        }
+                        // Copies drawn for two reviews got this as their first: a second reviewer decides them.
+                        if !secondPending.isEmpty, !retried {
+                            settled += " \(secondPending.count == copies.count ? "Each" : "\(secondPending.count) of them") got it as a first review and waits for a second reviewer."
                         }
                     }
                     self.terminal.line(self.terminal.styled("✓ Ticket \(card.ticket.id): \(label), \(done) (\(code)).\(after)\(settled)", .green))

@@ -196,6 +196,59 @@ import Testing
         #expect((rest["item"] as? [String: Any])?["id"] as? String == "other" && rest["wave"] == nil)
     }
 
+    /// Outside testing: with double reviews, a wave's copies drawn for two reviews got only a first review, yet the
+    /// answer counted them decided and the desk said "its copies too"; those first reviews could not be taken back.
+    /// The answer tells them apart, and a first review still hidden can be taken back (the ticket is as before it).
+    @Test func aWavesCopiesDrawnForTwoReviewsAreSaidToWaitAndTheirFirstReviewCanBeTakenBack() async throws {
+        let h = try await harness {
+            $0.engine.banks.automatic = false
+            $0.engine.review.doubleReviewRate = 1
+        }
+        _ = try await postWave(h)
+        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
+        let detail = try #require((claimed.json["tickets"] as? [[String: Any]])?.first)
+        let lead = try #require((detail["ticket"] as? [String: Any])?["id"] as? Int)
+        let decided = try await h.post("/v1/review/tickets/\(lead)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam", "wave": true]))
+        #expect(decided.json["outcome"] as? String == "awaiting_second_review", "\(decided.body)")
+        let wave = try #require(decided.json["wave"] as? [String: Any])
+        let copies = try #require(wave["tickets"] as? [Int])
+        #expect(copies.count == 3 && wave["decided"] as? Int == 0 && Set(wave["awaitingSecondReview"] as? [Int] ?? []) == Set(copies), "\(decided.body)")
+        // Taking back a copy's first review: the ticket is the moderator's again, as if never judged.
+        let undone = try await h.post("/v1/review/tickets/\(copies[0])/undo", as: .moderator, "{}")
+        #expect(undone.status == .ok, "\(undone.body)")
+        let again = try await h.post("/v1/review/tickets/\(copies[0])/decision", as: .moderator, json(["label": "clear", "reasonCode": "not_violating"]))
+        #expect(again.status == .ok && again.json["outcome"] as? String == "awaiting_second_review", "\(again.body)")
+        // Someone else's hidden first review is not theirs to take back.
+        #expect(try await h.post("/v1/review/tickets/\(copies[1])/undo", as: .admin, "{}").status == .conflict)
+    }
+
+    /// Outside testing: at tier 2 a wave offered (and settled) copies of items the reviewer had judged before, which
+    /// four eyes keeps from them: the claim would never hand them over. They are left out of the wave.
+    @Test func aTierTwoWaveLeavesOutCopiesTheReviewerJudgedBefore() async throws {
+        let h = try await harness { $0.engine.banks.automatic = false }
+        _ = try await postWave(h)
+        // The moderator escalates one copy, the admin (tier 1 and 2) the three others.
+        func escalate(_ role: Role, count: Int) async throws -> [(id: Int, version: Int)] {
+            let claimed = try await h.post("/v1/review/claim", as: role, json(["count": count]))
+            let tickets = (claimed.json["tickets"] as? [[String: Any]] ?? []).compactMap { $0["ticket"] as? [String: Any] }
+            for t in tickets where (t["itemId"] as? String)?.hasPrefix("c") == true {
+                let id = t["id"] as? Int ?? 0
+                #expect(try await h.post("/v1/review/tickets/\(id)/escalate", as: role, json(["note": "copies?"])).status == .ok)
+            }
+            return tickets.compactMap { t in (t["itemId"] as? String)?.hasPrefix("c") == true ? (t["id"] as? Int ?? 0, 0) : nil }
+        }
+        let byModerator = try await escalate(.moderator, count: 1)
+        _ = try await escalate(.admin, count: 10)
+        #expect(byModerator.count == 1)
+        let claimed = try await h.post("/v1/review/claim", as: .admin, json(["tiers": [2], "count": 10]))
+        let held = (claimed.json["tickets"] as? [[String: Any]] ?? [])
+        // Four eyes: the admin gets only the moderator's escalation, and its wave holds none of the admin's copies.
+        #expect(held.count == 1 && (held.first?["ticket"] as? [String: Any])?["id"] as? Int == byModerator[0].id, "\(claimed.body)")
+        #expect(held.first?["wave"] == nil, "\(claimed.body)")
+        let decided = try await h.post("/v1/review/tickets/\(byModerator[0].id)/decision", as: .admin, json(["label": "spam", "reasonCode": "spam", "wave": true]))
+        #expect((decided.json["wave"] as? [String: Any])?["tickets"] as? [Int] == [], "\(decided.body)")
+    }
+
     /// A claim of several tickets often holds copies of each other: they are part of the wave of each (the caller's to
     /// decide), while a copy someone else holds is left to them.
     @Test func copiesInTheCallersOwnClaimJoinTheWaveAndAnotherReviewersDoNot() async throws {

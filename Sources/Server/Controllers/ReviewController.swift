@@ -54,7 +54,7 @@ struct ReviewController {
         let (decided, copies) = try await review.decide(ticket: id, reviewer: context.caller.name, decision: body.decision, wave: body.wave ?? false)
         return JSON.response(API.DecisionAnswer(ticket: API.TicketSummary(decided.ticket, now: scoring.clock()), label: body.label,
                                                 action: decided.action ?? .allow, reasonCode: body.reasonCode, outcome: decided.outcome.rawValue,
-                                                wave: body.wave == true ? .init(decided: copies.count, tickets: copies.map(\.ticket.id)) : nil))
+                                                wave: body.wave == true ? .init(copies) : nil))
     }
 
     @Sendable func release(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
