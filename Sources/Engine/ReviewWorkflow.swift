@@ -432,10 +432,26 @@ public struct ReviewWorkflow: Sendable {
             case .engagement: return true
             }
         }.map(\.element)
+        // A review-band ticket's item was sent to review: its stages say so (a gold item the policy allowed or removed
+        // showed "Policy: allow at creation" under a review-band ticket, which gave the probe away).
+        shown = shown.map { entry in
+            guard case var .stage(result) = entry else { return entry }
+            result.decision = Self.inReview(result.decision)
+            return .stage(result)
+        }
         for case let .stage(result) in shown { state.current = result }
         state.reviewed = nil
         shown += ownEvents.map(HistoryEntry.ticket)
         return (state, shown)
+    }
+
+    /// `decision` as the review band's: action review, with a reason that reads like one.
+    static func inReview(_ decision: PolicyDecision) -> PolicyDecision {
+        guard decision.action != .review else { return decision }
+        var shown = decision
+        shown.action = .review
+        shown.reason = "in the review band: a person decides"
+        return shown
     }
 
     /// A gold ticket for `reviewer`: it looks like a review-band ticket (with the priority the item had, if it was in

@@ -117,7 +117,7 @@ final class MalformedHeadAnswer: ChannelDuplexHandler, RemovableChannelHandler {
     private func answer(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
         answering = true
         let message = switch parserError {
-        case .headerOverflow: "The request's URL and headers are over the server's limit (80 KiB); send a shorter URL (put data in the body) and fewer or shorter headers."
+        case .headerOverflow: "The request's URL and headers are over the server's limits (80 KiB in all, or too many header lines); send a shorter URL (put data in the body) and fewer or shorter headers."
         default: "The request is not valid HTTP/1.1 (\(parserError)); check its request line and headers."
         }
         // The API's error shape, as every other error answer writes it.

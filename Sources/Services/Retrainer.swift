@@ -266,6 +266,9 @@ public struct Retrainer: Service, Sendable {
         guard !busy else { return nil }
         let latest = try await store.latestRetrainPass(feed: feed)
         guard let trigger = try await due(feed: feed, after: latest, now: now, force: force) else { return nil }
+        // Another node may have promoted a model a moment ago (this node would take it over within its sync interval):
+        // judged against the model it replaced, the pass would be thrown away as superseded, its label trigger spent.
+        _ = try await registry.restoreActive()
         return try await start(feed: feed, after: latest, id: (recent.first?.id ?? 0) + 1, trigger: trigger, now: now, started: started)
     }
 

@@ -535,7 +535,7 @@ extension PostgresStore {
             for row in try await db.rows("""
                 SELECT name, count(*) FILTER (WHERE at >= \(t - 3600)) AS last_hour, count(*) AS last_day,
                   count(DISTINCT trunc(at / 3600)) AS active_hours
-                FROM (SELECT "by" AS name, at FROM label WHERE at >= \(t - 86_400) AND source <> 'import'
+                FROM (SELECT "by" AS name, at FROM label WHERE at >= \(t - 86_400) AND source <> 'import' AND withdrawn_at IS NULL
                       UNION ALL
                       SELECT first_by, first_at FROM ticket
                       WHERE first_by IS NOT NULL AND second_by IS NULL AND status = 'open' AND gold_label IS NULL AND first_at >= \(t - 86_400)) j

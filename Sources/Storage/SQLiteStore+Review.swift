@@ -316,12 +316,13 @@ extension SQLiteStore {
             let breached = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM ticket WHERE decided_at >= ? AND decided_at > due_at AND gold_label IS NULL
                 """, arguments: [t - 86_400]) ?? 0
-            // Every judgement counts, not only the one that settled a ticket: labels (first and second reviews, audits,
-            // appeals, tier 2; imports are not judgements made here), and first reviews still hidden.
+            // Every judgement that stands counts, not only the one that settled a ticket: live labels (first and second
+            // reviews, audits, appeals, tier 2; imports are not judgements made here; one taken back or withdrawn does
+            // not count), and first reviews still hidden.
             var judged: [String: (hour: Int, day: Int, hours: Int)] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT name, coalesce(sum(at >= ?1), 0) AS last_hour, count(*) AS last_day, count(DISTINCT CAST(at / 3600 AS INTEGER)) AS active_hours
-                FROM (SELECT by AS name, at FROM label WHERE at >= ?2 AND source <> 'import'
+                FROM (SELECT by AS name, at FROM label WHERE at >= ?2 AND source <> 'import' AND withdrawn_at IS NULL
                       UNION ALL
                       SELECT first_by, first_at FROM ticket
                       WHERE first_by IS NOT NULL AND second_by IS NULL AND status = 'open' AND gold_label IS NULL AND first_at >= ?2)

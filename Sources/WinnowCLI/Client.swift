@@ -77,7 +77,9 @@ enum ClientError: Error, CustomStringConvertible, Equatable {
         case let .forbidden(message):
             return "Your key may not do this (403): \(Terminal.visible(message))"
         case let .leaseLost(message):
-            return Terminal.visible(message)
+            // The server's words name the API's route; on the command line, the command.
+            return Terminal.visible(message.replacingOccurrences(of: "Claim it first with POST /v1/review/claim.",
+                                                                 with: "Claim it first: winnow review next (or r in winnow review)."))
         case let .server(status, code, message, field):
             return Terminal.visible("The server answered \(status) \(code)\(field.map { " (field \($0))" } ?? ""): \(message)")
         }

@@ -18,7 +18,7 @@ struct Retrain: AsyncParsableCommand {
             the registry's retraining log, which --log prints. Servers on the same database take a promotion over within \
             syncIntervalSeconds. A shadow runs inside servers: from cron, a candidate put in shadow is promoted by the \
             run after its shadow time has passed. Exit code 0 when a pass ran or moved on (or nothing was due), 2 when \
-            its candidate was refused or it failed.
+            its candidate was refused or it failed, 3 when --now could not start one (another pass is running).
               winnow retrain --config winnow.json --now
               winnow retrain --config winnow.json --now --feed sms
               winnow retrain --database postgres://winnow@db/winnow --log
@@ -69,7 +69,7 @@ struct Retrain: AsyncParsableCommand {
         } catch let error as Engine.ValidationError {
             // The API's words for a field (`feed: …`); here the field is an option, and the message names it.
             let message = APIError.sentence(error.message)
-            throw CommandError(message.hasSuffix(".") ? message : message + ".")
+            throw CommandError(message.hasSuffix(".") ? message : message + ".", code: 64)
         }
         guard let pass else {
             let latest = try await retrainer.passes(.all, limit: 1).first
@@ -79,6 +79,8 @@ struct Retrain: AsyncParsableCommand {
             } else {
                 print("No pass is due (retrain.everyHours \(configuration.retrain.everyHours), retrain.afterLabels \(configuration.retrain.afterLabels)); --now starts one.")
             }
+            // --now asked for a pass and none could start: "nothing to do" (3), not a success cron would take for one.
+            if now { throw ExitCode(3) }
             return
         }
         if json { print(try jsonString(pass)) } else { print(Self.describe(pass)) }

@@ -253,6 +253,25 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
     }
 }
 
+/// Outside testing: a gold ticket is a review-band ticket, yet the card of an item the policy had allowed said
+/// "Policy: allow at creation" (and its history "creation: allow"), which gave the probe away.
+@Suite struct GoldDisguiseTests {
+    @Test func aGoldTicketsItemReadsAsSentToReview() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 1
+        configuration.engine.review.auditRates = [:]
+        let h = try await Harness(configuration: configuration)
+        let posted = try await h.post("/v1/items", json(["id": "g", "text": "see you at the station at six"]))
+        #expect((posted.json["decision"] as? [String: Any])?["action"] as? String == "allow", "\(posted.body)")
+        #expect(try await h.send(.post, "/v1/review/gold", as: .admin, body: json(["id": "g", "label": "clear"])).status == .created)
+        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
+        let card = try #require((claimed.json["tickets"] as? [[String: Any]])?.first, "\(claimed.body)")
+        #expect(((card["scores"] as? [String: Any])?["decision"] as? [String: Any])?["action"] as? String == "review", "\(card)")
+        let stages = (card["history"] as? [[String: Any]] ?? []).compactMap { $0["stage"] as? [String: Any] }
+        #expect(!stages.isEmpty && stages.allSatisfy { ($0["decision"] as? [String: Any])?["action"] as? String == "review" }, "\(stages)")
+    }
+}
+
 extension SQLiteStore {
     func labelSources() async throws -> [String] {
         try await writer.read { db in try String.fetchAll(db, sql: "SELECT source FROM label ORDER BY id") }

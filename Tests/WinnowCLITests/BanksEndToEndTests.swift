@@ -10,6 +10,7 @@ import Testing
     @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
     func banksAreManagedFromTheCommandLineAndCatchCopies() async throws {
         let s = try await ReviewEndToEndTests.setUp(items: 0)
+        defer { s.server.kill9() }  // (it was left running after the test)
         func run(_ arguments: [String]) throws -> EndToEndTests.Result {
             let result = try s.cli(arguments, as: s.admin)
             #expect(result.status == 0, "\(arguments): \(result.stderr)")

@@ -258,9 +258,10 @@ import Testing
     @Test func errorsSayWhatAModeratorShouldDo() {
         #expect(ClientError.unreachable(url: "http://127.0.0.1:1", reason: "refused").description.contains("Cannot reach the Winnow server at http://127.0.0.1:1"))
         #expect(ClientError.unauthorized(url: "http://x").description.contains("refused the key"))
-        // The server's own words, without the terminal's keys (scripts print it too).
+        // The server's own words, with the command instead of the API's route (outside testing: a moderator was told
+        // to POST /v1/review/claim).
         #expect(ClientError.leaseLost(message: "Ticket 4 is not claimed by you. Claim it first with POST /v1/review/claim.").description
-                == "Ticket 4 is not claimed by you. Claim it first with POST /v1/review/claim.")
+                == "Ticket 4 is not claimed by you. Claim it first: winnow review next (or r in winnow review).")
     }
 
     @Test func onlyPrintableASCIIKeysCanChooseALabel() throws {

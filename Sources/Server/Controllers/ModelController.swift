@@ -106,13 +106,14 @@ struct ModelController {
 
     /// `POST /v1/models/retraining`: starts a pass now, in the background (202); 409 while one is training or in shadow.
     @Sendable func retrainNow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        if let latest = try await retrainer.passes(.all, limit: 1).first, [.training, .shadow, .promoting].contains(latest.state) {
-            throw APIError(.conflict, code: "conflict",
-                           "Pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)); a new pass can start when it ends. GET /v1/models/retraining shows it.")
-        }
+        // The caller's mistakes first: a bad feed is a 422 whether or not a pass is running.
         let feed = try feed(request)
         if let feed, retrainer.feedData[feed] == nil {
             throw APIError(.unprocessableContent, code: "invalid_value", "feed '\(feed)' has no model of its own to retrain: list it in retrain.feeds", field: "feed")
+        }
+        if let latest = try await retrainer.passes(.all, limit: 1).first, [.training, .shadow, .promoting].contains(latest.state) {
+            throw APIError(.conflict, code: "conflict",
+                           "Pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)); a new pass can start when it ends. GET /v1/models/retraining shows it.")
         }
         // The pass trains in the background; the answer waits only until its row is written, so that 202 means a
         // pass really started (two requests at once: one starts it, the other is told it lost).
