@@ -166,6 +166,8 @@ struct Labels: AsyncParsableCommand {
         @Option(help: "Who made the labels (kept with each).") var by = "import"
         @Option(help: "The model whose classes the labels must be (WINNOW_MODEL; default models/default.winnow).") var model: String?
         @Option(name: .customLong("label-map"), help: "Rename labels first, as from=to (repeatable).") var labelMap: [String] = []
+        @Flag(help: "Store labels for stored items whose text differs from the file's (by default that refuses the file: its ids may name other items).")
+        var ignoreText = false
 
         func validate() throws {
             _ = try parseLabelMap(labelMap)
@@ -183,7 +185,30 @@ struct Labels: AsyncParsableCommand {
             } catch let error as DataFileError {
                 throw CommandError.data(error.description)
             }
+            // One id, two labels: which is meant cannot be told (the later row won without a word).
+            var first: [String: DataRow] = [:]
+            for row in rows {
+                if let earlier = first[row.id], earlier.label != row.label {
+                    throw CommandError.data("\(file): id '\(row.id)' is labelled '\(earlier.label)' on line \(earlier.line) and '\(row.label)' on line \(row.line); keep one.")
+                }
+                first[row.id] = first[row.id] ?? row
+            }
             let store = try await database.open()
+            if !ignoreText {
+                // An id of the file that names a stored item with another text names another item (ids of two systems
+                // that collide): its label would land on the wrong post.
+                let ids = Array(first.keys)
+                for start in stride(from: 0, to: ids.count, by: 1_000) {
+                    for item in try await store.items(feed: feed, ids: Array(ids[start..<min(ids.count, start + 1_000)])) {
+                        guard let row = first[item.submission.id], row.text != item.submission.text else { continue }
+                        throw CommandError.data("""
+                            \(file):\(row.line): id '\(row.id)' names a stored item of feed \(feed) whose text is not the file's \
+                            ("\(Terminal.visible(String(item.submission.text.prefix(60))))…"): is the id another system's? Check the ids and --feed, \
+                            or pass --ignore-text to label the stored items anyway.
+                            """)
+                    }
+                }
+            }
             let now = Date()
             let stored = try await store.addLabels(rows.map {
                 LabelRecord(feed: feed, itemID: $0.id, label: $0.label, source: "import", by: by, at: now, tier: tier)

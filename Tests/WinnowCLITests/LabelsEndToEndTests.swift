@@ -38,4 +38,23 @@ import Testing
         let badSince = try EndToEndTests.run(["labels", "export", "--database", database, "--since", "soon"])
         #expect(badSince.stderr.contains("is not a date") && badSince.status == 64, "\(badSince.status) \(badSince.stderr)")
     }
+
+    /// Outside testing: a file whose id named a stored item with another text labelled that item without a word (ids
+    /// of two systems that collide), and an id given two labels kept the later one. Both are refused, naming the line.
+    @Test(.enabled(if: EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func aFileWhoseIdsNameOtherItemsIsRefused() async throws {
+        let s = try await ReviewEndToEndTests.setUp(items: 1)
+        defer { s.server.kill9() }
+        let dir = try EndToEndTests.folder()
+        try "id,text,label\np0,completely different text than stored,clear\n".write(toFile: dir + "/other.csv", atomically: true, encoding: .utf8)
+        let arguments = ["--database", s.database, "--model", ServeEndToEndTests.model]
+        let refused = try EndToEndTests.run(["labels", "import", dir + "/other.csv"] + arguments)
+        #expect(refused.status == 65 && refused.stderr.contains("other.csv:2: id 'p0' names a stored item of feed default whose text is not the file's"),
+                "\(refused.stderr)")
+        let forced = try EndToEndTests.run(["labels", "import", dir + "/other.csv", "--ignore-text"] + arguments)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        try "id,text,label\nz1,one,clear\nz2,two,spam\nz1,one,spam\n".write(toFile: dir + "/twice.csv", atomically: true, encoding: .utf8)
+        let twice = try EndToEndTests.run(["labels", "import", dir + "/twice.csv"] + arguments)
+        #expect(twice.status == 65 && twice.stderr.contains("id 'z1' is labelled 'clear' on line 2 and 'spam' on line 4"), "\(twice.stderr)")
+    }
 }
