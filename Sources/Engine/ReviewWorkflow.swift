@@ -358,8 +358,8 @@ public struct ReviewWorkflow: Sendable {
     /// each recorded in the history, nothing overwritten. A second review taken back is a second review again (the
     /// first is hidden again, its label withdrawn until the next decision). Only while nothing was decided on the item
     /// since and no other ticket of it is open.
-    /// - Throws: `TicketError.nothingToUndo` (not decided, or a first review kept hidden) or `cannotUndo` naming why
-    ///   (someone else's, too late, a gold ticket, decided again since).
+    /// - Throws: `TicketError.nothingToUndo` (not decided) or `cannotUndo` naming why (someone else's, too late, a gold
+    ///   ticket, decided again since, another ticket of the item open, a second reviewer judging a first review).
     public func undo(_ state: TicketState, reviewer: String, now: Date, policy: Policy, classes: [String]) throws -> TicketChange {
         var ticket = state.ticket
         let id = ticket.id

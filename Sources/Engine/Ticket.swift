@@ -305,7 +305,7 @@ public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
     case alreadyDecided(Int64)
     /// A decision that cannot be taken back, and why.
     case cannotUndo(ticket: Int64, reason: String)
-    /// An undo of a ticket on which nothing stands decided (not decided, or a first review kept hidden), and why.
+    /// An undo of a ticket on which nothing stands decided by the caller, and why.
     case nothingToUndo(ticket: Int64, reason: String)
 
     public var description: String {

@@ -120,6 +120,6 @@ struct DatabaseWatch: Service {
     let logger: Logger
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown { await store.watch(logger: logger) }
+        await cancelWhenGracefulShutdown { await store.watch(logger: logger) }
     }
 }

@@ -105,9 +105,11 @@ public final class PostgresStore: Store {
     /// seconds. Each change is logged, and so is a database that refuses new connections (`max_connections` reached:
     /// the pool's open ones still serve, so that is not an outage). Runs until its task is cancelled.
     /// - Parameter probed: where to probe instead of the store's own database (tests).
-    public func watch(interval: Duration = .seconds(2), timeout: Duration = .seconds(3), logger: Logger, probing probed: PostgresLocation? = nil) async {
+    /// A database is taken for down after two probes in a row fail (one slow answer under load is not an outage), and
+    /// for up again at the first that succeeds.
+    public func watch(interval: Duration = .seconds(2), timeout: Duration = .seconds(5), logger: Logger, probing probed: PostgresLocation? = nil) async {
         guard let location = probed ?? location else { return }
-        var full = false
+        var full = false, failures = 0
         while !Task.isCancelled {
             let problem = await Self.reach(location, timeout: timeout, logger: Self.quiet)
             let refusing = problem?.contains("SQLSTATE 53300") == true
@@ -118,7 +120,8 @@ public final class PostgresStore: Store {
                                    metadata: ["reason": "\(problem ?? "")"])
                 }
             }
-            let down = refusing ? nil : problem
+            failures = problem == nil || refusing ? 0 : failures + 1
+            let down = failures >= 2 ? problem : nil
             let before = outage.withLock { outage -> String? in
                 defer { outage = down }
                 return outage
@@ -156,28 +159,28 @@ public final class PostgresStore: Store {
         let reached: String?
         do {
             reached = try await withThrowingTaskGroup(of: String?.self) { group in
-            group.addTask {
-                do {
-                    let connection = try await PostgresConnection.connect(configuration: probing, id: 0, logger: logger)
+                group.addTask {
                     do {
-                        _ = try await connection.query("SELECT 1", logger: logger).collect()
-                    } catch {
+                        let connection = try await PostgresConnection.connect(configuration: probing, id: 0, logger: logger)
+                        do {
+                            _ = try await connection.query("SELECT 1", logger: logger).collect()
+                        } catch {
+                            try? await connection.close()
+                            throw error
+                        }
                         try? await connection.close()
-                        throw error
+                        return nil
+                    } catch {
+                        return Self.describe(error)
                     }
-                    try? await connection.close()
-                    return nil
-                } catch {
-                    return Self.describe(error)
                 }
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return "no answer within \(timeout); is the server running, and is \(location.host):\(location.port) reachable from here?"
-            }
-            let first = try await group.next()!
-            group.cancelAll()
-            return first
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return "no answer within \(timeout); is the server running, and is \(location.host):\(location.port) reachable from here?"
+                }
+                let first = try await group.next()!
+                group.cancelAll()
+                return first
             }
         } catch {
             return "the probe was cancelled"
