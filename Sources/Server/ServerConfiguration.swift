@@ -154,9 +154,11 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         guard maxBatchItems >= 1, maxRankItems >= 1, schedulerBatch >= 1 else {
             throw ConfigurationError("maxBatchItems, maxRankItems and schedulerBatch must be at least 1.")
         }
-        guard schedulerIntervalSeconds > 0, keyCacheSeconds >= 0, syncIntervalSeconds > 0 else {
-            throw ConfigurationError("schedulerIntervalSeconds and syncIntervalSeconds must be > 0 and keyCacheSeconds ≥ 0.")
+        // Each named on its own (one sentence about three left the reader to find which).
+        for (name, value) in [("schedulerIntervalSeconds", schedulerIntervalSeconds), ("syncIntervalSeconds", syncIntervalSeconds)] where !(value > 0) {
+            throw ConfigurationError("\(name) is \(value); give a number of seconds above 0.")
         }
+        guard keyCacheSeconds >= 0 else { throw ConfigurationError("keyCacheSeconds is \(keyCacheSeconds); give a number of seconds, 0 or more.") }
         guard idleTimeoutSeconds > 0, bodyTimeoutSeconds > 0, maxConnections >= 1 else {
             throw ConfigurationError("idleTimeoutSeconds and bodyTimeoutSeconds must be > 0 and maxConnections at least 1.")
         }

@@ -31,7 +31,7 @@ public struct EventsConfiguration: Codable, Equatable, Sendable {
     /// - Throws: `ConfigurationError` naming the setting.
     public func validate() throws {
         guard retentionDays > 0, pruneIntervalSeconds > 0, pollSeconds > 0, pollSeconds <= 5, maxWaitSeconds >= 0 else {
-            throw ConfigurationError("events.retentionDays and events.pruneIntervalSeconds must be > 0, events.pollSeconds between 0 and 5, and events.maxWaitSeconds ≥ 0.")
+            throw ConfigurationError("events.retentionDays and events.pruneIntervalSeconds must be > 0, events.pollSeconds above 0 and at most 5, and events.maxWaitSeconds ≥ 0.")
         }
         guard (1...1_000).contains(batchSize), (1...16_384).contains(concurrency) else {
             throw ConfigurationError("events.batchSize must be 1-1000 events and events.concurrency 1-16384 webhooks.")

@@ -44,6 +44,13 @@ struct ServerOptions: ParsableArguments {
     /// that a misspelt --database does not quietly work on a new, empty one.
     func service(_ configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics(), createDatabase: Bool = true) async throws -> ScoringService {
         let store = try await Keys.DatabaseOption.open(path: configuration.database, create: createDatabase, poolSize: configuration.databasePoolSize)
+        // A database these commands cannot write (a user with SELECT only, a read-only file) would serve nothing but
+        // errors behind "listening": said at the start instead.
+        do { try await store.checkWritable() } catch {
+            let shown = PostgresStore.isURL(configuration.database) ? PostgresStore.redacted(url: configuration.database) : configuration.database
+            throw CommandError("The database at \(shown) cannot be written (\(PostgresStore.describe(error))). Give its user the right to insert, "
+                               + "update and delete in Winnow's tables, or point --database at a writable one.")
+        }
         let model: ActiveModel
         do {
             model = try ActiveModel(path: configuration.model)
@@ -63,7 +70,7 @@ struct ServerOptions: ParsableArguments {
         } catch let error as ConfigurationError {
             throw CommandError(error.description)
         } catch {
-            throw CommandError("The registry's active model cannot be loaded (\(error)). Roll back with 'winnow models rollback', or restore the file.")
+            throw CommandError("The registry's active model cannot be loaded (\(PostgresStore.describe(error))). Roll back with 'winnow models rollback', or restore the file.")
         }
         return service
     }
@@ -166,6 +173,9 @@ struct Keys: AsyncParsableCommand {
         /// or an SQLite file, refusing a missing file unless `create` (every command that reads the server's database
         /// opens it here).
         static func open(path: String, create: Bool = false, poolSize: Int = 4) async throws -> any Store {
+            guard !path.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw CommandError.data("No database given: --database or WINNOW_DATABASE is empty; give an SQLite file or a postgres:// URL.")
+            }
             if PostgresStore.isURL(path) {
                 do {
                     return try await PostgresStore.connect(url: path, poolSize: poolSize, create: create)

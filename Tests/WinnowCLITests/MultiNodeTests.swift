@@ -640,3 +640,31 @@ import TestSupport
         }
     }
 }
+
+/// Outside testing on PostgreSQL: a node whose database user may only read said "listening" and then answered every
+/// write with 500; an empty --database read "No database at ;".
+@Suite struct UnwritableDatabaseTests {
+    @Test(.enabled(if: TestPostgres.available && EndToEndTests.executable != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func aNodeWhoseUserCannotWriteRefusesToStart() async throws {
+        let role = "ro_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        do {
+            try await TestPostgres.withDatabase { url in
+                _ = try MultiNodeTests.createKey(role: "admin", name: "admin", database: url)  // the schema, made by its owner
+                try await TestPostgres.administer(url, "CREATE ROLE \(role) LOGIN")
+                try await TestPostgres.administer(url, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(role)")
+                var components = try #require(URLComponents(string: url))
+                components.user = role
+                let run = try EndToEndTests.run(["serve", "--port", "0", "--database", components.string!, "--model", ServeEndToEndTests.model],
+                                                timeout: 30)
+                #expect(run.status == 1 && run.stderr.contains("cannot be written (permission denied for table heartbeat"), "\(run.status) \(run.stderr)")
+            }
+        } catch {
+            try? await TestPostgres.administer(TestPostgres.url!, "DROP ROLE IF EXISTS \(role)")
+            throw error
+        }
+        try await TestPostgres.administer(TestPostgres.url!, "DROP ROLE IF EXISTS \(role)")
+        let empty = try EndToEndTests.run(["keys", "list", "--database", ""])
+        #expect(empty.status == 65 && empty.stderr.contains("No database given"), "\(empty.status) \(empty.stderr)")
+    }
+}
+
