@@ -4,8 +4,9 @@ import WinnowJSON
 
 extension OpenAPIDocument {
     /// Each operation's query parameters as the document declares them (inline, or by `$ref` to
-    /// `components/parameters`), keyed by method (lower case) and path: what `StrictQueryMiddleware` lets through.
-    /// Read from the document as it is written (two-space indentation; one parameter a list entry).
+    /// `components/parameters`), keyed by method (lower case) and path: what `StrictQueryMiddleware` lets through. Its
+    /// keys are every operation the document has (a test checks them against the routes served). Read from the
+    /// document as it is written (two-space indentation; one parameter a list entry).
     public static let queryParameters: [RouteSpec: Set<String>] = parseQueryParameters(yaml)
 
     static func parseQueryParameters(_ yaml: String) -> [RouteSpec: Set<String>] {
@@ -42,7 +43,9 @@ extension OpenAPIDocument {
                 method = nil
                 inParameters = false
             } else if line.hasPrefix("    ") && !line.hasPrefix("     ") && line.hasSuffix(":") {
-                method = String(line.dropFirst(4).dropLast())
+                // An operation, or a member of the path itself (its own parameters, a summary): not one.
+                let key = String(line.dropFirst(4).dropLast())
+                method = Self.methods.contains(key) ? key : nil
                 inParameters = false
                 if let path, let method { table[RouteSpec(method: method, path: path), default: []] = [] }
             } else if line == "      parameters:" {
@@ -70,6 +73,8 @@ extension OpenAPIDocument {
         }
         return table
     }
+
+    static let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
 
     private static func value(_ line: String, _ prefix: String) -> String? {
         guard line.hasPrefix(prefix) else { return nil }

@@ -1,7 +1,6 @@
 import Engine
 import Foundation
 import Hummingbird
-import WinnowJSON
 
 /// Reading what the path and the query say: each refusal is a 4xx naming the parameter.
 extension WinnowRequestContext {

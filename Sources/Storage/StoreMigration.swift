@@ -719,7 +719,7 @@ extension SQLiteStore {
 }
 
 extension PostgresStore {
-    /// `url` without its password, for messages.
+    /// `url` without its password, for messages (a file's path as it is).
     public static func redacted(url: String) -> String {
         (try? PostgresLocation(url).redacted) ?? PostgresLocation.withoutPassword(url)
     }

@@ -24,6 +24,15 @@ struct Labels: AsyncParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case csv, jsonl }
 
+    /// The stored items of `feed` among `ids`, read a thousand ids at a time.
+    static func storedItems(in store: any Store, feed: String, ids: [String]) async throws -> [ItemState] {
+        var items: [ItemState] = []
+        for start in stride(from: 0, to: ids.count, by: 1_000) {
+            items += try await store.items(feed: feed, ids: Array(ids[start..<min(ids.count, start + 1_000)]))
+        }
+        return items
+    }
+
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write labels as CSV (id,text,label,… : ready for 'winnow train --data') or JSON Lines.",
@@ -63,11 +72,8 @@ struct Labels: AsyncParsableCommand {
                 // Each stored item's text, as the default export gives it (items Winnow has not stored have none).
                 var texts: [String: [String: String]] = [:]
                 for (feed, group) in Dictionary(grouping: labels, by: \.feed) {
-                    let ids = Array(Set(group.map(\.itemID)))
-                    for start in stride(from: 0, to: ids.count, by: 1_000) {
-                        for item in try await store.items(feed: feed, ids: Array(ids[start..<min(ids.count, start + 1_000)])) {
-                            texts[feed, default: [:]][item.submission.id] = item.submission.text
-                        }
+                    for item in try await Labels.storedItems(in: store, feed: feed, ids: Array(Set(group.map(\.itemID)))) {
+                        texts[feed, default: [:]][item.submission.id] = item.submission.text
                     }
                 }
                 rows = labels.map { ResolvedLabel(label: $0, text: texts[$0.feed]?[$0.itemID]) }
@@ -197,16 +203,13 @@ struct Labels: AsyncParsableCommand {
             if !ignoreText {
                 // An id of the file that names a stored item with another text names another item (ids of two systems
                 // that collide): its label would land on the wrong post.
-                let ids = Array(first.keys)
-                for start in stride(from: 0, to: ids.count, by: 1_000) {
-                    for item in try await store.items(feed: feed, ids: Array(ids[start..<min(ids.count, start + 1_000)])) {
-                        guard let row = first[item.submission.id], row.text != item.submission.text else { continue }
-                        throw CommandError.data("""
-                            \(file):\(row.line): id '\(row.id)' names a stored item of feed \(feed) whose text is not the file's \
-                            ("\(Terminal.visible(String(item.submission.text.prefix(60))))…"): is the id another system's? Check the ids and --feed, \
-                            or pass --ignore-text to label the stored items anyway.
-                            """)
-                    }
+                for item in try await Labels.storedItems(in: store, feed: feed, ids: Array(first.keys)) {
+                    guard let row = first[item.submission.id], row.text != item.submission.text else { continue }
+                    throw CommandError.data("""
+                        \(file):\(row.line): id '\(row.id)' names a stored item of feed \(feed) whose text is not the file's \
+                        ("\(Terminal.visible(String(item.submission.text.prefix(60))))…"): is the id another system's? Check the ids and --feed, \
+                        or pass --ignore-text to label the stored items anyway.
+                        """)
                 }
             }
             let now = Date()

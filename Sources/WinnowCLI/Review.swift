@@ -359,13 +359,18 @@ final class ReviewSession {
         while let card = current, let renewAt {
             if terminal.waitForInput(seconds: renewAt.timeIntervalSinceNow) { return }
             let now = Date()
-            if now.timeIntervalSince(lastKeyAt) >= holdSeconds {
-                await releaseCurrent()
+            // The ticket on screen is gone: said on a line of its own, then the prompt again.
+            func dropped(_ message: String, _ style: Terminal.Style) {
+                current = nil
                 note = nil
                 terminal.line()
-                terminal.line(terminal.styled("No key for \(Self.minutes(holdSeconds)): ticket \(card.ticket.id) went back to the queue.", .yellow))
+                terminal.line(terminal.styled(message, style))
                 terminal.write("Press r for the next ticket, q to quit.\n> ")
                 terminal.flush()
+            }
+            if now.timeIntervalSince(lastKeyAt) >= holdSeconds {
+                await releaseCurrent()
+                dropped("No key for \(Self.minutes(holdSeconds)): ticket \(card.ticket.id) went back to the queue.", .yellow)
                 return
             }
             do {
@@ -377,12 +382,7 @@ final class ReviewSession {
                     // The lease may still be live: try again soon (a decision made meanwhile retries as usual).
                     self.renewAt = now.addingTimeInterval(10)
                 case .leaseLost, .server(409, _, _, _), .server(404, _, _, _):
-                    current = nil
-                    note = nil
-                    terminal.line()
-                    terminal.line(terminal.styled(error.description, .red))
-                    terminal.write("Press r for the next ticket, q to quit.\n> ")
-                    terminal.flush()
+                    dropped(error.description, .red)
                     return
                 default:
                     self.renewAt = now.addingTimeInterval(30)
@@ -854,7 +854,7 @@ enum ReviewScreen {
         if interactive, text.count > textLines {
             let more = text.count - (textLines - 1)
             // The end of a long text can be what matters (padding hides it): t shows all of it.
-            text = Array(text.prefix(textLines - 1)) + [terminal.styled("… \(more) more line\(more == 1 ? "" : "s")\(interactive ? " (t: the whole text)" : "")", .dim)]
+            text = Array(text.prefix(textLines - 1)) + [terminal.styled("… \(more) more line\(more == 1 ? "" : "s") (t: the whole text)", .dim)]
         }
         lines += text
         lines.append(rule)

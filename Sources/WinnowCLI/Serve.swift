@@ -47,8 +47,7 @@ struct ServerOptions: ParsableArguments {
         // A database these commands cannot write (a user with SELECT only, a read-only file) would serve nothing but
         // errors behind "listening": said at the start instead.
         do { try await store.checkWritable() } catch {
-            let shown = PostgresStore.isURL(configuration.database) ? PostgresStore.redacted(url: configuration.database) : configuration.database
-            throw CommandError("The database at \(shown) cannot be written (\(PostgresStore.describe(error))). Give its user the right to insert, "
+            throw CommandError("The database at \(PostgresStore.redacted(url: configuration.database)) cannot be written (\(PostgresStore.describe(error))). Give its user the right to insert, "
                                + "update and delete in Winnow's tables, or point --database at a writable one.")
         }
         let model: ActiveModel
@@ -112,7 +111,7 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let host = configuration.host
         // The database as a message may show it: a PostgreSQL URL without its password (this goes to logs).
-        let database = PostgresStore.isURL(configuration.database) ? PostgresStore.redacted(url: configuration.database) : configuration.database
+        let database = PostgresStore.redacted(url: configuration.database)
         let app = WinnowServer.buildApplication(service: service, configuration: configuration, logger: logger) { port in
             var lines = ["Winnow is listening on http://\(host):\(port) (model \(service.model.version), database \(database))"]
             if let banner {

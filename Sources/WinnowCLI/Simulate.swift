@@ -114,19 +114,14 @@ struct Simulate: AsyncParsableCommand {
         // Checked before minutes of simulation, not after them.
         if let report {
             let folder = URL(fileURLWithPath: report).deletingLastPathComponent().path
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue,
-                  FileManager.default.isWritableFile(atPath: folder) else {
+            guard DataFileReader.isDirectory(folder), FileManager.default.isWritableFile(atPath: folder) else {
                 throw ValidationError("--report \(report): the folder \(folder) does not exist or is not writable; create it first.")
             }
         }
-        if let keep {
-            var isFolder: ObjCBool = false
-            if FileManager.default.fileExists(atPath: keep, isDirectory: &isFolder) {
-                guard isFolder.boolValue else { throw ValidationError("--keep \(keep) is a file; give a new or empty folder for the run's database.") }
-                guard (try? FileManager.default.contentsOfDirectory(atPath: keep))?.isEmpty ?? false else {
-                    throw ValidationError("--keep \(keep) holds files already (an earlier run's?); give a new or empty folder.")
-                }
+        if let keep, FileManager.default.fileExists(atPath: keep) {
+            guard DataFileReader.isDirectory(keep) else { throw ValidationError("--keep \(keep) is a file; give a new or empty folder for the run's database.") }
+            guard (try? FileManager.default.contentsOfDirectory(atPath: keep))?.isEmpty ?? false else {
+                throw ValidationError("--keep \(keep) holds files already (an earlier run's?); give a new or empty folder.")
             }
         }
     }
