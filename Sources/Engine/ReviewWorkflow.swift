@@ -159,7 +159,8 @@ extension Ticket {
         guard status == .open else { throw TicketError.alreadyDecided(id) }
         guard let lease, lease.allows(reviewer, at: now) else {
             let holder = lease.flatMap { $0.isLive(at: now) ? $0.holder : nil }
-            throw TicketError.leaseLost(ticket: id, holder: holder, expired: lease?.holder == reviewer)
+            let expired = holder == nil && lease?.holder == reviewer
+            throw TicketError.leaseLost(ticket: id, holder: holder, expired: expired, inTierTwo: holder == nil && !expired && tier == .two)
         }
         if let version, version != self.version { throw TicketError.versionMismatch(ticket: id, expected: version, current: self.version) }
     }

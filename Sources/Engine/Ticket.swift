@@ -299,8 +299,9 @@ public struct DoubleReview: Codable, Equatable, Sendable {
 /// Why a ticket operation was refused.
 public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
     case notFound(Int64)
-    /// The caller holds no live lease: never claimed, claimed by someone else, or expired.
-    case leaseLost(ticket: Int64, holder: String?, expired: Bool)
+    /// The caller holds no live lease: never claimed, claimed by someone else, or expired (and nobody took it since).
+    /// `inTierTwo`: the ticket is in tier 2 and nobody holds it (an escalation or a disagreement took it there).
+    case leaseLost(ticket: Int64, holder: String?, expired: Bool, inTierTwo: Bool = false)
     case versionMismatch(ticket: Int64, expected: Int, current: Int)
     case alreadyDecided(Int64)
     /// A decision that cannot be taken back, and why.
@@ -311,13 +312,17 @@ public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .notFound(id): return "No ticket \(id). GET /v1/review/queue lists open tickets."
-        case let .leaseLost(id, holder, expired):
-            if expired { return "Your lease on ticket \(id) expired; someone else may have it now. Claim the next ticket." }
+        case let .leaseLost(id, holder, expired, inTierTwo):
             if let holder { return "Ticket \(id) is claimed by \(holder), not by you. Claim the next ticket." }
+            if expired { return "Your lease on ticket \(id) expired and nobody holds it now; claim tickets again (POST /v1/review/claim) to take it back." }
+            if inTierTwo {
+                return "Ticket \(id) is in tier 2 now (an escalation or two reviewers' disagreement sends a ticket there) and not claimed by you; a tier-2 reviewer claims and decides it."
+            }
             return "Ticket \(id) is not claimed by you. Claim it first with POST /v1/review/claim."
         case let .versionMismatch(id, expected, current):
             return "Ticket \(id) changed since you saw it (version \(expected), now \(current)). Reload it before deciding."
-        case let .alreadyDecided(id): return "Ticket \(id) has already been decided; a second decision is not possible."
+        case let .alreadyDecided(id):
+            return "Ticket \(id) is already decided: it cannot be decided, released, renewed or escalated any more. Claim the next ticket (a decision of yours can be taken back with undo)."
         case let .nothingToUndo(id, reason):
             // Nothing stands decided: no label to correct either.
             return "Ticket \(id) has no decision to take back: \(reason)."

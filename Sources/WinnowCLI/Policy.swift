@@ -208,7 +208,7 @@ struct PolicyCommand: ParsableCommand {
             if dryRun { return }
             if !yes {
                 guard isatty(0) == 1 else {
-                    throw CommandError("Not stored: pass --yes to store without asking (standard input is not a terminal).")
+                    throw CommandError("Not stored: pass --yes to store without asking (standard input is not a terminal).", code: Winnow.usageError)
                 }
                 FileHandle.standardOutput.write(Data("Store it? [y/N] ".utf8))
                 guard let reply = readLine(), ["y", "yes"].contains(reply.lowercased().trimmingCharacters(in: .whitespaces)) else {

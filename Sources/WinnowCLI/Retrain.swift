@@ -69,7 +69,7 @@ struct Retrain: AsyncParsableCommand {
         } catch let error as Engine.ValidationError {
             // The API's words for a field (`feed: …`); here the field is an option, and the message names it.
             let message = APIError.sentence(error.message)
-            throw CommandError(message.hasSuffix(".") ? message : message + ".", code: 64)
+            throw CommandError(message.hasSuffix(".") ? message : message + ".", code: Winnow.usageError)
         }
         guard let pass else {
             let latest = try await retrainer.passes(.all, limit: 1).first

@@ -862,7 +862,15 @@ enum ReviewScreen {
             let probabilities = scores.probabilities.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(3).map { "\($0.key) \(format($0.value, 2))" }.joined(separator: " · ")
             lines.append(Terminal.fit("Model: \(probabilities) · evidence \(format(scores.evidence, 2))", width))
             let why = scores.reasons.prefix(4).map { "\"\(Terminal.visible($0.feature))\" \($0.contribution >= 0 ? "+" : "")\(format($0.contribution, 2))" }
-            let policy = "Policy: \(scores.decision.action) at \(scores.stage)"
+            // Where the decision on screen was made. A review stage is a person's step (a decision, its undo, a label
+            // changed): its reason's first clause says which ("review at review" read as nonsense after an undo).
+            let policy = switch scores.stage {
+            case "review":
+                "Now: \(scores.decision.action), " + (scores.decision.reason.components(separatedBy: CharacterSet(charactersIn: ";:")).first ?? "")
+            case "engagement": "Policy: \(scores.decision.action) on engagement"
+            case "time": "Policy: \(scores.decision.action) at a scheduled rescore"
+            default: "Policy: \(scores.decision.action) at \(scores.stage)"
+            }
             lines.append(Terminal.fit("\(policy) · why \(scores.label): " + (why.isEmpty ? "no strong features" : why.joined(separator: ", ")), width))
         } else {
             lines.append(terminal.styled("Blind audit: the model's answer is hidden. Judge the item on its own.", .magenta))

@@ -86,11 +86,11 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Learning algorithm of the models: nb, complement-nb or logistic.")
     var algorithm: Algorithm = .logistic
 
-    @Option(help: "Logistic class weights of the models: none, balanced or sqrt-balanced (as winnow train).")
-    var classWeight: ClassWeight = .balanced
+    @Option(help: "Logistic: class weights of the models, none, balanced or sqrt-balanced (as winnow train; default balanced).")
+    var classWeight: ClassWeight?
 
-    @Option(name: .customLong("c"), help: "Logistic inverse L2 strength of the models (> 0), as winnow train's --c.")
-    var c: Double = LogisticConfig().c
+    @Option(name: .customLong("c"), help: "Logistic: inverse L2 strength of the models (> 0), as winnow train's --c (default 10).")
+    var c: Double?
 
     @OptionGroup var features: FeatureOptions
 
@@ -109,7 +109,10 @@ struct Simulate: AsyncParsableCommand {
     func validate() throws {
         guard !data.isEmpty else { throw ValidationError("Please give the labelled posts to replay with --data FILE.") }
         _ = try parseLabelMap(labelMap)
-        guard c.isFinite, c > 0 else { throw ValidationError("Please give --c above 0 (for example 10); got \(c).") }
+        if let c { guard c.isFinite, c > 0 else { throw ValidationError("Please give --c above 0 (for example 10); got \(c).") } }
+        try Train.refuseOtherAlgorithmsOptions(algorithm, naiveBayes: [:], logistic: [
+            "--c": c != nil, "--class-weight": classWeight != nil, "--char-weight": features.charWeight != nil,
+        ])
         do { try options().validate() } catch let error as SimulationError { throw ValidationError("Please fix the options: \(error)") }
         // Checked before minutes of simulation, not after them.
         if let report {
@@ -144,8 +147,8 @@ struct Simulate: AsyncParsableCommand {
         o.training.algorithm = algorithm
         o.training.featurizer = try features.config()
         o.training.naiveBayes = NaiveBayesConfig(complement: algorithm == .complementNaiveBayes)
-        o.training.logistic.classWeight = classWeight
-        o.training.logistic.c = c
+        if let classWeight { o.training.logistic.classWeight = classWeight }
+        if let c { o.training.logistic.c = c }
         return o
     }
 

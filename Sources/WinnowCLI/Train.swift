@@ -19,11 +19,12 @@ struct FeatureOptions: ParsableArguments {
     @Option(help: "Hash seed (changing it changes every bucket).")
     var hashSeed: UInt32 = 0x5749_4E4E
 
-    @Option(help: "Logistic: weight of the character n-gram block against the word block.")
-    var charWeight: Double = 0.55
+    @Option(help: "Logistic: weight of the character n-gram block against the word block (default 0.55).")
+    var charWeight: Double?
 
     func config() throws -> FeaturizerConfig {
-        var config = FeaturizerConfig(seed: hashSeed, bucketBits: bucketBits, wordNgramMax: wordNgrams, charWeight: charWeight)
+        var config = FeaturizerConfig(seed: hashSeed, bucketBits: bucketBits, wordNgramMax: wordNgrams)
+        if let charWeight { config.charWeight = charWeight }
         if charNgrams == "0" {
             config.charNgramMin = 0
             config.charNgramMax = 0
@@ -97,23 +98,25 @@ struct Train: AsyncParsableCommand {
 
     @OptionGroup var features: FeatureOptions
 
-    @Option(help: "Naive-Bayes smoothing (> 0).")
-    var alpha: Double = 1
+    // The options of one algorithm are optional (their defaults applied in `options()`), so that one given with the
+    // other algorithm is refused instead of recorded in the model's header and ignored.
+    @Option(help: "Naive Bayes (nb, complement-nb): smoothing (> 0; default 1).")
+    var alpha: Double?
 
-    @Option(name: .customLong("c"), help: "Logistic inverse L2 strength (> 0), as scikit-learn's C.")
-    var c: Double = 10
+    @Option(name: .customLong("c"), help: "Logistic: inverse L2 strength (> 0), as scikit-learn's C (default 10).")
+    var c: Double?
 
-    @Option(help: "Logistic class weights: none, balanced or sqrt-balanced.")
-    var classWeight: ClassWeight = .balanced
+    @Option(help: "Logistic: class weights, none, balanced or sqrt-balanced (default balanced).")
+    var classWeight: ClassWeight?
 
-    @Option(help: "Logistic: features seen in fewer training rows than this get no weight.")
-    var minDf: Int = 1
+    @Option(help: "Logistic: features seen in fewer training rows than this get no weight (default 1).")
+    var minDf: Int?
 
-    @Option(help: "Most L-BFGS iterations.")
-    var maxIterations: Int = 300
+    @Option(help: "Logistic: most L-BFGS iterations (default 300).")
+    var maxIterations: Int?
 
-    @Option(help: "L-BFGS stops when the largest gradient component is below this.")
-    var tolerance: Double = 1e-5
+    @Option(help: "Logistic: L-BFGS stops when the largest gradient component is below this (default 1e-5).")
+    var tolerance: Double?
 
     @Option(help: "Share of each class held out for calibration and held-out metrics (0-0.5).")
     var holdout: Double = 0.1
@@ -155,15 +158,30 @@ struct Train: AsyncParsableCommand {
         guard out.hasSuffix(".winnow") else { throw ValidationError("Please name the model file with the .winnow extension; got '\(out)'.") }
         _ = try parseLabelMap(labelMap)
         _ = try features.config()
+        try Self.refuseOtherAlgorithmsOptions(algorithm, naiveBayes: ["--alpha": alpha != nil], logistic: [
+            "--c": c != nil, "--class-weight": classWeight != nil, "--min-df": minDf != nil, "--max-iterations": maxIterations != nil,
+            "--tolerance": tolerance != nil, "--char-weight": features.charWeight != nil,
+        ])
+    }
+
+    /// Refuses options given (true) that belong to the algorithm not chosen: they would be recorded and ignored.
+    static func refuseOtherAlgorithmsOptions(_ algorithm: Algorithm, naiveBayes: [String: Bool], logistic: [String: Bool]) throws {
+        let ignored = (algorithm == .logistic ? naiveBayes : logistic).filter(\.value).keys.sorted()
+        guard !ignored.isEmpty else { return }
+        let owner = algorithm == .logistic ? "naive Bayes (--algorithm nb or complement-nb)" : "--algorithm logistic"
+        let one = ignored.count == 1
+        throw ValidationError("\(ignored.joined(separator: ", ")) \(one ? "is an option" : "are options") of \(owner), not of \(algorithm.rawValue); drop \(one ? "it" : "them") or change --algorithm.")
     }
 
     func options() throws -> TrainingOptions {
         var options = TrainingOptions()
         options.algorithm = algorithm
         options.featurizer = try features.config()
-        options.naiveBayes = NaiveBayesConfig(alpha: alpha, complement: algorithm == .complementNaiveBayes)
+        let standard = LogisticConfig()
+        options.naiveBayes = NaiveBayesConfig(alpha: alpha ?? NaiveBayesConfig().alpha, complement: algorithm == .complementNaiveBayes)
         options.logistic = LogisticConfig(
-            c: c, maxIterations: maxIterations, tolerance: tolerance, classWeight: classWeight, minDocumentFrequency: minDf)
+            c: c ?? standard.c, maxIterations: maxIterations ?? standard.maxIterations, tolerance: tolerance ?? standard.tolerance,
+            classWeight: classWeight ?? standard.classWeight, minDocumentFrequency: minDf ?? standard.minDocumentFrequency)
         options.holdoutFraction = holdout
         options.seed = seed
         options.minExamplesPerClass = minClassExamples

@@ -139,6 +139,7 @@ extension Winnow {
     /// 65 an input the command cannot use (a data file or one of its rows, a model file, the configuration, a policy
     /// file, a line of `score` input).
     static let dataError: Int32 = 65
+    static let usageError: Int32 = 64
 
     /// The exit code of `error` when it is one of Winnow's own kinds; nil leaves it to ArgumentParser (64 for usage,
     /// 0 for help, the code of an `ExitCode`, 1 otherwise).
@@ -150,11 +151,32 @@ extension Winnow {
         }
     }
 
+    /// `--c -1` as `--c=-1`: ArgumentParser reads a token that starts with "-" as an option, so a negative value
+    /// got "Missing value for '--c <c>'" instead of the option's own range check. Only a long option without "=" and a
+    /// token that is a number are joined (no option of Winnow's is a number).
+    static func joiningNegativeValues(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let token = arguments[index]
+            if token == "--" { return out + arguments[index...] }
+            let next = index + 1 < arguments.endIndex ? arguments[index + 1] : nil
+            if token.hasPrefix("--"), token.count > 2, !token.contains("="), let next, next.hasPrefix("-"), Double(next) != nil {
+                out.append(token + "=" + next)
+                index += 2
+            } else {
+                out.append(token)
+                index += 1
+            }
+        }
+        return out
+    }
+
     /// The entry point: parses the arguments and runs the command, async subcommands (serve, keys, …) included, and
     /// exits with the code of the error's kind (`winnowExitCode`).
     public static func runAsync() async {
         do {
-            var command = try parseAsRoot(nil)
+            var command = try parseAsRoot(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {

@@ -97,7 +97,7 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         h.clock.advance(hours: 2.0 / 60)  // past the renewed lease
         let late = try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"]))
         #expect(late.status == .conflict)
-        #expect((late.error["message"] as? String)?.contains("expired; someone else may have it now") == true)
+        #expect((late.error["message"] as? String)?.contains("expired and nobody holds it now") == true)
         let taken = try await h.claim(as: .admin)
         #expect(taken.map(ticketID) == [id])
         let released = try await h.send(.post, "/v1/review/tickets/\(id)/release", as: .admin)

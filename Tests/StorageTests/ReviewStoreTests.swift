@@ -471,10 +471,13 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let held = try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false)[0]
         let appealed = try await store.openTicket(feed: "default", id: "a") { Items.rules.opening(.appeal, state: $0, tier: .two, now: t0, by: "feed") }
         #expect(appealed?.tier == .two && appealed?.lease == nil)
-        await #expect(throws: TicketError.leaseLost(ticket: held.ticket.id, holder: nil, expired: false)) {
+        let refusal = TicketError.leaseLost(ticket: held.ticket.id, holder: nil, expired: false, inTierTwo: true)
+        await #expect(throws: refusal) {
             _ = try await store.decide(ticket: held.ticket.id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
                                        action: .allow, now: t0, workflow: Items.workflow)
         }
+        // The tier-1 reviewer is told where the ticket went, not only that it is not theirs.
+        #expect(refusal.description.contains("is in tier 2 now"))
     }
 
     @Test(arguments: StoreKind.all) func renewingKeepsTheVersionADecisionNames(_ kind: StoreKind) async throws {

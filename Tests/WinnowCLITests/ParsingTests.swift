@@ -46,6 +46,14 @@ struct ParsingTests {
         #expect(try parseLabelMap(train.labelMap) == ["ham": "clear"])
     }
 
+    @Test func negativeNumbersAreJoinedToTheirOptionOnly() {
+        #expect(Winnow.joiningNegativeValues(["simulate", "--c", "-1", "--seed", "7", "--rounds", "-2.5e1"])
+                == ["simulate", "--c=-1", "--seed", "7", "--rounds=-2.5e1"])
+        // A flag followed by an option, "-" for standard input, a value given with "=", and anything after "--" stay.
+        #expect(Winnow.joiningNegativeValues(["score", "--json", "--model", "-", "--c=-1", "--", "--c", "-1"])
+                == ["score", "--json", "--model", "-", "--c=-1", "--", "--c", "-1"])
+    }
+
     @Test func statsTakesAPeriodAndSimulateItsOptions() throws {
         let stats = try #require(try Winnow.parseAsRoot(["stats", "--since", "2026-11-01", "--until", "2026-11-08T12:00:00Z"]) as? Stats)
         #expect(try stats.query() == "?since=2026-11-01T00:00:00Z&until=2026-11-08T12:00:00Z")
@@ -78,10 +86,19 @@ struct ParsingTests {
         // Issue 18: this printed a Swift decoding error.
         (["review", "decide", "4", "--label", "spam", "--reason", "spam", "--action", "ban"], "--action is allow, demote or remove; got 'ban'."),
         (["keys", "create", "--role", "moderator", "--name", "a", "--tiers", "3"], "--tiers is 1, 2 or 1,2; got '3'."),
+        // Outside testing: an option of the other algorithm was recorded in the model and ignored.
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--algorithm", "nb", "--c", "3"], "--c is an option of --algorithm logistic, not of nb; drop it or change --algorithm."),
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--algorithm", "complement-nb", "--class-weight", "none", "--tolerance", "1e-3"],
+         "--class-weight, --tolerance are options of --algorithm logistic, not of complement-nb; drop them or change --algorithm."),
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--algorithm", "logistic", "--alpha", "0.5"],
+         "--alpha is an option of naive Bayes (--algorithm nb or complement-nb), not of logistic; drop it or change --algorithm."),
+        (["simulate", "--data", "a.csv", "--algorithm", "nb", "--char-weight", "1"], "--char-weight is an option of --algorithm logistic, not of nb; drop it or change --algorithm."),
+        // A negative value reached the option's own check (it read "Missing value for '--c <c>'").
+        (["simulate", "--data", "a.csv", "--c", "-1"], "Please give --c above 0 (for example 10); got -1.0."),
     ])
     func validationErrorsSayWhatToDo(_ arguments: [String], _ message: String) {
         do {
-            _ = try Winnow.parseAsRoot(arguments)
+            _ = try Winnow.parseAsRoot(Winnow.joiningNegativeValues(arguments))
             Issue.record("expected a validation error for \(arguments)")
         } catch {
             #expect(Winnow.message(for: error) == message)

@@ -128,10 +128,10 @@ import Testing
     }
 
     static func card(blind: Bool, text: String, classes: [String] = ["clear", "offensive", "spam"], reasons: [String] = ["review_band", "reports", "escalation"],
-                     wave: Int = 0) throws -> ReviewCard {
+                     wave: Int = 0, stage: String = "creation", decision: (action: String, reason: String) = ("review", "spam 0.700 ≥ review cut-off")) throws -> ReviewCard {
         let scores = blind ? "" : """
-            "scores": {"stage": "creation", "probabilities": {"clear": 0.3, "spam": 0.7}, "label": "spam", "evidence": 1,
-                       "decision": {"action": "review", "reason": "spam 0.700 ≥ review cut-off"},
+            "scores": {"stage": "\(stage)", "probabilities": {"clear": 0.3, "spam": 0.7}, "label": "spam", "evidence": 1,
+                       "decision": {"action": "\(decision.action)", "reason": "\(decision.reason)"},
                        "reasons": [{"label": "spam", "feature": "free", "contribution": 1.25, "kind": "word"}]},
             """
         let history = (0..<9).map { i in
@@ -198,6 +198,21 @@ import Testing
         #expect(screen.contains("Policy: review at creation") == !blind)
         for (i, label) in classes.enumerated() { #expect(screen.contains("\(i + 1) \(label)")) }
         #expect(screen.contains("q quit"))
+    }
+
+    /// Outside testing: after an undo the card read "Policy: review at review". A decision made at a person's step
+    /// says which step (its reason's first clause); the automatic stages say where the policy decided.
+    @Test(arguments: [
+        ("review", "review", "decision taken back by ann; the policy decides again: spam 0.700 ≥ review cut-off 0.700", "Now: review, decision taken back by ann ·"),
+        ("review", "remove", "decided by bob (tier 1, spam): obvious", "Now: remove, decided by bob (tier 1, spam) ·"),
+        ("engagement", "review", "spam 0.700 ≥ review cut-off", "Policy: review on engagement ·"),
+        ("time", "demote", "spam 0.700 ≥ demote cut-off", "Policy: demote at a scheduled rescore ·"),
+    ])
+    func theDecisionLineSaysWhereTheDecisionWasMade(stage: String, action: String, reason: String, expected: String) throws {
+        let card = try Self.card(blind: false, text: "hello", stage: stage, decision: (action, reason))
+        let line = Self.screen(card, note: nil).first { $0.hasPrefix("Policy: ") || $0.hasPrefix("Now: ") }
+        #expect(line?.hasPrefix(expected) == true, "\(line ?? "no decision line")")
+        #expect(line?.contains("at review") == false)
     }
 
     /// The desk is laid out for the terminal's size: every line within its width and the whole screen within its
