@@ -1,6 +1,7 @@
 import CSV
 import Foundation
 import Learning
+import WinnowJSON
 
 /// One labelled row of a data file, with where it came from.
 public struct DataRow: Sendable, Equatable {
@@ -240,24 +241,33 @@ public struct DataFileReader: Sendable {
             lineNumber += 1
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+            // The strict reader: a key given twice is refused (JSONSerialization kept the last silently).
+            let object: [String: JSONValue]
+            do {
+                guard case let .object(members) = try JSONParser.parse(Array(line.utf8), document: "The line") else {
+                    throw JSONError(.wrongType, field: nil, "")
+                }
+                object = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+            } catch let error as JSONError where error.kind == .duplicateField {
+                throw DataFileError(file: file, line: lineNumber, message: "gives '\(error.field ?? "")' twice; give each field once.")
+            } catch {
                 throw DataFileError(file: file, line: lineNumber, message: "is not a JSON object. Each line must be one object like {\"id\": \"1\", \"text\": \"…\", \"label\": \"spam\"}.")
             }
-            guard let text = object["text"] as? String else {
+            guard case let .string(text)? = object["text"] else {
                 throw DataFileError(file: file, line: lineNumber, message: object["text"] == nil ? "missing field 'text'." : "field 'text' must be a string.")
             }
             let label: String
             switch object["label"] {
-            case let s as String: label = s
-            case let n as NSNumber: label = n.stringValue
+            case let .string(s)?: label = s
+            case let .number(n)?: label = n
             case nil where labelOptional: label = ""
             case nil: throw DataFileError(file: file, line: lineNumber, message: "missing field 'label'.")
             default: throw DataFileError(file: file, line: lineNumber, message: "field 'label' must be a string.")
             }
             let id: String
             switch object["id"] {
-            case let s as String: id = s
-            case let n as NSNumber: id = n.stringValue
+            case let .string(s)?: id = s
+            case let .number(n)?: id = n
             default: id = "line-\(lineNumber)"
             }
             rows.append(try finish(id: id, text: text, label: label, line: lineNumber, file: file))

@@ -93,6 +93,8 @@ struct ParsingTests {
         (["train", "--data", "a.csv", "--out", "m.winnow", "--algorithm", "logistic", "--alpha", "0.5"],
          "--alpha is an option of naive Bayes (--algorithm nb or complement-nb), not of logistic; drop it or change --algorithm."),
         (["simulate", "--data", "a.csv", "--algorithm", "nb", "--char-weight", "1"], "--char-weight is an option of --algorithm logistic, not of nb; drop it or change --algorithm."),
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--label-map", "ham=clear", "--label-map", "ham = spam"],
+         "--label-map renames 'ham' twice, to 'clear' and to 'spam'; give one of them."),
         // A negative value reached the option's own check (it read "Missing value for '--c <c>'").
         (["simulate", "--data", "a.csv", "--c", "-1"], "Please give --c above 0 (for example 10); got -1.0."),
     ])
@@ -286,6 +288,10 @@ struct DataFileReaderTests {
         #expect(error { _ = try DataFileReader().read(bad) }?.line == 2)
         let missing = try write("{\"label\": \"clear\"}\n", "h.jsonl")
         #expect(error { _ = try DataFileReader().read(missing) }?.message == "missing field 'text'.")
+        // Outside testing: a key given twice kept the last value without a word.
+        let twice = try write("{\"text\": \"hi\", \"label\": \"clear\"}\n{\"text\": \"win\", \"label\": \"clear\", \"label\": \"spam\"}\n", "d.jsonl")
+        let refusal = error { _ = try DataFileReader().read(twice) }
+        #expect(refusal?.line == 2 && refusal?.message == "gives 'label' twice; give each field once.", "\(String(describing: refusal))")
     }
 
     /// Windows line endings: "\r\n" is one Swift Character, and a file of them was read as one line (refused).
