@@ -45,8 +45,8 @@ public struct TicketState: Sendable {
     public var item: ItemState
     /// The decision that closed the ticket, once decided.
     public var verdict: TicketVerdict?
-    /// Another open ticket of the item (an appeal, reports, a rescore opened it since), if there is one: an item has
-    /// at most one open ticket.
+    /// Of a decided ticket: another open ticket of the item (an appeal, reports, a rescore opened it since), if there
+    /// is one (an item has at most one open ticket). Stores may leave it nil for an open ticket, which is the one.
     public var otherOpenTicket: Int64?
 
     public init(ticket: Ticket, firstReview: FirstReview? = nil, secondReviewBy: String? = nil, item: ItemState, verdict: TicketVerdict? = nil,

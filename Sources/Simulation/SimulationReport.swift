@@ -211,14 +211,14 @@ public struct SimulationReport: Codable, Equatable, Sendable {
             } ?? "–"
             lines.append("| \(r.round) | \(r.items) | \(r.model) | \(r.automatic) | \(f(r.automaticErrorRate, 4)) | \(f(r.reviewLoad, 1)) | \(f(r.auditLoad, 1)) | \(r.decisions) | \(r.backlog) | \(r.slaBreaches) | \(f(r.viewsPerHarmfulItem, 1)) | \(r.removals) | \(estimate) | \(r.truePrecision.map { f($0, 3) } ?? "–") | \(gate) |")
         }
-        if rounds.contains(where: { $0.copies > 0 || $0.caughtByBanks > 0 }) {
+        if hasCopies {
             lines.append("")
             lines.append("| round | near-copies | caught by banks | tickets saved | settled by a wave decision |")
             lines.append("|---:|---:|---:|---:|---:|")
             for r in rounds { lines.append("| \(r.round) | \(r.copies) | \(r.caughtByBanks) | \(r.ticketsSaved) | \(r.settledByWave) |") }
         }
         lines.append("")
-        lines.append("Round 1 → \(rounds.count): automatic error \(Self.percent(automaticErrorChange)), review load \(Self.percent(reviewLoadChange)), views per harmful post \(Self.percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error); of \(gateDecisions) gate decisions, \(wrongRefusals) wrong refusals and \(wrongPromotions) wrong promotions (\(harmfulPromotions) raising the true automatic error by more than 1 point), judged on every later post.")
+        lines.append("Round 1 → \(rounds.count): automatic error \(Self.percent(automaticErrorChange)), review load \(Self.percent(reviewLoadChange)), views per harmful post \(Self.percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error); \(gateSummary).")
         if !feeds.isEmpty { lines += [""] + feedTable() }
         return lines.joined(separator: "\n")
     }
@@ -232,7 +232,13 @@ public struct SimulationReport: Codable, Equatable, Sendable {
         for r in feeds {
             lines.append("| \(r.feed) | \(r.round) | \(r.posts) | \(r.ownModel ?? "(shared \(r.sharedModel))") | \(f(r.ownAutomaticError, 4)) / \(f(r.sharedAutomaticError, 4)) | \(f(r.ownReviewShare, 3)) / \(f(r.sharedReviewShare, 3)) | \(f(r.ownMacroF1, 3)) / \(f(r.sharedMacroF1, 3)) |")
         }
-        lines.append("")
+        return lines + [""] + feedSummaries()
+    }
+
+    /// Per feed, one sentence: in how many rounds its own model did better than the shared one, and both mean errors.
+    public func feedSummaries() -> [String] {
+        func f(_ v: Double?, _ digits: Int) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+        var lines: [String] = []
         var seen = Set<String>()
         for feed in feeds.map(\.feed) where seen.insert(feed).inserted {
             let mine = feeds.filter { $0.feed == feed && $0.ownModel != nil }
@@ -242,5 +248,13 @@ public struct SimulationReport: Codable, Equatable, Sendable {
             lines.append("Feed \(feed): its own model did better than the shared one (lower automatic error, no more review) in \(better) of \(mine.count) rounds with one; mean automatic error \(f(mean(own), 4)) own, \(f(mean(shared), 4)) shared.")
         }
         return lines
+    }
+
+    /// Whether any round saw near-copies or bank matches (the banks table is printed then).
+    public var hasCopies: Bool { rounds.contains { $0.copies > 0 || $0.caughtByBanks > 0 } }
+
+    /// The gate's own error over the run, as a sentence.
+    public var gateSummary: String {
+        "of \(gateDecisions) gate decisions, \(wrongRefusals) wrong refusals and \(wrongPromotions) wrong promotions (\(harmfulPromotions) raising the true automatic error by more than 1 point), judged on every later post"
     }
 }

@@ -250,8 +250,12 @@ extension SQLiteStore {
             if let at: Double = row["decided_at"], let by: String = row["decided_by"] {
                 verdict = TicketVerdict(by: by, at: Date(timeIntervalSince1970: at), label: row["decided_label"] ?? "")
             }
-            let other = try Int64.fetchOne(db, sql: "SELECT id FROM ticket WHERE item = ? AND status = 'open' AND gold_label IS NULL AND id <> ? LIMIT 1",
-                                           arguments: [item, id])
+            // Only a decided ticket's step (an undo) asks for another open ticket of the item: no lookup on the steps of
+            // an open one (decide, release, renew).
+            let other = (row["status"] as String) == TicketStatus.decided.rawValue
+                ? try Int64.fetchOne(db, sql: "SELECT id FROM ticket WHERE item = ? AND status = 'open' AND gold_label IS NULL AND id <> ? LIMIT 1",
+                                     arguments: [item, id])
+                : nil
             let change = try step(TicketState(ticket: try Self.ticket(row), firstReview: first, secondReviewBy: row["second_by"], item: state,
                                               verdict: verdict, otherOpenTicket: other))
             let labels = try Self.write(db, change, item: item)

@@ -536,7 +536,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case let .unavailable(reason):
             return "The database does not answer (\(reason)), so nothing was done. Retry in a few seconds."
         case let .duplicateKeyName(name):
-            return "A key called '\(name)' exists already; choose another --name, or revoke the old key first."
+            // A revoked key keeps its name (the audit trail names keys): revoking does not free it.
+            return "A key called '\(name)' exists already (revoked keys keep their names); choose another --name."
         case let .corruptRow(what):
             return "A stored row could not be read (\(what)); the database may have been edited by hand."
         }

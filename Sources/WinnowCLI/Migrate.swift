@@ -137,7 +137,7 @@ struct Migrate: AsyncParsableCommand {
 
                 """.utf8))
         }
-        print("Point 'winnow serve --database' (or WINNOW_DATABASE) at \(PostgresStore.redacted(url: to)) to use it.")
+        print("Point 'winnow serve --database' (or WINNOW_DATABASE) at the --to URL (\(PostgresStore.redacted(url: to)), its password not shown) to use it.")
     }
 
     /// The comparison, one line per table.

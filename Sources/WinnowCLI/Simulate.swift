@@ -235,7 +235,7 @@ enum SimulationHTML {
             <h1>Winnow loop simulation</h1>
             <p>\(r.rounds.count) rounds of \(r.rounds.first?.items ?? 0) posts from \(r.data.map { "<code>\(escape($0))</code>" }.joined(separator: ", ")) (\(r.posts) posts, classes \(r.classes.map { "<code>\(escape($0))</code>" }.joined(separator: ", "))), seed \(r.options.seed). First model trained on \(r.initialExamples) posts; the gate's test split has \(r.gateExamples).
             Reviewer error \(f(r.options.reviewerError, 3)), review capacity \(r.options.reviewCapacity) decisions a round, audit rate \(f(r.options.auditRate, 3)).</p>
-            <p>Round 1 → \(r.rounds.count): automatic error \(SimulationReport.percent(r.automaticErrorChange)), review load \(SimulationReport.percent(r.reviewLoadChange)), views per harmful post \(SimulationReport.percent(r.harmfulViewsChange)); the audit interval covered the true precision in \(r.covered) of \(r.rounds.count) rounds (\(r.uncorrectedCovered) before the correction for reviewer error\(r.rounds.last?.reviewerError.map { ", estimated at \(f($0.rate, 3)) from \($0.pairs) double reviews" } ?? "")).</p>
+            <p>Round 1 → \(r.rounds.count): automatic error \(SimulationReport.percent(r.automaticErrorChange)), review load \(SimulationReport.percent(r.reviewLoadChange)), views per harmful post \(SimulationReport.percent(r.harmfulViewsChange)); the audit interval covered the true precision in \(r.covered) of \(r.rounds.count) rounds (\(r.uncorrectedCovered) before the correction for reviewer error\(r.rounds.last?.reviewerError.map { ", estimated at \(f($0.rate, 3)) from \($0.pairs) double reviews" } ?? "")); \(r.gateSummary).</p>
             <h2>Charts</h2>
             <div class="charts">
 
@@ -259,7 +259,22 @@ enum SimulationHTML {
             let gate = x.gate.map { $0.passed ? "promoted \(escape($0.candidate))" : "kept: \(escape($0.failures.joined(separator: "; ")))" } ?? "–"
             html += "<tr><td>\(x.round)</td><td>\(x.items)</td><td>\(escape(x.model))</td><td>\(x.automatic)</td><td>\(f(x.automaticErrorRate, 4))</td><td>\(f(x.reviewLoad, 1))</td><td>\(x.auditTickets)</td><td>\(x.decisions)</td><td>\(x.backlog)</td><td>\(x.slaBreaches)</td><td>\(f(x.viewsPerHarmfulItem, 1))</td><td>\(x.removals)</td><td\(x.covered ? "" : " class=\"miss\"")>\(estimate)</td><td>\(x.truePrecision.map { f($0, 3) } ?? "–")</td><td>\(gate)</td></tr>\n"
         }
-        return html + "</table>\n</body></html>\n"
+        html += "</table>\n"
+        // The tables the text prints besides the rounds' (they were missing from the page).
+        if r.hasCopies {
+            html += "<h2>Near-copies and banks</h2>\n<table><tr><th>round</th><th>near-copies</th><th>caught by banks</th><th>tickets saved</th><th>settled by a wave decision</th></tr>\n"
+            for x in rounds { html += "<tr><td>\(x.round)</td><td>\(x.copies)</td><td>\(x.caughtByBanks)</td><td>\(x.ticketsSaved)</td><td>\(x.settledByWave)</td></tr>\n" }
+            html += "</table>\n"
+        }
+        if !r.feeds.isEmpty {
+            let g = { (v: Double?, digits: Int) in v.map { f($0, digits) } ?? "–" }
+            html += "<h2>Feeds: own model against the shared one</h2>\n<table><tr><th>feed</th><th>round</th><th>posts</th><th>own model</th><th>auto error own / shared</th><th>review share own / shared</th><th>macro-F1 own / shared</th></tr>\n"
+            for x in r.feeds {
+                html += "<tr><td>\(escape(x.feed))</td><td>\(x.round)</td><td>\(x.posts)</td><td>\(escape(x.ownModel ?? "(shared \(x.sharedModel))"))</td><td>\(g(x.ownAutomaticError, 4)) / \(g(x.sharedAutomaticError, 4))</td><td>\(g(x.ownReviewShare, 3)) / \(g(x.sharedReviewShare, 3))</td><td>\(g(x.ownMacroF1, 3)) / \(g(x.sharedMacroF1, 3))</td></tr>\n"
+            }
+            html += "</table>\n" + r.feedSummaries().map { "<p>\(escape($0))</p>\n" }.joined()
+        }
+        return html + "</body></html>\n"
     }
 
     /// Lines over the rounds, scaled to the largest value.

@@ -4,6 +4,8 @@ import Learning
 import Simulation
 import Testing
 
+@testable import WinnowCLI
+
 /// Small generated posts: three classes with their own words over shared filler, and some posts that borrow words
 /// from another class (so that the model has something to learn from reviewers).
 enum Posts {
@@ -135,6 +137,10 @@ enum Posts {
         #expect(with.rounds.allSatisfy { $0.ticketsSaved <= $0.caughtByBanks })
         #expect(with.rounds.map(\.reviewTickets).reduce(0, +) < without.rounds.map(\.reviewTickets).reduce(0, +))
         #expect(with.table().contains("| round | near-copies | caught by banks | tickets saved | settled by a wave decision |"))
+        // The HTML report has the table too (outside testing: only the text had it), with each round's figures.
+        let html = SimulationHTML.render(with)
+        #expect(html.contains("<h2>Near-copies and banks</h2>"))
+        for r in with.rounds { #expect(html.contains("<tr><td>\(r.round)</td><td>\(r.copies)</td><td>\(r.caughtByBanks)</td><td>\(r.ticketsSaved)</td>")) }
     }
 
     @Test func nearCopiesKeepTheirSignature() throws {
@@ -289,5 +295,11 @@ enum Posts {
         let table = report.table()
         #expect(table.contains("| feed | round | posts | own model |"))
         #expect(table.contains("Feed b: its own model did better than the shared one"))
+        // The HTML report has the feeds' table and sentences too (outside testing: only the text had them).
+        let html = SimulationHTML.render(report)
+        #expect(html.contains("<h2>Feeds: own model against the shared one</h2>"))
+        #expect(html.components(separatedBy: "<tr><td>b</td>").count == 4, "a row per round of feed b")
+        for line in report.feedSummaries() { #expect(html.contains("<p>\(HTMLReport.escape(line))</p>")) }
+        #expect(html.contains(report.gateSummary))
     }
 }
