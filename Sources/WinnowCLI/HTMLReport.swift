@@ -3,6 +3,8 @@ import Learning
 
 /// A self-contained HTML evaluation report: tables plus inline SVG charts (no scripts, no external files).
 enum HTMLReport {
+    /// The threshold sweep's recall and review-share lines: outside `palette`, which colours the classes.
+    static let recallColour = "#222222", reviewShareColour = "#999999"
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
     static func escape(_ s: String) -> String {
@@ -113,7 +115,8 @@ enum HTMLReport {
                 s += "<text x=\"\(x(0) - 7)\" y=\"\(y(t) + 4)\" text-anchor=\"end\">\(label)</text>"
             }
             s += "<text x=\"\((x(0) + x(1)) / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\">\(escape(xLabel))</text>"
-            s += "<text transform=\"translate(12 \((y(0) + y(1)) / 2)) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>"
+            // The y axis's title above the plot, not turned along its left edge, where wide tick labels ran into it.
+            s += "<text x=\"\(x(0))\" y=\"\(top - 5)\" text-anchor=\"start\">\(escape(yLabel))</text>"
             return s
         }
 
@@ -214,8 +217,10 @@ enum HTMLReport {
         func tx(_ t: Double) -> Double { (t - 0.5) * 2 }
         var s = plot.frame(xLabel: "cut-off", yLabel: "share", xTick: { 0.5 + $0 / 2 })
         s += plot.polyline(sweep.points.map { (tx($0.threshold), $0.precision) }, color: color)
-        s += plot.polyline(sweep.points.map { (tx($0.threshold), $0.recall) }, color: "#2ca02c")
-        s += plot.polyline(sweep.points.map { (tx($0.threshold), $0.reviewShare) }, color: "#ff7f0e", dashed: true)
-        return s + legend([("precision of \(sweep.label)", color), ("recall", "#2ca02c"), ("review share", "#ff7f0e")], plot: plot) + "</svg>"
+        // Recall and review share in black and grey, never one of the classes' colours (the third class's precision
+        // was drawn in recall's green).
+        s += plot.polyline(sweep.points.map { (tx($0.threshold), $0.recall) }, color: Self.recallColour, dashed: true)
+        s += plot.polyline(sweep.points.map { (tx($0.threshold), $0.reviewShare) }, color: Self.reviewShareColour, dashed: true)
+        return s + legend([("precision of \(sweep.label)", color), ("recall", Self.recallColour), ("review share", Self.reviewShareColour)], plot: plot) + "</svg>"
     }
 }

@@ -449,12 +449,26 @@ struct ChartTests {
         }
     }
 
-    @Test func legendsSitUnderThePlot() {
+    @Test func legendsSitUnderThePlot() throws {
         let plot = HTMLReport.Plot(legendRows: 2)
         let legend = HTMLReport.legend([("a", "#000"), ("b", "#111")], plot: plot)
         let ys = legend.matches(of: /<text x="[0-9.]+" y="([0-9.]+)"/).map { Double($0.1)! }
         #expect(ys.count == 2)
         #expect(ys.allSatisfy { $0 > plot.height && $0 <= plot.height + plot.legendHeight })
         #expect(plot.frame(xLabel: "x", yLabel: "y").contains("height=\"\(Int(plot.height + plot.legendHeight))\""))
+        // The y axis's title sits above the plot, clear of the tick labels left of it (they overlapped).
+        let frame = plot.frame(xLabel: "x", yLabel: "tickets per 1,000 posts", xTicks: [], yTicks: [(0, "1000.0125")])
+        let title = try #require(frame.firstMatch(of: /<text x="([0-9.]+)" y="([0-9.]+)" text-anchor="start">tickets per 1,000 posts</))
+        #expect(Double(title.2)! < plot.y(1) && Double(title.1)! == plot.x(0))
+    }
+
+    /// Each class's precision in the threshold sweep has its own colour: recall and review share use none of them.
+    @Test func aSweepsLinesNeverShareAColour() throws {
+        for (i, color) in HTMLReport.palette.enumerated() {
+            let sweep = ClassSweep(label: "class \(i)", points: [])
+            let svg = HTMLReport.thresholdSweep(sweep, color: color)
+            let strokes = svg.matches(of: /<polyline fill="none" stroke="(#[0-9a-f]+)"/).map { String($0.1) }
+            #expect(strokes.count == 3 && Set(strokes).count == 3, "\(strokes)")
+        }
     }
 }
