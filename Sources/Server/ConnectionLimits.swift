@@ -130,12 +130,45 @@ final class MalformedHeadAnswer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
+/// Closes the connection after the answer when the client asked for that in HTTP/1's own terms: an HTTP/1.0 request
+/// without `Connection: keep-alive`, or `Connection: close` in any case or among other tokens. Hummingbird closes only
+/// on a header that reads exactly "close", and its HTTP types lose the request's version, so an HTTP/1.0 client (ab,
+/// many health checkers) waited for the idle timeout (15 s) after every answer for a close that never came. Installed
+/// below the conversion to HTTP types (`KeepAliveRule.Installer`), where the version is still known: it writes the
+/// client's intent as the one header Hummingbird reads.
+final class KeepAliveRule: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(var head) = unwrapInboundIn(data), !head.isKeepAlive, head.headers["connection"] != ["close"] {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// Added with the HTTP-types handlers, it puts a `KeepAliveRule` just after NIO's HTTP/1 request decoder (before
+    /// the conversion to HTTP types) and then does nothing.
+    final class Installer: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = HTTPRequestPart
+        typealias InboundOut = HTTPRequestPart
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            let pipeline = context.pipeline.syncOperations
+            guard let decoder = try? pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) else { return }
+            try? pipeline.addHandler(KeepAliveRule(), position: .after(decoder))
+        }
+    }
+}
+
 extension ServerConfiguration {
     /// The HTTP/1.1 server with the configured time limits: a complete request head within `idleTimeoutSeconds` of
     /// the connection's start or its last answer, a body within `bodyTimeoutSeconds` of its head.
     var httpServer: HTTPServerBuilder {
         let body = TimeAmount.milliseconds(Int64(bodyTimeoutSeconds * 1000))
-        return .http1(configuration: .init(additionalChannelHandlers: [MalformedHeadAnswer(), ContinueAnswer(), RequestBodyDeadline(timeout: body)],
+        return .http1(configuration: .init(additionalChannelHandlers: [KeepAliveRule.Installer(), MalformedHeadAnswer(), ContinueAnswer(), RequestBodyDeadline(timeout: body)],
                                            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000))))
     }
 }

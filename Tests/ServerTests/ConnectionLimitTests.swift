@@ -155,6 +155,27 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// Outside testing: an HTTP/1.0 request without keep-alive got its answer and then an open connection until the
+    /// idle timeout (ab and health checkers wait for the close). The connection closes after the answer when the client
+    /// asked for it in any of HTTP/1's ways, and stays open when it did not.
+    @Test(arguments: [
+        ("GET /health HTTP/1.0\r\n\r\n", true),
+        ("GET /health HTTP/1.1\r\nHost: winnow\r\nConnection: Close\r\n\r\n", true),
+        ("GET /health HTTP/1.1\r\nHost: winnow\r\nConnection: te, close\r\n\r\n", true),
+        ("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false),
+        ("GET /health HTTP/1.1\r\nHost: winnow\r\n\r\n", false),
+    ])
+    func theConnectionClosesAfterTheAnswerWhenTheClientAsked(request: String, closes: Bool) async throws {
+        try await live({ $0.idleTimeoutSeconds = 20 }) { _, port in
+            let connection = try RawConnection(port: port)
+            connection.send(request)
+            let answer = await connection.read(for: 3, until: "ok\"}")
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
+            let after = await connection.read(for: closes ? 3 : 1.5)
+            #expect(after.closed == closes, "\(request.debugDescription)")
+        }
+    }
+
     @Test func connectionsBeyondTheCapWaitUntilOneCloses() async throws {
         try await live({ $0.maxConnections = 2; $0.idleTimeoutSeconds = 30 }) { _, port in
             var holders = [try RawConnection(port: port), try RawConnection(port: port)]
