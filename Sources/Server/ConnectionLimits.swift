@@ -118,6 +118,10 @@ final class MalformedHeadAnswer: ChannelDuplexHandler, RemovableChannelHandler {
         answering = true
         let message = switch parserError {
         case .headerOverflow: "The request's URL and headers are over the server's limits (80 KiB in all, or too many header lines); send a shorter URL (put data in the body) and fewer or shorter headers."
+        // The parser cannot tell a method it does not know from bytes that are not HTTP (TLS sent to this plain-HTTP
+        // port reads as one): 400 for both (a 501 would call the TLS handshake a method), with both named.
+        case .invalidMethod:
+            "The request line does not start with a method the server knows (the API uses GET, HEAD, POST, PUT, PATCH and DELETE), or the bytes are not HTTP at all (TLS sent to a plain-HTTP port reads so)."
         default: "The request is not valid HTTP/1.1 (\(parserError)); check its request line and headers."
         }
         // The API's error shape, as every other error answer writes it.

@@ -220,6 +220,21 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// Outside testing: a method nobody knows answered "not valid HTTP/1.1 (invalidMethod)". The parser cannot tell
+    /// it from bytes that are not HTTP (a TLS handshake), so it stays a 400, whose message names both.
+    @Test(arguments: ["FROB /health HTTP/1.1\r\nHost: winnow\r\n\r\n", "\u{16}\u{03}\u{01}\u{02}\u{00}\u{01}\u{00}\u{01}\u{fc}\u{03}\u{03}"])
+    func anUnknownMethodIsNamedWithTLSBeside(_ request: String) async throws {
+        try await live({ _ in }) { _, port in
+            let connection = try RawConnection(port: port)
+            connection.send(request)
+            let answer = await connection.read(for: 5)
+            #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(answer.text.prefix(300))")
+            #expect(answer.text.contains(#""code":"malformed_request""#))
+            #expect(answer.text.contains("GET, HEAD, POST, PUT, PATCH and DELETE") && answer.text.contains("TLS sent to a plain-HTTP port"))
+            #expect(answer.closed)
+        }
+    }
+
     /// A malformed head after an answered request on the same connection: the first answer arrives whole, then the
     /// JSON 400.
     @Test func aMalformedHeadAfterAnAnsweredRequestGetsItsOwnAnswer() async throws {
