@@ -293,7 +293,7 @@ extension ReviewRules {
         // The reviewer's reason code explained their label, not the corrected one ("not_violating" on a removal): the
         // decision says it was corrected, and the event carries no reason code.
         let revised = HumanDecision(label: corrected.label, action: action, reasonCode: Self.correctedReasonCode, by: corrected.by, at: corrected.at,
-                                    ticket: human.ticket, tier: ReviewTier(rawValue: corrected.tier) ?? human.tier)
+                                    ticket: human.ticket, tier: ReviewTier(rawValue: corrected.tier) ?? human.tier, prior: human.prior)
         var result = humanStage(revised, state: state, note: "label \(withdrawn.id ?? 0) corrected from \(withdrawn.label) to \(corrected.label)")
         result.inputs.trigger = "correction by \(corrected.by)"
         let event = DecisionEvent.change(of: state, to: result, reviewed: revised, cause: DecisionCause(
@@ -302,16 +302,15 @@ extension ReviewRules {
     }
 
     /// What withdrawing `withdrawn` (by `by`, at `now`) does to the item's decision: when it is the label of the
-    /// person's decision that stands on the item, no person's decision stands any more and the feed's policy decides
-    /// again on the stored scores, as after an undo; when the policy asks for review, a ticket opens (the item needs a
-    /// person again). Nil when the decision does not stand on that label (an import, an older decision's label).
+    /// person's decision that stands on the item, what stood before that decision stands again, as after an undo
+    /// (`restoredStage`); when that is review, a ticket opens (the item needs a person again). Nil when the decision does not stand on that label (an import, an older decision's label).
     public func withdrawal(of state: ItemState, withdrawn: LabelRecord, by: String, at now: Date, policy: Policy, classes: [String]) -> DecisionRevision? {
         guard let human = state.reviewed, human.standsOn(withdrawn) else { return nil }
-        let result = policyStage(state: state, at: now, policy: policy, classes: classes, trigger: "withdrawal by \(by)",
-                                 why: "label \(withdrawn.id ?? 0) (\(withdrawn.label), by \(withdrawn.by)) withdrawn by \(by)")
-        let event = DecisionEvent.change(of: state, to: result, reviewed: nil, cause: DecisionCause(
+        let (result, restored) = restoredStage(state: state, at: now, policy: policy, classes: classes, trigger: "withdrawal by \(by)",
+                                               why: "label \(withdrawn.id ?? 0) (\(withdrawn.label), by \(withdrawn.by)) withdrawn by \(by)")
+        let event = DecisionEvent.change(of: state, to: result, reviewed: restored, cause: DecisionCause(
             kind: .withdrawal, stage: .review, ticket: human.ticket, reasonCode: nil, tier: withdrawn.tier, labelID: withdrawn.id))
-        return DecisionRevision(result: result, reviewed: nil, ticket: opening(after: result, state: state, now: now), event: event)
+        return DecisionRevision(result: result, reviewed: restored, ticket: opening(after: result, state: state, now: now), event: event)
     }
 
     /// The reason code a decision carries once its label was corrected.

@@ -61,21 +61,24 @@ public struct TicketState: Sendable {
 }
 
 /// What taking back a decision undoes besides the ticket: the reviewer's labels of that decision are withdrawn (kept,
-/// marked withdrawn), and the item gets `stage`, its decision without the person's verdict.
+/// marked withdrawn), and the item gets `stage`, the decision that stood before the person's (`PriorDecision`), with
+/// `reviewed` the person's decision standing again, if one stood before (an appeal's decision taken back).
 public struct TicketUndo: Sendable {
     /// The labels to withdraw: the item's labels by `by` made at `at`.
     public var by: String
     public var at: Date
     public var stage: StageResult
+    public var reviewed: HumanDecision?
     /// When the decision taken back was a second review that agreed with `reopened`: that first review is hidden
     /// again (its label withdrawn too) and the ticket waits for its second review again (the stores clear it), so the
     /// next decision is compared with the first as any second review is.
     public var reopened: FirstReview?
 
-    public init(by: String, at: Date, stage: StageResult, reopened: FirstReview? = nil) {
+    public init(by: String, at: Date, stage: StageResult, reviewed: HumanDecision? = nil, reopened: FirstReview? = nil) {
         self.by = by
         self.at = at
         self.stage = stage
+        self.reviewed = reviewed
         self.reopened = reopened
     }
 }
@@ -129,10 +132,10 @@ public struct TicketChange: Sendable {
     public var escalatedBy: String? { events.last { $0.kind == .escalated && $0.by != nil }?.by }
 
     /// The stage the step appends to the item, with the item's reviewed decision after it: a person's decision, or a
-    /// decision taken back (no reviewed decision then). The stores write either the same way.
+    /// decision taken back (the earlier person's decision then, if one stood). The stores write either the same way.
     public var appendedStage: (result: StageResult, reviewed: HumanDecision?)? {
         if let (result, human) = decision { return (result, human) }
-        return undo.map { ($0.stage, nil) }
+        return undo.map { ($0.stage, $0.reviewed) }
     }
 
     public init(ticket: Ticket, priority: StoredPriority? = nil, firstReview: FirstReview? = nil, secondReview: (by: String, label: String)? = nil,
@@ -341,7 +344,8 @@ public struct ReviewWorkflow: Sendable {
         change.events.append(decided)
         // A gold ticket probes the reviewer: the item, its labels and its reports are untouched.
         guard ticket.goldLabel == nil else { return change }
-        let human = HumanDecision(label: decision.label, action: action, reasonCode: decision.reasonCode, by: reviewer, at: now, ticket: id, tier: ticket.tier)
+        let human = HumanDecision(label: decision.label, action: action, reasonCode: decision.reasonCode, by: reviewer, at: now, ticket: id, tier: ticket.tier,
+                                  prior: PriorDecision(state.item))
         let stage = rules.humanStage(human, state: state.item, note: decision.note)
         change.decision = (stage, human)
         change.decisionEvent = DecisionEvent.change(of: state.item, to: stage, reviewed: human, cause: DecisionCause(
@@ -403,12 +407,12 @@ public struct ReviewWorkflow: Sendable {
         var change = TicketChange(ticket: ticket, priority: StoredPriority(ticket, now: now))
         change.events.append(TicketEvent(ticket: id, kind: .undone, at: now, by: reviewer, tier: ticket.tier, label: verdict.label,
                                          action: human.action, reasonCode: human.reasonCode, note: "decision taken back"))
-        let stage = rules.undoneStage(state: state.item, by: reviewer, at: now, policy: policy, classes: classes)
+        let (stage, restored) = rules.undoneStage(state: state.item, by: reviewer, at: now, policy: policy, classes: classes)
         // A second review that agreed, taken back: the ticket waits for its second review again (four eyes: the
         // reviewer's next decision is compared with the first, which is hidden again).
         let reopened = ticket.tier == .one && state.secondReviewBy == reviewer ? state.firstReview : nil
-        change.undo = TicketUndo(by: reviewer, at: verdict.at, stage: stage, reopened: reopened)
-        change.decisionEvent = DecisionEvent.change(of: state.item, to: stage, reviewed: nil, cause: DecisionCause(
+        change.undo = TicketUndo(by: reviewer, at: verdict.at, stage: stage, reviewed: restored, reopened: reopened)
+        change.decisionEvent = DecisionEvent.change(of: state.item, to: stage, reviewed: restored, cause: DecisionCause(
             kind: .undo, stage: .review, ticket: id, reasonCode: human.reasonCode, tier: ticket.tier.rawValue))
         change.outcome = .undone
         return change

@@ -163,7 +163,11 @@ public struct HumanDecision: Codable, Equatable, Sendable {
     public var ticket: Int64
     public var tier: ReviewTier
 
-    public init(label: String, action: Action, reasonCode: String, by: String, at: Date, ticket: Int64, tier: ReviewTier) {
+    /// What stood on the item when this decision was made: it stands again when this one is taken back or its label
+    /// withdrawn. Nil on decisions stored before it was kept (the policy then decides again).
+    public var prior: PriorDecision?
+
+    public init(label: String, action: Action, reasonCode: String, by: String, at: Date, ticket: Int64, tier: ReviewTier, prior: PriorDecision? = nil) {
         self.label = label
         self.action = action
         self.reasonCode = reasonCode
@@ -171,6 +175,33 @@ public struct HumanDecision: Codable, Equatable, Sendable {
         self.at = at
         self.ticket = ticket
         self.tier = tier
+        self.prior = prior
+    }
+}
+
+/// The decision an item had when a person decided it: the automatic decision (the policy's at its stage, a bank's,
+/// a viral rule's) or an earlier person's (an appeal's decision replaces the reviewer's). Taking the person's decision
+/// back restores it: an item in review is in review again, not what the cut-offs alone say (a viral item was
+/// published while its ticket was open again), and an appeal's decision taken back leaves the earlier one standing.
+public struct PriorDecision: Codable, Equatable, Sendable {
+    /// The item's decision just before, and the review priority it had (a viral item's high).
+    public var decision: PolicyDecision
+    public var priority: ReviewPriority?
+    /// The person's decision that stood then, if one did, kept one level deep (its own `prior` dropped); an array of
+    /// at most one because a struct cannot hold its own type.
+    public var reviewed: [HumanDecision]
+
+    public var person: HumanDecision? { reviewed.first }
+
+    /// What stands on `state` now.
+    public init(_ state: ItemState) {
+        decision = state.current.decision
+        priority = state.current.priority
+        reviewed = state.reviewed.map { human in
+            var earlier = human
+            earlier.prior = nil
+            return [earlier]
+        } ?? []
     }
 }
 
@@ -583,19 +614,46 @@ public struct ReviewRules: Sendable {
         return result
     }
 
-    /// The item's stage when a reviewer takes back their decision: the scores the review kept, decided by the feed's
-    /// policy again (the decision before the review, as the policy reads it now), and no person's verdict.
-    public func undoneStage(state: ItemState, by reviewer: String, at now: Date, policy: Policy, classes: [String]) -> StageResult {
-        policyStage(state: state, at: now, policy: policy, classes: classes, trigger: "undo by \(reviewer)", why: "decision taken back by \(reviewer)")
+    /// The item's stage when a reviewer takes back their decision, with the person's decision that stands after it:
+    /// what stood before the decision (`restoredStage`).
+    public func undoneStage(state: ItemState, by reviewer: String, at now: Date, policy: Policy, classes: [String]) -> (result: StageResult, reviewed: HumanDecision?) {
+        restoredStage(state: state, at: now, policy: policy, classes: classes, trigger: "undo by \(reviewer)", why: "decision taken back by \(reviewer)")
+    }
+
+    /// A review stage in which the person's decision on the item no longer stands (an undo, its label withdrawn):
+    /// what stood before it comes back, the earlier person's decision (an appeal's decision taken back) or the
+    /// automatic decision (in review again when it was in review), on the scores the item has now. A decision stored
+    /// without what stood before it gives the feed's policy's decision. `why` opens the decision's reason.
+    public func restoredStage(state: ItemState, at now: Date, policy: Policy, classes: [String], trigger: String, why: String) -> (result: StageResult, reviewed: HumanDecision?) {
+        guard let prior = state.reviewed?.prior else {
+            return (policyStage(state: state, at: now, policy: policy, classes: classes, trigger: trigger, why: why), nil)
+        }
+        var decision: PolicyDecision
+        if let person = prior.person {
+            decision = humanStage(person, state: state, note: nil).decision
+            decision.reason = "\(why); the earlier decision stands again: \(decision.reason)"
+        } else {
+            decision = prior.decision
+            decision.reason = "\(why); the decision before it stands again: \(prior.decision.reason)"
+        }
+        var result = reviewStage(state: state, at: now, decision: decision, classes: classes, trigger: trigger)
+        if prior.person == nil, decision.action == .review { result.priority = prior.priority }
+        return (result, prior.person)
     }
 
     /// A review stage in which no person's decision stands any more (an undo, a withdrawn label): the scores the item
     /// has, decided by the feed's policy as it reads them now; `why` opens the decision's reason.
     public func policyStage(state: ItemState, at now: Date, policy: Policy, classes: [String], trigger: String, why: String) -> StageResult {
+        let probabilities = classes.map { state.current.probabilities[$0] ?? 0 }
+        var decision = policy.decide(classes: classes, probabilities: probabilities, evidence: state.current.evidence, clearLabel: clearLabel)
+        decision.reason = "\(why); the policy decides again: \(decision.reason)"
+        return reviewStage(state: state, at: now, decision: decision, classes: classes, trigger: trigger)
+    }
+
+    /// A review stage with `decision` on the scores the item has now.
+    func reviewStage(state: ItemState, at now: Date, decision: PolicyDecision, classes: [String], trigger: String) -> StageResult {
         let previous = state.current
         let probabilities = classes.map { previous.probabilities[$0] ?? 0 }
-        var decision = policy.decide(classes: classes, probabilities: probabilities, evidence: previous.evidence, clearLabel: clearLabel)
-        decision.reason = "\(why); the policy decides again: \(decision.reason)"
         var inputs = previous.inputs
         inputs.trigger = trigger
         inputs.ageHours = max(0, now.timeIntervalSince(state.createdAt) / 3600)

@@ -216,7 +216,11 @@ public struct ReviewService: Sendable {
     public func decide(ticket id: Int64, reviewer: String, decision: TicketDecision, wave: Bool) async throws -> (lead: DecidedTicket, copies: [DecidedTicket]) {
         let copies = wave ? try await self.wave(of: try await self.ticket(id: id, viewer: reviewer), for: reviewer) : []
         let lead = try await decide(ticket: id, reviewer: reviewer, decision: decision)
-        guard lead.outcome == .decided || lead.outcome == .awaitingSecondReview, !copies.isEmpty else { return (lead, []) }
+        // Only a decision that stands settles the copies. A first review drawn for a second is hidden, and so must
+        // its judgement be: applied to the copies it removed and banked them on one person's word (outside testing),
+        // and an overturned first review left them so. The copies wait, as after a disagreement, for the decision
+        // that stands (its reviewer's wave settles them).
+        guard lead.outcome == .decided, !copies.isEmpty else { return (lead, []) }
         let action = try rules.validate(decision, classes: scoring.model.classes)
         let workflow = self.workflow, now = self.now
         var decided: [DecidedTicket] = []

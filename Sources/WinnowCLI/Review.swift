@@ -557,6 +557,8 @@ final class ReviewSession {
                             settled = " Its copies were decided with it on the first attempt (see each ticket's history; u cannot take them back)."
                         } else if outcome == "escalated_on_disagreement" {
                             settled = " Its copies wait for tier 2's decision."
+                        } else if outcome == "awaiting_second_review" {
+                            settled = " Its copies wait for the second review's decision."
                         } else if copies.count >= waiting {
                             settled = " Its \(ReviewScreen.copies(copies.count)) too."
                         } else {

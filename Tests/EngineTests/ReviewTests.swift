@@ -221,6 +221,42 @@ import Testing
         #expect(rules.keepingHumanDecision(s.current, nil) == s.current)
     }
 
+    /// A decision taken back (or its label withdrawn) restores what stood before it: the automatic decision with its
+    /// review priority (a viral item is in review again, outside testing saw it published), or the earlier person's
+    /// decision (an appeal's taken back). A decision stored before it kept that falls back to the policy.
+    @Test func aDecisionTakenBackRestoresWhatStoodBeforeIt() {
+        let rules = ReviewRules()
+        let policy = Policy.standard(feed: "default", classes: ["clear", "spam"])
+        var inReview = state(spam: 0.3)
+        inReview.current.priority = .high
+        inReview.current.decision.reason = "viral and uncertain"
+        let human = HumanDecision(label: "spam", action: .demote, reasonCode: "spam", by: "ann", at: t0.addingTimeInterval(60), ticket: 7, tier: .one,
+                                  prior: PriorDecision(inReview))
+        var decided = inReview
+        decided.current = rules.humanStage(human, state: inReview, note: nil)
+        decided.reviewed = human
+        let (back, restored) = rules.undoneStage(state: decided, by: "ann", at: t0.addingTimeInterval(90), policy: policy, classes: ["clear", "spam"])
+        #expect(restored == nil)
+        #expect(back.decision.action == .review && back.priority == .high && back.stage == .review)
+        #expect(back.decision.reason == "decision taken back by ann; the decision before it stands again: viral and uncertain")
+        // The policy alone would allow it (spam 0.3 is under every standard cut-off).
+        var stored = decided
+        stored.reviewed?.prior = nil
+        let (policyOnly, none) = rules.undoneStage(state: stored, by: "ann", at: t0.addingTimeInterval(90), policy: policy, classes: ["clear", "spam"])
+        #expect(none == nil && policyOnly.decision.action == .allow && policyOnly.decision.reason.contains("the policy decides again"))
+        // An appeal's decision over ann's: taken back, ann's stands again (without what stood before hers).
+        let appeal = HumanDecision(label: "clear", action: .allow, reasonCode: "not_violating", by: "lead", at: t0.addingTimeInterval(120), ticket: 8,
+                                   tier: .two, prior: PriorDecision(decided))
+        #expect(appeal.prior?.person?.prior == nil && appeal.prior?.person?.by == "ann")
+        var appealed = decided
+        appealed.current = rules.humanStage(appeal, state: decided, note: nil)
+        appealed.reviewed = appeal
+        let (again, earlier) = rules.undoneStage(state: appealed, by: "lead", at: t0.addingTimeInterval(150), policy: policy, classes: ["clear", "spam"])
+        #expect(earlier?.by == "ann" && earlier?.action == .demote)
+        #expect(again.decision.action == .demote && again.decision.label == "spam")
+        #expect(again.decision.reason == "decision taken back by lead; the earlier decision stands again: decided by ann (tier 1, spam)")
+    }
+
     @Test func aConfiguredShareOfTicketsIsReviewedTwiceDrawnFromTheirIds() {
         var configuration = ReviewConfiguration()
         configuration.doubleReviewRate = 0.05

@@ -116,8 +116,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.changeEvents(feed: "other", after: 0, limit: 10, retraining: false).compactMap(\.decision).isEmpty)
     }
 
-    /// Withdrawing the label a person's decision stands on hands the item back to the policy: a review stage with no
-    /// person's decision, its event (cause withdrawal, naming the label), and a ticket when the policy asks for review.
+    /// Withdrawing the label a person's decision stands on brings back what stood before that decision (here review):
+    /// a review stage with no person's decision, its event (cause withdrawal, naming the label), and a ticket when the policy asks for review.
     /// A withdrawal of any other label, or of the same label again, changes no decision.
     @Test(arguments: StoreKind.all) func withdrawingTheLabelADecisionStandsOnHandsTheItemBackToThePolicy(_ kind: StoreKind) async throws {
         let store = try await kind.open()
@@ -137,7 +137,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let item = try #require(try await store.item(feed: "default", id: "a"))
         #expect(item.reviewed == nil)
         #expect(item.current.decision.action == .review && item.current.stage == .review && item.current.inputs.trigger == "withdrawal by lead")
-        #expect(item.current.decision.reason.hasPrefix("label \(label.id!) (spam, by ann) withdrawn by lead; the policy decides again: "),
+        #expect(item.current.decision.reason.hasPrefix("label \(label.id!) (spam, by ann) withdrawn by lead; the decision before it stands again: "),
                 "\(item.current.decision.reason)")
         let events = try await store.changeEvents(feed: "default", after: 0, limit: 10, retraining: false).compactMap(\.decision)
         #expect(events.map(\.cause.kind) == [.review, .withdrawal])

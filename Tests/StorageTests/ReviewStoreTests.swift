@@ -720,6 +720,36 @@ extension Sequence {
         return try await store.changeTicket(id: id) { try Items.workflow.undo($0, reviewer: reviewer, now: at, policy: policy, classes: classes) }
     }
 
+    /// Outside testing: taking back an appeal's decision handed the item to the policy, though the reviewer's removal
+    /// the appeal was against (its label still live) had stood until then. That removal stands again, as the item's
+    /// reviewed decision (later automatic stages keep it), and the feed is told.
+    @Test(arguments: StoreKind.all) func takingBackAnAppealsDecisionLeavesTheEarlierDecisionStanding(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let first = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).first).ticket.id
+        let removed = try await store.decide(ticket: first, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"), action: .remove,
+                                             now: t0.addingTimeInterval(60), workflow: Items.workflow)
+        let appeal = try #require(try await store.openTicket(feed: "default", id: "a") {
+            Items.rules.opening(.appeal, state: $0, tier: .two, now: t0.addingTimeInterval(100), by: "feed")
+        })
+        _ = try await store.claim(ClaimRequest(reviewer: "lead", tiers: [.two]), now: t0.addingTimeInterval(110), workflow: Items.workflow, gold: false)
+        let allowed = try await store.decide(ticket: appeal.id, reviewer: "lead", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
+                                             action: .allow, now: t0.addingTimeInterval(120), workflow: Items.workflow)
+        #expect(allowed.item.current.decision.action == .allow && allowed.item.reviewed?.by == "lead")
+        let undone = try await undo(store, appeal.id, by: "lead", at: t0.addingTimeInterval(130))
+        var earlier = try #require(removed.item.reviewed)
+        earlier.prior = nil
+        #expect(undone.item.reviewed == earlier)
+        #expect(undone.item.current.decision.action == .remove && undone.item.current.decision.label == "spam")
+        #expect(undone.item.current.decision.reason.hasPrefix("decision taken back by lead; the earlier decision stands again: decided by ann"),
+                "\(undone.item.current.decision.reason)")
+        let (state, _) = try #require(try await store.itemWithHistory(feed: "default", id: "a"))
+        #expect(state.reviewed == earlier && state.current.decision.action == .remove)
+        let events = try await store.changeEvents(feed: "default", after: 0, limit: 10, retraining: false).compactMap(\.decision)
+        #expect(events.map(\.cause.kind) == [.review, .appeal, .undo])
+        #expect(events.last?.after.action == .remove && events.last?.before.action == .allow)
+    }
+
     @Test(arguments: StoreKind.all) func aReviewerTakesBackTheirDecisionAndDecidesAgain(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
@@ -738,13 +768,16 @@ extension Sequence {
         #expect(undone.ticket.status == .open && undone.ticket.lease?.holder == "ann")
         #expect(undone.labels.map(\.label) == ["spam"] && undone.labels.allSatisfy { $0.withdrawnAt == t0.addingTimeInterval(120) && $0.withdrawnBy == "ann" })
         #expect(undone.item.reviewed == nil)
-        #expect(undone.item.current.decision.action == .demote)  // spam 0.6 under the standard policy: demote at 0.5
+        // What stood before the decision stands again: the item was in review (its ticket is open again), not what the
+        // standard policy's cut-offs alone say (spam 0.6: demote at 0.5; outside testing saw a viral item published).
+        #expect(undone.item.current.decision.action == .review)
+        #expect(undone.item.current.decision.reason.hasPrefix("decision taken back by ann; the decision before it stands again: "), "\(undone.item.current.decision.reason)")
         // Stored as such: nothing overwritten.
         let (state, history) = try #require(try await store.itemWithHistory(feed: "default", id: "a"))
-        #expect(state.reviewed == nil && state.current.decision.action == .demote && state.current.inputs.trigger == "undo by ann")
+        #expect(state.reviewed == nil && state.current.decision.action == .review && state.current.inputs.trigger == "undo by ann")
         let stages = history.compactMap { if case let .stage(s) = $0 { s } else { nil } }
         #expect(stages.map(\.stage) == [.creation, .review, .review])
-        #expect(stages.map(\.decision.action) == [.review, .remove, .demote])
+        #expect(stages.map(\.decision.action) == [.review, .remove, .review])
         let kinds = history.compactMap { entry -> TicketEvent.Kind? in if case let .ticket(e) = entry { e.kind } else { nil } }
         #expect(kinds == [.opened, .claimed, .decided, .undone])
         let stored = try await store.labels(since: nil, after: nil, limit: 10)

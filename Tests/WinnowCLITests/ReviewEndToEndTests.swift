@@ -64,7 +64,7 @@ import Testing
         #expect(json(decided.stdout)["action"] as? String == "remove")
         let again = try s.cli(["review", "decide", "\(id)", "--label", "spam", "--reason", "scam"])
         #expect(again.status != 0)
-        #expect(again.stderr.contains("already been decided"))
+        #expect(again.stderr.contains("is already decided"))
         // Every label row, with the stored item's text (--all left it empty).
         let all = try EndToEndTests.run(["labels", "export", "--all", "--format", "jsonl", "--database", s.database])
         let rows = all.stdout.split(separator: "\n").compactMap { json(String($0)) }
