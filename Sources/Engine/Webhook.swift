@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 
 /// A feed's webhook: where its events are pushed (Standard Webhooks: signed with `secret`), and which it wants
 /// (`topics`: decision events by cause, retraining steps; nil: every decision event). One per feed.
@@ -8,7 +9,7 @@ public struct WebhookEndpoint: Codable, Equatable, Sendable {
     /// `whsec_` and the base64 of the key's bytes (the Standard Webhooks form). Never shown after it is set.
     public var secret: String
     public var topics: Set<EventTopic>?
-    /// A new id each time the endpoint is set: part of every message id, so a message to a replaced endpoint is a new one.
+    /// A new id each time the endpoint is set (its deliveries' lease and test messages name it).
     public var endpointID: String
     public var createdBy: String
     public var createdAt: Date
@@ -21,6 +22,18 @@ public struct WebhookEndpoint: Codable, Equatable, Sendable {
         self.endpointID = endpointID
         self.createdBy = createdBy
         self.createdAt = createdAt
+    }
+
+    /// The `webhook-id` of the message holding the feed's wanted events `from` through `through`: the same whenever
+    /// the body is the same, that is from the feed, the topics it takes and the span (the events are fixed), and not
+    /// from the URL or the secret. A webhook set again while a message was being retried (a new secret, a moved
+    /// receiver) resends it under its id, so a receiver that deduplicates on it does not apply the batch twice
+    /// (outside testing: the id changed with the endpoint).
+    public func messageID(from: Int64, through: Int64) -> String {
+        var hasher = FNV1a64()
+        hasher.add(feed)
+        hasher.add(Self.storedTopics(topics) ?? "*")
+        return "msg_\(String(hasher.value, radix: 16))_\(from)_\(through)"
     }
 
     /// Whether the endpoint wants the event: one of its topics, or without topics every decision event (retraining

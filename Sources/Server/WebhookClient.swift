@@ -59,6 +59,19 @@ public final class WebhookClient: WebhookTransport, Service {
             }
             if connection.dnsAError != nil || connection.dnsAAAAError != nil { return "the host \(connection.host) did not resolve" }
         }
+        // NIOSSL's errors print BoringSSL's whole stack, with this build's source paths: a sentence instead (matched by
+        // the type's module, to need no dependency of Winnow's own on swift-nio-ssl).
+        if String(reflecting: type(of: error)).hasPrefix("NIOSSL.") {
+            let name = String("\(error)".prefix { $0 != "(" && $0 != ":" })
+            switch name {
+            case "handshakeFailed":
+                return "the TLS handshake failed (does the receiver speak HTTPS on this port, with a certificate this server trusts?)"
+            case "unableToValidateCertificate", "failedToValidateHostname":
+                return "the receiver's TLS certificate is not valid for this host or not trusted here (\(name))"
+            default:
+                return "TLS failed (\(name))"
+            }
+        }
         if let client = error as? HTTPClientError {
             switch client {
             case .connectTimeout: return "no connection within the timeout"

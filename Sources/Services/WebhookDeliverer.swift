@@ -124,7 +124,7 @@ public final class WebhookDeliverer: Service, Sendable {
                 through = (wanted[other].seq ?? through + 1) - 1
                 wanted.removeSubrange(other...)
             }
-            let id = "msg_\(endpoint.endpointID)_\(delivered + 1)_\(through)"
+            let id = endpoint.messageID(from: delivered + 1, through: through)
             let body = try WebhookMessage(type: type, timestamp: wanted.last!.at, data: .init(feed: feed, events: wanted)).encoded()
             let sentAt = scoring.clock()
             let headers = WebhookSignature.headers(id: id, timestamp: Int(sentAt.timeIntervalSince1970), body: body, key: key)

@@ -247,6 +247,9 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
                               // Cloud metadata answers on a link-local address; an unspecified one is nobody's.
                               (["url": "http://169.254.169.254/latest/meta-data"], "url"), (["url": "http://[fe80::1]/x"], "url"),
                               (["url": "http://0.0.0.0/x"], "url"), (["url": "http://[::ffff:169.254.169.254]/x"], "url"),
+                              // Outside testing: other cloud metadata addresses were accepted.
+                              (["url": "http://[fd00:ec2::254]/x"], "url"), (["url": "http://100.100.100.200/x"], "url"),
+                              (["url": "http://[2002:a9fe:a9fe::1]/x"], "url"),
                               (["url": "http://[::a9fe:a9fe]/x"], "url"), (["url": "http://[64:ff9b::a9fe:a9fe]/x"], "url"),
                               (["url": "http://127.0.0.1/x", "secret": "hunter2"], "secret"),
                               (["url": "http://127.0.0.1/x", "events": ["review", "nope"]], "events[1]")] as [([String: Any], String)] {
@@ -321,12 +324,17 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         #expect(state.record.delivery.nextAttemptAt == h.service.clock().addingTimeInterval(45))  // 60 s × (0.5 + 0.5 × 0.5)
         // Not due yet.
         #expect(try await !leaseAndDeliver())
+        // Outside testing: setting the webhook again mid-retry (a new secret, a moved receiver) resent the message under
+        // another webhook-id. The id names the message (feed, topics, span), not the endpoint.
+        let rotated = "whsec_" + Data((0..<32).map { UInt8($0 * 7 % 256) }).base64EncodedString()
+        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/moved", secret: rotated, events: ["review"], by: "admin")
         h.clock.advance(hours: 1.0 / 60)
         h.transport.answer(200)
         #expect(try await leaseAndDeliver())
         let second = try #require(h.transport.sent.last)
+        #expect(second.url == "http://127.0.0.1:9/moved")
         #expect(second.headers["webhook-id"] == first.headers["webhook-id"] && second.body == first.body)
-        #expect(StandardWebhooksVerifier.verify(secret: Self.secret, id: second.headers["webhook-id"]!, timestamp: second.headers["webhook-timestamp"]!,
+        #expect(StandardWebhooksVerifier.verify(secret: rotated, id: second.headers["webhook-id"]!, timestamp: second.headers["webhook-timestamp"]!,
                                                 body: second.body, signatureHeader: second.headers["webhook-signature"]!))
         let body = try #require(try JSONSerialization.jsonObject(with: Data(second.body)) as? [String: Any])
         #expect(body["type"] as? String == "decision.changed")
@@ -501,6 +509,46 @@ extension WebhookRoutesTests {
             Issue.record("expected the connection to be refused")
         } catch {
             #expect("\(error)" == "connection refused")
+        }
+        try await client.shutdown()
+    }
+
+    /// Outside testing: an https URL whose receiver speaks plain HTTP failed with BoringSSL's whole error stack, this
+    /// build's source paths in it. The failure reads as a sentence.
+    @Test func aFailedTLSHandshakeIsSaidPlainly() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(listener, raw, size) == 0, listen(listener, 4) == 0, getsockname(listener, raw, &size) == 0 else {
+                    throw CocoaError(.fileWriteUnknown)
+                }
+            }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        // Answers the TLS client hello with plain HTTP.
+        let plain = Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            _ = read(connection, &buffer, buffer.count)
+            let answer = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
+            _ = write(connection, answer, answer.count)
+            close(connection)
+        }
+        plain.start()
+        let client = WebhookClient(readTimeoutSeconds: 5)
+        do {
+            _ = try await client.exchange(url: "https://127.0.0.1:\(port)/hook", headers: [], body: Array("{}".utf8), timeoutSeconds: 5)
+            Issue.record("expected the TLS handshake to fail")
+        } catch {
+            #expect("\(error)" == "the TLS handshake failed (does the receiver speak HTTPS on this port, with a certificate this server trusts?)")
+            #expect(!"\(error)".contains(".build"))
         }
         try await client.shutdown()
     }
