@@ -93,7 +93,7 @@ public final class ServerMetrics: Sendable {
                              labels: [("feed", feed), ("outcome", outcome)]).increment()
         if let delivered, delivered > 0 {
             registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "webhook_events_delivered", unitName: "total",
-                                                   helpText: "Decision events a feed's webhook receiver took."), labels: [("feed", feed)])
+                                                   helpText: "Events (decision changes and retraining steps) a feed's webhook receiver took."), labels: [("feed", feed)])
                 .increment(by: Int64(delivered))
         }
         if retry {
@@ -104,8 +104,17 @@ public final class ServerMetrics: Sendable {
 
     /// How long the feed's oldest undelivered event has waited (0 when none waits).
     public func deliveryLag(feed: String, seconds: Double) {
+        lagGauge(feed: feed).set(to: seconds)
+    }
+
+    /// The feed's webhook is removed: its lag series goes (it stayed at its last value until a restart).
+    public func webhookRemoved(feed: String) {
+        registry.unregisterGauge(lagGauge(feed: feed))
+    }
+
+    private func lagGauge(feed: String) -> Gauge {
         registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "webhook_lag", unitName: "seconds",
-                                             helpText: "Age of the oldest decision event a feed's webhook has not taken."), labels: [("feed", feed)]).set(to: seconds)
+                                             helpText: "Age of the oldest event a feed's webhook has not taken."), labels: [("feed", feed)])
     }
 
     // MARK: Retraining

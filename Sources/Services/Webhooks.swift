@@ -205,7 +205,9 @@ public struct WebhookService: Sendable {
     }
 
     public func remove(feed: String) async throws -> Bool {
-        try await store.removeWebhook(feed: feed)
+        let removed = try await store.removeWebhook(feed: feed)
+        if removed { scoring.metrics.webhookRemoved(feed: feed) }
+        return removed
     }
 
     /// The outcome of a test message, as the API answers it and the command line reads it.

@@ -290,3 +290,19 @@ import Testing
         #expect(!text.contains(#"version="a-1""#), "\(text)")
     }
 }
+
+/// Outside testing: a removed webhook's lag series stayed at its last value until a restart.
+@Suite struct WebhookLagMetricTests {
+    @Test func aRemovedWebhooksLagSeriesGoes() {
+        let metrics = ServerMetrics()
+        metrics.deliveryLag(feed: "news", seconds: 12)
+        metrics.deliveryLag(feed: "sms", seconds: 3)
+        metrics.webhookRemoved(feed: "news")
+        let text = metrics.render()
+        #expect(!text.contains(#"winnow_webhook_lag_seconds{feed="news"}"#), "\(text)")
+        #expect(text.contains(#"winnow_webhook_lag_seconds{feed="sms"} 3"#), "\(text)")
+        // Set again later (the webhook set again), the series is back.
+        metrics.deliveryLag(feed: "news", seconds: 1)
+        #expect(metrics.render().contains(#"winnow_webhook_lag_seconds{feed="news"} 1"#))
+    }
+}
