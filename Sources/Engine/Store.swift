@@ -602,7 +602,8 @@ public protocol BankRepository: Sendable {
     /// on the same footing (the same label, or no label for both) is not added again: the live one is returned in its
     /// place. On another label it is a second entry, so that each leaves only with its own label (a wave's copies
     /// stay banked when the lead's decision is taken back; an admin's entry stays when a label is withdrawn).
-    func addBankEntries(bank: String, _ entries: [NewBankEntry], by: String, at: Date) async throws -> (bank: Bank, entries: [BankEntry])?
+    /// `added`: how many were new (counted in the transaction: concurrent imports each get their own).
+    func addBankEntries(bank: String, _ entries: [NewBankEntry], by: String, at: Date) async throws -> (bank: Bank, entries: [BankEntry], added: Int)?
     /// Removes entries of a bank by id: the bank after it and how many were live; nil for an unknown bank.
     func removeBankEntries(bank: String, ids: [Int64], at: Date) async throws -> (bank: Bank, removed: Int)?
     /// Removes every live entry added on the strength of one of these labels (withdrawn or corrected): those removed.

@@ -52,7 +52,7 @@ extension PostgresStore {
         }
     }
 
-    public func addBankEntries(bank name: String, _ entries: [NewBankEntry], by: String, at: Date) async throws -> (bank: Bank, entries: [BankEntry])? {
+    public func addBankEntries(bank name: String, _ entries: [NewBankEntry], by: String, at: Date) async throws -> (bank: Bank, entries: [BankEntry], added: Int)? {
         try await transaction { db in
             let revision = try await Self.nextBankRevision(db)
             guard try await Self.bankRow(db, name: name, lock: true) != nil else { return nil }
@@ -82,7 +82,7 @@ extension PostgresStore {
                     UPDATE bank SET entries = entries + \(added), version = version + 1, updated_at = \(at.timeIntervalSince1970) WHERE name = \(name)
                     """)
             }
-            return (try await Self.bankRow(db, name: name, lock: false)!, out)
+            return (try await Self.bankRow(db, name: name, lock: false)!, out, added)
         }
     }
 

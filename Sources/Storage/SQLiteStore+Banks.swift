@@ -47,7 +47,7 @@ extension SQLiteStore {
         }
     }
 
-    public func addBankEntries(bank name: String, _ entries: [NewBankEntry], by: String, at: Date) async throws -> (bank: Bank, entries: [BankEntry])? {
+    public func addBankEntries(bank name: String, _ entries: [NewBankEntry], by: String, at: Date) async throws -> (bank: Bank, entries: [BankEntry], added: Int)? {
         try await commits.run { db in
             guard try Self.bankRow(db, name: name) != nil else { return nil }
             let revision = try Self.nextBankRevision(db)
@@ -74,7 +74,7 @@ extension SQLiteStore {
                 try db.execute(sql: "UPDATE bank SET entries = entries + ?, version = version + 1, updated_at = ? WHERE name = ?",
                                arguments: [added, at.timeIntervalSince1970, name])
             }
-            return (try Self.bankRow(db, name: name)!, out)
+            return (try Self.bankRow(db, name: name)!, out, added)
         }
     }
 

@@ -129,6 +129,66 @@ import Testing
         #expect(try await h.send(.get, "/v1/banks/none/export").status == .notFound)
     }
 
+    /// Outside testing: the hash-list reader took an unclosed quote, ragged rows, a header naming a column twice, an
+    /// empty quality (read as 100) and invalid UTF-8 (stored as U+FFFD), where it promises that a bad line refuses the
+    /// whole file, naming the line.
+    @Test(arguments: [
+        ("hash,quality,note\n\(bridge),90,\"abc\n", "line 2: a quoted field is not closed on its line"),
+        ("hash,quality,note\n\(bridge),90\n", "line 2: 2 fields where the header has 3"),
+        ("hash,quality\n\(bridge),90,extra\n", "line 2: 3 fields where the header has 2"),
+        ("hash,pdq,quality\n\(bridge),\(bridge),90\n", "line 1: the header names the hash column twice (columns 1 and 2)"),
+        ("hash,note,note\n\(bridge),a,b\n", "line 1: the header names the note column twice (columns 2 and 3)"),
+        ("hash,quality\n\(bridge),\n", "line 2: the quality is empty; give 0 to 100"),
+        ("hash,quality,note\n\(bridge),90,\"a\"b\n", "line 2: 'b' after a quoted field's closing quote"),
+        ("\(bridge),90,note\n", "line 1: 3 fields without a header"),
+    ])
+    func aBadHashListIsRefusedNamingTheLine(_ csv: String, _ message: String) throws {
+        #expect(throws: ValidationError.self) { try BankCSV.parse(csv) }
+        do { _ = try BankCSV.parse(csv) } catch let error as ValidationError { #expect(error.message.hasPrefix(message), "\(error.message)") }
+    }
+
+    /// Outside testing: concurrent imports to one bank each reported the bank's growth as theirs (added 100 to 700,
+    /// existing 0). Each counts what it added, in its own transactions.
+    @Test func concurrentImportsEachCountTheirOwn() async throws {
+        let h = try await harness()
+        #expect(try await h.send(.put, "/v1/banks/te", body: json(["label": "spam", "action": "review"])).status == .created)
+        func hash(_ value: Int) -> String { "ab" + String(repeating: "0", count: 46) + String(format: "%016llx", value) }
+        let shared = (1...10).map { hash($0) }
+        #expect(try await h.send(.post, "/v1/banks/te/import", body: "hash\n" + shared.joined(separator: "\n"), headers: [.contentType: "text/csv"]).status == .created)
+        let answers = try await withThrowingTaskGroup(of: Harness.Answer.self) { group in
+            for n in 0..<6 {
+                // 100 hashes of this import's own and the 10 shared ones.
+                let own = (0..<100).map { hash(1_000 * (n + 1) + $0) }
+                let csv = "hash\n" + (own + shared).joined(separator: "\n")
+                group.addTask { try await h.send(.post, "/v1/banks/te/import", body: csv, headers: [.contentType: "text/csv"]) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for answer in answers { #expect(answer.json["added"] as? Int == 100 && answer.json["existing"] as? Int == 10, "\(answer.body)") }
+        #expect(try await h.send(.get, "/v1/banks/te").json["entries"] as? Int == 610)
+    }
+
+    @Test func aGoodHashListIsReadWithItsQuotedNotes() throws {
+        let entries = try BankCSV.parse("hash,quality,note\n\(Self.bridge),90,\"a, \"\"quoted\"\" note\"\n\(Self.near(Self.bridge, bits: 8)), 70 , plain\n")
+        #expect(entries.map(\.note) == ["a, \"quoted\" note", "plain"])
+        #expect(entries.map { if case let .image(i) = $0.signature { i.quality } else { -1 } } == [90, 70])
+        #expect(try BankCSV.parse("\(Self.bridge)\n\(Self.near(Self.bridge, bits: 4)),55\n").count == 2)
+        // A note a spreadsheet would run as a formula is exported behind an apostrophe.
+        #expect(BankCSV.exportedNote("=cmd|calc!A1") == "'=cmd|calc!A1" && BankCSV.exportedNote("-1, really") == "\"'-1, really\"")
+        #expect(BankCSV.exportedNote("fine") == "fine")
+    }
+
+    @Test func aHashListThatIsNotUTF8IsRefusedNamingTheLine() async throws {
+        let h = try await harness()
+        #expect(try await h.send(.put, "/v1/banks/te", body: json(["label": "spam", "action": "review"])).status == .created)
+        var bytes = Array("hash,quality,note\n\(Self.bridge),90,ok\n\(Self.near(Self.bridge, bits: 8)),90,caf".utf8)
+        bytes += [0xE9, 0x0A]
+        let refused = try await h.send(.post, "/v1/banks/te/import", bytes: bytes, headers: [.contentType: "text/csv"])
+        #expect(refused.status == .unprocessableContent, "\(refused.body)")
+        #expect(refused.error["message"] as? String == "The hash list is not UTF-8 (line 3); save it as UTF-8 CSV.", "\(refused.body)")
+        #expect(try await h.send(.get, "/v1/banks/te").json["entries"] as? Int == 0)
+    }
+
     @Test func aReviewersRemovalBanksTheItemAndWithdrawingTheLabelUnbanksIt() async throws {
         let h = try await harness()
         let text = "cheap watches shipped free order at the shop link now"
@@ -345,7 +405,7 @@ import Testing
         }
         let a = try await node(), b = try await node()
         _ = try await a.banks.save(Bank(name: "wave", label: "spam", action: .remove, createdBy: "t", createdAt: Date()), classes: ["clear", "spam"], clearLabel: "clear")
-        let (_, added) = try #require(try await a.banks.add([NewBankEntry(signature: .image(ImageSignature(hash: PDQHash(hex: Self.bridge)!, quality: 90)))],
+        let (_, added, _) = try #require(try await a.banks.add([NewBankEntry(signature: .image(ImageSignature(hash: PDQHash(hex: Self.bridge)!, quality: 90)))],
                                                             to: "wave", by: "t"))
         let item = ItemSubmission(id: "x", text: "a photo", media: [.image(ImageSignature(hash: PDQHash(hex: Self.near(Self.bridge, bits: 5))!, quality: 90))])
         var tokenizer = Tokenizer()

@@ -107,6 +107,18 @@ struct Harness {
         }
     }
 
+    /// A body of raw bytes (which need not be UTF-8).
+    func send(_ method: HTTPRequest.Method, _ uri: String, as role: Role? = .admin, bytes: [UInt8], headers: HTTPFields) async throws -> Answer {
+        var fields = headers
+        if let role, let key = keys[role] { fields[.authorization] = "Bearer \(key)" }
+        let requestHeaders = fields
+        return try await app.test(.router) { client in
+            try await client.execute(uri: uri, method: method, headers: requestHeaders, body: ByteBuffer(bytes: bytes)) { response in
+                Answer(status: response.status, body: String(buffer: response.body), headers: response.headers)
+            }
+        }
+    }
+
     func post(_ uri: String, as role: Role? = .feed, _ body: String) async throws -> Answer {
         try await send(.post, uri, as: role, body: body)
     }

@@ -46,17 +46,17 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let text = try #require(TextSignature(text: "win a free phone today by clicking this link", tokenizer: &tokenizer))
         let frames = [VideoFrameSignature(frame: 0, seconds: 0, hash: Self.hash(7), quality: 80),
                       VideoFrameSignature(frame: 1, seconds: 1.5, hash: Self.hash(8), quality: 40)]
-        let (bank, added) = try #require(try await store.addBankEntries(bank: "b", [
+        let (bank, added, new) = try #require(try await store.addBankEntries(bank: "b", [
             Self.image(1), Self.image(2, quality: 30),
             NewBankEntry(signature: .text(text), source: BankEntrySource(feed: "f", itemID: "i", ticketID: 12, labelID: 34)),
             NewBankEntry(signature: .video(frames)),
         ], by: "ann", at: t0))
-        #expect(bank.entries == 4 && bank.version == 2 && added.count == 4)
+        #expect(bank.entries == 4 && bank.version == 2 && added.count == 4 && new == 4)
         #expect(added.map(\.signature) == [.image(ImageSignature(hash: Self.hash(1), quality: 90)), .image(ImageSignature(hash: Self.hash(2), quality: 30)),
                                            .text(text), .video(frames)])
         // The same signature again is not a second entry: the live one comes back.
-        let (same, repeated) = try #require(try await store.addBankEntries(bank: "b", [Self.image(1)], by: "bob", at: t0))
-        #expect(same.entries == 4 && same.version == 2 && repeated.map(\.id) == [added[0].id])
+        let (same, repeated, none) = try #require(try await store.addBankEntries(bank: "b", [Self.image(1)], by: "bob", at: t0))
+        #expect(same.entries == 4 && same.version == 2 && repeated.map(\.id) == [added[0].id] && none == 0)
         // Paging, and what a node reading from the start sees.
         let page = try await store.bankEntries(bank: "b", after: 0, limit: 3)
         #expect(page.map(\.id) == Array(added.map(\.id).prefix(3)))
@@ -77,7 +77,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(changes.map(\.entry.id) == [added[0].id] && changes[0].removed && changes[0].revision > seen.revision)
         #expect(try await store.bankEntries(bank: "b", after: 0, limit: 10).count == 3)
         // The same text on another label is an entry of its own; on the same label it is the live one.
-        let (_, onOther) = try #require(try await store.addBankEntries(bank: "b", [
+        let (_, onOther, _) = try #require(try await store.addBankEntries(bank: "b", [
             NewBankEntry(signature: .text(text), source: BankEntrySource(feed: "f", itemID: "j", ticketID: 13, labelID: 36)),
             NewBankEntry(signature: .text(text), source: BankEntrySource(feed: "f", itemID: "k", ticketID: 14, labelID: 34)),
         ], by: "winnow", at: t0))

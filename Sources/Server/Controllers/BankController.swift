@@ -169,7 +169,7 @@ struct BankController {
                 throw APIError.validation(error)
             }
         }
-        guard let (bank, added) = try await banks.add(new, to: name, by: context.caller.name) else { throw Self.noBank(name) }
+        guard let (bank, added, _) = try await banks.add(new, to: name, by: context.caller.name) else { throw Self.noBank(name) }
         return JSON.response(Added(bank: bank, entries: added.map(EntryView.init)), status: .created)
     }
 
@@ -250,7 +250,7 @@ struct BankController {
             let page = try await banks.entries(of: name, after: after, limit: 1_000)
             for entry in page {
                 guard case let .image(image) = entry.signature else { continue }
-                csv += "\(image.hash.hex),\(image.quality),\(entry.id),\(BankCSV.quote(entry.note ?? ""))\n"
+                csv += "\(image.hash.hex),\(image.quality),\(entry.id),\(BankCSV.exportedNote(entry.note ?? ""))\n"
             }
             guard let last = page.last, page.count == 1_000 else { break }
             after = last.id
@@ -270,7 +270,7 @@ struct BankController {
     /// Any bad line refuses the whole file, naming the line.
     @Sendable func importCSV(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let name = try context.parameters.require("bank")
-        guard let before = try await banks.bank(named: name) else { throw Self.noBank(name) }
+        guard try await banks.bank(named: name) != nil else { throw Self.noBank(name) }
         guard let buffer = try await JSON.body(of: request, limit: limits.media.maxItemBodyBytes) else {
             throw APIError(.unprocessableContent, code: "missing_field", "Send the CSV as the body (Content-Type: text/csv).", field: "body")
         }
@@ -278,12 +278,17 @@ struct BankController {
         let charset = request.headers[.contentType]?.split(separator: ";").dropFirst()
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.first { $0.hasPrefix("charset=") }
         guard contentType == "text/csv" || contentType == "text/plain", charset == nil || charset == "charset=utf-8" || charset == "charset=\"utf-8\"" else {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "Send the hash list in UTF-8 as 'Content-Type: text/csv'.", field: "Content-Type")
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "Send the hash list in UTF-8 as 'Content-Type: text/csv' (text/plain is taken too).", field: "Content-Type")
         }
         var bytes = Array(buffer.readableBytesView)
         // A spreadsheet's UTF-8 export starts with a byte-order mark; it is not part of the first column's name.
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-        let text = String(decoding: bytes, as: UTF8.self)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            // The line of the first byte that is not UTF-8 (a spreadsheet's Latin-1 export, say).
+            let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            let line = (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0) + 1
+            throw APIError(.unprocessableContent, code: "invalid_value", "The hash list is not UTF-8 (line \(line)); save it as UTF-8 CSV.", field: "body")
+        }
         let entries: [NewBankEntry]
         do {
             entries = try BankCSV.parse(text)
@@ -291,9 +296,8 @@ struct BankController {
             throw APIError.validation(error)
         }
         guard !entries.isEmpty else { throw APIError(.unprocessableContent, code: "invalid_value", "The CSV holds no hash.", field: "body") }
-        guard let (bank, added) = try await banks.add(entries, to: name, by: context.caller.name) else { throw Self.noBank(name) }
-        let fresh = max(0, bank.entries - before.entries)
-        return JSON.response(Imported(bank: bank, added: fresh, existing: max(0, added.count - fresh)), status: .created)
+        guard let (bank, _, added) = try await banks.add(entries, to: name, by: context.caller.name) else { throw Self.noBank(name) }
+        return JSON.response(Imported(bank: bank, added: added, existing: entries.count - added), status: .created)
     }
 
     static func noBank(_ name: String) -> APIError {
@@ -306,29 +310,50 @@ public enum BankCSV {
     /// Hashes one import may hold (one write).
     public static let maxEntries = 100_000
 
+    /// Reads a hash list strictly: a bad line refuses the whole file, naming the line. With a header (a column named
+    /// hash, pdq, signal or pdq_hash; optionally quality and note, description or tags), every row has the header's
+    /// number of fields, and no column is named twice; without one, a row is `hash` or `hash,quality`. A quality
+    /// column's field may not be empty; a field is quoted whole (RFC 4180, on one line) or not at all.
     /// - Throws: `ValidationError` naming the line (`body` line N).
     public static func parse(_ text: String) throws -> [NewBankEntry] {
         var entries: [NewBankEntry] = []
         var hashColumn = 0, qualityColumn: Int? = 1, noteColumn: Int?
+        var width: Int?
         var first = true
         for (number, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             guard !line.isEmpty, !line.hasPrefix("#") else { continue }
-            let fields = split(line)
+            func bad(_ problem: String) -> ValidationError { ValidationError(field: "body", "line \(number + 1): \(problem)") }
+            let fields: [String]
+            do { fields = try split(line) } catch let problem as CSVLineProblem { throw bad(problem.description) }
             defer { first = false }
-            if first, let hash = fields.firstIndex(where: { ["hash", "pdq", "signal", "pdq_hash"].contains($0.lowercased()) }) {
+            if first, let hash = fields.firstIndex(where: { hashNames.contains($0.lowercased()) }) {
+                let names = fields.map { $0.lowercased() }
+                for (i, name) in names.enumerated() where !name.isEmpty {
+                    let kind = columnKind(name)
+                    if let earlier = names[..<i].firstIndex(where: { kind != nil ? columnKind($0) == kind : $0 == name }) {
+                        throw bad("the header names the \(kind ?? "'\(name)'") column twice (columns \(earlier + 1) and \(i + 1)); keep one")
+                    }
+                }
                 hashColumn = hash
-                qualityColumn = fields.firstIndex { $0.lowercased() == "quality" }
-                noteColumn = fields.firstIndex { ["note", "description", "tags"].contains($0.lowercased()) }
+                qualityColumn = names.firstIndex { $0 == "quality" }
+                noteColumn = names.firstIndex { noteNames.contains($0) }
+                width = fields.count
                 continue
             }
+            if let width {
+                guard fields.count == width else { throw bad("\(fields.count) field\(fields.count == 1 ? "" : "s") where the header has \(width)") }
+            } else if first || fields.count > 2 {
+                // Without a header: hash, or hash and quality.
+                guard fields.count <= 2 else { throw bad("\(fields.count) fields without a header; give hash or hash,quality per line, or a header row (hash,quality,note)") }
+            }
             guard hashColumn < fields.count, let hash = PDQHash(hex: fields[hashColumn]) else {
-                throw ValidationError(field: "body", "line \(number + 1): column \(hashColumn + 1) is not a PDQ hash (64 hex digits)")
+                throw bad("column \(hashColumn + 1) is not a PDQ hash (64 hex digits)")
             }
             var quality = 100
-            if let q = qualityColumn, q < fields.count, !fields[q].isEmpty {
+            if let q = qualityColumn, q < fields.count {
                 guard let value = Int(fields[q]), (0...100).contains(value) else {
-                    throw ValidationError(field: "body", "line \(number + 1): quality '\(fields[q])' is not 0 to 100")
+                    throw bad(fields[q].isEmpty ? "the quality is empty; give 0 to 100" : "quality '\(fields[q].prefix(40))' is not 0 to 100")
                 }
                 quality = value
             }
@@ -336,7 +361,7 @@ public enum BankCSV {
             if let column = noteColumn, column < fields.count, !fields[column].isEmpty {
                 let text = fields[column]
                 guard text.utf8.count <= 1_000, !text.utf8.contains(0) else {
-                    throw ValidationError(field: "body", "line \(number + 1): the note is over 1,000 bytes or holds a NUL character")
+                    throw bad("the note is over 1,000 bytes or holds a NUL character")
                 }
                 note = text
             }
@@ -348,34 +373,74 @@ public enum BankCSV {
         return entries
     }
 
-    /// One CSV line's fields (double quotes around a field that holds commas or quotes, quotes doubled inside).
-    static func split(_ line: String) -> [String] {
+    static let hashNames: Set<String> = ["hash", "pdq", "signal", "pdq_hash"]
+    static let noteNames: Set<String> = ["note", "description", "tags"]
+
+    /// What a header's column holds, for the names that mean the same (hash and pdq both name the hash).
+    static func columnKind(_ name: String) -> String? {
+        hashNames.contains(name) ? "hash" : noteNames.contains(name) ? "note" : name == "quality" ? "quality" : nil
+    }
+
+    /// A line that is not CSV as RFC 4180 writes it.
+    struct CSVLineProblem: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// One CSV line's fields (double quotes around a whole field that holds commas or quotes, quotes doubled inside).
+    /// - Throws: `CSVLineProblem` for a quoted field never closed on its line, or text after a closing quote.
+    static func split(_ line: String) throws -> [String] {
         var fields: [String] = []
         var field = ""
-        var quoted = false
+        var quoted = false, closed = false
         var iterator = line.makeIterator()
         while let c = iterator.next() {
             if quoted {
                 if c == "\"" {
-                    if let next = iterator.next() {
-                        if next == "\"" { field.append("\"") } else { quoted = false; if next == "," { fields.append(field); field = "" } else { field.append(next) } }
-                    } else {
+                    guard let next = iterator.next() else { quoted = false; closed = true; break }
+                    if next == "\"" {
+                        field.append("\"")
+                    } else if next == "," {
                         quoted = false
+                        fields.append(field)
+                        field = ""
+                    } else if next == " " || next == "\t" {
+                        quoted = false
+                        closed = true
+                    } else {
+                        throw CSVLineProblem(description: "'\(next)' after a quoted field's closing quote; write each quote inside a quoted field as \"\"")
                     }
                 } else {
                     field.append(c)
                 }
+            } else if closed {
+                // Only white space may follow a closing quote before the comma.
+                if c == "," {
+                    closed = false
+                    fields.append(field)
+                    field = ""
+                } else if c != " " && c != "\t" {
+                    throw CSVLineProblem(description: "'\(c)' after a quoted field's closing quote; write each quote inside a quoted field as \"\"")
+                }
             } else if c == "," {
                 fields.append(field.trimmingCharacters(in: .whitespaces))
                 field = ""
-            } else if c == "\"" && field.isEmpty {
+            } else if c == "\"" && field.trimmingCharacters(in: .whitespaces).isEmpty {
                 quoted = true
+                field = ""
             } else {
                 field.append(c)
             }
         }
-        fields.append(field.trimmingCharacters(in: .whitespaces))
+        if quoted { throw CSVLineProblem(description: "a quoted field is not closed on its line; close its quote (a note cannot span lines)") }
+        fields.append(closed ? field : field.trimmingCharacters(in: .whitespaces))
         return fields
+    }
+
+    /// A note as a CSV field, safe to open in a spreadsheet: one starting with =, +, -, @ or a tab would be read as a
+    /// formula (CSV injection), so it gets a leading apostrophe, as OWASP advises.
+    static func exportedNote(_ text: String) -> String {
+        let safe = text.first.map { "=+-@\t\r".contains($0) } == true ? "'" + text : text
+        return quote(safe)
     }
 
     static func quote(_ text: String) -> String {
