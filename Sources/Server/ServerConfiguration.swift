@@ -194,6 +194,33 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
               review.severity.values.allSatisfy({ $0 >= 0 }) else {
             throw ConfigurationError("engine.review needs at least one reason code, maxClaim ≥ 1, reportThreshold > 0, reopenFactor ≥ 1 and severities ≥ 0.")
         }
+        try checkTimesFitAYear()
+    }
+
+    /// Every time setting at most a year (outside testing: `retrain.checkSeconds: 1e300` passed the checks and
+    /// stopped the server on every start, converting the wait to a whole number of nanoseconds; a shadow of 1e300
+    /// hours blocked the loop for good). Each is named with its own unit.
+    func checkTimesFitAYear() throws {
+        let e = events, r = retrain, v = engine.review
+        let times: [(name: String, value: Double, unit: String, perYear: Double)] = [
+            ("schedulerIntervalSeconds", schedulerIntervalSeconds, "seconds", 31_536_000), ("syncIntervalSeconds", syncIntervalSeconds, "seconds", 31_536_000),
+            ("keyCacheSeconds", keyCacheSeconds, "seconds", 31_536_000), ("idleTimeoutSeconds", idleTimeoutSeconds, "seconds", 31_536_000),
+            ("bodyTimeoutSeconds", bodyTimeoutSeconds, "seconds", 31_536_000), ("media.maxVideoHashSeconds", media.maxVideoHashSeconds, "seconds", 31_536_000),
+            ("events.retentionDays", e.retentionDays, "days", 365), ("events.pruneIntervalSeconds", e.pruneIntervalSeconds, "seconds", 31_536_000),
+            ("events.maxWaitSeconds", e.maxWaitSeconds, "seconds", 31_536_000), ("events.timeoutSeconds", e.timeoutSeconds, "seconds", 31_536_000),
+            ("events.leaseSeconds", e.leaseSeconds, "seconds", 31_536_000), ("events.retry.initialSeconds", e.retry.initialSeconds, "seconds", 31_536_000),
+            ("events.retry.maxSeconds", e.retry.maxSeconds, "seconds", 31_536_000),
+            ("events.retry.failingAfterSeconds", e.retry.failingAfterSeconds, "seconds", 31_536_000),
+            ("retrain.everyHours", r.everyHours, "hours", 8_760), ("retrain.checkSeconds", r.checkSeconds, "seconds", 31_536_000),
+            ("retrain.leaseMinutes", r.leaseMinutes, "minutes", 525_600), ("retrain.shadowHours", r.shadowHours, "hours", 8_760),
+            ("engine.review.undoMinutes", v.undoMinutes, "minutes", 525_600), ("engine.review.leaseSeconds", v.leaseSeconds, "seconds", 31_536_000),
+            ("engine.review.defaultSLAMinutes", v.defaultSLAMinutes, "minutes", 525_600),
+        ] + v.slaMinutes.sorted { $0.key < $1.key }.map { ("engine.review.slaMinutes.\($0.key)", $0.value, "minutes", 525_600) }
+            + engine.schedule.agesHours.enumerated().map { ("engine.schedule.agesHours[\($0.offset)]", $0.element, "hours", 87_600) }
+        for time in times where !(time.value <= time.perYear) {
+            let most = time.perYear == 87_600 ? "ten years" : "a year"
+            throw ConfigurationError("\(time.name) is \(time.value); give at most \(FixedText.format(time.perYear, places: 0)) \(time.unit) (\(most)).")
+        }
     }
 }
 

@@ -407,12 +407,26 @@ public struct Retrainer: Service, Sendable {
         scoring.metrics.retrainStep(state: "started")
         scoring.bell.ring()
         started?(pass)
+        // The lease is renewed while the pass trains (a third of retrain.leaseMinutes, at most every 5 minutes): it
+        // runs out only when this node stops, not when training outlasts it (outside testing: a pass longer than its
+        // lease was taken for dead while it trained, and a second pass trained beside it).
+        let renewal = Task { [pass, configuration, scoring] in
+            var held = pass
+            let every = max(1, min(configuration.leaseMinutes * 60 / 3, 300))
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(Int64(every * 1000)))
+                if Task.isCancelled { break }
+                held.leaseUntil = scoring.clock().addingTimeInterval(configuration.leaseMinutes * 60)
+                guard (try? await save(held, expected: .training)) == true else { break }
+            }
+        }
         do {
             pass = try await trainAndGate(pass, now: now)
         } catch {
             pass.state = .failed
             pass.message = "\(error)"
         }
+        renewal.cancel()
         pass.updatedAt = scoring.clock()
         if pass.state == .training, var waiting = latest, waiting.state == .waiting {
             // A newer candidate passed its gate: the one waiting for an admin is replaced (not before: a refused or

@@ -192,6 +192,34 @@ import Testing
         #expect(try await loop.tick(force: true)?.id == 2)
     }
 
+    /// Outside testing: a pass that trained longer than retrain.leaseMinutes was taken for dead by another node while
+    /// it trained (and a second pass trained beside it). The training node renews its lease.
+    @Test func aPassThatTrainsLongerThanItsLeaseKeepsIt() async throws {
+        let h = try await harness()
+        var configuration = Self.configuration()
+        configuration.leaseMinutes = 0.01  // renewed every second (a third of 0.6 s, at least 1 s)
+        let reading = Mutex(false)
+        let registry = ModelRegistry(scoring: h.service, directory: h.configuration.registry)
+        // Reading the base data takes 5 s: the pass trains that long.
+        let slow = Retrainer(registry: registry, configuration: configuration, data: RetrainData(sources: ["fixture"], base: {
+            reading.withLock { $0 = true }
+            Thread.sleep(forTimeInterval: 5)
+            return RetrainerTests.rows
+        }, test: { RetrainerTests.rows }), node: "node-slow")
+        let other = retrainer(h, configuration, node: "node-b")
+        async let ran = slow.tick(force: true)
+        while !reading.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(20)) }
+        // Past the first lease, and past each renewal's when the other node looks, a second after it.
+        for _ in 0..<2 {
+            h.clock.advance(hours: 1)
+            try await Task.sleep(for: .milliseconds(1_800))
+            #expect(try await other.tick(force: true) == nil, "the training pass was taken for abandoned")
+        }
+        let pass = try #require(try await ran)
+        #expect(pass.id == 1 && pass.state == .promoted, "\(pass.message)")
+        #expect(try await h.store.retrainPasses(.all, limit: 10).count == 1)
+    }
+
     @Test func theRoutesShowTheLogAndStartAPass() async throws {
         let h = try await harness()
         let empty = try await h.send(.get, "/v1/models/retraining")

@@ -516,6 +516,11 @@ import Testing
             (#"{"engine": {"rule": {"viralFactr": 3}}}"#, "'engine.rule.viralFactr' is not a field here; did you mean 'viralFactor'?"),
             (#"{"retrain": {"feeds": {"sms": {"baseDat": ["a.csv"]}}}}"#, "'retrain.feeds.sms.baseDat' is not a field here; did you mean 'baseData'?"),
             (#"{"port": 9000"#, "The configuration file \(file.path) is not valid JSON: "),
+            // Outside testing: these passed the checks and stopped the server on every start (or blocked the loop).
+            (#"{"retrain": {"checkSeconds": 1e300}}"#, "retrain.checkSeconds is 1e+300; give at most 31536000 seconds (a year)."),
+            (#"{"retrain": {"shadowHours": 1e300}}"#, "retrain.shadowHours is 1e+300; give at most 8760 hours (a year)."),
+            (#"{"schedulerIntervalSeconds": 1e300}"#, "schedulerIntervalSeconds is 1e+300; give at most 31536000 seconds (a year)."),
+            (#"{"engine": {"review": {"slaMinutes": {"viral": 1e20}}}}"#, "engine.review.slaMinutes.viral is 1e+20; give at most 525600 minutes (a year)."),
             (#"[1, 2]"#, "The configuration file \(file.path) must hold one JSON object, not an array."),
             (#"{"retrain": {"threads": 0}}"#, "retrain.threads is 0; give 1 or 2."),
             (#"{"retrain": {"enabled": true, "everyHours": 0, "afterLabels": 0}}"#, "retrain.enabled is true but retrain.everyHours and retrain.afterLabels are both 0"),
