@@ -29,9 +29,12 @@ public struct EvaluationGate: Codable, Equatable, Sendable {
     public var resamples: Int
     /// Seed of the resampling: the same rows and seed give the same intervals.
     public var seed: UInt64
+    /// Fewest rows (of classes the active model knows) a comparison needs to count: fewer say nothing a decision could
+    /// rest on (outside testing: a gate on 2 test rows, or on 1 blind audit, passed a far worse model). Default 30.
+    public var minimumRows: Int
 
     public init(maxMacroF1Drop: Double = 0.01, maxRecallDrop: Double = 0.02, recallDrops: [String: Double] = [:],
-                method: Method = .paired, confidence: Double = 0.95, resamples: Int = 2_000, seed: UInt64 = 20_261_205) {
+                method: Method = .paired, confidence: Double = 0.95, resamples: Int = 2_000, seed: UInt64 = 20_261_205, minimumRows: Int = 30) {
         self.maxMacroF1Drop = maxMacroF1Drop
         self.maxRecallDrop = maxRecallDrop
         self.recallDrops = recallDrops
@@ -39,9 +42,10 @@ public struct EvaluationGate: Codable, Equatable, Sendable {
         self.confidence = confidence
         self.resamples = resamples
         self.seed = seed
+        self.minimumRows = minimumRows
     }
 
-    private enum CodingKeys: String, CodingKey { case maxMacroF1Drop, maxRecallDrop, recallDrops, method, confidence, resamples, seed }
+    private enum CodingKeys: String, CodingKey { case maxMacroF1Drop, maxRecallDrop, recallDrops, method, confidence, resamples, seed, minimumRows }
 
     /// Every key may be left out (its default applies), so older configurations keep working.
     public init(from decoder: any Decoder) throws {
@@ -54,6 +58,7 @@ public struct EvaluationGate: Codable, Equatable, Sendable {
         confidence = try c.decodeIfPresent(Double.self, forKey: .confidence) ?? d.confidence
         resamples = try c.decodeIfPresent(Int.self, forKey: .resamples) ?? d.resamples
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        minimumRows = try c.decodeIfPresent(Int.self, forKey: .minimumRows) ?? d.minimumRows
     }
 
     /// - Throws: `LearningError.invalidParameter` naming the first bad setting.
@@ -64,6 +69,7 @@ public struct EvaluationGate: Codable, Equatable, Sendable {
         for (label, drop) in recallDrops where !(drop.isFinite && (0...1).contains(drop)) { throw fail("recallDrops.\(label)", drop, "a drop in 0...1") }
         guard confidence.isFinite, (0.5...0.999).contains(confidence) else { throw fail("confidence", confidence, "a confidence in 0.5...0.999") }
         guard (100...100_000).contains(resamples) else { throw fail("resamples", resamples, "100 to 100,000 resamples") }
+        guard minimumRows >= 1 else { throw fail("minimumRows", minimumRows, "a number of rows ≥ 1") }
     }
 
     /// A change's interval at the gate's confidence.
@@ -280,13 +286,14 @@ extension EvaluationGate {
     }
 
     /// Both models on the same labelled rows (`weight` each), through the gate. A class the active model knows and
-    /// the candidate does not fails; rows of a class the active model does not know are left out. Nil without rows.
+    /// the candidate does not fails; rows of a class the active model does not know are left out. Nil with fewer than
+    /// `minimumRows` rows left.
     /// - Throws: `LearningError.insufficientTraining` when a model refuses to score.
     public func compare(candidate: TextClassifier, active: TextClassifier,
                         rows: [(text: String, label: String, weight: Double)]) throws -> Verdict? {
         let known = Set(active.classes)
         let kept = rows.filter { known.contains($0.label) }
-        guard !kept.isEmpty else { return nil }
+        guard !kept.isEmpty, kept.count >= minimumRows else { return nil }
         let texts = kept.map(\.text)
         var verdict = check(PairedRows(truth: kept.map(\.label), candidate: try candidate.predictions(texts), active: try active.predictions(texts),
                                        weights: kept.map(\.weight)))
@@ -298,7 +305,8 @@ extension EvaluationGate {
         return verdict
     }
 
-    /// The gate on blind audits (text, auditor's label, inclusion probability π), each weighing 1/π; nil without audits.
+    /// The gate on blind audits (text, auditor's label, inclusion probability π), each weighing 1/π; nil with fewer
+    /// than `minimumRows`.
     /// (Learning stays free of the Engine: callers pass the audits' fields.)
     /// - Throws: `LearningError.insufficientTraining` when a model refuses to score.
     public func check(candidate: TextClassifier, active: TextClassifier,

@@ -486,6 +486,15 @@ public struct Retrainer: Service, Sendable {
             pass.message = "there is nothing to train on: no base data (retrain.baseData\(feed.map { ", or retrain.feeds.\($0).baseData" } ?? "")) and no resolved labels\(feed.map { " of feed \($0)" } ?? "") in the store yet; configure base data files or resolve some reviews first"
             return pass
         }
+        // Test rows of a class the model does not know would be left out of the gate without a word (a typo such as
+        // "spamm" took a class's whole recall check away, outside testing): refused before minutes of training.
+        let unknown = Dictionary(grouping: test.filter { !active.classes.contains($0.label) }, by: \.label).mapValues(\.count)
+        if !unknown.isEmpty {
+            let named = unknown.sorted { $0.key < $1.key }.prefix(5).map { "'\($0.key.prefix(64))' (\($0.value) row\($0.value == 1 ? "" : "s"))" }
+            pass.state = .failed
+            pass.message = "the test data (retrain.testData\(feed.map { " or retrain.feeds.\($0).testData" } ?? "")) has labels the model does not know: \(named.joined(separator: ", ")); its classes are \(active.classes.joined(separator: ", ")). Fix the files or map the labels with retrain.labelMap"
+            return pass
+        }
         let version = versionName(pass, now)
         let sources = data.sources + ["store\(feed.map { " feed \($0)" } ?? "") (\(fromStore.count) labels)"]
         let clock = ContinuousClock.now
@@ -520,7 +529,7 @@ public struct Retrainer: Service, Sendable {
         pass.gate = results
         guard !results.isEmpty else {
             pass.state = .failed
-            pass.message = "nothing to judge \(version) on: give retrain.testData, or wait for blind audits to be decided"
+            pass.message = "nothing to judge \(version) on: the gate needs at least \(gate.minimumRows) rows (retrain.gate.minimumRows) of test data or of decided blind audits, and has \(test.count) and \(audited.count); give retrain.testData, or wait for more audits"
             return pass
         }
         let failures = verdicts.flatMap { rows, _, verdict in verdict.failures.map { "on \(rows), \($0)" } }

@@ -47,6 +47,9 @@ struct Evaluate: AsyncParsableCommand {
     @Option(help: "With --candidate and the paired method: the intervals' two-sided confidence (0.5-0.999).")
     var confidence = 0.95
 
+    @Option(help: "With --candidate: the fewest rows (test rows, or blind audits) a comparison needs to be judged (the server's retrain.gate.minimumRows).")
+    var minRows = EvaluationGate().minimumRows
+
     @Option(help: "With --candidate: also compare on the blind audits in this database, each weighted by 1/π (the gate must pass on both).")
     var database: String?
 
@@ -92,7 +95,8 @@ struct Evaluate: AsyncParsableCommand {
             guard parts.count == 2, let drop = Double(parts[1]), drop >= 0 else { throw ValidationError("--recall-drop \(pair): write it as CLASS=DROP, e.g. spam=0.05.") }
             drops[parts[0]] = drop
         }
-        let gate = EvaluationGate(maxMacroF1Drop: maxMacroF1Drop, maxRecallDrop: maxRecallDrop, recallDrops: drops, method: gateMethod, confidence: confidence)
+        let gate = EvaluationGate(maxMacroF1Drop: maxMacroF1Drop, maxRecallDrop: maxRecallDrop, recallDrops: drops, method: gateMethod, confidence: confidence,
+                                  minimumRows: minRows)
         do { try gate.validate() } catch { throw ValidationError("The gate's settings: \(error)") }
         return gate
     }
@@ -150,13 +154,18 @@ struct Evaluate: AsyncParsableCommand {
             throw CommandError("A model refused to score: \(error)")
         }
         guard let verdict = scored else {
+            let known = rows.filter { models[1].classes.contains($0.label) }.count
+            if known > 0 {
+                throw CommandError("Only \(known) row\(known == 1 ? "" : "s") of \(data.joined(separator: ", ")) \(known == 1 ? "has" : "have") a class of \(models[1].header.modelVersion): too few for the gate, which needs \(gate.minimumRows) (--min-rows).", code: Winnow.dataError)
+            }
             throw CommandError("No row of \(data.joined(separator: ", ")) has a class of \(models[1].header.modelVersion) (\(models[1].classes.joined(separator: ", "))); give test data with those labels (--label-map FROM=TO renames).")
         }
         var audits: (count: Int, verdict: EvaluationGate.Verdict)?
+        var tooFewAudits = 0
         if let database {
             let audited = try await Keys.DatabaseOption.open(path: database).auditedTexts()
                 .map { (text: $0.text, label: $0.label, inclusionProbability: $0.inclusionProbability) }
-            if let onAudits = try gate.check(candidate: models[0], active: models[1], audits: audited) { audits = (audited.count, onAudits) }
+            if let onAudits = try gate.check(candidate: models[0], active: models[1], audits: audited) { audits = (audited.count, onAudits) } else { tooFewAudits = audited.count }
         }
         let passed = verdict.passed && (audits?.verdict.passed ?? true)
         if json {
@@ -169,6 +178,8 @@ struct Evaluate: AsyncParsableCommand {
             if let audits {
                 print("\nOn \(audits.count) blind audits from \(database ?? ""), each weighted by 1/π:")
                 Self.printChecks(audits.verdict)
+            } else if tooFewAudits > 0 {
+                print("\n\(tooFewAudits) decided audit\(tooFewAudits == 1 ? "" : "s") in \(database ?? ""): too few to judge on (--min-rows \(gate.minimumRows)); the gate used the test data only.")
             } else if database != nil {
                 print("\nNo decided audits in \(database ?? "") yet: the gate used the test data only.")
             }

@@ -192,6 +192,28 @@ import Testing
         #expect(try await loop.tick(force: true)?.id == 2)
     }
 
+    /// Outside testing: a gate on 2 test rows (or 1 blind audit) passed a far worse model, and a test file's misspelt
+    /// class ("spamm") took that class's recall check away without a word. Too few rows judge nothing; unknown
+    /// classes fail the pass before it trains; neither changes the served model.
+    @Test func aGateOnTooFewRowsOrUnknownClassesChangesNothing() async throws {
+        let h = try await harness()
+        let before = h.service.model.version
+        let registry = ModelRegistry(scoring: h.service, directory: h.configuration.registry)
+        func pass(test: [LabelledText]) async throws -> RetrainPass {
+            let loop = Retrainer(registry: registry, configuration: Self.configuration(),
+                                 data: RetrainData(sources: ["fixture"], base: { RetrainerTests.swapped }, test: { test }), node: "node-a")
+            return try #require(try await loop.tick(force: true))
+        }
+        let two = try await pass(test: Array(Self.rows.prefix(2)))
+        #expect(two.state == .failed && two.message.contains("the gate needs at least 30 rows (retrain.gate.minimumRows) of test data or of decided blind audits, and has 2 and 0"),
+                "\(two.message)")
+        h.clock.advance(hours: 1)
+        let typo = try await pass(test: Self.rows.map { LabelledText(text: $0.text, label: $0.label == "spam" ? "spamm" : $0.label) })
+        #expect(typo.state == .failed && typo.candidate == nil, "\(typo.message)")
+        #expect(typo.message.hasPrefix("the test data (retrain.testData) has labels the model does not know: 'spamm' (\(Self.rows.count / 2) rows)"), "\(typo.message)")
+        #expect(h.service.model.version == before)
+    }
+
     /// Outside testing: a pass that trained longer than retrain.leaseMinutes was taken for dead by another node while
     /// it trained (and a second pass trained beside it). The training node renews its lease.
     @Test func aPassThatTrainsLongerThanItsLeaseKeepsIt() async throws {

@@ -40,7 +40,8 @@ import Testing
         let database = dir + "/winnow.sqlite", config = dir + "/winnow.json"
         try """
             {"registry": "\(dir)/registry", "retrain": {"enabled": true, "everyHours": 0, "afterLabels": 12, "checkSeconds": 0.2,
-             "shadowHours": 0, "baseData": ["\(dir)/train.csv"], "testData": ["\(dir)/test.csv"], "training": {"algorithm": "nb"}}}
+             "shadowHours": 0, "baseData": ["\(dir)/train.csv"], "testData": ["\(dir)/test.csv"], "training": {"algorithm": "nb"},
+             "gate": {"minimumRows": 10}}}
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let admin = try EndToEndTests.run(["keys", "create", "--role", "admin", "--name", "ops", "--database", database]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
