@@ -108,6 +108,11 @@ typedef struct {
     cmedia_frame_callback callback;
     void *context;
     cmedia_video_info *info;
+    /// The video stream's time base (seconds a tick) and start, and the latest decoded frame's time from the start
+    /// (-1 before any frame has a timestamp): how much of the stream the frames decoded cover.
+    double time_base;
+    int64_t start_time;
+    double last_seconds;
 } decode_run;
 
 /// CMEDIA_TOO_LARGE once the work has outrun `max_work_seconds`, naming how far into the video it got.
@@ -127,6 +132,11 @@ static cmedia_status take_frame(decode_run *run) {
     if (late != CMEDIA_OK) return late;
     const int64_t number = run->info->decoded_frames;
     run->info->decoded_frames++;
+    if (frame->best_effort_timestamp != AV_NOPTS_VALUE && run->time_base > 0) {
+        const int64_t start = run->start_time == AV_NOPTS_VALUE ? 0 : run->start_time;
+        const double at = (double)(frame->best_effort_timestamp - start) * run->time_base;
+        if (at > run->last_seconds) run->last_seconds = at;
+    }
     if (run->info->decoded_frames > run->limits.max_frames) {
         video_message(run->info->message, "the video has more than %lld frames, over the limit",
                       (long long)run->limits.max_frames);
@@ -264,9 +274,10 @@ cmedia_status cmedia_decode_video(const uint8_t *data, size_t size, double secon
         return CMEDIA_CORRUPT;
     }
     if ((int64_t)parameters->width * parameters->height > limits.max_pixels) {
-        release(&state);
-        video_message(info->message, "the video's frames are %dx%d pixels, over the limit of %lld pixels",
+        // The message first: release frees the stream's parameters (read after it, they printed "0x0").
+        video_message(info->message, "the video's frames are %dx%d pixels, over the limit of %lld pixels (3840x2160)",
                       parameters->width, parameters->height, (long long)limits.max_pixels);
+        release(&state);
         return CMEDIA_TOO_LARGE;
     }
     if (state.format->duration != AV_NOPTS_VALUE && state.format->duration > 0) {
@@ -288,8 +299,8 @@ cmedia_status cmedia_decode_video(const uint8_t *data, size_t size, double secon
     info->frame_rate = (double)rate.num / rate.den;
     const AVCodec *codec = avcodec_find_decoder(parameters->codec_id);
     if (codec == NULL) {
-        release(&state);
         video_message(info->message, "the video's codec (%s) is not supported", avcodec_get_name(parameters->codec_id));
+        release(&state);
         return CMEDIA_UNSUPPORTED;
     }
     state.codec = avcodec_alloc_context3(codec);
@@ -319,7 +330,8 @@ cmedia_status cmedia_decode_video(const uint8_t *data, size_t size, double secon
     int64_t frame_mod = (int64_t)(seconds_per_sample * info->frame_rate);
     if (frame_mod < 1) frame_mod = 1;
     double deadline = limits.max_work_seconds > 0 ? started + limits.max_work_seconds : 0;
-    decode_run run = {&state, limits, deadline, info->frame_rate, frame_mod, callback, context, info};
+    decode_run run = {&state, limits, deadline, info->frame_rate, frame_mod, callback, context, info,
+                      av_q2d(stream->time_base), stream->start_time, -1};
 
     for (;;) {
         status = check_time(&run);
@@ -334,6 +346,25 @@ cmedia_status cmedia_decode_video(const uint8_t *data, size_t size, double secon
     if (status == CMEDIA_OK && info->decoded_frames == 0) {
         video_message(info->message, "the video data is corrupt or truncated (no frame could be decoded)");
         status = CMEDIA_CORRUPT;
+    }
+    if (status == CMEDIA_OK) {
+        // A file cut short (an upload stopped midway) still decodes its first part, and its signature then matches
+        // neither the whole video nor its copies: refused when the frames decoded clearly end before the duration
+        // the video stream declares (its own, else the container's; none declared: nothing to compare).
+        double declared = 0;
+        if (stream->duration != AV_NOPTS_VALUE && stream->duration > 0 && run.time_base > 0) {
+            declared = (double)stream->duration * run.time_base;
+        } else if (info->duration > 0) {
+            declared = info->duration;
+        }
+        const double covered = (run.last_seconds >= 0 ? run.last_seconds : (double)info->decoded_frames / info->frame_rate)
+                               + 1 / info->frame_rate;
+        const double slack = declared * 0.02 > 1 ? declared * 0.02 : 1;
+        if (declared > 2 && covered < declared - slack) {
+            video_message(info->message, "the video is cut short: its frames end at %.1f s of the %.1f s it declares; send the whole file",
+                          covered, declared);
+            status = CMEDIA_CORRUPT;
+        }
     }
     release(&state);
     return status;

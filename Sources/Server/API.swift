@@ -32,6 +32,13 @@ enum API {
 
     /// One medium of an item: `{type: image|video, data: base64}` or `{type: image, pdq: hex, quality}`.
     struct MediaBody: Decodable, Equatable {
+        /// Standard base64's alphabet and padding, and the white space MIME puts between lines.
+        static let base64Bytes: [Bool] = {
+            var table = [Bool](repeating: false, count: 256)
+            for byte in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \r\n\t".utf8 { table[Int(byte)] = true }
+            return table
+        }()
+
         var type: String
         var data: String?
         var pdq: String?
@@ -44,6 +51,12 @@ enum API {
             switch (data, pdq) {
             case let (data?, nil):
                 guard quality == nil else { throw ValidationError(field: "\(field).quality", "quality goes with a pdq hash, not with data") }
+                // Line breaks and spaces (MIME wraps base64) are skipped; any other character outside the standard
+                // alphabet is refused (outside testing: "!!!*** ###" inside the data was skipped and the rest hashed).
+                if let stray = data.utf8.firstIndex(where: { !Self.base64Bytes[Int($0)] }) {
+                    let offset = data.utf8.distance(from: data.utf8.startIndex, to: stray)
+                    throw ValidationError(field: "\(field).data", "not base64: character \(offset + 1) is outside the standard alphabet (A-Z, a-z, 0-9, +, /, =); send the file's bytes in standard base64")
+                }
                 guard let bytes = Data(base64Encoded: data, options: .ignoreUnknownCharacters), !bytes.isEmpty || data.isEmpty else {
                     throw ValidationError(field: "\(field).data", "not base64: send the file's bytes in standard base64")
                 }

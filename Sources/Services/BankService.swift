@@ -131,8 +131,15 @@ public final class BankService: Sendable {
         guard bank.label != clearLabel || bank.action == .allow else {
             throw ValidationError(field: "action", "a bank of '\(clearLabel)' (nothing wrong) can only allow its matches; give action allow, or a harmful class as the label")
         }
-        for (i, feed) in (bank.feeds ?? []).enumerated() where !Policy.isValidFeed(feed) {
-            throw ValidationError(field: "feeds[\(i)]", PolicyError.invalidFeed(feed).description)
+        if let feeds = bank.feeds {
+            // An empty list made a bank that matched nothing, without a word (outside testing).
+            guard !feeds.isEmpty else { throw ValidationError(field: "feeds", "name at least one feed, or leave feeds out for every feed") }
+            for (i, feed) in feeds.enumerated() {
+                guard Policy.isValidFeed(feed) else { throw ValidationError(field: "feeds[\(i)]", PolicyError.invalidFeed(feed).description) }
+                if let first = feeds[..<i].firstIndex(of: feed) {
+                    throw ValidationError(field: "feeds[\(i)]", "'\(feed)' is given twice (feeds[\(first)] too); name each feed once")
+                }
+            }
         }
         if let description = bank.description {
             guard description.utf8.count <= 1_000 else { throw ValidationError(field: "description", "at most 1,000 bytes") }

@@ -85,6 +85,38 @@ struct VideoTests {
         #expect(try MediaHasher.videoSignature(bytes: bytes).count == (try Self.everyFrame("pattern-sd-grey-bar").count + 29) / 30)
     }
 
+    /// Outside testing: the first half of an MP4 (its index at the start) was hashed as if whole (11 of 23 frames),
+    /// and its signature matched neither the video nor its copies. A file whose frames end well before the duration
+    /// it declares is refused as cut short; the whole file still hashes.
+    @Test(arguments: [0.5, 0.9])
+    func aVideoCutShortIsRefused(share: Double) throws {
+        let bytes = try MediaFixtures.bytes("vpdq/videos/chair-orig-22-sd-bar.mp4")
+        do {
+            _ = try MediaHasher.videoSignature(bytes: Array(bytes.prefix(Int(Double(bytes.count) * share))))
+            Issue.record("hashed a video cut to \(share) of its bytes")
+        } catch {
+            guard case let .corrupt(detail) = error else { Issue.record("\(error)"); return }
+            #expect(detail.hasPrefix("the video is cut short: its frames end at "), "\(detail)")
+        }
+        #expect(try MediaHasher.videoSignature(bytes: bytes).count > 20)
+    }
+
+    /// Outside testing: a video over the frame-size limit was refused as "0x0 pixels": the stream's size was read
+    /// after its parameters were freed. The message gives the real size.
+    @Test func aVideoOverTheFrameSizeLimitIsRefusedWithItsSize() throws {
+        let bytes = try MediaFixtures.bytes("vpdq/videos/pattern-sd-grey-bar.mp4")
+        var limits = MediaLimits.standard
+        limits.maxVideoFramePixels = 100
+        do {
+            _ = try MediaHasher.videoSignature(bytes: bytes, limits: limits)
+            Issue.record("hashed past the frame-size limit")
+        } catch {
+            guard case let .tooLarge(detail) = error else { Issue.record("\(error)"); return }
+            let size = try #require(detail.firstMatch(of: /the video's frames are ([0-9]+)x([0-9]+) pixels, over the limit of 100 pixels/), "\(detail)")
+            #expect(Int(size.1)! > 0 && Int(size.2)! > 0, "\(detail)")
+        }
+    }
+
     /// Re-encoded, greyed, sepia and logo versions of the chair clip match each other; the doorknob and the pattern
     /// clips match nothing but themselves and their own variants. Every frame, as the reference compares them: sampled
     /// sparsely (5 a second), clips of a moving scene cut at different points share few frames within 31 bits.

@@ -50,6 +50,9 @@ import Testing
             (["name": "typo", "label": "spma", "action": "remove"], "label", "The model has no class 'spma'; its classes are clear, spam (or 'harm': every class but clear together)"),
             (["name": "clear-remove", "label": "clear", "action": "remove"], "action",
              "A bank of 'clear' (nothing wrong) can only allow its matches; give action allow, or a harmful class as the label"),
+            // Outside testing: an empty list made a bank that matched nothing; a feed named twice was stored twice.
+            (["name": "nowhere", "label": "spam", "action": "remove", "feeds": [String]()], "feeds", "Name at least one feed, or leave feeds out for every feed"),
+            (["name": "twice", "label": "spam", "action": "remove", "feeds": ["a", "b", "a"]], "feeds[2]", "'a' is given twice (feeds[0] too); name each feed once"),
         ] as [([String: Any], String, String)] {
             let refused = try await h.send(.post, "/v1/banks", body: json(body))
             #expect(refused.status == .unprocessableContent && refused.error["field"] as? String == field && refused.error["message"] as? String == message,
@@ -438,6 +441,8 @@ import Testing
             #expect((answer.error["message"] as? String)?.contains(words) == true, "\(answer.body)")
         }
         try await refused(["type": "image", "data": Data("hello, I am text".utf8).base64EncodedString()], "media[0]", "JPEG, PNG or WebP")
+        // Outside testing: characters outside base64's alphabet were skipped and the rest hashed. Line breaks are not.
+        try await refused(["type": "image", "data": "iVBORw0K!!!*** ###GgoAAAANSUhEUg"], "media[0].data", "character 9 is outside the standard alphabet")
         try await refused(["type": "image", "data": Data("GIF89a\u{1}\u{0}\u{1}\u{0}".utf8).base64EncodedString()], "media[0]", "JPEG, PNG or WebP")
         try await refused(["type": "image", "data": "!!!"], "media[0].data", "base64")
         try await refused(["type": "audio", "data": "AAAA"], "media[0].type", "image or video")
@@ -483,7 +488,9 @@ import Testing
         #expect(PDQHash(hex: value)!.distance(to: PDQHash(hex: Self.bridge)!) <= 8)
         for (n, edit) in ["blur-a-little.jpg", "high-contrast.jpg"].enumerated() {
             let bytes = try Data(contentsOf: folder.appendingPathComponent(edit))
-            let answer = try await h.post("/v1/items", json(["id": "e\(n)", "text": "a photo", "media": [["type": "image", "data": bytes.base64EncodedString()]]]))
+            // The second as MIME wraps base64 (76 characters a line): line breaks are skipped.
+            let data = n == 0 ? bytes.base64EncodedString() : bytes.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+            let answer = try await h.post("/v1/items", json(["id": "e\(n)", "text": "a photo", "media": [["type": "image", "data": data]]]))
             #expect((answer.json["match"] as? [String: Any])?["bank"] as? String == "bridges", "\(edit): \(answer.body)")
         }
         // Cut short: a 4xx naming the item's medium, and nothing stored.
