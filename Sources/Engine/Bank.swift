@@ -353,13 +353,20 @@ public enum BankRules {
     public static func automaticEntries(for decided: DecidedTicket, signatures: ItemSignatures, configuration: BankConfiguration,
                                         clearLabel: String, now: Date) -> (bank: Bank, entries: [NewBankEntry])? {
         guard decided.outcome == .decided, decided.action == .remove, decided.ticket.goldLabel == nil,
-              decided.ticket.reasons != [.audit],
-              let label = decided.labels.last, let labelID = label.id,
-              let action = configuration.automaticAction(for: label.label, clearLabel: clearLabel) else { return nil }
-        let feed = decided.item.submission.feed
+              decided.ticket.reasons != [.audit], let label = decided.labels.last else { return nil }
+        return automaticEntries(item: decided.item.submission, label: label, ticket: decided.ticket.id, signatures: signatures,
+                                configuration: configuration, clearLabel: clearLabel, now: now)
+    }
+
+    /// The entries (and the automatic bank they go to) of `item` removed on `label` at ticket `ticket`: a reviewer's
+    /// removal, or the label of one corrected to another harmful class (its entries move to that class's bank).
+    public static func automaticEntries(item: ItemSubmission, label: LabelRecord, ticket: Int64?, signatures: ItemSignatures,
+                                        configuration: BankConfiguration, clearLabel: String, now: Date) -> (bank: Bank, entries: [NewBankEntry])? {
+        guard let labelID = label.id, let action = configuration.automaticAction(for: label.label, clearLabel: clearLabel) else { return nil }
+        let feed = item.feed
         let entries = signatures.bankable.map { signature in
             NewBankEntry(signature: signature, note: "removed by review",
-                         source: BankEntrySource(feed: feed, itemID: decided.item.submission.id, ticketID: decided.ticket.id, labelID: labelID))
+                         source: BankEntrySource(feed: feed, itemID: item.id, ticketID: ticket, labelID: labelID))
         }
         guard !entries.isEmpty else { return nil }
         let bank = Bank(name: Bank.automaticName(feed: feed, label: label.label), label: label.label, action: action, feeds: [feed],

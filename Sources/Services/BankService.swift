@@ -194,11 +194,29 @@ public final class BankService: Sendable {
     /// Returns the entries added (none when the rules bank nothing).
     @discardableResult
     public func bankRemoval(_ decided: DecidedTicket, configuration: BankConfiguration, clearLabel: String) async throws -> [BankEntry] {
-        var tokenizer = Tokenizer()
-        let item = decided.item.submission
-        let signatures = ItemSignatures(text: configuration.matchText ? TextSignature(text: item.text, tokenizer: &tokenizer) : nil, media: item.media)
+        let signatures = Self.signatures(of: decided.item.submission, configuration: configuration)
         guard let (bank, entries) = BankRules.automaticEntries(for: decided, signatures: signatures, configuration: configuration,
                                                               clearLabel: clearLabel, now: Date()) else { return [] }
+        return try await addAutomatically(entries, to: bank)
+    }
+
+    /// A removal's label corrected to another harmful class: the item's entries, which left with the old label, go
+    /// to the corrected class's automatic bank (outside testing: they were dropped, and copies no longer caught).
+    public func bankCorrection(item: ItemSubmission, label: LabelRecord, ticket: Int64?, configuration: BankConfiguration,
+                               clearLabel: String) async throws -> [BankEntry] {
+        guard let (bank, entries) = BankRules.automaticEntries(item: item, label: label, ticket: ticket,
+                                                              signatures: Self.signatures(of: item, configuration: configuration),
+                                                              configuration: configuration, clearLabel: clearLabel, now: Date()) else { return [] }
+        return try await addAutomatically(entries, to: bank)
+    }
+
+    static func signatures(of item: ItemSubmission, configuration: BankConfiguration) -> ItemSignatures {
+        var tokenizer = Tokenizer()
+        return ItemSignatures(text: configuration.matchText ? TextSignature(text: item.text, tokenizer: &tokenizer) : nil, media: item.media)
+    }
+
+    /// Adds a reviewer's (or a correction's) entries to their automatic bank, creating it if absent.
+    private func addAutomatically(_ entries: [NewBankEntry], to bank: Bank) async throws -> [BankEntry] {
         // Created if absent, in one transaction (two nodes banking at once make it once; an admin's changes to it
         // stay). Read first: once the bank exists (nearly always), no write and no lock of the revision counter.
         let existing: Bank

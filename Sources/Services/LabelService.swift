@@ -87,16 +87,23 @@ public struct LabelService: Sendable {
     public func correct(id: Int64, label: String, by: String) async throws -> LabelCorrection? {
         try checkClass(label, field: "label")
         let rules = scoring.rules
-        let event = Mutex<DecisionEvent?>(nil)
+        let event = Mutex<DecisionEvent?>(nil), removedItem = Mutex<ItemSubmission?>(nil)
         let outcome = try await store.correctLabel(id: id, label: label, by: by, at: scoring.clock(), revise: { item, withdrawn, corrected in
             let revision = rules.correction(of: item, withdrawn: withdrawn, corrected: corrected)
             event.withLock { $0 = revision?.event }
+            if revision?.result.decision.action == .remove { removedItem.withLock { $0 = item.submission } }
             return revision
         })
         guard case let .corrected(withdrawn, new) = outcome else { return outcome }
         scoring.eventsWritten(event.withLock { $0 }.map { [$0] } ?? [])
         await learnOnline(learn: [new], unlearn: [withdrawn], by: by)
-        _ = try await scoring.banks.unbank(labels: [withdrawn])
+        let unbanked = try await scoring.banks.unbank(labels: [withdrawn])
+        // The removal stands on the corrected class: what the old label had banked goes to that class's bank.
+        if !unbanked.isEmpty, let item = removedItem.withLock({ $0 }) {
+            let banks = scoring.engine.configuration.banks
+            _ = try? await scoring.banks.bankCorrection(item: item, label: new, ticket: unbanked.first?.source.ticketID, configuration: banks,
+                                                        clearLabel: scoring.engine.configuration.clearLabel)
+        }
         return outcome
     }
 

@@ -219,6 +219,37 @@ import Testing
         #expect(later.json["match"] == nil && (later.json["decision"] as? [String: Any])?["action"] as? String == "review")
     }
 
+    /// Outside testing: correcting a reviewer's removal from one harmful class to another kept the removal but dropped
+    /// its bank entries (copies were no longer caught). They move to the corrected class's bank.
+    @Test func correctingARemovalToAnotherHarmfulClassMovesItsEntries() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.doubleReviewRate = 0
+        let h = try await Harness(configuration: configuration, model: Fixture.threeClassModel)
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0.0]]])).status == .ok)
+        let text = "cheap watches shipped free order at the shop link now"
+        #expect(try await h.post("/v1/items", json(["id": "w1", "text": text, "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]])).status == .created)
+        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
+        let ticket = try #require(((claimed.json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int)
+        #expect(try await h.post("/v1/review/tickets/\(ticket)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
+        let entries = try #require(try await h.send(.get, "/v1/banks/default-spam-removed/entries").json["entries"] as? [[String: Any]])
+        let labelID = try #require((entries.first?["source"] as? [String: Any])?["labelID"] as? Int)
+        let corrected = try await h.send(.post, "/v1/labels/\(labelID)/correct", body: json(["label": "abuse"]))
+        #expect(corrected.status == .created, "\(corrected.body)")
+        #expect(try await h.send(.get, "/v1/banks/default-spam-removed").json["entries"] as? Int == 0)
+        let moved = try #require(try await h.send(.get, "/v1/banks/default-abuse-removed/entries").json["entries"] as? [[String: Any]])
+        #expect(Set(moved.map { $0["kind"] as? String }) == ["text", "image"])
+        #expect(moved.allSatisfy { ($0["source"] as? [String: Any])?["ticketID"] as? Int == ticket && ($0["source"] as? [String: Any])?["labelID"] as? Int != labelID })
+        // A copy is caught by the corrected class's bank.
+        let copy = try await h.post("/v1/items", json(["id": "w2", "text": "Cheap watches shipped FREE, order at the shop link now!"]))
+        #expect((copy.json["match"] as? [String: Any])?["bank"] as? String == "default-abuse-removed", "\(copy.body)")
+        // Corrected to the clear class, nothing is banked again.
+        let newID = try #require((moved.first?["source"] as? [String: Any])?["labelID"] as? Int)
+        #expect(try await h.send(.post, "/v1/labels/\(newID)/correct", body: json(["label": "clear"])).status == .created)
+        #expect(try await h.send(.get, "/v1/banks/default-abuse-removed").json["entries"] as? Int == 0)
+        #expect(try await h.send(.get, "/v1/banks/default-clear-removed").status == .notFound)
+    }
+
     /// Four near-copies of one scam (c0-c3: case, punctuation, a look-alike letter, a word moved) and an unrelated
     /// post ("other"), each sent to review by the harness's policy; the copies' texts.
     func postWave(_ h: Harness) async throws -> [String] {

@@ -47,6 +47,26 @@ enum Fixture {
         options.evidenceTarget = 0
         return try! TextClassifier.train(rows, options: options, modelVersion: "fixture-1").0
     }()
+
+    /// Abuse beside spam and clear: for what moves between two harmful classes.
+    static let abuse = [
+        "you are an idiot and everyone hates you", "shut up you worthless loser", "nobody wants you here go away idiot",
+        "you are pathetic and stupid", "what a disgusting worthless person", "get lost you stupid clown",
+    ]
+
+    static let threeClassModel: TextClassifier = {
+        var rows: [LabelledText] = []
+        for _ in 0..<3 {
+            rows += spam.map { LabelledText(text: $0, label: "spam") }
+            rows += clear.map { LabelledText(text: $0, label: "clear") }
+            rows += abuse.map { LabelledText(text: $0, label: "abuse") }
+        }
+        var options = TrainingOptions()
+        options.algorithm = .naiveBayes
+        options.featurizer = FeaturizerConfig(bucketBits: 14)
+        options.evidenceTarget = 0
+        return try! TextClassifier.train(rows, options: options, modelVersion: "fixture-3").0
+    }()
 }
 
 /// The server over an in-memory store, with one key per role and an injected clock.
@@ -64,11 +84,12 @@ struct Harness {
     /// Where webhook test messages go (no network).
     let transport: RecordingTransport
 
-    init(configuration: ServerConfiguration = ServerConfiguration(), store: SQLiteStore? = nil, transport: RecordingTransport = RecordingTransport()) async throws {
+    init(configuration: ServerConfiguration = ServerConfiguration(), store: SQLiteStore? = nil, transport: RecordingTransport = RecordingTransport(),
+         model: TextClassifier = Fixture.model) async throws {
         let store = try store ?? SQLiteStore()
         let clock = TestClock(Self.start)
         let service = ScoringService(store: store, engine: ScoringEngine(configuration: configuration.engine),
-                                     model: try ActiveModel(model: Fixture.model, source: "fixture"), clock: { clock.now() })
+                                     model: try ActiveModel(model: model, source: "fixture"), clock: { clock.now() })
         try await service.start()
         var keys: [Role: String] = [:]
         for role in Role.allCases {
