@@ -138,7 +138,7 @@ struct Banks: ParsableCommand {
                 entry = ["type": "image", "pdq": pdq, "quality": quality]
             } else {
                 let path = image ?? video!
-                guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("Cannot read \(path): check the path.") }
+                guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError.data("Cannot read \(path): check the path.") }
                 entry = ["type": image != nil ? "image" : "video", "data": bytes.base64EncodedString()]
             }
             if let note { entry["note"] = note }
@@ -183,7 +183,7 @@ struct Banks: ParsableCommand {
         @Argument(help: "The CSV file.", completion: .file()) var file: String
 
         func run() async throws {
-            guard let bytes = FileManager.default.contents(atPath: file) else { throw CommandError("Cannot read \(file): check the path.") }
+            guard let bytes = FileManager.default.contents(atPath: file) else { throw CommandError.data("Cannot read \(file): check the path.") }
             let answer = try Banks.object(try await server.client().send("POST", "/v1/banks/\(name)/import", data: bytes, contentType: "text/csv"))
             print("Imported \(answer["added"] as? Int ?? 0) hashes (\(answer["existing"] as? Int ?? 0) already in the bank).")
             if let bank = answer["bank"] as? [String: Any] { print(Banks.line(bank)) }

@@ -422,12 +422,34 @@ import Testing
     @Test func aVideoSignatureOverTheFrameCapIsTooLarge() async throws {
         let h = try await harness()
         #expect(try await h.send(.post, "/v1/banks", body: json(["name": "clips", "label": "spam", "action": "remove"])).status == .created)
-        func frames(_ n: Int) -> String { (0..<n).map { "\($0):90:" + String(repeating: "a", count: 64) }.joined(separator: " ") }
+        // Every frame of a 30 fps video (a frame's time stays within the longest video taken, 600 s).
+        func frames(_ n: Int) -> String { (0..<n).map { "\(Double($0) / 30):90:" + String(repeating: "a", count: 64) }.joined(separator: " ") }
         let over = try await h.send(.post, "/v1/banks/clips/entries", body: json(["entries": [["type": "video", "frames": frames(BankSignature.maxFrames + 1)]]]))
         #expect(over.status == .unprocessableContent && over.error["code"] as? String == "too_large", "\(over.body.prefix(300))")
         #expect(over.error["field"] as? String == "entries[0].frames")
         let at = try await h.send(.post, "/v1/banks/clips/entries", body: json(["entries": [["type": "video", "frames": frames(BankSignature.maxFrames)]]]))
         #expect(at.status == .created, "\(at.body.prefix(300))")
+    }
+
+    /// Outside testing: a text entry's pdq was ignored without a word, an image entry's misplaced text was reported as
+    /// a missing pdq, frames at -1 s or 10⁹ s were taken, and over 10,000 entries was `invalid_value`.
+    @Test func anEntrysFieldsBelongToItsType() async throws {
+        let h = try await harness()
+        #expect(try await h.send(.post, "/v1/banks", body: json(["name": "typed", "label": "spam", "action": "remove"])).status == .created)
+        let hash = String(repeating: "a", count: 64)
+        for (entry, field, words) in [
+            (["type": "text", "text": "win a free phone today by clicking this link", "pdq": hash, "quality": 100], "entries[0].pdq", "A text entry takes signature, text (and note), not pdq"),
+            (["type": "image", "text": "win a free phone today"], "entries[0].text", "An image entry takes data, pdq, quality (and note), not text"),
+            (["type": "video", "frames": "-1:100:\(hash)"], "entries[0].frames", "Frame 0 is at -1.0 s; a frame's time is 0 to 600 s"),
+            (["type": "video", "frames": "0:100:\(hash) 1e9:100:\(hash)"], "entries[0].frames", "Frame 1 is at 1000000000.0 s"),
+        ] as [([String: Any], String, String)] {
+            let refused = try await h.send(.post, "/v1/banks/typed/entries", body: json(["entries": [entry]]))
+            #expect(refused.status == .unprocessableContent && refused.error["field"] as? String == field, "\(refused.body)")
+            #expect((refused.error["message"] as? String)?.contains(words) == true, "\(refused.body)")
+        }
+        let many = try await h.send(.post, "/v1/banks/typed/entries", body: json(["entries": Array(repeating: ["type": "image", "pdq": hash, "quality": 90], count: 10_001)]))
+        #expect(many.status == .unprocessableContent && many.error["code"] as? String == "too_many_items", "\(many.body.prefix(300))")
+        #expect(try await h.send(.get, "/v1/banks/typed").json["entries"] as? Int == 0)
     }
 
     @Test func anotherNodeTakesABanksChangesOverAtItsNextSync() async throws {

@@ -157,8 +157,9 @@ struct BankController {
     @Sendable func addEntries(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let name = try context.parameters.require("bank")
         let body = try await JSON.decode(EntriesBody.self, from: request, limit: limits.media.maxItemBodyBytes)
-        guard !body.entries.isEmpty, body.entries.count <= 10_000 else {
-            throw APIError(.unprocessableContent, code: "invalid_value", "Send 1 to 10,000 entries; for more, import a CSV in parts.", field: "entries")
+        guard !body.entries.isEmpty else { throw APIError(.unprocessableContent, code: "invalid_value", "Send 1 to 10,000 entries.", field: "entries") }
+        guard body.entries.count <= 10_000 else {
+            throw APIError(.unprocessableContent, code: "too_many_items", "Send at most 10,000 entries at a time; for more, import a CSV in parts.", field: "entries")
         }
         var new: [NewBankEntry] = []
         var tokenizer = Tokenizer()
@@ -177,6 +178,13 @@ struct BankController {
         if let note = entry.note {
             guard note.utf8.count <= 1_000 else { throw ValidationError(field: "\(field).note", "at most 1,000 bytes") }
             try ValidationError.checkNoNUL(note, field: "\(field).note")
+        }
+        // A field another type takes was ignored without a word (a text entry's pdq, outside testing): refused.
+        let given: [(String, Bool)] = [("text", entry.text != nil), ("signature", entry.signature != nil), ("pdq", entry.pdq != nil),
+                                       ("quality", entry.quality != nil), ("frames", entry.frames != nil), ("data", entry.data != nil)]
+        let takes: [String: Set<String>] = ["text": ["text", "signature"], "image": ["pdq", "quality", "data"], "video": ["frames", "data"]]
+        if let allowed = takes[entry.type], let stray = given.first(where: { $0.1 && !allowed.contains($0.0) })?.0 {
+            throw ValidationError(field: "\(field).\(stray)", "a\(entry.type == "image" ? "n" : "") \(entry.type) entry takes \(allowed.sorted().joined(separator: ", ")) (and note), not \(stray)")
         }
         switch entry.type {
         case "text":
@@ -199,7 +207,14 @@ struct BankController {
             guard case let .image(image) = try await prefixedMedia(field, try await limits.media.intake.hash([input])).first else { throw ValidationError(field: field, "no image") }
             return .image(image)
         case "video":
-            if let frames = entry.frames { return try prefixed(field, try BankSignature(kind: .video, value: frames, quality: nil)) }
+            if let frames = entry.frames {
+                let signature = try prefixed(field, try BankSignature(kind: .video, value: frames, quality: nil))
+                // A frame's time is where it sits in a video: never negative, nor past the longest video taken.
+                if case let .video(list) = signature, let odd = list.first(where: { !(0...limits.media.maxVideoSeconds).contains($0.seconds) }) {
+                    throw ValidationError(field: "\(field).frames", "frame \(odd.frame) is at \(odd.seconds) s; a frame's time is 0 to \(FixedText.format(limits.media.maxVideoSeconds, places: 0)) s (media.maxVideoSeconds)")
+                }
+                return signature
+            }
             guard let data = entry.data else { throw ValidationError(field: "\(field).frames", "send the video's frame hashes (frames) or its bytes (data, base64)") }
             let input = try API.MediaBody(type: "video", data: data).input(field: field)
             guard case let .video(frames) = try await prefixedMedia(field, try await limits.media.intake.hash([input])).first else { throw ValidationError(field: field, "no video") }
