@@ -296,6 +296,22 @@ public struct Retrainer: Service, Sendable {
         return saved
     }
 
+    /// The pass whose candidate is in shadow now, if one is.
+    public func passInShadow() async throws -> RetrainPass? {
+        try await store.retrainPasses(.all, limit: 20).first { $0.state == .shadow }
+    }
+
+    /// An admin ends a retraining candidate's shadow (`DELETE /v1/models/shadow`): its pass ends refused, nothing is
+    /// promoted, and every node stops the shadow at its next sync (the loop put it back within a second before).
+    /// Nil when no pass is in shadow.
+    public func endShadow(by admin: String) async throws -> RetrainPass? {
+        guard var pass = try await passInShadow() else { return nil }
+        pass.state = .refused
+        pass.updatedAt = scoring.clock()
+        pass.message = "\(pass.candidate ?? "the candidate")'s shadow was ended by \(admin): not promoted"
+        return try await save(pass, expected: .shadow) ? pass : nil
+    }
+
     /// Moves an unfinished pass on; nil when there is nothing to do yet.
     func advance(_ pass: RetrainPass, now: Date) async throws -> RetrainPass? {
         var next = pass
@@ -308,6 +324,13 @@ public struct Retrainer: Service, Sendable {
             return try await save(next, expected: .training) ? next : nil
         case .shadow:
             guard let candidate = pass.candidate else { return nil }
+            if serving(pass.feed).version == candidate {
+                // An admin promoted the candidate before its shadow ended: approved, not superseded.
+                next.state = .promoted
+                next.message = "promoted \(candidate) by an admin during its shadow"
+                if try await save(next, expected: .shadow) { scoring.stopShadow() }
+                return next
+            }
             if pass.active != serving(pass.feed).version {
                 next.state = .superseded
                 next.message = "the active model changed to \(serving(pass.feed).version) during the shadow"

@@ -146,6 +146,37 @@ import Testing
         #expect(try await loop.passes().map(\.state) == [.promoted])
     }
 
+    /// Outside testing: while a pass's candidate was in shadow, an admin's shadow of another version and
+    /// DELETE /v1/models/shadow were undone by the loop within a second, and an admin who promoted the candidate
+    /// during its shadow saw the pass logged as superseded. Another shadow is refused naming the pass; stopping the
+    /// shadow ends the pass (refused, nothing promoted); promoting the candidate completes it.
+    @Test func anAdminEndsOrApprovesAShadowingPass() async throws {
+        let h = try await harness()
+        let loop = retrainer(h, Self.configuration(shadowHours: 2))
+        let pass = try #require(try await loop.tick())
+        let candidate = try #require(pass.candidate)
+        #expect(pass.state == .shadow && h.service.shadowReport?.candidate == candidate)
+        let other = try await h.send(.post, "/v1/models/fixture-1/shadow")
+        #expect(other.status == .conflict && (other.error["message"] as? String)?.hasPrefix("Retraining pass 1 has \(candidate) in shadow until ") == true, "\(other.body)")
+        let stopped = try await h.send(.delete, "/v1/models/shadow")
+        #expect(stopped.status == .ok, "\(stopped.body)")
+        #expect(h.service.shadowReport == nil)
+        #expect(try await loop.tick() == nil)  // the loop leaves it stopped
+        #expect(h.service.shadowReport == nil && h.service.model.version == "fixture-1")
+        let ended = try #require(try await loop.passes().first)
+        #expect(ended.state == .refused && ended.message == "\(candidate)'s shadow was ended by test-admin: not promoted", "\(ended.message)")
+
+        // The next pass's candidate promoted by an admin during its shadow: the pass says so.
+        h.clock.advance(hours: 25)
+        let next = try #require(try await loop.tick())
+        let second = try #require(next.candidate)
+        #expect(next.id == 2 && next.state == .shadow)
+        #expect(try await h.send(.post, "/v1/models/\(second)/promote").status == .ok)
+        let approved = try #require(try await loop.tick())
+        #expect(approved.state == .promoted && approved.message == "promoted \(second) by an admin during its shadow", "\(approved.message)")
+        #expect(h.service.shadowReport == nil && h.service.model.version == second)
+    }
+
     @Test func approveModeWaitsForAnAdmin() async throws {
         let h = try await harness()
         let loop = retrainer(h, Self.configuration(promotion: .approve))

@@ -190,13 +190,21 @@ struct ModelController {
     @Sendable func shadow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let version = try context.parameters.require("version")
         let feed = try feed(request)
+        // A retraining pass's shadow holds the shadow slot: the loop would put its candidate back within a second.
+        if let pass = try await retrainer.passInShadow(), let candidate = pass.candidate, candidate != (version.removingPercentEncoding ?? version) {
+            throw APIError(.conflict, code: "conflict",
+                           "Retraining pass \(pass.id)\(pass.feed.map { " (feed \($0))" } ?? "") has \(candidate) in shadow until \(pass.shadowUntil.map(ISOTime.format) ?? "its end"); wait for it, or end it with DELETE /v1/models/shadow (the pass then ends, not promoted).")
+        }
         _ = try await registryCall { try await registry.shadow(version.removingPercentEncoding ?? version, feed: feed) }
         return JSON.response(API.ShadowAnswer(shadow: scoring.shadowReport))
     }
 
     /// Stops shadow mode and answers with what the candidate would have done differently.
+    /// A retraining pass's shadow ends with its pass (refused: not promoted).
     @Sendable func stopShadow(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        guard let report = scoring.stopShadow() else {
+        let ended = try await retrainer.endShadow(by: context.caller.name)
+        let report = scoring.stopShadow()
+        guard report != nil || ended != nil else {
             throw APIError(.notFound, code: "not_found", "No model runs in shadow mode; start one with POST /v1/models/VERSION/shadow.")
         }
         return JSON.response(API.ShadowAnswer(shadow: report))
