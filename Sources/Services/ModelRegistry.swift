@@ -6,7 +6,8 @@ import Learning
 public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case unknownVersion(String)
     case classesDiffer(version: String, candidate: [String], active: [String])
-    case nothingToRollBack
+    /// No promotion to roll back: of the shared model (nil), or of `feed`, which has never had a model of its own.
+    case nothingToRollBack(feed: String?)
     case versionTaken(String)
 
     public var description: String {
@@ -14,7 +15,9 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case let .unknownVersion(v): return "No model version '\(v)' in the registry. GET /v1/models lists them; register a file with POST /v1/models."
         case let .classesDiffer(v, candidate, active):
             return "Model \(v) has the classes \(candidate.joined(separator: ", ")), the active model \(active.joined(separator: ", ")); policies and labels name classes, so a model with other classes cannot be promoted in place."
-        case .nothingToRollBack: return "No promotion to roll back: the active model is the one the server started with."
+        case .nothingToRollBack(nil): return "No promotion to roll back: the active model is the one the server started with."
+        case let .nothingToRollBack(feed?):
+            return "Feed \(feed) has never had a model of its own: it uses the shared model, so there is nothing to roll back (promote a version with ?feed=\(feed) to give it one)."
         case let .versionTaken(v): return "A different model file is registered as '\(v)'; train with another --name."
         }
     }
@@ -174,11 +177,13 @@ public struct ModelRegistry: Sendable {
     @discardableResult
     public func rollback(by: String, feed: String? = nil) async throws -> ModelVersionRecord {
         guard let feed else {
-            guard let last = try await store.promotions().last(where: { $0.feed == nil }) else { throw RegistryError.nothingToRollBack }
+            guard let last = try await store.promotions().last(where: { $0.feed == nil }) else { throw RegistryError.nothingToRollBack(feed: nil) }
             return try await promote(last.previous, by: by, kind: .rollback)
         }
-        guard let last = try await store.promotions().last(where: { $0.feed == feed }), last.toShared != true else { throw RegistryError.nothingToRollBack }
-        if !last.previous.isEmpty { return try await promote(last.previous, by: by, kind: .rollback, feed: feed) }
+        guard let last = try await store.promotions().last(where: { $0.feed == feed }) else { throw RegistryError.nothingToRollBack(feed: feed) }
+        // Back from the shared model to the feed's own it left (as the shared model's rollback, twice in a row
+        // returns to where it started; it said there was nothing to roll back).
+        if last.toShared == true || !last.previous.isEmpty { return try await promote(last.previous, by: by, kind: .rollback, feed: feed) }
         guard let shared = try await record(scoring.model.version) else { throw RegistryError.unknownVersion(scoring.model.version) }
         try scoring.setModel(nil, for: feed)
         try await store.recordPromotion(ModelPromotion(feed: feed, version: shared.version, previous: last.version, kind: .rollback, by: by, at: scoring.clock(),

@@ -349,9 +349,18 @@ import Testing
         let history = try await h.store.promotions()
         #expect(history.map(\.feed) == ["sms", "sms"] && history.map(\.version) == ["fixture-2", "fixture-1"] && history.map(\.previous) == ["", "fixture-2"])
         #expect(history.map(\.toShared) == [nil, true])
-        #expect(try await h.send(.post, "/v1/models/rollback?feed=sms").status == .conflict)
+        // Outside testing: a second rollback answered "nothing to roll back"; as the shared model's, it returns to
+        // where it started (the feed's own model), and a third to the shared one again.
+        let again = try await h.send(.post, "/v1/models/rollback?feed=sms")
+        #expect(again.status == .ok && again.json["active"] as? String == "fixture-2", "\(again.body)")
+        #expect(h.service.feedModelVersions == ["sms": "fixture-2"])
+        #expect(try await h.send(.post, "/v1/models/rollback?feed=sms").json["active"] as? String == "fixture-1")
+        #expect(h.service.feedModelVersions.isEmpty)
         _ = try await ModelRegistry(scoring: other, directory: h.configuration.registry).restoreActive()
         #expect(other.feedModelVersions.isEmpty)
+        // A feed that never had a model of its own is told so (it read "the one the server started with").
+        let never = try await h.send(.post, "/v1/models/rollback?feed=news")
+        #expect(never.status == .conflict && (never.error["message"] as? String)?.hasPrefix("Feed news has never had a model of its own") == true, "\(never.body)")
         // The shared model's rollback ignores the feeds' changes.
         #expect(try await h.send(.post, "/v1/models/rollback").status == .conflict)
     }
