@@ -275,7 +275,12 @@ public struct Retrainer: Service, Sendable {
     /// Why a new pass is due, or nil.
     func due(feed: String?, after latest: RetrainPass?, now: Date, force: Bool) async throws -> String? {
         if force { return "manual" }
-        if configuration.everyHours > 0, now.timeIntervalSince(latest?.startedAt ?? .distantPast) >= configuration.everyHours * 3600 { return "schedule" }
+        if configuration.everyHours > 0, now.timeIntervalSince(latest?.startedAt ?? .distantPast) >= configuration.everyHours * 3600 {
+            // Nothing new since a pass that came to an outcome: the same data would train the same candidate (outside
+            // testing: identical versions were promoted one after another). A failed pass is retried.
+            if let latest, latest.state != .failed, try await store.labelCount(after: latest.labelsThrough, feed: feed, atMost: 1) == 0 { return nil }
+            return "schedule"
+        }
         if configuration.afterLabels > 0 {
             // A feed counts its own labels since its last pass (other feeds' labels, however many, do not hide them).
             let fresh = try await store.labelCount(after: latest?.labelsThrough ?? 0, feed: feed, atMost: configuration.afterLabels)

@@ -16,8 +16,9 @@ struct Retrain: AsyncParsableCommand {
             the database's resolved labels, runs the evaluation gate against the active model (test data and blind \
             audits, paired), then puts it in shadow or promotes it (or leaves it for an admin). Every step is written to \
             the registry's retraining log, which --log prints. Servers on the same database take a promotion over within \
-            syncIntervalSeconds. A shadow runs inside servers: from cron, a candidate put in shadow is promoted by the \
-            run after its shadow time has passed. Exit code 0 when a pass ran or moved on (or nothing was due), 2 when \
+            syncIntervalSeconds. A shadow runs inside servers (their items are what it is measured on): the run after its \
+            shadow time has passed leaves the candidate waiting for an admin (winnow models promote VERSION) with what \
+            the serving nodes saw, unless this process scored items in it. Exit code 0 when a pass ran or moved on (or nothing was due), 2 when \
             its candidate was refused or it failed, 3 when --now could not start one (another pass is running).
               winnow retrain --config winnow.json --now
               winnow retrain --config winnow.json --now --feed sms

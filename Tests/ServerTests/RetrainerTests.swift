@@ -90,8 +90,12 @@ import Testing
         h.clock.advance(hours: 23)
         #expect(try await scheduled.tick() == nil)
         h.clock.advance(hours: 1)
+        // Outside testing: with nothing new, every scheduled pass trained and promoted the same model again. A pass is
+        // due on schedule once a label has arrived since the last one.
+        #expect(try await scheduled.tick() == nil)
+        try await label(h, from: 100, count: 1)
         let second = try #require(try await scheduled.tick())
-        #expect(second.id == 2 && second.trigger == "schedule")
+        #expect(second.id == 2 && second.trigger == "schedule" && second.storeExamples == 1)
 
         var byLabels = Self.configuration()
         byLabels.everyHours = 0
@@ -101,7 +105,7 @@ import Testing
         #expect(try await counting.tick() == nil)
         try await label(h, from: 4, count: 1)
         let third = try #require(try await counting.tick())
-        #expect(third.id == 3 && third.trigger == "labels" && third.storeExamples == 5 && third.baseExamples == Self.rows.count)
+        #expect(third.id == 3 && third.trigger == "labels" && third.storeExamples == 6 && third.baseExamples == Self.rows.count)
         // The next pass counts labels from where this one stopped.
         #expect(try await counting.tick() == nil)
         #expect(third.labelsThrough == (try await h.store.latestLabelID()))
@@ -168,6 +172,7 @@ import Testing
 
         // The next pass's candidate promoted by an admin during its shadow: the pass says so.
         h.clock.advance(hours: 25)
+        try await label(h, from: 200, count: 1)
         let next = try #require(try await loop.tick())
         let second = try #require(next.candidate)
         #expect(next.id == 2 && next.state == .shadow)
@@ -499,6 +504,10 @@ import Testing
         #expect(try await retrainer.check()?.feed == "sms")
         #expect(try await retrainer.check() == nil)             // neither is due
         h.clock.advance(hours: 24)
+        // A label of each since: both are due on schedule again.
+        let items = ["main", "sms"].map { ItemSubmission(id: "new-\($0)", feed: $0, text: Fixture.spam[0]) }
+        _ = try await h.service.submit(items)
+        _ = try await h.store.addLabels(items.map { LabelRecord(feed: $0.feed, itemID: $0.id, label: "spam", source: "review", by: "r", at: h.clock.now()) })
         #expect(try await retrainer.check()?.feed == nil)       // both due: the one that waited longest
         #expect(try await retrainer.check()?.feed == "sms")
     }
