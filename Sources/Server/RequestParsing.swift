@@ -65,7 +65,11 @@ enum Query {
     /// The whole number in query parameter `name` (within `range` when given), `default` when absent.
     static func integer<T: FixedWidthInteger>(_ request: Request, _ name: String, in range: ClosedRange<T>? = nil, default value: T?) throws -> T? {
         guard let text = request.uri.queryParameters[name[...]] else { return value }
-        guard let n = T(String(text)), range?.contains(n) ?? true else {
+        // Digits only, as the numbers the API writes: "+5" and "05" read as 5 (outside testing), so two spellings of
+        // one cursor or limit would pass where "1e1" is refused.
+        let digits = text.first == "-" ? text.dropFirst() : text[...]
+        let canonical = !digits.isEmpty && digits.allSatisfy(\.isASCIIDigitCharacter) && (digits.count == 1 || digits.first != "0")
+        guard canonical, let n = T(String(text)), range?.contains(n) ?? true else {
             let within = range.map { " from \($0.lowerBound) to \($0.upperBound)" } ?? ""
             throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is a whole number\(within)", field: name)
         }
@@ -79,4 +83,9 @@ enum Query {
         }
         return APIError(.notFound, code: "not_found", "No item '\(id)' in feed '\(feed)'. Submit it with POST /v1/items, or pass ?feed=NAME if it is in another feed.")
     }
+}
+
+extension Character {
+    /// 0-9 only (`isNumber` takes other scripts' digits and fractions).
+    var isASCIIDigitCharacter: Bool { ("0"..."9").contains(self) }
 }

@@ -53,10 +53,12 @@ public final class ScoringService: Sendable {
     public func setModel(_ model: TextClassifier?, for feed: String) throws {
         guard let model else {
             feedModels.withLock { _ = $0.removeValue(forKey: feed) }
+            metrics.feedModel(feed: feed, version: nil)
             return
         }
         let active = try ActiveModel(model: model, source: "feed \(feed)")
         feedModels.withLock { $0[feed] = active }
+        metrics.feedModel(feed: feed, version: active.version)
     }
 
     /// Loads stored policies and the engagement model; call once before serving.

@@ -50,6 +50,7 @@ public final class ServerMetrics: Sendable {
 
     /// The series the previous `activeModel` call set.
     private let activeGauge = Mutex<(version: String, gauge: Gauge)?>(nil)
+    private let feedGauges = Mutex<[String: (version: String, gauge: Gauge)]>([:])
 
     /// One series, at 1: the version in use (the one before it is removed).
     public func activeModel(version: String) {
@@ -60,6 +61,20 @@ public final class ServerMetrics: Sendable {
                                                              helpText: "1 for the text model version in use."), labels: [("version", version)])
             gauge.set(to: 1)
             active = (version, gauge)
+        }
+    }
+
+    /// A feed's own model (nil: the feed is back on the shared model): one series per feed at 1, its version in use
+    /// (outside testing: /metrics showed the shared model only).
+    public func feedModel(feed: String, version: String?) {
+        feedGauges.withLock { gauges in
+            if let previous = gauges[feed], previous.version != version { registry.unregisterGauge(previous.gauge); gauges[feed] = nil }
+            guard let version, gauges[feed] == nil else { return }
+            let gauge = registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "feed_model", unitName: "info",
+                                                             helpText: "1 for the text model version a feed with a model of its own uses."),
+                                           labels: [("feed", feed), ("version", version)])
+            gauge.set(to: 1)
+            gauges[feed] = (version, gauge)
         }
     }
 

@@ -78,7 +78,9 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
                                // Past the newest event (3): no page's next (it waited there, skipping what came before).
                                ("feed=default&after=10000", "after"),
                                // A misspelt or repeated parameter (afer=5 read from the start; limit twice took one).
-                               ("feed=default&afer=5", "afer"), ("feed=default&limit=10&limit=20", "limit")] {
+                               ("feed=default&afer=5", "afer"), ("feed=default&limit=10&limit=20", "limit"),
+                               // Outside testing: other spellings of a number passed ("+5", "05") where "1e1" did not.
+                               ("feed=default&after=%2B1", "after"), ("feed=default&after=01", "after"), ("feed=default&limit=%201", "limit")] {
             let bad = try await h.changes(query)
             #expect(bad.status == .unprocessableContent && bad.error["field"] as? String == field, "\(query)")
         }

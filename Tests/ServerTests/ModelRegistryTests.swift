@@ -306,3 +306,19 @@ import Testing
         #expect(metrics.render().contains(#"winnow_webhook_lag_seconds{feed="news"} 1"#))
     }
 }
+
+/// Outside testing: /metrics named the shared model only, not a feed's own.
+@Suite struct FeedModelMetricTests {
+    @Test func eachFeedsOwnModelHasOneSeriesUntilItReturnsToTheShared() {
+        let metrics = ServerMetrics()
+        metrics.feedModel(feed: "sms", version: "m-1")
+        metrics.feedModel(feed: "sms", version: "m-2")
+        metrics.feedModel(feed: "news", version: "m-1")
+        var text = metrics.render()
+        #expect(text.contains(#"winnow_feed_model_info{feed="sms",version="m-2"} 1"#) && !text.contains(#"feed="sms",version="m-1""#), "\(text)")
+        #expect(text.contains(#"winnow_feed_model_info{feed="news",version="m-1"} 1"#))
+        metrics.feedModel(feed: "sms", version: nil)
+        text = metrics.render()
+        #expect(!text.contains(#"feed="sms""#) && text.contains(#"feed="news""#), "\(text)")
+    }
+}
