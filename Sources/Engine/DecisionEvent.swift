@@ -303,7 +303,8 @@ extension ReviewRules {
 
     /// What withdrawing `withdrawn` (by `by`, at `now`) does to the item's decision: when it is the label of the
     /// person's decision that stands on the item, what stood before that decision stands again, as after an undo
-    /// (`restoredStage`); when that is review, a ticket opens (the item needs a person again). Nil when the decision does not stand on that label (an import, an older decision's label).
+    /// (`restoredStage`); when that is review, a ticket opens (the item needs a person again). Nil when the decision
+    /// does not stand on that label (an import, an older decision's label).
     public func withdrawal(of state: ItemState, withdrawn: LabelRecord, by: String, at now: Date, policy: Policy, classes: [String]) -> DecisionRevision? {
         guard let human = state.reviewed, human.standsOn(withdrawn) else { return nil }
         let (result, restored) = restoredStage(state: state, at: now, policy: policy, classes: classes, trigger: "withdrawal by \(by)",
