@@ -137,7 +137,7 @@ final class MalformedHeadAnswer: ChannelDuplexHandler, RemovableChannelHandler {
 /// Closes the connection after the answer when the client asked for that in HTTP/1's own terms: an HTTP/1.0 request
 /// without `Connection: keep-alive`, or `Connection: close` in any case or among other tokens. Hummingbird closes only
 /// on a header that reads exactly "close", and its HTTP types lose the request's version, so an HTTP/1.0 client (ab,
-/// many health checkers) waited for the idle timeout (15 s) after every answer for a close that never came. Installed
+/// many health checkers) waited for the idle timeout (60 s by default) after every answer for a close that never came. Installed
 /// below the conversion to HTTP types (`KeepAliveRule.Installer`), where the version is still known: it writes the
 /// client's intent as the one header Hummingbird reads.
 final class KeepAliveRule: ChannelInboundHandler, RemovableChannelHandler {

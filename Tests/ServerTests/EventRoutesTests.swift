@@ -454,23 +454,28 @@ extension WebhookRoutesTests {
 @Suite struct WebhookClientTests {
     /// A receiver that sends its answer's head and then nothing: the request still ends at its deadline (async-http-
     /// client's own deadline stops at the head), so a stalled receiver cannot hold its feed's delivery for ever.
-    @Test func aReceiverThatStallsAfterItsHeadIsCutOffAtTheDeadline() async throws {
+    /// A socket listening on a free loopback port, and the port.
+    static func listening() throws -> (socket: Int32, port: Int) {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(listener >= 0)
-        defer { close(listener) }
+        guard listener >= 0 else { throw CocoaError(.fileWriteUnknown) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
         var size = socklen_t(MemoryLayout<sockaddr_in>.size)
         try withUnsafeMutablePointer(to: &address) { pointer in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
                 guard bind(listener, raw, size) == 0, listen(listener, 4) == 0, getsockname(listener, raw, &size) == 0 else {
+                    close(listener)
                     throw CocoaError(.fileWriteUnknown)
                 }
             }
         }
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        return (listener, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    @Test func aReceiverThatStallsAfterItsHeadIsCutOffAtTheDeadline() async throws {
+        let (listener, port) = try Self.listening()
+        defer { close(listener) }
         // Accepts one connection, reads the request, answers a head promising 100 bytes, and never sends them.
         let stalled = Thread {
             let connection = accept(listener, nil, nil)
@@ -518,21 +523,8 @@ extension WebhookRoutesTests {
     /// Outside testing: an https URL whose receiver speaks plain HTTP failed with BoringSSL's whole error stack, this
     /// build's source paths in it. The failure reads as a sentence.
     @Test func aFailedTLSHandshakeIsSaidPlainly() async throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(listener >= 0)
+        let (listener, port) = try Self.listening()
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                guard bind(listener, raw, size) == 0, listen(listener, 4) == 0, getsockname(listener, raw, &size) == 0 else {
-                    throw CocoaError(.fileWriteUnknown)
-                }
-            }
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
         // Answers the TLS client hello with plain HTTP.
         let plain = Thread {
             let connection = accept(listener, nil, nil)

@@ -35,18 +35,20 @@ enum Fixture {
         "did you finish the book i lent you", "the kids loved the park today", "let me know when you get home safe",
     ]
 
-    static let model: TextClassifier = {
+    static let model = train([("spam", spam), ("clear", clear)], version: "fixture-1")
+
+    /// A naive-Bayes model on three copies of each class's texts (small buckets, no evidence shrinkage).
+    static func train(_ classes: [(label: String, texts: [String])], version: String) -> TextClassifier {
         var rows: [LabelledText] = []
         for _ in 0..<3 {
-            rows += spam.map { LabelledText(text: $0, label: "spam") }
-            rows += clear.map { LabelledText(text: $0, label: "clear") }
+            for (label, texts) in classes { rows += texts.map { LabelledText(text: $0, label: label) } }
         }
         var options = TrainingOptions()
         options.algorithm = .naiveBayes
         options.featurizer = FeaturizerConfig(bucketBits: 14)
         options.evidenceTarget = 0
-        return try! TextClassifier.train(rows, options: options, modelVersion: "fixture-1").0
-    }()
+        return try! TextClassifier.train(rows, options: options, modelVersion: version).0
+    }
 
     /// Abuse beside spam and clear: for what moves between two harmful classes.
     static let abuse = [
@@ -54,19 +56,7 @@ enum Fixture {
         "you are pathetic and stupid", "what a disgusting worthless person", "get lost you stupid clown",
     ]
 
-    static let threeClassModel: TextClassifier = {
-        var rows: [LabelledText] = []
-        for _ in 0..<3 {
-            rows += spam.map { LabelledText(text: $0, label: "spam") }
-            rows += clear.map { LabelledText(text: $0, label: "clear") }
-            rows += abuse.map { LabelledText(text: $0, label: "abuse") }
-        }
-        var options = TrainingOptions()
-        options.algorithm = .naiveBayes
-        options.featurizer = FeaturizerConfig(bucketBits: 14)
-        options.evidenceTarget = 0
-        return try! TextClassifier.train(rows, options: options, modelVersion: "fixture-3").0
-    }()
+    static let threeClassModel = train([("spam", spam), ("clear", clear), ("abuse", abuse)], version: "fixture-3")
 }
 
 /// The server over an in-memory store, with one key per role and an injected clock.

@@ -358,9 +358,9 @@ public enum BankCSV {
             }
             if let width {
                 guard fields.count == width else { throw bad("\(fields.count) field\(fields.count == 1 ? "" : "s") where the header has \(width)") }
-            } else if first || fields.count > 2 {
+            } else if fields.count > 2 {
                 // Without a header: hash, or hash and quality.
-                guard fields.count <= 2 else { throw bad("\(fields.count) fields without a header; give hash or hash,quality per line, or a header row (hash,quality,note)") }
+                throw bad("\(fields.count) fields without a header; give hash or hash,quality per line, or a header row (hash,quality,note)")
             }
             guard hashColumn < fields.count, let hash = PDQHash(hex: fields[hashColumn]) else {
                 throw bad("column \(hashColumn + 1) is not a PDQ hash (64 hex digits)")
