@@ -12,7 +12,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .unknownVersion(v): return "No model version '\(v)' in the registry. GET /v1/models lists them; register a file with POST /v1/models."
+        case let .unknownVersion(v):
+            return "No model version '\(v)' in the registry (a retraining candidate the gate refused is never registered). GET /v1/models lists them; register a file with POST /v1/models."
         case let .classesDiffer(v, candidate, active):
             return "Model \(v) has the classes \(candidate.joined(separator: ", ")), the active model \(active.joined(separator: ", ")); policies and labels name classes, so a model with other classes cannot be promoted in place."
         case .nothingToRollBack(nil): return "No promotion to roll back: the active model is the one the server started with."

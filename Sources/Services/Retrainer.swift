@@ -252,7 +252,7 @@ public struct Retrainer: Service, Sendable {
     ///   it started without waiting for the training.
     public func tick(feed: String? = nil, force: Bool = false, started: (@Sendable (RetrainPass) -> Void)? = nil) async throws -> RetrainPass? {
         if let feed, feedData[feed] == nil {
-            throw ValidationError(field: "feed", "feed '\(feed.prefix(64))' has no model of its own to retrain: list it in retrain.feeds")
+            throw ValidationError(field: "feed", "feed '\(feed.prefix(64))' is not listed in retrain.feeds, so the loop does not retrain a model of its own for it; list it there")
         }
         let now = scoring.clock()
         let recent = try await store.retrainPasses(.all, limit: 50)
@@ -511,7 +511,7 @@ public struct Retrainer: Service, Sendable {
         pass.baseExamples = base.count
         guard !base.isEmpty || !fromStore.isEmpty else {
             pass.state = .failed
-            pass.message = "there is nothing to train on: no base data (retrain.baseData\(feed.map { ", or retrain.feeds.\($0).baseData" } ?? "")) and no resolved labels\(feed.map { " of feed \($0)" } ?? "") in the store yet; configure base data files or resolve some reviews first"
+            pass.message = "there is nothing to train on: no base data (retrain.baseData\(feed.map { ", or retrain.feeds.\($0).baseData" } ?? "")) and no resolved labels\(feed.map { " of feed \($0)" } ?? "") of stored items (labels of items the store does not hold have no text to train on); configure base data files or resolve some reviews first"
             return pass
         }
         // Test rows of a class the model does not know would be left out of the gate without a word (a typo such as

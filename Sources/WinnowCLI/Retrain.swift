@@ -96,9 +96,12 @@ struct Retrain: AsyncParsableCommand {
         }
         for result in pass.gate {
             lines.append("  gate on \(result.count) \(result.rows): \(result.passed ? "passed" : "failed")")
+            // Which column is which (outside testing: the figures came without names).
+            lines.append("    " + pad("check", 24) + pad("candidate", 10, right: true) + pad("active", 8, right: true)
+                         + pad("change [interval]", 29, right: true))
             for check in result.checks {
                 let change = check.change.map { c in String(format: "%+.4f [%+.4f, %+.4f]", c, check.interval?.low ?? 0, check.interval?.high ?? 0) } ?? "-"
-                lines.append("    " + pad(check.name, 24) + pad(check.candidate.map { String(format: "%.4f", $0) } ?? "-", 8, right: true)
+                lines.append("    " + pad(check.name, 24) + pad(check.candidate.map { String(format: "%.4f", $0) } ?? "-", 10, right: true)
                              + pad(String(format: "%.4f", check.active), 8, right: true) + pad(change, 29, right: true) + "  "
                              + (check.passed ? (check.withinNoise ? "ok (noise)" : "ok") : "FAIL"))
             }

@@ -278,6 +278,19 @@ import Testing
         #expect(try await h.store.retrainPasses(.all, limit: 10).count == 1)
     }
 
+    /// Outside testing: after a node was killed mid-training, the 409 did not say when the loop frees up (the dead
+    /// pass's lease end), nor whose pass it was.
+    @Test func aRunningPassIsNamedWithItsFeedAndLeaseEnd() async throws {
+        let h = try await harness()
+        let lease = h.clock.now().addingTimeInterval(600)
+        #expect(try await h.store.startRetrainPass(RetrainPass(id: 1, feed: "sms", trigger: "schedule", by: "node-gone", at: h.clock.now(), leaseUntil: lease,
+                                                               labelsThrough: 0), event: nil))
+        let refused = try await h.send(.post, "/v1/models/retraining")
+        #expect(refused.status == .conflict)
+        let message = refused.error["message"] as? String ?? ""
+        #expect(message.hasPrefix("Pass 1 (feed sms's model) is training") && message.contains("or its lease ends (\(ISOTime.format(lease)))"), "\(message)")
+    }
+
     @Test func theRoutesShowTheLogAndStartAPass() async throws {
         let h = try await harness()
         let empty = try await h.send(.get, "/v1/models/retraining")
@@ -293,7 +306,7 @@ import Testing
             passes = try await h.send(.get, "/v1/models/retraining").json["passes"] as? [[String: Any]] ?? []
         }
         #expect(passes.first?["state"] as? String == "failed")
-        #expect((passes.first?["message"] as? String)?.hasPrefix("there is nothing to train on: no base data (retrain.baseData) and no resolved labels in the store yet") == true, "\(passes)")
+        #expect((passes.first?["message"] as? String)?.hasPrefix("there is nothing to train on: no base data (retrain.baseData) and no resolved labels of stored items") == true, "\(passes)")
         #expect(started.json["message"] as? String == "Pass 1 is training; GET /v1/models/retraining follows it.", "\(started.body)")
         // Requests at once: each 202 is a pass that really started (four 202s once stood for one pass); the others lose.
         let answers = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in

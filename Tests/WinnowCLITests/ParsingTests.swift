@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 import Services
 import Testing
@@ -44,6 +45,25 @@ struct ParsingTests {
         #expect(options.featurizer.bucketBits == 18)
         #expect(options.naiveBayes.alpha == 0.5)
         #expect(try parseLabelMap(train.labelMap) == ["ham": "clear"])
+    }
+
+    /// Outside testing: the retraining log's gate lines gave figures without saying which column is which.
+    @Test func theRetrainingLogNamesItsColumns() {
+        var pass = RetrainPass(id: 3, feed: nil, trigger: "schedule", by: "node", at: Date(timeIntervalSince1970: 0), leaseUntil: Date(timeIntervalSince1970: 0),
+                               labelsThrough: 0)
+        pass.gate = [RetrainGateResult(rows: "test data", count: 400, verdict: EvaluationGate.Verdict(passed: true, checks: [
+            EvaluationGate.Check(name: "macro-F1", candidate: 0.8123, active: 0.8, allowedDrop: 0.01, passed: true, change: 0.0123,
+                                 interval: EvaluationGate.Interval(low: -0.004, high: 0.03)),
+        ]))]
+        let lines = Retrain.describe(pass).split(separator: "\n").map(String.init)
+        let header = try? #require(lines.first { $0.hasPrefix("    check") })
+        let row = try? #require(lines.first { $0.hasPrefix("    macro-F1") })
+        #expect(header?.contains("candidate") == true && header?.contains("active") == true && header?.contains("change [interval]") == true)
+        // Each name ends where its figure does (right-aligned columns).
+        for (name, figure) in [("candidate", "0.8123"), ("active", "0.8000"), ("change [interval]", "+0.0123 [-0.0040, +0.0300]")] {
+            #expect(header?.range(of: name)?.upperBound.utf16Offset(in: header ?? "") == row?.range(of: figure)?.upperBound.utf16Offset(in: row ?? ""),
+                    "\(name): \(header ?? "")\n\(row ?? "")")
+        }
     }
 
     @Test func negativeNumbersAreJoinedToTheirOptionOnly() {

@@ -109,11 +109,14 @@ struct ModelController {
         // The caller's mistakes first: a bad feed is a 422 whether or not a pass is running.
         let feed = try feed(request)
         if let feed, retrainer.feedData[feed] == nil {
-            throw APIError(.unprocessableContent, code: "invalid_value", "feed '\(feed)' has no model of its own to retrain: list it in retrain.feeds", field: "feed")
+            throw APIError(.unprocessableContent, code: "invalid_value", "feed '\(feed)' is not listed in retrain.feeds, so the loop does not retrain a model of its own for it; list it there", field: "feed")
         }
         if let latest = try await retrainer.passes(.all, limit: 1).first, [.training, .shadow, .promoting].contains(latest.state) {
+            // Whose pass, and when a training one's lease runs out (a node killed mid-training holds the loop until then).
+            let whose = latest.feed.map { " (feed \($0)'s model)" } ?? ""
+            let until = latest.state == .training ? " or its lease ends (\(ISOTime.format(latest.leaseUntil)))" : ""
             throw APIError(.conflict, code: "conflict",
-                           "Pass \(latest.id) is \(latest.state.rawValue) (\(latest.message)); a new pass can start when it ends. GET /v1/models/retraining shows it.")
+                           "Pass \(latest.id)\(whose) is \(latest.state.rawValue) (\(latest.message)); a new pass can start when it ends\(until). GET /v1/models/retraining shows it.")
         }
         // The pass trains in the background; the answer waits only until its row is written, so that 202 means a
         // pass really started (two requests at once: one starts it, the other is told it lost).
