@@ -164,17 +164,19 @@ public final class BankService: Sendable {
     /// importing it again adds only the rest); nil for an unknown bank (or one removed meanwhile). `added`: how many
     /// were new.
     public func add(_ entries: [NewBankEntry], to bank: String, by: String) async throws -> (bank: Bank, entries: [BankEntry], added: Int)? {
-        var result: (bank: Bank, entries: [BankEntry], added: Int)?
+        var latest: Bank?, written: [BankEntry] = [], added = 0
         var start = 0
         repeat {
             let chunk = Array(entries[start..<min(entries.count, start + Self.entriesPerTransaction)])
             guard let part = try await store.addBankEntries(bank: bank, chunk, by: by, at: Date()) else { return nil }
-            result = (part.bank, (result?.entries ?? []) + part.entries, (result?.added ?? 0) + part.added)
+            latest = part.bank
+            written += part.entries
+            added += part.added
             start += Self.entriesPerTransaction
         } while start < entries.count
-        metrics.bankEntriesAdded(result?.added ?? 0, automatic: false)
+        metrics.bankEntriesAdded(added, automatic: false)
         await syncAfterWrite()
-        return result
+        return latest.map { ($0, written, added) }
     }
 
     public func remove(entries ids: [Int64], from bank: String) async throws -> (bank: Bank, removed: Int)? {

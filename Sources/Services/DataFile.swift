@@ -242,17 +242,17 @@ public struct DataFileReader: Sendable {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
             // The strict reader: a key given twice is refused (JSONSerialization kept the last silently).
-            let object: [String: JSONValue]
+            let notAnObject = DataFileError(file: file, line: lineNumber, message: "is not a JSON object. Each line must be one object like {\"id\": \"1\", \"text\": \"…\", \"label\": \"spam\"}.")
+            let parsed: JSONValue
             do {
-                guard case let .object(members) = try JSONParser.parse(Array(line.utf8), document: "The line") else {
-                    throw JSONError(.wrongType, field: nil, "")
-                }
-                object = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
-            } catch let error as JSONError where error.kind == .duplicateField {
+                parsed = try JSONParser.parse(Array(line.utf8), document: "The line")
+            } catch where error.kind == .duplicateField {
                 throw DataFileError(file: file, line: lineNumber, message: "gives '\(error.field ?? "")' twice; give each field once.")
             } catch {
-                throw DataFileError(file: file, line: lineNumber, message: "is not a JSON object. Each line must be one object like {\"id\": \"1\", \"text\": \"…\", \"label\": \"spam\"}.")
+                throw notAnObject
             }
+            guard case let .object(members) = parsed else { throw notAnObject }
+            let object = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
             guard case let .string(text)? = object["text"] else {
                 throw DataFileError(file: file, line: lineNumber, message: object["text"] == nil ? "missing field 'text'." : "field 'text' must be a string.")
             }

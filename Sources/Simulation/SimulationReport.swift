@@ -211,28 +211,44 @@ public struct SimulationReport: Codable, Equatable, Sendable {
             } ?? "–"
             lines.append("| \(r.round) | \(r.items) | \(r.model) | \(r.automatic) | \(f(r.automaticErrorRate, 4)) | \(f(r.reviewLoad, 1)) | \(f(r.auditLoad, 1)) | \(r.decisions) | \(r.backlog) | \(r.slaBreaches) | \(f(r.viewsPerHarmfulItem, 1)) | \(r.removals) | \(estimate) | \(r.truePrecision.map { f($0, 3) } ?? "–") | \(gate) |")
         }
-        if hasCopies {
-            lines.append("")
-            lines.append("| round | near-copies | caught by banks | tickets saved | settled by a wave decision |")
-            lines.append("|---:|---:|---:|---:|---:|")
-            for r in rounds { lines.append("| \(r.round) | \(r.copies) | \(r.caughtByBanks) | \(r.ticketsSaved) | \(r.settledByWave) |") }
-        }
+        if let copies = copiesTable { lines += [""] + copies.markdown }
         lines.append("")
         lines.append("Round 1 → \(rounds.count): automatic error \(Self.percent(automaticErrorChange)), review load \(Self.percent(reviewLoadChange)), views per harmful post \(Self.percent(harmfulViewsChange)); the audit interval covered the true precision in \(covered) of \(rounds.count) rounds (\(uncorrectedCovered) before the correction for reviewer error); \(gateSummary).")
-        if !feeds.isEmpty { lines += [""] + feedTable() }
+        if let feedsTable { lines += [""] + feedsTable.markdown + [""] + feedSummaries() }
         return lines.joined(separator: "\n")
     }
 
-    /// Each feed's rounds: automatic error, review share and macro-F1 at creation under its own model and under the
-    /// shared one, and per feed how often its own did better.
-    public func feedTable() -> [String] {
-        func f(_ v: Double?, _ digits: Int) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
-        var lines = ["| feed | round | posts | own model | auto error own / shared | review share own / shared | macro-F1 own / shared |",
-                     "|---|---:|---:|---|---|---|---|"]
-        for r in feeds {
-            lines.append("| \(r.feed) | \(r.round) | \(r.posts) | \(r.ownModel ?? "(shared \(r.sharedModel))") | \(f(r.ownAutomaticError, 4)) / \(f(r.sharedAutomaticError, 4)) | \(f(r.ownReviewShare, 3)) / \(f(r.sharedReviewShare, 3)) | \(f(r.ownMacroF1, 3)) / \(f(r.sharedMacroF1, 3)) |")
+    /// A table the text and the HTML report both show: its columns (right-aligned or not) and its cells as text.
+    public struct Table: Sendable {
+        public var columns: [(name: String, right: Bool)]
+        public var rows: [[String]]
+
+        /// As Markdown table lines.
+        public var markdown: [String] {
+            ["| " + columns.map(\.name).joined(separator: " | ") + " |", "|" + columns.map { $0.right ? "---:|" : "---|" }.joined()]
+                + rows.map { "| " + $0.joined(separator: " | ") + " |" }
         }
-        return lines + [""] + feedSummaries()
+    }
+
+    /// Near-copies and what the banks did with them, per round; nil when no round saw a copy or a bank match.
+    public var copiesTable: Table? {
+        guard rounds.contains(where: { $0.copies > 0 || $0.caughtByBanks > 0 }) else { return nil }
+        return Table(columns: ["round", "near-copies", "caught by banks", "tickets saved", "settled by a wave decision"].map { ($0, true) },
+                     rows: rounds.map { r in [r.round, r.copies, r.caughtByBanks, r.ticketsSaved, r.settledByWave].map(String.init) })
+    }
+
+    /// Each feed's rounds: automatic error, review share and macro-F1 at creation under its own model and under the
+    /// shared one; nil with one feed.
+    public var feedsTable: Table? {
+        guard !feeds.isEmpty else { return nil }
+        func f(_ v: Double?, _ digits: Int) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+        return Table(columns: [("feed", false), ("round", true), ("posts", true), ("own model", false), ("auto error own / shared", false),
+                               ("review share own / shared", false), ("macro-F1 own / shared", false)],
+                     rows: feeds.map { r in
+                         [r.feed, "\(r.round)", "\(r.posts)", r.ownModel ?? "(shared \(r.sharedModel))",
+                          "\(f(r.ownAutomaticError, 4)) / \(f(r.sharedAutomaticError, 4))", "\(f(r.ownReviewShare, 3)) / \(f(r.sharedReviewShare, 3))",
+                          "\(f(r.ownMacroF1, 3)) / \(f(r.sharedMacroF1, 3))"]
+                     })
     }
 
     /// Per feed, one sentence: in how many rounds its own model did better than the shared one, and both mean errors.
@@ -249,9 +265,6 @@ public struct SimulationReport: Codable, Equatable, Sendable {
         }
         return lines
     }
-
-    /// Whether any round saw near-copies or bank matches (the banks table is printed then).
-    public var hasCopies: Bool { rounds.contains { $0.copies > 0 || $0.caughtByBanks > 0 } }
 
     /// The gate's own error over the run, as a sentence.
     public var gateSummary: String {

@@ -261,20 +261,18 @@ enum SimulationHTML {
         }
         html += "</table>\n"
         // The tables the text prints besides the rounds' (they were missing from the page).
-        if r.hasCopies {
-            html += "<h2>Near-copies and banks</h2>\n<table><tr><th>round</th><th>near-copies</th><th>caught by banks</th><th>tickets saved</th><th>settled by a wave decision</th></tr>\n"
-            for x in rounds { html += "<tr><td>\(x.round)</td><td>\(x.copies)</td><td>\(x.caughtByBanks)</td><td>\(x.ticketsSaved)</td><td>\(x.settledByWave)</td></tr>\n" }
-            html += "</table>\n"
-        }
-        if !r.feeds.isEmpty {
-            let g = { (v: Double?, digits: Int) in v.map { f($0, digits) } ?? "–" }
-            html += "<h2>Feeds: own model against the shared one</h2>\n<table><tr><th>feed</th><th>round</th><th>posts</th><th>own model</th><th>auto error own / shared</th><th>review share own / shared</th><th>macro-F1 own / shared</th></tr>\n"
-            for x in r.feeds {
-                html += "<tr><td>\(escape(x.feed))</td><td>\(x.round)</td><td>\(x.posts)</td><td>\(escape(x.ownModel ?? "(shared \(x.sharedModel))"))</td><td>\(g(x.ownAutomaticError, 4)) / \(g(x.sharedAutomaticError, 4))</td><td>\(g(x.ownReviewShare, 3)) / \(g(x.sharedReviewShare, 3))</td><td>\(g(x.ownMacroF1, 3)) / \(g(x.sharedMacroF1, 3))</td></tr>\n"
-            }
-            html += "</table>\n" + r.feedSummaries().map { "<p>\(escape($0))</p>\n" }.joined()
+        if let copies = r.copiesTable { html += "<h2>Near-copies and banks</h2>\n" + Self.html(copies) }
+        if let feeds = r.feedsTable {
+            html += "<h2>Feeds: own model against the shared one</h2>\n" + Self.html(feeds) + r.feedSummaries().map { "<p>\(escape($0))</p>\n" }.joined()
         }
         return html + "</body></html>\n"
+    }
+
+    /// One of the report's tables as HTML, the text's cells escaped (the page's style aligns them).
+    static func html(_ table: SimulationReport.Table) -> String {
+        let escape = HTMLReport.escape
+        return "<table><tr>" + table.columns.map { "<th>\(escape($0.name))</th>" }.joined() + "</tr>\n"
+            + table.rows.map { "<tr>" + $0.map { "<td>\(escape($0))</td>" }.joined() + "</tr>\n" }.joined() + "</table>\n"
     }
 
     /// Lines over the rounds, scaled to the largest value.

@@ -473,21 +473,26 @@ extension WebhookRoutesTests {
         return (listener, Int(UInt16(bigEndian: address.sin_port)))
     }
 
-    @Test func aReceiverThatStallsAfterItsHeadIsCutOffAtTheDeadline() async throws {
-        let (listener, port) = try Self.listening()
-        defer { close(listener) }
-        // Accepts one connection, reads the request, answers a head promising 100 bytes, and never sends them.
-        let stalled = Thread {
+    /// On a thread of its own: accepts one connection on `listener`, reads what arrives first, writes `answer`, and
+    /// closes the connection after `holdSeconds`.
+    static func answerOnce(_ listener: Int32, _ answer: String, holdSeconds: UInt32 = 0) {
+        Thread {
             let connection = accept(listener, nil, nil)
             guard connection >= 0 else { return }
             var buffer = [UInt8](repeating: 0, count: 65_536)
             _ = read(connection, &buffer, buffer.count)
-            let head = Array("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".utf8)
-            _ = write(connection, head, head.count)
-            sleep(5)
+            let bytes = Array(answer.utf8)
+            _ = write(connection, bytes, bytes.count)
+            sleep(holdSeconds)
             close(connection)
-        }
-        stalled.start()
+        }.start()
+    }
+
+    @Test func aReceiverThatStallsAfterItsHeadIsCutOffAtTheDeadline() async throws {
+        let (listener, port) = try Self.listening()
+        defer { close(listener) }
+        // Answers a head promising 100 bytes, and never sends them.
+        Self.answerOnce(listener, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", holdSeconds: 5)
         let client = WebhookClient(readTimeoutSeconds: 30)
         // Without the deadline the exchange would end only when the receiver closes (5 s), with another error.
         await #expect(throws: WebhookClient.DeadlineExceeded.self) {
@@ -526,16 +531,7 @@ extension WebhookRoutesTests {
         let (listener, port) = try Self.listening()
         defer { close(listener) }
         // Answers the TLS client hello with plain HTTP.
-        let plain = Thread {
-            let connection = accept(listener, nil, nil)
-            guard connection >= 0 else { return }
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            _ = read(connection, &buffer, buffer.count)
-            let answer = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
-            _ = write(connection, answer, answer.count)
-            close(connection)
-        }
-        plain.start()
+        Self.answerOnce(listener, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         let client = WebhookClient(readTimeoutSeconds: 5)
         do {
             _ = try await client.exchange(url: "https://127.0.0.1:\(port)/hook", headers: [], body: Array("{}".utf8), timeoutSeconds: 5)
