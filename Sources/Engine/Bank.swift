@@ -188,20 +188,23 @@ public struct BankMatch: Codable, Equatable, Sendable {
     public var media: Int?
     /// PDQ bits apart (images).
     public var distance: Int?
+    /// The item's image is the entry's rotated or mirrored this way (nil: as is, or not an image).
+    public var orientation: Dihedral?
     /// Estimated Jaccard similarity (text), or the share of frames matched both ways (video, the smaller).
     public var similarity: Double?
     public var ticketID: Int64?
     public var label: String
     public var action: Action
 
-    public init(bank: String, bankVersion: Int, entry: Int64, kind: BankSignature.Kind, media: Int? = nil, distance: Int? = nil, similarity: Double? = nil,
-                ticketID: Int64? = nil, label: String, action: Action) {
+    public init(bank: String, bankVersion: Int, entry: Int64, kind: BankSignature.Kind, media: Int? = nil, distance: Int? = nil,
+                orientation: Dihedral? = nil, similarity: Double? = nil, ticketID: Int64? = nil, label: String, action: Action) {
         self.bank = bank
         self.bankVersion = bankVersion
         self.entry = entry
         self.kind = kind
         self.media = media
         self.distance = distance
+        self.orientation = orientation
         self.similarity = similarity
         self.ticketID = ticketID
         self.label = label
@@ -214,7 +217,9 @@ public struct BankMatch: Codable, Equatable, Sendable {
         if let ticketID { text += " from ticket \(ticketID)" }
         switch kind {
         case .text: text += ", text similarity \(FixedText.format(similarity ?? 0, places: 2))"
-        case .image: text += ", image \(media ?? 0) distance \(distance ?? 0)"
+        case .image:
+            text += ", image \(media ?? 0) distance \(distance ?? 0)"
+            if let orientation { text += " " + orientation.phrase }
         case .video: text += ", video \(media ?? 0) frames matched \(FixedText.format(similarity ?? 0, places: 2))"
         }
         return text
@@ -241,7 +246,7 @@ public struct ItemSignatures: Codable, Equatable, Sendable {
         if let text { out.append(.text(text)) }
         for item in media {
             switch item {
-            case let .image(image) where image.isMatchable: out.append(.image(image))
+            case let .image(image) where image.isMatchable: out.append(.image(image.plain))
             case let .video(frames) where frames.contains(where: { $0.quality >= PDQHash.minimumQuality }): out.append(.video(frames))
             default: break
             }
@@ -256,7 +261,9 @@ public struct ItemSignatures: Codable, Equatable, Sendable {
             for y in other.media {
                 switch (x, y) {
                 case let (.image(a), .image(b)):
-                    if a.isMatchable && b.isMatchable && a.hash.distance(to: b.hash) <= PDQHash.matchDistance { return true }
+                    // Either side may carry its orientations (a feed's own hash carries none).
+                    if a.isMatchable && b.isMatchable
+                        && min(a.closest(to: b.hash).distance, b.closest(to: a.hash).distance) <= PDQHash.matchDistance { return true }
                 case let (.video(a), .video(b)):
                     if VideoMatch(query: a, target: b).isMatch() { return true }
                 default: break
@@ -289,7 +296,7 @@ extension TextSignature: Codable {
 }
 
 extension MediaSignature: Codable {
-    private enum CodingKeys: String, CodingKey { case type, pdq, quality, frames }
+    private enum CodingKeys: String, CodingKey { case type, pdq, quality, orientations, frames }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -298,7 +305,12 @@ extension MediaSignature: Codable {
             switch type {
             case "image":
                 let signature = try BankSignature(kind: .image, value: try c.decode(String.self, forKey: .pdq), quality: try c.decode(Int.self, forKey: .quality))
-                guard case let .image(image) = signature else { fallthrough }
+                guard case var .image(image) = signature else { fallthrough }
+                let orientations = try c.decodeIfPresent([String].self, forKey: .orientations) ?? []
+                image.orientations = try orientations.map {
+                    guard let hash = PDQHash(hex: $0) else { throw DecodingError.dataCorruptedError(forKey: .orientations, in: c, debugDescription: "not a PDQ hash") }
+                    return hash
+                }
                 self = .image(image)
             default:
                 let signature = try BankSignature(kind: .video, value: try c.decode(String.self, forKey: .frames), quality: nil)
@@ -317,6 +329,7 @@ extension MediaSignature: Codable {
             try c.encode("image", forKey: .type)
             try c.encode(image.hash.hex, forKey: .pdq)
             try c.encode(image.quality, forKey: .quality)
+            if !image.orientations.isEmpty { try c.encode(image.orientations.map(\.hex), forKey: .orientations) }
         case let .video(frames):
             try c.encode("video", forKey: .type)
             try c.encode(BankSignature.video(frames).value, forKey: .frames)

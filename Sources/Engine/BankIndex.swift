@@ -127,8 +127,19 @@ public struct BankIndex: Sendable {
             switch medium {
             case let .image(image):
                 guard image.isMatchable else { continue }
-                for (owner, distance) in imageMatches(image.hash) where banks[Int(owner.bank)].applies(to: feed) {
-                    consider(matchOf(owner, kind: .image, media: index, distance: distance), closeness: 1 - Double(distance) / 256)
+                // Each orientation the item carries is looked up too; an entry found twice counts at its closest.
+                var closest: [Int64: (owner: Owner, distance: Int, orientation: Dihedral)] = [:]
+                for (hash, orientation) in image.orientedHashes {
+                    for (owner, distance) in imageMatches(hash) where banks[Int(owner.bank)].applies(to: feed) {
+                        if let seen = closest[owner.entry], seen.distance <= distance { continue }
+                        closest[owner.entry] = (owner, distance, orientation)
+                    }
+                }
+                for (_, found) in closest.sorted(by: { $0.key < $1.key }) {
+                    // The item's hash in orientation T matched the entry, so the item is the entry turned back: T⁻¹.
+                    consider(matchOf(found.owner, kind: .image, media: index, distance: found.distance,
+                                     orientation: found.orientation == .original ? nil : found.orientation.inverse),
+                             closeness: 1 - Double(found.distance) / 256)
                 }
             case let .video(list):
                 for (owner, comparison) in videoMatches(list) where banks[Int(owner.bank)].applies(to: feed) {
@@ -147,10 +158,11 @@ public struct BankIndex: Sendable {
         }
     }
 
-    private func matchOf(_ owner: Owner, kind: BankSignature.Kind, media: Int? = nil, distance: Int? = nil, similarity: Double? = nil) -> BankMatch {
+    private func matchOf(_ owner: Owner, kind: BankSignature.Kind, media: Int? = nil, distance: Int? = nil, orientation: Dihedral? = nil,
+                         similarity: Double? = nil) -> BankMatch {
         let bank = banks[Int(owner.bank)]
         return BankMatch(bank: bank.name, bankVersion: bank.version, entry: owner.entry, kind: kind, media: media, distance: distance,
-                         similarity: similarity, ticketID: owner.ticketID, label: bank.label, action: bank.action)
+                         orientation: orientation, similarity: similarity, ticketID: owner.ticketID, label: bank.label, action: bank.action)
     }
 
     /// Every live image entry within `maxDistance` (at most 31, the index's guarantee) of `hash`, with its distance.

@@ -101,13 +101,87 @@ public struct PDQHash: Hashable, Sendable, CustomStringConvertible {
 public struct ImageSignature: Hashable, Sendable {
     public var hash: PDQHash
     public var quality: Int
+    /// The hashes of the image's seven other orientations (`Dihedral.rotate90` on, in that order) when Winnow
+    /// decoded the image itself; empty for a hash a feed sent. A rotated or mirrored copy lies about 128 bits from
+    /// the plain hash but within a few bits of one of these, so matching looks at all eight.
+    public var orientations: [PDQHash]
 
-    public init(hash: PDQHash, quality: Int) {
+    public init(hash: PDQHash, quality: Int, orientations: [PDQHash] = []) {
         self.hash = hash
         self.quality = quality
+        self.orientations = orientations
     }
 
     public var isMatchable: Bool { quality >= PDQHash.minimumQuality }
+
+    /// The plain hash and every orientation's, each with the orientation it stands for.
+    public var orientedHashes: some Sequence<(PDQHash, Dihedral)> {
+        zip([hash] + orientations, Dihedral.allCases)
+    }
+
+    /// The smallest distance from `other` to any orientation of this image, and that orientation.
+    public func closest(to other: PDQHash) -> (distance: Int, orientation: Dihedral) {
+        var best = (distance: hash.distance(to: other), orientation: Dihedral.original)
+        for (candidate, form) in orientedHashes.dropFirst() {
+            let distance = candidate.distance(to: other)
+            if distance < best.distance { best = (distance, form) }
+        }
+        return best
+    }
+
+    /// The signature as a bank entry keeps it: the plain hash and quality.
+    public var plain: ImageSignature { ImageSignature(hash: hash, quality: quality) }
+}
+
+/// The eight rotations and mirror images of a picture, in the order of PDQ's reference dihedral hashes. Coded by
+/// its name.
+public enum Dihedral: Int, CaseIterable, Sendable, Codable {
+    case original, rotate90, rotate180, rotate270, flipX, flipY, flipPlus1, flipMinus1
+
+    /// The orientation's name in the API: `rotate90`, `flipX`, ...
+    public var name: String { String(describing: self) }
+
+    public init?(name: String) {
+        guard let form = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = form
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let name = try c.decode(String.self)
+        guard let form = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "'\(name)' is not an orientation (\(Self.allCases.map(\.name).joined(separator: ", ")))")
+        }
+        self = form
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
+    }
+
+    /// The orientation that undoes this one: a quarter turn one way and three the other; every mirror is its own.
+    public var inverse: Dihedral {
+        switch self {
+        case .rotate90: return .rotate270
+        case .rotate270: return .rotate90
+        default: return self
+        }
+    }
+
+    /// "rotated 90°", "mirrored left to right": how a reviewer reads it.
+    public var phrase: String {
+        switch self {
+        case .original: return "as is"
+        case .rotate90: return "rotated 90°"
+        case .rotate180: return "rotated 180°"
+        case .rotate270: return "rotated 270°"
+        case .flipX: return "mirrored top to bottom"
+        case .flipY: return "mirrored left to right"
+        case .flipPlus1: return "mirrored across the diagonal"
+        case .flipMinus1: return "mirrored across the anti-diagonal"
+        }
+    }
 }
 
 /// One sampled frame of a video, hashed with PDQ (the vPDQ manner).

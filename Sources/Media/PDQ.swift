@@ -237,11 +237,6 @@ public struct PDQHasher: Sendable {
     }
 }
 
-/// The eight rotations and mirror images of a picture, in the order of the reference's dihedral hashes.
-public enum Dihedral: Int, CaseIterable, Sendable {
-    case original, rotate90, rotate180, rotate270, flipX, flipY, flipPlus1, flipMinus1
-}
-
 /// An image's hashes in all eight orientations (indexed by `Dihedral`), and the image's quality (the same for all).
 public struct DihedralSignatures: Hashable, Sendable {
     public var hashes: [PDQHash]
@@ -251,4 +246,9 @@ public struct DihedralSignatures: Hashable, Sendable {
 
     /// The smallest distance from `other` to any orientation of this image.
     public func distance(to other: PDQHash) -> Int { hashes.map { $0.distance(to: other) }.min() ?? 256 }
+
+    /// As an item's image signature: the plain hash, with the other seven as its orientations.
+    public var signature: ImageSignature {
+        ImageSignature(hash: hashes[0], quality: quality, orientations: Array(hashes.dropFirst()))
+    }
 }

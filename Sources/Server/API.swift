@@ -151,6 +151,7 @@ enum API {
                         w.field("kind", match.kind.rawValue)
                         w.field("label", match.label)
                         w.field("media", ifPresent: match.media)
+                        w.field("orientation", ifPresent: match.orientation?.name)
                         w.field("similarity", ifPresent: match.similarity)
                         w.field("ticketID", ifPresent: match.ticketID.map(Int.init))
                     }

@@ -9,9 +9,9 @@ public enum MediaInput: Sendable {
     case imageHash(PDQHash, quality: Int)
 }
 
-/// Turns submitted media into signatures: decoded and hashed (PDQ for images, PDQ of sampled frames for videos),
-/// then the bytes are dropped. Bad media is refused with a `ValidationError` naming the medium (`media[1]`) and the
-/// problem (not an image, truncated, too large, unsupported format).
+/// Turns submitted media into signatures: decoded and hashed (PDQ for images, in all eight orientations; PDQ of
+/// sampled frames for videos), then the bytes are dropped. Bad media is refused with a `ValidationError` naming the
+/// medium (`media[1]`) and the problem (not an image, truncated, too large, unsupported format).
 public struct MediaIntake: Sendable {
     public var limits: MediaLimits
     /// Media an item may carry.
@@ -53,7 +53,9 @@ public struct MediaIntake: Sendable {
             }
             do throws(MediaError) {
                 switch input {
-                case let .image(bytes): out.append(.image(try MediaHasher.imageSignature(bytes: bytes, limits: limits)))
+                case let .image(bytes):
+                    // All eight orientations from one transform (a rotated or mirrored repost still matches banks).
+                    out.append(.image(try MediaHasher.dihedralSignatures(bytes: bytes, limits: limits).signature))
                 case let .video(bytes):
                     let frames = try MediaHasher.videoSignature(bytes: bytes, limits: limits, framesPerSecond: framesPerSecond)
                     guard !frames.isEmpty else { throw MediaError.notAVideo("the video has no frame that could be decoded") }

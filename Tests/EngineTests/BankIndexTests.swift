@@ -150,6 +150,40 @@ import Testing
         #expect(signature.similarity(to: signature) == 1)
     }
 
+    /// An image Winnow hashed carries its seven other orientations: an entry near any of them matches, at its closest
+    /// orientation, and says which; a feed's own hash (no orientations) matches only as it is. Waves compare the same
+    /// way, from either side; the orientations survive the store's JSON; a bank entry keeps the plain hash.
+    @Test func imagesMatchInAnyOrientationTheyCarry() throws {
+        var g = Generator(seed: 11)
+        let plain = Self.random(&g)
+        let orientations = (0..<7).map { _ in Self.random(&g) }
+        let item = ImageSignature(hash: plain, quality: 90, orientations: orientations)
+        var index = BankIndex()
+        index.upsert(Self.bank("photos"))
+        // The entry is the photo mirrored left to right (flipY, the fifth of the seven), 6 bits off.
+        let mirrored = Self.flipped(orientations[4], bits: 6, &g)
+        index.add(BankEntry(id: 1, bank: "photos", signature: .image(ImageSignature(hash: mirrored, quality: 80)), addedBy: "t", addedAt: Date(timeIntervalSince1970: 0)))
+        let match = try #require(index.match(feed: "f", signatures: ItemSignatures(media: [.image(item)])))
+        #expect(match.entry == 1 && match.distance == 6 && match.orientation == .flipY)
+        #expect(match.summary == "bank photos v1, entry 1, image 0 distance 6 mirrored left to right")
+        #expect(index.match(feed: "f", signatures: ItemSignatures(media: [.image(item.plain)])) == nil)
+        // The plain hash itself, 3 bits off, is closer than the orientation: no orientation is named.
+        index.add(BankEntry(id: 2, bank: "photos", signature: .image(ImageSignature(hash: Self.flipped(plain, bits: 3, &g), quality: 80)), addedBy: "t", addedAt: Date(timeIntervalSince1970: 0)))
+        let closer = try #require(index.match(feed: "f", signatures: ItemSignatures(media: [.image(item)])))
+        #expect(closer.entry == 2 && closer.distance == 3 && closer.orientation == nil)
+
+        let copy = ItemSignatures(media: [.image(ImageSignature(hash: mirrored, quality: 90))])
+        #expect(ItemSignatures(media: [.image(item)]).matches(copy) && copy.matches(ItemSignatures(media: [.image(item)])))
+        #expect(!ItemSignatures(media: [.image(item.plain)]).matches(copy))
+
+        let stored = try JSONDecoder().decode(ItemSignatures.self, from: JSONEncoder().encode(ItemSignatures(media: [.image(item)])))
+        #expect(stored.media == [.image(item)])
+        #expect(ItemSignatures(media: [.image(item)]).bankable == [.image(item.plain)])
+        let decoded = try JSONDecoder().decode(BankMatch.self, from: JSONEncoder().encode(match))
+        #expect(decoded == match)
+        #expect(String(decoding: try JSONEncoder().encode(Dihedral.flipPlus1), as: UTF8.self) == "\"flipPlus1\"")
+    }
+
     @Test func videosMatchThroughTheirFrames() {
         var g = Generator(seed: 5)
         let frames = (0..<20).map { VideoFrameSignature(frame: $0, seconds: Double($0), hash: Self.random(&g), quality: 90) }

@@ -552,4 +552,45 @@ import Testing
         #expect(truncated.status == .unprocessableContent && truncated.error["field"] as? String == "media[0]", "\(truncated.body)")
         #expect(try await h.send(.get, "/v1/items/cut", as: .feed).status == .notFound)
     }
+
+    /// Outside testing: a banked photo posted again turned or mirrored matched nothing (its plain hash lies about 128
+    /// bits away). An image sent as bytes is hashed in all eight orientations, and the match says which one it was.
+    @Test(.enabled(if: sharedMedia != nil, "../shared/media is absent: the test of real photos is skipped"))
+    func rotatedAndMirroredCopiesMatchInTheirOrientation() async throws {
+        let folder = try #require(Self.sharedMedia).appendingPathComponent("../reg-test-input/dih")
+        let h = try await harness()
+        #expect(try await h.send(.post, "/v1/banks", body: json(["name": "bridges", "label": "spam", "action": "remove"])).status == .created)
+        let original = try Data(contentsOf: folder.appendingPathComponent("bridge-1-original.jpg"))
+        let added = try await h.send(.post, "/v1/banks/bridges/entries", body: json(["entries": [["type": "image", "data": original.base64EncodedString()]]]))
+        let entry = try #require((added.json["entries"] as? [[String: Any]])?.first)
+        let value = try #require(entry["value"] as? String)
+        let plain = try #require(PDQHash(hex: value))
+        let forms: [(String, String?, String)] = [
+            ("bridge-1-original.jpg", nil, ""), ("bridge-2-rotate-90.jpg", "rotate90", " rotated 90°"),
+            ("bridge-3-rotate-180.jpg", "rotate180", " rotated 180°"), ("bridge-4-rotate-270.jpg", "rotate270", " rotated 270°"),
+            ("bridge-5-flipx.jpg", "flipX", " mirrored top to bottom"), ("bridge-6-flipy.jpg", "flipY", " mirrored left to right"),
+            ("bridge-7-flip-plus-1.jpg", "flipPlus1", " mirrored across the diagonal"),
+            ("bridge-8-flip-minus-1.jpg", "flipMinus1", " mirrored across the anti-diagonal"),
+        ]
+        for (n, (file, orientation, phrase)) in forms.enumerated() {
+            let bytes = try Data(contentsOf: folder.appendingPathComponent(file))
+            let answer = try await h.post("/v1/items", json(["id": "d\(n)", "text": "a photo", "media": [["type": "image", "data": bytes.base64EncodedString()]]]))
+            #expect(answer.status == .created, "\(file): \(answer.body)")
+            let match = try #require(answer.json["match"] as? [String: Any], "\(file) matched nothing: \(answer.body)")
+            #expect(match["entry"] as? Int == entry["id"] as? Int && match["orientation"] as? String == orientation, "\(file): \(match)")
+            let distance = try #require(match["distance"] as? Int)
+            #expect(distance <= 8, "\(file): \(distance) bits")
+            #expect((answer.json["decision"] as? [String: Any])?["reason"] as? String
+                    == "matched bank bridges v2, entry \(entry["id"] as? Int ?? -1), image 0 distance \(distance)\(phrase)", "\(answer.body)")
+            #expect((answer.json["decision"] as? [String: Any])?["action"] as? String == "remove")
+        }
+        // A hash the feed made itself is matched as it is: the mirrored photo's own hash (the reference's, from
+        // expected-pdqhash.csv) is far from the entry.
+        let reference = try String(contentsOf: folder.appendingPathComponent("../../expected-pdqhash.csv"), encoding: .utf8)
+        let row = try #require(reference.split(separator: "\n").first { $0.hasPrefix("pdq/reg-test-input/dih/bridge-6-flipy.jpg,") })
+        let ownHash = try #require(PDQHash(hex: row.split(separator: ",")[1]))
+        #expect(ownHash.distance(to: plain) > PDQHash.matchDistance)
+        let given = try await h.post("/v1/items", json(["id": "given", "text": "a photo", "media": [["type": "image", "pdq": ownHash.hex, "quality": 100]]]))
+        #expect(given.status == .created && given.json["match"] == nil, "\(given.body)")
+    }
 }
