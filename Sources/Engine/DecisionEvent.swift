@@ -288,7 +288,18 @@ extension ReviewRules {
     /// a new review stage. Nil when the corrected label is not what the item's decision stands on (an import, an older
     /// decision, a first review) or names the same class.
     public func correction(of state: ItemState, withdrawn: LabelRecord, corrected: LabelRecord) -> DecisionRevision? {
-        guard let human = state.reviewed, human.standsOn(withdrawn), corrected.label != human.label else { return nil }
+        guard let human = state.reviewed else { return nil }
+        if !human.standsOn(withdrawn) {
+            // The earlier decision kept behind this one (an appeal's decision replaced it) follows its label, so that
+            // taking this one back restores the corrected decision.
+            guard var prior = human.prior, let earlier = prior.person, earlier.standsOn(withdrawn), corrected.label != earlier.label else { return nil }
+            let action: Action = corrected.label == clearLabel ? .allow : (earlier.action == .allow ? .remove : earlier.action)
+            prior.reviewed = [HumanDecision(label: corrected.label, action: action, reasonCode: Self.correctedReasonCode, by: corrected.by,
+                                            at: corrected.at, ticket: earlier.ticket, tier: ReviewTier(rawValue: corrected.tier) ?? earlier.tier)]
+            return keptRevision(of: state, human: human, prior: prior, at: corrected.at, trigger: "correction by \(corrected.by)",
+                                why: "label \(withdrawn.id ?? 0) of the earlier decision corrected from \(withdrawn.label) to \(corrected.label)")
+        }
+        guard corrected.label != human.label else { return nil }
         let action: Action = corrected.label == clearLabel ? .allow : (human.action == .allow ? .remove : human.action)
         // The reviewer's reason code explained their label, not the corrected one ("not_violating" on a removal): the
         // decision says it was corrected, and the event carries no reason code.
@@ -306,12 +317,38 @@ extension ReviewRules {
     /// (`restoredStage`); when that is review, a ticket opens (the item needs a person again). Nil when the decision
     /// does not stand on that label (an import, an older decision's label).
     public func withdrawal(of state: ItemState, withdrawn: LabelRecord, by: String, at now: Date, policy: Policy, classes: [String]) -> DecisionRevision? {
-        guard let human = state.reviewed, human.standsOn(withdrawn) else { return nil }
+        guard let human = state.reviewed else { return nil }
+        if !human.standsOn(withdrawn) {
+            // The label of the earlier decision kept behind this one (an appeal's decision replaced it): that decision
+            // will not come back. What stood before it was not kept (one level deep), so the policy would decide.
+            guard let earlier = human.prior?.person, earlier.standsOn(withdrawn) else { return nil }
+            return keptRevision(of: state, human: human, prior: nil, at: now, trigger: "withdrawal by \(by)",
+                                why: "label \(withdrawn.id ?? 0) (\(withdrawn.label), by \(withdrawn.by)) of the earlier decision withdrawn by \(by)")
+        }
         let (result, restored) = restoredStage(state: state, at: now, policy: policy, classes: classes, trigger: "withdrawal by \(by)",
                                                why: "label \(withdrawn.id ?? 0) (\(withdrawn.label), by \(withdrawn.by)) withdrawn by \(by)")
         let event = DecisionEvent.change(of: state, to: result, reviewed: restored, cause: DecisionCause(
             kind: .withdrawal, stage: .review, ticket: human.ticket, reasonCode: nil, tier: withdrawn.tier, labelID: withdrawn.id))
         return DecisionRevision(result: result, reviewed: restored, ticket: opening(after: result, state: state, now: now), event: event)
+    }
+
+    /// A label change that touches only the earlier decision kept behind the one standing: the decision stands as it
+    /// is (no event), and a review stage records what would now come back if it were taken back (`prior`; nil: the
+    /// policy would decide).
+    func keptRevision(of state: ItemState, human: HumanDecision, prior: PriorDecision?, at now: Date, trigger: String, why: String) -> DecisionRevision {
+        var revised = human
+        revised.prior = prior
+        var result = state.current
+        result.stage = .review
+        result.scoredAt = now
+        result.priority = nil
+        result.match = nil
+        result.inputs.trigger = trigger
+        result.inputs.ageHours = max(0, now.timeIntervalSince(state.createdAt) / 3600)
+        let comesBack = prior?.person.map { "\($0.label), as corrected by \($0.by)" } ?? "no earlier decision (the policy would decide)"
+        result.decision.reason = "\(why); the decision standing is kept (\(human.by): \(human.label)); taken back, it would leave \(comesBack)"
+        result.changed = nil
+        return DecisionRevision(result: result, reviewed: revised, event: nil)
     }
 
     /// The reason code a decision carries once its label was corrected.

@@ -750,6 +750,61 @@ extension Sequence {
         #expect(events.last?.after.action == .remove && events.last?.before.action == .allow)
     }
 
+    /// Outside testing: the earlier decision an appeal's decision keeps behind it came back on an undo even when its
+    /// label had been withdrawn (or corrected) while the appeal's decision stood. Withdrawn: the decision standing is
+    /// kept (a review stage says so, no event) and taken back, the policy decides. Corrected: the corrected decision
+    /// comes back.
+    @Test(arguments: StoreKind.all, [false, true])
+    func anEarlierDecisionWhoseLabelChangedComesBackAsItsLabelNowSays(_ kind: StoreKind, corrected: Bool) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", at: t0)])
+        let first = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).first).ticket.id
+        _ = try await store.decide(ticket: first, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"), action: .remove,
+                                   now: t0.addingTimeInterval(60), workflow: Items.workflow)
+        let annsLabel = try #require(try await store.labels(since: nil, after: nil, limit: 10).last?.id)
+        let appeal = try #require(try await store.openTicket(feed: "default", id: "a") {
+            Items.rules.opening(.appeal, state: $0, tier: .two, now: t0.addingTimeInterval(100), by: "feed")
+        })
+        _ = try await store.claim(ClaimRequest(reviewer: "lead", tiers: [.two]), now: t0.addingTimeInterval(110), workflow: Items.workflow, gold: false)
+        _ = try await store.decide(ticket: appeal.id, reviewer: "lead", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
+                                   action: .allow, now: t0.addingTimeInterval(120), workflow: Items.workflow)
+        let rules = Items.workflow.rules, policy = self.policy, classes = self.classes
+        let at = t0.addingTimeInterval(125)
+        if corrected {
+            // classes are clear and spam: ann's spam corrected to clear (her removal would now be an allow).
+            _ = try await store.correctLabel(id: annsLabel, label: "clear", by: "sue", at: at) { item, withdrawn, new in
+                rules.correction(of: item, withdrawn: withdrawn, corrected: new)
+            }
+        } else {
+            _ = try await store.withdrawLabel(id: annsLabel, by: "sue", at: at) { item, withdrawn in
+                rules.withdrawal(of: item, withdrawn: withdrawn, by: "sue", at: at, policy: policy, classes: classes)
+            }
+        }
+        let kept = try #require(try await store.item(feed: "default", id: "a"))
+        #expect(kept.current.decision.action == .allow && kept.reviewed?.by == "lead" && kept.current.stage == .review)
+        #expect(kept.current.inputs.trigger == (corrected ? "correction by sue" : "withdrawal by sue"))
+        #expect(kept.current.decision.reason.contains("the decision standing is kept (lead: clear)"), "\(kept.current.decision.reason)")
+        #expect(kept.reviewed?.prior?.person?.label == (corrected ? "clear" : nil))
+        var events = try await store.changeEvents(feed: "default", after: 0, limit: 10, retraining: false).compactMap(\.decision)
+        #expect(events.map(\.cause.kind) == [.review, .appeal], "the standing decision did not change: no event")
+
+        let undone = try await undo(store, appeal.id, by: "lead", at: t0.addingTimeInterval(130))
+        if corrected {
+            #expect(undone.item.reviewed?.label == "clear" && undone.item.reviewed?.by == "sue" && undone.item.reviewed?.action == .allow)
+            #expect(undone.item.current.decision.action == .allow)
+            #expect(undone.item.current.decision.reason.hasPrefix("decision taken back by lead; the earlier decision stands again: decided by sue"),
+                    "\(undone.item.current.decision.reason)")
+        } else {
+            // ann's removal does not come back: the policy decides (the standard cut-offs demote this item's scores).
+            #expect(undone.item.reviewed == nil)
+            #expect(undone.item.current.decision.action == .demote)
+            #expect(undone.item.current.decision.reason.hasPrefix("decision taken back by lead; the policy decides again: "),
+                    "\(undone.item.current.decision.reason)")
+        }
+        events = try await store.changeEvents(feed: "default", after: 0, limit: 10, retraining: false).compactMap(\.decision)
+        #expect(events.map(\.cause.kind) == (corrected ? [.review, .appeal] : [.review, .appeal, .undo]))
+    }
+
     @Test(arguments: StoreKind.all) func aReviewerTakesBackTheirDecisionAndDecidesAgain(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
