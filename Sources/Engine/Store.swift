@@ -429,7 +429,8 @@ public protocol LabelRepository: Sendable {
     func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord]
     /// Label rows (withdrawn ones included) after row `after`, judged at or after `since`, oldest first.
     func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord]
-    /// How many labels have an id above `after` (of `feed` only, when given), counting at most `atMost`.
+    /// How many labels of stored items (the others have no text to train on) have an id above `after` (of `feed` only,
+    /// when given), counting at most `atMost`.
     func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int
     /// Marks a label withdrawn; `changed` is false when it was withdrawn before (nothing else happens then). Nil for an
     /// unknown label. When this withdrew it and the item is stored, `revise` sees the item (under its lock) and may change

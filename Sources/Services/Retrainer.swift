@@ -295,7 +295,7 @@ public struct Retrainer: Service, Sendable {
         let step = pass.state != expected
         let saved = try await store.updateRetrainPass(pass, expected: expected, event: step ? RetrainingEvent(pass: pass) : nil)
         if saved && step {
-            scoring.metrics.retrainStep(state: pass.state.rawValue)
+            scoring.metrics.retrainStep(state: pass.state.rawValue, feed: pass.feed)
             scoring.bell.ring()
         }
         return saved
@@ -432,7 +432,7 @@ public struct Retrainer: Service, Sendable {
         var pass = RetrainPass(id: id, feed: feed, trigger: trigger, by: node, at: now,
                                leaseUntil: now.addingTimeInterval(configuration.leaseMinutes * 60), labelsThrough: through)
         guard try await store.startRetrainPass(pass, event: RetrainingEvent(pass: pass)) else { return nil }
-        scoring.metrics.retrainStep(state: "started")
+        scoring.metrics.retrainStep(state: "started", feed: feed)
         scoring.bell.ring()
         started?(pass)
         // The lease is renewed while the pass trains (a third of retrain.leaseMinutes, at most every 5 minutes): it

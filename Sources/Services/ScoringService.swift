@@ -453,6 +453,8 @@ extension Policy {
 /// What a shadow candidate would have done differently from the active model, at stage 1, since it started.
 public struct ShadowReport: Codable, Equatable, Sendable {
     public var candidate: String
+    /// The feed whose own model the candidate would replace; nil: the shared model.
+    public var feed: String?
     public var since: Date
     public var items: Int
     /// Items where the candidate's most probable class differs from the active model's.
@@ -476,7 +478,7 @@ final class Shadow: Sendable {
     init(model: ActiveModel, feed: String?, since: Date) {
         self.model = model
         self.feed = feed
-        self.state = Mutex(ShadowReport(candidate: model.version, since: since, items: 0, labelDisagreements: 0, actionDisagreements: 0,
+        self.state = Mutex(ShadowReport(candidate: model.version, feed: feed, since: since, items: 0, labelDisagreements: 0, actionDisagreements: 0,
                                         meanHarmDifference: 0, transitions: [:]))
     }
 

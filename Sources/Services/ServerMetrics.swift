@@ -134,11 +134,12 @@ public final class ServerMetrics: Sendable {
 
     // MARK: Retraining
 
-    /// A retraining pass started or reached `state` (training, shadow, waiting, promoted, refused, failed, superseded).
-    public func retrainStep(state: String) {
+    /// A retraining pass of the shared model (`feed` nil) or of a feed's own started or reached `state` (training,
+    /// shadow, waiting, promoted, refused, failed, superseded).
+    public func retrainStep(state: String, feed: String?) {
         registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "retrain_passes", unitName: "total",
-                                               helpText: "Retraining passes by the step reached (started, shadow, waiting, promoted, refused, failed, superseded)."),
-                             labels: [("step", state)]).increment()
+                                               helpText: "Retraining passes by the model trained (shared, or a feed's own) and the step reached (started, shadow, waiting, promoted, refused, failed, superseded)."),
+                             labels: [("model", feed.map { "feed:" + $0 } ?? "shared"), ("step", state)]).increment()
     }
 
     // MARK: Banks

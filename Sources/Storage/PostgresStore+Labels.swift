@@ -35,7 +35,10 @@ extension PostgresStore {
     }
 
     public func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int {
-        let query: PostgresQuery = "SELECT COUNT(*)::bigint AS n FROM (SELECT 1 FROM label WHERE id > \(after) AND (\(feed)::text IS NULL OR feed = \(feed)) LIMIT \(atMost)) t"
+        let query: PostgresQuery = """
+            SELECT COUNT(*)::bigint AS n FROM (SELECT 1 FROM label l WHERE l.id > \(after) AND (\(feed)::text IS NULL OR l.feed = \(feed))
+              AND EXISTS (SELECT 1 FROM item i WHERE i.feed = l.feed AND i.external_id = l.item_id) LIMIT \(atMost)) t
+            """
         let count: Int64? = try await rows(query).first.map { try $0["n"] }
         return Int(count ?? 0)
     }

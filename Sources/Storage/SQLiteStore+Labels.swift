@@ -37,7 +37,10 @@ extension SQLiteStore {
 
     public func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int {
         try await writer.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM label WHERE id > ? AND (? IS NULL OR feed = ?) LIMIT ?)",
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM (SELECT 1 FROM label l WHERE l.id > ? AND (? IS NULL OR l.feed = ?)
+                  AND EXISTS (SELECT 1 FROM item i WHERE i.feed = l.feed AND i.external_id = l.item_id) LIMIT ?)
+                """,
                              arguments: [after, feed, feed, atMost]) ?? 0
         }
     }

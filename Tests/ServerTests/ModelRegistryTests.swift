@@ -266,7 +266,7 @@ import Testing
             if active.decision.action != candidate.decision.action { actions += 1 }
         }
         let shadow = try #require(try await h.send(.get, "/v1/models", as: .admin).json["shadow"] as? [String: Any])
-        #expect(shadow["candidate"] as? String == "flipped")
+        #expect(shadow["candidate"] as? String == "flipped" && shadow["feed"] == nil)
         #expect(shadow["items"] as? Int == texts.count)
         #expect(shadow["labelDisagreements"] as? Int == labels)
         #expect(shadow["actionDisagreements"] as? Int == actions)
@@ -275,6 +275,10 @@ import Testing
         #expect(stopped?["items"] as? Int == texts.count)
         _ = try await h.post("/v1/items", json(["id": "after", "text": "one more"]))
         #expect(try await h.send(.get, "/v1/models", as: .admin).json["shadow"] == nil)
+        // A feed's shadow says whose model the candidate would replace (outside testing: it did not).
+        let forFeed = try await h.send(.post, "/v1/models/flipped/shadow?feed=sms", as: .admin)
+        #expect(forFeed.status == .ok && (forFeed.json["shadow"] as? [String: Any])?["feed"] as? String == "sms", "\(forFeed.body)")
+        #expect((try await h.send(.get, "/v1/models", as: .admin).json["shadow"] as? [String: Any])?["feed"] as? String == "sms")
     }
 }
 
