@@ -134,13 +134,20 @@ struct ReviewDecide: AsyncParsableCommand {
     @Option(name: .customLong("reason"), help: "A reason code from the server's list (see 'winnow review next').") var reasonCode: String
     @Option(help: "allow, demote or remove (default: allow for the clear class, remove otherwise).") var action: String?
     @Option(help: "A note kept with the decision.") var note: String?
-    @Option(help: "The ticket version you saw (refused if it changed since).") var version: Int?
+    @Option(name: .customLong("ticket-version"), help: "The ticket version you saw (refused if it changed since).") var ticketVersion: Int?
+    /// The option's first name, kept for scripts; hidden because `--version` also names the program's version flag
+    /// (the help listed --version twice).
+    @Option(name: .customLong("version"), help: .hidden) var legacyVersion: Int?
+    var version: Int? { ticketVersion ?? legacyVersion }
     @Flag(help: "Also decide the open copies of the ticket's item the same way (its wave, as 'winnow review next' shows it).") var wave = false
     @Flag(help: "Print the server's JSON.") var json = false
 
     func validate() throws {
         if let action, !["allow", "demote", "remove"].contains(action) {
             throw ValidationError("--action is allow, demote or remove; got '\(action)'.")
+        }
+        if let ticketVersion, let legacyVersion, ticketVersion != legacyVersion {
+            throw ValidationError("--ticket-version \(ticketVersion) and --version \(legacyVersion) disagree; give --ticket-version once.")
         }
     }
 

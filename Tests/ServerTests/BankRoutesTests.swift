@@ -44,6 +44,11 @@ import Testing
         #expect(try await h.send(.post, "/v1/banks", as: .feed, body: json(["name": "x", "label": "spam", "action": "remove"])).status == .forbidden)
         let bad = try await h.send(.post, "/v1/banks", body: json(["name": "Bad Name", "label": "spam", "action": "remove"]))
         #expect(bad.status == .unprocessableContent && bad.error["field"] as? String == "name")
+        // Outside testing: GET of a name in capitals was a bare 404 where PUT of it is a 422; the 404 says why.
+        let capitals = try await h.send(.get, "/v1/banks/Scam-Photos")
+        #expect(capitals.status == .notFound && capitals.error["message"] as? String
+                == "There is no bank 'Scam-Photos' (no bank can have that name: a bank name is 1 to 64 of a-z, 0-9, '-', '_' and '.', starting with a letter or digit; names are lower case: 'scam-photos'). GET /v1/banks lists them; POST /v1/banks creates one.",
+                "\(capitals.body)")
         // A label the model does not have would be written into decisions as a class that does not exist; the clear
         // class only allows; harm (every harmful class) is a label policies know.
         for (body, field, message) in [

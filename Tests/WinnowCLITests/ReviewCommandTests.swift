@@ -28,6 +28,11 @@ import Testing
         #expect(decide.version == 3 && decide.action == "demote" && decide.json)
         #expect(decide.server.url == "http://h:1" && decide.server.key == "wnw_x")
         #expect(throws: (any Error).self) { try Winnow.parseAsRoot(["review", "decide", "42", "--reason", "scam"]) }
+        // --ticket-version is the option's name now (the help listed --version twice: the option and the program's flag).
+        let named = try #require(try Winnow.parseAsRoot(["review", "decide", "42", "--label", "spam", "--reason", "scam", "--ticket-version", "5"]) as? ReviewDecide)
+        #expect(named.version == 5)
+        let help = Winnow.helpMessage(for: ReviewDecide.self)
+        #expect(help.components(separatedBy: "--version").count == 2 && help.contains("--ticket-version <ticket-version>"), "\(help)")
         #expect(throws: (any Error).self) { try Winnow.parseAsRoot(["review", "decide", "x", "--label", "spam", "--reason", "scam"]) }
     }
 

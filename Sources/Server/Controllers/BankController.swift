@@ -316,7 +316,10 @@ struct BankController {
     }
 
     static func noBank(_ name: String) -> APIError {
-        APIError(.notFound, code: "not_found", "There is no bank '\(name)'. GET /v1/banks lists them; POST /v1/banks creates one.")
+        // A name no bank can have (capitals, spaces) says so: PUT of it is a 422, and "no such bank" alone reads as if
+        // it could be created under that name.
+        let why = Bank.isValidName(name) ? "" : " (no bank can have that name: a bank name is 1 to 64 of a-z, 0-9, '-', '_' and '.', starting with a letter or digit\(name.lowercased() != name && Bank.isValidName(name.lowercased()) ? "; names are lower case: '\(name.lowercased())'" : ""))"
+        return APIError(.notFound, code: "not_found", "There is no bank '\(name)'\(why). GET /v1/banks lists them; POST /v1/banks creates one.")
     }
 }
 
