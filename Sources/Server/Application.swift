@@ -29,7 +29,7 @@ public struct WinnowServices: Sendable {
 
     /// The services over `scoring` as `configuration` sets them up (the registry's folder, online learning, the events'
     /// settings); webhook requests (a test message) go through `transport`.
-    public init(scoring: ScoringService, configuration: ServerConfiguration, transport: any WebhookTransport,
+    public init(scoring: ScoringService, configuration: ServerConfiguration, transport: any WebhookTransport, node: NodeName = .current(port: 0),
                 resolve: @escaping @Sendable (String) async -> [[UInt8]]? = { await WebhookService.addresses(of: $0, timeoutSeconds: 5) }) {
         let registry = ModelRegistry(scoring: scoring, directory: configuration.registry)
         let labels = LabelService(scoring: scoring, learner: configuration.onlineLearning ? OnlineLearner(registry: registry) : nil)
@@ -39,7 +39,7 @@ public struct WinnowServices: Sendable {
         self.review = ReviewService(scoring: scoring, labels: labels)
         self.changes = ChangesFeed(scoring: scoring, configuration: configuration.events)
         self.webhooks = WebhookService(scoring: scoring, transport: transport, configuration: configuration.events, resolve: resolve)
-        self.retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: WebhookDeliverer.nodeName())
+        self.retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: node)
     }
 }
 
@@ -84,12 +84,14 @@ public enum WinnowServer {
     public static func buildApplication(service: ScoringService, configuration: ServerConfiguration, logger: Logger,
                                         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let client = WebhookClient(readTimeoutSeconds: configuration.events.timeoutSeconds)
-        let services = WinnowServices(scoring: service, configuration: configuration, transport: client)
+        // One name for this process's leases; its host:port identity lets a restarted node take back its own.
+        let node = NodeName.current(port: configuration.port)
+        let services = WinnowServices(scoring: service, configuration: configuration, transport: client, node: node)
         let (router, _) = buildRouter(services, configuration: configuration)
         let scheduler = RescoreScheduler(service: service, interval: .milliseconds(Int64(configuration.schedulerIntervalSeconds * 1000)),
                                          batch: configuration.schedulerBatch, logger: logger)
         let sync = SharedStateSync(registry: services.registry, interval: .milliseconds(Int64(configuration.syncIntervalSeconds * 1000)), logger: logger)
-        let deliverer = WebhookDeliverer(scoring: service, transport: client, configuration: configuration.events,
+        let deliverer = WebhookDeliverer(scoring: service, transport: client, configuration: configuration.events, node: node,
                                          logger: logger)
         // Services stop in reverse order: the deliverer before the client it sends through.
         var background: [any Service] = [client, scheduler, sync, deliverer] + (configuration.retrain.enabled ? [services.retrainer] : [])

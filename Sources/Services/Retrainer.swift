@@ -175,6 +175,8 @@ public struct Retrainer: Service, Sendable {
     public let feedData: [String: RetrainData]
     /// Who runs the passes (a node's name, or "winnow retrain").
     public let node: String
+    /// The node's name and identity: a pass an earlier run of it left unfinished is given up at once.
+    let nodeName: NodeName
     public let logger: Logger
     /// Hears each candidate trained, with the active model it is compared with (the simulator measures the gate with it).
     public var inspect: (@Sendable (_ candidate: TextClassifier, _ active: TextClassifier) -> Void)?
@@ -184,12 +186,13 @@ public struct Retrainer: Service, Sendable {
     }
 
     public init(registry: ModelRegistry, configuration: RetrainConfiguration, data: RetrainData? = nil, feedData: [String: RetrainData]? = nil,
-                node: String, logger: Logger = Logger(label: "winnow.retrain")) {
+                node: NodeName, logger: Logger = Logger(label: "winnow.retrain")) {
         self.registry = registry
         self.configuration = configuration
         self.data = data ?? .files(configuration)
         self.feedData = feedData ?? Dictionary(uniqueKeysWithValues: configuration.feeds.keys.map { ($0, RetrainData.files(configuration, feed: $0)) })
-        self.node = node
+        self.node = node.name
+        self.nodeName = node
         self.logger = logger
     }
 
@@ -323,6 +326,12 @@ public struct Retrainer: Service, Sendable {
         next.updatedAt = now
         switch pass.state {
         case .training:
+            if nodeName.isEarlierRun(pass.by) {
+                // This node restarted mid-pass: the run that trained is dead; its lease would hold the loop for nothing.
+                next.state = .failed
+                next.message = "abandoned: \(pass.by), an earlier run of this node, stopped before it finished training (the node restarted)"
+                return try await save(next, expected: .training) ? next : nil
+            }
             guard pass.leaseUntil <= now else { return nil }
             next.state = .failed
             next.message = "abandoned: \(pass.by) did not finish training within its lease (retrain.leaseMinutes \(configuration.leaseMinutes))"
@@ -372,7 +381,7 @@ public struct Retrainer: Service, Sendable {
             if serving(pass.feed).version == candidate {
                 next.state = .promoted
                 next.message = "promoted \(candidate)"
-            } else if pass.leaseUntil <= now {
+            } else if pass.leaseUntil <= now || nodeName.isEarlierRun(pass.by) {
                 next.state = .failed
                 next.message = "interrupted: \(pass.by) did not finish promoting \(candidate); winnow models promote \(candidate) makes it active"
             } else {

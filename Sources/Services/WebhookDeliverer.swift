@@ -19,6 +19,8 @@ public final class WebhookDeliverer: Service, Sendable {
     let configuration: EventsConfiguration
     /// This node's name in the leases.
     public let node: String
+    /// This node's name and identity: leases an earlier run of it held are taken back when it starts.
+    let nodeName: NodeName
     let logger: Logger
     let draw: @Sendable () -> Double
     /// Deliveries in flight on this node.
@@ -27,24 +29,21 @@ public final class WebhookDeliverer: Service, Sendable {
     /// ran out (and was taken again, by this node or another) cannot record its outcome over the new one's.
     private let leases = Mutex<UInt64>(0)
 
-    public init(scoring: ScoringService, transport: any WebhookTransport, configuration: EventsConfiguration, node: String = WebhookDeliverer.nodeName(),
+    public init(scoring: ScoringService, transport: any WebhookTransport, configuration: EventsConfiguration, node: NodeName = .current(port: 0),
                 logger: Logger = Logger(label: "winnow.webhooks"), draw: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.scoring = scoring
         self.transport = transport
         self.configuration = configuration
-        self.node = node
+        self.node = node.name
+        self.nodeName = node
         self.logger = logger
         self.draw = draw
-    }
-
-    /// host:pid:random — unique per process.
-    public static func nodeName() -> String {
-        "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(WebhookService.newEndpointID())"
     }
 
     var store: any Store { scoring.store }
 
     public func run() async throws {
+        await takeBackEarlierRunsLeases()
         await withDiscardingTaskGroup { group in
             var lastPrune = Date.distantPast
             var lastLag = Date.distantPast
@@ -92,6 +91,25 @@ public final class WebhookDeliverer: Service, Sendable {
                 try? await Task.sleep(for: .milliseconds(100))
                 await scoring.bell.wait(after: seen, seconds: configuration.pollSeconds)
             }
+        }
+    }
+
+    /// A delivery an earlier run of this node held when it died (kill -9, a crash) is recorded as an interrupted
+    /// attempt, due at once: its message goes out again now (the same message, under the same `webhook-id`), not when
+    /// the dead lease runs out (`events.leaseSeconds`).
+    func takeBackEarlierRunsLeases() async {
+        do {
+            let now = scoring.clock()
+            for record in try await store.webhooks() {
+                guard let holder = record.delivery.leaseHolder, let until = record.delivery.leaseUntil, until > now,
+                      nodeName.isEarlierRun(holder) else { continue }
+                let taken = try await store.recordDelivery(feed: record.endpoint.feed, holder: holder, .failed(
+                    error: "interrupted: \(holder.split(separator: "#").first ?? "")'s delivery ended when that process stopped (the node restarted)",
+                    at: now, retryAt: now))
+                if taken { logger.info("took back a delivery lease of this node's earlier run", metadata: ["feed": "\(record.endpoint.feed)", "holder": "\(holder)"]) }
+            }
+        } catch {
+            logger.error("reading webhooks' leases failed; they run out by themselves", metadata: ["error": "\(PostgresStore.describe(error))"])
         }
     }
 

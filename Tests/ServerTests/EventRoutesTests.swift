@@ -300,6 +300,32 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         #expect(try await h.send(.post, path + "/test").status == .notFound)
     }
 
+    /// Outside testing: a single node killed mid-delivery and started again delivered nothing until its dead run's lease
+    /// ran out (events.leaseSeconds). A restarted node (same host and port) records that delivery as interrupted and due
+    /// now; a lease of another node is left to run out.
+    @Test func aRestartedNodeTakesBackItsEarlierRunsDeliveryAtOnce() async throws {
+        let h = try await reviewingHarness()
+        let webhooks = WebhookService(scoring: h.service, transport: h.transport, configuration: h.configuration.events)
+        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: ["review"], by: "admin")
+        try await h.decide("a")
+        let now = h.service.clock()
+        let leased = try await h.store.leaseDueWebhooks(now: now, holder: "web-1:8080:4242:aaaa#5", until: now.addingTimeInterval(30), limit: 1, batchSize: 100)
+        #expect(leased.count == 1)
+        let other = WebhookDeliverer(scoring: h.service, transport: h.transport, configuration: h.configuration.events,
+                                     node: NodeName(name: "web-2:8080:9:x", identity: "web-2:8080"))
+        await other.takeBackEarlierRunsLeases()
+        #expect(try await webhooks.show(feed: "default")?.record.delivery.leaseHolder == "web-1:8080:4242:aaaa#5")
+        let restarted = WebhookDeliverer(scoring: h.service, transport: h.transport, configuration: h.configuration.events,
+                                         node: NodeName(name: "web-1:8080:4343:cccc", identity: "web-1:8080"))
+        await restarted.takeBackEarlierRunsLeases()
+        let delivery = try #require(try await webhooks.show(feed: "default")).record.delivery
+        #expect(delivery.leaseHolder == nil && delivery.nextAttemptAt == now && delivery.attempts == 1)
+        #expect(delivery.lastError == "interrupted: web-1:8080:4242:aaaa's delivery ended when that process stopped (the node restarted)")
+        // Due now: the same message goes out at the next lease.
+        let again = try await h.store.leaseDueWebhooks(now: now, holder: "web-1:8080:4343:cccc#1", until: now.addingTimeInterval(30), limit: 1, batchSize: 100)
+        #expect(again.count == 1 && again[0].delivery.batchThrough == leased[0].delivery.batchThrough)
+    }
+
     /// The deliverer's steps, driven one at a time: a message of the feed's events in order, signed; a failure keeps the
     /// same message for the retry (same id, same body) after a backoff; success moves the feed's place on; causes the
     /// endpoint does not want are skipped without a message.

@@ -52,7 +52,7 @@ import Testing
     }
 
     func retrainer(_ h: Harness, _ configuration: RetrainConfiguration, base: [LabelledText] = RetrainerTests.rows,
-                   node: String = "node-a") -> Retrainer {
+                   node: NodeName = "node-a") -> Retrainer {
         let registry = ModelRegistry(scoring: h.service, directory: h.configuration.registry)
         return Retrainer(registry: registry, configuration: configuration,
                          data: RetrainData(sources: ["fixture"], base: { base }, test: { RetrainerTests.rows }), node: node)
@@ -291,6 +291,38 @@ import Testing
         #expect(message.hasPrefix("Pass 1 (feed sms's model) is training") && message.contains("or its lease ends (\(ISOTime.format(lease)))"), "\(message)")
     }
 
+    /// Outside testing: a node killed mid-pass and started again waited out its own dead pass's lease (two hours) before
+    /// the loop turned again. A restarted node (same host and port) gives its earlier run's pass up at once; another
+    /// node still waits for the lease, and a node with no fixed port recognises nothing.
+    @Test func aRestartedNodeGivesUpThePassItsEarlierRunLeftAtOnce() async throws {
+        let h = try await harness()
+        let lease = h.clock.now().addingTimeInterval(7200)
+        let dead = "web-1:8080:4242:aaaa"
+        #expect(try await h.store.startRetrainPass(RetrainPass(id: 1, feed: nil, trigger: "schedule", by: dead, at: h.clock.now(), leaseUntil: lease,
+                                                               labelsThrough: 0), event: nil))
+        let configuration = Self.configuration()
+        #expect(try await retrainer(h, configuration, node: NodeName(name: "web-2:8080:77:bbbb", identity: "web-2:8080")).tick() == nil)
+        #expect(try await retrainer(h, configuration, node: NodeName.current(port: 0, host: "web-1")).tick() == nil)
+        #expect(try await h.store.retrainPasses(.all, limit: 1).first?.state == .training)
+        let restarted = retrainer(h, configuration, node: NodeName(name: "web-1:8080:4343:cccc", identity: "web-1:8080"))
+        let given = try #require(try await restarted.tick())
+        #expect(given.id == 1 && given.state == .failed)
+        #expect(given.message == "abandoned: \(dead), an earlier run of this node, stopped before it finished training (the node restarted)")
+        // The loop is free again: a pass asked for now starts (before, a 409 until the lease's end).
+        let next = try #require(try await restarted.tick(force: true))
+        #expect(next.id == 2 && next.by == "web-1:8080:4343:cccc")
+    }
+
+    @Test func nodeNamesKnowTheirEarlierRuns() {
+        let node = NodeName(name: "h:80:2:b", identity: "h:80")
+        #expect(node.isEarlierRun("h:80:1:a") && node.isEarlierRun("h:80:1:a#3"))
+        #expect(!node.isEarlierRun("h:80:2:b") && !node.isEarlierRun("h:80:2:b#7"))  // itself
+        #expect(!node.isEarlierRun("h:8080:1:a") && !node.isEarlierRun("h2:80:1:a") && !node.isEarlierRun("winnow retrain"))
+        #expect(NodeName.current(port: 9000, host: "box").identity == "box:9000" && NodeName.current(port: 9000, host: "box").name.hasPrefix("box:9000:"))
+        #expect(NodeName.current(port: 0, host: "box").identity == nil)
+        #expect(!NodeName.current(port: 0, host: "box").isEarlierRun("box:0:1:a"))
+    }
+
     @Test func theRoutesShowTheLogAndStartAPass() async throws {
         let h = try await harness()
         let empty = try await h.send(.get, "/v1/models/retraining")
@@ -450,7 +482,7 @@ import Testing
 @Suite struct RetrainerReviewTests {
     func harness() async throws -> Harness { try await RetrainerTests.harness() }
 
-    func loop(_ h: Harness, _ configuration: RetrainConfiguration, scoring: ScoringService? = nil, node: String = "node-a",
+    func loop(_ h: Harness, _ configuration: RetrainConfiguration, scoring: ScoringService? = nil, node: NodeName = "node-a",
               feeds: [String] = []) -> Retrainer {
         let data = RetrainData(sources: ["fixture"], base: { RetrainerTests.rows }, test: { RetrainerTests.rows })
         return Retrainer(registry: ModelRegistry(scoring: scoring ?? h.service, directory: h.configuration.registry), configuration: configuration,
