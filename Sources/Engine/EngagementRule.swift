@@ -26,6 +26,29 @@ public struct FeedBaseline: Codable, Equatable, Sendable {
     public func reportRate(prior: Double, priorViews: Double) -> Double {
         (Double(reports) + prior * priorViews) / (Double(views) + priorViews)
     }
+
+    /// What one item adds to its feed's baseline, bounded so that no single item (a feed's bug, a counter sent in
+    /// the wrong unit) can move every other item's judgement: at most `maxItemViews` views, reports at most
+    /// `maxItemReportRate` of those (the highest baseline rate the rule takes: a much-reported item is evidence about
+    /// itself, not about the feed's clear items), and log(1 + views per hour) of at most `maxItemVelocity` views per
+    /// hour. Outside testing: one item with 8,000 reports in 1,000 views made every quiet item of its feed look
+    /// reported (odds ×1000), and one of 10^15 views set the feed's typical speed 2.6 times higher.
+    public struct Share: Equatable, Sendable {
+        public var views: Int
+        public var reports: Int
+        public var logVelocity: Double
+    }
+
+    public static let maxItemViews = 1_000_000
+    public static let maxItemReportRate = EngagementRule.maxBaselineRate
+    public static let maxItemVelocity = 100_000.0
+
+    public static func share(of counters: Engagement, ageHours: Double) -> Share {
+        let views = min(max(0, counters.views), maxItemViews)
+        let reports = min(max(0, counters.reports), Int((Double(views) * maxItemReportRate).rounded(.up)))
+        let velocity = min(EngagementRule.velocity(views: counters.views, ageHours: ageHours), maxItemVelocity)
+        return Share(views: views, reports: reports, logVelocity: log1p(velocity))
+    }
 }
 
 /// The documented Bayesian rule stages 2 and 3 use until a learned engagement model exists.
@@ -94,11 +117,16 @@ public struct EngagementRule: Codable, Equatable, Sendable {
         return (zb - 0.5) * log1p((a - b) / zb) + (a - b) * log(za) - (a - b) + (1 / za - 1 / zb) / 12
     }
 
+    /// The highest baseline report rate the rule takes (5% of views; 0.2% is typical): above it, the harmful rate
+    /// (`harmfulRateMultiple` × r₀, at most 0.5) would no longer lie above the clear one, and silence would read as
+    /// evidence of harm (outside testing: a feed's baseline pushed to 0.7 multiplied quiet items' odds by 1000).
+    public static let maxBaselineRate = 0.05
+
     /// The Bayes factor (harmful : clear) of `reports` reports in `views` views at baseline rate `rate`.
     public func bayesFactor(reports: Int, views: Int, baselineRate rate: Double) -> Double {
         let k = Double(max(0, reports))
         let n = max(Double(max(0, views)), k)
-        let r0 = min(max(rate, 1e-6), 0.5)
+        let r0 = min(max(rate, 1e-6), Self.maxBaselineRate, 0.5 / max(harmfulRateMultiple, 1))
         let rh = min(r0 * harmfulRateMultiple, 0.5)
         let (ac, bc) = (priorViews * r0, priorViews * (1 - r0))
         let (ah, bh) = (harmfulPriorViews * rh, harmfulPriorViews * (1 - rh))

@@ -674,8 +674,10 @@ public struct ReviewRules: Sendable {
         return hasher.uniform < configuration.doubleReviewRate
     }
 
-    /// An automatic stage after a person's decision records its scores but keeps the person's verdict.
-    public func keepingHumanDecision(_ result: StageResult, _ human: HumanDecision?) -> StageResult {
+    /// An automatic stage after a person's decision records its scores but keeps the person's verdict; what it says
+    /// changed is measured against `previous` with the kept verdict (outside testing: it read "decision allow →
+    /// remove" where the allow stood).
+    public func keepingHumanDecision(_ result: StageResult, _ human: HumanDecision?, after previous: StageResult) -> StageResult {
         guard let human else { return result }
         var kept = result
         kept.decision = PolicyDecision(action: human.action, label: human.label == clearLabel ? nil : human.label,
@@ -683,6 +685,7 @@ public struct ReviewRules: Sendable {
                                        reason: "kept: decided by \(human.by) (\(human.reasonCode)); the model now says \(result.decision.action.rawValue)")
         kept.priority = nil
         kept.label = result.label
+        kept.changed = kept.describeChange(from: previous)
         return kept
     }
 }

@@ -332,7 +332,7 @@ public final class ScoringService: Sendable {
                                         baseline: context.baseline, engagementModel: engagementModel, asOf: context.merged.at,
                                         now: max(now, context.state.current.scoredAt),
                                         keepingMatch: context.state.current.match.map(banks.isLive) ?? false)
-            let result = rules.keepingHumanDecision(scored, context.state.reviewed)
+            let result = rules.keepingHumanDecision(scored, context.state.reviewed, after: context.state.current)
             var state = context.state
             state.engagement = context.merged
             let change = DecisionEvent.change(of: context.state, to: result, reviewed: context.state.reviewed, cause: DecisionEvent.automatic(result))
@@ -369,7 +369,7 @@ public final class ScoringService: Sendable {
                                             engagement: due.state.engagement, text: text, policy: policy, baseline: due.baseline,
                                             engagementModel: engagementModel, now: max(now, due.state.current.scoredAt),
                                             keepingMatch: due.state.current.match.map(self.banks.isLive) ?? false)
-                let result = rules.keepingHumanDecision(scored, due.state.reviewed)
+                let result = rules.keepingHumanDecision(scored, due.state.reviewed, after: due.state.current)
                 decided.withLock { $0.append(result.decision.action) }
                 let event = DecisionEvent.change(of: due.state, to: result, reviewed: due.state.reviewed, cause: DecisionEvent.automatic(result))
                 if let event { events.withLock { $0.append(event) } }

@@ -387,9 +387,7 @@ public final class PostgresStore: Store {
             }
         }
         for body in try row["history_events"] as [String] { entries.append(.ticket(try Codec.decode(TicketEvent.self, body))) }
-        return entries.enumerated().sorted { a, b in
-            a.element.at != b.element.at ? a.element.at < b.element.at : a.offset < b.offset
-        }.map(\.element)
+        return HistoryEntry.inOrder(entries)
     }
 
     public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
@@ -414,12 +412,13 @@ public final class PostgresStore: Store {
             // included, as SQLite's single writer reads it.
             let oldVelocity: Double? = try item.row["log_velocity"]
             let ageHours = max(0, merged.at.timeIntervalSince(state.createdAt) / 3600)
-            let newVelocity = log1p(EngagementRule.velocity(views: merged.counters.views, ageHours: ageHours))
-            let before = previous?.counters ?? Engagement()
+            let share = FeedBaseline.share(of: merged.counters, ageHours: ageHours)
+            let before = FeedBaseline.share(of: previous?.counters ?? Engagement(), ageHours: ageHours)
+            let newVelocity = share.logVelocity
             try await db.execute("""
                 INSERT INTO feed_baseline (feed, shard, items, views, reports, log_velocity_sum)
-                VALUES (\(feed), \(Int(item.id % Self.baselineShards)), \(oldVelocity == nil ? 1 : 0), \(merged.counters.views - before.views),
-                        \(merged.counters.reports - before.reports), \(newVelocity - (oldVelocity ?? 0)))
+                VALUES (\(feed), \(Int(item.id % Self.baselineShards)), \(oldVelocity == nil ? 1 : 0), \(share.views - before.views),
+                        \(share.reports - before.reports), \(newVelocity - (oldVelocity ?? 0)))
                 ON CONFLICT (feed, shard) DO UPDATE SET items = feed_baseline.items + excluded.items, views = feed_baseline.views + excluded.views,
                   reports = feed_baseline.reports + excluded.reports, log_velocity_sum = feed_baseline.log_velocity_sum + excluded.log_velocity_sum
                 """)

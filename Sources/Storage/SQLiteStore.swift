@@ -215,9 +215,7 @@ public final class SQLiteStore: Store {
             entries.append(.engagement(Self.snapshot(snapshot)))
         }
         entries += try ticketEvents(db, item: item).map(HistoryEntry.ticket)
-        return entries.enumerated().sorted { a, b in
-            a.element.at != b.element.at ? a.element.at < b.element.at : a.offset < b.offset
-        }.map(\.element)
+        return HistoryEntry.inOrder(entries)
     }
 
     public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
@@ -241,14 +239,15 @@ public final class SQLiteStore: Store {
             // The feed's baseline moves by this item's change.
             let oldVelocity: Double? = row["log_velocity"]
             let ageHours = max(0, merged.at.timeIntervalSince(state.createdAt) / 3600)
-            let newVelocity = log1p(EngagementRule.velocity(views: merged.counters.views, ageHours: ageHours))
-            let before = previous?.counters ?? Engagement()
+            let share = FeedBaseline.share(of: merged.counters, ageHours: ageHours)
+            let before = FeedBaseline.share(of: previous?.counters ?? Engagement(), ageHours: ageHours)
+            let newVelocity = share.logVelocity
             try db.cachedStatement(sql: """
                 INSERT INTO feed_baseline (feed, items, views, reports, log_velocity_sum) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (feed) DO UPDATE SET items = items + excluded.items, views = views + excluded.views,
                   reports = reports + excluded.reports, log_velocity_sum = log_velocity_sum + excluded.log_velocity_sum
-                """).execute(arguments: [feed, oldVelocity == nil ? 1 : 0, merged.counters.views - before.views,
-                                         merged.counters.reports - before.reports, newVelocity - (oldVelocity ?? 0)])
+                """).execute(arguments: [feed, oldVelocity == nil ? 1 : 0, share.views - before.views,
+                                         share.reports - before.reports, newVelocity - (oldVelocity ?? 0)])
             let baseline = try Self.baseline(db, feed: feed)
             var updated = state
             updated.engagement = merged

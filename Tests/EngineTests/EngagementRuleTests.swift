@@ -59,6 +59,26 @@ import Testing
         #expect(rule.isViral(views: 100, velocity: 10, baseline: 0.2))  // a baseline under 1 view/h counts as 1
     }
 
+    /// Outside testing: a feed's baseline pushed to 0.7 reports a view made silence read as harm (×1000 on a quiet
+    /// item). The rule takes baselines up to 5%, where the harmful rate (10×, at most 0.5) still lies above the clear one.
+    @Test func aBaselineAboveTheHighestRateIsTakenAtIt() {
+        #expect(rule.bayesFactor(reports: 0, views: 200, baselineRate: 0.716) == rule.bayesFactor(reports: 0, views: 200, baselineRate: 0.05))
+        #expect(rule.bayesFactor(reports: 0, views: 200, baselineRate: 0.716) < 1)
+        #expect(rule.bayesFactor(reports: 0, views: 200, baselineRate: 9.84) < 1)
+        #expect(rule.bayesFactor(reports: 150, views: 200, baselineRate: 0.716) == rule.maxOddsRatio)
+    }
+
+    /// No item moves its feed's baseline by more than a plausible item would: views up to a million, reports up to 5%
+    /// of them, speed up to 100,000 views an hour.
+    @Test func oneItemsShareOfTheBaselineIsBounded() {
+        #expect(FeedBaseline.share(of: Engagement(views: 200, reports: 1), ageHours: 2) == .init(views: 200, reports: 1, logVelocity: log1p(100)))
+        #expect(FeedBaseline.share(of: Engagement(views: 1000, reports: 8000), ageHours: 2).reports == 50)
+        #expect(FeedBaseline.share(of: Engagement(views: 10, reports: 1), ageHours: 2).reports == 1)  // 5% of 10, rounded up
+        let huge = FeedBaseline.share(of: Engagement(views: 1_000_000_000_000_000), ageHours: 1)
+        #expect(huge.views == 1_000_000 && huge.logVelocity == log1p(100_000))
+        #expect(FeedBaseline.share(of: Engagement(views: -5, reports: -1), ageHours: 1) == .init(views: 0, reports: 0, logVelocity: 0))
+    }
+
     @Test func feedBaselineShrinksTowardThePrior() {
         let baseline = FeedBaseline(items: 30, views: 1_000, reports: 5, meanLogVelocity: log(51))
         #expect(abs(baseline.reportRate(prior: 0.002, priorViews: 10_000) - 0.0022727272727272726) < 1e-15)

@@ -23,3 +23,24 @@ import Testing
         }
     }
 }
+
+/// Outside testing: Foundation's ISO 8601 parser rolled impossible fields over (`2026-02-30` read as 2 March, `11:99`
+/// as 12:39) where the API promises strict bodies. Every field is checked against its range first.
+@Suite struct ISOTimeTests {
+    @Test(arguments: ["2026-02-30T10:00:00Z", "2026-12-06T11:99:00Z", "2026-12-06T12:36:75Z", "2026-12-06T24:00:00Z", "2026-13-01T00:00:00Z",
+                      "2026-00-10T00:00:00Z", "2026-04-31T00:00:00Z", "2025-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2026-12-06T10:00:00+24:00",
+                      "2026-12-06T10:00:00+01:60", "2026-12-06T10:00:00.Z", "2026-12-06T10:00:00", "2026-12-06", "2026-12-06T10:00Z",
+                      "2026-12-06T10:00:00Zjunk", "2026-1-06T10:00:00Z", ""])
+    func impossibleOrMalformedTimesAreRefused(_ text: String) {
+        #expect(ISOTime.parse(text) == nil, "\(text)")
+    }
+
+    @Test func validTimesAreRead() throws {
+        #expect(ISOTime.parse("2024-02-29T23:59:59Z") == Date(timeIntervalSince1970: 1_709_251_199))
+        #expect(ISOTime.parse("2000-02-29T00:00:00Z") != nil)
+        #expect(ISOTime.parse("2026-12-06T10:00:00.250Z") == Date(timeIntervalSince1970: 1_796_551_200.25))
+        #expect(ISOTime.parse("2026-12-06T11:30:00+01:30") == Date(timeIntervalSince1970: 1_796_551_200))
+        #expect(ISOTime.parse("2026-12-06T08:00:00-02:00") == Date(timeIntervalSince1970: 1_796_551_200))
+        #expect(ISOTime.parse(ISOTime.format(Date(timeIntervalSince1970: 1_796_551_200))) == Date(timeIntervalSince1970: 1_796_551_200))
+    }
+}

@@ -205,6 +205,28 @@ import Testing
         #expect(ReviewConfiguration().suggestedReasonCode(label: "offensive", clearLabel: "clear") == "other")
     }
 
+    /// Outside testing: the ticket a creation stage opened was listed before the stage in some items (ticket steps come
+    /// back from JSON to the millisecond, stages finer) and an engagement update stamped with the item's creation time,
+    /// as the API shows it, was refused as before the creation.
+    @Test func timesAreComparedToTheMillisecondTheAPIShows() throws {
+        var s = state(spam: 0.6)
+        let created = Date(timeIntervalSince1970: 1_800_000_000.1237)
+        s.current.scoredAt = created
+        s.createdAt = created
+        s.receivedAt = created
+        let opened = TicketEvent(ticket: 1, kind: .opened, at: Date(timeIntervalSince1970: 1_800_000_000.123), by: "winnow", tier: .one)
+        let snapshot = EngagementSnapshot(at: Date(timeIntervalSince1970: 1_800_000_000.1233), counters: Engagement(views: 1))
+        let ordered = HistoryEntry.inOrder([.stage(s.current), .engagement(snapshot), .ticket(opened)])
+        #expect(ordered.map { if case .stage = $0 { "stage" } else if case .engagement = $0 { "engagement" } else { "ticket" } } == ["stage", "engagement", "ticket"])
+        // A later millisecond still comes later, whatever the kind.
+        let claimed = TicketEvent(ticket: 1, kind: .claimed, at: Date(timeIntervalSince1970: 1_800_000_000.124), by: "ann", tier: .one)
+        var review = s.current
+        review.scoredAt = Date(timeIntervalSince1970: 1_800_000_000.125)
+        #expect(HistoryEntry.inOrder([.stage(review), .ticket(claimed)]) == [.ticket(claimed), .stage(review)])
+        try s.checkEngagementTime(Date(timeIntervalSince1970: 1_800_000_000.123))
+        #expect(throws: ValidationError.self) { try s.checkEngagementTime(Date(timeIntervalSince1970: 1_800_000_000.122)) }
+    }
+
     @Test func aPersonsDecisionBecomesTheItemsAndLaterStagesKeepIt() {
         let rules = ReviewRules()
         let s = state(spam: 0.6)
@@ -215,10 +237,15 @@ import Testing
         #expect(stage.decision.reason == "decided by ann (tier 1, not_violating): a joke between friends")
         #expect(stage.changed == "decision review → allow; label spam → clear")
         #expect(stage.inputs.trigger == "review by ann" && stage.inputs.ageHours == 1)
-        let later = rules.keepingHumanDecision(s.current, human)
+        // A later automatic stage (the model still says review) keeps ann's allow, and says what changed against the
+        // stage it follows with that allow: the model's label, not a decision (outside testing: "decision allow → review").
+        var automatic = s.current
+        automatic.stage = .time
+        let later = rules.keepingHumanDecision(automatic, human, after: stage)
         #expect(later.decision.action == .allow && later.priority == nil)
         #expect(later.probabilities == s.current.probabilities)
-        #expect(rules.keepingHumanDecision(s.current, nil) == s.current)
+        #expect(later.changed == "label clear → spam")
+        #expect(rules.keepingHumanDecision(s.current, nil, after: stage) == s.current)
     }
 
     /// A decision taken back (or its label withdrawn) restores what stood before it: the automatic decision with its

@@ -256,8 +256,35 @@ import Testing
         #expect(kinds.filter { $0 == "engagement" }.count == 3)
     }
 
+    /// Outside testing: one item with 8,000 reports in 1,000 views (a feed's bug) made every quiet item of its feed look
+    /// reported: a harmless post at 200 views went from allow to review (odds ×1000). Its share of the feed's baseline
+    /// is bounded now, and a quiet item stays allowed with silence as weak evidence of nothing.
+    @Test func oneItemsAbsurdCountersDoNotPoisonItsFeed() async throws {
+        let h = try await Harness()
+        _ = try await h.post("/v1/items", json(["id": "bad", "feed": "poison", "text": "hello there everyone"]))
+        _ = try await h.post("/v1/items/bad/engagement?feed=poison", json(["views": 1000, "reports": 8000]))
+        let baseline = try await h.store.baseline(feed: "poison")
+        #expect(baseline.views == 1000 && baseline.reports == 50)
+        let calm = try await h.post("/v1/items", json(["id": "calm", "feed": "poison", "text": "had a great time at the beach with the kids today"]))
+        #expect(calm.json["decision"].flatMap { ($0 as? [String: Any])?["action"] as? String } == "allow")
+        let later = try await h.post("/v1/items/calm/engagement?feed=poison", json(["views": 200]))
+        let item = try #require(later.json["item"] as? [String: Any], "\(later.body)")
+        #expect((item["decision"] as? [String: Any])?["action"] as? String == "allow", "\(later.body)")
+        let history = try await h.send(.get, "/v1/items/calm?feed=poison", as: .feed).json["history"] as? [[String: Any]] ?? []
+        let stage = try #require(history.last { $0["kind"] as? String == "stage" }?["stage"] as? [String: Any], "\(history)")
+        let ratio = try #require((stage["inputs"] as? [String: Any])?["engagementOddsRatio"] as? Double, "\(stage)")
+        #expect(ratio <= 1, "silence is no evidence of harm: \(ratio)")
+        // A counter in the wrong unit counts as a million views at most.
+        _ = try await h.post("/v1/items/bad/engagement?feed=poison", json(["views": 1_000_000_000_000_000, "reports": 8000]))
+        let after = try await h.store.baseline(feed: "poison")
+        #expect(after.views == 1_000_000 + 200 && after.reports == 8000)
+    }
+
     @Test func engagementErrors() async throws {
         let h = try await Harness()
+        // An impossible date is refused, not rolled over (outside testing: 2026-02-30 was stored as 2 March).
+        let february = try await h.post("/v1/items", json(["id": "feb", "text": "hello there", "createdAt": "2026-02-30T10:00:00Z"]))
+        #expect(february.status == .unprocessableContent && february.error["field"] as? String == "createdAt", "\(february.body)")
         #expect(try await h.post("/v1/items/none/engagement", json(["views": 1])).status == .notFound)
         _ = try await h.post("/v1/items", json(["id": "e1", "text": "hello there"]))
         let negative = try await h.post("/v1/items/e1/engagement", json(["views": -1]))

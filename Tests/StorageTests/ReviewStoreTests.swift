@@ -448,7 +448,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
                                    now: t0.addingTimeInterval(60), workflow: Items.workflow)
         // A later automatic stage keeps the person's verdict; it must not show in the gold view either.
         _ = try await store.recordEngagement(feed: "default", id: "g", snapshot: EngagementSnapshot(at: t0.addingTimeInterval(120), counters: Engagement(views: 5))) { context in
-            Staged(result: Items.rules.keepingHumanDecision(context.state.current, context.state.reviewed))
+            Staged(result: Items.rules.keepingHumanDecision(context.state.current, context.state.reviewed, after: context.state.current))
         }
         #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
         let gold = try #require(try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(180), workflow: Items.workflow, gold: true).first)
@@ -875,7 +875,7 @@ extension Sequence {
             var result = context.state.current
             result.stage = .engagement
             result.scoredAt = snapshot.at
-            return Staged(result: Items.rules.keepingHumanDecision(result, context.state.reviewed))
+            return Staged(result: Items.rules.keepingHumanDecision(result, context.state.reviewed, after: context.state.current))
         }
         #expect(try await store.item(feed: "default", id: "b")?.current.stage == .engagement)
         let undone = try await undo(store, b, by: "ann", at: t0.addingTimeInterval(120))
