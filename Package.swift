@@ -150,6 +150,7 @@ let package = Package(
                 "Server", "Services", "Storage", "Engine", "Learning", "WinnowJSON", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Services", "Engine", "Learning", "WinnowCLI"]),

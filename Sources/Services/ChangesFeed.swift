@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import ServiceLifecycle
 
 /// How long decision events are kept and how webhooks deliver them (`events` in the server's configuration).
 public struct EventsConfiguration: Codable, Equatable, Sendable {
@@ -111,8 +112,15 @@ public struct ChangesFeed: Sendable {
             }
             first = false
             let left = deadline.timeIntervalSinceNow
-            if left <= 0 || Task.isCancelled { return Page(events: [], next: after, more: false) }
-            await scoring.bell.wait(after: seen, seconds: min(left, configuration.pollSeconds))
+            // A server shutting down answers its long polls at once (outside testing: SIGTERM waited for each to time
+            // out, up to maxWaitSeconds, a whole grace period of a container platform).
+            if left <= 0 || Task.isCancelled || Task.isShuttingDownGracefully { return Page(events: [], next: after, more: false) }
+            let bell = scoring.bell
+            await withGracefulShutdownHandler {
+                await bell.wait(after: seen, seconds: min(left, configuration.pollSeconds))
+            } onGracefulShutdown: {
+                bell.ring()
+            }
         }
     }
 

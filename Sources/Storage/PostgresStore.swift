@@ -29,6 +29,10 @@ public final class PostgresStore: Store {
     private let location: PostgresLocation?
     /// Why the database does not answer, as `watch` last found it; nil while it does.
     private let outage = Mutex<String?>(nil)
+    /// Operations in flight when `watch` finds the database down (waiting in the pool for a connection, or on a
+    /// query): each is woken then and answers `StoreError.unavailable`, instead of waiting out the outage in the pool
+    /// (which fails its requests only after a minute of failed connection attempts, as a 500).
+    private let inFlight = Mutex<(next: UInt64, waiting: [UInt64: CheckedContinuation<Void, Never>])>((0, [:]))
 
     /// No logs: postgres-nio logs queries at debug level, and a failed connection attempt of the pool at info (at
     /// start, `connect` reports one as its error instead).
@@ -128,6 +132,11 @@ public final class PostgresStore: Store {
             }
             if let down, before == nil {
                 logger.error("the database does not answer; requests are refused with 503 until it does", metadata: ["reason": "\(down)"])
+                let waiting = inFlight.withLock { state in
+                    defer { state.waiting = [:] }
+                    return Array(state.waiting.values)
+                }
+                for continuation in waiting { continuation.resume() }
             } else if down == nil, let before {
                 logger.notice("the database answers again", metadata: ["was": "\(before)"])
             }
@@ -139,6 +148,80 @@ public final class PostgresStore: Store {
     /// - Throws: `StoreError.unavailable` with the reason.
     func checkAvailable() throws {
         if let reason = outage.withLock({ $0 }) { throw StoreError.unavailable(reason: reason) }
+    }
+
+    /// Runs `operation` (one use of the pool) unless the database is known to be down, and ends it as unavailable
+    /// when `watch` finds it down meanwhile (outside testing: requests that arrived in the seconds before the outage
+    /// was noticed waited a minute and answered 500). Errors that say the connection or the pool failed, rather than
+    /// the request, are `StoreError.unavailable` too (a 503 the client may retry: items are idempotent by id).
+    func guarded<T: Sendable>(_ operation: () async throws -> T) async throws -> T {
+        try checkAvailable()
+        do {
+            return try await withoutActuallyEscaping(operation) { operation in
+                // The operation runs in a child task while this one waits for the group: nothing runs beside it.
+                let body = UncheckedSendable(operation)
+                return try await withThrowingTaskGroup(of: T?.self) { group in
+                    group.addTask { try await body.value() }
+                    group.addTask { await self.untilOutage(); return nil }
+                    defer { group.cancelAll() }
+                    guard case let value?? = try await group.next() else {
+                        throw StoreError.unavailable(reason: outage.withLock { $0 } ?? "the database stopped answering")
+                    }
+                    return value
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            if let reason = outage.withLock({ $0 }) { throw StoreError.unavailable(reason: reason) }
+            if let lost = Self.connectionFailure(error) { throw StoreError.unavailable(reason: lost) }
+            throw error
+        }
+    }
+
+    /// Suspends until `watch` finds the database down, or the task is cancelled.
+    private func untilOutage() async {
+        let id = inFlight.withLock { state -> UInt64 in
+            state.next &+= 1
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // Registered under the lock unless cancelled or down already (the watch takes the list under it too).
+                let now = inFlight.withLock { state -> Bool in
+                    if Task.isCancelled || outage.withLock({ $0 }) != nil { return true }
+                    state.waiting[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            inFlight.withLock { $0.waiting.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    /// Why `error` says the database or the connection to it failed (not the request), or nil: a closed or broken
+    /// connection, the pool's failed connection attempts, the server shutting down or refusing connections now.
+    static func connectionFailure(_ error: any Error) -> String? {
+        if let error = error as? PSQLError {
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .uncleanShutdown, .poolClosed:
+                return "the connection to the database failed: \(describe(error))"
+            case .server:
+                // 08: connection exceptions; 57P01-57P03: the server is shutting down, crashed or not yet accepting.
+                let state = error.serverInfo?[.sqlState] ?? ""
+                return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state) ? describe(error) : nil
+            default:
+                return nil
+            }
+        }
+        // The pool's own errors (its module is not imported here): after a minute of failed attempts its circuit
+        // breaker fails requests at once until a connection succeeds again.
+        let words = String(describing: error)
+        if String(describing: type(of: error)) == "ConnectionPoolError", words.contains("circuitBreaker") || words.contains("CircuitBreaker") {
+            return "the database has refused new connections for a while"
+        }
+        return nil
     }
 
     /// One connection and `SELECT 1` before the pool starts: a wrong address, password or database name fails here at
@@ -199,10 +282,23 @@ public final class PostgresStore: Store {
             if let message = error.serverInfo?[.message] {
                 return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
             }
-            if let underlying = error.underlying { return "\(underlying)" }
-            return String(reflecting: error)
+            if let underlying = error.underlying { return networkWords("\(underlying)") }
+            return networkWords(String(reflecting: error))
         }
-        return "\(error)"
+        return networkWords("\(error)")
+    }
+
+    /// A network failure in words (outside testing: the 503's message carried NIO's nested error values,
+    /// `SingleConnectionFailure(target: …)`); other text as it is, cut at 300 characters.
+    static func networkWords(_ text: String) -> String {
+        for (needle, words) in [("Connection refused", "connection refused: nothing listens at the database's address"),
+                                ("No route to host", "no route to the database's host"), ("Network is unreachable", "the network is unreachable"),
+                                ("Connection reset", "the connection was reset"), ("connectTimeout", "the connection timed out"),
+                                ("timed out", "the connection timed out"), ("Name or service not known", "the database's host name does not resolve")]
+            where text.contains(needle) {
+            return words
+        }
+        return text.count > 300 ? String(text.prefix(300)) + "…" : text
     }
 
     // MARK: Transactions
@@ -210,8 +306,7 @@ public final class PostgresStore: Store {
     /// Runs `body` in one transaction on one pooled connection: `begin`, the body, COMMIT; ROLLBACK when the body
     /// throws, whose error comes out as it was thrown (a `TicketError`, a `ValidationError`, a `PSQLError`).
     func transaction<T: Sendable>(_ begin: String = "BEGIN", _ body: (Session) async throws -> T) async throws -> T {
-        try checkAvailable()
-        return try await client.withConnection { connection in
+        try await guarded { try await client.withConnection { connection in
             let session = Session(connection: connection, logger: logger)
             try await session.execute(PostgresQuery(unsafeSQL: begin))
             let value: T
@@ -223,7 +318,7 @@ public final class PostgresStore: Store {
             }
             try await session.execute("COMMIT")
             return value
-        }
+        } }
     }
 
     /// A read of several statements from one snapshot (like SQLite's reads): a repeatable-read, read-only transaction.
@@ -233,8 +328,7 @@ public final class PostgresStore: Store {
 
     /// A read of one statement, on any pooled connection.
     func rows(_ query: PostgresQuery) async throws -> [Row] {
-        try checkAvailable()
-        return try await client.query(query, logger: logger).collect().map(Row.init)
+        try await guarded { try await client.query(query, logger: logger).collect().map(Row.init) }
     }
 
     // MARK: Items
@@ -495,8 +589,7 @@ public final class PostgresStore: Store {
     }
 
     public func baseline(feed: String) async throws -> FeedBaseline {
-        try checkAvailable()
-        return try await client.withConnection { connection in try await Self.baseline(Session(connection: connection, logger: logger), feed: feed) }
+        try await guarded { try await client.withConnection { connection in try await Self.baseline(Session(connection: connection, logger: logger), feed: feed) } }
     }
 
     // MARK: Policies
@@ -892,4 +985,11 @@ public struct PostgresLocation: Equatable, Sendable {
         guard let colon = credentials.firstIndex(of: ":") else { return url }
         return String(url[..<colon]) + ":***" + String(url[at...])
     }
+}
+
+/// A closure handed to a child task while its caller waits for that task to finish (`PostgresStore.guarded`): it
+/// runs alone, so what it captures is not shared between threads.
+private struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: () async throws -> T
+    init(_ value: @escaping () async throws -> T) { self.value = value }
 }

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Glibc
+import ServiceLifecycleTestKit
 import Testing
 import TestSupport
 
@@ -298,6 +299,32 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         #expect(try await h.send(.delete, path).status == .ok)
         #expect(try await h.send(.delete, path).status == .notFound)
         #expect(try await h.send(.post, path + "/test").status == .notFound)
+    }
+
+    /// Outside testing: SIGTERM waited for every open long poll to time out (up to maxWaitSeconds, 30 s: a container
+    /// platform's whole grace period). A poll waiting for events is answered, empty, as soon as shutdown begins.
+    @Test func aLongPollEndsWhenTheServerShutsDown() async throws {
+        let h = try await reviewingHarness()
+        let changes = ChangesFeed(scoring: h.service, configuration: h.configuration.events)
+        let latest = try await h.store.latestEventSeq()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let page = try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: ChangesFeed.Page?.self) { group in
+                group.addTask { try await changes.read(feed: "default", after: latest, limit: 10, wait: 30) }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(300))
+                    trigger.triggerGracefulShutdown()
+                    return nil
+                }
+                var page: ChangesFeed.Page?
+                for try await result in group { if let result { page = result } }
+                return page
+            }
+        }
+        #expect(page?.events.isEmpty == true && page?.next == latest)
+        // Well before its own 30 s wait (the poll is answered when shutdown begins, not when it times out).
+        #expect(start.duration(to: clock.now) < .seconds(15))
     }
 
     /// Outside testing: a single node killed mid-delivery and started again delivered nothing until its dead run's lease

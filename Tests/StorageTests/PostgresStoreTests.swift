@@ -191,6 +191,35 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Outside testing: requests that arrived in the seconds before the outage was noticed waited in the pool for the
+    /// whole outage and then answered 500. An operation waiting for a connection is ended as unavailable when the watch
+    /// finds the database down, while the connection it waits for is still busy.
+    @Test func anOperationWaitingInThePoolEndsWhenTheOutageIsFound() async throws {
+        try await TestPostgres.withDatabase { url in
+            let store = try await PostgresStore.connect(url: url, poolSize: 1)
+            _ = try await store.createItems([Items.new("a", at: t0)])
+            let holderDone = Mutex(false)
+            let holder = Task {
+                _ = try? await store.rows("SELECT pg_sleep(3)")
+                holderDone.withLock { $0 = true }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let waiting = Task { try await store.item(feed: "default", id: "a") }
+            try await Task.sleep(for: .milliseconds(200))
+            let nowhere = try PostgresLocation("postgres://winnow@127.0.0.1:1/winnow")
+            let down = Task { await store.watch(interval: .milliseconds(50), timeout: .seconds(1), logger: PostgresStore.quiet, probing: nowhere) }
+            let result = await waiting.result
+            let holderFinished = holderDone.withLock { $0 }
+            down.cancel()
+            await down.value
+            await holder.value
+            #expect(!holderFinished, "the waiting operation should end before the busy connection is free")
+            guard case let .failure(error) = result else { Issue.record("the waiting operation succeeded"); return }
+            #expect((error as? StoreError)?.isUnavailable == true, "\(error)")
+            await store.close()
+        }
+    }
+
     /// A claim's lease and a decision's item update change no indexed column (key, expression or predicate of an
     /// index), and both tables keep room on their pages: PostgreSQL can update those rows in place (HOT), writing no
     /// index entry. Pinned because any new index on a lease column would quietly double a claim's writes.
@@ -384,7 +413,7 @@ struct PostgresStoreTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 1...40 {
                     group.addTask {
-                        let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(Double(i)), counters: Engagement(views: i * 10, reports: i))
+                        let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(Double(i)), counters: Engagement(views: i * 100, reports: i))
                         let outcome = try await nodes[i % 2].recordEngagement(feed: "default", id: i % 4 < 2 ? "a" : "b", snapshot: snapshot) { context in
                             contexts.append(context)
                             return nil
@@ -396,16 +425,16 @@ struct PostgresStoreTests {
             }
             let a = try await nodes[1].item(feed: "default", id: "a")?.engagement
             let b = try await nodes[1].item(feed: "default", id: "b")?.engagement
-            #expect(a?.counters.views == 400)  // i = 40
-            #expect(b?.counters.views == 390)  // i = 39
+            #expect(a?.counters.views == 4000)  // i = 40
+            #expect(b?.counters.views == 3900)  // i = 39
             // The baseline once every update has committed: two items, their latest views and reports, summed once each.
             // (Each update reads it whole, with its own change, but the two items' rows are separate shards: an update need
             // not see the other item's concurrent one, so no context is bound to hold the final sums.)
             let final = try await nodes[0].baseline(feed: "default")
             #expect(final.items == 2)
-            #expect(final.views == 790)
+            #expect(final.views == 7900)
             #expect(final.reports == 79)
-            #expect(contexts.all.allSatisfy { $0.baseline.views <= 790 && $0.baseline.reports <= 79 && $0.baseline.items <= 2 })
+            #expect(contexts.all.allSatisfy { $0.baseline.views <= 7900 && $0.baseline.reports <= 79 && $0.baseline.items <= 2 })
             for node in nodes { await node.close() }
         }
     }
