@@ -159,9 +159,10 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
             throw ConfigurationError("\(name) is \(value); give a number of seconds above 0.")
         }
         guard keyCacheSeconds >= 0 else { throw ConfigurationError("keyCacheSeconds is \(keyCacheSeconds); give a number of seconds, 0 or more.") }
-        guard idleTimeoutSeconds > 0, bodyTimeoutSeconds > 0, maxConnections >= 1 else {
-            throw ConfigurationError("idleTimeoutSeconds and bodyTimeoutSeconds must be > 0 and maxConnections at least 1.")
+        for (name, value) in [("idleTimeoutSeconds", idleTimeoutSeconds), ("bodyTimeoutSeconds", bodyTimeoutSeconds)] where !(value > 0) {
+            throw ConfigurationError("\(name) is \(value); give a number of seconds above 0.")
         }
+        guard maxConnections >= 1 else { throw ConfigurationError("maxConnections is \(maxConnections); allow at least 1 connection.") }
         guard (1...1_000).contains(databasePoolSize) else {
             throw ConfigurationError("databasePoolSize must be between 1 and 1000 connections.")
         }
@@ -190,11 +191,62 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         guard review.auditNearMargin >= 0 && review.auditNearMargin <= 1 else {
             throw ConfigurationError("engine.review.auditNearMargin is a probability margin between 0 and 1.")
         }
-        guard !review.reasonCodes.isEmpty, review.maxClaim >= 1, review.reportThreshold > 0, review.reopenFactor >= 1,
-              review.severity.values.allSatisfy({ $0 >= 0 }) else {
-            throw ConfigurationError("engine.review needs at least one reason code, maxClaim ≥ 1, reportThreshold > 0, reopenFactor ≥ 1 and severities ≥ 0.")
+        // Each named on its own (outside testing: one sentence about five left the reader to find which).
+        guard !review.reasonCodes.isEmpty else { throw ConfigurationError("engine.review.reasonCodes is empty; give at least one reason code reviewers can pick.") }
+        guard review.maxClaim >= 1 else { throw ConfigurationError("engine.review.maxClaim is \(review.maxClaim); let a reviewer claim at least 1 ticket.") }
+        guard review.reportThreshold > 0 else { throw ConfigurationError("engine.review.reportThreshold is \(review.reportThreshold); give a weight of reports above 0.") }
+        guard review.reopenFactor >= 1 else { throw ConfigurationError("engine.review.reopenFactor is \(review.reopenFactor); give a factor of 1 or more.") }
+        for (label, value) in review.severity.sorted(by: { $0.key < $1.key }) where !(value >= 0 && value.isFinite) {
+            throw ConfigurationError("engine.review.severity.\(label) is \(value); give a severity of 0 or more.")
         }
+        try checkEngagement()
         try checkTimesFitAYear()
+    }
+
+    /// Stage 2's triggers and rule in their ranges (outside testing: `harmfulRateMultiple: 0` made a report lower
+    /// P(harm), and view thresholds of −5 and 0 were taken).
+    func checkEngagement() throws {
+        for (i, threshold) in engine.triggers.viewThresholds.enumerated() where threshold < 1 {
+            throw ConfigurationError("engine.triggers.viewThresholds[\(i)] is \(threshold); a threshold is a number of views of at least 1, e.g. [100, 1000, 10000].")
+        }
+        if let age = engine.triggers.ageMinutes, !(age >= 0 && age.isFinite) {
+            throw ConfigurationError("engine.triggers.ageMinutes is \(age); give minutes, 0 or more (or leave it out).")
+        }
+        let r = engine.rule
+        let checks: [(String, Double, Bool, String)] = [
+            ("priorViews", r.priorViews, r.priorViews > 0, "a weight in views above 0"),
+            ("harmfulPriorViews", r.harmfulPriorViews, r.harmfulPriorViews > 0, "a weight in views above 0"),
+            ("harmfulRateMultiple", r.harmfulRateMultiple, r.harmfulRateMultiple > 1, "a multiple above 1 (harmful items are reported more often than clear ones)"),
+            ("defaultReportRate", r.defaultReportRate, r.defaultReportRate > 0 && r.defaultReportRate <= EngagementRule.maxBaselineRate, "a rate above 0 and at most 0.05"),
+            ("maxOddsRatio", r.maxOddsRatio, r.maxOddsRatio >= 1, "a ratio of 1 or more"),
+            ("minOddsRatio", r.minOddsRatio, r.minOddsRatio > 0 && r.minOddsRatio <= 1, "a ratio above 0 and at most 1"),
+            ("viralFactor", r.viralFactor, r.viralFactor >= 1, "a factor of 1 or more"),
+            ("defaultVelocity", r.defaultVelocity, r.defaultVelocity > 0, "views per hour above 0"),
+            ("uncertainLow", r.uncertainLow, (0...1).contains(r.uncertainLow) && r.uncertainLow <= r.uncertainHigh, "a probability at most uncertainHigh"),
+            ("uncertainHigh", r.uncertainHigh, (0...1).contains(r.uncertainHigh), "a probability between 0 and 1"),
+        ]
+        for (name, value, ok, wanted) in checks where !(ok && value.isFinite) {
+            throw ConfigurationError("engine.rule.\(name) is \(value); give \(wanted).")
+        }
+        guard r.viralMinViews >= 0 else { throw ConfigurationError("engine.rule.viralMinViews is \(r.viralMinViews); give a number of views, 0 or more.") }
+        guard r.baselineMinimumItems >= 1 else { throw ConfigurationError("engine.rule.baselineMinimumItems is \(r.baselineMinimumItems); give at least 1 item.") }
+    }
+
+    /// The settings keyed by class name name classes the model has (outside testing: a misspelt `spammm` was ignored
+    /// without a word). Checked where the model is known, at the start of `serve`; the defaults' own keys (severities
+    /// of classes other models have) are not the file's mistakes.
+    public func checkClassNames(_ classes: [String]) throws {
+        let defaults = ServerConfiguration().engine
+        let known = Set(classes).union(defaults.review.severity.keys).union(defaults.review.skills.keys).union(defaults.banks.labels.keys)
+        func check(_ keys: some Sequence<String>, _ setting: String) throws {
+            for key in keys.sorted() where !known.contains(key) {
+                let near = StrictDecoder.nearest(key, among: classes).map { " Did you mean '\($0)'?" } ?? ""
+                throw ConfigurationError("\(setting).\(key): the model has no class '\(key)' (its classes: \(classes.joined(separator: ", "))).\(near)")
+            }
+        }
+        try check(engine.review.severity.keys, "engine.review.severity")
+        try check(engine.review.skills.keys, "engine.review.skills")
+        try check(engine.banks.labels.keys, "engine.banks.labels")
     }
 
     /// Every time setting at most a year (outside testing: `retrain.checkSeconds: 1e300` passed the checks and

@@ -81,7 +81,7 @@ public final class ServerMetrics: Sendable {
     public func scheduler(lagSeconds: Double, pending: Int) {
         registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "scheduler_lag", unitName: "seconds",
                                              helpText: "How late the oldest due rescore is (0 when none is due).")).set(to: lagSeconds)
-        registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "rescores_pending", unitName: "count",
+        registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "rescores_pending",
                                              helpText: "Scheduled stage-3 rescores not yet run.")).set(to: Double(pending))
     }
 

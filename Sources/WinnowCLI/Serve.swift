@@ -56,9 +56,11 @@ struct ServerOptions: ParsableArguments {
         } catch {
             throw CommandError("\(error)")
         }
+        // Configuration the model cannot serve: an input, as the file's other mistakes are (65).
         guard model.classes.contains(configuration.engine.clearLabel) else {
-            throw CommandError("The model \(configuration.model) has no class '\(configuration.engine.clearLabel)' (its classes: \(model.classes.joined(separator: ", "))). Set engine.clearLabel in the configuration file to the class that means 'nothing wrong'.")
+            throw CommandError.data("The model \(configuration.model) has no class '\(configuration.engine.clearLabel)' (its classes: \(model.classes.joined(separator: ", "))). Set engine.clearLabel in the configuration file to the class that means 'nothing wrong'.")
         }
+        do { try configuration.checkClassNames(model.classes) } catch let error as ConfigurationError { throw CommandError.data(error.description) }
         let service = ScoringService(store: store, engine: ScoringEngine(configuration: configuration.engine), model: model, metrics: metrics)
         try await service.start()
         // A model promoted through the registry stays active across restarts.

@@ -361,7 +361,7 @@ import Testing
         h.clock.advance(hours: 1.5)
         var body = try await h.send(.get, "/metrics", as: .feed).body
         #expect(metric(body, "winnow_scheduler_lag_seconds") == 1800, "half an hour past the 1 h rescore")
-        #expect(metric(body, "winnow_rescores_pending_count") == 1)
+        #expect(metric(body, "winnow_rescores_pending") == 1)
         #expect(try await h.service.rescoreDue() == 1)
         body = try await h.send(.get, "/metrics", as: .feed).body
         let third = try #require(try await h.store.item(feed: "default", id: "m")?.current.decision.action.rawValue)
@@ -373,6 +373,6 @@ import Testing
         #expect(count("time", third) == 1)
         #expect(count("creation", first == "allow" ? "remove" : "allow") == 0)
         #expect(metric(body, "winnow_scheduler_lag_seconds") == 0)
-        #expect(metric(body, "winnow_rescores_pending_count") == 1)  // the 6 h rescore waits
+        #expect(metric(body, "winnow_rescores_pending") == 1)  // the 6 h rescore waits
     }
 }

@@ -553,12 +553,30 @@ import Testing
             (#"{"retrain": {"enabled": true, "everyHours": 0, "afterLabels": 0}}"#, "retrain.enabled is true but retrain.everyHours and retrain.afterLabels are both 0"),
             (#"{"retrain": {"maxStoreExamples": -5}}"#, "retrain.maxStoreExamples is -5; give a number of labels ≥ 1."),
             (#"{"retrain": {"labelMap": {"ham": ""}}}"#, #"retrain.labelMap is {"ham": ""}; give FROM: TO pairs of non-empty labels."#),
+            // Outside testing (fourth round): these started a server; harmfulRateMultiple 0 made a report lower P(harm).
+            (#"{"engine": {"triggers": {"viewThresholds": [-5, 0]}}}"#, "engine.triggers.viewThresholds[0] is -5; a threshold is a number of views of at least 1"),
+            (#"{"engine": {"rule": {"harmfulRateMultiple": 0}}}"#, "engine.rule.harmfulRateMultiple is 0.0; give a multiple above 1"),
+            (#"{"engine": {"rule": {"viralFactor": -10}}}"#, "engine.rule.viralFactor is -10.0; give a factor of 1 or more."),
+            (#"{"engine": {"rule": {"uncertainLow": 0.95}}}"#, "engine.rule.uncertainLow is 0.95; give a probability at most uncertainHigh."),
+            (#"{"maxConnections": 0}"#, "maxConnections is 0; allow at least 1 connection."),
+            (#"{"engine": {"review": {"maxClaim": 0}}}"#, "engine.review.maxClaim is 0; let a reviewer claim at least 1 ticket."),
+            (#"{"engine": {"review": {"reasonCodes": []}}}"#, "engine.review.reasonCodes is empty"),
+            (#"{"engine": {"review": {"severity": {"spam": -1}}}}"#, "engine.review.severity.spam is -1.0; give a severity of 0 or more."),
         ]
         for (json, message) in cases {
             try Data(json.utf8).write(to: file)
             let error = try #require(throws: ConfigurationError.self) { try ServerConfiguration.load(file: file.path, environment: [:]) }
             #expect("\(error)".contains(message), "\(json): \(error)")
         }
+        // Settings keyed by class name the model's classes (or the defaults' own); checked against the model at start.
+        try Data(#"{"engine": {"review": {"severity": {"spammm": 1}, "skills": {"spam": "senior"}}}}"#.utf8).write(to: file)
+        let misspelt = try ServerConfiguration.load(file: file.path, environment: [:])
+        let unknown = try #require(throws: ConfigurationError.self) { try misspelt.checkClassNames(["clear", "spam"]) }
+        #expect("\(unknown)" == "engine.review.severity.spammm: the model has no class 'spammm' (its classes: clear, spam). Did you mean 'spam'?")
+        try ServerConfiguration().checkClassNames(["clear", "spam"])  // the default severities name other models' classes too
+        var banks = ServerConfiguration()
+        banks.engine.banks.labels = ["spamm": .remove]
+        #expect(throws: ConfigurationError.self) { try banks.checkClassNames(["clear", "spam"]) }
     }
 }
 

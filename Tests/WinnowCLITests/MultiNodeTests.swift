@@ -611,7 +611,7 @@ import TestSupport
                 pending = []
                 total = 0
                 for node in c.nodes {
-                    pending.append(try await node.metric("winnow_rescores_pending_count", key: c.admin))
+                    pending.append(try await node.metric("winnow_rescores_pending", key: c.admin))
                     total += try await node.metric("winnow_rescores_total", key: c.admin) ?? 0
                 }
                 if pending.allSatisfy({ $0 == 0 }), total >= Double(count) { break }
