@@ -25,6 +25,8 @@ public struct RescoreScheduler: Service {
                 try await service.reloadEngagementModel()
                 let ran = try await service.rescoreDue(batch: batch)
                 if ran > 0 { logger.info("rescored due items", metadata: ["count": "\(ran)"]) }
+            } catch is CancellationError {
+                // The server is stopping (or failed to start): nothing to report.
             } catch {
                 logger.error("rescoring failed; retrying next pass", metadata: ["error": "\(PostgresStore.describe(error))"])
             }

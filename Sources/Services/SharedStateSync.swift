@@ -25,6 +25,8 @@ public struct SharedStateSync: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await syncOnce()
+            } catch is CancellationError {
+                // The server is stopping (or failed to start): nothing to report.
             } catch {
                 logger.error("reading shared state failed; retrying next pass", metadata: ["error": "\(PostgresStore.describe(error))"])
             }

@@ -67,6 +67,8 @@ public final class WebhookDeliverer: Service, Sendable {
                                 self.scoring.bell.ring()
                             }
                         }
+                    } catch is CancellationError {
+                        // The server is stopping (or failed to start).
                     } catch {
                         logger.error("leasing webhooks failed; retrying", metadata: ["error": "\(PostgresStore.describe(error))"])
                     }
@@ -108,6 +110,8 @@ public final class WebhookDeliverer: Service, Sendable {
                     at: now, retryAt: now))
                 if taken { logger.info("took back a delivery lease of this node's earlier run", metadata: ["feed": "\(record.endpoint.feed)", "holder": "\(holder)"]) }
             }
+        } catch is CancellationError {
+            // The server is stopping (or failed to start).
         } catch {
             logger.error("reading webhooks' leases failed; they run out by themselves", metadata: ["error": "\(PostgresStore.describe(error))"])
         }

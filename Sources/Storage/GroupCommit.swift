@@ -26,13 +26,18 @@ final class GroupCommit: Sendable {
     /// Most writes in one transaction.
     let maximumBatch: Int
 
-    init(writer: any DatabaseWriter, maximumBatch: Int = 512) {
+    /// Refuses a write before it joins a transaction (the database file lost under the server).
+    private let precheck: @Sendable () throws -> Void
+
+    init(writer: any DatabaseWriter, maximumBatch: Int = 512, precheck: @escaping @Sendable () throws -> Void = {}) {
         self.writer = writer
         self.maximumBatch = maximumBatch
+        self.precheck = precheck
     }
 
     func run<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        try precheck()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let outcome = Mutex<Result<T, any Error>?>(nil)
             let pending = Pending(
                 execute: { db in

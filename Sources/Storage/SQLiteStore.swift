@@ -18,6 +18,8 @@ public final class SQLiteStore: Store {
     public let path: String?
     /// Copies the write-ahead log into the database file in the background (file stores only).
     private let checkpoints: Task<Void, Never>?
+    /// The file as opened: checked every second (with the checkpoints) and by `/ready`.
+    let file: DatabaseFileWatch
 
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     public init(path: String) throws {
@@ -43,7 +45,9 @@ public final class SQLiteStore: Store {
         }
         self.writer = pool
         self.path = path
-        self.commits = GroupCommit(writer: pool)
+        let file = DatabaseFileWatch(path: path)
+        self.file = file
+        self.commits = GroupCommit(writer: pool, precheck: { try file.check() })
         // A file a newer Winnow migrated: this build would misread its rows.
         let unknown = try pool.read { db in try Self.migrator.appliedIdentifiers(db).subtracting(Self.migrator.migrations) }
         guard unknown.isEmpty else {
@@ -51,7 +55,7 @@ public final class SQLiteStore: Store {
                                         + "are unknown to this build), so this build would misread it. Use the newer build.")
         }
         try Self.migrator.migrate(pool)
-        self.checkpoints = try Self.startCheckpoints(path: path, writer: pool)
+        self.checkpoints = try Self.startCheckpoints(path: path, writer: pool, file: file)
     }
 
     deinit {
@@ -73,13 +77,16 @@ public final class SQLiteStore: Store {
     /// slept in SQLite's busy handler: the writer stood still for about 0.4 s of every 4.
     ///
     /// The price of the threshold is a log file of up to about 300 MiB next to the database.
-    static func startCheckpoints(path: String, writer: DatabasePool) throws -> Task<Void, Never> {
+    static func startCheckpoints(path: String, writer: DatabasePool, file: DatabaseFileWatch) throws -> Task<Void, Never> {
         var configuration = Configuration()
         configuration.busyMode = .timeout(2)
         let connection = try DatabaseQueue(path: path, configuration: configuration)
         return Task.detached(priority: .utility) {
+            var tick = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(200))
+                tick += 1
+                if tick % 5 == 0 { file.look() }
                 let frames = try? await connection.writeWithoutTransaction { db in try db.checkpoint(.passive).walFrameCount }
                 guard let frames, frames > 64_000 else { continue }
                 for _ in 0..<2 {  // the second round flushes what the first copied while it synced
@@ -116,6 +123,7 @@ public final class SQLiteStore: Store {
         self.writer = queue
         self.path = nil
         self.checkpoints = nil
+        self.file = DatabaseFileWatch(path: "")  // in memory: no file to lose
         self.commits = GroupCommit(writer: queue)
         try Self.migrator.migrate(queue)
     }
@@ -417,6 +425,8 @@ public final class SQLiteStore: Store {
     }
 
     public func checkWritable() async throws {
+        file.look()
+        try file.check()
         try await writer.write { db in
             try db.execute(sql: "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
                            arguments: [Date().timeIntervalSince1970])
@@ -508,6 +518,44 @@ public final class SQLiteStore: Store {
     }
 }
 
+/// Whether the database file at a path is still the one a store opened (device and inode): one deleted or replaced
+/// under a running server took every later write into a file nobody would open again, and the next start made a new,
+/// empty database (outside testing: items and keys gone, every answer 2xx meanwhile). Once lost, it stays lost until
+/// the server restarts.
+final class DatabaseFileWatch: Sendable {
+    let path: String
+    private let opened: (device: UInt64, inode: UInt64)?
+    private let lost = Mutex<String?>(nil)
+
+    init(path: String) {
+        self.path = path
+        opened = Self.identity(path)
+    }
+
+    static func identity(_ path: String) -> (device: UInt64, inode: UInt64)? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
+    }
+
+    /// Compares the path with the file opened; records a loss.
+    func look() {
+        guard let opened, lost.withLock({ $0 }) == nil else { return }
+        let reason: String?
+        if let now = Self.identity(path) {
+            reason = now.device == opened.device && now.inode == opened.inode ? nil : "was replaced by another file"
+        } else {
+            reason = errno == ENOENT ? "was deleted" : nil
+        }
+        if let reason { lost.withLock { $0 = reason } }
+    }
+
+    /// - Throws: `StoreError.fileLost` once the file was found deleted or replaced.
+    func check() throws {
+        if let reason = lost.withLock({ $0 }) { throw StoreError.fileLost(path: path, reason: reason) }
+    }
+}
+
 /// Errors of the store, saying what to do.
 public enum StoreError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, reason: String)
@@ -515,12 +563,18 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case notWinnows(path: String, reason: String)
     /// The database server does not answer now (PostgreSQL down or unreachable); nothing was done.
     case unavailable(reason: String)
+    /// The SQLite file this server opened was deleted or replaced while it ran: writes would go to a file nobody opens
+    /// again, so none is taken.
+    case fileLost(path: String, reason: String)
     case duplicateKeyName(String)
     case corruptRow(String)
 
-    /// Whether the database does not answer now (a retry may succeed).
+    /// Whether the database cannot take the request now (the API's 503).
     public var isUnavailable: Bool {
-        if case .unavailable = self { true } else { false }
+        switch self {
+        case .unavailable, .fileLost: true
+        default: false
+        }
     }
 
     public var description: String {
@@ -534,6 +588,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "Cannot use the database at \(path): \(reason)"
         case let .unavailable(reason):
             return "The database does not answer (\(reason)), so nothing was done. Retry in a few seconds."
+        case let .fileLost(path, reason):
+            return "The database file \(path) \(reason) while the server ran, so nothing more is written to it. Put the file back (from a backup) and restart the server."
         case let .duplicateKeyName(name):
             // A revoked key keeps its name (the audit trail names keys): revoking does not free it.
             return "A key called '\(name)' exists already (revoked keys keep their names); choose another --name."

@@ -70,6 +70,9 @@ struct ServerOptions: ParsableArguments {
             }
         } catch let error as ConfigurationError {
             throw CommandError(error.description)
+        } catch where StoreError.isOutOfSpace(error) {
+            // Outside testing: a full disk at the first start was reported as a model to roll back.
+            throw CommandError("The disk holding the database \(PostgresStore.redacted(url: configuration.database)) is full (\(PostgresStore.describe(error))); free some space and start again.")
         } catch {
             throw CommandError("The registry's active model cannot be loaded (\(PostgresStore.describe(error))). Roll back with 'winnow models rollback', or restore the file.")
         }
@@ -97,6 +100,13 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
+        // A host nothing can listen on is said before anything starts (outside testing: --host 999.1.1.1 started the
+        // services, logged their cancellation and printed NIO's raw `SocketAddressError.UnknownHost`).
+        do {
+            _ = try SocketAddress.makeAddressResolvingHost(configuration.host, port: configuration.port)
+        } catch {
+            throw CommandError.data("Cannot listen on \(configuration.host): it is neither an IP address nor a host name this machine resolves. Pass --host (or WINNOW_HOST, host in the configuration) with an address such as 127.0.0.1, or 0.0.0.0 for all.")
+        }
         if configuration.retrain.enabled {
             do { try configuration.retrain.checkFiles() } catch let error as ConfigurationError { throw CommandError.data(error.description) }
         }
@@ -141,6 +151,8 @@ struct Serve: AsyncParsableCommand {
             throw CommandError("Port \(configuration.port) on \(host) is in use by another process: stop it, or pass --port with a free port (0 picks one).")
         } catch let error as IOError where error.errnoCode == EACCES {
             throw CommandError("This user may not listen on port \(configuration.port) on \(host): pass --port with a port above 1023.")
+        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
+            throw CommandError("\(host) is not an address of this machine, so nothing can listen there: pass --host with one of its addresses (127.0.0.1, or 0.0.0.0 for all).")
         }
     }
 }

@@ -329,6 +329,33 @@ struct Items {
     }
 }
 
+/// Outside testing: the database file deleted under a running server took every later write (each answered 2xx)
+/// into a file nobody would open again; the next start made a new, empty database. Once the file is found deleted or
+/// replaced, writes and the readiness check refuse (a 503 naming the file and what to do).
+@Suite struct LostDatabaseFileTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test(arguments: [false, true])
+    func aDeletedOrReplacedFileStopsTheWrites(replaced: Bool) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-lost-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("db.sqlite").path
+        let store = try SQLiteStore(path: path)
+        _ = try await store.createItems([Items.new("a", at: t0)])
+        try await store.checkWritable()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        if replaced { _ = try SQLiteStore(path: path) }
+        await #expect { try await store.checkWritable() } throws: { error in
+            guard let error = error as? StoreError, error.isUnavailable else { return false }
+            return "\(error)" == "The database file \(path) \(replaced ? "was replaced by another file" : "was deleted") while the server ran, so nothing more is written to it. Put the file back (from a backup) and restart the server."
+        }
+        await #expect(throws: StoreError.fileLost(path: path, reason: replaced ? "was replaced by another file" : "was deleted")) {
+            try await store.createItems([Items.new("b", at: t0)])
+        }
+    }
+}
+
 @Suite struct StoredFormTests {
     static let tricky = "quote \" backslash \\ newline \n tab \t bell \u{7} del \u{7F} é 😀 <>&"
 
