@@ -152,7 +152,7 @@ struct Serve: AsyncParsableCommand {
         } catch let error as IOError where error.errnoCode == EACCES {
             throw CommandError("This user may not listen on port \(configuration.port) on \(host): pass --port with a port above 1023.")
         } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
-            throw CommandError("\(host) is not an address of this machine, so nothing can listen there: pass --host with one of its addresses (127.0.0.1, or 0.0.0.0 for all).")
+            throw CommandError.data("\(host) is not an address of this machine, so nothing can listen there: pass --host with one of its addresses (127.0.0.1, or 0.0.0.0 for all).")
         }
     }
 }
