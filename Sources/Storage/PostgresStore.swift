@@ -172,9 +172,14 @@ public final class PostgresStore: Store {
             }
         } catch let error as StoreError {
             throw error
-        } catch {
+        } catch let error as CancellationError {
+            // Ended by the outage (its operation cancelled), or by the caller.
             if let reason = outage.withLock({ $0 }) { throw StoreError.unavailable(reason: reason) }
+            throw error
+        } catch {
+            // The request's own errors (a ticket already decided, a bad value) stay what they are, outage or not.
             if let lost = Self.connectionFailure(error) { throw StoreError.unavailable(reason: lost) }
+            if error is PSQLError, let reason = outage.withLock({ $0 }) { throw StoreError.unavailable(reason: reason) }
             throw error
         }
     }
