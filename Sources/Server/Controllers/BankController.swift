@@ -205,7 +205,8 @@ struct BankController {
             guard let data = entry.data else { throw ValidationError(field: "\(field).pdq", "send the image's PDQ hash (pdq) or its bytes (data, base64)") }
             let input = try API.MediaBody(type: "image", data: data).input(field: field)
             guard case let .image(image) = try await prefixedMedia(field, try await limits.media.intake.hash([input])).first else { throw ValidationError(field: field, "no image") }
-            return .image(image)
+            // An entry keeps the plain hash: a posted image's eight orientations are looked up against it.
+            return .image(image.plain)
         case "video":
             if let frames = entry.frames {
                 let signature = try prefixed(field, try BankSignature(kind: .video, value: frames, quality: nil))
