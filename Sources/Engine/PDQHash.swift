@@ -114,6 +114,11 @@ public struct ImageSignature: Hashable, Sendable {
 
     public var isMatchable: Bool { quality >= PDQHash.minimumQuality }
 
+    /// The hash of the image in orientation `form`; nil for a turned or mirrored one it does not carry.
+    public subscript(form: Dihedral) -> PDQHash? {
+        form == .original ? hash : orientations.indices.contains(form.rawValue - 1) ? orientations[form.rawValue - 1] : nil
+    }
+
     /// The plain hash and every orientation's, each with the orientation it stands for.
     public var orientedHashes: some Sequence<(PDQHash, Dihedral)> {
         zip([hash] + orientations, Dihedral.allCases)

@@ -14,7 +14,7 @@ public enum MediaHasher {
     }
 
     /// The hashes of an image in all eight rotations and mirror images, from one decode and one transform.
-    public static func dihedralSignatures(bytes: [UInt8], limits: MediaLimits = .standard) throws(MediaError) -> DihedralSignatures {
+    public static func dihedralSignatures(bytes: [UInt8], limits: MediaLimits = .standard) throws(MediaError) -> ImageSignature {
         try withImage(bytes: bytes, limits: limits) { image throws(MediaError) in
             var hasher = PDQHasher()
             return hasher.dihedralSignatures(rgb: image.pixels, width: image.width, height: image.height, rowStride: image.width * 3)

@@ -35,13 +35,13 @@ public struct PDQHasher: Sendable {
 
     /// The hashes of the image in all eight orientations (`Dihedral`, in its order), from one transform: a rotated or
     /// mirrored copy of an image matches one of these, though its plain hash lies about 128 bits away.
-    public mutating func dihedralSignatures(rgb: UnsafeRawBufferPointer, width: Int, height: Int, rowStride: Int) -> DihedralSignatures {
+    public mutating func dihedralSignatures(rgb: UnsafeRawBufferPointer, width: Int, height: Int, rowStride: Int) -> ImageSignature {
         guard let grid = downsample(rgb: rgb, width: width, height: height, rowStride: rowStride) else {
-            return DihedralSignatures(hashes: Array(repeating: .zero, count: 8), quality: 0)
+            return ImageSignature(hash: .zero, quality: 0, orientations: Array(repeating: .zero, count: 7))
         }
         let coefficients = Self.dct(grid)
         let hashes = Dihedral.allCases.map { Self.bits(Self.transform(coefficients, $0)) }
-        return DihedralSignatures(hashes: hashes, quality: Self.quality(grid))
+        return ImageSignature(hash: hashes[0], quality: Self.quality(grid), orientations: Array(hashes.dropFirst()))
     }
 
     // MARK: - Steps
@@ -234,21 +234,5 @@ public struct PDQHasher: Sendable {
             }
         }
         return b
-    }
-}
-
-/// An image's hashes in all eight orientations (indexed by `Dihedral`), and the image's quality (the same for all).
-public struct DihedralSignatures: Hashable, Sendable {
-    public var hashes: [PDQHash]
-    public var quality: Int
-
-    public subscript(form: Dihedral) -> PDQHash { hashes[form.rawValue] }
-
-    /// The smallest distance from `other` to any orientation of this image.
-    public func distance(to other: PDQHash) -> Int { hashes.map { $0.distance(to: other) }.min() ?? 256 }
-
-    /// As an item's image signature: the plain hash, with the other seven as its orientations.
-    public var signature: ImageSignature {
-        ImageSignature(hash: hashes[0], quality: quality, orientations: Array(hashes.dropFirst()))
     }
 }

@@ -55,7 +55,7 @@ public struct MediaIntake: Sendable {
                 switch input {
                 case let .image(bytes):
                     // All eight orientations from one transform (a rotated or mirrored repost still matches banks).
-                    out.append(.image(try MediaHasher.dihedralSignatures(bytes: bytes, limits: limits).signature))
+                    out.append(.image(try MediaHasher.dihedralSignatures(bytes: bytes, limits: limits)))
                 case let .video(bytes):
                     let frames = try MediaHasher.videoSignature(bytes: bytes, limits: limits, framesPerSecond: framesPerSecond)
                     guard !frames.isEmpty else { throw MediaError.notAVideo("the video has no frame that could be decoded") }

@@ -173,10 +173,10 @@ public struct Retrainer: Service, Sendable {
     public let data: RetrainData
     /// Each feed's data (the feeds of `configuration.feeds`).
     public let feedData: [String: RetrainData]
-    /// Who runs the passes (a node's name, or "winnow retrain").
-    public let node: String
     /// The node's name and identity: a pass an earlier run of it left unfinished is given up at once.
     let nodeName: NodeName
+    /// Who runs the passes (a node's name, or "winnow retrain").
+    public var node: String { nodeName.name }
     public let logger: Logger
     /// Hears each candidate trained, with the active model it is compared with (the simulator measures the gate with it).
     public var inspect: (@Sendable (_ candidate: TextClassifier, _ active: TextClassifier) -> Void)?
@@ -191,7 +191,6 @@ public struct Retrainer: Service, Sendable {
         self.configuration = configuration
         self.data = data ?? .files(configuration)
         self.feedData = feedData ?? Dictionary(uniqueKeysWithValues: configuration.feeds.keys.map { ($0, RetrainData.files(configuration, feed: $0)) })
-        self.node = node.name
         self.nodeName = node
         self.logger = logger
     }

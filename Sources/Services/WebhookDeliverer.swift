@@ -17,10 +17,10 @@ public final class WebhookDeliverer: Service, Sendable {
     let scoring: ScoringService
     let transport: any WebhookTransport
     let configuration: EventsConfiguration
-    /// This node's name in the leases.
-    public let node: String
     /// This node's name and identity: leases an earlier run of it held are taken back when it starts.
     let nodeName: NodeName
+    /// This node's name in the leases.
+    public var node: String { nodeName.name }
     let logger: Logger
     let draw: @Sendable () -> Double
     /// Deliveries in flight on this node.
@@ -34,7 +34,6 @@ public final class WebhookDeliverer: Service, Sendable {
         self.scoring = scoring
         self.transport = transport
         self.configuration = configuration
-        self.node = node.name
         self.nodeName = node
         self.logger = logger
         self.draw = draw

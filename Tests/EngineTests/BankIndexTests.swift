@@ -158,6 +158,7 @@ import Testing
         let plain = Self.random(&g)
         let orientations = (0..<7).map { _ in Self.random(&g) }
         let item = ImageSignature(hash: plain, quality: 90, orientations: orientations)
+        #expect(item[.original] == plain && item[.flipY] == orientations[4] && item.plain[.rotate90] == nil)
         var index = BankIndex()
         index.upsert(Self.bank("photos"))
         // The entry is the photo mirrored left to right (flipY, the fifth of the seven), 6 bits off.
