@@ -187,7 +187,12 @@ struct Simulate: AsyncParsableCommand {
         let talk = !quiet && !json
         var o = try options()
         if let read = try policyFile(classes: Set(posts.map(\.label)).sorted(), clearLabel: o.engine.clearLabel) { o.policy = read }
-        let simulator = LoopSimulator(options: o, directory: keep)
+        // The run's database lives in a temporary folder unless --keep names one; Ctrl-C or a TERM removes it too
+        // (a 2-minute run stopped half-way left its database behind).
+        let folder = keep ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("winnow-simulate-\(getpid())-\(UUID().uuidString)")
+        let cleanup = keep == nil ? RemovedOnSignal(folder) : nil
+        defer { cleanup?.remove() }
+        let simulator = LoopSimulator(options: o, directory: folder)
         let result: SimulationReport
         do {
             result = try await simulator.run(posts, sources: sources) { phase, _ in
@@ -332,5 +337,32 @@ enum SimulationHTML {
         let power = pow(10, (log10(v)).rounded(.down))
         for m in [1.0, 2, 2.5, 5, 10] where m * power >= v { return m * power }
         return 10 * power
+    }
+}
+
+/// A temporary folder removed when the command ends, also by SIGINT or SIGTERM (the process then exits 128 + the
+/// signal, as the shell's default handling would).
+final class RemovedOnSignal: Sendable {
+    let path: String
+    nonisolated(unsafe) var sources: [DispatchSourceSignal] = []
+
+    init(_ path: String) {
+        self.path = path
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [path] in
+                try? FileManager.default.removeItem(atPath: path)
+                exit(128 + number)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+        for source in sources { source.cancel() }
+        for number in [SIGINT, SIGTERM] { signal(number, SIG_DFL) }
     }
 }

@@ -419,7 +419,7 @@ extension WebhookRoutesTests {
     /// commit order, and reach the feed's webhook in messages of their own type: a message never mixes types.
     @Test func retrainingStepsAreEventsDeliveredInMessagesOfTheirOwnType() async throws {
         var configuration = ServerConfiguration()
-        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-retrain-events-\(UUID().uuidString)").path
+        configuration.registry = Scratch.path("retrain-events").path
         configuration.engine.review.goldRate = 0
         configuration.engine.review.doubleReviewRate = 0
         configuration.engine.review.auditRates = [:]

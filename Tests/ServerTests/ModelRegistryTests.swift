@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Learning
 import NIOCore
 import Testing
+import TestSupport
 
 @testable import Server
 @testable import Services
@@ -52,7 +53,7 @@ import Testing
 
     func harness() async throws -> Harness {
         var configuration = ServerConfiguration()
-        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-registry-\(UUID().uuidString)").path
+        configuration.registry = Scratch.path("registry").path
         return try await Harness(configuration: configuration)
     }
 
@@ -201,7 +202,7 @@ import Testing
 @Suite struct OnlineLearningTests {
     @Test func aDecisionIsLearntAtOnceAndItsWithdrawalUnlearntExactly() async throws {
         var configuration = ServerConfiguration()
-        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-online-\(UUID().uuidString)").path
+        configuration.registry = Scratch.path("online").path
         configuration.onlineLearning = true
         configuration.engine.review.goldRate = 0
         configuration.engine.review.doubleReviewRate = 0
@@ -244,7 +245,7 @@ import Testing
 
     @Test func aShadowCandidateScoresLiveItemsAndReportsDisagreementWithoutActing() async throws {
         var configuration = ServerConfiguration()
-        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-shadow-\(UUID().uuidString)").path
+        configuration.registry = Scratch.path("shadow").path
         let h = try await Harness(configuration: configuration)
         #expect(try await h.send(.delete, "/v1/models/shadow", as: .admin).status == .notFound)
         #expect(try await h.send(.post, "/v1/models/flipped/shadow", as: .admin).status == .notFound)  // not registered yet

@@ -5,6 +5,7 @@ import Learning
 import Logging
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import Server
 @testable import Services
@@ -63,7 +64,7 @@ import Testing
     /// A server over an in-memory store with its own registry folder, its starting model registered.
     static func harness() async throws -> Harness {
         var configuration = ServerConfiguration()
-        configuration.registry = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-retrain-\(UUID().uuidString)").path
+        configuration.registry = Scratch.path("retrain").path
         let h = try await Harness(configuration: configuration)
         _ = try await ModelRegistry(scoring: h.service, directory: configuration.registry).startServing()
         return h

@@ -22,7 +22,7 @@ import TestSupport
         let service = ScoringService(store: store, engine: ScoringEngine(), model: try ActiveModel(model: Fixture.model, source: "fixture"))
         try await service.start()
         // Each node has its own registry folder: a version registered on one is loaded on the other from the database.
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-node-\(UUID().uuidString)").path
+        let folder = Scratch.path("node").path
         let registry = ModelRegistry(scoring: service, directory: folder)
         return Node(service: service, registry: registry, sync: SharedStateSync(registry: registry, interval: .seconds(1), logger: Logger(label: "test")))
     }
@@ -33,7 +33,7 @@ import TestSupport
             let url = try await TestPostgres.freshDatabase()
             return (try await PostgresStore.connect(url: url, poolSize: 2), try await PostgresStore.connect(url: url, poolSize: 2))
         }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-shared-\(UUID().uuidString).sqlite").path
+        let path = Scratch.path("shared.sqlite").path
         return (try SQLiteStore(path: path), try SQLiteStore(path: path))
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Services
 import Testing
+import TestSupport
 
 @testable import WinnowCLI
 
@@ -46,9 +47,7 @@ struct EndToEndTests {
     }
 
     static func folder() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-e2e-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.path
+        try Scratch.directory("e2e").path
     }
 
     @Test(.enabled(if: executable != nil), arguments: ["nb", "complement-nb", "logistic"])
@@ -101,6 +100,33 @@ struct EndToEndTests {
         let card = try Self.run(["models", "inspect", model])
         #expect(card.stdout.contains("# Model m@"))
         #expect(card.stdout.contains("classes: clear"))
+    }
+
+    /// A simulation stopped with Ctrl-C removes its temporary database (the folder was left behind, one per run).
+    @Test(.enabled(if: executable != nil)) func anInterruptedSimulationRemovesItsTemporaryFolder() throws {
+        let dir = try Self.folder()
+        #expect(try Self.run(["datasets", "demo", "--out", dir, "--per-class", "1500"]).status == 0)
+        let temporary = try Scratch.directory("simulate-tmp")
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = ["simulate", "--data", dir + "/train.csv", "--rounds", "10", "--quiet"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary.path]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Interrupted once its database exists.
+        func database() -> Bool {
+            let runs = (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+            return runs.contains { !((try? FileManager.default.contentsOfDirectory(atPath: temporary.appendingPathComponent($0).path)) ?? []).isEmpty }
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while !database() && process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        try #require(process.isRunning, "the simulation ended before it could be interrupted; give it more posts")
+        #expect(database())
+        process.interrupt()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGINT)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path) == [])
     }
 
     @Test(.enabled(if: executable != nil)) func policySuggestSolvesCutOffs() throws {

@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import Services
 import Testing
+import TestSupport
 import WinnowJSON
 
 @testable import Learning
@@ -215,8 +216,7 @@ struct ParsingTests {
 
 struct DataFileReaderTests {
     func write(_ content: String, _ name: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.directory("data-file")
         let path = dir.appendingPathComponent(name).path
         try Data(content.utf8).write(to: URL(fileURLWithPath: path))
         return path
@@ -279,8 +279,7 @@ struct DataFileReaderTests {
     }
 
     @Test func invalidUTF8NamesItsLine() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.directory("data-file")
         let path = dir.appendingPathComponent("d.csv").path
         var bytes = Array("id,text,label\n1,ok,clear\n2,bad ".utf8)
         bytes += [0xC3, 0x28]
@@ -404,8 +403,7 @@ struct DataFileFuzzTests {
     /// `DataFileError`, never crashes.
     @Test(arguments: ["csv", "jsonl"])
     func randomFilesNeverCrash(_ ext: String) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-fuzz-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.directory("fuzz")
         let alphabet = Array("id,text,label\n\r\"{}:[] \\ué😂\u{0}\u{FEFF}ab1".utf8) + [0xC3, 0xFF, 0x80]
         var state: UInt64 = 99
         func next() -> UInt64 {
