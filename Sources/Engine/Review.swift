@@ -171,9 +171,12 @@ public enum ReporterWeight {
     }
 
     /// Whether weighted reports open (or reopen) a ticket: the bar is `threshold`, multiplied by `reopenFactor`
-    /// once a person has cleared the item, so a flood of reports cannot bury the queue with the same item.
-    public static func opensTicket(weightedReports: Double, threshold: Double = 3, clearedByPerson: Bool, reopenFactor: Double = 3) -> Bool {
-        weightedReports >= threshold * (clearedByPerson ? reopenFactor : 1)
+    /// once a person has cleared the item, so a flood of reports cannot bury the queue with the same item. Reports of
+    /// an item that stands removed open none: they can only agree with the removal (a person's or the model's; an
+    /// appeal is how a removal is questioned).
+    public static func opensTicket(weightedReports: Double, threshold: Double = 3, clearedByPerson: Bool, reopenFactor: Double = 3,
+                                   removed: Bool = false) -> Bool {
+        !removed && weightedReports >= threshold * (clearedByPerson ? reopenFactor : 1)
     }
 }
 

@@ -38,7 +38,8 @@ public struct ReviewService: Sendable {
             let weighted = context.reporters.reduce(0) { $0 + ReporterWeight.weight(upheld: $1.upheld, rejected: $1.rejected) }
             let cleared = context.state.reviewed.map { $0.action == .allow } ?? false
             guard ReporterWeight.opensTicket(weightedReports: weighted, threshold: configuration.reportThreshold, clearedByPerson: cleared,
-                                             reopenFactor: configuration.reopenFactor) else { return (weighted, nil) }
+                                             reopenFactor: configuration.reopenFactor,
+                                             removed: context.state.current.decision.action == .remove) else { return (weighted, nil) }
             return (weighted, rules.opening(.reports, state: context.state, now: now))
         }
     }

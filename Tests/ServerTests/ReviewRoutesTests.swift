@@ -198,6 +198,28 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(try await h.post("/v1/items/r/appeal", as: .moderator, "{}").status == .forbidden)
     }
 
+    /// Reports of an item that stands removed open no ticket (outside testing: each flood of reports on an item a
+    /// person had removed put it back in the queue); the reports still count.
+    @Test func reportsOfARemovedItemOpenNoTicket() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.auditRates = [:]
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.post("/v1/items", json(["id": "r", "text": "see you at the station at six"])).status == .created)
+        for reporter in ["u1", "u2", "u3"] { _ = try await h.post("/v1/items/r/reports", json(["reporter": reporter])) }
+        let id = ticketID(try await h.claim()[0])
+        #expect(try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
+        let item = try await h.send(.get, "/v1/items/r", as: .feed).json
+        #expect(((item["current"] as? [String: Any])?["decision"] as? [String: Any])?["action"] as? String == "remove")
+        for n in 4...15 {
+            let answer = try await h.post("/v1/items/r/reports", json(["reporter": "u\(n)"]))
+            #expect(answer.status == .ok || answer.status == .created)
+            #expect(answer.json["ticket"] == nil, "report \(n) of a removed item opened a ticket")
+        }
+        #expect(try await h.claim().isEmpty)
+        #expect(try await h.post("/v1/items/r/reports", json(["reporter": "u16"])).json["weightedReports"] as? Double ?? 0 > 12)
+    }
+
     @Test func auditTicketsAreBlind() async throws {
         var configuration = ServerConfiguration()
         configuration.engine.review.goldRate = 0
