@@ -61,7 +61,7 @@ public enum WinnowServer {
         let router = Router(context: WinnowRequestContext.self, options: .autoGenerateHeadEndpoints)
         let table = RouteTable()
         let scoring = services.scoring
-        router.add(middleware: MetricsMiddleware(metrics: scoring.metrics))
+        router.add(middleware: MetricsMiddleware(metrics: scoring.metrics, routes: table))
         router.add(middleware: ErrorMiddleware(routes: table))
         router.add(middleware: AuthMiddleware(store: scoring.store, cacheSeconds: configuration.keyCacheSeconds, clock: scoring.clock))
         router.add(middleware: StrictQueryMiddleware(parameters: OpenAPIDocument.queryParameters))

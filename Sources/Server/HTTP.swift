@@ -275,16 +275,24 @@ final class RouteTable: Sendable {
 
     var all: [RouteSpec] { routes.withLock { $0 } }
 
-    /// The methods served on `path` (path parameters match any one segment).
-    func methods(for path: String) -> [String] {
+    /// The routes whose path matches `path` (path parameters match any one segment).
+    private func matching(_ path: String) -> [RouteSpec] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        let methods = all.filter { route in
+        return all.filter { route in
             let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
             return pattern.count == segments.count && zip(pattern, segments).allSatisfy { p, s in
                 (p.hasPrefix("{") && p.hasSuffix("}") && !s.isEmpty) || p == s
             }
-        }.map(\.method).sorted()
+        }
+    }
+
+    /// The methods served on `path`.
+    func methods(for path: String) -> [String] {
+        let methods = matching(path).map(\.method).sorted()
         // HEAD is answered wherever GET is (the router makes it from the GET).
         return methods.contains("GET") && !methods.contains("HEAD") ? (methods + ["HEAD"]).sorted() : methods
     }
+
+    /// The served route `path` belongs to, as it is written (`/v1/items/{id}`), if any.
+    func route(of path: String) -> String? { matching(path).first?.path }
 }

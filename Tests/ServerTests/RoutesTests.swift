@@ -228,6 +228,11 @@ import Testing
         let got = try await h.send(.get, "/health", as: nil)
         #expect(health.headers[.contentLength] == got.headers[.contentLength] && got.headers[.contentLength] != nil, "\(health.headers) \(got.headers)")
         #expect(try await h.send(.head, "/v1/items/none", as: .feed).status == .notFound)
+        // /metrics names the route a 405 was asked of, and calls an unknown path unmatched.
+        let metrics = try await h.send(.get, "/metrics", as: .admin).body
+        #expect(metric(metrics, #"winnow_http_requests_total{method="DELETE",route="/v1/items/{id}",status="405"}"#) == 1,
+                "\(metrics.split(separator: "\n").filter { $0.hasPrefix("winnow_http_requests_total") })")
+        #expect(metric(metrics, #"winnow_http_requests_total{method="GET",route="unmatched",status="404"}"#) == 1, "\(metrics.split(separator: "\n").filter { $0.contains("http_requests_total") })")
     }
 }
 
