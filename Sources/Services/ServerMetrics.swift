@@ -85,6 +85,34 @@ public final class ServerMetrics: Sendable {
                                              helpText: "Scheduled stage-3 rescores not yet run.")).set(to: Double(pending))
     }
 
+    /// Whether the database answered the last check (1) or not (0), and this process's own figures, as Prometheus's
+    /// process collector names them: set on every scrape.
+    public func health(databaseUp: Bool, process: ProcessFigures) {
+        registry.makeGauge(descriptor: .init(namespace: "winnow", metricName: "database_up",
+                                             helpText: "1 when the database took a write check at this scrape, 0 when it did not (see /ready for why).")).set(to: databaseUp ? 1 : 0)
+        let figures: [(String, String, Double?)] = [
+            ("process_resident_memory_bytes", "Resident memory size in bytes.", process.residentBytes),
+            ("process_virtual_memory_bytes", "Virtual memory size in bytes.", process.virtualBytes),
+            ("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.", process.startTime),
+            ("process_open_fds", "Number of open file descriptors.", process.openFileDescriptors),
+            ("process_max_fds", "Maximum number of open file descriptors.", process.maxFileDescriptors),
+        ]
+        for (name, help, value) in figures {
+            if let value { registry.makeGauge(name: name, help: help).set(to: value) }
+        }
+        // A counter grows by what the process used since the last scrape.
+        if let seconds = process.cpuSeconds {
+            let counter = registry.makeCounter(name: "process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.")
+            let added = cpuSeconds.withLock { last in
+                defer { last = max(last, seconds) }
+                return max(0, seconds - last)
+            }
+            if added > 0 { counter.increment(by: added) }
+        }
+    }
+
+    private let cpuSeconds = Mutex<Double>(0)
+
     public func rescored(_ count: Int) {
         registry.makeCounter(descriptor: .init(namespace: "winnow", metricName: "rescores", unitName: "total",
                                                helpText: "Stage-3 rescores run.")).increment(by: Int64(count))

@@ -4,6 +4,7 @@ import Hummingbird
 import Learning
 import Logging
 import Testing
+import TestSupport
 
 @testable import Server
 @testable import Services
@@ -175,6 +176,38 @@ import Testing
         #expect((answer.json["reason"] as? String)?.contains("not writable") == true)
         try await h.store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
         #expect(try await h.send(.get, "/ready", as: nil).status == .ok)
+    }
+
+    /// /metrics says whether the database took a write at the scrape, and carries the process's own figures under
+    /// the names Prometheus's process collector uses.
+    @Test func metricsCarryTheDatabaseAndTheProcess() async throws {
+        let h = try await Harness()
+        let up = try await h.send(.get, "/metrics", as: .admin).body
+        #expect(metric(up, "winnow_database_up") == 1)
+        #expect((metric(up, "process_resident_memory_bytes") ?? 0) > 1_000_000)
+        #expect((metric(up, "process_open_fds") ?? 0) >= 3)
+        #expect((metric(up, "process_max_fds") ?? 0) >= (metric(up, "process_open_fds") ?? .infinity))
+        let started = try #require(metric(up, "process_start_time_seconds"))
+        #expect(started <= Date().timeIntervalSince1970 + 1 && started > Date().timeIntervalSince1970 - 24 * 3600)
+        let cpu = try #require(metric(up, "process_cpu_seconds_total"))
+        #expect(cpu > 0)
+        var spin = 0.0
+        for n in 0..<3_000_000 { spin += Double(n).squareRoot() }
+        #expect(spin > 0)
+        #expect(try #require(metric(try await h.send(.get, "/metrics", as: .admin).body, "process_cpu_seconds_total")) > cpu)
+
+        // The database file deleted under the server: the scrape says so.
+        let file = Scratch.path("metrics.sqlite").path
+        let lost = try await Harness(store: try SQLiteStore(path: file))
+        #expect(metric(try await lost.send(.get, "/metrics", as: .admin).body, "winnow_database_up") == 1)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file + suffix) }
+        #expect(metric(try await lost.send(.get, "/metrics", as: .admin).body, "winnow_database_up") == 0)
+        #expect(try await lost.send(.get, "/ready", as: nil).status == .serviceUnavailable)
+    }
+
+    @Test func procStatFieldsSkipACommandNameWithSpacesAndParentheses() {
+        let fields = ProcessFigures.fields(ofStat: "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50")
+        #expect(fields?.first == "S" && fields?[14 - 3] == "250" && fields?[15 - 3] == "50")
     }
 }
 

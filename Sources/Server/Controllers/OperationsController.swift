@@ -32,6 +32,9 @@ struct OperationsController {
 
     @Sendable func metrics(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         try? await scoring.updateSchedulerGauges()
+        let databaseUp: Bool
+        do { try await scoring.checkWritable(); databaseUp = true } catch { databaseUp = false }
+        scoring.metrics.health(databaseUp: databaseUp, process: .read())
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: .init(byteBuffer: ByteBuffer(string: scoring.metrics.render())))
     }
