@@ -87,8 +87,10 @@ public struct ScoringEngine: Sendable {
         guard Policy.isValidFeed(item.feed) else {
             throw ValidationError(field: "feed", PolicyError.invalidFeed(item.feed).description)
         }
-        guard !item.text.allSatisfy(\.isWhitespace) else {
-            throw ValidationError(field: "text", "the text is empty; send the item's text")
+        // An item that is only media (a photo without a caption) has no text: it is scored as a text the model knows
+        // nothing of (the class prior, evidence 0) and matched against the banks by its media.
+        guard !item.text.isBlank || !item.media.isEmpty else {
+            throw ValidationError(field: "text", "the item has no text and no media; send its text (or, for a photo or video without words, its media and no text)")
         }
         try ValidationError.checkNoNUL(item.text, field: "text")
         guard item.text.utf8.count <= configuration.maxTextBytes else {

@@ -313,6 +313,10 @@ public struct ResolvedLabel: Sendable, Equatable {
         self.label = label
         self.text = text
     }
+
+    /// The item's text when a model can learn from it: nil for an item the store does not hold and for one that is
+    /// only media (no words).
+    public var trainingText: String? { text.flatMap { $0.isBlank ? nil : $0 } }
 }
 
 /// A model version in the registry: its file, its card and its header (metrics, parent, training data).

@@ -38,3 +38,9 @@ public enum LearningError: Error, Equatable, CustomStringConvertible, Sendable {
         }
     }
 }
+
+extension String {
+    /// Nothing but white space (or nothing): no words for a model to read. An item that is only media has such a
+    /// text; its labels train no model.
+    public var isBlank: Bool { allSatisfy(\.isWhitespace) }
+}

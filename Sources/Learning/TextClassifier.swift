@@ -345,8 +345,16 @@ public struct Scorer: Sendable {
         return (z, e)
     }
 
-    /// Scores `text`, with the `reasons` strongest features toward the predicted class.
+    /// Scores `text`, with the `reasons` strongest features toward the predicted class. A blank text (an item that is
+    /// only media) has nothing to read: its answer is the class prior with evidence 0, whatever the evidence target
+    /// (the intercepts alone, which a class-weighted model balances, would read as an opinion).
     public mutating func score(_ text: String, reasons: Int = 3) -> Prediction {
+        if text.isBlank {
+            var best = 0
+            for c in model.prior.indices where model.prior[c] > model.prior[best] { best = c }
+            return Prediction(label: model.classes[best], labelIndex: best, probabilities: model.prior,
+                              evidence: Evidence(score: 0, knownFeatures: 0, features: 0, thin: true), reasons: [])
+        }
         featurizer.featurize(text, trace: reasons > 0)
         let knownWords = reasons > 0 ? logitsKeepingProducts() : model.logits(featurizer, into: &z)
         let e = model.probabilities(&z, knownWords: knownWords)

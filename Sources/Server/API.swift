@@ -10,7 +10,8 @@ enum API {
     struct ItemRequest: Decodable, Equatable {
         var id: String
         var feed: String?
-        var text: String
+        /// Left out only by an item that is only media; when given, not blank.
+        var text: String?
         var language: String?
         var author: Author?
         var createdAt: Date?
@@ -20,13 +21,16 @@ enum API {
         /// The submission, its media hashed.
         /// - Throws: `ValidationError` naming the medium (`media[i]`, `media[i].data`) and the problem.
         func submission(intake: MediaIntake) async throws(ValidationError) -> ItemSubmission {
+            if let text, text.isBlank {
+                throw ValidationError(field: "text", "the text is blank; send the item's text, or leave text out for an item that is only media")
+            }
             var signatures: [MediaSignature] = []
             if let media, !media.isEmpty {
                 var inputs: [MediaInput] = []
                 for (i, body) in media.enumerated() { inputs.append(try body.input(field: "media[\(i)]")) }
                 signatures = try await intake.hash(inputs)
             }
-            return ItemSubmission(id: id, feed: feed ?? "default", text: text, language: language, author: author, createdAt: createdAt, media: signatures)
+            return ItemSubmission(id: id, feed: feed ?? "default", text: text ?? "", language: language, author: author, createdAt: createdAt, media: signatures)
         }
     }
 

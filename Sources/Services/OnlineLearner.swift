@@ -41,7 +41,7 @@ public actor OnlineLearner {
 
     /// Learns new labels (with their items' texts); marks them as learnt into the new version.
     public func learn(_ labels: [(label: LabelRecord, text: String)], by: String) async throws {
-        let usable = labels.filter { $0.label.id != nil }
+        let usable = labels.filter { $0.label.id != nil && !$0.text.isBlank }
         guard let version = try await update(learn: usable.map { LabelledText(text: $0.text, label: $0.label.label) }, by: by) else { return }
         try await registry.scoring.store.markLearnt(usable.compactMap(\.label.id), into: version)
     }
@@ -56,7 +56,7 @@ public actor OnlineLearner {
         var cursor: String? = registry.scoring.model.version
         while let v = cursor, lineage.insert(v).inserted { cursor = parents[v] }
         let inModel = labels.filter { $0.label.learntInto.map(lineage.contains) ?? false }
-        let usable = learn.filter { $0.label.id != nil }
+        let usable = learn.filter { $0.label.id != nil && !$0.text.isBlank }
         guard let version = try await update(learn: usable.map { LabelledText(text: $0.text, label: $0.label.label) },
                                              unlearn: inModel.map { LabelledText(text: $0.text, label: $0.label.label) }, by: by) else { return }
         try await registry.scoring.store.markLearnt(usable.compactMap(\.label.id), into: version)

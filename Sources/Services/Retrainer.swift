@@ -502,7 +502,8 @@ public struct Retrainer: Service, Sendable {
         pass.active = active.header.modelVersion
         let resolved = try await store.resolvedLabels(since: nil).filter { feed == nil || $0.label.feed == feed }
         let auditedItems = try await store.auditedTexts()
-        let audited = auditedItems.filter { feed == nil || $0.feed == feed }
+        // Items that are only media have no words: both models score them as their class prior.
+        let audited = auditedItems.filter { (feed == nil || $0.feed == feed) && !$0.text.isBlank }
             .map { (text: $0.text, label: $0.label, inclusionProbability: $0.inclusionProbability) }
         // Held out by the item, whatever source its counting label has (an audit escalated, appealed or judged again
         // at tier 2 is still a row the gate reads).
@@ -510,7 +511,7 @@ public struct Retrainer: Service, Sendable {
         let fromStore = resolved.filter { !heldOut.contains($0.label.feed + "\u{0}" + $0.label.itemID) }
             .sorted { ($0.label.id ?? 0) > ($1.label.id ?? 0) }
             .prefix(configuration.maxStoreExamples)
-            .compactMap { resolved in resolved.text.map { LabelledText(text: $0, label: configuration.labelMap[resolved.label.label] ?? resolved.label.label) } }
+            .compactMap { resolved in resolved.trainingText.map { LabelledText(text: $0, label: configuration.labelMap[resolved.label.label] ?? resolved.label.label) } }
         // Reading the files is work too: on the training thread, away from the requests.
         let (base, test) = try await onTrainingThread {
             (try data.base(), try data.test())

@@ -164,6 +164,7 @@ struct Evaluate: AsyncParsableCommand {
         var tooFewAudits = 0
         if let database {
             let audited = try await Keys.DatabaseOption.open(path: database).auditedTexts()
+                .filter { !$0.text.isBlank }
                 .map { (text: $0.text, label: $0.label, inclusionProbability: $0.inclusionProbability) }
             if let onAudits = try gate.check(candidate: models[0], active: models[1], audits: audited) { audits = (audited.count, onAudits) } else { tooFewAudits = audited.count }
         }

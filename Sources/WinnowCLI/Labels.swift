@@ -78,7 +78,7 @@ struct Labels: AsyncParsableCommand {
                 }
                 rows = labels.map { ResolvedLabel(label: $0, text: texts[$0.feed]?[$0.itemID]) }
             } else {
-                rows = try await store.resolvedLabels(since: sinceDate).filter { $0.text != nil }
+                rows = try await store.resolvedLabels(since: sinceDate).filter { $0.trainingText != nil }
             }
             let data = try format == .csv ? Self.csv(rows, all: all) : Self.jsonLines(rows)
             if let out {

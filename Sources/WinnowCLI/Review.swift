@@ -726,7 +726,7 @@ final class ReviewSession {
 
     /// The item's whole text, a page at a time (a key turns the page, q stops), then the ticket's keys again.
     private func wholeText(_ card: ReviewCard) {
-        var lines = Terminal.wrap(Terminal.visible(card.item.text, keepNewlines: true), width: terminal.width)
+        var lines = Terminal.wrap(Terminal.visible(ReviewScreen.shownText(card.item.text), keepNewlines: true), width: terminal.width)
         if let note = card.ticket.note { lines += [""] + Terminal.wrap("The ticket's note: \(Terminal.visible(note))", width: terminal.width) }
         let page = max(4, terminal.height - 4)
         terminal.line(terminal.styled("The whole text of item \(Terminal.visible(card.item.id)) (\(lines.count) line\(lines.count == 1 ? "" : "s")):", .bold))
@@ -776,6 +776,11 @@ enum ReviewScreen {
         let s = Int(abs(seconds).rounded())
         let text = s >= 86_400 ? "\(s / 86_400)d \(s % 86_400 / 3600)h" : s >= 3600 ? "\(s / 3600)h \(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m \(s % 60)s" : "\(s)s"
         return text
+    }
+
+    /// The item's text as the desk shows it; an item that is only media has none, and the desk cannot show media.
+    static func shownText(_ text: String) -> String {
+        text.allSatisfy(\.isWhitespace) ? "(no text: the item is only media, which this desk cannot show; look at it on the feed)" : text
     }
 
     static func time(_ date: Date) -> String {
@@ -858,7 +863,7 @@ enum ReviewScreen {
         let textLines = max(2, room)
         // Below two lines of text the history gives up lines (down to one).
         let historyLines = max(1, Self.historyLines - max(0, 2 - room))
-        var text = Terminal.wrap(Terminal.visible(item.text, keepNewlines: true), width: width)
+        var text = Terminal.wrap(Terminal.visible(Self.shownText(item.text), keepNewlines: true), width: width)
         // `winnow review next` prints to a shell, which scrolls: the whole text there.
         if interactive, text.count > textLines {
             let more = text.count - (textLines - 1)

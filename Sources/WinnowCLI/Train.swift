@@ -259,7 +259,7 @@ struct Train: AsyncParsableCommand {
     /// The store's stored items with the label that counts for each (`LabelResolution`), as training rows.
     static func storeRows(path: String, labelMap: [String: String]) async throws -> [DataRow] {
         return try await Keys.DatabaseOption.open(path: path).resolvedLabels(since: nil).enumerated().compactMap { index, resolved in
-            guard let text = resolved.text else { return nil }
+            guard let text = resolved.trainingText else { return nil }
             return DataRow(id: resolved.label.itemID, text: text, label: labelMap[resolved.label.label] ?? resolved.label.label, line: index + 1)
         }
     }

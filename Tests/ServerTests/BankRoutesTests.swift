@@ -113,6 +113,32 @@ import Testing
         #expect((current["decision"] as? [String: Any])?["action"] as? String == "review")
     }
 
+    /// An item that is only media (a photo without a caption) goes in without text: scored as a text the model knows
+    /// nothing of (the class prior, evidence 0) and matched against the banks by its image. A blank text is still
+    /// refused, and an item with neither is told what to send.
+    @Test func anItemThatIsOnlyMediaGoesInWithoutText() async throws {
+        let h = try await Harness()
+        let photo = try await h.post("/v1/items", json(["id": "photo", "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]]))
+        #expect(photo.status == .created, "\(photo.body)")
+        #expect(photo.json["evidence"] as? Double == 0, "\(photo.body)")
+        let probabilities = try #require(photo.json["probabilities"] as? [String: Double])
+        #expect(abs(probabilities.values.reduce(0, +) - 1) < 1e-9)
+        // The class prior: the shares of the model's training examples.
+        let counts = h.service.model.textModel.header.training.classCounts
+        for (index, name) in h.service.model.textModel.classes.enumerated() {
+            #expect(probabilities[name] == Double(counts[index]) / Double(counts.reduce(0, +)), "\(name)")
+        }
+        let blank = try await h.post("/v1/items", json(["id": "blank", "text": "  ", "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]]))
+        #expect(blank.status == .unprocessableContent && blank.error["field"] as? String == "text")
+        let nothing = try await h.post("/v1/items", json(["id": "nothing"]))
+        #expect(nothing.status == .unprocessableContent && nothing.error["field"] as? String == "text", "\(nothing.body)")
+        #expect((nothing.error["message"] as? String)?.contains("no text and no media") == true)
+        // In a batch, the same rules item by item.
+        let batch = try await h.post("/v1/items:batch", json(["items": [["id": "p2", "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]], ["id": "p3"]]]))
+        let results = try #require(batch.json["results"] as? [[String: Any]], "\(batch.body)")
+        #expect(results.count == 2 && results[0]["status"] as? Int == 201 && results[1]["status"] as? Int == 422, "\(batch.body)")
+    }
+
     @Test func theHashListCSVGoesInAndOut() async throws {
         let h = try await harness()
         #expect(try await h.send(.put, "/v1/banks/te", body: json(["label": "spam", "action": "review", "feeds": ["default"]])).status == .created)
