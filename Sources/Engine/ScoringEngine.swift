@@ -80,6 +80,11 @@ public struct ScoringEngine: Sendable {
         self.configuration = configuration
     }
 
+    /// The largest author facts taken: 100 years, ten billion followers, a billion removals.
+    public static let maxAccountAgeDays = 36_525.0
+    public static let maxFollowers = 10_000_000_000
+    public static let maxPriorRemovals = 1_000_000_000
+
     /// Checks a submission's fields.
     /// - Throws: `ValidationError` naming the first bad field.
     public func validate(_ item: ItemSubmission, receivedAt: Date? = nil) throws {
@@ -107,11 +112,17 @@ public struct ScoringEngine: Sendable {
             guard !author.id.isEmpty, author.id.utf8.count <= 256, !Self.hasControlCharacters(author.id) else {
                 throw ValidationError(field: "author.id", "give the author's id (1-256 UTF-8 bytes, no control characters)")
             }
-            if let age = author.accountAgeDays, !(age.isFinite && age >= 0) {
-                throw ValidationError(field: "author.accountAgeDays", "must be a number of days ≥ 0")
+            // Bounded by what can be true (outside testing: 2^63 followers lifted a feed's tickets 30× up the shared
+            // review queue, whose priority reads the author's reach).
+            if let age = author.accountAgeDays, !(age.isFinite && age >= 0 && age <= Self.maxAccountAgeDays) {
+                throw ValidationError(field: "author.accountAgeDays", "must be a number of days from 0 to \(Int(Self.maxAccountAgeDays)) (100 years)")
             }
-            if let followers = author.followers, followers < 0 { throw ValidationError(field: "author.followers", "must be ≥ 0") }
-            if let removals = author.priorRemovals, removals < 0 { throw ValidationError(field: "author.priorRemovals", "must be ≥ 0") }
+            if let followers = author.followers, !(0...Self.maxFollowers).contains(followers) {
+                throw ValidationError(field: "author.followers", "must be from 0 to 10,000,000,000")
+            }
+            if let removals = author.priorRemovals, !(0...Self.maxPriorRemovals).contains(removals) {
+                throw ValidationError(field: "author.priorRemovals", "must be from 0 to 1,000,000,000")
+            }
         }
     }
 

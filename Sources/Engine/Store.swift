@@ -15,14 +15,36 @@ public struct APIKeyRecord: Codable, Equatable, Sendable {
     /// The review tiers a moderator's key may claim (`winnow keys create --tiers 1,2`). Admins work every tier; keys
     /// made before keys carried tiers keep both.
     public var tiers: Set<ReviewTier>
+    /// The feeds a feed key may act on (`winnow keys create --role feed --feeds news,photos`); nil: every feed (keys
+    /// made before keys carried feeds, and keys made without the option).
+    public var feeds: Set<String>?
 
-    public init(name: String, role: Role, hash: String, createdAt: Date, revokedAt: Date? = nil, tiers: Set<ReviewTier> = [.one]) {
+    public init(name: String, role: Role, hash: String, createdAt: Date, revokedAt: Date? = nil, tiers: Set<ReviewTier> = [.one],
+                feeds: Set<String>? = nil) {
         self.name = name
         self.role = role
         self.hash = hash
         self.createdAt = createdAt
         self.revokedAt = revokedAt
         self.tiers = tiers
+        self.feeds = feeds
+    }
+
+    /// Whether this key may act on `feed`: an admin's and an unscoped key's every feed.
+    public func allows(feed: String) -> Bool { role == .admin || feeds.map { $0.contains(feed) } ?? true }
+
+    /// The feed a request that names none is about: a key of one feed's that feed, else "default".
+    public var defaultFeed: String {
+        if role != .admin, let feeds, feeds.count == 1, let only = feeds.first { return only }
+        return "default"
+    }
+
+    /// Feeds as stored: "news,photos"; nil for every feed.
+    public static func storedFeeds(_ feeds: Set<String>?) -> String? { feeds.map { $0.sorted().joined(separator: ",") } }
+
+    /// Feeds from their stored text; NULL is every feed.
+    public static func feeds(stored text: String?) -> Set<String>? {
+        text.map { Set($0.split(separator: ",").map(String.init)) }
     }
 
     /// The tiers this key may work: an admin's every tier.

@@ -20,7 +20,7 @@ enum API {
 
         /// The submission, its media hashed.
         /// - Throws: `ValidationError` naming the medium (`media[i]`, `media[i].data`) and the problem.
-        func submission(intake: MediaIntake) async throws(ValidationError) -> ItemSubmission {
+        func submission(intake: MediaIntake, feed: String) async throws(ValidationError) -> ItemSubmission {
             if let text, text.isBlank {
                 throw ValidationError(field: "text", "the text is blank; send the item's text, or leave text out for an item that is only media")
             }
@@ -30,7 +30,7 @@ enum API {
                 for (i, body) in media.enumerated() { inputs.append(try body.input(field: "media[\(i)]")) }
                 signatures = try await intake.hash(inputs)
             }
-            return ItemSubmission(id: id, feed: feed ?? "default", text: text ?? "", language: language, author: author, createdAt: createdAt, media: signatures)
+            return ItemSubmission(id: id, feed: feed, text: text ?? "", language: language, author: author, createdAt: createdAt, media: signatures)
         }
     }
 

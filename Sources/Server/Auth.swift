@@ -59,13 +59,21 @@ public enum APIKeys {
     /// Creates a key called `name` with `role` in `store` and returns the secret (shown once, never stored).
     /// - Throws: `ValidationError` for a bad name; the store's error for a name in use.
     /// `tiers`: the review tiers a moderator's key may claim (tier 1 unless given).
-    public static func create(name: String, role: Role, tiers: Set<ReviewTier> = [.one], in store: any Store, at: Date = Date()) async throws -> String {
+    public static func create(name: String, role: Role, tiers: Set<ReviewTier> = [.one], feeds: Set<String>? = nil, in store: any Store,
+                              at: Date = Date()) async throws -> String {
         guard (1...64).contains(name.utf8.count), name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
             throw ValidationError(field: "name", "use 1-64 letters, digits, '-', '_', '.' or '@'")
         }
         guard !tiers.isEmpty else { throw ValidationError(field: "tiers", "name at least one tier: 1, 2 or 1,2") }
+        if let feeds {
+            guard role == .feed else { throw ValidationError(field: "feeds", "only a feed key works some feeds (moderators and admins see every feed)") }
+            guard !feeds.isEmpty else { throw ValidationError(field: "feeds", "name at least one feed, or leave the option out for every feed") }
+            if let bad = feeds.sorted().first(where: { !Policy.isValidFeed($0) }) {
+                throw ValidationError(field: "feeds", PolicyError.invalidFeed(bad).description)
+            }
+        }
         let secret = generate()
-        try await store.createKey(APIKeyRecord(name: name, role: role, hash: hash(secret), createdAt: at, tiers: tiers))
+        try await store.createKey(APIKeyRecord(name: name, role: role, hash: hash(secret), createdAt: at, tiers: tiers, feeds: feeds))
         return secret
     }
 }

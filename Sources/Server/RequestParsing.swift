@@ -17,7 +17,21 @@ extension WinnowRequestContext {
                                "The body names feed '\(bodyFeed)' and the query '\(query)'; name one, or the same in both.", field: "feed")
             }
         }
-        return (query ?? bodyFeed ?? "default", id)
+        return (try feed(query ?? bodyFeed), id)
+    }
+
+    /// The feed a request is about: `named`, else the key's own when it has one feed, else "default"; refused with a
+    /// 403 naming `feed` when the caller's key does not work it.
+    func feed(_ named: String?) throws -> String {
+        let key = try caller
+        let feed = named ?? key.defaultFeed
+        guard key.allows(feed: feed) else {
+            let own = (key.feeds ?? []).sorted().map { "'\($0)'" }.joined(separator: ", ")
+            throw APIError(.forbidden, code: "forbidden",
+                           "Key '\(key.name)' works feed\(key.feeds?.count == 1 ? "" : "s") \(own), not '\(feed)'. Use that feed's key (an admin makes one with winnow keys create --role feed --feeds \(feed)).",
+                           field: "feed")
+        }
+        return feed
     }
 
     /// The positive whole number in path parameter `id`: a ticket's or a label's.

@@ -160,7 +160,7 @@ public struct WebhookService: Sendable {
             throw ValidationError(field: "url", "the host '\(host.prefix(253))' does not resolve here; give a name this server can look up, or an address")
         }
         guard !addresses.contains(where: Self.isForbiddenTarget) else {
-            throw ValidationError(field: "url", "the host '\(host.prefix(253))' is an unspecified or link-local address, or another where cloud metadata services answer (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200); give the feed service's own address")
+            throw ValidationError(field: "url", "the host '\(host.prefix(253))' is an unspecified, link-local, multicast or broadcast address, or another where cloud metadata services answer (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200, 168.63.129.16, 192.0.0.192), in IPv4 or inside IPv6; give the feed service's own address")
         }
         if let secret, WebhookSignature.key(of: secret) == nil {
             throw ValidationError(field: "secret", "a secret is 'whsec_' followed by the base64 of 24 to 64 random bytes; leave it out and Winnow makes one")
@@ -330,23 +330,35 @@ public struct WebhookService: Sendable {
     }
 
     /// Whether an address is one no feed service listens on and a webhook must not reach: unspecified (0.0.0.0, ::),
-    /// link-local (169.254.0.0/16, fe80::/10) and the other addresses cloud metadata services answer on (AWS's
-    /// fd00:ec2::254, Alibaba's 100.100.100.200), IPv4 inside IPv6 included (mapped, compatible, NAT64 and 6to4).
+    /// link-local (169.254.0.0/16, fe80::/10), multicast and broadcast (224.0.0.0/4, 255.255.255.255, ff00::/8), and
+    /// the other addresses cloud metadata services answer on (AWS's fd00:ec2::254, Alibaba's 100.100.100.200, Azure's
+    /// WireServer 168.63.129.16, Oracle's 192.0.0.192), IPv4 inside IPv6 included: mapped, translated, compatible,
+    /// NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48), 6to4, Teredo and ISATAP.
     public static func isForbiddenTarget(_ address: [UInt8]) -> Bool {
         var v4: [UInt8]?
         if address.count == 4 { v4 = address }
         if address.count == 16 {
             let tail = Array(address[12...])
-            // IPv4 inside IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d) and NAT64's well-known prefix (64:ff9b::/96).
+            // IPv4 inside IPv6: mapped (::ffff:a.b.c.d), translated (::ffff:0:a.b.c.d), compatible (::a.b.c.d) and
+            // NAT64 (64:ff9b::/96, and the local-use 64:ff9b:1::/48 with the address at the end).
             if address[0..<10].allSatisfy({ $0 == 0 }), address[10] == 0xFF, address[11] == 0xFF { v4 = tail }
+            if address[0..<8].allSatisfy({ $0 == 0 }), address[8] == 0xFF, address[9] == 0xFF, address[10] == 0, address[11] == 0 { v4 = tail }
             if address[0..<12].allSatisfy({ $0 == 0 }), tail != [0, 0, 0, 0], tail != [0, 0, 0, 1] { v4 = tail }
             if address[0..<12].elementsEqual([0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0]) { v4 = tail }
+            if address[0..<6].elementsEqual([0x00, 0x64, 0xFF, 0x9B, 0x00, 0x01]) { v4 = tail }
+            // Teredo (2001:0::/32) carries the client's IPv4 address inverted in the last four bytes.
+            if address[0..<4].elementsEqual([0x20, 0x01, 0x00, 0x00]), isForbiddenTarget(tail.map { ~$0 }) { return true }
+            // ISATAP: an interface identifier of 0000:5efe or 0200:5efe, the IPv4 address after it, under any prefix.
+            if address[8] & 0xFD == 0, address[9] == 0, address[10] == 0x5E, address[11] == 0xFE, isForbiddenTarget(tail) { return true }
             // 6to4 (2002:a.b.c.d::/48) carries its IPv4 address in bytes 2-5.
             if address[0] == 0x20, address[1] == 0x02, isForbiddenTarget(Array(address[2..<6])) { return true }
         }
-        if let v4 { return v4.allSatisfy { $0 == 0 } || (v4[0] == 169 && v4[1] == 254) || v4 == [100, 100, 100, 200] }
+        if let v4 {
+            return v4.allSatisfy { $0 == 0 } || (v4[0] == 169 && v4[1] == 254) || v4[0] >= 224
+                || [[100, 100, 100, 200], [168, 63, 129, 16], [192, 0, 0, 192]].contains(v4)
+        }
         guard address.count == 16 else { return false }
         let awsMetadata: [UInt8] = [0xFD, 0x00, 0x0E, 0xC2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54]
-        return address.allSatisfy { $0 == 0 } || (address[0] == 0xFE && address[1] & 0xC0 == 0x80) || address == awsMetadata
+        return address.allSatisfy { $0 == 0 } || (address[0] == 0xFE && address[1] & 0xC0 == 0x80) || address[0] == 0xFF || address == awsMetadata
     }
 }

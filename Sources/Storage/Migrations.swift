@@ -446,6 +446,11 @@ extension SQLiteStore {
                 CREATE INDEX bank_entry_by_label ON bank_entry (label_id) WHERE label_id IS NOT NULL AND removed_at IS NULL;
                 """)
         }
+        // Feed keys scoped to feeds (outside testing: any feed key read and changed every feed's items). NULL: every
+        // feed, as keys made before this worked.
+        migrator.registerMigration("v9-key-feeds") { db in
+            try db.execute(sql: "ALTER TABLE api_key ADD COLUMN feeds TEXT")
+        }
         return migrator
     }
 }

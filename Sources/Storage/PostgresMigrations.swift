@@ -382,6 +382,10 @@ extension PostgresStore {
             "CREATE TABLE bank_revision (id integer PRIMARY KEY CHECK (id = 1), revision bigint NOT NULL)",
             "INSERT INTO bank_revision (id, revision) VALUES (1, 0)",
         ]),
+        // Feed keys scoped to feeds, as SQLite's v9 (NULL: every feed).
+        Migration(name: "v9-key-feeds", statements: [
+            "ALTER TABLE api_key ADD COLUMN feeds text",
+        ]),
     ]
 
     /// The key of the advisory lock migrators take: one node migrates at a time, the others then find nothing to do.

@@ -643,8 +643,9 @@ public final class PostgresStore: Store {
 
     public func createKey(_ key: APIKeyRecord) async throws {
         let stored = try await rows("""
-            INSERT INTO api_key (name, role, hash, created_at, tiers)
-            VALUES (\(key.name), \(key.role.rawValue), \(key.hash), \(key.createdAt.timeIntervalSince1970), \(APIKeyRecord.storedTiers(key.tiers)))
+            INSERT INTO api_key (name, role, hash, created_at, tiers, feeds)
+            VALUES (\(key.name), \(key.role.rawValue), \(key.hash), \(key.createdAt.timeIntervalSince1970), \(APIKeyRecord.storedTiers(key.tiers)),
+                    \(APIKeyRecord.storedFeeds(key.feeds)))
             ON CONFLICT (name) DO NOTHING RETURNING 1
             """)
         if stored.isEmpty { throw StoreError.duplicateKeyName(key.name) }
@@ -897,9 +898,10 @@ public final class PostgresStore: Store {
         let role: String = try row["role"]
         let revoked: Double? = try row["revoked_at"]
         let tiers: String? = try row["tiers"]
+        let feeds: String? = try row["feeds"]
         return APIKeyRecord(name: try row["name"], role: Role(rawValue: role) ?? .feed, hash: try row["hash"],
                             createdAt: Date(timeIntervalSince1970: try row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)),
-                            tiers: APIKeyRecord.tiers(stored: tiers))
+                            tiers: APIKeyRecord.tiers(stored: tiers), feeds: APIKeyRecord.feeds(stored: feeds))
     }
 }
 

@@ -364,8 +364,9 @@ public final class SQLiteStore: Store {
             if try Row.fetchOne(db, sql: "SELECT 1 FROM api_key WHERE name = ?", arguments: [key.name]) != nil {
                 throw StoreError.duplicateKeyName(key.name)
             }
-            try db.execute(sql: "INSERT INTO api_key (name, role, hash, created_at, tiers) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [key.name, key.role.rawValue, key.hash, key.createdAt.timeIntervalSince1970, APIKeyRecord.storedTiers(key.tiers)])
+            try db.execute(sql: "INSERT INTO api_key (name, role, hash, created_at, tiers, feeds) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [key.name, key.role.rawValue, key.hash, key.createdAt.timeIntervalSince1970, APIKeyRecord.storedTiers(key.tiers),
+                                       APIKeyRecord.storedFeeds(key.feeds)])
         }
     }
 
@@ -514,7 +515,7 @@ public final class SQLiteStore: Store {
         let revoked: Double? = row["revoked_at"]
         return APIKeyRecord(name: row["name"], role: Role(rawValue: role) ?? .feed, hash: row["hash"],
                             createdAt: Date(timeIntervalSince1970: row["created_at"]), revokedAt: revoked.map(Date.init(timeIntervalSince1970:)),
-                            tiers: APIKeyRecord.tiers(stored: row["tiers"]))
+                            tiers: APIKeyRecord.tiers(stored: row["tiers"]), feeds: APIKeyRecord.feeds(stored: row["feeds"]))
     }
 }
 

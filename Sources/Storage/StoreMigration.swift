@@ -502,7 +502,7 @@ extension StoreMigration {
             Table("policy", [Column("feed", t), Column("version", i), Column("body", t), Column("created_at", r), Column("created_by", t)],
                   key: ["feed", "version"], identity: []),
             Table("api_key", [Column("name", t), Column("role", t), Column("hash", t), Column("created_at", r), Column("revoked_at", r),
-                              Column("tiers", t)],
+                              Column("tiers", t), Column("feeds", t)],
                   key: ["name"], identity: []),
             Table("label", [Column("id", i), Column("feed", t), Column("item_id", t), Column("label", t), Column("source", t), Column("by", t),
                             Column("at", r), Column("tier", i), Column("model_label", t), Column("model_probability", r), Column("model_version", t),

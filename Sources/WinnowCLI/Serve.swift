@@ -214,12 +214,15 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a key and print it once.",
             discussion: """
-              Only the key's SHA-256 is stored: copy the printed key now. A moderator's key works tier 1 unless \
-              --tiers says otherwise; tier 2 (escalations, appeals) is for senior reviewers, and nobody decides there \
-              an item they judged before.
+              Only the key's SHA-256 is stored: copy the printed key now. A feed key works the feeds --feeds names \
+              (every feed without it): give each feed service a key of its own feeds, so that it can neither read nor \
+              change another's items; a request that names no feed is about the key's feed when it has one. A \
+              moderator's key works tier 1 unless --tiers says otherwise; tier 2 (escalations, appeals) is for senior \
+              reviewers, and nobody decides there an item they judged before.
 
               Examples:
-                winnow keys create --role feed --name news-feed
+                winnow keys create --role feed --feeds news --name news-feed
+                winnow keys create --role feed --feeds news,photos --name media-team
                 winnow keys create --role moderator --name alice
                 winnow keys create --role moderator --tiers 1,2 --name senior-bob
                 winnow keys create --role admin --name ops --database postgres://db/winnow
@@ -227,10 +230,19 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "feed, moderator or admin.") var role: Role
         @Option(help: "A unique name (1-64 letters, digits, - _ . @), recorded with everything the key does.") var name: String
         @Option(help: "The review tiers a moderator's key may claim: 1, 2 or 1,2.") var tiers: String = "1"
+        @Option(help: "The feeds a feed key may act on, comma-separated (default: every feed).") var feeds: String?
         @OptionGroup var database: DatabaseOption
 
         func validate() throws {
             _ = try parsedTiers()
+            if feeds != nil, role != .feed {
+                throw ValidationError("--feeds is for feed keys (moderators and admins see every feed); drop it or use --role feed.")
+            }
+        }
+
+        /// nil: every feed.
+        func parsedFeeds() -> Set<String>? {
+            feeds.map { Set($0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }) }
         }
 
         func parsedTiers() throws -> Set<ReviewTier> {
@@ -245,9 +257,9 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             let store = try await database.open(create: true)
             do {
-                print(try await APIKeys.create(name: name, role: role, tiers: try parsedTiers(), in: store))
+                print(try await APIKeys.create(name: name, role: role, tiers: try parsedTiers(), feeds: parsedFeeds(), in: store))
             } catch let error as Engine.ValidationError {
-                throw CommandError("--name: \(error.message).")
+                throw CommandError("--\(error.field ?? "name"): \(error.message).")
             } catch let error as StoreError {
                 throw CommandError(error.description)
             }
@@ -256,7 +268,7 @@ struct Keys: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List keys (names, roles, tiers, dates; never the secrets).",
+            abstract: "List keys (names, roles, tiers, feeds, dates; never the secrets).",
             discussion: """
               Examples:
                 winnow keys list
@@ -268,19 +280,20 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             let keys = try await database.open().keys()
             if json {
-                struct Row: Encodable { var name: String; var role: Role; var tiers: [Int]; var created: String; var revoked: String? }
+                struct Row: Encodable { var name: String; var role: Role; var tiers: [Int]; var feeds: [String]?; var created: String; var revoked: String? }
                 let rows = keys.map {
-                    Row(name: $0.name, role: $0.role, tiers: $0.workableTiers.map(\.rawValue).sorted(), created: $0.createdAt.ISO8601Format(),
-                        revoked: $0.revokedAt?.ISO8601Format())
+                    Row(name: $0.name, role: $0.role, tiers: $0.workableTiers.map(\.rawValue).sorted(), feeds: $0.role == .feed ? $0.feeds?.sorted() : nil,
+                        created: $0.createdAt.ISO8601Format(), revoked: $0.revokedAt?.ISO8601Format())
                 }
                 print(try jsonString(rows))
                 return
             }
             if keys.isEmpty { print("No keys yet. Create one with: winnow keys create --role feed --name NAME"); return }
-            print("\(pad("NAME", 24)) \(pad("ROLE", 10)) \(pad("TIERS", 6)) \(pad("CREATED", 21)) REVOKED")
+            print("\(pad("NAME", 24)) \(pad("ROLE", 10)) \(pad("TIERS", 6)) \(pad("FEEDS", 20)) \(pad("CREATED", 21)) REVOKED")
             for key in keys {
                 let tiers = key.role == .feed ? "-" : APIKeyRecord.storedTiers(key.workableTiers)
-                print("\(pad(key.name, 24)) \(pad(key.role.rawValue, 10)) \(pad(tiers, 6)) \(pad(key.createdAt.ISO8601Format(), 21)) \(key.revokedAt?.ISO8601Format() ?? "-")")
+                let feeds = key.role == .feed ? APIKeyRecord.storedFeeds(key.feeds) ?? "(every feed)" : "(every feed)"
+                print("\(pad(key.name, 24)) \(pad(key.role.rawValue, 10)) \(pad(tiers, 6)) \(pad(feeds, 20)) \(pad(key.createdAt.ISO8601Format(), 21)) \(key.revokedAt?.ISO8601Format() ?? "-")")
             }
         }
     }

@@ -136,6 +136,21 @@ import Testing
         #expect(rules.opening(after: state(spam: 0.1, action: .allow).current, state: s, now: t0) == nil)
     }
 
+    /// A blind audit's priority tells nothing of the model's answer or the decision (outside testing: uncertainty ×
+    /// severity read back P(harm) and the class; audits of removals, with no reach left, sank to the bottom).
+    @Test func anAuditWeighsTheSameWhateverTheModelSaid() {
+        var rules = ReviewRules()
+        rules.configuration.severity = ["spam": 3]
+        let engaged = EngagementSnapshot(at: t0.addingTimeInterval(7200), counters: Engagement(views: 5_000))
+        let openings = [state(spam: 0.999, action: .remove), state(spam: 0.02, engagement: engaged, action: .allow), state(spam: 0.55, followers: 90_000, action: .demote)]
+            .map { rules.opening(.audit, state: $0, now: t0, auditProbability: 0.02) }
+        for opening in openings {
+            #expect(opening.pHarm == 0.5 && opening.severity == 1 && opening.expectedViews == 0 && opening.auditProbability == 0.02)
+        }
+        // Another reason reads the model.
+        #expect(rules.opening(.reports, state: state(spam: 0.999, action: .remove), now: t0).severity == 3)
+    }
+
     static let policy = Policy(feed: "default", rules: ["spam": ClassRule(demote: 0.5, review: 0.7, remove: 0.9)])
 
     @Test func auditsAreADeterministicSampleAtTheActionsRate() {

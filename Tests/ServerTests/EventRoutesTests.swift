@@ -254,6 +254,13 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
                               (["url": "http://[fd00:ec2::254]/x"], "url"), (["url": "http://100.100.100.200/x"], "url"),
                               (["url": "http://[2002:a9fe:a9fe::1]/x"], "url"),
                               (["url": "http://[::a9fe:a9fe]/x"], "url"), (["url": "http://[64:ff9b::a9fe:a9fe]/x"], "url"),
+                              // The fifth round: translated, local-use NAT64, Teredo and ISATAP forms, Azure's and Oracle's
+                              // metadata, multicast and broadcast.
+                              (["url": "http://[::ffff:0:a9fe:a9fe]/x"], "url"), (["url": "http://[64:ff9b:1::a9fe:a9fe]/x"], "url"),
+                              (["url": "http://[2001:0:4136:e378:8000:63bf:5601:5601]/x"], "url"), (["url": "http://[::5efe:a9fe:a9fe]/x"], "url"),
+                              (["url": "http://[fe80::200:5efe:a9fe:a9fe]/x"], "url"),
+                              (["url": "http://168.63.129.16/x"], "url"), (["url": "http://192.0.0.192/x"], "url"),
+                              (["url": "http://224.0.0.1/x"], "url"), (["url": "http://255.255.255.255/x"], "url"), (["url": "http://[ff02::1]/x"], "url"),
                               (["url": "http://127.0.0.1/x", "secret": "hunter2"], "secret"),
                               (["url": "http://127.0.0.1/x", "events": ["review", "nope"]], "events[1]")] as [([String: Any], String)] {
             let refused = try await h.send(.put, path, body: json(body))

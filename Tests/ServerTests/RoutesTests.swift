@@ -100,10 +100,14 @@ import Testing
     @Test(arguments: [
         (#"{"id": "a", "text": "#, 400, "malformed_json", nil),
         ("", 400, "malformed_json", nil),
-        (#"{"id": "a"}"#, 422, "missing_field", "text"),
+        (#"{"id": "a"}"#, 422, "invalid_value", "text"),  // neither text nor media
         (#"{"id": 7, "text": "x"}"#, 422, "invalid_type", "id"),
         (#"{"id": "a", "text": "x", "author": {"followers": 3}}"#, 422, "missing_field", "author.id"),
         (#"{"id": "a", "text": "x", "author": {"id": "u", "followers": "many"}}"#, 422, "invalid_type", "author.followers"),
+        // Bounded by what can be true (2^63 followers lifted a feed's tickets up the shared queue).
+        (#"{"id": "a", "text": "x", "author": {"id": "u", "followers": 9223372036854775807}}"#, 422, "invalid_value", "author.followers"),
+        (#"{"id": "a", "text": "x", "author": {"id": "u", "accountAgeDays": 1e308}}"#, 422, "invalid_value", "author.accountAgeDays"),
+        (#"{"id": "a", "text": "x", "author": {"id": "u", "priorRemovals": 1000000001}}"#, 422, "invalid_value", "author.priorRemovals"),
         (#"{"id": "a", "text": "x", "createdAt": "yesterday"}"#, 422, "invalid_value", "createdAt"),
         (#"{"id": "a", "text": "   "}"#, 422, "invalid_value", "text"),
         (#"{"id": "a", "feed": "Bad Feed", "text": "x"}"#, 422, "invalid_value", "feed"),
@@ -188,7 +192,7 @@ import Testing
         #expect(tooMany.status == .unprocessableContent)
         #expect(tooMany.error["code"] as? String == "too_many_items")
         #expect(tooMany.error["field"] as? String == "items")
-        let broken = try await h.post("/v1/items:batch", #"{"items": [{"id": "a", "text": "x"}, {"id": "b"}]}"#)
+        let broken = try await h.post("/v1/items:batch", #"{"items": [{"id": "a", "text": "x"}, {"id": "b", "text": 5}]}"#)
         #expect(broken.status == .unprocessableContent)
         #expect(broken.error["field"] as? String == "items[1].text")
         #expect(try await h.store.item(feed: "default", id: "a") == nil)  // a malformed batch stores nothing

@@ -344,7 +344,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         try queue.close()
         let store = try SQLiteStore(path: path)
         #expect(try store.appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists", "v4-model-files",
-                                                  "v5-four-eyes", "v6-decision-events", "v7-retraining", "v8-banks"])
+                                                  "v5-four-eyes", "v6-decision-events", "v7-retraining", "v8-banks", "v9-key-feeds"])
         let state = try #require(try await store.item(feed: "default", id: "old"))
         #expect(state.current == item.result)
         #expect(state.reviewed == nil)
@@ -420,7 +420,7 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         }
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations().suffix(6) == ["v3-checks-without-in-lists", "v4-model-files", "v5-four-eyes", "v6-decision-events", "v7-retraining", "v8-banks"])
+        #expect(try store.appliedMigrations().suffix(7) == ["v3-checks-without-in-lists", "v4-model-files", "v5-four-eyes", "v6-decision-events", "v7-retraining", "v8-banks", "v9-key-feeds"])
         #expect(try #require(try await store.item(feed: "default", id: "kept")).current == item.result)
         #expect(try await store.labels(since: nil, after: nil, limit: 10).map(\.label) == ["spam"])
         let claimed = try await store.claim(ClaimRequest(reviewer: "bob"), now: t0.addingTimeInterval(60), workflow: Items.workflow, gold: false)

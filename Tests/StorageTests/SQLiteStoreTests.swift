@@ -38,7 +38,7 @@ struct Items {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func migrationsAreNamed() throws {
-        #expect(try SQLiteStore().appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists", "v4-model-files", "v5-four-eyes", "v6-decision-events", "v7-retraining", "v8-banks"])
+        #expect(try SQLiteStore().appliedMigrations() == ["v1-items-stages-policies-keys", "v2-review-queue", "v3-checks-without-in-lists", "v4-model-files", "v5-four-eyes", "v6-decision-events", "v7-retraining", "v8-banks", "v9-key-feeds"])
     }
 
     @Test(arguments: StoreKind.all) func createIsIdempotentAndDetectsConflicts(_ kind: StoreKind) async throws {

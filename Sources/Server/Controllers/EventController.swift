@@ -31,11 +31,17 @@ struct EventController {
     }
 
     @Sendable func changesPage(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let feed = try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
-        if feed == nil, try context.caller.role != .admin {
-            throw APIError(.unprocessableContent, code: "missing_field", "Name the feed whose changes to read: ?feed=NAME (only an admin key reads every feed at once).",
-                           field: "feed")
+        var feed = try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
+        let key = try context.caller
+        if feed == nil, key.role != .admin {
+            // A key of one feed reads that feed's changes without naming it.
+            guard let own = key.feeds, own.count == 1 else {
+                throw APIError(.unprocessableContent, code: "missing_field", "Name the feed whose changes to read: ?feed=NAME (only an admin key reads every feed at once).",
+                               field: "feed")
+            }
+            feed = key.defaultFeed
         }
+        if let named = feed { _ = try context.feed(named) }
         let after = try Query.integer(request, "after", in: 0...Int64.max, default: 0)!
         let limit = try Query.integer(request, "limit", in: 1...ChangesFeed.maxLimit, default: 100)!
         var wait = 0.0

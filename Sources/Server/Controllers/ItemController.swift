@@ -22,9 +22,11 @@ struct ItemController {
 
     @Sendable func create(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let body = try await JSON.decode(API.ItemRequest.self, from: request, limit: limits.media.maxItemBodyBytes)
+        // The feed first: a key refused the feed waits for no media to be hashed.
+        let feed = try context.feed(body.feed.map { try Query.feed($0) })
         let submission: ItemSubmission
         do {
-            submission = try await body.submission(intake: limits.media.intake)
+            submission = try await body.submission(intake: limits.media.intake, feed: feed)
         } catch {
             throw APIError.validation(error)
         }
@@ -52,13 +54,29 @@ struct ItemController {
             throw APIError(.unprocessableContent, code: "too_many_items",
                            "\(body.items.count) items in one batch; the limit is \(limits.maxBatchItems). Split the batch.", field: "items")
         }
+        // Every item's feed is one the key works, or nothing is stored (a 403 naming the first that is not). A feed
+        // name that is not one is that item's own 422, as its other values are.
+        var feeds: [String?] = []
+        for (index, item) in body.items.enumerated() {
+            guard item.feed.map(Policy.isValidFeed) ?? true else { feeds.append(nil); continue }
+            do {
+                feeds.append(try context.feed(item.feed))
+            } catch var error as APIError {
+                error.field = "items[\(index)].feed"
+                throw error
+            }
+        }
         // Each item's media is hashed on its own: a bad image fails its item, and the batch stores the rest.
         var outcomes = [ScoringService.Submitted?](repeating: nil, count: body.items.count)
         var submissions: [ItemSubmission] = []
         var positions: [Int] = []
         for (index, item) in body.items.enumerated() {
+            guard let feed = feeds[index] else {
+                outcomes[index] = .invalid(ValidationError(field: "feed", PolicyError.invalidFeed(item.feed ?? "").description))
+                continue
+            }
             do {
-                submissions.append(try await item.submission(intake: limits.media.intake))
+                submissions.append(try await item.submission(intake: limits.media.intake, feed: feed))
                 positions.append(index)
             } catch {
                 outcomes[index] = .invalid(error)
@@ -132,7 +150,7 @@ struct ItemController {
 
     @Sendable func rank(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let body = try await JSON.decode(API.RankRequest.self, from: request, limit: limits.maxBodyBytes)
-        let feed = try Query.feed(body.feed ?? "default")
+        let feed = try context.feed(body.feed.map { try Query.feed($0) })
         guard body.items.count <= limits.maxRankItems else {
             throw APIError(.unprocessableContent, code: "too_many_items", "\(body.items.count) candidates; the limit is \(limits.maxRankItems).", field: "items")
         }
