@@ -603,6 +603,11 @@ public struct ReviewRules: Sendable {
         if let note = decision.note { try ValidationError.checkNoNUL(note, field: "note") }
         let action = decision.action ?? (decision.label == clearLabel ? .allow : .remove)
         guard action != .review else { throw ValidationError(field: "action", "a person's decision is allow, demote or remove; to pass it on, escalate") }
+        // The label is what the item is and trains the model: a removal labelled harmless teaches it the opposite of
+        // what was done (outside testing: `--label clear --action remove` was taken).
+        guard !(decision.label == clearLabel && action == .remove) else {
+            throw ValidationError(field: "action", "a removal needs the harmful class the item belongs to, not '\(clearLabel)'; give that label, or allow or demote the item")
+        }
         return action
     }
 

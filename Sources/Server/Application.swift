@@ -63,6 +63,7 @@ public enum WinnowServer {
         let scoring = services.scoring
         router.add(middleware: MetricsMiddleware(metrics: scoring.metrics, routes: table))
         router.add(middleware: ErrorMiddleware(routes: table))
+        router.add(middleware: BodyBudget.Middleware(budget: BodyBudget(capacity: configuration.maxBodyBytesInFlight)))
         router.add(middleware: AuthMiddleware(store: scoring.store, cacheSeconds: configuration.keyCacheSeconds, clock: scoring.clock))
         router.add(middleware: StrictQueryMiddleware(parameters: OpenAPIDocument.queryParameters))
         OperationsController(scoring: scoring).addRoutes(to: router)

@@ -25,6 +25,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var maxBodyBytes = 1 << 20
     /// Largest body of `POST /v1/items:batch`. Default 8 MiB.
     public var maxBatchBodyBytes = 8 << 20
+    /// Most bytes of request bodies held at once while they arrive, past each body's first 64 KiB (small requests
+    /// never wait on it); a large body that finds it spent is a 503 to retry. Default 256 MiB.
+    public var maxBodyBytesInFlight = 256 << 20
     /// Items' images and videos: size limits and the video sampling rate.
     public var media = MediaConfiguration()
     /// Most items in one batch. Default 1,000.
@@ -144,6 +147,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         guard (0...65_535).contains(port) else { throw ConfigurationError("port \(port) is out of range; use 1-65535 (0 picks a free port).") }
         guard maxBodyBytes >= 1_024, maxBatchBodyBytes >= maxBodyBytes else {
             throw ConfigurationError("maxBodyBytes must be at least 1024 and maxBatchBodyBytes at least maxBodyBytes.")
+        }
+        guard maxBodyBytesInFlight >= max(maxBatchBodyBytes, media.maxItemBodyBytes) else {
+            throw ConfigurationError("maxBodyBytesInFlight (\(maxBodyBytesInFlight)) must be at least the largest body one request may send (maxBatchBodyBytes \(maxBatchBodyBytes), media.maxItemBodyBytes \(media.maxItemBodyBytes)), or such a body could never arrive.")
         }
         let m = media
         guard m.maxItemBodyBytes >= maxBodyBytes, m.maxPerItem >= 0, m.maxImageBytes >= 1, m.maxImagePixels >= 1, m.maxVideoBytes >= 1,

@@ -138,6 +138,9 @@ public struct ModelRegistry: Sendable {
     public func promote(_ version: String, by: String, kind: ModelPromotion.Kind = .promote, feed: String? = nil) async throws -> ModelVersionRecord {
         guard let record = try await record(version) else { throw RegistryError.unknownVersion(version) }
         if let feed { return try await promote(record, by: by, kind: kind, feed: feed) }
+        // Promoting the active version changes nothing and records nothing (outside testing: a second promotion of the
+        // same version made each rollback return to it, never to the model before).
+        if kind == .promote, scoring.model.version == record.version { return record }
         let model = try await load(record)
         let active = scoring.model.textModel
         guard model.classes == active.classes else {
@@ -157,6 +160,7 @@ public struct ModelRegistry: Sendable {
         let shared = scoring.model.classes
         guard model.classes == shared else { throw RegistryError.classesDiffer(version: record.version, candidate: model.classes, active: shared) }
         let previous = scoring.feedModelVersions[feed]
+        if kind == .promote, previous == record.version { return record }
         try scoring.setModel(model, for: feed)
         try await store.recordPromotion(ModelPromotion(feed: feed, version: record.version, previous: previous ?? "", kind: kind, by: by, at: scoring.clock()))
         return record
@@ -164,12 +168,13 @@ public struct ModelRegistry: Sendable {
 
     /// Scores live items with a registered version beside the active model, without acting on it (shadow mode):
     /// beside the shared model, or with `feed` beside that feed's model, on its items.
-    public func shadow(_ version: String, feed: String? = nil) async throws -> ModelVersionRecord {
+    /// `byLoop`: a retraining pass's shadow, which ends with its pass (an admin's stays until the admin ends it).
+    public func shadow(_ version: String, feed: String? = nil, byLoop: Bool = false) async throws -> ModelVersionRecord {
         guard let record = try await record(version) else { throw RegistryError.unknownVersion(version) }
         let model = try await load(record)
         let active = scoring.model.classes
         guard model.classes == active else { throw RegistryError.classesDiffer(version: version, candidate: model.classes, active: active) }
-        try scoring.startShadow(model, feed: feed)
+        try scoring.startShadow(model, feed: feed, byLoop: byLoop)
         return record
     }
 

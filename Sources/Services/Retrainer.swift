@@ -351,7 +351,7 @@ public struct Retrainer: Service, Sendable {
                 return next
             }
             guard let until = pass.shadowUntil, until <= now else {
-                if scoring.shadowReport?.candidate != candidate { _ = try await registry.shadow(candidate, feed: pass.feed) }
+                if scoring.shadowReport?.candidate != candidate { _ = try await registry.shadow(candidate, feed: pass.feed, byLoop: true) }
                 return nil
             }
             let report = scoring.shadowReport?.candidate == candidate ? scoring.stopShadow() : nil
@@ -479,7 +479,7 @@ public struct Retrainer: Service, Sendable {
                 pass.shadowUntil = pass.updatedAt.addingTimeInterval(configuration.shadowHours * 3600)
                 pass.message = "\(candidate) passed the gate; in shadow until \(ISOTime.format(pass.shadowUntil!))"
                 guard try await save(pass, expected: .training) else { return nil }
-                _ = try await registry.shadow(candidate, feed: feed)
+                _ = try await registry.shadow(candidate, feed: feed, byLoop: true)
                 return pass
             }
             var gated = pass
@@ -627,9 +627,13 @@ extension ModelRegistry {
         let recent = try await store.retrainPasses(.all, limit: 20)
         let running = scoring.shadowReport?.candidate
         if let pass = recent.first(where: { $0.state == .shadow }), let candidate = pass.candidate, (pass.shadowUntil ?? now) > now {
-            if running != candidate { _ = try await shadow(candidate, feed: pass.feed) }
-        } else if let running, recent.contains(where: { $0.candidate == running && $0.state != .shadow }) {
+            if running != candidate { _ = try await shadow(candidate, feed: pass.feed, byLoop: true) }
+        } else if let running, scoring.shadowIsTheLoops, recent.contains(where: { $0.candidate == running && $0.state != .shadow }) {
+            // Only the shadow the loop started here ends with its pass: an admin's shadow of the same candidate (a
+            // waiting one, watched longer before it is promoted) stays until the admin ends it (outside testing: it
+            // was dropped within two seconds on every node).
             scoring.stopShadow()
         }
     }
 }
+

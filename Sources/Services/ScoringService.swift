@@ -283,9 +283,10 @@ public final class ScoringService: Sendable {
                         ?? scorer.score(item.text, reasons: reasons)
                     let feedPolicy = policies[item.feed]!
                     var result = engine.creation(item, text: text, policy: feedPolicy, receivedAt: now)
-                    if let match = banks?.match(item, matchText: matchText, tokenizer: &tokenizer) { result = engine.applying(match, to: result) }
+                    let match = banks?.match(item, matchText: matchText, tokenizer: &tokenizer)
+                    if let match { result = engine.applying(match, to: result) }
                     if let shadow, shadow.feed == nil ? own == nil : shadow.feed == item.feed {
-                        shadow.compare(item, active: result, engine: engine, policy: feedPolicy, at: now)
+                        shadow.compare(item, active: result, match: match, engine: engine, policy: feedPolicy, at: now)
                     }
                     let createdAt = item.creationTime(receivedAt: now)
                     let state = ItemState(submission: item, receivedAt: now, createdAt: createdAt, current: result, engagement: nil)
@@ -473,18 +474,24 @@ final class Shadow: Sendable {
     /// The feed whose own model the candidate would replace; nil: the shared model (items of feeds with their own
     /// model are not compared).
     let feed: String?
+    /// Started by the retraining loop for a pass (not by an admin).
+    let byLoop: Bool
     private let state: Mutex<ShadowReport>
 
-    init(model: ActiveModel, feed: String?, since: Date) {
+    init(model: ActiveModel, feed: String?, since: Date, byLoop: Bool = false) {
         self.model = model
         self.feed = feed
+        self.byLoop = byLoop
         self.state = Mutex(ShadowReport(candidate: model.version, feed: feed, since: since, items: 0, labelDisagreements: 0, actionDisagreements: 0,
                                         meanHarmDifference: 0, transitions: [:]))
     }
 
-    func compare(_ item: ItemSubmission, active: StageResult, engine: ScoringEngine, policy: Policy, at: Date) {
+    /// `match`: the bank entry that decided the item, which decides it whatever the model (outside testing: items a
+    /// bank removed counted as the candidate allowing them, 72% "would change", and held back every promotion).
+    func compare(_ item: ItemSubmission, active: StageResult, match: BankMatch? = nil, engine: ScoringEngine, policy: Policy, at: Date) {
         let text = model.score(item.text, reasons: 0)
-        let mine = engine.creation(item, text: text, policy: policy, receivedAt: at)
+        var mine = engine.creation(item, text: text, policy: policy, receivedAt: at)
+        if let match { mine = engine.applying(match, to: mine) }
         let clear = engine.configuration.clearLabel
         let difference = abs((mine.probabilities[clear] ?? 0) - (active.probabilities[clear] ?? 0))
         state.withLock { r in
@@ -504,10 +511,13 @@ final class Shadow: Sendable {
 extension ScoringService {
     /// Starts scoring items with `model` beside the active one (replacing any shadow running): beside the shared
     /// model, or with `feed`, beside that feed's model on that feed's items only.
-    public func startShadow(_ model: TextClassifier, feed: String? = nil) throws {
-        let shadow = Shadow(model: try ActiveModel(model: model, source: "shadow"), feed: feed, since: clock())
+    public func startShadow(_ model: TextClassifier, feed: String? = nil, byLoop: Bool = false) throws {
+        let shadow = Shadow(model: try ActiveModel(model: model, source: "shadow"), feed: feed, since: clock(), byLoop: byLoop)
         shadowSlot.withLock { $0 = shadow }
     }
+
+    /// Whether the running shadow is a retraining pass's (it ends with the pass; an admin's is the admin's to end).
+    public var shadowIsTheLoops: Bool { shadowSlot.withLock { $0?.byLoop ?? false } }
 
     /// Stops the shadow and returns what it found.
     @discardableResult

@@ -63,6 +63,9 @@ public final class PostgresStore: Store {
     /// up to `poolSize` connections, and brings its schema up to date.
     /// - Throws: `StoreError.cannotOpen` (naming the URL without its password) for a bad URL, or when the server
     ///   cannot be reached or refuses the connection within 10 seconds; the pool itself would wait a minute.
+    /// How long a transaction may sit idle on the server before it ends it: 10 s.
+    static let idleInTransactionMilliseconds = 10_000
+
     /// With `create` false an empty database is refused (commands that only read), not given the schema.
     public static func connect(url: String, poolSize: Int = 16, create: Bool = true, logger: Logger = quiet) async throws -> PostgresStore {
         let location = try PostgresLocation(url)
@@ -70,7 +73,12 @@ public final class PostgresStore: Store {
         var configuration = PostgresClient.Configuration(host: location.host, port: location.port, username: location.username,
                                                          password: location.password, database: location.database, tls: .disable)
         configuration.options.maximumConnections = max(1, poolSize)
-        configuration.options.additionalStartupParameters = [("application_name", "winnow")]
+        // A transaction whose node stops sending (a paused VM, a partition) is ended by the server after 10 s and
+        // its locks released (outside testing: one frozen node held a feed's baseline rows and stalled that feed's
+        // engagement updates on every other node for as long as it was frozen). Winnow's transactions never wait on
+        // anything but the database between statements.
+        configuration.options.additionalStartupParameters = [("application_name", "winnow"),
+                                                             ("idle_in_transaction_session_timeout", String(Self.idleInTransactionMilliseconds))]
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger,
                                   itemWriters: 1, location: location)
         do {
@@ -213,9 +221,10 @@ public final class PostgresStore: Store {
             case .connectionError, .serverClosedConnection, .uncleanShutdown, .poolClosed:
                 return "the connection to the database failed: \(describe(error))"
             case .server:
-                // 08: connection exceptions; 57P01-57P03: the server is shutting down, crashed or not yet accepting.
+                // 08: connection exceptions; 57P01-57P03: the server is shutting down, crashed or not yet accepting;
+                // 25P03: this connection sat idle in a transaction too long (a paused node) and was ended.
                 let state = error.serverInfo?[.sqlState] ?? ""
-                return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state) ? describe(error) : nil
+                return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "25P03"].contains(state) ? describe(error) : nil
             default:
                 return nil
             }
@@ -299,7 +308,8 @@ public final class PostgresStore: Store {
         for (needle, words) in [("Connection refused", "connection refused: nothing listens at the database's address"),
                                 ("No route to host", "no route to the database's host"), ("Network is unreachable", "the network is unreachable"),
                                 ("Connection reset", "the connection was reset"), ("connectTimeout", "the connection timed out"),
-                                ("timed out", "the connection timed out"), ("Name or service not known", "the database's host name does not resolve")]
+                                ("timed out", "the connection timed out"), ("Name or service not known", "the database's host name does not resolve"),
+                                ("authMechanismRequiresPassword", "the database asks for a password and the URL has none: give it as postgres://USER:PASSWORD@HOST/DB")]
             where text.contains(needle) {
             return words
         }

@@ -535,9 +535,11 @@ final class ReviewSession {
                     continue
                 }
                 let note = self.note, wave = settlesWave
+                let attempts = Attempts()
                 await run("decide ticket \(card.ticket.id) as \(label)") {
                     let outcome: String, applied: String
                     var copies: [Int] = [], secondPending: [Int] = [], retried = false
+                    attempts.count += 1
                     do {
                         let answer = try await self.client.decide(ticket: card.ticket.id, label: label, reasonCode: code, action: action, note: note,
                                                                   version: card.ticket.version, wave: wave)
@@ -546,11 +548,19 @@ final class ReviewSession {
                         applied = object?["action"] as? String ?? action
                         copies = (object?["wave"] as? [String: Any])?["tickets"] as? [Int] ?? []
                         secondPending = (object?["wave"] as? [String: Any])?["awaitingSecondReview"] as? [Int] ?? []
-                    } catch ClientError.server(409, "already_decided", _, _) {
+                    } catch ClientError.server(409, "already_decided", _, _) where attempts.count > 1 {
                         // A retry whose first attempt reached the server: the decision stands.
                         outcome = "decided"
                         applied = action
                         retried = true
+                    } catch ClientError.server(409, "already_decided", _, _) {
+                        // Decided elsewhere first (another window on this key, say): this choice was not recorded
+                        // (outside testing: the desk confirmed it as if it had been).
+                        self.terminal.line(self.terminal.styled("Ticket \(card.ticket.id) was already decided elsewhere (another window or session of yours?); \(label) was not recorded. Its history shows the decision that stands.", .yellow))
+                        self.current = nil
+                        self.waveOf = nil
+                        try await self.next()
+                        return
                     }
                     self.decided += 1 + copies.count
                     self.lastDecided = (card.ticket.id, copies)
@@ -656,6 +666,12 @@ final class ReviewSession {
             default: nil
             }
             guard let chosen else { continue }
+            // The server refuses a removal labelled harmless: the desk says why before it is sent.
+            if chosen == "remove", standard == "allow" {
+                terminal.write("\n" + terminal.styled("A removal needs a harmful label; Esc and choose the class, or a / d: ", .yellow))
+                terminal.flush()
+                continue
+            }
             if chosen.isEmpty { terminal.line(); return nil }
             terminal.line(chosen)
             return chosen
@@ -1023,4 +1039,9 @@ struct Stats: AsyncParsableCommand {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// How many times a step of the desk ran (a retry after the server did not answer runs it again).
+final class Attempts {
+    var count = 0
 }

@@ -211,7 +211,9 @@ import Testing
         #expect(try rules.validate(TicketDecision(label: "spam", action: .demote, reasonCode: "spam"), classes: classes) == .demote)
         for (decision, field) in [(TicketDecision(label: "ham", reasonCode: "spam"), "label"),
                                   (TicketDecision(label: "spam", reasonCode: "because"), "reasonCode"),
-                                  (TicketDecision(label: "spam", action: .review, reasonCode: "spam"), "action")] {
+                                  (TicketDecision(label: "spam", action: .review, reasonCode: "spam"), "action"),
+                                  // A removal labelled harmless would teach the model the opposite of what was done.
+                                  (TicketDecision(label: "clear", action: .remove, reasonCode: "not_violating"), "action")] {
             #expect(throws: ValidationError.self) { try rules.validate(decision, classes: classes) }
             do { _ = try rules.validate(decision, classes: classes) } catch let error as ValidationError { #expect(error.field == field) }
         }

@@ -122,6 +122,8 @@ import TestSupport
 
         let promoted = try await h.send(.post, "/v1/models/fixture-2/promote", as: .admin)
         #expect(promoted.status == .ok && promoted.json["active"] as? String == "fixture-2")
+        // Promoted again, the active version records nothing: the rollback below still returns to fixture-1.
+        #expect(try await h.send(.post, "/v1/models/fixture-2/promote", as: .admin).json["active"] as? String == "fixture-2")
         let item = try await h.post("/v1/items", json(["id": "a", "text": "win a free prize now"]))
         #expect(item.json["modelVersion"] as? String == "fixture-2")
         let list = try await h.send(.get, "/v1/models", as: .admin).json

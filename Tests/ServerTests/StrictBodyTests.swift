@@ -3,6 +3,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import Services
+import HTTPTypes
 import Testing
 
 @testable import Server
@@ -136,5 +138,48 @@ import Testing
         #expect(answer.error["code"] as? String == "insufficient_storage")
         #expect(answer.headers.first(where: { $0.name.canonicalName == "retry-after" })?.value == "60")
         #expect(try await store.item(feed: "default", id: "item-\(n)") == nil)
+    }
+}
+
+/// The bytes of bodies held while they arrive are bounded (outside testing: a hundred connections each sending all
+/// but the end of a 16 MiB body held 1.7 GB): past each body's first 64 KiB they come from the server's budget, and a
+/// large body that finds it spent is a 503 to retry, while small requests go on.
+@Suite struct BodyBudgetTests {
+    func request(_ body: String) -> Request {
+        Request(head: HTTPRequest(method: .post, scheme: "http", authority: "winnow", path: "/v1/items"), body: .init(buffer: ByteBuffer(string: body)))
+    }
+
+    @Test func aLargeBodyFindingTheBudgetSpentIsA503AndSmallOnesGoOn() async throws {
+        let budget = BodyBudget(capacity: 16 << 20)
+        // Other requests hold all but 100 KiB of it.
+        let others = budget.capacity - (100 << 10)
+        #expect(budget.take(others))
+        let large = String(repeating: "a", count: 300 << 10)
+        await BodyBudget.$current.withValue(budget) {
+            do {
+                _ = try await JSON.body(of: request(large), limit: 1 << 20)
+                Issue.record("a body past the budget was taken")
+            } catch let error as APIError {
+                #expect(error.status == .serviceUnavailable && error.code == "busy")
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+        #expect(budget.used == others, "what the refused body held is given back")
+        // A body within the allowance never asks the budget; one that fits in what is left is taken, then given back.
+        let small = try await BodyBudget.$current.withValue(budget) { try await JSON.body(of: request(#"{"id": "s", "text": "hello"}"#), limit: 1 << 20) }
+        #expect(small?.readableBytes == #"{"id": "s", "text": "hello"}"#.utf8.count)
+        let fits = try await BodyBudget.$current.withValue(budget) { try await JSON.body(of: request(String(repeating: "b", count: 150 << 10)), limit: 1 << 20) }
+        #expect(fits?.readableBytes == 150 << 10)
+        #expect(budget.used == others)
+        budget.give(others)
+        #expect(budget.used == 0)
+    }
+
+    @Test func theBudgetIsConfiguredAndChecked() throws {
+        var configuration = ServerConfiguration()
+        #expect(configuration.maxBodyBytesInFlight == 256 << 20)
+        configuration.maxBodyBytesInFlight = configuration.media.maxItemBodyBytes - 1
+        #expect(throws: ConfigurationError.self) { try configuration.validate() }
     }
 }

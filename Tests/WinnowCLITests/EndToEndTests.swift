@@ -199,6 +199,19 @@ struct EndToEndTests {
         #expect(try Self.run(["score", "--model", dir + "/bad.winnow", "--reasons", "99", "x"]).status == 64)
         #expect(try Self.run(["train", "--data", dir + "/absent.csv", "--out", dir + "/y.winnow"]).status == 65)
         #expect(corrupt.stderr.contains("bad.winnow"))
+
+        // Labels that differ only in case would each be a class (outside testing: six classes from two).
+        let cased = dir + "/cased.csv"
+        var rows = "id,text,label\n"
+        for n in 0..<40 { rows += "\(n),message number \(n) \(n % 2 == 0 ? "win a prize now" : "see you at lunch"),\(["spam", "SPAM", "clear", "Clear"][n % 4])\n" }
+        try rows.write(toFile: cased, atomically: true, encoding: .utf8)
+        for command in [["train", "--data", cased, "--out", dir + "/cased.winnow"], ["simulate", "--data", cased, "--rounds", "2"]] {
+            let refused = try Self.run(command)
+            #expect(refused.status == 65, "\(command[0]): \(refused.stderr)")
+            #expect(refused.stderr.contains("labels differ only in case: 'Clear' (first at \(cased):5), 'clear' (first at \(cased):4); 'SPAM' (first at \(cased):3), 'spam' (first at \(cased):2)"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("--label-map Clear=clear"), "\(refused.stderr)")
+        }
+        #expect(try Self.run(["train", "--data", cased, "--out", dir + "/cased.winnow", "--label-map", "SPAM=spam", "--label-map", "Clear=clear"]).status == 0)
     }
 
     /// Issue 18: a typo in one label (`hamm`) trained a model with a one-row class, printed macro-F1 1.0000 for it,
