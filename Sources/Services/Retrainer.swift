@@ -18,6 +18,9 @@ public struct RetrainConfiguration: Codable, Equatable, Sendable {
     public var afterLabels = 500
     /// Seconds between the loop's looks at whether a pass is due or a shadow has ended. Default 60.
     public var checkSeconds = 60.0
+    /// Minutes after a failed pass (a node stopped mid-pass, a file missing) before the labels that started it start
+    /// another: a failed pass uses none of them up. Default 10.
+    public var retryFailedMinutes = 10.0
     /// Labelled files (CSV or JSONL, as `winnow train --data`) every candidate is trained on besides the store's labels.
     public var baseData: [String] = []
     /// Labelled files the gate compares the candidate and the active model on, besides the blind audits.
@@ -87,6 +90,7 @@ public struct RetrainConfiguration: Codable, Equatable, Sendable {
         try check(everyHours.isFinite && everyHours >= 0, "everyHours", everyHours, "hours ≥ 0 (0 turns the schedule off)")
         try check(afterLabels >= 0, "afterLabels", afterLabels, "a number of labels ≥ 0 (0 turns the label trigger off)")
         try check(checkSeconds.isFinite && checkSeconds > 0, "checkSeconds", checkSeconds, "seconds > 0")
+        try check(retryFailedMinutes.isFinite && retryFailedMinutes >= 0, "retryFailedMinutes", retryFailedMinutes, "minutes ≥ 0")
         try check(leaseMinutes.isFinite && leaseMinutes > 0, "leaseMinutes", leaseMinutes, "minutes > 0")
         try check(shadowHours.isFinite && shadowHours >= 0, "shadowHours", shadowHours, "hours ≥ 0 (0 promotes without a shadow)")
         try check((0...1).contains(maxShadowActionChange), "maxShadowActionChange", maxShadowActionChange, "a share of decisions in 0-1")
@@ -285,7 +289,17 @@ public struct Retrainer: Service, Sendable {
         }
         if configuration.afterLabels > 0 {
             // A feed counts its own labels since its last pass (other feeds' labels, however many, do not hide them).
-            let fresh = try await store.labelCount(after: latest?.labelsThrough ?? 0, feed: feed, atMost: configuration.afterLabels)
+            // A failed pass used none up: counted from the last pass that came to an outcome, once the failed one is
+            // `retryFailedMinutes` old (outside testing: a node killed mid-pass left its labels waiting for as many
+            // again).
+            var since = latest?.labelsThrough ?? 0
+            if let latest, latest.state == .failed {
+                guard now.timeIntervalSince(latest.updatedAt) >= configuration.retryFailedMinutes * 60 else { return nil }
+                let earlier = try await store.retrainPasses(.model(feed: feed), limit: 50)
+                    .first { $0.id < latest.id && $0.state != .failed && $0.state != .training }
+                since = earlier?.labelsThrough ?? 0
+            }
+            let fresh = try await store.labelCount(after: since, feed: feed, atMost: configuration.afterLabels)
             if fresh >= configuration.afterLabels { return "labels" }
         }
         return nil

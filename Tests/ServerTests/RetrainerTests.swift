@@ -110,6 +110,20 @@ import TestSupport
         // The next pass counts labels from where this one stopped.
         #expect(try await counting.tick() == nil)
         #expect(third.labelsThrough == (try await h.store.latestLabelID()))
+
+        // A pass that failed (its node killed mid-pass) used none of its labels up: they start another once it is
+        // retryFailedMinutes old, without waiting for as many again (outside testing).
+        try await label(h, from: 5, count: 5)
+        var failed = RetrainPass(id: 4, feed: nil, trigger: "labels", by: "gone", at: h.clock.now(), leaseUntil: h.clock.now(),
+                                 labelsThrough: try #require(try await h.store.latestLabelID()))
+        #expect(try await h.store.startRetrainPass(failed, event: nil))
+        failed.state = .failed
+        failed.message = "abandoned: gone did not finish training"
+        #expect(try await h.store.updateRetrainPass(failed, expected: .training, event: nil))
+        #expect(try await counting.tick() == nil)
+        h.clock.advance(hours: 0.2)
+        let again = try #require(try await counting.tick())
+        #expect(again.id == 5 && again.trigger == "labels")
     }
 
     @Test func aRefusedCandidateChangesNothingAndSaysWhy() async throws {
