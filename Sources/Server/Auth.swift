@@ -2,6 +2,7 @@ import Crypto
 import Engine
 import Foundation
 import Services
+import Storage
 import Hummingbird
 import Synchronization
 
@@ -115,18 +116,8 @@ struct AuthMiddleware: RouterMiddleware {
             throw APIError(.unauthorized, code: "unauthorized", "The Authorization header must be 'Bearer KEY'.")
         }
         let hash = APIKeys.hash(String(parts[1]))
-        let now = clock()
-        let cached = cache.entries.withLock { $0[hash] }
-        let key: APIKeyRecord?
-        if let cached, cached.until > now {
-            key = cached.key
-        } else {
-            key = try await store.key(hash: hash)
-            cache.entries.withLock {
-                if $0.count > 10_000 { $0.removeAll() }
-                $0[hash] = (key, now.addingTimeInterval(cacheSeconds))
-            }
-        }
+        let store = self.store
+        let key = try await cache.key(hash, now: clock(), cacheSeconds: cacheSeconds) { try await store.key(hash: hash) }
         guard let key, key.revokedAt == nil else {
             throw APIError(.unauthorized, code: "unauthorized", "This API key is unknown or revoked; ask an admin for a key ('winnow keys create').")
         }
@@ -139,4 +130,25 @@ struct AuthMiddleware: RouterMiddleware {
 /// Recent key lookups by hash (a class: `Mutex` cannot live in a copyable struct).
 final class KeyCache: Sendable {
     let entries = Mutex<[String: (key: APIKeyRecord?, until: Date)]>([:])
+
+    /// The key of `hash`: as cached until `cacheSeconds` after its lookup, else as `fetch` finds it now. When the
+    /// database is down, a key this node knew stays known (no revocation can be stored meanwhile): /metrics and the
+    /// routes that need no database keep answering, and the rest answer 503 themselves (outside testing: /metrics went
+    /// 503 five seconds into an outage, losing every series when they mattered most).
+    func key(_ hash: String, now: Date, cacheSeconds: Double, fetch: () async throws -> APIKeyRecord?) async throws -> APIKeyRecord? {
+        let cached = entries.withLock { $0[hash] }
+        if let cached, cached.until > now { return cached.key }
+        let key: APIKeyRecord?
+        do {
+            key = try await fetch()
+        } catch let error as StoreError where error.isUnavailable {
+            guard let cached else { throw error }
+            key = cached.key
+        }
+        entries.withLock {
+            if $0.count > 10_000 { $0.removeAll() }
+            $0[hash] = (key, now.addingTimeInterval(cacheSeconds))
+        }
+        return key
+    }
 }

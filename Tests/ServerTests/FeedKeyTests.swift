@@ -75,3 +75,21 @@ import Testing
         #expect(try await store.keys().first { $0.name == "ok" }?.feeds == ["a", "b"])
     }
 }
+
+/// During a database outage a key this node knew stays known (outside testing: /metrics went 503 five seconds into a
+/// PostgreSQL outage); a key it never saw is still the outage's 503.
+@Suite struct KeyCacheTests {
+    @Test func aKnownKeyOutlivesItsCacheWhileTheDatabaseIsDown() async throws {
+        let cache = KeyCache()
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let record = APIKeyRecord(name: "ops", role: .admin, hash: "h", createdAt: start)
+        #expect(try await cache.key("h", now: start, cacheSeconds: 5) { record } == record)
+        let down = StoreError.unavailable(reason: "connection refused")
+        #expect(try await cache.key("h", now: start.addingTimeInterval(60), cacheSeconds: 5) { throw down } == record)
+        await #expect(throws: StoreError.self) { try await cache.key("other", now: start.addingTimeInterval(60), cacheSeconds: 5) { throw down } }
+        // Back up: looked up again once the cache runs out (a revocation then counts).
+        var revoked = record
+        revoked.revokedAt = start
+        #expect(try await cache.key("h", now: start.addingTimeInterval(120), cacheSeconds: 5) { revoked }?.revokedAt == start)
+    }
+}
