@@ -148,6 +148,14 @@ public final class WebhookDeliverer: Service, Sendable {
             let id = endpoint.messageID(from: delivered + 1, through: through)
             let body = try WebhookMessage(type: type, timestamp: wanted.last!.at, data: .init(feed: feed, events: wanted)).encoded()
             let sentAt = scoring.clock()
+            // Sent only while the lease has time left for the answer: a node that stopped (a paused VM) and came back
+            // after its lease ran out would send a message another node had resent, after later ones (outside testing:
+            // one order inversion). The lease runs out and the delivery is taken again.
+            if let until = record.delivery.leaseUntil, until.timeIntervalSince(sentAt) < configuration.timeoutSeconds {
+                logger.warning("webhook delivery not sent: its lease ends before an answer could come; it is taken again when the lease runs out",
+                               metadata: ["feed": "\(feed)", "message": "\(id)", "leaseUntil": "\(ISOTime.format(until))"])
+                return
+            }
             let headers = WebhookSignature.headers(id: id, timestamp: Int(sentAt.timeIntervalSince1970), body: body, key: key)
             var failure: String?
             do {

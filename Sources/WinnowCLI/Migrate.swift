@@ -75,7 +75,10 @@ struct Migrate: AsyncParsableCommand {
         }
         let target: PostgresStore
         do {
-            target = try await PostgresStore.connect(url: to, poolSize: 2)
+            // A check copies nothing and writes nothing: a database without Winnow's schema is refused, not given it
+            // (outside testing: --check-only on a misspelt --to wrote 26 tables there, which later commands took for
+            // a Winnow database).
+            target = try await PostgresStore.connect(url: to, poolSize: 2, create: !checkOnly)
         } catch {
             throw CommandError("\(error)")
         }

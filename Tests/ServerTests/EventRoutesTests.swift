@@ -360,6 +360,29 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         #expect(again.count == 1 && again[0].delivery.batchThrough == leased[0].delivery.batchThrough)
     }
 
+    /// A node that comes back after its lease ran out (a paused VM) sends nothing: another node may have resent the
+    /// message and later ones (outside testing: one order inversion at the receiver).
+    @Test func aDeliveryWhoseLeaseRanOutIsNotSent() async throws {
+        let h = try await reviewingHarness()
+        let webhooks = WebhookService(scoring: h.service, transport: h.transport, configuration: h.configuration.events)
+        _ = try await webhooks.set(feed: "default", url: "http://127.0.0.1:9/hook", secret: Self.secret, events: ["review"], by: "admin")
+        let deliverer = WebhookDeliverer(scoring: h.service, transport: h.transport, configuration: h.configuration.events, node: "n1", draw: { 0.5 })
+        try await h.decide("a")
+        let now = h.service.clock()
+        let record = try #require(try await h.store.leaseDueWebhooks(now: now, holder: "n1", until: now.addingTimeInterval(h.configuration.events.leaseSeconds),
+                                                                     limit: 1, batchSize: 100).first)
+        h.clock.advance(hours: h.configuration.events.leaseSeconds / 3600)  // paused past its lease
+        h.transport.answer(200)
+        await deliverer.deliver(record)
+        #expect(h.transport.sent.isEmpty)
+        // The next lease sends it.
+        h.clock.advance(hours: 1.0 / 3600)
+        let later = h.service.clock()
+        let retaken = try #require(try await h.store.leaseDueWebhooks(now: later, holder: "n2", until: later.addingTimeInterval(30), limit: 1, batchSize: 100).first)
+        await deliverer.deliver(retaken)
+        #expect(h.transport.sent.count == 1)
+    }
+
     /// The deliverer's steps, driven one at a time: a message of the feed's events in order, signed; a failure keeps the
     /// same message for the retry (same id, same body) after a backoff; success moves the feed's place on; causes the
     /// endpoint does not want are skipped without a message.

@@ -19,6 +19,12 @@ import TestSupport
         _ = try await store.addLabels([LabelRecord(feed: "news", itemID: "x1", label: "spam", source: "import", by: "team", at: Self.t0)])
         let url = try await TestPostgres.freshDatabase()
 
+        // A check of a database without Winnow's schema writes nothing there (it wrote the schema, outside testing).
+        let unmade = try EndToEndTests.run(["migrate", "--from", database, "--to", url, "--check-only"])
+        #expect(unmade.status == 1 && unmade.stderr.contains("no Winnow schema"), "\(unmade.stderr)")
+        let keys = try EndToEndTests.run(["keys", "list", "--database", url])
+        #expect(keys.status != 0 && keys.stderr.contains("no Winnow schema"), "\(keys.stdout)\(keys.stderr)")
+
         let copied = try EndToEndTests.run(["migrate", "--from", database, "--to", url])
         #expect(copied.status == 0, "\(copied.stderr)")
         let lines = copied.stdout.split(separator: "\n").map(String.init)
