@@ -270,7 +270,11 @@ public struct ReviewWorkflow: Sendable {
         moved.tier = .two
         moved.reasons.insert(.escalation)
         moved.dueAt = max(ticket.openedAt, min(ticket.dueAt, now.addingTimeInterval(configuration.sla(for: [.escalation]) * 60)))
-        moved.note = note
+        // The note the ticket had (an appeal's words, an earlier escalation's) stays with it: tier 2 reads both
+        // (outside testing: the escalation's note replaced the appellant's, which the senior reviewer never saw).
+        moved.note = ticket.note.map { earlier in
+            "\(note) — \(ticket.reasons.contains(.appeal) && !ticket.reasons.contains(.escalation) ? "the appeal said" : "earlier note"): \(earlier)"
+        } ?? note
         moved.lease = nil
         moved.version += 1
         var result = change ?? TicketChange(ticket: moved)

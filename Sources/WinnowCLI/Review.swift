@@ -508,6 +508,8 @@ final class ReviewSession {
                 if let text = terminal.readLine(prompt: "Note: "), !text.isEmpty {
                     note = text
                     terminal.line(terminal.styled("Note kept for this ticket.", .dim))
+                } else {
+                    terminal.line(terminal.styled("No note kept.", .dim))
                 }
             case "e":
                 guard let text = terminal.readLine(prompt: "Why escalate (tier 2 reads this): "), !text.isEmpty else {

@@ -133,15 +133,20 @@ final class Terminal {
         while let byte = readByte(), !(0x40...0x7E).contains(byte) {}
     }
 
-    /// A line typed with echo (the terminal's own line editing), nil at the end of the input.
+    /// A line typed with echo (the terminal's own line editing), nil at the end of the input or when Ctrl-C cancels
+    /// it (in the terminal's line mode Ctrl-C is a signal: it ended the whole desk, its lease left held, outside
+    /// testing; here it cancels the line and the desk goes on).
     func readLine(prompt: String) -> String? {
         write(prompt)
         flush()
         let wasRaw = original != nil
         if wasRaw { restore() }
         defer { if wasRaw { enterRawMode() } }
+        var cancelled = false
+        let interrupts = isInteractive ? InterruptsEndReads() : nil
+        defer { interrupts?.restore() }
         var bytes: [UInt8] = []
-        while let byte = readByte() {
+        while let byte = interrupts == nil ? readByte() : readByteUnlessInterrupted(&cancelled) {
             // Scripted input ends the key's own line before the text: skip that line end.
             if !isInteractive && bytes.isEmpty && (byte == 0x0A || byte == 0x0D) { continue }
             if byte == 0x0A {
@@ -151,7 +156,20 @@ final class Terminal {
             }
             bytes.append(byte)
         }
+        if cancelled { line(); return nil }
         return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The next byte; nil at the end of the input, or once SIGINT came (`cancelled` set). The signal may reach any of
+    /// the process's threads, so the read waits in short polls and looks at the flag between them.
+    private func readByteUnlessInterrupted(_ cancelled: inout Bool) -> UInt8? {
+        while InterruptsEndReads.interrupted == 0 {
+            guard waitForInput(seconds: 0.1) else { continue }
+            if InterruptsEndReads.interrupted != 0 { break }
+            return readByte()
+        }
+        cancelled = true
+        return nil
     }
 
     // MARK: Output
@@ -279,5 +297,25 @@ final class Terminal {
     /// `text` cut to `width` columns, with an ellipsis when cut.
     static func fit(_ text: String, _ width: Int) -> String {
         columns(text) <= width ? text : String(prefix(Substring(text), columns: max(0, width - 1))) + "…"
+    }
+}
+
+/// While it lives, SIGINT interrupts a blocking read (no SA_RESTART) instead of ending the process, and says so in
+/// `interrupted`; `restore` puts the earlier handling back.
+final class InterruptsEndReads {
+    nonisolated(unsafe) static var interrupted: sig_atomic_t = 0
+    private var previous = sigaction()
+
+    init() {
+        InterruptsEndReads.interrupted = 0
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in InterruptsEndReads.interrupted = 1 }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGINT, &action, &previous)
+    }
+
+    func restore() {
+        sigaction(SIGINT, &previous, nil)
     }
 }

@@ -198,6 +198,21 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(try await h.post("/v1/items/r/appeal", as: .moderator, "{}").status == .forbidden)
     }
 
+    /// Escalating an appeal keeps the appellant's words beside the escalation's (outside testing: the escalation's note
+    /// replaced them, and the senior reviewer never saw why the feed appealed).
+    @Test func anEscalatedAppealKeepsTheAppealsNote() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.auditRates = [:]
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.post("/v1/items", json(["id": "lyric", "text": "see you at the station at six"])).status == .created)
+        #expect(try await h.post("/v1/items/lyric/appeal", json(["note": "a line from a song"])).status == .created)
+        let id = ticketID(try #require(try await h.claim().first))
+        #expect(try await h.post("/v1/review/tickets/\(id)/escalate", as: .moderator, json(["note": "looks coordinated"])).status == .ok)
+        let senior = try #require(try await h.claim(as: .admin, ["tiers": [2]]).first)
+        #expect(ticketField(senior, "note") as? String == "looks coordinated — the appeal said: a line from a song", "\(senior)")
+    }
+
     /// Reports of an item that stands removed open no ticket (outside testing: each flood of reports on an item a
     /// person had removed put it back in the queue); the reports still count.
     @Test func reportsOfARemovedItemOpenNoTicket() async throws {
