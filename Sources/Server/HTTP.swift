@@ -133,8 +133,12 @@ enum JSON {
                 guard budget.take(beyond) else { throw APIError.bodyBudgetSpent }
                 held += beyond
             }
-            var chunk = chunk
-            buffer.writeBuffer(&chunk)
+            if buffer.readableBytes == 0 {
+                buffer = chunk  // most bodies are one chunk: kept as it came, not copied
+            } else {
+                var chunk = chunk
+                buffer.writeBuffer(&chunk)
+            }
         }
         return buffer.readableBytes > 0 ? buffer : nil
     }
