@@ -516,12 +516,9 @@ public struct ReviewRules: Sendable {
         // A blind audit's priority must not tell the model's answer (outside testing: uncertainty × severity read
         // back the class and P(harm) exactly), nor sink the audits of removals, which have no reach left: each audit
         // weighs as much as any other, and waiting raises it.
-        if reason == .audit {
-            return TicketOpening(reason: reason, at: now, tier: tier, pHarm: 0.5, expectedViews: 0, severity: 1,
-                                 slaMinutes: configuration.sla(for: [reason]), language: state.submission.language?.lowercased(), skill: skill(result),
-                                 auditProbability: auditProbability, by: by, note: note)
-        }
-        return TicketOpening(reason: reason, at: now, tier: tier, pHarm: pHarm(result), expectedViews: expectedViews(state, now: now), severity: severity(result),
+        let blind = reason == .audit
+        return TicketOpening(reason: reason, at: now, tier: tier, pHarm: blind ? 0.5 : pHarm(result), expectedViews: blind ? 0 : expectedViews(state, now: now),
+                             severity: blind ? 1 : severity(result),
                              slaMinutes: configuration.sla(for: [reason]), language: state.submission.language?.lowercased(), skill: skill(result), auditProbability: auditProbability,
                              by: by, note: note)
     }

@@ -349,19 +349,20 @@ public struct Scorer: Sendable {
     /// only media) has nothing to read: its answer is the class prior with evidence 0, whatever the evidence target
     /// (the intercepts alone, which a class-weighted model balances, would read as an opinion).
     public mutating func score(_ text: String, reasons: Int = 3) -> Prediction {
-        if text.isBlank {
-            var best = 0
-            for c in model.prior.indices where model.prior[c] > model.prior[best] { best = c }
-            return Prediction(label: model.classes[best], labelIndex: best, probabilities: model.prior,
-                              evidence: Evidence(score: 0, knownFeatures: 0, features: 0, thin: true), reasons: [])
+        let blank = text.isBlank
+        let knownWords: Int, e: Double
+        if blank {
+            z = model.prior
+            (knownWords, e) = (0, 0)
+        } else {
+            featurizer.featurize(text, trace: reasons > 0)
+            knownWords = reasons > 0 ? logitsKeepingProducts() : model.logits(featurizer, into: &z)
+            e = model.probabilities(&z, knownWords: knownWords)
         }
-        featurizer.featurize(text, trace: reasons > 0)
-        let knownWords = reasons > 0 ? logitsKeepingProducts() : model.logits(featurizer, into: &z)
-        let e = model.probabilities(&z, knownWords: knownWords)
         var best = 0
         for c in z.indices where z[c] > z[best] { best = c }
-        let evidence = Evidence(score: e, knownFeatures: knownWords, features: featurizer.uniqueWordCount, thin: e < 1)
-        let why = reasons > 0 ? topReasons(limit: reasons, for: [best])[0] : []
+        let evidence = Evidence(score: e, knownFeatures: knownWords, features: blank ? 0 : featurizer.uniqueWordCount, thin: e < 1)
+        let why = reasons > 0 && !blank ? topReasons(limit: reasons, for: [best])[0] : []
         return Prediction(label: model.classes[best], labelIndex: best, probabilities: z, evidence: evidence, reasons: why)
     }
 

@@ -119,7 +119,7 @@ public struct ReviewService: Sendable {
     }
 
     public func escalate(ticket: Int64, reviewer: String, version: Int?, note: String) async throws -> Ticket {
-        guard !note.allSatisfy(\.isWhitespace) else {
+        guard !note.isBlank else {
             throw ValidationError(field: "note", "say why you escalate: tier 2 reads your note with the item's history")
         }
         guard note.utf8.count <= 4_000 else { throw ValidationError(field: "note", "the note is longer than 4,000 bytes") }

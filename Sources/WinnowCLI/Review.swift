@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Learning
 
 /// `winnow review`: moderators clear the queue from a terminal, one ticket at a time, or script it with `--json`.
 @available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
@@ -798,7 +799,7 @@ enum ReviewScreen {
 
     /// The item's text as the desk shows it; an item that is only media has none, and the desk cannot show media.
     static func shownText(_ text: String) -> String {
-        text.allSatisfy(\.isWhitespace) ? "(no text: the item is only media, which this desk cannot show; look at it on the feed)" : text
+        text.isBlank ? "(no text: the item is only media, which this desk cannot show; look at it on the feed)" : text
     }
 
     static func time(_ date: Date) -> String {

@@ -173,20 +173,14 @@ struct Simulate: AsyncParsableCommand {
         let reader = DataFileReader(labelMap: try parseLabelMap(labelMap))
         var posts: [LabelledPost] = []
         var firstAt: [String: (String, Int)] = [:]
-        for file in data {
-            let rows = try reader.read(file)
-            for row in rows where firstAt[row.label] == nil { firstAt[row.label] = (file, row.line) }
-            posts += rows.map { LabelledPost(id: $0.id, text: $0.text, label: $0.label) }
-        }
+        posts += try Train.read(data, with: reader, firstAt: &firstAt).map { LabelledPost(id: $0.id, text: $0.text, label: $0.label) }
         var sources = data.map { URL(fileURLWithPath: $0).lastPathComponent }
         for pair in feedData {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, Policy.isValidFeed(parts[0]), parts[0] != "sim" else {
                 throw ValidationError("Write --feed-data as FEED=FILE with a feed name of a-z, 0-9, '-' and '_' other than 'sim' (the main feed), e.g. --feed-data sms=sms.csv; got '\(pair)'.")
             }
-            let rows = try reader.read(parts[1])
-            for row in rows where firstAt[row.label] == nil { firstAt[row.label] = (parts[1], row.line) }
-            posts += rows.map { LabelledPost(id: $0.id, text: $0.text, label: $0.label, feed: parts[0]) }
+            posts += try Train.read([parts[1]], with: reader, firstAt: &firstAt).map { LabelledPost(id: $0.id, text: $0.text, label: $0.label, feed: parts[0]) }
             sources.append("\(parts[0])=\(URL(fileURLWithPath: parts[1]).lastPathComponent)")
         }
         try Train.refuseLabelsDifferingInCase(firstAt)

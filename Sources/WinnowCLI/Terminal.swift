@@ -137,14 +137,15 @@ final class Terminal {
     /// it (in the terminal's line mode Ctrl-C is a signal: it ended the whole desk, its lease left held, outside
     /// testing; here it cancels the line and the desk goes on).
     func readLine(prompt: String) -> String? {
-        write(prompt)
-        flush()
         let wasRaw = original != nil
         if wasRaw { restore() }
         defer { if wasRaw { enterRawMode() } }
         var cancelled = false
         let interrupts = isInteractive ? InterruptsEndReads() : nil
         defer { interrupts?.restore() }
+        // Shown once the line mode and Ctrl-C's handling are in place: whatever is typed after it meets both.
+        write(prompt)
+        flush()
         var bytes: [UInt8] = []
         while let byte = interrupts == nil ? readByte() : readByteUnlessInterrupted(&cancelled) {
             // Scripted input ends the key's own line before the text: skip that line end.
@@ -300,8 +301,8 @@ final class Terminal {
     }
 }
 
-/// While it lives, SIGINT interrupts a blocking read (no SA_RESTART) instead of ending the process, and says so in
-/// `interrupted`; `restore` puts the earlier handling back.
+/// While it lives, SIGINT sets `interrupted` instead of ending the process (`Terminal.readLine` looks at it between
+/// short polls); `restore` puts the earlier handling back.
 final class InterruptsEndReads {
     nonisolated(unsafe) static var interrupted: sig_atomic_t = 0
     private var previous = sigaction()

@@ -199,13 +199,8 @@ struct Train: AsyncParsableCommand {
         let out = self.out ?? ""
         let map = try parseLabelMap(labelMap)
         let reader = DataFileReader(labelMap: map)
-        var rows: [DataRow] = []
         var firstFile: [String: (String, Int)] = [:]
-        for file in data {
-            let fileRows = try reader.read(file)
-            for row in fileRows where firstFile[row.label] == nil { firstFile[row.label] = (file, row.line) }
-            rows += fileRows
-        }
+        var rows = try Self.read(data, with: reader, firstAt: &firstFile)
         var sources = data.map { URL(fileURLWithPath: $0).lastPathComponent }
         if fromStore {
             let path = database ?? ProcessInfo.processInfo.environment["WINNOW_DATABASE"] ?? "winnow.sqlite"
@@ -236,6 +231,18 @@ struct Train: AsyncParsableCommand {
             return
         }
         print(Self.describe(model: model, summary: summary, path: out, size: size))
+    }
+
+    /// The rows of `files`, noting in `firstAt` the file and line where each label first appears (for the messages
+    /// of `refuseLabelsDifferingInCase` and `refuseRareClasses`).
+    static func read(_ files: [String], with reader: DataFileReader, firstAt: inout [String: (String, Int)]) throws -> [DataRow] {
+        var rows: [DataRow] = []
+        for file in files {
+            let fileRows = try reader.read(file)
+            for row in fileRows where firstAt[row.label] == nil { firstAt[row.label] = (file, row.line) }
+            rows += fileRows
+        }
+        return rows
     }
 
     /// Refuses labels that differ only in case (`spam`, `SPAM`, `Spam`): each would train as a class of its own

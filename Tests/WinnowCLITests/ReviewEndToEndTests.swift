@@ -309,28 +309,17 @@ import Testing
     func ctrlCAtTheNotePromptCancelsTheNote() async throws {
         let s = try await Self.setUp(items: 2)
         defer { s.server.kill9() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Self.script))
-        let command = [try #require(EndToEndTests.executable).path, "review", "--no-color", "--url", s.url, "--key", s.moderator].joined(separator: " ")
-        process.arguments = ["-qfec", command, "/dev/null"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        // Typed as a person types: n, then (once the prompt is in line mode) words and Ctrl-C, then q.
-        input.fileHandleForWriting.write(Data("n".utf8))
-        try await Task.sleep(for: .seconds(2))
-        input.fileHandleForWriting.write(Data("half a note\u{3}".utf8))
-        try await Task.sleep(for: .seconds(1))
-        input.fileHandleForWriting.write(Data("q".utf8))
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: printed, as: UTF8.self)
-        #expect(process.terminationStatus == 0, "\(text)")
-        #expect(text.contains("No note kept."), "\(text)")
-        #expect(text.contains("Bye."), "\(text)")
+        let terminal = try PseudoTerminal(command: [try #require(EndToEndTests.executable).path, "review", "--no-color", "--url", s.url, "--key", s.moderator],
+                                          script: try #require(Self.script))
+        defer { terminal.stop() }
+        #expect(terminal.wait(for: "\n> ") != nil, "\(terminal.text)")
+        terminal.send("n")
+        #expect(terminal.wait(for: "Note: ") != nil, "\(terminal.text)")
+        terminal.send("half a note\u{3}")
+        #expect(terminal.wait(for: "No note kept.") != nil, "\(terminal.text)")
+        terminal.send("q")
+        #expect(terminal.waitForExit() == 0, "\(terminal.text)")
+        #expect(terminal.text.contains("Bye."), "\(terminal.text)")
         // Quitting released the ticket: nothing stays leased.
         #expect(json(try s.cli(["queue", "stats", "--json"]).stdout)["claimed"] as? Int == 0)
     }
