@@ -18,6 +18,14 @@ private func reviewHarness(goldRate: Double = 0, auditRates: [String: Double] = 
 }
 
 private extension Harness {
+    /// A harness whose queue holds only what a test opens: no gold tickets, no audits.
+    static func withoutGoldOrAudits() async throws -> Harness {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.auditRates = [:]
+        return try await Harness(configuration: configuration)
+    }
+
     func submit(_ ids: [String], text: String = "free cash prize call now") async throws {
         for id in ids {
             let answer = try await post("/v1/items", json(["id": id, "text": "\(text) \(id)", "language": "en"]))
@@ -172,10 +180,7 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
     }
 
     @Test func reportsAndAppealsOpenTickets() async throws {
-        var configuration = ServerConfiguration()
-        configuration.engine.review.goldRate = 0
-        configuration.engine.review.auditRates = [:]
-        let h = try await Harness(configuration: configuration)
+        let h = try await Harness.withoutGoldOrAudits()
         #expect(try await h.post("/v1/items", json(["id": "r", "text": "see you at the station at six"])).status == .created)
         for reporter in ["u1", "u2"] {
             let answer = try await h.post("/v1/items/r/reports", json(["reporter": reporter]))
@@ -201,10 +206,7 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
     /// Escalating an appeal keeps the appellant's words beside the escalation's (outside testing: the escalation's note
     /// replaced them, and the senior reviewer never saw why the feed appealed).
     @Test func anEscalatedAppealKeepsTheAppealsNote() async throws {
-        var configuration = ServerConfiguration()
-        configuration.engine.review.goldRate = 0
-        configuration.engine.review.auditRates = [:]
-        let h = try await Harness(configuration: configuration)
+        let h = try await Harness.withoutGoldOrAudits()
         #expect(try await h.post("/v1/items", json(["id": "lyric", "text": "see you at the station at six"])).status == .created)
         #expect(try await h.post("/v1/items/lyric/appeal", json(["note": "a line from a song"])).status == .created)
         let id = ticketID(try #require(try await h.claim().first))
@@ -216,10 +218,7 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
     /// Reports of an item that stands removed open no ticket (outside testing: each flood of reports on an item a
     /// person had removed put it back in the queue); the reports still count.
     @Test func reportsOfARemovedItemOpenNoTicket() async throws {
-        var configuration = ServerConfiguration()
-        configuration.engine.review.goldRate = 0
-        configuration.engine.review.auditRates = [:]
-        let h = try await Harness(configuration: configuration)
+        let h = try await Harness.withoutGoldOrAudits()
         #expect(try await h.post("/v1/items", json(["id": "r", "text": "see you at the station at six"])).status == .created)
         for reporter in ["u1", "u2", "u3"] { _ = try await h.post("/v1/items/r/reports", json(["reporter": reporter])) }
         let id = ticketID(try await h.claim()[0])
