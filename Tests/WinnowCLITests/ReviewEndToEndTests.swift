@@ -280,7 +280,8 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(Self.script))
         let command = [try #require(EndToEndTests.executable).path, "review", "--url", s.url, "--key", s.moderator].joined(separator: " ")
-        process.arguments = ["-qfec", command, "/dev/null"]
+        // `exec`: the shell `script` starts (dash when SHELL is unset, as on CI) would otherwise stay the desk's parent.
+        process.arguments = ["-qfec", "exec " + command, "/dev/null"]
         var environment = ProcessInfo.processInfo.environment
         environment["TERM"] = "xterm"
         environment.removeValue(forKey: "NO_COLOR")
@@ -426,7 +427,10 @@ final class PseudoTerminal: @unchecked Sendable {
 
     init(command: [String], script: String) throws {
         process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = ["-qfec", command.joined(separator: " "), "/dev/null"]
+        // `exec`: the shell `script` starts (`sh -c`, dash when SHELL is unset, as on CI) stays the command's parent
+        // otherwise, in the terminal's foreground group: a Ctrl-C typed to the desk ended that shell, and `script`
+        // reported its 130 as the command's exit status.
+        process.arguments = ["-qfec", "exec " + command.joined(separator: " "), "/dev/null"]
         var environment = ProcessInfo.processInfo.environment
         environment["TERM"] = "xterm"
         process.environment = environment
