@@ -715,6 +715,12 @@ final class ReviewSession {
         terminal.line()
         let keys = ReviewScreen.keys(card, terminal: terminal)
         for line in ReviewScreen.card(card, note: note, settlesWave: settlesWave, terminal: terminal, keyLines: keys.count) { terminal.line(line) }
+        // Keys typed before this card reached the screen were meant for the one before (outside testing: a label
+        // pressed twice decided the next ticket unseen). They are dropped once the card shows, and the desk says so.
+        terminal.flush()
+        if terminal.discardTypedAhead() {
+            terminal.line(terminal.styled("(Keys typed before ticket \(card.ticket.id) appeared were ignored.)", .dim))
+        }
         prompt(keys)
     }
 

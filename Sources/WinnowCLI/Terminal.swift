@@ -59,6 +59,18 @@ final class Terminal {
         original = nil
     }
 
+    /// Throws away what was typed and not yet read, on a terminal only (scripted input is all meant to be read); true
+    /// when there was something. A card drawn after a decision calls it: keys typed before it appeared (a label pressed
+    /// twice, typed ahead while the last decision was sent) were meant for the card before and must not decide this one.
+    @discardableResult
+    func discardTypedAhead() -> Bool {
+        guard isInteractive else { return false }
+        var pending: Int32 = 0
+        let had = ioctl(input, UInt(FIONREAD), &pending) == 0 && pending > 0
+        tcflush(input, TCIFLUSH)
+        return had
+    }
+
     /// Whether input arrives (or ends) within `seconds`; false when the time passed first.
     func waitForInput(seconds: Double) -> Bool {
         var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)

@@ -268,6 +268,7 @@ import Testing
 
     /// The same loop on a real pseudo-terminal (through util-linux `script`): raw mode, single keys without Enter
     /// after the label (Enter at the reason prompt takes the suggestion), colour because TERM says the terminal has it.
+    /// Keys typed before a card appears are dropped: a label pressed twice decided the next ticket unseen.
     @Test(.enabled(if: EndToEndTests.executable != nil && script != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
     func theInteractiveLoopRunsOnAPseudoTerminal() async throws {
         let s = try await Self.setUp(items: 4)
@@ -277,29 +278,33 @@ import Testing
         let spam = try #require(classes.firstIndex(of: "spam")) + 1
         #expect(try s.cli(["review", "release", "\((json(next.stdout)["ticket"] as? [String: Any])?["id"] as? Int ?? 0)"]).status == 0)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Self.script))
-        let command = [try #require(EndToEndTests.executable).path, "review", "--url", s.url, "--key", s.moderator].joined(separator: " ")
-        // `exec`: the shell `script` starts (dash when SHELL is unset, as on CI) would otherwise stay the desk's parent.
-        process.arguments = ["-qfec", "exec " + command, "/dev/null"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["TERM"] = "xterm"
-        environment.removeValue(forKey: "NO_COLOR")
-        process.environment = environment
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        // Keys as a person types them: no line ends after single keys; the input stays open until the loop quits.
-        input.fileHandleForWriting.write(Data("\(spam)\r\r\(spam)\r\r\(spam)\r\rq".utf8))
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: printed, as: UTF8.self)
-        #expect(process.terminationStatus == 0, "\(text)")
-        #expect(text.contains("Decided 3 tickets. Bye."), "\(text)")
-        #expect(text.contains("\u{1B}[1m"))  // colour on a terminal that has it
+        let terminal = try PseudoTerminal(command: [try #require(EndToEndTests.executable).path, "review", "--url", s.url, "--key", s.moderator],
+                                          script: try #require(Self.script))
+        defer { terminal.stop() }
+        let card = #"Ticket (\d+) · tier 1"#
+        let first = try #require(terminal.wait(for: card, regex: true), "\(terminal.text)")
+        #expect(terminal.wait(for: "\n> ") != nil)
+        // Keys as a person types them: no line ends after single keys. The label, the suggested reason and the
+        // default action, pressed twice in one burst: the second set was typed before the next card appeared.
+        terminal.send("\(spam)\r\r\(spam)\r\r")
+        #expect(terminal.wait(for: "✓ Ticket \(first): spam") != nil, "\(terminal.text)")
+        let second = try #require(terminal.wait(for: card, regex: true, after: "✓ Ticket \(first)"), "\(terminal.text)")
+        #expect(terminal.wait(for: "(Keys typed before ticket \(second) appeared were ignored.)") != nil, "\(terminal.text)")
+        let meanwhile = json(try s.cli(["queue", "stats", "--json"]).stdout)
+        // One decided; of the three still open, one is on screen.
+        #expect(meanwhile["open"] as? Int == 3 && meanwhile["claimed"] as? Int == 1, "\(meanwhile)")
+        var shown = second
+        for _ in 0..<2 {
+            #expect(terminal.wait(for: "\n> ", after: "Ticket \(shown) · tier 1") != nil, "\(terminal.text)")
+            terminal.send("\(spam)\r\r")
+            #expect(terminal.wait(for: "✓ Ticket \(shown): spam") != nil, "\(terminal.text)")
+            shown = try #require(terminal.wait(for: card, regex: true, after: "✓ Ticket \(shown)"), "\(terminal.text)")
+        }
+        #expect(terminal.wait(for: "\n> ", after: "Ticket \(shown) · tier 1") != nil, "\(terminal.text)")
+        terminal.send("q")
+        #expect(terminal.waitForExit() == 0, "\(terminal.text)")
+        #expect(terminal.text.contains("Decided 3 tickets. Bye."), "\(terminal.text)")
+        #expect(terminal.text.contains("\u{1B}[1m"))  // colour on a terminal that has it
         let stats = json(try s.cli(["queue", "stats", "--json"]).stdout)
         #expect(stats["open"] as? Int == 1)
         #expect(stats["claimed"] as? Int == 0)
@@ -433,6 +438,7 @@ final class PseudoTerminal: @unchecked Sendable {
         process.arguments = ["-qfec", "exec " + command.joined(separator: " "), "/dev/null"]
         var environment = ProcessInfo.processInfo.environment
         environment["TERM"] = "xterm"
+        environment.removeValue(forKey: "NO_COLOR")  // colour as a terminal has it, unless the command says --no-color
         process.environment = environment
         process.standardInput = input
         process.standardOutput = output
