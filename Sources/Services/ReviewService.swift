@@ -243,10 +243,15 @@ public struct ReviewService: Sendable {
     /// Takes back `reviewer`'s own decision of ticket `id` within the configured minutes (`ReviewWorkflow.undo`): the
     /// ticket is theirs again to decide, the labels of the decision are withdrawn (and unlearnt, with online learning
     /// on), the item's decision is the policy's again.
-    public func undo(ticket id: Int64, reviewer: String) async throws -> DecidedTicket {
+    /// `allowedTiers`: the tiers the reviewer's key may work; a ticket lifted out of them since (an appeal lifts a
+    /// hidden first review's ticket to tier 2) is not given back to them (it was, leased, and they could decide it).
+    public func undo(ticket id: Int64, reviewer: String, allowedTiers: Set<ReviewTier> = Set(ReviewTier.allCases)) async throws -> DecidedTicket {
         let workflow = self.workflow, now = self.now, scoring = self.scoring
         let undone = try await store.changeTicket(id: id) { state in
-            try workflow.undo(state, reviewer: reviewer, now: now, policy: scoring.policy(feed: state.item.submission.feed), classes: scoring.model.classes)
+            guard allowedTiers.contains(state.ticket.tier) else {
+                throw ReviewAccessError(reviewer: reviewer, tier: state.ticket.tier, allowed: allowedTiers, ticket: id)
+            }
+            return try workflow.undo(state, reviewer: reviewer, now: now, policy: scoring.policy(feed: state.item.submission.feed), classes: scoring.model.classes)
         }
         scoring.eventsWritten(undone.decisionEvent.map { [$0] } ?? [])
         await labels?.learnOnline(unlearn: undone.labels, by: reviewer)
@@ -255,16 +260,24 @@ public struct ReviewService: Sendable {
     }
 
     /// Ticket `id` as `viewer` may see it: a gold ticket (a known answer seeded into the queue) only while they hold
-    /// it, so nobody can look its answer up.
-    /// - Throws: `TicketError.notFound` for an unknown ticket, or a gold ticket someone else (or nobody) holds.
-    public func ticket(id: Int64, viewer: String) async throws -> TicketView {
+    /// it, so nobody can look its answer up; a ticket of a tier their key does not work (`allowedTiers`), not at all.
+    /// - Throws: `TicketError.notFound` for an unknown ticket, or a gold ticket someone else (or nobody) holds;
+    ///   `ReviewAccessError` for another tier's ticket.
+    public func ticket(id: Int64, viewer: String, allowedTiers: Set<ReviewTier> = Set(ReviewTier.allCases)) async throws -> TicketView {
         guard let view = try await store.ticket(id: id), view.ticket.goldLabel == nil || view.ticket.lease?.holder == viewer else {
             throw TicketError.notFound(id)
+        }
+        guard allowedTiers.contains(view.ticket.tier) else {
+            throw ReviewAccessError(reviewer: viewer, tier: view.ticket.tier, allowed: allowedTiers, ticket: id)
         }
         return view
     }
 
-    public func queue(tier: ReviewTier, cursor: String?, limit: Int) async throws -> (tickets: [(ticket: Ticket, priority: Double)], next: String?) {
+    /// One tier's queue, by priority. `allowedTiers`: the tiers the reader's key works; another tier's queue (its
+    /// escalation notes, holders and items) is refused.
+    public func queue(tier: ReviewTier, cursor: String?, limit: Int, reader: String = "", allowedTiers: Set<ReviewTier> = Set(ReviewTier.allCases))
+        async throws -> (tickets: [(ticket: Ticket, priority: Double)], next: String?) {
+        guard allowedTiers.contains(tier) else { throw ReviewAccessError(reviewer: reader, tier: tier, allowed: allowedTiers) }
         guard (1...500).contains(limit) else { throw ValidationError(field: "limit", "ask for 1 to 500 tickets per page") }
         var after: (Double, Int64)?
         if let cursor {
@@ -323,9 +336,20 @@ public struct ReviewAccessError: Error, Equatable, Sendable, CustomStringConvert
     public var reviewer: String
     public var tier: ReviewTier
     public var allowed: Set<ReviewTier>
+    /// The ticket asked for, when the request named one.
+    public var ticket: Int64?
+
+    public init(reviewer: String, tier: ReviewTier, allowed: Set<ReviewTier>, ticket: Int64? = nil) {
+        self.reviewer = reviewer
+        self.tier = tier
+        self.allowed = allowed
+        self.ticket = ticket
+    }
 
     public var description: String {
         let tiers = allowed.map(\.rawValue).sorted().map(String.init).joined(separator: " and ")
-        return "The key '\(reviewer)' may work tier \(tiers), not tier \(tier.rawValue). Tier 2 is for senior reviewers: an admin creates such a key with 'winnow keys create --role moderator --tiers 1,2 --name NAME'."
+        let what = ticket.map { "Ticket \($0) is a tier \(tier.rawValue) ticket, and the key '\(reviewer)' may work tier \(tiers) only." }
+            ?? "The key '\(reviewer)' may work tier \(tiers), not tier \(tier.rawValue)."
+        return what + " Tier 2 is for senior reviewers: an admin creates such a key with 'winnow keys create --role moderator --tiers 1,2 --name NAME'."
     }
 }

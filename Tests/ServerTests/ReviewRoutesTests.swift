@@ -414,6 +414,55 @@ extension SQLiteStore {
     }
 }
 
+extension FourEyesRouteTests {
+    func get(_ h: Harness, key: String, _ path: String) async throws -> Harness.Answer {
+        try await h.send(.get, path, as: nil, headers: [.authorization: "Bearer \(key)"])
+    }
+
+    /// A tier-1 key neither reads a tier-2 ticket nor lists the tier-2 queue (outside review: both answered, notes and
+    /// holders included), nor, taking back its hidden first review of a ticket lifted to tier 2 since, gets it leased
+    /// to decide.
+    @Test func aTierOneKeyNeitherReadsNorListsNorTakesBackTierTwoTickets() async throws {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.auditRates = [:]
+        configuration.engine.review.doubleReviewRate = 1
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0]]])).status == .ok)
+        for id in ["x", "y"] { #expect(try await h.post("/v1/items", json(["id": id, "text": "free cash prize \(id)"])).status == .created) }
+        let junior = try await APIKeys.create(name: "junior", role: .moderator, in: h.store, at: Harness.start)
+        let claimed = try await send(h, key: junior, "/v1/review/claim", json(["count": 2])).json["tickets"] as? [[String: Any]] ?? []
+        let ids = claimed.map(ticketID)
+        try #require(ids.count == 2)
+        let (first, escalated) = (ids[0], ids[1])
+        #expect(try await send(h, key: junior, "/v1/review/tickets/\(escalated)/escalate", json(["note": "a threat? a senior should say"])).status == .ok)
+
+        let read = try await get(h, key: junior, "/v1/review/tickets/\(escalated)")
+        #expect(read.status == .forbidden, "\(read.body)")
+        #expect((read.error["message"] as? String)?.hasPrefix("Ticket \(escalated) is a tier 2 ticket, and the key 'junior' may work tier 1 only.") == true, "\(read.body)")
+        let queue = try await get(h, key: junior, "/v1/review/queue?tier=2")
+        #expect(queue.status == .forbidden && queue.error["field"] as? String == "tier", "\(queue.body)")
+        #expect(try await get(h, key: junior, "/v1/review/queue?tier=1").status == .ok)
+        #expect(try await h.send(.get, "/v1/review/tickets/\(escalated)", as: .moderator).status == .ok)  // a tier-2 key reads it
+        #expect(try await h.send(.get, "/v1/review/queue?tier=2", as: .moderator).json["tickets"] as? [Any] != nil)
+
+        // The junior's first review of the other is hidden until a second; an appeal of an item a person decided
+        // before lifts its ticket to tier 2 (what `ReviewService.appeal` opens then), which drops the junior's lease.
+        let judged = try await send(h, key: junior, "/v1/review/tickets/\(first)/decision", json(["label": "spam", "reasonCode": "spam"]))
+        #expect(judged.json["outcome"] as? String == "awaiting_second_review", "\(judged.body)")
+        let rules = ReviewRules(configuration: configuration.engine.review)
+        let lifted = try await h.store.openTicket(feed: "default", id: "x") { state in
+            rules.opening(.appeal, state: state, tier: .two, now: h.clock.now(), by: "feed", note: "the user says it is fine")
+        }
+        #expect(lifted?.tier == .two)
+        let undo = try await send(h, key: junior, "/v1/review/tickets/\(first)/undo", "{}")
+        #expect(undo.status == .forbidden, "\(undo.body)")
+        let ticket = try await h.send(.get, "/v1/review/tickets/\(first)", as: .moderator).json["ticket"] as? [String: Any] ?? [:]
+        #expect(ticket["tier"] as? Int == 2)
+        #expect(ticket["leasedTo"] == nil && ticket["lease"] == nil, "\(ticket)")
+    }
+}
+
 /// Taking back a decision over HTTP (issue 18): the decider, within `undoMinutes`, once.
 @Suite struct UndoRouteTests {
     @Test func aModeratorTakesBackTheirDecisionWithinTheWindow() async throws {

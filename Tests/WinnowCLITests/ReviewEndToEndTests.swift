@@ -129,7 +129,9 @@ import Testing
         #expect(stats["byTier"] as? [String: Int] == ["tier1": 1, "tier2": 1])
         let reviewers = stats["reviewers"] as? [[String: Any]] ?? []
         #expect(reviewers.first?["decisionsLastHour"] as? Int == 3)
-        let noted = try await s.server.request("GET", "/v1/review/queue?tier=2", key: s.moderator).1
+        // The tier-2 queue is a senior's (or an admin's) to read; ann's key works tier 1.
+        #expect(try await s.server.request("GET", "/v1/review/queue?tier=2", key: s.moderator).0 == 403)
+        let noted = try await s.server.request("GET", "/v1/review/queue?tier=2", key: s.admin).1
         #expect(((noted["tickets"] as? [[String: Any]])?.first?["note"] as? String) == "checked the sender — needs tier 2")
     }
 

@@ -44,8 +44,9 @@ struct ReviewController {
     }
 
     @Sendable func show(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let view = try await review.ticket(id: context.rowID(of: "ticket"), viewer: context.caller.name)
-        return JSON.response(detail(now: scoring.clock())(view).with(wave: try await review.wave(of: view, for: context.caller.name)))
+        let key = try context.caller
+        let view = try await review.ticket(id: context.rowID(of: "ticket"), viewer: key.name, allowedTiers: key.workableTiers)
+        return JSON.response(detail(now: scoring.clock())(view).with(wave: try await review.wave(of: view, for: key.name)))
     }
 
     @Sendable func decide(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
@@ -79,8 +80,9 @@ struct ReviewController {
     /// Takes back the caller's own decision (within `engine.review.undoMinutes`): the ticket, open and leased to them
     /// again, as a claim shows it, and the labels withdrawn.
     @Sendable func undo(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let undone = try await review.undo(ticket: context.rowID(of: "ticket"), reviewer: context.caller.name)
-        let view = try await review.ticket(id: undone.ticket.id, viewer: context.caller.name)
+        let key = try context.caller
+        let undone = try await review.undo(ticket: context.rowID(of: "ticket"), reviewer: key.name, allowedTiers: key.workableTiers)
+        let view = try await review.ticket(id: undone.ticket.id, viewer: key.name, allowedTiers: key.workableTiers)
         return JSON.response(API.UndoAnswer(ticket: detail(now: scoring.clock())(view), withdrawnLabels: undone.labels))
     }
 
@@ -90,7 +92,9 @@ struct ReviewController {
             throw APIError(.unprocessableContent, code: "invalid_value", "tier is 1 or 2", field: "tier")
         }
         let limit = try Query.integer(request, "limit", default: 50)!
-        let page = try await review.queue(tier: tier, cursor: request.uri.queryParameters["cursor"].map(String.init), limit: limit)
+        let key = try context.caller
+        let page = try await review.queue(tier: tier, cursor: request.uri.queryParameters["cursor"].map(String.init), limit: limit,
+                                          reader: key.name, allowedTiers: key.workableTiers)
         let now = scoring.clock()
         return JSON.response(API.QueueAnswer(tier: tier.rawValue, tickets: page.tickets.map { API.TicketSummary($0.ticket, now: now) }, nextCursor: page.next))
     }
