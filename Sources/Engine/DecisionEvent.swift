@@ -296,7 +296,7 @@ extension ReviewRules {
             let action: Action = corrected.label == clearLabel ? .allow : (earlier.action == .allow ? .remove : earlier.action)
             prior.reviewed = [HumanDecision(label: corrected.label, action: action, reasonCode: Self.correctedReasonCode, by: corrected.by,
                                             at: corrected.at, ticket: earlier.ticket, tier: ReviewTier(rawValue: corrected.tier) ?? earlier.tier)]
-            return keptRevision(of: state, human: human, prior: prior, at: corrected.at, trigger: "correction by \(corrected.by)",
+            return keptRevision(of: state, human: human, prior: prior, at: corrected.at, trigger: "correction",
                                 why: "label \(withdrawn.id ?? 0) of the earlier decision corrected from \(withdrawn.label) to \(corrected.label)")
         }
         guard corrected.label != human.label else { return nil }
@@ -306,27 +306,27 @@ extension ReviewRules {
         let revised = HumanDecision(label: corrected.label, action: action, reasonCode: Self.correctedReasonCode, by: corrected.by, at: corrected.at,
                                     ticket: human.ticket, tier: ReviewTier(rawValue: corrected.tier) ?? human.tier, prior: human.prior)
         var result = humanStage(revised, state: state, note: "label \(withdrawn.id ?? 0) corrected from \(withdrawn.label) to \(corrected.label)")
-        result.inputs.trigger = "correction by \(corrected.by)"
+        result.inputs.trigger = "correction"
         let event = DecisionEvent.change(of: state, to: result, reviewed: revised, cause: DecisionCause(
             kind: .correction, stage: .review, ticket: human.ticket, reasonCode: nil, tier: revised.tier.rawValue, labelID: corrected.id))
         return DecisionRevision(result: result, reviewed: revised, event: event)
     }
 
-    /// What withdrawing `withdrawn` (by `by`, at `now`) does to the item's decision: when it is the label of the
-    /// person's decision that stands on the item, what stood before that decision stands again, as after an undo
-    /// (`restoredStage`); when that is review, a ticket opens (the item needs a person again). Nil when the decision
-    /// does not stand on that label (an import, an older decision's label).
-    public func withdrawal(of state: ItemState, withdrawn: LabelRecord, by: String, at now: Date, policy: Policy, classes: [String]) -> DecisionRevision? {
+    /// What withdrawing `withdrawn` at `now` does to the item's decision: when it is the label of the person's decision
+    /// that stands on the item, what stood before that decision stands again, as after an undo (`restoredStage`); when
+    /// that is review, a ticket opens (the item needs a person again). Nil when the decision does not stand on that
+    /// label (an import, an older decision's label). The stage names nobody (feeds read it); the label says who.
+    public func withdrawal(of state: ItemState, withdrawn: LabelRecord, at now: Date, policy: Policy, classes: [String]) -> DecisionRevision? {
         guard let human = state.reviewed else { return nil }
         if !human.standsOn(withdrawn) {
             // The label of the earlier decision kept behind this one (an appeal's decision replaced it): that decision
             // will not come back. What stood before it was not kept (one level deep), so the policy would decide.
             guard let earlier = human.prior?.person, earlier.standsOn(withdrawn) else { return nil }
-            return keptRevision(of: state, human: human, prior: nil, at: now, trigger: "withdrawal by \(by)",
-                                why: "label \(withdrawn.id ?? 0) (\(withdrawn.label), by \(withdrawn.by)) of the earlier decision withdrawn by \(by)")
+            return keptRevision(of: state, human: human, prior: nil, at: now, trigger: "withdrawal",
+                                why: "label \(withdrawn.id ?? 0) (\(withdrawn.label)) of the earlier decision withdrawn")
         }
-        let (result, restored) = restoredStage(state: state, at: now, policy: policy, classes: classes, trigger: "withdrawal by \(by)",
-                                               why: "label \(withdrawn.id ?? 0) (\(withdrawn.label), by \(withdrawn.by)) withdrawn by \(by)")
+        let (result, restored) = restoredStage(state: state, at: now, policy: policy, classes: classes, trigger: "withdrawal",
+                                               why: "label \(withdrawn.id ?? 0) (\(withdrawn.label)) withdrawn")
         let event = DecisionEvent.change(of: state, to: result, reviewed: restored, cause: DecisionCause(
             kind: .withdrawal, stage: .review, ticket: human.ticket, reasonCode: nil, tier: withdrawn.tier, labelID: withdrawn.id))
         return DecisionRevision(result: result, reviewed: restored, ticket: opening(after: result, state: state, now: now), event: event)
@@ -345,8 +345,8 @@ extension ReviewRules {
         result.match = nil
         result.inputs.trigger = trigger
         result.inputs.ageHours = max(0, now.timeIntervalSince(state.createdAt) / 3600)
-        let comesBack = prior?.person.map { "\($0.label), as corrected by \($0.by)" } ?? "no earlier decision (the policy would decide)"
-        result.decision.reason = "\(why); the decision standing is kept (\(human.by): \(human.label)); taken back, it would leave \(comesBack)"
+        let comesBack = prior?.person.map { "\($0.label), as corrected" } ?? "no earlier decision (the policy would decide)"
+        result.decision.reason = "\(why); the decision standing is kept (\(human.label)); taken back, it would leave \(comesBack)"
         result.changed = nil
         return DecisionRevision(result: result, reviewed: revised, event: nil)
     }

@@ -350,7 +350,8 @@ public struct ReviewWorkflow: Sendable {
         guard ticket.goldLabel == nil else { return change }
         let human = HumanDecision(label: decision.label, action: action, reasonCode: decision.reasonCode, by: reviewer, at: now, ticket: id, tier: ticket.tier,
                                   prior: PriorDecision(state.item))
-        let stage = rules.humanStage(human, state: state.item, note: decision.note)
+        // The reviewer's note stays with the ticket's history (stages are what feeds read).
+        let stage = rules.humanStage(human, state: state.item, note: nil)
         change.decision = (stage, human)
         change.decisionEvent = DecisionEvent.change(of: state.item, to: stage, reviewed: human, cause: DecisionCause(
             kind: ticket.reasons.contains(.appeal) ? .appeal : .review, stage: .review, ticket: id, reasonCode: decision.reasonCode,

@@ -609,13 +609,16 @@ public struct ReviewRules: Sendable {
     }
 
     /// The stage result that records a person's decision: the model's scores as they were, the person's verdict.
+    /// Stages are what feeds read (items, ranking, decision events), so they name no person and carry no reviewer's
+    /// note (outside testing: "decided by mod1 (tier 1, spam): checked her other posts" reached every feed); who
+    /// decided, and their note, are in the ticket's history and the labels. `note`: the system's own explanation.
     public func humanStage(_ decision: HumanDecision, state: ItemState, note: String?) -> StageResult {
         let previous = state.current
         let verdict = PolicyDecision(action: decision.action, label: decision.label == clearLabel ? nil : decision.label,
                                      probability: previous.probabilities[decision.label], policyVersion: previous.decision.policyVersion,
-                                     reason: "decided by \(decision.by) (tier \(decision.tier.rawValue), \(decision.reasonCode))" + (note.map { ": \($0)" } ?? ""))
+                                     reason: "decided by a reviewer (tier \(decision.tier.rawValue), \(decision.reasonCode))" + (note.map { ": \($0)" } ?? ""))
         var inputs = previous.inputs
-        inputs.trigger = "review by \(decision.by)"
+        inputs.trigger = "review"
         inputs.ageHours = max(0, decision.at.timeIntervalSince(state.createdAt) / 3600)
         var result = StageResult(stage: .review, scoredAt: decision.at, modelVersion: previous.modelVersion, probabilities: previous.probabilities,
                                  label: decision.label, evidence: previous.evidence, decision: verdict, priority: nil, reasons: previous.reasons,
@@ -627,7 +630,7 @@ public struct ReviewRules: Sendable {
     /// The item's stage when a reviewer takes back their decision, with the person's decision that stands after it:
     /// what stood before the decision (`restoredStage`).
     public func undoneStage(state: ItemState, by reviewer: String, at now: Date, policy: Policy, classes: [String]) -> (result: StageResult, reviewed: HumanDecision?) {
-        restoredStage(state: state, at: now, policy: policy, classes: classes, trigger: "undo by \(reviewer)", why: "decision taken back by \(reviewer)")
+        restoredStage(state: state, at: now, policy: policy, classes: classes, trigger: "undo", why: "decision taken back by its reviewer")
     }
 
     /// A review stage in which the person's decision on the item no longer stands (an undo, its label withdrawn):
@@ -692,7 +695,7 @@ public struct ReviewRules: Sendable {
         var kept = result
         kept.decision = PolicyDecision(action: human.action, label: human.label == clearLabel ? nil : human.label,
                                        probability: result.probabilities[human.label], policyVersion: result.decision.policyVersion,
-                                       reason: "kept: decided by \(human.by) (\(human.reasonCode)); the model now says \(result.decision.action.rawValue)")
+                                       reason: "kept: decided by a reviewer (\(human.reasonCode)); the model now says \(result.decision.action.rawValue)")
         kept.priority = nil
         kept.label = result.label
         kept.changed = kept.describeChange(from: previous)

@@ -67,7 +67,7 @@ public struct LabelService: Sendable {
         let scoring = self.scoring, rules = scoring.rules, classes = scoring.model.classes, now = scoring.clock()
         let event = Mutex<DecisionEvent?>(nil)
         guard let (label, changed) = try await store.withdrawLabel(id: id, by: by, at: now, revise: { item, withdrawn in
-            let revision = rules.withdrawal(of: item, withdrawn: withdrawn, by: by, at: now, policy: scoring.policy(feed: item.submission.feed),
+            let revision = rules.withdrawal(of: item, withdrawn: withdrawn, at: now, policy: scoring.policy(feed: item.submission.feed),
                                             classes: classes)
             event.withLock { $0 = revision?.event }
             return revision

@@ -248,12 +248,13 @@ import Testing
         let rules = ReviewRules()
         let s = state(spam: 0.6)
         let human = HumanDecision(label: "clear", action: .allow, reasonCode: "not_violating", by: "ann", at: t0.addingTimeInterval(3600), ticket: 7, tier: .one)
-        let stage = rules.humanStage(human, state: s, note: "a joke between friends")
+        let stage = rules.humanStage(human, state: s, note: nil)
         #expect(stage.stage == .review)
         #expect(stage.decision.action == .allow && stage.decision.label == nil)
-        #expect(stage.decision.reason == "decided by ann (tier 1, not_violating): a joke between friends")
+        // Feeds read stages: no reviewer's name (ann decided, the ticket's history says so).
+        #expect(stage.decision.reason == "decided by a reviewer (tier 1, not_violating)")
         #expect(stage.changed == "decision review → allow; label spam → clear")
-        #expect(stage.inputs.trigger == "review by ann" && stage.inputs.ageHours == 1)
+        #expect(stage.inputs.trigger == "review" && stage.inputs.ageHours == 1)
         // A later automatic stage (the model still says review) keeps ann's allow, and says what changed against the
         // stage it follows with that allow: the model's label, not a decision (outside testing: "decision allow → review").
         var automatic = s.current
@@ -282,7 +283,7 @@ import Testing
         let (back, restored) = rules.undoneStage(state: decided, by: "ann", at: t0.addingTimeInterval(90), policy: policy, classes: ["clear", "spam"])
         #expect(restored == nil)
         #expect(back.decision.action == .review && back.priority == .high && back.stage == .review)
-        #expect(back.decision.reason == "decision taken back by ann; the decision before it stands again: viral and uncertain")
+        #expect(back.decision.reason == "decision taken back by its reviewer; the decision before it stands again: viral and uncertain")
         // The policy alone would allow it (spam 0.3 is under every standard cut-off).
         var stored = decided
         stored.reviewed?.prior = nil
@@ -298,7 +299,7 @@ import Testing
         let (again, earlier) = rules.undoneStage(state: appealed, by: "lead", at: t0.addingTimeInterval(150), policy: policy, classes: ["clear", "spam"])
         #expect(earlier?.by == "ann" && earlier?.action == .demote)
         #expect(again.decision.action == .demote && again.decision.label == "spam")
-        #expect(again.decision.reason == "decision taken back by lead; the earlier decision stands again: decided by ann (tier 1, spam)")
+        #expect(again.decision.reason == "decision taken back by its reviewer; the earlier decision stands again: decided by a reviewer (tier 1, spam)")
     }
 
     @Test func aConfiguredShareOfTicketsIsReviewedTwiceDrawnFromTheirIds() {

@@ -182,7 +182,7 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
         let item = try await h.send(.get, "/v1/items/a")
         let current = try #require(item.json["current"] as? [String: Any])
         #expect((current["decision"] as? [String: Any])?["action"] as? String == "review", "\(item.body)")
-        #expect(current["trigger"] as? String == "withdrawal by test-admin", "\(item.body)")
+        #expect(current["trigger"] as? String == "withdrawal", "\(item.body)")
         let queue = try await h.send(.get, "/v1/review/queue", as: .moderator)
         let open = (queue.json["tickets"] as? [[String: Any]] ?? []).compactMap { $0["itemId"] as? String }
         #expect(open == ["a"], "\(queue.body)")

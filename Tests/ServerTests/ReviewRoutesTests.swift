@@ -83,7 +83,8 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         let current = item["current"] as? [String: Any] ?? [:]
         #expect(current["stage"] as? String == "review")
         #expect((current["decision"] as? [String: Any])?["action"] as? String == "remove")
-        #expect((current["decision"] as? [String: Any])?["reason"] as? String == "decided by test-moderator (tier 1, scam): known scam")
+        // The feed reads what was decided and its code, not who decided nor their note.
+        #expect((current["decision"] as? [String: Any])?["reason"] as? String == "decided by a reviewer (tier 1, scam)")
         let kinds = (item["history"] as? [[String: Any]] ?? []).map { entry -> String in
             if let event = entry["ticket"] as? [String: Any] { return "ticket:\(event["kind"] as? String ?? "")" }
             return entry["kind"] as? String ?? ""
@@ -487,7 +488,7 @@ extension FourEyesRouteTests {
         let withdrawn = try #require(undone.json["withdrawnLabels"] as? [[String: Any]])
         #expect(withdrawn.count == 1 && withdrawn[0]["label"] as? String == "spam" && withdrawn[0]["withdrawnBy"] as? String == "test-moderator")
         let item = try await h.send(.get, "/v1/items/a", as: .feed)
-        #expect((item.json["current"] as? [String: Any])?["trigger"] as? String == "undo by test-moderator")
+        #expect((item.json["current"] as? [String: Any])?["trigger"] as? String == "undo")
 
         // Decided again, and the window passes: too late.
         try await decide("clear")

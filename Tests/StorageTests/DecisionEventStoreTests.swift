@@ -129,15 +129,15 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let rules = Items.workflow.rules
         func withdraw(_ id: Int64, at: Date) async throws -> (label: LabelRecord, changed: Bool)? {
             try await store.withdrawLabel(id: id, by: "lead", at: at) { item, withdrawn in
-                rules.withdrawal(of: item, withdrawn: withdrawn, by: "lead", at: at, policy: Items.policy, classes: ["clear", "spam"])
+                rules.withdrawal(of: item, withdrawn: withdrawn, at: at, policy: Items.policy, classes: ["clear", "spam"])
             }
         }
         let withdrawn = try #require(try await withdraw(label.id!, at: t0.addingTimeInterval(60)))
         #expect(withdrawn.changed && withdrawn.label.withdrawnBy == "lead")
         let item = try #require(try await store.item(feed: "default", id: "a"))
         #expect(item.reviewed == nil)
-        #expect(item.current.decision.action == .review && item.current.stage == .review && item.current.inputs.trigger == "withdrawal by lead")
-        #expect(item.current.decision.reason.hasPrefix("label \(label.id!) (spam, by ann) withdrawn by lead; the decision before it stands again: "),
+        #expect(item.current.decision.action == .review && item.current.stage == .review && item.current.inputs.trigger == "withdrawal")
+        #expect(item.current.decision.reason.hasPrefix("label \(label.id!) (spam) withdrawn; the decision before it stands again: "),
                 "\(item.current.decision.reason)")
         let events = try await store.changeEvents(feed: "default", after: 0, limit: 10, retraining: false).compactMap(\.decision)
         #expect(events.map(\.cause.kind) == [.review, .withdrawal])

@@ -208,8 +208,8 @@ import Testing
     /// Outside testing: after an undo the card read "Policy: review at review". A decision made at a person's step
     /// says which step (its reason's first clause); the automatic stages say where the policy decided.
     @Test(arguments: [
-        ("review", "review", "decision taken back by ann; the policy decides again: spam 0.700 ≥ review cut-off 0.700", "Now: review, decision taken back by ann ·"),
-        ("review", "remove", "decided by bob (tier 1, spam): obvious", "Now: remove, decided by bob (tier 1, spam) ·"),
+        ("review", "review", "decision taken back by its reviewer; the policy decides again: spam 0.700 ≥ review cut-off 0.700", "Now: review, decision taken back by its reviewer ·"),
+        ("review", "remove", "decided by a reviewer (tier 1, spam)", "Now: remove, decided by a reviewer (tier 1, spam) ·"),
         ("engagement", "review", "spam 0.700 ≥ review cut-off", "Policy: review on engagement ·"),
         ("time", "demote", "spam 0.700 ≥ demote cut-off", "Policy: demote at a scheduled rescore ·"),
     ])
