@@ -144,7 +144,15 @@ extension API {
             engagement = view.item.engagement
             if view.ticket.isBlind {
                 scores = nil
-                history = view.history.filter { if case .stage = $0 { return false } else { return true } }
+                // No stage (the model's answers, earlier decisions) and no step of another ticket (an earlier ticket's
+                // decision carries its label: outside review, a blind audit showed it).
+                history = view.history.filter {
+                    switch $0 {
+                    case .stage: false
+                    case .engagement: true
+                    case let .ticket(event): event.ticket == view.ticket.id
+                    }
+                }
             } else {
                 scores = ItemAnswer(view.item)
                 history = view.history
@@ -218,7 +226,50 @@ extension API {
     struct ReportAnswer: Encodable {
         var recorded: Bool
         var weightedReports: Double
-        var ticket: TicketSummary?
+        var ticket: FeedTicket?
+    }
+
+    /// A ticket as the feed that reported or appealed sees it: that it is open or decided, its tier and when it is
+    /// due. What belongs to the review team (who holds it, the escalating reviewer's note, priority, whether it is a
+    /// blind audit or a learning offer) is left out (outside review: a report's answer showed all of it).
+    struct FeedTicket: Encodable {
+        var id: Int64
+        var feed: String
+        var itemId: String
+        var tier: Int
+        var reasons: [String]
+        var status: String
+        var openedAt: Date
+        var dueAt: Date
+
+        /// The reasons a feed may read: what the item, its users or the feed did.
+        static let visibleReasons: [TicketReason] = [.reviewBand, .reports, .viral, .appeal, .escalation]
+
+        init(_ t: Ticket) {
+            id = t.id
+            feed = t.feed
+            itemId = t.itemID
+            tier = t.tier.rawValue
+            reasons = Self.visibleReasons.filter(t.reasons.contains).map(\.rawValue)
+            status = t.status == .withdrawn ? "decided" : t.status.rawValue
+            openedAt = t.openedAt
+            dueAt = t.dueAt
+        }
+    }
+
+    struct FeedTicketAnswer: Encodable {
+        var ticket: FeedTicket
+    }
+
+    /// An item's history as a feed reads it: the steps of its tickets without who took them or their notes (the
+    /// reviewers' names and words are the review team's; outside review: every feed read them).
+    static func feedHistory(_ history: [HistoryEntry]) -> [HistoryEntry] {
+        history.map { entry in
+            guard case var .ticket(event) = entry else { return entry }
+            event.by = nil
+            event.note = nil
+            return .ticket(event)
+        }
     }
 
     struct StatsAnswer: Encodable {

@@ -247,7 +247,7 @@ struct Queue: AsyncParsableCommand {
 struct QueueStats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Depth by tier, reason and language; the oldest ticket; SLA breaches; reviewers' pace and gold accuracy.",
+        abstract: "Depth by tier, reason and language; the oldest ticket; SLA breaches; with an admin key, reviewers' pace and gold accuracy.",
         discussion: "  winnow queue stats\n  winnow queue stats --json")
 
     @OptionGroup var server: ClientOptions

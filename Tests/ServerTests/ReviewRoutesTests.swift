@@ -90,6 +90,13 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
             return entry["kind"] as? String ?? ""
         }
         #expect(kinds == ["stage", "ticket:opened", "ticket:claimed", "stage", "ticket:decided"])
+        // Who took each step, and their notes, are the review team's: an admin reads them, the feed does not.
+        let steps = (item["history"] as? [[String: Any]] ?? []).compactMap { $0["ticket"] as? [String: Any] }
+        #expect(steps.count == 3 && steps.allSatisfy { $0["by"] == nil && $0["note"] == nil }, "\(steps)")
+        #expect(!(try await h.send(.get, "/v1/items/a", as: .feed).body).contains("test-moderator"))
+        let asAdmin = (try await h.send(.get, "/v1/items/a", as: .admin).json["history"] as? [[String: Any]] ?? []).compactMap { $0["ticket"] as? [String: Any] }
+        let decidedStep = asAdmin.first { $0["kind"] as? String == "decided" }
+        #expect(decidedStep?["by"] as? String == "test-moderator" && decidedStep?["note"] as? String == "known scam", "\(asAdmin)")
         #expect(try await h.store.labelSources().count == 1)
         #expect(try await h.claim().isEmpty)
     }
@@ -190,6 +197,8 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         let third = try await h.post("/v1/items/r/reports", json(["reporter": "u3"]))
         #expect(third.json["weightedReports"] as? Double == 3)
         #expect((third.json["ticket"] as? [String: Any])?["reasons"] as? [String] == ["reports"])
+        // The feed reads its ticket's state and due time, not the review team's side (holder, note, priority, blind).
+        #expect(Set(((third.json["ticket"] as? [String: Any]) ?? [:]).keys) == ["id", "feed", "itemId", "tier", "reasons", "status", "openedAt", "dueAt"])
         #expect(try await h.post("/v1/items/r/reports", json(["reporter": ""])).error["field"] as? String == "reporter")
         #expect(try await h.post("/v1/items/nope/reports", json(["reporter": "u1"])).status == .notFound)
 
@@ -267,6 +276,17 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect((later["audits"] as? [String: Any])?["audits"] as? Int == 0)
         #expect(try await h.send(.get, "/v1/stats?since=yesterday", as: .admin).error["field"] as? String == "since")
         #expect(try await h.send(.get, "/v1/stats?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", as: .admin).error["field"] as? String == "until")
+
+        // A later audit of the same item shows no step of the earlier ticket: its decision carries the label a
+        // reviewer gave (outside review: only stages were left out of a blind ticket's history).
+        let rules = ReviewRules(configuration: configuration.engine.review)
+        let second = try await h.store.openTicket(feed: "default", id: "quiet") { state in
+            rules.opening(.audit, state: state, now: h.clock.now(), auditProbability: 1)
+        }
+        let again = try #require(try await h.claim().first)
+        #expect(ticketID(again) == Int(try #require(second?.id)) && ticketField(again, "blind") as? Bool == true)
+        let steps = (again["history"] as? [[String: Any]] ?? []).compactMap { $0["ticket"] as? [String: Any] }
+        #expect(!steps.isEmpty && steps.allSatisfy { $0["ticket"] as? Int == ticketID(again) && $0["label"] == nil }, "\(steps)")
     }
 
     @Test func goldItemsAreSeededUnannouncedAndScoreTheReviewer() async throws {
@@ -283,7 +303,9 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(!gold.description.contains("gold"))
         let id = ticketID(gold)
         #expect(try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
-        let reviewers = try await h.send(.get, "/v1/review/stats", as: .moderator).json["reviewers"] as? [[String: Any]] ?? []
+        // The reviewers' figures are the admins': a moderator's counts before and after a decision would tell gold.
+        #expect((try await h.send(.get, "/v1/review/stats", as: .moderator).json["reviewers"] as? [Any])?.isEmpty == true)
+        let reviewers = try await h.send(.get, "/v1/review/stats", as: .admin).json["reviewers"] as? [[String: Any]] ?? []
         #expect(reviewers.first?["goldSeen"] as? Int == 1)
         #expect(reviewers.first?["goldAccuracy"] as? Double == 1)
         #expect(try await h.store.labelSources().isEmpty)
@@ -337,7 +359,8 @@ extension SQLiteStore {
         #expect(agree.json["outcome"] as? String == "decided")
         let split = try await h.send(.post, "/v1/review/tickets/\(ids[1])/decision", as: .admin, body: json(["label": "clear", "reasonCode": "not_violating"]))
         #expect(split.json["outcome"] as? String == "escalated_on_disagreement")
-        let agreement = try await h.send(.get, "/v1/review/stats", as: .moderator).json["agreement"] as? [String: Any] ?? [:]
+        #expect((try await h.send(.get, "/v1/review/stats", as: .moderator).json["agreement"] as? [String: Any])?["pairs"] as? Int == 0)
+        let agreement = try await h.send(.get, "/v1/review/stats", as: .admin).json["agreement"] as? [String: Any] ?? [:]
         #expect(agreement["pairs"] as? Int == 2)
         // (spam, spam) and (spam, clear): p_o = 0.5, p_e = 1 · 0.5 = 0.5, κ = 0.
         #expect(agreement["kappa"] as? Double == 0)

@@ -342,7 +342,7 @@ import TestSupport
             #expect(runs.allSatisfy { !$0.decided.isEmpty }, "every moderator decided something: \(runs.map(\.decided.count))")
 
             for node in c.nodes {
-                let (status, stats) = try await node.request("GET", "/v1/review/stats", key: moderators[0])
+                let (status, stats) = try await node.request("GET", "/v1/review/stats", key: c.admin)
                 #expect(status == 200)
                 #expect(stats["open"] as? Int == 0)
                 #expect(stats["claimed"] as? Int == 0)

@@ -116,7 +116,8 @@ struct ItemController {
         let s = state.submission
         return JSON.response(API.ItemDetail(
             item: .init(id: s.id, feed: s.feed, text: s.text, language: s.language, author: s.author, createdAt: state.createdAt, receivedAt: state.receivedAt),
-            current: API.ItemAnswer(state), engagement: state.engagement, history: history))
+            current: API.ItemAnswer(state), engagement: state.engagement,
+            history: try context.caller.role == .admin ? history : API.feedHistory(history)))
     }
 
     @Sendable func engagement(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
@@ -134,9 +135,8 @@ struct ItemController {
         let body = try await JSON.decode(API.ReportBody.self, from: request, limit: limits.maxBodyBytes)
         let (feed, id) = try context.itemAddress(request, bodyFeed: body.feed)
         guard let outcome = try await review.report(feed: feed, id: id, reporter: body.reporter, at: body.at) else { throw Query.itemNotFound(feed: feed, id: id) }
-        let now = scoring.clock()
         return JSON.response(API.ReportAnswer(recorded: outcome.recorded, weightedReports: (outcome.weightedReports * 1_000).rounded() / 1_000,
-                                              ticket: outcome.ticket.map { API.TicketSummary($0, now: now) }))
+                                              ticket: outcome.ticket.map(API.FeedTicket.init)))
     }
 
     @Sendable func appeal(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
@@ -145,7 +145,7 @@ struct ItemController {
         guard let ticket = try await review.appeal(feed: feed, id: id, by: context.caller.name, note: body.note) else {
             throw Query.itemNotFound(feed: feed, id: id)
         }
-        return JSON.response(API.TicketAnswer(ticket: API.TicketSummary(ticket, now: scoring.clock())), status: .created)
+        return JSON.response(API.FeedTicketAnswer(ticket: API.FeedTicket(ticket)), status: .created)
     }
 
     @Sendable func rank(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {

@@ -99,8 +99,16 @@ struct ReviewController {
         return JSON.response(API.QueueAnswer(tier: tier.rawValue, tickets: page.tickets.map { API.TicketSummary($0.ticket, now: now) }, nextCursor: page.next))
     }
 
+    /// The queue's figures; the reviewers' (pace, gold accuracy, agreement) for admin keys only. A moderator read every
+    /// colleague's accuracy, and their own gold counts before and after a decision told whether its ticket was gold
+    /// (outside review): for them the lists are empty.
     @Sendable func stats(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        JSON.response(try await review.stats())
+        var stats = try await review.stats()
+        if try context.caller.role != .admin {
+            stats.reviewers = []
+            stats.agreement = ReviewStats.Agreement(pairs: [])
+        }
+        return JSON.response(stats)
     }
 
     @Sendable func addGold(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
