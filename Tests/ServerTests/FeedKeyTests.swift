@@ -61,8 +61,13 @@ import Testing
         #expect(batch.status == .forbidden && batch.error["field"] as? String == "items[1].feed", "\(batch.body)")
         #expect(try await send(h, .get, "/v1/items/n2", key: news).status == .notFound)
 
+        // The metrics name every feed and count its items: not for a key kept to some feeds.
+        let metrics = try await send(h, .get, "/metrics", key: news)
+        #expect(metrics.status == .forbidden && (metrics.error["message"] as? String)?.contains("works feeds news only") == true, "\(metrics.body)")
+
         // An unscoped feed key and the admin work every feed, as before.
         #expect(try await h.send(.get, "/v1/items/p1?feed=photos", as: .feed).status == .ok)
+        #expect(try await h.send(.get, "/metrics", as: .feed).status == .ok)
         #expect(try await h.send(.get, "/v1/items/n1?feed=news", as: .admin).status == .ok)
     }
 

@@ -5,7 +5,7 @@ import Services
 import Storage
 
 /// What operators and clients ask of the server itself: liveness and readiness (open), the API's contract (open),
-/// Prometheus metrics (any role).
+/// Prometheus metrics (any role but a feed key limited to some feeds).
 struct OperationsController {
     let scoring: ScoringService
 
@@ -31,6 +31,11 @@ struct OperationsController {
     }
 
     @Sendable func metrics(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
+        // The series cover every feed (their names, volumes and queues): not for a key kept to some of them.
+        if let key = try? context.caller, key.role == .feed, let feeds = key.feeds {
+            throw APIError(.forbidden, code: "forbidden",
+                           "The key '\(key.name)' works feeds \(feeds.sorted().joined(separator: ", ")) only, and the metrics cover every feed. Scrape them with an admin key or a feed key made without --feeds.")
+        }
         try? await scoring.updateSchedulerGauges()
         let databaseUp: Bool
         do { try await scoring.checkWritable(); databaseUp = true } catch { databaseUp = false }
