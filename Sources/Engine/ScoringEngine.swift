@@ -24,9 +24,16 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
 
     /// Refuses what cannot be a feed's item id: 1-256 UTF-8 bytes without control characters (the rule of
     /// `ScoringEngine.validate`, for every other place an item id comes in: ranks, labels, gold items).
+    /// An item id: 1-256 UTF-8 bytes, not only blanks, without control characters nor invisible formatting ones
+    /// (bidirectional overrides, zero-width spaces: outside testing, "abc\u{202E}gpj" showed reviewers and logs an id
+    /// reading otherwise, and " " was an item).
     public static func checkItemID(_ id: String, field: String) throws {
-        guard !id.isEmpty, id.utf8.count <= 256, !ScoringEngine.hasControlCharacters(id) else {
-            throw ValidationError(field: field, "give the feed's own item id: 1-256 UTF-8 bytes, no control characters")
+        // Most ids are ASCII: blank there is spaces only (other blanks are control characters), and nothing is invisible.
+        let ascii = id.utf8.allSatisfy { $0 < 0x80 }
+        let visible = ascii ? id.utf8.contains { $0 != 0x20 }
+            : !id.isBlank && !id.unicodeScalars.contains { $0.properties.generalCategory == .format }
+        guard !id.isEmpty, id.utf8.count <= 256, visible, !ScoringEngine.hasControlCharacters(id) else {
+            throw ValidationError(field: field, "give the feed's own item id: 1-256 UTF-8 bytes, not only blanks, no control characters and no invisible formatting ones (bidirectional overrides, zero-width spaces)")
         }
     }
 }

@@ -592,6 +592,23 @@ import Testing
 /// Issue 18: message capitalisation varied ("tier is 1 or 2" beside "The body names …"). Every error message reads as
 /// a sentence.
 @Suite struct MessageStyleTests {
+    /// Outside testing: " " was an item id, and "inv\u{202E}gpj.exe" showed reviewers and logs an id reading
+    /// "invexe.jpg". Blank ids and invisible formatting characters are refused, naming the field; accents and
+    /// other scripts are ids as before.
+    @Test func blankAndInvisibleItemIDsAreRefused() async throws {
+        let h = try await Harness()
+        for id in [" ", "   ", "\u{3000}", "inv\u{202E}gpj.exe", "a\u{200B}b", "\u{FEFF}a", "a\u{2066}b"] {
+            let answer = try await h.post("/v1/items", json(["id": id, "text": "see you at six"]))
+            #expect(answer.status == .unprocessableContent && answer.error["field"] as? String == "id", "\(id.unicodeScalars.map(\.value)): \(answer.body)")
+            #expect((answer.error["message"] as? String)?.contains("not only blanks") == true)
+        }
+        let batch = try await h.post("/v1/items:batch", json(["items": [["id": "ok", "text": "fine"], ["id": " ", "text": "blank"]]]))
+        #expect(((batch.json["results"] as? [[String: Any]])?.last?["error"] as? [String: Any])?["field"] as? String == "items[1].id", "\(batch.body)")
+        for id in ["a b", "café", "cafe\u{301}", "記事-7", "ok"] where id != "ok" {
+            #expect(try await h.post("/v1/items", json(["id": id, "text": "see you at six"])).status == .created, "\(id)")
+        }
+    }
+
     @Test func everyErrorMessageStartsLikeASentence() async throws {
         let h = try await Harness()
         let answers = [
