@@ -24,6 +24,25 @@ struct Labels: AsyncParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case csv, jsonl }
 
+    struct ImportedLabel: Hashable {
+        var id: String
+        var label: String
+    }
+
+    /// The labels of `feed` imported by `by` at `tier` and not withdrawn, read a page at a time.
+    static func importedLabels(in store: any Store, feed: String, by: String, tier: Int) async throws -> Set<ImportedLabel> {
+        var found: Set<ImportedLabel> = []
+        var after: Int64?
+        while true {
+            let page = try await store.labels(since: nil, after: after, limit: 5_000)
+            for label in page where label.feed == feed && label.source == "import" && label.by == by && label.tier == tier && label.withdrawnAt == nil {
+                found.insert(ImportedLabel(id: label.itemID, label: label.label))
+            }
+            guard page.count == 5_000, let last = page.last?.id else { return found }
+            after = last
+        }
+    }
+
     /// The stored items of `feed` among `ids`, read a thousand ids at a time.
     static func storedItems(in store: any Store, feed: String, ids: [String]) async throws -> [ItemState] {
         var items: [ItemState] = []
@@ -212,11 +231,19 @@ struct Labels: AsyncParsableCommand {
                         """)
                 }
             }
+            // A label already stored the same way (this file imported before, or an id twice in it) is not stored
+            // again (outside testing: importing a file twice doubled every label).
+            let already = try await Labels.importedLabels(in: store, feed: feed, by: by, tier: tier)
+            var fresh: [DataRow] = []
+            var seen = already
+            for row in rows where seen.insert(Labels.ImportedLabel(id: row.id, label: row.label)).inserted { fresh.append(row) }
             let now = Date()
-            let stored = try await store.addLabels(rows.map {
+            let stored = fresh.isEmpty ? [] : try await store.addLabels(fresh.map {
                 LabelRecord(feed: feed, itemID: $0.id, label: $0.label, source: "import", by: by, at: now, tier: tier)
             })
-            print("Imported \(stored.count) label\(stored.count == 1 ? "" : "s") from \(file) into \(database.path) (feed \(feed), tier \(tier)).")
+            let skipped = rows.count - fresh.count
+            print("Imported \(stored.count) label\(stored.count == 1 ? "" : "s") from \(file) into \(database.path) (feed \(feed), tier \(tier))"
+                + (skipped == 0 ? "." : "; \(skipped) already stored the same way (same id, label, --by and tier, not withdrawn) were left as they are."))
         }
     }
 }

@@ -17,6 +17,13 @@ import Testing
                                               "--by", "annotators", "--tier", "2"])
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stdout.contains("Imported 2 labels"))
+        // The same file again (and an id twice in one file) stores nothing twice; a new row, another tier or --by do.
+        try "id,text,label\nx1,\"win a prize, call now\",spam\nx2,see you at six,clear\nx4,fine,clear\nx4,fine,clear\n"
+            .write(toFile: dir + "/again.csv", atomically: true, encoding: .utf8)
+        let again = try EndToEndTests.run(["labels", "import", dir + "/again.csv", "--database", database, "--model", model, "--feed", "news",
+                                           "--by", "annotators", "--tier", "2"])
+        #expect(again.status == 0 && again.stdout.contains("Imported 1 label from") && again.stdout.contains("; 3 already stored the same way"),
+                "\(again.stdout)\(again.stderr)")
 
         try "id,text,label\nx3,hello,ham\n".write(toFile: dir + "/bad.csv", atomically: true, encoding: .utf8)
         let bad = try EndToEndTests.run(["labels", "import", dir + "/bad.csv", "--database", database, "--model", model])
@@ -26,8 +33,8 @@ import Testing
         let all = try EndToEndTests.run(["labels", "export", "--database", database, "--all", "--format", "jsonl"])
         #expect(all.status == 0, "\(all.stderr)")
         let lines = all.stdout.split(separator: "\n").map { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:] }
-        #expect(lines.map { $0["id"] as? String } == ["x1", "x2"])
-        #expect(lines.map { $0["label"] as? String } == ["spam", "clear"])
+        #expect(lines.map { $0["id"] as? String } == ["x1", "x2", "x4"])
+        #expect(lines.map { $0["label"] as? String } == ["spam", "clear", "clear"])
         #expect(lines.allSatisfy { $0["source"] as? String == "import" && $0["tier"] as? Int == 2 && $0["feed"] as? String == "news" && $0["by"] as? String == "annotators" })
 
         // The default export is the training file: items Winnow has stored, one label each. None are stored here.
