@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import Foundation
+import Synchronization
 
 /// Closes a connection whose request body has not fully arrived `timeout` after its head: a client sending its body
 /// slowly (or not at all) would otherwise hold the connection, and the request's task, for ever. (A request head that
@@ -167,12 +168,85 @@ final class KeepAliveRule: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
+/// The open connections of each client address, shared by a server's connections.
+final class AddressConnections: Sendable {
+    let limit: Int
+    private let open = Mutex<[String: Int]>([:])
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Counts a connection from `address` unless the address has `limit` open; false when it has.
+    func admit(_ address: String) -> Bool {
+        open.withLock { open in
+            let count = open[address, default: 0]
+            guard count < limit else { return false }
+            open[address] = count + 1
+            return true
+        }
+    }
+
+    func leave(_ address: String) {
+        open.withLock { open in
+            let count = (open[address] ?? 1) - 1
+            open[address] = count > 0 ? count : nil
+        }
+    }
+
+    /// Addresses with a connection open (the tests read it).
+    var addresses: Int { open.withLock(\.count) }
+}
+
+/// Closes a connection whose client address has `maxConnectionsPerAddress` open already (outside testing: 1,100
+/// sockets from one client sending their headers slowly held every connection for the idle timeout, and nobody else
+/// was served). Counted from the moment the connection is set up until it closes.
+final class PerAddressLimit: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+
+    let connections: AddressConnections
+    private var counted: String?
+
+    init(_ connections: AddressConnections) {
+        self.connections = connections
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // A Unix socket, or an address NIO cannot tell, is not limited.
+        guard let address = context.channel.remoteAddress?.ipAddress else { return }
+        if connections.admit(address) {
+            counted = address
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        leave()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        leave()
+    }
+
+    private func leave() {
+        guard let address = counted else { return }
+        counted = nil
+        connections.leave(address)
+    }
+}
+
 extension ServerConfiguration {
     /// The HTTP/1.1 server with the configured time limits: a complete request head within `idleTimeoutSeconds` of
-    /// the connection's start or its last answer, a body within `bodyTimeoutSeconds` of its head.
+    /// the connection's start or its last answer, a body within `bodyTimeoutSeconds` of its head; and at most
+    /// `maxConnectionsPerAddress` connections from one client address.
     var httpServer: HTTPServerBuilder {
         let body = TimeAmount.milliseconds(Int64(bodyTimeoutSeconds * 1000))
-        return .http1(configuration: .init(additionalChannelHandlers: [KeepAliveRule.Installer(), MalformedHeadAnswer(), ContinueAnswer(), RequestBodyDeadline(timeout: body)],
+        let perAddress = maxConnectionsPerAddress > 0 ? AddressConnections(limit: maxConnectionsPerAddress) : nil
+        return .http1(configuration: .init(additionalChannelHandlers: [KeepAliveRule.Installer(), MalformedHeadAnswer(), ContinueAnswer(), RequestBodyDeadline(timeout: body)]
+                                               + (perAddress.map { [PerAddressLimit($0)] } ?? []),
                                            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000))))
     }
 }

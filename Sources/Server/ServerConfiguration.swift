@@ -53,6 +53,11 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var bodyTimeoutSeconds = 60.0
     /// Most open client connections; further ones wait in the listen backlog until one closes. Default 1,024.
     public var maxConnections = 1_024
+    /// Most open connections from one client address; a further one is closed at once, so one client holding
+    /// connections open (sending its headers slowly, say) cannot take every slot of `maxConnections`. 0: no limit
+    /// (behind a proxy every client shares the proxy's address: set it above the proxy's own connections, or 0).
+    /// Default 256.
+    public var maxConnectionsPerAddress = 256
     /// The engine: clear label, reasons, text limit, engagement triggers, rescore ages, the Bayesian rule.
     public var engine = EngineConfiguration()
     /// Decision events: how long they are kept for the changes feed, and how webhooks deliver them.
@@ -169,6 +174,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
             throw ConfigurationError("\(name) is \(value); give a number of seconds above 0.")
         }
         guard maxConnections >= 1 else { throw ConfigurationError("maxConnections is \(maxConnections); allow at least 1 connection.") }
+        guard maxConnectionsPerAddress >= 0 else {
+            throw ConfigurationError("maxConnectionsPerAddress is \(maxConnectionsPerAddress); allow at least 1 connection per client address, or 0 for no limit.")
+        }
         guard (1...1_000).contains(databasePoolSize) else {
             throw ConfigurationError("databasePoolSize must be between 1 and 1000 connections.")
         }

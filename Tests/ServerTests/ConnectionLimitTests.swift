@@ -189,6 +189,27 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// Outside testing: 1,100 sockets from one client sending their headers slowly held every connection slot for the
+    /// idle timeout. One address holds at most `maxConnectionsPerAddress`; a further connection is closed at once, and
+    /// served again once one of the address's closes.
+    @Test func oneAddressHoldsAtMostItsShareOfConnections() async throws {
+        try await live({ $0.maxConnectionsPerAddress = 2; $0.idleTimeoutSeconds = 30 }) { _, port in
+            var holders = [try RawConnection(port: port), try RawConnection(port: port)]
+            holders[0].send("GET /hea")  // a head sent slowly, never finished
+            try await Task.sleep(for: .milliseconds(200))
+            let third = try RawConnection(port: port)
+            third.send("GET /health HTTP/1.1\r\nHost: winnow\r\n\r\n")
+            let refused = await third.read(for: 3)
+            #expect(refused.closed && refused.text.isEmpty, "a third connection from one address was served beyond its 2: \(refused.text)")
+            holders.removeFirst()  // closes one
+            try await Task.sleep(for: .milliseconds(200))
+            let fourth = try RawConnection(port: port)
+            fourth.send("GET /health HTTP/1.1\r\nHost: winnow\r\n\r\n")
+            #expect(await fourth.read(for: 3, until: "ok").text.hasPrefix("HTTP/1.1 200"))
+            _ = holders
+        }
+    }
+
     /// Issue 17: `Transfer-Encoding: chunked` with the chunk size `zz` answered 500.
     @Test func aMalformedChunkedBodyIsA400() async throws {
         try await live({ _ in }) { h, port in
