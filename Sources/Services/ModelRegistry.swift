@@ -106,8 +106,25 @@ public struct ModelRegistry: Sendable {
     /// The file of a registered version: from the database, or for a version registered before files were kept
     /// there, from the registry directory.
     func bytes(of record: ModelVersionRecord) async throws -> [UInt8]? {
+        try await Self.bytes(of: record, in: store)
+    }
+
+    static func bytes(of record: ModelVersionRecord, in store: any Store) async throws -> [UInt8]? {
         if let bytes = try await store.modelFile(version: record.version) { return bytes }
         return FileManager.default.contents(atPath: record.file).map { [UInt8]($0) }
+    }
+
+    /// The shared model the servers on `store` serve, as the registry records it: the version of the last promotion
+    /// or rollback, loaded from its file. Nil when nothing was ever promoted (each server then serves the model it
+    /// was started with).
+    /// - Throws: `ConfigurationError` when that version's file is gone.
+    public static func active(in store: any Store) async throws -> TextClassifier? {
+        guard let last = try await store.promotions().last(where: { $0.feed == nil }),
+              let record = try await store.modelVersions().first(where: { $0.version == last.version }) else { return nil }
+        guard let bytes = try await bytes(of: record, in: store) else {
+            throw ConfigurationError("The file of model \(record.version) is neither in the database nor at \(record.file); register it again.")
+        }
+        return try ActiveModel.load(bytes: bytes, name: record.version)
     }
 
     /// The model of a registered version.

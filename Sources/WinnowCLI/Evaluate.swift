@@ -29,7 +29,7 @@ struct Evaluate: AsyncParsableCommand {
     @Option(help: "A candidate model to compare with --against on the same data, through the evaluation gate.")
     var candidate: String?
 
-    @Option(help: "With --candidate: the model it would replace; 'active' is the server's (WINNOW_MODEL, else models/default.winnow).")
+    @Option(help: "With --candidate: the model it would replace; 'active' is the server's: with --database, the registry's active version there, else WINNOW_MODEL, else models/default.winnow.")
     var against: String?
 
     @Option(help: "With --candidate: the most macro-F1 may fall.")
@@ -103,8 +103,7 @@ struct Evaluate: AsyncParsableCommand {
 
     func run() async throws {
         if let candidate, let against {
-            try await compare(candidate: candidate, against: against == "active"
-                              ? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow" : against)
+            try await compare(candidate: candidate, against: try await activeModel(against))
             return
         }
         let model = self.model ?? ""
@@ -132,9 +131,22 @@ struct Evaluate: AsyncParsableCommand {
     }
 
     /// Both models on the same rows, then the gate; exits 2 when the candidate fails it.
-    func compare(candidate: String, against active: String) async throws {
-        let models = try [candidate, active].map { path -> TextClassifier in
-            let model = try ModelIO.load(path)
+    /// The model `against` names: a file, or `active`, the server's: with --database, the version the registry there
+    /// made active (outside testing: 'active' read WINNOW_MODEL, the file a server started with, long after promotions
+    /// had replaced it), else WINNOW_MODEL, else models/default.winnow.
+    func activeModel(_ against: String) async throws -> (model: TextClassifier, path: String) {
+        if against == "active", let database {
+            let store = try await Keys.DatabaseOption.open(path: database)
+            let registered: TextClassifier?
+            do { registered = try await ModelRegistry.active(in: store) } catch { throw CommandError("\(database): \(error)") }
+            if let registered { return (registered, "\(database) (the registry's active version)") }
+        }
+        let path = against == "active" ? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow" : against
+        return (try ModelIO.load(path), path)
+    }
+
+    func compare(candidate: String, against active: (model: TextClassifier, path: String)) async throws {
+        let models = try [(try ModelIO.load(candidate), candidate), active].map { model, path -> TextClassifier in
             do { try model.checkTrained() } catch { throw CommandError("\(path): \(error)") }
             return model
         }

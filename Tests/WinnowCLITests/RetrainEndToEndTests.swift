@@ -53,6 +53,23 @@ import Testing
         let sameWithAudits = try EndToEndTests.run(["evaluate", "--candidate", active, "--against", active, "--data", dir + "/test.csv", "--database", database,
                                                     "--min-rows", "5"])
         #expect(sameWithAudits.status == 0 && sameWithAudits.stdout.contains("On 6 blind audits"), "\(sameWithAudits.stdout)")
+
+        // 'active' with a database is the version its registry made active (outside testing: it read WINNOW_MODEL,
+        // the file the server started with, after promotions had replaced it).
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: blind)))
+        let record = ModelVersionRecord(version: versionOf(blind), file: blind, kind: "text", classes: ["clear"], parent: nil, card: "", registeredBy: "test",
+                                        registeredAt: StoredItems.t0)
+        #expect(try await store.registerModel(record, file: bytes))
+        try await store.recordPromotion(ModelPromotion(version: record.version, previous: versionOf(active), kind: .promote, by: "test", at: StoredItems.t0))
+        let promoted = try EndToEndTests.run(["evaluate", "--candidate", active, "--against", "active", "--data", dir + "/test.csv", "--database", database,
+                                              "--min-rows", "5"])
+        #expect(promoted.stdout.hasPrefix("Candidate \(versionOf(active)) against \(versionOf(blind)) "), "\(promoted.stdout)\(promoted.stderr)")
+    }
+
+    /// A model file's version, as `winnow models inspect --json` gives it.
+    func versionOf(_ file: String) -> String {
+        let info = (try? EndToEndTests.run(["models", "inspect", file, "--json"]))?.stdout ?? ""
+        return ((try? JSONSerialization.jsonObject(with: Data(info.utf8))) as? [String: Any])?["modelVersion"] as? String ?? "?"
     }
 
     @Test(.enabled(if: EndToEndTests.executable != nil))
