@@ -46,6 +46,10 @@ public struct EngineConfiguration: Codable, Equatable, Sendable {
     public var reasons: Int = 3
     /// Longest text accepted, in UTF-8 bytes.
     public var maxTextBytes: Int = 10_000
+    /// Engagement snapshots kept per item: past it, a new snapshot replaces the newest kept, so an item's history
+    /// keeps how it started and where it stands (outside testing: a feed updating one item without end grew its
+    /// history, and the answer to GET /v1/items/{id}, without bound). Counters merge as before. Default 1,000.
+    public var maxSnapshotsPerItem: Int = 1_000
     public var triggers = EngagementTriggers()
     public var schedule = RescoreSchedule()
     public var rule = EngagementRule()

@@ -410,9 +410,10 @@ public protocol ItemRepository: Sendable {
     /// nil for an unknown item.
     func itemWithHistory(feed: String, id: String) async throws -> (state: ItemState, history: [HistoryEntry])?
     /// Records an engagement snapshot (repeats and out-of-order snapshots are safe: counters merge by maximum) and,
-    /// when `decide` returns a result, appends it as the item's new stage. Nil for an unknown item.
+    /// when `decide` returns a result, appends it as the item's new stage. Nil for an unknown item. The item keeps at
+    /// most `keepingAtMost` snapshots: with that many stored, the newest is replaced by this one.
     /// - Throws: `ValidationError` (field `at`), storing nothing, for a snapshot dated before the item was created.
-    func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
+    func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot, keepingAtMost: Int,
                           decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome?
     /// Runs `decide` on up to `limit` rescores due at or before `now`, oldest first, appends the results and
     /// schedules the next ones; returns how many ran. Each due rescore runs once, however many callers run this at
@@ -682,6 +683,14 @@ extension ReviewRepository {
     public func decide(ticket: Int64, reviewer: String, decision: TicketDecision, action: Action, now: Date,
                        workflow: ReviewWorkflow) async throws -> DecidedTicket {
         try await changeTicket(id: ticket) { try workflow.decide($0, reviewer: reviewer, decision: decision, action: action, now: now) }
+    }
+}
+
+extension ItemRepository {
+    /// `recordEngagement` keeping the default number of snapshots per item (`EngineConfiguration.maxSnapshotsPerItem`).
+    public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
+                                 decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome? {
+        try await recordEngagement(feed: feed, id: id, snapshot: snapshot, keepingAtMost: EngineConfiguration().maxSnapshotsPerItem, decide: decide)
     }
 }
 

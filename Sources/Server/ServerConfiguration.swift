@@ -183,6 +183,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         try events.validate()
         try retrain.validate()
         guard engine.maxTextBytes >= 1, engine.reasons >= 0 else { throw ConfigurationError("engine.maxTextBytes must be ≥ 1 and engine.reasons ≥ 0.") }
+        guard engine.maxSnapshotsPerItem >= 2 else {
+            throw ConfigurationError("engine.maxSnapshotsPerItem is \(engine.maxSnapshotsPerItem); keep at least 2 engagement snapshots per item (the first and the latest).")
+        }
         guard engine.schedule.agesHours.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw ConfigurationError("engine.schedule.agesHours must hold positive numbers of hours, e.g. [1, 6, 24, 72].")
         }

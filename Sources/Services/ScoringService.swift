@@ -322,7 +322,8 @@ public final class ScoringService: Sendable {
         let banks = self.banks
         let now = clock()
         let event = Mutex<DecisionEvent?>(nil)
-        let outcome = try await store.recordEngagement(feed: feed, id: id, snapshot: snapshot) { context in
+        let outcome = try await store.recordEngagement(feed: feed, id: id, snapshot: snapshot,
+                                                       keepingAtMost: engine.configuration.maxSnapshotsPerItem) { context in
             let ageHours = max(0, context.merged.at.timeIntervalSince(context.state.createdAt) / 3600)
             guard let trigger = engine.configuration.triggers.fired(previous: context.previous, current: context.merged.counters, ageHours: ageHours,
                                                                     lastEngagementStageAgeHours: context.lastEngagementStageAgeHours) else {

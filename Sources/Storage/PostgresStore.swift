@@ -499,13 +499,18 @@ public final class PostgresStore: Store {
         return HistoryEntry.inOrder(entries)
     }
 
-    public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
+    public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot, keepingAtMost: Int,
                                  decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome? {
         try await transaction { db -> EngagementOutcome? in
             guard let item = try await Self.lockItem(db, feed: feed, id: id) else { return nil }
             let state = item.state
             try state.checkEngagementTime(snapshot.at)
             let c = snapshot.counters
+            // At the cap, this snapshot takes the newest one's place (the item's row is locked: one writer at a time).
+            try await db.execute("""
+                DELETE FROM engagement_snapshot WHERE id = (SELECT id FROM engagement_snapshot WHERE item = \(item.id) ORDER BY at DESC, id DESC LIMIT 1)
+                  AND (SELECT count(*) FROM engagement_snapshot WHERE item = \(item.id)) >= \(keepingAtMost)
+                """)
             let recorded = try await !db.rows("""
                 INSERT INTO engagement_snapshot (item, at, views, likes, shares, comments, reports, hides)
                 VALUES (\(item.id), \(snapshot.at.timeIntervalSince1970), \(c.views), \(c.likes), \(c.shares), \(c.comments), \(c.reports), \(c.hides))

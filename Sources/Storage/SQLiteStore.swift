@@ -226,7 +226,7 @@ public final class SQLiteStore: Store {
         return HistoryEntry.inOrder(entries)
     }
 
-    public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
+    public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot, keepingAtMost: Int,
                                  decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome? {
         try await commits.run { db -> EngagementOutcome? in
             guard let row = try Self.itemRow(db, feed: feed, id: id) else { return nil }
@@ -234,6 +234,11 @@ public final class SQLiteStore: Store {
             let state = try Self.state(row)
             try state.checkEngagementTime(snapshot.at)
             let c = snapshot.counters
+            // At the cap, this snapshot takes the newest one's place (a repeat of it included: stored again, once).
+            try db.cachedStatement(sql: """
+                DELETE FROM engagement_snapshot WHERE id = (SELECT id FROM engagement_snapshot WHERE item = ? ORDER BY at DESC, id DESC LIMIT 1)
+                  AND (SELECT count(*) FROM engagement_snapshot WHERE item = ?) >= ?
+                """).execute(arguments: [rowID, rowID, keepingAtMost])
             try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO engagement_snapshot (item, at, views, likes, shares, comments, reports, hides)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)

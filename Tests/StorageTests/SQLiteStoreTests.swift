@@ -135,6 +135,20 @@ struct Items {
         #expect(try await store.recordEngagement(feed: "default", id: "ahead", snapshot: afterArrival) { _ in nil }?.recorded == true)
     }
 
+    /// An item keeps at most so many snapshots: past the cap, each new one takes the newest one's place, so the
+    /// history keeps how the item started and where it stands, and the merged counters are every update's.
+    @Test(arguments: StoreKind.all) func anItemKeepsAtMostItsCapOfSnapshots(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("a", at: t0)])
+        for i in 1...6 {
+            let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(Double(i) * 60), counters: Engagement(views: i * 10))
+            #expect(try await store.recordEngagement(feed: "default", id: "a", snapshot: snapshot, keepingAtMost: 3) { _ in nil }?.recorded == true)
+        }
+        let kept = try await store.history(feed: "default", id: "a")!.compactMap { if case let .engagement(s) = $0 { s } else { nil } }
+        #expect(kept.map(\.counters.views) == [10, 20, 60], "\(kept.map(\.counters.views))")
+        #expect(try await store.item(feed: "default", id: "a")?.engagement?.counters.views == 60)
+    }
+
     @Test(arguments: StoreKind.all) func engagementMergesRepeatsAndOutOfOrderUpdates(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.new("a", at: t0)])
