@@ -24,16 +24,24 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
 
     /// Refuses what cannot be a feed's item id: 1-256 UTF-8 bytes without control characters (the rule of
     /// `ScoringEngine.validate`, for every other place an item id comes in: ranks, labels, gold items).
-    /// An item id: 1-256 UTF-8 bytes, not only blanks, without control characters nor invisible formatting ones
-    /// (bidirectional overrides, zero-width spaces: outside testing, "abc\u{202E}gpj" showed reviewers and logs an id
-    /// reading otherwise, and " " was an item).
+    /// An item id: 1-256 UTF-8 bytes, not only blanks, without control characters, invisible ones (bidirectional
+    /// overrides, zero-width spaces, fillers: Unicode's format and default-ignorable characters) or noncharacters
+    /// (outside testing: "abc\u{202E}gpj" showed reviewers and logs an id reading otherwise, and " " and a lone
+    /// Hangul filler were items).
     public static func checkItemID(_ id: String, field: String) throws {
+        guard isIdentifier(id) else {
+            throw ValidationError(field: field, "give the feed's own item id: 1-256 UTF-8 bytes, not only blanks, no control characters and no invisible ones (bidirectional overrides, zero-width spaces, fillers)")
+        }
+    }
+
+    /// Whether `id` is 1-256 UTF-8 bytes of visible text, as item ids (and the feeds' user ids) must be.
+    public static func isIdentifier(_ id: String) -> Bool {
+        guard !id.isEmpty, id.utf8.count <= 256, !ScoringEngine.hasControlCharacters(id) else { return false }
         // Most ids are ASCII: blank there is spaces only (other blanks are control characters), and nothing is invisible.
-        let ascii = id.utf8.allSatisfy { $0 < 0x80 }
-        let visible = ascii ? id.utf8.contains { $0 != 0x20 }
-            : !id.isBlank && !id.unicodeScalars.contains { $0.properties.generalCategory == .format }
-        guard !id.isEmpty, id.utf8.count <= 256, visible, !ScoringEngine.hasControlCharacters(id) else {
-            throw ValidationError(field: field, "give the feed's own item id: 1-256 UTF-8 bytes, not only blanks, no control characters and no invisible formatting ones (bidirectional overrides, zero-width spaces)")
+        if id.utf8.allSatisfy({ $0 < 0x80 }) { return id.utf8.contains { $0 != 0x20 } }
+        return !id.isBlank && !id.unicodeScalars.contains {
+            $0.properties.generalCategory == .format || $0.properties.isDefaultIgnorableCodePoint || $0.properties.isNoncharacterCodePoint
+                || $0.value == 0x2800  // Braille's blank pattern: a space in all but name
         }
     }
 }
@@ -138,7 +146,7 @@ public struct ScoringEngine: Sendable {
     }
 
     /// Control characters (C0, DEL, C1) in `s`; ASCII-only strings are checked byte by byte.
-    static func hasControlCharacters(_ s: String) -> Bool {
+    public static func hasControlCharacters(_ s: String) -> Bool {
         if s.utf8.allSatisfy({ $0 < 0x80 }) { return s.utf8.contains { $0 < 0x20 || $0 == 0x7F } }
         return s.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }

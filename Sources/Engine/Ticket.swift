@@ -285,12 +285,12 @@ extension ClaimRequest {
         guard languages.count <= Self.maxLanguages else {
             throw ValidationError(field: "languages", "name at most \(Self.maxLanguages) languages (each a code such as en or pt-BR)")
         }
-        for (i, language) in languages.enumerated() where language.isEmpty || language.utf8.count > Self.maxLanguageBytes {
+        for (i, language) in languages.enumerated() where language.isEmpty || language.utf8.count > Self.maxLanguageBytes || ScoringEngine.hasControlCharacters(language) {
             throw ValidationError(field: "languages[\(i)]", "a language is a code of 1 to \(Self.maxLanguageBytes) bytes, such as en or pt-BR")
         }
         guard skills.count <= Self.maxSkills else { throw ValidationError(field: "skills", "name at most \(Self.maxSkills) skills") }
-        for (i, skill) in skills.enumerated() where skill.isEmpty || skill.utf8.count > Self.maxSkillBytes {
-            throw ValidationError(field: "skills[\(i)]", "a skill is a name of 1 to \(Self.maxSkillBytes) bytes")
+        for (i, skill) in skills.enumerated() where skill.isEmpty || skill.utf8.count > Self.maxSkillBytes || ScoringEngine.hasControlCharacters(skill) {
+            throw ValidationError(field: "skills[\(i)]", "a skill is a name of 1 to \(Self.maxSkillBytes) bytes, without control characters")
         }
         guard excluding.count <= Self.maxExcluded else {
             throw ValidationError(field: "excluding", "exclude at most \(Self.maxExcluded) tickets")

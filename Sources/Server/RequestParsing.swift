@@ -9,6 +9,11 @@ extension WinnowRequestContext {
     func itemAddress(_ request: Request, bodyFeed: String? = nil) throws -> (feed: String, id: String) {
         let raw = try parameters.require("id")
         let id = raw.removingPercentEncoding ?? raw
+        // No stored id has a control character (every way in refuses one). A NUL reached the store, which reads text
+        // up to it: "news-3%00abc" read and changed item news-3 (outside testing).
+        if ScoringEngine.hasControlCharacters(id) {
+            throw APIError(.notFound, code: "not_found", "No item has an id with control characters: item ids have none.")
+        }
         let query = try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
         if let bodyFeed {
             _ = try Query.feed(bodyFeed)

@@ -25,8 +25,8 @@ public struct ReviewService: Sendable {
 
     /// Records a report; weighted reports past the bar open (or join) a ticket. Nil for an unknown item.
     public func report(feed: String, id: String, reporter: String, at: Date?) async throws -> ReportOutcome? {
-        guard !reporter.isEmpty, reporter.utf8.count <= 256, !reporter.utf8.contains(0) else {
-            throw ValidationError(field: "reporter", "give the reporting user's id (1-256 UTF-8 bytes, no NUL)")
+        guard ValidationError.isIdentifier(reporter) else {
+            throw ValidationError(field: "reporter", "give the reporting user's id: 1-256 UTF-8 bytes, not only blanks, no control characters and no invisible ones (as item ids)")
         }
         let now = self.now
         if let at, at < Date(timeIntervalSince1970: 0) || at > now.addingTimeInterval(24 * 3600) {

@@ -597,7 +597,7 @@ import Testing
     /// other scripts are ids as before.
     @Test func blankAndInvisibleItemIDsAreRefused() async throws {
         let h = try await Harness()
-        for id in [" ", "   ", "\u{3000}", "inv\u{202E}gpj.exe", "a\u{200B}b", "\u{FEFF}a", "a\u{2066}b"] {
+        for id in [" ", "   ", "\u{3000}", "inv\u{202E}gpj.exe", "a\u{200B}b", "\u{FEFF}a", "a\u{2066}b", "\u{3164}", "\u{2800}", "a\u{FFFF}"] {
             let answer = try await h.post("/v1/items", json(["id": id, "text": "see you at six"]))
             #expect(answer.status == .unprocessableContent && answer.error["field"] as? String == "id", "\(id.unicodeScalars.map(\.value)): \(answer.body)")
             #expect((answer.error["message"] as? String)?.contains("not only blanks") == true)
@@ -607,6 +607,18 @@ import Testing
         for id in ["a b", "café", "cafe\u{301}", "記事-7", "ok"] where id != "ok" {
             #expect(try await h.post("/v1/items", json(["id": id, "text": "see you at six"])).status == .created, "\(id)")
         }
+        // A NUL in a path's id named the item before it (the store read the text up to it): no item has one.
+        for path in ["/v1/items/a%20b%00zzz", "/v1/items/a%20b%01"] {
+            let read = try await h.send(.get, path, as: .feed)
+            #expect(read.status == .notFound && (read.error["message"] as? String)?.contains("control characters") == true, "\(path): \(read.body)")
+        }
+        #expect(try await h.post("/v1/items/a%20b%00zzz/engagement", json(["views": 5])).status == .notFound)
+        // The feed's user ids, and a claim's skills and languages, are held to the same.
+        for reporter in ["\u{200B}", "\u{202E}gnp.exe", " "] {
+            #expect(try await h.post("/v1/items/a%20b/reports", json(["reporter": reporter])).error["field"] as? String == "reporter", "\(reporter.unicodeScalars.map(\.value))")
+        }
+        #expect(try await h.post("/v1/review/claim", as: .moderator, json(["skills": ["a\u{0}"]])).error["field"] as? String == "skills[0]")
+        #expect(try await h.post("/v1/review/claim", as: .moderator, json(["languages": ["e\u{1}n"]])).error["field"] as? String == "languages[0]")
     }
 
     @Test func everyErrorMessageStartsLikeASentence() async throws {
