@@ -28,7 +28,7 @@ enum API {
             if let media, !media.isEmpty {
                 var inputs: [MediaInput] = []
                 for (i, body) in media.enumerated() { inputs.append(try body.input(field: "media[\(i)]")) }
-                signatures = try await intake.hash(inputs)
+                signatures = try await intake.hash(inputs, owner: feed)
             }
             return ItemSubmission(id: id, feed: feed, text: text ?? "", language: language, author: author, createdAt: createdAt, media: signatures)
         }

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Media
+import Synchronization
 
 /// An item's media as a feed sends it: a file's bytes to hash here, or an image hash the feed made itself.
 public enum MediaInput: Sendable {
@@ -27,16 +28,17 @@ public struct MediaIntake: Sendable {
 
     /// Decoding and hashing run here, one upload at a time per node: a large image holds a core for a tenth of a
     /// second or more, and on Swift's shared threads (one per core) two uploads at once would stall every other
-    /// request. Hashes given as such skip the queue.
-    static let queue = DispatchQueue(label: "winnow.media", qos: .utility)
+    /// request. Feeds take turns (`FairQueue`). Hashes given as such skip the queue.
+    static let queue = FairQueue(label: "winnow.media")
 
-    /// `signatures(_:)` on the media queue.
+    /// `signatures(_:)` on the media queue, in `owner`'s turn (the feed: one feed's uploads of large images wait
+    /// for each other, not another feed's small one; outside testing, a feed's photo waited 35 s behind another's).
     /// - Throws: `ValidationError` with field `media` or `media[i]`.
-    public func hash(_ inputs: [MediaInput]) async throws(ValidationError) -> [MediaSignature] {
+    public func hash(_ inputs: [MediaInput], owner: String = "") async throws(ValidationError) -> [MediaSignature] {
         let needsDecoding = inputs.contains { if case .imageHash = $0 { return false } else { return true } }
         guard needsDecoding else { return try signatures(inputs) }
         let result: Result<[MediaSignature], ValidationError> = await withCheckedContinuation { continuation in
-            Self.queue.async { continuation.resume(returning: Result { () throws(ValidationError) in try signatures(inputs) }) }
+            Self.queue.submit(owner: owner) { continuation.resume(returning: Result { () throws(ValidationError) in try signatures(inputs) }) }
         }
         return try result.get()
     }
