@@ -637,6 +637,7 @@ extension PostgresStore {
               FROM gold g JOIN item i ON i.id = g.item
               WHERE NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = g.item AND t.gold_label IS NOT NULL
                                   AND (t.lease_holder = \(request.reviewer) OR t.decided_by = \(request.reviewer)))
+                AND NOT EXISTS (SELECT 1 FROM ticket o WHERE o.item = g.item AND o.status = 'open' AND o.gold_label IS NULL)
             ) l WHERE cardinality(\(languages)::text[]) = 0 OR l.language IS NULL OR l.language = ANY(\(languages)::text[])
             ORDER BY random() LIMIT 1
             """) else { return nil }

@@ -416,7 +416,8 @@ extension SQLiteStore {
     }
 
     /// A gold item the reviewer has never been handed (a withdrawn gold ticket keeps its holder for this), in a
-    /// language they read, with the item's row id.
+    /// language they read, whose item has no open ticket of its own (its copy would stand beside it: two tickets of one
+    /// item, the gold one showing the scores a blind audit withholds; outside testing), with the item's row id.
     static func goldCandidate(_ db: Database, for request: ClaimRequest) throws -> (GoldCandidate, row: Int64)? {
         var language = ""
         var arguments: [any DatabaseValueConvertible] = [request.reviewer, request.reviewer]
@@ -430,6 +431,7 @@ extension SQLiteStore {
                 coalesce((SELECT base_priority FROM ticket WHERE item = g.item AND gold_label IS NULL ORDER BY id DESC LIMIT 1), 1) AS base
               FROM gold g JOIN item i ON i.id = g.item
               WHERE NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = g.item AND t.gold_label IS NOT NULL AND (t.lease_holder = ? OR t.decided_by = ?))
+                AND NOT EXISTS (SELECT 1 FROM ticket o WHERE o.item = g.item AND o.status = 'open' AND o.gold_label IS NULL)
             ) l WHERE 1\(language)
             ORDER BY random() LIMIT 1
             """, arguments: StatementArguments(arguments)) else { return nil }

@@ -274,6 +274,21 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(events[2].note == "looks like a scam ring" && events[2].by == "ann")
     }
 
+    /// No gold copy of an item with an open ticket of its own (an audit, say): two tickets of one item would tell,
+    /// and the gold one showed the scores the blind audit withholds (outside testing).
+    @Test(arguments: StoreKind.all) func anItemWithAnOpenTicketIsNotDrawnAsGold(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("g", spam: 0.1, at: t0)])
+        #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
+        let rules = ReviewRules()
+        let audit = try #require(try await store.openTicket(feed: "default", id: "g") { rules.opening(.audit, state: $0, now: t0, auditProbability: 1) })
+        #expect(try await store.claim(ClaimRequest(reviewer: "zed", count: 5), now: t0, workflow: Items.workflow, gold: true).map(\.ticket.id) == [audit.id])
+        _ = try await store.decide(ticket: audit.id, reviewer: "zed", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
+                                   action: .allow, now: t0, workflow: Items.workflow)
+        // Decided, the item may be drawn again.
+        #expect(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: true).first?.ticket.goldLabel == "spam")
+    }
+
     @Test(arguments: StoreKind.all) func goldTicketsScoreTheReviewerAndLeaveTheItemAlone(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.new("g", spam: 0.1, at: t0)])
