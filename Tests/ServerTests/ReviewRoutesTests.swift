@@ -26,6 +26,19 @@ private extension Harness {
         return try await Harness(configuration: configuration)
     }
 
+    /// A harness that draws every tier-1 ticket for two reviews (no gold, no audits), its default feed sending every
+    /// item to review, with items `ids` posted.
+    static func doubleReviewing(_ ids: [String]) async throws -> Harness {
+        var configuration = ServerConfiguration()
+        configuration.engine.review.goldRate = 0
+        configuration.engine.review.auditRates = [:]
+        configuration.engine.review.doubleReviewRate = 1
+        let h = try await Harness(configuration: configuration)
+        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0]]])).status == .ok)
+        for id in ids { #expect(try await h.post("/v1/items", json(["id": id, "text": "free cash prize \(id)"])).status == .created) }
+        return h
+    }
+
     func submit(_ ids: [String], text: String = "free cash prize call now") async throws {
         for id in ids {
             let answer = try await post("/v1/items", json(["id": id, "text": "\(text) \(id)", "language": "en"]))
@@ -343,13 +356,7 @@ extension SQLiteStore {
 
 @Suite struct DoubleReviewRouteTests {
     @Test func doubleReviewsReportCohensKappaInTheStats() async throws {
-        var configuration = ServerConfiguration()
-        configuration.engine.review.goldRate = 0
-        configuration.engine.review.auditRates = [:]
-        configuration.engine.review.doubleReviewRate = 1
-        let h = try await Harness(configuration: configuration)
-        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0]]])).status == .ok)
-        for id in ["a", "b"] { #expect(try await h.post("/v1/items", json(["id": id, "text": "free cash prize \(id)"])).status == .created) }
+        let h = try await Harness.doubleReviewing(["a", "b"])
         let firsts = try await h.post("/v1/review/claim", as: .moderator, json(["count": 2])).json["tickets"] as? [[String: Any]] ?? []
         let ids = firsts.compactMap { ($0["ticket"] as? [String: Any])?["id"] as? Int }
         #expect(ids.count == 2)
@@ -451,13 +458,7 @@ extension FourEyesRouteTests {
     /// holders included), nor, taking back its hidden first review of a ticket lifted to tier 2 since, gets it leased
     /// to decide.
     @Test func aTierOneKeyNeitherReadsNorListsNorTakesBackTierTwoTickets() async throws {
-        var configuration = ServerConfiguration()
-        configuration.engine.review.goldRate = 0
-        configuration.engine.review.auditRates = [:]
-        configuration.engine.review.doubleReviewRate = 1
-        let h = try await Harness(configuration: configuration)
-        #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0]]])).status == .ok)
-        for id in ["x", "y"] { #expect(try await h.post("/v1/items", json(["id": id, "text": "free cash prize \(id)"])).status == .created) }
+        let h = try await Harness.doubleReviewing(["x", "y"])
         let junior = try await APIKeys.create(name: "junior", role: .moderator, in: h.store, at: Harness.start)
         let claimed = try await send(h, key: junior, "/v1/review/claim", json(["count": 2])).json["tickets"] as? [[String: Any]] ?? []
         let ids = claimed.map(ticketID)
@@ -478,7 +479,7 @@ extension FourEyesRouteTests {
         // before lifts its ticket to tier 2 (what `ReviewService.appeal` opens then), which drops the junior's lease.
         let judged = try await send(h, key: junior, "/v1/review/tickets/\(first)/decision", json(["label": "spam", "reasonCode": "spam"]))
         #expect(judged.json["outcome"] as? String == "awaiting_second_review", "\(judged.body)")
-        let rules = ReviewRules(configuration: configuration.engine.review)
+        let rules = ReviewRules(configuration: h.configuration.engine.review)
         let lifted = try await h.store.openTicket(feed: "default", id: "x") { state in
             rules.opening(.appeal, state: state, tier: .two, now: h.clock.now(), by: "feed", note: "the user says it is fine")
         }
