@@ -3,6 +3,7 @@ import Foundation
 import Learning
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -471,7 +472,21 @@ public struct Retrainer: Service, Sendable {
             }
         }
         do {
-            pass = try await trainAndGate(pass, now: now)
+            // A node asked to stop (SIGTERM, a graceful shutdown) stops waiting for its training: the pass is recorded
+            // as failed at once, so the loop goes on elsewhere (outside testing: a pass left `training` held every
+            // feed's loop for its 2-hour lease, and only a restart of the same node on the same port let it go).
+            let started = pass
+            pass = try await cancelWhenGracefulShutdown { try await self.trainAndGate(started, now: now) }
+        } catch is CancellationError {
+            renewal.cancel()
+            pass.state = .failed
+            pass.message = "stopped: \(node) was asked to stop while it trained; a new pass follows after retrain.retryFailedMinutes (\(FixedText.format(configuration.retryFailedMinutes, places: 0)))"
+            pass.updatedAt = scoring.clock()
+            // Written from a task of its own: this one is cancelled, and the stores refuse work for a cancelled task.
+            let stopped = pass
+            _ = try await Task { try await self.save(stopped, expected: .training) }.value
+            scoring.metrics.retrainStep(state: "failed", feed: feed)
+            return pass
         } catch {
             pass.state = .failed
             pass.message = "\(error)"
@@ -608,8 +623,21 @@ public struct Retrainer: Service, Sendable {
 
     /// Runs `body` on a thread of its own, away from the threads serving requests: with one thread, every part of
     /// training runs on it in order, at `niceness` (Linux applies nice per thread), so scoring keeps the other cores.
+    /// Cancelling the calling task stops the wait (with `CancellationError`), not the thread: its work runs on, and
+    /// its result is dropped.
     static func offThePool<T: Sendable>(threads: Int, niceness: Int, idle: Bool, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        let waiting = OneAnswer<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiting.wait(continuation)
+                if Task.isCancelled { waiting.answer(.failure(CancellationError())); return }
+                start()
+            }
+        } onCancel: {
+            waiting.answer(.failure(CancellationError()))
+        }
+
+        func start() {
             let thread = Thread {
                 #if canImport(Glibc)
                 // Linux keeps a nice value and a scheduling policy per thread; 0 names the calling thread.
@@ -619,16 +647,24 @@ public struct Retrainer: Service, Sendable {
                     _ = sched_setscheduler(0, 5 /* SCHED_IDLE */, &parameters)
                 }
                 #endif
-                do {
-                    let value = threads == 1 ? try TrainingThreads.serially(body) : try body()
-                    continuation.resume(returning: value)
-                } catch {
-                    continuation.resume(throwing: error)
-                }
+                waiting.answer(Result { threads == 1 ? try TrainingThreads.serially(body) : try body() })
             }
             thread.stackSize = 16 << 20
             thread.start()
         }
+    }
+}
+
+/// A continuation resumed by the first of several answers (the work's, or a cancellation's); the others are dropped.
+final class OneAnswer<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func wait(_ waiting: CheckedContinuation<T, any Error>) {
+        continuation.withLock { $0 = waiting }
+    }
+
+    func answer(_ result: Result<T, any Error>) {
+        continuation.withLock { $0.take() }?.resume(with: result)
     }
 }
 

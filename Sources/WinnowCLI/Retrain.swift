@@ -62,9 +62,19 @@ struct Retrain: AsyncParsableCommand {
         let registry = ModelRegistry(scoring: service, directory: configuration.registry)
         let retrainer = Retrainer(registry: registry, configuration: configuration.retrain, node: "winnow retrain")
         let pass: RetrainPass?
+        // SIGINT or SIGTERM mid-pass records the pass as failed before the command ends (it stayed `training`, holding
+        // the loop of every node for its lease: two hours, outside testing); the command then exits 128 + the signal.
+        let feed = self.feed, now = self.now
+        // One look, as a server's check: the target that waited longest first; --now or --feed name the target.
+        let work = Task { now || feed != nil ? try await retrainer.tick(feed: feed, force: now) : try await retrainer.check() }
+        let signals = StopSignals { _ in work.cancel() }
+        defer { signals.restore() }
         do {
-            // One look, as a server's check: the target that waited longest first; --now or --feed name the target.
-            pass = now || feed != nil ? try await retrainer.tick(feed: feed, force: now) : try await retrainer.check()
+            pass = try await work.value
+            if let number = signals.received {
+                if let pass { print(Self.describe(pass)) }
+                throw ExitCode(128 + number)
+            }
         } catch let error as DataFileError {
             throw CommandError.data("\(error)")
         } catch let error as Engine.ValidationError {

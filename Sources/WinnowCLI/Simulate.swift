@@ -5,6 +5,7 @@ import Learning
 import Server
 import Services
 import Simulation
+import Synchronization
 import WinnowJSON
 
 struct Simulate: AsyncParsableCommand {
@@ -346,24 +347,45 @@ enum SimulationHTML {
 /// signal, as the shell's default handling would).
 final class RemovedOnSignal: Sendable {
     let path: String
-    nonisolated(unsafe) var sources: [DispatchSourceSignal] = []
+    let signals: StopSignals
 
     init(_ path: String) {
         self.path = path
+        signals = StopSignals { [path] number in
+            try? FileManager.default.removeItem(atPath: path)
+            exit(128 + number)
+        }
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+        signals.restore()
+    }
+}
+
+/// While it lives (until `restore`), SIGINT and SIGTERM run `action` with the signal's number instead of ending the
+/// process.
+final class StopSignals: Sendable {
+    nonisolated(unsafe) private var sources: [DispatchSourceSignal] = []
+    private let last = Mutex<Int32?>(nil)
+
+    /// The signal that came last, if one did.
+    var received: Int32? { last.withLock { $0 } }
+
+    init(_ action: @escaping @Sendable (Int32) -> Void) {
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [path] in
-                try? FileManager.default.removeItem(atPath: path)
-                exit(128 + number)
+            source.setEventHandler { [weak self] in
+                self?.last.withLock { $0 = number }
+                action(number)
             }
             source.resume()
             sources.append(source)
         }
     }
 
-    func remove() {
-        try? FileManager.default.removeItem(atPath: path)
+    func restore() {
         for source in sources { source.cancel() }
         for number in [SIGINT, SIGTERM] { signal(number, SIG_DFL) }
     }

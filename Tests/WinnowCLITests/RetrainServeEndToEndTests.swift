@@ -30,6 +30,47 @@ import Testing
                 "\(unlisted.stderr)")
     }
 
+    /// Outside testing: `winnow retrain` stopped mid-pass (SIGTERM, Ctrl-C) left its pass `training`, holding every
+    /// node's loop for the pass's lease (two hours). The pass is recorded as failed before the command ends (143).
+    @Test(.enabled(if: EndToEndTests.executable != nil))
+    func aPassStoppedBySIGTERMIsRecordedAsFailed() async throws {
+        let dir = try EndToEndTests.folder()
+        #expect(try EndToEndTests.run(["datasets", "demo", "--out", dir, "--per-class", "3000"]).status == 0)
+        let start = dir + "/start.winnow"
+        #expect(try EndToEndTests.run(["train", "--data", dir + "/test.csv", "--algorithm", "nb", "--out", start, "--name", "start-model"]).status == 0)
+        let database = dir + "/winnow.sqlite", config = dir + "/winnow.json"
+        try """
+            {"registry": "\(dir)/registry", "retrain": {"enabled": true, "baseData": ["\(dir)/train.csv"], "testData": ["\(dir)/test.csv"],
+             "training": {"algorithm": "logistic"}}}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try EndToEndTests.run(["keys", "create", "--role", "admin", "--name", "ops", "--database", database]).status == 0)
+        let arguments = ["--config", config, "--database", database, "--model", start]
+        let process = Process()
+        process.executableURL = try #require(EndToEndTests.executable)
+        process.arguments = ["retrain", "--now"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        func passes() throws -> [[String: Any]] {
+            let log = try EndToEndTests.run(["retrain", "--log", "--json"] + arguments)
+            return (try? JSONSerialization.jsonObject(with: Data(log.stdout.utf8))) as? [[String: Any]] ?? []
+        }
+        var training = false
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, process.isRunning, !training {
+            training = try passes().first?["state"] as? String == "training"
+            if !training { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let seen = try passes()
+        try #require(training, "the pass never showed as training: \(seen)")
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143)
+        let pass = try #require(try passes().first)
+        #expect(pass["state"] as? String == "failed", "\(pass)")
+        #expect((pass["message"] as? String)?.hasPrefix("stopped: winnow retrain was asked to stop while it trained") == true, "\(pass)")
+    }
+
     @Test(.enabled(if: EndToEndTests.executable != nil))
     func labelsThroughTheAPIRetrainTheServedModelWithoutARestart() async throws {
         let dir = try EndToEndTests.folder()
