@@ -10,12 +10,19 @@ public struct DataRow: Sendable, Equatable {
     public var label: String
     /// 1-based line of the row's start in its file.
     public var line: Int
+    /// The row's feed, when the file has a `feed` column (as `winnow labels export` writes).
+    public var feed: String?
+    /// Whether the row says its label was withdrawn (a `withdrawn_at` column, or `withdrawnAt` in JSON Lines, not empty:
+    /// `winnow labels export --all` writes them).
+    public var withdrawn: Bool
 
-    public init(id: String, text: String, label: String, line: Int) {
+    public init(id: String, text: String, label: String, line: Int, feed: String? = nil, withdrawn: Bool = false) {
         self.id = id
         self.text = text
         self.label = label
         self.line = line
+        self.feed = feed
+        self.withdrawn = withdrawn
     }
 }
 
@@ -157,6 +164,7 @@ public struct DataFileReader: Sendable {
             throw DataFileError(file: file, line: 1, message: "missing column 'label' (the header has: \(header.joined(separator: ", "))). The header must be id,text,label.")
         }
         let idColumn = header.firstIndex(of: "id")
+        let feedColumn = header.firstIndex(of: "feed"), withdrawnColumn = header.firstIndex(of: "withdrawn_at")
         var rows: [DataRow] = []
         var line = 2
         while let fields = reader.next() {
@@ -167,7 +175,10 @@ public struct DataFileReader: Sendable {
                 throw DataFileError(file: file, line: start, message: "expected \(header.count) fields as in the header, found \(fields.count). Quote fields that contain commas, quotes or newlines.")
             }
             let id = idColumn.map { fields[$0] } ?? "line-\(start)"
-            rows.append(try finish(id: id, text: fields[textColumn], label: labelColumn.map { fields[$0] } ?? "", line: start, file: file))
+            var row = try finish(id: id, text: fields[textColumn], label: labelColumn.map { fields[$0] } ?? "", line: start, file: file)
+            row.feed = feedColumn.map { fields[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+            row.withdrawn = withdrawnColumn.map { !fields[$0].trimmingCharacters(in: .whitespaces).isEmpty } ?? false
+            rows.append(row)
         }
         if let error = reader.error {
             throw DataFileError(file: file, line: line, message: "is not valid CSV (\(error)). Use RFC 4180 quoting.")
@@ -270,7 +281,13 @@ public struct DataFileReader: Sendable {
             case let .number(n)?: id = n
             default: id = "line-\(lineNumber)"
             }
-            rows.append(try finish(id: id, text: text, label: label, line: lineNumber, file: file))
+            var row = try finish(id: id, text: text, label: label, line: lineNumber, file: file)
+            if case let .string(feed)? = object["feed"], !feed.isEmpty { row.feed = feed }
+            switch object["withdrawnAt"] ?? object["withdrawn_at"] {
+            case nil, .null?: break
+            default: row.withdrawn = true
+            }
+            rows.append(row)
         }
         return rows
     }

@@ -25,18 +25,19 @@ struct Labels: AsyncParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case csv, jsonl }
 
     struct ImportedLabel: Hashable {
+        var feed: String
         var id: String
         var label: String
     }
 
-    /// The labels of `feed` imported by `by` at `tier` and not withdrawn, read a page at a time.
-    static func importedLabels(in store: any Store, feed: String, by: String, tier: Int) async throws -> Set<ImportedLabel> {
+    /// The labels imported by `by` at `tier` and not withdrawn, read a page at a time.
+    static func importedLabels(in store: any Store, by: String, tier: Int) async throws -> Set<ImportedLabel> {
         var found: Set<ImportedLabel> = []
         var after: Int64?
         while true {
             let page = try await store.labels(since: nil, after: after, limit: 5_000)
-            for label in page where label.feed == feed && label.source == "import" && label.by == by && label.tier == tier && label.withdrawnAt == nil {
-                found.insert(ImportedLabel(id: label.itemID, label: label.label))
+            for label in page where label.source == "import" && label.by == by && label.tier == tier && label.withdrawnAt == nil {
+                found.insert(ImportedLabel(feed: label.feed, id: label.itemID, label: label.label))
             }
             guard page.count == 5_000, let last = page.last?.id else { return found }
             after = last
@@ -179,14 +180,15 @@ struct Labels: AsyncParsableCommand {
             discussion: """
                 The file is read like a training file (the same checks and errors, naming the file and line); labels must \
                 be classes of the model. Labels for items Winnow has not stored yet are kept and count once the item is \
-                submitted with that id.
+                submitted with that id. A file `labels export` wrote imports back: each row keeps its feed (the feed \
+                column; --feed for files without one), and rows withdrawn in it are left out.
 
                   winnow labels import labelled.csv --feed news --by annotation-team
                 """)
 
         @Argument(help: "The file: CSV with header id,text,label, or JSON Lines with those fields.") var file: String
         @OptionGroup var database: Keys.DatabaseOption
-        @Option(help: "The feed the ids belong to.") var feed = "default"
+        @Option(help: "The feed the ids belong to (default: the file's feed column, else default).") var feed: String?
         @Option(help: "1, or 2 for senior judgements (they beat tier 1).") var tier = 1
         @Option(help: "Who made the labels (kept with each).") var by = "import"
         @Option(help: "The model whose classes the labels must be (WINNOW_MODEL; default models/default.winnow).") var model: String?
@@ -197,53 +199,73 @@ struct Labels: AsyncParsableCommand {
         func validate() throws {
             _ = try parseLabelMap(labelMap)
             guard [1, 2].contains(tier) else { throw ValidationError("--tier is 1 or 2.") }
-            guard Policy.isValidFeed(feed) else { throw ValidationError(PolicyError.invalidFeed(feed).description) }
+            if let feed, !Policy.isValidFeed(feed) { throw ValidationError(PolicyError.invalidFeed(feed).description) }
             guard !by.isEmpty else { throw ValidationError("--by needs a name.") }
         }
 
         func run() async throws {
             let modelPath = model ?? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow"
             let classes = try ModelIO.load(modelPath).classes
-            let rows: [DataRow]
+            let read: [DataRow]
             do {
-                rows = try DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: classes).read(file)
+                read = try DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: classes).read(file)
             } catch let error as DataFileError {
                 throw CommandError.data(error.description)
             }
-            // One id, two labels: which is meant cannot be told (the later row won without a word).
-            var first: [String: DataRow] = [:]
+            // A file `labels export --all` wrote: its withdrawn labels are not judgements that stand (imported, they
+            // came back to life, outside testing), and a row names its own feed (the file's `feed` column).
+            let rows = read.filter { !$0.withdrawn }
+            let withdrawn = read.count - rows.count
+            var feeds: [Int: String] = [:]
             for row in rows {
-                if let earlier = first[row.id], earlier.label != row.label {
+                if let own = row.feed {
+                    guard Policy.isValidFeed(own) else { throw CommandError.data("\(file):\(row.line): \(PolicyError.invalidFeed(own).description)") }
+                    if let feed, feed != own {
+                        throw CommandError.data("\(file):\(row.line): the row is of feed '\(own)', not --feed \(feed); leave --feed out to take each row's feed from the file.")
+                    }
+                }
+                feeds[row.line] = row.feed ?? feed ?? "default"
+            }
+            func feedOf(_ row: DataRow) -> String { feeds[row.line] ?? "default" }
+            // One id, two labels: which is meant cannot be told (the later row won without a word).
+            var first: [Labels.ImportedLabel: DataRow] = [:]
+            for row in rows {
+                let key = Labels.ImportedLabel(feed: feedOf(row), id: row.id, label: "")
+                if let earlier = first[key], earlier.label != row.label {
                     throw CommandError.data("\(file): id '\(row.id)' is labelled '\(earlier.label)' on line \(earlier.line) and '\(row.label)' on line \(row.line); keep one.")
                 }
-                first[row.id] = first[row.id] ?? row
+                first[key] = first[key] ?? row
             }
             let store = try await database.open()
             if !ignoreText {
                 // An id of the file that names a stored item with another text names another item (ids of two systems
                 // that collide): its label would land on the wrong post.
-                for item in try await Labels.storedItems(in: store, feed: feed, ids: Array(first.keys)) {
-                    guard let row = first[item.submission.id], row.text != item.submission.text else { continue }
-                    throw CommandError.data("""
-                        \(file):\(row.line): id '\(row.id)' names a stored item of feed \(feed) whose text is not the file's \
-                        ("\(Terminal.visible(String(item.submission.text.prefix(60))))…"): is the id another system's? Check the ids and --feed, \
-                        or pass --ignore-text to label the stored items anyway.
-                        """)
+                for (feed, group) in Dictionary(grouping: first, by: \.key.feed) {
+                    let byID = Dictionary(uniqueKeysWithValues: group.map { ($0.key.id, $0.value) })
+                    for item in try await Labels.storedItems(in: store, feed: feed, ids: Array(byID.keys)) {
+                        guard let row = byID[item.submission.id], row.text != item.submission.text else { continue }
+                        throw CommandError.data("""
+                            \(file):\(row.line): id '\(row.id)' names a stored item of feed \(feed) whose text is not the file's \
+                            ("\(Terminal.visible(String(item.submission.text.prefix(60))))…"): is the id another system's? Check the ids and --feed, \
+                            or pass --ignore-text to label the stored items anyway.
+                            """)
+                    }
                 }
             }
             // A label already stored the same way (this file imported before, or an id twice in it) is not stored
             // again (outside testing: importing a file twice doubled every label).
-            let already = try await Labels.importedLabels(in: store, feed: feed, by: by, tier: tier)
+            var seen = try await Labels.importedLabels(in: store, by: by, tier: tier)
             var fresh: [DataRow] = []
-            var seen = already
-            for row in rows where seen.insert(Labels.ImportedLabel(id: row.id, label: row.label)).inserted { fresh.append(row) }
+            for row in rows where seen.insert(Labels.ImportedLabel(feed: feedOf(row), id: row.id, label: row.label)).inserted { fresh.append(row) }
             let now = Date()
             let stored = fresh.isEmpty ? [] : try await store.addLabels(fresh.map {
-                LabelRecord(feed: feed, itemID: $0.id, label: $0.label, source: "import", by: by, at: now, tier: tier)
+                LabelRecord(feed: feedOf($0), itemID: $0.id, label: $0.label, source: "import", by: by, at: now, tier: tier)
             })
             let skipped = rows.count - fresh.count
-            print("Imported \(stored.count) label\(stored.count == 1 ? "" : "s") from \(file) into \(database.path) (feed \(feed), tier \(tier))"
-                + (skipped == 0 ? "." : "; \(skipped) already stored the same way (same id, label, --by and tier, not withdrawn) were left as they are."))
+            let into = Set(rows.map(feedOf)).sorted()
+            print("Imported \(stored.count) label\(stored.count == 1 ? "" : "s") from \(file) into \(database.path) (feed\(into.count == 1 ? "" : "s") \(into.joined(separator: ", ")), tier \(tier))"
+                + (skipped == 0 ? "" : "; \(skipped) already stored the same way (same feed, id, label, --by and tier, not withdrawn) were left as they are")
+                + (withdrawn == 0 ? "." : "; \(withdrawn) withdrawn in the file were left out."))
         }
     }
 }

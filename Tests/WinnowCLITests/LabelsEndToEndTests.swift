@@ -30,12 +30,23 @@ import Testing
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("bad.csv:2: unknown label 'ham'"), "\(bad.stderr)")
 
+        // A file as `labels export --all` writes it: each row's feed is its own, and withdrawn rows are left out
+        // (outside testing: every row went to --feed, and withdrawn labels came back to life).
+        try "id,text,label,feed,withdrawn_at\ny1,see you,clear,news,\ny2,free prize,spam,sms,\ny3,a scam,spam,news,2026-11-02T10:00:00Z\n"
+            .write(toFile: dir + "/exported.csv", atomically: true, encoding: .utf8)
+        let otherFeed = try EndToEndTests.run(["labels", "import", dir + "/exported.csv", "--database", database, "--model", model, "--feed", "sms"])
+        #expect(otherFeed.status == 65 && otherFeed.stderr.contains("exported.csv:2: the row is of feed 'news', not --feed sms"), "\(otherFeed.stderr)")
+        let back = try EndToEndTests.run(["labels", "import", dir + "/exported.csv", "--database", database, "--model", model])
+        #expect(back.status == 0 && back.stdout.contains("Imported 2 labels") && back.stdout.contains("(feeds news, sms, tier 1); 1 withdrawn in the file were left out."),
+                "\(back.stdout)\(back.stderr)")
+
         let all = try EndToEndTests.run(["labels", "export", "--database", database, "--all", "--format", "jsonl"])
         #expect(all.status == 0, "\(all.stderr)")
         let lines = all.stdout.split(separator: "\n").map { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:] }
-        #expect(lines.map { $0["id"] as? String } == ["x1", "x2", "x4"])
-        #expect(lines.map { $0["label"] as? String } == ["spam", "clear", "clear"])
-        #expect(lines.allSatisfy { $0["source"] as? String == "import" && $0["tier"] as? Int == 2 && $0["feed"] as? String == "news" && $0["by"] as? String == "annotators" })
+        #expect(lines.map { $0["id"] as? String } == ["x1", "x2", "x4", "y1", "y2"])
+        #expect(lines.map { $0["label"] as? String } == ["spam", "clear", "clear", "clear", "spam"])
+        #expect(lines.map { $0["feed"] as? String } == ["news", "news", "news", "news", "sms"])
+        #expect(lines.prefix(3).allSatisfy { $0["source"] as? String == "import" && $0["tier"] as? Int == 2 && $0["by"] as? String == "annotators" })
 
         // The default export is the training file: items Winnow has stored, one label each. None are stored here.
         let csv = try EndToEndTests.run(["labels", "export", "--database", database, "--out", dir + "/out.csv"])
