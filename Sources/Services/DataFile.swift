@@ -12,6 +12,8 @@ public struct DataRow: Sendable, Equatable {
     public var line: Int
     /// The row's feed, when the file has a `feed` column (as `winnow labels export` writes).
     public var feed: String?
+    /// The label as the file gave it, when `labelMap` renamed it.
+    public var mappedFrom: String?
     /// Whether the row says its label was withdrawn (a `withdrawn_at` column, or `withdrawnAt` in JSON Lines, not empty:
     /// `winnow labels export --all` writes them).
     public var withdrawn: Bool
@@ -135,13 +137,30 @@ public struct DataFileReader: Sendable {
             if labelOptional { return DataRow(id: id, text: text, label: "", line: line) }
             throw DataFileError(file: file, line: line, message: "row '\(id)' has no label. Give every row a label.")
         }
-        if let mapped = labelMap[label] { label = mapped }
+        var mappedFrom: String?
+        if let mapped = labelMap[label] {
+            mappedFrom = label
+            label = mapped
+        }
         if let allowed = allowedLabels, !allowed.contains(label) {
             throw DataFileError(
                 file: file, line: line,
                 message: "unknown label '\(label)' (row '\(id)'); the model's classes are \(allowed.joined(separator: ", ")). Map it with --label-map \(label)=CLASS.")
         }
-        return DataRow(id: id, text: text, label: label, line: line)
+        var row = DataRow(id: id, text: text, label: label, line: line)
+        row.mappedFrom = mappedFrom
+        return row
+    }
+
+    /// Refuses renames of `labelMap` that no row of `rows` used: a misspelt FROM (`hm=clear`) left the label it meant
+    /// a class of its own without a word (outside testing).
+    /// - Throws: `DataFileError` naming the rename and the labels the rows have.
+    public static func refuseUnusedRenames(_ labelMap: [String: String], rows: [DataRow], files: [String]) throws {
+        let used = Set(rows.compactMap(\.mappedFrom))
+        guard let unused = labelMap.keys.sorted().first(where: { !used.contains($0) }) else { return }
+        let labels = Set(rows.map { $0.mappedFrom ?? $0.label }).sorted()
+        throw DataFileError(file: files.joined(separator: ", "), line: nil,
+                            message: "has no row labelled '\(unused)', so --label-map \(unused)=\(labelMap[unused] ?? "") renames nothing; its labels are \(labels.prefix(20).joined(separator: ", ")). Fix the label's spelling, or leave the rename out.")
     }
 
     func readCSV(_ text: String, file: String) throws -> [DataRow] {

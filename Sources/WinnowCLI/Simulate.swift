@@ -174,17 +174,21 @@ struct Simulate: AsyncParsableCommand {
         let reader = DataFileReader(labelMap: try parseLabelMap(labelMap))
         var posts: [LabelledPost] = []
         var firstAt: [String: (String, Int)] = [:]
-        posts += try Train.read(data, with: reader, firstAt: &firstAt).map { LabelledPost(id: $0.id, text: $0.text, label: $0.label) }
+        var read = try Train.read(data, with: reader, firstAt: &firstAt)
+        posts += read.map { LabelledPost(id: $0.id, text: $0.text, label: $0.label) }
         var sources = data.map { URL(fileURLWithPath: $0).lastPathComponent }
         for pair in feedData {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, Policy.isValidFeed(parts[0]), parts[0] != "sim" else {
                 throw ValidationError("Write --feed-data as FEED=FILE with a feed name of a-z, 0-9, '-' and '_' other than 'sim' (the main feed), e.g. --feed-data sms=sms.csv; got '\(pair)'.")
             }
-            posts += try Train.read([parts[1]], with: reader, firstAt: &firstAt).map { LabelledPost(id: $0.id, text: $0.text, label: $0.label, feed: parts[0]) }
+            let feedRows = try Train.read([parts[1]], with: reader, firstAt: &firstAt)
+            read += feedRows
+            posts += feedRows.map { LabelledPost(id: $0.id, text: $0.text, label: $0.label, feed: parts[0]) }
             sources.append("\(parts[0])=\(URL(fileURLWithPath: parts[1]).lastPathComponent)")
         }
         try Train.refuseLabelsDifferingInCase(firstAt)
+        try DataFileReader.refuseUnusedRenames(reader.labelMap, rows: read, files: data + feedData.compactMap { $0.split(separator: "=", maxSplits: 1).last.map(String.init) })
         if let keep { try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true) }
         let started = ContinuousClock.now
         let talk = !quiet && !json

@@ -216,6 +216,7 @@ struct Train: AsyncParsableCommand {
                 message: "every row has the label '\(only.key)' (first at \(only.value.0):\(only.value.1)). Training needs at least two classes: add examples of another class, or check --label-map.")
         }
         try Self.refuseLabelsDifferingInCase(firstFile)
+        try DataFileReader.refuseUnusedRenames(map, rows: rows, files: data + (fromStore ? [database ?? "the store"] : []))
         let options = try options()
         if !allowRareClasses { try Self.refuseRareClasses(rows, minimum: options.minExamplesPerClass, firstAt: firstFile) }
         let version = name ?? Self.defaultVersion(out: out)
@@ -284,7 +285,9 @@ struct Train: AsyncParsableCommand {
     static func storeRows(path: String, labelMap: [String: String]) async throws -> [DataRow] {
         return try await Keys.DatabaseOption.open(path: path).resolvedLabels(since: nil).enumerated().compactMap { index, resolved in
             guard let text = resolved.trainingText else { return nil }
-            return DataRow(id: resolved.label.itemID, text: text, label: labelMap[resolved.label.label] ?? resolved.label.label, line: index + 1)
+            var row = DataRow(id: resolved.label.itemID, text: text, label: labelMap[resolved.label.label] ?? resolved.label.label, line: index + 1)
+            if labelMap[resolved.label.label] != nil { row.mappedFrom = resolved.label.label }
+            return row
         }
     }
 

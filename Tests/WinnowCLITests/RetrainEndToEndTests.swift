@@ -14,6 +14,10 @@ import Testing
         // A candidate that never learned spam (mapped away): it must fail the gate.
         #expect(try EndToEndTests.run(["train", "--data", dir + "/train.csv", "--algorithm", "nb", "--out", blind, "--bucket-bits", "14",
                                        "--label-map", "spam=clear"]).status == 0)
+        // A rename that renames nothing (a misspelt FROM) is refused: the label it meant would train as its own class.
+        let misspelt = try EndToEndTests.run(["train", "--data", dir + "/train.csv", "--algorithm", "nb", "--out", dir + "/never.winnow", "--label-map", "spma=clear"])
+        #expect(misspelt.status == 65 && misspelt.stderr.contains("has no row labelled 'spma', so --label-map spma=clear renames nothing"), "\(misspelt.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/never.winnow"))
         let same = try EndToEndTests.run(["evaluate", "--candidate", active, "--against", active, "--data", dir + "/test.csv",
                                           "--max-macro-f1-drop", "0", "--max-recall-drop", "0"])
         #expect(same.status == 0, "\(same.stderr)")
