@@ -208,7 +208,8 @@ struct Simulate: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\(phase) (\(elapsed.components.seconds) s)\n".utf8))
             }
         } catch let error as SimulationError {
-            throw CommandError("\(error.description) (--data \(data.joined(separator: ", ")))")
+            // The options ask for more than the data holds (posts per round × rounds, say): a data error, 65.
+            throw CommandError.data("\(error.description) (--data \(data.joined(separator: ", ")))")
         }
         if let report {
             do {

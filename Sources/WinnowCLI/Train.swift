@@ -210,6 +210,11 @@ struct Train: AsyncParsableCommand {
             sources.append("store:\(URL(fileURLWithPath: path).lastPathComponent) (\(stored.count) labels)")
             if !quiet && !json { FileHandle.standardError.write(Data("Read \(stored.count) labelled items from \(path).\n".utf8)) }
         }
+        if rows.isEmpty {
+            // Only --from-store reads nothing at all (a data file with no rows is refused as it is read).
+            throw DataFileError(file: database ?? ProcessInfo.processInfo.environment["WINNOW_DATABASE"] ?? "winnow.sqlite", line: nil,
+                                message: "holds no label of an item it stores (a label of an item Winnow never saw has no text to train on). Submit the items, or give --data files.")
+        }
         if firstFile.count < 2, let only = firstFile.first {
             throw DataFileError(
                 file: data.joined(separator: ", "), line: nil,

@@ -92,6 +92,12 @@ import Testing
         }
         _ = try await store.addLabels(labels)
         let out = dir + "/from-store.winnow"
+        // A store whose labels name no item it holds: said so (it read "give a file with at least two classes", exit 1).
+        let empty = dir + "/empty.sqlite"
+        let emptyStore = try SQLiteStore(path: empty)
+        _ = try await emptyStore.addLabels([LabelRecord(feed: "default", itemID: "never-seen", label: "spam", source: "import", by: "t", at: t0)])
+        let nothing = try EndToEndTests.run(["train", "--from-store", "--database", empty, "--out", dir + "/none.winnow"])
+        #expect(nothing.status == 65 && nothing.stderr.contains("holds no label of an item it stores"), "\(nothing.status) \(nothing.stderr)")
         let trained = try EndToEndTests.run(["train", "--from-store", "--database", database, "--algorithm", "nb", "--out", out, "--bucket-bits", "14", "--json"])
         #expect(trained.status == 0, "\(trained.stderr)")
         let header = ((try? JSONSerialization.jsonObject(with: Data(trained.stdout.utf8))) as? [String: Any])?["header"] as? [String: Any] ?? [:]
