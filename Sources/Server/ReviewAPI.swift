@@ -136,7 +136,10 @@ extension API {
             var tickets: [Int64]
         }
 
-        init(_ view: TicketView, now: Date, classes: [String], configuration: ReviewConfiguration, clearLabel: String) {
+        /// `viewer`: the reviewer it is shown to. Another reviewer's lease steps on this ticket (claimed, renewed,
+        /// released) are left out: on a ticket drawn for two reviews they told the second reviewer that a first had
+        /// judged it, and who (outside testing).
+        init(_ view: TicketView, now: Date, viewer: String, classes: [String], configuration: ReviewConfiguration, clearLabel: String) {
             let s = view.item.submission
             ticket = TicketSummary(view.ticket, now: now)
             item = .init(id: s.id, feed: s.feed, text: s.text, language: s.language, author: s.author, createdAt: view.item.createdAt,
@@ -156,6 +159,11 @@ extension API {
             } else {
                 scores = ItemAnswer(view.item)
                 history = view.history
+            }
+            let leaseSteps: Set<TicketEvent.Kind> = [.claimed, .renewed, .released]
+            history = history.filter {
+                guard case let .ticket(event) = $0, event.ticket == view.ticket.id, leaseSteps.contains(event.kind) else { return true }
+                return event.by == viewer
             }
             self.classes = classes
             reasonCodes = configuration.reasonCodes

@@ -365,7 +365,13 @@ extension SQLiteStore {
             #expect(first.json["outcome"] as? String == "awaiting_second_review")
         }
         #expect((try await h.post("/v1/review/claim", as: .moderator, json(["count": 2])).json["tickets"] as? [Any])?.isEmpty == true)
-        _ = try await h.post("/v1/review/claim", as: .admin, json(["count": 2]))
+        let seconds = try await h.post("/v1/review/claim", as: .admin, json(["count": 2])).json["tickets"] as? [[String: Any]] ?? []
+        // The second reviewer reads no step of the first's (a claim by test-moderator said a first review was made, and by whom).
+        for ticket in seconds {
+            let steps = (ticket["history"] as? [[String: Any]] ?? []).compactMap { $0["ticket"] as? [String: Any] }
+            #expect(!steps.contains { $0["by"] as? String == "test-moderator" }, "\(steps)")
+            #expect(steps.contains { $0["kind"] as? String == "claimed" && $0["by"] as? String == "test-admin" }, "\(steps)")
+        }
         let agree = try await h.send(.post, "/v1/review/tickets/\(ids[0])/decision", as: .admin, body: json(["label": "spam", "reasonCode": "spam"]))
         #expect(agree.json["outcome"] as? String == "decided")
         let split = try await h.send(.post, "/v1/review/tickets/\(ids[1])/decision", as: .admin, body: json(["label": "clear", "reasonCode": "not_violating"]))

@@ -34,19 +34,19 @@ struct ReviewController {
         let now = scoring.clock()
         // Copies this claim holds are part of the waves: deciding one settles them too.
         let waves = try await review.waves(of: views, for: key.name)
-        let tickets = zip(views, waves).map { view, wave in detail(now: now)(view).with(wave: wave) }
+        let tickets = zip(views, waves).map { view, wave in detail(now: now, viewer: key.name)(view).with(wave: wave) }
         return JSON.response(API.ClaimAnswer(tickets: tickets))
     }
 
-    func detail(now: Date) -> (TicketView) -> API.TicketDetail {
+    func detail(now: Date, viewer: String) -> (TicketView) -> API.TicketDetail {
         let classes = scoring.model.classes, configuration = scoring.engine.configuration
-        return { API.TicketDetail($0, now: now, classes: classes, configuration: configuration.review, clearLabel: configuration.clearLabel) }
+        return { API.TicketDetail($0, now: now, viewer: viewer, classes: classes, configuration: configuration.review, clearLabel: configuration.clearLabel) }
     }
 
     @Sendable func show(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let key = try context.caller
         let view = try await review.ticket(id: context.rowID(of: "ticket"), viewer: key.name, allowedTiers: key.workableTiers)
-        return JSON.response(detail(now: scoring.clock())(view).with(wave: try await review.wave(of: view, for: key.name)))
+        return JSON.response(detail(now: scoring.clock(), viewer: key.name)(view).with(wave: try await review.wave(of: view, for: key.name)))
     }
 
     @Sendable func decide(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
@@ -83,7 +83,7 @@ struct ReviewController {
         let key = try context.caller
         let undone = try await review.undo(ticket: context.rowID(of: "ticket"), reviewer: key.name, allowedTiers: key.workableTiers)
         let view = try await review.ticket(id: undone.ticket.id, viewer: key.name, allowedTiers: key.workableTiers)
-        return JSON.response(API.UndoAnswer(ticket: detail(now: scoring.clock())(view), withdrawnLabels: undone.labels))
+        return JSON.response(API.UndoAnswer(ticket: detail(now: scoring.clock(), viewer: key.name)(view), withdrawnLabels: undone.labels))
     }
 
     @Sendable func queue(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
