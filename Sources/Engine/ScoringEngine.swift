@@ -22,12 +22,11 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
         if value.utf8.contains(0) { throw ValidationError(field: field, "contains a NUL character (\\u0000); remove it") }
     }
 
-    /// Refuses what cannot be a feed's item id: 1-256 UTF-8 bytes without control characters (the rule of
-    /// `ScoringEngine.validate`, for every other place an item id comes in: ranks, labels, gold items).
-    /// An item id: 1-256 UTF-8 bytes, not only blanks, without control characters, invisible ones (bidirectional
-    /// overrides, zero-width spaces, fillers: Unicode's format and default-ignorable characters) or noncharacters
-    /// (outside testing: "abc\u{202E}gpj" showed reviewers and logs an id reading otherwise, and " " and a lone
-    /// Hangul filler were items).
+    /// Refuses what cannot be a feed's item id (the rule of `ScoringEngine.validate`, for every other place an item id
+    /// comes in: ranks, labels, gold items): 1-256 UTF-8 bytes, not only blanks, without control characters, invisible
+    /// ones (bidirectional overrides, zero-width spaces, fillers: Unicode's format and default-ignorable characters) or
+    /// noncharacters (outside testing: "abc\u{202E}gpj" showed reviewers and logs an id reading otherwise, and " " and
+    /// a lone Hangul filler were items).
     public static func checkItemID(_ id: String, field: String) throws {
         guard isIdentifier(id) else {
             throw ValidationError(field: field, "give the feed's own item id: 1-256 UTF-8 bytes, not only blanks, no control characters and no invisible ones (bidirectional overrides, zero-width spaces, fillers)")

@@ -193,9 +193,6 @@ final class AddressConnections: Sendable {
             open[address] = count > 0 ? count : nil
         }
     }
-
-    /// Addresses with a connection open (the tests read it).
-    var addresses: Int { open.withLock(\.count) }
 }
 
 /// Closes a connection whose client address has `maxConnectionsPerAddress` open already (outside testing: 1,100

@@ -1,7 +1,6 @@
 import Engine
 import Foundation
 import Media
-import Synchronization
 
 /// An item's media as a feed sends it: a file's bytes to hash here, or an image hash the feed made itself.
 public enum MediaInput: Sendable {

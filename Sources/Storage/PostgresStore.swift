@@ -506,10 +506,14 @@ public final class PostgresStore: Store {
             let state = item.state
             try state.checkEngagementTime(snapshot.at)
             let c = snapshot.counters
-            // At the cap, this snapshot takes the newest one's place (the item's row is locked: one writer at a time).
+            // At the cap, this snapshot takes the newest one's place (unless it is stored already: a repeat changes
+            // nothing); the item's row is locked, one writer at a time.
             try await db.execute("""
                 DELETE FROM engagement_snapshot WHERE id = (SELECT id FROM engagement_snapshot WHERE item = \(item.id) ORDER BY at DESC, id DESC LIMIT 1)
                   AND (SELECT count(*) FROM engagement_snapshot WHERE item = \(item.id)) >= \(keepingAtMost)
+                  AND NOT EXISTS (SELECT 1 FROM engagement_snapshot WHERE item = \(item.id) AND at = \(snapshot.at.timeIntervalSince1970)
+                                  AND views = \(c.views) AND likes = \(c.likes) AND shares = \(c.shares) AND comments = \(c.comments)
+                                  AND reports = \(c.reports) AND hides = \(c.hides))
                 """)
             let recorded = try await !db.rows("""
                 INSERT INTO engagement_snapshot (item, at, views, likes, shares, comments, reports, hides)

@@ -234,11 +234,14 @@ public final class SQLiteStore: Store {
             let state = try Self.state(row)
             try state.checkEngagementTime(snapshot.at)
             let c = snapshot.counters
-            // At the cap, this snapshot takes the newest one's place (a repeat of it included: stored again, once).
+            // At the cap, this snapshot takes the newest one's place (unless it is stored already: a repeat changes nothing).
             try db.cachedStatement(sql: """
                 DELETE FROM engagement_snapshot WHERE id = (SELECT id FROM engagement_snapshot WHERE item = ? ORDER BY at DESC, id DESC LIMIT 1)
                   AND (SELECT count(*) FROM engagement_snapshot WHERE item = ?) >= ?
-                """).execute(arguments: [rowID, rowID, keepingAtMost])
+                  AND NOT EXISTS (SELECT 1 FROM engagement_snapshot WHERE item = ? AND at = ? AND views = ? AND likes = ? AND shares = ?
+                                  AND comments = ? AND reports = ? AND hides = ?)
+                """).execute(arguments: [rowID, rowID, keepingAtMost, rowID, snapshot.at.timeIntervalSince1970, c.views, c.likes, c.shares,
+                                         c.comments, c.reports, c.hides])
             try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO engagement_snapshot (item, at, views, likes, shares, comments, reports, hides)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)

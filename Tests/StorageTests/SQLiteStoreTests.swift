@@ -144,7 +144,12 @@ struct Items {
             let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(Double(i) * 60), counters: Engagement(views: i * 10))
             #expect(try await store.recordEngagement(feed: "default", id: "a", snapshot: snapshot, keepingAtMost: 3) { _ in nil }?.recorded == true)
         }
-        let kept = try await store.history(feed: "default", id: "a")!.compactMap { if case let .engagement(s) = $0 { s } else { nil } }
+        var kept = try await store.history(feed: "default", id: "a")!.compactMap { if case let .engagement(s) = $0 { s } else { nil } }
+        #expect(kept.map(\.counters.views) == [10, 20, 60], "\(kept.map(\.counters.views))")
+        // A repeat of a kept snapshot changes nothing (it took the newest one's place for nothing).
+        let repeated = EngagementSnapshot(at: t0.addingTimeInterval(60), counters: Engagement(views: 10))
+        #expect(try await store.recordEngagement(feed: "default", id: "a", snapshot: repeated, keepingAtMost: 3) { _ in nil }?.recorded == false)
+        kept = try await store.history(feed: "default", id: "a")!.compactMap { if case let .engagement(s) = $0 { s } else { nil } }
         #expect(kept.map(\.counters.views) == [10, 20, 60], "\(kept.map(\.counters.views))")
         #expect(try await store.item(feed: "default", id: "a")?.engagement?.counters.views == 60)
     }
