@@ -75,6 +75,9 @@ struct Retrain: AsyncParsableCommand {
                 if let pass { print(Self.describe(pass)) }
                 throw ExitCode(128 + number)
             }
+        } catch let error where signals.received != nil && !(error is ExitCode) {
+            // Stopped before a pass began (a store read cancelled): nothing to record, the signal's exit code.
+            throw ExitCode(128 + (signals.received ?? SIGTERM))
         } catch let error as DataFileError {
             throw CommandError.data("\(error)")
         } catch let error as Engine.ValidationError {
