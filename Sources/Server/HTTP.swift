@@ -252,9 +252,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as TicketError {
             return try APIError.ticket(error).response(from: request, context: context)
         } catch let error as ReviewAccessError {
-            // A claim names its tiers, a queue read its tier; a ticket's own tier is nothing the request named.
-            let field = error.ticket != nil ? nil : request.uri.path.hasSuffix("/queue") ? "tier" : "tiers"
-            return try APIError(.forbidden, code: "forbidden", error.description, field: field).response(from: request, context: context)
+            return try APIError(.forbidden, code: "forbidden", error.description, field: error.field).response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             let code = error.status == .contentTooLarge ? "body_too_large" : "http_\(error.status.code)"
             return JSON.response(APIError.Body(error: .init(code: code, message: error.status.reasonPhrase, field: nil)), status: error.status)

@@ -59,7 +59,7 @@ public struct ReviewService: Sendable {
     /// work (`APIKeyRecord.workableTiers`); asking for another is refused.
     public func claim(_ request: ClaimRequest, allowedTiers: Set<ReviewTier> = Set(ReviewTier.allCases)) async throws -> [TicketView] {
         if let refused = request.tiers.first(where: { !allowedTiers.contains($0) }) {
-            throw ReviewAccessError(reviewer: request.reviewer, tier: refused, allowed: allowedTiers)
+            throw ReviewAccessError(reviewer: request.reviewer, tier: refused, allowed: allowedTiers, field: "tiers")
         }
         guard (1...configuration.maxClaim).contains(request.count) else {
             throw ValidationError(field: "count", "claim between 1 and \(configuration.maxClaim) tickets at a time")
@@ -277,7 +277,7 @@ public struct ReviewService: Sendable {
     /// escalation notes, holders and items) is refused.
     public func queue(tier: ReviewTier, cursor: String?, limit: Int, reader: String = "", allowedTiers: Set<ReviewTier> = Set(ReviewTier.allCases))
         async throws -> (tickets: [(ticket: Ticket, priority: Double)], next: String?) {
-        guard allowedTiers.contains(tier) else { throw ReviewAccessError(reviewer: reader, tier: tier, allowed: allowedTiers) }
+        guard allowedTiers.contains(tier) else { throw ReviewAccessError(reviewer: reader, tier: tier, allowed: allowedTiers, field: "tier") }
         guard (1...500).contains(limit) else { throw ValidationError(field: "limit", "ask for 1 to 500 tickets per page") }
         var after: (Double, Int64)?
         if let cursor {
@@ -338,12 +338,15 @@ public struct ReviewAccessError: Error, Equatable, Sendable, CustomStringConvert
     public var allowed: Set<ReviewTier>
     /// The ticket asked for, when the request named one.
     public var ticket: Int64?
+    /// The request's field that named the tier (a claim's `tiers`, a queue's `tier`); nil when it was the ticket's own.
+    public var field: String?
 
-    public init(reviewer: String, tier: ReviewTier, allowed: Set<ReviewTier>, ticket: Int64? = nil) {
+    public init(reviewer: String, tier: ReviewTier, allowed: Set<ReviewTier>, ticket: Int64? = nil, field: String? = nil) {
         self.reviewer = reviewer
         self.tier = tier
         self.allowed = allowed
         self.ticket = ticket
+        self.field = field
     }
 
     public var description: String {
