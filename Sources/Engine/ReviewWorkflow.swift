@@ -412,7 +412,7 @@ public struct ReviewWorkflow: Sendable {
         var change = TicketChange(ticket: ticket, priority: StoredPriority(ticket, now: now))
         change.events.append(TicketEvent(ticket: id, kind: .undone, at: now, by: reviewer, tier: ticket.tier, label: verdict.label,
                                          action: human.action, reasonCode: human.reasonCode, note: "decision taken back"))
-        let (stage, restored) = rules.undoneStage(state: state.item, by: reviewer, at: now, policy: policy, classes: classes)
+        let (stage, restored) = rules.undoneStage(state: state.item, at: now, policy: policy, classes: classes)
         // A second review that agreed, taken back: the ticket waits for its second review again (four eyes: the
         // reviewer's next decision is compared with the first, which is hidden again).
         let reopened = ticket.tier == .one && state.secondReviewBy == reviewer ? state.firstReview : nil

@@ -629,7 +629,7 @@ public struct ReviewRules: Sendable {
 
     /// The item's stage when a reviewer takes back their decision, with the person's decision that stands after it:
     /// what stood before the decision (`restoredStage`).
-    public func undoneStage(state: ItemState, by reviewer: String, at now: Date, policy: Policy, classes: [String]) -> (result: StageResult, reviewed: HumanDecision?) {
+    public func undoneStage(state: ItemState, at now: Date, policy: Policy, classes: [String]) -> (result: StageResult, reviewed: HumanDecision?) {
         restoredStage(state: state, at: now, policy: policy, classes: classes, trigger: "undo", why: "decision taken back by its reviewer")
     }
 

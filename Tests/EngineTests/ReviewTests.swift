@@ -280,14 +280,14 @@ import Testing
         var decided = inReview
         decided.current = rules.humanStage(human, state: inReview, note: nil)
         decided.reviewed = human
-        let (back, restored) = rules.undoneStage(state: decided, by: "ann", at: t0.addingTimeInterval(90), policy: policy, classes: ["clear", "spam"])
+        let (back, restored) = rules.undoneStage(state: decided, at: t0.addingTimeInterval(90), policy: policy, classes: ["clear", "spam"])
         #expect(restored == nil)
         #expect(back.decision.action == .review && back.priority == .high && back.stage == .review)
         #expect(back.decision.reason == "decision taken back by its reviewer; the decision before it stands again: viral and uncertain")
         // The policy alone would allow it (spam 0.3 is under every standard cut-off).
         var stored = decided
         stored.reviewed?.prior = nil
-        let (policyOnly, none) = rules.undoneStage(state: stored, by: "ann", at: t0.addingTimeInterval(90), policy: policy, classes: ["clear", "spam"])
+        let (policyOnly, none) = rules.undoneStage(state: stored, at: t0.addingTimeInterval(90), policy: policy, classes: ["clear", "spam"])
         #expect(none == nil && policyOnly.decision.action == .allow && policyOnly.decision.reason.contains("the policy decides again"))
         // An appeal's decision over ann's: taken back, ann's stands again (without what stood before hers).
         let appeal = HumanDecision(label: "clear", action: .allow, reasonCode: "not_violating", by: "lead", at: t0.addingTimeInterval(120), ticket: 8,
@@ -296,7 +296,7 @@ import Testing
         var appealed = decided
         appealed.current = rules.humanStage(appeal, state: decided, note: nil)
         appealed.reviewed = appeal
-        let (again, earlier) = rules.undoneStage(state: appealed, by: "lead", at: t0.addingTimeInterval(150), policy: policy, classes: ["clear", "spam"])
+        let (again, earlier) = rules.undoneStage(state: appealed, at: t0.addingTimeInterval(150), policy: policy, classes: ["clear", "spam"])
         #expect(earlier?.by == "ann" && earlier?.action == .demote)
         #expect(again.decision.action == .demote && again.decision.label == "spam")
         #expect(again.decision.reason == "decision taken back by its reviewer; the earlier decision stands again: decided by a reviewer (tier 1, spam)")
