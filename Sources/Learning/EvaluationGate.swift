@@ -150,21 +150,25 @@ public struct EvaluationGate: Codable, Equatable, Sendable {
             self.support = support
         }
 
+        /// From a report; macro-F1 averages the classes the report's truth holds (see `weighted`).
         public init(_ report: ClassificationReport) {
-            macroF1 = report.macroF1
+            let present = report.classes.filter { $0.support > 0 }
+            macroF1 = present.isEmpty ? 0 : present.map(\.f1).reduce(0, +) / Double(present.count)
             recall = Dictionary(uniqueKeysWithValues: report.classes.map { ($0.label, $0.recall) })
             support = Dictionary(uniqueKeysWithValues: report.classes.map { ($0.label, Double($0.support)) })
         }
 
         /// Weighted precision, recall and F1 per class from predicted and true labels, each row counting `weight`
-        /// (audits weigh 1/π, so the figures describe all automatic decisions). Macro-F1 averages the classes present
-        /// in the truth or the predictions.
+        /// (audits weigh 1/π, so the figures describe all automatic decisions). Macro-F1 averages the classes the
+        /// truth holds: a class only predicted lowers the recall of the classes it was predicted for, not the average's
+        /// divisor, so both models are judged over one class set (scikit-learn's default, truth ∪ predictions, would
+        /// give each model its own; `ClassificationReport.macroF1` keeps that definition for `evaluate`).
         public static func weighted(predicted: [String], truth: [String], weights: [Double]) -> Figures {
             var tp: [String: Double] = [:], fp: [String: Double] = [:], fn: [String: Double] = [:]
             for ((p, t), w) in zip(zip(predicted, truth), weights) {
                 if p == t { tp[t, default: 0] += w } else { fp[p, default: 0] += w; fn[t, default: 0] += w }
             }
-            let classes = Set(predicted).union(truth).sorted()
+            let classes = Set(truth).sorted()
             var recall: [String: Double] = [:], support: [String: Double] = [:], f1Sum = 0.0
             for c in classes {
                 let tpc = tp[c] ?? 0, fpc = fp[c] ?? 0, fnc = fn[c] ?? 0
@@ -235,7 +239,9 @@ extension EvaluationGate {
 
     /// Percentile bootstrap intervals of the paired change (candidate − active) of macro-F1 and of each class's
     /// recall, keyed by check name: rows are drawn with replacement, both models' predictions together, and a
-    /// resample without rows of a class says nothing of that class's recall.
+    /// resample without rows of a class says nothing of that class's recall. Every resample's macro-F1 averages over
+    /// the same classes, those of all the rows' truth (a class a resample lacks adds 0 to both models), so the
+    /// interval measures the point figure's change and not a divisor that moves between resamples.
     public func changeIntervals(_ rows: PairedRows) -> [String: Interval] {
         var index: [String: Int] = [:], names: [String] = []
         func id(_ label: String) -> Int {
@@ -251,15 +257,17 @@ extension EvaluationGate {
         var tpC = [Double](repeating: 0, count: k), fpC = tpC, fnC = tpC, tpA = tpC, fpA = tpC, fnA = tpC
         var macro: [Double] = [], recall = [[Double]](repeating: [], count: k)
         macro.reserveCapacity(resamples)
+        var inTruth = [Bool](repeating: false, count: k)
+        for t in truth { inTruth[t] = true }
+        let averaged = Double(inTruth.filter { $0 }.count)
         func macroF1(_ tp: [Double], _ fp: [Double], _ fn: [Double]) -> Double {
-            var sum = 0.0, present = 0
-            for c in 0..<k where tp[c] + fp[c] + fn[c] > 0 {
-                present += 1
+            var sum = 0.0
+            for c in 0..<k where inTruth[c] {
                 let precision = tp[c] + fp[c] > 0 ? tp[c] / (tp[c] + fp[c]) : 0
                 let r = tp[c] + fn[c] > 0 ? tp[c] / (tp[c] + fn[c]) : 0
                 sum += precision + r > 0 ? 2 * precision * r / (precision + r) : 0
             }
-            return present == 0 ? 0 : sum / Double(present)
+            return sum / averaged
         }
         for _ in 0..<resamples {
             for c in 0..<k { tpC[c] = 0; fpC[c] = 0; fnC[c] = 0; tpA[c] = 0; fpA[c] = 0; fnA[c] = 0 }

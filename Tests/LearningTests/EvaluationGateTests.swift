@@ -140,6 +140,33 @@ import Testing
         #expect(again["recall of spam"] == interval)
     }
 
+    @Test func aClassOnlyPredictedIsNotAveragedIn() throws {
+        // 100 spam and 100 clear rows; the candidate calls one clear row "abuse", a class the rows do not hold.
+        // Averaged over the truth's classes: spam F1 1, clear F1 2·0.99/1.99, macro-F1 (1 + 1.98/1.99)/2 = 0.99749,
+        // a fall of 0.0025 within the 0.01 margin. Over truth ∪ predictions abuse would count as a third class of F1
+        // 0, and a candidate wrong on one row of 200 would read 0.665 and be refused by the threshold rule.
+        let truth = [String](repeating: "spam", count: 100) + [String](repeating: "clear", count: 100)
+        var candidate = truth
+        candidate[150] = "abuse"
+        let rows = EvaluationGate.PairedRows(truth: truth, candidate: candidate, active: truth)
+        let figures = EvaluationGate.Figures.weighted(predicted: candidate, truth: truth, weights: rows.weights)
+        #expect(abs(figures.macroF1 - (1 + 1.98 / 1.99) / 2) < 1e-12)
+        #expect(figures.recall["abuse"] == nil && figures.recall["clear"] == 0.99)
+        let threshold = EvaluationGate(method: .threshold).check(rows)
+        #expect(threshold.passed, "\(threshold.failures)")
+        // Every resample averages over the same two classes: the change is 0 (the row not drawn) or a small fall,
+        // never the third of a point a resample that drew the row would show with abuse counted as a class.
+        let macro = try #require(EvaluationGate().changeIntervals(rows)["macro-F1"])
+        #expect(macro.high == 0)
+        #expect(macro.low > -0.01 && macro.low < 0)
+        // A report says the same: its macro-F1 keeps scikit-learn's definition, the gate's figures the truth's classes.
+        let labels = ["abuse", "clear", "spam"]
+        let probabilities: [[Double]] = candidate.map { predicted in labels.map { $0 == predicted ? 0.8 : 0.1 } }
+        let report = ClassificationReport(probabilities: probabilities, truth: truth.map { labels.firstIndex(of: $0)! }, labels: labels)
+        #expect(abs(report.macroF1 - (1 + 1.98 / 1.99) / 3) < 1e-12)
+        #expect(abs(EvaluationGate.Figures(report).macroF1 - figures.macroF1) < 1e-12)
+    }
+
     @Test func olderConfigurationsDecodeWithTheNewDefaults() throws {
         let gate = try JSONDecoder().decode(EvaluationGate.self, from: Data(#"{"maxMacroF1Drop": 0.02, "maxRecallDrop": 0.05, "recallDrops": {}}"#.utf8))
         #expect(gate.method == .paired && gate.confidence == 0.95 && gate.resamples == 2_000 && gate.maxMacroF1Drop == 0.02)
