@@ -118,8 +118,10 @@ enum JSON {
 
     /// The request's body, nil when it is empty. A body's bytes past `BodyBudget.allowance` are held against the
     /// server's budget while they arrive.
-    /// - Throws: 413 over `limit` bytes; 503 when the budget is spent.
+    /// - Throws: 501 for a transfer coding other than chunked, 415 for a content coding other than identity (the
+    ///   bytes would be read as if they were plain); 413 over `limit` bytes; 503 when the budget is spent.
     static func body(of request: Request, limit: Int) async throws -> ByteBuffer? {
+        try refuseCodings(request.headers)
         var buffer = ByteBuffer()
         var held = 0
         let budget = BodyBudget.current
@@ -141,6 +143,26 @@ enum JSON {
             }
         }
         return buffer.readableBytes > 0 ? buffer : nil
+    }
+
+    /// The HTTP/1 parser takes a chunked body apart whatever codings come before `chunked` (`gzip, chunked`) and
+    /// leaves `Content-Encoding` alone: the bytes it hands over are still compressed. Nothing here inflates them, so
+    /// a body coded any other way is refused by name (RFC 9112 §6.1: 501 for a transfer coding; RFC 9110 §8.4: 415
+    /// for a content coding) rather than parsed as JSON or stored as an image.
+    static func refuseCodings(_ headers: HTTPFields) throws {
+        func codings(_ name: HTTPField.Name) -> [String] {
+            headers[values: name].flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        }
+        if let coding = codings(.transferEncoding).first(where: { $0 != "chunked" }) {
+            throw APIError(.notImplemented, code: "unsupported_transfer_coding",
+                           "The body is sent with the transfer coding '\(coding)', which this server does not decode; send it with 'Transfer-Encoding: chunked' alone, or with a Content-Length.",
+                           field: "Transfer-Encoding")
+        }
+        if let coding = codings(.contentEncoding).first(where: { $0 != "identity" }) {
+            throw APIError(.unsupportedMediaType, code: "unsupported_content_coding",
+                           "The body is sent with the content coding '\(coding)', which this server does not decode; send it uncompressed, without Content-Encoding.",
+                           field: "Content-Encoding")
+        }
     }
 
     /// A JSON merge patch (RFC 7396) body: an object, sent as `application/merge-patch+json` (or `application/json`).

@@ -54,7 +54,13 @@ struct ServerOptions: ParsableArguments {
         do {
             model = try ActiveModel(path: configuration.model)
         } catch {
-            throw CommandError("\(error)")
+            // A node of a cluster need not carry the file: when the database's registry has an active version (kept
+            // in the database), that is what the node would serve anyway, so it starts on it.
+            guard let active = try? await ModelRegistry.active(in: store) else {
+                throw CommandError("\(error)")
+            }
+            model = try ActiveModel(model: active, source: "the registry")
+            FileHandle.standardError.write(Data("The model file \(configuration.model) cannot be read (\(error)); starting on the registry's active model \(active.header.modelVersion).\n".utf8))
         }
         // Configuration the model cannot serve: an input, as the file's other mistakes are (65).
         guard model.classes.contains(configuration.engine.clearLabel) else {

@@ -155,6 +155,36 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// Outside testing: `Transfer-Encoding: gzip, chunked` was read as chunked alone, the compressed bytes then parsed
+    /// as JSON (a 400 about the JSON), and `Content-Encoding` was not read at all. A coding the server does not decode
+    /// is refused by name: 501 for a transfer coding, 415 for a content coding; nothing is stored. Chunked alone works.
+    @Test func aBodyCodedAsTheServerCannotDecodeIsRefusedByName() async throws {
+        try await live({ $0.idleTimeoutSeconds = 10 }) { h, port in
+            let key = h.keys[.feed]!
+            let head = "POST /v1/items HTTP/1.1\r\nHost: winnow\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\n"
+            func chunked(_ body: String) -> String { String(body.utf8.count, radix: 16) + "\r\n" + body + "\r\n0\r\n\r\n" }
+            let gzipped = try RawConnection(port: port)
+            gzipped.send(head + "Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked(#"{"id": "gz-1", "text": "hello there"}"#))
+            let refused = await gzipped.read(for: 3, until: "}}")
+            #expect(refused.text.hasPrefix("HTTP/1.1 501"), "\(refused.text)")
+            #expect(refused.text.contains(#""code":"unsupported_transfer_coding""#) && refused.text.contains(#""field":"Transfer-Encoding""#), "\(refused.text)")
+            #expect(refused.text.contains("'gzip'"), "\(refused.text)")
+            let body = #"{"id": "ce-1", "text": "hello there"}"#
+            let compressed = try RawConnection(port: port)
+            compressed.send(head + "Content-Encoding: gzip\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            let unsupported = await compressed.read(for: 3, until: "}}")
+            #expect(unsupported.text.hasPrefix("HTTP/1.1 415"), "\(unsupported.text)")
+            #expect(unsupported.text.contains(#""code":"unsupported_content_coding""#) && unsupported.text.contains(#""field":"Content-Encoding""#), "\(unsupported.text)")
+            #expect(try await h.send(.get, "/v1/items/gz-1", as: .feed).status == .notFound)
+            #expect(try await h.send(.get, "/v1/items/ce-1", as: .feed).status == .notFound)
+            // Chunked alone, and identity, are read as they are.
+            let plain = try RawConnection(port: port)
+            plain.send(head + "Transfer-Encoding: chunked\r\nContent-Encoding: identity\r\n\r\n" + chunked(#"{"id": "ch-1", "text": "hello there"}"#))
+            let created = await plain.read(for: 3, until: "\"ch-1\"")
+            #expect(created.text.hasPrefix("HTTP/1.1 201"), "\(created.text)")
+        }
+    }
+
     /// Outside testing: an HTTP/1.0 request without keep-alive got its answer and then an open connection until the
     /// idle timeout (ab and health checkers wait for the close). The connection closes after the answer when the client
     /// asked for it in any of HTTP/1's ways, and stays open when it did not.

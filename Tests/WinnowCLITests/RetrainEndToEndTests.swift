@@ -68,6 +68,18 @@ import Testing
         let promoted = try EndToEndTests.run(["evaluate", "--candidate", active, "--against", "active", "--data", dir + "/test.csv", "--database", database,
                                               "--min-rows", "5"])
         #expect(promoted.stdout.hasPrefix("Candidate \(versionOf(active)) against \(versionOf(blind)) "), "\(promoted.stdout)\(promoted.stderr)")
+
+        // A node started without the model file it names serves the registry's active version (kept in the
+        // database) instead of refusing to start; without a registry to fall back on, the missing file stops it.
+        let log = dir + "/serve.log"
+        let node = try ServeEndToEndTests.Server(database: database, model: dir + "/missing.winnow", log: log)
+        #expect(node.printed.contains("(model \(versionOf(blind)), database"), "\(node.printed)")
+        node.process.terminate()
+        node.process.waitUntilExit()
+        let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(said.contains("The model file \(dir)/missing.winnow cannot be read") && said.contains("starting on the registry's active model \(versionOf(blind))"), "\(said)")
+        let fresh = try EndToEndTests.run(["serve", "--port", "0", "--database", dir + "/fresh.sqlite", "--model", dir + "/missing.winnow"])
+        #expect(fresh.status != 0 && fresh.stderr.contains("missing.winnow"), "\(fresh.stderr)")
     }
 
     /// A model file's version, as `winnow models inspect --json` gives it.

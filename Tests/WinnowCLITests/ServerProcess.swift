@@ -26,11 +26,12 @@ extension ServeEndToEndTests {
             return URLSession(configuration: configuration)
         }()
 
-        /// Starts `winnow serve` on `port` (0: a free one) with `database` and the bundled model; `log` receives its stderr.
-        init(database: String, port: Int = 0, arguments: [String] = [], log: String? = nil) throws {
+        /// Starts `winnow serve` on `port` (0: a free one) with `database` and `model` (the bundled one); `log` receives
+        /// its stderr.
+        init(database: String, port: Int = 0, model: String = ServeEndToEndTests.model, arguments: [String] = [], log: String? = nil) throws {
             self.log = log
             process.executableURL = try #require(EndToEndTests.executable, "build the winnow executable first")
-            process.arguments = ["serve", "--port", "\(port)", "--database", database, "--model", ServeEndToEndTests.model] + arguments
+            process.arguments = ["serve", "--port", "\(port)", "--database", database, "--model", model] + arguments
             process.standardOutput = output
             if let log {
                 _ = FileManager.default.createFile(atPath: log, contents: nil)

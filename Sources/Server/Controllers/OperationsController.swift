@@ -25,7 +25,10 @@ struct OperationsController {
         do {
             try await scoring.checkWritable()
         } catch {
-            return JSON.response(["status": "not ready", "reason": "the database is not writable: \(PostgresStore.describe(error))"], status: .serviceUnavailable)
+            // The probe is open to anyone who can reach the port: the database's own words (host names, paths, roles)
+            // go to the operator's log, not to the answer.
+            context.logger.warning("readiness: the database is not writable", metadata: ["error": "\(PostgresStore.describe(error))"])
+            return JSON.response(["status": "not ready", "reason": "the database is not writable (the server's log says why)"], status: .serviceUnavailable)
         }
         return JSON.response(["status": "ready", "model": scoring.model.version, "database": "writable"])
     }
