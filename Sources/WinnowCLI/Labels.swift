@@ -191,7 +191,7 @@ struct Labels: AsyncParsableCommand {
         @Option(help: "The feed the ids belong to (default: the file's feed column, else default).") var feed: String?
         @Option(help: "1, or 2 for senior judgements (they beat tier 1).") var tier = 1
         @Option(help: "Who made the labels (kept with each).") var by = "import"
-        @Option(help: "The model whose classes the labels must be (WINNOW_MODEL; default models/default.winnow).") var model: String?
+        @Option(help: "The model whose classes the labels must be (default: the database registry's active version, else WINNOW_MODEL, else models/default.winnow).") var model: String?
         @Option(name: .customLong("label-map"), help: "Rename labels first, as from=to (repeatable).") var labelMap: [String] = []
         @Flag(help: "Store labels for stored items whose text differs from the file's (by default that refuses the file: its ids may name other items).")
         var ignoreText = false
@@ -204,8 +204,15 @@ struct Labels: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let modelPath = model ?? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow"
-            let classes = try ModelIO.load(modelPath).classes
+            let store = try await database.open()
+            // The classes the server judges with: once a version has been promoted, the registry's active one, not
+            // whatever file WINNOW_MODEL names where the command runs.
+            let classes: [String]
+            if model == nil, let active = try await ModelRegistry.active(in: store) {
+                classes = active.classes
+            } else {
+                classes = try ModelIO.load(model ?? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow").classes
+            }
             let read: [DataRow]
             do {
                 read = try DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: classes).read(file)
@@ -236,7 +243,6 @@ struct Labels: AsyncParsableCommand {
                 }
                 first[key] = first[key] ?? row
             }
-            let store = try await database.open()
             if !ignoreText {
                 // An id of the file that names a stored item with another text names another item (ids of two systems
                 // that collide): its label would land on the wrong post.

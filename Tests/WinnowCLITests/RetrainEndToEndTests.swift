@@ -78,6 +78,13 @@ import Testing
         node.process.waitUntilExit()
         let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(said.contains("The model file \(dir)/missing.winnow cannot be read") && said.contains("starting on the registry's active model \(versionOf(blind))"), "\(said)")
+        // labels import checks classes against that active version too (it read WINNOW_MODEL's file): the promoted
+        // model never learned spam, so a spam label is refused without --model, and taken with the file that has it.
+        try "id,text,label\nl1,\"win a prize, call now\",spam\n".write(toFile: dir + "/spam.csv", atomically: true, encoding: .utf8)
+        let unknown = try EndToEndTests.run(["labels", "import", dir + "/spam.csv", "--database", database])
+        #expect(unknown.status == 65 && unknown.stderr.contains("spam.csv:2: unknown label 'spam'"), "\(unknown.stderr)")
+        let named = try EndToEndTests.run(["labels", "import", dir + "/spam.csv", "--database", database, "--model", active])
+        #expect(named.status == 0 && named.stdout.contains("Imported 1 label"), "\(named.stdout)\(named.stderr)")
         let fresh = try EndToEndTests.run(["serve", "--port", "0", "--database", dir + "/fresh.sqlite", "--model", dir + "/missing.winnow"])
         #expect(fresh.status != 0 && fresh.stderr.contains("missing.winnow"), "\(fresh.stderr)")
     }
