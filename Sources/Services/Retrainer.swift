@@ -561,6 +561,25 @@ public struct Retrainer: Service, Sendable {
             pass.message = "the test data (retrain.testData\(feed.map { " or retrain.feeds.\($0).testData" } ?? "")) has labels the model does not know: \(named.joined(separator: ", ")); its classes are \(active.classes.joined(separator: ", ")). Fix the files or map the labels with retrain.labelMap"
             return pass
         }
+        // The same for the training rows: a base file's class the model lacks, or a class of the model no row has,
+        // gives a candidate with other classes, which was found only after the minutes of training.
+        let trained = Dictionary(grouping: base + fromStore, by: \.label).mapValues(\.count)
+        let foreign = trained.filter { !active.classes.contains($0.key) }
+        let lacking = active.classes.filter { trained[$0] == nil }
+        if !foreign.isEmpty || !lacking.isEmpty {
+            let baseSetting = "retrain.baseData\(feed.map { " or retrain.feeds.\($0).baseData" } ?? "")"
+            var problems: [String] = []
+            if !foreign.isEmpty {
+                let named = foreign.sorted { $0.key < $1.key }.prefix(5).map { "'\($0.key.prefix(64))' (\($0.value) row\($0.value == 1 ? "" : "s"))" }
+                problems.append("the training rows (\(baseSetting) and the store's labels) have labels the model does not know: \(named.joined(separator: ", "))")
+            }
+            if !lacking.isEmpty {
+                problems.append("no training row is labelled \(lacking.map { "'\($0)'" }.joined(separator: ", ")), so the candidate could not have \(lacking.count == 1 ? "that class" : "those classes")")
+            }
+            pass.state = .failed
+            pass.message = problems.joined(separator: "; ") + "; the model's classes are \(active.classes.joined(separator: ", ")). Fix the files or map the labels with retrain.labelMap"
+            return pass
+        }
         let version = versionName(pass, now)
         let sources = data.sources + ["store\(feed.map { " feed \($0)" } ?? "") (\(fromStore.count) labels)"]
         let clock = ContinuousClock.now

@@ -262,6 +262,18 @@ import TestSupport
         let typo = try await pass(test: Self.rows.map { LabelledText(text: $0.text, label: $0.label == "spam" ? "spamm" : $0.label) })
         #expect(typo.state == .failed && typo.candidate == nil, "\(typo.message)")
         #expect(typo.message.hasPrefix("the test data (retrain.testData) has labels the model does not know: 'spamm' (\(Self.rows.count / 2) rows)"), "\(typo.message)")
+        // Base data with a misspelt class (and so none of the real one) fails before training too (it was found
+        // after it, as a candidate with other classes).
+        h.clock.advance(hours: 1)
+        let loop = Retrainer(registry: registry, configuration: Self.configuration(),
+                             data: RetrainData(sources: ["fixture"], base: { RetrainerTests.swapped.map { LabelledText(text: $0.text, label: $0.label == "spam" ? "spamm" : $0.label) } },
+                                               test: { Self.rows }), node: "node-a")
+        let base = try #require(try await loop.tick(force: true))
+        let misspelt = RetrainerTests.swapped.filter { $0.label == "spam" }.count
+        #expect(base.state == .failed && base.candidate == nil && base.trainingSeconds == nil, "\(base.message)")
+        #expect(base.message == "the training rows (retrain.baseData and the store's labels) have labels the model does not know: 'spamm' (\(misspelt) rows); "
+                + "no training row is labelled 'spam', so the candidate could not have that class; the model's classes are \(h.service.model.textModel.classes.joined(separator: ", ")). "
+                + "Fix the files or map the labels with retrain.labelMap", "\(base.message)")
         #expect(h.service.model.version == before)
     }
 
