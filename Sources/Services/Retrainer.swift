@@ -330,8 +330,16 @@ public struct Retrainer: Service, Sendable {
         guard var pass = try await passInShadow() else { return nil }
         pass.state = .refused
         pass.updatedAt = scoring.clock()
-        pass.message = "\(pass.candidate ?? "the candidate")'s shadow was ended by \(admin): not promoted"
-        return try await save(pass, expected: .shadow) ? pass : nil
+        // What the candidate did differently so far, on this node, kept with the pass (the shadow slot is emptied
+        // after the pass is saved, so that the loop cannot put the candidate back in between).
+        if let report = scoring.shadowReport, report.candidate == pass.candidate {
+            pass.shadowReport = ShadowSummary(items: report.items, actionDisagreements: report.actionDisagreements, labelDisagreements: report.labelDisagreements)
+        }
+        let figures = pass.shadowReport.map { "after \($0.items) item\($0.items == 1 ? "" : "s") scored in shadow here, \($0.actionDisagreements) with another action" } ?? "before it scored any item here"
+        pass.message = "\(pass.candidate ?? "the candidate")'s shadow was ended by \(admin) \(figures): not promoted"
+        guard try await save(pass, expected: .shadow) else { return nil }
+        logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)", "state": "\(pass.state.rawValue)", "feed": "\(pass.feed ?? "(shared)")"])
+        return pass
     }
 
     /// Moves an unfinished pass on; nil when there is nothing to do yet.

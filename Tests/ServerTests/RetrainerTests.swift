@@ -177,13 +177,17 @@ import TestSupport
         #expect(pass.state == .shadow && h.service.shadowReport?.candidate == candidate)
         let other = try await h.send(.post, "/v1/models/fixture-1/shadow")
         #expect(other.status == .conflict && (other.error["message"] as? String)?.hasPrefix("Retraining pass 1 has \(candidate) in shadow until ") == true, "\(other.body)")
+        _ = try await h.service.submit((0..<4).map { ItemSubmission(id: "seen-\($0)", feed: "main", text: Fixture.clear[$0]) })
         let stopped = try await h.send(.delete, "/v1/models/shadow")
         #expect(stopped.status == .ok, "\(stopped.body)")
         #expect(h.service.shadowReport == nil)
         #expect(try await loop.tick() == nil)  // the loop leaves it stopped
         #expect(h.service.shadowReport == nil && h.service.model.version == "fixture-1")
         let ended = try #require(try await loop.passes().first)
-        #expect(ended.state == .refused && ended.message == "\(candidate)'s shadow was ended by test-admin: not promoted", "\(ended.message)")
+        // The pass keeps what the shadow had seen (it was lost with the shadow).
+        #expect(ended.state == .refused && ended.message == "\(candidate)'s shadow was ended by test-admin after 4 items scored in shadow here, 0 with another action: not promoted",
+                "\(ended.message)")
+        #expect(ended.shadowReport == ShadowSummary(items: 4, actionDisagreements: 0, labelDisagreements: 0))
 
         // The next pass's candidate promoted by an admin during its shadow: the pass says so.
         h.clock.advance(hours: 25)
