@@ -222,7 +222,11 @@ struct Simulate: AsyncParsableCommand {
             print(try jsonString(result))
             return
         }
-        print("Simulated \(result.rounds.count) rounds of \(result.rounds.first?.items ?? 0) posts from \(data.joined(separator: ", ")) (seed \(seed)); first model trained on \(result.initialExamples) posts, gate split \(result.gateExamples).")
+        // Rounds are of equal size: the stream's remainder is not posted (outside testing: it went without a word).
+        let streamed = result.rounds.map { $0.items - $0.copies }.reduce(0, +)
+        let unused = result.posts - result.initialExamples - result.gateExamples - streamed
+        let left = unused > 0 ? " \(unused) post\(unused == 1 ? "" : "s") of the stream left unposted (\(result.rounds.count) equal rounds)." : ""
+        print("Simulated \(result.rounds.count) rounds of \(result.rounds.first?.items ?? 0) posts from \(data.joined(separator: ", ")) (seed \(seed)); first model trained on \(result.initialExamples) posts, gate split \(result.gateExamples).\(left)")
         print("")
         print(result.table())
         if let report { print("\nHTML report written to \(report)") }

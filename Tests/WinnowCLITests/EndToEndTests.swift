@@ -129,6 +129,21 @@ struct EndToEndTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path) == [])
     }
 
+    /// Outside testing: rounds are of equal size, and the stream's remainder went unposted without a word.
+    @Test(.enabled(if: executable != nil)) func aSimulationSaysHowManyPostsItLeftUnposted() throws {
+        let dir = try Self.folder()
+        #expect(try Self.run(["datasets", "demo", "--out", dir, "--per-class", "300"]).status == 0)
+        let posts = try String(contentsOfFile: dir + "/train.csv", encoding: .utf8).split(separator: "\n").count - 1
+        // The default shares: 5% trains the first model, 10% is the gate's; the rest streams in 2 equal rounds.
+        let stream = posts - Int((Double(posts) * 0.05).rounded()) - Int((Double(posts) * 0.1).rounded())
+        let unused = stream % 2
+        try #require(unused > 0, "\(posts) posts divide into 2 rounds; pick another count")
+        let run = try Self.run(["simulate", "--data", dir + "/train.csv", "--rounds", "2", "--quiet"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("gate split \(Int((Double(posts) * 0.1).rounded())). \(unused) post\(unused == 1 ? "" : "s") of the stream left unposted (2 equal rounds)."),
+                "\(run.stdout)")
+    }
+
     @Test(.enabled(if: executable != nil)) func policySuggestSolvesCutOffs() throws {
         let dir = try Self.folder()
         _ = try Self.run(["datasets", "demo", "--out", dir, "--per-class", "60"])
