@@ -285,6 +285,8 @@ struct ValueDecoder: Decoder {
         if rest.first == "-" { sign = "-"; rest = rest.dropFirst() }
         var exponent = 0
         if let e = rest.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            // Zero times any power of ten is zero (`0e999999999` is 0, not a number beyond the whole numbers).
+            if rest[..<e].allSatisfy({ $0 == "0" || $0 == "." }) { return "0" }
             guard let x = Int(rest[rest.index(after: e)...]) else { return nil }
             exponent = x
             rest = rest[..<e]

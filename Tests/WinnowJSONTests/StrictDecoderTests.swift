@@ -119,6 +119,9 @@ import Testing
         #expect(try decode(Counters.self, #"{"views": -1.50e1}"#).views == -15)
         #expect(try decode(Counters.self, #"{"views": 1652116532929876.0}"#).views == 1_652_116_532_929_876)
         #expect(try decode(Counters.self, #"{"views": 0.0e-5}"#).views == 0)
+        // Zero with any exponent is zero (outside testing: 0e999999999 was "beyond the whole numbers").
+        #expect(try decode(Counters.self, #"{"views": 0e999999999}"#).views == 0)
+        #expect(try decode(Counters.self, #"{"views": -0.00E99999999999999999999}"#).views == 0)
         let huge = refusal(Counters.self, #"{"views": 1, "share": 1e999}"#)
         #expect(huge?.field == "share")
         #expect(refusal(Counters.self, #"{"views": "1"}"#)?.message == "'views' must be a whole number, not a string.")
