@@ -368,8 +368,9 @@ public struct ReviewWorkflow: Sendable {
     /// each recorded in the history, nothing overwritten. A second review taken back is a second review again (the
     /// first is hidden again, its label withdrawn until the next decision). Only while nothing was decided on the item
     /// since and no other ticket of it is open.
-    /// - Throws: `TicketError.nothingToUndo` (not decided) or `cannotUndo` naming why (someone else's, too late, a gold
-    ///   ticket, decided again since, another ticket of the item open, a second reviewer judging a first review).
+    /// A gold ticket is taken back the same way (it opens again for its reviewer, unscored), its item untouched.
+    /// - Throws: `TicketError.nothingToUndo` (not decided) or `cannotUndo` naming why (someone else's, too late,
+    ///   decided again since, another ticket of the item open, a second reviewer judging a first review).
     public func undo(_ state: TicketState, reviewer: String, now: Date, policy: Policy, classes: [String]) throws -> TicketChange {
         var ticket = state.ticket
         let id = ticket.id
@@ -393,10 +394,24 @@ public struct ReviewWorkflow: Sendable {
             throw TicketError.nothingToUndo(ticket: id, reason: "it is not decided")
         }
         guard verdict.by == reviewer else { throw TicketError.cannotUndo(ticket: id, reason: "it was decided by \(verdict.by), not by you") }
-        guard ticket.goldLabel == nil else { throw TicketError.cannotUndo(ticket: id, reason: "it was a gold ticket, scored already") }
+        // A gold ticket escalated is a miss recorded as decided; a real escalated ticket is open at tier 2, with
+        // nothing to take back: the same answer.
+        if ticket.goldLabel != nil, verdict.label.isEmpty { throw TicketError.nothingToUndo(ticket: id, reason: "it is not decided") }
         let limit = configuration.undoMinutes * 60
         guard now.timeIntervalSince(verdict.at) <= limit else {
             throw TicketError.cannotUndo(ticket: id, reason: "decisions can be taken back for \(FixedText.format(configuration.undoMinutes, places: 0)) minutes, and this one is older")
+        }
+        if ticket.goldLabel != nil {
+            // Taken back like any other (a refusal naming gold told the reviewer which tickets probe them): open again,
+            // leased to them, the decision no longer scored until they decide anew. The item was never touched.
+            ticket.status = .open
+            ticket.lease = Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds))
+            ticket.version += 1
+            var change = TicketChange(ticket: ticket, priority: StoredPriority(ticket, now: now))
+            change.events.append(TicketEvent(ticket: id, kind: .undone, at: now, by: reviewer, tier: ticket.tier, label: verdict.label,
+                                             note: "decision taken back"))
+            change.outcome = .undone
+            return change
         }
         // The item's reviewed decision is this one (its time is stored apart from the ticket's: compared to the millisecond).
         // (A later automatic stage keeps the person's decision: it does not stand in the way.)

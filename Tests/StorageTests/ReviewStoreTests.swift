@@ -820,6 +820,45 @@ extension Sequence {
         #expect(events.map(\.cause.kind) == (corrected ? [.review, .appeal] : [.review, .appeal, .undo]))
     }
 
+    /// Outside testing: taking back a gold ticket's decision was refused with "it was a gold ticket", telling the
+    /// reviewer which tickets probe them. It is taken back like any other: open again, leased to them, unscored until
+    /// they decide anew; the item is untouched. An escalated gold ticket answers as an escalated real one does.
+    @Test(arguments: StoreKind.all) func aGoldDecisionIsTakenBackLikeAnyOther(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("g", spam: 0.1, at: t0), Items.new("h", spam: 0.1, at: t0)])
+        #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
+        let gold = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: true).first)
+        let id = gold.ticket.id
+        _ = try await store.decide(ticket: id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
+                                   action: .allow, now: t0.addingTimeInterval(30), workflow: Items.workflow)
+        #expect(try await store.reviewStats(now: t0).reviewers.first { $0.name == "ann" }?.goldSeen == 1)
+        await #expect(throws: TicketError.cannotUndo(ticket: id, reason: "it was decided by ann, not by you")) {
+            _ = try await undo(store, id, by: "bob", at: t0.addingTimeInterval(60))
+        }
+        let undone = try await undo(store, id, by: "ann", at: t0.addingTimeInterval(60))
+        #expect(undone.outcome == .undone && undone.labels.isEmpty && undone.decisionEvent == nil)
+        #expect(undone.ticket.status == .open && undone.ticket.lease?.holder == "ann" && undone.ticket.goldLabel == "spam")
+        #expect(try await store.reviewStats(now: t0).reviewers.first { $0.name == "ann" }?.goldSeen ?? 0 == 0)
+        // Decided anew, it is scored once, on the new answer; the item never changed.
+        _ = try await store.decide(ticket: id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"),
+                                   action: .remove, now: t0.addingTimeInterval(90), workflow: Items.workflow)
+        let ann = try #require(try await store.reviewStats(now: t0).reviewers.first { $0.name == "ann" })
+        #expect(ann.goldSeen == 1 && ann.goldCorrect == 1)
+        let item = try #require(try await store.item(feed: "default", id: "g"))
+        #expect(item.reviewed == nil && item.current.stage == .creation)
+        #expect(try await store.labelCount() == 0)
+        // Escalated, a gold ticket is a miss recorded as decided; taking it back answers as for a real escalated one.
+        #expect(try await store.addGold(feed: "default", id: "h", label: "clear", by: "admin", at: t0))
+        let second = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0.addingTimeInterval(100), workflow: Items.workflow, gold: true).first)
+        #expect(second.item.submission.id == "h")
+        _ = try await store.changeTicket(id: second.ticket.id) {
+            try Items.workflow.escalate($0, reviewer: "ann", version: nil, note: "unsure", now: t0.addingTimeInterval(110))
+        }
+        await #expect(throws: TicketError.nothingToUndo(ticket: second.ticket.id, reason: "it is not decided")) {
+            _ = try await undo(store, second.ticket.id, by: "ann", at: t0.addingTimeInterval(120))
+        }
+    }
+
     @Test(arguments: StoreKind.all) func aReviewerTakesBackTheirDecisionAndDecidesAgain(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         _ = try await store.createItems([Items.inReview("a", at: t0)])
