@@ -210,6 +210,7 @@ import Testing
         // A note a spreadsheet would run as a formula is exported behind an apostrophe.
         #expect(BankCSV.exportedNote("=cmd|calc!A1") == "'=cmd|calc!A1" && BankCSV.exportedNote("-1, really") == "\"'-1, really\"")
         #expect(BankCSV.exportedNote("fine") == "fine")
+        #expect(BankCSV.exportedNote("|calc'!A0") == "'|calc'!A0" && BankCSV.exportedNote("＝1+1") == "'＝1+1")
     }
 
     @Test func aHashListThatIsNotUTF8IsRefusedNamingTheLine() async throws {

@@ -455,10 +455,12 @@ public enum BankCSV {
         return fields
     }
 
-    /// A note as a CSV field, safe to open in a spreadsheet: one starting with =, +, -, @ or a tab would be read as a
-    /// formula (CSV injection), so it gets a leading apostrophe, as OWASP advises.
+    /// A note as a CSV field, safe to open in a spreadsheet: one starting with =, +, -, @, a tab or a carriage return
+    /// would be read as a formula (CSV injection), so it gets a leading apostrophe, as OWASP advises; so does one
+    /// starting with | (dynamic data exchange in older spreadsheets) or a full-width ＝ ＋ － ＠ (read as their ASCII
+    /// forms by spreadsheets in East Asian locales).
     static func exportedNote(_ text: String) -> String {
-        let safe = text.first.map { "=+-@\t\r".contains($0) } == true ? "'" + text : text
+        let safe = text.first.map { "=+-@\t\r|＝＋－＠".contains($0) } == true ? "'" + text : text
         return quote(safe)
     }
 
