@@ -393,10 +393,10 @@ public struct ReviewWorkflow: Sendable {
         guard ticket.status == .decided, let verdict = state.verdict else {
             throw TicketError.nothingToUndo(ticket: id, reason: "it is not decided")
         }
-        guard verdict.by == reviewer else { throw TicketError.cannotUndo(ticket: id, reason: "it was decided by \(verdict.by), not by you") }
         // A gold ticket escalated is a miss recorded as decided; a real escalated ticket is open at tier 2, with
-        // nothing to take back: the same answer.
+        // nothing to take back, whoever asks: the same answer.
         if ticket.goldLabel != nil, verdict.label.isEmpty { throw TicketError.nothingToUndo(ticket: id, reason: "it is not decided") }
+        guard verdict.by == reviewer else { throw TicketError.cannotUndo(ticket: id, reason: "it was decided by \(verdict.by), not by you") }
         let limit = configuration.undoMinutes * 60
         guard now.timeIntervalSince(verdict.at) <= limit else {
             throw TicketError.cannotUndo(ticket: id, reason: "decisions can be taken back for \(FixedText.format(configuration.undoMinutes, places: 0)) minutes, and this one is older")
