@@ -401,32 +401,29 @@ public struct ReviewWorkflow: Sendable {
         guard now.timeIntervalSince(verdict.at) <= limit else {
             throw TicketError.cannotUndo(ticket: id, reason: "decisions can be taken back for \(FixedText.format(configuration.undoMinutes, places: 0)) minutes, and this one is older")
         }
-        if ticket.goldLabel != nil {
-            // Taken back like any other (a refusal naming gold told the reviewer which tickets probe them): open again,
-            // leased to them, the decision no longer scored until they decide anew. The item was never touched.
-            ticket.status = .open
-            ticket.lease = Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds))
-            ticket.version += 1
-            var change = TicketChange(ticket: ticket, priority: StoredPriority(ticket, now: now))
-            change.events.append(TicketEvent(ticket: id, kind: .undone, at: now, by: reviewer, tier: ticket.tier, label: verdict.label,
-                                             note: "decision taken back"))
-            change.outcome = .undone
-            return change
-        }
-        // The item's reviewed decision is this one (its time is stored apart from the ticket's: compared to the millisecond).
-        // (A later automatic stage keeps the person's decision: it does not stand in the way.)
-        guard let human = state.item.reviewed, human.ticket == id, abs(human.at.timeIntervalSince(verdict.at)) < 0.001 else {
-            throw TicketError.cannotUndo(ticket: id, reason: "the item was decided again since")
-        }
-        if let other = state.otherOpenTicket {
-            throw TicketError.cannotUndo(ticket: id, reason: "the item has another open ticket since (ticket \(other): an appeal, reports or a rescore); decide it there")
+        // A gold ticket is taken back like any other (a refusal naming gold told the reviewer which tickets probe
+        // them), its decision no longer scored until they decide anew; its item was never touched, so nothing of the
+        // item is checked or restored.
+        var human: HumanDecision?
+        if ticket.goldLabel == nil {
+            // The item's reviewed decision is this one (its time is stored apart from the ticket's: compared to the
+            // millisecond). (A later automatic stage keeps the person's decision: it does not stand in the way.)
+            guard let reviewed = state.item.reviewed, reviewed.ticket == id, abs(reviewed.at.timeIntervalSince(verdict.at)) < 0.001 else {
+                throw TicketError.cannotUndo(ticket: id, reason: "the item was decided again since")
+            }
+            if let other = state.otherOpenTicket {
+                throw TicketError.cannotUndo(ticket: id, reason: "the item has another open ticket since (ticket \(other): an appeal, reports or a rescore); decide it there")
+            }
+            human = reviewed
         }
         ticket.status = .open
         ticket.lease = Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds))
         ticket.version += 1
         var change = TicketChange(ticket: ticket, priority: StoredPriority(ticket, now: now))
         change.events.append(TicketEvent(ticket: id, kind: .undone, at: now, by: reviewer, tier: ticket.tier, label: verdict.label,
-                                         action: human.action, reasonCode: human.reasonCode, note: "decision taken back"))
+                                         action: human?.action, reasonCode: human?.reasonCode, note: "decision taken back"))
+        change.outcome = .undone
+        guard let human else { return change }
         let (stage, restored) = rules.undoneStage(state: state.item, at: now, policy: policy, classes: classes)
         // A second review that agreed, taken back: the ticket waits for its second review again (four eyes: the
         // reviewer's next decision is compared with the first, which is hidden again).
@@ -434,7 +431,6 @@ public struct ReviewWorkflow: Sendable {
         change.undo = TicketUndo(by: reviewer, at: verdict.at, stage: stage, reviewed: restored, reopened: reopened)
         change.decisionEvent = DecisionEvent.change(of: state.item, to: stage, reviewed: restored, cause: DecisionCause(
             kind: .undo, stage: .review, ticket: id, reasonCode: human.reasonCode, tier: ticket.tier.rawValue))
-        change.outcome = .undone
         return change
     }
 

@@ -228,11 +228,16 @@ public struct Retrainer: Service, Sendable {
         return nil
     }
 
+    /// A step of the loop in the log, with its pass, state and feed.
+    func log(_ pass: RetrainPass) {
+        logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)", "state": "\(pass.state.rawValue)", "feed": "\(pass.feed ?? "(shared)")"])
+    }
+
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 if let pass = try await check() {
-                    logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)", "state": "\(pass.state.rawValue)", "feed": "\(pass.feed ?? "(shared)")"])
+                    log(pass)
                 }
             } catch {
                 logger.error("the retraining loop failed; it tries again at its next check", metadata: ["error": "\(error)"])
@@ -333,12 +338,12 @@ public struct Retrainer: Service, Sendable {
         // What the candidate did differently so far, on this node, kept with the pass (the shadow slot is emptied
         // after the pass is saved, so that the loop cannot put the candidate back in between).
         if let report = scoring.shadowReport, report.candidate == pass.candidate {
-            pass.shadowReport = ShadowSummary(items: report.items, actionDisagreements: report.actionDisagreements, labelDisagreements: report.labelDisagreements)
+            pass.shadowReport = ShadowSummary(report)
         }
         let figures = pass.shadowReport.map { "after \($0.items) item\($0.items == 1 ? "" : "s") scored in shadow here, \($0.actionDisagreements) with another action" } ?? "before it scored any item here"
         pass.message = "\(pass.candidate ?? "the candidate")'s shadow was ended by \(admin) \(figures): not promoted"
         guard try await save(pass, expected: .shadow) else { return nil }
-        logger.info("retraining: \(pass.message)", metadata: ["pass": "\(pass.id)", "state": "\(pass.state.rawValue)", "feed": "\(pass.feed ?? "(shared)")"])
+        log(pass)
         return pass
     }
 
@@ -378,7 +383,7 @@ public struct Retrainer: Service, Sendable {
                 return nil
             }
             let report = scoring.shadowReport?.candidate == candidate ? scoring.stopShadow() : nil
-            next.shadowReport = report.map { ShadowSummary(items: $0.items, actionDisagreements: $0.actionDisagreements, labelDisagreements: $0.labelDisagreements) }
+            next.shadowReport = report.map(ShadowSummary.init)
             guard let seen = next.shadowReport, seen.items > 0 else {
                 // This process scored no item with the candidate (`winnow retrain` from cron, or a node that served
                 // nothing): the shadow's figures are in the memory of the nodes that did, so a person decides.
@@ -528,6 +533,11 @@ public struct Retrainer: Service, Sendable {
         return pass
     }
 
+    /// Labels with their row counts, as a refusal names them: the first five by name, each cut to 64 characters.
+    static func named(_ counts: [String: Int]) -> String {
+        counts.sorted { $0.key < $1.key }.prefix(5).map { "'\($0.key.prefix(64))' (\($0.value) row\($0.value == 1 ? "" : "s"))" }.joined(separator: ", ")
+    }
+
     /// Trains the candidate and runs the gate. The pass comes back still `training` when the candidate passed (and
     /// is registered), `refused` or `failed` otherwise, with its figures.
     func trainAndGate(_ started: RetrainPass, now: Date) async throws -> RetrainPass {
@@ -564,9 +574,8 @@ public struct Retrainer: Service, Sendable {
         // "spamm" took a class's whole recall check away, outside testing): refused before minutes of training.
         let unknown = Dictionary(grouping: test.filter { !active.classes.contains($0.label) }, by: \.label).mapValues(\.count)
         if !unknown.isEmpty {
-            let named = unknown.sorted { $0.key < $1.key }.prefix(5).map { "'\($0.key.prefix(64))' (\($0.value) row\($0.value == 1 ? "" : "s"))" }
             pass.state = .failed
-            pass.message = "the test data (retrain.testData\(feed.map { " or retrain.feeds.\($0).testData" } ?? "")) has labels the model does not know: \(named.joined(separator: ", ")); its classes are \(active.classes.joined(separator: ", ")). Fix the files or map the labels with retrain.labelMap"
+            pass.message = "the test data (retrain.testData\(feed.map { " or retrain.feeds.\($0).testData" } ?? "")) has labels the model does not know: \(Self.named(unknown)); its classes are \(active.classes.joined(separator: ", ")). Fix the files or map the labels with retrain.labelMap"
             return pass
         }
         // The same for the training rows: a base file's class the model lacks, or a class of the model no row has,
@@ -578,8 +587,7 @@ public struct Retrainer: Service, Sendable {
             let baseSetting = "retrain.baseData\(feed.map { " or retrain.feeds.\($0).baseData" } ?? "")"
             var problems: [String] = []
             if !foreign.isEmpty {
-                let named = foreign.sorted { $0.key < $1.key }.prefix(5).map { "'\($0.key.prefix(64))' (\($0.value) row\($0.value == 1 ? "" : "s"))" }
-                problems.append("the training rows (\(baseSetting) and the store's labels) have labels the model does not know: \(named.joined(separator: ", "))")
+                problems.append("the training rows (\(baseSetting) and the store's labels) have labels the model does not know: \(Self.named(foreign))")
             }
             if !lacking.isEmpty {
                 problems.append("no training row is labelled \(lacking.map { "'\($0)'" }.joined(separator: ", ")), so the candidate could not have \(lacking.count == 1 ? "that class" : "those classes")")
@@ -714,3 +722,9 @@ extension ModelRegistry {
     }
 }
 
+extension ShadowSummary {
+    /// What a shadow's report keeps with its pass.
+    init(_ report: ShadowReport) {
+        self.init(items: report.items, actionDisagreements: report.actionDisagreements, labelDisagreements: report.labelDisagreements)
+    }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 import Services
 import Learning
@@ -137,12 +138,18 @@ struct Evaluate: AsyncParsableCommand {
     func activeModel(_ against: String) async throws -> (model: TextClassifier, path: String) {
         if against == "active", let database {
             let store = try await Keys.DatabaseOption.open(path: database)
-            let registered: TextClassifier?
-            do { registered = try await ModelRegistry.active(in: store) } catch { throw CommandError("\(database): \(error)") }
-            if let registered { return (registered, "\(database) (the registry's active version)") }
+            if let registered = try await Self.registryModel(in: store, database: database) { return (registered, "\(database) (the registry's active version)") }
         }
-        let path = against == "active" ? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow" : against
+        let path = against == "active" ? Self.configuredModelPath : against
         return (try ModelIO.load(path), path)
+    }
+
+    /// The model file a server started here would use: WINNOW_MODEL, else the bundled default.
+    static var configuredModelPath: String { ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow" }
+
+    /// The registry's active version in `store` (`database`), when one has been promoted: what the servers judge with.
+    static func registryModel(in store: any Store, database: String) async throws -> TextClassifier? {
+        do { return try await ModelRegistry.active(in: store) } catch { throw CommandError("\(database): \(error)") }
     }
 
     func compare(candidate: String, against active: (model: TextClassifier, path: String)) async throws {

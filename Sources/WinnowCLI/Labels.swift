@@ -208,10 +208,10 @@ struct Labels: AsyncParsableCommand {
             // The classes the server judges with: once a version has been promoted, the registry's active one, not
             // whatever file WINNOW_MODEL names where the command runs.
             let classes: [String]
-            if model == nil, let active = try await ModelRegistry.active(in: store) {
+            if model == nil, let active = try await Evaluate.registryModel(in: store, database: database.path) {
                 classes = active.classes
             } else {
-                classes = try ModelIO.load(model ?? ProcessInfo.processInfo.environment["WINNOW_MODEL"] ?? "models/default.winnow").classes
+                classes = try ModelIO.load(model ?? Evaluate.configuredModelPath).classes
             }
             let read: [DataRow]
             do {

@@ -9,7 +9,7 @@ extension Train {
     func trainEngagement() async throws {
         let environment = ProcessInfo.processInfo.environment
         let databasePath = database ?? environment["WINNOW_DATABASE"] ?? "winnow.sqlite"
-        let modelPath = model ?? environment["WINNOW_MODEL"] ?? "models/default.winnow"
+        let modelPath = model ?? Evaluate.configuredModelPath
         let store = try await Keys.DatabaseOption.open(path: databasePath)
         let text: ActiveModel
         do {
