@@ -4,20 +4,57 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Services
+import Synchronization
 
 /// Webhook requests through async-http-client: no redirect is followed (a receiver that answers 3xx has not taken the
 /// message), no credentials of Winnow's own are sent (only the Standard Webhooks headers), every request has a
 /// deadline, and at most 64 KiB of an answer is read. Runs as a service of `serve` so that its connections close when
 /// the server stops (after the deliverer, which is shut down first).
+///
+/// The receiver's host is resolved and checked here, before a delivery connects (`WebhookService.reachableAddresses`,
+/// as when the endpoint was set), and the connection goes to the address checked: each host has a client of its own
+/// whose `dnsOverride` pins the name to that address (TLS still verifies the name). Left to itself the HTTP client
+/// would resolve the name again, and a name that answered with the feed service's address when it was checked could
+/// answer with a metadata service's when the message is sent (DNS rebinding). A host's check is reused for
+/// `recheckSeconds`; a new answer gets a new client, and the old one closes once its deliveries are past their deadline.
 public final class WebhookClient: WebhookTransport, Service {
-    let client: HTTPClient
+    let configuration: HTTPClient.Configuration
+    let resolve: @Sendable (String) async -> [[UInt8]]?
+    let recheckSeconds: Double
+    /// How long a replaced client is kept for deliveries still using it.
+    let graceSeconds: Double
+    let pinned = Mutex(Pinned())
 
-    public init(connectTimeoutSeconds: Double = 5, readTimeoutSeconds: Double = 30) {
+    /// Each host's client with the address it is pinned to, and clients replaced but not yet shut down.
+    struct Pinned {
+        var hosts: [String: Entry] = [:]
+        var retired: [(client: HTTPClient, at: ContinuousClock.Instant)] = []
+        var stopped = false
+
+        struct Entry {
+            let client: HTTPClient
+            let address: String
+            var checkedAt: ContinuousClock.Instant
+            var usedAt: ContinuousClock.Instant
+        }
+    }
+
+    /// The most hosts with a client of their own; beyond it the least recently used is replaced.
+    static let maxHosts = 256
+
+    /// - Parameters:
+    ///   - resolve: a host's addresses (getaddrinfo within 5 s by default; tests inject their own).
+    ///   - recheckSeconds: how long a host's checked address is used before it is resolved and checked again.
+    public init(connectTimeoutSeconds: Double = 5, readTimeoutSeconds: Double = 30, recheckSeconds: Double = 30,
+                resolve: @escaping @Sendable (String) async -> [[UInt8]]? = { await WebhookService.addresses(of: $0, timeoutSeconds: 5) }) {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
                                                      timeout: .init(connect: .milliseconds(Int64(connectTimeoutSeconds * 1000)),
                                                                     read: .milliseconds(Int64(readTimeoutSeconds * 1000))))
         configuration.decompression = .disabled
-        client = HTTPClient(eventLoopGroupProvider: .shared(HTTPClient.defaultEventLoopGroup), configuration: configuration)
+        self.configuration = configuration
+        self.resolve = resolve
+        self.recheckSeconds = recheckSeconds
+        graceSeconds = connectTimeoutSeconds + readTimeoutSeconds + 5
     }
 
     /// The whole exchange, the answer's body included, within `timeoutSeconds` (async-http-client's own deadline ends
@@ -34,6 +71,49 @@ public final class WebhookClient: WebhookTransport, Service {
             }
             defer { group.cancelAll() }
             return try await group.next()!
+        }
+    }
+
+    /// The client for `host`, pinned to an address checked within `recheckSeconds`.
+    /// - Throws: `ValidationError` when the host does not resolve or resolves to a forbidden address.
+    func client(for host: String) async throws -> HTTPClient {
+        let now = ContinuousClock.now
+        if let client = pinned.withLock({ state -> HTTPClient? in
+            guard var entry = state.hosts[host], now - entry.checkedAt < .milliseconds(Int64(recheckSeconds * 1000)) else { return nil }
+            entry.usedAt = now
+            state.hosts[host] = entry
+            return entry.client
+        }) {
+            return client
+        }
+        let addresses = try await WebhookService.reachableAddresses(of: host, resolve: resolve)
+        // One address: an IPv4 one when there is one (a host with an IPv6 address this machine cannot route to would
+        // otherwise fail where the HTTP client's own resolution falls back).
+        let address = WebhookService.text(of: addresses.first { $0.count == 4 } ?? addresses[0])
+        var closing: [HTTPClient] = []
+        defer { for client in closing { Task { try? await client.shutdown() } } }
+        return try pinned.withLock { state in
+            guard !state.stopped else { throw HTTPClientError.alreadyShutdown }
+            // Replaced clients whose deliveries are all past their deadline.
+            let grace = Duration.milliseconds(Int64(graceSeconds * 1000))
+            closing = state.retired.filter { now - $0.at >= grace }.map(\.client)
+            state.retired.removeAll { now - $0.at >= grace }
+            if var entry = state.hosts[host], entry.address == address {
+                entry.checkedAt = now
+                entry.usedAt = now
+                state.hosts[host] = entry
+                return entry.client
+            }
+            if let old = state.hosts.removeValue(forKey: host) { state.retired.append((old.client, now)) }
+            if state.hosts.count >= Self.maxHosts, let oldest = state.hosts.min(by: { $0.value.usedAt < $1.value.usedAt }) {
+                state.hosts[oldest.key] = nil
+                state.retired.append((oldest.value.client, now))
+            }
+            var configuration = self.configuration
+            configuration.dnsOverride = [host: address]
+            let client = HTTPClient(eventLoopGroupProvider: .shared(HTTPClient.defaultEventLoopGroup), configuration: configuration)
+            state.hosts[host] = Pinned.Entry(client: client, address: address, checkedAt: now, usedAt: now)
+            return client
         }
     }
 
@@ -84,6 +164,7 @@ public final class WebhookClient: WebhookTransport, Service {
     }
 
     func exchange(url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutSeconds: Double) async throws -> Int {
+        let client = try await client(for: WebhookService.checkURL(url))
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -104,11 +185,16 @@ public final class WebhookClient: WebhookTransport, Service {
 
     public func run() async throws {
         try? await gracefulShutdown()
-        try await client.shutdown()
+        try await shutdown()
     }
 
-    /// Shuts the client down outside a service group (tests).
+    /// Shuts every client down (also outside a service group, in tests); a delivery after it fails.
     public func shutdown() async throws {
-        try await client.shutdown()
+        let clients = pinned.withLock { state in
+            state.stopped = true
+            defer { state.hosts = [:]; state.retired = [] }
+            return state.hosts.values.map(\.client) + state.retired.map(\.client)
+        }
+        for client in clients { try await client.shutdown() }
     }
 }

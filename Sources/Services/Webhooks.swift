@@ -155,13 +155,7 @@ public struct WebhookService: Sendable {
     public func set(feed: String, url: String, secret: String?, events: [String]?, by: String) async throws
         -> (status: WebhookStatus, secret: String, replaced: Bool) {
         guard Policy.isValidFeed(feed) else { throw ValidationError(field: "feed", PolicyError.invalidFeed(feed).description) }
-        let host = try Self.checkURL(url)
-        guard let addresses = await resolve(host) else {
-            throw ValidationError(field: "url", "the host '\(host.prefix(253))' does not resolve here; give a name this server can look up, or an address")
-        }
-        guard !addresses.contains(where: Self.isForbiddenTarget) else {
-            throw ValidationError(field: "url", "the host '\(host.prefix(253))' is an unspecified, link-local, multicast or broadcast address, or another where cloud metadata services answer (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200, 168.63.129.16, 192.0.0.192), in IPv4 or inside IPv6; give the feed service's own address")
-        }
+        _ = try await Self.reachableAddresses(of: try Self.checkURL(url), resolve: resolve)
         if let secret, WebhookSignature.key(of: secret) == nil {
             throw ValidationError(field: "secret", "a secret is 'whsec_' followed by the base64 of 24 to 64 random bytes; leave it out and Winnow makes one")
         }
@@ -284,6 +278,33 @@ public struct WebhookService: Sendable {
         }
         guard components.fragment == nil else { throw ValidationError(field: "url", "the URL has a fragment (#…), which is never sent; remove it") }
         return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    }
+
+    /// The addresses `host` (a name or an address) resolves to, when none of them is one a webhook must not reach
+    /// (`isForbiddenTarget`). Asked when an endpoint is set and again before each delivery connects, which then goes to
+    /// the address checked here, never to a later answer of the resolver (a name that resolved to the feed service
+    /// when it was set may resolve to a metadata service by the time a message is sent).
+    /// - Throws: `ValidationError` naming `url`: the host does not resolve, or one of its addresses is forbidden.
+    public static func reachableAddresses(of host: String, resolve: @Sendable (String) async -> [[UInt8]]?) async throws -> [[UInt8]] {
+        guard let addresses = await resolve(host), !addresses.isEmpty else {
+            throw ValidationError(field: "url", "the host '\(host.prefix(253))' does not resolve here; give a name this server can look up, or an address")
+        }
+        if let forbidden = addresses.first(where: isForbiddenTarget) {
+            let named = text(of: forbidden) == host ? "'\(host)'" : "'\(host.prefix(253))' (\(text(of: forbidden)))"
+            throw ValidationError(field: "url", "the host \(named) is an unspecified, link-local, multicast or broadcast address, or another where cloud metadata services answer (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200, 168.63.129.16, 192.0.0.192), in IPv4 or inside IPv6; give the feed service's own address")
+        }
+        return addresses
+    }
+
+    /// An address's usual text: 192.0.2.1, 2001:db8::1.
+    public static func text(of address: [UInt8]) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let family = address.count == 4 ? AF_INET : AF_INET6
+        guard address.count == 4 || address.count == 16,
+              address.withUnsafeBytes({ inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }) != nil else {
+            return address.map(String.init).joined(separator: ".")
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The addresses `host` resolves to (getaddrinfo, off the caller's thread), each as its raw bytes (4 for IPv4, 16

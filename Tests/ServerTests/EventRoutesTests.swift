@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Glibc
 import ServiceLifecycleTestKit
+import Synchronization
 import Testing
 import TestSupport
 
@@ -534,6 +535,12 @@ extension WebhookRoutesTests {
     }
 }
 
+/// A value behind a lock that closures on other threads can share.
+final class Shared<Value: Sendable>: Sendable {
+    let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+}
+
 @Suite struct WebhookClientTests {
     /// A receiver that sends its answer's head and then nothing: the request still ends at its deadline (async-http-
     /// client's own deadline stops at the head), so a stalled receiver cannot hold its feed's delivery for ever.
@@ -556,14 +563,15 @@ extension WebhookRoutesTests {
         return (listener, Int(UInt16(bigEndian: address.sin_port)))
     }
 
-    /// On a thread of its own: accepts one connection on `listener`, reads what arrives first, writes `answer`, and
-    /// closes the connection after `holdSeconds`.
-    static func answerOnce(_ listener: Int32, _ answer: String, holdSeconds: UInt32 = 0) {
+    /// On a thread of its own: accepts one connection on `listener`, reads what arrives first (into `received`, when
+    /// given), writes `answer`, and closes the connection after `holdSeconds`.
+    static func answerOnce(_ listener: Int32, _ answer: String, holdSeconds: UInt32 = 0, received: Shared<String>? = nil) {
         Thread {
             let connection = accept(listener, nil, nil)
             guard connection >= 0 else { return }
             var buffer = [UInt8](repeating: 0, count: 65_536)
-            _ = read(connection, &buffer, buffer.count)
+            let count = read(connection, &buffer, buffer.count)
+            received?.value.withLock { $0 = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self) }
             let bytes = Array(answer.utf8)
             _ = write(connection, bytes, bytes.count)
             sleep(holdSeconds)
@@ -581,6 +589,84 @@ extension WebhookRoutesTests {
         await #expect(throws: WebhookClient.DeadlineExceeded.self) {
             _ = try await client.post(url: "http://127.0.0.1:\(port)/hook", headers: [], body: Array("{}".utf8), timeoutSeconds: 1)
         }
+        try await client.shutdown()
+    }
+
+    /// DNS rebinding: a delivery connects to the address its host was checked at, never to a later answer of the
+    /// resolver. The name here resolves through the test's resolver only (`.test` names never resolve in DNS), so the
+    /// answer arriving proves the HTTP client did not resolve it itself; the request still names the host.
+    @Test func aDeliveryConnectsToTheAddressItsHostWasCheckedAt() async throws {
+        let (listener, port) = try Self.listening()
+        defer { close(listener) }
+        let received = Shared("")
+        Self.answerOnce(listener, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", received: received)
+        let asked = Shared<[String]>([])
+        let client = WebhookClient(readTimeoutSeconds: 5) { host in
+            asked.value.withLock { $0.append(host) }
+            return host == "hooks.winnow.test" ? [[127, 0, 0, 1]] : nil
+        }
+        let status = try await client.post(url: "http://hooks.winnow.test:\(port)/hook", headers: [], body: Array("{}".utf8), timeoutSeconds: 5)
+        #expect(status == 204)
+        #expect(received.value.withLock { $0 }.lowercased().contains("\r\nhost: hooks.winnow.test:\(port)\r\n"), "\(received.value.withLock { $0 })")
+        #expect(asked.value.withLock { $0 } == ["hooks.winnow.test"])
+        try await client.shutdown()
+    }
+
+    /// A name that resolved to the feed service when its webhook was set, and now to a metadata service: the delivery is
+    /// refused before anything connects, naming the address; a name resolving to one allowed and one forbidden address
+    /// is refused too (the HTTP client would pick either).
+    @Test func aHostThatNowResolvesToAForbiddenAddressIsNotReached() async throws {
+        let (listener, port) = try Self.listening()
+        defer { close(listener) }
+        let received = Shared("")
+        Self.answerOnce(listener, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", received: received)
+        let answers = Shared<[[[UInt8]]]>([[[127, 0, 0, 1]], [[169, 254, 169, 254]], [[127, 0, 0, 1], [169, 254, 169, 254]]])
+        // Checked again before every delivery (recheckSeconds 0): a resolver with a TTL of zero, as an attacker's is.
+        let client = WebhookClient(readTimeoutSeconds: 5, recheckSeconds: 0) { _ in
+            answers.value.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        }
+        let url = "http://rebound.winnow.test:\(port)/hook"
+        #expect(try await client.post(url: url, headers: [], body: Array("{}".utf8), timeoutSeconds: 5) == 204)
+        for _ in 0..<2 {
+            let error = await #expect(throws: ValidationError.self) {
+                _ = try await client.post(url: url, headers: [], body: Array("{}".utf8), timeoutSeconds: 5)
+            }
+            #expect(error?.field == "url")
+            #expect(error?.message.hasPrefix("the host 'rebound.winnow.test' (169.254.169.254) is an unspecified, link-local") == true,
+                    "\(String(describing: error))")
+        }
+        // And one that no longer resolves.
+        await #expect(throws: ValidationError(field: "url", "the host 'rebound.winnow.test' does not resolve here; give a name this server can look up, or an address")) {
+            _ = try await client.post(url: url, headers: [], body: Array("{}".utf8), timeoutSeconds: 5)
+        }
+        try await client.shutdown()
+    }
+
+    /// A host whose address changes gets a client pinned to the new one; the old one is kept for deliveries in flight.
+    @Test func aNewAddressOfAHostIsUsedOnceChecked() async throws {
+        let (first, firstPort) = try Self.listening()
+        defer { close(first) }
+        Self.answerOnce(first, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        // The second receiver listens on 127.0.0.2 (all of 127/8 is loopback) at the same port number when it can; the
+        // resolver moves the name from one address to the other.
+        let second = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(second) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.2")
+        address.sin_port = UInt16(firstPort).bigEndian
+        var reuse: Int32 = 1
+        setsockopt(second, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(second, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        try #require(bound && listen(second, 4) == 0, "127.0.0.2:\(firstPort) is taken here")
+        Self.answerOnce(second, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+        let answers = Shared<[[[UInt8]]]>([[[127, 0, 0, 1]], [[127, 0, 0, 2]]])
+        let client = WebhookClient(readTimeoutSeconds: 5, recheckSeconds: 0) { _ in answers.value.withLock { $0.removeFirst() } }
+        let url = "http://moving.winnow.test:\(firstPort)/hook"
+        #expect(try await client.post(url: url, headers: [], body: Array("{}".utf8), timeoutSeconds: 5) == 200)
+        #expect(try await client.post(url: url, headers: [], body: Array("{}".utf8), timeoutSeconds: 5) == 202)
         try await client.shutdown()
     }
 
