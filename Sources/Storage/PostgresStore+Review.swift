@@ -311,52 +311,48 @@ extension PostgresStore {
     public func claim(_ request: ClaimRequest, now: Date, workflow: ReviewWorkflow, gold: Bool) async throws -> [TicketView] {
         let t = now.timeIntervalSince1970
         let until = t + workflow.rules.configuration.leaseSeconds
-        var ids: [Int64]?
-        if !(gold && request.tiers.contains(.one)), let prefix = Self.claimedEventPrefix(by: request.reviewer, at: now) {
-            // Most claims are one statement, its own transaction: it leases the tickets and logs their claims, unless a
-            // ticket it picks carries a lease: another reviewer's expired one, whose expiry must be logged first, or the
-            // reviewer's own, whose renewal is logged as such.
-            guard request.count > 0, !request.routes.isEmpty else { return [] }
-            let rows = try await rows(Self.leaseQuery(request, wanted: request.count, now: t, until: until, claimedEventPrefix: prefix))
-            if try rows.allSatisfy({ try $0["leased"] as Bool }) { ids = try rows.map { try $0["id"] } }
-        }
-        let claimed: [Int64]
-        if let ids {
-            claimed = ids
-        } else {
-            claimed = try await transaction { db -> [Int64] in
-                var claimed: [Int64] = []
-                if gold, request.tiers.contains(.one) {
-                    // One gold pick per reviewer at a time, so that two claims of theirs cannot be handed the same gold item.
-                    try await db.execute("SELECT pg_advisory_xact_lock(\(Self.goldLock), hashtext(\(request.reviewer)))")
-                    if let (candidate, itemRow) = try await Self.goldCandidate(db, for: request) {
-                        let (ticket, priority, events) = workflow.goldTicket(feed: candidate.feed, itemID: candidate.itemID, label: candidate.label,
-                                                                             language: candidate.language, basePriority: candidate.basePriority,
-                                                                             reviewer: request.reviewer, now: now)
-                        if let id = try await Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events) { claimed.append(id) }
-                    }
-                }
-                let wanted = request.count - claimed.count
-                guard wanted > 0, !request.routes.isEmpty else { return claimed }
-                var events: [(event: TicketEvent, ticket: Int64, item: Int64)] = []
-                for row in try await db.rows(Self.leaseQuery(request, wanted: wanted, now: t, until: until, claimedEventPrefix: nil)) {
-                    let id: Int64 = try row["id"], item: Int64 = try row["item"]
-                    let holder: String? = try row["lease_holder"], leaseUntil: Double? = try row["lease_until"]
-                    if let holder, holder != request.reviewer, let expired = leaseUntil {
-                        events.append((TicketEvent(ticket: id, kind: .expired, at: Date(timeIntervalSince1970: expired), by: holder), id, item))
-                    }
-                    // A ticket the reviewer still holds comes back to them with a fresh lease: a renewal, not a second claim.
-                    let renewed = holder == request.reviewer && (leaseUntil ?? 0) > t
-                    events.append((TicketEvent(ticket: id, kind: renewed ? .renewed : .claimed, at: now, by: request.reviewer), id, item))
-                    claimed.append(id)
-                }
-                if !events.isEmpty {
-                    var s = Statement()
-                    let sql = try Self.eventsInsert(&s, events)
-                    try await db.execute(s.query(sql))
-                }
-                return claimed
+        let goldPick = gold && request.tiers.contains(.one)
+        guard goldPick || (request.count > 0 && !request.routes.isEmpty) else { return [] }
+        let claimed = try await transaction { db -> [Int64] in
+            // One claim of a reviewer's at a time (two terminals, a double click): the lease statement reads the queue as
+            // it is when the statement starts, so two of them at once would each lease `count` tickets, the other's still
+            // uncommitted and skipped; after the lock, the second sees the first's leases and renews them instead. It
+            // also keeps two claims of theirs from being handed the same gold item.
+            try await db.execute("SELECT pg_advisory_xact_lock(\(Self.claimLock), hashtext(\(request.reviewer)))")
+            var claimed: [Int64] = []
+            if goldPick, let (candidate, itemRow) = try await Self.goldCandidate(db, for: request) {
+                let (ticket, priority, events) = workflow.goldTicket(feed: candidate.feed, itemID: candidate.itemID, label: candidate.label,
+                                                                     language: candidate.language, basePriority: candidate.basePriority,
+                                                                     reviewer: request.reviewer, now: now)
+                if let id = try await Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events) { claimed.append(id) }
             }
+            let wanted = request.count - claimed.count
+            guard wanted > 0, !request.routes.isEmpty else { return claimed }
+            if claimed.isEmpty, let prefix = Self.claimedEventPrefix(by: request.reviewer, at: now) {
+                // Most claims are this one statement: it leases the tickets and logs their claims, unless a ticket it
+                // picks carries a lease: another reviewer's expired one, whose expiry must be logged first, or the
+                // reviewer's own, whose renewal is logged as such (then it leases nothing, and the steps below do).
+                let rows = try await db.rows(Self.leaseQuery(request, wanted: wanted, now: t, until: until, claimedEventPrefix: prefix))
+                if try rows.allSatisfy({ try $0["leased"] as Bool }) { return try rows.map { try $0["id"] } }
+            }
+            var events: [(event: TicketEvent, ticket: Int64, item: Int64)] = []
+            for row in try await db.rows(Self.leaseQuery(request, wanted: wanted, now: t, until: until, claimedEventPrefix: nil)) {
+                let id: Int64 = try row["id"], item: Int64 = try row["item"]
+                let holder: String? = try row["lease_holder"], leaseUntil: Double? = try row["lease_until"]
+                if let holder, holder != request.reviewer, let expired = leaseUntil {
+                    events.append((TicketEvent(ticket: id, kind: .expired, at: Date(timeIntervalSince1970: expired), by: holder), id, item))
+                }
+                // A ticket the reviewer still holds comes back to them with a fresh lease: a renewal, not a second claim.
+                let renewed = holder == request.reviewer && (leaseUntil ?? 0) > t
+                events.append((TicketEvent(ticket: id, kind: renewed ? .renewed : .claimed, at: now, by: request.reviewer), id, item))
+                claimed.append(id)
+            }
+            if !events.isEmpty {
+                var s = Statement()
+                let sql = try Self.eventsInsert(&s, events)
+                try await db.execute(s.query(sql))
+            }
+            return claimed
         }
         return try await views(ids: claimed)
     }
@@ -436,8 +432,8 @@ extension PostgresStore {
         return String(body.dropLast(2))
     }
 
-    /// The first key of the advisory locks that serialise one reviewer's gold picks.
-    static let goldLock: Int32 = 0x5747_4c44  // "WGLD"
+    /// The first key of the advisory locks that serialise one reviewer's claims.
+    static let claimLock: Int32 = 0x5743_4c4d  // "WCLM"
 
     public func ticket(id: Int64) async throws -> TicketView? {
         try await views(ids: [id]).first

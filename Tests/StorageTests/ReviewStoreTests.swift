@@ -187,6 +187,28 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.decidedEventCount() == 1_000)
     }
 
+    /// One reviewer's claims at the same moment (two terminals, a double click) lease no more than a claim's count
+    /// between them: on PostgreSQL each claim's statement read the queue before the others committed, and the reviewer
+    /// came to hold eight claims' worth.
+    @Test(arguments: StoreKind.all) func concurrentClaimsOfOneReviewerHoldNoMoreThanOneClaimsCount(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems((0..<60).map { i in Items.inReview("c\(i)", spam: 0.51 + Double(i) / 1_000, at: t0) })
+        let claims = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for _ in 0..<8 {
+                group.addTask { try await store.claim(ClaimRequest(reviewer: "ann", count: 5), now: t0, workflow: Items.workflow, gold: false).map(\.ticket.id) }
+            }
+            var all: [[Int64]] = []
+            for try await ids in group { all.append(ids) }
+            return all
+        }
+        #expect(claims.allSatisfy { $0.count == 5 })
+        #expect(Set(claims.joined()).count == 5, "\(claims)")
+        #expect(try await store.reviewStats(now: t0).claimed == 5)
+        // Another reviewer still gets tickets of their own.
+        let other = try await store.claim(ClaimRequest(reviewer: "bob", count: 5), now: t0, workflow: Items.workflow, gold: false).map(\.ticket.id)
+        #expect(other.count == 5 && Set(other).isDisjoint(with: claims.joined()))
+    }
+
     @Test(arguments: StoreKind.all) func claimsFollowPriorityAndRouteByLanguageAndSkill(_ kind: StoreKind) async throws {
         let store = try await kind.open()
         var skilled = Items.inReview("skill", spam: 0.55, at: t0)
