@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 
 // The review workflow's rules: what each step of a ticket's life changes. Pure: a store loads a `TicketState` under
 // its lock (SQLite's single writer, PostgreSQL's `SELECT … FOR UPDATE`), runs one of these functions on it, and writes
@@ -442,8 +443,10 @@ public struct ReviewWorkflow: Sendable {
     /// What a gold ticket shows: it must look like any other, so a person's verdict on the item, and the later stages
     /// that kept it, would give the answer away. It shows the item as it was up to its first review (its decision then
     /// current, no reviewed decision), its engagement, and the gold ticket's own steps (`ownEvents`) instead of the
-    /// item's other tickets.
-    public static func goldView(item: ItemState, history: [HistoryEntry], ownEvents: [TicketEvent]) -> (item: ItemState, history: [HistoryEntry]) {
+    /// item's other tickets. Under a review-band or viral ticket the stages read as sent to review (a gold item the
+    /// policy allowed or removed showed "Policy: allow at creation" under one, which gave the probe away); under a
+    /// reports ticket they read as they were, as a reported item's do (a blind one shows no stage at all).
+    public static func goldView(ticket: Ticket, item: ItemState, history: [HistoryEntry], ownEvents: [TicketEvent]) -> (item: ItemState, history: [HistoryEntry]) {
         var state = item
         let firstReview = history.firstIndex { if case let .stage(result) = $0 { result.stage == .review } else { false } }
         var shown = history.enumerated().filter { index, entry in
@@ -453,12 +456,12 @@ public struct ReviewWorkflow: Sendable {
             case .engagement: return true
             }
         }.map(\.element)
-        // A review-band ticket's item was sent to review: its stages say so (a gold item the policy allowed or removed
-        // showed "Policy: allow at creation" under a review-band ticket, which gave the probe away).
-        shown = shown.map { entry in
-            guard case var .stage(result) = entry else { return entry }
-            result.decision = Self.inReview(result.decision)
-            return .stage(result)
+        if !ticket.reasons.isDisjoint(with: [.reviewBand, .viral]) {
+            shown = shown.map { entry in
+                guard case var .stage(result) = entry else { return entry }
+                result.decision = Self.inReview(result.decision)
+                return .stage(result)
+            }
         }
         for case let .stage(result) in shown { state.current = result }
         state.reviewed = nil
@@ -475,16 +478,38 @@ public struct ReviewWorkflow: Sendable {
         return shown
     }
 
-    /// A gold ticket for `reviewer`: it looks like a review-band ticket (with the priority the item had, if it was in
-    /// the queue before), opened and claimed like any other, due like one.
-    public func goldTicket(feed: String, itemID: String, label: String, language: String?, basePriority: Double, reviewer: String,
-                           now: Date) -> (ticket: Ticket, priority: StoredPriority, events: [TicketEvent]) {
-        let due = now.addingTimeInterval(configuration.sla(for: [.reviewBand]) * 60)
-        let ticket = Ticket(id: 0, feed: feed, itemID: itemID, tier: .one, reasons: [.reviewBand], status: .open, language: language, skill: nil,
-                            openedAt: now, dueAt: due, basePriority: basePriority,
-                            lease: Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds)), version: 2, goldLabel: label)
+    /// The reasons a gold ticket may open for, in the order one is chosen from the item's last ticket: those that bring
+    /// an item to tier 1 by themselves.
+    static let goldReasons: [TicketReason] = [.reviewBand, .viral, .reports, .audit]
+
+    /// A gold ticket for `reviewer`, made to look like the ticket that brought its item to a person: opened for the
+    /// first of the item's last ticket's reasons among review band, viral, reports and audit, with that ticket's
+    /// priority, or as a blind audit when it had none (an item nobody was asked about reaches a person only as an
+    /// audit, which shows no score), due by that reason's SLA. It opened some time before this claim, as a queued ticket did: as long as the item's own
+    /// ticket took to be decided, at most half the SLA (when it had none, a share of a quarter of the SLA, at most an
+    /// hour, drawn from the reviewer and the item), never before the item arrived.
+    public func goldTicket(_ candidate: GoldCandidate, reviewer: String, now: Date) -> (ticket: Ticket, priority: StoredPriority, events: [TicketEvent]) {
+        let reason = Self.goldReasons.first { candidate.earlier?.reasons.contains($0) == true } ?? .audit
+        let blind = reason == .audit
+        let sla = configuration.sla(for: [reason]) * 60
+        let base = blind ? TicketPriority.base(pHarm: 0.5, expectedViews: 0, severity: 1) : candidate.earlier?.basePriority ?? 1
+        let waited: Double
+        if let took = candidate.earlier?.secondsToDecision, took >= 0 {
+            waited = min(took, sla / 2)
+        } else {
+            var hash = FNV1a64()
+            hash.add(reviewer)
+            hash.add(candidate.feed)
+            hash.add(candidate.itemID)
+            waited = Double(hash.value >> 11) / Double(1 << 53) * min(sla / 4, 3_600)
+        }
+        let opened = max(now.addingTimeInterval(-waited.rounded()), min(candidate.receivedAt, now))
+        let due = opened.addingTimeInterval(sla)
+        let ticket = Ticket(id: 0, feed: candidate.feed, itemID: candidate.itemID, tier: .one, reasons: [reason], status: .open, language: candidate.language,
+                            skill: nil, openedAt: opened, dueAt: due, basePriority: base,
+                            lease: Lease(holder: reviewer, until: now.addingTimeInterval(configuration.leaseSeconds)), version: 2, goldLabel: candidate.label)
         // Its stored priority stays as opened until its due time: it is claimed already and leaves when released.
-        return (ticket, StoredPriority(value: basePriority, refreshAt: due), [TicketEvent(ticket: 0, kind: .opened, at: now, reason: .reviewBand, tier: .one),
-                         TicketEvent(ticket: 0, kind: .claimed, at: now, by: reviewer)])
+        return (ticket, StoredPriority(value: base, refreshAt: due), [TicketEvent(ticket: 0, kind: .opened, at: opened, reason: reason, tier: .one),
+                                                                     TicketEvent(ticket: 0, kind: .claimed, at: now, by: reviewer)])
     }
 }

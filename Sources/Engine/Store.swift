@@ -495,14 +495,20 @@ public struct GoldCandidate: Sendable {
     public var itemID: String
     public var label: String
     public var language: String?
-    public var basePriority: Double
+    /// When the item arrived.
+    public var receivedAt: Date
+    /// The item's last ticket before it became gold (nil: it never had one): why it opened, its priority without
+    /// urgency, and how long it took from opening to its decision (nil: never decided).
+    public var earlier: (reasons: Set<TicketReason>, basePriority: Double, secondsToDecision: Double?)?
 
-    public init(feed: String, itemID: String, label: String, language: String?, basePriority: Double) {
+    public init(feed: String, itemID: String, label: String, language: String?, receivedAt: Date,
+                earlier: (reasons: Set<TicketReason>, basePriority: Double, secondsToDecision: Double?)?) {
         self.feed = feed
         self.itemID = itemID
         self.label = label
         self.language = language
-        self.basePriority = basePriority
+        self.receivedAt = receivedAt
+        self.earlier = earlier
     }
 }
 

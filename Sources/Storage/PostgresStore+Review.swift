@@ -321,9 +321,7 @@ extension PostgresStore {
             try await db.execute("SELECT pg_advisory_xact_lock(\(Self.claimLock), hashtext(\(request.reviewer)))")
             var claimed: [Int64] = []
             if goldPick, let (candidate, itemRow) = try await Self.goldCandidate(db, for: request) {
-                let (ticket, priority, events) = workflow.goldTicket(feed: candidate.feed, itemID: candidate.itemID, label: candidate.label,
-                                                                     language: candidate.language, basePriority: candidate.basePriority,
-                                                                     reviewer: request.reviewer, now: now)
+                let (ticket, priority, events) = workflow.goldTicket(candidate, reviewer: request.reviewer, now: now)
                 if let id = try await Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events) { claimed.append(id) }
             }
             let wanted = request.count - claimed.count
@@ -627,18 +625,21 @@ extension PostgresStore {
     static func goldCandidate(_ db: Session, for request: ClaimRequest) async throws -> (GoldCandidate, row: Int64)? {
         let languages = request.languages.map { $0.lowercased() }
         guard let row = try await db.row("""
-            SELECT * FROM (
-              SELECT g.item, g.label, i.feed, i.external_id, lower(i.submission->>'language') AS language,
-                coalesce((SELECT base_priority FROM ticket WHERE item = g.item AND gold_label IS NULL ORDER BY id DESC LIMIT 1), 1) AS base
+            SELECT l.*, e.reasons AS earlier_reasons, e.base_priority AS earlier_base, e.decided_at - e.opened_at AS took FROM (
+              SELECT g.item, g.label, i.feed, i.external_id, i.received_at, lower(i.submission->>'language') AS language,
+                (SELECT id FROM ticket WHERE item = g.item AND gold_label IS NULL ORDER BY id DESC LIMIT 1) AS earlier
               FROM gold g JOIN item i ON i.id = g.item
               WHERE NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = g.item AND t.gold_label IS NOT NULL
                                   AND (t.lease_holder = \(request.reviewer) OR t.decided_by = \(request.reviewer)))
                 AND NOT EXISTS (SELECT 1 FROM ticket o WHERE o.item = g.item AND o.status = 'open' AND o.gold_label IS NULL)
-            ) l WHERE cardinality(\(languages)::text[]) = 0 OR l.language IS NULL OR l.language = ANY(\(languages)::text[])
+            ) l LEFT JOIN ticket e ON e.id = l.earlier
+            WHERE cardinality(\(languages)::text[]) = 0 OR l.language IS NULL OR l.language = ANY(\(languages)::text[])
             ORDER BY random() LIMIT 1
             """) else { return nil }
+        let reasons: Int? = try row["earlier_reasons"]
+        let earlier = try reasons.map { (TicketReason.set(bits: $0), try row["earlier_base"] as Double, try row["took"] as Double?) }
         return (GoldCandidate(feed: try row["feed"], itemID: try row["external_id"], label: try row["label"], language: try row["language"],
-                              basePriority: try row["base"]),
+                              receivedAt: Date(timeIntervalSince1970: try row["received_at"]), earlier: earlier),
                 try row["item"])
     }
 
@@ -756,7 +757,7 @@ extension PostgresStore {
         var history = try self.history(row)
         if ticket.goldLabel != nil {
             let own = try (row["own_events"] as [String]).map { try Codec.decode(TicketEvent.self, $0) }
-            (state, history) = ReviewWorkflow.goldView(item: state, history: history, ownEvents: own)
+            (state, history) = ReviewWorkflow.goldView(ticket: ticket, item: state, history: history, ownEvents: own)
         }
         let reports: Int64 = try row["pending_reports"]
         return TicketView(ticket: ticket, item: state, history: history, pendingReports: Int(reports))

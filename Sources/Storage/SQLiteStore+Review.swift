@@ -167,9 +167,7 @@ extension SQLiteStore {
         let ids = try await commits.run { db -> [Int64] in
             var claimed: [Int64] = []
             if gold, request.tiers.contains(.one), let (candidate, itemRow) = try Self.goldCandidate(db, for: request) {
-                let (ticket, priority, events) = workflow.goldTicket(feed: candidate.feed, itemID: candidate.itemID, label: candidate.label,
-                                                                     language: candidate.language, basePriority: candidate.basePriority,
-                                                                     reviewer: request.reviewer, now: now)
+                let (ticket, priority, events) = workflow.goldTicket(candidate, reviewer: request.reviewer, now: now)
                 claimed.append(try Self.insertTicket(db, ticket, priority: priority, item: itemRow, events: events))
             }
             // The best candidates of each route (`ClaimRequest.routes`: an index range each), then the best of them.
@@ -426,16 +424,19 @@ extension SQLiteStore {
             arguments += request.languages.map { $0.lowercased() }
         }
         guard let row = try Row.fetchOne(db, sql: """
-            SELECT * FROM (
-              SELECT g.item, g.label, i.feed, i.external_id, lower(json_extract(i.submission, '$.language')) AS language,
-                coalesce((SELECT base_priority FROM ticket WHERE item = g.item AND gold_label IS NULL ORDER BY id DESC LIMIT 1), 1) AS base
+            SELECT l.*, e.reasons AS earlier_reasons, e.base_priority AS earlier_base, e.decided_at - e.opened_at AS took FROM (
+              SELECT g.item, g.label, i.feed, i.external_id, i.received_at, lower(json_extract(i.submission, '$.language')) AS language,
+                (SELECT id FROM ticket WHERE item = g.item AND gold_label IS NULL ORDER BY id DESC LIMIT 1) AS earlier
               FROM gold g JOIN item i ON i.id = g.item
               WHERE NOT EXISTS (SELECT 1 FROM ticket t WHERE t.item = g.item AND t.gold_label IS NOT NULL AND (t.lease_holder = ? OR t.decided_by = ?))
                 AND NOT EXISTS (SELECT 1 FROM ticket o WHERE o.item = g.item AND o.status = 'open' AND o.gold_label IS NULL)
-            ) l WHERE 1\(language)
+            ) l LEFT JOIN ticket e ON e.id = l.earlier WHERE 1\(language)
             ORDER BY random() LIMIT 1
             """, arguments: StatementArguments(arguments)) else { return nil }
-        return (GoldCandidate(feed: row["feed"], itemID: row["external_id"], label: row["label"], language: row["language"], basePriority: row["base"]),
+        let reasons: Int? = row["earlier_reasons"]
+        return (GoldCandidate(feed: row["feed"], itemID: row["external_id"], label: row["label"], language: row["language"],
+                              receivedAt: Date(timeIntervalSince1970: row["received_at"]),
+                              earlier: reasons.map { (TicketReason.set(bits: $0), row["earlier_base"], row["took"]) }),
                 row["item"])
     }
 
@@ -469,7 +470,7 @@ extension SQLiteStore {
         if ticket.goldLabel != nil {
             let own = try Row.fetchAll(db, sql: "SELECT body FROM ticket_event WHERE ticket = ? ORDER BY id", arguments: [ticket.id])
                 .map { try Codec.decode(TicketEvent.self, $0["body"]) }
-            (state, history) = ReviewWorkflow.goldView(item: state, history: history, ownEvents: own)
+            (state, history) = ReviewWorkflow.goldView(ticket: ticket, item: state, history: history, ownEvents: own)
             return TicketView(ticket: ticket, item: state, history: history)
         }
         let reports = try Int.fetchOne(db, sql: "SELECT count(*) FROM report WHERE item = ? AND outcome IS NULL", arguments: [item]) ?? 0

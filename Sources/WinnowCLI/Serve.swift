@@ -265,7 +265,7 @@ struct Keys: AsyncParsableCommand {
             do {
                 print(try await APIKeys.create(name: name, role: role, tiers: try parsedTiers(), feeds: parsedFeeds(), in: store))
             } catch let error as Engine.ValidationError {
-                throw CommandError("--\(error.field ?? "name"): \(error.message).")
+                throw CommandError("--\(error.field): \(error.message).")
             } catch let error as StoreError {
                 throw CommandError(error.description)
             }

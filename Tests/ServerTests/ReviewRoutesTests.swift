@@ -329,22 +329,41 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
     }
 }
 
-/// Outside testing: a gold ticket is a review-band ticket, yet the card of an item the policy had allowed said
-/// "Policy: allow at creation" (and its history "creation: allow"), which gave the probe away.
+/// Outside testing: a gold ticket was always a review-band ticket, so the card of an item the policy had allowed said
+/// "Policy: allow at creation" (and its history "creation: allow"), which gave the probe away; rewritten as "review",
+/// its P(harm) still sat below the review cut-off. A gold ticket now opens as the ticket that brought its item to a
+/// person did: here a blind audit, whose card shows what a real audit's shows and nothing more.
 @Suite struct GoldDisguiseTests {
-    @Test func aGoldTicketsItemReadsAsSentToReview() async throws {
+    @Test func aGoldTicketsCardIsShapedAsARealOnesForTheSameReason() async throws {
         var configuration = ServerConfiguration()
         configuration.engine.review.goldRate = 1
-        configuration.engine.review.auditRates = [:]
+        configuration.engine.review.auditRates = ["allow": 1]
         let h = try await Harness(configuration: configuration)
-        let posted = try await h.post("/v1/items", json(["id": "g", "text": "see you at the station at six"]))
-        #expect((posted.json["decision"] as? [String: Any])?["action"] as? String == "allow", "\(posted.body)")
+        for id in ["g", "h"] {
+            let posted = try await h.post("/v1/items", json(["id": id, "text": "see you at the station at six, \(id)"]))
+            #expect((posted.json["decision"] as? [String: Any])?["action"] as? String == "allow", "\(posted.body)")
+        }
         #expect(try await h.send(.post, "/v1/review/gold", as: .admin, body: json(["id": "g", "label": "clear"])).status == .created)
+        // g's own audit is open, so it is not drawn: the claim takes the two real audits.
+        let real = try await h.post("/v1/review/claim", as: .moderator, json(["count": 2])).json["tickets"] as? [[String: Any]] ?? []
+        #expect(real.count == 2)
+        let audit = try #require(real.first)
+        for card in real {
+            let id = try #require((card["ticket"] as? [String: Any])?["id"] as? Int)
+            #expect(try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "clear", "reasonCode": "not_violating"])).status == .ok)
+        }
         let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
         let card = try #require((claimed.json["tickets"] as? [[String: Any]])?.first, "\(claimed.body)")
-        #expect(((card["scores"] as? [String: Any])?["decision"] as? [String: Any])?["action"] as? String == "review", "\(card)")
-        let stages = (card["history"] as? [[String: Any]] ?? []).compactMap { $0["stage"] as? [String: Any] }
-        #expect(!stages.isEmpty && stages.allSatisfy { ($0["decision"] as? [String: Any])?["action"] as? String == "review" }, "\(stages)")
+        let ticket = try #require(card["ticket"] as? [String: Any]), auditTicket = try #require(audit["ticket"] as? [String: Any])
+        #expect((card["item"] as? [String: Any])?["id"] as? String == "g")
+        #expect(ticket["reasons"] as? [String] == ["audit"] && ticket["blind"] as? Bool == true, "\(ticket)")
+        // The same fields as the real audit's card and ticket, no scores and no stage, only its own two steps.
+        #expect(Set(card.keys) == Set(audit.keys), "\(card.keys) against \(audit.keys)")
+        #expect(Set(ticket.keys) == Set(auditTicket.keys), "\(ticket.keys) against \(auditTicket.keys)")
+        #expect(card["scores"] == nil)
+        let history = card["history"] as? [[String: Any]] ?? []
+        #expect(history.allSatisfy { $0["stage"] == nil }, "\(history)")
+        #expect(history.compactMap { ($0["ticket"] as? [String: Any])?["kind"] as? String } == ["opened", "claimed"], "\(history)")
     }
 }
 

@@ -318,7 +318,8 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.addGold(feed: "default", id: "missing", label: "spam", by: "admin", at: t0) == false)
         let view = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: true).first)
         #expect(view.ticket.goldLabel == "spam")
-        #expect(view.ticket.reasons == [.reviewBand])
+        // An item nobody was asked about reaches a person only as a blind audit: so does its gold ticket.
+        #expect(view.ticket.reasons == [.audit])
         _ = try await store.decide(ticket: view.ticket.id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
                                    action: .allow, now: t0, workflow: Items.workflow)
         // The same reviewer never gets the same gold item twice.
@@ -346,6 +347,43 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(reviewers.map(\.name) == ["ann", "bob"])
         #expect(reviewers.map(\.goldAccuracy) == [0, 1])
         #expect(reviewers.map(\.decisionsLastHour) == [0, 0])
+    }
+
+    /// Outside review: every gold ticket read "in the review band" (at a P(harm) below the cut-off, for an item the
+    /// policy had allowed) and opened at the instant it was claimed. It opens for the reason its item first reached a
+    /// person, with that ticket's priority, as long before the claim as that ticket took to be decided; an item nobody
+    /// was asked about opens as a blind audit, some minutes before.
+    @Test(arguments: StoreKind.all) func aGoldTicketOpensAsTheTicketThatBroughtItsItemToAPerson(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("band", spam: 0.6, at: t0), Items.new("quiet", spam: 0.1, at: t0)])
+        let real = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).first)
+        #expect(real.item.submission.id == "band")
+        _ = try await store.decide(ticket: real.ticket.id, reviewer: "ann", decision: TicketDecision(label: "spam", reasonCode: "spam"),
+                                   action: .remove, now: t0.addingTimeInterval(240), workflow: Items.workflow)
+        #expect(try await store.addGold(feed: "default", id: "band", label: "spam", by: "admin", at: t0))
+        #expect(try await store.addGold(feed: "default", id: "quiet", label: "clear", by: "admin", at: t0))
+        let later = t0.addingTimeInterval(86_400)
+        var gold: [String: TicketView] = [:]
+        for _ in 0..<2 {
+            let view = try #require(try await store.claim(ClaimRequest(reviewer: "bob", count: 1), now: later, workflow: Items.workflow, gold: true).first)
+            gold[view.item.submission.id] = view
+        }
+        let band = try #require(gold["band"]), quiet = try #require(gold["quiet"])
+        let sla = { (reason: TicketReason) in Items.workflow.rules.configuration.sla(for: [reason]) * 60 }
+        #expect(band.ticket.goldLabel == "spam" && band.ticket.reasons == [.reviewBand])
+        #expect(band.ticket.openedAt == later.addingTimeInterval(-240))
+        #expect(band.ticket.dueAt == band.ticket.openedAt.addingTimeInterval(sla(.reviewBand)))
+        #expect(band.ticket.basePriority == real.ticket.basePriority)
+        // Its stages read as sent to review, as the real ticket's did, and its steps are its own.
+        #expect(band.item.current.decision.action == .review && band.item.reviewed == nil)
+        let steps = band.history.compactMap { entry -> TicketEvent? in if case let .ticket(e) = entry { e } else { nil } }
+        #expect(steps.map(\.kind) == [.opened, .claimed] && steps.allSatisfy { $0.ticket == band.ticket.id })
+        #expect(steps.first?.at == band.ticket.openedAt && steps.first?.reason == .reviewBand && steps.last?.at == later)
+        #expect(quiet.ticket.goldLabel == "clear" && quiet.ticket.reasons == [.audit] && quiet.ticket.isBlind)
+        #expect(quiet.ticket.basePriority == TicketPriority.base(pHarm: 0.5, expectedViews: 0, severity: 1))
+        let waited = later.timeIntervalSince(quiet.ticket.openedAt)
+        #expect(waited > 0 && waited <= min(sla(.audit) / 4, 3_600), "\(waited)")
+        #expect(quiet.ticket.dueAt == quiet.ticket.openedAt.addingTimeInterval(sla(.audit)))
     }
 
     @Test(arguments: StoreKind.all) func statsCountTheQueue(_ kind: StoreKind) async throws {
