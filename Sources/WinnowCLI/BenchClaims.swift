@@ -78,7 +78,7 @@ struct BenchClaims: AsyncParsableCommand {
         defer { if database == nil { try? FileManager.default.removeItem(at: folder) } }
         let store: any Store
         if postgres {
-            let pool = try await Keys.DatabaseOption.open(path: path, poolSize: reviewers + 2)
+            let pool = try await Keys.DatabaseOption.open(path: path, create: true, poolSize: reviewers + 2)
             guard try await pool.reviewStats(now: Date()).open == 0, try await pool.keys().isEmpty else {
                 throw CommandError("The database at \(path) holds Winnow data; give an empty one (the benchmark fills it from empty).")
             }
