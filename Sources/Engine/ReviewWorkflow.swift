@@ -485,9 +485,9 @@ public struct ReviewWorkflow: Sendable {
     /// A gold ticket for `reviewer`, made to look like the ticket that brought its item to a person: opened for the
     /// first of the item's last ticket's reasons among review band, viral, reports and audit, with that ticket's
     /// priority, or as a blind audit when it had none (an item nobody was asked about reaches a person only as an
-    /// audit, which shows no score), due by that reason's SLA. It opened some time before this claim, as a queued ticket did: as long as the item's own
-    /// ticket took to be decided, at most half the SLA (when it had none, a share of a quarter of the SLA, at most an
-    /// hour, drawn from the reviewer and the item), never before the item arrived.
+    /// audit, which shows no score), due by that reason's SLA. It opened some time before this claim, as a queued
+    /// ticket did: as long as the item's own ticket took to be decided, at most half the SLA (when it had none, a share
+    /// of a quarter of the SLA, at most an hour, drawn from the reviewer and the item), never before the item arrived.
     public func goldTicket(_ candidate: GoldCandidate, reviewer: String, now: Date) -> (ticket: Ticket, priority: StoredPriority, events: [TicketEvent]) {
         let reason = Self.goldReasons.first { candidate.earlier?.reasons.contains($0) == true } ?? .audit
         let blind = reason == .audit

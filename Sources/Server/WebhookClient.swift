@@ -74,9 +74,15 @@ public final class WebhookClient: WebhookTransport, Service {
         }
     }
 
-    /// The client for `host`, pinned to an address checked within `recheckSeconds`.
-    /// - Throws: `ValidationError` when the host does not resolve or resolves to a forbidden address.
-    func client(for host: String) async throws -> HTTPClient {
+    /// The client for `url`'s host, pinned to an address checked within `recheckSeconds`.
+    /// - Throws: `ValidationError` when the URL is not one a webhook may have, or its host does not resolve or resolves
+    ///   to a forbidden address.
+    func client(for url: String) async throws -> HTTPClient {
+        let host = try WebhookService.checkURL(url)
+        // The host as the HTTP client reads it from the same URL (Foundation's URL, brackets trimmed) is pinned too: were
+        // it spelled otherwise than URLComponents reads it, the override would miss and the client resolve it itself.
+        var theirs = URL(string: url)?.host ?? host
+        if theirs.hasPrefix("["), theirs.hasSuffix("]") { theirs = String(theirs.dropFirst().dropLast()) }
         let now = ContinuousClock.now
         if let client = pinned.withLock({ state -> HTTPClient? in
             guard var entry = state.hosts[host], now - entry.checkedAt < .milliseconds(Int64(recheckSeconds * 1000)) else { return nil }
@@ -110,7 +116,7 @@ public final class WebhookClient: WebhookTransport, Service {
                 state.retired.append((oldest.value.client, now))
             }
             var configuration = self.configuration
-            configuration.dnsOverride = [host: address]
+            configuration.dnsOverride = Dictionary([(host, address), (theirs, address)], uniquingKeysWith: { first, _ in first })
             let client = HTTPClient(eventLoopGroupProvider: .shared(HTTPClient.defaultEventLoopGroup), configuration: configuration)
             state.hosts[host] = Pinned.Entry(client: client, address: address, checkedAt: now, usedAt: now)
             return client
@@ -164,7 +170,7 @@ public final class WebhookClient: WebhookTransport, Service {
     }
 
     func exchange(url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutSeconds: Double) async throws -> Int {
-        let client = try await client(for: WebhookService.checkURL(url))
+        let client = try await client(for: url)
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }

@@ -199,8 +199,10 @@ struct PostgresStoreTests {
             let store = try await PostgresStore.connect(url: url, poolSize: 1)
             _ = try await store.createItems([Items.new("a", at: t0)])
             let holderDone = Mutex(false)
+            // Busy for 10 s: the waiting operation must end well before (a 3 s margin was too thin for a whole-suite
+            // run on a loaded two-core machine, where the watch's task itself waited for a thread).
             let holder = Task {
-                _ = try? await store.rows("SELECT pg_sleep(3)")
+                _ = try? await store.rows("SELECT pg_sleep(10)")
                 holderDone.withLock { $0 = true }
             }
             try await Task.sleep(for: .milliseconds(200))
