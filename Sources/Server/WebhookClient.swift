@@ -60,9 +60,6 @@ public final class WebhookClient: WebhookTransport, Service {
     /// The whole exchange, the answer's body included, within `timeoutSeconds` (async-http-client's own deadline ends
     /// with the answer's head: a receiver that then stalls would hold the delivery, and its feed, for ever).
     public func post(url: String, headers: [(name: String, value: String)], body: [UInt8], timeoutSeconds: Double) async throws -> Int {
-        // Checked again here, at the one door to the network: a URL stored before a check existed (a port beyond
-        // 65535 trapped inside the HTTP client, on every start) fails its delivery instead of stopping the server.
-        _ = try WebhookService.checkURL(url)
         return try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask { try await self.exchange(url: url, headers: headers, body: body, timeoutSeconds: timeoutSeconds) }
             group.addTask {
@@ -78,11 +75,9 @@ public final class WebhookClient: WebhookTransport, Service {
     /// - Throws: `ValidationError` when the URL is not one a webhook may have, or its host does not resolve or resolves
     ///   to a forbidden address.
     func client(for url: String) async throws -> HTTPClient {
+        // Checked again here, at the one door to the network: a URL stored before a check existed (a port beyond
+        // 65535 trapped inside the HTTP client, on every start) fails its delivery instead of stopping the server.
         let host = try WebhookService.checkURL(url)
-        // The host as the HTTP client reads it from the same URL (Foundation's URL, brackets trimmed) is pinned too: were
-        // it spelled otherwise than URLComponents reads it, the override would miss and the client resolve it itself.
-        var theirs = URL(string: url)?.host ?? host
-        if theirs.hasPrefix("["), theirs.hasSuffix("]") { theirs = String(theirs.dropFirst().dropLast()) }
         let now = ContinuousClock.now
         if let client = pinned.withLock({ state -> HTTPClient? in
             guard var entry = state.hosts[host], now - entry.checkedAt < .milliseconds(Int64(recheckSeconds * 1000)) else { return nil }
@@ -96,6 +91,10 @@ public final class WebhookClient: WebhookTransport, Service {
         // One address: an IPv4 one when there is one (a host with an IPv6 address this machine cannot route to would
         // otherwise fail where the HTTP client's own resolution falls back).
         let address = WebhookService.text(of: addresses.first { $0.count == 4 } ?? addresses[0])
+        // The host as the HTTP client reads it from the same URL (Foundation's URL, brackets trimmed) is pinned too: were
+        // it spelled otherwise than URLComponents reads it, the override would miss and the client resolve it itself.
+        var theirs = URL(string: url)?.host ?? host
+        if theirs.hasPrefix("["), theirs.hasSuffix("]") { theirs = String(theirs.dropFirst().dropLast()) }
         var closing: [HTTPClient] = []
         defer { for client in closing { Task { try? await client.shutdown() } } }
         return try pinned.withLock { state in
