@@ -217,6 +217,11 @@ extension TextClassifier {
         guard header.calibration.temperature.isFinite, header.calibration.temperature > 0 else {
             throw LearningError.corruptModel("The model's calibration temperature \(header.calibration.temperature) is not a positive number.")
         }
+        if let odds = header.calibration.classOdds {
+            guard header.classes.contains(odds.label), odds.temperature.isFinite, odds.temperature > 0 else {
+                throw LearningError.corruptModel("The model's odds calibration (class '\(odds.label)', temperature \(odds.temperature)) needs one of its classes (\(header.classes.joined(separator: ", "))) and a positive temperature.")
+            }
+        }
         let sectionCount = Int(try r.u32("the section count"))
         var sections: [String: Section] = [:]
         for _ in 0..<min(sectionCount, 64) {

@@ -123,6 +123,10 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 extension TextClassifier {
+    /// How many held-out rows that may calibrate (`LabelledText.calibrates`) the temperatures need to be fitted on
+    /// them alone; with fewer, every held-out row calibrates.
+    public static let minimumCalibrationRows = 50
+
     /// Trains a classifier on `examples`.
     ///
     /// Classes are the sorted distinct labels. A stratified `holdoutFraction` of each class (seeded) is held
@@ -151,16 +155,24 @@ extension TextClassifier {
         var digest = FNV1a64()
         for e in examples { digest.update(e.text); digest.update(e.label) }
 
-        // Held-out split, stratified.
+        // Held-out split, stratified by class, and within a class by whether rows may calibrate: those are drawn
+        // by a generator of their own, so the same base data holds out the same rows whatever labels join it (each
+        // retraining pass calibrates on the same rows; a new sample each time moved the temperatures from pass to pass).
         var rng = SplitMix64(seed: options.seed)
+        var others = SplitMix64(seed: options.seed ^ 0x9E37_79B9_7F4A_7C15)
         var trainRows: [Int] = []
         var heldRows: [Int] = []
         for c in classes.indices {
-            var rows = labels.indices.filter { labels[$0] == c }
-            rows.shuffle(using: &rng)
-            let held = rows.count >= 2 ? Int((Double(rows.count) * options.holdoutFraction).rounded()) : 0
-            heldRows += rows.prefix(min(held, rows.count - 1))
-            trainRows += rows.dropFirst(min(held, rows.count - 1))
+            let rows = labels.indices.filter { labels[$0] == c }
+            var calibrating = rows.filter { examples[$0].calibrates }, rest = rows.filter { !examples[$0].calibrates }
+            calibrating.shuffle(using: &rng)
+            rest.shuffle(using: &others)
+            func share(_ count: Int) -> Int { count >= 2 ? Int((Double(count) * options.holdoutFraction).rounded()) : 0 }
+            // At least one row of the class trains.
+            let heldCalibrating = min(share(calibrating.count), max(0, rows.count - 1))
+            let heldRest = min(share(rest.count), max(0, rows.count - 1 - heldCalibrating))
+            heldRows += calibrating.prefix(heldCalibrating) + rest.prefix(heldRest)
+            trainRows += calibrating.dropFirst(heldCalibrating) + rest.dropFirst(heldRest)
         }
         trainRows.sort()
         heldRows.sort()
@@ -223,12 +235,35 @@ extension TextClassifier {
                 logits.append(z)
             }
             let heldLabels = heldRows.map { labels[$0] }
-            let calibration = TemperatureScaling.fit(logits: logits, labels: heldLabels)
+            // The temperatures are fitted on the held-out rows that may calibrate (`LabelledText.calibrates`) when
+            // there are enough of them, else on all held-out rows.
+            let marked = heldRows.indices.filter { examples[heldRows[$0]].calibrates }
+            let calibrating = marked.count >= Self.minimumCalibrationRows ? marked : Array(heldRows.indices)
+            let calibration = TemperatureScaling.fit(logits: calibrating.map { logits[$0] }, labels: calibrating.map { heldLabels[$0] })
             header.calibration.temperature = calibration.temperature
             if options.fitClassOffsets {
                 let scaled = logits.map { $0.map { $0 / calibration.temperature } }
                 let offsets = DecisionOffsets.fit(scaledLogits: scaled, labels: heldLabels, classes: classes.count)
                 header.calibration.classOffsets = offsets.allSatisfy { $0 == 0 } ? nil : offsets
+            }
+            // The odds of the harmless class against the rest, fitted on the same rows as the temperature, through
+            // the scaled scores: a temperature over two scores (0 and the log-odds) is a binary one. Not on fewer
+            // than `minimumCalibrationRows` rows: a second temperature on a handful of rows would swing from one
+            // training to the next.
+            if let label = options.oddsLabel, let k = classes.firstIndex(of: label), classes.count > 2,
+               calibrating.count >= Self.minimumCalibrationRows {
+                model.header = header
+                var odds: [[Double]] = [], isLabel: [Int] = []
+                for r in calibrating {
+                    var p = logits[r]
+                    _ = model.probabilities(&p, knownWords: Int.max)
+                    let rest = 1 - p[k]
+                    guard p[k] > 0, rest > 0 else { continue }
+                    odds.append([0, log(p[k]) - log(rest)])
+                    isLabel.append(heldLabels[r] == k ? 1 : 0)
+                }
+                let fitted = TemperatureScaling.fit(logits: odds, labels: isLabel)
+                header.calibration.classOdds = ModelHeader.ClassOdds(label: label, temperature: fitted.temperature)
             }
             model.header = header
             let probabilities = zip(logits, knownWords).map { row, known -> [Double] in

@@ -16,9 +16,14 @@ public enum Algorithm: String, Codable, CaseIterable, Sendable {
 public struct LabelledText: Sendable, Equatable {
     public var text: String
     public var label: String
-    public init(text: String, label: String) {
+    /// Whether the row may calibrate the model's probabilities: a sample of what the model will score, labelled with
+    /// care (curated data files). Reviewers' decisions are not: they are the items the model was unsure of or that
+    /// were reported, and they carry the reviewers' own errors, which flatten a temperature fitted on them.
+    public var calibrates: Bool
+    public init(text: String, label: String, calibrates: Bool = true) {
         self.text = text
         self.label = label
+        self.calibrates = calibrates
     }
 }
 
@@ -40,6 +45,11 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var evidenceTarget: Double = 2
     /// After calibration, train again on all rows (held-out ones included). Default true.
     public var refit = true
+    /// The class whose odds against all the others are calibrated as well (`ModelHeader.ClassOdds`), when the model
+    /// has it: the harmless class, whose complement a policy's `harm` rule acts on. One temperature over several
+    /// classes is fitted mostly to the confusions among the harmful ones (offensive or abusive), which left P(harm)
+    /// too timid: on the Davidson tweets, posts it scored 0.9-0.97 were 98-99% harmful. Nil: none. Default "clear".
+    public var oddsLabel: String? = "clear"
 
     public init() {}
 
@@ -102,7 +112,16 @@ public struct ModelHeader: Codable, Equatable, Sendable {
         /// Per-class offsets added to the scaled scores, fitted on the held-out rows to maximise macro-F1
         /// (threshold moving for rare classes); nil or zeros when not fitted.
         public var classOffsets: [Double]?
+        /// The odds of one class against all the others together, rescaled after the temperature: what a policy's
+        /// `harm` rule reads (1 − P(clear)) is calibrated too, not only the classes one by one. Nil: not fitted.
+        public var classOdds: ClassOdds?
         public var heldOutExamples: Int
+    }
+
+    /// P(label) / (1 − P(label)) raised to 1 / `temperature`; the other classes keep their shares of the rest.
+    public struct ClassOdds: Codable, Equatable, Sendable {
+        public var label: String
+        public var temperature: Double
     }
 
     public var kind: Algorithm
@@ -141,6 +160,20 @@ public struct TextClassifier: Sendable {
     let prior: [Double]
 
     public var classes: [String] { header.classes }
+    /// The class whose odds are rescaled (`ModelHeader.Calibration.classOdds`), if any.
+    var oddsClass: Int? { header.calibration.classOdds.flatMap { odds in header.classes.firstIndex(of: odds.label) } }
+
+    /// Rescales the odds of class `k` in the unnormalised probabilities `z` (summing to `sum`) by the power 1/`temperature`,
+    /// keeping the sum and the other classes' shares of the rest.
+    static func rescaleOdds(_ z: inout [Double], of k: Int, sum: Double, temperature: Double) {
+        var rest = 0.0
+        for c in z.indices where c != k { rest += z[c] }
+        guard z[k] > 0, rest > 0 else { return }
+        let p = 1 / (1 + exp(-(log(z[k]) - log(rest)) / temperature))
+        let scale = (1 - p) * sum / rest
+        for c in z.indices where c != k { z[c] *= scale }
+        z[k] = p * sum
+    }
     public var kind: Algorithm { header.kind }
 
     init(header: ModelHeader, naiveBayes: MultinomialNB) {
@@ -270,6 +303,9 @@ public struct TextClassifier: Sendable {
         }
         var s = 0.0
         for c in z.indices { z[c] = exp(z[c] - m); s += z[c] }
+        if let k = oddsClass, let odds = header.calibration.classOdds {
+            Self.rescaleOdds(&z, of: k, sum: s, temperature: odds.temperature)
+        }
         let target = header.evidenceTarget
         let evidence = target > 0 ? min(1, Double(knownWords) / target) : 1
         for c in z.indices { z[c] = evidence * (z[c] / s) + (1 - evidence) * prior[c] }

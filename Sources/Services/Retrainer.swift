@@ -558,7 +558,7 @@ public struct Retrainer: Service, Sendable {
         let fromStore = resolved.filter { !heldOut.contains($0.label.feed + "\u{0}" + $0.label.itemID) }
             .sorted { ($0.label.id ?? 0) > ($1.label.id ?? 0) }
             .prefix(configuration.maxStoreExamples)
-            .compactMap { resolved in resolved.trainingText.map { LabelledText(text: $0, label: configuration.labelMap[resolved.label.label] ?? resolved.label.label) } }
+            .compactMap { resolved in resolved.trainingText.map { LabelledText(text: $0, label: configuration.labelMap[resolved.label.label] ?? resolved.label.label, calibrates: false) } }
         // Reading the files is work too: on the training thread, away from the requests.
         let (base, test) = try await onTrainingThread {
             (try data.base(), try data.test())

@@ -202,6 +202,8 @@ struct Train: AsyncParsableCommand {
         var firstFile: [String: (String, Int)] = [:]
         var rows = try Self.read(data, with: reader, firstAt: &firstFile)
         var sources = data.map { URL(fileURLWithPath: $0).lastPathComponent }
+        // The files' rows calibrate the model; the store's labels (reviewers' decisions) only train it, as in retraining.
+        let fileRows = rows.count
         if fromStore {
             let path = database ?? ProcessInfo.processInfo.environment["WINNOW_DATABASE"] ?? "winnow.sqlite"
             let stored = try await Self.storeRows(path: path, labelMap: map)
@@ -227,7 +229,7 @@ struct Train: AsyncParsableCommand {
         let version = name ?? Self.defaultVersion(out: out)
         var bar = ProgressBar(enabled: !quiet && !json)
         let (model, summary) = try TextClassifier.train(
-            rows.map { LabelledText(text: $0.text, label: $0.label) }, options: options, modelVersion: version,
+            rows.enumerated().map { LabelledText(text: $1.text, label: $1.label, calibrates: $0 < fileRows) }, options: options, modelVersion: version,
             parentVersion: parent, sources: sources, labelMap: map
         ) { bar.update($0.phase, $0.fraction) }
         bar.finish()

@@ -308,3 +308,84 @@ struct ModelFileFuzzTests {
         #expect(throws: LearningError.self) { try TextClassifier(serialized: bytes) }
     }
 }
+
+/// The odds calibration of the harmless class (`ModelHeader.ClassOdds`) and the rows that may calibrate.
+struct OddsCalibrationTests {
+    /// The odds of the class are raised to 1/T; the others keep their shares of the rest, and the sum is kept.
+    @Test func rescalingTheOddsKeepsTheOthersShares() {
+        // P = (0.25, 0.5, 0.25): odds of class 0 are 1/3, at T = 0.5 they are 1/9, so P(0) = 0.1 and the rest 0.9
+        // splits 2:1.
+        var z = [1.0, 2.0, 1.0]
+        TextClassifier.rescaleOdds(&z, of: 0, sum: 4, temperature: 0.5)
+        let expected = [0.4, 2.4, 1.2]
+        for (a, b) in zip(z, expected) { #expect(abs(a - b) < 1e-12, "\(z)") }
+        // T = 1 changes nothing; a class at certainty stays there.
+        var same = [1.0, 2.0, 1.0]
+        TextClassifier.rescaleOdds(&same, of: 1, sum: 4, temperature: 1)
+        for (a, b) in zip(same, [1.0, 2.0, 1.0]) { #expect(abs(a - b) < 1e-12) }
+        var certain = [0.0, 3.0, 0.0]
+        TextClassifier.rescaleOdds(&certain, of: 1, sum: 3, temperature: 0.5)
+        #expect(certain == [0, 3, 0])
+    }
+
+    /// Scoring applies the fitted odds to P(clear), after the temperature, and P(harm) = 1 − P(clear) moves with it.
+    @Test func scoringRescalesTheOddsOfTheHarmlessClass() throws {
+        var options = Synthetic.options(.logistic)
+        options.oddsLabel = nil
+        let (plain, _) = try TextClassifier.train(Synthetic.corpus(classes: ["clear", "spam", "offensive"]), options: options)
+        #expect(plain.header.calibration.classOdds == nil)
+        var sharpened = plain
+        sharpened.header.calibration.classOdds = .init(label: "clear", temperature: 0.5)
+        var a = try Scorer(model: plain), b = try Scorer(model: sharpened)
+        for text in ["see you at lunch, you idiot", "free lunch tomorrow", "claim your prize, loser"] {
+            let p = a.probabilities(text).probabilities, q = b.probabilities(text).probabilities
+            let odds = pow(p[0] / (1 - p[0]), 2)
+            #expect(abs(q[0] - odds / (1 + odds)) < 1e-9, "\(text)")
+            #expect(abs(q[1] / q[2] - p[1] / p[2]) < 1e-9)
+            #expect(abs(q.reduce(0, +) - 1) < 1e-12)
+        }
+    }
+
+    /// Training fits the odds of the named class when the model has more than two classes and at least
+    /// `minimumCalibrationRows` held-out rows, and not otherwise; the model file keeps them.
+    @Test func trainingFitsTheOddsOfTheNamedClass() throws {
+        // 300 rows, 60 held out.
+        let three = Synthetic.corpus(classes: ["clear", "spam", "offensive"], perClass: 100)
+        let (model, _) = try TextClassifier.train(three, options: Synthetic.options(.logistic))
+        let odds = try #require(model.header.calibration.classOdds)
+        #expect(odds.label == "clear")
+        #expect(odds.temperature.isFinite && odds.temperature > 0 && odds.temperature != 1)
+        let loaded = try TextClassifier(serialized: try model.serialized())
+        #expect(loaded.header.calibration.classOdds == odds)
+        // Two classes: the odds are the one temperature's already.
+        #expect(try TextClassifier.train(Synthetic.corpus(), options: Synthetic.options(.logistic)).0.header.calibration.classOdds == nil)
+        // 36 held-out rows are too few.
+        #expect(try TextClassifier.train(Synthetic.corpus(classes: ["clear", "spam", "offensive"]), options: Synthetic.options(.logistic))
+            .0.header.calibration.classOdds == nil)
+        // A model without the class.
+        var other = Synthetic.options(.logistic)
+        other.oddsLabel = "ham"
+        #expect(try TextClassifier.train(three, options: other).0.header.calibration.classOdds == nil)
+        // A model file naming a class the model lacks is refused.
+        var broken = model
+        broken.header.calibration.classOdds = .init(label: "ham", temperature: 0.8)
+        #expect(throws: LearningError.self) { try TextClassifier(serialized: try broken.serialized()) }
+    }
+
+    /// Rows that may not calibrate (reviewers' labels, with their errors) do not set the temperature: with a third of
+    /// the rows labelled at random and marked so, the temperature is the one the clean rows give, sharper than the
+    /// one fitted on every row.
+    @Test func rowsThatMayNotCalibrateDoNotSetTheTemperature() throws {
+        let clean = Synthetic.corpus(classes: ["clear", "spam", "offensive"], perClass: 120, seed: 3)
+        var rng = SplitMix64(seed: 7)
+        let labels = ["clear", "spam", "offensive"]
+        let noisy = Synthetic.corpus(classes: labels, perClass: 60, seed: 4).map { row in
+            LabelledText(text: row.text, label: labels[Int(rng.next() % 3)], calibrates: false)
+        }
+        let options = Synthetic.options(.logistic)
+        let (marked, _) = try TextClassifier.train(clean + noisy, options: options)
+        let (unmarked, _) = try TextClassifier.train(clean + noisy.map { LabelledText(text: $0.text, label: $0.label) }, options: options)
+        #expect(marked.header.calibration.temperature < unmarked.header.calibration.temperature - 0.1,
+                "\(marked.header.calibration.temperature) vs \(unmarked.header.calibration.temperature)")
+    }
+}
