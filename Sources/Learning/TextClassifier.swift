@@ -160,8 +160,6 @@ public struct TextClassifier: Sendable {
     let prior: [Double]
 
     public var classes: [String] { header.classes }
-    /// The class whose odds are rescaled (`ModelHeader.Calibration.classOdds`), if any.
-    var oddsClass: Int? { header.calibration.classOdds.flatMap { odds in header.classes.firstIndex(of: odds.label) } }
 
     /// Rescales the odds of class `k` in the unnormalised probabilities `z` (summing to `sum`) by the power 1/`temperature`,
     /// keeping the sum and the other classes' shares of the rest.
@@ -303,7 +301,7 @@ public struct TextClassifier: Sendable {
         }
         var s = 0.0
         for c in z.indices { z[c] = exp(z[c] - m); s += z[c] }
-        if let k = oddsClass, let odds = header.calibration.classOdds {
+        if let odds = header.calibration.classOdds, let k = header.classes.firstIndex(of: odds.label) {
             Self.rescaleOdds(&z, of: k, sum: s, temperature: odds.temperature)
         }
         let target = header.evidenceTarget
