@@ -20,7 +20,9 @@ public enum ModelCard {
         if let lr = h.logistic {
             lines.append("- logistic: C \(lr.c), class weights \(lr.classWeight.rawValue), tolerance \(lr.tolerance), at most \(lr.maxIterations) iterations")
         }
-        lines.append("- calibration: \(h.calibration.method), T = \(format(h.calibration.temperature, 4)) on \(h.calibration.heldOutExamples) held-out examples"
+        let fittedOn = h.calibration.crossFit.map { "\($0.rows) examples' out-of-fold scores (\($0.folds) folds)" }
+            ?? "\(h.calibration.heldOutExamples) held-out examples"
+        lines.append("- calibration: \(h.calibration.method), T = \(format(h.calibration.temperature, 4)) on \(fittedOn)"
             + (h.calibration.classOdds.map { "; the odds of \($0.label) against the rest, T = \(format($0.temperature, 4))" } ?? ""))
         lines.append("- evidence: full at \(h.evidenceTarget) known word features; probabilities shrink toward the prior below it")
         lines.append("")

@@ -126,6 +126,9 @@ extension TextClassifier {
     /// How many held-out rows that may calibrate (`LabelledText.calibrates`) the temperatures need to be fitted on
     /// them alone; with fewer, every held-out row calibrates.
     public static let minimumCalibrationRows = 50
+    /// Below this many held-out rows that may calibrate, among rows that do not, the temperatures are cross-fitted
+    /// (`TrainingOptions.calibrationFolds`); with as many, the held-out rows are enough and training stays one fit.
+    public static let crossFitBelow = 1000
 
     /// Trains a classifier on `examples`.
     ///
@@ -221,25 +224,81 @@ extension TextClassifier {
             return TextClassifier(header: header, logistic: lr)
         }
 
-        var model = try fitOn(trainRows, from: nil, phase: heldRows.isEmpty ? "training" : "training (held-out split)")
-        var heldOutReport: ClassificationReport?
-        if !heldRows.isEmpty {
-            // Calibrate on held-out raw scores, then report held-out metrics with calibrated probabilities.
+        /// Raw scores (before calibration) of `rows` by `model`, with each row's known words.
+        func rawScores(of rows: [Int], by model: TextClassifier) -> (logits: [[Double]], knownWords: [Int]) {
             var featurizer = Featurizer(config: featurizerConfig)
             var z = [Double](repeating: 0, count: classes.count)
-            var logits: [[Double]] = []
-            var knownWords: [Int] = []
-            for i in heldRows {
+            var logits: [[Double]] = [], knownWords: [Int] = []
+            for i in rows {
                 featurizer.featurize(examples[i].text)
                 knownWords.append(model.logits(featurizer, into: &z))
                 logits.append(z)
             }
+            return (logits, knownWords)
+        }
+        /// Scores of `pool`'s rows, each by a model trained on every row outside its fold (folds stratified by class,
+        /// drawn by a generator of their own; logistic fits start from the held-out fit), with their labels.
+        func outOfFoldLogits(of pool: [Int]) throws -> ([[Double]], [Int]) {
+            let folds = options.calibrationFolds
+            var draw = SplitMix64(seed: options.seed ^ 0xC2B2_AE3D_27D4_EB4F)
+            var fold = [Int](repeating: -1, count: examples.count)
+            var next = 0
+            for c in classes.indices {
+                var rows = pool.filter { labels[$0] == c }
+                rows.shuffle(using: &draw)
+                for r in rows { fold[r] = next % folds; next += 1 }
+            }
+            let start = exact
+            var logits: [[Double]] = [], truth: [Int] = []
+            for f in 0..<folds {
+                let scored = pool.filter { fold[$0] == f }
+                guard !scored.isEmpty else { continue }
+                let training = examples.indices.filter { fold[$0] != f }
+                let x = allRows.selecting(rows: training)
+                let y = training.map { labels[$0] }
+                let foldModel: TextClassifier
+                if algorithm.isNaiveBayes {
+                    var nb = try MultinomialNB(classes: classes.count, dimension: columns, config: options.naiveBayes)
+                    try nb.partialFit(x, labels: y)
+                    foldModel = TextClassifier(header: header, naiveBayes: nb)
+                } else {
+                    var lr = try start ?? LogisticRegression(classes: classes.count, dimension: columns, config: options.logistic)
+                    try lr.fit(x, labels: y, warmStart: start != nil) { iteration, _, _ in
+                        progress?(TrainingProgress(phase: "calibration fold \(f + 1) of \(folds)",
+                                                   fraction: min(1, Double(iteration) / Double(options.logistic.maxIterations))))
+                    }
+                    lr.roundCoefficientsForStorage()
+                    foldModel = TextClassifier(header: header, logistic: lr)
+                }
+                logits += rawScores(of: scored, by: foldModel).logits
+                truth += scored.map { labels[$0] }
+            }
+            return (logits, truth)
+        }
+
+        var model = try fitOn(trainRows, from: nil, phase: heldRows.isEmpty ? "training" : "training (held-out split)")
+        var heldOutReport: ClassificationReport?
+        if !heldRows.isEmpty {
+            // Calibrate on held-out raw scores, then report held-out metrics with calibrated probabilities.
+            let (logits, knownWords) = rawScores(of: heldRows, by: model)
             let heldLabels = heldRows.map { labels[$0] }
             // The temperatures are fitted on the held-out rows that may calibrate (`LabelledText.calibrates`) when
-            // there are enough of them, else on all held-out rows.
+            // there are enough of them, else on all held-out rows; or, when those are few among rows that do not
+            // calibrate, on out-of-fold scores of every row that may (`TrainingOptions.calibrationFolds`).
             let marked = heldRows.indices.filter { examples[heldRows[$0]].calibrates }
-            let calibrating = marked.count >= Self.minimumCalibrationRows ? marked : Array(heldRows.indices)
-            let calibration = TemperatureScaling.fit(logits: calibrating.map { logits[$0] }, labels: calibrating.map { heldLabels[$0] })
+            var calibrationLogits: [[Double]]
+            var calibrationLabels: [Int]
+            let mayCalibrate = examples.indices.filter { examples[$0].calibrates }
+            if options.calibrationFolds >= 2, mayCalibrate.count < examples.count, marked.count < Self.crossFitBelow,
+               mayCalibrate.count >= Self.minimumCalibrationRows {
+                (calibrationLogits, calibrationLabels) = try outOfFoldLogits(of: mayCalibrate)
+                header.calibration.crossFit = ModelHeader.CrossFit(folds: options.calibrationFolds, rows: mayCalibrate.count)
+            } else {
+                let calibrating = marked.count >= Self.minimumCalibrationRows ? marked : Array(heldRows.indices)
+                calibrationLogits = calibrating.map { logits[$0] }
+                calibrationLabels = calibrating.map { heldLabels[$0] }
+            }
+            let calibration = TemperatureScaling.fit(logits: calibrationLogits, labels: calibrationLabels)
             header.calibration.temperature = calibration.temperature
             if options.fitClassOffsets {
                 let scaled = logits.map { $0.map { $0 / calibration.temperature } }
@@ -251,16 +310,16 @@ extension TextClassifier {
             // than `minimumCalibrationRows` rows: a second temperature on a handful of rows would swing from one
             // training to the next.
             if let label = options.oddsLabel, let k = classes.firstIndex(of: label), classes.count > 2,
-               calibrating.count >= Self.minimumCalibrationRows {
+               calibrationLogits.count >= Self.minimumCalibrationRows {
                 model.header = header
                 var odds: [[Double]] = [], isLabel: [Int] = []
-                for r in calibrating {
-                    var p = logits[r]
+                for (row, y) in zip(calibrationLogits, calibrationLabels) {
+                    var p = row
                     _ = model.probabilities(&p, knownWords: Int.max)
                     let rest = 1 - p[k]
                     guard p[k] > 0, rest > 0 else { continue }
                     odds.append([0, log(p[k]) - log(rest)])
-                    isLabel.append(heldLabels[r] == k ? 1 : 0)
+                    isLabel.append(y == k ? 1 : 0)
                 }
                 let fitted = TemperatureScaling.fit(logits: odds, labels: isLabel)
                 header.calibration.classOdds = ModelHeader.ClassOdds(label: label, temperature: fitted.temperature)

@@ -20,6 +20,10 @@ final class SimulationRun {
         /// The original's id when this post is a near-copy of it (a wave).
         var copyOf: String?
         var rng: SplitMix64
+        /// The reviewers' errors on this post, drawn apart from everything else: a run with banks or offers makes
+        /// other decisions in another order, and a shared generator then gave every later post other errors (on a
+        /// small run the difference between two configurations was mostly that).
+        var reviews: SplitMix64
         var action: Action = .allow
         var creationAction: Action = .allow
         var views: Double = 0
@@ -69,7 +73,7 @@ final class SimulationRun {
     var nextArrival = 0
 
     // The review team.
-    var reviewerRNG: SplitMix64
+    static let reviewSalt: UInt64 = 0x5EED_0F_4E71E3
     var budget = 0.0
     var turn = 0
 
@@ -117,7 +121,6 @@ final class SimulationRun {
         capacityPerStep = Double(o.reviewCapacity) * step / roundSeconds
         scheduleAges = engine.configuration.schedule.agesHours.map { $0 * 3600 }
         engagementAges = o.engagementAgesHours.sorted().map { $0 * 3600 }
-        reviewerRNG = SplitMix64(seed: o.seed ^ 0x5EED_0F_4E71E3)
         decisions = [Int](repeating: 0, count: o.rounds + 1)
         backlog = [Int](repeating: 0, count: o.rounds)
         breaches = [Int](repeating: 0, count: o.rounds)
@@ -149,7 +152,7 @@ final class SimulationRun {
                 let reach = o.audience.reach(label: post.label, clearLabel: clearLabel, using: &rng)
                 let harmful = post.label != clearLabel
                 posts.append(Post(post: post, feed: post.feed ?? o.feed, round: round, arrival: roundStart.addingTimeInterval(offset),
-                                  reach: reach, harmful: harmful, rng: rng))
+                                  reach: reach, harmful: harmful, rng: rng, reviews: SplitMix64(seed: o.seed ^ hasher.value ^ Self.reviewSalt)))
                 guard harmful, o.waveShare > 0 else { continue }
                 var waves = SplitMix64(seed: rng.next() ^ 0x3A7E_5C0D)
                 guard waves.uniform() < o.waveShare else { continue }
@@ -158,10 +161,11 @@ final class SimulationRun {
                     // Half the copies reworded by a word, the rest obfuscated only.
                     let text = nearCopies.copy(of: post.text, edits: waves.uniform() < 0.5 ? 1 : 0, using: &waves)
                     let copy = LabelledPost(id: "\(post.id)~\(k)", text: text, label: post.label, feed: post.feed)
-                    var copyRNG = SplitMix64(seed: waves.next())
+                    let copySeed = waves.next()
+                    var copyRNG = SplitMix64(seed: copySeed)
                     let copyReach = o.audience.reach(label: copy.label, clearLabel: clearLabel, using: &copyRNG)
                     posts.append(Post(post: copy, feed: copy.feed ?? o.feed, round: round, arrival: roundStart.addingTimeInterval(offset + max(0, delay)),
-                                      reach: copyReach, harmful: true, copyOf: post.id, rng: copyRNG))
+                                      reach: copyReach, harmful: true, copyOf: post.id, rng: copyRNG, reviews: SplitMix64(seed: copySeed ^ Self.reviewSalt)))
                 }
             }
             posts.sort { $0.arrival < $1.arrival }
@@ -293,7 +297,7 @@ final class SimulationRun {
             for view in claimed {
                 // A copy this claim held that an earlier wave decision settled.
                 guard !settled.contains(view.ticket.id), let i = index[Self.key(view.ticket.feed, view.ticket.itemID)] else { continue }
-                let label = reviewerLabel(truth: items[i].post.label)
+                let label = reviewerLabel(item: i)
                 let decision = TicketDecision(label: label, reasonCode: engine.configuration.review.suggestedReasonCode(label: label, clearLabel: clearLabel),
                                               version: view.ticket.version)
                 // With banks, the reviewer settles the item's waiting copies with the same decision (one decision).
@@ -321,10 +325,11 @@ final class SimulationRun {
     }
 
     /// What a simulated reviewer says: the truth, except at the error rate one of the other classes.
-    func reviewerLabel(truth: String) -> String {
-        guard reviewerRNG.uniform() < o.reviewerError else { return truth }
+    func reviewerLabel(item i: Int) -> String {
+        let truth = items[i].post.label
+        guard items[i].reviews.uniform() < o.reviewerError else { return truth }
         let others = split.classes.filter { $0 != truth }
-        return others[Int(reviewerRNG.next() % UInt64(others.count))]
+        return others[Int(items[i].reviews.next() % UInt64(others.count))]
     }
 
     func breach(_ ticket: Int64, item i: Int) {
