@@ -134,6 +134,10 @@ public struct ModelHeader: Codable, Equatable, Sendable {
     public struct CrossFit: Codable, Equatable, Sendable {
         public var folds: Int
         public var rows: Int
+        public init(folds: Int, rows: Int) {
+            self.folds = folds
+            self.rows = rows
+        }
     }
 
     /// P(label) / (1 − P(label)) raised to 1 / `temperature`; the other classes keep their shares of the rest.

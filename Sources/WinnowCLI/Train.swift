@@ -124,6 +124,11 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Seed of the held-out split.")
     var seed: UInt64 = 42
 
+    @Option(help: ArgumentHelp(
+        "Folds of the cross-fitted calibration (0 or 1: off, at most 20).",
+        discussion: "With --from-store, the store's labels do not calibrate (reviewers' labels are the unsure and reported items, with their errors): the temperatures are fitted on the base data's held-out rows, or, when fewer than 1,000 of them, on every base row's out-of-fold score from this many extra fits."))
+    var calibrationFolds: Int = 5
+
     @Option(help: "The model refuses to score while a class has fewer training examples than this.")
     var minClassExamples: Int = 5
 
@@ -154,6 +159,7 @@ struct Train: AsyncParsableCommand {
             return
         }
         guard let out else { throw ValidationError("Please say where to write the model with --out models/NAME.winnow.") }
+        guard (0...20).contains(calibrationFolds) else { throw ValidationError("--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got \(calibrationFolds).") }
         guard !data.isEmpty || fromStore else { throw ValidationError("Please give at least one --data FILE with labelled rows, or --from-store.") }
         guard out.hasSuffix(".winnow") else { throw ValidationError("Please name the model file with the .winnow extension; got '\(out)'.") }
         _ = try parseLabelMap(labelMap)
@@ -184,6 +190,7 @@ struct Train: AsyncParsableCommand {
             classWeight: classWeight ?? standard.classWeight, minDocumentFrequency: minDf ?? standard.minDocumentFrequency)
         options.holdoutFraction = holdout
         options.seed = seed
+        options.calibrationFolds = calibrationFolds
         options.minExamplesPerClass = minClassExamples
         options.evidenceTarget = evidenceTarget
         options.fitClassOffsets = decisionOffsets

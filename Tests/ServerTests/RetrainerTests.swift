@@ -143,6 +143,19 @@ import TestSupport
         #expect(metric(h.service.metrics.render(), #"winnow_retrain_passes_total{model="shared",step="refused"}"#) == 1)
     }
 
+    /// The store's labels train but do not calibrate (reviewers' labels are the unsure and reported items, with their
+    /// errors): beside the base rows, the candidate's temperatures are fitted on the base rows' out-of-fold scores.
+    @Test func theStoresLabelsTrainButDoNotCalibrate() async throws {
+        let h = try await harness()
+        try await label(h, from: 0, count: 30)
+        let pass = try #require(try await retrainer(h, Self.configuration()).tick())
+        #expect(pass.state == .promoted, "\(pass.message)")
+        let header = h.service.model.textModel.header
+        #expect(header.modelVersion == pass.candidate)
+        #expect(header.training.examples == Self.rows.count + 30)
+        #expect(header.calibration.crossFit == ModelHeader.CrossFit(folds: 5, rows: Self.rows.count))
+    }
+
     @Test func aPassingCandidateRunsInShadowThenTakesOver() async throws {
         let h = try await harness()
         let loop = retrainer(h, Self.configuration(shadowHours: 2))

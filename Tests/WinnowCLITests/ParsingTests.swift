@@ -99,6 +99,7 @@ struct ParsingTests {
         (["simulate", "--data", "a.csv", "--c", "0"], "Please give --c above 0 (for example 10); got 0.0."),
         (["train", "--out", "m.winnow"], "Please give at least one --data FILE with labelled rows, or --from-store."),
         (["train", "--data", "a.csv", "--out", "m.bin"], "Please name the model file with the .winnow extension; got 'm.bin'."),
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--calibration-folds", "21"], "--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got 21."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--label-map", "ham"], "Please write --label-map as FROM=TO (for example --label-map ham=clear); got 'ham'."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--char-ngrams", "x"], "Please write --char-ngrams as MIN-MAX (for example 2-5) or 0; got 'x'."),
         (["evaluate", "--model", "m.winnow"], "Please give at least one --data FILE with labelled rows."),

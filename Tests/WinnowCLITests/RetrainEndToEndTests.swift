@@ -126,6 +126,19 @@ import Testing
         let scored = try EndToEndTests.run(["score", "--model", out, "win a free prize, call now"])
         #expect(scored.stdout.hasPrefix("spam"), "\(scored.stdout)")
         #expect(try EndToEndTests.run(["train", "--from-store", "--database", dir + "/none.sqlite", "--out", out]).stderr.contains("No database at"))
+
+        // With base data, the store's labels do not calibrate: the temperatures are fitted on the 60 base rows'
+        // out-of-fold scores (were the store's labels calibrating, all 120 rows would, and nothing would be cross-fitted).
+        var base = "id,text,label\n"
+        for i in 0..<60 { base += i % 2 == 0 ? "b\(i),\"claim your cash reward \(i) today\",spam\n" : "b\(i),\"dinner with mum on night \(i)\",clear\n" }
+        try base.write(toFile: dir + "/base.csv", atomically: true, encoding: .utf8)
+        let both = try EndToEndTests.run(["train", "--from-store", "--database", database, "--data", dir + "/base.csv", "--out", dir + "/both.winnow",
+                                          "--bucket-bits", "14", "--json"])
+        #expect(both.status == 0, "\(both.stderr)")
+        let bothHeader = ((try? JSONSerialization.jsonObject(with: Data(both.stdout.utf8))) as? [String: Any])?["header"] as? [String: Any] ?? [:]
+        let calibration = bothHeader["calibration"] as? [String: Any] ?? [:]
+        #expect(calibration["crossFit"] as? [String: Int] == ["folds": 5, "rows": 60], "\(calibration)")
+        #expect((bothHeader["training"] as? [String: Any])?["examples"] as? Int == 120)
     }
 }
 
