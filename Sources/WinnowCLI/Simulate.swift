@@ -93,6 +93,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(name: .customLong("c"), help: "Logistic: inverse L2 strength of the models (> 0), as winnow train's --c (default 10).")
     var c: Double?
 
+    @Option(help: "Folds of the retrained models' cross-fitted calibration, as winnow train's (0 or 1: off; default 5).")
+    var calibrationFolds: Int = 5
+
     @OptionGroup var features: FeatureOptions
 
     @Option(help: "Keep the run's SQLite file and model registry in this directory (default: a temporary one, removed).")
@@ -111,6 +114,7 @@ struct Simulate: AsyncParsableCommand {
         guard !data.isEmpty else { throw ValidationError("Please give the labelled posts to replay with --data FILE.") }
         _ = try parseLabelMap(labelMap)
         if let c { guard c.isFinite, c > 0 else { throw ValidationError("Please give --c above 0 (for example 10); got \(c).") } }
+        guard (0...20).contains(calibrationFolds) else { throw ValidationError("--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got \(calibrationFolds).") }
         try Train.refuseOtherAlgorithmsOptions(algorithm, naiveBayes: [:], logistic: [
             "--c": c != nil, "--class-weight": classWeight != nil, "--char-weight": features.charWeight != nil,
         ])
@@ -150,6 +154,7 @@ struct Simulate: AsyncParsableCommand {
         o.training.naiveBayes = NaiveBayesConfig(complement: algorithm == .complementNaiveBayes)
         if let classWeight { o.training.logistic.classWeight = classWeight }
         if let c { o.training.logistic.c = c }
+        o.training.calibrationFolds = calibrationFolds
         return o
     }
 

@@ -90,6 +90,9 @@ struct ParsingTests {
         #expect(try unweighted.options().training.logistic.classWeight == ClassWeight.none)
         let weaker = try #require(try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--c", "30"]) as? Simulate)
         #expect(try weaker.options().training.logistic.c == 30)
+        let folds = try #require(try Winnow.parseAsRoot(["simulate", "--data", "a.csv", "--calibration-folds", "0"]) as? Simulate)
+        #expect(try folds.options().training.calibrationFolds == 0)
+        #expect(try #require(try Winnow.parseAsRoot(["simulate", "--data", "a.csv"]) as? Simulate).options().training.calibrationFolds == 5)
     }
 
     @Test(arguments: [
@@ -97,6 +100,7 @@ struct ParsingTests {
         (["simulate", "--rounds", "3"], "Please give the labelled posts to replay with --data FILE."),
         (["simulate", "--data", "a.csv", "--reviewer-error", "2"], "Please fix the options: --reviewer-error is 2.0; give a probability in 0...1."),
         (["simulate", "--data", "a.csv", "--c", "0"], "Please give --c above 0 (for example 10); got 0.0."),
+        (["simulate", "--data", "a.csv", "--calibration-folds", "-1"], "--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got -1."),
         (["train", "--out", "m.winnow"], "Please give at least one --data FILE with labelled rows, or --from-store."),
         (["train", "--data", "a.csv", "--out", "m.bin"], "Please name the model file with the .winnow extension; got 'm.bin'."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--calibration-folds", "21"], "--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got 21."),
