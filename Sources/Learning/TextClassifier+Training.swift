@@ -202,26 +202,33 @@ extension TextClassifier {
         let allRows = corpus.matrix(rows: Array(examples.indices), algorithm: algorithm, config: featurizerConfig)
         // The last logistic fit before rounding: the refit starts from it (rounded weights would cost it iterations).
         var exact: LogisticRegression?
-        func fitOn(_ rows: [Int], from previous: TextClassifier?, phase: String) throws -> TextClassifier {
+        /// A model fitted on `rows`: naive Bayes adding them to `counts` (or to none), logistic starting from `start`
+        /// (or cold); with the logistic fit before rounding.
+        func fit(_ rows: [Int], counts: MultinomialNB?, start: LogisticRegression?, phase: String) throws -> (TextClassifier, LogisticRegression?) {
             let x = rows.count == examples.count ? allRows : allRows.selecting(rows: rows)
             let y = rows.map { labels[$0] }
             if algorithm.isNaiveBayes {
-                var nb = try previous?.naiveBayes
-                    ?? MultinomialNB(classes: classes.count, dimension: columns, config: options.naiveBayes)
+                var nb = try counts ?? MultinomialNB(classes: classes.count, dimension: columns, config: options.naiveBayes)
                 try nb.partialFit(x, labels: y)
-                return TextClassifier(header: header, naiveBayes: nb)
+                return (TextClassifier(header: header, naiveBayes: nb), nil)
             }
-            var lr = try (previous == nil ? nil : exact) ?? LogisticRegression(classes: classes.count, dimension: columns, config: options.logistic)
+            var lr = try start ?? LogisticRegression(classes: classes.count, dimension: columns, config: options.logistic)
             let budget = Double(options.logistic.maxIterations)
-            // Both fits run to the configured tolerance: the held-out fit's logits set the temperature and the class
+            // Every fit runs to the configured tolerance: the held-out fit's logits set the temperature and the class
             // offsets that the final model keeps, and a looser held-out fit made them depend on the optimiser's
             // path (on the SMS set, T = 0.31 or 0.37 from two equally converged runs; at the full tolerance 0.37 both).
-            try lr.fit(x, labels: y, warmStart: previous != nil) { iteration, _, _ in
+            try lr.fit(x, labels: y, warmStart: start != nil) { iteration, _, _ in
                 progress?(TrainingProgress(phase: phase, fraction: min(1, Double(iteration) / budget)))
             }
-            exact = lr
+            let unrounded = lr
             lr.roundCoefficientsForStorage()
-            return TextClassifier(header: header, logistic: lr)
+            return (TextClassifier(header: header, logistic: lr), unrounded)
+        }
+        /// The held-out fit (from nothing) or the refit (from it), keeping the logistic fit before rounding in `exact`.
+        func fitOn(_ rows: [Int], from previous: TextClassifier?, phase: String) throws -> TextClassifier {
+            let (model, unrounded) = try fit(rows, counts: previous?.naiveBayes, start: previous == nil ? nil : exact, phase: phase)
+            exact = unrounded
+            return model
         }
 
         /// Raw scores (before calibration) of `rows` by `model`, with each row's known words.
@@ -248,28 +255,12 @@ extension TextClassifier {
                 rows.shuffle(using: &draw)
                 for r in rows { fold[r] = next % folds; next += 1 }
             }
-            let start = exact
             var logits: [[Double]] = [], truth: [Int] = []
             for f in 0..<folds {
                 let scored = pool.filter { fold[$0] == f }
                 guard !scored.isEmpty else { continue }
                 let training = examples.indices.filter { fold[$0] != f }
-                let x = allRows.selecting(rows: training)
-                let y = training.map { labels[$0] }
-                let foldModel: TextClassifier
-                if algorithm.isNaiveBayes {
-                    var nb = try MultinomialNB(classes: classes.count, dimension: columns, config: options.naiveBayes)
-                    try nb.partialFit(x, labels: y)
-                    foldModel = TextClassifier(header: header, naiveBayes: nb)
-                } else {
-                    var lr = try start ?? LogisticRegression(classes: classes.count, dimension: columns, config: options.logistic)
-                    try lr.fit(x, labels: y, warmStart: start != nil) { iteration, _, _ in
-                        progress?(TrainingProgress(phase: "calibration fold \(f + 1) of \(folds)",
-                                                   fraction: min(1, Double(iteration) / Double(options.logistic.maxIterations))))
-                    }
-                    lr.roundCoefficientsForStorage()
-                    foldModel = TextClassifier(header: header, logistic: lr)
-                }
+                let (foldModel, _) = try fit(training, counts: nil, start: exact, phase: "calibration fold \(f + 1) of \(folds)")
                 logits += rawScores(of: scored, by: foldModel).logits
                 truth += scored.map { labels[$0] }
             }

@@ -130,7 +130,7 @@ public struct ModelHeader: Codable, Equatable, Sendable {
         public var crossFit: CrossFit?
     }
 
-    /// Temperatures fitted on `rows` out-of-fold scores, each of `folds` folds scored by a model trained without it.
+    /// Temperatures fitted on the out-of-fold scores of `rows` rows, each of `folds` folds scored by a model trained without it.
     public struct CrossFit: Codable, Equatable, Sendable {
         public var folds: Int
         public var rows: Int
