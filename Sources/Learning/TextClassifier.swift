@@ -57,6 +57,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// simulator's 991 base posts hold out 99, about 17 of them clear), and temperatures fitted on it differed from
     /// one base sample to the next. 0 or 1: off. Default 5.
     public var calibrationFolds: Int = 5
+    /// The folds `calibrationFolds` may be.
+    public static let calibrationFoldsRange = 0...20
 
     public init() {}
 
@@ -74,7 +76,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         guard evidenceTarget.isFinite, evidenceTarget >= 0 else {
             throw LearningError.invalidParameter(name: "evidenceTarget", value: "\(evidenceTarget)", expected: "a number >= 0")
         }
-        guard (0...20).contains(calibrationFolds) else {
+        guard Self.calibrationFoldsRange.contains(calibrationFolds) else {
             throw LearningError.invalidParameter(name: "calibrationFolds", value: "\(calibrationFolds)", expected: "an integer in 0...20 (0 or 1: off)")
         }
     }

@@ -114,7 +114,7 @@ struct Simulate: AsyncParsableCommand {
         guard !data.isEmpty else { throw ValidationError("Please give the labelled posts to replay with --data FILE.") }
         _ = try parseLabelMap(labelMap)
         if let c { guard c.isFinite, c > 0 else { throw ValidationError("Please give --c above 0 (for example 10); got \(c).") } }
-        guard (0...20).contains(calibrationFolds) else { throw ValidationError("--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got \(calibrationFolds).") }
+        try Train.checkCalibrationFolds(calibrationFolds)
         try Train.refuseOtherAlgorithmsOptions(algorithm, naiveBayes: [:], logistic: [
             "--c": c != nil, "--class-weight": classWeight != nil, "--char-weight": features.charWeight != nil,
         ])

@@ -159,7 +159,7 @@ struct Train: AsyncParsableCommand {
             return
         }
         guard let out else { throw ValidationError("Please say where to write the model with --out models/NAME.winnow.") }
-        guard (0...20).contains(calibrationFolds) else { throw ValidationError("--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got \(calibrationFolds).") }
+        try Self.checkCalibrationFolds(calibrationFolds)
         guard !data.isEmpty || fromStore else { throw ValidationError("Please give at least one --data FILE with labelled rows, or --from-store.") }
         guard out.hasSuffix(".winnow") else { throw ValidationError("Please name the model file with the .winnow extension; got '\(out)'.") }
         _ = try parseLabelMap(labelMap)
@@ -168,6 +168,14 @@ struct Train: AsyncParsableCommand {
             "--c": c != nil, "--class-weight": classWeight != nil, "--min-df": minDf != nil, "--max-iterations": maxIterations != nil,
             "--tolerance": tolerance != nil, "--char-weight": features.charWeight != nil,
         ])
+    }
+
+    /// Refuses --calibration-folds outside `TrainingOptions.calibrationFoldsRange` (train's and simulate's).
+    static func checkCalibrationFolds(_ folds: Int) throws {
+        let range = TrainingOptions.calibrationFoldsRange
+        guard range.contains(folds) else {
+            throw ValidationError("--calibration-folds must be \(range.lowerBound)-\(range.upperBound) (0 or 1 turns cross-fitting off); got \(folds).")
+        }
     }
 
     /// Refuses options given (true) that belong to the algorithm not chosen: they would be recorded and ignored.
