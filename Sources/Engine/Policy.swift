@@ -31,6 +31,13 @@ public struct ClassRule: Codable, Equatable, Sendable {
         self.remove = remove
     }
 
+    /// A cut-off given as `-0` reads as 0 (it would otherwise be stored and echoed as `-0`).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func cutOff(_ key: CodingKeys) throws -> Double? { try container.decodeIfPresent(Double.self, forKey: key).map { $0 + 0 } }
+        self.init(demote: try cutOff(.demote), review: try cutOff(.review), remove: try cutOff(.remove))
+    }
+
     /// The action this rule takes at probability `p`.
     public func action(at p: Double) -> Action {
         if let remove, p >= remove { return .remove }

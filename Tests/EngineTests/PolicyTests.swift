@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Engine
@@ -22,6 +23,14 @@ struct PolicyTests {
         #expect(d.action == action)
         #expect(d.label == label)
         #expect(d.policyVersion == 3)
+    }
+
+    @Test func aNegativeZeroCutOffReadsAsZero() throws {
+        let rule = try JSONDecoder().decode(ClassRule.self, from: Data(#"{"demote": -0, "review": 0.7}"#.utf8))
+        #expect(rule.demote?.sign == .plus)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(String(decoding: try encoder.encode(rule), as: UTF8.self) == #"{"demote":0,"review":0.7}"#)
     }
 
     @Test func theHigherProbabilityWinsATie() {
