@@ -153,7 +153,7 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Services", "Engine", "Learning", "WinnowCLI"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Services", "Engine", "Learning", "Storage", "WinnowCLI"]),
         .testTarget(name: "WinnowCLITests", dependencies: ["WinnowCLI", "WinnowJSON", "Services", "Learning", "Engine", "Storage", "TestSupport",
                                                            // The webhook receiver the end-to-end tests run.
                                                            .product(name: "Hummingbird", package: "hummingbird"),

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Learning
 import Simulation
+import Storage
 import Testing
 
 @testable import WinnowCLI
@@ -149,6 +150,34 @@ enum Posts {
         let html = SimulationHTML.render(with)
         #expect(html.contains("<h2>Near-copies and banks</h2>"))
         for r in with.rounds { #expect(html.contains("<tr><td>\(r.round)</td><td>\(r.copies)</td><td>\(r.caughtByBanks)</td><td>\(r.ticketsSaved)</td>")) }
+    }
+
+    @Test func aPostsReviewersErrTheSameWayWhateverElseTheRunDecides() async throws {
+        // Runs that decide different posts in a different order (another review capacity) give a post that both
+        // decide the same reviewer's answer: each post's reviewer errors come from its own generator. With one
+        // generator for the whole run, the first decision that differed changed every later reviewer's error.
+        var o = Posts.options()
+        o.reviewerError = 0.3
+        let folders = (0..<2).map { (NSTemporaryDirectory() as NSString).appendingPathComponent("winnow-reviewers-\($0)-\(UUID().uuidString)") }
+        defer { for folder in folders { try? FileManager.default.removeItem(atPath: folder) } }
+        var firstLabels: [[String: String]] = []
+        for (folder, capacity) in zip(folders, [40, 25]) {
+            o.reviewCapacity = capacity
+            _ = try await LoopSimulator(options: o, directory: folder).run(posts, sources: ["generated"])
+            let store = try SQLiteStore(path: (folder as NSString).appendingPathComponent("winnow.sqlite"))
+            var first: [String: String] = [:]
+            for label in try await store.labels(since: nil, after: nil, limit: 100_000) where first[label.itemID] == nil {
+                first[label.itemID] = label.label
+            }
+            firstLabels.append(first)
+        }
+        let both = Set(firstLabels[0].keys).intersection(firstLabels[1].keys)
+        let truth = Dictionary(uniqueKeysWithValues: posts.map { ($0.id, $0.label) })
+        // The runs differ in what they decide, share enough posts to compare, and those carry reviewer errors.
+        #expect(firstLabels[0].count != firstLabels[1].count)
+        #expect(both.count >= 50)
+        #expect(both.filter { firstLabels[0][$0] != truth[$0] }.count >= 10)
+        #expect(both.filter { firstLabels[0][$0] != firstLabels[1][$0] }.sorted() == [])
     }
 
     @Test func nearCopiesKeepTheirSignature() throws {
