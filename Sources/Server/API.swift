@@ -14,15 +14,24 @@ enum API {
         var text: String?
         var language: String?
         var author: Author?
-        var createdAt: Date?
+        /// An RFC 3339 time, read by `submission`: in a batch, a time that is not one is its item's own 422 (as the
+        /// item's other values are), not the whole batch's.
+        var createdAt: String?
         /// Images and videos: a file's bytes in base64 (`data`), hashed and dropped, or an image's PDQ hash.
         var media: [MediaBody]?
 
         /// The submission, its media hashed.
-        /// - Throws: `ValidationError` naming the medium (`media[i]`, `media[i].data`) and the problem.
+        /// - Throws: `ValidationError` naming the field (`createdAt`, `media[i]`, `media[i].data`) and the problem.
         func submission(intake: MediaIntake, feed: String) async throws(ValidationError) -> ItemSubmission {
             if let text, text.isBlank {
                 throw ValidationError(field: "text", "the text is blank; send the item's text, or leave text out for an item that is only media")
+            }
+            var created: Date?
+            if let createdAt {
+                guard let date = ISOTime.parse(createdAt) else {
+                    throw ValidationError(field: "createdAt", "'\(createdAt.prefix(64))' is not a time; send an ISO 8601 time such as 2026-11-26T09:30:00Z")
+                }
+                created = date
             }
             var signatures: [MediaSignature] = []
             if let media, !media.isEmpty {
@@ -30,7 +39,7 @@ enum API {
                 for (i, body) in media.enumerated() { inputs.append(try body.input(field: "media[\(i)]")) }
                 signatures = try await intake.hash(inputs, owner: feed)
             }
-            return ItemSubmission(id: id, feed: feed, text: text ?? "", language: language, author: author, createdAt: createdAt, media: signatures)
+            return ItemSubmission(id: id, feed: feed, text: text ?? "", language: language, author: author, createdAt: created, media: signatures)
         }
     }
 

@@ -6,19 +6,14 @@ import WinnowJSON
 /// are read by WinnowJSON's `JSONScanner` (`ScannedItem`) and only what it gives up on goes to the strict decoder.
 extension API.ItemRequest: ScannableJSON {
     static func scan(_ bytes: UnsafeRawBufferPointer) -> API.ItemRequest? {
-        ScannedItem.scan(bytes).flatMap(API.ItemRequest.init(scanned:))
+        ScannedItem.scan(bytes).map(API.ItemRequest.init(scanned:))
     }
 
-    /// The request from what the fast reader read; nil when its time is not one (the strict decoder then names it).
-    init?(scanned item: ScannedItem) {
-        var createdAt: Date?
-        if let text = item.createdAt {
-            guard let date = ISOTime.parse(text) else { return nil }
-            createdAt = date
-        }
+    /// The request from what the fast reader read (its time is read by `submission`, as the strict decoder's is).
+    init(scanned item: ScannedItem) {
         self.init(id: item.id, feed: item.feed, text: item.text, language: item.language,
                   author: item.author.map { Author(id: $0.id, accountAgeDays: $0.accountAgeDays, followers: $0.followers, priorRemovals: $0.priorRemovals) },
-                  createdAt: createdAt, media: nil)
+                  createdAt: item.createdAt, media: nil)
     }
 }
 
@@ -27,10 +22,7 @@ extension API.BatchRequest: ScannableJSON {
         guard let batch = ScannedBatch.scan(bytes) else { return nil }
         var items: [API.ItemRequest] = []
         items.reserveCapacity(batch.items.count)
-        for scanned in batch.items {
-            guard let item = API.ItemRequest(scanned: scanned) else { return nil }
-            items.append(item)
-        }
+        for scanned in batch.items { items.append(API.ItemRequest(scanned: scanned)) }
         return API.BatchRequest(items: items)
     }
 }

@@ -32,6 +32,11 @@ extension WinnowRequestContext {
         let feed = named ?? key.defaultFeed
         guard key.allows(feed: feed) else {
             let own = (key.feeds ?? []).sorted().map { "'\($0)'" }.joined(separator: ", ")
+            // A key of several feeds that named none was told it does not work 'default', which it never named.
+            if named == nil {
+                throw APIError(.unprocessableContent, code: "missing_field",
+                               "Key '\(key.name)' works feeds \(own): name the item's feed (feed in the body, or ?feed=).", field: "feed")
+            }
             throw APIError(.forbidden, code: "forbidden",
                            "Key '\(key.name)' works feed\(key.feeds?.count == 1 ? "" : "s") \(own), not '\(feed)'. Use that feed's key (an admin makes one with winnow keys create --role feed --feeds \(feed)).",
                            field: "feed")

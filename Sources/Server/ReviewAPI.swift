@@ -4,7 +4,8 @@ import Services
 
 /// The JSON bodies of the review routes.
 extension API {
-    /// `POST /v1/review/claim`: how many tickets (default 1), which tiers (default [1]), what the reviewer reads and knows.
+    /// `POST /v1/review/claim`: how many tickets (default 1), which tiers (default [1], or the key's own when it may
+    /// not work tier 1), what the reviewer reads and knows.
     struct ClaimBody: Decodable {
         var count: Int?
         var tiers: [Int]?
@@ -13,9 +14,12 @@ extension API {
         /// Ticket ids not to hand out (ones the reviewer just skipped); at most 100 (`ClaimRequest.checkLimits`).
         var excluding: [Int64]?
 
-        func request(reviewer: String) throws -> ClaimRequest {
+        /// - Parameter workable: the tiers the caller's key may work; without `tiers`, tier 1 if it may, else those
+        ///   (outside testing: a key of tier 2 alone had to name its tier on every claim).
+        func request(reviewer: String, workable: Set<ReviewTier>) throws -> ClaimRequest {
             var tiers: [ReviewTier] = []
-            for (i, raw) in (self.tiers ?? [1]).enumerated() {
+            let otherwise = workable.contains(.one) || workable.isEmpty ? [1] : workable.map(\.rawValue).sorted()
+            for (i, raw) in (self.tiers ?? otherwise).enumerated() {
                 guard let tier = ReviewTier(rawValue: raw) else { throw ValidationError(field: "tiers[\(i)]", "a tier is 1 or 2") }
                 tiers.append(tier)
             }

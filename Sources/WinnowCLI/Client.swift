@@ -45,10 +45,14 @@ struct ClientOptions: ParsableArguments {
         }
         let address = url ?? environment["WINNOW_URL"] ?? fileURL ?? Self.defaultURL
         guard let base = URL(string: address), let scheme = base.scheme, ["http", "https"].contains(scheme), base.host != nil else {
-            throw CommandError("'\(address)' is not a server URL; pass one like --url http://127.0.0.1:8080.")
+            // A bad argument (64), or a bad input when the config file gave it (65).
+            let fromFile = url == nil && environment["WINNOW_URL"] == nil && fileURL != nil
+            throw CommandError("'\(address)' is not a server URL; pass one like --url http://127.0.0.1:8080\(fromFile ? " (this one is the client config's \"url\")" : "").",
+                               code: fromFile ? Winnow.dataError : Winnow.usageError)
         }
         guard let key = key ?? environment["WINNOW_KEY"] ?? fileKey, !key.isEmpty else {
-            throw CommandError("No API key. Pass --key, set WINNOW_KEY, or put \"key\" in \(path.isEmpty ? "~/.config/winnow/cli.json" : path); an admin makes one with 'winnow keys create --role moderator --name YOU'.")
+            throw CommandError("No API key. Pass --key, set WINNOW_KEY, or put \"key\" in \(path.isEmpty ? "~/.config/winnow/cli.json" : path); an admin makes one with 'winnow keys create --role moderator --name YOU'.",
+                               code: Winnow.usageError)
         }
         return WinnowClient(base: base, key: key)
     }
@@ -152,7 +156,9 @@ struct WinnowClient: Sendable {
     // MARK: Review
 
     func claim(count: Int = 1, tiers: [Int], languages: [String], skills: [String], excluding: [Int] = []) async throws -> (raw: Data, tickets: [ReviewCard]) {
-        var body: [String: Any] = ["count": count, "tiers": tiers]
+        // No tiers: the server's default for the key (tier 1, or 2 for a key of tier 2 only).
+        var body: [String: Any] = ["count": count]
+        if !tiers.isEmpty { body["tiers"] = tiers }
         if !excluding.isEmpty { body["excluding"] = excluding }
         if !languages.isEmpty { body["languages"] = languages }
         if !skills.isEmpty { body["skills"] = skills }

@@ -28,7 +28,7 @@ struct Review: AsyncParsableCommand {
 
 /// What a reviewer can take: tiers, languages and skills.
 struct RoutingOptions: ParsableArguments {
-    @Option(name: .customLong("tier"), help: "A queue to take tickets from: 1, or 2 for escalations (repeat for both; default 1).")
+    @Option(name: .customLong("tier"), help: "A queue to take tickets from: 1, or 2 for escalations (repeat for both; default 1, or 2 for a key of tier 2 only).")
     var tiers: [Int] = []
 
     @Option(help: "Languages you read, comma-separated (default: any).")
@@ -37,7 +37,6 @@ struct RoutingOptions: ParsableArguments {
     @Option(help: "Skill tags you have, comma-separated (tickets that need one go only to reviewers with it).")
     var skills: String?
 
-    var tierList: [Int] { tiers.isEmpty ? [1] : tiers }
     var languageList: [String] { Self.list(languages) }
     var skillList: [String] { Self.list(skills) }
 
@@ -101,7 +100,7 @@ struct ReviewNext: AsyncParsableCommand {
 
     func run() async throws {
         let client = try server.client()
-        let (raw, cards) = try await client.claim(tiers: routing.tierList, languages: routing.languageList, skills: routing.skillList)
+        let (raw, cards) = try await client.claim(tiers: routing.tiers, languages: routing.languageList, skills: routing.skillList)
         guard let card = cards.first else {
             // --json prints the ticket, or null: one shape for scripts (the exit code says which).
             if json { print("null") } else { print("No ticket for you right now.") }
@@ -689,7 +688,7 @@ final class ReviewSession {
         retry = nil
         let cards: [ReviewCard]
         do {
-            cards = try await client.claim(tiers: routing.tierList, languages: routing.languageList, skills: routing.skillList,
+            cards = try await client.claim(tiers: routing.tiers, languages: routing.languageList, skills: routing.skillList,
                                            excluding: skipped).tickets
         } catch let error as ClientError {
             if case .unauthorized = error { throw CommandError(error.description) }

@@ -75,6 +75,13 @@ import Testing
         #expect((added.json["bank"] as? [String: Any])?["entries"] as? Int == 2)
         let entries = try #require(added.json["entries"] as? [[String: Any]])
         let imageEntry = try #require(entries[0]["id"] as? Int)
+        // Pages: `next` while there is more, none on the last page even when it is full (outside testing: it had one).
+        let first = try await h.send(.get, "/v1/banks/scam-photos/entries?limit=1")
+        #expect((first.json["entries"] as? [[String: Any]])?.map { $0["id"] as? Int } == [imageEntry] && first.json["next"] as? Int == imageEntry)
+        let last = try await h.send(.get, "/v1/banks/scam-photos/entries?limit=1&after=\(imageEntry)")
+        #expect((last.json["entries"] as? [[String: Any]])?.count == 1 && last.json["next"] == nil, "\(last.body)")
+        let whole = try await h.send(.get, "/v1/banks/scam-photos/entries?limit=2")
+        #expect((whole.json["entries"] as? [[String: Any]])?.count == 2 && whole.json["next"] == nil, "\(whole.body)")
 
         // An item whose image is 12 bits from the bridge: removed by the bank, whatever the classifier says.
         let item = try await h.post("/v1/items", json(["id": "p1", "text": "look at this view", "media": [["type": "image", "pdq": Self.near(Self.bridge, bits: 12), "quality": 90]]]))

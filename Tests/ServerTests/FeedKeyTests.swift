@@ -28,8 +28,11 @@ import Testing
         #expect(theirs.status == .forbidden && theirs.error["field"] as? String == "feed", "\(theirs.body)")
         #expect((theirs.error["message"] as? String)?.contains("works feed 'news', not 'photos'") == true, "\(theirs.body)")
         #expect(try await send(h, .post, "/v1/items", key: media, json(["id": "p1", "feed": "photos", "text": "a photo of the bay"])).status == .created)
-        // A key of two feeds names one; without, it is "default", which it does not work.
-        #expect(try await send(h, .post, "/v1/items", key: media, json(["id": "p2", "text": "no feed named"])).status == .forbidden)
+        // A key of two feeds names one; without, it is told to (outside testing: a 403 said it did not work
+        // 'default', which it had not named).
+        let unnamed = try await send(h, .post, "/v1/items", key: media, json(["id": "p2", "text": "no feed named"]))
+        #expect(unnamed.status == .unprocessableContent && unnamed.error["code"] as? String == "missing_field" && unnamed.error["field"] as? String == "feed")
+        #expect(unnamed.error["message"] as? String == "Key 'media-team' works feeds 'photos', 'videos': name the item's feed (feed in the body, or ?feed=).", "\(unnamed.body)")
 
         // Every route that reads or changes an item.
         for (method, uri, body) in [

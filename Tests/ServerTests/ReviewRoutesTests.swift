@@ -472,6 +472,22 @@ extension SQLiteStore {
         let other = try await send(h, key: sam, "/v1/review/claim", json(["tiers": [2]])).json["tickets"] as? [[String: Any]] ?? []
         #expect(other.map(ticketID) == [id])
     }
+
+    /// A claim that names no tier takes tier 1, or, for a key that may work tier 2 alone, tier 2 (outside testing:
+    /// such a key was refused tier 1 on every claim that did not name its tier).
+    @Test func aClaimWithoutTiersTakesTheKeysOwn() async throws {
+        let h = try await reviewHarness()
+        try await h.submit(["x", "y"])
+        let ann = try await APIKeys.create(name: "ann", role: .moderator, tiers: [.one, .two], in: h.store, at: Harness.start)
+        let claimed = try await send(h, key: ann, "/v1/review/claim", "{}").json["tickets"] as? [[String: Any]] ?? []
+        let id = ticketID(try #require(claimed.first))
+        #expect(try await send(h, key: ann, "/v1/review/tickets/\(id)/escalate", json(["note": "a senior should say"])).status == .ok)
+        let tim = try await APIKeys.create(name: "tim", role: .moderator, tiers: [.two], in: h.store, at: Harness.start)
+        let taken = try await send(h, key: tim, "/v1/review/claim", json(["count": 5]))
+        #expect(taken.status == .ok, "\(taken.body)")
+        #expect((taken.json["tickets"] as? [[String: Any]] ?? []).map(ticketID) == [id])  // the tier-1 ticket of y stays
+        #expect(try await send(h, key: tim, "/v1/review/claim", json(["tiers": [1]])).status == .forbidden)
+    }
 }
 
 extension FourEyesRouteTests {

@@ -144,14 +144,18 @@ import Testing
         let body = json(["items": [
             ["id": "b1", "text": Self.spamText], ["id": "b2", "text": ""], ["id": "old", "text": "see you at lunch"], ["id": "old", "text": "changed"],
             ["id": "b3", "text": "thanks for dinner"],
+            // A time that is not one fails its own item (outside testing: it rejected the whole batch).
+            ["id": "b4", "text": "see you soon", "createdAt": "garbage"],
         ]])
         let answer = try await h.post("/v1/items:batch", body)
         #expect(answer.status == .ok)
         let results = answer.json["results"] as? [[String: Any]] ?? []
-        #expect(results.map { $0["status"] as? Int } == [201, 422, 200, 409, 201])
+        #expect(results.map { $0["status"] as? Int } == [201, 422, 200, 409, 201, 422])
         #expect((results[1]["error"] as? [String: Any])?["field"] as? String == "items[1].text")
+        #expect((results[5]["error"] as? [String: Any])?["field"] as? String == "items[5].createdAt")
+        #expect(((results[5]["error"] as? [String: Any])?["message"] as? String)?.contains("'garbage' is not a time") == true)
         #expect(answer.json["created"] as? Int == 2)
-        #expect(answer.json["failed"] as? Int == 2)
+        #expect(answer.json["failed"] as? Int == 3)
         #expect(try await h.store.item(feed: "default", id: "b3") != nil)
     }
 

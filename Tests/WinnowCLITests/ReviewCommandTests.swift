@@ -41,9 +41,10 @@ import Testing
         let loop = try #require(command as? ReviewLoop)
         #expect(loop.routing.languageList == ["en", "pt"])
         #expect(loop.routing.skillList == ["spam-expert"])
-        #expect(loop.routing.tierList == [1, 2])
+        #expect(loop.routing.tiers == [1, 2])
         #expect(loop.noColor)
-        #expect(try #require(Winnow.parseAsRoot(["review"]) as? ReviewLoop).routing.tierList == [1])
+        // No --tier: the claim names none and the server takes the key's default (tier 1, or 2 for a key of 2 only).
+        #expect(try #require(Winnow.parseAsRoot(["review"]) as? ReviewLoop).routing.tiers == [])
         #expect(throws: (any Error).self) { try Winnow.parseAsRoot(["review", "--tier", "3"]) }
         #expect(try Winnow.parseAsRoot(["queue", "stats", "--json"]) is QueueStats)
         #expect(try Winnow.parseAsRoot(["review", "release", "7"]) is ReviewRelease)

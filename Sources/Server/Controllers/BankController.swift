@@ -129,8 +129,10 @@ struct BankController {
         guard try await banks.bank(named: name) != nil else { throw Self.noBank(name) }
         let after = try Query.integer(request, "after", in: 0...Int64.max, default: 0)!
         let limit = try Query.integer(request, "limit", in: 1...1_000, default: 100)!
-        let page = try await banks.entries(of: name, after: after, limit: limit)
-        return JSON.response(EntryPage(entries: page.map(EntryView.init), next: page.count == limit ? page.last?.id : nil))
+        // One more than the page: `next` only when there is more (outside testing: a full last page gave one).
+        let page = try await banks.entries(of: name, after: after, limit: limit + 1)
+        let shown = page.prefix(limit)
+        return JSON.response(EntryPage(entries: shown.map(EntryView.init), next: page.count > limit ? shown.last?.id : nil))
     }
 
     /// One entry to add: a text to sign, or a signature already made, or an image or video to hash.

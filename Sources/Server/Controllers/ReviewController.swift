@@ -30,7 +30,7 @@ struct ReviewController {
     @Sendable func claim(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let body = try await JSON.decode(API.ClaimBody.self, from: request, limit: limits.maxBodyBytes)
         let key = try context.caller
-        let views = try await review.claim(body.request(reviewer: key.name), allowedTiers: key.workableTiers)
+        let views = try await review.claim(body.request(reviewer: key.name, workable: key.workableTiers), allowedTiers: key.workableTiers)
         let now = scoring.clock()
         // Copies this claim holds are part of the waves: deciding one settles them too.
         let waves = try await review.waves(of: views, for: key.name)
