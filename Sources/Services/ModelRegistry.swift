@@ -64,14 +64,17 @@ public struct ModelRegistry: Sendable {
     /// Longest version name.
     public static let maximumVersionBytes = 128
 
+    /// Whether `version` may name a model version (`checkVersionName`).
+    public static func isVersionName(_ version: String) -> Bool {
+        func alphanumeric(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
+        return (1...maximumVersionBytes).contains(version.utf8.count) && version.utf8.first.map(alphanumeric) == true
+            && version.utf8.allSatisfy { alphanumeric($0) || "._@:+-".utf8.contains($0) }
+    }
+
     /// A version name is 1-128 bytes of letters, digits and `._@:+-`, starting with a letter or digit: it names a
     /// file in the registry folder and a path segment (`/v1/models/VERSION/promote`).
     public static func checkVersionName(_ version: String) throws {
-        let allowed = version.utf8.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "._@:+-".utf8.contains(b)
-        }
-        let first = version.utf8.first.map { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) } ?? false
-        guard (1...maximumVersionBytes).contains(version.utf8.count), allowed, first else {
+        guard isVersionName(version) else {
             throw ValidationError(field: "body", "the model's version name '\(version.prefix(40))\(version.utf8.count > 40 ? "…" : "")' (\(version.utf8.count) bytes) is not one: use 1-\(maximumVersionBytes) letters, digits and ._@:+- starting with a letter or digit (winnow train --name NAME)")
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Services
 
 /// `winnow banks list|create|show|add|remove|import|export`: banks of signatures of decided content, through the
 /// server's API (admin key).
@@ -199,7 +200,10 @@ struct Banks: ParsableCommand {
         func run() async throws {
             let data = try await server.client().send("GET", "/v1/banks/\(name)/export")
             if let output {
-                try data.write(to: URL(fileURLWithPath: output))
+                do { try data.write(to: URL(fileURLWithPath: output)) } catch {
+                    // Said in words (outside testing: Foundation's "Code=4" and "Code=512 (null)").
+                    throw CommandError("Cannot write \(output) (\(DataFileReader.reason(error, path: output))); check that its folder exists and is writable.")
+                }
                 print("Wrote \(max(0, String(decoding: data, as: UTF8.self).split(separator: "\n").count - 1)) hashes to \(output).")
             } else {
                 FileHandle.standardOutput.write(data)

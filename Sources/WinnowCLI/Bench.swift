@@ -62,7 +62,7 @@ struct BenchScoring: ParsableCommand {
     func run() throws {
         let classifier = try ModelIO.load(model)
         var scorer: Scorer
-        do { scorer = try Scorer(model: classifier) } catch { throw CommandError("\(model): \(error)") }
+        do { scorer = try Scorer(model: classifier) } catch { throw CommandError.data("\(model): \(error)") }
         let texts = try DataFileReader(labelOptional: true).read(data).map(\.text)
         var sink = 0.0
         // Warm up, then measure throughput.

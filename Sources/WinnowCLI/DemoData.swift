@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Learning
+import Services
 
 /// A small synthetic moderation corpus, generated from templates with a seed: the project's own demo data
 /// and test fixture (no third-party text). Classes: clear, spam, offensive.
@@ -90,11 +91,19 @@ struct Datasets: ParsableCommand {
         }
 
         func run() throws {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            // Said in words (outside testing: Foundation's "Error Domain=NSCocoaErrorDomain Code=516").
+            if FileManager.default.fileExists(atPath: out), !DataFileReader.isDirectory(out) {
+                throw CommandError("--out \(out) is a file; give a folder to write train.csv and test.csv into.", code: Winnow.usageError)
+            }
             let train = DemoCorpus.csv(DemoCorpus.rows(perClass: perClass, seed: seed), idPrefix: "demo-train")
             let test = DemoCorpus.csv(DemoCorpus.rows(perClass: max(2, perClass / 4), seed: seed &+ 1_000), idPrefix: "demo-test")
-            try train.write(toFile: out + "/train.csv", atomically: true, encoding: .utf8)
-            try test.write(toFile: out + "/test.csv", atomically: true, encoding: .utf8)
+            do {
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try train.write(toFile: out + "/train.csv", atomically: true, encoding: .utf8)
+                try test.write(toFile: out + "/test.csv", atomically: true, encoding: .utf8)
+            } catch {
+                throw CommandError("Cannot write into \(out) (\(DataFileReader.reason(error))); check that it is a folder this user may write.")
+            }
             print("Wrote \(out)/train.csv (\(perClass * 3) rows) and \(out)/test.csv (\(max(2, perClass / 4) * 3) rows).")
         }
     }

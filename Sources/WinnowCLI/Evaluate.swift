@@ -71,6 +71,7 @@ struct Evaluate: AsyncParsableCommand {
 
     func validate() throws {
         guard !data.isEmpty else { throw ValidationError("Please give at least one --data FILE with labelled rows.") }
+        guard mistakes >= 0 else { throw ValidationError("Please give --mistakes 0 or more (0 shows none); got \(mistakes).") }
         _ = try parseLabelMap(labelMap)
         if candidate != nil {
             guard model == nil else { throw ValidationError("Give either --model, or --candidate with --against.") }
@@ -109,7 +110,7 @@ struct Evaluate: AsyncParsableCommand {
         }
         let model = self.model ?? ""
         let classifier = try ModelIO.load(model)
-        do { try classifier.checkTrained() } catch { throw CommandError("\(model): \(error)") }
+        do { try classifier.checkTrained() } catch { throw CommandError.data("\(model): \(error)") }
         let reader = DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: classifier.classes)
         var rows: [LabelledText] = []
         for file in data { rows += try reader.read(file).map { LabelledText(text: $0.text, label: $0.label) } }
@@ -154,7 +155,7 @@ struct Evaluate: AsyncParsableCommand {
 
     func compare(candidate: String, against active: (model: TextClassifier, path: String)) async throws {
         let models = try [(try ModelIO.load(candidate), candidate), active].map { model, path -> TextClassifier in
-            do { try model.checkTrained() } catch { throw CommandError("\(path): \(error)") }
+            do { try model.checkTrained() } catch { throw CommandError.data("\(path): \(error)") }
             return model
         }
         let reader = DataFileReader(labelMap: try parseLabelMap(labelMap), allowedLabels: Array(Set(models[0].classes).union(models[1].classes)))
@@ -326,7 +327,9 @@ struct Models: ParsableCommand {
         @Argument(help: "The model file (.winnow).") var file: String
 
         func run() async throws {
-            guard let data = FileManager.default.contents(atPath: file) else { throw CommandError("Cannot read \(file); check the path.") }
+            guard !DataFileReader.isDirectory(file), let data = FileManager.default.contents(atPath: file) else {
+                throw CommandError.data(DataFileReader.isDirectory(file) ? "\(file) is a directory; give the model file (NAME.winnow)." : "Cannot read \(file); check the path.")
+            }
             let client = try server.client()
             let answer = try client.decode(Answer.self, try await client.send("POST", "/v1/models", data: data, contentType: "application/octet-stream"))
             print("Registered \(Terminal.visible(answer.model.version)) (active: \(Terminal.visible(answer.active))). Promote it with 'winnow models promote \(answer.model.version)'.")

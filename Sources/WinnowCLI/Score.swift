@@ -39,7 +39,7 @@ struct Score: ParsableCommand {
     func run() throws {
         let classifier = try ModelIO.load(model)
         var scorer: Scorer
-        do { scorer = try Scorer(model: classifier) } catch { throw CommandError("\(model): \(error)") }
+        do { scorer = try Scorer(model: classifier) } catch { throw CommandError.data("\(model): \(error)") }
         if texts.isEmpty {
             if isatty(0) == 1 {
                 FileHandle.standardError.write("Reading JSON Lines ({\"id\": …, \"text\": …}) from standard input; end with Ctrl-D. To score a text, give it as an argument.\n".data(using: .utf8)!)
@@ -132,8 +132,11 @@ enum ScoreStream {
         var failures = 0
         var lineNumber = 0
         let classes = scorer.model.classes
-        LineReader.forEachLine(fd: input) { line in
+        LineReader.forEachLine(fd: input) { read in
             lineNumber += 1
+            // A byte-order mark before the first line (files saved on Windows) is not part of it, as train and
+            // evaluate read such files (outside testing: the line failed as JSON that starts with one).
+            let line = lineNumber == 1 && read.starts(with: [0xEF, 0xBB, 0xBF]) ? UnsafeBufferPointer(rebasing: read.dropFirst(3)) : read
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
             var w = JSONWriter(capacity: 512)
             switch parse(line) {

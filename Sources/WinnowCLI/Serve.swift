@@ -6,6 +6,7 @@ import NIOCore
 import Server
 import Services
 import Storage
+import Synchronization
 
 /// Where the server's settings come from: flags here, then `WINNOW_…` variables, then `--config FILE`, then
 /// the defaults (see `ServerConfiguration`).
@@ -57,7 +58,8 @@ struct ServerOptions: ParsableArguments {
             // A node of a cluster need not carry the file: when the database's registry has an active version (kept
             // in the database), that is what the node would serve anyway, so it starts on it.
             guard let active = try? await ModelRegistry.active(in: store) else {
-                throw CommandError("\(error)")
+                // An input the command cannot use (65), as README's exit codes have a model file.
+                throw CommandError.data("\(error)")
             }
             model = try ActiveModel(model: active, source: "the registry")
             FileHandle.standardError.write(Data("The model file \(configuration.model) cannot be read (\(error)); starting on the registry's active model \(active.header.modelVersion).\n".utf8))
@@ -119,12 +121,15 @@ struct Serve: AsyncParsableCommand {
         let metrics = WinnowServer.bootstrapMetrics()
         let service = try await options.service(configuration, metrics: metrics)
         let keys = try await service.store.keys()
-        var firstKey: String?
+        var firstKey: (name: String, secret: String)?
         if !keys.contains(where: { $0.role == .admin && $0.revokedAt == nil }) {
             let name = keys.contains { $0.name == "admin" } ? "admin-\(Int(Date().timeIntervalSince1970))" : "admin"
-            firstKey = try await APIKeys.create(name: name, role: .admin, in: service.store)
+            firstKey = (name, try await APIKeys.create(name: name, role: .admin, in: service.store))
         }
-        let banner = firstKey
+        let banner = firstKey?.secret
+        // Whether the banner (with the first admin key) was printed: a start that fails before it revokes the key it
+        // made, so the next start makes and prints another (outside testing: a port in use kept a key nobody saw).
+        let shown = Mutex(false)
         var logger = Logger(label: "winnow")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let host = configuration.host
@@ -150,9 +155,15 @@ struct Serve: AsyncParsableCommand {
             }
             // Unbuffered, so a supervisor or a pipe sees it at once.
             FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+            shown.withLock { $0 = true }
         }
         do {
-            try await app.runService()
+            do {
+                try await app.runService()
+            } catch {
+                if let firstKey, !shown.withLock({ $0 }) { _ = try? await service.store.revokeKey(name: firstKey.name, at: Date()) }
+                throw error
+            }
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw CommandError("Port \(configuration.port) on \(host) is in use by another process: stop it, or pass --port with a free port (0 picks one).")
         } catch let error as IOError where error.errnoCode == EACCES {
@@ -265,7 +276,8 @@ struct Keys: AsyncParsableCommand {
             do {
                 print(try await APIKeys.create(name: name, role: role, tiers: try parsedTiers(), feeds: parsedFeeds(), in: store))
             } catch let error as Engine.ValidationError {
-                throw CommandError("--\(error.field): \(error.message).")
+                // The name, tiers or feeds given: a bad argument (64), as the README's exit codes have it.
+                throw CommandError("--\(error.field): \(error.message)\(error.message.hasSuffix(".") ? "" : ".")", code: Winnow.usageError)
             } catch let error as StoreError {
                 throw CommandError(error.description)
             }

@@ -162,6 +162,10 @@ struct Train: AsyncParsableCommand {
         try Self.checkCalibrationFolds(calibrationFolds)
         guard !data.isEmpty || fromStore else { throw ValidationError("Please give at least one --data FILE with labelled rows, or --from-store.") }
         guard out.hasSuffix(".winnow") else { throw ValidationError("Please name the model file with the .winnow extension; got '\(out)'.") }
+        // Checked before training: the registry refuses such a name only when the model is registered.
+        if let name, !ModelRegistry.isVersionName(name) {
+            throw ValidationError("--name '\(name.prefix(40))\(name.utf8.count > 40 ? "…" : "")' (\(name.utf8.count) bytes) cannot name a model version: use 1-\(ModelRegistry.maximumVersionBytes) letters, digits and ._@:+- starting with a letter or digit.")
+        }
         _ = try parseLabelMap(labelMap)
         _ = try features.config()
         try Self.refuseOtherAlgorithmsOptions(algorithm, naiveBayes: ["--alpha": alpha != nil], logistic: [
@@ -300,7 +304,7 @@ struct Train: AsyncParsableCommand {
         }
         throw DataFileError(
             file: firstAt[first.key]?.0 ?? "the data", line: nil,
-            message: "\(described.joined(separator: "; ")). A class needs at least \(minimum) rows (--min-class-examples) or the model refuses to score: fix the label (--label-map FROM=TO renames one), add rows, or pass --allow-rare-classes.")
+            message: "\(described.joined(separator: "; "))\(described.last?.hasSuffix("?") == true ? "" : ".") A class needs at least \(minimum) rows (--min-class-examples) or the model refuses to score: fix the label (--label-map FROM=TO renames one), add rows, or pass --allow-rare-classes.")
     }
 
     /// The store's stored items with the label that counts for each (`LabelResolution`), as training rows.
@@ -313,8 +317,13 @@ struct Train: AsyncParsableCommand {
         }
     }
 
+    /// The output's name and the training time, as a version name the registry takes: a character it does not
+    /// (a space, say) becomes '-', a name not starting with a letter or digit gets "model-" before it.
     static func defaultVersion(out: String) -> String {
-        let base = URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent
+        var base = String(URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent.unicodeScalars.map { scalar in
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._@:+-".unicodeScalars.contains(scalar)) ? Character(scalar) : "-"
+        }.prefix(100))
+        if !(base.unicodeScalars.first.map { $0.isASCII && CharacterSet.alphanumerics.contains($0) } ?? false) { base = "model-" + base }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")

@@ -50,6 +50,22 @@ struct EndToEndTests {
         try Scratch.directory("e2e").path
     }
 
+    /// A client command's bad --url or missing key is a bad argument: 64 (outside testing: 1, as when the server fails).
+    @Test(.enabled(if: executable != nil))
+    func aClientsBadURLOrMissingKeyIsAUsageError() throws {
+        let dir = try Self.folder()
+        try "{}".write(toFile: dir + "/cli.json", atomically: true, encoding: .utf8)
+        let url = try Self.run(["queue", "stats", "--client-config", dir + "/cli.json", "--url", "notaurl", "--key", "k"])
+        #expect(url.status == 64 && url.stderr.contains("'notaurl' is not a server URL"), "\(url.stderr)")
+        if ProcessInfo.processInfo.environment["WINNOW_KEY"] == nil {
+            let key = try Self.run(["queue", "stats", "--client-config", dir + "/cli.json", "--url", "http://127.0.0.1:9"])
+            #expect(key.status == 64 && key.stderr.contains("No API key"), "\(key.stderr)")
+        }
+        try #"{"url": "nowhere"}"#.write(toFile: dir + "/cli.json", atomically: true, encoding: .utf8)
+        let file = try Self.run(["queue", "stats", "--client-config", dir + "/cli.json", "--key", "k"])
+        #expect(file.status == 65 && file.stderr.contains("the client config's"), "\(file.stderr)")
+    }
+
     @Test(.enabled(if: executable != nil), arguments: ["nb", "complement-nb", "logistic"])
     func trainEvaluateScoreInspect(_ algorithm: String) throws {
         let dir = try Self.folder()
@@ -90,6 +106,9 @@ struct EndToEndTests {
         #expect(lines[2]?["id"] as? Int == 7)
         let probabilities = try #require(lines[2]?["probabilities"] as? [String: Double])
         #expect(abs(probabilities.values.reduce(0, +) - 1) < 1e-4)
+        // A byte-order mark before the first line is read past, as train and evaluate do (it failed the line).
+        let marked = try Self.run(["score", "--model", model], stdin: "\u{FEFF}{\"id\": \"b\", \"text\": \"see you at lunch\"}\n")
+        #expect(marked.status == 0 && marked.stdout.hasPrefix("{\"id\":\"b\","), "\(marked.stdout) \(marked.stderr)")
 
         let single = try Self.run(["score", "--model", model, "you are such a loser"])
         #expect(single.stdout.hasPrefix("offensive "))
@@ -181,6 +200,9 @@ struct EndToEndTests {
         #expect(partialRules?["spam"] == ["demote": 0.5, "review": 0.7, "remove": 0.97], "\(partial.stdout)\(partial.stderr)")
         let partialTable = try Self.run(["policy", "suggest", "--feed", "news", "--model", model, "--data", noSpam])
         #expect(partialTable.stdout.contains("(no rows labelled spam: its standard rule is kept, demote 0.5, review 0.7, remove 0.97)"), "\(partialTable.stdout)")
+        // Its row in the table is that rule (it read "remove at never, allow below 0.0589").
+        let spamRow = partialTable.stdout.split(separator: "\n").first { $0.hasPrefix("  spam ") }.map(String.init) ?? ""
+        #expect(spamRow.split(separator: " ").map(String.init) == ["spam", "0.9700", "-", "-", "0.5000", "-", "-", "(standard", "rule", "kept)"], "\(spamRow)")
         // Outside testing: a clear label the model lacks made every class harmful; gate options without a gate, a
         // report the gate does not write and a misspelt class in --recall-drop were accepted and did nothing.
         let ham = try Self.run(["policy", "suggest", "--model", model, "--data", dir + "/test.csv", "--clear-label", "ham"])
@@ -204,6 +226,10 @@ struct EndToEndTests {
         #expect(r1.stderr.contains("every row has the label 'clear' (first at \(oneClass):2)"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/x.winnow"))
 
+        // A file where the demo's folder should be is named (it printed Foundation's "NSCocoaErrorDomain Code=516").
+        let onFile = try Self.run(["datasets", "demo", "--out", oneClass])
+        #expect(onFile.status == 64 && onFile.stderr.contains("--out \(oneClass) is a file; give a folder"), "\(onFile.stderr)")
+
         let missing = try Self.run(["evaluate", "--model", dir + "/none.winnow", "--data", oneClass])
         #expect(missing.status == 65)
         #expect(missing.stderr.contains("Cannot read the model"))
@@ -214,6 +240,15 @@ struct EndToEndTests {
         #expect(try Self.run(["score", "--model", dir + "/bad.winnow", "--reasons", "99", "x"]).status == 64)
         #expect(try Self.run(["train", "--data", dir + "/absent.csv", "--out", dir + "/y.winnow"]).status == 65)
         #expect(corrupt.stderr.contains("bad.winnow"))
+        // A model with a class of too few rows refuses to score: an input the command cannot use, 65 (it was 1).
+        var thin = "id,text,label\n"
+        for n in 0..<12 { thin += "\(n),see you at lunch number \(n),clear\n" }
+        thin += "90,win a prize now,spam\n91,claim your prize,spam\n"
+        try thin.write(toFile: dir + "/thin.csv", atomically: true, encoding: .utf8)
+        #expect(try Self.run(["train", "--data", dir + "/thin.csv", "--out", dir + "/thin.winnow", "--bucket-bits", "12", "--allow-rare-classes"]).status == 0)
+        let refused = try Self.run(["score", "--model", dir + "/thin.winnow", "hello"])
+        #expect(refused.status == 65 && refused.stderr.contains("thin.winnow"), "\(refused.stderr)")
+        #expect(try Self.run(["evaluate", "--model", dir + "/thin.winnow", "--data", dir + "/thin.csv"]).status == 65)
 
         // Labels that differ only in case would each be a class (outside testing: six classes from two).
         let cased = dir + "/cased.csv"

@@ -11,6 +11,10 @@ import Testing
         let missing = try EndToEndTests.run(["labels", "export", "--database", database])
         #expect(missing.status != 0 && missing.stderr.contains("No database at \(database)"))
         #expect(try EndToEndTests.run(["keys", "create", "--role", "admin", "--name", "root", "--database", database]).status == 0)
+        // A name or feed that cannot be one is a bad argument: 64 (outside testing: 1, as if the database had failed).
+        let badName = try EndToEndTests.run(["keys", "create", "--role", "admin", "--name", "bad name", "--database", database])
+        #expect(badName.status == 64 && badName.stderr.contains("--name: use 1-64 letters"), "\(badName.stderr)")
+        #expect(try EndToEndTests.run(["keys", "create", "--role", "feed", "--feeds", "News", "--name", "n", "--database", database]).status == 64)
 
         try "id,text,label\nx1,\"win a prize, call now\",spam\nx2,see you at six,clear\n".write(toFile: dir + "/good.csv", atomically: true, encoding: .utf8)
         let imported = try EndToEndTests.run(["labels", "import", dir + "/good.csv", "--database", database, "--model", model, "--feed", "news",

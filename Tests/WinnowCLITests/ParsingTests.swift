@@ -49,6 +49,13 @@ struct ParsingTests {
     }
 
     /// Outside testing: the retraining log's gate lines gave figures without saying which column is which.
+    @Test func theDefaultVersionIsOneTheRegistryTakes() {
+        for (out, start) in [("models/spam.winnow", "spam@"), ("my model (v2).winnow", "my-model--v2-@"), ("_x.winnow", "model-_x@"), ("é.winnow", "model--@")] {
+            let version = Train.defaultVersion(out: out)
+            #expect(version.hasPrefix(start) && ModelRegistry.isVersionName(version), "\(version)")
+        }
+    }
+
     @Test func theRetrainingLogNamesItsColumns() {
         var pass = RetrainPass(id: 3, feed: nil, trigger: "schedule", by: "node", at: Date(timeIntervalSince1970: 0), leaseUntil: Date(timeIntervalSince1970: 0),
                                labelsThrough: 0)
@@ -103,12 +110,17 @@ struct ParsingTests {
         (["simulate", "--data", "a.csv", "--calibration-folds", "-1"], "--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got -1."),
         (["train", "--out", "m.winnow"], "Please give at least one --data FILE with labelled rows, or --from-store."),
         (["train", "--data", "a.csv", "--out", "m.bin"], "Please name the model file with the .winnow extension; got 'm.bin'."),
+        // Outside testing: the model was written and the registry refused its name only when it was registered.
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--name", "bad name/x"],
+         "--name 'bad name/x' (10 bytes) cannot name a model version: use 1-128 letters, digits and ._@:+- starting with a letter or digit."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--calibration-folds", "21"], "--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got 21."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--label-map", "ham"], "Please write --label-map as FROM=TO (for example --label-map ham=clear); got 'ham'."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--char-ngrams", "x"], "Please write --char-ngrams as MIN-MAX (for example 2-5) or 0; got 'x'."),
         (["evaluate", "--model", "m.winnow"], "Please give at least one --data FILE with labelled rows."),
+        (["evaluate", "--model", "m.winnow", "--data", "a.csv", "--mistakes", "-1"], "Please give --mistakes 0 or more (0 shows none); got -1."),
         (["score", "--model", "m.winnow", "--reasons", "99"], "Please give --reasons between 0 and 50; got 99."),
         (["policy", "suggest", "--data", "a.csv", "--target-precision", "1.5"], "Please give --target-precision between 0 and 1 (for example 0.98); got 1.5."),
+        (["policy", "suggest", "--data", "a.csv", "--feed", "News"], "--feed: " + PolicyError.invalidFeed("News").description),
         // Issue 18: this printed a Swift decoding error.
         (["review", "decide", "4", "--label", "spam", "--reason", "spam", "--action", "ban"], "--action is allow, demote or remove; got 'ban'."),
         (["keys", "create", "--role", "moderator", "--name", "a", "--tiers", "3"], "--tiers is 1, 2 or 1,2; got '3'."),
