@@ -77,7 +77,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
             throw LearningError.invalidParameter(name: "evidenceTarget", value: "\(evidenceTarget)", expected: "a number >= 0")
         }
         guard Self.calibrationFoldsRange.contains(calibrationFolds) else {
-            throw LearningError.invalidParameter(name: "calibrationFolds", value: "\(calibrationFolds)", expected: "an integer in 0...20 (0 or 1: off)")
+            throw LearningError.invalidParameter(name: "calibrationFolds", value: "\(calibrationFolds)", expected: "an integer in \(Self.calibrationFoldsRange) (0 or 1: off)")
         }
     }
 }

@@ -64,11 +64,16 @@ public struct ModelRegistry: Sendable {
     /// Longest version name.
     public static let maximumVersionBytes = 128
 
+    /// Whether a version name may start with byte `b`: an ASCII letter or digit.
+    public static func mayStartVersion(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
+
+    /// Whether byte `b` may be in a version name: an ASCII letter or digit, or one of `._@:+-`.
+    public static func mayAppearInVersion(_ b: UInt8) -> Bool { mayStartVersion(b) || "._@:+-".utf8.contains(b) }
+
     /// Whether `version` may name a model version (`checkVersionName`).
     public static func isVersionName(_ version: String) -> Bool {
-        func alphanumeric(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
-        return (1...maximumVersionBytes).contains(version.utf8.count) && version.utf8.first.map(alphanumeric) == true
-            && version.utf8.allSatisfy { alphanumeric($0) || "._@:+-".utf8.contains($0) }
+        (1...maximumVersionBytes).contains(version.utf8.count) && version.utf8.first.map(mayStartVersion) == true
+            && version.utf8.allSatisfy(mayAppearInVersion)
     }
 
     /// A version name is 1-128 bytes of letters, digits and `._@:+-`, starting with a letter or digit: it names a

@@ -320,10 +320,11 @@ struct Train: AsyncParsableCommand {
     /// The output's name and the training time, as a version name the registry takes: a character it does not
     /// (a space, say) becomes '-', a name not starting with a letter or digit gets "model-" before it.
     static func defaultVersion(out: String) -> String {
+        // The registry's own rule, scalar by scalar (a non-ASCII one is one '-').
         var base = String(URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent.unicodeScalars.map { scalar in
-            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._@:+-".unicodeScalars.contains(scalar)) ? Character(scalar) : "-"
+            scalar.isASCII && ModelRegistry.mayAppearInVersion(UInt8(scalar.value)) ? Character(scalar) : "-"
         }.prefix(100))
-        if !(base.unicodeScalars.first.map { $0.isASCII && CharacterSet.alphanumerics.contains($0) } ?? false) { base = "model-" + base }
+        if !(base.utf8.first.map(ModelRegistry.mayStartVersion) ?? false) { base = "model-" + base }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
