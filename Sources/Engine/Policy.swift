@@ -102,7 +102,8 @@ public struct PolicyDecision: Codable, Equatable, Sendable {
 /// the key `harm` (`Policy.harm`) acts on P(harm) = 1 − P(clear), every class but the clear one together, and names
 /// the most probable harmful class: for feeds that act alike on all harm, and for classes a model confuses with
 /// each other (offensive against abusive) but rarely with clear.
-/// Classes without a rule (such as `clear`) never act. With `reviewThinRemovals`, an automatic removal of a text
+/// Classes without a rule (such as `clear`) never act, and neither does the class prior of an item the model knew
+/// no word of (evidence 0) until engagement raises it. With `reviewThinRemovals`, an automatic removal of a text
 /// whose evidence is thin (the model knew too few of its words) becomes a review: a person decides instead.
 public struct Policy: Codable, Equatable, Sendable {
     public var feed: String
@@ -229,7 +230,16 @@ public struct Policy: Codable, Equatable, Sendable {
     }
 
     /// Decides for one item from its calibrated class probabilities (in `classes` order) and evidence (0…1).
-    public func decide(classes: [String], probabilities: [Double], evidence: Double, clearLabel: String = "clear") -> PolicyDecision {
+    ///
+    /// With evidence 0 (the model knew none of the item's words, or it has none: a photo without a caption) the
+    /// probabilities are the class prior, the same for every such item, so they decide nothing: the item is allowed
+    /// until something else speaks, a bank match or engagement that raised P(harm) (`engagementRaisedHarm`).
+    public func decide(classes: [String], probabilities: [Double], evidence: Double, engagementRaisedHarm: Bool = false,
+                       clearLabel: String = "clear") -> PolicyDecision {
+        if evidence <= 0 && !engagementRaisedHarm {
+            return PolicyDecision(action: .allow, label: nil, probability: nil, policyVersion: version,
+                                  reason: "the model knew none of the item's words (evidence 0): its scores are the class prior, which decides nothing until reports or a bank do")
+        }
         // The strictest action wins, then the higher probability, then the rule key first by name (so the answer
         // does not depend on the dictionary's order, without sorting the rules for every item).
         var best: (action: Action, label: String, p: Double, rule: String)?

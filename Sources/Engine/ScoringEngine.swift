@@ -258,7 +258,8 @@ public struct ScoringEngine: Sendable {
 
     private func finish(stage: Stage, text: TextScore, probabilities: [Double], policy: Policy, engagement: Engagement, ageHours: Double,
                         inputs: StageInputs, viral: Bool, at: Date, previous: StageResult?) -> StageResult {
-        var decision = policy.decide(classes: text.classes, probabilities: probabilities, evidence: text.evidence, clearLabel: configuration.clearLabel)
+        var decision = policy.decide(classes: text.classes, probabilities: probabilities, evidence: text.evidence,
+                                     engagementRaisedHarm: (inputs.engagementOddsRatio ?? 1) > 1, clearLabel: configuration.clearLabel)
         let harmNow = harm(probabilities, classes: text.classes)
         var priority: ReviewPriority? = decision.action == .review ? .normal : nil
         if viral && configuration.rule.isUncertain(harmNow) && decision.action != .remove {

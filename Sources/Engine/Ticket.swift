@@ -658,7 +658,8 @@ public struct ReviewRules: Sendable {
     /// has, decided by the feed's policy as it reads them now; `why` opens the decision's reason.
     public func policyStage(state: ItemState, at now: Date, policy: Policy, classes: [String], trigger: String, why: String) -> StageResult {
         let probabilities = classes.map { state.current.probabilities[$0] ?? 0 }
-        var decision = policy.decide(classes: classes, probabilities: probabilities, evidence: state.current.evidence, clearLabel: clearLabel)
+        var decision = policy.decide(classes: classes, probabilities: probabilities, evidence: state.current.evidence,
+                                     engagementRaisedHarm: (state.current.inputs.engagementOddsRatio ?? 1) > 1, clearLabel: clearLabel)
         decision.reason = "\(why); the policy decides again: \(decision.reason)"
         return reviewStage(state: state, at: now, decision: decision, classes: classes, trigger: trigger)
     }

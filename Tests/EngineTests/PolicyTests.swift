@@ -43,7 +43,21 @@ struct PolicyTests {
     @Test func thinRemovalsCanBeLeftToAutomation() {
         var policy = Self.policy
         policy.reviewThinRemovals = false
-        #expect(policy.decide(classes: Self.classes, probabilities: [0.01, 0.01, 0.98], evidence: 0).action == .remove)
+        #expect(policy.decide(classes: Self.classes, probabilities: [0.01, 0.01, 0.98], evidence: 0.5).action == .remove)
+        policy.reviewThinRemovals = true
+        #expect(policy.decide(classes: Self.classes, probabilities: [0.01, 0.01, 0.98], evidence: 0.5).action == .review)
+    }
+
+    /// Evidence 0 leaves only the class prior, the same for every item the model knew no word of (a photo without a
+    /// caption, a language it never saw): no rule acts on it until engagement raises P(harm).
+    @Test func thePriorAloneDecidesNothing() {
+        let prior = [0.1, 0.2, 0.7]
+        let quiet = Self.policy.decide(classes: Self.classes, probabilities: prior, evidence: 0)
+        #expect(quiet.action == .allow && quiet.label == nil && quiet.probability == nil)
+        #expect(quiet.reason.contains("evidence 0"), "\(quiet.reason)")
+        // The same scores with a word known, or raised by reports, act.
+        #expect(Self.policy.decide(classes: Self.classes, probabilities: prior, evidence: 0.5).action != .allow)
+        #expect(Self.policy.decide(classes: Self.classes, probabilities: prior, evidence: 0, engagementRaisedHarm: true).action != .allow)
     }
 
     @Test func validationNamesTheBadValue() {

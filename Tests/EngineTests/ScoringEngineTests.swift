@@ -53,6 +53,29 @@ import Testing
         #expect(result.changed == "decision allow → review; label clear → spam; clear 0.80 → 0.45; spam 0.20 → 0.55")
     }
 
+    /// An item the model knew no word of (a photo without a caption) scores as the class prior, which is the same for
+    /// every such item: it is allowed at creation and while views come without reports, and acted on once reports
+    /// raise its P(harm).
+    @Test func aPriorAloneIsAllowedUntilReportsRaiseIt() {
+        let item = ItemSubmission(id: "photo", feed: "news", text: "", createdAt: t0)
+        let prior = text(0.6, evidence: 0)
+        let state = ItemState(submission: item, receivedAt: t0, createdAt: t0,
+                              current: engine.creation(item, text: prior, policy: policy, receivedAt: t0), engagement: nil)
+        #expect(state.current.decision.action == .allow && state.current.priority == nil, "\(state.current.decision.reason)")
+        #expect(state.current.decision.reason.contains("evidence 0"))
+        // The same score read from words would go to review.
+        #expect(created(0.6).current.decision.action == .review)
+        func rescored(views: Int, reports: Int) -> StageResult {
+            let snapshot = EngagementSnapshot(at: t0.addingTimeInterval(600), counters: Engagement(views: views, reports: reports))
+            return engine.rescore(stage: .engagement, trigger: "counters", state: state, engagement: snapshot, text: prior, policy: policy,
+                                  baseline: FeedBaseline(), engagementModel: nil, asOf: snapshot.at, now: snapshot.at)
+        }
+        #expect(rescored(views: 20, reports: 0).decision.action == .allow)
+        let reported = rescored(views: 200, reports: 3)
+        #expect(reported.inputs.engagementOddsRatio! > 1)
+        #expect(reported.decision.action == .review && reported.decision.label == "spam", "\(reported.decision.reason)")
+    }
+
     /// A learned model replaces the Bayesian rule: P(harm) is its logistic over the features, read from the item
     /// as training reads them (text log-odds, log views, log rates with half a count added, velocity against the
     /// baseline, author facts), here with weights on the text log-odds, the report rate and the followers only.

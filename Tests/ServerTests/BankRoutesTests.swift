@@ -128,6 +128,8 @@ import Testing
         let photo = try await h.post("/v1/items", json(["id": "photo", "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]]))
         #expect(photo.status == .created, "\(photo.body)")
         #expect(photo.json["evidence"] as? Double == 0, "\(photo.body)")
+        // The prior decides nothing: the photo is allowed (the default model's prior is mostly harmful).
+        #expect((photo.json["decision"] as? [String: Any])?["action"] as? String == "allow", "\(photo.body)")
         let probabilities = try #require(photo.json["probabilities"] as? [String: Double])
         #expect(abs(probabilities.values.reduce(0, +) - 1) < 1e-9)
         // The class prior: the shares of the model's training examples.
