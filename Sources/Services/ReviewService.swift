@@ -73,8 +73,8 @@ public struct ReviewService: Sendable {
            try await offerLearning(count: request.count - views.count, for: request) > 0 {
             var rest = request
             rest.count = request.count - views.count
-            // A claim hands back what the reviewer already holds too, with its lease renewed (a new version): keep
-            // each ticket once, as the later claim left it.
+            // A claim hands back what the reviewer already holds too, with its lease renewed: keep each ticket once,
+            // as the later claim left it.
             let more = try await store.claim(rest, now: now, workflow: workflow, gold: false)
             let renewed = Dictionary(more.map { ($0.ticket.id, $0) }, uniquingKeysWith: { _, last in last })
             let held = Set(views.map(\.ticket.id))

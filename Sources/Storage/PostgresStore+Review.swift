@@ -399,7 +399,12 @@ extension PostgresStore {
         }
         let candidates = request.routes.indices.map { "SELECT * FROM route\($0)" }.joined(separator: " UNION ALL ")
         ranges.append("chosen AS MATERIALIZED (SELECT * FROM (\(candidates)) c ORDER BY priority DESC, id LIMIT \(limit))")
-        let lease = "lease_holder = \(reviewer), lease_until = \(s.bind(until)), version = t.version + 1"
+        // A ticket the reviewer still holds keeps its version (a renewal, as `renew`: same holder, same content), so a
+        // decision naming the version they were shown still passes; any other claim is a new version.
+        let lease = """
+            lease_holder = \(reviewer), lease_until = \(s.bind(until)),
+            version = t.version + CASE WHEN t.lease_holder = \(reviewer) AND t.lease_until > \(at) THEN 0 ELSE 1 END
+            """
         let sql: String
         if let claimedEventPrefix {
             sql = """

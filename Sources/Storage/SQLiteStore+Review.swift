@@ -216,10 +216,11 @@ extension SQLiteStore {
                     try Self.appendEvent(db, TicketEvent(ticket: candidate.id, kind: .expired, at: Date(timeIntervalSince1970: expired), by: holder),
                                          ticket: candidate.id, item: candidate.item)
                 }
-                try db.cachedStatement(sql: "UPDATE ticket SET lease_holder = ?, lease_until = ?, version = version + 1 WHERE id = ?")
-                    .execute(arguments: [request.reviewer, until, candidate.id])
-                // A ticket the reviewer still holds comes back to them with a fresh lease: a renewal, not a second claim.
+                // A ticket the reviewer still holds comes back to them with a fresh lease: a renewal, not a second claim,
+                // which keeps its version (as `renew`: same holder, same content); any other claim is a new version.
                 let renewed = candidate.holder == request.reviewer && (candidate.leaseUntil ?? 0) > t
+                try db.cachedStatement(sql: "UPDATE ticket SET lease_holder = ?, lease_until = ?, version = version + ? WHERE id = ?")
+                    .execute(arguments: [request.reviewer, until, renewed ? 0 : 1, candidate.id])
                 try Self.appendEvent(db, TicketEvent(ticket: candidate.id, kind: renewed ? .renewed : .claimed, at: now, by: request.reviewer),
                                      ticket: candidate.id, item: candidate.item)
                 claimed.append(candidate.id)

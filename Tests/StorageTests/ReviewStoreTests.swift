@@ -777,10 +777,30 @@ extension Sequence {
         #expect(again.ticket.lease?.until == t0.addingTimeInterval(60 + 300))
         let events = again.history.compactMap { if case let .ticket(e) = $0 { e } else { nil } }
         #expect(events.map(\.kind) == [.opened, .claimed, .renewed])
-        // Once the lease has run out, claiming it again is a new claim.
+        // A renewal keeps the version (outside testing: the second claim made it new, so a decision naming the version
+        // the reviewer was shown first got a 409 although only the lease had changed).
+        #expect(again.ticket.version == first.ticket.version)
+        // Once the lease has run out, claiming it again is a new claim, and a new version.
         let late = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0.addingTimeInterval(60 + 301), workflow: Items.workflow, gold: false).first)
         let kinds = late.history.compactMap { entry -> TicketEvent.Kind? in if case let .ticket(e) = entry { e.kind } else { nil } }
         #expect(kinds == [.opened, .claimed, .renewed, .claimed])
+        #expect(late.ticket.version == first.ticket.version + 1)
+    }
+
+    /// The reviewer holds one ticket and claims more: the decision on the first, naming the version they were shown,
+    /// passes.
+    @Test(arguments: StoreKind.all) func aDecisionNamingTheVersionShownPassesAfterAnotherClaim(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.inReview("a", spam: 0.8, at: t0)])
+        let first = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: false).first)
+        _ = try await store.createItems([Items.inReview("b", spam: 0.6, at: t0.addingTimeInterval(30))])
+        let both = try await store.claim(ClaimRequest(reviewer: "ann", count: 5), now: t0.addingTimeInterval(60), workflow: Items.workflow, gold: false)
+        #expect(Set(both.map(\.ticket.itemID)) == ["a", "b"])
+        let decision = TicketDecision(label: "spam", reasonCode: "spam", version: first.ticket.version)
+        let decided = try await store.changeTicket(id: first.ticket.id) {
+            try Items.workflow.decide($0, reviewer: "ann", decision: decision, action: .remove, now: t0.addingTimeInterval(90))
+        }
+        #expect(decided.ticket.status == .decided)
     }
 }
 
