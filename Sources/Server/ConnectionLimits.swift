@@ -53,16 +53,24 @@ final class RequestBodyDeadline: ChannelInboundHandler, RemovableChannelHandler 
 /// it at once, with 100 or the final status): curl held back every body over 1 MiB for a second waiting for it, and
 /// clients that wait for it without a time limit waited for ever. The request then goes on as any other. (NIO's
 /// pipeline handler lets an informational head pass before the answer, and holds a pipelined request's head until the
-/// answer before it has ended, so a 100 never falls inside another answer.)
+/// answer before it has ended, so a 100 never falls inside another answer.) A body whose `Content-Length` is over
+/// `maxBodyBytes`, the largest any route takes, gets no 100: the route answers 413 from the declared length without
+/// waiting for the body, and the client need not send it.
 final class ContinueAnswer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundOut = HTTPResponsePart
 
     static let expect = HTTPField.Name("Expect")!
+    let maxBodyBytes: Int
+
+    init(maxBodyBytes: Int) {
+        self.maxBodyBytes = maxBodyBytes
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data), head.headerFields[Self.expect]?.lowercased() == "100-continue" {
+        if case .head(let head) = unwrapInboundIn(data), head.headerFields[Self.expect]?.lowercased() == "100-continue",
+           (JSON.declaredLength(head.headerFields) ?? 0) <= maxBodyBytes {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
         }
         context.fireChannelRead(data)
@@ -83,7 +91,7 @@ final class MalformedHeadAnswer: ChannelDuplexHandler, RemovableChannelHandler {
     private var heads = 0, ends = 0, answered = 0
     private var answering = false
     /// A malformed head that arrived while an earlier request was still being answered.
-    private var pending: HTTPParserError?
+    private var pending: (any Error)?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -104,26 +112,27 @@ final class MalformedHeadAnswer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError, heads == ends, !answering, pending == nil else {
+        guard error is HTTPParserError || error is HostRule.Refusal, heads == ends, !answering, pending == nil else {
             context.fireErrorCaught(error)
             return
         }
         if answered < heads {
-            pending = parserError
+            pending = error
         } else {
-            answer(parserError, context: context)
+            answer(error, context: context)
         }
     }
 
-    private func answer(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
+    private func answer(_ error: any Error, context: ChannelHandlerContext) {
         answering = true
-        let message = switch parserError {
-        case .headerOverflow: "The request's URL and headers are over the server's limits (80 KiB in all, or too many header lines); send a shorter URL (put data in the body) and fewer or shorter headers."
+        let message = switch error as? HTTPParserError {
+        case _ where error is HostRule.Refusal: "\(error)"
+        case .headerOverflow?: "The request's URL and headers are over the server's limits (80 KiB in all, or too many header lines); send a shorter URL (put data in the body) and fewer or shorter headers."
         // The parser cannot tell a method it does not know from bytes that are not HTTP (TLS sent to this plain-HTTP
         // port reads as one): 400 for both (a 501 would call the TLS handshake a method), with both named.
-        case .invalidMethod:
+        case .invalidMethod?:
             "The request line does not start with a method the server knows (the API uses GET, HEAD, POST, PUT, PATCH and DELETE), or the bytes are not HTTP at all (TLS sent to a plain-HTTP port reads so)."
-        default: "The request is not valid HTTP/1.1 (\(parserError)); check its request line and headers."
+        default: "The request is not valid HTTP/1.1 (\(error)); check its request line and headers."
         }
         // The API's error shape, as every other error answer writes it.
         let json = (try? JSON.encoder.encode(APIError.Body(error: .init(code: "malformed_request", message: message, field: nil)))) ?? Data()
@@ -164,7 +173,44 @@ final class KeepAliveRule: ChannelInboundHandler, RemovableChannelHandler {
             let pipeline = context.pipeline.syncOperations
             guard let decoder = try? pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) else { return }
             try? pipeline.addHandler(KeepAliveRule(), position: .after(decoder))
+            try? pipeline.addHandler(HostRule(), position: .after(decoder))
         }
+    }
+}
+
+/// RFC 9112 §3.2: a request with more than one `Host`, or an HTTP/1.1 request with none, is answered 400 (two hosts
+/// are how a request is smuggled past a proxy that reads the other one). NIO's conversion to HTTP types keeps the
+/// first as the authority, passes a second on as a header and loses the version, so the rule sits below it (installed
+/// by `KeepAliveRule.Installer`). The request goes no further: its parts are dropped, and `MalformedHeadAnswer`
+/// answers the refusal with the API's JSON error and closes the connection.
+final class HostRule: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    struct Refusal: Error, CustomStringConvertible {
+        let hosts: Int
+        var description: String {
+            hosts == 0
+                ? "The HTTP/1.1 request has no Host header; send one (the server's name, as the URL has it)."
+                : "The request has \(hosts) Host headers; send exactly one."
+        }
+    }
+
+    private var refusing = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            let hosts = head.headers["host"].count
+            refusing = hosts > 1 || (hosts == 0 && (head.version.major, head.version.minor) >= (1, 1))
+            if refusing {
+                context.fireErrorCaught(Refusal(hosts: hosts))
+                return
+            }
+        case .body, .end:
+            if refusing { return }
+        }
+        context.fireChannelRead(data)
     }
 }
 
@@ -242,7 +288,9 @@ extension ServerConfiguration {
     var httpServer: HTTPServerBuilder {
         let body = TimeAmount.milliseconds(Int64(bodyTimeoutSeconds * 1000))
         let perAddress = maxConnectionsPerAddress > 0 ? AddressConnections(limit: maxConnectionsPerAddress) : nil
-        return .http1(configuration: .init(additionalChannelHandlers: [KeepAliveRule.Installer(), MalformedHeadAnswer(), ContinueAnswer(), RequestBodyDeadline(timeout: body)]
+        return .http1(configuration: .init(additionalChannelHandlers: [KeepAliveRule.Installer(), MalformedHeadAnswer(),
+                                                                             ContinueAnswer(maxBodyBytes: max(maxBatchBodyBytes, media.maxItemBodyBytes)),
+                                                                             RequestBodyDeadline(timeout: body)]
                                                + (perAddress.map { [PerAddressLimit($0)] } ?? []),
                                            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000))))
     }

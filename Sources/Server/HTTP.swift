@@ -122,14 +122,14 @@ enum JSON {
     ///   bytes would be read as if they were plain); 413 over `limit` bytes; 503 when the budget is spent.
     static func body(of request: Request, limit: Int) async throws -> ByteBuffer? {
         try refuseCodings(request.headers)
+        // A declared length over the limit is refused before a byte is read (no point making the client send it).
+        if let declared = declaredLength(request.headers), declared > limit { throw bodyTooLarge(limit: limit) }
         var buffer = ByteBuffer()
         var held = 0
         let budget = BodyBudget.current
         defer { budget.give(held) }
         for try await chunk in request.body {
-            guard buffer.readableBytes + chunk.readableBytes <= limit else {
-                throw APIError(.contentTooLarge, code: "body_too_large", "The request body is over \(limit) bytes; send less (or split a batch).")
-            }
+            guard buffer.readableBytes + chunk.readableBytes <= limit else { throw bodyTooLarge(limit: limit) }
             let beyond = max(0, buffer.readableBytes + chunk.readableBytes - BodyBudget.allowance) - held
             if beyond > 0 {
                 guard budget.take(beyond) else { throw APIError.bodyBudgetSpent }
@@ -143,6 +143,16 @@ enum JSON {
             }
         }
         return buffer.readableBytes > 0 ? buffer : nil
+    }
+
+    static func bodyTooLarge(limit: Int) -> APIError {
+        APIError(.contentTooLarge, code: "body_too_large", "The request body is over \(limit) bytes; send less (or split a batch).")
+    }
+
+    /// The body's length as its `Content-Length` declares it; nil without one (or with one NIO's parser would have
+    /// refused).
+    static func declaredLength(_ headers: HTTPFields) -> Int? {
+        headers[.contentLength].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     }
 
     /// The HTTP/1 parser takes a chunked body apart whatever codings come before `chunked` (`gzip, chunked`) and

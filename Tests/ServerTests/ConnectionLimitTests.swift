@@ -155,6 +155,34 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// Outside testing: a body over the limit was read up to the limit before its 413, and `Expect: 100-continue` was
+    /// answered 100 whatever the declared length. A `Content-Length` over the route's limit is refused from the head,
+    /// before any of the body is sent; over the largest limit of any route, without a 100 first.
+    @Test func aBodyDeclaredOverTheLimitIsRefusedFromItsHead() async throws {
+        try await live({ $0.idleTimeoutSeconds = 10; $0.maxBodyBytes = 4_096 }) { h, port in
+            let key = h.keys[.feed]!
+            let head = "Host: winnow\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\n"
+            let waiting = try RawConnection(port: port)
+            waiting.send("POST /v1/items HTTP/1.1\r\n\(head)Expect: 100-continue\r\nContent-Length: 1000000000\r\n\r\n")
+            let refused = await waiting.read(for: 3, until: "}}")
+            #expect(refused.text.hasPrefix("HTTP/1.1 413"), "\(refused.text.debugDescription)")
+            #expect(refused.text.contains(#""code":"body_too_large""#), "\(refused.text)")
+            // Over this route's limit (4 KiB for a report) but under the largest: refused without the body.
+            let report = try RawConnection(port: port)
+            report.send("POST /v1/items/x/reports HTTP/1.1\r\n\(head)Content-Length: 8192\r\n\r\n")
+            let early = await report.read(for: 3, until: "}}")
+            #expect(early.text.hasPrefix("HTTP/1.1 413"), "\(early.text.debugDescription)")
+            #expect(early.text.contains("over 4096 bytes"), "\(early.text)")
+            // Within the limit, 100 and then the answer, as before.
+            let body = #"{"id": "small", "text": "see you at six"}"#
+            let small = try RawConnection(port: port)
+            small.send("POST /v1/items HTTP/1.1\r\n\(head)Expect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            #expect(await small.read(for: 3, until: "\r\n\r\n").text == "HTTP/1.1 100 Continue\r\n\r\n")
+            small.send(body)
+            #expect(await small.read(for: 3, until: "\"small\"").text.hasPrefix("HTTP/1.1 201"))
+        }
+    }
+
     /// Outside testing: `Transfer-Encoding: gzip, chunked` was read as chunked alone, the compressed bytes then parsed
     /// as JSON (a 400 about the JSON), and `Content-Encoding` was not read at all. A coding the server does not decode
     /// is refused by name: 501 for a transfer coding, 415 for a content coding; nothing is stored. Chunked alone works.
@@ -282,6 +310,35 @@ final class RawConnection: @unchecked Sendable {
             #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(answer.text.prefix(300))")
             #expect(answer.text.contains(#""code":"malformed_request""#))
             #expect(answer.text.contains("GET, HEAD, POST, PUT, PATCH and DELETE") && answer.text.contains("TLS sent to a plain-HTTP port"))
+            #expect(answer.closed)
+        }
+    }
+
+    /// Outside testing: two `Host` headers were accepted (the first read as the authority, the second passed on), the
+    /// way a request is smuggled past a proxy that reads the other. RFC 9112 §3.2: 400 for more than one, and for an
+    /// HTTP/1.1 request with none; HTTP/1.0 may leave it out. A refusal after an answered request comes after that
+    /// answer.
+    @Test(arguments: [
+        ("GET /health HTTP/1.1\r\nHost: winnow\r\nHost: other\r\n\r\n", "2 Host headers"),
+        ("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nhost: winnow\r\nContent-Length: 2\r\n\r\n{}", "2 Host headers"),
+        ("GET /health HTTP/1.1\r\n\r\n", "no Host header"),
+        ("GET /health HTTP/1.1\r\nHost: winnow\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "2 Host headers"),
+        ("GET /health HTTP/1.0\r\n\r\n", nil),
+    ])
+    func aRequestNeedsExactlyOneHost(_ request: String, refusal: String?) async throws {
+        try await live({ _ in }) { _, port in
+            let connection = try RawConnection(port: port)
+            connection.send(request)
+            let answer = await connection.read(for: 5)
+            guard let refusal else {
+                #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text.debugDescription)")
+                return
+            }
+            // The status lines' codes ("HTTP/1.1 request" in a message is not one).
+            let statuses = answer.text.matches(of: try Regex(#"HTTP/1\.1 (\d{3}) "#)).compactMap { $0.output[1].substring.map(String.init) }
+            #expect(statuses.last == "400", "\(answer.text.debugDescription)")
+            #expect(statuses.dropLast().allSatisfy { $0 == "200" })
+            #expect(answer.text.contains(#""code":"malformed_request""#) && answer.text.contains(refusal), "\(answer.text)")
             #expect(answer.closed)
         }
     }
