@@ -26,7 +26,7 @@ struct Retrain: AsyncParsableCommand {
               winnow retrain --database postgres://winnow@db/winnow --log --feed sms
             """)
 
-    @OptionGroup var server: ServerOptions
+    @OptionGroup var server: StoreOptions
 
     @Flag(help: "Start a pass now, whether or not one is due (not while another is training or in shadow).")
     var now = false

@@ -8,15 +8,29 @@ import Services
 import Storage
 import Synchronization
 
-/// Where the server's settings come from: flags here, then `WINNOW_…` variables, then `--config FILE`, then
-/// the defaults (see `ServerConfiguration`).
+/// `serve`'s options: where to listen, then the server's data and settings (`StoreOptions`).
 struct ServerOptions: ParsableArguments {
-    @Option(help: "Address to listen on (winnow serve; WINNOW_HOST; default 127.0.0.1).")
+    @Option(help: "Address to listen on (WINNOW_HOST; default 127.0.0.1).")
     var host: String?
 
-    @Option(help: "Port to listen on (winnow serve; WINNOW_PORT; default 8080; 0 picks a free one).")
+    @Option(help: "Port to listen on (WINNOW_PORT; default 8080; 0 picks a free one).")
     var port: Int?
 
+    @OptionGroup var store: StoreOptions
+
+    func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
+        try store.load(environment: environment, host: host, port: port)
+    }
+
+    func service(_ configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics(), createDatabase: Bool = true) async throws -> ScoringService {
+        try await store.service(configuration, metrics: metrics, createDatabase: createDatabase)
+    }
+}
+
+/// Where a server's data and settings come from, for `serve` and the commands that work on its data (`rescore`,
+/// `retrain`, which listen nowhere): flags here, then `WINNOW_…` variables, then `--config FILE`, then the defaults
+/// (see `ServerConfiguration`).
+struct StoreOptions: ParsableArguments {
     @Option(help: "SQLite file, or postgres://user:password@host:port/db for PostgreSQL (WINNOW_DATABASE; default ./winnow.sqlite).")
     var database: String?
 
@@ -26,7 +40,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "JSON configuration file (WINNOW_CONFIG); see README, Configuration.")
     var config: String?
 
-    func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
+    func load(environment: [String: String] = ProcessInfo.processInfo.environment, host: String? = nil, port: Int? = nil) throws -> ServerConfiguration {
         do {
             return try ServerConfiguration.load(file: config ?? environment["WINNOW_CONFIG"], environment: environment) { c in
                 if let host { c.host = host }
@@ -347,7 +361,7 @@ struct Rescore: AsyncParsableCommand {
             """)
 
     @Flag(help: "Rescore every item that is due now (required: the only mode).") var due = false
-    @OptionGroup var options: ServerOptions
+    @OptionGroup var options: StoreOptions
 
     func validate() throws {
         guard due else { throw ValidationError("Pass --due to rescore the items that are due now.") }

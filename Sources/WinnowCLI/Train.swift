@@ -36,8 +36,25 @@ struct FeatureOptions: ParsableArguments {
             config.charNgramMin = low
             config.charNgramMax = high
         }
-        do { try config.validate() } catch { throw ValidationError("Please fix the feature options: \(error)") }
+        do { try config.validate() } catch { throw Self.optionError(error) }
         return config
+    }
+
+    /// The command-line flags of the training parameters that `FeaturizerConfig` and `TrainingOptions` check.
+    static let flags = [
+        "alpha": "--alpha", "bucketBits": "--bucket-bits", "c": "--c", "calibrationFolds": "--calibration-folds", "charNgrams": "--char-ngrams",
+        "charWeight": "--char-weight",
+        "evidenceTarget": "--evidence-target", "holdout": "--holdout", "maxIterations": "--max-iterations", "minDocumentFrequency": "--min-df",
+        "minExamplesPerClass": "--min-class-examples", "tolerance": "--tolerance", "wordNgramMax": "--word-ngrams",
+    ]
+
+    /// A training parameter's error as a usage error naming its flag (outside testing: "Invalid value 0 for
+    /// 'minDocumentFrequency'", a name of the JSON configuration, under the root command's usage line).
+    static func optionError(_ error: any Error) -> ValidationError {
+        if case let LearningError.invalidParameter(name, value, expected) = error, let flag = flags[name] {
+            return ValidationError("\(flag) \(value) cannot be used: expected \(expected).")
+        }
+        return ValidationError("Please fix the options: \(error)")
     }
 }
 
@@ -162,16 +179,18 @@ struct Train: AsyncParsableCommand {
         try Self.checkCalibrationFolds(calibrationFolds)
         guard !data.isEmpty || fromStore else { throw ValidationError("Please give at least one --data FILE with labelled rows, or --from-store.") }
         guard out.hasSuffix(".winnow") else { throw ValidationError("Please name the model file with the .winnow extension; got '\(out)'.") }
+        if let reason = ModelIO.unwritableReason(out) { throw ValidationError("--out \(out) cannot be written: \(reason).") }
         // Checked before training: the registry refuses such a name only when the model is registered.
         if let name, !ModelRegistry.isVersionName(name) {
             throw ValidationError("--name '\(name.prefix(40))\(name.utf8.count > 40 ? "…" : "")' (\(name.utf8.count) bytes) cannot name a model version: use 1-\(ModelRegistry.maximumVersionBytes) letters, digits and ._@:+- starting with a letter or digit.")
         }
         _ = try parseLabelMap(labelMap)
-        _ = try features.config()
         try Self.refuseOtherAlgorithmsOptions(algorithm, naiveBayes: ["--alpha": alpha != nil], logistic: [
             "--c": c != nil, "--class-weight": classWeight != nil, "--min-df": minDf != nil, "--max-iterations": maxIterations != nil,
             "--tolerance": tolerance != nil, "--char-weight": features.charWeight != nil,
         ])
+        // Every parameter's range, checked here so that the usage line is train's (checked in run(), it was the root's).
+        _ = try options()
     }
 
     /// Refuses --calibration-folds outside `TrainingOptions.calibrationFoldsRange` (train's and simulate's).
@@ -206,7 +225,7 @@ struct Train: AsyncParsableCommand {
         options.minExamplesPerClass = minClassExamples
         options.evidenceTarget = evidenceTarget
         options.fitClassOffsets = decisionOffsets
-        do { try options.validate() } catch { throw ValidationError("Please fix the options: \(error)") }
+        do { try options.validate() } catch { throw FeatureOptions.optionError(error) }
         return options
     }
 

@@ -60,6 +60,18 @@ enum ModelIO {
         }
     }
 
+    /// Why a model could not be written to `path`, checked before the work that ends in `save` (outside testing:
+    /// `train --out` to a directory or an unwritable folder failed only after training): nil when it can. Makes
+    /// nothing: the first folder of the path that exists must be a writable folder.
+    static func unwritableReason(_ path: String) -> String? {
+        if DataFileReader.isDirectory(path) { return "\(path) is a folder; give the model file's name (NAME.winnow)" }
+        var folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: folder.path), folder.path != "/" { folder.deleteLastPathComponent() }
+        guard DataFileReader.isDirectory(folder.path) else { return "\(folder.path) is a file, where the model's folder should be" }
+        guard access(folder.path, W_OK) == 0 else { return "the folder \(folder.path) is not writable" }
+        return nil
+    }
+
     /// Writes atomically: a temporary file in the same folder, then a rename.
     static func save(_ model: TextClassifier, to path: String) throws -> Int {
         let bytes = try model.serialized()

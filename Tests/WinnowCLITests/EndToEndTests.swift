@@ -230,6 +230,13 @@ struct EndToEndTests {
         let onFile = try Self.run(["datasets", "demo", "--out", oneClass])
         #expect(onFile.status == 64 && onFile.stderr.contains("--out \(oneClass) is a file; give a folder"), "\(onFile.stderr)")
 
+        // Where the model cannot go is said before training (it failed after the whole fit).
+        try FileManager.default.createDirectory(atPath: dir + "/folder.winnow", withIntermediateDirectories: true)
+        let toFolder = try Self.run(["train", "--data", oneClass, "--out", dir + "/folder.winnow"])
+        #expect(toFolder.status == 64 && toFolder.stderr.contains("folder.winnow is a folder"), "\(toFolder.stderr)")
+        let underFile = try Self.run(["train", "--data", oneClass, "--out", oneClass + "/sub/m.winnow"])
+        #expect(underFile.status == 64 && underFile.stderr.contains("\(oneClass) is a file, where the model's folder should be"), "\(underFile.stderr)")
+
         let missing = try Self.run(["evaluate", "--model", dir + "/none.winnow", "--data", oneClass])
         #expect(missing.status == 65)
         #expect(missing.stderr.contains("Cannot read the model"))

@@ -116,6 +116,13 @@ struct ParsingTests {
         (["train", "--data", "a.csv", "--out", "m.winnow", "--calibration-folds", "21"], "--calibration-folds must be 0-20 (0 or 1 turns cross-fitting off); got 21."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--label-map", "ham"], "Please write --label-map as FROM=TO (for example --label-map ham=clear); got 'ham'."),
         (["train", "--data", "a.csv", "--out", "m.winnow", "--char-ngrams", "x"], "Please write --char-ngrams as MIN-MAX (for example 2-5) or 0; got 'x'."),
+        // Outside testing: these were checked only in run(), under the root command's usage line, and named by the
+        // JSON configuration's names ('minDocumentFrequency', 'bucketBits').
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--min-df", "0"], "--min-df 0 cannot be used: expected an integer >= 1."),
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--holdout", "0.9"], "--holdout 0.9 cannot be used: expected a fraction in 0...0.5."),
+        (["train", "--data", "a.csv", "--out", "m.winnow", "--char-ngrams", "5-2"],
+         "--char-ngrams 5-2 cannot be used: expected MIN-MAX with 1 <= MIN <= MAX <= 8, or 0 to turn character n-grams off."),
+        (["simulate", "--data", "a.csv", "--bucket-bits", "30"], "--bucket-bits 30 cannot be used: expected an integer in 10...24."),
         (["evaluate", "--model", "m.winnow"], "Please give at least one --data FILE with labelled rows."),
         (["evaluate", "--model", "m.winnow", "--data", "a.csv", "--mistakes", "-1"], "Please give --mistakes 0 or more (0 shows none); got -1."),
         (["score", "--model", "m.winnow", "--reasons", "99"], "Please give --reasons between 0 and 50; got 99."),
@@ -214,6 +221,16 @@ struct ParsingTests {
         let help = Winnow.helpMessage(for: try #require(Self.command(names)))
         #expect(help.contains("USAGE: winnow \(path)"))
         #expect(help.contains("winnow \(names[0])"))
+    }
+
+    /// Outside testing: `retrain --help` offered serve's --host and --port ("Address to listen on"), which it ignored.
+    /// Only serve listens; the commands on a server's data take its database, model and configuration.
+    @Test(arguments: [("serve", true), ("retrain", false), ("rescore", false)])
+    func onlyServeTakesWhereToListen(_ name: String, listens: Bool) throws {
+        let help = Winnow.helpMessage(for: try #require(Self.command([name])))
+        #expect(help.contains("--host") == listens && help.contains("--port") == listens, "\(help)")
+        #expect(help.contains("--database") && help.contains("--config"))
+        if !listens { #expect(throws: (any Error).self, "\(name) refuses --port") { _ = try Winnow.parseAsRoot([name, "--port", "1"]) } }
     }
 
     static func command(_ names: [String]) -> ParsableCommand.Type? {
