@@ -289,7 +289,7 @@ extension ServerConfiguration {
         let body = TimeAmount.milliseconds(Int64(bodyTimeoutSeconds * 1000))
         let perAddress = maxConnectionsPerAddress > 0 ? AddressConnections(limit: maxConnectionsPerAddress) : nil
         return .http1(configuration: .init(additionalChannelHandlers: [KeepAliveRule.Installer(), MalformedHeadAnswer(),
-                                                                             ContinueAnswer(maxBodyBytes: max(maxBatchBodyBytes, media.maxItemBodyBytes)),
+                                                                             ContinueAnswer(maxBodyBytes: max(maxBatchBodyBytes, media.maxItemBodyBytes, ModelController.maxModelBytes)),
                                                                              RequestBodyDeadline(timeout: body)]
                                                + (perAddress.map { [PerAddressLimit($0)] } ?? []),
                                            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000))))

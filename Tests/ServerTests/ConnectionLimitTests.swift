@@ -173,6 +173,12 @@ final class RawConnection: @unchecked Sendable {
             let early = await report.read(for: 3, until: "}}")
             #expect(early.text.hasPrefix("HTTP/1.1 413"), "\(early.text.debugDescription)")
             #expect(early.text.contains("over 4096 bytes"), "\(early.text)")
+            // A model file (256 MiB at most, the largest body of all): over it, no 100 either.
+            let model = try RawConnection(port: port)
+            model.send("POST /v1/models HTTP/1.1\r\nHost: winnow\r\nAuthorization: Bearer \(h.keys[.admin]!)\r\n"
+                       + "Content-Type: application/octet-stream\r\nExpect: 100-continue\r\nContent-Length: \((256 << 20) + 1)\r\n\r\n")
+            let file = await model.read(for: 3, until: "}}")
+            #expect(file.text.hasPrefix("HTTP/1.1 413") && file.text.contains("at most 256 MiB"), "\(file.text.debugDescription)")
             // Within the limit, 100 and then the answer, as before.
             let body = #"{"id": "small", "text": "see you at six"}"#
             let small = try RawConnection(port: port)

@@ -159,10 +159,12 @@ struct ModelController {
     @Sendable func register(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         var request = request
         let buffer: ByteBuffer
+        let tooLarge = APIError(.contentTooLarge, code: "body_too_large", "A model file is at most \(Self.maxModelBytes >> 20) MiB.")
+        if let declared = JSON.declaredLength(request.headers), declared > Self.maxModelBytes { throw tooLarge }
         do {
             buffer = try await request.collectBody(upTo: Self.maxModelBytes)
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "body_too_large", "A model file is at most \(Self.maxModelBytes >> 20) MiB.")
+            throw tooLarge
         }
         guard buffer.readableBytes > 0 else {
             throw APIError(.unprocessableContent, code: "invalid_value", "The body is empty; send the model file (.winnow) as the body.", field: "body")
