@@ -456,6 +456,8 @@ public protocol LabelRepository: Sendable {
     func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord]
     /// Label rows (withdrawn ones included) after row `after`, judged at or after `since`, oldest first.
     func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord]
+    /// Every label of one item (withdrawn ones included), oldest first.
+    func labels(feed: String, itemID: String) async throws -> [LabelRecord]
     /// How many labels of stored items (the others have no text to train on) have an id above `after` (of `feed` only,
     /// when given), counting at most `atMost`.
     func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int

@@ -236,6 +236,19 @@ public final class BankService: Sendable {
         return added.entries
     }
 
+    /// A person's decision that does not remove (an appeal's reversal, a later review that clears the item): what the
+    /// item's earlier labels banked leaves with them, when the new judgement now counts over theirs (the same tier or
+    /// higher: a tier-1 decision does not undo a tier-2 removal). Outside testing: an appeal decided `clear` left the
+    /// overturned removal's entry live, and copies of the cleared post were still removed.
+    @discardableResult
+    public func unbankOverruled(_ decided: DecidedTicket, action: Action) async throws -> [BankEntry] {
+        guard action != .remove, decided.outcome == .decided, decided.ticket.goldLabel == nil, let tier = decided.labels.map(\.tier).max() else { return [] }
+        let new = Set(decided.labels.compactMap(\.id))
+        let earlier = try await store.labels(feed: decided.item.submission.feed, itemID: decided.item.submission.id)
+            .filter { $0.id.map { !new.contains($0) } ?? false && $0.tier <= tier }
+        return try await unbank(labels: earlier)
+    }
+
     /// Unbanks what withdrawn or corrected labels had banked.
     @discardableResult
     public func unbank(labels: [LabelRecord]) async throws -> [BankEntry] {

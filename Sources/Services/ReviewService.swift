@@ -146,6 +146,7 @@ public struct ReviewService: Sendable {
         await labels?.learnOnline(learn: decided.labels, by: reviewer)
         _ = try? await scoring.banks.bankRemoval(decided, configuration: scoring.engine.configuration.banks,
                                                  clearLabel: scoring.engine.configuration.clearLabel)
+        if let action = decided.action { _ = try? await scoring.banks.unbankOverruled(decided, action: action) }
     }
 
     // MARK: Waves

@@ -34,6 +34,10 @@ extension PostgresStore {
         }
     }
 
+    public func labels(feed: String, itemID: String) async throws -> [LabelRecord] {
+        try await rows("SELECT * FROM label WHERE feed = \(feed) AND item_id = \(itemID) ORDER BY id").map(Self.label)
+    }
+
     public func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int {
         let query: PostgresQuery = """
             SELECT COUNT(*)::bigint AS n FROM (SELECT 1 FROM label l WHERE l.id > \(after) AND (\(feed)::text IS NULL OR l.feed = \(feed))

@@ -31,6 +31,12 @@ extension SQLiteStore {
                            learntInto: row["learnt_into"])
     }
 
+    public func labels(feed: String, itemID: String) async throws -> [LabelRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM label WHERE feed = ? AND item_id = ? ORDER BY id", arguments: [feed, itemID]).map(Self.label)
+        }
+    }
+
     public func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord] {
         try await commits.run { db in try labels.map { try Self.insertLabel(db, $0) } }
     }

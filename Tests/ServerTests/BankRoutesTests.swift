@@ -260,6 +260,27 @@ import Testing
         #expect(later.json["match"] == nil && (later.json["decision"] as? [String: Any])?["action"] as? String == "review")
     }
 
+    /// Outside testing: an appeal decided `clear` at tier 2 left the overturned removal's entries in the bank, and copies
+    /// of the cleared post were still removed on its strength. A person's later decision that does not remove, and now
+    /// counts over the removal, takes them out.
+    @Test func anAppealThatClearsARemovalUnbanksIt() async throws {
+        let h = try await harness()
+        let text = "cheap watches shipped free order at the shop link now"
+        #expect(try await h.post("/v1/items", json(["id": "w1", "text": text, "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]])).status == .created)
+        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
+        let ticket = try #require(((claimed.json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int)
+        #expect(try await h.post("/v1/review/tickets/\(ticket)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
+        #expect(try await h.send(.get, "/v1/banks/default-spam-removed").json["entries"] as? Int == 2)
+        #expect(try await h.post("/v1/items/w1/appeal", json(["note": "it is my own shop"])).status == .created)
+        let senior = try await h.post("/v1/review/claim", as: .admin, json(["tiers": [2]]))
+        let appeal = try #require(((senior.json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int, "\(senior.body)")
+        let cleared = try await h.post("/v1/review/tickets/\(appeal)/decision", as: .admin, json(["label": "clear", "reasonCode": "not_violating"]))
+        #expect(cleared.status == .ok, "\(cleared.body)")
+        #expect(try await h.send(.get, "/v1/banks/default-spam-removed").json["entries"] as? Int == 0)
+        let copy = try await h.post("/v1/items", json(["id": "w2", "text": "Cheap watches shipped FREE, order at the shop link now!"]))
+        #expect(copy.json["match"] == nil, "\(copy.body)")
+    }
+
     /// Outside testing: correcting a reviewer's removal from one harmful class to another kept the removal but dropped
     /// its bank entries (copies were no longer caught). They move to the corrected class's bank.
     @Test func correctingARemovalToAnotherHarmfulClassMovesItsEntries() async throws {

@@ -66,6 +66,10 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.correctLabel(id: 99, label: "spam", by: "lead", at: t0) == nil)
         // Paging.
         #expect(try await store.labels(since: nil, after: 1, limit: 1).map(\.id) == [2])
+        // One item's labels, withdrawn ones too, oldest first; another item's or feed's are not among them.
+        #expect(try await store.labels(feed: "default", itemID: "a").map(\.id) == [1, 3])
+        #expect(try await store.labels(feed: "default", itemID: "a").map(\.withdrawnBy) == ["lead", "lead"])
+        #expect(try await store.labels(feed: "news", itemID: "a").isEmpty)
     }
 
     @Test(arguments: StoreKind.all) func aDecisionsLabelKeepsTheTierAndTheModelsAnswer(_ kind: StoreKind) async throws {
