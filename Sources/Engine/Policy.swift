@@ -149,6 +149,17 @@ public struct Policy: Codable, Equatable, Sendable {
         return "the model has no class '\(label)'; its classes are \(classes.joined(separator: ", ")) (or '\(harm)': every class but \(clearLabel) together)"
     }
 
+    /// Why a policy cannot have a rule under `key`: a class the model does not have (`unknownLabel`), or the clear
+    /// class, whose rule would demote, review or remove posts for being harmless (outside testing: `{"clear":
+    /// {"remove": 0.9}}` was accepted and removed benign posts). Nil when it can.
+    public static func unusableRule(_ key: String, classes: [String], clearLabel: String) -> String? {
+        if let unknown = unknownLabel(key, classes: classes, clearLabel: clearLabel) { return unknown }
+        guard key != clearLabel else {
+            return "a rule on '\(clearLabel)' (nothing wrong) would act on posts for being harmless; rules name a harmful class, or '\(harm)' for every harmful class together"
+        }
+        return nil
+    }
+
     /// - Throws: `PolicyError` naming the first bad value.
     public func validate() throws {
         guard Policy.isValidFeed(feed) else { throw PolicyError.invalidFeed(feed) }

@@ -347,7 +347,7 @@ public enum TicketError: Error, Equatable, Sendable, CustomStringConvertible {
             if let holder { return "Ticket \(id) is claimed by \(holder), not by you. Claim the next ticket." }
             if expired { return "Your lease on ticket \(id) expired and nobody holds it now; claim tickets again (POST /v1/review/claim) to take it back." }
             if inTierTwo {
-                return "Ticket \(id) is in tier 2 now (an escalation or two reviewers' disagreement sends a ticket there) and not claimed by you; a tier-2 reviewer claims and decides it."
+                return "Ticket \(id) is in tier 2 now (an appeal of a person's decision, an escalation or two reviewers' disagreement sends a ticket there) and not claimed by you; claim it with tiers [2] if your key works tier 2 and you have not judged the item before, else another tier-2 reviewer decides it."
             }
             return "Ticket \(id) is not claimed by you. Claim it first with POST /v1/review/claim."
         case let .versionMismatch(id, expected, current):

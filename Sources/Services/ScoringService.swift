@@ -145,7 +145,7 @@ public final class ScoringService: Sendable {
         let classes = model.classes
         let clearLabel = engine.configuration.clearLabel
         for label in policy.rules.keys.sorted() {
-            if let problem = Policy.unknownLabel(label, classes: classes, clearLabel: clearLabel) { throw ValidationError(field: "rules.\(label)", problem) }
+            if let problem = Policy.unusableRule(label, classes: classes, clearLabel: clearLabel) { throw ValidationError(field: "rules.\(label)", problem) }
         }
     }
 

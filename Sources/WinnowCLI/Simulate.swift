@@ -170,7 +170,7 @@ struct Simulate: AsyncParsableCommand {
         let read = try PolicyCommand.Store.policy(in: data, file: policy).policy
         do { try read.validate() } catch let error as PolicyError { throw CommandError.data("\(policy) is not a usable policy: \(error)") }
         for label in read.rules.keys.sorted() {
-            if let problem = Policy.unknownLabel(label, classes: classes, clearLabel: clearLabel) { throw CommandError.data("\(policy): \(problem).") }
+            if let problem = Policy.unusableRule(label, classes: classes, clearLabel: clearLabel) { throw CommandError.data("\(policy): \(problem).") }
         }
         return read
     }

@@ -103,6 +103,11 @@ import Testing
         let noRule = try await patch(h, #"{"rules": {"spma": null}}"#)
         #expect(noRule.status == .unprocessableContent && noRule.error["field"] as? String == "rules.spma", "\(noRule.body)")
         #expect(noRule.error["message"] as? String == "'rules.spma' is not in feed news's policy, so there is nothing to remove; GET /v1/policies/news shows it.")
+        // A rule on the clear class would act on posts for being harmless (outside testing: it was stored, and removed
+        // benign posts).
+        let onClear = try await patch(h, #"{"rules": {"clear": {"remove": 0.9}}}"#)
+        #expect(onClear.status == .unprocessableContent && onClear.error["field"] as? String == "rules.clear", "\(onClear.body)")
+        #expect((onClear.error["message"] as? String)?.contains("would act on posts for being harmless") == true, "\(onClear.body)")
         let cutOffTypo = try await patch(h, #"{"rules": {"spam": {"remvoe": null}}}"#)
         #expect(cutOffTypo.status == .unprocessableContent && cutOffTypo.error["code"] as? String == "unknown_field", "\(cutOffTypo.body)")
         for idle in [#"{}"#, #"{"rules": {"spam": {"demote": null}}}"#, #"{"rules": {"spam": {"remove": 0.95}}}"#] {
