@@ -53,8 +53,8 @@ final class RequestBodyDeadline: ChannelInboundHandler, RemovableChannelHandler 
 /// it at once, with 100 or the final status): curl held back every body over 1 MiB for a second waiting for it, and
 /// clients that wait for it without a time limit waited for ever. The request then goes on as any other. (NIO's
 /// pipeline handler lets an informational head pass before the answer, and holds a pipelined request's head until the
-/// answer before it has ended, so a 100 never falls inside another answer.) A body whose `Content-Length` is over
-/// `maxBodyBytes`, the largest any route takes, gets no 100: the route answers 413 from the declared length without
+/// answer before it has ended, so a 100 never falls inside another answer.) A body whose `Content-Length` is over its
+/// route's limit (`ServerConfiguration.bodyLimit`) gets no 100: the route answers 413 from the declared length without
 /// waiting for the body, and the client need not send it.
 final class ContinueAnswer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -62,15 +62,15 @@ final class ContinueAnswer: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     static let expect = HTTPField.Name("Expect")!
-    let maxBodyBytes: Int
+    let limit: @Sendable (HTTPRequest.Method, String) -> Int
 
-    init(maxBodyBytes: Int) {
-        self.maxBodyBytes = maxBodyBytes
+    init(limit: @escaping @Sendable (HTTPRequest.Method, String) -> Int) {
+        self.limit = limit
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data), head.headerFields[Self.expect]?.lowercased() == "100-continue",
-           (JSON.declaredLength(head.headerFields) ?? 0) <= maxBodyBytes {
+           (JSON.declaredLength(head.headerFields) ?? 0) <= limit(head.method, head.path ?? "/") {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
         }
         context.fireChannelRead(data)
@@ -178,8 +178,9 @@ final class KeepAliveRule: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// RFC 9112 §3.2: a request with more than one `Host`, or an HTTP/1.1 request with none, is answered 400 (two hosts
-/// are how a request is smuggled past a proxy that reads the other one). NIO's conversion to HTTP types keeps the
+/// RFC 9112 §3.2: a request with more than one `Host`, an HTTP/1.1 request with none, or a `Host` that is not a host
+/// (and port) by RFC 3986's characters is answered 400 (two hosts are how a request is smuggled past a proxy that
+/// reads the other one). NIO's conversion to HTTP types keeps the
 /// first as the authority, passes a second on as a header and loses the version, so the rule sits below it (installed
 /// by `KeepAliveRule.Installer`). The request goes no further: its parts are dropped, and `MalformedHeadAnswer`
 /// answers the refusal with the API's JSON error and closes the connection.
@@ -188,11 +189,24 @@ final class HostRule: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = HTTPServerRequestPart
 
     struct Refusal: Error, CustomStringConvertible {
-        let hosts: Int
+        let hosts: [String]
         var description: String {
-            hosts == 0
-                ? "The HTTP/1.1 request has no Host header; send one (the server's name, as the URL has it)."
-                : "The request has \(hosts) Host headers; send exactly one."
+            switch hosts.count {
+            case 0: "The HTTP/1.1 request has no Host header; send one (the server's name, as the URL has it)."
+            case 1: "The Host header '\(hosts[0].prefix(100))' is not a host name and port; send one, such as winnow.example:8080."
+            default: "The request has \(hosts.count) Host headers; send exactly one."
+            }
+        }
+    }
+
+    /// The bytes of a host and port (RFC 3986: unreserved, sub-delims, percent-encoding, ':' and an IPv6 literal's
+    /// brackets).
+    static func isHost(_ value: String) -> Bool {
+        value.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+            default: "-._~!$&'()*+,;=:[]%".utf8.contains(byte)
+            }
         }
     }
 
@@ -201,8 +215,9 @@ final class HostRule: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            let hosts = head.headers["host"].count
-            refusing = hosts > 1 || (hosts == 0 && (head.version.major, head.version.minor) >= (1, 1))
+            let hosts = head.headers["host"]
+            refusing = hosts.count > 1 || (hosts.isEmpty && (head.version.major, head.version.minor) >= (1, 1))
+                || (hosts.count == 1 && !Self.isHost(hosts[0]))
             if refusing {
                 context.fireErrorCaught(Refusal(hosts: hosts))
                 return
@@ -282,6 +297,23 @@ final class PerAddressLimit: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 extension ServerConfiguration {
+    /// The largest body a route reads, as its controller reads it (`JSON.body`'s `limit`): what `ContinueAnswer` holds
+    /// a 100 against. A path it does not know gets `maxBodyBytes`, the smallest limit: at worst a client waits for a
+    /// 100 that does not come, and sends the body after its own pause (curl: one second).
+    func bodyLimit(method: HTTPRequest.Method, path: String) -> Int {
+        let path = path.prefix { $0 != "?" }
+        guard method == .post else { return maxBodyBytes }
+        switch path {
+        case "/v1/items:batch", "/v1/labels": return maxBatchBodyBytes
+        case "/v1/items": return media.maxItemBodyBytes
+        case "/v1/models": return ModelController.maxModelBytes
+        default:
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            if parts.count == 5, parts[1] == "v1", parts[2] == "banks", parts[4] == "entries" || parts[4] == "import" { return media.maxItemBodyBytes }
+            return maxBodyBytes
+        }
+    }
+
     /// The HTTP/1.1 server with the configured time limits: a complete request head within `idleTimeoutSeconds` of
     /// the connection's start or its last answer, a body within `bodyTimeoutSeconds` of its head; and at most
     /// `maxConnectionsPerAddress` connections from one client address.
@@ -289,7 +321,7 @@ extension ServerConfiguration {
         let body = TimeAmount.milliseconds(Int64(bodyTimeoutSeconds * 1000))
         let perAddress = maxConnectionsPerAddress > 0 ? AddressConnections(limit: maxConnectionsPerAddress) : nil
         return .http1(configuration: .init(additionalChannelHandlers: [KeepAliveRule.Installer(), MalformedHeadAnswer(),
-                                                                             ContinueAnswer(maxBodyBytes: max(maxBatchBodyBytes, media.maxItemBodyBytes, ModelController.maxModelBytes)),
+                                                                             ContinueAnswer(limit: { [self] in bodyLimit(method: $0, path: $1) }),
                                                                              RequestBodyDeadline(timeout: body)]
                                                + (perAddress.map { [PerAddressLimit($0)] } ?? []),
                                            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000))))

@@ -179,6 +179,21 @@ final class RawConnection: @unchecked Sendable {
                        + "Content-Type: application/octet-stream\r\nExpect: 100-continue\r\nContent-Length: \((256 << 20) + 1)\r\n\r\n")
             let file = await model.read(for: 3, until: "}}")
             #expect(file.text.hasPrefix("HTTP/1.1 413") && file.text.contains("at most 256 MiB"), "\(file.text.debugDescription)")
+            // Each route's own limit decides the 100 (outside testing: every length up to the largest limit got one, and
+            // curl sent a 2 MiB body to a route of 1 MiB): at the limit a 100, one byte over it the 413 alone.
+            let admin = h.keys[.admin]!
+            for (method, path, limit) in [("POST", "/v1/items/x/engagement", 4_096), ("PUT", "/v1/policies/default", 4_096),
+                                          ("POST", "/v1/items:batch", 8 << 20), ("POST", "/v1/labels", 8 << 20),
+                                          ("POST", "/v1/items", 16 << 20), ("POST", "/v1/banks/te/entries", 16 << 20)] {
+                for length in [limit, limit + 1] {
+                    let connection = try RawConnection(port: port)
+                    connection.send("\(method) \(path) HTTP/1.1\r\nHost: winnow\r\nAuthorization: Bearer \(admin)\r\nContent-Type: application/json\r\n"
+                                    + "Expect: 100-continue\r\nContent-Length: \(length)\r\n\r\n")
+                    let answer = await connection.read(for: 3, until: length == limit ? "\r\n\r\n" : "}}")
+                    let expected = length == limit ? "HTTP/1.1 100 Continue" : "HTTP/1.1 413"
+                    #expect(answer.text.hasPrefix(expected), "\(method) \(path) \(length): \(answer.text.debugDescription)")
+                }
+            }
             // Within the limit, 100 and then the answer, as before.
             let body = #"{"id": "small", "text": "see you at six"}"#
             let small = try RawConnection(port: port)
@@ -328,6 +343,8 @@ final class RawConnection: @unchecked Sendable {
         ("GET /health HTTP/1.1\r\nHost: winnow\r\nHost: other\r\n\r\n", "2 Host headers"),
         ("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nhost: winnow\r\nContent-Length: 2\r\n\r\n{}", "2 Host headers"),
         ("GET /health HTTP/1.1\r\n\r\n", "no Host header"),
+        ("GET /health HTTP/1.1\r\nHost: a, b\r\n\r\n", "The Host header 'a, b' is not a host name and port"),
+        ("GET /health HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", nil),
         ("GET /health HTTP/1.1\r\nHost: winnow\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "2 Host headers"),
         ("GET /health HTTP/1.0\r\n\r\n", nil),
     ])
