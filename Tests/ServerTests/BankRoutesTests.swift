@@ -233,14 +233,20 @@ import Testing
         #expect(try await h.send(.get, "/v1/banks/te").json["entries"] as? Int == 0)
     }
 
-    @Test func aReviewersRemovalBanksTheItemAndWithdrawingTheLabelUnbanksIt() async throws {
-        let h = try await harness()
+    /// A post with text and an image ("w1"), sent to review and removed as spam by a moderator: its ticket's id.
+    func removedByAReviewer(_ h: Harness) async throws -> Int {
         let text = "cheap watches shipped free order at the shop link now"
         #expect(try await h.post("/v1/items", json(["id": "w1", "text": text, "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]])).status == .created)
         let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
         let ticket = try #require(((claimed.json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int)
         let decided = try await h.post("/v1/review/tickets/\(ticket)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"]))
         #expect(decided.status == .ok, "\(decided.body)")
+        return ticket
+    }
+
+    @Test func aReviewersRemovalBanksTheItemAndWithdrawingTheLabelUnbanksIt() async throws {
+        let h = try await harness()
+        let ticket = try await removedByAReviewer(h)
         let bank = try await h.send(.get, "/v1/banks/default-spam-removed")
         #expect(bank.status == .ok && bank.json["entries"] as? Int == 2 && bank.json["action"] as? String == "remove" && bank.json["feeds"] as? [String] == ["default"])
         let entries = try #require(try await h.send(.get, "/v1/banks/default-spam-removed/entries").json["entries"] as? [[String: Any]])
@@ -265,11 +271,7 @@ import Testing
     /// counts over the removal, takes them out.
     @Test func anAppealThatClearsARemovalUnbanksIt() async throws {
         let h = try await harness()
-        let text = "cheap watches shipped free order at the shop link now"
-        #expect(try await h.post("/v1/items", json(["id": "w1", "text": text, "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]])).status == .created)
-        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
-        let ticket = try #require(((claimed.json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int)
-        #expect(try await h.post("/v1/review/tickets/\(ticket)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
+        let ticket = try await removedByAReviewer(h)
         #expect(try await h.send(.get, "/v1/banks/default-spam-removed").json["entries"] as? Int == 2)
         #expect(try await h.post("/v1/items/w1/appeal", json(["note": "it is my own shop"])).status == .created)
         let senior = try await h.post("/v1/review/claim", as: .admin, json(["tiers": [2]]))
@@ -289,11 +291,7 @@ import Testing
         configuration.engine.review.doubleReviewRate = 0
         let h = try await Harness(configuration: configuration, model: Fixture.threeClassModel)
         #expect(try await h.send(.put, "/v1/policies/default", body: json(["rules": ["spam": ["review": 0.0]]])).status == .ok)
-        let text = "cheap watches shipped free order at the shop link now"
-        #expect(try await h.post("/v1/items", json(["id": "w1", "text": text, "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]])).status == .created)
-        let claimed = try await h.post("/v1/review/claim", as: .moderator, "{}")
-        let ticket = try #require(((claimed.json["tickets"] as? [[String: Any]])?.first?["ticket"] as? [String: Any])?["id"] as? Int)
-        #expect(try await h.post("/v1/review/tickets/\(ticket)/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
+        let ticket = try await removedByAReviewer(h)
         let entries = try #require(try await h.send(.get, "/v1/banks/default-spam-removed/entries").json["entries"] as? [[String: Any]])
         let labelID = try #require((entries.first?["source"] as? [String: Any])?["labelID"] as? Int)
         let corrected = try await h.send(.post, "/v1/labels/\(labelID)/correct", body: json(["label": "abuse"]))
