@@ -245,12 +245,27 @@ public struct ItemState: Codable, Equatable, Sendable {
     /// their arrival (`ItemSubmission.creationTime`) may hold a time ahead of it: they count from their arrival.
     /// - Throws: `ValidationError` naming `at`.
     public func checkEngagementTime(_ at: Date) throws {
-        let created = min(createdAt, receivedAt)
-        // The API shows times to the millisecond and keeps them finer: the creation time as shown is not before it
-        // (outside testing: 1-6% of updates sent right after creation, stamped with that time, were refused).
-        guard at.timeIntervalSince1970 >= (created.timeIntervalSince1970 * 1000).rounded(.down) / 1000 - 0.0005 else {
-            throw ValidationError(field: "at", "the counters were read at \(ISOTime.format(at)), before the item was created (\(ISOTime.format(created))); send the time they were read")
+        guard !isBeforeCreation(at) else {
+            throw ValidationError(field: "at", "the counters were read at \(ISOTime.format(at)), before the item was created (\(ISOTime.format(firstSeen))); send the time they were read")
         }
+    }
+
+    /// Refuses a report made before the item was created (as engagement read before it).
+    /// - Throws: `ValidationError` naming `at`.
+    public func checkReportTime(_ at: Date) throws {
+        guard !isBeforeCreation(at) else {
+            throw ValidationError(field: "at", "the report was made at \(ISOTime.format(at)), before the item was created (\(ISOTime.format(firstSeen))); send the time it was made, or leave it out")
+        }
+    }
+
+    /// The item's creation time, or its arrival when that came first.
+    var firstSeen: Date { min(createdAt, receivedAt) }
+
+    /// Whether `at` is before the item was created. The API shows times to the millisecond and keeps them finer: the
+    /// creation time as shown is not before it (outside testing: 1-6% of updates sent right after creation, stamped
+    /// with that time, were refused).
+    func isBeforeCreation(_ at: Date) -> Bool {
+        at.timeIntervalSince1970 < (firstSeen.timeIntervalSince1970 * 1000).rounded(.down) / 1000 - 0.0005
     }
 }
 

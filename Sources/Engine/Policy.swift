@@ -67,7 +67,7 @@ public enum PolicyError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .thresholdsOutOfOrder(label):
             return "The cut-offs for '\(label)' must rise from demote to review to remove; reorder them."
         case let .invalidRelevance(field, value):
-            return "relevance.\(field) is \(value); weights must be ≥ 0 and halfLifeHours and z > 0."
+            return "relevance.\(field) is \(value), out of range: qualityWeight and engagementWeight are 0-10, halfLifeHours 1/60 (a minute) to 87600 (ten years), z 0.01-10."
         case let .invalidFeed(feed):
             return "Invalid feed name '\(feed)': use 1-64 characters from a-z, 0-9, '-' and '_'."
         case let .reservedClass(name):

@@ -55,11 +55,16 @@ public struct RelevanceProfile: Codable, Equatable, Sendable {
 }
 
 extension RelevanceProfile {
+    /// The values each field may take. Exponents over 10 (1e308 was taken, outside testing) rank every item 0, and a
+    /// half-life under a minute makes every item's freshness 0 within the hour: the bounds keep the ranking a ranking.
+    public static let ranges: [(field: String, range: ClosedRange<Double>)] = [
+        ("qualityWeight", 0...10), ("engagementWeight", 0...10), ("halfLifeHours", (1.0 / 60)...87_600), ("z", 0.01...10),
+    ]
+
     /// - Throws: `PolicyError.invalidRelevance` naming the value out of range.
     public func validate() throws {
-        for (name, value, positive) in [("qualityWeight", qualityWeight, false), ("engagementWeight", engagementWeight, false),
-                                        ("halfLifeHours", halfLifeHours, true), ("z", z, true)] {
-            guard value.isFinite, positive ? value > 0 : value >= 0 else { throw PolicyError.invalidRelevance(field: name, value: value) }
+        for ((field, range), value) in zip(Self.ranges, [qualityWeight, engagementWeight, halfLifeHours, z]) {
+            guard value.isFinite, range.contains(value) else { throw PolicyError.invalidRelevance(field: field, value: value) }
         }
     }
 }

@@ -456,8 +456,8 @@ public protocol LabelRepository: Sendable {
     func addLabels(_ labels: [LabelRecord]) async throws -> [LabelRecord]
     /// Label rows (withdrawn ones included) after row `after`, judged at or after `since`, oldest first.
     func labels(since: Date?, after: Int64?, limit: Int) async throws -> [LabelRecord]
-    /// Every label of one item (withdrawn ones included), oldest first.
-    func labels(feed: String, itemID: String) async throws -> [LabelRecord]
+    /// Every label (withdrawn ones included) of the items of `feed` named in `itemIDs`, oldest first.
+    func labels(feed: String, itemIDs: [String]) async throws -> [LabelRecord]
     /// How many labels of stored items (the others have no text to train on) have an id above `after` (of `feed` only,
     /// when given), counting at most `atMost`.
     func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int
@@ -703,6 +703,11 @@ extension ItemRepository {
 }
 
 extension LabelRepository {
+    /// Every label of one item (withdrawn ones included), oldest first.
+    public func labels(feed: String, itemID: String) async throws -> [LabelRecord] {
+        try await labels(feed: feed, itemIDs: [itemID])
+    }
+
     /// Withdraws a label without touching the item's decision.
     public func withdrawLabel(id: Int64, by: String, at: Date) async throws -> (label: LabelRecord, changed: Bool)? {
         try await withdrawLabel(id: id, by: by, at: at) { _, _ in nil }

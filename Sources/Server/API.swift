@@ -33,6 +33,11 @@ enum API {
                 }
                 created = date
             }
+            // An empty list with no text was refused naming `text` (outside testing); the list the caller sent is
+            // what is short of something.
+            if let media, media.isEmpty, text == nil {
+                throw ValidationError(field: "media", "media is an empty list and there is no text; list the item's images and videos, or send its text")
+            }
             var signatures: [MediaSignature] = []
             if let media, !media.isEmpty {
                 var inputs: [MediaInput] = []

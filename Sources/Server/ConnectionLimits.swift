@@ -132,6 +132,14 @@ final class MalformedHeadAnswer: ChannelDuplexHandler, RemovableChannelHandler {
         // port reads as one): 400 for both (a 501 would call the TLS handshake a method), with both named.
         case .invalidMethod?:
             "The request line does not start with a method the server knows (the API uses GET, HEAD, POST, PUT, PATCH and DELETE), or the bytes are not HTTP at all (TLS sent to a plain-HTTP port reads so)."
+        // NIO's own words for these ("invalid character in content-length header" for a length of 10^30) named no
+        // rule the client could follow (outside testing).
+        case .invalidContentLength?:
+            "The Content-Length header is not a length the server can read: one whole number of bytes, in digits, below 2^64 (and at most the route's limit: 1 MiB for most, 256 MiB for a model file)."
+        case .unexpectedContentLength?:
+            "The request has both Content-Length and Transfer-Encoding (or a body where none may be): send one of the two."
+        case .invalidVersion?:
+            "The request line's version is not HTTP/1.0 or HTTP/1.1: the server speaks HTTP/1.x on this port."
         default: "The request is not valid HTTP/1.1 (\(error)); check its request line and headers."
         }
         // The API's error shape, as every other error answer writes it.

@@ -8,7 +8,11 @@ extension WinnowRequestContext {
     /// `feed` (they must agree), else "default".
     func itemAddress(_ request: Request, bodyFeed: String? = nil) throws -> (feed: String, id: String) {
         let raw = try parameters.require("id")
-        let id = raw.removingPercentEncoding ?? raw
+        // A path that is not valid percent-encoding ("a%zz") was taken as written, so one item answered to two paths.
+        guard let id = raw.removingPercentEncoding else {
+            throw APIError(.notFound, code: "not_found",
+                           "'\(raw.prefix(100))' is not a valid percent-encoded item id: each % starts two hex digits (send % itself as %25).")
+        }
         // No stored id has a control character (every way in refuses one). A NUL reached the store, which reads text
         // up to it: "news-3%00abc" read and changed item news-3 (outside testing).
         if ScoringEngine.hasControlCharacters(id) {
@@ -48,7 +52,7 @@ extension WinnowRequestContext {
     /// - Throws: 404 naming what it is not.
     func rowID(of kind: String) throws -> Int64 {
         let raw = try parameters.require("id")
-        guard let id = Int64(raw), id > 0 else {
+        guard let id = Query.canonicalInteger(raw, as: Int64.self), id > 0 else {
             throw APIError(.notFound, code: "not_found", "'\(raw.prefix(100))' is not a \(kind) id; \(kind) ids are positive whole numbers.")
         }
         return id
@@ -89,15 +93,20 @@ enum Query {
     /// The whole number in query parameter `name` (within `range` when given), `default` when absent.
     static func integer<T: FixedWidthInteger>(_ request: Request, _ name: String, in range: ClosedRange<T>? = nil, default value: T?) throws -> T? {
         guard let text = request.uri.queryParameters[name[...]] else { return value }
-        // Digits only, as the numbers the API writes: "+5" and "05" read as 5 (outside testing), so two spellings of
-        // one cursor or limit would pass where "1e1" is refused.
-        let digits = text.first == "-" ? text.dropFirst() : text[...]
-        let canonical = !digits.isEmpty && digits.allSatisfy(\.isASCIIDigitCharacter) && (digits.count == 1 || digits.first != "0")
-        guard canonical, let n = T(String(text)), range?.contains(n) ?? true else {
+        guard let n = canonicalInteger(text, as: T.self), range?.contains(n) ?? true else {
             let within = range.map { " from \($0.lowerBound) to \($0.upperBound)" } ?? ""
             throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is a whole number\(within)", field: name)
         }
         return n
+    }
+
+    /// `text` as a whole number written as the API writes numbers, nil otherwise: digits only, after a minus sign for
+    /// a negative one, no leading zero. "+5" and "05" read as 5 (outside testing), so two spellings of one cursor,
+    /// limit or ticket id would pass where "1e1" is refused.
+    static func canonicalInteger<T: FixedWidthInteger, S: StringProtocol>(_ text: S, as type: T.Type) -> T? {
+        let digits = text.first == "-" ? text.dropFirst() : text[...]
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigitCharacter), digits.count == 1 || digits.first != "0" else { return nil }
+        return T(String(text))
     }
 
     static func itemNotFound(feed: String, id: String) -> APIError {

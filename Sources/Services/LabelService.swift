@@ -43,21 +43,59 @@ public struct LabelService: Sendable {
     /// Stores imported labels (all or none): each names a class of the active model, tier 1 or 2, a valid feed and
     /// item id.
     /// - Throws: `ValidationError` naming the first bad entry's field (`labels[i].label`, ...).
-    public func importLabels(_ entries: [Entry], by: String) async throws -> [LabelRecord] {
+    public func importLabels(_ entries: [Entry], by: String) async throws -> ImportOutcome {
         guard !entries.isEmpty else { throw ValidationError(field: "labels", "send at least one label") }
         let now = scoring.clock()
         var records: [LabelRecord] = []
         records.reserveCapacity(entries.count)
+        // One item, one label an import: an item named twice with two classes cannot be told which is meant (the
+        // API stored both, outside testing; the CLI's import refuses such a file too).
+        var firstOf: [ItemKey: Int] = [:]
         for (i, entry) in entries.enumerated() {
             try ValidationError.checkItemID(entry.id, field: "labels[\(i)].id")
             try checkClass(entry.label, field: "labels[\(i)].label")
             guard [1, 2].contains(entry.tier) else { throw ValidationError(field: "labels[\(i)].tier", "tier is 1 or 2") }
             guard Policy.isValidFeed(entry.feed) else { throw ValidationError(field: "labels[\(i)].feed", PolicyError.invalidFeed(entry.feed).description) }
+            let key = ItemKey(feed: entry.feed, id: entry.id)
+            if let earlier = firstOf[key] {
+                let first = entries[earlier]
+                guard first.label == entry.label, first.tier == entry.tier else {
+                    throw ValidationError(field: "labels[\(i)]", "item '\(entry.id.prefix(100))' of feed \(entry.feed) is labelled '\(first.label)' (tier \(first.tier)) at labels[\(earlier)] and '\(entry.label)' (tier \(entry.tier)) here; an import gives an item one label: keep one")
+                }
+                continue  // the same label twice: stored once
+            }
+            firstOf[key] = i
             records.append(LabelRecord(feed: entry.feed, itemID: entry.id, label: entry.label, source: "import", by: by, at: now, tier: entry.tier))
         }
-        let stored = try await store.addLabels(records)
+        // A label this importer already stored the same way (same class and tier, not withdrawn) is not stored again:
+        // importing a file twice, or retrying an import whose answer was lost, doubled every label (outside testing).
+        var standing: Set<ItemLabel> = []
+        for (feed, group) in Dictionary(grouping: records, by: \.feed) {
+            for label in try await store.labels(feed: feed, itemIDs: group.map(\.itemID))
+            where label.source == "import" && label.by == by && label.withdrawnAt == nil {
+                standing.insert(ItemLabel(label))
+            }
+        }
+        let fresh = records.filter { !standing.contains(ItemLabel($0)) }
+        let stored = fresh.isEmpty ? [] : try await store.addLabels(fresh)
         await learnOnline(learn: stored, by: by)
-        return stored
+        return ImportOutcome(stored: stored, alreadyStored: records.count - fresh.count)
+    }
+
+    /// What an import stored, and how many of its labels were there before (the importer's own, the same way).
+    public struct ImportOutcome: Sendable {
+        public var stored: [LabelRecord]
+        public var alreadyStored: Int
+    }
+
+    private struct ItemKey: Hashable {
+        var feed: String
+        var id: String
+    }
+
+    private struct ItemLabel: Hashable {
+        var feed: String, id: String, label: String, tier: Int
+        init(_ record: LabelRecord) { (feed, id, label, tier) = (record.feed, record.itemID, record.label, record.tier) }
     }
 
     /// Withdraws label `id` (it stays in the history); nil when there is no such label. When the item's reviewed

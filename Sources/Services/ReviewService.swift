@@ -29,8 +29,15 @@ public struct ReviewService: Sendable {
             throw ValidationError(field: "reporter", "give the reporting user's id: 1-256 UTF-8 bytes, not only blanks, no control characters and no invisible ones (as item ids)")
         }
         let now = self.now
-        if let at, at < Date(timeIntervalSince1970: 0) || at > now.addingTimeInterval(24 * 3600) {
-            throw ValidationError(field: "at", "the time of the report must be after 1970 and at most a day after now; send the real time or leave it out")
+        // The times engagement may carry (outside testing: a report could be a day ahead, or before the item existed,
+        // where engagement is refused 5 minutes ahead and before creation).
+        if let at {
+            let skew = ScoringEngine.engagementClockSkew
+            guard at >= Date(timeIntervalSince1970: 0), at <= now.addingTimeInterval(skew) else {
+                throw ValidationError(field: "at", "the time of the report must be after 1970 and at most \(Int(skew / 60)) minutes after now (\(ISOTime.format(now))); send the real time or leave it out")
+            }
+            guard let item = try await store.item(feed: feed, id: id) else { return nil }
+            try item.checkReportTime(at)
         }
         let rules = self.rules
         let configuration = self.configuration

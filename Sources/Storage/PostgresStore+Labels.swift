@@ -34,8 +34,9 @@ extension PostgresStore {
         }
     }
 
-    public func labels(feed: String, itemID: String) async throws -> [LabelRecord] {
-        try await rows("SELECT * FROM label WHERE feed = \(feed) AND item_id = \(itemID) ORDER BY id").map(Self.label)
+    public func labels(feed: String, itemIDs: [String]) async throws -> [LabelRecord] {
+        guard !itemIDs.isEmpty else { return [] }
+        return try await rows("SELECT * FROM label WHERE feed = \(feed) AND item_id = ANY(\(Array(Set(itemIDs)))) ORDER BY id").map(Self.label)
     }
 
     public func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int {

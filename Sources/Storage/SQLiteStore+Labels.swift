@@ -31,9 +31,18 @@ extension SQLiteStore {
                            learntInto: row["learnt_into"])
     }
 
-    public func labels(feed: String, itemID: String) async throws -> [LabelRecord] {
-        try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM label WHERE feed = ? AND item_id = ? ORDER BY id", arguments: [feed, itemID]).map(Self.label)
+    public func labels(feed: String, itemIDs: [String]) async throws -> [LabelRecord] {
+        let ids = Array(Set(itemIDs))
+        return try await writer.read { db in
+            var found: [LabelRecord] = []
+            // A statement's variables are bounded (32,766): a thousand ids a statement.
+            for start in stride(from: 0, to: ids.count, by: 1_000) {
+                let chunk = Array(ids[start..<min(ids.count, start + 1_000)])
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                found += try Row.fetchAll(db, sql: "SELECT * FROM label WHERE feed = ? AND item_id IN (\(marks))",
+                                          arguments: StatementArguments([feed] + chunk)).map(Self.label)
+            }
+            return found.sorted { ($0.id ?? 0) < ($1.id ?? 0) }
         }
     }
 

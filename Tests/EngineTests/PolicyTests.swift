@@ -25,6 +25,30 @@ struct PolicyTests {
         #expect(d.policyVersion == 3)
     }
 
+    /// Outside testing: relevance weights of 1e308 were taken, and ranked every item 0. Each field has a range; its
+    /// ends are accepted, a step past either is refused naming the field.
+    @Test(arguments: [("qualityWeight", 0.0, 10.0), ("engagementWeight", 0.0, 10.0), ("halfLifeHours", 1.0 / 60, 87_600.0), ("z", 0.01, 10.0)] as [(String, Double, Double)])
+    func relevanceFieldsHaveRanges(_ field: String, _ low: Double, _ high: Double) throws {
+        func profile(_ value: Double) -> RelevanceProfile {
+            var p = RelevanceProfile()
+            switch field {
+            case "qualityWeight": p.qualityWeight = value
+            case "engagementWeight": p.engagementWeight = value
+            case "halfLifeHours": p.halfLifeHours = value
+            default: p.z = value
+            }
+            return p
+        }
+        try profile(low).validate()
+        try profile(high).validate()
+        for bad in [low.nextDown, high * 1.001, 1e308, .nan, -.infinity] {
+            let error = #expect(throws: PolicyError.self) { try profile(bad).validate() }
+            guard case let .invalidRelevance(named, value)? = error else { Issue.record("\(field) \(bad): \(String(describing: error))"); continue }
+            #expect(named == field && (value == bad || value.isNaN && bad.isNaN))
+            #expect(error?.description.hasPrefix("relevance.\(field) is ") == true)
+        }
+    }
+
     @Test func aNegativeZeroCutOffReadsAsZero() throws {
         let rule = try JSONDecoder().decode(ClassRule.self, from: Data(#"{"demote": -0, "review": 0.7}"#.utf8))
         #expect(rule.demote?.sign == .plus)

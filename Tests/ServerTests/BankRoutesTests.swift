@@ -142,6 +142,10 @@ import Testing
         let nothing = try await h.post("/v1/items", json(["id": "nothing"]))
         #expect(nothing.status == .unprocessableContent && nothing.error["field"] as? String == "text", "\(nothing.body)")
         #expect((nothing.error["message"] as? String)?.contains("no text and no media") == true)
+        // An empty media list without text names the list (it named text).
+        let empty = try await h.post("/v1/items", json(["id": "empty", "media": [Any]()]))
+        #expect(empty.status == .unprocessableContent && empty.error["field"] as? String == "media", "\(empty.body)")
+        #expect(try await h.post("/v1/items", json(["id": "empty", "text": "words", "media": [Any]()])).status == .created)
         // In a batch, the same rules item by item.
         let batch = try await h.post("/v1/items:batch", json(["items": [["id": "p2", "media": [["type": "image", "pdq": Self.bridge, "quality": 90]]], ["id": "p3"]]]))
         let results = try #require(batch.json["results"] as? [[String: Any]], "\(batch.body)")

@@ -335,6 +335,25 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// Outside testing: a `Content-Length` of 10^30 was answered with NIO's own words ("invalid character in
+    /// content-length header"). Each framing error the parser finds says the rule the client broke.
+    @Test(arguments: [
+        ("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nContent-Length: 1000000000000000000000000000000\r\n\r\n", "one whole number of bytes, in digits, below 2^64"),
+        ("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nContent-Length: 12a\r\n\r\n", "one whole number of bytes, in digits, below 2^64"),
+        ("GET /health HTTP/7.5\r\nHost: winnow\r\n\r\n", "not HTTP/1.0 or HTTP/1.1"),
+    ])
+    func aFramingErrorSaysTheRuleItBroke(_ request: String, rule: String) async throws {
+        try await live({ _ in }) { _, port in
+            let connection = try RawConnection(port: port)
+            connection.send(request)
+            let answer = await connection.read(for: 5)
+            #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(answer.text.prefix(300))")
+            #expect(answer.text.contains(#""code":"malformed_request""#))
+            #expect(answer.text.contains(rule), "\(answer.text)")
+            #expect(answer.closed)
+        }
+    }
+
     /// Outside testing: two `Host` headers were accepted (the first read as the authority, the second passed on), the
     /// way a request is smuggled past a proxy that reads the other. RFC 9112 §3.2: 400 for more than one, and for an
     /// HTTP/1.1 request with none; HTTP/1.0 may leave it out. A refusal after an answered request comes after that

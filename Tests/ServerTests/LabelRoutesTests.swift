@@ -24,6 +24,7 @@ import Testing
         #expect(rows.map { $0["source"] as? String } == ["import", "import"])
         #expect(rows.map { $0["by"] as? String } == ["test-admin", "test-admin"])
         #expect(rows[1]["tier"] as? Int == 2 && rows[1]["feed"] as? String == "news")
+        #expect(imported.json["alreadyStored"] as? Int == 0)
 
         let corrected = try await h.send(.post, "/v1/labels/1/correct", as: .admin, body: json(["label": "clear"]))
         #expect(corrected.status == .created)
@@ -46,5 +47,33 @@ import Testing
         #expect(try await h.send(.get, "/v1/labels?since=yesterday", as: .admin).error["field"] as? String == "since")
         let future = try await h.send(.get, "/v1/labels?since=2100-01-01T00:00:00Z", as: .admin).json
         #expect((future["labels"] as? [Any])?.isEmpty == true)
+    }
+
+    /// Outside testing: the same import sent twice (a retry whose answer was lost) stored every label again, and one
+    /// request could give one item two labels; the CLI's import skipped the first and refused the second.
+    @Test func anImportStoresEachLabelOnceAndAnItemOneLabel() async throws {
+        let h = try await Harness()
+        let two = try await h.send(.post, "/v1/labels", as: .admin,
+                                   body: json(["labels": [["id": "a", "label": "spam"], ["id": "b", "label": "clear"], ["id": "a", "label": "clear"]]]))
+        #expect(two.status == .unprocessableContent && two.error["field"] as? String == "labels[2]", "\(two.body)")
+        #expect((two.error["message"] as? String)?.contains("labelled 'spam' (tier 1) at labels[0] and 'clear' (tier 1) here") == true, "\(two.body)")
+        let tiers = try await h.send(.post, "/v1/labels", as: .admin, body: json(["labels": [["id": "a", "label": "spam"], ["id": "a", "label": "spam", "tier": 2]]]))
+        #expect(tiers.status == .unprocessableContent && tiers.error["field"] as? String == "labels[1]", "\(tiers.body)")
+        #expect((try await h.send(.get, "/v1/labels", as: .admin).json["labels"] as? [Any])?.count == 0)  // refused whole
+
+        let body = json(["labels": [["id": "a", "label": "spam"], ["id": "b", "label": "clear"], ["id": "a", "label": "spam"]]])
+        let first = try await h.send(.post, "/v1/labels", as: .admin, body: body)
+        #expect(first.status == .created && first.json["alreadyStored"] as? Int == 0, "\(first.body)")
+        #expect((first.json["labels"] as? [[String: Any]])?.compactMap { $0["itemId"] as? String } == ["a", "b"])
+        // Sent again: nothing new, nothing created.
+        let again = try await h.send(.post, "/v1/labels", as: .admin, body: body)
+        #expect(again.status == .ok && again.json["alreadyStored"] as? Int == 2 && (again.json["labels"] as? [Any])?.isEmpty == true, "\(again.body)")
+        // Another class for a, or a in another feed, is a new judgement; b withdrawn and imported again is stored again.
+        #expect(try await h.send(.post, "/v1/labels/2/withdraw", as: .admin).status == .ok)
+        let changed = try await h.send(.post, "/v1/labels", as: .admin,
+                                       body: json(["labels": [["id": "a", "label": "clear"], ["feed": "news", "id": "a", "label": "spam"], ["id": "b", "label": "clear"]]]))
+        #expect(changed.status == .created && changed.json["alreadyStored"] as? Int == 0, "\(changed.body)")
+        #expect((changed.json["labels"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } == [3, 4, 5])
+        #expect((try await h.send(.get, "/v1/labels", as: .admin).json["labels"] as? [Any])?.count == 5)
     }
 }

@@ -114,6 +114,23 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(try await h.claim().isEmpty)
     }
 
+    /// Outside testing: ticket ids "+1" and "01" read as ticket 1, and `?tier=+1` as tier 1. The API writes numbers
+    /// one way and reads them the same way: other spellings are a 404 (a path) or a 422 naming the parameter.
+    @Test func aTicketIDAndATierHaveOneSpelling() async throws {
+        let h = try await reviewHarness()
+        try await h.submit(["p1"])
+        let id = ticketID(try #require(try await h.claim().first))
+        #expect(try await h.send(.get, "/v1/review/tickets/\(id)", as: .moderator).status == .ok)
+        for spelling in ["+\(id)", "0\(id)", "\(id).0", "%20\(id)", "-0"] {
+            let answer = try await h.send(.get, "/v1/review/tickets/\(spelling)", as: .moderator)
+            #expect(answer.status == .notFound && (answer.error["message"] as? String)?.contains("positive whole numbers") == true, "\(spelling): \(answer.body)")
+        }
+        #expect(try await h.send(.get, "/v1/review/queue?tier=1", as: .moderator).status == .ok)
+        for tier in ["%2B1", "01", "1.0"] {
+            #expect(try await h.send(.get, "/v1/review/queue?tier=\(tier)", as: .moderator).error["field"] as? String == "tier", "\(tier)")
+        }
+    }
+
     @Test func leasesExpireRenewAndRelease() async throws {
         let h = try await reviewHarness()
         try await h.submit(["a"])
@@ -198,6 +215,24 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(stats["byReason"] as? [String: Int] == ["review_band": 5])
         #expect(abs((stats["oldestAgeSeconds"] as? Double ?? 0) - 18_000) < 1e-3)
         #expect(try await h.send(.get, "/v1/review/stats", as: .feed).status == .forbidden)
+    }
+
+    /// Outside testing: a report's `at` could be a day ahead of the server and before the item was created, where an
+    /// engagement update is refused 5 minutes ahead and before creation. A report takes the same times.
+    @Test func aReportsTimeFollowsEngagementsRules() async throws {
+        let h = try await Harness.withoutGoldOrAudits()
+        h.clock.advance(hours: 1)
+        #expect(try await h.post("/v1/items", json(["id": "r", "text": "see you at the station at six"])).status == .created)
+        func at(_ seconds: Double) -> String { ISOTime.format(Harness.start.addingTimeInterval(3600 + seconds)) }
+        let ahead = try await h.post("/v1/items/r/reports", json(["reporter": "u1", "at": at(301)]))
+        #expect(ahead.status == .unprocessableContent && ahead.error["field"] as? String == "at", "\(ahead.body)")
+        #expect((ahead.error["message"] as? String)?.contains("at most 5 minutes after now") == true, "\(ahead.body)")
+        let before = try await h.post("/v1/items/r/reports", json(["reporter": "u1", "at": at(-1)]))
+        #expect(before.status == .unprocessableContent && before.error["field"] as? String == "at", "\(before.body)")
+        #expect((before.error["message"] as? String)?.contains("before the item was created") == true, "\(before.body)")
+        #expect(try await h.post("/v1/items/r/reports", json(["reporter": "u1", "at": at(0)])).status == .ok)
+        #expect(try await h.post("/v1/items/r/reports", json(["reporter": "u2", "at": at(300)])).status == .ok)
+        #expect(try await h.post("/v1/items/none/reports", json(["reporter": "u2", "at": at(0)])).status == .notFound)
     }
 
     @Test func reportsAndAppealsOpenTickets() async throws {

@@ -625,6 +625,17 @@ import Testing
         #expect(try await h.post("/v1/review/claim", as: .moderator, json(["languages": ["e\u{1}n"]])).error["field"] as? String == "languages[0]")
     }
 
+    /// Outside testing: "/v1/items/a%zz" (not valid percent-encoding) read item "a%zz", which "/v1/items/a%25zz" names
+    /// too: a path that is not valid percent-encoding is a 404 saying why.
+    @Test func anItemPathHasOneSpelling() async throws {
+        let h = try await Harness()
+        #expect(try await h.post("/v1/items", json(["id": "a%zz", "text": "see you at six"])).status == .created)
+        #expect(try await h.send(.get, "/v1/items/a%25zz", as: .feed).status == .ok)
+        let malformed = try await h.send(.get, "/v1/items/a%zz", as: .feed)
+        #expect(malformed.status == .notFound && (malformed.error["message"] as? String)?.contains("not a valid percent-encoded item id") == true, "\(malformed.body)")
+        #expect(try await h.post("/v1/items/a%zz/engagement", json(["views": 5])).status == .notFound)
+    }
+
     @Test func everyErrorMessageStartsLikeASentence() async throws {
         let h = try await Harness()
         let answers = [

@@ -70,6 +70,11 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.labels(feed: "default", itemID: "a").map(\.id) == [1, 3])
         #expect(try await store.labels(feed: "default", itemID: "a").map(\.withdrawnBy) == ["lead", "lead"])
         #expect(try await store.labels(feed: "news", itemID: "a").isEmpty)
+        // Several items at once: each one's, oldest first across them, an id named twice read once.
+        #expect(try await store.labels(feed: "default", itemIDs: ["elsewhere", "a", "a", "none"]).map(\.id) == [1, 2, 3])
+        #expect(try await store.labels(feed: "default", itemIDs: []).isEmpty)
+        let many = (0..<2_500).map { "x\($0)" } + ["elsewhere"]
+        #expect(try await store.labels(feed: "default", itemIDs: many).map(\.id) == [2])
     }
 
     @Test(arguments: StoreKind.all) func aDecisionsLabelKeepsTheTierAndTheModelsAnswer(_ kind: StoreKind) async throws {

@@ -247,7 +247,7 @@ struct BankController {
 
     @Sendable func removeEntry(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let name = try context.parameters.require("bank")
-        guard let id = Int64(try context.parameters.require("entry")), id > 0 else {
+        guard let id = Query.canonicalInteger(try context.parameters.require("entry"), as: Int64.self), id > 0 else {
             throw APIError(.unprocessableContent, code: "invalid_value", "An entry id is a positive integer.", field: "entry")
         }
         guard let (bank, removed) = try await banks.remove(entries: [id], from: name) else { throw Self.noBank(name) }

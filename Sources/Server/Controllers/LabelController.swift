@@ -24,6 +24,14 @@ extension API {
         var nextAfter: Int64?
     }
 
+    struct LabelImportAnswer: Encodable {
+        /// The labels stored, with their ids.
+        var labels: [LabelRecord]
+        /// How many of the request's labels (an item once) the same importer had stored the same way before, and so
+        /// were not stored again.
+        var alreadyStored: Int
+    }
+
     struct LabelAnswer: Encodable {
         var label: LabelRecord
     }
@@ -58,8 +66,10 @@ struct LabelController {
             throw APIError(.unprocessableContent, code: "too_many_items", "\(body.labels.count) labels; the limit is \(Self.maxLabelsPerImport) a request.", field: "labels")
         }
         let entries = body.labels.map { LabelService.Entry(feed: $0.feed ?? "default", id: $0.id, label: $0.label, tier: $0.tier ?? 1) }
-        let stored = try await labels.importLabels(entries, by: context.caller.name)
-        return JSON.response(API.LabelPage(labels: stored, nextAfter: nil), status: .created)
+        let outcome = try await labels.importLabels(entries, by: context.caller.name)
+        // Nothing new (every label stood already, as on a retried import): 200, nothing created.
+        return JSON.response(API.LabelImportAnswer(labels: outcome.stored, alreadyStored: outcome.alreadyStored),
+                             status: outcome.stored.isEmpty ? .ok : .created)
     }
 
     static func notFound(_ id: Int64) -> APIError {

@@ -88,7 +88,7 @@ struct ReviewController {
 
     @Sendable func queue(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let tierText = request.uri.queryParameters["tier"].map(String.init) ?? "1"
-        guard let tier = Int(tierText).flatMap(ReviewTier.init(rawValue:)) else {
+        guard let tier = Query.canonicalInteger(tierText, as: Int.self).flatMap(ReviewTier.init(rawValue:)) else {
             throw APIError(.unprocessableContent, code: "invalid_value", "tier is 1 or 2", field: "tier")
         }
         let limit = try Query.integer(request, "limit", default: 50)!
