@@ -522,8 +522,8 @@ public protocol ReviewRepository: Sendable {
                       decide: @escaping @Sendable (ReportContext) -> (weighted: Double, ticket: TicketOpening?)) async throws -> ReportOutcome?
     /// Opens a ticket for the item (or joins its open one, by `Ticket.joining`) and returns it; nil for an unknown item.
     func openTicket(feed: String, id: String, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket?
-    /// Leases up to `request.count` open tickets the reviewer may take (those they already hold included, with a fresh
-    /// lease of `workflow`'s length), highest priority first, without waiting on other claims; with `gold`, the first
+    /// Leases up to `request.count` open tickets the reviewer may take (those they already hold included, a gold one
+    /// too, as a real one comes back: with a fresh lease of `workflow`'s length), highest priority first, without waiting on other claims; with `gold`, the first
     /// is a gold ticket (`ReviewWorkflow.goldTicket`) when a gold item is left that the reviewer has not been handed.
     func claim(_ request: ClaimRequest, now: Date, workflow: ReviewWorkflow, gold: Bool) async throws -> [TicketView]
     func ticket(id: Int64) async throws -> TicketView?

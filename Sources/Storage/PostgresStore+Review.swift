@@ -391,7 +391,8 @@ extension PostgresStore {
                 route\(n) AS (
                   SELECT id, priority, lease_holder, lease_until, item FROM ticket
                   WHERE status = 'open' AND \(range)
-                    AND (lease_until IS NULL OR lease_until <= \(at) OR lease_holder = \(reviewer)) AND gold_label IS NULL
+                    AND (lease_until IS NULL OR lease_until <= \(at) OR lease_holder = \(reviewer))
+                    AND (gold_label IS NULL OR (lease_holder = \(reviewer) AND lease_until > \(at)))
                     AND (first_by IS NULL OR first_by <> \(reviewer)) AND id <> ALL(\(excluding)::int8[])
                   ORDER BY \(order), priority DESC, id LIMIT \(limit)
                   FOR NO KEY UPDATE SKIP LOCKED)

@@ -188,7 +188,7 @@ extension SQLiteStore {
                     }
                     range += route.skill == nil ? " AND skill IS NULL" : " AND skill = ?"
                     if let skill = route.skill { arguments.append(skill) }
-                    arguments += [t, request.reviewer, request.reviewer]
+                    arguments += [t, request.reviewer, request.reviewer, t, request.reviewer]
                     // Four eyes (`ReviewRules.recusingTier`): not a ticket of an item this reviewer judged before.
                     var recusal = ""
                     if route.tier == ReviewRules.recusingTier {
@@ -203,7 +203,8 @@ extension SQLiteStore {
                     let rows = try Row.fetchAll(db.cachedStatement(sql: """
                         SELECT id, priority, lease_holder, lease_until, item FROM ticket
                         WHERE status = 'open' AND tier = ?\(range)
-                          AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) AND gold_label IS NULL
+                          AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?)
+                          AND (gold_label IS NULL OR (lease_holder = ? AND lease_until > ?))
                           AND (first_by IS NULL OR first_by != ?)\(recusal)\(exclusion)
                         ORDER BY priority DESC, id LIMIT ?
                         """), arguments: StatementArguments(arguments))

@@ -787,6 +787,30 @@ extension Sequence {
         #expect(late.ticket.version == first.ticket.version + 1)
     }
 
+    /// Outside testing: a gold ticket the reviewer held did not come back on their next claim (claims read only real
+    /// tickets), where a real one they hold does: a tell. Now it comes back the same way, renewed, its version kept;
+    /// nobody else is handed it, and once its lease has run out it is not handed back.
+    @Test(arguments: StoreKind.all) func aHeldGoldTicketComesBackAsARealOneDoes(_ kind: StoreKind) async throws {
+        let store = try await kind.open()
+        _ = try await store.createItems([Items.new("g", spam: 0.1, at: t0), Items.inReview("a", spam: 0.6, at: t0)])
+        #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
+        let gold = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: true).first)
+        #expect(gold.ticket.goldLabel == "spam")
+        let other = try await store.claim(ClaimRequest(reviewer: "bob", count: 5), now: t0.addingTimeInterval(30), workflow: Items.workflow, gold: false)
+        #expect(other.map(\.ticket.itemID) == ["a"])
+        _ = try await store.release(ticket: other[0].ticket.id, reviewer: "bob", version: nil, now: t0.addingTimeInterval(31), workflow: Items.workflow)
+        let again = try await store.claim(ClaimRequest(reviewer: "ann", count: 5), now: t0.addingTimeInterval(60), workflow: Items.workflow, gold: false)
+        #expect(Set(again.map(\.ticket.itemID)) == ["g", "a"])
+        let back = try #require(again.first { $0.ticket.id == gold.ticket.id })
+        #expect(back.ticket.goldLabel == "spam" && back.ticket.version == gold.ticket.version)
+        #expect(back.ticket.lease?.until == t0.addingTimeInterval(60 + 300))
+        let kinds = back.history.compactMap { entry -> TicketEvent.Kind? in if case let .ticket(e) = entry { e.kind } else { nil } }
+        #expect(kinds.suffix(2) == [.claimed, .renewed], "\(kinds)")
+        // Its lease run out, it is not handed back (the scheduler withdraws it).
+        let late = try await store.claim(ClaimRequest(reviewer: "ann", count: 5), now: t0.addingTimeInterval(60 + 301), workflow: Items.workflow, gold: false)
+        #expect(!late.contains { $0.ticket.id == gold.ticket.id })
+    }
+
     /// The reviewer holds one ticket and claims more: the decision on the first, naming the version they were shown,
     /// passes.
     @Test(arguments: StoreKind.all) func aDecisionNamingTheVersionShownPassesAfterAnotherClaim(_ kind: StoreKind) async throws {
