@@ -437,7 +437,7 @@ public struct ReviewWorkflow: Sendable {
 
     /// Where a ticket's judgement comes from, for the label: an appeal, a blind audit, or review.
     public static func labelSource(_ ticket: Ticket) -> String {
-        ticket.reasons.contains(.appeal) ? "appeal" : ticket.reasons == [.audit] ? "audit" : "review"
+        ticket.reasons.contains(.appeal) ? "appeal" : ticket.isBlind ? "audit" : "review"
     }
 
     /// What a gold ticket shows: it must look like any other, so a person's verdict on the item, and the later stages

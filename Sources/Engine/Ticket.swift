@@ -110,8 +110,10 @@ public struct Ticket: Codable, Equatable, Sendable {
         self.note = note
     }
 
-    /// Audit tickets are blind: the reviewer sees the item, not the model's answer. Gold tickets look like any other.
-    public var isBlind: Bool { reasons == [.audit] }
+    /// Audit tickets are blind: the reviewer sees the item, not the model's answer, at tier 1 and after an escalation
+    /// to tier 2 (whose judgement settles the audit: it showed the scores, outside testing, and so anchored the
+    /// estimates on the model's answer). Gold tickets look like any other.
+    public var isBlind: Bool { reasons.subtracting([.escalation]) == [.audit] }
 
     /// The priority at `now`: base × urgency.
     public func priority(at now: Date) -> Double {

@@ -305,7 +305,13 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         let history = tickets[0]["history"] as? [[String: Any]] ?? []
         #expect(!history.contains { $0["kind"] as? String == "stage" })
         let id = ticketID(tickets[0])
-        #expect(try await h.post("/v1/review/tickets/\(id)/decision", as: .moderator, json(["label": "clear", "reasonCode": "not_violating"])).status == .ok)
+        // Escalated, it stays blind at tier 2, whose judgement settles the audit (it showed the scores).
+        #expect(try await h.post("/v1/review/tickets/\(id)/escalate", as: .moderator, json(["note": "cannot tell"])).status == .ok)
+        let senior = try #require(try await h.claim(as: .admin, ["tiers": [2]]).first)
+        #expect(ticketID(senior) == id && ticketField(senior, "blind") as? Bool == true && senior["scores"] == nil, "\(senior)")
+        #expect(ticketField(senior, "reasons") as? [String] == ["audit", "escalation"])
+        #expect(!(senior["history"] as? [[String: Any]] ?? []).contains { $0["kind"] as? String == "stage" })
+        #expect(try await h.post("/v1/review/tickets/\(id)/decision", as: .admin, json(["label": "clear", "reasonCode": "not_violating"])).status == .ok)
         let source = try await h.store.labelSources()
         #expect(source == ["audit"])
         // The audit feeds the estimates: one allowed item judged clear, sampled with probability 1.
