@@ -88,14 +88,17 @@ public struct LabelService: Sendable {
         public var alreadyStored: Int
     }
 
+    /// Ids compare by their bytes, as the store compares them: Swift's `==` takes "café" composed and decomposed for
+    /// one string, where they are two items.
     private struct ItemKey: Hashable {
         var feed: String
-        var id: String
+        var id: [UInt8]
+        init(feed: String, id: String) { (self.feed, self.id) = (feed, Array(id.utf8)) }
     }
 
     private struct ItemLabel: Hashable {
-        var feed: String, id: String, label: String, tier: Int
-        init(_ record: LabelRecord) { (feed, id, label, tier) = (record.feed, record.itemID, record.label, record.tier) }
+        var item: ItemKey, label: String, tier: Int
+        init(_ record: LabelRecord) { (item, label, tier) = (ItemKey(feed: record.feed, id: record.itemID), record.label, record.tier) }
     }
 
     /// Withdraws label `id` (it stays in the history); nil when there is no such label. When the item's reviewed

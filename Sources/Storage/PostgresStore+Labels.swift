@@ -36,7 +36,7 @@ extension PostgresStore {
 
     public func labels(feed: String, itemIDs: [String]) async throws -> [LabelRecord] {
         guard !itemIDs.isEmpty else { return [] }
-        return try await rows("SELECT * FROM label WHERE feed = \(feed) AND item_id = ANY(\(Array(Set(itemIDs)))) ORDER BY id").map(Self.label)
+        return try await rows("SELECT * FROM label WHERE feed = \(feed) AND item_id = ANY(\(itemIDs)) ORDER BY id").map(Self.label)
     }
 
     public func labelCount(after: Int64, feed: String?, atMost: Int) async throws -> Int {

@@ -32,7 +32,8 @@ extension SQLiteStore {
     }
 
     public func labels(feed: String, itemIDs: [String]) async throws -> [LabelRecord] {
-        let ids = Array(Set(itemIDs))
+        // Not through a Set: Swift's `==` merges "café" composed and decomposed, which are two ids here.
+        let ids = itemIDs
         return try await writer.read { db in
             var found: [LabelRecord] = []
             // A statement's variables are bounded (32,766): a thousand ids a statement.

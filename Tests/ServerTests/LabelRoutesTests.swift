@@ -75,5 +75,11 @@ import Testing
         #expect(changed.status == .created && changed.json["alreadyStored"] as? Int == 0, "\(changed.body)")
         #expect((changed.json["labels"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } == [3, 4, 5])
         #expect((try await h.send(.get, "/v1/labels", as: .admin).json["labels"] as? [Any])?.count == 5)
+        // "café" composed and decomposed are two ids (Swift's == takes them for one string): two items, two labels.
+        let accents = json(["labels": [["id": "caf\u{E9}", "label": "spam"], ["id": "cafe\u{301}", "label": "clear"]]])
+        let twoItems = try await h.send(.post, "/v1/labels", as: .admin, body: accents)
+        #expect(twoItems.status == .created && (twoItems.json["labels"] as? [Any])?.count == 2, "\(twoItems.body)")
+        let accentsAgain = try await h.send(.post, "/v1/labels", as: .admin, body: accents)
+        #expect(accentsAgain.status == .ok && accentsAgain.json["alreadyStored"] as? Int == 2, "\(accentsAgain.body)")
     }
 }
