@@ -430,9 +430,10 @@ public final class PostgresStore: Store {
             SELECT i.*, s.body AS current FROM item i JOIN stage_result s ON s.item = i.id AND s.seq = i.stages
             WHERE i.feed = \(feed) AND i.external_id = ANY(\(ids))
             """).map(Self.state)
-        // In the order asked, as SQLite returns them.
-        let byID = Dictionary(found.map { ($0.submission.id, $0) }, uniquingKeysWith: { a, _ in a })
-        return ids.compactMap { byID[$0] }
+        // In the order asked, as SQLite returns them; ids by their bytes (Swift's `==` takes "café" composed and
+        // decomposed for one string, where they are two items).
+        let byID = Dictionary(found.map { (Array($0.submission.id.utf8), $0) }, uniquingKeysWith: { a, _ in a })
+        return ids.compactMap { byID[Array($0.utf8)] }
     }
 
     public func history(feed: String, id: String) async throws -> [HistoryEntry]? {

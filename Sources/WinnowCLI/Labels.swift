@@ -24,24 +24,28 @@ struct Labels: AsyncParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case csv, jsonl }
 
+    /// A label as an import compares it. The id by its bytes, as the store compares ids: Swift's `==` takes "café"
+    /// composed and decomposed for one string, where they are two items.
     struct ImportedLabel: Hashable {
         var feed: String
-        var id: String
+        var id: [UInt8]
         var label: String
+
+        init(feed: String, id: String, label: String) {
+            (self.feed, self.id, self.label) = (feed, Array(id.utf8), label)
+        }
     }
 
-    /// The labels imported by `by` at `tier` and not withdrawn, read a page at a time.
-    static func importedLabels(in store: any Store, by: String, tier: Int) async throws -> Set<ImportedLabel> {
+    /// The labels imported by `by` at `tier` and not withdrawn, of the items named in `ids` (by feed).
+    static func importedLabels(in store: any Store, by: String, tier: Int, ids: [String: [String]]) async throws -> Set<ImportedLabel> {
         var found: Set<ImportedLabel> = []
-        var after: Int64?
-        while true {
-            let page = try await store.labels(since: nil, after: after, limit: 5_000)
-            for label in page where label.source == "import" && label.by == by && label.tier == tier && label.withdrawnAt == nil {
+        for (feed, ids) in ids {
+            for label in try await store.labels(feed: feed, itemIDs: ids)
+            where label.source == "import" && label.by == by && label.tier == tier && label.withdrawnAt == nil {
                 found.insert(ImportedLabel(feed: label.feed, id: label.itemID, label: label.label))
             }
-            guard page.count == 5_000, let last = page.last?.id else { return found }
-            after = last
         }
+        return found
     }
 
     /// The stored items of `feed` among `ids`, read a thousand ids at a time.
@@ -248,8 +252,8 @@ struct Labels: AsyncParsableCommand {
                 // that collide): its label would land on the wrong post.
                 for (feed, group) in Dictionary(grouping: first, by: \.key.feed) {
                     let byID = Dictionary(uniqueKeysWithValues: group.map { ($0.key.id, $0.value) })
-                    for item in try await Labels.storedItems(in: store, feed: feed, ids: Array(byID.keys)) {
-                        guard let row = byID[item.submission.id], row.text != item.submission.text else { continue }
+                    for item in try await Labels.storedItems(in: store, feed: feed, ids: group.map(\.value.id)) {
+                        guard let row = byID[Array(item.submission.id.utf8)], row.text != item.submission.text else { continue }
                         throw CommandError.data("""
                             \(file):\(row.line): id '\(row.id)' names a stored item of feed \(feed) whose text is not the file's \
                             ("\(Terminal.visible(String(item.submission.text.prefix(60))))…"): is the id another system's? Check the ids and --feed, \
@@ -260,7 +264,8 @@ struct Labels: AsyncParsableCommand {
             }
             // A label already stored the same way (this file imported before, or an id twice in it) is not stored
             // again (outside testing: importing a file twice doubled every label).
-            var seen = try await Labels.importedLabels(in: store, by: by, tier: tier)
+            var seen = try await Labels.importedLabels(in: store, by: by, tier: tier,
+                                                       ids: Dictionary(grouping: rows, by: feedOf).mapValues { $0.map(\.id) })
             var fresh: [DataRow] = []
             for row in rows where seen.insert(Labels.ImportedLabel(feed: feedOf(row), id: row.id, label: row.label)).inserted { fresh.append(row) }
             let now = Date()

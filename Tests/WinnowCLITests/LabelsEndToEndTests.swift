@@ -29,6 +29,11 @@ import Testing
         #expect(again.status == 0 && again.stdout.contains("Imported 1 label from") && again.stdout.contains("; 3 already stored the same way"),
                 "\(again.stdout)\(again.stderr)")
 
+        // "café" composed and decomposed are two ids: not one id given two labels.
+        try "id,text,label\ncaf\u{E9},a,spam\ncafe\u{301},b,clear\n".write(toFile: dir + "/accents.csv", atomically: true, encoding: .utf8)
+        let accents = try EndToEndTests.run(["labels", "import", dir + "/accents.csv", "--database", database, "--model", model, "--feed", "cafe"])
+        #expect(accents.status == 0 && accents.stdout.contains("Imported 2 labels"), "\(accents.stdout)\(accents.stderr)")
+
         try "id,text,label\nx3,hello,ham\n".write(toFile: dir + "/bad.csv", atomically: true, encoding: .utf8)
         let bad = try EndToEndTests.run(["labels", "import", dir + "/bad.csv", "--database", database, "--model", model])
         #expect(bad.status != 0)
@@ -47,9 +52,9 @@ import Testing
         let all = try EndToEndTests.run(["labels", "export", "--database", database, "--all", "--format", "jsonl"])
         #expect(all.status == 0, "\(all.stderr)")
         let lines = all.stdout.split(separator: "\n").map { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:] }
-        #expect(lines.map { $0["id"] as? String } == ["x1", "x2", "x4", "y1", "y2"])
-        #expect(lines.map { $0["label"] as? String } == ["spam", "clear", "clear", "clear", "spam"])
-        #expect(lines.map { $0["feed"] as? String } == ["news", "news", "news", "news", "sms"])
+        #expect(lines.map { ($0["id"] as? String).map { Array($0.unicodeScalars) } } == ["x1", "x2", "x4", "caf\u{E9}", "cafe\u{301}", "y1", "y2"].map { Array($0.unicodeScalars) })
+        #expect(lines.map { $0["label"] as? String } == ["spam", "clear", "clear", "spam", "clear", "clear", "spam"])
+        #expect(lines.map { $0["feed"] as? String } == ["news", "news", "news", "cafe", "cafe", "news", "sms"])
         #expect(lines.prefix(3).allSatisfy { $0["source"] as? String == "import" && $0["tier"] as? Int == 2 && $0["by"] as? String == "annotators" })
 
         // The default export is the training file: items Winnow has stored, one label each. None are stored here.
