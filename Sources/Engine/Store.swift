@@ -523,8 +523,9 @@ public protocol ReviewRepository: Sendable {
     /// Opens a ticket for the item (or joins its open one, by `Ticket.joining`) and returns it; nil for an unknown item.
     func openTicket(feed: String, id: String, _ opening: @escaping @Sendable (ItemState) -> TicketOpening) async throws -> Ticket?
     /// Leases up to `request.count` open tickets the reviewer may take (those they already hold included, a gold one
-    /// too, as a real one comes back: with a fresh lease of `workflow`'s length), highest priority first, without waiting on other claims; with `gold`, the first
-    /// is a gold ticket (`ReviewWorkflow.goldTicket`) when a gold item is left that the reviewer has not been handed.
+    /// too, as a real one comes back: with a fresh lease of `workflow`'s length), highest priority first, without
+    /// waiting on other claims; with `gold`, the first is a gold ticket (`ReviewWorkflow.goldTicket`) when a gold item
+    /// is left that the reviewer has not been handed.
     func claim(_ request: ClaimRequest, now: Date, workflow: ReviewWorkflow, gold: Bool) async throws -> [TicketView]
     func ticket(id: Int64) async throws -> TicketView?
     /// One step of a ticket's life: loads the ticket, its hidden reviews and its item under a lock on the ticket,
