@@ -261,11 +261,13 @@ public struct ItemState: Codable, Equatable, Sendable {
     /// The item's creation time, or its arrival when that came first.
     var firstSeen: Date { min(createdAt, receivedAt) }
 
-    /// Whether `at` is before the item was created. The API shows times to the millisecond and keeps them finer: the
-    /// creation time as shown is not before it (outside testing: 1-6% of updates sent right after creation, stamped
-    /// with that time, were refused).
+    /// Whether `at` is before the second the item was created in. Feeds stamp times to the second, or to the
+    /// millisecond as the API shows them, and the server keeps them finer: a time in the creation's own second is not
+    /// before it (outside testing: 1-6% of updates sent right after creation, stamped with that time to the
+    /// millisecond, were refused; then one stamped to the second in that second, with a message showing two equal
+    /// times).
     func isBeforeCreation(_ at: Date) -> Bool {
-        at.timeIntervalSince1970 < (firstSeen.timeIntervalSince1970 * 1000).rounded(.down) / 1000 - 0.0005
+        at.timeIntervalSince1970 < firstSeen.timeIntervalSince1970.rounded(.down) - 0.0005
     }
 }
 

@@ -532,8 +532,11 @@ public protocol ReviewRepository: Sendable {
     /// runs `step` (a `ReviewWorkflow` function) and writes the `TicketChange` it returns, all in one transaction.
     /// - Throws: `TicketError.notFound` for an unknown ticket; whatever `step` throws, writing nothing.
     func changeTicket(id: Int64, _ step: @escaping @Sendable (TicketState) throws -> TicketChange) async throws -> DecidedTicket
-    /// Open tickets of a tier, highest stored priority first, after `cursor` (priority, id).
-    func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int) async throws -> [(ticket: Ticket, priority: Double)]
+    /// Open tickets of a tier, highest stored priority first, after `cursor` (priority, id): the real ones, and the gold
+    /// ones `goldHeldBy`'s reviewer holds at its time (a queue that left out the gold tickets its reader held told them
+    /// apart, outside testing).
+    func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int, goldHeldBy: (reviewer: String, at: Date)?) async throws
+        -> [(ticket: Ticket, priority: Double)]
     func reviewStats(now: Date) async throws -> ReviewStats
     /// Recomputes stored priorities that are due for it (and withdraws gold tickets whose lease ran out); returns how many.
     func refreshTicketPriorities(now: Date, limit: Int) async throws -> Int
@@ -700,6 +703,13 @@ extension ItemRepository {
     public func recordEngagement(feed: String, id: String, snapshot: EngagementSnapshot,
                                  decide: @escaping @Sendable (EngagementContext) throws -> Staged?) async throws -> EngagementOutcome? {
         try await recordEngagement(feed: feed, id: id, snapshot: snapshot, keepingAtMost: EngineConfiguration().maxSnapshotsPerItem, decide: decide)
+    }
+}
+
+extension ReviewRepository {
+    /// Open real tickets of a tier, highest stored priority first, after `cursor` (priority, id).
+    public func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int) async throws -> [(ticket: Ticket, priority: Double)] {
+        try await reviewQueue(tier: tier, after: cursor, limit: limit, goldHeldBy: nil)
     }
 }
 

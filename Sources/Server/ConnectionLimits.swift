@@ -137,9 +137,9 @@ final class MalformedHeadAnswer: ChannelDuplexHandler, RemovableChannelHandler {
         case .invalidContentLength?:
             "The Content-Length header is not a length the server can read: one whole number of bytes, in digits, below 2^64 (and at most the route's limit: 1 MiB for most, 256 MiB for a model file)."
         case .unexpectedContentLength?:
-            "The request has both Content-Length and Transfer-Encoding (or a body where none may be): send one of the two."
+            "The request gives its body's length twice (two Content-Length headers, or one beside Transfer-Encoding): send one Content-Length, or 'Transfer-Encoding: chunked' alone."
         case .invalidVersion?:
-            "The request line's version is not HTTP/1.0 or HTTP/1.1: the server speaks HTTP/1.x on this port."
+            "The request line is not 'METHOD TARGET HTTP/1.1' ended by CRLF: its version is not HTTP/1.0 or HTTP/1.1, or its lines end in a bare LF."
         default: "The request is not valid HTTP/1.1 (\(error)); check its request line and headers."
         }
         // The API's error shape, as every other error answer writes it.
@@ -192,19 +192,35 @@ final class KeepAliveRule: ChannelInboundHandler, RemovableChannelHandler {
 /// first as the authority, passes a second on as a header and loses the version, so the rule sits below it (installed
 /// by `KeepAliveRule.Installer`). The request goes no further: its parts are dropped, and `MalformedHeadAnswer`
 /// answers the refusal with the API's JSON error and closes the connection.
+///
+/// RFC 9112 §6.3 too: a `Transfer-Encoding` whose last coding is not chunked leaves the body's length unknown, so the
+/// request is refused the same way (the parser read such a request as having no body, answered it 501, and then
+/// read its body as the next request, outside testing).
 final class HostRule: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
 
     struct Refusal: Error, CustomStringConvertible {
-        let hosts: [String]
-        var description: String {
-            switch hosts.count {
+        let description: String
+
+        init(hosts: [String]) {
+            description = switch hosts.count {
             case 0: "The HTTP/1.1 request has no Host header; send one (the server's name, as the URL has it)."
             case 1: "The Host header '\(hosts[0].prefix(100))' is not a host name and port; send one, such as winnow.example:8080."
             default: "The request has \(hosts.count) Host headers; send exactly one."
             }
         }
+
+        init(transferCodings: String) {
+            description = "The Transfer-Encoding '\(transferCodings.prefix(100))' does not end in chunked, so the body's length cannot be known (RFC 9112 §6.3); send the body with 'Transfer-Encoding: chunked' alone, or with a Content-Length."
+        }
+    }
+
+    /// The last coding of the request's `Transfer-Encoding` values, lowercased; nil without the header.
+    static func lastTransferCoding(_ headers: HTTPHeaders) -> String? {
+        let codings = headers["transfer-encoding"].flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        return headers.contains(name: "transfer-encoding") ? codings.last ?? "" : nil
     }
 
     /// The bytes of a host and port (RFC 3986: unreserved, sub-delims, percent-encoding, ':' and an IPv6 literal's
@@ -228,6 +244,11 @@ final class HostRule: ChannelInboundHandler, RemovableChannelHandler {
                 || (hosts.count == 1 && !Self.isHost(hosts[0]))
             if refusing {
                 context.fireErrorCaught(Refusal(hosts: hosts))
+                return
+            }
+            if let last = Self.lastTransferCoding(head.headers), last != "chunked" {
+                refusing = true
+                context.fireErrorCaught(Refusal(transferCodings: head.headers["transfer-encoding"].joined(separator: ", ")))
                 return
             }
         case .body, .end:

@@ -39,7 +39,7 @@ extension WinnowRequestContext {
             // A key of several feeds that named none was told it does not work 'default', which it never named.
             if named == nil {
                 throw APIError(.unprocessableContent, code: "missing_field",
-                               "Key '\(key.name)' works feeds \(own): name the item's feed (feed in the body, or ?feed=).", field: "feed")
+                               "Key '\(key.name)' works feeds \(own): name the feed (feed in the body; ?feed= on the routes of one item, /v1/items/{id}…, and on /v1/changes).", field: "feed")
             }
             throw APIError(.forbidden, code: "forbidden",
                            "Key '\(key.name)' works feed\(key.feeds?.count == 1 ? "" : "s") \(own), not '\(feed)'. Use that feed's key (an admin makes one with winnow keys create --role feed --feeds \(feed)).",

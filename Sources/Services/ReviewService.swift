@@ -295,7 +295,7 @@ public struct ReviewService: Sendable {
             }
             after = (p, id)
         }
-        let page = try await store.reviewQueue(tier: tier, after: after, limit: limit)
+        let page = try await store.reviewQueue(tier: tier, after: after, limit: limit, goldHeldBy: reader.isEmpty ? nil : (reader, now))
         let next = page.count == limit ? page.last.map { "\($0.priority)_\($0.ticket.id)" } : nil
         return (page, next)
     }

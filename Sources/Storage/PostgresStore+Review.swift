@@ -326,6 +326,9 @@ extension PostgresStore {
             }
             let wanted = request.count - claimed.count
             guard wanted > 0, !request.routes.isEmpty else { return claimed }
+            // The gold ticket just made is the reviewer's, and held gold tickets come back (as real ones do): not twice.
+            var request = request
+            request.excluding += claimed
             if claimed.isEmpty, let prefix = Self.claimedEventPrefix(by: request.reviewer, at: now) {
                 // Most claims are this one statement: it leases the tickets and logs their claims, unless a ticket it
                 // picks carries a lease: another reviewer's expired one, whose expiry must be logged first, or the
@@ -487,19 +490,24 @@ extension PostgresStore {
 
     // MARK: Queue and stats
 
-    public func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int) async throws -> [(ticket: Ticket, priority: Double)] {
+    public func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int, goldHeldBy: (reviewer: String, at: Date)?) async throws
+        -> [(ticket: Ticket, priority: Double)] {
+        let reviewer = goldHeldBy?.reviewer, at = goldHeldBy?.at.timeIntervalSince1970
         let rows: [Row]
         if let cursor {
             rows = try await self.rows("""
                 SELECT t.*, i.feed, i.external_id FROM ticket t JOIN item i ON i.id = t.item
-                WHERE t.status = 'open' AND t.tier = \(tier.rawValue) AND t.gold_label IS NULL
+                WHERE t.status = 'open' AND t.tier = \(tier.rawValue)
+                  AND (t.gold_label IS NULL OR (t.lease_holder = \(reviewer)::text AND t.lease_until > \(at)::float8))
                   AND (t.priority < \(cursor.priority) OR (t.priority = \(cursor.priority) AND t.id > \(cursor.id)))
                 ORDER BY t.priority DESC, t.id LIMIT \(limit)
                 """)
         } else {
             rows = try await self.rows("""
                 SELECT t.*, i.feed, i.external_id FROM ticket t JOIN item i ON i.id = t.item
-                WHERE t.status = 'open' AND t.tier = \(tier.rawValue) AND t.gold_label IS NULL ORDER BY t.priority DESC, t.id LIMIT \(limit)
+                WHERE t.status = 'open' AND t.tier = \(tier.rawValue)
+                  AND (t.gold_label IS NULL OR (t.lease_holder = \(reviewer)::text AND t.lease_until > \(at)::float8))
+                ORDER BY t.priority DESC, t.id LIMIT \(limit)
                 """)
         }
         return try rows.map { (try Self.ticket($0), try $0["priority"] as Double) }

@@ -173,10 +173,12 @@ extension SQLiteStore {
             // The best candidates of each route (`ClaimRequest.routes`: an index range each), then the best of them.
             var candidates: [(priority: Double, id: Int64, holder: String?, leaseUntil: Double?, item: Int64)] = []
             let wanted = request.count - claimed.count
+            // The gold ticket just made is the reviewer's, and held gold tickets come back (as real ones do): not twice.
+            let excluding = request.excluding + claimed
             if wanted > 0 {
                 var exclusion = ""
-                if !request.excluding.isEmpty {
-                    exclusion = " AND id NOT IN (\(Array(repeating: "?", count: request.excluding.count).joined(separator: ", ")))"
+                if !excluding.isEmpty {
+                    exclusion = " AND id NOT IN (\(Array(repeating: "?", count: excluding.count).joined(separator: ", ")))"
                 }
                 for route in request.routes {
                     var arguments: [(any DatabaseValueConvertible)?] = [route.tier.rawValue]
@@ -198,7 +200,7 @@ extension SQLiteStore {
                             """
                         arguments += Array(repeating: request.reviewer, count: 4)
                     }
-                    arguments += request.excluding.map { $0 as (any DatabaseValueConvertible)? }
+                    arguments += excluding.map { $0 as (any DatabaseValueConvertible)? }
                     arguments.append(wanted)
                     let rows = try Row.fetchAll(db.cachedStatement(sql: """
                         SELECT id, priority, lease_holder, lease_until, item FROM ticket
@@ -278,20 +280,24 @@ extension SQLiteStore {
 
     // MARK: Queue and stats
 
-    public func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int) async throws -> [(ticket: Ticket, priority: Double)] {
+    public func reviewQueue(tier: ReviewTier, after cursor: (priority: Double, id: Int64)?, limit: Int, goldHeldBy: (reviewer: String, at: Date)?) async throws
+        -> [(ticket: Ticket, priority: Double)] {
         try await writer.read { db in
+            let gold: [(any DatabaseValueConvertible)?] = [goldHeldBy?.reviewer, goldHeldBy?.at.timeIntervalSince1970]
             let rows: [Row]
             if let cursor {
                 rows = try Row.fetchAll(db, sql: """
                     SELECT t.*, i.feed, i.external_id FROM ticket t JOIN item i ON i.id = t.item
-                    WHERE t.status = 'open' AND t.tier = ? AND t.gold_label IS NULL AND (t.priority < ? OR (t.priority = ? AND t.id > ?))
+                    WHERE t.status = 'open' AND t.tier = ? AND (t.gold_label IS NULL OR (t.lease_holder = ? AND t.lease_until > ?))
+                      AND (t.priority < ? OR (t.priority = ? AND t.id > ?))
                     ORDER BY t.priority DESC, t.id LIMIT ?
-                    """, arguments: [tier.rawValue, cursor.priority, cursor.priority, cursor.id, limit])
+                    """, arguments: StatementArguments([tier.rawValue] + gold + [cursor.priority, cursor.priority, cursor.id, limit]))
             } else {
                 rows = try Row.fetchAll(db, sql: """
                     SELECT t.*, i.feed, i.external_id FROM ticket t JOIN item i ON i.id = t.item
-                    WHERE t.status = 'open' AND t.tier = ? AND t.gold_label IS NULL ORDER BY t.priority DESC, t.id LIMIT ?
-                    """, arguments: [tier.rawValue, limit])
+                    WHERE t.status = 'open' AND t.tier = ? AND (t.gold_label IS NULL OR (t.lease_holder = ? AND t.lease_until > ?))
+                    ORDER BY t.priority DESC, t.id LIMIT ?
+                    """, arguments: StatementArguments([tier.rawValue] + gold + [limit]))
             }
             return try rows.map { (try Self.ticket($0), $0["priority"] as Double) }
         }

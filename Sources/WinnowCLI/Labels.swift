@@ -36,16 +36,17 @@ struct Labels: AsyncParsableCommand {
         }
     }
 
-    /// The labels imported by `by` at `tier` and not withdrawn, of the items named in `ids` (by feed).
+    /// The labels that stand as `by` imported them at `tier`, of the items named in `ids` (by feed): each item's latest
+    /// live label at that tier, when it is theirs (one a later label replaced does not stand: importing it again counts).
     static func importedLabels(in store: any Store, by: String, tier: Int, ids: [String: [String]]) async throws -> Set<ImportedLabel> {
-        var found: Set<ImportedLabel> = []
+        var latest: [ImportedLabel: LabelRecord] = [:]
         for (feed, ids) in ids {
-            for label in try await store.labels(feed: feed, itemIDs: ids)
-            where label.source == "import" && label.by == by && label.tier == tier && label.withdrawnAt == nil {
-                found.insert(ImportedLabel(feed: label.feed, id: label.itemID, label: label.label))
+            for label in try await store.labels(feed: feed, itemIDs: ids) where label.tier == tier && label.withdrawnAt == nil {
+                let item = ImportedLabel(feed: label.feed, id: label.itemID, label: "")
+                if (latest[item]?.id ?? .min) < (label.id ?? .min) { latest[item] = label }
             }
         }
-        return found
+        return Set(latest.values.filter { $0.source == "import" && $0.by == by }.map { ImportedLabel(feed: $0.feed, id: $0.itemID, label: $0.label) })
     }
 
     /// The stored items of `feed` among `ids`, read a thousand ids at a time.

@@ -330,6 +330,10 @@ final class RawConnection: @unchecked Sendable {
         ("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nContent-Length: 1000000000000000000000000000000\r\n\r\n", "one whole number of bytes, in digits, below 2^64"),
         ("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nContent-Length: 12a\r\n\r\n", "one whole number of bytes, in digits, below 2^64"),
         ("GET /health HTTP/7.5\r\nHost: winnow\r\n\r\n", "not HTTP/1.0 or HTTP/1.1"),
+        ("GET /health HTTP/1.1\nHost: winnow\n\n", "or its lines end in a bare LF"),
+        ("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", "two Content-Length headers"),
+        // RFC 9112 §6.3: a body whose length cannot be known (it was answered 501 and then read as the next request).
+        ("POST /v1/items HTTP/1.1\r\nHost: winnow\r\nTransfer-Encoding: gzip\r\n\r\n{\"id\": \"x\"}", "The Transfer-Encoding 'gzip' does not end in chunked"),
     ])
     func aBadHeadSaysTheRuleItBroke(_ request: String, rule: String) async throws {
         try await live({ _ in }) { _, port in

@@ -32,7 +32,7 @@ import Testing
         // 'default', which it had not named).
         let unnamed = try await send(h, .post, "/v1/items", key: media, json(["id": "p2", "text": "no feed named"]))
         #expect(unnamed.status == .unprocessableContent && unnamed.error["code"] as? String == "missing_field" && unnamed.error["field"] as? String == "feed")
-        #expect(unnamed.error["message"] as? String == "Key 'media-team' works feeds 'photos', 'videos': name the item's feed (feed in the body, or ?feed=).", "\(unnamed.body)")
+        #expect(unnamed.error["message"] as? String == "Key 'media-team' works feeds 'photos', 'videos': name the feed (feed in the body; ?feed= on the routes of one item, /v1/items/{id}…, and on /v1/changes).", "\(unnamed.body)")
 
         // Every route that reads or changes an item.
         for (method, uri, body) in [

@@ -309,6 +309,13 @@ import TestSupport
         #expect(try await h.store.itemWithHistory(feed: "default", id: "c1")?.history.count == 1)  // nothing of either was stored
         let skewed = try await h.post("/v1/items/c1/engagement", json(["views": 10, "at": iso.string(from: Harness.start.addingTimeInterval(240))]))
         #expect(skewed.status == .ok, "\(skewed.body)")
+        // Created at .258 of a second; counters stamped to the second in that second count (outside testing: refused,
+        // "read at …:49Z, before the item was created (…:49Z)"); the second before does not. Reports the same.
+        _ = try await h.post("/v1/items", json(["id": "c2", "text": "hello there", "createdAt": "2027-01-15T07:59:49.258Z"]))
+        #expect(try await h.post("/v1/items/c2/engagement", json(["views": 3, "at": "2027-01-15T07:59:49Z"])).status == .ok)
+        #expect(try await h.post("/v1/items/c2/engagement", json(["views": 4, "at": "2027-01-15T07:59:48.999Z"])).error["field"] as? String == "at")
+        #expect(try await h.post("/v1/items/c2/reports", json(["reporter": "u1", "at": "2027-01-15T07:59:49Z"])).status == .ok)
+        #expect(try await h.post("/v1/items/c2/reports", json(["reporter": "u2", "at": "2027-01-15T07:59:48Z"])).error["field"] as? String == "at")
     }
 
     /// A feed clock running ahead: the item counts as created when it arrived, so its first views are not a burst.

@@ -528,6 +528,10 @@ extension SQLiteStore {
         #expect(taken.status == .ok, "\(taken.body)")
         #expect((taken.json["tickets"] as? [[String: Any]] ?? []).map(ticketID) == [id])  // the tier-1 ticket of y stays
         #expect(try await send(h, key: tim, "/v1/review/claim", json(["tiers": [1]])).status == .forbidden)
+        // The queue without ?tier reads the key's tier the same way (it read tier 1, a 403 for this key).
+        let queue = try await get(h, key: tim, "/v1/review/queue")
+        #expect(queue.status == .ok && queue.json["tier"] as? Int == 2, "\(queue.body)")
+        #expect(try await get(h, key: ann, "/v1/review/queue").json["tier"] as? Int == 1)
     }
 }
 

@@ -796,6 +796,15 @@ extension Sequence {
         #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
         let gold = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: true).first)
         #expect(gold.ticket.goldLabel == "spam")
+        // The queue its holder reads lists it, as it lists the real tickets they hold; nobody else's does.
+        let queue = { (reader: String?) in
+            try await store.reviewQueue(tier: .one, after: nil, limit: 10, goldHeldBy: reader.map { ($0, t0.addingTimeInterval(10)) }).map(\.ticket.id)
+        }
+        #expect(try await queue("ann").contains(gold.ticket.id))
+        #expect(try await !queue("bob").contains(gold.ticket.id))
+        #expect(try await !queue(nil).contains(gold.ticket.id))
+        let paged = try await store.reviewQueue(tier: .one, after: (-1, 0), limit: 10, goldHeldBy: ("ann", t0.addingTimeInterval(10)))
+        #expect(paged.isEmpty)  // the cursor's clause still applies beside the gold one
         let other = try await store.claim(ClaimRequest(reviewer: "bob", count: 5), now: t0.addingTimeInterval(30), workflow: Items.workflow, gold: false)
         #expect(other.map(\.ticket.itemID) == ["a"])
         _ = try await store.release(ticket: other[0].ticket.id, reviewer: "bob", version: nil, now: t0.addingTimeInterval(31), workflow: Items.workflow)
@@ -809,6 +818,12 @@ extension Sequence {
         // Its lease run out, it is not handed back (the scheduler withdraws it).
         let late = try await store.claim(ClaimRequest(reviewer: "ann", count: 5), now: t0.addingTimeInterval(60 + 301), workflow: Items.workflow, gold: false)
         #expect(!late.contains { $0.ticket.id == gold.ticket.id })
+        // A claim that draws a new gold ticket hands it out once (it is the reviewer's as soon as it is made, and held
+        // gold tickets come back: outside testing, it came twice in one claim).
+        _ = try await store.createItems([Items.new("h", spam: 0.1, at: t0)])
+        #expect(try await store.addGold(feed: "default", id: "h", label: "clear", by: "admin", at: t0))
+        let drawn = try await store.claim(ClaimRequest(reviewer: "cid", count: 5), now: t0.addingTimeInterval(400), workflow: Items.workflow, gold: true)
+        #expect(drawn.count == 1 && drawn.first?.ticket.goldLabel != nil, "\(drawn.map(\.ticket.id))")
     }
 
     /// The reviewer holds one ticket and claims more: the decision on the first, naming the version they were shown,

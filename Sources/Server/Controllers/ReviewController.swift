@@ -87,12 +87,18 @@ struct ReviewController {
     }
 
     @Sendable func queue(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        let tierText = request.uri.queryParameters["tier"].map(String.init) ?? "1"
-        guard let tier = Query.canonicalInteger(tierText, as: Int.self).flatMap(ReviewTier.init(rawValue:)) else {
-            throw APIError(.unprocessableContent, code: "invalid_value", "tier is 1 or 2", field: "tier")
+        let key = try context.caller
+        // Without ?tier, the key's first tier, as a claim without tiers takes (a key of tier 2 alone was refused tier 1).
+        let tier: ReviewTier
+        if let tierText = request.uri.queryParameters["tier"].map(String.init) {
+            guard let named = Query.canonicalInteger(tierText, as: Int.self).flatMap(ReviewTier.init(rawValue:)) else {
+                throw APIError(.unprocessableContent, code: "invalid_value", "tier is 1 or 2", field: "tier")
+            }
+            tier = named
+        } else {
+            tier = key.workableTiers.min { $0.rawValue < $1.rawValue } ?? .one
         }
         let limit = try Query.integer(request, "limit", default: 50)!
-        let key = try context.caller
         let page = try await review.queue(tier: tier, cursor: request.uri.queryParameters["cursor"].map(String.init), limit: limit,
                                           reader: key.name, allowedTiers: key.workableTiers)
         let now = scoring.clock()
