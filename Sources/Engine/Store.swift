@@ -244,6 +244,9 @@ public enum LabelCorrection: Equatable, Sendable {
     case corrected(withdrawn: LabelRecord, new: LabelRecord)
     /// The label had been withdrawn before (by a correction, a withdrawal or an undo): nothing was stored.
     case alreadyWithdrawn(LabelRecord)
+    /// The live label already says what the correction says: nothing was stored (`LabelService.correct`; stores
+    /// never answer it).
+    case unchanged(LabelRecord)
 }
 
 public struct LabelRecord: Codable, Equatable, Sendable {

@@ -607,6 +607,15 @@ public struct ReviewRules: Sendable {
         guard !(decision.label == clearLabel && action == .remove) else {
             throw ValidationError(field: "action", "a removal needs the harmful class the item belongs to, not '\(clearLabel)'; give that label, or allow or demote the item")
         }
+        // The reason code reaches the feed with the decision: "not_violating" says the item is the clear class, and a
+        // violation's code says it is not (outside testing: spam removed as not_violating, and a clear item allowed as
+        // spam, were taken).
+        let notViolating = "not_violating"
+        if configuration.reasonCodes.contains(notViolating), (decision.label == clearLabel) != (decision.reasonCode == notViolating) {
+            throw ValidationError(field: "reasonCode", decision.label == clearLabel
+                ? "'\(decision.reasonCode)' names a violation, but the label is '\(clearLabel)'; give \(notViolating), or the harmful class the item belongs to"
+                : "\(notViolating) says the item is '\(clearLabel)', but the label is '\(decision.label)'; give the reason it violates (such as \(configuration.suggestedReasonCode(label: decision.label, clearLabel: clearLabel))), or the label '\(clearLabel)'")
+        }
         return action
     }
 

@@ -254,6 +254,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
+            // One path per resource: the router skips empty segments, so "/v1/items/r1/", "/v1//items/r1" and
+            // "//health" reached the same resource as the path without them (outside testing).
+            let path = request.uri.path
+            if path.count > 1, path.hasSuffix("/") || path.contains("//") {
+                throw APIError(.notFound, code: "not_found",
+                               "No route \(request.method) \(path.prefix(200)): paths have no empty segments (a doubled or trailing '/'); see /openapi.yaml for the API.")
+            }
             return try await next(request, context)
         } catch let error as APIError {
             var response = try error.response(from: request, context: context)

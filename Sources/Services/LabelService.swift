@@ -134,6 +134,12 @@ public struct LabelService: Sendable {
     /// decision event).
     public func correct(id: Int64, label: String, by: String) async throws -> LabelCorrection? {
         try checkClass(label, field: "label")
+        // A live label that already says it is left as it is (outside testing: the same class again withdrew it and
+        // stored a copy). Read before the store's transaction: a correction racing this one stores a copy at worst.
+        if id > 0, let current = try await store.labels(since: nil, after: id - 1, limit: 1).first, current.id == id,
+           current.withdrawnAt == nil, current.label == label {
+            return .unchanged(current)
+        }
         let rules = scoring.rules
         let event = Mutex<DecisionEvent?>(nil), removedItem = Mutex<ItemSubmission?>(nil)
         let outcome = try await store.correctLabel(id: id, label: label, by: by, at: scoring.clock(), revise: { item, withdrawn, corrected in

@@ -213,10 +213,18 @@ import Testing
                                   (TicketDecision(label: "spam", reasonCode: "because"), "reasonCode"),
                                   (TicketDecision(label: "spam", action: .review, reasonCode: "spam"), "action"),
                                   // A removal labelled harmless would teach the model the opposite of what was done.
-                                  (TicketDecision(label: "clear", action: .remove, reasonCode: "not_violating"), "action")] {
+                                  (TicketDecision(label: "clear", action: .remove, reasonCode: "not_violating"), "action"),
+                                  // The code reaches the feed: not_violating with the clear class only, and with it only
+                                  // (outside testing: spam removed as not_violating, a clear item allowed as spam).
+                                  (TicketDecision(label: "spam", reasonCode: "not_violating"), "reasonCode"),
+                                  (TicketDecision(label: "clear", reasonCode: "spam"), "reasonCode"),
+                                  (TicketDecision(label: "clear", action: .demote, reasonCode: "other"), "reasonCode")] {
             #expect(throws: ValidationError.self) { try rules.validate(decision, classes: classes) }
             do { _ = try rules.validate(decision, classes: classes) } catch let error as ValidationError { #expect(error.field == field) }
         }
+        // Without not_violating among the codes, any code goes with any class.
+        let free = ReviewRules(configuration: ReviewConfiguration(reasonCodes: ["spam", "other"]))
+        #expect(try free.validate(TicketDecision(label: "clear", reasonCode: "other"), classes: classes) == .allow)
         #expect(ReviewConfiguration().suggestedReasonCode(label: "clear", clearLabel: "clear") == "not_violating")
         #expect(ReviewConfiguration().suggestedReasonCode(label: "spam", clearLabel: "clear") == "spam")
         #expect(ReviewConfiguration().suggestedReasonCode(label: "offensive", clearLabel: "clear") == "other")
@@ -224,7 +232,7 @@ import Testing
 
     /// Outside testing: the ticket a creation stage opened was listed before the stage in some items (ticket steps come
     /// back from JSON to the millisecond, stages finer) and an engagement update stamped with the item's creation time,
-    /// as the API shows it, was refused as before the creation.
+    /// as the API shows it, was refused as before the creation; so was one stamped to the second.
     @Test func timesAreComparedToTheMillisecondTheAPIShows() throws {
         var s = state(spam: 0.6)
         let created = Date(timeIntervalSince1970: 1_800_000_000.1237)
@@ -241,7 +249,12 @@ import Testing
         review.scoredAt = Date(timeIntervalSince1970: 1_800_000_000.125)
         #expect(HistoryEntry.inOrder([.stage(review), .ticket(claimed)]) == [.ticket(claimed), .stage(review)])
         try s.checkEngagementTime(Date(timeIntervalSince1970: 1_800_000_000.123))
-        #expect(throws: ValidationError.self) { try s.checkEngagementTime(Date(timeIntervalSince1970: 1_800_000_000.122)) }
+        // A time in the creation's own second is not before it: feeds stamp to the second as well as to the millisecond
+        // (outside testing: "…:49Z" was refused for an item created at …:49.258). The second before is.
+        try s.checkEngagementTime(Date(timeIntervalSince1970: 1_800_000_000.122))
+        try s.checkEngagementTime(Date(timeIntervalSince1970: 1_800_000_000))
+        #expect(throws: ValidationError.self) { try s.checkEngagementTime(Date(timeIntervalSince1970: 1_799_999_999.999)) }
+        #expect(throws: ValidationError.self) { try s.checkReportTime(Date(timeIntervalSince1970: 1_799_999_999.5)) }
     }
 
     @Test func aPersonsDecisionBecomesTheItemsAndLaterStagesKeepIt() {

@@ -173,6 +173,10 @@ final class RawConnection: @unchecked Sendable {
             let early = await report.read(for: 3, until: "}}")
             #expect(early.text.hasPrefix("HTTP/1.1 413"), "\(early.text.debugDescription)")
             #expect(early.text.contains("over 4096 bytes"), "\(early.text)")
+            // Then the connection closes: the body is not read to its end first (outside testing: a declared 10^12
+            // bytes held the connection open for them).
+            let closed = early.closed ? true : await report.read(for: 3).closed
+            #expect(closed)
             // A model file (256 MiB at most, the largest body of all): over it, no 100 either.
             let model = try RawConnection(port: port)
             model.send("POST /v1/models HTTP/1.1\r\nHost: winnow\r\nAuthorization: Bearer \(h.keys[.admin]!)\r\n"

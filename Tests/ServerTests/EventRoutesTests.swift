@@ -82,7 +82,10 @@ private func events(_ answer: Harness.Answer) -> [[String: Any]] { answer.json["
                                // A misspelt or repeated parameter (afer=5 read from the start; limit twice took one).
                                ("feed=default&afer=5", "afer"), ("feed=default&limit=10&limit=20", "limit"),
                                // Outside testing: other spellings of a number passed ("+5", "05") where "1e1" did not.
-                               ("feed=default&after=%2B1", "after"), ("feed=default&after=01", "after"), ("feed=default&limit=%201", "limit")] {
+                               ("feed=default&after=%2B1", "after"), ("feed=default&after=01", "after"), ("feed=default&limit=%201", "limit"),
+                               // Hexadecimal and exponents waited ("0x2", "0x1p1" and "2e0" read as 2).
+                               ("feed=default&wait=0x2", "wait"), ("feed=default&wait=0x1p1", "wait"), ("feed=default&wait=2e0", "wait"),
+                               ("feed=default&wait=.5", "wait"), ("feed=default&wait=1.", "wait")] {
             let bad = try await h.changes(query)
             #expect(bad.status == .unprocessableContent && bad.error["field"] as? String == field, "\(query)")
         }

@@ -27,6 +27,10 @@ import Testing
         #expect(rows[1]["tier"] as? Int == 2 && rows[1]["feed"] as? String == "news")
         #expect(imported.json["alreadyStored"] as? Int == 0)
 
+        // The class it already has: nothing stored, the label as it is (it withdrew label 1 and stored a copy).
+        let same = try await h.send(.post, "/v1/labels/1/correct", as: .admin, body: json(["label": "spam"]))
+        #expect(same.status == .ok && (same.json["label"] as? [String: Any])?["id"] as? Int == 1, "\(same.body)")
+        #expect((same.json["label"] as? [String: Any])?["withdrawnAt"] == nil)
         let corrected = try await h.send(.post, "/v1/labels/1/correct", as: .admin, body: json(["label": "clear"]))
         #expect(corrected.status == .created)
         #expect((corrected.json["label"] as? [String: Any])?["replaces"] as? Int == 1)

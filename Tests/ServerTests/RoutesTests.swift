@@ -34,6 +34,9 @@ import Testing
         #expect((forbidden.error["message"] as? String)?.contains("role feed") == true)
         #expect(try await h.post("/v1/items", as: .moderator, #"{"id":"a","text":"hi"}"#).status == .forbidden)
         #expect(try await h.send(.get, "/v1/policies/default", as: .admin).status == .ok)
+        // A moderator reads no metrics: the decision counters move for real tickets' decisions, not gold ones'.
+        #expect(try await h.send(.get, "/metrics", as: .moderator).status == .forbidden)
+        #expect(try await h.send(.get, "/metrics", as: .feed).status == .ok)
         let bad = try await h.send(.get, "/metrics", as: nil, headers: [.authorization: "Bearer wnw_nope"])
         #expect(bad.status == .unauthorized)
         let basic = try await h.send(.get, "/metrics", as: nil, headers: [.authorization: "Basic abc"])
@@ -634,6 +637,12 @@ import Testing
         let malformed = try await h.send(.get, "/v1/items/a%zz", as: .feed)
         #expect(malformed.status == .notFound && (malformed.error["message"] as? String)?.contains("not a valid percent-encoded item id") == true, "\(malformed.body)")
         #expect(try await h.post("/v1/items/a%zz/engagement", json(["views": 5])).status == .notFound)
+        // Nor does an empty segment (a trailing or doubled '/') name the same resource as the path without it.
+        for path in ["/v1/items/a%25zz/", "/v1//items/a%25zz", "//health", "/health/"] {
+            let answer = try await h.send(.get, path, as: .feed)
+            #expect(answer.status == .notFound && (answer.error["message"] as? String)?.contains("no empty segments") == true, "\(path): \(answer.body)")
+        }
+        #expect(try await h.send(.get, "/health", as: .feed).status == .ok)
     }
 
     @Test func everyErrorMessageStartsLikeASentence() async throws {

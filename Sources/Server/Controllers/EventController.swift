@@ -46,7 +46,11 @@ struct EventController {
         let limit = try Query.integer(request, "limit", in: 1...ChangesFeed.maxLimit, default: 100)!
         var wait = 0.0
         if let text = request.uri.queryParameters["wait"] {
-            guard let seconds = Double(String(text)), seconds.isFinite, (0...ChangesFeed.maxWaitSeconds).contains(seconds) else {
+            // Decimal digits with an optional fraction, as the API writes numbers ("0x2" and "0x1p1" read as 2, "2e0"
+            // too: outside testing).
+            let decimal = !text.isEmpty && text.allSatisfy { $0.isASCIIDigitCharacter || $0 == "." } && text.filter { $0 == "." }.count <= 1
+                && text.first != "." && text.last != "."
+            guard decimal, let seconds = Double(String(text)), seconds.isFinite, (0...ChangesFeed.maxWaitSeconds).contains(seconds) else {
                 throw APIError(.unprocessableContent, code: "invalid_value",
                                "wait is a number of seconds from 0 to \(Int(ChangesFeed.maxWaitSeconds)) to hold the request open for new events", field: "wait")
             }

@@ -88,6 +88,7 @@ struct LabelController {
         switch try await labels.correct(id: id, label: body.label, by: context.caller.name) {
         case nil: throw Self.notFound(id)
         case let .corrected(_, new)?: return JSON.response(API.LabelAnswer(label: new), status: .created)
+        case let .unchanged(current)?: return JSON.response(API.LabelAnswer(label: current))
         case let .alreadyWithdrawn(old)?:
             let when = old.withdrawnAt.map { " at \(ISOTime.format($0))" } ?? ""
             throw APIError(.conflict, code: "conflict",
