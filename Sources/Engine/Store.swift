@@ -309,6 +309,22 @@ public enum LabelResolution {
             return (a.id ?? 0) < (b.id ?? 0)
         }
     }
+
+    /// The labels `by` imported that stand as they were imported: of each item (its feed, and its id by its bytes, as
+    /// the stores compare ids) and tier, the latest live label, when it is an import of `by`'s. An import repeating one
+    /// of these adds nothing; one a later label replaced (clear, spam, clear) is a new judgement. The API's and the
+    /// command line's imports both read it.
+    public static func standingImports(_ labels: [LabelRecord], by: String) -> [LabelRecord] {
+        struct Key: Hashable {
+            var feed: String, id: [UInt8], tier: Int
+        }
+        var latest: [Key: LabelRecord] = [:]
+        for label in labels where !label.isWithdrawn {
+            let key = Key(feed: label.feed, id: Array(label.itemID.utf8), tier: label.tier)
+            if (latest[key]?.id ?? .min) < (label.id ?? .min) { latest[key] = label }
+        }
+        return latest.values.filter { $0.source == "import" && $0.by == by }
+    }
 }
 
 /// An item's label as it counts, with the item's text when Winnow has the item.

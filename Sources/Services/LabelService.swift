@@ -71,14 +71,11 @@ public struct LabelService: Sendable {
         // class) is not stored again: importing a file twice, or retrying an import whose answer was lost, doubled
         // every label (outside testing). One that a later label replaced is stored again (clear, spam, clear: the
         // last import counts).
-        var latest: [ItemTier: LabelRecord] = [:]
+        var earlier: [LabelRecord] = []
         for (feed, group) in Dictionary(grouping: records, by: \.feed) {
-            for label in try await store.labels(feed: feed, itemIDs: group.map(\.itemID)) where label.withdrawnAt == nil {
-                let key = ItemTier(item: ItemKey(feed: label.feed, id: label.itemID), tier: label.tier)
-                if (latest[key]?.id ?? .min) < (label.id ?? .min) { latest[key] = label }
-            }
+            earlier += try await store.labels(feed: feed, itemIDs: group.map(\.itemID))
         }
-        let standing = Set(latest.values.filter { $0.source == "import" && $0.by == by }.map(ItemLabel.init))
+        let standing = Set(LabelResolution.standingImports(earlier, by: by).map(ItemLabel.init))
         let fresh = records.filter { !standing.contains(ItemLabel($0)) }
         let stored = fresh.isEmpty ? [] : try await store.addLabels(fresh)
         await learnOnline(learn: stored, by: by)
@@ -97,10 +94,6 @@ public struct LabelService: Sendable {
         var feed: String
         var id: [UInt8]
         init(feed: String, id: String) { (self.feed, self.id) = (feed, Array(id.utf8)) }
-    }
-
-    private struct ItemTier: Hashable {
-        var item: ItemKey, tier: Int
     }
 
     private struct ItemLabel: Hashable {

@@ -39,14 +39,9 @@ struct Labels: AsyncParsableCommand {
     /// The labels that stand as `by` imported them at `tier`, of the items named in `ids` (by feed): each item's latest
     /// live label at that tier, when it is theirs (one a later label replaced does not stand: importing it again counts).
     static func importedLabels(in store: any Store, by: String, tier: Int, ids: [String: [String]]) async throws -> Set<ImportedLabel> {
-        var latest: [ImportedLabel: LabelRecord] = [:]
-        for (feed, ids) in ids {
-            for label in try await store.labels(feed: feed, itemIDs: ids) where label.tier == tier && label.withdrawnAt == nil {
-                let item = ImportedLabel(feed: label.feed, id: label.itemID, label: "")
-                if (latest[item]?.id ?? .min) < (label.id ?? .min) { latest[item] = label }
-            }
-        }
-        return Set(latest.values.filter { $0.source == "import" && $0.by == by }.map { ImportedLabel(feed: $0.feed, id: $0.itemID, label: $0.label) })
+        var earlier: [LabelRecord] = []
+        for (feed, ids) in ids { earlier += try await store.labels(feed: feed, itemIDs: ids).filter { $0.tier == tier } }
+        return Set(LabelResolution.standingImports(earlier, by: by).map { ImportedLabel(feed: $0.feed, id: $0.itemID, label: $0.label) })
     }
 
     /// The stored items of `feed` among `ids`, read a thousand ids at a time.

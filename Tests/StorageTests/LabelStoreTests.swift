@@ -20,6 +20,26 @@ private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(LabelResolution.resolve([label(1, "spam", at: 0, withdrawn: true)]) == nil)
         #expect(LabelResolution.resolve([]) == nil)
     }
+
+    /// What an import that repeats itself leaves alone: per item and tier, the latest live label, when it is the
+    /// importer's import. One a later label replaced does not stand (clear, spam, clear: the third is new).
+    @Test func anImportStandsUntilALaterLabelReplacesIt() {
+        func imported(_ id: Int64, _ item: String, _ value: String, by: String = "team", tier: Int = 1, source: String = "import",
+                      withdrawn: Bool = false) -> LabelRecord {
+            LabelRecord(id: id, feed: "default", itemID: item, label: value, source: source, by: by, at: t0, tier: tier, withdrawnAt: withdrawn ? t0 : nil)
+        }
+        let labels = [
+            imported(1, "a", "clear"), imported(2, "a", "spam"),  // a: spam stands
+            imported(3, "b", "spam"), imported(4, "b", "clear", by: "ann", source: "review"),  // b: a reviewer's label replaced it
+            imported(5, "c", "spam"), imported(6, "c", "clear", withdrawn: true),  // c: the withdrawn one does not count
+            imported(7, "d", "spam", by: "other"),  // d: another importer's
+            imported(8, "e", "spam", tier: 2), imported(9, "e", "clear"),  // e: one per tier
+            imported(10, "caf\u{E9}", "spam"), imported(11, "cafe\u{301}", "clear"),  // two ids, though Swift's == says one
+        ]
+        let standing = LabelResolution.standingImports(labels, by: "team").compactMap(\.id).sorted()
+        #expect(standing == [2, 5, 8, 9, 10, 11])
+        #expect(LabelResolution.standingImports([], by: "team").isEmpty)
+    }
 }
 
 @Suite struct LabelStoreTests {
