@@ -164,8 +164,15 @@ public struct ScoringEngine: Sendable {
             guard value >= 0 else { throw ValidationError(field: name, "counters are cumulative totals and cannot be negative") }
             guard value <= Self.maxCounter else { throw ValidationError(field: name, "\(value) is beyond any real count; the limit is \(Self.maxCounter)") }
         }
-        if let at, let now, at < Date(timeIntervalSince1970: 0) || at > now.addingTimeInterval(Self.engagementClockSkew) {
-            throw ValidationError(field: "at", "the time the counters were read must be after 1970 and at most \(Int(Self.engagementClockSkew / 60)) minutes after now (\(ISOTime.format(now))); send the real time or leave it out")
+        if let at, let now { try Self.checkFeedTime(at, now: now, what: "the time the counters were read") }
+    }
+
+    /// Checks a time a feed stamped an event with (counters read, a report made): after 1970 and at most
+    /// `engagementClockSkew` after `now`.
+    /// - Throws: `ValidationError` naming `at`, saying what `what` must be.
+    public static func checkFeedTime(_ at: Date, now: Date, what: String) throws {
+        guard at >= Date(timeIntervalSince1970: 0), at <= now.addingTimeInterval(engagementClockSkew) else {
+            throw ValidationError(field: "at", "\(what) must be after 1970 and at most \(Int(engagementClockSkew / 60)) minutes after now (\(ISOTime.format(now))); send the real time or leave it out")
         }
     }
 

@@ -229,9 +229,7 @@ final class HostRule: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The last coding of the request's `Transfer-Encoding` values, lowercased; nil without the header.
     static func lastTransferCoding(_ headers: HTTPHeaders) -> String? {
-        let codings = headers["transfer-encoding"].flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
-        return headers.contains(name: "transfer-encoding") ? codings.last ?? "" : nil
+        headers.contains(name: "transfer-encoding") ? JSON.codings(headers["transfer-encoding"]).last ?? "" : nil
     }
 
     /// The bytes of a host and port (RFC 3986: unreserved, sub-delims, percent-encoding, ':' and an IPv6 literal's

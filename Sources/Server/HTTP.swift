@@ -160,9 +160,7 @@ enum JSON {
     /// a body coded any other way is refused by name (RFC 9112 §6.1: 501 for a transfer coding; RFC 9110 §8.4: 415
     /// for a content coding) rather than parsed as JSON or stored as an image.
     static func refuseCodings(_ headers: HTTPFields) throws {
-        func codings(_ name: HTTPField.Name) -> [String] {
-            headers[values: name].flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
-        }
+        func codings(_ name: HTTPField.Name) -> [String] { JSON.codings(headers[values: name]) }
         if let coding = codings(.transferEncoding).first(where: { $0 != "chunked" }) {
             throw APIError(.notImplemented, code: "unsupported_transfer_coding",
                            "The body is sent with the transfer coding '\(coding)', which this server does not decode; send it with 'Transfer-Encoding: chunked' alone, or with a Content-Length.",
@@ -173,6 +171,11 @@ enum JSON {
                            "The body is sent with the content coding '\(coding)', which this server does not decode; send it uncompressed, without Content-Encoding.",
                            field: "Content-Encoding")
         }
+    }
+
+    /// The codings a header's values list (`Transfer-Encoding: gzip, chunked`), lowercased, in order.
+    static func codings(_ values: [String]) -> [String] {
+        values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
     }
 
     /// A JSON merge patch (RFC 7396) body: an object, sent as `application/merge-patch+json` (or `application/json`).

@@ -32,10 +32,7 @@ public struct ReviewService: Sendable {
         // The times engagement may carry (outside testing: a report could be a day ahead, or before the item existed,
         // where engagement is refused 5 minutes ahead and before creation).
         if let at {
-            let skew = ScoringEngine.engagementClockSkew
-            guard at >= Date(timeIntervalSince1970: 0), at <= now.addingTimeInterval(skew) else {
-                throw ValidationError(field: "at", "the time of the report must be after 1970 and at most \(Int(skew / 60)) minutes after now (\(ISOTime.format(now))); send the real time or leave it out")
-            }
+            try ScoringEngine.checkFeedTime(at, now: now, what: "the time of the report")
             guard let item = try await store.item(feed: feed, id: id) else { return nil }
             try item.checkReportTime(at)
         }
