@@ -246,6 +246,8 @@ _, added = call("POST", "/v1/banks/contract-wave/entries", "/v1/banks/{bank}/ent
                              {"type": "image", "pdq": bridge, "quality": 95, "note": "the bridge"}]}, expect=201)
 call("POST", "/v1/banks/contract-wave/import", "/v1/banks/{bank}/import", admin,
      f"hash,quality\n{'0' * 63 + '1'},90\n".encode(), "text/csv", expect=201)
+call("POST", "/v1/banks/contract-wave/import", "/v1/banks/{bank}/import", admin,
+     f"hash,quality\n{'0' * 63 + '1'},90\n".encode(), "text/csv", expect=200)  # the same list again: nothing new
 status, matched = call("POST", "/v1/items", "/v1/items", feed,
                        {"id": "banked-1", "feed": F, "text": "a photo of a bridge at dusk", "media": [{"type": "image", "pdq": bridge, "quality": 90}]},
                        expect=201)

@@ -22,6 +22,22 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
         if value.utf8.contains(0) { throw ValidationError(field: field, "contains a NUL character (\\u0000); remove it") }
     }
 
+    /// Refuses what is not a language tag as BCP 47 spells one: subtags of 1 to 8 ASCII letters and digits joined by
+    /// hyphens, the first of 2 to 8 letters (`en`, `pt-BR`, `zh-Hant-TW`), at most 35 bytes. Tickets are routed to
+    /// reviewers by the tag, so a blank one, `fr_FR` or `english` would have waited for a reviewer naming that very
+    /// spelling (outside testing: they were stored). The message says the likely meaning where it can.
+    public static func checkLanguageTag(_ tag: String, field: String) throws {
+        let subtags = tag.split(separator: "-", omittingEmptySubsequences: false)
+        let isAlphanumeric = { (s: Substring) in s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) } }
+        let first = subtags[0]
+        if tag.utf8.count <= 35, (2...8).contains(first.utf8.count), first.utf8.allSatisfy({ (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }),
+           subtags.dropFirst().allSatisfy({ (1...8).contains($0.utf8.count) && isAlphanumeric($0) }) {
+            return
+        }
+        let hint = tag.contains("_") && !tag.contains("-") && tag.utf8.count <= 35 ? " (subtags are joined by '-': '\(tag.replacingOccurrences(of: "_", with: "-"))')" : ""
+        throw ValidationError(field: field, "give a language tag such as 'en' or 'pt-BR' (BCP 47: letters and digits in subtags joined by '-', at most 35 bytes)\(hint)")
+    }
+
     /// Refuses what cannot be a feed's item id (the rule of `ScoringEngine.validate`, for every other place an item id
     /// comes in: ranks, labels, gold items): 1-256 UTF-8 bytes, not only blanks, without control characters, invisible
     /// ones (bidirectional overrides, zero-width spaces, fillers: Unicode's format and default-ignorable characters) or
@@ -123,9 +139,7 @@ public struct ScoringEngine: Sendable {
            createdAt < Date(timeIntervalSince1970: 0) || createdAt > receivedAt.addingTimeInterval(24 * 3600) {
             throw ValidationError(field: "createdAt", "the creation time must be after 1970 and at most a day after now; send the item's real creation time or leave it out")
         }
-        if let language = item.language, !(1...35).contains(language.utf8.count) || Self.hasControlCharacters(language) {
-            throw ValidationError(field: "language", "give a language tag such as 'en' or 'pt-BR' (1-35 bytes)")
-        }
+        if let language = item.language { try ValidationError.checkLanguageTag(language, field: "language") }
         if let author = item.author {
             guard !author.id.isEmpty, author.id.utf8.count <= 256, !Self.hasControlCharacters(author.id) else {
                 throw ValidationError(field: "author.id", "give the author's id (1-256 UTF-8 bytes, no control characters)")

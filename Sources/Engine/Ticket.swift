@@ -275,8 +275,8 @@ extension ClaimRequest {
     /// The most languages and skills a claim may name: a claim queries one index range per tier × language × skill,
     /// so these bound its cost (at most 2 × 9 × 9 ranges) whatever a client sends.
     public static let maxLanguages = 8, maxSkills = 8
-    /// The most tickets a claim may exclude, and the longest language code and skill name, in bytes.
-    public static let maxExcluded = 100, maxLanguageBytes = 35, maxSkillBytes = 64
+    /// The most tickets a claim may exclude, and the longest skill name in bytes (a language is a tag: `ValidationError.checkLanguageTag`).
+    public static let maxExcluded = 100, maxSkillBytes = 64
 
     /// Checks the request's lists against the limits above.
     /// - Throws: `ValidationError` naming the list or the entry that is too long.
@@ -287,9 +287,7 @@ extension ClaimRequest {
         guard languages.count <= Self.maxLanguages else {
             throw ValidationError(field: "languages", "name at most \(Self.maxLanguages) languages (each a code such as en or pt-BR)")
         }
-        for (i, language) in languages.enumerated() where language.isEmpty || language.utf8.count > Self.maxLanguageBytes || ScoringEngine.hasControlCharacters(language) {
-            throw ValidationError(field: "languages[\(i)]", "a language is a code of 1 to \(Self.maxLanguageBytes) bytes, such as en or pt-BR")
-        }
+        for (i, language) in languages.enumerated() { try ValidationError.checkLanguageTag(language, field: "languages[\(i)]") }
         guard skills.count <= Self.maxSkills else { throw ValidationError(field: "skills", "name at most \(Self.maxSkills) skills") }
         for (i, skill) in skills.enumerated() where skill.isEmpty || skill.utf8.count > Self.maxSkillBytes || ScoringEngine.hasControlCharacters(skill) {
             throw ValidationError(field: "skills[\(i)]", "a skill is a name of 1 to \(Self.maxSkillBytes) bytes, without control characters")

@@ -23,6 +23,34 @@ public enum ModelFile {
     public static let readableFormats = 1...1
 
     enum SectionType: UInt8 { case indices = 1, float32 = 2, float64 = 3, float16 = 4 }
+
+    /// A header's decoding error in the header's own terms (`the field 'training.classCounts' is missing`), not
+    /// Swift's (`keyNotFound(CodingKeys(stringValue: …))`).
+    static func describe(_ error: any Error) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.reduce(into: "") { out, key in
+                if let index = key.intValue { out += "[\(index)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
+            }
+        }
+        guard let error = error as? DecodingError else { return "\(error)" }
+        switch error {
+        case let .keyNotFound(key, context):
+            return "the field '\(path(context.codingPath + [key]))' is missing"
+        case let .valueNotFound(_, context):
+            return "the field '\(path(context.codingPath))' is null"
+        case let .typeMismatch(type, context):
+            let name = "\(type)"
+            let expected = name.hasPrefix("Array") ? "a list" : name.hasPrefix("Dictionary") ? "an object" : name == "String" ? "a string"
+                : name == "Bool" ? "true or false" : ["Int", "Double", "Float", "UInt"].contains(where: name.hasPrefix) ? "a number" : name
+            return "the field '\(path(context.codingPath))' is not \(expected)"
+        case let .dataCorrupted(context):
+            guard context.codingPath.isEmpty else { return "the field '\(path(context.codingPath))' is not valid: \(context.debugDescription)" }
+            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return "it is not valid JSON" + (underlying.map { " (\($0))" } ?? "")
+        @unknown default:
+            return "\(error)"
+        }
+    }
 }
 
 struct ByteWriter {
@@ -207,7 +235,7 @@ extension TextClassifier {
         do {
             header = try JSONDecoder().decode(ModelHeader.self, from: Data(json))
         } catch {
-            throw LearningError.corruptModel("The model header is not valid: \(error).")
+            throw LearningError.corruptModel("The model header is not valid: \(ModelFile.describe(error)).")
         }
         try header.featurizer.checkCompatible()
         let k = header.classes.count

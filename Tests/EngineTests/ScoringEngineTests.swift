@@ -32,6 +32,21 @@ import Testing
         #expect(abs(r.relevance - 0.8 * Relevance.wilsonLowerBound(successes: 1, trials: 2, z: 1.96)) < 1e-12)
     }
 
+    /// Tickets are routed by language tag, so a tag is checked as BCP 47 spells one (outside testing: a blank tag and
+    /// `fr_FR` were stored, and their tickets waited for a reviewer naming that spelling).
+    @Test(arguments: ["en", "EN", "pt-BR", "zh-Hant-TW", "sr-Latn-RS", "es-419", "de-CH-1996", "tlh-x-klingon"])
+    func aLanguageTagIsTaken(_ tag: String) throws {
+        try ValidationError.checkLanguageTag(tag, field: "language")
+    }
+
+    @Test(arguments: [("fr_FR", " (subtags are joined by '-': 'fr-FR')"), ("", ""), (" ", ""), ("e", ""), ("english-", ""), ("en--us", ""),
+                      ("12", ""), ("en-abcdefghi", ""), ("e\u{1}n", ""), ("café", ""), (String(repeating: "a", count: 2) + String(repeating: "-abcdefgh", count: 4), "")])
+    func aLanguageTagIsRefusedSayingWhatOneIs(_ tag: String, _ hint: String) {
+        #expect(throws: ValidationError(field: "languages[2]", "give a language tag such as 'en' or 'pt-BR' (BCP 47: letters and digits in subtags joined by '-', at most 35 bytes)" + hint)) {
+            try ValidationError.checkLanguageTag(tag, field: "languages[2]")
+        }
+    }
+
     @Test func backdatedItemsAreOlderAtCreation() {
         let item = ItemSubmission(id: "b", feed: "news", text: "hello", createdAt: t0)
         let result = engine.creation(item, text: text(0.2), policy: policy, receivedAt: t0.addingTimeInterval(24 * 3600))

@@ -299,6 +299,35 @@ struct ModelFileFuzzTests {
         #expect(refused > 0)
     }
 
+    /// A header that is JSON but not a model's says what is wrong in the header's terms; it had shown Swift's
+    /// `keyNotFound(CodingKeys(stringValue: "classes", intValue: nil), …)` (outside testing).
+    @Test(arguments: [("classes", nil, "The model header is not valid: the field 'classes' is missing."),
+                      ("classes", 7, "The model header is not valid: the field 'classes' is not a list."),
+                      ("", nil, "The model header is not valid: it is not valid JSON")] as [(String, Int?, String)])
+    func aHeaderThatIsNotAModelsSaysWhatIsWrong(_ field: String, _ value: Int?, _ message: String) throws {
+        let bytes = try ModelFileTests.model(.naiveBayes).serialized()
+        let length = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+        var header: [UInt8] = Array("[not a header".utf8)
+        if !field.isEmpty {
+            var json = try #require(try JSONSerialization.jsonObject(with: Data(bytes[12..<(12 + length)])) as? [String: Any])
+            json[field] = value
+            header = Array(try JSONSerialization.data(withJSONObject: json))
+        }
+        // The file again around the new header: its length, the sections as they were, a checksum that matches.
+        var damaged = Array(bytes[0..<8])
+        for i in 0..<4 { damaged.append(UInt8(truncatingIfNeeded: header.count >> (8 * i))) }
+        damaged += header + bytes[(12 + length)..<(bytes.count - 4)]
+        let crc = damaged.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer($0)) }
+        for i in 0..<4 { damaged.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))) }
+        do {
+            _ = try TextClassifier(serialized: damaged)
+            Issue.record("a damaged header was read")
+        } catch let error as LearningError {
+            #expect(error.description.hasPrefix(message), "\(error)")
+            #expect(!error.description.contains("CodingKeys"), "\(error)")
+        }
+    }
+
     /// A header that parses and passes the checksum but lies about its sections is still refused.
     @Test func inconsistentSectionsAreRefused() throws {
         var model = try ModelFileTests.model(.naiveBayes)

@@ -179,14 +179,14 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         let h = try await Harness()
         let many = (0..<1_000).map { "l\($0)" }
         for (body, field) in [(["languages": many, "skills": many], "languages"), (["skills": many], "skills"),
-                              (["languages": ["en", String(repeating: "x", count: 36)]], "languages[1]"), (["skills": [""]], "skills[0]"),
+                              (["languages": ["en", String(repeating: "x", count: 36)]], "languages[1]"), (["languages": ["en", "pt", "fr_FR"]], "languages[2]"), (["skills": [""]], "skills[0]"),
                               (["excluding": Array(0..<101)], "excluding")] as [([String: Any], String)] {
             let answer = try await h.post("/v1/review/claim", as: .moderator, json(body))
             #expect(answer.status == .unprocessableContent)
             #expect(answer.error["field"] as? String == field)
         }
         // At the limits a claim is served.
-        let limits = ["languages": (0..<8).map { "l\($0)" }, "skills": (0..<8).map { "s\($0)" }, "tiers": [1, 2]] as [String: Any]
+        let limits = ["languages": ["en", "pt-BR", "es", "fr", "de", "it", "nl", "zh-Hant"], "skills": (0..<8).map { "s\($0)" }, "tiers": [1, 2]] as [String: Any]
         #expect(try await h.post("/v1/review/claim", as: .moderator, json(limits)).status == .ok)
     }
 

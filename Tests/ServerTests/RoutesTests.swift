@@ -117,6 +117,8 @@ import Testing
         // A NUL is refused where the text is stored (PostgreSQL's text cannot hold one): in the text, the language, the author.
         (#"{"id": "a", "text": "free\u0000prize"}"#, 422, "invalid_value", "text"),
         (#"{"id": "a", "text": "x", "language": "e\u0000n"}"#, 422, "invalid_value", "language"),
+        (#"{"id": "a", "text": "x", "language": "fr_FR"}"#, 422, "invalid_value", "language"),
+        (#"{"id": "a", "text": "x", "language": ""}"#, 422, "invalid_value", "language"),
         (#"{"id": "a", "text": "x", "author": {"id": "u\u0000"}}"#, 422, "invalid_value", "author.id"),
         (#"[1, 2]"#, 422, "invalid_type", nil),
     ] as [(String, Int, String, String?)])

@@ -172,8 +172,9 @@ struct BankController {
                 throw APIError.validation(error)
             }
         }
-        guard let (bank, added, _) = try await banks.add(new, to: name, by: context.caller.name) else { throw Self.noBank(name) }
-        return JSON.response(Added(bank: bank, entries: added.map(EntryView.init)), status: .created)
+        guard let (bank, entries, added) = try await banks.add(new, to: name, by: context.caller.name) else { throw Self.noBank(name) }
+        // Every entry live already (a retried request): 200, nothing created, as a label import answers.
+        return JSON.response(Added(bank: bank, entries: entries.map(EntryView.init)), status: added > 0 ? .created : .ok)
     }
 
     private func signature(of entry: EntryBody, field: String, tokenizer: inout Tokenizer) async throws -> BankSignature {
@@ -315,7 +316,7 @@ struct BankController {
         }
         guard !entries.isEmpty else { throw APIError(.unprocessableContent, code: "invalid_value", "The CSV holds no hash.", field: "body") }
         guard let (bank, _, added) = try await banks.add(entries, to: name, by: context.caller.name) else { throw Self.noBank(name) }
-        return JSON.response(Imported(bank: bank, added: added, existing: entries.count - added), status: .created)
+        return JSON.response(Imported(bank: bank, added: added, existing: entries.count - added), status: added > 0 ? .created : .ok)
     }
 
     static func noBank(_ name: String) -> APIError {
