@@ -259,6 +259,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             // One path per resource: the router skips empty segments, so "/v1/items/r1/", "/v1//items/r1" and
             // "//health" reached the same resource as the path without them (outside testing).
+            // A fragment is the client's own (RFC 9112 §3.2: a request target has none); it was cut off and the
+            // rest served (outside testing).
+            if request.head.path?.contains("#") == true {
+                throw APIError(.badRequest, code: "malformed_request",
+                               "The request target has a fragment ('#…'); a fragment stays with the client: send the path and query only (send '#' in an id or a value as %23).")
+            }
             let path = request.uri.path
             if path.count > 1, path.hasSuffix("/") || path.contains("//") {
                 throw APIError(.notFound, code: "not_found",

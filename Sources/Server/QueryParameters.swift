@@ -89,13 +89,13 @@ struct StrictQueryMiddleware<Context: RequestContext>: RouterMiddleware {
     let parameters: [RouteSpec: Set<String>]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard !request.uri.queryParameters.isEmpty, let path = context.endpointPath else { return try await next(request, context) }
+        let pairs = try Query.pairs(request)
+        guard !pairs.isEmpty, let path = context.endpointPath else { return try await next(request, context) }
         let method = request.method == .head ? "get" : request.method.rawValue.lowercased()
         // A route the document does not know (none in a released build; a test checks) is not judged here.
         guard let names = parameters[RouteSpec(method: method, path: path)] else { return try await next(request, context) }
         var seen = Set<String>()
-        for (key, _) in request.uri.queryParameters {
-            let name = String(key)
+        for (name, _) in pairs {
             guard names.contains(name) else {
                 let known = names.sorted()
                 let hint = known.isEmpty ? "; this route takes none."

@@ -18,7 +18,7 @@ extension WinnowRequestContext {
         if ScoringEngine.hasControlCharacters(id) {
             throw APIError(.notFound, code: "not_found", "No item has an id with control characters: item ids have none.")
         }
-        let query = try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
+        let query = try Query.string(request, "feed").map(Query.feed)
         if let bodyFeed {
             _ = try Query.feed(bodyFeed)
             if let query, query != bodyFeed {
@@ -69,10 +69,38 @@ enum Query {
         return feed
     }
 
+    /// The request's query as its parameters, in order: names and values percent-decoded (`?fe%65d=news` is `feed`,
+    /// as URLs mean it; Hummingbird decodes values only), an empty pair (`?&feed=news`, `a=1&&b=2`) skipped rather
+    /// than read as a parameter named "", and `+` kept as itself (this is a URL's query, not a form). Every route
+    /// reads its parameters here.
+    /// - Throws: 400 naming the parameter whose name or value is not valid percent-encoding of UTF-8.
+    static func pairs(_ request: Request) throws -> [(name: String, value: String)] {
+        guard let query = request.uri.query, !query.isEmpty else { return [] }
+        return try query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            let equals = pair.firstIndex(of: "=")
+            let rawName = pair[..<(equals ?? pair.endIndex)], rawValue = equals.map { pair[pair.index(after: $0)...] } ?? ""
+            guard let name = String(rawName).removingPercentEncoding else {
+                throw APIError(.badRequest, code: "malformed_request",
+                               "The query parameter name '\(rawName.prefix(64))' is not valid percent-encoding: each % starts two hex digits of UTF-8 (send % itself as %25).")
+            }
+            guard let value = String(rawValue).removingPercentEncoding else {
+                throw APIError(.badRequest, code: "malformed_request",
+                               "The value of query parameter '\(name.prefix(64))' is not valid percent-encoding: each % starts two hex digits of UTF-8 (send % itself as %25).",
+                               field: String(name.prefix(64)))
+            }
+            return (name, value)
+        }
+    }
+
+    /// Query parameter `name`, percent-decoded; nil when absent (`pairs`).
+    static func string(_ request: Request, _ name: String) throws -> String? {
+        try pairs(request).first { $0.name == name }?.value
+    }
+
     /// Query parameter `name` as `true` or `false`, nil when absent.
     /// - Throws: 422 naming the parameter when it is anything else.
     static func bool(_ request: Request, _ name: String) throws -> Bool? {
-        guard let text = request.uri.queryParameters[name[...]] else { return nil }
+        guard let text = try string(request, name) else { return nil }
         switch text {
         case "true": return true
         case "false": return false
@@ -83,7 +111,7 @@ enum Query {
     /// The ISO 8601 time in query parameter `name`, nil when absent.
     /// - Throws: 422 naming the parameter when it is not a time.
     static func time(_ request: Request, _ name: String) throws -> Date? {
-        guard let text = request.uri.queryParameters[name[...]].map(String.init) else { return nil }
+        guard let text = try string(request, name) else { return nil }
         guard let date = ISOTime.parse(text) else {
             throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is an ISO 8601 time such as 2026-11-26T00:00:00Z", field: name)
         }
@@ -92,7 +120,7 @@ enum Query {
 
     /// The whole number in query parameter `name` (within `range` when given), `default` when absent.
     static func integer<T: FixedWidthInteger>(_ request: Request, _ name: String, in range: ClosedRange<T>? = nil, default value: T?) throws -> T? {
-        guard let text = request.uri.queryParameters[name[...]] else { return value }
+        guard let text = try string(request, name) else { return value }
         guard let n = canonicalInteger(text, as: T.self), range?.contains(n) ?? true else {
             let within = range.map { " from \($0.lowerBound) to \($0.upperBound)" } ?? ""
             throw APIError(.unprocessableContent, code: "invalid_value", "\(name) is a whole number\(within)", field: name)

@@ -645,6 +645,28 @@ import Testing
             #expect(answer.status == .notFound && (answer.error["message"] as? String)?.contains("no empty segments") == true, "\(path): \(answer.body)")
         }
         #expect(try await h.send(.get, "/health", as: .feed).status == .ok)
+        // A fragment is the client's: a request target with one was cut at '#' and served.
+        let fragment = try await h.send(.get, "/v1/items/a%25zz#top", as: .feed)
+        #expect(fragment.status == .badRequest && (fragment.error["message"] as? String)?.contains("has a fragment") == true, "\(fragment.body)")
+    }
+
+    /// Outside testing: a query parameter's name was read as written (`?fe%65d=` was no parameter of the route) and
+    /// an empty pair (`?&feed=`) was a parameter named "". Names are percent-decoded as values are, empty pairs
+    /// skipped, and a value that is not valid percent-encoding is a 400 naming its parameter (it was read as written).
+    @Test func aQueryIsReadAsURLsMeanIt() async throws {
+        let h = try await Harness()
+        #expect(try await h.post("/v1/items", json(["id": "q1", "feed": "news", "text": "see you at six"])).status == .created)
+        for query in ["feed=news", "fe%65d=news", "&feed=news", "feed=news&", "feed=n%65ws"] {
+            let read = try await h.send(.get, "/v1/items/q1?\(query)", as: .admin)
+            #expect(read.status == .ok && (read.json["item"] as? [String: Any])?["feed"] as? String == "news", "\(query): \(read.body)")
+        }
+        let twice = try await h.send(.get, "/v1/items/q1?feed=news&fe%65d=news", as: .admin)
+        #expect(twice.status == .unprocessableContent && twice.error["code"] as? String == "duplicate_field", "\(twice.body)")
+        let broken = try await h.send(.get, "/v1/items/q1?feed=n%zzws", as: .admin)
+        #expect(broken.status == .badRequest && broken.error["field"] as? String == "feed" && (broken.error["message"] as? String)?.contains("percent-encoding") == true,
+                "\(broken.body)")
+        let name = try await h.send(.get, "/v1/items/q1?fe%zzd=news", as: .admin)
+        #expect(name.status == .badRequest && (name.error["message"] as? String)?.contains("'fe%zzd' is not valid percent-encoding") == true, "\(name.body)")
     }
 
     @Test func everyErrorMessageStartsLikeASentence() async throws {

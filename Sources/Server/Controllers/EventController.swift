@@ -31,7 +31,7 @@ struct EventController {
     }
 
     @Sendable func changesPage(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
-        var feed = try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
+        var feed = try Query.string(request, "feed").map(Query.feed)
         let key = try context.caller
         if feed == nil, key.role != .admin {
             // A key of one feed reads that feed's changes without naming it.
@@ -45,7 +45,7 @@ struct EventController {
         let after = try Query.integer(request, "after", in: 0...Int64.max, default: 0)!
         let limit = try Query.integer(request, "limit", in: 1...ChangesFeed.maxLimit, default: 100)!
         var wait = 0.0
-        if let text = request.uri.queryParameters["wait"] {
+        if let text = try Query.string(request, "wait") {
             // Decimal digits with an optional fraction, as the API writes numbers ("0x2" and "0x1p1" read as 2, "2e0"
             // too: outside testing).
             let decimal = !text.isEmpty && text.allSatisfy { $0.isASCIIDigitCharacter || $0 == "." } && text.filter { $0 == "." }.count <= 1

@@ -176,7 +176,7 @@ struct ModelController {
 
     /// `?feed=F`: the operation is on that feed's own model; absent, on the shared one.
     func feed(_ request: Request) throws -> String? {
-        try request.uri.queryParameters["feed"].map { try Query.feed(String($0)) }
+        try Query.string(request, "feed").map(Query.feed)
     }
 
     @Sendable func promote(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {

@@ -90,7 +90,7 @@ struct ReviewController {
         let key = try context.caller
         // Without ?tier, the key's first tier, as a claim without tiers takes (a key of tier 2 alone was refused tier 1).
         let tier: ReviewTier
-        if let tierText = request.uri.queryParameters["tier"].map(String.init) {
+        if let tierText = try Query.string(request, "tier") {
             guard let named = Query.canonicalInteger(tierText, as: Int.self).flatMap(ReviewTier.init(rawValue:)) else {
                 throw APIError(.unprocessableContent, code: "invalid_value", "tier is 1 or 2", field: "tier")
             }
@@ -99,7 +99,7 @@ struct ReviewController {
             tier = key.workableTiers.min { $0.rawValue < $1.rawValue } ?? .one
         }
         let limit = try Query.integer(request, "limit", default: 50)!
-        let page = try await review.queue(tier: tier, cursor: request.uri.queryParameters["cursor"].map(String.init), limit: limit,
+        let page = try await review.queue(tier: tier, cursor: try Query.string(request, "cursor"), limit: limit,
                                           reader: key.name, allowedTiers: key.workableTiers)
         let now = scoring.clock()
         return JSON.response(API.QueueAnswer(tier: tier.rawValue, tickets: page.tickets.map { API.TicketSummary($0.ticket, now: now) }, nextCursor: page.next))
