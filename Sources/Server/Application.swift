@@ -65,7 +65,8 @@ public enum WinnowServer {
         router.add(middleware: ErrorMiddleware(routes: table))
         router.add(middleware: BodyBudget.Middleware(budget: BodyBudget(capacity: configuration.maxBodyBytesInFlight)))
         router.add(middleware: AuthMiddleware(store: scoring.store, cacheSeconds: configuration.keyCacheSeconds, clock: scoring.clock))
-        router.add(middleware: StrictQueryMiddleware(parameters: OpenAPIDocument.queryParameters))
+        router.add(middleware: StrictRequestMiddleware(parameters: OpenAPIDocument.queryParameters, bodies: OpenAPIDocument.operationsWithBodies,
+                                                       maxBodyBytes: configuration.maxBodyBytes))
         OperationsController(scoring: scoring).addRoutes(to: router)
         ItemController(scoring: scoring, review: services.review, limits: configuration).addRoutes(to: router)
         ReviewController(review: services.review, limits: configuration).addRoutes(to: router)

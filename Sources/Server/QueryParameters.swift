@@ -4,7 +4,7 @@ import WinnowJSON
 
 extension OpenAPIDocument {
     /// Each operation's query parameters as the document declares them (inline, or by `$ref` to
-    /// `components/parameters`), keyed by method (lower case) and path: what `StrictQueryMiddleware` lets through. Its
+    /// `components/parameters`), keyed by method (lower case) and path: what `StrictRequestMiddleware` lets through. Its
     /// keys are every operation the document has (a test checks them against the routes served). Read from the
     /// document as it is written (two-space indentation; one parameter a list entry).
     public static let queryParameters: [RouteSpec: Set<String>] = parseQueryParameters(yaml)
@@ -74,6 +74,28 @@ extension OpenAPIDocument {
         return table
     }
 
+    /// The operations whose document declares a request body: every other operation takes none.
+    public static let operationsWithBodies: Set<RouteSpec> = parseOperationsWithBodies(yaml)
+
+    static func parseOperationsWithBodies(_ yaml: String) -> Set<RouteSpec> {
+        var found = Set<RouteSpec>(), path: String?, method: String?
+        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: "paths:") else { return found }
+        for line in lines[(start + 1)...] {
+            if !line.hasPrefix(" ") && !line.isEmpty { break }
+            if line.hasPrefix("  /") && !line.hasPrefix("   ") {
+                path = String(line.dropFirst(2).dropLast())
+                method = nil
+            } else if line.hasPrefix("    ") && !line.hasPrefix("     ") && line.hasSuffix(":") {
+                let key = String(line.dropFirst(4).dropLast())
+                method = Self.methods.contains(key) ? key : nil
+            } else if line == "      requestBody:", let path, let method {
+                found.insert(RouteSpec(method: method, path: path))
+            }
+        }
+        return found
+    }
+
     static let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
 
     private static func value(_ line: String, _ prefix: String) -> String? {
@@ -82,18 +104,33 @@ extension OpenAPIDocument {
     }
 }
 
-/// Refuses a query parameter the matched operation does not take (naming the nearest it does) and one given twice,
-/// on every route, by the document's own list: `POST /v1/items?feed=news` stored the item in feed "default" (the
-/// route reads the body's feed), `?fed=news` read the default feed, `?teir=2` the tier-1 queue.
-struct StrictQueryMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Holds every request to what its operation in the document takes, on every route, by the document's own lists:
+/// - a query parameter the operation does not take is refused (naming the nearest it does), and one given twice:
+///   `POST /v1/items?feed=news` stored the item in feed "default" (the route reads the body's feed), `?fed=news` read
+///   the default feed, `?teir=2` the tier-1 queue;
+/// - an operation without a request body (renew, undo, withdraw, promote…) refuses one, where it was read by no one
+///   (outside testing: `{"version": 3}` sent to renew looked checked and was not). An empty body, or `{}` as HTTP
+///   clients send by habit, is no body.
+struct StrictRequestMiddleware<Context: RequestContext>: RouterMiddleware {
     let parameters: [RouteSpec: Set<String>]
+    let bodies: Set<RouteSpec>
+    /// What a body the route does not take is read up to (the limit `ServerConfiguration.bodyLimit` holds a 100 to).
+    let maxBodyBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let pairs = try Query.pairs(request)
-        guard !pairs.isEmpty, let path = context.endpointPath else { return try await next(request, context) }
+        guard let path = context.endpointPath else { return try await next(request, context) }
         let method = request.method == .head ? "get" : request.method.rawValue.lowercased()
+        let route = RouteSpec(method: method, path: path)
         // A route the document does not know (none in a released build; a test checks) is not judged here.
-        guard let names = parameters[RouteSpec(method: method, path: path)] else { return try await next(request, context) }
+        guard let names = parameters[route] else { return try await next(request, context) }
+        if !bodies.contains(route), JSON.declaredLength(request.headers).map({ $0 > 0 }) ?? request.headers.contains(.transferEncoding),
+           let body = try await JSON.body(of: request, limit: maxBodyBytes),
+           !body.readableBytesView.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }),
+           String(decoding: body.readableBytesView, as: UTF8.self).filter({ !$0.isWhitespace }) != "{}" {
+            throw APIError(.unprocessableContent, code: "invalid_value", "\(request.method) \(path) takes no body; send none.", field: "body")
+        }
+        let pairs = try Query.pairs(request)
+        guard !pairs.isEmpty else { return try await next(request, context) }
         var seen = Set<String>()
         for (name, _) in pairs {
             guard names.contains(name) else {

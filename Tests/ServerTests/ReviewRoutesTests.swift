@@ -136,6 +136,11 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         try await h.submit(["a"])
         let id = ticketID(try await h.claim()[0])
         h.clock.advance(hours: 4.0 / 60)
+        // Renew takes no body: one that says something is refused (it was read by no one, so `version` looked checked).
+        let withBody = try await h.post("/v1/review/tickets/\(id)/renew", as: .moderator, json(["version": 99]))
+        #expect(withBody.status == .unprocessableContent && withBody.error["field"] as? String == "body"
+                && withBody.error["message"] as? String == "POST /v1/review/tickets/{id}/renew takes no body; send none.", "\(withBody.body)")
+        #expect(try await h.post("/v1/review/tickets/\(id)/renew", as: .moderator, " { } ").status == .ok)
         let renewed = try await h.post("/v1/review/tickets/\(id)/renew", as: .moderator, "")
         #expect(renewed.status == .ok)
         h.clock.advance(hours: 4.0 / 60)  // 8 minutes after the claim, 4 after the renewal: still held

@@ -431,6 +431,11 @@ import Testing
         #expect(table[RouteSpec(method: "get", path: "/v1/review/queue")] == ["tier", "limit", "cursor"])
         #expect(table[RouteSpec(method: "get", path: "/v1/banks/{bank}/entries")] == ["after", "limit"])
         #expect(table[RouteSpec(method: "post", path: "/v1/items")] == [])
+        // The operations that take a body, as the document's line reader finds them (the others refuse one).
+        let bodies = OpenAPIDocument.operationsWithBodies
+        #expect(bodies.contains(RouteSpec(method: "post", path: "/v1/items")) && bodies.contains(RouteSpec(method: "post", path: "/v1/review/tickets/{id}/release")))
+        #expect(!bodies.contains(RouteSpec(method: "post", path: "/v1/review/tickets/{id}/renew")) && !bodies.contains(RouteSpec(method: "get", path: "/v1/items/{id}")))
+        #expect(bodies.count == 21, "\(bodies.map(\.description).sorted())")
 
         let misplaced = try await h.post("/v1/items?feed=news", json(["id": "q1", "text": "hello there"]))
         #expect(misplaced.status == .unprocessableContent && misplaced.error["code"] as? String == "unknown_field", "\(misplaced.body)")
