@@ -118,6 +118,18 @@ public struct EngagementSnapshot: Codable, Equatable, Sendable {
         self.at = at
         self.counters = counters
     }
+
+    /// What an item's engagement is after `next` arrives: the later time, and each counter's highest value. Counters
+    /// only grow, so a lower one is a snapshot that arrived out of order (a retry, a slower worker): it lowers
+    /// nothing. The snapshot itself is kept in the item's history as sent. Both stores apply this rule.
+    public static func merging(_ current: EngagementSnapshot?, _ next: EngagementSnapshot) -> EngagementSnapshot {
+        guard let current else { return next }
+        let x = current.counters, y = next.counters
+        return EngagementSnapshot(
+            at: max(current.at, next.at),
+            counters: Engagement(views: max(x.views, y.views), likes: max(x.likes, y.likes), shares: max(x.shares, y.shares),
+                                 comments: max(x.comments, y.comments), reports: max(x.reports, y.reports), hides: max(x.hides, y.hides)))
+    }
 }
 
 /// What a stage saw besides the text: the engagement it used and the measures derived from it.

@@ -522,7 +522,7 @@ public final class PostgresStore: Store {
                 ON CONFLICT DO NOTHING RETURNING 1
                 """).isEmpty
             let previous = state.engagement
-            let merged = SQLiteStore.merge(previous, snapshot)
+            let merged = EngagementSnapshot.merging(previous, snapshot)
             guard recorded, merged != previous else {
                 return EngagementOutcome(state: state, result: nil, recorded: recorded)
             }

@@ -248,7 +248,7 @@ public final class SQLiteStore: Store {
                 """).execute(arguments: [rowID, snapshot.at.timeIntervalSince1970, c.views, c.likes, c.shares, c.comments, c.reports, c.hides])
             let recorded = db.changesCount > 0
             let previous = state.engagement
-            let merged = Self.merge(previous, snapshot)
+            let merged = EngagementSnapshot.merging(previous, snapshot)
             guard recorded, merged != previous else {
                 return EngagementOutcome(state: state, result: nil, recorded: recorded)
             }
@@ -493,16 +493,6 @@ public final class SQLiteStore: Store {
         EngagementSnapshot(at: Date(timeIntervalSince1970: row["at"]),
                            counters: Engagement(views: row["views"], likes: row["likes"], shares: row["shares"], comments: row["comments"],
                                                 reports: row["reports"], hides: row["hides"]))
-    }
-
-    /// Counters are cumulative: the merge of two snapshots takes each counter's maximum and the later time.
-    static func merge(_ a: EngagementSnapshot?, _ b: EngagementSnapshot) -> EngagementSnapshot {
-        guard let a else { return b }
-        let x = a.counters, y = b.counters
-        return EngagementSnapshot(
-            at: max(a.at, b.at),
-            counters: Engagement(views: max(x.views, y.views), likes: max(x.likes, y.likes), shares: max(x.shares, y.shares),
-                                 comments: max(x.comments, y.comments), reports: max(x.reports, y.reports), hides: max(x.hides, y.hides)))
     }
 
     static func baseline(_ db: Database, feed: String) throws -> FeedBaseline {

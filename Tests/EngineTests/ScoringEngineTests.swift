@@ -47,6 +47,15 @@ import Testing
         }
     }
 
+    /// Counters only grow: a snapshot that arrives out of order lowers nothing, and the later time stands.
+    @Test func aLateLowerSnapshotLowersNothing() {
+        let first = EngagementSnapshot(at: t0.addingTimeInterval(600), counters: Engagement(views: 500, likes: 9, reports: 2))
+        let late = EngagementSnapshot(at: t0.addingTimeInterval(300), counters: Engagement(views: 200, likes: 12, shares: 3, reports: 1))
+        let merged = EngagementSnapshot.merging(first, late)
+        #expect(merged == EngagementSnapshot(at: t0.addingTimeInterval(600), counters: Engagement(views: 500, likes: 12, shares: 3, reports: 2)))
+        #expect(EngagementSnapshot.merging(nil, late) == late)
+    }
+
     @Test func backdatedItemsAreOlderAtCreation() {
         let item = ItemSubmission(id: "b", feed: "news", text: "hello", createdAt: t0)
         let result = engine.creation(item, text: text(0.2), policy: policy, receivedAt: t0.addingTimeInterval(24 * 3600))
