@@ -153,8 +153,14 @@ public struct JSONScanner {
     /// A finite number.
     public mutating func double() -> Double? {
         guard let (text, _) = numberText(), text.count <= 64,
-              let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else { return nil }
+              let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite, !Self.underflows(text, to: value) else { return nil }
         return value
+    }
+
+    /// Whether a number's text names a value other than 0 that reads as 0 (`1e-400`): a digit other than 0 before the
+    /// exponent, and the value 0. Such a number is refused, as one beyond the largest is, rather than read as 0.
+    public static func underflows(_ text: some Collection<UInt8>, to value: Double) -> Bool {
+        value == 0 && text.prefix { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") }.contains { (UInt8(ascii: "1")...UInt8(ascii: "9")).contains($0) }
     }
 }
 

@@ -260,6 +260,9 @@ struct ValueDecoder: Decoder {
         guard let d = Double(text), d.isFinite else {
             throw JSONError(.wrongType, field: field, "'\(field)' is \(text.prefix(40)), beyond the numbers a 64-bit float holds.")
         }
+        guard !JSONScanner.underflows(text.utf8, to: d) else {
+            throw JSONError(.wrongType, field: field, "'\(field)' is \(text.prefix(40)), nearer 0 than a 64-bit float holds (about 5e-324): it would read as 0; send 0 if 0 is meant.")
+        }
         return d
     }
 

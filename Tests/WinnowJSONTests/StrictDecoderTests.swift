@@ -57,6 +57,22 @@ import Testing
         }
     }
 
+    /// A number nearer 0 than a Double holds read as 0 (outside testing: a share of 1e-400 was stored as 0); it is
+    /// refused by name, as one beyond the largest is. Zero however written, and the smallest subnormal, are read.
+    @Test func aNumberThatWouldReadAsZeroIsRefused() throws {
+        #expect(refusal(Counters.self, #"{"views": 1, "share": 1e-400}"#)?.message
+                == "'share' is 1e-400, nearer 0 than a 64-bit float holds (about 5e-324): it would read as 0; send 0 if 0 is meant.")
+        #expect(refusal(Counters.self, #"{"views": 1, "share": -0.00001e-320}"#)?.field == "share")
+        for zero in ["0", "-0", "0.0", "0e-400", "0.000E5"] { #expect(try decode(Counters.self, #"{"views": 1, "share": \#(zero)}"#).share == 0, "\(zero)") }
+        #expect(try decode(Counters.self, #"{"views": 1, "share": 5e-324}"#).share == 5e-324)
+        for (text, value) in [("1e-400", nil), ("0e-400", 0.0), ("2.5e-3", 0.0025)] as [(String, Double?)] {
+            #expect(Array(text.utf8).withUnsafeBytes { bytes in
+                var scanner = JSONScanner(bytes)
+                return scanner.double()
+            } == value, "\(text)")
+        }
+    }
+
     @Test func decodesWhatJSONDecoderDecodes() throws {
         let item = try decode(Item.self, #"{"id": "a", "text": "hi \u00e9\ud83d\ude00", "author": {"id": "u", "followers": 12}, "createdAt": "2026-11-26T09:30:00Z", "tags": ["x"]}"#)
         #expect(item == Item(id: "a", text: "hi é😀", feed: nil, author: Author(id: "u", followers: 12),
