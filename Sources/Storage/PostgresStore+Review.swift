@@ -516,7 +516,8 @@ extension PostgresStore {
     public func reviewStats(now: Date) async throws -> ReviewStats {
         let t = now.timeIntervalSince1970
         return try await read { db in
-            let open = "status = 'open' AND gold_label IS NULL"
+            // Gold tickets count while held, as on SQLite.
+            let open = "status = 'open' AND (gold_label IS NULL OR lease_until > \(t))"
             guard let counts = try await db.row("""
                 SELECT count(*) AS open, count(*) FILTER (WHERE lease_until > \(t)) AS claimed, min(opened_at) AS oldest,
                   count(*) FILTER (WHERE due_at < \(t)) AS overdue

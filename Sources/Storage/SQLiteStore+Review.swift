@@ -306,7 +306,8 @@ extension SQLiteStore {
     public func reviewStats(now: Date) async throws -> ReviewStats {
         let t = now.timeIntervalSince1970
         return try await writer.read { db in
-            let open = "status = 'open' AND gold_label IS NULL"
+            // Gold tickets count while held, as any claimed ticket does (left out, they told their holder which they were).
+            let open = "status = 'open' AND (gold_label IS NULL OR lease_until > \(t))"
             let counts = try Row.fetchOne(db, sql: """
                 SELECT count(*) AS open, coalesce(sum(lease_until > ?), 0) AS claimed, min(opened_at) AS oldest, coalesce(sum(due_at < ?), 0) AS overdue
                 FROM ticket WHERE \(open)

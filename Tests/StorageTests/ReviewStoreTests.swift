@@ -948,6 +948,11 @@ extension Sequence {
         #expect(try await store.addGold(feed: "default", id: "g", label: "spam", by: "admin", at: t0))
         let gold = try #require(try await store.claim(ClaimRequest(reviewer: "ann"), now: t0, workflow: Items.workflow, gold: true).first)
         let id = gold.ticket.id
+        // Held, it is counted as any claimed ticket is (the counts had left it out, one fewer than the reviewer held).
+        let held = try await store.reviewStats(now: t0.addingTimeInterval(10))
+        #expect(held.open == 1 && held.claimed == 1 && held.byTier == ["tier1": 1] && held.byLanguage == ["any": 1] && held.byReason.values.reduce(0, +) == 1,
+                "\(held)")
+        #expect(try await store.reviewStats(now: t0.addingTimeInterval(3_600)).open == 0)  // its lease lapsed: no one holds it
         _ = try await store.decide(ticket: id, reviewer: "ann", decision: TicketDecision(label: "clear", reasonCode: "not_violating"),
                                    action: .allow, now: t0.addingTimeInterval(30), workflow: Items.workflow)
         #expect(try await store.reviewStats(now: t0).reviewers.first { $0.name == "ann" }?.goldSeen == 1)
