@@ -99,7 +99,10 @@ extension API {
             itemId = t.itemID
             tier = t.tier.rawValue
             reasons = TicketReason.allCases.filter(t.reasons.contains).map(\.rawValue)
-            status = t.status == .withdrawn ? "decided" : t.status.rawValue
+            // A released gold ticket leaves the queue for good (its stored holder keeps it from them) but shows as a
+            // released real ticket does, open and no one's: `decided` with the holder's lease told them it was gold.
+            let releasedGold = t.goldLabel != nil && t.status == .withdrawn
+            status = releasedGold ? "open" : t.status == .withdrawn ? "decided" : t.status.rawValue
             language = t.language
             skill = t.skill
             openedAt = t.openedAt
@@ -108,7 +111,7 @@ extension API {
             priority = (t.priority(at: now) * 10_000).rounded() / 10_000
             version = t.version
             // A lease past its end holds nothing (the ticket is anyone's to claim): not shown.
-            lease = t.lease.flatMap { $0.isLive(at: now) ? LeaseBody(holder: $0.holder, until: $0.until) : nil }
+            lease = releasedGold ? nil : t.lease.flatMap { $0.isLive(at: now) ? LeaseBody(holder: $0.holder, until: $0.until) : nil }
             note = t.note
             blind = t.isBlind
         }

@@ -373,6 +373,24 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(reviewers.first?["goldAccuracy"] as? Double == 1)
         #expect(try await h.store.labelSources() == ["review"])  // the item's own ticket's; the gold decision makes none
     }
+
+    /// Outside testing: releasing a gold ticket answered status `decided` with the holder's lease still shown, where a
+    /// released real ticket answers `open` and no one's. It answers the same now, and it is not handed out again.
+    @Test func aReleasedGoldTicketAnswersAsAReleasedRealOne() async throws {
+        let h = try await reviewHarness(goldRate: 1)
+        try await h.submit(["g", "r"])
+        let own = try await h.claim(["count": 2])
+        for ticket in own {
+            #expect(try await h.post("/v1/review/tickets/\(ticketID(ticket))/decision", as: .moderator, json(["label": "spam", "reasonCode": "spam"])).status == .ok)
+        }
+        #expect(try await h.send(.post, "/v1/review/gold", as: .admin, body: json(["id": "g", "label": "spam"])).status == .created)
+        let gold = try #require(try await h.claim().first)
+        let released = try await h.post("/v1/review/tickets/\(ticketID(gold))/release", as: .moderator, "")
+        let ticket = try #require(released.json["ticket"] as? [String: Any], "\(released.body)")
+        #expect(released.status == .ok && ticket["status"] as? String == "open" && ticket["lease"] == nil, "\(released.body)")
+        #expect(ticket["version"] as? Int == (ticketField(gold, "version") as? Int).map { $0 + 1 })
+        #expect(try await h.claim().isEmpty)
+    }
 }
 
 /// Outside testing: a gold ticket was always a review-band ticket, so the card of an item the policy had allowed said
