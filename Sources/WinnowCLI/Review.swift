@@ -364,7 +364,16 @@ final class ReviewSession {
     /// screen says so. A lease the server says is lost drops the ticket, as a refused decision would.
     private func waitForKey() async {
         while let card = current, let renewAt {
-            if terminal.waitForInput(seconds: renewAt.timeIntervalSinceNow) { return }
+            switch terminal.waitForInputOrResize(seconds: renewAt.timeIntervalSinceNow) {
+            case .input: return
+            case .resized:
+                // The card again, laid out for the window's new size (one narrowed under it had its lines broken
+                // mid-word by the terminal); keys typed meanwhile stay meant for it.
+                show(card, discardingTypedAhead: false)
+                terminal.flush()
+                continue
+            case .timeout: break
+            }
             let now = Date()
             // The ticket on screen is gone: said on a line of its own, then the prompt again.
             func dropped(_ message: String, _ style: Terminal.Style) {
@@ -403,6 +412,7 @@ final class ReviewSession {
     /// Runs until `q` or the end of the input; returns how many tickets were decided.
     func run() async throws -> Int {
         terminal.enterRawMode()
+        terminal.followResizes()
         defer { terminal.restore() }
         do {
             try await loop()
@@ -710,14 +720,14 @@ final class ReviewSession {
         show(card)
     }
 
-    private func show(_ card: ReviewCard) {
+    private func show(_ card: ReviewCard, discardingTypedAhead: Bool = true) {
         terminal.line()
         let keys = ReviewScreen.keys(card, terminal: terminal)
         for line in ReviewScreen.card(card, note: note, settlesWave: settlesWave, terminal: terminal, keyLines: keys.count) { terminal.line(line) }
         // Keys typed before this card reached the screen were meant for the one before (outside testing: a label
         // pressed twice decided the next ticket unseen). They are dropped once the card shows, and the desk says so.
         terminal.flush()
-        if terminal.discardTypedAhead() {
+        if discardingTypedAhead, terminal.discardTypedAhead() {
             terminal.line(terminal.styled("(Keys typed before ticket \(card.ticket.id) appeared were ignored.)", .dim))
         }
         prompt(keys)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Terminal output and single-key input for `winnow review`: raw mode on a terminal, plain bytes from a pipe, colour
 /// only where the terminal supports it.
@@ -81,6 +82,27 @@ final class Terminal {
             // An error reads as input: the read that follows reports it (as the end of the input).
             return ready != 0
         }
+    }
+
+    enum Wait { case input, timeout, resized }
+
+    /// Waits up to `seconds` for input, as `waitForInput`, and returns early when the window changed size meanwhile
+    /// (after `followResizes`), so the screen can be laid out again for it. SIGWINCH may reach any of the process's
+    /// threads, so the wait is in short polls with a look at the flag between them.
+    func waitForInputOrResize(seconds: Double) -> Wait {
+        let end = Date().addingTimeInterval(max(0, seconds))
+        repeat {
+            if WindowResizes.resized.exchange(false, ordering: .relaxed) { return .resized }
+            if waitForInput(seconds: min(0.2, max(0, end.timeIntervalSinceNow))) { return .input }
+        } while Date() < end
+        return WindowResizes.resized.exchange(false, ordering: .relaxed) ? .resized : .timeout
+    }
+
+    /// From now on a change of the window's size is noted (SIGWINCH) for `waitForInputOrResize`; only when the
+    /// output is a terminal whose size is followed.
+    func followResizes() {
+        guard isInteractive, fixedSize == nil, isatty(1) == 1 else { return }
+        WindowResizes.follow()
     }
 
     /// The next byte, nil at the end of the input.
@@ -310,6 +332,19 @@ final class Terminal {
     /// `text` cut to `width` columns, with an ellipsis when cut.
     static func fit(_ text: String, _ width: Int) -> String {
         columns(text) <= width ? text : String(prefix(Substring(text), columns: max(0, width - 1))) + "…"
+    }
+}
+
+/// SIGWINCH, the window's new size, noted for the desk to lay its card out again (`Terminal.waitForInputOrResize`).
+enum WindowResizes {
+    static let resized = Atomic<Bool>(false)
+
+    static func follow() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in WindowResizes.resized.store(true, ordering: .relaxed) }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(SIGWINCH, &action, nil)
     }
 }
 

@@ -378,6 +378,41 @@ import Testing
         #expect(terminal.waitForExit() == 0, "\(terminal.text)")
     }
 
+    /// A window resized under the desk (SIGWINCH) gets the card again, laid out for its new size: narrowed to 40
+    /// columns, every line of the card fits, where the one drawn for 80 columns had lines the terminal broke mid-word.
+    @Test(.enabled(if: EndToEndTests.executable != nil && script != nil && FileManager.default.fileExists(atPath: ServeEndToEndTests.model)))
+    func theDeskLaysTheCardOutAgainWhenTheWindowIsResized() async throws {
+        let s = try await Self.setUp(items: 1)
+        defer { s.server.kill9() }
+        let terminal = try PseudoTerminal(command: [try #require(EndToEndTests.executable).path, "review", "--no-color", "--url", s.url, "--key", s.moderator],
+                                          script: try #require(Self.script))
+        defer { terminal.stop() }
+        let id = try #require(terminal.wait(for: #"Ticket (\d+) · tier 1"#, regex: true))
+        #expect(terminal.wait(for: "\n> ", after: "Ticket \(id) · tier 1") != nil, "\(terminal.text)")
+        let lines = { (screen: String) in screen.replacingOccurrences(of: "\r", with: "").split(separator: "\n").map(\.count) }
+        let first = terminal.text
+        #expect(lines(first).max() == 80, "\(first)")  // laid out for the terminal's 80 columns (`script` on a pipe)
+        // The desk's terminal, as `script` made it: the command's standard output.
+        let children = try String(contentsOfFile: "/proc/\(terminal.process.processIdentifier)/task/\(terminal.process.processIdentifier)/children", encoding: .utf8)
+        let desk = try #require(children.split(separator: " ").first.map(String.init))
+        let tty = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(desk)/fd/1")
+        let stty = Process()
+        stty.executableURL = URL(fileURLWithPath: "/bin/stty")
+        stty.arguments = ["-F", tty, "cols", "40", "rows", "30"]
+        try stty.run()
+        stty.waitUntilExit()
+        #expect(stty.terminationStatus == 0)
+        // The card a second time, down to its prompt.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, terminal.text.dropFirst(first.count).components(separatedBy: "Ticket \(id) · tier 1").count < 2 || !terminal.text.hasSuffix("\n> ") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let again = String(terminal.text.dropFirst(first.count))
+        #expect(again.contains("Ticket \(id) · tier 1") && lines(again).max() ?? 0 == 40 && lines(again).count > 10, "\(tty) \(desk): \(terminal.text)")
+        terminal.send("q")
+        #expect(terminal.waitForExit() == 0, "\(terminal.text)")
+    }
+
     /// Issue 18: after a decision failed because the server was unreachable, `winnow review` stopped answering to 1-9,
     /// Enter and s, and q left the ticket leased and the decision lost; with the server down, s ended the session with
     /// exit code 1. On a real pseudo-terminal, with the server stopped and restarted under it: the screen stays usable,
