@@ -34,7 +34,9 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
            subtags.dropFirst().allSatisfy({ (1...8).contains($0.utf8.count) && isAlphanumeric($0) }) {
             return
         }
-        let hint = tag.contains("_") && !tag.contains("-") && tag.utf8.count <= 35 ? " (subtags are joined by '-': '\(tag.replacingOccurrences(of: "_", with: "-"))')" : ""
+        // The hint only when what it suggests is a tag ('fr_FR_' would have suggested 'fr-FR-').
+        let hyphenated = tag.replacingOccurrences(of: "_", with: "-")
+        let hint = tag.contains("_") && (try? checkLanguageTag(hyphenated, field: field)) != nil ? " (subtags are joined by '-': '\(hyphenated)')" : ""
         throw ValidationError(field: field, "give a language tag such as 'en' or 'pt-BR' (BCP 47: letters and digits in subtags joined by '-', at most 35 bytes)\(hint)")
     }
 

@@ -39,14 +39,16 @@ public enum ModelFile {
         case let .valueNotFound(_, context):
             return "the field '\(path(context.codingPath))' is null"
         case let .typeMismatch(type, context):
+            guard !context.codingPath.isEmpty else { return "the header is not a JSON object" }
             let name = "\(type)"
             let expected = name.hasPrefix("Array") ? "a list" : name.hasPrefix("Dictionary") ? "an object" : name == "String" ? "a string"
                 : name == "Bool" ? "true or false" : ["Int", "Double", "Float", "UInt"].contains(where: name.hasPrefix) ? "a number" : name
             return "the field '\(path(context.codingPath))' is not \(expected)"
         case let .dataCorrupted(context):
             guard context.codingPath.isEmpty else { return "the field '\(path(context.codingPath))' is not valid: \(context.debugDescription)" }
-            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return "it is not valid JSON" + (underlying.map { " (\($0))" } ?? "")
+            // At the top: JSON that does not parse, or a number its field cannot hold (`18.5` bits, `1e400`), which
+            // Foundation's decoder reports alike, without the field.
+            return "it is not valid JSON, or a number in it does not fit its field (a fraction where a whole number goes, or one beyond a 64-bit float)"
         @unknown default:
             return "\(error)"
         }

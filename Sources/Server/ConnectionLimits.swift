@@ -245,9 +245,27 @@ final class HostRule: ChannelInboundHandler, RemovableChannelHandler {
 
     private var refusing = false
 
+    /// An absolute-form request target (`http://host/path?query`, RFC 9112 §3.2.2) as origin form and the host it
+    /// names: the server uses that host, not the Host header. Nil for any other target. The path and query are kept
+    /// byte for byte, so that they meet the same checks as in origin form (outside testing: NIO's conversion of an
+    /// absolute target re-encoded a bad '%' and dropped a fragment, which origin form refuses).
+    static func originForm(of target: String) -> (target: String, host: String)? {
+        let lower = target.prefix(8).lowercased()
+        let scheme = lower.hasPrefix("http://") ? 7 : lower.hasPrefix("https://") ? 8 : 0
+        guard scheme > 0 else { return nil }
+        let rest = target.dropFirst(scheme)
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        let path = rest[end...]
+        return (path.first == "/" ? String(path) : "/" + path, String(rest[..<end]))
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head):
+        case .head(var head):
+            if let origin = Self.originForm(of: head.uri) {
+                head.uri = origin.target
+                head.headers.replaceOrAdd(name: "host", value: origin.host)
+            }
             let hosts = head.headers["host"]
             refusing = hosts.count > 1 || (hosts.isEmpty && (head.version.major, head.version.minor) >= (1, 1))
                 || (hosts.count == 1 && !Self.isHost(hosts[0]))
@@ -260,6 +278,8 @@ final class HostRule: ChannelInboundHandler, RemovableChannelHandler {
                 context.fireErrorCaught(Refusal(transferCodings: head.headers["transfer-encoding"].joined(separator: ", ")))
                 return
             }
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+            return
         case .body, .end:
             if refusing { return }
         }

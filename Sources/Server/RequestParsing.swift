@@ -9,7 +9,7 @@ extension WinnowRequestContext {
     func itemAddress(_ request: Request, bodyFeed: String? = nil) throws -> (feed: String, id: String) {
         let raw = try parameters.require("id")
         // A path that is not valid percent-encoding ("a%zz") was taken as written, so one item answered to two paths.
-        guard let id = raw.removingPercentEncoding else {
+        guard let id = Query.percentDecoded(raw) else {
             throw APIError(.notFound, code: "not_found",
                            "'\(raw.prefix(100))' is not a valid percent-encoded item id: each % starts two hex digits (send % itself as %25).")
         }
@@ -79,17 +79,47 @@ enum Query {
         return try query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
             let equals = pair.firstIndex(of: "=")
             let rawName = pair[..<(equals ?? pair.endIndex)], rawValue = equals.map { pair[pair.index(after: $0)...] } ?? ""
-            guard let name = String(rawName).removingPercentEncoding else {
+            guard let name = percentDecoded(rawName) else {
                 throw APIError(.badRequest, code: "malformed_request",
                                "The query parameter name '\(rawName.prefix(64))' is not valid percent-encoding: each % starts two hex digits of UTF-8 (send % itself as %25).")
             }
-            guard let value = String(rawValue).removingPercentEncoding else {
+            guard let value = percentDecoded(rawValue) else {
                 throw APIError(.badRequest, code: "malformed_request",
                                "The value of query parameter '\(name.prefix(64))' is not valid percent-encoding: each % starts two hex digits of UTF-8 (send % itself as %25).",
                                field: String(name.prefix(64)))
             }
             return (name, value)
         }
+    }
+
+    /// `text` with each `%XX` replaced by its byte, read as UTF-8; nil when a `%` is not followed by two hex digits or
+    /// the bytes are not UTF-8. Every byte is kept: Foundation's `removingPercentEncoding` drops a leading byte-order
+    /// mark, so `%EF%BB%BFdefault` read as the feed `default` and `/v1/items/%EF%BB%BFa` as item `a` (outside testing).
+    static func percentDecoded(_ text: some StringProtocol) -> String? {
+        func hex(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        let encoded = Array(text.utf8)
+        guard encoded.contains(UInt8(ascii: "%")) else { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(encoded.count)
+        var i = 0
+        while i < encoded.count {
+            if encoded[i] == UInt8(ascii: "%") {
+                guard i + 2 < encoded.count, let high = hex(encoded[i + 1]), let low = hex(encoded[i + 2]) else { return nil }
+                bytes.append(high << 4 | low)
+                i += 3
+            } else {
+                bytes.append(encoded[i])
+                i += 1
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// Query parameter `name`, percent-decoded; nil when absent (`pairs`).

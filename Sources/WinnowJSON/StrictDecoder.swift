@@ -261,7 +261,9 @@ struct ValueDecoder: Decoder {
             throw JSONError(.wrongType, field: field, "'\(field)' is \(text.prefix(40)), beyond the numbers a 64-bit float holds.")
         }
         guard !JSONScanner.underflows(text.utf8, to: d) else {
-            throw JSONError(.wrongType, field: field, "'\(field)' is \(text.prefix(40)), nearer 0 than a 64-bit float holds (about 5e-324): it would read as 0; send 0 if 0 is meant.")
+            // A long spelling is shown by its ends (its first 40 characters alone read as 0.000…).
+            let shown = text.count > 40 ? "\(text.prefix(24))…\(text.suffix(12))" : String(text)
+            throw JSONError(.wrongType, field: field, "'\(field)' is \(shown), nearer 0 than a 64-bit float holds (about 5e-324): it would read as 0; send 0 if 0 is meant.")
         }
         return d
     }

@@ -39,7 +39,7 @@ import Testing
         try ValidationError.checkLanguageTag(tag, field: "language")
     }
 
-    @Test(arguments: [("fr_FR", " (subtags are joined by '-': 'fr-FR')"), ("", ""), (" ", ""), ("e", ""), ("english-", ""), ("en--us", ""),
+    @Test(arguments: [("fr_FR", " (subtags are joined by '-': 'fr-FR')"), ("zh_Hant-TW", " (subtags are joined by '-': 'zh-Hant-TW')"), ("fr_FR_", ""), ("_fr", ""), ("", ""), (" ", ""), ("e", ""), ("english-", ""), ("en--us", ""),
                       ("12", ""), ("en-abcdefghi", ""), ("e\u{1}n", ""), ("café", ""), (String(repeating: "a", count: 2) + String(repeating: "-abcdefgh", count: 4), "")])
     func aLanguageTagIsRefusedSayingWhatOneIs(_ tag: String, _ hint: String) {
         #expect(throws: ValidationError(field: "languages[2]", "give a language tag such as 'en' or 'pt-BR' (BCP 47: letters and digits in subtags joined by '-', at most 35 bytes)" + hint)) {

@@ -303,7 +303,7 @@ struct ModelFileFuzzTests {
     /// `keyNotFound(CodingKeys(stringValue: "classes", intValue: nil), …)` (outside testing).
     @Test(arguments: [("classes", nil, "The model header is not valid: the field 'classes' is missing."),
                       ("classes", 7, "The model header is not valid: the field 'classes' is not a list."),
-                      ("", nil, "The model header is not valid: it is not valid JSON")] as [(String, Int?, String)])
+                      ("", nil, "The model header is not valid: it is not valid JSON, or a number in it does not fit its field")] as [(String, Int?, String)])
     func aHeaderThatIsNotAModelsSaysWhatIsWrong(_ field: String, _ value: Int?, _ message: String) throws {
         let bytes = try ModelFileTests.model(.naiveBayes).serialized()
         let length = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24

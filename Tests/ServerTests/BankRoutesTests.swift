@@ -159,6 +159,11 @@ import Testing
     @Test func theHashListCSVGoesInAndOut() async throws {
         let h = try await harness()
         #expect(try await h.send(.put, "/v1/banks/te", body: json(["label": "spam", "action": "review", "feeds": ["default"]])).status == .created)
+        // The same settings again change nothing: the version stays (it rose on every PUT); a change raises it.
+        let same = try await h.send(.put, "/v1/banks/te", body: json(["label": "spam", "action": "review", "feeds": ["default"]]))
+        #expect(same.status == .ok && same.json["version"] as? Int == 1, "\(same.body)")
+        let changed = try await h.send(.put, "/v1/banks/te", body: json(["label": "spam", "action": "review", "feeds": ["default"], "description": "shared list"]))
+        #expect(changed.status == .ok && changed.json["version"] as? Int == 2, "\(changed.body)")
         let csv = "hash,quality,note\n\(Self.bridge),95,\"bridge, original\"\n\(Self.near(Self.bridge, bits: 64)),80,\n"
         let imported = try await h.send(.post, "/v1/banks/te/import", body: csv, headers: [.contentType: "text/csv"])
         #expect(imported.status == .created, "\(imported.body)")

@@ -141,6 +141,10 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(withBody.status == .unprocessableContent && withBody.error["field"] as? String == "body"
                 && withBody.error["message"] as? String == "POST /v1/review/tickets/{id}/renew takes no body; send none.", "\(withBody.body)")
         #expect(try await h.post("/v1/review/tickets/\(id)/renew", as: .moderator, " { } ").status == .ok)
+        // JSON's white space only: a no-break space inside the braces is not `{}`.
+        #expect(try await h.post("/v1/review/tickets/\(id)/renew", as: .moderator, "{\u{A0}}").error["field"] as? String == "body")
+        // A body on GET has no meaning in HTTP: left unread, as before.
+        #expect(try await h.send(.get, "/v1/review/queue", as: .moderator, body: #"{"tier": 2}"#).status == .ok)
         let renewed = try await h.post("/v1/review/tickets/\(id)/renew", as: .moderator, "")
         #expect(renewed.status == .ok)
         h.clock.advance(hours: 4.0 / 60)  // 8 minutes after the claim, 4 after the renewal: still held
@@ -390,6 +394,13 @@ private func ticketField(_ detail: [String: Any], _ key: String) -> Any? { (deta
         #expect(released.status == .ok && ticket["status"] as? String == "open" && ticket["lease"] == nil, "\(released.body)")
         #expect(ticket["version"] as? Int == (ticketField(gold, "version") as? Int).map { $0 + 1 })
         #expect(try await h.claim().isEmpty)
+        // What follows answers as it does for a released real ticket: no one holds it (it said "already decided").
+        let id = ticketID(gold)
+        for (path, body) in [("renew", ""), ("release", ""), ("escalate", #"{"note": "x"}"#), ("decision", #"{"label": "spam", "reasonCode": "spam"}"#)] {
+            let answer = try await h.post("/v1/review/tickets/\(id)/\(path)", as: .moderator, body)
+            #expect(answer.status == .conflict && answer.error["code"] as? String == "lease_lost", "\(path): \(answer.body)")
+        }
+        #expect(ticketField(try await h.send(.get, "/v1/review/tickets/\(id)", as: .moderator).json, "status") as? String == "open")
     }
 }
 

@@ -670,6 +670,12 @@ import Testing
         let broken = try await h.send(.get, "/v1/items/q1?feed=n%zzws", as: .admin)
         #expect(broken.status == .badRequest && broken.error["field"] as? String == "feed" && (broken.error["message"] as? String)?.contains("percent-encoding") == true,
                 "\(broken.body)")
+        // A byte-order mark is a character like any other (Foundation's decoding dropped a leading one).
+        #expect(try await h.send(.get, "/v1/items/q1?feed=%EF%BB%BFnews", as: .admin).error["field"] as? String == "feed")
+        #expect(try await h.send(.get, "/v1/items/%EF%BB%BFq1?feed=news", as: .admin).status == .notFound)
+        for (text, decoded) in [("a%41%e2%82%ac+", "aA€+"), ("%EF%BB%BFx", "\u{FEFF}x"), ("%C3", nil), ("%4", nil), ("%%41", nil), ("%G1", nil)] as [(String, String?)] {
+            #expect(Query.percentDecoded(text) == decoded, "\(text)")
+        }
         let name = try await h.send(.get, "/v1/items/q1?fe%zzd=news", as: .admin)
         #expect(name.status == .badRequest && (name.error["message"] as? String)?.contains("'fe%zzd' is not valid percent-encoding") == true, "\(name.body)")
     }

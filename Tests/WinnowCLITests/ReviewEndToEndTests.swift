@@ -393,8 +393,13 @@ import Testing
         let first = terminal.text
         #expect(lines(first).max() == 80, "\(first)")  // laid out for the terminal's 80 columns (`script` on a pipe)
         // The desk's terminal, as `script` made it: the command's standard output.
-        let children = try String(contentsOfFile: "/proc/\(terminal.process.processIdentifier)/task/\(terminal.process.processIdentifier)/children", encoding: .utf8)
-        let desk = try #require(children.split(separator: " ").first.map(String.init))
+        // `script`'s child (its `sh -c` exec'd the desk), found by its parent in /proc/N/stat: "N (name) S PPID …".
+        let script = terminal.process.processIdentifier
+        let desk = try #require(try FileManager.default.contentsOfDirectory(atPath: "/proc").first { entry in
+            guard Int32(entry) != nil, let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.range(of: ") ", options: .backwards) else { return false }
+            return stat[close.upperBound...].split(separator: " ").dropFirst().first == "\(script)"
+        })
         let tty = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(desk)/fd/1")
         let stty = Process()
         stty.executableURL = URL(fileURLWithPath: "/bin/stty")

@@ -182,7 +182,7 @@ struct ModelController {
     @Sendable func promote(_ request: Request, _ context: WinnowRequestContext) async throws -> Response {
         let version = try context.parameters.require("version")
         let feed = try feed(request)
-        let record = try await registryCall { try await registry.promote(version.removingPercentEncoding ?? version, by: context.caller.name, feed: feed) }
+        let record = try await registryCall { try await registry.promote(Query.percentDecoded(version) ?? version, by: context.caller.name, feed: feed) }
         return JSON.response(API.ModelAnswer(record, active: (feed.map(scoring.model(for:)) ?? scoring.model).version, feed: feed))
     }
 
@@ -196,11 +196,11 @@ struct ModelController {
         let version = try context.parameters.require("version")
         let feed = try feed(request)
         // A retraining pass's shadow holds the shadow slot: the loop would put its candidate back within a second.
-        if let pass = try await retrainer.passInShadow(), let candidate = pass.candidate, candidate != (version.removingPercentEncoding ?? version) {
+        if let pass = try await retrainer.passInShadow(), let candidate = pass.candidate, candidate != (Query.percentDecoded(version) ?? version) {
             throw APIError(.conflict, code: "conflict",
                            "Retraining pass \(pass.id)\(pass.feed.map { " (feed \($0))" } ?? "") has \(candidate) in shadow until \(pass.shadowUntil.map(ISOTime.format) ?? "its end"); wait for it, or end it with DELETE /v1/models/shadow (the pass then ends, not promoted).")
         }
-        _ = try await registryCall { try await registry.shadow(version.removingPercentEncoding ?? version, feed: feed) }
+        _ = try await registryCall { try await registry.shadow(Query.percentDecoded(version) ?? version, feed: feed) }
         return JSON.response(API.ShadowAnswer(shadow: scoring.shadowReport))
     }
 
