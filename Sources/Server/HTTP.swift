@@ -261,12 +261,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // "//health" reached the same resource as the path without them (outside testing).
             // A fragment is the client's own (RFC 9112 §3.2: a request target has none); it was cut off and the
             // rest served (outside testing).
-            if request.head.path?.contains("#") == true {
+            if request.head.path?.utf8.contains(UInt8(ascii: "#")) == true {
                 throw APIError(.badRequest, code: "malformed_request",
                                "The request target has a fragment ('#…'); a fragment stays with the client: send the path and query only (send '#' in an id or a value as %23).")
             }
             let path = request.uri.path
-            if path.count > 1, path.hasSuffix("/") || path.contains("//") {
+            if path.utf8.count > 1, path.utf8.last == UInt8(ascii: "/") || zip(path.utf8, path.utf8.dropFirst()).contains(where: { $0 == UInt8(ascii: "/") && $1 == $0 }) {
                 throw APIError(.notFound, code: "not_found",
                                "No route \(request.method) \(path.prefix(200)): paths have no empty segments (a doubled or trailing '/'); see /openapi.yaml for the API.")
             }

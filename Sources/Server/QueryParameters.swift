@@ -113,18 +113,24 @@ extension OpenAPIDocument {
 ///   HTTP clients send by habit, is no body. A body on GET or DELETE has no meaning in HTTP and is left unread.
 struct StrictRequestMiddleware<Context: RequestContext>: RouterMiddleware {
     let parameters: [RouteSpec: Set<String>]
-    let bodies: Set<RouteSpec>
+    /// The paths of the POST operations that take no body.
+    let bodilessPosts: Set<String>
     /// What a body the route does not take is read up to (the limit `ServerConfiguration.bodyLimit` holds a 100 to).
     let maxBodyBytes: Int
 
+    init(parameters: [RouteSpec: Set<String>], bodies: Set<RouteSpec>, maxBodyBytes: Int) {
+        self.parameters = parameters
+        self.bodilessPosts = Set(parameters.keys.filter { $0.method == "post" && !bodies.contains($0) }.map(\.path))
+        self.maxBodyBytes = maxBodyBytes
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let path = context.endpointPath else { return try await next(request, context) }
-        let method = request.method == .head ? "get" : request.method.rawValue.lowercased()
-        let route = RouteSpec(method: method, path: path)
-        // A route the document does not know (none in a released build; a test checks) is not judged here.
-        guard let names = parameters[route] else { return try await next(request, context) }
-        if method == "post", !bodies.contains(route), JSON.declaredLength(request.headers).map({ $0 > 0 }) ?? request.headers.contains(.transferEncoding),
-           let body = try await JSON.body(of: request, limit: maxBodyBytes) {
+        // Most requests have no query, and a body only where their operation takes one: passed on after a look at
+        // each (this runs on every request).
+        let hasQuery = request.uri.query.map { !$0.isEmpty } ?? false
+        let postWithBody = request.method == .post && (JSON.declaredLength(request.headers).map { $0 > 0 } ?? request.headers.contains(.transferEncoding))
+        guard hasQuery || postWithBody, let path = context.endpointPath else { return try await next(request, context) }
+        if postWithBody, bodilessPosts.contains(path), let body = try await JSON.body(of: request, limit: maxBodyBytes) {
             // JSON's own white space only (a no-break space inside the braces is not `{}`).
             let meaningful = body.readableBytesView.filter { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
             guard meaningful.isEmpty || meaningful == [UInt8(ascii: "{"), UInt8(ascii: "}")] else {
@@ -133,6 +139,9 @@ struct StrictRequestMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let pairs = try Query.pairs(request)
         guard !pairs.isEmpty else { return try await next(request, context) }
+        let method = request.method == .head ? "get" : request.method.rawValue.lowercased()
+        // A route the document does not know (none in a released build; a test checks) is not judged here.
+        guard let names = parameters[RouteSpec(method: method, path: path)] else { return try await next(request, context) }
         var seen = Set<String>()
         for (name, _) in pairs {
             guard names.contains(name) else {
