@@ -145,7 +145,7 @@ public final class BankService: Sendable {
             guard description.utf8.count <= 1_000 else { throw ValidationError(field: "description", "at most 1,000 bytes") }
             try ValidationError.checkNoNUL(description, field: "description")
         }
-        // The same settings again (a retried PUT) change nothing: the version, which matches name, stays (outside
+        // The same settings again (a retried PUT) change nothing: the version, which a match names, stays (outside
         // testing: it rose on every PUT).
         if let existing = try await store.bank(named: bank.name), existing.label == bank.label, existing.action == bank.action,
            existing.feeds.map(Set.init) == bank.feeds.map(Set.init), existing.description == bank.description {

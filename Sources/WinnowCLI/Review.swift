@@ -721,6 +721,7 @@ final class ReviewSession {
     }
 
     private func show(_ card: ReviewCard, discardingTypedAhead: Bool = true) {
+        terminal.layingOut()
         terminal.line()
         let keys = ReviewScreen.keys(card, terminal: terminal)
         for line in ReviewScreen.card(card, note: note, settlesWave: settlesWave, terminal: terminal, keyLines: keys.count) { terminal.line(line) }

@@ -105,6 +105,12 @@ final class Terminal {
         WindowResizes.follow()
     }
 
+    /// A screen is being laid out for the window's size now: a resize noted before it is taken care of (a card drawn
+    /// after a reason was chosen during a resize is not drawn a second time).
+    func layingOut() {
+        WindowResizes.resized.store(false, ordering: .relaxed)
+    }
+
     /// The next byte, nil at the end of the input.
     func readByte() -> UInt8? {
         var byte: UInt8 = 0
