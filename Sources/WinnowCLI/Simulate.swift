@@ -212,9 +212,13 @@ struct Simulate: AsyncParsableCommand {
                 let elapsed = ContinuousClock.now - started
                 FileHandle.standardError.write(Data("\(phase) (\(elapsed.components.seconds) s)\n".utf8))
             }
-        } catch let error as SimulationError {
+        } catch {
+            // Stopped by a signal, whose handler removed the run's folder under it: the run failed for that, and
+            // exits as the signal asks, not as the failure would (CI: 1 where 130 was due, by a race).
+            cleanup?.exitIfStopped()
             // The options ask for more than the data holds (posts per round × rounds, say): a data error, 65.
-            throw CommandError.data("\(error.description) (--data \(data.joined(separator: ", ")))")
+            if let error = error as? SimulationError { throw CommandError.data("\(error.description) (--data \(data.joined(separator: ", ")))") }
+            throw error
         }
         if let report {
             do {
@@ -374,6 +378,14 @@ final class RemovedOnSignal: Sendable {
     func remove() {
         try? FileManager.default.removeItem(atPath: path)
         signals.restore()
+    }
+
+    /// Ends the process as the stop signal does (128 + its number, the folder removed) when one came; nothing
+    /// otherwise. `_exit`, since the signal's handler may be exiting on another thread at the same time.
+    func exitIfStopped() {
+        guard let number = signals.received else { return }
+        try? FileManager.default.removeItem(atPath: path)
+        _exit(128 + number)
     }
 }
 
