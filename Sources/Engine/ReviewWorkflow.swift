@@ -162,7 +162,7 @@ extension Ticket {
     public func checkHeld(by reviewer: String, version: Int?, now: Date) throws {
         // A released gold ticket answers as a released real one: no one holds it (outside testing: `already decided`
         // after a release told the reviewer it was gold).
-        if status == .withdrawn, goldLabel != nil { throw TicketError.leaseLost(ticket: id, holder: nil, expired: false, inTierTwo: false) }
+        if isReleasedGold { throw TicketError.leaseLost(ticket: id, holder: nil, expired: false, inTierTwo: false) }
         guard status == .open else { throw TicketError.alreadyDecided(id) }
         guard let lease, lease.allows(reviewer, at: now) else {
             let holder = lease.flatMap { $0.isLive(at: now) ? $0.holder : nil }

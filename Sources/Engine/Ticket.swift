@@ -114,6 +114,9 @@ public struct Ticket: Codable, Equatable, Sendable {
     /// to tier 2 (whose judgement settles the audit: it showed the scores, outside testing, and so anchored the
     /// estimates on the model's answer). Gold tickets look like any other.
     public var isBlind: Bool { reasons.subtracting([.escalation]) == [.audit] }
+    /// A gold ticket its reviewer released (`ReviewWorkflow.release` withdraws it): gone from the queue for good, but
+    /// shown and answered as a released real ticket is, open and no one's.
+    public var isReleasedGold: Bool { goldLabel != nil && status == .withdrawn }
 
     /// The priority at `now`: base × urgency.
     public func priority(at now: Date) -> Double {

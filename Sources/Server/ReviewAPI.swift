@@ -101,7 +101,7 @@ extension API {
             reasons = TicketReason.allCases.filter(t.reasons.contains).map(\.rawValue)
             // A released gold ticket leaves the queue for good (its stored holder keeps it from them) but shows as a
             // released real ticket does, open and no one's: `decided` with the holder's lease told them it was gold.
-            let releasedGold = t.goldLabel != nil && t.status == .withdrawn
+            let releasedGold = t.isReleasedGold
             status = releasedGold ? "open" : t.status == .withdrawn ? "decided" : t.status.rawValue
             language = t.language
             skill = t.skill
